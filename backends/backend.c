@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * backend.c - the list of built-in backends and helpers shared by them.
+ * Adding a backend: one extern line and one table entry here, one source
+ * line in backends/meson.build.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/backend.h"
+
+extern const struct vfs_backend_ops local_ops;
+
+const struct vfs_backend_ops *const backend_all[] = {
+	&local_ops,
+	NULL,
+};
+
+const struct vfs_backend_ops *backend_find(const char *scheme)
+{
+	for (size_t i = 0; backend_all[i]; i++)
+		if (strcmp(backend_all[i]->name, scheme) == 0)
+			return backend_all[i];
+	return NULL;
+}
+
+int vfs_dirbuf_add(struct vfs_dirbuf *db, const char *name,
+		   const struct stat *st, unsigned flags)
+{
+	struct vfs_dirbuf_ent *e;
+
+	if (db->n == db->cap) {
+		size_t cap = db->cap ? db->cap * 2 : 32;
+		struct vfs_dirbuf_ent *grown =
+			realloc(db->ents, cap * sizeof(*grown));
+
+		if (!grown)
+			return -ENOMEM;
+		db->ents = grown;
+		db->cap = cap;
+	}
+	e = &db->ents[db->n];
+	e->name = strdup(name);
+	if (!e->name)
+		return -ENOMEM;
+	e->st = *st;
+	e->flags = flags;
+	db->n++;
+	return 0;
+}
+
+bool vfs_dirbuf_has(const struct vfs_dirbuf *db, const char *name)
+{
+	for (size_t i = 0; i < db->n; i++)
+		if (strcmp(db->ents[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+int vfs_dirbuf_fill(const struct vfs_dirbuf *db, off_t off, vfs_fill_fn fill,
+		    void *ctx)
+{
+	if (off < 0)
+		return -EINVAL;
+	for (size_t i = off; i < db->n; i++) {
+		const struct vfs_dirbuf_ent *e = &db->ents[i];
+
+		if (fill(ctx, e->name, &e->st, e->flags, (off_t)i + 1))
+			break;
+	}
+	return 0;
+}
+
+void vfs_dirbuf_clear(struct vfs_dirbuf *db)
+{
+	for (size_t i = 0; i < db->n; i++)
+		free(db->ents[i].name);
+	free(db->ents);
+	memset(db, 0, sizeof(*db));
+}
+
+char *vfs_path_join(const char *base, const char *path)
+{
+	size_t blen = strlen(base);
+	char *out;
+
+	while (blen > 1 && base[blen - 1] == '/')
+		blen--;
+	if (strcmp(path, "/") == 0)
+		return strndup(base, blen);
+	if (blen == 1 && base[0] == '/')
+		blen = 0;
+	if (asprintf(&out, "%.*s%s", (int)blen, base, path) < 0)
+		return NULL;
+	return out;
+}

@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * backend.h - the contract between the vfsd router and a storage backend.
+ *
+ * A backend exports exactly one `const struct vfs_backend_ops` table; the
+ * list of built-in tables lives in backends/backend.c.  Backends are
+ * path-based: they know nothing of FUSE, inode numbers or other mounts.
+ *
+ * Conventions for every member below:
+ *  - Paths are mount-relative, start with '/', are normalised (no "//",
+ *    "." or ".." components, no trailing '/'), and "/" is the mount's root.
+ *    They are borrowed for the duration of the call.
+ *  - int returns are 0 or -errno; ssize_t/off_t returns are a count or
+ *    offset, or -errno.  Never a positive errno, never -1 with errno set.
+ *  - Calls may block (network I/O) but must return within the mount's
+ *    timeout; they run concurrently on FUSE worker threads, so a backend
+ *    serialises whatever its library cannot share between threads.
+ *  - A NULL member means "not supported": the router answers -ENOSYS or
+ *    -EOPNOTSUPP as FUSE expects.  A backend that discovers at run time that
+ *    its server lacks a feature returns -EOPNOTSUPP (never a silent wrong
+ *    result).
+ *  - Policy (read-only mounts, EXDEV across mounts, permission checks for
+ *    access(2)) lives in the router, not here.
+ */
+#ifndef VFSD_BACKEND_H
+#define VFSD_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "vfsd/error.h"
+#include "vfsd/options.h"
+#include "vfsd/url.h"
+
+/* Capability bits, set by mount() in vfs_mount.caps. */
+#define VFS_CAP_XATTR		(1u << 0)  /* get/set/list/removexattr */
+#define VFS_CAP_FALLOCATE	(1u << 1)  /* preallocation (mode 0) */
+#define VFS_CAP_PUNCH_HOLE	(1u << 2)  /* FALLOC_FL_PUNCH_HOLE */
+#define VFS_CAP_DIRECT_IO	(1u << 3)  /* O_DIRECT reaches the storage */
+#define VFS_CAP_SEEK_DATA	(1u << 4)  /* lseek SEEK_DATA/SEEK_HOLE */
+#define VFS_CAP_COPY_RANGE	(1u << 5)  /* server-side copy_range */
+#define VFS_CAP_HARDLINK	(1u << 6)
+#define VFS_CAP_SYMLINK		(1u << 7)
+#define VFS_CAP_RENAME_FLAGS	(1u << 8)  /* RENAME_NOREPLACE/EXCHANGE */
+#define VFS_CAP_CHOWN		(1u << 9)
+#define VFS_CAP_MKNOD		(1u << 10) /* devices, fifos, sockets */
+#define VFS_CAP_SHARED		(1u << 11) /* others may change the data */
+#define VFS_CAP_STABLE_FSYNC	(1u << 12) /* fsync reaches stable storage */
+
+struct vfs_backend_ops;
+
+/*
+ * Base of a backend's per-mount instance.  A backend embeds it as the first
+ * member of its own state and returns a pointer to it from mount(); the
+ * router never frees it (unmount() does).
+ */
+struct vfs_mount {
+	const struct vfs_backend_ops *ops;
+	uint32_t caps;		/* VFS_CAP_* */
+	double attr_timeout;	/* seconds the kernel may cache attributes */
+	double entry_timeout;	/* seconds the kernel may cache names */
+};
+
+/*
+ * Base of an open file, embedded first in the backend's own handle.  The
+ * backend owns it from open()/create() until release().
+ */
+struct vfs_file {
+	struct vfs_mount *mount;
+	int flags;	/* open(2) flags the backend honoured */
+	int host_fd;	/* a host fd holding the data (zero-copy), or -1 */
+};
+
+/* Who asks: used to give new files the caller's ownership. */
+struct vfs_cred {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+};
+
+/* setattr valid mask, as the kernel's iattr.ia_valid. */
+#define VFS_SET_MODE		(1u << 0)
+#define VFS_SET_UID		(1u << 1)
+#define VFS_SET_GID		(1u << 2)
+#define VFS_SET_SIZE		(1u << 3)
+#define VFS_SET_ATIME		(1u << 4)
+#define VFS_SET_MTIME		(1u << 5)
+#define VFS_SET_ATIME_NOW	(1u << 6)
+#define VFS_SET_MTIME_NOW	(1u << 7)
+
+struct vfs_setattr {
+	unsigned valid;
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+	off_t size;
+	struct timespec atime;
+	struct timespec mtime;
+};
+
+/* readdir: st is always non-NULL with at least st_ino and the S_IFMT bits
+ * of st_mode; VFS_DIRENT_FULL says every field is valid (readdirplus). */
+#define VFS_DIRENT_FULL (1u << 0)
+
+/*
+ * Called once per entry, in order.  `next` is the offset that resumes the
+ * listing after this entry.  A non-zero return means "buffer full, stop":
+ * the backend then returns 0 and expects a later readdir from `next`.
+ */
+typedef int (*vfs_fill_fn)(void *ctx, const char *name, const struct stat *st,
+			   unsigned flags, off_t next);
+
+struct vfs_dir; /* backend-private directory stream */
+
+struct vfs_backend_ops {
+	const char *name;			/* URL scheme: "file", "sftp"... */
+	const struct vfs_opt_spec *opts;	/* accepted options, NULL-named end */
+
+	/* ---- Instance ------------------------------------------------ */
+
+	/*
+	 * Connect/open the backend for `url` with validated `opts` (every key
+	 * is in ->opts).  On success store a new instance in *out (owned by
+	 * the caller until unmount()) and return 0.  On failure return
+	 * -errno and describe the problem in *err, naming the URL (never a
+	 * secret).  Runs before FUSE starts and from the control socket.
+	 */
+	int (*mount)(const struct vfs_url *url, const struct vfs_opts *opts,
+		     struct vfs_mount **out, struct vfs_error *err);
+	/* Release everything.  No call is in flight and no file is open. */
+	void (*unmount)(struct vfs_mount *m);
+	int (*statfs)(struct vfs_mount *m, const char *path, struct statvfs *st);
+	/* Connection state for status displays; NULL means always up. */
+	const char *(*state)(struct vfs_mount *m);
+
+	/* ---- Namespace ----------------------------------------------- */
+
+	/* lstat semantics: never follows a final symlink. */
+	int (*getattr)(struct vfs_mount *m, const char *path, struct stat *st);
+	/*
+	 * Change the attributes named in sa->valid, through `f` when the
+	 * caller has the file open (ftruncate on an unlinked file), else by
+	 * path.  Fill *st with the attributes afterwards.
+	 */
+	int (*setattr)(struct vfs_mount *m, const char *path, struct vfs_file *f,
+		       const struct vfs_setattr *sa, struct stat *st);
+	/* Returns the target's length; buf gets at most size bytes, no NUL. */
+	ssize_t (*readlink)(struct vfs_mount *m, const char *path, char *buf,
+			    size_t size);
+	/* Creating calls fill *st with the new object's attributes. */
+	int (*mknod)(struct vfs_mount *m, const char *path, mode_t mode,
+		     dev_t rdev, const struct vfs_cred *cred, struct stat *st);
+	int (*mkdir)(struct vfs_mount *m, const char *path, mode_t mode,
+		     const struct vfs_cred *cred, struct stat *st);
+	int (*symlink)(struct vfs_mount *m, const char *target,
+		       const char *path, const struct vfs_cred *cred,
+		       struct stat *st);
+	int (*link)(struct vfs_mount *m, const char *from, const char *to,
+		    struct stat *st);
+	int (*unlink)(struct vfs_mount *m, const char *path);
+	int (*rmdir)(struct vfs_mount *m, const char *path);
+	/* flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE.  Replacing an
+	 * existing target must be atomic or at least never lose it. */
+	int (*rename)(struct vfs_mount *m, const char *from, const char *to,
+		      unsigned flags);
+
+	/* Directory streams: *out owned by the caller until releasedir(). */
+	int (*opendir)(struct vfs_mount *m, const char *path,
+		       struct vfs_dir **out);
+	/* Emit entries from offset `off` (0 = start) until fill says stop
+	 * or the end is reached.  "." and ".." may or may not be emitted. */
+	int (*readdir)(struct vfs_mount *m, struct vfs_dir *d, off_t off,
+		       vfs_fill_fn fill, void *ctx);
+	void (*releasedir)(struct vfs_mount *m, struct vfs_dir *d);
+
+	/* Extended attributes; size 0 asks for the needed length. */
+	ssize_t (*getxattr)(struct vfs_mount *m, const char *path,
+			    const char *name, void *buf, size_t size);
+	ssize_t (*listxattr)(struct vfs_mount *m, const char *path, char *buf,
+			     size_t size);
+	int (*setxattr)(struct vfs_mount *m, const char *path, const char *name,
+			const void *value, size_t size, int flags);
+	int (*removexattr)(struct vfs_mount *m, const char *path,
+			   const char *name);
+
+	/* ---- Open files ---------------------------------------------- */
+
+	/*
+	 * open/create: flags are open(2) flags (O_CREAT/O_EXCL only for
+	 * create).  O_DIRECT must reach the storage or fail with -EINVAL.
+	 * On success *out is a new handle owned by the caller until
+	 * release(); create also fills *st.
+	 */
+	int (*create)(struct vfs_mount *m, const char *path, int flags,
+		      mode_t mode, const struct vfs_cred *cred,
+		      struct vfs_file **out, struct stat *st);
+	int (*open)(struct vfs_mount *m, const char *path, int flags,
+		    struct vfs_file **out);
+	/* Short reads only at end of file; buf needs no alignment. */
+	ssize_t (*read)(struct vfs_file *f, void *buf, size_t size, off_t off);
+	/* Writes everything or fails: a short count is not an option. */
+	ssize_t (*write)(struct vfs_file *f, const void *buf, size_t size,
+			 off_t off);
+	int (*fgetattr)(struct vfs_file *f, struct stat *st);
+	/* close(2) of one descriptor; errors of earlier writes surface here */
+	int (*flush)(struct vfs_file *f);
+	/* Data (and metadata unless datasync) on stable storage. */
+	int (*fsync)(struct vfs_file *f, bool datasync);
+	int (*fallocate)(struct vfs_file *f, int mode, off_t off, off_t len);
+	off_t (*lseek)(struct vfs_file *f, off_t off, int whence);
+	/* Both files belong to the same mount. */
+	ssize_t (*copy_range)(struct vfs_file *in, off_t off_in,
+			      struct vfs_file *out, off_t off_out, size_t len,
+			      unsigned flags);
+	/* Last reference gone: free the handle.  The result is only logged. */
+	int (*release)(struct vfs_file *f);
+};
+
+/* The built-in backend whose ->name is `scheme`, or NULL. */
+const struct vfs_backend_ops *backend_find(const char *scheme);
+
+/* NULL-terminated list of every built-in backend. */
+extern const struct vfs_backend_ops *const backend_all[];
+
+/*
+ * A directory listing held in memory, for backends whose protocol reads a
+ * directory sequentially (SFTP, NFS) and for the router's merged views.
+ * Offsets are entry indexes + 1.
+ */
+struct vfs_dirbuf {
+	struct vfs_dirbuf_ent *ents;	/* owned */
+	size_t n, cap;
+};
+
+struct vfs_dirbuf_ent {
+	char *name;	/* owned */
+	struct stat st;
+	unsigned flags;	/* VFS_DIRENT_* */
+};
+
+/* Copies name.  Returns 0 or -ENOMEM. */
+int vfs_dirbuf_add(struct vfs_dirbuf *db, const char *name,
+		   const struct stat *st, unsigned flags);
+bool vfs_dirbuf_has(const struct vfs_dirbuf *db, const char *name);
+/* readdir over the buffer: same contract as ops->readdir. */
+int vfs_dirbuf_fill(const struct vfs_dirbuf *db, off_t off, vfs_fill_fn fill,
+		    void *ctx);
+void vfs_dirbuf_clear(struct vfs_dirbuf *db);
+
+/* Join a backend base path and a mount-relative path ("/" = base).
+ * Returns a new string the caller frees, or NULL on ENOMEM. */
+char *vfs_path_join(const char *base, const char *path);
+
+#endif /* VFSD_BACKEND_H */

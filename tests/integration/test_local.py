@@ -1,0 +1,291 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Local backend, router, command line and daemon life cycle, through the
+real FUSE mount."""
+import errno
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import Vfsd, tmpdir  # noqa: E402
+from posix_suite import PosixSuite, read_file, write_file  # noqa: E402
+
+
+class LocalPosix(PosixSuite, harness.TestCase):
+    """The shared operation suite on a file:// mount."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.backing = tmpdir()
+        cls.vfsd = Vfsd([("/local", "file://" + cls.backing)]).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.vfsd.stop()
+
+    def setUp(self):
+        self.base = self.vfsd.path("local")
+        super().setUp()
+
+    def test_data_lands_in_backing_dir(self):
+        data = os.urandom(100000)
+        write_file(self.p("f"), data)
+        rel = os.path.relpath(self.p("f"), self.base)
+        self.assertEqual(read_file(os.path.join(self.backing, rel)), data)
+        # and a change made behind vfsd is seen at the next open
+        write_file(os.path.join(self.backing, rel + ".2"), b"behind")
+        self.assertEqual(read_file(self.p("f.2")), b"behind")
+
+
+class Namespace(harness.TestCase):
+    def test_nested_prefixes_and_virtual_dirs(self):
+        a, b, root = tmpdir(), tmpdir(), tmpdir()
+        write_file(os.path.join(a, "in-a"), b"A")
+        write_file(os.path.join(b, "in-b"), b"B")
+        write_file(os.path.join(root, "in-root"), b"R")
+        with Vfsd([("/data", "file://" + a), ("/data/archive", "file://" + b),
+                   ("/x/y/z", "file://" + root)]) as v:
+            self.assertEqual(sorted(os.listdir(v.mnt)), ["data", "x"])
+            self.assertEqual(sorted(os.listdir(v.path("data"))), ["archive", "in-a"])
+            self.assertEqual(os.listdir(v.path("data/archive")), ["in-b"])
+            self.assertEqual(read_file(v.path("data/archive/in-b")), b"B")
+            self.assertEqual(os.listdir(v.path("x")), ["y"])
+            self.assertEqual(read_file(v.path("x/y/z/in-root")), b"R")
+            # virtual directories are read-only
+            self.assertEqual(os.stat(v.path("x")).st_mode & 0o777, 0o555)
+            with self.assertRaises(OSError) as cm:
+                os.mkdir(v.path("x/new"))
+            self.assertEqual(cm.exception.errno, errno.EROFS)
+            with self.assertRaises(OSError) as cm:
+                os.rmdir(v.path("data/archive"))
+            self.assertIn(cm.exception.errno, (errno.EBUSY, errno.ENOTEMPTY))
+            # rename and link across mounts: EXDEV, so mv copies
+            write_file(v.path("data/moveme"), b"M")
+            with self.assertRaises(OSError) as cm:
+                os.rename(v.path("data/moveme"), v.path("data/archive/moved"))
+            self.assertEqual(cm.exception.errno, errno.EXDEV)
+            with self.assertRaises(OSError) as cm:
+                os.link(v.path("data/moveme"), v.path("x/y/z/linked"))
+            self.assertEqual(cm.exception.errno, errno.EXDEV)
+            subprocess.run(["mv", v.path("data/moveme"), v.path("data/archive/moved")],
+                           check=True)
+            self.assertEqual(read_file(os.path.join(b, "moved")), b"M")
+            self.assertFalse(os.path.exists(os.path.join(a, "moveme")))
+            # inode numbers differ across mounts even for equal backing inodes
+            self.assertNotEqual(os.stat(v.path("data")).st_ino,
+                                os.stat(v.path("data/archive")).st_ino)
+
+    def test_root_mapped_and_shadowed(self):
+        root, inner = tmpdir(), tmpdir()
+        os.mkdir(os.path.join(root, "sub"))
+        write_file(os.path.join(root, "sub", "hidden"), b"under the mount")
+        write_file(os.path.join(inner, "shown"), b"S")
+        with Vfsd([("/", "file://" + root), ("/sub", "file://" + inner)]) as v:
+            self.assertEqual(os.listdir(v.path("sub")), ["shown"])
+            write_file(v.path("top"), b"T")
+            self.assertEqual(read_file(os.path.join(root, "top")), b"T")
+            self.assertIn("sub", os.listdir(v.mnt))
+
+    def test_readonly_mount(self):
+        d = tmpdir()
+        write_file(os.path.join(d, "f"), b"ro")
+        cfg = "[mount /ro]\nurl = file://%s\nreadonly = yes\n" % d
+        with Vfsd(config_text=cfg) as v:
+            self.assertEqual(read_file(v.path("ro/f")), b"ro")
+            for fn, args in ((write_file, (v.path("ro/g"), b"x")),
+                             (os.unlink, (v.path("ro/f"),)),
+                             (os.mkdir, (v.path("ro/d"),)),
+                             (os.chmod, (v.path("ro/f"), 0o600)),
+                             (os.open, (v.path("ro/f"), os.O_WRONLY))):
+                with self.assertRaises(OSError) as cm:
+                    fn(*args)
+                self.assertEqual(cm.exception.errno, errno.EROFS, fn)
+
+    def test_eacces_for_other_user(self):
+        d = tmpdir()
+        os.chmod(d, 0o755)
+        with Vfsd([("/l", "file://" + d)],
+                  args=["-o", "allow_other,default_permissions"]) as v:
+            write_file(v.path("l/secret"), b"s", 0o600)
+            write_file(v.path("l/public"), b"p", 0o644)
+            os.chmod(os.path.dirname(v.mnt), 0o755)
+
+            def as_nobody(cmd):
+                return subprocess.run(["setpriv", "--reuid=65534", "--regid=65534",
+                                       "--clear-groups", "sh", "-c", cmd],
+                                      capture_output=True, text=True)
+            r = as_nobody("cat %s" % v.path("l/secret"))
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("Permission denied", r.stderr)
+            r = as_nobody("cat %s" % v.path("l/public"))
+            self.assertEqual((r.returncode, r.stdout), (0, "p"))
+            r = as_nobody("touch %s" % v.path("l/new"))
+            self.assertIn("Permission denied", r.stderr)
+            # a directory the user may write: new files are the user's
+            os.mkdir(v.path("l/open"))
+            os.chmod(v.path("l/open"), 0o777)
+            r = as_nobody("echo hi > %s" % v.path("l/open/mine"))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            st = os.stat(os.path.join(d, "open", "mine"))
+            self.assertEqual((st.st_uid, st.st_gid), (65534, 65534))
+
+
+class Confinement(harness.TestCase):
+    def test_swap_dir_for_symlink_race(self):
+        """A directory swapped for a symlink to outside while requests are
+        in flight: nothing outside the root is ever read or written."""
+        # The link is relative: the kernel, which follows symlinks of the
+        # mount itself, resolves it inside the mount (where nothing is);
+        # only a daemon that followed it below its root would reach outside.
+        top = tmpdir()
+        root, outside = os.path.join(top, "root"), os.path.join(top, "outside")
+        os.mkdir(root)
+        os.mkdir(outside)
+        write_file(os.path.join(outside, "f"), b"SECRET")
+        os.mkdir(os.path.join(root, "d"))
+        write_file(os.path.join(root, "d", "f"), b"inside")
+        before = sorted(os.listdir(outside))
+        stop = threading.Event()
+        swaps = [0]
+
+        def swapper():
+            d, real = os.path.join(root, "d"), os.path.join(root, "d.real")
+            while not stop.is_set():
+                os.rename(d, real)
+                os.symlink("../outside", d)
+                os.unlink(d)
+                os.rename(real, d)
+                swaps[0] += 1
+
+        with Vfsd([("/c", "file://%s?cache_ttl=0" % root)]) as v:
+            t = threading.Thread(target=swapper)
+            t.start()
+            seen, errors = set(), 0
+            deadline = time.monotonic() + 4
+            i = 0
+            try:
+                while time.monotonic() < deadline:
+                    i += 1
+                    try:
+                        seen.add(read_file(v.path("c/d/f")))
+                    except OSError:
+                        errors += 1
+                    for fn in (lambda: write_file(v.path("c/d/new%d" % i), b"x"),
+                               lambda: os.chmod(v.path("c/d/f"), 0o600),
+                               lambda: os.truncate(v.path("c/d/f"), 6),
+                               lambda: os.setxattr(v.path("c/d/f"), "user.x", b"1"),
+                               lambda: os.unlink(v.path("c/d/new%d" % i))):
+                        try:
+                            fn()
+                        except OSError:
+                            errors += 1
+            finally:
+                stop.set()
+                t.join()
+        self.assertGreater(swaps[0], 10)
+        self.assertIn(b"inside", seen)  # the mount kept working meanwhile
+        self.assertNotIn(b"SECRET", seen)
+        self.assertEqual(sorted(os.listdir(outside)), before)
+        self.assertEqual(read_file(os.path.join(outside, "f")), b"SECRET")
+        self.assertEqual(os.stat(os.path.join(outside, "f")).st_mode & 0o777, 0o644)
+        with self.assertRaises(OSError):
+            os.getxattr(os.path.join(outside, "f"), "user.x")
+
+
+class CommandLine(harness.TestCase):
+    def assertStartupError(self, args, needle):
+        mnt = tmpdir()
+        r = harness.run_vfsd(list(args) + [mnt])
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(needle, r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+        self.assertFalse(harness.is_mounted(mnt))
+
+    def test_startup_errors(self):
+        d = tmpdir()
+        self.assertStartupError(["-m", "/a=gopher://x/y"], "unknown URL scheme 'gopher'")
+        self.assertStartupError(["-m", "/a=relative/path"], "relative/path")
+        self.assertStartupError(["-m", "a=file:///tmp"], "absolute")
+        self.assertStartupError(["-m", "/a=file://%s" % d, "-m", "/a/=file://%s" % d],
+                                "already mapped")
+        self.assertStartupError(["-m", "/a=file:///nonexistent/dir"], "/nonexistent/dir")
+        self.assertStartupError(["-m", "/a=file://%s?bogus=1" % d], "unknown option 'bogus'")
+        self.assertStartupError(["-c", "/nonexistent.conf"], "/nonexistent.conf")
+        cfg = os.path.join(d, "bad.conf")
+        with open(cfg, "w") as f:
+            f.write("[mount /a]\nurl = file://%s\nfrobnicate = 1\n" % d)
+        self.assertStartupError(["-c", cfg], "bad.conf:3")
+        with open(cfg, "w") as f:
+            f.write("[mount /a]\nreadonly = maybe\n")
+        self.assertStartupError(["-c", cfg], "bad.conf:2")
+        os.chmod(cfg, 0)
+        # root reads anything: unreadable means "not a file" here
+        self.assertStartupError(["-c", d], "not a regular file")
+
+    def test_help_version(self):
+        r = harness.run_vfsd(["--help"])
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("-m PREFIX=URL", r.stdout)
+        r = harness.run_vfsd(["--version"])
+        self.assertEqual(r.returncode, 0)
+        self.assertTrue(r.stdout.startswith("vfsd "))
+
+    def test_daemon_mode_and_signals(self):
+        d, mnt = tmpdir(), tmpdir()
+        r = harness.run_vfsd(["-m", "/l=file://" + d, mnt])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # usable on the next line, as with sshfs
+        write_file(os.path.join(mnt, "l", "f"), b"daemon")
+        self.assertEqual(read_file(os.path.join(d, "f")), b"daemon")
+        pid = int(subprocess.run(["pgrep", "-f", "vfsd -m /l=file://" + d],
+                                 capture_output=True, text=True).stdout.split()[0])
+        os.kill(pid, signal.SIGTERM)
+        harness.wait_for(lambda: not harness.is_mounted(mnt), 10, "unmount on SIGTERM")
+        harness.wait_for(lambda: not os.path.exists("/proc/%d" % pid), 10, "daemon exit")
+
+        r = harness.run_vfsd(["-m", "/l=file://" + d, mnt])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        pid = int(subprocess.run(["pgrep", "-f", "vfsd -m /l=file://" + d],
+                                 capture_output=True, text=True).stdout.split()[0])
+        subprocess.run(["fusermount3", "-u", mnt], check=True)
+        harness.wait_for(lambda: not os.path.exists("/proc/%d" % pid), 10,
+                         "daemon exit after fusermount3 -u")
+
+    def test_stale_mount_point(self):
+        d = tmpdir()
+        v = Vfsd([("/l", "file://" + d)]).start()
+        v.kill(signal.SIGKILL)
+        v.proc.wait()
+        r = harness.run_vfsd(["-m", "/l=file://" + d, v.mnt])
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("stale FUSE mount", r.stderr)
+        self.assertIn("fusermount3 -u", r.stderr)
+        v.stop()
+
+    def test_default_namespace(self):
+        if os.path.exists("/etc/vfsd/vfsd.conf"):
+            self.skipTest("/etc/vfsd/vfsd.conf exists on this machine; the default "
+                          "namespace is only served without it")
+        with Vfsd() as v:
+            self.assertEqual(os.listdir(v.mnt), ["local"])
+            self.assertTrue(os.path.isdir("/var/lib/vfsd/local"))
+            self.assertIn("default namespace", v.log())
+
+    def test_fuse_options(self):
+        d = tmpdir()
+        r = harness.run_vfsd(["-f", "-o", "no_such_option", "-m", "/l=file://" + d, tmpdir()])
+        self.assertEqual(r.returncode, 2)
+        with Vfsd([("/l", "file://" + d)], args=["-o", "allow_other"]) as v:
+            with open("/proc/self/mountinfo") as f:
+                line = [ln for ln in f if v.mnt in ln][0]
+            self.assertIn("allow_other", line)
+            self.assertIn("fuse.vfsd", line)
+
+
+if __name__ == "__main__":
+    harness.main()

@@ -1,0 +1,445 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * config.c - vfsd.conf(5) parsing with libinih, and -m mappings.
+ *
+ * inih calls our reader for every raw line, so the reader counts lines
+ * (inih's handler gets no line number in Debian's build) and notices
+ * section headers itself: a section with no keys still exists, and its
+ * line is known for messages.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backends/backend.h"
+#include "vfsd/config.h"
+#include "vfsd/url.h"
+
+#define CFG_MAX_SIZE (1u << 20)
+
+struct cfg_parse {
+	struct vfsd_config *cfg;
+	const char *name;	/* file name for messages */
+	const char *text;
+	size_t pos;
+	int line;
+	int origin;		/* VFS_ORIGIN_CONFIG or _OPEN_CONFIG */
+	bool in_vfsd;		/* current section is [vfsd] */
+	struct cfg_mount *cur;	/* current [mount] section, or NULL */
+	bool seen_writeback, seen_host_id;
+	struct vfs_error *err;
+	int ret;
+};
+
+static int cfg_fail(struct cfg_parse *ps, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int cfg_fail(struct cfg_parse *ps, int code, const char *fmt, ...)
+{
+	char msg[400];
+	va_list ap;
+
+	if (ps->ret)
+		return 0;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	ps->ret = vfs_error_set(ps->err, code, "%s:%d: %s", ps->name, ps->line,
+				msg);
+	return 0;
+}
+
+static char *trim(char *s)
+{
+	char *end;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	end = s + strlen(s);
+	while (end > s && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	return s;
+}
+
+static struct cfg_mount *cfg_new_mount(struct vfsd_config *cfg)
+{
+	struct cfg_mount *grown =
+		realloc(cfg->mounts, (cfg->nmounts + 1) * sizeof(*grown));
+
+	if (!grown)
+		return NULL;
+	cfg->mounts = grown;
+	memset(&grown[cfg->nmounts], 0, sizeof(*grown));
+	return &grown[cfg->nmounts++];
+}
+
+/* Start a section; `hdr` is the text between the brackets. */
+static void cfg_section(struct cfg_parse *ps, char *hdr)
+{
+	char *arg;
+
+	hdr = trim(hdr);
+	ps->cur = NULL;
+	ps->in_vfsd = false;
+	if (strcmp(hdr, "vfsd") == 0) {
+		ps->in_vfsd = true;
+		return;
+	}
+	if (strncmp(hdr, "mount", 5) != 0 || !isspace((unsigned char)hdr[5])) {
+		cfg_fail(ps, EINVAL,
+			 "unknown section [%s] (expected [vfsd] or [mount /PREFIX])",
+			 hdr);
+		return;
+	}
+	arg = trim(hdr + 6);
+	if (arg[0] == '"' && arg[1] && arg[strlen(arg) - 1] == '"') {
+		arg[strlen(arg) - 1] = '\0';
+		arg++;
+	}
+	ps->cur = cfg_new_mount(ps->cfg);
+	if (!ps->cur) {
+		cfg_fail(ps, ENOMEM, "out of memory");
+		return;
+	}
+	ps->cur->prefix = strdup(arg);
+	if (asprintf(&ps->cur->where, "%s:%d", ps->name, ps->line) < 0)
+		ps->cur->where = NULL;
+	if (!ps->cur->prefix || !ps->cur->where) {
+		cfg_fail(ps, ENOMEM, "out of memory");
+		return;
+	}
+	if (arg[0] != '/' || vfs_path_normalize(ps->cur->prefix) < 0)
+		cfg_fail(ps, EINVAL,
+			 "mount prefix '%s' must be an absolute path without '..'",
+			 arg);
+}
+
+/* inih's line source: counts lines and handles section headers. */
+static char *cfg_reader(char *str, int num, void *stream)
+{
+	struct cfg_parse *ps = stream;
+	const char *start = ps->text + ps->pos, *nl;
+	size_t len;
+	char *t;
+
+	if (!*start)
+		return NULL;
+	nl = strchrnul(start, '\n');
+	len = nl - start + (*nl ? 1 : 0);
+	ps->pos += len;
+	ps->line++;
+	if (len >= (size_t)num) {
+		cfg_fail(ps, EINVAL, "line longer than %d characters", num - 2);
+		/* hand inih an empty line: the error is recorded */
+		str[0] = '\n';
+		str[1] = '\0';
+		return str;
+	}
+	memcpy(str, start, len);
+	str[len] = '\0';
+	t = trim(str);
+	if (t[0] == '[') {
+		char *rb = strchr(t, ']');
+
+		if (!rb || *trim(rb + 1)) {
+			cfg_fail(ps, EINVAL, "malformed section header");
+		} else {
+			*rb = '\0';
+			cfg_section(ps, t + 1);
+			*rb = ']';
+		}
+		/* inih tracks the section too; keep its view in step */
+		memcpy(str, start, len);
+		str[len] = '\0';
+	}
+	return str;
+}
+
+static int cfg_vfsd_key(struct cfg_parse *ps, const char *name,
+			const char *value)
+{
+	struct vfsd_config *cfg = ps->cfg;
+
+	if (strcmp(name, "writeback_cache") == 0) {
+		bool b;
+
+		if (ps->seen_writeback)
+			return cfg_fail(ps, EINVAL, "duplicate key '%s'", name);
+		ps->seen_writeback = true;
+		if (vfs_parse_bool(value, &b) == 0)
+			cfg->writeback = b ? FO_WRITEBACK_ON : FO_WRITEBACK_OFF;
+		else
+			return cfg_fail(ps, EINVAL,
+					"writeback_cache must be yes or no, not '%s'",
+					value);
+		return 1;
+	}
+	if (strcmp(name, "host_id") == 0) {
+		if (ps->seen_host_id)
+			return cfg_fail(ps, EINVAL, "duplicate key '%s'", name);
+		ps->seen_host_id = true;
+		if (!*value || strpbrk(value, " \t/\\\n"))
+			return cfg_fail(ps, EINVAL,
+					"host_id must be a non-empty word without spaces or slashes");
+		free(cfg->host_id);
+		cfg->host_id = strdup(value);
+		return cfg->host_id ? 1 : cfg_fail(ps, ENOMEM, "out of memory");
+	}
+	return cfg_fail(ps, EINVAL, "unknown key '%s' in [vfsd]", name);
+}
+
+static int cfg_handler(void *user, const char *section, const char *name,
+		       const char *value)
+{
+	struct cfg_parse *ps = user;
+	struct cfg_mount *m = ps->cur;
+
+	if (ps->ret)
+		return 0;
+	if (!name)
+		return 1;
+	if (ps->in_vfsd)
+		return cfg_vfsd_key(ps, name, value);
+	if (!m)
+		return cfg_fail(ps, EINVAL,
+				"key '%s' outside of a [vfsd] or [mount] section",
+				name);
+	if (strcmp(name, "url") == 0) {
+		if (m->url)
+			return cfg_fail(ps, EINVAL, "duplicate key 'url'");
+		m->url = strdup(value);
+		return m->url ? 1 : cfg_fail(ps, ENOMEM, "out of memory");
+	}
+	if (strcmp(name, "readonly") == 0) {
+		if (vfs_parse_bool(value, &m->readonly) < 0)
+			return cfg_fail(ps, EINVAL,
+					"readonly must be yes or no, not '%s'",
+					value);
+		return 1;
+	}
+	if (vfs_opts_get(&m->opts, name))
+		return cfg_fail(ps, EINVAL, "duplicate key '%s'", name);
+	if (vfs_opts_set(&m->opts, name, value, ps->origin) < 0)
+		return cfg_fail(ps, ENOMEM, "out of memory");
+	{
+		int *grown = realloc(m->lines, m->opts.n * sizeof(*grown));
+
+		if (!grown)
+			return cfg_fail(ps, ENOMEM, "out of memory");
+		m->lines = grown;
+		m->lines[m->opts.n - 1] = ps->line;
+	}
+	return 1;
+}
+
+int cfg_load_string(struct vfsd_config *cfg, const char *text,
+		    const char *name, bool private_file, struct vfs_error *err)
+{
+	struct cfg_parse ps = {
+		.cfg = cfg,
+		.name = name,
+		.text = text,
+		.origin = private_file ? VFS_ORIGIN_CONFIG
+				       : VFS_ORIGIN_OPEN_CONFIG,
+		.err = err,
+	};
+	size_t first = cfg->nmounts;
+	int r;
+
+	r = ini_parse_stream(cfg_reader, &ps, cfg_handler, &ps);
+	if (ps.ret)
+		return ps.ret;
+	if (r > 0) {
+		ps.line = r;
+		cfg_fail(&ps, EINVAL, "syntax error (expected key = value)");
+		return ps.ret;
+	}
+	if (r < 0)
+		return vfs_error_set(err, ENOMEM, "%s: out of memory", name);
+	for (size_t i = first; i < cfg->nmounts; i++)
+		if (!cfg->mounts[i].url)
+			return vfs_error_set(err, EINVAL,
+					     "%s: [mount %s] has no url",
+					     cfg->mounts[i].where,
+					     cfg->mounts[i].prefix);
+	return 0;
+}
+
+int cfg_load_file(struct vfsd_config *cfg, const char *path,
+		  struct vfs_error *err)
+{
+	struct stat st;
+	char *text;
+	ssize_t n;
+	int fd, ret;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+
+		return vfs_error_set(err, e, "config %s: %s", path,
+				     strerror(e));
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return vfs_error_set(err, EINVAL,
+				     "config %s: not a regular file", path);
+	}
+	if (st.st_size > CFG_MAX_SIZE) {
+		close(fd);
+		return vfs_error_set(err, EFBIG, "config %s: larger than %u bytes",
+				     path, CFG_MAX_SIZE);
+	}
+	text = malloc(st.st_size + 1);
+	if (!text) {
+		close(fd);
+		return vfs_error_set(err, ENOMEM, "out of memory");
+	}
+	n = read(fd, text, st.st_size);
+	close(fd);
+	if (n < 0) {
+		int e = errno;
+
+		free(text);
+		return vfs_error_set(err, e, "config %s: %s", path,
+				     strerror(e));
+	}
+	text[n] = '\0';
+	if (memchr(text, '\0', n)) {
+		free(text);
+		return vfs_error_set(err, EINVAL,
+				     "config %s: contains a NUL byte", path);
+	}
+	free(cfg->file);
+	cfg->file = strdup(path);
+	ret = cfg->file ? cfg_load_string(cfg, text, path,
+					  (st.st_mode & 077) == 0, err)
+			: vfs_error_set(err, ENOMEM, "out of memory");
+	explicit_bzero(text, n);
+	free(text);
+	return ret;
+}
+
+int cfg_add_mapping(struct vfsd_config *cfg, const char *arg,
+		    struct vfs_error *err)
+{
+	const char *eq = strchr(arg, '=');
+	struct cfg_mount *m;
+
+	if (!eq || eq == arg || !eq[1])
+		return vfs_error_set(err, EINVAL,
+				     "-m '%s': expected PREFIX=URL, e.g. /data=file:///srv/data",
+				     arg);
+	m = cfg_new_mount(cfg);
+	if (!m)
+		return vfs_error_set(err, ENOMEM, "out of memory");
+	m->prefix = strndup(arg, eq - arg);
+	m->url = strdup(eq + 1);
+	m->where = strdup("-m");
+	if (!m->prefix || !m->url || !m->where)
+		return vfs_error_set(err, ENOMEM, "out of memory");
+	if (m->prefix[0] != '/' || vfs_path_normalize(m->prefix) < 0)
+		return vfs_error_set(err, EINVAL,
+				     "-m '%s': prefix must be an absolute path without '..'",
+				     arg);
+	return 0;
+}
+
+int cfg_validate(const struct vfsd_config *cfg, struct vfs_error *err)
+{
+	if (cfg->nmounts == 0)
+		return vfs_error_set(err, EINVAL,
+				     "%s: no [mount] sections: nothing to serve",
+				     cfg->file ? cfg->file : "configuration");
+	for (size_t i = 0; i < cfg->nmounts; i++) {
+		const struct cfg_mount *m = &cfg->mounts[i];
+		const struct vfs_backend_ops *ops;
+		struct vfs_opts opts = { 0 };
+		struct vfs_url url;
+		char what[512];
+		int ret;
+
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(cfg->mounts[j].prefix, m->prefix) == 0)
+				return vfs_error_set(err, EINVAL,
+						     "%s: prefix %s is already mapped at %s",
+						     m->where, m->prefix,
+						     cfg->mounts[j].where);
+		snprintf(what, sizeof(what), "%s: [mount %s]", m->where,
+			 m->prefix);
+		ret = vfs_url_parse(m->url, &url, err);
+		if (ret < 0) {
+			/* name the place; the URL message follows */
+			struct vfs_error inner = *err;
+
+			err->code = 0;
+			return vfs_error_set(err, inner.code, "%s: %s", what,
+					     inner.msg);
+		}
+		ops = backend_find(url.scheme);
+		if (!ops) {
+			ret = vfs_error_set(err, EPROTONOSUPPORT,
+					    "%s: unknown URL scheme '%s' in '%s' (known: file, sftp, nfs)",
+					    what, url.scheme, m->url);
+			vfs_url_clear(&url);
+			return ret;
+		}
+		/* config keys one by one, so the message names their line */
+		for (size_t k = 0; k < m->opts.n; k++) {
+			struct vfs_opts one = { 0 };
+			char kwhat[600];
+
+			if (m->lines)
+				snprintf(kwhat, sizeof(kwhat), "%s:%d: [mount %s]",
+					 cfg->file ? cfg->file : "config",
+					 m->lines[k], m->prefix);
+			else
+				snprintf(kwhat, sizeof(kwhat), "%s", what);
+			ret = vfs_opts_set(&one, m->opts.kv[k].key,
+					   m->opts.kv[k].value,
+					   m->opts.kv[k].origin);
+			if (ret == 0)
+				ret = vfs_opts_validate(&one, ops->opts, kwhat,
+							err);
+			else
+				ret = vfs_error_set(err, ENOMEM, "out of memory");
+			vfs_opts_clear(&one);
+			if (ret < 0) {
+				vfs_url_clear(&url);
+				return ret;
+			}
+		}
+		ret = vfs_opts_copy(&opts, &url.query);
+		if (ret == 0)
+			ret = vfs_opts_validate(&opts, ops->opts, what, err);
+		else
+			ret = vfs_error_set(err, ENOMEM, "out of memory");
+		vfs_opts_clear(&opts);
+		vfs_url_clear(&url);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+void cfg_free(struct vfsd_config *cfg)
+{
+	for (size_t i = 0; i < cfg->nmounts; i++) {
+		free(cfg->mounts[i].prefix);
+		free(cfg->mounts[i].url);
+		free(cfg->mounts[i].where);
+		vfs_opts_clear(&cfg->mounts[i].opts);
+		free(cfg->mounts[i].lines);
+	}
+	free(cfg->mounts);
+	free(cfg->host_id);
+	free(cfg->file);
+	memset(cfg, 0, sizeof(*cfg));
+}

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * config.h - vfsd.conf(5) and -m PREFIX=URL mappings.
+ *
+ *   [vfsd]
+ *   writeback_cache = no | yes
+ *   host_id = NAME
+ *
+ *   [mount /data]
+ *   url = file:///srv/data
+ *   readonly = no
+ *   <backend option> = <value>
+ *
+ * Errors name the file and line ("vfsd.conf:12: ...").  Backend options
+ * are checked against the backend's spec here already, so a typo is
+ * reported with its line before anything connects.
+ */
+#ifndef VFSD_CONFIG_H
+#define VFSD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "vfsd/error.h"
+#include "vfsd/fuse_ops.h"
+#include "vfsd/options.h"
+
+struct cfg_mount {
+	char *prefix;		/* normalised, owned */
+	char *url;		/* owned */
+	bool readonly;
+	struct vfs_opts opts;	/* backend options, owned */
+	int *lines;		/* config line of each opts.kv[i], or NULL */
+	char *where;		/* "FILE:LINE" or "-m", owned */
+};
+
+struct vfsd_config {
+	struct cfg_mount *mounts;	/* owned */
+	size_t nmounts;
+	enum fo_writeback writeback;
+	char *host_id;			/* owned, or NULL */
+	char *file;			/* config file path, owned, or NULL */
+};
+
+/* Parse a config file into *cfg (zeroed by the caller or cfg_init).
+ * 0 or -errno with *err naming FILE:LINE and the problem. */
+int cfg_load_file(struct vfsd_config *cfg, const char *path,
+		  struct vfs_error *err);
+/* Parse config text; `name` stands for the file in messages.  `private`
+ * says whether secrets may appear (the file is readable by its owner
+ * only). */
+int cfg_load_string(struct vfsd_config *cfg, const char *text,
+		    const char *name, bool private_file, struct vfs_error *err);
+/* Add one -m PREFIX=URL mapping. */
+int cfg_add_mapping(struct vfsd_config *cfg, const char *arg,
+		    struct vfs_error *err);
+/* Check the whole set: prefixes, duplicates, URL syntax, known schemes and
+ * every backend option.  0 or -errno with *err set. */
+int cfg_validate(const struct vfsd_config *cfg, struct vfs_error *err);
+void cfg_free(struct vfsd_config *cfg);
+
+#endif /* VFSD_CONFIG_H */

@@ -1,0 +1,934 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * fuse_ops.c - the libfuse low-level operations: the only file that knows
+ * fuse_req_t.  Each request is turned into a node-table lookup (inode.c)
+ * and a path-level router call (router.c), and every error is answered
+ * here with fuse_reply_err(req, -ret): the one place where a negative errno
+ * becomes the positive one libfuse wants.
+ *
+ * fi->fh holds a pointer to the router's handle.  Only the kernel hands
+ * it back to us, and it hands back exactly what we gave it.
+ */
+#define FUSE_USE_VERSION 314
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "vfsd/fuse_ops.h"
+#include "vfsd/inode.h"
+#include "vfsd/log.h"
+#include "vfsd/router.h"
+
+/* Largest request we negotiate: 1 MiB of data (256 pages). */
+#define FO_MAX_IO (1u << 20)
+
+static struct fuse_ops_config fo_cfg;
+static bool fo_writeback;	/* negotiated in init, read-only afterwards */
+static pthread_key_t fo_buf_key;
+
+void fuse_ops_configure(const struct fuse_ops_config *cfg)
+{
+	fo_cfg = *cfg;
+}
+
+bool fuse_ops_writeback(void)
+{
+	return fo_writeback;
+}
+
+struct fo_buf {
+	void *p;
+	size_t cap;
+};
+
+static void fo_buf_free(void *v)
+{
+	struct fo_buf *b = v;
+
+	free(b->p);
+	free(b);
+}
+
+/*
+ * A per-thread buffer for request data, page aligned so that O_DIRECT
+ * backends can use it as is.  libfuse starts and ends worker threads as
+ * load changes; the key's destructor frees the buffer with its thread.
+ */
+static void *fo_thread_buf(size_t size)
+{
+	struct fo_buf *b = pthread_getspecific(fo_buf_key);
+
+	if (!b) {
+		b = calloc(1, sizeof(*b));
+		if (!b)
+			return NULL;
+		pthread_setspecific(fo_buf_key, b);
+	}
+	if (size > b->cap) {
+		void *p;
+
+		if (posix_memalign(&p, 4096, size))
+			return NULL;
+		free(b->p);
+		b->p = p;
+		b->cap = size;
+	}
+	return b->p;
+}
+
+static struct router_file *fo_file(struct fuse_file_info *fi)
+{
+	return (struct router_file *)(uintptr_t)fi->fh;
+}
+
+static struct vfs_cred fo_cred(fuse_req_t req)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+
+	return (struct vfs_cred){ ctx->uid, ctx->gid, ctx->pid };
+}
+
+static void fo_reply_err(fuse_req_t req, int ret)
+{
+	fuse_reply_err(req, ret < 0 ? -ret : EIO);
+}
+
+/*
+ * Each name of a hard-linked file is its own node, and so its own kernel
+ * inode: a write through one name is not seen in the other's cached size.
+ * Such files are never cached, which keeps them coherent at the price of
+ * a getattr per access.
+ */
+static double fo_attr_timeout(const struct stat *st, double timeout)
+{
+	return S_ISREG(st->st_mode) && st->st_nlink > 1 ? 0 : timeout;
+}
+
+/* Turn new attributes for `name` in `parent` into a kernel entry. */
+static int fo_make_entry(fuse_ino_t parent, const char *name,
+			 const char *path, const struct stat *st,
+			 struct fuse_entry_param *e)
+{
+	int ret = 0;
+
+	memset(e, 0, sizeof(*e));
+	e->ino = inode_lookup(parent, name, st, &ret);
+	if (!e->ino)
+		return ret;
+	e->generation = 1;
+	e->attr = *st;
+	router_timeouts(path, &e->attr_timeout, &e->entry_timeout);
+	e->attr_timeout = fo_attr_timeout(st, e->attr_timeout);
+	return 0;
+}
+
+static void fo_init(void *userdata, struct fuse_conn_info *conn)
+{
+	unsigned want = FUSE_CAP_ASYNC_READ | FUSE_CAP_ATOMIC_O_TRUNC |
+			FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE |
+			FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_READDIRPLUS |
+			FUSE_CAP_READDIRPLUS_AUTO | FUSE_CAP_ASYNC_DIO |
+			FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_CACHE_SYMLINKS;
+	/*
+	 * With writeback caching the kernel trusts its own file sizes and
+	 * times over the backend's, so a change made by anyone but this
+	 * mount (another host, a process using the directory itself) would
+	 * not be seen.  Only on request, for backends nobody else touches.
+	 */
+	bool wb = fo_cfg.writeback == FO_WRITEBACK_ON;
+
+	if (wb && router_any_shared())
+		log_warn("writeback_cache = yes with a shared (network) mount: changes made by other hosts may be missed");
+	if (wb)
+		want |= FUSE_CAP_WRITEBACK_CACHE;
+	conn->want |= want & conn->capable;
+	fo_writeback = (conn->want & FUSE_CAP_WRITEBACK_CACHE) != 0;
+	conn->max_write = FO_MAX_IO;
+	conn->max_background = 64;
+	conn->congestion_threshold = 48;
+	log_info("kernel writeback cache %s", fo_writeback ? "on" : "off");
+}
+
+static void fo_destroy(void *userdata)
+{
+}
+
+static void fo_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fuse_entry_param e;
+	struct stat st;
+	int ret = 0;
+	char *path = inode_child_path(parent, name, &ret);
+
+	if (!path)
+		return fo_reply_err(req, ret);
+	ret = router_getattr(path, &st);
+	if (ret == -ENOENT) {
+		/* negative entry: the kernel may remember the miss */
+		memset(&e, 0, sizeof(e));
+		router_timeouts(path, &e.attr_timeout, &e.entry_timeout);
+		e.attr_timeout = 0;
+		free(path);
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	if (ret == 0)
+		ret = fo_make_entry(parent, name, path, &st, &e);
+	free(path);
+	if (ret < 0)
+		return fo_reply_err(req, ret);
+	fuse_reply_entry(req, &e);
+}
+
+static void fo_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	inode_forget(ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void fo_forget_multi(fuse_req_t req, size_t count,
+			    struct fuse_forget_data *forgets)
+{
+	for (size_t i = 0; i < count; i++)
+		inode_forget(forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void fo_handle_get(void *h)
+{
+	router_file_get(h);
+}
+
+/* An open handle of a node whose name is gone (unlinked while open). */
+static struct router_file *fo_orphan_handle(fuse_ino_t ino)
+{
+	return inode_handle_find(ino, fo_handle_get);
+}
+
+static void fo_getattr(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	double attr_to, entry_to;
+	struct stat st;
+	int ret = 0;
+	char *path = inode_path(ino, &ret);
+
+	if (fi) {
+		ret = router_fgetattr(fo_file(fi), &st);
+	} else if (path) {
+		ret = router_getattr(path, &st);
+	} else {
+		struct router_file *rf = fo_orphan_handle(ino);
+
+		if (rf) {
+			ret = router_fgetattr(rf, &st);
+			router_release(rf);
+		}
+	}
+	if (ret < 0) {
+		free(path);
+		return fo_reply_err(req, ret);
+	}
+	if (path)
+		router_timeouts(path, &attr_to, &entry_to);
+	else
+		attr_to = 0;
+	free(path);
+	fuse_reply_attr(req, &st, fo_attr_timeout(&st, attr_to));
+}
+
+static void fo_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		       int to_set, struct fuse_file_info *fi)
+{
+	struct vfs_setattr sa = { 0 };
+	double attr_to = 0, entry_to;
+	struct stat st;
+	int ret = 0;
+	char *path = inode_path(ino, &ret);
+
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		sa.valid |= VFS_SET_MODE;
+		sa.mode = attr->st_mode;
+	}
+	if (to_set & FUSE_SET_ATTR_UID) {
+		sa.valid |= VFS_SET_UID;
+		sa.uid = attr->st_uid;
+	}
+	if (to_set & FUSE_SET_ATTR_GID) {
+		sa.valid |= VFS_SET_GID;
+		sa.gid = attr->st_gid;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		sa.valid |= VFS_SET_SIZE;
+		sa.size = attr->st_size;
+	}
+	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+		sa.valid |= VFS_SET_ATIME_NOW;
+	else if (to_set & FUSE_SET_ATTR_ATIME) {
+		sa.valid |= VFS_SET_ATIME;
+		sa.atime = attr->st_atim;
+	}
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+		sa.valid |= VFS_SET_MTIME_NOW;
+	else if (to_set & FUSE_SET_ATTR_MTIME) {
+		sa.valid |= VFS_SET_MTIME;
+		sa.mtime = attr->st_mtim;
+	}
+	if (fi || path) {
+		ret = router_setattr(path, fi ? fo_file(fi) : NULL, &sa, &st);
+	} else {
+		struct router_file *rf = fo_orphan_handle(ino);
+
+		if (rf) {
+			ret = router_setattr(NULL, rf, &sa, &st);
+			router_release(rf);
+		}
+	}
+	if (ret == 0 && path)
+		router_timeouts(path, &attr_to, &entry_to);
+	free(path);
+	if (ret < 0)
+		return fo_reply_err(req, ret);
+	if (sa.valid & VFS_SET_SIZE)
+		inode_cache_stamp(ino, &st);
+	fuse_reply_attr(req, &st, fo_attr_timeout(&st, attr_to));
+}
+
+static void fo_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	char buf[PATH_MAX + 1];
+	ssize_t n;
+	int ret = 0;
+	char *path = inode_path(ino, &ret);
+
+	if (!path)
+		return fo_reply_err(req, ret);
+	n = router_readlink(path, buf, sizeof(buf) - 1);
+	free(path);
+	if (n < 0)
+		return fo_reply_err(req, (int)n);
+	if ((size_t)n >= sizeof(buf) - 1)
+		return fo_reply_err(req, -ENAMETOOLONG);
+	buf[n] = '\0';
+	fuse_reply_readlink(req, buf);
+}
+
+/* The tail shared by mknod, mkdir, symlink and link. */
+static void fo_reply_new(fuse_req_t req, fuse_ino_t parent, const char *name,
+			 const char *path, int ret, const struct stat *st)
+{
+	struct fuse_entry_param e;
+
+	if (ret == 0)
+		ret = fo_make_entry(parent, name, path, st, &e);
+	if (ret < 0)
+		return fo_reply_err(req, ret);
+	fuse_reply_entry(req, &e);
+}
+
+static void fo_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode, dev_t rdev)
+{
+	struct vfs_cred cred = fo_cred(req);
+	struct stat st;
+	int ret = 0;
+	char *path = inode_child_path(parent, name, &ret);
+
+	if (!path)
+		return fo_reply_err(req, ret);
+	ret = router_mknod(path, mode, rdev, &cred, &st);
+	fo_reply_new(req, parent, name, path, ret, &st);
+	free(path);
+}
+
+static void fo_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode)
+{
+	struct vfs_cred cred = fo_cred(req);
+	struct stat st;
+	int ret = 0;
+	char *path = inode_child_path(parent, name, &ret);
+
+	if (!path)
+		return fo_reply_err(req, ret);
+	ret = router_mkdir(path, mode, &cred, &st);
+	fo_reply_new(req, parent, name, path, ret, &st);
+	free(path);
+}
+
+static void fo_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
+		       const char *name)
+{
+	struct vfs_cred cred = fo_cred(req);
+	struct stat st;
+	int ret = 0;
+	char *path = inode_child_path(parent, name, &ret);
+
+	if (!path)
+		return fo_reply_err(req, ret);
+	ret = router_symlink(target, path, &cred, &st);
+	fo_reply_new(req, parent, name, path, ret, &st);
+	free(path);
+}
+
+static void fo_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		    const char *newname)
+{
+	struct stat st;
+	int ret = 0;
+	char *from = inode_path(ino, &ret), *to;
+
+	if (!from)
+		return fo_reply_err(req, ret);
+	to = inode_child_path(newparent, newname, &ret);
+	if (!to) {
+		free(from);
+		return fo_reply_err(req, ret);
+	}
+	ret = router_link(from, to, &st);
+	free(from);
+	fo_reply_new(req, newparent, newname, to, ret, &st);
+	free(to);
+}
+
+static void fo_remove(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      bool dir)
+{
+	int ret = 0;
+	char *path = inode_child_path(parent, name, &ret);
+
+	if (!path)
+		return fo_reply_err(req, ret);
+	ret = dir ? router_rmdir(path) : router_unlink(path);
+	free(path);
+	if (ret == 0)
+		inode_unlink(parent, name);
+	fuse_reply_err(req, -ret);
+}
+
+static void fo_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fo_remove(req, parent, name, false);
+}
+
+static void fo_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fo_remove(req, parent, name, true);
+}
+
+static void fo_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      fuse_ino_t newparent, const char *newname,
+		      unsigned int flags)
+{
+	int ret = 0;
+	char *from = inode_child_path(parent, name, &ret), *to;
+
+	if (!from)
+		return fo_reply_err(req, ret);
+	to = inode_child_path(newparent, newname, &ret);
+	if (!to) {
+		free(from);
+		return fo_reply_err(req, ret);
+	}
+	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
+		ret = -EINVAL;
+	else
+		ret = router_rename(from, to, flags);
+	free(from);
+	free(to);
+	if (ret == 0)
+		inode_rename(parent, name, newparent, newname, flags);
+	fuse_reply_err(req, -ret);
+}
+
+/*
+ * Open flags as the backend should see them.  With the writeback cache the
+ * kernel may read pages of a file opened write-only and does O_APPEND
+ * itself, so the backend opens read-write and without O_APPEND.
+ */
+static int fo_backend_flags(int flags)
+{
+	if (fo_writeback) {
+		if ((flags & O_ACCMODE) == O_WRONLY)
+			flags = (flags & ~O_ACCMODE) | O_RDWR;
+		flags &= ~O_APPEND;
+	}
+	return flags;
+}
+
+/* Close-to-open: keep cached pages only if the file did not change. */
+static void fo_open_cache_policy(fuse_ino_t ino, struct router_file *rf,
+				 struct fuse_file_info *fi,
+				 const struct stat *known)
+{
+	struct stat st;
+
+	fi->keep_cache = 0;
+	if (fi->flags & O_DIRECT)
+		return;
+	if (known)
+		st = *known;
+	else if (router_fgetattr(rf, &st) < 0)
+		return;
+	fi->keep_cache = inode_cache_still_valid(ino, &st);
+	inode_cache_stamp(ino, &st);
+}
+
+static void fo_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct router_file *rf;
+	int ret = 0;
+	char *path = inode_path(ino, &ret);
+
+	if (!path)
+		return fo_reply_err(req, ret);
+	ret = router_open(path, fo_backend_flags(fi->flags), &rf);
+	free(path);
+	if (ret < 0)
+		return fo_reply_err(req, ret);
+	if (fi->flags & O_TRUNC)
+		inode_cache_invalidate(ino);
+	fo_open_cache_policy(ino, rf, fi, NULL);
+	if (inode_handle_add(ino, rf) < 0) {
+		router_release(rf);
+		return fo_reply_err(req, -ENOMEM);
+	}
+	fi->fh = (uintptr_t)rf;
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		/* the opener was interrupted: no release will come */
+		inode_handle_del(ino, rf);
+		router_release(rf);
+	}
+}
+
+static void fo_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, struct fuse_file_info *fi)
+{
+	struct vfs_cred cred = fo_cred(req);
+	struct fuse_entry_param e;
+	struct router_file *rf;
+	struct stat st;
+	int ret = 0;
+	char *path = inode_child_path(parent, name, &ret);
+
+	if (!path)
+		return fo_reply_err(req, ret);
+	ret = router_create(path, fo_backend_flags(fi->flags), mode, &cred,
+			    &rf, &st);
+	if (ret == 0) {
+		ret = fo_make_entry(parent, name, path, &st, &e);
+		if (ret < 0)
+			router_release(rf);
+	}
+	free(path);
+	if (ret < 0)
+		return fo_reply_err(req, ret);
+	inode_cache_stamp(e.ino, &st);
+	fi->fh = (uintptr_t)rf;
+	if (fuse_reply_create(req, &e, fi) == -ENOENT)
+		router_release(rf);
+}
+
+static void fo_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct router_file *rf = fo_file(fi);
+	void *buf;
+	ssize_t n;
+
+	if (rf->vf->host_fd >= 0 && !(rf->vf->flags & O_DIRECT)) {
+		/* zero copy: libfuse splices from the backing file */
+		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+
+		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		bv.buf[0].fd = rf->vf->host_fd;
+		bv.buf[0].pos = off;
+		fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+		return;
+	}
+	buf = fo_thread_buf(size);
+	if (!buf)
+		return fo_reply_err(req, -ENOMEM);
+	n = router_read(rf, buf, size, off);
+	if (n < 0)
+		return fo_reply_err(req, (int)n);
+	fuse_reply_buf(req, buf, n);
+}
+
+static void fo_write_buf(fuse_req_t req, fuse_ino_t ino,
+			 struct fuse_bufvec *in, off_t off,
+			 struct fuse_file_info *fi)
+{
+	struct router_file *rf = fo_file(fi);
+	size_t size = fuse_buf_size(in);
+	const void *data;
+	ssize_t n;
+
+	if (rf->vf->host_fd >= 0 && !(rf->vf->flags & O_DIRECT)) {
+		struct fuse_bufvec out = FUSE_BUFVEC_INIT(size);
+
+		out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		out.buf[0].fd = rf->vf->host_fd;
+		out.buf[0].pos = off;
+		n = fuse_buf_copy(&out, in, 0);
+	} else {
+		if (in->count == 1 && !(in->buf[0].flags & FUSE_BUF_IS_FD)) {
+			data = in->buf[0].mem;
+		} else {
+			struct fuse_bufvec tmp = FUSE_BUFVEC_INIT(size);
+
+			tmp.buf[0].mem = fo_thread_buf(size);
+			if (!tmp.buf[0].mem)
+				return fo_reply_err(req, -ENOMEM);
+			n = fuse_buf_copy(&tmp, in, 0);
+			if (n < 0)
+				return fo_reply_err(req, (int)n);
+			size = n;
+			data = tmp.buf[0].mem;
+		}
+		n = router_write(rf, data, size, off);
+	}
+	if (n < 0)
+		return fo_reply_err(req, (int)n);
+	fuse_reply_write(req, n);
+}
+
+static void fo_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct router_file *rf = fo_file(fi);
+	int ret = router_flush(rf);
+
+	/* our own writes must not make the next open drop the cache */
+	if (ret == 0 && (fi->flags & O_ACCMODE) != O_RDONLY) {
+		struct stat st;
+
+		if (router_fgetattr(rf, &st) == 0)
+			inode_cache_stamp(ino, &st);
+	}
+	fuse_reply_err(req, -ret);
+}
+
+static void fo_release(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	inode_handle_del(ino, fo_file(fi));
+	router_release(fo_file(fi));
+	fuse_reply_err(req, 0);
+}
+
+static void fo_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		     struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, -router_fsync(fo_file(fi), datasync != 0));
+}
+
+static void fo_opendir(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct router_dir *d;
+	int ret = 0;
+	char *path = inode_path(ino, &ret);
+
+	if (!path)
+		return fo_reply_err(req, ret);
+	ret = router_opendir(path, &d);
+	free(path);
+	if (ret < 0)
+		return fo_reply_err(req, ret);
+	fi->fh = (uintptr_t)d;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		router_releasedir(d);
+}
+
+struct fo_dirfill {
+	fuse_req_t req;
+	fuse_ino_t dir;
+	char *buf;
+	size_t size, used;
+	bool plus;
+	double attr_to, entry_to;
+};
+
+static int fo_fill(void *ctx, const char *name, const struct stat *st,
+		   unsigned flags, off_t next)
+{
+	struct fo_dirfill *f = ctx;
+	size_t room = f->size - f->used, len;
+	bool dots = name[0] == '.' &&
+		    (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
+
+	if (!f->plus) {
+		len = fuse_add_direntry(f->req, f->buf + f->used, room, name,
+					st, next);
+	} else {
+		struct fuse_entry_param e = { .attr = *st };
+		int err = 0;
+
+		if ((flags & VFS_DIRENT_FULL) && !dots) {
+			e.ino = inode_lookup(f->dir, name, st, &err);
+			e.generation = 1;
+			e.attr_timeout = fo_attr_timeout(st, f->attr_to);
+			e.entry_timeout = f->entry_to;
+		}
+		len = fuse_add_direntry_plus(f->req, f->buf + f->used, room,
+					     name, &e, next);
+		if (len > room && e.ino)
+			inode_forget(e.ino, 1); /* the kernel never saw it */
+	}
+	if (len > room)
+		return 1;
+	f->used += len;
+	return 0;
+}
+
+static void fo_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
+			      off_t off, struct fuse_file_info *fi, bool plus)
+{
+	struct fo_dirfill f = { .req = req, .dir = ino, .size = size,
+				.plus = plus };
+	int ret = 0;
+
+	f.buf = malloc(size);
+	if (!f.buf)
+		return fo_reply_err(req, -ENOMEM);
+	if (plus) {
+		char *path = inode_path(ino, &ret);
+
+		f.attr_to = f.entry_to = 0;
+		if (path)
+			router_timeouts(path, &f.attr_to, &f.entry_to);
+		free(path);
+	}
+	ret = router_readdir((struct router_dir *)(uintptr_t)fi->fh, off,
+			     fo_fill, &f);
+	/* entries already packed are worth more than the error */
+	if (ret < 0 && f.used == 0)
+		fo_reply_err(req, ret);
+	else
+		fuse_reply_buf(req, f.buf, f.used);
+	free(f.buf);
+}
+
+static void fo_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	fo_readdir_common(req, ino, size, off, fi, false);
+}
+
+static void fo_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+			   off_t off, struct fuse_file_info *fi)
+{
+	fo_readdir_common(req, ino, size, off, fi, true);
+}
+
+static void fo_releasedir(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	router_releasedir((struct router_dir *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void fo_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+			struct fuse_file_info *fi)
+{
+	/* directory operations are synchronous on every backend */
+	fuse_reply_err(req, 0);
+}
+
+static void fo_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs st;
+	int ret = 0;
+	char *path = inode_path(ino, &ret);
+
+	if (!path)
+		return fo_reply_err(req, ret);
+	ret = router_statfs(path, &st);
+	free(path);
+	if (ret < 0)
+		return fo_reply_err(req, ret);
+	fuse_reply_statfs(req, &st);
+}
+
+static void fo_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			const char *value, size_t size, int flags)
+{
+	int ret = 0;
+	char *path = inode_path(ino, &ret);
+
+	if (!path)
+		return fo_reply_err(req, ret);
+	ret = router_setxattr(path, name, value, size, flags);
+	free(path);
+	fuse_reply_err(req, -ret);
+}
+
+/* getxattr/listxattr share the size-probe protocol. */
+static void fo_reply_xattr(fuse_req_t req, ssize_t n, void *buf, size_t size)
+{
+	if (n < 0)
+		fo_reply_err(req, (int)n);
+	else if (size == 0)
+		fuse_reply_xattr(req, n);
+	else
+		fuse_reply_buf(req, buf, n);
+}
+
+static void fo_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			size_t size)
+{
+	void *buf = NULL;
+	ssize_t n;
+	int ret = 0;
+	char *path = inode_path(ino, &ret);
+
+	if (!path)
+		return fo_reply_err(req, ret);
+	if (size && !(buf = malloc(size))) {
+		free(path);
+		return fo_reply_err(req, -ENOMEM);
+	}
+	n = router_getxattr(path, name, buf, size);
+	free(path);
+	fo_reply_xattr(req, n, buf, size);
+	free(buf);
+}
+
+static void fo_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	char *buf = NULL;
+	ssize_t n;
+	int ret = 0;
+	char *path = inode_path(ino, &ret);
+
+	if (!path)
+		return fo_reply_err(req, ret);
+	if (size && !(buf = malloc(size))) {
+		free(path);
+		return fo_reply_err(req, -ENOMEM);
+	}
+	n = router_listxattr(path, buf, size);
+	free(path);
+	fo_reply_xattr(req, n, buf, size);
+	free(buf);
+}
+
+static void fo_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	int ret = 0;
+	char *path = inode_path(ino, &ret);
+
+	if (!path)
+		return fo_reply_err(req, ret);
+	ret = router_removexattr(path, name);
+	free(path);
+	fuse_reply_err(req, -ret);
+}
+
+static void fo_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct vfs_cred cred = fo_cred(req);
+	int ret = 0;
+	char *path = inode_path(ino, &ret);
+
+	if (!path)
+		return fo_reply_err(req, ret);
+	ret = router_access(path, mask, &cred);
+	free(path);
+	fuse_reply_err(req, -ret);
+}
+
+static void fo_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
+			 off_t offset, off_t length, struct fuse_file_info *fi)
+{
+	int ret = router_fallocate(fo_file(fi), mode, offset, length);
+
+	if (ret == 0)
+		inode_cache_invalidate(ino);
+	fuse_reply_err(req, -ret);
+}
+
+static void fo_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		     struct fuse_file_info *fi)
+{
+	off_t r = router_lseek(fo_file(fi), off, whence);
+
+	if (r < 0)
+		return fo_reply_err(req, (int)r);
+	fuse_reply_lseek(req, r);
+}
+
+static void fo_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
+			       off_t off_in, struct fuse_file_info *fi_in,
+			       fuse_ino_t ino_out, off_t off_out,
+			       struct fuse_file_info *fi_out, size_t len,
+			       int flags)
+{
+	ssize_t n = router_copy_range(fo_file(fi_in), off_in, fo_file(fi_out),
+				      off_out, len, (unsigned)flags);
+
+	if (n < 0)
+		return fo_reply_err(req, (int)n);
+	inode_cache_invalidate(ino_out);
+	fuse_reply_write(req, n);
+}
+
+static const struct fuse_lowlevel_ops fo_ops = {
+	.init			= fo_init,
+	.destroy		= fo_destroy,
+	.lookup			= fo_lookup,
+	.forget			= fo_forget,
+	.forget_multi		= fo_forget_multi,
+	.getattr		= fo_getattr,
+	.setattr		= fo_setattr,
+	.readlink		= fo_readlink,
+	.mknod			= fo_mknod,
+	.mkdir			= fo_mkdir,
+	.symlink		= fo_symlink,
+	.link			= fo_link,
+	.unlink			= fo_unlink,
+	.rmdir			= fo_rmdir,
+	.rename			= fo_rename,
+	.open			= fo_open,
+	.create			= fo_create,
+	.read			= fo_read,
+	.write_buf		= fo_write_buf,
+	.flush			= fo_flush,
+	.release		= fo_release,
+	.fsync			= fo_fsync,
+	.opendir		= fo_opendir,
+	.readdir		= fo_readdir,
+	.readdirplus		= fo_readdirplus,
+	.releasedir		= fo_releasedir,
+	.fsyncdir		= fo_fsyncdir,
+	.statfs			= fo_statfs,
+	.setxattr		= fo_setxattr,
+	.getxattr		= fo_getxattr,
+	.listxattr		= fo_listxattr,
+	.removexattr		= fo_removexattr,
+	.access			= fo_access,
+	.fallocate		= fo_fallocate,
+	.lseek			= fo_lseek,
+	.copy_file_range	= fo_copy_file_range,
+};
+
+static void fuse_ops_key_init(void)
+{
+	pthread_key_create(&fo_buf_key, fo_buf_free);
+}
+
+const struct fuse_lowlevel_ops *fuse_ops_table(size_t *size)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, fuse_ops_key_init);
+	*size = sizeof(fo_ops);
+	return &fo_ops;
+}

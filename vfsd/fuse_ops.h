@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* fuse_ops.h - the libfuse low-level operations table of vfsd. */
+#ifndef VFSD_FUSE_OPS_H
+#define VFSD_FUSE_OPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum fo_writeback {
+	FO_WRITEBACK_OFF,	/* the default: coherent with other writers */
+	FO_WRITEBACK_ON,	/* faster small writes; nobody else writes */
+};
+
+struct fuse_ops_config {
+	enum fo_writeback writeback;
+};
+
+/* Set before the session starts; read by the init callback. */
+void fuse_ops_configure(const struct fuse_ops_config *cfg);
+
+/* Whether the kernel writeback cache was negotiated. */
+bool fuse_ops_writeback(void);
+
+struct fuse_lowlevel_ops;
+/* The table to hand to fuse_session_new(), with its size. */
+const struct fuse_lowlevel_ops *fuse_ops_table(size_t *size);
+
+#endif /* VFSD_FUSE_OPS_H */

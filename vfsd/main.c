@@ -1,0 +1,454 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * main.c - vfsd(8): arguments, configuration, daemon life cycle.
+ *
+ * Start-up order matters for error reporting: the configuration is read and
+ * every backend is connected before anything is mounted, so a bad URL or an
+ * unreachable server ends with a one-line message, exit status 2 and no
+ * mount.  Without -f the process forks first (before any thread exists);
+ * the parent waits until the child's mount answers a stat(), so a script
+ * can use the mount on its next line, then exits with the child's verdict.
+ */
+#define FUSE_USE_VERSION 314
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "vfsd/config.h"
+#include "vfsd/fuse_ops.h"
+#include "vfsd/inode.h"
+#include "vfsd/log.h"
+#include "vfsd/router.h"
+
+#define VFSD_DEFAULT_CONFIG "/etc/vfsd/vfsd.conf"
+#define VFSD_DEFAULT_LOCAL  "/var/lib/vfsd/local"
+/* Enough workers that a hung backend (bounded by its pool) never starves
+ * the others. */
+#define VFSD_MAX_THREADS    256
+#define EXIT_USAGE          2
+
+struct vfsd_args {
+	bool foreground;
+	bool debug;
+	const char *config;
+	const char **maps;
+	size_t nmaps;
+	char *fuse_opts;	/* comma-joined -o values, owned */
+	const char *mountpoint;
+};
+
+static int ready_fd = -1;	/* pipe to the waiting parent, or -1 */
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: vfsd [-f] [-d] [-c CONFIG] [-m PREFIX=URL]... [-o FUSEOPT[,...]] MOUNTPOINT\n"
+		"\n"
+		"Serve local directories, NFS exports and SFTP servers under one mount point.\n"
+		"\n"
+		"  -f, --foreground      stay in the foreground, log to stderr\n"
+		"  -d, --debug           debug logging (implies -f)\n"
+		"  -c, --config FILE     read mounts from FILE (vfsd.conf(5))\n"
+		"  -m, --mount P=URL     map prefix P to URL (file:///dir, sftp://host/dir,\n"
+		"                        nfs://host/export); repeatable\n"
+		"  -o OPT[,OPT...]       FUSE mount options (allow_other, default_permissions...)\n"
+		"  -h, --help            this text\n"
+		"  -V, --version         print the version\n"
+		"\n"
+		"Without -c and -m, %s is read if it exists; otherwise vfsd serves\n"
+		"/local from %s.\n",
+		VFSD_DEFAULT_CONFIG, VFSD_DEFAULT_LOCAL);
+}
+
+static int append_opt(char **opts, const char *o)
+{
+	char *n;
+
+	if (asprintf(&n, "%s%s%s", *opts ? *opts : "", *opts ? "," : "", o) <
+	    0)
+		return -ENOMEM;
+	free(*opts);
+	*opts = n;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct vfsd_args *a)
+{
+	static const struct option longopts[] = {
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "mount", required_argument, NULL, 'm' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 }
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "fdc:m:o:hV", longopts, NULL)) !=
+	       -1) {
+		switch (c) {
+		case 'f':
+			a->foreground = true;
+			break;
+		case 'd':
+			a->debug = a->foreground = true;
+			break;
+		case 'c':
+			a->config = optarg;
+			break;
+		case 'm': {
+			const char **grown = realloc(
+				a->maps, (a->nmaps + 1) * sizeof(*grown));
+
+			if (!grown)
+				return -ENOMEM;
+			a->maps = grown;
+			a->maps[a->nmaps++] = optarg;
+			break;
+		}
+		case 'o':
+			if (append_opt(&a->fuse_opts, optarg) < 0)
+				return -ENOMEM;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case 'V':
+			printf("vfsd %s (libfuse %s)\n", VFSD_VERSION,
+			       fuse_pkgversion());
+			exit(0);
+		default:
+			usage(stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, optind >= argc
+					? "vfsd: missing MOUNTPOINT\n"
+					: "vfsd: too many arguments\n");
+		usage(stderr);
+		return -EINVAL;
+	}
+	a->mountpoint = argv[optind];
+	return 0;
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX];
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return -ENAMETOOLONG;
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int load_config(const struct vfsd_args *a, struct vfsd_config *cfg,
+		       struct vfs_error *err)
+{
+	int ret;
+
+	if (a->config) {
+		ret = cfg_load_file(cfg, a->config, err);
+		if (ret < 0)
+			return ret;
+	}
+	for (size_t i = 0; i < a->nmaps; i++) {
+		ret = cfg_add_mapping(cfg, a->maps[i], err);
+		if (ret < 0)
+			return ret;
+	}
+	if (!a->config && !a->nmaps) {
+		if (access(VFSD_DEFAULT_CONFIG, F_OK) == 0)
+			return cfg_load_file(cfg, VFSD_DEFAULT_CONFIG, err);
+		ret = mkdir_p(VFSD_DEFAULT_LOCAL, 0755);
+		if (ret < 0)
+			return vfs_error_set(err, -ret, "cannot create %s: %s",
+					     VFSD_DEFAULT_LOCAL,
+					     strerror(-ret));
+		log_info("no configuration (%s absent, no -c or -m): serving the default namespace /local -> %s",
+			 VFSD_DEFAULT_CONFIG, VFSD_DEFAULT_LOCAL);
+		ret = cfg_add_mapping(cfg, "/local=file://" VFSD_DEFAULT_LOCAL,
+				      err);
+		if (ret < 0)
+			return ret;
+	}
+	return cfg_validate(cfg, err);
+}
+
+static int check_mountpoint(const char *mnt, char *real)
+{
+	struct statvfs sv;
+	struct stat st;
+
+	/* statfs always reaches a FUSE daemon; stat may be served from the
+	 * kernel's attribute cache even after the daemon died */
+	if (statvfs(mnt, &sv) < 0 || stat(mnt, &st) < 0) {
+		if (errno == ENOTCONN)
+			fprintf(stderr,
+				"vfsd: %s: stale FUSE mount (Transport endpoint is not connected): a previous daemon died; run 'fusermount3 -u %s' first\n",
+				mnt, mnt);
+		else
+			fprintf(stderr, "vfsd: mount point %s: %s\n", mnt,
+				strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "vfsd: mount point %s: not a directory\n",
+			mnt);
+		return -1;
+	}
+	if (!realpath(mnt, real)) {
+		fprintf(stderr, "vfsd: mount point %s: %s\n", mnt,
+			strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Fork; the parent waits for one status byte from the child (0 = mounted)
+ * and exits with it.  A child that dies early closes the pipe: exit 2.
+ */
+static void daemonize_early(void)
+{
+	int fds[2];
+	pid_t pid;
+	unsigned char status = EXIT_USAGE;
+
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		perror("vfsd: pipe");
+		exit(1);
+	}
+	pid = fork();
+	if (pid < 0) {
+		perror("vfsd: fork");
+		exit(1);
+	}
+	if (pid > 0) {
+		close(fds[1]);
+		if (read(fds[0], &status, 1) != 1)
+			status = EXIT_USAGE;
+		exit(status);
+	}
+	close(fds[0]);
+	ready_fd = fds[1];
+	setsid();
+}
+
+static void report_ready(unsigned char status)
+{
+	if (ready_fd < 0)
+		return;
+	if (write(ready_fd, &status, 1) != 1)
+		log_warn("could not tell the parent process: %s",
+			 strerror(errno));
+	close(ready_fd);
+	ready_fd = -1;
+}
+
+static void detach_stdio(void)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	dup2(fd, STDIN_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	dup2(fd, STDERR_FILENO);
+	if (fd > STDERR_FILENO)
+		close(fd);
+}
+
+/*
+ * The kernel's default readahead window for FUSE (128 KiB) keeps a
+ * sequential reader at small requests; raise it to our request size.  Best
+ * effort: it needs root and sysfs.
+ */
+static void tune_bdi(dev_t dev)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb",
+		 major(dev), minor(dev));
+	f = fopen(path, "w");
+	if (!f)
+		return;
+	fprintf(f, "%d\n", 1024);
+	fclose(f);
+}
+
+struct ready_arg {
+	char mnt[PATH_MAX];
+	struct fuse_session *se;
+};
+
+/* Waits for the mount to answer, then releases the waiting parent. */
+static void *ready_thread(void *p)
+{
+	struct ready_arg *ra = p;
+	struct stat st;
+
+	if (stat(ra->mnt, &st) < 0) {
+		log_err("%s: mount does not answer: %s", ra->mnt,
+			strerror(errno));
+		report_ready(1);
+		fuse_session_exit(ra->se);
+	} else {
+		tune_bdi(st.st_dev);
+		log_info("vfsd %s serving %zu mount%s at %s", VFSD_VERSION,
+			 router_mount_count(),
+			 router_mount_count() == 1 ? "" : "s", ra->mnt);
+		if (ready_fd >= 0) {
+			log_set_syslog(true);
+			detach_stdio();
+		}
+		report_ready(0);
+	}
+	free(ra);
+	return NULL;
+}
+
+static struct fuse_session *session_new(const struct vfsd_args *a)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	const struct fuse_lowlevel_ops *ops;
+	struct fuse_session *se = NULL;
+	size_t size;
+
+	if (fuse_opt_add_arg(&args, "vfsd") < 0 ||
+	    fuse_opt_add_arg(&args, "-o") < 0 ||
+	    fuse_opt_add_arg(&args, "fsname=vfsd,subtype=vfsd") < 0)
+		goto out;
+	if (a->fuse_opts && (fuse_opt_add_arg(&args, "-o") < 0 ||
+			     fuse_opt_add_arg(&args, a->fuse_opts) < 0))
+		goto out;
+	if (a->debug && fuse_opt_add_arg(&args, "-d") < 0)
+		goto out;
+	ops = fuse_ops_table(&size);
+	se = fuse_session_new(&args, ops, size, NULL);
+out:
+	fuse_opt_free_args(&args);
+	return se;
+}
+
+int main(int argc, char **argv)
+{
+	struct vfsd_args a = { 0 };
+	struct vfsd_config cfg = { 0 };
+	struct fuse_ops_config foc = { 0 };
+	struct fuse_loop_config *lc = NULL;
+	struct fuse_session *se = NULL;
+	struct vfs_error err;
+	struct ready_arg *ra;
+	char mnt[PATH_MAX];
+	pthread_t tid;
+	int ret, status = EXIT_USAGE;
+
+	vfs_error_init(&err);
+	if (parse_args(argc, argv, &a) < 0)
+		return EXIT_USAGE;
+	log_init("vfsd", false, a.debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	if (check_mountpoint(a.mountpoint, mnt) < 0)
+		goto out;
+	ret = load_config(&a, &cfg, &err);
+	if (ret < 0) {
+		fprintf(stderr, "vfsd: %s\n", err.msg);
+		goto out;
+	}
+	if (!a.foreground)
+		daemonize_early();
+
+	if (router_init() < 0 || inode_table_init() < 0) {
+		log_err("out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < cfg.nmounts; i++) {
+		struct cfg_mount *m = &cfg.mounts[i];
+
+		ret = router_add(m->prefix, m->url, &m->opts, m->readonly,
+				 &err);
+		if (ret < 0) {
+			fprintf(stderr, "vfsd: %s\n", err.msg);
+			goto out_router;
+		}
+	}
+	foc.writeback = cfg.writeback;
+	fuse_ops_configure(&foc);
+
+	se = session_new(&a);
+	if (!se) {
+		fprintf(stderr, "vfsd: bad FUSE options '%s'\n",
+			a.fuse_opts ? a.fuse_opts : "");
+		goto out_router;
+	}
+	if (fuse_set_signal_handlers(se) < 0)
+		goto out_session;
+	if (fuse_session_mount(se, mnt) < 0) {
+		fprintf(stderr, "vfsd: cannot mount on %s\n", mnt);
+		goto out_signals;
+	}
+
+	ra = calloc(1, sizeof(*ra));
+	if (!ra)
+		goto out_unmount;
+	snprintf(ra->mnt, sizeof(ra->mnt), "%s", mnt);
+	ra->se = se;
+	if (pthread_create(&tid, NULL, ready_thread, ra) != 0) {
+		free(ra);
+		goto out_unmount;
+	}
+	pthread_detach(tid);
+
+	lc = fuse_loop_cfg_create();
+	if (!lc)
+		goto out_unmount;
+	fuse_loop_cfg_set_clone_fd(lc, 1);
+	fuse_loop_cfg_set_max_threads(lc, VFSD_MAX_THREADS);
+	fuse_loop_cfg_set_idle_threads(lc, 16);
+	ret = fuse_session_loop_mt(se, lc);
+	status = ret == 0 ? 0 : 1;
+	log_info("%s: unmounting", mnt);
+
+out_unmount:
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_session:
+	fuse_session_destroy(se);
+out_router:
+	report_ready(EXIT_USAGE);
+	router_shutdown();
+	inode_table_destroy();
+out:
+	if (lc)
+		fuse_loop_cfg_destroy(lc);
+	cfg_free(&cfg);
+	free(a.maps);
+	free(a.fuse_opts);
+	return status;
+}

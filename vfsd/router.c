@@ -1,0 +1,1014 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * router.c - the mount table and path-level policy (see router.h).
+ *
+ * Lock order: table_lock (a rwlock over the mount array) is a leaf; mounts
+ * are reference counted so that a request keeps its mount alive without
+ * holding the lock while the backend works.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vfsd/log.h"
+#include "vfsd/router.h"
+#include "vfsd/url.h"
+
+struct router_mount {
+	char *prefix;			/* normalised vfsd path, owned */
+	size_t plen;
+	char *display;			/* URL without secrets, owned */
+	const struct vfs_backend_ops *ops;
+	struct vfs_mount *vm;		/* owned; unmount()ed on last put */
+	bool readonly;
+	uint64_t id;			/* mixed into st_ino */
+	atomic_uint_fast64_t refs;	/* the table holds one */
+	atomic_uint_fast64_t open_files;
+};
+
+struct router_dir {
+	struct router_mount *m;		/* ref held, or NULL (virtual) */
+	struct vfs_dir *vd;		/* backend stream, or NULL */
+	struct vfs_dirbuf buf;		/* merged listing when vd == NULL */
+};
+
+static pthread_rwlock_t table_lock = PTHREAD_RWLOCK_INITIALIZER;
+static struct router_mount **mounts;	/* protected by table_lock */
+static size_t nmounts;			/* protected by table_lock */
+static uint64_t next_id = 1;		/* protected by table_lock */
+static struct timespec start_time;
+
+int router_init(void)
+{
+	clock_gettime(CLOCK_REALTIME, &start_time);
+	return 0;
+}
+
+static void mount_get(struct router_mount *m)
+{
+	atomic_fetch_add(&m->refs, 1);
+}
+
+static void mount_put(struct router_mount *m)
+{
+	if (atomic_fetch_sub(&m->refs, 1) != 1)
+		return;
+	m->ops->unmount(m->vm);
+	free(m->prefix);
+	free(m->display);
+	free(m);
+}
+
+void router_shutdown(void)
+{
+	pthread_rwlock_wrlock(&table_lock);
+	for (size_t i = 0; i < nmounts; i++)
+		mount_put(mounts[i]);
+	free(mounts);
+	mounts = NULL;
+	nmounts = 0;
+	pthread_rwlock_unlock(&table_lock);
+}
+
+/* path equals prefix, or lies beneath it */
+static bool under_prefix(const char *path, const char *prefix, size_t plen)
+{
+	if (plen == 1)
+		return true;
+	return strncmp(path, prefix, plen) == 0 &&
+	       (path[plen] == '\0' || path[plen] == '/');
+}
+
+/* prefix lies strictly beneath path */
+static bool leads_to(const char *path, const char *prefix)
+{
+	size_t len = strlen(path);
+
+	if (len == 1)
+		return prefix[1] != '\0';
+	return strncmp(prefix, path, len) == 0 && prefix[len] == '/';
+}
+
+/* Longest-prefix match; a reference is taken on the result. */
+static struct router_mount *resolve(const char *path, const char **rel)
+{
+	struct router_mount *best = NULL;
+
+	pthread_rwlock_rdlock(&table_lock);
+	for (size_t i = 0; i < nmounts; i++) {
+		struct router_mount *m = mounts[i];
+
+		if (under_prefix(path, m->prefix, m->plen) &&
+		    (!best || m->plen > best->plen))
+			best = m;
+	}
+	if (best)
+		mount_get(best);
+	pthread_rwlock_unlock(&table_lock);
+	if (best) {
+		*rel = best->plen == 1 ? path : path + best->plen;
+		if (!**rel)
+			*rel = "/";
+	}
+	return best;
+}
+
+static bool is_virtual_dir(const char *path)
+{
+	bool found = false;
+
+	if (strcmp(path, "/") == 0)
+		return true;
+	pthread_rwlock_rdlock(&table_lock);
+	for (size_t i = 0; i < nmounts && !found; i++)
+		found = leads_to(path, mounts[i]->prefix);
+	pthread_rwlock_unlock(&table_lock);
+	return found;
+}
+
+static bool is_mount_point(const char *path)
+{
+	bool found = false;
+
+	pthread_rwlock_rdlock(&table_lock);
+	for (size_t i = 0; i < nmounts && !found; i++)
+		found = strcmp(path, mounts[i]->prefix) == 0;
+	pthread_rwlock_unlock(&table_lock);
+	return found;
+}
+
+static uint64_t mix_ino(uint64_t id, uint64_t ino)
+{
+	return ino ^ (id << 56);
+}
+
+static void virtual_stat(const char *path, struct stat *st)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (const char *p = path; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	memset(st, 0, sizeof(*st));
+	st->st_ino = (h >> 8) | (0xffULL << 56);
+	st->st_mode = S_IFDIR | 0555;
+	st->st_nlink = 2;
+	st->st_uid = getuid();
+	st->st_gid = getgid();
+	st->st_blksize = 4096;
+	st->st_atim = st->st_mtim = st->st_ctim = start_time;
+}
+
+/*
+ * The mount for a path an operation will change.  NULL with *err set when
+ * nothing may be changed there: no mount (-EROFS inside a virtual directory,
+ * else -ENOENT) or a read-only mount.
+ */
+static struct router_mount *route_rw(const char *path, const char **rel,
+				     int *err)
+{
+	struct router_mount *m = resolve(path, rel);
+
+	if (!m) {
+		/* inside a virtual directory nothing may be created */
+		char *parent = strdup(path), *slash = parent ? strrchr(parent, '/') : NULL;
+
+		if (slash)
+			slash[slash == parent ? 1 : 0] = '\0';
+		*err = is_virtual_dir(path) || (parent && is_virtual_dir(parent))
+			       ? -EROFS
+			       : -ENOENT;
+		free(parent);
+		return NULL;
+	}
+	if (m->readonly) {
+		mount_put(m);
+		*err = -EROFS;
+		return NULL;
+	}
+	return m;
+}
+
+/* Creating or removing a name that is (or leads to) a mount point. */
+static int check_not_mount_point(const char *path)
+{
+	if (is_mount_point(path) || (is_virtual_dir(path)))
+		return -EBUSY;
+	return 0;
+}
+
+int router_add(const char *prefix_in, const char *url_s,
+	       const struct vfs_opts *cfg_opts, bool readonly,
+	       struct vfs_error *err)
+{
+	struct router_mount *m = NULL, **grown;
+	struct vfs_opts opts = { 0 };
+	struct vfs_url url;
+	char *prefix, what[300];
+	int ret;
+
+	prefix = strdup(prefix_in);
+	if (!prefix)
+		return vfs_error_set(err, ENOMEM, "out of memory");
+	if (vfs_path_normalize(prefix) < 0) {
+		ret = vfs_error_set(err, EINVAL,
+				    "mount prefix '%s' must be an absolute path without '..'",
+				    prefix_in);
+		free(prefix);
+		return ret;
+	}
+	ret = vfs_url_parse(url_s, &url, err);
+	if (ret < 0) {
+		free(prefix);
+		return ret;
+	}
+	snprintf(what, sizeof(what), "mount %s", prefix);
+	m = calloc(1, sizeof(*m));
+	if (!m) {
+		ret = vfs_error_set(err, ENOMEM, "out of memory");
+		goto fail;
+	}
+	m->ops = backend_find(url.scheme);
+	if (!m->ops) {
+		ret = vfs_error_set(err, EPROTONOSUPPORT,
+				    "%s: unknown URL scheme '%s' in '%s' (known: file, sftp, nfs)",
+				    what, url.scheme, url_s);
+		goto fail;
+	}
+	if ((cfg_opts && (ret = vfs_opts_copy(&opts, cfg_opts)) < 0)) {
+		ret = vfs_error_set(err, -ret, "out of memory");
+		goto fail;
+	}
+	for (size_t i = 0; i < url.query.n; i++) {
+		ret = vfs_opts_set(&opts, url.query.kv[i].key,
+				   url.query.kv[i].value, VFS_ORIGIN_URL);
+		if (ret < 0) {
+			ret = vfs_error_set(err, -ret, "out of memory");
+			goto fail;
+		}
+	}
+	ret = vfs_opts_validate(&opts, m->ops->opts, what, err);
+	if (ret < 0)
+		goto fail;
+
+	/* refuse duplicates before connecting anywhere */
+	pthread_rwlock_rdlock(&table_lock);
+	for (size_t i = 0; i < nmounts && ret == 0; i++)
+		if (strcmp(mounts[i]->prefix, prefix) == 0)
+			ret = -EEXIST;
+	pthread_rwlock_unlock(&table_lock);
+	if (ret < 0) {
+		ret = vfs_error_set(err, EEXIST, "%s: prefix is already mounted",
+				    what);
+		goto fail;
+	}
+
+	ret = m->ops->mount(&url, &opts, &m->vm, err);
+	if (ret < 0) {
+		vfs_error_set(err, -ret, "%s: %s: %s", what, url_s,
+			      strerror(-ret));
+		goto fail;
+	}
+	m->vm->ops = m->ops;
+	m->prefix = prefix;
+	m->plen = strlen(prefix);
+	m->display = vfs_url_display(&url);
+	m->readonly = readonly;
+	atomic_init(&m->refs, 1);
+	atomic_init(&m->open_files, 0);
+
+	pthread_rwlock_wrlock(&table_lock);
+	for (size_t i = 0; i < nmounts && ret == 0; i++)
+		if (strcmp(mounts[i]->prefix, prefix) == 0)
+			ret = -EEXIST;
+	grown = ret ? NULL : realloc(mounts, (nmounts + 1) * sizeof(*mounts));
+	if (grown) {
+		mounts = grown;
+		m->id = next_id++;
+		mounts[nmounts++] = m;
+	} else if (!ret) {
+		ret = -ENOMEM;
+	}
+	pthread_rwlock_unlock(&table_lock);
+	if (ret < 0) {
+		vfs_error_set(err, -ret, "%s: %s", what, strerror(-ret));
+		m->ops->unmount(m->vm);
+		free(m->display);
+		prefix = NULL; /* owned by m now */
+		free(m->prefix);
+		goto fail;
+	}
+	log_info("mounted %s at %s%s", m->display ? m->display : url_s,
+		 m->prefix, readonly ? " (read-only)" : "");
+	vfs_url_clear(&url);
+	vfs_opts_clear(&opts);
+	return 0;
+fail:
+	free(m);
+	free(prefix);
+	vfs_url_clear(&url);
+	vfs_opts_clear(&opts);
+	return ret;
+}
+
+size_t router_mount_count(void)
+{
+	size_t n;
+
+	pthread_rwlock_rdlock(&table_lock);
+	n = nmounts;
+	pthread_rwlock_unlock(&table_lock);
+	return n;
+}
+
+bool router_any_shared(void)
+{
+	bool shared = false;
+
+	pthread_rwlock_rdlock(&table_lock);
+	for (size_t i = 0; i < nmounts; i++)
+		shared |= (mounts[i]->vm->caps & VFS_CAP_SHARED) != 0;
+	pthread_rwlock_unlock(&table_lock);
+	return shared;
+}
+
+void router_timeouts(const char *path, double *attr, double *entry)
+{
+	const char *rel;
+	struct router_mount *m = resolve(path, &rel);
+
+	*attr = *entry = 1.0;
+	if (m) {
+		*attr = m->vm->attr_timeout;
+		*entry = m->vm->entry_timeout;
+		mount_put(m);
+	}
+}
+
+bool router_file_is_shared(const struct router_file *f)
+{
+	return f->mount->vm->caps & VFS_CAP_SHARED;
+}
+
+/* ---- Namespace ---------------------------------------------------- */
+
+int router_getattr(const char *path, struct stat *st)
+{
+	const char *rel;
+	struct router_mount *m = resolve(path, &rel);
+	int ret = -ENOENT;
+
+	if (m) {
+		ret = m->ops->getattr(m->vm, rel, st);
+		if (ret == 0)
+			st->st_ino = mix_ino(m->id, st->st_ino);
+		mount_put(m);
+		/* a directory leading to a prefix need not exist below */
+		if (ret != -ENOENT || !is_virtual_dir(path) ||
+		    is_mount_point(path))
+			return ret;
+	}
+	if (is_virtual_dir(path)) {
+		virtual_stat(path, st);
+		return 0;
+	}
+	return ret;
+}
+
+int router_setattr(const char *path, struct router_file *f,
+		   const struct vfs_setattr *sa, struct stat *st)
+{
+	const char *rel = NULL;
+	struct router_mount *m;
+	int ret;
+
+	if (f) {
+		m = f->mount;
+		if (m->readonly)
+			return -EROFS;
+		mount_get(m);
+		if (path) {
+			struct router_mount *pm = resolve(path, &rel);
+
+			if (pm != m)
+				rel = NULL;
+			if (pm)
+				mount_put(pm);
+		}
+	} else {
+		m = route_rw(path, &rel, &ret);
+		if (!m)
+			return ret;
+	}
+	ret = m->ops->setattr ? m->ops->setattr(m->vm, rel ? rel : "/",
+						 f ? f->vf : NULL, sa, st)
+			      : -ENOSYS;
+	if (ret == 0)
+		st->st_ino = mix_ino(m->id, st->st_ino);
+	mount_put(m);
+	return ret;
+}
+
+int router_access(const char *path, int mask, const struct vfs_cred *cred)
+{
+	struct stat st;
+	unsigned bits;
+	int ret = router_getattr(path, &st);
+
+	if (ret < 0 || mask == F_OK)
+		return ret;
+	if (mask & W_OK) {
+		const char *rel;
+		struct router_mount *m = resolve(path, &rel);
+		bool ro = !m || m->readonly;
+
+		if (m)
+			mount_put(m);
+		if (ro)
+			return -EROFS;
+	}
+	if (cred->uid == 0) {
+		if ((mask & X_OK) && !S_ISDIR(st.st_mode) &&
+		    !(st.st_mode & 0111))
+			return -EACCES;
+		return 0;
+	}
+	if (cred->uid == st.st_uid)
+		bits = (st.st_mode >> 6) & 7;
+	else if (cred->gid == st.st_gid)
+		bits = (st.st_mode >> 3) & 7;
+	else
+		bits = st.st_mode & 7;
+	if (((mask & R_OK) && !(bits & 4)) || ((mask & W_OK) && !(bits & 2)) ||
+	    ((mask & X_OK) && !(bits & 1)))
+		return -EACCES;
+	return 0;
+}
+
+ssize_t router_readlink(const char *path, char *buf, size_t size)
+{
+	const char *rel;
+	struct router_mount *m = resolve(path, &rel);
+	ssize_t ret;
+
+	if (!m)
+		return is_virtual_dir(path) ? -EINVAL : -ENOENT;
+	ret = m->ops->readlink ? m->ops->readlink(m->vm, rel, buf, size)
+			       : -EINVAL;
+	mount_put(m);
+	return ret;
+}
+
+/* Common frame of the calls that create one name. */
+#define ROUTE_CREATE(path, call)                                   \
+	do {                                                       \
+		const char *rel;                                   \
+		struct router_mount *m;                            \
+		int ret_ = check_not_mount_point(path);            \
+		if (ret_ < 0)                                      \
+			return ret_ == -EBUSY ? -EEXIST : ret_;    \
+		m = route_rw(path, &rel, &ret_);                   \
+		if (!m)                                            \
+			return ret_;                               \
+		ret_ = (call);                                     \
+		if (ret_ == 0)                                     \
+			st->st_ino = mix_ino(m->id, st->st_ino);   \
+		mount_put(m);                                      \
+		return ret_;                                       \
+	} while (0)
+
+int router_mknod(const char *path, mode_t mode, dev_t rdev,
+		 const struct vfs_cred *cred, struct stat *st)
+{
+	ROUTE_CREATE(path, m->ops->mknod ? m->ops->mknod(m->vm, rel, mode, rdev,
+							 cred, st)
+					 : -EPERM);
+}
+
+int router_mkdir(const char *path, mode_t mode, const struct vfs_cred *cred,
+		 struct stat *st)
+{
+	ROUTE_CREATE(path, m->ops->mkdir ? m->ops->mkdir(m->vm, rel, mode, cred,
+							 st)
+					 : -EPERM);
+}
+
+int router_symlink(const char *target, const char *path,
+		   const struct vfs_cred *cred, struct stat *st)
+{
+	ROUTE_CREATE(path, m->ops->symlink ? m->ops->symlink(m->vm, target,
+							     rel, cred, st)
+					   : -EPERM);
+}
+
+/* Two paths on one mount, or -EXDEV; refs on the returned mount. */
+static struct router_mount *route_pair(const char *a, const char **rela,
+				       const char *b, const char **relb,
+				       int *err)
+{
+	struct router_mount *ma, *mb;
+
+	ma = route_rw(a, rela, err);
+	if (!ma)
+		return NULL;
+	mb = route_rw(b, relb, err);
+	if (!mb) {
+		mount_put(ma);
+		return NULL;
+	}
+	if (ma != mb) {
+		mount_put(ma);
+		mount_put(mb);
+		*err = -EXDEV;
+		return NULL;
+	}
+	mount_put(mb);
+	return ma;
+}
+
+int router_link(const char *from, const char *to, struct stat *st)
+{
+	const char *ra, *rb;
+	struct router_mount *m;
+	int ret = check_not_mount_point(to);
+
+	if (ret < 0)
+		return -EEXIST;
+	m = route_pair(from, &ra, to, &rb, &ret);
+	if (!m)
+		return ret;
+	ret = m->ops->link ? m->ops->link(m->vm, ra, rb, st) : -EPERM;
+	if (ret == 0)
+		st->st_ino = mix_ino(m->id, st->st_ino);
+	mount_put(m);
+	return ret;
+}
+
+static int route_remove(const char *path, bool dir)
+{
+	const char *rel;
+	struct router_mount *m;
+	int ret = check_not_mount_point(path);
+
+	if (ret < 0)
+		return ret;
+	m = route_rw(path, &rel, &ret);
+	if (!m)
+		return ret;
+	if (dir)
+		ret = m->ops->rmdir ? m->ops->rmdir(m->vm, rel) : -EPERM;
+	else
+		ret = m->ops->unlink ? m->ops->unlink(m->vm, rel) : -EPERM;
+	mount_put(m);
+	return ret;
+}
+
+int router_unlink(const char *path)
+{
+	return route_remove(path, false);
+}
+
+int router_rmdir(const char *path)
+{
+	return route_remove(path, true);
+}
+
+int router_rename(const char *from, const char *to, unsigned flags)
+{
+	const char *ra, *rb;
+	struct router_mount *m;
+	int ret;
+
+	if (check_not_mount_point(from) < 0 || check_not_mount_point(to) < 0)
+		return -EBUSY;
+	m = route_pair(from, &ra, to, &rb, &ret);
+	if (!m)
+		return ret;
+	if (!m->ops->rename)
+		ret = -EPERM;
+	else if (flags && !(m->vm->caps & VFS_CAP_RENAME_FLAGS) &&
+		 flags != RENAME_NOREPLACE)
+		ret = -EINVAL;
+	else
+		ret = m->ops->rename(m->vm, ra, rb, flags);
+	mount_put(m);
+	return ret;
+}
+
+int router_statfs(const char *path, struct statvfs *st)
+{
+	const char *rel;
+	struct router_mount *m = resolve(path, &rel);
+	int ret;
+
+	if (!m) {
+		memset(st, 0, sizeof(*st));
+		st->f_bsize = st->f_frsize = 4096;
+		st->f_namemax = 255;
+		return 0;
+	}
+	ret = m->ops->statfs ? m->ops->statfs(m->vm, rel, st) : -ENOSYS;
+	mount_put(m);
+	return ret;
+}
+
+ssize_t router_getxattr(const char *path, const char *name, void *buf,
+			size_t size)
+{
+	const char *rel;
+	struct router_mount *m = resolve(path, &rel);
+	ssize_t ret;
+
+	if (!m)
+		return -ENODATA;
+	ret = m->ops->getxattr ? m->ops->getxattr(m->vm, rel, name, buf, size)
+			       : -EOPNOTSUPP;
+	mount_put(m);
+	return ret;
+}
+
+ssize_t router_listxattr(const char *path, char *buf, size_t size)
+{
+	const char *rel;
+	struct router_mount *m = resolve(path, &rel);
+	ssize_t ret;
+
+	if (!m)
+		return 0;
+	ret = m->ops->listxattr ? m->ops->listxattr(m->vm, rel, buf, size) : 0;
+	mount_put(m);
+	return ret;
+}
+
+int router_setxattr(const char *path, const char *name, const void *value,
+		    size_t size, int flags)
+{
+	const char *rel;
+	struct router_mount *m = route_rw(path, &rel, &(int){ 0 });
+	int ret;
+
+	if (!m)
+		return -EROFS;
+	ret = m->ops->setxattr ? m->ops->setxattr(m->vm, rel, name, value,
+						  size, flags)
+			       : -EOPNOTSUPP;
+	mount_put(m);
+	return ret;
+}
+
+int router_removexattr(const char *path, const char *name)
+{
+	const char *rel;
+	struct router_mount *m = route_rw(path, &rel, &(int){ 0 });
+	int ret;
+
+	if (!m)
+		return -EROFS;
+	ret = m->ops->removexattr ? m->ops->removexattr(m->vm, rel, name)
+				  : -EOPNOTSUPP;
+	mount_put(m);
+	return ret;
+}
+
+/* ---- Directories --------------------------------------------------- */
+
+struct fill_mix {
+	vfs_fill_fn fill;
+	void *ctx;
+	uint64_t id;
+};
+
+static int fill_mixed(void *ctx, const char *name, const struct stat *st,
+		      unsigned flags, off_t next)
+{
+	struct fill_mix *fm = ctx;
+	struct stat s = *st;
+
+	s.st_ino = mix_ino(fm->id, s.st_ino);
+	return fm->fill(fm->ctx, name, &s, flags, next);
+}
+
+static int fill_collect(void *ctx, const char *name, const struct stat *st,
+			unsigned flags, off_t next)
+{
+	return vfs_dirbuf_add(ctx, name, st, flags) < 0;
+}
+
+/* Names of prefixes directly beneath path, as a NULL-ended array. */
+static char **child_prefixes(const char *path, size_t *count)
+{
+	char **names = NULL;
+	size_t n = 0, plen = strlen(path);
+
+	pthread_rwlock_rdlock(&table_lock);
+	for (size_t i = 0; i < nmounts; i++) {
+		const char *p = mounts[i]->prefix, *start, *end;
+		char **grown;
+		bool dup = false;
+
+		if (!leads_to(path, p))
+			continue;
+		start = p + (plen == 1 ? 1 : plen + 1);
+		end = strchrnul(start, '/');
+		for (size_t j = 0; j < n && !dup; j++)
+			dup = strlen(names[j]) == (size_t)(end - start) &&
+			      strncmp(names[j], start, end - start) == 0;
+		if (dup)
+			continue;
+		grown = realloc(names, (n + 2) * sizeof(*names));
+		if (!grown)
+			break;
+		names = grown;
+		names[n] = strndup(start, end - start);
+		if (names[n])
+			n++;
+		names[n] = NULL;
+	}
+	pthread_rwlock_unlock(&table_lock);
+	*count = n;
+	return names;
+}
+
+/*
+ * A directory that leads to prefixes: the backend's entries (if a mount
+ * covers it) with every child prefix shown as the mounted root it is.
+ */
+static int opendir_merged(struct router_dir *d, const char *path,
+			  const char *rel, char **children, size_t nchildren)
+{
+	struct stat st;
+	int ret = 0;
+
+	if (d->m && d->m->ops->opendir) {
+		struct vfs_dir *vd;
+
+		ret = d->m->ops->opendir(d->m->vm, rel, &vd);
+		if (ret == 0) {
+			struct fill_mix fm = { fill_collect, &d->buf, d->m->id };
+
+			ret = d->m->ops->readdir(d->m->vm, vd, 0, fill_mixed,
+						 &fm);
+			d->m->ops->releasedir(d->m->vm, vd);
+		}
+		if (ret == -ENOENT)
+			ret = 0;
+		if (ret < 0)
+			return ret;
+	}
+	if (!vfs_dirbuf_has(&d->buf, ".")) {
+		router_getattr(path, &st);
+		if (vfs_dirbuf_add(&d->buf, ".", &st, 0) < 0 ||
+		    vfs_dirbuf_add(&d->buf, "..", &st, 0) < 0)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < nchildren; i++) {
+		char *cp;
+		bool found = false;
+
+		if (asprintf(&cp, "%s/%s", strcmp(path, "/") ? path : "",
+			     children[i]) < 0)
+			return -ENOMEM;
+		if (router_getattr(cp, &st) < 0)
+			virtual_stat(cp, &st);
+		free(cp);
+		for (size_t j = 0; j < d->buf.n; j++) {
+			if (strcmp(d->buf.ents[j].name, children[i]) == 0) {
+				d->buf.ents[j].st = st;
+				d->buf.ents[j].flags = VFS_DIRENT_FULL;
+				found = true;
+			}
+		}
+		if (!found &&
+		    vfs_dirbuf_add(&d->buf, children[i], &st, VFS_DIRENT_FULL))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int router_opendir(const char *path, struct router_dir **out)
+{
+	struct router_dir *d = calloc(1, sizeof(*d));
+	const char *rel = "/";
+	size_t nchildren;
+	char **children;
+	int ret;
+
+	if (!d)
+		return -ENOMEM;
+	d->m = resolve(path, &rel);
+	children = child_prefixes(path, &nchildren);
+	if (nchildren) {
+		ret = opendir_merged(d, path, rel, children, nchildren);
+	} else if (!d->m) {
+		ret = -ENOENT;
+	} else if (!d->m->ops->opendir) {
+		ret = -ENOSYS;
+	} else {
+		ret = d->m->ops->opendir(d->m->vm, rel, &d->vd);
+	}
+	for (size_t i = 0; i < nchildren; i++)
+		free(children[i]);
+	free(children);
+	if (ret < 0) {
+		router_releasedir(d);
+		return ret;
+	}
+	*out = d;
+	return 0;
+}
+
+int router_readdir(struct router_dir *d, off_t off, vfs_fill_fn fill,
+		   void *ctx)
+{
+	struct fill_mix fm;
+
+	if (!d->vd)
+		return vfs_dirbuf_fill(&d->buf, off, fill, ctx);
+	fm = (struct fill_mix){ fill, ctx, d->m->id };
+	return d->m->ops->readdir(d->m->vm, d->vd, off, fill_mixed, &fm);
+}
+
+void router_releasedir(struct router_dir *d)
+{
+	if (d->vd)
+		d->m->ops->releasedir(d->m->vm, d->vd);
+	vfs_dirbuf_clear(&d->buf);
+	if (d->m)
+		mount_put(d->m);
+	free(d);
+}
+
+/* ---- Open files ---------------------------------------------------- */
+
+static int file_new(struct router_mount *m, struct vfs_file *vf,
+		    struct router_file **out)
+{
+	struct router_file *f = malloc(sizeof(*f));
+
+	if (!f) {
+		m->ops->release(vf);
+		return -ENOMEM;
+	}
+	vf->mount = m->vm;
+	f->mount = m;	/* takes over the caller's reference */
+	f->vf = vf;
+	f->refs = 1;
+	atomic_fetch_add(&m->open_files, 1);
+	*out = f;
+	return 0;
+}
+
+int router_create(const char *path, int flags, mode_t mode,
+		  const struct vfs_cred *cred, struct router_file **out,
+		  struct stat *st)
+{
+	const char *rel;
+	struct router_mount *m;
+	struct vfs_file *vf;
+	int ret = check_not_mount_point(path);
+
+	if (ret < 0)
+		return -EEXIST;
+	m = route_rw(path, &rel, &ret);
+	if (!m)
+		return ret;
+	if (!m->ops->create) {
+		mount_put(m);
+		return -EPERM;
+	}
+	ret = m->ops->create(m->vm, rel, flags, mode, cred, &vf, st);
+	if (ret < 0) {
+		mount_put(m);
+		return ret;
+	}
+	st->st_ino = mix_ino(m->id, st->st_ino);
+	return file_new(m, vf, out);
+}
+
+int router_open(const char *path, int flags, struct router_file **out)
+{
+	const char *rel;
+	struct router_mount *m;
+	struct vfs_file *vf;
+	bool writing = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+	int ret;
+
+	if (writing) {
+		m = route_rw(path, &rel, &ret);
+		if (!m)
+			return ret;
+	} else {
+		m = resolve(path, &rel);
+		if (!m)
+			return is_virtual_dir(path) ? -EISDIR : -ENOENT;
+	}
+	ret = m->ops->open ? m->ops->open(m->vm, rel, flags, &vf) : -ENOSYS;
+	if (ret < 0) {
+		mount_put(m);
+		return ret;
+	}
+	return file_new(m, vf, out);
+}
+
+ssize_t router_read(struct router_file *f, void *buf, size_t size, off_t off)
+{
+	return f->mount->ops->read ? f->mount->ops->read(f->vf, buf, size, off)
+				   : -ENOSYS;
+}
+
+ssize_t router_write(struct router_file *f, const void *buf, size_t size,
+		     off_t off)
+{
+	if (f->mount->readonly)
+		return -EROFS;
+	return f->mount->ops->write ? f->mount->ops->write(f->vf, buf, size,
+							   off)
+				    : -ENOSYS;
+}
+
+int router_fgetattr(struct router_file *f, struct stat *st)
+{
+	int ret = f->mount->ops->fgetattr ? f->mount->ops->fgetattr(f->vf, st)
+					  : -ENOSYS;
+
+	if (ret == 0)
+		st->st_ino = mix_ino(f->mount->id, st->st_ino);
+	return ret;
+}
+
+int router_flush(struct router_file *f)
+{
+	return f->mount->ops->flush ? f->mount->ops->flush(f->vf) : 0;
+}
+
+int router_fsync(struct router_file *f, bool datasync)
+{
+	return f->mount->ops->fsync ? f->mount->ops->fsync(f->vf, datasync)
+				    : -ENOSYS;
+}
+
+int router_fallocate(struct router_file *f, int mode, off_t off, off_t len)
+{
+	if (f->mount->readonly)
+		return -EROFS;
+	return f->mount->ops->fallocate ? f->mount->ops->fallocate(f->vf, mode,
+								   off, len)
+					: -EOPNOTSUPP;
+}
+
+off_t router_lseek(struct router_file *f, off_t off, int whence)
+{
+	struct stat st;
+	int ret;
+
+	if (f->mount->ops->lseek)
+		return f->mount->ops->lseek(f->vf, off, whence);
+	if (whence != SEEK_DATA && whence != SEEK_HOLE)
+		return -EINVAL;
+	/* without hole information the whole file is data */
+	ret = router_fgetattr(f, &st);
+	if (ret < 0)
+		return ret;
+	if (off < 0 || off >= st.st_size)
+		return -ENXIO;
+	return whence == SEEK_DATA ? off : st.st_size;
+}
+
+ssize_t router_copy_range(struct router_file *in, off_t off_in,
+			  struct router_file *out, off_t off_out, size_t len,
+			  unsigned flags)
+{
+	if (in->mount != out->mount)
+		return -EXDEV;
+	if (out->mount->readonly)
+		return -EROFS;
+	if (!out->mount->ops->copy_range)
+		return -EOPNOTSUPP;
+	return out->mount->ops->copy_range(in->vf, off_in, out->vf, off_out,
+					   len, flags);
+}
+
+void router_file_get(struct router_file *f)
+{
+	__atomic_add_fetch(&f->refs, 1, __ATOMIC_RELAXED);
+}
+
+void router_release(struct router_file *f)
+{
+	struct router_mount *m = f->mount;
+	int ret;
+
+	if (__atomic_sub_fetch(&f->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	ret = m->ops->release(f->vf);
+
+	if (ret < 0)
+		log_debug("release on %s: %s", m->prefix, strerror(-ret));
+	atomic_fetch_sub(&m->open_files, 1);
+	mount_put(m);
+	free(f);
+}

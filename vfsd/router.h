@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * router.h - the mount table and the path-level file system API.
+ *
+ * The router owns the table of mounts (prefix -> backend instance), finds
+ * the mount of a vfsd path by longest prefix, and applies the policy that
+ * is the same for every backend: read-only mounts (-EROFS), operations
+ * across two mounts (-EXDEV), operations a backend lacks (-ENOSYS /
+ * -EOPNOTSUPP), virtual directories that only lead to a prefix, access(2)
+ * checks, and inode numbers that stay distinct across mounts.
+ *
+ * All paths here are vfsd paths ("/data/x"), normalised.  Every call is
+ * thread-safe; none holds a router lock across a backend call.
+ */
+#ifndef VFSD_ROUTER_H
+#define VFSD_ROUTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+
+#include "backends/backend.h"
+#include "vfsd/error.h"
+#include "vfsd/options.h"
+
+struct router_mount;
+
+/*
+ * An open file: a counted reference on its mount plus the backend handle.
+ * Reference counted: router_open/create return one reference,
+ * router_file_get adds one, router_release drops one and the backend
+ * handle is released with the last.
+ */
+struct router_file {
+	struct router_mount *mount;
+	struct vfs_file *vf;
+	unsigned long refs;	/* atomic */
+};
+
+struct router_dir;
+
+int router_init(void);
+/* Unmount every backend.  No request may be in flight. */
+void router_shutdown(void);
+
+/*
+ * Mount `url` at `prefix`.  `opts` are config-file options (may be NULL);
+ * URL query parameters are merged in (the URL wins) and the whole set is
+ * validated against the backend's spec.  0, or -errno with *err naming the
+ * culprit (unknown scheme, duplicate prefix, unreachable server...).
+ */
+int router_add(const char *prefix, const char *url, const struct vfs_opts *opts,
+	       bool readonly, struct vfs_error *err);
+
+/* Number of mounts, and whether any of them is shared with other hosts. */
+size_t router_mount_count(void);
+bool router_any_shared(void);
+
+/* The attribute/entry cache lifetimes for `path`'s mount (seconds). */
+void router_timeouts(const char *path, double *attr, double *entry);
+
+/* Whether the kernel may keep cached pages of a file on this mount when it
+ * is unchanged (private storage); shared mounts revalidate on open. */
+bool router_file_is_shared(const struct router_file *f);
+
+/* ---- Namespace (paths) ------------------------------------------ */
+
+int router_getattr(const char *path, struct stat *st);
+int router_setattr(const char *path, struct router_file *f,
+		   const struct vfs_setattr *sa, struct stat *st);
+int router_access(const char *path, int mask, const struct vfs_cred *cred);
+ssize_t router_readlink(const char *path, char *buf, size_t size);
+int router_mknod(const char *path, mode_t mode, dev_t rdev,
+		 const struct vfs_cred *cred, struct stat *st);
+int router_mkdir(const char *path, mode_t mode, const struct vfs_cred *cred,
+		 struct stat *st);
+int router_symlink(const char *target, const char *path,
+		   const struct vfs_cred *cred, struct stat *st);
+int router_link(const char *from, const char *to, struct stat *st);
+int router_unlink(const char *path);
+int router_rmdir(const char *path);
+int router_rename(const char *from, const char *to, unsigned flags);
+int router_statfs(const char *path, struct statvfs *st);
+
+ssize_t router_getxattr(const char *path, const char *name, void *buf,
+			size_t size);
+ssize_t router_listxattr(const char *path, char *buf, size_t size);
+int router_setxattr(const char *path, const char *name, const void *value,
+		    size_t size, int flags);
+int router_removexattr(const char *path, const char *name);
+
+/* Directories: *out is owned by the caller until router_releasedir(). */
+int router_opendir(const char *path, struct router_dir **out);
+int router_readdir(struct router_dir *d, off_t off, vfs_fill_fn fill,
+		   void *ctx);
+void router_releasedir(struct router_dir *d);
+
+/* ---- Open files --------------------------------------------------- */
+
+/* *out is owned by the caller until router_release(). */
+int router_create(const char *path, int flags, mode_t mode,
+		  const struct vfs_cred *cred, struct router_file **out,
+		  struct stat *st);
+int router_open(const char *path, int flags, struct router_file **out);
+ssize_t router_read(struct router_file *f, void *buf, size_t size, off_t off);
+ssize_t router_write(struct router_file *f, const void *buf, size_t size,
+		     off_t off);
+int router_fgetattr(struct router_file *f, struct stat *st);
+int router_flush(struct router_file *f);
+int router_fsync(struct router_file *f, bool datasync);
+int router_fallocate(struct router_file *f, int mode, off_t off, off_t len);
+off_t router_lseek(struct router_file *f, off_t off, int whence);
+ssize_t router_copy_range(struct router_file *in, off_t off_in,
+			  struct router_file *out, off_t off_out, size_t len,
+			  unsigned flags);
+void router_file_get(struct router_file *f);
+void router_release(struct router_file *f);
+
+#endif /* VFSD_ROUTER_H */
