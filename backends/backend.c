@@ -5,6 +5,7 @@
  * line in backends/meson.build.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,4 +96,51 @@ char *vfs_path_join(const char *base, const char *path)
 	if (asprintf(&out, "%.*s%s", (int)blen, base, path) < 0)
 		return NULL;
 	return out;
+}
+
+struct vfs_scratch_set {
+	void *p[VFS_SCRATCH_SLOTS];
+	size_t cap[VFS_SCRATCH_SLOTS];
+};
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *v)
+{
+	struct vfs_scratch_set *s = v;
+
+	for (int i = 0; i < VFS_SCRATCH_SLOTS; i++)
+		free(s->p[i]);
+	free(s);
+}
+
+static void scratch_init(void)
+{
+	pthread_key_create(&scratch_key, scratch_free);
+}
+
+void *vfs_scratch(enum vfs_scratch_slot slot, size_t size)
+{
+	struct vfs_scratch_set *s;
+
+	pthread_once(&scratch_once, scratch_init);
+	s = pthread_getspecific(scratch_key);
+	if (!s) {
+		s = calloc(1, sizeof(*s));
+		if (!s || pthread_setspecific(scratch_key, s) != 0) {
+			free(s);
+			return NULL;
+		}
+	}
+	if (size > s->cap[slot]) {
+		void *p;
+
+		if (posix_memalign(&p, 4096, size))
+			return NULL;
+		free(s->p[slot]);
+		s->p[slot] = p;
+		s->cap[slot] = size;
+	}
+	return s->p[slot];
 }

@@ -252,6 +252,18 @@ int vfs_dirbuf_fill(const struct vfs_dirbuf *db, off_t off, vfs_fill_fn fill,
 		    void *ctx);
 void vfs_dirbuf_clear(struct vfs_dirbuf *db);
 
+/*
+ * A per-thread, page-aligned scratch buffer of at least `size` bytes, valid
+ * until the next call with the same slot on this thread; freed when the
+ * thread ends (FUSE workers come and go with load).  NULL on ENOMEM.
+ */
+enum vfs_scratch_slot {
+	VFS_SCRATCH_FUSE,	/* request data in vfsd/fuse_ops.c */
+	VFS_SCRATCH_BACKEND,	/* a backend's own bounce buffer */
+	VFS_SCRATCH_SLOTS
+};
+void *vfs_scratch(enum vfs_scratch_slot slot, size_t size);
+
 /* Join a backend base path and a mount-relative path ("/" = base).
  * Returns a new string the caller frees, or NULL on ENOMEM. */
 char *vfs_path_join(const char *base, const char *path);

@@ -777,24 +777,6 @@ static bool local_aligned(const void *buf, size_t size, off_t off)
 	return ((uintptr_t)buf | size | (size_t)off) % LOCAL_DIO_ALIGN == 0;
 }
 
-/* Thread-local bounce buffer for O_DIRECT requests from unaligned memory. */
-static void *local_bounce(size_t size)
-{
-	static __thread void *buf;
-	static __thread size_t cap;
-
-	if (size > cap) {
-		void *p;
-
-		if (posix_memalign(&p, LOCAL_DIO_ALIGN, size))
-			return NULL;
-		free(buf);
-		buf = p;
-		cap = size;
-	}
-	return buf;
-}
-
 static ssize_t local_pread_all(int fd, void *buf, size_t size, off_t off)
 {
 	size_t done = 0;
@@ -845,7 +827,7 @@ static ssize_t local_read(struct vfs_file *f, void *buf, size_t size,
 		return local_pread_all(lf->fd, buf, size, off);
 	if (size % LOCAL_DIO_ALIGN || off % LOCAL_DIO_ALIGN)
 		return local_pread_all(lf->bfd, buf, size, off);
-	bb = local_bounce(size);
+	bb = vfs_scratch(VFS_SCRATCH_BACKEND, size);
 	if (!bb)
 		return -ENOMEM;
 	n = local_pread_all(lf->fd, bb, size, off);
@@ -865,7 +847,7 @@ static ssize_t local_write(struct vfs_file *f, const void *buf, size_t size,
 		return local_pwrite_all(lf->fd, buf, size, off);
 	if (size % LOCAL_DIO_ALIGN || off % LOCAL_DIO_ALIGN || append)
 		return local_pwrite_all(lf->bfd, buf, size, off);
-	bb = local_bounce(size);
+	bb = vfs_scratch(VFS_SCRATCH_BACKEND, size);
 	if (!bb)
 		return -ENOMEM;
 	memcpy(bb, buf, size);

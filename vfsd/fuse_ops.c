@@ -31,7 +31,6 @@
 
 static struct fuse_ops_config fo_cfg;
 static bool fo_writeback;	/* negotiated in init, read-only afterwards */
-static pthread_key_t fo_buf_key;
 
 void fuse_ops_configure(const struct fuse_ops_config *cfg)
 {
@@ -41,46 +40,6 @@ void fuse_ops_configure(const struct fuse_ops_config *cfg)
 bool fuse_ops_writeback(void)
 {
 	return fo_writeback;
-}
-
-struct fo_buf {
-	void *p;
-	size_t cap;
-};
-
-static void fo_buf_free(void *v)
-{
-	struct fo_buf *b = v;
-
-	free(b->p);
-	free(b);
-}
-
-/*
- * A per-thread buffer for request data, page aligned so that O_DIRECT
- * backends can use it as is.  libfuse starts and ends worker threads as
- * load changes; the key's destructor frees the buffer with its thread.
- */
-static void *fo_thread_buf(size_t size)
-{
-	struct fo_buf *b = pthread_getspecific(fo_buf_key);
-
-	if (!b) {
-		b = calloc(1, sizeof(*b));
-		if (!b)
-			return NULL;
-		pthread_setspecific(fo_buf_key, b);
-	}
-	if (size > b->cap) {
-		void *p;
-
-		if (posix_memalign(&p, 4096, size))
-			return NULL;
-		free(b->p);
-		b->p = p;
-		b->cap = size;
-	}
-	return b->p;
 }
 
 static struct router_file *fo_file(struct fuse_file_info *fi)
@@ -553,7 +512,7 @@ static void fo_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
 		return;
 	}
-	buf = fo_thread_buf(size);
+	buf = vfs_scratch(VFS_SCRATCH_FUSE, size);
 	if (!buf)
 		return fo_reply_err(req, -ENOMEM);
 	n = router_read(rf, buf, size, off);
@@ -584,7 +543,7 @@ static void fo_write_buf(fuse_req_t req, fuse_ino_t ino,
 		} else {
 			struct fuse_bufvec tmp = FUSE_BUFVEC_INIT(size);
 
-			tmp.buf[0].mem = fo_thread_buf(size);
+			tmp.buf[0].mem = vfs_scratch(VFS_SCRATCH_FUSE, size);
 			if (!tmp.buf[0].mem)
 				return fo_reply_err(req, -ENOMEM);
 			n = fuse_buf_copy(&tmp, in, 0);
@@ -919,16 +878,8 @@ static const struct fuse_lowlevel_ops fo_ops = {
 	.copy_file_range	= fo_copy_file_range,
 };
 
-static void fuse_ops_key_init(void)
-{
-	pthread_key_create(&fo_buf_key, fo_buf_free);
-}
-
 const struct fuse_lowlevel_ops *fuse_ops_table(size_t *size)
 {
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-
-	pthread_once(&once, fuse_ops_key_init);
 	*size = sizeof(fo_ops);
 	return &fo_ops;
 }

@@ -204,7 +204,8 @@ int vfs_url_parse(const char *s, struct vfs_url *url, struct vfs_error *err)
 		goto normalize;
 	}
 
-	for (p = s; isalnum((unsigned char)*p) || strchr("+.-", *p); p++)
+	/* *p first: strchr() finds the terminating NUL of "+.-" too */
+	for (p = s; *p && (isalnum((unsigned char)*p) || strchr("+.-", *p)); p++)
 		;
 	if (p == s || !isalpha((unsigned char)s[0]) || strncmp(p, "://", 3)) {
 		if (!strstr(s, "://"))

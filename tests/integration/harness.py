@@ -105,6 +105,7 @@ class Vfsd:
         self.start_timeout = start_timeout
         self.proc = None
         self.logfile = None
+        self.killed = False
 
     def command(self):
         cmd = [VFSD, "-f"]
@@ -148,16 +149,26 @@ class Vfsd:
         if self.proc is None:
             return
         fusermount_u(self.mnt)
+        hung = False
         try:
-            self.proc.wait(timeout=20)
+            self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
+            hung = True
             self.proc.kill()
             self.proc.wait()
             fusermount_u(self.mnt)
         self.logfile.close()
-        self.proc = None
+        rc, self.proc = self.proc.returncode, None
+        # a clean unmount ends vfsd with 0; anything else (a sanitizer
+        # report, a crash, a hang) fails the test that owned it
+        if not self.killed and (hung or rc != 0):
+            raise AssertionError("vfsd %s (status %s); its log:\n%s" % (
+                "hung on unmount" if hung else "exited badly", rc, self.log()))
 
     def kill(self, sig=signal.SIGKILL):
+        """Send sig; stop() then accepts any exit status."""
+        if sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):
+            self.killed = True
         self.proc.send_signal(sig)
 
     def path(self, *parts):

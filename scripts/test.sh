@@ -1,0 +1,55 @@
+#!/bin/bash
+# test.sh - every test of vfsd: the README's second command and CI's.
+# Installs what is missing, builds, then runs the unit and integration
+# suites in a normal build and again under AddressSanitizer + UBSan, and
+# fuzzes the config and URL parsers for a bounded time.
+#   test.sh [--quick]   --quick: normal build only, no sanitizers or fuzzing
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+quick=
+[ "${1:-}" = "--quick" ] && quick=1
+
+scripts/deps.sh --test
+
+status=0
+summary=()
+
+run_suite() { # name builddir [meson setup args...]
+	local name=$1 dir=$2
+	shift 2
+	if [ ! -d "$dir" ]; then
+		meson setup "$dir" "$@"
+	fi
+	meson compile -C "$dir"
+	if meson test -C "$dir" --print-errorlogs --num-processes 1; then
+		summary+=("$name: ok")
+	else
+		summary+=("$name: FAILED")
+		status=1
+	fi
+	python3 scripts/testlog_count.py "$dir/meson-logs/testlog.json" >> "$top/.test-counts"
+}
+
+rm -f "$top/.test-counts"
+run_suite "normal build" build
+if [ -z "$quick" ]; then
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		run_suite "asan+ubsan build" build-asan -Db_sanitize=address,undefined -Db_lundef=false
+	if [ -x fuzz/run.sh ]; then
+		if fuzz/run.sh; then
+			summary+=("fuzzing: ok")
+			echo "fuzz 1 0" >> "$top/.test-counts"
+		else
+			summary+=("fuzzing: FAILED")
+			echo "fuzz 0 1" >> "$top/.test-counts"
+			status=1
+		fi
+	fi
+fi
+
+printf '%s\n' "${summary[@]}"
+awk '{p += $2; f += $3} END {printf "%d passed, %d failed\n", p, f}' "$top/.test-counts"
+rm -f "$top/.test-counts"
+exit $status
