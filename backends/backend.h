@@ -64,6 +64,9 @@ struct vfs_mount {
 	uint32_t caps;		/* VFS_CAP_* */
 	double attr_timeout;	/* seconds the kernel may cache attributes */
 	double entry_timeout;	/* seconds the kernel may cache names */
+	/* connections re-established; bumped by the backend with
+	 * __atomic_fetch_add(&m->reconnects, 1, __ATOMIC_RELAXED) */
+	unsigned long reconnects;
 };
 
 /*
@@ -74,6 +77,8 @@ struct vfs_file {
 	struct vfs_mount *mount;
 	int flags;	/* open(2) flags the backend honoured */
 	int host_fd;	/* a host fd holding the data (zero-copy), or -1 */
+	bool uncached;	/* content made up at open (no fixed size): the
+			 * kernel must not cache it (FOPEN_DIRECT_IO) */
 };
 
 /* Who asks: used to give new files the caller's ownership. */

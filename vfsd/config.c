@@ -192,6 +192,23 @@ static int cfg_vfsd_key(struct cfg_parse *ps, const char *name,
 		cfg->host_id = strdup(value);
 		return cfg->host_id ? 1 : cfg_fail(ps, ENOMEM, "out of memory");
 	}
+	if (strcmp(name, "mountpoint") == 0) {
+		if (value[0] != '/')
+			return cfg_fail(ps, EINVAL,
+					"mountpoint must be an absolute path, not '%s'",
+					value);
+		free(cfg->mountpoint);
+		cfg->mountpoint = strdup(value);
+		return cfg->mountpoint ? 1
+				       : cfg_fail(ps, ENOMEM, "out of memory");
+	}
+	if (strcmp(name, "show_control_dir") == 0) {
+		if (vfs_parse_bool(value, &cfg->show_control_dir) < 0)
+			return cfg_fail(ps, EINVAL,
+					"show_control_dir must be yes or no, not '%s'",
+					value);
+		return 1;
+	}
 	return cfg_fail(ps, EINVAL, "unknown key '%s' in [vfsd]", name);
 }
 
@@ -396,10 +413,11 @@ int cfg_validate(const struct vfsd_config *cfg, struct vfs_error *err)
 			struct vfs_opts one = { 0 };
 			char kwhat[600];
 
+			/* m->where is "NAME:LINE" of the section */
 			if (m->lines)
-				snprintf(kwhat, sizeof(kwhat), "%s:%d: [mount %s]",
-					 cfg->file ? cfg->file : "config",
-					 m->lines[k], m->prefix);
+				snprintf(kwhat, sizeof(kwhat), "%.*s:%d: [mount %s]",
+					 (int)(strrchr(m->where, ':') - m->where),
+					 m->where, m->lines[k], m->prefix);
 			else
 				snprintf(kwhat, sizeof(kwhat), "%s", what);
 			ret = vfs_opts_set(&one, m->opts.kv[k].key,
@@ -440,6 +458,7 @@ void cfg_free(struct vfsd_config *cfg)
 	}
 	free(cfg->mounts);
 	free(cfg->host_id);
+	free(cfg->mountpoint);
 	free(cfg->file);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -5,6 +5,8 @@
  *   [vfsd]
  *   writeback_cache = no | yes
  *   host_id = NAME
+ *   mountpoint = /mnt/vfsd
+ *   show_control_dir = no | yes
  *
  *   [mount /data]
  *   url = file:///srv/data
@@ -39,6 +41,8 @@ struct vfsd_config {
 	size_t nmounts;
 	enum fo_writeback writeback;
 	char *host_id;			/* owned, or NULL */
+	char *mountpoint;		/* owned, or NULL */
+	bool show_control_dir;		/* list /.vfsd in / */
 	char *file;			/* config file path, owned, or NULL */
 };
 

@@ -30,11 +30,36 @@
 #define FO_MAX_IO (1u << 20)
 
 static struct fuse_ops_config fo_cfg;
+static struct fuse_session *fo_session;	/* set before the loop starts */
 static bool fo_writeback;	/* negotiated in init, read-only afterwards */
 
 void fuse_ops_configure(const struct fuse_ops_config *cfg)
 {
 	fo_cfg = *cfg;
+}
+
+void fuse_ops_set_session(struct fuse_session *se)
+{
+	fo_session = se;
+}
+
+void fuse_ops_invalidate_path(const char *path)
+{
+	char *dir = strdup(path), *slash;
+	uint64_t parent;
+
+	if (!fo_session || !dir)
+		goto out;
+	slash = strrchr(dir, '/');
+	if (!slash || !slash[1])
+		goto out;
+	*slash = '\0';
+	parent = inode_find(*dir ? dir : "/");
+	if (parent)
+		fuse_lowlevel_notify_inval_entry(fo_session, parent, slash + 1,
+						 strlen(slash + 1));
+out:
+	free(dir);
 }
 
 bool fuse_ops_writeback(void)
@@ -430,7 +455,9 @@ static void fo_open_cache_policy(fuse_ino_t ino, struct router_file *rf,
 	struct stat st;
 
 	fi->keep_cache = 0;
-	if (fi->flags & O_DIRECT)
+	if (rf->vf->uncached)
+		fi->direct_io = 1;
+	if ((fi->flags & O_DIRECT) || rf->vf->uncached)
 		return;
 	if (known)
 		st = *known;
@@ -501,15 +528,25 @@ static void fo_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct router_file *rf = fo_file(fi);
 	void *buf;
 	ssize_t n;
+	int fd;
 
-	if (rf->vf->host_fd >= 0 && !(rf->vf->flags & O_DIRECT)) {
+	fd = router_file_host_fd(rf);
+	if (fd >= 0 && !(rf->vf->flags & O_DIRECT)) {
 		/* zero copy: libfuse splices from the backing file */
 		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+		struct timespec t0;
+		int ret;
 
 		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-		bv.buf[0].fd = rf->vf->host_fd;
+		bv.buf[0].fd = fd;
 		bv.buf[0].pos = off;
-		fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+		/* once replied, the kernel may release the file at once */
+		router_file_get(rf);
+		router_account_begin(rf, &t0);
+		ret = fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+		/* the byte count is the request's: short only at EOF */
+		router_account(rf, VOP_READ, &t0, ret < 0 ? ret : (long)size);
+		router_release(rf);
 		return;
 	}
 	buf = vfs_scratch(VFS_SCRATCH_FUSE, size);
@@ -529,14 +566,19 @@ static void fo_write_buf(fuse_req_t req, fuse_ino_t ino,
 	size_t size = fuse_buf_size(in);
 	const void *data;
 	ssize_t n;
+	int fd;
 
-	if (rf->vf->host_fd >= 0 && !(rf->vf->flags & O_DIRECT)) {
+	fd = router_file_host_fd(rf);
+	if (fd >= 0 && !(rf->vf->flags & O_DIRECT)) {
 		struct fuse_bufvec out = FUSE_BUFVEC_INIT(size);
+		struct timespec t0;
 
 		out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-		out.buf[0].fd = rf->vf->host_fd;
+		out.buf[0].fd = fd;
 		out.buf[0].pos = off;
+		router_account_begin(rf, &t0);
 		n = fuse_buf_copy(&out, in, 0);
+		router_account(rf, VOP_WRITE, &t0, (long)n);
 	} else {
 		if (in->count == 1 && !(in->buf[0].flags & FUSE_BUF_IS_FD)) {
 			data = in->buf[0].mem;

@@ -21,6 +21,16 @@ void fuse_ops_configure(const struct fuse_ops_config *cfg);
 /* Whether the kernel writeback cache was negotiated. */
 bool fuse_ops_writeback(void);
 
+/*
+ * Make the kernel forget its cached entry for `path` (a vfsd path), so the
+ * next access asks vfsd again: used after mounts come and go.  A no-op
+ * before the session exists or when the kernel never saw the path.
+ */
+void fuse_ops_invalidate_path(const char *path);
+
+struct fuse_session;
+void fuse_ops_set_session(struct fuse_session *se);
+
 struct fuse_lowlevel_ops;
 /* The table to hand to fuse_session_new(), with its size. */
 const struct fuse_lowlevel_ops *fuse_ops_table(size_t *size);

@@ -513,6 +513,24 @@ void *inode_handle_find(uint64_t ino, void (*get)(void *h))
 	return h;
 }
 
+uint64_t inode_find(const char *path)
+{
+	char buf[4096], *save = NULL, *name;
+	struct node *n;
+	uint64_t ino;
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return 0;
+	pthread_mutex_lock(&table_lock);
+	n = root;
+	for (name = strtok_r(buf, "/", &save); n && name;
+	     name = strtok_r(NULL, "/", &save))
+		n = find_name_locked(n->ino, name);
+	ino = n ? n->ino : 0;
+	pthread_mutex_unlock(&table_lock);
+	return ino;
+}
+
 uint64_t inode_count(void)
 {
 	uint64_t c;

@@ -75,6 +75,9 @@ int inode_handle_add(uint64_t ino, void *h);
 void inode_handle_del(uint64_t ino, void *h);
 void *inode_handle_find(uint64_t ino, void (*get)(void *h));
 
+/* The node id of an absolute vfsd path the kernel knows, or 0. */
+uint64_t inode_find(const char *path);
+
 /* Number of nodes in the table (for statistics and tests). */
 uint64_t inode_count(void);
 

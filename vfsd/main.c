@@ -28,6 +28,9 @@
 #include <unistd.h>
 
 #include "vfsd/config.h"
+#include "vfsd/control.h"
+#include "vfsd/ctlfs.h"
+#include "vfsd/ctlpath.h"
 #include "vfsd/fuse_ops.h"
 #include "vfsd/inode.h"
 #include "vfsd/log.h"
@@ -47,7 +50,10 @@ struct vfsd_args {
 	const char **maps;
 	size_t nmaps;
 	char *fuse_opts;	/* comma-joined -o values, owned */
-	const char *mountpoint;
+	const char *mountpoint;	/* NULL: from the config file */
+	const char *control;	/* --control PATH, or NULL for the default */
+	const char *host_id;	/* --host-id, or NULL */
+	int log_level;		/* -1: default */
 };
 
 static int ready_fd = -1;	/* pipe to the waiting parent, or -1 */
@@ -55,7 +61,7 @@ static int ready_fd = -1;	/* pipe to the waiting parent, or -1 */
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: vfsd [-f] [-d] [-c CONFIG] [-m PREFIX=URL]... [-o FUSEOPT[,...]] MOUNTPOINT\n"
+		"usage: vfsd [-f] [-d] [-c CONFIG] [-m PREFIX=URL]... [-o FUSEOPT[,...]] [CONFIG] MOUNTPOINT\n"
 		"\n"
 		"Serve local directories, NFS exports and SFTP servers under one mount point.\n"
 		"\n"
@@ -65,11 +71,16 @@ static void usage(FILE *out)
 		"  -m, --mount P=URL     map prefix P to URL (file:///dir, sftp://host/dir,\n"
 		"                        nfs://host/export); repeatable\n"
 		"  -o OPT[,OPT...]       FUSE mount options (allow_other, default_permissions...)\n"
+		"      --control PATH    control socket (default /run/vfsd/<mount point>.sock)\n"
+		"      --host-id NAME    this instance's identity towards other hosts\n"
+		"      --log-level LVL   error, warning, info (default) or debug\n"
 		"  -h, --help            this text\n"
 		"  -V, --version         print the version\n"
 		"\n"
 		"Without -c and -m, %s is read if it exists; otherwise vfsd serves\n"
-		"/local from %s.\n",
+		"/local from %s.  A CONFIG before MOUNTPOINT is the same as -c\n"
+		"(the form mount -t fuse.vfsd CONFIG MOUNTPOINT uses).  MOUNTPOINT may\n"
+		"come from the config file's [vfsd] mountpoint instead.\n",
 		VFSD_DEFAULT_CONFIG, VFSD_DEFAULT_LOCAL);
 }
 
@@ -94,8 +105,13 @@ static int parse_args(int argc, char **argv, struct vfsd_args *a)
 		{ "mount", required_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "control", required_argument, NULL, 'C' },
+		{ "host-id", required_argument, NULL, 'H' },
+		{ "log-level", required_argument, NULL, 'L' },
 		{ 0 }
 	};
+	static const char *const levels[] = { "error", "warning", "info",
+					      "debug" };
 	int c;
 
 	while ((c = getopt_long(argc, argv, "fdc:m:o:hV", longopts, NULL)) !=
@@ -131,19 +147,42 @@ static int parse_args(int argc, char **argv, struct vfsd_args *a)
 			printf("vfsd %s (libfuse %s)\n", VFSD_VERSION,
 			       fuse_pkgversion());
 			exit(0);
+		case 'C':
+			a->control = optarg;
+			break;
+		case 'H':
+			a->host_id = optarg;
+			break;
+		case 'L':
+			a->log_level = -1;
+			for (int i = 0; i < 4; i++)
+				if (strcmp(optarg, levels[i]) == 0)
+					a->log_level = i;
+			if (a->log_level < 0) {
+				fprintf(stderr,
+					"vfsd: --log-level must be error, warning, info or debug\n");
+				return -EINVAL;
+			}
+			break;
 		default:
 			usage(stderr);
 			return -EINVAL;
 		}
 	}
-	if (optind != argc - 1) {
-		fprintf(stderr, optind >= argc
-					? "vfsd: missing MOUNTPOINT\n"
-					: "vfsd: too many arguments\n");
+	if (argc - optind > 2) {
+		fprintf(stderr, "vfsd: too many arguments\n");
 		usage(stderr);
 		return -EINVAL;
 	}
-	a->mountpoint = argv[optind];
+	if (argc - optind == 2) {
+		if (a->config) {
+			fprintf(stderr, "vfsd: a config file is given twice (-c and %s)\n",
+				argv[optind]);
+			return -EINVAL;
+		}
+		a->config = argv[optind++];
+	}
+	a->mountpoint = optind < argc ? argv[optind] : NULL;
 	return 0;
 }
 
@@ -356,9 +395,36 @@ out:
 	return se;
 }
 
+static void sighup(int sig)
+{
+	ctl_request_reload();
+}
+
+/* The default host id: this machine's id and the mount point. */
+static char *default_host_id(const char *mnt)
+{
+	char id[64] = "", *out = NULL;
+	FILE *f = fopen("/etc/machine-id", "r");
+
+	if (f) {
+		if (!fgets(id, sizeof(id), f))
+			id[0] = '\0';
+		fclose(f);
+	}
+	id[strcspn(id, "\n")] = '\0';
+	if (!id[0] && gethostname(id, sizeof(id) - 1) < 0)
+		snprintf(id, sizeof(id), "unknown");
+	if (asprintf(&out, "%s:%s", id, mnt) < 0)
+		return NULL;
+	return out;
+}
+
 int main(int argc, char **argv)
 {
-	struct vfsd_args a = { 0 };
+	struct vfsd_args a = { .log_level = -1 };
+	struct vfsd_status status = { .version = VFSD_VERSION };
+	char ctlpath[128], *host_id = NULL;
+	struct vfs_mount *ctlfs;
 	struct vfsd_config cfg = { 0 };
 	struct fuse_ops_config foc = { 0 };
 	struct fuse_loop_config *lc = NULL;
@@ -367,21 +433,52 @@ int main(int argc, char **argv)
 	struct ready_arg *ra;
 	char mnt[PATH_MAX];
 	pthread_t tid;
-	int ret, status = EXIT_USAGE;
+	int ret, exit_status = EXIT_USAGE;
 
 	vfs_error_init(&err);
 	if (parse_args(argc, argv, &a) < 0)
 		return EXIT_USAGE;
-	log_init("vfsd", false, a.debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
-	if (check_mountpoint(a.mountpoint, mnt) < 0)
-		goto out;
+	log_init("vfsd", false,
+		 a.log_level >= 0 ? (enum log_level)a.log_level
+		 : a.debug	  ? LOG_LVL_DEBUG
+				  : LOG_LVL_INFO);
 	ret = load_config(&a, &cfg, &err);
 	if (ret < 0) {
 		fprintf(stderr, "vfsd: %s\n", err.msg);
 		goto out;
 	}
-	if (!a.foreground)
+	if (!a.mountpoint)
+		a.mountpoint = cfg.mountpoint;
+	if (!a.mountpoint) {
+		fprintf(stderr, "vfsd: missing MOUNTPOINT (give it, or set mountpoint in [vfsd] of the config file)\n");
+		usage(stderr);
+		goto out;
+	}
+	if (check_mountpoint(a.mountpoint, mnt) < 0)
+		goto out;
+	if (a.control)
+		snprintf(ctlpath, sizeof(ctlpath), "%s", a.control);
+	else if (ctl_default_path(mnt, ctlpath, sizeof(ctlpath)) < 0) {
+		fprintf(stderr, "vfsd: %s: the default control socket path is too long; give --control PATH\n",
+			mnt);
+		goto out;
+	}
+	host_id = a.host_id	 ? strdup(a.host_id)
+		  : cfg.host_id ? strdup(cfg.host_id)
+				: default_host_id(mnt);
+	if (!host_id) {
+		fprintf(stderr, "vfsd: out of memory\n");
+		goto out;
+	}
+	status.mountpoint = mnt;
+	status.host_id = host_id;
+	status.control = ctlpath;
+	status.config = cfg.file;
+	if (!a.foreground) {
 		daemonize_early();
+		/* start-up failures still reach the terminal (fprintf) */
+		log_set_syslog(true);
+	}
 
 	if (router_init() < 0 || inode_table_init() < 0) {
 		log_err("out of memory");
@@ -391,11 +488,26 @@ int main(int argc, char **argv)
 		struct cfg_mount *m = &cfg.mounts[i];
 
 		ret = router_add(m->prefix, m->url, &m->opts, m->readonly,
+				 m->where && strcmp(m->where, "-m") == 0
+					 ? ROUTER_ORIGIN_CMDLINE
+					 : ROUTER_ORIGIN_CONFIG,
 				 &err);
 		if (ret < 0) {
 			fprintf(stderr, "vfsd: %s\n", err.msg);
 			goto out_router;
 		}
+	}
+	ctlfs = ctlfs_new(&status);
+	if (!ctlfs || router_add_internal("/.vfsd", ctlfs, cfg.show_control_dir,
+					  &err) < 0) {
+		fprintf(stderr, "vfsd: %s\n", ctlfs ? err.msg : "out of memory");
+		goto out_router;
+	}
+	status.pid = getpid();
+	clock_gettime(CLOCK_MONOTONIC, &status.started);
+	if (ctl_start(ctlpath, &status, &err) < 0) {
+		fprintf(stderr, "vfsd: %s\n", err.msg);
+		goto out_router;
 	}
 	foc.writeback = cfg.writeback;
 	fuse_ops_configure(&foc);
@@ -406,8 +518,11 @@ int main(int argc, char **argv)
 			a.fuse_opts ? a.fuse_opts : "");
 		goto out_router;
 	}
+	fuse_ops_set_session(se);
 	if (fuse_set_signal_handlers(se) < 0)
 		goto out_session;
+	/* libfuse ends the session on SIGHUP; ours means "reload" */
+	signal(SIGHUP, sighup);
 	if (fuse_session_mount(se, mnt) < 0) {
 		fprintf(stderr, "vfsd: cannot mount on %s\n", mnt);
 		goto out_signals;
@@ -431,7 +546,7 @@ int main(int argc, char **argv)
 	fuse_loop_cfg_set_max_threads(lc, VFSD_MAX_THREADS);
 	fuse_loop_cfg_set_idle_threads(lc, 16);
 	ret = fuse_session_loop_mt(se, lc);
-	status = ret == 0 ? 0 : 1;
+	exit_status = ret == 0 ? 0 : 1;
 	log_info("%s: unmounting", mnt);
 
 out_unmount:
@@ -439,16 +554,19 @@ out_unmount:
 out_signals:
 	fuse_remove_signal_handlers(se);
 out_session:
+	fuse_ops_set_session(NULL);
 	fuse_session_destroy(se);
 out_router:
 	report_ready(EXIT_USAGE);
+	ctl_stop();
 	router_shutdown();
 	inode_table_destroy();
 out:
 	if (lc)
 		fuse_loop_cfg_destroy(lc);
 	cfg_free(&cfg);
+	free(host_id);
 	free(a.maps);
 	free(a.fuse_opts);
-	return status;
+	return exit_status;
 }

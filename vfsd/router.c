@@ -17,7 +17,18 @@
 
 #include "vfsd/log.h"
 #include "vfsd/router.h"
+#include "vfsd/stats.h"
 #include "vfsd/url.h"
+
+/* Run backend call `expr` on mount m, counted in its statistics as op. */
+#define BCALL(m, op, expr)                                         \
+	({                                                         \
+		struct timespec t0_;                               \
+		stats_begin(&(m)->stats, &t0_);                    \
+		__typeof__(expr) r_ = (expr);                      \
+		stats_end(&(m)->stats, (op), &t0_, (long)r_);      \
+		r_;                                                \
+	})
 
 struct router_mount {
 	char *prefix;			/* normalised vfsd path, owned */
@@ -26,9 +37,16 @@ struct router_mount {
 	const struct vfs_backend_ops *ops;
 	struct vfs_mount *vm;		/* owned; unmount()ed on last put */
 	bool readonly;
+	bool hidden;			/* left out of its parent's listing */
 	uint64_t id;			/* mixed into st_ino */
 	atomic_uint_fast64_t refs;	/* the table holds one */
 	atomic_uint_fast64_t open_files;
+	atomic_bool revoked;		/* removed by force: files fail EIO */
+	enum router_origin origin;
+	char *url;			/* as configured (may hold options) */
+	struct vfs_opts opts;		/* config options as given, owned */
+	struct timespec since;		/* when it was mounted */
+	struct mount_stats stats;
 };
 
 struct router_dir {
@@ -61,6 +79,8 @@ static void mount_put(struct router_mount *m)
 	m->ops->unmount(m->vm);
 	free(m->prefix);
 	free(m->display);
+	free(m->url);
+	vfs_opts_clear(&m->opts);
 	free(m);
 }
 
@@ -201,11 +221,13 @@ static int check_not_mount_point(const char *path)
 	return 0;
 }
 
+static int table_insert(struct router_mount *m);
+
 int router_add(const char *prefix_in, const char *url_s,
 	       const struct vfs_opts *cfg_opts, bool readonly,
-	       struct vfs_error *err)
+	       enum router_origin origin, struct vfs_error *err)
 {
-	struct router_mount *m = NULL, **grown;
+	struct router_mount *m = NULL;
 	struct vfs_opts opts = { 0 };
 	struct vfs_url url;
 	char *prefix, what[300];
@@ -277,29 +299,19 @@ int router_add(const char *prefix_in, const char *url_s,
 	m->prefix = prefix;
 	m->plen = strlen(prefix);
 	m->display = vfs_url_display(&url);
+	m->url = strdup(url_s);
 	m->readonly = readonly;
-	atomic_init(&m->refs, 1);
-	atomic_init(&m->open_files, 0);
-
-	pthread_rwlock_wrlock(&table_lock);
-	for (size_t i = 0; i < nmounts && ret == 0; i++)
-		if (strcmp(mounts[i]->prefix, prefix) == 0)
-			ret = -EEXIST;
-	grown = ret ? NULL : realloc(mounts, (nmounts + 1) * sizeof(*mounts));
-	if (grown) {
-		mounts = grown;
-		m->id = next_id++;
-		mounts[nmounts++] = m;
-	} else if (!ret) {
-		ret = -ENOMEM;
-	}
-	pthread_rwlock_unlock(&table_lock);
+	m->origin = origin;
+	if (cfg_opts)
+		vfs_opts_copy(&m->opts, cfg_opts);
+	ret = table_insert(m);
 	if (ret < 0) {
-		vfs_error_set(err, -ret, "%s: %s", what, strerror(-ret));
-		m->ops->unmount(m->vm);
-		free(m->display);
-		prefix = NULL; /* owned by m now */
-		free(m->prefix);
+		vfs_error_set(err, -ret, "%s: %s", what,
+			      ret == -EEXIST ? "prefix is already mounted"
+					     : strerror(-ret));
+		prefix = NULL;	/* m owns it now */
+		mount_put(m);
+		m = NULL;
 		goto fail;
 	}
 	log_info("mounted %s at %s%s", m->display ? m->display : url_s,
@@ -314,13 +326,154 @@ fail:
 	vfs_opts_clear(&opts);
 	return ret;
 }
+/*
+ * Put a fully set up mount into the table, taking the table's reference.
+ * -EEXIST if its prefix is taken.
+ */
+static int table_insert(struct router_mount *m)
+{
+	struct router_mount **grown;
+	int ret = 0;
+
+	atomic_init(&m->refs, 1);
+	atomic_init(&m->open_files, 0);
+	atomic_init(&m->revoked, false);
+	clock_gettime(CLOCK_REALTIME, &m->since);
+	pthread_rwlock_wrlock(&table_lock);
+	for (size_t i = 0; i < nmounts && ret == 0; i++)
+		if (strcmp(mounts[i]->prefix, m->prefix) == 0)
+			ret = -EEXIST;
+	grown = ret ? NULL : realloc(mounts, (nmounts + 1) * sizeof(*mounts));
+	if (grown) {
+		mounts = grown;
+		m->id = next_id++;
+		mounts[nmounts++] = m;
+	} else if (!ret) {
+		ret = -ENOMEM;
+	}
+	pthread_rwlock_unlock(&table_lock);
+	return ret;
+}
+
+int router_add_internal(const char *prefix, struct vfs_mount *vm,
+			bool visible, struct vfs_error *err)
+{
+	struct router_mount *m = calloc(1, sizeof(*m));
+	int ret;
+
+	if (!m || !(m->prefix = strdup(prefix)) ||
+	    !(m->display = strdup("vfsd:internal")) ||
+	    !(m->url = strdup("vfsd:internal"))) {
+		if (m) {
+			free(m->prefix);
+			free(m->display);
+		}
+		free(m);
+		vm->ops->unmount(vm);
+		return vfs_error_set(err, ENOMEM, "out of memory");
+	}
+	m->plen = strlen(prefix);
+	m->ops = vm->ops;
+	m->vm = vm;
+	m->readonly = true;
+	m->hidden = !visible;
+	m->origin = ROUTER_ORIGIN_INTERNAL;
+	ret = table_insert(m);
+	if (ret < 0) {
+		vfs_error_set(err, -ret, "internal mount %s: %s", prefix,
+			      strerror(-ret));
+		mount_put(m);
+	}
+	return ret;
+}
+
+int router_remove(const char *prefix_in, bool force, struct vfs_error *err)
+{
+	struct router_mount *m = NULL;
+	char prefix[4096];
+	uint64_t open;
+	int ret = 0;
+
+	if (snprintf(prefix, sizeof(prefix), "%s", prefix_in) >=
+		    (int)sizeof(prefix) ||
+	    prefix[0] != '/' || vfs_path_normalize(prefix) < 0)
+		return vfs_error_set(err, EINVAL,
+				     "'%s' is not an absolute prefix",
+				     prefix_in);
+	pthread_rwlock_wrlock(&table_lock);
+	for (size_t i = 0; i < nmounts; i++) {
+		if (strcmp(mounts[i]->prefix, prefix) != 0)
+			continue;
+		m = mounts[i];
+		if (m->origin == ROUTER_ORIGIN_INTERNAL) {
+			ret = vfs_error_set(err, EPERM,
+					    "%s is vfsd's own and cannot be removed",
+					    prefix);
+			break;
+		}
+		open = atomic_load(&m->open_files);
+		if (open && !force) {
+			ret = vfs_error_set(err, EBUSY,
+					    "%s: %llu file%s open under it (--force makes them fail with EIO)",
+					    prefix, (unsigned long long)open,
+					    open == 1 ? "" : "s");
+			break;
+		}
+		if (open)
+			atomic_store(&m->revoked, true);
+		memmove(&mounts[i], &mounts[i + 1],
+			(nmounts - i - 1) * sizeof(*mounts));
+		nmounts--;
+		break;
+	}
+	pthread_rwlock_unlock(&table_lock);
+	if (!m)
+		return vfs_error_set(err, ENOENT, "%s is not mounted", prefix);
+	if (ret < 0)
+		return ret;
+	log_info("unmounted %s from %s%s", m->display, m->prefix,
+		 atomic_load(&m->revoked) ? " (open files revoked)" : "");
+	mount_put(m);
+	return 0;
+}
+
+void router_foreach(router_view_fn fn, void *ctx)
+{
+	pthread_rwlock_rdlock(&table_lock);
+	for (size_t i = 0; i < nmounts; i++) {
+		struct router_mount *m = mounts[i];
+		const char *state = m->ops->state ? m->ops->state(m->vm)
+						  : "connected";
+		struct router_view v = {
+			.prefix = m->prefix,
+			.url = m->url,
+			.display = m->display,
+			.backend = m->ops->name,
+			.state = state,
+			.readonly = m->readonly,
+			.hidden = m->hidden,
+			.origin = m->origin,
+			.open_files = atomic_load(&m->open_files),
+			.reconnects = __atomic_load_n(&m->vm->reconnects,
+						      __ATOMIC_RELAXED),
+			.since = m->since,
+			.opts = &m->opts,
+			.stats = &m->stats,
+		};
+
+		fn(ctx, &v);
+	}
+	pthread_rwlock_unlock(&table_lock);
+}
 
 size_t router_mount_count(void)
 {
 	size_t n;
 
+	n = 0;
 	pthread_rwlock_rdlock(&table_lock);
-	n = nmounts;
+	for (size_t i = 0; i < nmounts; i++)
+		n += mounts[i]->origin != ROUTER_ORIGIN_INTERNAL;
 	pthread_rwlock_unlock(&table_lock);
 	return n;
 }
@@ -363,7 +516,7 @@ int router_getattr(const char *path, struct stat *st)
 	int ret = -ENOENT;
 
 	if (m) {
-		ret = m->ops->getattr(m->vm, rel, st);
+		ret = BCALL(m, VOP_GETATTR, m->ops->getattr(m->vm, rel, st));
 		if (ret == 0)
 			st->st_ino = mix_ino(m->id, st->st_ino);
 		mount_put(m);
@@ -404,9 +557,11 @@ int router_setattr(const char *path, struct router_file *f,
 		if (!m)
 			return ret;
 	}
-	ret = m->ops->setattr ? m->ops->setattr(m->vm, rel ? rel : "/",
-						 f ? f->vf : NULL, sa, st)
-			      : -ENOSYS;
+	ret = m->ops->setattr
+		      ? BCALL(m, VOP_SETATTR,
+			      m->ops->setattr(m->vm, rel ? rel : "/",
+					      f ? f->vf : NULL, sa, st))
+		      : -ENOSYS;
 	if (ret == 0)
 		st->st_ino = mix_ino(m->id, st->st_ino);
 	mount_put(m);
@@ -457,7 +612,8 @@ ssize_t router_readlink(const char *path, char *buf, size_t size)
 
 	if (!m)
 		return is_virtual_dir(path) ? -EINVAL : -ENOENT;
-	ret = m->ops->readlink ? m->ops->readlink(m->vm, rel, buf, size)
+	ret = m->ops->readlink ? BCALL(m, VOP_READLINK,
+				       m->ops->readlink(m->vm, rel, buf, size))
 			       : -EINVAL;
 	mount_put(m);
 	return ret;
@@ -484,25 +640,31 @@ ssize_t router_readlink(const char *path, char *buf, size_t size)
 int router_mknod(const char *path, mode_t mode, dev_t rdev,
 		 const struct vfs_cred *cred, struct stat *st)
 {
-	ROUTE_CREATE(path, m->ops->mknod ? m->ops->mknod(m->vm, rel, mode, rdev,
-							 cred, st)
-					 : -EPERM);
+	ROUTE_CREATE(path, m->ops->mknod
+				   ? BCALL(m, VOP_MKNOD,
+					   m->ops->mknod(m->vm, rel, mode, rdev,
+							 cred, st))
+				   : -EPERM);
 }
 
 int router_mkdir(const char *path, mode_t mode, const struct vfs_cred *cred,
 		 struct stat *st)
 {
-	ROUTE_CREATE(path, m->ops->mkdir ? m->ops->mkdir(m->vm, rel, mode, cred,
-							 st)
-					 : -EPERM);
+	ROUTE_CREATE(path, m->ops->mkdir
+				   ? BCALL(m, VOP_MKDIR,
+					   m->ops->mkdir(m->vm, rel, mode, cred,
+							 st))
+				   : -EPERM);
 }
 
 int router_symlink(const char *target, const char *path,
 		   const struct vfs_cred *cred, struct stat *st)
 {
-	ROUTE_CREATE(path, m->ops->symlink ? m->ops->symlink(m->vm, target,
-							     rel, cred, st)
-					   : -EPERM);
+	ROUTE_CREATE(path, m->ops->symlink
+				   ? BCALL(m, VOP_SYMLINK,
+					   m->ops->symlink(m->vm, target, rel,
+							   cred, st))
+				   : -EPERM);
 }
 
 /* Two paths on one mount, or -EXDEV; refs on the returned mount. */
@@ -541,7 +703,8 @@ int router_link(const char *from, const char *to, struct stat *st)
 	m = route_pair(from, &ra, to, &rb, &ret);
 	if (!m)
 		return ret;
-	ret = m->ops->link ? m->ops->link(m->vm, ra, rb, st) : -EPERM;
+	ret = m->ops->link ? BCALL(m, VOP_LINK, m->ops->link(m->vm, ra, rb, st))
+			   : -EPERM;
 	if (ret == 0)
 		st->st_ino = mix_ino(m->id, st->st_ino);
 	mount_put(m);
@@ -560,9 +723,13 @@ static int route_remove(const char *path, bool dir)
 	if (!m)
 		return ret;
 	if (dir)
-		ret = m->ops->rmdir ? m->ops->rmdir(m->vm, rel) : -EPERM;
+		ret = m->ops->rmdir
+			      ? BCALL(m, VOP_RMDIR, m->ops->rmdir(m->vm, rel))
+			      : -EPERM;
 	else
-		ret = m->ops->unlink ? m->ops->unlink(m->vm, rel) : -EPERM;
+		ret = m->ops->unlink
+			      ? BCALL(m, VOP_UNLINK, m->ops->unlink(m->vm, rel))
+			      : -EPERM;
 	mount_put(m);
 	return ret;
 }
@@ -594,7 +761,7 @@ int router_rename(const char *from, const char *to, unsigned flags)
 		 flags != RENAME_NOREPLACE)
 		ret = -EINVAL;
 	else
-		ret = m->ops->rename(m->vm, ra, rb, flags);
+		ret = BCALL(m, VOP_RENAME, m->ops->rename(m->vm, ra, rb, flags));
 	mount_put(m);
 	return ret;
 }
@@ -611,7 +778,9 @@ int router_statfs(const char *path, struct statvfs *st)
 		st->f_namemax = 255;
 		return 0;
 	}
-	ret = m->ops->statfs ? m->ops->statfs(m->vm, rel, st) : -ENOSYS;
+	ret = m->ops->statfs
+		      ? BCALL(m, VOP_STATFS, m->ops->statfs(m->vm, rel, st))
+		      : -ENOSYS;
 	mount_put(m);
 	return ret;
 }
@@ -625,8 +794,10 @@ ssize_t router_getxattr(const char *path, const char *name, void *buf,
 
 	if (!m)
 		return -ENODATA;
-	ret = m->ops->getxattr ? m->ops->getxattr(m->vm, rel, name, buf, size)
-			       : -EOPNOTSUPP;
+	ret = m->ops->getxattr
+		      ? BCALL(m, VOP_GETXATTR,
+			      m->ops->getxattr(m->vm, rel, name, buf, size))
+		      : -EOPNOTSUPP;
 	mount_put(m);
 	return ret;
 }
@@ -639,7 +810,10 @@ ssize_t router_listxattr(const char *path, char *buf, size_t size)
 
 	if (!m)
 		return 0;
-	ret = m->ops->listxattr ? m->ops->listxattr(m->vm, rel, buf, size) : 0;
+	ret = m->ops->listxattr
+		      ? BCALL(m, VOP_LISTXATTR,
+			      m->ops->listxattr(m->vm, rel, buf, size))
+		      : 0;
 	mount_put(m);
 	return ret;
 }
@@ -653,9 +827,11 @@ int router_setxattr(const char *path, const char *name, const void *value,
 
 	if (!m)
 		return -EROFS;
-	ret = m->ops->setxattr ? m->ops->setxattr(m->vm, rel, name, value,
-						  size, flags)
-			       : -EOPNOTSUPP;
+	ret = m->ops->setxattr
+		      ? BCALL(m, VOP_SETXATTR,
+			      m->ops->setxattr(m->vm, rel, name, value, size,
+					       flags))
+		      : -EOPNOTSUPP;
 	mount_put(m);
 	return ret;
 }
@@ -668,8 +844,10 @@ int router_removexattr(const char *path, const char *name)
 
 	if (!m)
 		return -EROFS;
-	ret = m->ops->removexattr ? m->ops->removexattr(m->vm, rel, name)
-				  : -EOPNOTSUPP;
+	ret = m->ops->removexattr
+		      ? BCALL(m, VOP_REMOVEXATTR,
+			      m->ops->removexattr(m->vm, rel, name))
+		      : -EOPNOTSUPP;
 	mount_put(m);
 	return ret;
 }
@@ -710,7 +888,7 @@ static char **child_prefixes(const char *path, size_t *count)
 		char **grown;
 		bool dup = false;
 
-		if (!leads_to(path, p))
+		if (!leads_to(path, p) || mounts[i]->hidden)
 			continue;
 		start = p + (plen == 1 ? 1 : plen + 1);
 		end = strchrnul(start, '/');
@@ -746,12 +924,14 @@ static int opendir_merged(struct router_dir *d, const char *path,
 	if (d->m && d->m->ops->opendir) {
 		struct vfs_dir *vd;
 
-		ret = d->m->ops->opendir(d->m->vm, rel, &vd);
+		ret = BCALL(d->m, VOP_OPENDIR,
+			    d->m->ops->opendir(d->m->vm, rel, &vd));
 		if (ret == 0) {
 			struct fill_mix fm = { fill_collect, &d->buf, d->m->id };
 
-			ret = d->m->ops->readdir(d->m->vm, vd, 0, fill_mixed,
-						 &fm);
+			ret = BCALL(d->m, VOP_READDIR,
+				    d->m->ops->readdir(d->m->vm, vd, 0,
+						       fill_mixed, &fm));
 			d->m->ops->releasedir(d->m->vm, vd);
 		}
 		if (ret == -ENOENT)
@@ -808,7 +988,8 @@ int router_opendir(const char *path, struct router_dir **out)
 	} else if (!d->m->ops->opendir) {
 		ret = -ENOSYS;
 	} else {
-		ret = d->m->ops->opendir(d->m->vm, rel, &d->vd);
+		ret = BCALL(d->m, VOP_OPENDIR,
+			    d->m->ops->opendir(d->m->vm, rel, &d->vd));
 	}
 	for (size_t i = 0; i < nchildren; i++)
 		free(children[i]);
@@ -829,7 +1010,8 @@ int router_readdir(struct router_dir *d, off_t off, vfs_fill_fn fill,
 	if (!d->vd)
 		return vfs_dirbuf_fill(&d->buf, off, fill, ctx);
 	fm = (struct fill_mix){ fill, ctx, d->m->id };
-	return d->m->ops->readdir(d->m->vm, d->vd, off, fill_mixed, &fm);
+	return BCALL(d->m, VOP_READDIR,
+		     d->m->ops->readdir(d->m->vm, d->vd, off, fill_mixed, &fm));
 }
 
 void router_releasedir(struct router_dir *d)
@@ -880,7 +1062,8 @@ int router_create(const char *path, int flags, mode_t mode,
 		mount_put(m);
 		return -EPERM;
 	}
-	ret = m->ops->create(m->vm, rel, flags, mode, cred, &vf, st);
+	ret = BCALL(m, VOP_CREATE,
+		    m->ops->create(m->vm, rel, flags, mode, cred, &vf, st));
 	if (ret < 0) {
 		mount_put(m);
 		return ret;
@@ -906,7 +1089,9 @@ int router_open(const char *path, int flags, struct router_file **out)
 		if (!m)
 			return is_virtual_dir(path) ? -EISDIR : -ENOENT;
 	}
-	ret = m->ops->open ? m->ops->open(m->vm, rel, flags, &vf) : -ENOSYS;
+	ret = m->ops->open
+		      ? BCALL(m, VOP_OPEN, m->ops->open(m->vm, rel, flags, &vf))
+		      : -ENOSYS;
 	if (ret < 0) {
 		mount_put(m);
 		return ret;
@@ -914,59 +1099,108 @@ int router_open(const char *path, int flags, struct router_file **out)
 	return file_new(m, vf, out);
 }
 
+/* A file of a mount removed by force answers EIO from then on. */
+#define FILE_CHECK(f)                                        \
+	do {                                                 \
+		if (atomic_load(&(f)->mount->revoked))       \
+			return -EIO;                         \
+	} while (0)
+
 ssize_t router_read(struct router_file *f, void *buf, size_t size, off_t off)
 {
-	return f->mount->ops->read ? f->mount->ops->read(f->vf, buf, size, off)
-				   : -ENOSYS;
+	struct router_mount *m = f->mount;
+
+	FILE_CHECK(f);
+	if (!m->ops->read)
+		return -ENOSYS;
+	return BCALL(m, VOP_READ, m->ops->read(f->vf, buf, size, off));
+}
+
+int router_file_host_fd(struct router_file *f)
+{
+	if (atomic_load(&f->mount->revoked))
+		return -1;
+	return f->vf->host_fd;
+}
+
+void router_account(struct router_file *f, enum vfs_op op,
+		    const struct timespec *t0, long ret)
+{
+	stats_end(&f->mount->stats, op, t0, ret);
+}
+
+void router_account_begin(struct router_file *f, struct timespec *t0)
+{
+	stats_begin(&f->mount->stats, t0);
 }
 
 ssize_t router_write(struct router_file *f, const void *buf, size_t size,
 		     off_t off)
 {
-	if (f->mount->readonly)
+	struct router_mount *m = f->mount;
+
+	FILE_CHECK(f);
+	if (m->readonly)
 		return -EROFS;
-	return f->mount->ops->write ? f->mount->ops->write(f->vf, buf, size,
-							   off)
-				    : -ENOSYS;
+	if (!m->ops->write)
+		return -ENOSYS;
+	return BCALL(m, VOP_WRITE, m->ops->write(f->vf, buf, size, off));
 }
 
 int router_fgetattr(struct router_file *f, struct stat *st)
 {
-	int ret = f->mount->ops->fgetattr ? f->mount->ops->fgetattr(f->vf, st)
-					  : -ENOSYS;
+	struct router_mount *m = f->mount;
+	int ret;
 
+	FILE_CHECK(f);
+	ret = m->ops->fgetattr
+		      ? BCALL(m, VOP_GETATTR, m->ops->fgetattr(f->vf, st))
+		      : -ENOSYS;
 	if (ret == 0)
-		st->st_ino = mix_ino(f->mount->id, st->st_ino);
+		st->st_ino = mix_ino(m->id, st->st_ino);
 	return ret;
 }
 
 int router_flush(struct router_file *f)
 {
-	return f->mount->ops->flush ? f->mount->ops->flush(f->vf) : 0;
+	struct router_mount *m = f->mount;
+
+	FILE_CHECK(f);
+	return m->ops->flush ? BCALL(m, VOP_FLUSH, m->ops->flush(f->vf)) : 0;
 }
 
 int router_fsync(struct router_file *f, bool datasync)
 {
-	return f->mount->ops->fsync ? f->mount->ops->fsync(f->vf, datasync)
-				    : -ENOSYS;
+	struct router_mount *m = f->mount;
+
+	FILE_CHECK(f);
+	return m->ops->fsync
+		       ? BCALL(m, VOP_FSYNC, m->ops->fsync(f->vf, datasync))
+		       : -ENOSYS;
 }
 
 int router_fallocate(struct router_file *f, int mode, off_t off, off_t len)
 {
-	if (f->mount->readonly)
+	struct router_mount *m = f->mount;
+
+	FILE_CHECK(f);
+	if (m->readonly)
 		return -EROFS;
-	return f->mount->ops->fallocate ? f->mount->ops->fallocate(f->vf, mode,
-								   off, len)
-					: -EOPNOTSUPP;
+	return m->ops->fallocate
+		       ? BCALL(m, VOP_FALLOCATE,
+			       m->ops->fallocate(f->vf, mode, off, len))
+		       : -EOPNOTSUPP;
 }
 
 off_t router_lseek(struct router_file *f, off_t off, int whence)
 {
+	struct router_mount *m = f->mount;
 	struct stat st;
 	int ret;
 
-	if (f->mount->ops->lseek)
-		return f->mount->ops->lseek(f->vf, off, whence);
+	FILE_CHECK(f);
+	if (m->ops->lseek)
+		return BCALL(m, VOP_LSEEK, m->ops->lseek(f->vf, off, whence));
 	if (whence != SEEK_DATA && whence != SEEK_HOLE)
 		return -EINVAL;
 	/* without hole information the whole file is data */
@@ -982,14 +1216,19 @@ ssize_t router_copy_range(struct router_file *in, off_t off_in,
 			  struct router_file *out, off_t off_out, size_t len,
 			  unsigned flags)
 {
-	if (in->mount != out->mount)
+	struct router_mount *m = out->mount;
+
+	FILE_CHECK(in);
+	FILE_CHECK(out);
+	if (in->mount != m)
 		return -EXDEV;
-	if (out->mount->readonly)
+	if (m->readonly)
 		return -EROFS;
-	if (!out->mount->ops->copy_range)
+	if (!m->ops->copy_range)
 		return -EOPNOTSUPP;
-	return out->mount->ops->copy_range(in->vf, off_in, out->vf, off_out,
-					   len, flags);
+	return BCALL(m, VOP_COPY_RANGE,
+		     m->ops->copy_range(in->vf, off_in, out->vf, off_out, len,
+					flags));
 }
 
 void router_file_get(struct router_file *f)
@@ -1004,7 +1243,7 @@ void router_release(struct router_file *f)
 
 	if (__atomic_sub_fetch(&f->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
-	ret = m->ops->release(f->vf);
+	ret = BCALL(m, VOP_RELEASE, m->ops->release(f->vf));
 
 	if (ret < 0)
 		log_debug("release on %s: %s", m->prefix, strerror(-ret));

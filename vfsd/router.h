@@ -24,6 +24,37 @@
 #include "backends/backend.h"
 #include "vfsd/error.h"
 #include "vfsd/options.h"
+#include "vfsd/stats.h"
+
+/* Where a mount came from: reload only touches the config file's. */
+enum router_origin {
+	ROUTER_ORIGIN_CONFIG,	/* the config file */
+	ROUTER_ORIGIN_CMDLINE,	/* -m on the command line */
+	ROUTER_ORIGIN_CONTROL,	/* vfsctl mount add */
+	ROUTER_ORIGIN_INTERNAL,	/* vfsd's own, e.g. /.vfsd */
+};
+
+/* A read-only view of one mount, for reports and reload. */
+struct router_view {
+	const char *prefix;
+	const char *url;		/* as configured */
+	const char *display;		/* URL without secrets */
+	const char *backend;		/* scheme */
+	const char *state;		/* connected / reconnecting / down */
+	bool readonly;
+	bool hidden;			/* not listed in its parent directory */
+	enum router_origin origin;
+	uint64_t open_files;
+	unsigned long reconnects;
+	struct timespec since;		/* CLOCK_REALTIME of the mount */
+	const struct vfs_opts *opts;	/* config options as given */
+	const struct mount_stats *stats;
+};
+
+/* Called once per mount, in table order, under the table's read lock: fn
+ * must not call back into the router. */
+typedef void (*router_view_fn)(void *ctx, const struct router_view *v);
+void router_foreach(router_view_fn fn, void *ctx);
 
 struct router_mount;
 
@@ -52,9 +83,23 @@ void router_shutdown(void);
  * culprit (unknown scheme, duplicate prefix, unreachable server...).
  */
 int router_add(const char *prefix, const char *url, const struct vfs_opts *opts,
-	       bool readonly, struct vfs_error *err);
+	       bool readonly, enum router_origin origin, struct vfs_error *err);
 
-/* Number of mounts, and whether any of them is shared with other hosts. */
+/*
+ * Mount an internal backend instance (owned by the router from now on) at
+ * `prefix`, hidden from its parent's listing unless `visible`.
+ */
+int router_add_internal(const char *prefix, struct vfs_mount *vm,
+			bool visible, struct vfs_error *err);
+
+/*
+ * Remove the mount at exactly `prefix`.  Refused (-EBUSY) while files under
+ * it are open unless `force`, which makes those handles fail with EIO from
+ * then on.  The backend is unmounted when the last handle closes.
+ */
+int router_remove(const char *prefix, bool force, struct vfs_error *err);
+
+/* Number of user-visible mounts, and whether any is shared with others. */
 size_t router_mount_count(void);
 bool router_any_shared(void);
 
@@ -116,6 +161,15 @@ ssize_t router_copy_range(struct router_file *in, off_t off_in,
 			  struct router_file *out, off_t off_out, size_t len,
 			  unsigned flags);
 void router_file_get(struct router_file *f);
+
+/*
+ * Zero-copy I/O: the host fd holding the file's data, or -1.  Callers that
+ * use it account the call themselves with router_account_begin/_end.
+ */
+int router_file_host_fd(struct router_file *f);
+void router_account_begin(struct router_file *f, struct timespec *t0);
+void router_account(struct router_file *f, enum vfs_op op,
+		    const struct timespec *t0, long ret);
 void router_release(struct router_file *f);
 
 #endif /* VFSD_ROUTER_H */

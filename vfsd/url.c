@@ -128,10 +128,14 @@ static int parse_authority(const char *a, size_t len, struct vfs_url *url,
 	int ret;
 
 	if (at) {
-		if (memchr(a, ':', at - a))
+		const char *pw = memchr(a, ':', at - a);
+
+		/* name the URL without its password */
+		if (pw)
 			return vfs_error_set(err, EINVAL,
-					     "%s: passwords in URLs are refused (they would show in process lists); use an identity file, ssh-agent or a protected config file",
-					     url->raw);
+					     "%s://%.*s:***@%.*s: passwords in URLs are refused (they would show in process lists); use an identity file, ssh-agent or a protected config file",
+					     url->scheme, (int)(pw - a), a,
+					     (int)(end - at - 1), at + 1);
 		url->user = pct_decode(a, at - a, &ret);
 		if (!url->user || !*url->user)
 			return vfs_error_set(err, EINVAL,

@@ -1,0 +1,624 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * control.c - the control socket: a UNIX socket (mode 0600) on which
+ * vfsctl(8) asks for status, mounts and statistics and changes mounts.
+ *
+ * Protocol (one request per connection):
+ *   request:  VFSCTL1 [json] COMMAND [ARG...]\n   (words %-encoded)
+ *   reply:    OK\n<body>   or   ERR <ERRNO-NAME> <message>\n
+ * The server closes the connection after the reply.
+ *
+ * Only root and the user running the daemon may talk to it (SO_PEERCRED).
+ * An acceptor thread hands each connection to a short-lived thread, so a
+ * slow command (mounting an unreachable server) does not hold up others.
+ * SIGHUP reaches the acceptor through a pipe and triggers a reload.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "vfsd/config.h"
+#include "vfsd/control.h"
+#include "vfsd/ctlpath.h"
+#include "vfsd/fuse_ops.h"
+#include "vfsd/log.h"
+#include "vfsd/report.h"
+#include "vfsd/router.h"
+#include "vfsd/url.h"
+
+#define CTL_MAX_CLIENTS 32
+#define CTL_IO_TIMEOUT  10	/* seconds a client may take to send */
+
+static struct {
+	int lfd;			/* listening socket */
+	int wake[2];			/* stop ('q') and reload ('r') */
+	pthread_t thread;
+	bool running;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	const struct vfsd_status *status;
+	pthread_mutex_t lock;		/* protects clients, reload */
+	pthread_cond_t idle;
+	int clients;			/* handler threads alive */
+} ctl = {
+	.lfd = -1,
+	.wake = { -1, -1 },
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.idle = PTHREAD_COND_INITIALIZER,
+};
+
+/* Serialises reloads and vfsctl mount changes against each other. */
+static pthread_mutex_t ctl_change_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void ctl_invalidate(const char *prefix)
+{
+	char buf[4096];
+	size_t len = strlen(prefix);
+
+	if (len >= sizeof(buf))
+		return;
+	/* every component: a new prefix may also create virtual dirs */
+	for (size_t i = 1; i <= len; i++) {
+		if (i == len || prefix[i] == '/') {
+			memcpy(buf, prefix, i);
+			buf[i] = '\0';
+			fuse_ops_invalidate_path(buf);
+		}
+	}
+}
+
+/* ---- reload ------------------------------------------------------- */
+
+struct cur_mount {
+	char *prefix, *url;
+	bool readonly;
+	struct vfs_opts opts;
+	enum router_origin origin;
+};
+
+struct cur_set {
+	struct cur_mount *m;
+	size_t n;
+};
+
+static void collect_one(void *p, const struct router_view *v)
+{
+	struct cur_set *set = p;
+	struct cur_mount *grown = realloc(set->m, (set->n + 1) * sizeof(*grown));
+	struct cur_mount *c;
+
+	if (!grown)
+		return;
+	set->m = grown;
+	c = &set->m[set->n];
+	memset(c, 0, sizeof(*c));
+	c->prefix = strdup(v->prefix);
+	c->url = strdup(v->url);
+	c->readonly = v->readonly;
+	c->origin = v->origin;
+	if (!c->prefix || !c->url || vfs_opts_copy(&c->opts, v->opts) < 0) {
+		free(c->prefix);
+		free(c->url);
+		return;
+	}
+	set->n++;
+}
+
+static void cur_set_free(struct cur_set *set)
+{
+	for (size_t i = 0; i < set->n; i++) {
+		free(set->m[i].prefix);
+		free(set->m[i].url);
+		vfs_opts_clear(&set->m[i].opts);
+	}
+	free(set->m);
+}
+
+static bool opts_equal(const struct vfs_opts *a, const struct vfs_opts *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++) {
+		const char *v = vfs_opts_get(b, a->kv[i].key);
+
+		if (!v || strcmp(v, a->kv[i].value) != 0)
+			return false;
+	}
+	return true;
+}
+
+int ctl_reload(FILE *out, struct vfs_error *err)
+{
+	struct vfsd_config cfg = { 0 };
+	struct cur_set cur = { 0 };
+	int ret, failures = 0, changes = 0;
+
+	if (!ctl.status || !ctl.status->config)
+		return vfs_error_set(err, ENOENT,
+				     "vfsd runs without a config file: nothing to reload");
+	pthread_mutex_lock(&ctl_change_lock);
+	ret = cfg_load_file(&cfg, ctl.status->config, err);
+	if (ret == 0)
+		ret = cfg_validate(&cfg, err);
+	if (ret < 0)
+		goto out;
+	router_foreach(collect_one, &cur);
+
+	/* gone or changed: remove first, so a changed one can come back */
+	for (size_t i = 0; i < cur.n; i++) {
+		struct cur_mount *c = &cur.m[i];
+		struct cfg_mount *want = NULL;
+		struct vfs_error e;
+
+		if (c->origin != ROUTER_ORIGIN_CONFIG)
+			continue;
+		for (size_t j = 0; j < cfg.nmounts && !want; j++)
+			if (strcmp(cfg.mounts[j].prefix, c->prefix) == 0)
+				want = &cfg.mounts[j];
+		if (want && strcmp(want->url, c->url) == 0 &&
+		    want->readonly == c->readonly &&
+		    opts_equal(&want->opts, &c->opts))
+			continue;
+		vfs_error_init(&e);
+		if (router_remove(c->prefix, false, &e) < 0) {
+			fprintf(out, "kept %s: %s\n", c->prefix, e.msg);
+			failures++;
+			continue;
+		}
+		ctl_invalidate(c->prefix);
+		fprintf(out, "removed %s\n", c->prefix);
+		changes++;
+	}
+	/* new or changed: add */
+	for (size_t j = 0; j < cfg.nmounts; j++) {
+		struct cfg_mount *w = &cfg.mounts[j];
+		struct vfs_error e;
+		bool present = false;
+
+		for (size_t i = 0; i < cur.n && !present; i++) {
+			struct cur_mount *c = &cur.m[i];
+
+			present = strcmp(c->prefix, w->prefix) == 0 &&
+				  (c->origin != ROUTER_ORIGIN_CONFIG ||
+				   (strcmp(w->url, c->url) == 0 &&
+				    w->readonly == c->readonly &&
+				    opts_equal(&w->opts, &c->opts)));
+		}
+		if (present)
+			continue;
+		vfs_error_init(&e);
+		if (router_add(w->prefix, w->url, &w->opts, w->readonly,
+			       ROUTER_ORIGIN_CONFIG, &e) < 0) {
+			fprintf(out, "failed %s: %s\n", w->prefix, e.msg);
+			failures++;
+			continue;
+		}
+		ctl_invalidate(w->prefix);
+		fprintf(out, "added %s\n", w->prefix);
+		changes++;
+	}
+	if (!changes && !failures)
+		fprintf(out, "no changes\n");
+	if (failures)
+		ret = vfs_error_set(err, EBUSY,
+				    "reload of %s: %d mount%s not applied",
+				    ctl.status->config, failures,
+				    failures == 1 ? "" : "s");
+out:
+	pthread_mutex_unlock(&ctl_change_lock);
+	cur_set_free(&cur);
+	cfg_free(&cfg);
+	return ret;
+}
+
+/* ---- commands ------------------------------------------------------- */
+
+static int cmd_mount(FILE *out, char **argv, int argc, struct vfs_error *err)
+{
+	char prefix[4096];
+	int ret;
+
+	if (argc >= 1 && strcmp(argv[0], "add") == 0) {
+		struct vfs_opts opts = { 0 };
+
+		if (argc < 3)
+			return vfs_error_set(err, EINVAL,
+					     "usage: mount add PREFIX URL [key=value...]");
+		for (int i = 3; i < argc; i++) {
+			char *eq = strchr(argv[i], '=');
+
+			if (!eq || eq == argv[i]) {
+				vfs_opts_clear(&opts);
+				return vfs_error_set(err, EINVAL,
+						     "'%s': options are key=value",
+						     argv[i]);
+			}
+			*eq = '\0';
+			/* from the command line: secrets are refused */
+			if (vfs_opts_set(&opts, argv[i], eq + 1,
+					 VFS_ORIGIN_URL) < 0) {
+				vfs_opts_clear(&opts);
+				return vfs_error_set(err, ENOMEM,
+						     "out of memory");
+			}
+		}
+		pthread_mutex_lock(&ctl_change_lock);
+		ret = router_add(argv[1], argv[2], &opts, false,
+				 ROUTER_ORIGIN_CONTROL, err);
+		pthread_mutex_unlock(&ctl_change_lock);
+		vfs_opts_clear(&opts);
+		if (ret < 0)
+			return ret;
+		snprintf(prefix, sizeof(prefix), "%s", argv[1]);
+		vfs_path_normalize(prefix);
+		ctl_invalidate(prefix);
+		fprintf(out, "mounted %s\n", prefix);
+		return 0;
+	}
+	if (argc >= 1 && strcmp(argv[0], "remove") == 0) {
+		bool force = argc == 3 && strcmp(argv[1], "--force") == 0;
+
+		if (argc != 2 + force)
+			return vfs_error_set(err, EINVAL,
+					     "usage: mount remove [--force] PREFIX");
+		snprintf(prefix, sizeof(prefix), "%s", argv[1 + force]);
+		pthread_mutex_lock(&ctl_change_lock);
+		ret = router_remove(prefix, force, err);
+		pthread_mutex_unlock(&ctl_change_lock);
+		if (ret < 0)
+			return ret;
+		vfs_path_normalize(prefix);
+		ctl_invalidate(prefix);
+		fprintf(out, "removed %s\n", prefix);
+		return 0;
+	}
+	return vfs_error_set(err, EINVAL,
+			     "usage: mount add PREFIX URL [key=value...] | mount remove [--force] PREFIX");
+}
+
+static int ctl_dispatch(FILE *out, bool json, char **argv, int argc,
+			struct vfs_error *err)
+{
+	const char *cmd = argc ? argv[0] : "";
+
+	if (strcmp(cmd, "status") == 0 && argc == 1) {
+		report_status(out, json, ctl.status);
+		return 0;
+	}
+	if (strcmp(cmd, "mounts") == 0 && argc == 1) {
+		report_mounts(out, json);
+		return 0;
+	}
+	if (strcmp(cmd, "stats") == 0 && argc <= 2) {
+		char prefix[4096];
+
+		if (argc == 1)
+			return report_stats(out, NULL, json, err);
+		snprintf(prefix, sizeof(prefix), "%s", argv[1]);
+		if (prefix[0] != '/' || vfs_path_normalize(prefix) < 0)
+			return vfs_error_set(err, EINVAL,
+					     "'%s' is not an absolute prefix",
+					     argv[1]);
+		return report_stats(out, prefix, json, err);
+	}
+	if (strcmp(cmd, "mount") == 0)
+		return cmd_mount(out, argv + 1, argc - 1, err);
+	if (strcmp(cmd, "reload") == 0 && argc == 1) {
+		int ret = ctl_reload(out, err);
+
+		if (ret == 0)
+			log_info("reloaded %s (vfsctl)", ctl.status->config);
+		return ret;
+	}
+	return vfs_error_set(err, EINVAL,
+			     "unknown command '%s' (status, mounts, mount add, mount remove, stats, reload)",
+			     cmd);
+}
+
+/* ---- connections ----------------------------------------------------- */
+
+static int read_request(int fd, char *buf, size_t size)
+{
+	size_t len = 0;
+
+	while (len < size - 1) {
+		ssize_t n = read(fd, buf + len, size - 1 - len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (memchr(buf + len - n, '\n', (size_t)n))
+			break;
+	}
+	buf[len] = '\0';
+	if (!strchr(buf, '\n'))
+		return len == size - 1 ? -E2BIG : -EPROTO;
+	*strchr(buf, '\n') = '\0';
+	return 0;
+}
+
+static void write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+static void reply_err(int fd, int code, const char *msg)
+{
+	char line[1024];
+	const char *name = strerrorname_np(code);
+	int n = snprintf(line, sizeof(line), "ERR %s %s\n", name ? name : "EIO",
+			 msg);
+
+	write_all(fd, line, n < (int)sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+static void serve(int fd)
+{
+	char *req = malloc(CTL_MAX_REQ), *argv[64], *save = NULL, *w;
+	struct vfs_error err;
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+	char *body = NULL;
+	size_t blen = 0;
+	bool json = false;
+	int argc = 0, ret;
+	FILE *out;
+
+	vfs_error_init(&err);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 ||
+	    (cred.uid != 0 && cred.uid != geteuid())) {
+		log_warn("control: refused uid %u (only root and uid %u)",
+			 cred.uid, geteuid());
+		reply_err(fd, EACCES,
+			  "permission denied: only root and the user running vfsd may control it");
+		goto out;
+	}
+	if (!req) {
+		reply_err(fd, ENOMEM, "out of memory");
+		goto out;
+	}
+	ret = read_request(fd, req, CTL_MAX_REQ);
+	if (ret < 0) {
+		reply_err(fd, -ret, "malformed request");
+		goto out;
+	}
+	w = strtok_r(req, " ", &save);
+	if (!w || strcmp(w, CTL_PROTO) != 0) {
+		reply_err(fd, EPROTO, "not a " CTL_PROTO " request");
+		goto out;
+	}
+	while ((w = strtok_r(NULL, " ", &save)) && argc < 64) {
+		if (ctl_decode_word(w) < 0) {
+			reply_err(fd, EINVAL, "bad %-escape in request");
+			goto out;
+		}
+		if (argc == 0 && !json && strcmp(w, "json") == 0) {
+			json = true;
+			continue;
+		}
+		argv[argc++] = w;
+	}
+	out = open_memstream(&body, &blen);
+	if (!out) {
+		reply_err(fd, ENOMEM, "out of memory");
+		goto out;
+	}
+	ret = ctl_dispatch(out, json, argv, argc, &err);
+	fclose(out);
+	if (ret < 0) {
+		reply_err(fd, err.code ? err.code : -ret,
+			  err.msg[0] ? err.msg : strerror(-ret));
+	} else {
+		write_all(fd, "OK\n", 3);
+		write_all(fd, body, blen);
+	}
+out:
+	free(body);
+	free(req);
+}
+
+static void *client_thread(void *p)
+{
+	int fd = (int)(intptr_t)p;
+
+	serve(fd);
+	close(fd);
+	pthread_mutex_lock(&ctl.lock);
+	if (--ctl.clients == 0)
+		pthread_cond_broadcast(&ctl.idle);
+	pthread_mutex_unlock(&ctl.lock);
+	return NULL;
+}
+
+static void handle_reload_signal(void)
+{
+	struct vfs_error err;
+	char *body = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&body, &len);
+
+	if (!out)
+		return;
+	vfs_error_init(&err);
+	if (ctl_reload(out, &err) < 0)
+		log_err("reload (SIGHUP): %s", err.msg);
+	fclose(out);
+	for (char *line = strtok(body, "\n"); line; line = strtok(NULL, "\n"))
+		log_info("reload (SIGHUP): %s", line);
+	free(body);
+}
+
+static void *acceptor(void *p)
+{
+	struct pollfd pfd[2] = {
+		{ .fd = ctl.lfd, .events = POLLIN },
+		{ .fd = ctl.wake[0], .events = POLLIN },
+	};
+
+	for (;;) {
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_err("control: poll: %s", strerror(errno));
+			return NULL;
+		}
+		if (pfd[1].revents) {
+			char c = 0;
+
+			if (read(ctl.wake[0], &c, 1) == 1 && c == 'r') {
+				handle_reload_signal();
+				continue;
+			}
+			return NULL;	/* 'q' or closed: stop */
+		}
+		if (pfd[0].revents & POLLIN) {
+			struct timeval tv = { .tv_sec = CTL_IO_TIMEOUT };
+			pthread_attr_t attr;
+			pthread_t tid;
+			int fd = accept4(ctl.lfd, NULL, NULL, SOCK_CLOEXEC);
+
+			if (fd < 0)
+				continue;
+			setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+			setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+			pthread_mutex_lock(&ctl.lock);
+			if (ctl.clients >= CTL_MAX_CLIENTS) {
+				pthread_mutex_unlock(&ctl.lock);
+				reply_err(fd, EBUSY, "too many control clients");
+				close(fd);
+				continue;
+			}
+			ctl.clients++;
+			pthread_mutex_unlock(&ctl.lock);
+			pthread_attr_init(&attr);
+			pthread_attr_setdetachstate(&attr,
+						    PTHREAD_CREATE_DETACHED);
+			if (pthread_create(&tid, &attr, client_thread,
+					   (void *)(intptr_t)fd) != 0) {
+				close(fd);
+				pthread_mutex_lock(&ctl.lock);
+				ctl.clients--;
+				pthread_mutex_unlock(&ctl.lock);
+			}
+			pthread_attr_destroy(&attr);
+		}
+	}
+}
+
+int ctl_start(const char *path, const struct vfsd_status *status,
+	      struct vfs_error *err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	mode_t old;
+	int ret;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return vfs_error_set(err, ENAMETOOLONG,
+				     "control socket path %s is too long", path);
+	snprintf(ctl.path, sizeof(ctl.path), "%s", path);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	ctl.status = status;
+	if (strncmp(path, CTL_DIR "/", sizeof(CTL_DIR)) == 0 &&
+	    mkdir(CTL_DIR, 0755) < 0 && errno != EEXIST)
+		return vfs_error_set(err, errno, "cannot create %s: %s",
+				     CTL_DIR, strerror(errno));
+	ctl.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (ctl.lfd < 0)
+		return vfs_error_set(err, errno, "control socket: %s",
+				     strerror(errno));
+	/* a live daemon answers; a dead one left a file we may replace */
+	if (connect(ctl.lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		ret = vfs_error_set(err, EADDRINUSE,
+				    "control socket %s is in use by another vfsd (give --control PATH)",
+				    path);
+		goto fail;
+	}
+	close(ctl.lfd);
+	ctl.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (ctl.lfd < 0)
+		return vfs_error_set(err, errno, "control socket: %s",
+				     strerror(errno));
+	unlink(path);
+	old = umask(0177);	/* the socket is born 0600 */
+	ret = bind(ctl.lfd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (ret < 0 || listen(ctl.lfd, 16) < 0) {
+		ret = vfs_error_set(err, errno, "control socket %s: %s", path,
+				    strerror(errno));
+		goto fail;
+	}
+	if (pipe2(ctl.wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+		ret = vfs_error_set(err, errno, "pipe: %s", strerror(errno));
+		goto fail_unlink;
+	}
+	if (pthread_create(&ctl.thread, NULL, acceptor, NULL) != 0) {
+		ret = vfs_error_set(err, EAGAIN, "cannot start control thread");
+		goto fail_pipe;
+	}
+	ctl.running = true;
+	log_info("control socket %s", path);
+	return 0;
+fail_pipe:
+	close(ctl.wake[0]);
+	close(ctl.wake[1]);
+	ctl.wake[0] = ctl.wake[1] = -1;
+fail_unlink:
+	unlink(path);
+fail:
+	close(ctl.lfd);
+	ctl.lfd = -1;
+	return ret;
+}
+
+void ctl_request_reload(void)
+{
+	/* async-signal-safe: a byte down the pipe */
+	if (ctl.wake[1] >= 0) {
+		ssize_t r = write(ctl.wake[1], "r", 1);
+
+		(void)r;
+	}
+}
+
+void ctl_stop(void)
+{
+	if (!ctl.running)
+		return;
+	if (write(ctl.wake[1], "q", 1) != 1)
+		log_warn("control: cannot wake the acceptor");
+	pthread_join(ctl.thread, NULL);
+	close(ctl.lfd);
+	unlink(ctl.path);
+	/* let commands in flight finish before the router goes away */
+	pthread_mutex_lock(&ctl.lock);
+	while (ctl.clients)
+		pthread_cond_wait(&ctl.idle, &ctl.lock);
+	pthread_mutex_unlock(&ctl.lock);
+	close(ctl.wake[0]);
+	close(ctl.wake[1]);
+	ctl.wake[0] = ctl.wake[1] = -1;
+	ctl.lfd = -1;
+	ctl.running = false;
+}

@@ -1,0 +1,266 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* report.c - status, mounts and statistics as tables or JSON. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vfsd/report.h"
+#include "vfsd/router.h"
+#include "vfsd/stats.h"
+
+void report_json_str(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(out, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(out, "\\u%04x", c);
+		else
+			fputc(c, out);
+	}
+	fputc('"', out);
+}
+
+static const char *origin_name(enum router_origin o)
+{
+	switch (o) {
+	case ROUTER_ORIGIN_CONFIG:
+		return "config";
+	case ROUTER_ORIGIN_CMDLINE:
+		return "command-line";
+	case ROUTER_ORIGIN_CONTROL:
+		return "vfsctl";
+	case ROUTER_ORIGIN_INTERNAL:
+		return "internal";
+	}
+	return "?";
+}
+
+void report_status(FILE *out, bool json, const struct vfsd_status *st)
+{
+	struct timespec now;
+	long up;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	up = now.tv_sec - st->started.tv_sec;
+	if (json) {
+		fputs("{\"version\":", out);
+		report_json_str(out, st->version);
+		fprintf(out, ",\"uptime_seconds\":%ld,\"pid\":%d,\"mountpoint\":",
+			up, st->pid);
+		report_json_str(out, st->mountpoint);
+		fputs(",\"host_id\":", out);
+		report_json_str(out, st->host_id);
+		fputs(",\"control\":", out);
+		report_json_str(out, st->control);
+		fputs(",\"config\":", out);
+		if (st->config)
+			report_json_str(out, st->config);
+		else
+			fputs("null", out);
+		fputs("}\n", out);
+		return;
+	}
+	fprintf(out, "version:     vfsd %s\n", st->version);
+	fprintf(out, "uptime:      %ldd %02ld:%02ld:%02ld\n", up / 86400,
+		up / 3600 % 24, up / 60 % 60, up % 60);
+	fprintf(out, "pid:         %d\n", st->pid);
+	fprintf(out, "mount point: %s\n", st->mountpoint);
+	fprintf(out, "host id:     %s\n", st->host_id);
+	fprintf(out, "control:     %s\n", st->control);
+	fprintf(out, "config:      %s\n", st->config ? st->config : "(none)");
+}
+
+struct mounts_ctx {
+	FILE *out;
+	bool json;
+	int n;
+};
+
+static void mounts_one(void *p, const struct router_view *v)
+{
+	struct mounts_ctx *c = p;
+
+	if (v->origin == ROUTER_ORIGIN_INTERNAL)
+		return;
+	if (!c->json) {
+		fprintf(c->out, "%-20s %-7s %-12s %-3s %-12s %s\n", v->prefix,
+			v->backend, v->state, v->readonly ? "yes" : "no",
+			origin_name(v->origin), v->display);
+		c->n++;
+		return;
+	}
+	fputs(c->n++ ? ",{" : "{", c->out);
+	fputs("\"prefix\":", c->out);
+	report_json_str(c->out, v->prefix);
+	fputs(",\"url\":", c->out);
+	report_json_str(c->out, v->display);
+	fputs(",\"backend\":", c->out);
+	report_json_str(c->out, v->backend);
+	fputs(",\"state\":", c->out);
+	report_json_str(c->out, v->state);
+	fprintf(c->out,
+		",\"readonly\":%s,\"origin\":\"%s\",\"open_files\":%llu,\"reconnects\":%lu,\"since\":%lld}",
+		v->readonly ? "true" : "false", origin_name(v->origin),
+		(unsigned long long)v->open_files, v->reconnects,
+		(long long)v->since.tv_sec);
+}
+
+void report_mounts(FILE *out, bool json)
+{
+	struct mounts_ctx c = { out, json, 0 };
+
+	if (json)
+		fputs("{\"mounts\":[", out);
+	else
+		fprintf(out, "%-20s %-7s %-12s %-3s %-12s %s\n", "PREFIX",
+			"BACKEND", "STATE", "RO", "ORIGIN", "URL");
+	router_foreach(mounts_one, &c);
+	if (json)
+		fputs("]}\n", out);
+}
+
+struct stats_ctx {
+	FILE *out;
+	bool json;
+	const char *prefix;
+	int n;
+};
+
+static uint64_t ld(const atomic_uint_fast64_t *v)
+{
+	return atomic_load_explicit(v, memory_order_relaxed);
+}
+
+static const char *errno_name(int e)
+{
+	const char *n = strerrorname_np(e);
+
+	return n ? n : "E?";
+}
+
+static void stats_json(FILE *out, const struct router_view *v)
+{
+	const struct mount_stats *s = v->stats;
+	bool first = true;
+
+	fputs("{\"prefix\":", out);
+	report_json_str(out, v->prefix);
+	fputs(",\"backend\":", out);
+	report_json_str(out, v->backend);
+	fputs(",\"ops\":{", out);
+	for (int op = 0; op < VOP_COUNT; op++) {
+		fprintf(out, "%s\"%s\":%llu", op ? "," : "",
+			stats_op_name(op), (unsigned long long)ld(&s->ops[op]));
+	}
+	fprintf(out, "},\"bytes_read\":%llu,\"bytes_written\":%llu,\"errors\":{",
+		(unsigned long long)ld(&s->bytes_read),
+		(unsigned long long)ld(&s->bytes_written));
+	for (int e = 1; e <= STATS_MAX_ERRNO; e++) {
+		uint64_t n = ld(&s->errors[e]);
+
+		if (!n)
+			continue;
+		fprintf(out, "%s\"%s\":%llu", first ? "" : ",", errno_name(e),
+			(unsigned long long)n);
+		first = false;
+	}
+	fprintf(out,
+		"},\"latency_us\":{\"p50\":%llu,\"p99\":%llu},\"reconnects\":%lu,\"in_flight\":%lld}",
+		(unsigned long long)stats_percentile(s, 0.50),
+		(unsigned long long)stats_percentile(s, 0.99), v->reconnects,
+		(long long)atomic_load_explicit(&s->inflight,
+						memory_order_relaxed));
+}
+
+static void stats_text(FILE *out, const struct router_view *v)
+{
+	const struct mount_stats *s = v->stats;
+	int col = 0;
+
+	fprintf(out, "%s (%s, %s)\n  operations:", v->prefix, v->backend,
+		v->state);
+	for (int op = 0; op < VOP_COUNT; op++) {
+		uint64_t n = ld(&s->ops[op]);
+
+		if (!n)
+			continue;
+		fprintf(out, "%s %s=%llu",
+			col && col % 6 == 0 ? "\n             " : "",
+			stats_op_name(op), (unsigned long long)n);
+		col++;
+	}
+	if (!col)
+		fputs(" none", out);
+	fprintf(out, "\n  bytes:      read=%llu written=%llu\n  errors:    ",
+		(unsigned long long)ld(&s->bytes_read),
+		(unsigned long long)ld(&s->bytes_written));
+	col = 0;
+	for (int e = 1; e <= STATS_MAX_ERRNO; e++) {
+		uint64_t n = ld(&s->errors[e]);
+
+		if (n) {
+			fprintf(out, " %s=%llu", errno_name(e),
+				(unsigned long long)n);
+			col++;
+		}
+	}
+	if (!col)
+		fputs(" none", out);
+	fprintf(out,
+		"\n  latency:    p50=%lluus p99=%lluus\n  reconnects: %lu\n  in flight:  %lld\n",
+		(unsigned long long)stats_percentile(s, 0.50),
+		(unsigned long long)stats_percentile(s, 0.99), v->reconnects,
+		(long long)atomic_load_explicit(&s->inflight,
+						memory_order_relaxed));
+}
+
+static void stats_one(void *p, const struct router_view *v)
+{
+	struct stats_ctx *c = p;
+
+	if (v->origin == ROUTER_ORIGIN_INTERNAL)
+		return;
+	if (c->prefix && strcmp(c->prefix, v->prefix) != 0)
+		return;
+	if (c->json) {
+		if (c->n)
+			fputc(',', c->out);
+		stats_json(c->out, v);
+	} else {
+		stats_text(c->out, v);
+	}
+	c->n++;
+}
+
+int report_stats(FILE *out, const char *prefix, bool json,
+		 struct vfs_error *err)
+{
+	struct stats_ctx c = { out, json, prefix, 0 };
+	FILE *tmp;
+	char *buf = NULL;
+	size_t len = 0;
+
+	/* into a buffer first: an unknown prefix must print nothing */
+	tmp = open_memstream(&buf, &len);
+	if (!tmp)
+		return vfs_error_set(err, ENOMEM, "out of memory");
+	c.out = tmp;
+	if (json)
+		fputs("{\"mounts\":[", tmp);
+	router_foreach(stats_one, &c);
+	if (json)
+		fputs("]}\n", tmp);
+	fclose(tmp);
+	if (prefix && !c.n) {
+		free(buf);
+		return vfs_error_set(err, ENOENT, "%s is not mounted", prefix);
+	}
+	fwrite(buf, 1, len, out);
+	free(buf);
+	return 0;
+}

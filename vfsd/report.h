@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * report.h - the daemon's live state as text: a human table or JSON.
+ * Shared by the control socket (vfsctl) and the /.vfsd/ files.
+ */
+#ifndef VFSD_REPORT_H
+#define VFSD_REPORT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "vfsd/error.h"
+
+struct vfsd_status {
+	const char *version;
+	const char *mountpoint;
+	const char *host_id;
+	const char *control;	/* control socket path */
+	const char *config;	/* config file, or NULL */
+	struct timespec started; /* CLOCK_MONOTONIC */
+	int pid;
+};
+
+void report_status(FILE *out, bool json, const struct vfsd_status *st);
+/* Every user-visible mount (not vfsd's own). */
+void report_mounts(FILE *out, bool json);
+/* Statistics of one mount (prefix) or of all (NULL).  -ENOENT with *err
+ * set for an unknown prefix. */
+int report_stats(FILE *out, const char *prefix, bool json,
+		 struct vfs_error *err);
+
+/* JSON string literal of s, escaped, to out. */
+void report_json_str(FILE *out, const char *s);
+
+#endif /* VFSD_REPORT_H */
