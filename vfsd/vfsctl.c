@@ -157,16 +157,13 @@ int main(int argc, char **argv)
 		free(req);
 		return 2;
 	}
+	/* a daemon that refuses us may close before reading: its reply
+	 * still waits in the socket, so a failed send is not the end */
 	len = strlen(req);
 	for (size_t off = 0; off < len; off += (size_t)n) {
-		n = write(fd, req + off, len - off);
-		if (n <= 0) {
-			fprintf(stderr, "vfsctl: %s: %s\n", path,
-				strerror(errno));
-			free(req);
-			close(fd);
-			return 2;
-		}
+		n = send(fd, req + off, len - off, MSG_NOSIGNAL);
+		if (n <= 0)
+			break;
 	}
 	free(req);
 

@@ -1,0 +1,252 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""vfsctl, the control socket, /.vfsd, reload, fstab and install, against a
+running daemon."""
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import Vfsd, tmpdir  # noqa: E402
+from posix_suite import read_file, write_file  # noqa: E402
+
+VFSCTL = os.environ.get("VFSCTL") or os.path.join(harness.SRC, "build", "vfsd", "vfsctl")
+
+
+def vfsctl(v, *args, check=True, json_out=False, user=None):
+    cmd = [VFSCTL, "-m", v.mnt] + (["--json"] if json_out else []) + list(args)
+    if user:
+        cmd = ["setpriv", "--reuid=%d" % user, "--regid=%d" % user, "--clear-groups"] + cmd
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    if check and r.returncode != 0:
+        raise AssertionError("%s failed (%d): %s" % (" ".join(cmd), r.returncode, r.stderr))
+    return r
+
+
+def jq(text, expr):
+    """Parse with jq, as a script would."""
+    r = subprocess.run(["jq", "-c", expr], input=text, capture_output=True, text=True,
+                       check=True)
+    return json.loads(r.stdout)
+
+
+class Control(harness.TestCase):
+    def setUp(self):
+        self.back = tmpdir()
+        self.cfgdir = tmpdir()
+        self.cfg = os.path.join(self.cfgdir, "vfsd.conf")
+        self.write_cfg({"/cfg": self.back})
+        self.v = Vfsd(args=["-c", self.cfg, "--host-id", "hostA"]).start()
+        self.addCleanup(self.v.stop)
+
+    def write_cfg(self, mounts):
+        with open(self.cfg, "w") as f:
+            for prefix, d in mounts.items():
+                f.write("[mount %s]\nurl = file://%s\n\n" % (prefix, d))
+
+    def test_status(self):
+        r = vfsctl(self.v, "status")
+        self.assertIn("vfsd 0.1.0", r.stdout)
+        self.assertIn(self.v.mnt, r.stdout)
+        self.assertIn("hostA", r.stdout)
+        st = jq(vfsctl(self.v, "status", json_out=True).stdout, ".")
+        self.assertEqual(st["mountpoint"], self.v.mnt)
+        self.assertEqual(st["host_id"], "hostA")
+        self.assertEqual(st["pid"], self.v.proc.pid)
+        self.assertEqual(st["config"], self.cfg)
+        self.assertGreaterEqual(st["uptime_seconds"], 0)
+
+    def test_mounts_and_runtime_add_remove(self):
+        mounts = jq(vfsctl(self.v, "mounts", json_out=True).stdout, "[.mounts[].prefix]")
+        self.assertEqual(mounts, ["/cfg"])
+        other = tmpdir()
+        vfsctl(self.v, "mount", "add", "/new/deep", "file://" + other, "cache_ttl=0")
+        # usable at once, including the virtual directory leading to it
+        self.assertIn("new", os.listdir(self.v.mnt))
+        write_file(self.v.path("new/deep/f"), b"runtime")
+        self.assertEqual(read_file(os.path.join(other, "f")), b"runtime")
+        m = jq(vfsctl(self.v, "mounts", json_out=True).stdout,
+               '.mounts[] | select(.prefix == "/new/deep")')
+        self.assertEqual((m["backend"], m["state"], m["origin"], m["readonly"]),
+                         ("file", "connected", "vfsctl", False))
+        # bad requests fail with a message and status 1
+        r = vfsctl(self.v, "mount", "add", "/x", "gopher://h/p", check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("unknown URL scheme", r.stderr)
+        r = vfsctl(self.v, "mount", "add", "/new/deep", "file://" + other, check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("already", r.stderr)
+        r = vfsctl(self.v, "mount", "add", "/y", "file://" + other, "password=x",
+                   check=False)
+        self.assertEqual(r.returncode, 1)
+        # remove: refused while a file is open, then forced
+        fd = os.open(self.v.path("new/deep/f"), os.O_RDONLY)
+        try:
+            r = vfsctl(self.v, "mount", "remove", "/new/deep", check=False)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("open", r.stderr)
+            self.assertEqual(os.pread(fd, 7, 0), b"runtime")
+            vfsctl(self.v, "mount", "remove", "--force", "/new/deep")
+            with self.assertRaises(OSError) as cm:
+                os.pread(fd, 7, 0)
+            self.assertEqual(cm.exception.errno, errno.EIO)
+        finally:
+            # close reports the revoked handle too
+            with self.assertRaises(OSError) as cm:
+                os.close(fd)
+            self.assertEqual(cm.exception.errno, errno.EIO)
+        self.assertFalse(os.path.exists(self.v.path("new/deep/f")))
+        self.assertNotIn("new", os.listdir(self.v.mnt))
+        r = vfsctl(self.v, "mount", "remove", "/new/deep", check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("not mounted", r.stderr)
+
+    def test_stats_counts_operations(self):
+        def snap():
+            return jq(vfsctl(self.v, "stats", "/cfg", json_out=True).stdout, ".mounts[0]")
+        before = snap()
+        fd = os.open(self.v.path("cfg/counted"), os.O_WRONLY | os.O_CREAT, 0o644)
+        for _ in range(3):
+            os.write(fd, b"x" * 1000)
+        os.close(fd)
+        with self.assertRaises(FileNotFoundError):
+            os.stat(self.v.path("cfg/missing-for-stats"))
+        after = snap()
+        self.assertEqual(after["ops"]["create"] - before["ops"]["create"], 1)
+        self.assertEqual(after["ops"]["write"] - before["ops"]["write"], 3)
+        self.assertEqual(after["bytes_written"] - before["bytes_written"], 3000)
+        self.assertGreaterEqual(after["errors"].get("ENOENT", 0) -
+                                before["errors"].get("ENOENT", 0), 1)
+        self.assertGreater(after["latency_us"]["p99"], 0)
+        self.assertEqual(after["in_flight"], 0)
+        # the same numbers as files, through the mount itself
+        via_file = json.loads(read_file(self.v.path(".vfsd/stats.json")))["mounts"][0]
+        self.assertEqual(via_file["ops"]["write"], after["ops"]["write"])
+        self.assertEqual(via_file["bytes_written"], after["bytes_written"])
+        text = read_file(self.v.path(".vfsd/stats")).decode()
+        self.assertIn("/cfg (file, connected)", text)
+        self.assertIn("write=%d" % after["ops"]["write"], text)
+        # hidden from the root's listing unless configured
+        self.assertNotIn(".vfsd", os.listdir(self.v.mnt))
+        self.assertIn("mounts.json", os.listdir(self.v.path(".vfsd")))
+        with self.assertRaises(OSError) as cm:
+            write_file(self.v.path(".vfsd/stats"), b"x")
+        self.assertIn(cm.exception.errno, (errno.EROFS, errno.EACCES))
+        r = vfsctl(self.v, "stats", "/nope", check=False)
+        self.assertEqual(r.returncode, 1)
+
+    def test_reload(self):
+        extra = tmpdir()
+        write_file(os.path.join(extra, "e"), b"E")
+        self.write_cfg({"/cfg": self.back, "/extra": extra})
+        r = vfsctl(self.v, "reload")
+        self.assertIn("added /extra", r.stdout)
+        self.assertEqual(read_file(self.v.path("extra/e")), b"E")
+        # SIGHUP does the same: drop /cfg
+        self.write_cfg({"/extra": extra})
+        self.v.proc.send_signal(signal.SIGHUP)
+        harness.wait_for(lambda: not os.path.exists(self.v.path("cfg")), 10,
+                         "/cfg to go away after SIGHUP")
+        self.assertIn("removed /cfg", self.v.log())
+        # a broken file changes nothing and says why
+        with open(self.cfg, "w") as f:
+            f.write("[mount /z]\nurl = file:///nonexistent\nbogus = 1\n")
+        r = vfsctl(self.v, "reload", check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("vfsd.conf:3", r.stderr)
+        self.assertTrue(os.path.exists(self.v.path("extra/e")))
+
+    def test_access_control(self):
+        sock = jq(vfsctl(self.v, "status", json_out=True).stdout, ".control")
+        self.assertEqual(os.stat(sock).st_mode & 0o777, 0o600)
+        # the file mode keeps others out...
+        r = vfsctl(self.v, "status", check=False, user=65534)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("Permission denied", r.stderr)
+        # ...and so do the daemon's own checks when the mode is opened up
+        os.chmod(sock, 0o666)
+        os.chmod(os.path.dirname(sock), 0o755)
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            VFSCTL, "-s", sock, "status"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("permission denied", r.stderr)
+
+    def test_no_daemon(self):
+        r = subprocess.run([VFSCTL, "-s", os.path.join(tmpdir(), "none.sock"), "status"],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("no vfsd listening", r.stderr)
+        r = subprocess.run([VFSCTL, "-m", self.v.mnt, "frobnicate"], capture_output=True,
+                           text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("unknown command", r.stderr)
+
+
+class ControlDirVisible(harness.TestCase):
+    def test_show_control_dir(self):
+        d = tmpdir()
+        cfg = "[vfsd]\nshow_control_dir = yes\n[mount /a]\nurl = %s\n" % d
+        with Vfsd(config_text=cfg) as v:
+            self.assertEqual(sorted(os.listdir(v.mnt)), [".vfsd", "a"])
+            self.assertIn("/a ", read_file(v.path(".vfsd/mounts")).decode())
+
+
+class SystemIntegration(harness.TestCase):
+    def test_mount_t_fuse_vfsd(self):
+        """fstab's way: mount -t fuse.vfsd CONFIG MOUNTPOINT."""
+        d, mnt = tmpdir(), tmpdir()
+        cfg = os.path.join(tmpdir(), "fstab.conf")
+        with open(cfg, "w") as f:
+            f.write("[mount /f]\nurl = file://%s\n" % d)
+        # mount(8) hands helpers a standard PATH, where an installed vfsd
+        # is found for "-t fuse.vfsd"; a build tree's binary is named with
+        # mount.fuse3's "PROGRAM#SOURCE" form, the same code path
+        r = subprocess.run(["mount", "-t", "fuse", "-o", "allow_other",
+                            "%s#%s" % (harness.VFSD, cfg), mnt],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        try:
+            write_file(os.path.join(mnt, "f", "x"), b"fstab")
+            self.assertEqual(read_file(os.path.join(d, "x")), b"fstab")
+        finally:
+            subprocess.run(["umount", mnt], check=True)
+
+    def test_meson_install(self):
+        build = os.path.dirname(os.path.dirname(harness.VFSD))
+        dest = tmpdir()
+        r = subprocess.run(["meson", "install", "-C", build, "--destdir", dest,
+                            "--no-rebuild", "--quiet"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
+        found = {os.path.relpath(os.path.join(dp, f), dest)
+                 for dp, _, fs in os.walk(dest) for f in fs}
+        names = {os.path.basename(f) for f in found}
+        for want in ("vfsd", "vfsctl", "vfsd.8", "vfsctl.8", "vfsd.conf.5",
+                     "vfsd@.service", "vfsd.conf.example"):
+            self.assertIn(want, names)
+        unit = [f for f in found if f.endswith("vfsd@.service")][0]
+        with open(os.path.join(dest, unit)) as f:
+            text = f.read()
+        self.assertIn("vfsd -f -c /etc/vfsd/%i.conf", text)
+        self.assertIn("kill -HUP", text)
+        man = [f for f in found if f.endswith("vfsctl.8")][0]
+        r = subprocess.run(["man", "-l", os.path.join(dest, man)], capture_output=True,
+                           text=True, env=dict(os.environ, MANWIDTH="80"))
+        self.assertIn("mount remove", r.stdout)
+
+    def test_daemon_logs_to_syslog_not_terminal(self):
+        d, mnt = tmpdir(), tmpdir()
+        r = harness.run_vfsd(["-m", "/l=" + d, mnt])
+        try:
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stderr, "")
+        finally:
+            subprocess.run(["fusermount3", "-u", mnt])
+        time.sleep(0.1)
+
+
+if __name__ == "__main__":
+    harness.main()
