@@ -147,6 +147,8 @@ static const struct vfs_opt_spec local_opts[] = {
 	{ .name = "cache_ttl", .type = VFS_OPT_INT, .def = "1", .min = 0,
 	  .max = 3600,
 	  .help = "seconds the kernel may cache attributes and names" },
+	{ .name = "shared", .type = VFS_OPT_BOOL, .def = "no",
+	  .help = "the directory is on storage other hosts use too (a cluster or network file system): cross-host locks and coherence" },
 	{ 0 }
 };
 
@@ -197,6 +199,8 @@ static int local_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 			VFS_CAP_COPY_RANGE | VFS_CAP_HARDLINK |
 			VFS_CAP_SYMLINK | VFS_CAP_RENAME_FLAGS |
 			VFS_CAP_CHOWN | VFS_CAP_MKNOD | VFS_CAP_STABLE_FSYNC;
+	if (vfs_opts_get_bool(opts, "shared"))
+		lm->base.caps |= VFS_CAP_SHARED;
 	lm->base.attr_timeout = (double)vfs_opts_get_int(opts, "cache_ttl");
 	lm->base.entry_timeout = lm->base.attr_timeout;
 	*out = &lm->base;

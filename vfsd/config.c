@@ -202,6 +202,16 @@ static int cfg_vfsd_key(struct cfg_parse *ps, const char *name,
 		return cfg->mountpoint ? 1
 				       : cfg_fail(ps, ENOMEM, "out of memory");
 	}
+	if (strcmp(name, "lock_lease") == 0) {
+		long l;
+
+		if (vfs_parse_long(value, 3, 3600, &l) < 0)
+			return cfg_fail(ps, EINVAL,
+					"lock_lease must be 3 to 3600 seconds, not '%s'",
+					value);
+		cfg->lock_lease = (int)l;
+		return 1;
+	}
 	if (strcmp(name, "show_control_dir") == 0) {
 		if (vfs_parse_bool(value, &cfg->show_control_dir) < 0)
 			return cfg_fail(ps, EINVAL,

@@ -43,6 +43,7 @@ struct vfsd_config {
 	char *host_id;			/* owned, or NULL */
 	char *mountpoint;		/* owned, or NULL */
 	bool show_control_dir;		/* list /.vfsd in / */
+	int lock_lease;			/* seconds; 0: the default */
 	char *file;			/* config file path, owned, or NULL */
 };
 

@@ -21,6 +21,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "guestfs/lock.h"
 #include "vfsd/fuse_ops.h"
 #include "vfsd/inode.h"
 #include "vfsd/log.h"
@@ -108,7 +109,7 @@ static int fo_make_entry(fuse_ino_t parent, const char *name,
 		return ret;
 	e->generation = 1;
 	e->attr = *st;
-	router_timeouts(path, &e->attr_timeout, &e->entry_timeout);
+	router_timeouts(path, &e->attr_timeout, &e->entry_timeout, NULL);
 	e->attr_timeout = fo_attr_timeout(st, e->attr_timeout);
 	return 0;
 }
@@ -157,7 +158,7 @@ static void fo_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (ret == -ENOENT) {
 		/* negative entry: the kernel may remember the miss */
 		memset(&e, 0, sizeof(e));
-		router_timeouts(path, &e.attr_timeout, &e.entry_timeout);
+		router_timeouts(path, &e.attr_timeout, &e.entry_timeout, NULL);
 		e.attr_timeout = 0;
 		free(path);
 		fuse_reply_entry(req, &e);
@@ -200,6 +201,7 @@ static void fo_getattr(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	double attr_to, entry_to;
+	bool shared = false;
 	struct stat st;
 	int ret = 0;
 	char *path = inode_path(ino, &ret);
@@ -221,10 +223,17 @@ static void fo_getattr(fuse_req_t req, fuse_ino_t ino,
 		return fo_reply_err(req, ret);
 	}
 	if (path)
-		router_timeouts(path, &attr_to, &entry_to);
+		router_timeouts(path, &attr_to, &entry_to, &shared);
 	else
 		attr_to = 0;
 	free(path);
+	/*
+	 * An open file on shared storage (a VM image another host may grow)
+	 * is never attribute-cached: its size must be the server's the
+	 * moment it is asked, e.g. when a migrated VM resumes.
+	 */
+	if (shared && S_ISREG(st.st_mode) && inode_has_handles(ino))
+		attr_to = 0;
 	fuse_reply_attr(req, &st, fo_attr_timeout(&st, attr_to));
 }
 
@@ -276,7 +285,7 @@ static void fo_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		}
 	}
 	if (ret == 0 && path)
-		router_timeouts(path, &attr_to, &entry_to);
+		router_timeouts(path, &attr_to, &entry_to, NULL);
 	free(path);
 	if (ret < 0)
 		return fo_reply_err(req, ret);
@@ -568,6 +577,9 @@ static void fo_write_buf(fuse_req_t req, fuse_ino_t ino,
 	ssize_t n;
 	int fd;
 
+	if (!glock_may_write(ino))
+		return fo_reply_err(req, -EIO);	/* lease not renewed */
+
 	fd = router_file_host_fd(rf);
 	if (fd >= 0 && !(rf->vf->flags & O_DIRECT)) {
 		struct fuse_bufvec out = FUSE_BUFVEC_INIT(size);
@@ -606,6 +618,15 @@ static void fo_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct router_file *rf = fo_file(fi);
 	int ret = router_flush(rf);
 
+	/* close(2) drops the process's POSIX locks on the file */
+	if (fi->lock_owner) {
+		char *path = inode_path(ino, &(int){ 0 });
+
+		glock_release_owner(ino, rf, path, fi->lock_owner,
+				    GLOCK_POSIX);
+		free(path);
+	}
+
 	/* our own writes must not make the next open drop the cache */
 	if (ret == 0 && (fi->flags & O_ACCMODE) != O_RDONLY) {
 		struct stat st;
@@ -619,8 +640,15 @@ static void fo_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void fo_release(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
-	inode_handle_del(ino, fo_file(fi));
-	router_release(fo_file(fi));
+	struct router_file *rf = fo_file(fi);
+	char *path = inode_path(ino, &(int){ 0 });
+
+	if (fi->flock_release)
+		glock_release_owner(ino, rf, path, fi->lock_owner, GLOCK_FLOCK);
+	glock_release_fh(ino, rf, path, rf);
+	free(path);
+	inode_handle_del(ino, rf);
+	router_release(rf);
 	fuse_reply_err(req, 0);
 }
 
@@ -665,6 +693,9 @@ static int fo_fill(void *ctx, const char *name, const struct stat *st,
 	bool dots = name[0] == '.' &&
 		    (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
 
+	if (strcmp(name, GLOCK_DIR) == 0)
+		return 0;	/* lock leases: vfsd's business only */
+
 	if (!f->plus) {
 		len = fuse_add_direntry(f->req, f->buf + f->used, room, name,
 					st, next);
@@ -704,7 +735,7 @@ static void fo_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 
 		f.attr_to = f.entry_to = 0;
 		if (path)
-			router_timeouts(path, &f.attr_to, &f.entry_to);
+			router_timeouts(path, &f.attr_to, &f.entry_to, NULL);
 		free(path);
 	}
 	ret = router_readdir((struct router_dir *)(uintptr_t)fi->fh, off,
@@ -849,7 +880,9 @@ static void fo_access(fuse_req_t req, fuse_ino_t ino, int mask)
 static void fo_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 			 off_t offset, off_t length, struct fuse_file_info *fi)
 {
-	int ret = router_fallocate(fo_file(fi), mode, offset, length);
+	int ret = glock_may_write(ino)
+			  ? router_fallocate(fo_file(fi), mode, offset, length)
+			  : -EIO;
 
 	if (ret == 0)
 		inode_cache_invalidate(ino);
@@ -879,6 +912,73 @@ static void fo_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 		return fo_reply_err(req, (int)n);
 	inode_cache_invalidate(ino_out);
 	fuse_reply_write(req, n);
+}
+
+static struct glock fo_glock(const struct flock *fl, struct fuse_file_info *fi,
+			     enum glock_kind kind)
+{
+	return (struct glock){
+		.kind = kind,
+		.type = fl->l_type,
+		.start = fl->l_start,
+		.end = fl->l_len ? fl->l_start + fl->l_len - 1 : INT64_MAX,
+		.owner = fi->lock_owner,
+		.pid = fl->l_pid,
+		.fh = fo_file(fi),
+	};
+}
+
+static void fo_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		     struct flock *lock)
+{
+	struct glock lk = fo_glock(lock, fi, GLOCK_POSIX);
+	char *path = inode_path(ino, &(int){ 0 });
+	int ret = glock_test(ino, fo_file(fi), path, &lk);
+
+	free(path);
+	if (ret < 0)
+		return fo_reply_err(req, ret);
+	lock->l_type = lk.type;
+	if (lk.type != F_UNLCK) {
+		lock->l_start = lk.start;
+		lock->l_len = lk.end == INT64_MAX ? 0 : lk.end - lk.start + 1;
+		lock->l_pid = lk.pid;
+	}
+	fuse_reply_lock(req, lock);
+}
+
+static bool fo_interrupted(void *req)
+{
+	return fuse_req_interrupted(req);
+}
+
+static void fo_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		     struct flock *lock, int sleep)
+{
+	struct glock lk = fo_glock(lock, fi, GLOCK_POSIX);
+	char *path = inode_path(ino, &(int){ 0 });
+	int ret = glock_set(ino, fo_file(fi), path, &lk, sleep != 0,
+			    fo_interrupted, req);
+
+	free(path);
+	fuse_reply_err(req, -ret);
+}
+
+static void fo_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		     int op)
+{
+	struct flock fl = {
+		.l_type = (op & LOCK_EX)   ? F_WRLCK
+			  : (op & LOCK_SH) ? F_RDLCK
+					   : F_UNLCK,
+	};
+	struct glock lk = fo_glock(&fl, fi, GLOCK_FLOCK);
+	char *path = inode_path(ino, &(int){ 0 });
+	int ret = glock_set(ino, fo_file(fi), path, &lk, !(op & LOCK_NB),
+			    fo_interrupted, req);
+
+	free(path);
+	fuse_reply_err(req, -ret);
 }
 
 static const struct fuse_lowlevel_ops fo_ops = {
@@ -918,6 +1018,9 @@ static const struct fuse_lowlevel_ops fo_ops = {
 	.fallocate		= fo_fallocate,
 	.lseek			= fo_lseek,
 	.copy_file_range	= fo_copy_file_range,
+	.getlk			= fo_getlk,
+	.setlk			= fo_setlk,
+	.flock			= fo_flock,
 };
 
 const struct fuse_lowlevel_ops *fuse_ops_table(size_t *size)

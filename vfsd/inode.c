@@ -513,6 +513,18 @@ void *inode_handle_find(uint64_t ino, void (*get)(void *h))
 	return h;
 }
 
+bool inode_has_handles(uint64_t ino)
+{
+	struct node *n;
+	bool has;
+
+	pthread_mutex_lock(&table_lock);
+	n = find_ino_locked(ino);
+	has = n && n->handles;
+	pthread_mutex_unlock(&table_lock);
+	return has;
+}
+
 uint64_t inode_find(const char *path)
 {
 	char buf[4096], *save = NULL, *name;

@@ -74,6 +74,7 @@ void inode_cache_invalidate(uint64_t ino);
 int inode_handle_add(uint64_t ino, void *h);
 void inode_handle_del(uint64_t ino, void *h);
 void *inode_handle_find(uint64_t ino, void (*get)(void *h));
+bool inode_has_handles(uint64_t ino);
 
 /* The node id of an absolute vfsd path the kernel knows, or 0. */
 uint64_t inode_find(const char *path);

@@ -27,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "guestfs/lock.h"
 #include "vfsd/config.h"
 #include "vfsd/control.h"
 #include "vfsd/ctlfs.h"
@@ -509,6 +510,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vfsd: %s\n", err.msg);
 		goto out_router;
 	}
+	if (glock_init(host_id, cfg.lock_lease ? cfg.lock_lease : 30) < 0) {
+		fprintf(stderr, "vfsd: cannot start the lock lease thread\n");
+		goto out_router;
+	}
 	foc.writeback = cfg.writeback;
 	fuse_ops_configure(&foc);
 
@@ -559,6 +564,7 @@ out_session:
 out_router:
 	report_ready(EXIT_USAGE);
 	ctl_stop();
+	glock_shutdown();
 	router_shutdown();
 	inode_table_destroy();
 out:

@@ -489,15 +489,20 @@ bool router_any_shared(void)
 	return shared;
 }
 
-void router_timeouts(const char *path, double *attr, double *entry)
+void router_timeouts(const char *path, double *attr, double *entry,
+		     bool *shared)
 {
 	const char *rel;
 	struct router_mount *m = resolve(path, &rel);
 
 	*attr = *entry = 1.0;
+	if (shared)
+		*shared = false;
 	if (m) {
 		*attr = m->vm->attr_timeout;
 		*entry = m->vm->entry_timeout;
+		if (shared)
+			*shared = m->vm->caps & VFS_CAP_SHARED;
 		mount_put(m);
 	}
 }

@@ -103,8 +103,10 @@ int router_remove(const char *prefix, bool force, struct vfs_error *err);
 size_t router_mount_count(void);
 bool router_any_shared(void);
 
-/* The attribute/entry cache lifetimes for `path`'s mount (seconds). */
-void router_timeouts(const char *path, double *attr, double *entry);
+/* The attribute/entry cache lifetimes for `path`'s mount (seconds), and
+ * whether it is shared with other hosts (shared may be NULL). */
+void router_timeouts(const char *path, double *attr, double *entry,
+		     bool *shared);
 
 /* Whether the kernel may keep cached pages of a file on this mount when it
  * is unchanged (private storage); shared mounts revalidate on open. */

@@ -1,0 +1,119 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Locks across hosts: two vfsd instances ("host A" and "host B") serve the
+same shared backend; a lock taken through one conflicts with the other."""
+import errno
+import fcntl
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import Vfsd, tmpdir  # noqa: E402
+from posix_suite import write_file  # noqa: E402
+
+F_OFD_GETLK = getattr(fcntl, "F_OFD_GETLK", 36)
+F_OFD_SETLK = getattr(fcntl, "F_OFD_SETLK", 37)
+
+
+def ofd(fd, cmd, ltype, start, length):
+    """fcntl with an OFD lock, as QEMU locks image bytes."""
+    fl = struct.pack("hhqqi4x", ltype, os.SEEK_SET, start, length, 0)
+    out = fcntl.fcntl(fd, cmd, fl)
+    return struct.unpack("hhqqi4x", out)
+
+
+CHILD = r"""
+import fcntl, os, struct, sys
+path, kind = sys.argv[1], sys.argv[2]
+fd = os.open(path, os.O_RDWR)
+try:
+    if kind == "posix":
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 10, 100)
+    elif kind == "flock":
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    elif kind == "ofd":
+        fcntl.fcntl(fd, 37, struct.pack("hhqqi4x", fcntl.F_WRLCK, 0, 100, 1, 0))
+    elif kind == "getlk":
+        r = fcntl.fcntl(fd, 36, struct.pack("hhqqi4x", fcntl.F_WRLCK, 0, 100, 1, 0))
+        sys.exit(4 if struct.unpack("hhqqi4x", r)[0] != fcntl.F_UNLCK else 0)
+except OSError as e:
+    sys.exit(3 if e.errno in (11, 13) else 5)
+sys.exit(0)
+"""
+
+
+def try_lock(path, kind):
+    """Take (and drop) a lock in another process: 0 granted, 3 conflict."""
+    return subprocess.run([sys.executable, "-c", CHILD, path, kind], timeout=60).returncode
+
+
+class CrossHost(harness.TestCase):
+    LEASE = 3
+
+    def setUp(self):
+        self.shared = tmpdir()
+        url = "file://%s?shared=yes&cache_ttl=0" % self.shared
+        cfg = "[vfsd]\nlock_lease = %d\n[mount /s]\nurl = %s\n" % (self.LEASE, url)
+        self.a = Vfsd(config_text=cfg, args=["--host-id", "hostA"]).start()
+        self.addCleanup(self.a.stop)
+        self.b = Vfsd(config_text=cfg, args=["--host-id", "hostB"]).start()
+        self.addCleanup(self.b.stop)
+        write_file(self.a.path("s/img"), b"\0" * 4096)
+
+    def test_posix_lock(self):
+        fd = os.open(self.a.path("s/img"), os.O_RDWR)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 10, 100)
+            self.assertEqual(try_lock(self.b.path("s/img"), "posix"), 3)
+            # the same range through the same host, another process: conflict
+            self.assertEqual(try_lock(self.a.path("s/img"), "posix"), 3)
+            # records are vfsd's own business
+            self.assertNotIn(".vfsd-locks", os.listdir(self.b.path("s")))
+            fcntl.lockf(fd, fcntl.LOCK_UN, 10, 100)
+            self.assertEqual(try_lock(self.b.path("s/img"), "posix"), 0)
+        finally:
+            os.close(fd)
+
+    def test_ofd_lock_like_qemu(self):
+        fd = os.open(self.a.path("s/img"), os.O_RDWR)
+        try:
+            ofd(fd, F_OFD_SETLK, fcntl.F_WRLCK, 100, 1)
+            self.assertEqual(try_lock(self.b.path("s/img"), "getlk"), 4)
+            self.assertEqual(try_lock(self.b.path("s/img"), "ofd"), 3)
+        finally:
+            os.close(fd)
+        # closing the file ends its OFD locks, on every host
+        self.assertEqual(try_lock(self.b.path("s/img"), "ofd"), 0)
+
+    def test_flock(self):
+        with open(self.a.path("s/img"), "r+") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            self.assertEqual(try_lock(self.b.path("s/img"), "flock"), 3)
+        self.assertEqual(try_lock(self.b.path("s/img"), "flock"), 0)
+
+    def test_dead_host_lease_expires(self):
+        fd = os.open(self.a.path("s/img"), os.O_RDWR)
+        try:
+            ofd(fd, F_OFD_SETLK, fcntl.F_WRLCK, 100, 1)
+            self.a.kill(signal.SIGKILL)
+            self.a.proc.wait()
+            killed = time.monotonic()
+            # not before the lease has run out...
+            self.assertEqual(try_lock(self.b.path("s/img"), "ofd"), 3)
+            self.assertLess(time.monotonic() - killed, self.LEASE)
+            # ...and surely after
+            time.sleep(self.LEASE + 1.5)
+            self.assertEqual(try_lock(self.b.path("s/img"), "ofd"), 0)
+        finally:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+if __name__ == "__main__":
+    harness.main()
