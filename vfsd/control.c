@@ -26,6 +26,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "guestfs/image.h"
 #include "vfsd/config.h"
 #include "vfsd/control.h"
 #include "vfsd/ctlpath.h"
@@ -284,6 +285,44 @@ static int cmd_mount(FILE *out, char **argv, int argc, struct vfs_error *err)
 			     "usage: mount add PREFIX URL [key=value...] | mount remove [--force] PREFIX");
 }
 
+/*
+ * A path vfsctl resolved on the host, as a vfsd path: it must lie inside
+ * our mount point.  buf gets the vfsd path.
+ */
+static int host_to_vfsd(const char *host, char *buf, size_t size,
+			struct vfs_error *err)
+{
+	const char *mnt = ctl.status->mountpoint;
+	size_t len = strlen(mnt);
+
+	if (strncmp(host, mnt, len) != 0 ||
+	    (host[len] != '\0' && host[len] != '/'))
+		return vfs_error_set(err, EXDEV, "%s is not inside %s", host,
+				     mnt);
+	snprintf(buf, size, "%s", host[len] ? host + len : "/");
+	if (vfs_path_normalize(buf) < 0)
+		return vfs_error_set(err, EINVAL, "bad path %s", host);
+	return 0;
+}
+
+static int cmd_image(FILE *out, bool json, char **argv, int argc,
+		     struct vfs_error *err)
+{
+	char path[4096];
+	int ret;
+
+	if (argc == 2 && strcmp(argv[0], "list") == 0) {
+		ret = host_to_vfsd(argv[1], path, sizeof(path), err);
+		return ret < 0 ? ret : image_cmd_list(out, path, json, err);
+	}
+	if (argc == 2 && strcmp(argv[0], "info") == 0) {
+		ret = host_to_vfsd(argv[1], path, sizeof(path), err);
+		return ret < 0 ? ret : image_cmd_info(out, path, json, err);
+	}
+	return vfs_error_set(err, EINVAL,
+			     "usage: image list DIR | image info FILE (paths inside the mount)");
+}
+
 static int ctl_dispatch(FILE *out, bool json, char **argv, int argc,
 			struct vfs_error *err)
 {
@@ -311,6 +350,8 @@ static int ctl_dispatch(FILE *out, bool json, char **argv, int argc,
 	}
 	if (strcmp(cmd, "mount") == 0)
 		return cmd_mount(out, argv + 1, argc - 1, err);
+	if (strcmp(cmd, "image") == 0)
+		return cmd_image(out, json, argv + 1, argc - 1, err);
 	if (strcmp(cmd, "reload") == 0 && argc == 1) {
 		int ret = ctl_reload(out, err);
 
@@ -319,7 +360,7 @@ static int ctl_dispatch(FILE *out, bool json, char **argv, int argc,
 		return ret;
 	}
 	return vfs_error_set(err, EINVAL,
-			     "unknown command '%s' (status, mounts, mount add, mount remove, stats, reload)",
+			     "unknown command '%s' (status, mounts, mount add, mount remove, stats, reload, image list, image info)",
 			     cmd);
 }
 

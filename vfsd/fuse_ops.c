@@ -21,6 +21,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "guestfs/image.h"
 #include "guestfs/lock.h"
 #include "vfsd/fuse_ops.h"
 #include "vfsd/inode.h"
@@ -797,7 +798,10 @@ static void fo_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 
 	if (!path)
 		return fo_reply_err(req, ret);
-	ret = router_setxattr(path, name, value, size, flags);
+	if (strncmp(name, IMAGE_XATTR_PREFIX, strlen(IMAGE_XATTR_PREFIX)) == 0)
+		ret = -EPERM;	/* read-only facts about the image */
+	else
+		ret = router_setxattr(path, name, value, size, flags);
 	free(path);
 	fuse_reply_err(req, -ret);
 }
@@ -827,7 +831,11 @@ static void fo_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		free(path);
 		return fo_reply_err(req, -ENOMEM);
 	}
-	n = router_getxattr(path, name, buf, size);
+	/* image facts are made up from the file's header, not stored */
+	if (strncmp(name, IMAGE_XATTR_PREFIX, strlen(IMAGE_XATTR_PREFIX)) == 0)
+		n = image_getxattr(path, name, buf, size);
+	else
+		n = router_getxattr(path, name, buf, size);
 	free(path);
 	fo_reply_xattr(req, n, buf, size);
 	free(buf);
@@ -859,7 +867,10 @@ static void fo_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 
 	if (!path)
 		return fo_reply_err(req, ret);
-	ret = router_removexattr(path, name);
+	if (strncmp(name, IMAGE_XATTR_PREFIX, strlen(IMAGE_XATTR_PREFIX)) == 0)
+		ret = -EPERM;
+	else
+		ret = router_removexattr(path, name);
 	free(path);
 	fuse_reply_err(req, -ret);
 }

@@ -9,14 +9,18 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vfsd/ctlpath.h"
@@ -32,6 +36,10 @@ static void usage(FILE *out)
 	      "  mount remove [--force] PREFIX        unmount it (--force: open files get EIO)\n"
 	      "  stats [PREFIX]                       operation statistics\n"
 	      "  reload                               re-read the config file (as SIGHUP)\n"
+	      "  image list [DIR]                     VM disk images in DIR (default: .)\n"
+	      "  image info FILE                      format, sizes, backing file, lock holders\n"
+	      "  image clone SRC DST                  copy an image, server-side where possible,\n"
+	      "                                       keeping it sparse\n"
 	      "\n"
 	      "  -s, --socket PATH       the daemon's control socket\n"
 	      "  -m, --mountpoint DIR    the daemon serving DIR (default: the only one running)\n"
@@ -69,6 +77,157 @@ static int find_socket(char *buf, size_t size)
 			"vfsctl: %d vfsd daemons are running; name one with -m MOUNTPOINT or -s SOCKET\n",
 			found);
 	return -1;
+}
+
+/*
+ * The vfsd mount point holding `path` (resolved), from mountinfo: the
+ * longest fuse.vfsd mount point that is a prefix of it.
+ */
+static int mount_of(const char *path, char *mnt, size_t size)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	char line[8192];
+	size_t best = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		char mp[4096], type[256], *dash = strstr(line, " - ");
+		size_t len;
+
+		if (!dash || sscanf(dash + 3, "%255s", type) != 1 ||
+		    strcmp(type, "fuse.vfsd") != 0 ||
+		    sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
+			continue;
+		len = strlen(mp);
+		if (strncmp(path, mp, len) == 0 &&
+		    (path[len] == '/' || path[len] == '\0' || len == 1) &&
+		    len > best && len < size) {
+			best = len;
+			memcpy(mnt, mp, len + 1);
+		}
+	}
+	fclose(f);
+	return best ? 0 : -1;
+}
+
+static void progress(uint64_t done, uint64_t total, bool final)
+{
+	int pct = total ? (int)(done * 100 / total) : 100, bars = pct / 5;
+
+	fprintf(stderr, "\r[%.*s%*s] %3d%%  %.1f/%.1f MiB", bars,
+		"####################", 20 - bars, "", pct,
+		(double)done / 1048576.0, (double)total / 1048576.0);
+	if (final)
+		fputc('\n', stderr);
+}
+
+/*
+ * image clone: copy_file_range over the data extents only, so holes stay
+ * holes; through vfsd that is the backend's server-side copy where it has
+ * one (copy_file_range or a reflink on a local directory), and the kernel
+ * copies through the mount otherwise.
+ */
+static int image_clone(const char *src, const char *dst)
+{
+	bool tty = isatty(STDERR_FILENO);
+	struct timespec last = { 0 };
+	struct stat st;
+	off_t off = 0;
+	int in, out, ret = 1;
+
+	in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0 || fstat(in, &st) < 0) {
+		fprintf(stderr, "vfsctl: %s: %s\n", src, strerror(errno));
+		return 1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		fprintf(stderr, "vfsctl: %s: not a regular file\n", src);
+		close(in);
+		return 1;
+	}
+	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		   st.st_mode & 0777);
+	if (out < 0) {
+		fprintf(stderr, "vfsctl: %s: %s\n", dst, strerror(errno));
+		close(in);
+		return 1;
+	}
+	if (ftruncate(out, st.st_size) < 0) {
+		fprintf(stderr, "vfsctl: %s: %s\n", dst, strerror(errno));
+		goto fail;
+	}
+	while (off < st.st_size) {
+		off_t data = lseek(in, off, SEEK_DATA), hole;
+
+		if (data < 0 && errno == ENXIO)
+			break;
+		if (data < 0) {
+			/* no hole information: everything is data */
+			data = off;
+			hole = st.st_size;
+		} else {
+			hole = lseek(in, data, SEEK_HOLE);
+			if (hole < 0)
+				hole = st.st_size;
+		}
+		while (data < hole) {
+			loff_t oi = data, oo = data;
+			size_t chunk = (size_t)(hole - data) > (64u << 20)
+					       ? (64u << 20)
+					       : (size_t)(hole - data);
+			ssize_t n = copy_file_range(in, &oi, out, &oo, chunk, 0);
+
+			if (n < 0 && (errno == EXDEV || errno == EOPNOTSUPP ||
+				      errno == ENOSYS || errno == EINVAL)) {
+				static char buf[1 << 20];
+
+				n = pread(in, buf, chunk < sizeof(buf)
+							   ? chunk
+							   : sizeof(buf),
+					  data);
+				if (n > 0 && pwrite(out, buf, (size_t)n, data) != n)
+					n = -1;
+			}
+			if (n < 0) {
+				fprintf(stderr, "\nvfsctl: copying %s: %s\n", src,
+					strerror(errno));
+				goto fail;
+			}
+			if (n == 0)
+				break;
+			data += n;
+			if (tty) {
+				struct timespec now;
+
+				clock_gettime(CLOCK_MONOTONIC, &now);
+				if (now.tv_sec != last.tv_sec) {
+					progress((uint64_t)data,
+						 (uint64_t)st.st_size, false);
+					last = now;
+				}
+			}
+		}
+		off = hole;
+	}
+	if (fsync(out) < 0) {
+		fprintf(stderr, "vfsctl: %s: %s\n", dst, strerror(errno));
+		goto fail;
+	}
+	if (tty)
+		progress((uint64_t)st.st_size, (uint64_t)st.st_size, true);
+	ret = 0;
+	goto out;
+fail:
+	unlink(dst);
+out:
+	close(in);
+	if (close(out) < 0 && ret == 0) {
+		fprintf(stderr, "vfsctl: %s: %s\n", dst, strerror(errno));
+		unlink(dst);
+		ret = 1;
+	}
+	return ret;
 }
 
 int main(int argc, char **argv)
@@ -115,6 +274,41 @@ int main(int argc, char **argv)
 	if (mnt && path[0]) {
 		fprintf(stderr, "vfsctl: give -s or -m, not both\n");
 		return 2;
+	}
+	if (argc - optind >= 2 && strcmp(argv[optind], "image") == 0) {
+		const char *sub = argv[optind + 1];
+		static char real[PATH_MAX], owner[PATH_MAX];
+
+		if (strcmp(sub, "clone") == 0) {
+			if (argc - optind != 4) {
+				usage(stderr);
+				return 2;
+			}
+			return image_clone(argv[optind + 2], argv[optind + 3]);
+		}
+		/* image list/info take host paths; the daemon gets them
+		 * resolved, and by default the daemon is the one serving them */
+		if (strcmp(sub, "list") == 0 && argc - optind == 2) {
+			static char dot[] = ".", *nargv[3];
+
+			nargv[0] = argv[optind];
+			nargv[1] = argv[optind + 1];
+			nargv[2] = dot;
+			argv = nargv;
+			argc = 3;
+			optind = 0;
+		}
+		if (argc - optind == 3) {
+			if (!realpath(argv[optind + 2], real)) {
+				fprintf(stderr, "vfsctl: %s: %s\n",
+					argv[optind + 2], strerror(errno));
+				return 2;
+			}
+			argv[optind + 2] = real;
+			if (!mnt && !path[0] &&
+			    mount_of(real, owner, sizeof(owner)) == 0)
+				mnt = owner;
+		}
 	}
 	if (mnt) {
 		char real[PATH_MAX];

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * image.h - VM disk image awareness: raw and qcow2 recognised from their
+ * headers, exposed as user.vfsd.image.* extended attributes and through
+ * vfsctl image list/info.
+ */
+#ifndef VFSD_GUESTFS_IMAGE_H
+#define VFSD_GUESTFS_IMAGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "vfsd/error.h"
+
+#define IMAGE_XATTR_PREFIX "user.vfsd.image."
+
+struct image_info {
+	char format[8];			/* "qcow2" or "raw" */
+	uint32_t qcow2_version;
+	uint64_t virtual_size;		/* bytes the guest sees */
+	uint64_t file_size;		/* st_size */
+	uint64_t allocated;		/* bytes allocated on the backend */
+	uint32_t cluster_size;		/* qcow2 */
+	char backing_file[1024];	/* "" for none */
+	bool dirty, corrupt;		/* qcow2 v3 incompatible bits */
+	char locked_by[512];		/* hosts holding locks, comma separated */
+};
+
+/* Probe the file at vfsd path `path`.  0 or -errno. */
+int image_probe(const char *path, struct image_info *info);
+
+/* getxattr of a user.vfsd.image.* name: the value's length, -ERANGE if
+ * size is too small (and non-zero), -ENODATA for an unknown name. */
+ssize_t image_getxattr(const char *path, const char *name, void *buf,
+		       size_t size);
+
+/* The control commands: `image list DIR` and `image info FILE`, with DIR
+ * and FILE vfsd paths.  Output to out as a table or JSON. */
+int image_cmd_list(FILE *out, const char *dir, bool json,
+		   struct vfs_error *err);
+int image_cmd_info(FILE *out, const char *file, bool json,
+		   struct vfs_error *err);
+
+#endif /* VFSD_GUESTFS_IMAGE_H */
