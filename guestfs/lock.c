@@ -30,6 +30,7 @@ struct glock_file {
 	struct glock *locks;	/* this host's locks, owner != 0 */
 	size_t n, cap;
 	bool busy;		/* remote work in progress */
+	int users;		/* glock_set calls holding this pointer */
 	bool published;		/* our record exists on the backend */
 	bool lost;		/* our record was broken: writes fail */
 	char *record_dir;	/* vfsd path of DIR/.vfsd-locks/NAME */
@@ -103,7 +104,7 @@ static void file_maybe_free_locked(struct glock_file *gf)
 {
 	struct glock_file **pp;
 
-	if (gf->n || gf->busy || gf->published)
+	if (gf->n || gf->busy || gf->published || gf->users)
 		return;
 	for (pp = &g.files; *pp; pp = &(*pp)->next) {
 		if (*pp == gf) {
@@ -551,13 +552,17 @@ int glock_test(uint64_t ino, struct router_file *f, const char *path,
 			ret = remote_locks(rdir, &now, false, &others, &on);
 			mutex_drop(rdir);
 		}
-		lk->type = ret == 0 ? F_UNLCK : lk->type;
-		for (size_t i = 0; ret == 0 && i < on; i++) {
-			if (conflicts(&others[i], lk)) {
-				*lk = others[i];
-				lk->pid = 0;
-				lk->owner = 0;
-				break;
+		if (ret == 0) {
+			const struct glock want = *lk;
+
+			lk->type = F_UNLCK;
+			for (size_t i = 0; i < on; i++) {
+				if (conflicts(&others[i], &want)) {
+					*lk = others[i];
+					lk->pid = 0;
+					lk->owner = 0;
+					break;
+				}
 			}
 		}
 		free(others);
@@ -584,6 +589,7 @@ int glock_set(uint64_t ino, struct router_file *f, const char *path,
 		pthread_mutex_unlock(&g.lock);
 		return -ENOLCK;
 	}
+	gf->users++;	/* keeps gf while we sleep with the lock dropped */
 	for (;;) {
 		struct glock *nv = NULL, conflict;
 		char *rdir = NULL;
@@ -662,6 +668,7 @@ conflict:
 			pthread_cond_timedwait(&g.changed, &g.lock, &until);
 		}
 	}
+	gf->users--;
 	file_maybe_free_locked(gf);
 	pthread_mutex_unlock(&g.lock);
 	return ret;

@@ -572,14 +572,15 @@ int ctl_start(const char *path, const struct vfsd_status *status,
 	      struct vfs_error *err)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t len = strlen(path);
 	mode_t old;
 	int ret;
 
-	if (strlen(path) >= sizeof(sa.sun_path))
+	if (len >= sizeof(sa.sun_path))
 		return vfs_error_set(err, ENAMETOOLONG,
 				     "control socket path %s is too long", path);
-	snprintf(ctl.path, sizeof(ctl.path), "%s", path);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	memcpy(ctl.path, path, len + 1);
+	memcpy(sa.sun_path, path, len + 1);
 	ctl.status = status;
 	if (strncmp(path, CTL_DIR "/", sizeof(CTL_DIR)) == 0 &&
 	    mkdir(CTL_DIR, 0755) < 0 && errno != EEXIST)

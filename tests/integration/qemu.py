@@ -1,0 +1,127 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""QEMU for the image-store tests: a VM started with QMP on a UNIX socket,
+driven through QMP, always stopped at the end."""
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+import harness
+
+QEMU = shutil.which("qemu-system-x86_64")
+QEMU_IMG = shutil.which("qemu-img")
+QEMU_IO = shutil.which("qemu-io")
+
+
+def accel():
+    """KVM when /dev/kvm works, else TCG (QEMU picks in this order)."""
+    return "kvm:tcg" if os.access("/dev/kvm", os.R_OK | os.W_OK) else "tcg"
+
+
+class QMP:
+    def __init__(self, path, timeout=60):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        harness.wait_for(lambda: os.path.exists(path), timeout, "QMP socket " + path)
+        self.sock.connect(path)
+        self.f = self.sock.makefile("rw")
+        self._read()  # greeting
+        self.cmd("qmp_capabilities")
+
+    def _read(self):
+        while True:
+            line = self.f.readline()
+            if not line:
+                raise ConnectionError("QMP connection closed")
+            msg = json.loads(line)
+            if "event" not in msg:
+                return msg
+
+    def cmd(self, name, **args):
+        self.f.write(json.dumps({"execute": name, "arguments": args}) + "\n")
+        self.f.flush()
+        reply = self._read()
+        if "error" in reply:
+            raise RuntimeError("QMP %s: %s" % (name, reply["error"]))
+        return reply["return"]
+
+    def hmp(self, line):
+        return self.cmd("human-monitor-command", **{"command-line": line})
+
+    def close(self):
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+class VM:
+    """qemu-system-x86_64 with one virtio disk `drive0` on `image`."""
+
+    def __init__(self, image, workdir, name, incoming=None, fmt="qcow2"):
+        self.qmp_path = os.path.join(workdir, name + ".qmp")
+        self.log_path = os.path.join(workdir, name + ".log")
+        self.cmd = [
+            QEMU, "-name", name, "-machine", "q35,accel=" + accel(), "-m", "128",
+            "-nodefaults", "-display", "none", "-serial", "none",
+            "-qmp", "unix:%s,server=on,wait=off" % self.qmp_path,
+            "-drive", "file=%s,format=%s,if=none,id=drive0,cache=none,aio=threads"
+            % (image, fmt),
+            "-device", "virtio-blk-pci,drive=drive0",
+        ]
+        if incoming:
+            self.cmd += ["-incoming", incoming]
+        self.proc = None
+        self.qmp = None
+
+    def start(self):
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(self.cmd, stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        harness._cleanups.append(self.stop)
+
+        def up():
+            if self.proc.poll() is not None:
+                raise RuntimeError("QEMU exited %d: %s" % (self.proc.returncode, self.output()))
+            return os.path.exists(self.qmp_path)
+        harness.wait_for(up, 60, "QEMU to start")
+        self.qmp = QMP(self.qmp_path)
+        return self
+
+    def output(self):
+        with contextlib.suppress(OSError):
+            with open(self.log_path) as f:
+                return f.read()
+        return ""
+
+    def qemu_io(self, command):
+        out = self.qmp.hmp('qemu-io drive0 "%s"' % command)
+        if "failed" in out.lower() or "error" in out.lower():
+            raise AssertionError("qemu-io %s: %s" % (command, out))
+        return out
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.qmp:
+            with contextlib.suppress(Exception):
+                self.qmp.cmd("quit")
+            self.qmp.close()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+        self.proc = None
+
+
+def run_fails_to_lock(image, workdir, name):
+    """Start a VM with `image` writable; True if QEMU refused for the lock."""
+    vm = VM(image, workdir, name)
+    proc = subprocess.run(vm.cmd, capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)
+    if proc.returncode == 0:
+        return False, proc.stderr
+    return "lock" in proc.stderr, proc.stderr

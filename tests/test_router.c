@@ -1,0 +1,821 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * test_router.c - unit tests for vfsd/router.c through the real local
+ * backend on temporary directories: longest-prefix routing, nested and
+ * "/" prefixes, virtual directories, EXDEV/EROFS/EBUSY policy, mount table
+ * errors, removal with open files and inode numbers across mounts.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vfsd/router.h"
+
+Suite *router_suite(void);
+
+/* low bits of a router st_ino: the backend's own inode number */
+#define INO_LOW(ino) ((uint64_t)(ino) & ((1ULL << 56) - 1))
+
+static char base[64];
+static struct vfs_cred cred;
+
+static void setup(void)
+{
+	ck_assert_int_eq(router_init(), 0);
+	strcpy(base, "/tmp/vfsd-test-router.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(base));
+	cred = (struct vfs_cred){getuid(), getgid(), getpid()};
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+
+	router_shutdown();
+	ck_assert_uint_eq(router_mount_count(), 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+/* base/rel as a new string (static ring, enough for one assertion). */
+static const char *host(const char *rel)
+{
+	static char bufs[8][256];
+	static int next;
+	char *b = bufs[next++ % 8];
+
+	snprintf(b, sizeof(bufs[0]), "%s/%s", base, rel);
+	return b;
+}
+
+static void mkdir_host(const char *rel)
+{
+	ck_assert_int_eq(mkdir(host(rel), 0755), 0);
+}
+
+static void write_host(const char *rel, const char *data)
+{
+	FILE *f = fopen(host(rel), "w");
+
+	ck_assert_ptr_nonnull(f);
+	fputs(data, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+static ino_t host_ino(const char *rel)
+{
+	struct stat st;
+
+	ck_assert_int_eq(lstat(host(rel), &st), 0);
+	return st.st_ino;
+}
+
+static bool host_exists(const char *rel)
+{
+	struct stat st;
+
+	return lstat(host(rel), &st) == 0;
+}
+
+/* Mount base/dir at prefix (a bare path: the file backend). */
+static void add(const char *prefix, const char *dir, bool readonly)
+{
+	struct vfs_error err;
+	int ret;
+
+	vfs_error_init(&err);
+	ret = router_add(prefix, host(dir), NULL, readonly,
+			 ROUTER_ORIGIN_CMDLINE, &err);
+	ck_assert_msg(ret == 0, "router_add %s: %s", prefix, err.msg);
+}
+
+/* router_getattr that must succeed. */
+static struct stat attr(const char *path)
+{
+	struct stat st;
+	int ret = router_getattr(path, &st);
+
+	ck_assert_msg(ret == 0, "getattr %s: %s", path, strerror(-ret));
+	return st;
+}
+
+static int collect(void *ctx, const char *name, const struct stat *st,
+		   unsigned flags, off_t next)
+{
+	return vfs_dirbuf_add(ctx, name, st, flags) < 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(((const struct vfs_dirbuf_ent *)a)->name,
+		      ((const struct vfs_dirbuf_ent *)b)->name);
+}
+
+/* The listing of a vfsd directory, sorted, as "a b c" (into *db too). */
+static const char *list(const char *path, struct vfs_dirbuf *db)
+{
+	static char names[1024];
+	struct router_dir *d;
+	int ret;
+
+	memset(db, 0, sizeof(*db));
+	ret = router_opendir(path, &d);
+	ck_assert_msg(ret == 0, "opendir %s: %s", path, strerror(-ret));
+	ck_assert_int_eq(router_readdir(d, 0, collect, db), 0);
+	router_releasedir(d);
+	qsort(db->ents, db->n, sizeof(*db->ents), cmp_names);
+	names[0] = '\0';
+	for (size_t i = 0; i < db->n; i++) {
+		if (i)
+			strcat(names, " ");
+		strcat(names, db->ents[i].name);
+	}
+	return names;
+}
+
+static const struct stat *entry(const struct vfs_dirbuf *db, const char *name)
+{
+	for (size_t i = 0; i < db->n; i++)
+		if (strcmp(db->ents[i].name, name) == 0)
+			return &db->ents[i].st;
+	ck_abort_msg("no entry '%s'", name);
+	return NULL;
+}
+
+/* Read all of a vfsd file into a static buffer. */
+static const char *read_all(const char *path)
+{
+	static char buf[256];
+	struct router_file *f;
+	ssize_t n;
+	int ret = router_open(path, O_RDONLY, &f);
+
+	ck_assert_msg(ret == 0, "open %s: %s", path, strerror(-ret));
+	n = router_read(f, buf, sizeof(buf) - 1, 0);
+	ck_assert_int_ge(n, 0);
+	buf[n] = '\0';
+	router_release(f);
+	return buf;
+}
+
+static int create(const char *path)
+{
+	struct router_file *f;
+	struct stat st;
+	int ret = router_create(path, O_WRONLY | O_EXCL, 0644, &cred, &f, &st);
+
+	if (ret == 0)
+		router_release(f);
+	return ret;
+}
+
+/* ---- Routing ------------------------------------------------------------ */
+
+START_TEST(test_longest_prefix)
+{
+	struct router_file *f;
+	struct stat st;
+
+	mkdir_host("a");
+	mkdir_host("b");
+	write_host("a/f", "from a");
+	mkdir_host("a/archive");
+	write_host("a/archive/f", "shadowed");
+	write_host("b/g", "from b");
+	add("/data", "a", false);
+	add("/data/archive", "b", false);
+
+	st = attr("/data/f");
+	ck_assert_uint_eq(INO_LOW(st.st_ino), host_ino("a/f"));
+	ck_assert_str_eq(read_all("/data/f"), "from a");
+
+	st = attr("/data/archive/g");
+	ck_assert_uint_eq(INO_LOW(st.st_ino), host_ino("b/g"));
+	ck_assert_str_eq(read_all("/data/archive/g"), "from b");
+	/* the nested mount hides what lies beneath it in the outer one */
+	ck_assert_int_eq(router_getattr("/data/archive/f", &st), -ENOENT);
+	st = attr("/data/archive");
+	ck_assert_uint_eq(INO_LOW(st.st_ino), host_ino("b"));
+
+	/* new names go to the mount that owns them */
+	ck_assert_int_eq(create("/data/archive/new"), 0);
+	ck_assert(host_exists("b/new"));
+	ck_assert(!host_exists("a/archive/new"));
+	/* a prefix matches whole components only */
+	ck_assert_int_eq(create("/data/archivex"), 0);
+	ck_assert(host_exists("a/archivex"));
+	ck_assert(!host_exists("bx"));
+
+	/* writes reach the right file */
+	ck_assert_int_eq(router_open("/data/archive/g", O_WRONLY, &f), 0);
+	ck_assert_int_eq(router_write(f, "B!", 2, 0), 2);
+	router_release(f);
+	ck_assert_str_eq(read_all("/data/archive/g"), "B!om b");
+	ck_assert_str_eq(read_all("/data/f"), "from a");
+
+	ck_assert_int_eq(router_getattr("/dat", &st), -ENOENT);
+	ck_assert_int_eq(router_getattr("/datax", &st), -ENOENT);
+}
+END_TEST
+
+START_TEST(test_nested_prefixes)
+{
+	struct vfs_dirbuf db;
+	struct stat st;
+
+	mkdir_host("a");
+	mkdir_host("b");
+	mkdir_host("c");
+	write_host("a/top", "");
+	write_host("c/deep", "deep");
+	add("/n", "a", false);
+	add("/n/x/y/z", "c", false);
+	add("/n/x/y", "b", false);
+
+	/* a/x does not exist: /n/x only leads to /n/x/y */
+	st = attr("/n/x");
+	ck_assert_uint_eq(st.st_mode, S_IFDIR | 0555);
+	ck_assert_str_eq(list("/n", &db), ". .. top x");
+	ck_assert_uint_eq(entry(&db, "x")->st_mode, S_IFDIR | 0555);
+	vfs_dirbuf_clear(&db);
+	ck_assert_str_eq(list("/n/x", &db), ". .. y");
+	ck_assert_uint_eq(INO_LOW(entry(&db, "y")->st_ino), host_ino("b"));
+	vfs_dirbuf_clear(&db);
+	ck_assert_str_eq(list("/n/x/y", &db), ". .. z");
+	vfs_dirbuf_clear(&db);
+
+	st = attr("/n/x/y/z");
+	ck_assert_uint_eq(INO_LOW(st.st_ino), host_ino("c"));
+	ck_assert_str_eq(read_all("/n/x/y/z/deep"), "deep");
+	/* nothing can be created in a virtual directory, even one that lies
+	 * in a writable mount (the router answers -ENOENT from the backend
+	 * here, where -EROFS as in other virtual directories would be
+	 * clearer) */
+	ck_assert_int_lt(create("/n/x/new"), 0);
+	ck_assert(!host_exists("a/x"));
+}
+END_TEST
+
+START_TEST(test_real_dir_on_the_way)
+{
+	struct vfs_dirbuf db;
+	struct stat st;
+
+	mkdir_host("a");
+	mkdir_host("b");
+	ck_assert_int_eq(mkdir(host("a/x"), 0750), 0);
+	write_host("a/x/real", "r");
+	add("/n", "a", false);
+	add("/n/x/y", "b", false);
+
+	/* a directory that exists in the outer mount is the real one, its
+	 * entries merged with the child prefix */
+	st = attr("/n/x");
+	ck_assert_uint_eq(st.st_mode, S_IFDIR | 0750);
+	ck_assert_uint_eq(INO_LOW(st.st_ino), host_ino("a/x"));
+	ck_assert_str_eq(list("/n/x", &db), ". .. real y");
+	ck_assert_uint_eq(INO_LOW(entry(&db, "real")->st_ino),
+			  host_ino("a/x/real"));
+	ck_assert_uint_eq(INO_LOW(entry(&db, "y")->st_ino), host_ino("b"));
+	vfs_dirbuf_clear(&db);
+	ck_assert_int_eq(create("/n/x/new"), 0);
+	ck_assert(host_exists("a/x/new"));
+}
+END_TEST
+
+START_TEST(test_root_mapped)
+{
+	struct vfs_dirbuf db;
+	struct statvfs sv;
+	struct stat st;
+
+	mkdir_host("a");
+	mkdir_host("b");
+	write_host("a/top", "t");
+	mkdir_host("a/m");
+	write_host("a/m/hidden", "h");
+	write_host("b/inner", "i");
+	add("/", "a", false);
+	add("/m", "b", false);
+
+	st = attr("/");
+	ck_assert_uint_eq(INO_LOW(st.st_ino), host_ino("a"));
+	ck_assert_uint_eq(st.st_mode & S_IFMT, S_IFDIR);
+	ck_assert_str_eq(read_all("/top"), "t");
+
+	/* "m" is listed once, as the mounted root it is */
+	ck_assert_str_eq(list("/", &db), ". .. m top");
+	ck_assert_uint_eq(INO_LOW(entry(&db, "m")->st_ino), host_ino("b"));
+	ck_assert_uint_eq(INO_LOW(entry(&db, "top")->st_ino),
+			  host_ino("a/top"));
+	vfs_dirbuf_clear(&db);
+	ck_assert_str_eq(list("/m", &db), ". .. inner");
+	vfs_dirbuf_clear(&db);
+	ck_assert_int_eq(router_getattr("/m/hidden", &st), -ENOENT);
+
+	ck_assert_int_eq(create("/new"), 0);
+	ck_assert(host_exists("a/new"));
+	ck_assert_int_eq(router_mkdir("/m", 0755, &cred, &st), -EEXIST);
+	ck_assert_int_eq(router_statfs("/", &sv), 0);
+	ck_assert_uint_gt(sv.f_bsize, 0);
+}
+END_TEST
+
+/* ---- Virtual directories --------------------------------------------------
+ */
+
+START_TEST(test_virtual_dirs)
+{
+	struct router_file *f;
+	struct vfs_dirbuf db;
+	struct stat root, v, st;
+	char buf[16];
+
+	mkdir_host("a");
+	write_host("a/f", "x");
+	add("/v/w", "a", false);
+
+	root = attr("/");
+	ck_assert_uint_eq(root.st_mode, S_IFDIR | 0555);
+	ck_assert_uint_eq(root.st_nlink, 2);
+	ck_assert_uint_eq(root.st_uid, getuid());
+	ck_assert_uint_eq(root.st_gid, getgid());
+	v = attr("/v");
+	ck_assert_uint_eq(v.st_mode, S_IFDIR | 0555);
+	ck_assert_uint_ne(v.st_ino, root.st_ino);
+	st = attr("/v/w");
+	ck_assert_uint_eq(INO_LOW(st.st_ino), host_ino("a"));
+	ck_assert_uint_ne(st.st_ino, v.st_ino);
+
+	ck_assert_int_eq(router_getattr("/nope", &st), -ENOENT);
+	ck_assert_int_eq(router_getattr("/v/nope", &st), -ENOENT);
+	ck_assert_int_eq(router_getattr("/vv", &st), -ENOENT);
+
+	ck_assert_str_eq(list("/", &db), ". .. v");
+	ck_assert_uint_eq(entry(&db, "v")->st_ino, v.st_ino);
+	vfs_dirbuf_clear(&db);
+	ck_assert_str_eq(list("/v", &db), ". .. w");
+	ck_assert_uint_eq(entry(&db, "w")->st_mode & S_IFMT, S_IFDIR);
+	ck_assert_uint_eq(INO_LOW(entry(&db, "w")->st_ino), host_ino("a"));
+	vfs_dirbuf_clear(&db);
+	ck_assert_str_eq(list("/v/w", &db), ". .. f");
+	vfs_dirbuf_clear(&db);
+
+	ck_assert_int_eq(router_open("/v", O_RDONLY, &f), -EISDIR);
+	ck_assert_int_eq(router_readlink("/v", buf, sizeof(buf)), -EINVAL);
+	ck_assert_int_eq(router_access("/v", R_OK | X_OK, &cred), 0);
+	ck_assert_int_eq(router_access("/v", W_OK, &cred), -EROFS);
+	ck_assert_int_eq(router_opendir("/nope", &(struct router_dir *){0}),
+			 -ENOENT);
+}
+END_TEST
+
+START_TEST(test_virtual_dir_offsets)
+{
+	struct router_dir *d;
+	struct vfs_dirbuf all = {0}, tail = {0};
+
+	mkdir_host("a");
+	mkdir_host("b");
+	mkdir_host("c");
+	add("/p/one", "a", false);
+	add("/p/two", "b", false);
+	add("/p/three", "c", false);
+
+	ck_assert_int_eq(router_opendir("/p", &d), 0);
+	ck_assert_int_eq(router_readdir(d, 0, collect, &all), 0);
+	ck_assert_uint_eq(all.n, 5);
+	/* resuming from an entry's offset gives the ones after it */
+	ck_assert_int_eq(router_readdir(d, 3, collect, &tail), 0);
+	ck_assert_uint_eq(tail.n, 2);
+	ck_assert_str_eq(tail.ents[0].name, all.ents[3].name);
+	ck_assert_str_eq(tail.ents[1].name, all.ents[4].name);
+	router_releasedir(d);
+	vfs_dirbuf_clear(&all);
+	vfs_dirbuf_clear(&tail);
+}
+END_TEST
+
+/* ---- Policy ----------------------------------------------------------------
+ */
+
+START_TEST(test_exdev)
+{
+	struct router_file *fa, *fb;
+	struct stat st;
+
+	mkdir_host("a");
+	mkdir_host("b");
+	write_host("a/f", "data");
+	add("/a", "a", false);
+	add("/b", "b", false);
+	add("/a2", "a", false); /* the same directory, another mount */
+
+	ck_assert_int_eq(router_rename("/a/f", "/b/f", 0), -EXDEV);
+	ck_assert_int_eq(router_rename("/a/f", "/a2/g", 0), -EXDEV);
+	ck_assert_int_eq(router_link("/a/f", "/b/f", &st), -EXDEV);
+	ck_assert_int_eq(router_link("/a/f", "/a2/g", &st), -EXDEV);
+	ck_assert(host_exists("a/f"));
+	ck_assert(!host_exists("b/f"));
+	ck_assert(!host_exists("a/g"));
+
+	ck_assert_int_eq(router_open("/a/f", O_RDONLY, &fa), 0);
+	ck_assert_int_eq(create("/b/copy"), 0);
+	ck_assert_int_eq(router_open("/b/copy", O_WRONLY, &fb), 0);
+	ck_assert_int_eq(router_copy_range(fa, 0, fb, 0, 4, 0), -EXDEV);
+	router_release(fa);
+	router_release(fb);
+
+	/* within one mount both work */
+	ck_assert_int_eq(router_link("/a/f", "/a/hard", &st), 0);
+	ck_assert_uint_eq(INO_LOW(st.st_ino), host_ino("a/f"));
+	ck_assert_int_eq(router_rename("/a/f", "/a/g", 0), 0);
+	ck_assert(host_exists("a/g"));
+	ck_assert(!host_exists("a/f"));
+}
+END_TEST
+
+START_TEST(test_erofs_readonly_mount)
+{
+	struct vfs_setattr sa = {.valid = VFS_SET_MODE, .mode = 0600};
+	struct router_file *f;
+	struct stat st;
+
+	mkdir_host("a");
+	mkdir_host("a/d");
+	write_host("a/f", "data");
+	ck_assert_int_eq(chmod(host("a/f"), 0644), 0);
+	add("/ro", "a", true);
+
+	ck_assert_int_eq(create("/ro/new"), -EROFS);
+	ck_assert_int_eq(router_mkdir("/ro/nd", 0755, &cred, &st), -EROFS);
+	ck_assert_int_eq(
+		router_mknod("/ro/fifo", S_IFIFO | 0644, 0, &cred, &st),
+		-EROFS);
+	ck_assert_int_eq(router_symlink("f", "/ro/l", &cred, &st), -EROFS);
+	ck_assert_int_eq(router_link("/ro/f", "/ro/h", &st), -EROFS);
+	ck_assert_int_eq(router_unlink("/ro/f"), -EROFS);
+	ck_assert_int_eq(router_rmdir("/ro/d"), -EROFS);
+	ck_assert_int_eq(router_rename("/ro/f", "/ro/g", 0), -EROFS);
+	ck_assert_int_eq(router_setattr("/ro/f", NULL, &sa, &st), -EROFS);
+	ck_assert_int_eq(router_setxattr("/ro/f", "user.x", "1", 1, 0), -EROFS);
+	ck_assert_int_eq(router_removexattr("/ro/f", "user.x"), -EROFS);
+	ck_assert_int_eq(router_open("/ro/f", O_WRONLY, &f), -EROFS);
+	ck_assert_int_eq(router_open("/ro/f", O_RDWR, &f), -EROFS);
+	ck_assert_int_eq(router_open("/ro/f", O_RDONLY | O_TRUNC, &f), -EROFS);
+	ck_assert_int_eq(router_access("/ro/f", W_OK, &cred), -EROFS);
+	ck_assert_int_eq(router_access("/ro/f", R_OK, &cred), 0);
+
+	/* reading works; a read-only handle cannot be written through */
+	ck_assert_int_eq(router_open("/ro/f", O_RDONLY, &f), 0);
+	ck_assert_int_eq(router_write(f, "x", 1, 0), -EROFS);
+	ck_assert_int_eq(router_fallocate(f, 0, 0, 4096), -EROFS);
+	ck_assert_int_eq(router_setattr(NULL, f, &sa, &st), -EROFS);
+	router_release(f);
+	ck_assert_str_eq(read_all("/ro/f"), "data");
+
+	/* nothing changed on disk */
+	ck_assert(!host_exists("a/new"));
+	ck_assert(!host_exists("a/g"));
+	ck_assert_int_eq(lstat(host("a/f"), &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0644);
+}
+END_TEST
+
+START_TEST(test_erofs_virtual_dir)
+{
+	struct vfs_setattr sa = {.valid = VFS_SET_MODE, .mode = 0700};
+	struct stat st;
+
+	mkdir_host("a");
+	add("/v/w", "a", false);
+
+	ck_assert_int_eq(router_mkdir("/v/new", 0755, &cred, &st), -EROFS);
+	ck_assert_int_eq(router_mkdir("/new", 0755, &cred, &st), -EROFS);
+	ck_assert_int_eq(create("/new"), -EROFS);
+	ck_assert_int_eq(create("/v/new"), -EROFS);
+	ck_assert_int_eq(router_symlink("/x", "/v/l", &cred, &st), -EROFS);
+	ck_assert_int_eq(router_mknod("/v/p", S_IFIFO | 0600, 0, &cred, &st),
+			 -EROFS);
+	ck_assert_int_eq(router_unlink("/v/nothing"), -EROFS);
+	ck_assert_int_eq(router_rename("/v/a", "/v/b", 0), -EROFS);
+	ck_assert_int_eq(router_setattr("/v", NULL, &sa, &st), -EROFS);
+	ck_assert_int_eq(router_setxattr("/v", "user.x", "1", 1, 0), -EROFS);
+	ck_assert_int_eq(router_access("/", W_OK, &cred), -EROFS);
+	/* a move out of a mount into a virtual directory */
+	ck_assert_int_eq(router_rename("/v/w/x", "/v/x", 0), -EROFS);
+
+	/* outside every mount and every virtual directory: nothing there */
+	ck_assert_int_eq(router_mkdir("/zz/new", 0755, &cred, &st), -ENOENT);
+	ck_assert(!host_exists("a/new"));
+}
+END_TEST
+
+START_TEST(test_ebusy_mount_points)
+{
+	struct stat st;
+
+	mkdir_host("a");
+	mkdir_host("b");
+	write_host("b/f", "");
+	add("/v/w", "a", false);
+	add("/m", "b", false);
+
+	ck_assert_int_eq(router_rmdir("/m"), -EBUSY);
+	ck_assert_int_eq(router_rmdir("/v/w"), -EBUSY);
+	ck_assert_int_eq(router_rmdir("/v"), -EBUSY);
+	ck_assert_int_eq(router_unlink("/m"), -EBUSY);
+	ck_assert_int_eq(router_rename("/m", "/n", 0), -EBUSY);
+	ck_assert_int_eq(router_rename("/v", "/n", 0), -EBUSY);
+	ck_assert_int_eq(router_rename("/m/f", "/m", 0), -EBUSY);
+	/* creating a name that is a mount point: it exists */
+	ck_assert_int_eq(router_mkdir("/m", 0755, &cred, &st), -EEXIST);
+	ck_assert_int_eq(create("/v"), -EEXIST);
+	ck_assert_int_eq(router_link("/m/f", "/m", &st), -EEXIST);
+	ck_assert(host_exists("b/f"));
+	ck_assert(host_exists("b"));
+	ck_assert_uint_eq(router_mount_count(), 2);
+}
+END_TEST
+
+/* ---- The mount table
+ * --------------------------------------------------------- */
+
+START_TEST(test_duplicate_prefix)
+{
+	struct vfs_error err;
+	struct stat st;
+
+	mkdir_host("a");
+	mkdir_host("b");
+	write_host("a/f", "a");
+	add("/d", "a", false);
+
+	vfs_error_init(&err);
+	ck_assert_int_eq(router_add("/d/", host("b"), NULL, false,
+				    ROUTER_ORIGIN_CMDLINE, &err),
+			 -EEXIST);
+	ck_assert_str_eq(err.msg, "mount /d: prefix is already mounted");
+	vfs_error_init(&err);
+	ck_assert_int_eq(router_add("//d/./", host("b"), NULL, false,
+				    ROUTER_ORIGIN_CMDLINE, &err),
+			 -EEXIST);
+	ck_assert_uint_eq(router_mount_count(), 1);
+	/* the first mount still serves */
+	st = attr("/d/f");
+	ck_assert_uint_eq(INO_LOW(st.st_ino), host_ino("a/f"));
+}
+END_TEST
+
+START_TEST(test_add_errors)
+{
+	struct vfs_opts opts = {0};
+	struct vfs_error err;
+	char url[256];
+
+	mkdir_host("a");
+	write_host("file", "");
+
+	vfs_error_init(&err);
+	ck_assert_int_eq(router_add("/x", "ftp://h/pub", NULL, false,
+				    ROUTER_ORIGIN_CMDLINE, &err),
+			 -EPROTONOSUPPORT);
+	ck_assert_str_eq(err.msg, "mount /x: unknown URL scheme 'ftp' in "
+				  "'ftp://h/pub' (known: file, sftp, nfs)");
+
+	vfs_error_init(&err);
+	ck_assert_int_eq(router_add("/x", "rel/dir", NULL, false,
+				    ROUTER_ORIGIN_CMDLINE, &err),
+			 -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "'rel/dir'"));
+
+	vfs_error_init(&err);
+	ck_assert_int_eq(router_add("/x", host("missing"), NULL, false,
+				    ROUTER_ORIGIN_CMDLINE, &err),
+			 -ENOENT);
+	ck_assert_ptr_nonnull(strstr(err.msg, host("missing")));
+
+	vfs_error_init(&err);
+	ck_assert_int_eq(router_add("/x", host("file"), NULL, false,
+				    ROUTER_ORIGIN_CMDLINE, &err),
+			 -ENOTDIR);
+
+	vfs_error_init(&err);
+	ck_assert_int_eq(router_add("/x", "file://elsewhere/tmp", NULL, false,
+				    ROUTER_ORIGIN_CMDLINE, &err),
+			 -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "file URLs take no host"));
+
+	vfs_error_init(&err);
+	snprintf(url, sizeof(url), "file://%s?cache_ttl=99999", host("a"));
+	ck_assert_int_eq(
+		router_add("/x", url, NULL, false, ROUTER_ORIGIN_CMDLINE, &err),
+		-EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "mount /x: option 'cache_ttl'"));
+
+	vfs_error_init(&err);
+	vfs_opts_set(&opts, "colour", "red", VFS_ORIGIN_CONFIG);
+	ck_assert_int_eq(router_add("/x", host("a"), &opts, false,
+				    ROUTER_ORIGIN_CMDLINE, &err),
+			 -EINVAL);
+	ck_assert_str_eq(err.msg, "mount /x: unknown option 'colour'");
+	vfs_opts_clear(&opts);
+
+	vfs_error_init(&err);
+	ck_assert_int_eq(router_add("x", host("a"), NULL, false,
+				    ROUTER_ORIGIN_CMDLINE, &err),
+			 -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "mount prefix 'x'"));
+	vfs_error_init(&err);
+	ck_assert_int_eq(router_add("/a/..", host("a"), NULL, false,
+				    ROUTER_ORIGIN_CMDLINE, &err),
+			 -EINVAL);
+
+	ck_assert_uint_eq(router_mount_count(), 0);
+}
+END_TEST
+
+START_TEST(test_options_url_wins)
+{
+	struct vfs_opts opts = {0};
+	struct vfs_error err;
+	double attr_t, entry_t;
+	char url[256];
+
+	mkdir_host("a");
+	mkdir_host("b");
+	vfs_opts_set(&opts, "cache_ttl", "5", VFS_ORIGIN_CONFIG);
+	snprintf(url, sizeof(url), "file://%s?cache_ttl=7", host("a"));
+	vfs_error_init(&err);
+	ck_assert_int_eq(router_add("/u", url, &opts, false,
+				    ROUTER_ORIGIN_CMDLINE, &err),
+			 0);
+	ck_assert_int_eq(router_add("/c", host("b"), &opts, false,
+				    ROUTER_ORIGIN_CMDLINE, &err),
+			 0);
+	vfs_opts_clear(&opts);
+
+	router_timeouts("/u/x", &attr_t, &entry_t, NULL);
+	ck_assert_double_eq(attr_t, 7.0);
+	ck_assert_double_eq(entry_t, 7.0);
+	router_timeouts("/c", &attr_t, &entry_t, NULL);
+	ck_assert_double_eq(attr_t, 5.0);
+	/* outside every mount: the default */
+	router_timeouts("/", &attr_t, &entry_t, NULL);
+	ck_assert_double_eq(attr_t, 1.0);
+}
+END_TEST
+
+START_TEST(test_distinct_ino)
+{
+	struct vfs_dirbuf db;
+	struct stat one, two, three, r1, r2, root;
+
+	mkdir_host("a");
+	mkdir_host("b");
+	write_host("a/f", "");
+	write_host("b/f", "");
+	add("/one", "a", false);
+	add("/two", "a", false);
+	add("/three", "b", false);
+
+	one = attr("/one/f");
+	two = attr("/two/f");
+	three = attr("/three/f");
+	/* one backend object, two mounts: two inode numbers */
+	ck_assert_uint_ne(one.st_ino, two.st_ino);
+	ck_assert_uint_eq(INO_LOW(one.st_ino), host_ino("a/f"));
+	ck_assert_uint_eq(INO_LOW(two.st_ino), host_ino("a/f"));
+	ck_assert_uint_ne(three.st_ino, one.st_ino);
+	ck_assert_uint_ne(three.st_ino, two.st_ino);
+	r1 = attr("/one");
+	r2 = attr("/two");
+	root = attr("/");
+	ck_assert_uint_ne(r1.st_ino, r2.st_ino);
+	ck_assert_uint_ne(root.st_ino, r1.st_ino);
+	ck_assert_uint_ne(root.st_ino, r2.st_ino);
+
+	/* readdir and getattr agree */
+	list("/two", &db);
+	ck_assert_uint_eq(entry(&db, "f")->st_ino, two.st_ino);
+	vfs_dirbuf_clear(&db);
+	list("/", &db);
+	ck_assert_uint_eq(entry(&db, "one")->st_ino, r1.st_ino);
+	ck_assert_uint_eq(entry(&db, "two")->st_ino, r2.st_ino);
+	vfs_dirbuf_clear(&db);
+}
+END_TEST
+
+START_TEST(test_file_io)
+{
+	struct router_file *f;
+	struct stat st;
+	char buf[32];
+
+	mkdir_host("a");
+	add("/a", "a", false);
+	ck_assert_int_eq(
+		router_create("/a/new", O_RDWR | O_EXCL, 0640, &cred, &f, &st),
+		0);
+	ck_assert_uint_eq(INO_LOW(st.st_ino), host_ino("a/new"));
+	ck_assert_uint_eq(st.st_mode & S_IFMT, S_IFREG);
+	ck_assert_int_eq(router_write(f, "hello", 5, 0), 5);
+	ck_assert_int_eq(router_read(f, buf, sizeof(buf), 1), 4);
+	ck_assert_mem_eq(buf, "ello", 4);
+	ck_assert_int_eq(router_fgetattr(f, &st), 0);
+	ck_assert_int_eq(st.st_size, 5);
+	ck_assert_uint_eq(INO_LOW(st.st_ino), host_ino("a/new"));
+	/* a second reference keeps the handle */
+	router_file_get(f);
+	router_release(f);
+	ck_assert_int_eq(router_fsync(f, true), 0);
+	router_release(f);
+	ck_assert_int_eq(create("/a/new"), -EEXIST);
+	ck_assert_int_eq(router_unlink("/a/new"), 0);
+	ck_assert(!host_exists("a/new"));
+	ck_assert_int_eq(router_unlink("/a/new"), -ENOENT);
+}
+END_TEST
+
+START_TEST(test_remove)
+{
+	struct vfs_error err;
+	struct router_file *f;
+	struct stat st;
+	char buf[8];
+
+	mkdir_host("b");
+	write_host("b/f", "data");
+	add("/m", "b", false);
+
+	/* an open file keeps the mount unless forced */
+	ck_assert_int_eq(router_open("/m/f", O_RDONLY, &f), 0);
+	vfs_error_init(&err);
+	ck_assert_int_eq(router_remove("/m", false, &err), -EBUSY);
+	ck_assert_ptr_nonnull(strstr(err.msg, "1 file open"));
+	ck_assert_uint_eq(router_mount_count(), 1);
+	router_release(f);
+	vfs_error_init(&err);
+	ck_assert_int_eq(router_remove("/m/", false, &err), 0);
+	ck_assert_uint_eq(router_mount_count(), 0);
+	ck_assert_int_eq(router_getattr("/m/f", &st), -ENOENT);
+	ck_assert_int_eq(router_remove("/m", false, &err), -ENOENT);
+	vfs_error_init(&err);
+	ck_assert_int_eq(router_remove("m", false, &err), -EINVAL);
+
+	/* forced: the open file fails with EIO, and closes cleanly */
+	add("/m", "b", false);
+	ck_assert_int_eq(router_open("/m/f", O_RDONLY, &f), 0);
+	ck_assert_int_eq(router_read(f, buf, sizeof(buf), 0), 4);
+	ck_assert_mem_eq(buf, "data", 4);
+	vfs_error_init(&err);
+	ck_assert_int_eq(router_remove("/m", true, &err), 0);
+	ck_assert_int_eq(router_read(f, buf, sizeof(buf), 0), -EIO);
+	router_release(f);
+	ck_assert_uint_eq(router_mount_count(), 0);
+}
+END_TEST
+
+Suite *router_suite(void)
+{
+	Suite *s = suite_create("router");
+	TCase *tc;
+
+	tc = tcase_create("routing");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_longest_prefix);
+	tcase_add_test(tc, test_nested_prefixes);
+	tcase_add_test(tc, test_real_dir_on_the_way);
+	tcase_add_test(tc, test_root_mapped);
+	tcase_add_test(tc, test_file_io);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("virtual");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_virtual_dirs);
+	tcase_add_test(tc, test_virtual_dir_offsets);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("policy");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_exdev);
+	tcase_add_test(tc, test_erofs_readonly_mount);
+	tcase_add_test(tc, test_erofs_virtual_dir);
+	tcase_add_test(tc, test_ebusy_mount_points);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("table");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_duplicate_prefix);
+	tcase_add_test(tc, test_add_errors);
+	tcase_add_test(tc, test_options_url_wins);
+	tcase_add_test(tc, test_distinct_ino);
+	tcase_add_test(tc, test_remove);
+	suite_add_tcase(s, tc);
+	return s;
+}

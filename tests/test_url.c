@@ -1,0 +1,456 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * test_url.c - unit tests for vfsd/url.c: mount URL parsing, percent
+ * decoding, query parameters, path normalisation and the display form.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vfsd/url.h"
+
+Suite *url_suite(void);
+
+/* Parse s, which must succeed; the caller clears *url. */
+static void parse_ok(const char *s, struct vfs_url *url)
+{
+	struct vfs_error err;
+	int ret;
+
+	vfs_error_init(&err);
+	ret = vfs_url_parse(s, url, &err);
+	ck_assert_msg(ret == 0, "'%s' refused: %s", s, err.msg);
+	ck_assert_int_eq(err.code, 0);
+}
+
+/* Parse s, which must fail with -code and a message containing `what`. */
+static void parse_bad(const char *s, int code, const char *what)
+{
+	struct vfs_error err;
+	struct vfs_url url;
+	int ret;
+
+	vfs_error_init(&err);
+	ret = vfs_url_parse(s, &url, &err);
+	ck_assert_msg(ret == -code, "'%s': expected %d, got %d (%s)", s, -code,
+		      ret, err.msg);
+	ck_assert_int_eq(err.code, code);
+	ck_assert_msg(strstr(err.msg, what), "'%s': message '%s' lacks '%s'", s,
+		      err.msg, what);
+	/* a failed parse leaves nothing behind */
+	ck_assert_ptr_null(url.raw);
+	ck_assert_ptr_null(url.scheme);
+	ck_assert_ptr_null(url.path);
+	ck_assert_uint_eq(url.query.n, 0);
+}
+
+/* ---- Schemes and paths -------------------------------------------- */
+
+START_TEST(test_file_url)
+{
+	struct vfs_url url;
+
+	parse_ok("file:///srv/data", &url);
+	ck_assert_str_eq(url.raw, "file:///srv/data");
+	ck_assert_str_eq(url.scheme, "file");
+	ck_assert_ptr_null(url.user);
+	ck_assert_ptr_null(url.host);
+	ck_assert_int_eq(url.port, 0);
+	ck_assert_str_eq(url.path, "/srv/data");
+	ck_assert_uint_eq(url.query.n, 0);
+	vfs_url_clear(&url);
+
+	parse_ok("file://localhost/srv", &url);
+	ck_assert_str_eq(url.host, "localhost");
+	ck_assert_str_eq(url.path, "/srv");
+	vfs_url_clear(&url);
+
+	parse_ok("file:///", &url);
+	ck_assert_str_eq(url.path, "/");
+	vfs_url_clear(&url);
+}
+END_TEST
+
+START_TEST(test_scheme_case_and_chars)
+{
+	struct vfs_url url;
+
+	parse_ok("SFTP://Host.Example/x", &url);
+	ck_assert_str_eq(url.scheme, "sftp");
+	/* only the scheme is folded */
+	ck_assert_str_eq(url.host, "Host.Example");
+	vfs_url_clear(&url);
+
+	parse_ok("svn+ssh.v-2://h/x", &url);
+	ck_assert_str_eq(url.scheme, "svn+ssh.v-2");
+	vfs_url_clear(&url);
+
+	parse_bad("1sftp://h/x", EINVAL, "bad URL scheme");
+	parse_bad("://h/x", EINVAL, "bad URL scheme");
+	parse_bad("sf_tp://h/x", EINVAL, "bad URL scheme");
+	parse_bad("sftp:/h/x", EINVAL, "not an absolute path or a URL");
+}
+END_TEST
+
+START_TEST(test_bare_absolute_path)
+{
+	struct vfs_url url;
+
+	parse_ok("/srv//data/./x/", &url);
+	ck_assert_str_eq(url.scheme, "file");
+	ck_assert_ptr_null(url.host);
+	ck_assert_ptr_null(url.user);
+	ck_assert_str_eq(url.path, "/srv/data/x");
+	ck_assert_str_eq(url.raw, "/srv//data/./x/");
+	vfs_url_clear(&url);
+
+	/* a bare path is taken literally: no query, no %-decoding */
+	parse_ok("/a?b=1", &url);
+	ck_assert_str_eq(url.path, "/a?b=1");
+	ck_assert_uint_eq(url.query.n, 0);
+	vfs_url_clear(&url);
+
+	parse_ok("/a%20b", &url);
+	ck_assert_str_eq(url.path, "/a%20b");
+	vfs_url_clear(&url);
+}
+END_TEST
+
+START_TEST(test_relative_refused)
+{
+	parse_bad("srv/data", EINVAL, "not an absolute path or a URL");
+	parse_bad("./data", EINVAL, "not an absolute path or a URL");
+	parse_bad("data", EINVAL, "'data'");
+	/* regression (fuzz_url): a string that ends inside what could be a
+	 * scheme was read past its NUL */
+	parse_bad("", EINVAL, "not an absolute path or a URL");
+	parse_bad("sftp", EINVAL, "not an absolute path or a URL");
+	parse_bad("s+.-", EINVAL, "not an absolute path or a URL");
+}
+END_TEST
+
+START_TEST(test_dotdot_refused)
+{
+	struct vfs_url url;
+
+	parse_bad("/a/../b", EINVAL, "free of '..'");
+	parse_bad("/..", EINVAL, "free of '..'");
+	parse_bad("file:///srv/..", EINVAL, "free of '..'");
+	parse_bad("sftp://h/../etc", EINVAL, "free of '..'");
+	/* '..' hidden behind escapes is still '..' */
+	parse_bad("file:///a/%2e%2E/b", EINVAL, "free of '..'");
+	/* names that merely contain dots are fine */
+	parse_ok("/a/.../..b/b..", &url);
+	ck_assert_str_eq(url.path, "/a/.../..b/b..");
+	vfs_url_clear(&url);
+}
+END_TEST
+
+/* ---- Authority ---------------------------------------------------- */
+
+START_TEST(test_user)
+{
+	struct vfs_url url;
+
+	parse_ok("sftp://alice@h/x", &url);
+	ck_assert_str_eq(url.user, "alice");
+	ck_assert_str_eq(url.host, "h");
+	vfs_url_clear(&url);
+
+	parse_ok("sftp://a%40b%2Ec@h/x", &url);
+	ck_assert_str_eq(url.user, "a@b.c");
+	vfs_url_clear(&url);
+
+	/* the last '@' ends the user name */
+	parse_ok("sftp://a@b@h/x", &url);
+	ck_assert_str_eq(url.user, "a@b");
+	ck_assert_str_eq(url.host, "h");
+	vfs_url_clear(&url);
+
+	parse_bad("sftp://@h/x", EINVAL, "bad user name");
+	parse_bad("sftp://a%zz@h/x", EINVAL, "bad user name");
+}
+END_TEST
+
+START_TEST(test_password_refused)
+{
+	struct vfs_error err;
+	struct vfs_url url;
+
+	parse_bad("sftp://alice:s3cret@h/x", EINVAL,
+		  "passwords in URLs are refused");
+	parse_bad("sftp://:s3cret@h:22/x", EINVAL,
+		  "passwords in URLs are refused");
+	/* regression: the message quoted the whole URL, password included */
+	vfs_error_init(&err);
+	ck_assert_int_eq(
+		vfs_url_parse("sftp://alice:s3cret@h:22/x?k=v", &url, &err),
+		-EINVAL);
+	ck_assert_ptr_null(strstr(err.msg, "s3cret"));
+	ck_assert_ptr_nonnull(strstr(err.msg, "sftp://alice:***@h:22"));
+}
+END_TEST
+
+START_TEST(test_host)
+{
+	struct vfs_url url;
+
+	parse_ok("nfs://server-1.example_x/export", &url);
+	ck_assert_str_eq(url.host, "server-1.example_x");
+	ck_assert_int_eq(url.port, 0);
+	ck_assert_str_eq(url.path, "/export");
+	vfs_url_clear(&url);
+
+	/* no path: the server's root */
+	parse_ok("nfs://server", &url);
+	ck_assert_str_eq(url.host, "server");
+	ck_assert_str_eq(url.path, "/");
+	vfs_url_clear(&url);
+
+	parse_bad("sftp://ho st/x", EINVAL, "bad character ' ' in host name");
+	parse_bad("sftp://host!/x", EINVAL, "bad character '!'");
+	parse_bad("sftp://h\xc3\xa9/x", EINVAL, "bad character");
+}
+END_TEST
+
+START_TEST(test_ipv6)
+{
+	struct vfs_url url;
+
+	parse_ok("nfs://[::1]/export", &url);
+	ck_assert_str_eq(url.host, "::1");
+	ck_assert_int_eq(url.port, 0);
+	ck_assert_str_eq(url.path, "/export");
+	vfs_url_clear(&url);
+
+	parse_ok("sftp://bob@[2001:db8::7]:2222/home", &url);
+	ck_assert_str_eq(url.user, "bob");
+	ck_assert_str_eq(url.host, "2001:db8::7");
+	ck_assert_int_eq(url.port, 2222);
+	ck_assert_str_eq(url.path, "/home");
+	vfs_url_clear(&url);
+
+	parse_bad("nfs://[::1/export", EINVAL, "unterminated '['");
+	parse_bad("nfs://[::1]x/export", EINVAL, "junk after ']'");
+	parse_bad("nfs://[::1]:/export", EINVAL, "bad port");
+	parse_bad("nfs://[::1]:0/export", EINVAL, "port must be 1 to 65535");
+}
+END_TEST
+
+START_TEST(test_port_bounds)
+{
+	struct vfs_url url;
+
+	parse_ok("sftp://h:1/x", &url);
+	ck_assert_int_eq(url.port, 1);
+	vfs_url_clear(&url);
+	parse_ok("sftp://h:65535/x", &url);
+	ck_assert_int_eq(url.port, 65535);
+	ck_assert_str_eq(url.host, "h");
+	vfs_url_clear(&url);
+	parse_ok("sftp://h:22?timeout=5", &url);
+	ck_assert_int_eq(url.port, 22);
+	ck_assert_str_eq(url.path, "/");
+	vfs_url_clear(&url);
+
+	parse_bad("sftp://h:0/x", EINVAL, "port must be 1 to 65535, not '0'");
+	parse_bad("sftp://h:65536/x", EINVAL, "not '65536'");
+	parse_bad("sftp://h:-1/x", EINVAL, "port must be 1 to 65535");
+	parse_bad("sftp://h:22x/x", EINVAL, "port must be 1 to 65535");
+	parse_bad("sftp://h:/x", EINVAL, "bad port");
+	parse_bad("sftp://h:99999999999/x", EINVAL, "bad port");
+	/* the message names the URL */
+	parse_bad("sftp://h:0/x", EINVAL, "sftp://h:0/x");
+}
+END_TEST
+
+/* ---- Percent-decoding and queries --------------------------------- */
+
+START_TEST(test_percent_decoding)
+{
+	struct vfs_url url;
+
+	parse_ok("file:///a%20b/%6a%4B", &url);
+	ck_assert_str_eq(url.path, "/a b/jK");
+	vfs_url_clear(&url);
+
+	/* an escaped '/' decodes before normalisation: it separates */
+	parse_ok("file:///a%2F%2Fb%2f", &url);
+	ck_assert_str_eq(url.path, "/a/b");
+	vfs_url_clear(&url);
+
+	parse_ok("file:///%25", &url);
+	ck_assert_str_eq(url.path, "/%");
+	vfs_url_clear(&url);
+}
+END_TEST
+
+static const char *const bad_escapes[] = {
+	"file:///a%",     "file:///a%4",   "file:///a%zz", "file:///a%g0",
+	"file:///a%0g/b", "file:///a%%41", "file:///%00",  "file:///a%00b",
+};
+
+START_TEST(test_bad_escapes)
+{
+	parse_bad(bad_escapes[_i], EINVAL, "bad %-escape in path");
+}
+END_TEST
+
+START_TEST(test_query)
+{
+	struct vfs_url url;
+
+	parse_ok("nfs://h/e?version=4&timeout=30&&name=a%20b&empty=", &url);
+	ck_assert_str_eq(url.path, "/e");
+	ck_assert_uint_eq(url.query.n, 4);
+	ck_assert_str_eq(url.query.kv[0].key, "version");
+	ck_assert_str_eq(url.query.kv[0].value, "4");
+	ck_assert_int_eq(url.query.kv[0].origin, VFS_ORIGIN_URL);
+	ck_assert_str_eq(url.query.kv[1].key, "timeout");
+	ck_assert_str_eq(url.query.kv[1].value, "30");
+	ck_assert_str_eq(url.query.kv[2].key, "name");
+	ck_assert_str_eq(url.query.kv[2].value, "a b");
+	ck_assert_str_eq(url.query.kv[3].key, "empty");
+	ck_assert_str_eq(url.query.kv[3].value, "");
+	ck_assert_str_eq(vfs_opts_get(&url.query, "timeout"), "30");
+	vfs_url_clear(&url);
+
+	/* a repeated key: the last one wins */
+	parse_ok("nfs://h/e?a=1&a=2", &url);
+	ck_assert_uint_eq(url.query.n, 1);
+	ck_assert_str_eq(url.query.kv[0].value, "2");
+	vfs_url_clear(&url);
+
+	/* the query does not belong to the path */
+	parse_ok("nfs://h/e%3Fx?a=%3D", &url);
+	ck_assert_str_eq(url.path, "/e?x");
+	ck_assert_str_eq(url.query.kv[0].value, "=");
+	vfs_url_clear(&url);
+
+	parse_bad("nfs://h/e?version", EINVAL,
+		  "query parameter 'version' has no value");
+	parse_bad("nfs://h/e?a=1&b", EINVAL, "parameter 'b' has no value");
+	parse_bad("nfs://h/e?=4", EINVAL, "bad query parameter '=4'");
+	parse_bad("nfs://h/e?a=%00", EINVAL, "bad query parameter 'a=%00'");
+	parse_bad("nfs://h/e?a%zz=1", EINVAL, "bad query parameter");
+}
+END_TEST
+
+/* ---- Display ------------------------------------------------------ */
+
+static void check_display(const char *s, const char *want)
+{
+	struct vfs_url url;
+	char *d;
+
+	parse_ok(s, &url);
+	d = vfs_url_display(&url);
+	ck_assert_ptr_nonnull(d);
+	ck_assert_str_eq(d, want);
+	free(d);
+	vfs_url_clear(&url);
+}
+
+START_TEST(test_display)
+{
+	check_display("file:///srv/data/", "file:///srv/data");
+	check_display("/srv//data", "file:///srv/data");
+	check_display("file://localhost/srv", "file://localhost/srv");
+	check_display("SFTP://alice@Example:2222/home/a?timeout=5",
+		      "sftp://alice@Example:2222/home/a?timeout=5");
+	check_display("nfs://[fe80::1]:2049/e?version=4&timeout=3",
+		      "nfs://[fe80::1]:2049/e?version=4&timeout=3");
+	check_display("nfs://server", "nfs://server/");
+	check_display("sftp://h/a%20b", "sftp://h/a b");
+}
+END_TEST
+
+START_TEST(test_clear_twice)
+{
+	struct vfs_url url;
+
+	parse_ok("sftp://u@h:2/p?a=b", &url);
+	vfs_url_clear(&url);
+	ck_assert_ptr_null(url.raw);
+	ck_assert_ptr_null(url.user);
+	ck_assert_ptr_null(url.host);
+	ck_assert_int_eq(url.port, 0);
+	vfs_url_clear(&url);
+}
+END_TEST
+
+/* ---- vfs_path_normalize ------------------------------------------- */
+
+static const struct {
+	const char *in, *out; /* out NULL: -EINVAL */
+} norm_cases[] = {
+	{"/", "/"},
+	{"//", "/"},
+	{"/./.", "/"},
+	{"/a", "/a"},
+	{"/a/", "/a"},
+	{"//a//b//", "/a/b"},
+	{"/./a/./b/.", "/a/b"},
+	{"/.a/..b/...", "/.a/..b/..."},
+	{"", NULL},
+	{"a", NULL},
+	{"a/b", NULL},
+	{"./a", NULL},
+	{"/..", NULL},
+	{"/a/..", NULL},
+	{"/a/../b", NULL},
+	{"//../", NULL},
+};
+
+START_TEST(test_normalize)
+{
+	char *p = strdup(norm_cases[_i].in);
+	int ret;
+
+	ck_assert_ptr_nonnull(p);
+	ret = vfs_path_normalize(p);
+	if (norm_cases[_i].out) {
+		ck_assert_msg(ret == 0, "'%s' refused", norm_cases[_i].in);
+		ck_assert_str_eq(p, norm_cases[_i].out);
+	} else {
+		ck_assert_msg(ret == -EINVAL, "'%s' accepted as '%s'",
+			      norm_cases[_i].in, p);
+	}
+	free(p);
+}
+END_TEST
+
+Suite *url_suite(void)
+{
+	Suite *s = suite_create("url");
+	TCase *tc;
+
+	tc = tcase_create("parse");
+	tcase_add_test(tc, test_file_url);
+	tcase_add_test(tc, test_scheme_case_and_chars);
+	tcase_add_test(tc, test_bare_absolute_path);
+	tcase_add_test(tc, test_relative_refused);
+	tcase_add_test(tc, test_dotdot_refused);
+	tcase_add_test(tc, test_user);
+	tcase_add_test(tc, test_password_refused);
+	tcase_add_test(tc, test_host);
+	tcase_add_test(tc, test_ipv6);
+	tcase_add_test(tc, test_port_bounds);
+	tcase_add_test(tc, test_percent_decoding);
+	tcase_add_loop_test(tc, test_bad_escapes, 0,
+			    sizeof(bad_escapes) / sizeof(bad_escapes[0]));
+	tcase_add_test(tc, test_query);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("display");
+	tcase_add_test(tc, test_display);
+	tcase_add_test(tc, test_clear_twice);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("normalize");
+	tcase_add_loop_test(tc, test_normalize, 0,
+			    sizeof(norm_cases) / sizeof(norm_cases[0]));
+	suite_add_tcase(s, tc);
+	return s;
+}
