@@ -437,7 +437,7 @@ START_TEST(test_mapping)
 	ck_assert_int_eq(cfg_add_mapping(&cfg, "/data=file:///srv/data", &err),
 			 0);
 	ck_assert_int_eq(
-		cfg_add_mapping(&cfg, "//nfs/=nfs://h/e?version=4", &err), 0);
+		cfg_add_mapping(&cfg, "//nfs/=sftp://h/e?connections=2", &err), 0);
 	ck_assert_uint_eq(cfg.nmounts, 2);
 	ck_assert_str_eq(cfg.mounts[0].prefix, "/data");
 	ck_assert_str_eq(cfg.mounts[0].url, "file:///srv/data");
@@ -446,7 +446,7 @@ START_TEST(test_mapping)
 	ck_assert_uint_eq(cfg.mounts[0].opts.n, 0);
 	/* the first '=' splits; the URL keeps its own */
 	ck_assert_str_eq(cfg.mounts[1].prefix, "/nfs");
-	ck_assert_str_eq(cfg.mounts[1].url, "nfs://h/e?version=4");
+	ck_assert_str_eq(cfg.mounts[1].url, "sftp://h/e?connections=2");
 	ck_assert_int_eq(cfg_validate(&cfg, &err), 0);
 }
 END_TEST

@@ -20,6 +20,7 @@ Suite *options_suite(void);
 Suite *config_suite(void);
 Suite *router_suite(void);
 Suite *inode_suite(void);
+Suite *sftp_suite(void);
 
 static const struct {
 	const char *name;
@@ -27,7 +28,7 @@ static const struct {
 } unit_suites[] = {
 	{"url", url_suite},       {"options", options_suite},
 	{"config", config_suite}, {"router", router_suite},
-	{"inode", inode_suite},
+	{"inode", inode_suite},   {"sftp", sftp_suite},
 };
 
 #define NSUITES (sizeof(unit_suites) / sizeof(unit_suites[0]))

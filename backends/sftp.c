@@ -1,0 +1,1680 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * sftp.c - the SFTP backend (sftp://[user@]host[:port]/path) over libssh2:
+ * option spec, mount/unmount, namespace and open-file operations.
+ * Sessions and the pool live in sftp_conn.c, the cache in sftp_cache.c;
+ * sftp.h has the map and the lock order.
+ *
+ * Server quirks this file works around (OpenSSH sftp-server, protocol v3,
+ * as exposed by libssh2 1.10):
+ *  - Most errno values arrive as SSH_FX_FAILURE; where POSIX needs EEXIST,
+ *    ENOTEMPTY, EISDIR or ENOTDIR we look at the object to tell them apart.
+ *  - Plain rename never replaces an existing target, and libssh2 1.10
+ *    cannot send posix-rename@openssh.com, so replacing renames move the
+ *    target aside first (see sftp_rename).
+ *  - SETSTAT follows symlinks and lsetstat@ is not reachable, so changing
+ *    a symlink's own attributes is refused rather than done to its target.
+ *  - The server applies its own umask to new files and directories; modes
+ *    are corrected afterwards when we know we created the object.
+ *  - No inode numbers or link counts in v3: st_ino is a hash of the path
+ *    and st_nlink is 1.
+ *  - libssh2 1.10 reads the status of SSH_FXP_SYMLINK and of a failed
+ *    SSH_FXP_READLINK from the wrong offset (it reports the request id):
+ *    their failures carry no usable status, see sftp_err_nostatus().
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backends/sftp.h"
+#include "vfsd/log.h"
+
+#define SFTP_BLKSIZE	(128 * 1024)
+/* Small sequential reads are served from a per-file buffer filled with
+ * reads of this size: libssh2 keeps four times its read size in flight,
+ * so a large buffer is what keeps the link busy.  Reads of at least
+ * SFTP_RA_MIN_DIRECT (FUSE sends up to 1 MiB) already do, and skip the
+ * extra copy. */
+#define SFTP_RA_SIZE	(2u << 20)
+#define SFTP_RA_MIN_DIRECT	(512u << 10)
+/* ... for at most this many files per mount at once, to bound memory */
+#define SFTP_RA_MAX	32
+
+static const char *const sftp_hostkey_choices[] = { "strict", "accept-new",
+						    NULL };
+
+static const struct vfs_opt_spec sftp_opts[] = {
+	{ .name = "identity", .type = VFS_OPT_PATH,
+	  .help = "private key file (default: ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa)" },
+	{ .name = "known_hosts", .type = VFS_OPT_PATH,
+	  .def = "~/.ssh/known_hosts",
+	  .help = "OpenSSH known_hosts file the server's host key is checked against" },
+	{ .name = "hostkey", .type = VFS_OPT_ENUM, .def = "strict",
+	  .choices = sftp_hostkey_choices,
+	  .help = "strict: refuse unknown hosts; accept-new: add unknown hosts to known_hosts (a changed key is always refused)" },
+	{ .name = "connections", .type = VFS_OPT_INT, .def = "4", .min = 1,
+	  .max = 64, .help = "SSH sessions per mount" },
+	{ .name = "timeout", .type = VFS_OPT_INT, .def = "20", .min = 1,
+	  .max = 3600, .help = "seconds before an unanswered operation fails" },
+	{ .name = "keepalive", .type = VFS_OPT_INT, .def = "15", .min = 0,
+	  .max = 3600, .help = "seconds between SSH keepalives on idle sessions (0: off)" },
+	{ .name = "cache_ttl", .type = VFS_OPT_INT, .def = "1", .min = 0,
+	  .max = 3600, .help = "seconds attributes and listings are cached" },
+	{ .name = "password", .type = VFS_OPT_STRING, .secret = true,
+	  .help = "password (config file only; prefer keys)" },
+	{ .name = "remote_exec", .type = VFS_OPT_BOOL, .def = "no",
+	  .help = "allow running commands on the server (used by the image store)" },
+	{ .name = NULL },
+};
+
+struct sftp_file {
+	struct vfs_file base;	/* first: the router sees this */
+	pthread_mutex_t lock;	/* serialises calls on this handle */
+	char *path;		/* mount-relative (owned) */
+	char *rpath;		/* remote (owned) */
+	unsigned long fxf;	/* LIBSSH2_FXF_* to reopen with */
+	/* the remote handle and the session it belongs to; idx < 0: none */
+	LIBSSH2_SFTP_HANDLE *h;
+	int idx;
+	unsigned gen;
+	bool need_seek;		/* libssh2's pipeline state is unknown */
+	int write_err;		/* sticky: a write may have been lost */
+	/* read-ahead: ra[0..ra_len) holds the file from ra_off; ra_eof says
+	 * the file ended there.  next_off is where the last read ended. */
+	char *ra;
+	size_t ra_len;
+	off_t ra_off;
+	bool ra_eof;
+	off_t next_off;
+};
+
+struct vfs_dir {
+	struct sftp_listing *ls;
+};
+
+static pthread_once_t sftp_init_once = PTHREAD_ONCE_INIT;
+
+static void sftp_global_init(void)
+{
+	libssh2_init(0);
+}
+
+/* ---- Helpers -------------------------------------------------------- */
+
+static inline struct sftp_file *sftp_file_of(struct vfs_file *f)
+{
+	return (struct sftp_file *)f;
+}
+
+/* The remote path of a mount-relative one: a new string, or NULL. */
+static char *sftp_rpath(struct sftp_mount *sm, const char *path)
+{
+	return vfs_path_join(sm->cfg.root, path);
+}
+
+/* For the libssh2 1.10 calls whose SFTP status is garbage: a status error
+ * is "failed for some reason", never a broken session. */
+static int sftp_err_nostatus(struct sftp_conn *c, int rc)
+{
+	if (rc == LIBSSH2_ERROR_SFTP_PROTOCOL)
+		return -EIO;
+	return sftp_err(c, rc);
+}
+
+static ino_t sftp_ino(const char *path)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (; *path; path++)
+		h = (h ^ (unsigned char)*path) * 1099511628211ull;
+	return (ino_t)(h | 1);
+}
+
+static bool sftp_attr_full(const LIBSSH2_SFTP_ATTRIBUTES *a)
+{
+	const unsigned long all = LIBSSH2_SFTP_ATTR_SIZE |
+				  LIBSSH2_SFTP_ATTR_UIDGID |
+				  LIBSSH2_SFTP_ATTR_PERMISSIONS |
+				  LIBSSH2_SFTP_ATTR_ACMODTIME;
+
+	return (a->flags & all) == all;
+}
+
+static void sftp_attr_to_stat(const LIBSSH2_SFTP_ATTRIBUTES *a,
+			      const char *path, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = sftp_ino(path);
+	st->st_nlink = 1;
+	st->st_blksize = SFTP_BLKSIZE;
+	if (a->flags & LIBSSH2_SFTP_ATTR_PERMISSIONS)
+		st->st_mode = (mode_t)a->permissions;
+	if (!(st->st_mode & S_IFMT))
+		st->st_mode |= S_IFREG;
+	if (a->flags & LIBSSH2_SFTP_ATTR_SIZE) {
+		st->st_size = (off_t)a->filesize;
+		st->st_blocks = (blkcnt_t)((a->filesize + 511) / 512);
+	}
+	if (a->flags & LIBSSH2_SFTP_ATTR_UIDGID) {
+		st->st_uid = (uid_t)a->uid;
+		st->st_gid = (gid_t)a->gid;
+	}
+	if (a->flags & LIBSSH2_SFTP_ATTR_ACMODTIME) {
+		st->st_atim.tv_sec = (time_t)a->atime;
+		st->st_mtim.tv_sec = (time_t)a->mtime;
+		/* v3 has no ctime: mtime is the closest honest value */
+		st->st_ctim.tv_sec = (time_t)a->mtime;
+	}
+}
+
+static unsigned long sftp_fxf(int flags)
+{
+	unsigned long fxf = 0;
+
+	switch (flags & O_ACCMODE) {
+	case O_RDONLY:
+		fxf = LIBSSH2_FXF_READ;
+		break;
+	case O_WRONLY:
+		fxf = LIBSSH2_FXF_WRITE;
+		break;
+	default:
+		fxf = LIBSSH2_FXF_READ | LIBSSH2_FXF_WRITE;
+		break;
+	}
+	if (flags & O_APPEND)
+		fxf |= LIBSSH2_FXF_APPEND;
+	return fxf;
+}
+
+/* lstat over an already checked-out connection. */
+static int sftp_lstat_conn(struct sftp_conn *c, const char *rpath,
+			   const char *path, struct stat *st)
+{
+	LIBSSH2_SFTP_ATTRIBUTES a;
+	int rc;
+
+	rc = libssh2_sftp_stat_ex(c->sftp, rpath, strlen(rpath),
+				  LIBSSH2_SFTP_LSTAT, &a);
+	if (rc)
+		return sftp_err(c, rc);
+	sftp_attr_to_stat(&a, path, st);
+	return 0;
+}
+
+/*
+ * Check c back in after an idempotent call; true when the call should run
+ * once more.  A call that failed because its session broke (a server
+ * restart, say) is worth one more try on a fresh session; a timeout is
+ * not, since the server may be hung and the caller has waited enough.
+ */
+static bool sftp_checkin_retry(struct sftp_mount *sm, struct sftp_conn *c,
+			       int rc, int *tries)
+{
+	bool again = rc && c->broken && rc != -ETIMEDOUT && (*tries)++ == 0;
+
+	sftp_checkin(sm, c);
+	return again;
+}
+
+/* ---- Instance ------------------------------------------------------- */
+
+/* Expand a leading "~/" (options.h: VFS_OPT_PATH) to $HOME, or to the
+ * passwd entry's directory when HOME is unset.  A new string or NULL. */
+static char *sftp_expand(const char *p)
+{
+	struct passwd pwbuf, *pw = NULL;
+	const char *home;
+	char buf[4096];
+
+	if (!p)
+		return NULL;
+	if (strncmp(p, "~/", 2) != 0)
+		return strdup(p);
+	home = getenv("HOME");
+	if (!home || !*home) {
+		/* mount() may run on the control thread: reentrant lookup */
+		if (getpwuid_r(geteuid(), &pwbuf, buf, sizeof(buf), &pw) || !pw)
+			home = "/";
+		else
+			home = pw->pw_dir;
+	}
+	return vfs_path_join(home, p + 1);
+}
+
+static void sftp_config_clear(struct sftp_config *cfg)
+{
+	free(cfg->display);
+	free(cfg->host);
+	free(cfg->user);
+	free(cfg->root);
+	free(cfg->identity);
+	free(cfg->known_hosts);
+	if (cfg->password) {
+		explicit_bzero(cfg->password, strlen(cfg->password));
+		free(cfg->password);
+	}
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+static int sftp_config_fill(struct sftp_config *cfg, const struct vfs_url *url,
+			    const struct vfs_opts *opts, struct vfs_error *err)
+{
+	const char *v;
+	char port[16] = "";
+
+	if (!url->host || !*url->host)
+		return vfs_error_set(err, EINVAL, "%s: sftp URLs need a host (sftp://[user@]host[:port]/path)",
+				     url->raw);
+	cfg->host = strdup(url->host);
+	cfg->port = url->port ? url->port : 22;
+	if (url->user) {
+		cfg->user = strdup(url->user);
+	} else {
+		struct passwd pwbuf, *pw = NULL;
+		char buf[4096];
+
+		if (getpwuid_r(geteuid(), &pwbuf, buf, sizeof(buf), &pw) || !pw)
+			return vfs_error_set(err, EINVAL, "%s: no user name in the URL and none for uid %u",
+					     url->raw, (unsigned)geteuid());
+		cfg->user = strdup(pw->pw_name);
+	}
+	cfg->root = strdup(url->path ? url->path : "/");
+	if (cfg->port != 22)
+		snprintf(port, sizeof(port), ":%d", cfg->port);
+	if (cfg->host && cfg->user &&
+	    asprintf(&cfg->display, "sftp://%s@%s%s%s%s%s", cfg->user,
+		     strchr(cfg->host, ':') ? "[" : "", cfg->host,
+		     strchr(cfg->host, ':') ? "]" : "", port,
+		     url->path ? url->path : "/") < 0)
+		cfg->display = NULL;
+	v = vfs_opts_get(opts, "identity");
+	if (v)
+		cfg->identity = sftp_expand(v);
+	cfg->known_hosts = sftp_expand(vfs_opts_get(opts, "known_hosts"));
+	v = vfs_opts_get(opts, "password");
+	if (v)
+		cfg->password = strdup(v);
+	if (!cfg->host || !cfg->user || !cfg->root || !cfg->display ||
+	    !cfg->known_hosts || (v && !cfg->password) ||
+	    (vfs_opts_get(opts, "identity") && !cfg->identity))
+		return vfs_error_set(err, ENOMEM, "out of memory");
+	v = vfs_opts_get(opts, "hostkey");
+	cfg->hostkey = v && strcmp(v, "accept-new") == 0
+			       ? SFTP_HOSTKEY_ACCEPT_NEW
+			       : SFTP_HOSTKEY_STRICT;
+	cfg->connections = (int)vfs_opts_get_int(opts, "connections");
+	if (cfg->connections < 1)
+		cfg->connections = 1;
+	cfg->timeout_ms = (int)vfs_opts_get_int(opts, "timeout") * 1000;
+	if (cfg->timeout_ms <= 0)
+		cfg->timeout_ms = 20000;
+	cfg->keepalive_s = (int)vfs_opts_get_int(opts, "keepalive");
+	cfg->cache_ttl_s = (int)vfs_opts_get_int(opts, "cache_ttl");
+	return 0;
+}
+
+/*
+ * Check the remote root and probe extensions.  libssh2 1.10 does not
+ * show the server's extension list, so ask: an unknown extension is
+ * answered OP_UNSUPPORTED, a known one any other way (fsync of a
+ * directory handle fails harmlessly).
+ */
+static int sftp_probe(struct sftp_mount *sm, struct sftp_conn *c,
+		      struct vfs_error *err)
+{
+	LIBSSH2_SFTP_ATTRIBUTES a;
+	LIBSSH2_SFTP_STATVFS vfs;
+	LIBSSH2_SFTP_HANDLE *dh;
+	const char *root = sm->cfg.root;
+	int rc;
+
+	rc = libssh2_sftp_stat_ex(c->sftp, root, strlen(root),
+				  LIBSSH2_SFTP_STAT, &a);
+	if (rc) {
+		rc = sftp_err(c, rc);
+		return vfs_error_set(err, -rc, "%s: remote directory %s: %s",
+				     sm->cfg.display, root, strerror(-rc));
+	}
+	if (!(a.flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) ||
+	    !LIBSSH2_SFTP_S_ISDIR(a.permissions))
+		return vfs_error_set(err, ENOTDIR, "%s: remote path %s is not a directory",
+				     sm->cfg.display, root);
+
+	sm->feat.statvfs =
+		libssh2_sftp_statvfs(c->sftp, root, strlen(root), &vfs) == 0;
+	if (c->broken)
+		return vfs_error_set(err, EIO, "%s: connection lost while probing the server",
+				     sm->cfg.display);
+
+	dh = libssh2_sftp_open_ex(c->sftp, root, strlen(root), 0, 0,
+				  LIBSSH2_SFTP_OPENDIR);
+	if (!dh) {
+		rc = sftp_err(c, libssh2_session_last_errno(c->ssh));
+		return vfs_error_set(err, -rc, "%s: cannot list %s: %s",
+				     sm->cfg.display, root, strerror(-rc));
+	}
+	rc = libssh2_sftp_fsync(dh);
+	sm->feat.fsync = rc == 0 ||
+			 (rc == LIBSSH2_ERROR_SFTP_PROTOCOL &&
+			  libssh2_sftp_last_error(c->sftp) !=
+				  LIBSSH2_FX_OP_UNSUPPORTED);
+	if (rc && rc != LIBSSH2_ERROR_SFTP_PROTOCOL)
+		sftp_err(c, rc);
+	if (!c->broken)
+		libssh2_sftp_close_handle(dh);
+	if (c->broken)
+		return vfs_error_set(err, EIO, "%s: connection lost while probing the server",
+				     sm->cfg.display);
+	return 0;
+}
+
+static void sftp_unmount(struct vfs_mount *m);
+
+static int sftp_mount(const struct vfs_url *url, const struct vfs_opts *opts,
+		      struct vfs_mount **out, struct vfs_error *err)
+{
+	struct sftp_mount *sm;
+	int rc;
+
+	pthread_once(&sftp_init_once, sftp_global_init);
+	sm = calloc(1, sizeof(*sm));
+	if (!sm)
+		return vfs_error_set(err, ENOMEM, "out of memory");
+	sm->base.ops = &sftp_ops;
+	rc = sftp_config_fill(&sm->cfg, url, opts, err);
+	if (rc < 0)
+		goto err_free;
+	sm->cache = sftp_cache_new(sm->cfg.cache_ttl_s);
+	if (!sm->cache || sftp_pool_init(sm) < 0) {
+		rc = vfs_error_set(err, ENOMEM, "out of memory");
+		goto err_free;
+	}
+	/* the first session is opened here so that configuration errors
+	 * (host key, credentials, path) fail the mount with a message */
+	rc = sftp_conn_open(sm, &sm->pool.conns[0], err);
+	if (rc < 0)
+		goto err_free;
+	rc = sftp_probe(sm, &sm->pool.conns[0], err);
+	if (rc < 0)
+		goto err_free;
+	rc = sftp_pool_start(sm);
+	if (rc < 0) {
+		vfs_error_set(err, -rc, "%s: cannot start a thread",
+			      sm->cfg.display);
+		goto err_free;
+	}
+
+	sm->base.caps = VFS_CAP_SYMLINK | VFS_CAP_CHOWN | VFS_CAP_SHARED |
+			VFS_CAP_DIRECT_IO;
+	if (sm->feat.fsync)
+		sm->base.caps |= VFS_CAP_STABLE_FSYNC;
+	sm->base.attr_timeout = sm->cfg.cache_ttl_s;
+	sm->base.entry_timeout = sm->cfg.cache_ttl_s;
+	log_info("%s: mounted (%d connections, timeout %ds%s%s)",
+		 sm->cfg.display, sm->cfg.connections,
+		 sm->cfg.timeout_ms / 1000, sm->feat.fsync ? ", fsync" : "",
+		 sm->feat.statvfs ? ", statvfs" : "");
+	*out = &sm->base;
+	return 0;
+
+err_free:
+	sftp_unmount(&sm->base);
+	return rc;
+}
+
+static void sftp_unmount(struct vfs_mount *m)
+{
+	struct sftp_mount *sm = sftp_mount_of(m);
+
+	sftp_pool_destroy(sm);
+	sftp_cache_free(sm->cache);
+	sftp_config_clear(&sm->cfg);
+	free(sm);
+}
+
+static const char *sftp_state(struct vfs_mount *m)
+{
+	return sftp_pool_state(sftp_mount_of(m));
+}
+
+static int sftp_statfs(struct vfs_mount *m, const char *path,
+		       struct statvfs *st)
+{
+	struct sftp_mount *sm = sftp_mount_of(m);
+	LIBSSH2_SFTP_STATVFS v;
+	struct sftp_conn *c;
+	char *rpath;
+	int rc, tries = 0;
+
+	if (!sm->feat.statvfs)
+		return -ENOSYS;
+	rpath = sftp_rpath(sm, path);
+	if (!rpath)
+		return -ENOMEM;
+	do {
+		rc = sftp_checkout(sm, -1, 0, &c);
+		if (rc)
+			break;
+		rc = libssh2_sftp_statvfs(c->sftp, rpath, strlen(rpath), &v);
+		rc = sftp_err(c, rc);
+	} while (sftp_checkin_retry(sm, c, rc, &tries));
+	free(rpath);
+	if (rc)
+		return rc;
+	memset(st, 0, sizeof(*st));
+	st->f_bsize = v.f_bsize;
+	st->f_frsize = v.f_frsize;
+	st->f_blocks = v.f_blocks;
+	st->f_bfree = v.f_bfree;
+	st->f_bavail = v.f_bavail;
+	st->f_files = v.f_files;
+	st->f_ffree = v.f_ffree;
+	st->f_favail = v.f_favail;
+	st->f_fsid = v.f_fsid;
+	st->f_flag = v.f_flag;
+	st->f_namemax = v.f_namemax;
+	return 0;
+}
+
+/* ---- Namespace ------------------------------------------------------ */
+
+/* lstat through the cache; `fresh` skips the cache (and refills it). */
+static int sftp_lstat(struct sftp_mount *sm, const char *path, bool fresh,
+		      struct stat *st)
+{
+	struct sftp_conn *c;
+	char *rpath;
+	int rc, tries = 0;
+
+	if (!fresh && sftp_cache_get_attr(sm->cache, path, st))
+		return 0;
+	rpath = sftp_rpath(sm, path);
+	if (!rpath)
+		return -ENOMEM;
+	do {
+		rc = sftp_checkout(sm, -1, 0, &c);
+		if (rc)
+			break;
+		rc = sftp_lstat_conn(c, rpath, path, st);
+	} while (sftp_checkin_retry(sm, c, rc, &tries));
+	free(rpath);
+	if (rc == 0)
+		sftp_cache_put_attr(sm->cache, path, st);
+	return rc;
+}
+
+static int sftp_getattr(struct vfs_mount *m, const char *path,
+			struct stat *st)
+{
+	return sftp_lstat(sftp_mount_of(m), path, false, st);
+}
+
+/*
+ * The server said FAILURE (-EIO), or NO_SUCH_FILE where OpenSSH folds
+ * ENOTDIR into it: name the POSIX error by looking at what is there now.
+ * if_exists/if_dir/if_notdir (0: no opinion) are returned when the path
+ * exists / is a directory / is not one; otherwise rc stays.
+ */
+static int sftp_explain(struct sftp_conn *c, const char *rpath, int rc,
+			int if_exists, int if_dir, int if_notdir)
+{
+	LIBSSH2_SFTP_ATTRIBUTES a;
+	bool isdir;
+
+	if ((rc != -EIO && rc != -ENOENT) || c->broken)
+		return rc;
+	if (libssh2_sftp_stat_ex(c->sftp, rpath, strlen(rpath),
+				 LIBSSH2_SFTP_LSTAT, &a)) {
+		if (libssh2_session_last_errno(c->ssh) !=
+		    LIBSSH2_ERROR_SFTP_PROTOCOL)
+			sftp_err(c, libssh2_session_last_errno(c->ssh));
+		return c->broken ? -EIO : rc;
+	}
+	isdir = (a.flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) &&
+		LIBSSH2_SFTP_S_ISDIR(a.permissions);
+	if (isdir && if_dir)
+		return if_dir;
+	if (!isdir && if_notdir)
+		return if_notdir;
+	return if_exists ? if_exists : rc;
+}
+
+/* setattr of what `path` names, over connection c, from current attrs. */
+static int sftp_setstat_conn(struct sftp_conn *c, struct sftp_file *f,
+			     const char *rpath, const struct stat *cur,
+			     const struct vfs_setattr *sa)
+{
+	LIBSSH2_SFTP_ATTRIBUTES a = { 0 };
+	time_t now = time(NULL);
+	int rc;
+
+	if (sa->valid & VFS_SET_MODE) {
+		a.flags |= LIBSSH2_SFTP_ATTR_PERMISSIONS;
+		a.permissions = sa->mode & 07777;
+	}
+	if (sa->valid & (VFS_SET_UID | VFS_SET_GID)) {
+		/* v3 sets owner and group together */
+		a.flags |= LIBSSH2_SFTP_ATTR_UIDGID;
+		a.uid = sa->valid & VFS_SET_UID ? sa->uid : cur->st_uid;
+		a.gid = sa->valid & VFS_SET_GID ? sa->gid : cur->st_gid;
+	}
+	if (sa->valid & VFS_SET_SIZE) {
+		a.flags |= LIBSSH2_SFTP_ATTR_SIZE;
+		a.filesize = (libssh2_uint64_t)sa->size;
+	}
+	if (sa->valid & (VFS_SET_ATIME | VFS_SET_MTIME | VFS_SET_ATIME_NOW |
+			 VFS_SET_MTIME_NOW)) {
+		/* ... and both times, in whole seconds */
+		a.flags |= LIBSSH2_SFTP_ATTR_ACMODTIME;
+		a.atime = cur->st_atim.tv_sec;
+		a.mtime = cur->st_mtim.tv_sec;
+		if (sa->valid & VFS_SET_ATIME_NOW)
+			a.atime = now;
+		else if (sa->valid & VFS_SET_ATIME)
+			a.atime = sa->atime.tv_sec;
+		if (sa->valid & VFS_SET_MTIME_NOW)
+			a.mtime = now;
+		else if (sa->valid & VFS_SET_MTIME)
+			a.mtime = sa->mtime.tv_sec;
+	}
+	if (!a.flags)
+		return 0;
+	if (f)
+		rc = libssh2_sftp_fstat_ex(f->h, &a, 1);
+	else
+		rc = libssh2_sftp_stat_ex(c->sftp, rpath, strlen(rpath),
+					  LIBSSH2_SFTP_SETSTAT, &a);
+	return sftp_err(c, rc);
+}
+
+/* Does sa change one of a pair SFTP v3 can only set together? */
+static bool sftp_setattr_partial(const struct vfs_setattr *sa)
+{
+	bool uid = sa->valid & VFS_SET_UID, gid = sa->valid & VFS_SET_GID;
+	bool at = sa->valid & (VFS_SET_ATIME | VFS_SET_ATIME_NOW);
+	bool mt = sa->valid & (VFS_SET_MTIME | VFS_SET_MTIME_NOW);
+
+	return uid != gid || at != mt;
+}
+
+/* Would sa leave an object with attributes cur unchanged? */
+static bool sftp_setattr_noop(const struct stat *cur,
+			      const struct vfs_setattr *sa)
+{
+	if ((sa->valid & VFS_SET_MODE) &&
+	    (sa->mode & 07777) != (cur->st_mode & 07777))
+		return false;
+	if ((sa->valid & VFS_SET_UID) && sa->uid != cur->st_uid)
+		return false;
+	if ((sa->valid & VFS_SET_GID) && sa->gid != cur->st_gid)
+		return false;
+	if ((sa->valid & VFS_SET_SIZE) && sa->size != cur->st_size)
+		return false;
+	if ((sa->valid & VFS_SET_ATIME) &&
+	    sa->atime.tv_sec != cur->st_atim.tv_sec)
+		return false;
+	if ((sa->valid & VFS_SET_MTIME) &&
+	    sa->mtime.tv_sec != cur->st_mtim.tv_sec)
+		return false;
+	return !(sa->valid & (VFS_SET_ATIME_NOW | VFS_SET_MTIME_NOW));
+}
+
+/* Check out the connection f's handle lives on, reopening it by path on
+ * any connection if its session is gone.  Called with f->lock held. */
+static int sftp_file_begin(struct sftp_mount *sm, struct sftp_file *f,
+			   struct sftp_conn **out)
+{
+	LIBSSH2_SFTP_HANDLE *h;
+	struct sftp_conn *c;
+	int rc;
+
+	if (f->idx >= 0) {
+		rc = sftp_checkout(sm, f->idx, f->gen, out);
+		if (rc != -ESTALE)
+			return rc;
+		/* the handle died with its session */
+		sftp_pool_count_file(sm, f->idx, -1);
+		f->idx = -1;
+		f->h = NULL;
+	}
+	rc = sftp_checkout(sm, -1, 0, &c);
+	if (rc)
+		return rc;
+	h = libssh2_sftp_open_ex(c->sftp, f->rpath, strlen(f->rpath), f->fxf,
+				 0, LIBSSH2_SFTP_OPENFILE);
+	if (!h) {
+		rc = sftp_err(c, libssh2_session_last_errno(c->ssh));
+		sftp_checkin(sm, c);
+		log_warn_ratelimited(&sm->rl, "%s: cannot reopen %s after reconnecting: %s",
+				     sm->cfg.display, f->path, strerror(-rc));
+		return rc == -ENOENT ? -ESTALE : rc;
+	}
+	f->h = h;
+	f->idx = c->idx;
+	f->gen = c->gen;
+	f->need_seek = true;
+	sftp_pool_count_file(sm, f->idx, +1);
+	log_debug("%s: reopened %s on connection %d", sm->cfg.display,
+		  f->path, f->idx);
+	*out = c;
+	return 0;
+}
+
+static int sftp_setattr(struct vfs_mount *m, const char *path,
+			struct vfs_file *vf, const struct vfs_setattr *sa,
+			struct stat *st)
+{
+	struct sftp_mount *sm = sftp_mount_of(m);
+	struct sftp_file *f = vf ? sftp_file_of(vf) : NULL;
+	LIBSSH2_SFTP_ATTRIBUTES a;
+	struct sftp_conn *c;
+	struct stat cur;
+	char *rpath;
+	int rc;
+
+	if (f) {
+		pthread_mutex_lock(&f->lock);
+		f->ra_len = 0;
+		rc = sftp_file_begin(sm, f, &c);
+		if (rc)
+			goto out_unlock;
+		/* the current attributes matter only to fill in the half of
+		 * owner/group or atime/mtime that v3 must send but the caller
+		 * did not give */
+		memset(&cur, 0, sizeof(cur));
+		rc = 0;
+		if (sftp_setattr_partial(sa)) {
+			rc = sftp_err(c, libssh2_sftp_fstat_ex(f->h, &a, 0));
+			if (!rc)
+				sftp_attr_to_stat(&a, path, &cur);
+		}
+		if (!rc)
+			rc = sftp_setstat_conn(c, f, NULL, &cur, sa);
+		if (!rc)
+			rc = sftp_err(c, libssh2_sftp_fstat_ex(f->h, &a, 0));
+		if (!rc)
+			sftp_attr_to_stat(&a, path, st);
+		sftp_checkin(sm, c);
+out_unlock:
+		pthread_mutex_unlock(&f->lock);
+		sftp_cache_invalidate(sm->cache, path);
+		if (!rc)
+			sftp_cache_put_attr(sm->cache, path, st);
+		return rc;
+	}
+
+	rpath = sftp_rpath(sm, path);
+	if (!rpath)
+		return -ENOMEM;
+	rc = sftp_checkout(sm, -1, 0, &c);
+	if (rc)
+		goto out_free;
+	rc = sftp_lstat_conn(c, rpath, path, &cur);
+	if (!rc && S_ISLNK(cur.st_mode)) {
+		/* SETSTAT would change the link's target instead: only
+		 * what changes nothing (cp -a, tar: lchown to the owner the
+		 * new link already has) succeeds */
+		*st = cur;
+		if (!sftp_setattr_noop(&cur, sa))
+			rc = -EOPNOTSUPP;
+		sftp_checkin(sm, c);
+		goto out_free;
+	}
+	if (!rc)
+		rc = sftp_setstat_conn(c, NULL, rpath, &cur, sa);
+	if (!rc)
+		rc = sftp_lstat_conn(c, rpath, path, st);
+	sftp_checkin(sm, c);
+	sftp_cache_invalidate(sm->cache, path);
+	if (!rc)
+		sftp_cache_put_attr(sm->cache, path, st);
+out_free:
+	free(rpath);
+	return rc;
+}
+
+static ssize_t sftp_readlink(struct vfs_mount *m, const char *path,
+			     char *buf, size_t size)
+{
+	struct sftp_mount *sm = sftp_mount_of(m);
+	struct sftp_conn *c;
+	char target[PATH_MAX + 1], *rpath;
+	int rc, tries = 0;
+
+	rpath = sftp_rpath(sm, path);
+	if (!rpath)
+		return -ENOMEM;
+	do {
+		rc = sftp_checkout(sm, -1, 0, &c);
+		if (rc)
+			break;
+		rc = libssh2_sftp_symlink_ex(c->sftp, rpath, strlen(rpath),
+					     target, sizeof(target),
+					     LIBSSH2_SFTP_READLINK);
+		if (rc < 0)
+			/* no usable status (sftp_err_nostatus): a path that
+			 * exists is not a link, one that does not is ENOENT */
+			rc = sftp_explain(c, rpath, sftp_err_nostatus(c, rc),
+					  -EINVAL, 0, 0);
+		if (rc == -EIO && !c->broken)
+			rc = -ENOENT;
+	} while (sftp_checkin_retry(sm, c, rc < 0 ? rc : 0, &tries));
+	free(rpath);
+	if (rc < 0)
+		return rc;
+	memcpy(buf, target, (size_t)rc < size ? (size_t)rc : size);
+	return rc;
+}
+
+static int sftp_mkdir(struct vfs_mount *m, const char *path, mode_t mode,
+		      const struct vfs_cred *cred, struct stat *st)
+{
+	struct sftp_mount *sm = sftp_mount_of(m);
+	struct sftp_conn *c;
+	char *rpath;
+	int rc;
+
+	rpath = sftp_rpath(sm, path);
+	if (!rpath)
+		return -ENOMEM;
+	rc = sftp_checkout(sm, -1, 0, &c);
+	if (rc)
+		goto out;
+	rc = sftp_err(c, libssh2_sftp_mkdir_ex(c->sftp, rpath, strlen(rpath),
+					       mode & 07777));
+	if (rc)
+		rc = sftp_explain(c, rpath, rc, -EEXIST, 0, 0);
+	if (!rc)
+		rc = sftp_lstat_conn(c, rpath, path, st);
+	if (!rc && (st->st_mode & 07777) != (mode & 07777)) {
+		/* undo the server's umask: the kernel applied the caller's */
+		struct vfs_setattr sa = { .valid = VFS_SET_MODE, .mode = mode };
+
+		if (sftp_setstat_conn(c, NULL, rpath, st, &sa) == 0)
+			st->st_mode = (st->st_mode & S_IFMT) | (mode & 07777);
+	}
+	sftp_checkin(sm, c);
+	sftp_cache_invalidate(sm->cache, path);
+	if (!rc)
+		sftp_cache_put_attr(sm->cache, path, st);
+out:
+	free(rpath);
+	return rc;
+}
+
+static int sftp_symlink(struct vfs_mount *m, const char *target,
+			const char *path, const struct vfs_cred *cred,
+			struct stat *st)
+{
+	struct sftp_mount *sm = sftp_mount_of(m);
+	struct sftp_conn *c;
+	char *rpath;
+	int rc;
+
+	rpath = sftp_rpath(sm, path);
+	if (!rpath)
+		return -ENOMEM;
+	rc = sftp_checkout(sm, -1, 0, &c);
+	if (rc)
+		goto out;
+	/* libssh2 1.10 cannot report whether SYMLINK failed (see the top
+	 * of the file): check before and look after */
+	rc = sftp_lstat_conn(c, rpath, path, st);
+	if (rc != -ENOENT) {
+		rc = rc ? rc : -EEXIST;
+		goto out_checkin;
+	}
+	/* OpenSSH reads SSH_FXP_SYMLINK's two paths in the opposite order
+	 * to the draft; libssh2 sends its first argument first, so the
+	 * target goes first for OpenSSH to create link `rpath` */
+	rc = sftp_err_nostatus(c, libssh2_sftp_symlink_ex(
+					  c->sftp, target, strlen(target),
+					  rpath, strlen(rpath),
+					  LIBSSH2_SFTP_SYMLINK));
+	if (rc && c->broken)
+		goto out_checkin;
+	rc = sftp_lstat_conn(c, rpath, path, st);
+	if (rc == 0 && !S_ISLNK(st->st_mode))
+		rc = -EEXIST; /* someone else made something else there */
+	else if (rc == -ENOENT)
+		/* not created; the kernel looked the parent up just before,
+		 * so the server refused: most likely permissions */
+		rc = -EACCES;
+out_checkin:
+	sftp_checkin(sm, c);
+	sftp_cache_invalidate(sm->cache, path);
+	if (!rc)
+		sftp_cache_put_attr(sm->cache, path, st);
+out:
+	free(rpath);
+	return rc;
+}
+
+static int sftp_unlink(struct vfs_mount *m, const char *path)
+{
+	struct sftp_mount *sm = sftp_mount_of(m);
+	struct sftp_conn *c;
+	char *rpath;
+	int rc;
+
+	rpath = sftp_rpath(sm, path);
+	if (!rpath)
+		return -ENOMEM;
+	rc = sftp_checkout(sm, -1, 0, &c);
+	if (rc)
+		goto out;
+	rc = sftp_err(c, libssh2_sftp_unlink_ex(c->sftp, rpath,
+						strlen(rpath)));
+	if (rc)
+		rc = sftp_explain(c, rpath, rc, 0, -EISDIR, 0);
+	sftp_checkin(sm, c);
+	sftp_cache_invalidate(sm->cache, path);
+out:
+	free(rpath);
+	return rc;
+}
+
+static int sftp_rmdir(struct vfs_mount *m, const char *path)
+{
+	struct sftp_mount *sm = sftp_mount_of(m);
+	struct sftp_conn *c;
+	char *rpath;
+	int rc;
+
+	rpath = sftp_rpath(sm, path);
+	if (!rpath)
+		return -ENOMEM;
+	rc = sftp_checkout(sm, -1, 0, &c);
+	if (rc)
+		goto out;
+	rc = sftp_err(c, libssh2_sftp_rmdir_ex(c->sftp, rpath,
+					       strlen(rpath)));
+	if (rc)
+		rc = sftp_explain(c, rpath, rc, 0, -ENOTEMPTY, -ENOTDIR);
+	sftp_checkin(sm, c);
+	sftp_cache_invalidate(sm->cache, path);
+	sftp_cache_invalidate_dir(sm->cache, path);
+out:
+	free(rpath);
+	return rc;
+}
+
+static int sftp_rename_raw(struct sftp_conn *c, const char *from,
+			   const char *to)
+{
+	return sftp_err(c, libssh2_sftp_rename_ex(c->sftp, from, strlen(from),
+						  to, strlen(to), 0));
+}
+
+/*
+ * Replace `to` by `from` without ever losing `to`'s content: move the
+ * target aside under a hidden name in its directory, move the source in,
+ * then delete the hidden copy; each failure undoes the steps before it.
+ * Not atomic: for a moment `to` does not exist.
+ */
+static int sftp_rename_replace(struct sftp_mount *sm, struct sftp_conn *c,
+			       const char *rfrom, const char *rto,
+			       const struct stat *sfrom, const struct stat *sto)
+{
+	static unsigned long seq;
+	const char *slash = strrchr(rto, '/');
+	char *tmp;
+	int rc, undo;
+
+	if (S_ISDIR(sto->st_mode) && !S_ISDIR(sfrom->st_mode))
+		return -EISDIR;
+	if (!S_ISDIR(sto->st_mode) && S_ISDIR(sfrom->st_mode))
+		return -ENOTDIR;
+	if (asprintf(&tmp, "%.*s/.vfsd-rename-%ld-%lu", (int)(slash - rto),
+		     rto, (long)getpid(),
+		     __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED)) < 0)
+		return -ENOMEM;
+	rc = sftp_rename_raw(c, rto, tmp);
+	if (rc)
+		goto out;
+	rc = sftp_rename_raw(c, rfrom, rto);
+	if (rc) {
+		undo = sftp_rename_raw(c, tmp, rto);
+		goto undo_check;
+	}
+	if (S_ISDIR(sto->st_mode)) {
+		rc = sftp_err(c, libssh2_sftp_rmdir_ex(c->sftp, tmp,
+						       strlen(tmp)));
+		if (rc) {
+			/* POSIX: only an empty directory may be replaced */
+			if (rc == -EIO && !c->broken)
+				rc = -ENOTEMPTY;
+			undo = sftp_rename_raw(c, rto, rfrom);
+			if (!undo)
+				undo = sftp_rename_raw(c, tmp, rto);
+			goto undo_check;
+		}
+	} else if (sftp_err(c, libssh2_sftp_unlink_ex(c->sftp, tmp,
+						      strlen(tmp)))) {
+		/* the rename happened; only a hidden copy is left over */
+		log_warn_ratelimited(&sm->rl, "%s: rename left %s behind",
+				     sm->cfg.display, tmp);
+	}
+	goto out;
+undo_check:
+	if (undo)
+		log_err("%s: rename failed and could not be undone: the old %s is now %s",
+			sm->cfg.display, rto, tmp);
+out:
+	free(tmp);
+	return rc;
+}
+
+static int sftp_rename(struct vfs_mount *m, const char *from, const char *to,
+		       unsigned flags)
+{
+	struct sftp_mount *sm = sftp_mount_of(m);
+	struct stat sfrom, sto;
+	struct sftp_conn *c;
+	char *rfrom, *rto = NULL;
+	int rc;
+
+	if (flags & ~(unsigned)RENAME_NOREPLACE)
+		return -EINVAL; /* RENAME_EXCHANGE cannot be done over SFTP */
+	rfrom = sftp_rpath(sm, from);
+	rto = sftp_rpath(sm, to);
+	if (!rfrom || !rto) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = sftp_checkout(sm, -1, 0, &c);
+	if (rc)
+		goto out;
+	rc = sftp_lstat_conn(c, rfrom, from, &sfrom);
+	if (rc)
+		goto out_checkin;
+	if (strcmp(from, to) == 0)
+		goto out_checkin;
+	if (flags & RENAME_NOREPLACE) {
+		/* OpenSSH's rename refuses to replace by itself; the check
+		 * covers servers whose rename would (still racy there) */
+		rc = sftp_lstat_conn(c, rto, to, &sto);
+		if (rc != -ENOENT) {
+			rc = rc ? rc : -EEXIST;
+			goto out_checkin;
+		}
+	}
+	rc = sftp_rename_raw(c, rfrom, rto);
+	if (rc && !c->broken && !(flags & RENAME_NOREPLACE) &&
+	    sftp_lstat_conn(c, rto, to, &sto) == 0)
+		rc = sftp_rename_replace(sm, c, rfrom, rto, &sfrom, &sto);
+out_checkin:
+	sftp_checkin(sm, c);
+	sftp_cache_invalidate(sm->cache, from);
+	sftp_cache_invalidate(sm->cache, to);
+	if (!rc && S_ISDIR(sfrom.st_mode))
+		/* every cached path below `from` is now wrong */
+		sftp_cache_clear(sm->cache);
+out:
+	free(rfrom);
+	free(rto);
+	return rc;
+}
+
+/* ---- Directories ---------------------------------------------------- */
+
+static int sftp_list(struct sftp_mount *sm, struct sftp_conn *c,
+		     const char *path, const char *rpath,
+		     struct sftp_listing *ls)
+{
+	LIBSSH2_SFTP_ATTRIBUTES a;
+	LIBSSH2_SFTP_HANDLE *dh;
+	char name[NAME_MAX * 4 + 1];
+	int rc, ret = 0;
+
+	dh = libssh2_sftp_open_ex(c->sftp, rpath, strlen(rpath), 0, 0,
+				  LIBSSH2_SFTP_OPENDIR);
+	if (!dh)
+		return sftp_err(c, libssh2_session_last_errno(c->ssh));
+	/* libssh2 fetches entries a batch (~100 from OpenSSH) at a time */
+	while ((rc = libssh2_sftp_readdir_ex(dh, name, sizeof(name), NULL, 0,
+					     &a)) > 0) {
+		unsigned flags = 0;
+		struct stat st;
+		char *child;
+
+		if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+			continue;
+		/* the entry's mount-relative path: st_ino and cache key */
+		if (asprintf(&child, "%s/%s", strcmp(path, "/") ? path : "",
+			     name) < 0) {
+			ret = -ENOMEM;
+			break;
+		}
+		sftp_attr_to_stat(&a, child, &st);
+		if (sftp_attr_full(&a)) {
+			flags = VFS_DIRENT_FULL;
+			sftp_cache_put_attr(sm->cache, child, &st);
+		}
+		free(child);
+		ret = vfs_dirbuf_add(&ls->db, name, &st, flags);
+		if (ret < 0)
+			break;
+	}
+	if (!ret && rc < 0)
+		ret = sftp_err(c, rc);
+	if (!c->broken)
+		libssh2_sftp_close_handle(dh);
+	return ret;
+}
+
+static int sftp_opendir(struct vfs_mount *m, const char *path,
+			struct vfs_dir **out)
+{
+	struct sftp_mount *sm = sftp_mount_of(m);
+	struct sftp_listing *ls;
+	struct sftp_conn *c;
+	struct vfs_dir *d;
+	char *rpath;
+	int rc, tries = 0;
+
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	ls = sftp_cache_get_listing(sm->cache, path);
+	if (ls)
+		goto done;
+	rpath = sftp_rpath(sm, path);
+	if (!rpath) {
+		free(d);
+		return -ENOMEM;
+	}
+	do {
+		ls = sftp_listing_new();
+		if (!ls) {
+			rc = -ENOMEM;
+			break;
+		}
+		rc = sftp_checkout(sm, -1, 0, &c);
+		if (rc) {
+			sftp_listing_put(sm->cache, ls);
+			break;
+		}
+		rc = sftp_list(sm, c, path, rpath, ls);
+		if (rc) {
+			sftp_listing_put(sm->cache, ls);
+			ls = NULL;
+		}
+	} while (sftp_checkin_retry(sm, c, rc, &tries));
+	free(rpath);
+	if (rc) {
+		free(d);
+		return rc;
+	}
+	sftp_cache_put_listing(sm->cache, path, ls);
+done:
+	d->ls = ls;
+	*out = d;
+	return 0;
+}
+
+static int sftp_readdir(struct vfs_mount *m, struct vfs_dir *d, off_t off,
+			vfs_fill_fn fill, void *ctx)
+{
+	return vfs_dirbuf_fill(&d->ls->db, off, fill, ctx);
+}
+
+static void sftp_releasedir(struct vfs_mount *m, struct vfs_dir *d)
+{
+	sftp_listing_put(sftp_mount_of(m)->cache, d->ls);
+	free(d);
+}
+
+/* ---- Open files ----------------------------------------------------- */
+
+static struct sftp_file *sftp_file_new(struct sftp_mount *sm,
+				       const char *path, int flags)
+{
+	struct sftp_file *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return NULL;
+	f->path = strdup(path);
+	f->rpath = sftp_rpath(sm, path);
+	if (!f->path || !f->rpath) {
+		free(f->path);
+		free(f->rpath);
+		free(f);
+		return NULL;
+	}
+	pthread_mutex_init(&f->lock, NULL);
+	f->base.mount = &sm->base;
+	f->base.flags = flags & ~(O_CREAT | O_EXCL | O_TRUNC);
+	f->base.host_fd = -1;
+	/* a reopen after reconnecting must not create or truncate again */
+	f->fxf = sftp_fxf(flags);
+	f->idx = -1;
+	return f;
+}
+
+static void sftp_file_free(struct sftp_file *f)
+{
+	if (f->ra) {
+		free(f->ra);
+		__atomic_sub_fetch(&sftp_mount_of(f->base.mount)->ra_buffers, 1,
+				   __ATOMIC_RELAXED);
+	}
+	pthread_mutex_destroy(&f->lock);
+	free(f->path);
+	free(f->rpath);
+	free(f);
+}
+
+static void sftp_file_attach(struct sftp_mount *sm, struct sftp_file *f,
+			     struct sftp_conn *c, LIBSSH2_SFTP_HANDLE *h)
+{
+	f->h = h;
+	f->idx = c->idx;
+	f->gen = c->gen;
+	sftp_pool_count_file(sm, c->idx, +1);
+}
+
+/*
+ * Open rpath and lstat it in one round trip: in non-blocking mode both
+ * requests go out before either answer is awaited, then both answers are
+ * collected in blocking mode (libssh2 keeps each call's progress apart and
+ * matches answers by request id).  Returns the open's result; *hp is the
+ * handle or NULL, *arc the lstat's result (meaningful after a successful
+ * open; -EAGAIN when it was not sent and the caller must fstat).
+ */
+static int sftp_open_lstat(struct sftp_conn *c, const char *rpath,
+			   unsigned long fxf, long mode,
+			   LIBSSH2_SFTP_HANDLE **hp, LIBSSH2_SFTP_ATTRIBUTES *a,
+			   int *arc)
+{
+	size_t len = strlen(rpath);
+	LIBSSH2_SFTP_HANDLE *h;
+	bool open_pending, stat_pending = false;
+	int open_err = 0, src = -EAGAIN;
+
+	libssh2_session_set_blocking(c->ssh, 0);
+	h = libssh2_sftp_open_ex(c->sftp, rpath, len, fxf, mode,
+				 LIBSSH2_SFTP_OPENFILE);
+	open_pending = !h && libssh2_session_last_errno(c->ssh) ==
+				     LIBSSH2_ERROR_EAGAIN;
+	if (!h && !open_pending)
+		open_err = libssh2_session_last_errno(c->ssh);
+	/* send LSTAT only behind a completely sent OPEN */
+	if (open_pending && !(libssh2_session_block_directions(c->ssh) &
+			      LIBSSH2_SESSION_BLOCK_OUTBOUND)) {
+		int r = libssh2_sftp_stat_ex(c->sftp, rpath, len,
+					     LIBSSH2_SFTP_LSTAT, a);
+
+		stat_pending = r == LIBSSH2_ERROR_EAGAIN;
+		if (!stat_pending)
+			src = r ? sftp_err(c, r) : 0;
+	}
+	libssh2_session_set_blocking(c->ssh, 1);
+	if (stat_pending)
+		/* first, in case it is half sent */
+		src = sftp_err(c, libssh2_sftp_stat_ex(c->sftp, rpath, len,
+						       LIBSSH2_SFTP_LSTAT, a));
+	if (open_pending && !c->broken) {
+		h = libssh2_sftp_open_ex(c->sftp, rpath, len, fxf, mode,
+					 LIBSSH2_SFTP_OPENFILE);
+		if (!h)
+			open_err = libssh2_session_last_errno(c->ssh);
+	}
+	*hp = h;
+	*arc = src;
+	if (h)
+		return 0;
+	return c->broken ? -EIO : sftp_err(c, open_err ? open_err : -EIO);
+}
+
+static int sftp_create(struct vfs_mount *m, const char *path, int flags,
+		       mode_t mode, const struct vfs_cred *cred,
+		       struct vfs_file **out, struct stat *st)
+{
+	struct sftp_mount *sm = sftp_mount_of(m);
+	LIBSSH2_SFTP_ATTRIBUTES a;
+	LIBSSH2_SFTP_HANDLE *h;
+	struct sftp_conn *c;
+	struct sftp_file *f;
+	bool created = true;
+	int rc, arc;
+
+	f = sftp_file_new(sm, path, flags);
+	if (!f)
+		return -ENOMEM;
+	rc = sftp_checkout(sm, -1, 0, &c);
+	if (rc)
+		goto err_free;
+	/* Always exclusive first, so that we know whether we created the
+	 * file and may fix its mode; fall back for plain O_CREAT. */
+	rc = sftp_open_lstat(c, f->rpath,
+			     f->fxf | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_EXCL |
+				     LIBSSH2_FXF_TRUNC,
+			     mode & 07777, &h, &a, &arc);
+	if (!h) {
+		rc = sftp_explain(c, f->rpath, rc, -EEXIST, -EISDIR, -EEXIST);
+		if (rc == -EEXIST && !(flags & O_EXCL)) {
+			created = false;
+			h = libssh2_sftp_open_ex(
+				c->sftp, f->rpath, strlen(f->rpath),
+				f->fxf | LIBSSH2_FXF_CREAT |
+					(flags & O_TRUNC ? LIBSSH2_FXF_TRUNC
+							 : 0),
+				mode & 07777, LIBSSH2_SFTP_OPENFILE);
+			rc = h ? 0
+			       : sftp_explain(c, f->rpath,
+					      sftp_err(c, libssh2_session_last_errno(
+								  c->ssh)),
+					      0, -EISDIR, 0);
+			arc = -EAGAIN;
+		}
+		if (rc)
+			goto err_checkin;
+	}
+	/* lstat answered with the open, unless it could not be sent then */
+	rc = arc == -EAGAIN ? sftp_err(c, libssh2_sftp_fstat_ex(h, &a, 0))
+			    : arc;
+	if (!rc) {
+		sftp_attr_to_stat(&a, path, st);
+		if (created && (st->st_mode & 07777) != (mode & 07777)) {
+			/* undo the server's umask: the kernel applied the
+			 * caller's already */
+			LIBSSH2_SFTP_ATTRIBUTES p = {
+				.flags = LIBSSH2_SFTP_ATTR_PERMISSIONS,
+				.permissions = mode & 07777,
+			};
+
+			if (libssh2_sftp_fstat_ex(h, &p, 1) == 0)
+				st->st_mode = (st->st_mode & S_IFMT) |
+					      (mode & 07777);
+		}
+	}
+	if (rc) {
+		if (!c->broken)
+			libssh2_sftp_close_handle(h);
+		goto err_checkin;
+	}
+	sftp_file_attach(sm, f, c, h);
+	sftp_checkin(sm, c);
+	sftp_cache_invalidate(sm->cache, path);
+	sftp_cache_put_attr(sm->cache, path, st);
+	*out = &f->base;
+	return 0;
+
+err_checkin:
+	sftp_checkin(sm, c);
+	sftp_cache_invalidate(sm->cache, path);
+err_free:
+	sftp_file_free(f);
+	return rc;
+}
+
+static int sftp_open(struct vfs_mount *m, const char *path, int flags,
+		     struct vfs_file **out)
+{
+	struct sftp_mount *sm = sftp_mount_of(m);
+	LIBSSH2_SFTP_HANDLE *h = NULL;
+	struct sftp_conn *c;
+	struct sftp_file *f;
+	int rc, tries = 0;
+
+	f = sftp_file_new(sm, path, flags);
+	if (!f)
+		return -ENOMEM;
+	/* close-to-open: whatever we remember of this file may be old */
+	sftp_cache_invalidate(sm->cache, path);
+	do {
+		rc = sftp_checkout(sm, -1, 0, &c);
+		if (rc)
+			break;
+		h = libssh2_sftp_open_ex(c->sftp, f->rpath, strlen(f->rpath),
+					 f->fxf | (flags & O_TRUNC
+							   ? LIBSSH2_FXF_TRUNC
+							   : 0),
+					 0, LIBSSH2_SFTP_OPENFILE);
+		if (h) {
+			sftp_file_attach(sm, f, c, h);
+			rc = 0;
+		} else {
+			rc = sftp_err(c, libssh2_session_last_errno(c->ssh));
+			rc = sftp_explain(c, f->rpath, rc, 0, -EISDIR, 0);
+		}
+		/* retrying an open that may have truncated is harmless:
+		 * it truncates the same file again */
+	} while (sftp_checkin_retry(sm, c, rc, &tries));
+	if (rc) {
+		sftp_file_free(f);
+		return rc;
+	}
+	*out = &f->base;
+	return 0;
+}
+
+/* Position libssh2's per-handle stream at off.  Seeking throws away
+ * libssh2's read-ahead, so only seek when the stream is elsewhere. */
+static void sftp_position(struct sftp_file *f, off_t off)
+{
+	if (f->need_seek || libssh2_sftp_tell64(f->h) != (uint64_t)off) {
+		libssh2_sftp_seek64(f->h, (libssh2_uint64_t)off);
+		f->need_seek = false;
+	}
+}
+
+/*
+ * Large reads: libssh2 1.10 splits a read into ~30 KB SSH_FXP_READs and
+ * keeps up to four times the caller's buffer in flight, continuing from
+ * where the last read stopped; that is the pipelining that makes
+ * sequential reads fast, as long as reads arrive in order.  Reads until
+ * EOF or size; called with f->lock held and c checked out.
+ */
+static ssize_t sftp_read_conn(struct sftp_file *f, struct sftp_conn *c,
+			      char *buf, size_t size, off_t off)
+{
+	size_t total = 0;
+
+	sftp_position(f, off);
+	while (total < size) {
+		ssize_t n = libssh2_sftp_read(f->h, buf + total, size - total);
+
+		if (n == 0)
+			break;
+		if (n < 0) {
+			f->need_seek = true;
+			return sftp_err(c, (int)n);
+		}
+		total += n;
+	}
+	return (ssize_t)total;
+}
+
+/* Copy what the read-ahead buffer holds of [off, off+size) to buf;
+ * returns the bytes copied (0 when off is outside it). */
+static size_t sftp_ra_copy(struct sftp_file *f, char *buf, size_t size,
+			   off_t off)
+{
+	size_t skip, n;
+
+	if (!f->ra_len || off < f->ra_off ||
+	    off >= f->ra_off + (off_t)f->ra_len)
+		return 0;
+	skip = off - f->ra_off;
+	n = f->ra_len - skip < size ? f->ra_len - skip : size;
+	memcpy(buf, f->ra + skip, n);
+	return n;
+}
+
+/* Use a read-ahead buffer for f?  Only for the second read in a row that
+ * continues the previous one, not for O_DIRECT (no cache of ours). */
+static bool sftp_ra_want(struct sftp_mount *sm, struct sftp_file *f,
+			 size_t size, off_t off)
+{
+	if (size >= SFTP_RA_MIN_DIRECT)
+		return false;
+	if (f->ra)
+		return off == f->next_off || f->ra_len == 0;
+	if ((f->base.flags & O_DIRECT) ||
+	    off == 0 || off != f->next_off)
+		return false;
+	if (__atomic_add_fetch(&sm->ra_buffers, 1, __ATOMIC_RELAXED) >
+	    SFTP_RA_MAX) {
+		__atomic_sub_fetch(&sm->ra_buffers, 1, __ATOMIC_RELAXED);
+		return false;
+	}
+	f->ra = malloc(SFTP_RA_SIZE);
+	if (!f->ra) {
+		__atomic_sub_fetch(&sm->ra_buffers, 1, __ATOMIC_RELAXED);
+		return false;
+	}
+	return true;
+}
+
+static ssize_t sftp_read(struct vfs_file *vf, void *buf, size_t size,
+			 off_t off)
+{
+	struct sftp_file *f = sftp_file_of(vf);
+	struct sftp_mount *sm = sftp_mount_of(vf->mount);
+	struct sftp_conn *c;
+	ssize_t total, n;
+	off_t pos;
+	int tries = 0;
+
+	pthread_mutex_lock(&f->lock);
+	/* FUSE may deliver read-ahead requests out of order: whatever the
+	 * buffer holds is served from it */
+	total = (ssize_t)sftp_ra_copy(f, buf, size, off);
+	if ((size_t)total == size ||
+	    (total && f->ra_eof &&
+	     off + total == f->ra_off + (off_t)f->ra_len))
+		goto out;
+	pos = off + total;
+	do {
+		n = sftp_file_begin(sm, f, &c);
+		if (n < 0)
+			break;
+		if (sftp_ra_want(sm, f, size - total, pos)) {
+			n = sftp_read_conn(f, c, f->ra, SFTP_RA_SIZE, pos);
+			f->ra_len = n > 0 ? (size_t)n : 0;
+			f->ra_off = pos;
+			f->ra_eof = n >= 0 && (size_t)n < SFTP_RA_SIZE;
+			if (n >= 0)
+				n = sftp_ra_copy(f, (char *)buf + total,
+						 size - total, pos);
+		} else {
+			n = sftp_read_conn(f, c, (char *)buf + total,
+					   size - total, pos);
+		}
+	} while (sftp_checkin_retry(sm, c, n < 0 ? (int)n : 0, &tries));
+	total = n < 0 ? n : total + n;
+out:
+	if (total > 0)
+		f->next_off = off + total;
+	pthread_mutex_unlock(&f->lock);
+	return total;
+}
+
+/*
+ * libssh2 1.10 sends the whole buffer as pipelined ~30 KB writes and
+ * returns as each is acknowledged in order; the loop ends when the
+ * server has acknowledged everything, so no write is reported done that
+ * the server has not accepted.
+ */
+static ssize_t sftp_write(struct vfs_file *vf, const void *buf, size_t size,
+			  off_t off)
+{
+	struct sftp_file *f = sftp_file_of(vf);
+	struct sftp_mount *sm = sftp_mount_of(vf->mount);
+	struct sftp_conn *c;
+	size_t total = 0;
+	int rc, stalls = 0;
+
+	pthread_mutex_lock(&f->lock);
+	if (f->write_err) {
+		rc = f->write_err;
+		goto out;
+	}
+	rc = sftp_file_begin(sm, f, &c);
+	if (rc)
+		goto out;
+	f->ra_len = 0;
+	sftp_position(f, off);
+	while (total < size) {
+		ssize_t n = libssh2_sftp_write(f->h, (const char *)buf + total,
+					       size - total);
+
+		if (n < 0) {
+			rc = sftp_err(c, (int)n);
+			break;
+		}
+		if (n == 0 && ++stalls > 1000) {
+			rc = -EIO;
+			break;
+		}
+		total += n;
+	}
+	if (rc) {
+		f->need_seek = true;
+		if (c->broken) {
+			/* some of this data may not have arrived, and the
+			 * caller may already have moved on from earlier
+			 * writes: fail the next ones, fsync and close */
+			f->write_err = -EIO;
+			rc = -EIO;
+		}
+	}
+	sftp_checkin(sm, c);
+out:
+	pthread_mutex_unlock(&f->lock);
+	sftp_cache_invalidate(sm->cache, f->path);
+	return rc ? rc : (ssize_t)total;
+}
+
+static int sftp_fgetattr(struct vfs_file *vf, struct stat *st)
+{
+	struct sftp_file *f = sftp_file_of(vf);
+	struct sftp_mount *sm = sftp_mount_of(vf->mount);
+	LIBSSH2_SFTP_ATTRIBUTES a;
+	struct sftp_conn *c;
+	int rc, tries = 0;
+
+	pthread_mutex_lock(&f->lock);
+	do {
+		rc = sftp_file_begin(sm, f, &c);
+		if (rc)
+			break;
+		rc = sftp_err(c, libssh2_sftp_fstat_ex(f->h, &a, 0));
+	} while (sftp_checkin_retry(sm, c, rc, &tries));
+	pthread_mutex_unlock(&f->lock);
+	if (rc)
+		return rc;
+	sftp_attr_to_stat(&a, f->path, st);
+	sftp_cache_put_attr(sm->cache, f->path, st);
+	return 0;
+}
+
+/* Nothing is buffered here: only report a write that may have been lost. */
+static int sftp_flush(struct vfs_file *vf)
+{
+	struct sftp_file *f = sftp_file_of(vf);
+	int rc;
+
+	pthread_mutex_lock(&f->lock);
+	rc = f->write_err;
+	f->write_err = 0;
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+static int sftp_fsync(struct vfs_file *vf, bool datasync)
+{
+	struct sftp_file *f = sftp_file_of(vf);
+	struct sftp_mount *sm = sftp_mount_of(vf->mount);
+	struct sftp_conn *c;
+	int rc;
+
+	pthread_mutex_lock(&f->lock);
+	if (f->write_err) {
+		rc = f->write_err;
+		f->write_err = 0;
+		goto out;
+	}
+	if (!sm->feat.fsync) {
+		rc = -EOPNOTSUPP;
+		goto out;
+	}
+	rc = sftp_file_begin(sm, f, &c);
+	if (rc)
+		goto out;
+	rc = libssh2_sftp_fsync(f->h);
+	if (rc == LIBSSH2_ERROR_SFTP_PROTOCOL &&
+	    libssh2_sftp_last_error(c->sftp) == LIBSSH2_FX_OP_UNSUPPORTED)
+		sm->feat.fsync = false;
+	rc = sftp_err(c, rc);
+	sftp_checkin(sm, c);
+out:
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+static int sftp_release(struct vfs_file *vf)
+{
+	struct sftp_file *f = sftp_file_of(vf);
+	struct sftp_mount *sm = sftp_mount_of(vf->mount);
+	struct sftp_conn *c;
+	int rc = 0;
+
+	pthread_mutex_lock(&f->lock);
+	if (f->idx >= 0) {
+		rc = sftp_checkout(sm, f->idx, f->gen, &c);
+		if (rc == 0) {
+			rc = sftp_close_deferred(c, f->h);
+			sftp_checkin(sm, c);
+		} else if (rc == -ESTALE) {
+			/* the handle went with its session */
+			rc = 0;
+		}
+		/* on other errors the server-side handle lives until its
+		 * session ends; libssh2's memory for it is in that session's
+		 * arena */
+		sftp_pool_count_file(sm, f->idx, -1);
+	}
+	if (!rc)
+		rc = f->write_err;
+	pthread_mutex_unlock(&f->lock);
+	sftp_cache_invalidate(sm->cache, f->path);
+	sftp_file_free(f);
+	return rc;
+}
+
+/* Only regular files can be made over SFTP (as an empty exclusive open). */
+static int sftp_mknod(struct vfs_mount *m, const char *path, mode_t mode,
+		      dev_t rdev, const struct vfs_cred *cred,
+		      struct stat *st)
+{
+	struct vfs_file *f;
+	int rc;
+
+	if (!S_ISREG(mode))
+		return -EOPNOTSUPP;
+	rc = sftp_create(m, path, O_WRONLY | O_CREAT | O_EXCL, mode, cred,
+			 &f, st);
+	if (rc)
+		return rc;
+	return sftp_release(f);
+}
+
+const struct vfs_backend_ops sftp_ops = {
+	.name		= "sftp",
+	.opts		= sftp_opts,
+	.mount		= sftp_mount,
+	.unmount	= sftp_unmount,
+	.statfs		= sftp_statfs,
+	.state		= sftp_state,
+	.getattr	= sftp_getattr,
+	.setattr	= sftp_setattr,
+	.readlink	= sftp_readlink,
+	.mknod		= sftp_mknod,
+	.mkdir		= sftp_mkdir,
+	.symlink	= sftp_symlink,
+	.unlink		= sftp_unlink,
+	.rmdir		= sftp_rmdir,
+	.rename		= sftp_rename,
+	.opendir	= sftp_opendir,
+	.readdir	= sftp_readdir,
+	.releasedir	= sftp_releasedir,
+	.create		= sftp_create,
+	.open		= sftp_open,
+	.read		= sftp_read,
+	.write		= sftp_write,
+	.fgetattr	= sftp_fgetattr,
+	.flush		= sftp_flush,
+	.fsync		= sftp_fsync,
+	.release	= sftp_release,
+};

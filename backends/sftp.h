@@ -1,0 +1,266 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * sftp.h - private declarations shared by the SFTP backend's files:
+ *
+ *   sftp.c        the vfs_backend_ops table: namespace and open-file ops
+ *   sftp_conn.c   sessions: TCP connect, known_hosts, authentication, the
+ *                 connection pool, reconnection and keepalive
+ *   sftp_cache.c  attribute and directory-listing cache (cache_ttl)
+ *
+ * Only backends/sftp*.c and the unit test (tests/test_sftp_unit.c) use
+ * these declarations; the rest of vfsd sees sftp_ops alone.
+ *
+ * Threading model: FUSE worker threads call the ops synchronously.  A
+ * libssh2 session may only be used by one thread at a time, so a thread
+ * "checks out" a connection from the mount's pool for the whole of one
+ * call and checks it back in afterwards.  Sessions run in blocking mode
+ * with libssh2_session_set_timeout(), so every library call returns within
+ * the mount's timeout; two places switch to non-blocking mode briefly to
+ * have a second request on the wire before waiting for the first
+ * (sftp_close_deferred, and sftp_open_lstat in sftp.c).
+ *
+ * Lock order (outer first): sftp_file.lock → sftp_pool.lock →
+ * sftp_cache.lock.  A checked-out connection is not a lock in this sense:
+ * no pool or cache lock is held while talking to the server.
+ */
+#ifndef VFSD_BACKENDS_SFTP_H
+#define VFSD_BACKENDS_SFTP_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <libssh2.h>
+#include <libssh2_sftp.h>
+
+#include "backends/backend.h"
+#include "vfsd/log.h"
+
+extern const struct vfs_backend_ops sftp_ops;
+
+/* ---- Configuration (from the option spec, fixed after mount) -------- */
+
+enum sftp_hostkey_policy { SFTP_HOSTKEY_STRICT, SFTP_HOSTKEY_ACCEPT_NEW };
+
+struct sftp_config {
+	char *display;		/* URL for messages, no secrets (owned) */
+	char *host;		/* owned */
+	int port;
+	char *user;		/* owned */
+	char *root;		/* remote directory the mount shows (owned) */
+	char *identity;		/* explicit identity file or NULL (owned) */
+	char *known_hosts;	/* expanded path (owned) */
+	char *password;		/* secret: never logged (owned, wiped) */
+	enum sftp_hostkey_policy hostkey;
+	int connections;
+	int timeout_ms;
+	int keepalive_s;	/* 0 = off */
+	int cache_ttl_s;
+};
+
+/* ---- Connections ---------------------------------------------------- */
+
+/*
+ * Every allocation libssh2 makes for one session is linked into that
+ * session's arena.  When a session dies mid-request libssh2 1.10 cannot
+ * always release what it holds (an SFTP handle whose FXP_CLOSE cannot be
+ * sent stays allocated, for one); freeing the arena after
+ * libssh2_session_free() makes discarding a broken session leak-free.
+ * Only the thread that has the connection checked out allocates from it.
+ */
+struct sftp_arena {
+	struct sftp_arena_hdr *head;
+	size_t count;
+	/* libssh2 hands its callbacks only this "abstract" pointer, so the
+	 * keyboard-interactive callback finds the password here (set only
+	 * for the duration of that call) */
+	const char *password;
+};
+
+#define SFTP_MAX_CLOSING 64
+
+struct sftp_conn {
+	int idx;		/* slot in the pool */
+	/* the fields below up to `sftp` are protected by sftp_pool.lock */
+	bool busy;		/* checked out, or being (re)connected */
+	bool up;		/* session usable */
+	bool doomed;		/* close at checkin: the server went away */
+	unsigned gen;		/* bumped for every new session in this slot */
+	int nfiles;		/* open files whose handle lives here */
+	/* owned by whoever has the slot busy */
+	int sock;
+	LIBSSH2_SESSION *ssh;
+	LIBSSH2_SFTP *sftp;
+	struct sftp_arena arena;
+	/* handles whose FXP_CLOSE is sent but not yet answered (see
+	 * sftp_close_deferred); they die with the session */
+	LIBSSH2_SFTP_HANDLE *closing[SFTP_MAX_CLOSING];
+	int nclosing;
+	bool broken;		/* set by sftp_err() on a transport error */
+	bool timed_out;		/* ... which was the server not answering */
+	struct timespec last_io; /* for keepalives */
+};
+
+enum sftp_state { SFTP_CONNECTED, SFTP_RECONNECTING, SFTP_DOWN };
+
+struct sftp_pool {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;	/* a slot became idle/up, or state changed */
+	pthread_cond_t maint_cond; /* wakes the maintenance thread */
+	struct sftp_conn *conns; /* [n], protected by lock */
+	int n;
+	enum sftp_state state;	/* protected by lock */
+	bool closing;		/* unmount in progress */
+	bool connecting;	/* a (re)connect attempt is running */
+	bool probe_waiter;	/* one op waits on a down mount's attempt */
+	unsigned attempt_seq;	/* bumped when an attempt ends */
+	unsigned rr;		/* round-robin start for checkouts */
+	unsigned backoff_ms;
+	struct timespec next_attempt;
+	struct timespec last_attempt_end;
+	pthread_t maint;
+	bool maint_started;
+};
+
+/* Server features probed at mount. */
+struct sftp_features {
+	bool fsync;		/* fsync@openssh.com */
+	bool statvfs;		/* statvfs@openssh.com */
+};
+
+struct sftp_cache;
+
+struct sftp_mount {
+	struct vfs_mount base;	/* first: the router sees this */
+	struct sftp_config cfg;
+	struct sftp_pool pool;
+	struct sftp_features feat;
+	int ra_buffers;		/* read-ahead buffers in use (atomic) */
+	struct sftp_cache *cache;
+	struct log_ratelimit rl; /* data-path warnings */
+};
+
+static inline struct sftp_mount *sftp_mount_of(struct vfs_mount *m)
+{
+	return (struct sftp_mount *)m;
+}
+
+/* ---- sftp_conn.c ---------------------------------------------------- */
+
+/*
+ * Open one session for the mount: TCP connect, handshake, host key check,
+ * authentication, SFTP subsystem.  Fills c->sock/ssh/sftp.  On failure
+ * returns -errno with *err describing it (naming cfg->display).
+ */
+int sftp_conn_open(struct sftp_mount *sm, struct sftp_conn *c,
+		   struct vfs_error *err);
+/* Tear a session down; `graceful` sends a disconnect, else the socket is
+ * shut down first so nothing can block. */
+void sftp_conn_close(struct sftp_conn *c, bool graceful);
+
+/* Allocate the pool's slots (cfg.connections).  0 or -ENOMEM. */
+int sftp_pool_init(struct sftp_mount *sm);
+/* Slot 0 holds an open session: mark it up and start the maintenance
+ * thread, which opens the other slots in the background.  0 or -errno. */
+int sftp_pool_start(struct sftp_mount *sm);
+/* Stop the maintenance thread and close every session (no op in flight).
+ * Safe after a failed or partial init. */
+void sftp_pool_destroy(struct sftp_mount *sm);
+
+/*
+ * Check out a connection.  want < 0: any idle one (least loaded);
+ * want >= 0: that slot, but only while its generation is still `gen`,
+ * else -ESTALE (the caller reopens its handle elsewhere).  Waits at most
+ * the mount's timeout; fails fast (-EIO) while the mount is down.
+ */
+int sftp_checkout(struct sftp_mount *sm, int want, unsigned gen,
+		  struct sftp_conn **out);
+/*
+ * Close a handle without waiting for the server's answer (a round trip
+ * saved on every close); the answer is collected by a later
+ * sftp_close_reap() on the same connection.  Returns 0 or -errno.
+ */
+int sftp_close_deferred(struct sftp_conn *c, LIBSSH2_SFTP_HANDLE *h);
+/* Collect answers to deferred closes that have arrived; wait: all. */
+void sftp_close_reap(struct sftp_conn *c, bool wait);
+/* Give a connection back (reaping deferred closes); a connection marked
+ * broken is discarded and the pool starts reconnecting. */
+void sftp_checkin(struct sftp_mount *sm, struct sftp_conn *c);
+/* Account an open file handle on slot idx (delta +1/-1). */
+void sftp_pool_count_file(struct sftp_mount *sm, int idx, int delta);
+const char *sftp_pool_state(struct sftp_mount *sm);
+
+/*
+ * The one mapping from libssh2 results to -errno.  `rc` is a libssh2
+ * return code (LIBSSH2_ERROR_*, < 0).  SFTP status errors use the
+ * session's last SFTP status; transport errors mark c broken.
+ */
+int sftp_err(struct sftp_conn *c, int rc);
+/* SFTP status (LIBSSH2_FX_*) → -errno; exported for the unit test. */
+int sftp_status_errno(unsigned long status);
+/* LIBSSH2_ERROR_* other than SFTP_PROTOCOL → -errno; *transport says
+ * whether the session must be discarded. */
+int sftp_libssh2_errno(int rc, bool *transport);
+
+/* SHA256 fingerprint as OpenSSH prints it ("SHA256:" + unpadded base64)
+ * of the 32-byte digest; out needs 52 bytes. */
+void sftp_fingerprint_fmt(const unsigned char digest[32], char *out,
+			  size_t size);
+
+/* ---- sftp_cache.c --------------------------------------------------- */
+
+/* A directory listing shared by the cache and open directory streams. */
+struct sftp_listing {
+	struct vfs_dirbuf db;
+	int refs;		/* protected by the cache lock */
+};
+
+struct sftp_cache *sftp_cache_new(int ttl_s);
+void sftp_cache_free(struct sftp_cache *c);
+/* Copy a fresh cached lstat of path into *st: true on a hit. */
+bool sftp_cache_get_attr(struct sftp_cache *c, const char *path,
+			 struct stat *st);
+void sftp_cache_put_attr(struct sftp_cache *c, const char *path,
+			 const struct stat *st);
+/* A fresh listing of path with a reference for the caller, or NULL. */
+struct sftp_listing *sftp_cache_get_listing(struct sftp_cache *c,
+					    const char *path);
+/* Store a listing (the cache takes its own reference). */
+void sftp_cache_put_listing(struct sftp_cache *c, const char *path,
+			    struct sftp_listing *l);
+struct sftp_listing *sftp_listing_new(void);
+void sftp_listing_put(struct sftp_cache *c, struct sftp_listing *l);
+/* Drop path's attributes and its parent's listing (a change by us). */
+void sftp_cache_invalidate(struct sftp_cache *c, const char *path);
+/* Drop path's listing too (path is a directory whose entries changed) */
+void sftp_cache_invalidate_dir(struct sftp_cache *c, const char *path);
+/* Drop everything (a directory moved, or the connection was rebuilt). */
+void sftp_cache_clear(struct sftp_cache *c);
+/* Free expired entries; called from the maintenance thread. */
+void sftp_cache_expire(struct sftp_cache *c);
+
+/* ---- helpers -------------------------------------------------------- */
+
+static inline long sftp_ts_ms_until(const struct timespec *deadline)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (deadline->tv_sec - now.tv_sec) * 1000 +
+	       (deadline->tv_nsec - now.tv_nsec) / 1000000;
+}
+
+static inline void sftp_ts_after_ms(struct timespec *ts, long ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+}
+
+#endif /* VFSD_BACKENDS_SFTP_H */

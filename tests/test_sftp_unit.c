@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * test_sftp_unit.c - unit tests for the SFTP backend's server-free parts:
+ * the status/libssh2 → errno mapping, OpenSSH fingerprint formatting, the
+ * attribute/listing cache, the option spec and mount's failure paths.
+ * Everything that needs an sshd is in tests/integration/test_sftp.py.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "backends/sftp.h"
+#include "vfsd/options.h"
+#include "vfsd/url.h"
+
+Suite *sftp_suite(void);
+
+START_TEST(test_status_errno)
+{
+	static const struct {
+		unsigned long status;
+		int err;
+	} map[] = {
+		{ LIBSSH2_FX_OK, 0 },
+		{ LIBSSH2_FX_NO_SUCH_FILE, -ENOENT },
+		{ LIBSSH2_FX_NO_SUCH_PATH, -ENOENT },
+		{ LIBSSH2_FX_PERMISSION_DENIED, -EACCES },
+		{ LIBSSH2_FX_WRITE_PROTECT, -EROFS },
+		{ LIBSSH2_FX_FAILURE, -EIO },
+		{ LIBSSH2_FX_OP_UNSUPPORTED, -EOPNOTSUPP },
+		{ LIBSSH2_FX_FILE_ALREADY_EXISTS, -EEXIST },
+		{ LIBSSH2_FX_NO_SPACE_ON_FILESYSTEM, -ENOSPC },
+		{ LIBSSH2_FX_QUOTA_EXCEEDED, -EDQUOT },
+		{ LIBSSH2_FX_DIR_NOT_EMPTY, -ENOTEMPTY },
+		{ LIBSSH2_FX_NOT_A_DIRECTORY, -ENOTDIR },
+		{ LIBSSH2_FX_LINK_LOOP, -ELOOP },
+		{ LIBSSH2_FX_INVALID_HANDLE, -EBADF },
+		{ LIBSSH2_FX_NO_CONNECTION, -ENOTCONN },
+		{ LIBSSH2_FX_CONNECTION_LOST, -ECONNABORTED },
+		{ 9999, -EIO },
+	};
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		ck_assert_msg(sftp_status_errno(map[i].status) == map[i].err,
+			      "status %lu: expected %d, got %d", map[i].status,
+			      map[i].err, sftp_status_errno(map[i].status));
+	/* never a positive errno, never -1 (EPERM would be a lie) */
+	for (unsigned long st = 0; st < 40; st++) {
+		ck_assert_int_le(sftp_status_errno(st), 0);
+		ck_assert_int_ne(sftp_status_errno(st), -1);
+	}
+}
+END_TEST
+
+START_TEST(test_libssh2_errno)
+{
+	bool transport;
+
+	ck_assert_int_eq(sftp_libssh2_errno(LIBSSH2_ERROR_TIMEOUT, &transport),
+			 -ETIMEDOUT);
+	ck_assert(transport);
+	ck_assert_int_eq(sftp_libssh2_errno(LIBSSH2_ERROR_SOCKET_RECV,
+					    &transport),
+			 -EIO);
+	ck_assert(transport);
+	ck_assert_int_eq(sftp_libssh2_errno(LIBSSH2_ERROR_CHANNEL_CLOSED,
+					    &transport),
+			 -EIO);
+	ck_assert(transport);
+	ck_assert_int_eq(sftp_libssh2_errno(LIBSSH2_ERROR_BUFFER_TOO_SMALL,
+					    &transport),
+			 -ENAMETOOLONG);
+	ck_assert(!transport);
+	ck_assert_int_eq(sftp_libssh2_errno(LIBSSH2_ERROR_NONE, &transport), 0);
+	ck_assert(!transport);
+	for (int rc = -1; rc >= -50; rc--) {
+		int e = sftp_libssh2_errno(rc, &transport);
+
+		ck_assert_int_lt(e, 0);
+		ck_assert_int_ne(e, -1);
+	}
+}
+END_TEST
+
+START_TEST(test_fingerprint)
+{
+	unsigned char digest[32];
+	char out[64];
+
+	for (int i = 0; i < 32; i++)
+		digest[i] = (unsigned char)i;
+	sftp_fingerprint_fmt(digest, out, sizeof(out));
+	/* what `ssh-keygen -l -E sha256` prints: no '=' padding */
+	ck_assert_str_eq(out,
+			 "SHA256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8");
+	memset(digest, 0xff, sizeof(digest));
+	sftp_fingerprint_fmt(digest, out, sizeof(out));
+	ck_assert_str_eq(out,
+			 "SHA256://////////////////////////////////////////8");
+	/* too small a buffer: empty, never overrun */
+	sftp_fingerprint_fmt(digest, out, 10);
+	ck_assert_str_eq(out, "");
+}
+END_TEST
+
+static struct stat st_of(off_t size)
+{
+	struct stat st;
+
+	memset(&st, 0, sizeof(st));
+	st.st_mode = S_IFREG | 0644;
+	st.st_size = size;
+	return st;
+}
+
+START_TEST(test_cache_attr)
+{
+	struct sftp_cache *c = sftp_cache_new(60);
+	struct stat st = st_of(42), got;
+
+	ck_assert_ptr_nonnull(c);
+	ck_assert(!sftp_cache_get_attr(c, "/a/b", &got));
+	sftp_cache_put_attr(c, "/a/b", &st);
+	ck_assert(sftp_cache_get_attr(c, "/a/b", &got));
+	ck_assert_int_eq(got.st_size, 42);
+	ck_assert(!sftp_cache_get_attr(c, "/a", &got));
+	sftp_cache_invalidate(c, "/a/b");
+	ck_assert(!sftp_cache_get_attr(c, "/a/b", &got));
+	sftp_cache_put_attr(c, "/x", &st);
+	sftp_cache_clear(c);
+	ck_assert(!sftp_cache_get_attr(c, "/x", &got));
+	sftp_cache_free(c);
+}
+END_TEST
+
+START_TEST(test_cache_disabled)
+{
+	struct sftp_cache *c = sftp_cache_new(0);
+	struct sftp_listing *l = sftp_listing_new();
+	struct stat st = st_of(1), got;
+
+	sftp_cache_put_attr(c, "/f", &st);
+	ck_assert(!sftp_cache_get_attr(c, "/f", &got));
+	sftp_cache_put_listing(c, "/", l);
+	ck_assert_ptr_null(sftp_cache_get_listing(c, "/"));
+	sftp_listing_put(c, l);
+	sftp_cache_free(c);
+}
+END_TEST
+
+START_TEST(test_cache_listing)
+{
+	struct sftp_cache *c = sftp_cache_new(60);
+	struct sftp_listing *l = sftp_listing_new(), *got;
+	struct stat st = st_of(7);
+
+	ck_assert_int_eq(vfs_dirbuf_add(&l->db, "f", &st, VFS_DIRENT_FULL), 0);
+	sftp_cache_put_listing(c, "/d", l);
+	sftp_listing_put(c, l); /* the cache keeps its own reference */
+	got = sftp_cache_get_listing(c, "/d");
+	ck_assert_ptr_eq(got, l);
+	/* a change inside /d drops the listing from the cache, but an open
+	 * stream keeps reading it */
+	sftp_cache_invalidate(c, "/d/f");
+	ck_assert_ptr_null(sftp_cache_get_listing(c, "/d"));
+	ck_assert_uint_eq(got->db.n, 1);
+	ck_assert_str_eq(got->db.ents[0].name, "f");
+	sftp_listing_put(c, got);
+
+	/* entries directly under the root have "/" as parent */
+	l = sftp_listing_new();
+	sftp_cache_put_listing(c, "/", l);
+	sftp_listing_put(c, l);
+	ck_assert_ptr_nonnull(got = sftp_cache_get_listing(c, "/"));
+	sftp_listing_put(c, got);
+	sftp_cache_invalidate(c, "/top");
+	ck_assert_ptr_null(sftp_cache_get_listing(c, "/"));
+
+	l = sftp_listing_new();
+	sftp_cache_put_listing(c, "/e", l);
+	sftp_listing_put(c, l);
+	sftp_cache_invalidate_dir(c, "/e");
+	ck_assert_ptr_null(sftp_cache_get_listing(c, "/e"));
+	sftp_cache_free(c);
+}
+END_TEST
+
+START_TEST(test_cache_expiry)
+{
+	struct sftp_cache *c = sftp_cache_new(1);
+	struct stat st = st_of(3), got;
+
+	sftp_cache_put_attr(c, "/f", &st);
+	ck_assert(sftp_cache_get_attr(c, "/f", &got));
+	usleep(1100 * 1000);
+	ck_assert(!sftp_cache_get_attr(c, "/f", &got));
+	sftp_cache_expire(c);
+	sftp_cache_free(c);
+}
+END_TEST
+
+static int validate(const char *key, const char *value, int origin)
+{
+	struct vfs_opts o = { 0 };
+	struct vfs_error err;
+	int ret;
+
+	vfs_error_init(&err);
+	ck_assert_int_eq(vfs_opts_set(&o, key, value, origin), 0);
+	ret = vfs_opts_validate(&o, sftp_ops.opts, "test", &err);
+	vfs_opts_clear(&o);
+	return ret;
+}
+
+START_TEST(test_option_spec)
+{
+	struct vfs_opts o = { 0 };
+	struct vfs_error err;
+
+	ck_assert_str_eq(sftp_ops.name, "sftp");
+	vfs_error_init(&err);
+	ck_assert_int_eq(vfs_opts_validate(&o, sftp_ops.opts, "test", &err), 0);
+	ck_assert_str_eq(vfs_opts_get(&o, "known_hosts"), "~/.ssh/known_hosts");
+	ck_assert_str_eq(vfs_opts_get(&o, "hostkey"), "strict");
+	ck_assert_int_eq(vfs_opts_get_int(&o, "connections"), 4);
+	ck_assert_int_eq(vfs_opts_get_int(&o, "timeout"), 20);
+	ck_assert_int_eq(vfs_opts_get_int(&o, "keepalive"), 15);
+	ck_assert_int_eq(vfs_opts_get_int(&o, "cache_ttl"), 1);
+	ck_assert(!vfs_opts_get_bool(&o, "remote_exec"));
+	vfs_opts_clear(&o);
+
+	ck_assert_int_eq(validate("hostkey", "accept-new", VFS_ORIGIN_URL), 0);
+	ck_assert_int_eq(validate("hostkey", "yes", VFS_ORIGIN_URL), -EINVAL);
+	ck_assert_int_eq(validate("connections", "0", VFS_ORIGIN_URL), -EINVAL);
+	ck_assert_int_eq(validate("connections", "65", VFS_ORIGIN_URL), -EINVAL);
+	ck_assert_int_eq(validate("keepalive", "0", VFS_ORIGIN_URL), 0);
+	ck_assert_int_eq(validate("identity", "relative", VFS_ORIGIN_URL),
+			 -EINVAL);
+	ck_assert_int_eq(validate("remote_exec", "yes", VFS_ORIGIN_URL), 0);
+	/* a password only from a config file */
+	ck_assert_int_eq(validate("password", "pw", VFS_ORIGIN_URL), -EINVAL);
+	ck_assert_int_eq(validate("password", "pw", VFS_ORIGIN_CONFIG), 0);
+}
+END_TEST
+
+/* A port on 127.0.0.1 with nobody listening. */
+static int closed_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+static int try_mount(const char *s, struct vfs_error *err)
+{
+	struct vfs_mount *m = NULL;
+	struct vfs_url url;
+	int ret;
+
+	vfs_error_init(err);
+	ck_assert_int_eq(vfs_url_parse(s, &url, err), 0);
+	ck_assert_int_eq(vfs_opts_validate(&url.query, sftp_ops.opts, "test",
+					   err),
+			 0);
+	ret = sftp_ops.mount(&url, &url.query, &m, err);
+	vfs_url_clear(&url);
+	ck_assert_ptr_null(m);
+	return ret;
+}
+
+START_TEST(test_mount_failures)
+{
+	struct vfs_error err;
+	char url[128];
+
+	snprintf(url, sizeof(url), "sftp://u@127.0.0.1:%d/srv?timeout=2",
+		 closed_port());
+	ck_assert_int_eq(try_mount(url, &err), -ECONNREFUSED);
+	ck_assert_int_eq(err.code, ECONNREFUSED);
+	ck_assert_ptr_nonnull(strstr(err.msg, "sftp://u@127.0.0.1:"));
+	ck_assert_ptr_nonnull(strstr(err.msg, "port"));
+
+	ck_assert_int_eq(try_mount("sftp:///no/host", &err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "need a host"));
+}
+END_TEST
+
+Suite *sftp_suite(void)
+{
+	Suite *s = suite_create("sftp");
+	TCase *tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_status_errno);
+	tcase_add_test(tc, test_libssh2_errno);
+	tcase_add_test(tc, test_fingerprint);
+	tcase_add_test(tc, test_cache_attr);
+	tcase_add_test(tc, test_cache_disabled);
+	tcase_add_test(tc, test_cache_listing);
+	tcase_add_test(tc, test_cache_expiry);
+	tcase_add_test(tc, test_option_spec);
+	tcase_add_test(tc, test_mount_failures);
+	suite_add_tcase(s, tc);
+	return s;
+}
