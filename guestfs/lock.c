@@ -245,23 +245,30 @@ static int write_whole(const char *path, const char *text, size_t len)
 	return ret;
 }
 
-static char *read_whole(const char *path)
+/*
+ * Read a whole record and its server-side mtime through one open file:
+ * an open file's attributes come from the server, never from a cache.
+ */
+static char *read_whole(const char *path, struct timespec *mtime)
 {
 	struct router_file *f;
 	char *buf = malloc(RECORD_MAX + 1);
+	struct stat st;
 	ssize_t n;
 
 	if (!buf || router_open(path, O_RDONLY, &f) < 0) {
 		free(buf);
 		return NULL;
 	}
-	n = router_read(f, buf, RECORD_MAX, 0);
+	n = router_fgetattr(f, &st) < 0 ? -EIO
+					: router_read(f, buf, RECORD_MAX, 0);
 	router_release(f);
 	if (n < 0) {
 		free(buf);
 		return NULL;
 	}
 	buf[n] = '\0';
+	*mtime = st.st_mtim;
 	return buf;
 }
 
@@ -414,30 +421,31 @@ static int remote_locks(const char *rdir, const struct timespec *now,
 	router_releasedir(d);
 	for (size_t i = 0; i < nm.n; i++) {
 		char *path = join(rdir, nm.v[i]), *text;
+		struct timespec mtime;
 		struct glock tmp[256];
 		char host[128];
-		struct stat st;
 		size_t k;
 
-		if (!path || strcmp(nm.v[i], g.host_file) == 0 ||
-		    router_getattr(path, &st) < 0) {
+		if (!path || strcmp(nm.v[i], g.host_file) == 0) {
 			free(path);
 			continue;
 		}
-		if (now->tv_sec - st.st_mtim.tv_sec > g.lease) {
+		text = read_whole(path, &mtime);
+		if (!text) {
+			free(path);
+			continue;
+		}
+		if (now->tv_sec - mtime.tv_sec > g.lease) {
 			if (may_break) {
 				log_warn("breaking expired lock lease %s (%lds old)",
-					 path,
-					 (long)(now->tv_sec - st.st_mtim.tv_sec));
+					 path, (long)(now->tv_sec - mtime.tv_sec));
 				router_unlink(path);
 			}
+			free(text);
 			free(path);
 			continue;
 		}
-		text = read_whole(path);
 		free(path);
-		if (!text)
-			continue;
 		k = record_parse(text, tmp, 256, host, sizeof(host));
 		free(text);
 		for (size_t j = 0; j < k && ret == 0; j++)

@@ -34,9 +34,10 @@ class MigrationBase:
         super().setUp()
         url = self.backend_url()
         cfg = ("[vfsd]\nlock_lease = %d\n[mount /vm]\nurl = %s\n" % (LEASE, url))
-        self.a = Vfsd(config_text=cfg, args=["--host-id", "hostA"]).start()
+        env = self.vfsd_env()
+        self.a = Vfsd(config_text=cfg, args=["--host-id", "hostA"], env=env).start()
         self.addCleanup(self.a.stop)
-        self.b = Vfsd(config_text=cfg, args=["--host-id", "hostB"]).start()
+        self.b = Vfsd(config_text=cfg, args=["--host-id", "hostB"], env=env).start()
         self.addCleanup(self.b.stop)
         self.work = tmpdir()
         self.name = "disk-%s.qcow2" % self._testMethodName
@@ -44,6 +45,9 @@ class MigrationBase:
         self.img_b = self.b.path("vm", self.name)
         r = qemu_img("create", "-f", "qcow2", self.img_a, "64M")
         self.assertEqual(r.returncode, 0, r.stderr)
+
+    def vfsd_env(self):
+        return None
 
     def vm(self, image, name, incoming=None):
         vm = qemu.VM(image, self.work, name, incoming=incoming)
@@ -114,6 +118,28 @@ class SharedLocalMigration(MigrationBase, harness.TestCase):
 
     def backend_url(self):
         return "file://%s?shared=yes" % self.dir
+
+
+class SftpMigration(MigrationBase, harness.TestCase):
+    """Both hosts reach one OpenSSH server (sshd on loopback)."""
+
+    @classmethod
+    def setUpClass(cls):
+        from sshd import Sshd
+        cls.sshd = Sshd().start()
+        cls.remote = tmpdir()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sshd.stop()
+
+    def vfsd_env(self):
+        env = dict(os.environ, HOME=self.sshd.dir)
+        env.pop("SSH_AUTH_SOCK", None)
+        return env
+
+    def backend_url(self):
+        return self.sshd.url(self.remote, timeout=10)
 
 
 if __name__ == "__main__":
