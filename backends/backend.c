@@ -13,10 +13,12 @@
 #include "backends/backend.h"
 
 extern const struct vfs_backend_ops local_ops;
+extern const struct vfs_backend_ops nfs_ops;
 extern const struct vfs_backend_ops sftp_ops;
 
 const struct vfs_backend_ops *const backend_all[] = {
 	&local_ops,
+	&nfs_ops,
 	&sftp_ops,
 	NULL,
 };

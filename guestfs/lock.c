@@ -347,6 +347,13 @@ static int mutex_take(const char *rdir, struct timespec *now)
 			*now = st.st_mtim;
 			break;
 		}
+		if (ret == -ENOENT) {
+			/* the last holder just removed the empty directory */
+			ret = ensure_dirs(rdir);
+			if (ret < 0)
+				break;
+			continue;
+		}
 		if (ret != -EEXIST)
 			break;
 		if (!waiting) {
@@ -480,8 +487,18 @@ static int publish(const char *rdir, const struct glock *v, size_t n,
 	if (!rec)
 		return -ENOMEM;
 	if (!n && !want) {
+		char *parent = strdup(rdir), *slash;
+
 		ret = router_unlink(rec);
 		free(rec);
+		/* leave no empty lock directories in the user's tree (they
+		 * would make rmdir fail); another host's records keep them */
+		if (router_rmdir(rdir) == 0 && parent &&
+		    (slash = strrchr(parent, '/'))) {
+			*slash = '\0';
+			router_rmdir(parent);
+		}
+		free(parent);
 		return ret == -ENOENT ? 0 : ret;
 	}
 	ret = ensure_dirs(rdir);
@@ -778,6 +795,84 @@ int glock_holders(const char *path, char *buf, size_t size)
 	free(others);
 	free(rdir);
 	return ret == -ENOENT ? 0 : ret;
+}
+
+struct dir_names {
+	char **v;
+	size_t n;
+};
+
+static int collect_any(void *ctx, const char *name, const struct stat *st,
+		       unsigned flags, off_t next)
+{
+	struct dir_names *dn = ctx;
+	char **grown;
+
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return 0;
+	grown = realloc(dn->v, (dn->n + 1) * sizeof(*grown));
+	if (!grown)
+		return 1;
+	dn->v = grown;
+	dn->v[dn->n] = strdup(name);
+	if (dn->v[dn->n])
+		dn->n++;
+	return 0;
+}
+
+static void list_names(const char *dir, struct dir_names *dn)
+{
+	struct router_dir *d;
+
+	if (router_opendir(dir, &d) == 0) {
+		router_readdir(d, 0, collect_any, dn);
+		router_releasedir(d);
+	}
+}
+
+int glock_rmdir_cleanup(const char *dir)
+{
+	struct dir_names files = { 0 }, top = { 0 };
+	char *locks;
+	bool only_locks;
+
+	list_names(dir, &top);
+	only_locks = top.n == 1 && strcmp(top.v[0], GLOCK_DIR) == 0;
+	for (size_t i = 0; i < top.n; i++)
+		free(top.v[i]);
+	free(top.v);
+	if (!only_locks)
+		return -ENOTEMPTY;
+	/* every file the records speak of is gone with the directory's
+	 * entries, so every record here is moot */
+	if (asprintf(&locks, "%s/%s", strcmp(dir, "/") ? dir : "", GLOCK_DIR) <
+	    0)
+		return -ENOMEM;
+	list_names(locks, &top);
+	for (size_t i = 0; i < top.n; i++) {
+		char *sub = join(locks, top.v[i]);
+
+		if (sub) {
+			list_names(sub, &files);
+			for (size_t j = 0; j < files.n; j++) {
+				char *f = join(sub, files.v[j]);
+
+				if (f)
+					router_unlink(f);
+				free(f);
+				free(files.v[j]);
+			}
+			free(files.v);
+			files = (struct dir_names){ 0 };
+			router_rmdir(sub);
+		}
+		free(sub);
+		free(top.v[i]);
+	}
+	free(top.v);
+	router_rmdir(locks);
+	free(locks);
+	return 0;
 }
 
 /* ---- lease renewal ------------------------------------------------------ */

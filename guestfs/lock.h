@@ -83,6 +83,13 @@ bool glock_may_write(uint64_t ino);
  * separated list in buf ("" for none).  0 or -errno. */
 int glock_holders(const char *path, char *buf, size_t size);
 
+/*
+ * rmdir of `dir` failed with ENOTEMPTY: if the only thing left in it is
+ * the hidden lease directory (records of files that are gone with the
+ * directory's entries), remove that.  0 if the caller should retry.
+ */
+int glock_rmdir_cleanup(const char *dir);
+
 /* The lease records directory name, hidden from listings. */
 #define GLOCK_DIR ".vfsd-locks"
 

@@ -401,6 +401,8 @@ static void fo_remove(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (!path)
 		return fo_reply_err(req, ret);
 	ret = dir ? router_rmdir(path) : router_unlink(path);
+	if (ret == -ENOTEMPTY && glock_rmdir_cleanup(path) == 0)
+		ret = router_rmdir(path);
 	free(path);
 	if (ret == 0)
 		inode_unlink(parent, name);

@@ -95,6 +95,17 @@ class CrossHost(harness.TestCase):
             self.assertEqual(try_lock(self.b.path("s/img"), "flock"), 3)
         self.assertEqual(try_lock(self.b.path("s/img"), "flock"), 0)
 
+    def test_no_lock_litter(self):
+        """Lease records vanish with the last lock: rmdir and rm -r work."""
+        os.mkdir(self.a.path("s/d"))
+        write_file(self.a.path("s/d/f"), b"x")
+        with open(self.a.path("s/d/f"), "r+") as f:
+            fcntl.lockf(f, fcntl.LOCK_EX, 1, 0)
+            self.assertIn(".vfsd-locks", os.listdir(os.path.join(self.shared, "d")))
+        self.assertEqual(os.listdir(os.path.join(self.shared, "d")), ["f"])
+        subprocess.run(["rm", "-r", self.b.path("s/d")], check=True)
+        self.assertFalse(os.path.exists(os.path.join(self.shared, "d")))
+
     def test_dead_host_lease_expires(self):
         fd = os.open(self.a.path("s/img"), os.O_RDWR)
         try:

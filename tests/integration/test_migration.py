@@ -120,6 +120,22 @@ class SharedLocalMigration(MigrationBase, harness.TestCase):
         return "file://%s?shared=yes" % self.dir
 
 
+class Nfs3Migration(MigrationBase, harness.TestCase):
+    """Both hosts reach one nfs-ganesha export over NFSv3."""
+
+    @classmethod
+    def setUpClass(cls):
+        from ganesha import Ganesha
+        cls.ganesha = Ganesha().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.ganesha.stop()
+
+    def backend_url(self):
+        return self.ganesha.url(version=3, timeout=10)
+
+
 class SftpMigration(MigrationBase, harness.TestCase):
     """Both hosts reach one OpenSSH server (sshd on loopback)."""
 

@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * nfs.h - private declarations of the "nfs" backend, shared by its files:
+ *
+ *   nfs.c        the ops table: options and mount, namespace, directories,
+ *                open files (the overview of the design is at its head)
+ *   nfs_conn.c   the connection pool, the per-call event loop, errors and
+ *                the calls every operation shares
+ *   nfs_cache.c  attribute and directory-listing cache
+ *   nfs_v4.c     our own NFSv4 COMPOUNDs where libnfs 4.0.0 falls short
+ *
+ * Every libnfs call of vfsd is in these files.  Nothing here is visible to
+ * the rest of vfsd: the backend exports only nfs_ops.
+ */
+#ifndef VFSD_BACKENDS_NFS_H
+#define VFSD_BACKENDS_NFS_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nfsc/libnfs.h>
+#include <nfsc/libnfs-raw.h>
+#include <nfsc/libnfs-raw-nfs.h>
+#include <nfsc/libnfs-raw-nfs4.h>
+
+#include "backends/backend.h"
+#include "vfsd/log.h"
+
+/*
+ * libnfs-raw.h declares nfs_get_fh() ("use a file opened with nfs_open()
+ * together with low-level rpc functions") but keeps struct nfs_fh in its
+ * private header.  Its layout, {int len; char *val;}, is what libnfs 4.x
+ * uses; nfsb_rawfh() checks that the values are plausible before use.
+ */
+struct nfs_fh {
+	int len;
+	char *val;
+};
+
+#define NFSB_V3_FHSIZE	64	/* RFC 1813: NFS3_FHSIZE */
+#define NFSB_V4_WMAX	3584	/* below the 4 KiB libnfs 4.0.0 encodes */
+#define NFSB_CHUNK_MAX	(1024 * 1024) /* libnfs's own clamp */
+#define NFSB_CACHE_SLOTS 1024
+#define NFSB_BACKOFF_MAX 10.0
+#define NFSB_RELEASE_WAIT_MS 200	/* see nfsb_silly_rename() */
+#define NFSB_V4_ATTRBUF 128	/* an encoded fattr4 of a SETATTR */
+
+enum nfsb_state { NFSB_CONNECTED, NFSB_RECONNECTING, NFSB_DOWN };
+
+/* "connected", "reconnecting", "down" (in nfs_conn.c) */
+extern const char *const nfsb_state_names[];
+
+struct nfsb_conn {
+	struct nfs_context *nfs;	/* NULL until (re)built */
+	bool busy;			/* checked out; protected by lock */
+	unsigned gen;			/* bumped by each rebuild */
+};
+
+/* One cached attribute or listing, keyed by export-relative path. */
+struct nfsb_centry {
+	struct nfsb_centry *next;
+	char *path;			/* owned */
+	double expires;			/* monotonic seconds */
+	bool has_st;
+	struct stat st;
+	struct nfsb_listing *list;	/* a reference, or NULL */
+};
+
+/* An immutable directory listing shared by the cache and open streams. */
+struct nfsb_listing {
+	unsigned refs;			/* protected by cache_lock */
+	struct vfs_dirbuf db;
+};
+
+struct nfsb_mount {
+	struct vfs_mount base;		/* first: the router sees only this */
+	char *display;			/* URL for messages, no query */
+	char *libnfs_url;		/* nfs://server/export?params */
+	char *server;
+	char *export;			/* what MOUNT/PUTROOTFH starts from */
+	char *subdir;			/* path below the export, "/" if none */
+	int version;			/* 3 or 4 */
+	int timeout;			/* seconds */
+	double cache_ttl;
+	bool root_user;			/* chown new files to the caller */
+	size_t rsize, wsize;		/* per-RPC data sizes */
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;		/* a conn was checked in / state */
+	struct nfsb_conn *conns;	/* [nconn], protected by lock */
+	size_t nconn;
+	enum nfsb_state state;		/* protected by lock */
+	bool reconnecting;		/* a rebuild runs; protected by lock */
+	double down_until;		/* protected by lock */
+	double backoff;			/* protected by lock */
+	struct log_ratelimit rl;	/* protected by lock */
+
+	pthread_mutex_t cache_lock;
+	struct nfsb_centry *cache[NFSB_CACHE_SLOTS]; /* protected by cache_lock */
+
+	pthread_mutex_t open_lock;	/* a leaf lock */
+	pthread_cond_t open_cond;	/* a file was released */
+	struct nfsb_file *open_files;	/* protected by open_lock */
+	unsigned long silly_seq;	/* protected by open_lock */
+};
+
+struct nfsb_file {
+	struct vfs_file base;		/* first */
+	/* protected by the mount's open_lock: */
+	char *path;			/* export-relative, follows renames */
+	bool silly;			/* path is a silly name: remove at release */
+	bool flushed;			/* closed by a descriptor, not used since */
+	struct nfsb_file *open_next, **open_pprev;
+
+	struct nfsfh *fh;		/* NFSv3: libnfs's handle (no server
+					 * state: any context may use it) */
+	char fh4[NFS4_FHSIZE];		/* NFSv4: the file handle; no OPEN */
+	u_int fh4_len;			/* state is kept, see nfsb_do_open() */
+	int oflags;			/* flags libnfs was given */
+
+	pthread_mutex_t lock;		/* the fields below */
+	bool dirty;			/* unstable data not yet committed */
+	bool verf_known;
+	char verf[NFS3_WRITEVERFSIZE];	/* write verifier of the dirty data */
+	int err;			/* sticky -EIO, reported once */
+};
+
+struct vfs_dir {
+	struct nfsb_listing *list;	/* a reference */
+};
+
+/* A checked-out connection and the call's deadline. */
+struct nfsb_op {
+	struct nfsb_mount *m;
+	int idx;
+	struct nfs_context *nfs;
+	double deadline;
+	bool dead;		/* transport failed: destroy at checkin */
+	bool timed_out;
+};
+
+/* Completion state of the requests of one call. */
+struct nfsb_wait {
+	int pending;
+	int err;		/* first error, -errno */
+	bool transport;		/* a reply failed below NFS */
+};
+
+static inline struct nfsb_mount *nfsb_m(struct vfs_mount *m)
+{
+	return (struct nfsb_mount *)m;
+}
+
+static inline struct nfsb_file *nfsb_f(struct vfs_file *f)
+{
+	return (struct nfsb_file *)f;
+}
+
+static inline double nfsb_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+struct nfsb_statreq {
+	struct nfsb_wait *w;
+	struct stat *st;
+};
+
+/* Data-carrying callbacks: copy what the caller keeps (data dies after
+ * the callback returns). */
+struct nfsb_ptrreq {
+	struct nfsb_wait *w;
+	void *ptr;
+};
+
+/* A READLINK at the end of a compound: its target, copied. */
+struct nfsb_linkreq {
+	struct nfsb_wait *w;
+	char *link;		/* malloc'd, NUL-terminated */
+};
+
+
+/* ---- nfs_cache.c ------------------------------------------------------- */
+
+uint64_t nfsb_hash64(const char *s);
+void nfsb_listing_put_locked(struct nfsb_listing *l);
+struct nfsb_centry *nfsb_cache_find_locked(struct nfsb_mount *m,
+					   const char *path, bool create);
+void nfsb_cache_put_attr(struct nfsb_mount *m, const char *path,
+			 const struct stat *st);
+bool nfsb_cache_get_attr(struct nfsb_mount *m, const char *path,
+			 struct stat *st);
+void nfsb_invalidate(struct nfsb_mount *m, const char *path);
+void nfsb_cache_clear(struct nfsb_mount *m);
+
+/* ---- nfs_conn.c -------------------------------------------------------- */
+
+void nfsb_wait_init(struct nfsb_wait *w);
+bool nfsb_is_transport(int err);
+void nfsb_wait_done(struct nfsb_wait *w, int err);
+void nfsb_cb_status(int err, struct nfs_context *nfs, void *data,
+		    void *priv);
+int nfsb_connect(struct nfsb_mount *m, double deadline,
+		 struct nfs_context **out, char *msg, size_t msglen);
+int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op);
+void nfsb_put(struct nfsb_op *op);
+int nfsb_finish(struct nfsb_op *op, struct nfsb_wait *w);
+void nfsb_start_failed(struct nfsb_op *op, struct nfsb_wait *w);
+bool nfsb_retry(const struct nfsb_op *op, int ret, int *tries);
+char *nfsb_path(struct nfsb_mount *m, const char *path);
+void nfsb_stat_from64(struct stat *st, const struct nfs_stat_64 *s);
+void nfsb_cb_stat(int err, struct nfs_context *nfs, void *data,
+		  void *priv);
+void nfsb_cb_ptr(int err, struct nfs_context *nfs, void *data,
+		 void *priv);
+void nfsb_cb_strdup(int err, struct nfs_context *nfs, void *data,
+		    void *priv);
+int nfsb_lstat_on(struct nfsb_op *op, const char *full,
+		  struct stat *st);
+int nfsb_lstat_full(struct nfsb_mount *m, const char *full,
+		    struct stat *st, bool use_cache);
+
+/* ---- nfs_v4.c ---------------------------------------------------------- */
+
+void nfsb_v4_fattr(const struct vfs_setattr *sa, uint32_t bm[2],
+		   char *buf, fattr4 *fa);
+void nfsb_cb_compound4(struct rpc_context *rpc, int status, void *data,
+		       void *priv);
+int nfsb_v4_compound(struct nfsb_mount *m, const char *full,
+		     nfs_argop4 *tail, component4 *last_name,
+		     struct nfsb_linkreq *link);
+int nfsb_v4_setattr(struct nfsb_mount *m, const char *full,
+		    const struct vfs_setattr *sa);
+int nfsb_v4_mknod(struct nfsb_mount *m, const char *full, mode_t mode,
+		  dev_t rdev);
+int nfsb_v4_fhop(struct nfsb_op *op, const struct nfsb_file *nf,
+		 const nfs_argop4 *tail, rpc_cb cb, void *priv);
+int nfsb_v4_res(int status, void *data, nfs_resop4 **out);
+
+#endif /* VFSD_BACKENDS_NFS_H */

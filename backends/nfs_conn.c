@@ -1,0 +1,457 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* nfs_conn.c - the NFS connection pool and the calls every operation shares. */
+#include "backends/nfs.h"
+
+const char *const nfsb_state_names[] = {
+	[NFSB_CONNECTED]	= "connected",
+	[NFSB_RECONNECTING]	= "reconnecting",
+	[NFSB_DOWN]		= "down",
+};
+
+/* ---- Connections ------------------------------------------------------ */
+
+static void nfsb_set_state_locked(struct nfsb_mount *m, enum nfsb_state s)
+{
+	if (m->state == s)
+		return;
+	if (s == NFSB_CONNECTED)
+		log_info("%s: connected", m->display);
+	else
+		log_warn("%s: %s", m->display, nfsb_state_names[s]);
+	m->state = s;
+	pthread_cond_broadcast(&m->cond);
+}
+
+void nfsb_wait_init(struct nfsb_wait *w)
+{
+	w->pending = 0;
+	w->err = 0;
+	w->transport = false;
+}
+
+/* The codes libnfs completes a request with when no reply came (RPC
+ * error, cancel, timeout): no NFS status maps to these. */
+bool nfsb_is_transport(int err)
+{
+	return err == -EFAULT || err == -EINTR || err == -ETIMEDOUT ||
+	       err == -ENOTCONN || err == -ECONNRESET || err == -EPIPE;
+}
+
+/* A request completed with `err`: -errno from NFS or a transport code. */
+void nfsb_wait_done(struct nfsb_wait *w, int err)
+{
+	w->pending--;
+	if (err >= 0)
+		return;
+	if (nfsb_is_transport(err)) {
+		w->transport = true;
+		err = -EIO;
+	}
+	if (!w->err)
+		w->err = err;
+}
+
+/*
+ * Run the context's event loop until every request counted in `w` has
+ * completed or the deadline passes.  Returns 0, or -ETIMEDOUT/-EIO when
+ * the context is unusable (the caller must destroy it before its frame,
+ * which the callbacks point into, goes away).
+ */
+static int nfsb_drive(struct nfs_context *nfs, struct nfsb_wait *w,
+		      double deadline)
+{
+	while (w->pending > 0) {
+		struct pollfd pfd;
+		double left = deadline - nfsb_now();
+		int ms;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		ms = left > 0.1 ? 100 : (int)(left * 1000) + 1;
+		pfd.fd = nfs_get_fd(nfs);
+		pfd.events = (short)nfs_which_events(nfs);
+		pfd.revents = 0;
+		if (pfd.fd < 0)
+			return -EIO;
+		if (poll(&pfd, 1, ms) < 0 && errno != EINTR)
+			return -EIO;
+		if (nfs_service(nfs, pfd.revents) < 0)
+			return -EIO;
+	}
+	return 0;
+}
+
+void nfsb_cb_status(int err, struct nfs_context *nfs, void *data,
+		    void *priv)
+{
+	nfsb_wait_done(priv, err);
+}
+
+/* Build, configure and mount one context.  On failure *msg (if non-NULL)
+ * gets libnfs's explanation. */
+int nfsb_connect(struct nfsb_mount *m, double deadline,
+		 struct nfs_context **out, char *msg, size_t msglen)
+{
+	struct nfs_context *nfs = nfs_init_context();
+	struct nfs_url *u;
+	struct nfsb_wait w;
+	int ret;
+
+	if (!nfs)
+		return -ENOMEM;
+	/* Applies version, ports and uid/gid to the context. */
+	u = nfs_parse_url_dir(nfs, m->libnfs_url);
+	if (!u) {
+		if (msg)
+			snprintf(msg, msglen, "%s", nfs_get_error(nfs));
+		ret = -EINVAL;
+		goto err_destroy;
+	}
+	nfs_destroy_url(u);
+	nfs_set_autoreconnect(nfs, 0);
+	nfs_set_dircache(nfs, 0);
+	/* Our deadline (nfsb_drive) decides; libnfs's own timer is only a
+	 * backstop.  Were it to fire first, a timeout would look like a
+	 * broken connection and be retried, doubling the wait. */
+	nfs_set_timeout(nfs, (m->timeout + 2) * 1000);
+	if (m->version == 4) {
+		/* Each context is its own NFSv4 client: a SETCLIENTID with
+		 * a name the server knows and a new verifier would make it
+		 * drop the other contexts' state as a rebooted client's. */
+		char name[96], verf[8];
+		static unsigned long seq;
+		unsigned long n = __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED);
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		snprintf(name, sizeof(name), "vfsd-%ld-%lu-%ld.%09ld",
+			 (long)getpid(), n, (long)ts.tv_sec, ts.tv_nsec);
+		nfs4_set_client_name(nfs, name);
+		for (size_t i = 0; i < sizeof(verf); i++)
+			verf[i] = (char)(ts.tv_nsec >> (i * 3) ^ n >> i);
+		nfs4_set_verifier(nfs, verf);
+	}
+	nfsb_wait_init(&w);
+	w.pending = 1;
+	if (nfs_mount_async(nfs, m->server, m->export, nfsb_cb_status, &w)) {
+		w.pending = 0;
+		w.err = -EIO;
+	}
+	ret = nfsb_drive(nfs, &w, deadline);
+	if (ret == 0)
+		ret = w.err;
+	if (ret < 0) {
+		if (msg) {
+			const char *e = nfs_get_error(nfs);
+
+			snprintf(msg, msglen, "%s",
+				 ret == -ETIMEDOUT ? "no answer in time" :
+				 e && *e ? e : strerror(-ret));
+		}
+		goto err_destroy;
+	}
+	*out = nfs;
+	return 0;
+
+err_destroy:
+	nfs_destroy_context(nfs);
+	return ret;
+}
+
+/*
+ * Check out a connection for one call: the context of `want` if >= 0, else
+ * any idle one.  A missing context is rebuilt here.  Fails fast with -EIO
+ * while the mount is down, with -ETIMEDOUT if none came free before the
+ * deadline.
+ */
+int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op)
+{
+	struct timespec abs;
+	struct nfsb_conn *c = NULL;
+	struct nfs_context *nfs;
+	char msg[256];
+	int idx = -1, ret;
+
+	op->m = m;
+	op->deadline = nfsb_now() + m->timeout;
+	op->dead = false;
+	op->timed_out = false;
+	clock_gettime(CLOCK_REALTIME, &abs);
+	abs.tv_sec += m->timeout;
+
+	pthread_mutex_lock(&m->lock);
+	for (;;) {
+		if (m->state == NFSB_DOWN && nfsb_now() < m->down_until) {
+			pthread_mutex_unlock(&m->lock);
+			return -EIO;
+		}
+		if (want >= 0) {
+			if (!m->conns[want].busy)
+				idx = want;
+		} else {
+			/* Prefer a live context over one to rebuild. */
+			for (size_t i = 0; i < m->nconn; i++) {
+				if (m->conns[i].busy)
+					continue;
+				if (idx < 0 || (m->conns[i].nfs &&
+						!m->conns[idx].nfs))
+					idx = (int)i;
+			}
+		}
+		if (idx >= 0 && (m->conns[idx].nfs || !m->reconnecting))
+			break;
+		/* A rebuild towards a server already known to be down: do
+		 * not queue behind it. */
+		if (idx >= 0 && m->state == NFSB_DOWN) {
+			pthread_mutex_unlock(&m->lock);
+			return -EIO;
+		}
+		idx = -1;
+		if (pthread_cond_timedwait(&m->cond, &m->lock, &abs) ==
+		    ETIMEDOUT) {
+			pthread_mutex_unlock(&m->lock);
+			return -ETIMEDOUT;
+		}
+	}
+	c = &m->conns[idx];
+	c->busy = true;
+	op->idx = idx;
+	if (c->nfs) {
+		op->nfs = c->nfs;
+		pthread_mutex_unlock(&m->lock);
+		return 0;
+	}
+	/* One rebuild at a time: a dead server costs one timeout, and the
+	 * other callers wait for its outcome or fail fast once it is down. */
+	m->reconnecting = true;
+	/* (A first connect of a pool member changes no state.) */
+	if (m->state == NFSB_CONNECTED && c->gen > 0)
+		nfsb_set_state_locked(m, NFSB_RECONNECTING);
+	pthread_mutex_unlock(&m->lock);
+
+	ret = nfsb_connect(m, op->deadline, &nfs, msg, sizeof(msg));
+
+	pthread_mutex_lock(&m->lock);
+	m->reconnecting = false;
+	if (ret == 0) {
+		c->nfs = nfs;
+		c->gen++;
+		op->nfs = nfs;
+		m->backoff = 0;
+		nfsb_set_state_locked(m, NFSB_CONNECTED);
+	} else {
+		c->busy = false;
+		m->backoff = m->backoff ? m->backoff * 2 : 1;
+		if (m->backoff > NFSB_BACKOFF_MAX)
+			m->backoff = NFSB_BACKOFF_MAX;
+		m->down_until = nfsb_now() + m->backoff;
+		log_warn_ratelimited(&m->rl, "%s: reconnect failed: %s",
+				     m->display, msg);
+		nfsb_set_state_locked(m, NFSB_DOWN);
+		ret = ret == -ETIMEDOUT ? -ETIMEDOUT : -EIO;
+	}
+	pthread_cond_broadcast(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
+/* Give the connection back; destroy it if the call found it broken. */
+void nfsb_put(struct nfsb_op *op)
+{
+	struct nfsb_mount *m = op->m;
+	struct nfsb_conn *c = &m->conns[op->idx];
+
+	if (op->dead) {
+		/* nfsb_finish() destroyed the context already. */
+		pthread_mutex_lock(&m->lock);
+		c->nfs = NULL;
+		if (op->timed_out) {
+			/* A server that does not answer: stop sending new
+			 * calls its way for a while. */
+			m->backoff = m->backoff ? m->backoff : 1;
+			m->down_until = nfsb_now() + m->backoff;
+			nfsb_set_state_locked(m, NFSB_DOWN);
+		} else if (m->state == NFSB_CONNECTED) {
+			nfsb_set_state_locked(m, NFSB_RECONNECTING);
+		}
+	} else {
+		pthread_mutex_lock(&m->lock);
+	}
+	c->busy = false;
+	pthread_cond_broadcast(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+}
+
+/*
+ * A broken context dies at once, while the frame of the caller that queued
+ * its requests is alive: destroying runs the callbacks of every request
+ * still queued (with a cancel status), and those point into that frame.
+ * nfsb_put() then forgets the connection.
+ */
+static void nfsb_kill(struct nfsb_op *op)
+{
+	op->dead = true;
+	nfs_destroy_context(op->nfs);
+	op->nfs = NULL;
+}
+
+/*
+ * Wait for the requests of `w` on op's context and fold the outcome into
+ * one result.  A transport failure or timeout destroys the context.
+ */
+int nfsb_finish(struct nfsb_op *op, struct nfsb_wait *w)
+{
+	int ret = nfsb_drive(op->nfs, w, op->deadline);
+
+	if (ret < 0) {
+		const char *e = nfs_get_error(op->nfs);
+
+		op->timed_out = ret == -ETIMEDOUT;
+		log_debug("%s: connection %d lost: %s", op->m->display,
+			  op->idx, ret == -ETIMEDOUT ? "no answer in time" :
+				   e && *e ? e : "socket error");
+		nfsb_kill(op);
+		return ret;
+	}
+	if (w->transport) {
+		const char *e = nfs_get_error(op->nfs);
+
+		log_debug("%s: connection %d failed: %s", op->m->display,
+			  op->idx, e && *e ? e : "no reply");
+		nfsb_kill(op);
+		return -EIO;
+	}
+	if (w->err == -ERANGE && op->m->version == 4) {
+		/* libnfs 4.0.0 maps NFS4ERR_BAD_SEQID/OLD_STATEID/
+		 * BAD_STATEID to ERANGE: this context's open state is out of
+		 * step with the server and every later OPEN on it would
+		 * fail.  Start it afresh. */
+		pthread_mutex_lock(&op->m->lock);
+		log_warn_ratelimited(&op->m->rl, "%s: NFSv4 state lost on "
+				     "connection %d (%s), reconnecting",
+				     op->m->display, op->idx,
+				     nfs_get_error(op->nfs));
+		pthread_mutex_unlock(&op->m->lock);
+		nfsb_kill(op);
+		return -EIO;
+	}
+	return w->err;
+}
+
+/* Request start failed synchronously (no callback will come). */
+void nfsb_start_failed(struct nfsb_op *op, struct nfsb_wait *w)
+{
+	const char *e = nfs_get_error(op->nfs);
+
+	/* Bad arguments, no memory or an encoding failure: the context is
+	 * still sound (a dead socket shows up in nfsb_drive()). */
+	w->pending--;
+	if (!w->err)
+		w->err = -EIO;
+	log_debug("%s: cannot queue request: %s", op->m->display,
+		  e ? e : "?");
+}
+
+/* Whether a failed call may be repeated once on a fresh connection: the
+ * connection broke (an idle socket found dead) but did not time out. */
+bool nfsb_retry(const struct nfsb_op *op, int ret, int *tries)
+{
+	return ret == -EIO && op->dead && !op->timed_out && (*tries)++ == 0;
+}
+
+/* ---- Helpers ------------------------------------------------------------ */
+
+char *nfsb_path(struct nfsb_mount *m, const char *path)
+{
+	return vfs_path_join(m->subdir, path);
+}
+
+void nfsb_stat_from64(struct stat *st, const struct nfs_stat_64 *s)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_dev = s->nfs_dev;
+	st->st_ino = s->nfs_ino;
+	st->st_mode = s->nfs_mode;
+	st->st_nlink = s->nfs_nlink;
+	st->st_uid = s->nfs_uid;
+	st->st_gid = s->nfs_gid;
+	st->st_rdev = s->nfs_rdev;
+	st->st_size = s->nfs_size;
+	st->st_blksize = s->nfs_blksize ? s->nfs_blksize : 4096;
+	st->st_blocks = s->nfs_blocks ? s->nfs_blocks :
+					(s->nfs_used + 511) / 512;
+	st->st_atim.tv_sec = s->nfs_atime;
+	st->st_atim.tv_nsec = s->nfs_atime_nsec;
+	st->st_mtim.tv_sec = s->nfs_mtime;
+	st->st_mtim.tv_nsec = s->nfs_mtime_nsec;
+	st->st_ctim.tv_sec = s->nfs_ctime;
+	st->st_ctim.tv_nsec = s->nfs_ctime_nsec;
+}
+
+void nfsb_cb_stat(int err, struct nfs_context *nfs, void *data,
+		  void *priv)
+{
+	struct nfsb_statreq *r = priv;
+
+	if (err == 0)
+		nfsb_stat_from64(r->st, data);
+	nfsb_wait_done(r->w, err);
+}
+
+void nfsb_cb_ptr(int err, struct nfs_context *nfs, void *data,
+		 void *priv)
+{
+	struct nfsb_ptrreq *r = priv;
+
+	if (err == 0)
+		r->ptr = data;
+	nfsb_wait_done(r->w, err);
+}
+
+void nfsb_cb_strdup(int err, struct nfs_context *nfs, void *data,
+		    void *priv)
+{
+	struct nfsb_ptrreq *r = priv;
+
+	if (err == 0) {
+		r->ptr = strdup(data);
+		if (!r->ptr)
+			err = -ENOMEM;
+	}
+	nfsb_wait_done(r->w, err);
+}
+
+int nfsb_lstat_on(struct nfsb_op *op, const char *full,
+		  struct stat *st)
+{
+	struct nfsb_wait w;
+	struct nfsb_statreq r = { &w, st };
+
+	nfsb_wait_init(&w);
+	w.pending = 1;
+	if (nfs_lstat64_async(op->nfs, full, nfsb_cb_stat, &r))
+		nfsb_start_failed(op, &w);
+	return nfsb_finish(op, &w);
+}
+
+/* lstat by export-relative path, through the cache. */
+int nfsb_lstat_full(struct nfsb_mount *m, const char *full,
+		    struct stat *st, bool use_cache)
+{
+	struct nfsb_op op;
+	int ret, tries = 0;
+
+	if (use_cache && nfsb_cache_get_attr(m, full, st))
+		return 0;
+	do {
+		ret = nfsb_get(m, -1, &op);
+		if (ret < 0)
+			return ret;
+		ret = nfsb_lstat_on(&op, full, st);
+		nfsb_put(&op);
+	} while (nfsb_retry(&op, ret, &tries));
+	if (ret == 0)
+		nfsb_cache_put_attr(m, full, st);
+	return ret;
+}
+

@@ -1,0 +1,329 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""NFS backend (issue 4) through the real FUSE mount, against nfs-ganesha
+on 127.0.0.1 (see ganesha.py)."""
+import errno
+import hashlib
+import os
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import Vfsd, tmpdir  # noqa: E402
+import ganesha  # noqa: E402
+from ganesha import Ganesha  # noqa: E402
+from posix_suite import ALL_CAPS, PosixSuite, read_file, write_file  # noqa: E402
+
+SKIP = ganesha.available()
+
+# What NFS has no operation for (in v3 and in the v4.0 libnfs speaks).
+# RENAME_NOREPLACE is a check before the RENAME (not atomic against other
+# clients); NFSv3 times go through libnfs in microseconds.
+NFS_CAPS = ALL_CAPS - {"xattr", "fallocate", "punch_hole", "seek_data",
+                       "rename_exchange", "utimens_nsec"}
+
+# One server and one daemon for the shared suite: /nfs3 and /nfs4 are the
+# same export through the two protocol versions, next to a local mount.
+_shared = {}
+
+
+def setUpModule():
+    if SKIP:
+        raise unittest.SkipTest(SKIP)
+    g = Ganesha().start()
+    # each version's suite in its own directory of the shared export, so
+    # that what one leaves behind never meets the other
+    for sub in ("v3", "v4"):
+        os.mkdir(os.path.join(g.export, sub))
+    local = tmpdir()
+    v = Vfsd([("/nfs3", g.url(version=3)), ("/nfs4", g.url(version=4)),
+              ("/local", "file://" + local)]).start()
+    _shared.update(g=g, v=v, local=local)
+
+
+def tearDownModule():
+    if "v" in _shared:
+        _shared["v"].stop()
+    if "g" in _shared:
+        _shared["g"].stop()
+
+
+class Nfs3Posix(PosixSuite, harness.TestCase):
+    """The shared operation suite over NFSv3."""
+    CAPS = NFS_CAPS
+
+    def setUp(self):
+        self.base = _shared["v"].path("nfs3", "v3")
+        super().setUp()
+
+
+class Nfs4Posix(PosixSuite, harness.TestCase):
+    """The shared operation suite over NFSv4 (timestamps go out with
+    nanoseconds here: our own SETATTR compound)."""
+    CAPS = NFS_CAPS | {"utimens_nsec"}
+
+    def setUp(self):
+        self.base = _shared["v"].path("nfs4", "v4")
+        super().setUp()
+
+
+class Coherence(harness.TestCase):
+    """Data through vfsd and data in the exported directory are the same
+    bytes, both ways, for both versions."""
+
+    def setUp(self):
+        self.g, self.v = _shared["g"], _shared["v"]
+
+    def _check(self, prefix):
+        tag = "%s-%d-%d" % (prefix, os.getpid(), time.monotonic_ns())
+        data = os.urandom(5 * 1024 * 1024 + 17)
+        write_file(self.v.path(prefix, tag + "-in"), data)
+        self.assertEqual(read_file(os.path.join(self.g.export, tag + "-in")), data)
+        st = os.stat(os.path.join(self.g.export, tag + "-in"))
+        # created with the caller's ids, mode as asked, a sane mtime
+        self.assertEqual((st.st_uid, st.st_gid), (os.getuid(), os.getgid()))
+        self.assertEqual(st.st_mode & 0o777, 0o644)
+        self.assertLess(abs(st.st_mtime - time.time()), 600)
+
+        # another writer creates a file in the export: fresh names only,
+        # ganesha misbehaves on names deleted behind its back and reused
+        other = os.urandom(300000)
+        write_file(os.path.join(self.g.export, tag + "-out"), other)
+        self.assertEqual(read_file(self.v.path(prefix, tag + "-out")), other)
+
+        # another writer changes a file vfsd has read: the next open sees it
+        # (close-to-open), at the latest once the kernel's attribute cache
+        # of cache_ttl has expired
+        changed = os.urandom(300001)
+        write_file(os.path.join(self.g.export, tag + "-out"), changed)
+
+        def fresh():
+            return read_file(self.v.path(prefix, tag + "-out")) == changed
+        harness.wait_for(fresh, 5, "vfsd to see the server-side change")
+
+    def test_v3(self):
+        self._check("nfs3")
+
+    def test_v4(self):
+        self._check("nfs4")
+
+    def test_v3_v4_same_file(self):
+        tag = "both-%d" % os.getpid()
+        write_file(self.v.path("nfs3", tag), b"written over v3")
+        self.assertEqual(read_file(self.v.path("nfs4", tag)), b"written over v3")
+        write_file(self.v.path("nfs4", tag + "-4"), b"x" * 100000)
+        self.assertEqual(read_file(self.v.path("nfs3", tag + "-4")), b"x" * 100000)
+
+
+class Ownership(harness.TestCase):
+    """What another user creates through vfsd (root) is that user's."""
+
+    def test_new_objects_belong_to_the_caller(self):
+        if SKIP:
+            self.skipTest(SKIP)
+        g = _shared["g"]
+        for ver in (3, 4):
+            sub = "own%d" % ver
+            os.mkdir(os.path.join(g.export, sub))
+            os.chmod(os.path.join(g.export, sub), 0o777)
+        with Vfsd([("/n3", g.url(version=3)), ("/n4", g.url(version=4))],
+                  args=["-o", "allow_other"]) as v:
+            os.chmod(os.path.dirname(v.mnt), 0o755)
+            for ver in (3, 4):
+                d = v.path("n%d" % ver, "own%d" % ver)
+                r = subprocess.run(
+                    ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                     "sh", "-c", "echo hi > %s/f && mkdir %s/d && ln -s x %s/l && "
+                     "mkfifo %s/p" % (d, d, d, d)],
+                    capture_output=True, text=True)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                for name in ("f", "d", "l", "p"):
+                    st = os.lstat(os.path.join(g.export, "own%d" % ver, name))
+                    self.assertEqual((st.st_uid, st.st_gid), (65534, 65534),
+                                     "v%d %s" % (ver, name))
+
+
+class Mounting(harness.TestCase):
+    """URL handling and start-up errors."""
+
+    @classmethod
+    def setUpClass(cls):
+        if SKIP:
+            raise unittest.SkipTest(SKIP)
+        cls.g = Ganesha().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.g.stop()
+
+    def assertStartupError(self, url, needles):
+        mnt = tmpdir()
+        t0 = time.monotonic()
+        r = harness.run_vfsd(["-f", "-m", "/n=" + url, mnt], timeout=60)
+        took = time.monotonic() - t0
+        self.assertEqual(r.returncode, 2, r.stderr)
+        for needle in needles:
+            self.assertIn(needle, r.stderr)
+        self.assertFalse(harness.is_mounted(mnt))
+        return took
+
+    def test_wrong_export(self):
+        for version in (3, 4):
+            url = "nfs://127.0.0.1/no/such/export?version=%d&nfsport=%d" % (
+                version, self.g.nfs_port)
+            if version == 3:
+                url += "&mountport=%d" % self.g.mnt_port
+            self.assertStartupError(url, ["nfs://127.0.0.1/no/such/export"])
+
+    def test_unreachable_port(self):
+        port = harness.free_port()      # nothing listens there
+        url = "nfs://127.0.0.1/x?nfsport=%d&mountport=%d&timeout=5" % (port, port)
+        took = self.assertStartupError(url, ["nfs://127.0.0.1/x"])
+        self.assertLess(took, 15)
+
+    def test_bad_options(self):
+        self.assertStartupError(self.g.url(version=5), ["version"])
+        self.assertStartupError(self.g.url(connections=0), ["connections"])
+        self.assertStartupError(self.g.url(bogus=1), ["bogus"])
+
+    def test_path_below_export(self):
+        os.makedirs(os.path.join(self.g.export, "sub", "dir"), exist_ok=True)
+        write_file(os.path.join(self.g.export, "sub", "dir", "deep"), b"deep")
+        with Vfsd([("/d3", self.g.url("/sub/dir", version=3)),
+                   ("/d4", self.g.url("/sub/dir", version=4))]) as v:
+            self.assertEqual(read_file(v.path("d3", "deep")), b"deep")
+            self.assertEqual(read_file(v.path("d4", "deep")), b"deep")
+            write_file(v.path("d3", "new3"), b"3")
+            self.assertEqual(read_file(os.path.join(self.g.export, "sub", "dir", "new3")),
+                             b"3")
+        self.assertStartupError(self.g.url("/sub/missing", version=3), ["/sub/missing"])
+
+
+class Faults(harness.TestCase):
+    """Server restarts and a server that stops answering."""
+
+    def setUp(self):
+        if SKIP:
+            self.skipTest(SKIP)
+        self.g = Ganesha().start()
+        self.addCleanup(self.g.stop)
+        self.local = tmpdir()
+
+    def _vfsd(self, **params):
+        v = Vfsd([("/n3", self.g.url(version=3, **params)),
+                  ("/n4", self.g.url(version=4, **params)),
+                  ("/local", "file://" + self.local)])
+        v.start()
+        self.addCleanup(v.stop)
+        return v
+
+    def _lost_write_is_reported(self, v, prefix):
+        fd = os.open(v.path(prefix, "unstable"), os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, b"u" * (4 << 20))     # unstable, not committed
+            self.g.restart()
+            # the verifier changed (v3) or the connection was lost with
+            # uncommitted data (v4): the next write, fsync or close says so
+            errors = []
+            for fn in (lambda: os.write(fd, b"more"), lambda: os.fsync(fd)):
+                try:
+                    fn()
+                except OSError as e:
+                    errors.append(e.errno)
+            try:
+                os.close(fd)
+            except OSError as e:
+                errors.append(e.errno)
+            fd = -1
+            self.assertIn(errno.EIO, errors)
+        finally:
+            if fd >= 0:
+                os.close(fd)
+
+    def test_restart_reports_lost_writes_and_recovers(self):
+        v = self._vfsd()
+        for prefix in ("n3", "n4"):
+            write_file(v.path(prefix, "before-" + prefix), b"before")
+            self._lost_write_is_reported(v, prefix)
+            # the mount recovers for new operations
+            harness.wait_for(lambda: os.path.exists(v.path(prefix, "before-" + prefix)),
+                             30, "the mount to come back")
+            data = os.urandom(2 << 20)
+            write_file(v.path(prefix, "after-" + prefix), data)
+            self.assertEqual(read_file(os.path.join(self.g.export, "after-" + prefix)), data)
+            self.assertEqual(read_file(v.path(prefix, "before-" + prefix)), b"before")
+
+    def test_restart_mid_copy(self):
+        """cp of a large file while the server restarts: either cp fails
+        (EIO: data may be lost) or the copy is complete and exact, and the
+        mount works afterwards.  Never silently wrong data."""
+        v = self._vfsd()
+        src = os.path.join(self.local, "src")
+        data = os.urandom(64 << 20)
+        write_file(src, data)
+        digest = hashlib.sha256(data).hexdigest()
+        for prefix in ("n3", "n4"):
+            dst = v.path(prefix, "copy-" + prefix)
+            cp = subprocess.Popen(["cp", src, dst], stderr=subprocess.PIPE, text=True)
+            time.sleep(0.3)
+            self.g.restart()
+            _, err = cp.communicate(timeout=300)
+            if cp.returncode == 0:
+                with open(dst, "rb") as f:
+                    self.assertEqual(hashlib.sha256(f.read()).hexdigest(), digest)
+            else:
+                self.assertIn("Input/output error", err)
+            write_file(v.path(prefix, "later"), b"works")
+            self.assertEqual(read_file(os.path.join(self.g.export, "later")), b"works")
+            os.unlink(os.path.join(self.g.export, "later"))
+
+    def test_sigstop_times_out_and_local_keeps_working(self):
+        timeout = 3
+        v = self._vfsd(timeout=timeout, cache_ttl=0)
+        write_file(v.path("n3", "f"), b"x")
+        write_file(v.path("n4", "f"), b"x")
+        self.g.pause()
+        self.addCleanup(self.g.resume)
+        results = {}
+
+        def nfs_op(prefix):
+            t0 = time.monotonic()
+            try:
+                os.stat(v.path(prefix, "never-seen-%s" % prefix))
+                results[prefix] = ("ok", time.monotonic() - t0)
+            except OSError as e:
+                results[prefix] = (e.errno, time.monotonic() - t0)
+
+        threads = [threading.Thread(target=nfs_op, args=(p,)) for p in ("n3", "n4")]
+        for t in threads:
+            t.start()
+        # meanwhile the local mount answers at once
+        t0 = time.monotonic()
+        for i in range(20):
+            write_file(os.path.join(v.path("local"), "l%d" % i), b"local")
+            self.assertEqual(read_file(os.path.join(v.path("local"), "l%d" % i)), b"local")
+        self.assertLess(time.monotonic() - t0, 2)
+        for t in threads:
+            t.join(timeout * 4)
+            self.assertFalse(t.is_alive(), "an NFS operation hangs past its timeout")
+        for prefix in ("n3", "n4"):
+            err, took = results[prefix]
+            self.assertIn(err, (errno.ETIMEDOUT, errno.EIO), results)
+            self.assertLess(took, timeout + 2, results)
+        # while the server is known to be down, new operations fail fast
+        t0 = time.monotonic()
+        with self.assertRaises(OSError):
+            os.stat(v.path("n3", "another-one"))
+        self.assertLess(time.monotonic() - t0, 1.5)
+        # and the mount comes back when the server does
+        self.g.resume()
+        harness.wait_for(lambda: os.path.exists(v.path("n3", "f")) and
+                         os.path.exists(v.path("n4", "f")), 30, "the mount to come back")
+        self.assertEqual(read_file(v.path("n4", "f")), b"x")
+
+
+if __name__ == "__main__":
+    harness.main()

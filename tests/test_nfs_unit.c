@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * test_nfs_unit.c - the NFS backend through its ops table, without FUSE.
+ *
+ * Without a server: the option spec and the start-up errors (refused
+ * connection, no server in the URL).  With VFSD_NFS_URL set to the URL of
+ * a scratch export (for instance one of tests/integration/ganesha.py),
+ * the data path as well: create, write across several chunks, read back,
+ * listing, truncate, rename, unlink.  Run by unit_main ("unit_main nfs").
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backends/backend.h"
+
+static const struct vfs_backend_ops *nfs(void)
+{
+	const struct vfs_backend_ops *ops = backend_find("nfs");
+
+	ck_assert_ptr_nonnull(ops);
+	return ops;
+}
+
+/* Parse `url` and validate its query against the NFS spec. */
+static int parse(const char *url, struct vfs_url *u, struct vfs_opts *o,
+		 struct vfs_error *err)
+{
+	int ret;
+
+	vfs_error_init(err);
+	memset(u, 0, sizeof(*u));
+	memset(o, 0, sizeof(*o));
+	ret = vfs_url_parse(url, u, err);
+	if (ret < 0)
+		return ret;
+	ret = vfs_opts_copy(o, &u->query);
+	if (ret < 0)
+		return ret;
+	return vfs_opts_validate(o, nfs()->opts, "mount /t", err);
+}
+
+/* A TCP port on 127.0.0.1 nobody listens on (bound, then closed). */
+static int closed_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sa);
+	int s = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	ck_assert_int_ge(s, 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(getsockname(s, (struct sockaddr *)&sa, &len), 0);
+	port = ntohs(sa.sin_port);
+	close(s);
+	return port;
+}
+
+START_TEST(test_option_spec)
+{
+	struct vfs_url u;
+	struct vfs_opts o;
+	struct vfs_error err;
+
+	ck_assert_int_eq(parse("nfs://h/e?version=4&connections=8&timeout=3"
+			       "&cache_ttl=0&nfsport=2049&uid=0&gid=0",
+			       &u, &o, &err), 0);
+	ck_assert_str_eq(vfs_opts_get(&o, "version"), "4");
+	ck_assert_int_eq(vfs_opts_get_int(&o, "connections"), 8);
+	vfs_url_clear(&u);
+	vfs_opts_clear(&o);
+
+	/* defaults */
+	ck_assert_int_eq(parse("nfs://h/e", &u, &o, &err), 0);
+	ck_assert_str_eq(vfs_opts_get(&o, "version"), "3");
+	ck_assert_int_eq(vfs_opts_get_int(&o, "connections"), 4);
+	ck_assert_int_eq(vfs_opts_get_int(&o, "timeout"), 20);
+	ck_assert_int_eq(vfs_opts_get_int(&o, "cache_ttl"), 1);
+	vfs_url_clear(&u);
+	vfs_opts_clear(&o);
+
+	static const char *const bad[] = {
+		"nfs://h/e?version=2", "nfs://h/e?connections=0",
+		"nfs://h/e?connections=65", "nfs://h/e?nfsport=70000",
+		"nfs://h/e?timeout=0", "nfs://h/e?bogus=1",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_int_eq(parse(bad[i], &u, &o, &err), -EINVAL);
+		ck_assert_int_ne(err.code, 0);
+		vfs_url_clear(&u);
+		vfs_opts_clear(&o);
+	}
+}
+END_TEST
+
+START_TEST(test_refused_is_fast_and_named)
+{
+	char url[128];
+	struct vfs_url u;
+	struct vfs_opts o;
+	struct vfs_error err;
+	struct vfs_mount *m = NULL;
+	struct timespec t0, t1;
+	int port = closed_port(), ret;
+
+	snprintf(url, sizeof(url),
+		 "nfs://127.0.0.1/x?nfsport=%d&mountport=%d&timeout=5", port,
+		 port);
+	ck_assert_int_eq(parse(url, &u, &o, &err), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ret = nfs()->mount(&u, &o, &m, &err);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert_int_lt(ret, 0);
+	ck_assert_ptr_null(m);
+	ck_assert_int_eq(err.code, -ret);
+	ck_assert_ptr_nonnull(strstr(err.msg, "nfs://127.0.0.1/x"));
+	ck_assert_int_lt(t1.tv_sec - t0.tv_sec, 5);
+	vfs_url_clear(&u);
+	vfs_opts_clear(&o);
+
+	/* a user name has no meaning for NFS */
+	ck_assert_int_eq(parse("nfs://me@127.0.0.1/x", &u, &o, &err), 0);
+	ck_assert_int_eq(nfs()->mount(&u, &o, &m, &err), -EINVAL);
+	vfs_url_clear(&u);
+	vfs_opts_clear(&o);
+}
+END_TEST
+
+static int count_fill(void *ctx, const char *name, const struct stat *st,
+		      unsigned flags, off_t next)
+{
+	if (strcmp(name, "big") == 0 && (flags & VFS_DIRENT_FULL))
+		ck_assert_int_eq(st->st_size, 3 << 20);
+	ck_assert_int_ne(st->st_ino, 0);
+	(*(int *)ctx)++;
+	return 0;
+}
+
+START_TEST(test_data_path)
+{
+	const char *url = getenv("VFSD_NFS_URL");
+	const size_t size = 3 << 20;	/* several chunks per call */
+	struct vfs_cred cred = { getuid(), getgid(), getpid() };
+	struct vfs_setattr sa = { .valid = VFS_SET_SIZE, .size = 10 };
+	struct vfs_url u;
+	struct vfs_opts o;
+	struct vfs_error err;
+	struct vfs_mount *m;
+	struct vfs_file *f;
+	struct vfs_dir *d;
+	struct stat st;
+	char *buf, *back;
+	int n = 0;
+
+	if (!url) {
+		fprintf(stderr, "test_data_path: VFSD_NFS_URL not set, "
+				"data path not tested\n");
+		return;
+	}
+	ck_assert_int_eq(parse(url, &u, &o, &err), 0);
+	ck_assert_msg(nfs()->mount(&u, &o, &m, &err) == 0, "%s", err.msg);
+	ck_assert_str_eq(nfs()->state(m), "connected");
+	ck_assert_int_eq(nfs()->mkdir(m, "/unit", 0755, &cred, &st), 0);
+	ck_assert_int_eq(nfs()->create(m, "/unit/big", O_CREAT | O_EXCL |
+				       O_RDWR, 0640, &cred, &f, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0640);
+	buf = malloc(size);
+	back = malloc(size);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_ptr_nonnull(back);
+	for (size_t i = 0; i < size; i++)
+		buf[i] = (char)(i * 131 + 7);
+	ck_assert_int_eq(nfs()->write(f, buf, size, 0), (ssize_t)size);
+	ck_assert_int_eq(nfs()->fsync(f, false), 0);
+	ck_assert_int_eq(nfs()->read(f, back, size, 0), (ssize_t)size);
+	ck_assert_int_eq(memcmp(buf, back, size), 0);
+	ck_assert_int_eq(nfs()->read(f, back, 100, size - 10), 10);
+	ck_assert_int_eq(nfs()->flush(f), 0);
+	ck_assert_int_eq(nfs()->release(f), 0);
+
+	ck_assert_int_eq(nfs()->opendir(m, "/unit", &d), 0);
+	ck_assert_int_eq(nfs()->readdir(m, d, 0, count_fill, &n), 0);
+	nfs()->releasedir(m, d);
+	ck_assert_int_eq(n, 1);
+
+	ck_assert_int_eq(nfs()->setattr(m, "/unit/big", NULL, &sa, &st), 0);
+	ck_assert_int_eq(st.st_size, 10);
+	ck_assert_int_eq(nfs()->rename(m, "/unit/big", "/unit/small", 0), 0);
+	ck_assert_int_eq(nfs()->getattr(m, "/unit/big", &st), -ENOENT);
+	ck_assert_int_eq(nfs()->unlink(m, "/unit/small"), 0);
+	ck_assert_int_eq(nfs()->rmdir(m, "/unit"), 0);
+	free(buf);
+	free(back);
+	nfs()->unmount(m);
+	vfs_url_clear(&u);
+	vfs_opts_clear(&o);
+}
+END_TEST
+
+Suite *nfs_suite(void);
+
+Suite *nfs_suite(void)
+{
+	Suite *s = suite_create("nfs");
+	TCase *tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_option_spec);
+	tcase_add_test(tc, test_refused_is_fast_and_named);
+	tcase_add_test(tc, test_data_path);
+	suite_add_tcase(s, tc);
+	return s;
+}
