@@ -1532,8 +1532,8 @@ static void nfsb_cb_read4(struct rpc_context *rpc, int status, void *data,
 			  void *priv)
 {
 	struct nfsb_chunk *c = priv;
-	nfs_resop4 *r;
-	int err = nfsb_v4_res(status, data, &r);
+	nfs_resop4 rr, *r = &rr;
+	int err = nfsb_v4_res(status, data, r);
 
 	if (err == 0) {
 		READ4resok *ok = &r->nfs_resop4_u.opread.READ4res_u.resok4;
@@ -1659,8 +1659,8 @@ static void nfsb_cb_write4(struct rpc_context *rpc, int status, void *data,
 			   void *priv)
 {
 	struct nfsb_chunk *c = priv;
-	nfs_resop4 *r;
-	int err = nfsb_v4_res(status, data, &r);
+	nfs_resop4 rr, *r = &rr;
+	int err = nfsb_v4_res(status, data, r);
 
 	if (err == 0) {
 		WRITE4resok *ok = &r->nfs_resop4_u.opwrite.WRITE4res_u.resok4;
@@ -1842,8 +1842,8 @@ static void nfsb_cb_commit4(struct rpc_context *rpc, int status, void *data,
 			    void *priv)
 {
 	struct nfsb_commitreq *r = priv;
-	nfs_resop4 *res;
-	int err = nfsb_v4_res(status, data, &res);
+	nfs_resop4 rr, *res = &rr;
+	int err = nfsb_v4_res(status, data, res);
 
 	if (err == 0)
 		nfsb_commit_verf(r, res->nfs_resop4_u.opcommit.COMMIT4res_u

@@ -249,6 +249,6 @@ int nfsb_v4_mknod(struct nfsb_mount *m, const char *full, mode_t mode,
 		  dev_t rdev);
 int nfsb_v4_fhop(struct nfsb_op *op, const struct nfsb_file *nf,
 		 const nfs_argop4 *tail, rpc_cb cb, void *priv);
-int nfsb_v4_res(int status, void *data, nfs_resop4 **out);
+int nfsb_v4_res(int status, void *data, nfs_resop4 *out);
 
 #endif /* VFSD_BACKENDS_NFS_H */

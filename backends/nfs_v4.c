@@ -120,10 +120,15 @@ static void nfsb_cb_readlink4(struct rpc_context *rpc, int status,
 	} else {
 		/* Counted, not NUL-terminated (libnfs 4.0.0's own
 		 * readlink hands it on as if it were). */
-		linktext4 *l = &res->resarray.resarray_val[
-			res->resarray.resarray_len - 1].nfs_resop4_u
-			.opreadlink.READLINK4res_u.resok4.link;
+		nfs_resop4 last;
+		linktext4 *l = &last.nfs_resop4_u.opreadlink.READLINK4res_u
+					.resok4.link;
 
+		/* unaligned in libnfs 4.0's decoding: copy it out */
+		memcpy(&last,
+		       (const char *)res->resarray.resarray_val +
+			       (res->resarray.resarray_len - 1) * sizeof(last),
+		       sizeof(last));
 		r->link = strndup(l->utf8string_val, l->utf8string_len);
 		if (!r->link)
 			err = -ENOMEM;
@@ -277,18 +282,20 @@ int nfsb_v4_fhop(struct nfsb_op *op, const struct nfsb_file *nf,
 }
 
 /* The second result of a PUTFH+op compound, or an -errno. */
-int nfsb_v4_res(int status, void *data, nfs_resop4 **out)
+int nfsb_v4_res(int status, void *data, nfs_resop4 *out)
 {
 	COMPOUND4res *res = data;
 
-	*out = NULL;
 	if (status != RPC_STATUS_SUCCESS)
 		return -EFAULT;		/* no reply: transport */
 	if (res->status != NFS4_OK)
 		return nfsstat4_to_errno(res->status);
 	if (res->resarray.resarray_len < 2)
 		return -EIO;
-	*out = &res->resarray.resarray_val[1];
+	/* libnfs 4.0 decodes the result array at an unaligned address:
+	 * copy the element out instead of reading through it */
+	memcpy(out, (const char *)res->resarray.resarray_val + sizeof(*out),
+	       sizeof(*out));
 	return 0;
 }
 

@@ -841,6 +841,7 @@ int glock_rmdir_cleanup(const char *dir)
 	for (size_t i = 0; i < top.n; i++)
 		free(top.v[i]);
 	free(top.v);
+	top = (struct dir_names){ 0 };
 	if (!only_locks)
 		return -ENOTEMPTY;
 	/* every file the records speak of is gone with the directory's

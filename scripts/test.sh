@@ -35,6 +35,7 @@ rm -f "$top/.test-counts"
 run_suite "normal build" build
 if [ -z "$quick" ]; then
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	LSAN_OPTIONS=suppressions=$top/tests/lsan.supp:print_suppressions=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		run_suite "asan+ubsan build" build-asan -Db_sanitize=address,undefined -Db_lundef=false
 	if [ -x fuzz/run.sh ]; then
