@@ -20,7 +20,7 @@ import time
 ALL_CAPS = frozenset({
     "xattr", "hardlink", "symlink", "mknod", "fallocate", "punch_hole",
     "seek_data", "rename_noreplace", "rename_exchange", "chown", "o_direct",
-    "copy_file_range", "locks", "chmod", "utimens_nsec",
+    "copy_file_range", "locks", "chmod", "utimens_nsec", "symlink_times",
 })
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -481,7 +481,15 @@ class PosixSuite:
     def test_cp_diff_tar(self):
         src = os.path.join(self.workdir_local(), "src")
         self._tree(src)
-        subprocess.run(["cp", "-a", src, self.p("copy")], check=True)
+        r = subprocess.run(["cp", "-a", src, self.p("copy")], capture_output=True,
+                           text=True)
+        if r.returncode and not self.has("symlink_times") and self.has("symlink"):
+            # the documented limit: a symlink's own times cannot be set
+            for line in r.stderr.splitlines():
+                self.assertRegex(line, r"^cp: preserving times for .*: "
+                                 r"Operation not supported$")
+        else:
+            self.assertEqual(r.returncode, 0, r.stderr)
         subprocess.run(["diff", "-r", "--no-dereference", src, self.p("copy")], check=True)
         tarball = os.path.join(self.workdir_local(), "t.tar")
         subprocess.run(["tar", "-C", self.p("copy"), "-cf", tarball, "."], check=True)

@@ -186,6 +186,30 @@ class Control(harness.TestCase):
         self.assertIn("unknown command", r.stderr)
 
 
+class RuntimeSftp(harness.TestCase):
+    def test_mount_add_sftp_and_use_at_once(self):
+        from sshd import Sshd
+        sshd = Sshd().start()
+        self.addCleanup(sshd.stop)
+        remote = tmpdir()
+        env = dict(os.environ, HOME=sshd.dir)
+        env.pop("SSH_AUTH_SOCK", None)
+        v = Vfsd([("/l", "file://" + tmpdir())], env=env).start()
+        self.addCleanup(v.stop)
+        vfsctl(v, "mount", "add", "/ssh", sshd.url(remote), "connections=2")
+        write_file(v.path("ssh/hello"), b"over ssh")
+        self.assertEqual(read_file(os.path.join(remote, "hello")), b"over ssh")
+        m = jq(vfsctl(v, "mounts", json_out=True).stdout,
+               '.mounts[] | select(.prefix == "/ssh")')
+        self.assertEqual((m["backend"], m["state"]), ("sftp", "connected"))
+        # the URL shown has no secrets, and a secret option is refused
+        r = vfsctl(v, "mount", "add", "/ssh2", sshd.url(remote), "password=hunter2",
+                   check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertNotIn("hunter2", r.stderr)
+        self.assertNotIn("hunter2", v.log())
+
+
 class ControlDirVisible(harness.TestCase):
     def test_show_control_dir(self):
         d = tmpdir()
