@@ -460,8 +460,32 @@ static int fo_backend_flags(int flags)
 }
 
 /* Close-to-open: keep cached pages only if the file did not change. */
+/*
+ * O_DIRECT opens may take FUSE's direct-I/O path (FOPEN_DIRECT_IO), which
+ * the page cache is bypassed on anyway.  It also spares every write the
+ * kernel's security.capability lookup (a GETXATTR round trip under the
+ * inode lock, which libfuse 3.14 cannot turn off), so direct writes run in
+ * parallel.  That lookup is how the kernel strips privileges on write, so
+ * files that have any to strip (setuid/setgid bits, file capabilities)
+ * keep the normal path.
+ */
+static bool fo_direct_io_ok(struct router_file *rf, const char *path,
+			    const struct stat *known)
+{
+	struct stat st;
+
+	if (known)
+		st = *known;
+	else if (router_fgetattr(rf, &st) < 0)
+		return false;
+	if (st.st_mode & (S_ISUID | S_ISGID))
+		return false;
+	return !path || router_getxattr(path, "security.capability", NULL,
+					0) < 0;
+}
+
 static void fo_open_cache_policy(fuse_ino_t ino, struct router_file *rf,
-				 struct fuse_file_info *fi,
+				 const char *path, struct fuse_file_info *fi,
 				 const struct stat *known)
 {
 	struct stat st;
@@ -469,7 +493,11 @@ static void fo_open_cache_policy(fuse_ino_t ino, struct router_file *rf,
 	fi->keep_cache = 0;
 	if (rf->vf->uncached)
 		fi->direct_io = 1;
-	if ((fi->flags & O_DIRECT) || rf->vf->uncached)
+	if (fi->flags & O_DIRECT) {
+		fi->direct_io = fo_direct_io_ok(rf, path, known);
+		return;
+	}
+	if (rf->vf->uncached)
 		return;
 	if (known)
 		st = *known;
@@ -488,12 +516,14 @@ static void fo_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (!path)
 		return fo_reply_err(req, ret);
 	ret = router_open(path, fo_backend_flags(fi->flags), &rf);
-	free(path);
-	if (ret < 0)
+	if (ret < 0) {
+		free(path);
 		return fo_reply_err(req, ret);
+	}
 	if (fi->flags & O_TRUNC)
 		inode_cache_invalidate(ino);
-	fo_open_cache_policy(ino, rf, fi, NULL);
+	fo_open_cache_policy(ino, rf, path, fi, NULL);
+	free(path);
 	if (inode_handle_add(ino, rf) < 0) {
 		router_release(rf);
 		return fo_reply_err(req, -ENOMEM);
