@@ -52,7 +52,7 @@ def try_lock(path, kind):
 
 
 class CrossHost(harness.TestCase):
-    LEASE = 3
+    LEASE = 6
 
     def setUp(self):
         self.shared = tmpdir()

@@ -15,7 +15,7 @@ import harness  # noqa: E402
 import qemu  # noqa: E402
 from harness import Vfsd, tmpdir  # noqa: E402
 
-LEASE = 4
+LEASE = 8
 MiB = 1 << 20
 
 
