@@ -265,6 +265,7 @@ void vfs_dirbuf_clear(struct vfs_dirbuf *db);
 enum vfs_scratch_slot {
 	VFS_SCRATCH_FUSE,	/* request data in vfsd/fuse_ops.c */
 	VFS_SCRATCH_BACKEND,	/* a backend's own bounce buffer */
+	VFS_SCRATCH_ROUTER,	/* the router's in-daemon copies */
 	VFS_SCRATCH_SLOTS
 };
 void *vfs_scratch(enum vfs_scratch_slot slot, size_t size);

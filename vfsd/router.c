@@ -1217,6 +1217,47 @@ off_t router_lseek(struct router_file *f, off_t off, int whence)
 	return whence == SEEK_DATA ? off : st.st_size;
 }
 
+/*
+ * A backend without server-side copy: move the data here, in large
+ * pieces, rather than let the kernel bounce every page through two FUSE
+ * requests.  The backends keep many requests in flight for each piece.
+ * At most COPY_MAX per call (callers loop on short counts), so one request
+ * never holds a worker for long.
+ */
+#define COPY_PIECE (1u << 20)
+#define COPY_MAX   (64u << 20)
+
+static ssize_t copy_in_daemon(struct router_file *in, off_t off_in,
+			      struct router_file *out, off_t off_out,
+			      size_t len)
+{
+	void *buf = vfs_scratch(VFS_SCRATCH_ROUTER, COPY_PIECE);
+	size_t done = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	if (len > COPY_MAX)
+		len = COPY_MAX;
+	while (done < len) {
+		size_t want = len - done < COPY_PIECE ? len - done : COPY_PIECE;
+		ssize_t n = router_read(in, buf, want, off_in + (off_t)done);
+		ssize_t w;
+
+		if (n <= 0) {
+			if (n < 0 && done == 0)
+				return n;
+			break;
+		}
+		w = router_write(out, buf, (size_t)n, off_out + (off_t)done);
+		if (w < 0)
+			return done ? (ssize_t)done : w;
+		done += (size_t)w;
+		if (w < n)
+			break;
+	}
+	return (ssize_t)done;
+}
+
 ssize_t router_copy_range(struct router_file *in, off_t off_in,
 			  struct router_file *out, off_t off_out, size_t len,
 			  unsigned flags)
@@ -1229,11 +1270,13 @@ ssize_t router_copy_range(struct router_file *in, off_t off_in,
 		return -EXDEV;
 	if (m->readonly)
 		return -EROFS;
-	if (!m->ops->copy_range)
-		return -EOPNOTSUPP;
-	return BCALL(m, VOP_COPY_RANGE,
-		     m->ops->copy_range(in->vf, off_in, out->vf, off_out, len,
-					flags));
+	if (flags)
+		return -EINVAL;
+	if (m->ops->copy_range)
+		return BCALL(m, VOP_COPY_RANGE,
+			     m->ops->copy_range(in->vf, off_in, out->vf,
+						off_out, len, flags));
+	return copy_in_daemon(in, off_in, out, off_out, len);
 }
 
 void router_file_get(struct router_file *f)
