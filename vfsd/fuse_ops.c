@@ -275,7 +275,9 @@ static void fo_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		sa.valid |= VFS_SET_MTIME;
 		sa.mtime = attr->st_mtim;
 	}
-	if (fi || path) {
+	if ((sa.valid & VFS_SET_SIZE) && !glock_may_write(ino)) {
+		ret = -EIO;	/* lease not renewed: see guestfs/lock.h */
+	} else if (fi || path) {
 		ret = router_setattr(path, fi ? fo_file(fi) : NULL, &sa, &st);
 	} else {
 		struct router_file *rf = fo_orphan_handle(ino);
@@ -948,8 +950,11 @@ static void fo_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 			       struct fuse_file_info *fi_out, size_t len,
 			       int flags)
 {
-	ssize_t n = router_copy_range(fo_file(fi_in), off_in, fo_file(fi_out),
-				      off_out, len, (unsigned)flags);
+	ssize_t n = glock_may_write(ino_out)
+			    ? router_copy_range(fo_file(fi_in), off_in,
+						fo_file(fi_out), off_out, len,
+						(unsigned)flags)
+			    : -EIO;
 
 	if (n < 0)
 		return fo_reply_err(req, (int)n);
