@@ -222,6 +222,15 @@ struct vfs_backend_ops {
 	ssize_t (*copy_range)(struct vfs_file *in, off_t off_in,
 			      struct vfs_file *out, off_t off_out, size_t len,
 			      unsigned flags);
+	/*
+	 * Copy the regular file `from` to the new name `to` (which must not
+	 * exist) on the server itself, holes kept, as `vfsctl image clone`
+	 * asks.  May take long: runs on a control thread, never for FUSE.
+	 * -EOPNOTSUPP when this mount cannot (the caller then copies the data
+	 * itself); other errors are described in *err.
+	 */
+	int (*clone)(struct vfs_mount *m, const char *from, const char *to,
+		     struct vfs_error *err);
 	/* Last reference gone: free the handle.  The result is only logged. */
 	int (*release)(struct vfs_file *f);
 };

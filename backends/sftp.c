@@ -318,6 +318,7 @@ static int sftp_config_fill(struct sftp_config *cfg, const struct vfs_url *url,
 		cfg->timeout_ms = 20000;
 	cfg->keepalive_s = (int)vfs_opts_get_int(opts, "keepalive");
 	cfg->cache_ttl_s = (int)vfs_opts_get_int(opts, "cache_ttl");
+	cfg->remote_exec = vfs_opts_get_bool(opts, "remote_exec");
 	return 0;
 }
 
@@ -1633,6 +1634,24 @@ static int sftp_release(struct vfs_file *vf)
 	return rc;
 }
 
+static int sftp_clone(struct vfs_mount *m, const char *from, const char *to,
+		      struct vfs_error *err)
+{
+	struct sftp_mount *sm = sftp_mount_of(m);
+	char *rfrom, *rto;
+	int rc;
+
+	if (!sm->cfg.remote_exec)
+		return -EOPNOTSUPP;
+	rfrom = sftp_rpath(sm, from);
+	rto = sftp_rpath(sm, to);
+	rc = rfrom && rto ? sftp_exec_clone(sm, rfrom, rto, err) : -ENOMEM;
+	sftp_cache_invalidate(sm->cache, to);
+	free(rfrom);
+	free(rto);
+	return rc;
+}
+
 /* Only regular files can be made over SFTP (as an empty exclusive open). */
 static int sftp_mknod(struct vfs_mount *m, const char *path, mode_t mode,
 		      dev_t rdev, const struct vfs_cred *cred,
@@ -1677,4 +1696,5 @@ const struct vfs_backend_ops sftp_ops = {
 	.flush		= sftp_flush,
 	.fsync		= sftp_fsync,
 	.release	= sftp_release,
+	.clone		= sftp_clone,
 };

@@ -6,6 +6,7 @@
  *   sftp_conn.c   sessions: TCP connect, known_hosts, authentication, the
  *                 connection pool, reconnection and keepalive
  *   sftp_cache.c  attribute and directory-listing cache (cache_ttl)
+ *   sftp_exec.c   commands run on the server (remote_exec = yes)
  *
  * Only backends/sftp*.c and the unit test (tests/test_sftp_unit.c) use
  * these declarations; the rest of vfsd sees sftp_ops alone.
@@ -58,6 +59,7 @@ struct sftp_config {
 	int timeout_ms;
 	int keepalive_s;	/* 0 = off */
 	int cache_ttl_s;
+	bool remote_exec;	/* commands may run on the server */
 };
 
 /* ---- Connections ---------------------------------------------------- */
@@ -208,6 +210,18 @@ int sftp_libssh2_errno(int rc, bool *transport);
  * of the 32-byte digest; out needs 52 bytes. */
 void sftp_fingerprint_fmt(const unsigned char digest[32], char *out,
 			  size_t size);
+
+/* ---- sftp_exec.c ---------------------------------------------------- */
+
+/*
+ * Copy the remote regular file `from` to the new remote path `to` on the
+ * server (GNU cp: reflink where possible, holes kept), over an SSH exec
+ * channel of a session of its own.  0, -EOPNOTSUPP when the server has
+ * no GNU cp, or -errno; *err says what failed.  `to` never exists
+ * afterwards unless the copy succeeded.
+ */
+int sftp_exec_clone(struct sftp_mount *sm, const char *from, const char *to,
+		    struct vfs_error *err);
 
 /* ---- sftp_cache.c --------------------------------------------------- */
 

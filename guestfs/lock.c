@@ -248,27 +248,45 @@ static int write_whole(const char *path, const char *text, size_t len)
 /*
  * Read a whole record and its server-side mtime through one open file:
  * an open file's attributes come from the server, never from a cache.
+ * NULL with *err set on failure; *mtime is still filled when at least
+ * the record's attributes could be read (*err is then not -ENOENT).
  */
-static char *read_whole(const char *path, struct timespec *mtime)
+static char *read_whole(const char *path, struct timespec *mtime, int *err)
 {
 	struct router_file *f;
 	char *buf = malloc(RECORD_MAX + 1);
 	struct stat st;
 	ssize_t n;
+	int ret;
 
-	if (!buf || router_open(path, O_RDONLY, &f) < 0) {
-		free(buf);
+	*err = 0;
+	mtime->tv_sec = 0;
+	mtime->tv_nsec = 0;
+	if (!buf) {
+		*err = -ENOMEM;
 		return NULL;
 	}
-	n = router_fgetattr(f, &st) < 0 ? -EIO
-					: router_read(f, buf, RECORD_MAX, 0);
+	ret = router_open(path, O_RDONLY, &f);
+	if (ret < 0) {
+		/* unopenable (a directory, no permission): its age may
+		 * still tell whether it is stale */
+		if (ret != -ENOENT && router_getattr(path, &st) == 0)
+			*mtime = st.st_mtim;
+		free(buf);
+		*err = ret;
+		return NULL;
+	}
+	ret = router_fgetattr(f, &st);
+	if (ret == 0)
+		*mtime = st.st_mtim;
+	n = ret < 0 ? ret : router_read(f, buf, RECORD_MAX, 0);
 	router_release(f);
 	if (n < 0) {
 		free(buf);
+		*err = (int)n;
 		return NULL;
 	}
 	buf[n] = '\0';
-	*mtime = st.st_mtim;
 	return buf;
 }
 
@@ -437,11 +455,23 @@ static int remote_locks(const char *rdir, const struct timespec *now,
 			free(path);
 			continue;
 		}
-		text = read_whole(path, &mtime);
-		if (!text) {
+		text = read_whole(path, &mtime, &ret);
+		if (!text && ret == -ENOENT) {
+			/* released meanwhile */
+			ret = 0;
 			free(path);
 			continue;
 		}
+		if (!text && !mtime.tv_sec) {
+			/* neither readable nor datable: it may be a live
+			 * lock, and guessing otherwise could let two hosts
+			 * write one image */
+			log_warn("lock lease %s unreadable: %s", path,
+				 strerror(-ret));
+			free(path);
+			break;
+		}
+		ret = 0;
 		if (now->tv_sec - mtime.tv_sec > g.lease) {
 			if (may_break) {
 				log_warn("breaking expired lock lease %s (%lds old)",
@@ -450,6 +480,20 @@ static int remote_locks(const char *rdir, const struct timespec *now,
 			}
 			free(text);
 			free(path);
+			continue;
+		}
+		if (!text) {
+			/* a live record we cannot read: assume the worst,
+			 * a write lock over the whole file */
+			log_warn("lock lease %s unreadable: %s; taken as a lock of the whole file",
+				 path, strerror(-ret));
+			tmp[0] = (struct glock){ .kind = GLOCK_POSIX,
+						 .type = F_WRLCK, .start = 0,
+						 .end = OFF_MAX_ };
+			snprintf(tmp[0].host, sizeof(tmp[0].host), "%s",
+				 nm.v[i]);
+			free(path);
+			ret = push_lock(&v, &n, &cap, &tmp[0]);
 			continue;
 		}
 		free(path);

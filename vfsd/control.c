@@ -319,8 +319,39 @@ static int cmd_image(FILE *out, bool json, char **argv, int argc,
 		ret = host_to_vfsd(argv[1], path, sizeof(path), err);
 		return ret < 0 ? ret : image_cmd_info(out, path, json, err);
 	}
+	if (argc == 3 && strcmp(argv[0], "clone") == 0) {
+		char to[4096];
+
+		struct stat st;
+
+		ret = host_to_vfsd(argv[1], path, sizeof(path), err);
+		if (ret == 0)
+			ret = host_to_vfsd(argv[2], to, sizeof(to), err);
+		if (ret < 0)
+			return ret;
+		/* the usual complaints, in the caller's names */
+		ret = router_getattr(path, &st);
+		if (ret < 0)
+			return vfs_error_set(err, -ret, "%s: %s", argv[1],
+					     strerror(-ret));
+		if (!S_ISREG(st.st_mode))
+			return vfs_error_set(err, EINVAL,
+					     "%s: not a regular file", argv[1]);
+		ret = router_getattr(to, &st);
+		if (ret == 0 || ret != -ENOENT)
+			return vfs_error_set(err, ret ? -ret : EEXIST, "%s: %s",
+					     argv[2],
+					     strerror(ret ? -ret : EEXIST));
+		ret = router_clone(path, to, err);
+		/* the kernel may remember that the name did not exist */
+		fuse_ops_invalidate_path(to);
+		if (ret == 0)
+			fprintf(out, "copied %s to %s on the server\n", argv[1],
+				argv[2]);
+		return ret;
+	}
 	return vfs_error_set(err, EINVAL,
-			     "usage: image list DIR | image info FILE (paths inside the mount)");
+			     "usage: image list DIR | image info FILE | image clone SRC DST (paths inside the mount)");
 }
 
 static int ctl_dispatch(FILE *out, bool json, char **argv, int argc,
@@ -360,7 +391,7 @@ static int ctl_dispatch(FILE *out, bool json, char **argv, int argc,
 		return ret;
 	}
 	return vfs_error_set(err, EINVAL,
-			     "unknown command '%s' (status, mounts, mount add, mount remove, stats, reload, image list, image info)",
+			     "unknown command '%s' (status, mounts, mount add, mount remove, stats, reload, image list, image info, image clone)",
 			     cmd);
 }
 

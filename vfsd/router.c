@@ -1223,23 +1223,49 @@ off_t router_lseek(struct router_file *f, off_t off, int whence)
  * requests.  The backends keep many requests in flight for each piece.
  * At most COPY_MAX per call (callers loop on short counts), so one request
  * never holds a worker for long.
+ *
+ * Holes stay holes although these backends cannot report them: a piece
+ * of zeros that would land at or past the destination's end of file
+ * already reads as zeros there, so it is not sent; the size is set once
+ * at the end instead.  That is what keeps an image clone sparse (vfsctl
+ * copies into a file it sizes only afterwards).
  */
 #define COPY_PIECE (1u << 20)
 #define COPY_MAX   (64u << 20)
+
+static bool all_zero(const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+
+	/* the first 16 bytes checked one by one, the rest by overlapping
+	 * comparison with themselves: fast, and any non-zero byte shows */
+	for (size_t i = 0; i < len && i < 16; i++)
+		if (p[i])
+			return false;
+	return len <= 16 || memcmp(p, p + 16, len - 16) == 0;
+}
 
 static ssize_t copy_in_daemon(struct router_file *in, off_t off_in,
 			      struct router_file *out, off_t off_out,
 			      size_t len)
 {
 	void *buf = vfs_scratch(VFS_SCRATCH_ROUTER, COPY_PIECE);
+	struct stat st;
+	off_t eof, skipped_to = 0;
 	size_t done = 0;
+	int ret;
 
 	if (!buf)
 		return -ENOMEM;
+	ret = router_fgetattr(out, &st);
+	if (ret < 0)
+		return ret;
+	eof = st.st_size;
 	if (len > COPY_MAX)
 		len = COPY_MAX;
 	while (done < len) {
 		size_t want = len - done < COPY_PIECE ? len - done : COPY_PIECE;
+		off_t at = off_out + (off_t)done;
 		ssize_t n = router_read(in, buf, want, off_in + (off_t)done);
 		ssize_t w;
 
@@ -1248,12 +1274,32 @@ static ssize_t copy_in_daemon(struct router_file *in, off_t off_in,
 				return n;
 			break;
 		}
-		w = router_write(out, buf, (size_t)n, off_out + (off_t)done);
-		if (w < 0)
-			return done ? (ssize_t)done : w;
+		if (at >= eof && all_zero(buf, (size_t)n)) {
+			done += (size_t)n;
+			skipped_to = at + n;
+			continue;
+		}
+		w = router_write(out, buf, (size_t)n, at);
+		if (w < 0) {
+			if (!done)
+				return w;
+			break;
+		}
 		done += (size_t)w;
+		if (at + w > eof)
+			eof = at + w;
 		if (w < n)
 			break;
+	}
+	if (skipped_to > eof) {
+		/* zeros at the end were skipped: the size must still say
+		 * they were copied, and one written byte does that through
+		 * the handle alone (no path needed, one block allocated) */
+		static const char zero;
+
+		ret = (int)router_write(out, &zero, 1, skipped_to - 1);
+		if (ret < 0)
+			return ret;
 	}
 	return (ssize_t)done;
 }
@@ -1277,6 +1323,30 @@ ssize_t router_copy_range(struct router_file *in, off_t off_in,
 			     m->ops->copy_range(in->vf, off_in, out->vf,
 						off_out, len, flags));
 	return copy_in_daemon(in, off_in, out, off_out, len);
+}
+
+int router_clone(const char *from, const char *to, struct vfs_error *err)
+{
+	const char *ra, *rb;
+	struct router_mount *m;
+	int ret;
+
+	if (check_not_mount_point(from) < 0 || check_not_mount_point(to) < 0)
+		return vfs_error_set(err, EBUSY, "%s or %s is a mount point",
+				     from, to);
+	m = route_pair(from, &ra, to, &rb, &ret);
+	if (!m)
+		return vfs_error_set(err, -ret, "%s to %s: %s", from, to,
+				     strerror(-ret));
+	if (!m->ops->clone)
+		ret = -EOPNOTSUPP;
+	else
+		ret = BCALL(m, VOP_CLONE, m->ops->clone(m->vm, ra, rb, err));
+	mount_put(m);
+	if (ret == -EOPNOTSUPP && !err->msg[0])
+		vfs_error_set(err, EOPNOTSUPP,
+			      "%s: no server-side copy on this mount", from);
+	return ret;
 }
 
 void router_file_get(struct router_file *f)

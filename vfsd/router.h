@@ -163,6 +163,12 @@ ssize_t router_copy_range(struct router_file *in, off_t off_in,
 			  struct router_file *out, off_t off_out, size_t len,
 			  unsigned flags);
 void router_file_get(struct router_file *f);
+/*
+ * Server-side whole-file copy of `from` to the new name `to` (the
+ * backend's clone op); -EOPNOTSUPP when the backend has none, -EXDEV
+ * across mounts.  Errors are described in *err.
+ */
+int router_clone(const char *from, const char *to, struct vfs_error *err);
 
 /*
  * Zero-copy I/O: the host fd holding the file's data, or -1.  Callers that

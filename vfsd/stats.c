@@ -19,6 +19,7 @@ static const char *const op_names[VOP_COUNT] = {
 	[VOP_FLUSH] = "flush",		[VOP_FSYNC] = "fsync",
 	[VOP_FALLOCATE] = "fallocate",	[VOP_LSEEK] = "lseek",
 	[VOP_COPY_RANGE] = "copy_range", [VOP_RELEASE] = "release",
+	[VOP_CLONE] = "clone",
 };
 
 const char *stats_op_name(enum vfs_op op)

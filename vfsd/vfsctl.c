@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -122,13 +123,134 @@ static void progress(uint64_t done, uint64_t total, bool final)
 		fputc('\n', stderr);
 }
 
+static int ctl_request_ex(const char *path, bool json, char **argv,
+			  int argc, void (*tick)(void *ctx), void *ctx,
+			  const char *ename)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char *req, buf[65536];
+	bool ok = false, first = true;
+	size_t len;
+	ssize_t n;
+	int fd;
+
+	len = strlen(CTL_PROTO) + 8;
+	for (int i = 0; i < argc; i++)
+		len += 3 * strlen(argv[i]) + 1;
+	req = calloc(1, len);
+	if (!req) {
+		fprintf(stderr, "vfsctl: out of memory\n");
+		return 2;
+	}
+	strcpy(req, CTL_PROTO);
+	if (json)
+		strcat(req, " json");
+	for (int i = 0; i < argc; i++) {
+		strcat(req, " ");
+		ctl_encode_word(argv[i], req);
+	}
+	strcat(req, "\n");
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		fprintf(stderr, "vfsctl: no vfsd listening on %s: %s\n", path,
+			strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		free(req);
+		return 2;
+	}
+	/* a daemon that refuses us may close before reading: its reply
+	 * still waits in the socket, so a failed send is not the end */
+	len = strlen(req);
+	for (size_t off = 0; off < len; off += (size_t)n) {
+		n = send(fd, req + off, len - off, MSG_NOSIGNAL);
+		if (n <= 0)
+			break;
+	}
+	free(req);
+
+	/* first line: OK or ERR NAME message; then the body */
+	for (;;) {
+		char *p = buf;
+		size_t m;
+
+		if (tick && first) {
+			struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+			if (poll(&pfd, 1, 1000) == 0) {
+				tick(ctx);
+				continue;
+			}
+		}
+		n = read(fd, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		m = (size_t)n;
+		if (first) {
+			char *nl = memchr(buf, '\n', m);
+
+			first = false;
+			if (m >= 3 && strncmp(buf, "OK\n", 3) == 0) {
+				ok = true;
+				p += 3;
+				m -= 3;
+			} else {
+				const char *msg = buf, *name = NULL;
+
+				if (nl)
+					*nl = '\0';
+				else
+					buf[m < sizeof(buf) ? m : m - 1] = '\0';
+				if (strncmp(msg, "ERR ", 4) == 0) {
+					name = msg + 4;
+					msg = strchr(name, ' ');
+					msg = msg ? msg + 1 : buf;
+				}
+				close(fd);
+				if (ename && name &&
+				    strncmp(name, ename, strlen(ename)) == 0 &&
+				    name[strlen(ename)] == ' ')
+					return 3;
+				fprintf(stderr, "vfsctl: %s\n", msg);
+				return 1;
+			}
+		}
+		fwrite(p, 1, m, stdout);
+	}
+	close(fd);
+	if (!ok) {
+		fprintf(stderr, "vfsctl: %s closed the connection without a reply\n",
+			path);
+		return 2;
+	}
+	return 0;
+}
+
 /*
- * image clone: copy_file_range over the data extents only, so holes stay
- * holes; through vfsd that is the backend's server-side copy where it has
- * one (copy_file_range or a reflink on a local directory), and the kernel
- * copies through the mount otherwise.
+ * Send one request (the words argv[0..argc-1]) to the daemon at socket
+ * `path` and print its reply: the body to stdout, an error to stderr.
+ * While the reply is outstanding tick(ctx) runs about once a second (a
+ * progress display), if given.  Returns the exit status: 0 OK, 1 the
+ * daemon answered ERR, 2 no daemon to talk to.  With `ename` the error
+ * is not printed when its name (e.g. "EOPNOTSUPP") equals ename, and 3
+ * is returned instead: the caller has a way around it.
  */
-static int image_clone(const char *src, const char *dst)
+static int ctl_request(const char *path, bool json, char **argv, int argc,
+		       void (*tick)(void *ctx), void *ctx)
+{
+	return ctl_request_ex(path, json, argv, argc, tick, ctx, NULL);
+}
+
+/*
+ * image clone, client side: copy_file_range over the data extents only, so
+ * holes stay holes; through vfsd that is the backend's copy_range where it
+ * has one (copy_file_range or a reflink on a local directory), else the
+ * daemon's own copy, which does not write zeros past the end of the file
+ * either: that is why the size is set only at the end.
+ */
+static int clone_copy(const char *src, const char *dst)
 {
 	bool tty = isatty(STDERR_FILENO);
 	struct timespec last = { 0 };
@@ -152,10 +274,6 @@ static int image_clone(const char *src, const char *dst)
 		fprintf(stderr, "vfsctl: %s: %s\n", dst, strerror(errno));
 		close(in);
 		return 1;
-	}
-	if (ftruncate(out, st.st_size) < 0) {
-		fprintf(stderr, "vfsctl: %s: %s\n", dst, strerror(errno));
-		goto fail;
 	}
 	while (off < st.st_size) {
 		off_t data = lseek(in, off, SEEK_DATA), hole;
@@ -210,7 +328,7 @@ static int image_clone(const char *src, const char *dst)
 		}
 		off = hole;
 	}
-	if (fsync(out) < 0) {
+	if (ftruncate(out, st.st_size) < 0 || fsync(out) < 0) {
 		fprintf(stderr, "vfsctl: %s: %s\n", dst, strerror(errno));
 		goto fail;
 	}
@@ -230,6 +348,75 @@ out:
 	return ret;
 }
 
+struct clone_progress {
+	const char *dst;
+	uint64_t total;
+};
+
+static void clone_tick(void *p)
+{
+	struct clone_progress *cp = p;
+	struct stat st;
+
+	if (stat(cp->dst, &st) == 0)
+		progress((uint64_t)st.st_size < cp->total ? (uint64_t)st.st_size
+							   : cp->total,
+			 cp->total, false);
+}
+
+/*
+ * image clone: first ask the daemon serving both names to copy on the
+ * server (sftp with remote_exec: GNU cp there, nothing crosses the
+ * network); where it cannot, copy here.  `sock` is -s's socket or "".
+ */
+static int image_clone(const char *src, const char *dst, const char *sock)
+{
+	char rsrc[PATH_MAX], rdst[PATH_MAX], dir[PATH_MAX], mnt[PATH_MAX],
+		mnt2[PATH_MAX], path[108];
+	const char *base = strrchr(dst, '/');
+	struct clone_progress cp = { .dst = dst };
+	struct stat st;
+	static char w_image[] = "image", w_clone[] = "clone";
+	char *words[4];
+	int ret;
+
+	if (!realpath(src, rsrc) || stat(rsrc, &st) < 0) {
+		fprintf(stderr, "vfsctl: %s: %s\n", src, strerror(errno));
+		return 1;
+	}
+	snprintf(dir, sizeof(dir), "%.*s",
+		 base ? (int)(base - dst) + (base == dst) : 1, base ? dst : ".");
+	base = base ? base + 1 : dst;
+	if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+		fprintf(stderr, "vfsctl: %s: not a file name\n", dst);
+		return 2;
+	}
+	if (!realpath(dir, rdst) || mount_of(rsrc, mnt, sizeof(mnt)) < 0 ||
+	    mount_of(rdst, mnt2, sizeof(mnt2)) < 0 || strcmp(mnt, mnt2) != 0 ||
+	    strlen(rdst) + strlen(base) + 2 > sizeof(rdst))
+		return clone_copy(src, dst);
+	if (strcmp(rdst, "/") != 0)
+		strcat(rdst, "/");
+	strcat(rdst, base);
+	if (sock[0])
+		snprintf(path, sizeof(path), "%s", sock);
+	else if (ctl_default_path(mnt, path, sizeof(path)) < 0)
+		return clone_copy(src, dst);
+	words[0] = w_image;
+	words[1] = w_clone;
+	words[2] = rsrc;
+	words[3] = rdst;
+	cp.total = (uint64_t)st.st_size;
+	ret = ctl_request_ex(path, false, words, 4,
+			     isatty(STDERR_FILENO) ? clone_tick : NULL, &cp,
+			     "EOPNOTSUPP");
+	if (ret == 0 && isatty(STDERR_FILENO))
+		progress(cp.total, cp.total, true);
+	if (ret == 3)	/* no server-side copy on this mount */
+		return clone_copy(src, dst);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -240,12 +427,10 @@ int main(int argc, char **argv)
 		{ 0 }
 	};
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char path[sizeof(sa.sun_path)] = "", *req, buf[65536];
+	char path[sizeof(sa.sun_path)] = "";
 	const char *mnt = NULL;
-	bool json = false, ok = false, first = true;
-	size_t len;
-	ssize_t n;
-	int c, fd;
+	bool json = false;
+	int c;
 
 	/* options stop at the command: "mount remove --force" keeps its flag */
 	while ((c = getopt_long(argc, argv, "+s:m:jh", longopts, NULL)) != -1) {
@@ -284,7 +469,8 @@ int main(int argc, char **argv)
 				usage(stderr);
 				return 2;
 			}
-			return image_clone(argv[optind + 2], argv[optind + 3]);
+			return image_clone(argv[optind + 2], argv[optind + 3],
+					   path);
 		}
 		/* image list/info take host paths; the daemon gets them
 		 * resolved, and by default the daemon is the one serving them */
@@ -326,77 +512,6 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	len = strlen(CTL_PROTO) + 8;
-	for (int i = optind; i < argc; i++)
-		len += 3 * strlen(argv[i]) + 1;
-	req = calloc(1, len);
-	if (!req) {
-		fprintf(stderr, "vfsctl: out of memory\n");
-		return 2;
-	}
-	strcpy(req, CTL_PROTO);
-	if (json)
-		strcat(req, " json");
-	for (int i = optind; i < argc; i++) {
-		strcat(req, " ");
-		ctl_encode_word(argv[i], req);
-	}
-	strcat(req, "\n");
-
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		fprintf(stderr, "vfsctl: no vfsd listening on %s: %s\n", path,
-			strerror(errno));
-		free(req);
-		return 2;
-	}
-	/* a daemon that refuses us may close before reading: its reply
-	 * still waits in the socket, so a failed send is not the end */
-	len = strlen(req);
-	for (size_t off = 0; off < len; off += (size_t)n) {
-		n = send(fd, req + off, len - off, MSG_NOSIGNAL);
-		if (n <= 0)
-			break;
-	}
-	free(req);
-
-	/* first line: OK or ERR NAME message; then the body */
-	while ((n = read(fd, buf, sizeof(buf))) > 0) {
-		char *p = buf;
-		size_t m = (size_t)n;
-
-		if (first) {
-			char *nl = memchr(buf, '\n', m);
-
-			first = false;
-			if (m >= 3 && strncmp(buf, "OK\n", 3) == 0) {
-				ok = true;
-				p += 3;
-				m -= 3;
-			} else {
-				const char *msg = buf;
-
-				if (nl)
-					*nl = '\0';
-				else
-					buf[m < sizeof(buf) ? m : m - 1] = '\0';
-				if (strncmp(msg, "ERR ", 4) == 0) {
-					msg = strchr(msg + 4, ' ');
-					msg = msg ? msg + 1 : buf;
-				}
-				fprintf(stderr, "vfsctl: %s\n", msg);
-				close(fd);
-				return 1;
-			}
-		}
-		fwrite(p, 1, m, stdout);
-	}
-	close(fd);
-	if (!ok) {
-		fprintf(stderr, "vfsctl: %s closed the connection without a reply\n",
-			path);
-		return 2;
-	}
-	return 0;
+	return ctl_request(path, json, argv + optind, argc - optind, NULL,
+			   NULL);
 }

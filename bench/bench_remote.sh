@@ -1,0 +1,614 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# bench_remote.sh - vfsd's sftp:// and nfs:// mounts against the usual
+# clients of the same servers, side by side, in one run, on loopback.
+#
+# Usage: bench/bench_remote.sh [--quick] [--repeat N] [--dir BASE]
+#                              [--only sftp|nfs] [--vfsd PATH] [--keep]
+#                              [--help]
+#
+#   --quick      smoke run: 128 MiB files, 1,000 files (about 2-3 minutes)
+#   --repeat N   run every figure N times and report the median (default 3,
+#                1 with --quick); the full run takes about 15-20 minutes
+#   --dir BASE   where the scratch directory goes (default /var/tmp)
+#   --only PART  run only the sftp or only the nfs part
+#   --vfsd PATH  daemon to test (default build/vfsd/vfsd of this checkout;
+#                it is copied first, so a rebuild during the run is harmless)
+#   --keep       keep the scratch directory (logs, server configs)
+#
+# SFTP part: one OpenSSH sshd on 127.0.0.1 (tests/integration/sshd.py,
+# started by bench/remote_servers.py: free port, fresh ed25519 host and
+# user keys, internal-sftp, a known_hosts file), serving a directory in
+# /dev/shm.  Compared: vfsd -m /ssh=sftp://root@127.0.0.1:PORT/DIR?identity=
+# ..&known_hosts=.. (default connections=4); sshfs with its default options;
+# sshfs -o max_conns=4; and, for the sequential figures, the transport's
+# own limit: ssh root@127.0.0.1 'cat > FILE' < SRC and ssh ... cat FILE.
+#
+# NFS part: one nfs-ganesha on 127.0.0.1 (tests/integration/ganesha.py:
+# FSAL VFS, export in /dev/shm, NFSv3 and v4, ports picked at run time).
+# Compared: vfsd -m /nfs3=nfs://...?version=3 -m /nfs4=...?version=4 and,
+# for the sequential figures, libnfs's nfs-cp (libnfs-utils) over the same
+# protocol version.  nfs-cp has no metadata figure.
+#
+# The servers' directories live in /dev/shm so that no disk sets the pace:
+# the figures measure the client, the protocol and the server process.
+# Every FUSE figure runs on a freshly (re)mounted client after
+# `sync; echo 3 > /proc/sys/vm/drop_caches`, so nothing is served from a
+# cache another figure filled; unlink follows stat on the same mount.
+# Needs root, openssh-server, sshfs, nfs-ganesha(-vfs), libnfs-utils, gcc.
+#
+# Every figure is "higher is better" (MiB/s, operations/s, entries/s), so a
+# ratio above 1 means vfsd was faster.  The tables go to stdout and a
+# tab-separated copy to bench/results/remote-<UTC time>.txt.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top=$(cd "$here/.." && pwd)
+me=bench_remote.sh
+
+quick=0 repeat= base=/var/tmp keep=0 only= vfsd_src=$top/build/vfsd/vfsd
+usage() { awk 'NR > 2 && !/^#/ { exit } NR > 2 { sub(/^# ?/, ""); print }' "$0"; }
+while [ $# -gt 0 ]; do
+	case $1 in
+	--quick) quick=1 ;;
+	--repeat) repeat=${2:?}; shift ;;
+	--dir) base=${2:?}; shift ;;
+	--only) only=${2:?}; shift ;;
+	--vfsd) vfsd_src=${2:?}; shift ;;
+	--keep) keep=1 ;;
+	-h|--help) usage; exit 0 ;;
+	*) echo "$me: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+	esac
+	shift
+done
+[ -n "$repeat" ] || repeat=$((quick ? 1 : 3))
+case $repeat in ''|*[!0-9]*|0) echo "$me: --repeat needs a positive number" >&2; exit 2 ;; esac
+case $only in ''|sftp|nfs) ;; *) echo "$me: --only takes sftp or nfs" >&2; exit 2 ;; esac
+do_sftp=1 do_nfs=1
+[ "$only" != sftp ] || do_nfs=0
+[ "$only" != nfs ] || do_sftp=0
+
+if [ "$quick" = 1 ]; then
+	size_mb=128 nfiles=1000
+else
+	size_mb=1024 nfiles=5000
+fi
+
+[ "$(id -u)" = 0 ] || { echo "$me: run it as root (servers, FUSE mounts, drop_caches)" >&2; exit 2; }
+need() {	# TOOL PACKAGE
+	command -v "$1" >/dev/null || { echo "$me: '$1' missing (apt-get install $2)" >&2; exit 2; }
+}
+need python3 python3; need fusermount3 fuse3; need cc gcc; need findmnt util-linux
+need mountpoint util-linux; need dd coreutils
+if [ "$do_sftp" = 1 ]; then need sshfs sshfs; need ssh openssh-client; fi
+if [ "$do_nfs" = 1 ]; then need nfs-cp libnfs-utils; fi
+[ -x "$vfsd_src" ] || { echo "$me: no daemon at $vfsd_src (meson setup build && meson compile -C build)" >&2; exit 2; }
+
+log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
+die() { log "FAILED: $*"; exit 1; }
+
+# ---- scratch area, servers, mounts and cleanup ----------------------------
+
+T=$(mktemp -d "$base/vfsd-bench-remote.XXXXXX")
+mkdir -p "$T/bin" "$T/logs" "$T/srv" "$T/home" "$T/mnt"
+chmod 700 "$T/home"
+SRC=
+srv_pid=
+declare -A mpid=()	# mount name -> pid of the FUSE daemon serving it
+
+# Unmount MNT and reap PID (the daemon serving it), whatever state they are in.
+stop_fuse() {
+	local mnt=$1 pid=$2 i
+	if mountpoint -q "$mnt" 2>/dev/null; then
+		fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -uz "$mnt" 2>/dev/null || true
+	fi
+	[ -n "$pid" ] || return 0
+	for i in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		kill "$pid" 2>/dev/null || true
+		sleep 0.5
+		kill -9 "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || true
+}
+
+stop_servers() {
+	[ -n "$srv_pid" ] || return 0
+	# EOF on its stdin: remote_servers.py stops sshd, ganesha (and rpcbind
+	# if it started it) and removes their directories
+	exec 9>&- || true
+	local i
+	for i in $(seq 300); do
+		kill -0 "$srv_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$srv_pid" 2>/dev/null; then
+		log "remote_servers.py did not stop within 30 s; sending SIGTERM"
+		kill "$srv_pid" 2>/dev/null || true
+		sleep 5
+		kill -9 "$srv_pid" 2>/dev/null || true
+	fi
+	wait "$srv_pid" 2>/dev/null || true
+	srv_pid=
+}
+
+cleanup() {
+	local rc=$? m busy=0
+	trap - EXIT INT TERM
+	for m in "${!mpid[@]}"; do
+		stop_fuse "$T/mnt/$m" "${mpid[$m]}"
+	done
+	for m in "$T"/mnt/*; do
+		[ -d "$m" ] || continue
+		stop_fuse "$m" ""
+		! mountpoint -q "$m" 2>/dev/null || busy=1
+	done
+	stop_servers
+	[ -z "$SRC" ] || rm -f "$SRC" "$SRC.out"
+	if [ "$busy" = 1 ]; then
+		echo "$me: a mount under $T is still busy; not removing $T" >&2
+	elif [ "$keep" = 1 ]; then
+		echo "$me: scratch kept in $T" >&2
+	else
+		rm -rf --one-file-system "$T"
+	fi
+	exit $rc
+}
+# Measured commands run in the background and are waited for (run_bg):
+# bash defers a trap while a foreground child runs, so a Ctrl-C would only
+# be seen after a long copy.
+child=
+run_bg() {
+	"$@" &
+	child=$!
+	local rc=0
+	wait "$child" || rc=$?
+	child=
+	return "$rc"
+}
+interrupted() {
+	echo "$me: interrupted" >&2
+	[ -z "$child" ] || kill "$child" 2>/dev/null || true
+	[ -z "$child" ] || wait "$child" 2>/dev/null || true
+	exit 130
+}
+trap cleanup EXIT
+trap interrupted INT TERM
+
+start_servers() {
+	local args=() i
+	[ "$do_sftp" = 0 ] || args+=(--sftp)
+	[ "$do_nfs" = 0 ] || args+=(--nfs)
+	mkfifo "$T/servers.ctl"
+	TMPDIR=$T/srv python3 "$here/remote_servers.py" "${args[@]}" \
+		<"$T/servers.ctl" >"$T/servers.env" 2>"$T/logs/servers.log" &
+	srv_pid=$!
+	exec 9>"$T/servers.ctl"
+	for i in $(seq 600); do
+		grep -q '^SERVERS_READY=1' "$T/servers.env" && break
+		if ! kill -0 "$srv_pid" 2>/dev/null; then
+			tail -n 30 "$T/logs/servers.log" >&2
+			die "starting the servers (bench/remote_servers.py)"
+		fi
+		sleep 0.1
+	done
+	grep -q '^SERVERS_READY=1' "$T/servers.env" ||
+		die "starting the servers: not ready within 60 s (log: $T/logs/servers.log)"
+	# shellcheck disable=SC1091
+	. "$T/servers.env"
+}
+
+wait_mounted() {
+	local mnt=$1 pid=$2 name=$3 i
+	for i in $(seq 300); do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			echo "$me: $name exited before mounting; log:" >&2
+			tail -n 20 "$T/logs/$name.log" >&2
+			return 1
+		fi
+		mountpoint -q "$mnt" && return 0
+		sleep 0.1
+	done
+	echo "$me: $name did not mount $mnt within 30 s" >&2
+	return 1
+}
+
+ssh_opts=()	# set once the sshd is up
+# The FUSE clients.  Each runs in the foreground (-f) so that we hold its pid.
+start_mount() {	# NAME
+	local m=$1 mnt=$T/mnt/$1
+	mkdir -p "$mnt"
+	case $m in
+	vfsd-sftp)
+		# HOME without ~/.ssh and no agent: key and known_hosts only from the URL
+		env -u SSH_AUTH_SOCK HOME="$T/home" "$T/bin/vfsd" -f -m "/ssh=$SFTP_URL" "$mnt" \
+			>>"$T/logs/$m.log" 2>&1 & ;;
+	vfsd-nfs)
+		"$T/bin/vfsd" -f -m "/nfs3=$NFS3_URL" -m "/nfs4=$NFS4_URL" "$mnt" \
+			>>"$T/logs/$m.log" 2>&1 & ;;
+	sshfs)
+		env -u SSH_AUTH_SOCK sshfs -f -o "IdentityFile=$SSH_IDENTITY,UserKnownHostsFile=$SSH_KNOWN_HOSTS,port=$SSH_PORT" \
+			-o IdentitiesOnly=yes,BatchMode=yes,StrictHostKeyChecking=yes \
+			"$SSH_USER@127.0.0.1:$SSH_REMOTE" "$mnt" >>"$T/logs/$m.log" 2>&1 & ;;
+	sshfs4)
+		env -u SSH_AUTH_SOCK sshfs -f -o "IdentityFile=$SSH_IDENTITY,UserKnownHostsFile=$SSH_KNOWN_HOSTS,port=$SSH_PORT" \
+			-o IdentitiesOnly=yes,BatchMode=yes,StrictHostKeyChecking=yes -o max_conns=4 \
+			"$SSH_USER@127.0.0.1:$SSH_REMOTE" "$mnt" >>"$T/logs/$m.log" 2>&1 & ;;
+	*) die "start_mount: unknown mount $m" ;;
+	esac
+	mpid[$m]=$!
+	wait_mounted "$mnt" "${mpid[$m]}" "$m" || die "mounting $m on $mnt (log: $T/logs/$m.log)"
+	# the first access waits for FUSE INIT (and vfsd's connections)
+	stat "$mnt/." >/dev/null 2>>"$T/logs/$m.log" || die "first stat of $mnt ($m)"
+}
+stop_mount() { stop_fuse "$T/mnt/$1" "${mpid[$1]:-}"; unset "mpid[$1]"; }
+
+drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+
+# ---- targets --------------------------------------------------------------
+# Every target works in its own directory of the served tree: tdir is where
+# the client sees it (a FUSE path, or a URL for nfs-cp), sdir where it is
+# on the server (for set-up and clean-up behind the clients' backs, never
+# while a figure runs).
+
+declare -A tname mountof tdir sdir
+setup_targets() {
+	if [ "$do_sftp" = 1 ]; then
+		tname+=([vfsd]=vfsd [sshfs]=sshfs [sshfs4]="sshfs max_conns=4" [sshcat]="ssh cat")
+		mountof+=([vfsd]=vfsd-sftp [sshfs]=sshfs [sshfs4]=sshfs4 [sshcat]=)
+		tdir+=([vfsd]=$T/mnt/vfsd-sftp/ssh/vfsd [sshfs]=$T/mnt/sshfs/sshfs
+		       [sshfs4]=$T/mnt/sshfs4/sshfs4 [sshcat]=$SSH_REMOTE/sshcat)
+		local t
+		for t in vfsd sshfs sshfs4 sshcat; do
+			sdir[$t]=$SSH_REMOTE/$t
+			mkdir -p "${sdir[$t]}"
+		done
+		ssh_opts=(-p "$SSH_PORT" -i "$SSH_IDENTITY" -o "UserKnownHostsFile=$SSH_KNOWN_HOSTS"
+			  -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes)
+	fi
+	if [ "$do_nfs" = 1 ]; then
+		tname+=([vfsd3]="vfsd v3" [nfscp3]="nfs-cp v3" [vfsd4]="vfsd v4" [nfscp4]="nfs-cp v4")
+		mountof+=([vfsd3]=vfsd-nfs [vfsd4]=vfsd-nfs [nfscp3]= [nfscp4]=)
+		tdir+=([vfsd3]=$T/mnt/vfsd-nfs/nfs3/vfsd3 [vfsd4]=$T/mnt/vfsd-nfs/nfs4/vfsd4)
+		local t
+		for t in vfsd3 vfsd4 nfscp3 nfscp4; do
+			sdir[$t]=$NFS_EXPORT/$t
+			mkdir -p "${sdir[$t]}"
+		done
+	fi
+}
+nfscp_url() {	# TARGET FILE -> nfs://127.0.0.1/EXPORT/TARGET/FILE?version=..
+	case $1 in
+	nfscp3) echo "nfs://127.0.0.1$NFS_EXPORT/$1/$2?version=3&nfsport=$NFS_PORT&mountport=$NFS_MNT_PORT" ;;
+	nfscp4) echo "nfs://127.0.0.1$NFS_EXPORT/$1/$2?version=4&nfsport=$NFS_PORT" ;;
+	esac
+}
+
+# Forget everything the target's client holds: remount it (a new FUSE
+# daemon with empty caches and new connections) and drop the page cache.
+fresh() {
+	local m=${mountof[$1]}
+	[ -z "$m" ] || stop_mount "$m"
+	drop_caches
+	[ -z "$m" ] || start_mount "$m"
+}
+
+# ---- measuring ------------------------------------------------------------
+
+errname() {	# strerror text -> "EIO" etc., else the text's start
+	case $1 in
+	*"Invalid argument"*) echo EINVAL ;;
+	*"Input/output error"*) echo EIO ;;
+	*"not supported"*) echo EOPNOTSUPP ;;
+	*"Operation not permitted"*) echo EPERM ;;
+	*"Permission denied"*) echo EACCES ;;
+	*"No space left"*) echo ENOSPC ;;
+	*"No such file"*) echo ENOENT ;;
+	*"not connected"*) echo ENOTCONN ;;
+	*"timed out"*) echo ETIMEDOUT ;;
+	*) printf '%s\n' "$1" | head -n1 | cut -c1-32 | tr -d '|\t' ;;
+	esac
+}
+
+now() { echo "${EPOCHREALTIME/,/.}"; }
+
+# Result of the last measurement: a number, "fails (WHY)" or "-" (no such
+# figure for this client).
+val=
+
+# run_timed STEP AMOUNT CMD... : val = AMOUNT / seconds of CMD, or the
+# failure, logged with the step's name.
+run_timed() {
+	local step=$1 amount=$2 t0 t1 rc=0 err=$T/logs/cmd.err
+	shift 2
+	t0=$(now)
+	run_bg "$@" >"$T/logs/cmd.out" 2>"$err" || rc=$?
+	t1=$(now)
+	{ echo "[$step] $* -> rc=$rc"; cat "$err"; } >>"$T/logs/cmd.log"
+	if [ "$rc" != 0 ]; then
+		val="fails ($(errname "$(head -c 300 "$err")"))"
+		log "FAILED: $step (rc $rc): $(head -n 3 "$err" | tr '\n' ' ')"
+	else
+		val=$(awk -v m="$amount" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", m / (b - a) }')
+	fi
+}
+
+# The source of every write: random data (compression can never help),
+# made once in /dev/shm and kept in the page cache.
+src_warm() { cat "$SRC" >/dev/null; }
+
+# A server-side copy of the source, for a read figure whose write failed.
+ensure_server_file() {	# PATH
+	if [ "$(stat -c %s "$1" 2>/dev/null || echo 0)" != "$((size_mb * 1048576))" ]; then
+		log "  (the write left no full $1; copying it in on the server side for the read)"
+		cp "$SRC" "$1"
+	fi
+}
+
+fig_seqwrite() {
+	local t=$1
+	rm -f "${sdir[$t]}/seq.dat"
+	src_warm
+	case $t in
+	sshcat)
+		run_timed "ssh cat write" "$size_mb" \
+			sh -c 'exec ssh "$@" <"$0"' "$SRC" "${ssh_opts[@]}" "$SSH_USER@127.0.0.1" \
+			"cat > '${sdir[$t]}/seq.dat'" ;;
+	nfscp*)
+		run_timed "nfs-cp write ($t)" "$size_mb" nfs-cp "$SRC" "$(nfscp_url "$t" seq.dat)" ;;
+	*)
+		run_timed "dd write through ${tname[$t]}" "$size_mb" \
+			dd if="$SRC" of="${tdir[$t]}/seq.dat" bs=1M conv=fsync status=none ;;
+	esac
+}
+fig_seqread() {
+	local t=$1
+	ensure_server_file "${sdir[$t]}/seq.dat"
+	case $t in
+	sshcat)
+		run_timed "ssh cat read" "$size_mb" \
+			sh -c 'exec ssh "$@" >/dev/null' sh "${ssh_opts[@]}" "$SSH_USER@127.0.0.1" \
+			"cat '${sdir[$t]}/seq.dat'" ;;
+	nfscp*)
+		# nfs-cp opens a local destination with O_CREAT|O_EXCL, so it
+		# cannot write to /dev/null: a new file in /dev/shm (a memcpy)
+		rm -f "$SRC.out"
+		run_timed "nfs-cp read ($t)" "$size_mb" nfs-cp "$(nfscp_url "$t" seq.dat)" "$SRC.out"
+		rm -f "$SRC.out" ;;
+	*)
+		run_timed "dd read through ${tname[$t]}" "$size_mb" \
+			dd if="${tdir[$t]}/seq.dat" of=/dev/null bs=1M status=none ;;
+	esac
+	rm -f "${sdir[$t]}/seq.dat"
+}
+
+is_fuse() { [ -n "${mountof[$1]}" ]; }
+
+meta() {	# TARGET PHASE
+	local d=${tdir[$1]}/meta out rc=0
+	run_bg "$T/bin/metabench" "$d" "$nfiles" "$2" >"$T/logs/meta.out" 2>>"$T/logs/meta.log" || rc=$?
+	out=$(cat "$T/logs/meta.out")
+	if [ "$rc" != 0 ]; then
+		val="fails ($(errname "$(tail -n1 "$T/logs/meta.log" | sed 's/.*: //')"))"
+		log "FAILED: metabench $2 through ${tname[$1]}: $(tail -n1 "$T/logs/meta.log")"
+	else
+		val=$(echo "$out" | awk '{ printf "%.0f", $4 }')
+	fi
+}
+fig_create() {
+	is_fuse "$1" || { val=-; return; }
+	rm -rf "${sdir[$1]}/meta"	# on the server: leftovers of a failed round
+	mkdir "${tdir[$1]}/meta" || die "mkdir ${tdir[$1]}/meta"
+	meta "$1" create
+}
+# ls -l of the directory the create phase filled, on a fresh mount after
+# drop_caches (fresh(), the figure's preparation): the client holds no
+# name, attribute or listing, so this is READDIR(PLUS) + whatever LOOKUP /
+# GETATTR / GETXATTR calls the client needs per entry.  entries/s.
+fig_ls() {
+	is_fuse "$1" || { val=-; return; }
+	run_timed "ls -l through ${tname[$1]}" "$nfiles" ls -l "${tdir[$1]}/meta"
+	if [[ $val != fails* ]]; then
+		local n
+		n=$(($(wc -l <"$T/logs/cmd.out") - 1))
+		if [ "$n" != "$nfiles" ]; then
+			log "FAILED: ls -l through ${tname[$1]} listed $n of $nfiles entries"
+			val="fails (listed $n)"
+		fi
+	fi
+}
+fig_stat() { is_fuse "$1" || { val=-; return; }; meta "$1" stat; }
+fig_unlink() {
+	is_fuse "$1" || { val=-; return; }
+	meta "$1" unlink
+	rm -rf "${sdir[$1]}/meta"
+}
+
+# id | label | unit | preparation: fresh (remount + drop caches) or none
+figures=(
+	"seqwrite|seq write ${size_mb} MiB + fsync|MiB/s|fresh"
+	"seqread|seq read ${size_mb} MiB (cold)|MiB/s|fresh"
+	"create|create ${nfiles} files|ops/s|fresh"
+	"ls|ls -l of ${nfiles} entries (cold)|entries/s|fresh"
+	"stat|stat ${nfiles} files (cold)|ops/s|fresh"
+	"unlink|unlink ${nfiles} files|ops/s|none"
+)
+sftp_targets=(vfsd sshfs sshfs4 sshcat)
+nfs_targets=(vfsd3 nfscp3 vfsd4 nfscp4)
+
+median() {	# values... -> median of the numbers, or the first failure / "-"
+	local v nums=()
+	for v in "$@"; do
+		case $v in fails*|-) echo "$v"; return ;; esac
+		nums+=("$v")
+	done
+	printf '%s\n' "${nums[@]}" | sort -g | awk '{ a[NR] = $1 } END {
+		if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+# ---- run ------------------------------------------------------------------
+
+start_ts=$(date +%s)
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
+if awk -v l="${load0%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
+	log "WARNING: load average $load0 on $(nproc) CPUs: other work competes with the clients and servers"
+fi
+log "scratch: $T"
+cp "$vfsd_src" "$T/bin/vfsd"
+cc -O2 -Wall -o "$T/bin/metabench" "$here/metabench.c" 2>"$T/logs/cc-metabench.log" ||
+	{ cat "$T/logs/cc-metabench.log" >&2; die "compiling bench/metabench.c"; }
+SRC=$(mktemp /dev/shm/vfsd-bench-src.XXXXXX)
+log "source: ${size_mb} MiB of random data in $SRC"
+head -c "${size_mb}M" /dev/urandom >"$SRC" || die "making the source file $SRC"
+log "starting the servers"
+start_servers
+if [ "$do_nfs" = 1 ] && [ -n "${NFS_SKIP:-}" ]; then
+	log "WARNING: NFS part skipped: $NFS_SKIP"
+	do_nfs=0
+fi
+setup_targets
+[ "$do_sftp" = 0 ] || log "sshd on 127.0.0.1:$SSH_PORT serving $SSH_REMOTE"
+[ "$do_nfs" = 0 ] || log "ganesha on 127.0.0.1:$NFS_PORT (mount $NFS_MNT_PORT) exporting $NFS_EXPORT"
+
+targets=()
+[ "$do_sftp" = 0 ] || targets+=("${sftp_targets[@]}")
+[ "$do_nfs" = 0 ] || targets+=("${nfs_targets[@]}")
+# mount every client once up front: a broken one stops the run at once
+for m in $(for t in "${targets[@]}"; do echo "${mountof[$t]}"; done | sort -u); do
+	start_mount "$m"
+	for t in "${targets[@]}"; do
+		if [ "${mountof[$t]}" = "$m" ]; then
+			[ -d "${tdir[$t]}" ] || die "${tdir[$t]} not visible through $m"
+		fi
+	done
+done
+if [ "$do_sftp" = 1 ]; then
+	ssh "${ssh_opts[@]}" "$SSH_USER@127.0.0.1" true 2>"$T/logs/ssh-check.log" ||
+		{ cat "$T/logs/ssh-check.log" >&2; die "ssh to 127.0.0.1:$SSH_PORT"; }
+fi
+
+# The whole sequence is repeated (the metadata figures depend on each
+# other), each figure target after target, so slow drifts of the machine
+# touch all alike; the median of the repeats is reported.
+declare -A runs res
+for r in $(seq "$repeat"); do
+	[ "$repeat" = 1 ] || log "round $r of $repeat"
+	for spec in "${figures[@]}"; do
+		IFS='|' read -r id label unit prep <<<"$spec"
+		for t in "${targets[@]}"; do
+			if [[ $id != seq* ]] && ! is_fuse "$t"; then
+				runs[$id,$t]="|-"
+				continue
+			fi
+			[ "$prep" != fresh ] || fresh "$t"
+			"fig_$id" "$t"
+			runs[$id,$t]="${runs[$id,$t]:-}|$val"
+			log "$label: ${tname[$t]} = $val $unit"
+		done
+	done
+done
+for spec in "${figures[@]}"; do
+	IFS='|' read -r id _ <<<"$spec"
+	for t in "${targets[@]}"; do
+		IFS='|' read -r -a vals <<<"${runs[$id,$t]#|}"
+		res[$id,$t]=$(median "${vals[@]}")
+	done
+done
+elapsed=$(( $(date +%s) - start_ts ))
+load1=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# ---- report ---------------------------------------------------------------
+
+ratio() {	# a b -> a/b, or why not
+	case $1 in fails*) echo "vfsd fails"; return ;; -) echo "n/a"; return ;; esac
+	case $2 in fails*) echo "n/a (fails)"; return ;; -) echo "n/a"; return ;; esac
+	awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'
+}
+
+outdir=$here/results
+mkdir -p "$outdir"
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+summary=$outdir/remote-$stamp.txt
+machine="$(lscpu | sed -n 's/^Model name: *//p' | head -n1), $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r)"
+vfsd_ver=$("$T/bin/vfsd" --version 2>/dev/null | head -n1 || echo '?')
+git_rev=$(git -C "$top" describe --always --dirty 2>/dev/null || echo '?')
+versions="vfsd $vfsd_ver ($git_rev); $(sshfs --version 2>&1 | grep -m1 -i 'sshfs version' || echo 'sshfs ?'); $(ssh -V 2>&1); libnfs-utils $(dpkg-query -W -f='${Version}' libnfs-utils 2>/dev/null || echo '?'); nfs-ganesha $(dpkg-query -W -f='${Version}' nfs-ganesha 2>/dev/null || echo '?')"
+
+# part -> "columns" and "ratio pairs"
+sftp_cols=(vfsd sshfs sshfs4 sshcat)
+sftp_pairs=(vfsd:sshfs vfsd:sshfs4 vfsd:sshcat)
+nfs_cols=(vfsd3 nfscp3 vfsd4 nfscp4)
+nfs_pairs=(vfsd3:nfscp3 vfsd4:nfscp4)
+pair_name() { local a=${1%%:*} b=${1##*:}; echo "${tname[$a]}/${tname[$b]}"; }
+
+{
+	echo "# vfsd remote benchmark, $stamp"
+	echo "# machine: $machine"
+	echo "# versions: $versions"
+	echo "# load average at start: $load0, at end: $load1; elapsed ${elapsed}s"
+	qopt=; [ "$quick" = 0 ] || qopt=" --quick"
+	oopt=; [ -z "$only" ] || oopt=" --only $only"
+	echo "# command: $0$qopt$oopt --repeat $repeat"
+	echo "# sizes: ${size_mb} MiB files, ${nfiles} files; servers' directories in /dev/shm"
+	for part in sftp nfs; do
+		[ "$part" = sftp ] && [ "$do_sftp" = 0 ] && continue
+		[ "$part" = nfs ] && [ "$do_nfs" = 0 ] && continue
+		declare -n cols=${part}_cols pairs=${part}_pairs
+		hdr="# part	figure	unit"
+		for t in "${cols[@]}"; do hdr+="	${tname[$t]}"; done
+		for p in "${pairs[@]}"; do hdr+="	$(pair_name "$p")"; done
+		echo "$hdr"
+		for spec in "${figures[@]}"; do
+			IFS='|' read -r id label unit prep <<<"$spec"
+			line="$part	$id	$unit"
+			for t in "${cols[@]}"; do line+="	${res[$id,$t]}"; done
+			for p in "${pairs[@]}"; do line+="	$(ratio "${res[$id,${p%%:*}]}" "${res[$id,${p##*:}]}")"; done
+			echo "$line"
+		done
+		unset -n cols pairs
+	done
+} >"$summary"
+
+echo
+echo "vfsd sftp:// and nfs:// vs sshfs, ssh cat, nfs-cp on loopback  ($machine)"
+echo "sizes: ${size_mb} MiB files, ${nfiles} files; median of $repeat; ${elapsed}s; load average $load0 at start, $load1 at end"
+for part in sftp nfs; do
+	[ "$part" = sftp ] && [ "$do_sftp" = 0 ] && continue
+	[ "$part" = nfs ] && [ "$do_nfs" = 0 ] && continue
+	declare -n cols=${part}_cols pairs=${part}_pairs
+	echo
+	fmt='%-30s %-9s'
+	args=(figure unit)
+	for t in "${cols[@]}"; do fmt+=' %18s'; args+=("${tname[$t]}"); done
+	for p in "${pairs[@]}"; do fmt+=' %26s'; args+=("$(pair_name "$p")"); done
+	fmt+='\n'
+	# shellcheck disable=SC2059
+	printf "$fmt" "${args[@]}"
+	i=0
+	grep "^$part	" "$summary" | while IFS=$'\t' read -r -a f; do
+		IFS='|' read -r _ label _ <<<"${figures[$i]}"
+		i=$((i + 1))
+		# shellcheck disable=SC2059
+		printf "$fmt" "$label" "${f[@]:2}"
+	done
+	unset -n cols pairs
+done
+cat <<EOF
+
+How (SRC: random data in /dev/shm; DIR: the target's directory; every FUSE
+figure on a fresh mount after drop_caches, unlink right after stat):
+  seq write  FUSE: dd if=SRC of=DIR/seq.dat bs=1M conv=fsync
+             ssh cat: ssh -p PORT -i KEY root@127.0.0.1 'cat > DIR/seq.dat' < SRC
+             nfs-cp: nfs-cp SRC 'nfs://127.0.0.1/EXPORT/DIR/seq.dat?version=V&nfsport=..'
+  seq read   FUSE: dd if=DIR/seq.dat of=/dev/null bs=1M
+             ssh cat: ssh ... 'cat DIR/seq.dat' > /dev/null
+             nfs-cp: nfs-cp 'nfs://...seq.dat?...' /dev/shm/NEWFILE (it refuses /dev/null: O_EXCL)
+  create / stat / unlink   bench/metabench DIR/meta N create|stat|unlink (one thread)
+  ls -l      ls -l DIR/meta (N entries) > file, entries per second
+  ssh cat and nfs-cp times include their connection set-up; "-": no such figure.
+EOF
+echo "summary: $summary"
