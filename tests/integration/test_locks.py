@@ -125,6 +125,48 @@ class CrossHost(harness.TestCase):
             except OSError:
                 pass
 
+    def test_partition_holder_stops_writing_first(self):
+        """A holder that cannot renew its lease stops writing (EIO) before
+        another host may break it.  The cut is one-sided: A's renewals
+        fail (its record replaced by a directory it cannot write) while
+        its data path still works."""
+        fd = os.open(self.a.path("s/img"), os.O_RDWR)
+        self.addCleanup(os.close, fd)
+        ofd(fd, F_OFD_SETLK, fcntl.F_WRLCK, 100, 1)
+        os.pwrite(fd, b"A0", 0)
+        records = [os.path.join(r, f) for r, _, fs in
+                   os.walk(os.path.join(self.shared, ".vfsd-locks"))
+                   for f in fs if f == "hostA.lease"]
+        self.assertEqual(len(records), 1, records)
+        os.unlink(records[0])
+        os.mkdir(records[0])
+        cut = time.monotonic()
+        a_failed = b_took = None
+        last_ok = b"A0"
+        while time.monotonic() - cut < 3 * self.LEASE and b_took is None:
+            now = time.monotonic() - cut
+            data = b"A%d" % int(now * 10)
+            try:
+                os.pwrite(fd, data, 0)
+                self.assertIsNone(a_failed, "A wrote again after failing")
+                last_ok = data
+            except OSError as e:
+                self.assertEqual(e.errno, errno.EIO)
+                if a_failed is None:
+                    a_failed = now
+            if try_lock(self.b.path("s/img"), "ofd") == 0:
+                b_took = now
+            time.sleep(0.2)
+        self.assertIsNotNone(a_failed, "A kept writing with a dead lease")
+        self.assertIsNotNone(b_took, "B never broke the expired lease")
+        self.assertLess(a_failed, b_took)
+        # A stopped within its 2/3 of the lease (plus a renewal period of
+        # slack), B waited for the whole lease
+        self.assertLess(a_failed, self.LEASE)
+        self.assertGreaterEqual(b_took, self.LEASE - 1)
+        with open(os.path.join(self.shared, "img"), "rb") as f:
+            self.assertEqual(f.read(len(last_ok)), last_ok)
+
 
 if __name__ == "__main__":
     harness.main()
