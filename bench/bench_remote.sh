@@ -8,9 +8,10 @@
 #                              [--only sftp|nfs] [--vfsd PATH] [--keep]
 #                              [--help]
 #
-#   --quick      smoke run: 128 MiB files, 1,000 files (about 2-3 minutes)
+#   --quick      smoke run: 128 MiB files, 1,000 files (under a minute)
 #   --repeat N   run every figure N times and report the median (default 3,
-#                1 with --quick); the full run takes about 15-20 minutes
+#                1 with --quick); the full run (1 GiB, 5,000 files) takes
+#                about 8-10 minutes
 #   --dir BASE   where the scratch directory goes (default /var/tmp)
 #   --only PART  run only the sftp or only the nfs part
 #   --vfsd PATH  daemon to test (default build/vfsd/vfsd of this checkout;
@@ -29,7 +30,11 @@
 # FSAL VFS, export in /dev/shm, NFSv3 and v4, ports picked at run time).
 # Compared: vfsd -m /nfs3=nfs://...?version=3 -m /nfs4=...?version=4 and,
 # for the sequential figures, libnfs's nfs-cp (libnfs-utils) over the same
-# protocol version.  nfs-cp has no metadata figure.
+# protocol version.  nfs-cp has no metadata figure.  libnfs-utils 4.0.0
+# (Debian 12) fails every NFSv4 write of nfs-cp ("Failed to write to dest
+# file"; libnfs 4.0.0 encodes a COMPOUND into 4 KiB, see backends/nfs.c):
+# that figure reads "fails", and its read figure reads a file copied in on
+# the server side.
 #
 # The servers' directories live in /dev/shm so that no disk sets the pace:
 # the figures measure the client, the protocol and the server process.
@@ -218,7 +223,9 @@ wait_mounted() {
 }
 
 ssh_opts=()	# set once the sshd is up
-# The FUSE clients.  Each runs in the foreground (-f) so that we hold its pid.
+# The FUSE clients.  Each runs in the foreground (-f) so that we hold its
+# pid, and without fd 9 (the servers' control pipe), so that the servers
+# see EOF as soon as this shell dies, whatever the daemons do.
 start_mount() {	# NAME
 	local m=$1 mnt=$T/mnt/$1
 	mkdir -p "$mnt"
@@ -226,18 +233,18 @@ start_mount() {	# NAME
 	vfsd-sftp)
 		# HOME without ~/.ssh and no agent: key and known_hosts only from the URL
 		env -u SSH_AUTH_SOCK HOME="$T/home" "$T/bin/vfsd" -f -m "/ssh=$SFTP_URL" "$mnt" \
-			>>"$T/logs/$m.log" 2>&1 & ;;
+			>>"$T/logs/$m.log" 2>&1 9>&- & ;;
 	vfsd-nfs)
 		"$T/bin/vfsd" -f -m "/nfs3=$NFS3_URL" -m "/nfs4=$NFS4_URL" "$mnt" \
-			>>"$T/logs/$m.log" 2>&1 & ;;
+			>>"$T/logs/$m.log" 2>&1 9>&- & ;;
 	sshfs)
 		env -u SSH_AUTH_SOCK sshfs -f -o "IdentityFile=$SSH_IDENTITY,UserKnownHostsFile=$SSH_KNOWN_HOSTS,port=$SSH_PORT" \
 			-o IdentitiesOnly=yes,BatchMode=yes,StrictHostKeyChecking=yes \
-			"$SSH_USER@127.0.0.1:$SSH_REMOTE" "$mnt" >>"$T/logs/$m.log" 2>&1 & ;;
+			"$SSH_USER@127.0.0.1:$SSH_REMOTE" "$mnt" >>"$T/logs/$m.log" 2>&1 9>&- & ;;
 	sshfs4)
 		env -u SSH_AUTH_SOCK sshfs -f -o "IdentityFile=$SSH_IDENTITY,UserKnownHostsFile=$SSH_KNOWN_HOSTS,port=$SSH_PORT" \
 			-o IdentitiesOnly=yes,BatchMode=yes,StrictHostKeyChecking=yes -o max_conns=4 \
-			"$SSH_USER@127.0.0.1:$SSH_REMOTE" "$mnt" >>"$T/logs/$m.log" 2>&1 & ;;
+			"$SSH_USER@127.0.0.1:$SSH_REMOTE" "$mnt" >>"$T/logs/$m.log" 2>&1 9>&- & ;;
 	*) die "start_mount: unknown mount $m" ;;
 	esac
 	mpid[$m]=$!
@@ -459,6 +466,8 @@ if awk -v l="${load0%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
 fi
 log "scratch: $T"
 cp "$vfsd_src" "$T/bin/vfsd"
+# the checkout's state when the binary was taken (it may move during the run)
+git_rev=$(git -C "$top" describe --always --dirty 2>/dev/null || echo '?')
 cc -O2 -Wall -o "$T/bin/metabench" "$here/metabench.c" 2>"$T/logs/cc-metabench.log" ||
 	{ cat "$T/logs/cc-metabench.log" >&2; die "compiling bench/metabench.c"; }
 SRC=$(mktemp /dev/shm/vfsd-bench-src.XXXXXX)
@@ -535,7 +544,6 @@ stamp=$(date -u +%Y%m%dT%H%M%SZ)
 summary=$outdir/remote-$stamp.txt
 machine="$(lscpu | sed -n 's/^Model name: *//p' | head -n1), $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r)"
 vfsd_ver=$("$T/bin/vfsd" --version 2>/dev/null | head -n1 || echo '?')
-git_rev=$(git -C "$top" describe --always --dirty 2>/dev/null || echo '?')
 versions="vfsd $vfsd_ver ($git_rev); $(sshfs --version 2>&1 | grep -m1 -i 'sshfs version' || echo 'sshfs ?'); $(ssh -V 2>&1); libnfs-utils $(dpkg-query -W -f='${Version}' libnfs-utils 2>/dev/null || echo '?'); nfs-ganesha $(dpkg-query -W -f='${Version}' nfs-ganesha 2>/dev/null || echo '?')"
 
 # part -> "columns" and "ratio pairs"
