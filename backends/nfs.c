@@ -92,6 +92,7 @@ static const struct vfs_opt_spec nfs_opts[] = {
 
 static void nfsb_free(struct nfsb_mount *m)
 {
+	nfsb_wb_stop(m);
 	if (m->conns) {
 		for (size_t i = 0; i < m->nconn; i++)
 			if (m->conns[i].nfs)
@@ -305,6 +306,12 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 		goto err_free;
 	}
 
+	ret = nfsb_wb_init(m);
+	if (ret < 0) {
+		ret = vfs_error_set(err, -ret, "%s: cannot start the writer thread: %s",
+				    m->display, strerror(-ret));
+		goto err_free;
+	}
 	m->base.caps = VFS_CAP_SHARED | VFS_CAP_STABLE_FSYNC |
 		       VFS_CAP_HARDLINK | VFS_CAP_SYMLINK | VFS_CAP_CHOWN |
 		       VFS_CAP_MKNOD | VFS_CAP_DIRECT_IO;
@@ -407,6 +414,9 @@ static int nfsb_getattr(struct vfs_mount *vm, const char *path,
 
 	if (!full)
 		return -ENOMEM;
+	/* a size from before our queued writes would shrink the file in
+	 * the kernel's eyes */
+	nfsb_wb_drain_path(m, full);
 	ret = nfsb_lstat_full(m, full, st, true);
 	free(full);
 	return ret;
@@ -615,6 +625,10 @@ static int nfsb_setattr(struct vfs_mount *vm, const char *path,
 
 	if (!full)
 		return -ENOMEM;
+	/* queued writes land before the change, as they were issued */
+	nfsb_wb_drain_path(m, full);
+	if (f)
+		nfsb_wb_drain(nfsb_f(f));
 	if (f && (sa->valid & VFS_SET_SIZE)) {
 		/* Through the handle: works on an unlinked open file. */
 		ret = nfsb_ftruncate(nfsb_f(f), sa->size);
@@ -1502,17 +1516,6 @@ static int nfsb_open(struct vfs_mount *vm, const char *path, int flags,
 	return ret;
 }
 
-struct nfsb_chunk {
-	struct nfsb_wait *w;
-	struct nfsb_file *nf;
-	char *buf;
-	size_t want;
-	size_t got;
-	off_t off;
-	bool unstable;		/* reply said UNSTABLE */
-	bool verf_bad;		/* reply verifier differs from the file's */
-};
-
 static void nfsb_cb_read(int err, struct nfs_context *nfs, void *data,
 			 void *priv)
 {
@@ -1575,6 +1578,8 @@ static ssize_t nfsb_read(struct vfs_file *f, void *buf, size_t size, off_t off)
 	if (!c)
 		return -ENOMEM;
 	nfsb_set_flushed(nf, false);
+	/* what we wrote behind is not there yet */
+	nfsb_wb_drain(nf);
 	if (size == 0) {
 		ret = 0;
 		goto out;
@@ -1673,8 +1678,8 @@ static void nfsb_cb_write4(struct rpc_context *rpc, int status, void *data,
 
 /* Start the WRITE of one chunk; `stable` is 0, 1 or 2 (UNSTABLE,
  * DATA_SYNC, FILE_SYNC: the same values in v3 and v4). */
-static int nfsb_start_write(struct nfsb_op *op, struct nfsb_file *nf,
-			    struct nfsb_chunk *c, int stable)
+int nfsb_start_write(struct nfsb_op *op, struct nfsb_file *nf,
+		     struct nfsb_chunk *c, int stable)
 {
 	if (op->m->version == 3) {
 		struct nfs_fh *raw = nfsb_rawfh(nf->fh, NFSB_V3_FHSIZE);
@@ -1737,6 +1742,13 @@ static ssize_t nfsb_write(struct vfs_file *f, const void *buf, size_t size,
 		return ret;
 	if (size == 0)
 		return 0;
+	if (!stable && !(f->flags & O_DIRECT)) {
+		ret = nfsb_wb_write(nf, buf, size, off);
+		nfsb_invalidate_file(nf);
+		return ret;
+	}
+	/* synchronous: nothing of ours may still be on its way */
+	nfsb_wb_drain(nf);
 	c = n <= 8 ? stackc : calloc(n, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
@@ -1865,6 +1877,7 @@ static int nfsb_commit(struct nfsb_file *nf)
 	bool dirty;
 	int ret;
 
+	nfsb_wb_drain(nf);
 	ret = nfsb_take_err(nf);
 	if (ret < 0)
 		return ret;
@@ -1921,6 +1934,7 @@ static int nfsb_fgetattr(struct vfs_file *f, struct stat *st)
 	char *path;
 	int ret, tries = 0;
 
+	nfsb_wb_drain(nf);
 	path = nfsb_file_path(nf);
 	if (!path)
 		return -ENOMEM;
@@ -2006,6 +2020,13 @@ static int nfsb_release(struct vfs_file *f)
 	struct nfsb_mount *m = nfsb_m(f->mount);
 	bool silly;
 
+	nfsb_wb_drain(nf);
+	if (nf->err) {
+		pthread_mutex_lock(&m->lock);
+		log_warn_ratelimited(&m->rl, "%s: %s: data written after the last flush was lost: %s",
+				     m->display, nf->path, strerror(-nf->err));
+		pthread_mutex_unlock(&m->lock);
+	}
 	if (nf->fh) {
 		/* NFSv3 has no CLOSE: nfs_close() frees the handle without
 		 * I/O (libnfs would COMMIT only its own dirty writes, and

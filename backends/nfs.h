@@ -8,6 +8,7 @@
  *                the calls every operation shares
  *   nfs_cache.c  attribute and directory-listing cache
  *   nfs_v4.c     our own NFSv4 COMPOUNDs where libnfs 4.0.0 falls short
+ *   nfs_wb.c     write-behind: the mount's writer thread
  *
  * Every libnfs call of vfsd is in these files.  Nothing here is visible to
  * the rest of vfsd: the backend exports only nfs_ops.
@@ -109,6 +110,8 @@ struct nfsb_mount {
 	pthread_mutex_t cache_lock;
 	struct nfsb_centry *cache[NFSB_CACHE_SLOTS]; /* protected by cache_lock */
 
+	struct nfsb_wb *wb;		/* write-behind (nfs_wb.c) */
+
 	pthread_mutex_t open_lock;	/* a leaf lock */
 	pthread_cond_t open_cond;	/* a file was released */
 	struct nfsb_file *open_files;	/* protected by open_lock */
@@ -128,6 +131,8 @@ struct nfsb_file {
 	char fh4[NFS4_FHSIZE];		/* NFSv4: the file handle; no OPEN */
 	u_int fh4_len;			/* state is kept, see nfsb_do_open() */
 	int oflags;			/* flags libnfs was given */
+	unsigned wb_pending;		/* write-behind jobs not done yet;
+					 * protected by the mount's wb lock */
 
 	pthread_mutex_t lock;		/* the fields below */
 	bool dirty;			/* unstable data not yet committed */
@@ -138,6 +143,18 @@ struct nfsb_file {
 
 struct vfs_dir {
 	struct nfsb_listing *list;	/* a reference */
+};
+
+/* One READ or WRITE RPC of a larger request. */
+struct nfsb_chunk {
+	struct nfsb_wait *w;
+	struct nfsb_file *nf;
+	char *buf;
+	size_t want;
+	size_t got;
+	off_t off;
+	bool unstable;		/* reply said UNSTABLE */
+	bool verf_bad;		/* reply verifier differs from the file's */
 };
 
 /* A checked-out connection and the call's deadline. */
@@ -233,6 +250,28 @@ int nfsb_lstat_on(struct nfsb_op *op, const char *full,
 		  struct stat *st);
 int nfsb_lstat_full(struct nfsb_mount *m, const char *full,
 		    struct stat *st, bool use_cache);
+
+/* ---- nfs.c, for nfs_wb.c ------------------------------------------------ */
+
+/* Start the WRITE of one chunk on op's context; `stable` is 0, 1 or 2
+ * (UNSTABLE, DATA_SYNC, FILE_SYNC).  Non-zero if it could not be queued. */
+int nfsb_start_write(struct nfsb_op *op, struct nfsb_file *nf,
+		     struct nfsb_chunk *c, int stable);
+
+/* ---- nfs_wb.c ----------------------------------------------------------- */
+
+/* Start the mount's writer thread.  0 or -errno. */
+int nfsb_wb_init(struct nfsb_mount *m);
+/* Send what is queued, wait for it, stop the thread. */
+void nfsb_wb_stop(struct nfsb_mount *m);
+/* Queue an ordinary (not O_DIRECT/O_SYNC/O_DSYNC) write; returns size at
+ * once, or -ENOMEM.  Its failure shows up as nf->err. */
+ssize_t nfsb_wb_write(struct nfsb_file *nf, const void *buf, size_t size,
+		      off_t off);
+/* Wait until nf's queued writes are done (nf->err tells how). */
+void nfsb_wb_drain(struct nfsb_file *nf);
+/* The same for every file open at `full`. */
+void nfsb_wb_drain_path(struct nfsb_mount *m, const char *full);
 
 /* ---- nfs_v4.c ---------------------------------------------------------- */
 

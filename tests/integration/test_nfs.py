@@ -110,6 +110,41 @@ class Coherence(harness.TestCase):
     def test_v4(self):
         self._check("nfs4")
 
+    def _write_behind(self, prefix):
+        """Ordinary writes return before the server has the data (write-
+        behind); whatever could see the file waits for it first."""
+        path = self.v.path(prefix, "wb-%d" % time.monotonic_ns())
+        pieces = [os.urandom(1 << 20) for _ in range(12)]
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            for i, p in enumerate(pieces):
+                self.assertEqual(os.pwrite(fd, p, i << 20), len(p))
+                # size and data right after each write, through the
+                # handle and by name
+                self.assertEqual(os.fstat(fd).st_size, (i + 1) << 20)
+                self.assertEqual(os.stat(path).st_size, (i + 1) << 20)
+                self.assertEqual(os.pread(fd, 64, i << 20), p[:64])
+            # an overwrite of queued data lands after it, not before
+            os.pwrite(fd, b"A" * 4096, 5 << 20)
+            os.pwrite(fd, b"B" * 4096, 5 << 20)
+            os.ftruncate(fd, 11 << 20)
+            afd = os.open(path, os.O_WRONLY | os.O_APPEND)
+            try:
+                os.write(afd, b"tail")
+            finally:
+                os.close(afd)
+        finally:
+            os.close(fd)
+        want = b"".join(pieces)[:11 << 20]
+        want = want[:5 << 20] + b"B" * 4096 + want[(5 << 20) + 4096:] + b"tail"
+        self.assertEqual(read_file(os.path.join(self.g.export, os.path.basename(path))), want)
+
+    def test_write_behind_v3(self):
+        self._write_behind("nfs3")
+
+    def test_write_behind_v4(self):
+        self._write_behind("nfs4")
+
     def test_v3_v4_same_file(self):
         tag = "both-%d" % os.getpid()
         write_file(self.v.path("nfs3", tag), b"written over v3")
