@@ -87,6 +87,8 @@ static const struct vfs_opt_spec nfs_opts[] = {
 	  .max = 3600, .help = "seconds an operation may take" },
 	{ .name = "cache_ttl", .type = VFS_OPT_INT, .def = "1", .min = 0,
 	  .max = 3600, .help = "seconds attributes and listings are cached" },
+	{ .name = "write_behind", .type = VFS_OPT_BOOL, .def = "yes",
+	  .help = "answer ordinary writes before the server has them (errors at the next write, close or fsync)" },
 	{ 0 }
 };
 
@@ -306,7 +308,7 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 		goto err_free;
 	}
 
-	ret = nfsb_wb_init(m);
+	ret = vfs_opts_get_bool(opts, "write_behind") ? nfsb_wb_init(m) : 0;
 	if (ret < 0) {
 		ret = vfs_error_set(err, -ret, "%s: cannot start the writer thread: %s",
 				    m->display, strerror(-ret));
@@ -1742,7 +1744,7 @@ static ssize_t nfsb_write(struct vfs_file *f, const void *buf, size_t size,
 		return ret;
 	if (size == 0)
 		return 0;
-	if (!stable && !(f->flags & O_DIRECT)) {
+	if (m->wb && !stable && !(f->flags & O_DIRECT)) {
 		ret = nfsb_wb_write(nf, buf, size, off);
 		nfsb_invalidate_file(nf);
 		return ret;
