@@ -46,6 +46,8 @@
 #define SFTP_RA_MIN_DIRECT	(512u << 10)
 /* ... for at most this many files per mount at once, to bound memory */
 #define SFTP_RA_MAX	32
+/* bytes queued for writing behind, per mount */
+#define SFTP_WB_WINDOW	(16u << 20)
 
 static const char *const sftp_hostkey_choices[] = { "strict", "accept-new",
 						    NULL };
@@ -69,6 +71,8 @@ static const struct vfs_opt_spec sftp_opts[] = {
 	  .max = 3600, .help = "seconds attributes and listings are cached" },
 	{ .name = "password", .type = VFS_OPT_STRING, .secret = true,
 	  .help = "password (config file only; prefer keys)" },
+	{ .name = "write_behind", .type = VFS_OPT_BOOL, .def = "yes",
+	  .help = "answer ordinary writes before the server has them (errors at the next write, close or fsync)" },
 	{ .name = "remote_exec", .type = VFS_OPT_BOOL, .def = "no",
 	  .help = "allow running commands on the server (used by the image store)" },
 	{ .name = NULL },
@@ -319,6 +323,7 @@ static int sftp_config_fill(struct sftp_config *cfg, const struct vfs_url *url,
 	cfg->keepalive_s = (int)vfs_opts_get_int(opts, "keepalive");
 	cfg->cache_ttl_s = (int)vfs_opts_get_int(opts, "cache_ttl");
 	cfg->remote_exec = vfs_opts_get_bool(opts, "remote_exec");
+	cfg->write_behind = vfs_opts_get_bool(opts, "write_behind");
 	return 0;
 }
 
@@ -378,6 +383,8 @@ static int sftp_probe(struct sftp_mount *sm, struct sftp_conn *c,
 }
 
 static void sftp_unmount(struct vfs_mount *m);
+static void sftp_write_behind(void *file, const char *buf, size_t size,
+			      off_t off);
 
 static int sftp_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 		      struct vfs_mount **out, struct vfs_error *err)
@@ -407,6 +414,9 @@ static int sftp_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 	if (rc < 0)
 		goto err_free;
 	rc = sftp_pool_start(sm);
+	if (rc == 0 && sm->cfg.write_behind)
+		/* two writers: two files' writes go out at once */
+		rc = sftp_wb_new(&sm->wb, sftp_write_behind, 2, SFTP_WB_WINDOW);
 	if (rc < 0) {
 		vfs_error_set(err, -rc, "%s: cannot start a thread",
 			      sm->cfg.display);
@@ -435,6 +445,7 @@ static void sftp_unmount(struct vfs_mount *m)
 {
 	struct sftp_mount *sm = sftp_mount_of(m);
 
+	sftp_wb_free(sm->wb);
 	sftp_pool_destroy(sm);
 	sftp_cache_free(sm->cache);
 	sftp_config_clear(&sm->cfg);
@@ -515,6 +526,9 @@ static int sftp_lstat(struct sftp_mount *sm, const char *path, bool fresh,
 static int sftp_getattr(struct vfs_mount *m, const char *path,
 			struct stat *st)
 {
+	/* a size from before our queued writes would shrink the file in
+	 * the kernel's eyes */
+	sftp_wb_drain_path(sftp_mount_of(m)->wb, path);
 	return sftp_lstat(sftp_mount_of(m), path, false, st);
 }
 
@@ -681,6 +695,10 @@ static int sftp_setattr(struct vfs_mount *m, const char *path,
 	char *rpath;
 	int rc;
 
+	/* queued writes land before the change, as they were issued */
+	sftp_wb_drain_path(sm->wb, path);
+	if (f)
+		sftp_wb_drain(sm->wb, f);
 	if (f) {
 		pthread_mutex_lock(&f->lock);
 		f->ra_len = 0;
@@ -1447,6 +1465,8 @@ static ssize_t sftp_read(struct vfs_file *vf, void *buf, size_t size,
 	off_t pos;
 	int tries = 0;
 
+	/* what we wrote behind is not there yet */
+	sftp_wb_drain(sm->wb, f);
 	pthread_mutex_lock(&f->lock);
 	/* FUSE may deliver read-ahead requests out of order: whatever the
 	 * buffer holds is served from it */
@@ -1485,30 +1505,22 @@ out:
  * libssh2 1.10 sends the whole buffer as pipelined ~30 KB writes and
  * returns as each is acknowledged in order; the loop ends when the
  * server has acknowledged everything, so no write is reported done that
- * the server has not accepted.
+ * the server has not accepted.  Called with f->lock held.
  */
-static ssize_t sftp_write(struct vfs_file *vf, const void *buf, size_t size,
-			  off_t off)
+static int sftp_write_locked(struct sftp_mount *sm, struct sftp_file *f,
+			     const char *buf, size_t size, off_t off)
 {
-	struct sftp_file *f = sftp_file_of(vf);
-	struct sftp_mount *sm = sftp_mount_of(vf->mount);
 	struct sftp_conn *c;
 	size_t total = 0;
 	int rc, stalls = 0;
 
-	pthread_mutex_lock(&f->lock);
-	if (f->write_err) {
-		rc = f->write_err;
-		goto out;
-	}
 	rc = sftp_file_begin(sm, f, &c);
 	if (rc)
-		goto out;
+		return rc;
 	f->ra_len = 0;
 	sftp_position(f, off);
 	while (total < size) {
-		ssize_t n = libssh2_sftp_write(f->h, (const char *)buf + total,
-					       size - total);
+		ssize_t n = libssh2_sftp_write(f->h, buf + total, size - total);
 
 		if (n < 0) {
 			rc = sftp_err(c, (int)n);
@@ -1531,10 +1543,52 @@ static ssize_t sftp_write(struct vfs_file *vf, const void *buf, size_t size,
 		}
 	}
 	sftp_checkin(sm, c);
-out:
+	return rc;
+}
+
+/* The writer threads' half of write-behind (sftp_wb.c): the caller was
+ * answered long ago, so any failure is left for its next write, flush or
+ * fsync. */
+static void sftp_write_behind(void *file, const char *buf, size_t size,
+			      off_t off)
+{
+	struct sftp_file *f = file;
+	struct sftp_mount *sm = sftp_mount_of(f->base.mount);
+	int rc;
+
+	pthread_mutex_lock(&f->lock);
+	/* after one loss the rest of the queue is not sent: the file's
+	 * content is in doubt until the caller hears of it */
+	rc = f->write_err ? 0 : sftp_write_locked(sm, f, buf, size, off);
+	if (rc && !f->write_err)
+		f->write_err = rc;
 	pthread_mutex_unlock(&f->lock);
 	sftp_cache_invalidate(sm->cache, f->path);
-	return rc ? rc : (ssize_t)total;
+}
+
+static ssize_t sftp_write(struct vfs_file *vf, const void *buf, size_t size,
+			  off_t off)
+{
+	struct sftp_file *f = sftp_file_of(vf);
+	struct sftp_mount *sm = sftp_mount_of(vf->mount);
+	bool behind = sm->wb && !(vf->flags & (O_DIRECT | O_SYNC | O_DSYNC));
+	int rc;
+
+	if (!behind)
+		/* synchronous: nothing of ours may still be on its way */
+		sftp_wb_drain(sm->wb, f);
+	pthread_mutex_lock(&f->lock);
+	/* a lost write fails every write until close or fsync reports it */
+	rc = f->write_err;
+	if (!rc && !behind)
+		rc = sftp_write_locked(sm, f, buf, size, off);
+	else if (!rc)
+		f->ra_len = 0;
+	pthread_mutex_unlock(&f->lock);
+	if (!rc && behind)
+		rc = sftp_wb_write(sm->wb, f, f->path, buf, size, off);
+	sftp_cache_invalidate(sm->cache, f->path);
+	return rc ? rc : (ssize_t)size;
 }
 
 static int sftp_fgetattr(struct vfs_file *vf, struct stat *st)
@@ -1545,6 +1599,7 @@ static int sftp_fgetattr(struct vfs_file *vf, struct stat *st)
 	struct sftp_conn *c;
 	int rc, tries = 0;
 
+	sftp_wb_drain(sm->wb, f);
 	pthread_mutex_lock(&f->lock);
 	do {
 		rc = sftp_file_begin(sm, f, &c);
@@ -1560,12 +1615,14 @@ static int sftp_fgetattr(struct vfs_file *vf, struct stat *st)
 	return 0;
 }
 
-/* Nothing is buffered here: only report a write that may have been lost. */
+/* close(2): the queued writes go out first, and their errors surface
+ * here. */
 static int sftp_flush(struct vfs_file *vf)
 {
 	struct sftp_file *f = sftp_file_of(vf);
 	int rc;
 
+	sftp_wb_drain(sftp_mount_of(vf->mount)->wb, f);
 	pthread_mutex_lock(&f->lock);
 	rc = f->write_err;
 	f->write_err = 0;
@@ -1580,6 +1637,7 @@ static int sftp_fsync(struct vfs_file *vf, bool datasync)
 	struct sftp_conn *c;
 	int rc;
 
+	sftp_wb_drain(sm->wb, f);
 	pthread_mutex_lock(&f->lock);
 	if (f->write_err) {
 		rc = f->write_err;
@@ -1611,6 +1669,7 @@ static int sftp_release(struct vfs_file *vf)
 	struct sftp_conn *c;
 	int rc = 0;
 
+	sftp_wb_drain(sm->wb, f);
 	pthread_mutex_lock(&f->lock);
 	if (f->idx >= 0) {
 		rc = sftp_checkout(sm, f->idx, f->gen, &c);
@@ -1643,6 +1702,7 @@ static int sftp_clone(struct vfs_mount *m, const char *from, const char *to,
 
 	if (!sm->cfg.remote_exec)
 		return -EOPNOTSUPP;
+	sftp_wb_drain_path(sm->wb, from);
 	rfrom = sftp_rpath(sm, from);
 	rto = sftp_rpath(sm, to);
 	rc = rfrom && rto ? sftp_exec_clone(sm, rfrom, rto, err) : -ENOMEM;

@@ -7,6 +7,7 @@
  *                 connection pool, reconnection and keepalive
  *   sftp_cache.c  attribute and directory-listing cache (cache_ttl)
  *   sftp_exec.c   commands run on the server (remote_exec = yes)
+ *   sftp_wb.c     write-behind queue and its writer threads
  *
  * Only backends/sftp*.c and the unit test (tests/test_sftp_unit.c) use
  * these declarations; the rest of vfsd sees sftp_ops alone.
@@ -60,6 +61,7 @@ struct sftp_config {
 	int keepalive_s;	/* 0 = off */
 	int cache_ttl_s;
 	bool remote_exec;	/* commands may run on the server */
+	bool write_behind;
 };
 
 /* ---- Connections ---------------------------------------------------- */
@@ -133,6 +135,7 @@ struct sftp_features {
 };
 
 struct sftp_cache;
+struct sftp_wb;
 
 struct sftp_mount {
 	struct vfs_mount base;	/* first: the router sees this */
@@ -141,6 +144,7 @@ struct sftp_mount {
 	struct sftp_features feat;
 	int ra_buffers;		/* read-ahead buffers in use (atomic) */
 	struct sftp_cache *cache;
+	struct sftp_wb *wb;	/* NULL: write_behind = no */
 	struct log_ratelimit rl; /* data-path warnings */
 };
 
@@ -222,6 +226,29 @@ void sftp_fingerprint_fmt(const unsigned char digest[32], char *out,
  */
 int sftp_exec_clone(struct sftp_mount *sm, const char *from, const char *to,
 		    struct vfs_error *err);
+
+/* ---- sftp_wb.c ------------------------------------------------------ */
+
+/* Write synchronously; a failure stays on the file (its next write,
+ * flush or fsync reports it). */
+typedef void (*sftp_wb_fn)(void *file, const char *buf, size_t len,
+			   off_t off);
+
+/* A queue of at most `window` bytes and `threads` writer threads calling
+ * fn.  0 or -errno. */
+int sftp_wb_new(struct sftp_wb **out, sftp_wb_fn fn, int threads,
+		size_t window);
+/* Write out what is queued, stop the threads, free.  NULL is fine. */
+void sftp_wb_free(struct sftp_wb *wb);
+/* Queue a copy of buf for `file` (whose path is `path`).  0 or -ENOMEM;
+ * waits while the queue is full. */
+int sftp_wb_write(struct sftp_wb *wb, void *file, const char *path,
+		  const void *buf, size_t len, off_t off);
+/* Wait until nothing of `file` (or of any file at `path`) is queued or
+ * being written.  wb may be NULL.  Never call with the file's lock held:
+ * the writer needs it. */
+void sftp_wb_drain(struct sftp_wb *wb, void *file);
+void sftp_wb_drain_path(struct sftp_wb *wb, const char *path);
 
 /* ---- sftp_cache.c --------------------------------------------------- */
 

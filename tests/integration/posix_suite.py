@@ -106,6 +106,32 @@ class PosixSuite:
         finally:
             os.close(fd)
 
+    def test_writes_seen_at_once(self):
+        """Whatever a backend does with writes (write-behind on sftp and
+        nfs), the file's size and data are right at once: through the
+        handle, by name, after overwrites and truncation; many small
+        writes arrive whole and in order."""
+        pieces = [os.urandom(1 << 20) for _ in range(6)]
+        fd = os.open(self.p("f"), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            for i, piece in enumerate(pieces):
+                self.assertEqual(os.pwrite(fd, piece, i << 20), len(piece))
+                self.assertEqual(os.fstat(fd).st_size, (i + 1) << 20)
+                self.assertEqual(os.stat(self.p("f")).st_size, (i + 1) << 20)
+                self.assertEqual(os.pread(fd, 64, i << 20), piece[:64])
+            os.pwrite(fd, b"A" * 4096, 2 << 20)
+            os.pwrite(fd, b"B" * 4096, 2 << 20)
+            os.ftruncate(fd, 5 << 20)
+            os.lseek(fd, 0, os.SEEK_END)
+            for i in range(1000):
+                os.write(fd, b"%07d\n" % i)
+        finally:
+            os.close(fd)
+        want = b"".join(pieces)[:5 << 20]
+        want = want[:2 << 20] + b"B" * 4096 + want[(2 << 20) + 4096:]
+        want += b"".join(b"%07d\n" % i for i in range(1000))
+        self.assertEqual(read_file(self.p("f")), want)
+
     def test_open_flags(self):
         write_file(self.p("f"), b"hello")
         self.assertErrno(errno.EEXIST, os.open, self.p("f"),
