@@ -97,6 +97,19 @@ struct sftp_file {
 	off_t ra_off;
 	bool ra_eof;
 	off_t next_off;
+	/*
+	 * More handles of the file, one per pooled connection (xh[idx],
+	 * valid while the slot's generation is still xh[idx].gen), for I/O
+	 * that need not go through the handle above: O_DIRECT requests and
+	 * the writer threads' writes run on any idle connection at once
+	 * instead of queueing on f->lock.  xlock guards the table; a handle
+	 * is used only by whoever has its connection checked out.
+	 */
+	pthread_mutex_t xlock;
+	struct sftp_xh {
+		LIBSSH2_SFTP_HANDLE *h;
+		unsigned gen;
+	} *xh;
 };
 
 struct vfs_dir {
@@ -1169,7 +1182,15 @@ static struct sftp_file *sftp_file_new(struct sftp_mount *sm,
 		free(f);
 		return NULL;
 	}
+	f->xh = calloc((size_t)sm->pool.n, sizeof(*f->xh));
+	if (!f->xh) {
+		free(f->path);
+		free(f->rpath);
+		free(f);
+		return NULL;
+	}
 	pthread_mutex_init(&f->lock, NULL);
+	pthread_mutex_init(&f->xlock, NULL);
 	f->base.mount = &sm->base;
 	f->base.flags = flags & ~(O_CREAT | O_EXCL | O_TRUNC);
 	f->base.host_fd = -1;
@@ -1187,6 +1208,8 @@ static void sftp_file_free(struct sftp_file *f)
 				   __ATOMIC_RELAXED);
 	}
 	pthread_mutex_destroy(&f->lock);
+	pthread_mutex_destroy(&f->xlock);
+	free(f->xh);
 	free(f->path);
 	free(f->rpath);
 	free(f);
@@ -1377,6 +1400,124 @@ static int sftp_open(struct vfs_mount *m, const char *path, int flags,
 	return 0;
 }
 
+/*
+ * Check out any idle connection and the file's handle on it, opened by
+ * path the first time (a handle of a dead session is forgotten).  Fails
+ * like an open of f->rpath would, e.g. -ENOENT if the file was removed on
+ * the server.
+ */
+static int sftp_file_any(struct sftp_mount *sm, struct sftp_file *f,
+			 struct sftp_conn **out, LIBSSH2_SFTP_HANDLE **hout)
+{
+	LIBSSH2_SFTP_HANDLE *h = NULL;
+	struct sftp_conn *c;
+	int rc = sftp_checkout(sm, -1, 0, &c);
+
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&f->xlock);
+	if (f->xh[c->idx].h && f->xh[c->idx].gen == c->gen)
+		h = f->xh[c->idx].h;
+	pthread_mutex_unlock(&f->xlock);
+	if (!h) {
+		h = libssh2_sftp_open_ex(c->sftp, f->rpath, strlen(f->rpath),
+					 f->fxf & ~(unsigned long)(LIBSSH2_FXF_CREAT |
+								  LIBSSH2_FXF_EXCL |
+								  LIBSSH2_FXF_TRUNC),
+					 0, LIBSSH2_SFTP_OPENFILE);
+		if (!h) {
+			rc = sftp_err(c, libssh2_session_last_errno(c->ssh));
+			sftp_checkin(sm, c);
+			return rc;
+		}
+		pthread_mutex_lock(&f->xlock);
+		if (!f->xh[c->idx].h || f->xh[c->idx].gen != c->gen)
+			sftp_pool_count_file(sm, c->idx, +1);
+		f->xh[c->idx].h = h;
+		f->xh[c->idx].gen = c->gen;
+		pthread_mutex_unlock(&f->xlock);
+	}
+	*out = c;
+	*hout = h;
+	return 0;
+}
+
+/* Close the extra handles (release). */
+static void sftp_file_close_any(struct sftp_mount *sm, struct sftp_file *f)
+{
+	for (int i = 0; i < sm->pool.n; i++) {
+		struct sftp_conn *c;
+
+		if (!f->xh[i].h)
+			continue;
+		if (sftp_checkout(sm, i, f->xh[i].gen, &c) == 0) {
+			sftp_close_deferred(c, f->xh[i].h);
+			sftp_checkin(sm, c);
+			sftp_pool_count_file(sm, i, -1);
+		} else {
+			/* gone with its session, or unreachable: it lives
+			 * until the session ends */
+			sftp_pool_count_file(sm, i, -1);
+		}
+		f->xh[i].h = NULL;
+	}
+}
+
+/*
+ * One read or write at `off` through any connection, without f->lock.
+ * Reads stop short only at end of file.  Returns bytes or -errno; a
+ * write that may have been lost on the way also leaves -EIO on the file.
+ */
+static ssize_t sftp_io_any(struct sftp_mount *sm, struct sftp_file *f,
+			   char *buf, size_t size, off_t off, bool write)
+{
+	LIBSSH2_SFTP_HANDLE *h = NULL;
+	struct sftp_conn *c = NULL;
+	size_t total = 0;
+	int rc, tries = 0, stalls = 0;
+
+	do {
+		rc = sftp_file_any(sm, f, &c, &h);
+		if (rc)
+			return rc;
+		total = 0;
+		libssh2_sftp_seek64(h, (libssh2_uint64_t)off);
+		while (total < size) {
+			ssize_t n = write ? libssh2_sftp_write(h, buf + total,
+							       size - total)
+					  : libssh2_sftp_read(h, buf + total,
+							      size - total);
+
+			if (n < 0) {
+				rc = sftp_err(c, (int)n);
+				break;
+			}
+			if (n == 0) {
+				if (!write)
+					break;	/* end of file */
+				if (++stalls > 1000) {
+					rc = -EIO;
+					break;
+				}
+			}
+			total += (size_t)n;
+		}
+		if (rc && write && c->broken) {
+			/* some of it may have arrived, and a retry could
+			 * race later writes: report the loss */
+			pthread_mutex_lock(&f->lock);
+			f->write_err = -EIO;
+			pthread_mutex_unlock(&f->lock);
+			sftp_checkin(sm, c);
+			return -EIO;
+		}
+		/* a read whose idle session was found dead goes once more */
+	} while (sftp_checkin_retry(sm, c, write ? 0 : rc, &tries));
+	if (rc)
+		return rc;
+	return (ssize_t)total;
+}
+
 /* Position libssh2's per-handle stream at off.  Seeking throws away
  * libssh2's read-ahead, so only seek when the stream is elsewhere. */
 static void sftp_position(struct sftp_file *f, off_t off)
@@ -1467,6 +1608,13 @@ static ssize_t sftp_read(struct vfs_file *vf, void *buf, size_t size,
 
 	/* what we wrote behind is not there yet */
 	sftp_wb_drain(sm->wb, f);
+	if (vf->flags & O_DIRECT) {
+		/* no cache of ours, any idle connection: a guest's parallel
+		 * requests run in parallel */
+		n = sftp_io_any(sm, f, buf, size, off, false);
+		if (n != -ENOENT)	/* else removed: its own handle */
+			return n;
+	}
 	pthread_mutex_lock(&f->lock);
 	/* FUSE may deliver read-ahead requests out of order: whatever the
 	 * buffer holds is served from it */
@@ -1554,15 +1702,31 @@ static void sftp_write_behind(void *file, const char *buf, size_t size,
 {
 	struct sftp_file *f = file;
 	struct sftp_mount *sm = sftp_mount_of(f->base.mount);
-	int rc;
+	ssize_t n;
+	int err;
 
-	pthread_mutex_lock(&f->lock);
 	/* after one loss the rest of the queue is not sent: the file's
 	 * content is in doubt until the caller hears of it */
-	rc = f->write_err ? 0 : sftp_write_locked(sm, f, buf, size, off);
-	if (rc && !f->write_err)
-		f->write_err = rc;
+	pthread_mutex_lock(&f->lock);
+	err = f->write_err;
 	pthread_mutex_unlock(&f->lock);
+	if (err)
+		return;
+	/* any connection: the two writers' pieces go out in parallel */
+	n = sftp_io_any(sm, f, (char *)buf, size, off, true);
+	if (n == -ENOENT) {
+		/* no second handle for a file removed on the server since
+		 * it was opened: its own handle still writes */
+		pthread_mutex_lock(&f->lock);
+		n = sftp_write_locked(sm, f, buf, size, off);
+		pthread_mutex_unlock(&f->lock);
+	}
+	if (n < 0) {
+		pthread_mutex_lock(&f->lock);
+		if (!f->write_err)
+			f->write_err = (int)n;
+		pthread_mutex_unlock(&f->lock);
+	}
 	sftp_cache_invalidate(sm->cache, f->path);
 }
 
@@ -1571,7 +1735,8 @@ static ssize_t sftp_write(struct vfs_file *vf, const void *buf, size_t size,
 {
 	struct sftp_file *f = sftp_file_of(vf);
 	struct sftp_mount *sm = sftp_mount_of(vf->mount);
-	bool behind = sm->wb && !(vf->flags & (O_DIRECT | O_SYNC | O_DSYNC));
+	bool direct = vf->flags & O_DIRECT;
+	bool behind = sm->wb && !direct && !(vf->flags & (O_SYNC | O_DSYNC));
 	int rc;
 
 	if (!behind)
@@ -1580,13 +1745,30 @@ static ssize_t sftp_write(struct vfs_file *vf, const void *buf, size_t size,
 	pthread_mutex_lock(&f->lock);
 	/* a lost write fails every write until close or fsync reports it */
 	rc = f->write_err;
-	if (!rc && !behind)
+	if (!rc && !behind && !direct) {
 		rc = sftp_write_locked(sm, f, buf, size, off);
-	else if (!rc)
+	} else if (!rc) {
+		/* written through another handle: what libssh2 read ahead
+		 * on this one may be older */
 		f->ra_len = 0;
+		f->need_seek = true;
+	}
 	pthread_mutex_unlock(&f->lock);
-	if (!rc && behind)
+	if (!rc && behind) {
 		rc = sftp_wb_write(sm->wb, f, f->path, buf, size, off);
+	} else if (!rc && direct) {
+		/* O_DIRECT (QEMU's cache=none): any idle connection, so that
+		 * a guest's parallel requests run in parallel */
+		ssize_t n = sftp_io_any(sm, f, (char *)buf, size, off, true);
+
+		if (n == -ENOENT) {
+			/* removed on the server: only its own handle lives */
+			pthread_mutex_lock(&f->lock);
+			n = sftp_write_locked(sm, f, buf, size, off);
+			pthread_mutex_unlock(&f->lock);
+		}
+		rc = n < 0 ? (int)n : 0;
+	}
 	sftp_cache_invalidate(sm->cache, f->path);
 	return rc ? rc : (ssize_t)size;
 }
@@ -1670,6 +1852,7 @@ static int sftp_release(struct vfs_file *vf)
 	int rc = 0;
 
 	sftp_wb_drain(sm->wb, f);
+	sftp_file_close_any(sm, f);
 	pthread_mutex_lock(&f->lock);
 	if (f->idx >= 0) {
 		rc = sftp_checkout(sm, f->idx, f->gen, &c);

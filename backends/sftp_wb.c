@@ -15,8 +15,10 @@
  * writes synchronously and leaves a failure on the file, reported by the
  * file's next write, flush or fsync.  Everything that could look at the
  * file behind the queued data waits for it first (sftp.c calls
- * sftp_wb_drain / sftp_wb_drain_path).  The writes of one file are sent
- * by one thread at a time, in order.  At most `window` bytes are queued
+ * sftp_wb_drain / sftp_wb_drain_path).  Writes that overlap are sent in
+ * the order they were made; others of the same file may go out on two
+ * connections at once, which is what spreads libssh2's encryption (one
+ * core per session) over the machine.  At most `window` bytes are queued
  * per mount; a writer beyond it waits.
  */
 #include <errno.h>
@@ -43,8 +45,11 @@ struct sftp_wb {
 	pthread_cond_t work;		/* queued, or stop */
 	pthread_cond_t done;		/* a write finished */
 	struct sftp_wjob *head, **tail;	/* queued, in order */
-	void *busy[SFTP_WB_THREADS_MAX]; /* file each thread is writing */
+	/* what each thread is writing: file, path and range */
+	void *busy[SFTP_WB_THREADS_MAX];
 	const char *busy_path[SFTP_WB_THREADS_MAX];
+	off_t busy_off[SFTP_WB_THREADS_MAX];
+	size_t busy_len[SFTP_WB_THREADS_MAX];
 	size_t bytes;			/* queued + being written */
 	size_t window;
 	bool stop;
@@ -58,22 +63,31 @@ struct sftp_wb_thread {
 	int slot;
 };
 
-static bool sftp_wb_is_busy(const struct sftp_wb *wb, const void *file)
+/* Is a thread writing bytes of [off, off+len) of file? */
+static bool sftp_wb_is_busy(const struct sftp_wb *wb, const void *file,
+			    off_t off, size_t len)
 {
 	for (int i = 0; i < wb->nthreads; i++)
-		if (wb->busy[i] == file)
+		if (wb->busy[i] == file && off < wb->busy_off[i] +
+						  (off_t)wb->busy_len[i] &&
+		    wb->busy_off[i] < off + (off_t)len)
 			return true;
 	return false;
 }
 
 /*
- * Take the first queued write of a file no other thread is writing, and
- * the writes of the same file queued after it that continue it.  Called
- * with wb->lock held; NULL if there is none.  *len gets the total.
+ * Take the oldest queued write that may go now, and the writes of the
+ * same file queued after it that continue it.  A write may go when no
+ * thread is writing bytes it overlaps and it is the oldest queued write
+ * of its file: so overlapping writes land in the order they were made,
+ * while two threads can write two parts of one file at once.  Called with
+ * wb->lock held; NULL if nothing may go.  *len gets the total.
  */
 static struct sftp_wjob *sftp_wb_take(struct sftp_wb *wb, size_t *len)
 {
 	struct sftp_wjob **pp, *first = NULL, *last = NULL;
+	const void *held[16];
+	size_t nheld = 0;
 	off_t end = 0;
 
 	*len = 0;
@@ -81,7 +95,17 @@ static struct sftp_wjob *sftp_wb_take(struct sftp_wb *wb, size_t *len)
 		struct sftp_wjob *j = *pp;
 
 		if (!first) {
-			if (sftp_wb_is_busy(wb, j->file)) {
+			bool skip = false;
+
+			for (size_t i = 0; i < nheld; i++)
+				skip |= held[i] == j->file;
+			if (!skip && sftp_wb_is_busy(wb, j->file, j->off, j->len)) {
+				if (nheld == 16)
+					return NULL;	/* rare: wait */
+				held[nheld++] = j->file;
+				skip = true;
+			}
+			if (skip) {
 				pp = &j->next;
 				continue;
 			}
@@ -127,6 +151,8 @@ static void *sftp_wb_main(void *arg)
 		}
 		wb->busy[t->slot] = jobs->file;
 		wb->busy_path[t->slot] = jobs->path;
+		wb->busy_off[t->slot] = jobs->off;
+		wb->busy_len[t->slot] = len;
 		pthread_mutex_unlock(&wb->lock);
 
 		data = jobs->data;
