@@ -305,6 +305,10 @@ START_TEST(test_parse_long)
 	ck_assert_int_eq(vfs_parse_long("", 0, 10, &l), -EINVAL);
 	ck_assert_int_eq(vfs_parse_long("x", 0, 10, &l), -EINVAL);
 	ck_assert_int_eq(vfs_parse_long("5 ", 0, 10, &l), -EINVAL);
+	ck_assert_int_eq(vfs_parse_long(" 5", 0, 10, &l), -EINVAL);
+	ck_assert_int_eq(vfs_parse_long("+5", 0, 10, &l), -EINVAL);
+	ck_assert_int_eq(vfs_parse_long("-", -10, 10, &l), -EINVAL);
+	ck_assert_int_eq(vfs_parse_long("--5", -10, 10, &l), -EINVAL);
 	/* failures leave *out alone */
 	ck_assert_int_eq(l, -10);
 }

@@ -255,6 +255,7 @@ START_TEST(test_port_bounds)
 	vfs_url_clear(&url);
 
 	parse_bad("sftp://h:0/x", EINVAL, "port must be 1 to 65535, not '0'");
+	parse_bad("sftp://h:+22/x", EINVAL, "port must be 1 to 65535, not '+22'");
 	parse_bad("sftp://h:65536/x", EINVAL, "not '65536'");
 	parse_bad("sftp://h:-1/x", EINVAL, "port must be 1 to 65535");
 	parse_bad("sftp://h:22x/x", EINVAL, "port must be 1 to 65535");

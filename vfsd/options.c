@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* options.c - option sets and their validation against a backend spec. */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -102,7 +103,9 @@ int vfs_parse_long(const char *s, long min, long max, long *out)
 	char *end;
 	long v;
 
-	if (!*s)
+	/* strtol would also take leading blanks and a '+': a number is
+	 * digits, with an optional '-' */
+	if (!isdigit((unsigned char)s[s[0] == '-']))
 		return -EINVAL;
 	errno = 0;
 	v = strtol(s, &end, 10);
