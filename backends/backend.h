@@ -62,7 +62,8 @@ struct vfs_backend_ops;
 struct vfs_mount {
 	const struct vfs_backend_ops *ops;
 	uint32_t caps;		/* VFS_CAP_* */
-	double attr_timeout;	/* seconds the kernel may cache attributes */
+	double attr_timeout;	/* seconds the kernel may cache attributes
+				 * (and that a name does not exist) */
 	double entry_timeout;	/* seconds the kernel may cache names */
 	/* connections re-established; bumped by the backend with
 	 * __atomic_fetch_add(&m->reconnects, 1, __ATOMIC_RELAXED) */
@@ -278,6 +279,24 @@ enum vfs_scratch_slot {
 	VFS_SCRATCH_SLOTS
 };
 void *vfs_scratch(enum vfs_scratch_slot slot, size_t size);
+
+/*
+ * Name timeout of a path-based remote backend.  vfsd finds files by path
+ * on every request, so a name the kernel keeps after another host renamed
+ * or removed it costs nothing: the next request by that path gets ENOENT
+ * and the kernel drops it.  So names of existing files are kept at least
+ * VFS_REMOTE_ENTRY_MIN seconds, as sshfs keeps them (20 s), saving a
+ * LOOKUP round trip before every unlink, rename or open of a name seen
+ * recently; attributes and "no such name" keep the mount's cache_ttl.
+ * A cache_ttl of 0 (no caching) stays 0.
+ */
+#define VFS_REMOTE_ENTRY_MIN 20.0
+static inline double vfs_remote_entry_timeout(double cache_ttl)
+{
+	return cache_ttl <= 0 ? 0
+	       : cache_ttl > VFS_REMOTE_ENTRY_MIN ? cache_ttl
+						  : VFS_REMOTE_ENTRY_MIN;
+}
 
 /* Join a backend base path and a mount-relative path ("/" = base).
  * Returns a new string the caller frees, or NULL on ENOMEM. */

@@ -318,7 +318,7 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 		       VFS_CAP_HARDLINK | VFS_CAP_SYMLINK | VFS_CAP_CHOWN |
 		       VFS_CAP_MKNOD | VFS_CAP_DIRECT_IO;
 	m->base.attr_timeout = m->cache_ttl;
-	m->base.entry_timeout = m->cache_ttl;
+	m->base.entry_timeout = vfs_remote_entry_timeout(m->cache_ttl);
 	m->state = NFSB_CONNECTED;
 	log_info("%s: mounted export %s (NFSv%d, %zu connections, "
 		 "rsize %zu wsize %zu)", m->display, m->export, m->version,

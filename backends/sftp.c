@@ -441,7 +441,7 @@ static int sftp_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 	if (sm->feat.fsync)
 		sm->base.caps |= VFS_CAP_STABLE_FSYNC;
 	sm->base.attr_timeout = sm->cfg.cache_ttl_s;
-	sm->base.entry_timeout = sm->cfg.cache_ttl_s;
+	sm->base.entry_timeout = vfs_remote_entry_timeout(sm->cfg.cache_ttl_s);
 	log_info("%s: mounted (%d connections, timeout %ds%s%s)",
 		 sm->cfg.display, sm->cfg.connections,
 		 sm->cfg.timeout_ms / 1000, sm->feat.fsync ? ", fsync" : "",

@@ -157,9 +157,13 @@ static void fo_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return fo_reply_err(req, ret);
 	ret = router_getattr(path, &st);
 	if (ret == -ENOENT) {
-		/* negative entry: the kernel may remember the miss */
+		/* negative entry: the kernel may remember the miss, for as
+		 * long as attributes (a file another host creates must show
+		 * up as soon as its attributes would) */
 		memset(&e, 0, sizeof(e));
 		router_timeouts(path, &e.attr_timeout, &e.entry_timeout, NULL);
+		if (e.entry_timeout > e.attr_timeout)
+			e.entry_timeout = e.attr_timeout;
 		e.attr_timeout = 0;
 		free(path);
 		fuse_reply_entry(req, &e);

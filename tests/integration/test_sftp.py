@@ -133,6 +133,25 @@ class SftpPosix(PosixSuite, harness.TestCase):
         self.assertEqual(len(out), 51)  # "total" + 50
         self.assertIn(" 49 ", [ln for ln in out if ln.endswith("f49")][0])
 
+    def test_names_changed_by_another_host(self):
+        """Names are kept longer than attributes (vfsd resolves by path on
+        every request), yet another host's unlink, rename and create show
+        within cache_ttl (1 s here)."""
+        tag = "other-%d" % time.monotonic_ns()
+        mine, theirs = self.vfsd.path("ssh", tag), os.path.join(self.remote, tag)
+        write_file(theirs, b"x")
+        self.assertEqual(os.stat(mine).st_size, 1)
+        os.rename(theirs, theirs + "-moved")
+        harness.wait_for(lambda: not os.path.exists(mine), 3, "the rename to show")
+        self.assertEqual(read_file(mine + "-moved"), b"x")
+        os.unlink(theirs + "-moved")
+        harness.wait_for(lambda: not os.path.exists(mine + "-moved"), 3,
+                         "the unlink to show")
+        self.assertFalse(os.path.exists(mine + "-new"))
+        write_file(theirs + "-new", b"new")
+        harness.wait_for(lambda: os.path.exists(mine + "-new"), 3, "the create to show")
+        self.assertEqual(read_file(mine + "-new"), b"new")
+
 
 @unittest.skipUnless(have_sshd(), "needs OpenSSH's sshd (package openssh-server)")
 class SftpConnect(harness.TestCase):
