@@ -80,6 +80,10 @@ struct vfs_file {
 	int host_fd;	/* a host fd holding the data (zero-copy), or -1 */
 	bool uncached;	/* content made up at open (no fixed size): the
 			 * kernel must not cache it (FOPEN_DIRECT_IO) */
+	/* set by the daemon once the file carries a cross-host lock: every
+	 * write must reach the server before it returns (no write-behind),
+	 * so that a holder whose lease runs out has nothing left to send */
+	bool write_through;
 };
 
 /* Who asks: used to give new files the caller's ownership. */

@@ -1744,7 +1744,7 @@ static ssize_t nfsb_write(struct vfs_file *f, const void *buf, size_t size,
 		return ret;
 	if (size == 0)
 		return 0;
-	if (m->wb && !stable && !(f->flags & O_DIRECT)) {
+	if (m->wb && !stable && !(f->flags & O_DIRECT) && !f->write_through) {
 		ret = nfsb_wb_write(nf, buf, size, off);
 		nfsb_invalidate_file(nf);
 		return ret;

@@ -1736,7 +1736,8 @@ static ssize_t sftp_write(struct vfs_file *vf, const void *buf, size_t size,
 	struct sftp_file *f = sftp_file_of(vf);
 	struct sftp_mount *sm = sftp_mount_of(vf->mount);
 	bool direct = vf->flags & O_DIRECT;
-	bool behind = sm->wb && !direct && !(vf->flags & (O_SYNC | O_DSYNC));
+	bool behind = sm->wb && !direct && !vf->write_through &&
+		      !(vf->flags & (O_SYNC | O_DSYNC));
 	int rc;
 
 	if (!behind)

@@ -793,17 +793,24 @@ void glock_release_fh(uint64_t ino, struct router_file *f, const char *path,
 		glock_release_owner(ino, f, path, owners[j], kinds[j]);
 }
 
-bool glock_may_write(uint64_t ino)
+int glock_write_check(uint64_t ino)
 {
 	struct glock_file *gf;
-	bool ok = true;
+	int ret = 0;
 
 	pthread_mutex_lock(&g.lock);
 	gf = file_find_locked(ino, false);
 	if (gf && gf->published)
-		ok = !gf->lost && ms_since(&gf->renewed) < g.lease * 2000L / 3;
+		ret = !gf->lost && ms_since(&gf->renewed) < g.lease * 2000L / 3
+			      ? 1
+			      : -EIO;
 	pthread_mutex_unlock(&g.lock);
-	return ok;
+	return ret;
+}
+
+bool glock_may_write(uint64_t ino)
+{
+	return glock_write_check(ino) >= 0;
 }
 
 int glock_holders(const char *path, char *buf, size_t size)

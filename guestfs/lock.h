@@ -78,6 +78,9 @@ void glock_release_fh(uint64_t ino, struct router_file *f, const char *path,
 /* False while locks on ino are held but their lease is not renewed in
  * time: writes must fail with EIO then. */
 bool glock_may_write(uint64_t ino);
+/* The same, telling more: -EIO as above, 1 while this host holds a
+ * published (cross-host) lock on ino and may write, 0 without one. */
+int glock_write_check(uint64_t ino);
 
 /* The hosts holding locks on the file at `path` (vfsd path): a comma
  * separated list in buf ("" for none).  0 or -errno. */

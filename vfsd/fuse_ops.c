@@ -616,8 +616,15 @@ static void fo_write_buf(fuse_req_t req, fuse_ino_t ino,
 	ssize_t n;
 	int fd;
 
-	if (!glock_may_write(ino))
+	switch (glock_write_check(ino)) {
+	case -EIO:
 		return fo_reply_err(req, -EIO);	/* lease not renewed */
+	case 1:
+		/* under a cross-host lock nothing may linger in a
+		 * write-behind queue past the lease */
+		rf->vf->write_through = true;
+		break;
+	}
 
 	fd = router_file_host_fd(rf);
 	if (fd >= 0 && !(rf->vf->flags & O_DIRECT)) {
@@ -954,11 +961,15 @@ static void fo_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 			       struct fuse_file_info *fi_out, size_t len,
 			       int flags)
 {
-	ssize_t n = glock_may_write(ino_out)
-			    ? router_copy_range(fo_file(fi_in), off_in,
-						fo_file(fi_out), off_out, len,
-						(unsigned)flags)
-			    : -EIO;
+	int lk = glock_write_check(ino_out);
+	ssize_t n;
+
+	if (lk > 0)
+		fo_file(fi_out)->vf->write_through = true;
+	n = lk >= 0 ? router_copy_range(fo_file(fi_in), off_in,
+					fo_file(fi_out), off_out, len,
+					(unsigned)flags)
+		    : -EIO;
 
 	if (n < 0)
 		return fo_reply_err(req, (int)n);

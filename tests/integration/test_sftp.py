@@ -133,6 +133,23 @@ class SftpPosix(PosixSuite, harness.TestCase):
         self.assertEqual(len(out), 51)  # "total" + 50
         self.assertIn(" 49 ", [ln for ln in out if ln.endswith("f49")][0])
 
+    def test_locked_file_writes_through(self):
+        """Under a cross-host lock no write waits in the write-behind
+        queue: each is on the server when write(2) returns."""
+        import fcntl
+        name = "locked-%d" % time.monotonic_ns()
+        fd = os.open(self.vfsd.path("ssh", name), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            data = os.urandom(8 << 20)
+            behind = os.path.join(self.remote, name)
+            for i in range(0, len(data), 1 << 20):
+                os.pwrite(fd, data[i:i + (1 << 20)], i)
+                self.assertEqual(os.stat(behind).st_size, i + (1 << 20))
+            self.assertEqual(read_file(behind), data)
+        finally:
+            os.close(fd)
+
     def test_names_changed_by_another_host(self):
         """Names are kept longer than attributes (vfsd resolves by path on
         every request), yet another host's unlink, rename and create show
