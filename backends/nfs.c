@@ -1580,8 +1580,9 @@ static ssize_t nfsb_read(struct vfs_file *f, void *buf, size_t size, off_t off)
 	if (!c)
 		return -ENOMEM;
 	nfsb_set_flushed(nf, false);
-	/* what we wrote behind is not there yet */
-	nfsb_wb_drain(nf);
+	/* what we wrote behind (through any handle of it) is not there
+	 * yet */
+	nfsb_wb_drain_file(nf);
 	if (size == 0) {
 		ret = 0;
 		goto out;
@@ -1639,6 +1640,10 @@ static void nfsb_note_write(struct nfsb_chunk *c, size_t count, bool unstable,
 		c->verf_bad = true;
 	memcpy(nf->verf, verf, sizeof(nf->verf));
 	nf->verf_known = true;
+	/* at once, not when the whole request is done: a resent rest of it
+	 * must be compared against this verifier */
+	if (unstable)
+		nf->dirty = true;
 	pthread_mutex_unlock(&nf->lock);
 }
 
@@ -1749,8 +1754,9 @@ static ssize_t nfsb_write(struct vfs_file *f, const void *buf, size_t size,
 		nfsb_invalidate_file(nf);
 		return ret;
 	}
-	/* synchronous: nothing of ours may still be on its way */
-	nfsb_wb_drain(nf);
+	/* synchronous: nothing of ours, through any handle of the file,
+	 * may still be on its way to land after this */
+	nfsb_wb_drain_file(nf);
 	c = n <= 8 ? stackc : calloc(n, sizeof(*c));
 	if (!c)
 		return -ENOMEM;

@@ -272,6 +272,8 @@ ssize_t nfsb_wb_write(struct nfsb_file *nf, const void *buf, size_t size,
 void nfsb_wb_drain(struct nfsb_file *nf);
 /* The same for every file open at `full`. */
 void nfsb_wb_drain_path(struct nfsb_mount *m, const char *full);
+/* Both: nf's own queue, then that of every handle of the same file. */
+void nfsb_wb_drain_file(struct nfsb_file *nf);
 
 /* ---- nfs_v4.c ---------------------------------------------------------- */
 

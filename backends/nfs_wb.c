@@ -24,8 +24,8 @@
  * queued or in flight per mount; a writer beyond it waits.
  *
  * The thread's context is used by the thread alone (libnfs 4.0 contexts
- * are not thread-safe).  A context that fails, or whose oldest job has
- * waited longer than the mount's timeout, is destroyed (its pending
+ * are not thread-safe).  A context that fails, or that answered nothing
+ * for the mount's timeout while jobs were in flight, is destroyed (its pending
  * callbacks run with errors, failing their jobs with EIO) and rebuilt for
  * the next job.
  *
@@ -43,7 +43,6 @@ struct nfsb_wjob {
 	struct nfsb_file *nf;
 	off_t off;
 	size_t len;
-	double sent;		/* monotonic time it went out */
 	int tries;		/* sends on a context that then failed */
 	struct nfsb_wait w;	/* the chunks' completion */
 	size_t n;
@@ -62,6 +61,8 @@ struct nfsb_wb {
 	int evfd;			/* wakes the thread */
 	pthread_t thread;
 	struct nfs_context *nfs;	/* the thread's alone */
+	double progress;		/* last reply, or send into an idle
+					 * pipe (the thread's alone) */
 };
 
 static bool nfsb_wb_overlaps(const struct nfsb_wjob *j,
@@ -214,6 +215,8 @@ static void *nfsb_wb_main(void *arg)
 			wb->nfs = nfs;
 		}
 		op.nfs = wb->nfs;
+		if (wb->queued && !wb->flight)
+			wb->progress = nfsb_now();
 		/* send everything queued */
 		while (wb->queued) {
 			struct nfsb_wjob *j = wb->queued;
@@ -221,7 +224,6 @@ static void *nfsb_wb_main(void *arg)
 			wb->queued = j->next;
 			if (!wb->queued)
 				wb->qtail = &wb->queued;
-			j->sent = nfsb_now();
 			nfsb_wb_send(&op, j);
 			j->next = wb->flight;
 			wb->flight = j;
@@ -246,19 +248,21 @@ static void *nfsb_wb_main(void *arg)
 			if (read(wb->evfd, &v, sizeof(v)) < 0)
 				v = 0;
 		}
-		bool failed = npfd == 2 &&
-			      (pfd[1].fd < 0 ||
-			       nfs_service(wb->nfs, pfd[1].revents) < 0);
-		bool late = false;
+		int before = 0, after = 0;
+		bool failed, late = false;
 
-		if (!failed && wb->nfs && wb->flight) {
-			double oldest = nfsb_now();
-
-			for (struct nfsb_wjob *j = wb->flight; j; j = j->next)
-				if (j->sent < oldest)
-					oldest = j->sent;
-			late = nfsb_now() - oldest > m->timeout;
-		}
+		for (struct nfsb_wjob *j = wb->flight; j; j = j->next)
+			before += j->w.pending;
+		failed = npfd == 2 && (pfd[1].fd < 0 ||
+				       nfs_service(wb->nfs, pfd[1].revents) < 0);
+		for (struct nfsb_wjob *j = wb->flight; j; j = j->next)
+			after += j->w.pending;
+		if (after < before)
+			wb->progress = nfsb_now();
+		/* late: no reply at all for a whole timeout; a slow link
+		 * that keeps answering is not dead, however long the queue */
+		if (!failed && wb->nfs && wb->flight)
+			late = nfsb_now() - wb->progress > m->timeout;
 
 		pthread_mutex_lock(&wb->lock);
 		if (failed || late)
@@ -412,4 +416,20 @@ void nfsb_wb_drain_path(struct nfsb_mount *m, const char *full)
 			pthread_cond_wait(&wb->done, &wb->lock);
 	} while (busy);
 	pthread_mutex_unlock(&wb->lock);
+}
+
+void nfsb_wb_drain_file(struct nfsb_file *nf)
+{
+	struct nfsb_mount *m = nfsb_m(nf->base.mount);
+	char *path;
+
+	nfsb_wb_drain(nf);
+	if (!m->wb || !__atomic_load_n(&m->wb->bytes, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&m->open_lock);
+	path = strdup(nf->path);
+	pthread_mutex_unlock(&m->open_lock);
+	if (path)
+		nfsb_wb_drain_path(m, path);
+	free(path);
 }

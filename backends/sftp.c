@@ -110,11 +110,18 @@ struct sftp_file {
 		LIBSSH2_SFTP_HANDLE *h;
 		unsigned gen;
 	} *xh;
+	/* the mount's open files, under sm->files_lock; `moved`: renamed
+	 * or unlinked through this mount since it was opened, so its path
+	 * may name another file now and no more handles are opened by it */
+	struct sftp_file *next, **pprev;
+	bool moved;
 };
 
 struct vfs_dir {
 	struct sftp_listing *ls;
 };
+
+static void sftp_files_moved(struct sftp_mount *sm, const char *path);
 
 static pthread_once_t sftp_init_once = PTHREAD_ONCE_INIT;
 
@@ -410,6 +417,7 @@ static int sftp_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 	if (!sm)
 		return vfs_error_set(err, ENOMEM, "out of memory");
 	sm->base.ops = &sftp_ops;
+	pthread_mutex_init(&sm->files_lock, NULL);
 	rc = sftp_config_fill(&sm->cfg, url, opts, err);
 	if (rc < 0)
 		goto err_free;
@@ -460,6 +468,7 @@ static void sftp_unmount(struct vfs_mount *m)
 
 	sftp_wb_free(sm->wb);
 	sftp_pool_destroy(sm);
+	pthread_mutex_destroy(&sm->files_lock);
 	sftp_cache_free(sm->cache);
 	sftp_config_clear(&sm->cfg);
 	free(sm);
@@ -908,6 +917,8 @@ static int sftp_unlink(struct vfs_mount *m, const char *path)
 	if (rc)
 		rc = sftp_explain(c, rpath, rc, 0, -EISDIR, 0);
 	sftp_checkin(sm, c);
+	if (!rc)
+		sftp_files_moved(sm, path);
 	sftp_cache_invalidate(sm->cache, path);
 out:
 	free(rpath);
@@ -1045,6 +1056,10 @@ static int sftp_rename(struct vfs_mount *m, const char *from, const char *to,
 		rc = sftp_rename_replace(sm, c, rfrom, rto, &sfrom, &sto);
 out_checkin:
 	sftp_checkin(sm, c);
+	if (!rc && strcmp(from, to) != 0) {
+		sftp_files_moved(sm, from);
+		sftp_files_moved(sm, to);	/* what it replaced */
+	}
 	sftp_cache_invalidate(sm->cache, from);
 	sftp_cache_invalidate(sm->cache, to);
 	if (!rc && S_ISDIR(sfrom.st_mode))
@@ -1197,11 +1212,38 @@ static struct sftp_file *sftp_file_new(struct sftp_mount *sm,
 	/* a reopen after reconnecting must not create or truncate again */
 	f->fxf = sftp_fxf(flags);
 	f->idx = -1;
+	pthread_mutex_lock(&sm->files_lock);
+	f->next = sm->files;
+	if (f->next)
+		f->next->pprev = &f->next;
+	f->pprev = &sm->files;
+	sm->files = f;
+	pthread_mutex_unlock(&sm->files_lock);
 	return f;
+}
+
+/* Files open at `path` or below it no longer have it for a name. */
+static void sftp_files_moved(struct sftp_mount *sm, const char *path)
+{
+	size_t len = strlen(path);
+
+	pthread_mutex_lock(&sm->files_lock);
+	for (struct sftp_file *f = sm->files; f; f = f->next)
+		if (strncmp(f->path, path, len) == 0 &&
+		    (f->path[len] == '\0' || f->path[len] == '/'))
+			__atomic_store_n(&f->moved, true, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&sm->files_lock);
 }
 
 static void sftp_file_free(struct sftp_file *f)
 {
+	struct sftp_mount *sm = sftp_mount_of(f->base.mount);
+
+	pthread_mutex_lock(&sm->files_lock);
+	*f->pprev = f->next;
+	if (f->next)
+		f->next->pprev = f->pprev;
+	pthread_mutex_unlock(&sm->files_lock);
 	if (f->ra) {
 		free(f->ra);
 		__atomic_sub_fetch(&sftp_mount_of(f->base.mount)->ra_buffers, 1,
@@ -1400,19 +1442,28 @@ static int sftp_open(struct vfs_mount *m, const char *path, int flags,
 	return 0;
 }
 
+/* sftp_io_any(): no second handle could be had; use the file's own */
+#define SFTP_USE_OWN (-4096 - 1)
+
 /*
  * Check out any idle connection and the file's handle on it, opened by
- * path the first time (a handle of a dead session is forgotten).  Fails
- * like an open of f->rpath would, e.g. -ENOENT if the file was removed on
- * the server.
+ * path the first time (a handle of a dead session is forgotten).  Returns
+ * 0, -errno if no connection could be had, or SFTP_USE_OWN (nothing
+ * checked out) when no handle may or could be opened by path: the file
+ * was renamed or removed through this mount since it was opened, or the
+ * open failed (a file created read-only is writable only through the
+ * handle that created it).
  */
 static int sftp_file_any(struct sftp_mount *sm, struct sftp_file *f,
 			 struct sftp_conn **out, LIBSSH2_SFTP_HANDLE **hout)
 {
 	LIBSSH2_SFTP_HANDLE *h = NULL;
 	struct sftp_conn *c;
-	int rc = sftp_checkout(sm, -1, 0, &c);
+	int rc;
 
+	if (__atomic_load_n(&f->moved, __ATOMIC_RELAXED))
+		return SFTP_USE_OWN;
+	rc = sftp_checkout(sm, -1, 0, &c);
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&f->xlock);
@@ -1420,18 +1471,23 @@ static int sftp_file_any(struct sftp_mount *sm, struct sftp_file *f,
 		h = f->xh[c->idx].h;
 	pthread_mutex_unlock(&f->xlock);
 	if (!h) {
+		/* no O_APPEND: the kernel's offsets are the truth, and the
+		 * pieces of one append may go out on several sessions */
+		unsigned long fxf = f->fxf & ~(unsigned long)(LIBSSH2_FXF_CREAT |
+							    LIBSSH2_FXF_EXCL |
+							    LIBSSH2_FXF_TRUNC |
+							    LIBSSH2_FXF_APPEND);
+
 		h = libssh2_sftp_open_ex(c->sftp, f->rpath, strlen(f->rpath),
-					 f->fxf & ~(unsigned long)(LIBSSH2_FXF_CREAT |
-								  LIBSSH2_FXF_EXCL |
-								  LIBSSH2_FXF_TRUNC),
-					 0, LIBSSH2_SFTP_OPENFILE);
+					 fxf, 0, LIBSSH2_SFTP_OPENFILE);
 		if (!h) {
-			rc = sftp_err(c, libssh2_session_last_errno(c->ssh));
+			sftp_err(c, libssh2_session_last_errno(c->ssh));
 			sftp_checkin(sm, c);
-			return rc;
+			return SFTP_USE_OWN;
 		}
 		pthread_mutex_lock(&f->xlock);
-		if (!f->xh[c->idx].h || f->xh[c->idx].gen != c->gen)
+		/* a handle of this slot's dead session was counted already */
+		if (!f->xh[c->idx].h)
 			sftp_pool_count_file(sm, c->idx, +1);
 		f->xh[c->idx].h = h;
 		f->xh[c->idx].gen = c->gen;
@@ -1465,8 +1521,9 @@ static void sftp_file_close_any(struct sftp_mount *sm, struct sftp_file *f)
 
 /*
  * One read or write at `off` through any connection, without f->lock.
- * Reads stop short only at end of file.  Returns bytes or -errno; a
- * write that may have been lost on the way also leaves -EIO on the file.
+ * Reads stop short only at end of file.  Returns bytes, -errno, or
+ * SFTP_USE_OWN (see sftp_file_any); a write that may have been lost on
+ * the way also leaves -EIO on the file.
  */
 static ssize_t sftp_io_any(struct sftp_mount *sm, struct sftp_file *f,
 			   char *buf, size_t size, off_t off, bool write)
@@ -1606,13 +1663,14 @@ static ssize_t sftp_read(struct vfs_file *vf, void *buf, size_t size,
 	off_t pos;
 	int tries = 0;
 
-	/* what we wrote behind is not there yet */
-	sftp_wb_drain(sm->wb, f);
+	/* what we (through any handle of the file) wrote behind is not
+	 * there yet */
+	sftp_wb_drain_path(sm->wb, f->path);
 	if (vf->flags & O_DIRECT) {
 		/* no cache of ours, any idle connection: a guest's parallel
 		 * requests run in parallel */
 		n = sftp_io_any(sm, f, buf, size, off, false);
-		if (n != -ENOENT)	/* else removed: its own handle */
+		if (n != SFTP_USE_OWN)
 			return n;
 	}
 	pthread_mutex_lock(&f->lock);
@@ -1714,9 +1772,8 @@ static void sftp_write_behind(void *file, const char *buf, size_t size,
 		return;
 	/* any connection: the two writers' pieces go out in parallel */
 	n = sftp_io_any(sm, f, (char *)buf, size, off, true);
-	if (n == -ENOENT) {
-		/* no second handle for a file removed on the server since
-		 * it was opened: its own handle still writes */
+	if (n == SFTP_USE_OWN) {
+		/* no second handle for this file: its own still writes */
 		pthread_mutex_lock(&f->lock);
 		n = sftp_write_locked(sm, f, buf, size, off);
 		pthread_mutex_unlock(&f->lock);
@@ -1735,14 +1792,18 @@ static ssize_t sftp_write(struct vfs_file *vf, const void *buf, size_t size,
 {
 	struct sftp_file *f = sftp_file_of(vf);
 	struct sftp_mount *sm = sftp_mount_of(vf->mount);
-	bool direct = vf->flags & O_DIRECT;
-	bool behind = sm->wb && !direct && !vf->write_through &&
+	/* appends go through the file's own handle, in order: the server
+	 * puts each at its end of file, whatever offset we send */
+	bool append = vf->flags & O_APPEND;
+	bool direct = (vf->flags & O_DIRECT) && !append;
+	bool behind = sm->wb && !direct && !append && !vf->write_through &&
 		      !(vf->flags & (O_SYNC | O_DSYNC));
 	int rc;
 
 	if (!behind)
-		/* synchronous: nothing of ours may still be on its way */
-		sftp_wb_drain(sm->wb, f);
+		/* synchronous: nothing of ours, through any handle of the
+		 * file, may still be on its way to land after this */
+		sftp_wb_drain_path(sm->wb, f->path);
 	pthread_mutex_lock(&f->lock);
 	/* a lost write fails every write until close or fsync reports it */
 	rc = f->write_err;
@@ -1762,8 +1823,8 @@ static ssize_t sftp_write(struct vfs_file *vf, const void *buf, size_t size,
 		 * a guest's parallel requests run in parallel */
 		ssize_t n = sftp_io_any(sm, f, (char *)buf, size, off, true);
 
-		if (n == -ENOENT) {
-			/* removed on the server: only its own handle lives */
+		if (n == SFTP_USE_OWN) {
+			/* no second handle for this file: its own */
 			pthread_mutex_lock(&f->lock);
 			n = sftp_write_locked(sm, f, buf, size, off);
 			pthread_mutex_unlock(&f->lock);

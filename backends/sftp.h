@@ -136,6 +136,7 @@ struct sftp_features {
 
 struct sftp_cache;
 struct sftp_wb;
+struct sftp_file;
 
 struct sftp_mount {
 	struct vfs_mount base;	/* first: the router sees this */
@@ -145,6 +146,8 @@ struct sftp_mount {
 	int ra_buffers;		/* read-ahead buffers in use (atomic) */
 	struct sftp_cache *cache;
 	struct sftp_wb *wb;	/* NULL: write_behind = no */
+	pthread_mutex_t files_lock; /* a leaf lock */
+	struct sftp_file *files; /* open files, protected by files_lock */
 	struct log_ratelimit rl; /* data-path warnings */
 };
 

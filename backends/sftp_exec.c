@@ -47,19 +47,22 @@ static char *sh_quote(const char *s)
 }
 
 /*
- * The copy runs in the background while the shell prints a dot every
- * fraction of a second: a server that stops answering is then noticed
- * within the mount's timeout however long the copy takes, yet a long
- * copy is not mistaken for a dead server.  The status comes last as
- * " rc=N".  The script is run by `sh -c` so that the user's login shell
- * only has to understand single quotes.
+ * The copy (then the sync) runs in the background while the shell prints a
+ * dot every fraction of a second: a server that stops answering is then
+ * noticed within the mount's timeout however long the copy takes, yet a
+ * long copy is not mistaken for a dead server.  If the channel goes away
+ * (we gave up, the connection broke) the next dot kills the shell with
+ * SIGPIPE and its trap kills the copy.  The status comes last as " rc=N".
+ * The script is run by `sh -c` so that the user's login shell only has to
+ * understand single quotes.
  */
 static const char clone_script[] =
-	"(cp --reflink=auto --sparse=always -- \"$1\" \"$2\" && "
-	"sync -- \"$2\") & p=$!; "
-	"while kill -0 $p 2>/dev/null; do printf .; "
-	"sleep 0.2 2>/dev/null || sleep 1; done; "
-	"wait $p; echo \" rc=$?\"";
+	"beat() { while kill -0 $p 2>/dev/null; do printf .; "
+	"sleep 0.2 2>/dev/null || sleep 1; done; wait $p; }; "
+	"trap \"kill \\$p 2>/dev/null; exit 1\" HUP PIPE TERM; "
+	"cp --reflink=auto --sparse=always -- \"$1\" \"$2\" & p=$!; beat; rc=$?; "
+	"if [ $rc = 0 ]; then sync -- \"$2\" & p=$!; beat; rc=$?; fi; "
+	"echo \" rc=$rc\"";
 
 /* Run cmd on c's session: *status gets the script's " rc=N" (-1 if it
  * never said), errbuf the start of what it wrote to stderr. */
@@ -195,6 +198,20 @@ out:
 	if (rc && created && !c.broken)
 		libssh2_sftp_unlink_ex(c.sftp, to, (unsigned)strlen(to));
 	sftp_conn_close(&c, !c.broken);
+	if (rc && created && c.broken) {
+		/* no half copy left behind: once more on a fresh session */
+		struct sftp_conn c2 = { .idx = -1, .sock = -1 };
+		struct vfs_error e2;
+
+		vfs_error_init(&e2);
+		if (sftp_conn_open(sm, &c2, &e2) == 0) {
+			libssh2_sftp_unlink_ex(c2.sftp, to, (unsigned)strlen(to));
+			sftp_conn_close(&c2, !c2.broken);
+		} else {
+			log_warn("%s: %s may hold a partial copy: %s",
+				 sm->cfg.display, to, e2.msg);
+		}
+	}
 	if (rc == 0) {
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		log_info("%s: copied %s to %s on the server in %.1f s",

@@ -112,7 +112,8 @@ static struct sftp_wjob *sftp_wb_take(struct sftp_wb *wb, size_t *len)
 		} else if (j->file != first->file) {
 			pp = &j->next;
 			continue;
-		} else if (j->off != end || *len + j->len > SFTP_WB_COALESCE) {
+		} else if (j->off != end || *len + j->len > SFTP_WB_COALESCE ||
+			   sftp_wb_is_busy(wb, j->file, j->off, j->len)) {
 			break;	/* later writes of this file stay in order */
 		}
 		*pp = j->next;

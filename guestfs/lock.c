@@ -444,21 +444,26 @@ static int remote_locks(const char *rdir, const struct timespec *now,
 		return ret;
 	ret = router_readdir(d, 0, collect_name, &nm);
 	router_releasedir(d);
-	for (size_t i = 0; i < nm.n; i++) {
+	/* a listing cut short could miss a live lease: no answer then */
+	for (size_t i = 0; ret == 0 && i < nm.n; i++) {
 		char *path = join(rdir, nm.v[i]), *text;
 		struct timespec mtime;
 		struct glock tmp[256];
 		char host[128];
 		size_t k;
+		int rerr;
 
-		if (!path || strcmp(nm.v[i], g.host_file) == 0) {
+		if (!path) {
+			ret = -ENOMEM;
+			break;
+		}
+		if (strcmp(nm.v[i], g.host_file) == 0) {
 			free(path);
 			continue;
 		}
-		text = read_whole(path, &mtime, &ret);
-		if (!text && ret == -ENOENT) {
+		text = read_whole(path, &mtime, &rerr);
+		if (!text && rerr == -ENOENT) {
 			/* released meanwhile */
-			ret = 0;
 			free(path);
 			continue;
 		}
@@ -467,11 +472,11 @@ static int remote_locks(const char *rdir, const struct timespec *now,
 			 * lock, and guessing otherwise could let two hosts
 			 * write one image */
 			log_warn("lock lease %s unreadable: %s", path,
-				 strerror(-ret));
+				 strerror(-rerr));
 			free(path);
+			ret = rerr;
 			break;
 		}
-		ret = 0;
 		if (now->tv_sec - mtime.tv_sec > g.lease) {
 			if (may_break) {
 				log_warn("breaking expired lock lease %s (%lds old)",
@@ -486,7 +491,7 @@ static int remote_locks(const char *rdir, const struct timespec *now,
 			/* a live record we cannot read: assume the worst,
 			 * a write lock over the whole file */
 			log_warn("lock lease %s unreadable: %s; taken as a lock of the whole file",
-				 path, strerror(-ret));
+				 path, strerror(-rerr));
 			tmp[0] = (struct glock){ .kind = GLOCK_POSIX,
 						 .type = F_WRLCK, .start = 0,
 						 .end = OFF_MAX_ };

@@ -1010,6 +1010,15 @@ static void fo_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	fuse_reply_lock(req, lock);
 }
 
+/* Under a cross-host lock the handle writes through from now on (see
+ * fo_write_buf), before its first write, too. */
+static void fo_lock_taken(fuse_ino_t ino, struct fuse_file_info *fi,
+			  int ret)
+{
+	if (ret == 0 && glock_write_check(ino) > 0)
+		fo_file(fi)->vf->write_through = true;
+}
+
 static bool fo_interrupted(void *req)
 {
 	return fuse_req_interrupted(req);
@@ -1024,6 +1033,7 @@ static void fo_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 			    fo_interrupted, req);
 
 	free(path);
+	fo_lock_taken(ino, fi, ret);
 	fuse_reply_err(req, -ret);
 }
 
@@ -1041,6 +1051,7 @@ static void fo_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 			    fo_interrupted, req);
 
 	free(path);
+	fo_lock_taken(ino, fi, ret);
 	fuse_reply_err(req, -ret);
 }
 

@@ -125,7 +125,7 @@ static void progress(uint64_t done, uint64_t total, bool final)
 
 static int ctl_request_ex(const char *path, bool json, char **argv,
 			  int argc, void (*tick)(void *ctx), void *ctx,
-			  const char *ename)
+			  const char *const *quiet)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char *req, buf[65536];
@@ -209,10 +209,10 @@ static int ctl_request_ex(const char *path, bool json, char **argv,
 					msg = msg ? msg + 1 : buf;
 				}
 				close(fd);
-				if (ename && name &&
-				    strncmp(name, ename, strlen(ename)) == 0 &&
-				    name[strlen(ename)] == ' ')
-					return 3;
+				for (; quiet && *quiet && name; quiet++)
+					if (strncmp(name, *quiet, strlen(*quiet)) == 0 &&
+					    name[strlen(*quiet)] == ' ')
+						return 3;
 				fprintf(stderr, "vfsctl: %s\n", msg);
 				return 1;
 			}
@@ -233,9 +233,10 @@ static int ctl_request_ex(const char *path, bool json, char **argv,
  * `path` and print its reply: the body to stdout, an error to stderr.
  * While the reply is outstanding tick(ctx) runs about once a second (a
  * progress display), if given.  Returns the exit status: 0 OK, 1 the
- * daemon answered ERR, 2 no daemon to talk to.  With `ename` the error
- * is not printed when its name (e.g. "EOPNOTSUPP") equals ename, and 3
- * is returned instead: the caller has a way around it.
+ * daemon answered ERR, 2 no daemon to talk to.  With `quiet` (a
+ * NULL-terminated list of error names such as "EOPNOTSUPP") an error of
+ * one of those names is not printed and 3 is returned instead: the caller
+ * has a way around it.
  */
 static int ctl_request(const char *path, bool json, char **argv, int argc,
 		       void (*tick)(void *ctx), void *ctx)
@@ -407,12 +408,16 @@ static int image_clone(const char *src, const char *dst, const char *sock)
 	words[2] = rsrc;
 	words[3] = rdst;
 	cp.total = (uint64_t)st.st_size;
+	/* no server-side copy here, or the names are on two backends: copy
+	 * through the mount */
+	static const char *const fallback[] = { "EOPNOTSUPP", "EXDEV", NULL };
+
 	ret = ctl_request_ex(path, false, words, 4,
 			     isatty(STDERR_FILENO) ? clone_tick : NULL, &cp,
-			     "EOPNOTSUPP");
+			     fallback);
 	if (ret == 0 && isatty(STDERR_FILENO))
 		progress(cp.total, cp.total, true);
-	if (ret == 3)	/* no server-side copy on this mount */
+	if (ret == 3)
 		return clone_copy(src, dst);
 	return ret;
 }

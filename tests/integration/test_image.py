@@ -70,7 +70,9 @@ class CloneChecks:
 class ImageLocal(CloneChecks, harness.TestCase):
     def setUp(self):
         self.back = tmpdir()
-        self.v = Vfsd([("/img", "file://%s?shared=yes&cache_ttl=0" % self.back)],
+        self.other = tmpdir()
+        self.v = Vfsd([("/img", "file://%s?shared=yes&cache_ttl=0" % self.back),
+                       ("/other", "file://" + self.other)],
                       args=["--host-id", "hostA"]).start()
         self.addCleanup(self.v.stop)
         self.dir = self.v.path("img")
@@ -145,6 +147,10 @@ class ImageLocal(CloneChecks, harness.TestCase):
         r = clone(self.v, src, dst)
         self.assertEqual(r.returncode, 1)
         self.assertIn("File exists", r.stderr)
+        # two backends of one vfsd: no server-side copy, vfsctl copies
+        r = clone(self.v, src, self.v.path("other", "x.raw"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertSameSparse(src, self.v.path("other", "x.raw"))
         r = clone(self.v, self.dir, os.path.join(self.dir, "d"))
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("not a regular file", r.stderr)

@@ -150,6 +150,40 @@ class SftpPosix(PosixSuite, harness.TestCase):
         finally:
             os.close(fd)
 
+    def test_append_pieces_in_order(self):
+        """O_APPEND data lands in the order written (the server appends at
+        its own end of file, so appends never go out on several
+        sessions at once)."""
+        path = self.p("log")
+        write_file(path, b"head\n")
+        pieces = [bytes([65 + i]) * (1 << 20) for i in range(8)]
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        try:
+            for piece in pieces:
+                os.write(fd, piece)
+        finally:
+            os.close(fd)
+        self.assertEqual(read_file(path), b"head\n" + b"".join(pieces))
+
+    def test_renamed_open_file_keeps_its_data(self):
+        """A file renamed through the mount while open, its old name
+        taken by a new file: later writes through the open descriptor go
+        to the renamed file, never to the newcomer."""
+        fd = os.open(self.p("a"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, b"1" * (1 << 20))
+            os.rename(self.p("a"), self.p("b"))
+            write_file(self.p("a"), b"newcomer")
+            for i in range(1, 6):
+                os.pwrite(fd, bytes([48 + i]) * (1 << 20), i << 20)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self.assertEqual(read_file(self.p("a")), b"newcomer")
+        want = b"1" * (1 << 20) + b"".join(bytes([48 + i]) * (1 << 20)
+                                           for i in range(1, 6))
+        self.assertEqual(read_file(self.p("b")), want)
+
     def test_names_changed_by_another_host(self):
         """Names are kept longer than attributes (vfsd resolves by path on
         every request), yet another host's unlink, rename and create show
