@@ -65,10 +65,11 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/.." && pwd)
 me=bench_image.sh
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 
 quick=0 repeat= base=/var/tmp keep=0
 vfsd_src=$top/build/vfsd/vfsd vfsctl_src=$top/build/vfsd/vfsctl
-usage() { awk 'NR > 2 && !/^#/ { exit } NR > 2 { sub(/^# ?/, ""); print }' "$0"; }
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) quick=1 ;;
@@ -92,17 +93,12 @@ else
 fi
 
 [ "$(id -u)" = 0 ] || { echo "$me: run it as root (servers, FUSE mounts, drop_caches)" >&2; exit 2; }
-need() {	# TOOL PACKAGE
-	command -v "$1" >/dev/null || { echo "$me: '$1' missing (apt-get install $2)" >&2; exit 2; }
-}
 need python3 python3; need fusermount3 fuse3; need findmnt util-linux
 need mountpoint util-linux; need fio fio; need qemu-img qemu-utils
 need sshfs sshfs; need ssh openssh-client; need cmp diffutils
 [ -x "$vfsd_src" ] || { echo "$me: no daemon at $vfsd_src (meson setup build && meson compile -C build)" >&2; exit 2; }
 [ -x "$vfsctl_src" ] || { echo "$me: no vfsctl at $vfsctl_src (meson compile -C build)" >&2; exit 2; }
 
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { log "FAILED: $*"; exit 1; }
 
 # ---- scratch area, servers, mounts and cleanup ----------------------------
 
@@ -112,44 +108,6 @@ chmod 700 "$T/home"
 srv_pid=
 declare -A mpid=()	# mount name -> pid of the FUSE daemon serving it
 
-# Unmount MNT and reap PID (the daemon serving it), whatever state they are in.
-stop_fuse() {
-	local mnt=$1 pid=$2 i
-	if mountpoint -q "$mnt" 2>/dev/null; then
-		fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -uz "$mnt" 2>/dev/null || true
-	fi
-	[ -n "$pid" ] || return 0
-	for i in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		kill "$pid" 2>/dev/null || true
-		sleep 0.5
-		kill -9 "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
-}
-
-stop_servers() {
-	[ -n "$srv_pid" ] || return 0
-	# EOF on its stdin: remote_servers.py stops sshd, ganesha (and rpcbind
-	# if it started it) and removes their directories
-	exec 9>&- || true
-	local i
-	for i in $(seq 300); do
-		kill -0 "$srv_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$srv_pid" 2>/dev/null; then
-		log "remote_servers.py did not stop within 30 s; sending SIGTERM"
-		kill "$srv_pid" 2>/dev/null || true
-		sleep 5
-		kill -9 "$srv_pid" 2>/dev/null || true
-	fi
-	wait "$srv_pid" 2>/dev/null || true
-	srv_pid=
-}
 
 cleanup() {
 	local rc=$? m busy=0
@@ -176,20 +134,6 @@ cleanup() {
 # bash defers a trap while a foreground child runs, and ignores a Ctrl-C
 # the child handled itself (fio does), so the run would just go on.
 child=
-run_bg() {
-	"$@" &
-	child=$!
-	local rc=0
-	wait "$child" || rc=$?
-	child=
-	return "$rc"
-}
-interrupted() {
-	echo "$me: interrupted" >&2
-	[ -z "$child" ] || kill "$child" 2>/dev/null || true
-	[ -z "$child" ] || wait "$child" 2>/dev/null || true
-	exit 130
-}
 trap cleanup EXIT
 trap interrupted INT TERM
 
@@ -214,20 +158,6 @@ start_servers() {
 	. "$T/servers.env"
 }
 
-wait_mounted() {
-	local mnt=$1 pid=$2 name=$3 i
-	for i in $(seq 300); do
-		if ! kill -0 "$pid" 2>/dev/null; then
-			echo "$me: $name exited before mounting; log:" >&2
-			tail -n 20 "$T/logs/$name.log" >&2
-			return 1
-		fi
-		mountpoint -q "$mnt" && return 0
-		sleep 0.1
-	done
-	echo "$me: $name did not mount $mnt within 30 s" >&2
-	return 1
-}
 
 do_nfs=1
 # The FUSE clients.  Each runs in the foreground (-f) so that we hold its
@@ -255,7 +185,6 @@ start_mount() {	# NAME
 	# the first access waits for FUSE INIT (and vfsd's connections)
 	stat "$mnt/." >/dev/null 2>>"$T/logs/$m.log" || die "first stat of $mnt ($m)"
 }
-stop_mount() { stop_fuse "$T/mnt/$1" "${mpid[$1]:-}"; unset "mpid[$1]"; }
 
 drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 
@@ -292,22 +221,7 @@ fresh() {
 
 # ---- measuring ------------------------------------------------------------
 
-errname() {	# errno number or strerror text -> "EIO" etc., else the text's start
-	case $1 in
-	22|*"Invalid argument"*) echo EINVAL ;;
-	5|*"Input/output error"*) echo EIO ;;
-	95|*"not supported"*) echo EOPNOTSUPP ;;
-	1|*"Operation not permitted"*) echo EPERM ;;
-	13|*"Permission denied"*) echo EACCES ;;
-	28|*"No space left"*) echo ENOSPC ;;
-	2|*"No such file"*) echo ENOENT ;;
-	107|*"not connected"*) echo ENOTCONN ;;
-	*"timed out"*) echo ETIMEDOUT ;;
-	*) printf '%s\n' "$1" | head -n1 | cut -c1-32 | tr -d '|\t' ;;
-	esac
-}
 
-now() { echo "${EPOCHREALTIME/,/.}"; }
 
 # Result of the last measurement: a number, "fails (WHY)" or "-".
 val=
@@ -460,15 +374,6 @@ figures=(
 	"clone_same|clone: cmp identical|-|0"
 )
 
-median() {	# values... -> median of the numbers, or the first failure / "-"
-	local v nums=()
-	for v in "$@"; do
-		case $v in fails*|-|yes|NO) echo "$v"; return ;; esac
-		nums+=("$v")
-	done
-	printf '%s\n' "${nums[@]}" | sort -g | awk '{ a[NR] = $1 } END {
-		if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
 
 # ---- run ------------------------------------------------------------------
 

@@ -30,9 +30,11 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/.." && pwd)
+me=bench_local.sh
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 
 quick=0 repeat= base=/var/tmp keep=0 vfsd_src=$top/build/vfsd/vfsd
-usage() { awk 'NR > 2 && !/^#/ { exit } NR > 2 { sub(/^# ?/, ""); print }' "$0"; }
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) quick=1 ;;
@@ -63,7 +65,6 @@ pt_src=/usr/share/doc/libfuse3-dev/examples/passthrough_ll.c
 [ -x "$vfsd_src" ] || { echo "bench_local.sh: no daemon at $vfsd_src (meson setup build && meson compile -C build)" >&2; exit 2; }
 root=0; [ "$(id -u)" = 0 ] && root=1
 
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 
 # ---- scratch area, mounts and cleanup ------------------------------------
 
@@ -71,25 +72,6 @@ T=$(mktemp -d "$base/vfsd-bench.XXXXXX")
 mkdir -p "$T/bin" "$T/logs" "$T/src" "$T/raw" "$T/vfsd-back" "$T/vfsd-mnt" \
 	 "$T/pt-back" "$T/pt-mnt"
 vfsd_pid= pt_pid=
-
-# Unmount MNT and reap PID (the daemon serving it), whatever state they are in.
-stop_fuse() {
-	local mnt=$1 pid=$2 i
-	if mountpoint -q "$mnt" 2>/dev/null; then
-		fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -uz "$mnt" 2>/dev/null || true
-	fi
-	[ -n "$pid" ] || return 0
-	for i in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		kill "$pid" 2>/dev/null || true
-		sleep 0.5
-		kill -9 "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
 	local rc=$?
@@ -109,37 +91,9 @@ cleanup() {
 # bash defers a trap while a foreground child runs, and ignores a Ctrl-C
 # the child handled itself (fio does), so the run would just go on.
 child=
-run_bg() {
-	"$@" &
-	child=$!
-	local rc=0
-	wait "$child" || rc=$?
-	child=
-	return "$rc"
-}
-interrupted() {
-	echo "bench_local.sh: interrupted" >&2
-	[ -z "$child" ] || kill "$child" 2>/dev/null || true
-	[ -z "$child" ] || wait "$child" 2>/dev/null || true
-	exit 130
-}
 trap cleanup EXIT
 trap interrupted INT TERM
 
-wait_mounted() {
-	local mnt=$1 pid=$2 name=$3 i
-	for i in $(seq 100); do
-		if ! kill -0 "$pid" 2>/dev/null; then
-			echo "bench_local.sh: $name exited before mounting; log:" >&2
-			tail -n 20 "$T/logs/$name.log" >&2
-			return 1
-		fi
-		mountpoint -q "$mnt" && return 0
-		sleep 0.1
-	done
-	echo "bench_local.sh: $name did not mount $mnt within 10 s" >&2
-	return 1
-}
 
 start_vfsd() {
 	"$T/bin/vfsd" -f -m "/local=file://$T/vfsd-back" "$T/vfsd-mnt" \
@@ -177,21 +131,7 @@ declare -A tname=([raw]=raw [vfsd]=vfsd [pt]=passthrough_ll)
 
 # ---- helpers ------------------------------------------------------------
 
-errname() {	# errno number or strerror text -> "EINVAL"
-	case $1 in
-	22|*"Invalid argument"*) echo EINVAL ;;
-	5|*"Input/output error"*) echo EIO ;;
-	95|*"not supported"*) echo EOPNOTSUPP ;;
-	1|*"Operation not permitted"*) echo EPERM ;;
-	13|*"Permission denied"*) echo EACCES ;;
-	28|*"No space left"*) echo ENOSPC ;;
-	2|*"No such file"*) echo ENOENT ;;
-	107|*"not connected"*) echo ENOTCONN ;;
-	*) echo "error $1" ;;
-	esac
-}
 
-now() { echo "${EPOCHREALTIME/,/.}"; }
 
 # Result of the last measurement: a number, or "fails (EXXX)".
 val=
@@ -332,15 +272,6 @@ figures=(
 	"qemu_to_raw|qemu-img qcow2->raw -t writeback|MiB/s|0|fresh"
 )
 
-median() {	# values... -> median of the numbers, or the first failure
-	local v nums=()
-	for v in "$@"; do
-		case $v in fails*) echo "$v"; return ;; esac
-		nums+=("$v")
-	done
-	printf '%s\n' "${nums[@]}" | sort -g | awk '{ a[NR] = $1 } END {
-		if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
 
 # ---- run ------------------------------------------------------------------
 

@@ -51,9 +51,10 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/.." && pwd)
 me=bench_remote.sh
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 
 quick=0 repeat= base=/var/tmp keep=0 only= vfsd_src=$top/build/vfsd/vfsd
-usage() { awk 'NR > 2 && !/^#/ { exit } NR > 2 { sub(/^# ?/, ""); print }' "$0"; }
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) quick=1 ;;
@@ -81,17 +82,12 @@ else
 fi
 
 [ "$(id -u)" = 0 ] || { echo "$me: run it as root (servers, FUSE mounts, drop_caches)" >&2; exit 2; }
-need() {	# TOOL PACKAGE
-	command -v "$1" >/dev/null || { echo "$me: '$1' missing (apt-get install $2)" >&2; exit 2; }
-}
 need python3 python3; need fusermount3 fuse3; need cc gcc; need findmnt util-linux
 need mountpoint util-linux; need dd coreutils
 if [ "$do_sftp" = 1 ]; then need sshfs sshfs; need ssh openssh-client; fi
 if [ "$do_nfs" = 1 ]; then need nfs-cp libnfs-utils; fi
 [ -x "$vfsd_src" ] || { echo "$me: no daemon at $vfsd_src (meson setup build && meson compile -C build)" >&2; exit 2; }
 
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { log "FAILED: $*"; exit 1; }
 
 # ---- scratch area, servers, mounts and cleanup ----------------------------
 
@@ -102,44 +98,6 @@ SRC=
 srv_pid=
 declare -A mpid=()	# mount name -> pid of the FUSE daemon serving it
 
-# Unmount MNT and reap PID (the daemon serving it), whatever state they are in.
-stop_fuse() {
-	local mnt=$1 pid=$2 i
-	if mountpoint -q "$mnt" 2>/dev/null; then
-		fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -uz "$mnt" 2>/dev/null || true
-	fi
-	[ -n "$pid" ] || return 0
-	for i in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		kill "$pid" 2>/dev/null || true
-		sleep 0.5
-		kill -9 "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
-}
-
-stop_servers() {
-	[ -n "$srv_pid" ] || return 0
-	# EOF on its stdin: remote_servers.py stops sshd, ganesha (and rpcbind
-	# if it started it) and removes their directories
-	exec 9>&- || true
-	local i
-	for i in $(seq 300); do
-		kill -0 "$srv_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$srv_pid" 2>/dev/null; then
-		log "remote_servers.py did not stop within 30 s; sending SIGTERM"
-		kill "$srv_pid" 2>/dev/null || true
-		sleep 5
-		kill -9 "$srv_pid" 2>/dev/null || true
-	fi
-	wait "$srv_pid" 2>/dev/null || true
-	srv_pid=
-}
 
 cleanup() {
 	local rc=$? m busy=0
@@ -167,20 +125,6 @@ cleanup() {
 # bash defers a trap while a foreground child runs, so a Ctrl-C would only
 # be seen after a long copy.
 child=
-run_bg() {
-	"$@" &
-	child=$!
-	local rc=0
-	wait "$child" || rc=$?
-	child=
-	return "$rc"
-}
-interrupted() {
-	echo "$me: interrupted" >&2
-	[ -z "$child" ] || kill "$child" 2>/dev/null || true
-	[ -z "$child" ] || wait "$child" 2>/dev/null || true
-	exit 130
-}
 trap cleanup EXIT
 trap interrupted INT TERM
 
@@ -207,20 +151,6 @@ start_servers() {
 	. "$T/servers.env"
 }
 
-wait_mounted() {
-	local mnt=$1 pid=$2 name=$3 i
-	for i in $(seq 300); do
-		if ! kill -0 "$pid" 2>/dev/null; then
-			echo "$me: $name exited before mounting; log:" >&2
-			tail -n 20 "$T/logs/$name.log" >&2
-			return 1
-		fi
-		mountpoint -q "$mnt" && return 0
-		sleep 0.1
-	done
-	echo "$me: $name did not mount $mnt within 30 s" >&2
-	return 1
-}
 
 ssh_opts=()	# set once the sshd is up
 # The FUSE clients.  Each runs in the foreground (-f) so that we hold its
@@ -252,7 +182,6 @@ start_mount() {	# NAME
 	# the first access waits for FUSE INIT (and vfsd's connections)
 	stat "$mnt/." >/dev/null 2>>"$T/logs/$m.log" || die "first stat of $mnt ($m)"
 }
-stop_mount() { stop_fuse "$T/mnt/$1" "${mpid[$1]:-}"; unset "mpid[$1]"; }
 
 drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 
@@ -306,22 +235,7 @@ fresh() {
 
 # ---- measuring ------------------------------------------------------------
 
-errname() {	# strerror text -> "EIO" etc., else the text's start
-	case $1 in
-	*"Invalid argument"*) echo EINVAL ;;
-	*"Input/output error"*) echo EIO ;;
-	*"not supported"*) echo EOPNOTSUPP ;;
-	*"Operation not permitted"*) echo EPERM ;;
-	*"Permission denied"*) echo EACCES ;;
-	*"No space left"*) echo ENOSPC ;;
-	*"No such file"*) echo ENOENT ;;
-	*"not connected"*) echo ENOTCONN ;;
-	*"timed out"*) echo ETIMEDOUT ;;
-	*) printf '%s\n' "$1" | head -n1 | cut -c1-32 | tr -d '|\t' ;;
-	esac
-}
 
-now() { echo "${EPOCHREALTIME/,/.}"; }
 
 # Result of the last measurement: a number, "fails (WHY)" or "-" (no such
 # figure for this client).
@@ -447,15 +361,6 @@ figures=(
 sftp_targets=(vfsd sshfs sshfs4 sshcat)
 nfs_targets=(vfsd3 nfscp3 vfsd4 nfscp4)
 
-median() {	# values... -> median of the numbers, or the first failure / "-"
-	local v nums=()
-	for v in "$@"; do
-		case $v in fails*|-) echo "$v"; return ;; esac
-		nums+=("$v")
-	done
-	printf '%s\n' "${nums[@]}" | sort -g | awk '{ a[NR] = $1 } END {
-		if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
 
 # ---- run ------------------------------------------------------------------
 
