@@ -682,6 +682,10 @@ static int sftp_file_begin(struct sftp_mount *sm, struct sftp_file *f,
 		f->idx = -1;
 		f->h = NULL;
 	}
+	if (__atomic_load_n(&f->moved, __ATOMIC_RELAXED))
+		/* renamed or removed through this mount since it was
+		 * opened: its old name may belong to another file now */
+		return -ESTALE;
 	rc = sftp_checkout(sm, -1, 0, &c);
 	if (rc)
 		return rc;
