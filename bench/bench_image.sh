@@ -109,54 +109,13 @@ srv_pid=
 declare -A mpid=()	# mount name -> pid of the FUSE daemon serving it
 
 
-cleanup() {
-	local rc=$? m busy=0
-	trap - EXIT INT TERM
-	for m in "${!mpid[@]}"; do
-		stop_fuse "$T/mnt/$m" "${mpid[$m]}"
-	done
-	for m in "$T"/mnt/*; do
-		[ -d "$m" ] || continue
-		stop_fuse "$m" ""
-		! mountpoint -q "$m" 2>/dev/null || busy=1
-	done
-	stop_servers
-	if [ "$busy" = 1 ]; then
-		echo "$me: a mount under $T is still busy; not removing $T" >&2
-	elif [ "$keep" = 1 ]; then
-		echo "$me: scratch kept in $T" >&2
-	else
-		rm -rf --one-file-system "$T"
-	fi
-	exit $rc
-}
 # Measured commands run in the background and are waited for (run_bg):
 # bash defers a trap while a foreground child runs, and ignores a Ctrl-C
 # the child handled itself (fio does), so the run would just go on.
 child=
-trap cleanup EXIT
+trap cleanup_remote EXIT
 trap interrupted INT TERM
 
-start_servers() {
-	local i
-	mkfifo "$T/servers.ctl"
-	TMPDIR=$T/srv python3 "$here/remote_servers.py" --sftp --nfs \
-		<"$T/servers.ctl" >"$T/servers.env" 2>"$T/logs/servers.log" &
-	srv_pid=$!
-	exec 9>"$T/servers.ctl"
-	for i in $(seq 600); do
-		grep -q '^SERVERS_READY=1' "$T/servers.env" && break
-		if ! kill -0 "$srv_pid" 2>/dev/null; then
-			tail -n 30 "$T/logs/servers.log" >&2
-			die "starting the servers (bench/remote_servers.py)"
-		fi
-		sleep 0.1
-	done
-	grep -q '^SERVERS_READY=1' "$T/servers.env" ||
-		die "starting the servers: not ready within 60 s (log: $T/logs/servers.log)"
-	# shellcheck disable=SC1091
-	. "$T/servers.env"
-}
 
 
 do_nfs=1
@@ -174,16 +133,10 @@ start_mount() {	# NAME
 		# HOME without ~/.ssh and no agent: key and known_hosts only from the URL
 		env -u SSH_AUTH_SOCK HOME="$T/home" "$T/bin/vfsd" -f "${args[@]}" "$mnt" \
 			>>"$T/logs/$m.log" 2>&1 9>&- & ;;
-	sshfs)
-		env -u SSH_AUTH_SOCK sshfs -f -o "IdentityFile=$SSH_IDENTITY,UserKnownHostsFile=$SSH_KNOWN_HOSTS,port=$SSH_PORT" \
-			-o IdentitiesOnly=yes,BatchMode=yes,StrictHostKeyChecking=yes \
-			"$SSH_USER@127.0.0.1:$SSH_REMOTE" "$mnt" >>"$T/logs/$m.log" 2>&1 9>&- & ;;
+	sshfs) start_sshfs "$m" ;;
 	*) die "start_mount: unknown mount $m" ;;
 	esac
-	mpid[$m]=$!
-	wait_mounted "$mnt" "${mpid[$m]}" "$m" || die "mounting $m on $mnt (log: $T/logs/$m.log)"
-	# the first access waits for FUSE INIT (and vfsd's connections)
-	stat "$mnt/." >/dev/null 2>>"$T/logs/$m.log" || die "first stat of $mnt ($m)"
+	mount_started "$m" $!
 }
 
 drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
@@ -401,7 +354,7 @@ for i in 0 1 2 3; do
 		die "writing $SPARSE"
 done
 log "starting the servers"
-start_servers
+start_servers --sftp --nfs
 if [ -n "${NFS_SKIP:-}" ]; then
 	log "WARNING: NFS target skipped: $NFS_SKIP"
 	do_nfs=0

@@ -112,3 +112,70 @@ stop_servers() {
 }
 
 stop_mount() { stop_fuse "$T/mnt/$1" "${mpid[$1]:-}"; unset "mpid[$1]"; }
+
+# Servers of bench_remote.sh and bench_image.sh: bench/remote_servers.py,
+# its facts read into the shell, stopped when fd 9 closes (stop_servers).
+start_servers() {	# remote_servers.py options (--sftp, --nfs)
+	local i
+	mkfifo "$T/servers.ctl"
+	TMPDIR=$T/srv python3 "$here/remote_servers.py" "$@" \
+		<"$T/servers.ctl" >"$T/servers.env" 2>"$T/logs/servers.log" &
+	srv_pid=$!
+	exec 9>"$T/servers.ctl"
+	for i in $(seq 600); do
+		grep -q '^SERVERS_READY=1' "$T/servers.env" && break
+		if ! kill -0 "$srv_pid" 2>/dev/null; then
+			tail -n 30 "$T/logs/servers.log" >&2
+			die "starting the servers (bench/remote_servers.py)"
+		fi
+		sleep 0.1
+	done
+	grep -q '^SERVERS_READY=1' "$T/servers.env" ||
+		die "starting the servers: not ready within 60 s (log: $T/logs/servers.log)"
+	# shellcheck disable=SC1091
+	. "$T/servers.env"
+}
+
+# EXIT trap of the scripts with servers: every FUSE mount under $T/mnt
+# (mpid: mount name -> daemon pid), the servers, the scratch directory.
+cleanup_remote() {
+	local rc=$? m busy=0
+	trap - EXIT INT TERM
+	for m in "${!mpid[@]}"; do
+		stop_fuse "$T/mnt/$m" "${mpid[$m]}"
+	done
+	for m in "$T"/mnt/*; do
+		[ -d "$m" ] || continue
+		stop_fuse "$m" ""
+		! mountpoint -q "$m" 2>/dev/null || busy=1
+	done
+	stop_servers
+	[ -z "${SRC:-}" ] || rm -f "$SRC" "$SRC.out"
+	if [ "$busy" = 1 ]; then
+		echo "$me: a mount under $T is still busy; not removing $T" >&2
+	elif [ "$keep" = 1 ]; then
+		echo "$me: scratch kept in $T" >&2
+	else
+		rm -rf --one-file-system "$T"
+	fi
+	exit $rc
+}
+
+# sshfs on $T/mnt/NAME against the bench sshd, in the background; extra
+# arguments go to sshfs (e.g. -o max_conns=4).  mount_started follows.
+start_sshfs() {	# NAME [sshfs options...]
+	local m=$1
+	shift
+	env -u SSH_AUTH_SOCK sshfs -f -o "IdentityFile=$SSH_IDENTITY,UserKnownHostsFile=$SSH_KNOWN_HOSTS,port=$SSH_PORT" \
+		-o IdentitiesOnly=yes,BatchMode=yes,StrictHostKeyChecking=yes "$@" \
+		"$SSH_USER@127.0.0.1:$SSH_REMOTE" "$T/mnt/$m" >>"$T/logs/$m.log" 2>&1 9>&- &
+}
+
+# The FUSE daemon just started in the background ($!) serves $T/mnt/NAME.
+mount_started() {	# NAME PID
+	local m=$1 mnt=$T/mnt/$1
+	mpid[$m]=$2
+	wait_mounted "$mnt" "$2" "$m" || die "mounting $m on $mnt (log: $T/logs/$m.log)"
+	# the first access waits for FUSE INIT (and vfsd's connections)
+	stat "$mnt/." >/dev/null 2>>"$T/logs/$m.log" || die "first stat of $mnt ($m)"
+}

@@ -67,6 +67,23 @@ def read_file(path):
         return f.read()
 
 
+def check_locked_writes_through(test, mine, behind):
+    """Under a cross-host lock no write waits in a write-behind queue:
+    each is in the server's file (`behind`, looked at behind vfsd's back)
+    when write(2) on `mine` returns, without fsync or close."""
+    import fcntl
+    fd = os.open(mine, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        data = os.urandom(8 << 20)
+        for i in range(0, len(data), 1 << 20):
+            os.pwrite(fd, data[i:i + (1 << 20)], i)
+            test.assertEqual(os.stat(behind).st_size, i + (1 << 20))
+        test.assertEqual(read_file(behind), data)
+    finally:
+        os.close(fd)
+
+
 class PosixSuite:
     CAPS = ALL_CAPS
 

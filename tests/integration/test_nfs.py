@@ -15,7 +15,7 @@ import harness  # noqa: E402
 from harness import Vfsd, tmpdir  # noqa: E402
 import ganesha  # noqa: E402
 from ganesha import Ganesha  # noqa: E402
-from posix_suite import ALL_CAPS, PosixSuite, read_file, write_file  # noqa: E402
+from posix_suite import ALL_CAPS, PosixSuite, check_locked_writes_through, read_file, write_file  # noqa: E402
 
 SKIP = ganesha.available()
 
@@ -143,20 +143,9 @@ class Coherence(harness.TestCase):
         """Under a cross-host lock no write waits in the write-behind
         queue: each is on the server when write(2) returns, so a holder
         whose lease runs out has nothing left to send."""
-        import fcntl
         name = "locked-%d" % time.monotonic_ns()
-        fd = os.open(self.v.path("nfs3", name), os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            data = os.urandom(8 << 20)
-            behind = os.path.join(self.g.export, name)
-            for i in range(0, len(data), 1 << 20):
-                os.pwrite(fd, data[i:i + (1 << 20)], i)
-                # no fsync, no close: look behind vfsd's back at once
-                self.assertEqual(os.stat(behind).st_size, i + (1 << 20))
-            self.assertEqual(read_file(behind), data)
-        finally:
-            os.close(fd)
+        check_locked_writes_through(self, self.v.path("nfs3", name),
+                                    os.path.join(self.g.export, name))
 
     def test_write_behind_v3(self):
         self._write_behind("nfs3")

@@ -18,7 +18,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import Vfsd, tmpdir  # noqa: E402
-from posix_suite import ALL_CAPS, PosixSuite, read_file, write_file  # noqa: E402
+from posix_suite import ALL_CAPS, PosixSuite, check_locked_writes_through, read_file, write_file  # noqa: E402
 from sshd import Sshd  # noqa: E402
 
 # What SFTP v3 + the OpenSSH extensions libssh2 1.10 can send allow;
@@ -136,19 +136,9 @@ class SftpPosix(PosixSuite, harness.TestCase):
     def test_locked_file_writes_through(self):
         """Under a cross-host lock no write waits in the write-behind
         queue: each is on the server when write(2) returns."""
-        import fcntl
         name = "locked-%d" % time.monotonic_ns()
-        fd = os.open(self.vfsd.path("ssh", name), os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            data = os.urandom(8 << 20)
-            behind = os.path.join(self.remote, name)
-            for i in range(0, len(data), 1 << 20):
-                os.pwrite(fd, data[i:i + (1 << 20)], i)
-                self.assertEqual(os.stat(behind).st_size, i + (1 << 20))
-            self.assertEqual(read_file(behind), data)
-        finally:
-            os.close(fd)
+        check_locked_writes_through(self, self.vfsd.path("ssh", name),
+                                    os.path.join(self.remote, name))
 
     def test_append_pieces_in_order(self):
         """O_APPEND data lands in the order written (the server appends at
