@@ -71,20 +71,16 @@ me=bench_image.sh
 quick=0 repeat= base=/var/tmp keep=0
 vfsd_src=$top/build/vfsd/vfsd vfsctl_src=$top/build/vfsd/vfsctl
 while [ $# -gt 0 ]; do
-	case $1 in
-	--quick) quick=1 ;;
-	--repeat) repeat=${2:?}; shift ;;
-	--dir) base=${2:?}; shift ;;
-	--vfsd) vfsd_src=${2:?}; shift ;;
-	--vfsctl) vfsctl_src=${2:?}; shift ;;
-	--keep) keep=1 ;;
-	-h|--help) usage; exit 0 ;;
-	*) echo "$me: unknown argument '$1' (see --help)" >&2; exit 2 ;;
-	esac
-	shift
+	common_opt "$@"
+	if [ "$nargs" = 0 ]; then
+		case $1 in
+		--vfsctl) vfsctl_src=${2:?}; nargs=2 ;;
+		*) unknown_opt "$1" ;;
+		esac
+	fi
+	shift "$nargs"
 done
-[ -n "$repeat" ] || repeat=$((quick ? 1 : 3))
-case $repeat in ''|*[!0-9]*|0) echo "$me: --repeat needs a positive number" >&2; exit 2 ;; esac
+parse_done
 
 if [ "$quick" = 1 ]; then
 	img_mb=256 runtime=3 clone_mb=1024 clone_data_mb=64

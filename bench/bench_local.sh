@@ -36,19 +36,11 @@ me=bench_local.sh
 
 quick=0 repeat= base=/var/tmp keep=0 vfsd_src=$top/build/vfsd/vfsd
 while [ $# -gt 0 ]; do
-	case $1 in
-	--quick) quick=1 ;;
-	--repeat) repeat=${2:?}; shift ;;
-	--dir) base=${2:?}; shift ;;
-	--vfsd) vfsd_src=${2:?}; shift ;;
-	--keep) keep=1 ;;
-	-h|--help) usage; exit 0 ;;
-	*) echo "bench_local.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
-	esac
-	shift
+	common_opt "$@"
+	[ "$nargs" != 0 ] || unknown_opt "$1"
+	shift "$nargs"
 done
-[ -n "$repeat" ] || repeat=$((quick ? 1 : 3))
-case $repeat in ''|*[!0-9]*|0) echo "bench_local.sh: --repeat needs a positive number" >&2; exit 2 ;; esac
+parse_done
 
 if [ "$quick" = 1 ]; then
 	size_mb=128 nfiles=1000 runtime=3 img_mb=64

@@ -56,20 +56,16 @@ me=bench_remote.sh
 
 quick=0 repeat= base=/var/tmp keep=0 only= vfsd_src=$top/build/vfsd/vfsd
 while [ $# -gt 0 ]; do
-	case $1 in
-	--quick) quick=1 ;;
-	--repeat) repeat=${2:?}; shift ;;
-	--dir) base=${2:?}; shift ;;
-	--only) only=${2:?}; shift ;;
-	--vfsd) vfsd_src=${2:?}; shift ;;
-	--keep) keep=1 ;;
-	-h|--help) usage; exit 0 ;;
-	*) echo "$me: unknown argument '$1' (see --help)" >&2; exit 2 ;;
-	esac
-	shift
+	common_opt "$@"
+	if [ "$nargs" = 0 ]; then
+		case $1 in
+		--only) only=${2:?}; nargs=2 ;;
+		*) unknown_opt "$1" ;;
+		esac
+	fi
+	shift "$nargs"
 done
-[ -n "$repeat" ] || repeat=$((quick ? 1 : 3))
-case $repeat in ''|*[!0-9]*|0) echo "$me: --repeat needs a positive number" >&2; exit 2 ;; esac
+parse_done
 case $only in ''|sftp|nfs) ;; *) echo "$me: --only takes sftp or nfs" >&2; exit 2 ;; esac
 do_sftp=1 do_nfs=1
 [ "$only" != sftp ] || do_nfs=0

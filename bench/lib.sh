@@ -179,3 +179,27 @@ mount_started() {	# NAME PID
 	# the first access waits for FUSE INIT (and vfsd's connections)
 	stat "$mnt/." >/dev/null 2>>"$T/logs/$m.log" || die "first stat of $mnt ($m)"
 }
+
+# Options every script takes: --quick, --repeat N, --dir BASE, --vfsd PATH,
+# --keep, --help.  The caller sets the defaults, loops over "$@" and passes
+# each word here first: nargs tells how many words it took (0: not one of
+# these, the script's own or an error).  parse_done checks the result.
+common_opt() {
+	nargs=1
+	case $1 in
+	--quick) quick=1 ;;
+	--repeat) repeat=${2:?}; nargs=2 ;;
+	--dir) base=${2:?}; nargs=2 ;;
+	--vfsd) vfsd_src=${2:?}; nargs=2 ;;
+	--keep) keep=1 ;;
+	-h|--help) usage; exit 0 ;;
+	*) nargs=0 ;;
+	esac
+}
+unknown_opt() { echo "$me: unknown argument '$1' (see --help)" >&2; exit 2; }
+parse_done() {
+	[ -n "$repeat" ] || repeat=$((quick ? 1 : 3))
+	case $repeat in
+	''|*[!0-9]*|0) echo "$me: --repeat needs a positive number" >&2; exit 2 ;;
+	esac
+}
