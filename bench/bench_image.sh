@@ -95,7 +95,6 @@ need sshfs sshfs; need ssh openssh-client; need cmp diffutils
 [ -x "$vfsd_src" ] || { echo "$me: no daemon at $vfsd_src (meson setup build && meson compile -C build)" >&2; exit 2; }
 [ -x "$vfsctl_src" ] || { echo "$me: no vfsctl at $vfsctl_src (meson compile -C build)" >&2; exit 2; }
 
-
 # ---- scratch area, servers, mounts and cleanup ----------------------------
 
 T=$(mktemp -d "$base/vfsd-bench-image.XXXXXX")
@@ -104,15 +103,12 @@ chmod 700 "$T/home"
 srv_pid=
 declare -A mpid=()	# mount name -> pid of the FUSE daemon serving it
 
-
 # Measured commands run in the background and are waited for (run_bg):
 # bash defers a trap while a foreground child runs, and ignores a Ctrl-C
 # the child handled itself (fio does), so the run would just go on.
 child=
 trap cleanup_remote EXIT
 trap interrupted INT TERM
-
-
 
 do_nfs=1
 # The FUSE clients.  Each runs in the foreground (-f) so that we hold its
@@ -159,18 +155,7 @@ setup_targets() {
 	for t in "${!sdir[@]}"; do mkdir -p "${sdir[$t]}"; done
 }
 
-# Forget everything the target's client holds: remount it (a new FUSE
-# daemon with empty caches and new connections) and drop the page cache.
-fresh() {
-	local m=${mountof[$1]}
-	[ -z "$m" ] || stop_mount "$m"
-	drop_caches
-	[ -z "$m" ] || start_mount "$m"
-}
-
 # ---- measuring ------------------------------------------------------------
-
-
 
 # Result of the last measurement: a number, "fails (WHY)" or "-".
 val=
@@ -228,12 +213,12 @@ put_image() {	# TARGET
 fio_fig() {	# FIGURE TARGET RW
 	local id=$1 t=$2 rw=$3
 	put_image "$t"
-	fresh "$t"
+	remount_fresh "$t"
 	run_fio "${tdir[$t]}/img.raw" "$rw" 1
 	if [[ $val == fails* ]] && [ "$t" != raw ]; then
 		local first=$val
 		log "  ${tname[$t]}: $rw with --direct=1 $first; again with --direct=0"
-		fresh "$t"
+		remount_fresh "$t"
 		run_fio "${tdir[$t]}/img.raw" "$rw" 0
 		note[$id,$t]="${tname[$t]}: direct=1 $first, figure with direct=0"
 	fi
@@ -250,14 +235,14 @@ fig_qemu() {
 	local t=$1 dst=${tdir[$1]}/out.qcow2 s1
 	[ "$t" != sftpx ] || { val=-; qsync[$t]=-; return; }
 	rm -f "${sdir[$t]}/out.qcow2"
-	fresh "$t"
+	remount_fresh "$t"
 	cat "$SRC" >/dev/null
 	if run_timed "qemu-img convert to ${tname[$t]}" qemu-img convert -f raw -O qcow2 "$SRC" "$dst"; then
 		s1=$secs
 	else
 		local first=$why
 		rm -f "${sdir[$t]}/out.qcow2"
-		fresh "$t"
+		remount_fresh "$t"
 		cat "$SRC" >/dev/null
 		if run_timed "qemu-img convert -t none to ${tname[$t]}" qemu-img convert -f raw -O qcow2 -t none "$SRC" "$dst"; then
 			s1=$secs
@@ -285,7 +270,7 @@ fig_clone() {
 	[ "$t" != sshfs ] || { val=-; calloc[$t]=-; csame[$t]=-; return; }
 	rm -f "${sdir[$t]}/sparse.raw" "${sdir[$t]}/clone.raw"
 	cp --sparse=always "$SPARSE" "${sdir[$t]}/sparse.raw" || die "copying the sparse image into ${sdir[$t]}"
-	fresh "$t"
+	remount_fresh "$t"
 	local src=${tdir[$t]}/sparse.raw dst=${tdir[$t]}/clone.raw ok
 	if [ "$t" = raw ]; then
 		run_timed "cp --sparse=always on raw" cp --sparse=always "$src" "$dst" && ok=1 || ok=0
@@ -322,7 +307,6 @@ figures=(
 	"clone_alloc|clone: dst allocated|MiB|0"
 	"clone_same|clone: cmp identical|-|0"
 )
-
 
 # ---- run ------------------------------------------------------------------
 

@@ -57,7 +57,6 @@ pt_src=/usr/share/doc/libfuse3-dev/examples/passthrough_ll.c
 [ -x "$vfsd_src" ] || { echo "bench_local.sh: no daemon at $vfsd_src (meson setup build && meson compile -C build)" >&2; exit 2; }
 root=0; [ "$(id -u)" = 0 ] && root=1
 
-
 # ---- scratch area, mounts and cleanup ------------------------------------
 
 T=$(mktemp -d "$base/vfsd-bench.XXXXXX")
@@ -85,7 +84,6 @@ cleanup() {
 child=
 trap cleanup EXIT
 trap interrupted INT TERM
-
 
 start_vfsd() {
 	"$T/bin/vfsd" -f -m "/local=file://$T/vfsd-back" "$T/vfsd-mnt" \
@@ -122,8 +120,6 @@ declare -A tdir=([raw]=$T/raw [vfsd]=$T/vfsd-mnt/local [pt]=$T/pt-mnt)
 declare -A tname=([raw]=raw [vfsd]=vfsd [pt]=passthrough_ll)
 
 # ---- helpers ------------------------------------------------------------
-
-
 
 # Result of the last measurement: a number, or "fails (EXXX)".
 val=
@@ -263,7 +259,6 @@ figures=(
 	"qemu_to_qcow2|qemu-img raw->qcow2 -t none|MiB/s|0|fresh"
 	"qemu_to_raw|qemu-img qcow2->raw -t writeback|MiB/s|0|fresh"
 )
-
 
 # ---- run ------------------------------------------------------------------
 

@@ -84,7 +84,6 @@ if [ "$do_sftp" = 1 ]; then need sshfs sshfs; need ssh openssh-client; fi
 if [ "$do_nfs" = 1 ]; then need nfs-cp libnfs-utils; fi
 [ -x "$vfsd_src" ] || { echo "$me: no daemon at $vfsd_src (meson setup build && meson compile -C build)" >&2; exit 2; }
 
-
 # ---- scratch area, servers, mounts and cleanup ----------------------------
 
 T=$(mktemp -d "$base/vfsd-bench-remote.XXXXXX")
@@ -94,15 +93,12 @@ SRC=
 srv_pid=
 declare -A mpid=()	# mount name -> pid of the FUSE daemon serving it
 
-
 # Measured commands run in the background and are waited for (run_bg):
 # bash defers a trap while a foreground child runs, so a Ctrl-C would only
 # be seen after a long copy.
 child=
 trap cleanup_remote EXIT
 trap interrupted INT TERM
-
-
 
 ssh_opts=()	# set once the sshd is up
 # The FUSE clients.  Each runs in the foreground (-f) so that we hold its
@@ -167,18 +163,7 @@ nfscp_url() {	# TARGET FILE -> nfs://127.0.0.1/EXPORT/TARGET/FILE?version=..
 	esac
 }
 
-# Forget everything the target's client holds: remount it (a new FUSE
-# daemon with empty caches and new connections) and drop the page cache.
-fresh() {
-	local m=${mountof[$1]}
-	[ -z "$m" ] || stop_mount "$m"
-	drop_caches
-	[ -z "$m" ] || start_mount "$m"
-}
-
 # ---- measuring ------------------------------------------------------------
-
-
 
 # Result of the last measurement: a number, "fails (WHY)" or "-" (no such
 # figure for this client).
@@ -304,7 +289,6 @@ figures=(
 sftp_targets=(vfsd sshfs sshfs4 sshcat)
 nfs_targets=(vfsd3 nfscp3 vfsd4 nfscp4)
 
-
 # ---- run ------------------------------------------------------------------
 
 start_ts=$(date +%s)
@@ -364,7 +348,7 @@ for r in $(seq "$repeat"); do
 				runs[$id,$t]="|-"
 				continue
 			fi
-			[ "$prep" != fresh ] || fresh "$t"
+			[ "$prep" != fresh ] || remount_fresh "$t"
 			"fig_$id" "$t"
 			runs[$id,$t]="${runs[$id,$t]:-}|$val"
 			log "$label: ${tname[$t]} = $val $unit"

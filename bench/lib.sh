@@ -203,3 +203,13 @@ parse_done() {
 	''|*[!0-9]*|0) echo "$me: --repeat needs a positive number" >&2; exit 2 ;;
 	esac
 }
+
+# Forget everything target $1's client holds: remount it (a new FUSE
+# daemon with empty caches and new connections; the script's mountof,
+# start_mount) and drop the page cache.
+remount_fresh() {
+	local m=${mountof[$1]}
+	[ -z "$m" ] || stop_mount "$m"
+	drop_caches
+	[ -z "$m" ] || start_mount "$m"
+}
