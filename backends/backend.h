@@ -51,6 +51,9 @@
 #define VFS_CAP_MKNOD		(1u << 10) /* devices, fifos, sockets */
 #define VFS_CAP_SHARED		(1u << 11) /* others may change the data */
 #define VFS_CAP_STABLE_FSYNC	(1u << 12) /* fsync reaches stable storage */
+/* host_fd may serve the kernel directly (FUSE passthrough): reads and
+ * writes of open files then never reach the backend */
+#define VFS_CAP_PASSTHROUGH	(1u << 13)
 
 struct vfs_backend_ops;
 

@@ -149,6 +149,8 @@ static const struct vfs_opt_spec local_opts[] = {
 	  .help = "seconds the kernel may cache attributes and names" },
 	{ .name = "shared", .type = VFS_OPT_BOOL, .def = "no",
 	  .help = "the directory is on storage other hosts use too (a cluster or network file system): cross-host locks and coherence" },
+	{ .name = "passthrough", .type = VFS_OPT_BOOL, .def = "yes",
+	  .help = "let the kernel read and write open files directly (Linux 6.9+, not with shared = yes)" },
 	{ 0 }
 };
 
@@ -199,8 +201,14 @@ static int local_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 			VFS_CAP_COPY_RANGE | VFS_CAP_HARDLINK |
 			VFS_CAP_SYMLINK | VFS_CAP_RENAME_FLAGS |
 			VFS_CAP_CHOWN | VFS_CAP_MKNOD | VFS_CAP_STABLE_FSYNC;
+	/*
+	 * A shared directory keeps every write on the daemon's path: a
+	 * cross-host lock holder whose lease ran out must be stopped there.
+	 */
 	if (vfs_opts_get_bool(opts, "shared"))
 		lm->base.caps |= VFS_CAP_SHARED;
+	else if (vfs_opts_get_bool(opts, "passthrough"))
+		lm->base.caps |= VFS_CAP_PASSTHROUGH;
 	lm->base.attr_timeout = (double)vfs_opts_get_int(opts, "cache_ttl");
 	lm->base.entry_timeout = lm->base.attr_timeout;
 	*out = &lm->base;

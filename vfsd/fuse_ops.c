@@ -26,6 +26,7 @@
 #include "vfsd/fuse_ops.h"
 #include "vfsd/inode.h"
 #include "vfsd/log.h"
+#include "vfsd/passthrough.h"
 #include "vfsd/router.h"
 
 /* Largest request we negotiate: 1 MiB of data (256 pages). */
@@ -140,6 +141,7 @@ static void fo_init(void *userdata, struct fuse_conn_info *conn)
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
 	log_info("kernel writeback cache %s", fo_writeback ? "on" : "off");
+	pt_init(!fo_writeback);
 }
 
 static void fo_destroy(void *userdata)
@@ -535,8 +537,13 @@ static void fo_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return fo_reply_err(req, -ENOMEM);
 	}
 	fi->fh = (uintptr_t)rf;
-	if (fuse_reply_open(req, fi) == -ENOENT) {
+	rf->pt_mode = pt_open_begin(ino, router_file_passthrough_fd(rf), fi->fh);
+	ret = fuse_reply_open(req, fi);
+	if (rf->pt_mode == PT_PASSTHROUGH)
+		rf->pt_mode = pt_open_end(ino);
+	if (ret == -ENOENT) {
 		/* the opener was interrupted: no release will come */
+		pt_release(ino, rf->pt_mode);
 		inode_handle_del(ino, rf);
 		router_release(rf);
 	}
@@ -566,8 +573,15 @@ static void fo_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return fo_reply_err(req, ret);
 	inode_cache_stamp(e.ino, &st);
 	fi->fh = (uintptr_t)rf;
-	if (fuse_reply_create(req, &e, fi) == -ENOENT)
+	rf->pt_mode = pt_open_begin(e.ino, router_file_passthrough_fd(rf),
+				    fi->fh);
+	ret = fuse_reply_create(req, &e, fi);
+	if (rf->pt_mode == PT_PASSTHROUGH)
+		rf->pt_mode = pt_open_end(e.ino);
+	if (ret == -ENOENT) {
+		pt_release(e.ino, rf->pt_mode);
 		router_release(rf);
+	}
 }
 
 static void fo_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -693,6 +707,7 @@ static void fo_release(fuse_req_t req, fuse_ino_t ino,
 		glock_release_owner(ino, rf, path, fi->lock_owner, GLOCK_FLOCK);
 	glock_release_fh(ino, rf, path, rf);
 	free(path);
+	pt_release(ino, rf->pt_mode);
 	inode_handle_del(ino, rf);
 	router_release(rf);
 	fuse_reply_err(req, 0);

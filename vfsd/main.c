@@ -36,6 +36,7 @@
 #include "vfsd/fuse_ops.h"
 #include "vfsd/inode.h"
 #include "vfsd/log.h"
+#include "vfsd/passthrough.h"
 #include "vfsd/router.h"
 
 #define VFSD_DEFAULT_CONFIG "/etc/vfsd/vfsd.conf"
@@ -543,6 +544,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vfsd: cannot mount on %s\n", mnt);
 		goto out_signals;
 	}
+	if (pt_session_setup(se) < 0)
+		log_warn("kernel passthrough: cannot hook the session's I/O; local files take the normal path");
 
 	ra = calloc(1, sizeof(*ra));
 	if (!ra)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vfsd/passthrough.h"
 #include "vfsd/report.h"
 #include "vfsd/router.h"
 #include "vfsd/stats.h"
@@ -104,8 +105,10 @@ static void mounts_one(void *p, const struct router_view *v)
 	fputs(",\"state\":", c->out);
 	report_json_str(c->out, v->state);
 	fprintf(c->out,
-		",\"readonly\":%s,\"origin\":\"%s\",\"open_files\":%llu,\"reconnects\":%lu,\"since\":%lld}",
-		v->readonly ? "true" : "false", origin_name(v->origin),
+		",\"readonly\":%s,\"passthrough\":%s,\"origin\":\"%s\",\"open_files\":%llu,\"reconnects\":%lu,\"since\":%lld}",
+		v->readonly ? "true" : "false",
+		v->passthrough && pt_enabled() ? "true" : "false",
+		origin_name(v->origin),
 		(unsigned long long)v->open_files, v->reconnects,
 		(long long)v->since.tv_sec);
 }

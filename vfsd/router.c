@@ -451,6 +451,7 @@ void router_foreach(router_view_fn fn, void *ctx)
 			.backend = m->ops->name,
 			.state = state,
 			.readonly = m->readonly,
+			.passthrough = m->vm->caps & VFS_CAP_PASSTHROUGH,
 			.hidden = m->hidden,
 			.origin = m->origin,
 			.open_files = atomic_load(&m->open_files),
@@ -1044,6 +1045,7 @@ static int file_new(struct router_mount *m, struct vfs_file *vf,
 	f->mount = m;	/* takes over the caller's reference */
 	f->vf = vf;
 	f->refs = 1;
+	f->pt_mode = 0;	/* PT_UNTRACKED, until fuse_ops.c opens it */
 	atomic_fetch_add(&m->open_files, 1);
 	*out = f;
 	return 0;
@@ -1126,6 +1128,13 @@ int router_file_host_fd(struct router_file *f)
 	if (atomic_load(&f->mount->revoked))
 		return -1;
 	return f->vf->host_fd;
+}
+
+int router_file_passthrough_fd(struct router_file *f)
+{
+	if (!(f->mount->vm->caps & VFS_CAP_PASSTHROUGH) || f->vf->uncached)
+		return -1;
+	return router_file_host_fd(f);
 }
 
 void router_account(struct router_file *f, enum vfs_op op,

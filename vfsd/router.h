@@ -42,6 +42,7 @@ struct router_view {
 	const char *backend;		/* scheme */
 	const char *state;		/* connected / reconnecting / down */
 	bool readonly;
+	bool passthrough;		/* allows FUSE passthrough */
 	bool hidden;			/* not listed in its parent directory */
 	enum router_origin origin;
 	uint64_t open_files;
@@ -68,6 +69,7 @@ struct router_file {
 	struct router_mount *mount;
 	struct vfs_file *vf;
 	unsigned long refs;	/* atomic */
+	int pt_mode;		/* fuse_ops.c's: enum pt_mode of its open */
 };
 
 struct router_dir;
@@ -175,6 +177,11 @@ int router_clone(const char *from, const char *to, struct vfs_error *err);
  * use it account the call themselves with router_account_begin/_end.
  */
 int router_file_host_fd(struct router_file *f);
+/*
+ * The host fd the kernel may use for the file's reads and writes itself
+ * (FUSE passthrough: the mount allows it), or -1.
+ */
+int router_file_passthrough_fd(struct router_file *f);
 void router_account_begin(struct router_file *f, struct timespec *t0);
 void router_account(struct router_file *f, enum vfs_op op,
 		    const struct timespec *t0, long ret);

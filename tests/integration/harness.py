@@ -8,6 +8,7 @@ run time.
 """
 import atexit
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -19,6 +20,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(os.path.dirname(HERE))
 VFSD = os.environ.get("VFSD") or os.path.join(SRC, "build", "vfsd", "vfsd")
+VFSCTL = os.environ.get("VFSCTL") or os.path.join(SRC, "build", "vfsd", "vfsctl")
 
 _cleanups = []
 
@@ -173,6 +175,21 @@ class Vfsd:
 
     def path(self, *parts):
         return os.path.join(self.mnt, *[p.lstrip("/") for p in parts])
+
+    def mount_info(self, prefix):
+        """The daemon's own view of one mount (vfsctl --json mounts)."""
+        r = subprocess.run([VFSCTL, "-m", self.mnt, "--json", "mounts"],
+                           capture_output=True, text=True, timeout=60, check=True)
+        for m in json.loads(r.stdout)["mounts"]:
+            if m["prefix"] == prefix:
+                return m
+        raise KeyError(prefix)
+
+    def stats(self, prefix):
+        """vfsctl --json stats PREFIX: the mount's counters."""
+        r = subprocess.run([VFSCTL, "-m", self.mnt, "--json", "stats", prefix],
+                           capture_output=True, text=True, timeout=60, check=True)
+        return json.loads(r.stdout)["mounts"][0]
 
     def __enter__(self):
         return self.start()

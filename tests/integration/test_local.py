@@ -2,6 +2,7 @@
 """Local backend, router, command line and daemon life cycle, through the
 real FUSE mount."""
 import errno
+import mmap
 import os
 import signal
 import subprocess
@@ -16,13 +17,31 @@ from harness import Vfsd, tmpdir  # noqa: E402
 from posix_suite import PosixSuite, read_file, write_file  # noqa: E402
 
 
+def kernel_passthrough(v, prefix):
+    """Whether files under prefix take the kernel's passthrough path: after
+    one open, the daemon knows whether the kernel accepts backing files."""
+    probe = v.path(prefix, ".vfsd-test-probe")
+    write_file(probe, b"")
+    os.unlink(probe)
+    return v.mount_info(prefix)["passthrough"]
+
+
 class LocalPosix(PosixSuite, harness.TestCase):
-    """The shared operation suite on a file:// mount."""
+    """The shared operation suite on a file:// mount (default options: the
+    kernel's passthrough where it has it)."""
+    URL_OPTIONS = ""
 
     @classmethod
     def setUpClass(cls):
         cls.backing = tmpdir()
-        cls.vfsd = Vfsd([("/local", "file://" + cls.backing)]).start()
+        cls.vfsd = Vfsd([("/local", "file://" + cls.backing + cls.URL_OPTIONS)]).start()
+        cls.passthrough = kernel_passthrough(cls.vfsd, "/local")
+        cls.CAPS = PosixSuite.CAPS
+        if cls.passthrough:
+            cls.CAPS = PosixSuite.CAPS | {"o_direct_backing_alignment"}
+        elif not cls.URL_OPTIONS:
+            print("note: %s: this kernel gives no FUSE passthrough; the suite runs "
+                  "on the daemon's path" % cls.__name__, file=sys.stderr)
 
     @classmethod
     def tearDownClass(cls):
@@ -32,6 +51,9 @@ class LocalPosix(PosixSuite, harness.TestCase):
         self.base = self.vfsd.path("local")
         super().setUp()
 
+    def backing_path(self, name):
+        return os.path.join(self.backing, "%s-%s" % (name, self._testMethodName))
+
     def test_data_lands_in_backing_dir(self):
         data = os.urandom(100000)
         write_file(self.p("f"), data)
@@ -40,6 +62,107 @@ class LocalPosix(PosixSuite, harness.TestCase):
         # and a change made behind vfsd is seen at the next open
         write_file(os.path.join(self.backing, rel + ".2"), b"behind")
         self.assertEqual(read_file(self.p("f.2")), b"behind")
+
+
+class LocalPosixNoPassthrough(LocalPosix):
+    """The same suite with passthrough = no: every read and write goes
+    through the daemon."""
+    URL_OPTIONS = "?passthrough=no"
+
+    def test_io_reaches_the_daemon(self):
+        self.assertFalse(self.passthrough)
+        before = self.vfsd.stats("/local")
+        write_file(self.p("f"), b"x" * 5000)
+        self.assertEqual(read_file(self.p("f")), b"x" * 5000)
+        after = self.vfsd.stats("/local")
+        self.assertEqual(after["bytes_written"] - before["bytes_written"], 5000)
+        self.assertGreaterEqual(after["ops"]["write"] - before["ops"]["write"], 1)
+
+
+class Passthrough(harness.TestCase):
+    """The kernel's FUSE passthrough (Linux 6.9+) on local mounts: reads,
+    writes and mmaps go to the backing file without the daemon."""
+
+    def setUp(self):
+        self.back, self.shared = tmpdir(), tmpdir()
+        self.v = Vfsd([("/local", "file://" + self.back),
+                       ("/shared", "file://%s?shared=yes" % self.shared)]).start()
+        self.addCleanup(self.v.stop)
+        if not kernel_passthrough(self.v, "/local"):
+            raise unittest.SkipTest("this kernel gives no FUSE passthrough "
+                                    "(Linux 6.9+, CONFIG_FUSE_PASSTHROUGH, root); log:\n"
+                                    + self.v.log())
+
+    def test_io_bypasses_the_daemon(self):
+        data = os.urandom(3 << 20)
+        before = self.v.stats("/local")
+        write_file(self.v.path("local/f"), data)
+        self.assertEqual(read_file(self.v.path("local/f")), data)
+        with open(self.v.path("local/f"), "r+b") as f:
+            m = mmap.mmap(f.fileno(), 0)
+            m[100:105] = b"mmap!"
+            m.flush()
+            m.close()
+        after = self.v.stats("/local")
+        with open(os.path.join(self.back, "f"), "rb") as f:
+            got = f.read()
+        self.assertEqual(got, data[:100] + b"mmap!" + data[105:])
+        self.assertEqual(os.stat(self.v.path("local/f")).st_size, len(data))
+        # the files were created and opened by the daemon ...
+        self.assertEqual(after["ops"]["create"] - before["ops"]["create"], 1)
+        # ... but their data never passed through it
+        for op in ("read", "write"):
+            self.assertEqual(after["ops"][op], before["ops"][op], op)
+        self.assertEqual(after["bytes_written"], before["bytes_written"])
+        self.assertIn("kernel passthrough: on", self.v.log())
+
+    def test_every_kind_of_open_of_one_file_works_together(self):
+        path = self.v.path("local/img")
+        write_file(path, b"\0" * 65536)
+        buffered = os.open(path, os.O_RDWR)
+        direct = os.open(path, os.O_RDWR | os.O_DIRECT)
+        ro = os.open(path, os.O_RDONLY)
+        app = os.open(path, os.O_WRONLY | os.O_APPEND)
+        try:
+            block = mmap.mmap(-1, 4096)
+            block[:] = b"D" * 4096
+            self.assertEqual(os.pwrite(direct, block, 8192), 4096)
+            self.assertEqual(os.pread(ro, 4096, 8192), b"D" * 4096)
+            os.pwrite(buffered, b"buffered", 0)
+            self.assertEqual(os.pread(ro, 8, 0), b"buffered")
+            os.write(app, b"tail")
+            out = mmap.mmap(-1, 4096)
+            self.assertEqual(os.preadv(direct, [out], 0), 4096)
+            self.assertEqual(out[:8], b"buffered")
+            os.fsync(buffered)
+        finally:
+            for fd in (buffered, direct, ro, app):
+                os.close(fd)
+        got = read_file(os.path.join(self.back, "img"))
+        self.assertEqual(len(got), 65536 + 4)
+        self.assertEqual(got[:8], b"buffered")
+        self.assertEqual(got[8192:12288], b"D" * 4096)
+        self.assertEqual(got[-4:], b"tail")
+
+    def test_shared_mounts_keep_the_daemon_path(self):
+        """Cross-host lock fencing needs every write of a shared mount."""
+        self.assertFalse(self.v.mount_info("/shared")["passthrough"])
+        before = self.v.stats("/shared")
+        write_file(self.v.path("shared/f"), b"y" * 3000)
+        after = self.v.stats("/shared")
+        self.assertEqual(after["bytes_written"] - before["bytes_written"], 3000)
+
+    def test_backing_file_system_too_deep_falls_back(self):
+        """A directory on a FUSE mount that itself passes through (stack
+        depth 1) cannot back another passthrough: the kernel refuses the
+        backing file and those files take the daemon's path, correctly."""
+        os.mkdir(self.v.path("local/inner"))
+        with Vfsd([("/deep", "file://" + self.v.path("local/inner"))]) as inner:
+            data = os.urandom(200000)
+            write_file(inner.path("deep/f"), data)
+            self.assertEqual(read_file(inner.path("deep/f")), data)
+            self.assertEqual(read_file(os.path.join(self.back, "inner", "f")), data)
+            self.assertEqual(inner.stats("/deep")["bytes_written"], len(data))
 
 
 class Namespace(harness.TestCase):
