@@ -141,7 +141,8 @@ static void fo_init(void *userdata, struct fuse_conn_info *conn)
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
 	log_info("kernel writeback cache %s", fo_writeback ? "on" : "off");
-	pt_init(!fo_writeback);
+	if (pt_init(!fo_writeback))
+		conn->want &= ~FUSE_CAP_SPLICE_READ;
 }
 
 static void fo_destroy(void *userdata)
@@ -244,6 +245,57 @@ static void fo_getattr(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_attr(req, &st, fo_attr_timeout(&st, attr_to));
 }
 
+/* The privilege bits a write by someone without CAP_FSETID drops. */
+static mode_t fo_sxid_bits(mode_t mode)
+{
+	mode_t bits = mode & S_ISUID;
+
+	if ((mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+		bits |= S_ISGID;
+	return S_ISREG(mode) ? bits : 0;
+}
+
+/*
+ * The mode a write or truncate flagged by pt_request_kills_suidgid() must
+ * leave (see passthrough.h), or 0 when nothing is to drop.  Judged by the
+ * cached attributes, as the kernel judges by its cached mode.
+ */
+static int fo_killed_mode(const char *path, struct router_file *rf,
+			  mode_t *mode)
+{
+	struct stat st;
+	int ret = path ? router_getattr(path, &st) : -ENOENT;
+
+	*mode = 0;
+	if (ret < 0 && rf)
+		ret = router_fgetattr(rf, &st);
+	if (ret < 0)
+		return ret == -ENOENT ? 0 : ret;
+	if (fo_sxid_bits(st.st_mode))
+		*mode = st.st_mode & 07777 & ~fo_sxid_bits(st.st_mode);
+	return 0;
+}
+
+/* Drop the bits before a flagged write or after a flagged open. */
+static int fo_kill_suidgid(fuse_ino_t ino, struct router_file *rf)
+{
+	struct vfs_setattr sa = { .valid = VFS_SET_MODE };
+	struct stat st;
+	int ret = 0;
+	char *path = inode_path(ino, &ret);
+
+	ret = fo_killed_mode(path, rf, &sa.mode);
+	if (ret == 0 && sa.mode) {
+		ret = router_setattr(path, rf, &sa, &st);
+		/* the kernel still has the old mode cached (only
+		 * attributes: no locks taken, safe inside a request) */
+		if (ret == 0 && fo_session)
+			fuse_lowlevel_notify_inval_inode(fo_session, ino, -1, 0);
+	}
+	free(path);
+	return ret;
+}
+
 static void fo_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int to_set, struct fuse_file_info *fi)
 {
@@ -281,7 +333,15 @@ static void fo_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		sa.valid |= VFS_SET_MTIME;
 		sa.mtime = attr->st_mtim;
 	}
-	if ((sa.valid & VFS_SET_SIZE) && !glock_may_write(ino)) {
+	if (pt_request_kills_suidgid() && !(sa.valid & VFS_SET_MODE)) {
+		/* a truncate or chown by someone without CAP_FSETID */
+		ret = fo_killed_mode(path, fi ? fo_file(fi) : NULL, &sa.mode);
+		if (sa.mode)
+			sa.valid |= VFS_SET_MODE;
+	}
+	if (ret < 0) {
+		/* the privileges could not be checked: change nothing */
+	} else if ((sa.valid & VFS_SET_SIZE) && !glock_may_write(ino)) {
 		ret = -EIO;	/* lease not renewed: see guestfs/lock.h */
 	} else if (fi || path) {
 		ret = router_setattr(path, fi ? fo_file(fi) : NULL, &sa, &st);
@@ -469,13 +529,16 @@ static int fo_backend_flags(int flags)
 
 /* Close-to-open: keep cached pages only if the file did not change. */
 /*
+ * Whether a file has no privileges a write would have to drop (setuid or
+ * setgid bits, file capabilities).  Only such files may take a path on
+ * which the kernel does not drop them itself and no write reaches us:
+ * FUSE passthrough, and FOPEN_DIRECT_IO without FUSE_HANDLE_KILLPRIV_V2.
+ *
  * O_DIRECT opens may take FUSE's direct-I/O path (FOPEN_DIRECT_IO), which
  * the page cache is bypassed on anyway.  It also spares every write the
  * kernel's security.capability lookup (a GETXATTR round trip under the
- * inode lock, which libfuse 3.14 cannot turn off), so direct writes run in
- * parallel.  That lookup is how the kernel strips privileges on write, so
- * files that have any to strip (setuid/setgid bits, file capabilities)
- * keep the normal path.
+ * inode lock, when FUSE_HANDLE_KILLPRIV_V2 could not be negotiated), so
+ * direct writes run in parallel.
  */
 static bool fo_direct_io_ok(struct router_file *rf, const char *path,
 			    const struct stat *known)
@@ -518,7 +581,8 @@ static void fo_open_cache_policy(fuse_ino_t ino, struct router_file *rf,
 static void fo_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct router_file *rf;
-	int ret = 0;
+	bool pt_may_start;
+	int ret = 0, pt_fd;
 	char *path = inode_path(ino, &ret);
 
 	if (!path)
@@ -530,14 +594,25 @@ static void fo_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if (fi->flags & O_TRUNC)
 		inode_cache_invalidate(ino);
+	if (pt_request_kills_suidgid()) {
+		/* O_TRUNC by someone without CAP_FSETID */
+		ret = fo_kill_suidgid(ino, rf);
+		if (ret < 0) {
+			free(path);
+			router_release(rf);
+			return fo_reply_err(req, ret);
+		}
+	}
 	fo_open_cache_policy(ino, rf, path, fi, NULL);
+	pt_fd = router_file_passthrough_fd(rf);
+	pt_may_start = pt_fd >= 0 && fo_direct_io_ok(rf, path, NULL);
 	free(path);
 	if (inode_handle_add(ino, rf) < 0) {
 		router_release(rf);
 		return fo_reply_err(req, -ENOMEM);
 	}
 	fi->fh = (uintptr_t)rf;
-	rf->pt_mode = pt_open_begin(ino, router_file_passthrough_fd(rf), fi->fh);
+	rf->pt_mode = pt_open_begin(ino, pt_fd, pt_may_start, fi->fh);
 	ret = fuse_reply_open(req, fi);
 	if (rf->pt_mode == PT_PASSTHROUGH)
 		rf->pt_mode = pt_open_end(ino);
@@ -556,7 +631,7 @@ static void fo_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct fuse_entry_param e;
 	struct router_file *rf;
 	struct stat st;
-	int ret = 0;
+	int ret = 0, pt_fd;
 	char *path = inode_child_path(parent, name, &ret);
 
 	if (!path)
@@ -573,7 +648,9 @@ static void fo_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return fo_reply_err(req, ret);
 	inode_cache_stamp(e.ino, &st);
 	fi->fh = (uintptr_t)rf;
-	rf->pt_mode = pt_open_begin(e.ino, router_file_passthrough_fd(rf),
+	pt_fd = router_file_passthrough_fd(rf);
+	rf->pt_mode = pt_open_begin(e.ino, pt_fd,
+				    pt_fd >= 0 && fo_direct_io_ok(rf, NULL, &st),
 				    fi->fh);
 	ret = fuse_reply_create(req, &e, fi);
 	if (rf->pt_mode == PT_PASSTHROUGH)
@@ -630,6 +707,12 @@ static void fo_write_buf(fuse_req_t req, fuse_ino_t ino,
 	ssize_t n;
 	int fd;
 
+	if (pt_request_kills_suidgid()) {
+		int ret = fo_kill_suidgid(ino, rf);
+
+		if (ret < 0)
+			return fo_reply_err(req, ret);
+	}
 	switch (glock_write_check(ino)) {
 	case -EIO:
 		return fo_reply_err(req, -EIO);	/* lease not renewed */

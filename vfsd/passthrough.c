@@ -19,6 +19,18 @@
  * Every other byte goes through unchanged.  With an older kernel nothing
  * is offered, nothing is added, and every file takes the normal path.
  *
+ * It also negotiates FUSE_HANDLE_KILLPRIV_V2.  Without it the kernel asks
+ * for security.capability (a GETXATTR round trip, under the inode lock)
+ * before every write to a FUSE file, passthrough writes included, since a
+ * FUSE inode never earns S_NOSEC: small writes then run at the daemon's
+ * pace after all.  With it, dropping the setuid/setgid bits on a write or
+ * truncate by someone without CAP_FSETID becomes the daemon's job, and the
+ * kernel flags exactly those requests; libfuse 3.14 does not pass the
+ * flags on, so the read hook notes them for the thread that handles the
+ * request (pt_request_kills_suidgid).  Files whose privileges would need
+ * dropping never open in passthrough mode (fuse_ops.c), since their writes
+ * would not reach us.
+ *
  * The kernel insists that all open files of one FUSE inode share one mode
  * and one backing file (otherwise the open fails with EIO), so each node
  * with open files has a record here: its backing id and how many opens of
@@ -48,8 +60,15 @@
  * that Debian 12's headers (7.38) do not have yet.  The layouts of the
  * structures below are fixed by that ABI.
  */
+#define PT_OP_SETATTR		4		/* FUSE_SETATTR */
+#define PT_OP_OPEN		14		/* FUSE_OPEN */
+#define PT_OP_WRITE		16		/* FUSE_WRITE */
 #define PT_OP_INIT		26		/* FUSE_INIT */
 #define PT_INIT_EXT		(1u << 30)	/* FUSE_INIT_EXT: flags2 valid */
+#define PT_HANDLE_KILLPRIV_V2	(1u << 28)	/* FUSE_HANDLE_KILLPRIV_V2 */
+#define PT_FATTR_KILL_SUIDGID	(1u << 11)	/* fuse_setattr_in.valid */
+#define PT_OPEN_KILL_SUIDGID	(1u << 0)	/* fuse_open_in.open_flags */
+#define PT_WRITE_KILL_SUIDGID	(1u << 2)	/* fuse_write_in.write_flags */
 #define PT_FLAGS2_PASSTHROUGH	(1u << 5)	/* FUSE_PASSTHROUGH >> 32 */
 #define PT_FOPEN_DIRECT_IO	(1u << 0)
 #define PT_FOPEN_KEEP_CACHE	(1u << 1)
@@ -78,6 +97,21 @@ struct pt_in_header {		/* struct fuse_in_header */
 
 struct pt_init_in {		/* struct fuse_init_in, its head */
 	uint32_t major, minor, max_readahead, flags, flags2;
+};
+
+struct pt_setattr_in {		/* struct fuse_setattr_in, its head */
+	uint32_t valid, padding;
+};
+
+struct pt_open_in {		/* struct fuse_open_in */
+	uint32_t flags, open_flags;
+};
+
+struct pt_write_in {		/* struct fuse_write_in */
+	uint64_t fh, offset;
+	uint32_t size, write_flags;
+	uint64_t lock_owner;
+	uint32_t flags, padding;
 };
 
 struct pt_out_header {		/* struct fuse_out_header */
@@ -112,11 +146,18 @@ _Static_assert(sizeof(struct pt_backing_map) == 16, "fuse_backing_map");
 static int pt_devfd = -1;		/* the session's /dev/fuse */
 static atomic_bool pt_init_seen;	/* the INIT request was read */
 static atomic_bool pt_kernel_offers;	/* ... and offered passthrough */
+static atomic_bool pt_kernel_killpriv;	/* ... and FUSE_HANDLE_KILLPRIV_V2 */
+static atomic_bool pt_killpriv_want;	/* pt_init(): we ask for it */
+static atomic_bool pt_killpriv;		/* our INIT reply asked for it */
 static atomic_uint_fast64_t pt_init_unique;
 static atomic_bool pt_allow;		/* pt_init(): we may ask */
 static atomic_bool pt_asked;		/* our INIT reply asked */
+static atomic_bool pt_init_done;	/* our INIT reply went out */
 static atomic_bool pt_on;		/* the kernel said yes (first id) */
 static atomic_bool pt_off;		/* ... or no: stop trying */
+
+/* The request this thread read last asks to drop setuid/setgid bits. */
+static __thread bool pt_req_kill;
 
 /* The open reply this thread is about to send, if it is to be amended. */
 static __thread struct {
@@ -137,7 +178,35 @@ static void pt_note_init(const void *buf, ssize_t n)
 	atomic_store(&pt_kernel_offers,
 		     (in->flags & PT_INIT_EXT) &&
 		     (in->flags2 & PT_FLAGS2_PASSTHROUGH));
+	atomic_store(&pt_kernel_killpriv,
+		     (in->flags & PT_HANDLE_KILLPRIV_V2) != 0);
 	atomic_store(&pt_init_seen, true);
+}
+
+/* The kernel's "drop setuid/setgid" flag of a request, if it has one. */
+static bool pt_note_kill(const void *buf, ssize_t n)
+{
+	const struct pt_in_header *h = buf;
+	const void *arg = h + 1;
+	size_t alen = (size_t)n - sizeof(*h);
+
+	if (n < (ssize_t)sizeof(*h))
+		return false;
+	switch (h->opcode) {
+	case PT_OP_WRITE:
+		return alen >= sizeof(struct pt_write_in) &&
+		       (((const struct pt_write_in *)arg)->write_flags &
+			PT_WRITE_KILL_SUIDGID);
+	case PT_OP_SETATTR:
+		return alen >= sizeof(struct pt_setattr_in) &&
+		       (((const struct pt_setattr_in *)arg)->valid &
+			PT_FATTR_KILL_SUIDGID);
+	case PT_OP_OPEN:
+		return alen >= sizeof(struct pt_open_in) &&
+		       (((const struct pt_open_in *)arg)->open_flags &
+			PT_OPEN_KILL_SUIDGID);
+	}
+	return false;
 }
 
 static ssize_t pt_read(int fd, void *buf, size_t len, void *userdata)
@@ -145,6 +214,11 @@ static ssize_t pt_read(int fd, void *buf, size_t len, void *userdata)
 	ssize_t n = read(fd, buf, len);
 
 	(void)userdata;
+	/*
+	 * libfuse's worker handles the request it read before it reads
+	 * the next one, on the same thread: a thread-local flag reaches it.
+	 */
+	pt_req_kill = n > 0 && pt_note_kill(buf, n);
 	if (n > 0 && !atomic_load_explicit(&pt_init_seen, memory_order_relaxed))
 		pt_note_init(buf, n);
 	return n;
@@ -178,12 +252,19 @@ static ssize_t pt_writev_init(int fd, struct iovec *iov, int count)
 	    iov[1].iov_len != sizeof(out))
 		return writev(fd, iov, count);
 	memcpy(&out, iov[1].iov_base, sizeof(out));
-	out.flags |= PT_INIT_EXT;
-	out.flags2 |= PT_FLAGS2_PASSTHROUGH;
-	out.max_stack_depth = PT_MAX_STACK_DEPTH;
+	if (atomic_load(&pt_allow)) {
+		out.flags |= PT_INIT_EXT;
+		out.flags2 |= PT_FLAGS2_PASSTHROUGH;
+		out.max_stack_depth = PT_MAX_STACK_DEPTH;
+	}
+	if (atomic_load(&pt_killpriv_want))
+		out.flags |= PT_HANDLE_KILLPRIV_V2;
 	n = pt_writev_patched(fd, iov, count, &out, sizeof(out));
-	if (n >= 0)
-		atomic_store(&pt_asked, true);
+	if (n >= 0) {
+		atomic_store(&pt_asked, atomic_load(&pt_allow));
+		atomic_store(&pt_killpriv, atomic_load(&pt_killpriv_want));
+	}
+	atomic_store(&pt_init_done, true);
 	return n;
 }
 
@@ -212,9 +293,9 @@ static ssize_t pt_writev(int fd, struct iovec *iov, int count, void *userdata)
 		pt_arm.armed = false;
 		return pt_writev_open(fd, iov, count);
 	}
-	if (!atomic_load_explicit(&pt_asked, memory_order_relaxed) &&
-	    atomic_load(&pt_init_seen) && atomic_load(&pt_kernel_offers) &&
-	    atomic_load(&pt_allow))
+	if (!atomic_load_explicit(&pt_init_done, memory_order_relaxed) &&
+	    atomic_load(&pt_init_seen) &&
+	    (atomic_load(&pt_allow) || atomic_load(&pt_killpriv_want)))
 		return pt_writev_init(fd, iov, count);
 	return writev(fd, iov, count);
 }
@@ -247,13 +328,26 @@ int pt_session_setup(struct fuse_session *se)
 	return 0;
 }
 
-void pt_init(bool allow)
+bool pt_init(bool allow)
 {
-	atomic_store(&pt_allow, allow && pt_devfd >= 0);
+	bool killpriv = pt_devfd >= 0 && atomic_load(&pt_kernel_killpriv);
+
+	atomic_store(&pt_allow, allow && pt_devfd >= 0 &&
+				atomic_load(&pt_kernel_offers));
+	atomic_store(&pt_killpriv_want, killpriv);
+	if (!atomic_load(&pt_allow) && !killpriv)
+		atomic_store(&pt_init_done, true);	/* nothing to amend */
 	if (!atomic_load(&pt_kernel_offers))
 		log_info("kernel passthrough: not offered by this kernel (Linux 6.9 or later has it); local files take the normal path");
 	else if (!allow)
 		log_info("kernel passthrough: off (not with the writeback cache)");
+	return killpriv;
+}
+
+bool pt_request_kills_suidgid(void)
+{
+	return pt_req_kill && atomic_load_explicit(&pt_killpriv,
+						    memory_order_relaxed);
 }
 
 bool pt_enabled(void)
@@ -315,7 +409,8 @@ static void pt_unregister(int32_t id)
 			 strerror(errno));
 }
 
-enum pt_mode pt_open_begin(uint64_t ino, int fd, uint64_t fh)
+enum pt_mode pt_open_begin(uint64_t ino, int fd, bool may_start,
+			   uint64_t fh)
 {
 	struct pt_node **pp, *n;
 	bool pt = false;
@@ -338,7 +433,8 @@ enum pt_mode pt_open_begin(uint64_t ino, int fd, uint64_t fh)
 	}
 	if (n->pt_opens > 0) {
 		pt = true;
-	} else if (n->plain_opens == 0 && !atomic_load(&pt_off)) {
+	} else if (n->plain_opens == 0 && may_start &&
+		   !atomic_load(&pt_off)) {
 		int32_t id = pt_register(fd);
 
 		if (id > 0) {

@@ -27,9 +27,20 @@ int pt_session_setup(struct fuse_session *se);
 /*
  * Called from the INIT callback, before libfuse replies: whether we may
  * ask the kernel for passthrough (not with the writeback cache, which
- * the kernel refuses to combine with it).
+ * the kernel refuses to combine with it).  Returns true when we will also
+ * ask for FUSE_HANDLE_KILLPRIV_V2; the caller must then keep libfuse from
+ * splicing requests in (FUSE_CAP_SPLICE_READ), so that passthrough.c sees
+ * every request's flags.
  */
-void pt_init(bool allow);
+bool pt_init(bool allow);
+
+/*
+ * Whether the request this thread is handling (a write, a truncate or an
+ * O_TRUNC open) must drop the file's setuid bit, and its setgid bit if
+ * group-executable: the caller lacks CAP_FSETID, and with
+ * FUSE_HANDLE_KILLPRIV_V2 that is the daemon's job.
+ */
+bool pt_request_kills_suidgid(void);
 
 /* Whether the kernel granted passthrough (known once INIT is answered). */
 bool pt_enabled(void);
@@ -46,12 +57,14 @@ enum pt_mode {
  * `fd` is a host fd with the file's data when its mount allows
  * passthrough, else -1.  The kernel wants every open file of one node in
  * one mode with one backing file, so a node keeps the mode of its first
- * open while any open remains.  For PT_PASSTHROUGH, the next open or
+ * open while any open remains; `may_start` false keeps a node that has no
+ * open files out of passthrough (a file whose writes must reach us).  For PT_PASSTHROUGH, the next open or
  * create reply this thread sends for handle `fh` carries the backing
  * file, and the caller must call pt_open_end() right after sending it.
  * Every mode but PT_UNTRACKED is counted until pt_release().
  */
-enum pt_mode pt_open_begin(uint64_t ino, int fd, uint64_t fh);
+enum pt_mode pt_open_begin(uint64_t ino, int fd, bool may_start,
+			   uint64_t fh);
 
 /*
  * After the reply of a pt_open_begin() that said PT_PASSTHROUGH: the mode

@@ -12,6 +12,7 @@ import fcntl
 import hashlib
 import mmap
 import os
+import shlex
 import shutil
 import stat
 import subprocess
@@ -335,6 +336,44 @@ class PosixSuite:
         self.assertErrno(errno.EEXIST, os.symlink, "x", self.p("l"))
         os.unlink(self.p("l"))
         self.assertTrue(os.path.exists(self.p("target")))
+
+    def test_unprivileged_writes_drop_setuid(self):
+        """Whoever lacks CAP_FSETID and writes, truncates or O_TRUNC-opens
+        a setuid file drops its setuid bit (and setgid, if group-executable),
+        as on a local file system; root keeps them.  The mount has
+        allow_other, so uid 65534 can use it."""
+        if not self.has("chmod"):
+            return
+        os.chmod(os.path.dirname(self.mountpoint()), 0o755)
+        os.chmod(self.d, 0o777)
+        f = self.p("suid")
+        write_file(f, b"x")
+
+        def as_nobody(script):
+            r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534",
+                                "--clear-groups", "sh", "-c", script % shlex.quote(f)],
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+
+        for what, script in (("write", "echo more >> %s"),
+                             ("truncate", "truncate -s 1 %s"),
+                             ("O_TRUNC open", ": > %s")):
+            os.chmod(f, 0o6777)
+            with open(f, "ab") as fh:
+                fh.write(b"by root")
+            self.assertEqual(os.stat(f).st_mode & 0o7777, 0o6777, "root's " + what)
+            as_nobody(script)
+            self.assertEqual(os.stat(f).st_mode & 0o7777, 0o777, "nobody's " + what)
+        # setgid on a file that is not group-executable stays
+        os.chmod(f, 0o2767)
+        as_nobody("echo more >> %s")
+        self.assertEqual(os.stat(f).st_mode & 0o7777, 0o2767)
+
+    def mountpoint(self):
+        path = self.base
+        while not os.path.ismount(path):
+            path = os.path.dirname(path)
+        return path
 
     def test_chmod(self):
         write_file(self.p("f"), b"x")

@@ -34,7 +34,8 @@ class LocalPosix(PosixSuite, harness.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.backing = tmpdir()
-        cls.vfsd = Vfsd([("/local", "file://" + cls.backing + cls.URL_OPTIONS)]).start()
+        cls.vfsd = Vfsd([("/local", "file://" + cls.backing + cls.URL_OPTIONS)],
+                        args=["-o", "allow_other"]).start()
         cls.passthrough = kernel_passthrough(cls.vfsd, "/local")
         cls.CAPS = PosixSuite.CAPS
         if cls.passthrough:

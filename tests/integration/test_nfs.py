@@ -40,7 +40,7 @@ def setUpModule():
         os.mkdir(os.path.join(g.export, sub))
     local = tmpdir()
     v = Vfsd([("/nfs3", g.url(version=3)), ("/nfs4", g.url(version=4)),
-              ("/local", "file://" + local)]).start()
+              ("/local", "file://" + local)], args=["-o", "allow_other"]).start()
     _shared.update(g=g, v=v, local=local)
 
 

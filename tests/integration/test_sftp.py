@@ -69,7 +69,7 @@ class SftpPosix(PosixSuite, harness.TestCase):
     def setUpClass(cls):
         cls.sshd = Sshd().start()
         cls.remote = tmpdir("vfsd-remote-")
-        cls.vfsd = Vfsd([("/ssh", cls.sshd.url(cls.remote))],
+        cls.vfsd = Vfsd([("/ssh", cls.sshd.url(cls.remote))], args=["-o", "allow_other"],
                         env=vfsd_env(cls.sshd.dir)).start()
 
     @classmethod
