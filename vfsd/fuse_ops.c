@@ -581,6 +581,7 @@ static void fo_open_cache_policy(fuse_ino_t ino, struct router_file *rf,
 static void fo_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct router_file *rf;
+	enum pt_mode pt_mode;
 	bool pt_may_start;
 	int ret = 0, pt_fd;
 	char *path = inode_path(ino, &ret);
@@ -613,9 +614,11 @@ static void fo_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->fh = (uintptr_t)rf;
 	rf->pt_mode = pt_open_begin(ino, pt_fd, pt_may_start, fi->fh);
+	pt_mode = rf->pt_mode;
 	ret = fuse_reply_open(req, fi);
-	if (rf->pt_mode == PT_PASSTHROUGH)
-		rf->pt_mode = pt_open_end(ino);
+	/* from here on a release may have freed rf, unless the reply failed */
+	if (pt_mode == PT_PASSTHROUGH)
+		pt_open_end(ino);
 	if (ret == -ENOENT) {
 		/* the opener was interrupted: no release will come */
 		pt_release(ino, rf->pt_mode);
@@ -630,6 +633,7 @@ static void fo_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct vfs_cred cred = fo_cred(req);
 	struct fuse_entry_param e;
 	struct router_file *rf;
+	enum pt_mode pt_mode;
 	struct stat st;
 	int ret = 0, pt_fd;
 	char *path = inode_child_path(parent, name, &ret);
@@ -652,9 +656,11 @@ static void fo_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	rf->pt_mode = pt_open_begin(e.ino, pt_fd,
 				    pt_fd >= 0 && fo_direct_io_ok(rf, NULL, &st),
 				    fi->fh);
+	pt_mode = rf->pt_mode;
 	ret = fuse_reply_create(req, &e, fi);
-	if (rf->pt_mode == PT_PASSTHROUGH)
-		rf->pt_mode = pt_open_end(e.ino);
+	/* from here on a release may have freed rf, unless the reply failed */
+	if (pt_mode == PT_PASSTHROUGH)
+		pt_open_end(e.ino);
 	if (ret == -ENOENT) {
 		pt_release(e.ino, rf->pt_mode);
 		router_release(rf);

@@ -477,25 +477,23 @@ static void pt_drop(struct pt_node **pp, enum pt_mode mode)
 	}
 }
 
-enum pt_mode pt_open_end(uint64_t ino)
+bool pt_open_end(uint64_t ino)
 {
 	bool done = pt_arm.done;
-	struct pt_node **pp;
 
 	pt_arm.armed = false;
 	pt_arm.done = false;
 	if (done)
-		return PT_PASSTHROUGH;
-	log_warn("kernel passthrough: an open reply of node %llu went out unchanged",
-		 (unsigned long long)ino);
-	pthread_mutex_lock(&pt_lock);
-	pp = pt_slot(ino);
-	if (*pp) {
-		(*pp)->plain_opens++;
-		pt_drop(pp, PT_PASSTHROUGH);
-	}
-	pthread_mutex_unlock(&pt_lock);
-	return PT_PLAIN;
+		return true;
+	/*
+	 * The kernel took it as a normal open.  Recounting it here would
+	 * race with its release; stopping new passthrough nodes keeps the
+	 * damage to this one node (whose other opens the kernel may refuse).
+	 */
+	if (!atomic_exchange(&pt_off, true))
+		log_err("kernel passthrough: the open reply of node %llu went out without its backing file; passthrough is off from now on",
+			(unsigned long long)ino);
+	return false;
 }
 
 void pt_release(uint64_t ino, enum pt_mode mode)

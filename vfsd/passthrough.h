@@ -67,11 +67,12 @@ enum pt_mode pt_open_begin(uint64_t ino, int fd, bool may_start,
 			   uint64_t fh);
 
 /*
- * After the reply of a pt_open_begin() that said PT_PASSTHROUGH: the mode
- * the reply really went out in (always passthrough, unless libfuse
- * changed how it sends replies; the open is then recounted as plain).
+ * After the reply of a pt_open_begin() that said PT_PASSTHROUGH (the open
+ * stays counted as such).  Returns whether the reply did carry the backing
+ * file: it always does, unless libfuse changed how it sends replies; then
+ * no node starts passthrough any more, and the log says why.
  */
-enum pt_mode pt_open_end(uint64_t ino);
+bool pt_open_end(uint64_t ino);
 
 /* An open counted by pt_open_begin() is over (released, or its reply
  * never reached the kernel). */
