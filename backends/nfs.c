@@ -616,12 +616,19 @@ static int nfsb_setattr_path(struct nfsb_mount *m, const char *full,
 
 static int nfsb_ftruncate(struct nfsb_file *nf, off_t size);
 
+static char *nfsb_file_path(struct nfsb_file *nf);
+
 static int nfsb_setattr(struct vfs_mount *vm, const char *path,
 			struct vfs_file *f, const struct vfs_setattr *sa,
 			struct stat *st)
 {
 	struct nfsb_mount *m = nfsb_m(vm);
-	char *full = nfsb_path(m, path);
+	/*
+	 * An open file is changed under its own name, which follows
+	 * renames and silly renames: the caller's path may be stale, or
+	 * absent ("/") for a file unlinked while open.
+	 */
+	char *full = f ? nfsb_file_path(nfsb_f(f)) : nfsb_path(m, path);
 	struct vfs_setattr rest = *sa;
 	int ret = 0;
 

@@ -746,13 +746,18 @@ static int sftp_setattr(struct vfs_mount *m, const char *path,
 		if (!rc)
 			rc = sftp_err(c, libssh2_sftp_fstat_ex(f->h, &a, 0));
 		if (!rc)
-			sftp_attr_to_stat(&a, path, st);
+			sftp_attr_to_stat(&a, f->path, st);
 		sftp_checkin(sm, c);
 out_unlock:
 		pthread_mutex_unlock(&f->lock);
+		/*
+		 * Cached under the file's own name, and only while that
+		 * still names it: the caller's path may be stale, or "/"
+		 * for a file unlinked while open.
+		 */
 		sftp_cache_invalidate(sm->cache, path);
-		if (!rc)
-			sftp_cache_put_attr(sm->cache, path, st);
+		if (!rc && !__atomic_load_n(&f->moved, __ATOMIC_RELAXED))
+			sftp_cache_put_attr(sm->cache, f->path, st);
 		return rc;
 	}
 

@@ -141,6 +141,12 @@ static void fo_init(void *userdata, struct fuse_conn_info *conn)
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
 	log_info("kernel writeback cache %s", fo_writeback ? "on" : "off");
+	/*
+	 * libfuse asks for FUSE_HANDLE_KILLPRIV (v1) by default, which
+	 * leaves dropping setuid/setgid on write to us without telling us
+	 * when: we do it for v2's flagged requests, or else the kernel does.
+	 */
+	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
 	if (pt_init(!fo_writeback))
 		conn->want &= ~FUSE_CAP_SPLICE_READ;
 }
@@ -257,8 +263,11 @@ static mode_t fo_sxid_bits(mode_t mode)
 
 /*
  * The mode a write or truncate flagged by pt_request_kills_suidgid() must
- * leave (see passthrough.h), or 0 when nothing is to drop.  Judged by the
- * cached attributes, as the kernel judges by its cached mode.
+ * leave, or 0 when nothing is to drop.  The kernel flags every write by
+ * someone without CAP_FSETID, whatever the mode, so the common answer
+ * ("no such bits") comes from the cached attributes of the path; only a
+ * file that seems to have some is asked again through its open handle,
+ * which is the object the change then applies to.
  */
 static int fo_killed_mode(const char *path, struct router_file *rf,
 			  mode_t *mode)
@@ -267,7 +276,9 @@ static int fo_killed_mode(const char *path, struct router_file *rf,
 	int ret = path ? router_getattr(path, &st) : -ENOENT;
 
 	*mode = 0;
-	if (ret < 0 && rf)
+	if (ret == 0 && !fo_sxid_bits(st.st_mode))
+		return 0;
+	if (rf)
 		ret = router_fgetattr(rf, &st);
 	if (ret < 0)
 		return ret == -ENOENT ? 0 : ret;
@@ -276,24 +287,33 @@ static int fo_killed_mode(const char *path, struct router_file *rf,
 	return 0;
 }
 
-/* Drop the bits before a flagged write or after a flagged open. */
-static int fo_kill_suidgid(fuse_ino_t ino, struct router_file *rf)
+/* Drop the bits of an open file: 1 if it had some, 0, or -errno. */
+static int fo_drop_privs(const char *path, struct router_file *rf)
 {
 	struct vfs_setattr sa = { .valid = VFS_SET_MODE };
 	struct stat st;
+	int ret = fo_killed_mode(path, rf, &sa.mode);
+
+	if (ret < 0 || !sa.mode)
+		return ret;
+	ret = router_setattr(path, rf, &sa, &st);
+	return ret < 0 ? ret : 1;
+}
+
+/* The same for node `ino` the kernel knows (before a flagged write, after
+ * a flagged open, when a passthrough writer closes). */
+static int fo_kill_suidgid(fuse_ino_t ino, struct router_file *rf)
+{
 	int ret = 0;
 	char *path = inode_path(ino, &ret);
 
-	ret = fo_killed_mode(path, rf, &sa.mode);
-	if (ret == 0 && sa.mode) {
-		ret = router_setattr(path, rf, &sa, &st);
-		/* the kernel still has the old mode cached (only
-		 * attributes: no locks taken, safe inside a request) */
-		if (ret == 0 && fo_session)
-			fuse_lowlevel_notify_inval_inode(fo_session, ino, -1, 0);
-	}
+	ret = fo_drop_privs(path, rf);
 	free(path);
-	return ret;
+	/* the kernel still has the old mode cached (only attributes: no
+	 * locks taken, safe inside a request) */
+	if (ret > 0 && fo_session)
+		fuse_lowlevel_notify_inval_inode(fo_session, ino, -1, 0);
+	return ret < 0 ? ret : 0;
 }
 
 static void fo_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
@@ -333,6 +353,7 @@ static void fo_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		sa.valid |= VFS_SET_MTIME;
 		sa.mtime = attr->st_mtim;
 	}
+	ret = 0;	/* no path (an unlinked open file) is fine here */
 	if (pt_request_kills_suidgid() && !(sa.valid & VFS_SET_MODE)) {
 		/* a truncate or chown by someone without CAP_FSETID */
 		ret = fo_killed_mode(path, fi ? fo_file(fi) : NULL, &sa.mode);
@@ -578,6 +599,20 @@ static void fo_open_cache_policy(fuse_ino_t ino, struct router_file *rf,
 	inode_cache_stamp(ino, &st);
 }
 
+/*
+ * Passthrough writes never reach us, so nobody drops setuid/setgid bits
+ * the file gained while open (chmod by its owner or root).  Such a file
+ * cannot be executed while open for writing (ETXTBSY), so dropping the
+ * bits when a writer that may lack CAP_FSETID (not root) closes it comes
+ * before anyone could run what it wrote.
+ */
+static bool fo_pt_kill_on_close(fuse_req_t req, const struct router_file *rf,
+				int flags)
+{
+	return rf->pt_mode == PT_PASSTHROUGH &&
+	       (flags & O_ACCMODE) != O_RDONLY && fuse_req_ctx(req)->uid != 0;
+}
+
 static void fo_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct router_file *rf;
@@ -614,6 +649,7 @@ static void fo_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->fh = (uintptr_t)rf;
 	rf->pt_mode = pt_open_begin(ino, pt_fd, pt_may_start, fi->fh);
+	rf->pt_kill_on_close = fo_pt_kill_on_close(req, rf, fi->flags);
 	pt_mode = rf->pt_mode;
 	ret = fuse_reply_open(req, fi);
 	/* from here on a release may have freed rf, unless the reply failed */
@@ -642,6 +678,14 @@ static void fo_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return fo_reply_err(req, ret);
 	ret = router_create(path, fo_backend_flags(fi->flags), mode, &cred,
 			    &rf, &st);
+	if (ret == 0 && pt_request_kills_suidgid()) {
+		/* O_CREAT|O_TRUNC of an existing file, without CAP_FSETID */
+		ret = fo_drop_privs(path, rf);
+		if (ret >= 0)
+			ret = router_fgetattr(rf, &st);
+		if (ret < 0)
+			router_release(rf);
+	}
 	if (ret == 0) {
 		ret = fo_make_entry(parent, name, path, &st, &e);
 		if (ret < 0)
@@ -656,6 +700,7 @@ static void fo_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	rf->pt_mode = pt_open_begin(e.ino, pt_fd,
 				    pt_fd >= 0 && fo_direct_io_ok(rf, NULL, &st),
 				    fi->fh);
+	rf->pt_kill_on_close = fo_pt_kill_on_close(req, rf, fi->flags);
 	pt_mode = rf->pt_mode;
 	ret = fuse_reply_create(req, &e, fi);
 	/* from here on a release may have freed rf, unless the reply failed */
@@ -767,6 +812,9 @@ static void fo_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct router_file *rf = fo_file(fi);
 	int ret = router_flush(rf);
 
+	if (rf->pt_kill_on_close)
+		fo_kill_suidgid(ino, rf);	/* see fo_pt_kill_on_close */
+
 	/* close(2) drops the process's POSIX locks on the file */
 	if (fi->lock_owner) {
 		char *path = inode_path(ino, &(int){ 0 });
@@ -796,6 +844,9 @@ static void fo_release(fuse_req_t req, fuse_ino_t ino,
 		glock_release_owner(ino, rf, path, fi->lock_owner, GLOCK_FLOCK);
 	glock_release_fh(ino, rf, path, rf);
 	free(path);
+	/* a shared writable mapping outlives close(): its writes end here */
+	if (rf->pt_kill_on_close)
+		fo_kill_suidgid(ino, rf);
 	pt_release(ino, rf->pt_mode);
 	inode_handle_del(ino, rf);
 	router_release(rf);

@@ -48,7 +48,10 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <stdio.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -64,6 +67,7 @@
 #define PT_OP_OPEN		14		/* FUSE_OPEN */
 #define PT_OP_WRITE		16		/* FUSE_WRITE */
 #define PT_OP_INIT		26		/* FUSE_INIT */
+#define PT_OP_CREATE		35		/* FUSE_CREATE */
 #define PT_INIT_EXT		(1u << 30)	/* FUSE_INIT_EXT: flags2 valid */
 #define PT_HANDLE_KILLPRIV_V2	(1u << 28)	/* FUSE_HANDLE_KILLPRIV_V2 */
 #define PT_FATTR_KILL_SUIDGID	(1u << 11)	/* fuse_setattr_in.valid */
@@ -79,6 +83,11 @@
  * still allows one file system (overlayfs) on top of vfsd.
  */
 #define PT_MAX_STACK_DEPTH	1
+
+/* libfuse sends a reply in at most a header and a few pieces; the
+ * patched piece (fuse_entry_out + fuse_open_out at most) is small. */
+#define PT_MAX_IOV		8
+#define PT_MAX_PATCHED		256
 
 struct pt_backing_map {		/* struct fuse_backing_map */
 	int32_t fd;
@@ -105,6 +114,10 @@ struct pt_setattr_in {		/* struct fuse_setattr_in, its head */
 
 struct pt_open_in {		/* struct fuse_open_in */
 	uint32_t flags, open_flags;
+};
+
+struct pt_create_in {		/* struct fuse_create_in */
+	uint32_t flags, mode, umask, open_flags;
 };
 
 struct pt_write_in {		/* struct fuse_write_in */
@@ -205,6 +218,10 @@ static bool pt_note_kill(const void *buf, ssize_t n)
 		return alen >= sizeof(struct pt_open_in) &&
 		       (((const struct pt_open_in *)arg)->open_flags &
 			PT_OPEN_KILL_SUIDGID);
+	case PT_OP_CREATE:	/* O_CREAT|O_TRUNC of a file that exists */
+		return alen >= sizeof(struct pt_create_in) &&
+		       (((const struct pt_create_in *)arg)->open_flags &
+			PT_OPEN_KILL_SUIDGID);
 	}
 	return false;
 }
@@ -224,16 +241,24 @@ static ssize_t pt_read(int fd, void *buf, size_t len, void *userdata)
 	return n;
 }
 
-/* iov[count-1] ends with the structure to amend: send a patched copy. */
+/* Whether iov[count-1] can take a patch of plen bytes at its end. */
+static bool pt_fits(const struct iovec *iov, int count, size_t plen)
+{
+	const struct iovec *last = &iov[count - 1];
+
+	return count >= 2 && count <= PT_MAX_IOV && last->iov_len >= plen &&
+	       last->iov_len <= PT_MAX_PATCHED;
+}
+
+/* Send iov with the end of iov[count-1] replaced by `patch`
+ * (pt_fits() said it may). */
 static ssize_t pt_writev_patched(int fd, struct iovec *iov, int count,
 				 void *patch, size_t plen)
 {
-	struct iovec v[8];
-	unsigned char copy[256];
+	struct iovec v[PT_MAX_IOV];
+	unsigned char copy[PT_MAX_PATCHED];
 	struct iovec *last = &iov[count - 1];
 
-	if (count > 8 || last->iov_len < plen || last->iov_len > sizeof(copy))
-		return -1;
 	memcpy(v, iov, count * sizeof(*iov));
 	memcpy(copy, last->iov_base, last->iov_len);
 	memcpy(copy + last->iov_len - plen, patch, plen);
@@ -259,10 +284,16 @@ static ssize_t pt_writev_init(int fd, struct iovec *iov, int count)
 	}
 	if (atomic_load(&pt_killpriv_want))
 		out.flags |= PT_HANDLE_KILLPRIV_V2;
+	/*
+	 * Set before the reply: the kernel may send requests that rely on
+	 * it (flagged writes) the moment it has read the reply.
+	 */
+	atomic_store(&pt_asked, atomic_load(&pt_allow));
+	atomic_store(&pt_killpriv, atomic_load(&pt_killpriv_want));
 	n = pt_writev_patched(fd, iov, count, &out, sizeof(out));
-	if (n >= 0) {
-		atomic_store(&pt_asked, atomic_load(&pt_allow));
-		atomic_store(&pt_killpriv, atomic_load(&pt_killpriv_want));
+	if (n < 0) {
+		atomic_store(&pt_asked, false);
+		atomic_store(&pt_killpriv, false);
 	}
 	atomic_store(&pt_init_done, true);
 	return n;
@@ -273,7 +304,7 @@ static ssize_t pt_writev_open(int fd, struct iovec *iov, int count)
 	const struct iovec *last = &iov[count - 1];
 	struct pt_open_out oo;
 
-	if (count < 2 || last->iov_len < sizeof(oo))
+	if (!pt_fits(iov, count, sizeof(oo)))
 		return writev(fd, iov, count);
 	memcpy(&oo, (const char *)last->iov_base + last->iov_len - sizeof(oo),
 	       sizeof(oo));
@@ -328,19 +359,51 @@ int pt_session_setup(struct fuse_session *se)
 	return 0;
 }
 
+/*
+ * Registering backing files takes CAP_SYS_ADMIN in the initial user
+ * namespace.  Without it, asking for passthrough would only cost the
+ * mount a stacking level (nothing could be stacked on it) for nothing.
+ */
+static bool pt_may_register(void)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct data[2] = { { 0 } };
+	char map[64] = "";
+	FILE *f;
+
+	if (syscall(SYS_capget, &hdr, data) < 0 ||
+	    !(data[CAP_SYS_ADMIN / 32].effective & (1u << (CAP_SYS_ADMIN % 32))))
+		return false;
+	/* the initial namespace maps every id onto itself */
+	f = fopen("/proc/self/uid_map", "re");
+	if (!f)
+		return false;
+	if (!fgets(map, sizeof(map), f))
+		map[0] = 0;
+	fclose(f);
+	return strspn(map, " 0") > 0 && strstr(map, "4294967295") != NULL &&
+	       strtoul(map, NULL, 10) == 0;
+}
+
 bool pt_init(bool allow)
 {
 	bool killpriv = pt_devfd >= 0 && atomic_load(&pt_kernel_killpriv);
+	bool offered = pt_devfd >= 0 && atomic_load(&pt_kernel_offers);
 
-	atomic_store(&pt_allow, allow && pt_devfd >= 0 &&
-				atomic_load(&pt_kernel_offers));
+	if (!offered) {
+		log_info("kernel passthrough: not offered by this kernel (Linux 6.9 or later has it); local files take the normal path");
+	} else if (!allow) {
+		log_info("kernel passthrough: off (not with the writeback cache)");
+	} else if (!pt_may_register()) {
+		log_info("kernel passthrough: off (registering backing files needs CAP_SYS_ADMIN in the initial user namespace)");
+		allow = false;
+	}
+	atomic_store(&pt_allow, offered && allow);
 	atomic_store(&pt_killpriv_want, killpriv);
 	if (!atomic_load(&pt_allow) && !killpriv)
 		atomic_store(&pt_init_done, true);	/* nothing to amend */
-	if (!atomic_load(&pt_kernel_offers))
-		log_info("kernel passthrough: not offered by this kernel (Linux 6.9 or later has it); local files take the normal path");
-	else if (!allow)
-		log_info("kernel passthrough: off (not with the writeback cache)");
 	return killpriv;
 }
 
@@ -392,7 +455,7 @@ static int32_t pt_register(int fd)
 	if (id == 0)
 		e = EIO;
 	/* the kernel said no to passthrough itself, not to this file */
-	if (e == EPERM || e == ENOTTY || e == EOPNOTSUPP) {
+	if (e == EPERM || e == ENOTTY) {
 		if (!atomic_exchange(&pt_off, true))
 			log_warn("kernel passthrough: refused (%s); local files take the normal path",
 				 strerror(e));

@@ -70,6 +70,8 @@ struct router_file {
 	struct vfs_file *vf;
 	unsigned long refs;	/* atomic */
 	int pt_mode;		/* fuse_ops.c's: enum pt_mode of its open */
+	bool pt_kill_on_close;	/* fuse_ops.c's: a passthrough writer that
+				 * may lack CAP_FSETID (see fo_flush) */
 };
 
 struct router_dir;

@@ -205,6 +205,14 @@ class PosixSuite:
             os.pwrite(fd, b"S", 0)
             self.assertEqual(os.pread(fd, 100, 0), b"Still here")
             self.assertEqual(os.fstat(fd).st_size, 10)
+            # changes through the handle reach the open file, nothing else
+            around = [os.stat(p).st_mode for p in (self.d, self.base)]
+            os.ftruncate(fd, 5)
+            self.assertEqual(os.fstat(fd).st_size, 5)
+            if self.has("chmod"):
+                os.fchmod(fd, 0o600)
+                self.assertEqual(os.fstat(fd).st_mode & 0o777, 0o600)
+            self.assertEqual([os.stat(p).st_mode for p in (self.d, self.base)], around)
         finally:
             os.close(fd)
         write_file(self.p("f"), b"new")

@@ -87,7 +87,8 @@ class Passthrough(harness.TestCase):
     def setUp(self):
         self.back, self.shared = tmpdir(), tmpdir()
         self.v = Vfsd([("/local", "file://" + self.back),
-                       ("/shared", "file://%s?shared=yes" % self.shared)]).start()
+                       ("/shared", "file://%s?shared=yes" % self.shared)],
+                      args=["-o", "allow_other"]).start()
         self.addCleanup(self.v.stop)
         if not kernel_passthrough(self.v, "/local"):
             raise unittest.SkipTest("this kernel gives no FUSE passthrough "
@@ -144,6 +145,42 @@ class Passthrough(harness.TestCase):
         self.assertEqual(got[:8], b"buffered")
         self.assertEqual(got[8192:12288], b"D" * 4096)
         self.assertEqual(got[-4:], b"tail")
+
+    def test_setuid_gained_while_open_is_dropped_when_writer_closes(self):
+        """A passthrough writer's writes never reach vfsd: a file made
+        setuid while someone without CAP_FSETID has it open for writing
+        loses the bit when that writer closes it (it cannot be executed
+        before: ETXTBSY)."""
+        os.chmod(os.path.dirname(self.v.mnt), 0o755)
+        f = self.v.path("local/prog")
+        write_file(f, b"#!/bin/sh\n")
+        os.chmod(f, 0o777)
+        writer = subprocess.Popen(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+             "python3", "-c",
+             "import sys\n"
+             "f = open(sys.argv[1], 'r+b')\n"
+             "print('open', flush=True)\n"
+             "sys.stdin.readline()\n"
+             "f.write(b'#!/bin/sh\\necho owned\\n')\n"
+             "f.close()\n", f],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            self.assertEqual(writer.stdout.readline().strip(), "open")
+            os.chmod(f, 0o4777)
+            writer.stdin.write("go\n")
+            writer.stdin.flush()
+            self.assertEqual(writer.wait(timeout=30), 0)
+        finally:
+            if writer.poll() is None:
+                writer.kill()
+                writer.wait()
+        self.assertEqual(os.stat(os.path.join(self.back, "prog")).st_mode & 0o7777, 0o777)
+        # root's own writes keep it (CAP_FSETID), as on any file system
+        os.chmod(f, 0o4777)
+        with open(f, "r+b") as fh:
+            fh.write(b"#")
+        self.assertEqual(os.stat(os.path.join(self.back, "prog")).st_mode & 0o7777, 0o4777)
 
     def test_shared_mounts_keep_the_daemon_path(self):
         """Cross-host lock fencing needs every write of a shared mount."""
