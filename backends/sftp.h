@@ -307,4 +307,12 @@ static inline void sftp_ts_after_ms(struct timespec *ts, long ms)
 	}
 }
 
+/*
+ * sftp_ctr.c: the AES-128-CTR cipher libssh2 gets from EVP_aes_128_ctr(),
+ * with its keystream made in bulk; NULL if it could not be made (OpenSSL's
+ * own then serves).  The first call makes it.
+ */
+struct evp_cipher_st;
+const struct evp_cipher_st *sftp_ctr_cipher(void);
+
 #endif /* VFSD_BACKENDS_SFTP_H */

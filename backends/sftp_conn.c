@@ -777,7 +777,11 @@ int sftp_conn_open(struct sftp_mount *sm, struct sftp_conn *c,
 	libssh2_session_set_blocking(c->ssh, 1);
 	libssh2_session_set_timeout(c->ssh, sm->cfg.timeout_ms);
 	/* Only counter-mode ciphers (what OpenSSH still offers), fastest
-	 * first with AES-NI; MACs with SHA extensions are cheap too. */
+	 * first with AES-NI; MACs with SHA extensions are cheap too.
+	 * aes128-ctr comes with its keystream made in bulk (sftp_ctr.c). */
+	if (!sftp_ctr_cipher())
+		log_warn("%s: bulk AES-CTR unavailable; OpenSSL's per-block one serves",
+			 sm->cfg.display);
 	libssh2_session_method_pref(c->ssh, LIBSSH2_METHOD_CRYPT_CS,
 				    "aes128-ctr,aes192-ctr,aes256-ctr");
 	libssh2_session_method_pref(c->ssh, LIBSSH2_METHOD_CRYPT_SC,

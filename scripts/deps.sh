@@ -6,7 +6,7 @@ set -euo pipefail
 
 build_pkgs=(
 	meson ninja-build pkg-config gcc
-	libfuse3-dev fuse3 libnfs-dev libssh2-1-dev libinih-dev check
+	libfuse3-dev fuse3 libnfs-dev libssh2-1-dev libssl-dev libinih-dev check
 )
 test_pkgs=(
 	python3 clang libclang-rt-14-dev
