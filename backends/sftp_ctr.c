@@ -28,6 +28,7 @@
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -43,8 +44,9 @@
 struct ctr_state {
 	EVP_CIPHER_CTX *bulk;		/* OpenSSL's AES-128-CTR */
 	size_t pos, len;		/* unused keystream: ks[pos..len) */
-	unsigned char key[CTR_KEY_LEN], iv[CTR_IV_LEN];
-	bool have_key, have_iv;
+	unsigned char key[CTR_KEY_LEN];
+	bool have_key;
+	bool ready;			/* bulk keyed with key and an IV */
 	unsigned char ks[CTR_CHUNK];
 };
 
@@ -57,22 +59,30 @@ static int ctr_init(EVP_CIPHER_CTX *ctx, const unsigned char *key,
 		    const unsigned char *iv, int enc)
 {
 	struct ctr_state *st = EVP_CIPHER_CTX_get_cipher_data(ctx);
+	static atomic_bool told;
 
 	(void)enc;	/* counter mode: the same both ways */
 	if (key) {
 		memcpy(st->key, key, CTR_KEY_LEN);
 		st->have_key = true;
+		st->ready = false;	/* a new key wants a new IV */
 	}
-	if (iv) {
-		memcpy(st->iv, iv, CTR_IV_LEN);
-		st->have_iv = true;
-	}
-	if (!st->have_key || !st->have_iv)
-		return 1;	/* OpenSSL may give key and IV separately */
+	/*
+	 * Only an IV restarts the keystream: a re-init without one must
+	 * never run the same counter again (keystream reuse), so it either
+	 * changes nothing or, with a new key, waits for the IV.
+	 */
+	if (!iv)
+		return 1;
+	if (!st->have_key)
+		return 0;
 	if (!st->bulk && !(st->bulk = EVP_CIPHER_CTX_new()))
 		return 0;
 	st->pos = st->len = 0;
-	return EVP_EncryptInit_ex(st->bulk, ctr_real, NULL, st->key, st->iv);
+	st->ready = EVP_EncryptInit_ex(st->bulk, ctr_real, NULL, st->key, iv);
+	if (st->ready && !atomic_exchange(&told, true))
+		log_info("sftp: AES-128-CTR with its keystream made in bulk serves libssh2");
+	return st->ready;
 }
 
 static int ctr_refill(struct ctr_state *st)
@@ -93,6 +103,8 @@ static int ctr_do_cipher(EVP_CIPHER_CTX *ctx, unsigned char *out,
 {
 	struct ctr_state *st = EVP_CIPHER_CTX_get_cipher_data(ctx);
 
+	if (!st->ready)
+		return 0;
 	while (len > 0) {
 		size_t n, i;
 
@@ -131,6 +143,16 @@ static int ctr_cleanup(EVP_CIPHER_CTX *ctx)
 	return 1;
 }
 
+/* A copy would share the bulk context (and its keystream): refused,
+ * libssh2 never copies a cipher context. */
+static int ctr_ctrl(EVP_CIPHER_CTX *ctx, int type, int arg, void *ptr)
+{
+	(void)ctx;
+	(void)arg;
+	(void)ptr;
+	return type == EVP_CTRL_INIT ? 1 : 0;
+}
+
 static void ctr_make(void)
 {
 	EVP_CIPHER *m;
@@ -144,7 +166,9 @@ static void ctr_make(void)
 	if (!EVP_CIPHER_meth_set_iv_length(m, CTR_IV_LEN) ||
 	    !EVP_CIPHER_meth_set_flags(m, EVP_CIPH_CTR_MODE |
 					  EVP_CIPH_ALWAYS_CALL_INIT |
-					  EVP_CIPH_CUSTOM_IV) ||
+					  EVP_CIPH_CUSTOM_IV |
+					  EVP_CIPH_CUSTOM_COPY) ||
+	    !EVP_CIPHER_meth_set_ctrl(m, ctr_ctrl) ||
 	    !EVP_CIPHER_meth_set_init(m, ctr_init) ||
 	    !EVP_CIPHER_meth_set_do_cipher(m, ctr_do_cipher) ||
 	    !EVP_CIPHER_meth_set_cleanup(m, ctr_cleanup) ||

@@ -349,6 +349,26 @@ START_TEST(test_bulk_ctr_matches_openssl)
 			off += len;
 		}
 		ck_assert_int_eq(memcmp(a, b, total), 0);
+		if (round == 1) {
+			/* a re-init without key or IV goes on, never over */
+			EVP_CIPHER_CTX *z = EVP_CIPHER_CTX_new();
+			unsigned char two[32];
+
+			ck_assert(EVP_CipherInit(z, ours, key, iv, 1));
+			ck_assert(EVP_Cipher(z, two, in, 16) >= 1);
+			ck_assert(EVP_CipherInit(z, NULL, NULL, NULL, -1));
+			ck_assert(EVP_Cipher(z, two + 16, in + 16, 16) >= 1);
+			ck_assert_int_eq(memcmp(two, b, 32), 0);
+			/* a new key without an IV encrypts nothing */
+			ck_assert(EVP_CipherInit(z, NULL, key, NULL, -1));
+			ck_assert_int_le(EVP_Cipher(z, two, in, 16), 0);
+			/* copies would share the keystream: refused */
+			EVP_CIPHER_CTX *w = EVP_CIPHER_CTX_new();
+
+			ck_assert_int_eq(EVP_CIPHER_CTX_copy(w, x), 0);
+			EVP_CIPHER_CTX_free(w);
+			EVP_CIPHER_CTX_free(z);
+		}
 		EVP_CIPHER_CTX_free(x);
 		EVP_CIPHER_CTX_free(y);
 	}

@@ -319,6 +319,7 @@ static int fo_kill_suidgid(fuse_ino_t ino, struct router_file *rf)
 static void fo_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int to_set, struct fuse_file_info *fi)
 {
+	struct router_file *rf = NULL, *orphan = NULL;
 	struct vfs_setattr sa = { 0 };
 	double attr_to = 0, entry_to;
 	struct stat st;
@@ -353,10 +354,18 @@ static void fo_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		sa.valid |= VFS_SET_MTIME;
 		sa.mtime = attr->st_mtim;
 	}
-	ret = 0;	/* no path (an unlinked open file) is fine here */
+	if (fi) {
+		rf = fo_file(fi);
+	} else if (!path) {
+		/* an unlinked file, changed by path (/proc/PID/fd/N) */
+		rf = orphan = fo_orphan_handle(ino);
+		if (!rf)
+			return fo_reply_err(req, ret);	/* inode_path's */
+	}
+	ret = 0;
 	if (pt_request_kills_suidgid() && !(sa.valid & VFS_SET_MODE)) {
 		/* a truncate or chown by someone without CAP_FSETID */
-		ret = fo_killed_mode(path, fi ? fo_file(fi) : NULL, &sa.mode);
+		ret = fo_killed_mode(path, rf, &sa.mode);
 		if (sa.mode)
 			sa.valid |= VFS_SET_MODE;
 	}
@@ -364,16 +373,18 @@ static void fo_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		/* the privileges could not be checked: change nothing */
 	} else if ((sa.valid & VFS_SET_SIZE) && !glock_may_write(ino)) {
 		ret = -EIO;	/* lease not renewed: see guestfs/lock.h */
-	} else if (fi || path) {
-		ret = router_setattr(path, fi ? fo_file(fi) : NULL, &sa, &st);
 	} else {
-		struct router_file *rf = fo_orphan_handle(ino);
-
-		if (rf) {
-			ret = router_setattr(NULL, rf, &sa, &st);
-			router_release(rf);
-		}
+		ret = router_setattr(path, rf, &sa, &st);
 	}
+	/*
+	 * Whoever could change the mode through this handle owns the file:
+	 * setuid bits it sets are its own to keep (cp -p: fchmod before
+	 * close), so closing it drops nothing (see fo_pt_kill_on_close).
+	 */
+	if (ret == 0 && fi && (to_set & FUSE_SET_ATTR_MODE))
+		rf->pt_kill_on_close = false;
+	if (orphan)
+		router_release(orphan);
 	if (ret == 0 && path)
 		router_timeouts(path, &attr_to, &entry_to, NULL);
 	free(path);
@@ -601,10 +612,12 @@ static void fo_open_cache_policy(fuse_ino_t ino, struct router_file *rf,
 
 /*
  * Passthrough writes never reach us, so nobody drops setuid/setgid bits
- * the file gained while open (chmod by its owner or root).  Such a file
- * cannot be executed while open for writing (ETXTBSY), so dropping the
- * bits when a writer that may lack CAP_FSETID (not root) closes it comes
- * before anyone could run what it wrote.
+ * the file gained while open (a chmod by its owner or root, by path or
+ * another handle).  Such a file cannot be executed while open for writing
+ * (ETXTBSY), so dropping the bits when a writer that may lack CAP_FSETID
+ * closes it comes before anyone could run what it wrote.  "May lack" is
+ * "is not uid 0": the daemon cannot see the caller's capabilities.  A
+ * mode change through the handle itself clears the mark (fo_setattr).
  */
 static bool fo_pt_kill_on_close(fuse_req_t req, const struct router_file *rf,
 				int flags)

@@ -209,6 +209,9 @@ class PosixSuite:
             around = [os.stat(p).st_mode for p in (self.d, self.base)]
             os.ftruncate(fd, 5)
             self.assertEqual(os.fstat(fd).st_size, 5)
+            # by path, without the handle: /proc's link to the open file
+            os.truncate("/proc/self/fd/%d" % fd, 4)
+            self.assertEqual(os.fstat(fd).st_size, 4)
             if self.has("chmod"):
                 os.fchmod(fd, 0o600)
                 self.assertEqual(os.fstat(fd).st_mode & 0o777, 0o600)
