@@ -40,7 +40,9 @@
 # the figures measure the client, the protocol and the server process.
 # Every FUSE figure runs on a freshly (re)mounted client after
 # `sync; echo 3 > /proc/sys/vm/drop_caches`, so nothing is served from a
-# cache another figure filled; unlink follows stat on the same mount.
+# cache another figure filled; unlink follows stat on the same mount at
+# once (before the next target's drop_caches, which is global, could empty
+# the kernel's name cache of this one).
 # Needs root, openssh-server, sshfs, nfs-ganesha(-vfs), libnfs-utils, gcc.
 #
 # Every figure is "higher is better" (MiB/s, operations/s, entries/s), so a
@@ -277,14 +279,16 @@ fig_unlink() {
 	rm -rf "${sdir[$1]}/meta"
 }
 
-# id | label | unit | preparation: fresh (remount + drop caches) or none
+# id | label | unit | preparation: fresh (remount + drop caches), or
+# after:ID (on the same target right after figure ID, before any other
+# target's preparation can drop what ID left in the caches)
 figures=(
 	"seqwrite|seq write ${size_mb} MiB + fsync|MiB/s|fresh"
 	"seqread|seq read ${size_mb} MiB (cold)|MiB/s|fresh"
 	"create|create ${nfiles} files|ops/s|fresh"
 	"ls|ls -l of ${nfiles} entries (cold)|entries/s|fresh"
 	"stat|stat ${nfiles} files (cold)|ops/s|fresh"
-	"unlink|unlink ${nfiles} files|ops/s|none"
+	"unlink|unlink ${nfiles} files|ops/s|after:stat"
 )
 sftp_targets=(vfsd sshfs sshfs4 sshcat)
 nfs_targets=(vfsd3 nfscp3 vfsd4 nfscp4)
@@ -339,19 +343,28 @@ fi
 # other), each figure target after target, so slow drifts of the machine
 # touch all alike; the median of the repeats is reported.
 declare -A runs res
+# one figure on one target (and the figures that follow it there)
+measure() {	# spec target
+	local id label unit prep t=$2 next
+	IFS='|' read -r id label unit prep <<<"$1"
+	if [[ $id != seq* ]] && ! is_fuse "$t"; then
+		runs[$id,$t]="|-"
+	else
+		[ "$prep" != fresh ] || remount_fresh "$t"
+		"fig_$id" "$t"
+		runs[$id,$t]="${runs[$id,$t]:-}|$val"
+		log "$label: ${tname[$t]} = $val $unit"
+	fi
+	for next in "${figures[@]}"; do
+		[[ $next != *"|after:$id" ]] || measure "$next" "$t"
+	done
+}
 for r in $(seq "$repeat"); do
 	[ "$repeat" = 1 ] || log "round $r of $repeat"
 	for spec in "${figures[@]}"; do
-		IFS='|' read -r id label unit prep <<<"$spec"
+		[[ $spec != *"|after:"* ]] || continue
 		for t in "${targets[@]}"; do
-			if [[ $id != seq* ]] && ! is_fuse "$t"; then
-				runs[$id,$t]="|-"
-				continue
-			fi
-			[ "$prep" != fresh ] || remount_fresh "$t"
-			"fig_$id" "$t"
-			runs[$id,$t]="${runs[$id,$t]:-}|$val"
-			log "$label: ${tname[$t]} = $val $unit"
+			measure "$spec" "$t"
 		done
 	done
 done
@@ -443,7 +456,8 @@ done
 cat <<EOF
 
 How (SRC: random data in /dev/shm; DIR: the target's directory; every FUSE
-figure on a fresh mount after drop_caches, unlink right after stat):
+figure on a fresh mount after drop_caches, unlink right after stat on
+the same mount):
   seq write  FUSE: dd if=SRC of=DIR/seq.dat bs=1M conv=fsync
              ssh cat: ssh -p PORT -i KEY root@127.0.0.1 'cat > DIR/seq.dat' < SRC
              nfs-cp: nfs-cp SRC 'nfs://127.0.0.1/EXPORT/DIR/seq.dat?version=V&nfsport=..'
