@@ -559,7 +559,6 @@ static int fo_backend_flags(int flags)
 	return flags;
 }
 
-/* Close-to-open: keep cached pages only if the file did not change. */
 /*
  * Whether a file has no privileges a write would have to drop (setuid or
  * setgid bits, file capabilities).  Only such files may take a path on
@@ -587,6 +586,7 @@ static bool fo_direct_io_ok(struct router_file *rf, const char *path,
 					0) < 0;
 }
 
+/* Close-to-open: keep cached pages only if the file did not change. */
 static void fo_open_cache_policy(fuse_ino_t ino, struct router_file *rf,
 				 const char *path, struct fuse_file_info *fi,
 				 const struct stat *known)
