@@ -158,7 +158,9 @@ struct vfs_backend_ops {
 	/*
 	 * Change the attributes named in sa->valid, through `f` when the
 	 * caller has the file open (ftruncate on an unlinked file), else by
-	 * path.  Fill *st with the attributes afterwards.
+	 * path.  With `f`, `path` is only a hint and may be NULL (the file
+	 * has no name the caller knows); the change must reach the open file
+	 * itself.  Fill *st with the attributes afterwards.
 	 */
 	int (*setattr)(struct vfs_mount *m, const char *path, struct vfs_file *f,
 		       const struct vfs_setattr *sa, struct stat *st);

@@ -722,7 +722,8 @@ static int sftp_setattr(struct vfs_mount *m, const char *path,
 	int rc;
 
 	/* queued writes land before the change, as they were issued */
-	sftp_wb_drain_path(sm->wb, path);
+	if (path)
+		sftp_wb_drain_path(sm->wb, path);
 	if (f)
 		sftp_wb_drain(sm->wb, f);
 	if (f) {
@@ -739,7 +740,7 @@ static int sftp_setattr(struct vfs_mount *m, const char *path,
 		if (sftp_setattr_partial(sa)) {
 			rc = sftp_err(c, libssh2_sftp_fstat_ex(f->h, &a, 0));
 			if (!rc)
-				sftp_attr_to_stat(&a, path, &cur);
+				sftp_attr_to_stat(&a, f->path, &cur);
 		}
 		if (!rc)
 			rc = sftp_setstat_conn(c, f, NULL, &cur, sa);
@@ -752,10 +753,12 @@ out_unlock:
 		pthread_mutex_unlock(&f->lock);
 		/*
 		 * Cached under the file's own name, and only while that
-		 * still names it: the caller's path may be stale, or "/"
+		 * still names it: the caller's path may be stale, or NULL
 		 * for a file unlinked while open.
 		 */
-		sftp_cache_invalidate(sm->cache, path);
+		if (path)
+			sftp_cache_invalidate(sm->cache, path);
+		sftp_cache_invalidate(sm->cache, f->path);
 		if (!rc && !__atomic_load_n(&f->moved, __ATOMIC_RELAXED))
 			sftp_cache_put_attr(sm->cache, f->path, st);
 		return rc;

@@ -563,10 +563,12 @@ int router_setattr(const char *path, struct router_file *f,
 		if (!m)
 			return ret;
 	}
+	/* with a handle, no path (or one on another mount) is NULL: never
+	 * "/", which a backend could take for the mount's root */
 	ret = m->ops->setattr
 		      ? BCALL(m, VOP_SETATTR,
-			      m->ops->setattr(m->vm, rel ? rel : "/",
-					      f ? f->vf : NULL, sa, st))
+			      m->ops->setattr(m->vm, rel, f ? f->vf : NULL, sa,
+					      st))
 		      : -ENOSYS;
 	if (ret == 0)
 		st->st_ino = mix_ino(m->id, st->st_ino);
