@@ -310,12 +310,8 @@ figures=(
 
 # ---- run ------------------------------------------------------------------
 
-start_ts=$(date +%s)
-load0=$(cut -d' ' -f1-3 /proc/loadavg)
+bench_start "other work competes with the clients and servers"
 loadmax=${load0%% *}
-if awk -v l="${load0%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
-	log "WARNING: load average $load0 on $(nproc) CPUs: other work competes with the clients and servers"
-fi
 log "scratch: $T (on $(findmnt -n -o SOURCE,FSTYPE -T "$T" | tr -s ' '))"
 cp "$vfsd_src" "$T/bin/vfsd"
 cp "$vfsctl_src" "$T/bin/vfsctl"
@@ -374,13 +370,7 @@ for r in $(seq "$repeat"); do
 		done
 	done
 done
-for spec in "${figures[@]}"; do
-	IFS='|' read -r id _ <<<"$spec"
-	for t in "${targets[@]}"; do
-		IFS='|' read -r -a vals <<<"${runs[$id,$t]#|}"
-		res[$id,$t]=$(median "${vals[@]}")
-	done
-done
+collect_medians
 elapsed=$(( $(date +%s) - start_ts ))
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
 

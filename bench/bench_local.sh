@@ -262,11 +262,7 @@ figures=(
 
 # ---- run ------------------------------------------------------------------
 
-start_ts=$(date +%s)
-load0=$(cut -d' ' -f1-3 /proc/loadavg)
-if awk -v l="${load0%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
-	log "WARNING: load average $load0 on $(nproc) CPUs: other work competes with the FUSE daemons' threads; FUSE figures will suffer more than raw ones"
-fi
+bench_start "other work competes with the FUSE daemons' threads; FUSE figures will suffer more than raw ones"
 log "scratch: $T (on $(findmnt -n -o SOURCE,FSTYPE -T "$T" | tr -s ' '))"
 cp "$vfsd_src" "$T/bin/vfsd"
 cc -O2 -Wall -o "$T/bin/passthrough_ll" "$pt_src" $(pkg-config --cflags --libs fuse3) \

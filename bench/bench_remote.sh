@@ -295,11 +295,7 @@ nfs_targets=(vfsd3 nfscp3 vfsd4 nfscp4)
 
 # ---- run ------------------------------------------------------------------
 
-start_ts=$(date +%s)
-load0=$(cut -d' ' -f1-3 /proc/loadavg)
-if awk -v l="${load0%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
-	log "WARNING: load average $load0 on $(nproc) CPUs: other work competes with the clients and servers"
-fi
+bench_start "other work competes with the clients and servers"
 log "scratch: $T"
 cp "$vfsd_src" "$T/bin/vfsd"
 # the checkout's state when the binary was taken (it may move during the run)
@@ -368,13 +364,7 @@ for r in $(seq "$repeat"); do
 		done
 	done
 done
-for spec in "${figures[@]}"; do
-	IFS='|' read -r id _ <<<"$spec"
-	for t in "${targets[@]}"; do
-		IFS='|' read -r -a vals <<<"${runs[$id,$t]#|}"
-		res[$id,$t]=$(median "${vals[@]}")
-	done
-done
+collect_medians
 elapsed=$(( $(date +%s) - start_ts ))
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
 

@@ -213,3 +213,26 @@ remount_fresh() {
 	drop_caches
 	[ -z "$m" ] || start_mount "$m"
 }
+
+# Start the clock (start_ts) and note the load (load0); warn, saying
+# what suffers, when other work already keeps half the CPUs busy.
+bench_start() {	# what-suffers
+	start_ts=$(date +%s)
+	load0=$(cut -d' ' -f1-3 /proc/loadavg)
+	if awk -v l="${load0%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
+		log "WARNING: load average $load0 on $(nproc) CPUs: $1"
+	fi
+}
+
+# res[ID,TARGET] = median of runs[ID,TARGET] ("|v1|v2..."), for every
+# figure in figures[] ("ID|...") and target in targets[].
+collect_medians() {
+	local spec id t vals
+	for spec in "${figures[@]}"; do
+		IFS='|' read -r id _ <<<"$spec"
+		for t in "${targets[@]}"; do
+			IFS='|' read -r -a vals <<<"${runs[$id,$t]#|}"
+			res[$id,$t]=$(median "${vals[@]}")
+		done
+	done
+}
