@@ -327,10 +327,13 @@ class Confinement(harness.TestCase):
             t = threading.Thread(target=swapper)
             t.start()
             seen, errors = set(), 0
-            deadline = time.monotonic() + 4
+            # 4 s of races at least; on a loaded machine (ASan, CI) go on,
+            # up to 30 s, until one read has landed between two swaps
+            start = time.monotonic()
             i = 0
             try:
-                while time.monotonic() < deadline:
+                while (time.monotonic() < start + 4 or
+                       (b"inside" not in seen and time.monotonic() < start + 30)):
                     i += 1
                     try:
                         seen.add(read_file(v.path("c/d/f")))
