@@ -226,7 +226,7 @@ fio_fig() {	# FIGURE TARGET RW
 fig_randread() { fio_fig randread "$1" randread; }
 fig_randwrite() {
 	fio_fig randwrite "$1" randwrite
-	rm -f "${sdir[$1]}/img.raw"	# room for the next figures (the client is remounted before any use)
+	server_rm "$1" img.raw	# room for the next figures (the client is remounted before any use)
 }
 
 # qemu-img convert: two figures from one run, without and with `sync DST`.
@@ -234,14 +234,14 @@ declare -A qsync=()
 fig_qemu() {
 	local t=$1 dst=${tdir[$1]}/out.qcow2 s1
 	[ "$t" != sftpx ] || { val=-; qsync[$t]=-; return; }
-	rm -f "${sdir[$t]}/out.qcow2"
+	server_rm "$t" out.qcow2
 	remount_fresh "$t"
 	cat "$SRC" >/dev/null
 	if run_timed "qemu-img convert to ${tname[$t]}" qemu-img convert -f raw -O qcow2 "$SRC" "$dst"; then
 		s1=$secs
 	else
 		local first=$why
-		rm -f "${sdir[$t]}/out.qcow2"
+		server_rm "$t" out.qcow2
 		remount_fresh "$t"
 		cat "$SRC" >/dev/null
 		if run_timed "qemu-img convert -t none to ${tname[$t]}" qemu-img convert -f raw -O qcow2 -t none "$SRC" "$dst"; then
@@ -249,7 +249,7 @@ fig_qemu() {
 			note[qemu,$t]="${tname[$t]}: default cache $first, figure with -t none"
 		else
 			val="$first; -t none $why"; qsync[$t]=$val
-			rm -f "${sdir[$t]}/out.qcow2"
+			server_rm "$t" out.qcow2
 			return
 		fi
 	fi
@@ -259,7 +259,7 @@ fig_qemu() {
 	else
 		qsync[$t]=$why
 	fi
-	rm -f "${sdir[$t]}/out.qcow2"
+	server_rm "$t" out.qcow2
 }
 fig_qemu_sync() { val=${qsync[$1]}; }
 
@@ -268,7 +268,7 @@ declare -A calloc=() csame=()
 fig_clone() {
 	local t=$1
 	[ "$t" != sshfs ] || { val=-; calloc[$t]=-; csame[$t]=-; return; }
-	rm -f "${sdir[$t]}/sparse.raw" "${sdir[$t]}/clone.raw"
+	server_rm "$t" sparse.raw clone.raw
 	cp --sparse=always "$SPARSE" "${sdir[$t]}/sparse.raw" || die "copying the sparse image into ${sdir[$t]}"
 	remount_fresh "$t"
 	local src=${tdir[$t]}/sparse.raw dst=${tdir[$t]}/clone.raw ok
@@ -292,7 +292,7 @@ fig_clone() {
 	else
 		val=$why; csame[$t]=-; calloc[$t]=-
 	fi
-	rm -f "${sdir[$t]}/sparse.raw" "${sdir[$t]}/clone.raw"
+	server_rm "$t" sparse.raw clone.raw
 }
 fig_clone_alloc() { val=${calloc[$1]}; }
 fig_clone_same() { val=${csame[$1]}; }
@@ -346,6 +346,7 @@ targets+=(sshfs)
 for m in vfsd sshfs; do
 	start_mount "$m"
 done
+[ "$do_nfs" = 0 ] || start_nfs_janitor nfs3
 for t in "${targets[@]}"; do
 	[ -d "${tdir[$t]}" ] || die "${tdir[$t]} not visible through ${mountof[$t]:-the raw directory}"
 done

@@ -129,8 +129,8 @@ drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 # ---- targets --------------------------------------------------------------
 # Every target works in its own directory of the served tree: tdir is where
 # the client sees it (a FUSE path, or a URL for nfs-cp), sdir where it is
-# on the server (for set-up and clean-up behind the clients' backs, never
-# while a figure runs).
+# on the server (for set-up behind the clients' backs, never while a
+# figure runs; removal goes through server_rm, see bench/lib.sh).
 
 declare -A tname mountof tdir sdir
 setup_targets() {
@@ -202,7 +202,7 @@ ensure_server_file() {	# PATH
 
 fig_seqwrite() {
 	local t=$1
-	rm -f "${sdir[$t]}/seq.dat"
+	server_rm "$t" seq.dat
 	src_warm
 	case $t in
 	sshcat)
@@ -234,7 +234,7 @@ fig_seqread() {
 		run_timed "dd read through ${tname[$t]}" "$size_mb" \
 			dd if="${tdir[$t]}/seq.dat" of=/dev/null bs=1M status=none ;;
 	esac
-	rm -f "${sdir[$t]}/seq.dat"
+	server_rm "$t" seq.dat
 }
 
 is_fuse() { [ -n "${mountof[$1]}" ]; }
@@ -252,7 +252,7 @@ meta() {	# TARGET PHASE
 }
 fig_create() {
 	is_fuse "$1" || { val=-; return; }
-	rm -rf "${sdir[$1]}/meta"	# on the server: leftovers of a failed round
+	server_rm "$1" meta	# leftovers of a failed round
 	mkdir "${tdir[$1]}/meta" || die "mkdir ${tdir[$1]}/meta"
 	meta "$1" create
 }
@@ -276,7 +276,7 @@ fig_stat() { is_fuse "$1" || { val=-; return; }; meta "$1" stat; }
 fig_unlink() {
 	is_fuse "$1" || { val=-; return; }
 	meta "$1" unlink
-	rm -rf "${sdir[$1]}/meta"
+	server_rm "$1" meta
 }
 
 # id | label | unit | preparation: fresh (remount + drop caches), or
@@ -321,6 +321,7 @@ setup_targets
 targets=()
 [ "$do_sftp" = 0 ] || targets+=("${sftp_targets[@]}")
 [ "$do_nfs" = 0 ] || targets+=("${nfs_targets[@]}")
+[ "$do_nfs" = 0 ] || start_nfs_janitor vfsd3 vfsd4 nfscp3 nfscp4
 # mount every client once up front: a broken one stops the run at once
 for m in $(for t in "${targets[@]}"; do echo "${mountof[$t]}"; done | sort -u); do
 	start_mount "$m"
