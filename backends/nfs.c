@@ -614,37 +614,34 @@ static int nfsb_setattr_path(struct nfsb_mount *m, const char *full,
 	return ret;
 }
 
-static int nfsb_ftruncate(struct nfsb_file *nf, off_t size);
+static int nfsb_fsetattr(struct nfsb_file *nf,
+			 const struct vfs_setattr *sa);
 
-static char *nfsb_file_path(struct nfsb_file *nf);
+static int nfsb_fgetattr(struct vfs_file *f, struct stat *st);
 
 static int nfsb_setattr(struct vfs_mount *vm, const char *path,
 			struct vfs_file *f, const struct vfs_setattr *sa,
 			struct stat *st)
 {
 	struct nfsb_mount *m = nfsb_m(vm);
-	/*
-	 * An open file is changed under its own name, which follows
-	 * renames and silly renames: the caller's path may be stale, or
-	 * absent ("/") for a file unlinked while open.
-	 */
-	char *full = f ? nfsb_file_path(nfsb_f(f)) : nfsb_path(m, path);
-	struct vfs_setattr rest = *sa;
-	int ret = 0;
+	char *full;
+	int ret;
 
+	if (f) {
+		struct nfsb_file *nf = nfsb_f(f);
+
+		/* queued writes land before the change, as they were issued */
+		nfsb_wb_drain_file(nf);
+		ret = nfsb_fsetattr(nf, sa);
+		if (ret == 0 && st)
+			ret = nfsb_fgetattr(f, st);
+		return ret;
+	}
+	full = nfsb_path(m, path);
 	if (!full)
 		return -ENOMEM;
-	/* queued writes land before the change, as they were issued */
 	nfsb_wb_drain_path(m, full);
-	if (f)
-		nfsb_wb_drain(nfsb_f(f));
-	if (f && (sa->valid & VFS_SET_SIZE)) {
-		/* Through the handle: works on an unlinked open file. */
-		ret = nfsb_ftruncate(nfsb_f(f), sa->size);
-		rest.valid &= ~VFS_SET_SIZE;
-	}
-	if (ret == 0)
-		ret = nfsb_setattr_path(m, full, &rest);
+	ret = nfsb_setattr_path(m, full, sa);
 	nfsb_invalidate(m, full);
 	if (ret == 0 && st)
 		ret = nfsb_lstat_full(m, full, st, false);
@@ -1953,18 +1950,15 @@ static int nfsb_fgetattr(struct vfs_file *f, struct stat *st)
 	path = nfsb_file_path(nf);
 	if (!path)
 		return -ENOMEM;
-	if (m->version == 4) {
-		/* By path: no fattr4 decoder of ours.  Unlinked open files
-		 * live on under their silly name, so the path holds. */
-		ret = nfsb_lstat_full(m, path, st, false);
-		free(path);
-		return ret;
-	}
+	/* by handle: the open file, whatever another client named it */
 	do {
 		ret = nfsb_get(m, -1, &op);
 		if (ret < 0)
 			break;
-		ret = nfsb_fstat_on(&op, nf->fh, st);
+		if (m->version == 4)
+			ret = nfsb_v4_fstat(&op, nf, st);
+		else
+			ret = nfsb_fstat_on(&op, nf->fh, st);
 		nfsb_put(&op);
 	} while (nfsb_retry(&op, ret, &tries));
 	if (ret == 0)
@@ -1973,12 +1967,87 @@ static int nfsb_fgetattr(struct vfs_file *f, struct stat *st)
 	return ret;
 }
 
-static int nfsb_ftruncate(struct nfsb_file *nf, off_t size)
+static void nfsb_cb_setattr3(struct rpc_context *rpc, int status,
+			     void *data, void *priv)
+{
+	SETATTR3res *res = data;
+	int err = 0;
+
+	if (status != RPC_STATUS_SUCCESS)
+		err = -EFAULT;
+	else if (res->status != NFS3_OK)
+		err = nfsstat3_to_errno(res->status);
+	nfsb_wait_done(priv, err);
+}
+
+static time_how nfsb_time_how(const struct vfs_setattr *sa, unsigned set,
+			      unsigned now, const struct timespec *ts,
+			      nfstime3 *out)
+{
+	if (sa->valid & now)
+		return SET_TO_SERVER_TIME;
+	if (!(sa->valid & set))
+		return DONT_CHANGE;
+	out->seconds = (uint32_t)ts->tv_sec;
+	out->nseconds = (uint32_t)ts->tv_nsec;
+	return SET_TO_CLIENT_TIME;
+}
+
+/* Start one NFSv3 SETATTR of everything sa asks for on nf's handle. */
+static int nfsb_start_setattr3(struct nfsb_op *op, struct nfsb_file *nf,
+			       const struct vfs_setattr *sa,
+			       struct nfsb_wait *w)
+{
+	struct nfs_fh *raw = nfsb_rawfh(nf->fh, NFSB_V3_FHSIZE);
+	SETATTR3args a;
+	sattr3 *n = &a.new_attributes;
+
+	if (!raw)
+		return -1;
+	memset(&a, 0, sizeof(a));
+	a.object.data.data_len = (u_int)raw->len;
+	a.object.data.data_val = raw->val;
+	if (sa->valid & VFS_SET_MODE) {
+		n->mode.set_it = 1;
+		n->mode.set_mode3_u.mode = sa->mode & 07777;
+	}
+	if (sa->valid & VFS_SET_UID) {
+		n->uid.set_it = 1;
+		n->uid.set_uid3_u.uid = sa->uid;
+	}
+	if (sa->valid & VFS_SET_GID) {
+		n->gid.set_it = 1;
+		n->gid.set_gid3_u.gid = sa->gid;
+	}
+	if (sa->valid & VFS_SET_SIZE) {
+		n->size.set_it = 1;
+		n->size.set_size3_u.size = (uint64_t)sa->size;
+	}
+	n->atime.set_it = nfsb_time_how(sa, VFS_SET_ATIME, VFS_SET_ATIME_NOW,
+					&sa->atime,
+					&n->atime.set_atime_u.atime);
+	n->mtime.set_it = nfsb_time_how(sa, VFS_SET_MTIME, VFS_SET_MTIME_NOW,
+					&sa->mtime,
+					&n->mtime.set_mtime_u.mtime);
+	return rpc_nfs3_setattr_async(nfs_get_rpc_context(op->nfs),
+				      nfsb_cb_setattr3, &a, w);
+}
+
+/*
+ * Change an open file's attributes through its file handle, in one
+ * SETATTR: it reaches the file the descriptor has open whatever names it
+ * has now (renamed by another client, unlinked while open), and sets
+ * times with nanoseconds and "now" as the server's clock, which libnfs's
+ * path calls cannot.
+ */
+static int nfsb_fsetattr(struct nfsb_file *nf, const struct vfs_setattr *sa)
 {
 	struct nfsb_mount *m = nfsb_m(nf->base.mount);
 	struct nfsb_op op;
 	int ret, tries = 0;
 
+	if (!sa->valid)
+		return 0;
 	do {
 		struct nfsb_wait w;
 
@@ -1988,19 +2057,16 @@ static int nfsb_ftruncate(struct nfsb_file *nf, off_t size)
 		nfsb_wait_init(&w);
 		w.pending = 1;
 		if (m->version == 3) {
-			if (nfs_ftruncate_async(op.nfs, nf->fh, (uint64_t)size,
-						nfsb_cb_status, &w))
+			if (nfsb_start_setattr3(&op, nf, sa, &w))
 				nfsb_start_failed(&op, &w);
 		} else {
-			struct vfs_setattr sa = { .valid = VFS_SET_SIZE,
-						  .size = size };
 			char abuf[NFSB_V4_ATTRBUF];
 			uint32_t bm[2];
 			nfs_argop4 tail;
 
 			memset(&tail, 0, sizeof(tail));
 			tail.argop = OP_SETATTR;
-			nfsb_v4_fattr(&sa, bm, abuf,
+			nfsb_v4_fattr(sa, bm, abuf,
 				      &tail.nfs_argop4_u.opsetattr.obj_attributes);
 			if (nfsb_v4_fhop(&op, nf, &tail, nfsb_cb_compound4,
 					 &w))

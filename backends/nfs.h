@@ -291,5 +291,9 @@ int nfsb_v4_mknod(struct nfsb_mount *m, const char *full, mode_t mode,
 int nfsb_v4_fhop(struct nfsb_op *op, const struct nfsb_file *nf,
 		 const nfs_argop4 *tail, rpc_cb cb, void *priv);
 int nfsb_v4_res(int status, void *data, nfs_resop4 *out);
+/* PUTFH + GETATTR: the attributes of the file nf has open, whatever its
+ * names are now.  0 or -errno; op as for every call. */
+int nfsb_v4_fstat(struct nfsb_op *op, const struct nfsb_file *nf,
+		  struct stat *st);
 
 #endif /* VFSD_BACKENDS_NFS_H */

@@ -378,8 +378,10 @@ void nfsb_stat_from64(struct stat *st, const struct nfs_stat_64 *s)
 	st->st_rdev = s->nfs_rdev;
 	st->st_size = s->nfs_size;
 	st->st_blksize = s->nfs_blksize ? s->nfs_blksize : 4096;
-	st->st_blocks = s->nfs_blocks ? s->nfs_blocks :
-					(s->nfs_used + 511) / 512;
+	/* from the bytes used: libnfs 4.0.0's NFSv4 stat counts its
+	 * nfs_blocks in 4096-byte units, where st_blocks has 512 */
+	st->st_blocks = s->nfs_used ? (blkcnt_t)((s->nfs_used + 511) / 512)
+				    : (blkcnt_t)s->nfs_blocks;
 	st->st_atim.tv_sec = s->nfs_atime;
 	st->st_atim.tv_nsec = s->nfs_atime_nsec;
 	st->st_mtim.tv_sec = s->nfs_mtime;

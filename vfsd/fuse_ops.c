@@ -211,6 +211,32 @@ static struct router_file *fo_orphan_handle(fuse_ino_t ino)
 	return inode_handle_find(ino, fo_handle_get);
 }
 
+/*
+ * The open handle a request on node ino that came without one should use
+ * (fstat, fchmod, fchown and futimens reach us by node, with no handle),
+ * or NULL to go by path.  A node whose name is gone (unlinked while open)
+ * has only its handles.  On shared storage a node with open files means
+ * the file they have open, as an NFS client's inode means its file
+ * handle, whatever another host did to the name since: after a rename
+ * there, the path would reach whatever now has the old name.  A lookup
+ * that finds another object under the name makes a new node
+ * (inode_lookup), so stat(2) of the name moves on to that object.
+ * Returns a reference (router_release) or NULL; *shared is set.
+ */
+static struct router_file *fo_node_handle(fuse_ino_t ino, const char *path,
+					  bool *shared)
+{
+	double attr_to, entry_to;
+
+	*shared = false;
+	if (!path)
+		return fo_orphan_handle(ino);
+	router_timeouts(path, &attr_to, &entry_to, shared);
+	if (!*shared || !inode_has_handles(ino))
+		return NULL;
+	return fo_orphan_handle(ino);
+}
+
 static void fo_getattr(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
@@ -219,19 +245,19 @@ static void fo_getattr(fuse_req_t req, fuse_ino_t ino,
 	struct stat st;
 	int ret = 0;
 	char *path = inode_path(ino, &ret);
+	struct router_file *rf = NULL;
 
+	if (!fi)
+		rf = fo_node_handle(ino, path, &shared);
 	if (fi) {
 		ret = router_fgetattr(fo_file(fi), &st);
+	} else if (rf) {
+		ret = router_fgetattr(rf, &st);
+		router_release(rf);
 	} else if (path) {
 		ret = router_getattr(path, &st);
-	} else {
-		struct router_file *rf = fo_orphan_handle(ino);
-
-		if (rf) {
-			ret = router_fgetattr(rf, &st);
-			router_release(rf);
-		}
 	}
+	/* else: inode_path's error (no name and no open handle left) */
 	if (ret < 0) {
 		free(path);
 		return fo_reply_err(req, ret);
@@ -356,10 +382,11 @@ static void fo_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	}
 	if (fi) {
 		rf = fo_file(fi);
-	} else if (!path) {
-		/* an unlinked file, changed by path (/proc/PID/fd/N) */
-		rf = orphan = fo_orphan_handle(ino);
-		if (!rf)
+	} else {
+		bool shared;
+
+		rf = orphan = fo_node_handle(ino, path, &shared);
+		if (!rf && !path)
 			return fo_reply_err(req, ret);	/* inode_path's */
 	}
 	ret = 0;
@@ -708,6 +735,11 @@ static void fo_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (ret < 0)
 		return fo_reply_err(req, ret);
 	inode_cache_stamp(e.ino, &st);
+	if (inode_handle_add(e.ino, rf) < 0) {
+		inode_forget(e.ino, 1);		/* fo_make_entry's lookup */
+		router_release(rf);
+		return fo_reply_err(req, -ENOMEM);
+	}
 	fi->fh = (uintptr_t)rf;
 	pt_fd = router_file_passthrough_fd(rf);
 	rf->pt_mode = pt_open_begin(e.ino, pt_fd,
@@ -721,6 +753,7 @@ static void fo_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		pt_open_end(e.ino);
 	if (ret == -ENOENT) {
 		pt_release(e.ino, rf->pt_mode);
+		inode_handle_del(e.ino, rf);
 		router_release(rf);
 	}
 }

@@ -153,6 +153,46 @@ class Coherence(harness.TestCase):
     def test_write_behind_v4(self):
         self._write_behind("nfs4")
 
+    def _handle_follows_server_rename(self, prefix):
+        """fchmod, futimens and ftruncate change the file the descriptor
+        has open, also after another client renamed it and put a new
+        file under the old name: they go by file handle, not by name."""
+        tag = "fh-%s-%d" % (prefix, time.monotonic_ns())
+        old = os.path.join(self.g.export, tag)
+        moved = os.path.join(self.g.export, tag + "-moved")
+        fd = os.open(self.v.path(prefix, tag), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            os.write(fd, b"x" * 10000)
+            os.fsync(fd)
+            os.rename(old, moved)           # behind vfsd's back
+            write_file(old, b"another file")
+            os.chmod(old, 0o640)
+            os.fchmod(fd, 0o600)
+            os.utime(fd, ns=(1_500_000_000_123_456_789, 1_600_000_000_987_654_321))
+            os.ftruncate(fd, 4321)
+            os.utime(fd, ns=(1_500_000_000_123_456_789, 1_600_000_000_987_654_321))
+            st = os.fstat(fd)
+            self.assertEqual((st.st_mode & 0o7777, st.st_size), (0o600, 4321))
+            self.assertEqual(st.st_mtime_ns, 1_600_000_000_987_654_321)
+        finally:
+            os.close(fd)
+        st = os.stat(moved)
+        self.assertEqual((st.st_mode & 0o7777, st.st_size), (0o600, 4321))
+        self.assertEqual((st.st_atime_ns, st.st_mtime_ns),
+                         (1_500_000_000_123_456_789, 1_600_000_000_987_654_321))
+        # st_blocks in 512-byte units over both versions (du)
+        self.assertEqual(os.stat(self.v.path(prefix, tag + "-moved")).st_blocks,
+                         st.st_blocks)
+        st = os.stat(old)
+        self.assertEqual((st.st_mode & 0o7777, st.st_size), (0o640, 12))
+        self.assertEqual(read_file(old), b"another file")
+
+    def test_handle_follows_server_rename_v3(self):
+        self._handle_follows_server_rename("nfs3")
+
+    def test_handle_follows_server_rename_v4(self):
+        self._handle_follows_server_rename("nfs4")
+
     def test_v3_v4_same_file(self):
         tag = "both-%d" % os.getpid()
         write_file(self.v.path("nfs3", tag), b"written over v3")
