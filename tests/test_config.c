@@ -48,10 +48,16 @@ static void load_ok(const char *text)
 	ck_assert_int_eq(err.code, 0);
 }
 
-/* Load `text`, which must fail with exactly the message `want`. */
+/* Load `text`, which must fail with exactly the message `want`.  May be
+ * called several times in one test. */
 static void load_bad(const char *text, const char *want)
 {
-	int ret = cfg_load_string(&cfg, text, "test.conf", true, &err);
+	int ret;
+
+	cfg_free(&cfg);
+	memset(&cfg, 0, sizeof(cfg));
+	vfs_error_init(&err);
+	ret = cfg_load_string(&cfg, text, "test.conf", true, &err);
 
 	ck_assert_msg(ret < 0, "accepted:\n%s", text);
 	ck_assert_int_eq(ret, -err.code);
@@ -264,6 +270,16 @@ START_TEST(test_duplicate_vfsd_key)
 {
 	load_bad("[vfsd]\nwriteback_cache=no\nhost_id=a\nwriteback_cache=yes\n",
 		 "test.conf:4: duplicate key 'writeback_cache'");
+	/* every [vfsd] key: the second of two values is an error, not the
+	 * silent winner */
+	load_bad("[vfsd]\nmountpoint=/a\nmountpoint=/b\n",
+		 "test.conf:3: duplicate key 'mountpoint'");
+	load_bad("[vfsd]\nlock_lease=10\nhost_id=h\nlock_lease=20\n",
+		 "test.conf:4: duplicate key 'lock_lease'");
+	load_bad("[vfsd]\nshow_control_dir=yes\nshow_control_dir=no\n",
+		 "test.conf:3: duplicate key 'show_control_dir'");
+	load_bad("[vfsd]\nhost_id=a\nhost_id=b\n",
+		 "test.conf:3: duplicate key 'host_id'");
 }
 END_TEST
 

@@ -33,7 +33,7 @@ struct cfg_parse {
 	int origin;		/* VFS_ORIGIN_CONFIG or _OPEN_CONFIG */
 	bool in_vfsd;		/* current section is [vfsd] */
 	struct cfg_mount *cur;	/* current [mount] section, or NULL */
-	bool seen_writeback, seen_host_id;
+	unsigned seen_vfsd;	/* [vfsd] keys given, by cfg_vfsd_keys index */
 	struct vfs_error *err;
 	int ret;
 };
@@ -162,17 +162,30 @@ static char *cfg_reader(char *str, int num, void *stream)
 	return str;
 }
 
+/* The keys of [vfsd]; each may be given once. */
+static const char *const cfg_vfsd_keys[] = {
+	"writeback_cache", "host_id", "mountpoint", "lock_lease",
+	"show_control_dir", NULL,
+};
+
 static int cfg_vfsd_key(struct cfg_parse *ps, const char *name,
 			const char *value)
 {
 	struct vfsd_config *cfg = ps->cfg;
+	unsigned i;
+
+	for (i = 0; cfg_vfsd_keys[i]; i++)
+		if (strcmp(name, cfg_vfsd_keys[i]) == 0)
+			break;
+	if (!cfg_vfsd_keys[i])
+		return cfg_fail(ps, EINVAL, "unknown key '%s' in [vfsd]", name);
+	if (ps->seen_vfsd & (1u << i))
+		return cfg_fail(ps, EINVAL, "duplicate key '%s'", name);
+	ps->seen_vfsd |= 1u << i;
 
 	if (strcmp(name, "writeback_cache") == 0) {
 		bool b;
 
-		if (ps->seen_writeback)
-			return cfg_fail(ps, EINVAL, "duplicate key '%s'", name);
-		ps->seen_writeback = true;
 		if (vfs_parse_bool(value, &b) == 0)
 			cfg->writeback = b ? FO_WRITEBACK_ON : FO_WRITEBACK_OFF;
 		else
@@ -182,9 +195,6 @@ static int cfg_vfsd_key(struct cfg_parse *ps, const char *name,
 		return 1;
 	}
 	if (strcmp(name, "host_id") == 0) {
-		if (ps->seen_host_id)
-			return cfg_fail(ps, EINVAL, "duplicate key '%s'", name);
-		ps->seen_host_id = true;
 		if (!*value || strpbrk(value, " \t/\\\n"))
 			return cfg_fail(ps, EINVAL,
 					"host_id must be a non-empty word without spaces or slashes");
