@@ -1943,14 +1943,14 @@ static int nfsb_fgetattr(struct vfs_file *f, struct stat *st)
 	struct nfsb_file *nf = nfsb_f(f);
 	struct nfsb_mount *m = nfsb_m(f->mount);
 	struct nfsb_op op;
-	char *path;
 	int ret, tries = 0;
 
-	nfsb_wb_drain(nf);
-	path = nfsb_file_path(nf);
-	if (!path)
-		return -ENOMEM;
-	/* by handle: the open file, whatever another client named it */
+	/* every handle's queued writes: the size must include them, or the
+	 * kernel would cut its own idea of the file short */
+	nfsb_wb_drain_file(nf);
+	/* By handle: the open file, whatever another client named it.  Not
+	 * cached under its name either: another client may have given that
+	 * name to another file, and a lookup must find that one. */
 	do {
 		ret = nfsb_get(m, -1, &op);
 		if (ret < 0)
@@ -1961,9 +1961,6 @@ static int nfsb_fgetattr(struct vfs_file *f, struct stat *st)
 			ret = nfsb_fstat_on(&op, nf->fh, st);
 		nfsb_put(&op);
 	} while (nfsb_retry(&op, ret, &tries));
-	if (ret == 0)
-		nfsb_cache_put_attr(m, path, st);
-	free(path);
 	return ret;
 }
 

@@ -1855,7 +1855,8 @@ static int sftp_fgetattr(struct vfs_file *vf, struct stat *st)
 	struct sftp_conn *c;
 	int rc, tries = 0;
 
-	sftp_wb_drain(sm->wb, f);
+	/* every handle's queued writes: the size must include them */
+	sftp_wb_drain_path(sm->wb, f->path);
 	pthread_mutex_lock(&f->lock);
 	do {
 		rc = sftp_file_begin(sm, f, &c);

@@ -237,6 +237,16 @@ static struct router_file *fo_node_handle(fuse_ino_t ino, const char *path,
 	return fo_orphan_handle(ino);
 }
 
+/*
+ * An open file on shared storage (a VM image another host may grow) is
+ * never attribute-cached by the kernel: its size must be the server's the
+ * moment it is asked, e.g. when a migrated VM resumes.
+ */
+static bool fo_open_shared(fuse_ino_t ino, const struct stat *st, bool shared)
+{
+	return shared && S_ISREG(st->st_mode) && inode_has_handles(ino);
+}
+
 static void fo_getattr(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
@@ -267,12 +277,7 @@ static void fo_getattr(fuse_req_t req, fuse_ino_t ino,
 	else
 		attr_to = 0;
 	free(path);
-	/*
-	 * An open file on shared storage (a VM image another host may grow)
-	 * is never attribute-cached: its size must be the server's the
-	 * moment it is asked, e.g. when a migrated VM resumes.
-	 */
-	if (shared && S_ISREG(st.st_mode) && inode_has_handles(ino))
+	if (fo_open_shared(ino, &st, shared))
 		attr_to = 0;
 	fuse_reply_attr(req, &st, fo_attr_timeout(&st, attr_to));
 }
@@ -348,6 +353,7 @@ static void fo_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct router_file *rf = NULL, *orphan = NULL;
 	struct vfs_setattr sa = { 0 };
 	double attr_to = 0, entry_to;
+	bool shared = false;
 	struct stat st;
 	int ret = 0;
 	char *path = inode_path(ino, &ret);
@@ -382,9 +388,9 @@ static void fo_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	}
 	if (fi) {
 		rf = fo_file(fi);
-	} else {
-		bool shared;
-
+	} else if (!path || !(sa.valid & VFS_SET_SIZE)) {
+		/* truncate(2) of a name goes by the name: the handle at hand
+		 * may be read-only, and ftruncate(2) comes with its own */
 		rf = orphan = fo_node_handle(ino, path, &shared);
 		if (!rf && !path)
 			return fo_reply_err(req, ret);	/* inode_path's */
@@ -413,12 +419,14 @@ static void fo_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	if (orphan)
 		router_release(orphan);
 	if (ret == 0 && path)
-		router_timeouts(path, &attr_to, &entry_to, NULL);
+		router_timeouts(path, &attr_to, &entry_to, &shared);
 	free(path);
 	if (ret < 0)
 		return fo_reply_err(req, ret);
 	if (sa.valid & VFS_SET_SIZE)
 		inode_cache_stamp(ino, &st);
+	if (fo_open_shared(ino, &st, shared))
+		attr_to = 0;
 	fuse_reply_attr(req, &st, fo_attr_timeout(&st, attr_to));
 }
 

@@ -181,6 +181,30 @@ class PosixSuite:
         self.assertEqual(data[4999:5004], b"aXYZa")
         self.assertEqual(data[10000:20000], b"\0" * 10000)
 
+    def test_stat_through_a_reader_sees_anothers_writes(self):
+        """The size seen through one descriptor (and by name, which on
+        shared backends goes through an open descriptor) includes what
+        another descriptor of the file wrote a moment ago, however the
+        backend queues writes; and truncate(2) of the name works while
+        the file is open read-only."""
+        wfd = os.open(self.p("f"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            rfd = os.open(self.p("f"), os.O_RDONLY)
+            try:
+                for i in range(1, 6):
+                    os.write(wfd, os.urandom(1 << 20))
+                    self.assertEqual(os.fstat(rfd).st_size, i << 20)
+                    self.assertEqual(os.stat(self.p("f")).st_size, i << 20)
+                os.truncate(self.p("f"), 12345)
+                self.assertEqual(os.fstat(rfd).st_size, 12345)
+                self.assertEqual(os.stat(self.p("f")).st_size, 12345)
+                self.assertEqual(len(os.pread(rfd, 1 << 20, 0)), 12345)
+            finally:
+                os.close(rfd)
+        finally:
+            os.close(wfd)
+        self.assertEqual(os.stat(self.p("f")).st_size, 12345)
+
     def test_truncate(self):
         write_file(self.p("f"), b"x" * 5000)
         os.truncate(self.p("f"), 100)
