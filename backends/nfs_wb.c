@@ -21,7 +21,12 @@
  * reads and attribute requests of the file, truncation, COMMIT, release.
  * Jobs of one file that overlap are never in flight together, so the
  * server cannot apply them out of order.  At most NFSB_WB_WINDOW bytes are
- * queued or in flight per mount; a writer beyond it waits.
+ * queued or in flight per mount; a writer beyond it waits.  At most
+ * NFSB_WB_RPCS WRITEs are in flight on the thread's context: libnfs 4.0
+ * walks every outstanding request of a context each time it is serviced
+ * (its timeout scan), which for NFSv4's 3.5 KiB pieces (thousands per
+ * 16 MiB) cost more than the writes; later chunks of a job go out as
+ * earlier ones are answered, in order.
  *
  * The thread's context is used by the thread alone (libnfs 4.0 contexts
  * are not thread-safe).  A context that fails, or that answered nothing
@@ -37,6 +42,7 @@
 #include "backends/nfs.h"
 
 #define NFSB_WB_WINDOW (16u << 20)
+#define NFSB_WB_RPCS 64
 
 struct nfsb_wjob {
 	struct nfsb_wjob *next;
@@ -46,6 +52,7 @@ struct nfsb_wjob {
 	int tries;		/* sends on a context that then failed */
 	struct nfsb_wait w;	/* the chunks' completion */
 	size_t n;
+	size_t sent;		/* c[0..sent) were handed to libnfs */
 	struct nfsb_chunk *c;	/* [n], in the same allocation */
 	char *data;		/* ditto */
 };
@@ -55,7 +62,9 @@ struct nfsb_wb {
 	pthread_cond_t done;		/* a job completed */
 	struct nfsb_wjob *queued;	/* not sent yet, in order */
 	struct nfsb_wjob **qtail;
-	struct nfsb_wjob *flight;	/* sent (the thread's alone) */
+	struct nfsb_wjob *flight;	/* sent, in order (the thread's alone) */
+	struct nfsb_wjob **ftail;
+	unsigned rpcs;			/* WRITEs in flight (ditto) */
 	size_t bytes;			/* queued + in flight */
 	bool stop;
 	int evfd;			/* wakes the thread */
@@ -106,12 +115,20 @@ static void nfsb_wb_complete(struct nfsb_wb *wb, struct nfsb_wjob *j)
 	pthread_cond_broadcast(&wb->done);
 }
 
-/* Send the chunks of j not yet written in full (a short write's rest). */
-static void nfsb_wb_send(struct nfsb_op *op, struct nfsb_wjob *j)
+/*
+ * Send j's chunks from c[j->sent] on that are not written in full (a short
+ * write sends its rest), while fewer than NFSB_WB_RPCS are in flight.
+ */
+static void nfsb_wb_send(struct nfsb_op *op, struct nfsb_wb *wb,
+			 struct nfsb_wjob *j)
 {
-	for (size_t i = 0; i < j->n; i++) {
-		struct nfsb_chunk *c = &j->c[i];
+	for (; j->sent < j->n && wb->rpcs < NFSB_WB_RPCS; j->sent++) {
+		struct nfsb_chunk *c = &j->c[j->sent];
 
+		if (j->w.err) {
+			j->sent = j->n;		/* a send failed: no more */
+			break;
+		}
 		if (c->got == c->want && c->want)
 			continue;
 		if (c->got) {
@@ -122,12 +139,28 @@ static void nfsb_wb_send(struct nfsb_op *op, struct nfsb_wjob *j)
 			c->got = 0;
 		}
 		j->w.pending++;
+		wb->rpcs++;
 		if (nfsb_start_write(op, j->nf, c, 0)) {
 			j->w.pending--;
+			wb->rpcs--;
 			if (!j->w.err)
 				j->w.err = -EIO;
 		}
 	}
+}
+
+/* Whether every chunk of j went out and came back (or j failed). */
+static bool nfsb_wb_finished(const struct nfsb_wjob *j)
+{
+	return j->w.pending == 0 && (j->sent == j->n || j->w.err);
+}
+
+/* The replies still due on the thread's context. */
+static void nfsb_wb_count(struct nfsb_wb *wb)
+{
+	wb->rpcs = 0;
+	for (struct nfsb_wjob *j = wb->flight; j; j = j->next)
+		wb->rpcs += (unsigned)j->w.pending;
 }
 
 /*
@@ -149,10 +182,12 @@ static void nfsb_wb_kill(struct nfsb_mount *m, struct nfsb_wb *wb,
 	pthread_mutex_unlock(&m->lock);
 	nfs_destroy_context(wb->nfs);
 	wb->nfs = NULL;
-	for (struct nfsb_wjob **pp = &wb->flight; *pp;) {
+	struct nfsb_wjob **pp;
+
+	for (pp = &wb->flight; *pp;) {
 		struct nfsb_wjob *j = *pp;
 
-		if (j->w.pending == 0 && !j->w.transport) {
+		if (nfsb_wb_finished(j) && !j->w.transport) {
 			pp = &j->next;	/* answered before the end */
 			continue;
 		}
@@ -162,8 +197,10 @@ static void nfsb_wb_kill(struct nfsb_mount *m, struct nfsb_wb *wb,
 			pp = &j->next;
 			continue;
 		}
+		/* again from its first chunk not written in full */
 		*pp = j->next;
 		nfsb_wait_init(&j->w);
+		j->sent = 0;
 		for (size_t i = 0; i < j->n; i++) {
 			j->c[i].unstable = false;
 			j->c[i].verf_bad = false;
@@ -173,6 +210,8 @@ static void nfsb_wb_kill(struct nfsb_mount *m, struct nfsb_wb *wb,
 		if (wb->qtail == &wb->queued)
 			wb->qtail = &j->next;
 	}
+	wb->ftail = pp;
+	wb->rpcs = 0;
 }
 
 static void *nfsb_wb_main(void *arg)
@@ -217,17 +256,17 @@ static void *nfsb_wb_main(void *arg)
 		op.nfs = wb->nfs;
 		if (wb->queued && !wb->flight)
 			wb->progress = nfsb_now();
-		/* send everything queued */
-		while (wb->queued) {
-			struct nfsb_wjob *j = wb->queued;
-
-			wb->queued = j->next;
-			if (!wb->queued)
-				wb->qtail = &wb->queued;
-			nfsb_wb_send(&op, j);
-			j->next = wb->flight;
-			wb->flight = j;
+		/* what is queued joins the flight, in order */
+		if (wb->queued) {
+			*wb->ftail = wb->queued;
+			wb->ftail = wb->qtail;
+			wb->queued = NULL;
+			wb->qtail = &wb->queued;
 		}
+		/* send as much of it as may be in flight */
+		for (struct nfsb_wjob *j = wb->flight;
+		     j && wb->nfs && wb->rpcs < NFSB_WB_RPCS; j = j->next)
+			nfsb_wb_send(&op, wb, j);
 		pthread_mutex_unlock(&wb->lock);
 
 		pfd[0] = (struct pollfd){ .fd = wb->evfd, .events = POLLIN };
@@ -267,11 +306,13 @@ static void *nfsb_wb_main(void *arg)
 		pthread_mutex_lock(&wb->lock);
 		if (failed || late)
 			nfsb_wb_kill(m, wb, late);
-		for (struct nfsb_wjob **pp = &wb->flight; *pp;) {
+		struct nfsb_wjob **pp;
+
+		for (pp = &wb->flight; *pp;) {
 			struct nfsb_wjob *j = *pp;
 			bool short_write = false;
 
-			if (j->w.pending > 0) {
+			if (!nfsb_wb_finished(j)) {
 				pp = &j->next;
 				continue;
 			}
@@ -279,14 +320,15 @@ static void *nfsb_wb_main(void *arg)
 				short_write |= j->c[i].got < j->c[i].want &&
 					       j->c[i].got > 0;
 			if (short_write && !j->w.err && wb->nfs) {
-				op.nfs = wb->nfs;
-				nfsb_wb_send(&op, j);
+				j->sent = 0;	/* the rests go out next round */
 				pp = &j->next;
 				continue;
 			}
 			*pp = j->next;
 			nfsb_wb_complete(wb, j);
 		}
+		wb->ftail = pp;
+		nfsb_wb_count(wb);
 	}
 	pthread_mutex_unlock(&wb->lock);
 	return NULL;
@@ -306,6 +348,7 @@ int nfsb_wb_init(struct nfsb_mount *m)
 	pthread_mutex_init(&wb->lock, NULL);
 	pthread_cond_init(&wb->done, NULL);
 	wb->qtail = &wb->queued;
+	wb->ftail = &wb->flight;
 	m->wb = wb;
 	if (pthread_create(&wb->thread, NULL, nfsb_wb_main, m) != 0) {
 		m->wb = NULL;
