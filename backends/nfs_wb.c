@@ -25,7 +25,7 @@
  * NFSB_WB_RPCS WRITEs are in flight on the thread's context: libnfs 4.0
  * walks every outstanding request of a context each time it is serviced
  * (its timeout scan), which for NFSv4's 3.5 KiB pieces (thousands per
- * 16 MiB) cost more than the writes; later chunks of a job go out as
+ * 16 MiB) cost more than the writes (256 of them are 900 KiB a round trip); later chunks of a job go out as
  * earlier ones are answered, in order.
  *
  * The thread's context is used by the thread alone (libnfs 4.0 contexts
@@ -42,7 +42,7 @@
 #include "backends/nfs.h"
 
 #define NFSB_WB_WINDOW (16u << 20)
-#define NFSB_WB_RPCS 64
+#define NFSB_WB_RPCS 256
 
 struct nfsb_wjob {
 	struct nfsb_wjob *next;
@@ -182,7 +182,7 @@ static void nfsb_wb_kill(struct nfsb_mount *m, struct nfsb_wb *wb,
 	pthread_mutex_unlock(&m->lock);
 	nfs_destroy_context(wb->nfs);
 	wb->nfs = NULL;
-	struct nfsb_wjob **pp;
+	struct nfsb_wjob **pp, *again = NULL, **again_tail = &again;
 
 	for (pp = &wb->flight; *pp;) {
 		struct nfsb_wjob *j = *pp;
@@ -191,7 +191,9 @@ static void nfsb_wb_kill(struct nfsb_mount *m, struct nfsb_wb *wb,
 			pp = &j->next;	/* answered before the end */
 			continue;
 		}
-		if (timed_out || j->tries++ > 0) {
+		/* a job none of which went out yet (the in-flight cap held
+		 * it back) is not counted as sent */
+		if (timed_out || (j->sent > 0 && j->tries++ > 0)) {
 			j->w.pending = 0;
 			j->w.err = -EIO;
 			pp = &j->next;
@@ -205,13 +207,19 @@ static void nfsb_wb_kill(struct nfsb_mount *m, struct nfsb_wb *wb,
 			j->c[i].unstable = false;
 			j->c[i].verf_bad = false;
 		}
-		j->next = wb->queued;
-		wb->queued = j;
-		if (wb->qtail == &wb->queued)
-			wb->qtail = &j->next;
+		j->next = NULL;
+		*again_tail = j;
+		again_tail = &j->next;
 	}
 	wb->ftail = pp;
 	wb->rpcs = 0;
+	/* ahead of what is queued, in their order */
+	if (again) {
+		*again_tail = wb->queued;
+		if (!wb->queued)
+			wb->qtail = again_tail;
+		wb->queued = again;
+	}
 }
 
 static void *nfsb_wb_main(void *arg)

@@ -1604,13 +1604,16 @@ static ssize_t sftp_io_any(struct sftp_mount *sm, struct sftp_file *f,
 }
 
 /* Position libssh2's per-handle stream at off.  Seeking throws away
- * libssh2's read-ahead, so only seek when the stream is elsewhere. */
-static void sftp_position(struct sftp_file *f, off_t off)
+ * libssh2's read-ahead, so only seek when the stream is elsewhere.
+ * Returns whether it had to. */
+static bool sftp_position(struct sftp_file *f, off_t off)
 {
 	if (f->need_seek || libssh2_sftp_tell64(f->h) != (uint64_t)off) {
 		libssh2_sftp_seek64(f->h, (libssh2_uint64_t)off);
 		f->need_seek = false;
+		return true;
 	}
+	return false;
 }
 
 /*
@@ -1624,10 +1627,15 @@ static ssize_t sftp_read_conn(struct sftp_file *f, struct sftp_conn *c,
 			      char *buf, size_t size, off_t off)
 {
 	size_t total = 0;
+	/* A read that does not continue the stream may be one of many at
+	 * random places: no read-ahead for it (the next seek would throw it
+	 * away).  Once reads follow each other, libssh2 reads ahead. */
+	bool jumped = sftp_position(f, off);
 
-	sftp_position(f, off);
 	while (total < size) {
-		ssize_t n = libssh2_sftp_read(f->h, buf + total, size - total);
+		size_t ask = jumped ? sftp_no_read_ahead(size - total)
+				    : size - total;
+		ssize_t n = libssh2_sftp_read(f->h, buf + total, ask);
 
 		if (n == 0)
 			break;
