@@ -621,6 +621,25 @@ static bool fo_direct_io_ok(struct router_file *rf, const char *path,
 					0) < 0;
 }
 
+/*
+ * Write-only opens on shared mounts skip the page cache (FOPEN_DIRECT_IO):
+ * nothing can be read through them, and without the writeback cache every
+ * write reaches us anyway, so the kernel's copy of each byte into the
+ * page cache only cost CPU and memory (measured: NFSv3 1 GiB writes
+ * 737-817 -> 903-974 MiB/s).  The data now goes from the writer's buffer
+ * to vfsd in one copy.  Pages of the file cached through other opens are
+ * not updated by such writes: readers of an open shared file revalidate
+ * by size and times at each read (FUSE_CAP_AUTO_INVAL_DATA, no attribute
+ * caching), and fo_flush makes the next open drop them.  Not for files a
+ * write must drop privileges of without KILLPRIV_V2 (fo_direct_io_ok).
+ */
+static bool fo_write_only_direct(struct router_file *rf, const char *path,
+				 const struct stat *known, int flags)
+{
+	return !fo_writeback && (flags & O_ACCMODE) == O_WRONLY &&
+	       router_file_is_shared(rf) && fo_direct_io_ok(rf, path, known);
+}
+
 /* Close-to-open: keep cached pages only if the file did not change. */
 static void fo_open_cache_policy(fuse_ino_t ino, struct router_file *rf,
 				 const char *path, struct fuse_file_info *fi,
@@ -637,6 +656,11 @@ static void fo_open_cache_policy(fuse_ino_t ino, struct router_file *rf,
 	}
 	if (rf->vf->uncached)
 		return;
+	if (fo_write_only_direct(rf, path, known, fi->flags)) {
+		fi->direct_io = 1;
+		rf->wo_direct = true;
+		return;
+	}
 	if (known)
 		st = *known;
 	else if (router_fgetattr(rf, &st) < 0)
@@ -743,6 +767,11 @@ static void fo_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (ret < 0)
 		return fo_reply_err(req, ret);
 	inode_cache_stamp(e.ino, &st);
+	if (!(fi->flags & O_DIRECT) &&
+	    fo_write_only_direct(rf, NULL, &st, fi->flags)) {
+		fi->direct_io = 1;
+		rf->wo_direct = true;
+	}
 	if (inode_handle_add(e.ino, rf) < 0) {
 		inode_forget(e.ino, 1);		/* fo_make_entry's lookup */
 		router_release(rf);
@@ -878,8 +907,11 @@ static void fo_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		free(path);
 	}
 
-	/* our own writes must not make the next open drop the cache */
-	if (ret == 0 && (fi->flags & O_ACCMODE) != O_RDONLY) {
+	/* our own writes must not make the next open drop the cache, unless
+	 * they bypassed it */
+	if (rf->wo_direct) {
+		inode_cache_invalidate(ino);
+	} else if (ret == 0 && (fi->flags & O_ACCMODE) != O_RDONLY) {
 		struct stat st;
 
 		if (router_fgetattr(rf, &st) == 0)

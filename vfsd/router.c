@@ -1049,6 +1049,7 @@ static int file_new(struct router_mount *m, struct vfs_file *vf,
 	f->refs = 1;
 	f->pt_mode = 0;	/* PT_UNTRACKED, until fuse_ops.c opens it */
 	f->pt_kill_on_close = false;
+	f->wo_direct = false;
 	atomic_fetch_add(&m->open_files, 1);
 	*out = f;
 	return 0;

@@ -72,6 +72,8 @@ struct router_file {
 	int pt_mode;		/* fuse_ops.c's: enum pt_mode of its open */
 	bool pt_kill_on_close;	/* fuse_ops.c's: a passthrough writer that
 				 * may lack CAP_FSETID (see fo_flush) */
+	bool wo_direct;		/* fuse_ops.c's: write-only, no page cache
+				 * (see fo_write_only_direct) */
 };
 
 struct router_dir;

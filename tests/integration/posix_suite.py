@@ -206,6 +206,44 @@ class PosixSuite:
             os.close(wfd)
         self.assertEqual(os.stat(self.p("f")).st_size, 12345)
 
+    def test_write_only_descriptor_and_readers(self):
+        """What a write-only descriptor writes (which on shared mounts
+        bypasses the page cache) is what a reader that has the file open
+        and cached reads next, at once, and what the next open reads;
+        appends and O_TRUNC rewrites alike."""
+        old = os.urandom(64 << 10)
+        write_file(self.p("f"), old)
+        rfd = os.open(self.p("f"), os.O_RDONLY)
+        try:
+            self.assertEqual(os.pread(rfd, len(old), 0), old)   # cached now
+            new = os.urandom(4096)
+            wfd = os.open(self.p("f"), os.O_WRONLY)
+            try:
+                self.assertEqual(os.pwrite(wfd, new, 8192), len(new))
+                want = old[:8192] + new + old[8192 + 4096:]
+                self.assertEqual(os.pread(rfd, len(old), 0), want)
+            finally:
+                os.close(wfd)
+            self.assertEqual(read_file(self.p("f")), want)
+            afd = os.open(self.p("f"), os.O_WRONLY | os.O_APPEND)
+            try:
+                os.write(afd, b"tail")
+            finally:
+                os.close(afd)
+            want += b"tail"
+            self.assertEqual(os.pread(rfd, len(want) + 10, 0), want)
+            self.assertEqual(read_file(self.p("f")), want)
+            tfd = os.open(self.p("f"), os.O_WRONLY | os.O_TRUNC)
+            try:
+                os.write(tfd, b"short")
+            finally:
+                os.close(tfd)
+            self.assertEqual(os.pread(rfd, len(want), 0), b"short")
+            self.assertEqual(os.fstat(rfd).st_size, 5)
+        finally:
+            os.close(rfd)
+        self.assertEqual(read_file(self.p("f")), b"short")
+
     def test_truncate(self):
         write_file(self.p("f"), b"x" * 5000)
         os.truncate(self.p("f"), 100)
