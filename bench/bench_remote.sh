@@ -338,7 +338,10 @@ fi
 
 # The whole sequence is repeated (the metadata figures depend on each
 # other), each figure target after target, so slow drifts of the machine
-# touch all alike; the median of the repeats is reported.
+# touch all alike; the median of the repeats is reported.  The SFTP part
+# runs its figures before the NFS part starts, so that neither runs with
+# the other's 1 GiB files still on the servers (the figures are compared
+# within a part only).
 declare -A runs res
 # one figure on one target (and the figures that follow it there)
 measure() {	# spec target
@@ -356,13 +359,20 @@ measure() {	# spec target
 		[[ $next != *"|after:$id" ]] || measure "$next" "$t"
 	done
 }
+parts=()
+[ "$do_sftp" = 0 ] || parts+=(sftp)
+[ "$do_nfs" = 0 ] || parts+=(nfs)
 for r in $(seq "$repeat"); do
 	[ "$repeat" = 1 ] || log "round $r of $repeat"
-	for spec in "${figures[@]}"; do
-		[[ $spec != *"|after:"* ]] || continue
-		for t in "${targets[@]}"; do
-			measure "$spec" "$t"
+	for part in "${parts[@]}"; do
+		declare -n part_targets="${part}_targets"
+		for spec in "${figures[@]}"; do
+			[[ $spec != *"|after:"* ]] || continue
+			for t in "${part_targets[@]}"; do
+				measure "$spec" "$t"
+			done
 		done
+		unset -n part_targets
 	done
 done
 collect_medians
