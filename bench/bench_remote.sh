@@ -42,7 +42,10 @@
 # `sync; echo 3 > /proc/sys/vm/drop_caches`, so nothing is served from a
 # cache another figure filled; unlink follows stat on the same mount at
 # once (before the next target's drop_caches, which is global, could empty
-# the kernel's name cache of this one).
+# the kernel's name cache of this one).  Each figure's preparation also
+# writes and frees 2 GiB in /dev/shm (warm_memory in bench/lib.sh: on a VM
+# that hands freed memory back to its host, what a figure allocates would
+# otherwise cost what earlier figures happened to leave).
 # Needs root, openssh-server, sshfs, nfs-ganesha(-vfs), libnfs-utils, gcc.
 #
 # Every figure is "higher is better" (MiB/s, operations/s, entries/s), so a
@@ -457,8 +460,8 @@ done
 cat <<EOF
 
 How (SRC: random data in /dev/shm; DIR: the target's directory; every FUSE
-figure on a fresh mount after drop_caches, unlink right after stat on
-the same mount):
+figure on a fresh mount after drop_caches and 2 GiB written to and freed
+from /dev/shm, unlink right after stat on the same mount):
   seq write  FUSE: dd if=SRC of=DIR/seq.dat bs=1M conv=fsync
              ssh cat: ssh -p PORT -i KEY root@127.0.0.1 'cat > DIR/seq.dat' < SRC
              nfs-cp: nfs-cp SRC 'nfs://127.0.0.1/EXPORT/DIR/seq.dat?version=V&nfsport=..'

@@ -237,14 +237,29 @@ parse_done() {
 	esac
 }
 
+# A virtual machine may get its memory from the host on first touch and
+# hand what it frees back (virtio-balloon free page reporting, on here):
+# a figure that allocates much, such as the 1 GiB of page cache a FUSE read
+# fills, then runs at the pace of the host's page faults whenever nothing
+# used that much memory just before, which depends on what the figures
+# before it happened to allocate (2026-11-30: one NFSv3 read through vfsd
+# at 323 MiB/s after an NFSv4 write, 1,230 MiB/s with this warm-up before
+# it; both the same code).  So every figure starts right after 2 GiB were
+# written to and freed from /dev/shm.
+warm_memory() {
+	dd if=/dev/zero of=/dev/shm/vfsd-bench-warm bs=1M count=2048 status=none || true
+	rm -f /dev/shm/vfsd-bench-warm
+}
+
 # Forget everything target $1's client holds: remount it (a new FUSE
 # daemon with empty caches and new connections; the script's mountof,
-# start_mount) and drop the page cache.
+# start_mount) and drop the page cache; then warm_memory.
 remount_fresh() {
 	local m=${mountof[$1]}
 	[ -z "$m" ] || stop_mount "$m"
 	drop_caches
 	[ -z "$m" ] || start_mount "$m"
+	warm_memory
 }
 
 # Start the clock (start_ts) and note the load (load0); warn, saying
