@@ -627,11 +627,13 @@ static bool fo_direct_io_ok(struct router_file *rf, const char *path,
  * write reaches us anyway, so the kernel's copy of each byte into the
  * page cache only cost CPU and memory (measured: NFSv3 1 GiB writes
  * 737-817 -> 903-974 MiB/s).  The data now goes from the writer's buffer
- * to vfsd in one copy.  Pages of the file cached through other opens are
- * not updated by such writes: readers of an open shared file revalidate
- * by size and times at each read (FUSE_CAP_AUTO_INVAL_DATA, no attribute
- * caching), and fo_flush makes the next open drop them.  Not for files a
- * write must drop privileges of without KILLPRIV_V2 (fo_direct_io_ok).
+ * to vfsd in one copy.  Pages of the file cached through other opens do
+ * not get the new data: the kernel drops those of the written range after
+ * each direct write (Linux 6.9+), readers of an open shared file
+ * revalidate by size and times at each read (FUSE_CAP_AUTO_INVAL_DATA, no
+ * attribute caching), and fo_flush makes the next open drop the rest.
+ * Not for files a write must drop privileges of without KILLPRIV_V2
+ * (fo_direct_io_ok).
  */
 static bool fo_write_only_direct(struct router_file *rf, const char *path,
 				 const struct stat *known, int flags)
