@@ -231,6 +231,17 @@ START_TEST(test_ipv6)
 	ck_assert_str_eq(url.path, "/home");
 	vfs_url_clear(&url);
 
+	/* RFC 6874 zones: %25 in the URL, % for getaddrinfo() */
+	parse_ok("sftp://[fe80::1%25eth0]:2222/home", &url);
+	ck_assert_str_eq(url.host, "fe80::1%eth0");
+	ck_assert_int_eq(url.port, 2222);
+	vfs_url_clear(&url);
+	parse_bad("sftp://[fe80::1%eth0]/x", EINVAL, "an IPv6 zone is written %25");
+	parse_bad("sftp://[fe80::1%25]/x", EINVAL, "an IPv6 zone is written %25");
+	parse_bad("sftp://[fe80::1%25a:b]/x", EINVAL, "bad character ':'");
+	parse_bad("sftp://[fe80::1%25a%25b]/x", EINVAL, "bad character '%'");
+	parse_bad("sftp://host%25x/x", EINVAL, "bad character '%'");
+
 	parse_bad("nfs://[::1/export", EINVAL, "unterminated '['");
 	parse_bad("nfs://[::1]x/export", EINVAL, "junk after ']'");
 	parse_bad("nfs://[::1]:/export", EINVAL, "bad port");

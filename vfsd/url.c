@@ -144,7 +144,9 @@ static int parse_authority(const char *a, size_t len, struct vfs_url *url,
 	} else {
 		host = a;
 	}
-	if (host < end && *host == '[') {
+	bool bracketed = host < end && *host == '[';
+
+	if (bracketed) {
 		const char *rb = memchr(host, ']', end - host);
 
 		if (!rb)
@@ -163,8 +165,21 @@ static int parse_authority(const char *a, size_t len, struct vfs_url *url,
 	}
 	if (!url->host)
 		return vfs_error_set(err, ENOMEM, "out of memory");
+	/* RFC 6874: a zone in a bracketed IPv6 address comes as "%25" and
+	 * its name ([fe80::1%25eth0]); getaddrinfo() wants "fe80::1%eth0" */
+	char *zone = bracketed ? strchr(url->host, '%') : NULL;
+
+	if (zone) {
+		if (strncmp(zone, "%25", 3) != 0 || !zone[3])
+			return vfs_error_set(err, EINVAL,
+					     "%s: an IPv6 zone is written %%25 and its name, as in [fe80::1%%25eth0]",
+					     url->raw);
+		memmove(zone + 1, zone + 3, strlen(zone + 3) + 1);
+	}
 	for (const char *p = url->host; *p; p++)
-		if (!isalnum((unsigned char)*p) && !strchr(".-_:%", *p))
+		if (!isalnum((unsigned char)*p) && !strchr(".-_", *p) &&
+		    !(bracketed && *p == ':' && (!zone || p < zone)) &&
+		    !(p == zone))
 			return vfs_error_set(err, EINVAL,
 					     "%s: bad character '%c' in host name",
 					     url->raw, *p);
