@@ -35,6 +35,7 @@
 static struct fuse_ops_config fo_cfg;
 static struct fuse_session *fo_session;	/* set before the loop starts */
 static bool fo_writeback;	/* negotiated in init, read-only afterwards */
+static unsigned fo_kernel_minor;	/* FUSE protocol 7.x of the kernel, ditto */
 
 void fuse_ops_configure(const struct fuse_ops_config *cfg)
 {
@@ -137,6 +138,7 @@ static void fo_init(void *userdata, struct fuse_conn_info *conn)
 		want |= FUSE_CAP_WRITEBACK_CACHE;
 	conn->want |= want & conn->capable;
 	fo_writeback = (conn->want & FUSE_CAP_WRITEBACK_CACHE) != 0;
+	fo_kernel_minor = conn->proto_minor;
 	conn->max_write = FO_MAX_IO;
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
@@ -629,16 +631,18 @@ static bool fo_direct_io_ok(struct router_file *rf, const char *path,
  * 737-817 -> 903-974 MiB/s).  The data now goes from the writer's buffer
  * to vfsd in one copy.  Pages of the file cached through other opens do
  * not get the new data: the kernel drops those of the written range after
- * each direct write (Linux 6.9+), readers of an open shared file
- * revalidate by size and times at each read (FUSE_CAP_AUTO_INVAL_DATA, no
- * attribute caching), and fo_flush makes the next open drop the rest.
- * Not for files a write must drop privileges of without KILLPRIV_V2
+ * each direct write (since FUSE 7.39, Linux 6.6, which is why older
+ * kernels keep the page cache path; readers of an open shared file also
+ * revalidate by size and times at each read, but SFTP's times have whole
+ * seconds), and fo_flush makes the next open drop the rest.  Not for
+ * files a write must drop privileges of without KILLPRIV_V2
  * (fo_direct_io_ok).
  */
 static bool fo_write_only_direct(struct router_file *rf, const char *path,
 				 const struct stat *known, int flags)
 {
-	return !fo_writeback && (flags & O_ACCMODE) == O_WRONLY &&
+	return !fo_writeback && fo_kernel_minor >= 39 &&
+	       (flags & O_ACCMODE) == O_WRONLY &&
 	       router_file_is_shared(rf) && fo_direct_io_ok(rf, path, known);
 }
 
