@@ -1532,12 +1532,6 @@ static void sftp_file_close_any(struct sftp_mount *sm, struct sftp_file *f)
 }
 
 /*
- * One read or write at `off` through any connection, without f->lock.
- * Reads stop short only at end of file.  Returns bytes, -errno, or
- * SFTP_USE_OWN (see sftp_file_any); a write that may have been lost on
- * the way also leaves -EIO on the file.
- */
-/*
  * The buffer size to hand libssh2_sftp_read() when `want` bytes are still
  * wanted and nothing beyond them will be.  libssh2 1.10 requests four
  * times the buffer it is given ahead of the handle's position: right when
@@ -1553,6 +1547,12 @@ static size_t sftp_no_read_ahead(size_t want)
 	return want >= 64 ? want / 4 : want;
 }
 
+/*
+ * One read or write at `off` through any connection, without f->lock.
+ * Reads stop short only at end of file.  Returns bytes, -errno, or
+ * SFTP_USE_OWN (see sftp_file_any); a write that may have been lost on
+ * the way also leaves -EIO on the file.
+ */
 static ssize_t sftp_io_any(struct sftp_mount *sm, struct sftp_file *f,
 			   char *buf, size_t size, off_t off, bool write)
 {
