@@ -223,18 +223,13 @@ static struct router_file *fo_orphan_handle(fuse_ino_t ino)
  * there, the path would reach whatever now has the old name.  A lookup
  * that finds another object under the name makes a new node
  * (inode_lookup), so stat(2) of the name moves on to that object.
- * Returns a reference (router_release) or NULL; *shared is set.
+ * `shared` is router_timeouts()'s answer for path.  Returns a reference
+ * (router_release) or NULL.
  */
 static struct router_file *fo_node_handle(fuse_ino_t ino, const char *path,
-					  bool *shared)
+					  bool shared)
 {
-	double attr_to, entry_to;
-
-	*shared = false;
-	if (!path)
-		return fo_orphan_handle(ino);
-	router_timeouts(path, &attr_to, &entry_to, shared);
-	if (!*shared || !inode_has_handles(ino))
+	if (path && (!shared || !inode_has_handles(ino)))
 		return NULL;
 	return fo_orphan_handle(ino);
 }
@@ -252,15 +247,17 @@ static bool fo_open_shared(fuse_ino_t ino, const struct stat *st, bool shared)
 static void fo_getattr(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
-	double attr_to, entry_to;
+	double attr_to = 0, entry_to;
 	bool shared = false;
 	struct stat st;
 	int ret = 0;
 	char *path = inode_path(ino, &ret);
 	struct router_file *rf = NULL;
 
+	if (path)
+		router_timeouts(path, &attr_to, &entry_to, &shared);
 	if (!fi)
-		rf = fo_node_handle(ino, path, &shared);
+		rf = fo_node_handle(ino, path, shared);
 	if (fi) {
 		ret = router_fgetattr(fo_file(fi), &st);
 	} else if (rf) {
@@ -270,15 +267,9 @@ static void fo_getattr(fuse_req_t req, fuse_ino_t ino,
 		ret = router_getattr(path, &st);
 	}
 	/* else: inode_path's error (no name and no open handle left) */
-	if (ret < 0) {
-		free(path);
-		return fo_reply_err(req, ret);
-	}
-	if (path)
-		router_timeouts(path, &attr_to, &entry_to, &shared);
-	else
-		attr_to = 0;
 	free(path);
+	if (ret < 0)
+		return fo_reply_err(req, ret);
 	if (fo_open_shared(ino, &st, shared))
 		attr_to = 0;
 	fuse_reply_attr(req, &st, fo_attr_timeout(&st, attr_to));
@@ -360,6 +351,9 @@ static void fo_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	int ret = 0;
 	char *path = inode_path(ino, &ret);
 
+	if (path)
+		router_timeouts(path, &attr_to, &entry_to, &shared);
+
 	if (to_set & FUSE_SET_ATTR_MODE) {
 		sa.valid |= VFS_SET_MODE;
 		sa.mode = attr->st_mode;
@@ -393,7 +387,7 @@ static void fo_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	} else if (!path || !(sa.valid & VFS_SET_SIZE)) {
 		/* truncate(2) of a name goes by the name: the handle at hand
 		 * may be read-only, and ftruncate(2) comes with its own */
-		rf = orphan = fo_node_handle(ino, path, &shared);
+		rf = orphan = fo_node_handle(ino, path, shared);
 		if (!rf && !path)
 			return fo_reply_err(req, ret);	/* inode_path's */
 	}
@@ -420,8 +414,6 @@ static void fo_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		rf->pt_kill_on_close = false;
 	if (orphan)
 		router_release(orphan);
-	if (ret == 0 && path)
-		router_timeouts(path, &attr_to, &entry_to, &shared);
 	free(path);
 	if (ret < 0)
 		return fo_reply_err(req, ret);

@@ -211,6 +211,13 @@ class PosixSuite:
         bypasses the page cache) is what a reader that has the file open
         and cached reads next, at once, and what the next open reads;
         appends and O_TRUNC rewrites alike."""
+        def write_with(flags, data):
+            fd = os.open(self.p("f"), flags)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+
         old = os.urandom(64 << 10)
         write_file(self.p("f"), old)
         rfd = os.open(self.p("f"), os.O_RDONLY)
@@ -225,19 +232,11 @@ class PosixSuite:
             finally:
                 os.close(wfd)
             self.assertEqual(read_file(self.p("f")), want)
-            afd = os.open(self.p("f"), os.O_WRONLY | os.O_APPEND)
-            try:
-                os.write(afd, b"tail")
-            finally:
-                os.close(afd)
+            write_with(os.O_WRONLY | os.O_APPEND, b"tail")
             want += b"tail"
             self.assertEqual(os.pread(rfd, len(want) + 10, 0), want)
             self.assertEqual(read_file(self.p("f")), want)
-            tfd = os.open(self.p("f"), os.O_WRONLY | os.O_TRUNC)
-            try:
-                os.write(tfd, b"short")
-            finally:
-                os.close(tfd)
+            write_with(os.O_WRONLY | os.O_TRUNC, b"short")
             self.assertEqual(os.pread(rfd, len(want), 0), b"short")
             self.assertEqual(os.fstat(rfd).st_size, 5)
         finally:
