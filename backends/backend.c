@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "backends/backend.h"
+#include "backends/fault.h"
 
 extern const struct vfs_backend_ops local_ops;
 extern const struct vfs_backend_ops nfs_ops;
@@ -25,6 +26,10 @@ const struct vfs_backend_ops *const backend_all[] = {
 
 const struct vfs_backend_ops *backend_find(const char *scheme)
 {
+	/* fault+X is X's table (and X's options): the router wraps the
+	 * instance in the test-only fault backend (fault.c) */
+	if (fault_scheme(scheme))
+		scheme += sizeof(FAULT_SCHEME_PREFIX) - 1;
 	for (size_t i = 0; backend_all[i]; i++)
 		if (strcmp(backend_all[i]->name, scheme) == 0)
 			return backend_all[i];

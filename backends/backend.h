@@ -245,7 +245,8 @@ struct vfs_backend_ops {
 	int (*release)(struct vfs_file *f);
 };
 
-/* The built-in backend whose ->name is `scheme`, or NULL. */
+/* The built-in backend whose ->name is `scheme`, or NULL.  For
+ * "fault+X" it is X's: the router then wraps X's instance (fault.h). */
 const struct vfs_backend_ops *backend_find(const char *scheme);
 
 /* NULL-terminated list of every built-in backend. */

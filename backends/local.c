@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "backends/backend.h"
+#include "backends/callctx.h"
 
 /* Alignment O_DIRECT is held to; 4096 satisfies every block device and
  * filesystem we meet (512-byte sectors included). */
@@ -855,6 +856,10 @@ static ssize_t local_write(struct vfs_file *f, const void *buf, size_t size,
 	bool append = f->flags & O_APPEND;
 	void *bb;
 
+	/* a write the kernel was handed cannot be called back: past a
+	 * lease's deadline (backends/callctx.h) it is never handed over */
+	if (vfs_call_expired())
+		return -ETIMEDOUT;
 	if (!(f->flags & O_DIRECT) || local_aligned(buf, size, off))
 		return local_pwrite_all(lf->fd, buf, size, off);
 	if (size % LOCAL_DIO_ALIGN || off % LOCAL_DIO_ALIGN || append)

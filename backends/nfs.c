@@ -62,6 +62,7 @@
  * nfsb_mount.cache_lock; open_lock is a leaf.  None is held across a
  * network call.
  */
+#include "backends/callctx.h"
 #include "backends/nfs.h"
 
 /* ---- Options and mount -------------------------------------------------- */
@@ -1231,7 +1232,8 @@ static int nfsb_opendir(struct vfs_mount *vm, const char *path,
 		free(full);
 		return -ENOMEM;
 	}
-	if (m->cache_ttl > 0) {
+	/* lease records are read fresh (backends/callctx.h) */
+	if (m->cache_ttl > 0 && !vfs_callctx.fresh) {
 		pthread_mutex_lock(&m->cache_lock);
 		e = nfsb_cache_find_locked(m, full, false);
 		if (e && e->list && e->expires > nfsb_now()) {

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* nfs_conn.c - the NFS connection pool and the calls every operation shares. */
+#include "backends/callctx.h"
 #include "backends/nfs.h"
 
 const char *const nfsb_state_names[] = {
@@ -172,12 +173,23 @@ int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op)
 	char msg[256];
 	int idx = -1, ret;
 
+	long budget = vfs_call_budget_ms(m->timeout * 1000L);
+
+	/* past the caller's deadline (backends/callctx.h): send nothing;
+	 * before it, nfsb_finish() drops the context at the deadline */
+	if (budget <= 0)
+		return -ETIMEDOUT;
 	op->m = m;
-	op->deadline = nfsb_now() + m->timeout;
+	op->deadline = nfsb_now() + budget / 1000.0;
 	op->dead = false;
 	op->timed_out = false;
 	clock_gettime(CLOCK_REALTIME, &abs);
-	abs.tv_sec += m->timeout;
+	abs.tv_sec += budget / 1000;
+	abs.tv_nsec += (budget % 1000) * 1000000L;
+	if (abs.tv_nsec >= 1000000000L) {
+		abs.tv_sec++;
+		abs.tv_nsec -= 1000000000L;
+	}
 
 	pthread_mutex_lock(&m->lock);
 	for (;;) {
@@ -306,7 +318,8 @@ int nfsb_finish(struct nfsb_op *op, struct nfsb_wait *w)
 	if (ret < 0) {
 		const char *e = nfs_get_error(op->nfs);
 
-		op->timed_out = ret == -ETIMEDOUT;
+		/* a caller's deadline that passed is no sign of a dead server */
+		op->timed_out = ret == -ETIMEDOUT && !vfs_call_expired();
 		log_debug("%s: connection %d lost: %s", op->m->display,
 			  op->idx, ret == -ETIMEDOUT ? "no answer in time" :
 				   e && *e ? e : "socket error");
@@ -443,7 +456,8 @@ int nfsb_lstat_full(struct nfsb_mount *m, const char *full,
 	struct nfsb_op op;
 	int ret, tries = 0;
 
-	if (use_cache && nfsb_cache_get_attr(m, full, st))
+	if (use_cache && !vfs_callctx.fresh &&
+	    nfsb_cache_get_attr(m, full, st))
 		return 0;
 	do {
 		ret = nfsb_get(m, -1, &op);

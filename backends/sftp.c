@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backends/callctx.h"
 #include "backends/sftp.h"
 #include "vfsd/log.h"
 
@@ -528,7 +529,8 @@ static int sftp_lstat(struct sftp_mount *sm, const char *path, bool fresh,
 	char *rpath;
 	int rc, tries = 0;
 
-	if (!fresh && sftp_cache_get_attr(sm->cache, path, st))
+	if (!fresh && !vfs_callctx.fresh &&
+	    sftp_cache_get_attr(sm->cache, path, st))
 		return 0;
 	rpath = sftp_rpath(sm, path);
 	if (!rpath)
@@ -1143,7 +1145,9 @@ static int sftp_opendir(struct vfs_mount *m, const char *path,
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
-	ls = sftp_cache_get_listing(sm->cache, path);
+	/* lease records are read fresh (backends/callctx.h) */
+	ls = vfs_callctx.fresh ? NULL
+			       : sftp_cache_get_listing(sm->cache, path);
 	if (ls)
 		goto done;
 	rpath = sftp_rpath(sm, path);
@@ -1568,11 +1572,18 @@ static ssize_t sftp_io_any(struct sftp_mount *sm, struct sftp_file *f,
 		total = 0;
 		libssh2_sftp_seek64(h, (libssh2_uint64_t)off);
 		while (total < size) {
-			ssize_t n = write ? libssh2_sftp_write(h, buf + total,
-							       size - total)
-					  : libssh2_sftp_read(h, buf + total,
-						sftp_no_read_ahead(size - total));
+			ssize_t n;
 
+			if (write && total && vfs_call_expired()) {
+				/* as in sftp_write_locked */
+				c->broken = true;
+				rc = -ETIMEDOUT;
+				break;
+			}
+			n = write ? libssh2_sftp_write(h, buf + total,
+						       size - total)
+				  : libssh2_sftp_read(h, buf + total,
+					sftp_no_read_ahead(size - total));
 			if (n < 0) {
 				rc = sftp_err(c, (int)n);
 				break;
@@ -1762,8 +1773,16 @@ static int sftp_write_locked(struct sftp_mount *sm, struct sftp_file *f,
 	f->ra_len = 0;
 	sftp_position(f, off);
 	while (total < size) {
-		ssize_t n = libssh2_sftp_write(f->h, buf + total, size - total);
+		ssize_t n;
 
+		if (total && vfs_call_expired()) {
+			/* a lease's deadline passed mid-write: what is left
+			 * must never arrive, so the connection goes */
+			c->broken = true;
+			rc = -ETIMEDOUT;
+			break;
+		}
+		n = libssh2_sftp_write(f->h, buf + total, size - total);
 		if (n < 0) {
 			rc = sftp_err(c, (int)n);
 			break;

@@ -104,6 +104,8 @@ struct sftp_conn {
 	int nclosing;
 	bool broken;		/* set by sftp_err() on a transport error */
 	bool timed_out;		/* ... which was the server not answering */
+	bool fenced;		/* checked out under a caller's deadline
+				 * (backends/callctx.h): shorter timeout */
 	struct timespec last_io; /* for keepalives */
 };
 

@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backends/callctx.h"
 #include "backends/sftp.h"
 #include "vfsd/log.h"
 
@@ -1085,6 +1086,15 @@ void sftp_checkin(struct sftp_mount *sm, struct sftp_conn *c)
 
 	sftp_close_reap(c, false);
 	clock_gettime(CLOCK_MONOTONIC, &c->last_io);
+	if (c->fenced) {
+		c->fenced = false;
+		if (!c->broken)
+			libssh2_session_set_timeout(c->ssh, sm->cfg.timeout_ms);
+		else if (c->timed_out && vfs_call_expired())
+			/* the caller's deadline, not a silent server: drop
+			 * this connection only, the mount stays up */
+			c->timed_out = false;
+	}
 	pthread_mutex_lock(&p->lock);
 	if (!c->broken && !c->doomed) {
 		c->busy = false;
@@ -1193,7 +1203,20 @@ int sftp_checkout(struct sftp_mount *sm, int want, unsigned gen,
 			c = sftp_pick_locked(p);
 		}
 		if (c) {
+			long budget = vfs_call_budget_ms(sm->cfg.timeout_ms);
+
+			if (budget <= 0) {
+				/* past the caller's deadline: send nothing */
+				ret = -ETIMEDOUT;
+				break;
+			}
 			c->busy = true;
+			if (budget < sm->cfg.timeout_ms) {
+				/* so that a request that misses the deadline
+				 * is abandoned with its connection */
+				c->fenced = true;
+				libssh2_session_set_timeout(c->ssh, budget);
+			}
 			*out = c;
 			break;
 		}

@@ -36,6 +36,45 @@ static uint64_t be64(const unsigned char *p)
 	return be64toh(v);
 }
 
+/* Whether the comma-separated `list` has the entry `item` (len bytes). */
+static bool list_has(const char *list, const char *item, size_t len)
+{
+	for (const char *p = list; *p;) {
+		size_t n = strcspn(p, ",");
+
+		if (n == len && memcmp(p, item, len) == 0)
+			return true;
+		p += n + (p[n] == ',');
+	}
+	return false;
+}
+
+/* One scan of the lease records gives both the holders' host ids and
+ * their instances. */
+static void holders_fill(const char *path, struct image_info *info)
+{
+	char tmp[sizeof(info->lock_holders)], *save = NULL;
+	size_t used = 0;
+
+	info->locked_by[0] = '\0';
+	if (glock_holders_detail(path, info->lock_holders,
+				 sizeof(info->lock_holders)) < 0)
+		info->lock_holders[0] = '\0';
+	memcpy(tmp, info->lock_holders, sizeof(tmp));
+	for (char *h = strtok_r(tmp, ",", &save); h;
+	     h = strtok_r(NULL, ",", &save)) {
+		size_t len = strcspn(h, " ");
+
+		if (used + len + 2 >= sizeof(info->locked_by))
+			break;
+		if (list_has(info->locked_by, h, len))
+			continue;
+		used += (size_t)snprintf(info->locked_by + used,
+					 sizeof(info->locked_by) - used,
+					 "%s%.*s", used ? "," : "", (int)len, h);
+	}
+}
+
 int image_probe(const char *path, struct image_info *info)
 {
 	unsigned char hdr[104];
@@ -92,7 +131,7 @@ int image_probe(const char *path, struct image_info *info)
 out:
 	router_release(f);
 	if (ret == 0)
-		glock_holders(path, info->locked_by, sizeof(info->locked_by));
+		holders_fill(path, info);
 	return ret;
 }
 
@@ -171,6 +210,27 @@ static void info_json(FILE *out, const char *path, const struct image_info *i)
 			report_json_str(out, h);
 		}
 	}
+	fputs("],\"lock_holders\":[", out);
+	{
+		char tmp[sizeof(i->lock_holders)], *save = NULL;
+		int k = 0;
+
+		memcpy(tmp, i->lock_holders, sizeof(tmp));
+		for (char *h = strtok_r(tmp, ",", &save); h;
+		     h = strtok_r(NULL, ",", &save)) {
+			char host[256], token[32];
+			int age = 0;
+
+			if (sscanf(h, "%255s token=%31s age=%ds", host, token,
+				   &age) != 3)
+				continue;
+			fprintf(out, "%s{\"host\":", k++ ? "," : "");
+			report_json_str(out, host);
+			fputs(",\"token\":", out);
+			report_json_str(out, token);
+			fprintf(out, ",\"age\":%d}", age);
+		}
+	}
 	fputs("]}", out);
 }
 
@@ -222,6 +282,14 @@ int image_cmd_info(FILE *out, const char *file, bool json,
 		i.backing_file[0] ? i.backing_file : "(none)");
 	fprintf(out, "locked by:      %s\n",
 		i.locked_by[0] ? i.locked_by : "(nobody)");
+	if (i.lock_holders[0]) {
+		char tmp[sizeof(i.lock_holders)], *save = NULL;
+
+		memcpy(tmp, i.lock_holders, sizeof(tmp));
+		for (char *h = strtok_r(tmp, ",", &save); h;
+		     h = strtok_r(NULL, ",", &save))
+			fprintf(out, "lock holder:    %s\n", h);
+	}
 	return 0;
 }
 

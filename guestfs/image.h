@@ -26,6 +26,8 @@ struct image_info {
 	char backing_file[1024];	/* "" for none */
 	bool dirty, corrupt;		/* qcow2 v3 incompatible bits */
 	char locked_by[512];		/* hosts holding locks, comma separated */
+	/* the same, each as "HOST token=T age=Ns" (instance, record age) */
+	char lock_holders[1024];
 };
 
 /* Probe the file at vfsd path `path`.  0 or -errno. */

@@ -1,29 +1,48 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * lock.c - locks that hold across hosts (see lock.h for the scheme).
+ * lock.c - locks that hold across hosts (lock.h has the contract,
+ * docs/locking.md the reasoning, guestfs/lock.pml the checked model: change
+ * the three together).
+ *
+ * Names used below:
+ *   L  lock_lease: seconds of the server's clock a record lives unrenewed.
+ *   W  2L/3: how long after *sending* a record write its writer may rely on
+ *      it (its lease's validity); writes under the lock carry that deadline.
+ *   P  L/6: renewal period.
+ * A record is expired when the server's clock says it is more than L + 1 s
+ * old (+1: SFTP times have whole seconds).  L - W is the margin for clock
+ * rates and for a server still finishing a request whose connection was
+ * dropped at its deadline.
  *
  * Locking: `g.lock` protects the file list and every table in it; it is
  * never held across backend I/O.  Remote work on one file is serialised by
  * that file's `busy` flag (waiters sleep on g.changed), so a slow or dead
- * backend only holds up lock operations on its own files.
+ * backend only holds up lock operations on its own files.  While a file is
+ * busy, only the thread that set the flag changes its record fields.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "backends/callctx.h"
 #include "guestfs/lock.h"
 #include "vfsd/log.h"
 
 #define OFF_MAX_ ((off_t)INT64_MAX)
-#define MUTEX_STALE_MS 10000	/* a mutex older than this is abandoned */
 #define RETRY_MS 100		/* polling interval of blocking locks */
-#define RECORD_MAX 65536
+#define RECORD_MAX 65536	/* a longer record is not a record */
+#define LOCKS_MAX 1024		/* locks of one host on one file */
+#define SCAN_TRIES 8		/* listings that raced with renewals */
+#define PENDING_TRIES 6		/* backoffs behind racing acquirers */
+#define NS 1000000000LL
 
 struct glock_file {
 	uint64_t ino;
@@ -31,20 +50,38 @@ struct glock_file {
 	size_t n, cap;
 	bool busy;		/* remote work in progress */
 	int users;		/* glock_set calls holding this pointer */
-	bool published;		/* our record exists on the backend */
-	bool lost;		/* our record was broken: writes fail */
 	char *record_dir;	/* vfsd path of DIR/.vfsd-locks/NAME */
-	struct timespec renewed; /* CLOCK_MONOTONIC of the last renewal */
+	char *record;		/* our current record's name there, or NULL */
+	struct timespec rec_mtime; /* its mtime, by the server */
+	int64_t sent_ns;	/* CLOCK_MONOTONIC: its write was sent */
+	int64_t valid_ns;	/* sent_ns + W: writes are fenced here */
+	int64_t retry_ns;	/* next renewal attempt after a failure */
+	bool lost;		/* lease lapsed or record broken: writes fail
+				 * until every lock on the file is dropped */
+	int inflight;		/* writes under the lock not yet answered */
+	bool draining;		/* a release waits for them: hold new ones */
 	struct glock_file *next;
 };
+
+/* Another instance's record that carries our host id. */
+struct dup_seen {
+	char token[17];
+	char name[160];
+};
+
+#define DUPS_MAX 8
 
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
 	struct glock_file *files;	/* protected by lock */
 	char host[128];
-	char host_file[512];		/* HOST.lease, escaped */
+	char host_esc[400];		/* host id, safe as a file name */
+	char token[17];			/* this instance, random */
+	uint64_t seq;			/* record names, never reused */
 	int lease;
+	struct dup_seen dups[DUPS_MAX];	/* protected by lock */
+	bool dup_live;			/* another live daemon has our id */
 	pthread_t renewer;
 	bool running, stop;
 } g = {
@@ -54,13 +91,19 @@ static struct {
 
 static const struct vfs_cred root_cred = { 0, 0, 0 };
 
-static long ms_since(const struct timespec *t)
+static int64_t lease_ns(void)
 {
-	struct timespec now;
+	return (int64_t)g.lease * NS;
+}
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - t->tv_sec) * 1000 +
-	       (now.tv_nsec - t->tv_nsec) / 1000000;
+static int64_t valid_window_ns(void)
+{
+	return lease_ns() * 2 / 3;
+}
+
+static int64_t renew_period_ns(void)
+{
+	return lease_ns() / 6;
 }
 
 static void sleep_ms(long ms)
@@ -68,6 +111,26 @@ static void sleep_ms(long ms)
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
 
 	nanosleep(&ts, NULL);
+}
+
+static double ts_diff(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(a->tv_sec - b->tv_sec) +
+	       (double)(a->tv_nsec - b->tv_nsec) / 1e9;
+}
+
+/* Expired by the server's clock `now`: see the names at the top. */
+static bool expired(const struct timespec *now, const struct timespec *mtime)
+{
+	return ts_diff(now, mtime) > g.lease + 1;
+}
+
+static void file_free(struct glock_file *gf)
+{
+	free(gf->locks);
+	free(gf->record_dir);
+	free(gf->record);
+	free(gf);
 }
 
 static bool overlap(const struct glock *a, const struct glock *b)
@@ -104,7 +167,7 @@ static void file_maybe_free_locked(struct glock_file *gf)
 {
 	struct glock_file **pp;
 
-	if (gf->n || gf->busy || gf->published || gf->users)
+	if (gf->n || gf->busy || gf->record || gf->users || gf->inflight)
 		return;
 	for (pp = &g.files; *pp; pp = &(*pp)->next) {
 		if (*pp == gf) {
@@ -112,9 +175,7 @@ static void file_maybe_free_locked(struct glock_file *gf)
 			break;
 		}
 	}
-	free(gf->locks);
-	free(gf->record_dir);
-	free(gf);
+	file_free(gf);
 }
 
 static int push_lock(struct glock **v, size_t *n, size_t *cap,
@@ -226,40 +287,137 @@ static int ensure_dirs(const char *rdir)
 	return ret == -EEXIST ? 0 : ret;
 }
 
-static int write_whole(const char *path, const char *text, size_t len)
+static bool same_range(const struct glock *a, const struct glock *b)
 {
-	struct router_file *f;
+	return a->owner == b->owner && a->kind == b->kind &&
+	       a->start == b->start && a->end == b->end;
+}
+
+/* The text of a record holding `v`; the one lock `pending` (or none) is
+ * marked as still being acquired.  Caller frees. */
+static char *record_text(const struct glock *v, size_t n,
+			 const struct glock *pending)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return NULL;
+	fprintf(f, "vfsd-lease 2\nhost %s\ntoken %s\n", g.host, g.token);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%c %c %lld %lld%s\n",
+			v[i].kind == GLOCK_POSIX ? 'P' : 'F',
+			v[i].type == F_WRLCK ? 'W' : 'R',
+			(long long)v[i].start, (long long)v[i].end,
+			pending && same_range(&v[i], pending) ? " pending" : "");
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/*
+ * Write a record under a new name, never used before: a temporary file
+ * first, renamed into place once complete, so that a reader sees a whole
+ * record or none (replacing a name in place is not atomic over SFTP).
+ * *sent_ns gets the monotonic time before the first request (what the
+ * lease is measured from), *mtime the server's time of the write,
+ * *name_out the record's name (caller frees).
+ */
+static int record_put(const char *rdir, const char *text, char **name_out,
+		      struct timespec *mtime, int64_t *sent_ns)
+{
+	char *tmp = NULL, *final = NULL, *name = NULL;
+	struct router_file *f = NULL;
+	size_t len = strlen(text);
 	struct stat st;
 	ssize_t n;
 	int ret;
 
-	ret = router_create(path, O_WRONLY | O_TRUNC, 0644, &root_cred, &f,
-			    &st);
+	if (asprintf(&name, "%s.%s.%" PRIu64 ".lease", g.host_esc, g.token,
+		     __atomic_add_fetch(&g.seq, 1, __ATOMIC_RELAXED)) < 0)
+		return -ENOMEM;
+	tmp = join(rdir, name);
+	final = join(rdir, name);
+	if (!tmp || !final) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	/* same length: ".lease" -> ".tmp~~" */
+	memcpy(tmp + strlen(tmp) - 5, "tmp~~", 5);
+	*sent_ns = vfs_mono_ns();
+	ret = router_create(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644, &root_cred,
+			    &f, &st);
+	if (ret == -ENOENT) {
+		/* the last holder just removed the empty directory */
+		ret = ensure_dirs(rdir);
+		if (ret == 0)
+			ret = router_create(tmp, O_WRONLY | O_CREAT | O_EXCL,
+					    0644, &root_cred, &f, &st);
+	}
 	if (ret < 0)
-		return ret;
+		goto out;
+	f->vf->write_through = true;
 	n = router_write(f, text, len, 0);
 	ret = n < 0 ? (int)n : (size_t)n != len ? -EIO : 0;
 	if (ret == 0)
 		ret = router_flush(f);
+	if (ret == 0) {
+		/* a record the server loses in a crash would let another
+		 * host in while we still write */
+		ret = router_fsync(f, false);
+		if (ret == -EOPNOTSUPP || ret == -ENOSYS || ret == -EINVAL)
+			ret = 0;
+	}
+	if (ret == 0)
+		ret = router_fgetattr(f, &st);
 	router_release(f);
+	if (ret == 0) {
+		*mtime = st.st_mtim;
+		ret = router_rename(tmp, final, 0);
+	}
+	if (ret < 0)
+		router_unlink(tmp);
+out:
+	free(tmp);
+	free(final);
+	if (ret == 0)
+		*name_out = name;
+	else
+		free(name);
 	return ret;
+}
+
+static void record_drop(const char *rdir, const char *name)
+{
+	char *path = join(rdir, name);
+	int ret = path ? router_unlink(path) : -ENOMEM;
+
+	if (ret < 0 && ret != -ENOENT)
+		log_warn("cannot remove lock lease %s/%s: %s (it expires by itself)",
+			 rdir, name, strerror(-ret));
+	free(path);
 }
 
 /*
  * Read a whole record and its server-side mtime through one open file:
- * an open file's attributes come from the server, never from a cache.
- * NULL with *err set on failure; *mtime is still filled when at least
- * the record's attributes could be read (*err is then not -ENOENT).
+ * an open file's attributes come from the server.  NULL with *err set on
+ * failure; *mtime is still filled when the record could be dated (*err
+ * is then not -ENOENT).  *toolong: more than RECORD_MAX bytes.
  */
-static char *read_whole(const char *path, struct timespec *mtime, int *err)
+static char *read_whole(const char *path, struct timespec *mtime, int *err,
+			bool *toolong)
 {
 	struct router_file *f;
-	char *buf = malloc(RECORD_MAX + 1);
+	char *buf = malloc(RECORD_MAX + 2);
 	struct stat st;
 	ssize_t n;
 	int ret;
 
 	*err = 0;
+	*toolong = false;
 	mtime->tv_sec = 0;
 	mtime->tv_nsec = 0;
 	if (!buf) {
@@ -279,123 +437,82 @@ static char *read_whole(const char *path, struct timespec *mtime, int *err)
 	ret = router_fgetattr(f, &st);
 	if (ret == 0)
 		*mtime = st.st_mtim;
-	n = ret < 0 ? ret : router_read(f, buf, RECORD_MAX, 0);
+	n = ret < 0 ? ret : router_read(f, buf, RECORD_MAX + 1, 0);
 	router_release(f);
 	if (n < 0) {
 		free(buf);
 		*err = (int)n;
 		return NULL;
 	}
+	if (n > RECORD_MAX) {
+		free(buf);
+		*toolong = true;
+		*err = -EFBIG;
+		return NULL;
+	}
 	buf[n] = '\0';
 	return buf;
 }
 
-static char *record_text(const struct glock *v, size_t n)
+/*
+ * Parse another instance's record, appending its locks to *out.  -EBADMSG
+ * when it is not a complete record of ours: the caller then takes it as a
+ * write lock of the whole file, as for any record it cannot understand.
+ */
+static int record_parse(char *text, struct glock **out, size_t *n,
+			size_t *cap, char *host, size_t hsize, char *token,
+			size_t tsize)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-
-	if (!f)
-		return NULL;
-	fprintf(f, "vfsd-lease 1\nhost %s\n", g.host);
-	for (size_t i = 0; i < n; i++)
-		fprintf(f, "%c %c %lld %lld\n",
-			v[i].kind == GLOCK_POSIX ? 'P' : 'F',
-			v[i].type == F_WRLCK ? 'W' : 'R',
-			(long long)v[i].start, (long long)v[i].end);
-	if (fclose(f) != 0) {
-		free(buf);
-		return NULL;
-	}
-	return buf;
-}
-
-/* Parse another host's record; *host gets its id. */
-static size_t record_parse(char *text, struct glock *v, size_t max,
-			   char *host, size_t hsize)
-{
-	size_t n = 0;
 	char *save = NULL;
+	size_t first = *n;
+	bool header = false;
+	int ret = 0;
 
-	host[0] = '\0';
-	for (char *line = strtok_r(text, "\n", &save); line;
+	host[0] = token[0] = '\0';
+	for (char *line = strtok_r(text, "\n", &save); line && ret == 0;
 	     line = strtok_r(NULL, "\n", &save)) {
-		char kind, type;
+		char kind, type, extra[16];
 		long long s, e;
+		int k;
 
-		if (strncmp(line, "host ", 5) == 0) {
+		if (!header) {
+			if (strcmp(line, "vfsd-lease 2") != 0)
+				ret = -EBADMSG;
+			header = true;
+		} else if (strncmp(line, "host ", 5) == 0) {
 			snprintf(host, hsize, "%s", line + 5);
-			continue;
-		}
-		if (n < max &&
-		    sscanf(line, "%c %c %lld %lld", &kind, &type, &s, &e) == 4 &&
-		    (kind == 'P' || kind == 'F') && (type == 'R' || type == 'W')) {
-			v[n] = (struct glock){
+		} else if (strncmp(line, "token ", 6) == 0) {
+			snprintf(token, tsize, "%s", line + 6);
+		} else if ((k = sscanf(line, "%c %c %lld %lld %15s", &kind,
+				       &type, &s, &e, extra)) >= 4 &&
+			   (kind == 'P' || kind == 'F') &&
+			   (type == 'R' || type == 'W') && s >= 0 && e >= s &&
+			   (k == 4 || strcmp(extra, "pending") == 0) &&
+			   *n - first < LOCKS_MAX) {
+			struct glock lk = {
 				.kind = kind == 'P' ? GLOCK_POSIX : GLOCK_FLOCK,
 				.type = type == 'W' ? F_WRLCK : F_RDLCK,
 				.start = s,
 				.end = e,
+				.pending = k == 5,
 			};
-			snprintf(v[n].host, sizeof(v[n].host), "%s", host);
-			n++;
+
+			ret = push_lock(out, n, cap, &lk);
+		} else {
+			ret = -EBADMSG;
 		}
 	}
-	return n;
-}
-
-/* Take DIR/.mutex; *now gets the server's time of taking it. */
-static int mutex_take(const char *rdir, struct timespec *now)
-{
-	char *path = join(rdir, ".mutex");
-	struct timespec first;
-	bool waiting = false;
-	int ret;
-
-	if (!path)
-		return -ENOMEM;
-	for (;;) {
-		struct router_file *f;
-		struct stat st;
-
-		ret = router_create(path, O_WRONLY | O_CREAT | O_EXCL, 0600,
-				    &root_cred, &f, &st);
-		if (ret == 0) {
-			router_release(f);
-			*now = st.st_mtim;
-			break;
-		}
-		if (ret == -ENOENT) {
-			/* the last holder just removed the empty directory */
-			ret = ensure_dirs(rdir);
-			if (ret < 0)
-				break;
-			continue;
-		}
-		if (ret != -EEXIST)
-			break;
-		if (!waiting) {
-			clock_gettime(CLOCK_MONOTONIC, &first);
-			waiting = true;
-		} else if (ms_since(&first) > MUTEX_STALE_MS) {
-			/* its taker died between create and unlink */
-			log_warn("lock mutex %s abandoned; breaking it", path);
-			router_unlink(path);
-			waiting = false;
-		}
-		sleep_ms(20);
+	if (ret == 0 && (!header || !host[0] || !token[0]))
+		ret = -EBADMSG;
+	if (ret < 0) {
+		*n = first;
+		return ret;
 	}
-	free(path);
-	return ret;
-}
-
-static void mutex_drop(const char *rdir)
-{
-	char *path = join(rdir, ".mutex");
-
-	if (path && router_unlink(path) < 0)
-		log_warn("cannot remove lock mutex %s", path);
-	free(path);
+	for (size_t i = first; i < *n; i++) {
+		snprintf((*out)[i].host, sizeof((*out)[i].host), "%s", host);
+		snprintf((*out)[i].token, sizeof((*out)[i].token), "%s", token);
+	}
+	return 0;
 }
 
 struct names {
@@ -403,14 +520,20 @@ struct names {
 	size_t n;
 };
 
+static bool has_suffix(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+
+	return a > b && strcmp(s + a - b, suffix) == 0;
+}
+
 static int collect_name(void *ctx, const char *name, const struct stat *st,
 			unsigned flags, off_t next)
 {
 	struct names *nm = ctx;
-	size_t len = strlen(name);
 	char **grown;
 
-	if (len < 7 || strcmp(name + len - 6, ".lease") != 0)
+	if (!has_suffix(name, ".lease") && !has_suffix(name, ".tmp~~"))
 		return 0;
 	grown = realloc(nm->v, (nm->n + 1) * sizeof(*grown));
 	if (!grown)
@@ -422,94 +545,199 @@ static int collect_name(void *ctx, const char *name, const struct stat *st,
 	return 0;
 }
 
+static void names_free(struct names *nm)
+{
+	for (size_t i = 0; i < nm->n; i++)
+		free(nm->v[i]);
+	free(nm->v);
+	nm->v = NULL;
+	nm->n = 0;
+}
+
 /*
- * The other hosts' live locks on the file, in *out (caller frees); stale
- * records (older than the lease by the server's clock `now`) are removed
- * when `may_break`.
+ * Another record with our host id: a predecessor killed less than a lease
+ * ago, or another live daemon given the same id.  Its locks count either
+ * way (records are told apart by token, not host id); seeing it renewed
+ * (under a new name) proves the second case, which is refused from then
+ * on.  Called locked.
+ */
+static void note_same_host_locked(const char *token, const char *name)
+{
+	int free_slot = -1;
+
+	for (int i = 0; i < DUPS_MAX; i++) {
+		if (!g.dups[i].token[0]) {
+			if (free_slot < 0)
+				free_slot = i;
+			continue;
+		}
+		if (strcmp(g.dups[i].token, token) != 0)
+			continue;
+		if (strcmp(g.dups[i].name, name) != 0 && !g.dup_live) {
+			g.dup_live = true;
+			log_err("host id '%s' is used by another running vfsd instance (token %s) on the same storage: refusing new cross-host locks until one of them gets another host_id",
+				g.host, token);
+		}
+		snprintf(g.dups[i].name, sizeof(g.dups[i].name), "%s", name);
+		return;
+	}
+	if (free_slot >= 0) {
+		snprintf(g.dups[free_slot].token,
+			 sizeof(g.dups[free_slot].token), "%s", token);
+		snprintf(g.dups[free_slot].name, sizeof(g.dups[free_slot].name),
+			 "%s", name);
+		log_warn("a lock lease of host id '%s' from another vfsd instance (token %s) is on the storage: a predecessor of this daemon (its locks expire after the lease) or another daemon with the same host_id",
+			 g.host, token);
+	}
+}
+
+/* A live record we cannot understand: a write lock over the whole file,
+ * both kinds, until it expires. */
+static int push_whole_file(struct glock **v, size_t *n, size_t *cap,
+			   const char *name)
+{
+	struct glock all = {
+		.kind = GLOCK_POSIX,
+		.type = F_WRLCK,
+		.start = 0,
+		.end = OFF_MAX_,
+	};
+	int ret;
+
+	snprintf(all.host, sizeof(all.host), "%s", name);
+	snprintf(all.token, sizeof(all.token), "?");
+	ret = push_lock(v, n, cap, &all);
+	all.kind = GLOCK_FLOCK;
+	return ret ? ret : push_lock(v, n, cap, &all);
+}
+
+/*
+ * Read one listed record into *v; *again when it vanished (the caller
+ * lists again).  Called by remote_locks().
+ */
+static int scan_one(const char *rdir, const char *name,
+		    const struct timespec *now, bool clean, struct glock **v,
+		    size_t *n, size_t *cap, bool *again)
+{
+	char *path = join(rdir, name), *text;
+	char host[128], token[17];
+	struct timespec mtime;
+	bool toolong;
+	size_t first = *n;
+	int rerr, ret = 0;
+
+	if (!path)
+		return -ENOMEM;
+	if (has_suffix(name, ".tmp~~")) {
+		struct stat st;
+
+		/* a writer that died between create and rename; a live one
+		 * renames within its deadline, far below two leases */
+		if (clean && router_getattr(path, &st) == 0 &&
+		    ts_diff(now, &st.st_mtim) > 2.0 * g.lease + 1)
+			router_unlink(path);
+		free(path);
+		return 0;
+	}
+	text = read_whole(path, &mtime, &rerr, &toolong);
+	if (!text && rerr == -ENOENT) {
+		/* renewed or released meanwhile: look again rather than
+		 * miss its successor */
+		*again = true;
+	} else if (!text && !mtime.tv_sec && !toolong) {
+		/* neither readable nor datable: it may be a live lock, and
+		 * guessing otherwise could let two hosts write one image */
+		log_warn("lock lease %s unreadable: %s", path, strerror(-rerr));
+		ret = rerr;
+	} else if (mtime.tv_sec && expired(now, &mtime)) {
+		if (clean) {
+			log_warn("removing expired lock lease %s (%.0f s old)",
+				 path, ts_diff(now, &mtime));
+			router_unlink(path);
+		}
+	} else if (!text || record_parse(text, v, n, cap, host, sizeof(host),
+					 token, sizeof(token)) < 0) {
+		log_warn("lock lease %s %s; taken as a write lock of the whole file until it expires",
+			 path,
+			 text ? "malformed" : toolong ? "too long" : strerror(-rerr));
+		ret = push_whole_file(v, n, cap, name);
+	} else {
+		double age = mtime.tv_sec ? ts_diff(now, &mtime) : 0;
+
+		for (size_t j = first; j < *n; j++)
+			(*v)[j].age = age < 0 ? 0 : (int)age;
+		if (strcmp(host, g.host) == 0 && strcmp(token, g.token) != 0) {
+			pthread_mutex_lock(&g.lock);
+			note_same_host_locked(token, name);
+			pthread_mutex_unlock(&g.lock);
+		}
+	}
+	free(text);
+	free(path);
+	return ret;
+}
+
+/*
+ * The other instances' live locks on the file, in *out (caller frees),
+ * judged by the server's clock `now`.  `mine` is our current record (not
+ * read).  With `clean`, expired records, stale temporary files and our
+ * own superseded records are removed, each by its unique name, so only
+ * ever what was judged.  A record that vanished between the listing and
+ * the read was replaced by a renewal: the listing is taken again, so a
+ * holder is never missed.
  */
 static int remote_locks(const char *rdir, const struct timespec *now,
-			bool may_break, struct glock **out, size_t *outn)
+			const char *mine, bool clean, struct glock **out,
+			size_t *outn)
 {
-	struct names nm = { 0 };
-	struct router_dir *d;
+	char prefix[600];
 	struct glock *v = NULL;
 	size_t n = 0, cap = 0;
-	int ret = router_opendir(rdir, &d);
+	int ret = 0;
 
 	*out = NULL;
 	*outn = 0;
-	if (ret == -ENOENT)
-		return 0;
-	if (ret < 0)
-		return ret;
-	ret = router_readdir(d, 0, collect_name, &nm);
-	router_releasedir(d);
-	/* a listing cut short could miss a live lease: no answer then */
-	for (size_t i = 0; ret == 0 && i < nm.n; i++) {
-		char *path = join(rdir, nm.v[i]), *text;
-		struct timespec mtime;
-		struct glock tmp[256];
-		char host[128];
-		size_t k;
-		int rerr;
+	snprintf(prefix, sizeof(prefix), "%s.%s.", g.host_esc, g.token);
+	for (int tries = 0;; tries++) {
+		struct names nm = { 0 };
+		struct router_dir *d;
+		bool again = false;
 
-		if (!path) {
-			ret = -ENOMEM;
+		n = 0;
+		ret = router_opendir(rdir, &d);
+		if (ret == -ENOENT) {
+			ret = 0;
 			break;
 		}
-		if (strcmp(nm.v[i], g.host_file) == 0) {
-			free(path);
-			continue;
-		}
-		text = read_whole(path, &mtime, &rerr);
-		if (!text && rerr == -ENOENT) {
-			/* released meanwhile */
-			free(path);
-			continue;
-		}
-		if (!text && !mtime.tv_sec) {
-			/* neither readable nor datable: it may be a live
-			 * lock, and guessing otherwise could let two hosts
-			 * write one image */
-			log_warn("lock lease %s unreadable: %s", path,
-				 strerror(-rerr));
-			free(path);
-			ret = rerr;
+		if (ret < 0)
 			break;
-		}
-		if (now->tv_sec - mtime.tv_sec > g.lease) {
-			if (may_break) {
-				log_warn("breaking expired lock lease %s (%lds old)",
-					 path, (long)(now->tv_sec - mtime.tv_sec));
-				router_unlink(path);
+		/* a listing cut short could miss a live lease: no answer */
+		ret = router_readdir(d, 0, collect_name, &nm);
+		router_releasedir(d);
+		for (size_t i = 0; ret == 0 && !again && i < nm.n; i++) {
+			const char *name = nm.v[i];
+
+			if (mine && strcmp(name, mine) == 0)
+				continue;
+			if (!strncmp(name, prefix, strlen(prefix)) &&
+			    has_suffix(name, ".lease")) {
+				/* ours, superseded: its removal failed */
+				if (clean)
+					record_drop(rdir, name);
+				continue;
 			}
-			free(text);
-			free(path);
-			continue;
+			ret = scan_one(rdir, name, now, clean, &v, &n, &cap,
+				       &again);
 		}
-		if (!text) {
-			/* a live record we cannot read: assume the worst,
-			 * a write lock over the whole file */
-			log_warn("lock lease %s unreadable: %s; taken as a lock of the whole file",
-				 path, strerror(-rerr));
-			tmp[0] = (struct glock){ .kind = GLOCK_POSIX,
-						 .type = F_WRLCK, .start = 0,
-						 .end = OFF_MAX_ };
-			snprintf(tmp[0].host, sizeof(tmp[0].host), "%s",
-				 nm.v[i]);
-			free(path);
-			ret = push_lock(&v, &n, &cap, &tmp[0]);
-			continue;
+		names_free(&nm);
+		if (ret < 0 || !again)
+			break;
+		if (tries + 1 >= SCAN_TRIES) {
+			/* records replaced faster than we can read them */
+			ret = -EAGAIN;
+			break;
 		}
-		free(path);
-		k = record_parse(text, tmp, 256, host, sizeof(host));
-		free(text);
-		for (size_t j = 0; j < k && ret == 0; j++)
-			ret = push_lock(&v, &n, &cap, &tmp[j]);
 	}
-	for (size_t i = 0; i < nm.n; i++)
-		free(nm.v[i]);
-	free(nm.v);
 	if (ret < 0) {
 		free(v);
 		return ret;
@@ -520,61 +748,53 @@ static int remote_locks(const char *rdir, const struct timespec *now,
 }
 
 /*
- * Publish `v` as this host's record for the file, checking `want` against
- * the other hosts first when it is non-NULL.  -EAGAIN (with *conflict
- * filled) when another host holds a conflicting lock.
+ * The server's clock now, for judging records when we write none: the
+ * mtime of a temporary file created (and removed) for the purpose.
+ * -ENOENT when the record directory does not exist.
  */
-static int publish(const char *rdir, const struct glock *v, size_t n,
-		   const struct glock *want, struct glock *conflict)
+static int server_now(const char *rdir, struct timespec *now)
 {
-	struct timespec now;
-	struct glock *others = NULL;
-	size_t on = 0;
-	char *rec = join(rdir, g.host_file), *text = NULL;
+	struct router_file *f;
+	struct stat st;
+	char *path;
 	int ret;
 
-	if (!rec)
+	if (asprintf(&path, "%s/%s.%s.%" PRIu64 ".tmp~~", rdir, g.host_esc,
+		     g.token, __atomic_add_fetch(&g.seq, 1, __ATOMIC_RELAXED)) <
+	    0)
 		return -ENOMEM;
-	if (!n && !want) {
-		char *parent = strdup(rdir), *slash;
-
-		ret = router_unlink(rec);
-		free(rec);
-		/* leave no empty lock directories in the user's tree (they
-		 * would make rmdir fail); another host's records keep them */
-		if (router_rmdir(rdir) == 0 && parent &&
-		    (slash = strrchr(parent, '/'))) {
-			*slash = '\0';
-			router_rmdir(parent);
-		}
-		free(parent);
-		return ret == -ENOENT ? 0 : ret;
-	}
-	ret = ensure_dirs(rdir);
-	if (ret == 0 && want)
-		ret = mutex_take(rdir, &now);
-	if (ret < 0)
-		goto out;
-	if (want) {
-		ret = remote_locks(rdir, &now, true, &others, &on);
-		for (size_t i = 0; ret == 0 && i < on; i++) {
-			if (conflicts(&others[i], want)) {
-				*conflict = others[i];
-				ret = -EAGAIN;
-			}
-		}
-	}
+	ret = router_create(path, O_WRONLY | O_CREAT | O_EXCL, 0600, &root_cred,
+			    &f, &st);
 	if (ret == 0) {
-		text = record_text(v, n);
-		ret = text ? write_whole(rec, text, strlen(text)) : -ENOMEM;
+		ret = router_fgetattr(f, &st);
+		router_release(f);
+		router_unlink(path);
+		if (ret == 0)
+			*now = st.st_mtim;
 	}
-	if (want)
-		mutex_drop(rdir);
-out:
-	free(others);
-	free(text);
-	free(rec);
+	free(path);
 	return ret;
+}
+
+/* The lock of `others` that conflicts with `want`, preferring a held one
+ * to a pending one; *pending_only: every conflicting lock is still being
+ * acquired (by a racing acquirer that will back off). */
+static const struct glock *find_conflict(const struct glock *others,
+					 size_t on, const struct glock *want,
+					 bool *pending_only)
+{
+	const struct glock *c = NULL;
+
+	*pending_only = true;
+	for (size_t i = 0; i < on; i++) {
+		if (!conflicts(&others[i], want))
+			continue;
+		if (!others[i].pending)
+			*pending_only = false;
+		if (!c || !others[i].pending)
+			c = &others[i];
+	}
+	return c;
 }
 
 /* ---- the API --------------------------------------------------------- */
@@ -591,13 +811,46 @@ static void wait_idle_locked(struct glock_file *gf)
 		pthread_cond_wait(&g.changed, &g.lock);
 }
 
+static void timed_wait_locked(long ms)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (ms % 1000) * 1000000L;
+	if (until.tv_nsec >= NS) {
+		until.tv_sec++;
+		until.tv_nsec -= NS;
+	}
+	pthread_cond_timedwait(&g.changed, &g.lock, &until);
+}
+
+/* Past the validity of our last confirmed record write, the locks are
+ * lost for good: others may judge the record expired at any later time,
+ * however long they were paused.  Called locked. */
+static bool check_lapsed_locked(struct glock_file *gf)
+{
+	if (gf->record && !gf->lost && vfs_mono_ns() >= gf->valid_ns) {
+		gf->lost = true;
+		log_err("lock lease %s/%s lapsed (no renewal confirmed for %.1f s): writes to the file fail until it is closed",
+			gf->record_dir, gf->record,
+			(double)(vfs_mono_ns() - gf->sent_ns) / NS);
+	}
+	return gf->lost;
+}
+
 int glock_test(uint64_t ino, struct router_file *f, const char *path,
 	       struct glock *lk)
 {
 	const struct glock *c;
 	struct glock_file *gf;
+	struct glock *others = NULL;
+	struct vfs_callctx cx;
+	struct timespec now;
+	size_t on = 0;
+	bool pending_only;
 	char *rdir;
-	int ret = 0;
+	int ret;
 
 	pthread_mutex_lock(&g.lock);
 	gf = file_find_locked(ino, false);
@@ -613,40 +866,184 @@ int glock_test(uint64_t ino, struct router_file *f, const char *path,
 		lk->type = F_UNLCK;
 		return 0;
 	}
-	{
-		struct timespec now;
-		struct glock *others = NULL;
-		size_t on = 0;
+	cx = vfs_callctx_push(0, true);
+	ret = server_now(rdir, &now);
+	if (ret == 0)
+		ret = remote_locks(rdir, &now, NULL, false, &others, &on);
+	vfs_callctx_pop(cx);
+	if (ret == 0) {
+		const struct glock want = *lk;
 
-		/* the mutex gives the server's time to judge records by */
-		ret = ensure_dirs(rdir);
-		if (ret == 0)
-			ret = mutex_take(rdir, &now);
-		if (ret == 0) {
-			ret = remote_locks(rdir, &now, false, &others, &on);
-			mutex_drop(rdir);
+		lk->type = F_UNLCK;
+		c = find_conflict(others, on, &want, &pending_only);
+		if (c) {
+			*lk = *c;
+			lk->pid = 0;
+			lk->owner = 0;
 		}
-		if (ret == 0) {
-			const struct glock want = *lk;
-
-			lk->type = F_UNLCK;
-			for (size_t i = 0; i < on; i++) {
-				if (conflicts(&others[i], &want)) {
-					*lk = others[i];
-					lk->pid = 0;
-					lk->owner = 0;
-					break;
-				}
-			}
-		}
-		free(others);
-	}
-	free(rdir);
-	if (ret == -EROFS) {
+	} else if (ret == -ENOENT || ret == -EROFS) {
+		/* no record directory (nobody holds anything), or nobody
+		 * can write there */
 		lk->type = F_UNLCK;
 		ret = 0;
 	}
+	free(others);
+	free(rdir);
 	return ret;
+}
+
+/* A new record of ours, from publish(). */
+struct put_result {
+	char *name;		/* owned; NULL when the record was removed */
+	struct timespec mtime;
+	int64_t sent_ns;
+};
+
+/*
+ * Replace our record `old` (may be NULL) by one holding `v`, or remove it
+ * when n is 0.  The successor exists before its predecessor goes, so a
+ * reader always finds one of them.  Called with the file busy and g.lock
+ * dropped; the caller adopts *res.
+ */
+static int publish(const char *rdir, const char *old, const struct glock *v,
+		   size_t n, const struct glock *pending,
+		   struct put_result *res)
+{
+	char *text;
+	int ret;
+
+	memset(res, 0, sizeof(*res));
+	if (n > LOCKS_MAX)
+		return -ENOLCK;
+	if (!n) {
+		char *parent = strdup(rdir), *slash;
+
+		if (old)
+			record_drop(rdir, old);
+		/* leave no empty lock directories in the user's tree (they
+		 * would make rmdir fail); another host's records keep them */
+		if (router_rmdir(rdir) == 0 && parent &&
+		    (slash = strrchr(parent, '/'))) {
+			*slash = '\0';
+			router_rmdir(parent);
+		}
+		free(parent);
+		return 0;
+	}
+	text = record_text(v, n, pending);
+	if (!text)
+		return -ENOMEM;
+	ret = strlen(text) > RECORD_MAX ? -ENOLCK : ensure_dirs(rdir);
+	if (ret == 0)
+		ret = record_put(rdir, text, &res->name, &res->mtime,
+				 &res->sent_ns);
+	free(text);
+	if (ret == 0 && old)
+		record_drop(rdir, old);
+	return ret;
+}
+
+/* Take over a publish result.  Called locked. */
+static void adopt_locked(struct glock_file *gf, struct put_result *res)
+{
+	free(gf->record);
+	gf->record = res->name;
+	res->name = NULL;
+	if (gf->record) {
+		gf->rec_mtime = res->mtime;
+		gf->sent_ns = res->sent_ns;
+		gf->valid_ns = res->sent_ns + valid_window_ns();
+		gf->retry_ns = 0;
+	}
+}
+
+/* Our current record's name, copied (NULL if none or ENOMEM). */
+static char *current_record(struct glock_file *gf)
+{
+	char *cur;
+
+	pthread_mutex_lock(&g.lock);
+	cur = gf->record ? strdup(gf->record) : NULL;
+	pthread_mutex_unlock(&g.lock);
+	return cur;
+}
+
+/*
+ * Acquire `lk` (no local conflict) with the new table `nv`: publish our
+ * record with the lock marked pending, then read the others.  Whoever
+ * publishes first is seen by whoever reads later, so two acquirers cannot
+ * both miss each other; a record judged expired by the server's clock
+ * belongs to a holder whose validity ended before ours was written.
+ * Called with gf busy and g.lock dropped.  On failure our record is put
+ * back to `old_v`.
+ */
+static int acquire_remote(struct glock_file *gf, const char *rdir,
+			  const struct glock *nv, size_t nn,
+			  const struct glock *old_v, size_t old_n,
+			  const struct glock *lk, struct glock *conflict)
+{
+	int ret;
+
+	for (int tries = 0;; tries++) {
+		struct glock *others = NULL;
+		const struct glock *c = NULL;
+		struct put_result res;
+		struct timespec mine_at;
+		bool pending_only = false;
+		int64_t valid;
+		char *cur = current_record(gf);
+		size_t on = 0;
+
+		ret = publish(rdir, cur, nv, nn, lk, &res);
+		free(cur);
+		if (ret < 0)
+			return ret;
+		pthread_mutex_lock(&g.lock);
+		adopt_locked(gf, &res);
+		mine_at = gf->rec_mtime;
+		valid = gf->valid_ns;
+		cur = strdup(gf->record);
+		pthread_mutex_unlock(&g.lock);
+		if (!cur)
+			ret = -ENOMEM;
+		else
+			ret = remote_locks(rdir, &mine_at, cur, true, &others,
+					   &on);
+		if (ret == 0)
+			c = find_conflict(others, on, lk, &pending_only);
+		if (c)
+			*conflict = *c;
+		free(others);
+		if (ret == 0 && !c) {
+			if (vfs_mono_ns() < valid) {
+				free(cur);
+				return 0;
+			}
+			/* paused past our own validity: others may have
+			 * judged our record expired meanwhile */
+			log_warn("lock acquisition in %s outlived its lease; trying again",
+				 rdir);
+			pending_only = true;
+			ret = -EAGAIN;
+		} else if (ret == 0) {
+			ret = -EAGAIN;
+		}
+		/* withdraw the lock we did not get */
+		if (publish(rdir, cur, old_v, old_n, NULL, &res) < 0) {
+			log_warn("cannot withdraw a refused lock from %s/%s; it expires with the lease",
+				 rdir, cur ? cur : "?");
+		} else {
+			pthread_mutex_lock(&g.lock);
+			adopt_locked(gf, &res);
+			pthread_mutex_unlock(&g.lock);
+		}
+		free(cur);
+		if (ret != -EAGAIN || !pending_only ||
+		    tries + 1 >= PENDING_TRIES)
+			return ret;
+		/* racing acquirers all back off; random waits part them */
+		sleep_ms(10 + random() % (20L << tries));
+	}
 }
 
 int glock_set(uint64_t ino, struct router_file *f, const char *path,
@@ -665,9 +1062,11 @@ int glock_set(uint64_t ino, struct router_file *f, const char *path,
 	}
 	gf->users++;	/* keeps gf while we sleep with the lock dropped */
 	for (;;) {
-		struct glock *nv = NULL, conflict;
-		char *rdir = NULL;
-		size_t nn = 0;
+		struct glock *nv = NULL, *old_v = NULL, conflict;
+		struct put_result res = { 0 };
+		struct vfs_callctx cx;
+		char *rdir = NULL, *cur;
+		size_t nn = 0, old_n;
 
 		wait_idle_locked(gf);
 		if (lk->type != F_UNLCK && local_conflict(gf, lk)) {
@@ -677,47 +1076,86 @@ int glock_set(uint64_t ino, struct router_file *f, const char *path,
 		ret = apply(gf->locks, gf->n, lk, &nv, &nn);
 		if (ret < 0)
 			break;
-		if (shared && (gf->published || lk->type != F_UNLCK)) {
-			rdir = gf->record_dir ? strdup(gf->record_dir)
-					      : record_dir_of(path);
-			if (!rdir) {
-				free(nv);
-				ret = -ENOMEM;
-				break;
-			}
-			gf->busy = true;
-			pthread_mutex_unlock(&g.lock);
-			ret = publish(rdir, nv, nn,
-				      lk->type == F_UNLCK ? NULL : lk,
-				      &conflict);
-			pthread_mutex_lock(&g.lock);
-			gf->busy = false;
-			pthread_cond_broadcast(&g.changed);
-			if (ret == -EROFS)
-				ret = 0;	/* nobody can write there anyway */
-			else if (ret == 0) {
-				gf->published = nn > 0;
-				clock_gettime(CLOCK_MONOTONIC, &gf->renewed);
-				if (!gf->record_dir) {
-					gf->record_dir = rdir;
-					rdir = NULL;
-				}
-			}
-			free(rdir);
-			if (lk->type == F_UNLCK && ret < 0) {
-				/* the lease runs out by itself */
-				log_warn("cannot update lock lease of %s: %s",
-					 path, strerror(-ret));
-				ret = 0;
-			}
-		}
-		if (ret == 0) {
+		if (!shared || (!gf->record && lk->type == F_UNLCK)) {
 			free(gf->locks);
 			gf->locks = nv;
 			gf->n = gf->cap = nn;
 			if (!nn)
 				gf->lost = false;
 			pthread_cond_broadcast(&g.changed);
+			break;
+		}
+		if (lk->type != F_UNLCK && (g.dup_live || gf->lost)) {
+			free(nv);
+			ret = -ENOLCK;
+			log_warn("lock on %s refused: %s", path,
+				 g.dup_live ? "another running vfsd has this host id"
+					    : "this host's earlier locks on the file were lost; close it first");
+			break;
+		}
+		if (!gf->record_dir)
+			gf->record_dir = record_dir_of(path);
+		rdir = gf->record_dir ? strdup(gf->record_dir) : NULL;
+		old_n = gf->n;
+		old_v = old_n ? malloc(old_n * sizeof(*old_v)) : NULL;
+		if (!rdir || (old_n && !old_v)) {
+			free(rdir);
+			free(old_v);
+			free(nv);
+			ret = -ENOMEM;
+			break;
+		}
+		if (old_n)
+			memcpy(old_v, gf->locks, old_n * sizeof(*old_v));
+		gf->busy = true;
+		if (lk->type != F_WRLCK) {
+			/* writes made under what we give up must have landed
+			 * before anyone may see it free */
+			gf->draining = true;
+			while (gf->inflight)
+				pthread_cond_wait(&g.changed, &g.lock);
+		}
+		pthread_mutex_unlock(&g.lock);
+		cx = vfs_callctx_push(0, true);
+		if (lk->type == F_UNLCK) {
+			/* releasing never conflicts */
+			cur = current_record(gf);
+			ret = publish(rdir, cur, nv, nn, NULL, &res);
+			free(cur);
+		} else {
+			ret = acquire_remote(gf, rdir, nv, nn, old_v, old_n, lk,
+					     &conflict);
+		}
+		vfs_callctx_pop(cx);
+		free(old_v);
+		free(rdir);
+		pthread_mutex_lock(&g.lock);
+		gf->busy = false;
+		gf->draining = false;
+		if (ret == 0 && lk->type == F_UNLCK)
+			adopt_locked(gf, &res);
+		free(res.name);
+		pthread_cond_broadcast(&g.changed);
+		if (ret == -EROFS)
+			ret = 0;	/* nobody can write there anyway */
+		if (lk->type == F_UNLCK && ret < 0) {
+			/* the next renewal writes what is left; the lease
+			 * runs out by itself if it cannot */
+			log_warn("cannot update lock lease of %s: %s", path,
+				 strerror(-ret));
+			ret = 0;
+		}
+		if (ret == 0) {
+			free(gf->locks);
+			gf->locks = nv;
+			gf->n = gf->cap = nn;
+			if (!nn) {
+				gf->lost = false;
+				/* a record whose removal failed expires;
+				 * nobody renews it */
+				free(gf->record);
+				gf->record = NULL;
+			}
 			break;
 		}
 		free(nv);
@@ -730,17 +1168,7 @@ conflict:
 			ret = -EINTR;
 			break;
 		}
-		{
-			struct timespec until;
-
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_nsec += RETRY_MS * 1000000L;
-			if (until.tv_nsec >= 1000000000L) {
-				until.tv_sec++;
-				until.tv_nsec -= 1000000000L;
-			}
-			pthread_cond_timedwait(&g.changed, &g.lock, &until);
-		}
+		timed_wait_locked(RETRY_MS + random() % RETRY_MS);
 	}
 	gf->users--;
 	file_maybe_free_locked(gf);
@@ -798,6 +1226,42 @@ void glock_release_fh(uint64_t ino, struct router_file *f, const char *path,
 		glock_release_owner(ino, f, path, owners[j], kinds[j]);
 }
 
+int glock_write_begin(uint64_t ino, int64_t *deadline_ns)
+{
+	struct glock_file *gf;
+	int ret = 0;
+
+	*deadline_ns = 0;
+	pthread_mutex_lock(&g.lock);
+	gf = file_find_locked(ino, false);
+	while (gf && gf->draining)
+		pthread_cond_wait(&g.changed, &g.lock);
+	if (gf && (gf->record || gf->lost)) {
+		if (check_lapsed_locked(gf)) {
+			ret = -EIO;
+		} else {
+			gf->inflight++;
+			*deadline_ns = gf->valid_ns;
+			ret = 1;
+		}
+	}
+	pthread_mutex_unlock(&g.lock);
+	return ret;
+}
+
+void glock_write_end(uint64_t ino)
+{
+	struct glock_file *gf;
+
+	pthread_mutex_lock(&g.lock);
+	gf = file_find_locked(ino, false);
+	if (gf && gf->inflight > 0 && --gf->inflight == 0) {
+		pthread_cond_broadcast(&g.changed);
+		file_maybe_free_locked(gf);
+	}
+	pthread_mutex_unlock(&g.lock);
+}
+
 int glock_write_check(uint64_t ino)
 {
 	struct glock_file *gf;
@@ -805,10 +1269,8 @@ int glock_write_check(uint64_t ino)
 
 	pthread_mutex_lock(&g.lock);
 	gf = file_find_locked(ino, false);
-	if (gf && gf->published)
-		ret = !gf->lost && ms_since(&gf->renewed) < g.lease * 2000L / 3
-			      ? 1
-			      : -EIO;
+	if (gf && (gf->record || gf->lost))
+		ret = check_lapsed_locked(gf) ? -EIO : 1;
 	pthread_mutex_unlock(&g.lock);
 	return ret;
 }
@@ -818,13 +1280,32 @@ bool glock_may_write(uint64_t ino)
 	return glock_write_check(ino) >= 0;
 }
 
-int glock_holders(const char *path, char *buf, size_t size)
+/* Append one holder to the comma-separated list in buf, once. */
+static size_t holders_add(char *buf, size_t size, size_t used,
+			  const char *host, const char *token, int age,
+			  bool detail)
+{
+	char item[256];
+
+	if (detail)
+		snprintf(item, sizeof(item), "%s token=%s age=%ds", host,
+			 token, age);
+	else
+		snprintf(item, sizeof(item), "%s", host);
+	if (strstr(buf, item) || used + 1 >= size)
+		return used;
+	used += (size_t)snprintf(buf + used, size - used, "%s%s",
+				 used ? "," : "", item);
+	return used >= size ? size - 1 : used;
+}
+
+static int holders(const char *path, char *buf, size_t size, bool detail)
 {
 	char *rdir = record_dir_of(path);
 	struct glock *others = NULL;
+	struct vfs_callctx cx;
 	struct timespec now;
 	size_t on = 0, used = 0;
-	struct stat st;
 	int ret;
 
 	buf[0] = '\0';
@@ -832,25 +1313,36 @@ int glock_holders(const char *path, char *buf, size_t size)
 		return -EINVAL;
 	pthread_mutex_lock(&g.lock);
 	for (struct glock_file *gf = g.files; gf; gf = gf->next)
-		if (gf->n && gf->record_dir && !strcmp(gf->record_dir, rdir))
-			used = (size_t)snprintf(buf, size, "%s", g.host);
+		if (gf->n && gf->record && gf->record_dir &&
+		    !strcmp(gf->record_dir, rdir))
+			used = holders_add(buf, size, used, g.host, g.token,
+					   (int)((vfs_mono_ns() - gf->sent_ns) /
+						 NS),
+					   detail);
 	pthread_mutex_unlock(&g.lock);
-	/* no record directory: no other host holds anything */
-	ret = router_getattr(rdir, &st);
+	cx = vfs_callctx_push(0, true);
+	ret = server_now(rdir, &now);
 	if (ret == 0)
-		ret = mutex_take(rdir, &now);
-	if (ret == 0) {
-		ret = remote_locks(rdir, &now, false, &others, &on);
-		mutex_drop(rdir);
-	}
-	for (size_t i = 0; ret == 0 && i < on && used < size; i++)
-		if (!strstr(buf, others[i].host))
-			used += (size_t)snprintf(buf + used, size - used,
-						 "%s%s", used ? "," : "",
-						 others[i].host);
+		ret = remote_locks(rdir, &now, NULL, false, &others, &on);
+	vfs_callctx_pop(cx);
+	for (size_t i = 0; ret == 0 && i < on; i++)
+		if (strcmp(others[i].token, g.token) != 0)
+			used = holders_add(buf, size, used, others[i].host,
+					   others[i].token, others[i].age,
+					   detail);
 	free(others);
 	free(rdir);
 	return ret == -ENOENT ? 0 : ret;
+}
+
+int glock_holders(const char *path, char *buf, size_t size)
+{
+	return holders(path, buf, size, false);
+}
+
+int glock_holders_detail(const char *path, char *buf, size_t size)
+{
+	return holders(path, buf, size, true);
 }
 
 struct dir_names {
@@ -934,61 +1426,97 @@ int glock_rmdir_cleanup(const char *dir)
 
 /* ---- lease renewal ------------------------------------------------------ */
 
+/*
+ * Renew gf's record: check that it is still there and unchanged (a record
+ * gone or changed was broken by another host: the locks are lost, and a
+ * new record would hide that), then write its successor.  Every request
+ * carries the current validity as its deadline, so a renewal never lands
+ * after the moment others may judge the record expired.  Called locked
+ * with gf published and not busy; returns locked.
+ */
 static void renew_one(struct glock_file *gf)
 {
-	char *rec = join(gf->record_dir, g.host_file), *text;
+	char *rec = join(gf->record_dir, gf->record), *text, *rdir, *old;
+	struct timespec was = gf->rec_mtime;
+	struct put_result res = { 0 };
+	struct router_file *f;
+	struct vfs_callctx cx;
 	struct stat st;
 	int ret;
 
-	text = record_text(gf->locks, gf->n);
+	text = record_text(gf->locks, gf->n, NULL);
+	rdir = strdup(gf->record_dir);
+	old = strdup(gf->record);
 	gf->busy = true;
+	cx = vfs_callctx_push(gf->valid_ns, true);
 	pthread_mutex_unlock(&g.lock);
-	if (!rec || !text) {
+	if (!rec || !text || !rdir || !old) {
 		ret = -ENOMEM;
 	} else {
-		/* a record that vanished was broken by another host: the
-		 * locks are lost, and recreating it would hide that */
-		ret = router_getattr(rec, &st);
-		if (ret == -ENOENT) {
-			log_err("lock lease %s was broken by another host; writes to the file now fail",
-				rec);
+		ret = router_open(rec, O_RDONLY, &f);
+		if (ret == 0) {
+			ret = router_fgetattr(f, &st);
+			router_release(f);
+			if (ret == 0 && (st.st_mtim.tv_sec != was.tv_sec ||
+					 st.st_mtim.tv_nsec != was.tv_nsec))
+				ret = -ESTALE;
+		}
+		if (ret == -ENOENT || ret == -ESTALE) {
+			log_err("lock lease %s was %s by another host; writes to the file now fail",
+				rec, ret == -ENOENT ? "removed" : "changed");
 		} else if (ret == 0) {
-			ret = write_whole(rec, text, strlen(text));
+			ret = record_put(rdir, text, &res.name, &res.mtime,
+					 &res.sent_ns);
+			if (ret == 0)
+				record_drop(rdir, old);
 		}
 	}
+	vfs_callctx_pop(cx);
 	pthread_mutex_lock(&g.lock);
 	gf->busy = false;
-	if (ret == 0)
-		clock_gettime(CLOCK_MONOTONIC, &gf->renewed);
-	else if (ret == -ENOENT)
+	if (ret == 0 && !gf->lost && vfs_mono_ns() < gf->valid_ns) {
+		adopt_locked(gf, &res);
+	} else if (ret == 0) {
+		/* confirmed too late to count */
+		check_lapsed_locked(gf);
+		adopt_locked(gf, &res);
 		gf->lost = true;
-	else
+	} else if (ret == -ENOENT || ret == -ESTALE) {
+		gf->lost = true;
+	} else {
 		log_warn("cannot renew lock lease %s: %s", rec ? rec : "?",
 			 strerror(-ret));
+		gf->retry_ns = vfs_mono_ns() + NS;
+	}
+	free(res.name);
 	pthread_cond_broadcast(&g.changed);
 	free(rec);
 	free(text);
+	free(rdir);
+	free(old);
 }
 
 static void *renewer(void *p)
 {
 	pthread_mutex_lock(&g.lock);
 	while (!g.stop) {
-		struct timespec until;
+		int64_t now = vfs_mono_ns();
+		bool worked = false;
 
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += g.lease / 3 > 0 ? g.lease / 3 : 1;
-		pthread_cond_timedwait(&g.changed, &g.lock, &until);
-		if (g.stop)
-			break;
 		for (struct glock_file *gf = g.files; gf; gf = gf->next) {
-			if (!gf->published || gf->busy || gf->lost ||
-			    ms_since(&gf->renewed) < g.lease * 1000L / 3)
+			if (!gf->record || gf->busy || gf->lost ||
+			    check_lapsed_locked(gf))
+				continue;
+			if (now - gf->sent_ns < renew_period_ns() ||
+			    now < gf->retry_ns)
 				continue;
 			renew_one(gf);
+			worked = true;
 			/* the list may have changed while unlocked */
 			break;
 		}
+		if (!worked && !g.stop)
+			timed_wait_locked(g.lease >= 12 ? 1000 : 200);
 	}
 	pthread_mutex_unlock(&g.lock);
 	return NULL;
@@ -996,27 +1524,44 @@ static void *renewer(void *p)
 
 int glock_init(const char *host_id, int lease)
 {
+	unsigned char rnd[8];
 	size_t n = 0;
 
 	snprintf(g.host, sizeof(g.host), "%s", host_id);
-	for (const char *p = host_id; *p && n + 4 < sizeof(g.host_file) - 7;
-	     p++) {
+	for (const char *p = host_id; *p && n + 4 < sizeof(g.host_esc); p++) {
 		unsigned char c = (unsigned char)*p;
 
 		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-		    (c == '.' && n))
-			g.host_file[n++] = (char)c;
+		    (c >= '0' && c <= '9') || c == '-' || c == '_')
+			g.host_esc[n++] = (char)c;
 		else
-			n += (size_t)snprintf(g.host_file + n, 4, "%%%02X", c);
+			n += (size_t)snprintf(g.host_esc + n, 4, "%%%02X", c);
 	}
-	snprintf(g.host_file + n, sizeof(g.host_file) - n, ".lease");
+	g.host_esc[n] = '\0';
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return -EIO;
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		snprintf(g.token + 2 * i, 3, "%02x", rnd[i]);
+	srandom((unsigned)rnd[0] | (unsigned)rnd[1] << 8 |
+		(unsigned)rnd[2] << 16);
 	g.lease = lease;
 	g.stop = false;
+	log_info("cross-host locks: host id '%s', instance token %s, lease %d s",
+		 g.host, g.token, g.lease);
 	if (pthread_create(&g.renewer, NULL, renewer, NULL) != 0)
 		return -EAGAIN;
 	g.running = true;
 	return 0;
+}
+
+const char *glock_token(void)
+{
+	return g.token;
+}
+
+int glock_lease(void)
+{
+	return g.lease;
 }
 
 void glock_shutdown(void)
@@ -1031,21 +1576,13 @@ void glock_shutdown(void)
 	g.running = false;
 	/* our locks end with us: withdraw the records at once rather than
 	 * make other hosts wait for the lease */
-	for (struct glock_file *gf = g.files; gf; gf = gf->next) {
-		if (gf->published && !gf->lost && gf->record_dir) {
-			char *rec = join(gf->record_dir, g.host_file);
-
-			if (rec)
-				router_unlink(rec);
-			free(rec);
-		}
-	}
+	for (struct glock_file *gf = g.files; gf; gf = gf->next)
+		if (gf->record && gf->record_dir)
+			record_drop(gf->record_dir, gf->record);
 	while (g.files) {
 		struct glock_file *gf = g.files;
 
 		g.files = gf->next;
-		free(gf->locks);
-		free(gf->record_dir);
-		free(gf);
+		file_free(gf);
 	}
 }

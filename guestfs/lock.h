@@ -4,21 +4,24 @@
  *
  * Within one vfsd, locks live in an in-memory table keyed by node id, with
  * the kernel's lock owners.  For files on a shared mount (VFS_CAP_SHARED),
- * each host also publishes the locks it holds in a lease record on the
- * backend itself, next to the file:
+ * each daemon instance also publishes the locks it holds in a lease record
+ * on the backend itself, next to the file:
  *
- *     DIR/.vfsd-locks/NAME/HOST.lease      one per host holding locks
- *     DIR/.vfsd-locks/NAME/.mutex          exclusive-create mutex
+ *     DIR/.vfsd-locks/NAME/HOST.TOKEN.SEQ.lease
  *
- * A host takes a lock by creating the mutex (O_EXCL, atomic on NFS and
- * SFTP), reading the other hosts' records, refusing on a conflict, writing
- * its own record and removing the mutex.  Holders rewrite their records
- * every lease/3 seconds.  A record whose server-side mtime is older than
- * the lease, measured against the mutex's own mtime (the server's clock,
- * so host clocks never matter), belongs to a dead or cut-off host and may
- * be broken.  A holder that could not renew for 2/3 of the lease stops
- * serving writes to the file (EIO) before anyone may break its record.
- * See docs/locking.md.
+ * TOKEN is random per daemon instance and SEQ grows with every write, so
+ * a record's name is never used twice: a record is written under a new
+ * name (through a temporary file and a rename) and its predecessor is
+ * removed after, and a record judged expired is removed by its own name
+ * only.  To take a lock an instance publishes its record with the lock
+ * marked pending, then reads every other record: any live conflicting
+ * lock, pending or not, means EAGAIN (and the lock is withdrawn).  Ages
+ * are judged by the server's clock alone (the mtime of the reader's own
+ * fresh record against the others').  A holder may rely on a record for
+ * 2/3 of the lease after sending its write; every write under the lock
+ * carries that moment as its deadline (backends/callctx.h) and past it,
+ * without a confirmed renewal, the locks are lost for good.
+ * See docs/locking.md and the model in guestfs/lock.pml.
  */
 #ifndef VFSD_GUESTFS_LOCK_H
 #define VFSD_GUESTFS_LOCK_H
@@ -39,7 +42,15 @@ struct glock {
 	pid_t pid;		/* 0 for another host's lock */
 	const void *fh;		/* the open file it was set through */
 	char host[128];		/* holder's host id (getlk, locked_by) */
+	char token[17];		/* holder's instance token ("?": unknown) */
+	int age;		/* another's: seconds since its record was
+				 * written, by the server's clock */
+	bool pending;		/* another's: still being acquired */
 };
+
+/* lock_lease when not configured: a lease of a third of this covers the
+ * remote backends' default timeout of 20 s (see router_set_lock_lease) */
+#define GLOCK_LEASE_DEFAULT 60
 
 /* lease: seconds a record lives unrenewed.  host_id is copied. */
 int glock_init(const char *host_id, int lease);
@@ -78,6 +89,17 @@ void glock_release_fh(uint64_t ino, struct router_file *f, const char *path,
 /* False while locks on ino are held but their lease is not renewed in
  * time: writes must fail with EIO then. */
 bool glock_may_write(uint64_t ino);
+
+/*
+ * Around every change of a file's data: -EIO when its locks are lost
+ * (fail the write), 0 without a cross-host lock, 1 under one: then
+ * *deadline_ns (CLOCK_MONOTONIC) is the moment the lease stops covering
+ * the write (push it with vfs_callctx_push() so the backend drops the
+ * request rather than deliver it later), and glock_write_end() must
+ * follow once the backend answered.  Releasing a lock waits for these.
+ */
+int glock_write_begin(uint64_t ino, int64_t *deadline_ns);
+void glock_write_end(uint64_t ino);
 /* The same, telling more: -EIO as above, 1 while this host holds a
  * published (cross-host) lock on ino and may write, 0 without one. */
 int glock_write_check(uint64_t ino);
@@ -85,6 +107,13 @@ int glock_write_check(uint64_t ino);
 /* The hosts holding locks on the file at `path` (vfsd path): a comma
  * separated list in buf ("" for none).  0 or -errno. */
 int glock_holders(const char *path, char *buf, size_t size);
+/* The same with each holder's instance token and record age:
+ * "host token=T age=Ns,...". */
+int glock_holders_detail(const char *path, char *buf, size_t size);
+
+/* This instance's random token and the lease in seconds. */
+const char *glock_token(void);
+int glock_lease(void);
 
 /*
  * rmdir of `dir` failed with ENOTEMPTY: if the only thing left in it is

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backends/fault.h"
 #include "vfsd/router.h"
 
 Suite *router_suite(void);
@@ -781,6 +782,119 @@ START_TEST(test_remove)
 }
 END_TEST
 
+/* ---- fault+ ------------------------------------------------------------- */
+
+struct view_of {
+	const char *prefix;
+	char display[256], backend[32];
+	bool passthrough;
+};
+
+static void find_view(void *ctx, const struct router_view *v)
+{
+	struct view_of *w = ctx;
+
+	if (strcmp(v->prefix, w->prefix) != 0)
+		return;
+	snprintf(w->display, sizeof(w->display), "%s", v->display);
+	snprintf(w->backend, sizeof(w->backend), "%s", v->backend);
+	w->passthrough = v->passthrough;
+}
+
+/* vfsctl fault PREFIX WORDS... straight to the mount's backend */
+static int fault_cmd(const char *prefix, const char *words,
+		     struct vfs_error *err)
+{
+	char buf[256], *argv[16], *save = NULL, *out = NULL;
+	size_t len = 0;
+	struct fault_cmd c = { .prefix = prefix, .argv = argv, .err = err };
+	int ret;
+
+	snprintf(buf, sizeof(buf), "%s", words);
+	for (char *w = strtok_r(buf, " ", &save); w && c.argc < 16;
+	     w = strtok_r(NULL, " ", &save))
+		argv[c.argc++] = w;
+	c.out = open_memstream(&out, &len);
+	ck_assert_ptr_nonnull(c.out);
+	vfs_error_init(err);
+	ret = router_with_backend(prefix, fault_command, &c, err);
+	fclose(c.out);
+	free(out);
+	return ret;
+}
+
+START_TEST(test_fault_wrapper)
+{
+	struct view_of view = { .prefix = "/x" };
+	struct vfs_error err;
+	struct stat st;
+	char url[256];
+
+	mkdir_host("a");
+	write_host("a/f", "data");
+	snprintf(url, sizeof(url), "fault+file://%s", host("a"));
+	vfs_error_init(&err);
+	ck_assert_int_eq(router_add("/x", url, NULL, false,
+				    ROUTER_ORIGIN_CMDLINE, &err),
+			 0);
+	add("/plain", "a", false);
+
+	/* it says what it is, and never passes the kernel a host fd */
+	router_foreach(find_view, &view);
+	ck_assert_str_eq(view.backend, "fault+file");
+	ck_assert_str_eq(view.display, url);
+	ck_assert(!view.passthrough);
+
+	/* no rule: the inner backend's answers */
+	ck_assert_str_eq(read_all("/x/f"), "data");
+	ck_assert_int_eq(fault_cmd("/x", "add op=getattr path=/f error=EIO count=1",
+				   &err),
+			 0);
+	ck_assert_int_eq(router_getattr("/x/f", &st), -EIO);
+	ck_assert_int_eq(router_getattr("/x/f", &st), 0);
+	ck_assert_int_eq(fault_cmd("/x", "add op=read error=ESTALE", &err), 0);
+	ck_assert_int_eq(router_getattr("/x/f", &st), 0);
+	{
+		struct router_file *f;
+		char buf[8];
+
+		ck_assert_int_eq(router_open("/x/f", O_RDONLY, &f), 0);
+		ck_assert_int_eq(router_file_host_fd(f), -1);
+		ck_assert_int_eq(router_read(f, buf, sizeof(buf), 0), -ESTALE);
+		router_release(f);
+	}
+	ck_assert_int_eq(fault_cmd("/x", "clear", &err), 0);
+	ck_assert_str_eq(read_all("/x/f"), "data");
+
+	ck_assert_int_eq(fault_cmd("/x", "add op=read colour=red", &err),
+			 -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "'colour=red'"));
+	ck_assert_int_eq(fault_cmd("/plain", "list", &err), -EOPNOTSUPP);
+	ck_assert_ptr_nonnull(strstr(err.msg, "not a fault+ mount"));
+	ck_assert_int_eq(fault_cmd("/none", "list", &err), -ENOENT);
+
+	/* the inner backend's options and errors */
+	snprintf(url, sizeof(url), "fault+file://%s?colour=red", host("a"));
+	vfs_error_init(&err);
+	ck_assert_int_eq(router_add("/y", url, NULL, false,
+				    ROUTER_ORIGIN_CMDLINE, &err),
+			 -EINVAL);
+	ck_assert_str_eq(err.msg, "mount /y: unknown option 'colour'");
+	vfs_error_init(&err);
+	ck_assert_int_eq(router_add("/y", "fault+file:///nonexistent", NULL,
+				    false, ROUTER_ORIGIN_CMDLINE, &err),
+			 -ENOENT);
+	vfs_error_init(&err);
+	ck_assert_int_eq(router_add("/y", "fault+ftp://h/x", NULL, false,
+				    ROUTER_ORIGIN_CMDLINE, &err),
+			 -EPROTONOSUPPORT);
+	ck_assert_uint_eq(router_mount_count(), 2);
+
+	vfs_error_init(&err);
+	ck_assert_int_eq(router_remove("/x", false, &err), 0);
+}
+END_TEST
+
 Suite *router_suite(void)
 {
 	Suite *s = suite_create("router");
@@ -816,6 +930,7 @@ Suite *router_suite(void)
 	tcase_add_test(tc, test_options_url_wins);
 	tcase_add_test(tc, test_distinct_ino);
 	tcase_add_test(tc, test_remove);
+	tcase_add_test(tc, test_fault_wrapper);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -26,6 +26,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "backends/fault.h"
 #include "guestfs/image.h"
 #include "vfsd/config.h"
 #include "vfsd/control.h"
@@ -354,6 +355,25 @@ static int cmd_image(FILE *out, bool json, char **argv, int argc,
 			     "usage: image list DIR | image info FILE | image clone SRC DST (paths inside the mount)");
 }
 
+/* fault PREFIX add RULE... | list | clear [ID] | resume [ID] (fault.c) */
+static int cmd_fault(FILE *out, bool json, char **argv, int argc,
+		     struct vfs_error *err)
+{
+	struct fault_cmd c = {
+		.prefix = argc ? argv[0] : "",
+		.argv = argv + 1,
+		.argc = argc - 1,
+		.json = json,
+		.out = out,
+		.err = err,
+	};
+
+	if (argc < 2)
+		return vfs_error_set(err, EINVAL,
+				     "usage: fault PREFIX add RULE... | fault PREFIX list | fault PREFIX clear [ID] | fault PREFIX resume [ID]");
+	return router_with_backend(argv[0], fault_command, &c, err);
+}
+
 static int ctl_dispatch(FILE *out, bool json, char **argv, int argc,
 			struct vfs_error *err)
 {
@@ -383,6 +403,8 @@ static int ctl_dispatch(FILE *out, bool json, char **argv, int argc,
 		return cmd_mount(out, argv + 1, argc - 1, err);
 	if (strcmp(cmd, "image") == 0)
 		return cmd_image(out, json, argv + 1, argc - 1, err);
+	if (strcmp(cmd, "fault") == 0)
+		return cmd_fault(out, json, argv + 1, argc - 1, err);
 	if (strcmp(cmd, "reload") == 0 && argc == 1) {
 		int ret = ctl_reload(out, err);
 
@@ -391,7 +413,7 @@ static int ctl_dispatch(FILE *out, bool json, char **argv, int argc,
 		return ret;
 	}
 	return vfs_error_set(err, EINVAL,
-			     "unknown command '%s' (status, mounts, mount add, mount remove, stats, reload, image list, image info, image clone)",
+			     "unknown command '%s' (status, mounts, mount add, mount remove, stats, reload, image list, image info, image clone, fault)",
 			     cmd);
 }
 

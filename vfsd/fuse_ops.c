@@ -21,6 +21,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "backends/callctx.h"
 #include "guestfs/image.h"
 #include "guestfs/lock.h"
 #include "vfsd/fuse_ops.h"
@@ -340,6 +341,46 @@ static int fo_kill_suidgid(fuse_ino_t ino, struct router_file *rf)
 	return ret < 0 ? ret : 0;
 }
 
+/*
+ * A change of a file's data under a cross-host lock carries the lease's
+ * deadline down to the backend (see glock_write_begin) and is counted, so
+ * that releasing the lock waits for it.
+ */
+struct fo_fence {
+	fuse_ino_t ino;
+	int held;		/* glock_write_begin's answer */
+	struct vfs_callctx saved;
+};
+
+static int fo_fence_begin(fuse_ino_t ino, struct router_file *rf,
+			  struct fo_fence *fc)
+{
+	int64_t deadline;
+
+	fc->ino = ino;
+	fc->held = glock_write_begin(ino, &deadline);
+	if (fc->held < 0)
+		return -EIO;	/* lease lost: see guestfs/lock.h */
+	if (fc->held > 0 && rf)
+		/* under a cross-host lock nothing may linger in a
+		 * write-behind queue past the lease */
+		rf->vf->write_through = true;
+	fc->saved = vfs_callctx_push(fc->held > 0 ? deadline : 0, false);
+	return 0;
+}
+
+/* Ends the fence; a change that missed the lease's deadline is an EIO
+ * like any write after the lease, whatever the backend called it. */
+static long fo_fence_end(struct fo_fence *fc, long ret)
+{
+	if (fc->held > 0 && ret < 0 && vfs_call_expired())
+		ret = -EIO;
+	vfs_callctx_pop(fc->saved);
+	if (fc->held > 0)
+		glock_write_end(fc->ino);
+	return ret;
+}
+
 static void fo_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int to_set, struct fuse_file_info *fi)
 {
@@ -400,8 +441,13 @@ static void fo_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	}
 	if (ret < 0) {
 		/* the privileges could not be checked: change nothing */
-	} else if ((sa.valid & VFS_SET_SIZE) && !glock_may_write(ino)) {
-		ret = -EIO;	/* lease not renewed: see guestfs/lock.h */
+	} else if (sa.valid & VFS_SET_SIZE) {
+		struct fo_fence fc;
+
+		ret = fo_fence_begin(ino, NULL, &fc);
+		if (ret == 0)
+			ret = (int)fo_fence_end(&fc, router_setattr(path, rf,
+								    &sa, &st));
 	} else {
 		ret = router_setattr(path, rf, &sa, &st);
 	}
@@ -829,60 +875,66 @@ static void fo_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	fuse_reply_buf(req, buf, n);
 }
 
-static void fo_write_buf(fuse_req_t req, fuse_ino_t ino,
-			 struct fuse_bufvec *in, off_t off,
-			 struct fuse_file_info *fi)
+static ssize_t fo_write_data(struct router_file *rf, struct fuse_bufvec *in,
+			     off_t off)
 {
-	struct router_file *rf = fo_file(fi);
 	size_t size = fuse_buf_size(in);
 	const void *data;
 	ssize_t n;
 	int fd;
-
-	if (pt_request_kills_suidgid()) {
-		int ret = fo_kill_suidgid(ino, rf);
-
-		if (ret < 0)
-			return fo_reply_err(req, ret);
-	}
-	switch (glock_write_check(ino)) {
-	case -EIO:
-		return fo_reply_err(req, -EIO);	/* lease not renewed */
-	case 1:
-		/* under a cross-host lock nothing may linger in a
-		 * write-behind queue past the lease */
-		rf->vf->write_through = true;
-		break;
-	}
 
 	fd = router_file_host_fd(rf);
 	if (fd >= 0 && !(rf->vf->flags & O_DIRECT)) {
 		struct fuse_bufvec out = FUSE_BUFVEC_INIT(size);
 		struct timespec t0;
 
+		/* the kernel file system beneath cannot drop a write it
+		 * was handed: the last check is before handing it over */
+		if (vfs_call_expired())
+			return -EIO;
 		out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 		out.buf[0].fd = fd;
 		out.buf[0].pos = off;
 		router_account_begin(rf, &t0);
 		n = fuse_buf_copy(&out, in, 0);
 		router_account(rf, VOP_WRITE, &t0, (long)n);
-	} else {
-		if (in->count == 1 && !(in->buf[0].flags & FUSE_BUF_IS_FD)) {
-			data = in->buf[0].mem;
-		} else {
-			struct fuse_bufvec tmp = FUSE_BUFVEC_INIT(size);
-
-			tmp.buf[0].mem = vfs_scratch(VFS_SCRATCH_FUSE, size);
-			if (!tmp.buf[0].mem)
-				return fo_reply_err(req, -ENOMEM);
-			n = fuse_buf_copy(&tmp, in, 0);
-			if (n < 0)
-				return fo_reply_err(req, (int)n);
-			size = n;
-			data = tmp.buf[0].mem;
-		}
-		n = router_write(rf, data, size, off);
+		return n;
 	}
+	if (in->count == 1 && !(in->buf[0].flags & FUSE_BUF_IS_FD)) {
+		data = in->buf[0].mem;
+	} else {
+		struct fuse_bufvec tmp = FUSE_BUFVEC_INIT(size);
+
+		tmp.buf[0].mem = vfs_scratch(VFS_SCRATCH_FUSE, size);
+		if (!tmp.buf[0].mem)
+			return -ENOMEM;
+		n = fuse_buf_copy(&tmp, in, 0);
+		if (n < 0)
+			return n;
+		size = n;
+		data = tmp.buf[0].mem;
+	}
+	return router_write(rf, data, size, off);
+}
+
+static void fo_write_buf(fuse_req_t req, fuse_ino_t ino,
+			 struct fuse_bufvec *in, off_t off,
+			 struct fuse_file_info *fi)
+{
+	struct router_file *rf = fo_file(fi);
+	struct fo_fence fc;
+	ssize_t n;
+	int ret;
+
+	if (pt_request_kills_suidgid()) {
+		ret = fo_kill_suidgid(ino, rf);
+		if (ret < 0)
+			return fo_reply_err(req, ret);
+	}
+	ret = fo_fence_begin(ino, rf, &fc);
+	if (ret < 0)
+		return fo_reply_err(req, ret);
+	n = fo_fence_end(&fc, fo_write_data(rf, in, off));
 	if (n < 0)
 		return fo_reply_err(req, (int)n);
 	fuse_reply_write(req, n);
@@ -1175,10 +1227,12 @@ static void fo_access(fuse_req_t req, fuse_ino_t ino, int mask)
 static void fo_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 			 off_t offset, off_t length, struct fuse_file_info *fi)
 {
-	int ret = glock_may_write(ino)
-			  ? router_fallocate(fo_file(fi), mode, offset, length)
-			  : -EIO;
+	struct fo_fence fc;
+	int ret = fo_fence_begin(ino, fo_file(fi), &fc);
 
+	if (ret == 0)
+		ret = (int)fo_fence_end(&fc, router_fallocate(fo_file(fi), mode,
+							     offset, length));
 	if (ret == 0)
 		inode_cache_invalidate(ino);
 	fuse_reply_err(req, -ret);
@@ -1200,15 +1254,13 @@ static void fo_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 			       struct fuse_file_info *fi_out, size_t len,
 			       int flags)
 {
-	int lk = glock_write_check(ino_out);
-	ssize_t n;
+	struct fo_fence fc;
+	ssize_t n = fo_fence_begin(ino_out, fo_file(fi_out), &fc);
 
-	if (lk > 0)
-		fo_file(fi_out)->vf->write_through = true;
-	n = lk >= 0 ? router_copy_range(fo_file(fi_in), off_in,
-					fo_file(fi_out), off_out, len,
-					(unsigned)flags)
-		    : -EIO;
+	if (n == 0)
+		n = fo_fence_end(&fc, router_copy_range(fo_file(fi_in), off_in,
+							fo_file(fi_out), off_out,
+							len, (unsigned)flags));
 
 	if (n < 0)
 		return fo_reply_err(req, (int)n);

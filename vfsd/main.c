@@ -497,6 +497,8 @@ int main(int argc, char **argv)
 		log_err("out of memory");
 		goto out;
 	}
+	router_set_lock_lease(cfg.lock_lease ? cfg.lock_lease
+					     : GLOCK_LEASE_DEFAULT);
 	for (size_t i = 0; i < cfg.nmounts; i++) {
 		struct cfg_mount *m = &cfg.mounts[i];
 
@@ -522,7 +524,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vfsd: %s\n", err.msg);
 		goto out_router;
 	}
-	if (glock_init(host_id, cfg.lock_lease ? cfg.lock_lease : 30) < 0) {
+	if (glock_init(host_id, cfg.lock_lease ? cfg.lock_lease
+					      : GLOCK_LEASE_DEFAULT) < 0) {
 		fprintf(stderr, "vfsd: cannot start the lock lease thread\n");
 		goto out_router;
 	}

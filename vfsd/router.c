@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backends/fault.h"
 #include "vfsd/log.h"
 #include "vfsd/router.h"
 #include "vfsd/stats.h"
@@ -223,6 +224,42 @@ static int check_not_mount_point(const char *path)
 
 static int table_insert(struct router_mount *m);
 
+/* lock_lease in seconds (0: unchecked); set once before the first mount */
+static int lock_lease;
+
+void router_set_lock_lease(int seconds)
+{
+	lock_lease = seconds;
+}
+
+/*
+ * A remote mount's timeout bounds how long one request to it may take.  A
+ * lock holder renews every lease/6 and may rely on its record for 2/3 of
+ * the lease after sending it (guestfs/lock.c), so a renewal that takes a
+ * whole timeout must still fit: timeout <= lease/3.  Longer, a live holder
+ * would lose its locks to one slow request.
+ */
+static int lease_check(const struct vfs_backend_ops *ops,
+		       const struct vfs_opts *opts, const char *what,
+		       struct vfs_error *err)
+{
+	long timeout;
+	bool has = false;
+
+	for (const struct vfs_opt_spec *o = ops->opts; o && o->name && !has;
+	     o++)
+		has = strcmp(o->name, "timeout") == 0;
+	if (!has || !lock_lease)
+		return 0;
+	timeout = vfs_opts_get_int(opts, "timeout");
+	if (timeout * 3 <= lock_lease)
+		return 0;
+	return vfs_error_set(err, EINVAL,
+			     "%s: timeout = %ld s is too long for lock_lease = %d s: a lock holder must be able to renew within 2/3 of the lease, so a request may take at most lock_lease/3 = %d s; lower timeout or raise lock_lease to %ld or more",
+			     what, timeout, lock_lease, lock_lease / 3,
+			     timeout * 3);
+}
+
 int router_add(const char *prefix_in, const char *url_s,
 	       const struct vfs_opts *cfg_opts, bool readonly,
 	       enum router_origin origin, struct vfs_error *err)
@@ -274,6 +311,8 @@ int router_add(const char *prefix_in, const char *url_s,
 		}
 	}
 	ret = vfs_opts_validate(&opts, m->ops->opts, what, err);
+	if (ret == 0)
+		ret = lease_check(m->ops, &opts, what, err);
 	if (ret < 0)
 		goto fail;
 
@@ -296,6 +335,13 @@ int router_add(const char *prefix_in, const char *url_s,
 		goto fail;
 	}
 	m->vm->ops = m->ops;
+	/* fault+X: X's instance behind the test-only fault wrapper */
+	if (fault_scheme(url.scheme)) {
+		ret = fault_wrap(&m->vm, what, err);
+		if (ret < 0)
+			goto fail;
+		m->ops = m->vm->ops;
+	}
 	m->prefix = prefix;
 	m->plen = strlen(prefix);
 	m->display = vfs_url_display(&url);
@@ -433,8 +479,38 @@ int router_remove(const char *prefix_in, bool force, struct vfs_error *err)
 		return ret;
 	log_info("unmounted %s from %s%s", m->display, m->prefix,
 		 atomic_load(&m->revoked) ? " (open files revoked)" : "");
+	/* calls paused by fault rules hold m: let them finish */
+	fault_detach(m->vm);
 	mount_put(m);
 	return 0;
+}
+
+int router_with_backend(const char *prefix_in,
+			int (*fn)(struct vfs_mount *vm, void *ctx), void *ctx,
+			struct vfs_error *err)
+{
+	struct router_mount *m = NULL;
+	char prefix[4096];
+	int ret;
+
+	if (snprintf(prefix, sizeof(prefix), "%s", prefix_in) >=
+		    (int)sizeof(prefix) ||
+	    prefix[0] != '/' || vfs_path_normalize(prefix) < 0)
+		return vfs_error_set(err, EINVAL,
+				     "'%s' is not an absolute prefix",
+				     prefix_in);
+	pthread_rwlock_rdlock(&table_lock);
+	for (size_t i = 0; i < nmounts && !m; i++)
+		if (strcmp(mounts[i]->prefix, prefix) == 0)
+			m = mounts[i];
+	if (m)
+		mount_get(m);
+	pthread_rwlock_unlock(&table_lock);
+	if (!m)
+		return vfs_error_set(err, ENOENT, "%s is not mounted", prefix);
+	ret = fn(m->vm, ctx);
+	mount_put(m);
+	return ret;
 }
 
 void router_foreach(router_view_fn fn, void *ctx)

@@ -92,6 +92,13 @@ int router_add(const char *prefix, const char *url, const struct vfs_opts *opts,
 	       bool readonly, enum router_origin origin, struct vfs_error *err);
 
 /*
+ * The cross-host lock lease (seconds): from now on router_add refuses
+ * remote mounts whose timeout exceeds a third of it (see lease_check in
+ * router.c).  Call before adding mounts.
+ */
+void router_set_lock_lease(int seconds);
+
+/*
  * Mount an internal backend instance (owned by the router from now on) at
  * `prefix`, hidden from its parent's listing unless `visible`.
  */
@@ -104,6 +111,16 @@ int router_add_internal(const char *prefix, struct vfs_mount *vm,
  * then on.  The backend is unmounted when the last handle closes.
  */
 int router_remove(const char *prefix, bool force, struct vfs_error *err);
+
+/*
+ * Call fn(vm, ctx) on the backend instance mounted at exactly `prefix`,
+ * with a reference on the mount (not the table lock) held for the call,
+ * and return its result: for control commands aimed at one mount's backend
+ * (vfsctl fault).  -ENOENT with *err set when nothing is mounted there.
+ */
+int router_with_backend(const char *prefix,
+			int (*fn)(struct vfs_mount *vm, void *ctx), void *ctx,
+			struct vfs_error *err);
 
 /* Number of user-visible mounts, and whether any is shared with others. */
 size_t router_mount_count(void);

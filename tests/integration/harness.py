@@ -222,3 +222,20 @@ def main():
     print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
     _run_cleanups()
     sys.exit(0 if res.wasSuccessful() and res.testsRun > 0 else 1)
+
+
+def fault(vfsd, prefix, *args, check=True, json_out=False):
+    """vfsctl fault PREFIX ARGS... on a fault+ mount of `vfsd` (vfsctl(8)).
+
+    Returns the CompletedProcess; with check, a refusal raises with vfsctl's
+    message.  For instance:
+        rid = int(fault(v, "/s", "add", "op=write", "path=*.img", "pause").stdout)
+        rules = json.loads(fault(v, "/s", "list", json_out=True).stdout)["rules"]
+        fault(v, "/s", "resume", rid)
+    """
+    cmd = [VFSCTL, "-m", vfsd.mnt] + (["--json"] if json_out else []) + \
+        ["fault", prefix] + [str(a) for a in args]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    if check and r.returncode != 0:
+        raise AssertionError("%s failed (%d): %s" % (" ".join(cmd), r.returncode, r.stderr))
+    return r

@@ -136,7 +136,8 @@ class CrossHost(harness.TestCase):
         os.pwrite(fd, b"A0", 0)
         records = [os.path.join(r, f) for r, _, fs in
                    os.walk(os.path.join(self.shared, ".vfsd-locks"))
-                   for f in fs if f == "hostA.lease"]
+                   for f in fs
+                   if f.startswith("hostA.") and f.endswith(".lease")]
         self.assertEqual(len(records), 1, records)
         os.unlink(records[0])
         os.mkdir(records[0])

@@ -15,7 +15,7 @@ import harness  # noqa: E402
 import qemu  # noqa: E402
 from harness import Vfsd, tmpdir  # noqa: E402
 
-LEASE = 8
+LEASE = 12
 MiB = 1 << 20
 
 
@@ -133,7 +133,7 @@ class Nfs3Migration(MigrationBase, harness.TestCase):
         cls.ganesha.stop()
 
     def backend_url(self):
-        return self.ganesha.url(version=3, timeout=10)
+        return self.ganesha.url(version=3, timeout=4)
 
 
 class SftpMigration(MigrationBase, harness.TestCase):
@@ -155,7 +155,7 @@ class SftpMigration(MigrationBase, harness.TestCase):
         return env
 
     def backend_url(self):
-        return self.sshd.url(self.remote, timeout=10)
+        return self.sshd.url(self.remote, timeout=4)
 
 
 if __name__ == "__main__":

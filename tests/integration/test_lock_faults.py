@@ -1,0 +1,304 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Cross-host locks under faults: one regression test for each way the
+first protocol let two daemons hold one image's exclusive lock (issue 12),
+driven by the fault-injection wrapper (fault+file://) so that each fault
+lands exactly where it hurt, plus records that are empty, oversized or
+unreadable, and the lease/timeout configuration check.
+
+Every test asserts the safety property from what the file and the records
+on the shared directory say, never from the daemons' own word."""
+import errno
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import Vfsd, tmpdir, VFSCTL  # noqa: E402
+from posix_suite import write_file  # noqa: E402
+from test_locks import F_OFD_SETLK, ofd, try_lock  # noqa: E402
+
+LEASE = 6          # lock_lease: W = 4 s, renewals every 1 s
+
+
+def vfsctl(v, *args, check=True):
+    r = subprocess.run([VFSCTL, "-m", v.mnt] + list(args), capture_output=True,
+                       text=True, timeout=60)
+    if check and r.returncode != 0:
+        raise AssertionError("vfsctl %s: %s%s" % (" ".join(args), r.stdout, r.stderr))
+    return r
+
+
+def fault(v, *words):
+    """A fault rule on v's /s mount; returns its id."""
+    return vfsctl(v, "fault", "/s", *words).stdout.strip()
+
+
+def records(shared, host):
+    """host's lease records on the shared directory (names)."""
+    d = os.path.join(shared, ".vfsd-locks", "img")
+    try:
+        names = os.listdir(d)
+    except FileNotFoundError:
+        return []
+    return sorted(n for n in names if n.startswith(host + ".") and n.endswith(".lease"))
+
+
+class LockFaults(harness.TestCase):
+    def daemon(self, host, lease=LEASE):
+        url = "fault+file://%s?shared=yes&cache_ttl=0" % self.shared
+        cfg = "[vfsd]\nlock_lease = %d\n[mount /s]\nurl = %s\n" % (lease, url)
+        v = Vfsd(config_text=cfg, args=["--host-id", host]).start()
+        self.addCleanup(v.stop)
+        # a paused call keeps the mount busy: release it before unmounting
+        self.addCleanup(lambda: vfsctl(v, "fault", "/s", "clear", check=False)
+                        if v.proc else None)
+        return v
+
+    def setUp(self):
+        self.shared = tmpdir()
+        write_file(os.path.join(self.shared, "img"), b"\0" * 4096)
+        self.a = self.daemon("hostA")
+        self.b = self.daemon("hostB")
+
+    def lock_a(self):
+        fd = os.open(self.a.path("s/img"), os.O_RDWR)
+        self.addCleanup(os.close, fd)
+        ofd(fd, F_OFD_SETLK, fcntl.F_WRLCK, 0, 0)
+        return fd
+
+    def read_img(self, n):
+        with open(os.path.join(self.shared, "img"), "rb") as f:
+            return f.read(n)
+
+    def test_1_renewal_never_empties_the_record(self):
+        """A renewal whose record write stalls (1.5 s per write) must not
+        leave a moment in which B reads "no locks": B tries all the time
+        for a dozen renewals and is refused every time."""
+        self.lock_a()
+        fault(self.a, "add", "op=write", "path=*/.vfsd-locks/*", "delay=1500")
+        tries = refused = 0
+        end = time.monotonic() + 3 * LEASE
+        while time.monotonic() < end:
+            tries += 1
+            rc = try_lock(self.b.path("s/img"), "ofd")
+            self.assertEqual(rc, 3, "B was granted A's lock (try %d)" % tries)
+            refused += 1
+        print("B refused %d of %d tries over %d s of slow renewals"
+              % (refused, tries, 3 * LEASE))
+        self.assertGreater(tries, 5)
+        self.assertEqual(len(records(self.shared, "hostA")), 1)
+
+    def test_2_write_in_flight_is_fenced(self):
+        """A's write passes the lock check and then stalls (paused inside
+        the daemon) while A itself is stopped past the lease; B takes the
+        lock and writes.  A's stalled write must never land after that."""
+        fd = self.lock_a()
+        os.pwrite(fd, b"A-before", 0)
+        rule = fault(self.a, "add", "op=write", "path=/img", "pause", "count=1")
+        result = {}
+
+        def writer():
+            try:
+                os.pwrite(fd, b"A-LATE!!", 0)
+                result["rc"] = 0
+            except OSError as e:
+                result["rc"] = e.errno
+        t = threading.Thread(target=writer)
+        t.start()
+        time.sleep(0.5)   # the write is now held between check and backend
+        self.a.kill(signal.SIGSTOP)
+        try:
+            deadline = time.monotonic() + 4 * LEASE
+            fdb = os.open(self.b.path("s/img"), os.O_RDWR)
+            self.addCleanup(os.close, fdb)
+            while True:
+                try:
+                    ofd(fdb, F_OFD_SETLK, fcntl.F_WRLCK, 0, 0)
+                    break
+                except OSError as e:
+                    self.assertIn(e.errno, (errno.EAGAIN, errno.EACCES))
+                    self.assertLess(time.monotonic(), deadline, "B never got the lock")
+                    time.sleep(0.3)
+            os.pwrite(fdb, b"B-OWNS!!", 0)
+            os.fsync(fdb)
+        finally:
+            self.a.kill(signal.SIGCONT)
+        vfsctl(self.a, "fault", "/s", "resume", rule)
+        t.join(30)
+        self.assertFalse(t.is_alive())
+        self.assertEqual(result.get("rc"), errno.EIO, result)
+        time.sleep(1)
+        self.assertEqual(self.read_img(8), b"B-OWNS!!")
+        # and A stays fenced: later writes fail too
+        with self.assertRaises(OSError) as cm:
+            os.pwrite(fd, b"A-AGAIN!", 0)
+        self.assertEqual(cm.exception.errno, errno.EIO)
+        self.assertEqual(self.read_img(8), b"B-OWNS!!")
+
+    def test_3_acquirer_paused_mid_protocol(self):
+        """A is paused inside its acquisition (after publishing, before
+        reading the others) for longer than the lease; B takes the lock
+        meanwhile.  When A resumes it must be refused."""
+        fault(self.a, "add", "op=opendir", "path=*/.vfsd-locks/*", "pause", "count=1")
+        res = {}
+
+        def acquire():
+            fd = os.open(self.a.path("s/img"), os.O_RDWR)
+            res["fd"] = fd
+            try:
+                ofd(fd, F_OFD_SETLK, fcntl.F_WRLCK, 0, 0)
+                res["rc"] = 0
+            except OSError as e:
+                res["rc"] = e.errno
+        t = threading.Thread(target=acquire)
+        t.start()
+        time.sleep(1)
+        self.assertTrue(t.is_alive(), "A's acquisition did not pause")
+        # A's pending record keeps B out while it is fresh...
+        self.assertEqual(try_lock(self.b.path("s/img"), "ofd"), 3)
+        fdb = os.open(self.b.path("s/img"), os.O_RDWR)
+        self.addCleanup(os.close, fdb)
+        deadline = time.monotonic() + 4 * LEASE
+        while True:
+            try:
+                ofd(fdb, F_OFD_SETLK, fcntl.F_WRLCK, 0, 0)
+                break
+            except OSError:
+                self.assertLess(time.monotonic(), deadline, "B never got the lock")
+                time.sleep(0.3)
+        vfsctl(self.a, "fault", "/s", "resume")
+        t.join(60)
+        self.addCleanup(os.close, res["fd"])
+        self.assertIn(res.get("rc"), (errno.EAGAIN, errno.EACCES),
+                      "A was granted the lock B holds")
+        self.assertEqual(records(self.shared, "hostA"), [])
+        self.assertEqual(len(records(self.shared, "hostB")), 1)
+
+    def test_4_broken_record_is_not_recreated(self):
+        """A cannot renew (its record writes fail) until B has taken the
+        lock over; when A's storage path heals, A must not renew, recreate
+        or reclaim anything: its writes keep failing and B's record stays
+        the only one."""
+        fd = self.lock_a()
+        fault(self.a, "add", "op=create", "path=*/.vfsd-locks/*", "error=EIO")
+        fdb = os.open(self.b.path("s/img"), os.O_RDWR)
+        self.addCleanup(os.close, fdb)
+        start = time.monotonic()
+        a_failed = None
+        while True:
+            try:
+                os.pwrite(fd, b"A", 0)
+            except OSError as e:
+                self.assertEqual(e.errno, errno.EIO)
+                if a_failed is None:
+                    a_failed = time.monotonic() - start
+            try:
+                ofd(fdb, F_OFD_SETLK, fcntl.F_WRLCK, 0, 0)
+                break
+            except OSError:
+                self.assertLess(time.monotonic() - start, 4 * LEASE)
+                time.sleep(0.2)
+        b_took = time.monotonic() - start
+        self.assertIsNotNone(a_failed, "A wrote until B took over")
+        self.assertLess(a_failed, b_took)
+        print("A fenced at %.1f s, B took over at %.1f s (lease %d s)"
+              % (a_failed, b_took, LEASE))
+        vfsctl(self.a, "fault", "/s", "clear")
+        time.sleep(3)     # three of A's renewal periods
+        self.assertEqual(records(self.shared, "hostA"), [])
+        self.assertEqual(len(records(self.shared, "hostB")), 1)
+        with self.assertRaises(OSError) as cm:
+            os.pwrite(fd, b"A", 0)
+        self.assertEqual(cm.exception.errno, errno.EIO)
+        os.pwrite(fdb, b"B", 0)
+        self.assertEqual(self.read_img(1), b"B")
+
+    def test_5_duplicate_host_id(self):
+        """A second daemon with A's host id is refused A's lock, cannot
+        remove A's record, and says so once it sees the other alive."""
+        dup = self.daemon("hostA")
+        fd = self.lock_a()
+        before = records(self.shared, "hostA")
+        self.assertEqual(len(before), 1)
+        self.assertEqual(try_lock(dup.path("s/img"), "ofd"), 3)
+        time.sleep(2.5)   # A renews (new record name) meanwhile
+        rc = try_lock(dup.path("s/img"), "ofd")
+        self.assertIn(rc, (3, 5), "the duplicate got A's lock")
+        self.assertEqual(len(records(self.shared, "hostA")), 1)
+        self.assertIn("is used by another running vfsd instance", dup.log())
+        # A's lock still holds against everyone
+        self.assertEqual(try_lock(self.b.path("s/img"), "ofd"), 3)
+        os.pwrite(fd, b"A", 0)
+
+    def test_holders_shown_with_token_and_age(self):
+        """vfsctl image info names each holder's instance and record age."""
+        self.lock_a()
+        time.sleep(1.5)
+        r = vfsctl(self.b, "--json", "image", "info", self.b.path("s/img"))
+        holders = json.loads(r.stdout)["lock_holders"]
+        self.assertEqual(len(holders), 1, holders)
+        self.assertEqual(holders[0]["host"], "hostA")
+        self.assertRegex(holders[0]["token"], "^[0-9a-f]{16}$")
+        self.assertTrue(records(self.shared, "hostA." + holders[0]["token"]))
+        self.assertLessEqual(holders[0]["age"], LEASE)
+        human = vfsctl(self.b, "image", "info", self.b.path("s/img")).stdout
+        self.assertIn("lock holder:    hostA token=" + holders[0]["token"], human)
+
+    def bogus_record(self, content, name="hostZ.0123456789abcdef.1.lease"):
+        d = os.path.join(self.shared, ".vfsd-locks", "img")
+        # B's last lock may still be on its way out (a FUSE release comes
+        # after close returns) and take the empty directory with it
+        harness.wait_for(lambda: not records(self.shared, "hostB"), 30,
+                         "B's record to go")
+        for _ in range(50):
+            try:
+                os.makedirs(d, exist_ok=True)
+                with open(os.path.join(d, name), "wb") as f:
+                    f.write(content)
+                return os.path.join(d, name)
+            except FileNotFoundError:
+                time.sleep(0.1)
+        self.fail("cannot place a record in " + d)
+
+    def test_bad_records_count_as_whole_file_locks(self):
+        """An empty, oversized or malformed fresh record is a write lock
+        of the whole file until it expires by the server's clock."""
+        for content in (b"", b"vfsd-lease 2\nhost z\ntoken t\n" + b"P W 0 1\n" * 9000,
+                        b"garbage\n", b"vfsd-lease 2\nhost z\ntoken t\nP W 0\n"):
+            path = self.bogus_record(content)
+            self.assertEqual(try_lock(self.b.path("s/img"), "ofd"), 3, content[:40])
+            self.assertEqual(try_lock(self.b.path("s/img"), "flock"), 3, content[:40])
+            # expired by its age: the lock is free and the record gone
+            old = time.time() - LEASE - 3
+            os.utime(path, (old, old))
+            self.assertEqual(try_lock(self.b.path("s/img"), "ofd"), 0, content[:40])
+            self.assertFalse(os.path.exists(path))
+
+
+class LeaseConfig(harness.TestCase):
+    def test_timeout_too_long_for_lease(self):
+        """A remote mount whose timeout could outlast a third of the lease
+        is refused, at start and by vfsctl mount add, saying why."""
+        cfg = ("[vfsd]\nlock_lease = 30\n[mount /r]\n"
+               "url = sftp://nobody@127.0.0.1:1/x?timeout=20\n")
+        v = Vfsd(config_text=cfg)
+        with self.assertRaises(RuntimeError) as cm:
+            v.start()
+        self.assertIn("timeout", str(cm.exception))
+        self.assertIn("lock_lease", str(cm.exception))
+        ok = Vfsd(config_text="[vfsd]\nlock_lease = 30\n[mount /l]\nurl = file://%s\n"
+                  % tmpdir()).start()
+        self.addCleanup(ok.stop)
+        r = vfsctl(ok, "mount", "add", "/n", "nfs://127.0.0.1/x?timeout=11", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("lock_lease", r.stdout + r.stderr)
+
+
+if __name__ == "__main__":
+    harness.main()
