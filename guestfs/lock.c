@@ -933,7 +933,8 @@ static int publish(const char *rdir, const char *old, const struct glock *v,
 	text = record_text(v, n, pending);
 	if (!text)
 		return -ENOMEM;
-	ret = strlen(text) > RECORD_MAX ? -ENOLCK : ensure_dirs(rdir);
+	/* record_put makes the directories when they are missing */
+	ret = strlen(text) > RECORD_MAX ? -ENOLCK : 0;
 	if (ret == 0)
 		ret = record_put(rdir, text, &res->name, &res->mtime,
 				 &res->sent_ns);

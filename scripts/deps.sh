@@ -14,6 +14,7 @@ test_pkgs=(
 	nfs-ganesha nfs-ganesha-vfs rpcbind libnfs-utils
 	qemu-utils qemu-system-x86
 	fio sqlite3 git attr util-linux procps psmisc jq man-db
+	iproute2 nftables
 )
 
 pkgs=("${build_pkgs[@]}")

@@ -89,7 +89,12 @@ class Ganesha:
     to the config, under $TMPDIR); benchmarks pass /dev/shm so that the
     server's disk does not set the pace."""
 
-    def __init__(self, nfs_port=None, mnt_port=None, export_parent=None):
+    def __init__(self, nfs_port=None, mnt_port=None, export_parent=None,
+                 addr="127.0.0.1", netns=None):
+        """addr/netns: listen on addr inside network namespace netns (the
+        lock torture test puts the server on its own address)."""
+        self.addr = addr
+        self.netns = netns
         self.nfs_port = nfs_port
         self.mnt_port = mnt_port
         self.export_parent = export_parent
@@ -131,7 +136,7 @@ class Ganesha:
         with open(self.config, "w") as f:
             f.write("""\
 NFS_CORE_PARAM {
-    Bind_addr = 127.0.0.1;
+    Bind_addr = %(addr)s;
     NFS_Port = %(nfs)d;
     MNT_Port = %(mnt)d;
     Enable_NLM = false;
@@ -166,13 +171,14 @@ EXPORT {
     }
 }
 """ % {"nfs": self.nfs_port, "mnt": self.mnt_port, "export": self.export,
-       "recovery": self.recovery})
+       "recovery": self.recovery, "addr": self.addr})
 
     def _spawn(self):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.pidfile)
         # -F: foreground, so self.proc is the server itself
-        self.proc = subprocess.Popen([GANESHA, "-F", "-f", self.config, "-L", self.logpath,
+        self.proc = subprocess.Popen(harness.netns_prefix(self.netns) +
+                                     [GANESHA, "-F", "-f", self.config, "-L", self.logpath,
                                       "-p", self.pidfile],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      stdin=subprocess.DEVNULL)
@@ -181,8 +187,9 @@ EXPORT {
             if self.proc.poll() is not None:
                 raise RuntimeError("ganesha.nfsd exited with %d:\n%s"
                                    % (self.proc.returncode, self.log()[-4000:]))
-            if _port_open(self.nfs_port) and _port_open(self.mnt_port) and \
-                    "NFS SERVER INITIALIZED" in self.log():
+            if "NFS SERVER INITIALIZED" in self.log() and \
+                    harness.port_open(self.addr, self.nfs_port, self.netns) and \
+                    harness.port_open(self.addr, self.mnt_port, self.netns):
                 return
             if time.monotonic() > deadline:
                 raise TimeoutError("ganesha did not listen on ports %d/%d:\n%s"
@@ -198,7 +205,7 @@ EXPORT {
             q["mountport"] = self.mnt_port
         q.update(params)
         query = "&".join("%s=%s" % kv for kv in q.items())
-        return "nfs://127.0.0.1%s%s?%s" % (self.export, path, query)
+        return "nfs://%s%s%s?%s" % (self.addr, self.export, path, query)
 
     def log(self):
         with contextlib.suppress(OSError):

@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -239,3 +240,22 @@ def fault(vfsd, prefix, *args, check=True, json_out=False):
     if check and r.returncode != 0:
         raise AssertionError("%s failed (%d): %s" % (" ".join(cmd), r.returncode, r.stderr))
     return r
+
+
+def port_open(addr, port, netns=None, timeout=1.0):
+    """Whether addr:port accepts a TCP connection, seen from netns (a name
+    under /run/netns) or from here."""
+    if netns is None:
+        with socket.socket() as s:
+            s.settimeout(timeout)
+            return s.connect_ex((addr, port)) == 0
+    probe = ("import socket,sys; s=socket.socket(); s.settimeout(%r); "
+             "sys.exit(s.connect_ex((%r, %d)) != 0)" % (timeout, addr, port))
+    return subprocess.run(["nsenter", "--net=/run/netns/" + netns, sys.executable,
+                           "-c", probe], timeout=30).returncode == 0
+
+
+def netns_prefix(netns):
+    """Command prefix that runs a program in network namespace `netns` and
+    nothing else of it (its FUSE mounts stay visible here)."""
+    return ["nsenter", "--net=/run/netns/" + netns] if netns else []

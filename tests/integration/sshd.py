@@ -60,7 +60,10 @@ def _children(pid):
 
 
 class Sshd:
-    def __init__(self, user=None, port=None):
+    def __init__(self, user=None, port=None, addr="127.0.0.1", netns=None):
+        """addr/netns: listen on addr inside network namespace netns."""
+        self.addr = addr
+        self.netns = netns
         self.user = user or getpass.getuser()
         self.port = port
         self.proc = None
@@ -97,7 +100,7 @@ class Sshd:
         with open(self.config, "w") as f:
             f.write("\n".join([
                 "Port %d" % self.port,
-                "ListenAddress 127.0.0.1",
+                "ListenAddress %s" % self.addr,
                 "HostKey %s" % self.host_key,
                 "PidFile %s" % self.pidfile,
                 "AuthorizedKeysFile %s" % self.authorized_keys,
@@ -119,7 +122,8 @@ class Sshd:
         log = open(self.logpath, "a")
         # -D: stay in the foreground, so self.proc is the listener;
         # -e: log to stderr (the log file)
-        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", self.config],
+        self.proc = subprocess.Popen(harness.netns_prefix(self.netns) +
+                                     [SSHD, "-D", "-e", "-f", self.config],
                                      stdout=log, stderr=log,
                                      stdin=subprocess.DEVNULL)
         log.close()
@@ -128,10 +132,8 @@ class Sshd:
             if self.proc.poll() is not None:
                 raise RuntimeError("sshd exited with %d:\n%s"
                                    % (self.proc.returncode, self.log()))
-            with socket.socket() as s:
-                s.settimeout(1)
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
+            if harness.port_open(self.addr, self.port, self.netns):
+                return
             if time.monotonic() > deadline:
                 raise TimeoutError("sshd did not listen on port %d:\n%s"
                                    % (self.port, self.log()))
@@ -142,7 +144,7 @@ class Sshd:
     def host_key_line(self):
         with open(self.host_key + ".pub") as f:
             kind, blob = f.read().split()[:2]
-        return "[127.0.0.1]:%d %s %s\n" % (self.port, kind, blob)
+        return "[%s]:%d %s %s\n" % (self.addr, self.port, kind, blob)
 
     def write_known_hosts(self, path=None):
         path = path or self.known_hosts
@@ -161,7 +163,7 @@ class Sshd:
         params.setdefault("identity", identity or self.identity)
         params.setdefault("known_hosts", known_hosts or self.known_hosts)
         query = "&".join("%s=%s" % kv for kv in params.items())
-        return "sftp://%s@127.0.0.1:%d%s?%s" % (self.user, self.port, path, query)
+        return "sftp://%s@%s:%d%s?%s" % (self.user, self.addr, self.port, path, query)
 
     def log(self):
         with contextlib.suppress(OSError):
