@@ -1047,6 +1047,18 @@ static int acquire_remote(struct glock_file *gf, const char *rdir,
 	}
 }
 
+/* Does `lk` give up (unlock or downgrade) any of its owner's locks? */
+static bool weakens(const struct glock_file *gf, const struct glock *lk)
+{
+	if (lk->type == F_UNLCK)
+		return true;
+	for (size_t i = 0; lk->type == F_RDLCK && i < gf->n; i++)
+		if (gf->locks[i].owner == lk->owner &&
+		    gf->locks[i].type == F_WRLCK && overlap(&gf->locks[i], lk))
+			return true;
+	return false;
+}
+
 int glock_set(uint64_t ino, struct router_file *f, const char *path,
 	      const struct glock *lk, bool wait, bool (*interrupted)(void *),
 	      void *arg)
@@ -1109,7 +1121,7 @@ int glock_set(uint64_t ino, struct router_file *f, const char *path,
 		if (old_n)
 			memcpy(old_v, gf->locks, old_n * sizeof(*old_v));
 		gf->busy = true;
-		if (lk->type != F_WRLCK) {
+		if (weakens(gf, lk)) {
 			/* writes made under what we give up must have landed
 			 * before anyone may see it free */
 			gf->draining = true;

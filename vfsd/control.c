@@ -28,6 +28,7 @@
 
 #include "backends/fault.h"
 #include "guestfs/image.h"
+#include "guestfs/lock.h"
 #include "vfsd/config.h"
 #include "vfsd/control.h"
 #include "vfsd/ctlpath.h"
@@ -152,6 +153,13 @@ int ctl_reload(FILE *out, struct vfs_error *err)
 		ret = cfg_validate(&cfg, err);
 	if (ret < 0)
 		goto out;
+	/* holders' records and other hosts count on the lease in force */
+	if (cfg.lock_lease && cfg.lock_lease != glock_lease()) {
+		fprintf(out, "lock_lease = %d takes a restart: %d s stays in force\n",
+			cfg.lock_lease, glock_lease());
+		log_warn("reload: lock_lease = %d takes a restart: %d s stays in force",
+			 cfg.lock_lease, glock_lease());
+	}
 	router_foreach(collect_one, &cur);
 
 	/* gone or changed: remove first, so a changed one can come back */

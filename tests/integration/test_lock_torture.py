@@ -114,14 +114,27 @@ class Net:
         """A partition: host i's link to the bridge goes down (or up)."""
         self.ip("link", "set", "p%d" % i, "down" if down else "up", ns=self.srv)
 
+    def netem(self):
+        """Whether this kernel has tc netem (CONFIG_NET_SCH_NETEM); some
+        test machines' kernels do not."""
+        if not hasattr(self, "_netem"):
+            r = subprocess.run(["tc", "-n", self.srv, "qdisc", "add", "dev", "p0", "root",
+                                "netem", "delay", "1ms"], capture_output=True)
+            self._netem = r.returncode == 0
+            subprocess.run(["tc", "-n", self.srv, "qdisc", "del", "dev", "p0", "root"],
+                           capture_output=True)
+        return self._netem
+
     def slow(self, i, on):
-        """A slow link both ways: a token bucket of 4 Mbit/s that queues up
-        to 300 ms (this kernel has no netem)."""
+        """A slow link both ways: netem delay 150 ms with 100 ms jitter
+        where the kernel has netem, else a token bucket of 4 Mbit/s that
+        queues up to 300 ms."""
+        shape = (["netem", "delay", "150ms", "100ms"] if self.netem() else
+                 ["tbf", "rate", "4mbit", "burst", "16kb", "latency", "300ms"])
         for ns, dev in ((self.hosts[i], "eth0"), (self.srv, "p%d" % i)):
             if on:
-                subprocess.run(["tc", "-n", ns, "qdisc", "replace", "dev", dev, "root",
-                                "tbf", "rate", "4mbit", "burst", "16kb", "latency",
-                                "300ms"], check=True, capture_output=True)
+                subprocess.run(["tc", "-n", ns, "qdisc", "replace", "dev", dev, "root"]
+                               + shape, check=True, capture_output=True)
             else:
                 subprocess.run(["tc", "-n", ns, "qdisc", "del", "dev", dev, "root"],
                                capture_output=True)
@@ -383,8 +396,10 @@ class Torture:
             self.stop_all()
         elapsed = time.monotonic() - start
         self.check_image(img)
-        print("lock torture (%s, seed %d, %.0f s): %s; violations: %d"
-              % (self.url.split(":")[0], SEED, elapsed,
+        links = "" if not self.net else \
+            ", slow links by %s" % ("netem" if self.net.netem() else "tbf (no netem here)")
+        print("lock torture (%s, seed %d, %.0f s%s): %s; violations: %d"
+              % (self.url.split(":")[0], SEED, elapsed, links,
                  ", ".join("%s %d" % kv for kv in self.counts.items()),
                  len(self.violations)))
         for v in self.violations[:10]:
