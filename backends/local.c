@@ -314,7 +314,9 @@ static int local_setattr(struct vfs_mount *m, const char *path,
 		}
 	}
 	if (sa->valid & VFS_SET_SIZE) {
-		if (fd >= 0)
+		if (vfs_call_expired())		/* see local_write */
+			ret = (errno = ETIMEDOUT, -1);
+		else if (fd >= 0)
 			ret = ftruncate(fd, sa->size);
 		else if (!S_ISREG(cur.st_mode))
 			ret = (errno = S_ISDIR(cur.st_mode) ? EISDIR : EINVAL,
@@ -899,6 +901,8 @@ static int local_fsync(struct vfs_file *f, bool datasync)
 
 static int local_fallocate(struct vfs_file *f, int mode, off_t off, off_t len)
 {
+	if (vfs_call_expired())		/* see local_write */
+		return -ETIMEDOUT;
 	return fallocate(local_f(f)->fd, mode, off, len) < 0 ? -errno : 0;
 }
 
@@ -914,9 +918,12 @@ static ssize_t local_copy_range(struct vfs_file *in, off_t off_in,
 				unsigned flags)
 {
 	loff_t oi = off_in, oo = off_out;
-	ssize_t n = copy_file_range(local_f(in)->fd, &oi, local_f(out)->fd,
-				    &oo, len, flags);
+	ssize_t n;
 
+	if (vfs_call_expired())		/* see local_write */
+		return -ETIMEDOUT;
+	n = copy_file_range(local_f(in)->fd, &oi, local_f(out)->fd, &oo, len,
+			    flags);
 	return n < 0 ? -errno : n;
 }
 

@@ -60,13 +60,17 @@ struct glock_file {
 				 * until every lock on the file is dropped */
 	int inflight;		/* writes under the lock not yet answered */
 	bool draining;		/* a release waits for them: hold new ones */
+	bool republish;		/* the record still marks a granted lock
+				 * pending: the renewer rewrites it soon */
 	struct glock_file *next;
 };
 
-/* Another instance's record that carries our host id. */
+/* Records of another instance that carries our host id, per directory. */
 struct dup_seen {
 	char token[17];
-	char name[160];
+	uint64_t dir;		/* hash of the record directory */
+	uint64_t max_seq;	/* highest record number seen there */
+	unsigned scan;		/* the listing that saw it */
 };
 
 #define DUPS_MAX 8
@@ -81,12 +85,14 @@ static struct {
 	uint64_t seq;			/* record names, never reused */
 	int lease;
 	struct dup_seen dups[DUPS_MAX];	/* protected by lock */
+	unsigned scans;			/* listings taken, protected by lock */
 	bool dup_live;			/* another live daemon has our id */
+	int renewing;			/* renewal threads running */
 	pthread_t renewer;
 	bool running, stop;
 } g = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.changed = PTHREAD_COND_INITIALIZER,
+	.changed = PTHREAD_COND_INITIALIZER,	/* glock_init: monotonic */
 };
 
 static const struct vfs_cred root_cred = { 0, 0, 0 };
@@ -424,7 +430,8 @@ static char *read_whole(const char *path, struct timespec *mtime, int *err,
 		*err = -ENOMEM;
 		return NULL;
 	}
-	ret = router_open(path, O_RDONLY, &f);
+	/* O_NONBLOCK: a FIFO put there since the listing must not block */
+	ret = router_open(path, O_RDONLY | O_NONBLOCK, &f);
 	if (ret < 0) {
 		/* unopenable (a directory, no permission): its age may
 		 * still tell whether it is stale */
@@ -517,6 +524,7 @@ static int record_parse(char *text, struct glock **out, size_t *n,
 
 struct names {
 	char **v;
+	mode_t *type;		/* S_IFMT bits from the listing */
 	size_t n;
 };
 
@@ -533,13 +541,20 @@ static int collect_name(void *ctx, const char *name, const struct stat *st,
 	struct names *nm = ctx;
 	char **grown;
 
+	mode_t *types;
+
 	if (!has_suffix(name, ".lease") && !has_suffix(name, ".tmp~~"))
 		return 0;
 	grown = realloc(nm->v, (nm->n + 1) * sizeof(*grown));
-	if (!grown)
+	if (grown)
+		nm->v = grown;
+	types = realloc(nm->type, (nm->n + 1) * sizeof(*types));
+	if (types)
+		nm->type = types;
+	if (!grown || !types)
 		return 1;
-	nm->v = grown;
 	nm->v[nm->n] = strdup(name);
+	nm->type[nm->n] = st->st_mode & S_IFMT;
 	if (nm->v[nm->n])
 		nm->n++;
 	return 0;
@@ -550,42 +565,73 @@ static void names_free(struct names *nm)
 	for (size_t i = 0; i < nm->n; i++)
 		free(nm->v[i]);
 	free(nm->v);
+	free(nm->type);
 	nm->v = NULL;
+	nm->type = NULL;
 	nm->n = 0;
 }
 
-/*
- * Another record with our host id: a predecessor killed less than a lease
- * ago, or another live daemon given the same id.  Its locks count either
- * way (records are told apart by token, not host id); seeing it renewed
- * (under a new name) proves the second case, which is refused from then
- * on.  Called locked.
- */
-static void note_same_host_locked(const char *token, const char *name)
+static uint64_t fnv64(const char *str)
 {
+	uint64_t h = 14695981039346656037ull;
+
+	for (; *str; str++)
+		h = (h ^ (unsigned char)*str) * 1099511628211ull;
+	return h;
+}
+
+/* The record number in a record's name (HOST.TOKEN.SEQ.lease), or 0. */
+static uint64_t record_seq(const char *name)
+{
+	const char *end = name + strlen(name) - strlen(".lease"), *p = end;
+
+	while (p > name && p[-1] >= '0' && p[-1] <= '9')
+		p--;
+	return p < end && p > name && p[-1] == '.' ? strtoull(p, NULL, 10) : 0;
+}
+
+/*
+ * Another instance's record that carries our host id: a predecessor killed
+ * less than a lease ago, or another live daemon given the same id.  Its
+ * locks count either way (records are told apart by token, not host id).
+ * Only a live instance writes new records: a higher record number in the
+ * same directory in a later listing proves the second case, which is
+ * refused from then on.  (A dead one may have left several records, in
+ * several directories, but never adds one.)  Called locked.
+ */
+static void note_same_host_locked(const char *token, const char *rdir,
+				  uint64_t seq, unsigned scan)
+{
+	uint64_t dir = fnv64(rdir);
 	int free_slot = -1;
 
 	for (int i = 0; i < DUPS_MAX; i++) {
-		if (!g.dups[i].token[0]) {
+		struct dup_seen *d = &g.dups[i];
+
+		if (!d->token[0]) {
 			if (free_slot < 0)
 				free_slot = i;
 			continue;
 		}
-		if (strcmp(g.dups[i].token, token) != 0)
+		if (strcmp(d->token, token) != 0 || d->dir != dir)
 			continue;
-		if (strcmp(g.dups[i].name, name) != 0 && !g.dup_live) {
+		if (seq > d->max_seq && d->scan != scan && !g.dup_live) {
 			g.dup_live = true;
 			log_err("host id '%s' is used by another running vfsd instance (token %s) on the same storage: refusing new cross-host locks until one of them gets another host_id",
 				g.host, token);
 		}
-		snprintf(g.dups[i].name, sizeof(g.dups[i].name), "%s", name);
+		if (seq > d->max_seq)
+			d->max_seq = seq;
+		d->scan = scan;
 		return;
 	}
 	if (free_slot >= 0) {
-		snprintf(g.dups[free_slot].token,
-			 sizeof(g.dups[free_slot].token), "%s", token);
-		snprintf(g.dups[free_slot].name, sizeof(g.dups[free_slot].name),
-			 "%s", name);
+		struct dup_seen *d = &g.dups[free_slot];
+
+		snprintf(d->token, sizeof(d->token), "%s", token);
+		d->dir = dir;
+		d->max_seq = seq;
+		d->scan = scan;
 		log_warn("a lock lease of host id '%s' from another vfsd instance (token %s) is on the storage: a predecessor of this daemon (its locks expire after the lease) or another daemon with the same host_id",
 			 g.host, token);
 	}
@@ -615,9 +661,9 @@ static int push_whole_file(struct glock **v, size_t *n, size_t *cap,
  * Read one listed record into *v; *again when it vanished (the caller
  * lists again).  Called by remote_locks().
  */
-static int scan_one(const char *rdir, const char *name,
-		    const struct timespec *now, bool clean, struct glock **v,
-		    size_t *n, size_t *cap, bool *again)
+static int scan_one(const char *rdir, const char *name, mode_t type,
+		    unsigned scan, const struct timespec *now, bool clean,
+		    struct glock **v, size_t *n, size_t *cap, bool *again)
 {
 	char *path = join(rdir, name), *text;
 	char host[128], token[17];
@@ -639,7 +685,22 @@ static int scan_one(const char *rdir, const char *name,
 		free(path);
 		return 0;
 	}
-	text = read_whole(path, &mtime, &rerr, &toolong);
+	if (type && type != S_IFREG) {
+		struct stat st;
+
+		/* not a file (a FIFO would block the read): dated by lstat,
+		 * understood by nobody */
+		text = NULL;
+		toolong = false;
+		mtime.tv_sec = mtime.tv_nsec = 0;
+		rerr = router_getattr(path, &st);
+		if (rerr == 0) {
+			mtime = st.st_mtim;
+			rerr = -EBADMSG;
+		}
+	} else {
+		text = read_whole(path, &mtime, &rerr, &toolong);
+	}
 	if (!text && rerr == -ENOENT) {
 		/* renewed or released meanwhile: look again rather than
 		 * miss its successor */
@@ -668,7 +729,8 @@ static int scan_one(const char *rdir, const char *name,
 			(*v)[j].age = age < 0 ? 0 : (int)age;
 		if (strcmp(host, g.host) == 0 && strcmp(token, g.token) != 0) {
 			pthread_mutex_lock(&g.lock);
-			note_same_host_locked(token, name);
+			note_same_host_locked(token, rdir, record_seq(name),
+					      scan);
 			pthread_mutex_unlock(&g.lock);
 		}
 	}
@@ -703,6 +765,11 @@ static int remote_locks(const char *rdir, const struct timespec *now,
 		struct router_dir *d;
 		bool again = false;
 
+		unsigned scan;
+
+		pthread_mutex_lock(&g.lock);
+		scan = ++g.scans;
+		pthread_mutex_unlock(&g.lock);
 		n = 0;
 		ret = router_opendir(rdir, &d);
 		if (ret == -ENOENT) {
@@ -726,8 +793,8 @@ static int remote_locks(const char *rdir, const struct timespec *now,
 					record_drop(rdir, name);
 				continue;
 			}
-			ret = scan_one(rdir, name, now, clean, &v, &n, &cap,
-				       &again);
+			ret = scan_one(rdir, name, nm.type[i], scan, now, clean,
+				       &v, &n, &cap, &again);
 		}
 		names_free(&nm);
 		if (ret < 0 || !again)
@@ -815,7 +882,9 @@ static void timed_wait_locked(long ms)
 {
 	struct timespec until;
 
-	clock_gettime(CLOCK_REALTIME, &until);
+	/* g.changed runs on CLOCK_MONOTONIC (glock_init): a wall clock
+	 * stepped back must not stall the renewer */
+	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += ms / 1000;
 	until.tv_nsec += (ms % 1000) * 1000000L;
 	if (until.tv_nsec >= NS) {
@@ -824,7 +893,6 @@ static void timed_wait_locked(long ms)
 	}
 	pthread_cond_timedwait(&g.changed, &g.lock, &until);
 }
-
 /* Past the validity of our last confirmed record write, the locks are
  * lost for good: others may judge the record expired at any later time,
  * however long they were paused.  Called locked. */
@@ -970,13 +1038,52 @@ static char *current_record(struct glock_file *gf)
 }
 
 /*
+ * The deadline of a publish: one that carries locks already granted
+ * renews them, so it must land within their validity, like a renewal;
+ * one that carries none may take its time (its validity starts when it is
+ * sent).
+ */
+static int64_t publish_deadline(struct glock_file *gf, size_t granted)
+{
+	int64_t dl;
+
+	pthread_mutex_lock(&g.lock);
+	dl = granted && gf->record ? gf->valid_ns : 0;
+	pthread_mutex_unlock(&g.lock);
+	return dl;
+}
+
+/* publish() under the deadline for `granted` earlier locks; a publish
+ * that missed it means those locks lapsed (called unlocked). */
+static int publish_fenced(struct glock_file *gf, const char *rdir,
+			  const struct glock *v, size_t n, size_t granted,
+			  const struct glock *pending, struct put_result *res)
+{
+	struct vfs_callctx cx;
+	char *cur = current_record(gf);
+	int ret;
+
+	cx = vfs_callctx_push(publish_deadline(gf, granted), true);
+	ret = publish(rdir, cur, v, n, pending, res);
+	vfs_callctx_pop(cx);
+	free(cur);
+	pthread_mutex_lock(&g.lock);
+	if (ret == 0)
+		adopt_locked(gf, res);	/* res->name NULL: removed */
+	else
+		check_lapsed_locked(gf);
+	pthread_mutex_unlock(&g.lock);
+	return ret;
+}
+
+/*
  * Acquire `lk` (no local conflict) with the new table `nv`: publish our
  * record with the lock marked pending, then read the others.  Whoever
  * publishes first is seen by whoever reads later, so two acquirers cannot
  * both miss each other; a record judged expired by the server's clock
  * belongs to a holder whose validity ended before ours was written.
  * Called with gf busy and g.lock dropped.  On failure our record is put
- * back to `old_v`.
+ * back to `old_v` (the `old_n` locks granted before).
  */
 static int acquire_remote(struct glock_file *gf, const char *rdir,
 			  const struct glock *nv, size_t nn,
@@ -992,53 +1099,40 @@ static int acquire_remote(struct glock_file *gf, const char *rdir,
 		struct timespec mine_at;
 		bool pending_only = false;
 		int64_t valid;
-		char *cur = current_record(gf);
+		char *cur;
 		size_t on = 0;
 
-		ret = publish(rdir, cur, nv, nn, lk, &res);
-		free(cur);
+		ret = publish_fenced(gf, rdir, nv, nn, old_n, lk, &res);
 		if (ret < 0)
 			return ret;
 		pthread_mutex_lock(&g.lock);
-		adopt_locked(gf, &res);
 		mine_at = gf->rec_mtime;
 		valid = gf->valid_ns;
 		cur = strdup(gf->record);
 		pthread_mutex_unlock(&g.lock);
-		if (!cur)
-			ret = -ENOMEM;
-		else
-			ret = remote_locks(rdir, &mine_at, cur, true, &others,
-					   &on);
+		ret = cur ? remote_locks(rdir, &mine_at, cur, true, &others, &on)
+			  : -ENOMEM;
+		free(cur);
 		if (ret == 0)
 			c = find_conflict(others, on, lk, &pending_only);
 		if (c)
 			*conflict = *c;
 		free(others);
 		if (ret == 0 && !c) {
-			if (vfs_mono_ns() < valid) {
-				free(cur);
+			if (vfs_mono_ns() < valid)
 				return 0;
-			}
 			/* paused past our own validity: others may have
-			 * judged our record expired meanwhile */
-			log_warn("lock acquisition in %s outlived its lease; trying again",
-				 rdir);
-			pending_only = true;
+			 * judged our record expired meanwhile, and the locks
+			 * we had before are lost with it */
+			log_warn("lock acquisition in %s outlived its lease", rdir);
 			ret = -EAGAIN;
 		} else if (ret == 0) {
 			ret = -EAGAIN;
 		}
 		/* withdraw the lock we did not get */
-		if (publish(rdir, cur, old_v, old_n, NULL, &res) < 0) {
-			log_warn("cannot withdraw a refused lock from %s/%s; it expires with the lease",
-				 rdir, cur ? cur : "?");
-		} else {
-			pthread_mutex_lock(&g.lock);
-			adopt_locked(gf, &res);
-			pthread_mutex_unlock(&g.lock);
-		}
-		free(cur);
+		if (publish_fenced(gf, rdir, old_v, old_n, old_n, NULL, &res) < 0)
+			log_warn("cannot withdraw a refused lock from %s; it expires with the lease",
+				 rdir);
 		if (ret != -EAGAIN || !pending_only ||
 		    tries + 1 >= PENDING_TRIES)
 			return ret;
@@ -1057,6 +1151,47 @@ static bool weakens(const struct glock_file *gf, const struct glock *lk)
 		    gf->locks[i].type == F_WRLCK && overlap(&gf->locks[i], lk))
 			return true;
 	return false;
+}
+
+/*
+ * Wait until no write under gf's locks is in flight, at most until their
+ * validity ends (then they are lost, and so are the writes' chances: the
+ * backend drops them at that deadline).  Called locked.
+ */
+static void drain_locked(struct glock_file *gf)
+{
+	gf->draining = true;
+	while (gf->inflight && !check_lapsed_locked(gf)) {
+		int64_t left = (gf->valid_ns - vfs_mono_ns()) / 1000000;
+
+		timed_wait_locked(left > 0 ? (left < 1000 ? left + 1 : 1000) : 1);
+	}
+}
+
+/* Locks were lost: the table changes, the record never (a new record
+ * would make the lapsed locks look live again).  Called locked. */
+static void set_lost_locked(struct glock_file *gf, struct glock *nv, size_t nn)
+{
+	free(gf->locks);
+	gf->locks = nv;
+	gf->n = gf->cap = nn;
+	if (!nn) {
+		/* the last one: remove what is left and start afresh */
+		if (gf->record && gf->record_dir) {
+			char *rdir = strdup(gf->record_dir);
+			char *rec = strdup(gf->record);
+
+			pthread_mutex_unlock(&g.lock);
+			if (rdir && rec)
+				record_drop(rdir, rec);
+			pthread_mutex_lock(&g.lock);
+			free(rdir);
+			free(rec);
+		}
+		free(gf->record);
+		gf->record = NULL;
+		gf->lost = false;
+	}
 }
 
 int glock_set(uint64_t ino, struct router_file *f, const char *path,
@@ -1078,10 +1213,11 @@ int glock_set(uint64_t ino, struct router_file *f, const char *path,
 		struct glock *nv = NULL, *old_v = NULL, conflict;
 		struct put_result res = { 0 };
 		struct vfs_callctx cx;
-		char *rdir = NULL, *cur;
+		char *rdir = NULL;
 		size_t nn = 0, old_n;
 
 		wait_idle_locked(gf);
+		check_lapsed_locked(gf);
 		if (lk->type != F_UNLCK && local_conflict(gf, lk)) {
 			ret = -EAGAIN;
 			goto conflict;
@@ -1089,12 +1225,11 @@ int glock_set(uint64_t ino, struct router_file *f, const char *path,
 		ret = apply(gf->locks, gf->n, lk, &nv, &nn);
 		if (ret < 0)
 			break;
-		if (!shared || (!gf->record && lk->type == F_UNLCK)) {
+		if (!shared || (!gf->record && !gf->lost &&
+				lk->type == F_UNLCK)) {
 			free(gf->locks);
 			gf->locks = nv;
 			gf->n = gf->cap = nn;
-			if (!nn)
-				gf->lost = false;
 			pthread_cond_broadcast(&g.changed);
 			break;
 		}
@@ -1106,6 +1241,25 @@ int glock_set(uint64_t ino, struct router_file *f, const char *path,
 					    : "this host's earlier locks on the file were lost; close it first");
 			break;
 		}
+		gf->busy = true;
+		if (weakens(gf, lk))
+			/* writes made under what we give up must have landed
+			 * before anyone may see it free */
+			drain_locked(gf);
+		if (gf->lost) {
+			/* an unlock of lost locks (or lost while draining) */
+			if (lk->type == F_UNLCK) {
+				set_lost_locked(gf, nv, nn);
+				ret = 0;
+			} else {
+				free(nv);
+				ret = -ENOLCK;
+			}
+			gf->busy = false;
+			gf->draining = false;
+			pthread_cond_broadcast(&g.changed);
+			break;
+		}
 		if (!gf->record_dir)
 			gf->record_dir = record_dir_of(path);
 		rdir = gf->record_dir ? strdup(gf->record_dir) : NULL;
@@ -1115,63 +1269,61 @@ int glock_set(uint64_t ino, struct router_file *f, const char *path,
 			free(rdir);
 			free(old_v);
 			free(nv);
+			gf->busy = false;
+			gf->draining = false;
+			pthread_cond_broadcast(&g.changed);
 			ret = -ENOMEM;
 			break;
 		}
 		if (old_n)
 			memcpy(old_v, gf->locks, old_n * sizeof(*old_v));
-		gf->busy = true;
-		if (weakens(gf, lk)) {
-			/* writes made under what we give up must have landed
-			 * before anyone may see it free */
-			gf->draining = true;
-			while (gf->inflight)
-				pthread_cond_wait(&g.changed, &g.lock);
-		}
 		pthread_mutex_unlock(&g.lock);
 		cx = vfs_callctx_push(0, true);
-		if (lk->type == F_UNLCK) {
-			/* releasing never conflicts */
-			cur = current_record(gf);
-			ret = publish(rdir, cur, nv, nn, NULL, &res);
-			free(cur);
-		} else {
+		if (lk->type == F_UNLCK)
+			/* releasing never conflicts; what stays is renewed */
+			ret = publish_fenced(gf, rdir, nv, nn, old_n, NULL, &res);
+		else
 			ret = acquire_remote(gf, rdir, nv, nn, old_v, old_n, lk,
 					     &conflict);
-		}
 		vfs_callctx_pop(cx);
 		free(old_v);
-		free(rdir);
+		free(res.name);
 		pthread_mutex_lock(&g.lock);
 		gf->busy = false;
 		gf->draining = false;
-		if (ret == 0 && lk->type == F_UNLCK)
-			adopt_locked(gf, &res);
-		free(res.name);
 		pthread_cond_broadcast(&g.changed);
 		if (ret == -EROFS)
 			ret = 0;	/* nobody can write there anyway */
 		if (lk->type == F_UNLCK && ret < 0) {
-			/* the next renewal writes what is left; the lease
-			 * runs out by itself if it cannot */
+			/* the next renewal writes what is left, or the lease
+			 * runs out by itself */
 			log_warn("cannot update lock lease of %s: %s", path,
 				 strerror(-ret));
 			ret = 0;
 		}
-		if (ret == 0) {
+		if (ret == 0 && gf->lost) {
+			/* the publish came too late for the locks held */
+			set_lost_locked(gf, nv, nn);
+			ret = lk->type == F_UNLCK ? 0 : -ENOLCK;
+		} else if (ret == 0) {
 			free(gf->locks);
 			gf->locks = nv;
 			gf->n = gf->cap = nn;
-			if (!nn) {
-				gf->lost = false;
-				/* a record whose removal failed expires;
-				 * nobody renews it */
-				free(gf->record);
-				gf->record = NULL;
+			if (lk->type != F_UNLCK) {
+				/* marked pending in the record until rewritten */
+				gf->republish = true;
+				pthread_cond_broadcast(&g.changed);
 			}
-			break;
+		} else {
+			free(nv);
 		}
-		free(nv);
+		free(rdir);
+		if (ret == -EACCES || ret == -EPERM) {
+			/* to F_SETLK callers EACCES means "held by another" */
+			log_warn("lock lease of %s cannot be written: %s", path,
+				 strerror(-ret));
+			ret = -ENOLCK;
+		}
 		if (ret != -EAGAIN)
 			break;
 conflict:
@@ -1444,8 +1596,8 @@ int glock_rmdir_cleanup(const char *dir)
  * gone or changed was broken by another host: the locks are lost, and a
  * new record would hide that), then write its successor.  Every request
  * carries the current validity as its deadline, so a renewal never lands
- * after the moment others may judge the record expired.  Called locked
- * with gf published and not busy; returns locked.
+ * after the moment others may judge the record expired.  Runs on a thread
+ * of its own (renew_thread) with gf busy; called and returns locked.
  */
 static void renew_one(struct glock_file *gf)
 {
@@ -1460,13 +1612,13 @@ static void renew_one(struct glock_file *gf)
 	text = record_text(gf->locks, gf->n, NULL);
 	rdir = strdup(gf->record_dir);
 	old = strdup(gf->record);
-	gf->busy = true;
+	gf->republish = false;
 	cx = vfs_callctx_push(gf->valid_ns, true);
 	pthread_mutex_unlock(&g.lock);
 	if (!rec || !text || !rdir || !old) {
 		ret = -ENOMEM;
 	} else {
-		ret = router_open(rec, O_RDONLY, &f);
+		ret = router_open(rec, O_RDONLY | O_NONBLOCK, &f);
 		if (ret == 0) {
 			ret = router_fgetattr(f, &st);
 			router_release(f);
@@ -1486,50 +1638,91 @@ static void renew_one(struct glock_file *gf)
 	}
 	vfs_callctx_pop(cx);
 	pthread_mutex_lock(&g.lock);
-	gf->busy = false;
 	if (ret == 0 && !gf->lost && vfs_mono_ns() < gf->valid_ns) {
 		adopt_locked(gf, &res);
 	} else if (ret == 0) {
-		/* confirmed too late to count */
+		/* confirmed after the old validity: it cannot count, and a
+		 * fresh record of lost locks would only keep others out */
+		pthread_mutex_unlock(&g.lock);
+		record_drop(rdir, res.name);
+		pthread_mutex_lock(&g.lock);
 		check_lapsed_locked(gf);
-		adopt_locked(gf, &res);
 		gf->lost = true;
 	} else if (ret == -ENOENT || ret == -ESTALE) {
 		gf->lost = true;
 	} else {
 		log_warn("cannot renew lock lease %s: %s", rec ? rec : "?",
 			 strerror(-ret));
-		gf->retry_ns = vfs_mono_ns() + NS;
+		check_lapsed_locked(gf);
+		gf->retry_ns = vfs_mono_ns() + NS / 2;
 	}
 	free(res.name);
-	pthread_cond_broadcast(&g.changed);
 	free(rec);
 	free(text);
 	free(rdir);
 	free(old);
 }
 
+static void *renew_thread(void *p)
+{
+	struct glock_file *gf = p;
+
+	pthread_mutex_lock(&g.lock);
+	renew_one(gf);
+	gf->busy = false;
+	gf->users--;
+	g.renewing--;
+	pthread_cond_broadcast(&g.changed);
+	file_maybe_free_locked(gf);
+	pthread_mutex_unlock(&g.lock);
+	return NULL;
+}
+
+/*
+ * Every file due for renewal gets a thread of its own, so that a renewal
+ * stalled on one mount (up to its deadline) holds up no other file's.
+ * Each pass also notices every lapse.
+ */
 static void *renewer(void *p)
 {
 	pthread_mutex_lock(&g.lock);
 	while (!g.stop) {
 		int64_t now = vfs_mono_ns();
-		bool worked = false;
 
 		for (struct glock_file *gf = g.files; gf; gf = gf->next) {
+			pthread_attr_t attr;
+			pthread_t t;
+			bool started = false;
+
 			if (!gf->record || gf->busy || gf->lost ||
-			    check_lapsed_locked(gf))
+			    check_lapsed_locked(gf) || now < gf->retry_ns)
 				continue;
-			if (now - gf->sent_ns < renew_period_ns() ||
-			    now < gf->retry_ns)
+			if (!gf->republish &&
+			    now - gf->sent_ns < renew_period_ns())
 				continue;
-			renew_one(gf);
-			worked = true;
-			/* the list may have changed while unlocked */
-			break;
+			gf->busy = true;
+			gf->users++;
+			g.renewing++;
+			if (pthread_attr_init(&attr) == 0) {
+				pthread_attr_setdetachstate(&attr,
+							    PTHREAD_CREATE_DETACHED);
+				started = pthread_create(&t, &attr, renew_thread,
+							 gf) == 0;
+				pthread_attr_destroy(&attr);
+			}
+			if (!started) {
+				/* no thread: renew here, holding up the rest */
+				renew_one(gf);
+				gf->busy = false;
+				gf->users--;
+				g.renewing--;
+				pthread_cond_broadcast(&g.changed);
+				/* the list may have changed while unlocked */
+				break;
+			}
 		}
-		if (!worked && !g.stop)
-			timed_wait_locked(g.lease >= 12 ? 1000 : 200);
+		if (!g.stop)
+			timed_wait_locked(g.lease >= 12 ? 500 : 200);
 	}
 	pthread_mutex_unlock(&g.lock);
 	return NULL;
@@ -1551,12 +1744,26 @@ int glock_init(const char *host_id, int lease)
 			n += (size_t)snprintf(g.host_esc + n, 4, "%%%02X", c);
 	}
 	g.host_esc[n] = '\0';
+	if (n > 120)
+		/* a record name must stay well inside NAME_MAX: a long id
+		 * keeps its start and a hash of the whole */
+		snprintf(g.host_esc + 100, sizeof(g.host_esc) - 100, "~%016llx",
+			 (unsigned long long)fnv64(host_id));
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		return -EIO;
 	for (size_t i = 0; i < sizeof(rnd); i++)
 		snprintf(g.token + 2 * i, 3, "%02x", rnd[i]);
 	srandom((unsigned)rnd[0] | (unsigned)rnd[1] << 8 |
 		(unsigned)rnd[2] << 16);
+	{
+		pthread_condattr_t ca;
+
+		if (pthread_condattr_init(&ca) != 0 ||
+		    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+		    pthread_cond_init(&g.changed, &ca) != 0)
+			return -EAGAIN;
+		pthread_condattr_destroy(&ca);
+	}
 	g.lease = lease;
 	g.stop = false;
 	log_info("cross-host locks: host id '%s', instance token %s, lease %d s",
@@ -1586,6 +1793,11 @@ void glock_shutdown(void)
 	pthread_cond_broadcast(&g.changed);
 	pthread_mutex_unlock(&g.lock);
 	pthread_join(g.renewer, NULL);
+	/* renewals in flight end by their deadlines */
+	pthread_mutex_lock(&g.lock);
+	while (g.renewing)
+		pthread_cond_wait(&g.changed, &g.lock);
+	pthread_mutex_unlock(&g.lock);
 	g.running = false;
 	/* our locks end with us: withdraw the records at once rather than
 	 * make other hosts wait for the lease */

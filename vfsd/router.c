@@ -15,14 +15,33 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backends/callctx.h"
 #include "backends/fault.h"
 #include "vfsd/log.h"
 #include "vfsd/router.h"
 #include "vfsd/stats.h"
 #include "vfsd/url.h"
 
-/* Run backend call `expr` on mount m, counted in its statistics as op. */
+/*
+ * Run backend call `expr` on mount m, counted in its statistics as op.
+ * Every backend call goes through here.  Past the calling thread's
+ * deadline (backends/callctx.h: a write under a cross-host lock whose
+ * lease ran out) nothing more is sent: whatever the backend.
+ */
 #define BCALL(m, op, expr)                                         \
+	({                                                         \
+		struct timespec t0_;                               \
+		__typeof__(expr) r_ = -ETIMEDOUT;                  \
+		if (!vfs_call_expired()) {                         \
+			stats_begin(&(m)->stats, &t0_);            \
+			r_ = (expr);                               \
+			stats_end(&(m)->stats, (op), &t0_, (long)r_); \
+		}                                                  \
+		r_;                                                \
+	})
+
+/* The same for calls that free what the caller holds: always made. */
+#define BCALL_ALWAYS(m, op, expr)                                  \
 	({                                                         \
 		struct timespec t0_;                               \
 		stats_begin(&(m)->stats, &t0_);                    \
@@ -1450,7 +1469,7 @@ void router_release(struct router_file *f)
 
 	if (__atomic_sub_fetch(&f->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
-	ret = BCALL(m, VOP_RELEASE, m->ops->release(f->vf));
+	ret = BCALL_ALWAYS(m, VOP_RELEASE, m->ops->release(f->vf));
 
 	if (ret < 0)
 		log_debug("release on %s: %s", m->prefix, strerror(-ret));

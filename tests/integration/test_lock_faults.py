@@ -7,6 +7,7 @@ unreadable, and the lease/timeout configuration check.
 
 Every test asserts the safety property from what the file and the records
 on the shared directory say, never from the daemons' own word."""
+import contextlib
 import errno
 import fcntl
 import json
@@ -66,9 +67,16 @@ class LockFaults(harness.TestCase):
         self.a = self.daemon("hostA")
         self.b = self.daemon("hostB")
 
+    def close_later(self, fd):
+        """Close fd at the end unless the test closed it itself."""
+        def close():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.addCleanup(close)
+
     def lock_a(self):
         fd = os.open(self.a.path("s/img"), os.O_RDWR)
-        self.addCleanup(os.close, fd)
+        self.close_later(fd)
         ofd(fd, F_OFD_SETLK, fcntl.F_WRLCK, 0, 0)
         return fd
 
@@ -141,50 +149,109 @@ class LockFaults(harness.TestCase):
         self.assertEqual(cm.exception.errno, errno.EIO)
         self.assertEqual(self.read_img(8), b"B-OWNS!!")
 
-    def test_3_acquirer_paused_mid_protocol(self):
-        """A is paused inside its acquisition (after publishing, before
-        reading the others) for longer than the lease; B takes the lock
-        meanwhile.  When A resumes it must be refused."""
-        fault(self.a, "add", "op=opendir", "path=*/.vfsd-locks/*", "pause", "count=1")
+    def acquire_in_thread(self, fd, start=0, length=0, unlock=False):
+        """An OFD lock call on A in a thread; res["rc"] gets its errno."""
         res = {}
 
-        def acquire():
-            fd = os.open(self.a.path("s/img"), os.O_RDWR)
-            res["fd"] = fd
+        def call():
             try:
-                ofd(fd, F_OFD_SETLK, fcntl.F_WRLCK, 0, 0)
+                ofd(fd, F_OFD_SETLK, fcntl.F_UNLCK if unlock else fcntl.F_WRLCK,
+                    start, length)
                 res["rc"] = 0
             except OSError as e:
                 res["rc"] = e.errno
-        t = threading.Thread(target=acquire)
+        t = threading.Thread(target=call)
         t.start()
-        time.sleep(1)
-        self.assertTrue(t.is_alive(), "A's acquisition did not pause")
-        # A's pending record keeps B out while it is fresh...
-        self.assertEqual(try_lock(self.b.path("s/img"), "ofd"), 3)
+        return t, res
+
+    def take_b(self, start=0, length=0):
+        """B's lock, polled until granted (A's record must expire)."""
         fdb = os.open(self.b.path("s/img"), os.O_RDWR)
-        self.addCleanup(os.close, fdb)
-        deadline = time.monotonic() + 4 * LEASE
+        self.close_later(fdb)
+        deadline = time.monotonic() + 5 * LEASE
         while True:
             try:
-                ofd(fdb, F_OFD_SETLK, fcntl.F_WRLCK, 0, 0)
-                break
-            except OSError:
+                ofd(fdb, F_OFD_SETLK, fcntl.F_WRLCK, start, length)
+                return fdb
+            except OSError as e:
+                self.assertIn(e.errno, (errno.EAGAIN, errno.EACCES))
                 self.assertLess(time.monotonic(), deadline, "B never got the lock")
                 time.sleep(0.3)
+
+    def test_3_acquirer_paused_mid_protocol(self):
+        """A is paused inside its acquisition, at the write of its own
+        record (the old protocol's critical section, under its mutex), for
+        longer than the lease; B takes the lock meanwhile.  When A resumes
+        it must be refused."""
+        fault(self.a, "add", "op=create", "path=*/.vfsd-locks/img/hostA*", "pause",
+              "count=1")
+        fd = os.open(self.a.path("s/img"), os.O_RDWR)
+        self.addCleanup(os.close, fd)
+        t, res = self.acquire_in_thread(fd)
+        time.sleep(1)
+        self.assertTrue(t.is_alive(), "A's acquisition did not pause")
+        fdb = self.take_b()
+        time.sleep(LEASE + 2)      # as long as the old mutex's 10 s
         vfsctl(self.a, "fault", "/s", "resume")
         t.join(60)
-        self.addCleanup(os.close, res["fd"])
         self.assertIn(res.get("rc"), (errno.EAGAIN, errno.EACCES),
                       "A was granted the lock B holds")
+        os.pwrite(fdb, b"B", 0)
         self.assertEqual(records(self.shared, "hostA"), [])
         self.assertEqual(len(records(self.shared, "hostB")), 1)
 
+    def test_3b_pending_record_keeps_others_out(self):
+        """An acquirer paused after publishing (before reading the others)
+        keeps B out while its record is fresh, and is refused when it
+        resumes after B took the lock."""
+        fault(self.a, "add", "op=opendir", "path=*/.vfsd-locks/*", "pause", "count=1")
+        fd = os.open(self.a.path("s/img"), os.O_RDWR)
+        self.addCleanup(os.close, fd)
+        t, res = self.acquire_in_thread(fd)
+        time.sleep(1)
+        self.assertTrue(t.is_alive(), "A's acquisition did not pause")
+        self.assertEqual(try_lock(self.b.path("s/img"), "ofd"), 3)
+        self.take_b()
+        vfsctl(self.a, "fault", "/s", "resume")
+        t.join(60)
+        self.assertIn(res.get("rc"), (errno.EAGAIN, errno.EACCES),
+                      "A was granted the lock B holds")
+
     def test_4_broken_record_is_not_recreated(self):
-        """A cannot renew (its record writes fail) until B has taken the
-        lock over; when A's storage path heals, A must not renew, recreate
-        or reclaim anything: its writes keep failing and B's record stays
-        the only one."""
+        """A's renewal stalls after it checked its record and before the
+        new record is written (at the create, or at the rename) until B
+        has broken the record and taken the lock over; when it resumes, A
+        must not renew, recreate or reclaim anything."""
+        for op in ("create", "rename"):
+            with self.subTest(op=op):
+                fd = self.lock_a()
+                time.sleep(0.5)     # past the post-grant rewrite
+                fault(self.a, "add", "op=" + op, "path=*/.vfsd-locks/img/hostA*",
+                      "pause", "count=1")
+                start = time.monotonic()
+                fdb = self.take_b()
+                print("%s: B took over at %.1f s (lease %d s)"
+                      % (op, time.monotonic() - start, LEASE))
+                os.pwrite(fdb, b"B", 0)
+                os.fsync(fdb)
+                vfsctl(self.a, "fault", "/s", "resume")
+                time.sleep(2)       # two of A's renewal periods
+                self.assertEqual(records(self.shared, "hostA"), [])
+                self.assertEqual(len(records(self.shared, "hostB")), 1)
+                with self.assertRaises(OSError) as cm:
+                    os.pwrite(fd, b"A", 0)
+                self.assertEqual(cm.exception.errno, errno.EIO)
+                self.assertEqual(self.read_img(1), b"B")
+                os.close(fdb)
+                os.close(fd)
+                vfsctl(self.a, "fault", "/s", "clear")
+                harness.wait_for(lambda: not records(self.shared, "hostB"), 30,
+                                 "B's record to go")
+
+    def test_4b_renewals_fail_until_taken_over(self):
+        """A cannot renew at all (its record writes fail): it stops writing
+        before B may take over, and stays fenced after its storage path
+        heals."""
         fd = self.lock_a()
         fault(self.a, "add", "op=create", "path=*/.vfsd-locks/*", "error=EIO")
         fdb = os.open(self.b.path("s/img"), os.O_RDWR)
@@ -218,6 +285,127 @@ class LockFaults(harness.TestCase):
         self.assertEqual(cm.exception.errno, errno.EIO)
         os.pwrite(fdb, b"B", 0)
         self.assertEqual(self.read_img(1), b"B")
+
+    def test_6_lapsed_lease_never_revives(self):
+        """A holds byte 0 (and 10) and makes another lock call, paused at
+        its record write until B took byte 0 over: neither the acquisition
+        of byte 10 nor the unlock of byte 10 may renew A's lapsed lease."""
+        for how in ("acquire", "unlock"):
+            with self.subTest(how=how):
+                fd = os.open(self.a.path("s/img"), os.O_RDWR)
+                ofd(fd, F_OFD_SETLK, fcntl.F_WRLCK, 0, 1)
+                if how == "unlock":
+                    ofd(fd, F_OFD_SETLK, fcntl.F_WRLCK, 10, 1)
+                os.pwrite(fd, b"A-before", 0)
+                time.sleep(0.5)
+                fault(self.a, "add", "op=create", "path=*/.vfsd-locks*", "pause",
+                      "count=1")
+                t, res = self.acquire_in_thread(fd, 10, 1, unlock=how == "unlock")
+                time.sleep(0.5)
+                self.assertTrue(t.is_alive(), "A's lock call did not pause")
+                fdb = self.take_b(0, 1)
+                os.pwrite(fdb, b"B-OWNS!!", 0)
+                os.fsync(fdb)
+                vfsctl(self.a, "fault", "/s", "resume")
+                t.join(60)
+                if how == "acquire":
+                    self.assertNotEqual(res.get("rc"), 0, "A got byte 10 on a lapsed lease")
+                with self.assertRaises(OSError) as cm:
+                    os.pwrite(fd, b"A-LATE!!", 0)
+                self.assertEqual(cm.exception.errno, errno.EIO)
+                self.assertEqual(self.read_img(8), b"B-OWNS!!")
+                os.close(fdb)
+                os.close(fd)
+                vfsctl(self.a, "fault", "/s", "clear")
+                harness.wait_for(lambda: not records(self.shared, "hostB"), 30,
+                                 "B's record to go")
+                harness.wait_for(lambda: not records(self.shared, "hostA"), 3 * LEASE,
+                                 "A's lapsed record to expire")
+
+    def test_2b_truncate_and_punch_in_flight_are_fenced(self):
+        """As test 2, with ftruncate and a punched hole instead of a
+        write."""
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+
+        def punch(fd):
+            if libc.fallocate(fd, 3, ctypes.c_long(0), ctypes.c_long(4096)) != 0:
+                e = ctypes.get_errno()
+                raise OSError(e, os.strerror(e))
+        for op, call in (("setattr", lambda fd: os.ftruncate(fd, 0)), ("fallocate", punch)):
+            with self.subTest(op=op):
+                fd = os.open(self.a.path("s/img"), os.O_RDWR)
+                ofd(fd, F_OFD_SETLK, fcntl.F_WRLCK, 0, 0)
+                rule = fault(self.a, "add", "op=" + op, "path=/img", "pause", "count=1")
+                res = {}
+
+                def run():
+                    try:
+                        call(fd)
+                        res["rc"] = 0
+                    except OSError as e:
+                        res["rc"] = e.errno
+                t = threading.Thread(target=run)
+                t.start()
+                time.sleep(0.5)
+                self.assertTrue(t.is_alive(), "did not pause")
+                self.a.kill(signal.SIGSTOP)
+                try:
+                    fdb = self.take_b()
+                    os.pwrite(fdb, b"B-OWNS!!" * 512, 0)
+                    os.fsync(fdb)
+                finally:
+                    self.a.kill(signal.SIGCONT)
+                vfsctl(self.a, "fault", "/s", "resume", rule)
+                t.join(30)
+                self.assertEqual(res.get("rc"), errno.EIO, res)
+                self.assertEqual(os.stat(os.path.join(self.shared, "img")).st_size, 4096)
+                self.assertEqual(self.read_img(8), b"B-OWNS!!")
+                os.close(fdb)
+                os.close(fd)
+                vfsctl(self.a, "fault", "/s", "clear")
+                harness.wait_for(lambda: not records(self.shared, "hostB"), 30,
+                                 "B's record to go")
+                harness.wait_for(lambda: not records(self.shared, "hostA"), 3 * LEASE,
+                                 "A's lapsed record to expire")
+
+    def test_restart_is_no_duplicate(self):
+        """A daemon killed while holding locks on two images and restarted
+        with the same host id is not taken for a duplicate: once its
+        predecessor's records expire it locks both again."""
+        write_file(os.path.join(self.shared, "img2"), b"\0" * 4096)
+        fds = []
+        for name in ("img", "img2"):
+            fd = os.open(self.a.path("s", name), os.O_RDWR)
+            ofd(fd, F_OFD_SETLK, fcntl.F_WRLCK, 0, 0)
+            fds.append(fd)
+        time.sleep(1.5)
+        self.a.kill(signal.SIGKILL)
+        self.a.proc.wait()
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        a2 = self.daemon("hostA")
+        # the predecessor's locks hold until they expire...
+        self.assertEqual(try_lock(a2.path("s/img"), "ofd"), 3)
+        self.assertEqual(try_lock(a2.path("s/img2"), "ofd"), 3)
+        time.sleep(LEASE + 2)
+        for name in ("img", "img2"):
+            self.assertEqual(try_lock(a2.path("s", name), "ofd"), 0, name)
+        self.assertNotIn("is used by another running vfsd instance", a2.log())
+
+    def test_fifo_record_does_not_hang(self):
+        """A FIFO named like a record (put there by whoever can write the
+        backing directory) is a lock of unknown content, not a hang."""
+        d = os.path.join(self.shared, ".vfsd-locks", "img")
+        os.makedirs(d, exist_ok=True)
+        os.mkfifo(os.path.join(d, "evil.0.1.lease"))
+        start = time.monotonic()
+        self.assertEqual(try_lock(self.b.path("s/img"), "ofd"), 3)
+        self.assertLess(time.monotonic() - start, 10)
+        old = time.time() - LEASE - 3
+        os.utime(os.path.join(d, "evil.0.1.lease"), (old, old))
+        self.assertEqual(try_lock(self.b.path("s/img"), "ofd"), 0)
 
     def test_5_duplicate_host_id(self):
         """A second daemon with A's host id is refused A's lock, cannot
