@@ -522,6 +522,8 @@ static int local_rename(struct vfs_mount *m, const char *from, const char *to,
 		goto out_a;
 	if (!*a.name || !*b.name)
 		ret = -EBUSY;
+	else if (vfs_call_expired())	/* see local_write */
+		ret = -ETIMEDOUT;
 	else if (renameat2(a.dirfd, a.name, b.dirfd, b.name, flags) < 0)
 		ret = -errno;
 	local_path_done(&b);
@@ -743,6 +745,11 @@ static int local_create(struct vfs_mount *m, const char *path, int flags,
 
 	if (ret < 0)
 		return ret;
+	if (vfs_call_expired()) {
+		/* see local_write: a lease record or an O_TRUNC */
+		local_path_done(&lp);
+		return -ETIMEDOUT;
+	}
 	fd = openat(lp.dirfd, lp.name,
 		    flags | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, mode);
 	if (fd < 0) {

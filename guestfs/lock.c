@@ -46,6 +46,9 @@
 
 struct glock_file {
 	uint64_t ino;
+	uint64_t fid;		/* in our record names: two vfsd paths of one
+				 * backend file (two mounts of one directory)
+				 * are two files with records of their own */
 	struct glock *locks;	/* this host's locks, owner != 0 */
 	size_t n, cap;
 	bool busy;		/* remote work in progress */
@@ -83,6 +86,7 @@ static struct {
 	char host_esc[400];		/* host id, safe as a file name */
 	char token[17];			/* this instance, random */
 	uint64_t seq;			/* record names, never reused */
+	uint64_t next_fid;		/* protected by lock */
 	int lease;
 	struct dup_seen dups[DUPS_MAX];	/* protected by lock */
 	unsigned scans;			/* listings taken, protected by lock */
@@ -164,6 +168,7 @@ static struct glock_file *file_find_locked(uint64_t ino, bool create)
 	if (!gf)
 		return NULL;
 	gf->ino = ino;
+	gf->fid = ++g.next_fid;
 	gf->next = g.files;
 	g.files = gf;
 	return gf;
@@ -332,8 +337,8 @@ static char *record_text(const struct glock *v, size_t n,
  * lease is measured from), *mtime the server's time of the write,
  * *name_out the record's name (caller frees).
  */
-static int record_put(const char *rdir, const char *text, char **name_out,
-		      struct timespec *mtime, int64_t *sent_ns)
+static int record_put(const char *rdir, uint64_t fid, const char *text,
+		      char **name_out, struct timespec *mtime, int64_t *sent_ns)
 {
 	char *tmp = NULL, *final = NULL, *name = NULL;
 	struct router_file *f = NULL;
@@ -342,7 +347,8 @@ static int record_put(const char *rdir, const char *text, char **name_out,
 	ssize_t n;
 	int ret;
 
-	if (asprintf(&name, "%s.%s.%" PRIu64 ".lease", g.host_esc, g.token,
+	if (asprintf(&name, "%s.%s.%" PRIu64 ".%" PRIu64 ".lease", g.host_esc,
+		     g.token, fid,
 		     __atomic_add_fetch(&g.seq, 1, __ATOMIC_RELAXED)) < 0)
 		return -ENOMEM;
 	tmp = join(rdir, name);
@@ -625,7 +631,14 @@ static void note_same_host_locked(const char *token, const char *rdir,
 		d->scan = scan;
 		return;
 	}
-	if (free_slot >= 0) {
+	if (free_slot < 0) {
+		/* full: the least recently seen goes */
+		free_slot = 0;
+		for (int i = 1; i < DUPS_MAX; i++)
+			if (g.dups[i].scan < g.dups[free_slot].scan)
+				free_slot = i;
+	}
+	{
 		struct dup_seen *d = &g.dups[free_slot];
 
 		snprintf(d->token, sizeof(d->token), "%s", token);
@@ -727,7 +740,8 @@ static int scan_one(const char *rdir, const char *name, mode_t type,
 
 		for (size_t j = first; j < *n; j++)
 			(*v)[j].age = age < 0 ? 0 : (int)age;
-		if (strcmp(host, g.host) == 0 && strcmp(token, g.token) != 0) {
+		if (strcmp(host, g.host) == 0 && strcmp(token, g.token) != 0 &&
+		    strcmp(token, "?") != 0) {
 			pthread_mutex_lock(&g.lock);
 			note_same_host_locked(token, rdir, record_seq(name),
 					      scan);
@@ -748,9 +762,9 @@ static int scan_one(const char *rdir, const char *name, mode_t type,
  * the read was replaced by a renewal: the listing is taken again, so a
  * holder is never missed.
  */
-static int remote_locks(const char *rdir, const struct timespec *now,
-			const char *mine, bool clean, struct glock **out,
-			size_t *outn)
+static int remote_locks(const char *rdir, uint64_t fid,
+			const struct timespec *now, const char *mine,
+			bool clean, struct glock **out, size_t *outn)
 {
 	char prefix[600];
 	struct glock *v = NULL;
@@ -759,7 +773,9 @@ static int remote_locks(const char *rdir, const struct timespec *now,
 
 	*out = NULL;
 	*outn = 0;
-	snprintf(prefix, sizeof(prefix), "%s.%s.", g.host_esc, g.token);
+	/* our own records of this file (fid 0: none of ours is skipped) */
+	snprintf(prefix, sizeof(prefix), "%s.%s.%" PRIu64 ".", g.host_esc,
+		 g.token, fid);
 	for (int tries = 0;; tries++) {
 		struct names nm = { 0 };
 		struct router_dir *d;
@@ -786,7 +802,7 @@ static int remote_locks(const char *rdir, const struct timespec *now,
 
 			if (mine && strcmp(name, mine) == 0)
 				continue;
-			if (!strncmp(name, prefix, strlen(prefix)) &&
+			if (fid && !strncmp(name, prefix, strlen(prefix)) &&
 			    has_suffix(name, ".lease")) {
 				/* ours, superseded: its removal failed */
 				if (clean)
@@ -826,7 +842,7 @@ static int server_now(const char *rdir, struct timespec *now)
 	char *path;
 	int ret;
 
-	if (asprintf(&path, "%s/%s.%s.%" PRIu64 ".tmp~~", rdir, g.host_esc,
+	if (asprintf(&path, "%s/%s.%s.0.%" PRIu64 ".tmp~~", rdir, g.host_esc,
 		     g.token, __atomic_add_fetch(&g.seq, 1, __ATOMIC_RELAXED)) <
 	    0)
 		return -ENOMEM;
@@ -917,7 +933,8 @@ int glock_test(uint64_t ino, struct router_file *f, const char *path,
 	struct timespec now;
 	size_t on = 0;
 	bool pending_only;
-	char *rdir;
+	char *rdir, *mine;
+	uint64_t fid;
 	int ret;
 
 	pthread_mutex_lock(&g.lock);
@@ -929,15 +946,19 @@ int glock_test(uint64_t ino, struct router_file *f, const char *path,
 		pthread_mutex_unlock(&g.lock);
 		return 0;
 	}
+	fid = gf ? gf->fid : 0;
+	mine = gf && gf->record ? strdup(gf->record) : NULL;
 	pthread_mutex_unlock(&g.lock);
 	if (!is_shared(f, path) || !(rdir = record_dir_of(path))) {
+		free(mine);
 		lk->type = F_UNLCK;
 		return 0;
 	}
 	cx = vfs_callctx_push(0, true);
 	ret = server_now(rdir, &now);
 	if (ret == 0)
-		ret = remote_locks(rdir, &now, NULL, false, &others, &on);
+		ret = remote_locks(rdir, fid, &now, mine, false, &others, &on);
+	free(mine);
 	vfs_callctx_pop(cx);
 	if (ret == 0) {
 		const struct glock want = *lk;
@@ -973,9 +994,9 @@ struct put_result {
  * reader always finds one of them.  Called with the file busy and g.lock
  * dropped; the caller adopts *res.
  */
-static int publish(const char *rdir, const char *old, const struct glock *v,
-		   size_t n, const struct glock *pending,
-		   struct put_result *res)
+static int publish(const char *rdir, uint64_t fid, const char *old,
+		   const struct glock *v, size_t n,
+		   const struct glock *pending, struct put_result *res)
 {
 	char *text;
 	int ret;
@@ -1004,7 +1025,7 @@ static int publish(const char *rdir, const char *old, const struct glock *v,
 	/* record_put makes the directories when they are missing */
 	ret = strlen(text) > RECORD_MAX ? -ENOLCK : 0;
 	if (ret == 0)
-		ret = record_put(rdir, text, &res->name, &res->mtime,
+		ret = record_put(rdir, fid, text, &res->name, &res->mtime,
 				 &res->sent_ns);
 	free(text);
 	if (ret == 0 && old)
@@ -1053,20 +1074,33 @@ static int64_t publish_deadline(struct glock_file *gf, size_t granted)
 	return dl;
 }
 
-/* publish() under the deadline for `granted` earlier locks; a publish
- * that missed it means those locks lapsed (called unlocked). */
+/*
+ * publish() under the deadline for `granted` earlier locks.  A publish
+ * that missed it, or that only completed after it (a kernel file system
+ * beneath a shared local mount cannot be stopped mid-call), cannot renew
+ * them: they are lapsed, and the record it made is removed again.  Called
+ * unlocked with gf busy.
+ */
 static int publish_fenced(struct glock_file *gf, const char *rdir,
 			  const struct glock *v, size_t n, size_t granted,
 			  const struct glock *pending, struct put_result *res)
 {
+	int64_t deadline = publish_deadline(gf, granted);
 	struct vfs_callctx cx;
 	char *cur = current_record(gf);
 	int ret;
 
-	cx = vfs_callctx_push(publish_deadline(gf, granted), true);
-	ret = publish(rdir, cur, v, n, pending, res);
+	cx = vfs_callctx_push(deadline, true);
+	ret = publish(rdir, gf->fid, cur, v, n, pending, res);
 	vfs_callctx_pop(cx);
 	free(cur);
+	if (ret == 0 && deadline && vfs_mono_ns() >= deadline) {
+		if (res->name)
+			record_drop(rdir, res->name);
+		free(res->name);
+		res->name = NULL;
+		ret = -ETIMEDOUT;
+	}
 	pthread_mutex_lock(&g.lock);
 	if (ret == 0)
 		adopt_locked(gf, res);	/* res->name NULL: removed */
@@ -1110,7 +1144,8 @@ static int acquire_remote(struct glock_file *gf, const char *rdir,
 		valid = gf->valid_ns;
 		cur = strdup(gf->record);
 		pthread_mutex_unlock(&g.lock);
-		ret = cur ? remote_locks(rdir, &mine_at, cur, true, &others, &on)
+		ret = cur ? remote_locks(rdir, gf->fid, &mine_at, cur, true,
+					 &others, &on)
 			  : -ENOMEM;
 		free(cur);
 		if (ret == 0)
@@ -1139,6 +1174,20 @@ static int acquire_remote(struct glock_file *gf, const char *rdir,
 		/* racing acquirers all back off; random waits part them */
 		sleep_ms(10 + random() % (20L << tries));
 	}
+}
+
+/* Is `lk` a read lock inside one write lock its owner holds (a downgrade,
+ * which conflicts with nobody else's)? */
+static bool downgrade_only(const struct glock_file *gf, const struct glock *lk)
+{
+	for (size_t i = 0; lk->type == F_RDLCK && i < gf->n; i++)
+		if (gf->locks[i].owner == lk->owner &&
+		    gf->locks[i].kind == lk->kind &&
+		    gf->locks[i].type == F_WRLCK &&
+		    gf->locks[i].start <= lk->start &&
+		    gf->locks[i].end >= lk->end)
+			return true;
+	return false;
 }
 
 /* Does `lk` give up (unlock or downgrade) any of its owner's locks? */
@@ -1215,6 +1264,7 @@ int glock_set(uint64_t ino, struct router_file *f, const char *path,
 		struct vfs_callctx cx;
 		char *rdir = NULL;
 		size_t nn = 0, old_n;
+		bool downgrade;
 
 		wait_idle_locked(gf);
 		check_lapsed_locked(gf);
@@ -1241,6 +1291,7 @@ int glock_set(uint64_t ino, struct router_file *f, const char *path,
 					    : "this host's earlier locks on the file were lost; close it first");
 			break;
 		}
+		downgrade = downgrade_only(gf, lk);
 		gf->busy = true;
 		if (weakens(gf, lk))
 			/* writes made under what we give up must have landed
@@ -1279,8 +1330,9 @@ int glock_set(uint64_t ino, struct router_file *f, const char *path,
 			memcpy(old_v, gf->locks, old_n * sizeof(*old_v));
 		pthread_mutex_unlock(&g.lock);
 		cx = vfs_callctx_push(0, true);
-		if (lk->type == F_UNLCK)
-			/* releasing never conflicts; what stays is renewed */
+		if (lk->type == F_UNLCK || downgrade)
+			/* releasing never conflicts (nor does a downgrade);
+			 * what stays is renewed */
 			ret = publish_fenced(gf, rdir, nv, nn, old_n, NULL, &res);
 		else
 			ret = acquire_remote(gf, rdir, nv, nn, old_v, old_n, lk,
@@ -1309,7 +1361,7 @@ int glock_set(uint64_t ino, struct router_file *f, const char *path,
 			free(gf->locks);
 			gf->locks = nv;
 			gf->n = gf->cap = nn;
-			if (lk->type != F_UNLCK) {
+			if (lk->type != F_UNLCK && !downgrade) {
 				/* marked pending in the record until rewritten */
 				gf->republish = true;
 				pthread_cond_broadcast(&g.changed);
@@ -1399,8 +1451,15 @@ int glock_write_begin(uint64_t ino, int64_t *deadline_ns)
 	*deadline_ns = 0;
 	pthread_mutex_lock(&g.lock);
 	gf = file_find_locked(ino, false);
-	while (gf && gf->draining)
-		pthread_cond_wait(&g.changed, &g.lock);
+	if (gf && gf->draining) {
+		/* the release we wait for may leave gf unused: keep it */
+		gf->users++;
+		while (gf->draining)
+			pthread_cond_wait(&g.changed, &g.lock);
+		gf->users--;
+		file_maybe_free_locked(gf);
+		gf = file_find_locked(ino, false);
+	}
 	if (gf && (gf->record || gf->lost)) {
 		if (check_lapsed_locked(gf)) {
 			ret = -EIO;
@@ -1488,7 +1547,7 @@ static int holders(const char *path, char *buf, size_t size, bool detail)
 	cx = vfs_callctx_push(0, true);
 	ret = server_now(rdir, &now);
 	if (ret == 0)
-		ret = remote_locks(rdir, &now, NULL, false, &others, &on);
+		ret = remote_locks(rdir, 0, &now, NULL, false, &others, &on);
 	vfs_callctx_pop(cx);
 	for (size_t i = 0; ret == 0 && i < on; i++)
 		if (strcmp(others[i].token, g.token) != 0)
@@ -1604,7 +1663,7 @@ static void renew_one(struct glock_file *gf)
 	char *rec = join(gf->record_dir, gf->record), *text, *rdir, *old;
 	struct timespec was = gf->rec_mtime;
 	struct put_result res = { 0 };
-	struct router_file *f;
+	int64_t began = vfs_mono_ns();
 	struct vfs_callctx cx;
 	struct stat st;
 	int ret;
@@ -1618,20 +1677,18 @@ static void renew_one(struct glock_file *gf)
 	if (!rec || !text || !rdir || !old) {
 		ret = -ENOMEM;
 	} else {
-		ret = router_open(rec, O_RDONLY | O_NONBLOCK, &f);
-		if (ret == 0) {
-			ret = router_fgetattr(f, &st);
-			router_release(f);
-			if (ret == 0 && (st.st_mtim.tv_sec != was.tv_sec ||
-					 st.st_mtim.tv_nsec != was.tv_nsec))
-				ret = -ESTALE;
-		}
+		/* one round trip: a fresh lstat (no cache, callctx) */
+		ret = router_getattr(rec, &st);
+		if (ret == 0 && (st.st_mtim.tv_sec != was.tv_sec ||
+				 st.st_mtim.tv_nsec != was.tv_nsec ||
+				 !S_ISREG(st.st_mode)))
+			ret = -ESTALE;
 		if (ret == -ENOENT || ret == -ESTALE) {
 			log_err("lock lease %s was %s by another host; writes to the file now fail",
 				rec, ret == -ENOENT ? "removed" : "changed");
 		} else if (ret == 0) {
-			ret = record_put(rdir, text, &res.name, &res.mtime,
-					 &res.sent_ns);
+			ret = record_put(rdir, gf->fid, text, &res.name,
+					 &res.mtime, &res.sent_ns);
 			if (ret == 0)
 				record_drop(rdir, old);
 		}
@@ -1640,6 +1697,11 @@ static void renew_one(struct glock_file *gf)
 	pthread_mutex_lock(&g.lock);
 	if (ret == 0 && !gf->lost && vfs_mono_ns() < gf->valid_ns) {
 		adopt_locked(gf, &res);
+		if (vfs_mono_ns() - began > renew_period_ns())
+			log_warn("renewing lock lease %s took %.1f s: %.1f s more and the locks are lost",
+				 rec, (double)(vfs_mono_ns() - began) / NS,
+				 (double)(valid_window_ns() - renew_period_ns()) /
+					 NS);
 	} else if (ret == 0) {
 		/* confirmed after the old validity: it cannot count, and a
 		 * fresh record of lost locks would only keep others out */

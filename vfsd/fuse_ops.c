@@ -729,6 +729,23 @@ static bool fo_pt_kill_on_close(fuse_req_t req, const struct router_file *rf,
 	       (flags & O_ACCMODE) != O_RDONLY && fuse_req_ctx(req)->uid != 0;
 }
 
+/* An open that truncates changes the data: under a cross-host lock it is
+ * fenced like a write (fo_fence_begin). */
+static int fo_open_trunc(fuse_ino_t ino, const char *path, int flags,
+			 struct router_file **rf)
+{
+	struct fo_fence fc;
+	int ret;
+
+	if (!(flags & O_TRUNC))
+		return router_open(path, fo_backend_flags(flags), rf);
+	ret = fo_fence_begin(ino, NULL, &fc);
+	if (ret == 0)
+		ret = (int)fo_fence_end(&fc, router_open(path,
+					fo_backend_flags(flags), rf));
+	return ret;
+}
+
 static void fo_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct router_file *rf;
@@ -739,7 +756,7 @@ static void fo_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	if (!path)
 		return fo_reply_err(req, ret);
-	ret = router_open(path, fo_backend_flags(fi->flags), &rf);
+	ret = fo_open_trunc(ino, path, fi->flags, &rf);
 	if (ret < 0) {
 		free(path);
 		return fo_reply_err(req, ret);
@@ -792,8 +809,17 @@ static void fo_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	if (!path)
 		return fo_reply_err(req, ret);
-	ret = router_create(path, fo_backend_flags(fi->flags), mode, &cred,
-			    &rf, &st);
+	{
+		/* O_CREAT|O_TRUNC of a name that is a locked file */
+		struct fo_fence fc;
+		fuse_ino_t known = (fi->flags & O_TRUNC) ? inode_find(path) : 0;
+
+		ret = fo_fence_begin(known, NULL, &fc);
+		if (ret == 0)
+			ret = (int)fo_fence_end(&fc, router_create(path,
+					fo_backend_flags(fi->flags), mode,
+					&cred, &rf, &st));
+	}
 	if (ret == 0 && pt_request_kills_suidgid()) {
 		/* O_CREAT|O_TRUNC of an existing file, without CAP_FSETID */
 		ret = fo_drop_privs(path, rf);

@@ -452,6 +452,17 @@ int router_add_internal(const char *prefix, struct vfs_mount *vm,
 	return ret;
 }
 
+/* Copy and normalise a prefix given by a control client into buf. */
+static int prefix_norm(const char *in, char *buf, size_t size,
+		       struct vfs_error *err)
+{
+	if (snprintf(buf, size, "%s", in) >= (int)size || buf[0] != '/' ||
+	    vfs_path_normalize(buf) < 0)
+		return vfs_error_set(err, EINVAL, "'%s' is not an absolute prefix",
+				     in);
+	return 0;
+}
+
 int router_remove(const char *prefix_in, bool force, struct vfs_error *err)
 {
 	struct router_mount *m = NULL;
@@ -459,12 +470,8 @@ int router_remove(const char *prefix_in, bool force, struct vfs_error *err)
 	uint64_t open;
 	int ret = 0;
 
-	if (snprintf(prefix, sizeof(prefix), "%s", prefix_in) >=
-		    (int)sizeof(prefix) ||
-	    prefix[0] != '/' || vfs_path_normalize(prefix) < 0)
-		return vfs_error_set(err, EINVAL,
-				     "'%s' is not an absolute prefix",
-				     prefix_in);
+	if (prefix_norm(prefix_in, prefix, sizeof(prefix), err) < 0)
+		return -EINVAL;
 	pthread_rwlock_wrlock(&table_lock);
 	for (size_t i = 0; i < nmounts; i++) {
 		if (strcmp(mounts[i]->prefix, prefix) != 0)
@@ -512,12 +519,8 @@ int router_with_backend(const char *prefix_in,
 	char prefix[4096];
 	int ret;
 
-	if (snprintf(prefix, sizeof(prefix), "%s", prefix_in) >=
-		    (int)sizeof(prefix) ||
-	    prefix[0] != '/' || vfs_path_normalize(prefix) < 0)
-		return vfs_error_set(err, EINVAL,
-				     "'%s' is not an absolute prefix",
-				     prefix_in);
+	if (prefix_norm(prefix_in, prefix, sizeof(prefix), err) < 0)
+		return -EINVAL;
 	pthread_rwlock_rdlock(&table_lock);
 	for (size_t i = 0; i < nmounts && !m; i++)
 		if (strcmp(mounts[i]->prefix, prefix) == 0)

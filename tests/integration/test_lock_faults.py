@@ -286,6 +286,16 @@ class LockFaults(harness.TestCase):
         os.pwrite(fdb, b"B", 0)
         self.assertEqual(self.read_img(1), b"B")
 
+    def next_round(self, fd, fdb):
+        """Back to no locks and no faults between subtests."""
+        os.close(fdb)
+        os.close(fd)
+        vfsctl(self.a, "fault", "/s", "clear")
+        harness.wait_for(lambda: not records(self.shared, "hostB"), 30,
+                         "B's record to go")
+        harness.wait_for(lambda: not records(self.shared, "hostA"), 3 * LEASE,
+                         "A's lapsed record to expire")
+
     def test_6_lapsed_lease_never_revives(self):
         """A holds byte 0 (and 10) and makes another lock call, paused at
         its record write until B took byte 0 over: neither the acquisition
@@ -314,13 +324,7 @@ class LockFaults(harness.TestCase):
                     os.pwrite(fd, b"A-LATE!!", 0)
                 self.assertEqual(cm.exception.errno, errno.EIO)
                 self.assertEqual(self.read_img(8), b"B-OWNS!!")
-                os.close(fdb)
-                os.close(fd)
-                vfsctl(self.a, "fault", "/s", "clear")
-                harness.wait_for(lambda: not records(self.shared, "hostB"), 30,
-                                 "B's record to go")
-                harness.wait_for(lambda: not records(self.shared, "hostA"), 3 * LEASE,
-                                 "A's lapsed record to expire")
+                self.next_round(fd, fdb)
 
     def test_2b_truncate_and_punch_in_flight_are_fenced(self):
         """As test 2, with ftruncate and a punched hole instead of a
@@ -361,13 +365,89 @@ class LockFaults(harness.TestCase):
                 self.assertEqual(res.get("rc"), errno.EIO, res)
                 self.assertEqual(os.stat(os.path.join(self.shared, "img")).st_size, 4096)
                 self.assertEqual(self.read_img(8), b"B-OWNS!!")
-                os.close(fdb)
-                os.close(fd)
-                vfsctl(self.a, "fault", "/s", "clear")
-                harness.wait_for(lambda: not records(self.shared, "hostB"), 30,
-                                 "B's record to go")
-                harness.wait_for(lambda: not records(self.shared, "hostA"), 3 * LEASE,
-                                 "A's lapsed record to expire")
+                self.next_round(fd, fdb)
+
+    def test_7_late_record_rewrite_does_not_renew(self):
+        """A holds byte 0 and cannot renew; before its validity ends it
+        asks for byte 100, and that record's rename lands only after the
+        validity ended.  The late record must renew nothing: A gets no
+        byte 100 and its writes fail once B has byte 0.  (Lease 12 s: the
+        rename lands after the old validity but within a new one.)"""
+        lease = 12
+        a = self.daemon("hostA7", lease)
+        b = self.daemon("hostB7", lease)
+        fd = os.open(a.path("s/img"), os.O_RDWR)
+        self.close_later(fd)
+        ofd(fd, F_OFD_SETLK, fcntl.F_WRLCK, 0, 1)
+        # start the clock at one of A's renewals (a new record name)
+        first = records(self.shared, "hostA7")
+        harness.wait_for(lambda: records(self.shared, "hostA7") not in ([], first), 10,
+                         "a renewal")
+        renewed = time.monotonic()
+        # from now on its renewals fail at their first step
+        fault(a, "add", "op=getattr,open", "path=*/.vfsd-locks/img/hostA7*", "error=EIO")
+        time.sleep(max(0, renewed + lease * 7 / 12 - time.monotonic()))
+        fault(a, "add", "op=rename", "path=*/.vfsd-locks/img/hostA7*",
+              "delay=%d" % (lease * 1000 // 2), "count=1")
+        t, res = self.acquire_in_thread(fd, 100, 1)
+        fdb = os.open(b.path("s/img"), os.O_RDWR)
+        self.close_later(fdb)
+        deadline = time.monotonic() + 3 * lease
+        while True:
+            try:
+                ofd(fdb, F_OFD_SETLK, fcntl.F_WRLCK, 0, 1)
+                break
+            except OSError:
+                self.assertLess(time.monotonic(), deadline, "B never got byte 0")
+                time.sleep(0.2)
+        os.pwrite(fdb, b"B", 0)
+        t.join(60)
+        with self.assertRaises(OSError) as cm:
+            os.pwrite(fd, b"A", 0)
+        self.assertEqual(cm.exception.errno, errno.EIO)
+        self.assertNotEqual(res.get("rc"), 0, "A got byte 100 on a lapsed lease")
+        self.assertEqual(self.read_img(1), b"B")
+
+    def test_8_open_o_trunc_is_fenced(self):
+        """Once A's locks are lost, open(O_TRUNC) through A fails like a
+        write and leaves B's data alone."""
+        self.lock_a()
+        time.sleep(0.5)
+        fault(self.a, "add", "op=getattr,open,create", "path=*/.vfsd-locks/img/hostA*",
+              "error=EIO")
+        fdb = self.take_b()
+        os.pwrite(fdb, b"B" * 4096, 0)
+        os.fsync(fdb)
+        with self.assertRaises(OSError) as cm:
+            os.close(os.open(self.a.path("s/img"), os.O_RDWR | os.O_TRUNC))
+        self.assertEqual(cm.exception.errno, errno.EIO)
+        self.assertEqual(os.stat(os.path.join(self.shared, "img")).st_size, 4096)
+
+    def test_9_one_directory_two_mounts(self):
+        """Two prefixes of one daemon on one shared directory see one file
+        twice: their locks conflict like two hosts' and neither removes
+        the other's record."""
+        url = "file://%s?shared=yes&cache_ttl=0" % self.shared
+        cfg = ("[vfsd]\nlock_lease = %d\n[mount /s]\nurl = %s\n[mount /t]\nurl = %s\n"
+               % (LEASE, url, url))
+        v = Vfsd(config_text=cfg, args=["--host-id", "hostC"]).start()
+        self.addCleanup(v.stop)
+        fs = os.open(v.path("s/img"), os.O_RDWR)
+        self.close_later(fs)
+        ft = os.open(v.path("t/img"), os.O_RDWR)
+        self.close_later(ft)
+        ofd(fs, F_OFD_SETLK, fcntl.F_WRLCK, 0, 1)
+        with self.assertRaises(OSError) as cm:
+            ofd(ft, F_OFD_SETLK, fcntl.F_WRLCK, 0, 1)
+        self.assertIn(cm.exception.errno, (errno.EAGAIN, errno.EACCES))
+        ofd(ft, F_OFD_SETLK, fcntl.F_RDLCK, 100, 1)
+        time.sleep(1.5)
+        self.assertEqual(len(records(self.shared, "hostC")), 2)
+        self.assertEqual(try_lock(self.b.path("s/img"), "ofd"), 3)
+        with self.assertRaises(OSError):
+            fb = os.open(self.b.path("s/img"), os.O_RDWR)
+            self.close_later(fb)
+            ofd(fb, F_OFD_SETLK, fcntl.F_WRLCK, 0, 1)
 
     def test_restart_is_no_duplicate(self):
         """A daemon killed while holding locks on two images and restarted
