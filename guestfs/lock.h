@@ -7,10 +7,11 @@
  * each daemon instance also publishes the locks it holds in a lease record
  * on the backend itself, next to the file:
  *
- *     DIR/.vfsd-locks/NAME/HOST.TOKEN.SEQ.lease
+ *     DIR/.vfsd-locks/NAME/HOST.TOKEN.FILE.SEQ.lease
  *
- * TOKEN is random per daemon instance and SEQ grows with every write, so
- * a record's name is never used twice: a record is written under a new
+ * TOKEN is random per daemon instance, FILE numbers the file within the
+ * daemon and SEQ grows with every write, so a record's name is never used
+ * twice: a record is written under a new
  * name (through a temporary file and a rename) and its predecessor is
  * removed after, and a record judged expired is removed by its own name
  * only.  To take a lock an instance publishes its record with the lock
