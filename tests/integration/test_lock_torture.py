@@ -223,7 +223,9 @@ class Torture:
                 pass
             finally:
                 with_suppress(lambda: os.close(fd))
-            time.sleep(rng.uniform(0, 0.05))
+            # after its own tenure a worker lets the others try first:
+            # handovers are what the test counts
+            time.sleep(rng.uniform(0.05, 0.15))
 
     def tenure(self, i, gen, fd, rng, buf, one):
         try:
@@ -232,7 +234,7 @@ class Torture:
         except OSError as e:
             if e.errno in (errno.EAGAIN, errno.EACCES):
                 self.count("refused")
-                time.sleep(rng.uniform(0.02, 0.2))
+                time.sleep(rng.uniform(0.005, 0.05))
             return
         # granted
         if os.preadv(fd, [buf], 0) != len(buf):
