@@ -252,6 +252,17 @@ class Torture:
                 self.counts["handovers"] += 1
         expect = bytearray(snap)
         k = rng.randint(1, 4)
+        # the header first: it claims the epoch, so a tenure cut short after
+        # it leaves the next holder a new epoch, and every record of an
+        # epoch comes from one tenure (check_image relies on that)
+        hdr = HDR.pack(MAGIC, epoch, 1 + (nxt - 1 + k) % (SLOTS - 1)).ljust(SLOT, b"\0")
+        one[:] = hdr
+        try:
+            os.pwritev(fd, [one], 0)
+        except OSError as e:
+            self.count("fenced" if e.errno == errno.EIO else "aborted")
+            return      # whether it landed is unknown: no verdict here
+        expect[0:SLOT] = hdr
         for seq in range(k):
             slot = 1 + (nxt - 1 + seq) % (SLOTS - 1)
             rec = record(i, gen, epoch, seq, slot)
@@ -260,17 +271,9 @@ class Torture:
                 os.pwritev(fd, [one], slot * SLOT)
             except OSError as e:
                 self.count("fenced" if e.errno == errno.EIO else "aborted")
-                return      # whether it landed is unknown: no verdict here
+                return
             expect[slot * SLOT:(slot + 1) * SLOT] = rec
             time.sleep(rng.uniform(0, 0.05))
-        hdr = HDR.pack(MAGIC, epoch, 1 + (nxt - 1 + k) % (SLOTS - 1)).ljust(SLOT, b"\0")
-        one[:] = hdr
-        try:
-            os.pwritev(fd, [one], 0)
-        except OSError as e:
-            self.count("fenced" if e.errno == errno.EIO else "aborted")
-            return
-        expect[0:SLOT] = hdr
         try:
             if os.preadv(fd, [buf], 0) != len(buf):
                 return
