@@ -1499,23 +1499,13 @@ int glock_write_check(uint64_t ino)
 	return ret;
 }
 
-bool glock_may_write(uint64_t ino)
-{
-	return glock_write_check(ino) >= 0;
-}
-
 /* Append one holder to the comma-separated list in buf, once. */
 static size_t holders_add(char *buf, size_t size, size_t used,
-			  const char *host, const char *token, int age,
-			  bool detail)
+			  const char *host, const char *token, int age)
 {
 	char item[256];
 
-	if (detail)
-		snprintf(item, sizeof(item), "%s token=%s age=%ds", host,
-			 token, age);
-	else
-		snprintf(item, sizeof(item), "%s", host);
+	snprintf(item, sizeof(item), "%s token=%s age=%ds", host, token, age);
 	if (strstr(buf, item) || used + 1 >= size)
 		return used;
 	used += (size_t)snprintf(buf + used, size - used, "%s%s",
@@ -1523,7 +1513,7 @@ static size_t holders_add(char *buf, size_t size, size_t used,
 	return used >= size ? size - 1 : used;
 }
 
-static int holders(const char *path, char *buf, size_t size, bool detail)
+int glock_holders_detail(const char *path, char *buf, size_t size)
 {
 	char *rdir = record_dir_of(path);
 	struct glock *others = NULL;
@@ -1541,8 +1531,7 @@ static int holders(const char *path, char *buf, size_t size, bool detail)
 		    !strcmp(gf->record_dir, rdir))
 			used = holders_add(buf, size, used, g.host, g.token,
 					   (int)((vfs_mono_ns() - gf->sent_ns) /
-						 NS),
-					   detail);
+						 NS));
 	pthread_mutex_unlock(&g.lock);
 	cx = vfs_callctx_push(0, true);
 	ret = server_now(rdir, &now);
@@ -1552,21 +1541,10 @@ static int holders(const char *path, char *buf, size_t size, bool detail)
 	for (size_t i = 0; ret == 0 && i < on; i++)
 		if (strcmp(others[i].token, g.token) != 0)
 			used = holders_add(buf, size, used, others[i].host,
-					   others[i].token, others[i].age,
-					   detail);
+					   others[i].token, others[i].age);
 	free(others);
 	free(rdir);
 	return ret == -ENOENT ? 0 : ret;
-}
-
-int glock_holders(const char *path, char *buf, size_t size)
-{
-	return holders(path, buf, size, false);
-}
-
-int glock_holders_detail(const char *path, char *buf, size_t size)
-{
-	return holders(path, buf, size, true);
 }
 
 struct dir_names {
@@ -1725,17 +1703,22 @@ static void renew_one(struct glock_file *gf)
 	free(old);
 }
 
-static void *renew_thread(void *p)
+/* Renew a file the renewer marked busy and counted; gf may be gone
+ * after.  Called and returns locked. */
+static void renew_run_locked(struct glock_file *gf)
 {
-	struct glock_file *gf = p;
-
-	pthread_mutex_lock(&g.lock);
 	renew_one(gf);
 	gf->busy = false;
 	gf->users--;
 	g.renewing--;
 	pthread_cond_broadcast(&g.changed);
 	file_maybe_free_locked(gf);
+}
+
+static void *renew_thread(void *p)
+{
+	pthread_mutex_lock(&g.lock);
+	renew_run_locked(p);
 	pthread_mutex_unlock(&g.lock);
 	return NULL;
 }
@@ -1773,13 +1756,9 @@ static void *renewer(void *p)
 				pthread_attr_destroy(&attr);
 			}
 			if (!started) {
-				/* no thread: renew here, holding up the rest */
-				renew_one(gf);
-				gf->busy = false;
-				gf->users--;
-				g.renewing--;
-				pthread_cond_broadcast(&g.changed);
-				/* the list may have changed while unlocked */
+				/* no thread: renew here, holding up the rest;
+				 * the list may have changed while unlocked */
+				renew_run_locked(gf);
 				break;
 			}
 		}
@@ -1834,11 +1813,6 @@ int glock_init(const char *host_id, int lease)
 		return -EAGAIN;
 	g.running = true;
 	return 0;
-}
-
-const char *glock_token(void)
-{
-	return g.token;
 }
 
 int glock_lease(void)

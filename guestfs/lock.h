@@ -87,10 +87,6 @@ void glock_release_owner(uint64_t ino, struct router_file *f,
 void glock_release_fh(uint64_t ino, struct router_file *f, const char *path,
 		      const void *fh);
 
-/* False while locks on ino are held but their lease is not renewed in
- * time: writes must fail with EIO then. */
-bool glock_may_write(uint64_t ino);
-
 /*
  * Around every change of a file's data: -EIO when its locks are lost
  * (fail the write), 0 without a cross-host lock, 1 under one: then
@@ -101,19 +97,16 @@ bool glock_may_write(uint64_t ino);
  */
 int glock_write_begin(uint64_t ino, int64_t *deadline_ns);
 void glock_write_end(uint64_t ino);
-/* The same, telling more: -EIO as above, 1 while this host holds a
- * published (cross-host) lock on ino and may write, 0 without one. */
+/* Without waiting or counting: -EIO when ino's locks are lost, 1 while
+ * this host holds a published (cross-host) lock on ino, 0 without one. */
 int glock_write_check(uint64_t ino);
 
-/* The hosts holding locks on the file at `path` (vfsd path): a comma
- * separated list in buf ("" for none).  0 or -errno. */
-int glock_holders(const char *path, char *buf, size_t size);
-/* The same with each holder's instance token and record age:
- * "host token=T age=Ns,...". */
+/* The daemon instances holding locks on the file at `path` (vfsd path),
+ * each with its instance token and record age, comma separated:
+ * "host token=T age=Ns,..." ("" for none).  0 or -errno. */
 int glock_holders_detail(const char *path, char *buf, size_t size);
 
-/* This instance's random token and the lease in seconds. */
-const char *glock_token(void);
+/* The lease in seconds. */
 int glock_lease(void);
 
 /*
