@@ -54,6 +54,10 @@
 /* host_fd may serve the kernel directly (FUSE passthrough): reads and
  * writes of open files then never reach the backend */
 #define VFS_CAP_PASSTHROUGH	(1u << 13)
+/* creating calls apply vfs_cred.umask themselves, as the file system
+ * beneath does (a default ACL on the parent takes its place); without
+ * this bit the router hands them mode & ~umask */
+#define VFS_CAP_OWN_UMASK	(1u << 15)
 
 struct vfs_backend_ops;
 
@@ -94,6 +98,9 @@ struct vfs_cred {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
+	/* the caller's umask, not yet applied to a creating call's mode (0
+	 * when the kernel applied it already) */
+	mode_t umask;
 };
 
 /* setattr valid mask, as the kernel's iattr.ia_valid. */

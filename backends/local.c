@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/fs.h>
+#include <sched.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,7 +202,8 @@ static int local_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 			VFS_CAP_DIRECT_IO | VFS_CAP_SEEK_DATA |
 			VFS_CAP_COPY_RANGE | VFS_CAP_HARDLINK |
 			VFS_CAP_SYMLINK | VFS_CAP_RENAME_FLAGS |
-			VFS_CAP_CHOWN | VFS_CAP_MKNOD | VFS_CAP_STABLE_FSYNC;
+			VFS_CAP_CHOWN | VFS_CAP_MKNOD | VFS_CAP_STABLE_FSYNC |
+			VFS_CAP_OWN_UMASK;
 	/*
 	 * A shared directory keeps every write on the daemon's path: a
 	 * cross-host lock holder whose lease ran out must be stopped there.
@@ -243,6 +245,27 @@ static int local_getattr(struct vfs_mount *m, const char *path,
 	ret = local_stat_at(&lp, st);
 	local_path_done(&lp);
 	return ret;
+}
+
+/*
+ * Give the calling thread the caller's umask for one creating call, so that
+ * the file system beneath applies it, or a default ACL of the parent in its
+ * place, as it would for the caller itself.  The umask belongs to the
+ * process unless a thread has a filesystem context of its own, so each
+ * thread that creates unshares its own once (CLONE_FS: cwd, root and umask,
+ * none of which the daemon otherwise uses) and keeps setting it.  Where
+ * that fails the mode is masked here, default ACLs aside.
+ */
+static __thread signed char local_own_fs;	/* 0 unknown, 1 own, -1 failed */
+
+static mode_t local_umask(mode_t mode, const struct vfs_cred *cred)
+{
+	if (!local_own_fs)
+		local_own_fs = unshare(CLONE_FS) == 0 ? 1 : -1;
+	if (local_own_fs < 0)
+		return mode & ~cred->umask;
+	umask(cred->umask);
+	return mode;
 }
 
 /* Give a new object the caller's ownership, as the kernel would have. */
@@ -418,7 +441,7 @@ static int local_mknod(struct vfs_mount *m, const char *path, mode_t mode,
 
 	if (ret < 0)
 		return ret;
-	if (mknodat(lp.dirfd, lp.name, mode, rdev) < 0)
+	if (mknodat(lp.dirfd, lp.name, local_umask(mode, cred), rdev) < 0)
 		ret = -errno;
 	else
 		ret = local_created(lm, &lp, cred, st, false);
@@ -435,7 +458,7 @@ static int local_mkdir(struct vfs_mount *m, const char *path, mode_t mode,
 
 	if (ret < 0)
 		return ret;
-	if (mkdirat(lp.dirfd, lp.name, mode) < 0)
+	if (mkdirat(lp.dirfd, lp.name, local_umask(mode, cred)) < 0)
 		ret = -errno;
 	else
 		ret = local_created(lm, &lp, cred, st, true);
@@ -750,15 +773,44 @@ static int local_create(struct vfs_mount *m, const char *path, int flags,
 		local_path_done(&lp);
 		return -ETIMEDOUT;
 	}
-	fd = openat(lp.dirfd, lp.name,
-		    flags | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, mode);
+	/*
+	 * Only a file made here is the caller's: one that exists already is
+	 * opened as it is, never given away (vfsd always asks O_EXCL; the
+	 * fallback serves callers that do not).
+	 */
+	flags |= O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
+	fd = openat(lp.dirfd, lp.name, flags | O_EXCL, local_umask(mode, cred));
+	if (fd < 0 && errno == EEXIST && !(flags & O_EXCL)) {
+		/* a FIFO or a device is not ours to open: O_NONBLOCK covers
+		 * a swap between the two calls */
+		flags &= ~O_CREAT;
+		if (fstatat(lp.dirfd, lp.name, st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st->st_mode))
+			errno = EEXIST;
+		else
+			fd = openat(lp.dirfd, lp.name, flags | O_NONBLOCK);
+		if (fd >= 0 && !(flags & O_NONBLOCK) &&
+		    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+			close(fd);
+			fd = -1;
+		}
+		if (fd >= 0 && (fstat(fd, st) < 0 || !S_ISREG(st->st_mode))) {
+			close(fd);
+			fd = -1;
+			errno = EEXIST;
+		}
+		if (fd >= 0)
+			goto opened;
+	}
 	if (fd < 0) {
 		ret = -errno;
 		goto out;
 	}
+	flags |= O_EXCL;
 	ret = local_own(lm, &lp, cred);
 	if (ret == 0)
 		ret = fstat(fd, st) < 0 ? -errno : 0;
+opened:
 	if (ret == 0)
 		ret = local_file_new(m, fd, flags, out);
 	if (ret < 0) {

@@ -99,7 +99,7 @@ static struct {
 	.changed = PTHREAD_COND_INITIALIZER,	/* glock_init: monotonic */
 };
 
-static const struct vfs_cred root_cred = { 0, 0, 0 };
+static const struct vfs_cred root_cred = { .uid = 0, .gid = 0 };
 
 static int64_t lease_ns(void)
 {

@@ -147,7 +147,8 @@ START_TEST(test_data_path)
 {
 	const char *url = getenv("VFSD_NFS_URL");
 	const size_t size = 3 << 20;	/* several chunks per call */
-	struct vfs_cred cred = { getuid(), getgid(), getpid() };
+	struct vfs_cred cred = { .uid = getuid(), .gid = getgid(),
+				  .pid = getpid() };
 	struct vfs_setattr sa = { .valid = VFS_SET_SIZE, .size = 10 };
 	struct vfs_url u;
 	struct vfs_opts o;

@@ -30,7 +30,7 @@ static void setup(void)
 	ck_assert_int_eq(router_init(), 0);
 	strcpy(base, "/tmp/vfsd-test-router.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(base));
-	cred = (struct vfs_cred){getuid(), getgid(), getpid()};
+	cred = (struct vfs_cred){ .uid = getuid(), .gid = getgid(), .pid = getpid() };
 }
 
 static void teardown(void)

@@ -36,6 +36,7 @@
 static struct fuse_ops_config fo_cfg;
 static struct fuse_session *fo_session;	/* set before the loop starts */
 static bool fo_writeback;	/* negotiated in init, read-only afterwards */
+static bool fo_dont_mask;	/* the caller's umask reaches us, ditto */
 static unsigned fo_kernel_minor;	/* FUSE protocol 7.x of the kernel, ditto */
 
 void fuse_ops_configure(const struct fuse_ops_config *cfg)
@@ -81,7 +82,10 @@ static struct vfs_cred fo_cred(fuse_req_t req)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 
-	return (struct vfs_cred){ ctx->uid, ctx->gid, ctx->pid };
+	return (struct vfs_cred){ .uid = ctx->uid, .gid = ctx->gid,
+				  .pid = ctx->pid,
+				  .umask = fo_dont_mask ? ctx->umask & 0777
+							: 0 };
 }
 
 static void fo_reply_err(fuse_req_t req, int ret)
@@ -137,8 +141,26 @@ static void fo_init(void *userdata, struct fuse_conn_info *conn)
 		log_warn("writeback_cache = yes with a shared (network) mount: changes made by other hosts may be missed");
 	if (wb)
 		want |= FUSE_CAP_WRITEBACK_CACHE;
+	/*
+	 * The caller's umask comes to us unapplied, so that a default ACL on
+	 * the parent can take its place where the file system beneath has
+	 * one (the router applies it for the others).
+	 */
+	want |= FUSE_CAP_DONT_MASK;
+	/*
+	 * With default_permissions the kernel checks access; POSIX ACLs make
+	 * it consult system.posix_acl_access as the file system beneath
+	 * would (it caches them, and drops them on setattr and setxattr).
+	 * Never without default_permissions: the kernel would then start
+	 * checking where the owner asked it not to.
+	 */
+	if (fo_cfg.posix_acl)
+		want |= FUSE_CAP_POSIX_ACL;
 	conn->want |= want & conn->capable;
 	fo_writeback = (conn->want & FUSE_CAP_WRITEBACK_CACHE) != 0;
+	fo_dont_mask = (conn->want & FUSE_CAP_DONT_MASK) != 0;
+	if (fo_cfg.posix_acl && !(conn->want & FUSE_CAP_POSIX_ACL))
+		log_warn("the kernel does not offer FUSE POSIX ACLs: access is checked on mode bits only");
 	fo_kernel_minor = conn->proto_minor;
 	conn->max_write = FO_MAX_IO;
 	conn->max_background = 64;
@@ -809,25 +831,20 @@ static void fo_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	if (!path)
 		return fo_reply_err(req, ret);
-	{
-		/* O_CREAT|O_TRUNC of a name that is a locked file */
-		struct fo_fence fc;
-		fuse_ino_t known = (fi->flags & O_TRUNC) ? inode_find(path) : 0;
-
-		ret = fo_fence_begin(known, NULL, &fc);
-		if (ret == 0)
-			ret = (int)fo_fence_end(&fc, router_create(path,
-					fo_backend_flags(fi->flags), mode,
-					&cred, &rf, &st));
-	}
-	if (ret == 0 && pt_request_kills_suidgid()) {
-		/* O_CREAT|O_TRUNC of an existing file, without CAP_FSETID */
-		ret = fo_drop_privs(path, rf);
-		if (ret >= 0)
-			ret = router_fgetattr(rf, &st);
-		if (ret < 0)
-			router_release(rf);
-	}
+	/*
+	 * Always exclusive: the kernel sends CREATE for a name it believes
+	 * absent (a cached negative entry, or the window between its LOOKUP
+	 * and this), and a name that exists by now was never checked against
+	 * the caller.  ESTALE makes the kernel look the name up afresh and
+	 * open what it finds as any other file: permissions checked, O_TRUNC
+	 * fenced by fo_open, a FIFO opened by the caller and not by a worker
+	 * of ours.  So the file is always new: nothing to truncate, no
+	 * privileges to drop, no lock to fence.
+	 */
+	ret = router_create(path, fo_backend_flags(fi->flags) | O_EXCL, mode,
+			    &cred, &rf, &st);
+	if (ret == -EEXIST && !(fi->flags & O_EXCL))
+		ret = -ESTALE;
 	if (ret == 0) {
 		ret = fo_make_entry(parent, name, path, &st, &e);
 		if (ret < 0)
@@ -1168,6 +1185,12 @@ static void fo_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	fuse_reply_err(req, -ret);
 }
 
+static bool fo_is_acl_xattr(const char *name)
+{
+	return strcmp(name, "system.posix_acl_access") == 0 ||
+	       strcmp(name, "system.posix_acl_default") == 0;
+}
+
 /* getxattr/listxattr share the size-probe protocol. */
 static void fo_reply_xattr(fuse_req_t req, ssize_t n, void *buf, size_t size)
 {
@@ -1198,6 +1221,10 @@ static void fo_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		n = image_getxattr(path, name, buf, size);
 	else
 		n = router_getxattr(path, name, buf, size);
+	/* the kernel asks every backend for ACLs once they are on, and takes
+	 * any answer but "none" as a failed permission check */
+	if (n == -EOPNOTSUPP && fo_is_acl_xattr(name))
+		n = -ENODATA;
 	free(path);
 	fo_reply_xattr(req, n, buf, size);
 	free(buf);

@@ -13,6 +13,9 @@ enum fo_writeback {
 
 struct fuse_ops_config {
 	enum fo_writeback writeback;
+	/* mounted with default_permissions: let the kernel check POSIX
+	 * ACLs too (FUSE_POSIX_ACL) */
+	bool posix_acl;
 };
 
 /* Set before the session starts; read by the init callback. */

@@ -422,6 +422,17 @@ static char *default_host_id(const char *mnt)
 	return out;
 }
 
+/* Whether the comma-joined -o list `opts` holds the flag `name`. */
+static bool fuse_opt_given(const char *opts, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = opts; p && *p; p = strchr(p, ','), p = p ? p + 1 : p)
+		if (strncmp(p, name, n) == 0 && (p[n] == ',' || !p[n]))
+			return true;
+	return false;
+}
+
 int main(int argc, char **argv)
 {
 	struct vfsd_args a = { .log_level = -1 };
@@ -449,6 +460,12 @@ int main(int argc, char **argv)
 	 */
 	mallopt(M_MMAP_THRESHOLD, 16 << 20);
 	mallopt(M_TRIM_THRESHOLD, 64 << 20);
+	/*
+	 * New objects get the modes their callers ask for, the caller's own
+	 * umask already applied (fuse_ops.c): the shell that started vfsd
+	 * has no say in them.  Files of the daemon's own give their modes.
+	 */
+	umask(0);
 	if (parse_args(argc, argv, &a) < 0)
 		return EXIT_USAGE;
 	log_init("vfsd", false,
@@ -530,6 +547,7 @@ int main(int argc, char **argv)
 		goto out_router;
 	}
 	foc.writeback = cfg.writeback;
+	foc.posix_acl = fuse_opt_given(a.fuse_opts, "default_permissions");
 	fuse_ops_configure(&foc);
 
 	se = session_new(&a);

@@ -743,12 +743,27 @@ ssize_t router_readlink(const char *path, char *buf, size_t size)
 		return ret_;                                       \
 	} while (0)
 
+/*
+ * The mode a creating call hands `m`: the caller's umask is still to be
+ * applied (the kernel leaves it to us, FUSE_DONT_MASK).  A backend that
+ * creates through a file system with default ACLs applies it itself, so
+ * that a default ACL on the parent replaces it as it would there.
+ */
+static mode_t create_mode(const struct router_mount *m, mode_t mode,
+			  const struct vfs_cred *cred)
+{
+	return m->vm->caps & VFS_CAP_OWN_UMASK ? mode : mode & ~cred->umask;
+}
+
 int router_mknod(const char *path, mode_t mode, dev_t rdev,
 		 const struct vfs_cred *cred, struct stat *st)
 {
 	ROUTE_CREATE(path, m->ops->mknod
 				   ? BCALL(m, VOP_MKNOD,
-					   m->ops->mknod(m->vm, rel, mode, rdev,
+					   m->ops->mknod(m->vm, rel,
+							 create_mode(m, mode,
+								     cred),
+							 rdev,
 							 cred, st))
 				   : -EPERM);
 }
@@ -758,8 +773,10 @@ int router_mkdir(const char *path, mode_t mode, const struct vfs_cred *cred,
 {
 	ROUTE_CREATE(path, m->ops->mkdir
 				   ? BCALL(m, VOP_MKDIR,
-					   m->ops->mkdir(m->vm, rel, mode, cred,
-							 st))
+					   m->ops->mkdir(m->vm, rel,
+							 create_mode(m, mode,
+								     cred),
+							 cred, st))
 				   : -EPERM);
 }
 
@@ -1172,7 +1189,9 @@ int router_create(const char *path, int flags, mode_t mode,
 		return -EPERM;
 	}
 	ret = BCALL(m, VOP_CREATE,
-		    m->ops->create(m->vm, rel, flags, mode, cred, &vf, st));
+		    m->ops->create(m->vm, rel, flags,
+				   create_mode(m, mode, cred), cred, &vf,
+				   st));
 	if (ret < 0) {
 		mount_put(m);
 		return ret;
