@@ -13,7 +13,7 @@ test_pkgs=(
 	openssh-server openssh-client sshfs
 	nfs-ganesha nfs-ganesha-vfs rpcbind libnfs-utils
 	qemu-utils qemu-system-x86
-	fio sqlite3 git attr util-linux procps psmisc jq man-db spin
+	fio sqlite3 git attr acl util-linux procps psmisc jq man-db spin
 	iproute2 nftables
 )
 

@@ -4,10 +4,13 @@
 Every process and mount a test starts is registered here and torn down in
 reverse order when the test ends, also on failure, and at interpreter exit
 as a last resort.  Servers listen on 127.0.0.1 only, on ports picked at
-run time.
+run time.  Permission tests get throwaway users (make_user), run code as
+them (run_as) and compare a scenario on a plain directory with the same
+scenario through the mount (compare).
 """
 import atexit
 import contextlib
+import errno
 import json
 import os
 import signal
@@ -99,13 +102,15 @@ class Vfsd:
     """
 
     def __init__(self, mounts=(), config_text=None, args=(), env=None,
-                 mnt=None, start_timeout=60):
+                 mnt=None, start_timeout=60, umask=None):
+        """umask: the daemon's own umask (default: this process's)."""
         self.mounts = list(mounts)
         self.config_text = config_text
         self.args = list(args)
         self.env = env
         self.mnt = mnt
         self.start_timeout = start_timeout
+        self.umask = umask
         self.proc = None
         self.logfile = None
         self.killed = False
@@ -130,7 +135,8 @@ class Vfsd:
         self.logfile = open(self.logpath, "w")
         self.proc = subprocess.Popen(self.command(), stdout=self.logfile,
                                      stderr=subprocess.STDOUT, env=self.env,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL,
+                                     umask=-1 if self.umask is None else self.umask)
         _cleanups.append(self.stop)
 
         def up():
@@ -259,3 +265,239 @@ def netns_prefix(netns):
     """Command prefix that runs a program in network namespace `netns` and
     nothing else of it (its FUSE mounts stay visible here)."""
     return ["nsenter", "--net=/run/netns/" + netns] if netns else []
+
+
+# -- other users ---------------------------------------------------------
+#
+# Permission tests act as throwaway unprivileged users (useradd/groupadd,
+# removed again by the cleanup list, also when a test fails) and compare
+# what such a user gets through the mount with what the same user gets on
+# a plain directory.
+
+class Account:
+    """A user: name, uid, primary gid and supplementary gids."""
+
+    def __init__(self, name, uid, gid, groups):
+        self.name, self.uid, self.gid, self.groups = name, uid, gid, tuple(groups)
+
+    def __repr__(self):
+        return self.name
+
+
+_account_seq = [0]
+
+
+def _account_name(tag):
+    # unique per run and per call; useradd wants at most 32 characters
+    _account_seq[0] += 1
+    return ("vt%d%s%d" % (os.getpid(), tag, _account_seq[0]))[:32]
+
+
+def make_group(tag):
+    """A new group; returns (name, gid)."""
+    import grp
+    name = _account_name(tag)
+    subprocess.run(["groupadd", name], check=True, capture_output=True)
+    _cleanups.append(lambda: subprocess.run(["groupdel", name], capture_output=True))
+    return name, grp.getgrnam(name).gr_gid
+
+
+def make_user(tag, groups=()):
+    """A new user with a primary group of its own and the supplementary
+    groups named in `groups`, no home and no login shell; an Account."""
+    import grp
+    import pwd
+    name = _account_name(tag)
+    cmd = ["useradd", "-M", "-U", "-d", "/nonexistent", "-s", "/usr/sbin/nologin"]
+    if groups:
+        cmd += ["-G", ",".join(groups)]
+    subprocess.run(cmd + [name], check=True, capture_output=True)
+
+    def remove():
+        subprocess.run(["userdel", name], capture_output=True)
+        subprocess.run(["groupdel", name], capture_output=True)
+    _cleanups.append(remove)
+    pw = pwd.getpwnam(name)
+    return Account(name, pw.pw_uid, pw.pw_gid, [grp.getgrnam(g).gr_gid for g in groups])
+
+
+class ChildTimeout(Exception):
+    """run_as's child did not answer in time; `pid` is still to be reaped
+    (reap_later does it once whatever blocks it is released).  Not an
+    OSError, so that outcome() never mistakes it for an errno."""
+
+    def __init__(self, msg, pid):
+        super().__init__(msg)
+        self.pid = pid
+
+
+def reap_later(pid, timeout=30):
+    """SIGKILL pid and reap it, waiting up to timeout (a process stuck in a
+    FUSE request cannot die before the daemon answers)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def run_as(user, fn, *args, umask=0o022, timeout=20):
+    """fn(*args) in a forked child running as `user` (an Account; None:
+    as this process) with `umask`.  Returns what fn returned (it must
+    pickle), or raises the OSError it raised, with its errno.  A child that
+    has not answered within timeout raises ChildTimeout."""
+    import pickle
+    import select
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        status = 0
+        try:
+            os.close(r)
+            if user is not None:
+                os.setgroups(list(user.groups))
+                os.setgid(user.gid)
+                os.setuid(user.uid)
+            os.umask(umask)
+            try:
+                res = ("ok", fn(*args))
+            except OSError as e:
+                res = ("err", e.errno, str(e))
+            data = pickle.dumps(res)
+            while data:
+                data = data[os.write(w, data):]
+        except BrokenPipeError:
+            pass        # the parent gave up waiting (ChildTimeout)
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+            status = 1
+        finally:
+            os._exit(status)
+    os.close(w)
+    chunks = []
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([r], [], [], left)[0]:
+                raise ChildTimeout("%s as %s did not return within %ss" % (
+                    getattr(fn, "__name__", fn), user or "root", timeout), pid)
+            chunk = os.read(r, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(r)
+    os.waitpid(pid, 0)
+    if not chunks:
+        raise RuntimeError("%s as %s died without an answer" % (fn, user))
+    res = pickle.loads(b"".join(chunks))
+    if res[0] == "err":
+        raise OSError(res[1], res[2])
+    return res[1]
+
+
+def outcome(fn, *args):
+    """fn(*args), or the errno name of the OSError it raises: a result two
+    runs of one operation can be compared by."""
+    try:
+        return fn(*args)
+    except OSError as e:
+        return errno.errorcode.get(e.errno, str(e.errno))
+
+
+def try_as(user, fn, *args, umask=0o022, timeout=20):
+    """outcome() of fn(*args) run as user."""
+    return outcome(lambda: run_as(user, fn, *args, umask=umask, timeout=timeout))
+
+
+def reachable_tmpdir(prefix="vfsd-test-"):
+    """tmpdir() that every user may search (mkdtemp makes it 0700); its
+    parents must be searchable too, or other users get EACCES for reasons
+    no test means."""
+    d = tmpdir(prefix)
+    os.chmod(d, 0o755)
+    parent = os.path.dirname(d)
+    while True:
+        if not os.stat(parent).st_mode & 0o001:
+            raise RuntimeError("%s is not searchable by other users: point TMPDIR "
+                               "elsewhere for the permission tests" % parent)
+        if parent == "/":
+            return d
+        parent = os.path.dirname(parent)
+
+
+def tree_state(root, acls=False):
+    """What a compare looks at in a tree: {relative path: (type, mode,
+    uid, gid, content of small files or symlink target)}; with acls,
+    also the tree's `getfacl -R` output under key 'acls'."""
+    import stat as st
+    state = {}
+
+    def one(path):
+        s = os.lstat(path)
+        body = None
+        if st.S_ISREG(s.st_mode) and s.st_size <= 4096:
+            with open(path, "rb") as f:
+                body = f.read()
+        elif st.S_ISLNK(s.st_mode):
+            body = os.readlink(path)
+        return (st.filemode(s.st_mode), oct(st.S_IMODE(s.st_mode)), s.st_uid, s.st_gid, body)
+    state["."] = one(root)
+    for dirpath, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = os.path.join(dirpath, name)
+            state[os.path.relpath(path, root)] = one(path)
+    if acls:
+        state["acls"] = getfacl(root, ".", recursive=True)
+    return state
+
+
+def getfacl(cwd, *paths, recursive=False):
+    """getfacl's output for paths relative to cwd (so two trees compare)."""
+    cmd = ["getfacl"] + (["-R"] if recursive else []) + list(paths)
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=True).stdout
+
+
+class Side:
+    """One place a compared scenario runs: `path` is where its operations
+    go (a plain directory, or the same directory through the mount) and
+    `disk` the directory that holds the files (trees are prepared there and
+    the result read from there).  `extra` carries what a scenario needs
+    besides (another path to the same files, say)."""
+
+    def __init__(self, name, path, disk=None, **extra):
+        self.name, self.path, self.disk = name, path, disk or path
+        self.extra = extra
+
+    def p(self, *parts):
+        return os.path.join(self.path, *parts)
+
+    def d(self, *parts):
+        return os.path.join(self.disk, *parts)
+
+
+def compare(test, sides, prepare, scenario, acls=False):
+    """Run one scenario on each side and assert identical results.
+
+    prepare(disk) makes the side's disk directory (which does not exist
+    yet) and the starting tree in it, as root.  scenario(side)
+    returns a list of outcomes (success values or errno names, see try_as).
+    The outcomes and tree_state() of each side's disk afterwards must equal
+    those of sides[0], the directory beneath."""
+    results = []
+    for side in sides:
+        prepare(side.disk)
+        out = scenario(side)
+        results.append((side.name, out, tree_state(side.disk, acls)))
+    ref = results[0]
+    for name, out, state in results[1:]:
+        test.assertEqual(ref[1], out, "outcomes differ: - %s, + %s" % (ref[0], name))
+        test.assertEqual(ref[2], state, "the trees after the scenario differ: - %s, + %s"
+                         % (ref[0], name))
+    return results
