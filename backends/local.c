@@ -272,18 +272,37 @@ static mode_t local_umask(mode_t mode, const struct vfs_cred *cred)
 static int local_own(struct local_mount *lm, struct local_path *lp,
 		     const struct vfs_cred *cred)
 {
-	struct stat dir;
+	struct stat dir, made;
 	gid_t gid = cred->gid;
+	char proc[64];
+	int fd, ret = 0;
 
 	if (!lm->root_user || (cred->uid == 0 && cred->gid == 0))
 		return 0;
 	/* a setgid directory hands its group down: keep what mkdir chose */
 	if (fstat(lp->dirfd, &dir) == 0 && (dir.st_mode & S_ISGID))
 		gid = (gid_t)-1;
-	if (fchownat(lp->dirfd, lp->name, cred->uid, gid,
-		     AT_SYMLINK_NOFOLLOW) < 0)
+	/* by the inode, not the name: another user may swap the name */
+	fd = openat(lp->dirfd, lp->name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
 		return -errno;
-	return 0;
+	if (fstat(fd, &made) < 0 ||
+	    fchownat(fd, "", cred->uid, gid,
+		     AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		ret = -errno;
+	/*
+	 * chown(2) clears the setuid and setgid bits of a regular file, even
+	 * root's: give back what the caller asked for (the kernel has already
+	 * dropped a setgid bit the caller may not have).
+	 */
+	if (!ret && S_ISREG(made.st_mode) &&
+	    (made.st_mode & (S_ISUID | S_ISGID))) {
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		if (chmod(proc, made.st_mode & 07777) < 0)
+			ret = -errno;
+	}
+	close(fd);
+	return ret;
 }
 
 static int local_proc_path(int fd, char *buf, size_t size)

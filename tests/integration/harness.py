@@ -338,9 +338,11 @@ def reap_later(pid, timeout=30):
         os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
+        try:
             if os.waitpid(pid, os.WNOHANG)[0] == pid:
                 return True
+        except ChildProcessError:
+            return True     # reaped already
         time.sleep(0.05)
     return False
 
