@@ -538,6 +538,46 @@ class LongPaths(harness.TestCase):
             os.chmod("f", 0o600, dir_fd=fds[-1])
 
 
+class LockRecordsName(harness.TestCase):
+    """.vfsd-locks is vfsd's own only where lease records live, on shared
+    mounts (test_locks.py); on a plain mount it is a name like any other."""
+
+    def test_plain_mount_lists_copies_and_keeps_it(self):
+        backing, outside = tmpdir(), tmpdir()
+        os.makedirs(os.path.join(backing, "pre", ".vfsd-locks"))
+        write_file(os.path.join(backing, "pre", ".vfsd-locks", "note"), b"mine")
+        with Vfsd([("/l", "file://" + backing)]) as v:
+            self.assertEqual(os.listdir(v.path("l", "pre")), [".vfsd-locks"])
+            self.assertEqual(read_file(v.path("l", "pre", ".vfsd-locks", "note")), b"mine")
+            d = v.path("l", "d")
+            os.makedirs(os.path.join(d, ".vfsd-locks", "sub"))
+            write_file(os.path.join(d, ".vfsd-locks", "sub", "f"), b"data")
+            self.assertEqual(os.listdir(d), [".vfsd-locks"])
+            self.assertTrue(os.path.isdir(os.path.join(d, ".vfsd-locks")))
+            # what looks like a lease record is a user's file, not a lock
+            os.makedirs(os.path.join(d, ".vfsd-locks", "img"))
+            write_file(os.path.join(d, ".vfsd-locks", "img", "hostZ.0123456789abcdef.1.1.lease"),
+                       b"garbage\n")
+            write_file(os.path.join(d, "img"), b"\0" * 4096)
+            self.assertEqual(os.getxattr(os.path.join(d, "img"), "user.vfsd.image.locked_by"),
+                             b"")
+            os.unlink(os.path.join(d, "img"))
+            for dest in (v.path("l", "copy"), os.path.join(outside, "copy")):
+                subprocess.run(["cp", "-r", d, dest], check=True)
+                self.assertEqual(read_file(os.path.join(dest, ".vfsd-locks", "sub", "f")),
+                                 b"data")
+            self.assertEqual(read_file(os.path.join(backing, "copy", ".vfsd-locks", "sub", "f")),
+                             b"data")
+            # a directory holding only it is not empty (no lease clean-up)
+            with self.assertRaises(OSError) as cm:
+                os.rmdir(d)
+            self.assertEqual(cm.exception.errno, errno.ENOTEMPTY)
+            self.assertEqual(read_file(os.path.join(backing, "d", ".vfsd-locks", "sub", "f")),
+                             b"data")
+            subprocess.run(["rm", "-r", d], check=True)
+            self.assertFalse(os.path.exists(os.path.join(backing, "d")))
+
+
 class CommandLine(harness.TestCase):
     def assertStartupError(self, args, needle):
         mnt = tmpdir()
