@@ -13,6 +13,11 @@
  * root.  Operations with no *at() form that refuses to follow (chmod,
  * truncate, xattrs) go through /proc/self/fd/N of an O_PATH|O_NOFOLLOW fd,
  * which names the inode already resolved, not a path.
+ *
+ * Paths of PATH_MAX bytes or more (the kernel sends any depth, each name
+ * at most NAME_MAX) do not fit one openat2: they are resolved in pieces
+ * (local_walk), with the same flags, each beneath the directory the one
+ * before reached.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -60,7 +65,7 @@ struct local_path {
 	int dirfd;
 	bool own;		/* dirfd must be closed */
 	const char *name;	/* "" for the root itself */
-	char buf[PATH_MAX];
+	char buf[PATH_MAX];	/* the parent's path, or a piece of it */
 };
 
 static struct local_mount *local_m(struct vfs_mount *m)
@@ -88,6 +93,51 @@ static int local_openat2(int dirfd, const char *path, int flags)
 }
 
 /*
+ * Open the directory `dir` (dlen bytes, relative to the root) that is too
+ * long for one openat2, as the kernel walks a path: in pieces of whole
+ * components, each shorter than PATH_MAX and opened with local_openat2
+ * beneath the directory the piece before reached.  Confinement holds by
+ * induction: every piece stays beneath its start (RESOLVE_BENEATH), which
+ * is beneath the root, and a symlink in any piece fails the walk (ELOOP),
+ * as it fails one call.  `buf` (PATH_MAX bytes) holds each piece.
+ * Returns an O_PATH fd the caller closes, or -errno.
+ */
+static int local_walk(struct local_mount *lm, const char *dir, size_t dlen,
+		      char *buf)
+{
+	int cur = lm->rootfd;
+	size_t off = 0;
+
+	while (off < dlen) {
+		size_t len = dlen - off;
+		int fd;
+
+		if (len >= PATH_MAX) {
+			/* the last whole component that keeps the piece
+			 * short; none when one name alone is that long */
+			const char *cut = memrchr(dir + off, '/', PATH_MAX - 1);
+
+			if (!cut || cut == dir + off) {
+				fd = -ENAMETOOLONG;
+				goto next;
+			}
+			len = (size_t)(cut - (dir + off));
+		}
+		memcpy(buf, dir + off, len);
+		buf[len] = '\0';
+		fd = local_openat2(cur, buf, O_PATH | O_DIRECTORY);
+next:
+		if (cur != lm->rootfd)
+			close(cur);
+		if (fd < 0)
+			return fd;
+		cur = fd;
+		off += len + 1;		/* and the '/' after the piece */
+	}
+	return cur;
+}
+
+/*
  * Split a mount-relative path into a confined parent dirfd and its final
  * component.  The root itself comes back as (rootfd, "").
  */
@@ -110,11 +160,13 @@ static int local_resolve(struct local_mount *lm, const char *path,
 		return 0;
 	}
 	dlen = slash - rel;
-	if (dlen >= sizeof(lp->buf))
-		return -ENAMETOOLONG;
-	memcpy(lp->buf, rel, dlen);
-	lp->buf[dlen] = '\0';
-	fd = local_openat2(lm->rootfd, lp->buf, O_PATH | O_DIRECTORY);
+	if (dlen < sizeof(lp->buf)) {
+		memcpy(lp->buf, rel, dlen);
+		lp->buf[dlen] = '\0';
+		fd = local_openat2(lm->rootfd, lp->buf, O_PATH | O_DIRECTORY);
+	} else {
+		fd = local_walk(lm, rel, dlen, lp->buf);
+	}
 	if (fd < 0)
 		return fd;
 	lp->dirfd = fd;
@@ -129,11 +181,31 @@ static void local_path_done(struct local_path *lp)
 		close(lp->dirfd);
 }
 
+/*
+ * An fd of the object at `path` itself, opened with `flags` beneath the
+ * root.  A path too long for one openat2 opens its final name in the
+ * parent local_resolve walked to.
+ */
+static int local_open_at(struct local_mount *lm, const char *path, int flags)
+{
+	struct local_path lp;
+	int fd = local_openat2(lm->rootfd, path[1] ? path + 1 : ".", flags);
+
+	/* costs nothing unless the one call failed */
+	if (fd != -ENAMETOOLONG || strlen(path + 1) < PATH_MAX)
+		return fd;
+	fd = local_resolve(lm, path, &lp);
+	if (fd < 0)
+		return fd;
+	fd = local_openat2(lp.dirfd, lp.name, flags);
+	local_path_done(&lp);
+	return fd;
+}
+
 /* An O_PATH fd of the object itself, never through a final symlink. */
 static int local_open_path(struct local_mount *lm, const char *path)
 {
-	return local_openat2(lm->rootfd, path[1] ? path + 1 : ".",
-			     O_PATH | O_NOFOLLOW);
+	return local_open_at(lm, path, O_PATH | O_NOFOLLOW);
 }
 
 static int local_stat_at(struct local_path *lp, struct stat *st)
@@ -578,8 +650,7 @@ static int local_opendir(struct vfs_mount *m, const char *path,
 			 struct vfs_dir **out)
 {
 	struct vfs_dir *d;
-	int fd = local_openat2(local_m(m)->rootfd, path[1] ? path + 1 : ".",
-			       O_RDONLY | O_DIRECTORY);
+	int fd = local_open_at(local_m(m), path, O_RDONLY | O_DIRECTORY);
 
 	if (fd < 0)
 		return fd;

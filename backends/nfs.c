@@ -232,6 +232,8 @@ static int nfsb_first_connect(struct nfsb_mount *m, const struct vfs_url *url,
 	return 0;
 }
 
+static void nfsb_namemax(struct nfsb_mount *m);
+
 static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 		      struct vfs_mount **out, struct vfs_error *err)
 {
@@ -309,6 +311,8 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 		goto err_free;
 	}
 
+	nfsb_namemax(m);
+
 	ret = vfs_opts_get_bool(opts, "write_behind") ? nfsb_wb_init(m) : 0;
 	if (ret < 0) {
 		ret = vfs_error_set(err, -ret, "%s: cannot start the writer thread: %s",
@@ -365,6 +369,109 @@ static void nfsb_cb_statvfs(int err, struct nfs_context *nfs, void *data,
 	nfsb_wait_done(r->w, err);
 }
 
+static struct nfs_fh *nfsb_rawfh(struct nfsfh *fh, int max);
+
+struct nfsb_pathconfreq {
+	struct nfsb_wait *w;
+	unsigned long name_max;
+};
+
+static void nfsb_cb_pathconf3(struct rpc_context *rpc, int status,
+			      void *data, void *priv)
+{
+	struct nfsb_pathconfreq *r = priv;
+	PATHCONF3res *res = data;
+	int err = 0;
+
+	if (status != RPC_STATUS_SUCCESS)
+		err = -EFAULT;
+	else if (res->status != NFS3_OK)
+		err = nfsstat3_to_errno(res->status);
+	else
+		r->name_max = res->PATHCONF3res_u.resok.name_max;
+	nfsb_wait_done(r->w, err);
+}
+
+/* NFSv3 PATHCONF of the directory `full`, through a handle libnfs opens
+ * for it (libnfs 4.0 has no pathconf call of its own). */
+static int nfsb_v3_namemax(struct nfsb_mount *m, const char *full,
+			   unsigned long *out)
+{
+	struct nfsb_pathconfreq r = { NULL, 0 };
+	struct nfsb_op op;
+	int ret, tries = 0;
+
+	do {
+		struct nfsb_wait w;
+		struct nfsb_ptrreq o = { &w, NULL };
+		struct nfs_fh *raw;
+		PATHCONF3args a;
+
+		ret = nfsb_get(m, -1, &op);
+		if (ret < 0)
+			return ret;
+		nfsb_wait_init(&w);
+		w.pending = 1;
+		if (nfs_open_async(op.nfs, full, O_RDONLY, nfsb_cb_ptr, &o))
+			nfsb_start_failed(&op, &w);
+		ret = nfsb_finish(&op, &w);
+		if (ret == 0 && !o.ptr)
+			ret = -EIO;
+		if (ret == 0) {
+			raw = nfsb_rawfh(o.ptr, NFSB_V3_FHSIZE);
+			memset(&a, 0, sizeof(a));
+			if (raw) {
+				a.object.data.data_len = (u_int)raw->len;
+				a.object.data.data_val = raw->val;
+			}
+			nfsb_wait_init(&w);
+			w.pending = 1;
+			r.w = &w;
+			if (!raw ||
+			    rpc_nfs3_pathconf_async(nfs_get_rpc_context(op.nfs),
+						    nfsb_cb_pathconf3, &a, &r))
+				nfsb_start_failed(&op, &w);
+			ret = nfsb_finish(&op, &w);
+			/* an NFSv3 handle holds no server state: this only
+			 * frees it */
+			nfsb_wait_init(&w);
+			w.pending = 1;
+			if (nfs_close_async(op.nfs, o.ptr, nfsb_cb_status, &w))
+				nfsb_start_failed(&op, &w);
+			nfsb_finish(&op, &w);
+		}
+		nfsb_put(&op);
+	} while (nfsb_retry(&op, ret, &tries));
+	if (ret < 0)
+		return ret;
+	if (!r.name_max)
+		return -ENOTSUP;
+	*out = r.name_max;
+	return 0;
+}
+
+/*
+ * The longest name, asked once at mount: libnfs 4.0's statvfs reports a
+ * constant of its own (256 over NFSv3, 1024 over NFSv4) and programs size
+ * names from statfs (pathconf(_PC_NAME_MAX)).  The server's answer is
+ * capped at NFSB_NAME_MAX as the kernel's NFS client does: servers
+ * announce more than the file system beneath them takes (nfs-ganesha's
+ * FSAL VFS says 1024 over ext4 and tmpfs), and NAME_MAX is what Linux
+ * programs expect.  A server that does not say gets NFSB_NAME_MAX too.
+ */
+static void nfsb_namemax(struct nfsb_mount *m)
+{
+	unsigned long n = 0;
+	int ret = m->version == 4 ? nfsb_v4_namemax(m, m->subdir, &n) :
+				    nfsb_v3_namemax(m, m->subdir, &n);
+
+	if (ret < 0)
+		log_info("%s: the server gives no longest name (%s): "
+			 "assuming %d", m->display, strerror(-ret),
+			 NFSB_NAME_MAX);
+	m->namemax = ret == 0 && n < NFSB_NAME_MAX ? n : NFSB_NAME_MAX;
+}
+
 static int nfsb_statfs(struct vfs_mount *vm, const char *path,
 		       struct statvfs *out)
 {
@@ -404,7 +511,7 @@ static int nfsb_statfs(struct vfs_mount *vm, const char *path,
 	out->f_ffree = r.sv.f_ffree;
 	out->f_favail = r.sv.f_favail;
 	out->f_fsid = r.sv.f_fsid;
-	out->f_namemax = r.sv.f_namemax ? r.sv.f_namemax : 255;
+	out->f_namemax = m->namemax;
 	return 0;
 }
 
@@ -412,9 +519,16 @@ static int nfsb_getattr(struct vfs_mount *vm, const char *path,
 			struct stat *st)
 {
 	struct nfsb_mount *m = nfsb_m(vm);
-	char *full = nfsb_path(m, path);
+	const char *base = strrchr(path, '/');
+	char *full;
 	int ret;
 
+	/* longer than statfs says: refused as the kernel's client does.
+	 * The kernel looks every name up before it creates, links or
+	 * renames to it, so this one check covers those too. */
+	if (base && strlen(base + 1) > m->namemax)
+		return -ENAMETOOLONG;
+	full = nfsb_path(m, path);
 	if (!full)
 		return -ENOMEM;
 	/* a size from before our queued writes would shrink the file in
@@ -663,13 +777,7 @@ static ssize_t nfsb_readlink(struct vfs_mount *vm, const char *path,
 	if (!full)
 		return -ENOMEM;
 	if (m->version == 4) {
-		struct nfsb_linkreq lr = { NULL, NULL };
-		nfs_argop4 tail;
-
-		memset(&tail, 0, sizeof(tail));
-		tail.argop = OP_READLINK;
-		ret = nfsb_v4_compound(m, full, &tail, NULL, &lr);
-		target = lr.link;
+		ret = nfsb_v4_readlink(m, full, &target);
 	} else {
 		do {
 			struct nfsb_wait w;

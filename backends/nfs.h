@@ -56,6 +56,7 @@ struct nfs_fh {
 #define NFSB_BACKOFF_MAX 10.0
 #define NFSB_RELEASE_WAIT_MS 200	/* see nfsb_silly_rename() */
 #define NFSB_V4_ATTRBUF 128	/* an encoded fattr4 of a SETATTR */
+#define NFSB_NAME_MAX	255	/* NFS3_MAXNAMLEN/NFS4_MAXNAMLEN of Linux */
 
 enum nfsb_state { NFSB_CONNECTED, NFSB_RECONNECTING, NFSB_DOWN };
 
@@ -96,6 +97,8 @@ struct nfsb_mount {
 	double cache_ttl;
 	bool root_user;			/* chown new files to the caller */
 	size_t rsize, wsize;		/* per-RPC data sizes */
+	unsigned long namemax;		/* longest name, asked once at
+					 * mount (nfsb_namemax) */
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;		/* a conn was checked in / state */
@@ -282,8 +285,14 @@ void nfsb_v4_fattr(const struct vfs_setattr *sa, uint32_t bm[2],
 void nfsb_cb_compound4(struct rpc_context *rpc, int status, void *data,
 		       void *priv);
 int nfsb_v4_compound(struct nfsb_mount *m, const char *full,
-		     nfs_argop4 *tail, component4 *last_name,
-		     struct nfsb_linkreq *link);
+		     nfs_argop4 *tail, component4 *last_name, rpc_cb cb,
+		     void *req);
+/* READLINK of `full`: *target is malloc'd.  0 or -errno. */
+int nfsb_v4_readlink(struct nfsb_mount *m, const char *full, char **target);
+/* The server's FATTR4_MAXNAME for the directory `full`: 0 or -errno
+ * (-ENOTSUP when the server does not give it). */
+int nfsb_v4_namemax(struct nfsb_mount *m, const char *full,
+		    unsigned long *out);
 int nfsb_v4_setattr(struct nfsb_mount *m, const char *full,
 		    const struct vfs_setattr *sa);
 int nfsb_v4_mknod(struct nfsb_mount *m, const char *full, mode_t mode,

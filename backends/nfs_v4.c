@@ -139,12 +139,13 @@ static void nfsb_cb_readlink4(struct rpc_context *rpc, int status,
 /*
  * Send PUTROOTFH, LOOKUP of every component of export + `full` (without
  * the last one if `last_name` is non-NULL: it then receives that name for
- * a CREATE), then `tail`.  With `link`, `tail` is a READLINK whose target
- * lands there.
+ * a CREATE), then `tail`.  With `cb`, `tail`'s result is decoded by it into
+ * `req`, a request whose first member is the struct nfsb_wait * it ends
+ * (as struct nfsb_linkreq); without, only the status counts.
  */
 int nfsb_v4_compound(struct nfsb_mount *m, const char *full,
-		     nfs_argop4 *tail, component4 *last_name,
-		     struct nfsb_linkreq *link)
+		     nfs_argop4 *tail, component4 *last_name, rpc_cb cb,
+		     void *req)
 {
 	char *path = NULL, *save = NULL, *comp;
 	nfs_argop4 *ops = NULL;
@@ -191,25 +192,36 @@ int nfsb_v4_compound(struct nfsb_mount *m, const char *full,
 		args.argarray.argarray_val = ops;
 		nfsb_wait_init(&w);
 		w.pending = 1;
-		if (link)
-			link->w = &w;
+		if (cb)
+			*(struct nfsb_wait **)req = &w;
 		if (rpc_nfs4_compound_async(nfs_get_rpc_context(op.nfs),
-					    link ? nfsb_cb_readlink4 :
-						   nfsb_cb_compound4,
-					    &args, link ? (void *)link :
-							  (void *)&w))
+					    cb ? cb : nfsb_cb_compound4, &args,
+					    cb ? req : (void *)&w))
 			nfsb_start_failed(&op, &w);
 		ret = nfsb_finish(&op, &w);
 		nfsb_put(&op);
-		if (ret < 0 && link) {
-			free(link->link);
-			link->link = NULL;
-		}
 	} while (nfsb_retry(&op, ret, &tries));
 out:
 	free(ops);
 	free(path);
 	return ret;
+}
+
+int nfsb_v4_readlink(struct nfsb_mount *m, const char *full, char **target)
+{
+	struct nfsb_linkreq lr = { NULL, NULL };
+	nfs_argop4 tail;
+	int ret;
+
+	memset(&tail, 0, sizeof(tail));
+	tail.argop = OP_READLINK;
+	ret = nfsb_v4_compound(m, full, &tail, NULL, nfsb_cb_readlink4, &lr);
+	if (ret < 0) {
+		free(lr.link);
+		return ret;
+	}
+	*target = lr.link;
+	return 0;
 }
 
 int nfsb_v4_setattr(struct nfsb_mount *m, const char *full,
@@ -223,7 +235,7 @@ int nfsb_v4_setattr(struct nfsb_mount *m, const char *full,
 	tail.argop = OP_SETATTR;
 	/* stateid left all zero: the anonymous stateid */
 	nfsb_v4_fattr(sa, bm, buf, &tail.nfs_argop4_u.opsetattr.obj_attributes);
-	return nfsb_v4_compound(m, full, &tail, NULL, NULL);
+	return nfsb_v4_compound(m, full, &tail, NULL, NULL, NULL);
 }
 
 int nfsb_v4_mknod(struct nfsb_mount *m, const char *full, mode_t mode,
@@ -256,7 +268,7 @@ int nfsb_v4_mknod(struct nfsb_mount *m, const char *full, mode_t mode,
 		return -EINVAL;
 	}
 	nfsb_v4_fattr(&sa, bm, buf, &ca->createattrs);
-	ret = nfsb_v4_compound(m, full, &tail, &ca->objname, NULL);
+	ret = nfsb_v4_compound(m, full, &tail, &ca->objname, NULL, NULL);
 	return ret;
 }
 
@@ -467,4 +479,69 @@ int nfsb_v4_fstat(struct nfsb_op *op, const struct nfsb_file *nf,
 	if (nfsb_v4_fhop(op, nf, &tail, nfsb_cb_fstat4, &r))
 		nfsb_start_failed(op, &w);
 	return nfsb_finish(op, &w);
+}
+
+
+/* ---- The longest name ---------------------------------------------------- */
+
+struct nfsb_maxnamereq {
+	struct nfsb_wait *w;	/* first: see nfsb_v4_compound */
+	unsigned long maxname;	/* 0: the server did not say */
+};
+
+static void nfsb_cb_maxname4(struct rpc_context *rpc, int status,
+			     void *data, void *priv)
+{
+	struct nfsb_maxnamereq *r = priv;
+	COMPOUND4res *res = data;
+	int err = 0;
+
+	if (status != RPC_STATUS_SUCCESS) {
+		err = -EFAULT;
+	} else if (res->status != NFS4_OK) {
+		err = nfsstat4_to_errno(res->status);
+	} else if (res->resarray.resarray_len == 0) {
+		err = -EIO;
+	} else {
+		nfs_resop4 last;
+		const fattr4 *fa = &last.nfs_resop4_u.opgetattr.GETATTR4res_u
+					    .resok4.obj_attributes;
+		struct nfsb_xdr_in in;
+
+		/* unaligned in libnfs 4.0's decoding: copy it out */
+		memcpy(&last,
+		       (const char *)res->resarray.resarray_val +
+			       (res->resarray.resarray_len - 1) * sizeof(last),
+		       sizeof(last));
+		in = (struct nfsb_xdr_in){
+			.p = (const unsigned char *)fa->attr_vals.attrlist4_val,
+			.left = fa->attr_vals.attrlist4_len,
+		};
+		/* maxname is the only attribute asked for */
+		if (nfsb_bit(&fa->attrmask, FATTR4_MAXNAME))
+			r->maxname = nfsb_xdr_get_u32(&in);
+	}
+	nfsb_wait_done(r->w, err);
+}
+
+int nfsb_v4_namemax(struct nfsb_mount *m, const char *full,
+		    unsigned long *out)
+{
+	static const uint32_t want[1] = { 1u << FATTR4_MAXNAME };
+	struct nfsb_maxnamereq r = { NULL, 0 };
+	nfs_argop4 tail;
+	int ret;
+
+	memset(&tail, 0, sizeof(tail));
+	tail.argop = OP_GETATTR;
+	tail.nfs_argop4_u.opgetattr.attr_request.bitmap4_len = 1;
+	tail.nfs_argop4_u.opgetattr.attr_request.bitmap4_val =
+		(uint32_t *)want;
+	ret = nfsb_v4_compound(m, full, &tail, NULL, nfsb_cb_maxname4, &r);
+	if (ret < 0)
+		return ret;
+	if (!r.maxname)
+		return -ENOTSUP;
+	*out = r.maxname;
+	return 0;
 }

@@ -887,6 +887,24 @@ static bool is_shared(struct router_file *f, const char *path)
 	return f && path && router_file_is_shared(f);
 }
 
+/* Whether `path` is on a mount where records live (see glock_reserved). */
+static bool path_is_shared(const char *path)
+{
+	double attr, entry;
+	bool shared;
+
+	router_timeouts(path, &attr, &entry, &shared);
+	return shared;
+}
+
+bool glock_reserved(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash && strcmp(slash + 1, GLOCK_DIR) == 0 &&
+	       path_is_shared(path);
+}
+
 /* Wait until no remote work runs on gf; called and returns locked. */
 static void wait_idle_locked(struct glock_file *gf)
 {
@@ -1525,6 +1543,11 @@ int glock_holders_detail(const char *path, char *buf, size_t size)
 	buf[0] = '\0';
 	if (!rdir)
 		return -EINVAL;
+	if (!path_is_shared(path)) {
+		/* no records there: a GLOCK_DIR is a user's directory */
+		free(rdir);
+		return 0;
+	}
 	pthread_mutex_lock(&g.lock);
 	for (struct glock_file *gf = g.files; gf; gf = gf->next)
 		if (gf->n && gf->record && gf->record_dir &&
@@ -1586,6 +1609,9 @@ int glock_rmdir_cleanup(const char *dir)
 	char *locks;
 	bool only_locks;
 
+	/* elsewhere a GLOCK_DIR is a user's, not records to clear away */
+	if (!path_is_shared(dir))
+		return -ENOTEMPTY;
 	list_names(dir, &top);
 	only_locks = top.n == 1 && strcmp(top.v[0], GLOCK_DIR) == 0;
 	for (size_t i = 0; i < top.n; i++)

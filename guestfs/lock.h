@@ -29,6 +29,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "vfsd/router.h"
@@ -116,7 +117,24 @@ int glock_lease(void);
  */
 int glock_rmdir_cleanup(const char *dir);
 
-/* The lease records directory name, hidden from listings. */
+/* The lease records directory name (see glock_reserved). */
 #define GLOCK_DIR ".vfsd-locks"
+
+/*
+ * GLOCK_DIR is vfsd's own only where records live: in the directories of
+ * shared mounts.  There it is hidden from listings and lookups of it are
+ * refused with EPERM, and so is every call through the mount that names
+ * it (the kernel looks a name up before it creates, links or renames to
+ * it): users can neither read records nor plant or remove them.  On
+ * other mounts it is a name like any other.
+ * glock_reserved takes a vfsd path, glock_reserved_entry a directory
+ * entry's name and whether its directory's mount is shared.
+ */
+bool glock_reserved(const char *path);
+
+static inline bool glock_reserved_entry(const char *name, bool shared)
+{
+	return shared && strcmp(name, GLOCK_DIR) == 0;
+}
 
 #endif /* VFSD_GUESTFS_LOCK_H */

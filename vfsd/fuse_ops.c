@@ -189,7 +189,7 @@ static void fo_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	if (!path)
 		return fo_reply_err(req, ret);
-	ret = router_getattr(path, &st);
+	ret = glock_reserved(path) ? -EPERM : router_getattr(path, &st);
 	if (ret == -ENOENT) {
 		/* negative entry: the kernel may remember the miss, for as
 		 * long as attributes (a file another host creates must show
@@ -1062,6 +1062,7 @@ struct fo_dirfill {
 	char *buf;
 	size_t size, used;
 	bool plus;
+	bool shared;		/* a shared mount's: lease records hidden */
 	double attr_to, entry_to;
 };
 
@@ -1073,7 +1074,7 @@ static int fo_fill(void *ctx, const char *name, const struct stat *st,
 	bool dots = name[0] == '.' &&
 		    (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
 
-	if (strcmp(name, GLOCK_DIR) == 0)
+	if (glock_reserved_entry(name, f->shared))
 		return 0;	/* lock leases: vfsd's business only */
 
 	if (!f->plus) {
@@ -1103,8 +1104,10 @@ static int fo_fill(void *ctx, const char *name, const struct stat *st,
 static void fo_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 			      off_t off, struct fuse_file_info *fi, bool plus)
 {
+	struct router_dir *d = (struct router_dir *)(uintptr_t)fi->fh;
 	struct fo_dirfill f = { .req = req, .dir = ino, .size = size,
-				.plus = plus };
+				.plus = plus,
+				.shared = router_dir_is_shared(d) };
 	int ret = 0;
 
 	f.buf = malloc(size);
@@ -1118,8 +1121,7 @@ static void fo_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 			router_timeouts(path, &f.attr_to, &f.entry_to, NULL);
 		free(path);
 	}
-	ret = router_readdir((struct router_dir *)(uintptr_t)fi->fh, off,
-			     fo_fill, &f);
+	ret = router_readdir(d, off, fo_fill, &f);
 	/* entries already packed are worth more than the error */
 	if (ret < 0 && f.used == 0)
 		fo_reply_err(req, ret);

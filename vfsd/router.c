@@ -611,6 +611,11 @@ bool router_file_is_shared(const struct router_file *f)
 	return f->mount->vm->caps & VFS_CAP_SHARED;
 }
 
+bool router_dir_is_shared(const struct router_dir *d)
+{
+	return d->m && (d->m->vm->caps & VFS_CAP_SHARED);
+}
+
 /* ---- Namespace ---------------------------------------------------- */
 
 int router_getattr(const char *path, struct stat *st)

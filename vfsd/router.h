@@ -166,6 +166,8 @@ int router_opendir(const char *path, struct router_dir **out);
 int router_readdir(struct router_dir *d, off_t off, vfs_fill_fn fill,
 		   void *ctx);
 void router_releasedir(struct router_dir *d);
+/* Whether d lists a directory of a shared mount (false for a virtual one). */
+bool router_dir_is_shared(const struct router_dir *d);
 
 /* ---- Open files --------------------------------------------------- */
 

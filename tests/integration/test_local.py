@@ -5,6 +5,7 @@ import errno
 import mmap
 import os
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -359,6 +360,222 @@ class Confinement(harness.TestCase):
         self.assertEqual(os.stat(os.path.join(outside, "f")).st_mode & 0o777, 0o644)
         with self.assertRaises(OSError):
             os.getxattr(os.path.join(outside, "f"), "user.x")
+
+
+class LongPaths(harness.TestCase):
+    """Paths inside the mount of PATH_MAX (4096) bytes and more, as the
+    kernel sends them (any depth, each name at most NAME_MAX): every
+    operation works as on the directory beneath, and the daemon still
+    refuses a symlink anywhere in such a path.  The caller's own path
+    would be too long, so everything goes through directory fds and
+    fchdir, as pjdfstest does."""
+
+    DEPTH = 24          # 24 names of 201 bytes: 4824 bytes below the root
+
+    def names(self):
+        return ["%02d" % i + "d" * 199 for i in range(self.DEPTH)]
+
+    def chain(self, top, mkdir):
+        """Open (creating with mkdir) the chain of names under top; returns
+        the fd of every level, top first (closed at cleanup)."""
+        fds = [os.open(top, os.O_RDONLY | os.O_DIRECTORY)]
+        self.addCleanup(os.close, fds[0])
+        for name in self.names():
+            if mkdir:
+                os.mkdir(name, dir_fd=fds[-1])
+            fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fds[-1])
+            self.addCleanup(os.close, fd)
+            fds.append(fd)
+        return fds
+
+    def in_dir(self, fd):
+        """Work relative to fd from now until the test ends."""
+        cwd = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
+        self.addCleanup(os.close, cwd)
+        self.addCleanup(os.fchdir, cwd)
+        os.fchdir(fd)
+
+    def check_ops(self, fd, bfd):
+        """Every operation in the directory fd (through the mount), checked
+        in bfd (the same directory beneath)."""
+        def back(name):
+            return os.stat(name, dir_fd=bfd, follow_symlinks=False)
+
+        # names of 100 bytes: past PATH_MAX with the path of a directory
+        # that is a little short of it
+        F, L, P, SUB, H, H2 = (c * 100 for c in "flpshg")
+        before = sorted(os.listdir(bfd))
+
+        f = os.open(F, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=fd)
+        os.write(f, b"hello world")
+        os.close(f)
+        self.assertEqual(os.stat(F, dir_fd=fd).st_size, 11)
+        self.assertEqual(back(F).st_size, 11)
+        os.chmod(F, 0o640, dir_fd=fd)
+        self.assertEqual(back(F).st_mode & 0o7777, 0o640)
+        os.chown(F, 1234, 5678, dir_fd=fd)
+        self.assertEqual((back(F).st_uid, back(F).st_gid), (1234, 5678))
+        self.in_dir(fd)
+        os.truncate(F, 5)
+        self.assertEqual(back(F).st_size, 5)
+        os.utime(F, ns=(1000000000, 2000000000), dir_fd=fd)
+        self.assertEqual((back(F).st_atime_ns, back(F).st_mtime_ns),
+                         (1000000000, 2000000000))
+        os.setxattr(F, "user.k", b"v")
+        self.assertEqual(os.getxattr(F, "user.k"), b"v")
+        self.assertIn("user.k", os.listxattr(F))
+        b = os.open(F, os.O_RDONLY, dir_fd=bfd)
+        try:
+            self.assertEqual(os.getxattr(b, "user.k"), b"v")
+        finally:
+            os.close(b)
+        os.removexattr(F, "user.k")
+        self.assertNotIn("user.k", os.listxattr(F))
+        f = os.open(F, os.O_RDONLY, dir_fd=fd)
+        try:
+            self.assertEqual(os.read(f, 100), b"hello")
+        finally:
+            os.close(f)
+        os.symlink("some/target", L, dir_fd=fd)
+        self.assertEqual(os.readlink(L, dir_fd=fd), "some/target")
+        self.assertEqual(os.readlink(L, dir_fd=bfd), "some/target")
+        os.utime(L, ns=(3000000000, 4000000000), dir_fd=fd, follow_symlinks=False)
+        self.assertEqual(back(L).st_mtime_ns, 4000000000)
+        os.link(F, H, src_dir_fd=fd, dst_dir_fd=fd)
+        self.assertEqual(back(F).st_nlink, 2)
+        os.rename(H, H2, src_dir_fd=fd, dst_dir_fd=fd)
+        self.assertEqual(back(H2).st_ino, back(F).st_ino)
+        os.unlink(H2, dir_fd=fd)
+        self.assertEqual(back(F).st_nlink, 1)
+        os.mkdir(SUB, 0o700, dir_fd=fd)
+        self.assertTrue(stat.S_ISDIR(back(SUB).st_mode))
+        os.mkfifo(P, dir_fd=fd)
+        self.assertTrue(stat.S_ISFIFO(back(P).st_mode))
+        self.assertEqual(sorted(os.listdir(fd)), sorted(before + [F, L, P, SUB]))
+        self.assertEqual(sorted(os.listdir(fd)), sorted(os.listdir(bfd)))
+        os.rmdir(SUB, dir_fd=fd)
+        for name in (F, L, P):
+            os.unlink(name, dir_fd=fd)
+        self.assertEqual(sorted(os.listdir(bfd)), before)
+
+    def test_operations_beyond_path_max(self):
+        backing = tmpdir()
+        # stopped after the fds and the working directory are let go
+        v = Vfsd([("/l", "file://" + backing)]).start()
+        self.addCleanup(v.stop)
+        if True:
+            fds = self.chain(v.path("l"), mkdir=True)
+            bfds = self.chain(backing, mkdir=False)
+            # the deepest directory: its own path is past PATH_MAX
+            with self.subTest(level=self.DEPTH):
+                self.check_ops(fds[-1], bfds[-1])
+            # a directory whose path fits (4020 bytes), but not with a
+            # name appended
+            level = 20
+            with self.subTest(level=level):
+                self.check_ops(fds[level], bfds[level])
+            # renamed from beyond PATH_MAX to near the top, and back
+            write_file("/proc/self/fd/%d/moved" % fds[-1], b"m")
+            os.rename("moved", "moved", src_dir_fd=fds[-1], dst_dir_fd=fds[1])
+            self.assertEqual(os.stat("moved", dir_fd=bfds[1]).st_size, 1)
+            os.rename("moved", "back", src_dir_fd=fds[1], dst_dir_fd=fds[-1])
+            self.assertEqual(os.stat("back", dir_fd=bfds[-1]).st_size, 1)
+
+    def test_symlink_in_a_long_path_is_refused(self):
+        """A directory of a long path swapped for a symlink beneath the
+        mount (as in Confinement): the daemon neither follows it nor
+        touches what it points to, in the first piece of the walk or a
+        later one."""
+        top = tmpdir()
+        root, outside = os.path.join(top, "root"), os.path.join(top, "outside")
+        os.mkdir(root)
+        os.mkdir(outside)
+        names = self.names()
+        v = Vfsd([("/c", "file://%s?cache_ttl=30" % root)]).start()
+        self.addCleanup(v.stop)
+        if True:
+            fds = self.chain(v.path("c"), mkdir=True)
+            write_file("/proc/self/fd/%d/f" % fds[-1], b"inside")
+            for level in (0, self.DEPTH - 2):
+                with self.subTest(level=level):
+                    # outside holds what the rest of the path names, so a
+                    # daemon that followed the link would find a file
+                    tail = os.path.join(outside, str(level))
+                    os.mkdir(tail)
+                    ofd = os.open(tail, os.O_RDONLY | os.O_DIRECTORY)
+                    self.addCleanup(os.close, ofd)
+                    for name in names[level + 1:]:
+                        os.mkdir(name, dir_fd=ofd)
+                        ofd = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=ofd)
+                        self.addCleanup(os.close, ofd)
+                    write_file("/proc/self/fd/%d/f" % ofd, b"SECRET")
+                    parent = self.chain(root, mkdir=False)[level]
+                    os.rename(names[level], "real", src_dir_fd=parent, dst_dir_fd=parent)
+                    os.symlink(tail, names[level], dir_fd=parent)
+                    try:
+                        for what, fn in (
+                                ("chmod", lambda: os.chmod("f", 0o600, dir_fd=fds[-1])),
+                                ("create", lambda: os.close(os.open(
+                                    "new", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fds[-1]))),
+                                ("mkdir", lambda: os.mkdir("newdir", dir_fd=fds[-1])),
+                                ("setxattr", lambda: os.setxattr(
+                                    "/proc/self/fd/%d/f" % fds[-1], "user.x", b"1")),
+                                ("listdir", lambda: os.listdir(fds[-1]))):
+                            with self.assertRaises(OSError, msg=what) as cm:
+                                fn()
+                            self.assertEqual(cm.exception.errno, errno.ELOOP, what)
+                    finally:
+                        os.unlink(names[level], dir_fd=parent)
+                        os.rename("real", names[level], src_dir_fd=parent, dst_dir_fd=parent)
+                    self.assertEqual(os.listdir(ofd), ["f"])
+                    st = os.stat("f", dir_fd=ofd)
+                    self.assertEqual(st.st_mode & 0o777, 0o644)
+                    self.assertEqual(read_file("/proc/self/fd/%d/f" % ofd), b"SECRET")
+                    with self.assertRaises(OSError):
+                        os.getxattr("/proc/self/fd/%d/f" % ofd, "user.x")
+            # and the mount works again once the tree is whole
+            self.assertEqual(sorted(os.listdir(fds[-1])), ["f"])
+            os.chmod("f", 0o600, dir_fd=fds[-1])
+
+
+class LockRecordsName(harness.TestCase):
+    """.vfsd-locks is vfsd's own only where lease records live, on shared
+    mounts (test_locks.py); on a plain mount it is a name like any other."""
+
+    def test_plain_mount_lists_copies_and_keeps_it(self):
+        backing, outside = tmpdir(), tmpdir()
+        os.makedirs(os.path.join(backing, "pre", ".vfsd-locks"))
+        write_file(os.path.join(backing, "pre", ".vfsd-locks", "note"), b"mine")
+        with Vfsd([("/l", "file://" + backing)]) as v:
+            self.assertEqual(os.listdir(v.path("l", "pre")), [".vfsd-locks"])
+            self.assertEqual(read_file(v.path("l", "pre", ".vfsd-locks", "note")), b"mine")
+            d = v.path("l", "d")
+            os.makedirs(os.path.join(d, ".vfsd-locks", "sub"))
+            write_file(os.path.join(d, ".vfsd-locks", "sub", "f"), b"data")
+            self.assertEqual(os.listdir(d), [".vfsd-locks"])
+            self.assertTrue(os.path.isdir(os.path.join(d, ".vfsd-locks")))
+            # what looks like a lease record is a user's file, not a lock
+            os.makedirs(os.path.join(d, ".vfsd-locks", "img"))
+            write_file(os.path.join(d, ".vfsd-locks", "img", "hostZ.0123456789abcdef.1.1.lease"),
+                       b"garbage\n")
+            write_file(os.path.join(d, "img"), b"\0" * 4096)
+            self.assertEqual(os.getxattr(os.path.join(d, "img"), "user.vfsd.image.locked_by"),
+                             b"")
+            os.unlink(os.path.join(d, "img"))
+            for dest in (v.path("l", "copy"), os.path.join(outside, "copy")):
+                subprocess.run(["cp", "-r", d, dest], check=True)
+                self.assertEqual(read_file(os.path.join(dest, ".vfsd-locks", "sub", "f")),
+                                 b"data")
+            self.assertEqual(read_file(os.path.join(backing, "copy", ".vfsd-locks", "sub", "f")),
+                             b"data")
+            # a directory holding only it is not empty (no lease clean-up)
+            with self.assertRaises(OSError) as cm:
+                os.rmdir(d)
+            self.assertEqual(cm.exception.errno, errno.ENOTEMPTY)
+            self.assertEqual(read_file(os.path.join(backing, "d", ".vfsd-locks", "sub", "f")),
+                             b"data")
+            subprocess.run(["rm", "-r", d], check=True)
+            self.assertFalse(os.path.exists(os.path.join(backing, "d")))
 
 
 class CommandLine(harness.TestCase):

@@ -106,6 +106,46 @@ class CrossHost(harness.TestCase):
         subprocess.run(["rm", "-r", self.b.path("s/d")], check=True)
         self.assertFalse(os.path.exists(os.path.join(self.shared, "d")))
 
+    def test_records_dir_is_reserved(self):
+        """Where records live, .vfsd-locks is vfsd's own on both hosts:
+        hidden from listings and cp -r, and every call that names it fails
+        with EPERM, so records can be neither read nor planted through
+        vfsd (tests/integration/test_local.py: elsewhere it is a name like
+        any other)."""
+        os.mkdir(self.a.path("s/d"))
+        os.mkdir(self.a.path("s/e"))
+        write_file(self.a.path("s/d/img"), b"\0" * 4096)
+        with open(self.a.path("s/d/img"), "r+") as f:
+            fcntl.lockf(f, fcntl.LOCK_EX, 0, 0)
+            records = os.path.join(self.shared, "d", ".vfsd-locks")
+            for host, v in (("A", self.a), ("B", self.b)):
+                d = v.path("s/d")
+                self.assertEqual(os.listdir(d), ["img"])
+                for parent in (d, v.path("s/e")):
+                    name = os.path.join(parent, ".vfsd-locks")
+                    for what, fn in (
+                            ("stat", os.lstat), ("listdir", os.listdir),
+                            ("mkdir", os.mkdir), ("rmdir", os.rmdir),
+                            ("create", lambda p: open(p, "w").close()),
+                            ("open inside", lambda p: open(os.path.join(p, "img", "x"), "w")),
+                            ("symlink", lambda p: os.symlink("x", p)),
+                            ("rename to", lambda p: os.rename(v.path("s/d/img"), p))):
+                        with self.subTest(host=host, parent=parent, what=what):
+                            with self.assertRaises(OSError) as cm:
+                                fn(name)
+                            self.assertEqual(cm.exception.errno, errno.EPERM)
+                copy = os.path.join(tmpdir(), "copy")
+                subprocess.run(["cp", "-r", d, copy], check=True)
+                self.assertEqual(os.listdir(copy), ["img"])
+            # only host A's own records (renewed meanwhile), nothing planted
+            self.assertEqual(os.listdir(records), ["img"])
+            names = os.listdir(os.path.join(records, "img"))
+            self.assertTrue(names)
+            self.assertTrue(all(n.startswith("hostA.") for n in names), names)
+            self.assertFalse(os.path.exists(os.path.join(self.shared, "e", ".vfsd-locks")))
+            # the lock still holds across hosts
+            self.assertEqual(try_lock(self.b.path("s/d/img"), "posix"), 3)
+
     def test_dead_host_lease_expires(self):
         fd = os.open(self.a.path("s/img"), os.O_RDWR)
         try:

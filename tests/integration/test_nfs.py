@@ -201,6 +201,47 @@ class Coherence(harness.TestCase):
         self.assertEqual(read_file(self.v.path("nfs3", tag + "-4")), b"x" * 100000)
 
 
+class NameMax(harness.TestCase):
+    """The longest name is the server's (NFSv3 PATHCONF, NFSv4 maxname),
+    not libnfs's constant 256: programs size names from pathconf, and a
+    name one byte longer than the answer fails with ENAMETOOLONG."""
+
+    def setUp(self):
+        self.g, self.v = _shared["g"], _shared["v"]
+
+    def _check(self, prefix, sub):
+        d = self.v.path(prefix, sub)
+        self.assertEqual(os.statvfs(d).f_namemax, 255)
+        self.assertEqual(os.pathconf(d, "PC_NAME_MAX"), 255)
+        longest = "n%d" % os.getpid()
+        longest += "x" * (255 - len(longest))
+        write_file(os.path.join(d, longest), b"255")
+        self.assertEqual(read_file(os.path.join(self.g.export, sub, longest)), b"255")
+        os.unlink(os.path.join(d, longest))
+        too_long = longest + "y"
+        src = os.path.join(d, "src-%d" % os.getpid())
+        write_file(src, b"s")
+        self.addCleanup(os.unlink, src)
+        for what, call in (
+                ("create", lambda p: os.open(p, os.O_WRONLY | os.O_CREAT, 0o644)),
+                ("mkdir", os.mkdir), ("stat", os.stat),
+                ("symlink", lambda p: os.symlink("t", p)),
+                ("link", lambda p: os.link(src, p)),
+                ("rename", lambda p: os.rename(src, p))):
+            with self.subTest(what=what):
+                with self.assertRaises(OSError) as cm:
+                    call(os.path.join(d, too_long))
+                self.assertEqual(cm.exception.errno, errno.ENAMETOOLONG)
+        self.assertFalse(any(n.startswith(longest[:20])
+                             for n in os.listdir(os.path.join(self.g.export, sub))))
+
+    def test_v3(self):
+        self._check("nfs3", "v3")
+
+    def test_v4(self):
+        self._check("nfs4", "v4")
+
+
 class Ownership(harness.TestCase):
     """What another user creates through vfsd (root) is that user's."""
 
