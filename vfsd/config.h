@@ -64,4 +64,15 @@ int cfg_add_mapping(struct vfsd_config *cfg, const char *arg,
 int cfg_validate(const struct vfsd_config *cfg, struct vfs_error *err);
 void cfg_free(struct vfsd_config *cfg);
 
+/* Longest host id: lock records carry it (guestfs/lock.h). */
+#define CFG_HOST_ID_MAX 127
+
+/*
+ * Check a host id given by the user, as host_id in [vfsd] or --host-id
+ * (`what` names it in the message): 1 to CFG_HOST_ID_MAX bytes, no space,
+ * control character, '/' or '\\' (it names files on shared storage and
+ * lines in logs).  0, or -EINVAL with *err set.
+ */
+int cfg_check_host_id(const char *what, const char *id, struct vfs_error *err);
+
 #endif /* VFSD_CONFIG_H */

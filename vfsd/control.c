@@ -246,10 +246,13 @@ static int cmd_mount(FILE *out, char **argv, int argc, struct vfs_error *err)
 			char *eq = strchr(argv[i], '=');
 
 			if (!eq || eq == argv[i]) {
+				char safe[200];
+
 				vfs_opts_clear(&opts);
 				return vfs_error_set(err, EINVAL,
 						     "'%s': options are key=value",
-						     argv[i]);
+						     vfs_url_redact(argv[i], safe,
+								    sizeof(safe)));
 			}
 			*eq = '\0';
 			/* from the command line: secrets are refused */

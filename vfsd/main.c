@@ -455,6 +455,10 @@ int main(int argc, char **argv)
 		 a.log_level >= 0 ? (enum log_level)a.log_level
 		 : a.debug	  ? LOG_LVL_DEBUG
 				  : LOG_LVL_INFO);
+	if (a.host_id && cfg_check_host_id("--host-id", a.host_id, &err) < 0) {
+		fprintf(stderr, "vfsd: %s\n", err.msg);
+		goto out;
+	}
 	ret = load_config(&a, &cfg, &err);
 	if (ret < 0) {
 		fprintf(stderr, "vfsd: %s\n", err.msg);
