@@ -231,6 +231,81 @@ class Control(harness.TestCase):
         self.assertIn("password=***&bad", self.v.log())
         self.assertNotIn("hunter2", self.v.log())
 
+    def test_slow_clients_do_not_lock_out_vfsctl(self):
+        """Clients that send their request a byte at a time hold no command
+        slot and are cut off CTL_IO_TIMEOUT (10 s) after they connected,
+        however often they send; vfsctl keeps answering at once
+        (regression: 33 such clients locked vfsctl out, for as long as they
+        kept sending)."""
+        import socket
+        import threading
+        sock = jq(vfsctl(self.v, "status", json_out=True).stdout, ".control")
+        nslow = 70  # more than the 64 places for requests still arriving
+        slow, opened = [], []
+        closed = [None] * nslow
+        replies = [b""] * nslow
+        for i in range(nslow):
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            c.connect(sock)
+            slow.append(c)
+            opened.append(time.monotonic())
+            try:
+                c.send(b"V")
+            except OSError:
+                closed[i] = 0
+        answers = []
+        stop = threading.Event()
+
+        def ask():
+            while not stop.is_set():
+                t0 = time.monotonic()
+                r = vfsctl(self.v, "status", check=False)
+                answers.append((time.monotonic() - t0, r.returncode, r.stderr))
+                stop.wait(0.5)
+        asker = threading.Thread(target=ask)
+        asker.start()
+        try:
+            deadline = time.monotonic() + 14
+            while time.monotonic() < deadline and None in closed:
+                for i, c in enumerate(slow):
+                    if closed[i] is not None:
+                        continue
+                    c.setblocking(False)
+                    try:
+                        data = c.recv(4096)
+                    except BlockingIOError:
+                        data = None
+                    except OSError:
+                        data = b""
+                    if data is not None:
+                        replies[i] += data
+                        closed[i] = time.monotonic() - opened[i]
+                        continue
+                    # one byte a second, never the newline
+                    try:
+                        c.send(b"x")
+                    except OSError:
+                        closed[i] = time.monotonic() - opened[i]
+                time.sleep(1)
+        finally:
+            stop.set()
+            asker.join()
+            for c in slow:
+                c.close()
+        self.assertGreaterEqual(len(answers), 10)
+        for took, rc, err in answers:
+            self.assertEqual(rc, 0, err)
+            self.assertLess(took, 3, "vfsctl status took %.1f s" % took)
+        # every slow client was cut off, within the time allowed in all
+        self.assertNotIn(None, closed, "slow clients still connected after 14 s")
+        self.assertLess(max(closed), 12.5)
+        for r in replies:
+            self.assertTrue(r.startswith(b"ERR ETIMEDOUT "), r)
+        # the oldest made room for newer ones (the 6 beyond 64, then one
+        # for each vfsctl while all places were taken); the others had
+        # their 10 s
+        self.assertGreaterEqual(sum(1 for t in closed if t > 9), 64 - len(answers))
+
     def test_access_control(self):
         sock = jq(vfsctl(self.v, "status", json_out=True).stdout, ".control")
         self.assertEqual(os.stat(sock).st_mode & 0o777, 0o600)
