@@ -740,6 +740,77 @@ START_TEST(test_validate_malformed_url_hides_password)
 }
 END_TEST
 
+/* allow_other without default_permissions: refused as root, unless asked
+ * for; a warning otherwise */
+START_TEST(test_fuse_opts)
+{
+	const char *warning;
+
+	/* nothing to say */
+	ck_assert_int_eq(cfg_check_fuse_opts(NULL, true, false, &warning, &err),
+			 0);
+	ck_assert_ptr_null(warning);
+	ck_assert_int_eq(cfg_check_fuse_opts("allow_other,default_permissions",
+					     true, false, &warning, &err),
+			 0);
+	ck_assert_ptr_null(warning);
+	ck_assert_int_eq(cfg_check_fuse_opts("default_permissions,ro,allow_other",
+					     true, false, &warning, &err),
+			 0);
+	ck_assert_int_eq(cfg_check_fuse_opts("ro,allow_other_x", true, false,
+					     &warning, &err),
+			 0);
+	ck_assert_ptr_null(warning);
+	ck_assert_int_eq(err.code, 0);
+
+	/* root: refused, saying why and how to fix it */
+	ck_assert_int_eq(cfg_check_fuse_opts("ro,allow_other", true, false,
+					     &warning, &err),
+			 -EPERM);
+	ck_assert_ptr_null(warning);
+	ck_assert_int_eq(err.code, EPERM);
+	ck_assert_ptr_nonnull(strstr(err.msg, "allow_other without "
+					      "default_permissions is refused "
+					      "when vfsd runs as root"));
+	ck_assert_ptr_nonnull(strstr(err.msg, "any local user"));
+	ck_assert_ptr_nonnull(strstr(err.msg, "root rights"));
+	ck_assert_ptr_nonnull(strstr(err.msg, "Add -o default_permissions"));
+	ck_assert_ptr_nonnull(strstr(err.msg, "--allow-other-unchecked"));
+	/* the whole message fits */
+	ck_assert_ptr_nonnull(strstr(err.msg, "truly meant"));
+
+	/* root, asked for: allowed, with a warning */
+	vfs_error_init(&err);
+	ck_assert_int_eq(cfg_check_fuse_opts("allow_other", true, true,
+					     &warning, &err),
+			 0);
+	ck_assert_int_eq(err.code, 0);
+	ck_assert_ptr_nonnull(warning);
+	ck_assert_ptr_nonnull(strstr(warning, "root's rights"));
+
+	/* not root: allowed, with a warning */
+	ck_assert_int_eq(cfg_check_fuse_opts("allow_other", false, false,
+					     &warning, &err),
+			 0);
+	ck_assert_int_eq(err.code, 0);
+	ck_assert_ptr_nonnull(warning);
+	ck_assert_ptr_nonnull(strstr(warning, "add -o default_permissions"));
+}
+END_TEST
+
+START_TEST(test_allow_other_unchecked_key)
+{
+	load_ok("[vfsd]\nallow_other_unchecked = yes\n[mount /a]\nurl=/x\n");
+	ck_assert(cfg.allow_other_unchecked);
+	load_bad("[vfsd]\nallow_other_unchecked = maybe\n",
+		 "test.conf:2: allow_other_unchecked must be yes or no, not "
+		 "'maybe'");
+	load_bad("[vfsd]\nallow_other_unchecked = no\nallow_other_unchecked = "
+		 "no\n",
+		 "test.conf:3: duplicate key 'allow_other_unchecked'");
+}
+END_TEST
+
 START_TEST(test_prefix_rules)
 {
 	char text[6000];
@@ -800,10 +871,12 @@ Suite *config_suite(void)
 	tcase_add_test(tc, test_duplicate_readonly);
 	tcase_add_test(tc, test_duplicate_every_mount_key);
 	tcase_add_test(tc, test_prefix_rules);
+	tcase_add_test(tc, test_allow_other_unchecked_key);
 	tcase_add_test(tc, test_duplicate_vfsd_key);
 	tcase_add_test(tc, test_bad_vfsd_keys);
 	tcase_add_test(tc, test_bad_host_id);
 	tcase_add_test(tc, test_check_host_id);
+	tcase_add_test(tc, test_fuse_opts);
 	tcase_add_test(tc, test_unknown_vfsd_key);
 	tcase_add_test(tc, test_missing_url);
 	tcase_add_test(tc, test_bad_readonly);

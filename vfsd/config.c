@@ -171,7 +171,7 @@ static char *cfg_reader(char *str, int num, void *stream)
 /* The keys of [vfsd]; each may be given once. */
 static const char *const cfg_vfsd_keys[] = {
 	"writeback_cache", "host_id", "mountpoint", "lock_lease",
-	"show_control_dir", NULL,
+	"show_control_dir", "allow_other_unchecked", NULL,
 };
 
 static int cfg_vfsd_key(struct cfg_parse *ps, const char *name,
@@ -228,6 +228,13 @@ static int cfg_vfsd_key(struct cfg_parse *ps, const char *name,
 					"lock_lease must be 3 to 3600 seconds, not '%s'",
 					value);
 		cfg->lock_lease = (int)l;
+		return 1;
+	}
+	if (strcmp(name, "allow_other_unchecked") == 0) {
+		if (vfs_parse_bool(value, &cfg->allow_other_unchecked) < 0)
+			return cfg_fail(ps, EINVAL,
+					"allow_other_unchecked must be yes or no, not '%s'",
+					value);
 		return 1;
 	}
 	if (strcmp(name, "show_control_dir") == 0) {
@@ -520,3 +527,32 @@ bad:
 			     what, vfs_quote(id, q, sizeof(q)), CFG_HOST_ID_MAX);
 }
 
+/* Whether the comma-separated FUSE option list holds `name` as one item. */
+static bool fuse_opt_present(const char *opts, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (const char *p = opts; p && *p;) {
+		size_t n = strcspn(p, ",");
+
+		if (n == len && strncmp(p, name, len) == 0)
+			return true;
+		p += n + (p[n] == ',');
+	}
+	return false;
+}
+
+int cfg_check_fuse_opts(const char *fuse_opts, bool root, bool unchecked,
+			const char **warning, struct vfs_error *err)
+{
+	*warning = NULL;
+	if (!fuse_opt_present(fuse_opts, "allow_other") ||
+	    fuse_opt_present(fuse_opts, "default_permissions"))
+		return 0;
+	if (root && !unchecked)
+		return vfs_error_set(err, EPERM,
+				     "-o allow_other without default_permissions is refused when vfsd runs as root: the kernel would check no permissions, so any local user could read and write every file of the backends with the daemon's root rights. Add -o default_permissions (the kernel then checks file modes), or give --allow-other-unchecked (allow_other_unchecked = yes in [vfsd]) if that is truly meant");
+	*warning = root ? "-o allow_other without default_permissions, as allow_other_unchecked asks: any local user reads and writes every file of the backends with root's rights"
+			: "-o allow_other without default_permissions: every user who can reach the mount acts on the backends with this daemon's rights, not their own (add -o default_permissions)";
+	return 0;
+}

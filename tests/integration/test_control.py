@@ -375,7 +375,8 @@ class SystemIntegration(harness.TestCase):
         # mount(8) hands helpers a standard PATH, where an installed vfsd
         # is found for "-t fuse.vfsd"; a build tree's binary is named with
         # mount.fuse3's "PROGRAM#SOURCE" form, the same code path
-        r = subprocess.run(["mount", "-t", "fuse", "-o", "allow_other",
+        r = subprocess.run(["mount", "-t", "fuse", "-o",
+                            "allow_other,default_permissions",
                             "%s#%s" % (harness.VFSD, cfg), mnt],
                            capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)

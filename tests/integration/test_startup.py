@@ -2,7 +2,10 @@
 """What vfsd refuses at start: each case ends with exit status 2, a
 one-line message naming the problem, and nothing mounted."""
 import os
+import subprocess
 import sys
+import time
+import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -30,6 +33,72 @@ class StartRefusals(harness.TestCase):
             self.assertIn(w, r.stderr)
         self.assertEqual(out.count("\n"), 1, out)
         return out
+
+    def test_allow_other_without_default_permissions_as_root(self):
+        """Any local user would act on the backends with root's rights."""
+        harness.require_root(self)
+        for opts in (["-o", "allow_other"], ["-o", "ro", "-o", "allow_other"],
+                     ["-o", "allow_other,ro"]):
+            self.refused(opts + ["-m", "/l=" + self.d],
+                         "-o allow_other without default_permissions is refused when "
+                         "vfsd runs as root", "any local user",
+                         "Add -o default_permissions", "--allow-other-unchecked")
+        # with the kernel's checks: fine, in one -o or two
+        for opts in (["-o", "allow_other,default_permissions"],
+                     ["-o", "allow_other", "-o", "default_permissions"]):
+            with Vfsd([("/l", self.d)], args=opts) as v:
+                self.assertNotIn("allow_other", v.log())
+
+    def test_allow_other_unchecked_opt_in(self):
+        """The documented way to ask for it anyway, with a warning."""
+        harness.require_root(self)
+        with Vfsd([("/l", self.d)], args=["-o", "allow_other",
+                                           "--allow-other-unchecked"]) as v:
+            self.assertIn("warning: -o allow_other without default_permissions, as "
+                          "allow_other_unchecked asks", v.log())
+            with open("/proc/self/mountinfo") as f:
+                self.assertIn("allow_other", [ln for ln in f if v.mnt in ln][0])
+        cfg = "[vfsd]\nallow_other_unchecked = yes\n[mount /l]\nurl = %s\n" % self.d
+        with Vfsd(config_text=cfg, args=["-o", "allow_other"]) as v:
+            self.assertIn("allow_other_unchecked asks", v.log())
+
+    def test_allow_other_warning_when_not_root(self):
+        """Not root: allowed (the daemon's rights are the user's own), but
+        logged."""
+        harness.require_root(self)  # to become uid 65534
+        base = tmpdir()
+        for sub in ("mnt", "dir", "run"):
+            os.mkdir(os.path.join(base, sub))
+        for dp, dns, _ in os.walk(base):
+            os.chown(dp, 65534, 65534)
+        mnt = os.path.join(base, "mnt")
+        cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+               harness.VFSD, "-f", "-o", "allow_other",
+               "--control", os.path.join(base, "run", "ctl.sock"),
+               "-m", "/l=" + os.path.join(base, "dir"), mnt]
+        log = os.path.join(tmpdir(), "log")
+        with open(log, "w") as out:
+            p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL)
+
+        def text():
+            with open(log) as f:
+                return f.read()
+        try:
+            # it may mount (fuse.conf's user_allow_other) or not; the
+            # warning comes first either way
+            harness.wait_for(lambda: p.poll() is not None or "allow_other" in text(),
+                             30, "vfsd's start as uid 65534")
+            time.sleep(0.2)
+            self.assertIn("warning: -o allow_other without default_permissions: every "
+                          "user who can reach the mount acts on the backends with this "
+                          "daemon's rights", text())
+            self.assertNotIn("refused", text())
+        finally:
+            harness.fusermount_u(mnt)
+            if p.poll() is None:
+                p.terminate()
+            p.wait(timeout=30)
 
     def test_host_id_checked_like_the_config(self):
         """--host-id takes what host_id in the config file takes (it was
