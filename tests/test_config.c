@@ -259,6 +259,43 @@ START_TEST(test_duplicate_url)
 }
 END_TEST
 
+START_TEST(test_duplicate_readonly)
+{
+	/* regression: the last value won silently */
+	load_bad("[mount /a]\nurl=/x\nreadonly=yes\ncache_ttl=1\nreadonly=no\n",
+		 "test.conf:5: duplicate key 'readonly'");
+	load_bad("[mount /a]\nreadonly=no\nurl=/x\nreadonly=no\n",
+		 "test.conf:4: duplicate key 'readonly'");
+	/* once per section, not once per file */
+	cfg_free(&cfg);
+	vfs_error_init(&err);
+	load_ok("[mount /a]\nurl=/x\nreadonly=yes\n[mount /b]\nurl=/y\n"
+		"readonly=yes\n");
+	ck_assert(cfg.mounts[0].readonly && cfg.mounts[1].readonly);
+}
+END_TEST
+
+START_TEST(test_duplicate_every_mount_key)
+{
+	/* every key a [mount] section may hold, each given twice */
+	static const char *const keys[] = {
+		"url = /x", "readonly = no", "cache_ttl = 1", "shared = no",
+		"passthrough = no",
+	};
+	char text[256], want[128];
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const char *name_end = strchr(keys[i], ' ');
+
+		snprintf(text, sizeof(text), "[mount /a]\n%s\n%s\n%s\n",
+			 i ? "url = /x" : "readonly = no", keys[i], keys[i]);
+		snprintf(want, sizeof(want), "test.conf:4: duplicate key '%.*s'",
+			 (int)(name_end - keys[i]), keys[i]);
+		load_bad(text, want);
+	}
+}
+END_TEST
+
 START_TEST(test_duplicate_option)
 {
 	load_bad("[mount /a]\nurl=/x\ncache_ttl=1\n\ncache_ttl=2\n",
@@ -294,8 +331,50 @@ END_TEST
 START_TEST(test_bad_host_id)
 {
 	load_bad("[vfsd]\nhost_id = a b\n",
-		 "test.conf:2: host_id must be a non-empty word without spaces "
-		 "or slashes");
+		 "test.conf:2: host_id 'a b': a host id is a word of 1 to 127 "
+		 "bytes without spaces, control characters or slashes");
+	load_bad("[vfsd]\nhost_id = ../../evil\n",
+		 "test.conf:2: host_id '../../evil': a host id is a word of 1 "
+		 "to 127 bytes without spaces, control characters or slashes");
+	/* a control character is quoted, not written into the message */
+	load_bad("[vfsd]\nhost_id = a\x01" "b\n",
+		 "test.conf:2: host_id 'a\\x01b': a host id is a word of 1 to "
+		 "127 bytes without spaces, control characters or slashes");
+}
+END_TEST
+
+/*
+ * --host-id goes through the same check as host_id (regression: the
+ * command line took "../../evil" and newlines).
+ */
+START_TEST(test_check_host_id)
+{
+	char id[200];
+
+	ck_assert_int_eq(cfg_check_host_id("--host-id", "hv1.example-2_x:9",
+					   &err), 0);
+	ck_assert_int_eq(err.code, 0);
+	memset(id, 'h', 127);
+	id[127] = '\0';
+	ck_assert_int_eq(cfg_check_host_id("--host-id", id, &err), 0);
+	id[127] = 'h';
+	id[128] = '\0';
+	ck_assert_int_eq(cfg_check_host_id("--host-id", id, &err), -EINVAL);
+
+	static const char *const bad[] = {
+		"", "../../evil", "a/b", "a\\b", "a b", "a\tb", "a\nb",
+		"evil\nvfsd: error: forged", "a\x7f",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		vfs_error_init(&err);
+		ck_assert_msg(cfg_check_host_id("--host-id", bad[i], &err) ==
+				      -EINVAL,
+			      "host id %zu accepted", i);
+		ck_assert_msg(strncmp(err.msg, "--host-id '", 11) == 0, "%s",
+			      err.msg);
+		ck_assert_ptr_nonnull(strstr(err.msg, "a host id is a word"));
+		ck_assert_ptr_null(strchr(err.msg, '\n'));
+	}
 }
 END_TEST
 
@@ -475,8 +554,22 @@ static const struct {
 	{"=/srv", "-m '=/srv': expected PREFIX=URL"},
 	{"/data=", "-m '/data=': expected PREFIX=URL"},
 	{"data=/srv",
-	 "-m 'data=/srv': prefix must be an absolute path without '..'"},
-	{"/a/../b=/srv", "-m '/a/../b=/srv': prefix must be an absolute path"},
+	 "-m: mount prefix 'data' must be an absolute path without '..'"},
+	{"/a/../b=/srv",
+	 "-m: mount prefix '/a/../b' must be an absolute path"},
+	/* the prefix rules are the config file's and vfsctl's */
+	{"/a\nb=/srv", "-m: mount prefix '/a\\x0ab' contains a control "
+			"character"},
+	{"/.vfsd/x=/srv", "-m: mount prefix '/.vfsd/x' lies in /.vfsd, "
+			  "vfsd's own directory"},
+	{"//.vfsd=/srv", "-m: mount prefix '//.vfsd' lies in /.vfsd"},
+	/* a URL without its PREFIX= is not echoed with its password */
+	{"sftp://u:hunter2@h/x",
+	 "-m 'sftp://u:***@h/x': expected PREFIX=URL"},
+	{"sftp://h/x?password=hunter2",
+	 "-m: mount prefix 'sftp://h/x?password' must be an absolute path"},
+	{"sftp://u:hunter2@h/x?password",
+	 "-m 'sftp://u:***@h/x?password': expected PREFIX=URL"},
 };
 
 START_TEST(test_bad_mapping)
@@ -604,9 +697,151 @@ END_TEST
 START_TEST(test_validate_password_in_url)
 {
 	load_ok("[mount /h]\nurl = sftp://u:hunter2@h/x\n");
-	validate_bad(EINVAL, "test.conf:1: [mount /h]: sftp://u:***@h: "
+	validate_bad(EINVAL, "test.conf:1: [mount /h]: sftp://u:***@h/x: "
 			     "passwords in URLs are refused");
 	ck_assert_ptr_null(strstr(err.msg, "hunter2"));
+}
+END_TEST
+
+/*
+ * A malformed URL that carries a password is quoted without it, wherever
+ * the parser stops (regression: the whole URL was echoed on stderr and, on
+ * reload, into syslog).
+ */
+static const char *const leaky_urls[] = {
+	"sftp://h/x?password=hunter2&bad",
+	"sftp://h/x?bad&password=hunter2",
+	"sftp://h/x?password=hunter2%zz",
+	"sftp://h/x?Pass%77ord=hunter2&=oops",
+	"sftp://h:99999/x?password=hunter2",
+	"sftp://h/x/../y?password=hunter2",
+	"sftp://h[/x?password=hunter2",
+	"sftp:/h/x?password=hunter2",
+	"sftp://u:hunter2@h/x",
+	"sftp://u:hun@ter2@h/x",
+	"sftp://u:hunter2@[::1/x",
+	"gopher://h/x?passphrase=hunter2",
+	"sftp://h/x?token=hunter2&bad",
+	"nfs://h/e%zz?password=hunter2",
+};
+
+START_TEST(test_validate_malformed_url_hides_password)
+{
+	char text[256];
+
+	snprintf(text, sizeof(text), "[mount /h]\nurl = %s\n", leaky_urls[_i]);
+	load_ok(text);
+	ck_assert_int_lt(cfg_validate(&cfg, &err), 0);
+	ck_assert_msg(strncmp(err.msg, "test.conf:1: [mount /h]: ", 25) == 0,
+		      "%s", err.msg);
+	ck_assert_msg(!strstr(err.msg, "hunter2") && !strstr(err.msg, "ter2"),
+		      "'%s' leaks: %s", leaky_urls[_i], err.msg);
+	ck_assert_ptr_nonnull(strstr(err.msg, "***"));
+}
+END_TEST
+
+/* allow_other without default_permissions: refused as root, unless asked
+ * for; a warning otherwise */
+START_TEST(test_fuse_opts)
+{
+	const char *warning;
+
+	/* nothing to say */
+	ck_assert_int_eq(cfg_check_fuse_opts(NULL, true, false, &warning, &err),
+			 0);
+	ck_assert_ptr_null(warning);
+	ck_assert_int_eq(cfg_check_fuse_opts("allow_other,default_permissions",
+					     true, false, &warning, &err),
+			 0);
+	ck_assert_ptr_null(warning);
+	ck_assert_int_eq(cfg_check_fuse_opts("default_permissions,ro,allow_other",
+					     true, false, &warning, &err),
+			 0);
+	ck_assert_int_eq(cfg_check_fuse_opts("ro,allow_other_x", true, false,
+					     &warning, &err),
+			 0);
+	ck_assert_ptr_null(warning);
+	ck_assert_int_eq(err.code, 0);
+
+	/* root: refused, saying why and how to fix it */
+	ck_assert_int_eq(cfg_check_fuse_opts("ro,allow_other", true, false,
+					     &warning, &err),
+			 -EPERM);
+	ck_assert_ptr_null(warning);
+	ck_assert_int_eq(err.code, EPERM);
+	ck_assert_ptr_nonnull(strstr(err.msg, "allow_other without "
+					      "default_permissions is refused "
+					      "when vfsd runs as root"));
+	ck_assert_ptr_nonnull(strstr(err.msg, "any local user"));
+	ck_assert_ptr_nonnull(strstr(err.msg, "root rights"));
+	ck_assert_ptr_nonnull(strstr(err.msg, "Add -o default_permissions"));
+	ck_assert_ptr_nonnull(strstr(err.msg, "--allow-other-unchecked"));
+	/* the whole message fits */
+	ck_assert_ptr_nonnull(strstr(err.msg, "truly meant"));
+
+	/* root, asked for: allowed, with a warning */
+	vfs_error_init(&err);
+	ck_assert_int_eq(cfg_check_fuse_opts("allow_other", true, true,
+					     &warning, &err),
+			 0);
+	ck_assert_int_eq(err.code, 0);
+	ck_assert_ptr_nonnull(warning);
+	ck_assert_ptr_nonnull(strstr(warning, "root's rights"));
+
+	/* not root: allowed, with a warning */
+	ck_assert_int_eq(cfg_check_fuse_opts("allow_other", false, false,
+					     &warning, &err),
+			 0);
+	ck_assert_int_eq(err.code, 0);
+	ck_assert_ptr_nonnull(warning);
+	ck_assert_ptr_nonnull(strstr(warning, "add -o default_permissions"));
+}
+END_TEST
+
+START_TEST(test_allow_other_unchecked_key)
+{
+	load_ok("[vfsd]\nallow_other_unchecked = yes\n[mount /a]\nurl=/x\n");
+	ck_assert(cfg.allow_other_unchecked);
+	load_bad("[vfsd]\nallow_other_unchecked = maybe\n",
+		 "test.conf:2: allow_other_unchecked must be yes or no, not "
+		 "'maybe'");
+	load_bad("[vfsd]\nallow_other_unchecked = no\nallow_other_unchecked = "
+		 "no\n",
+		 "test.conf:3: duplicate key 'allow_other_unchecked'");
+}
+END_TEST
+
+START_TEST(test_prefix_rules)
+{
+	char text[6000];
+
+	load_bad("[mount /.vfsd]\nurl=/x\n",
+		 "test.conf:1: mount prefix '/.vfsd' lies in /.vfsd, vfsd's own "
+		 "directory");
+	load_bad("[mount /.vfsd/x]\nurl=/x\n",
+		 "test.conf:1: mount prefix '/.vfsd/x' lies in /.vfsd, vfsd's "
+		 "own directory");
+	load_bad("[mount /a\tb]\nurl=/x\n",
+		 "test.conf:1: mount prefix '/a\\x09b' contains a control "
+		 "character");
+	cfg_free(&cfg);
+	vfs_error_init(&err);
+	load_ok("[mount /.vfsdx]\nurl=/x\n[mount /a/.vfsd]\nurl=/y\n");
+	ck_assert_str_eq(cfg.mounts[0].prefix, "/.vfsdx");
+	ck_assert_str_eq(cfg.mounts[1].prefix, "/a/.vfsd");
+	/* a component longer than NAME_MAX (the listing of its parent would
+	 * fail with EIO) */
+	cfg_free(&cfg);
+	memset(&cfg, 0, sizeof(cfg));
+	memset(text, 'c', sizeof(text));
+	text[0] = '/';
+	text[257] = '=';
+	strcpy(text + 258, "/srv");
+	ck_assert_int_eq(cfg_add_mapping(&cfg, text, &err), -ENAMETOOLONG);
+	ck_assert_msg(strncmp(err.msg, "-m: mount prefix '/ccc", 22) == 0, "%s",
+		      err.msg);
+	ck_assert_ptr_nonnull(strstr(err.msg, "...' has a component longer "
+					      "than 255 bytes"));
 }
 END_TEST
 
@@ -633,9 +868,15 @@ Suite *config_suite(void)
 	tcase_add_test(tc, test_dotdot_prefix);
 	tcase_add_test(tc, test_duplicate_url);
 	tcase_add_test(tc, test_duplicate_option);
+	tcase_add_test(tc, test_duplicate_readonly);
+	tcase_add_test(tc, test_duplicate_every_mount_key);
+	tcase_add_test(tc, test_prefix_rules);
+	tcase_add_test(tc, test_allow_other_unchecked_key);
 	tcase_add_test(tc, test_duplicate_vfsd_key);
 	tcase_add_test(tc, test_bad_vfsd_keys);
 	tcase_add_test(tc, test_bad_host_id);
+	tcase_add_test(tc, test_check_host_id);
+	tcase_add_test(tc, test_fuse_opts);
 	tcase_add_test(tc, test_unknown_vfsd_key);
 	tcase_add_test(tc, test_missing_url);
 	tcase_add_test(tc, test_bad_readonly);
@@ -675,6 +916,8 @@ Suite *config_suite(void)
 	tcase_add_test(tc, test_validate_option_for_other_backend);
 	tcase_add_test(tc, test_validate_secret_in_url);
 	tcase_add_test(tc, test_validate_password_in_url);
+	tcase_add_loop_test(tc, test_validate_malformed_url_hides_password, 0,
+			    sizeof(leaky_urls) / sizeof(leaky_urls[0]));
 	suite_add_tcase(s, tc);
 	return s;
 }

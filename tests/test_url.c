@@ -433,6 +433,266 @@ START_TEST(test_normalize)
 }
 END_TEST
 
+/* ---- file:// URLs name a directory ---------------------------------- */
+
+static const struct {
+	const char *url, *msg;
+} bad_file_urls[] = {
+	/* regression: each of these mounted the host's / */
+	{"file://", "file://: no directory: a file URL needs an absolute path"},
+	{"file://localhost", "file://localhost: no directory"},
+	{"file://?cache_ttl=0", "file://?cache_ttl=0: no directory"},
+	{"fault+file://", "fault+file://: no directory"},
+	{"///", "///: the path reduces to /, the host's whole file system"},
+	{"//", "//: the path reduces to /"},
+	{"/./", "/./: the path reduces to /"},
+	{"file:////", "file:////: the path reduces to /"},
+	{"file:///.//", "file:///.//: the path reduces to /"},
+	{"file://localhost//", "file://localhost//: the path reduces to /"},
+	/* regression: the user part was silently ignored */
+	{"file://user@/x", "file://user@/x: file URLs take no user name"},
+	{"file://user@host/x", "file://user@host/x: file URLs take no user"},
+	{"file://user@localhost/x", "file URLs take no user name"},
+	{"fault+file://u@/x", "file URLs take no user name"},
+	/* a host: refused here already, with the line of the config file */
+	{"file://host/x", "file://host/x: file URLs take no host"},
+	{"file://host", "file URLs take no host"},
+};
+
+START_TEST(test_file_url_refusals)
+{
+	parse_bad(bad_file_urls[_i].url, EINVAL, bad_file_urls[_i].msg);
+}
+END_TEST
+
+START_TEST(test_file_url_root_when_meant)
+{
+	static const char *const ok[] = { "/", "file:///", "file://localhost/",
+					  "file:///?cache_ttl=0" };
+	struct vfs_url url;
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		parse_ok(ok[i], &url);
+		ck_assert_str_eq(url.path, "/");
+		vfs_url_clear(&url);
+	}
+	/* other schemes keep their own rules: an empty path is the root */
+	parse_ok("nfs://h", &url);
+	ck_assert_str_eq(url.path, "/");
+	vfs_url_clear(&url);
+	parse_ok("sftp://u@h", &url);
+	ck_assert_str_eq(url.user, "u");
+	vfs_url_clear(&url);
+}
+END_TEST
+
+/* ---- Secrets and control characters in messages ---------------------- */
+
+static const struct {
+	const char *in, *out;
+} redactions[] = {
+	{"sftp://h/x?password=hunter2&bad", "sftp://h/x?password=***&bad"},
+	{"sftp://h/x?bad&password=hunter2", "sftp://h/x?bad&password=***"},
+	{"sftp://alice:hunter2@h/x", "sftp://alice:***@h/x"},
+	{"sftp://alice:hun@ter2@h:22/x", "sftp://alice:***@h:22/x"},
+	{"sftp://alice:hun/ter2@h/x", "sftp://alice:***@h/x"},
+	{"sftp://:hunter2@h/x", "sftp://:***@h/x"},
+	{"alice:hunter2@h/x", "alice:***@h/x"},
+	{"nfs://h/e?PassPhrase=x y&timeout=3", "nfs://h/e?PassPhrase=***&timeout=3"},
+	{"nfs://h/e?p%61ssword=hunter2", "nfs://h/e?p%61ssword=***"},
+	{"nfs://h/e?x=1&my_token=t&secret=s", "nfs://h/e?x=1&my_token=***&secret=***"},
+	{"sftp://h/x;password=hunter2", "sftp://h/x;password=***"},
+	{"sftp://h/x?password=", "sftp://h/x?password=***"},
+	{"sftp://h/x?password==a=b&c=d", "sftp://h/x?password=***&c=d"},
+	/* nothing to hide */
+	{"sftp://alice@h:22/x?timeout=5&hostkey=strict",
+	 "sftp://alice@h:22/x?timeout=5&hostkey=strict"},
+	{"/srv/data", "/srv/data"},
+	{"sftp://h/a:b@c", "sftp://h/a:b@c"},
+	{"file:///a@b", "file:///a@b"},
+	{"/p=file:///x", "/p=file:///x"},
+	{"", ""},
+	/* control characters (and '\', so no escape can be forged) */
+	{"file:///a\nvfsd: error: forged", "file:///a\\x0avfsd: error: forged"},
+	{"/a\tb\\x0a\x7f", "/a\\x09b\\x5cx0a\\x7f"},
+};
+
+START_TEST(test_redact)
+{
+	char buf[200];
+
+	ck_assert_str_eq(vfs_url_redact(redactions[_i].in, buf, sizeof(buf)),
+			 redactions[_i].out);
+}
+END_TEST
+
+START_TEST(test_redact_cut)
+{
+	char buf[16], big[600];
+
+	/* too long: cut, marked, and never a byte of the secret */
+	ck_assert_str_eq(vfs_url_redact("sftp://h/x?password=hunter2", buf,
+					sizeof(buf)),
+			 "sftp://h/x?p...");
+	ck_assert_str_eq(vfs_url_redact("sftp://u:hunter2@h/x", buf, 16),
+			 "sftp://u:***...");
+	ck_assert_str_eq(vfs_url_redact("abc", buf, 4), "abc");
+	ck_assert_str_eq(vfs_url_redact("abcd", buf, 4), "...");
+	ck_assert_str_eq(vfs_quote("a\nb", buf, sizeof(buf)), "a\\x0ab");
+	ck_assert_str_eq(vfs_quote("0123456789abcdefgh", buf, sizeof(buf)),
+			 "0123456789ab...");
+	/* a name longer than can be checked counts as secret */
+	memset(big, 'k', 400);
+	strcpy(big + 400, "=hunter2");
+	ck_assert_ptr_null(strstr(vfs_url_redact(big, big + 420, 180),
+				  "hunter2"));
+}
+END_TEST
+
+/* regression: malformed URLs were quoted whole, password included */
+static const char *const leaky[] = {
+	"sftp://h/x?password=hunter2&bad",
+	"sftp://h/x?password=hunter2&=x",
+	"sftp://h/x?password=hunter2%zz",
+	"sftp://h/x?password%zz=hunter2",
+	"sftp://h:0/x?password=hunter2",
+	"sftp://h[/x?password=hunter2",
+	"sftp://h/%zz?password=hunter2",
+	"sftp://h/../x?password=hunter2",
+	"sftp:/h/x?password=hunter2",
+	"1sftp://h/x?password=hunter2",
+	"sftp://u:hunter2@h/x?password=hunter2",
+	"sftp://u:hunter2@h:99999/x",
+	"sftp://u:hun@ter2@h/x",
+	"file://?password=hunter2",
+};
+
+START_TEST(test_malformed_url_hides_password)
+{
+	struct vfs_error err;
+	struct vfs_url url;
+
+	vfs_error_init(&err);
+	ck_assert_int_lt(vfs_url_parse(leaky[_i], &url, &err), 0);
+	ck_assert_msg(!strstr(err.msg, "hunter2") && !strstr(err.msg, "ter2"),
+		      "'%s' leaks: %s", leaky[_i], err.msg);
+	ck_assert_msg(strstr(err.msg, "***"), "%s", err.msg);
+}
+END_TEST
+
+START_TEST(test_raw_is_redacted)
+{
+	struct vfs_url url;
+	char *d;
+
+	/* a backend's messages quote url->raw: it holds no secret */
+	parse_ok("sftp://h/x?password=hunter2&timeout=3", &url);
+	ck_assert_str_eq(url.raw, "sftp://h/x?password=***&timeout=3");
+	/* the value itself is kept for the option checks */
+	ck_assert_str_eq(vfs_opts_get(&url.query, "password"), "hunter2");
+	d = vfs_url_display(&url);
+	ck_assert_str_eq(d, "sftp://h/x?timeout=3");
+	free(d);
+	vfs_url_clear(&url);
+}
+END_TEST
+
+/* ---- Mount prefixes ------------------------------------------------ */
+
+static const struct {
+	const char *in, *out;	/* out: the normal form, or a message part */
+	int code;		/* 0: accepted */
+} prefixes[] = {
+	{"/", "/", 0},
+	{"/a", "/a", 0},
+	{"//a/./b/", "/a/b", 0},
+	{"/.vfsdx", "/.vfsdx", 0},
+	{"/a/.vfsd", "/a/.vfsd", 0},
+	{"/é/ü", "/é/ü", 0},
+	{"a", "mount prefix 'a' must be an absolute path without '..'",
+	 EINVAL},
+	{"", "mount prefix '' must be an absolute path", EINVAL},
+	{"/a/../b", "mount prefix '/a/../b' must be an absolute path", EINVAL},
+	{"/a\nb", "mount prefix '/a\\x0ab' contains a control character",
+	 EINVAL},
+	{"/a\rb", "contains a control character", EINVAL},
+	{"/a\x7f", "contains a control character", EINVAL},
+	{"/.vfsd", "mount prefix '/.vfsd' lies in /.vfsd, vfsd's own directory",
+	 EINVAL},
+	{"/.vfsd/", "lies in /.vfsd", EINVAL},
+	{"/.vfsd/stats", "lies in /.vfsd", EINVAL},
+	{"//./.vfsd//x", "mount prefix '//./.vfsd//x' lies in /.vfsd", EINVAL},
+};
+
+START_TEST(test_prefix)
+{
+	struct vfs_error err;
+	char *p = strdup(prefixes[_i].in);
+	int ret;
+
+	vfs_error_init(&err);
+	ret = vfs_prefix_normalize(p, &err);
+	if (!prefixes[_i].code) {
+		ck_assert_msg(ret == 0, "'%s' refused: %s", prefixes[_i].in,
+			      err.msg);
+		ck_assert_str_eq(p, prefixes[_i].out);
+	} else {
+		ck_assert_int_eq(ret, -prefixes[_i].code);
+		ck_assert_int_eq(err.code, prefixes[_i].code);
+		ck_assert_msg(strstr(err.msg, prefixes[_i].out),
+			      "'%s': '%s' lacks '%s'", prefixes[_i].in,
+			      err.msg, prefixes[_i].out);
+		ck_assert_ptr_null(strchr(err.msg, '\n'));
+	}
+	free(p);
+}
+END_TEST
+
+START_TEST(test_prefix_lengths)
+{
+	struct vfs_error err;
+	char p[8000];
+
+	/* a component of NAME_MAX bytes is fine, one more is not */
+	memset(p, 'c', sizeof(p));
+	p[0] = '/';
+	p[256] = '\0';
+	vfs_error_init(&err);
+	ck_assert_int_eq(vfs_prefix_normalize(p, &err), 0);
+	memset(p, 'c', sizeof(p));
+	p[0] = '/';
+	p[257] = '\0';
+	ck_assert_int_eq(vfs_prefix_normalize(p, &err), -ENAMETOOLONG);
+	ck_assert_ptr_nonnull(strstr(err.msg, "has a component longer than "
+					      "255 bytes"));
+	/* the 5000-byte component of the report */
+	memset(p, 'c', sizeof(p));
+	p[0] = '/';
+	p[5001] = '\0';
+	vfs_error_init(&err);
+	ck_assert_int_eq(vfs_prefix_normalize(p, &err), -ENAMETOOLONG);
+	ck_assert_uint_lt(strlen(err.msg), 200);
+	/* VFS_PREFIX_MAX bytes in all, after normalisation */
+	for (size_t i = 0; i < sizeof(p); i++)
+		p[i] = i % 100 == 0 ? '/' : 'c';
+	p[VFS_PREFIX_MAX] = '\0';
+	ck_assert_int_eq(p[VFS_PREFIX_MAX - 1], 'c');
+	vfs_error_init(&err);
+	ck_assert_int_eq(vfs_prefix_normalize(p, &err), 0);
+	for (size_t i = 0; i < sizeof(p); i++)
+		p[i] = i % 100 == 0 ? '/' : 'c';
+	p[VFS_PREFIX_MAX + 1] = '\0';
+	ck_assert_int_eq(vfs_prefix_normalize(p, &err), -ENAMETOOLONG);
+	ck_assert_ptr_nonnull(strstr(err.msg, "is longer than 1024 bytes"));
+	/* "//" and "/./" do not count */
+	memset(p, '/', 3000);
+	strcpy(p + 3000, "short");
+	vfs_error_init(&err);
+	ck_assert_int_eq(vfs_prefix_normalize(p, &err), 0);
+	ck_assert_str_eq(p, "/short");
+}
+END_TEST
+
 Suite *url_suite(void)
 {
 	Suite *s = suite_create("url");
@@ -453,6 +713,24 @@ Suite *url_suite(void)
 	tcase_add_loop_test(tc, test_bad_escapes, 0,
 			    sizeof(bad_escapes) / sizeof(bad_escapes[0]));
 	tcase_add_test(tc, test_query);
+	tcase_add_loop_test(tc, test_file_url_refusals, 0,
+			    sizeof(bad_file_urls) / sizeof(bad_file_urls[0]));
+	tcase_add_test(tc, test_file_url_root_when_meant);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("redact");
+	tcase_add_loop_test(tc, test_redact, 0,
+			    sizeof(redactions) / sizeof(redactions[0]));
+	tcase_add_test(tc, test_redact_cut);
+	tcase_add_loop_test(tc, test_malformed_url_hides_password, 0,
+			    sizeof(leaky) / sizeof(leaky[0]));
+	tcase_add_test(tc, test_raw_is_redacted);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("prefix");
+	tcase_add_loop_test(tc, test_prefix, 0,
+			    sizeof(prefixes) / sizeof(prefixes[0]));
+	tcase_add_test(tc, test_prefix_lengths);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("display");

@@ -33,6 +33,8 @@ struct cfg_parse {
 	int origin;		/* VFS_ORIGIN_CONFIG or _OPEN_CONFIG */
 	bool in_vfsd;		/* current section is [vfsd] */
 	struct cfg_mount *cur;	/* current [mount] section, or NULL */
+	bool seen_url;		/* the current [mount] has its url... */
+	bool seen_readonly;	/* ...and its readonly key */
 	unsigned seen_vfsd;	/* [vfsd] keys given, by cfg_vfsd_keys index */
 	struct vfs_error *err;
 	int ret;
@@ -88,6 +90,7 @@ static void cfg_section(struct cfg_parse *ps, char *hdr)
 	hdr = trim(hdr);
 	ps->cur = NULL;
 	ps->in_vfsd = false;
+	ps->seen_url = ps->seen_readonly = false;
 	if (strcmp(hdr, "vfsd") == 0) {
 		ps->in_vfsd = true;
 		return;
@@ -115,10 +118,13 @@ static void cfg_section(struct cfg_parse *ps, char *hdr)
 		cfg_fail(ps, ENOMEM, "out of memory");
 		return;
 	}
-	if (arg[0] != '/' || vfs_path_normalize(ps->cur->prefix) < 0)
-		cfg_fail(ps, EINVAL,
-			 "mount prefix '%s' must be an absolute path without '..'",
-			 arg);
+	{
+		struct vfs_error e;
+
+		vfs_error_init(&e);
+		if (vfs_prefix_normalize(ps->cur->prefix, &e) < 0)
+			cfg_fail(ps, e.code, "%s", e.msg);
+	}
 }
 
 /* inih's line source: counts lines and handles section headers. */
@@ -165,7 +171,7 @@ static char *cfg_reader(char *str, int num, void *stream)
 /* The keys of [vfsd]; each may be given once. */
 static const char *const cfg_vfsd_keys[] = {
 	"writeback_cache", "host_id", "mountpoint", "lock_lease",
-	"show_control_dir", NULL,
+	"show_control_dir", "allow_other_unchecked", NULL,
 };
 
 static int cfg_vfsd_key(struct cfg_parse *ps, const char *name,
@@ -195,9 +201,11 @@ static int cfg_vfsd_key(struct cfg_parse *ps, const char *name,
 		return 1;
 	}
 	if (strcmp(name, "host_id") == 0) {
-		if (!*value || strpbrk(value, " \t/\\\n"))
-			return cfg_fail(ps, EINVAL,
-					"host_id must be a non-empty word without spaces or slashes");
+		struct vfs_error e;
+
+		vfs_error_init(&e);
+		if (cfg_check_host_id("host_id", value, &e) < 0)
+			return cfg_fail(ps, e.code, "%s", e.msg);
 		free(cfg->host_id);
 		cfg->host_id = strdup(value);
 		return cfg->host_id ? 1 : cfg_fail(ps, ENOMEM, "out of memory");
@@ -220,6 +228,13 @@ static int cfg_vfsd_key(struct cfg_parse *ps, const char *name,
 					"lock_lease must be 3 to 3600 seconds, not '%s'",
 					value);
 		cfg->lock_lease = (int)l;
+		return 1;
+	}
+	if (strcmp(name, "allow_other_unchecked") == 0) {
+		if (vfs_parse_bool(value, &cfg->allow_other_unchecked) < 0)
+			return cfg_fail(ps, EINVAL,
+					"allow_other_unchecked must be yes or no, not '%s'",
+					value);
 		return 1;
 	}
 	if (strcmp(name, "show_control_dir") == 0) {
@@ -248,13 +263,19 @@ static int cfg_handler(void *user, const char *section, const char *name,
 		return cfg_fail(ps, EINVAL,
 				"key '%s' outside of a [vfsd] or [mount] section",
 				name);
+	/* every key of a section once: a second value is an error, not the
+	 * silent winner (vfsd.conf(5)) */
 	if (strcmp(name, "url") == 0) {
-		if (m->url)
+		if (ps->seen_url)
 			return cfg_fail(ps, EINVAL, "duplicate key 'url'");
+		ps->seen_url = true;
 		m->url = strdup(value);
 		return m->url ? 1 : cfg_fail(ps, ENOMEM, "out of memory");
 	}
 	if (strcmp(name, "readonly") == 0) {
+		if (ps->seen_readonly)
+			return cfg_fail(ps, EINVAL, "duplicate key 'readonly'");
+		ps->seen_readonly = true;
 		if (vfs_parse_bool(value, &m->readonly) < 0)
 			return cfg_fail(ps, EINVAL,
 					"readonly must be yes or no, not '%s'",
@@ -370,10 +391,13 @@ int cfg_add_mapping(struct vfsd_config *cfg, const char *arg,
 	const char *eq = strchr(arg, '=');
 	struct cfg_mount *m;
 
-	if (!eq || eq == arg || !eq[1])
+	if (!eq || eq == arg || !eq[1]) {
+		char safe[300];
+
 		return vfs_error_set(err, EINVAL,
 				     "-m '%s': expected PREFIX=URL, e.g. /data=file:///srv/data",
-				     arg);
+				     vfs_url_redact(arg, safe, sizeof(safe)));
+	}
 	m = cfg_new_mount(cfg);
 	if (!m)
 		return vfs_error_set(err, ENOMEM, "out of memory");
@@ -382,10 +406,13 @@ int cfg_add_mapping(struct vfsd_config *cfg, const char *arg,
 	m->where = strdup("-m");
 	if (!m->prefix || !m->url || !m->where)
 		return vfs_error_set(err, ENOMEM, "out of memory");
-	if (m->prefix[0] != '/' || vfs_path_normalize(m->prefix) < 0)
-		return vfs_error_set(err, EINVAL,
-				     "-m '%s': prefix must be an absolute path without '..'",
-				     arg);
+	{
+		struct vfs_error e;
+
+		vfs_error_init(&e);
+		if (vfs_prefix_normalize(m->prefix, &e) < 0)
+			return vfs_error_set(err, e.code, "-m: %s", e.msg);
+	}
 	return 0;
 }
 
@@ -424,7 +451,7 @@ int cfg_validate(const struct vfsd_config *cfg, struct vfs_error *err)
 		if (!ops) {
 			ret = vfs_error_set(err, EPROTONOSUPPORT,
 					    "%s: unknown URL scheme '%s' in '%s' (known: file, sftp, nfs)",
-					    what, url.scheme, m->url);
+					    what, url.scheme, url.raw);
 			vfs_url_clear(&url);
 			return ret;
 		}
@@ -481,4 +508,51 @@ void cfg_free(struct vfsd_config *cfg)
 	free(cfg->mountpoint);
 	free(cfg->file);
 	memset(cfg, 0, sizeof(*cfg));
+}
+
+int cfg_check_host_id(const char *what, const char *id, struct vfs_error *err)
+{
+	size_t len = strlen(id);
+	char q[80];
+
+	for (const char *c = id; *c; c++)
+		if ((unsigned char)*c <= ' ' || *c == 0x7f || *c == '/' ||
+		    *c == '\\')
+			goto bad;
+	if (len >= 1 && len <= CFG_HOST_ID_MAX)
+		return 0;
+bad:
+	return vfs_error_set(err, EINVAL,
+			     "%s '%s': a host id is a word of 1 to %d bytes without spaces, control characters or slashes",
+			     what, vfs_quote(id, q, sizeof(q)), CFG_HOST_ID_MAX);
+}
+
+/* Whether the comma-separated FUSE option list holds `name` as one item. */
+static bool fuse_opt_present(const char *opts, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (const char *p = opts; p && *p;) {
+		size_t n = strcspn(p, ",");
+
+		if (n == len && strncmp(p, name, len) == 0)
+			return true;
+		p += n + (p[n] == ',');
+	}
+	return false;
+}
+
+int cfg_check_fuse_opts(const char *fuse_opts, bool root, bool unchecked,
+			const char **warning, struct vfs_error *err)
+{
+	*warning = NULL;
+	if (!fuse_opt_present(fuse_opts, "allow_other") ||
+	    fuse_opt_present(fuse_opts, "default_permissions"))
+		return 0;
+	if (root && !unchecked)
+		return vfs_error_set(err, EPERM,
+				     "-o allow_other without default_permissions is refused when vfsd runs as root: the kernel would check no permissions, so any local user could read and write every file of the backends with the daemon's root rights. Add -o default_permissions (the kernel then checks file modes), or give --allow-other-unchecked (allow_other_unchecked = yes in [vfsd]) if that is truly meant");
+	*warning = root ? "-o allow_other without default_permissions, as allow_other_unchecked asks: any local user reads and writes every file of the backends with root's rights"
+			: "-o allow_other without default_permissions: every user who can reach the mount acts on the backends with this daemon's rights, not their own (add -o default_permissions)";
+	return 0;
 }

@@ -7,6 +7,7 @@
  *   host_id = NAME
  *   mountpoint = /mnt/vfsd
  *   show_control_dir = no | yes
+ *   allow_other_unchecked = no | yes
  *
  *   [mount /data]
  *   url = file:///srv/data
@@ -44,6 +45,7 @@ struct vfsd_config {
 	char *mountpoint;		/* owned, or NULL */
 	bool show_control_dir;		/* list /.vfsd in / */
 	int lock_lease;			/* seconds; 0: the default */
+	bool allow_other_unchecked;	/* see cfg_check_fuse_opts */
 	char *file;			/* config file path, owned, or NULL */
 };
 
@@ -63,5 +65,29 @@ int cfg_add_mapping(struct vfsd_config *cfg, const char *arg,
  * every backend option.  0 or -errno with *err set. */
 int cfg_validate(const struct vfsd_config *cfg, struct vfs_error *err);
 void cfg_free(struct vfsd_config *cfg);
+
+/* Longest host id: lock records carry it (guestfs/lock.h). */
+#define CFG_HOST_ID_MAX 127
+
+/*
+ * Check a host id given by the user, as host_id in [vfsd] or --host-id
+ * (`what` names it in the message): 1 to CFG_HOST_ID_MAX bytes, no space,
+ * control character, '/' or '\\' (it names files on shared storage and
+ * lines in logs).  0, or -EINVAL with *err set.
+ */
+int cfg_check_host_id(const char *what, const char *id, struct vfs_error *err);
+
+/*
+ * The FUSE mount options (the comma-joined -o values, or NULL) against who
+ * runs vfsd.  allow_other without default_permissions lets every local user
+ * in, and the kernel then checks no permissions: each of them acts on the
+ * backends with the daemon's rights.  Running as root (`root`), that is
+ * refused (-EPERM with *err saying why and what to do) unless `unchecked`
+ * (--allow-other-unchecked, allow_other_unchecked = yes) asks for it; then,
+ * and when not root, it is allowed and *warning points to a message for
+ * the log.  Otherwise 0 and *warning is NULL.
+ */
+int cfg_check_fuse_opts(const char *fuse_opts, bool root, bool unchecked,
+			const char **warning, struct vfs_error *err);
 
 #endif /* VFSD_CONFIG_H */

@@ -9,8 +9,10 @@
  * The server closes the connection after the reply.
  *
  * Only root and the user running the daemon may talk to it (SO_PEERCRED).
- * An acceptor thread hands each connection to a short-lived thread, so a
- * slow command (mounting an unreachable server) does not hold up others.
+ * An acceptor thread reads every request itself (struct ctl_pending), each
+ * within CTL_IO_TIMEOUT of its connection, then hands the complete request
+ * to a short-lived thread, so a slow command (mounting an unreachable
+ * server) does not hold up others and a slow sender holds up nothing.
  * SIGHUP reaches the acceptor through a pipe and triggers a reload.
  */
 #include <errno.h>
@@ -18,8 +20,10 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -38,8 +42,10 @@
 #include "vfsd/router.h"
 #include "vfsd/url.h"
 
-#define CTL_MAX_CLIENTS 32
-#define CTL_IO_TIMEOUT  10	/* seconds a client may take to send */
+#define CTL_MAX_CLIENTS 32	/* commands running at once */
+#define CTL_MAX_PENDING 64	/* connections still sending their request */
+#define CTL_IO_TIMEOUT  10	/* seconds a client has for its whole request,
+				 * and again for taking the whole reply */
 
 static struct {
 	int lfd;			/* listening socket */
@@ -246,10 +252,13 @@ static int cmd_mount(FILE *out, char **argv, int argc, struct vfs_error *err)
 			char *eq = strchr(argv[i], '=');
 
 			if (!eq || eq == argv[i]) {
+				char safe[200];
+
 				vfs_opts_clear(&opts);
 				return vfs_error_set(err, EINVAL,
 						     "'%s': options are key=value",
-						     argv[i]);
+						     vfs_url_redact(argv[i], safe,
+								    sizeof(safe)));
 			}
 			*eq = '\0';
 			/* from the command line: secrets are refused */
@@ -427,38 +436,34 @@ static int ctl_dispatch(FILE *out, bool json, char **argv, int argc,
 
 /* ---- connections ----------------------------------------------------- */
 
-static int read_request(int fd, char *buf, size_t size)
+static int64_t now_ms(void)
 {
-	size_t len = 0;
+	struct timespec ts;
 
-	while (len < size - 1) {
-		ssize_t n = read(fd, buf + len, size - 1 - len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (memchr(buf + len - n, '\n', (size_t)n))
-			break;
-	}
-	buf[len] = '\0';
-	if (!strchr(buf, '\n'))
-		return len == size - 1 ? -E2BIG : -EPROTO;
-	*strchr(buf, '\n') = '\0';
-	return 0;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void write_all(int fd, const char *buf, size_t len)
+/*
+ * Send all of buf on the non-blocking socket fd, waiting for room until
+ * `deadline` (now_ms) at the latest: a client that does not read its
+ * reply loses it rather than holding a thread.
+ */
+static void write_all(int fd, const char *buf, size_t len, int64_t deadline)
 {
 	while (len) {
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+			int64_t left = deadline - now_ms();
+
+			if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+				return;
+			continue;
+		}
 		if (n <= 0)
 			return;
 		buf += n;
@@ -466,55 +471,46 @@ static void write_all(int fd, const char *buf, size_t len)
 	}
 }
 
-static void reply_err(int fd, int code, const char *msg)
+static void reply_err(int fd, int code, const char *msg, int64_t deadline)
 {
 	char line[1024];
 	const char *name = strerrorname_np(code);
 	int n = snprintf(line, sizeof(line), "ERR %s %s\n", name ? name : "EIO",
 			 msg);
 
-	write_all(fd, line, n < (int)sizeof(line) ? (size_t)n : sizeof(line) - 1);
+	write_all(fd, line, n < (int)sizeof(line) ? (size_t)n : sizeof(line) - 1,
+		  deadline);
 }
 
-static void serve(int fd)
+/* A request read in full, handed to a thread of its own. */
+struct ctl_job {
+	int fd;
+	char *req;	/* the request line without its newline (owned) */
+};
+
+static void serve(struct ctl_job *job)
 {
-	char *req = malloc(CTL_MAX_REQ), *argv[64], *save = NULL, *w;
+	char *argv[64], *save = NULL, *w;
 	struct vfs_error err;
-	struct ucred cred;
-	socklen_t clen = sizeof(cred);
 	char *body = NULL;
 	size_t blen = 0;
 	bool json = false;
-	int argc = 0, ret;
+	int argc = 0, ret, fd = job->fd;
+	int64_t deadline;
 	FILE *out;
 
 	vfs_error_init(&err);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 ||
-	    (cred.uid != 0 && cred.uid != geteuid())) {
-		log_warn("control: refused uid %u (only root and uid %u)",
-			 cred.uid, geteuid());
-		reply_err(fd, EACCES,
-			  "permission denied: only root and the user running vfsd may control it");
-		goto out;
-	}
-	if (!req) {
-		reply_err(fd, ENOMEM, "out of memory");
-		goto out;
-	}
-	ret = read_request(fd, req, CTL_MAX_REQ);
-	if (ret < 0) {
-		reply_err(fd, -ret, "malformed request");
-		goto out;
-	}
-	w = strtok_r(req, " ", &save);
+	w = strtok_r(job->req, " ", &save);
 	if (!w || strcmp(w, CTL_PROTO) != 0) {
-		reply_err(fd, EPROTO, "not a " CTL_PROTO " request");
-		goto out;
+		reply_err(fd, EPROTO, "not a " CTL_PROTO " request",
+			  now_ms() + CTL_IO_TIMEOUT * 1000);
+		return;
 	}
 	while ((w = strtok_r(NULL, " ", &save)) && argc < 64) {
 		if (ctl_decode_word(w) < 0) {
-			reply_err(fd, EINVAL, "bad %-escape in request");
-			goto out;
+			reply_err(fd, EINVAL, "bad %-escape in request",
+				  now_ms() + CTL_IO_TIMEOUT * 1000);
+			return;
 		}
 		if (argc == 0 && !json && strcmp(w, "json") == 0) {
 			json = true;
@@ -524,34 +520,81 @@ static void serve(int fd)
 	}
 	out = open_memstream(&body, &blen);
 	if (!out) {
-		reply_err(fd, ENOMEM, "out of memory");
-		goto out;
+		reply_err(fd, ENOMEM, "out of memory",
+			  now_ms() + CTL_IO_TIMEOUT * 1000);
+		return;
 	}
 	ret = ctl_dispatch(out, json, argv, argc, &err);
 	fclose(out);
+	/* the command may take long (a server to reach); the reply has its
+	 * own time from now on */
+	deadline = now_ms() + CTL_IO_TIMEOUT * 1000;
 	if (ret < 0) {
 		reply_err(fd, err.code ? err.code : -ret,
-			  err.msg[0] ? err.msg : strerror(-ret));
+			  err.msg[0] ? err.msg : strerror(-ret), deadline);
 	} else {
-		write_all(fd, "OK\n", 3);
-		write_all(fd, body, blen);
+		write_all(fd, "OK\n", 3, deadline);
+		write_all(fd, body, blen, deadline);
 	}
-out:
 	free(body);
-	free(req);
 }
 
 static void *client_thread(void *p)
 {
-	int fd = (int)(intptr_t)p;
+	struct ctl_job *job = p;
 
-	serve(fd);
-	close(fd);
+	serve(job);
+	close(job->fd);
+	free(job->req);
+	free(job);
 	pthread_mutex_lock(&ctl.lock);
 	if (--ctl.clients == 0)
 		pthread_cond_broadcast(&ctl.idle);
 	pthread_mutex_unlock(&ctl.lock);
 	return NULL;
+}
+
+/* Run a complete request on a thread of its own; takes fd and req. */
+static void start_job(int fd, char *req)
+{
+	struct ctl_job *job = NULL;
+	pthread_attr_t attr;
+	pthread_t tid;
+	bool busy;
+
+	pthread_mutex_lock(&ctl.lock);
+	busy = ctl.clients >= CTL_MAX_CLIENTS;
+	if (!busy)
+		ctl.clients++;
+	pthread_mutex_unlock(&ctl.lock);
+	if (busy) {
+		reply_err(fd, EBUSY,
+			  "too many control commands in progress; try again",
+			  now_ms());
+		goto fail;
+	}
+	job = malloc(sizeof(*job));
+	if (job) {
+		job->fd = fd;
+		job->req = req;
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&tid, &attr, client_thread, job) == 0) {
+			pthread_attr_destroy(&attr);
+			return;
+		}
+		pthread_attr_destroy(&attr);
+	}
+	reply_err(fd, EAGAIN, "cannot start a thread for the command",
+		  now_ms());
+	pthread_mutex_lock(&ctl.lock);
+	if (--ctl.clients == 0)
+		pthread_cond_broadcast(&ctl.idle);
+	pthread_mutex_unlock(&ctl.lock);
+fail:
+	free(job);
+	free(req);
+	close(fd);
 }
 
 static void handle_reload_signal(void)
@@ -572,19 +615,133 @@ static void handle_reload_signal(void)
 	free(body);
 }
 
-static void *acceptor(void *p)
+/*
+ * A connection whose request is still arriving.  The acceptor reads all of
+ * them itself, with poll(), and starts a thread only for a complete
+ * request: a client that sends slowly (or not at all) holds no thread and
+ * no command slot, only one of CTL_MAX_PENDING places, for at most
+ * CTL_IO_TIMEOUT in all.  When every place is taken, a new connection
+ * takes the place of the one that has been sending longest, so slow
+ * clients cannot lock vfsctl out, however many there are.
+ */
+struct ctl_pending {
+	int fd;
+	char *buf;		/* CTL_MAX_REQ bytes */
+	size_t len;
+	int64_t deadline;	/* now_ms() by which the line must be in */
+};
+
+/*
+ * Read what has arrived: 1 when the request line is complete (its newline
+ * replaced by a NUL), 0 when more is to come, -errno when the client
+ * closed early (-EPROTO), sent too much (-E2BIG) or failed.
+ */
+static int pending_read(struct ctl_pending *p)
 {
-	struct pollfd pfd[2] = {
-		{ .fd = ctl.lfd, .events = POLLIN },
-		{ .fd = ctl.wake[0], .events = POLLIN },
-	};
+	for (;;) {
+		ssize_t n;
+		char *nl;
+
+		if (p->len == CTL_MAX_REQ - 1)
+			return -E2BIG;
+		n = recv(p->fd, p->buf + p->len, CTL_MAX_REQ - 1 - p->len,
+			 MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EPROTO;
+		nl = memchr(p->buf + p->len, '\n', (size_t)n);
+		p->len += (size_t)n;
+		if (nl) {
+			*nl = '\0';
+			return 1;
+		}
+	}
+}
+
+/* Give up on pending[i] with an error reply; the last one takes its place. */
+static void pending_drop(struct ctl_pending *pend, size_t *npend, size_t i,
+			 int code, const char *msg)
+{
+	if (code)
+		reply_err(pend[i].fd, code, msg, now_ms());
+	close(pend[i].fd);
+	free(pend[i].buf);
+	pend[i] = pend[--*npend];
+}
+
+/* Accept one connection into pend (making room if it is full). */
+static void pending_accept(struct ctl_pending *pend, size_t *npend)
+{
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+	int fd = accept4(ctl.lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	struct ctl_pending *p;
+
+	if (fd < 0)
+		return;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 ||
+	    (cred.uid != 0 && cred.uid != geteuid())) {
+		log_warn("control: refused uid %u (only root and uid %u)",
+			 cred.uid, geteuid());
+		reply_err(fd, EACCES,
+			  "permission denied: only root and the user running vfsd may control it",
+			  now_ms());
+		close(fd);
+		return;
+	}
+	if (*npend == CTL_MAX_PENDING) {
+		size_t oldest = 0;
+
+		for (size_t i = 1; i < *npend; i++)
+			if (pend[i].deadline < pend[oldest].deadline)
+				oldest = i;
+		pending_drop(pend, npend, oldest, ETIMEDOUT,
+			     "request too slow: other clients are waiting");
+	}
+	p = &pend[*npend];
+	p->buf = malloc(CTL_MAX_REQ);
+	if (!p->buf) {
+		reply_err(fd, ENOMEM, "out of memory", now_ms());
+		close(fd);
+		return;
+	}
+	p->fd = fd;
+	p->len = 0;
+	p->deadline = now_ms() + CTL_IO_TIMEOUT * 1000;
+	(*npend)++;
+}
+
+static void *acceptor(void *arg)
+{
+	struct ctl_pending pend[CTL_MAX_PENDING];
+	struct pollfd pfd[2 + CTL_MAX_PENDING];
+	size_t npend = 0;
 
 	for (;;) {
-		if (poll(pfd, 2, -1) < 0) {
+		int64_t now = now_ms(), wait = -1;
+
+		pfd[0] = (struct pollfd){ .fd = ctl.lfd, .events = POLLIN };
+		pfd[1] = (struct pollfd){ .fd = ctl.wake[0], .events = POLLIN };
+		for (size_t i = 0; i < npend; i++) {
+			int64_t left = pend[i].deadline - now;
+
+			pfd[2 + i] = (struct pollfd){ .fd = pend[i].fd,
+						      .events = POLLIN };
+			if (left < 0)
+				left = 0;
+			if (wait < 0 || left < wait)
+				wait = left;
+		}
+		if (poll(pfd, 2 + npend, (int)wait) < 0) {
 			if (errno == EINTR)
 				continue;
 			log_err("control: poll: %s", strerror(errno));
-			return NULL;
+			break;
 		}
 		if (pfd[1].revents) {
 			char c = 0;
@@ -593,40 +750,37 @@ static void *acceptor(void *p)
 				handle_reload_signal();
 				continue;
 			}
-			return NULL;	/* 'q' or closed: stop */
+			break;	/* 'q' or closed: stop */
 		}
-		if (pfd[0].revents & POLLIN) {
-			struct timeval tv = { .tv_sec = CTL_IO_TIMEOUT };
-			pthread_attr_t attr;
-			pthread_t tid;
-			int fd = accept4(ctl.lfd, NULL, NULL, SOCK_CLOEXEC);
+		/* backwards: pending_drop moves the last entry, seen already */
+		now = now_ms();
+		for (size_t i = npend; i-- > 0;) {
+			int ret = 0;
 
-			if (fd < 0)
-				continue;
-			setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-			setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-			pthread_mutex_lock(&ctl.lock);
-			if (ctl.clients >= CTL_MAX_CLIENTS) {
-				pthread_mutex_unlock(&ctl.lock);
-				reply_err(fd, EBUSY, "too many control clients");
-				close(fd);
-				continue;
+			/* past the deadline, what has arrived still counts
+			 * (a long reload may have kept us from reading) */
+			if (pfd[2 + i].revents || pend[i].deadline <= now)
+				ret = pending_read(&pend[i]);
+			if (ret == 0 && pend[i].deadline <= now)
+				ret = -ETIMEDOUT;
+			if (ret == 1) {
+				start_job(pend[i].fd, pend[i].buf);
+				pend[i] = pend[--npend];
+			} else if (ret == -ETIMEDOUT) {
+				pending_drop(pend, &npend, i, ETIMEDOUT,
+					     "request not complete within "
+					     "the time allowed");
+			} else if (ret < 0) {
+				pending_drop(pend, &npend, i, -ret,
+					     "malformed request");
 			}
-			ctl.clients++;
-			pthread_mutex_unlock(&ctl.lock);
-			pthread_attr_init(&attr);
-			pthread_attr_setdetachstate(&attr,
-						    PTHREAD_CREATE_DETACHED);
-			if (pthread_create(&tid, &attr, client_thread,
-					   (void *)(intptr_t)fd) != 0) {
-				close(fd);
-				pthread_mutex_lock(&ctl.lock);
-				ctl.clients--;
-				pthread_mutex_unlock(&ctl.lock);
-			}
-			pthread_attr_destroy(&attr);
 		}
+		if (pfd[0].revents & POLLIN)
+			pending_accept(pend, &npend);
 	}
+	while (npend)
+		pending_drop(pend, &npend, npend - 1, 0, NULL);
+	return NULL;
 }
 
 int ctl_start(const char *path, const struct vfsd_status *status,

@@ -56,6 +56,7 @@ struct vfsd_args {
 	const char *mountpoint;	/* NULL: from the config file */
 	const char *control;	/* --control PATH, or NULL for the default */
 	const char *host_id;	/* --host-id, or NULL */
+	bool allow_other_unchecked; /* --allow-other-unchecked */
 	int log_level;		/* -1: default */
 };
 
@@ -76,6 +77,9 @@ static void usage(FILE *out)
 		"  -o OPT[,OPT...]       FUSE mount options (allow_other, default_permissions...)\n"
 		"      --control PATH    control socket (default /run/vfsd/<mount point>.sock)\n"
 		"      --host-id NAME    this instance's identity towards other hosts\n"
+		"      --allow-other-unchecked\n"
+		"                        as root, accept -o allow_other without\n"
+		"                        default_permissions (dangerous: vfsd.8)\n"
 		"      --log-level LVL   error, warning, info (default) or debug\n"
 		"  -h, --help            this text\n"
 		"  -V, --version         print the version\n"
@@ -111,6 +115,7 @@ static int parse_args(int argc, char **argv, struct vfsd_args *a)
 		{ "control", required_argument, NULL, 'C' },
 		{ "host-id", required_argument, NULL, 'H' },
 		{ "log-level", required_argument, NULL, 'L' },
+		{ "allow-other-unchecked", no_argument, NULL, 'U' },
 		{ 0 }
 	};
 	static const char *const levels[] = { "error", "warning", "info",
@@ -155,6 +160,9 @@ static int parse_args(int argc, char **argv, struct vfsd_args *a)
 			break;
 		case 'H':
 			a->host_id = optarg;
+			break;
+		case 'U':
+			a->allow_other_unchecked = true;
 			break;
 		case 'L':
 			a->log_level = -1;
@@ -444,6 +452,7 @@ int main(int argc, char **argv)
 	struct fuse_loop_config *lc = NULL;
 	struct fuse_session *se = NULL;
 	struct vfs_error err;
+	const char *fuse_warning = NULL;
 	struct ready_arg *ra;
 	char mnt[PATH_MAX];
 	pthread_t tid;
@@ -472,7 +481,16 @@ int main(int argc, char **argv)
 		 a.log_level >= 0 ? (enum log_level)a.log_level
 		 : a.debug	  ? LOG_LVL_DEBUG
 				  : LOG_LVL_INFO);
+	if (a.host_id && cfg_check_host_id("--host-id", a.host_id, &err) < 0) {
+		fprintf(stderr, "vfsd: %s\n", err.msg);
+		goto out;
+	}
 	ret = load_config(&a, &cfg, &err);
+	if (ret == 0)
+		ret = cfg_check_fuse_opts(a.fuse_opts, geteuid() == 0,
+					  a.allow_other_unchecked ||
+						  cfg.allow_other_unchecked,
+					  &fuse_warning, &err);
 	if (ret < 0) {
 		fprintf(stderr, "vfsd: %s\n", err.msg);
 		goto out;
@@ -509,6 +527,8 @@ int main(int argc, char **argv)
 		/* start-up failures still reach the terminal (fprintf) */
 		log_set_syslog(true);
 	}
+	if (fuse_warning)
+		log_warn("%s", fuse_warning);
 
 	if (router_init() < 0 || inode_table_init() < 0) {
 		log_err("out of memory");

@@ -292,10 +292,8 @@ int router_add(const char *prefix_in, const char *url_s,
 	prefix = strdup(prefix_in);
 	if (!prefix)
 		return vfs_error_set(err, ENOMEM, "out of memory");
-	if (vfs_path_normalize(prefix) < 0) {
-		ret = vfs_error_set(err, EINVAL,
-				    "mount prefix '%s' must be an absolute path without '..'",
-				    prefix_in);
+	ret = vfs_prefix_normalize(prefix, err);
+	if (ret < 0) {
 		free(prefix);
 		return ret;
 	}
@@ -314,7 +312,7 @@ int router_add(const char *prefix_in, const char *url_s,
 	if (!m->ops) {
 		ret = vfs_error_set(err, EPROTONOSUPPORT,
 				    "%s: unknown URL scheme '%s' in '%s' (known: file, sftp, nfs)",
-				    what, url.scheme, url_s);
+				    what, url.scheme, url.raw);
 		goto fail;
 	}
 	if ((cfg_opts && (ret = vfs_opts_copy(&opts, cfg_opts)) < 0)) {
@@ -349,7 +347,7 @@ int router_add(const char *prefix_in, const char *url_s,
 
 	ret = m->ops->mount(&url, &opts, &m->vm, err);
 	if (ret < 0) {
-		vfs_error_set(err, -ret, "%s: %s: %s", what, url_s,
+		vfs_error_set(err, -ret, "%s: %s: %s", what, url.raw,
 			      strerror(-ret));
 		goto fail;
 	}
@@ -379,7 +377,7 @@ int router_add(const char *prefix_in, const char *url_s,
 		m = NULL;
 		goto fail;
 	}
-	log_info("mounted %s at %s%s", m->display ? m->display : url_s,
+	log_info("mounted %s at %s%s", m->display ? m->display : url.raw,
 		 m->prefix, readonly ? " (read-only)" : "");
 	vfs_url_clear(&url);
 	vfs_opts_clear(&opts);
@@ -456,10 +454,12 @@ int router_add_internal(const char *prefix, struct vfs_mount *vm,
 static int prefix_norm(const char *in, char *buf, size_t size,
 		       struct vfs_error *err)
 {
+	char q[80];
+
 	if (snprintf(buf, size, "%s", in) >= (int)size || buf[0] != '/' ||
 	    vfs_path_normalize(buf) < 0)
 		return vfs_error_set(err, EINVAL, "'%s' is not an absolute prefix",
-				     in);
+				     vfs_quote(in, q, sizeof(q)));
 	return 0;
 }
 

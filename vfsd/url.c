@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* url.c - mount URL parsing and path normalisation. */
+/* url.c - mount URL parsing, path and prefix normalisation, and quoting
+ * URLs and prefixes in messages. */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +44,45 @@ int vfs_path_normalize(char *path)
 	return 0;
 }
 
+int vfs_prefix_normalize(char *prefix, struct vfs_error *err)
+{
+	size_t ctl = strlen(VFS_CTL_PREFIX);
+	char q[80];
+
+	/* quoted as given, before normalisation changes it; redacted, for a
+	 * URL given where the prefix belongs ("-m URL") may hold a password */
+	vfs_url_redact(prefix, q, sizeof(q));
+	for (const char *c = prefix; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			return vfs_error_set(err, EINVAL,
+					     "mount prefix '%s' contains a control character",
+					     q);
+	if (prefix[0] != '/' || vfs_path_normalize(prefix) < 0)
+		return vfs_error_set(err, EINVAL,
+				     "mount prefix '%s' must be an absolute path without '..'",
+				     q);
+	for (const char *c = prefix; *c;) {
+		size_t len = strcspn(++c, "/");
+
+		/* the root's listing could not carry the name (EIO) */
+		if (len > NAME_MAX)
+			return vfs_error_set(err, ENAMETOOLONG,
+					     "mount prefix '%s' has a component longer than %d bytes",
+					     q, NAME_MAX);
+		c += len;
+	}
+	if (strlen(prefix) > VFS_PREFIX_MAX)
+		return vfs_error_set(err, ENAMETOOLONG,
+				     "mount prefix '%s' is longer than %d bytes",
+				     q, VFS_PREFIX_MAX);
+	if (strncmp(prefix, VFS_CTL_PREFIX, ctl) == 0 &&
+	    (prefix[ctl] == '\0' || prefix[ctl] == '/'))
+		return vfs_error_set(err, EINVAL,
+				     "mount prefix '%s' lies in %s, vfsd's own directory",
+				     q, VFS_CTL_PREFIX);
+	return 0;
+}
+
 static int hexval(int c)
 {
 	if (c >= '0' && c <= '9')
@@ -50,6 +92,148 @@ static int hexval(int c)
 		return c - 'a' + 10;
 	return -1;
 }
+
+/* ---- Quoting for messages ------------------------------------------ */
+
+/* A bounded writer: what does not fit is cut, and the text ends "...". */
+struct msgbuf {
+	char *buf;
+	size_t size, len;
+	bool cut;
+};
+
+static void mb_putc(struct msgbuf *mb, char c)
+{
+	if (mb->len + 1 < mb->size)
+		mb->buf[mb->len++] = c;
+	else
+		mb->cut = true;
+}
+
+static void mb_puts(struct msgbuf *mb, const char *s)
+{
+	while (*s)
+		mb_putc(mb, *s++);
+}
+
+/* One byte of quoted text: what would break a log line is escaped, and
+ * so is '\\', so that an escape cannot be forged. */
+static void mb_putesc(struct msgbuf *mb, unsigned char c)
+{
+	char hex[5];
+
+	if (c < 0x20 || c == 0x7f || c == '\\') {
+		snprintf(hex, sizeof(hex), "\\x%02x", c);
+		mb_puts(mb, hex);
+	} else {
+		mb_putc(mb, (char)c);
+	}
+}
+
+static const char *mb_finish(struct msgbuf *mb)
+{
+	if (mb->size == 0)
+		return "";
+	if (mb->cut && mb->size >= 4) {
+		mb->len = mb->size - 1;
+		memcpy(mb->buf + mb->len - 3, "...", 3);
+	}
+	mb->buf[mb->len] = '\0';
+	return mb->buf;
+}
+
+const char *vfs_quote(const char *s, char *buf, size_t size)
+{
+	struct msgbuf mb = { .buf = buf, .size = size };
+
+	for (; *s; s++)
+		mb_putesc(&mb, (unsigned char)*s);
+	return mb_finish(&mb);
+}
+
+/*
+ * Whether a parameter name (k[0..len), %-escapes decoded, any case) may
+ * hold a secret.  A generous match: backends name secrets password (and,
+ * in time, passphrase), and a message that hides a harmless value costs
+ * less than one that shows a password.  A name too long to check counts
+ * as secret.
+ */
+static bool secret_name(const char *k, size_t len)
+{
+	char name[256];
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		int c = (unsigned char)k[i], hi, lo;
+
+		if (c == '%' && len - i > 2 &&
+		    (hi = hexval((unsigned char)k[i + 1])) >= 0 &&
+		    (lo = hexval((unsigned char)k[i + 2])) >= 0) {
+			c = hi << 4 | lo;
+			i += 2;
+		}
+		if (n + 1 >= sizeof(name))
+			return true;
+		name[n++] = (char)tolower(c);
+	}
+	name[n] = '\0';
+	return strstr(name, "pass") || strstr(name, "secret") ||
+	       strstr(name, "token");
+}
+
+/* Characters that end a parameter name, looking back from its '='. */
+static bool name_char(unsigned char c)
+{
+	return c > ' ' && c != 0x7f && !strchr("?&;/#:@=,", c);
+}
+
+const char *vfs_url_redact(const char *s, char *buf, size_t size)
+{
+	struct msgbuf mb = { .buf = buf, .size = size };
+	const char *sep = strstr(s, "://");
+	const char *ui = sep ? sep + 3 : s;
+	const char *end = ui + strcspn(ui, "?#");
+	const char *at = NULL, *colon = NULL;
+
+	/*
+	 * user:password@host.  The last '@' before the query ends the user
+	 * part (a password may hold '@', or '/' unescaped by mistake); a ':'
+	 * before any '/' starts the password.  "host:port/path@x" is masked
+	 * too: hiding a port costs less than showing a password.
+	 */
+	for (const char *p = ui; p < end; p++)
+		if (*p == '@')
+			at = p;
+	if (at) {
+		const char *slash = memchr(ui, '/', at - ui);
+
+		colon = memchr(ui, ':', (slash ? slash : at) - ui);
+	}
+	for (const char *p = s; *p;) {
+		if (colon && p == colon + 1) {
+			mb_puts(&mb, "***");
+			p = at;
+			continue;
+		}
+		if (*p == '=') {
+			const char *k = p;
+
+			while (k > s && name_char((unsigned char)k[-1]))
+				k--;
+			mb_putc(&mb, '=');
+			p++;
+			if (k < p - 1 && secret_name(k, p - 1 - k)) {
+				mb_puts(&mb, "***");
+				p += strcspn(p, "&");
+			}
+			continue;
+		}
+		mb_putesc(&mb, (unsigned char)*p++);
+	}
+	return mb_finish(&mb);
+}
+
+/* ---- Parsing ------------------------------------------------------- */
 
 /* Decode %XX escapes of s[0..len) into a new string; NUL bytes refused. */
 static char *pct_decode(const char *s, size_t len, int *ret)
@@ -97,10 +281,18 @@ static int parse_query(const char *q, struct vfs_url *url,
 			q++;
 			continue;
 		}
-		if (!eq)
-			return vfs_error_set(err, EINVAL,
-					     "%s: query parameter '%.*s' has no value",
-					     url->raw, (int)(amp - q), q);
+		if (!eq) {
+			char *param = strndup(q, amp - q), safe[200];
+
+			ret = vfs_error_set(err, EINVAL,
+					    "%s: query parameter '%s' has no value",
+					    url->raw,
+					    param ? vfs_quote(param, safe,
+							      sizeof(safe))
+						  : "?");
+			free(param);
+			return ret;
+		}
 		key = pct_decode(q, eq - q, &ret);
 		if (key)
 			val = pct_decode(eq + 1, amp - eq - 1, &ret);
@@ -111,10 +303,19 @@ static int parse_query(const char *q, struct vfs_url *url,
 					   VFS_ORIGIN_URL);
 		free(key);
 		free(val);
-		if (ret < 0)
-			return vfs_error_set(err, -ret,
-					     "%s: bad query parameter '%.*s'",
-					     url->raw, (int)(amp - q), q);
+		if (ret < 0) {
+			/* the parameter may be a password with a bad escape */
+			char *param = strndup(q, amp - q), safe[200];
+
+			ret = vfs_error_set(err, -ret,
+					    "%s: bad query parameter '%s'",
+					    url->raw,
+					    param ? vfs_url_redact(param, safe,
+								   sizeof(safe))
+						  : "?");
+			free(param);
+			return ret;
+		}
 		q = *amp ? amp + 1 : amp;
 	}
 	return 0;
@@ -130,12 +331,11 @@ static int parse_authority(const char *a, size_t len, struct vfs_url *url,
 	if (at) {
 		const char *pw = memchr(a, ':', at - a);
 
-		/* name the URL without its password */
+		/* url->raw shows the URL without its password */
 		if (pw)
 			return vfs_error_set(err, EINVAL,
-					     "%s://%.*s:***@%.*s: passwords in URLs are refused (they would show in process lists); use an identity file, ssh-agent or a protected config file",
-					     url->scheme, (int)(pw - a), a,
-					     (int)(end - at - 1), at + 1);
+					     "%s: passwords in URLs are refused (they would show in process lists); use an identity file, ssh-agent or a protected config file",
+					     url->raw);
 		url->user = pct_decode(a, at - a, &ret);
 		if (!url->user || !*url->user)
 			return vfs_error_set(err, EINVAL,
@@ -202,15 +402,65 @@ static int parse_authority(const char *a, size_t len, struct vfs_url *url,
 	return 0;
 }
 
+/* file:// itself, or a wrapper of it (fault+file://) */
+static bool file_scheme(const char *scheme)
+{
+	size_t len = strlen(scheme);
+
+	return strcmp(scheme, "file") == 0 ||
+	       (len > 5 && strcmp(scheme + len - 5, "+file") == 0);
+}
+
+/*
+ * What a file URL may not say, checked before its path is normalised:
+ * `given` is whether the URL had a path at all.  A user or a host would
+ * be silently ignored, and a path that only reduces to "/" is most likely
+ * an empty variable ("file://$DIR", "$A//$B"), not a wish to serve the
+ * host's whole file system.
+ */
+static int file_url_check(const struct vfs_url *url, bool given,
+			  struct vfs_error *err)
+{
+	if (url->user)
+		return vfs_error_set(err, EINVAL,
+				     "%s: file URLs take no user name (file:///abs/path)",
+				     url->raw);
+	if (url->host && *url->host && strcmp(url->host, "localhost") != 0)
+		return vfs_error_set(err, EINVAL,
+				     "%s: file URLs take no host (file:///abs/path)",
+				     url->raw);
+	if (!given)
+		return vfs_error_set(err, EINVAL,
+				     "%s: no directory: a file URL needs an absolute path (file:///abs/path)",
+				     url->raw);
+	if (strcmp(url->path, "/") != 0) {
+		char *copy = strdup(url->path);
+		bool root;
+
+		if (!copy)
+			return vfs_error_set(err, ENOMEM, "out of memory");
+		root = vfs_path_normalize(copy) == 0 && strcmp(copy, "/") == 0;
+		free(copy);
+		if (root)
+			return vfs_error_set(err, EINVAL,
+					     "%s: the path reduces to /, the host's whole file system (an empty variable?); write / or file:/// if that is meant",
+					     url->raw);
+	}
+	return 0;
+}
+
 int vfs_url_parse(const char *s, struct vfs_url *url, struct vfs_error *err)
 {
 	const char *p, *auth, *path, *query;
+	bool given = true;
+	size_t rawsize = 4 * strlen(s) + 4;	/* each byte may become \xNN */
 	int ret;
 
 	memset(url, 0, sizeof(*url));
-	url->raw = strdup(s);
+	url->raw = malloc(rawsize);
 	if (!url->raw)
 		return vfs_error_set(err, ENOMEM, "out of memory");
+	vfs_url_redact(s, url->raw, rawsize);
 
 	if (s[0] == '/') {
 		/* a bare absolute path is a local directory */
@@ -230,10 +480,10 @@ int vfs_url_parse(const char *s, struct vfs_url *url, struct vfs_error *err)
 		if (!strstr(s, "://"))
 			ret = vfs_error_set(err, EINVAL,
 					    "'%s': not an absolute path or a URL (scheme://...)",
-					    s);
+					    url->raw);
 		else
 			ret = vfs_error_set(err, EINVAL,
-					    "'%s': bad URL scheme", s);
+					    "'%s': bad URL scheme", url->raw);
 		goto fail;
 	}
 	url->scheme = strndup(s, p - s);
@@ -257,10 +507,12 @@ int vfs_url_parse(const char *s, struct vfs_url *url, struct vfs_error *err)
 				       &ret);
 		if (!url->path) {
 			ret = vfs_error_set(err, -ret,
-					    "%s: bad %%-escape in path", s);
+					    "%s: bad %%-escape in path",
+					    url->raw);
 			goto fail;
 		}
 	} else {
+		given = false;
 		url->path = strdup("/");
 		if (!url->path)
 			goto nomem;
@@ -271,10 +523,15 @@ int vfs_url_parse(const char *s, struct vfs_url *url, struct vfs_error *err)
 			goto fail;
 	}
 normalize:
+	if (file_scheme(url->scheme)) {
+		ret = file_url_check(url, given, err);
+		if (ret < 0)
+			goto fail;
+	}
 	if (vfs_path_normalize(url->path) < 0) {
 		ret = vfs_error_set(err, EINVAL,
 				    "%s: path must be absolute and free of '..'",
-				    s);
+				    url->raw);
 		goto fail;
 	}
 	return 0;
@@ -314,11 +571,14 @@ char *vfs_url_display(const struct vfs_url *url)
 			     url->path);
 	if (n < 0)
 		return NULL;
-	for (size_t i = 0; i < url->query.n; i++) {
+	for (size_t i = 0, shown = 0; i < url->query.n; i++) {
+		const char *key = url->query.kv[i].key;
 		char *next;
 
-		if (asprintf(&next, "%s%c%s=%s", out, i ? '&' : '?',
-			     url->query.kv[i].key, url->query.kv[i].value) < 0) {
+		if (secret_name(key, strlen(key)))
+			continue;
+		if (asprintf(&next, "%s%c%s=%s", out, shown++ ? '&' : '?', key,
+			     url->query.kv[i].value) < 0) {
 			free(out);
 			return NULL;
 		}

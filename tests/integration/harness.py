@@ -98,7 +98,7 @@ class Vfsd:
     """vfsd -f with the given mounts on a fresh mount point.
 
     mounts: list of (prefix, url).  config_text: written to a 0600 file and
-    passed with -c.  args: extra arguments (e.g. ["-o", "allow_other"]).
+    passed with -c.  args: extra arguments (e.g. ["-o", "allow_other,default_permissions"]).
     """
 
     def __init__(self, mounts=(), config_text=None, args=(), env=None,

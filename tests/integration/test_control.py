@@ -165,6 +165,147 @@ class Control(harness.TestCase):
         self.assertIn("vfsd.conf:3", r.stderr)
         self.assertTrue(os.path.exists(self.v.path("extra/e")))
 
+    def test_mount_add_bad_prefixes(self):
+        """Prefixes that would break the mount table, the log, the root
+        listing or /.vfsd are refused, with the rules of the config file
+        (regression: all of these were mounted)."""
+        other = tmpdir()
+        before = jq(vfsctl(self.v, "mounts", json_out=True).stdout, "[.mounts[].prefix]")
+        comp = "/" + "c" * 5000
+        long_prefix = "".join("/" + "d" * 99 for _ in range(11))  # 1100 bytes
+        cases = [
+            ("/a\nb", "contains a control character"),
+            ("/a\x1b[31mb", "contains a control character"),
+            (comp, "has a component longer than 255 bytes"),
+            (long_prefix, "is longer than 1024 bytes"),
+            ("/.vfsd/x", "lies in /.vfsd, vfsd's own directory"),
+            ("//.vfsd/./y/", "lies in /.vfsd"),
+            ("/.vfsd", "lies in /.vfsd"),
+            ("rel", "must be an absolute path"),
+        ]
+        for prefix, want in cases:
+            r = vfsctl(self.v, "mount", "add", prefix, "file://" + other, check=False)
+            self.assertEqual(r.returncode, 1, (prefix[:40], r.stdout))
+            self.assertIn(want, r.stderr, prefix[:40])
+            # one line, the prefix quoted and cut
+            self.assertEqual(r.stderr.count("\n"), 1, r.stderr)
+            self.assertLess(len(r.stderr), 600)
+        after = jq(vfsctl(self.v, "mounts", json_out=True).stdout, "[.mounts[].prefix]")
+        self.assertEqual(after, before)
+        # the root still lists, /.vfsd is still vfsd's
+        self.assertEqual(sorted(os.listdir(self.v.mnt)), ["cfg"])
+        self.assertIn("mounts.json", os.listdir(self.v.path(".vfsd")))
+        # the longest component and prefix allowed still work
+        ok = "/" + "e" * 255
+        vfsctl(self.v, "mount", "add", ok, "file://" + other)
+        self.assertIn("e" * 255, os.listdir(self.v.mnt))
+        vfsctl(self.v, "mount", "remove", ok)
+        self.assertNotIn("\x1b", self.v.log())
+
+    def test_mount_add_hides_password(self):
+        """A malformed URL with a password is refused without showing it,
+        to the client and in the log."""
+        for url in ("sftp://127.0.0.1/x?password=hunter2&bad",
+                    "sftp://u:hunter2@127.0.0.1:99999/x",
+                    "file://?password=hunter2"):
+            r = vfsctl(self.v, "mount", "add", "/pw", url, check=False)
+            self.assertEqual(r.returncode, 1, url)
+            self.assertNotIn("hunter2", r.stderr)
+            self.assertIn("***", r.stderr)
+        self.assertNotIn("hunter2", self.v.log())
+
+    def test_reload_hides_password(self):
+        """Reload errors go to the client and (SIGHUP) to the log: a
+        password in a malformed URL shows in neither (regression)."""
+        with open(self.cfg, "w") as f:
+            f.write("[mount /cfg]\nurl = file://%s\npassthrough = no\n\n"
+                    "[mount /s]\nurl = sftp://127.0.0.1/x?password=hunter2&bad\n"
+                    % self.back)
+        r = vfsctl(self.v, "reload", check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("password=***&bad", r.stderr)
+        self.assertNotIn("hunter2", r.stderr)
+        self.v.proc.send_signal(signal.SIGHUP)
+        harness.wait_for(lambda: "reload (SIGHUP)" in self.v.log(), 10,
+                         "the reload to log its error")
+        self.assertIn("password=***&bad", self.v.log())
+        self.assertNotIn("hunter2", self.v.log())
+
+    def test_slow_clients_do_not_lock_out_vfsctl(self):
+        """Clients that send their request a byte at a time hold no command
+        slot and are cut off CTL_IO_TIMEOUT (10 s) after they connected,
+        however often they send; vfsctl keeps answering at once
+        (regression: 33 such clients locked vfsctl out, for as long as they
+        kept sending)."""
+        import socket
+        import threading
+        sock = jq(vfsctl(self.v, "status", json_out=True).stdout, ".control")
+        nslow = 70  # more than the 64 places for requests still arriving
+        slow, opened = [], []
+        closed = [None] * nslow
+        replies = [b""] * nslow
+        for i in range(nslow):
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            c.connect(sock)
+            slow.append(c)
+            opened.append(time.monotonic())
+            try:
+                c.send(b"V")
+            except OSError:
+                closed[i] = 0
+        answers = []
+        stop = threading.Event()
+
+        def ask():
+            while not stop.is_set():
+                t0 = time.monotonic()
+                r = vfsctl(self.v, "status", check=False)
+                answers.append((time.monotonic() - t0, r.returncode, r.stderr))
+                stop.wait(0.5)
+        asker = threading.Thread(target=ask)
+        asker.start()
+        try:
+            deadline = time.monotonic() + 14
+            while time.monotonic() < deadline and None in closed:
+                for i, c in enumerate(slow):
+                    if closed[i] is not None:
+                        continue
+                    c.setblocking(False)
+                    try:
+                        data = c.recv(4096)
+                    except BlockingIOError:
+                        data = None
+                    except OSError:
+                        data = b""
+                    if data is not None:
+                        replies[i] += data
+                        closed[i] = time.monotonic() - opened[i]
+                        continue
+                    # one byte a second, never the newline
+                    try:
+                        c.send(b"x")
+                    except OSError:
+                        closed[i] = time.monotonic() - opened[i]
+                time.sleep(1)
+        finally:
+            stop.set()
+            asker.join()
+            for c in slow:
+                c.close()
+        self.assertGreaterEqual(len(answers), 10)
+        for took, rc, err in answers:
+            self.assertEqual(rc, 0, err)
+            self.assertLess(took, 3, "vfsctl status took %.1f s" % took)
+        # every slow client was cut off, within the time allowed in all
+        self.assertNotIn(None, closed, "slow clients still connected after 14 s")
+        self.assertLess(max(closed), 12.5)
+        for r in replies:
+            self.assertTrue(r.startswith(b"ERR ETIMEDOUT "), r)
+        # the oldest made room for newer ones (the 6 beyond 64, then one
+        # for each vfsctl while all places were taken); the others had
+        # their 10 s
+        self.assertGreaterEqual(sum(1 for t in closed if t > 9), 64 - len(answers))
+
     def test_access_control(self):
         sock = jq(vfsctl(self.v, "status", json_out=True).stdout, ".control")
         self.assertEqual(os.stat(sock).st_mode & 0o777, 0o600)
@@ -234,7 +375,8 @@ class SystemIntegration(harness.TestCase):
         # mount(8) hands helpers a standard PATH, where an installed vfsd
         # is found for "-t fuse.vfsd"; a build tree's binary is named with
         # mount.fuse3's "PROGRAM#SOURCE" form, the same code path
-        r = subprocess.run(["mount", "-t", "fuse", "-o", "allow_other",
+        r = subprocess.run(["mount", "-t", "fuse", "-o",
+                            "allow_other,default_permissions",
                             "%s#%s" % (harness.VFSD, cfg), mnt],
                            capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)

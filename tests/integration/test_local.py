@@ -35,8 +35,10 @@ class LocalPosix(PosixSuite, harness.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.backing = tmpdir()
+        # the kernel checks modes (default_permissions): let others in
+        os.chmod(cls.backing, 0o755)
         cls.vfsd = Vfsd([("/local", "file://" + cls.backing + cls.URL_OPTIONS)],
-                        args=["-o", "allow_other"]).start()
+                        args=["-o", "allow_other,default_permissions"]).start()
         cls.passthrough = kernel_passthrough(cls.vfsd, "/local")
         cls.CAPS = PosixSuite.CAPS
         if cls.passthrough:
@@ -87,9 +89,10 @@ class Passthrough(harness.TestCase):
 
     def setUp(self):
         self.back, self.shared = tmpdir(), tmpdir()
+        os.chmod(self.back, 0o755)
         self.v = Vfsd([("/local", "file://" + self.back),
                        ("/shared", "file://%s?shared=yes" % self.shared)],
-                      args=["-o", "allow_other"]).start()
+                      args=["-o", "allow_other,default_permissions"]).start()
         self.addCleanup(self.v.stop)
         if not kernel_passthrough(self.v, "/local"):
             raise unittest.SkipTest("this kernel gives no FUSE passthrough "
@@ -661,7 +664,8 @@ class CommandLine(harness.TestCase):
         d = tmpdir()
         r = harness.run_vfsd(["-f", "-o", "no_such_option", "-m", "/l=file://" + d, tmpdir()])
         self.assertEqual(r.returncode, 2)
-        with Vfsd([("/l", "file://" + d)], args=["-o", "allow_other"]) as v:
+        with Vfsd([("/l", "file://" + d)],
+                  args=["-o", "allow_other,default_permissions"]) as v:
             with open("/proc/self/mountinfo") as f:
                 line = [ln for ln in f if v.mnt in ln][0]
             self.assertIn("allow_other", line)

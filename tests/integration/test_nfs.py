@@ -40,7 +40,8 @@ def setUpModule():
         os.mkdir(os.path.join(g.export, sub))
     local = tmpdir()
     v = Vfsd([("/nfs3", g.url(version=3)), ("/nfs4", g.url(version=4)),
-              ("/local", "file://" + local)], args=["-o", "allow_other"]).start()
+              ("/local", "file://" + local)],
+             args=["-o", "allow_other,default_permissions"]).start()
     _shared.update(g=g, v=v, local=local)
 
 
@@ -254,7 +255,7 @@ class Ownership(harness.TestCase):
             os.mkdir(os.path.join(g.export, sub))
             os.chmod(os.path.join(g.export, sub), 0o777)
         with Vfsd([("/n3", g.url(version=3)), ("/n4", g.url(version=4))],
-                  args=["-o", "allow_other"]) as v:
+                  args=["-o", "allow_other,default_permissions"]) as v:
             os.chmod(os.path.dirname(v.mnt), 0o755)
             for ver in (3, 4):
                 d = v.path("n%d" % ver, "own%d" % ver)

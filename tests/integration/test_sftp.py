@@ -69,7 +69,10 @@ class SftpPosix(PosixSuite, harness.TestCase):
     def setUpClass(cls):
         cls.sshd = Sshd().start()
         cls.remote = tmpdir("vfsd-remote-")
-        cls.vfsd = Vfsd([("/ssh", cls.sshd.url(cls.remote))], args=["-o", "allow_other"],
+        # the kernel checks modes (default_permissions): let others in
+        os.chmod(cls.remote, 0o755)
+        cls.vfsd = Vfsd([("/ssh", cls.sshd.url(cls.remote))],
+                        args=["-o", "allow_other,default_permissions"],
                         env=vfsd_env(cls.sshd.dir)).start()
 
     @classmethod
