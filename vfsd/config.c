@@ -527,8 +527,7 @@ bad:
 			     what, vfs_quote(id, q, sizeof(q)), CFG_HOST_ID_MAX);
 }
 
-/* Whether the comma-separated FUSE option list holds `name` as one item. */
-static bool fuse_opt_present(const char *opts, const char *name)
+bool cfg_fuse_opt_present(const char *opts, const char *name)
 {
 	size_t len = strlen(name);
 
@@ -546,8 +545,8 @@ int cfg_check_fuse_opts(const char *fuse_opts, bool root, bool unchecked,
 			const char **warning, struct vfs_error *err)
 {
 	*warning = NULL;
-	if (!fuse_opt_present(fuse_opts, "allow_other") ||
-	    fuse_opt_present(fuse_opts, "default_permissions"))
+	if (!cfg_fuse_opt_present(fuse_opts, "allow_other") ||
+	    cfg_fuse_opt_present(fuse_opts, "default_permissions"))
 		return 0;
 	if (root && !unchecked)
 		return vfs_error_set(err, EPERM,

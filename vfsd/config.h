@@ -90,4 +90,8 @@ int cfg_check_host_id(const char *what, const char *id, struct vfs_error *err);
 int cfg_check_fuse_opts(const char *fuse_opts, bool root, bool unchecked,
 			const char **warning, struct vfs_error *err);
 
+/* Whether the comma-separated FUSE option list `opts` (may be NULL) holds
+ * `name` as one item. */
+bool cfg_fuse_opt_present(const char *opts, const char *name);
+
 #endif /* VFSD_CONFIG_H */

@@ -430,17 +430,6 @@ static char *default_host_id(const char *mnt)
 	return out;
 }
 
-/* Whether the comma-joined -o list `opts` holds the flag `name`. */
-static bool fuse_opt_given(const char *opts, const char *name)
-{
-	size_t n = strlen(name);
-
-	for (const char *p = opts; p && *p; p = strchr(p, ','), p = p ? p + 1 : p)
-		if (strncmp(p, name, n) == 0 && (p[n] == ',' || !p[n]))
-			return true;
-	return false;
-}
-
 int main(int argc, char **argv)
 {
 	struct vfsd_args a = { .log_level = -1 };
@@ -567,7 +556,8 @@ int main(int argc, char **argv)
 		goto out_router;
 	}
 	foc.writeback = cfg.writeback;
-	foc.posix_acl = fuse_opt_given(a.fuse_opts, "default_permissions");
+	foc.posix_acl = cfg_fuse_opt_present(a.fuse_opts,
+					       "default_permissions");
 	fuse_ops_configure(&foc);
 
 	se = session_new(&a);
