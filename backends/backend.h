@@ -54,6 +54,10 @@
 /* host_fd may serve the kernel directly (FUSE passthrough): reads and
  * writes of open files then never reach the backend */
 #define VFS_CAP_PASSTHROUGH	(1u << 13)
+/* st_ino names one object for as long as it exists, whatever its name (the
+ * host file system's, an NFS fileid): every hard link of a file is then one
+ * kernel inode (see vfsd/inode.h) */
+#define VFS_CAP_STABLE_INO	(1u << 14)
 /* creating calls apply vfs_cred.umask themselves, as the file system
  * beneath does (a default ACL on the parent takes its place); without
  * this bit the router hands them mode & ~umask */

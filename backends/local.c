@@ -275,7 +275,7 @@ static int local_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 			VFS_CAP_COPY_RANGE | VFS_CAP_HARDLINK |
 			VFS_CAP_SYMLINK | VFS_CAP_RENAME_FLAGS |
 			VFS_CAP_CHOWN | VFS_CAP_MKNOD | VFS_CAP_STABLE_FSYNC |
-			VFS_CAP_OWN_UMASK;
+			VFS_CAP_STABLE_INO | VFS_CAP_OWN_UMASK;
 	/*
 	 * A shared directory keeps every write on the daemon's path: a
 	 * cross-host lock holder whose lease ran out must be stopped there.

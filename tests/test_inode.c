@@ -2,7 +2,8 @@
 /*
  * test_inode.c - unit tests for vfsd/inode.c: lookup counts and forget,
  * paths rebuilt after renames (RENAME_EXCHANGE included), unlinked and
- * replaced names, the open-handle registry and close-to-open stamps.
+ * replaced names, hard links (one node per backend inode where numbers are
+ * stable), the open-handle registry and close-to-open stamps.
  */
 #include <check.h>
 #include <errno.h>
@@ -38,12 +39,25 @@ static struct stat obj(mode_t type, ino_t ino)
 	return st;
 }
 
+/* A lookup on a backend without stable inode numbers: by name only. */
 static uint64_t lookup(uint64_t parent, const char *name, mode_t type,
 		       ino_t ino)
 {
 	struct stat st = obj(type, ino);
 	int err = 0;
-	uint64_t id = inode_lookup(parent, name, &st, &err);
+	uint64_t id = inode_lookup(parent, name, &st, 0, &err);
+
+	ck_assert_msg(id != 0, "lookup %s: %d", name, err);
+	return id;
+}
+
+/* A lookup on mount `space`, whose backend has stable inode numbers. */
+static uint64_t klookup(uint64_t space, uint64_t parent, const char *name,
+			mode_t type, ino_t ino)
+{
+	struct stat st = obj(type, ino);
+	int err = 0;
+	uint64_t id = inode_lookup(parent, name, &st, space, &err);
 
 	ck_assert_msg(id != 0, "lookup %s: %d", name, err);
 	return id;
@@ -161,7 +175,7 @@ START_TEST(test_lookup_unknown_parent)
 	struct stat st = obj(S_IFREG, 1);
 	int err = 0;
 
-	ck_assert_uint_eq(inode_lookup(999, "x", &st, &err), 0);
+	ck_assert_uint_eq(inode_lookup(999, "x", &st, 0, &err), 0);
 	ck_assert_int_eq(err, -ENOENT);
 	err = 0;
 	ck_assert_ptr_null(inode_child_path(999, "x", &err));
@@ -377,7 +391,7 @@ START_TEST(test_replaced_object_new_id)
 		uint64_t a4;
 
 		st.st_dev = 43;
-		a4 = inode_lookup(INODE_ROOT, "a", &st, &err);
+		a4 = inode_lookup(INODE_ROOT, "a", &st, 0, &err);
 		ck_assert_uint_ne(a4, 0);
 		ck_assert_uint_ne(a4, a3);
 	}
@@ -403,6 +417,7 @@ START_TEST(test_handles)
 	uint64_t f = lookup(INODE_ROOT, "f", S_IFREG, 1);
 	int h1, h2;
 
+	gets = 0;	/* without check's fork, other tests counted too */
 	ck_assert_ptr_null(inode_handle_find(f, get_handle));
 	ck_assert_int_eq(gets, 0);
 	ck_assert_int_eq(inode_handle_add(f, &h1), 0);
@@ -459,6 +474,346 @@ START_TEST(test_cache_stamp)
 }
 END_TEST
 
+/* ---- Hard links ---------------------------------------------------------- */
+
+/* inode_link() of node `ino` as `name` in `parent`, which must succeed. */
+static uint64_t link_as(uint64_t space, uint64_t ino, uint64_t parent,
+			const char *name, mode_t type, ino_t bino)
+{
+	struct stat st = obj(type, bino);
+	int err = 0;
+	uint64_t id = inode_link(ino, parent, name, &st, space, &err);
+
+	ck_assert_msg(id != 0, "link %s: %d", name, err);
+	return id;
+}
+
+START_TEST(test_keyed_names_one_node)
+{
+	uint64_t d = klookup(7, INODE_ROOT, "d", S_IFDIR, 1);
+	uint64_t a = klookup(7, d, "a", S_IFREG, 10);
+
+	/* another name of the same backend file: the same node */
+	ck_assert_uint_eq(klookup(7, INODE_ROOT, "b", S_IFREG, 10), a);
+	ck_assert_uint_eq(klookup(7, d, "c", S_IFREG, 10), a);
+	ck_assert(inode_keyed(a));
+	ck_assert(!inode_keyed(d));
+	ck_assert_uint_eq(inode_count(), 3);
+	/* paths go through the name found last */
+	path_is(a, "/d/c");
+	ck_assert_uint_eq(klookup(7, d, "a", S_IFREG, 10), a);
+	path_is(a, "/d/a");
+	ck_assert_uint_eq(inode_find("/b"), a);
+	ck_assert_uint_eq(inode_find("/d/c"), a);
+	/* the same number on another mount, or with another st_dev, or
+	 * where numbers are not stable: other objects */
+	ck_assert_uint_ne(klookup(8, d, "x", S_IFREG, 10), a);
+	{
+		struct stat st = obj(S_IFREG, 10);
+		int err = 0;
+
+		st.st_dev = 43;
+		ck_assert_uint_ne(inode_lookup(d, "y", &st, 7, &err), a);
+	}
+	ck_assert_uint_ne(lookup(d, "z", S_IFREG, 10), a);
+	ck_assert_uint_eq(inode_count(), 6);
+
+	/* four lookups of a: forgotten by four forgets, with every name */
+	inode_forget(a, 3);
+	path_is(a, "/d/a");
+	inode_forget(a, 1);
+	path_fails(a, -ENOENT);
+	ck_assert_uint_eq(inode_find("/b"), 0);
+	ck_assert_uint_eq(inode_find("/d/c"), 0);
+	ck_assert_uint_eq(inode_count(), 5);
+}
+END_TEST
+
+START_TEST(test_keyed_directories_by_name)
+{
+	/* directories are found by name only: one name each, and a mount
+	 * point's number is another file system's */
+	uint64_t d = klookup(7, INODE_ROOT, "d", S_IFDIR, 5);
+
+	ck_assert_uint_ne(klookup(7, INODE_ROOT, "e", S_IFDIR, 5), d);
+	ck_assert_uint_eq(klookup(7, INODE_ROOT, "d", S_IFDIR, 5), d);
+	/* a file with a directory's number: not that directory */
+	ck_assert_uint_ne(klookup(7, INODE_ROOT, "f", S_IFREG, 5), d);
+}
+END_TEST
+
+START_TEST(test_keyed_number_reused_by_other_type)
+{
+	uint64_t f = klookup(7, INODE_ROOT, "f", S_IFREG, 5), l;
+
+	/* f's number now belongs to a symlink elsewhere (f was removed
+	 * behind our back): the symlink is keyed from now on */
+	l = klookup(7, INODE_ROOT, "l", S_IFLNK, 5);
+	ck_assert_uint_ne(l, f);
+	ck_assert(!inode_keyed(f));
+	ck_assert(inode_keyed(l));
+	ck_assert_uint_eq(klookup(7, INODE_ROOT, "m", S_IFLNK, 5), l);
+}
+END_TEST
+
+START_TEST(test_unlink_one_name)
+{
+	uint64_t d = klookup(7, INODE_ROOT, "d", S_IFDIR, 1);
+	uint64_t a = klookup(7, d, "a", S_IFREG, 10);
+
+	ck_assert_uint_eq(klookup(7, d, "b", S_IFREG, 10), a);
+	ck_assert_uint_eq(klookup(7, d, "a", S_IFREG, 10), a);
+	path_is(a, "/d/a");
+	inode_unlink(d, "a");
+	/* the node works on through its other name */
+	path_is(a, "/d/b");
+	ck_assert(inode_keyed(a));
+	ck_assert_uint_eq(inode_find("/d/a"), 0);
+	ck_assert_uint_eq(klookup(7, d, "c", S_IFREG, 10), a);
+	path_is(a, "/d/c");
+	inode_unlink(d, "c");
+	path_is(a, "/d/b");
+	inode_unlink(d, "b");
+	path_fails(a, -ESTALE);
+	/* once every name is gone the number may be another file's: a
+	 * new one gets a new node */
+	ck_assert(!inode_keyed(a));
+	ck_assert_uint_ne(klookup(7, d, "new", S_IFREG, 10), a);
+	inode_forget(a, 4);
+	ck_assert_uint_eq(inode_count(), 3);
+}
+END_TEST
+
+START_TEST(test_name_gone)
+{
+	uint64_t a = klookup(7, INODE_ROOT, "a", S_IFREG, 10);
+
+	ck_assert_uint_eq(klookup(7, INODE_ROOT, "b", S_IFREG, 10), a);
+	/* another process removed a: paths go through b */
+	inode_name_gone(INODE_ROOT, "a");
+	path_is(a, "/b");
+	/* a node's last name stays (its requests fail with ENOENT) */
+	inode_name_gone(INODE_ROOT, "b");
+	path_is(a, "/b");
+	inode_name_gone(INODE_ROOT, "unknown");
+	ck_assert_uint_eq(inode_count(), 2);
+}
+END_TEST
+
+START_TEST(test_name_reused_by_other_object)
+{
+	uint64_t a = klookup(7, INODE_ROOT, "a", S_IFREG, 10), c;
+
+	ck_assert_uint_eq(klookup(7, INODE_ROOT, "b", S_IFREG, 10), a);
+	/* a now names another file: only that name leaves the node */
+	c = klookup(7, INODE_ROOT, "a", S_IFREG, 11);
+	ck_assert_uint_ne(c, a);
+	path_is(a, "/b");
+	path_is(c, "/a");
+	/* and a third name of the first file still finds its node */
+	ck_assert_uint_eq(klookup(7, INODE_ROOT, "e", S_IFREG, 10), a);
+}
+END_TEST
+
+START_TEST(test_link_reply_same_node)
+{
+	uint64_t d = lookup(INODE_ROOT, "d", S_IFDIR, 1);
+	uint64_t a = lookup(d, "a", S_IFREG, 10), c;
+
+	/* even where names are the only key, a link's reply is its source,
+	 * whose path stays on the name that just worked */
+	ck_assert_uint_eq(link_as(0, a, INODE_ROOT, "b", S_IFREG, 10), a);
+	path_is(a, "/d/a");
+	ck_assert_uint_eq(inode_find("/b"), a);
+	/* and the name finds that node again */
+	ck_assert_uint_eq(lookup(INODE_ROOT, "b", S_IFREG, 10), a);
+	path_is(a, "/b");
+	/* a link whose result is another object than the node knows (the
+	 * source name was stale): not that node */
+	c = link_as(0, a, INODE_ROOT, "c", S_IFREG, 12);
+	ck_assert_uint_ne(c, a);
+	/* a name the table still had for something else is taken over */
+	lookup(INODE_ROOT, "old", S_IFREG, 99);
+	ck_assert_uint_eq(link_as(7, a, INODE_ROOT, "old", S_IFREG, 10), a);
+	path_is(a, "/b");
+	ck_assert_uint_eq(inode_find("/old"), a);
+	/* an unknown source */
+	{
+		struct stat st = obj(S_IFREG, 10);
+		int err = 0;
+
+		ck_assert_uint_eq(inode_link(4242, d, "x", &st, 7, &err), 0);
+		ck_assert_int_eq(err, -ENOENT);
+	}
+	/* four references: lookup, two links and the lookup of b */
+	inode_forget(a, 3);
+	path_is(a, "/b");
+	inode_forget(a, 1);
+	path_fails(a, -ENOENT);
+}
+END_TEST
+
+START_TEST(test_link_keys_unkeyed_source)
+{
+	uint64_t a = klookup(7, INODE_ROOT, "a", S_IFREG, 10);
+
+	ck_assert_uint_eq(link_as(7, a, INODE_ROOT, "b", S_IFREG, 10), a);
+	ck_assert(inode_keyed(a));
+	ck_assert_uint_eq(klookup(7, INODE_ROOT, "c", S_IFREG, 10), a);
+}
+END_TEST
+
+START_TEST(test_rename_over_linked_name)
+{
+	uint64_t a = klookup(7, INODE_ROOT, "a", S_IFREG, 10);
+	uint64_t c = klookup(7, INODE_ROOT, "c", S_IFREG, 11);
+
+	ck_assert_uint_eq(klookup(7, INODE_ROOT, "b", S_IFREG, 10), a);
+	/* c replaces a: the file keeps its name b */
+	inode_rename(INODE_ROOT, "c", INODE_ROOT, "a", 0);
+	path_is(a, "/b");
+	path_is(c, "/a");
+	ck_assert_uint_eq(inode_find("/a"), c);
+	ck_assert(inode_keyed(a));
+	/* b renamed away and back over a name of its own file */
+	ck_assert_uint_eq(klookup(7, INODE_ROOT, "e", S_IFREG, 10), a);
+	inode_rename(INODE_ROOT, "e", INODE_ROOT, "b", 0);
+	path_is(a, "/b");
+	ck_assert_uint_eq(inode_find("/e"), 0);
+	/* a linked name replacing another file */
+	ck_assert_uint_eq(klookup(7, INODE_ROOT, "f", S_IFREG, 10), a);
+	inode_rename(INODE_ROOT, "f", INODE_ROOT, "a", 0);
+	path_is(a, "/a");
+	path_fails(c, -ESTALE);
+	ck_assert_uint_eq(inode_find("/a"), a);
+	ck_assert_uint_eq(inode_find("/b"), a);
+	/* the name paths use moved: paths follow it */
+	inode_rename(INODE_ROOT, "a", INODE_ROOT, "g", 0);
+	path_is(a, "/g");
+	/* exchanging two names of one file */
+	inode_rename(INODE_ROOT, "g", INODE_ROOT, "b", RENAME_EXCHANGE);
+	ck_assert_uint_eq(inode_find("/b"), a);
+	ck_assert_uint_eq(inode_find("/g"), a);
+	inode_forget(c, 1);
+	ck_assert_uint_eq(inode_count(), 2);
+}
+END_TEST
+
+START_TEST(test_names_in_removed_directory)
+{
+	uint64_t d = klookup(7, INODE_ROOT, "d", S_IFDIR, 1);
+	uint64_t e = klookup(7, INODE_ROOT, "e", S_IFDIR, 2);
+	uint64_t a = klookup(7, d, "a", S_IFREG, 10);
+
+	ck_assert_uint_eq(klookup(7, e, "b", S_IFREG, 10), a);
+	ck_assert_uint_eq(klookup(7, d, "a", S_IFREG, 10), a);
+	path_is(a, "/d/a");
+	/* the table still has d/a, but d itself is gone */
+	inode_unlink(INODE_ROOT, "d");
+	path_is(a, "/e/b");
+	inode_unlink(INODE_ROOT, "e");
+	path_fails(a, -ESTALE);
+	/* the directories go once the kernel and the file let them */
+	inode_forget(d, 1);
+	inode_forget(e, 1);
+	ck_assert_uint_eq(inode_count(), 4);
+	inode_forget(a, 3);
+	ck_assert_uint_eq(inode_count(), 1);
+}
+END_TEST
+
+START_TEST(test_names_pin_every_parent)
+{
+	uint64_t d = klookup(7, INODE_ROOT, "d", S_IFDIR, 1);
+	uint64_t e = klookup(7, d, "e", S_IFDIR, 2);
+	uint64_t f = klookup(7, INODE_ROOT, "f", S_IFDIR, 3);
+	uint64_t a = klookup(7, e, "a", S_IFREG, 10);
+
+	ck_assert_uint_eq(klookup(7, f, "b", S_IFREG, 10), a);
+	inode_forget(d, 1);
+	inode_forget(e, 1);
+	inode_forget(f, 1);
+	/* both chains are held by the file's names */
+	path_is(e, "/d/e");
+	path_is(f, "/f");
+	ck_assert_uint_eq(inode_count(), 5);
+	inode_unlink(f, "b");
+	/* f lost its last reference with the name */
+	path_fails(f, -ENOENT);
+	path_is(a, "/d/e/a");
+	inode_forget(a, 2);
+	ck_assert_uint_eq(inode_count(), 1);
+}
+END_TEST
+
+START_TEST(test_many_links)
+{
+	enum { N = 3000 };
+	uint64_t d = klookup(7, INODE_ROOT, "d", S_IFDIR, 1);
+	uint64_t a = klookup(7, d, "a", S_IFREG, 10);
+	char name[32], path[40];
+
+	/* enough names to make the tables grow, all of one node */
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "l%d", i);
+		ck_assert_uint_eq(link_as(7, a, d, name, S_IFREG, 10), a);
+	}
+	ck_assert_uint_eq(inode_count(), 3);
+	for (int i = 0; i < N; i += 13) {
+		snprintf(path, sizeof(path), "/d/l%d", i);
+		ck_assert_uint_eq(inode_find(path), a);
+	}
+	inode_unlink(d, "a");
+	for (int i = 0; i < N - 1; i++) {
+		snprintf(name, sizeof(name), "l%d", i);
+		inode_unlink(d, name);
+	}
+	snprintf(path, sizeof(path), "/d/l%d", N - 1);
+	path_is(a, path);
+	inode_forget(a, N + 1);
+	inode_forget(d, 1);
+	ck_assert_uint_eq(inode_count(), 1);
+}
+END_TEST
+
+START_TEST(test_link_unlink_cycles)
+{
+	uint64_t a = klookup(7, INODE_ROOT, "a", S_IFREG, 10);
+
+	for (int i = 0; i < 1000; i++) {
+		ck_assert_uint_eq(link_as(7, a, INODE_ROOT, "b", S_IFREG, 10),
+				  a);
+		inode_unlink(INODE_ROOT, i % 2 ? "a" : "b");
+		if (i % 2)
+			inode_rename(INODE_ROOT, "b", INODE_ROOT, "a", 0);
+		path_is(a, "/a");
+		inode_forget(a, 1);
+	}
+	ck_assert_uint_eq(inode_count(), 2);
+	ck_assert(inode_keyed(a));
+}
+END_TEST
+
+START_TEST(test_handles_shared_by_names)
+{
+	uint64_t a = klookup(7, INODE_ROOT, "a", S_IFREG, 10);
+	struct stat st = obj(S_IFREG, 10);
+	int h;
+
+	ck_assert_uint_eq(klookup(7, INODE_ROOT, "b", S_IFREG, 10), a);
+	ck_assert_int_eq(inode_handle_add(a, &h), 0);
+	inode_unlink(INODE_ROOT, "a");
+	ck_assert(inode_has_handles(a));
+	ck_assert_ptr_eq(inode_handle_find(a, get_handle), &h);
+	inode_handle_del(a, &h);
+	/* the close-to-open stamp is the file's, whichever name opens it */
+	st.st_size = 5;
+	inode_cache_stamp(a, &st);
+	ck_assert(inode_cache_still_valid(
+		klookup(7, INODE_ROOT, "c", S_IFREG, 10), &st));
+}
+END_TEST
+
 Suite *inode_suite(void)
 {
 	Suite *s = suite_create("inode");
@@ -489,6 +844,24 @@ Suite *inode_suite(void)
 	tcase_add_test(tc, test_unlink_detaches);
 	tcase_add_test(tc, test_unlink_dir_stales_children);
 	tcase_add_test(tc, test_replaced_object_new_id);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("links");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_keyed_names_one_node);
+	tcase_add_test(tc, test_keyed_directories_by_name);
+	tcase_add_test(tc, test_keyed_number_reused_by_other_type);
+	tcase_add_test(tc, test_unlink_one_name);
+	tcase_add_test(tc, test_name_gone);
+	tcase_add_test(tc, test_name_reused_by_other_object);
+	tcase_add_test(tc, test_link_reply_same_node);
+	tcase_add_test(tc, test_link_keys_unkeyed_source);
+	tcase_add_test(tc, test_rename_over_linked_name);
+	tcase_add_test(tc, test_names_in_removed_directory);
+	tcase_add_test(tc, test_names_pin_every_parent);
+	tcase_add_test(tc, test_many_links);
+	tcase_add_test(tc, test_link_unlink_cycles);
+	tcase_add_test(tc, test_handles_shared_by_names);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("handles");

@@ -94,14 +94,29 @@ static void fo_reply_err(fuse_req_t req, int ret)
 }
 
 /*
- * Each name of a hard-linked file is its own node, and so its own kernel
- * inode: a write through one name is not seen in the other's cached size.
- * Such files are never cached, which keeps them coherent at the price of
- * a getattr per access.
+ * On a backend without stable inode numbers each name of a hard-linked
+ * file is its own node, and so its own kernel inode: a write through one
+ * name is not seen in the other's cached size.  Such files are never
+ * cached, which keeps them coherent at the price of a getattr per access.
+ * Where all names are one node (inode_keyed) the kernel's one inode is
+ * coherent by itself.
  */
-static double fo_attr_timeout(const struct stat *st, double timeout)
+static double fo_attr_timeout(fuse_ino_t ino, const struct stat *st,
+			      double timeout)
 {
-	return S_ISREG(st->st_mode) && st->st_nlink > 1 ? 0 : timeout;
+	if (S_ISREG(st->st_mode) && st->st_nlink > 1 && !inode_keyed(ino))
+		return 0;
+	return timeout;
+}
+
+/* The kernel entry for node e->ino, which has attributes st at path. */
+static void fo_entry_fill(const char *path, const struct stat *st,
+			  struct fuse_entry_param *e)
+{
+	e->generation = 1;
+	e->attr = *st;
+	router_timeouts(path, &e->attr_timeout, &e->entry_timeout, NULL);
+	e->attr_timeout = fo_attr_timeout(e->ino, st, e->attr_timeout);
 }
 
 /* Turn new attributes for `name` in `parent` into a kernel entry. */
@@ -112,13 +127,10 @@ static int fo_make_entry(fuse_ino_t parent, const char *name,
 	int ret = 0;
 
 	memset(e, 0, sizeof(*e));
-	e->ino = inode_lookup(parent, name, st, &ret);
+	e->ino = inode_lookup(parent, name, st, router_ino_space(path), &ret);
 	if (!e->ino)
 		return ret;
-	e->generation = 1;
-	e->attr = *st;
-	router_timeouts(path, &e->attr_timeout, &e->entry_timeout, NULL);
-	e->attr_timeout = fo_attr_timeout(st, e->attr_timeout);
+	fo_entry_fill(path, st, e);
 	return 0;
 }
 
@@ -191,6 +203,9 @@ static void fo_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return fo_reply_err(req, ret);
 	ret = glock_reserved(path) ? -EPERM : router_getattr(path, &st);
 	if (ret == -ENOENT) {
+		/* one name of a hard-linked file removed by someone else:
+		 * the file's node goes by its other names from now on */
+		inode_name_gone(parent, name);
 		/* negative entry: the kernel may remember the miss, for as
 		 * long as attributes (a file another host creates must show
 		 * up as soon as its attributes would) */
@@ -295,7 +310,7 @@ static void fo_getattr(fuse_req_t req, fuse_ino_t ino,
 		return fo_reply_err(req, ret);
 	if (fo_open_shared(ino, &st, shared))
 		attr_to = 0;
-	fuse_reply_attr(req, &st, fo_attr_timeout(&st, attr_to));
+	fuse_reply_attr(req, &st, fo_attr_timeout(ino, &st, attr_to));
 }
 
 /* The privilege bits a write by someone without CAP_FSETID drops. */
@@ -489,7 +504,7 @@ static void fo_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		inode_cache_stamp(ino, &st);
 	if (fo_open_shared(ino, &st, shared))
 		attr_to = 0;
-	fuse_reply_attr(req, &st, fo_attr_timeout(&st, attr_to));
+	fuse_reply_attr(req, &st, fo_attr_timeout(ino, &st, attr_to));
 }
 
 static void fo_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -572,6 +587,7 @@ static void fo_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
 static void fo_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		    const char *newname)
 {
+	struct fuse_entry_param e;
 	struct stat st;
 	int ret = 0;
 	char *from = inode_path(ino, &ret), *to;
@@ -585,8 +601,21 @@ static void fo_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	}
 	ret = router_link(from, to, &st);
 	free(from);
-	fo_reply_new(req, newparent, newname, to, ret, &st);
+	/*
+	 * The new name is another name of node ino (one more kernel
+	 * reference on it), so the kernel keeps one inode for the file; the
+	 * attributes (nlink, ctime) refresh what it has cached for it.
+	 */
+	memset(&e, 0, sizeof(e));
+	if (ret == 0)
+		e.ino = inode_link(ino, newparent, newname, &st,
+				   router_ino_space(to), &ret);
+	if (e.ino)
+		fo_entry_fill(to, &st, &e);
 	free(to);
+	if (ret < 0)
+		return fo_reply_err(req, ret);
+	fuse_reply_entry(req, &e);
 }
 
 static void fo_remove(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -1064,6 +1093,7 @@ struct fo_dirfill {
 	bool plus;
 	bool shared;		/* a shared mount's: lease records hidden */
 	double attr_to, entry_to;
+	uint64_t space;		/* router_ino_space() of the directory */
 };
 
 static int fo_fill(void *ctx, const char *name, const struct stat *st,
@@ -1085,9 +1115,13 @@ static int fo_fill(void *ctx, const char *name, const struct stat *st,
 		int err = 0;
 
 		if ((flags & VFS_DIRENT_FULL) && !dots) {
-			e.ino = inode_lookup(f->dir, name, st, &err);
+			/* only children that are not directories are found
+			 * by inode number, and those are on the directory's
+			 * mount (mount points are directories) */
+			e.ino = inode_lookup(f->dir, name, st, f->space, &err);
 			e.generation = 1;
-			e.attr_timeout = fo_attr_timeout(st, f->attr_to);
+			e.attr_timeout = fo_attr_timeout(e.ino, st,
+							 f->attr_to);
 			e.entry_timeout = f->entry_to;
 		}
 		len = fuse_add_direntry_plus(f->req, f->buf + f->used, room,
@@ -1117,8 +1151,10 @@ static void fo_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 		char *path = inode_path(ino, &ret);
 
 		f.attr_to = f.entry_to = 0;
-		if (path)
+		if (path) {
 			router_timeouts(path, &f.attr_to, &f.entry_to, NULL);
+			f.space = router_ino_space(path);
+		}
 		free(path);
 	}
 	ret = router_readdir(d, off, fo_fill, &f);

@@ -13,31 +13,51 @@ struct node_handle {
 	struct node_handle *next;
 };
 
+struct node;
+
+/* One name a node is known under: (parent, name) -> node. */
+struct node_name {
+	struct node *node;	/* what the name refers to */
+	struct node *parent;	/* holds a ref on it */
+	char *name;		/* owned */
+	struct node_name *hash_next;	/* chain in by_name */
+	struct node_name *next;	/* the node's next name */
+};
+
 struct node {
 	uint64_t ino;
 	struct node_handle *handles;	/* open files of this node */
-	struct node *parent;	/* holds a ref on it; NULL for the root */
-	char *name;		/* owned; meaningless once detached */
+	/*
+	 * The names the node is known under, the one a lookup found last
+	 * first; paths use the first one that leads to the root.  Only
+	 * non-directories have more than one (hard links).  None once
+	 * unlinked or replaced (and for the root, which has no name).
+	 */
+	struct node_name *names;
 	uint64_t nlookup;	/* kernel references */
-	uint64_t refs;		/* children that name this node as parent */
-	bool attached;		/* reachable by (parent, name) */
+	uint64_t refs;		/* names whose parent this node is */
 	/* identity of the backend object, to notice a replaced name */
 	mode_t type;
 	ino_t bino;
 	dev_t bdev;
+	/* nonzero: the node is in by_key under (space, bdev, bino), the one
+	 * node of that backend object (see inode_lookup) */
+	uint64_t space;
 	/* close-to-open stamp */
 	bool stamped;
 	struct timespec mtime, ctime;
 	off_t size;
 	struct node *ino_next;	/* chain in by_ino */
-	struct node *name_next;	/* chain in by_name, while attached */
+	struct node *key_next;	/* chain in by_key, while keyed */
+	struct node *free_next;	/* node_maybe_free_locked's work list */
 };
 
 /* Everything below is protected by table_lock. */
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct node **by_ino, **by_name;
-static size_t nbuckets;	/* a power of two, for both tables */
-static uint64_t nnodes;
+static struct node **by_ino, **by_key;
+static struct node_name **by_name;
+static size_t nbuckets;	/* a power of two, for all three tables */
+static uint64_t nnodes, nnames;
 static uint64_t next_ino = INODE_ROOT + 1;
 static struct node *root;
 
@@ -58,14 +78,24 @@ static uint64_t hash_name(uint64_t parent, const char *name)
 	return h;
 }
 
+static uint64_t hash_key(uint64_t space, dev_t dev, ino_t ino)
+{
+	return hash_ino(hash_ino(space ^ (uint64_t)dev) ^ (uint64_t)ino);
+}
+
 static struct node **ino_slot(uint64_t ino)
 {
 	return &by_ino[hash_ino(ino) & (nbuckets - 1)];
 }
 
-static struct node **name_slot(uint64_t parent, const char *name)
+static struct node_name **name_slot(uint64_t parent, const char *name)
 {
 	return &by_name[hash_name(parent, name) & (nbuckets - 1)];
+}
+
+static struct node **key_slot(uint64_t space, dev_t dev, ino_t ino)
+{
+	return &by_key[hash_key(space, dev, ino) & (nbuckets - 1)];
 }
 
 static struct node *find_ino_locked(uint64_t ino)
@@ -77,48 +107,154 @@ static struct node *find_ino_locked(uint64_t ino)
 	return n;
 }
 
-static struct node *find_name_locked(uint64_t parent, const char *name)
+static struct node_name *find_name_locked(uint64_t parent, const char *name)
 {
-	struct node *n = *name_slot(parent, name);
+	struct node_name *nm = *name_slot(parent, name);
 
-	while (n && !(n->parent->ino == parent && strcmp(n->name, name) == 0))
-		n = n->name_next;
+	while (nm && !(nm->parent->ino == parent &&
+		       strcmp(nm->name, name) == 0))
+		nm = nm->hash_next;
+	return nm;
+}
+
+static struct node *find_key_locked(uint64_t space, const struct stat *st)
+{
+	struct node *n = *key_slot(space, st->st_dev, st->st_ino);
+
+	while (n && !(n->space == space && n->bdev == st->st_dev &&
+		      n->bino == st->st_ino))
+		n = n->key_next;
 	return n;
 }
 
-static void name_remove_locked(struct node *n)
+/*
+ * Whether the object `st` describes is keyed by its backend inode number:
+ * only where the backend's numbers are stable (space != 0), and never for
+ * directories, which have one name and may be mount points.
+ */
+static bool keyable(uint64_t space, const struct stat *st)
 {
-	struct node **pp = name_slot(n->parent->ino, n->name);
+	return space && st->st_ino && !S_ISDIR(st->st_mode);
+}
 
+static void key_remove_locked(struct node *n)
+{
+	struct node **pp;
+
+	if (!n->space)
+		return;
+	pp = key_slot(n->space, n->bdev, n->bino);
 	while (*pp && *pp != n)
-		pp = &(*pp)->name_next;
+		pp = &(*pp)->key_next;
 	if (*pp)
-		*pp = n->name_next;
-	n->name_next = NULL;
-	n->attached = false;
+		*pp = n->key_next;
+	n->key_next = NULL;
+	n->space = 0;
 }
 
-static void name_insert_locked(struct node *n)
+static void name_hash_remove_locked(struct node_name *nm)
 {
-	struct node **pp = name_slot(n->parent->ino, n->name);
+	struct node_name **pp = name_slot(nm->parent->ino, nm->name);
 
-	n->name_next = *pp;
-	*pp = n;
-	n->attached = true;
+	while (*pp && *pp != nm)
+		pp = &(*pp)->hash_next;
+	if (*pp)
+		*pp = nm->hash_next;
+	nm->hash_next = NULL;
 }
 
-/* Grow both tables when they get crowded; failure only costs speed. */
+static void name_hash_insert_locked(struct node_name *nm)
+{
+	struct node_name **pp = name_slot(nm->parent->ino, nm->name);
+
+	nm->hash_next = *pp;
+	*pp = nm;
+}
+
+/*
+ * Forget name nm.  Its parent loses a reference and its node maybe its
+ * last name; neither is freed here: the caller releases both (by id,
+ * node_release_locked) once the operation's other changes are done.
+ * A node without names is no longer the one node of its backend object:
+ * a new object may get its inode number.
+ */
+static void name_drop_locked(struct node_name *nm)
+{
+	struct node *n = nm->node, *p = nm->parent;
+	struct node_name **pp = &n->names;
+
+	name_hash_remove_locked(nm);
+	while (*pp != nm)
+		pp = &(*pp)->next;
+	*pp = nm->next;
+	p->refs--;
+	if (!n->names)
+		key_remove_locked(n);
+	free(nm->name);
+	free(nm);
+	nnames--;
+}
+
+/* Make nm the name paths of its node go through. */
+static void name_to_front_locked(struct node_name *nm)
+{
+	struct node_name **pp = &nm->node->names;
+
+	while (*pp != nm)
+		pp = &(*pp)->next;
+	*pp = nm->next;
+	nm->next = nm->node->names;
+	nm->node->names = nm;
+}
+
+/* Add the name (p, name) to n, first or last; name is consumed. */
+static void name_add_locked(struct node *n, struct node *p, char *name,
+			    struct node_name *nm, bool first)
+{
+	struct node_name **pp = &n->names;
+
+	nm->node = n;
+	nm->parent = p;
+	nm->name = name;
+	nm->next = NULL;
+	p->refs++;
+	while (*pp && !first)
+		pp = &(*pp)->next;
+	nm->next = *pp;
+	*pp = nm;
+	name_hash_insert_locked(nm);
+	nnames++;
+}
+
+/* Give name nm a new parent and name (consumed); the old parent loses
+ * its reference (the caller releases it, as after name_drop_locked). */
+static void name_move_locked(struct node_name *nm, struct node *np,
+			     char *name)
+{
+	name_hash_remove_locked(nm);
+	nm->parent->refs--;
+	free(nm->name);
+	nm->parent = np;
+	nm->name = name;
+	np->refs++;
+	name_hash_insert_locked(nm);
+}
+
+/* Grow the tables when they get crowded; failure only costs speed. */
 static void maybe_grow_locked(void)
 {
 	size_t nb = nbuckets * 2;
-	struct node **bi, **bn;
+	struct node **bi, **bk;
+	struct node_name **bn;
 
-	if (nnodes < nbuckets)
+	if (nnodes < nbuckets && nnames < nbuckets)
 		return;
 	bi = calloc(nb, sizeof(*bi));
+	bk = calloc(nb, sizeof(*bk));
 	bn = calloc(nb, sizeof(*bn));
-	if (!bi || !bn) {
+	if (!bi || !bk || !bn) {
 		free(bi);
+		free(bk);
 		free(bn);
 		return;
 	}
@@ -131,30 +267,63 @@ static void maybe_grow_locked(void)
 			next = n->ino_next;
 			n->ino_next = bi[h];
 			bi[h] = n;
-		}
-		for (n = by_name[i]; n; n = next) {
-			size_t h = hash_name(n->parent->ino, n->name) & (nb - 1);
-
-			next = n->name_next;
-			n->name_next = bn[h];
-			bn[h] = n;
+			if (n->space) {
+				h = hash_key(n->space, n->bdev, n->bino) &
+				    (nb - 1);
+				n->key_next = bk[h];
+				bk[h] = n;
+			}
+			for (struct node_name *nm = n->names; nm;
+			     nm = nm->next) {
+				h = hash_name(nm->parent->ino, nm->name) &
+				    (nb - 1);
+				nm->hash_next = bn[h];
+				bn[h] = nm;
+			}
 		}
 	}
 	free(by_ino);
+	free(by_key);
 	free(by_name);
 	by_ino = bi;
+	by_key = bk;
 	by_name = bn;
 	nbuckets = nb;
 }
 
-/* Free n if nothing references it, then walk up releasing parents. */
+static bool node_unused(const struct node *n)
+{
+	return n != root && n->nlookup == 0 && n->refs == 0;
+}
+
+/*
+ * Free n if nothing references it, then the parents that its names were
+ * the last reference of, and so on up (a work list, not recursion: paths
+ * may be thousands of directories deep).
+ */
 static void node_maybe_free_locked(struct node *n)
 {
-	while (n && n != root && n->nlookup == 0 && n->refs == 0) {
-		struct node *parent = n->parent, **pp;
+	struct node *todo = NULL;
 
-		if (n->attached)
-			name_remove_locked(n);
+	if (n && node_unused(n)) {
+		n->free_next = NULL;
+		todo = n;
+	}
+	while (todo) {
+		struct node **pp;
+
+		n = todo;
+		todo = n->free_next;
+		while (n->names) {
+			struct node *p = n->names->parent;
+
+			name_drop_locked(n->names);
+			if (node_unused(p)) {
+				p->free_next = todo;
+				todo = p;
+			}
+		}
+		key_remove_locked(n);
 		pp = ino_slot(n->ino);
 		while (*pp != n)
 			pp = &(*pp)->ino_next;
@@ -165,30 +334,37 @@ static void node_maybe_free_locked(struct node *n)
 			n->handles = nh->next;
 			free(nh);
 		}
-		free(n->name);
 		free(n);
 		nnodes--;
-		parent->refs--;
-		n = parent;
 	}
+}
+
+/* Release node `ino` if it is still there and unused: by id, because
+ * freeing one node of an operation may have freed another already. */
+static void node_release_locked(uint64_t ino)
+{
+	node_maybe_free_locked(find_ino_locked(ino));
 }
 
 int inode_table_init(void)
 {
 	nbuckets = 1024;
 	by_ino = calloc(nbuckets, sizeof(*by_ino));
+	by_key = calloc(nbuckets, sizeof(*by_key));
 	by_name = calloc(nbuckets, sizeof(*by_name));
 	root = calloc(1, sizeof(*root));
-	if (!by_ino || !by_name || !root) {
+	if (!by_ino || !by_key || !by_name || !root) {
+		free(root);
+		root = NULL;
 		inode_table_destroy();
 		return -ENOMEM;
 	}
 	root->ino = INODE_ROOT;
 	root->nlookup = 1;
-	root->attached = true;
 	root->type = S_IFDIR;
 	*ino_slot(INODE_ROOT) = root;
 	nnodes = 1;
+	nnames = 0;
 	return 0;
 }
 
@@ -199,62 +375,169 @@ void inode_table_destroy(void)
 
 		for (; n; n = next) {
 			next = n->ino_next;
-			free(n->name);
+			while (n->names) {
+				struct node_name *nm = n->names;
+
+				n->names = nm->next;
+				free(nm->name);
+				free(nm);
+			}
+			while (n->handles) {
+				struct node_handle *nh = n->handles;
+
+				n->handles = nh->next;
+				free(nh);
+			}
 			free(n);
 		}
 	}
 	free(by_ino);
+	free(by_key);
 	free(by_name);
-	by_ino = by_name = NULL;
+	by_ino = by_key = NULL;
+	by_name = NULL;
 	root = NULL;
-	nnodes = 0;
+	nnodes = nnames = 0;
 }
 
-uint64_t inode_lookup(uint64_t parent, const char *name, const struct stat *st,
-		      int *err)
+/* Whether node n is the object st describes (as far as n knows it). */
+static bool same_object(const struct node *n, const struct stat *st)
 {
-	struct node *p, *n;
-	uint64_t ino = 0;
+	if (n->type && n->type != (st->st_mode & S_IFMT))
+		return false;
+	return !n->bino || (n->bino == st->st_ino && n->bdev == st->st_dev);
+}
 
-	pthread_mutex_lock(&table_lock);
-	p = find_ino_locked(parent);
-	if (!p) {
-		*err = -ENOENT;
-		goto out;
+/*
+ * The heart of lookup and link: make (p, name) a name of the node of the
+ * object st describes and take one kernel reference on that node.
+ * `want`, when not NULL, is the node the caller knows the object by (the
+ * source of a link); it is used if it is that object.  The ids of nodes
+ * this dropped names of are put in *rel for the caller to release.
+ *
+ * A name a lookup found becomes the one paths go through: the backend has
+ * just confirmed it, while another name may have been removed behind our
+ * back since (and would fail every request of the node with ENOENT).  A
+ * link's new name goes last: the source name has just worked too, and
+ * staying on it spares path-keyed backend caches a switch.
+ */
+static struct node *attach_locked(struct node *p, const char *name,
+				  const struct stat *st, uint64_t space,
+				  struct node *want, uint64_t rel[2], int *err)
+{
+	struct node_name *nm = find_name_locked(p->ino, name), *fresh = NULL;
+	struct node *n = NULL;
+	char *copy = NULL;
+
+	if (nm && (!same_object(nm->node, st) ||
+		   (want && nm->node != want && same_object(want, st)))) {
+		/* the name now means another object */
+		rel[0] = nm->node->ino;
+		name_drop_locked(nm);
+		nm = NULL;
 	}
-	n = find_name_locked(parent, name);
-	if (n && ((n->type && n->type != (st->st_mode & S_IFMT)) ||
-		  (n->bino && (n->bino != st->st_ino ||
-			       n->bdev != st->st_dev)))) {
-		/* the name now means another object: give it a new id */
-		name_remove_locked(n);
-		node_maybe_free_locked(n);
+	if (nm) {
+		n = nm->node;
+		if (!want)
+			name_to_front_locked(nm);
+	} else if (want && same_object(want, st))
+		n = want;
+	else if (keyable(space, st))
+		n = find_key_locked(space, st);
+	if (n && !same_object(n, st)) {
+		/* the number was reused by an object of another type: the
+		 * node keyed by it is not this one's */
+		key_remove_locked(n);
 		n = NULL;
+	}
+	if (!nm) {
+		copy = strdup(name);
+		fresh = calloc(1, sizeof(*fresh));
 	}
 	if (!n) {
 		n = calloc(1, sizeof(*n));
-		if (!n || !(n->name = strdup(name))) {
-			free(n);
-			*err = -ENOMEM;
-			goto out;
+		if (n) {
+			n->ino = next_ino++;
+			n->ino_next = *ino_slot(n->ino);
+			*ino_slot(n->ino) = n;
+			nnodes++;
 		}
-		n->ino = next_ino++;
-		n->parent = p;
-		p->refs++;
-		n->ino_next = *ino_slot(n->ino);
-		*ino_slot(n->ino) = n;
-		name_insert_locked(n);
-		nnodes++;
-		maybe_grow_locked();
 	}
-	n->type = st->st_mode & S_IFMT;
-	n->bino = st->st_ino;
-	n->bdev = st->st_dev;
+	if (!n || (!nm && (!copy || !fresh))) {
+		free(copy);
+		free(fresh);
+		if (n)
+			rel[1] = n->ino;	/* a node of its own, unused */
+		*err = -ENOMEM;
+		return NULL;
+	}
+	if (!nm)
+		name_add_locked(n, p, copy, fresh, !want);
+	if (!n->bino) {
+		n->type = st->st_mode & S_IFMT;
+		n->bino = st->st_ino;
+		n->bdev = st->st_dev;
+	}
+	if (!n->space && keyable(space, st) && !find_key_locked(space, st)) {
+		struct node **slot = key_slot(space, st->st_dev, st->st_ino);
+
+		n->space = space;
+		n->key_next = *slot;
+		*slot = n;
+	}
 	n->nlookup++;
-	ino = n->ino;
+	maybe_grow_locked();
+	return n;
+}
+
+static uint64_t lookup_common(uint64_t parent, const char *name,
+			      const struct stat *st, uint64_t space,
+			      uint64_t want_ino, int *err)
+{
+	uint64_t rel[2] = { 0, 0 }, ino = 0;
+	struct node *p, *n, *want = NULL;
+
+	pthread_mutex_lock(&table_lock);
+	p = find_ino_locked(parent);
+	if (want_ino)
+		want = find_ino_locked(want_ino);
+	if (!p || (want_ino && !want)) {
+		*err = -ENOENT;
+		goto out;
+	}
+	n = attach_locked(p, name, st, space, want, rel, err);
+	if (n)
+		ino = n->ino;
+	node_release_locked(rel[0]);
+	node_release_locked(rel[1]);
+	node_release_locked(parent);
 out:
 	pthread_mutex_unlock(&table_lock);
 	return ino;
+}
+
+uint64_t inode_lookup(uint64_t parent, const char *name, const struct stat *st,
+		      uint64_t space, int *err)
+{
+	return lookup_common(parent, name, st, space, 0, err);
+}
+
+uint64_t inode_link(uint64_t ino, uint64_t newparent, const char *newname,
+		    const struct stat *st, uint64_t space, int *err)
+{
+	return lookup_common(newparent, newname, st, space, ino, err);
+}
+
+bool inode_keyed(uint64_t ino)
+{
+	struct node *n;
+	bool keyed;
+
+	pthread_mutex_lock(&table_lock);
+	n = find_ino_locked(ino);
+	keyed = n && n->space;
+	pthread_mutex_unlock(&table_lock);
+	return keyed;
 }
 
 void inode_forget(uint64_t ino, uint64_t count)
@@ -270,17 +553,41 @@ void inode_forget(uint64_t ino, uint64_t count)
 	pthread_mutex_unlock(&table_lock);
 }
 
+/*
+ * The name of n that paths go through: its first one whose directories
+ * all still have their names (a name inside a removed directory leads
+ * nowhere), or NULL.  Directories have one name, so only the first step
+ * may choose.
+ */
+static struct node_name *usable_name_locked(const struct node *n)
+{
+	for (struct node_name *nm = n->names; nm; nm = nm->next) {
+		const struct node *w = nm->parent;
+
+		while (w != root && w->names)
+			w = w->names->parent;
+		if (w == root)
+			return nm;
+	}
+	return NULL;
+}
+
 static char *path_locked(struct node *n, const char *child, int *err)
 {
 	size_t len = child ? strlen(child) + 1 : 0;
+	struct node_name *first = NULL;
 	char *buf, *p;
 
-	for (struct node *w = n; w != root; w = w->parent) {
-		if (!w->attached) {
+	if (n != root) {
+		first = usable_name_locked(n);
+		if (!first) {
 			*err = -ESTALE;
 			return NULL;
 		}
-		len += strlen(w->name) + 1;
+	}
+	for (struct node_name *nm = first; nm; ) {
+		len += strlen(nm->name) + 1;
+		nm = nm->parent == root ? NULL : nm->parent->names;
 	}
 	buf = malloc(len + 2);
 	if (!buf) {
@@ -296,12 +603,13 @@ static char *path_locked(struct node *n, const char *child, int *err)
 		memcpy(p, child, l);
 		*--p = '/';
 	}
-	for (struct node *w = n; w != root; w = w->parent) {
-		size_t l = strlen(w->name);
+	for (struct node_name *nm = first; nm; ) {
+		size_t l = strlen(nm->name);
 
 		p -= l;
-		memcpy(p, w->name, l);
+		memcpy(p, nm->name, l);
 		*--p = '/';
+		nm = nm->parent == root ? NULL : nm->parent->names;
 	}
 	if (p == buf + len + 1)
 		*--p = '/';
@@ -339,42 +647,39 @@ char *inode_child_path(uint64_t parent, const char *name, int *err)
 	return path;
 }
 
-void inode_unlink(uint64_t parent, const char *name)
+/* Drop the name; with `keep_last`, not a node's only one. */
+static void unlink_common(uint64_t parent, const char *name, bool keep_last)
 {
-	struct node *n;
+	struct node_name *nm;
+	uint64_t ino;
 
 	pthread_mutex_lock(&table_lock);
-	n = find_name_locked(parent, name);
-	if (n) {
-		name_remove_locked(n);
-		node_maybe_free_locked(n);
+	nm = find_name_locked(parent, name);
+	if (nm && !(keep_last && !nm->next && nm->node->names == nm)) {
+		ino = nm->node->ino;
+		name_drop_locked(nm);
+		node_release_locked(ino);
+		node_release_locked(parent);
 	}
 	pthread_mutex_unlock(&table_lock);
 }
 
-/*
- * Give a detached node a new parent and name (consumed).  Returns the old
- * parent if it lost a reference, for the caller to release once every
- * move of the operation is done.
- */
-static struct node *node_place_locked(struct node *n, struct node *np,
-				      char *name)
+void inode_unlink(uint64_t parent, const char *name)
 {
-	struct node *op = n->parent;
+	unlink_common(parent, name, false);
+}
 
-	free(n->name);
-	n->name = name;
-	n->parent = np;
-	np->refs++;
-	name_insert_locked(n);
-	op->refs--;
-	return op;
+void inode_name_gone(uint64_t parent, const char *name)
+{
+	unlink_common(parent, name, true);
 }
 
 void inode_rename(uint64_t oldparent, const char *oldname, uint64_t newparent,
 		  const char *newname, unsigned flags)
 {
-	struct node *src, *dst, *np, *op, *rel1 = NULL, *rel2 = NULL;
+	struct node_name *src, *dst;
+	struct node *np, *op;
+	uint64_t rel = 0;
 	char *n1 = strdup(newname), *n2 = strdup(oldname);
 
 	pthread_mutex_lock(&table_lock);
@@ -382,34 +687,39 @@ void inode_rename(uint64_t oldparent, const char *oldname, uint64_t newparent,
 	dst = find_name_locked(newparent, newname);
 	np = find_ino_locked(newparent);
 	op = find_ino_locked(oldparent);
-	if (src)
-		name_remove_locked(src);
-	if (dst && dst != src)
-		name_remove_locked(dst);
+	if (src && src == dst)
+		goto out;	/* a name renamed to itself */
 	if (!n1 || !n2 || !np || !op) {
-		/* cannot mirror it: both names stay detached and the next
-		 * lookups create fresh nodes */
-		rel1 = src;
-		rel2 = dst;
-		goto out;
+		/* cannot mirror it: both names go and the next lookups
+		 * find the objects again */
+		uint64_t rel2 = dst ? dst->node->ino : 0;
+
+		rel = src ? src->node->ino : 0;
+		if (src)
+			name_drop_locked(src);
+		if (dst)
+			name_drop_locked(dst);
+		node_release_locked(rel2);
+		node_release_locked(rel);
+		goto release;
+	}
+	if (dst && (flags & RENAME_EXCHANGE)) {
+		name_move_locked(dst, op, n2);
+		n2 = NULL;
+	} else if (dst) {
+		/* replaced: its node keeps its other names, if any */
+		rel = dst->node->ino;
+		name_drop_locked(dst);
 	}
 	if (src) {
-		rel1 = node_place_locked(src, np, n1);
+		name_move_locked(src, np, n1);
 		n1 = NULL;
 	}
-	if (dst && dst != src) {
-		if (flags & RENAME_EXCHANGE) {
-			rel2 = node_place_locked(dst, op, n2);
-			n2 = NULL;
-		} else {
-			rel2 = dst;	/* replaced: only open files keep it */
-		}
-	}
+	node_release_locked(rel);
+release:
+	node_release_locked(oldparent);
+	node_release_locked(newparent);
 out:
-	if (rel1)
-		node_maybe_free_locked(rel1);
-	if (rel2)
-		node_maybe_free_locked(rel2);
 	pthread_mutex_unlock(&table_lock);
 	free(n1);
 	free(n2);
@@ -528,6 +838,7 @@ bool inode_has_handles(uint64_t ino)
 uint64_t inode_find(const char *path)
 {
 	char buf[4096], *save = NULL, *name;
+	struct node_name *nm;
 	struct node *n;
 	uint64_t ino;
 
@@ -536,8 +847,10 @@ uint64_t inode_find(const char *path)
 	pthread_mutex_lock(&table_lock);
 	n = root;
 	for (name = strtok_r(buf, "/", &save); n && name;
-	     name = strtok_r(NULL, "/", &save))
-		n = find_name_locked(n->ino, name);
+	     name = strtok_r(NULL, "/", &save)) {
+		nm = find_name_locked(n->ino, name);
+		n = nm ? nm->node : NULL;
+	}
 	ino = n ? n->ino : 0;
 	pthread_mutex_unlock(&table_lock);
 	return ino;

@@ -606,6 +606,21 @@ void router_timeouts(const char *path, double *attr, double *entry,
 	}
 }
 
+uint64_t router_ino_space(const char *path)
+{
+	const char *rel;
+	struct router_mount *m = resolve(path, &rel);
+	uint64_t space = 0;
+
+	if (m) {
+		/* ids start at 1 and are never reused */
+		if (m->vm->caps & VFS_CAP_STABLE_INO)
+			space = m->id;
+		mount_put(m);
+	}
+	return space;
+}
+
 bool router_file_is_shared(const struct router_file *f)
 {
 	return f->mount->vm->caps & VFS_CAP_SHARED;

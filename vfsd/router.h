@@ -131,6 +131,14 @@ bool router_any_shared(void);
 void router_timeouts(const char *path, double *attr, double *entry,
 		     bool *shared);
 
+/*
+ * What the node table keys `path`'s objects by besides their st_dev and
+ * st_ino (inode_lookup): an id of its mount, unique while the daemon runs,
+ * when the backend's inode numbers are stable (VFS_CAP_STABLE_INO); 0 when
+ * they are not, or for a virtual directory.
+ */
+uint64_t router_ino_space(const char *path);
+
 /* Whether the kernel may keep cached pages of a file on this mount when it
  * is unchanged (private storage); shared mounts revalidate on open. */
 bool router_file_is_shared(const struct router_file *f);

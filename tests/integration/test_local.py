@@ -15,6 +15,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import Vfsd, tmpdir  # noqa: E402
+from link_suite import LinkSuite  # noqa: E402
 from posix_suite import PosixSuite, read_file, write_file  # noqa: E402
 
 
@@ -81,6 +82,73 @@ class LocalPosixNoPassthrough(LocalPosix):
         after = self.vfsd.stats("/local")
         self.assertEqual(after["bytes_written"] - before["bytes_written"], 5000)
         self.assertGreaterEqual(after["ops"]["write"] - before["ops"]["write"], 1)
+
+
+class LocalLinks(LinkSuite, harness.TestCase):
+    """Hard links on a file:// mount (default options)."""
+    URL_OPTIONS = ""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.backing = tmpdir()
+        cls.vfsd = Vfsd([("/local", "file://" + cls.backing + cls.URL_OPTIONS)]).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.vfsd.stop()
+
+    def setUp(self):
+        self.base = self.vfsd.path("local")
+        super().setUp()
+
+    def behind(self, path):
+        return os.path.join(self.backing, os.path.relpath(path, self.base))
+
+
+    def test_name_removed_behind_vfsd(self):
+        """The name requests of a linked file went through is removed by
+        someone else: once the kernel asks for the other name again,
+        requests go through that one."""
+        self.cached_file("a")
+        os.link(self.p("a"), self.p("b"))
+        self.assertEqual(os.stat(self.p("b")).st_nlink, 2)
+        os.unlink(self.behind(self.p("a")))
+        time.sleep(1.5)         # past the entry timeout (cache_ttl 1)
+        os.chmod(self.p("b"), 0o600)
+        sb = os.stat(self.p("b"))
+        self.assertEqual((stat.S_IMODE(sb.st_mode), sb.st_nlink), (0o600, 1))
+        self.assertEqual(read_file(self.p("b")), b"linked")
+        self.assertFalse(os.path.exists(self.p("a")))
+
+
+class LocalLinksNoPassthrough(LocalLinks):
+    """The same with every read and write through the daemon."""
+    URL_OPTIONS = "?passthrough=no"
+
+
+class LinksAcrossMounts(harness.TestCase):
+    def test_two_mounts_of_one_directory(self):
+        """The node table keys files by mount as well as inode number: the
+        same file through a read-only second mount of the directory is
+        another node, so nothing done through it reaches the writable
+        mount's paths."""
+        d = tmpdir()
+        cfg = ("[mount /rw]\nurl = file://%s\n\n"
+               "[mount /ro]\nurl = file://%s\nreadonly = yes\n" % (d, d))
+        with Vfsd(config_text=cfg) as v:
+            write_file(v.path("rw/a"), b"data")
+            os.link(v.path("rw/a"), v.path("rw/b"))
+            self.assertEqual(os.stat(v.path("rw/a")).st_nlink, 2)
+            for name in ("a", "b"):
+                self.assertEqual(os.stat(v.path("ro", name)).st_nlink, 2)
+                with self.assertRaises(OSError) as cm:
+                    os.chmod(v.path("ro", name), 0o600)
+                self.assertEqual(cm.exception.errno, errno.EROFS)
+            self.assertEqual(stat.S_IMODE(os.stat(os.path.join(d, "a")).st_mode), 0o644)
+            os.chmod(v.path("rw/b"), 0o640)
+            self.assertEqual(stat.S_IMODE(os.stat(v.path("rw/a")).st_mode), 0o640)
+            self.assertNotEqual(os.stat(v.path("rw/a")).st_ino,
+                                os.stat(v.path("ro/a")).st_ino)
 
 
 class Passthrough(harness.TestCase):

@@ -14,6 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import Vfsd, tmpdir  # noqa: E402
 import ganesha  # noqa: E402
+from link_suite import LinkSuite  # noqa: E402
 from ganesha import Ganesha  # noqa: E402
 from posix_suite import ALL_CAPS, PosixSuite, check_locked_writes_through, read_file, write_file  # noqa: E402
 
@@ -69,6 +70,25 @@ class Nfs4Posix(PosixSuite, harness.TestCase):
     def setUp(self):
         self.base = _shared["v"].path("nfs4", "v4")
         super().setUp()
+
+
+class Nfs3Links(LinkSuite, harness.TestCase):
+    """Hard links over NFSv3: one node per file handle's fileid."""
+    VERSION = 3
+
+    def setUp(self):
+        sub = "v%d" % self.VERSION
+        self.base = _shared["v"].path("nfs%d" % self.VERSION, sub)
+        self.export = os.path.join(_shared["g"].export, sub)
+        super().setUp()
+
+    def behind(self, path):
+        return os.path.join(self.export, os.path.relpath(path, self.base))
+
+
+class Nfs4Links(Nfs3Links):
+    """The same over NFSv4."""
+    VERSION = 4
 
 
 class Coherence(harness.TestCase):
