@@ -617,31 +617,58 @@ static int nfsb_simple(struct nfsb_mount *m, enum nfsb_simple what,
 	return ret;
 }
 
-/* New objects get the caller's owner when we run as root (the server saw
- * AUTH_SYS uid 0, or the uid= option). */
+static int nfsb_setattr_path(struct nfsb_mount *m, const char *full,
+			     const struct vfs_setattr *sa);
+
+/* Whether the directory holding `full` is setgid (then the server gave its
+ * group to a new object there, as any file system does). */
+static bool nfsb_parent_setgid(struct nfsb_mount *m, const char *full)
+{
+	char *dir = strdup(full), *slash = dir ? strrchr(dir, '/') : NULL;
+	struct stat st;
+	bool sgid = false;
+
+	if (slash) {
+		slash[slash == dir] = '\0';
+		sgid = nfsb_lstat_full(m, dir, &st, false) == 0 &&
+		       (st.st_mode & S_ISGID);
+	}
+	free(dir);
+	return sgid;
+}
+
+/*
+ * New objects get the caller's owner when we run as root (the server saw
+ * AUTH_SYS uid 0, or the uid= option), and the caller's group unless a
+ * setgid directory chose it.  The server's chown clears setuid and setgid
+ * bits of a regular file, so they are given back afterwards.
+ */
 static int nfsb_chown_new(struct nfsb_mount *m, const char *full,
 			  const struct vfs_cred *cred, struct stat *st)
 {
-	struct nfsb_args g = { .a = full };
+	struct vfs_setattr sa = { .valid = VFS_SET_UID, .uid = cred ? cred->uid : 0,
+				  .gid = cred ? cred->gid : 0 };
+	mode_t sxid = st->st_mode & (S_ISUID | S_ISGID);
 	int ret;
 
-	if (!m->root_user || !cred ||
-	    (st->st_uid == cred->uid && st->st_gid == cred->gid))
+	if (!m->root_user || !cred)
 		return 0;
-	if (m->version == 4) {
-		struct vfs_setattr sa = { .valid = VFS_SET_UID | VFS_SET_GID,
-					  .uid = cred->uid,
-					  .gid = cred->gid };
+	if (!nfsb_parent_setgid(m, full))
+		sa.valid |= VFS_SET_GID;
+	if (st->st_uid == cred->uid &&
+	    (!(sa.valid & VFS_SET_GID) || st->st_gid == cred->gid))
+		return 0;
+	ret = nfsb_setattr_path(m, full, &sa);
+	if (ret == 0 && S_ISREG(st->st_mode) && sxid) {
+		struct vfs_setattr mode = { .valid = VFS_SET_MODE,
+					    .mode = st->st_mode & 07777 };
 
-		ret = nfsb_v4_setattr(m, full, &sa);
-	} else {
-		g.x = cred->uid;
-		g.y = cred->gid;
-		ret = nfsb_simple(m, NFSB_CHOWN, &g);
+		ret = nfsb_setattr_path(m, full, &mode);
 	}
 	if (ret == 0) {
 		st->st_uid = cred->uid;
-		st->st_gid = cred->gid;
+		if (sa.valid & VFS_SET_GID)
+			st->st_gid = cred->gid;
 	}
 	return ret;
 }
