@@ -145,6 +145,9 @@ struct sftp_mount {
 	struct sftp_config cfg;
 	struct sftp_pool pool;
 	struct sftp_features feat;
+	/* longest name component the server takes (statvfs f_namemax,
+	 * else NAME_MAX); fixed after mount */
+	size_t name_max;
 	int ra_buffers;		/* read-ahead buffers in use (atomic) */
 	struct sftp_cache *cache;
 	struct sftp_wb *wb;	/* NULL: write_behind = no */
@@ -280,6 +283,9 @@ struct sftp_listing *sftp_listing_new(void);
 void sftp_listing_put(struct sftp_cache *c, struct sftp_listing *l);
 /* Drop path's attributes and its parent's listing (a change by us). */
 void sftp_cache_invalidate(struct sftp_cache *c, const char *path);
+/* The name path was created, removed or renamed: drop as above and the
+ * parent's attributes too, whose mtime, ctime and size changed with it. */
+void sftp_cache_invalidate_name(struct sftp_cache *c, const char *path);
 /* Drop path's listing too (path is a directory whose entries changed) */
 void sftp_cache_invalidate_dir(struct sftp_cache *c, const char *path);
 /* Drop everything (a directory moved, or the connection was rebuilt). */
