@@ -16,6 +16,12 @@
  *    a symlink's own attributes is refused rather than done to its target.
  *  - The server applies its own umask to new files and directories; modes
  *    are corrected afterwards when we know we created the object.
+ *  - Everything is created as the login user; a root login gives new
+ *    objects to the caller afterwards (sftp_owner_due), symlinks excepted.
+ *  - ENAMETOOLONG and EINVAL both arrive as BAD_MESSAGE, EFBIG, ENOSPC and
+ *    EROFS as FAILURE: lengths are checked before sending (sftp_rpath),
+ *    sizes explained after (sftp_explain_size).
+ *  - Times are unsigned 32-bit seconds and are clamped to that range.
  *  - No inode numbers or link counts in v3: st_ino is a hash of the path
  *    and st_nlink is 1.
  *  - libssh2 1.10 reads the status of SSH_FXP_SYMLINK and of a failed
