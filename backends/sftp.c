@@ -177,6 +177,16 @@ static int sftp_rpath(struct sftp_mount *sm, const char *path, char **out)
 	return 0;
 }
 
+/* The parent directory of a path ("/" for "/x"): a new string or NULL. */
+static char *sftp_parent_of(const char *p)
+{
+	const char *slash = strrchr(p, '/');
+
+	if (!slash || slash == p)
+		return strdup("/");
+	return strndup(p, (size_t)(slash - p));
+}
+
 /* For the libssh2 1.10 calls whose SFTP status is garbage: a status error
  * is "failed for some reason", never a broken session. */
 static int sftp_err_nostatus(struct sftp_conn *c, int rc)
@@ -622,6 +632,33 @@ static int sftp_explain(struct sftp_conn *c, const char *rpath, int rc,
 }
 
 /*
+ * A change the server answered FAILURE (-EIO) may have met a read-only
+ * file system, which SFTP v3 has no code for: -EROFS when statvfs@openssh
+ * says so of rpath's directory, else rc.  Only for calls that change
+ * something.
+ */
+static int sftp_explain_rofs(struct sftp_mount *sm, struct sftp_conn *c,
+			     const char *rpath, int rc)
+{
+	LIBSSH2_SFTP_STATVFS v;
+	char *dir;
+	int src;
+
+	if (rc != -EIO || c->broken || !sm->feat.statvfs)
+		return rc;
+	dir = sftp_parent_of(rpath);
+	if (!dir)
+		return rc;
+	src = libssh2_sftp_statvfs(c->sftp, dir, strlen(dir), &v);
+	free(dir);
+	if (src)
+		sftp_err(c, src);
+	else if (v.f_flag & LIBSSH2_SFTP_ST_RDONLY)
+		return -EROFS;
+	return rc;
+}
+
+/*
  * The smallest maximum file size among the file systems an SFTP server
  * commonly serves: FAT's 4 GiB - 1 (ext4 with 4 KiB blocks allows
  * 16 TiB, XFS and Btrfs 8 EiB).  No file can fail to reach this size for
@@ -856,6 +893,7 @@ static int sftp_setattr(struct vfs_mount *m, const char *path,
 						       (uint64_t)cur.st_size,
 						       (uint64_t)sa->size, 0,
 						       rc);
+			rc = sftp_explain_rofs(sm, c, f->rpath, rc);
 		}
 		if (!rc)
 			rc = sftp_err(c, libssh2_sftp_fstat_ex(f->h, &a, 0));
@@ -900,6 +938,7 @@ out_unlock:
 			rc = sftp_explain_size(sm, c, rpath,
 					       (uint64_t)cur.st_size,
 					       (uint64_t)sa->size, 0, rc);
+		rc = sftp_explain_rofs(sm, c, rpath, rc);
 	}
 	if (!rc)
 		rc = sftp_lstat_conn(c, rpath, path, st);
@@ -943,16 +982,6 @@ static ssize_t sftp_readlink(struct vfs_mount *m, const char *path,
 		return rc;
 	memcpy(buf, target, (size_t)rc < size ? (size_t)rc : size);
 	return rc;
-}
-
-/* The parent directory of a path ("/" for "/x"): a new string or NULL. */
-static char *sftp_parent_of(const char *p)
-{
-	const char *slash = strrchr(p, '/');
-
-	if (!slash || slash == p)
-		return strdup("/");
-	return strndup(p, (size_t)(slash - p));
 }
 
 /*
@@ -1072,7 +1101,8 @@ static int sftp_mkdir(struct vfs_mount *m, const char *path, mode_t mode,
 	rc = sftp_err(c, libssh2_sftp_mkdir_ex(c->sftp, rpath, strlen(rpath),
 					       mode & 07777));
 	if (rc)
-		rc = sftp_explain(c, rpath, rc, -EEXIST, 0, 0);
+		rc = sftp_explain_rofs(sm, c, rpath,
+				       sftp_explain(c, rpath, rc, -EEXIST, 0, 0));
 	if (!rc) {
 		/* by path: SFTP has no handle of a directory that SETSTAT
 		 * could use */
@@ -1131,8 +1161,11 @@ static int sftp_symlink(struct vfs_mount *m, const char *target,
 		rc = -EEXIST; /* someone else made something else there */
 	else if (rc == -ENOENT)
 		/* not created; the kernel looked the parent up just before,
-		 * so the server refused: most likely permissions */
-		rc = -EACCES;
+		 * so the server refused: a read-only file system, or most
+		 * likely permissions */
+		rc = sftp_explain_rofs(sm, c, rpath, -EIO) == -EROFS
+			     ? -EROFS
+			     : -EACCES;
 out_checkin:
 	sftp_checkin(sm, c);
 	sftp_cache_invalidate_name(sm->cache, path);
@@ -1159,7 +1192,8 @@ static int sftp_unlink(struct vfs_mount *m, const char *path)
 	rc = sftp_err(c, libssh2_sftp_unlink_ex(c->sftp, rpath,
 						strlen(rpath)));
 	if (rc)
-		rc = sftp_explain(c, rpath, rc, 0, -EISDIR, 0);
+		rc = sftp_explain_rofs(sm, c, rpath,
+				       sftp_explain(c, rpath, rc, 0, -EISDIR, 0));
 	sftp_checkin(sm, c);
 	if (!rc)
 		sftp_files_moved(sm, path);
@@ -1185,7 +1219,10 @@ static int sftp_rmdir(struct vfs_mount *m, const char *path)
 	rc = sftp_err(c, libssh2_sftp_rmdir_ex(c->sftp, rpath,
 					       strlen(rpath)));
 	if (rc)
-		rc = sftp_explain(c, rpath, rc, 0, -ENOTEMPTY, -ENOTDIR);
+		/* read-only first: the directory is still there then, which
+		 * would make it look non-empty */
+		rc = sftp_explain(c, rpath, sftp_explain_rofs(sm, c, rpath, rc),
+				  0, -ENOTEMPTY, -ENOTDIR);
 	sftp_checkin(sm, c);
 	sftp_cache_invalidate_name(sm->cache, path);
 	sftp_cache_invalidate_dir(sm->cache, path);
@@ -1297,6 +1334,7 @@ static int sftp_rename(struct vfs_mount *m, const char *from, const char *to,
 	if (rc && !c->broken && !(flags & RENAME_NOREPLACE) &&
 	    sftp_lstat_conn(c, rto, to, &sto) == 0)
 		rc = sftp_rename_replace(sm, c, rfrom, rto, &sfrom, &sto);
+	rc = sftp_explain_rofs(sm, c, rto, rc);
 out_checkin:
 	sftp_checkin(sm, c);
 	if (!rc && strcmp(from, to) != 0) {
@@ -1589,7 +1627,9 @@ static int sftp_create(struct vfs_mount *m, const char *path, int flags,
 				     LIBSSH2_FXF_TRUNC,
 			     mode & 07777, &h, &a, &arc);
 	if (!h) {
-		rc = sftp_explain(c, f->rpath, rc, -EEXIST, -EISDIR, -EEXIST);
+		rc = sftp_explain_rofs(sm, c, f->rpath,
+				       sftp_explain(c, f->rpath, rc, -EEXIST,
+						    -EISDIR, -EEXIST));
 		if (rc == -EEXIST && !(flags & O_EXCL)) {
 			created = false;
 			h = libssh2_sftp_open_ex(
@@ -1669,6 +1709,8 @@ static int sftp_open(struct vfs_mount *m, const char *path, int flags,
 		} else {
 			rc = sftp_err(c, libssh2_session_last_errno(c->ssh));
 			rc = sftp_explain(c, f->rpath, rc, 0, -EISDIR, 0);
+			if ((flags & (O_ACCMODE | O_TRUNC)) != O_RDONLY)
+				rc = sftp_explain_rofs(sm, c, f->rpath, rc);
 		}
 		/* retrying an open that may have truncated is harmless:
 		 * it truncates the same file again */
@@ -1679,6 +1721,31 @@ static int sftp_open(struct vfs_mount *m, const char *path, int flags,
 	}
 	*out = &f->base;
 	return 0;
+}
+
+/*
+ * The server refused a write (rc, from its status).  That leaves the
+ * session in doubt: libssh2 1.10 then forgets the writes it had queued
+ * behind the refused one, also one it had sent only in part (the SSH
+ * window was full), so the server may be waiting for the rest of that
+ * request and would take our next one for it (a hang until the
+ * timeout).  So the session is closed (only this one: the server is
+ * fine; other files' handles on it are reopened by path, as after a
+ * reconnect) and the errno explained (sftp_explain_size) over another.
+ * Called with c checked out; checks it in.  Returns the errno.
+ */
+static int sftp_write_refused(struct sftp_mount *sm, struct sftp_conn *c,
+			      const char *rpath, uint64_t end, size_t need,
+			      int rc)
+{
+	struct sftp_conn *other;
+
+	sftp_checkin_discard(sm, c);
+	if (sftp_checkout(sm, -1, 0, &other) == 0) {
+		rc = sftp_explain_size(sm, other, rpath, 0, end, need, rc);
+		sftp_checkin(sm, other);
+	}
+	return rc;
 }
 
 /* sftp_io_any(): no second handle could be had; use the file's own */
@@ -1809,9 +1876,9 @@ static ssize_t sftp_io_any(struct sftp_mount *sm, struct sftp_file *f,
 					sftp_no_read_ahead(size - total));
 			if (n < 0) {
 				rc = sftp_err(c, (int)n);
-				if (write)
-					rc = sftp_explain_size(
-						sm, c, f->rpath, 0,
+				if (write && !c->broken)
+					return sftp_write_refused(
+						sm, c, f->rpath,
 						(uint64_t)off + size,
 						size - total, rc);
 				break;
@@ -1993,6 +2060,7 @@ static int sftp_write_locked(struct sftp_mount *sm, struct sftp_file *f,
 {
 	struct sftp_conn *c;
 	size_t total = 0;
+	bool refused = false;
 	int rc, stalls = 0;
 
 	rc = sftp_file_begin(sm, f, &c);
@@ -2012,10 +2080,8 @@ static int sftp_write_locked(struct sftp_mount *sm, struct sftp_file *f,
 		}
 		n = libssh2_sftp_write(f->h, buf + total, size - total);
 		if (n < 0) {
-			rc = sftp_explain_size(sm, c, f->rpath, 0,
-					       (uint64_t)off + size,
-					       size - total,
-					       sftp_err(c, (int)n));
+			rc = sftp_err(c, (int)n);
+			refused = !c->broken;
 			break;
 		}
 		if (n == 0 && ++stalls > 1000) {
@@ -2034,6 +2100,9 @@ static int sftp_write_locked(struct sftp_mount *sm, struct sftp_file *f,
 			rc = -EIO;
 		}
 	}
+	if (refused)
+		return sftp_write_refused(sm, c, f->rpath, (uint64_t)off + size,
+					  size - total, rc);
 	sftp_checkin(sm, c);
 	return rc;
 }

@@ -202,6 +202,10 @@ void sftp_close_reap(struct sftp_conn *c, bool wait);
 /* Give a connection back (reaping deferred closes); a connection marked
  * broken is discarded and the pool starts reconnecting. */
 void sftp_checkin(struct sftp_mount *sm, struct sftp_conn *c);
+/* Give a connection back to be closed, though the server is fine: its
+ * session is out of step (sftp.c, sftp_write_refused).  The maintenance
+ * thread opens a new one in its slot. */
+void sftp_checkin_discard(struct sftp_mount *sm, struct sftp_conn *c);
 /* Account an open file handle on slot idx (delta +1/-1). */
 void sftp_pool_count_file(struct sftp_mount *sm, int idx, int delta);
 const char *sftp_pool_state(struct sftp_mount *sm);

@@ -1083,6 +1083,14 @@ static int sftp_pool_fail_locked(struct sftp_mount *sm, const char *why,
 	return n;
 }
 
+void sftp_checkin_discard(struct sftp_mount *sm, struct sftp_conn *c)
+{
+	pthread_mutex_lock(&sm->pool.lock);
+	c->doomed = true;
+	pthread_mutex_unlock(&sm->pool.lock);
+	sftp_checkin(sm, c);
+}
+
 void sftp_checkin(struct sftp_mount *sm, struct sftp_conn *c)
 {
 	struct sftp_pool *p = &sm->pool;

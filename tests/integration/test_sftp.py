@@ -469,10 +469,13 @@ class SftpOwnershipRefused(harness.TestCase):
 
 @unittest.skipUnless(have_sshd(), "needs OpenSSH's sshd (package openssh-server)")
 class SftpFullServer(harness.TestCase):
-    """A write the server's file system has no room for is ENOSPC (OpenSSH
-    sends a plain FAILURE for it), at the write or at fsync/close."""
+    """Server file systems that are full or read-only: the errno a local
+    one gives, not EIO."""
 
     def test_enospc(self):
+        """A write the server's file system has no room for is ENOSPC
+        (OpenSSH sends a plain FAILURE for it), at the write or at
+        fsync/close."""
         harness.require_root(self)
         sshd = Sshd().start()
         self.addCleanup(sshd.stop)
@@ -482,6 +485,15 @@ class SftpFullServer(harness.TestCase):
         self.addCleanup(subprocess.run, ["umount", "-l", remote])
         v = Vfsd([("/ssh", sshd.url(remote))], env=vfsd_env(sshd.dir)).start()
         self.addCleanup(v.stop)
+        # fill it on the server first: the space a file frees on the
+        # server only once its handles are closed would make this racy
+        fd = os.open(os.path.join(remote, "filler"), os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            with self.assertRaises(OSError):
+                while True:
+                    os.write(fd, b"x" * 4096)
+        finally:
+            os.close(fd)
         for flags in (0, os.O_SYNC):
             path = v.path("ssh", "big%d" % flags)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | flags, 0o644)
@@ -494,6 +506,42 @@ class SftpFullServer(harness.TestCase):
                     os.close(fd)
             self.assertEqual(cm.exception.errno, errno.ENOSPC, flags)
             os.unlink(path)
+
+    def test_erofs(self):
+        """Changes on a read-only server file system are EROFS (OpenSSH
+        sends a plain FAILURE), reads still work."""
+        harness.require_root(self)
+        sshd = Sshd().start()
+        self.addCleanup(sshd.stop)
+        remote = tmpdir("vfsd-remote-")
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "vfsd-test", remote],
+                       check=True)
+        self.addCleanup(subprocess.run, ["umount", "-l", remote])
+        for name in ("f", "g"):
+            write_file(os.path.join(remote, name), b"data")
+        os.mkdir(os.path.join(remote, "d"))
+        subprocess.run(["mount", "-o", "remount,ro", remote], check=True)
+        v = Vfsd([("/ssh", sshd.url(remote))], env=vfsd_env(sshd.dir)).start()
+        self.addCleanup(v.stop)
+        p = lambda name: v.path("ssh", name)  # noqa: E731
+        self.assertEqual(read_file(p("f")), b"data")
+        for what, fn, args in (
+                ("create", os.open, (p("new"), os.O_CREAT | os.O_WRONLY, 0o644)),
+                ("open for writing", os.open, (p("f"), os.O_WRONLY)),
+                ("mkdir", os.mkdir, (p("newdir"),)),
+                ("symlink", os.symlink, ("x", p("link"))),
+                ("unlink", os.unlink, (p("f"),)),
+                ("rmdir", os.rmdir, (p("d"),)),
+                ("rename", os.rename, (p("f"), p("h"))),
+                ("rename over", os.rename, (p("f"), p("g"))),
+                ("chmod", os.chmod, (p("f"), 0o600)),
+                ("utime", os.utime, (p("f"), (1, 1))),
+                ("truncate", os.truncate, (p("f"), 1))):
+            with self.subTest(what):
+                with self.assertRaises(OSError) as cm:
+                    fn(*args)
+                self.assertEqual(cm.exception.errno, errno.EROFS)
+        self.assertEqual(read_file(p("f")), b"data")
 
 
 @unittest.skipUnless(have_sshd(), "needs OpenSSH's sshd (package openssh-server)")
