@@ -8,6 +8,7 @@ identity and known_hosts files come from URL parameters.
 """
 import contextlib
 import errno
+import mmap
 import os
 import shutil
 import stat
@@ -506,6 +507,28 @@ class SftpFullServer(harness.TestCase):
                     os.close(fd)
             self.assertEqual(cm.exception.errno, errno.ENOSPC, flags)
             os.unlink(path)
+        # one large O_DIRECT write (any connection, no write-behind); the
+        # calls after it answer promptly (a refused write's session is
+        # replaced: sftp_write_refused)
+        buf = mmap.mmap(-1, 8 << 20)
+        buf.write(b"y" * (8 << 20))
+        fd = os.open(v.path("ssh", "direct"), os.O_WRONLY | os.O_CREAT | os.O_DIRECT, 0o644)
+        try:
+            self.assertErrno_(errno.ENOSPC, os.write, fd, buf)
+        finally:
+            os.close(fd)
+        t0 = time.monotonic()
+        for _ in range(8):
+            self.assertEqual(sorted(os.listdir(v.path("ssh"))), ["direct", "filler"])
+            os.stat(v.path("ssh", "filler"))
+            os.unlink(v.path("ssh", "direct"))
+            write_file(v.path("ssh", "direct"), b"")
+        self.assertLess(time.monotonic() - t0, 10)
+
+    def assertErrno_(self, err, fn, *args):
+        with self.assertRaises(OSError) as cm:
+            fn(*args)
+        self.assertEqual(cm.exception.errno, err)
 
     def test_erofs(self):
         """Changes on a read-only server file system are EROFS (OpenSSH
