@@ -420,8 +420,8 @@ static int sftp_probe(struct sftp_mount *sm, struct sftp_conn *c,
 
 	sm->feat.statvfs =
 		libssh2_sftp_statvfs(c->sftp, root, strlen(root), &vfs) == 0;
-	sm->name_max = sm->feat.statvfs && vfs.f_namemax ? vfs.f_namemax
-							  : NAME_MAX;
+	sm->name_max =
+		sm->feat.statvfs && vfs.f_namemax ? vfs.f_namemax : NAME_MAX;
 	if (c->broken)
 		return vfs_error_set(err, EIO, "%s: connection lost while probing the server",
 				     sm->cfg.display);
@@ -889,10 +889,9 @@ static int sftp_setattr(struct vfs_mount *m, const char *path,
 		if (!rc) {
 			rc = sftp_setstat_conn(c, f, NULL, &cur, sa);
 			if (rc && (sa->valid & VFS_SET_SIZE))
-				rc = sftp_explain_size(sm, c, f->rpath,
-						       (uint64_t)cur.st_size,
-						       (uint64_t)sa->size, 0,
-						       rc);
+				rc = sftp_explain_size(
+					sm, c, f->rpath, (uint64_t)cur.st_size,
+					(uint64_t)sa->size, 0, rc);
 			rc = sftp_explain_rofs(sm, c, f->rpath, rc);
 		}
 		if (!rc)
