@@ -16,6 +16,12 @@
  *    a symlink's own attributes is refused rather than done to its target.
  *  - The server applies its own umask to new files and directories; modes
  *    are corrected afterwards when we know we created the object.
+ *  - Everything is created as the login user; a root login gives new
+ *    objects to the caller afterwards (sftp_owner_due), symlinks excepted.
+ *  - ENAMETOOLONG and EINVAL both arrive as BAD_MESSAGE, EFBIG, ENOSPC and
+ *    EROFS as FAILURE: lengths are checked before sending (sftp_rpath),
+ *    sizes explained after (sftp_explain_size).
+ *  - Times are unsigned 32-bit seconds and are clamped to that range.
  *  - No inode numbers or link counts in v3: st_ino is a hash of the path
  *    and st_nlink is 1.
  *  - libssh2 1.10 reads the status of SSH_FXP_SYMLINK and of a failed
@@ -138,10 +144,47 @@ static inline struct sftp_file *sftp_file_of(struct vfs_file *f)
 	return (struct sftp_file *)f;
 }
 
-/* The remote path of a mount-relative one: a new string, or NULL. */
-static char *sftp_rpath(struct sftp_mount *sm, const char *path)
+/*
+ * The remote path of a mount-relative one, in *out (a new string): 0,
+ * -ENOMEM, or -ENAMETOOLONG for what the server's own system calls would
+ * refuse: a component longer than its name_max, or a whole remote path
+ * of PATH_MAX bytes or more (sftp-server hands paths whole to its system
+ * calls).  Checked here because OpenSSH reports ENAMETOOLONG as
+ * SSH_FX_BAD_MESSAGE, which also stands for EINVAL.
+ */
+static int sftp_rpath(struct sftp_mount *sm, const char *path, char **out)
 {
-	return vfs_path_join(sm->cfg.root, path);
+	const char *p = path;
+
+	*out = NULL;
+	while (*p) {
+		size_t len;
+
+		p += strspn(p, "/");
+		len = strcspn(p, "/");
+		if (len > sm->name_max)
+			return -ENAMETOOLONG;
+		p += len;
+	}
+	*out = vfs_path_join(sm->cfg.root, path);
+	if (!*out)
+		return -ENOMEM;
+	if (strlen(*out) >= PATH_MAX) {
+		free(*out);
+		*out = NULL;
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+/* The parent directory of a path ("/" for "/x"): a new string or NULL. */
+static char *sftp_parent_of(const char *p)
+{
+	const char *slash = strrchr(p, '/');
+
+	if (!slash || slash == p)
+		return strdup("/");
+	return strndup(p, (size_t)(slash - p));
 }
 
 /* For the libssh2 1.10 calls whose SFTP status is garbage: a status error
@@ -377,6 +420,8 @@ static int sftp_probe(struct sftp_mount *sm, struct sftp_conn *c,
 
 	sm->feat.statvfs =
 		libssh2_sftp_statvfs(c->sftp, root, strlen(root), &vfs) == 0;
+	sm->name_max =
+		sm->feat.statvfs && vfs.f_namemax ? vfs.f_namemax : NAME_MAX;
 	if (c->broken)
 		return vfs_error_set(err, EIO, "%s: connection lost while probing the server",
 				     sm->cfg.display);
@@ -491,9 +536,9 @@ static int sftp_statfs(struct vfs_mount *m, const char *path,
 
 	if (!sm->feat.statvfs)
 		return -ENOSYS;
-	rpath = sftp_rpath(sm, path);
-	if (!rpath)
-		return -ENOMEM;
+	rc = sftp_rpath(sm, path, &rpath);
+	if (rc)
+		return rc;
 	do {
 		rc = sftp_checkout(sm, -1, 0, &c);
 		if (rc)
@@ -532,9 +577,9 @@ static int sftp_lstat(struct sftp_mount *sm, const char *path, bool fresh,
 	if (!fresh && !vfs_callctx.fresh &&
 	    sftp_cache_get_attr(sm->cache, path, st))
 		return 0;
-	rpath = sftp_rpath(sm, path);
-	if (!rpath)
-		return -ENOMEM;
+	rc = sftp_rpath(sm, path, &rpath);
+	if (rc)
+		return rc;
 	do {
 		rc = sftp_checkout(sm, -1, 0, &c);
 		if (rc)
@@ -586,6 +631,103 @@ static int sftp_explain(struct sftp_conn *c, const char *rpath, int rc,
 	return if_exists ? if_exists : rc;
 }
 
+/*
+ * A change the server answered FAILURE (-EIO) may have met a read-only
+ * file system, which SFTP v3 has no code for: -EROFS when statvfs@openssh
+ * says so of rpath's directory, else rc.  Only for calls that change
+ * something.
+ */
+static int sftp_explain_rofs(struct sftp_mount *sm, struct sftp_conn *c,
+			     const char *rpath, int rc)
+{
+	LIBSSH2_SFTP_STATVFS v;
+	char *dir;
+	int src;
+
+	if (rc != -EIO || c->broken || !sm->feat.statvfs)
+		return rc;
+	dir = sftp_parent_of(rpath);
+	if (!dir)
+		return rc;
+	src = libssh2_sftp_statvfs(c->sftp, dir, strlen(dir), &v);
+	free(dir);
+	if (src)
+		sftp_err(c, src);
+	else if (v.f_flag & LIBSSH2_SFTP_ST_RDONLY)
+		return -EROFS;
+	return rc;
+}
+
+/*
+ * The smallest maximum file size among the file systems an SFTP server
+ * commonly serves: FAT's 4 GiB - 1 (ext4 with 4 KiB blocks allows
+ * 16 TiB, XFS and Btrfs 8 EiB).  No file can fail to reach this size for
+ * being too large.
+ */
+#define SFTP_MIN_MAX_FILE	0xffffffffull
+
+/*
+ * Name the errno of a failed write or size change (rc; -EIO is the
+ * server's SSH_FX_FAILURE).  OpenSSH answers FAILURE for every errno SFTP
+ * v3 has no code for (EFBIG, ENOSPC, EROFS, EIO...), with the text
+ * "Failure", and libssh2 1.10 passes on neither text nor detail, only the
+ * status code.  What can be told from outside:
+ *  - a read-only server file system (statvfs@openssh.com, ST_RDONLY):
+ *    EROFS;
+ *  - a write needing more room than the file system has left: ENOSPC;
+ *  - a file that would grow past SFTP_MIN_MAX_FILE, with room left: EFBIG,
+ *    the one remaining cause that a size alone explains (truncate to
+ *    999999999999999999 on ext4, say).
+ * A write at an offset beyond the file system's maximum fails earlier, in
+ * sftp-server's lseek(2), with EINVAL, which arrives as BAD_MESSAGE
+ * (-EINVAL here): past SFTP_MIN_MAX_FILE that is EFBIG too, as pwrite(2)
+ * says on the server itself.  Anything else stays as it was.  `old` and
+ * `end` are the file's size before and as asked for (old 0 when unknown),
+ * `need` the bytes written (0 for a size change, which allocates
+ * nothing).
+ */
+static int sftp_explain_size(struct sftp_mount *sm, struct sftp_conn *c,
+			     const char *rpath, uint64_t old, uint64_t end,
+			     size_t need, int rc)
+{
+	LIBSSH2_SFTP_STATVFS v;
+	int src;
+
+	if (c->broken)
+		return rc;
+	if (rc == -EINVAL && need && end > SFTP_MIN_MAX_FILE)
+		return -EFBIG;
+	if (rc != -EIO)
+		return rc;
+	if (sm->feat.statvfs) {
+		src = libssh2_sftp_statvfs(c->sftp, rpath, strlen(rpath), &v);
+		if (src == 0 && (v.f_flag & LIBSSH2_SFTP_ST_RDONLY))
+			return -EROFS;
+		if (src == 0 && need && v.f_bavail * v.f_frsize < need)
+			return -ENOSPC;
+		if (src && (sftp_err(c, src), c->broken))
+			return rc;
+	}
+	if (end > old && end > SFTP_MIN_MAX_FILE)
+		return -EFBIG;
+	return rc;
+}
+
+/*
+ * SFTP v3 carries times as unsigned 32-bit seconds (1970 to 2106), and
+ * libssh2 sends the low 32 bits of whatever it is given: 2^32 would land
+ * in 1970, -1 in 2106.  Out-of-range times are clamped instead, as the
+ * kernel clamps times to what a file system can store (s_time_min/max).
+ */
+static unsigned long sftp_time_clamp(time_t t)
+{
+	if (t < 0)
+		return 0;
+	if ((uint64_t)t > UINT32_MAX)
+		return UINT32_MAX;
+	return (unsigned long)t;
+}
+
 /* setattr of what `path` names, over connection c, from current attrs. */
 static int sftp_setstat_conn(struct sftp_conn *c, struct sftp_file *f,
 			     const char *rpath, const struct stat *cur,
@@ -618,11 +760,11 @@ static int sftp_setstat_conn(struct sftp_conn *c, struct sftp_file *f,
 		if (sa->valid & VFS_SET_ATIME_NOW)
 			a.atime = now;
 		else if (sa->valid & VFS_SET_ATIME)
-			a.atime = sa->atime.tv_sec;
+			a.atime = sftp_time_clamp(sa->atime.tv_sec);
 		if (sa->valid & VFS_SET_MTIME_NOW)
 			a.mtime = now;
 		else if (sa->valid & VFS_SET_MTIME)
-			a.mtime = sa->mtime.tv_sec;
+			a.mtime = sftp_time_clamp(sa->mtime.tv_sec);
 	}
 	if (!a.flags)
 		return 0;
@@ -744,8 +886,14 @@ static int sftp_setattr(struct vfs_mount *m, const char *path,
 			if (!rc)
 				sftp_attr_to_stat(&a, f->path, &cur);
 		}
-		if (!rc)
+		if (!rc) {
 			rc = sftp_setstat_conn(c, f, NULL, &cur, sa);
+			if (rc && (sa->valid & VFS_SET_SIZE))
+				rc = sftp_explain_size(
+					sm, c, f->rpath, (uint64_t)cur.st_size,
+					(uint64_t)sa->size, 0, rc);
+			rc = sftp_explain_rofs(sm, c, f->rpath, rc);
+		}
 		if (!rc)
 			rc = sftp_err(c, libssh2_sftp_fstat_ex(f->h, &a, 0));
 		if (!rc)
@@ -766,9 +914,9 @@ out_unlock:
 		return rc;
 	}
 
-	rpath = sftp_rpath(sm, path);
-	if (!rpath)
-		return -ENOMEM;
+	rc = sftp_rpath(sm, path, &rpath);
+	if (rc)
+		return rc;
 	rc = sftp_checkout(sm, -1, 0, &c);
 	if (rc)
 		goto out_free;
@@ -783,8 +931,14 @@ out_unlock:
 		sftp_checkin(sm, c);
 		goto out_free;
 	}
-	if (!rc)
+	if (!rc) {
 		rc = sftp_setstat_conn(c, NULL, rpath, &cur, sa);
+		if (rc && (sa->valid & VFS_SET_SIZE))
+			rc = sftp_explain_size(sm, c, rpath,
+					       (uint64_t)cur.st_size,
+					       (uint64_t)sa->size, 0, rc);
+		rc = sftp_explain_rofs(sm, c, rpath, rc);
+	}
 	if (!rc)
 		rc = sftp_lstat_conn(c, rpath, path, st);
 	sftp_checkin(sm, c);
@@ -804,9 +958,9 @@ static ssize_t sftp_readlink(struct vfs_mount *m, const char *path,
 	char target[PATH_MAX + 1], *rpath;
 	int rc, tries = 0;
 
-	rpath = sftp_rpath(sm, path);
-	if (!rpath)
-		return -ENOMEM;
+	rc = sftp_rpath(sm, path, &rpath);
+	if (rc)
+		return rc;
 	do {
 		rc = sftp_checkout(sm, -1, 0, &c);
 		if (rc)
@@ -829,6 +983,106 @@ static ssize_t sftp_readlink(struct vfs_mount *m, const char *path,
 	return rc;
 }
 
+/*
+ * Does the object we just created (attributes *st) have to be given to
+ * the caller?  SFTP creates everything as the login user.  When that is
+ * root on the server (the new object is owned by uid 0) it can give the
+ * object away, and does, as a local file system makes new objects the
+ * caller's: owner the caller, group the caller's or, under a setgid
+ * directory, the directory's (which the server's own kernel already
+ * chose).  Any other login cannot chown, so its objects stay its own (as
+ * with sshfs; vfsd(8) says so).  Returns 1 with the group in *gid, 0, or
+ * -errno when the parent could not be read.
+ */
+static int sftp_owner_due(struct sftp_mount *sm, struct sftp_conn *c,
+			  const char *rpath, const char *path,
+			  const struct stat *st, const struct vfs_cred *cred,
+			  gid_t *gid)
+{
+	char *ppath, *prpath;
+	struct stat dir;
+	int rc;
+
+	if (!cred || st->st_uid != 0 ||
+	    (cred->uid == st->st_uid && cred->gid == st->st_gid))
+		return 0;
+	*gid = cred->gid;
+	if (cred->gid != st->st_gid) {
+		ppath = sftp_parent_of(path);
+		prpath = sftp_parent_of(rpath);
+		rc = ppath && prpath ? 0 : -ENOMEM;
+		if (!rc && !sftp_cache_get_attr(sm->cache, ppath, &dir))
+			rc = sftp_lstat_conn(c, prpath, ppath, &dir);
+		free(ppath);
+		free(prpath);
+		if (rc)
+			return rc;
+		if (dir.st_mode & S_ISGID)
+			*gid = st->st_gid;
+	}
+	return cred->uid != st->st_uid || *gid != st->st_gid;
+}
+
+/*
+ * Finish an object we just created (attributes in *st, updated): the
+ * caller's owner (sftp_owner_due), then the mode asked for, which the
+ * server's umask may have narrowed (the kernel applied the caller's
+ * already).  Through handle h, else by path.  0, or the chown's error:
+ * the caller then removes the object, so that nobody sees an object the
+ * caller was told does not exist, or one with the wrong owner.  A failed
+ * chmod leaves the mode the server chose (reported in *st).
+ */
+static int sftp_finish_new(struct sftp_mount *sm, struct sftp_conn *c,
+			   LIBSSH2_SFTP_HANDLE *h, const char *rpath,
+			   const char *path, mode_t mode,
+			   const struct vfs_cred *cred, struct stat *st)
+{
+	LIBSSH2_SFTP_ATTRIBUTES a = { 0 };
+	mode_t want = mode & 07777;
+	gid_t gid;
+	int rc;
+
+	if (S_ISDIR(st->st_mode))
+		/* mkdir(2) takes set-group-ID from a setgid parent, which
+		 * the server did, never from the mode */
+		want = (mode & 01777) | (st->st_mode & S_ISGID);
+	rc = sftp_owner_due(sm, c, rpath, path, st, cred, &gid);
+	if (rc < 0)
+		return rc;
+	if (rc > 0) {
+		a.flags = LIBSSH2_SFTP_ATTR_UIDGID;
+		a.uid = cred->uid;
+		a.gid = gid;
+		rc = h ? libssh2_sftp_fstat_ex(h, &a, 1)
+		       : libssh2_sftp_stat_ex(c->sftp, rpath, strlen(rpath),
+					      LIBSSH2_SFTP_SETSTAT, &a);
+		rc = sftp_err(c, rc);
+		if (rc) {
+			log_warn_ratelimited(&sm->rl, "%s: cannot give new %s to uid %u gid %u: %s",
+					     sm->cfg.display, path,
+					     (unsigned)cred->uid,
+					     (unsigned)gid, strerror(-rc));
+			return rc;
+		}
+		st->st_uid = cred->uid;
+		st->st_gid = gid;
+		/* chown(2) clears set-user-ID and set-group-ID of anything
+		 * but a directory: set them again below */
+		if (!S_ISDIR(st->st_mode))
+			st->st_mode &= ~(mode_t)(S_ISUID | S_ISGID);
+	}
+	if ((st->st_mode & 07777) != want) {
+		a.flags = LIBSSH2_SFTP_ATTR_PERMISSIONS;
+		a.permissions = want;
+		rc = h ? libssh2_sftp_fstat_ex(h, &a, 1)
+		       : libssh2_sftp_stat_ex(c->sftp, rpath, strlen(rpath),
+					      LIBSSH2_SFTP_SETSTAT, &a);
+		if (sftp_err(c, rc) == 0)
+			st->st_mode = (st->st_mode & S_IFMT) | want;
+	}
+	return 0;
+}
+
 static int sftp_mkdir(struct vfs_mount *m, const char *path, mode_t mode,
 		      const struct vfs_cred *cred, struct stat *st)
 {
@@ -837,27 +1091,29 @@ static int sftp_mkdir(struct vfs_mount *m, const char *path, mode_t mode,
 	char *rpath;
 	int rc;
 
-	rpath = sftp_rpath(sm, path);
-	if (!rpath)
-		return -ENOMEM;
+	rc = sftp_rpath(sm, path, &rpath);
+	if (rc)
+		return rc;
 	rc = sftp_checkout(sm, -1, 0, &c);
 	if (rc)
 		goto out;
 	rc = sftp_err(c, libssh2_sftp_mkdir_ex(c->sftp, rpath, strlen(rpath),
 					       mode & 07777));
 	if (rc)
-		rc = sftp_explain(c, rpath, rc, -EEXIST, 0, 0);
-	if (!rc)
+		rc = sftp_explain_rofs(sm, c, rpath,
+				       sftp_explain(c, rpath, rc, -EEXIST, 0, 0));
+	if (!rc) {
+		/* by path: SFTP has no handle of a directory that SETSTAT
+		 * could use */
 		rc = sftp_lstat_conn(c, rpath, path, st);
-	if (!rc && (st->st_mode & 07777) != (mode & 07777)) {
-		/* undo the server's umask: the kernel applied the caller's */
-		struct vfs_setattr sa = { .valid = VFS_SET_MODE, .mode = mode };
-
-		if (sftp_setstat_conn(c, NULL, rpath, st, &sa) == 0)
-			st->st_mode = (st->st_mode & S_IFMT) | (mode & 07777);
+		if (!rc)
+			rc = sftp_finish_new(sm, c, NULL, rpath, path, mode,
+					     cred, st);
+		if (rc && !c->broken)
+			libssh2_sftp_rmdir_ex(c->sftp, rpath, strlen(rpath));
 	}
 	sftp_checkin(sm, c);
-	sftp_cache_invalidate(sm->cache, path);
+	sftp_cache_invalidate_name(sm->cache, path);
 	if (!rc)
 		sftp_cache_put_attr(sm->cache, path, st);
 out:
@@ -874,9 +1130,9 @@ static int sftp_symlink(struct vfs_mount *m, const char *target,
 	char *rpath;
 	int rc;
 
-	rpath = sftp_rpath(sm, path);
-	if (!rpath)
-		return -ENOMEM;
+	rc = sftp_rpath(sm, path, &rpath);
+	if (rc)
+		return rc;
 	rc = sftp_checkout(sm, -1, 0, &c);
 	if (rc)
 		goto out;
@@ -896,16 +1152,22 @@ static int sftp_symlink(struct vfs_mount *m, const char *target,
 					  LIBSSH2_SFTP_SYMLINK));
 	if (rc && c->broken)
 		goto out_checkin;
+	/* The link stays the login user's: SETSTAT follows symlinks (and
+	 * lsetstat@openssh.com cannot be sent), so a chown would change the
+	 * target, which may be anybody's file on the server. */
 	rc = sftp_lstat_conn(c, rpath, path, st);
 	if (rc == 0 && !S_ISLNK(st->st_mode))
 		rc = -EEXIST; /* someone else made something else there */
 	else if (rc == -ENOENT)
 		/* not created; the kernel looked the parent up just before,
-		 * so the server refused: most likely permissions */
-		rc = -EACCES;
+		 * so the server refused: a read-only file system, or most
+		 * likely permissions */
+		rc = sftp_explain_rofs(sm, c, rpath, -EIO) == -EROFS
+			     ? -EROFS
+			     : -EACCES;
 out_checkin:
 	sftp_checkin(sm, c);
-	sftp_cache_invalidate(sm->cache, path);
+	sftp_cache_invalidate_name(sm->cache, path);
 	if (!rc)
 		sftp_cache_put_attr(sm->cache, path, st);
 out:
@@ -920,20 +1182,21 @@ static int sftp_unlink(struct vfs_mount *m, const char *path)
 	char *rpath;
 	int rc;
 
-	rpath = sftp_rpath(sm, path);
-	if (!rpath)
-		return -ENOMEM;
+	rc = sftp_rpath(sm, path, &rpath);
+	if (rc)
+		return rc;
 	rc = sftp_checkout(sm, -1, 0, &c);
 	if (rc)
 		goto out;
 	rc = sftp_err(c, libssh2_sftp_unlink_ex(c->sftp, rpath,
 						strlen(rpath)));
 	if (rc)
-		rc = sftp_explain(c, rpath, rc, 0, -EISDIR, 0);
+		rc = sftp_explain_rofs(sm, c, rpath,
+				       sftp_explain(c, rpath, rc, 0, -EISDIR, 0));
 	sftp_checkin(sm, c);
 	if (!rc)
 		sftp_files_moved(sm, path);
-	sftp_cache_invalidate(sm->cache, path);
+	sftp_cache_invalidate_name(sm->cache, path);
 out:
 	free(rpath);
 	return rc;
@@ -946,18 +1209,21 @@ static int sftp_rmdir(struct vfs_mount *m, const char *path)
 	char *rpath;
 	int rc;
 
-	rpath = sftp_rpath(sm, path);
-	if (!rpath)
-		return -ENOMEM;
+	rc = sftp_rpath(sm, path, &rpath);
+	if (rc)
+		return rc;
 	rc = sftp_checkout(sm, -1, 0, &c);
 	if (rc)
 		goto out;
 	rc = sftp_err(c, libssh2_sftp_rmdir_ex(c->sftp, rpath,
 					       strlen(rpath)));
 	if (rc)
-		rc = sftp_explain(c, rpath, rc, 0, -ENOTEMPTY, -ENOTDIR);
+		/* read-only first: the directory is still there then, which
+		 * would make it look non-empty */
+		rc = sftp_explain(c, rpath, sftp_explain_rofs(sm, c, rpath, rc),
+				  0, -ENOTEMPTY, -ENOTDIR);
 	sftp_checkin(sm, c);
-	sftp_cache_invalidate(sm->cache, path);
+	sftp_cache_invalidate_name(sm->cache, path);
 	sftp_cache_invalidate_dir(sm->cache, path);
 out:
 	free(rpath);
@@ -1041,12 +1307,11 @@ static int sftp_rename(struct vfs_mount *m, const char *from, const char *to,
 
 	if (flags & ~(unsigned)RENAME_NOREPLACE)
 		return -EINVAL; /* RENAME_EXCHANGE cannot be done over SFTP */
-	rfrom = sftp_rpath(sm, from);
-	rto = sftp_rpath(sm, to);
-	if (!rfrom || !rto) {
-		rc = -ENOMEM;
+	rc = sftp_rpath(sm, from, &rfrom);
+	if (!rc)
+		rc = sftp_rpath(sm, to, &rto);
+	if (rc)
 		goto out;
-	}
 	rc = sftp_checkout(sm, -1, 0, &c);
 	if (rc)
 		goto out;
@@ -1068,14 +1333,15 @@ static int sftp_rename(struct vfs_mount *m, const char *from, const char *to,
 	if (rc && !c->broken && !(flags & RENAME_NOREPLACE) &&
 	    sftp_lstat_conn(c, rto, to, &sto) == 0)
 		rc = sftp_rename_replace(sm, c, rfrom, rto, &sfrom, &sto);
+	rc = sftp_explain_rofs(sm, c, rto, rc);
 out_checkin:
 	sftp_checkin(sm, c);
 	if (!rc && strcmp(from, to) != 0) {
 		sftp_files_moved(sm, from);
 		sftp_files_moved(sm, to);	/* what it replaced */
 	}
-	sftp_cache_invalidate(sm->cache, from);
-	sftp_cache_invalidate(sm->cache, to);
+	sftp_cache_invalidate_name(sm->cache, from);
+	sftp_cache_invalidate_name(sm->cache, to);
 	if (!rc && S_ISDIR(sfrom.st_mode))
 		/* every cached path below `from` is now wrong */
 		sftp_cache_clear(sm->cache);
@@ -1150,10 +1416,10 @@ static int sftp_opendir(struct vfs_mount *m, const char *path,
 			       : sftp_cache_get_listing(sm->cache, path);
 	if (ls)
 		goto done;
-	rpath = sftp_rpath(sm, path);
-	if (!rpath) {
+	rc = sftp_rpath(sm, path, &rpath);
+	if (rc) {
 		free(d);
-		return -ENOMEM;
+		return rc;
 	}
 	do {
 		ls = sftp_listing_new();
@@ -1198,27 +1464,26 @@ static void sftp_releasedir(struct vfs_mount *m, struct vfs_dir *d)
 
 /* ---- Open files ----------------------------------------------------- */
 
-static struct sftp_file *sftp_file_new(struct sftp_mount *sm,
-				       const char *path, int flags)
+/* A new handle for path in *out: 0 or -errno (sftp_rpath). */
+static int sftp_file_new(struct sftp_mount *sm, const char *path, int flags,
+			 struct sftp_file **out)
 {
 	struct sftp_file *f = calloc(1, sizeof(*f));
+	int rc;
 
 	if (!f)
-		return NULL;
+		return -ENOMEM;
+	rc = sftp_rpath(sm, path, &f->rpath);
 	f->path = strdup(path);
-	f->rpath = sftp_rpath(sm, path);
-	if (!f->path || !f->rpath) {
-		free(f->path);
-		free(f->rpath);
-		free(f);
-		return NULL;
-	}
 	f->xh = calloc((size_t)sm->pool.n, sizeof(*f->xh));
-	if (!f->xh) {
+	if (!rc && (!f->path || !f->xh))
+		rc = -ENOMEM;
+	if (rc) {
+		free(f->xh);
 		free(f->path);
 		free(f->rpath);
 		free(f);
-		return NULL;
+		return rc;
 	}
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_mutex_init(&f->xlock, NULL);
@@ -1235,7 +1500,8 @@ static struct sftp_file *sftp_file_new(struct sftp_mount *sm,
 	f->pprev = &sm->files;
 	sm->files = f;
 	pthread_mutex_unlock(&sm->files_lock);
-	return f;
+	*out = f;
+	return 0;
 }
 
 /* Files open at `path` or below it no longer have it for a name. */
@@ -1347,9 +1613,9 @@ static int sftp_create(struct vfs_mount *m, const char *path, int flags,
 	bool created = true;
 	int rc, arc;
 
-	f = sftp_file_new(sm, path, flags);
-	if (!f)
-		return -ENOMEM;
+	rc = sftp_file_new(sm, path, flags, &f);
+	if (rc)
+		return rc;
 	rc = sftp_checkout(sm, -1, 0, &c);
 	if (rc)
 		goto err_free;
@@ -1360,7 +1626,9 @@ static int sftp_create(struct vfs_mount *m, const char *path, int flags,
 				     LIBSSH2_FXF_TRUNC,
 			     mode & 07777, &h, &a, &arc);
 	if (!h) {
-		rc = sftp_explain(c, f->rpath, rc, -EEXIST, -EISDIR, -EEXIST);
+		rc = sftp_explain_rofs(sm, c, f->rpath,
+				       sftp_explain(c, f->rpath, rc, -EEXIST,
+						    -EISDIR, -EEXIST));
 		if (rc == -EEXIST && !(flags & O_EXCL)) {
 			created = false;
 			h = libssh2_sftp_open_ex(
@@ -1384,34 +1652,28 @@ static int sftp_create(struct vfs_mount *m, const char *path, int flags,
 			    : arc;
 	if (!rc) {
 		sftp_attr_to_stat(&a, path, st);
-		if (created && (st->st_mode & 07777) != (mode & 07777)) {
-			/* undo the server's umask: the kernel applied the
-			 * caller's already */
-			LIBSSH2_SFTP_ATTRIBUTES p = {
-				.flags = LIBSSH2_SFTP_ATTR_PERMISSIONS,
-				.permissions = mode & 07777,
-			};
-
-			if (libssh2_sftp_fstat_ex(h, &p, 1) == 0)
-				st->st_mode = (st->st_mode & S_IFMT) |
-					      (mode & 07777);
-		}
+		if (created)
+			rc = sftp_finish_new(sm, c, h, f->rpath, path, mode,
+					     cred, st);
 	}
 	if (rc) {
 		if (!c->broken)
 			libssh2_sftp_close_handle(h);
+		if (created && !c->broken)
+			libssh2_sftp_unlink_ex(c->sftp, f->rpath,
+					       strlen(f->rpath));
 		goto err_checkin;
 	}
 	sftp_file_attach(sm, f, c, h);
 	sftp_checkin(sm, c);
-	sftp_cache_invalidate(sm->cache, path);
+	sftp_cache_invalidate_name(sm->cache, path);
 	sftp_cache_put_attr(sm->cache, path, st);
 	*out = &f->base;
 	return 0;
 
 err_checkin:
 	sftp_checkin(sm, c);
-	sftp_cache_invalidate(sm->cache, path);
+	sftp_cache_invalidate_name(sm->cache, path);
 err_free:
 	sftp_file_free(f);
 	return rc;
@@ -1426,9 +1688,9 @@ static int sftp_open(struct vfs_mount *m, const char *path, int flags,
 	struct sftp_file *f;
 	int rc, tries = 0;
 
-	f = sftp_file_new(sm, path, flags);
-	if (!f)
-		return -ENOMEM;
+	rc = sftp_file_new(sm, path, flags, &f);
+	if (rc)
+		return rc;
 	/* close-to-open: whatever we remember of this file may be old */
 	sftp_cache_invalidate(sm->cache, path);
 	do {
@@ -1446,6 +1708,8 @@ static int sftp_open(struct vfs_mount *m, const char *path, int flags,
 		} else {
 			rc = sftp_err(c, libssh2_session_last_errno(c->ssh));
 			rc = sftp_explain(c, f->rpath, rc, 0, -EISDIR, 0);
+			if ((flags & (O_ACCMODE | O_TRUNC)) != O_RDONLY)
+				rc = sftp_explain_rofs(sm, c, f->rpath, rc);
 		}
 		/* retrying an open that may have truncated is harmless:
 		 * it truncates the same file again */
@@ -1456,6 +1720,31 @@ static int sftp_open(struct vfs_mount *m, const char *path, int flags,
 	}
 	*out = &f->base;
 	return 0;
+}
+
+/*
+ * The server refused a write (rc, from its status).  That leaves the
+ * session in doubt: libssh2 1.10 then forgets the writes it had queued
+ * behind the refused one, also one it had sent only in part (the SSH
+ * window was full), so the server may be waiting for the rest of that
+ * request and would take our next one for it (a hang until the
+ * timeout).  So the session is closed (only this one: the server is
+ * fine; other files' handles on it are reopened by path, as after a
+ * reconnect) and the errno explained (sftp_explain_size) over another.
+ * Called with c checked out; checks it in.  Returns the errno.
+ */
+static int sftp_write_refused(struct sftp_mount *sm, struct sftp_conn *c,
+			      const char *rpath, uint64_t end, size_t need,
+			      int rc)
+{
+	struct sftp_conn *other;
+
+	sftp_checkin_discard(sm, c);
+	if (sftp_checkout(sm, -1, 0, &other) == 0) {
+		rc = sftp_explain_size(sm, other, rpath, 0, end, need, rc);
+		sftp_checkin(sm, other);
+	}
+	return rc;
 }
 
 /* sftp_io_any(): no second handle could be had; use the file's own */
@@ -1586,6 +1875,11 @@ static ssize_t sftp_io_any(struct sftp_mount *sm, struct sftp_file *f,
 					sftp_no_read_ahead(size - total));
 			if (n < 0) {
 				rc = sftp_err(c, (int)n);
+				if (write && !c->broken)
+					return sftp_write_refused(
+						sm, c, f->rpath,
+						(uint64_t)off + size,
+						size - total, rc);
 				break;
 			}
 			if (n == 0) {
@@ -1765,6 +2059,7 @@ static int sftp_write_locked(struct sftp_mount *sm, struct sftp_file *f,
 {
 	struct sftp_conn *c;
 	size_t total = 0;
+	bool refused = false;
 	int rc, stalls = 0;
 
 	rc = sftp_file_begin(sm, f, &c);
@@ -1785,6 +2080,7 @@ static int sftp_write_locked(struct sftp_mount *sm, struct sftp_file *f,
 		n = libssh2_sftp_write(f->h, buf + total, size - total);
 		if (n < 0) {
 			rc = sftp_err(c, (int)n);
+			refused = !c->broken;
 			break;
 		}
 		if (n == 0 && ++stalls > 1000) {
@@ -1803,6 +2099,9 @@ static int sftp_write_locked(struct sftp_mount *sm, struct sftp_file *f,
 			rc = -EIO;
 		}
 	}
+	if (refused)
+		return sftp_write_refused(sm, c, f->rpath, (uint64_t)off + size,
+					  size - total, rc);
 	sftp_checkin(sm, c);
 	return rc;
 }
@@ -1998,16 +2297,21 @@ static int sftp_clone(struct vfs_mount *m, const char *from, const char *to,
 		      struct vfs_error *err)
 {
 	struct sftp_mount *sm = sftp_mount_of(m);
-	char *rfrom, *rto;
+	char *rfrom, *rto = NULL;
 	int rc;
 
 	if (!sm->cfg.remote_exec)
 		return -EOPNOTSUPP;
 	sftp_wb_drain_path(sm->wb, from);
-	rfrom = sftp_rpath(sm, from);
-	rto = sftp_rpath(sm, to);
-	rc = rfrom && rto ? sftp_exec_clone(sm, rfrom, rto, err) : -ENOMEM;
-	sftp_cache_invalidate(sm->cache, to);
+	rc = sftp_rpath(sm, from, &rfrom);
+	if (!rc)
+		rc = sftp_rpath(sm, to, &rto);
+	if (!rc)
+		rc = sftp_exec_clone(sm, rfrom, rto, err);
+	else
+		vfs_error_set(err, -rc, "%s: %s", sm->cfg.display,
+			      strerror(-rc));
+	sftp_cache_invalidate_name(sm->cache, to);
 	free(rfrom);
 	free(rto);
 	return rc;

@@ -145,6 +145,9 @@ struct sftp_mount {
 	struct sftp_config cfg;
 	struct sftp_pool pool;
 	struct sftp_features feat;
+	/* longest name component the server takes (statvfs f_namemax,
+	 * else NAME_MAX); fixed after mount */
+	size_t name_max;
 	int ra_buffers;		/* read-ahead buffers in use (atomic) */
 	struct sftp_cache *cache;
 	struct sftp_wb *wb;	/* NULL: write_behind = no */
@@ -199,6 +202,10 @@ void sftp_close_reap(struct sftp_conn *c, bool wait);
 /* Give a connection back (reaping deferred closes); a connection marked
  * broken is discarded and the pool starts reconnecting. */
 void sftp_checkin(struct sftp_mount *sm, struct sftp_conn *c);
+/* Give a connection back to be closed, though the server is fine: its
+ * session is out of step (sftp.c, sftp_write_refused).  The maintenance
+ * thread opens a new one in its slot. */
+void sftp_checkin_discard(struct sftp_mount *sm, struct sftp_conn *c);
 /* Account an open file handle on slot idx (delta +1/-1). */
 void sftp_pool_count_file(struct sftp_mount *sm, int idx, int delta);
 const char *sftp_pool_state(struct sftp_mount *sm);
@@ -280,6 +287,9 @@ struct sftp_listing *sftp_listing_new(void);
 void sftp_listing_put(struct sftp_cache *c, struct sftp_listing *l);
 /* Drop path's attributes and its parent's listing (a change by us). */
 void sftp_cache_invalidate(struct sftp_cache *c, const char *path);
+/* The name path was created, removed or renamed: drop as above and the
+ * parent's attributes too, whose mtime, ctime and size changed with it. */
+void sftp_cache_invalidate_name(struct sftp_cache *c, const char *path);
 /* Drop path's listing too (path is a directory whose entries changed) */
 void sftp_cache_invalidate_dir(struct sftp_cache *c, const char *path);
 /* Drop everything (a directory moved, or the connection was rebuilt). */

@@ -259,32 +259,52 @@ static void sftp_drop_listing_locked(struct sftp_cache *c, const char *path)
 	}
 }
 
-void sftp_cache_invalidate(struct sftp_cache *c, const char *path)
+static void sftp_drop_attr_locked(struct sftp_cache *c, const char *path)
 {
-	struct sftp_cnode *n;
+	struct sftp_cnode *n = *sftp_slot_locked(c, path);
+
+	if (n && n->has_attr) {
+		n->has_attr = false;
+		sftp_node_trim_locked(c, path);
+	}
+}
+
+/* Drop path's attributes and its parent's listing, and with `name` the
+ * parent's attributes too. */
+static void sftp_invalidate(struct sftp_cache *c, const char *path,
+			    bool name)
+{
 	const char *slash;
 	char *parent;
 
 	if (!c->ttl_ms)
 		return;
 	pthread_mutex_lock(&c->lock);
-	n = *sftp_slot_locked(c, path);
-	if (n && n->has_attr) {
-		n->has_attr = false;
-		sftp_node_trim_locked(c, path);
-	}
+	sftp_drop_attr_locked(c, path);
 	slash = strrchr(path, '/');
 	if (slash) {
 		parent = slash == path ? strdup("/")
 				       : strndup(path, slash - path);
 		if (parent) {
 			sftp_drop_listing_locked(c, parent);
+			if (name)
+				sftp_drop_attr_locked(c, parent);
 			free(parent);
 		} else {
 			sftp_cache_clear_locked(c);
 		}
 	}
 	pthread_mutex_unlock(&c->lock);
+}
+
+void sftp_cache_invalidate(struct sftp_cache *c, const char *path)
+{
+	sftp_invalidate(c, path, false);
+}
+
+void sftp_cache_invalidate_name(struct sftp_cache *c, const char *path)
+{
+	sftp_invalidate(c, path, true);
 }
 
 void sftp_cache_invalidate_dir(struct sftp_cache *c, const char *path)

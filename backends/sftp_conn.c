@@ -140,7 +140,12 @@ int sftp_status_errno(unsigned long status)
 	case LIBSSH2_FX_WRITE_PROTECT:
 		return -EROFS;
 	case LIBSSH2_FX_BAD_MESSAGE:
-		return -EBADMSG;
+		/* OpenSSH's sftp-server answers this for EINVAL and for
+		 * ENAMETOOLONG (errno_to_portable); libssh2 builds every
+		 * request we send, so it never means a malformed one.
+		 * Names and paths too long for the server are refused before
+		 * they are sent (sftp.c, sftp_rpath), which leaves EINVAL. */
+		return -EINVAL;
 	case LIBSSH2_FX_NO_CONNECTION:
 		return -ENOTCONN;
 	case LIBSSH2_FX_CONNECTION_LOST:
@@ -1076,6 +1081,14 @@ static int sftp_pool_fail_locked(struct sftp_mount *sm, const char *why,
 	}
 	pthread_cond_signal(&p->maint_cond);
 	return n;
+}
+
+void sftp_checkin_discard(struct sftp_mount *sm, struct sftp_conn *c)
+{
+	pthread_mutex_lock(&sm->pool.lock);
+	c->doomed = true;
+	pthread_mutex_unlock(&sm->pool.lock);
+	sftp_checkin(sm, c);
 }
 
 void sftp_checkin(struct sftp_mount *sm, struct sftp_conn *c)

@@ -44,6 +44,9 @@ START_TEST(test_status_errno)
 		{ LIBSSH2_FX_INVALID_HANDLE, -EBADF },
 		{ LIBSSH2_FX_NO_CONNECTION, -ENOTCONN },
 		{ LIBSSH2_FX_CONNECTION_LOST, -ECONNABORTED },
+		/* OpenSSH's answer to EINVAL and ENAMETOOLONG; names are
+		 * checked before they are sent, so it means EINVAL */
+		{ LIBSSH2_FX_BAD_MESSAGE, -EINVAL },
 		{ 9999, -EIO },
 	};
 
@@ -136,6 +139,29 @@ START_TEST(test_cache_attr)
 	sftp_cache_put_attr(c, "/x", &st);
 	sftp_cache_clear(c);
 	ck_assert(!sftp_cache_get_attr(c, "/x", &got));
+	sftp_cache_free(c);
+}
+END_TEST
+
+START_TEST(test_cache_invalidate_name)
+{
+	struct sftp_cache *c = sftp_cache_new(60);
+	struct stat st = st_of(1), got;
+
+	sftp_cache_put_attr(c, "/d", &st);
+	sftp_cache_put_attr(c, "/d/f", &st);
+	/* a write to /d/f leaves the directory's attributes alone */
+	sftp_cache_invalidate(c, "/d/f");
+	ck_assert(sftp_cache_get_attr(c, "/d", &got));
+	/* a new or removed name changes the directory's times */
+	sftp_cache_put_attr(c, "/d/f", &st);
+	sftp_cache_invalidate_name(c, "/d/f");
+	ck_assert(!sftp_cache_get_attr(c, "/d/f", &got));
+	ck_assert(!sftp_cache_get_attr(c, "/d", &got));
+	/* ... also the mount's root */
+	sftp_cache_put_attr(c, "/", &st);
+	sftp_cache_invalidate_name(c, "/top");
+	ck_assert(!sftp_cache_get_attr(c, "/", &got));
 	sftp_cache_free(c);
 }
 END_TEST
@@ -389,6 +415,7 @@ Suite *sftp_suite(void)
 	tcase_add_test(tc, test_libssh2_errno);
 	tcase_add_test(tc, test_fingerprint);
 	tcase_add_test(tc, test_cache_attr);
+	tcase_add_test(tc, test_cache_invalidate_name);
 	tcase_add_test(tc, test_cache_disabled);
 	tcase_add_test(tc, test_cache_listing);
 	tcase_add_test(tc, test_cache_expiry);

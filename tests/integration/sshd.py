@@ -60,10 +60,14 @@ def _children(pid):
 
 
 class Sshd:
-    def __init__(self, user=None, port=None, addr="127.0.0.1", netns=None):
-        """addr/netns: listen on addr inside network namespace netns."""
+    def __init__(self, user=None, port=None, addr="127.0.0.1", netns=None,
+                 sftp_args=""):
+        """addr/netns: listen on addr inside network namespace netns;
+        sftp_args: options of internal-sftp (e.g. "-P setstat" refuses
+        SETSTAT requests)."""
         self.addr = addr
         self.netns = netns
+        self.sftp_args = sftp_args
         self.user = user or getpass.getuser()
         self.port = port
         self.proc = None
@@ -115,7 +119,7 @@ class Sshd:
                 "MaxSessions 100",
                 "MaxAuthTries 10",
                 "LogLevel VERBOSE",
-                "Subsystem sftp internal-sftp",
+                ("Subsystem sftp internal-sftp " + self.sftp_args).rstrip(),
                 ""]))
 
     def _spawn(self):

@@ -6,9 +6,12 @@ vfsd never sees the invoking user's ~/.ssh or ssh-agent: HOME points into
 the test's temporary directory and SSH_AUTH_SOCK is removed, and the
 identity and known_hosts files come from URL parameters.
 """
+import contextlib
 import errno
+import mmap
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import threading
@@ -58,6 +61,36 @@ def timed(fn, *args):
     except OSError as e:
         res = e
     return time.monotonic() - t0, res
+
+
+def run_as(uid, gid, code, *args, groups=()):
+    """Run Python `code` (argv[1:] = args) as uid:gid with the given
+    supplementary groups and umask 0; returns the CompletedProcess."""
+    cmd = ["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid]
+    cmd += ["--groups=" + ",".join(map(str, groups))] if groups else ["--clear-groups"]
+    return subprocess.run(cmd + [sys.executable, "-c", "import os; os.umask(0)\n" + code] +
+                          list(args), capture_output=True, text=True, timeout=60)
+
+
+# Creates what `kinds` names in directory argv[1]; prints each failure as
+# "name errno" (nothing when everything worked).
+MAKE_OBJECTS = r"""
+import os, stat, sys
+d, kinds = sys.argv[1], sys.argv[2].split(",")
+for kind in kinds:
+    p = os.path.join(d, kind)
+    try:
+        if kind == "file":
+            os.close(os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o4751))
+        elif kind == "dir":
+            os.mkdir(p, 0o1751)
+        elif kind == "node":
+            os.mknod(p, stat.S_IFREG | 0o640)
+        elif kind == "link":
+            os.symlink("file", p)
+    except OSError as e:
+        print(kind, e.errno)
+"""
 
 
 @unittest.skipUnless(have_sshd(), "needs OpenSSH's sshd (package openssh-server)")
@@ -201,6 +234,379 @@ class SftpPosix(PosixSuite, harness.TestCase):
         write_file(theirs + "-new", b"new")
         harness.wait_for(lambda: os.path.exists(mine + "-new"), 3, "the create to show")
         self.assertEqual(read_file(mine + "-new"), b"new")
+
+    def test_parent_times_follow_namespace_changes(self):
+        """A directory's mtime and ctime move with every name created or
+        removed in it, also while its attributes are cached (pjdfstest's
+        */00.t check this for each call)."""
+        write_file(self.p("victim"), b"x")
+        os.mkdir(self.p("emptydir"))
+        os.mkdir(self.p("other"))
+        ops = [
+            ("create", lambda: write_file(self.p("new"), b"")),
+            ("mkdir", lambda: os.mkdir(self.p("newdir"))),
+            ("mknod", lambda: os.mknod(self.p("node"), stat.S_IFREG | 0o644)),
+            ("symlink", lambda: os.symlink("x", self.p("link"))),
+            ("unlink", lambda: os.unlink(self.p("victim"))),
+            ("rmdir", lambda: os.rmdir(self.p("emptydir"))),
+            ("rename", lambda: os.rename(self.p("new"), self.p("other", "moved"))),
+        ]
+        for name, op in ops:
+            before = os.stat(self.d)
+            time.sleep(1.1)
+            os.stat(self.d)             # fills the caches anew just before
+            if name == "rename":
+                other = os.stat(self.p("other"))
+            op()
+            after = os.stat(self.d)
+            self.assertGreater(after.st_mtime, before.st_mtime, name)
+            self.assertGreater(after.st_ctime, before.st_ctime, name)
+            if name == "rename":
+                self.assertGreater(os.stat(self.p("other")).st_mtime,
+                                   other.st_mtime, "rename's target directory")
+
+    def test_long_names(self):
+        """A component over NAME_MAX is ENAMETOOLONG, as is a path the
+        server's own system calls would refuse, never EBADMSG (OpenSSH's
+        answer for both ENAMETOOLONG and EINVAL)."""
+        ok, long = "n" * 255, "n" * 256
+        write_file(self.p(ok), b"x")
+        self.assertEqual(os.stat(self.p(ok)).st_size, 1)
+        self.assertEqual(os.statvfs(self.d).f_namemax, 255)
+        write_file(self.p("f"), b"x")
+        for what, fn, args in (
+                ("stat", os.stat, (self.p(long),)),
+                ("create", os.open, (self.p(long), os.O_CREAT | os.O_WRONLY, 0o644)),
+                ("mkdir", os.mkdir, (self.p(long),)),
+                ("symlink", os.symlink, ("x", self.p(long))),
+                ("rename", os.rename, (self.p("f"), self.p(long))),
+                ("unlink", os.unlink, (self.p(long),)),
+                ("rmdir", os.rmdir, (self.p(long),))):
+            with self.subTest(what):
+                self.assertErrno(errno.ENAMETOOLONG, fn, *args)
+        # a symlink may point at a long name; only its own name is checked
+        os.symlink(long, self.p("l"))
+        self.assertEqual(os.readlink(self.p("l")), long)
+
+        # a deep tree, walked with *at calls so that no path we pass is
+        # long: the server's path for it reaches PATH_MAX at some depth
+        fd = os.open(self.d, os.O_RDONLY | os.O_DIRECTORY)
+        depth = 0
+        try:
+            while depth < 40:
+                try:
+                    os.mkdir("c" * 200, dir_fd=fd)
+                except OSError as e:
+                    self.assertEqual(e.errno, errno.ENAMETOOLONG,
+                                     "depth %d: %s" % (depth, e))
+                    break
+                nfd = os.open("c" * 200, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+                os.close(fd)
+                fd, depth = nfd, depth + 1
+        finally:
+            os.close(fd)
+        rel = len(self.d) - len(self.base) + len(self.remote)
+        self.assertEqual(depth, (4095 - rel) // 201, "depth reached")
+
+    def test_efbig(self):
+        """A size the server's file system cannot hold is EFBIG (OpenSSH
+        sends a plain FAILURE for it), for truncate, ftruncate and writes;
+        the file is unchanged."""
+        rel = os.path.relpath(self.d, self.base)
+        probe = os.path.join(self.remote, rel, "probe")
+        write_file(probe, b"")
+        try:
+            os.truncate(probe, 999999999999999999)
+            self.skipTest("the server's file system (%s) holds a file of "
+                          "999999999999999999 bytes: no EFBIG to see" % self.remote)
+        except OSError as e:
+            if e.errno != errno.EFBIG:
+                raise
+        write_file(self.p("f"), b"data")
+        self.assertErrno(errno.EFBIG, os.truncate, self.p("f"), 999999999999999999)
+        fd = os.open(self.p("f"), os.O_RDWR)
+        try:
+            self.assertErrno(errno.EFBIG, os.ftruncate, fd, 999999999999999999)
+            # written behind: the error comes at the write or at fsync
+            with self.assertRaises(OSError) as cm:
+                os.pwrite(fd, b"x", 999999999999999999)
+                os.fsync(fd)
+            self.assertEqual(cm.exception.errno, errno.EFBIG)
+        finally:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.assertEqual(read_file(self.p("f")), b"data")
+
+    def test_times_out_of_range_clamped(self):
+        """SFTP v3 times are unsigned 32-bit: times outside 1970..2106 are
+        clamped to that range, as the kernel clamps to what a file system
+        can store, never wrapped around."""
+        write_file(self.p("f"), b"")
+        os.utime(self.p("f"), (2**32 + 5, -5))
+        st = os.stat(self.p("f"))
+        self.assertEqual((st.st_atime, st.st_mtime), (2**32 - 1, 0))
+        os.utime(self.p("f"), (2**31, 2**32 - 1))
+        st = os.stat(self.p("f"))
+        self.assertEqual((st.st_atime, st.st_mtime), (2**31, 2**32 - 1))
+
+
+def remote_of(test, path):
+    """The server's path of a path inside test.vfsd's /ssh mount."""
+    return os.path.join(test.remote, os.path.relpath(path, test.vfsd.path("ssh")))
+
+
+@unittest.skipUnless(have_sshd(), "needs OpenSSH's sshd (package openssh-server)")
+@unittest.skipUnless(shutil.which("setpriv"), "needs setpriv (util-linux)")
+class SftpOwnership(harness.TestCase):
+    """New objects belong to the caller (allow_other, default_permissions,
+    SSH login root), as on a local file system."""
+    USER = (65534, 65534)
+
+    @classmethod
+    def setUpClass(cls):
+        harness.require_root(cls)
+        cls.sshd = Sshd().start()
+        cls.remote = tmpdir("vfsd-remote-")
+        os.chmod(cls.remote, 0o777)
+        cls.vfsd = Vfsd([("/ssh", cls.sshd.url(cls.remote))],
+                        args=["-o", "allow_other,default_permissions"],
+                        env=vfsd_env(cls.sshd.dir)).start()
+        os.chmod(cls.vfsd.workdir, 0o755)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.vfsd.stop()
+        cls.sshd.stop()
+
+    def setUp(self):
+        self.d = self.vfsd.path("ssh", "t-%s" % self._testMethodName)
+        os.mkdir(self.d, 0o777)
+        os.chmod(self.d, 0o777)
+        self.addCleanup(shutil.rmtree, self.d, True)
+
+    def make(self, d, kinds, uid_gid=USER, groups=()):
+        r = run_as(*uid_gid, MAKE_OBJECTS, d, ",".join(kinds), groups=groups)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout
+
+    def test_new_objects_belong_to_the_caller(self):
+        self.assertEqual(self.make(self.d, ["file", "dir", "node", "link"]), "")
+        for kind, mode in (("file", 0o4751), ("dir", 0o1751), ("node", 0o640)):
+            with self.subTest(kind):
+                for st in (os.lstat(os.path.join(self.d, kind)),
+                           os.lstat(remote_of(self, os.path.join(self.d, kind)))):
+                    self.assertEqual((st.st_uid, st.st_gid), self.USER)
+                    # chown(2) clears set-user-ID: set again afterwards
+                    self.assertEqual(stat.S_IMODE(st.st_mode), mode)
+        # the owner may do what owners do
+        r = run_as(*self.USER, "import os, sys; os.chmod(sys.argv[1], 0o600)",
+                   os.path.join(self.d, "file"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # root's own objects stay root's, and root with another group gets
+        # that group
+        os.mkdir(os.path.join(self.d, "rootdir"))
+        self.assertEqual(os.stat(os.path.join(self.d, "rootdir")).st_uid, 0)
+        sub = os.path.join(self.d, "rootdir")
+        self.assertEqual(self.make(sub, ["file"], (0, 4343)), "")
+        st = os.stat(os.path.join(sub, "file"))
+        self.assertEqual((st.st_uid, st.st_gid), (0, 4343))
+
+    def test_setgid_directory_hands_down_its_group(self):
+        sg = os.path.join(self.d, "sg")
+        os.mkdir(sg)
+        os.chown(sg, 0, 4242)
+        os.chmod(sg, 0o2777)
+        self.assertEqual(self.make(sg, ["file", "dir", "node"]), "")
+        for kind, mode in (("file", 0o4751), ("dir", 0o3751), ("node", 0o640)):
+            with self.subTest(kind):
+                for st in (os.lstat(os.path.join(sg, kind)),
+                           os.lstat(remote_of(self, os.path.join(sg, kind)))):
+                    self.assertEqual((st.st_uid, st.st_gid), (self.USER[0], 4242))
+                    self.assertEqual(stat.S_IMODE(st.st_mode), mode)
+        # without setgid, the caller's group
+        plain = os.path.join(sg, "plain")
+        os.mkdir(plain, 0o755)
+        # root's directory: the group and set-group-ID bit of its parent
+        st = os.stat(plain)
+        self.assertEqual((st.st_gid, stat.S_IMODE(st.st_mode)), (4242, 0o2755))
+        os.chmod(plain, 0o777)
+        self.assertEqual(self.make(plain, ["file"], (1234, 5678)), "")
+        st = os.stat(os.path.join(plain, "file"))
+        self.assertEqual((st.st_uid, st.st_gid), (1234, 5678))
+
+    def test_parent_mtime_seen_by_others(self):
+        """Another user's stat of the directory sees a create's new mtime
+        (the attribute cache holds the directory's old one otherwise)."""
+        before = os.stat(self.d).st_mtime
+        time.sleep(1.1)
+        os.stat(self.d)
+        self.assertEqual(self.make(self.d, ["file"]), "")
+        self.assertGreater(os.stat(self.d).st_mtime, before)
+
+
+@unittest.skipUnless(have_sshd(), "needs OpenSSH's sshd (package openssh-server)")
+@unittest.skipUnless(shutil.which("setpriv"), "needs setpriv (util-linux)")
+class SftpOwnershipRefused(harness.TestCase):
+    """A server that refuses the chown (here: SETSTAT denied): the new
+    object is removed again and the caller gets the error."""
+
+    def test_chown_refused_removes_the_object(self):
+        sshd = Sshd(sftp_args="-P setstat,fsetstat").start()
+        self.addCleanup(sshd.stop)
+        remote = tmpdir("vfsd-remote-")
+        os.chmod(remote, 0o777)
+        v = Vfsd([("/ssh", sshd.url(remote))], args=["-o", "allow_other,default_permissions"],
+                 env=vfsd_env(sshd.dir)).start()
+        self.addCleanup(v.stop)
+        os.chmod(v.workdir, 0o755)
+        r = run_as(65534, 65534, MAKE_OBJECTS, v.path("ssh"), "file,dir,node")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(sorted(r.stdout.split("\n")),
+                         ["", "dir 13", "file 13", "node 13"])
+        self.assertEqual(os.listdir(remote), [])
+        self.assertEqual(os.listdir(v.path("ssh")), [])
+        # root's objects need no chown and are made as before
+        r = run_as(0, 0, MAKE_OBJECTS, v.path("ssh"), "file,dir")
+        self.assertEqual(r.stdout, "")
+        self.assertEqual(sorted(os.listdir(remote)), ["dir", "file"])
+
+
+@unittest.skipUnless(have_sshd(), "needs OpenSSH's sshd (package openssh-server)")
+class SftpFullServer(harness.TestCase):
+    """Server file systems that are full or read-only: the errno a local
+    one gives, not EIO."""
+
+    def test_enospc(self):
+        """A write the server's file system has no room for is ENOSPC
+        (OpenSSH sends a plain FAILURE for it), at the write or at
+        fsync/close."""
+        harness.require_root(self)
+        sshd = Sshd().start()
+        self.addCleanup(sshd.stop)
+        remote = tmpdir("vfsd-remote-")
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "vfsd-test", remote],
+                       check=True)
+        self.addCleanup(subprocess.run, ["umount", "-l", remote])
+        v = Vfsd([("/ssh", sshd.url(remote))], env=vfsd_env(sshd.dir)).start()
+        self.addCleanup(v.stop)
+        # fill it on the server first: the space a file frees on the
+        # server only once its handles are closed would make this racy
+        fd = os.open(os.path.join(remote, "filler"), os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            with self.assertRaises(OSError):
+                while True:
+                    os.write(fd, b"x" * 4096)
+        finally:
+            os.close(fd)
+        for flags in (0, os.O_SYNC):
+            path = v.path("ssh", "big%d" % flags)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | flags, 0o644)
+            with self.assertRaises(OSError) as cm:
+                try:
+                    for _ in range(16):
+                        os.write(fd, b"x" * (256 << 10))
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            self.assertEqual(cm.exception.errno, errno.ENOSPC, flags)
+            os.unlink(path)
+        # one large O_DIRECT write (any connection, no write-behind); the
+        # calls after it answer promptly (a refused write's session is
+        # replaced: sftp_write_refused)
+        buf = mmap.mmap(-1, 8 << 20)
+        buf.write(b"y" * (8 << 20))
+        fd = os.open(v.path("ssh", "direct"), os.O_WRONLY | os.O_CREAT | os.O_DIRECT, 0o644)
+        try:
+            self.assertErrno_(errno.ENOSPC, os.write, fd, buf)
+        finally:
+            os.close(fd)
+        t0 = time.monotonic()
+        for _ in range(8):
+            self.assertEqual(sorted(os.listdir(v.path("ssh"))), ["direct", "filler"])
+            os.stat(v.path("ssh", "filler"))
+            os.unlink(v.path("ssh", "direct"))
+            write_file(v.path("ssh", "direct"), b"")
+        self.assertLess(time.monotonic() - t0, 10)
+
+    def assertErrno_(self, err, fn, *args):
+        with self.assertRaises(OSError) as cm:
+            fn(*args)
+        self.assertEqual(cm.exception.errno, err)
+
+    def test_erofs(self):
+        """Changes on a read-only server file system are EROFS (OpenSSH
+        sends a plain FAILURE), reads still work."""
+        harness.require_root(self)
+        sshd = Sshd().start()
+        self.addCleanup(sshd.stop)
+        remote = tmpdir("vfsd-remote-")
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "vfsd-test", remote],
+                       check=True)
+        self.addCleanup(subprocess.run, ["umount", "-l", remote])
+        for name in ("f", "g"):
+            write_file(os.path.join(remote, name), b"data")
+        os.mkdir(os.path.join(remote, "d"))
+        subprocess.run(["mount", "-o", "remount,ro", remote], check=True)
+        v = Vfsd([("/ssh", sshd.url(remote))], env=vfsd_env(sshd.dir)).start()
+        self.addCleanup(v.stop)
+        p = lambda name: v.path("ssh", name)  # noqa: E731
+        self.assertEqual(read_file(p("f")), b"data")
+        for what, fn, args in (
+                ("create", os.open, (p("new"), os.O_CREAT | os.O_WRONLY, 0o644)),
+                ("open for writing", os.open, (p("f"), os.O_WRONLY)),
+                ("mkdir", os.mkdir, (p("newdir"),)),
+                ("symlink", os.symlink, ("x", p("link"))),
+                ("unlink", os.unlink, (p("f"),)),
+                ("rmdir", os.rmdir, (p("d"),)),
+                ("rename", os.rename, (p("f"), p("h"))),
+                ("rename over", os.rename, (p("f"), p("g"))),
+                ("chmod", os.chmod, (p("f"), 0o600)),
+                ("utime", os.utime, (p("f"), (1, 1))),
+                ("truncate", os.truncate, (p("f"), 1))):
+            with self.subTest(what):
+                with self.assertRaises(OSError) as cm:
+                    fn(*args)
+                self.assertEqual(cm.exception.errno, errno.EROFS)
+        self.assertEqual(read_file(p("f")), b"data")
+
+
+@unittest.skipUnless(have_sshd(), "needs OpenSSH's sshd (package openssh-server)")
+@unittest.skipUnless(shutil.which("useradd"), "needs useradd (package passwd)")
+class SftpNonRootLogin(harness.TestCase):
+    """An SSH login other than root cannot give files away: new objects
+    stay the login's, and creating works for every caller."""
+
+    def test_objects_stay_the_logins(self):
+        harness.require_root(self)
+        name = "vfsdt%d" % os.getpid()
+        # '*': no password, but not a locked account (sshd refuses those)
+        subprocess.run(["useradd", "-M", "-N", "-d", "/nonexistent", "-s", "/bin/sh",
+                        "-p", "*", name], check=True, capture_output=True)
+        self.addCleanup(subprocess.run, ["userdel", name], capture_output=True)
+        import pwd
+        uid = pwd.getpwnam(name).pw_uid
+        sshd = Sshd(user=name).start()
+        self.addCleanup(sshd.stop)
+        # sshd reads authorized_keys as the login user
+        os.chmod(sshd.dir, 0o711)
+        os.chmod(sshd.authorized_keys, 0o644)
+        remote = tmpdir("vfsd-remote-")
+        os.chmod(os.path.dirname(remote), os.stat(os.path.dirname(remote)).st_mode | 0o011)
+        os.chown(remote, uid, -1)
+        os.chmod(remote, 0o777)
+        v = Vfsd([("/ssh", sshd.url(remote))], args=["-o", "allow_other,default_permissions"],
+                 env=vfsd_env(sshd.dir)).start()
+        self.addCleanup(v.stop)
+        os.chmod(v.workdir, 0o755)
+        for caller, sub in (((0, 0), "r"), ((65534, 65534), "u")):
+            d = v.path("ssh", sub)
+            r = run_as(*caller, "import os, sys; os.mkdir(sys.argv[1], 0o777)", d)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            r = run_as(*caller, MAKE_OBJECTS, d, "file,dir,node,link")
+            self.assertEqual((r.returncode, r.stdout), (0, ""), r.stderr)
+            for kind in ("file", "dir", "node", "link"):
+                self.assertEqual(os.lstat(os.path.join(remote, sub, kind)).st_uid, uid,
+                                 (caller, kind))
 
 
 @unittest.skipUnless(have_sshd(), "needs OpenSSH's sshd (package openssh-server)")
