@@ -1026,7 +1026,7 @@ static int sftp_owner_due(struct sftp_mount *sm, struct sftp_conn *c,
 /*
  * Finish an object we just created (attributes in *st, updated): the
  * caller's owner (sftp_owner_due), then the mode asked for, which the
- * server's umask may have narrowed (the kernel applied the caller's
+ * server's umask may have narrowed (the router applied the caller's
  * already).  Through handle h, else by path.  0, or the chown's error:
  * the caller then removes the object, so that nobody sees an object the
  * caller was told does not exist, or one with the wrong owner.  A failed
