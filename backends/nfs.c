@@ -620,6 +620,16 @@ static int nfsb_simple(struct nfsb_mount *m, enum nfsb_simple what,
 static int nfsb_setattr_path(struct nfsb_mount *m, const char *full,
 			     const struct vfs_setattr *sa);
 
+/*
+ * NFSv3 times are unsigned 32-bit seconds: a time outside 1970..2106 is
+ * clamped, as the kernel clamps times a file system cannot hold, rather
+ * than wrapped into another century.
+ */
+static time_t nfsb_time3(time_t sec)
+{
+	return sec < 0 ? 0 : sec > (time_t)UINT32_MAX ? (time_t)UINT32_MAX : sec;
+}
+
 /* Whether the directory holding `full` is setgid (then the server gave its
  * group to a new object there, as any file system does). */
 static bool nfsb_parent_setgid(struct nfsb_mount *m, const char *full)
@@ -737,15 +747,15 @@ static int nfsb_setattr_path(struct nfsb_mount *m, const char *full,
 					return ret;
 			}
 			clock_gettime(CLOCK_REALTIME, &now);
-			tv[0].tv_sec = a_now ? now.tv_sec :
-				       a_set ? sa->atime.tv_sec :
-					       cur.st_atim.tv_sec;
+			tv[0].tv_sec = nfsb_time3(a_now ? now.tv_sec :
+						  a_set ? sa->atime.tv_sec :
+							  cur.st_atim.tv_sec);
 			tv[0].tv_usec = (a_now ? now.tv_nsec :
 					 a_set ? sa->atime.tv_nsec :
 						 cur.st_atim.tv_nsec) / 1000;
-			tv[1].tv_sec = m_now ? now.tv_sec :
-				       m_set ? sa->mtime.tv_sec :
-					       cur.st_mtim.tv_sec;
+			tv[1].tv_sec = nfsb_time3(m_now ? now.tv_sec :
+						  m_set ? sa->mtime.tv_sec :
+							  cur.st_mtim.tv_sec);
 			tv[1].tv_usec = (m_now ? now.tv_nsec :
 					 m_set ? sa->mtime.tv_nsec :
 						 cur.st_mtim.tv_nsec) / 1000;
@@ -2122,7 +2132,7 @@ static time_how nfsb_time_how(const struct vfs_setattr *sa, unsigned set,
 		return SET_TO_SERVER_TIME;
 	if (!(sa->valid & set))
 		return DONT_CHANGE;
-	out->seconds = (uint32_t)ts->tv_sec;
+	out->seconds = (uint32_t)nfsb_time3(ts->tv_sec);
 	out->nseconds = (uint32_t)ts->tv_nsec;
 	return SET_TO_CLIENT_TIME;
 }

@@ -73,6 +73,8 @@ struct router_dir {
 	struct router_mount *m;		/* ref held, or NULL (virtual) */
 	struct vfs_dir *vd;		/* backend stream, or NULL */
 	struct vfs_dirbuf buf;		/* merged listing when vd == NULL */
+	char *path;			/* owned, for rewinddir */
+	bool read;			/* entries were asked for */
 };
 
 static pthread_rwlock_t table_lock = PTHREAD_RWLOCK_INITIALIZER;
@@ -1122,6 +1124,11 @@ int router_opendir(const char *path, struct router_dir **out)
 
 	if (!d)
 		return -ENOMEM;
+	d->path = strdup(path);
+	if (!d->path) {
+		free(d);
+		return -ENOMEM;
+	}
 	d->m = resolve(path, &rel);
 	children = child_prefixes(path, &nchildren);
 	if (nchildren) {
@@ -1150,6 +1157,23 @@ int router_readdir(struct router_dir *d, off_t off, vfs_fill_fn fill,
 {
 	struct fill_mix fm;
 
+	if (off == 0 && d->read) {
+		/*
+		 * rewinddir(3): the stream must show the directory as it is
+		 * now, as a new opendir would; listings read whole at opendir
+		 * (NFS, SFTP, merged views) are read again.
+		 */
+		struct router_dir *nd, tmp;
+		int ret = router_opendir(d->path, &nd);
+
+		if (ret < 0)
+			return ret;
+		tmp = *d;
+		*d = *nd;
+		*nd = tmp;
+		router_releasedir(nd);
+	}
+	d->read = true;
 	if (!d->vd)
 		return vfs_dirbuf_fill(&d->buf, off, fill, ctx);
 	fm = (struct fill_mix){ fill, ctx, d->m->id };
@@ -1164,6 +1188,7 @@ void router_releasedir(struct router_dir *d)
 	vfs_dirbuf_clear(&d->buf);
 	if (d->m)
 		mount_put(d->m);
+	free(d->path);
 	free(d);
 }
 

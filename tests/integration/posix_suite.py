@@ -328,6 +328,36 @@ class PosixSuite:
                     self.assertTrue(e.is_dir(follow_symlinks=False))
         self.assertEqual(sizes["file-0042"], len("file-0042"))
 
+    def test_rewinddir_shows_the_directory_as_it_is(self):
+        """rewinddir(3) makes a stream show the directory as a new opendir
+        would (POSIX), also where a backend reads listings whole."""
+        libc = _libc
+        libc.opendir.restype = ctypes.c_void_p
+        libc.readdir.restype = ctypes.c_void_p
+        libc.readdir.argtypes = libc.rewinddir.argtypes = \
+            libc.closedir.argtypes = [ctypes.c_void_p]
+        name_at = 8 + 8 + 2 + 1     # glibc's struct dirent on Linux
+
+        def names(dirp):
+            out = set()
+            while True:
+                ent = libc.readdir(dirp)
+                if not ent:
+                    return out - {".", ".."}
+                out.add(ctypes.string_at(ent + name_at).decode())
+
+        write_file(self.p("a"), b"a")
+        dirp = libc.opendir(os.fsencode(self.d))
+        self.assertTrue(dirp)
+        try:
+            self.assertEqual(names(dirp), {"a"})
+            write_file(self.p("b"), b"b")
+            os.unlink(self.p("a"))
+            libc.rewinddir(dirp)
+            self.assertEqual(names(dirp), {"b"})
+        finally:
+            libc.closedir(dirp)
+
     def test_rename(self):
         write_file(self.p("a"), b"A")
         write_file(self.p("b"), b"B")
