@@ -114,14 +114,16 @@ static int local_walk(struct local_mount *lm, const char *dir, size_t dlen,
 
 		if (len >= PATH_MAX) {
 			/* the last whole component that keeps the piece
-			 * short; none when one name alone is that long */
-			const char *cut = memrchr(dir + off, '/', PATH_MAX - 1);
-
-			if (!cut || cut == dir + off) {
+			 * short; none when one name alone is that long (a
+			 * loop, not memrchr: gcc's -fsanitize=undefined
+			 * then believes dir may be NULL, -Werror=nonnull) */
+			len = PATH_MAX - 2;
+			while (len > 0 && dir[off + len] != '/')
+				len--;
+			if (len == 0) {
 				fd = -ENAMETOOLONG;
 				goto next;
 			}
-			len = (size_t)(cut - (dir + off));
 		}
 		memcpy(buf, dir + off, len);
 		buf[len] = '\0';

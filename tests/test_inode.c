@@ -794,6 +794,179 @@ START_TEST(test_link_unlink_cycles)
 }
 END_TEST
 
+/*
+ * A random mix of what the kernel and other processes do to a small tree:
+ * lookups (also of names removed or replaced behind our back), links,
+ * unlinks, renames with and without RENAME_EXCHANGE through the mount,
+ * and links, unlinks and renames beneath it, with inode numbers reused as
+ * soon as a file is gone.  After each kernel operation the path of every
+ * node the kernel holds either fails or leads to a name the model has
+ * (checked under ASan for use after free too); at the end every node the
+ * kernel forgets is freed.
+ */
+#define CH_DIRS 3
+#define CH_NAMES 4
+#define CH_INOS 24
+
+/* the model: dir (0 = root, 1..CH_DIRS) x name -> backend inode or 0 */
+static ino_t ch_ent[CH_DIRS + 1][CH_NAMES];
+static unsigned ch_nlink[CH_INOS];
+static uint64_t ch_dirnode[CH_DIRS + 1];	/* kernel's node of each dir */
+static uint64_t ch_held[256];			/* kernel references */
+static unsigned ch_nheld;
+
+static const char *ch_name(unsigned i)
+{
+	static const char *names[CH_NAMES] = { "a", "b", "c", "d" };
+
+	return names[i];
+}
+
+static ino_t ch_new_ino(void)
+{
+	for (ino_t i = 100; i < CH_INOS; i++)
+		if (!ch_nlink[i])
+			return i;
+	return 0;
+}
+
+static void ch_put(unsigned d, unsigned n, ino_t ino)
+{
+	if (ch_ent[d][n])
+		ch_nlink[ch_ent[d][n]]--;
+	ch_ent[d][n] = ino;
+	if (ino)
+		ch_nlink[ino]++;
+}
+
+static void ch_check_paths(void)
+{
+	for (unsigned i = 0; i < ch_nheld; i++) {
+		int err = 0;
+		char *p = inode_path(ch_held[i], &err);
+
+		ck_assert_msg(p || err == -ESTALE, "node %llu: %d",
+			      (unsigned long long)ch_held[i], err);
+		free(p);
+	}
+}
+
+START_TEST(test_random_churn)
+{
+	unsigned seed = 12345;
+
+	ch_dirnode[0] = INODE_ROOT;
+	for (unsigned d = 1; d <= CH_DIRS; d++) {
+		char name[8];
+
+		snprintf(name, sizeof(name), "D%u", d);
+		ch_dirnode[d] = klookup(7, INODE_ROOT, name, S_IFDIR, d);
+	}
+	memset(ch_ent, 0, sizeof(ch_ent));
+	memset(ch_nlink, 0, sizeof(ch_nlink));
+	ch_nheld = 0;
+	for (int step = 0; step < 200000; step++) {
+		unsigned r = rand_r(&seed), d = r % (CH_DIRS + 1),
+			 n = (r >> 4) % CH_NAMES, d2 = (r >> 8) % (CH_DIRS + 1),
+			 n2 = (r >> 12) % CH_NAMES, op = (r >> 16) % 11;
+		ino_t ino = ch_ent[d][n];
+		struct stat st = obj(S_IFREG, ino);
+		uint64_t id;
+		int err = 0;
+
+		switch (op) {
+		case 0: case 1:		/* kernel lookup */
+			if (!ino) {
+				inode_name_gone(ch_dirnode[d], ch_name(n));
+				break;
+			}
+			if (ch_nheld == 256)
+				break;
+			id = inode_lookup(ch_dirnode[d], ch_name(n), &st, 7,
+					  &err);
+			ck_assert_uint_ne(id, 0);
+			ch_held[ch_nheld++] = id;
+			{
+				char want[16];
+
+				snprintf(want, sizeof(want), d ? "/D%u/%s" : "/%.0u%s",
+					 d, ch_name(n));
+				path_is(id, want);
+			}
+			break;
+		case 2:			/* forget */
+			if (ch_nheld) {
+				unsigned k = (r >> 20) % ch_nheld;
+
+				inode_forget(ch_held[k], 1);
+				ch_held[k] = ch_held[--ch_nheld];
+			}
+			break;
+		case 3:			/* link through the mount */
+			if (!ino || ch_ent[d2][n2] || ch_nheld == 256)
+				break;
+			id = inode_lookup(ch_dirnode[d], ch_name(n), &st, 7,
+					  &err);
+			ch_held[ch_nheld++] = id;
+			ch_put(d2, n2, ino);
+			id = inode_link(id, ch_dirnode[d2], ch_name(n2), &st,
+					7, &err);
+			ck_assert_uint_ne(id, 0);
+			ch_held[ch_nheld++] = id;
+			break;
+		case 4:			/* unlink through the mount */
+			if (!ino)
+				break;
+			ch_put(d, n, 0);
+			inode_unlink(ch_dirnode[d], ch_name(n));
+			break;
+		case 5: case 6:		/* rename through the mount */
+			if (!ino || (op == 6 && !ch_ent[d2][n2]))
+				break;
+			if (op == 6) {
+				ino_t other = ch_ent[d2][n2];
+
+				ch_ent[d2][n2] = ino;
+				ch_ent[d][n] = other;
+			} else if (d != d2 || n != n2) {
+				if (ch_ent[d2][n2] == ino) {
+					/* the same file: rename does nothing */
+					break;
+				}
+				ch_put(d2, n2, ino);
+				ch_put(d, n, 0);
+			}
+			inode_rename(ch_dirnode[d], ch_name(n), ch_dirnode[d2],
+				     ch_name(n2), op == 6 ? RENAME_EXCHANGE : 0);
+			break;
+		case 7:			/* create beneath (numbers reused) */
+			if (!ino && (ino = ch_new_ino()))
+				ch_put(d, n, ino);
+			break;
+		case 8:			/* unlink beneath */
+			ch_put(d, n, 0);
+			break;
+		case 9:			/* link beneath */
+			if (ino && !ch_ent[d2][n2])
+				ch_put(d2, n2, ino);
+			break;
+		case 10:		/* rename beneath */
+			if (ino && ch_ent[d2][n2] != ino) {
+				ch_put(d2, n2, ino);
+				ch_put(d, n, 0);
+			}
+			break;
+		}
+		ch_check_paths();
+	}
+	while (ch_nheld)
+		inode_forget(ch_held[--ch_nheld], 1);
+	for (unsigned d = 1; d <= CH_DIRS; d++)
+		inode_forget(ch_dirnode[d], 1);
+	ck_assert_uint_eq(inode_count(), 1);
+}
+END_TEST
+
 START_TEST(test_handles_shared_by_names)
 {
 	uint64_t a = klookup(7, INODE_ROOT, "a", S_IFREG, 10);
@@ -862,6 +1035,7 @@ Suite *inode_suite(void)
 	tcase_add_test(tc, test_many_links);
 	tcase_add_test(tc, test_link_unlink_cycles);
 	tcase_add_test(tc, test_handles_shared_by_names);
+	tcase_add_test(tc, test_random_churn);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("handles");

@@ -160,6 +160,27 @@ class SftpPosix(PosixSuite, harness.TestCase):
         self.assertEqual(os.stat(self.p("f")).st_mode & 0o777, 0o666)
         self.assertEqual(os.stat(self.p("d")).st_mode & 0o777, 0o777)
 
+    def test_names_longer_than_namemax(self):
+        """statvfs says 255: a 256-byte name (ASCII or multibyte UTF-8)
+        fails with ENAMETOOLONG in every call that takes one, as on the
+        local and NFS mounts, not with the EBADMSG of the server's reply
+        (issue 13); a 255-byte name works."""
+        ok = "y" * 255
+        write_file(self.p(ok), b"x")
+        self.assertEqual(read_file(self.p(ok)), b"x")
+        self.assertLessEqual(os.statvfs(self.d).f_namemax, 255)
+        write_file(self.p("src"), b"s")
+        for long in ("y" * 256, "\u00e9" * 128):
+            self.assertEqual(len(long.encode()), 256)
+            p = self.p(long)
+            self.assertErrno(errno.ENAMETOOLONG, os.stat, p)
+            self.assertErrno(errno.ENAMETOOLONG, os.open, p, os.O_CREAT | os.O_WRONLY, 0o644)
+            self.assertErrno(errno.ENAMETOOLONG, os.mkdir, p)
+            self.assertErrno(errno.ENAMETOOLONG, os.symlink, "t", p)
+            self.assertErrno(errno.ENAMETOOLONG, os.rename, self.p("src"), p)
+            self.assertErrno(errno.ENAMETOOLONG, os.unlink, p)
+        self.assertEqual(sorted(os.listdir(self.d)), sorted([ok, "src"]))
+
     def test_symlink_on_symlink_attrs_refused(self):
         os.symlink("nowhere", self.p("l"))
         # SETSTAT would follow the link: refused rather than done wrong
