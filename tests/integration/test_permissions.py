@@ -597,6 +597,96 @@ class CreateTakeover(Compared):
         self.assertEqual(v.mount_info("/l")["prefix"], "/l")
 
 
+# -- a name swapped between the create and the chown (review r1) -----------
+
+def swap_race(mounted, beneath, kind, seconds):
+    """Run as the attacker, who may write to a directory without a sticky
+    bit (shared with bob, whose private object "victim" is in it): make
+    "x" through the mount (kind "file" or "dir") over and over while a
+    second process keeps renaming bob's object onto "x" beneath, so that
+    it sits under the new name between vfsd's create and its chown.
+    Returns the number of tries until bob's object became the caller's,
+    or None if it never did within `seconds`."""
+    victim, xb, xm = (os.path.join(beneath, "victim"), os.path.join(beneath, "x"),
+                      os.path.join(mounted, "x"))
+    junk = os.path.join(beneath, "junk")
+    ino = os.lstat(victim).st_ino
+    swapper = os.fork()
+    if swapper == 0:
+        try:
+            while True:
+                with contextlib.suppress(OSError):
+                    os.rename(victim, xb)
+        finally:
+            os._exit(0)
+    tries, won = 0, None
+    deadline = time.monotonic() + seconds
+    try:
+        while won is None and time.monotonic() < deadline:
+            tries += 1
+            with contextlib.suppress(OSError):
+                if kind == "dir":
+                    os.mkdir(xm, 0o700)
+                else:
+                    os.close(os.open(xm, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            # put bob's object back, remove ours
+            for name in (xb, victim):
+                with contextlib.suppress(OSError):
+                    st = os.lstat(name)
+                    if st.st_ino == ino and st.st_uid == os.getuid():
+                        won = tries
+            with contextlib.suppress(OSError):
+                os.rename(xb, junk)
+                if os.lstat(junk).st_ino == ino:
+                    os.rename(junk, victim)
+                elif os.path.isdir(junk):
+                    os.rmdir(junk)
+                else:
+                    os.unlink(junk)
+    finally:
+        os.kill(swapper, 9)
+        os.waitpid(swapper, 0)
+    for name in (xb, junk):     # bob's object back under its name
+        with contextlib.suppress(OSError):
+            if os.lstat(name).st_ino == ino:
+                os.rename(name, victim)
+    return won
+
+
+class NameSwap(harness.TestCase):
+    """vfsd creates as root and then gives the new object to its caller.
+    In a directory others may write to (no sticky bit: a group's project
+    directory, a 0777 drop directory) anyone there may rename entries, so
+    the new name can be renamed away and another user's object renamed in
+    its place before the chown: root then gives that object to the
+    caller.  Beneath, no one can take another user's file this way."""
+
+    SECONDS = 15
+
+    def check(self, kind):
+        carol, bob = S["carol"], S["bob"]
+        name = "%s.%s" % (type(self).__name__, self._testMethodName)
+        disk = os.path.join(S["backing"], name)
+        put(disk, "dir", 0o777)
+        victim = os.path.join(disk, "victim")
+        put(victim, kind, 0o700 if kind == "dir" else 0o600, bob.uid, bob.gid,
+            data=b"bob's secret\n")
+        won = run_as(carol, swap_race, S["v"].path("l", name), disk, kind,
+                     self.SECONDS, timeout=self.SECONDS + 30)
+        st = os.lstat(victim)
+        self.assertIsNone(won, "bob's %s became carol's after %s creates through the mount"
+                          % (kind, won))
+        self.assertEqual((st.st_uid, st.st_gid), (bob.uid, bob.gid))
+
+    def test_file_swapped_before_the_chown(self):
+        self.check("file")
+
+    def test_directory_swapped_before_the_chown(self):
+        """Not fixed: mkdir gives no fd to chown by (nor do mknod and
+        symlink); creating with the caller's fsuid/fsgid would."""
+        self.check("dir")
+
+
 # -- the caller's umask, not the daemon's (defect 4) ------------------------
 
 class Umask(UmaskProbe, Compared):
