@@ -687,6 +687,40 @@ class NameSwap(harness.TestCase):
         self.check("dir")
 
 
+# -- allow_other without default_permissions, spelt otherwise (review r1) ----
+
+class AllowOtherSpellings(harness.TestCase):
+    """libfuse reads -o items with escapes (a backslash takes the next
+    character, \\NNN is an octal byte): allow\\_other is allow_other to it.
+    Running as root, every spelling of allow_other without
+    default_permissions must be refused at start, not mounted."""
+
+    def test_escaped_allow_other_is_refused(self):
+        carol = S["carol"]
+        src = harness.reachable_tmpdir("vfsd-ao-")
+        put(os.path.join(src, "secret"), mode=0o600, data=b"root's\n")
+        for spelling in ("allow\\_other", "ro,allow\\137other"):
+            with self.subTest(spelling=spelling):
+                mnt = harness.reachable_tmpdir("vfsd-ao-mnt-")
+                proc = subprocess.Popen(
+                    [harness.VFSD, "-f", "-m", "/d=file://" + src, "-o", spelling, mnt],
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                    stdin=subprocess.DEVNULL)
+                try:
+                    out, _ = proc.communicate(timeout=15)
+                except subprocess.TimeoutExpired:
+                    seen = (try_as(carol, read, os.path.join(mnt, "d", "secret"))
+                            if harness.is_mounted(mnt) else "not mounted")
+                    harness.fusermount_u(mnt)
+                    proc.kill()
+                    proc.communicate()
+                    self.fail("-o %s as root mounted, and carol reads root's 0600 "
+                              "file: %r" % (spelling, seen))
+                self.assertNotEqual(proc.returncode, 0, out)
+                self.assertIn("allow_other without default_permissions is refused", out)
+                self.assertFalse(harness.is_mounted(mnt))
+
+
 # -- the caller's umask, not the daemon's (defect 4) ------------------------
 
 class Umask(UmaskProbe, Compared):
