@@ -687,6 +687,29 @@ class NameSwap(harness.TestCase):
         self.check("dir")
 
 
+class StaleSetgidDirectory(Compared):
+    """The kernel drops S_ISGID from a new file's mode when the caller is
+    not in the group of a setgid parent, judging by the parent's cached
+    attributes; vfsd creates as root (CAP_FSETID keeps the bit), chowns,
+    and gives the set-id bits back.  A directory made setgid beneath
+    within the attribute cache window must not leave carol, who is not in
+    its group, with a setgid file of that group."""
+
+    def test_directory_made_setgid_beneath_while_cached(self):
+        carol = S["carol"]
+
+        def prepare(d):
+            put(d, "dir", 0o755)
+            put(os.path.join(d, "u"), "dir", 0o0777, 0, S["gid"])
+
+        def scenario(s):
+            out = [try_as(carol, attrs, s.p("u"))]     # cached: not setgid
+            os.chmod(s.d("u"), 0o2777)
+            out.append(try_as(carol, create, s.p("u", "x"), 0o2755, os.O_WRONLY))
+            return out + [try_as(carol, attrs, s.p("u", "x"))[:2]]
+        self.compare(prepare, scenario)
+
+
 # -- allow_other without default_permissions, spelt otherwise (review r1) ----
 
 class AllowOtherSpellings(harness.TestCase):
