@@ -663,15 +663,19 @@ class NameSwap(harness.TestCase):
 
     SECONDS = 15
 
+    def where(self, name):
+        """The test directory through the mount, and beneath it."""
+        return S["v"].path("l", name), os.path.join(S["backing"], name)
+
     def check(self, kind):
         carol, bob = S["carol"], S["bob"]
         name = "%s.%s" % (type(self).__name__, self._testMethodName)
-        disk = os.path.join(S["backing"], name)
+        mounted, disk = self.where(name)
         put(disk, "dir", 0o777)
         victim = os.path.join(disk, "victim")
         put(victim, kind, 0o700 if kind == "dir" else 0o600, bob.uid, bob.gid,
             data=b"bob's secret\n")
-        won = run_as(carol, swap_race, S["v"].path("l", name), disk, kind,
+        won = run_as(carol, swap_race, mounted, disk, kind,
                      self.SECONDS, timeout=self.SECONDS + 30)
         st = os.lstat(victim)
         self.assertIsNone(won, "bob's %s became carol's after %s creates through the mount"
@@ -685,6 +689,37 @@ class NameSwap(harness.TestCase):
         """Not fixed: mkdir gives no fd to chown by (nor do mknod and
         symlink); creating with the caller's fsuid/fsgid would."""
         self.check("dir")
+
+
+class NfsNameSwap(NameSwap):
+    """The same through an nfs:// mount (NFSv3, ganesha with no root
+    squash): vfsd chowns the new object by its path, so a name swapped in
+    the export is what it gives away."""
+
+    @classmethod
+    def setUpClass(cls):
+        import ganesha
+        why = ganesha.available()
+        if why:
+            print("NfsNameSwap skipped: " + why, file=sys.stderr)
+            raise unittest.SkipTest(why)
+        cls.g = ganesha.Ganesha().start()
+        # the attacker renames in the export, as a user of the NFS
+        # server's host (or of another client) would
+        for d in (os.path.dirname(cls.g.export), cls.g.export):
+            os.chmod(d, 0o755)
+        os.mkdir(os.path.join(S["base"], "mnt-nfs-swap"))
+        cls.v = Vfsd([("/n", cls.g.url(version=3))], args=OPTS,
+                     mnt=os.path.join(S["base"], "mnt-nfs-swap"), umask=0o022).start()
+        run_as(S["carol"], os.listdir, cls.v.path("n"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.v.stop()
+        cls.g.stop()
+
+    def where(self, name):
+        return self.v.path("n", name), os.path.join(self.g.export, name)
 
 
 class StaleSetgidDirectory(Compared):
