@@ -342,9 +342,13 @@ static mode_t local_umask(mode_t mode, const struct vfs_cred *cred)
 	return mode;
 }
 
-/* Give a new object the caller's ownership, as the kernel would have. */
+/*
+ * Give a new object the caller's ownership, as the kernel would have.
+ * `made_fd` is an fd of the object itself when the call that made it
+ * returned one (create), else -1 and the object is found by its name.
+ */
 static int local_own(struct local_mount *lm, struct local_path *lp,
-		     const struct vfs_cred *cred)
+		     int made_fd, const struct vfs_cred *cred)
 {
 	struct stat dir, made;
 	gid_t gid = cred->gid;
@@ -356,8 +360,15 @@ static int local_own(struct local_mount *lm, struct local_path *lp,
 	/* a setgid directory hands its group down: keep what mkdir chose */
 	if (fstat(lp->dirfd, &dir) == 0 && (dir.st_mode & S_ISGID))
 		gid = (gid_t)-1;
-	/* by the inode, not the name: another user may swap the name */
-	fd = openat(lp->dirfd, lp->name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	/*
+	 * By the inode, not the name: in a directory others may write to
+	 * (no sticky bit), the new name can be renamed away and another
+	 * user's file renamed in its place between the create and here.
+	 * TODO: mkdir, mknod and symlink give no fd, so for them the name
+	 * is still raced (tests/integration/test_permissions.py).
+	 */
+	fd = made_fd >= 0 ? fcntl(made_fd, F_DUPFD_CLOEXEC, 0) :
+	     openat(lp->dirfd, lp->name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &made) < 0 ||
@@ -515,7 +526,7 @@ static int local_created(struct local_mount *lm, struct local_path *lp,
 			 const struct vfs_cred *cred, struct stat *st,
 			 bool is_dir)
 {
-	int ret = local_own(lm, lp, cred);
+	int ret = local_own(lm, lp, -1, cred);
 
 	if (ret == 0)
 		ret = local_stat_at(lp, st);
@@ -899,7 +910,7 @@ static int local_create(struct vfs_mount *m, const char *path, int flags,
 		goto out;
 	}
 	flags |= O_EXCL;
-	ret = local_own(lm, &lp, cred);
+	ret = local_own(lm, &lp, fd, cred);
 	if (ret == 0)
 		ret = fstat(fd, st) < 0 ? -errno : 0;
 opened:

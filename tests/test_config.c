@@ -763,7 +763,23 @@ START_TEST(test_fuse_opts)
 	ck_assert_ptr_null(warning);
 	ck_assert_int_eq(err.code, 0);
 
+	/* read as libfuse reads them: escapes do not hide allow_other, nor
+	 * does an escaped comma make a default_permissions item */
+	ck_assert(cfg_fuse_opt_present("ro,allow\\_other", "allow_other"));
+	ck_assert(cfg_fuse_opt_present("allow\\137other", "allow_other"));
+	ck_assert(!cfg_fuse_opt_present("fsname=x\\,default_permissions",
+					"default_permissions"));
+	ck_assert(!cfg_fuse_opt_present("allow_other\\000x", "allow_other"));
+	ck_assert(cfg_fuse_opt_present(",allow_other,", "allow_other"));
+	ck_assert(!cfg_fuse_opt_present("allow_other\\", "allow_other"));
+
+	vfs_error_init(&err);
+	ck_assert_int_eq(cfg_check_fuse_opts("allow\\_other", true, false,
+					     &warning, &err),
+			 -EPERM);
+
 	/* root: refused, saying why and how to fix it */
+	vfs_error_init(&err);
 	ck_assert_int_eq(cfg_check_fuse_opts("ro,allow_other", true, false,
 					     &warning, &err),
 			 -EPERM);

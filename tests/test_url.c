@@ -497,6 +497,8 @@ static const struct {
 	{"sftp://alice:hun@ter2@h:22/x", "sftp://alice:***@h:22/x"},
 	{"sftp://alice:hun/ter2@h/x", "sftp://alice:***@h/x"},
 	{"sftp://:hunter2@h/x", "sftp://:***@h/x"},
+	{"sftp://alice:hun#ter2@h/x", "sftp://alice:***@h/x"},
+	{"sftp://alice:hun?ter2@h/x", "sftp://alice:***@h/x"},
 	{"alice:hunter2@h/x", "alice:***@h/x"},
 	{"nfs://h/e?PassPhrase=x y&timeout=3", "nfs://h/e?PassPhrase=***&timeout=3"},
 	{"nfs://h/e?p%61ssword=hunter2", "nfs://h/e?p%61ssword=***"},
@@ -565,6 +567,11 @@ static const char *const leaky[] = {
 	"sftp://u:hunter2@h:99999/x",
 	"sftp://u:hun@ter2@h/x",
 	"file://?password=hunter2",
+	/* the parser's authority ends at '/' or '?', not at '#' */
+	"sftp://u:hunter2#x@h/x",
+	/* '?' in a password: a bad port "hun", the rest a query */
+	"sftp://u:hun?ter2@h/x",
+	"sftp://u:hun#ter2@h:99999/x",
 };
 
 START_TEST(test_malformed_url_hides_password)

@@ -527,17 +527,43 @@ bad:
 			     what, vfs_quote(id, q, sizeof(q)), CFG_HOST_ID_MAX);
 }
 
+/*
+ * Whether the -o item at p (up to its end, returned in *next) is `name`,
+ * read as libfuse reads its option groups: an item ends at a comma, a
+ * backslash takes the character after it as it is, and \NNN with a first
+ * digit of 0 to 3 is one octal byte.  Compared as written, "allow\_other"
+ * would pass here for another option while libfuse mounts allow_other.
+ */
+static bool cfg_fuse_item_is(const char *p, const char **next,
+			     const char *name)
+{
+	bool same = true;
+
+	for (; *p && *p != ','; p++) {
+		int c = (unsigned char)*p;
+
+		if (c == '\\' && p[1]) {
+			c = (unsigned char)*++p;
+			if (c >= '0' && c <= '3' && p[1] >= '0' && p[1] <= '7' &&
+			    p[2] >= '0' && p[2] <= '7') {
+				c = (c - '0') * 64 + (p[1] - '0') * 8 + (p[2] - '0');
+				p += 2;
+			}
+		}
+		if (same && *name && (unsigned char)*name == c)
+			name++;
+		else
+			same = false;
+	}
+	*next = *p ? p + 1 : p;
+	return same && !*name;
+}
+
 bool cfg_fuse_opt_present(const char *opts, const char *name)
 {
-	size_t len = strlen(name);
-
-	for (const char *p = opts; p && *p;) {
-		size_t n = strcspn(p, ",");
-
-		if (n == len && strncmp(p, name, len) == 0)
+	for (const char *p = opts; p && *p;)
+		if (cfg_fuse_item_is(p, &p, name))
 			return true;
-		p += n + (p[n] == ',');
-	}
 	return false;
 }
 

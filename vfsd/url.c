@@ -192,14 +192,15 @@ const char *vfs_url_redact(const char *s, char *buf, size_t size)
 	struct msgbuf mb = { .buf = buf, .size = size };
 	const char *sep = strstr(s, "://");
 	const char *ui = sep ? sep + 3 : s;
-	const char *end = ui + strcspn(ui, "?#");
+	const char *end = ui + strlen(ui);
 	const char *at = NULL, *colon = NULL;
 
 	/*
-	 * user:password@host.  The last '@' before the query ends the user
-	 * part (a password may hold '@', or '/' unescaped by mistake); a ':'
-	 * before any '/' starts the password.  "host:port/path@x" is masked
-	 * too: hiding a port costs less than showing a password.
+	 * user:password@host.  The last '@' anywhere ends the user part (a
+	 * password may hold '@', or '/', '?' or '#' unescaped by mistake: the
+	 * parser then fails on a "port" or a query, and its message quotes
+	 * this); a ':' before any '/' starts the password.  "host:port/path@x"
+	 * is masked too: hiding a port costs less than showing a password.
 	 */
 	for (const char *p = ui; p < end; p++)
 		if (*p == '@')

@@ -598,6 +598,188 @@ class CreateTakeover(Compared):
         self.assertEqual(v.mount_info("/l")["prefix"], "/l")
 
 
+# -- a name swapped between the create and the chown (review r1) -----------
+
+def swap_race(mounted, beneath, kind, seconds):
+    """Run as the attacker, who may write to a directory without a sticky
+    bit (shared with bob, whose private object "victim" is in it): make
+    "x" through the mount (kind "file" or "dir") over and over while a
+    second process keeps renaming bob's object onto "x" beneath, so that
+    it sits under the new name between vfsd's create and its chown.
+    Returns the number of tries until bob's object became the caller's,
+    or None if it never did within `seconds`."""
+    victim, xb, xm = (os.path.join(beneath, "victim"), os.path.join(beneath, "x"),
+                      os.path.join(mounted, "x"))
+    junk = os.path.join(beneath, "junk")
+    ino = os.lstat(victim).st_ino
+    swapper = os.fork()
+    if swapper == 0:
+        try:
+            while True:
+                with contextlib.suppress(OSError):
+                    os.rename(victim, xb)
+        finally:
+            os._exit(0)
+    tries, won = 0, None
+    deadline = time.monotonic() + seconds
+    try:
+        while won is None and time.monotonic() < deadline:
+            tries += 1
+            with contextlib.suppress(OSError):
+                if kind == "dir":
+                    os.mkdir(xm, 0o700)
+                else:
+                    os.close(os.open(xm, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            # put bob's object back, remove ours
+            for name in (xb, victim):
+                with contextlib.suppress(OSError):
+                    st = os.lstat(name)
+                    if st.st_ino == ino and st.st_uid == os.getuid():
+                        won = tries
+            with contextlib.suppress(OSError):
+                os.rename(xb, junk)
+                if os.lstat(junk).st_ino == ino:
+                    os.rename(junk, victim)
+                elif os.path.isdir(junk):
+                    os.rmdir(junk)
+                else:
+                    os.unlink(junk)
+    finally:
+        os.kill(swapper, 9)
+        os.waitpid(swapper, 0)
+    for name in (xb, junk):     # bob's object back under its name
+        with contextlib.suppress(OSError):
+            if os.lstat(name).st_ino == ino:
+                os.rename(name, victim)
+    return won
+
+
+class NameSwap(harness.TestCase):
+    """vfsd creates as root and then gives the new object to its caller.
+    In a directory others may write to (no sticky bit: a group's project
+    directory, a 0777 drop directory) anyone there may rename entries, so
+    the new name can be renamed away and another user's object renamed in
+    its place before the chown: root then gives that object to the
+    caller.  Beneath, no one can take another user's file this way."""
+
+    SECONDS = 15
+
+    def where(self, name):
+        """The test directory through the mount, and beneath it."""
+        return S["v"].path("l", name), os.path.join(S["backing"], name)
+
+    def check(self, kind):
+        carol, bob = S["carol"], S["bob"]
+        name = "%s.%s" % (type(self).__name__, self._testMethodName)
+        mounted, disk = self.where(name)
+        put(disk, "dir", 0o777)
+        victim = os.path.join(disk, "victim")
+        put(victim, kind, 0o700 if kind == "dir" else 0o600, bob.uid, bob.gid,
+            data=b"bob's secret\n")
+        won = run_as(carol, swap_race, mounted, disk, kind,
+                     self.SECONDS, timeout=self.SECONDS + 30)
+        st = os.lstat(victim)
+        self.assertIsNone(won, "bob's %s became carol's after %s creates through the mount"
+                          % (kind, won))
+        self.assertEqual((st.st_uid, st.st_gid), (bob.uid, bob.gid))
+
+    def test_file_swapped_before_the_chown(self):
+        self.check("file")
+
+    def test_directory_swapped_before_the_chown(self):
+        """Not fixed: mkdir gives no fd to chown by (nor do mknod and
+        symlink); creating with the caller's fsuid/fsgid would."""
+        self.check("dir")
+
+
+class NfsNameSwap(NameSwap):
+    """The same through an nfs:// mount (NFSv3, ganesha with no root
+    squash): vfsd chowns the new object by its path, so a name swapped in
+    the export is what it gives away."""
+
+    @classmethod
+    def setUpClass(cls):
+        import ganesha
+        why = ganesha.available()
+        if why:
+            print("NfsNameSwap skipped: " + why, file=sys.stderr)
+            raise unittest.SkipTest(why)
+        cls.g = ganesha.Ganesha().start()
+        # the attacker renames in the export, as a user of the NFS
+        # server's host (or of another client) would
+        for d in (os.path.dirname(cls.g.export), cls.g.export):
+            os.chmod(d, 0o755)
+        os.mkdir(os.path.join(S["base"], "mnt-nfs-swap"))
+        cls.v = Vfsd([("/n", cls.g.url(version=3))], args=OPTS,
+                     mnt=os.path.join(S["base"], "mnt-nfs-swap"), umask=0o022).start()
+        run_as(S["carol"], os.listdir, cls.v.path("n"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.v.stop()
+        cls.g.stop()
+
+    def where(self, name):
+        return self.v.path("n", name), os.path.join(self.g.export, name)
+
+
+class StaleSetgidDirectory(Compared):
+    """The kernel drops S_ISGID from a new file's mode when the caller is
+    not in the group of a setgid parent, judging by the parent's cached
+    attributes; vfsd creates as root (CAP_FSETID keeps the bit), chowns,
+    and gives the set-id bits back.  A directory made setgid beneath
+    within the attribute cache window must not leave carol, who is not in
+    its group, with a setgid file of that group."""
+
+    def test_directory_made_setgid_beneath_while_cached(self):
+        carol = S["carol"]
+
+        def prepare(d):
+            put(d, "dir", 0o755)
+            put(os.path.join(d, "u"), "dir", 0o0777, 0, S["gid"])
+
+        def scenario(s):
+            out = [try_as(carol, attrs, s.p("u"))]     # cached: not setgid
+            os.chmod(s.d("u"), 0o2777)
+            out.append(try_as(carol, create, s.p("u", "x"), 0o2755, os.O_WRONLY))
+            return out + [try_as(carol, attrs, s.p("u", "x"))[:2]]
+        self.compare(prepare, scenario)
+
+
+# -- allow_other without default_permissions, spelt otherwise (review r1) ----
+
+class AllowOtherSpellings(harness.TestCase):
+    """libfuse reads -o items with escapes (a backslash takes the next
+    character, \\NNN is an octal byte): allow\\_other is allow_other to it.
+    Running as root, every spelling of allow_other without
+    default_permissions must be refused at start, not mounted."""
+
+    def test_escaped_allow_other_is_refused(self):
+        carol = S["carol"]
+        src = harness.reachable_tmpdir("vfsd-ao-")
+        put(os.path.join(src, "secret"), mode=0o600, data=b"root's\n")
+        for spelling in ("allow\\_other", "ro,allow\\137other"):
+            with self.subTest(spelling=spelling):
+                mnt = harness.reachable_tmpdir("vfsd-ao-mnt-")
+                proc = subprocess.Popen(
+                    [harness.VFSD, "-f", "-m", "/d=file://" + src, "-o", spelling, mnt],
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                    stdin=subprocess.DEVNULL)
+                try:
+                    out, _ = proc.communicate(timeout=15)
+                except subprocess.TimeoutExpired:
+                    seen = (try_as(carol, read, os.path.join(mnt, "d", "secret"))
+                            if harness.is_mounted(mnt) else "not mounted")
+                    harness.fusermount_u(mnt)
+                    proc.kill()
+                    proc.communicate()
+                    self.fail("-o %s as root mounted, and carol reads root's 0600 "
+                              "file: %r" % (spelling, seen))
+                self.assertNotEqual(proc.returncode, 0, out)
+                self.assertIn("allow_other without default_permissions is refused", out)
+                self.assertFalse(harness.is_mounted(mnt))
+
+
 # -- the caller's umask, not the daemon's (defect 4) ------------------------
 
 class Umask(UmaskProbe, Compared):
