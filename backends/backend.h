@@ -105,6 +105,10 @@ struct vfs_cred {
 	/* the caller's umask, not yet applied to a creating call's mode (0
 	 * when the kernel applied it already) */
 	mode_t umask;
+	/* the caller's supplementary groups, borrowed for the call, for a
+	 * backend that creates as the caller; ngroups < 0: not known */
+	const gid_t *groups;
+	int ngroups;
 };
 
 /* setattr valid mask, as the kernel's iattr.ia_valid. */

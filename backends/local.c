@@ -24,11 +24,13 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/fs.h>
+#include <pthread.h>
 #include <sched.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -46,7 +48,7 @@
 struct local_mount {
 	struct vfs_mount base;	/* first: the router sees only this */
 	int rootfd;		/* O_PATH|O_DIRECTORY of the root */
-	bool root_user;		/* daemon runs as root: chown new files */
+	bool root_user;		/* daemon runs as root: create as the caller */
 };
 
 struct local_file {
@@ -343,51 +345,63 @@ static mode_t local_umask(mode_t mode, const struct vfs_cred *cred)
 }
 
 /*
- * Give a new object the caller's ownership, as the kernel would have.
- * `made_fd` is an fd of the object itself when the call that made it
- * returned one (create), else -1 and the object is found by its name.
+ * Creating calls run as their caller: for that one call the thread takes
+ * the caller's fsuid, fsgid and groups, so the file system beneath makes
+ * the object the caller's itself - owner, a setgid directory's group,
+ * set-id bits the caller may have, quotas - and checks the caller's right
+ * to make it.  No chown follows, so there is no moment in which another
+ * user could swap the new name for one of theirs.  fsuid and fsgid belong
+ * to the thread; so do the groups when set by the system call itself
+ * (glibc's setgroups() changes every thread).  The kernel drops the
+ * thread's file capabilities with a non-zero fsuid and raises them again
+ * with 0.  Groups vfsd could not learn (a caller in another PID namespace)
+ * leave the primary group alone: at worst a denial, never a grant.
  */
-static int local_own(struct local_mount *lm, struct local_path *lp,
-		     int made_fd, const struct vfs_cred *cred)
-{
-	struct stat dir, made;
-	gid_t gid = cred->gid;
-	char proc[64];
-	int fd, ret = 0;
+static gid_t local_groups0[NGROUPS_MAX];	/* the daemon's own */
+static int local_ngroups0 = -1;
+static pthread_once_t local_groups0_once = PTHREAD_ONCE_INIT;
 
-	if (!lm->root_user || (cred->uid == 0 && cred->gid == 0))
+static void local_groups0_read(void)
+{
+	local_ngroups0 = getgroups(NGROUPS_MAX, local_groups0);
+}
+
+static int local_become(const struct local_mount *lm,
+			const struct vfs_cred *cred)
+{
+	const gid_t *groups = cred->ngroups < 0 ? &cred->gid : cred->groups;
+	size_t n = cred->ngroups < 0 ? 1 : (size_t)cred->ngroups;
+
+	if (!lm->root_user)
 		return 0;
-	/* a setgid directory hands its group down: keep what mkdir chose */
-	if (fstat(lp->dirfd, &dir) == 0 && (dir.st_mode & S_ISGID))
-		gid = (gid_t)-1;
-	/*
-	 * By the inode, not the name: in a directory others may write to
-	 * (no sticky bit), the new name can be renamed away and another
-	 * user's file renamed in its place between the create and here.
-	 * TODO: mkdir, mknod and symlink give no fd, so for them the name
-	 * is still raced (tests/integration/test_permissions.py).
-	 */
-	fd = made_fd >= 0 ? fcntl(made_fd, F_DUPFD_CLOEXEC, 0) :
-	     openat(lp->dirfd, lp->name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
+	pthread_once(&local_groups0_once, local_groups0_read);
+	if (local_ngroups0 < 0)
+		return -EPERM;
+	if (syscall(SYS_setgroups, n, groups) < 0)
 		return -errno;
-	if (fstat(fd, &made) < 0 ||
-	    fchownat(fd, "", cred->uid, gid,
-		     AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
-		ret = -errno;
-	/*
-	 * chown(2) clears the setuid and setgid bits of a regular file, even
-	 * root's: give back what the caller asked for (the kernel has already
-	 * dropped a setgid bit the caller may not have).
-	 */
-	if (!ret && S_ISREG(made.st_mode) &&
-	    (made.st_mode & (S_ISUID | S_ISGID))) {
-		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-		if (chmod(proc, made.st_mode & 07777) < 0)
-			ret = -errno;
+	setfsgid(cred->gid);
+	setfsuid(cred->uid);
+	if ((uid_t)setfsuid((uid_t)-1) != cred->uid ||
+	    (gid_t)setfsgid((gid_t)-1) != cred->gid) {
+		setfsuid(0);
+		setfsgid(0);
+		syscall(SYS_setgroups, (size_t)local_ngroups0, local_groups0);
+		return -EPERM;
 	}
-	close(fd);
-	return ret;
+	return 1;
+}
+
+/* Back to the daemon's own identity after local_become() returned 1. */
+static void local_unbecome(int became)
+{
+	int e = errno;
+
+	if (became <= 0)
+		return;
+	setfsuid(0);
+	setfsgid(0);
+	syscall(SYS_setgroups, (size_t)local_ngroups0, local_groups0);
+	errno = e;
 }
 
 static int local_proc_path(int fd, char *buf, size_t size)
@@ -518,18 +532,14 @@ static ssize_t local_readlink(struct vfs_mount *m, const char *path,
 }
 
 /*
- * Shared tail of every creating call: take ownership, stat the result.
- * If either step fails the new object is removed again, so the caller never
- * sees an object it was told does not exist.
+ * Shared tail of every creating call: stat the result.  If that fails the
+ * new object is removed again, so the caller never sees an object it was
+ * told does not exist.
  */
-static int local_created(struct local_mount *lm, struct local_path *lp,
-			 const struct vfs_cred *cred, struct stat *st,
-			 bool is_dir)
+static int local_created(struct local_path *lp, struct stat *st, bool is_dir)
 {
-	int ret = local_own(lm, lp, -1, cred);
+	int ret = local_stat_at(lp, st);
 
-	if (ret == 0)
-		ret = local_stat_at(lp, st);
 	if (ret < 0)
 		unlinkat(lp->dirfd, lp->name, is_dir ? AT_REMOVEDIR : 0);
 	return ret;
@@ -545,10 +555,13 @@ static int local_mknod(struct vfs_mount *m, const char *path, mode_t mode,
 
 	if (ret < 0)
 		return ret;
-	if (mknodat(lp.dirfd, lp.name, local_umask(mode, cred), rdev) < 0)
+	ret = local_become(lm, cred);
+	if (ret >= 0 &&
+	    mknodat(lp.dirfd, lp.name, local_umask(mode, cred), rdev) < 0)
 		ret = -errno;
-	else
-		ret = local_created(lm, &lp, cred, st, false);
+	local_unbecome(ret);
+	if (ret >= 0)
+		ret = local_created(&lp, st, false);
 	local_path_done(&lp);
 	return ret;
 }
@@ -562,10 +575,12 @@ static int local_mkdir(struct vfs_mount *m, const char *path, mode_t mode,
 
 	if (ret < 0)
 		return ret;
-	if (mkdirat(lp.dirfd, lp.name, local_umask(mode, cred)) < 0)
+	ret = local_become(lm, cred);
+	if (ret >= 0 && mkdirat(lp.dirfd, lp.name, local_umask(mode, cred)) < 0)
 		ret = -errno;
-	else
-		ret = local_created(lm, &lp, cred, st, true);
+	local_unbecome(ret);
+	if (ret >= 0)
+		ret = local_created(&lp, st, true);
 	local_path_done(&lp);
 	return ret;
 }
@@ -580,10 +595,12 @@ static int local_symlink(struct vfs_mount *m, const char *target,
 
 	if (ret < 0)
 		return ret;
-	if (symlinkat(target, lp.dirfd, lp.name) < 0)
+	ret = local_become(lm, cred);
+	if (ret >= 0 && symlinkat(target, lp.dirfd, lp.name) < 0)
 		ret = -errno;
-	else
-		ret = local_created(lm, &lp, cred, st, false);
+	local_unbecome(ret);
+	if (ret >= 0)
+		ret = local_created(&lp, st, false);
 	local_path_done(&lp);
 	return ret;
 }
@@ -867,7 +884,7 @@ static int local_create(struct vfs_mount *m, const char *path, int flags,
 {
 	struct local_mount *lm = local_m(m);
 	struct local_path lp;
-	int fd, ret = local_resolve(lm, path, &lp);
+	int fd, became, ret = local_resolve(lm, path, &lp);
 
 	if (ret < 0)
 		return ret;
@@ -882,6 +899,11 @@ static int local_create(struct vfs_mount *m, const char *path, int flags,
 	 * fallback serves callers that do not).
 	 */
 	flags |= O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
+	became = local_become(lm, cred);
+	if (became < 0) {
+		ret = became;
+		goto out;
+	}
 	fd = openat(lp.dirfd, lp.name, flags | O_EXCL, local_umask(mode, cred));
 	if (fd < 0 && errno == EEXIST && !(flags & O_EXCL)) {
 		/* a FIFO or a device is not ours to open: O_NONBLOCK covers
@@ -902,17 +924,18 @@ static int local_create(struct vfs_mount *m, const char *path, int flags,
 			fd = -1;
 			errno = EEXIST;
 		}
-		if (fd >= 0)
+		if (fd >= 0) {
+			local_unbecome(became);
 			goto opened;
+		}
 	}
+	local_unbecome(became);
 	if (fd < 0) {
 		ret = -errno;
 		goto out;
 	}
 	flags |= O_EXCL;
-	ret = local_own(lm, &lp, fd, cred);
-	if (ret == 0)
-		ret = fstat(fd, st) < 0 ? -errno : 0;
+	ret = fstat(fd, st) < 0 ? -errno : 0;
 opened:
 	if (ret == 0)
 		ret = local_file_new(m, fd, flags, out);

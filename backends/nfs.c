@@ -272,6 +272,9 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 	m->cache_ttl = (double)vfs_opts_get_int(opts, "cache_ttl");
 	m->nconn = (size_t)vfs_opts_get_int(opts, "connections");
 	m->root_user = geteuid() == 0;
+	m->auth_uid = vfs_opts_get(opts, "uid")
+			      ? (uid_t)strtoul(vfs_opts_get(opts, "uid"), NULL, 10)
+			      : geteuid();
 	m->conns = calloc(m->nconn, sizeof(*m->conns));
 	if (!m->conns) {
 		ret = vfs_error_set(err, ENOMEM, "%s: out of memory",
@@ -619,6 +622,7 @@ static int nfsb_simple(struct nfsb_mount *m, enum nfsb_simple what,
 
 static int nfsb_setattr_path(struct nfsb_mount *m, const char *full,
 			     const struct vfs_setattr *sa);
+static int nfsb_fsetattr(struct nfsb_file *nf, const struct vfs_setattr *sa);
 
 /*
  * NFSv3 times are unsigned 32-bit seconds: a time outside 1970..2106 is
@@ -652,9 +656,19 @@ static bool nfsb_parent_setgid(struct nfsb_mount *m, const char *full)
  * AUTH_SYS uid 0, or the uid= option), and the caller's group unless a
  * setgid directory chose it.  The server's chown clears setuid and setgid
  * bits of a regular file, so they are given back afterwards.
+ *
+ * A new file is changed through the handle its create returned: in a
+ * directory that others may write to on the server, the name may meanwhile
+ * hold something else.  libnfs returns no handle for mkdir, mknod and
+ * symlink, so those go by name, and only while the name still shows an
+ * object that the server gave our own identity (st, read just before): a
+ * user who renames another user's object there in the meantime is not
+ * given it.  The window left between that look and the change is closed
+ * only by creating with the caller's credentials (docs/security.md).
  */
 static int nfsb_chown_new(struct nfsb_mount *m, const char *full,
-			  const struct vfs_cred *cred, struct stat *st)
+			  struct nfsb_file *nf, const struct vfs_cred *cred,
+			  struct stat *st)
 {
 	struct vfs_setattr sa = { .valid = VFS_SET_UID, .uid = cred ? cred->uid : 0,
 				  .gid = cred ? cred->gid : 0 };
@@ -668,12 +682,15 @@ static int nfsb_chown_new(struct nfsb_mount *m, const char *full,
 	if (st->st_uid == cred->uid &&
 	    (!(sa.valid & VFS_SET_GID) || st->st_gid == cred->gid))
 		return 0;
-	ret = nfsb_setattr_path(m, full, &sa);
+	if (!nf && st->st_uid != m->auth_uid)
+		return -EEXIST;		/* not what we made any more */
+	ret = nf ? nfsb_fsetattr(nf, &sa) : nfsb_setattr_path(m, full, &sa);
 	if (ret == 0 && S_ISREG(st->st_mode) && sxid) {
 		struct vfs_setattr mode = { .valid = VFS_SET_MODE,
 					    .mode = st->st_mode & 07777 };
 
-		ret = nfsb_setattr_path(m, full, &mode);
+		ret = nf ? nfsb_fsetattr(nf, &mode)
+			 : nfsb_setattr_path(m, full, &mode);
 	}
 	if (ret == 0) {
 		st->st_uid = cred->uid;
@@ -692,7 +709,7 @@ static int nfsb_created(struct nfsb_mount *m, const char *full,
 	nfsb_invalidate(m, full);
 	ret = nfsb_lstat_full(m, full, st, false);
 	if (ret == 0)
-		ret = nfsb_chown_new(m, full, cred, st);
+		ret = nfsb_chown_new(m, full, NULL, cred, st);
 	if (ret == 0)
 		nfsb_cache_put_attr(m, full, st);
 	return ret;
@@ -765,9 +782,6 @@ static int nfsb_setattr_path(struct nfsb_mount *m, const char *full,
 	}
 	return ret;
 }
-
-static int nfsb_fsetattr(struct nfsb_file *nf,
-			 const struct vfs_setattr *sa);
 
 static int nfsb_fgetattr(struct vfs_file *f, struct stat *st);
 
@@ -1630,7 +1644,7 @@ static int nfsb_create(struct vfs_mount *vm, const char *path, int flags,
 	if (ret == 0)
 		ret = nfsb_fgetattr(&nf->base, st);
 	if (ret == 0 && created)
-		ret = nfsb_chown_new(m, full, cred, st);
+		ret = nfsb_chown_new(m, full, nf, cred, st);
 	if (ret == 0)
 		nfsb_cache_put_attr(m, full, st);
 	if (ret < 0) {

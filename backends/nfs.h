@@ -96,6 +96,7 @@ struct nfsb_mount {
 	int timeout;			/* seconds */
 	double cache_ttl;
 	bool root_user;			/* chown new files to the caller */
+	uid_t auth_uid;			/* owner the server gives what we make */
 	size_t rsize, wsize;		/* per-RPC data sizes */
 	unsigned long namemax;		/* longest name, asked once at
 					 * mount (nfsb_namemax) */

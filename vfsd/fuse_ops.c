@@ -85,7 +85,29 @@ static struct vfs_cred fo_cred(fuse_req_t req)
 	return (struct vfs_cred){ .uid = ctx->uid, .gid = ctx->gid,
 				  .pid = ctx->pid,
 				  .umask = fo_dont_mask ? ctx->umask & 0777
-							: 0 };
+							: 0,
+				  .ngroups = -1 };
+}
+
+/*
+ * The caller's supplementary groups, for the calls that create: a backend
+ * that creates as the caller (backends/local.c) needs them to be granted
+ * what the caller is granted through a group.  Read from /proc (libfuse's
+ * fuse_req_getgroups), so only when the daemon can act as someone else.
+ * More than FO_MAX_GROUPS are cut: at worst a denial the kernel would not
+ * have made, never a grant.
+ */
+#define FO_MAX_GROUPS 256
+
+static void fo_cred_groups(fuse_req_t req, struct vfs_cred *cred,
+			   gid_t *buf)
+{
+	int n = -1;
+
+	if (geteuid() == 0)
+		n = fuse_req_getgroups(req, FO_MAX_GROUPS, buf);
+	cred->groups = buf;
+	cred->ngroups = n < 0 ? -1 : n > FO_MAX_GROUPS ? FO_MAX_GROUPS : n;
 }
 
 static void fo_reply_err(fuse_req_t req, int ret)
@@ -543,12 +565,14 @@ static void fo_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode, dev_t rdev)
 {
 	struct vfs_cred cred = fo_cred(req);
+	gid_t groups[FO_MAX_GROUPS];
 	struct stat st;
 	int ret = 0;
 	char *path = inode_child_path(parent, name, &ret);
 
 	if (!path)
 		return fo_reply_err(req, ret);
+	fo_cred_groups(req, &cred, groups);
 	ret = router_mknod(path, mode, rdev, &cred, &st);
 	fo_reply_new(req, parent, name, path, ret, &st);
 	free(path);
@@ -558,12 +582,14 @@ static void fo_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode)
 {
 	struct vfs_cred cred = fo_cred(req);
+	gid_t groups[FO_MAX_GROUPS];
 	struct stat st;
 	int ret = 0;
 	char *path = inode_child_path(parent, name, &ret);
 
 	if (!path)
 		return fo_reply_err(req, ret);
+	fo_cred_groups(req, &cred, groups);
 	ret = router_mkdir(path, mode, &cred, &st);
 	fo_reply_new(req, parent, name, path, ret, &st);
 	free(path);
@@ -573,12 +599,14 @@ static void fo_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
 		       const char *name)
 {
 	struct vfs_cred cred = fo_cred(req);
+	gid_t groups[FO_MAX_GROUPS];
 	struct stat st;
 	int ret = 0;
 	char *path = inode_child_path(parent, name, &ret);
 
 	if (!path)
 		return fo_reply_err(req, ret);
+	fo_cred_groups(req, &cred, groups);
 	ret = router_symlink(target, path, &cred, &st);
 	fo_reply_new(req, parent, name, path, ret, &st);
 	free(path);
@@ -851,6 +879,7 @@ static void fo_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      mode_t mode, struct fuse_file_info *fi)
 {
 	struct vfs_cred cred = fo_cred(req);
+	gid_t groups[FO_MAX_GROUPS];
 	struct fuse_entry_param e;
 	struct router_file *rf;
 	enum pt_mode pt_mode;
@@ -860,6 +889,7 @@ static void fo_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	if (!path)
 		return fo_reply_err(req, ret);
+	fo_cred_groups(req, &cred, groups);
 	/*
 	 * Always exclusive: the kernel sends CREATE for a name it believes
 	 * absent (a cached negative entry, or the window between its LOOKUP

@@ -944,6 +944,9 @@ ssize_t router_getxattr(const char *path, const char *name, void *buf,
 			      m->ops->getxattr(m->vm, rel, name, buf, size))
 		      : -EOPNOTSUPP;
 	mount_put(m);
+	/* a directory leading to a prefix, not there below: none */
+	if (ret == -ENOENT && is_virtual_dir(path))
+		ret = -ENODATA;
 	return ret;
 }
 
@@ -960,6 +963,8 @@ ssize_t router_listxattr(const char *path, char *buf, size_t size)
 			      m->ops->listxattr(m->vm, rel, buf, size))
 		      : 0;
 	mount_put(m);
+	if (ret == -ENOENT && is_virtual_dir(path))
+		ret = 0;
 	return ret;
 }
 

@@ -282,9 +282,11 @@ class Namespace(harness.TestCase):
         write_file(os.path.join(b, "in-b"), b"B")
         write_file(os.path.join(root, "in-root"), b"R")
         with Vfsd([("/data", "file://" + a), ("/data/archive", "file://" + b),
+                   ("/data/archive2/deeper", "file://" + b),
                    ("/x/y/z", "file://" + root)]) as v:
             self.assertEqual(sorted(os.listdir(v.mnt)), ["data", "x"])
-            self.assertEqual(sorted(os.listdir(v.path("data"))), ["archive", "in-a"])
+            self.assertEqual(sorted(os.listdir(v.path("data"))),
+                             ["archive", "archive2", "in-a"])
             self.assertEqual(os.listdir(v.path("data/archive")), ["in-b"])
             self.assertEqual(read_file(v.path("data/archive/in-b")), b"B")
             self.assertEqual(os.listdir(v.path("x")), ["y"])
@@ -309,6 +311,14 @@ class Namespace(harness.TestCase):
                            check=True)
             self.assertEqual(read_file(os.path.join(b, "moved")), b"M")
             self.assertFalse(os.path.exists(os.path.join(a, "moveme")))
+            # a directory that only leads to a prefix has no xattrs, and
+            # ls -l (which asks for some) lists it
+            self.assertEqual(os.listxattr(v.path("data/archive2")), [])
+            with self.assertRaises(OSError) as cm:
+                os.getxattr(v.path("data/archive2"), "user.x")
+            self.assertEqual(cm.exception.errno, errno.ENODATA)
+            subprocess.run(["ls", "-l", v.path("data/archive2")], check=True,
+                           stdout=subprocess.DEVNULL)
             # inode numbers differ across mounts even for equal backing inodes
             self.assertNotEqual(os.stat(v.path("data")).st_ino,
                                 os.stat(v.path("data/archive")).st_ino)

@@ -655,7 +655,8 @@ def swap_race(mounted, beneath, kind, seconds):
 
 
 class NameSwap(harness.TestCase):
-    """vfsd creates as root and then gives the new object to its caller.
+    """A daemon that creates as root and then gives the new object to its
+    caller (vfsd did, and still does over NFS) is open to this.
     In a directory others may write to (no sticky bit: a group's project
     directory, a 0777 drop directory) anyone there may rename entries, so
     the new name can be renamed away and another user's object renamed in
@@ -687,8 +688,9 @@ class NameSwap(harness.TestCase):
         self.check("file")
 
     def test_directory_swapped_before_the_chown(self):
-        """Not fixed: mkdir gives no fd to chown by (nor do mknod and
-        symlink); creating with the caller's fsuid/fsgid would."""
+        """mkdir gives no fd to chown by (nor do mknod and symlink): the
+        local backend creates with the caller's fsuid, fsgid and groups,
+        NFS only changes what still shows the owner it created as."""
         self.check("dir")
 
 
