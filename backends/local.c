@@ -372,7 +372,8 @@ static int local_become(const struct local_mount *lm,
 	const gid_t *groups = cred->ngroups < 0 ? &cred->gid : cred->groups;
 	size_t n = cred->ngroups < 0 ? 1 : (size_t)cred->ngroups;
 
-	if (!lm->root_user)
+	/* root's creations are root's: nothing to become */
+	if (!lm->root_user || (cred->uid == 0 && cred->gid == 0))
 		return 0;
 	pthread_once(&local_groups0_once, local_groups0_read);
 	if (local_ngroups0 < 0)

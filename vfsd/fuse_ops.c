@@ -104,7 +104,7 @@ static void fo_cred_groups(fuse_req_t req, struct vfs_cred *cred,
 {
 	int n = -1;
 
-	if (geteuid() == 0)
+	if (geteuid() == 0 && (cred->uid != 0 || cred->gid != 0))
 		n = fuse_req_getgroups(req, FO_MAX_GROUPS, buf);
 	cred->groups = buf;
 	cred->ngroups = n < 0 ? -1 : n > FO_MAX_GROUPS ? FO_MAX_GROUPS : n;
