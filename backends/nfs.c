@@ -1584,15 +1584,16 @@ static int nfsb_fstat_on(struct nfsb_op *op, struct nfsfh *fh,
 }
 
 /* v4 create fix-up, see the head comment: EXCLUSIVE4 left its verifier
- * in the times and applied no mode. */
-static int nfsb_v4_fixup(struct nfsb_mount *m, const char *full, mode_t mode)
+ * in the times and applied no mode.  Through the new handle: the name may
+ * hold another file by now (nfsb_chown_new). */
+static int nfsb_v4_fixup(struct nfsb_file *nf, mode_t mode)
 {
 	struct vfs_setattr sa = {
 		.valid = VFS_SET_MODE | VFS_SET_ATIME_NOW | VFS_SET_MTIME_NOW,
 		.mode = mode,
 	};
 
-	return nfsb_v4_setattr(m, full, &sa);
+	return nfsb_fsetattr(nf, &sa);
 }
 
 static int nfsb_release(struct vfs_file *f);
@@ -1638,7 +1639,7 @@ static int nfsb_create(struct vfs_mount *vm, const char *path, int flags,
 		goto out;
 	}
 	if (created && m->version == 4)
-		ret = nfsb_v4_fixup(m, full, mode);
+		ret = nfsb_v4_fixup(nf, mode);
 	/* GETATTR through the new handle: no path walk. */
 	nfsb_invalidate(m, full);
 	if (ret == 0)
