@@ -40,6 +40,7 @@
 
 #include "backends/backend.h"
 #include "backends/callctx.h"
+#include "vfsd/log.h"
 
 /* Alignment O_DIRECT is held to; 4096 satisfies every block device and
  * filesystem we meet (512-byte sectors included). */
@@ -348,8 +349,8 @@ static mode_t local_umask(mode_t mode, const struct vfs_cred *cred)
  * Creating calls run as their caller: for that one call the thread takes
  * the caller's fsuid, fsgid and groups, so the file system beneath makes
  * the object the caller's itself - owner, a setgid directory's group,
- * set-id bits the caller may have, quotas - and checks the caller's right
- * to make it.  No chown follows, so there is no moment in which another
+ * set-id bits the caller may have - and checks the caller's right to
+ * make it (quotas aside: the thread keeps CAP_SYS_RESOURCE).  No chown follows, so there is no moment in which another
  * user could swap the new name for one of theirs.  fsuid and fsgid belong
  * to the thread; so do the groups when set by the system call itself
  * (glibc's setgroups() changes every thread).  The kernel drops the
@@ -359,11 +360,32 @@ static mode_t local_umask(mode_t mode, const struct vfs_cred *cred)
  */
 static gid_t local_groups0[NGROUPS_MAX];	/* the daemon's own */
 static int local_ngroups0 = -1;
+static uid_t local_uid0;
+static gid_t local_gid0;
 static pthread_once_t local_groups0_once = PTHREAD_ONCE_INIT;
 
 static void local_groups0_read(void)
 {
+	local_uid0 = geteuid();
+	local_gid0 = getegid();
 	local_ngroups0 = getgroups(NGROUPS_MAX, local_groups0);
+}
+
+/*
+ * Back to the daemon's own identity.  A worker that stayed someone else
+ * would make the next caller's objects that user's, root's included: if the
+ * kernel refuses the way back, the daemon stops rather than go on.
+ */
+static void local_restore(void)
+{
+	setfsuid(local_uid0);
+	setfsgid(local_gid0);
+	if (syscall(SYS_setgroups, (size_t)local_ngroups0, local_groups0) < 0 ||
+	    (uid_t)setfsuid((uid_t)-1) != local_uid0 ||
+	    (gid_t)setfsgid((gid_t)-1) != local_gid0) {
+		log_err("cannot take back the daemon's own credentials after a create: stopping");
+		abort();
+	}
 }
 
 static int local_become(const struct local_mount *lm,
@@ -384,24 +406,20 @@ static int local_become(const struct local_mount *lm,
 	setfsuid(cred->uid);
 	if ((uid_t)setfsuid((uid_t)-1) != cred->uid ||
 	    (gid_t)setfsgid((gid_t)-1) != cred->gid) {
-		setfsuid(0);
-		setfsgid(0);
-		syscall(SYS_setgroups, (size_t)local_ngroups0, local_groups0);
+		local_restore();
 		return -EPERM;
 	}
 	return 1;
 }
 
-/* Back to the daemon's own identity after local_become() returned 1. */
+/* After local_become(): `became` is what it returned, whatever the call
+ * in between did.  errno is kept. */
 static void local_unbecome(int became)
 {
 	int e = errno;
 
-	if (became <= 0)
-		return;
-	setfsuid(0);
-	setfsgid(0);
-	syscall(SYS_setgroups, (size_t)local_ngroups0, local_groups0);
+	if (became > 0)
+		local_restore();
 	errno = e;
 }
 
@@ -552,16 +570,16 @@ static int local_mknod(struct vfs_mount *m, const char *path, mode_t mode,
 {
 	struct local_mount *lm = local_m(m);
 	struct local_path lp;
-	int ret = local_resolve(lm, path, &lp);
+	int became, ret = local_resolve(lm, path, &lp);
 
 	if (ret < 0)
 		return ret;
-	ret = local_become(lm, cred);
-	if (ret >= 0 &&
-	    mknodat(lp.dirfd, lp.name, local_umask(mode, cred), rdev) < 0)
-		ret = -errno;
-	local_unbecome(ret);
-	if (ret >= 0)
+	became = local_become(lm, cred);
+	ret = became < 0 ? became
+	      : mknodat(lp.dirfd, lp.name, local_umask(mode, cred), rdev) < 0
+		      ? -errno : 0;
+	local_unbecome(became);
+	if (ret == 0)
 		ret = local_created(&lp, st, false);
 	local_path_done(&lp);
 	return ret;
@@ -572,15 +590,16 @@ static int local_mkdir(struct vfs_mount *m, const char *path, mode_t mode,
 {
 	struct local_mount *lm = local_m(m);
 	struct local_path lp;
-	int ret = local_resolve(lm, path, &lp);
+	int became, ret = local_resolve(lm, path, &lp);
 
 	if (ret < 0)
 		return ret;
-	ret = local_become(lm, cred);
-	if (ret >= 0 && mkdirat(lp.dirfd, lp.name, local_umask(mode, cred)) < 0)
-		ret = -errno;
-	local_unbecome(ret);
-	if (ret >= 0)
+	became = local_become(lm, cred);
+	ret = became < 0 ? became
+	      : mkdirat(lp.dirfd, lp.name, local_umask(mode, cred)) < 0 ? -errno
+									: 0;
+	local_unbecome(became);
+	if (ret == 0)
 		ret = local_created(&lp, st, true);
 	local_path_done(&lp);
 	return ret;
@@ -592,15 +611,15 @@ static int local_symlink(struct vfs_mount *m, const char *target,
 {
 	struct local_mount *lm = local_m(m);
 	struct local_path lp;
-	int ret = local_resolve(lm, path, &lp);
+	int became, ret = local_resolve(lm, path, &lp);
 
 	if (ret < 0)
 		return ret;
-	ret = local_become(lm, cred);
-	if (ret >= 0 && symlinkat(target, lp.dirfd, lp.name) < 0)
-		ret = -errno;
-	local_unbecome(ret);
-	if (ret >= 0)
+	became = local_become(lm, cred);
+	ret = became < 0 ? became
+	      : symlinkat(target, lp.dirfd, lp.name) < 0 ? -errno : 0;
+	local_unbecome(became);
+	if (ret == 0)
 		ret = local_created(&lp, st, false);
 	local_path_done(&lp);
 	return ret;

@@ -725,6 +725,49 @@ class NfsNameSwap(NameSwap):
         return self.v.path("n", name), os.path.join(self.g.export, name)
 
 
+def worker_fsuids(pid):
+    """The fsuid of every thread of pid (the fourth field of Uid:)."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with contextlib.suppress(OSError), \
+                open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+            for line in f:
+                if line.startswith("Uid:"):
+                    out[tid] = int(line.split()[4])
+    return out
+
+
+class IdentityRestored(harness.TestCase):
+    """The local backend creates with the caller's fsuid, fsgid and groups
+    on the worker thread.  A create that the file system beneath refuses
+    (here: the kernel still has a directory's old attributes, the
+    directory became 0555 beneath) must leave that thread the daemon's
+    again, or the next caller's objects, root's too, would be the user's."""
+
+    def test_failed_creates_give_the_thread_back(self):
+        carol, v = S["carol"], S["v"]
+        name = self._testMethodName
+        disk = os.path.join(S["backing"], name)
+        put(disk, "dir", 0o755, carol.uid, carol.gid)
+        mounted = v.path("l", name)
+        self.assertEqual(run_as(carol, attrs, mounted)[2], carol.uid)
+        os.chmod(disk, 0o555)       # behind the kernel's cached 0755
+        made = [(os.mkdir, "d"), (os.mkfifo, "p"), (lambda p: os.symlink("t", p), "l"),
+                (create, "f")]
+        for fn, n in made:
+            self.assertEqual(try_as(carol, fn, os.path.join(mounted, n)), "EACCES", n)
+        stuck = {t: u for t, u in worker_fsuids(v.proc.pid).items() if u != 0}
+        self.assertEqual(stuck, {}, "daemon threads left with a user's fsuid")
+        os.chmod(disk, 0o777)
+        for i in range(20):
+            p = os.path.join(mounted, "root%d" % i)
+            if i % 2:
+                os.mkdir(p)
+            else:
+                create(p)
+            self.assertEqual(os.lstat(os.path.join(disk, "root%d" % i)).st_uid, 0, p)
+
+
 class StaleSetgidDirectory(Compared):
     """The kernel drops S_ISGID from a new file's mode when the caller is
     not in the group of a setgid parent, judging by the parent's cached
