@@ -356,7 +356,8 @@ static mode_t local_umask(mode_t mode, const struct vfs_cred *cred)
  * (glibc's setgroups() changes every thread).  The kernel drops the
  * thread's file capabilities with a non-zero fsuid and raises them again
  * with 0.  Groups vfsd could not learn (a caller in another PID namespace)
- * leave the primary group alone: at worst a denial, never a grant.
+ * leave the primary group alone; with default_permissions the kernel has
+ * checked the caller's whole list before.
  */
 static gid_t local_groups0[NGROUPS_MAX];	/* the daemon's own */
 static int local_ngroups0 = -1;

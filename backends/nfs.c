@@ -663,8 +663,10 @@ static bool nfsb_parent_setgid(struct nfsb_mount *m, const char *full)
  * symlink, so those go by name, and only while the name still shows an
  * object that the server gave our own identity (st, read just before): a
  * user who renames another user's object there in the meantime is not
- * given it.  The window left between that look and the change is closed
- * only by creating with the caller's credentials (docs/security.md).
+ * given it.  What remains (an object of our own identity swapped in, a
+ * directory of the path swapped for a symlink, which libnfs follows) is
+ * closed only by creating with the caller's credentials and by handles
+ * instead of paths (docs/security.md).
  */
 static int nfsb_chown_new(struct nfsb_mount *m, const char *full,
 			  struct nfsb_file *nf, const struct vfs_cred *cred,
@@ -682,8 +684,9 @@ static int nfsb_chown_new(struct nfsb_mount *m, const char *full,
 	if (st->st_uid == cred->uid &&
 	    (!(sa.valid & VFS_SET_GID) || st->st_gid == cred->gid))
 		return 0;
+	/* not what we made (any more), or a squashing server's: leave it */
 	if (!nf && st->st_uid != m->auth_uid)
-		return -EEXIST;		/* not what we made any more */
+		return 0;
 	ret = nf ? nfsb_fsetattr(nf, &sa) : nfsb_setattr_path(m, full, &sa);
 	if (ret == 0 && S_ISREG(st->st_mode) && sxid) {
 		struct vfs_setattr mode = { .valid = VFS_SET_MODE,

@@ -94,8 +94,8 @@ static struct vfs_cred fo_cred(fuse_req_t req)
  * that creates as the caller (backends/local.c) needs them to be granted
  * what the caller is granted through a group.  Read from /proc (libfuse's
  * fuse_req_getgroups), so only when the daemon can act as someone else.
- * More than FO_MAX_GROUPS are cut: at worst a denial the kernel would not
- * have made, never a grant.
+ * More than FO_MAX_GROUPS are cut (libfuse reads no more either); with
+ * default_permissions the kernel has checked the whole list already.
  */
 #define FO_MAX_GROUPS 256
 
