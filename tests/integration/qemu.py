@@ -86,7 +86,15 @@ class VM:
                 raise RuntimeError("QEMU exited %d: %s" % (self.proc.returncode, self.output()))
             return os.path.exists(self.qmp_path)
         harness.wait_for(up, 60, "QEMU to start")
-        self.qmp = QMP(self.qmp_path)
+        try:
+            self.qmp = QMP(self.qmp_path)
+        except ConnectionRefusedError:
+            # the socket is made before the drives are opened: QEMU that
+            # failed on its drive leaves it behind; say why it went
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=10)
+            raise RuntimeError("QEMU's monitor refused the connection (exit status %s): %s"
+                               % (self.proc.poll(), self.output()))
         return self
 
     def output(self):
