@@ -499,6 +499,9 @@ static const struct {
 	{"sftp://:hunter2@h/x", "sftp://:***@h/x"},
 	{"sftp://alice:hun#ter2@h/x", "sftp://alice:***@h/x"},
 	{"sftp://alice:hun?ter2@h/x", "sftp://alice:***@h/x"},
+	/* an empty password (fuzzer: once looped for ever) */
+	{"sftp://ali=e@e:@example./id", "sftp://ali=e@e:***@example./id"},
+	{"sftp://alice:@h/x", "sftp://alice:***@h/x"},
 	{"alice:hunter2@h/x", "alice:***@h/x"},
 	{"nfs://h/e?PassPhrase=x y&timeout=3", "nfs://h/e?PassPhrase=***&timeout=3"},
 	{"nfs://h/e?p%61ssword=hunter2", "nfs://h/e?p%61ssword=***"},

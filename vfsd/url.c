@@ -213,7 +213,8 @@ const char *vfs_url_redact(const char *s, char *buf, size_t size)
 	for (const char *p = s; *p;) {
 		if (colon && p == colon + 1) {
 			mb_puts(&mb, "***");
-			p = at;
+			p = at;		/* an empty password: at == p */
+			colon = NULL;
 			continue;
 		}
 		if (*p == '=') {
