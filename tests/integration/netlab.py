@@ -100,6 +100,22 @@ class Net:
                 subprocess.run(["tc", "-n", ns, "qdisc", "del", "dev", dev, "root"],
                                capture_output=True)
 
+    def isolate(self, i, on):
+        """Cut host i off from the storage server (its address and the
+        delay relay's) but not from the other hosts, both ways (nftables
+        in the host's namespace); on=False heals it."""
+        ns = self.hosts[i]
+        subprocess.run(["ip", "netns", "exec", ns, "nft", "delete", "table", "inet",
+                        "vtiso"], capture_output=True)
+        if on:
+            addrs = "{ %s, %s }" % (self.server_addr, RELAY_ADDR)
+            rules = ("table inet vtiso {\n chain out {\n  type filter hook output "
+                     "priority 0; policy accept;\n  ip daddr %s drop\n }\n"
+                     " chain in {\n  type filter hook input priority 0; policy accept;\n"
+                     "  ip saddr %s drop\n }\n}\n" % (addrs, addrs))
+            subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=rules,
+                           text=True, check=True, capture_output=True)
+
     def lossy(self, i, pct):
         """Drop pct% of host i's outgoing packets (nftables); 0 ends it."""
         ns = self.hosts[i]
@@ -122,3 +138,137 @@ class NsVfsd(Vfsd):
 
     def command(self):
         return harness.netns_prefix(self.netns) + super().command()
+
+
+RELAY_ADDR = "10.213.77.2"
+
+
+class DelayRelay:
+    """Delay with jitter between the hosts and the server where the kernel
+    has no netem: a TCP relay in the server namespace listening on
+    RELAY_ADDR (a second address on the bridge) at the given ports and
+    forwarding to the server's address at the same ports.  Each chunk read
+    is sent on after delay +- jitter (uniform), never before the chunk
+    ahead of it (TCP keeps order), both ways: a connection's round trip
+    gains 2 * delay on average.  Clients use RELAY_ADDR instead of the
+    server's address.
+
+    It runs as a child process (this file, `relay` mode) inside the server
+    namespace; stop() ends it."""
+
+    def __init__(self, net, ports, delay_ms, jitter_ms, seed=1):
+        self.net, self.ports = net, list(ports)
+        self.delay_ms, self.jitter_ms, self.seed = delay_ms, jitter_ms, seed
+        self.proc = None
+
+    def start(self):
+        self.net.ip("addr", "add", RELAY_ADDR + "/24", "dev", "br0", ns=self.net.srv,
+                    check=False)
+        cmd = harness.netns_prefix(self.net.srv) + [
+            "python3", os.path.abspath(__file__), "relay", RELAY_ADDR, self.net.server_addr,
+            str(self.delay_ms), str(self.jitter_ms), str(self.seed)] + [
+            str(p) for p in self.ports]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     text=True)
+        harness._cleanups.append(self.stop)
+        line = self.proc.stdout.readline()
+        if not line.startswith("listening"):
+            self.stop()
+            raise RuntimeError("delay relay did not start: %r" % line)
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+
+def _relay_main(listen, target, delay_ms, jitter_ms, seed, ports):
+    import random
+    import socket
+    import threading
+    import time
+
+    rng = random.Random(seed)
+    rng_lock = threading.Lock()
+
+    def pump(src, dst):
+        """src -> dst, each chunk held until its due time."""
+        q, cond = [], threading.Condition()
+        done = []
+
+        def reader():
+            last_due = 0.0
+            while True:
+                try:
+                    data = src.recv(262144)
+                except OSError:
+                    data = b""
+                with rng_lock:
+                    d = (delay_ms + rng.uniform(-jitter_ms, jitter_ms)) / 1000.0
+                due = max(time.monotonic() + max(d, 0.0), last_due)
+                last_due = due
+                with cond:
+                    q.append((due, data))
+                    cond.notify()
+                if not data:
+                    return
+
+        def writer():
+            while True:
+                with cond:
+                    while not q:
+                        cond.wait()
+                    due, data = q.pop(0)
+                wait = due - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                if not data:
+                    try:
+                        dst.shutdown(socket.SHUT_WR)
+                    except OSError:
+                        pass
+                    done.append(1)
+                    return
+                try:
+                    dst.sendall(data)
+                except OSError:
+                    try:
+                        src.shutdown(socket.SHUT_RD)
+                    except OSError:
+                        pass
+                    return
+        threading.Thread(target=reader, daemon=True).start()
+        threading.Thread(target=writer, daemon=True).start()
+
+    def serve(lsock, port):
+        while True:
+            c, _ = lsock.accept()
+            try:
+                s = socket.create_connection((target, port), timeout=10)
+                s.settimeout(None)
+            except OSError:
+                c.close()
+                continue
+            for sk in (c, s):
+                sk.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            pump(c, s)
+            pump(s, c)
+
+    for port in ports:
+        ls = socket.socket()
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind((listen, port))
+        ls.listen(64)
+        threading.Thread(target=serve, args=(ls, port), daemon=True).start()
+    print("listening", flush=True)
+    while True:
+        time.sleep(3600)
+
+
+if __name__ == "__main__":
+    import sys
+    if len(sys.argv) >= 7 and sys.argv[1] == "relay":
+        _relay_main(sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5]),
+                    int(sys.argv[6]), [int(p) for p in sys.argv[7:]])

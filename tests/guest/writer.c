@@ -1,0 +1,434 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * writer - the test guest's verifying writer (PID 1 of the test guest's
+ * initramfs, after init has loaded the virtio modules).
+ *
+ * WRITERS threads write 4 KiB blocks across a data disk with O_DIRECT (so
+ * several writes are in flight at once, as in a guest's queue), each tagged with
+ * (generation, block number) in a header and a trailer and carrying a
+ * payload derived from (run seed, generation, block) with a checksum over
+ * all of it, and issues fdatasync (a virtio flush) every FLUSH_EVERY
+ * writes.  Its memory holds the generation it last wrote to each block and
+ * saw acknowledged; memory travels with the guest in a live migration, so
+ * a verify on the destination checks what the source's host stored.
+ *
+ * A write that failed (the guest saw EIO: werror=report) leaves its block
+ * "either": the old generation or the attempted one are both acceptable,
+ * as long as the block is whole.  Anything else is an error: a torn block
+ * (header, trailer and checksum disagree), a block of another generation
+ * (a lost acknowledged write, or a stale read), or a foreign block.
+ *
+ * Commands, one per line on the console (stdin):
+ *   start SEED      start (or resume) writing; SEED names the run
+ *   pause           stop writing, flush, answer "PAUSED"
+ *   verify          pause, flush, read back every block, answer
+ *                   "VERDICT ok ..." or "VERDICT FAIL ..."; writing
+ *                   resumes if it was running
+ *   stats           "STATS ..." with write and flush counts and the
+ *                   longest write and flush latency since the last stats
+ *   poweroff        flush and power the guest off
+ * While writing it prints "HB ..." lines about four times a second (guest
+ * time), so the host can measure stalls from outside.  Lines it prints
+ * start with a fixed word and hold key=value pairs.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/reboot.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/fs.h>
+
+#define BS 4096
+#define FLUSH_EVERY 64
+#define WRITERS 4 /* writes in flight at once, as a guest's queue holds */
+#define MAGIC 0x3154534744534656ULL /* "VFSDGST1" */
+
+struct hdr {
+	uint64_t magic;
+	uint64_t seed;
+	uint64_t gen;
+	uint64_t block;
+	uint64_t sum; /* over the block with this field zero */
+};
+
+struct tail {
+	uint64_t gen;
+	uint64_t block;
+};
+
+enum { ST_NONE = 0, ST_ACKED, ST_EITHER };
+
+struct blockstate {
+	uint64_t gen;     /* last acknowledged generation (0: never written) */
+	uint64_t tried;   /* generation of a failed write, when state EITHER */
+	uint8_t state;
+};
+
+static int disk = -1;
+static uint64_t nblocks;
+static uint64_t seed;
+static struct blockstate *bs;
+static uint64_t stride; /* coprime with nblocks: a pass visits every block */
+static unsigned char *wbufs[WRITERS];
+
+/* protected by lock */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static int want_run;      /* the console asks for writing */
+static int running;       /* writer threads inside a write cycle */
+static uint64_t next_index, since_flush;
+static uint64_t writes, flushes, write_errors, flush_errors, gen;
+static uint64_t max_write_ns, max_flush_ns;
+
+static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&out_lock);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+	pthread_mutex_unlock(&out_lock);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* splitmix64: the payload is a pure function of (seed, gen, block), so a
+ * verify can rebuild what should be on the disk without storing it. */
+static uint64_t mix(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ULL;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+static uint64_t checksum(const unsigned char *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < n; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, p + i, 8);
+		h = mix(h ^ w);
+	}
+	return h;
+}
+
+static void fill(unsigned char *buf, uint64_t s, uint64_t g, uint64_t b)
+{
+	struct hdr h = { MAGIC, s, g, b, 0 };
+	struct tail t = { g, b };
+	uint64_t x = mix(s ^ mix(g ^ mix(b)));
+
+	for (size_t i = sizeof(h); i + 8 <= BS - sizeof(t); i += 8) {
+		x = mix(x);
+		memcpy(buf + i, &x, 8);
+	}
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + BS - sizeof(t), &t, sizeof(t));
+	h.sum = checksum(buf, BS);
+	memcpy(buf, &h, sizeof(h));
+}
+
+/* What a block read back holds: 0 all zeros (never written), 1 a whole
+ * block of ours (*g set), -1 anything else (torn or foreign). */
+static int classify(unsigned char *buf, uint64_t b, uint64_t *g)
+{
+	static const unsigned char zero[BS];
+	struct hdr h;
+	struct tail t;
+	uint64_t sum;
+
+	if (!memcmp(buf, zero, BS))
+		return 0;
+	memcpy(&h, buf, sizeof(h));
+	memcpy(&t, buf + BS - sizeof(t), sizeof(t));
+	if (h.magic != MAGIC || h.seed != seed || h.block != b || t.block != b ||
+	    t.gen != h.gen)
+		return -1;
+	sum = h.sum;
+	h.sum = 0;
+	memcpy(buf, &h, sizeof(h));
+	if (checksum(buf, BS) != sum)
+		return -1;
+	*g = h.gen;
+	return 1;
+}
+
+static void note_max(uint64_t *max, uint64_t t0)
+{
+	uint64_t d = now_ns() - t0;
+
+	if (d > *max)
+		*max = d;
+}
+
+static int do_flush(void)
+{
+	uint64_t t0 = now_ns();
+	int r = fdatasync(disk);
+
+	pthread_mutex_lock(&lock);
+	note_max(&max_flush_ns, t0);
+	if (r == 0)
+		flushes++;
+	else
+		flush_errors++;
+	pthread_mutex_unlock(&lock);
+	if (r)
+		say("ERR flush errno=%d", errno);
+	return r;
+}
+
+static uint64_t gcd(uint64_t a, uint64_t b)
+{
+	while (b) {
+		uint64_t t = a % b;
+
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+static void *write_loop(void *arg)
+{
+	unsigned char *buf = arg;
+	int hb = buf == wbufs[0]; /* one thread prints the heartbeat */
+	uint64_t last_hb = now_ns();
+
+	for (;;) {
+		uint64_t b, g, i, t0;
+		int flush = 0;
+		ssize_t n;
+
+		pthread_mutex_lock(&lock);
+		if (!want_run) {
+			while (!want_run)
+				pthread_cond_wait(&cond, &lock);
+		}
+		running++;
+		i = next_index++;
+		/* generation 1 is the first pass over the disk */
+		g = i / nblocks + 1;
+		if (g > gen)
+			gen = g;
+		if (++since_flush >= FLUSH_EVERY) {
+			since_flush = 0;
+			flush = 1;
+		}
+		pthread_mutex_unlock(&lock);
+
+		b = (i * stride) % nblocks;
+		fill(buf, seed, g, b);
+		t0 = now_ns();
+		n = pwrite(disk, buf, BS, (off_t)(b * BS));
+		pthread_mutex_lock(&lock);
+		note_max(&max_write_ns, t0);
+		if (n == BS) {
+			bs[b].gen = g;
+			bs[b].state = ST_ACKED;
+			writes++;
+		} else {
+			/* the old generation may still be there, or the new one */
+			bs[b].state = ST_EITHER;
+			bs[b].tried = g;
+			write_errors++;
+		}
+		pthread_mutex_unlock(&lock);
+		if (n != BS)
+			say("ERR write block=%" PRIu64 " gen=%" PRIu64 " errno=%d", b, g,
+			    n < 0 ? errno : EIO);
+		if (flush)
+			do_flush();
+		pthread_mutex_lock(&lock);
+		running--;
+		pthread_cond_broadcast(&cond);
+		pthread_mutex_unlock(&lock);
+		if (hb && now_ns() - last_hb >= 250000000ULL) {
+			last_hb = now_ns();
+			pthread_mutex_lock(&lock);
+			say("HB writes=%" PRIu64 " gen=%" PRIu64 " errors=%" PRIu64, writes, gen,
+			    write_errors + flush_errors);
+			pthread_mutex_unlock(&lock);
+		}
+	}
+	return NULL;
+}
+
+static void pause_writer(void)
+{
+	pthread_mutex_lock(&lock);
+	want_run = 0;
+	while (running)
+		pthread_cond_wait(&cond, &lock);
+	pthread_mutex_unlock(&lock);
+	do_flush();
+}
+
+static void resume_writer(void)
+{
+	pthread_mutex_lock(&lock);
+	want_run = 1;
+	pthread_cond_broadcast(&cond);
+	pthread_mutex_unlock(&lock);
+}
+
+static void verify(unsigned char *buf)
+{
+	uint64_t ok = 0, never = 0, either = 0, bad = 0, ioerr = 0;
+	int was = want_run;
+
+	pause_writer();
+	for (uint64_t b = 0; b < nblocks; b++) {
+		uint64_t g = 0;
+		int c;
+
+		if (pread(disk, buf, BS, (off_t)(b * BS)) != BS) {
+			if (ioerr++ < 5)
+				say("BAD block=%" PRIu64 " read errno=%d", b, errno);
+			continue;
+		}
+		c = classify(buf, b, &g);
+		if (bs[b].state == ST_NONE && c == 0) {
+			never++;
+		} else if (bs[b].state == ST_ACKED && c == 1 && g == bs[b].gen) {
+			ok++;
+		} else if (bs[b].state == ST_EITHER &&
+			   ((c == 1 && (g == bs[b].gen || g == bs[b].tried)) ||
+			    (c == 0 && bs[b].gen == 0))) {
+			either++;
+		} else {
+			if (bad++ < 5)
+				say("BAD block=%" PRIu64 " expect=%" PRIu64 " state=%u found=%s gen=%" PRIu64,
+				    b, bs[b].gen, bs[b].state,
+				    c == 1 ? "ours" : c == 0 ? "zeros" : "torn-or-foreign", g);
+		}
+	}
+	say("VERDICT %s blocks=%" PRIu64 " ok=%" PRIu64 " unwritten=%" PRIu64
+	    " either=%" PRIu64 " bad=%" PRIu64 " ioerr=%" PRIu64 " writes=%" PRIu64
+	    " gen=%" PRIu64 " write_errors=%" PRIu64,
+	    bad || ioerr ? "FAIL" : "ok", nblocks, ok, never, either, bad, ioerr, writes, gen,
+	    write_errors);
+	if (was)
+		resume_writer();
+}
+
+static void quiet_console(void)
+{
+	struct termios t;
+
+	/* commands come from a program: no echo, no CR/LF games */
+	if (tcgetattr(0, &t) == 0) {
+		t.c_lflag &= ~(ECHO | ECHONL);
+		t.c_iflag &= ~ICRNL;
+		t.c_oflag &= ~OPOST;
+		tcsetattr(0, TCSANOW, &t);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const char *dev = argc > 1 ? argv[1] : "/dev/vda";
+	unsigned char *rbuf;
+	uint64_t bytes = 0;
+	pthread_t tid;
+	char line[256];
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	quiet_console();
+	disk = open(dev, O_RDWR | O_DIRECT);
+	if (disk < 0 || ioctl(disk, BLKGETSIZE64, &bytes) < 0 || bytes < BS) {
+		say("FATAL cannot open %s: %s", dev, strerror(errno));
+		for (;;)
+			pause();
+	}
+	nblocks = bytes / BS;
+	bs = calloc(nblocks, sizeof(*bs));
+	if (posix_memalign((void **)&rbuf, BS, BS) || !bs) {
+		say("FATAL out of memory");
+		for (;;)
+			pause();
+	}
+	/* an odd stride scatters a pass's writes over the disk, as a
+	 * guest's random writes are */
+	stride = (nblocks / 2 + 1) | 1;
+	while (gcd(stride, nblocks) != 1)
+		stride++;
+	for (int t = 0; t < WRITERS; t++) {
+		if (posix_memalign((void **)&wbufs[t], BS, BS) ||
+		    pthread_create(&tid, NULL, write_loop, wbufs[t])) {
+			say("FATAL no writer thread");
+			for (;;)
+				pause();
+		}
+	}
+	say("READY disk=%s blocks=%" PRIu64 " writers=%d", dev, nblocks, WRITERS);
+	while (fgets(line, sizeof(line), stdin)) {
+		uint64_t s;
+
+		line[strcspn(line, "\r\n")] = 0;
+		if (sscanf(line, "start %" SCNu64, &s) == 1) {
+			pthread_mutex_lock(&lock);
+			if (seed && s != seed) {
+				pthread_mutex_unlock(&lock);
+				say("ERR seed already %" PRIu64, seed);
+				continue;
+			}
+			seed = s;
+			pthread_mutex_unlock(&lock);
+			resume_writer();
+			say("STARTED seed=%" PRIu64, s);
+		} else if (!strcmp(line, "pause")) {
+			pause_writer();
+			say("PAUSED writes=%" PRIu64, writes);
+		} else if (!strcmp(line, "verify")) {
+			if (!seed)
+				say("ERR not started");
+			else
+				verify(rbuf);
+		} else if (!strcmp(line, "stats")) {
+			pthread_mutex_lock(&lock);
+			say("STATS writes=%" PRIu64 " flushes=%" PRIu64 " gen=%" PRIu64
+			    " write_errors=%" PRIu64 " flush_errors=%" PRIu64
+			    " max_write_ms=%.1f max_flush_ms=%.1f",
+			    writes, flushes, gen, write_errors, flush_errors, max_write_ns / 1e6,
+			    max_flush_ns / 1e6);
+			max_write_ns = max_flush_ns = 0;
+			pthread_mutex_unlock(&lock);
+		} else if (!strcmp(line, "poweroff")) {
+			pause_writer();
+			say("POWEROFF");
+			sync();
+			reboot(RB_POWER_OFF);
+		} else if (line[0]) {
+			say("ERR unknown command '%s'", line);
+		}
+	}
+	/* PID 1 must not exit: the console went away, keep the writer going */
+	for (;;)
+		pause();
+}

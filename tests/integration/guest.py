@@ -1,0 +1,315 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The booted test guest: a Debian kernel with an initramfs whose init runs
+a verifying writer on its virtio data disk (tests/guest/: writer.c says
+what it writes and how it checks), under QEMU with QMP and its serial
+console on UNIX sockets, optionally inside a test host's network
+namespace.
+
+    files()                     (kernel, initrd), built once and cached by
+                                tests/guest/build-guest.py; raises
+                                Unavailable with the reason
+    g = Guest(image, workdir, "A", netns=..., incoming=...).start()
+    g.console.wait("READY")     lines the guest printed, with host times
+    g.command("start 7")        one console command
+    g.verify()                  the writer's VERDICT line, parsed
+    migrate(src, dst, uri)      live migration, with downtime and stall
+
+A guest started without `incoming` is started paused, its console joined,
+then run, so nothing it prints is lost."""
+import contextlib
+import os
+import re
+import socket
+import subprocess
+import threading
+import time
+
+import harness
+import qemu
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BUILD = os.path.join(HERE, "..", "guest", "build-guest.py")
+CACHE = os.environ.get("VFSD_GUEST_CACHE", "/var/cache/vfsd-test-guest")
+
+
+class Unavailable(Exception):
+    pass
+
+
+_files = None
+
+
+def files():
+    global _files
+    if _files is None:
+        if not (qemu.QEMU and qemu.QEMU_IMG):
+            raise Unavailable("qemu-system-x86_64/qemu-img not installed "
+                              "(scripts/deps.sh --test installs them)")
+        r = subprocess.run(["python3", BUILD, "--cache", CACHE], capture_output=True,
+                           text=True, timeout=600)
+        if r.returncode:
+            raise Unavailable("the test guest could not be built: " + r.stderr.strip())
+        kernel, initrd = r.stdout.split()
+        _files = (kernel, initrd)
+    return _files
+
+
+def kv(line):
+    """key=value pairs of one writer line as a dict of str."""
+    return dict(re.findall(r"(\w+)=(\S+)", line))
+
+
+class Console:
+    """The guest's serial console: a reader thread keeps every line with
+    the host's monotonic time it arrived."""
+
+    def __init__(self, path, timeout=60):
+        harness.wait_for(lambda: os.path.exists(path), timeout, "console socket " + path)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(path)
+        self.lines = []         # (monotonic time, text)
+        self.cond = threading.Condition()
+        self.closed = False
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        buf = b""
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            buf += data
+            *whole, buf = buf.split(b"\n")
+            now = time.monotonic()
+            with self.cond:
+                for raw in whole:
+                    self.lines.append((now, raw.decode("utf-8", "replace").strip("\r")))
+                self.cond.notify_all()
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+
+    def send(self, text):
+        self.sock.sendall(text.encode() + b"\n")
+
+    def mark(self):
+        with self.cond:
+            return len(self.lines)
+
+    def wait(self, prefix, timeout, since=0, what=None):
+        """The first line from index `since` on that starts with prefix."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for t, line in self.lines[since:]:
+                    if line.startswith(prefix):
+                        return line
+                left = deadline - time.monotonic()
+                if left <= 0 or self.closed:
+                    tail = "\n".join(line for _, line in self.lines[-15:])
+                    raise AssertionError("guest: no '%s' line (%s) within %ds; last lines:\n%s"
+                                         % (prefix, what or "console", timeout, tail))
+                self.cond.wait(min(left, 1.0))
+
+    def from_mark(self, mark):
+        """The lines from index `mark` (of mark()) on."""
+        with self.cond:
+            return [line for _, line in self.lines[mark:]]
+
+    def since(self, t0, prefix=""):
+        with self.cond:
+            return [(t, line) for t, line in self.lines if t >= t0 and line.startswith(prefix)]
+
+    def text(self):
+        with self.cond:
+            return "\n".join(line for _, line in self.lines)
+
+    def close(self):
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+class Guest:
+    """qemu-system-x86_64 booting the test guest with `image` (qcow2) as its
+    data disk, cache=none.  werror/rerror: QEMU's policy on I/O errors
+    ('stop' pauses the guest until `cont`, 'report' hands EIO to it)."""
+
+    def __init__(self, image, workdir, name, netns=None, incoming=None, werror="stop",
+                 fmt="qcow2", memory=128):
+        kernel, initrd = files()
+        self.name = name
+        self.netns = netns
+        self.incoming = incoming
+        self.qmp_path = os.path.join(workdir, name + ".qmp")
+        self.con_path = os.path.join(workdir, name + ".console")
+        self.log_path = os.path.join(workdir, name + ".log")
+        for p in (self.qmp_path, self.con_path):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(p)
+        self.cmd = harness.netns_prefix(netns) + [
+            qemu.QEMU, "-name", name, "-machine", "q35,accel=" + qemu.accel(),
+            "-m", str(memory), "-nodefaults", "-display", "none", "-no-reboot",
+            "-kernel", kernel, "-initrd", initrd,
+            "-append", "console=ttyS0 quiet panic=-1",
+            "-chardev", "socket,id=con0,path=%s,server=on,wait=off" % self.con_path,
+            "-serial", "chardev:con0",
+            "-qmp", "unix:%s,server=on,wait=off" % self.qmp_path,
+            "-drive", "file=%s,format=%s,if=none,id=drive0,cache=none,aio=threads,"
+            "werror=%s,rerror=%s" % (image, fmt, werror, werror),
+            "-device", "virtio-blk-pci,drive=drive0",
+        ]
+        self.cmd += ["-incoming", incoming] if incoming else ["-S"]
+        self.proc = None
+        self.qmp = None
+        self.console = None
+
+    def start(self):
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(self.cmd, stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        harness._cleanups.append(self.stop)
+
+        def up():
+            if self.proc.poll() is not None:
+                raise RuntimeError("QEMU %s exited %d: %s"
+                                   % (self.name, self.proc.returncode, self.output()))
+            return os.path.exists(self.qmp_path) and os.path.exists(self.con_path)
+        harness.wait_for(up, 60, "QEMU %s to start" % self.name)
+        try:
+            self.qmp = qemu.QMP(self.qmp_path)
+        except ConnectionRefusedError:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=10)
+            raise RuntimeError("QEMU %s: monitor refused the connection (exit status %s): %s"
+                               % (self.name, self.proc.poll(), self.output()))
+        self.console = Console(self.con_path)
+        if not self.incoming:
+            self.qmp.cmd("cont")
+        return self
+
+    def output(self):
+        with contextlib.suppress(OSError):
+            with open(self.log_path) as f:
+                return f.read()
+        return ""
+
+    def status(self):
+        return self.qmp.cmd("query-status")["status"]
+
+    def state(self):
+        """status(), or 'exited' (with QEMU's last words) for a QEMU that
+        is gone."""
+        try:
+            if self.proc.poll() is None:
+                return self.status()
+        except (OSError, ConnectionError):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=10)
+        return "exited(%s): %s" % (self.proc.poll(), self.output().strip()[-600:])
+
+    def command(self, text, reply, timeout=120):
+        """Send one writer command; its answer line (starting with reply)."""
+        since = self.console.mark()
+        self.console.send(text)
+        return self.console.wait(reply, timeout, since, what="answer to '%s'" % text)
+
+    def boot(self, seed, timeout=120):
+        self.console.wait("READY", timeout, what="the writer to start")
+        self.command("start %d" % seed, "STARTED")
+        return self
+
+    def wait_pass(self, gen, timeout):
+        """Wait for the writer to reach generation `gen` (gen 2 means every
+        block has been written at least once)."""
+        def reached():
+            for _, line in reversed(self.console.since(0, "HB")):
+                return int(kv(line).get("gen", 0)) >= gen
+            return False
+        harness.wait_for(reached, timeout, "the writer of %s to reach generation %d"
+                         % (self.name, gen), interval=0.5)
+
+    def verify(self, timeout=300):
+        """The VERDICT line's fields, with 'ok' True when the writer found
+        every block as it last wrote it; the BAD lines before it in 'bad'."""
+        since = self.console.mark()
+        line = self.command("verify", "VERDICT", timeout)
+        fields = kv(line)
+        fields["ok"] = line.split()[1] == "ok"
+        fields["line"] = line
+        fields["bad"] = [ln for ln in self.console.from_mark(since) if ln.startswith("BAD")]
+        return fields
+
+    def stats(self):
+        return kv(self.command("stats", "STATS"))
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.qmp:
+            with contextlib.suppress(Exception):
+                self.qmp.cmd("quit")
+            self.qmp.close()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.console:
+            self.console.close()
+        self.log.close()
+        self.proc = None
+
+
+def wait_migration(src, timeout=300):
+    """Poll the source's query-migrate to an end: its last answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        info = src.qmp.cmd("query-migrate")
+        if info.get("status") in ("completed", "failed", "cancelled"):
+            return info
+        if time.monotonic() > deadline:
+            raise AssertionError("migration of %s did not end within %ds: %s"
+                                 % (src.name, timeout, info))
+        time.sleep(0.1)
+
+
+def longest_gap(consoles, t0, t1, prefix="HB"):
+    """The longest time without a writer heartbeat between t0 and t1 as seen
+    from the host, over the consoles of both ends of a migration: what the
+    guest's service looks like from outside, downtime included."""
+    times = sorted([t0] + [t for c in consoles for t, _ in c.since(t0, prefix) if t <= t1]
+                   + [t1])
+    return max(b - a for a, b in zip(times, times[1:]))
+
+
+def migrate(src, dst, uri, timeout=300, settle=1.5):
+    """Live-migrate src to dst (started with -incoming uri): returns a dict
+    with QEMU's downtime and total time (ms), the guest's longest write
+    stall as the host saw it (ms) and its own longest write latency."""
+    t0 = time.monotonic()
+    src.stats()     # resets the writer's maxima
+    src.qmp.cmd("migrate", uri=uri)
+    info = wait_migration(src, timeout)
+    if info.get("status") != "completed":
+        raise AssertionError("migration %s -> %s %s: %s\n%s"
+                             % (src.name, dst.name, info.get("status"),
+                                info.get("error-desc", ""), src.output() + dst.output()))
+    harness.wait_for(lambda: dst.status() == "running", 60,
+                     "the migrated guest to run on " + dst.name)
+    since = dst.console.mark()
+    dst.console.wait("HB", 60, since, what="heartbeats after the migration")
+    time.sleep(settle)
+    t1 = time.monotonic()
+    st = dst.stats()
+    return {"downtime_ms": info.get("downtime", -1), "total_ms": info.get("total-time", -1),
+            "stall_ms": 1000 * longest_gap([src.console, dst.console], t0, t1),
+            "max_write_ms": float(st["max_write_ms"]),
+            "max_flush_ms": float(st["max_flush_ms"]),
+            "writes": int(st["writes"]), "errors": int(st["write_errors"])
+            + int(st["flush_errors"])}
