@@ -753,6 +753,23 @@ static int scan_one(const char *rdir, const char *name, mode_t type,
 	return ret;
 }
 
+/* Remove our own leftover record `name` once the server's clock says it
+ * has expired (others judge it the same way). */
+static void drop_if_expired(const char *rdir, const char *name,
+			    const struct timespec *now)
+{
+	char *path = join(rdir, name);
+	struct stat st;
+
+	if (!path)
+		return;
+	if (router_getattr(path, &st) == 0 && expired(now, &st.st_mtim)) {
+		log_info("removing this daemon's expired lock lease %s", path);
+		router_unlink(path);
+	}
+	free(path);
+}
+
 /*
  * The other instances' live locks on the file, in *out (caller frees),
  * judged by the server's clock `now`.  `mine` is our current record (not
@@ -766,7 +783,7 @@ static int remote_locks(const char *rdir, uint64_t fid,
 			const struct timespec *now, const char *mine,
 			bool clean, struct glock **out, size_t *outn)
 {
-	char prefix[600];
+	char prefix[600], own[600];
 	struct glock *v = NULL;
 	size_t n = 0, cap = 0;
 	int ret = 0;
@@ -776,6 +793,8 @@ static int remote_locks(const char *rdir, uint64_t fid,
 	/* our own records of this file (fid 0: none of ours is skipped) */
 	snprintf(prefix, sizeof(prefix), "%s.%s.%" PRIu64 ".", g.host_esc,
 		 g.token, fid);
+	/* any record of this instance */
+	snprintf(own, sizeof(own), "%s.%s.", g.host_esc, g.token);
 	for (int tries = 0;; tries++) {
 		struct names nm = { 0 };
 		struct router_dir *d;
@@ -807,6 +826,19 @@ static int remote_locks(const char *rdir, uint64_t fid,
 				/* ours, superseded: its removal failed */
 				if (clean)
 					record_drop(rdir, name);
+				continue;
+			}
+			if (!strncmp(name, own, strlen(own)) &&
+			    has_suffix(name, ".lease")) {
+				/* ours from an earlier tenure on this file,
+				 * whose release could not remove it (the
+				 * server was out of reach): this instance
+				 * holds nothing under it, so it stands in
+				 * nobody's way here.  Other hosts honour it
+				 * until it expires, which covers any write of
+				 * that tenure still on its way. */
+				if (clean)
+					drop_if_expired(rdir, name, now);
 				continue;
 			}
 			ret = scan_one(rdir, name, nm.type[i], scan, now, clean,

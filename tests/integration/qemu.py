@@ -23,6 +23,7 @@ def accel():
 
 class QMP:
     def __init__(self, path, timeout=60):
+        self.events = []    # asynchronous events seen so far, oldest first
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
         harness.wait_for(lambda: os.path.exists(path), timeout, "QMP socket " + path)
@@ -39,6 +40,7 @@ class QMP:
             msg = json.loads(line)
             if "event" not in msg:
                 return msg
+            self.events.append(msg)
 
     def cmd(self, name, **args):
         self.f.write(json.dumps({"execute": name, "arguments": args}) + "\n")

@@ -449,6 +449,31 @@ class LockFaults(harness.TestCase):
             self.close_later(fb)
             ofd(fb, F_OFD_SETLK, fcntl.F_WRLCK, 0, 1)
 
+    def test_own_leftover_record_does_not_block_relock(self):
+        """A release whose record removal fails (the server out of reach)
+        leaves the record behind.  The same daemon taking the lock again
+        (QEMU does this when a failed migration hands the image back)
+        must not be refused by its own leftover; another host still is,
+        until the leftover expires."""
+        fd = self.lock_a()
+        fault(self.a, "add", "op=unlink", "path=*/.vfsd-locks/*", "error=EIO")
+        ofd(fd, F_OFD_SETLK, fcntl.F_UNLCK, 0, 0)
+        fault(self.a, "clear")
+        left = records(self.shared, "hostA")
+        self.assertEqual(len(left), 1, "the failed removal left no record: %s" % left)
+        self.assertEqual(try_lock(self.b.path("s/img"), "ofd"), 3,
+                         "B was granted the lock while A's leftover is live")
+        ofd(fd, F_OFD_SETLK, fcntl.F_WRLCK, 0, 0)   # raises EAGAIN if refused
+        self.assertEqual(try_lock(self.b.path("s/img"), "ofd"), 3)
+        # once expired, the next acquisition's scan (A's again) removes
+        # it, and A's live record stays
+        time.sleep(LEASE + 2)
+        ofd(fd, F_OFD_SETLK, fcntl.F_UNLCK, 0, 0)
+        ofd(fd, F_OFD_SETLK, fcntl.F_WRLCK, 0, 0)
+        self.assertNotIn(left[0], records(self.shared, "hostA"))
+        self.assertEqual(len(records(self.shared, "hostA")), 1)
+        self.assertEqual(try_lock(self.b.path("s/img"), "ofd"), 3)
+
     def test_restart_is_no_duplicate(self):
         """A daemon killed while holding locks on two images and restarted
         with the same host id is not taken for a duplicate: once its
