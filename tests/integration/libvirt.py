@@ -70,14 +70,17 @@ def domain_type():
 
 
 def domain_xml(name, disk, memory_mib=128, kernel=None, initrd=None, cmdline=None,
-               serial=None, uid=None, disk_io="threads"):
+               serial=None, uid=None, disk_io="threads", error_policy=None):
     """A domain with one virtio disk (qcow2, cache='none') at `disk`.
 
     Without kernel it sits in the firmware (nothing to boot).  kernel,
     initrd and cmdline boot that kernel directly; serial is the path of a
     UNIX socket QEMU listens on for the first serial port (all paths as
     seen inside the libvirtd's mount namespace: a path under /run/libvirt
-    is a different file on each host, see Libvirtd.host_path)."""
+    is a different file on each host, see Libvirtd.host_path).
+    error_policy: QEMU's answer to a disk's I/O errors, reads and writes
+    ('stop' pauses the guest, 'report' hands the error to it; None: the
+    default)."""
     os_extra = ""
     if kernel:
         os_extra += "    <kernel>%s</kernel>\n" % escape(kernel)
@@ -100,13 +103,17 @@ def domain_xml(name, disk, memory_mib=128, kernel=None, initrd=None, cmdline=Non
   <os>
     <type arch='x86_64' machine='q35'>hvm</type>
 %(os_extra)s  </os>
+  <features>
+    <acpi/>
+    <apic/>
+  </features>
   <on_poweroff>destroy</on_poweroff>
   <on_reboot>restart</on_reboot>
   <on_crash>destroy</on_crash>
   <devices>
     <emulator>%(qemu)s</emulator>
     <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2' cache='none' io=%(io)s/>
+      <driver name='qemu' type='qcow2' cache='none' io=%(io)s%(policy)s/>
       <source file=%(disk)s/>
       <target dev='vda' bus='virtio'/>
     </disk>
@@ -116,7 +123,10 @@ def domain_xml(name, disk, memory_mib=128, kernel=None, initrd=None, cmdline=Non
 </domain>
 """ % {"type": domain_type(), "name": escape(name), "uuid": uid or uuid.uuid4(),
        "mem": memory_mib, "os_extra": os_extra, "qemu": escape(QEMU),
-       "io": quoteattr(disk_io), "disk": quoteattr(disk), "serial": serial_xml}
+       "io": quoteattr(disk_io),
+       "policy": (" error_policy=%s rerror_policy=%s" % (quoteattr(error_policy),
+                                                         quoteattr(error_policy))
+                  if error_policy else ""), "disk": quoteattr(disk), "serial": serial_xml}
 
 
 LIBVIRTD_CONF = """\
