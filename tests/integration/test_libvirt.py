@@ -9,10 +9,10 @@ a real deployment would mount it.  Proven through virsh:
 
 - a `dir` pool on the mount on each host, the same directory: a volume
   made on A is listed on B;
-- vol-create-as (qcow2) and vol-clone: the clone holds the data and stays
-  sparse, and qemu-img reads it;
-- a domain (cache='none') defined and started on A; the same disk started
-  in a domain on B is refused by vfsd's cross-host image lock;
+- vol-create-as (qcow2, and raw) and vol-clone: the clone holds the data
+  and stays sparse, and qemu-img reads it;
+- a domain (cache='none', io='native') defined and started on A; the same
+  disk started in a domain on B is refused by vfsd's cross-host image lock;
 - migration without --unsafe is refused (libvirt 9.0 does not know the
   mount is shared); `virsh migrate --live --unsafe` A -> B -> A with the
   migration stream on a TCP connection between the hosts' addresses, the
@@ -250,7 +250,7 @@ class Libvirt(harness.TestCase):
         # 3. defined and started on A
         xml = os.path.join(work, "vm.xml")
         with open(xml, "w") as f:
-            f.write(libvirt.domain_xml("vm", disk))
+            f.write(libvirt.domain_xml("vm", disk, disk_io="native"))
         a.virsh("define", xml)
         a.virsh("start", "vm")
         self.assert_runs_on(0, "vm", None)
