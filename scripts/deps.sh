@@ -12,7 +12,7 @@ test_pkgs=(
 	python3 clang libclang-rt-14-dev
 	openssh-server openssh-client sshfs
 	nfs-ganesha nfs-ganesha-vfs rpcbind libnfs-utils
-	qemu-utils qemu-system-x86
+	qemu-utils qemu-system-x86 libvirt-daemon-system libvirt-clients
 	fio sqlite3 git attr acl util-linux procps psmisc jq man-db spin
 	iproute2 nftables
 )
@@ -36,7 +36,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 # servers installed here must not start on their own: the tests run their
-# own instances on free loopback ports
+# own instances on free loopback ports (and private libvirtds, one per
+# test "host")
 policy=/usr/sbin/policy-rc.d
 created_policy=
 if [ ! -e "$policy" ]; then
