@@ -300,8 +300,12 @@ def migrate(src, dst, uri, timeout=300, settle=1.5):
         raise AssertionError("migration %s -> %s %s: %s\n%s"
                              % (src.name, dst.name, info.get("status"),
                                 info.get("error-desc", ""), src.output() + dst.output()))
-    harness.wait_for(lambda: dst.status() == "running", 60,
-                     "the migrated guest to run on " + dst.name)
+    try:
+        harness.wait_for(lambda: dst.state() == "running", 60,
+                         "the migrated guest to run on " + dst.name)
+    except TimeoutError:
+        raise AssertionError("the migrated guest does not run on %s: %s; source %s\n%s"
+                             % (dst.name, dst.state(), src.state(), dst.output()[-2000:]))
     since = dst.console.mark()
     dst.console.wait("HB", 60, since, what="heartbeats after the migration")
     time.sleep(settle)

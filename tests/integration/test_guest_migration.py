@@ -300,7 +300,7 @@ class GuestMigrationFaults(harness.TestCase):
         if not os.environ.get("VFSD_GUEST_CUT"):
             self.skipTest("open defect: after a storage cut during migration the source's "
                           "retried writes keep failing with EIO inside vfsd although the "
-                          "mount reconnects (docs/testing.md); VFSD_GUEST_CUT=1 runs it")
+                          "mount reconnects (docs/user-guide.md); VFSD_GUEST_CUT=1 runs it")
         cl = Cluster(self, "nfs3", lease=lease, timeout=timeout)
         g = cl.guest(0).boot(SEED)
         time.sleep(2)
