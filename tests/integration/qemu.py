@@ -27,10 +27,14 @@ class QMP:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
         harness.wait_for(lambda: os.path.exists(path), timeout, "QMP socket " + path)
-        self.sock.connect(path)
-        self.f = self.sock.makefile("rw")
-        self._read()  # greeting
-        self.cmd("qmp_capabilities")
+        try:
+            self.sock.connect(path)
+            self.f = self.sock.makefile("rw")
+            self._read()  # greeting
+            self.cmd("qmp_capabilities")
+        except (OSError, ConnectionError):
+            self.close()
+            raise
 
     def _read(self):
         while True:
@@ -54,6 +58,8 @@ class QMP:
         return self.cmd("human-monitor-command", **{"command-line": line})
 
     def close(self):
+        with contextlib.suppress(OSError, AttributeError):
+            self.f.close()
         with contextlib.suppress(OSError):
             self.sock.close()
 

@@ -27,6 +27,7 @@ storage; the guest goes on writing on the source with nothing lost); the
 source is cut off from the storage during a migration (the guest's writes
 pause, werror=stop, and after the link heals and the guest goes on,
 nothing acknowledged is lost or torn)."""
+import contextlib
 import os
 import signal
 import subprocess
@@ -98,7 +99,8 @@ class Cluster:
         cfg = "[vfsd]\nlock_lease = %d\n[mount /vm]\nurl = %s\n" % (lease, url)
         self.vfsd = []
         for i, name in enumerate(("hostA", "hostB")):
-            v = NsVfsd(self.net.hosts[i], config_text=cfg, args=["--host-id", name] + (["--log-level", "debug"] if os.environ.get("VFSD_GUEST_DEBUG") else []),
+            debug = ["--log-level", "debug"] if os.environ.get("VFSD_GUEST_DEBUG") else []
+            v = NsVfsd(self.net.hosts[i], config_text=cfg, args=["--host-id", name] + debug,
                        env=env).start()
             tc.addCleanup(v.stop)
             self.vfsd.append(v)
@@ -248,6 +250,15 @@ class GuestMigration(harness.TestCase):
 
 
 class GuestMigrationFaults(harness.TestCase):
+    @staticmethod
+    def stays_running(g, seconds=2.0):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if g.state() != "running":
+                return False
+            time.sleep(0.2)
+        return True
+
     def slow_migration(self, g):
         # a long enough RAM copy to act in the middle of
         g.qmp.cmd("migrate-set-parameters", **{"max-bandwidth": 2 << 20})
@@ -297,10 +308,6 @@ class GuestMigrationFaults(harness.TestCase):
         # source keeps its lock through it (the lock's validity is 2/3 of
         # the lease from the last renewal sent)
         lease, timeout = 30, 2
-        if not os.environ.get("VFSD_GUEST_CUT"):
-            self.skipTest("open defect: after a storage cut during migration the source's "
-                          "retried writes keep failing with EIO inside vfsd although the "
-                          "mount reconnects (docs/user-guide.md); VFSD_GUEST_CUT=1 runs it")
         cl = Cluster(self, "nfs3", lease=lease, timeout=timeout)
         g = cl.guest(0).boot(SEED)
         time.sleep(2)
@@ -334,25 +341,26 @@ class GuestMigrationFaults(harness.TestCase):
         else:
             dst.stop()
         harness.wait_for(lambda: g.state() != "finish-migrate", 60, "the guest to settle")
-        if g.state() != "running":
-            if os.environ.get("VFSD_GUEST_DEBUG"):
-                print("before cont", cl.vfsd[g.host].stats("/vm"), time.time(), flush=True)
-            g.qmp.cmd("cont")
-            if os.environ.get("VFSD_GUEST_DEBUG"):
-                time.sleep(3)
-                open("/tmp/vfsd-A.log", "w").write(cl.vfsd[0].log())
-                subprocess.run("gdb -p %d -batch -ex 'thread apply all bt' > /tmp/vfsd-A.bt 2>&1"
-                               % cl.vfsd[0].proc.pid, shell=True)
-                print("after cont", cl.vfsd[g.host].stats("/vm"), g.state(), flush=True)
-                print(g.qmp.cmd("query-block"), flush=True)
-        try:
-            harness.wait_for(lambda: g.state() == "running", 60,
-                             "the guest to run again on " + g.name)
-        except TimeoutError:
-            errs = [e for e in g.qmp.events if e["event"] == "BLOCK_IO_ERROR"]
-            raise AssertionError("the guest stays %s on %s after the link healed; last I/O "
-                                 "errors %s; vfsd:\n%s"
-                                 % (g.state(), g.name, errs[-3:], cl.vfsd[g.host].log()[-12000:]))
+        # what a management that resumes guests paused on I/O errors once
+        # the storage is back does (oVirt's auto_resume): `cont` until the
+        # guest stays running; vfsd answers EIO at once for a few seconds
+        # after a mount went down (its reconnect backoff), and each EIO
+        # pauses the guest again
+        resumed, tries = time.monotonic() + 60, 0
+        while g.state() != "running" or not self.stays_running(g):
+            if time.monotonic() > resumed:
+                errs = [e["data"]["reason"] for e in g.qmp.events
+                        if e["event"] == "BLOCK_IO_ERROR"]
+                raise AssertionError("the guest stays %s on %s after the link healed (%d "
+                                     "resumes; I/O errors %s); vfsd:\n%s"
+                                     % (g.state(), g.name, tries, errs[-3:],
+                                        cl.vfsd[g.host].log()[-3000:]))
+            if g.state() != "running":
+                tries += 1
+                g.qmp.cmd("cont")
+                time.sleep(0.5)
+        print("resumed %.1f s after the heal, after %d `cont`"
+              % (time.monotonic() - cut - healed, tries), flush=True)
         since = g.console.mark()
         g.console.wait("HB", 120, since, what="the writer to go on")
         time.sleep(2)
@@ -361,6 +369,75 @@ class GuestMigrationFaults(harness.TestCase):
               flush=True)
         self.assertTrue(v["ok"], "verification errors: %s\n%s" % (v["line"], "\n".join(v["bad"])))
         g.stop()
+        cl.check_image()
+
+    def test_source_cut_past_lease(self):
+        """The source stays cut off from the storage during a migration for
+        longer than its lease: the other host may take the image then, and
+        not before; nothing the source's guest does after that (resumed
+        when its link is back) lands on the disk."""
+        cl = Cluster(self, "nfs3")
+        g = cl.guest(0).boot(SEED)
+        time.sleep(2)
+        dst = cl.guest(1, incoming=True)
+        self.slow_migration(g)
+        g.qmp.cmd("migrate", uri=dst.uri)
+        harness.wait_for(lambda: g.qmp.cmd("query-migrate").get("status") == "active", 30,
+                         "the migration to start")
+        cut = time.monotonic()
+        cl.net.isolate(0, True)
+        harness.wait_for(lambda: g.state() == "io-error", 4 * TIMEOUT,
+                         "the guest to pause on its failed writes")
+        g.qmp.cmd("migrate-set-parameters", **{"max-bandwidth": 1 << 30})
+        info = guest.wait_migration(g)
+        print("\nmigration %s; source %s" % (info.get("status"), g.state()), flush=True)
+        self.assertNotEqual(info.get("status"), "completed",
+                            "the migration completed although the source could not "
+                            "flush its disk")
+        dst.stop()
+        # host B takes the image: refused while A's lease may be live
+        # (its last renewal was at most LEASE/3 before the cut)
+        work = tmpdir()
+        for attempt in range(1000):
+            vm = qemu.VM(cl.image[1], work, "B-taker%d" % attempt)
+            try:
+                vm.start()
+                break
+            except (RuntimeError, ConnectionError) as e:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    vm.proc.wait(timeout=10)
+                why = vm.output()
+                vm.stop()
+                self.assertIn("lock", why, "B's QEMU failed for another reason: %s %s"
+                              % (e, why))
+                self.assertLess(time.monotonic() - cut, 3 * LEASE,
+                                "B never got the image of the cut-off host")
+                time.sleep(1)
+        self.addCleanup(vm.stop)
+        took = time.monotonic() - cut
+        print("B took the image %.1f s into the cut (lease %d s)" % (took, LEASE), flush=True)
+        self.assertGreaterEqual(took, LEASE - LEASE / 3,
+                                "B was granted the image while A's lease could be live")
+        vm.qemu_io("write -P 0x5a 0 %s" % DISK)
+        vm.qemu_io("flush")
+        # A's link comes back; its guest is resumed again and again, as an
+        # auto-resuming management would: every write it retries must fail
+        cl.net.isolate(0, False)
+        end = time.monotonic() + 3 * TIMEOUT
+        resumes = 0
+        while time.monotonic() < end:
+            if g.state() != "running":
+                with contextlib.suppress(RuntimeError):
+                    g.qmp.cmd("cont")
+                    resumes += 1
+            time.sleep(0.5)
+        errs = [e["data"]["reason"] for e in g.qmp.events if e["event"] == "BLOCK_IO_ERROR"]
+        print("A resumed %d times after the heal; its guest is %s (last I/O error: %s)"
+              % (resumes, g.state(), errs[-1] if errs else None), flush=True)
+        self.assertGreater(resumes, 0)
+        vm.qemu_io("read -P 0x5a 0 %s" % DISK)    # fails on any block A wrote
+        g.stop()
+        vm.stop()
         cl.check_image()
 
 
