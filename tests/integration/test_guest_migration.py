@@ -141,9 +141,16 @@ class Cluster:
         g.host = host
         return g.start()
 
-    def check_image(self):
+    def check_image(self, leaks_ok=False):
+        """qemu-img check: clean, or with leaked clusters only when a writer
+        was cut off in the middle of an allocation (its refcount update
+        landed, its L2 update was refused: space lost, no data harmed;
+        exit status 3)."""
         r = subprocess.run([qemu.QEMU_IMG, "check", self.image[0]], capture_output=True,
                            text=True, timeout=300)
+        if leaks_ok and r.returncode == 3:
+            print("qemu-img check: " + r.stdout.strip().splitlines()[0], flush=True)
+            return
         self.tc.assertEqual(r.returncode, 0, "qemu-img check: " + r.stdout + r.stderr)
         self.tc.assertIn("No errors were found", r.stdout)
 
@@ -264,7 +271,13 @@ class GuestMigrationFaults(harness.TestCase):
         g.qmp.cmd("migrate-set-parameters", **{"max-bandwidth": 2 << 20})
 
     def test_destination_vfsd_killed(self):
-        cl = Cluster(self, "nfs3")
+        self.destination_vfsd_killed("nfs3")
+
+    def test_destination_vfsd_killed_sftp(self):
+        self.destination_vfsd_killed("sftp")
+
+    def destination_vfsd_killed(self, backend):
+        cl = Cluster(self, backend)
         g = cl.guest(0).boot(SEED)
         time.sleep(2)
         dst = cl.guest(1, incoming=True)
@@ -303,12 +316,18 @@ class GuestMigrationFaults(harness.TestCase):
         cl.check_image()
 
     def test_source_cut_from_storage(self):
+        self.source_cut_from_storage("nfs3")
+
+    def test_source_cut_from_storage_sftp(self):
+        self.source_cut_from_storage("sftp")
+
+    def source_cut_from_storage(self, backend):
         # a short request timeout, so the guest's writes fail into
         # werror=stop within the cut, and a lease long enough that the
         # source keeps its lock through it (the lock's validity is 2/3 of
         # the lease from the last renewal sent)
         lease, timeout = 30, 2
-        cl = Cluster(self, "nfs3", lease=lease, timeout=timeout)
+        cl = Cluster(self, backend, lease=lease, timeout=timeout)
         g = cl.guest(0).boot(SEED)
         time.sleep(2)
         dst = cl.guest(1, incoming=True)
@@ -372,11 +391,17 @@ class GuestMigrationFaults(harness.TestCase):
         cl.check_image()
 
     def test_source_cut_past_lease(self):
+        self.source_cut_past_lease("nfs3")
+
+    def test_source_cut_past_lease_sftp(self):
+        self.source_cut_past_lease("sftp")
+
+    def source_cut_past_lease(self, backend):
         """The source stays cut off from the storage during a migration for
         longer than its lease: the other host may take the image then, and
         not before; nothing the source's guest does after that (resumed
         when its link is back) lands on the disk."""
-        cl = Cluster(self, "nfs3")
+        cl = Cluster(self, backend)
         g = cl.guest(0).boot(SEED)
         time.sleep(2)
         dst = cl.guest(1, incoming=True)
@@ -438,7 +463,7 @@ class GuestMigrationFaults(harness.TestCase):
         vm.qemu_io("read -P 0x5a 0 %s" % DISK)    # fails on any block A wrote
         g.stop()
         vm.stop()
-        cl.check_image()
+        cl.check_image(leaks_ok=True)
 
 
 if __name__ == "__main__":
