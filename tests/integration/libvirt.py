@@ -305,10 +305,15 @@ class Libvirtd:
         harness.wait_for(up, timeout, "libvirtd (%s) to answer" % self.name, interval=0.2)
         return self
 
+    def virsh_cmd(self, *args):
+        """The command line of virsh ARGS against this instance (to run it
+        in the background)."""
+        return [VIRSH, "-q", "-c", self.uri] + [str(a) for a in args]
+
     def virsh(self, *args, check=True, timeout=300):
         """virsh ARGS against this instance; with check, a failure raises
         with virsh's message and the end of the daemon's log."""
-        r = subprocess.run([VIRSH, "-q", "-c", self.uri] + [str(a) for a in args],
+        r = subprocess.run(self.virsh_cmd(*args),
                            capture_output=True, text=True, timeout=timeout,
                            stdin=subprocess.DEVNULL)
         if check and r.returncode != 0:
