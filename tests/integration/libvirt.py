@@ -77,7 +77,11 @@ def domain_xml(name, disk, memory_mib=128, kernel=None, initrd=None, cmdline=Non
     initrd and cmdline boot that kernel directly; serial is the path of a
     UNIX socket QEMU listens on for the first serial port (all paths as
     seen inside the libvirtd's mount namespace: a path under /run/libvirt
-    is a different file on each host, see Libvirtd.host_path).
+    is a different file on each host, see Libvirtd.host_path).  libvirt
+    9.0 binds that socket itself and hands QEMU the descriptor (-chardev
+    socket,fd=N), and it goes when the domain leaves the host; a socket
+    bound to a path is reached through its file, so the test connects to
+    host_path(serial) from outside both namespaces.
     error_policy: QEMU's answer to a disk's I/O errors, reads and writes
     ('stop' pauses the guest, 'report' hands the error to it; None: the
     default)."""
