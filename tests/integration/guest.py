@@ -12,6 +12,8 @@ namespace.
     g.console.wait("READY")     lines the guest printed, with host times
     g.command("start 7")        one console command
     g.verify()                  the writer's VERDICT line, parsed
+    Console(path)               the same protocol on any guest's console
+                                socket (a guest libvirt runs, say)
     migrate(src, dst, uri)      live migration, with downtime and stall
 
 A guest started without `incoming` is started paused, its console joined,
@@ -64,9 +66,17 @@ class Console:
     the host's monotonic time it arrived."""
 
     def __init__(self, path, timeout=60):
-        harness.wait_for(lambda: os.path.exists(path), timeout, "console socket " + path)
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(path)
+        def connected():
+            # absent, or bound and not listening yet: try again
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(path)
+            except (FileNotFoundError, ConnectionRefusedError):
+                sock.close()
+                return False
+            self.sock = sock
+            return True
+        harness.wait_for(connected, timeout, "console socket " + path, interval=0.05)
         self.lines = []         # (monotonic time, text)
         self.cond = threading.Condition()
         self.closed = False
@@ -127,6 +137,45 @@ class Console:
     def text(self):
         with self.cond:
             return "\n".join(line for _, line in self.lines)
+
+    # -- the writer's protocol (tests/guest/writer.c) -------------------------
+
+    def command(self, text, reply, timeout=120):
+        """Send one writer command; its answer line (starting with reply)."""
+        since = self.mark()
+        self.send(text)
+        return self.wait(reply, timeout, since, what="answer to '%s'" % text)
+
+    def boot(self, seed, timeout=120):
+        """Wait for the writer to be ready, start it with `seed`."""
+        self.wait("READY", timeout, what="the writer to start")
+        self.command("start %d" % seed, "STARTED")
+
+    def last_gen(self):
+        """The generation in the writer's last heartbeat (0: none yet)."""
+        for _, line in reversed(self.since(0, "HB")):
+            return int(kv(line).get("gen", 0))
+        return 0
+
+    def wait_pass(self, gen, timeout, name="the guest"):
+        """Wait for the writer to reach generation `gen` (gen 2 means every
+        block has been written at least once)."""
+        harness.wait_for(lambda: self.last_gen() >= gen, timeout,
+                         "the writer of %s to reach generation %d" % (name, gen), interval=0.5)
+
+    def verify(self, timeout=300):
+        """The VERDICT line's fields, with 'ok' True when the writer found
+        every block as it last wrote it; the BAD lines before it in 'bad'."""
+        since = self.mark()
+        line = self.command("verify", "VERDICT", timeout)
+        fields = kv(line)
+        fields["ok"] = line.split()[1] == "ok"
+        fields["line"] = line
+        fields["bad"] = [ln for ln in self.from_mark(since) if ln.startswith("BAD")]
+        return fields
+
+    def stats(self):
+        return kv(self.command("stats", "STATS"))
 
     def close(self):
         with contextlib.suppress(OSError):
@@ -214,39 +263,20 @@ class Guest:
         return "exited(%s): %s" % (self.proc.poll(), self.output().strip()[-600:])
 
     def command(self, text, reply, timeout=120):
-        """Send one writer command; its answer line (starting with reply)."""
-        since = self.console.mark()
-        self.console.send(text)
-        return self.console.wait(reply, timeout, since, what="answer to '%s'" % text)
+        return self.console.command(text, reply, timeout)
 
     def boot(self, seed, timeout=120):
-        self.console.wait("READY", timeout, what="the writer to start")
-        self.command("start %d" % seed, "STARTED")
+        self.console.boot(seed, timeout)
         return self
 
     def wait_pass(self, gen, timeout):
-        """Wait for the writer to reach generation `gen` (gen 2 means every
-        block has been written at least once)."""
-        def reached():
-            for _, line in reversed(self.console.since(0, "HB")):
-                return int(kv(line).get("gen", 0)) >= gen
-            return False
-        harness.wait_for(reached, timeout, "the writer of %s to reach generation %d"
-                         % (self.name, gen), interval=0.5)
+        self.console.wait_pass(gen, timeout, self.name)
 
     def verify(self, timeout=300):
-        """The VERDICT line's fields, with 'ok' True when the writer found
-        every block as it last wrote it; the BAD lines before it in 'bad'."""
-        since = self.console.mark()
-        line = self.command("verify", "VERDICT", timeout)
-        fields = kv(line)
-        fields["ok"] = line.split()[1] == "ok"
-        fields["line"] = line
-        fields["bad"] = [ln for ln in self.console.from_mark(since) if ln.startswith("BAD")]
-        return fields
+        return self.console.verify(timeout)
 
     def stats(self):
-        return kv(self.command("stats", "STATS"))
+        return self.console.stats()
 
     def stop(self):
         if self.proc is None:

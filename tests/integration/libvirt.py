@@ -77,7 +77,11 @@ def domain_xml(name, disk, memory_mib=128, kernel=None, initrd=None, cmdline=Non
     initrd and cmdline boot that kernel directly; serial is the path of a
     UNIX socket QEMU listens on for the first serial port (all paths as
     seen inside the libvirtd's mount namespace: a path under /run/libvirt
-    is a different file on each host, see Libvirtd.host_path).
+    is a different file on each host, see Libvirtd.host_path).  libvirt
+    9.0 binds that socket itself and hands QEMU the descriptor (-chardev
+    socket,fd=N), and it goes when the domain leaves the host; a socket
+    bound to a path is reached through its file, so the test connects to
+    host_path(serial) from outside both namespaces.
     error_policy: QEMU's answer to a disk's I/O errors, reads and writes
     ('stop' pauses the guest, 'report' hands the error to it; None: the
     default)."""
@@ -305,10 +309,15 @@ class Libvirtd:
         harness.wait_for(up, timeout, "libvirtd (%s) to answer" % self.name, interval=0.2)
         return self
 
+    def virsh_cmd(self, *args):
+        """The command line of virsh ARGS against this instance (to run it
+        in the background)."""
+        return [VIRSH, "-q", "-c", self.uri] + [str(a) for a in args]
+
     def virsh(self, *args, check=True, timeout=300):
         """virsh ARGS against this instance; with check, a failure raises
         with virsh's message and the end of the daemon's log."""
-        r = subprocess.run([VIRSH, "-q", "-c", self.uri] + [str(a) for a in args],
+        r = subprocess.run(self.virsh_cmd(*args),
                            capture_output=True, text=True, timeout=timeout,
                            stdin=subprocess.DEVNULL)
         if check and r.returncode != 0:

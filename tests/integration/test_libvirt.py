@@ -19,15 +19,27 @@ a real deployment would mount it.  Proven through virsh:
   domain running on one side and shut off / gone on the other after each,
   the image lock following the domain, and the image clean at the end.
 
-The domain has no OS (it sits in the firmware): what runs inside the
-guest during migration is left to the booted-guest tests."""
+That domain has no OS (it sits in the firmware).  The last test boots
+the test guest (tests/guest/, guest.py) in a domain on A: a kernel and
+initramfs whose verifying writer writes a qcow2 volume of the pool
+(cache='none', error_policy='stop') while virsh migrates it live A -> B
+-> A ... GUEST_MIGRATIONS times (VFSD_LIBVIRT_MIGRATIONS, default 4).
+Its serial console is a UNIX socket QEMU listens on in each host's
+libvirtd namespace; the test joins the destination's as each migration
+starts.  After each: the domain runs on exactly one host, the writer's
+heartbeats go on, no error lines; it prints how long virsh migrate took
+and the longest gap between heartbeats.  At the end the writer covers the
+disk, reads every block back (no error allowed), and `qemu-img check` is
+clean."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import guest  # noqa: E402
 import harness  # noqa: E402
 import libvirt  # noqa: E402
 import qemu  # noqa: E402
@@ -38,6 +50,14 @@ MiB = 1 << 20
 ROOT = "/var/lib/libvirt/vfsd"  # each host's vfsd mount, inside its libvirtd
 POOL = "vfsd"
 POOL_DIR = ROOT + "/vm/pool"
+GUEST_MIGRATIONS = int(os.environ.get("VFSD_LIBVIRT_MIGRATIONS", "4"))
+SEED = 9
+BOOT = "/var/lib/libvirt/boot"  # the test guest's kernel and initrd on each host
+# the booted domain's serial console: inside each libvirtd's namespace, so
+# one socket per host (Libvirtd.host_path: the file as the test sees it)
+CONSOLE = "/run/libvirt/qemu/writer.console"
+# lines of the writer that mean something went wrong (tests/guest/writer.c)
+TROUBLE = ("ERR", "FATAL", "BAD")
 
 
 def port_in(netns):
@@ -291,6 +311,143 @@ class Libvirt(harness.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         a.virsh("undefine", "vm")
         a.virsh("vol-delete", "guest.qcow2", "--pool", POOL)
+
+
+    # -- 6: a booted guest writing through migrations --------------------------
+
+    def states(self, dom):
+        """`virsh domstate --reason` on each host, for messages."""
+        return "; ".join("%s: %s" % (lv.name, (lv.virsh("domstate", "--reason", dom, check=False)
+                                               .stdout.strip() or "no such domain"))
+                         for lv in self.lv)
+
+    def forget(self, dom, vol):
+        """Destroy and undefine dom wherever it is, delete its volume
+        (cleanup: nothing is left for the other tests' pool listings)."""
+        for lv in self.lv:
+            if lv.domstate(dom) is not None:
+                lv.virsh("destroy", dom, check=False)
+                lv.virsh("undefine", dom, check=False)
+        self.lv[0].virsh("vol-delete", vol, "--pool", POOL, check=False)
+
+    def join_console(self, i, virsh=None, timeout=120):
+        """The writer domain's console on host i; virsh: a running virsh
+        whose failure means the console will not come."""
+        path = self.lv[i].host_path(CONSOLE)
+        if virsh:
+            harness.wait_for(lambda: os.path.exists(path) or virsh.poll() is not None,
+                             timeout, "%s's console socket %s" % (self.lv[i].name, path))
+            if not os.path.exists(path):
+                out, err = virsh.communicate()
+                raise AssertionError("virsh failed (%d) before %s's console came: %s%s\n%s"
+                                     % (virsh.returncode, self.lv[i].name, out, err,
+                                        self.lv[i].qemu_log("writer")))
+        con = guest.Console(path, timeout)
+        self.addCleanup(con.close)
+        return con
+
+    def assert_no_trouble(self, con, t0, what):
+        bad = [line for _, line in con.since(t0) if line.startswith(TROUBLE)]
+        self.assertEqual(bad, [], "the writer reported trouble %s" % what)
+
+    def test_guest_writes_through_migrations(self):
+        try:
+            kernel, initrd = guest.files()
+        except guest.Unavailable as e:
+            self.skipTest(str(e))
+        # the same paths on both hosts (the destination's QEMU loads them too)
+        for lv in self.lv:
+            os.makedirs(lv.host_path(BOOT), exist_ok=True)
+            shutil.copy(kernel, lv.host_path(BOOT + "/vmlinuz"))
+            shutil.copy(initrd, lv.host_path(BOOT + "/initrd.gz"))
+        a = self.lv[0]
+        a.virsh("vol-create-as", POOL, "writer.qcow2", "32M", "--format", "qcow2")
+        self.addCleanup(self.forget, "writer", "writer.qcow2")
+        xml = os.path.join(harness.tmpdir(), "writer.xml")
+        with open(xml, "w") as f:
+            f.write(libvirt.domain_xml(
+                "writer", POOL_DIR + "/writer.qcow2", kernel=BOOT + "/vmlinuz",
+                initrd=BOOT + "/initrd.gz", cmdline="console=ttyS0 quiet panic=-1",
+                serial=CONSOLE, disk_io="native", error_policy="stop"))
+        a.virsh("define", xml)
+        # started paused and its console joined first: nothing printed is lost
+        t = time.monotonic()
+        a.virsh("start", "--paused", "writer")
+        con = self.join_console(0)
+        a.virsh("resume", "writer")
+        con.boot(SEED)
+        print("\nthe writer runs on A %.1fs after virsh start" % (time.monotonic() - t))
+        t_start = time.monotonic()
+        time.sleep(3)
+
+        here = 0
+        for n in range(1, GUEST_MIGRATIONS + 1):
+            there = 1 - here
+            src, dst = self.lv[here], self.lv[there]
+            con.stats()     # resets the writer's maxima
+            writes = int(guest.kv(con.wait("HB", 10, con.mark()))["writes"])
+            port = port_in(self.net.hosts[there])
+            t0 = time.monotonic()
+            virsh = subprocess.Popen(
+                src.virsh_cmd("migrate", "--live", "--unsafe", "writer", dst.uri,
+                              "--migrateuri", "tcp://%s:%d" % (self.net.host_addr(there), port)),
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                text=True)
+            try:
+                # the destination's QEMU listens from the start of the migration
+                new = self.join_console(there, virsh)
+                out, err = virsh.communicate(timeout=300)
+            finally:
+                if virsh.poll() is None:
+                    virsh.kill()
+                    virsh.wait()
+            took = time.monotonic() - t0
+            self.assertEqual(virsh.returncode, 0, "virsh migrate %s -> %s: %s%s\n%s"
+                             % (src.name, dst.name, out, err, dst.qemu_log("writer")))
+            # running on exactly one host
+            self.assertEqual(dst.domstate("writer"), "running", self.states("writer"))
+            self.assertIn(src.domstate("writer"), ("shut off", None), self.states("writer"))
+            # the writer goes on there
+            mark = new.mark()
+            line = new.wait("HB", 60, mark, what="heartbeats on %s after migration %d"
+                            % (dst.name, n))
+            time.sleep(1.5)
+            t1 = time.monotonic()
+            st = new.stats()
+            gap = guest.longest_gap([con, new], t0, t1)
+            self.assertGreater(int(guest.kv(line)["writes"]), writes,
+                               "the writer wrote nothing across migration %d" % n)
+            self.assert_no_trouble(con, t0, "on %s during migration %d" % (src.name, n))
+            self.assert_no_trouble(new, t0, "on %s after migration %d" % (dst.name, n))
+            self.assertEqual(int(st["write_errors"]) + int(st["flush_errors"]), 0, st)
+            print("migration %d %s -> %s: virsh migrate %.1fs, longest heartbeat gap %.0f ms, "
+                  "guest's longest write %s ms, flush %s ms"
+                  % (n, src.name, dst.name, took, 1000 * gap, st["max_write_ms"],
+                     st["max_flush_ms"]))
+            con.close()
+            con, here = new, there
+        print("%d live migrations under libvirt while the guest wrote (%s)"
+              % (GUEST_MIGRATIONS, libvirt.domain_type()))
+
+        # every block written at least once, then read back
+        try:
+            con.wait_pass(2, 240, "the libvirt domain")
+        except TimeoutError as e:
+            raise AssertionError("%s; domain: %s; last lines:\n%s"
+                                 % (e, self.states("writer"), con.text()[-1500:]))
+        v = con.verify()
+        self.assertTrue(v["ok"], "verification errors: %s\n%s" % (v["line"], "\n".join(v["bad"])))
+        self.assertEqual(int(v["unwritten"]), 0, "the writer did not cover the disk: " + v["line"])
+        self.assert_no_trouble(con, t_start, "at the end")
+        print("guest verdict: %s (%.0fs of writing)" % (v["line"], time.monotonic() - t_start))
+
+        lv = self.lv[here]
+        lv.virsh("destroy", "writer")
+        con.close()
+        r = subprocess.run([qemu.QEMU_IMG, "check", self.outside(0, "writer.qcow2")],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("No errors were found", r.stdout)
 
 
 if __name__ == "__main__":
