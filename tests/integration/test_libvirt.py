@@ -34,6 +34,7 @@ clean."""
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -103,7 +104,10 @@ def locked_by(path):
         return ""
 
 
-class Libvirt(harness.TestCase):
+class LibvirtHosts(harness.TestCase):
+    """Two hosts, each with its vfsd on one NFSv3 export and its own
+    libvirtd, a `dir` pool on the mount on both; the tests are in the
+    subclasses, each of which gets hosts of its own."""
     @classmethod
     def setUpClass(cls):
         import ganesha
@@ -174,6 +178,108 @@ class Libvirt(harness.TestCase):
 
     # -- 1 and 2: pools and volumes -------------------------------------------
 
+    def migrate(self, i_src, i_dst, dom):
+        """virsh migrate --live --unsafe from host i_src to host i_dst, the
+        stream on a TCP connection between the hosts' addresses; asserts
+        that it carried the guest's memory."""
+        src, dst = self.lv[i_src], self.lv[i_dst]
+        port = port_in(self.net.hosts[i_dst])
+        stream = StreamCounter(self.net.hosts[i_dst], self.net.host_addr(i_src), port)
+        self.addCleanup(stream.close)
+        t = time.monotonic()
+        src.virsh("migrate", "--live", "--unsafe", dom, dst.uri,
+                  "--migrateuri", "tcp://%s:%d" % (self.net.host_addr(i_dst), port))
+        got = stream.bytes()
+        print("migrated %s -> %s in %.1fs: %d KiB from %s to %s:%d"
+              % (src.name, dst.name, time.monotonic() - t, got // 1024,
+                 self.net.host_addr(i_src), self.net.host_addr(i_dst), port))
+        # mostly zero pages, sent as a few bytes each; the firmware's and
+        # option ROMs' pages are the bulk
+        self.assertGreater(got, 256 * 1024, "the migration stream did not take that way")
+        stream.close()
+
+    def assert_runs_on(self, i, dom, other_state):
+        lv, other = self.lv[i], self.lv[1 - i]
+        self.assertEqual(lv.domstate(dom), "running", lv.qemu_log(dom))
+        self.assertEqual(other.domstate(dom), other_state)
+        # its QEMU runs in that host's network namespace
+        ns = os.stat("/run/netns/" + self.net.hosts[i]).st_ino
+        self.assertEqual(os.stat("/proc/%d/ns/net" % lv.qemu_pid(dom)).st_ino, ns)
+        # and the image lock is that host's alone
+        host, gone = ("hostA", "hostB") if i == 0 else ("hostB", "hostA")
+        disk = self.outside(i, "guest.qcow2")
+        harness.wait_for(lambda: host in locked_by(disk) and gone not in locked_by(disk),
+                         LEASE, "the lock on the image to be %s's alone (it is: %r)"
+                         % (host, locked_by(disk)))
+
+    def states(self, dom):
+        """`virsh domstate --reason` on each host, for messages."""
+        return "; ".join("%s: %s" % (lv.name, (lv.virsh("domstate", "--reason", dom, check=False)
+                                               .stdout.strip() or "no such domain"))
+                         for lv in self.lv)
+
+    def forget(self, dom, vol):
+        """Destroy and undefine dom wherever it is, delete its volume
+        (cleanup: nothing is left for the other tests' pool listings)."""
+        for lv in self.lv:
+            if lv.domstate(dom) is not None:
+                lv.virsh("destroy", dom, check=False)
+                lv.virsh("undefine", dom, check=False)
+        self.lv[0].virsh("vol-delete", vol, "--pool", POOL, check=False)
+
+    def join_console(self, i, virsh=None, timeout=120):
+        """The writer domain's console on host i; virsh: a running virsh
+        whose failure means the console will not come."""
+        path = self.lv[i].host_path(CONSOLE)
+        if virsh:
+            harness.wait_for(lambda: os.path.exists(path) or virsh.poll() is not None,
+                             timeout, "%s's console socket %s" % (self.lv[i].name, path))
+            if not os.path.exists(path):
+                out, err = virsh.communicate()
+                raise AssertionError("virsh failed (%d) before %s's console came: %s%s\n%s"
+                                     % (virsh.returncode, self.lv[i].name, out, err,
+                                        self.lv[i].qemu_log("writer")))
+        con = guest.Console(path, timeout)
+        self.addCleanup(con.close)
+        return con
+
+    def assert_no_trouble(self, con, t0, what):
+        bad = [line for _, line in con.since(t0) if line.startswith(TROUBLE)]
+        self.assertEqual(bad, [], "the writer reported trouble %s" % what)
+
+    def start_writer(self):
+        """The test guest as domain `writer` on host A, its data disk a
+        qcow2 volume in the pool, started paused, its console joined, then
+        run and writing: (console, seconds from virsh start to writing)."""
+        try:
+            kernel, initrd = guest.files()
+        except guest.Unavailable as e:
+            self.skipTest(str(e))
+        # the same paths on both hosts (the destination's QEMU loads them too)
+        for lv in self.lv:
+            os.makedirs(lv.host_path(BOOT), exist_ok=True)
+            shutil.copy(kernel, lv.host_path(BOOT + "/vmlinuz"))
+            shutil.copy(initrd, lv.host_path(BOOT + "/initrd.gz"))
+        a = self.lv[0]
+        a.virsh("vol-create-as", POOL, "writer.qcow2", "32M", "--format", "qcow2")
+        self.addCleanup(self.forget, "writer", "writer.qcow2")
+        xml = os.path.join(harness.tmpdir(), "writer.xml")
+        with open(xml, "w") as f:
+            f.write(libvirt.domain_xml(
+                "writer", POOL_DIR + "/writer.qcow2", kernel=BOOT + "/vmlinuz",
+                initrd=BOOT + "/initrd.gz", cmdline="console=ttyS0 quiet panic=-1",
+                serial=CONSOLE, disk_io="native", error_policy="stop"))
+        a.virsh("define", xml)
+        # started paused and its console joined first: nothing printed is lost
+        t = time.monotonic()
+        a.virsh("start", "--paused", "writer")
+        con = self.join_console(0)
+        a.virsh("resume", "writer")
+        con.boot(SEED)
+        return con, time.monotonic() - t
+
+
+class Libvirt(LibvirtHosts):
     def test_volumes(self):
         a, b = self.lv
         a.virsh("vol-create-as", POOL, "disk.qcow2", "64M", "--format", "qcow2")
@@ -231,40 +337,6 @@ class Libvirt(harness.TestCase):
 
     # -- 3, 4 and 5: a domain, its lock, migration ----------------------------
 
-    def migrate(self, i_src, i_dst, dom):
-        """virsh migrate --live --unsafe from host i_src to host i_dst, the
-        stream on a TCP connection between the hosts' addresses; asserts
-        that it carried the guest's memory."""
-        src, dst = self.lv[i_src], self.lv[i_dst]
-        port = port_in(self.net.hosts[i_dst])
-        stream = StreamCounter(self.net.hosts[i_dst], self.net.host_addr(i_src), port)
-        self.addCleanup(stream.close)
-        t = time.monotonic()
-        src.virsh("migrate", "--live", "--unsafe", dom, dst.uri,
-                  "--migrateuri", "tcp://%s:%d" % (self.net.host_addr(i_dst), port))
-        got = stream.bytes()
-        print("migrated %s -> %s in %.1fs: %d KiB from %s to %s:%d"
-              % (src.name, dst.name, time.monotonic() - t, got // 1024,
-                 self.net.host_addr(i_src), self.net.host_addr(i_dst), port))
-        # mostly zero pages, sent as a few bytes each; the firmware's and
-        # option ROMs' pages are the bulk
-        self.assertGreater(got, 256 * 1024, "the migration stream did not take that way")
-        stream.close()
-
-    def assert_runs_on(self, i, dom, other_state):
-        lv, other = self.lv[i], self.lv[1 - i]
-        self.assertEqual(lv.domstate(dom), "running", lv.qemu_log(dom))
-        self.assertEqual(other.domstate(dom), other_state)
-        # its QEMU runs in that host's network namespace
-        ns = os.stat("/run/netns/" + self.net.hosts[i]).st_ino
-        self.assertEqual(os.stat("/proc/%d/ns/net" % lv.qemu_pid(dom)).st_ino, ns)
-        # and the image lock is that host's alone
-        host, gone = ("hostA", "hostB") if i == 0 else ("hostB", "hostA")
-        disk = self.outside(i, "guest.qcow2")
-        harness.wait_for(lambda: host in locked_by(disk) and gone not in locked_by(disk),
-                         LEASE, "the lock on the image to be %s's alone (it is: %r)"
-                         % (host, locked_by(disk)))
-
     def test_domain_lock_and_migration(self):
         a, b = self.lv
         work = harness.tmpdir()
@@ -315,68 +387,9 @@ class Libvirt(harness.TestCase):
 
     # -- 6: a booted guest writing through migrations --------------------------
 
-    def states(self, dom):
-        """`virsh domstate --reason` on each host, for messages."""
-        return "; ".join("%s: %s" % (lv.name, (lv.virsh("domstate", "--reason", dom, check=False)
-                                               .stdout.strip() or "no such domain"))
-                         for lv in self.lv)
-
-    def forget(self, dom, vol):
-        """Destroy and undefine dom wherever it is, delete its volume
-        (cleanup: nothing is left for the other tests' pool listings)."""
-        for lv in self.lv:
-            if lv.domstate(dom) is not None:
-                lv.virsh("destroy", dom, check=False)
-                lv.virsh("undefine", dom, check=False)
-        self.lv[0].virsh("vol-delete", vol, "--pool", POOL, check=False)
-
-    def join_console(self, i, virsh=None, timeout=120):
-        """The writer domain's console on host i; virsh: a running virsh
-        whose failure means the console will not come."""
-        path = self.lv[i].host_path(CONSOLE)
-        if virsh:
-            harness.wait_for(lambda: os.path.exists(path) or virsh.poll() is not None,
-                             timeout, "%s's console socket %s" % (self.lv[i].name, path))
-            if not os.path.exists(path):
-                out, err = virsh.communicate()
-                raise AssertionError("virsh failed (%d) before %s's console came: %s%s\n%s"
-                                     % (virsh.returncode, self.lv[i].name, out, err,
-                                        self.lv[i].qemu_log("writer")))
-        con = guest.Console(path, timeout)
-        self.addCleanup(con.close)
-        return con
-
-    def assert_no_trouble(self, con, t0, what):
-        bad = [line for _, line in con.since(t0) if line.startswith(TROUBLE)]
-        self.assertEqual(bad, [], "the writer reported trouble %s" % what)
-
     def test_guest_writes_through_migrations(self):
-        try:
-            kernel, initrd = guest.files()
-        except guest.Unavailable as e:
-            self.skipTest(str(e))
-        # the same paths on both hosts (the destination's QEMU loads them too)
-        for lv in self.lv:
-            os.makedirs(lv.host_path(BOOT), exist_ok=True)
-            shutil.copy(kernel, lv.host_path(BOOT + "/vmlinuz"))
-            shutil.copy(initrd, lv.host_path(BOOT + "/initrd.gz"))
-        a = self.lv[0]
-        a.virsh("vol-create-as", POOL, "writer.qcow2", "32M", "--format", "qcow2")
-        self.addCleanup(self.forget, "writer", "writer.qcow2")
-        xml = os.path.join(harness.tmpdir(), "writer.xml")
-        with open(xml, "w") as f:
-            f.write(libvirt.domain_xml(
-                "writer", POOL_DIR + "/writer.qcow2", kernel=BOOT + "/vmlinuz",
-                initrd=BOOT + "/initrd.gz", cmdline="console=ttyS0 quiet panic=-1",
-                serial=CONSOLE, disk_io="native", error_policy="stop"))
-        a.virsh("define", xml)
-        # started paused and its console joined first: nothing printed is lost
-        t = time.monotonic()
-        a.virsh("start", "--paused", "writer")
-        con = self.join_console(0)
-        a.virsh("resume", "writer")
-        con.boot(SEED)
-        print("\nthe writer runs on A %.1fs after virsh start" % (time.monotonic() - t))
+        con, took = self.start_writer()
+        print("\nthe writer runs on A %.1fs after virsh start" % took)
         t_start = time.monotonic()
         time.sleep(3)
 
@@ -448,6 +461,60 @@ class Libvirt(harness.TestCase):
                            capture_output=True, text=True, timeout=120)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("No errors were found", r.stdout)
+
+
+class LibvirtFaults(LibvirtHosts):
+    def test_destination_vfsd_dies_during_migration(self):
+        """B's vfsd is killed while libvirt migrates the writing guest
+        A -> B: `virsh migrate` fails, the domain runs on A again (libvirt
+        resumes the source when the destination cannot start), and the
+        guest's data is whole."""
+        con, _ = self.start_writer()
+        time.sleep(3)
+        src, dst = self.lv
+        # a slow memory copy, to act in the middle of it
+        src.virsh("migrate-setspeed", "writer", "2")
+        port = port_in(self.net.hosts[1])
+        virsh = subprocess.Popen(
+            src.virsh_cmd("migrate", "--live", "--unsafe", "writer", dst.uri,
+                          "--migrateuri", "tcp://%s:%d" % (self.net.host_addr(1), port)),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True)
+        try:
+            harness.wait_for(lambda: dst.domstate("writer") is not None or
+                             virsh.poll() is not None, 60,
+                             "the incoming domain on B")
+            time.sleep(1)
+            self.assertIsNone(virsh.poll(), "the migration ended before the fault")
+            self.vfsd[1].kill(signal.SIGKILL)
+            self.vfsd[1].proc.wait()
+            src.virsh("migrate-setspeed", "writer", "8796093022207")
+            out, err = virsh.communicate(timeout=300)
+        finally:
+            if virsh.poll() is None:
+                virsh.kill()
+                virsh.wait()
+        print("\nvirsh migrate exited %d: %s" % (virsh.returncode, err.strip()))
+        self.assertNotEqual(virsh.returncode, 0, "the migration to a host without its "
+                            "storage succeeded: " + self.states("writer"))
+        harness.wait_for(lambda: src.domstate("writer") == "running", 60,
+                         "the domain to run on A again (%s)" % self.states("writer"))
+        self.assertNotEqual(dst.domstate("writer"), "running", self.states("writer"))
+        mark = con.mark()
+        line = con.wait("HB", 60, mark, what="heartbeats on A after the failed migration")
+        time.sleep(2)
+        st = con.stats()
+        self.assertEqual(int(st["write_errors"]) + int(st["flush_errors"]), 0, st)
+        con.wait_pass(2, 240, "the libvirt domain")
+        v = con.verify()
+        self.assertTrue(v["ok"], "verification errors: %s\n%s" % (v["line"], "\n".join(v["bad"])))
+        print("domain state %s; guest verdict: %s (last heartbeat before it: %s)"
+              % (self.states("writer"), v["line"], line))
+        src.virsh("destroy", "writer")
+        con.close()
+        r = subprocess.run([qemu.QEMU_IMG, "check", self.outside(0, "writer.qcow2")],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
 
 if __name__ == "__main__":
