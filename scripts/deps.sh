@@ -5,7 +5,7 @@
 set -euo pipefail
 
 build_pkgs=(
-	meson ninja-build pkg-config gcc
+	meson ninja-build pkg-config gcc libc6-dev
 	libfuse3-dev fuse3 libnfs-dev libssh2-1-dev libssl-dev libinih-dev check
 )
 test_pkgs=(

@@ -213,7 +213,14 @@ def main():
                                                       "/var/cache/vfsd-test-guest"))
     args = ap.parse_args()
     try:
-        kernel, initrd = build(args.cache)
+        try:
+            kernel, initrd = build(args.cache)
+        except Missing as first:
+            # package lists older than the mirror (a superseded version is
+            # gone from it) or none yet: refresh them once and start over
+            print("build-guest: %s; running apt-get update" % first, file=sys.stderr)
+            run(["apt-get", "update", "-q"])
+            kernel, initrd = build(args.cache)
     except (Missing, FileNotFoundError) as e:
         print("build-guest: %s" % e, file=sys.stderr)
         return 2

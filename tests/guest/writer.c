@@ -80,6 +80,7 @@ static uint64_t seed;
 static struct blockstate *bs;
 static uint64_t stride; /* coprime with nblocks: a pass visits every block */
 static unsigned char *wbufs[WRITERS];
+static uint64_t started_ns[WRITERS];	/* protected by lock: 0 when idle */
 
 /* protected by lock */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -87,6 +88,7 @@ static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static int want_run;      /* the console asks for writing */
 static int running;       /* writer threads inside a write cycle */
 static uint64_t next_index, since_flush;
+static uint64_t last_hb_ns;	/* any writer prints the next heartbeat */
 static uint64_t writes, flushes, write_errors, flush_errors, gen;
 static uint64_t max_write_ns, max_flush_ns;
 
@@ -217,8 +219,10 @@ static uint64_t gcd(uint64_t a, uint64_t b)
 static void *write_loop(void *arg)
 {
 	unsigned char *buf = arg;
-	int hb = buf == wbufs[0]; /* one thread prints the heartbeat */
-	uint64_t last_hb = now_ns();
+	int slot = 0;
+
+	while (wbufs[slot] != buf)
+		slot++;
 
 	for (;;) {
 		uint64_t b, g, i, t0;
@@ -245,8 +249,12 @@ static void *write_loop(void *arg)
 		b = (i * stride) % nblocks;
 		fill(buf, seed, g, b);
 		t0 = now_ns();
+		pthread_mutex_lock(&lock);
+		started_ns[slot] = t0;
+		pthread_mutex_unlock(&lock);
 		n = pwrite(disk, buf, BS, (off_t)(b * BS));
 		pthread_mutex_lock(&lock);
+		started_ns[slot] = 0;
 		note_max(&max_write_ns, t0);
 		if (n == BS) {
 			bs[b].gen = g;
@@ -268,13 +276,15 @@ static void *write_loop(void *arg)
 		running--;
 		pthread_cond_broadcast(&cond);
 		pthread_mutex_unlock(&lock);
-		if (hb && now_ns() - last_hb >= 250000000ULL) {
-			last_hb = now_ns();
-			pthread_mutex_lock(&lock);
+		pthread_mutex_lock(&lock);
+		if (now_ns() - last_hb_ns >= 250000000ULL) {
+			/* whichever writer completes first: the heartbeat stops
+			 * only when every write in flight is stuck */
+			last_hb_ns = now_ns();
 			say("HB writes=%" PRIu64 " gen=%" PRIu64 " errors=%" PRIu64, writes, gen,
 			    write_errors + flush_errors);
-			pthread_mutex_unlock(&lock);
 		}
+		pthread_mutex_unlock(&lock);
 	}
 	return NULL;
 }
@@ -412,11 +422,17 @@ int main(int argc, char **argv)
 				verify(rbuf);
 		} else if (!strcmp(line, "stats")) {
 			pthread_mutex_lock(&lock);
+			uint64_t oldest = 0, now = now_ns();
+
+			/* a write that never comes back shows here */
+			for (int t = 0; t < WRITERS; t++)
+				if (started_ns[t] && now - started_ns[t] > oldest)
+					oldest = now - started_ns[t];
 			say("STATS writes=%" PRIu64 " flushes=%" PRIu64 " gen=%" PRIu64
 			    " write_errors=%" PRIu64 " flush_errors=%" PRIu64
-			    " max_write_ms=%.1f max_flush_ms=%.1f",
+			    " max_write_ms=%.1f max_flush_ms=%.1f oldest_inflight_ms=%.1f",
 			    writes, flushes, gen, write_errors, flush_errors, max_write_ns / 1e6,
-			    max_flush_ns / 1e6);
+			    max_flush_ns / 1e6, oldest / 1e6);
 			max_write_ns = max_flush_ns = 0;
 			pthread_mutex_unlock(&lock);
 		} else if (!strcmp(line, "poweroff")) {

@@ -318,10 +318,11 @@ def longest_gap(consoles, t0, t1, prefix="HB"):
     return max(b - a for a, b in zip(times, times[1:]))
 
 
-def migrate(src, dst, uri, timeout=300, settle=1.5):
+def migrate(src, dst, uri, timeout=300, settle=1.5, diag=None):
     """Live-migrate src to dst (started with -incoming uri): returns a dict
     with QEMU's downtime and total time (ms), the guest's longest write
-    stall as the host saw it (ms) and its own longest write latency."""
+    stall as the host saw it (ms) and its own longest write latency.
+    diag(): more to say when the guest does not go on (vfsd's view)."""
     t0 = time.monotonic()
     src.stats()     # resets the writer's maxima
     src.qmp.cmd("migrate", uri=uri)
@@ -337,7 +338,22 @@ def migrate(src, dst, uri, timeout=300, settle=1.5):
         raise AssertionError("the migrated guest does not run on %s: %s; source %s\n%s"
                              % (dst.name, dst.state(), src.state(), dst.output()[-2000:]))
     since = dst.console.mark()
-    dst.console.wait("HB", 60, since, what="heartbeats after the migration")
+    try:
+        dst.console.wait("HB", 60, since, what="heartbeats after the migration")
+    except AssertionError as e:
+        blk = ""
+        with contextlib.suppress(Exception):
+            for b in dst.qmp.cmd("query-blockstats"):
+                s = b.get("stats", {})
+                blk += "%s: wr_operations %s, flush_operations %s, failed_wr %s; " % (
+                    b.get("device") or b.get("node-name"), s.get("wr_operations"),
+                    s.get("flush_operations"), s.get("failed_wr_operations"))
+        with contextlib.suppress(Exception):
+            blk += "writer: " + dst.console.command("stats", "STATS", timeout=5)
+        raise AssertionError("%s\ndestination %s (%s), source %s; source's last lines:\n%s\n%s"
+                             % (e, dst.name, dst.state(), src.state(),
+                                "\n".join(src.console.from_mark(0)[-5:]), blk)
+                             + ("\n" + diag() if diag else ""))
     time.sleep(settle)
     t1 = time.monotonic()
     st = dst.stats()

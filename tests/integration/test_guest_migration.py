@@ -45,6 +45,9 @@ from netlab import Net, NsVfsd, DelayRelay, RELAY_ADDR, netns_unavailable  # noq
 LEASE = 12
 TIMEOUT = LEASE // 3
 MIGRATIONS = int(os.environ.get("VFSD_GUEST_MIGRATIONS", "10"))
+# with storage latency each migration and each pass over the disk take
+# longer: fewer of them keep the suite's time (the count is printed)
+DELAYED_MIGRATIONS = int(os.environ.get("VFSD_GUEST_DELAYED_MIGRATIONS", "5"))
 SEED = int(os.environ.get("VFSD_GUEST_SEED", "14"))
 DISK = "32M"
 PORT = 4444
@@ -141,6 +144,20 @@ class Cluster:
         g.host = host
         return g.start()
 
+    def diag(self):
+        """Each vfsd's counters and the end of its log, for a failure."""
+        out = []
+        for v in self.vfsd:
+            try:
+                st = v.stats("/vm")
+                out.append("%s: in_flight %s, errors %s, ops write %s fsync %s"
+                           % (v.mnt, st.get("in_flight"), st.get("errors"),
+                              st["ops"].get("write"), st["ops"].get("fsync")))
+            except Exception as e:  # noqa: BLE001 - a report, best effort
+                out.append("%s: no stats (%s)" % (v.mnt, e))
+            out.append(v.log()[-1500:])
+        return "\n".join(out)
+
     def check_image(self, leaks_ok=False):
         """qemu-img check: clean, or with leaked clusters only when a writer
         was cut off in the middle of an allocation (its refcount update
@@ -222,9 +239,9 @@ class GuestMigration(harness.TestCase):
         g = cl.guest(0).boot(SEED)
         time.sleep(3)
         rows = []
-        for n in range(MIGRATIONS):
+        for n in range(DELAYED_MIGRATIONS if delay else MIGRATIONS):
             dst = cl.guest(1 - g.host, incoming=True)
-            m = guest.migrate(g, dst, dst.uri)
+            m = guest.migrate(g, dst, dst.uri, diag=cl.diag)
             m["from"], m["to"] = g.name, dst.name
             rows.append(m)
             self.assertEqual(m["errors"], 0, "the guest saw write errors during migration %d:\n%s"
