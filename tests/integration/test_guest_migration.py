@@ -14,7 +14,8 @@ acknowledged write kept in guest memory, which migrates with the guest.
 The torture runs MIGRATIONS live migrations A->B->A... (default 10,
 VFSD_GUEST_MIGRATIONS to change) while the writer runs, then has the
 guest read back every block (zero verification errors allowed) and runs
-`qemu-img check`.  It prints per migration QEMU's downtime and total time,
+`qemu-img check`; the delayed variants run VFSD_GUEST_DELAYED_MIGRATIONS
+(default 5).  It prints per migration QEMU's downtime and total time,
 the longest gap between the writer's heartbeats as the host saw them (the
 stall a user of the guest would see) and the guest's own longest write
 and flush latency.  The delayed variants put 2 ms +- 1 ms each way
