@@ -771,6 +771,35 @@ static void drop_if_expired(const char *rdir, const char *name,
 }
 
 /*
+ * Whether this instance's record `name` (HOST.TOKEN.FID.SEQ.lease, our
+ * HOST.TOKEN. being `ownlen` characters) is a leftover: the file number
+ * FID belongs to no file of ours that has a record or is acquiring one.
+ * Such a record was left by a release that could not remove it, and we
+ * hold nothing under it.  A record of another live file of ours (another
+ * vfsd path of the same backend file: two mounts of one directory, or a
+ * file renamed over the name) is not: its locks conflict like another
+ * host's.  File numbers are never reused, so a leftover stays one.
+ */
+static bool own_leftover(const char *name, size_t ownlen)
+{
+	const char *p = name + ownlen;
+	char *end;
+	uint64_t fid;
+	bool live = false;
+
+	if (*p < '0' || *p > '9')
+		return false;
+	fid = strtoull(p, &end, 10);
+	if (*end != '.')
+		return false;
+	pthread_mutex_lock(&g.lock);
+	for (struct glock_file *gf = g.files; gf && !live; gf = gf->next)
+		live = gf->fid == fid && (gf->record || gf->busy);
+	pthread_mutex_unlock(&g.lock);
+	return !live;
+}
+
+/*
  * The other instances' live locks on the file, in *out (caller frees),
  * judged by the server's clock `now`.  `mine` is our current record (not
  * read).  With `clean`, expired records, stale temporary files and our
@@ -829,7 +858,8 @@ static int remote_locks(const char *rdir, uint64_t fid,
 				continue;
 			}
 			if (!strncmp(name, own, strlen(own)) &&
-			    has_suffix(name, ".lease")) {
+			    has_suffix(name, ".lease") &&
+			    own_leftover(name, strlen(own))) {
 				/* ours from an earlier tenure on this file,
 				 * whose release could not remove it (the
 				 * server was out of reach): this instance

@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import Vfsd, tmpdir, VFSCTL  # noqa: E402
 from posix_suite import write_file  # noqa: E402
-from test_locks import F_OFD_SETLK, ofd, try_lock  # noqa: E402
+from test_locks import F_OFD_GETLK, F_OFD_SETLK, ofd, try_lock  # noqa: E402
 
 LEASE = 6          # lock_lease: W = 4 s, renewals every 1 s
 
@@ -440,6 +440,9 @@ class LockFaults(harness.TestCase):
         with self.assertRaises(OSError) as cm:
             ofd(ft, F_OFD_SETLK, fcntl.F_WRLCK, 0, 1)
         self.assertIn(cm.exception.errno, (errno.EAGAIN, errno.EACCES))
+        got = ofd(ft, F_OFD_GETLK, fcntl.F_WRLCK, 0, 1)
+        self.assertEqual(got[0], fcntl.F_WRLCK,
+                         "F_GETLK through /t does not report /s's lock: %s" % (got,))
         ofd(ft, F_OFD_SETLK, fcntl.F_RDLCK, 100, 1)
         time.sleep(1.5)
         self.assertEqual(len(records(self.shared, "hostC")), 2)
@@ -448,6 +451,38 @@ class LockFaults(harness.TestCase):
             fb = os.open(self.b.path("s/img"), os.O_RDWR)
             self.close_later(fb)
             ofd(fb, F_OFD_SETLK, fcntl.F_WRLCK, 0, 1)
+
+    def test_9b_leftover_of_one_mount_live_lock_of_another(self):
+        """One daemon, two prefixes of one shared directory: a record left
+        behind by /t's release (its removal failed) keeps only other hosts
+        out, but /t's next live lock keeps /s out, as another host's
+        would."""
+        url = "fault+file://%s?shared=yes&cache_ttl=0" % self.shared
+        cfg = ("[vfsd]\nlock_lease = %d\n[mount /s]\nurl = %s\n[mount /t]\nurl = %s\n"
+               % (LEASE, url, url))
+        v = Vfsd(config_text=cfg, args=["--host-id", "hostC"]).start()
+        self.addCleanup(v.stop)
+        self.addCleanup(lambda: vfsctl(v, "fault", "/t", "clear", check=False)
+                        if v.proc else None)
+        ft = os.open(v.path("t/img"), os.O_RDWR)
+        self.close_later(ft)
+        ofd(ft, F_OFD_SETLK, fcntl.F_WRLCK, 0, 0)
+        vfsctl(v, "fault", "/t", "add", "op=unlink", "path=*/.vfsd-locks/*", "error=EIO")
+        ofd(ft, F_OFD_SETLK, fcntl.F_UNLCK, 0, 0)
+        vfsctl(v, "fault", "/t", "clear")
+        self.assertEqual(len(records(self.shared, "hostC")), 1, "no leftover record")
+        # the leftover: others are kept out, its own daemon is not
+        self.assertEqual(try_lock(self.b.path("s/img"), "ofd"), 3)
+        fs = os.open(v.path("s/img"), os.O_RDWR)
+        self.close_later(fs)
+        ofd(fs, F_OFD_SETLK, fcntl.F_WRLCK, 0, 1)
+        ofd(fs, F_OFD_SETLK, fcntl.F_UNLCK, 0, 0)
+        # a live lock through /t is another file's to /s
+        ofd(ft, F_OFD_SETLK, fcntl.F_WRLCK, 0, 0)
+        with self.assertRaises(OSError) as cm:
+            ofd(fs, F_OFD_SETLK, fcntl.F_WRLCK, 0, 1)
+        self.assertIn(cm.exception.errno, (errno.EAGAIN, errno.EACCES))
+        self.assertEqual(ofd(fs, F_OFD_GETLK, fcntl.F_WRLCK, 0, 1)[0], fcntl.F_WRLCK)
 
     def test_own_leftover_record_does_not_block_relock(self):
         """A release whose record removal fails (the server out of reach)
