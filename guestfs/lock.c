@@ -1069,10 +1069,11 @@ struct put_result {
 };
 
 /*
- * Replace our record `old` (may be NULL) by one holding `v`, or remove it
- * when n is 0.  The successor exists before its predecessor goes, so a
- * reader always finds one of them.  Called with the file busy and g.lock
- * dropped; the caller adopts *res.
+ * Write the successor of our record `old` (may be NULL), holding `v`, or
+ * remove `old` when n is 0.  The caller removes `old` once the successor
+ * counts (publish_fenced), so a reader always finds one of them, and a
+ * successor that came too late leaves the predecessor to expire.  Called
+ * with the file busy and g.lock dropped; the caller adopts *res.
  */
 static int publish(const char *rdir, uint64_t fid, const char *old,
 		   const struct glock *v, size_t n,
@@ -1108,8 +1109,6 @@ static int publish(const char *rdir, uint64_t fid, const char *old,
 		ret = record_put(rdir, fid, text, &res->name, &res->mtime,
 				 &res->sent_ns);
 	free(text);
-	if (ret == 0 && old)
-		record_drop(rdir, old);
 	return ret;
 }
 
@@ -1158,8 +1157,10 @@ static int64_t publish_deadline(struct glock_file *gf, size_t granted)
  * publish() under the deadline for `granted` earlier locks.  A publish
  * that missed it, or that only completed after it (a kernel file system
  * beneath a shared local mount cannot be stopped mid-call), cannot renew
- * them: they are lapsed, and the record it made is removed again.  Called
- * unlocked with gf busy.
+ * them: they are lapsed, the record it made is removed again, and the
+ * predecessor stays until it expires (the L/3 margin for writes the server
+ * may still be finishing needs a record).  Only a successor that counts
+ * lets the predecessor go.  Called unlocked with gf busy.
  */
 static int publish_fenced(struct glock_file *gf, const char *rdir,
 			  const struct glock *v, size_t n, size_t granted,
@@ -1173,14 +1174,18 @@ static int publish_fenced(struct glock_file *gf, const char *rdir,
 	cx = vfs_callctx_push(deadline, true);
 	ret = publish(rdir, gf->fid, cur, v, n, pending, res);
 	vfs_callctx_pop(cx);
-	free(cur);
 	if (ret == 0 && deadline && vfs_mono_ns() >= deadline) {
 		if (res->name)
 			record_drop(rdir, res->name);
 		free(res->name);
 		res->name = NULL;
 		ret = -ETIMEDOUT;
+	} else if (ret == 0 && res->name && cur) {
+		cx = vfs_callctx_push(res->sent_ns + valid_window_ns(), true);
+		record_drop(rdir, cur);
+		vfs_callctx_pop(cx);
 	}
+	free(cur);
 	pthread_mutex_lock(&g.lock);
 	if (ret == 0)
 		adopt_locked(gf, res);	/* res->name NULL: removed */
@@ -1305,21 +1310,16 @@ static void set_lost_locked(struct glock_file *gf, struct glock *nv, size_t nn)
 	gf->locks = nv;
 	gf->n = gf->cap = nn;
 	if (!nn) {
-		/* the last one: remove what is left and start afresh */
-		if (gf->record && gf->record_dir) {
-			char *rdir = strdup(gf->record_dir);
-			char *rec = strdup(gf->record);
-
-			pthread_mutex_unlock(&g.lock);
-			if (rdir && rec)
-				record_drop(rdir, rec);
-			pthread_mutex_lock(&g.lock);
-			free(rdir);
-			free(rec);
-		}
+		/* the last one: start afresh.  The record stays until it
+		 * expires: a write under the lapsed locks may still be in
+		 * flight (the release stopped waiting at the lapse) or being
+		 * finished by the server, and the L/3 margin that covers it
+		 * only holds while others see the record.  A new file number
+		 * makes it a leftover to our own scans (own_leftover). */
 		free(gf->record);
 		gf->record = NULL;
 		gf->lost = false;
+		gf->fid = ++g.next_fid;
 	}
 }
 
@@ -1729,7 +1729,8 @@ static void renew_one(struct glock_file *gf)
 	char *rec = join(gf->record_dir, gf->record), *text, *rdir, *old;
 	struct timespec was = gf->rec_mtime;
 	struct put_result res = { 0 };
-	int64_t began = vfs_mono_ns();
+	int64_t began = vfs_mono_ns(), valid = gf->valid_ns;
+	bool in_time = false;
 	struct vfs_callctx cx;
 	struct stat st;
 	int ret;
@@ -1755,15 +1756,24 @@ static void renew_one(struct glock_file *gf)
 		} else if (ret == 0) {
 			ret = record_put(rdir, gf->fid, text, &res.name,
 					 &res.mtime, &res.sent_ns);
-			if (ret == 0)
-				record_drop(rdir, old);
+			/* only a successor confirmed in time lets the
+			 * predecessor go; a late one leaves it to expire */
+			in_time = ret == 0 && vfs_mono_ns() < valid;
 		}
 	}
 	vfs_callctx_pop(cx);
+	if (in_time) {
+		cx = vfs_callctx_push(res.sent_ns + valid_window_ns(), true);
+		record_drop(rdir, old);
+		vfs_callctx_pop(cx);
+	}
 	pthread_mutex_lock(&g.lock);
-	if (ret == 0 && !gf->lost && vfs_mono_ns() < gf->valid_ns) {
+	if (in_time) {
+		/* also when a writer saw the old validity end meanwhile: the
+		 * lapse stands (it is permanent), and this record is then the
+		 * one that stays until it expires */
 		adopt_locked(gf, &res);
-		if (vfs_mono_ns() - began > renew_period_ns())
+		if (!gf->lost && vfs_mono_ns() - began > renew_period_ns())
 			log_warn("renewing lock lease %s took %.1f s: %.1f s more and the locks are lost",
 				 rec, (double)(vfs_mono_ns() - began) / NS,
 				 (double)(valid_window_ns() - renew_period_ns()) /
@@ -1924,9 +1934,11 @@ void glock_shutdown(void)
 	pthread_mutex_unlock(&g.lock);
 	g.running = false;
 	/* our locks end with us: withdraw the records at once rather than
-	 * make other hosts wait for the lease */
+	 * make other hosts wait for the lease; a lapsed lease's record stays
+	 * until it expires (see set_lost_locked) */
 	for (struct glock_file *gf = g.files; gf; gf = gf->next)
-		if (gf->record && gf->record_dir)
+		if (gf->record && gf->record_dir && !gf->lost &&
+		    vfs_mono_ns() < gf->valid_ns)
 			record_drop(gf->record_dir, gf->record);
 	while (g.files) {
 		struct glock_file *gf = g.files;

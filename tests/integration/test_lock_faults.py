@@ -484,6 +484,99 @@ class LockFaults(harness.TestCase):
         self.assertIn(cm.exception.errno, (errno.EAGAIN, errno.EACCES))
         self.assertEqual(ofd(fs, F_OFD_GETLK, fcntl.F_WRLCK, 0, 1)[0], fcntl.F_WRLCK)
 
+    def wait_lapsed(self, fd, limit):
+        """Write through A until its writes fail (its lease lapsed)."""
+        end = time.monotonic() + limit
+        while True:
+            try:
+                os.pwrite(fd, b"a", 100)
+            except OSError as e:
+                self.assertEqual(e.errno, errno.EIO)
+                return
+            self.assertLess(time.monotonic(), end, "A's lease never lapsed")
+            time.sleep(0.1)
+
+    def test_10_lapsed_release_leaves_the_record(self):
+        """A's lease lapses (renewals fail) with a write of A still in
+        flight; A then unlocks.  Its last record must stay until it
+        expires (the L/3 margin covers writes the server may still be
+        finishing): B is refused right after A's unlock."""
+        fd = self.lock_a()
+        time.sleep(0.5)     # past the post-grant rewrite
+        rule = fault(self.a, "add", "op=write", "path=/img", "pause", "count=1")
+        result = {}
+
+        def writer():
+            try:
+                os.pwrite(fd, b"A-LATE!!", 0)
+                result["rc"] = 0
+            except OSError as e:
+                result["rc"] = e.errno
+        t = threading.Thread(target=writer)
+        t.start()
+        self.addCleanup(t.join, 30)
+        time.sleep(0.3)
+        fault(self.a, "add", "op=create", "path=*/.vfsd-locks/*", "error=EIO")
+        # its last renewal was sent less than P = 1 s ago: lapsed (W = 4 s)
+        # within 4 s, expired (L + 1 = 7 s) no earlier than 6 s from now.
+        # (Another write would queue behind the paused one in the kernel.)
+        time.sleep(4.3)
+        u, res = self.acquire_in_thread(fd, unlock=True)
+        u.join(30)
+        self.assertEqual(res.get("rc"), 0)
+        self.assertNotEqual(records(self.shared, "hostA"), [],
+                            "A's lapsed record was removed before it expired")
+        self.assertEqual(try_lock(self.b.path("s/img"), "ofd"), 3,
+                         "B was granted the lock before A's lapsed record expired")
+        vfsctl(self.a, "fault", "/s", "resume", rule)
+        t.join(30)
+        self.assertEqual(result.get("rc"), errno.EIO, result)
+        fdb = self.take_b()
+        os.pwrite(fdb, b"B-OWNS!!", 0)
+        self.assertEqual(self.read_img(8), b"B-OWNS!!")
+
+    def late_rewrite(self, how):
+        """A record rewrite (a renewal, or the publish of another lock)
+        whose removal of its predecessor is served but answered past the
+        validity, when nothing after it counts: the locks' last valid
+        record must stay until it expires.  (W = 4 s, L + 1 = 7 s.)"""
+        fd = os.open(self.a.path("s/img"), os.O_RDWR)
+        opened = [fd]
+        self.addCleanup(lambda: [os.close(f) for f in opened])
+        ofd(fd, F_OFD_SETLK, fcntl.F_WRLCK, 0, 200)   # try_lock's byte 100
+        time.sleep(0.3)     # past the post-grant rewrite
+        before = records(self.shared, "hostA")
+        if how == "renewal":
+            fault(self.a, "add", "op=unlink", "path=*/.vfsd-locks/img/hostA*",
+                  "delay=3500", "when=after", "count=1")
+            # the next renewal writes its record, then its removal of
+            # the last one (renewed within 1 s) is answered past W
+            harness.wait_for(lambda: records(self.shared, "hostA") != before, 3,
+                             "a renewal")
+            time.sleep(4)
+        else:
+            fault(self.a, "add", "op=unlink", "path=*/.vfsd-locks/img/hostA*",
+                  "delay=4000", "when=after", "count=1")
+            t, res = self.acquire_in_thread(fd, 1000, 1)
+            t.join(60)
+        self.assertNotEqual(records(self.shared, "hostA"), [],
+                            "A's record was removed before it expired")
+        self.assertEqual(try_lock(self.b.path("s/img"), "ofd"), 3,
+                         "B was granted the lock before A's record expired")
+        os.close(opened.pop())
+        fdb = self.take_b()
+        os.pwrite(fdb, b"B", 0)
+        self.assertEqual(self.read_img(1), b"B")
+
+    def test_10b_late_renewal_keeps_a_record(self):
+        """A renewal whose removal of its predecessor is answered late."""
+        self.late_rewrite("renewal")
+
+    def test_10c_late_publish_keeps_a_record(self):
+        """A publish (lock of byte 1000) whose removal of its predecessor is
+        answered late; its own record is removed as too late."""
+        self.late_rewrite("publish")
+
     def test_own_leftover_record_does_not_block_relock(self):
         """A release whose record removal fails (the server out of reach)
         leaves the record behind.  The same daemon taking the lock again
