@@ -362,8 +362,10 @@ static int record_put(const char *rdir, uint64_t fid, const char *text,
 	*sent_ns = vfs_mono_ns();
 	ret = router_create(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644, &root_cred,
 			    &f, &st);
-	if (ret == -ENOENT) {
-		/* the last holder just removed the empty directory */
+	for (int tries = 0; ret == -ENOENT && tries < 4; tries++) {
+		/* the last holder just removed the empty directory, maybe
+		 * again between our mkdir and create (a release on another
+		 * host while we acquire: a migration's hand-over) */
 		ret = ensure_dirs(rdir);
 		if (ret == 0)
 			ret = router_create(tmp, O_WRONLY | O_CREAT | O_EXCL,

@@ -577,6 +577,29 @@ class LockFaults(harness.TestCase):
         answered late; its own record is removed as too late."""
         self.late_rewrite("publish")
 
+    def test_11_record_directory_removed_under_acquirer(self):
+        """Another host's release removes the emptied record directories
+        between this acquirer's mkdir and its create (a migration's
+        hand-over): the lock is granted, not failed with ENOENT."""
+        rule = fault(self.a, "add", "op=create", "path=*/.vfsd-locks/img/hostA*",
+                     "pause", "skip=1", "count=1")
+        fd = os.open(self.a.path("s/img"), os.O_RDWR)
+        self.close_later(fd)
+        t, res = self.acquire_in_thread(fd)
+        harness.wait_for(lambda: os.path.isdir(os.path.join(self.shared, ".vfsd-locks",
+                                                            "img")),
+                         10, "A's mkdir")
+        time.sleep(0.3)     # A is paused at its second create
+        self.assertTrue(t.is_alive(), "A's create did not pause")
+        os.rmdir(os.path.join(self.shared, ".vfsd-locks", "img"))
+        os.rmdir(os.path.join(self.shared, ".vfsd-locks"))
+        vfsctl(self.a, "fault", "/s", "resume", rule)
+        t.join(60)
+        self.assertEqual(res.get("rc"), 0, "A's lock failed: %s"
+                         % os.strerror(res.get("rc") or 0))
+        self.assertEqual(len(records(self.shared, "hostA")), 1)
+        self.assertEqual(try_lock(self.b.path("s/img"), "ofd"), 3)
+
     def test_own_leftover_record_does_not_block_relock(self):
         """A release whose record removal fails (the server out of reach)
         leaves the record behind.  The same daemon taking the lock again
