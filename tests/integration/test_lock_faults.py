@@ -467,6 +467,7 @@ class LockFaults(harness.TestCase):
         ft = os.open(v.path("t/img"), os.O_RDWR)
         self.close_later(ft)
         ofd(ft, F_OFD_SETLK, fcntl.F_WRLCK, 0, 0)
+        time.sleep(0.5)     # past the post-grant rewrite, which also unlinks
         vfsctl(v, "fault", "/t", "add", "op=unlink", "path=*/.vfsd-locks/*", "error=EIO")
         ofd(ft, F_OFD_SETLK, fcntl.F_UNLCK, 0, 0)
         vfsctl(v, "fault", "/t", "clear")
@@ -607,6 +608,7 @@ class LockFaults(harness.TestCase):
         must not be refused by its own leftover; another host still is,
         until the leftover expires."""
         fd = self.lock_a()
+        time.sleep(0.5)     # past the post-grant rewrite, which also unlinks
         fault(self.a, "add", "op=unlink", "path=*/.vfsd-locks/*", "error=EIO")
         ofd(fd, F_OFD_SETLK, fcntl.F_UNLCK, 0, 0)
         fault(self.a, "clear")
