@@ -13,8 +13,10 @@
  * a verify on the destination checks what the source's host stored.
  *
  * A write that failed (the guest saw EIO: werror=report) leaves its block
- * "either": the old generation or the attempted one are both acceptable,
- * as long as the block is whole.  Anything else is an error: a torn block
+ * "either": the last acknowledged generation or any attempted since are
+ * acceptable, as long as the block is whole.  Two writes of one block are
+ * never in flight at once (a writer that laps a stalled one waits for it),
+ * so the order of acknowledgements is the order on the disk.  Anything else is an error: a torn block
  * (header, trailer and checksum disagree), a block of another generation
  * (a lost acknowledged write, or a stale read), or a foreign block.
  *
@@ -70,8 +72,9 @@ enum { ST_NONE = 0, ST_ACKED, ST_EITHER };
 
 struct blockstate {
 	uint64_t gen;     /* last acknowledged generation (0: never written) */
-	uint64_t tried;   /* generation of a failed write, when state EITHER */
+	uint64_t tried;   /* latest failed generation, when state EITHER */
 	uint8_t state;
+	uint8_t busy;     /* a write of this block is in flight */
 };
 
 static int disk = -1;
@@ -244,9 +247,15 @@ static void *write_loop(void *arg)
 			since_flush = 0;
 			flush = 1;
 		}
+		b = (i * stride) % nblocks;
+		/* a writer a whole pass behind (stalled) still holds this
+		 * block: overlapping writes of one block could land in
+		 * either order, whatever the acknowledgements say */
+		while (bs[b].busy)
+			pthread_cond_wait(&cond, &lock);
+		bs[b].busy = 1;
 		pthread_mutex_unlock(&lock);
 
-		b = (i * stride) % nblocks;
 		fill(buf, seed, g, b);
 		t0 = now_ns();
 		pthread_mutex_lock(&lock);
@@ -261,11 +270,14 @@ static void *write_loop(void *arg)
 			bs[b].state = ST_ACKED;
 			writes++;
 		} else {
-			/* the old generation may still be there, or the new one */
+			/* the last acknowledged generation may still be there,
+			 * or this one, or another failed since */
 			bs[b].state = ST_EITHER;
 			bs[b].tried = g;
 			write_errors++;
 		}
+		bs[b].busy = 0;
+		pthread_cond_broadcast(&cond);
 		pthread_mutex_unlock(&lock);
 		if (n != BS)
 			say("ERR write block=%" PRIu64 " gen=%" PRIu64 " errno=%d", b, g,
@@ -328,7 +340,7 @@ static void verify(unsigned char *buf)
 		} else if (bs[b].state == ST_ACKED && c == 1 && g == bs[b].gen) {
 			ok++;
 		} else if (bs[b].state == ST_EITHER &&
-			   ((c == 1 && (g == bs[b].gen || g == bs[b].tried)) ||
+			   ((c == 1 && g >= bs[b].gen && g <= bs[b].tried) ||
 			    (c == 0 && bs[b].gen == 0))) {
 			either++;
 		} else {
