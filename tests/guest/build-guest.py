@@ -23,8 +23,10 @@ import glob
 import gzip
 import hashlib
 import os
+import pwd
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -71,22 +73,56 @@ def kernel_package():
                   % " ".join(KERNEL_META))
 
 
-def fetch(pkg, version, into):
-    """The .deb of pkg at version: apt's archive cache or apt-get download."""
+def fetch(pkg, version, into, apt_opts):
+    """The .deb of pkg at version: apt's archive cache or apt-get download
+    (which checks it against the signed archive index), and only a .deb
+    that says it is that package at that version."""
     name = "%s_%s_amd64.deb" % (pkg, version.replace(":", "%3a"))
-    cached = os.path.join("/var/cache/apt/archives", name)
-    if os.path.exists(cached):
-        return cached
-    run(["apt-get", "download", "-q", "%s=%s" % (pkg, version)], cwd=into)
-    debs = glob.glob(os.path.join(into, pkg + "_*.deb"))
-    if not debs:
-        raise Missing("apt-get download %s left no .deb" % pkg)
-    return debs[0]
+    deb = os.path.join("/var/cache/apt/archives", name)
+    if not os.path.exists(deb):
+        run(["apt-get", "download", "-q"] + apt_opts + ["%s=%s" % (pkg, version)],
+            cwd=into)
+        deb = os.path.join(into, name)
+        if not os.path.exists(deb):
+            raise Missing("apt-get download %s=%s left no %s" % (pkg, version, name))
+    got = run(["dpkg-deb", "-f", deb, "Package", "Version"])
+    fields = dict(re.findall(r"^(\w+): (\S+)$", got, re.M))
+    if fields.get("Package") != pkg or fields.get("Version") != version:
+        raise Missing("%s is not %s %s: %s" % (deb, pkg, version, got.strip()))
+    return deb
+
+
+def download_dir(work):
+    """A directory for apt-get download that nobody else can write, and
+    the apt options for it: apt drops privileges to _apt, which gets the
+    directory; without that user apt stays root."""
+    dl = os.path.join(work, "dl")
+    os.mkdir(dl, 0o700)
+    try:
+        apt_user = pwd.getpwnam("_apt")
+    except KeyError:
+        return dl, ["-o", "APT::Sandbox::User=root"]
+    os.chown(dl, apt_user.pw_uid, -1)
+    return dl, []
+
+
+def check_cache(cache):
+    """The cache's builds are booted and trusted: it must be ours and
+    nobody else's to write (it is made 0755 when missing)."""
+    os.makedirs(cache, mode=0o755, exist_ok=True)
+    st = os.stat(cache)
+    if st.st_uid != os.geteuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise Missing("the guest cache %s must belong to uid %d and be writable by "
+                      "nobody else (it is uid %d, mode %o): builds found there are "
+                      "booted as they are" % (cache, os.geteuid(), st.st_uid,
+                                              stat.S_IMODE(st.st_mode)))
 
 
 def source_hash():
     h = hashlib.sha256()
     for name in sorted(os.listdir(HERE)):
+        if not os.path.isfile(os.path.join(HERE, name)):
+            continue
         with open(os.path.join(HERE, name), "rb") as f:
             h.update(name.encode() + b"\0" + f.read())
     return h.hexdigest()[:16]
@@ -149,21 +185,18 @@ def build(cache):
     key = re.sub(r"[^A-Za-z0-9._+-]", "_", key)
     dest = os.path.join(cache, key)
     kernel, initrd = os.path.join(dest, "vmlinuz"), os.path.join(dest, "initrd.gz")
+    check_cache(cache)
     if os.path.exists(kernel) and os.path.exists(initrd):
         return kernel, initrd
     if not shutil.which("gcc"):
         raise Missing("gcc is not installed")
-    os.makedirs(cache, exist_ok=True)
     work = tempfile.mkdtemp(prefix="guest-", dir=cache)
     try:
-        # apt-get download drops privileges to _apt and needs a directory
-        # that user can write
+        # apt-get download (as _apt) must get into work/dl
         os.chmod(work, 0o755)
-        dl = os.path.join(work, "dl")
-        os.mkdir(dl)
-        os.chmod(dl, 0o777)
+        dl, apt_opts = download_dir(work)
         for pkg, ver, sub in ((kpkg, kver, "k"), (BUSYBOX, bver, "b")):
-            run(["dpkg-deb", "-x", fetch(pkg, ver, dl), os.path.join(work, sub)])
+            run(["dpkg-deb", "-x", fetch(pkg, ver, dl, apt_opts), os.path.join(work, sub)])
         vmlinuz = glob.glob(os.path.join(work, "k", "boot", "vmlinuz-*"))
         moddirs = glob.glob(os.path.join(work, "k", "lib", "modules", "*"))
         busybox = os.path.join(work, "b", "bin", "busybox")
