@@ -194,7 +194,8 @@ def _relay_main(listen, target, delay_ms, jitter_ms, seed, ports):
     rng_lock = threading.Lock()
 
     def pump(src, dst):
-        """src -> dst, each chunk held until its due time."""
+        """src -> dst, each chunk held until its due time; the thread
+        that sends (it ends last)."""
         q, cond = [], threading.Condition()
         done = []
 
@@ -240,7 +241,20 @@ def _relay_main(listen, target, delay_ms, jitter_ms, seed, ports):
                         pass
                     return
         threading.Thread(target=reader, daemon=True).start()
-        threading.Thread(target=writer, daemon=True).start()
+        w = threading.Thread(target=writer, daemon=True)
+        w.start()
+        return w
+
+    def close_when_done(c, s, writers):
+        """Both directions ended: the sockets go (a connection a client
+        dropped must not stay open here, nor its descriptors)."""
+        for w in writers:
+            w.join()
+        for sk in (c, s):
+            try:
+                sk.close()
+            except OSError:
+                pass
 
     def serve(lsock, port):
         while True:
@@ -253,8 +267,9 @@ def _relay_main(listen, target, delay_ms, jitter_ms, seed, ports):
                 continue
             for sk in (c, s):
                 sk.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            pump(c, s)
-            pump(s, c)
+            writers = [pump(c, s), pump(s, c)]
+            threading.Thread(target=close_when_done, args=(c, s, writers),
+                             daemon=True).start()
 
     for port in ports:
         ls = socket.socket()
