@@ -601,6 +601,29 @@ class LockFaults(harness.TestCase):
         self.assertEqual(len(records(self.shared, "hostA")), 1)
         self.assertEqual(try_lock(self.b.path("s/img"), "ofd"), 3)
 
+    def test_12_one_record_per_holder(self):
+        """Every lock operation that rewrites A's record (another range,
+        a refused lock withdrawn, a partial unlock) removes its
+        predecessor: superseded records would keep others out."""
+        fdb = os.open(self.b.path("s/img"), os.O_RDWR)
+        self.close_later(fdb)
+        ofd(fdb, F_OFD_SETLK, fcntl.F_WRLCK, 50, 1)
+        fd = os.open(self.a.path("s/img"), os.O_RDWR)
+        self.close_later(fd)
+        ofd(fd, F_OFD_SETLK, fcntl.F_WRLCK, 0, 1)
+        time.sleep(0.5)     # past the post-grant rewrite
+        steps = [("another range", fcntl.F_WRLCK, 10, 1),
+                 ("a refused lock", fcntl.F_WRLCK, 50, 1),
+                 ("a partial unlock", fcntl.F_UNLCK, 10, 1)]
+        for what, ltype, start, length in steps:
+            with contextlib.suppress(BlockingIOError, PermissionError):
+                ofd(fd, F_OFD_SETLK, ltype, start, length)
+            self.assertEqual(len(records(self.shared, "hostA")), 1,
+                             "after %s: %s" % (what, records(self.shared, "hostA")))
+        ofd(fdb, F_OFD_SETLK, fcntl.F_UNLCK, 0, 0)
+        self.assertEqual(try_lock(self.b.path("s/img"), "ofd"), 0,
+                         "B refused byte 100, which A never held")
+
     def test_own_leftover_record_does_not_block_relock(self):
         """A release whose record removal fails (the server out of reach)
         leaves the record behind.  The same daemon taking the lock again
