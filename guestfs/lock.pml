@@ -118,6 +118,18 @@
  * as here, and a deleter can only ever delete the version it judged; in
  * the model it may delete a renewed one: more behaviours, not fewer.)
  * The lock: one exclusive lock on one file (every lock conflicts).
+ * An instance never reads its own records.  lock.c: its current record,
+ * its superseded ones (their removal failed) and its leftovers (records
+ * of a file number none of its files uses any more: a release whose
+ * removal failed) are skipped; a record of another live file number of
+ * the same daemon (another vfsd path of the backend file) is read like
+ * another host's, so two file numbers are two instances here.  A leftover
+ * is not modelled: to the others it is a record whose holder paused for
+ * good, which only keeps them out longer.  Nor is the record a lapsed
+ * lease leaves behind: lock.c keeps it until it expires (a release after
+ * the lapse, a rewrite confirmed too late), for the L/3 margin that
+ * covers requests a server finishes after their deadline; here abandoned
+ * requests are never performed, and a release deletes the record.
  *
  * Requests and faults.  Writes to the locked file and renewals carry a
  * deadline (valid_until); they sit in flight (wr[], rn[]) until Env
