@@ -181,6 +181,8 @@ class DelayRelay:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        if self.proc:
+            self.proc.stdout.close()
         self.proc = None
 
 

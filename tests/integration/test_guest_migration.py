@@ -434,6 +434,12 @@ class GuestMigrationFaults(harness.TestCase):
         cl.net.isolate(0, True)
         harness.wait_for(lambda: g.state() == "io-error", 4 * TIMEOUT,
                          "the guest to pause on its failed writes")
+        # A's last lease record, written before the cut: nobody may take
+        # the image before the server's clock says it expired (the server
+        # runs on this machine: its clock is ours)
+        records = os.path.join(cl.server_dir, ".vfsd-locks", "guest.qcow2")
+        last = max(os.stat(os.path.join(records, n)).st_mtime for n in os.listdir(records)
+                   if n.startswith("hostA.") and n.endswith(".lease"))
         g.qmp.cmd("migrate-set-parameters", **{"max-bandwidth": 1 << 30})
         info = guest.wait_migration(g)
         print("\nmigration %s; source %s" % (info.get("status"), g.state()), flush=True)
@@ -460,10 +466,13 @@ class GuestMigrationFaults(harness.TestCase):
                                 "B never got the image of the cut-off host")
                 time.sleep(1)
         self.addCleanup(vm.stop)
-        took = time.monotonic() - cut
-        print("B took the image %.1f s into the cut (lease %d s)" % (took, LEASE), flush=True)
+        took, expired = time.monotonic() - cut, time.time() - last
+        print("B took the image %.1f s into the cut, %.1f s after A's last lease record "
+              "(lease %d s)" % (took, expired, LEASE), flush=True)
         self.assertGreaterEqual(took, LEASE - LEASE / 3,
                                 "B was granted the image while A's lease could be live")
+        self.assertGreater(expired, LEASE + 1,
+                           "B was granted the image before A's last record expired")
         vm.qemu_io("write -P 0x5a 0 %s" % DISK)
         vm.qemu_io("flush")
         # A's link comes back; its guest is resumed again and again, as an
