@@ -43,6 +43,10 @@ class Missing(Exception):
     pass
 
 
+class Refused(Exception):
+    """Something here is not safe to use (no package list refresh helps)."""
+
+
 def run(cmd, **kw):
     r = subprocess.run(cmd, capture_output=True, text=True, **kw)
     if r.returncode:
@@ -112,7 +116,7 @@ def check_cache(cache):
     os.makedirs(cache, mode=0o755, exist_ok=True)
     st = os.stat(cache)
     if st.st_uid != os.geteuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise Missing("the guest cache %s must belong to uid %d and be writable by "
+        raise Refused("the guest cache %s must belong to uid %d and be writable by "
                       "nobody else (it is uid %d, mode %o): builds found there are "
                       "booted as they are" % (cache, os.geteuid(), st.st_uid,
                                               stat.S_IMODE(st.st_mode)))
@@ -254,7 +258,7 @@ def main():
             print("build-guest: %s; running apt-get update" % first, file=sys.stderr)
             run(["apt-get", "update", "-q"])
             kernel, initrd = build(args.cache)
-    except (Missing, FileNotFoundError) as e:
+    except (Missing, Refused, FileNotFoundError) as e:
         print("build-guest: %s" % e, file=sys.stderr)
         return 2
     print(kernel, initrd)
