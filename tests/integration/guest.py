@@ -184,10 +184,11 @@ class Console:
             self.sock.close()
 
 
-class Guest:
+class Guest(qemu.VM):
     """qemu-system-x86_64 booting the test guest with `image` (qcow2) as its
     data disk, cache=none.  werror/rerror: QEMU's policy on I/O errors
-    ('stop' pauses the guest until `cont`, 'report' hands EIO to it)."""
+    ('stop' pauses the guest until `cont`, 'report' hands EIO to it).
+    Its serial console is joined once QMP is up."""
 
     def __init__(self, image, workdir, name, netns=None, incoming=None, werror="stop",
                  fmt="qcow2", memory=128):
@@ -218,49 +219,13 @@ class Guest:
         self.qmp = None
         self.console = None
 
-    def start(self):
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(self.cmd, stdout=self.log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
-        harness._cleanups.append(self.stop)
+    def sockets(self):
+        return [self.qmp_path, self.con_path]
 
-        def up():
-            if self.proc.poll() is not None:
-                raise RuntimeError("QEMU %s exited %d: %s"
-                                   % (self.name, self.proc.returncode, self.output()))
-            return os.path.exists(self.qmp_path) and os.path.exists(self.con_path)
-        harness.wait_for(up, 60, "QEMU %s to start" % self.name)
-        try:
-            self.qmp = qemu.QMP(self.qmp_path)
-        except ConnectionRefusedError:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=10)
-            raise RuntimeError("QEMU %s: monitor refused the connection (exit status %s): %s"
-                               % (self.name, self.proc.poll(), self.output()))
+    def started(self):
         self.console = Console(self.con_path)
         if not self.incoming:
             self.qmp.cmd("cont")
-        return self
-
-    def output(self):
-        with contextlib.suppress(OSError):
-            with open(self.log_path) as f:
-                return f.read()
-        return ""
-
-    def status(self):
-        return self.qmp.cmd("query-status")["status"]
-
-    def state(self):
-        """status(), or 'exited' (with QEMU's last words) for a QEMU that
-        is gone."""
-        try:
-            if self.proc.poll() is None:
-                return self.status()
-        except (OSError, ConnectionError):
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=10)
-        return "exited(%s): %s" % (self.proc.poll(), self.output().strip()[-600:])
 
     def command(self, text, reply, timeout=120):
         return self.console.command(text, reply, timeout)
@@ -279,21 +244,9 @@ class Guest:
         return self.console.stats()
 
     def stop(self):
-        if self.proc is None:
-            return
-        if self.qmp:
-            with contextlib.suppress(Exception):
-                self.qmp.cmd("quit")
-            self.qmp.close()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        super().stop()
         if self.console:
             self.console.close()
-        self.log.close()
-        self.proc = None
 
 
 def wait_migration(src, timeout=300):

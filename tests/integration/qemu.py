@@ -68,6 +68,7 @@ class VM:
     """qemu-system-x86_64 with one virtio disk `drive0` on `image`."""
 
     def __init__(self, image, workdir, name, incoming=None, fmt="qcow2"):
+        self.name = name
         self.qmp_path = os.path.join(workdir, name + ".qmp")
         self.log_path = os.path.join(workdir, name + ".log")
         self.cmd = [
@@ -91,9 +92,10 @@ class VM:
 
         def up():
             if self.proc.poll() is not None:
-                raise RuntimeError("QEMU exited %d: %s" % (self.proc.returncode, self.output()))
-            return os.path.exists(self.qmp_path)
-        harness.wait_for(up, 60, "QEMU to start")
+                raise RuntimeError("QEMU %s exited %d: %s"
+                                   % (self.name, self.proc.returncode, self.output()))
+            return all(os.path.exists(p) for p in self.sockets())
+        harness.wait_for(up, 60, "QEMU %s to start" % self.name)
         try:
             self.qmp = QMP(self.qmp_path)
         except ConnectionRefusedError:
@@ -101,9 +103,31 @@ class VM:
             # failed on its drive leaves it behind; say why it went
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=10)
-            raise RuntimeError("QEMU's monitor refused the connection (exit status %s): %s"
-                               % (self.proc.poll(), self.output()))
+            raise RuntimeError("QEMU %s's monitor refused the connection (exit status %s): %s"
+                               % (self.name, self.proc.poll(), self.output()))
+        self.started()
         return self
+
+    def sockets(self):
+        """The UNIX sockets QEMU makes that start() waits for."""
+        return [self.qmp_path]
+
+    def started(self):
+        """Called once QMP is connected (subclasses join more here)."""
+
+    def status(self):
+        return self.qmp.cmd("query-status")["status"]
+
+    def state(self):
+        """status(), or 'exited' (with QEMU's last words) for a QEMU that
+        is gone."""
+        try:
+            if self.proc.poll() is None:
+                return self.status()
+        except (OSError, ConnectionError):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=10)
+        return "exited(%s): %s" % (self.proc.poll(), self.output().strip()[-600:])
 
     def output(self):
         with contextlib.suppress(OSError):

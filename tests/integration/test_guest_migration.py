@@ -298,9 +298,18 @@ class GuestMigrationFaults(harness.TestCase):
             time.sleep(0.2)
         return True
 
-    def slow_migration(self, g):
-        # a long enough RAM copy to act in the middle of
+    def migrating(self, cl):
+        """The writing guest on A in the middle of a slow migration to B
+        (a memory copy long enough to act during it): (source,
+        destination)."""
+        g = cl.guest(0).boot(SEED)
+        time.sleep(2)
+        dst = cl.guest(1, incoming=True)
         g.qmp.cmd("migrate-set-parameters", **{"max-bandwidth": 2 << 20})
+        g.qmp.cmd("migrate", uri=dst.uri)
+        harness.wait_for(lambda: g.qmp.cmd("query-migrate").get("status") == "active", 30,
+                         "the migration to start")
+        return g, dst
 
     def test_destination_vfsd_killed(self):
         self.destination_vfsd_killed("nfs3")
@@ -310,13 +319,7 @@ class GuestMigrationFaults(harness.TestCase):
 
     def destination_vfsd_killed(self, backend):
         cl = Cluster(self, backend)
-        g = cl.guest(0).boot(SEED)
-        time.sleep(2)
-        dst = cl.guest(1, incoming=True)
-        self.slow_migration(g)
-        g.qmp.cmd("migrate", uri=dst.uri)
-        harness.wait_for(lambda: g.qmp.cmd("query-migrate").get("status") == "active", 30,
-                         "the migration to start")
+        g, dst = self.migrating(cl)
         time.sleep(1)
         cl.vfsd[1].kill(signal.SIGKILL)
         cl.vfsd[1].proc.wait()
@@ -360,13 +363,7 @@ class GuestMigrationFaults(harness.TestCase):
         # the lease from the last renewal sent)
         lease, timeout = 30, 2
         cl = Cluster(self, backend, lease=lease, timeout=timeout)
-        g = cl.guest(0).boot(SEED)
-        time.sleep(2)
-        dst = cl.guest(1, incoming=True)
-        self.slow_migration(g)
-        g.qmp.cmd("migrate", uri=dst.uri)
-        harness.wait_for(lambda: g.qmp.cmd("query-migrate").get("status") == "active", 30,
-                         "the migration to start")
+        g, dst = self.migrating(cl)
         cut = time.monotonic()
         cl.net.isolate(0, True)
         # the guest's writes stall, then fail into werror=stop within the
@@ -434,13 +431,7 @@ class GuestMigrationFaults(harness.TestCase):
         not before; nothing the source's guest does after that (resumed
         when its link is back) lands on the disk."""
         cl = Cluster(self, backend)
-        g = cl.guest(0).boot(SEED)
-        time.sleep(2)
-        dst = cl.guest(1, incoming=True)
-        self.slow_migration(g)
-        g.qmp.cmd("migrate", uri=dst.uri)
-        harness.wait_for(lambda: g.qmp.cmd("query-migrate").get("status") == "active", 30,
-                         "the migration to start")
+        g, dst = self.migrating(cl)
         cut = time.monotonic()
         cl.net.isolate(0, True)
         harness.wait_for(lambda: g.state() == "io-error", 4 * TIMEOUT,

@@ -80,6 +80,22 @@ class LockFaults(harness.TestCase):
         ofd(fd, F_OFD_SETLK, fcntl.F_WRLCK, 0, 0)
         return fd
 
+    def late_write(self, fd):
+        """A thread writing "A-LATE!!" at offset 0 of fd (a write a pause
+        rule holds inside the daemon): the thread and a dict that gets
+        its outcome, 'rc' 0 or the errno."""
+        result = {}
+
+        def writer():
+            try:
+                os.pwrite(fd, b"A-LATE!!", 0)
+                result["rc"] = 0
+            except OSError as e:
+                result["rc"] = e.errno
+        t = threading.Thread(target=writer)
+        t.start()
+        return t, result
+
     def read_img(self, n):
         with open(os.path.join(self.shared, "img"), "rb") as f:
             return f.read(n)
@@ -109,16 +125,7 @@ class LockFaults(harness.TestCase):
         fd = self.lock_a()
         os.pwrite(fd, b"A-before", 0)
         rule = fault(self.a, "add", "op=write", "path=/img", "pause", "count=1")
-        result = {}
-
-        def writer():
-            try:
-                os.pwrite(fd, b"A-LATE!!", 0)
-                result["rc"] = 0
-            except OSError as e:
-                result["rc"] = e.errno
-        t = threading.Thread(target=writer)
-        t.start()
+        t, result = self.late_write(fd)
         time.sleep(0.5)   # the write is now held between check and backend
         self.a.kill(signal.SIGSTOP)
         try:
@@ -505,16 +512,7 @@ class LockFaults(harness.TestCase):
         fd = self.lock_a()
         time.sleep(0.5)     # past the post-grant rewrite
         rule = fault(self.a, "add", "op=write", "path=/img", "pause", "count=1")
-        result = {}
-
-        def writer():
-            try:
-                os.pwrite(fd, b"A-LATE!!", 0)
-                result["rc"] = 0
-            except OSError as e:
-                result["rc"] = e.errno
-        t = threading.Thread(target=writer)
-        t.start()
+        t, result = self.late_write(fd)
         self.addCleanup(t.join, 30)
         time.sleep(0.3)
         fault(self.a, "add", "op=create", "path=*/.vfsd-locks/*", "error=EIO")
