@@ -1070,6 +1070,18 @@ struct put_result {
 	int64_t sent_ns;
 };
 
+/* Remove the record `old` that a successor sent at `sent_ns` and confirmed
+ * in time replaces; the removal runs under the successor's validity. */
+static void drop_predecessor(const char *rdir, const char *old,
+			     int64_t sent_ns)
+{
+	struct vfs_callctx cx = vfs_callctx_push(sent_ns + valid_window_ns(),
+						 true);
+
+	record_drop(rdir, old);
+	vfs_callctx_pop(cx);
+}
+
 /*
  * Write the successor of our record `old` (may be NULL), holding `v`, or
  * remove `old` when n is 0.  The caller removes `old` once the successor
@@ -1183,9 +1195,7 @@ static int publish_fenced(struct glock_file *gf, const char *rdir,
 		res->name = NULL;
 		ret = -ETIMEDOUT;
 	} else if (ret == 0 && res->name && cur) {
-		cx = vfs_callctx_push(res->sent_ns + valid_window_ns(), true);
-		record_drop(rdir, cur);
-		vfs_callctx_pop(cx);
+		drop_predecessor(rdir, cur, res->sent_ns);
 	}
 	free(cur);
 	pthread_mutex_lock(&g.lock);
@@ -1764,11 +1774,8 @@ static void renew_one(struct glock_file *gf)
 		}
 	}
 	vfs_callctx_pop(cx);
-	if (in_time) {
-		cx = vfs_callctx_push(res.sent_ns + valid_window_ns(), true);
-		record_drop(rdir, old);
-		vfs_callctx_pop(cx);
-	}
+	if (in_time)
+		drop_predecessor(rdir, old, res.sent_ns);
 	pthread_mutex_lock(&g.lock);
 	if (in_time) {
 		/* also when a writer saw the old validity end meanwhile: the
