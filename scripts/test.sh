@@ -27,11 +27,13 @@ run_suite() { # name builddir [meson setup args...]
 	else
 		summary+=("$name: FAILED")
 		status=1
+		python3 scripts/testlog_count.py --failures "$name" \
+			"$dir/meson-logs/testlog.json" >> "$top/.test-failures"
 	fi
 	python3 scripts/testlog_count.py "$dir/meson-logs/testlog.json" >> "$top/.test-counts"
 }
 
-rm -f "$top/.test-counts"
+rm -f "$top/.test-counts" "$top/.test-failures"
 MESON_TEST_ARGS=()
 run_suite "normal build" build
 if [ -z "$quick" ]; then
@@ -55,6 +57,11 @@ if [ -z "$quick" ]; then
 	fi
 fi
 
+# CI shows only the end of this output: what failed, and why, goes last
+if [ -s "$top/.test-failures" ]; then
+	cat "$top/.test-failures"
+fi
+rm -f "$top/.test-failures"
 printf '%s\n' "${summary[@]}"
 awk '{p += $2; f += $3} END {printf "%d passed, %d failed\n", p, f}' "$top/.test-counts"
 rm -f "$top/.test-counts"
