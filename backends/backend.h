@@ -33,9 +33,9 @@
 #include <sys/types.h>
 #include <time.h>
 
-#include "vfsd/error.h"
-#include "vfsd/options.h"
-#include "vfsd/url.h"
+#include "lib/error.h"
+#include "lib/options.h"
+#include "lib/url.h"
 
 /* Capability bits, set by mount() in vfs_mount.caps. */
 #define VFS_CAP_XATTR		(1u << 0)  /* get/set/list/removexattr */

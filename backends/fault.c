@@ -39,8 +39,8 @@
 
 #include "backends/backend.h"
 #include "backends/fault.h"
-#include "vfsd/log.h"
-#include "vfsd/options.h"
+#include "lib/log.h"
+#include "lib/options.h"
 #include "vfsd/report.h"
 
 /* The operations a rule may pick, by their names in rules. */

@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "backends/backend.h"
-#include "vfsd/error.h"
+#include "lib/error.h"
 
 #define FAULT_SCHEME_PREFIX "fault+"
 

@@ -40,7 +40,7 @@
 
 #include "backends/backend.h"
 #include "backends/callctx.h"
-#include "vfsd/log.h"
+#include "lib/log.h"
 
 /* Alignment O_DIRECT is held to; 4096 satisfies every block device and
  * filesystem we meet (512-byte sectors included). */

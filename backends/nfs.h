@@ -36,7 +36,7 @@
 #include <nfsc/libnfs-raw-nfs4.h>
 
 #include "backends/backend.h"
-#include "vfsd/log.h"
+#include "lib/log.h"
 
 /*
  * libnfs-raw.h declares nfs_get_fh() ("use a file opened with nfs_open()

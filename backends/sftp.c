@@ -41,7 +41,7 @@
 
 #include "backends/callctx.h"
 #include "backends/sftp.h"
-#include "vfsd/log.h"
+#include "lib/log.h"
 
 #define SFTP_BLKSIZE	(128 * 1024)
 /* Small sequential reads are served from a per-file buffer filled with

@@ -38,7 +38,7 @@
 #include <libssh2_sftp.h>
 
 #include "backends/backend.h"
-#include "vfsd/log.h"
+#include "lib/log.h"
 
 extern const struct vfs_backend_ops sftp_ops;
 

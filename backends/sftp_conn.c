@@ -31,7 +31,7 @@
 
 #include "backends/callctx.h"
 #include "backends/sftp.h"
-#include "vfsd/log.h"
+#include "lib/log.h"
 
 #define SFTP_BACKOFF_FIRST_MS	250
 #define SFTP_BACKOFF_MAX_MS	5000

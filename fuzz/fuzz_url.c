@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * fuzz_url.c - libFuzzer target for vfsd/url.c: vfs_url_parse(),
+ * fuzz_url.c - libFuzzer target for lib/url.c: vfs_url_parse(),
  * vfs_url_display() and vfs_path_normalize() on arbitrary bytes.
  *
  * Besides memory errors (ASan/UBSan/LSan), it checks the documented
@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vfsd/url.h"
+#include "lib/url.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#include "vfsd/error.h"
+#include "lib/error.h"
 
 #define IMAGE_XATTR_PREFIX "user.vfsd.image."
 

@@ -34,7 +34,7 @@
 
 #include "backends/callctx.h"
 #include "guestfs/lock.h"
-#include "vfsd/log.h"
+#include "lib/log.h"
 
 #define OFF_MAX_ ((off_t)INT64_MAX)
 #define RETRY_MS 100		/* polling interval of blocking locks */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * test_options.c - unit tests for vfsd/options.c: option sets, the
+ * test_options.c - unit tests for lib/options.c: option sets, the
  * declarative spec check (unknown keys, numbers, booleans, enums, paths,
  * secrets by origin) and the typed getters.
  */
@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "backends/backend.h"
-#include "vfsd/options.h"
+#include "lib/options.h"
 
 Suite *options_suite(void);
 

@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 #include "backends/sftp.h"
-#include "vfsd/options.h"
-#include "vfsd/url.h"
+#include "lib/options.h"
+#include "lib/url.h"
 
 Suite *sftp_suite(void);
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * test_url.c - unit tests for vfsd/url.c: mount URL parsing, percent
+ * test_url.c - unit tests for lib/url.c: mount URL parsing, percent
  * decoding, query parameters, path normalisation and the display form.
  */
 #include <check.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vfsd/url.h"
+#include "lib/url.h"
 
 Suite *url_suite(void);
 

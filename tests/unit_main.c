@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vfsd/log.h"
+#include "lib/log.h"
 
 Suite *url_suite(void);
 Suite *options_suite(void);

@@ -19,8 +19,8 @@
 #include <unistd.h>
 
 #include "backends/backend.h"
+#include "lib/url.h"
 #include "vfsd/config.h"
-#include "vfsd/url.h"
 
 #define CFG_MAX_SIZE (1u << 20)
 

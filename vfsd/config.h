@@ -24,9 +24,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "vfsd/error.h"
+#include "lib/error.h"
+#include "lib/options.h"
 #include "vfsd/fuse_ops.h"
-#include "vfsd/options.h"
 
 struct cfg_mount {
 	char *prefix;		/* normalised, owned */

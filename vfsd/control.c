@@ -33,14 +33,14 @@
 #include "backends/fault.h"
 #include "guestfs/image.h"
 #include "guestfs/lock.h"
+#include "lib/log.h"
+#include "lib/url.h"
 #include "vfsd/config.h"
 #include "vfsd/control.h"
 #include "vfsd/ctlpath.h"
 #include "vfsd/fuse_ops.h"
-#include "vfsd/log.h"
 #include "vfsd/report.h"
 #include "vfsd/router.h"
-#include "vfsd/url.h"
 
 #define CTL_MAX_CLIENTS 32	/* commands running at once */
 #define CTL_MAX_PENDING 64	/* connections still sending their request */

@@ -5,7 +5,7 @@
 
 #include <stdio.h>
 
-#include "vfsd/error.h"
+#include "lib/error.h"
 #include "vfsd/report.h"
 
 /* Listen on `path` (mode 0600) in a thread of its own.  `status` must

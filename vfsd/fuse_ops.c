@@ -24,9 +24,9 @@
 #include "backends/callctx.h"
 #include "guestfs/image.h"
 #include "guestfs/lock.h"
+#include "lib/log.h"
 #include "vfsd/fuse_ops.h"
 #include "vfsd/inode.h"
-#include "vfsd/log.h"
 #include "vfsd/passthrough.h"
 #include "vfsd/router.h"
 

@@ -29,13 +29,13 @@
 #include <unistd.h>
 
 #include "guestfs/lock.h"
+#include "lib/log.h"
 #include "vfsd/config.h"
 #include "vfsd/control.h"
 #include "vfsd/ctlfs.h"
 #include "vfsd/ctlpath.h"
 #include "vfsd/fuse_ops.h"
 #include "vfsd/inode.h"
-#include "vfsd/log.h"
 #include "vfsd/passthrough.h"
 #include "vfsd/router.h"
 

@@ -55,7 +55,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "vfsd/log.h"
+#include "lib/log.h"
 #include "vfsd/passthrough.h"
 
 /*

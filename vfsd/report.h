@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "vfsd/error.h"
+#include "lib/error.h"
 
 struct vfsd_status {
 	const char *version;

@@ -17,10 +17,10 @@
 
 #include "backends/callctx.h"
 #include "backends/fault.h"
-#include "vfsd/log.h"
+#include "lib/log.h"
+#include "lib/url.h"
 #include "vfsd/router.h"
 #include "vfsd/stats.h"
-#include "vfsd/url.h"
 
 /*
  * Run backend call `expr` on mount m, counted in its statistics as op.

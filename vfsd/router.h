@@ -22,8 +22,8 @@
 #include <sys/types.h>
 
 #include "backends/backend.h"
-#include "vfsd/error.h"
-#include "vfsd/options.h"
+#include "lib/error.h"
+#include "lib/options.h"
 #include "vfsd/stats.h"
 
 /* Where a mount came from: reload only touches the config file's. */

@@ -7,13 +7,13 @@
  * in one place, vfs_opts_validate(): unknown keys, bad numbers, out-of-range
  * values and secrets given where they may leak are errors.
  */
-#ifndef VFSD_OPTIONS_H
-#define VFSD_OPTIONS_H
+#ifndef VFSD_LIB_OPTIONS_H
+#define VFSD_LIB_OPTIONS_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "vfsd/error.h"
+#include "lib/error.h"
 
 enum vfs_opt_type {
 	VFS_OPT_STRING,
@@ -73,4 +73,4 @@ int vfs_parse_bool(const char *s, bool *out);
 /* Parse a decimal long in [min, max].  0 or -EINVAL/-ERANGE. */
 int vfs_parse_long(const char *s, long min, long max, long *out);
 
-#endif /* VFSD_OPTIONS_H */
+#endif /* VFSD_LIB_OPTIONS_H */

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "vfsd/options.h"
+#include "lib/options.h"
 
 static struct vfs_opt_kv *opts_find(const struct vfs_opts *o, const char *key)
 {

@@ -6,7 +6,7 @@
 #include <syslog.h>
 #include <time.h>
 
-#include "vfsd/log.h"
+#include "lib/log.h"
 
 static enum log_level log_level = LOG_LVL_INFO;
 static bool log_syslog;

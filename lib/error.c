@@ -3,7 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "vfsd/error.h"
+#include "lib/error.h"
 
 int vfs_error_set(struct vfs_error *err, int code, const char *fmt, ...)
 {

@@ -10,13 +10,13 @@
  * line.  Every message that quotes one goes through vfs_url_redact() or
  * vfs_quote().
  */
-#ifndef VFSD_URL_H
-#define VFSD_URL_H
+#ifndef VFSD_LIB_URL_H
+#define VFSD_LIB_URL_H
 
 #include <stddef.h>
 
-#include "vfsd/error.h"
-#include "vfsd/options.h"
+#include "lib/error.h"
+#include "lib/options.h"
 
 struct vfs_url {
 	char *raw;	/* as given, for messages: secrets masked and control
@@ -86,4 +86,4 @@ const char *vfs_quote(const char *s, char *buf, size_t size);
  */
 int vfs_prefix_normalize(char *prefix, struct vfs_error *err);
 
-#endif /* VFSD_URL_H */
+#endif /* VFSD_LIB_URL_H */

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vfsd/url.h"
+#include "lib/url.h"
 
 int vfs_path_normalize(char *path)
 {

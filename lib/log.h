@@ -3,8 +3,8 @@
  * log.h - leveled logging to stderr (foreground) or syslog (daemon).
  * Never pass secrets: messages are written as given.
  */
-#ifndef VFSD_LOG_H
-#define VFSD_LOG_H
+#ifndef VFSD_LIB_LOG_H
+#define VFSD_LIB_LOG_H
 
 #include <stdbool.h>
 
@@ -36,4 +36,4 @@ struct log_ratelimit {
 void log_warn_ratelimited(struct log_ratelimit *rl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-#endif /* VFSD_LOG_H */
+#endif /* VFSD_LIB_LOG_H */

@@ -8,8 +8,8 @@
  * it failed.  The first message set wins, so a caller may add context only
  * where the callee set none.  Messages never contain secrets.
  */
-#ifndef VFSD_ERROR_H
-#define VFSD_ERROR_H
+#ifndef VFSD_LIB_ERROR_H
+#define VFSD_LIB_ERROR_H
 
 struct vfs_error {
 	int code;	/* positive errno, 0 while unset */
@@ -27,4 +27,4 @@ static inline void vfs_error_init(struct vfs_error *err)
 	err->msg[0] = '\0';
 }
 
-#endif /* VFSD_ERROR_H */
+#endif /* VFSD_LIB_ERROR_H */
