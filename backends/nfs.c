@@ -64,6 +64,7 @@
  */
 #include "backends/callctx.h"
 #include "backends/nfs.h"
+#include "lib/hash.h"
 
 /* ---- Options and mount -------------------------------------------------- */
 
@@ -1288,7 +1289,7 @@ static int nfsb_v4_fill(struct nfsb_op *op, const char *full,
 			if (r[i].err < 0) {
 				/* Keep the name and type; a stand-in inode
 				 * number, never 0. */
-				e->st.st_ino = nfsb_hash64(e->name) | 1u << 31;
+				e->st.st_ino = vfs_hash_str(e->name) | 1u << 31;
 				e->flags &= ~VFS_DIRENT_FULL;
 			}
 			db->ents[kept++] = *e;

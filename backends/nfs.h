@@ -217,7 +217,6 @@ struct nfsb_linkreq {
 
 /* ---- nfs_cache.c ------------------------------------------------------- */
 
-uint64_t nfsb_hash64(const char *s);
 void nfsb_listing_put_locked(struct nfsb_listing *l);
 struct nfsb_centry *nfsb_cache_find_locked(struct nfsb_mount *m,
 					   const char *path, bool create);

@@ -1,22 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* nfs_cache.c - attributes and directory listings of an NFS mount, kept for cache_ttl. */
 #include "backends/nfs.h"
+#include "lib/hash.h"
 
 /* ---- Attribute and listing cache -------------------------------------- */
 
-/* FNV-1a */
-uint64_t nfsb_hash64(const char *s)
-{
-	uint64_t h = 14695981039346656037ull;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
-}
-
 static unsigned nfsb_hash(const char *s)
 {
-	return (unsigned)(nfsb_hash64(s) % NFSB_CACHE_SLOTS);
+	return (unsigned)(vfs_hash_str(s) % NFSB_CACHE_SLOTS);
 }
 
 void nfsb_listing_put_locked(struct nfsb_listing *l)

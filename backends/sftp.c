@@ -41,6 +41,7 @@
 
 #include "backends/callctx.h"
 #include "backends/sftp.h"
+#include "lib/hash.h"
 #include "lib/log.h"
 
 #define SFTP_BLKSIZE	(128 * 1024)
@@ -196,13 +197,10 @@ static int sftp_err_nostatus(struct sftp_conn *c, int rc)
 	return sftp_err(c, rc);
 }
 
+/* the short basis keeps the inode numbers of earlier versions (hash.h) */
 static ino_t sftp_ino(const char *path)
 {
-	uint64_t h = 1469598103934665603ull;
-
-	for (; *path; path++)
-		h = (h ^ (unsigned char)*path) * 1099511628211ull;
-	return (ino_t)(h | 1);
+	return (ino_t)(vfs_hash_str_from(VFS_HASH_FNV_BASIS_SHORT, path) | 1);
 }
 
 static bool sftp_attr_full(const LIBSSH2_SFTP_ATTRIBUTES *a)

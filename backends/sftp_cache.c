@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "backends/sftp.h"
+#include "lib/hash.h"
 
 /* Beyond this many entries the cache starts over rather than grow. */
 #define SFTP_CACHE_MAX	65536
@@ -36,15 +37,6 @@ struct sftp_cache {
 	size_t count;
 	struct sftp_cnode **buckets;
 };
-
-static size_t sftp_hash(const char *s)
-{
-	size_t h = 1469598103934665603ull;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
-}
 
 static bool sftp_fresh(const struct timespec *exp)
 {
@@ -133,7 +125,7 @@ void sftp_cache_clear(struct sftp_cache *c)
 static struct sftp_cnode **sftp_slot_locked(struct sftp_cache *c,
 					    const char *path)
 {
-	struct sftp_cnode **pp = &c->buckets[sftp_hash(path) % c->nbuckets];
+	struct sftp_cnode **pp = &c->buckets[vfs_hash_str(path) % c->nbuckets];
 
 	while (*pp && strcmp((*pp)->path, path) != 0)
 		pp = &(*pp)->next;
@@ -157,7 +149,7 @@ static struct sftp_cnode *sftp_node_locked(struct sftp_cache *c,
 		free(n);
 		return NULL;
 	}
-	pp = &c->buckets[sftp_hash(path) % c->nbuckets];
+	pp = &c->buckets[vfs_hash_str(path) % c->nbuckets];
 	n->next = *pp;
 	*pp = n;
 	c->count++;

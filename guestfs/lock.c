@@ -34,6 +34,7 @@
 
 #include "backends/callctx.h"
 #include "guestfs/lock.h"
+#include "lib/hash.h"
 #include "lib/log.h"
 
 #define OFF_MAX_ ((off_t)INT64_MAX)
@@ -579,15 +580,6 @@ static void names_free(struct names *nm)
 	nm->n = 0;
 }
 
-static uint64_t fnv64(const char *str)
-{
-	uint64_t h = 14695981039346656037ull;
-
-	for (; *str; str++)
-		h = (h ^ (unsigned char)*str) * 1099511628211ull;
-	return h;
-}
-
 /* The record number in a record's name (HOST.TOKEN.SEQ.lease), or 0. */
 static uint64_t record_seq(const char *name)
 {
@@ -610,7 +602,7 @@ static uint64_t record_seq(const char *name)
 static void note_same_host_locked(const char *token, const char *rdir,
 				  uint64_t seq, unsigned scan)
 {
-	uint64_t dir = fnv64(rdir);
+	uint64_t dir = vfs_hash_str(rdir);
 	int free_slot = -1;
 
 	for (int i = 0; i < DUPS_MAX; i++) {
@@ -1894,9 +1886,10 @@ int glock_init(const char *host_id, int lease)
 	g.host_esc[n] = '\0';
 	if (n > 120)
 		/* a record name must stay well inside NAME_MAX: a long id
-		 * keeps its start and a hash of the whole */
+		 * keeps its start and a hash of the whole (one that never
+		 * changes: other hosts look for these names) */
 		snprintf(g.host_esc + 100, sizeof(g.host_esc) - 100, "~%016llx",
-			 (unsigned long long)fnv64(host_id));
+			 (unsigned long long)vfs_hash_str(host_id));
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		return -EIO;
 	for (size_t i = 0; i < sizeof(rnd); i++)

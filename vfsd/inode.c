@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/hash.h"
 #include "vfsd/inode.h"
 
 struct node_handle {
@@ -61,21 +62,15 @@ static uint64_t nnodes, nnames;
 static uint64_t next_ino = INODE_ROOT + 1;
 static struct node *root;
 
+/* The three indexes' buckets (their values never leave the table). */
 static uint64_t hash_ino(uint64_t ino)
 {
-	ino ^= ino >> 33;
-	ino *= 0xff51afd7ed558ccdULL;
-	ino ^= ino >> 33;
-	return ino;
+	return vfs_hash_u64(ino);
 }
 
 static uint64_t hash_name(uint64_t parent, const char *name)
 {
-	uint64_t h = 1469598103934665603ULL ^ hash_ino(parent);
-
-	for (; *name; name++)
-		h = (h ^ (unsigned char)*name) * 1099511628211ULL;
-	return h;
+	return vfs_hash_str_from(VFS_HASH_FNV_BASIS ^ hash_ino(parent), name);
 }
 
 static uint64_t hash_key(uint64_t space, dev_t dev, ino_t ino)

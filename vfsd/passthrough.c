@@ -55,6 +55,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "lib/hash.h"
 #include "lib/log.h"
 #include "vfsd/passthrough.h"
 
@@ -433,7 +434,7 @@ static struct pt_node *pt_table[PT_BUCKETS];
 
 static struct pt_node **pt_slot(uint64_t ino)
 {
-	struct pt_node **pp = &pt_table[(ino * 0x9e3779b97f4a7c15ull) >> 56];
+	struct pt_node **pp = &pt_table[vfs_hash_u64(ino) >> 56];
 
 	while (*pp && (*pp)->ino != ino)
 		pp = &(*pp)->next;

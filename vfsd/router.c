@@ -17,6 +17,7 @@
 
 #include "backends/callctx.h"
 #include "backends/fault.h"
+#include "lib/hash.h"
 #include "lib/log.h"
 #include "lib/url.h"
 #include "vfsd/router.h"
@@ -191,10 +192,9 @@ static uint64_t mix_ino(uint64_t id, uint64_t ino)
 
 static void virtual_stat(const char *path, struct stat *st)
 {
-	uint64_t h = 1469598103934665603ULL;
+	/* the short basis keeps earlier versions' inode numbers (hash.h) */
+	uint64_t h = vfs_hash_str_from(VFS_HASH_FNV_BASIS_SHORT, path);
 
-	for (const char *p = path; *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
 	memset(st, 0, sizeof(*st));
 	st->st_ino = (h >> 8) | (0xffULL << 56);
 	st->st_mode = S_IFDIR | 0555;

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * test_lib.c - unit tests for the helpers of lib/ that have no suite of
+ * their own: hash.h.  Values other hosts or users see are pinned here (see
+ * hash.h): a change that renumbers them fails.
+ */
+#include <check.h>
+#include <stdint.h>
+
+#include "lib/hash.h"
+
+Suite *lib_suite(void);
+
+/* Published FNV-1a 64 vectors: lock record names of long host ids (on
+ * storage other hosts share) and the NFS backend's stand-in inode numbers
+ * are made with it. */
+START_TEST(hash_str_is_fnv1a)
+{
+	ck_assert_uint_eq(vfs_hash_str(""), VFS_HASH_FNV_BASIS);
+	ck_assert_uint_eq(vfs_hash_str("a"), 0xaf63dc4c8601ec8cull);
+	ck_assert_uint_eq(vfs_hash_str("foobar"), 0x85944171f73967e8ull);
+	ck_assert_uint_eq(vfs_hash_str_from(vfs_hash_str("foo"), "bar"),
+			  vfs_hash_str("foobar"));
+}
+END_TEST
+
+/* The st_ino of SFTP files and of virtual directories, as every earlier
+ * version made them. */
+START_TEST(hash_short_basis_pinned)
+{
+	ck_assert_uint_eq(vfs_hash_str_from(VFS_HASH_FNV_BASIS_SHORT, "/"),
+			  0x44bd54d473cd3d44ull);
+	ck_assert_uint_eq(vfs_hash_str_from(VFS_HASH_FNV_BASIS_SHORT,
+					    "/srv/images"),
+			  0xef6f528e9fef7e2cull);
+}
+END_TEST
+
+/* Sequential inode numbers spread over the buckets, taken from the low
+ * bits (inode.c) or the top byte (passthrough.c): at least half used. */
+START_TEST(hash_u64_spreads)
+{
+	unsigned char low[1024] = {0}, top[256] = {0};
+	unsigned nlow = 0, ntop = 0;
+
+	ck_assert_uint_eq(vfs_hash_u64(0), 0);
+	ck_assert_uint_eq(vfs_hash_u64(1), 0xb456bcfc34c2cb2cull);
+	for (uint64_t ino = 1; ino <= 1024; ino++) {
+		uint64_t h = vfs_hash_u64(ino);
+
+		nlow += !low[h & 1023];
+		low[h & 1023] = 1;
+		if (ino <= 256) {
+			ntop += !top[h >> 56];
+			top[h >> 56] = 1;
+		}
+	}
+	ck_assert_uint_gt(nlow, 512);
+	ck_assert_uint_gt(ntop, 128);
+}
+END_TEST
+
+Suite *lib_suite(void)
+{
+	Suite *s = suite_create("lib");
+	TCase *tc = tcase_create("hash");
+
+	tcase_add_test(tc, hash_str_is_fnv1a);
+	tcase_add_test(tc, hash_short_basis_pinned);
+	tcase_add_test(tc, hash_u64_spreads);
+	suite_add_tcase(s, tc);
+	return s;
+}
