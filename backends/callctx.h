@@ -26,7 +26,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <time.h>
+
+#include "lib/time.h"	/* vfs_mono_ns */
 
 struct vfs_callctx {
 	int64_t deadline_ns;	/* CLOCK_MONOTONIC; 0: none */
@@ -34,14 +35,6 @@ struct vfs_callctx {
 };
 
 extern __thread struct vfs_callctx vfs_callctx;
-
-static inline int64_t vfs_mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* Set the thread's context; returns the previous one for _pop(). */
 static inline struct vfs_callctx vfs_callctx_push(int64_t deadline_ns,

@@ -41,6 +41,7 @@
 #include "backends/fault.h"
 #include "lib/log.h"
 #include "lib/options.h"
+#include "lib/time.h"
 #include "vfsd/report.h"
 
 /* The operations a rule may pick, by their names in rules. */
@@ -286,13 +287,7 @@ static void fault_delay(struct fault_mount *fm, long ms)
 {
 	struct fault_waiter w = { .fm = fm };
 
-	clock_gettime(CLOCK_MONOTONIC, &w.until);
-	w.until.tv_sec += ms / 1000;
-	w.until.tv_nsec += (ms % 1000) * 1000000;
-	if (w.until.tv_nsec >= 1000000000) {
-		w.until.tv_sec++;
-		w.until.tv_nsec -= 1000000000;
-	}
+	vfs_ts_after_ms(&w.until, CLOCK_MONOTONIC, ms);
 	pthread_mutex_lock(&fm->lock);
 	pthread_cleanup_push(fault_wait_cancelled, &w);
 	pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &w.cancel_state);

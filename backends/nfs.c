@@ -184,7 +184,7 @@ static int nfsb_first_connect(struct nfsb_mount *m, const struct vfs_url *url,
 		ret = nfsb_build_url(m, url, opts);
 		if (ret < 0)
 			break;
-		ret = nfsb_connect(m, nfsb_now() + m->timeout, out, msg,
+		ret = nfsb_connect(m, vfs_mono_s() + m->timeout, out, msg,
 				   sizeof(msg));
 		if (ret == 0)
 			break;
@@ -1057,12 +1057,7 @@ static int nfsb_silly_rename(struct nfsb_mount *m, const char *full)
 	if (nfsb_is_open_locked(m, full) && !nfsb_in_use_locked(m, full)) {
 		struct timespec until;
 
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += NFSB_RELEASE_WAIT_MS * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		vfs_ts_after_ms(&until, CLOCK_REALTIME, NFSB_RELEASE_WAIT_MS);
 		while (nfsb_is_open_locked(m, full) &&
 		       pthread_cond_timedwait(&m->open_cond, &m->open_lock,
 					      &until) != ETIMEDOUT)
@@ -1399,7 +1394,7 @@ static int nfsb_opendir(struct vfs_mount *vm, const char *path,
 	if (m->cache_ttl > 0 && !vfs_callctx.fresh) {
 		pthread_mutex_lock(&m->cache_lock);
 		e = nfsb_cache_find_locked(m, full, false);
-		if (e && e->list && e->expires > nfsb_now()) {
+		if (e && e->list && e->expires > vfs_mono_s()) {
 			l = e->list;
 			l->refs++;
 		}
@@ -1417,7 +1412,7 @@ static int nfsb_opendir(struct vfs_mount *vm, const char *path,
 				/* Listing and attributes share one expiry;
 				 * the attributes are refetched if missing. */
 				if (!e->has_st)
-					e->expires = nfsb_now() + m->cache_ttl;
+					e->expires = vfs_mono_s() + m->cache_ttl;
 			}
 			pthread_mutex_unlock(&m->cache_lock);
 		}

@@ -37,6 +37,7 @@
 
 #include "backends/backend.h"
 #include "lib/log.h"
+#include "lib/time.h"
 
 /*
  * libnfs-raw.h declares nfs_get_fh() ("use a file opened with nfs_open()
@@ -186,14 +187,6 @@ static inline struct nfsb_mount *nfsb_m(struct vfs_mount *m)
 static inline struct nfsb_file *nfsb_f(struct vfs_file *f)
 {
 	return (struct nfsb_file *)f;
-}
-
-static inline double nfsb_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 struct nfsb_statreq {

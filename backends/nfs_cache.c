@@ -61,7 +61,7 @@ void nfsb_cache_put_attr(struct nfsb_mount *m, const char *path,
 	if (e) {
 		e->st = *st;
 		e->has_st = true;
-		e->expires = nfsb_now() + m->cache_ttl;
+		e->expires = vfs_mono_s() + m->cache_ttl;
 	}
 	pthread_mutex_unlock(&m->cache_lock);
 }
@@ -76,7 +76,7 @@ bool nfsb_cache_get_attr(struct nfsb_mount *m, const char *path,
 		return false;
 	pthread_mutex_lock(&m->cache_lock);
 	e = nfsb_cache_find_locked(m, path, false);
-	if (e && e->has_st && e->expires > nfsb_now()) {
+	if (e && e->has_st && e->expires > vfs_mono_s()) {
 		*st = e->st;
 		hit = true;
 	}

@@ -63,7 +63,7 @@ static int nfsb_drive(struct nfs_context *nfs, struct nfsb_wait *w,
 {
 	while (w->pending > 0) {
 		struct pollfd pfd;
-		double left = deadline - nfsb_now();
+		double left = deadline - vfs_mono_s();
 		int ms;
 
 		if (left <= 0)
@@ -180,20 +180,14 @@ int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op)
 	if (budget <= 0)
 		return -ETIMEDOUT;
 	op->m = m;
-	op->deadline = nfsb_now() + budget / 1000.0;
+	op->deadline = vfs_mono_s() + budget / 1000.0;
 	op->dead = false;
 	op->timed_out = false;
-	clock_gettime(CLOCK_REALTIME, &abs);
-	abs.tv_sec += budget / 1000;
-	abs.tv_nsec += (budget % 1000) * 1000000L;
-	if (abs.tv_nsec >= 1000000000L) {
-		abs.tv_sec++;
-		abs.tv_nsec -= 1000000000L;
-	}
+	vfs_ts_after_ms(&abs, CLOCK_REALTIME, budget);
 
 	pthread_mutex_lock(&m->lock);
 	for (;;) {
-		if (m->state == NFSB_DOWN && nfsb_now() < m->down_until) {
+		if (m->state == NFSB_DOWN && vfs_mono_s() < m->down_until) {
 			pthread_mutex_unlock(&m->lock);
 			return -EIO;
 		}
@@ -256,7 +250,7 @@ int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op)
 		m->backoff = m->backoff ? m->backoff * 2 : 1;
 		if (m->backoff > NFSB_BACKOFF_MAX)
 			m->backoff = NFSB_BACKOFF_MAX;
-		m->down_until = nfsb_now() + m->backoff;
+		m->down_until = vfs_mono_s() + m->backoff;
 		log_warn_ratelimited(&m->rl, "%s: reconnect failed: %s",
 				     m->display, msg);
 		nfsb_set_state_locked(m, NFSB_DOWN);
@@ -281,7 +275,7 @@ void nfsb_put(struct nfsb_op *op)
 			/* A server that does not answer: stop sending new
 			 * calls its way for a while. */
 			m->backoff = m->backoff ? m->backoff : 1;
-			m->down_until = nfsb_now() + m->backoff;
+			m->down_until = vfs_mono_s() + m->backoff;
 			nfsb_set_state_locked(m, NFSB_DOWN);
 		} else if (m->state == NFSB_CONNECTED) {
 			nfsb_set_state_locked(m, NFSB_RECONNECTING);

@@ -239,7 +239,7 @@ static void *nfsb_wb_main(void *arg)
 			int ret;
 
 			pthread_mutex_unlock(&wb->lock);
-			ret = nfsb_connect(m, nfsb_now() + m->timeout, &nfs,
+			ret = nfsb_connect(m, vfs_mono_s() + m->timeout, &nfs,
 					   msg, sizeof(msg));
 			pthread_mutex_lock(&wb->lock);
 			if (ret < 0) {
@@ -263,7 +263,7 @@ static void *nfsb_wb_main(void *arg)
 		}
 		op.nfs = wb->nfs;
 		if (wb->queued && !wb->flight)
-			wb->progress = nfsb_now();
+			wb->progress = vfs_mono_s();
 		/* what is queued joins the flight, in order */
 		if (wb->queued) {
 			*wb->ftail = wb->queued;
@@ -305,11 +305,11 @@ static void *nfsb_wb_main(void *arg)
 		for (struct nfsb_wjob *j = wb->flight; j; j = j->next)
 			after += j->w.pending;
 		if (after < before)
-			wb->progress = nfsb_now();
+			wb->progress = vfs_mono_s();
 		/* late: no reply at all for a whole timeout; a slow link
 		 * that keeps answering is not dead, however long the queue */
 		if (!failed && wb->nfs && wb->flight)
-			late = nfsb_now() - wb->progress > m->timeout;
+			late = vfs_mono_s() - wb->progress > m->timeout;
 
 		pthread_mutex_lock(&wb->lock);
 		if (failed || late)

@@ -39,6 +39,7 @@
 
 #include "backends/backend.h"
 #include "lib/log.h"
+#include "lib/time.h"
 
 extern const struct vfs_backend_ops sftp_ops;
 
@@ -296,28 +297,6 @@ void sftp_cache_invalidate_dir(struct sftp_cache *c, const char *path);
 void sftp_cache_clear(struct sftp_cache *c);
 /* Free expired entries; called from the maintenance thread. */
 void sftp_cache_expire(struct sftp_cache *c);
-
-/* ---- helpers -------------------------------------------------------- */
-
-static inline long sftp_ts_ms_until(const struct timespec *deadline)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (deadline->tv_sec - now.tv_sec) * 1000 +
-	       (deadline->tv_nsec - now.tv_nsec) / 1000000;
-}
-
-static inline void sftp_ts_after_ms(struct timespec *ts, long ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (ms % 1000) * 1000000;
-	if (ts->tv_nsec >= 1000000000) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000;
-	}
-}
 
 /*
  * sftp_ctr.c: the AES-128-CTR cipher libssh2 gets from EVP_aes_128_ctr(),

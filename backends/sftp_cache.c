@@ -40,7 +40,7 @@ struct sftp_cache {
 
 static bool sftp_fresh(const struct timespec *exp)
 {
-	return sftp_ts_ms_until(exp) > 0;
+	return vfs_ts_ms_until(exp) > 0;
 }
 
 struct sftp_cache *sftp_cache_new(int ttl_s)
@@ -198,7 +198,7 @@ void sftp_cache_put_attr(struct sftp_cache *c, const char *path,
 	if (n) {
 		n->st = *st;
 		n->has_attr = true;
-		sftp_ts_after_ms(&n->attr_exp, c->ttl_ms);
+		vfs_ts_after_ms(&n->attr_exp, CLOCK_MONOTONIC, c->ttl_ms);
 	}
 	pthread_mutex_unlock(&c->lock);
 }
@@ -235,7 +235,7 @@ void sftp_cache_put_listing(struct sftp_cache *c, const char *path,
 			sftp_listing_put_locked(n->ls);
 		l->refs++;
 		n->ls = l;
-		sftp_ts_after_ms(&n->ls_exp, c->ttl_ms);
+		vfs_ts_after_ms(&n->ls_exp, CLOCK_MONOTONIC, c->ttl_ms);
 	}
 	pthread_mutex_unlock(&c->lock);
 }

@@ -710,7 +710,7 @@ static int sftp_tcp_connect(struct sftp_mount *sm, struct vfs_error *err)
 		return vfs_error_set(err, EHOSTUNREACH, "%s: cannot resolve %s: %s",
 				     sm->cfg.display, sm->cfg.host,
 				     gai_strerror(rc));
-	sftp_ts_after_ms(&deadline, sm->cfg.timeout_ms);
+	vfs_ts_after_ms(&deadline, CLOCK_MONOTONIC, sm->cfg.timeout_ms);
 	for (ai = res; ai; ai = ai->ai_next) {
 		struct pollfd pfd;
 		socklen_t len = sizeof(last);
@@ -731,7 +731,7 @@ static int sftp_tcp_connect(struct sftp_mount *sm, struct vfs_error *err)
 				goto next;
 			}
 			pfd = (struct pollfd){ .fd = fd, .events = POLLOUT };
-			ms = sftp_ts_ms_until(&deadline);
+			ms = vfs_ts_ms_until(&deadline);
 			rc = ms > 0 ? poll(&pfd, 1, (int)ms) : 0;
 			if (rc <= 0) {
 				last = rc == 0 ? ETIMEDOUT : errno;
@@ -965,11 +965,6 @@ static void sftp_set_state_locked(struct sftp_mount *sm, enum sftp_state s,
 	pthread_cond_broadcast(&sm->pool.cond);
 }
 
-static long sftp_ms_since(const struct timespec *t)
-{
-	return -sftp_ts_ms_until(t);
-}
-
 static void *sftp_maint_main(void *arg);
 
 int sftp_pool_init(struct sftp_mount *sm)
@@ -1167,7 +1162,7 @@ int sftp_checkout(struct sftp_mount *sm, int want, unsigned gen,
 	struct timespec deadline;
 	int ret = 0;
 
-	sftp_ts_after_ms(&deadline, sm->cfg.timeout_ms);
+	vfs_ts_after_ms(&deadline, CLOCK_MONOTONIC, sm->cfg.timeout_ms);
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
 		struct sftp_conn *c = NULL;
@@ -1188,7 +1183,7 @@ int sftp_checkout(struct sftp_mount *sm, int want, unsigned gen,
 			unsigned seq = p->attempt_seq;
 
 			if (p->probe_waiter ||
-			    sftp_ms_since(&p->last_attempt_end) <
+			    vfs_ts_ms_since(&p->last_attempt_end) <
 				    SFTP_PROBE_INTERVAL_MS) {
 				ret = -EIO;
 				break;
@@ -1302,7 +1297,8 @@ static void sftp_maint_connect_locked(struct sftp_mount *sm,
 					      : SFTP_BACKOFF_FIRST_MS;
 		if (p->backoff_ms > SFTP_BACKOFF_MAX_MS)
 			p->backoff_ms = SFTP_BACKOFF_MAX_MS;
-		sftp_ts_after_ms(&p->next_attempt, p->backoff_ms);
+		vfs_ts_after_ms(&p->next_attempt, CLOCK_MONOTONIC,
+				p->backoff_ms);
 		if (!any_up && p->state != SFTP_DOWN)
 			sftp_set_state_locked(sm, SFTP_DOWN, err.msg);
 		else if (any_up)
@@ -1321,7 +1317,7 @@ static void sftp_maint_keepalive_locked(struct sftp_mount *sm)
 		int next, rc;
 
 		if (!c->up || c->busy || c->doomed ||
-		    sftp_ms_since(&c->last_io) < sm->cfg.keepalive_s * 1000L)
+		    vfs_ts_ms_since(&c->last_io) < sm->cfg.keepalive_s * 1000L)
 			continue;
 		c->busy = true;
 		pthread_mutex_unlock(&p->lock);
@@ -1356,19 +1352,19 @@ static void *sftp_maint_main(void *arg)
 		for (int i = 0; i < p->n && !missing; i++)
 			if (!p->conns[i].up && !p->conns[i].busy)
 				missing = &p->conns[i];
-		if (missing && sftp_ts_ms_until(&p->next_attempt) <= 0) {
+		if (missing && vfs_ts_ms_until(&p->next_attempt) <= 0) {
 			missing->busy = true;
 			sftp_maint_connect_locked(sm, missing);
 			continue;
 		}
 		if (sm->cfg.keepalive_s)
 			sftp_maint_keepalive_locked(sm);
-		if (sftp_ms_since(&last_expire) >= 1000) {
+		if (vfs_ts_ms_since(&last_expire) >= 1000) {
 			sftp_cache_expire(sm->cache);
 			clock_gettime(CLOCK_MONOTONIC, &last_expire);
 		}
-		sftp_ts_after_ms(&wake, 1000);
-		if (missing && sftp_ts_ms_until(&p->next_attempt) < 1000)
+		vfs_ts_after_ms(&wake, CLOCK_MONOTONIC, 1000);
+		if (missing && vfs_ts_ms_until(&p->next_attempt) < 1000)
 			wake = p->next_attempt;
 		if (!p->closing)
 			pthread_cond_timedwait(&p->maint_cond, &p->lock, &wake);

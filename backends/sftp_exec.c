@@ -215,9 +215,7 @@ out:
 	if (rc == 0) {
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		log_info("%s: copied %s to %s on the server in %.1f s",
-			 sm->cfg.display, from, to,
-			 (double)(t1.tv_sec - t0.tv_sec) +
-				 (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+			 sm->cfg.display, from, to, vfs_ts_diff(&t1, &t0));
 	}
 	free(cmd);
 	free(qf);

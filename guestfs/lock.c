@@ -36,6 +36,7 @@
 #include "guestfs/lock.h"
 #include "lib/hash.h"
 #include "lib/log.h"
+#include "lib/time.h"
 
 #define OFF_MAX_ ((off_t)INT64_MAX)
 #define RETRY_MS 100		/* polling interval of blocking locks */
@@ -124,16 +125,10 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-static double ts_diff(const struct timespec *a, const struct timespec *b)
-{
-	return (double)(a->tv_sec - b->tv_sec) +
-	       (double)(a->tv_nsec - b->tv_nsec) / 1e9;
-}
-
 /* Expired by the server's clock `now`: see the names at the top. */
 static bool expired(const struct timespec *now, const struct timespec *mtime)
 {
-	return ts_diff(now, mtime) > g.lease + 1;
+	return vfs_ts_diff(now, mtime) > g.lease + 1;
 }
 
 static void file_free(struct glock_file *gf)
@@ -687,7 +682,7 @@ static int scan_one(const char *rdir, const char *name, mode_t type,
 		/* a writer that died between create and rename; a live one
 		 * renames within its deadline, far below two leases */
 		if (clean && router_getattr(path, &st) == 0 &&
-		    ts_diff(now, &st.st_mtim) > 2.0 * g.lease + 1)
+		    vfs_ts_diff(now, &st.st_mtim) > 2.0 * g.lease + 1)
 			router_unlink(path);
 		free(path);
 		return 0;
@@ -720,7 +715,7 @@ static int scan_one(const char *rdir, const char *name, mode_t type,
 	} else if (mtime.tv_sec && expired(now, &mtime)) {
 		if (clean) {
 			log_warn("removing expired lock lease %s (%.0f s old)",
-				 path, ts_diff(now, &mtime));
+				 path, vfs_ts_diff(now, &mtime));
 			router_unlink(path);
 		}
 	} else if (!text || record_parse(text, v, n, cap, host, sizeof(host),
@@ -730,7 +725,7 @@ static int scan_one(const char *rdir, const char *name, mode_t type,
 			 text ? "malformed" : toolong ? "too long" : strerror(-rerr));
 		ret = push_whole_file(v, n, cap, name);
 	} else {
-		double age = mtime.tv_sec ? ts_diff(now, &mtime) : 0;
+		double age = mtime.tv_sec ? vfs_ts_diff(now, &mtime) : 0;
 
 		for (size_t j = first; j < *n; j++)
 			(*v)[j].age = age < 0 ? 0 : (int)age;
@@ -974,13 +969,7 @@ static void timed_wait_locked(long ms)
 
 	/* g.changed runs on CLOCK_MONOTONIC (glock_init): a wall clock
 	 * stepped back must not stall the renewer */
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (ms % 1000) * 1000000L;
-	if (until.tv_nsec >= NS) {
-		until.tv_sec++;
-		until.tv_nsec -= NS;
-	}
+	vfs_ts_after_ms(&until, CLOCK_MONOTONIC, ms);
 	pthread_cond_timedwait(&g.changed, &g.lock, &until);
 }
 /* Past the validity of our last confirmed record write, the locks are

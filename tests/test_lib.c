@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * test_lib.c - unit tests for the helpers of lib/ that have no suite of
- * their own: hash.h.  Values other hosts or users see are pinned here (see
- * hash.h): a change that renumbers them fails.
+ * their own: hash.h and time.h.  Hash values other hosts or users see are
+ * pinned here (see hash.h): a change that renumbers them fails.
  */
 #include <check.h>
 #include <stdint.h>
 
 #include "lib/hash.h"
+#include "lib/time.h"
 
 Suite *lib_suite(void);
 
@@ -60,6 +61,44 @@ START_TEST(hash_u64_spreads)
 }
 END_TEST
 
+/* Carry and borrow keep tv_nsec in [0, 1 s): pthread_cond_timedwait
+ * refuses anything else with EINVAL. */
+START_TEST(time_add_ms)
+{
+	struct timespec ts = {.tv_sec = 10, .tv_nsec = 900000000};
+
+	vfs_ts_add_ms(&ts, 250);
+	ck_assert_int_eq(ts.tv_sec, 11);
+	ck_assert_int_eq(ts.tv_nsec, 150000000);
+	vfs_ts_add_ms(&ts, 2000);
+	ck_assert_int_eq(ts.tv_sec, 13);
+	ck_assert_int_eq(ts.tv_nsec, 150000000);
+	vfs_ts_add_ms(&ts, -200);
+	ck_assert_int_eq(ts.tv_sec, 12);
+	ck_assert_int_eq(ts.tv_nsec, 950000000);
+}
+END_TEST
+
+START_TEST(time_deadlines)
+{
+	struct timespec a = {.tv_sec = 5, .tv_nsec = 100000000};
+	struct timespec b = {.tv_sec = 3, .tv_nsec = 600000000};
+	struct timespec d;
+	int64_t ns = vfs_mono_ns(), ms = vfs_mono_ms();
+	long left;
+
+	ck_assert(vfs_ts_diff(&a, &b) > 1.49 && vfs_ts_diff(&a, &b) < 1.51);
+	ck_assert(vfs_ts_diff(&b, &a) < -1.49);
+	/* the three readings of one clock agree */
+	ck_assert_int_le(ns / 1000000 - ms, 1);
+	ck_assert(vfs_mono_s() * 1000 >= (double)ms);
+	vfs_ts_after_ms(&d, CLOCK_MONOTONIC, 5000);
+	left = vfs_ts_ms_until(&d);
+	ck_assert(left > 4000 && left <= 5000);
+	ck_assert(vfs_ts_ms_since(&d) < -4000);
+}
+END_TEST
+
 Suite *lib_suite(void)
 {
 	Suite *s = suite_create("lib");
@@ -68,6 +107,10 @@ Suite *lib_suite(void)
 	tcase_add_test(tc, hash_str_is_fnv1a);
 	tcase_add_test(tc, hash_short_basis_pinned);
 	tcase_add_test(tc, hash_u64_spreads);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("time");
+	tcase_add_test(tc, time_add_ms);
+	tcase_add_test(tc, time_deadlines);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -34,6 +34,7 @@
 #include "guestfs/image.h"
 #include "guestfs/lock.h"
 #include "lib/log.h"
+#include "lib/time.h"
 #include "lib/url.h"
 #include "vfsd/config.h"
 #include "vfsd/control.h"
@@ -436,17 +437,9 @@ static int ctl_dispatch(FILE *out, bool json, char **argv, int argc,
 
 /* ---- connections ----------------------------------------------------- */
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Send all of buf on the non-blocking socket fd, waiting for room until
- * `deadline` (now_ms) at the latest: a client that does not read its
+ * `deadline` (vfs_mono_ms) at the latest: a client that does not read its
  * reply loses it rather than holding a thread.
  */
 static void write_all(int fd, const char *buf, size_t len, int64_t deadline)
@@ -458,7 +451,7 @@ static void write_all(int fd, const char *buf, size_t len, int64_t deadline)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-			int64_t left = deadline - now_ms();
+			int64_t left = deadline - vfs_mono_ms();
 
 			if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
 				return;
@@ -503,13 +496,13 @@ static void serve(struct ctl_job *job)
 	w = strtok_r(job->req, " ", &save);
 	if (!w || strcmp(w, CTL_PROTO) != 0) {
 		reply_err(fd, EPROTO, "not a " CTL_PROTO " request",
-			  now_ms() + CTL_IO_TIMEOUT * 1000);
+			  vfs_mono_ms() + CTL_IO_TIMEOUT * 1000);
 		return;
 	}
 	while ((w = strtok_r(NULL, " ", &save)) && argc < 64) {
 		if (ctl_decode_word(w) < 0) {
 			reply_err(fd, EINVAL, "bad %-escape in request",
-				  now_ms() + CTL_IO_TIMEOUT * 1000);
+				  vfs_mono_ms() + CTL_IO_TIMEOUT * 1000);
 			return;
 		}
 		if (argc == 0 && !json && strcmp(w, "json") == 0) {
@@ -521,14 +514,14 @@ static void serve(struct ctl_job *job)
 	out = open_memstream(&body, &blen);
 	if (!out) {
 		reply_err(fd, ENOMEM, "out of memory",
-			  now_ms() + CTL_IO_TIMEOUT * 1000);
+			  vfs_mono_ms() + CTL_IO_TIMEOUT * 1000);
 		return;
 	}
 	ret = ctl_dispatch(out, json, argv, argc, &err);
 	fclose(out);
 	/* the command may take long (a server to reach); the reply has its
 	 * own time from now on */
-	deadline = now_ms() + CTL_IO_TIMEOUT * 1000;
+	deadline = vfs_mono_ms() + CTL_IO_TIMEOUT * 1000;
 	if (ret < 0) {
 		reply_err(fd, err.code ? err.code : -ret,
 			  err.msg[0] ? err.msg : strerror(-ret), deadline);
@@ -570,7 +563,7 @@ static void start_job(int fd, char *req)
 	if (busy) {
 		reply_err(fd, EBUSY,
 			  "too many control commands in progress; try again",
-			  now_ms());
+			  vfs_mono_ms());
 		goto fail;
 	}
 	job = malloc(sizeof(*job));
@@ -586,7 +579,7 @@ static void start_job(int fd, char *req)
 		pthread_attr_destroy(&attr);
 	}
 	reply_err(fd, EAGAIN, "cannot start a thread for the command",
-		  now_ms());
+		  vfs_mono_ms());
 	pthread_mutex_lock(&ctl.lock);
 	if (--ctl.clients == 0)
 		pthread_cond_broadcast(&ctl.idle);
@@ -628,7 +621,7 @@ struct ctl_pending {
 	int fd;
 	char *buf;		/* CTL_MAX_REQ bytes */
 	size_t len;
-	int64_t deadline;	/* now_ms() by which the line must be in */
+	int64_t deadline;	/* vfs_mono_ms() by which the line must be in */
 };
 
 /*
@@ -668,7 +661,7 @@ static void pending_drop(struct ctl_pending *pend, size_t *npend, size_t i,
 			 int code, const char *msg)
 {
 	if (code)
-		reply_err(pend[i].fd, code, msg, now_ms());
+		reply_err(pend[i].fd, code, msg, vfs_mono_ms());
 	close(pend[i].fd);
 	free(pend[i].buf);
 	pend[i] = pend[--*npend];
@@ -690,7 +683,7 @@ static void pending_accept(struct ctl_pending *pend, size_t *npend)
 			 cred.uid, geteuid());
 		reply_err(fd, EACCES,
 			  "permission denied: only root and the user running vfsd may control it",
-			  now_ms());
+			  vfs_mono_ms());
 		close(fd);
 		return;
 	}
@@ -706,13 +699,13 @@ static void pending_accept(struct ctl_pending *pend, size_t *npend)
 	p = &pend[*npend];
 	p->buf = malloc(CTL_MAX_REQ);
 	if (!p->buf) {
-		reply_err(fd, ENOMEM, "out of memory", now_ms());
+		reply_err(fd, ENOMEM, "out of memory", vfs_mono_ms());
 		close(fd);
 		return;
 	}
 	p->fd = fd;
 	p->len = 0;
-	p->deadline = now_ms() + CTL_IO_TIMEOUT * 1000;
+	p->deadline = vfs_mono_ms() + CTL_IO_TIMEOUT * 1000;
 	(*npend)++;
 }
 
@@ -723,7 +716,7 @@ static void *acceptor(void *arg)
 	size_t npend = 0;
 
 	for (;;) {
-		int64_t now = now_ms(), wait = -1;
+		int64_t now = vfs_mono_ms(), wait = -1;
 
 		pfd[0] = (struct pollfd){ .fd = ctl.lfd, .events = POLLIN };
 		pfd[1] = (struct pollfd){ .fd = ctl.wake[0], .events = POLLIN };
@@ -753,7 +746,7 @@ static void *acceptor(void *arg)
 			break;	/* 'q' or closed: stop */
 		}
 		/* backwards: pending_drop moves the last entry, seen already */
-		now = now_ms();
+		now = vfs_mono_ms();
 		for (size_t i = npend; i-- > 0;) {
 			int ret = 0;
 
