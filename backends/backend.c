@@ -91,22 +91,6 @@ void vfs_dirbuf_clear(struct vfs_dirbuf *db)
 	memset(db, 0, sizeof(*db));
 }
 
-char *vfs_path_join(const char *base, const char *path)
-{
-	size_t blen = strlen(base);
-	char *out;
-
-	while (blen > 1 && base[blen - 1] == '/')
-		blen--;
-	if (strcmp(path, "/") == 0)
-		return strndup(base, blen);
-	if (blen == 1 && base[0] == '/')
-		blen = 0;
-	if (asprintf(&out, "%.*s%s", (int)blen, base, path) < 0)
-		return NULL;
-	return out;
-}
-
 struct vfs_scratch_set {
 	void *p[VFS_SCRATCH_SLOTS];
 	size_t cap[VFS_SCRATCH_SLOTS];

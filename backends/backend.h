@@ -323,8 +323,5 @@ static inline double vfs_remote_entry_timeout(double cache_ttl)
 						  : VFS_REMOTE_ENTRY_MIN;
 }
 
-/* Join a backend base path and a mount-relative path ("/" = base).
- * Returns a new string the caller frees, or NULL on ENOMEM. */
-char *vfs_path_join(const char *base, const char *path);
 
 #endif /* VFSD_BACKEND_H */

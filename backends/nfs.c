@@ -639,12 +639,11 @@ static time_t nfsb_time3(time_t sec)
  * group to a new object there, as any file system does). */
 static bool nfsb_parent_setgid(struct nfsb_mount *m, const char *full)
 {
-	char *dir = strdup(full), *slash = dir ? strrchr(dir, '/') : NULL;
+	char *dir = vfs_path_parent(full);
 	struct stat st;
 	bool sgid = false;
 
-	if (slash) {
-		slash[slash == dir] = '\0';
+	if (dir) {
 		sgid = nfsb_lstat_full(m, dir, &st, false) == 0 &&
 		       (st.st_mode & S_ISGID);
 	}

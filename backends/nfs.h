@@ -37,6 +37,7 @@
 
 #include "backends/backend.h"
 #include "lib/log.h"
+#include "lib/path.h"
 #include "lib/time.h"
 
 /*

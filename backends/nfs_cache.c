@@ -105,23 +105,14 @@ static void nfsb_cache_drop_locked(struct nfsb_mount *m, const char *path)
 void nfsb_invalidate(struct nfsb_mount *m, const char *path)
 {
 	char *parent;
-	char *slash;
 
 	if (m->cache_ttl <= 0)
 		return;
-	parent = strdup(path);
+	parent = vfs_path_parent(path);
 	pthread_mutex_lock(&m->cache_lock);
 	nfsb_cache_drop_locked(m, path);
-	if (parent) {
-		slash = strrchr(parent, '/');
-		if (slash) {
-			if (slash == parent)
-				slash[1] = '\0';
-			else
-				*slash = '\0';
-			nfsb_cache_drop_locked(m, parent);
-		}
-	}
+	if (parent)
+		nfsb_cache_drop_locked(m, parent);
 	pthread_mutex_unlock(&m->cache_lock);
 	free(parent);
 }

@@ -178,16 +178,6 @@ static int sftp_rpath(struct sftp_mount *sm, const char *path, char **out)
 	return 0;
 }
 
-/* The parent directory of a path ("/" for "/x"): a new string or NULL. */
-static char *sftp_parent_of(const char *p)
-{
-	const char *slash = strrchr(p, '/');
-
-	if (!slash || slash == p)
-		return strdup("/");
-	return strndup(p, (size_t)(slash - p));
-}
-
 /* For the libssh2 1.10 calls whose SFTP status is garbage: a status error
  * is "failed for some reason", never a broken session. */
 static int sftp_err_nostatus(struct sftp_conn *c, int rc)
@@ -644,7 +634,7 @@ static int sftp_explain_rofs(struct sftp_mount *sm, struct sftp_conn *c,
 
 	if (rc != -EIO || c->broken || !sm->feat.statvfs)
 		return rc;
-	dir = sftp_parent_of(rpath);
+	dir = vfs_path_parent(rpath);
 	if (!dir)
 		return rc;
 	src = libssh2_sftp_statvfs(c->sftp, dir, strlen(dir), &v);
@@ -1006,8 +996,8 @@ static int sftp_owner_due(struct sftp_mount *sm, struct sftp_conn *c,
 		return 0;
 	*gid = cred->gid;
 	if (cred->gid != st->st_gid) {
-		ppath = sftp_parent_of(path);
-		prpath = sftp_parent_of(rpath);
+		ppath = vfs_path_parent(path);
+		prpath = vfs_path_parent(rpath);
 		rc = ppath && prpath ? 0 : -ENOMEM;
 		if (!rc && !sftp_cache_get_attr(sm->cache, ppath, &dir))
 			rc = sftp_lstat_conn(c, prpath, ppath, &dir);

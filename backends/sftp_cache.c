@@ -266,25 +266,20 @@ static void sftp_drop_attr_locked(struct sftp_cache *c, const char *path)
 static void sftp_invalidate(struct sftp_cache *c, const char *path,
 			    bool name)
 {
-	const char *slash;
 	char *parent;
 
 	if (!c->ttl_ms)
 		return;
 	pthread_mutex_lock(&c->lock);
 	sftp_drop_attr_locked(c, path);
-	slash = strrchr(path, '/');
-	if (slash) {
-		parent = slash == path ? strdup("/")
-				       : strndup(path, slash - path);
-		if (parent) {
-			sftp_drop_listing_locked(c, parent);
-			if (name)
-				sftp_drop_attr_locked(c, parent);
-			free(parent);
-		} else {
-			sftp_cache_clear_locked(c);
-		}
+	parent = vfs_path_parent(path);
+	if (parent) {
+		sftp_drop_listing_locked(c, parent);
+		if (name)
+			sftp_drop_attr_locked(c, parent);
+		free(parent);
+	} else {
+		sftp_cache_clear_locked(c);
 	}
 	pthread_mutex_unlock(&c->lock);
 }

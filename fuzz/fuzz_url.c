@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * fuzz_url.c - libFuzzer target for lib/url.c: vfs_url_parse(),
- * vfs_url_display() and vfs_path_normalize() on arbitrary bytes.
+ * fuzz_url.c - libFuzzer target for lib/url.c and lib/path.c:
+ * vfs_url_parse(), vfs_url_display() and vfs_path_normalize() on arbitrary
+ * bytes.
  *
  * Besides memory errors (ASan/UBSan/LSan), it checks the documented
  * contract of a successful parse: lower-case scheme, port within 0..65535,
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/path.h"
 #include "lib/url.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

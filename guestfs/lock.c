@@ -36,6 +36,7 @@
 #include "guestfs/lock.h"
 #include "lib/hash.h"
 #include "lib/log.h"
+#include "lib/path.h"
 #include "lib/time.h"
 
 #define OFF_MAX_ ((off_t)INT64_MAX)
@@ -278,14 +279,12 @@ static char *join(const char *dir, const char *name)
 
 static int ensure_dirs(const char *rdir)
 {
-	char *parent = strdup(rdir), *slash;
+	char *parent = vfs_path_parent(rdir);
 	struct stat st;
 	int ret;
 
 	if (!parent)
 		return -ENOMEM;
-	slash = strrchr(parent, '/');
-	*slash = '\0';
 	ret = router_mkdir(parent, 0755, &root_cred, &st);
 	free(parent);
 	if (ret < 0 && ret != -EEXIST)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* url.c - mount URL parsing, path and prefix normalisation, and quoting
- * URLs and prefixes in messages. */
+/* url.c - mount URL parsing, and quoting URLs and prefixes in messages.
+ * (Path and prefix normalisation: path.c.) */
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -9,79 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/path.h"
 #include "lib/url.h"
-
-int vfs_path_normalize(char *path)
-{
-	char *out = path, *in = path;
-
-	if (*in != '/')
-		return -EINVAL;
-	while (*in) {
-		char *end;
-		size_t len;
-
-		while (*in == '/')
-			in++;
-		if (!*in)
-			break;
-		end = strchrnul(in, '/');
-		len = end - in;
-		if (len == 1 && in[0] == '.') {
-			in = end;
-			continue;
-		}
-		if (len == 2 && in[0] == '.' && in[1] == '.')
-			return -EINVAL;
-		*out++ = '/';
-		memmove(out, in, len);
-		out += len;
-		in = end;
-	}
-	if (out == path)
-		*out++ = '/';
-	*out = '\0';
-	return 0;
-}
-
-int vfs_prefix_normalize(char *prefix, struct vfs_error *err)
-{
-	size_t ctl = strlen(VFS_CTL_PREFIX);
-	char q[80];
-
-	/* quoted as given, before normalisation changes it; redacted, for a
-	 * URL given where the prefix belongs ("-m URL") may hold a password */
-	vfs_url_redact(prefix, q, sizeof(q));
-	for (const char *c = prefix; *c; c++)
-		if ((unsigned char)*c < 0x20 || *c == 0x7f)
-			return vfs_error_set(err, EINVAL,
-					     "mount prefix '%s' contains a control character",
-					     q);
-	if (prefix[0] != '/' || vfs_path_normalize(prefix) < 0)
-		return vfs_error_set(err, EINVAL,
-				     "mount prefix '%s' must be an absolute path without '..'",
-				     q);
-	for (const char *c = prefix; *c;) {
-		size_t len = strcspn(++c, "/");
-
-		/* the root's listing could not carry the name (EIO) */
-		if (len > NAME_MAX)
-			return vfs_error_set(err, ENAMETOOLONG,
-					     "mount prefix '%s' has a component longer than %d bytes",
-					     q, NAME_MAX);
-		c += len;
-	}
-	if (strlen(prefix) > VFS_PREFIX_MAX)
-		return vfs_error_set(err, ENAMETOOLONG,
-				     "mount prefix '%s' is longer than %d bytes",
-				     q, VFS_PREFIX_MAX);
-	if (strncmp(prefix, VFS_CTL_PREFIX, ctl) == 0 &&
-	    (prefix[ctl] == '\0' || prefix[ctl] == '/'))
-		return vfs_error_set(err, EINVAL,
-				     "mount prefix '%s' lies in %s, vfsd's own directory",
-				     q, VFS_CTL_PREFIX);
-	return 0;
-}
 
 static int hexval(int c)
 {

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * url.h - mount URLs: scheme://[user@]host[:port]/abs/path[?k=v&...],
- * file:///abs/path, or a bare absolute path (taken as file://); mount
- * prefixes; and how both are quoted in messages.
+ * file:///abs/path, or a bare absolute path (taken as file://); and how
+ * URLs and mount prefixes are quoted in messages (lib/path.h checks
+ * prefixes).
  *
  * A URL may carry a secret (a password in a query parameter, or a
  * user:password@ part that the parser refuses but a message would quote),
@@ -48,13 +49,6 @@ void vfs_url_clear(struct vfs_url *url);
 char *vfs_url_display(const struct vfs_url *url);
 
 /*
- * Normalise an absolute path in place: collapse "//", drop "." components
- * and a trailing '/'.  ".." is refused (-EINVAL): mount paths and prefixes
- * are never relative to anything.  "/" stays "/".
- */
-int vfs_path_normalize(char *path);
-
-/*
  * `s` (a URL, well-formed or not, or any text that may hold one) as it may
  * appear in a message or a log: the password of a user:password@ part and
  * the value of every key=value whose key looks secret (it contains "pass",
@@ -69,21 +63,5 @@ const char *vfs_url_redact(const char *s, char *buf, size_t size);
  * with "..." when longer than size - 1.  Returns buf.
  */
 const char *vfs_quote(const char *s, char *buf, size_t size);
-
-/* Longest mount prefix, after normalisation. */
-#define VFS_PREFIX_MAX 1024
-/* vfsd's own directory: no mount may be put at or beneath it. */
-#define VFS_CTL_PREFIX "/.vfsd"
-
-/*
- * Check a mount prefix and normalise it in place, for every way a prefix
- * arrives (config file, -m, vfsctl mount add): absolute, no "..", no
- * control characters (they would break the mount table and the log), no
- * component longer than NAME_MAX, at most VFS_PREFIX_MAX bytes, and not at
- * or under VFS_CTL_PREFIX.  0, or -EINVAL (-ENAMETOOLONG for the lengths)
- * with *err saying which rule the prefix (quoted with vfs_url_redact: a
- * URL given in its place may hold a password) breaks.
- */
-int vfs_prefix_normalize(char *prefix, struct vfs_error *err);
 
 #endif /* VFSD_LIB_URL_H */

@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * test_lib.c - unit tests for the helpers of lib/ that have no suite of
- * their own: hash.h and time.h.  Hash values other hosts or users see are
- * pinned here (see hash.h): a change that renumbers them fails.
+ * their own: hash.h, time.h, and path.h's join, parent and containment
+ * (test_url.c has normalisation).  Hash values other hosts or users see
+ * are pinned here (see hash.h): a change that renumbers them fails.
  */
 #include <check.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "lib/hash.h"
+#include "lib/path.h"
 #include "lib/time.h"
 
 Suite *lib_suite(void);
@@ -99,6 +103,58 @@ START_TEST(time_deadlines)
 }
 END_TEST
 
+static void check_join(const char *base, const char *path, const char *want)
+{
+	char *got = vfs_path_join(base, path);
+
+	ck_assert_ptr_nonnull(got);
+	ck_assert_str_eq(got, want);
+	free(got);
+}
+
+START_TEST(path_join)
+{
+	check_join("/srv", "/", "/srv");
+	check_join("/srv/", "/a/b", "/srv/a/b");
+	check_join("/srv//", "/", "/srv");
+	check_join("/", "/a", "/a");
+	check_join("/", "/", "/");
+	check_join("//", "/a", "/a");
+}
+END_TEST
+
+static void check_parent(const char *path, const char *want)
+{
+	char *got = vfs_path_parent(path);
+
+	ck_assert_ptr_nonnull(got);
+	ck_assert_str_eq(got, want);
+	free(got);
+}
+
+START_TEST(path_parent)
+{
+	check_parent("/a/b/c", "/a/b");
+	check_parent("/a", "/");
+	check_parent("/", "/");
+}
+END_TEST
+
+START_TEST(path_under)
+{
+	ck_assert(vfs_path_under("/a/b", "/a", 2));
+	ck_assert(vfs_path_under("/a", "/a", 2));
+	ck_assert(!vfs_path_under("/ab", "/a", 2));
+	ck_assert(!vfs_path_under("/b", "/a", 2));
+	ck_assert(vfs_path_under("/anything", "/", 1));
+	ck_assert(vfs_path_under("/", "/", 1));
+	ck_assert(vfs_path_under("/.vfsd/x", VFS_CTL_PREFIX,
+				 strlen(VFS_CTL_PREFIX)));
+	ck_assert(!vfs_path_under("/.vfsdx", VFS_CTL_PREFIX,
+				  strlen(VFS_CTL_PREFIX)));
+}
+END_TEST
+
 Suite *lib_suite(void)
 {
 	Suite *s = suite_create("lib");
@@ -111,6 +167,11 @@ Suite *lib_suite(void)
 	tc = tcase_create("time");
 	tcase_add_test(tc, time_add_ms);
 	tcase_add_test(tc, time_deadlines);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("path");
+	tcase_add_test(tc, path_join);
+	tcase_add_test(tc, path_parent);
+	tcase_add_test(tc, path_under);
 	suite_add_tcase(s, tc);
 	return s;
 }

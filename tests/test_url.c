@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * test_url.c - unit tests for lib/url.c: mount URL parsing, percent
- * decoding, query parameters, path normalisation and the display form.
+ * test_url.c - unit tests for lib/url.c and lib/path.c: mount URL
+ * parsing, percent decoding, query parameters, path and prefix
+ * normalisation and the display form.
  */
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/path.h"
 #include "lib/url.h"
 
 Suite *url_suite(void);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "backends/backend.h"
+#include "lib/path.h"
 #include "lib/url.h"
 #include "vfsd/config.h"
 

@@ -34,6 +34,7 @@
 #include "guestfs/image.h"
 #include "guestfs/lock.h"
 #include "lib/log.h"
+#include "lib/path.h"
 #include "lib/time.h"
 #include "lib/url.h"
 #include "vfsd/config.h"

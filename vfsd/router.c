@@ -19,6 +19,7 @@
 #include "backends/fault.h"
 #include "lib/hash.h"
 #include "lib/log.h"
+#include "lib/path.h"
 #include "lib/url.h"
 #include "vfsd/router.h"
 #include "vfsd/stats.h"
@@ -118,15 +119,6 @@ void router_shutdown(void)
 	pthread_rwlock_unlock(&table_lock);
 }
 
-/* path equals prefix, or lies beneath it */
-static bool under_prefix(const char *path, const char *prefix, size_t plen)
-{
-	if (plen == 1)
-		return true;
-	return strncmp(path, prefix, plen) == 0 &&
-	       (path[plen] == '\0' || path[plen] == '/');
-}
-
 /* prefix lies strictly beneath path */
 static bool leads_to(const char *path, const char *prefix)
 {
@@ -146,7 +138,7 @@ static struct router_mount *resolve(const char *path, const char **rel)
 	for (size_t i = 0; i < nmounts; i++) {
 		struct router_mount *m = mounts[i];
 
-		if (under_prefix(path, m->prefix, m->plen) &&
+		if (vfs_path_under(path, m->prefix, m->plen) &&
 		    (!best || m->plen > best->plen))
 			best = m;
 	}
@@ -217,10 +209,8 @@ static struct router_mount *route_rw(const char *path, const char **rel,
 
 	if (!m) {
 		/* inside a virtual directory nothing may be created */
-		char *parent = strdup(path), *slash = parent ? strrchr(parent, '/') : NULL;
+		char *parent = vfs_path_parent(path);
 
-		if (slash)
-			slash[slash == parent ? 1 : 0] = '\0';
 		*err = is_virtual_dir(path) || (parent && is_virtual_dir(parent))
 			       ? -EROFS
 			       : -ENOENT;

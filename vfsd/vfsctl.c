@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/path.h"
 #include "vfsd/ctlpath.h"
 
 static void usage(FILE *out)
@@ -107,9 +108,7 @@ static int mount_of(const char *path, char *mnt, size_t size)
 		    sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
 			continue;
 		len = strlen(mp);
-		if (strncmp(path, mp, len) == 0 &&
-		    (path[len] == '/' || path[len] == '\0' || len == 1) &&
-		    len > best && len < size) {
+		if (vfs_path_under(path, mp, len) && len > best && len < size) {
 			best = len;
 			memcpy(mnt, mp, len + 1);
 		}
