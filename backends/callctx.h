@@ -27,7 +27,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "lib/time.h"	/* vfs_mono_ns */
+#include "lib/clock.h"	/* vfs_mono_ns */
 
 struct vfs_callctx {
 	int64_t deadline_ns;	/* CLOCK_MONOTONIC; 0: none */

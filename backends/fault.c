@@ -41,7 +41,7 @@
 #include "backends/fault.h"
 #include "lib/log.h"
 #include "lib/options.h"
-#include "lib/time.h"
+#include "lib/clock.h"
 #include "vfsd/report.h"
 
 /* The operations a rule may pick, by their names in rules. */

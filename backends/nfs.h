@@ -38,7 +38,7 @@
 #include "backends/backend.h"
 #include "lib/log.h"
 #include "lib/path.h"
-#include "lib/time.h"
+#include "lib/clock.h"
 
 /*
  * libnfs-raw.h declares nfs_get_fh() ("use a file opened with nfs_open()

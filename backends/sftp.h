@@ -40,7 +40,7 @@
 #include "backends/backend.h"
 #include "lib/log.h"
 #include "lib/path.h"
-#include "lib/time.h"
+#include "lib/clock.h"
 
 extern const struct vfs_backend_ops sftp_ops;
 

@@ -37,7 +37,7 @@
 #include "lib/hash.h"
 #include "lib/log.h"
 #include "lib/path.h"
-#include "lib/time.h"
+#include "lib/clock.h"
 
 #define OFF_MAX_ ((off_t)INT64_MAX)
 #define RETRY_MS 100		/* polling interval of blocking locks */

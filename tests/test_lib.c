@@ -12,7 +12,7 @@
 
 #include "lib/hash.h"
 #include "lib/path.h"
-#include "lib/time.h"
+#include "lib/clock.h"
 
 Suite *lib_suite(void);
 

@@ -35,7 +35,7 @@
 #include "guestfs/lock.h"
 #include "lib/log.h"
 #include "lib/path.h"
-#include "lib/time.h"
+#include "lib/clock.h"
 #include "lib/url.h"
 #include "vfsd/config.h"
 #include "vfsd/control.h"

@@ -1,17 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * time.h - clock readings and timespec arithmetic, written once.
+ * clock.h - clock readings and timespec arithmetic, written once.
  *
  * Timeouts, deadlines, backoff and ages run on CLOCK_MONOTONIC, which a
  * stepped wall clock does not move; CLOCK_REALTIME only where the other
  * side wants wall time (pthread_cond_timedwait on a condition variable
  * left at its default clock, timestamps for users and servers).
- *
- * (lib/meson.build builds lib/ without lib/ on the include path, so the
- * <time.h> below and everywhere in lib/ is the C library's.)
  */
-#ifndef VFSD_LIB_TIME_H
-#define VFSD_LIB_TIME_H
+#ifndef VFSD_LIB_CLOCK_H
+#define VFSD_LIB_CLOCK_H
 
 #include <stdint.h>
 #include <time.h>
@@ -93,4 +90,4 @@ static inline long vfs_ts_ms_since(const struct timespec *t)
 	return -vfs_ts_ms_until(t);
 }
 
-#endif /* VFSD_LIB_TIME_H */
+#endif /* VFSD_LIB_CLOCK_H */
