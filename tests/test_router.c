@@ -712,6 +712,59 @@ START_TEST(test_distinct_ino)
 }
 END_TEST
 
+/*
+ * Mount ids go into the top byte of st_ino: more than 256 mounts added and
+ * removed in turn must never give a live mount the id of another, and a
+ * handle kept open across a forced removal keeps its mount's id taken.
+ */
+START_TEST(test_ids_never_collide)
+{
+	struct vfs_error err;
+	struct router_file *f;
+	struct stat keep, open_st, st;
+	char prefix[32];
+
+	mkdir_host("a");
+	write_host("a/f", "");
+	add("/keep", "a", false);
+	keep = attr("/keep/f");
+	/* the first mount's numbers are what they always were */
+	ck_assert_uint_eq(keep.st_ino >> 56, 1);
+	add("/open", "a", false);
+	ck_assert_int_eq(router_open("/open/f", O_RDONLY, &f), 0);
+	open_st = attr("/open/f");
+	vfs_error_init(&err);
+	ck_assert_int_eq(router_remove("/open", true, &err), 0);
+	for (int i = 0; i < 600; i++) {
+		snprintf(prefix, sizeof(prefix), "/t%d", i);
+		add(prefix, "a", false);
+		snprintf(prefix, sizeof(prefix), "/t%d/f", i);
+		st = attr(prefix);
+		ck_assert_msg(st.st_ino != keep.st_ino &&
+				      st.st_ino != open_st.st_ino,
+			      "mount %d has the inode numbers of a live one", i);
+		snprintf(prefix, sizeof(prefix), "/t%d", i);
+		ck_assert_int_eq(router_remove(prefix, false, &err), 0);
+	}
+	router_release(f);
+
+	/* at most 254 at once, then a clear refusal */
+	for (int i = 1; i < 254; i++) {
+		snprintf(prefix, sizeof(prefix), "/u%d", i);
+		add(prefix, "a", false);
+	}
+	vfs_error_init(&err);
+	ck_assert_int_eq(router_add("/u254", host("a"), NULL, false,
+				    ROUTER_ORIGIN_CMDLINE, &err),
+			 -EMFILE);
+	ck_assert_ptr_nonnull(strstr(err.msg, "too many mounts"));
+	/* one removed, its id serves the next */
+	ck_assert_int_eq(router_remove("/u7", false, &err), 0);
+	add("/u254", "a", false);
+	ck_assert_uint_ne(attr("/u254/f").st_ino, keep.st_ino);
+}
+END_TEST
+
 START_TEST(test_file_io)
 {
 	struct router_file *f;
@@ -929,6 +982,7 @@ Suite *router_suite(void)
 	tcase_add_test(tc, test_add_errors);
 	tcase_add_test(tc, test_options_url_wins);
 	tcase_add_test(tc, test_distinct_ino);
+	tcase_add_test(tc, test_ids_never_collide);
 	tcase_add_test(tc, test_remove);
 	tcase_add_test(tc, test_fault_wrapper);
 	suite_add_tcase(s, tc);

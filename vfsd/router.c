@@ -58,7 +58,9 @@ struct router_mount {
 	struct vfs_mount *vm;		/* owned; unmount()ed on last put */
 	bool readonly;
 	bool hidden;			/* left out of its parent's listing */
-	uint64_t id;			/* mixed into st_ino */
+	unsigned id;			/* slot mixed into st_ino, see
+					 * slot_get(); 0 until inserted */
+	uint64_t space;			/* inode space: never reused */
 	atomic_uint_fast64_t refs;	/* the table holds one */
 	atomic_uint_fast64_t open_files;
 	atomic_bool revoked;		/* removed by force: files fail EIO */
@@ -80,12 +82,74 @@ struct router_dir {
 static pthread_rwlock_t table_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct router_mount **mounts;	/* protected by table_lock */
 static size_t nmounts;			/* protected by table_lock */
-static uint64_t next_id = 1;		/* protected by table_lock */
 static struct timespec start_time;
+
+/*
+ * Mount ids.  A mount's id goes into the top byte of every st_ino it
+ * reports (mix_ino), so two mounts alive at once must never share one:
+ * their files would look like one file to cp, tar and find.  Byte 0xff
+ * belongs to virtual directories (virtual_stat), which leaves ids
+ * 1..MOUNT_ID_MAX.  They are handed out in turn from where the last one
+ * was, so the first mounts keep the numbers they always had and a freed
+ * id is reused as late as possible; an id is free again only when its
+ * mount is (the last handle of a mount removed by force may outlive the
+ * removal by far).  Beyond MOUNT_ID_MAX mounts at once, router_add
+ * refuses.  Protected by id_lock, a leaf taken from mount_put too.
+ */
+#define MOUNT_ID_MAX 254
+static pthread_mutex_t id_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool id_used[MOUNT_ID_MAX + 1];	/* protected by id_lock */
+static unsigned id_next = 1;		/* protected by id_lock */
+/* the node table's key of a mount (router_ino_space): unlike the id it
+ * is never reused, so a node of a removed mount never matches a file of
+ * a later one; protected by id_lock */
+static uint64_t space_next = 1;
+
+/* A free mount id, or 0 when all are taken. */
+static unsigned id_get(void)
+{
+	unsigned id = 0;
+
+	pthread_mutex_lock(&id_lock);
+	for (unsigned i = 0; i < MOUNT_ID_MAX && !id; i++) {
+		unsigned c = (id_next - 1 + i) % MOUNT_ID_MAX + 1;
+
+		if (!id_used[c])
+			id = c;
+	}
+	if (id) {
+		id_used[id] = true;
+		id_next = id % MOUNT_ID_MAX + 1;
+	}
+	pthread_mutex_unlock(&id_lock);
+	return id;
+}
+
+static uint64_t space_get(void)
+{
+	uint64_t space;
+
+	pthread_mutex_lock(&id_lock);
+	space = space_next++;
+	pthread_mutex_unlock(&id_lock);
+	return space;
+}
+
+static void id_put(unsigned id)
+{
+	if (!id)
+		return;
+	pthread_mutex_lock(&id_lock);
+	id_used[id] = false;
+	pthread_mutex_unlock(&id_lock);
+}
 
 int router_init(void)
 {
 	clock_gettime(CLOCK_REALTIME, &start_time);
+	pthread_mutex_lock(&id_lock);
+	id_next = 1;
+	pthread_mutex_unlock(&id_lock);
 	return 0;
 }
 
@@ -99,6 +163,7 @@ static void mount_put(struct router_mount *m)
 	if (atomic_fetch_sub(&m->refs, 1) != 1)
 		return;
 	m->ops->unmount(m->vm);
+	id_put(m->id);
 	free(m->prefix);
 	free(m->display);
 	free(m->url);
@@ -184,9 +249,9 @@ static bool is_mount_point(const char *path)
 	return found;
 }
 
-static uint64_t mix_ino(uint64_t id, uint64_t ino)
+static uint64_t mix_ino(unsigned id, uint64_t ino)
 {
-	return ino ^ (id << 56);
+	return ino ^ ((uint64_t)id << 56);
 }
 
 static void virtual_stat(const char *path, struct stat *st)
@@ -371,9 +436,14 @@ int router_add(const char *prefix_in, const char *url_s,
 		vfs_opts_copy(&m->opts, cfg_opts);
 	ret = table_insert(m);
 	if (ret < 0) {
-		vfs_error_set(err, -ret, "%s: %s", what,
-			      ret == -EEXIST ? "prefix is already mounted"
-					     : strerror(-ret));
+		if (ret == -EMFILE)
+			vfs_error_set(err, EMFILE,
+				      "%s: too many mounts at once (at most %d)",
+				      what, MOUNT_ID_MAX);
+		else
+			vfs_error_set(err, -ret, "%s: %s", what,
+				      ret == -EEXIST ? "prefix is already mounted"
+						     : strerror(-ret));
 		prefix = NULL;	/* m owns it now */
 		mount_put(m);
 		m = NULL;
@@ -404,6 +474,10 @@ static int table_insert(struct router_mount *m)
 	atomic_init(&m->open_files, 0);
 	atomic_init(&m->revoked, false);
 	clock_gettime(CLOCK_REALTIME, &m->since);
+	m->id = id_get();
+	if (!m->id)
+		return -EMFILE;
+	m->space = space_get();
 	pthread_rwlock_wrlock(&table_lock);
 	for (size_t i = 0; i < nmounts && ret == 0; i++)
 		if (strcmp(mounts[i]->prefix, m->prefix) == 0)
@@ -411,7 +485,6 @@ static int table_insert(struct router_mount *m)
 	grown = ret ? NULL : realloc(mounts, (nmounts + 1) * sizeof(*mounts));
 	if (grown) {
 		mounts = grown;
-		m->id = next_id++;
 		mounts[nmounts++] = m;
 	} else if (!ret) {
 		ret = -ENOMEM;
@@ -615,9 +688,8 @@ uint64_t router_ino_space(const char *path)
 	uint64_t space = 0;
 
 	if (m) {
-		/* ids start at 1 and are never reused */
 		if (m->vm->caps & VFS_CAP_STABLE_INO)
-			space = m->id;
+			space = m->space;
 		mount_put(m);
 	}
 	return space;
@@ -1007,7 +1079,7 @@ int router_removexattr(const char *path, const char *name)
 struct fill_mix {
 	vfs_fill_fn fill;
 	void *ctx;
-	uint64_t id;
+	unsigned id;
 };
 
 static int fill_mixed(void *ctx, const char *name, const struct stat *st,

@@ -202,6 +202,22 @@ class Control(harness.TestCase):
         vfsctl(self.v, "mount", "remove", ok)
         self.assertNotIn("\x1b", self.v.log())
 
+    def test_mount_ids_never_collide(self):
+        """A mount's id goes into its inode numbers: after more than 256
+        mounts added and removed, a new mount of the same directory still
+        gets inode numbers of its own, never those of a live mount
+        (regression: ids wrapped at 256, and mount 257 reported the inode
+        numbers of mount 1 for the same file)."""
+        write_file(os.path.join(self.back, "f"), b"x")
+        keep = os.stat(self.v.path("cfg/f")).st_ino
+        for i in range(300):
+            prefix = "/t%d" % i
+            vfsctl(self.v, "mount", "add", prefix, "file://" + self.back)
+            ino = os.stat(self.v.path(prefix, "f")).st_ino
+            self.assertNotEqual(ino, keep, "mount %d has the inode numbers of /cfg" % i)
+            vfsctl(self.v, "mount", "remove", prefix)
+        self.assertEqual(os.stat(self.v.path("cfg/f")).st_ino, keep)
+
     def test_mount_add_hides_password(self):
         """A malformed URL with a password is refused without showing it,
         to the client and in the log."""
