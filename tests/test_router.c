@@ -835,6 +835,198 @@ START_TEST(test_remove)
 }
 END_TEST
 
+/* ---- the contract: mandatory members, answers for missing ones ---------- */
+
+/* A backend of mandatory members only: one regular file "/f" of 4 bytes. */
+static int fake_unmounts;
+
+static void fake_unmount(struct vfs_mount *m)
+{
+	fake_unmounts++;
+	free(m);
+}
+
+static int fake_statfs(struct vfs_mount *m, const char *path,
+		       struct statvfs *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->f_bsize = 4096;
+	return 0;
+}
+
+static void fake_stat(struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = 7;
+	st->st_mode = S_IFREG | 0644;
+	st->st_nlink = 1;
+	st->st_size = 4;
+}
+
+static int fake_getattr(struct vfs_mount *m, const char *path, struct stat *st)
+{
+	if (strcmp(path, "/f") != 0)
+		return strcmp(path, "/") ? -ENOENT : (fake_stat(st),
+						     st->st_mode = S_IFDIR | 0755, 0);
+	fake_stat(st);
+	return 0;
+}
+
+static int fake_opendir(struct vfs_mount *m, const char *path,
+			struct vfs_dir **out)
+{
+	*out = (struct vfs_dir *)m;
+	return 0;
+}
+
+static int fake_readdir(struct vfs_mount *m, struct vfs_dir *d, off_t off,
+			vfs_fill_fn fill, void *ctx)
+{
+	struct stat st;
+
+	fake_stat(&st);
+	if (off == 0)
+		fill(ctx, "f", &st, 0, 1);
+	return 0;
+}
+
+static void fake_releasedir(struct vfs_mount *m, struct vfs_dir *d)
+{
+}
+
+static int fake_open(struct vfs_mount *m, const char *path, int flags,
+		     struct vfs_file **out)
+{
+	*out = calloc(1, sizeof(**out));
+	(*out)->host_fd = -1;
+	return 0;
+}
+
+static ssize_t fake_read(struct vfs_file *f, void *buf, size_t size, off_t off)
+{
+	return 0;
+}
+
+static int fake_fgetattr(struct vfs_file *f, struct stat *st)
+{
+	fake_stat(st);
+	return 0;
+}
+
+static int fake_release(struct vfs_file *f)
+{
+	free(f);
+	return 0;
+}
+
+#define FAKE_OPS                                                      \
+	.name = "fake", .unmount = fake_unmount, .statfs = fake_statfs,  \
+	.getattr = fake_getattr, .opendir = fake_opendir,                \
+	.readdir = fake_readdir, .releasedir = fake_releasedir,          \
+	.open = fake_open, .read = fake_read, .fgetattr = fake_fgetattr, \
+	.release = fake_release
+
+static const struct vfs_backend_ops fake_ops = { FAKE_OPS };
+static struct vfs_backend_ops fake_no_getattr, fake_no_fgetattr;
+
+static struct vfs_mount *fake_new(const struct vfs_backend_ops *ops)
+{
+	struct vfs_mount *vm = calloc(1, sizeof(*vm));
+
+	ck_assert_ptr_nonnull(vm);
+	vm->ops = ops;
+	return vm;
+}
+
+/* A table missing a mandatory member is refused when it is mounted, with
+ * a message naming the backend and the member; nothing is mounted. */
+START_TEST(test_mandatory_members)
+{
+	struct vfs_error err;
+	struct stat st;
+
+	fake_no_getattr = fake_no_fgetattr = fake_ops;
+	fake_no_getattr.getattr = NULL;
+	fake_no_fgetattr.fgetattr = NULL;
+	fake_unmounts = 0;
+	vfs_error_init(&err);
+	ck_assert_int_eq(router_add_internal("/fk", fake_new(&fake_no_getattr),
+					     true, &err),
+			 -EINVAL);
+	ck_assert_str_eq(err.msg,
+			 "backend fake: mandatory member 'getattr' missing from its ops table");
+	ck_assert_int_eq(fake_unmounts, 1);
+	vfs_error_init(&err);
+	ck_assert_int_eq(router_add_internal("/fk", fake_new(&fake_no_fgetattr),
+					     true, &err),
+			 -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "'fgetattr'"));
+	ck_assert_int_eq(router_getattr("/fk", &st), -ENOENT);
+	/* every built-in table passes, mount included */
+	for (const struct vfs_backend_ops *const *b = backend_all; *b; b++) {
+		vfs_error_init(&err);
+		ck_assert_msg(router_ops_check(*b, true, &err) == 0, "%s",
+			      err.msg);
+	}
+	/* an internal table needs no mount; one found by URL does */
+	vfs_error_init(&err);
+	ck_assert_int_eq(router_ops_check(&fake_ops, false, &err), 0);
+	ck_assert_int_eq(router_ops_check(&fake_ops, true, &err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "'mount'"));
+}
+END_TEST
+
+/* A backend of mandatory members only: each optional operation gets the
+ * one answer the router gives for it (rops[] in router.c). */
+START_TEST(test_missing_member_answers)
+{
+	struct vfs_error err;
+	struct router_file *f;
+	char buf[16];
+
+	vfs_error_init(&err);
+	ck_assert_int_eq(router_add_internal("/fk", fake_new(&fake_ops), true,
+					     &err),
+			 0);
+	ck_assert_int_eq(router_readlink("/fk/f", buf, sizeof(buf)), -EINVAL);
+	ck_assert_int_eq(router_getxattr("/fk/f", "user.a", buf, sizeof(buf)),
+			 -EOPNOTSUPP);
+	ck_assert_int_eq(router_listxattr("/fk/f", buf, sizeof(buf)), 0);
+	ck_assert_int_eq(router_clone("/fk/f", "/fk/g", &err), -EROFS);
+	ck_assert_int_eq(router_open("/fk/f", O_RDONLY, &f), 0);
+	ck_assert_int_eq(router_flush(f), 0);
+	ck_assert_int_eq(router_fsync(f, false), 0);
+	/* emulated: the whole file is data */
+	ck_assert_int_eq(router_lseek(f, 1, SEEK_DATA), 1);
+	ck_assert_int_eq(router_lseek(f, 1, SEEK_HOLE), 4);
+	ck_assert_int_eq(router_lseek(f, 4, SEEK_DATA), -ENXIO);
+	/* internal mounts are read-only: mutations stop there first */
+	ck_assert_int_eq(router_write(f, "x", 1, 0), -EROFS);
+	ck_assert_int_eq(router_fallocate(f, 0, 0, 1), -EROFS);
+	router_release(f);
+	ck_assert_int_eq(router_setxattr("/fk/f", "user.a", "v", 1, 0), -EROFS);
+	ck_assert_int_eq(router_mkdir("/fk/d", 0755, &cred, &(struct stat){ 0 }),
+			 -EROFS);
+}
+END_TEST
+
+/* setxattr and removexattr answer what went wrong, not EROFS for all
+ * (regression: a path under no mount gave EROFS) */
+START_TEST(test_xattr_errors)
+{
+	mkdir_host("a");
+	write_host("a/f", "");
+	add("/m", "a", false);
+	add("/ro", "a", true);
+	ck_assert_int_eq(router_setxattr("/gone/f", "user.a", "v", 1, 0),
+			 -ENOENT);
+	ck_assert_int_eq(router_removexattr("/gone/f", "user.a"), -ENOENT);
+	ck_assert_int_eq(router_setxattr("/ro/f", "user.a", "v", 1, 0), -EROFS);
+	ck_assert_int_eq(router_removexattr("/ro/f", "user.a"), -EROFS);
+	ck_assert_int_eq(router_removexattr("/m/f", "user.none"), -ENODATA);
+}
+END_TEST
+
 /* ---- fault+ ------------------------------------------------------------- */
 
 struct view_of {
@@ -985,6 +1177,9 @@ Suite *router_suite(void)
 	tcase_add_test(tc, test_ids_never_collide);
 	tcase_add_test(tc, test_remove);
 	tcase_add_test(tc, test_fault_wrapper);
+	tcase_add_test(tc, test_mandatory_members);
+	tcase_add_test(tc, test_missing_member_answers);
+	tcase_add_test(tc, test_xattr_errors);
 	suite_add_tcase(s, tc);
 	return s;
 }

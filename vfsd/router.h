@@ -5,8 +5,8 @@
  * The router owns the table of mounts (prefix -> backend instance), finds
  * the mount of a vfsd path by longest prefix, and applies the policy that
  * is the same for every backend: read-only mounts (-EROFS), operations
- * across two mounts (-EXDEV), operations a backend lacks (-ENOSYS /
- * -EOPNOTSUPP), virtual directories that only lead to a prefix, access(2)
+ * across two mounts (-EXDEV), operations a backend lacks (one answer per
+ * operation, see rops[] in router.c), virtual directories that only lead to a prefix, access(2)
  * checks, and inode numbers that stay distinct across mounts.
  *
  * All paths here are vfsd paths ("/data/x"), normalised.  Every call is
@@ -90,6 +90,15 @@ void router_shutdown(void);
  */
 int router_add(const char *prefix, const char *url, const struct vfs_opts *opts,
 	       bool readonly, enum router_origin origin, struct vfs_error *err);
+
+/*
+ * Whether a backend ops table has every member the contract calls
+ * mandatory (backends/backend.h; `mount` too when by_url, for a table
+ * found by URL scheme).  0, or -EINVAL with *err naming the backend and the
+ * first member missing.  router_add and router_add_internal call it.
+ */
+int router_ops_check(const struct vfs_backend_ops *ops, bool by_url,
+		     struct vfs_error *err);
 
 /*
  * The cross-host lock lease (seconds): from now on router_add refuses

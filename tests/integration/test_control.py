@@ -202,6 +202,29 @@ class Control(harness.TestCase):
         vfsctl(self.v, "mount", "remove", ok)
         self.assertNotIn("\x1b", self.v.log())
 
+    def test_xattr_calls_after_removal_are_not_erofs(self):
+        """setxattr and removexattr say what went wrong: on a file whose
+        mount is gone, ENOENT as every other call by name, not EROFS
+        (regression: both answered EROFS for any failure to route)."""
+        other = tmpdir()
+        write_file(os.path.join(other, "f"), b"x")
+        vfsctl(self.v, "mount", "add", "/gone", "file://" + other, "passthrough=no")
+        fd = os.open(self.v.path("gone/f"), os.O_RDONLY)
+        try:
+            vfsctl(self.v, "mount", "remove", "--force", "/gone")
+            for call in (lambda: os.setxattr(fd, "user.k", b"v"),
+                         lambda: os.removexattr(fd, "user.k")):
+                with self.assertRaises(OSError) as cm:
+                    call()
+                self.assertEqual(cm.exception.errno, errno.ENOENT)
+        finally:
+            with self.assertRaises(OSError):
+                os.close(fd)
+        # where nothing may change (the virtual root) it is still EROFS
+        with self.assertRaises(OSError) as cm:
+            os.setxattr(self.v.mnt, "user.k", b"v")
+        self.assertEqual(cm.exception.errno, errno.EROFS)
+
     def test_mount_ids_never_collide(self):
         """A mount's id goes into its inode numbers: after more than 256
         mounts added and removed, a new mount of the same directory still
