@@ -37,31 +37,38 @@
 #include "vfsd/options.h"
 #include "vfsd/url.h"
 
-/* Capability bits, set by mount() in vfs_mount.caps. */
-#define VFS_CAP_XATTR		(1u << 0)  /* get/set/list/removexattr */
-#define VFS_CAP_FALLOCATE	(1u << 1)  /* preallocation (mode 0) */
-#define VFS_CAP_PUNCH_HOLE	(1u << 2)  /* FALLOC_FL_PUNCH_HOLE */
-#define VFS_CAP_DIRECT_IO	(1u << 3)  /* O_DIRECT reaches the storage */
-#define VFS_CAP_SEEK_DATA	(1u << 4)  /* lseek SEEK_DATA/SEEK_HOLE */
-#define VFS_CAP_COPY_RANGE	(1u << 5)  /* server-side copy_range */
-#define VFS_CAP_HARDLINK	(1u << 6)
-#define VFS_CAP_SYMLINK		(1u << 7)
-#define VFS_CAP_RENAME_FLAGS	(1u << 8)  /* RENAME_NOREPLACE/EXCHANGE */
-#define VFS_CAP_CHOWN		(1u << 9)
-#define VFS_CAP_MKNOD		(1u << 10) /* devices, fifos, sockets */
-#define VFS_CAP_SHARED		(1u << 11) /* others may change the data */
-#define VFS_CAP_STABLE_FSYNC	(1u << 12) /* fsync reaches stable storage */
+/*
+ * Capability bits, set by mount() in vfs_mount.caps: what an instance can
+ * do that its ops table does not say (a member present is the capability to
+ * do that operation; `vfsctl mounts` lists both).  The router reads every
+ * one of them.
+ */
+/* fallocate FALLOC_FL_PUNCH_HOLE: without it the router answers
+ * -EOPNOTSUPP itself, without a round trip */
+#define VFS_CAP_PUNCH_HOLE	(1u << 0)
+/* mknod of FIFOs, sockets and devices (regular files need none): without
+ * it the router answers -EOPNOTSUPP itself */
+#define VFS_CAP_MKNOD		(1u << 1)
+/* rename flags beyond RENAME_NOREPLACE (RENAME_EXCHANGE): without it the
+ * router answers -EINVAL itself */
+#define VFS_CAP_RENAME_FLAGS	(1u << 2)
+/* others may change the data: the kernel revalidates on open, locks are
+ * cross-host (guestfs/lock.h) */
+#define VFS_CAP_SHARED		(1u << 3)
+/* fsync reaches stable storage (SFTP: only with fsync@openssh.com);
+ * shown in `vfsctl mounts` so that a mount that cannot is known */
+#define VFS_CAP_STABLE_FSYNC	(1u << 4)
 /* host_fd may serve the kernel directly (FUSE passthrough): reads and
  * writes of open files then never reach the backend */
-#define VFS_CAP_PASSTHROUGH	(1u << 13)
+#define VFS_CAP_PASSTHROUGH	(1u << 5)
 /* st_ino names one object for as long as it exists, whatever its name (the
  * host file system's, an NFS fileid): every hard link of a file is then one
  * kernel inode (see vfsd/inode.h) */
-#define VFS_CAP_STABLE_INO	(1u << 14)
+#define VFS_CAP_STABLE_INO	(1u << 6)
 /* creating calls apply vfs_cred.umask themselves, as the file system
  * beneath does (a default ACL on the parent takes its place); without
  * this bit the router hands them mode & ~umask */
-#define VFS_CAP_OWN_UMASK	(1u << 15)
+#define VFS_CAP_OWN_UMASK	(1u << 7)
 
 struct vfs_backend_ops;
 

@@ -1027,6 +1027,87 @@ START_TEST(test_xattr_errors)
 }
 END_TEST
 
+/* ---- capability bits ---------------------------------------------------- */
+
+static int drop_caps(struct vfs_mount *vm, void *ctx)
+{
+	vm->caps &= ~*(uint32_t *)ctx;
+	return 0;
+}
+
+struct caps_of {
+	const char *prefix;
+	char list[256];
+	uint64_t fallocates, mknods;	/* backend calls counted */
+};
+
+static void find_caps(void *ctx, const struct router_view *v)
+{
+	struct caps_of *c = ctx;
+	const char *names[ROUTER_CAPS_MAX];
+	size_t n;
+
+	if (strcmp(v->prefix, c->prefix) != 0)
+		return;
+	n = router_caps(v, names, ROUTER_CAPS_MAX);
+	c->fallocates = atomic_load(&v->stats->ops[VOP_FALLOCATE]);
+	c->mknods = atomic_load(&v->stats->ops[VOP_MKNOD]);
+	c->list[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			strcat(c->list, ",");
+		strcat(c->list, names[i]);
+	}
+}
+
+/*
+ * Capabilities are listed from the table's members and the instance's bits;
+ * without VFS_CAP_PUNCH_HOLE / VFS_CAP_MKNOD the router answers EOPNOTSUPP
+ * itself, the backend never asked (its counters stay at 0).
+ */
+START_TEST(test_caps)
+{
+	struct caps_of c = { .prefix = "/x" };
+	struct vfs_error err;
+	struct router_file *f;
+	struct stat st;
+	uint32_t drop = VFS_CAP_PUNCH_HOLE | VFS_CAP_MKNOD;
+	char url[256];
+
+	mkdir_host("a");
+	write_host("a/f", "data");
+	snprintf(url, sizeof(url), "fault+file://%s", host("a"));
+	vfs_error_init(&err);
+	ck_assert_int_eq(router_add("/x", url, NULL, false,
+				    ROUTER_ORIGIN_CMDLINE, &err),
+			 0);
+	router_foreach(find_caps, &c);
+	ck_assert_str_eq(c.list,
+			 "symlink,hardlink,special_files,rename_exchange,xattr,fallocate,punch_hole,seek_data,copy_range,stable_fsync,stable_ino,acl_umask");
+
+	ck_assert_int_eq(router_with_backend("/x", drop_caps, &drop, &err), 0);
+	router_foreach(find_caps, &c);
+	ck_assert_ptr_null(strstr(c.list, "punch_hole"));
+	ck_assert_ptr_null(strstr(c.list, "special_files"));
+	ck_assert_int_eq(router_open("/x/f", O_RDWR, &f), 0);
+	ck_assert_int_eq(router_fallocate(f, FALLOC_FL_PUNCH_HOLE |
+						     FALLOC_FL_KEEP_SIZE,
+					  0, 2),
+			 -EOPNOTSUPP);
+	ck_assert_int_eq(router_fallocate(f, 0, 0, 8), 0);
+	router_release(f);
+	ck_assert_int_eq(router_mknod("/x/fifo", S_IFIFO | 0644, 0, &cred, &st),
+			 -EOPNOTSUPP);
+	ck_assert_int_eq(router_mknod("/x/reg", S_IFREG | 0644, 0, &cred, &st),
+			 0);
+	ck_assert(!host_exists("a/fifo"));
+	/* only the calls that were made are counted */
+	router_foreach(find_caps, &c);
+	ck_assert_uint_eq(c.fallocates, 1);
+	ck_assert_uint_eq(c.mknods, 1);
+}
+END_TEST
+
 /* ---- fault+ ------------------------------------------------------------- */
 
 struct view_of {
@@ -1180,6 +1261,7 @@ Suite *router_suite(void)
 	tcase_add_test(tc, test_mandatory_members);
 	tcase_add_test(tc, test_missing_member_answers);
 	tcase_add_test(tc, test_xattr_errors);
+	tcase_add_test(tc, test_caps);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -164,6 +164,50 @@ static const struct rop_row rops[ROP_COUNT] = {
 };
 
 /* Whether `ops` has the member of op. */
+static bool ops_has(const struct vfs_backend_ops *ops, enum rop op);
+
+/*
+ * What a mount can do beyond the mandatory members, by name, in this
+ * order: an optional member it has (op) or a capability bit (cap).
+ */
+static const struct {
+	const char *name;
+	enum rop op;		/* ROP_COUNT: by cap */
+	uint32_t cap;
+} cap_names[] = {
+	{ "symlink",	  ROP_SYMLINK,	  0 },
+	{ "hardlink",	  ROP_LINK,	  0 },
+	{ "special_files", ROP_COUNT,	  VFS_CAP_MKNOD },
+	{ "rename_exchange", ROP_COUNT,	  VFS_CAP_RENAME_FLAGS },
+	{ "xattr",	  ROP_GETXATTR,	  0 },
+	{ "fallocate",	  ROP_FALLOCATE,  0 },
+	{ "punch_hole",	  ROP_COUNT,	  VFS_CAP_PUNCH_HOLE },
+	{ "seek_data",	  ROP_LSEEK,	  0 },
+	{ "copy_range",	  ROP_COPY_RANGE, 0 },
+	{ "clone",	  ROP_CLONE,	  0 },
+	{ "stable_fsync", ROP_COUNT,	  VFS_CAP_STABLE_FSYNC },
+	{ "stable_ino",	  ROP_COUNT,	  VFS_CAP_STABLE_INO },
+	{ "shared",	  ROP_COUNT,	  VFS_CAP_SHARED },
+	{ "acl_umask",	  ROP_COUNT,	  VFS_CAP_OWN_UMASK },
+};
+
+size_t router_caps(const struct router_view *v, const char **names,
+		   size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(cap_names) / sizeof(cap_names[0]); i++) {
+		bool has = cap_names[i].op == ROP_COUNT
+				   ? (v->caps & cap_names[i].cap) != 0
+				   : ops_has(v->ops, cap_names[i].op);
+
+		if (has && n < max)
+			names[n++] = cap_names[i].name;
+	}
+	return n;
+}
+
+/* Whether `ops` has the member of op. */
 static bool ops_has(const struct vfs_backend_ops *ops, enum rop op)
 {
 	void (*fn)(void);
@@ -812,6 +856,8 @@ void router_foreach(router_view_fn fn, void *ctx)
 			.state = state,
 			.readonly = m->readonly,
 			.passthrough = m->vm->caps & VFS_CAP_PASSTHROUGH,
+			.ops = m->ops,
+			.caps = m->vm->caps,
 			.hidden = m->hidden,
 			.origin = m->origin,
 			.open_files = atomic_load(&m->open_files),
@@ -1047,9 +1093,15 @@ int router_mknod(const char *path, mode_t mode, dev_t rdev,
 	const char *rel;
 	int ret;
 	struct router_mount *m = route_create(ROP_MKNOD, path, &rel, &ret);
+	mode_t type = mode & S_IFMT;
 
 	if (!m)
 		return ret;
+	/* a FIFO, socket or device where there can be none: no round trip */
+	if (type && type != S_IFREG && !(m->vm->caps & VFS_CAP_MKNOD)) {
+		mount_put(m);
+		return -EOPNOTSUPP;
+	}
 	return created(m,
 		       BCALL(m, ROP_MKNOD,
 			     m->ops->mknod(m->vm, rel,
@@ -1623,6 +1675,8 @@ int router_fallocate(struct router_file *f, int mode, off_t off, off_t len)
 
 	if (!file_ready(f, ROP_FALLOCATE, &ret))
 		return ret;
+	if ((mode & FALLOC_FL_PUNCH_HOLE) && !(m->vm->caps & VFS_CAP_PUNCH_HOLE))
+		return -EOPNOTSUPP;
 	return BCALL(m, ROP_FALLOCATE, m->ops->fallocate(f->vf, mode, off, len));
 }
 

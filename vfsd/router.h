@@ -45,12 +45,23 @@ struct router_view {
 	bool passthrough;		/* allows FUSE passthrough */
 	bool hidden;			/* not listed in its parent directory */
 	enum router_origin origin;
+	const struct vfs_backend_ops *ops;	/* its table */
+	uint32_t caps;			/* VFS_CAP_* of its instance */
 	uint64_t open_files;
 	unsigned long reconnects;
 	struct timespec since;		/* CLOCK_REALTIME of the mount */
 	const struct vfs_opts *opts;	/* config options as given */
 	const struct mount_stats *stats;
 };
+
+/*
+ * The names of what mount v can do beyond the mandatory members (optional
+ * members it has, capability bits it sets), for `vfsctl mounts`: at most
+ * max into names (static strings), in a fixed order; returns how many.
+ */
+#define ROUTER_CAPS_MAX 16
+size_t router_caps(const struct router_view *v, const char **names,
+		   size_t max);
 
 /* Called once per mount, in table order, under the table's read lock: fn
  * must not call back into the router. */

@@ -225,6 +225,25 @@ class Control(harness.TestCase):
             os.setxattr(self.v.mnt, "user.k", b"v")
         self.assertEqual(cm.exception.errno, errno.EROFS)
 
+    def test_mounts_show_capabilities(self):
+        """vfsctl mounts lists what each mount can do, in text (last
+        column) and JSON (regression: capability bits were set by every
+        backend and shown nowhere)."""
+        want = ["symlink", "hardlink", "special_files", "rename_exchange", "xattr",
+                "fallocate", "punch_hole", "seek_data", "copy_range", "stable_fsync",
+                "stable_ino", "acl_umask"]
+        m = jq(vfsctl(self.v, "mounts", json_out=True).stdout,
+               '.mounts[] | select(.prefix == "/cfg")')
+        self.assertEqual(m["caps"], want)
+        lines = vfsctl(self.v, "mounts").stdout.splitlines()
+        self.assertEqual(lines[0].split(), ["PREFIX", "BACKEND", "STATE", "RO", "ORIGIN",
+                                            "URL", "CAPS"])
+        row = [line.split() for line in lines[1:] if line.split()[0] == "/cfg"][0]
+        self.assertEqual(row[-1], ",".join(want))
+        # the same in /.vfsd/mounts.json
+        via_file = json.loads(read_file(self.v.path(".vfsd/mounts.json")))["mounts"][0]
+        self.assertEqual(via_file["caps"], want)
+
     def test_mount_ids_never_collide(self):
         """A mount's id goes into its inode numbers: after more than 256
         mounts added and removed, a new mount of the same directory still
@@ -387,6 +406,9 @@ class RuntimeSftp(harness.TestCase):
         m = jq(vfsctl(v, "mounts", json_out=True).stdout,
                '.mounts[] | select(.prefix == "/ssh")')
         self.assertEqual((m["backend"], m["state"]), ("sftp", "connected"))
+        # what it can do: symlinks, no hard links, no xattrs, no special
+        # files, data on stable storage (OpenSSH has fsync@openssh.com)
+        self.assertEqual(m["caps"], ["symlink", "stable_fsync", "shared"])
         # the URL shown has no secrets, and a secret option is refused
         r = vfsctl(v, "mount", "add", "/ssh2", sshd.url(remote), "password=hunter2",
                    check=False)
