@@ -1004,6 +1004,7 @@ START_TEST(test_missing_member_answers)
 	ck_assert_int_eq(router_write(f, "x", 1, 0), -EROFS);
 	ck_assert_int_eq(router_fallocate(f, 0, 0, 1), -EROFS);
 	router_release(f);
+	ck_assert_int_eq(router_open("/fk/f", O_WRONLY, &f), -EROFS);
 	ck_assert_int_eq(router_setxattr("/fk/f", "user.a", "v", 1, 0), -EROFS);
 	ck_assert_int_eq(router_mkdir("/fk/d", 0755, &cred, &(struct stat){ 0 }),
 			 -EROFS);

@@ -1573,7 +1573,8 @@ int router_open(const char *path, int flags, struct router_file **out)
 	int ret;
 
 	if (writing) {
-		m = route_rw(path, &rel, &ret);
+		/* refused here when no write could follow (rops[ROP_WRITE]) */
+		m = route_op(ROP_WRITE, path, &rel, &ret);
 		if (!m)
 			return ret;
 	} else {
