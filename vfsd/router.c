@@ -7,11 +7,11 @@
  * holding the lock while the backend works.
  */
 #include <errno.h>
-#include <limits.h>
-#include <stddef.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,8 +62,8 @@ struct router_mount {
 	struct vfs_mount *vm;		/* owned; unmount()ed on last put */
 	bool readonly;
 	bool hidden;			/* left out of its parent's listing */
-	unsigned id;			/* slot mixed into st_ino, see
-					 * slot_get(); 0 until inserted */
+	unsigned id;			/* mixed into st_ino, see id_get();
+					 * 0 until inserted */
 	uint64_t space;			/* inode space: never reused */
 	atomic_uint_fast64_t refs;	/* the table holds one */
 	atomic_uint_fast64_t open_files;
@@ -82,7 +82,7 @@ struct router_mount {
  * no such member, one answer per operation whatever the backend:
  *
  *  - MANDATORY: every table has it; router_add refuses a table without it
- *    (ops_check), so the router calls it without looking.
+ *    (router_ops_check), so the router calls it without looking.
  *  - EMULATED: the router does the work itself (lseek's SEEK_DATA/HOLE,
  *    copy_range).
  *  - 0: there is nothing to do, so it succeeded (flush, fsync: the
@@ -164,7 +164,13 @@ static const struct rop_row rops[ROP_COUNT] = {
 };
 
 /* Whether `ops` has the member of op. */
-static bool ops_has(const struct vfs_backend_ops *ops, enum rop op);
+static bool ops_has(const struct vfs_backend_ops *ops, enum rop op)
+{
+	void (*fn)(void);
+
+	memcpy(&fn, (const char *)ops + rops[op].member, sizeof(fn));
+	return fn != NULL;
+}
 
 /*
  * What a mount can do beyond the mandatory members, by name, in this
@@ -205,15 +211,6 @@ size_t router_caps(const struct router_view *v, const char **names,
 			names[n++] = cap_names[i].name;
 	}
 	return n;
-}
-
-/* Whether `ops` has the member of op. */
-static bool ops_has(const struct vfs_backend_ops *ops, enum rop op)
-{
-	void (*fn)(void);
-
-	memcpy(&fn, (const char *)ops + rops[op].member, sizeof(fn));
-	return fn != NULL;
 }
 
 int router_ops_check(const struct vfs_backend_ops *ops, bool by_url,

@@ -407,8 +407,9 @@ class RuntimeSftp(harness.TestCase):
                '.mounts[] | select(.prefix == "/ssh")')
         self.assertEqual((m["backend"], m["state"]), ("sftp", "connected"))
         # what it can do: symlinks, no hard links, no xattrs, no special
-        # files, data on stable storage (OpenSSH has fsync@openssh.com)
-        self.assertEqual(m["caps"], ["symlink", "stable_fsync", "shared"])
+        # files, server-side clone, data on stable storage (OpenSSH has
+        # fsync@openssh.com)
+        self.assertEqual(m["caps"], ["symlink", "clone", "stable_fsync", "shared"])
         # the URL shown has no secrets, and a secret option is refused
         r = vfsctl(v, "mount", "add", "/ssh2", sshd.url(remote), "password=hunter2",
                    check=False)
