@@ -15,10 +15,10 @@
  *  - Calls may block (network I/O) but must return within the mount's
  *    timeout; they run concurrently on FUSE worker threads, so a backend
  *    serialises whatever its library cannot share between threads.
- *  - A NULL member means "not supported": the router answers -ENOSYS or
- *    -EOPNOTSUPP as FUSE expects.  A backend that discovers at run time that
- *    its server lacks a feature returns -EOPNOTSUPP (never a silent wrong
- *    result).
+ *  - A NULL member means "not supported": the router gives the one answer
+ *    written at the member below.  A backend that discovers at run time
+ *    that its server lacks a feature returns -EOPNOTSUPP (never a silent
+ *    wrong result).
  *  - Policy (read-only mounts, EXDEV across mounts, permission checks for
  *    access(2)) lives in the router, not here.
  */
@@ -37,31 +37,38 @@
 #include "lib/options.h"
 #include "lib/url.h"
 
-/* Capability bits, set by mount() in vfs_mount.caps. */
-#define VFS_CAP_XATTR		(1u << 0)  /* get/set/list/removexattr */
-#define VFS_CAP_FALLOCATE	(1u << 1)  /* preallocation (mode 0) */
-#define VFS_CAP_PUNCH_HOLE	(1u << 2)  /* FALLOC_FL_PUNCH_HOLE */
-#define VFS_CAP_DIRECT_IO	(1u << 3)  /* O_DIRECT reaches the storage */
-#define VFS_CAP_SEEK_DATA	(1u << 4)  /* lseek SEEK_DATA/SEEK_HOLE */
-#define VFS_CAP_COPY_RANGE	(1u << 5)  /* server-side copy_range */
-#define VFS_CAP_HARDLINK	(1u << 6)
-#define VFS_CAP_SYMLINK		(1u << 7)
-#define VFS_CAP_RENAME_FLAGS	(1u << 8)  /* RENAME_NOREPLACE/EXCHANGE */
-#define VFS_CAP_CHOWN		(1u << 9)
-#define VFS_CAP_MKNOD		(1u << 10) /* devices, fifos, sockets */
-#define VFS_CAP_SHARED		(1u << 11) /* others may change the data */
-#define VFS_CAP_STABLE_FSYNC	(1u << 12) /* fsync reaches stable storage */
+/*
+ * Capability bits, set by mount() in vfs_mount.caps: what an instance can
+ * do that its ops table does not say (a member present is the capability to
+ * do that operation; `vfsctl mounts` lists both).  The router reads every
+ * one of them.
+ */
+/* fallocate FALLOC_FL_PUNCH_HOLE: without it the router answers
+ * -EOPNOTSUPP itself, without a round trip */
+#define VFS_CAP_PUNCH_HOLE	(1u << 0)
+/* mknod of FIFOs, sockets and devices (regular files need none): without
+ * it the router answers -EOPNOTSUPP itself */
+#define VFS_CAP_MKNOD		(1u << 1)
+/* rename flags beyond RENAME_NOREPLACE (RENAME_EXCHANGE): without it the
+ * router answers -EINVAL itself */
+#define VFS_CAP_RENAME_FLAGS	(1u << 2)
+/* others may change the data: the kernel revalidates on open, locks are
+ * cross-host (guestfs/lock.h) */
+#define VFS_CAP_SHARED		(1u << 3)
+/* fsync reaches stable storage (SFTP: only with fsync@openssh.com);
+ * shown in `vfsctl mounts` so that a mount that cannot is known */
+#define VFS_CAP_STABLE_FSYNC	(1u << 4)
 /* host_fd may serve the kernel directly (FUSE passthrough): reads and
  * writes of open files then never reach the backend */
-#define VFS_CAP_PASSTHROUGH	(1u << 13)
+#define VFS_CAP_PASSTHROUGH	(1u << 5)
 /* st_ino names one object for as long as it exists, whatever its name (the
  * host file system's, an NFS fileid): every hard link of a file is then one
  * kernel inode (see vfsd/inode.h) */
-#define VFS_CAP_STABLE_INO	(1u << 14)
+#define VFS_CAP_STABLE_INO	(1u << 6)
 /* creating calls apply vfs_cred.umask themselves, as the file system
  * beneath does (a default ACL on the parent takes its place); without
  * this bit the router hands them mode & ~umask */
-#define VFS_CAP_OWN_UMASK	(1u << 15)
+#define VFS_CAP_OWN_UMASK	(1u << 7)
 
 struct vfs_backend_ops;
 
@@ -145,13 +152,34 @@ typedef int (*vfs_fill_fn)(void *ctx, const char *name, const struct stat *st,
 
 struct vfs_dir; /* backend-private directory stream */
 
+/*
+ * Every member is tagged [mandatory] or [optional: answer].  A table
+ * without a mandatory member is refused when it is mounted (router.c,
+ * router_ops_check: the error names the backend and the member), so the
+ * router calls those without a NULL check.  For an optional member left
+ * NULL the router gives the answer after the tag, the same for every
+ * backend (the table `rops` in vfsd/router.c, documented in
+ * docs/architecture.md, "Backend contract"); it never answers ENOSYS,
+ * which the kernel would remember for every mount of the daemon at once.
+ * A member that exists but finds at run time that its server lacks a
+ * feature returns -EOPNOTSUPP.
+ *
+ * Ownership: paths, names and buffers passed in are borrowed for the call.
+ * Objects a call hands out (*out of mount, opendir, open, create) belong
+ * to the caller until the matching unmount, releasedir or release, which
+ * the router makes exactly once.  `struct stat` results are filled by the
+ * backend with its own st_ino; the router mixes its mount id in.
+ */
 struct vfs_backend_ops {
-	const char *name;			/* URL scheme: "file", "sftp"... */
-	const struct vfs_opt_spec *opts;	/* accepted options, NULL-named end */
+	const char *name;			/* [mandatory] URL scheme: "file", "sftp"... */
+	const struct vfs_opt_spec *opts;	/* accepted options, NULL-named end;
+						 * NULL: none */
 
 	/* ---- Instance ------------------------------------------------ */
 
 	/*
+	 * [mandatory for a table in backend_all, reached by URL; an internal
+	 * instance is made by its owner and handed to router_add_internal]
 	 * Connect/open the backend for `url` with validated `opts` (every key
 	 * is in ->opts).  On success store a new instance in *out (owned by
 	 * the caller until unmount()) and return 0.  On failure return
@@ -160,29 +188,44 @@ struct vfs_backend_ops {
 	 */
 	int (*mount)(const struct vfs_url *url, const struct vfs_opts *opts,
 		     struct vfs_mount **out, struct vfs_error *err);
-	/* Release everything.  No call is in flight and no file is open. */
+	/* [mandatory] Release everything, the instance included.  No call is
+	 * in flight and no file or directory stream is open. */
 	void (*unmount)(struct vfs_mount *m);
+	/* [mandatory] statvfs(3) of the storage holding `path`: 0 or -errno
+	 * (the kernel reports its own f_fsid for the FUSE mount). */
 	int (*statfs)(struct vfs_mount *m, const char *path, struct statvfs *st);
-	/* Connection state for status displays; NULL means always up. */
+	/* [optional: "connected"] Connection state for status displays:
+	 * "connected", "reconnecting" or "down"; a static string. */
 	const char *(*state)(struct vfs_mount *m);
 
 	/* ---- Namespace ----------------------------------------------- */
 
-	/* lstat semantics: never follows a final symlink. */
+	/* [mandatory] lstat semantics: never follows a final symlink.
+	 * 0 or -errno (-ENOENT for a name that does not exist). */
 	int (*getattr)(struct vfs_mount *m, const char *path, struct stat *st);
 	/*
-	 * Change the attributes named in sa->valid, through `f` when the
-	 * caller has the file open (ftruncate on an unlinked file), else by
-	 * path.  With `f`, `path` is only a hint and may be NULL (the file
-	 * has no name the caller knows); the change must reach the open file
-	 * itself.  Fill *st with the attributes afterwards.
+	 * [optional: -EPERM] Change the attributes named in sa->valid,
+	 * through `f` when the caller has the file open (ftruncate on an
+	 * unlinked file), else by path.  With `f`, `path` is only a hint and
+	 * may be NULL (the file has no name the caller knows); the change
+	 * must reach the open file itself.  Fill *st with the attributes
+	 * afterwards.  0 or -errno.
 	 */
 	int (*setattr)(struct vfs_mount *m, const char *path, struct vfs_file *f,
 		       const struct vfs_setattr *sa, struct stat *st);
-	/* Returns the target's length; buf gets at most size bytes, no NUL. */
+	/* [optional: -EINVAL, "not a symlink"] Returns the target's length;
+	 * buf gets at most size bytes, no NUL. */
 	ssize_t (*readlink)(struct vfs_mount *m, const char *path, char *buf,
 			    size_t size);
-	/* Creating calls fill *st with the new object's attributes. */
+	/*
+	 * Creating calls [optional: -EPERM, what mknod(2), mkdir(2),
+	 * symlink(2) and link(2) say for a file system that cannot create
+	 * such an object]: 0 and *st filled with the new object's attributes,
+	 * or -errno (-EEXIST when the name exists).  `mode` already has the
+	 * umask applied unless the mount sets VFS_CAP_OWN_UMASK.  A member
+	 * that exists but cannot make this kind of object (a FIFO on SFTP)
+	 * returns -EOPNOTSUPP.
+	 */
 	int (*mknod)(struct vfs_mount *m, const char *path, mode_t mode,
 		     dev_t rdev, const struct vfs_cred *cred, struct stat *st);
 	int (*mkdir)(struct vfs_mount *m, const char *path, mode_t mode,
@@ -190,25 +233,42 @@ struct vfs_backend_ops {
 	int (*symlink)(struct vfs_mount *m, const char *target,
 		       const char *path, const struct vfs_cred *cred,
 		       struct stat *st);
+	/* a new name `to` for the existing `from`; *st is the object's */
 	int (*link)(struct vfs_mount *m, const char *from, const char *to,
 		    struct stat *st);
+	/* [optional: -EPERM] Remove a name that is not a directory: 0 or
+	 * -errno (-EISDIR for a directory).  A file still open keeps its
+	 * data reachable through its handles until release(). */
 	int (*unlink)(struct vfs_mount *m, const char *path);
+	/* [optional: -EPERM] Remove an empty directory: 0 or -errno
+	 * (-ENOTEMPTY, -ENOTDIR). */
 	int (*rmdir)(struct vfs_mount *m, const char *path);
-	/* flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE.  Replacing an
-	 * existing target must be atomic or at least never lose it. */
+	/* [optional: -EPERM] flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE
+	 * (others only with VFS_CAP_RENAME_FLAGS; the router refuses the
+	 * rest with -EINVAL).  Replacing an existing target must be atomic
+	 * or at least never lose it.  0 or -errno. */
 	int (*rename)(struct vfs_mount *m, const char *from, const char *to,
 		      unsigned flags);
 
-	/* Directory streams: *out owned by the caller until releasedir(). */
+	/* [mandatory] Directory streams: *out owned by the caller until
+	 * releasedir().  0 or -errno (-ENOTDIR). */
 	int (*opendir)(struct vfs_mount *m, const char *path,
 		       struct vfs_dir **out);
-	/* Emit entries from offset `off` (0 = start) until fill says stop
-	 * or the end is reached.  "." and ".." may or may not be emitted. */
+	/* [mandatory] Emit entries from offset `off` (0 = start) until fill
+	 * says stop or the end is reached: 0 or -errno.  "." and ".." may or
+	 * may not be emitted. */
 	int (*readdir)(struct vfs_mount *m, struct vfs_dir *d, off_t off,
 		       vfs_fill_fn fill, void *ctx);
+	/* [mandatory] Free the stream; cannot fail. */
 	void (*releasedir)(struct vfs_mount *m, struct vfs_dir *d);
 
-	/* Extended attributes; size 0 asks for the needed length. */
+	/*
+	 * Extended attributes [optional: -EOPNOTSUPP, as the kernel answers
+	 * for a file system without them; listxattr: an empty list, 0, as
+	 * the kernel's NFS client answers].  get/list: size 0 asks for the
+	 * needed length; else the length copied, -ERANGE when buf is too
+	 * small, -ENODATA for a name not set.  set/remove: 0 or -errno.
+	 */
 	ssize_t (*getxattr)(struct vfs_mount *m, const char *path,
 			    const char *name, void *buf, size_t size);
 	ssize_t (*listxattr)(struct vfs_mount *m, const char *path, char *buf,
@@ -221,42 +281,59 @@ struct vfs_backend_ops {
 	/* ---- Open files ---------------------------------------------- */
 
 	/*
-	 * open/create: flags are open(2) flags (O_CREAT/O_EXCL only for
-	 * create).  O_DIRECT must reach the storage or fail with -EINVAL.
-	 * On success *out is a new handle owned by the caller until
-	 * release(); create also fills *st.
+	 * create [optional: -EPERM] / open [mandatory]: flags are open(2)
+	 * flags (O_CREAT/O_EXCL only for create).  O_DIRECT must reach the
+	 * storage or fail with -EINVAL.  On success *out is a new handle
+	 * owned by the caller until release(); create also fills *st.
+	 * 0 or -errno.
 	 */
 	int (*create)(struct vfs_mount *m, const char *path, int flags,
 		      mode_t mode, const struct vfs_cred *cred,
 		      struct vfs_file **out, struct stat *st);
 	int (*open)(struct vfs_mount *m, const char *path, int flags,
 		    struct vfs_file **out);
-	/* Short reads only at end of file; buf needs no alignment. */
+	/* [mandatory] Bytes read, or -errno.  Short reads only at end of
+	 * file; buf needs no alignment. */
 	ssize_t (*read)(struct vfs_file *f, void *buf, size_t size, off_t off);
-	/* Writes everything or fails: a short count is not an option. */
+	/* [optional: -EROFS, a backend that cannot write is read-only]
+	 * Writes everything or fails: a short count is not an option. */
 	ssize_t (*write)(struct vfs_file *f, const void *buf, size_t size,
 			 off_t off);
+	/* [mandatory] fstat of the open file, also after it was unlinked
+	 * (the router's lseek and in-daemon copy need its size). */
 	int (*fgetattr)(struct vfs_file *f, struct stat *st);
-	/* close(2) of one descriptor; errors of earlier writes surface here */
+	/* [optional: 0, nothing kept back] close(2) of one descriptor;
+	 * errors of earlier writes surface here. */
 	int (*flush)(struct vfs_file *f);
-	/* Data (and metadata unless datasync) on stable storage. */
+	/* [optional: 0, every write is on stable storage when it returns]
+	 * Data (and metadata unless datasync) on stable storage. */
 	int (*fsync)(struct vfs_file *f, bool datasync);
+	/* [optional: -EOPNOTSUPP] fallocate(2) modes the backend supports
+	 * (0, FALLOC_FL_KEEP_SIZE, PUNCH_HOLE|KEEP_SIZE); -EOPNOTSUPP for the
+	 * others.  0 or -errno. */
 	int (*fallocate)(struct vfs_file *f, int mode, off_t off, off_t len);
+	/* [optional: emulated, the whole file is data] SEEK_DATA/SEEK_HOLE
+	 * only (the kernel does the others): the offset, or -ENXIO past the
+	 * end, or -errno. */
 	off_t (*lseek)(struct vfs_file *f, off_t off, int whence);
-	/* Both files belong to the same mount. */
+	/* [optional: emulated, the router copies through read and write]
+	 * Both files belong to the same mount.  Bytes copied (short counts
+	 * allowed), or -errno. */
 	ssize_t (*copy_range)(struct vfs_file *in, off_t off_in,
 			      struct vfs_file *out, off_t off_out, size_t len,
 			      unsigned flags);
 	/*
-	 * Copy the regular file `from` to the new name `to` (which must not
-	 * exist) on the server itself, holes kept, as `vfsctl image clone`
-	 * asks.  May take long: runs on a control thread, never for FUSE.
-	 * -EOPNOTSUPP when this mount cannot (the caller then copies the data
-	 * itself); other errors are described in *err.
+	 * [optional: -EOPNOTSUPP] Copy the regular file `from` to the new
+	 * name `to` (which must not exist) on the server itself, holes kept,
+	 * as `vfsctl image clone` asks.  May take long: runs on a control
+	 * thread, never for FUSE.  -EOPNOTSUPP when this mount cannot (the
+	 * caller then copies the data itself); other errors are described in
+	 * *err.
 	 */
 	int (*clone)(struct vfs_mount *m, const char *from, const char *to,
 		     struct vfs_error *err);
-	/* Last reference gone: free the handle.  The result is only logged. */
+	/* [mandatory] Last reference gone: free the handle.  The result is
+	 * only logged. */
 	int (*release)(struct vfs_file *f);
 };
 

@@ -275,11 +275,8 @@ static int local_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 	}
 	lm->rootfd = fd;
 	lm->root_user = geteuid() == 0;
-	lm->base.caps = VFS_CAP_XATTR | VFS_CAP_FALLOCATE | VFS_CAP_PUNCH_HOLE |
-			VFS_CAP_DIRECT_IO | VFS_CAP_SEEK_DATA |
-			VFS_CAP_COPY_RANGE | VFS_CAP_HARDLINK |
-			VFS_CAP_SYMLINK | VFS_CAP_RENAME_FLAGS |
-			VFS_CAP_CHOWN | VFS_CAP_MKNOD | VFS_CAP_STABLE_FSYNC |
+	lm->base.caps = VFS_CAP_PUNCH_HOLE | VFS_CAP_RENAME_FLAGS |
+			VFS_CAP_MKNOD | VFS_CAP_STABLE_FSYNC |
 			VFS_CAP_STABLE_INO | VFS_CAP_OWN_UMASK;
 	/*
 	 * A shared directory keeps every write on the daemon's path: a

@@ -324,8 +324,7 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 		goto err_free;
 	}
 	m->base.caps = VFS_CAP_SHARED | VFS_CAP_STABLE_FSYNC |
-		       VFS_CAP_HARDLINK | VFS_CAP_SYMLINK | VFS_CAP_CHOWN |
-		       VFS_CAP_MKNOD | VFS_CAP_DIRECT_IO | VFS_CAP_STABLE_INO;
+		       VFS_CAP_MKNOD | VFS_CAP_STABLE_INO;
 	m->base.attr_timeout = m->cache_ttl;
 	m->base.entry_timeout = vfs_remote_entry_timeout(m->cache_ttl);
 	m->state = NFSB_CONNECTED;

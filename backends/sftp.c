@@ -478,8 +478,7 @@ static int sftp_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 		goto err_free;
 	}
 
-	sm->base.caps = VFS_CAP_SYMLINK | VFS_CAP_CHOWN | VFS_CAP_SHARED |
-			VFS_CAP_DIRECT_IO;
+	sm->base.caps = VFS_CAP_SHARED;
 	if (sm->feat.fsync)
 		sm->base.caps |= VFS_CAP_STABLE_FSYNC;
 	sm->base.attr_timeout = sm->cfg.cache_ttl_s;

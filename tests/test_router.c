@@ -712,6 +712,59 @@ START_TEST(test_distinct_ino)
 }
 END_TEST
 
+/*
+ * Mount ids go into the top byte of st_ino: more than 256 mounts added and
+ * removed in turn must never give a live mount the id of another, and a
+ * handle kept open across a forced removal keeps its mount's id taken.
+ */
+START_TEST(test_ids_never_collide)
+{
+	struct vfs_error err;
+	struct router_file *f;
+	struct stat keep, open_st, st;
+	char prefix[32];
+
+	mkdir_host("a");
+	write_host("a/f", "");
+	add("/keep", "a", false);
+	keep = attr("/keep/f");
+	/* the first mount's numbers are what they always were */
+	ck_assert_uint_eq(keep.st_ino >> 56, 1);
+	add("/open", "a", false);
+	ck_assert_int_eq(router_open("/open/f", O_RDONLY, &f), 0);
+	open_st = attr("/open/f");
+	vfs_error_init(&err);
+	ck_assert_int_eq(router_remove("/open", true, &err), 0);
+	for (int i = 0; i < 600; i++) {
+		snprintf(prefix, sizeof(prefix), "/t%d", i);
+		add(prefix, "a", false);
+		snprintf(prefix, sizeof(prefix), "/t%d/f", i);
+		st = attr(prefix);
+		ck_assert_msg(st.st_ino != keep.st_ino &&
+				      st.st_ino != open_st.st_ino,
+			      "mount %d has the inode numbers of a live one", i);
+		snprintf(prefix, sizeof(prefix), "/t%d", i);
+		ck_assert_int_eq(router_remove(prefix, false, &err), 0);
+	}
+	router_release(f);
+
+	/* at most 254 at once, then a clear refusal */
+	for (int i = 1; i < 254; i++) {
+		snprintf(prefix, sizeof(prefix), "/u%d", i);
+		add(prefix, "a", false);
+	}
+	vfs_error_init(&err);
+	ck_assert_int_eq(router_add("/u254", host("a"), NULL, false,
+				    ROUTER_ORIGIN_CMDLINE, &err),
+			 -EMFILE);
+	ck_assert_ptr_nonnull(strstr(err.msg, "too many mounts"));
+	/* one removed, its id serves the next */
+	ck_assert_int_eq(router_remove("/u7", false, &err), 0);
+	add("/u254", "a", false);
+	ck_assert_uint_ne(attr("/u254/f").st_ino, keep.st_ino);
+}
+END_TEST
+
 START_TEST(test_file_io)
 {
 	struct router_file *f;
@@ -779,6 +832,280 @@ START_TEST(test_remove)
 	ck_assert_int_eq(router_read(f, buf, sizeof(buf), 0), -EIO);
 	router_release(f);
 	ck_assert_uint_eq(router_mount_count(), 0);
+}
+END_TEST
+
+/* ---- the contract: mandatory members, answers for missing ones ---------- */
+
+/* A backend of mandatory members only: one regular file "/f" of 4 bytes. */
+static int fake_unmounts;
+
+static void fake_unmount(struct vfs_mount *m)
+{
+	fake_unmounts++;
+	free(m);
+}
+
+static int fake_statfs(struct vfs_mount *m, const char *path,
+		       struct statvfs *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->f_bsize = 4096;
+	return 0;
+}
+
+static void fake_stat(struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = 7;
+	st->st_mode = S_IFREG | 0644;
+	st->st_nlink = 1;
+	st->st_size = 4;
+}
+
+static int fake_getattr(struct vfs_mount *m, const char *path, struct stat *st)
+{
+	if (strcmp(path, "/f") != 0)
+		return strcmp(path, "/") ? -ENOENT : (fake_stat(st),
+						     st->st_mode = S_IFDIR | 0755, 0);
+	fake_stat(st);
+	return 0;
+}
+
+static int fake_opendir(struct vfs_mount *m, const char *path,
+			struct vfs_dir **out)
+{
+	*out = (struct vfs_dir *)m;
+	return 0;
+}
+
+static int fake_readdir(struct vfs_mount *m, struct vfs_dir *d, off_t off,
+			vfs_fill_fn fill, void *ctx)
+{
+	struct stat st;
+
+	fake_stat(&st);
+	if (off == 0)
+		fill(ctx, "f", &st, 0, 1);
+	return 0;
+}
+
+static void fake_releasedir(struct vfs_mount *m, struct vfs_dir *d)
+{
+}
+
+static int fake_open(struct vfs_mount *m, const char *path, int flags,
+		     struct vfs_file **out)
+{
+	*out = calloc(1, sizeof(**out));
+	(*out)->host_fd = -1;
+	return 0;
+}
+
+static ssize_t fake_read(struct vfs_file *f, void *buf, size_t size, off_t off)
+{
+	return 0;
+}
+
+static int fake_fgetattr(struct vfs_file *f, struct stat *st)
+{
+	fake_stat(st);
+	return 0;
+}
+
+static int fake_release(struct vfs_file *f)
+{
+	free(f);
+	return 0;
+}
+
+#define FAKE_OPS                                                      \
+	.name = "fake", .unmount = fake_unmount, .statfs = fake_statfs,  \
+	.getattr = fake_getattr, .opendir = fake_opendir,                \
+	.readdir = fake_readdir, .releasedir = fake_releasedir,          \
+	.open = fake_open, .read = fake_read, .fgetattr = fake_fgetattr, \
+	.release = fake_release
+
+static const struct vfs_backend_ops fake_ops = { FAKE_OPS };
+static struct vfs_backend_ops fake_no_getattr, fake_no_fgetattr;
+
+static struct vfs_mount *fake_new(const struct vfs_backend_ops *ops)
+{
+	struct vfs_mount *vm = calloc(1, sizeof(*vm));
+
+	ck_assert_ptr_nonnull(vm);
+	vm->ops = ops;
+	return vm;
+}
+
+/* A table missing a mandatory member is refused when it is mounted, with
+ * a message naming the backend and the member; nothing is mounted. */
+START_TEST(test_mandatory_members)
+{
+	struct vfs_error err;
+	struct stat st;
+
+	fake_no_getattr = fake_no_fgetattr = fake_ops;
+	fake_no_getattr.getattr = NULL;
+	fake_no_fgetattr.fgetattr = NULL;
+	fake_unmounts = 0;
+	vfs_error_init(&err);
+	ck_assert_int_eq(router_add_internal("/fk", fake_new(&fake_no_getattr),
+					     true, &err),
+			 -EINVAL);
+	ck_assert_str_eq(err.msg,
+			 "backend fake: mandatory member 'getattr' missing from its ops table");
+	ck_assert_int_eq(fake_unmounts, 1);
+	vfs_error_init(&err);
+	ck_assert_int_eq(router_add_internal("/fk", fake_new(&fake_no_fgetattr),
+					     true, &err),
+			 -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "'fgetattr'"));
+	ck_assert_int_eq(router_getattr("/fk", &st), -ENOENT);
+	/* every built-in table passes, mount included */
+	for (const struct vfs_backend_ops *const *b = backend_all; *b; b++) {
+		vfs_error_init(&err);
+		ck_assert_msg(router_ops_check(*b, true, &err) == 0, "%s",
+			      err.msg);
+	}
+	/* an internal table needs no mount; one found by URL does */
+	vfs_error_init(&err);
+	ck_assert_int_eq(router_ops_check(&fake_ops, false, &err), 0);
+	ck_assert_int_eq(router_ops_check(&fake_ops, true, &err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "'mount'"));
+}
+END_TEST
+
+/* A backend of mandatory members only: each optional operation gets the
+ * one answer the router gives for it (rops[] in router.c). */
+START_TEST(test_missing_member_answers)
+{
+	struct vfs_error err;
+	struct router_file *f;
+	char buf[16];
+
+	vfs_error_init(&err);
+	ck_assert_int_eq(router_add_internal("/fk", fake_new(&fake_ops), true,
+					     &err),
+			 0);
+	ck_assert_int_eq(router_readlink("/fk/f", buf, sizeof(buf)), -EINVAL);
+	ck_assert_int_eq(router_getxattr("/fk/f", "user.a", buf, sizeof(buf)),
+			 -EOPNOTSUPP);
+	ck_assert_int_eq(router_listxattr("/fk/f", buf, sizeof(buf)), 0);
+	ck_assert_int_eq(router_clone("/fk/f", "/fk/g", &err), -EROFS);
+	ck_assert_int_eq(router_open("/fk/f", O_RDONLY, &f), 0);
+	ck_assert_int_eq(router_flush(f), 0);
+	ck_assert_int_eq(router_fsync(f, false), 0);
+	/* emulated: the whole file is data */
+	ck_assert_int_eq(router_lseek(f, 1, SEEK_DATA), 1);
+	ck_assert_int_eq(router_lseek(f, 1, SEEK_HOLE), 4);
+	ck_assert_int_eq(router_lseek(f, 4, SEEK_DATA), -ENXIO);
+	/* internal mounts are read-only: mutations stop there first */
+	ck_assert_int_eq(router_write(f, "x", 1, 0), -EROFS);
+	ck_assert_int_eq(router_fallocate(f, 0, 0, 1), -EROFS);
+	router_release(f);
+	ck_assert_int_eq(router_open("/fk/f", O_WRONLY, &f), -EROFS);
+	ck_assert_int_eq(router_setxattr("/fk/f", "user.a", "v", 1, 0), -EROFS);
+	ck_assert_int_eq(router_mkdir("/fk/d", 0755, &cred, &(struct stat){ 0 }),
+			 -EROFS);
+}
+END_TEST
+
+/* setxattr and removexattr answer what went wrong, not EROFS for all
+ * (regression: a path under no mount gave EROFS) */
+START_TEST(test_xattr_errors)
+{
+	mkdir_host("a");
+	write_host("a/f", "");
+	add("/m", "a", false);
+	add("/ro", "a", true);
+	ck_assert_int_eq(router_setxattr("/gone/f", "user.a", "v", 1, 0),
+			 -ENOENT);
+	ck_assert_int_eq(router_removexattr("/gone/f", "user.a"), -ENOENT);
+	ck_assert_int_eq(router_setxattr("/ro/f", "user.a", "v", 1, 0), -EROFS);
+	ck_assert_int_eq(router_removexattr("/ro/f", "user.a"), -EROFS);
+	ck_assert_int_eq(router_removexattr("/m/f", "user.none"), -ENODATA);
+}
+END_TEST
+
+/* ---- capability bits ---------------------------------------------------- */
+
+static int drop_caps(struct vfs_mount *vm, void *ctx)
+{
+	vm->caps &= ~*(uint32_t *)ctx;
+	return 0;
+}
+
+struct caps_of {
+	const char *prefix;
+	char list[256];
+	uint64_t fallocates, mknods;	/* backend calls counted */
+};
+
+static void find_caps(void *ctx, const struct router_view *v)
+{
+	struct caps_of *c = ctx;
+	const char *names[ROUTER_CAPS_MAX];
+	size_t n;
+
+	if (strcmp(v->prefix, c->prefix) != 0)
+		return;
+	n = router_caps(v, names, ROUTER_CAPS_MAX);
+	c->fallocates = atomic_load(&v->stats->ops[VOP_FALLOCATE]);
+	c->mknods = atomic_load(&v->stats->ops[VOP_MKNOD]);
+	c->list[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			strcat(c->list, ",");
+		strcat(c->list, names[i]);
+	}
+}
+
+/*
+ * Capabilities are listed from the table's members and the instance's bits;
+ * without VFS_CAP_PUNCH_HOLE / VFS_CAP_MKNOD the router answers EOPNOTSUPP
+ * itself, the backend never asked (its counters stay at 0).
+ */
+START_TEST(test_caps)
+{
+	struct caps_of c = { .prefix = "/x" };
+	struct vfs_error err;
+	struct router_file *f;
+	struct stat st;
+	uint32_t drop = VFS_CAP_PUNCH_HOLE | VFS_CAP_MKNOD;
+	char url[256];
+
+	mkdir_host("a");
+	write_host("a/f", "data");
+	snprintf(url, sizeof(url), "fault+file://%s", host("a"));
+	vfs_error_init(&err);
+	ck_assert_int_eq(router_add("/x", url, NULL, false,
+				    ROUTER_ORIGIN_CMDLINE, &err),
+			 0);
+	router_foreach(find_caps, &c);
+	ck_assert_str_eq(c.list,
+			 "symlink,hardlink,special_files,rename_exchange,xattr,fallocate,punch_hole,seek_data,copy_range,stable_fsync,stable_ino,acl_umask");
+
+	ck_assert_int_eq(router_with_backend("/x", drop_caps, &drop, &err), 0);
+	router_foreach(find_caps, &c);
+	ck_assert_ptr_null(strstr(c.list, "punch_hole"));
+	ck_assert_ptr_null(strstr(c.list, "special_files"));
+	ck_assert_int_eq(router_open("/x/f", O_RDWR, &f), 0);
+	ck_assert_int_eq(router_fallocate(f, FALLOC_FL_PUNCH_HOLE |
+						     FALLOC_FL_KEEP_SIZE,
+					  0, 2),
+			 -EOPNOTSUPP);
+	ck_assert_int_eq(router_fallocate(f, 0, 0, 8), 0);
+	router_release(f);
+	ck_assert_int_eq(router_mknod("/x/fifo", S_IFIFO | 0644, 0, &cred, &st),
+			 -EOPNOTSUPP);
+	ck_assert_int_eq(router_mknod("/x/reg", S_IFREG | 0644, 0, &cred, &st),
+			 0);
+	ck_assert(!host_exists("a/fifo"));
+	/* only the calls that were made are counted */
+	router_foreach(find_caps, &c);
+	ck_assert_uint_eq(c.fallocates, 1);
+	ck_assert_uint_eq(c.mknods, 1);
 }
 END_TEST
 
@@ -929,8 +1256,13 @@ Suite *router_suite(void)
 	tcase_add_test(tc, test_add_errors);
 	tcase_add_test(tc, test_options_url_wins);
 	tcase_add_test(tc, test_distinct_ino);
+	tcase_add_test(tc, test_ids_never_collide);
 	tcase_add_test(tc, test_remove);
 	tcase_add_test(tc, test_fault_wrapper);
+	tcase_add_test(tc, test_mandatory_members);
+	tcase_add_test(tc, test_missing_member_answers);
+	tcase_add_test(tc, test_xattr_errors);
+	tcase_add_test(tc, test_caps);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -85,13 +85,18 @@ struct mounts_ctx {
 static void mounts_one(void *p, const struct router_view *v)
 {
 	struct mounts_ctx *c = p;
+	const char *caps[ROUTER_CAPS_MAX];
+	size_t ncaps = router_caps(v, caps, ROUTER_CAPS_MAX);
 
 	if (v->origin == ROUTER_ORIGIN_INTERNAL)
 		return;
 	if (!c->json) {
-		fprintf(c->out, "%-20s %-7s %-12s %-3s %-12s %s\n", v->prefix,
+		fprintf(c->out, "%-20s %-7s %-12s %-3s %-12s %s ", v->prefix,
 			v->backend, v->state, v->readonly ? "yes" : "no",
 			origin_name(v->origin), v->display);
+		for (size_t i = 0; i < ncaps; i++)
+			fprintf(c->out, "%s%s", i ? "," : "", caps[i]);
+		fputs(ncaps ? "\n" : "-\n", c->out);
 		c->n++;
 		return;
 	}
@@ -105,12 +110,16 @@ static void mounts_one(void *p, const struct router_view *v)
 	fputs(",\"state\":", c->out);
 	report_json_str(c->out, v->state);
 	fprintf(c->out,
-		",\"readonly\":%s,\"passthrough\":%s,\"origin\":\"%s\",\"open_files\":%llu,\"reconnects\":%lu,\"since\":%lld}",
+		",\"readonly\":%s,\"passthrough\":%s,\"origin\":\"%s\",\"open_files\":%llu,\"reconnects\":%lu,\"since\":%lld",
 		v->readonly ? "true" : "false",
 		v->passthrough && pt_enabled() ? "true" : "false",
 		origin_name(v->origin),
 		(unsigned long long)v->open_files, v->reconnects,
 		(long long)v->since.tv_sec);
+	fputs(",\"caps\":[", c->out);
+	for (size_t i = 0; i < ncaps; i++)
+		fprintf(c->out, "%s\"%s\"", i ? "," : "", caps[i]);
+	fputs("]}", c->out);
 }
 
 void report_mounts(FILE *out, bool json)
@@ -120,8 +129,8 @@ void report_mounts(FILE *out, bool json)
 	if (json)
 		fputs("{\"mounts\":[", out);
 	else
-		fprintf(out, "%-20s %-7s %-12s %-3s %-12s %s\n", "PREFIX",
-			"BACKEND", "STATE", "RO", "ORIGIN", "URL");
+		fprintf(out, "%-20s %-7s %-12s %-3s %-12s %s %s\n", "PREFIX",
+			"BACKEND", "STATE", "RO", "ORIGIN", "URL", "CAPS");
 	router_foreach(mounts_one, &c);
 	if (json)
 		fputs("]}\n", out);

@@ -8,8 +8,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +27,8 @@
 #include "vfsd/stats.h"
 
 /*
- * Run backend call `expr` on mount m, counted in its statistics as op.
+ * Run backend call `expr` on mount m, counted in its statistics in the
+ * slot of op (an enum rop, see rops[]).
  * Every backend call goes through here.  Past the calling thread's
  * deadline (backends/callctx.h: a write under a cross-host lock whose
  * lease ran out) nothing more is sent: whatever the backend.
@@ -37,7 +40,8 @@
 		if (!vfs_call_expired()) {                         \
 			stats_begin(&(m)->stats, &t0_);            \
 			r_ = (expr);                               \
-			stats_end(&(m)->stats, (op), &t0_, (long)r_); \
+			stats_end(&(m)->stats, rops[op].stat, &t0_,  \
+				  (long)r_);                         \
 		}                                                  \
 		r_;                                                \
 	})
@@ -48,7 +52,7 @@
 		struct timespec t0_;                               \
 		stats_begin(&(m)->stats, &t0_);                    \
 		__typeof__(expr) r_ = (expr);                      \
-		stats_end(&(m)->stats, (op), &t0_, (long)r_);      \
+		stats_end(&(m)->stats, rops[op].stat, &t0_, (long)r_); \
 		r_;                                                \
 	})
 
@@ -60,7 +64,9 @@ struct router_mount {
 	struct vfs_mount *vm;		/* owned; unmount()ed on last put */
 	bool readonly;
 	bool hidden;			/* left out of its parent's listing */
-	uint64_t id;			/* mixed into st_ino */
+	unsigned id;			/* mixed into st_ino, see id_get();
+					 * 0 until inserted */
+	uint64_t space;			/* inode space: never reused */
 	atomic_uint_fast64_t refs;	/* the table holds one */
 	atomic_uint_fast64_t open_files;
 	atomic_bool revoked;		/* removed by force: files fail EIO */
@@ -70,6 +76,165 @@ struct router_mount {
 	struct timespec since;		/* when it was mounted */
 	struct mount_stats stats;
 };
+
+/*
+ * The backend contract as data: one row per member of struct
+ * vfs_backend_ops the router calls (backends/backend.h says what each
+ * does).  `missing` is what the router answers when a backend's table has
+ * no such member, one answer per operation whatever the backend:
+ *
+ *  - MANDATORY: every table has it; router_add refuses a table without it
+ *    (router_ops_check), so the router calls it without looking.
+ *  - EMULATED: the router does the work itself (lseek's SEEK_DATA/HOLE,
+ *    copy_range).
+ *  - 0: there is nothing to do, so it succeeded (flush, fsync: the
+ *    backend keeps nothing back; listxattr: no attributes, as the
+ *    kernel's NFS client and ext4 answer for a file without any).
+ *  - -EPERM for calls that make or remove names, or change attributes:
+ *    what link(2), mkdir(2), symlink(2), mknod(2), unlink(2) and rename(2)
+ *    say for "the file system does not support" that call.
+ *  - -EOPNOTSUPP for the xattr calls and fallocate, as the kernel answers
+ *    for a FUSE file system without them (and what cp, tar and libattr
+ *    read as "none here"); and for clone, whose caller then copies.
+ *  - -EINVAL for readlink: without symlinks nothing is one.
+ *  - -EROFS for write: a backend that cannot write is read-only.
+ *
+ * Never -ENOSYS: the kernel remembers an ENOSYS for the whole FUSE mount
+ * (fc->no_fsync, no_setxattr...), i.e. for every vfsd mount at once, so one
+ * backend's gap would switch the operation off for all of them.
+ *
+ * `mutates`: refused with -EROFS on a read-only mount before the backend
+ * is asked.  `stat`: the statistics slot the call is counted in
+ * (VOP_COUNT: not counted).
+ */
+enum rop {
+	ROP_UNMOUNT, ROP_STATFS, ROP_GETATTR, ROP_SETATTR, ROP_READLINK,
+	ROP_MKNOD, ROP_MKDIR, ROP_SYMLINK, ROP_LINK, ROP_UNLINK, ROP_RMDIR,
+	ROP_RENAME, ROP_OPENDIR, ROP_READDIR, ROP_RELEASEDIR, ROP_GETXATTR,
+	ROP_LISTXATTR, ROP_SETXATTR, ROP_REMOVEXATTR, ROP_CREATE, ROP_OPEN,
+	ROP_READ, ROP_WRITE, ROP_FGETATTR, ROP_FLUSH, ROP_FSYNC, ROP_FALLOCATE,
+	ROP_LSEEK, ROP_COPY_RANGE, ROP_CLONE, ROP_RELEASE,
+	ROP_COUNT
+};
+
+#define MANDATORY INT_MIN
+#define EMULATED  1
+
+struct rop_row {
+	const char *name;	/* the member's name, for messages */
+	size_t member;		/* offsetof(struct vfs_backend_ops, name) */
+	int missing;		/* see above */
+	bool mutates;
+	enum vfs_op stat;
+};
+
+#define ROW(op, miss, mut, st)                                          \
+	{ #op, offsetof(struct vfs_backend_ops, op), (miss), (mut), (st) }
+
+static const struct rop_row rops[ROP_COUNT] = {
+	[ROP_UNMOUNT]	  = ROW(unmount,     MANDATORY,   false, VOP_COUNT),
+	[ROP_STATFS]	  = ROW(statfs,      MANDATORY,   false, VOP_STATFS),
+	[ROP_GETATTR]	  = ROW(getattr,     MANDATORY,   false, VOP_GETATTR),
+	[ROP_SETATTR]	  = ROW(setattr,     -EPERM,      true,  VOP_SETATTR),
+	[ROP_READLINK]	  = ROW(readlink,    -EINVAL,     false, VOP_READLINK),
+	[ROP_MKNOD]	  = ROW(mknod,       -EPERM,      true,  VOP_MKNOD),
+	[ROP_MKDIR]	  = ROW(mkdir,       -EPERM,      true,  VOP_MKDIR),
+	[ROP_SYMLINK]	  = ROW(symlink,     -EPERM,      true,  VOP_SYMLINK),
+	[ROP_LINK]	  = ROW(link,        -EPERM,      true,  VOP_LINK),
+	[ROP_UNLINK]	  = ROW(unlink,      -EPERM,      true,  VOP_UNLINK),
+	[ROP_RMDIR]	  = ROW(rmdir,       -EPERM,      true,  VOP_RMDIR),
+	[ROP_RENAME]	  = ROW(rename,      -EPERM,      true,  VOP_RENAME),
+	[ROP_OPENDIR]	  = ROW(opendir,     MANDATORY,   false, VOP_OPENDIR),
+	[ROP_READDIR]	  = ROW(readdir,     MANDATORY,   false, VOP_READDIR),
+	[ROP_RELEASEDIR]  = ROW(releasedir,  MANDATORY,   false, VOP_COUNT),
+	[ROP_GETXATTR]	  = ROW(getxattr,    -EOPNOTSUPP, false, VOP_GETXATTR),
+	[ROP_LISTXATTR]	  = ROW(listxattr,   0,           false, VOP_LISTXATTR),
+	[ROP_SETXATTR]	  = ROW(setxattr,    -EOPNOTSUPP, true,  VOP_SETXATTR),
+	[ROP_REMOVEXATTR] = ROW(removexattr, -EOPNOTSUPP, true,  VOP_REMOVEXATTR),
+	[ROP_CREATE]	  = ROW(create,      -EPERM,      true,  VOP_CREATE),
+	[ROP_OPEN]	  = ROW(open,        MANDATORY,   false, VOP_OPEN),
+	[ROP_READ]	  = ROW(read,        MANDATORY,   false, VOP_READ),
+	[ROP_WRITE]	  = ROW(write,       -EROFS,      true,  VOP_WRITE),
+	[ROP_FGETATTR]	  = ROW(fgetattr,    MANDATORY,   false, VOP_GETATTR),
+	[ROP_FLUSH]	  = ROW(flush,       0,           false, VOP_FLUSH),
+	[ROP_FSYNC]	  = ROW(fsync,       0,           false, VOP_FSYNC),
+	[ROP_FALLOCATE]	  = ROW(fallocate,   -EOPNOTSUPP, true,  VOP_FALLOCATE),
+	[ROP_LSEEK]	  = ROW(lseek,       EMULATED,    false, VOP_LSEEK),
+	[ROP_COPY_RANGE]  = ROW(copy_range,  EMULATED,    true,  VOP_COPY_RANGE),
+	[ROP_CLONE]	  = ROW(clone,       -EOPNOTSUPP, true,  VOP_CLONE),
+	[ROP_RELEASE]	  = ROW(release,     MANDATORY,   false, VOP_RELEASE),
+};
+
+/* Whether `ops` has the member of op. */
+static bool ops_has(const struct vfs_backend_ops *ops, enum rop op)
+{
+	void (*fn)(void);
+
+	memcpy(&fn, (const char *)ops + rops[op].member, sizeof(fn));
+	return fn != NULL;
+}
+
+/*
+ * What a mount can do beyond the mandatory members, by name, in this
+ * order: an optional member it has (op) or a capability bit (cap).
+ */
+static const struct {
+	const char *name;
+	enum rop op;		/* ROP_COUNT: by cap */
+	uint32_t cap;
+} cap_names[] = {
+	{ "symlink",	  ROP_SYMLINK,	  0 },
+	{ "hardlink",	  ROP_LINK,	  0 },
+	{ "special_files", ROP_COUNT,	  VFS_CAP_MKNOD },
+	{ "rename_exchange", ROP_COUNT,	  VFS_CAP_RENAME_FLAGS },
+	{ "xattr",	  ROP_GETXATTR,	  0 },
+	{ "fallocate",	  ROP_FALLOCATE,  0 },
+	{ "punch_hole",	  ROP_COUNT,	  VFS_CAP_PUNCH_HOLE },
+	{ "seek_data",	  ROP_LSEEK,	  0 },
+	{ "copy_range",	  ROP_COPY_RANGE, 0 },
+	{ "clone",	  ROP_CLONE,	  0 },
+	{ "stable_fsync", ROP_COUNT,	  VFS_CAP_STABLE_FSYNC },
+	{ "stable_ino",	  ROP_COUNT,	  VFS_CAP_STABLE_INO },
+	{ "shared",	  ROP_COUNT,	  VFS_CAP_SHARED },
+	{ "acl_umask",	  ROP_COUNT,	  VFS_CAP_OWN_UMASK },
+};
+
+size_t router_caps(const struct router_view *v, const char **names,
+		   size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(cap_names) / sizeof(cap_names[0]); i++) {
+		bool has = cap_names[i].op == ROP_COUNT
+				   ? (v->caps & cap_names[i].cap) != 0
+				   : ops_has(v->ops, cap_names[i].op);
+
+		if (has && n < max)
+			names[n++] = cap_names[i].name;
+	}
+	return n;
+}
+
+int router_ops_check(const struct vfs_backend_ops *ops, bool by_url,
+		     struct vfs_error *err)
+{
+	const char *name = ops->name ? ops->name : "(unnamed)";
+
+	if (!ops->name)
+		return vfs_error_set(err, EINVAL,
+				     "backend %s: mandatory member 'name' missing from its ops table",
+				     name);
+	if (by_url && !ops->mount)
+		return vfs_error_set(err, EINVAL,
+				     "backend %s: mandatory member 'mount' missing from its ops table",
+				     name);
+	for (int op = 0; op < ROP_COUNT; op++)
+		if (rops[op].missing == MANDATORY && !ops_has(ops, op))
+			return vfs_error_set(err, EINVAL,
+					     "backend %s: mandatory member '%s' missing from its ops table",
+					     name, rops[op].name);
+	return 0;
+}
 
 struct router_dir {
 	struct router_mount *m;		/* ref held, or NULL (virtual) */
@@ -82,12 +247,74 @@ struct router_dir {
 static pthread_rwlock_t table_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct router_mount **mounts;	/* protected by table_lock */
 static size_t nmounts;			/* protected by table_lock */
-static uint64_t next_id = 1;		/* protected by table_lock */
 static struct timespec start_time;
+
+/*
+ * Mount ids.  A mount's id goes into the top byte of every st_ino it
+ * reports (mix_ino), so two mounts alive at once must never share one:
+ * their files would look like one file to cp, tar and find.  Byte 0xff
+ * belongs to virtual directories (virtual_stat), which leaves ids
+ * 1..MOUNT_ID_MAX.  They are handed out in turn from where the last one
+ * was, so the first mounts keep the numbers they always had and a freed
+ * id is reused as late as possible; an id is free again only when its
+ * mount is (the last handle of a mount removed by force may outlive the
+ * removal by far).  Beyond MOUNT_ID_MAX mounts at once, router_add
+ * refuses.  Protected by id_lock, a leaf taken from mount_put too.
+ */
+#define MOUNT_ID_MAX 254
+static pthread_mutex_t id_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool id_used[MOUNT_ID_MAX + 1];	/* protected by id_lock */
+static unsigned id_next = 1;		/* protected by id_lock */
+/* the node table's key of a mount (router_ino_space): unlike the id it
+ * is never reused, so a node of a removed mount never matches a file of
+ * a later one; protected by id_lock */
+static uint64_t space_next = 1;
+
+/* A free mount id, or 0 when all are taken. */
+static unsigned id_get(void)
+{
+	unsigned id = 0;
+
+	pthread_mutex_lock(&id_lock);
+	for (unsigned i = 0; i < MOUNT_ID_MAX && !id; i++) {
+		unsigned c = (id_next - 1 + i) % MOUNT_ID_MAX + 1;
+
+		if (!id_used[c])
+			id = c;
+	}
+	if (id) {
+		id_used[id] = true;
+		id_next = id % MOUNT_ID_MAX + 1;
+	}
+	pthread_mutex_unlock(&id_lock);
+	return id;
+}
+
+static uint64_t space_get(void)
+{
+	uint64_t space;
+
+	pthread_mutex_lock(&id_lock);
+	space = space_next++;
+	pthread_mutex_unlock(&id_lock);
+	return space;
+}
+
+static void id_put(unsigned id)
+{
+	if (!id)
+		return;
+	pthread_mutex_lock(&id_lock);
+	id_used[id] = false;
+	pthread_mutex_unlock(&id_lock);
+}
 
 int router_init(void)
 {
 	clock_gettime(CLOCK_REALTIME, &start_time);
+	pthread_mutex_lock(&id_lock);
+	id_next = 1;
+	pthread_mutex_unlock(&id_lock);
 	return 0;
 }
 
@@ -101,6 +328,7 @@ static void mount_put(struct router_mount *m)
 	if (atomic_fetch_sub(&m->refs, 1) != 1)
 		return;
 	m->ops->unmount(m->vm);
+	id_put(m->id);
 	free(m->prefix);
 	free(m->display);
 	free(m->url);
@@ -177,9 +405,9 @@ static bool is_mount_point(const char *path)
 	return found;
 }
 
-static uint64_t mix_ino(uint64_t id, uint64_t ino)
+static uint64_t mix_ino(unsigned id, uint64_t ino)
 {
-	return ino ^ (id << 56);
+	return ino ^ ((uint64_t)id << 56);
 }
 
 static void virtual_stat(const char *path, struct stat *st)
@@ -223,6 +451,61 @@ static struct router_mount *route_rw(const char *path, const char **rel,
 		return NULL;
 	}
 	return m;
+}
+
+/*
+ * Whether m's backend lacks op (an optional member): then m's reference is
+ * dropped and *ret is the row's answer (rops[]).
+ */
+static bool lacks(struct router_mount *m, enum rop op, int *ret)
+{
+	if (ops_has(m->ops, op))
+		return false;
+	*ret = rops[op].missing;
+	mount_put(m);
+	return true;
+}
+
+/*
+ * The mount for operation op on `path`, with a reference, when the call is
+ * its backend's to answer; else NULL and *ret the answer: no mount
+ * (-ENOENT, or -EROFS in a virtual directory when op mutates), a read-only
+ * mount when op mutates, or the row's answer for a member it lacks.
+ */
+static struct router_mount *route_op(enum rop op, const char *path,
+				     const char **rel, int *ret)
+{
+	struct router_mount *m;
+
+	if (rops[op].mutates) {
+		m = route_rw(path, rel, ret);
+	} else {
+		m = resolve(path, rel);
+		*ret = -ENOENT;
+	}
+	if (!m || lacks(m, op, ret))
+		return NULL;
+	return m;
+}
+
+/*
+ * Whether a call of op on open file f is its backend's to answer; else *ret
+ * is the answer: -EIO once its mount was removed by force, -EROFS when op
+ * mutates a read-only mount, the row's answer for a member it lacks.
+ */
+static bool file_ready(const struct router_file *f, enum rop op, int *ret)
+{
+	const struct router_mount *m = f->mount;
+
+	if (atomic_load(&m->revoked))
+		*ret = -EIO;
+	else if (rops[op].mutates && m->readonly)
+		*ret = -EROFS;
+	else if (!ops_has(m->ops, op))
+		*ret = rops[op].missing;
+	else
+		return true;
+	return false;
 }
 
 /* Creating or removing a name that is (or leads to) a mount point. */
@@ -307,6 +590,9 @@ int router_add(const char *prefix_in, const char *url_s,
 				    what, url.scheme, url.raw);
 		goto fail;
 	}
+	ret = router_ops_check(m->ops, true, err);
+	if (ret < 0)
+		goto fail;
 	if ((cfg_opts && (ret = vfs_opts_copy(&opts, cfg_opts)) < 0)) {
 		ret = vfs_error_set(err, -ret, "out of memory");
 		goto fail;
@@ -361,9 +647,14 @@ int router_add(const char *prefix_in, const char *url_s,
 		vfs_opts_copy(&m->opts, cfg_opts);
 	ret = table_insert(m);
 	if (ret < 0) {
-		vfs_error_set(err, -ret, "%s: %s", what,
-			      ret == -EEXIST ? "prefix is already mounted"
-					     : strerror(-ret));
+		if (ret == -EMFILE)
+			vfs_error_set(err, EMFILE,
+				      "%s: too many mounts at once (at most %d)",
+				      what, MOUNT_ID_MAX);
+		else
+			vfs_error_set(err, -ret, "%s: %s", what,
+				      ret == -EEXIST ? "prefix is already mounted"
+						     : strerror(-ret));
 		prefix = NULL;	/* m owns it now */
 		mount_put(m);
 		m = NULL;
@@ -394,6 +685,10 @@ static int table_insert(struct router_mount *m)
 	atomic_init(&m->open_files, 0);
 	atomic_init(&m->revoked, false);
 	clock_gettime(CLOCK_REALTIME, &m->since);
+	m->id = id_get();
+	if (!m->id)
+		return -EMFILE;
+	m->space = space_get();
 	pthread_rwlock_wrlock(&table_lock);
 	for (size_t i = 0; i < nmounts && ret == 0; i++)
 		if (strcmp(mounts[i]->prefix, m->prefix) == 0)
@@ -401,7 +696,6 @@ static int table_insert(struct router_mount *m)
 	grown = ret ? NULL : realloc(mounts, (nmounts + 1) * sizeof(*mounts));
 	if (grown) {
 		mounts = grown;
-		m->id = next_id++;
 		mounts[nmounts++] = m;
 	} else if (!ret) {
 		ret = -ENOMEM;
@@ -413,9 +707,16 @@ static int table_insert(struct router_mount *m)
 int router_add_internal(const char *prefix, struct vfs_mount *vm,
 			bool visible, struct vfs_error *err)
 {
-	struct router_mount *m = calloc(1, sizeof(*m));
-	int ret;
+	struct router_mount *m;
+	int ret = router_ops_check(vm->ops, false, err);
 
+	if (ret < 0) {
+		/* without unmount the instance cannot be freed */
+		if (vm->ops->unmount)
+			vm->ops->unmount(vm);
+		return ret;
+	}
+	m = calloc(1, sizeof(*m));
 	if (!m || !(m->prefix = strdup(prefix)) ||
 	    !(m->display = strdup("vfsd:internal")) ||
 	    !(m->url = strdup("vfsd:internal"))) {
@@ -542,6 +843,8 @@ void router_foreach(router_view_fn fn, void *ctx)
 			.state = state,
 			.readonly = m->readonly,
 			.passthrough = m->vm->caps & VFS_CAP_PASSTHROUGH,
+			.ops = m->ops,
+			.caps = m->vm->caps,
 			.hidden = m->hidden,
 			.origin = m->origin,
 			.open_files = atomic_load(&m->open_files),
@@ -605,9 +908,8 @@ uint64_t router_ino_space(const char *path)
 	uint64_t space = 0;
 
 	if (m) {
-		/* ids start at 1 and are never reused */
 		if (m->vm->caps & VFS_CAP_STABLE_INO)
-			space = m->id;
+			space = m->space;
 		mount_put(m);
 	}
 	return space;
@@ -632,7 +934,7 @@ int router_getattr(const char *path, struct stat *st)
 	int ret = -ENOENT;
 
 	if (m) {
-		ret = BCALL(m, VOP_GETATTR, m->ops->getattr(m->vm, rel, st));
+		ret = BCALL(m, ROP_GETATTR, m->ops->getattr(m->vm, rel, st));
 		if (ret == 0)
 			st->st_ino = mix_ino(m->id, st->st_ino);
 		mount_put(m);
@@ -656,9 +958,9 @@ int router_setattr(const char *path, struct router_file *f,
 	int ret;
 
 	if (f) {
+		if (!file_ready(f, ROP_SETATTR, &ret))
+			return ret;
 		m = f->mount;
-		if (m->readonly)
-			return -EROFS;
 		mount_get(m);
 		if (path) {
 			struct router_mount *pm = resolve(path, &rel);
@@ -669,17 +971,14 @@ int router_setattr(const char *path, struct router_file *f,
 				mount_put(pm);
 		}
 	} else {
-		m = route_rw(path, &rel, &ret);
+		m = route_op(ROP_SETATTR, path, &rel, &ret);
 		if (!m)
 			return ret;
 	}
 	/* with a handle, no path (or one on another mount) is NULL: never
 	 * "/", which a backend could take for the mount's root */
-	ret = m->ops->setattr
-		      ? BCALL(m, VOP_SETATTR,
-			      m->ops->setattr(m->vm, rel, f ? f->vf : NULL, sa,
-					      st))
-		      : -ENOSYS;
+	ret = BCALL(m, ROP_SETATTR,
+		    m->ops->setattr(m->vm, rel, f ? f->vf : NULL, sa, st));
 	if (ret == 0)
 		st->st_ino = mix_ino(m->id, st->st_ino);
 	mount_put(m);
@@ -727,33 +1026,41 @@ ssize_t router_readlink(const char *path, char *buf, size_t size)
 	const char *rel;
 	struct router_mount *m = resolve(path, &rel);
 	ssize_t ret;
+	int missing;
 
 	if (!m)
 		return is_virtual_dir(path) ? -EINVAL : -ENOENT;
-	ret = m->ops->readlink ? BCALL(m, VOP_READLINK,
-				       m->ops->readlink(m->vm, rel, buf, size))
-			       : -EINVAL;
+	if (lacks(m, ROP_READLINK, &missing))
+		return missing;
+	ret = BCALL(m, ROP_READLINK, m->ops->readlink(m->vm, rel, buf, size));
 	mount_put(m);
 	return ret;
 }
 
-/* Common frame of the calls that create one name. */
-#define ROUTE_CREATE(path, call)                                   \
-	do {                                                       \
-		const char *rel;                                   \
-		struct router_mount *m;                            \
-		int ret_ = check_not_mount_point(path);            \
-		if (ret_ < 0)                                      \
-			return ret_ == -EBUSY ? -EEXIST : ret_;    \
-		m = route_rw(path, &rel, &ret_);                   \
-		if (!m)                                            \
-			return ret_;                               \
-		ret_ = (call);                                     \
-		if (ret_ == 0)                                     \
-			st->st_ino = mix_ino(m->id, st->st_ino);   \
-		mount_put(m);                                      \
-		return ret_;                                       \
-	} while (0)
+/*
+ * The mount a call creating `path` goes to (op: its row), with a
+ * reference; else NULL with *ret the answer.  A mount point or a directory
+ * leading to one already exists.
+ */
+static struct router_mount *route_create(enum rop op, const char *path,
+					 const char **rel, int *ret)
+{
+	*ret = check_not_mount_point(path);
+	if (*ret < 0) {
+		*ret = *ret == -EBUSY ? -EEXIST : *ret;
+		return NULL;
+	}
+	return route_op(op, path, rel, ret);
+}
+
+/* The end of a creating call: the new object's st_ino made the mount's. */
+static int created(struct router_mount *m, int ret, struct stat *st)
+{
+	if (ret == 0)
+		st->st_ino = mix_ino(m->id, st->st_ino);
+	mount_put(m);
+	return ret;
+}
 
 /*
  * The mode a creating call hands `m`: the caller's umask is still to be
@@ -770,36 +1077,56 @@ static mode_t create_mode(const struct router_mount *m, mode_t mode,
 int router_mknod(const char *path, mode_t mode, dev_t rdev,
 		 const struct vfs_cred *cred, struct stat *st)
 {
-	ROUTE_CREATE(path, m->ops->mknod
-				   ? BCALL(m, VOP_MKNOD,
-					   m->ops->mknod(m->vm, rel,
-							 create_mode(m, mode,
-								     cred),
-							 rdev,
-							 cred, st))
-				   : -EPERM);
+	const char *rel;
+	int ret;
+	struct router_mount *m = route_create(ROP_MKNOD, path, &rel, &ret);
+	mode_t type = mode & S_IFMT;
+
+	if (!m)
+		return ret;
+	/* a FIFO, socket or device where there can be none: no round trip */
+	if (type && type != S_IFREG && !(m->vm->caps & VFS_CAP_MKNOD)) {
+		mount_put(m);
+		return -EOPNOTSUPP;
+	}
+	return created(m,
+		       BCALL(m, ROP_MKNOD,
+			     m->ops->mknod(m->vm, rel,
+					   create_mode(m, mode, cred), rdev,
+					   cred, st)),
+		       st);
 }
 
 int router_mkdir(const char *path, mode_t mode, const struct vfs_cred *cred,
 		 struct stat *st)
 {
-	ROUTE_CREATE(path, m->ops->mkdir
-				   ? BCALL(m, VOP_MKDIR,
-					   m->ops->mkdir(m->vm, rel,
-							 create_mode(m, mode,
-								     cred),
-							 cred, st))
-				   : -EPERM);
+	const char *rel;
+	int ret;
+	struct router_mount *m = route_create(ROP_MKDIR, path, &rel, &ret);
+
+	if (!m)
+		return ret;
+	return created(m,
+		       BCALL(m, ROP_MKDIR,
+			     m->ops->mkdir(m->vm, rel,
+					   create_mode(m, mode, cred), cred,
+					   st)),
+		       st);
 }
 
 int router_symlink(const char *target, const char *path,
 		   const struct vfs_cred *cred, struct stat *st)
 {
-	ROUTE_CREATE(path, m->ops->symlink
-				   ? BCALL(m, VOP_SYMLINK,
-					   m->ops->symlink(m->vm, target, rel,
-							   cred, st))
-				   : -EPERM);
+	const char *rel;
+	int ret;
+	struct router_mount *m = route_create(ROP_SYMLINK, path, &rel, &ret);
+
+	if (!m)
+		return ret;
+	return created(m,
+		       BCALL(m, ROP_SYMLINK,
+			     m->ops->symlink(m->vm, target, rel, cred, st)),
+		       st);
 }
 
 /* Two paths on one mount, or -EXDEV; refs on the returned mount. */
@@ -836,47 +1163,47 @@ int router_link(const char *from, const char *to, struct stat *st)
 	if (ret < 0)
 		return -EEXIST;
 	m = route_pair(from, &ra, to, &rb, &ret);
-	if (!m)
+	if (!m || lacks(m, ROP_LINK, &ret))
 		return ret;
-	ret = m->ops->link ? BCALL(m, VOP_LINK, m->ops->link(m->vm, ra, rb, st))
-			   : -EPERM;
-	if (ret == 0)
-		st->st_ino = mix_ino(m->id, st->st_ino);
-	mount_put(m);
-	return ret;
+	return created(m, BCALL(m, ROP_LINK, m->ops->link(m->vm, ra, rb, st)),
+		       st);
 }
 
-static int route_remove(const char *path, bool dir)
+/* The mount a call removing `path` goes to, as route_op; a mount point
+ * or a directory leading to one is busy. */
+static struct router_mount *route_remove(enum rop op, const char *path,
+					 const char **rel, int *ret)
 {
-	const char *rel;
-	struct router_mount *m;
-	int ret = check_not_mount_point(path);
-
-	if (ret < 0)
-		return ret;
-	m = route_rw(path, &rel, &ret);
-	if (!m)
-		return ret;
-	if (dir)
-		ret = m->ops->rmdir
-			      ? BCALL(m, VOP_RMDIR, m->ops->rmdir(m->vm, rel))
-			      : -EPERM;
-	else
-		ret = m->ops->unlink
-			      ? BCALL(m, VOP_UNLINK, m->ops->unlink(m->vm, rel))
-			      : -EPERM;
-	mount_put(m);
-	return ret;
+	*ret = check_not_mount_point(path);
+	if (*ret < 0)
+		return NULL;
+	return route_op(op, path, rel, ret);
 }
 
 int router_unlink(const char *path)
 {
-	return route_remove(path, false);
+	const char *rel;
+	int ret;
+	struct router_mount *m = route_remove(ROP_UNLINK, path, &rel, &ret);
+
+	if (!m)
+		return ret;
+	ret = BCALL(m, ROP_UNLINK, m->ops->unlink(m->vm, rel));
+	mount_put(m);
+	return ret;
 }
 
 int router_rmdir(const char *path)
 {
-	return route_remove(path, true);
+	const char *rel;
+	int ret;
+	struct router_mount *m = route_remove(ROP_RMDIR, path, &rel, &ret);
+
+	if (!m)
+		return ret;
+	ret = BCALL(m, ROP_RMDIR, m->ops->rmdir(m->vm, rel));
+	mount_put(m);
+	return ret;
 }
 
 int router_rename(const char *from, const char *to, unsigned flags)
@@ -888,15 +1215,13 @@ int router_rename(const char *from, const char *to, unsigned flags)
 	if (check_not_mount_point(from) < 0 || check_not_mount_point(to) < 0)
 		return -EBUSY;
 	m = route_pair(from, &ra, to, &rb, &ret);
-	if (!m)
+	if (!m || lacks(m, ROP_RENAME, &ret))
 		return ret;
-	if (!m->ops->rename)
-		ret = -EPERM;
-	else if (flags && !(m->vm->caps & VFS_CAP_RENAME_FLAGS) &&
+	if (flags && !(m->vm->caps & VFS_CAP_RENAME_FLAGS) &&
 		 flags != RENAME_NOREPLACE)
 		ret = -EINVAL;
 	else
-		ret = BCALL(m, VOP_RENAME, m->ops->rename(m->vm, ra, rb, flags));
+		ret = BCALL(m, ROP_RENAME, m->ops->rename(m->vm, ra, rb, flags));
 	mount_put(m);
 	return ret;
 }
@@ -913,9 +1238,7 @@ int router_statfs(const char *path, struct statvfs *st)
 		st->f_namemax = 255;
 		return 0;
 	}
-	ret = m->ops->statfs
-		      ? BCALL(m, VOP_STATFS, m->ops->statfs(m->vm, rel, st))
-		      : -ENOSYS;
+	ret = BCALL(m, ROP_STATFS, m->ops->statfs(m->vm, rel, st));
 	mount_put(m);
 	return ret;
 }
@@ -927,12 +1250,14 @@ ssize_t router_getxattr(const char *path, const char *name, void *buf,
 	struct router_mount *m = resolve(path, &rel);
 	ssize_t ret;
 
+	int missing;
+
 	if (!m)
 		return -ENODATA;
-	ret = m->ops->getxattr
-		      ? BCALL(m, VOP_GETXATTR,
-			      m->ops->getxattr(m->vm, rel, name, buf, size))
-		      : -EOPNOTSUPP;
+	if (lacks(m, ROP_GETXATTR, &missing))
+		return missing;
+	ret = BCALL(m, ROP_GETXATTR,
+		    m->ops->getxattr(m->vm, rel, name, buf, size));
 	mount_put(m);
 	/* a directory leading to a prefix, not there below: none */
 	if (ret == -ENOENT && is_virtual_dir(path))
@@ -946,12 +1271,13 @@ ssize_t router_listxattr(const char *path, char *buf, size_t size)
 	struct router_mount *m = resolve(path, &rel);
 	ssize_t ret;
 
+	int missing;
+
 	if (!m)
 		return 0;
-	ret = m->ops->listxattr
-		      ? BCALL(m, VOP_LISTXATTR,
-			      m->ops->listxattr(m->vm, rel, buf, size))
-		      : 0;
+	if (lacks(m, ROP_LISTXATTR, &missing))
+		return missing;
+	ret = BCALL(m, ROP_LISTXATTR, m->ops->listxattr(m->vm, rel, buf, size));
 	mount_put(m);
 	if (ret == -ENOENT && is_virtual_dir(path))
 		ret = 0;
@@ -962,16 +1288,13 @@ int router_setxattr(const char *path, const char *name, const void *value,
 		    size_t size, int flags)
 {
 	const char *rel;
-	struct router_mount *m = route_rw(path, &rel, &(int){ 0 });
 	int ret;
+	struct router_mount *m = route_op(ROP_SETXATTR, path, &rel, &ret);
 
 	if (!m)
-		return -EROFS;
-	ret = m->ops->setxattr
-		      ? BCALL(m, VOP_SETXATTR,
-			      m->ops->setxattr(m->vm, rel, name, value, size,
-					       flags))
-		      : -EOPNOTSUPP;
+		return ret;
+	ret = BCALL(m, ROP_SETXATTR,
+		    m->ops->setxattr(m->vm, rel, name, value, size, flags));
 	mount_put(m);
 	return ret;
 }
@@ -979,15 +1302,12 @@ int router_setxattr(const char *path, const char *name, const void *value,
 int router_removexattr(const char *path, const char *name)
 {
 	const char *rel;
-	struct router_mount *m = route_rw(path, &rel, &(int){ 0 });
 	int ret;
+	struct router_mount *m = route_op(ROP_REMOVEXATTR, path, &rel, &ret);
 
 	if (!m)
-		return -EROFS;
-	ret = m->ops->removexattr
-		      ? BCALL(m, VOP_REMOVEXATTR,
-			      m->ops->removexattr(m->vm, rel, name))
-		      : -EOPNOTSUPP;
+		return ret;
+	ret = BCALL(m, ROP_REMOVEXATTR, m->ops->removexattr(m->vm, rel, name));
 	mount_put(m);
 	return ret;
 }
@@ -997,7 +1317,7 @@ int router_removexattr(const char *path, const char *name)
 struct fill_mix {
 	vfs_fill_fn fill;
 	void *ctx;
-	uint64_t id;
+	unsigned id;
 };
 
 static int fill_mixed(void *ctx, const char *name, const struct stat *st,
@@ -1061,15 +1381,15 @@ static int opendir_merged(struct router_dir *d, const char *path,
 	struct stat st;
 	int ret = 0;
 
-	if (d->m && d->m->ops->opendir) {
+	if (d->m) {
 		struct vfs_dir *vd;
 
-		ret = BCALL(d->m, VOP_OPENDIR,
+		ret = BCALL(d->m, ROP_OPENDIR,
 			    d->m->ops->opendir(d->m->vm, rel, &vd));
 		if (ret == 0) {
 			struct fill_mix fm = { fill_collect, &d->buf, d->m->id };
 
-			ret = BCALL(d->m, VOP_READDIR,
+			ret = BCALL(d->m, ROP_READDIR,
 				    d->m->ops->readdir(d->m->vm, vd, 0,
 						       fill_mixed, &fm));
 			d->m->ops->releasedir(d->m->vm, vd);
@@ -1130,10 +1450,8 @@ int router_opendir(const char *path, struct router_dir **out)
 		ret = opendir_merged(d, path, rel, children, nchildren);
 	} else if (!d->m) {
 		ret = -ENOENT;
-	} else if (!d->m->ops->opendir) {
-		ret = -ENOSYS;
 	} else {
-		ret = BCALL(d->m, VOP_OPENDIR,
+		ret = BCALL(d->m, ROP_OPENDIR,
 			    d->m->ops->opendir(d->m->vm, rel, &d->vd));
 	}
 	for (size_t i = 0; i < nchildren; i++)
@@ -1172,7 +1490,7 @@ int router_readdir(struct router_dir *d, off_t off, vfs_fill_fn fill,
 	if (!d->vd)
 		return vfs_dirbuf_fill(&d->buf, off, fill, ctx);
 	fm = (struct fill_mix){ fill, ctx, d->m->id };
-	return BCALL(d->m, VOP_READDIR,
+	return BCALL(d->m, ROP_READDIR,
 		     d->m->ops->readdir(d->m->vm, d->vd, off, fill_mixed, &fm));
 }
 
@@ -1215,20 +1533,13 @@ int router_create(const char *path, int flags, mode_t mode,
 		  struct stat *st)
 {
 	const char *rel;
-	struct router_mount *m;
 	struct vfs_file *vf;
-	int ret = check_not_mount_point(path);
+	int ret;
+	struct router_mount *m = route_create(ROP_CREATE, path, &rel, &ret);
 
-	if (ret < 0)
-		return -EEXIST;
-	m = route_rw(path, &rel, &ret);
 	if (!m)
 		return ret;
-	if (!m->ops->create) {
-		mount_put(m);
-		return -EPERM;
-	}
-	ret = BCALL(m, VOP_CREATE,
+	ret = BCALL(m, ROP_CREATE,
 		    m->ops->create(m->vm, rel, flags,
 				   create_mode(m, mode, cred), cred, &vf,
 				   st));
@@ -1249,7 +1560,8 @@ int router_open(const char *path, int flags, struct router_file **out)
 	int ret;
 
 	if (writing) {
-		m = route_rw(path, &rel, &ret);
+		/* refused here when no write could follow (rops[ROP_WRITE]) */
+		m = route_op(ROP_WRITE, path, &rel, &ret);
 		if (!m)
 			return ret;
 	} else {
@@ -1257,9 +1569,7 @@ int router_open(const char *path, int flags, struct router_file **out)
 		if (!m)
 			return is_virtual_dir(path) ? -EISDIR : -ENOENT;
 	}
-	ret = m->ops->open
-		      ? BCALL(m, VOP_OPEN, m->ops->open(m->vm, rel, flags, &vf))
-		      : -ENOSYS;
+	ret = BCALL(m, ROP_OPEN, m->ops->open(m->vm, rel, flags, &vf));
 	if (ret < 0) {
 		mount_put(m);
 		return ret;
@@ -1267,21 +1577,14 @@ int router_open(const char *path, int flags, struct router_file **out)
 	return file_new(m, vf, out);
 }
 
-/* A file of a mount removed by force answers EIO from then on. */
-#define FILE_CHECK(f)                                        \
-	do {                                                 \
-		if (atomic_load(&(f)->mount->revoked))       \
-			return -EIO;                         \
-	} while (0)
-
 ssize_t router_read(struct router_file *f, void *buf, size_t size, off_t off)
 {
 	struct router_mount *m = f->mount;
+	int ret;
 
-	FILE_CHECK(f);
-	if (!m->ops->read)
-		return -ENOSYS;
-	return BCALL(m, VOP_READ, m->ops->read(f->vf, buf, size, off));
+	if (!file_ready(f, ROP_READ, &ret))
+		return ret;
+	return BCALL(m, ROP_READ, m->ops->read(f->vf, buf, size, off));
 }
 
 int router_file_host_fd(struct router_file *f)
@@ -1313,13 +1616,11 @@ ssize_t router_write(struct router_file *f, const void *buf, size_t size,
 		     off_t off)
 {
 	struct router_mount *m = f->mount;
+	int ret;
 
-	FILE_CHECK(f);
-	if (m->readonly)
-		return -EROFS;
-	if (!m->ops->write)
-		return -ENOSYS;
-	return BCALL(m, VOP_WRITE, m->ops->write(f->vf, buf, size, off));
+	if (!file_ready(f, ROP_WRITE, &ret))
+		return ret;
+	return BCALL(m, ROP_WRITE, m->ops->write(f->vf, buf, size, off));
 }
 
 int router_fgetattr(struct router_file *f, struct stat *st)
@@ -1327,10 +1628,9 @@ int router_fgetattr(struct router_file *f, struct stat *st)
 	struct router_mount *m = f->mount;
 	int ret;
 
-	FILE_CHECK(f);
-	ret = m->ops->fgetattr
-		      ? BCALL(m, VOP_GETATTR, m->ops->fgetattr(f->vf, st))
-		      : -ENOSYS;
+	if (!file_ready(f, ROP_FGETATTR, &ret))
+		return ret;
+	ret = BCALL(m, ROP_FGETATTR, m->ops->fgetattr(f->vf, st));
 	if (ret == 0)
 		st->st_ino = mix_ino(m->id, st->st_ino);
 	return ret;
@@ -1339,32 +1639,33 @@ int router_fgetattr(struct router_file *f, struct stat *st)
 int router_flush(struct router_file *f)
 {
 	struct router_mount *m = f->mount;
+	int ret;
 
-	FILE_CHECK(f);
-	return m->ops->flush ? BCALL(m, VOP_FLUSH, m->ops->flush(f->vf)) : 0;
+	if (!file_ready(f, ROP_FLUSH, &ret))
+		return ret;
+	return BCALL(m, ROP_FLUSH, m->ops->flush(f->vf));
 }
 
 int router_fsync(struct router_file *f, bool datasync)
 {
 	struct router_mount *m = f->mount;
+	int ret;
 
-	FILE_CHECK(f);
-	return m->ops->fsync
-		       ? BCALL(m, VOP_FSYNC, m->ops->fsync(f->vf, datasync))
-		       : -ENOSYS;
+	if (!file_ready(f, ROP_FSYNC, &ret))
+		return ret;
+	return BCALL(m, ROP_FSYNC, m->ops->fsync(f->vf, datasync));
 }
 
 int router_fallocate(struct router_file *f, int mode, off_t off, off_t len)
 {
 	struct router_mount *m = f->mount;
+	int ret;
 
-	FILE_CHECK(f);
-	if (m->readonly)
-		return -EROFS;
-	return m->ops->fallocate
-		       ? BCALL(m, VOP_FALLOCATE,
-			       m->ops->fallocate(f->vf, mode, off, len))
-		       : -EOPNOTSUPP;
+	if (!file_ready(f, ROP_FALLOCATE, &ret))
+		return ret;
+	if ((mode & FALLOC_FL_PUNCH_HOLE) && !(m->vm->caps & VFS_CAP_PUNCH_HOLE))
+		return -EOPNOTSUPP;
+	return BCALL(m, ROP_FALLOCATE, m->ops->fallocate(f->vf, mode, off, len));
 }
 
 off_t router_lseek(struct router_file *f, off_t off, int whence)
@@ -1373,9 +1674,10 @@ off_t router_lseek(struct router_file *f, off_t off, int whence)
 	struct stat st;
 	int ret;
 
-	FILE_CHECK(f);
-	if (m->ops->lseek)
-		return BCALL(m, VOP_LSEEK, m->ops->lseek(f->vf, off, whence));
+	if (file_ready(f, ROP_LSEEK, &ret))
+		return BCALL(m, ROP_LSEEK, m->ops->lseek(f->vf, off, whence));
+	if (ret != EMULATED)
+		return ret;
 	if (whence != SEEK_DATA && whence != SEEK_HOLE)
 		return -EINVAL;
 	/* without hole information the whole file is data */
@@ -1479,19 +1781,20 @@ ssize_t router_copy_range(struct router_file *in, off_t off_in,
 			  unsigned flags)
 {
 	struct router_mount *m = out->mount;
+	int ret;
 
-	FILE_CHECK(in);
-	FILE_CHECK(out);
+	if (atomic_load(&in->mount->revoked))
+		return -EIO;
 	if (in->mount != m)
-		return -EXDEV;
-	if (m->readonly)
-		return -EROFS;
+		return atomic_load(&m->revoked) ? -EIO : -EXDEV;
 	if (flags)
-		return -EINVAL;
-	if (m->ops->copy_range)
-		return BCALL(m, VOP_COPY_RANGE,
+		return m->readonly ? -EROFS : -EINVAL;
+	if (file_ready(out, ROP_COPY_RANGE, &ret))
+		return BCALL(m, ROP_COPY_RANGE,
 			     m->ops->copy_range(in->vf, off_in, out->vf,
 						off_out, len, flags));
+	if (ret != EMULATED)
+		return ret;
 	return copy_in_daemon(in, off_in, out, off_out, len);
 }
 
@@ -1508,11 +1811,10 @@ int router_clone(const char *from, const char *to, struct vfs_error *err)
 	if (!m)
 		return vfs_error_set(err, -ret, "%s to %s: %s", from, to,
 				     strerror(-ret));
-	if (!m->ops->clone)
-		ret = -EOPNOTSUPP;
-	else
-		ret = BCALL(m, VOP_CLONE, m->ops->clone(m->vm, ra, rb, err));
-	mount_put(m);
+	if (!lacks(m, ROP_CLONE, &ret)) {
+		ret = BCALL(m, ROP_CLONE, m->ops->clone(m->vm, ra, rb, err));
+		mount_put(m);
+	}
 	if (ret == -EOPNOTSUPP && !err->msg[0])
 		vfs_error_set(err, EOPNOTSUPP,
 			      "%s: no server-side copy on this mount", from);
@@ -1531,7 +1833,7 @@ void router_release(struct router_file *f)
 
 	if (__atomic_sub_fetch(&f->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
-	ret = BCALL_ALWAYS(m, VOP_RELEASE, m->ops->release(f->vf));
+	ret = BCALL_ALWAYS(m, ROP_RELEASE, m->ops->release(f->vf));
 
 	if (ret < 0)
 		log_debug("release on %s: %s", m->prefix, strerror(-ret));

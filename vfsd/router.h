@@ -5,8 +5,8 @@
  * The router owns the table of mounts (prefix -> backend instance), finds
  * the mount of a vfsd path by longest prefix, and applies the policy that
  * is the same for every backend: read-only mounts (-EROFS), operations
- * across two mounts (-EXDEV), operations a backend lacks (-ENOSYS /
- * -EOPNOTSUPP), virtual directories that only lead to a prefix, access(2)
+ * across two mounts (-EXDEV), operations a backend lacks (one answer per
+ * operation, see rops[] in router.c), virtual directories that only lead to a prefix, access(2)
  * checks, and inode numbers that stay distinct across mounts.
  *
  * All paths here are vfsd paths ("/data/x"), normalised.  Every call is
@@ -45,12 +45,23 @@ struct router_view {
 	bool passthrough;		/* allows FUSE passthrough */
 	bool hidden;			/* not listed in its parent directory */
 	enum router_origin origin;
+	const struct vfs_backend_ops *ops;	/* its table */
+	uint32_t caps;			/* VFS_CAP_* of its instance */
 	uint64_t open_files;
 	unsigned long reconnects;
 	struct timespec since;		/* CLOCK_REALTIME of the mount */
 	const struct vfs_opts *opts;	/* config options as given */
 	const struct mount_stats *stats;
 };
+
+/*
+ * The names of what mount v can do beyond the mandatory members (optional
+ * members it has, capability bits it sets), for `vfsctl mounts`: at most
+ * max into names (static strings), in a fixed order; returns how many.
+ */
+#define ROUTER_CAPS_MAX 16
+size_t router_caps(const struct router_view *v, const char **names,
+		   size_t max);
 
 /* Called once per mount, in table order, under the table's read lock: fn
  * must not call back into the router. */
@@ -90,6 +101,15 @@ void router_shutdown(void);
  */
 int router_add(const char *prefix, const char *url, const struct vfs_opts *opts,
 	       bool readonly, enum router_origin origin, struct vfs_error *err);
+
+/*
+ * Whether a backend ops table has every member the contract calls
+ * mandatory (backends/backend.h; `mount` too when by_url, for a table
+ * found by URL scheme).  0, or -EINVAL with *err naming the backend and the
+ * first member missing.  router_add and router_add_internal call it.
+ */
+int router_ops_check(const struct vfs_backend_ops *ops, bool by_url,
+		     struct vfs_error *err);
 
 /*
  * The cross-host lock lease (seconds): from now on router_add refuses

@@ -202,6 +202,64 @@ class Control(harness.TestCase):
         vfsctl(self.v, "mount", "remove", ok)
         self.assertNotIn("\x1b", self.v.log())
 
+    def test_xattr_calls_after_removal_are_not_erofs(self):
+        """setxattr and removexattr say what went wrong: on a file whose
+        mount is gone, ENOENT as every other call by name, not EROFS
+        (regression: both answered EROFS for any failure to route)."""
+        other = tmpdir()
+        write_file(os.path.join(other, "f"), b"x")
+        vfsctl(self.v, "mount", "add", "/gone", "file://" + other, "passthrough=no")
+        fd = os.open(self.v.path("gone/f"), os.O_RDONLY)
+        try:
+            vfsctl(self.v, "mount", "remove", "--force", "/gone")
+            for call in (lambda: os.setxattr(fd, "user.k", b"v"),
+                         lambda: os.removexattr(fd, "user.k")):
+                with self.assertRaises(OSError) as cm:
+                    call()
+                self.assertEqual(cm.exception.errno, errno.ENOENT)
+        finally:
+            with self.assertRaises(OSError):
+                os.close(fd)
+        # where nothing may change (the virtual root) it is still EROFS
+        with self.assertRaises(OSError) as cm:
+            os.setxattr(self.v.mnt, "user.k", b"v")
+        self.assertEqual(cm.exception.errno, errno.EROFS)
+
+    def test_mounts_show_capabilities(self):
+        """vfsctl mounts lists what each mount can do, in text (last
+        column) and JSON (regression: capability bits were set by every
+        backend and shown nowhere)."""
+        want = ["symlink", "hardlink", "special_files", "rename_exchange", "xattr",
+                "fallocate", "punch_hole", "seek_data", "copy_range", "stable_fsync",
+                "stable_ino", "acl_umask"]
+        m = jq(vfsctl(self.v, "mounts", json_out=True).stdout,
+               '.mounts[] | select(.prefix == "/cfg")')
+        self.assertEqual(m["caps"], want)
+        lines = vfsctl(self.v, "mounts").stdout.splitlines()
+        self.assertEqual(lines[0].split(), ["PREFIX", "BACKEND", "STATE", "RO", "ORIGIN",
+                                            "URL", "CAPS"])
+        row = [line.split() for line in lines[1:] if line.split()[0] == "/cfg"][0]
+        self.assertEqual(row[-1], ",".join(want))
+        # the same in /.vfsd/mounts.json
+        via_file = json.loads(read_file(self.v.path(".vfsd/mounts.json")))["mounts"][0]
+        self.assertEqual(via_file["caps"], want)
+
+    def test_mount_ids_never_collide(self):
+        """A mount's id goes into its inode numbers: after more than 256
+        mounts added and removed, a new mount of the same directory still
+        gets inode numbers of its own, never those of a live mount
+        (regression: ids wrapped at 256, and mount 257 reported the inode
+        numbers of mount 1 for the same file)."""
+        write_file(os.path.join(self.back, "f"), b"x")
+        keep = os.stat(self.v.path("cfg/f")).st_ino
+        for i in range(300):
+            prefix = "/t%d" % i
+            vfsctl(self.v, "mount", "add", prefix, "file://" + self.back)
+            ino = os.stat(self.v.path(prefix, "f")).st_ino
+            self.assertNotEqual(ino, keep, "mount %d has the inode numbers of /cfg" % i)
+            vfsctl(self.v, "mount", "remove", prefix)
+        self.assertEqual(os.stat(self.v.path("cfg/f")).st_ino, keep)
+
     def test_mount_add_hides_password(self):
         """A malformed URL with a password is refused without showing it,
         to the client and in the log."""
@@ -348,6 +406,10 @@ class RuntimeSftp(harness.TestCase):
         m = jq(vfsctl(v, "mounts", json_out=True).stdout,
                '.mounts[] | select(.prefix == "/ssh")')
         self.assertEqual((m["backend"], m["state"]), ("sftp", "connected"))
+        # what it can do: symlinks, no hard links, no xattrs, no special
+        # files, server-side clone, data on stable storage (OpenSSH has
+        # fsync@openssh.com)
+        self.assertEqual(m["caps"], ["symlink", "clone", "stable_fsync", "shared"])
         # the URL shown has no secrets, and a secret option is refused
         r = vfsctl(v, "mount", "add", "/ssh2", sshd.url(remote), "password=hunter2",
                    check=False)
