@@ -16,7 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "backends/sftp.h"
+#include "backends/sftp/internal.h"
 #include "vfsd/options.h"
 #include "vfsd/url.h"
 
@@ -327,7 +327,7 @@ START_TEST(test_mount_failures)
 END_TEST
 
 /*
- * The bulk AES-128-CTR of sftp_ctr.c gives byte for byte what OpenSSL's
+ * The bulk AES-128-CTR of backends/sftp/ctr.c gives byte for byte what OpenSSL's
  * own gives, in whatever pieces the data comes, across keystream refills,
  * encrypting and decrypting, and with key and IV given separately.
  */

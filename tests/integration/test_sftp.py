@@ -128,7 +128,7 @@ class SftpPosix(PosixSuite, harness.TestCase):
         self.assertEqual(read_file(self.p("f")), b"changed on the server")
 
     def test_libssh2_uses_the_bulk_cipher(self):
-        """libssh2 encrypts with sftp_ctr.c's AES-128-CTR (its keystream
+        """libssh2 encrypts with backends/sftp/ctr.c's AES-128-CTR (its keystream
         made in bulk), which the daemon hands it through OpenSSL's symbol."""
         write_file(self.p("f"), b"x" * 100000)
         self.assertIn("keystream made in bulk serves libssh2", self.vfsd.log())

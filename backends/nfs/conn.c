@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* nfs_conn.c - the NFS connection pool and the calls every operation shares. */
+/* conn.c - the NFS connection pool and the calls every operation shares. */
 #include "backends/callctx.h"
-#include "backends/nfs.h"
+#include "backends/nfs/internal.h"
 
 const char *const nfsb_state_names[] = {
 	[NFSB_CONNECTED]	= "connected",

@@ -1,20 +1,21 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * nfs.h - private declarations of the "nfs" backend, shared by its files:
+ * internal.h - private declarations of the "nfs" backend, shared by its
+ * files in backends/nfs/:
  *
- *   nfs.c        the ops table: options and mount, namespace, directories,
- *                open files (the overview of the design is at its head)
- *   nfs_conn.c   the connection pool, the per-call event loop, errors and
- *                the calls every operation shares
- *   nfs_cache.c  attribute and directory-listing cache
- *   nfs_v4.c     our own NFSv4 COMPOUNDs where libnfs 4.0.0 falls short
- *   nfs_wb.c     write-behind: the mount's writer thread
+ *   nfs.c     the ops table: options and mount, namespace, directories,
+ *             open files (the overview of the design is at its head)
+ *   conn.c    the connection pool, the per-call event loop, errors and
+ *             the calls every operation shares
+ *   cache.c   attribute and directory-listing cache
+ *   v4.c      our own NFSv4 COMPOUNDs where libnfs 4.0.0 falls short
+ *   wb.c      write-behind: the mount's writer thread
  *
  * Every libnfs call of vfsd is in these files.  Nothing here is visible to
  * the rest of vfsd: the backend exports only nfs_ops.
  */
-#ifndef VFSD_BACKENDS_NFS_H
-#define VFSD_BACKENDS_NFS_H
+#ifndef VFSD_BACKENDS_NFS_INTERNAL_H
+#define VFSD_BACKENDS_NFS_INTERNAL_H
 
 #include <errno.h>
 #include <fcntl.h>
@@ -60,7 +61,7 @@ struct nfs_fh {
 
 enum nfsb_state { NFSB_CONNECTED, NFSB_RECONNECTING, NFSB_DOWN };
 
-/* "connected", "reconnecting", "down" (in nfs_conn.c) */
+/* "connected", "reconnecting", "down" (in conn.c) */
 extern const char *const nfsb_state_names[];
 
 struct nfsb_conn {
@@ -114,7 +115,7 @@ struct nfsb_mount {
 	pthread_mutex_t cache_lock;
 	struct nfsb_centry *cache[NFSB_CACHE_SLOTS]; /* protected by cache_lock */
 
-	struct nfsb_wb *wb;		/* write-behind (nfs_wb.c) */
+	struct nfsb_wb *wb;		/* write-behind (wb.c) */
 
 	pthread_mutex_t open_lock;	/* a leaf lock */
 	pthread_cond_t open_cond;	/* a file was released */
@@ -215,7 +216,7 @@ struct nfsb_linkreq {
 };
 
 
-/* ---- nfs_cache.c ------------------------------------------------------- */
+/* ---- cache.c ------------------------------------------------------- */
 
 uint64_t nfsb_hash64(const char *s);
 void nfsb_listing_put_locked(struct nfsb_listing *l);
@@ -228,7 +229,7 @@ bool nfsb_cache_get_attr(struct nfsb_mount *m, const char *path,
 void nfsb_invalidate(struct nfsb_mount *m, const char *path);
 void nfsb_cache_clear(struct nfsb_mount *m);
 
-/* ---- nfs_conn.c -------------------------------------------------------- */
+/* ---- conn.c -------------------------------------------------------- */
 
 void nfsb_wait_init(struct nfsb_wait *w);
 bool nfsb_is_transport(int err);
@@ -255,14 +256,14 @@ int nfsb_lstat_on(struct nfsb_op *op, const char *full,
 int nfsb_lstat_full(struct nfsb_mount *m, const char *full,
 		    struct stat *st, bool use_cache);
 
-/* ---- nfs.c, for nfs_wb.c ------------------------------------------------ */
+/* ---- nfs.c, for wb.c ------------------------------------------------ */
 
 /* Start the WRITE of one chunk on op's context; `stable` is 0, 1 or 2
  * (UNSTABLE, DATA_SYNC, FILE_SYNC).  Non-zero if it could not be queued. */
 int nfsb_start_write(struct nfsb_op *op, struct nfsb_file *nf,
 		     struct nfsb_chunk *c, int stable);
 
-/* ---- nfs_wb.c ----------------------------------------------------------- */
+/* ---- wb.c ----------------------------------------------------------- */
 
 /* Start the mount's writer thread.  0 or -errno. */
 int nfsb_wb_init(struct nfsb_mount *m);
@@ -279,7 +280,7 @@ void nfsb_wb_drain_path(struct nfsb_mount *m, const char *full);
 /* Both: nf's own queue, then that of every handle of the same file. */
 void nfsb_wb_drain_file(struct nfsb_file *nf);
 
-/* ---- nfs_v4.c ---------------------------------------------------------- */
+/* ---- v4.c ---------------------------------------------------------- */
 
 void nfsb_v4_fattr(const struct vfs_setattr *sa, uint32_t bm[2],
 		   char *buf, fattr4 *fa);
@@ -306,4 +307,4 @@ int nfsb_v4_res(int status, void *data, nfs_resop4 *out);
 int nfsb_v4_fstat(struct nfsb_op *op, const struct nfsb_file *nf,
 		  struct stat *st);
 
-#endif /* VFSD_BACKENDS_NFS_H */
+#endif /* VFSD_BACKENDS_NFS_INTERNAL_H */

@@ -63,7 +63,7 @@
  * network call.
  */
 #include "backends/callctx.h"
-#include "backends/nfs.h"
+#include "backends/nfs/internal.h"
 
 /* ---- Options and mount -------------------------------------------------- */
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * sftp_conn.c - SSH sessions for the SFTP backend: TCP connect with a
+ * conn.c - SSH sessions for the SFTP backend: TCP connect with a
  * timeout, host key verification against known_hosts (before any
  * credential is offered), authentication (ssh-agent, identity files,
  * password), and the per-mount connection pool with its maintenance
@@ -30,7 +30,7 @@
 #include <unistd.h>
 
 #include "backends/callctx.h"
-#include "backends/sftp.h"
+#include "backends/sftp/internal.h"
 #include "vfsd/log.h"
 
 #define SFTP_BACKOFF_FIRST_MS	250
@@ -784,7 +784,7 @@ int sftp_conn_open(struct sftp_mount *sm, struct sftp_conn *c,
 	libssh2_session_set_timeout(c->ssh, sm->cfg.timeout_ms);
 	/* Only counter-mode ciphers (what OpenSSH still offers), fastest
 	 * first with AES-NI; MACs with SHA extensions are cheap too.
-	 * aes128-ctr comes with its keystream made in bulk (sftp_ctr.c). */
+	 * aes128-ctr comes with its keystream made in bulk (ctr.c). */
 	if (!sftp_ctr_cipher())
 		log_warn("%s: bulk AES-CTR unavailable; OpenSSL's per-block one serves",
 			 sm->cfg.display);

@@ -2,8 +2,8 @@
 /*
  * sftp.c - the SFTP backend (sftp://[user@]host[:port]/path) over libssh2:
  * option spec, mount/unmount, namespace and open-file operations.
- * Sessions and the pool live in sftp_conn.c, the cache in sftp_cache.c;
- * sftp.h has the map and the lock order.
+ * Sessions and the pool live in conn.c, the cache in cache.c;
+ * internal.h has the map and the lock order.
  *
  * Server quirks this file works around (OpenSSH sftp-server, protocol v3,
  * as exposed by libssh2 1.10):
@@ -40,7 +40,7 @@
 #include <unistd.h>
 
 #include "backends/callctx.h"
-#include "backends/sftp.h"
+#include "backends/sftp/internal.h"
 #include "vfsd/log.h"
 
 #define SFTP_BLKSIZE	(128 * 1024)
@@ -2106,7 +2106,7 @@ static int sftp_write_locked(struct sftp_mount *sm, struct sftp_file *f,
 	return rc;
 }
 
-/* The writer threads' half of write-behind (sftp_wb.c): the caller was
+/* The writer threads' half of write-behind (wb.c): the caller was
  * answered long ago, so any failure is left for its next write, flush or
  * fsync. */
 static void sftp_write_behind(void *file, const char *buf, size_t size,

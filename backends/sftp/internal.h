@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * sftp.h - private declarations shared by the SFTP backend's files:
+ * internal.h - private declarations shared by the SFTP backend's files
+ * in backends/sftp/:
  *
- *   sftp.c        the vfs_backend_ops table: namespace and open-file ops
- *   sftp_conn.c   sessions: TCP connect, known_hosts, authentication, the
- *                 connection pool, reconnection and keepalive
- *   sftp_cache.c  attribute and directory-listing cache (cache_ttl)
- *   sftp_exec.c   commands run on the server (remote_exec = yes)
- *   sftp_wb.c     write-behind queue and its writer threads
+ *   sftp.c    the vfs_backend_ops table: namespace and open-file ops
+ *   conn.c    sessions: TCP connect, known_hosts, authentication, the
+ *             connection pool, reconnection and keepalive
+ *   cache.c   attribute and directory-listing cache (cache_ttl)
+ *   ctr.c     AES-128-CTR for libssh2, its keystream made in bulk
+ *   exec.c    commands run on the server (remote_exec = yes)
+ *   wb.c      write-behind queue and its writer threads
  *
- * Only backends/sftp*.c and the unit test (tests/test_sftp_unit.c) use
+ * Only backends/sftp/ and the unit test (tests/test_sftp_unit.c) use
  * these declarations; the rest of vfsd sees sftp_ops alone.
  *
  * Threading model: FUSE worker threads call the ops synchronously.  A
@@ -25,8 +27,8 @@
  * sftp_cache.lock.  A checked-out connection is not a lock in this sense:
  * no pool or cache lock is held while talking to the server.
  */
-#ifndef VFSD_BACKENDS_SFTP_H
-#define VFSD_BACKENDS_SFTP_H
+#ifndef VFSD_BACKENDS_SFTP_INTERNAL_H
+#define VFSD_BACKENDS_SFTP_INTERNAL_H
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -161,7 +163,7 @@ static inline struct sftp_mount *sftp_mount_of(struct vfs_mount *m)
 	return (struct sftp_mount *)m;
 }
 
-/* ---- sftp_conn.c ---------------------------------------------------- */
+/* ---- conn.c ---------------------------------------------------- */
 
 /*
  * Open one session for the mount: TCP connect, handshake, host key check,
@@ -227,7 +229,7 @@ int sftp_libssh2_errno(int rc, bool *transport);
 void sftp_fingerprint_fmt(const unsigned char digest[32], char *out,
 			  size_t size);
 
-/* ---- sftp_exec.c ---------------------------------------------------- */
+/* ---- exec.c ---------------------------------------------------- */
 
 /*
  * Copy the remote regular file `from` to the new remote path `to` on the
@@ -239,7 +241,7 @@ void sftp_fingerprint_fmt(const unsigned char digest[32], char *out,
 int sftp_exec_clone(struct sftp_mount *sm, const char *from, const char *to,
 		    struct vfs_error *err);
 
-/* ---- sftp_wb.c ------------------------------------------------------ */
+/* ---- wb.c ------------------------------------------------------ */
 
 /* Write synchronously; a failure stays on the file (its next write,
  * flush or fsync reports it). */
@@ -262,7 +264,7 @@ int sftp_wb_write(struct sftp_wb *wb, void *file, const char *path,
 void sftp_wb_drain(struct sftp_wb *wb, void *file);
 void sftp_wb_drain_path(struct sftp_wb *wb, const char *path);
 
-/* ---- sftp_cache.c --------------------------------------------------- */
+/* ---- cache.c --------------------------------------------------- */
 
 /* A directory listing shared by the cache and open directory streams. */
 struct sftp_listing {
@@ -320,11 +322,11 @@ static inline void sftp_ts_after_ms(struct timespec *ts, long ms)
 }
 
 /*
- * sftp_ctr.c: the AES-128-CTR cipher libssh2 gets from EVP_aes_128_ctr(),
+ * ctr.c: the AES-128-CTR cipher libssh2 gets from EVP_aes_128_ctr(),
  * with its keystream made in bulk; NULL if it could not be made (OpenSSL's
  * own then serves).  The first call makes it.
  */
 struct evp_cipher_st;
 const struct evp_cipher_st *sftp_ctr_cipher(void);
 
-#endif /* VFSD_BACKENDS_SFTP_H */
+#endif /* VFSD_BACKENDS_SFTP_INTERNAL_H */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* nfs_cache.c - attributes and directory listings of an NFS mount, kept for cache_ttl. */
-#include "backends/nfs.h"
+/* cache.c - attributes and directory listings of an NFS mount, kept for cache_ttl. */
+#include "backends/nfs/internal.h"
 
 /* ---- Attribute and listing cache -------------------------------------- */
 

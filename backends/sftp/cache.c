@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * sftp_cache.c - the SFTP backend's attribute and directory-listing cache.
+ * cache.c - the SFTP backend's attribute and directory-listing cache.
  *
  * Entries are keyed by mount-relative path and live for cache_ttl seconds
  * (0 disables the cache).  Our own changes invalidate them at once;
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backends/sftp.h"
+#include "backends/sftp/internal.h"
 
 /* Beyond this many entries the cache starts over rather than grow. */
 #define SFTP_CACHE_MAX	65536
