@@ -16,7 +16,7 @@
  * refers to), and the dynamic linker binds libssh2's reference to it.
  * libssh2 is the only user of OpenSSL in vfsd.  The real cipher is
  * fetched by name from OpenSSL's provider, never through the symbol.
- * conn.c calls sftp_ctr_cipher() so the object is always linked.
+ * session.c calls sftp_ctr_cipher() so the object is always linked.
  *
  * The key schedule and keystream live in the cipher context, which
  * libssh2 frees with EVP_CIPHER_CTX_free(); the cleanup clears them.

@@ -3,13 +3,17 @@
  * internal.h - private declarations shared by the SFTP backend's files
  * in backends/sftp/:
  *
- *   sftp.c    the vfs_backend_ops table: namespace and open-file ops
- *   conn.c    sessions: TCP connect, known_hosts, authentication, the
- *             connection pool, reconnection and keepalive
- *   cache.c   attribute and directory-listing cache (cache_ttl)
- *   ctr.c     AES-128-CTR for libssh2, its keystream made in bulk
- *   exec.c    commands run on the server (remote_exec = yes)
- *   wb.c      write-behind queue and its writer threads
+ *   sftp.c        the vfs_backend_ops table: namespace and open-file ops
+ *   session.c     one SSH session: TCP connect, handshake, SFTP
+ *                 subsystem, its allocation arena, deferred closes
+ *   known_hosts.c host key verification (strict or accept-new)
+ *   auth.c        authentication: agent, identity files, password
+ *   errors.c      libssh2 results and SFTP status codes to -errno
+ *   pool.c        the connection pool, reconnection and keepalive
+ *   cache.c       attribute and directory-listing cache (cache_ttl)
+ *   ctr.c         AES-128-CTR for libssh2, its keystream made in bulk
+ *   exec.c        commands run on the server (remote_exec = yes)
+ *   wb.c          write-behind queue and its writer threads
  *
  * Only backends/sftp/ and the unit test (tests/test_sftp_unit.c) use
  * these declarations; the rest of vfsd sees sftp_ops alone.
@@ -163,7 +167,7 @@ static inline struct sftp_mount *sftp_mount_of(struct vfs_mount *m)
 	return (struct sftp_mount *)m;
 }
 
-/* ---- conn.c ---------------------------------------------------- */
+/* ---- session.c ------------------------------------------------- */
 
 /*
  * Open one session for the mount: TCP connect, handshake, host key check,
@@ -175,6 +179,62 @@ int sftp_conn_open(struct sftp_mount *sm, struct sftp_conn *c,
 /* Tear a session down; `graceful` sends a disconnect, else the socket is
  * shut down first so nothing can block. */
 void sftp_conn_close(struct sftp_conn *c, bool graceful);
+
+/* libssh2's allocator for c->arena; also for what libssh2 frees itself
+ * (keyboard-interactive answers). */
+LIBSSH2_ALLOC_FUNC(sftp_arena_alloc);
+
+/*
+ * Close a handle without waiting for the server's answer (a round trip
+ * saved on every close); the answer is collected by a later
+ * sftp_close_reap() on the same connection.  Returns 0 or -errno.
+ */
+int sftp_close_deferred(struct sftp_conn *c, LIBSSH2_SFTP_HANDLE *h);
+/* Collect answers to deferred closes that have arrived; wait: all. */
+void sftp_close_reap(struct sftp_conn *c, bool wait);
+
+/* ---- errors.c ---------------------------------------------------- */
+
+/*
+ * The one mapping from libssh2 results to -errno.  `rc` is a libssh2
+ * return code (LIBSSH2_ERROR_*, < 0).  SFTP status errors use the
+ * session's last SFTP status; transport errors mark c broken.
+ */
+int sftp_err(struct sftp_conn *c, int rc);
+/* SFTP status (LIBSSH2_FX_*) → -errno; exported for the unit test. */
+int sftp_status_errno(unsigned long status);
+/* LIBSSH2_ERROR_* other than SFTP_PROTOCOL → -errno; *transport says
+ * whether the session must be discarded. */
+int sftp_libssh2_errno(int rc, bool *transport);
+
+/* ---- known_hosts.c ----------------------------------------------- */
+
+/* Read cfg.known_hosts into kh (a missing file is an empty one).  0 or
+ * -errno with *err set. */
+int sftp_known_read(struct sftp_mount *sm, LIBSSH2_KNOWNHOSTS *kh,
+		    struct vfs_error *err);
+/* Before the handshake: ask for a host key type kh has for this host. */
+void sftp_known_prefer(struct sftp_mount *sm, LIBSSH2_SESSION *ssh,
+		       LIBSSH2_KNOWNHOSTS *kh);
+/* After the handshake, before authentication: verify the server's host
+ * key under cfg.hostkey (and append it under accept-new).  0 or -errno
+ * with *err set. */
+int sftp_known_check(struct sftp_mount *sm, LIBSSH2_SESSION *ssh,
+		     LIBSSH2_KNOWNHOSTS *kh, struct vfs_error *err);
+
+/* SHA256 fingerprint as OpenSSH prints it ("SHA256:" + unpadded base64)
+ * of the 32-byte digest; out needs 52 bytes. */
+void sftp_fingerprint_fmt(const unsigned char digest[32], char *out,
+			  size_t size);
+
+/* ---- auth.c ------------------------------------------------------- */
+
+/* Authenticate c's session as cfg.user.  0 or -errno with *err naming
+ * every method tried. */
+int sftp_auth(struct sftp_mount *sm, struct sftp_conn *c,
+	      struct vfs_error *err);
+
+/* ---- pool.c ------------------------------------------------------- */
 
 /* Allocate the pool's slots (cfg.connections).  0 or -ENOMEM. */
 int sftp_pool_init(struct sftp_mount *sm);
@@ -193,14 +253,6 @@ void sftp_pool_destroy(struct sftp_mount *sm);
  */
 int sftp_checkout(struct sftp_mount *sm, int want, unsigned gen,
 		  struct sftp_conn **out);
-/*
- * Close a handle without waiting for the server's answer (a round trip
- * saved on every close); the answer is collected by a later
- * sftp_close_reap() on the same connection.  Returns 0 or -errno.
- */
-int sftp_close_deferred(struct sftp_conn *c, LIBSSH2_SFTP_HANDLE *h);
-/* Collect answers to deferred closes that have arrived; wait: all. */
-void sftp_close_reap(struct sftp_conn *c, bool wait);
 /* Give a connection back (reaping deferred closes); a connection marked
  * broken is discarded and the pool starts reconnecting. */
 void sftp_checkin(struct sftp_mount *sm, struct sftp_conn *c);
@@ -211,23 +263,6 @@ void sftp_checkin_discard(struct sftp_mount *sm, struct sftp_conn *c);
 /* Account an open file handle on slot idx (delta +1/-1). */
 void sftp_pool_count_file(struct sftp_mount *sm, int idx, int delta);
 const char *sftp_pool_state(struct sftp_mount *sm);
-
-/*
- * The one mapping from libssh2 results to -errno.  `rc` is a libssh2
- * return code (LIBSSH2_ERROR_*, < 0).  SFTP status errors use the
- * session's last SFTP status; transport errors mark c broken.
- */
-int sftp_err(struct sftp_conn *c, int rc);
-/* SFTP status (LIBSSH2_FX_*) → -errno; exported for the unit test. */
-int sftp_status_errno(unsigned long status);
-/* LIBSSH2_ERROR_* other than SFTP_PROTOCOL → -errno; *transport says
- * whether the session must be discarded. */
-int sftp_libssh2_errno(int rc, bool *transport);
-
-/* SHA256 fingerprint as OpenSSH prints it ("SHA256:" + unpadded base64)
- * of the 32-byte digest; out needs 52 bytes. */
-void sftp_fingerprint_fmt(const unsigned char digest[32], char *out,
-			  size_t size);
 
 /* ---- exec.c ---------------------------------------------------- */
 

@@ -2,7 +2,7 @@
 /*
  * sftp.c - the SFTP backend (sftp://[user@]host[:port]/path) over libssh2:
  * option spec, mount/unmount, namespace and open-file operations.
- * Sessions and the pool live in conn.c, the cache in cache.c;
+ * Sessions live in session.c, the pool in pool.c, the cache in cache.c;
  * internal.h has the map and the lock order.
  *
  * Server quirks this file works around (OpenSSH sftp-server, protocol v3,
