@@ -3,25 +3,7 @@
 #include "backends/callctx.h"
 #include "backends/nfs/internal.h"
 
-const char *const nfsb_state_names[] = {
-	[NFSB_CONNECTED]	= "connected",
-	[NFSB_RECONNECTING]	= "reconnecting",
-	[NFSB_DOWN]		= "down",
-};
-
 /* ---- Connections ------------------------------------------------------ */
-
-static void nfsb_set_state_locked(struct nfsb_mount *m, enum nfsb_state s)
-{
-	if (m->state == s)
-		return;
-	if (s == NFSB_CONNECTED)
-		log_info("%s: connected", m->display);
-	else
-		log_warn("%s: %s", m->display, nfsb_state_names[s]);
-	m->state = s;
-	pthread_cond_broadcast(&m->cond);
-}
 
 void nfsb_wait_init(struct nfsb_wait *w)
 {
@@ -193,7 +175,7 @@ int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op)
 
 	pthread_mutex_lock(&m->lock);
 	for (;;) {
-		if (m->state == NFSB_DOWN && nfsb_now() < m->down_until) {
+		if (m->rp.state == REMOTE_DOWN && nfsb_now() < m->down_until) {
 			pthread_mutex_unlock(&m->lock);
 			return -EIO;
 		}
@@ -214,7 +196,7 @@ int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op)
 			break;
 		/* A rebuild towards a server already known to be down: do
 		 * not queue behind it. */
-		if (idx >= 0 && m->state == NFSB_DOWN) {
+		if (idx >= 0 && m->rp.state == REMOTE_DOWN) {
 			pthread_mutex_unlock(&m->lock);
 			return -EIO;
 		}
@@ -237,8 +219,9 @@ int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op)
 	 * other callers wait for its outcome or fail fast once it is down. */
 	m->reconnecting = true;
 	/* (A first connect of a pool member changes no state.) */
-	if (m->state == NFSB_CONNECTED && c->gen > 0)
-		nfsb_set_state_locked(m, NFSB_RECONNECTING);
+	if (m->rp.state == REMOTE_CONNECTED && c->gen > 0)
+		remote_pool_set_state_locked(&m->rp, REMOTE_RECONNECTING,
+					     NULL);
 	pthread_mutex_unlock(&m->lock);
 
 	ret = nfsb_connect(m, op->deadline, &nfs, msg, sizeof(msg));
@@ -247,19 +230,16 @@ int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op)
 	m->reconnecting = false;
 	if (ret == 0) {
 		c->nfs = nfs;
+		remote_pool_connected_locked(&m->rp, c->gen > 0);
 		c->gen++;
 		op->nfs = nfs;
-		m->backoff = 0;
-		nfsb_set_state_locked(m, NFSB_CONNECTED);
 	} else {
 		c->busy = false;
-		m->backoff = m->backoff ? m->backoff * 2 : 1;
-		if (m->backoff > NFSB_BACKOFF_MAX)
-			m->backoff = NFSB_BACKOFF_MAX;
-		m->down_until = nfsb_now() + m->backoff;
+		m->down_until = nfsb_now() +
+			remote_pool_backoff_next_locked(&m->rp) / 1000.0;
 		log_warn_ratelimited(&m->rl, "%s: reconnect failed: %s",
 				     m->display, msg);
-		nfsb_set_state_locked(m, NFSB_DOWN);
+		remote_pool_set_state_locked(&m->rp, REMOTE_DOWN, NULL);
 		ret = ret == -ETIMEDOUT ? -ETIMEDOUT : -EIO;
 	}
 	pthread_cond_broadcast(&m->cond);
@@ -277,15 +257,13 @@ void nfsb_put(struct nfsb_op *op)
 		/* nfsb_finish() destroyed the context already. */
 		pthread_mutex_lock(&m->lock);
 		c->nfs = NULL;
-		if (op->timed_out) {
+		if (op->timed_out)
 			/* A server that does not answer: stop sending new
 			 * calls its way for a while. */
-			m->backoff = m->backoff ? m->backoff : 1;
-			m->down_until = nfsb_now() + m->backoff;
-			nfsb_set_state_locked(m, NFSB_DOWN);
-		} else if (m->state == NFSB_CONNECTED) {
-			nfsb_set_state_locked(m, NFSB_RECONNECTING);
-		}
+			m->down_until = nfsb_now() +
+				remote_pool_backoff_hold_locked(&m->rp) /
+					1000.0;
+		remote_pool_broken_locked(&m->rp, op->timed_out, NULL);
 	} else {
 		pthread_mutex_lock(&m->lock);
 	}
@@ -365,11 +343,14 @@ void nfsb_start_failed(struct nfsb_op *op, struct nfsb_wait *w)
 		  e ? e : "?");
 }
 
-/* Whether a failed call may be repeated once on a fresh connection: the
- * connection broke (an idle socket found dead) but did not time out. */
+/* Whether a failed call may be repeated once on a fresh connection
+ * (backends/remote/pool.h).  A dead context fails its call with -EIO, or
+ * -ETIMEDOUT when the server or the caller's deadline ran out; only the
+ * former is retried. */
 bool nfsb_retry(const struct nfsb_op *op, int ret, int *tries)
 {
-	return ret == -EIO && op->dead && !op->timed_out && (*tries)++ == 0;
+	return ret == -EIO &&
+	       remote_retry_once(ret, op->dead && !op->timed_out, tries);
 }
 
 /* ---- Helpers ------------------------------------------------------------ */

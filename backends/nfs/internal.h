@@ -37,6 +37,7 @@
 #include <nfsc/libnfs-raw-nfs4.h>
 
 #include "backends/backend.h"
+#include "backends/remote/pool.h"
 #include "vfsd/log.h"
 
 /*
@@ -54,15 +55,12 @@ struct nfs_fh {
 #define NFSB_V4_WMAX	3584	/* below the 4 KiB libnfs 4.0.0 encodes */
 #define NFSB_CHUNK_MAX	(1024 * 1024) /* libnfs's own clamp */
 #define NFSB_CACHE_SLOTS 1024
-#define NFSB_BACKOFF_MAX 10.0
+/* the reconnect backoff (backends/remote/pool.h) */
+#define NFSB_BACKOFF_FIRST_MS 1000
+#define NFSB_BACKOFF_MAX_MS 10000
 #define NFSB_RELEASE_WAIT_MS 200	/* see nfsb_silly_rename() */
 #define NFSB_V4_ATTRBUF 128	/* an encoded fattr4 of a SETATTR */
 #define NFSB_NAME_MAX	255	/* NFS3_MAXNAMLEN/NFS4_MAXNAMLEN of Linux */
-
-enum nfsb_state { NFSB_CONNECTED, NFSB_RECONNECTING, NFSB_DOWN };
-
-/* "connected", "reconnecting", "down" (in conn.c) */
-extern const char *const nfsb_state_names[];
 
 struct nfsb_conn {
 	struct nfs_context *nfs;	/* NULL until (re)built */
@@ -106,10 +104,9 @@ struct nfsb_mount {
 	pthread_cond_t cond;		/* a conn was checked in / state */
 	struct nfsb_conn *conns;	/* [nconn], protected by lock */
 	size_t nconn;
-	enum nfsb_state state;		/* protected by lock */
+	struct remote_pool rp;		/* state, backoff; protected by lock */
 	bool reconnecting;		/* a rebuild runs; protected by lock */
 	double down_until;		/* protected by lock */
-	double backoff;			/* protected by lock */
 	struct log_ratelimit rl;	/* protected by lock */
 
 	pthread_mutex_t cache_lock;

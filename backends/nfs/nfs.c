@@ -261,6 +261,8 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 	pthread_mutex_init(&m->open_lock, NULL);
 	pthread_cond_init(&m->open_cond, NULL);
 	m->display = vfs_url_display(url);
+	remote_pool_init(&m->rp, &m->base, m->display, &m->cond,
+			 NFSB_BACKOFF_FIRST_MS, NFSB_BACKOFF_MAX_MS);
 	m->server = strdup(url->host);
 	if (!m->display || !m->server) {
 		ret = vfs_error_set(err, ENOMEM, "%s: out of memory",
@@ -327,7 +329,6 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 		       VFS_CAP_MKNOD | VFS_CAP_DIRECT_IO | VFS_CAP_STABLE_INO;
 	m->base.attr_timeout = m->cache_ttl;
 	m->base.entry_timeout = vfs_remote_entry_timeout(m->cache_ttl);
-	m->state = NFSB_CONNECTED;
 	log_info("%s: mounted export %s (NFSv%d, %zu connections, "
 		 "rsize %zu wsize %zu)", m->display, m->export, m->version,
 		 m->nconn, m->rsize, m->wsize);
@@ -347,12 +348,12 @@ static void nfsb_unmount(struct vfs_mount *vm)
 static const char *nfsb_state(struct vfs_mount *vm)
 {
 	struct nfsb_mount *m = nfsb_m(vm);
-	enum nfsb_state s;
+	enum remote_state s;
 
 	pthread_mutex_lock(&m->lock);
-	s = m->state;
+	s = m->rp.state;
 	pthread_mutex_unlock(&m->lock);
-	return nfsb_state_names[s];
+	return remote_state_name(s);
 }
 
 /* ---- Namespace ---------------------------------------------------------- */

@@ -44,6 +44,7 @@
 #include <libssh2_sftp.h>
 
 #include "backends/backend.h"
+#include "backends/remote/pool.h"
 #include "vfsd/log.h"
 
 extern const struct vfs_backend_ops sftp_ops;
@@ -115,21 +116,18 @@ struct sftp_conn {
 	struct timespec last_io; /* for keepalives */
 };
 
-enum sftp_state { SFTP_CONNECTED, SFTP_RECONNECTING, SFTP_DOWN };
-
 struct sftp_pool {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;	/* a slot became idle/up, or state changed */
 	pthread_cond_t maint_cond; /* wakes the maintenance thread */
 	struct sftp_conn *conns; /* [n], protected by lock */
 	int n;
-	enum sftp_state state;	/* protected by lock */
+	struct remote_pool rp;	/* state, backoff; protected by lock */
 	bool closing;		/* unmount in progress */
 	bool connecting;	/* a (re)connect attempt is running */
 	bool probe_waiter;	/* one op waits on a down mount's attempt */
 	unsigned attempt_seq;	/* bumped when an attempt ends */
 	unsigned rr;		/* round-robin start for checkouts */
-	unsigned backoff_ms;
 	struct timespec next_attempt;
 	struct timespec last_attempt_end;
 	pthread_t maint;

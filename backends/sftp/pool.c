@@ -3,12 +3,13 @@
  * pool.c - the SFTP mount's connection pool and its maintenance thread
  * (reconnect with backoff, keepalives, cache expiry).
  *
- * Pool states: CONNECTED while the sessions work; RECONNECTING from the
- * first transport error until a reconnect attempt succeeds or fails;
- * DOWN after a failed attempt.  While DOWN, operations fail at once with
- * -EIO, except that one operation at a time (at most once a second) may
- * wait for a fresh attempt: a dead server then costs the FUSE thread pool
- * one thread, not all of them.
+ * The states, their meaning, the backoff policy and the reconnect count
+ * are the remote core's (backends/remote/pool.h).  What is SFTP's own: a
+ * transport error on one session fails them all (they share the server
+ * and the path to it), and the maintenance thread, not the callers, makes
+ * the connect attempts.  While DOWN, one operation at a time (at most
+ * once a second) may wait for a fresh attempt: a dead server then costs
+ * the FUSE thread pool one thread, not all of them.
  */
 #include <alloca.h>
 #include <errno.h>
@@ -25,26 +26,6 @@
 #define SFTP_PROBE_INTERVAL_MS	1000
 
 /* ---- Pool ----------------------------------------------------------- */
-
-static const char *const sftp_state_names[] = {
-	[SFTP_CONNECTED] = "connected",
-	[SFTP_RECONNECTING] = "reconnecting",
-	[SFTP_DOWN] = "down",
-};
-
-static void sftp_set_state_locked(struct sftp_mount *sm, enum sftp_state s,
-				  const char *why)
-{
-	if (sm->pool.state == s)
-		return;
-	sm->pool.state = s;
-	if (s == SFTP_CONNECTED)
-		log_info("%s: %s", sm->cfg.display, sftp_state_names[s]);
-	else
-		log_warn("%s: %s%s%s", sm->cfg.display, sftp_state_names[s],
-			 why ? ": " : "", why ? why : "");
-	pthread_cond_broadcast(&sm->pool.cond);
-}
 
 static long sftp_ms_since(const struct timespec *t)
 {
@@ -72,7 +53,8 @@ int sftp_pool_init(struct sftp_mount *sm)
 	pthread_cond_init(&p->cond, &ca);
 	pthread_cond_init(&p->maint_cond, &ca);
 	pthread_condattr_destroy(&ca);
-	p->state = SFTP_CONNECTED;
+	remote_pool_init(&p->rp, &sm->base, sm->cfg.display, &p->cond,
+			 SFTP_BACKOFF_FIRST_MS, SFTP_BACKOFF_MAX_MS);
 	clock_gettime(CLOCK_MONOTONIC, &p->next_attempt);
 	p->last_attempt_end = p->next_attempt;
 	return 0;
@@ -110,7 +92,7 @@ void sftp_pool_destroy(struct sftp_mount *sm)
 
 		if (c->ssh)
 			sftp_conn_close(c, c->up && !c->broken &&
-						   p->state == SFTP_CONNECTED);
+						   p->rp.state == REMOTE_CONNECTED);
 	}
 	free(p->conns);
 	p->conns = NULL;
@@ -135,6 +117,7 @@ static int sftp_pool_fail_locked(struct sftp_mount *sm, const char *why,
 				 bool timed_out, struct sftp_conn **close_list)
 {
 	struct sftp_pool *p = &sm->pool;
+	bool was_connected;
 	int n = 0;
 
 	for (int i = 0; i < p->n; i++) {
@@ -150,11 +133,11 @@ static int sftp_pool_fail_locked(struct sftp_mount *sm, const char *why,
 		c->busy = true;
 		close_list[n++] = c;
 	}
-	if (p->state == SFTP_CONNECTED) {
-		sftp_set_state_locked(sm, timed_out ? SFTP_DOWN
-						    : SFTP_RECONNECTING,
-				      why);
-		p->backoff_ms = 0;
+	was_connected = p->rp.state == REMOTE_CONNECTED;
+	remote_pool_broken_locked(&p->rp, timed_out, why);
+	if (was_connected) {
+		/* the maintenance thread reconnects at once */
+		remote_pool_backoff_reset_locked(&p->rp);
 		clock_gettime(CLOCK_MONOTONIC, &p->next_attempt);
 		if (timed_out)
 			/* counts as a failed attempt for the probe limit */
@@ -265,7 +248,7 @@ int sftp_checkout(struct sftp_mount *sm, int want, unsigned gen,
 			}
 			if (c->busy)
 				c = NULL;
-		} else if (p->state == SFTP_DOWN) {
+		} else if (p->rp.state == REMOTE_DOWN) {
 			unsigned seq = p->attempt_seq;
 
 			if (p->probe_waiter ||
@@ -288,7 +271,7 @@ int sftp_checkout(struct sftp_mount *sm, int want, unsigned gen,
 				ret = -ETIMEDOUT;
 				break;
 			}
-			if (p->state == SFTP_DOWN) {
+			if (p->rp.state == REMOTE_DOWN) {
 				ret = -EIO;
 				break;
 			}
@@ -333,12 +316,12 @@ void sftp_pool_count_file(struct sftp_mount *sm, int idx, int delta)
 
 const char *sftp_pool_state(struct sftp_mount *sm)
 {
-	enum sftp_state s;
+	enum remote_state s;
 
 	pthread_mutex_lock(&sm->pool.lock);
-	s = sm->pool.state;
+	s = sm->pool.rp.state;
 	pthread_mutex_unlock(&sm->pool.lock);
-	return sftp_state_names[s];
+	return remote_state_name(s);
 }
 
 /* One (re)connect attempt for slot c (reserved busy by the caller). */
@@ -363,29 +346,26 @@ static void sftp_maint_connect_locked(struct sftp_mount *sm,
 		c->gen++;
 		c->up = true;
 	} else if (rc == 0) {
-		was_connected = p->state == SFTP_CONNECTED;
+		was_connected = p->rp.state == REMOTE_CONNECTED;
+		/* a slot that had a session before: a reconnect */
+		remote_pool_connected_locked(&p->rp, c->gen > 0);
 		c->gen++;
 		c->up = true;
 		c->doomed = false;
-		p->backoff_ms = 0;
 		p->next_attempt = p->last_attempt_end;
-		if (!was_connected) {
+		if (!was_connected)
 			/* the server may have changed while we were away */
 			sftp_cache_clear(sm->cache);
-			sftp_set_state_locked(sm, SFTP_CONNECTED, NULL);
-		}
 	} else {
 		bool any_up = false;
 
 		for (int i = 0; i < p->n; i++)
 			any_up |= p->conns[i].up;
-		p->backoff_ms = p->backoff_ms ? p->backoff_ms * 2
-					      : SFTP_BACKOFF_FIRST_MS;
-		if (p->backoff_ms > SFTP_BACKOFF_MAX_MS)
-			p->backoff_ms = SFTP_BACKOFF_MAX_MS;
-		sftp_ts_after_ms(&p->next_attempt, p->backoff_ms);
-		if (!any_up && p->state != SFTP_DOWN)
-			sftp_set_state_locked(sm, SFTP_DOWN, err.msg);
+		sftp_ts_after_ms(&p->next_attempt,
+				 remote_pool_backoff_next_locked(&p->rp));
+		if (!any_up && p->rp.state != REMOTE_DOWN)
+			remote_pool_set_state_locked(&p->rp, REMOTE_DOWN,
+						     err.msg);
 		else if (any_up)
 			log_warn_ratelimited(&sm->rl, "%s", err.msg);
 	}

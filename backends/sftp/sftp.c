@@ -286,7 +286,7 @@ static int sftp_lstat_conn(struct sftp_conn *c, const char *rpath,
 static bool sftp_checkin_retry(struct sftp_mount *sm, struct sftp_conn *c,
 			       int rc, int *tries)
 {
-	bool again = rc && c->broken && rc != -ETIMEDOUT && (*tries)++ == 0;
+	bool again = remote_retry_once(rc, c->broken, tries);
 
 	sftp_checkin(sm, c);
 	return again;

@@ -401,6 +401,30 @@ class Faults(harness.TestCase):
             self.assertEqual(read_file(os.path.join(self.g.export, "after-" + prefix)), data)
             self.assertEqual(read_file(v.path(prefix, "before-" + prefix)), b"before")
 
+    def test_restart_counts_reconnects(self):
+        """A server restart breaks the connections; each one rebuilt is
+        counted in vfsctl mounts (reconnects), which says connected again,
+        for NFSv3 and NFSv4 alike.  The local mount beside them counts
+        none."""
+        v = self._vfsd(cache_ttl=0)
+        for prefix in ("n3", "n4"):
+            write_file(v.path(prefix, "a-" + prefix), b"a")
+            info = v.mount_info("/" + prefix)
+            self.assertEqual((info["state"], info["reconnects"]), ("connected", 0))
+        self.g.restart()
+        for prefix in ("n3", "n4"):
+            def works():
+                try:
+                    return read_file(v.path(prefix, "a-" + prefix)) == b"a"
+                except OSError as e:
+                    self.assertIn(e.errno, (errno.EIO, errno.ETIMEDOUT))
+                    return False
+            harness.wait_for(works, 60, "/%s to work again" % prefix)
+            info = v.mount_info("/" + prefix)
+            self.assertGreaterEqual(info["reconnects"], 1, prefix)
+            self.assertEqual(info["state"], "connected", prefix)
+        self.assertEqual(v.mount_info("/local")["reconnects"], 0)
+
     def test_restart_mid_copy(self):
         """cp of a large file while the server restarts: either cp fails
         (EIO: data may be lost) or the copy is complete and exact, and the
