@@ -64,6 +64,7 @@
  */
 #include "backends/callctx.h"
 #include "backends/nfs/internal.h"
+#include "backends/remote/opts.h"
 
 /* ---- Options and mount -------------------------------------------------- */
 
@@ -82,14 +83,10 @@ static const struct vfs_opt_spec nfs_opts[] = {
 	  .help = "AUTH_SYS gid sent to the server (default: ours)" },
 	{ .name = "tcp-syncnt", .type = VFS_OPT_INT, .min = 1, .max = 255,
 	  .help = "SYN retries when connecting (libnfs tcp-syncnt)" },
-	{ .name = "connections", .type = VFS_OPT_INT, .def = "4", .min = 1,
-	  .max = 64, .help = "pooled connections to the server" },
-	{ .name = "timeout", .type = VFS_OPT_INT, .def = "20", .min = 1,
-	  .max = 3600, .help = "seconds an operation may take" },
-	{ .name = "cache_ttl", .type = VFS_OPT_INT, .def = "1", .min = 0,
-	  .max = 3600, .help = "seconds attributes and listings are cached" },
-	{ .name = "write_behind", .type = VFS_OPT_BOOL, .def = "yes",
-	  .help = "answer ordinary writes before the server has them (errors at the next write, close or fsync)" },
+	REMOTE_OPT_CONNECTIONS,
+	REMOTE_OPT_TIMEOUT,
+	REMOTE_OPT_CACHE_TTL,
+	REMOTE_OPT_WRITE_BEHIND,
 	{ 0 }
 };
 
@@ -239,6 +236,7 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 {
 	struct nfsb_mount *m;
 	struct nfsb_op op;
+	struct remote_opts ro;
 	struct nfs_context *nfs = NULL;
 	struct stat st;
 	uint64_t rmax, wmax;
@@ -270,9 +268,10 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 		goto err_free;
 	}
 	m->version = (int)strtol(vfs_opts_get(opts, "version"), NULL, 10);
-	m->timeout = (int)vfs_opts_get_int(opts, "timeout");
-	m->cache_ttl = (double)vfs_opts_get_int(opts, "cache_ttl");
-	m->nconn = (size_t)vfs_opts_get_int(opts, "connections");
+	remote_opts_get(opts, &ro);
+	m->timeout = ro.timeout_s;
+	m->cache_ttl = (double)ro.cache_ttl_s;
+	m->nconn = (size_t)ro.connections;
 	m->root_user = geteuid() == 0;
 	m->auth_uid = vfs_opts_get(opts, "uid")
 			      ? (uid_t)strtoul(vfs_opts_get(opts, "uid"), NULL, 10)
@@ -318,7 +317,7 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 
 	nfsb_namemax(m);
 
-	ret = vfs_opts_get_bool(opts, "write_behind") ? nfsb_wb_init(m) : 0;
+	ret = ro.write_behind ? nfsb_wb_init(m) : 0;
 	if (ret < 0) {
 		ret = vfs_error_set(err, -ret, "%s: cannot start the writer thread: %s",
 				    m->display, strerror(-ret));

@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "backends/callctx.h"
+#include "backends/remote/opts.h"
 #include "backends/sftp/internal.h"
 #include "vfsd/log.h"
 
@@ -68,18 +69,14 @@ static const struct vfs_opt_spec sftp_opts[] = {
 	{ .name = "hostkey", .type = VFS_OPT_ENUM, .def = "strict",
 	  .choices = sftp_hostkey_choices,
 	  .help = "strict: refuse unknown hosts; accept-new: add unknown hosts to known_hosts (a changed key is always refused)" },
-	{ .name = "connections", .type = VFS_OPT_INT, .def = "4", .min = 1,
-	  .max = 64, .help = "SSH sessions per mount" },
-	{ .name = "timeout", .type = VFS_OPT_INT, .def = "20", .min = 1,
-	  .max = 3600, .help = "seconds before an unanswered operation fails" },
+	REMOTE_OPT_CONNECTIONS,
+	REMOTE_OPT_TIMEOUT,
 	{ .name = "keepalive", .type = VFS_OPT_INT, .def = "15", .min = 0,
 	  .max = 3600, .help = "seconds between SSH keepalives on idle sessions (0: off)" },
-	{ .name = "cache_ttl", .type = VFS_OPT_INT, .def = "1", .min = 0,
-	  .max = 3600, .help = "seconds attributes and listings are cached" },
+	REMOTE_OPT_CACHE_TTL,
 	{ .name = "password", .type = VFS_OPT_STRING, .secret = true,
 	  .help = "password (config file only; prefer keys)" },
-	{ .name = "write_behind", .type = VFS_OPT_BOOL, .def = "yes",
-	  .help = "answer ordinary writes before the server has them (errors at the next write, close or fsync)" },
+	REMOTE_OPT_WRITE_BEHIND,
 	{ .name = "remote_exec", .type = VFS_OPT_BOOL, .def = "no",
 	  .help = "allow running commands on the server (used by the image store)" },
 	{ .name = NULL },
@@ -335,6 +332,7 @@ static void sftp_config_clear(struct sftp_config *cfg)
 static int sftp_config_fill(struct sftp_config *cfg, const struct vfs_url *url,
 			    const struct vfs_opts *opts, struct vfs_error *err)
 {
+	struct remote_opts ro;
 	const char *v;
 	char port[16] = "";
 
@@ -378,16 +376,13 @@ static int sftp_config_fill(struct sftp_config *cfg, const struct vfs_url *url,
 	cfg->hostkey = v && strcmp(v, "accept-new") == 0
 			       ? SFTP_HOSTKEY_ACCEPT_NEW
 			       : SFTP_HOSTKEY_STRICT;
-	cfg->connections = (int)vfs_opts_get_int(opts, "connections");
-	if (cfg->connections < 1)
-		cfg->connections = 1;
-	cfg->timeout_ms = (int)vfs_opts_get_int(opts, "timeout") * 1000;
-	if (cfg->timeout_ms <= 0)
-		cfg->timeout_ms = 20000;
+	remote_opts_get(opts, &ro);
+	cfg->connections = ro.connections;
+	cfg->timeout_ms = ro.timeout_s * 1000;
 	cfg->keepalive_s = (int)vfs_opts_get_int(opts, "keepalive");
-	cfg->cache_ttl_s = (int)vfs_opts_get_int(opts, "cache_ttl");
+	cfg->cache_ttl_s = ro.cache_ttl_s;
 	cfg->remote_exec = vfs_opts_get_bool(opts, "remote_exec");
-	cfg->write_behind = vfs_opts_get_bool(opts, "write_behind");
+	cfg->write_behind = ro.write_behind;
 	return 0;
 }
 
