@@ -22,6 +22,7 @@ Suite *router_suite(void);
 Suite *inode_suite(void);
 Suite *sftp_suite(void);
 Suite *nfs_suite(void);
+Suite *remote_suite(void);
 
 static const struct {
 	const char *name;
@@ -30,7 +31,7 @@ static const struct {
 	{"url", url_suite},       {"options", options_suite},
 	{"config", config_suite}, {"router", router_suite},
 	{"inode", inode_suite},   {"sftp", sftp_suite},
-	{"nfs", nfs_suite},
+	{"nfs", nfs_suite},       {"remote", remote_suite},
 };
 
 #define NSUITES (sizeof(unit_suites) / sizeof(unit_suites[0]))
