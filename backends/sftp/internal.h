@@ -10,7 +10,6 @@
  *   auth.c        authentication: agent, identity files, password
  *   errors.c      libssh2 results and SFTP status codes to -errno
  *   pool.c        the connection pool, reconnection and keepalive
- *   cache.c       attribute and directory-listing cache (cache_ttl)
  *   ctr.c         AES-128-CTR for libssh2, its keystream made in bulk
  *   exec.c        commands run on the server (remote_exec = yes)
  *   wb.c          write-behind queue and its writer threads
@@ -44,6 +43,7 @@
 #include <libssh2_sftp.h>
 
 #include "backends/backend.h"
+#include "backends/remote/cache.h"
 #include "backends/remote/pool.h"
 #include "vfsd/log.h"
 
@@ -140,7 +140,7 @@ struct sftp_features {
 	bool statvfs;		/* statvfs@openssh.com */
 };
 
-struct sftp_cache;
+struct remote_cache;
 struct sftp_wb;
 struct sftp_file;
 
@@ -153,7 +153,7 @@ struct sftp_mount {
 	 * else NAME_MAX); fixed after mount */
 	size_t name_max;
 	int ra_buffers;		/* read-ahead buffers in use (atomic) */
-	struct sftp_cache *cache;
+	struct remote_cache *cache;
 	struct sftp_wb *wb;	/* NULL: write_behind = no */
 	pthread_mutex_t files_lock; /* a leaf lock */
 	struct sftp_file *files; /* open files, protected by files_lock */
@@ -296,41 +296,6 @@ int sftp_wb_write(struct sftp_wb *wb, void *file, const char *path,
  * the writer needs it. */
 void sftp_wb_drain(struct sftp_wb *wb, void *file);
 void sftp_wb_drain_path(struct sftp_wb *wb, const char *path);
-
-/* ---- cache.c --------------------------------------------------- */
-
-/* A directory listing shared by the cache and open directory streams. */
-struct sftp_listing {
-	struct vfs_dirbuf db;
-	int refs;		/* protected by the cache lock */
-};
-
-struct sftp_cache *sftp_cache_new(int ttl_s);
-void sftp_cache_free(struct sftp_cache *c);
-/* Copy a fresh cached lstat of path into *st: true on a hit. */
-bool sftp_cache_get_attr(struct sftp_cache *c, const char *path,
-			 struct stat *st);
-void sftp_cache_put_attr(struct sftp_cache *c, const char *path,
-			 const struct stat *st);
-/* A fresh listing of path with a reference for the caller, or NULL. */
-struct sftp_listing *sftp_cache_get_listing(struct sftp_cache *c,
-					    const char *path);
-/* Store a listing (the cache takes its own reference). */
-void sftp_cache_put_listing(struct sftp_cache *c, const char *path,
-			    struct sftp_listing *l);
-struct sftp_listing *sftp_listing_new(void);
-void sftp_listing_put(struct sftp_cache *c, struct sftp_listing *l);
-/* Drop path's attributes and its parent's listing (a change by us). */
-void sftp_cache_invalidate(struct sftp_cache *c, const char *path);
-/* The name path was created, removed or renamed: drop as above and the
- * parent's attributes too, whose mtime, ctime and size changed with it. */
-void sftp_cache_invalidate_name(struct sftp_cache *c, const char *path);
-/* Drop path's listing too (path is a directory whose entries changed) */
-void sftp_cache_invalidate_dir(struct sftp_cache *c, const char *path);
-/* Drop everything (a directory moved, or the connection was rebuilt). */
-void sftp_cache_clear(struct sftp_cache *c);
-/* Free expired entries; called from the maintenance thread. */
-void sftp_cache_expire(struct sftp_cache *c);
 
 /* ---- helpers -------------------------------------------------------- */
 

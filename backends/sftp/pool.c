@@ -355,7 +355,7 @@ static void sftp_maint_connect_locked(struct sftp_mount *sm,
 		p->next_attempt = p->last_attempt_end;
 		if (!was_connected)
 			/* the server may have changed while we were away */
-			sftp_cache_clear(sm->cache);
+			remote_cache_clear(sm->cache);
 	} else {
 		bool any_up = false;
 
@@ -425,7 +425,7 @@ static void *sftp_maint_main(void *arg)
 		if (sm->cfg.keepalive_s)
 			sftp_maint_keepalive_locked(sm);
 		if (sftp_ms_since(&last_expire) >= 1000) {
-			sftp_cache_expire(sm->cache);
+			remote_cache_expire(sm->cache);
 			clock_gettime(CLOCK_MONOTONIC, &last_expire);
 		}
 		sftp_ts_after_ms(&wake, 1000);

@@ -122,7 +122,7 @@ struct sftp_file {
 };
 
 struct vfs_dir {
-	struct sftp_listing *ls;
+	struct remote_listing *ls;
 };
 
 static void sftp_files_moved(struct sftp_mount *sm, const char *path);
@@ -462,7 +462,7 @@ static int sftp_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 	rc = sftp_config_fill(&sm->cfg, url, opts, err);
 	if (rc < 0)
 		goto err_free;
-	sm->cache = sftp_cache_new(sm->cfg.cache_ttl_s);
+	sm->cache = remote_cache_new(sm->cfg.cache_ttl_s);
 	if (!sm->cache || sftp_pool_init(sm) < 0) {
 		rc = vfs_error_set(err, ENOMEM, "out of memory");
 		goto err_free;
@@ -510,7 +510,7 @@ static void sftp_unmount(struct vfs_mount *m)
 	sftp_wb_free(sm->wb);
 	sftp_pool_destroy(sm);
 	pthread_mutex_destroy(&sm->files_lock);
-	sftp_cache_free(sm->cache);
+	remote_cache_free(sm->cache);
 	sftp_config_clear(&sm->cfg);
 	free(sm);
 }
@@ -570,7 +570,7 @@ static int sftp_lstat(struct sftp_mount *sm, const char *path, bool fresh,
 	int rc, tries = 0;
 
 	if (!fresh && !vfs_callctx.fresh &&
-	    sftp_cache_get_attr(sm->cache, path, st))
+	    remote_cache_get_attr(sm->cache, path, st))
 		return 0;
 	rc = sftp_rpath(sm, path, &rpath);
 	if (rc)
@@ -583,7 +583,7 @@ static int sftp_lstat(struct sftp_mount *sm, const char *path, bool fresh,
 	} while (sftp_checkin_retry(sm, c, rc, &tries));
 	free(rpath);
 	if (rc == 0)
-		sftp_cache_put_attr(sm->cache, path, st);
+		remote_cache_put_attr(sm->cache, path, st);
 	return rc;
 }
 
@@ -902,10 +902,10 @@ out_unlock:
 		 * for a file unlinked while open.
 		 */
 		if (path)
-			sftp_cache_invalidate(sm->cache, path);
-		sftp_cache_invalidate(sm->cache, f->path);
+			remote_cache_invalidate(sm->cache, path);
+		remote_cache_invalidate(sm->cache, f->path);
 		if (!rc && !__atomic_load_n(&f->moved, __ATOMIC_RELAXED))
-			sftp_cache_put_attr(sm->cache, f->path, st);
+			remote_cache_put_attr(sm->cache, f->path, st);
 		return rc;
 	}
 
@@ -937,9 +937,9 @@ out_unlock:
 	if (!rc)
 		rc = sftp_lstat_conn(c, rpath, path, st);
 	sftp_checkin(sm, c);
-	sftp_cache_invalidate(sm->cache, path);
+	remote_cache_invalidate(sm->cache, path);
 	if (!rc)
-		sftp_cache_put_attr(sm->cache, path, st);
+		remote_cache_put_attr(sm->cache, path, st);
 out_free:
 	free(rpath);
 	return rc;
@@ -1006,7 +1006,7 @@ static int sftp_owner_due(struct sftp_mount *sm, struct sftp_conn *c,
 		ppath = sftp_parent_of(path);
 		prpath = sftp_parent_of(rpath);
 		rc = ppath && prpath ? 0 : -ENOMEM;
-		if (!rc && !sftp_cache_get_attr(sm->cache, ppath, &dir))
+		if (!rc && !remote_cache_get_attr(sm->cache, ppath, &dir))
 			rc = sftp_lstat_conn(c, prpath, ppath, &dir);
 		free(ppath);
 		free(prpath);
@@ -1108,9 +1108,9 @@ static int sftp_mkdir(struct vfs_mount *m, const char *path, mode_t mode,
 			libssh2_sftp_rmdir_ex(c->sftp, rpath, strlen(rpath));
 	}
 	sftp_checkin(sm, c);
-	sftp_cache_invalidate_name(sm->cache, path);
+	remote_cache_invalidate_name(sm->cache, path);
 	if (!rc)
-		sftp_cache_put_attr(sm->cache, path, st);
+		remote_cache_put_attr(sm->cache, path, st);
 out:
 	free(rpath);
 	return rc;
@@ -1162,9 +1162,9 @@ static int sftp_symlink(struct vfs_mount *m, const char *target,
 			     : -EACCES;
 out_checkin:
 	sftp_checkin(sm, c);
-	sftp_cache_invalidate_name(sm->cache, path);
+	remote_cache_invalidate_name(sm->cache, path);
 	if (!rc)
-		sftp_cache_put_attr(sm->cache, path, st);
+		remote_cache_put_attr(sm->cache, path, st);
 out:
 	free(rpath);
 	return rc;
@@ -1191,7 +1191,7 @@ static int sftp_unlink(struct vfs_mount *m, const char *path)
 	sftp_checkin(sm, c);
 	if (!rc)
 		sftp_files_moved(sm, path);
-	sftp_cache_invalidate_name(sm->cache, path);
+	remote_cache_invalidate_name(sm->cache, path);
 out:
 	free(rpath);
 	return rc;
@@ -1218,8 +1218,8 @@ static int sftp_rmdir(struct vfs_mount *m, const char *path)
 		rc = sftp_explain(c, rpath, sftp_explain_rofs(sm, c, rpath, rc),
 				  0, -ENOTEMPTY, -ENOTDIR);
 	sftp_checkin(sm, c);
-	sftp_cache_invalidate_name(sm->cache, path);
-	sftp_cache_invalidate_dir(sm->cache, path);
+	remote_cache_invalidate_name(sm->cache, path);
+	remote_cache_invalidate_dir(sm->cache, path);
 out:
 	free(rpath);
 	return rc;
@@ -1335,11 +1335,11 @@ out_checkin:
 		sftp_files_moved(sm, from);
 		sftp_files_moved(sm, to);	/* what it replaced */
 	}
-	sftp_cache_invalidate_name(sm->cache, from);
-	sftp_cache_invalidate_name(sm->cache, to);
+	remote_cache_invalidate_name(sm->cache, from);
+	remote_cache_invalidate_name(sm->cache, to);
 	if (!rc && S_ISDIR(sfrom.st_mode))
 		/* every cached path below `from` is now wrong */
-		sftp_cache_clear(sm->cache);
+		remote_cache_clear(sm->cache);
 out:
 	free(rfrom);
 	free(rto);
@@ -1350,7 +1350,7 @@ out:
 
 static int sftp_list(struct sftp_mount *sm, struct sftp_conn *c,
 		     const char *path, const char *rpath,
-		     struct sftp_listing *ls)
+		     struct remote_listing *ls)
 {
 	LIBSSH2_SFTP_ATTRIBUTES a;
 	LIBSSH2_SFTP_HANDLE *dh;
@@ -1379,7 +1379,7 @@ static int sftp_list(struct sftp_mount *sm, struct sftp_conn *c,
 		sftp_attr_to_stat(&a, child, &st);
 		if (sftp_attr_full(&a)) {
 			flags = VFS_DIRENT_FULL;
-			sftp_cache_put_attr(sm->cache, child, &st);
+			remote_cache_put_attr(sm->cache, child, &st);
 		}
 		free(child);
 		ret = vfs_dirbuf_add(&ls->db, name, &st, flags);
@@ -1397,7 +1397,7 @@ static int sftp_opendir(struct vfs_mount *m, const char *path,
 			struct vfs_dir **out)
 {
 	struct sftp_mount *sm = sftp_mount_of(m);
-	struct sftp_listing *ls;
+	struct remote_listing *ls;
 	struct sftp_conn *c;
 	struct vfs_dir *d;
 	char *rpath;
@@ -1408,7 +1408,7 @@ static int sftp_opendir(struct vfs_mount *m, const char *path,
 		return -ENOMEM;
 	/* lease records are read fresh (backends/callctx.h) */
 	ls = vfs_callctx.fresh ? NULL
-			       : sftp_cache_get_listing(sm->cache, path);
+			       : remote_cache_get_listing(sm->cache, path);
 	if (ls)
 		goto done;
 	rc = sftp_rpath(sm, path, &rpath);
@@ -1417,19 +1417,19 @@ static int sftp_opendir(struct vfs_mount *m, const char *path,
 		return rc;
 	}
 	do {
-		ls = sftp_listing_new();
+		ls = remote_listing_new();
 		if (!ls) {
 			rc = -ENOMEM;
 			break;
 		}
 		rc = sftp_checkout(sm, -1, 0, &c);
 		if (rc) {
-			sftp_listing_put(sm->cache, ls);
+			remote_listing_put(sm->cache, ls);
 			break;
 		}
 		rc = sftp_list(sm, c, path, rpath, ls);
 		if (rc) {
-			sftp_listing_put(sm->cache, ls);
+			remote_listing_put(sm->cache, ls);
 			ls = NULL;
 		}
 	} while (sftp_checkin_retry(sm, c, rc, &tries));
@@ -1438,7 +1438,7 @@ static int sftp_opendir(struct vfs_mount *m, const char *path,
 		free(d);
 		return rc;
 	}
-	sftp_cache_put_listing(sm->cache, path, ls);
+	remote_cache_put_listing(sm->cache, path, ls);
 done:
 	d->ls = ls;
 	*out = d;
@@ -1453,7 +1453,7 @@ static int sftp_readdir(struct vfs_mount *m, struct vfs_dir *d, off_t off,
 
 static void sftp_releasedir(struct vfs_mount *m, struct vfs_dir *d)
 {
-	sftp_listing_put(sftp_mount_of(m)->cache, d->ls);
+	remote_listing_put(sftp_mount_of(m)->cache, d->ls);
 	free(d);
 }
 
@@ -1661,14 +1661,14 @@ static int sftp_create(struct vfs_mount *m, const char *path, int flags,
 	}
 	sftp_file_attach(sm, f, c, h);
 	sftp_checkin(sm, c);
-	sftp_cache_invalidate_name(sm->cache, path);
-	sftp_cache_put_attr(sm->cache, path, st);
+	remote_cache_invalidate_name(sm->cache, path);
+	remote_cache_put_attr(sm->cache, path, st);
 	*out = &f->base;
 	return 0;
 
 err_checkin:
 	sftp_checkin(sm, c);
-	sftp_cache_invalidate_name(sm->cache, path);
+	remote_cache_invalidate_name(sm->cache, path);
 err_free:
 	sftp_file_free(f);
 	return rc;
@@ -1687,7 +1687,7 @@ static int sftp_open(struct vfs_mount *m, const char *path, int flags,
 	if (rc)
 		return rc;
 	/* close-to-open: whatever we remember of this file may be old */
-	sftp_cache_invalidate(sm->cache, path);
+	remote_cache_invalidate(sm->cache, path);
 	do {
 		rc = sftp_checkout(sm, -1, 0, &c);
 		if (rc)
@@ -2133,7 +2133,7 @@ static void sftp_write_behind(void *file, const char *buf, size_t size,
 			f->write_err = (int)n;
 		pthread_mutex_unlock(&f->lock);
 	}
-	sftp_cache_invalidate(sm->cache, f->path);
+	remote_cache_invalidate(sm->cache, f->path);
 }
 
 static ssize_t sftp_write(struct vfs_file *vf, const void *buf, size_t size,
@@ -2180,7 +2180,7 @@ static ssize_t sftp_write(struct vfs_file *vf, const void *buf, size_t size,
 		}
 		rc = n < 0 ? (int)n : 0;
 	}
-	sftp_cache_invalidate(sm->cache, f->path);
+	remote_cache_invalidate(sm->cache, f->path);
 	return rc ? rc : (ssize_t)size;
 }
 
@@ -2205,7 +2205,7 @@ static int sftp_fgetattr(struct vfs_file *vf, struct stat *st)
 	if (rc)
 		return rc;
 	sftp_attr_to_stat(&a, f->path, st);
-	sftp_cache_put_attr(sm->cache, f->path, st);
+	remote_cache_put_attr(sm->cache, f->path, st);
 	return 0;
 }
 
@@ -2283,7 +2283,7 @@ static int sftp_release(struct vfs_file *vf)
 	if (!rc)
 		rc = f->write_err;
 	pthread_mutex_unlock(&f->lock);
-	sftp_cache_invalidate(sm->cache, f->path);
+	remote_cache_invalidate(sm->cache, f->path);
 	sftp_file_free(f);
 	return rc;
 }
@@ -2306,7 +2306,7 @@ static int sftp_clone(struct vfs_mount *m, const char *from, const char *to,
 	else
 		vfs_error_set(err, -rc, "%s: %s", sm->cfg.display,
 			      strerror(-rc));
-	sftp_cache_invalidate_name(sm->cache, to);
+	remote_cache_invalidate_name(sm->cache, to);
 	free(rfrom);
 	free(rto);
 	return rc;
