@@ -355,6 +355,15 @@ bool nfsb_retry(const struct nfsb_op *op, int ret, int *tries)
 
 /* ---- Helpers ------------------------------------------------------------ */
 
+uint64_t nfsb_hash64(const char *s)
+{
+	uint64_t h = 14695981039346656037ull;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
 char *nfsb_path(struct nfsb_mount *m, const char *path)
 {
 	return vfs_path_join(m->subdir, path);
@@ -438,7 +447,7 @@ int nfsb_lstat_full(struct nfsb_mount *m, const char *full,
 	int ret, tries = 0;
 
 	if (use_cache && !vfs_callctx.fresh &&
-	    nfsb_cache_get_attr(m, full, st))
+	    remote_cache_get_attr(m->cache, full, st))
 		return 0;
 	do {
 		ret = nfsb_get(m, -1, &op);
@@ -448,7 +457,7 @@ int nfsb_lstat_full(struct nfsb_mount *m, const char *full,
 		nfsb_put(&op);
 	} while (nfsb_retry(&op, ret, &tries));
 	if (ret == 0)
-		nfsb_cache_put_attr(m, full, st);
+		remote_cache_put_attr(m->cache, full, st);
 	return ret;
 }
 

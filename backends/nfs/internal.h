@@ -7,7 +7,6 @@
  *             open files (the overview of the design is at its head)
  *   conn.c    the connection pool, the per-call event loop, errors and
  *             the calls every operation shares
- *   cache.c   attribute and directory-listing cache
  *   v4.c      our own NFSv4 COMPOUNDs where libnfs 4.0.0 falls short
  *   wb.c      write-behind: the mount's writer thread
  *
@@ -37,6 +36,7 @@
 #include <nfsc/libnfs-raw-nfs4.h>
 
 #include "backends/backend.h"
+#include "backends/remote/cache.h"
 #include "backends/remote/pool.h"
 #include "vfsd/log.h"
 
@@ -54,7 +54,6 @@ struct nfs_fh {
 #define NFSB_V3_FHSIZE	64	/* RFC 1813: NFS3_FHSIZE */
 #define NFSB_V4_WMAX	3584	/* below the 4 KiB libnfs 4.0.0 encodes */
 #define NFSB_CHUNK_MAX	(1024 * 1024) /* libnfs's own clamp */
-#define NFSB_CACHE_SLOTS 1024
 /* the reconnect backoff (backends/remote/pool.h) */
 #define NFSB_BACKOFF_FIRST_MS 1000
 #define NFSB_BACKOFF_MAX_MS 10000
@@ -66,22 +65,6 @@ struct nfsb_conn {
 	struct nfs_context *nfs;	/* NULL until (re)built */
 	bool busy;			/* checked out; protected by lock */
 	unsigned gen;			/* bumped by each rebuild */
-};
-
-/* One cached attribute or listing, keyed by export-relative path. */
-struct nfsb_centry {
-	struct nfsb_centry *next;
-	char *path;			/* owned */
-	double expires;			/* monotonic seconds */
-	bool has_st;
-	struct stat st;
-	struct nfsb_listing *list;	/* a reference, or NULL */
-};
-
-/* An immutable directory listing shared by the cache and open streams. */
-struct nfsb_listing {
-	unsigned refs;			/* protected by cache_lock */
-	struct vfs_dirbuf db;
 };
 
 struct nfsb_mount {
@@ -109,8 +92,9 @@ struct nfsb_mount {
 	double down_until;		/* protected by lock */
 	struct log_ratelimit rl;	/* protected by lock */
 
-	pthread_mutex_t cache_lock;
-	struct nfsb_centry *cache[NFSB_CACHE_SLOTS]; /* protected by cache_lock */
+	/* attributes and listings by export-relative path (its lock is a
+	 * leaf) */
+	struct remote_cache *cache;
 
 	struct nfsb_wb *wb;		/* write-behind (wb.c) */
 
@@ -144,7 +128,7 @@ struct nfsb_file {
 };
 
 struct vfs_dir {
-	struct nfsb_listing *list;	/* a reference */
+	struct remote_listing *list;	/* a reference */
 };
 
 /* One READ or WRITE RPC of a larger request. */
@@ -213,21 +197,20 @@ struct nfsb_linkreq {
 };
 
 
-/* ---- cache.c ------------------------------------------------------- */
-
-uint64_t nfsb_hash64(const char *s);
-void nfsb_listing_put_locked(struct nfsb_listing *l);
-struct nfsb_centry *nfsb_cache_find_locked(struct nfsb_mount *m,
-					   const char *path, bool create);
-void nfsb_cache_put_attr(struct nfsb_mount *m, const char *path,
-			 const struct stat *st);
-bool nfsb_cache_get_attr(struct nfsb_mount *m, const char *path,
-			 struct stat *st);
-void nfsb_invalidate(struct nfsb_mount *m, const char *path);
-void nfsb_cache_clear(struct nfsb_mount *m);
+/* The object at `full` changed, and so did its parent directory's listing
+ * and times: drop what the cache has of both (for a directory, its own
+ * listing too). */
+static inline void nfsb_invalidate(struct nfsb_mount *m, const char *full)
+{
+	remote_cache_invalidate_name(m->cache, full);
+	remote_cache_invalidate_dir(m->cache, full);
+}
 
 /* ---- conn.c -------------------------------------------------------- */
 
+/* FNV-1a of s: stand-in inode numbers of listed names whose attributes
+ * could not be read (nfs.c). */
+uint64_t nfsb_hash64(const char *s);
 void nfsb_wait_init(struct nfsb_wait *w);
 bool nfsb_is_transport(int err);
 void nfsb_wait_done(struct nfsb_wait *w, int err);
