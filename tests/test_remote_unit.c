@@ -8,8 +8,10 @@
 #include <check.h>
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include "backends/backend.h"
+#include "backends/callctx.h"
 #include "backends/remote/opts.h"
 #include "backends/remote/pool.h"
 
@@ -102,6 +104,40 @@ START_TEST(test_retry_once)
 }
 END_TEST
 
+static long ms_until(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (t->tv_sec - now.tv_sec) * 1000 +
+	       (t->tv_nsec - now.tv_nsec) / 1000000;
+}
+
+START_TEST(test_deadline)
+{
+	struct remote_deadline d;
+	struct vfs_callctx old;
+
+	/* no caller deadline: the mount's timeout */
+	remote_deadline_start(&d, 20000);
+	ck_assert_int_eq(d.budget_ms, 20000);
+	ck_assert_int_gt(ms_until(&d.at), 19000);
+	/* a caller's sooner deadline wins */
+	old = vfs_callctx_push(vfs_mono_ns() + 2000000000LL, false);
+	remote_deadline_start(&d, 20000);
+	ck_assert_int_le(d.budget_ms, 2000);
+	ck_assert_int_gt(d.budget_ms, 1000);
+	ck_assert_int_le(ms_until(&d.at), 2000);
+	vfs_callctx_pop(old);
+	/* a passed one: nothing left, and a wait ends at once */
+	old = vfs_callctx_push(vfs_mono_ns() - 1000000, false);
+	remote_deadline_start(&d, 20000);
+	ck_assert_int_le(d.budget_ms, 0);
+	ck_assert_int_le(ms_until(&d.at), 0);
+	vfs_callctx_pop(old);
+}
+END_TEST
+
 START_TEST(test_option_rows)
 {
 	static const struct vfs_opt_spec rows[] = {
@@ -142,6 +178,7 @@ Suite *remote_suite(void)
 	tcase_add_test(tc, test_transitions_and_count);
 	tcase_add_test(tc, test_backoff);
 	tcase_add_test(tc, test_retry_once);
+	tcase_add_test(tc, test_deadline);
 	tcase_add_test(tc, test_option_rows);
 	suite_add_tcase(s, tc);
 	return s;

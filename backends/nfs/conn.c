@@ -149,29 +149,21 @@ err_destroy:
  */
 int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op)
 {
-	struct timespec abs;
+	struct remote_deadline dl;
 	struct nfsb_conn *c = NULL;
 	struct nfs_context *nfs;
 	char msg[256];
 	int idx = -1, ret;
 
-	long budget = vfs_call_budget_ms(m->timeout * 1000L);
-
+	remote_deadline_start(&dl, m->timeout * 1000L);
 	/* past the caller's deadline (backends/callctx.h): send nothing;
 	 * before it, nfsb_finish() drops the context at the deadline */
-	if (budget <= 0)
+	if (dl.budget_ms <= 0)
 		return -ETIMEDOUT;
 	op->m = m;
-	op->deadline = nfsb_now() + budget / 1000.0;
+	op->deadline = nfsb_now() + dl.budget_ms / 1000.0;
 	op->dead = false;
 	op->timed_out = false;
-	clock_gettime(CLOCK_REALTIME, &abs);
-	abs.tv_sec += budget / 1000;
-	abs.tv_nsec += (budget % 1000) * 1000000L;
-	if (abs.tv_nsec >= 1000000000L) {
-		abs.tv_sec++;
-		abs.tv_nsec -= 1000000000L;
-	}
 
 	pthread_mutex_lock(&m->lock);
 	for (;;) {
@@ -201,7 +193,7 @@ int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op)
 			return -EIO;
 		}
 		idx = -1;
-		if (pthread_cond_timedwait(&m->cond, &m->lock, &abs) ==
+		if (pthread_cond_timedwait(&m->cond, &m->lock, &dl.at) ==
 		    ETIMEDOUT) {
 			pthread_mutex_unlock(&m->lock);
 			return -ETIMEDOUT;

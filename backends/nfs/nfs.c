@@ -253,7 +253,7 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 		return vfs_error_set(err, ENOMEM, "%s: out of memory",
 				     url->raw);
 	pthread_mutex_init(&m->lock, NULL);
-	pthread_cond_init(&m->cond, NULL);
+	remote_cond_init(&m->cond);
 	pthread_mutex_init(&m->open_lock, NULL);
 	pthread_cond_init(&m->open_cond, NULL);
 	m->display = vfs_url_display(url);

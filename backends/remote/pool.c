@@ -6,6 +6,8 @@
  */
 #include <errno.h>
 
+#include "backends/callctx.h"
+
 #include "backends/remote/pool.h"
 #include "vfsd/log.h"
 
@@ -14,6 +16,31 @@ static const char *const remote_state_names[] = {
 	[REMOTE_RECONNECTING]	= "reconnecting",
 	[REMOTE_DOWN]		= "down",
 };
+
+void remote_deadline_start(struct remote_deadline *d, long timeout_ms)
+{
+	long ms;
+
+	d->budget_ms = vfs_call_budget_ms(timeout_ms);
+	ms = d->budget_ms > 0 ? d->budget_ms : 0;
+	clock_gettime(CLOCK_MONOTONIC, &d->at);
+	d->at.tv_sec += ms / 1000;
+	d->at.tv_nsec += (ms % 1000) * 1000000L;
+	if (d->at.tv_nsec >= 1000000000L) {
+		d->at.tv_sec++;
+		d->at.tv_nsec -= 1000000000L;
+	}
+}
+
+void remote_cond_init(pthread_cond_t *cond)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(cond, &ca);
+	pthread_condattr_destroy(&ca);
+}
 
 void remote_pool_init(struct remote_pool *rp, struct vfs_mount *vm,
 		      const char *display, pthread_cond_t *cond,

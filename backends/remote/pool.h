@@ -33,6 +33,9 @@
  * The limits are the driver's (its connect costs differ), the policy is
  * this one.
  *
+ * Deadlines: a checkout waits for a connection (or for the outcome of a
+ * connect attempt) until the call's remote_deadline, on CLOCK_MONOTONIC.
+ *
  * Locking: every remote_pool_*_locked call runs under the driver's pool
  * lock, which also protects the fields below; `cond` is the driver's
  * condition variable for "a connection or the state changed", broadcast
@@ -43,6 +46,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <time.h>
 
 #include "backends/backend.h"
 
@@ -56,6 +60,22 @@ struct remote_pool {
 	unsigned backoff_first_ms, backoff_max_ms;
 	unsigned backoff_ms;	/* in force; 0: no failure since a success */
 };
+
+/*
+ * One call's deadline for a checkout: the mount's timeout, or the
+ * caller's own deadline (backends/callctx.h) when that comes sooner.
+ */
+struct remote_deadline {
+	long budget_ms;		/* left at the start; <= 0: the caller's
+				 * deadline has passed, send nothing */
+	struct timespec at;	/* when, on CLOCK_MONOTONIC (at least now) */
+};
+
+void remote_deadline_start(struct remote_deadline *d, long timeout_ms);
+
+/* Make `cond` wait on the clock of remote_deadline.at, so that a jump of
+ * the wall clock can neither cut a wait short nor stretch it. */
+void remote_cond_init(pthread_cond_t *cond);
 
 /* Start connected (the mount's first connection is made before). */
 void remote_pool_init(struct remote_pool *rp, struct vfs_mount *vm,

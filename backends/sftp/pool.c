@@ -37,8 +37,6 @@ static void *sftp_maint_main(void *arg);
 int sftp_pool_init(struct sftp_mount *sm)
 {
 	struct sftp_pool *p = &sm->pool;
-	pthread_condattr_t ca;
-
 	p->n = sm->cfg.connections;
 	p->conns = calloc(p->n, sizeof(*p->conns));
 	if (!p->conns)
@@ -48,11 +46,8 @@ int sftp_pool_init(struct sftp_mount *sm)
 		p->conns[i].sock = -1;
 	}
 	pthread_mutex_init(&p->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&p->cond, &ca);
-	pthread_cond_init(&p->maint_cond, &ca);
-	pthread_condattr_destroy(&ca);
+	remote_cond_init(&p->cond);
+	remote_cond_init(&p->maint_cond);
 	remote_pool_init(&p->rp, &sm->base, sm->cfg.display, &p->cond,
 			 SFTP_BACKOFF_FIRST_MS, SFTP_BACKOFF_MAX_MS);
 	clock_gettime(CLOCK_MONOTONIC, &p->next_attempt);
@@ -228,10 +223,12 @@ int sftp_checkout(struct sftp_mount *sm, int want, unsigned gen,
 		  struct sftp_conn **out)
 {
 	struct sftp_pool *p = &sm->pool;
-	struct timespec deadline;
+	struct remote_deadline dl;
 	int ret = 0;
 
-	sftp_ts_after_ms(&deadline, sm->cfg.timeout_ms);
+	/* a caller past its own deadline still gets -ESTALE or -EIO first
+	 * (below), as those need no server */
+	remote_deadline_start(&dl, sm->cfg.timeout_ms);
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
 		struct sftp_conn *c = NULL;
@@ -265,7 +262,7 @@ int sftp_checkout(struct sftp_mount *sm, int want, unsigned gen,
 			}
 			while (p->attempt_seq == seq && !p->closing && !ret)
 				ret = -pthread_cond_timedwait(&p->cond, &p->lock,
-							      &deadline);
+							      &dl.at);
 			p->probe_waiter = false;
 			if (ret) {
 				ret = -ETIMEDOUT;
@@ -297,7 +294,7 @@ int sftp_checkout(struct sftp_mount *sm, int want, unsigned gen,
 			*out = c;
 			break;
 		}
-		if (pthread_cond_timedwait(&p->cond, &p->lock, &deadline) ==
+		if (pthread_cond_timedwait(&p->cond, &p->lock, &dl.at) ==
 		    ETIMEDOUT) {
 			ret = -ETIMEDOUT;
 			break;
