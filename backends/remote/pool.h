@@ -16,7 +16,9 @@
  *                 calls wait, within their timeout, for a new connection;
  *                 calls on connections still alive go on.
  *   down          the server did not answer within the mount's timeout, or
- *                 a connect attempt failed.  New calls fail at once with
+ *                 a connect attempt failed (sftp: and no session is up;
+ *                 its sessions break together, so one that is up shows
+ *                 the server alive).  New calls fail at once with
  *                 EIO instead of each waiting a whole timeout, so a dead
  *                 server holds no FUSE threads; new attempts are made after
  *                 the backoff delay (and at most one call at a time waits
