@@ -483,6 +483,9 @@ class Faults(harness.TestCase):
             self.assertIn(err, (errno.ETIMEDOUT, errno.EIO), results)
             self.assertLess(took, timeout + 2, results)
         # while the server is known to be down, new operations fail fast
+        # (the state vfsctl shows means what it means for sftp)
+        for prefix in ("n3", "n4"):
+            self.assertEqual(v.mount_info("/" + prefix)["state"], "down", prefix)
         t0 = time.monotonic()
         with self.assertRaises(OSError):
             os.stat(v.path("n3", "another-one"))
@@ -492,6 +495,8 @@ class Faults(harness.TestCase):
         harness.wait_for(lambda: os.path.exists(v.path("n3", "f")) and
                          os.path.exists(v.path("n4", "f")), 30, "the mount to come back")
         self.assertEqual(read_file(v.path("n4", "f")), b"x")
+        for prefix in ("n3", "n4"):
+            self.assertEqual(v.mount_info("/" + prefix)["state"], "connected", prefix)
 
 
 if __name__ == "__main__":

@@ -880,6 +880,8 @@ class SftpResilience(harness.TestCase):
             # within the timeout (plus scheduling slack)
             self.assertLess(secs, timeout + 1.5, (name, secs))
         self.assertIn("down", v.log())
+        # the state vfsctl shows means what it means for nfs (test_nfs.py)
+        self.assertEqual(v.mount_info("/ssh")["state"], "down")
 
         # once the server answers again, the mount recovers by itself
         self.sshd.resume()
@@ -890,6 +892,7 @@ class SftpResilience(harness.TestCase):
             except OSError:
                 return False
         harness.wait_for(works, 30, "the mount to recover")
+        self.assertEqual(v.mount_info("/ssh")["state"], "connected")
 
 
 if __name__ == "__main__":
