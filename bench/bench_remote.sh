@@ -32,7 +32,7 @@
 # for the sequential figures, libnfs's nfs-cp (libnfs-utils) over the same
 # protocol version.  nfs-cp has no metadata figure.  libnfs-utils 4.0.0
 # (Debian 12) fails every NFSv4 write of nfs-cp ("Failed to write to dest
-# file"; libnfs 4.0.0 encodes a COMPOUND into 4 KiB, see backends/nfs.c):
+# file"; libnfs 4.0.0 encodes a COMPOUND into 4 KiB, see backends/nfs/nfs.c):
 # that figure reads "fails", and its read figure reads a file copied in on
 # the server side.
 #

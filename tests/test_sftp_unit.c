@@ -16,7 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "backends/sftp.h"
+#include "backends/sftp/internal.h"
 #include "lib/options.h"
 #include "lib/url.h"
 
@@ -125,110 +125,110 @@ static struct stat st_of(off_t size)
 
 START_TEST(test_cache_attr)
 {
-	struct sftp_cache *c = sftp_cache_new(60);
+	struct remote_cache *c = remote_cache_new(60);
 	struct stat st = st_of(42), got;
 
 	ck_assert_ptr_nonnull(c);
-	ck_assert(!sftp_cache_get_attr(c, "/a/b", &got));
-	sftp_cache_put_attr(c, "/a/b", &st);
-	ck_assert(sftp_cache_get_attr(c, "/a/b", &got));
+	ck_assert(!remote_cache_get_attr(c, "/a/b", &got));
+	remote_cache_put_attr(c, "/a/b", &st);
+	ck_assert(remote_cache_get_attr(c, "/a/b", &got));
 	ck_assert_int_eq(got.st_size, 42);
-	ck_assert(!sftp_cache_get_attr(c, "/a", &got));
-	sftp_cache_invalidate(c, "/a/b");
-	ck_assert(!sftp_cache_get_attr(c, "/a/b", &got));
-	sftp_cache_put_attr(c, "/x", &st);
-	sftp_cache_clear(c);
-	ck_assert(!sftp_cache_get_attr(c, "/x", &got));
-	sftp_cache_free(c);
+	ck_assert(!remote_cache_get_attr(c, "/a", &got));
+	remote_cache_invalidate(c, "/a/b");
+	ck_assert(!remote_cache_get_attr(c, "/a/b", &got));
+	remote_cache_put_attr(c, "/x", &st);
+	remote_cache_clear(c);
+	ck_assert(!remote_cache_get_attr(c, "/x", &got));
+	remote_cache_free(c);
 }
 END_TEST
 
 START_TEST(test_cache_invalidate_name)
 {
-	struct sftp_cache *c = sftp_cache_new(60);
+	struct remote_cache *c = remote_cache_new(60);
 	struct stat st = st_of(1), got;
 
-	sftp_cache_put_attr(c, "/d", &st);
-	sftp_cache_put_attr(c, "/d/f", &st);
+	remote_cache_put_attr(c, "/d", &st);
+	remote_cache_put_attr(c, "/d/f", &st);
 	/* a write to /d/f leaves the directory's attributes alone */
-	sftp_cache_invalidate(c, "/d/f");
-	ck_assert(sftp_cache_get_attr(c, "/d", &got));
+	remote_cache_invalidate(c, "/d/f");
+	ck_assert(remote_cache_get_attr(c, "/d", &got));
 	/* a new or removed name changes the directory's times */
-	sftp_cache_put_attr(c, "/d/f", &st);
-	sftp_cache_invalidate_name(c, "/d/f");
-	ck_assert(!sftp_cache_get_attr(c, "/d/f", &got));
-	ck_assert(!sftp_cache_get_attr(c, "/d", &got));
+	remote_cache_put_attr(c, "/d/f", &st);
+	remote_cache_invalidate_name(c, "/d/f");
+	ck_assert(!remote_cache_get_attr(c, "/d/f", &got));
+	ck_assert(!remote_cache_get_attr(c, "/d", &got));
 	/* ... also the mount's root */
-	sftp_cache_put_attr(c, "/", &st);
-	sftp_cache_invalidate_name(c, "/top");
-	ck_assert(!sftp_cache_get_attr(c, "/", &got));
-	sftp_cache_free(c);
+	remote_cache_put_attr(c, "/", &st);
+	remote_cache_invalidate_name(c, "/top");
+	ck_assert(!remote_cache_get_attr(c, "/", &got));
+	remote_cache_free(c);
 }
 END_TEST
 
 START_TEST(test_cache_disabled)
 {
-	struct sftp_cache *c = sftp_cache_new(0);
-	struct sftp_listing *l = sftp_listing_new();
+	struct remote_cache *c = remote_cache_new(0);
+	struct remote_listing *l = remote_listing_new();
 	struct stat st = st_of(1), got;
 
-	sftp_cache_put_attr(c, "/f", &st);
-	ck_assert(!sftp_cache_get_attr(c, "/f", &got));
-	sftp_cache_put_listing(c, "/", l);
-	ck_assert_ptr_null(sftp_cache_get_listing(c, "/"));
-	sftp_listing_put(c, l);
-	sftp_cache_free(c);
+	remote_cache_put_attr(c, "/f", &st);
+	ck_assert(!remote_cache_get_attr(c, "/f", &got));
+	remote_cache_put_listing(c, "/", l);
+	ck_assert_ptr_null(remote_cache_get_listing(c, "/"));
+	remote_listing_put(c, l);
+	remote_cache_free(c);
 }
 END_TEST
 
 START_TEST(test_cache_listing)
 {
-	struct sftp_cache *c = sftp_cache_new(60);
-	struct sftp_listing *l = sftp_listing_new(), *got;
+	struct remote_cache *c = remote_cache_new(60);
+	struct remote_listing *l = remote_listing_new(), *got;
 	struct stat st = st_of(7);
 
 	ck_assert_int_eq(vfs_dirbuf_add(&l->db, "f", &st, VFS_DIRENT_FULL), 0);
-	sftp_cache_put_listing(c, "/d", l);
-	sftp_listing_put(c, l); /* the cache keeps its own reference */
-	got = sftp_cache_get_listing(c, "/d");
+	remote_cache_put_listing(c, "/d", l);
+	remote_listing_put(c, l); /* the cache keeps its own reference */
+	got = remote_cache_get_listing(c, "/d");
 	ck_assert_ptr_eq(got, l);
 	/* a change inside /d drops the listing from the cache, but an open
 	 * stream keeps reading it */
-	sftp_cache_invalidate(c, "/d/f");
-	ck_assert_ptr_null(sftp_cache_get_listing(c, "/d"));
+	remote_cache_invalidate(c, "/d/f");
+	ck_assert_ptr_null(remote_cache_get_listing(c, "/d"));
 	ck_assert_uint_eq(got->db.n, 1);
 	ck_assert_str_eq(got->db.ents[0].name, "f");
-	sftp_listing_put(c, got);
+	remote_listing_put(c, got);
 
 	/* entries directly under the root have "/" as parent */
-	l = sftp_listing_new();
-	sftp_cache_put_listing(c, "/", l);
-	sftp_listing_put(c, l);
-	ck_assert_ptr_nonnull(got = sftp_cache_get_listing(c, "/"));
-	sftp_listing_put(c, got);
-	sftp_cache_invalidate(c, "/top");
-	ck_assert_ptr_null(sftp_cache_get_listing(c, "/"));
+	l = remote_listing_new();
+	remote_cache_put_listing(c, "/", l);
+	remote_listing_put(c, l);
+	ck_assert_ptr_nonnull(got = remote_cache_get_listing(c, "/"));
+	remote_listing_put(c, got);
+	remote_cache_invalidate(c, "/top");
+	ck_assert_ptr_null(remote_cache_get_listing(c, "/"));
 
-	l = sftp_listing_new();
-	sftp_cache_put_listing(c, "/e", l);
-	sftp_listing_put(c, l);
-	sftp_cache_invalidate_dir(c, "/e");
-	ck_assert_ptr_null(sftp_cache_get_listing(c, "/e"));
-	sftp_cache_free(c);
+	l = remote_listing_new();
+	remote_cache_put_listing(c, "/e", l);
+	remote_listing_put(c, l);
+	remote_cache_invalidate_dir(c, "/e");
+	ck_assert_ptr_null(remote_cache_get_listing(c, "/e"));
+	remote_cache_free(c);
 }
 END_TEST
 
 START_TEST(test_cache_expiry)
 {
-	struct sftp_cache *c = sftp_cache_new(1);
+	struct remote_cache *c = remote_cache_new(1);
 	struct stat st = st_of(3), got;
 
-	sftp_cache_put_attr(c, "/f", &st);
-	ck_assert(sftp_cache_get_attr(c, "/f", &got));
+	remote_cache_put_attr(c, "/f", &st);
+	ck_assert(remote_cache_get_attr(c, "/f", &got));
 	usleep(1100 * 1000);
-	ck_assert(!sftp_cache_get_attr(c, "/f", &got));
-	sftp_cache_expire(c);
-	sftp_cache_free(c);
+	ck_assert(!remote_cache_get_attr(c, "/f", &got));
+	remote_cache_expire(c);
+	remote_cache_free(c);
 }
 END_TEST
 
@@ -327,7 +327,7 @@ START_TEST(test_mount_failures)
 END_TEST
 
 /*
- * The bulk AES-128-CTR of sftp_ctr.c gives byte for byte what OpenSSL's
+ * The bulk AES-128-CTR of backends/sftp/ctr.c gives byte for byte what OpenSSL's
  * own gives, in whatever pieces the data comes, across keystream refills,
  * encrypting and decrypting, and with key and IV given separately.
  */

@@ -401,6 +401,30 @@ class Faults(harness.TestCase):
             self.assertEqual(read_file(os.path.join(self.g.export, "after-" + prefix)), data)
             self.assertEqual(read_file(v.path(prefix, "before-" + prefix)), b"before")
 
+    def test_restart_counts_reconnects(self):
+        """A server restart breaks the connections; each one rebuilt is
+        counted in vfsctl mounts (reconnects), which says connected again,
+        for NFSv3 and NFSv4 alike.  The local mount beside them counts
+        none."""
+        v = self._vfsd(cache_ttl=0)
+        for prefix in ("n3", "n4"):
+            write_file(v.path(prefix, "a-" + prefix), b"a")
+            info = v.mount_info("/" + prefix)
+            self.assertEqual((info["state"], info["reconnects"]), ("connected", 0))
+        self.g.restart()
+        for prefix in ("n3", "n4"):
+            def works():
+                try:
+                    return read_file(v.path(prefix, "a-" + prefix)) == b"a"
+                except OSError as e:
+                    self.assertIn(e.errno, (errno.EIO, errno.ETIMEDOUT))
+                    return False
+            harness.wait_for(works, 60, "/%s to work again" % prefix)
+            info = v.mount_info("/" + prefix)
+            self.assertGreaterEqual(info["reconnects"], 1, prefix)
+            self.assertEqual(info["state"], "connected", prefix)
+        self.assertEqual(v.mount_info("/local")["reconnects"], 0)
+
     def test_restart_mid_copy(self):
         """cp of a large file while the server restarts: either cp fails
         (EIO: data may be lost) or the copy is complete and exact, and the
@@ -459,6 +483,9 @@ class Faults(harness.TestCase):
             self.assertIn(err, (errno.ETIMEDOUT, errno.EIO), results)
             self.assertLess(took, timeout + 2, results)
         # while the server is known to be down, new operations fail fast
+        # (the state vfsctl shows means what it means for sftp)
+        for prefix in ("n3", "n4"):
+            self.assertEqual(v.mount_info("/" + prefix)["state"], "down", prefix)
         t0 = time.monotonic()
         with self.assertRaises(OSError):
             os.stat(v.path("n3", "another-one"))
@@ -468,6 +495,8 @@ class Faults(harness.TestCase):
         harness.wait_for(lambda: os.path.exists(v.path("n3", "f")) and
                          os.path.exists(v.path("n4", "f")), 30, "the mount to come back")
         self.assertEqual(read_file(v.path("n4", "f")), b"x")
+        for prefix in ("n3", "n4"):
+            self.assertEqual(v.mount_info("/" + prefix)["state"], "connected", prefix)
 
 
 if __name__ == "__main__":

@@ -128,7 +128,7 @@ class SftpPosix(PosixSuite, harness.TestCase):
         self.assertEqual(read_file(self.p("f")), b"changed on the server")
 
     def test_libssh2_uses_the_bulk_cipher(self):
-        """libssh2 encrypts with sftp_ctr.c's AES-128-CTR (its keystream
+        """libssh2 encrypts with backends/sftp/ctr.c's AES-128-CTR (its keystream
         made in bulk), which the daemon hands it through OpenSSL's symbol."""
         write_file(self.p("f"), b"x" * 100000)
         self.assertIn("keystream made in bulk serves libssh2", self.vfsd.log())
@@ -809,6 +809,32 @@ class SftpResilience(harness.TestCase):
         self.assertEqual(read_file(os.path.join(self.remote, "f"))[:21],
                          b"written after restart")
 
+    def test_restart_counts_reconnects(self):
+        """A server restart breaks every session; the pool makes new ones,
+        and vfsctl mounts counts them (reconnects) and says connected
+        again.  The local mount beside it counts none."""
+        v = self.mount(timeout=5, cache_ttl=0)
+        self.addCleanup(v.stop)
+        write_file(v.path("ssh/a"), b"a")
+        info = v.mount_info("/ssh")
+        self.assertEqual((info["state"], info["reconnects"]), ("connected", 0))
+        self.sshd.restart()
+
+        def works():
+            try:
+                return read_file(v.path("ssh/a")) == b"a"
+            except OSError as e:
+                self.assertIn(e.errno, (errno.EIO, errno.ETIMEDOUT))
+                return False
+        harness.wait_for(works, 30, "the mount to work again")
+        harness.wait_for(lambda: v.mount_info("/ssh")["reconnects"] >= 1, 30,
+                         "reconnects to be counted")
+        harness.wait_for(lambda: v.mount_info("/ssh")["state"] == "connected", 30,
+                         "the state to be connected")
+        self.assertEqual(v.mount_info("/local")["reconnects"], 0)
+        self.assertEqual(v.stats("/ssh")["reconnects"],
+                         v.mount_info("/ssh")["reconnects"])
+
     def test_stopped_server_times_out_other_mounts_unaffected(self):
         timeout = 3
         v = self.mount(timeout=timeout, cache_ttl=0)
@@ -854,6 +880,8 @@ class SftpResilience(harness.TestCase):
             # within the timeout (plus scheduling slack)
             self.assertLess(secs, timeout + 1.5, (name, secs))
         self.assertIn("down", v.log())
+        # the state vfsctl shows means what it means for nfs (test_nfs.py)
+        self.assertEqual(v.mount_info("/ssh")["state"], "down")
 
         # once the server answers again, the mount recovers by itself
         self.sshd.resume()
@@ -864,6 +892,7 @@ class SftpResilience(harness.TestCase):
             except OSError:
                 return False
         harness.wait_for(works, 30, "the mount to recover")
+        self.assertEqual(v.mount_info("/ssh")["state"], "connected")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * nfs_wb.c - write-behind: each mount's writer thread.
+ * wb.c - write-behind: each mount's writer thread.
  *
  * Without the kernel's writeback cache (off for shared backends, so that
  * another host's changes are seen) a program's write(2) reaches us one
@@ -39,7 +39,7 @@
  */
 #include <sys/eventfd.h>
 
-#include "backends/nfs.h"
+#include "backends/nfs/internal.h"
 
 #define NFSB_WB_WINDOW (16u << 20)
 #define NFSB_WB_RPCS 256

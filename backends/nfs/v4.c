@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* nfs_v4.c - our own NFSv4 COMPOUNDs, where libnfs 4.0.0 falls short. */
-#include "backends/nfs.h"
+/* v4.c - our own NFSv4 COMPOUNDs, where libnfs 4.0.0 falls short. */
+#include "backends/nfs/internal.h"
 
 /* ---- NFSv4 raw compounds ------------------------------------------------ */
 

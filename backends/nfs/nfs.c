@@ -58,12 +58,13 @@
  * ".vfsd-silly-*" name instead, removed at its last release: the kernel
  * client's "silly rename".
  *
- * Lock order: nfsb_file.lock, then nfsb_mount.lock, then
- * nfsb_mount.cache_lock; open_lock is a leaf.  None is held across a
+ * Lock order: nfsb_file.lock, then nfsb_mount.lock, then the cache's
+ * lock (backends/remote/cache.c); open_lock is a leaf.  None is held across a
  * network call.
  */
 #include "backends/callctx.h"
-#include "backends/nfs.h"
+#include "backends/nfs/internal.h"
+#include "backends/remote/opts.h"
 #include "lib/hash.h"
 
 /* ---- Options and mount -------------------------------------------------- */
@@ -83,14 +84,10 @@ static const struct vfs_opt_spec nfs_opts[] = {
 	  .help = "AUTH_SYS gid sent to the server (default: ours)" },
 	{ .name = "tcp-syncnt", .type = VFS_OPT_INT, .min = 1, .max = 255,
 	  .help = "SYN retries when connecting (libnfs tcp-syncnt)" },
-	{ .name = "connections", .type = VFS_OPT_INT, .def = "4", .min = 1,
-	  .max = 64, .help = "pooled connections to the server" },
-	{ .name = "timeout", .type = VFS_OPT_INT, .def = "20", .min = 1,
-	  .max = 3600, .help = "seconds an operation may take" },
-	{ .name = "cache_ttl", .type = VFS_OPT_INT, .def = "1", .min = 0,
-	  .max = 3600, .help = "seconds attributes and listings are cached" },
-	{ .name = "write_behind", .type = VFS_OPT_BOOL, .def = "yes",
-	  .help = "answer ordinary writes before the server has them (errors at the next write, close or fsync)" },
+	REMOTE_OPT_CONNECTIONS,
+	REMOTE_OPT_TIMEOUT,
+	REMOTE_OPT_CACHE_TTL,
+	REMOTE_OPT_WRITE_BEHIND,
 	{ 0 }
 };
 
@@ -103,8 +100,7 @@ static void nfsb_free(struct nfsb_mount *m)
 				nfs_destroy_context(m->conns[i].nfs);
 		free(m->conns);
 	}
-	nfsb_cache_clear(m);
-	pthread_mutex_destroy(&m->cache_lock);
+	remote_cache_free(m->cache);
 	pthread_mutex_destroy(&m->open_lock);
 	pthread_cond_destroy(&m->open_cond);
 	pthread_cond_destroy(&m->cond);
@@ -240,6 +236,7 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 {
 	struct nfsb_mount *m;
 	struct nfsb_op op;
+	struct remote_opts ro;
 	struct nfs_context *nfs = NULL;
 	struct stat st;
 	uint64_t rmax, wmax;
@@ -257,11 +254,12 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 		return vfs_error_set(err, ENOMEM, "%s: out of memory",
 				     url->raw);
 	pthread_mutex_init(&m->lock, NULL);
-	pthread_cond_init(&m->cond, NULL);
-	pthread_mutex_init(&m->cache_lock, NULL);
+	remote_cond_init(&m->cond);
 	pthread_mutex_init(&m->open_lock, NULL);
 	pthread_cond_init(&m->open_cond, NULL);
 	m->display = vfs_url_display(url);
+	remote_pool_init(&m->rp, &m->base, m->display, &m->cond,
+			 NFSB_BACKOFF_FIRST_MS, NFSB_BACKOFF_MAX_MS);
 	m->server = strdup(url->host);
 	if (!m->display || !m->server) {
 		ret = vfs_error_set(err, ENOMEM, "%s: out of memory",
@@ -269,9 +267,16 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 		goto err_free;
 	}
 	m->version = (int)strtol(vfs_opts_get(opts, "version"), NULL, 10);
-	m->timeout = (int)vfs_opts_get_int(opts, "timeout");
-	m->cache_ttl = (double)vfs_opts_get_int(opts, "cache_ttl");
-	m->nconn = (size_t)vfs_opts_get_int(opts, "connections");
+	remote_opts_get(opts, &ro);
+	m->timeout = ro.timeout_s;
+	m->cache_ttl = (double)ro.cache_ttl_s;
+	m->nconn = (size_t)ro.connections;
+	m->cache = remote_cache_new(ro.cache_ttl_s);
+	if (!m->cache) {
+		ret = vfs_error_set(err, ENOMEM, "%s: out of memory",
+				    m->display);
+		goto err_free;
+	}
 	m->root_user = geteuid() == 0;
 	m->auth_uid = vfs_opts_get(opts, "uid")
 			      ? (uid_t)strtoul(vfs_opts_get(opts, "uid"), NULL, 10)
@@ -317,7 +322,7 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 
 	nfsb_namemax(m);
 
-	ret = vfs_opts_get_bool(opts, "write_behind") ? nfsb_wb_init(m) : 0;
+	ret = ro.write_behind ? nfsb_wb_init(m) : 0;
 	if (ret < 0) {
 		ret = vfs_error_set(err, -ret, "%s: cannot start the writer thread: %s",
 				    m->display, strerror(-ret));
@@ -327,7 +332,6 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 		       VFS_CAP_MKNOD | VFS_CAP_STABLE_INO;
 	m->base.attr_timeout = m->cache_ttl;
 	m->base.entry_timeout = vfs_remote_entry_timeout(m->cache_ttl);
-	m->state = NFSB_CONNECTED;
 	log_info("%s: mounted export %s (NFSv%d, %zu connections, "
 		 "rsize %zu wsize %zu)", m->display, m->export, m->version,
 		 m->nconn, m->rsize, m->wsize);
@@ -347,12 +351,12 @@ static void nfsb_unmount(struct vfs_mount *vm)
 static const char *nfsb_state(struct vfs_mount *vm)
 {
 	struct nfsb_mount *m = nfsb_m(vm);
-	enum nfsb_state s;
+	enum remote_state s;
 
 	pthread_mutex_lock(&m->lock);
-	s = m->state;
+	s = m->rp.state;
 	pthread_mutex_unlock(&m->lock);
-	return nfsb_state_names[s];
+	return remote_state_name(s);
 }
 
 /* ---- Namespace ---------------------------------------------------------- */
@@ -713,7 +717,7 @@ static int nfsb_created(struct nfsb_mount *m, const char *full,
 	if (ret == 0)
 		ret = nfsb_chown_new(m, full, NULL, cred, st);
 	if (ret == 0)
-		nfsb_cache_put_attr(m, full, st);
+		remote_cache_put_attr(m->cache, full, st);
 	return ret;
 }
 
@@ -982,7 +986,7 @@ static void nfsb_invalidate_file(struct nfsb_file *nf)
 	if (path)
 		nfsb_invalidate(m, path);
 	else
-		nfsb_cache_clear(m);
+		remote_cache_clear(m->cache);
 	free(path);
 }
 
@@ -1096,7 +1100,7 @@ static int nfsb_unlink(struct vfs_mount *vm, const char *path)
 		return -ENOMEM;
 	/* Other names of a hard-linked inode change nlink: if it may have
 	 * some, forget every cached attribute, else just this name's. */
-	if (!nfsb_cache_get_attr(m, full, &st) || st.st_nlink != 1 ||
+	if (!remote_cache_get_attr(m->cache, full, &st) || st.st_nlink != 1 ||
 	    S_ISDIR(st.st_mode))
 		linked = true;
 	ret = nfsb_silly_rename(m, full);
@@ -1107,7 +1111,7 @@ static int nfsb_unlink(struct vfs_mount *vm, const char *path)
 		ret = 0;
 	}
 	if (linked)
-		nfsb_cache_clear(m);
+		remote_cache_clear(m->cache);
 	else
 		nfsb_invalidate(m, full);
 	free(full);
@@ -1125,7 +1129,7 @@ static int nfsb_rmdir(struct vfs_mount *vm, const char *path)
 		return -ENOMEM;
 	g = (struct nfsb_args){ .a = full };
 	ret = nfsb_simple(m, NFSB_RMDIR, &g);
-	nfsb_cache_clear(m);
+	remote_cache_clear(m->cache);
 	free(full);
 	return ret;
 }
@@ -1168,7 +1172,7 @@ static int nfsb_rename(struct vfs_mount *vm, const char *from, const char *to,
 		nfsb_moved_locked(m, ffrom, fto, false);
 		pthread_mutex_unlock(&m->open_lock);
 	}
-	nfsb_cache_clear(m);
+	remote_cache_clear(m->cache);
 out:
 	free(ffrom);
 	free(fto);
@@ -1296,9 +1300,9 @@ static int nfsb_v4_fill(struct nfsb_op *op, const char *full,
 /* READDIRPLUS the whole directory `full` into a new listing and feed the
  * children's attributes to the cache. */
 static int nfsb_list(struct nfsb_mount *m, const char *full,
-		     struct nfsb_listing **out)
+		     struct remote_listing **out)
 {
-	struct nfsb_listing *l;
+	struct remote_listing *l;
 	struct nfsb_op op;
 	struct nfsdir *dir = NULL;
 	struct nfsdirent *de;
@@ -1325,13 +1329,12 @@ static int nfsb_list(struct nfsb_mount *m, const char *full,
 	if (ret < 0)
 		return ret;
 
-	l = calloc(1, sizeof(*l));
+	l = remote_listing_new();
 	if (!l) {
 		ret = -ENOMEM;
 		nfs_closedir(op.nfs, dir);
 		goto out;
 	}
-	l->refs = 1;
 	/* The listing is complete in memory now: nfs_readdir() walks it
 	 * without I/O. */
 	while ((de = nfs_readdir(op.nfs, dir))) {
@@ -1355,7 +1358,7 @@ static int nfsb_list(struct nfsb_mount *m, const char *full,
 		    asprintf(&child, "%s%s%s", full, strcmp(full, "/") ? "/" : "",
 			     e->name) < 0)
 			continue;
-		nfsb_cache_put_attr(m, child, &e->st);
+		remote_cache_put_attr(m->cache, child, &e->st);
 		free(child);
 	}
 	if (ret < 0) {
@@ -1376,8 +1379,7 @@ static int nfsb_opendir(struct vfs_mount *vm, const char *path,
 {
 	struct nfsb_mount *m = nfsb_m(vm);
 	char *full = nfsb_path(m, path);
-	struct nfsb_listing *l = NULL;
-	struct nfsb_centry *e;
+	struct remote_listing *l = NULL;
 	struct vfs_dir *d;
 	int ret = 0;
 
@@ -1389,31 +1391,12 @@ static int nfsb_opendir(struct vfs_mount *vm, const char *path,
 		return -ENOMEM;
 	}
 	/* lease records are read fresh (backends/callctx.h) */
-	if (m->cache_ttl > 0 && !vfs_callctx.fresh) {
-		pthread_mutex_lock(&m->cache_lock);
-		e = nfsb_cache_find_locked(m, full, false);
-		if (e && e->list && e->expires > vfs_mono_s()) {
-			l = e->list;
-			l->refs++;
-		}
-		pthread_mutex_unlock(&m->cache_lock);
-	}
+	if (!vfs_callctx.fresh)
+		l = remote_cache_get_listing(m->cache, full);
 	if (!l) {
 		ret = nfsb_list(m, full, &l);
-		if (ret == 0 && m->cache_ttl > 0) {
-			pthread_mutex_lock(&m->cache_lock);
-			e = nfsb_cache_find_locked(m, full, true);
-			if (e) {
-				nfsb_listing_put_locked(e->list);
-				e->list = l;
-				l->refs++;
-				/* Listing and attributes share one expiry;
-				 * the attributes are refetched if missing. */
-				if (!e->has_st)
-					e->expires = vfs_mono_s() + m->cache_ttl;
-			}
-			pthread_mutex_unlock(&m->cache_lock);
-		}
+		if (ret == 0)
+			remote_cache_put_listing(m->cache, full, l);
 	}
 	free(full);
 	if (ret < 0) {
@@ -1435,9 +1418,7 @@ static void nfsb_releasedir(struct vfs_mount *vm, struct vfs_dir *d)
 {
 	struct nfsb_mount *m = nfsb_m(vm);
 
-	pthread_mutex_lock(&m->cache_lock);
-	nfsb_listing_put_locked(d->list);
-	pthread_mutex_unlock(&m->cache_lock);
+	remote_listing_put(m->cache, d->list);
 	free(d);
 }
 
@@ -1644,7 +1625,7 @@ static int nfsb_create(struct vfs_mount *vm, const char *path, int flags,
 	if (ret == 0 && created)
 		ret = nfsb_chown_new(m, full, nf, cred, st);
 	if (ret == 0)
-		nfsb_cache_put_attr(m, full, st);
+		remote_cache_put_attr(m->cache, full, st);
 	if (ret < 0) {
 		nfsb_release(&nf->base);
 		goto out;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * sftp_wb.c - write-behind for the SFTP backend.
+ * wb.c - write-behind for the SFTP backend.
  *
  * The kernel's writeback cache is off for shared mounts, so a program's
  * writes reach us one FUSE request at a time, and each used to wait until
@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backends/sftp.h"
+#include "backends/sftp/internal.h"
 
 #define SFTP_WB_COALESCE (8u << 20)	/* largest write sent at once */
 #define SFTP_WB_THREADS_MAX 8

@@ -1,27 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* nfs_conn.c - the NFS connection pool and the calls every operation shares. */
+/* conn.c - the NFS connection pool and the calls every operation shares. */
 #include "backends/callctx.h"
-#include "backends/nfs.h"
-
-const char *const nfsb_state_names[] = {
-	[NFSB_CONNECTED]	= "connected",
-	[NFSB_RECONNECTING]	= "reconnecting",
-	[NFSB_DOWN]		= "down",
-};
+#include "backends/nfs/internal.h"
 
 /* ---- Connections ------------------------------------------------------ */
-
-static void nfsb_set_state_locked(struct nfsb_mount *m, enum nfsb_state s)
-{
-	if (m->state == s)
-		return;
-	if (s == NFSB_CONNECTED)
-		log_info("%s: connected", m->display);
-	else
-		log_warn("%s: %s", m->display, nfsb_state_names[s]);
-	m->state = s;
-	pthread_cond_broadcast(&m->cond);
-}
 
 void nfsb_wait_init(struct nfsb_wait *w)
 {
@@ -167,27 +149,25 @@ err_destroy:
  */
 int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op)
 {
-	struct timespec abs;
+	struct remote_deadline dl;
 	struct nfsb_conn *c = NULL;
 	struct nfs_context *nfs;
 	char msg[256];
 	int idx = -1, ret;
 
-	long budget = vfs_call_budget_ms(m->timeout * 1000L);
-
+	remote_deadline_start(&dl, m->timeout * 1000L);
 	/* past the caller's deadline (backends/callctx.h): send nothing;
 	 * before it, nfsb_finish() drops the context at the deadline */
-	if (budget <= 0)
+	if (dl.budget_ms <= 0)
 		return -ETIMEDOUT;
 	op->m = m;
-	op->deadline = vfs_mono_s() + budget / 1000.0;
+	op->deadline = vfs_mono_s() + dl.budget_ms / 1000.0;
 	op->dead = false;
 	op->timed_out = false;
-	vfs_ts_after_ms(&abs, CLOCK_REALTIME, budget);
 
 	pthread_mutex_lock(&m->lock);
 	for (;;) {
-		if (m->state == NFSB_DOWN && vfs_mono_s() < m->down_until) {
+		if (m->rp.state == REMOTE_DOWN && vfs_mono_s() < m->down_until) {
 			pthread_mutex_unlock(&m->lock);
 			return -EIO;
 		}
@@ -208,12 +188,12 @@ int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op)
 			break;
 		/* A rebuild towards a server already known to be down: do
 		 * not queue behind it. */
-		if (idx >= 0 && m->state == NFSB_DOWN) {
+		if (idx >= 0 && m->rp.state == REMOTE_DOWN) {
 			pthread_mutex_unlock(&m->lock);
 			return -EIO;
 		}
 		idx = -1;
-		if (pthread_cond_timedwait(&m->cond, &m->lock, &abs) ==
+		if (pthread_cond_timedwait(&m->cond, &m->lock, &dl.at) ==
 		    ETIMEDOUT) {
 			pthread_mutex_unlock(&m->lock);
 			return -ETIMEDOUT;
@@ -231,8 +211,9 @@ int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op)
 	 * other callers wait for its outcome or fail fast once it is down. */
 	m->reconnecting = true;
 	/* (A first connect of a pool member changes no state.) */
-	if (m->state == NFSB_CONNECTED && c->gen > 0)
-		nfsb_set_state_locked(m, NFSB_RECONNECTING);
+	if (m->rp.state == REMOTE_CONNECTED && c->gen > 0)
+		remote_pool_set_state_locked(&m->rp, REMOTE_RECONNECTING,
+					     NULL);
 	pthread_mutex_unlock(&m->lock);
 
 	ret = nfsb_connect(m, op->deadline, &nfs, msg, sizeof(msg));
@@ -241,19 +222,16 @@ int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op)
 	m->reconnecting = false;
 	if (ret == 0) {
 		c->nfs = nfs;
+		remote_pool_connected_locked(&m->rp, c->gen > 0);
 		c->gen++;
 		op->nfs = nfs;
-		m->backoff = 0;
-		nfsb_set_state_locked(m, NFSB_CONNECTED);
 	} else {
 		c->busy = false;
-		m->backoff = m->backoff ? m->backoff * 2 : 1;
-		if (m->backoff > NFSB_BACKOFF_MAX)
-			m->backoff = NFSB_BACKOFF_MAX;
-		m->down_until = vfs_mono_s() + m->backoff;
+		m->down_until = vfs_mono_s() +
+			remote_pool_backoff_next_locked(&m->rp) / 1000.0;
 		log_warn_ratelimited(&m->rl, "%s: reconnect failed: %s",
 				     m->display, msg);
-		nfsb_set_state_locked(m, NFSB_DOWN);
+		remote_pool_set_state_locked(&m->rp, REMOTE_DOWN, NULL);
 		ret = ret == -ETIMEDOUT ? -ETIMEDOUT : -EIO;
 	}
 	pthread_cond_broadcast(&m->cond);
@@ -271,15 +249,13 @@ void nfsb_put(struct nfsb_op *op)
 		/* nfsb_finish() destroyed the context already. */
 		pthread_mutex_lock(&m->lock);
 		c->nfs = NULL;
-		if (op->timed_out) {
+		if (op->timed_out)
 			/* A server that does not answer: stop sending new
 			 * calls its way for a while. */
-			m->backoff = m->backoff ? m->backoff : 1;
-			m->down_until = vfs_mono_s() + m->backoff;
-			nfsb_set_state_locked(m, NFSB_DOWN);
-		} else if (m->state == NFSB_CONNECTED) {
-			nfsb_set_state_locked(m, NFSB_RECONNECTING);
-		}
+			m->down_until = vfs_mono_s() +
+				remote_pool_backoff_hold_locked(&m->rp) /
+					1000.0;
+		remote_pool_broken_locked(&m->rp, op->timed_out, NULL);
 	} else {
 		pthread_mutex_lock(&m->lock);
 	}
@@ -359,11 +335,14 @@ void nfsb_start_failed(struct nfsb_op *op, struct nfsb_wait *w)
 		  e ? e : "?");
 }
 
-/* Whether a failed call may be repeated once on a fresh connection: the
- * connection broke (an idle socket found dead) but did not time out. */
+/* Whether a failed call may be repeated once on a fresh connection
+ * (backends/remote/pool.h).  A dead context fails its call with -EIO, or
+ * -ETIMEDOUT when the server or the caller's deadline ran out; only the
+ * former is retried. */
 bool nfsb_retry(const struct nfsb_op *op, int ret, int *tries)
 {
-	return ret == -EIO && op->dead && !op->timed_out && (*tries)++ == 0;
+	return ret == -EIO &&
+	       remote_retry_once(ret, op->dead && !op->timed_out, tries);
 }
 
 /* ---- Helpers ------------------------------------------------------------ */
@@ -451,7 +430,7 @@ int nfsb_lstat_full(struct nfsb_mount *m, const char *full,
 	int ret, tries = 0;
 
 	if (use_cache && !vfs_callctx.fresh &&
-	    nfsb_cache_get_attr(m, full, st))
+	    remote_cache_get_attr(m->cache, full, st))
 		return 0;
 	do {
 		ret = nfsb_get(m, -1, &op);
@@ -461,7 +440,7 @@ int nfsb_lstat_full(struct nfsb_mount *m, const char *full,
 		nfsb_put(&op);
 	} while (nfsb_retry(&op, ret, &tries));
 	if (ret == 0)
-		nfsb_cache_put_attr(m, full, st);
+		remote_cache_put_attr(m->cache, full, st);
 	return ret;
 }
 

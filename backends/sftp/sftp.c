@@ -2,8 +2,8 @@
 /*
  * sftp.c - the SFTP backend (sftp://[user@]host[:port]/path) over libssh2:
  * option spec, mount/unmount, namespace and open-file operations.
- * Sessions and the pool live in sftp_conn.c, the cache in sftp_cache.c;
- * sftp.h has the map and the lock order.
+ * Sessions live in session.c, the pool in pool.c, the cache in cache.c;
+ * internal.h has the map and the lock order.
  *
  * Server quirks this file works around (OpenSSH sftp-server, protocol v3,
  * as exposed by libssh2 1.10):
@@ -40,7 +40,8 @@
 #include <unistd.h>
 
 #include "backends/callctx.h"
-#include "backends/sftp.h"
+#include "backends/remote/opts.h"
+#include "backends/sftp/internal.h"
 #include "lib/hash.h"
 #include "lib/log.h"
 
@@ -69,18 +70,14 @@ static const struct vfs_opt_spec sftp_opts[] = {
 	{ .name = "hostkey", .type = VFS_OPT_ENUM, .def = "strict",
 	  .choices = sftp_hostkey_choices,
 	  .help = "strict: refuse unknown hosts; accept-new: add unknown hosts to known_hosts (a changed key is always refused)" },
-	{ .name = "connections", .type = VFS_OPT_INT, .def = "4", .min = 1,
-	  .max = 64, .help = "SSH sessions per mount" },
-	{ .name = "timeout", .type = VFS_OPT_INT, .def = "20", .min = 1,
-	  .max = 3600, .help = "seconds before an unanswered operation fails" },
+	REMOTE_OPT_CONNECTIONS,
+	REMOTE_OPT_TIMEOUT,
 	{ .name = "keepalive", .type = VFS_OPT_INT, .def = "15", .min = 0,
 	  .max = 3600, .help = "seconds between SSH keepalives on idle sessions (0: off)" },
-	{ .name = "cache_ttl", .type = VFS_OPT_INT, .def = "1", .min = 0,
-	  .max = 3600, .help = "seconds attributes and listings are cached" },
+	REMOTE_OPT_CACHE_TTL,
 	{ .name = "password", .type = VFS_OPT_STRING, .secret = true,
 	  .help = "password (config file only; prefer keys)" },
-	{ .name = "write_behind", .type = VFS_OPT_BOOL, .def = "yes",
-	  .help = "answer ordinary writes before the server has them (errors at the next write, close or fsync)" },
+	REMOTE_OPT_WRITE_BEHIND,
 	{ .name = "remote_exec", .type = VFS_OPT_BOOL, .def = "no",
 	  .help = "allow running commands on the server (used by the image store)" },
 	{ .name = NULL },
@@ -126,7 +123,7 @@ struct sftp_file {
 };
 
 struct vfs_dir {
-	struct sftp_listing *ls;
+	struct remote_listing *ls;
 };
 
 static void sftp_files_moved(struct sftp_mount *sm, const char *path);
@@ -274,7 +271,7 @@ static int sftp_lstat_conn(struct sftp_conn *c, const char *rpath,
 static bool sftp_checkin_retry(struct sftp_mount *sm, struct sftp_conn *c,
 			       int rc, int *tries)
 {
-	bool again = rc && c->broken && rc != -ETIMEDOUT && (*tries)++ == 0;
+	bool again = remote_retry_once(rc, c->broken, tries);
 
 	sftp_checkin(sm, c);
 	return again;
@@ -323,6 +320,7 @@ static void sftp_config_clear(struct sftp_config *cfg)
 static int sftp_config_fill(struct sftp_config *cfg, const struct vfs_url *url,
 			    const struct vfs_opts *opts, struct vfs_error *err)
 {
+	struct remote_opts ro;
 	const char *v;
 	char port[16] = "";
 
@@ -366,16 +364,13 @@ static int sftp_config_fill(struct sftp_config *cfg, const struct vfs_url *url,
 	cfg->hostkey = v && strcmp(v, "accept-new") == 0
 			       ? SFTP_HOSTKEY_ACCEPT_NEW
 			       : SFTP_HOSTKEY_STRICT;
-	cfg->connections = (int)vfs_opts_get_int(opts, "connections");
-	if (cfg->connections < 1)
-		cfg->connections = 1;
-	cfg->timeout_ms = (int)vfs_opts_get_int(opts, "timeout") * 1000;
-	if (cfg->timeout_ms <= 0)
-		cfg->timeout_ms = 20000;
+	remote_opts_get(opts, &ro);
+	cfg->connections = ro.connections;
+	cfg->timeout_ms = ro.timeout_s * 1000;
 	cfg->keepalive_s = (int)vfs_opts_get_int(opts, "keepalive");
-	cfg->cache_ttl_s = (int)vfs_opts_get_int(opts, "cache_ttl");
+	cfg->cache_ttl_s = ro.cache_ttl_s;
 	cfg->remote_exec = vfs_opts_get_bool(opts, "remote_exec");
-	cfg->write_behind = vfs_opts_get_bool(opts, "write_behind");
+	cfg->write_behind = ro.write_behind;
 	return 0;
 }
 
@@ -455,7 +450,7 @@ static int sftp_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 	rc = sftp_config_fill(&sm->cfg, url, opts, err);
 	if (rc < 0)
 		goto err_free;
-	sm->cache = sftp_cache_new(sm->cfg.cache_ttl_s);
+	sm->cache = remote_cache_new(sm->cfg.cache_ttl_s);
 	if (!sm->cache || sftp_pool_init(sm) < 0) {
 		rc = vfs_error_set(err, ENOMEM, "out of memory");
 		goto err_free;
@@ -502,7 +497,7 @@ static void sftp_unmount(struct vfs_mount *m)
 	sftp_wb_free(sm->wb);
 	sftp_pool_destroy(sm);
 	pthread_mutex_destroy(&sm->files_lock);
-	sftp_cache_free(sm->cache);
+	remote_cache_free(sm->cache);
 	sftp_config_clear(&sm->cfg);
 	free(sm);
 }
@@ -562,7 +557,7 @@ static int sftp_lstat(struct sftp_mount *sm, const char *path, bool fresh,
 	int rc, tries = 0;
 
 	if (!fresh && !vfs_callctx.fresh &&
-	    sftp_cache_get_attr(sm->cache, path, st))
+	    remote_cache_get_attr(sm->cache, path, st))
 		return 0;
 	rc = sftp_rpath(sm, path, &rpath);
 	if (rc)
@@ -575,7 +570,7 @@ static int sftp_lstat(struct sftp_mount *sm, const char *path, bool fresh,
 	} while (sftp_checkin_retry(sm, c, rc, &tries));
 	free(rpath);
 	if (rc == 0)
-		sftp_cache_put_attr(sm->cache, path, st);
+		remote_cache_put_attr(sm->cache, path, st);
 	return rc;
 }
 
@@ -894,10 +889,10 @@ out_unlock:
 		 * for a file unlinked while open.
 		 */
 		if (path)
-			sftp_cache_invalidate(sm->cache, path);
-		sftp_cache_invalidate(sm->cache, f->path);
+			remote_cache_invalidate(sm->cache, path);
+		remote_cache_invalidate(sm->cache, f->path);
 		if (!rc && !__atomic_load_n(&f->moved, __ATOMIC_RELAXED))
-			sftp_cache_put_attr(sm->cache, f->path, st);
+			remote_cache_put_attr(sm->cache, f->path, st);
 		return rc;
 	}
 
@@ -929,9 +924,9 @@ out_unlock:
 	if (!rc)
 		rc = sftp_lstat_conn(c, rpath, path, st);
 	sftp_checkin(sm, c);
-	sftp_cache_invalidate(sm->cache, path);
+	remote_cache_invalidate(sm->cache, path);
 	if (!rc)
-		sftp_cache_put_attr(sm->cache, path, st);
+		remote_cache_put_attr(sm->cache, path, st);
 out_free:
 	free(rpath);
 	return rc;
@@ -998,7 +993,7 @@ static int sftp_owner_due(struct sftp_mount *sm, struct sftp_conn *c,
 		ppath = vfs_path_parent(path);
 		prpath = vfs_path_parent(rpath);
 		rc = ppath && prpath ? 0 : -ENOMEM;
-		if (!rc && !sftp_cache_get_attr(sm->cache, ppath, &dir))
+		if (!rc && !remote_cache_get_attr(sm->cache, ppath, &dir))
 			rc = sftp_lstat_conn(c, prpath, ppath, &dir);
 		free(ppath);
 		free(prpath);
@@ -1100,9 +1095,9 @@ static int sftp_mkdir(struct vfs_mount *m, const char *path, mode_t mode,
 			libssh2_sftp_rmdir_ex(c->sftp, rpath, strlen(rpath));
 	}
 	sftp_checkin(sm, c);
-	sftp_cache_invalidate_name(sm->cache, path);
+	remote_cache_invalidate_name(sm->cache, path);
 	if (!rc)
-		sftp_cache_put_attr(sm->cache, path, st);
+		remote_cache_put_attr(sm->cache, path, st);
 out:
 	free(rpath);
 	return rc;
@@ -1154,9 +1149,9 @@ static int sftp_symlink(struct vfs_mount *m, const char *target,
 			     : -EACCES;
 out_checkin:
 	sftp_checkin(sm, c);
-	sftp_cache_invalidate_name(sm->cache, path);
+	remote_cache_invalidate_name(sm->cache, path);
 	if (!rc)
-		sftp_cache_put_attr(sm->cache, path, st);
+		remote_cache_put_attr(sm->cache, path, st);
 out:
 	free(rpath);
 	return rc;
@@ -1183,7 +1178,7 @@ static int sftp_unlink(struct vfs_mount *m, const char *path)
 	sftp_checkin(sm, c);
 	if (!rc)
 		sftp_files_moved(sm, path);
-	sftp_cache_invalidate_name(sm->cache, path);
+	remote_cache_invalidate_name(sm->cache, path);
 out:
 	free(rpath);
 	return rc;
@@ -1210,8 +1205,8 @@ static int sftp_rmdir(struct vfs_mount *m, const char *path)
 		rc = sftp_explain(c, rpath, sftp_explain_rofs(sm, c, rpath, rc),
 				  0, -ENOTEMPTY, -ENOTDIR);
 	sftp_checkin(sm, c);
-	sftp_cache_invalidate_name(sm->cache, path);
-	sftp_cache_invalidate_dir(sm->cache, path);
+	remote_cache_invalidate_name(sm->cache, path);
+	remote_cache_invalidate_dir(sm->cache, path);
 out:
 	free(rpath);
 	return rc;
@@ -1327,11 +1322,11 @@ out_checkin:
 		sftp_files_moved(sm, from);
 		sftp_files_moved(sm, to);	/* what it replaced */
 	}
-	sftp_cache_invalidate_name(sm->cache, from);
-	sftp_cache_invalidate_name(sm->cache, to);
+	remote_cache_invalidate_name(sm->cache, from);
+	remote_cache_invalidate_name(sm->cache, to);
 	if (!rc && S_ISDIR(sfrom.st_mode))
 		/* every cached path below `from` is now wrong */
-		sftp_cache_clear(sm->cache);
+		remote_cache_clear(sm->cache);
 out:
 	free(rfrom);
 	free(rto);
@@ -1342,7 +1337,7 @@ out:
 
 static int sftp_list(struct sftp_mount *sm, struct sftp_conn *c,
 		     const char *path, const char *rpath,
-		     struct sftp_listing *ls)
+		     struct remote_listing *ls)
 {
 	LIBSSH2_SFTP_ATTRIBUTES a;
 	LIBSSH2_SFTP_HANDLE *dh;
@@ -1371,7 +1366,7 @@ static int sftp_list(struct sftp_mount *sm, struct sftp_conn *c,
 		sftp_attr_to_stat(&a, child, &st);
 		if (sftp_attr_full(&a)) {
 			flags = VFS_DIRENT_FULL;
-			sftp_cache_put_attr(sm->cache, child, &st);
+			remote_cache_put_attr(sm->cache, child, &st);
 		}
 		free(child);
 		ret = vfs_dirbuf_add(&ls->db, name, &st, flags);
@@ -1389,7 +1384,7 @@ static int sftp_opendir(struct vfs_mount *m, const char *path,
 			struct vfs_dir **out)
 {
 	struct sftp_mount *sm = sftp_mount_of(m);
-	struct sftp_listing *ls;
+	struct remote_listing *ls;
 	struct sftp_conn *c;
 	struct vfs_dir *d;
 	char *rpath;
@@ -1400,7 +1395,7 @@ static int sftp_opendir(struct vfs_mount *m, const char *path,
 		return -ENOMEM;
 	/* lease records are read fresh (backends/callctx.h) */
 	ls = vfs_callctx.fresh ? NULL
-			       : sftp_cache_get_listing(sm->cache, path);
+			       : remote_cache_get_listing(sm->cache, path);
 	if (ls)
 		goto done;
 	rc = sftp_rpath(sm, path, &rpath);
@@ -1409,19 +1404,19 @@ static int sftp_opendir(struct vfs_mount *m, const char *path,
 		return rc;
 	}
 	do {
-		ls = sftp_listing_new();
+		ls = remote_listing_new();
 		if (!ls) {
 			rc = -ENOMEM;
 			break;
 		}
 		rc = sftp_checkout(sm, -1, 0, &c);
 		if (rc) {
-			sftp_listing_put(sm->cache, ls);
+			remote_listing_put(sm->cache, ls);
 			break;
 		}
 		rc = sftp_list(sm, c, path, rpath, ls);
 		if (rc) {
-			sftp_listing_put(sm->cache, ls);
+			remote_listing_put(sm->cache, ls);
 			ls = NULL;
 		}
 	} while (sftp_checkin_retry(sm, c, rc, &tries));
@@ -1430,7 +1425,7 @@ static int sftp_opendir(struct vfs_mount *m, const char *path,
 		free(d);
 		return rc;
 	}
-	sftp_cache_put_listing(sm->cache, path, ls);
+	remote_cache_put_listing(sm->cache, path, ls);
 done:
 	d->ls = ls;
 	*out = d;
@@ -1445,7 +1440,7 @@ static int sftp_readdir(struct vfs_mount *m, struct vfs_dir *d, off_t off,
 
 static void sftp_releasedir(struct vfs_mount *m, struct vfs_dir *d)
 {
-	sftp_listing_put(sftp_mount_of(m)->cache, d->ls);
+	remote_listing_put(sftp_mount_of(m)->cache, d->ls);
 	free(d);
 }
 
@@ -1653,14 +1648,14 @@ static int sftp_create(struct vfs_mount *m, const char *path, int flags,
 	}
 	sftp_file_attach(sm, f, c, h);
 	sftp_checkin(sm, c);
-	sftp_cache_invalidate_name(sm->cache, path);
-	sftp_cache_put_attr(sm->cache, path, st);
+	remote_cache_invalidate_name(sm->cache, path);
+	remote_cache_put_attr(sm->cache, path, st);
 	*out = &f->base;
 	return 0;
 
 err_checkin:
 	sftp_checkin(sm, c);
-	sftp_cache_invalidate_name(sm->cache, path);
+	remote_cache_invalidate_name(sm->cache, path);
 err_free:
 	sftp_file_free(f);
 	return rc;
@@ -1679,7 +1674,7 @@ static int sftp_open(struct vfs_mount *m, const char *path, int flags,
 	if (rc)
 		return rc;
 	/* close-to-open: whatever we remember of this file may be old */
-	sftp_cache_invalidate(sm->cache, path);
+	remote_cache_invalidate(sm->cache, path);
 	do {
 		rc = sftp_checkout(sm, -1, 0, &c);
 		if (rc)
@@ -2093,7 +2088,7 @@ static int sftp_write_locked(struct sftp_mount *sm, struct sftp_file *f,
 	return rc;
 }
 
-/* The writer threads' half of write-behind (sftp_wb.c): the caller was
+/* The writer threads' half of write-behind (wb.c): the caller was
  * answered long ago, so any failure is left for its next write, flush or
  * fsync. */
 static void sftp_write_behind(void *file, const char *buf, size_t size,
@@ -2125,7 +2120,7 @@ static void sftp_write_behind(void *file, const char *buf, size_t size,
 			f->write_err = (int)n;
 		pthread_mutex_unlock(&f->lock);
 	}
-	sftp_cache_invalidate(sm->cache, f->path);
+	remote_cache_invalidate(sm->cache, f->path);
 }
 
 static ssize_t sftp_write(struct vfs_file *vf, const void *buf, size_t size,
@@ -2172,7 +2167,7 @@ static ssize_t sftp_write(struct vfs_file *vf, const void *buf, size_t size,
 		}
 		rc = n < 0 ? (int)n : 0;
 	}
-	sftp_cache_invalidate(sm->cache, f->path);
+	remote_cache_invalidate(sm->cache, f->path);
 	return rc ? rc : (ssize_t)size;
 }
 
@@ -2197,7 +2192,7 @@ static int sftp_fgetattr(struct vfs_file *vf, struct stat *st)
 	if (rc)
 		return rc;
 	sftp_attr_to_stat(&a, f->path, st);
-	sftp_cache_put_attr(sm->cache, f->path, st);
+	remote_cache_put_attr(sm->cache, f->path, st);
 	return 0;
 }
 
@@ -2275,7 +2270,7 @@ static int sftp_release(struct vfs_file *vf)
 	if (!rc)
 		rc = f->write_err;
 	pthread_mutex_unlock(&f->lock);
-	sftp_cache_invalidate(sm->cache, f->path);
+	remote_cache_invalidate(sm->cache, f->path);
 	sftp_file_free(f);
 	return rc;
 }
@@ -2298,7 +2293,7 @@ static int sftp_clone(struct vfs_mount *m, const char *from, const char *to,
 	else
 		vfs_error_set(err, -rc, "%s: %s", sm->cfg.display,
 			      strerror(-rc));
-	sftp_cache_invalidate_name(sm->cache, to);
+	remote_cache_invalidate_name(sm->cache, to);
 	free(rfrom);
 	free(rto);
 	return rc;

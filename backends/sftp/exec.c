@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * sftp_exec.c - commands run on the SSH server itself (remote_exec = yes).
+ * exec.c - commands run on the SSH server itself (remote_exec = yes).
  *
  * SFTP v3 cannot copy a file on the server; a shell can.  With the mount's
  * `remote_exec` option the image store's clone runs GNU cp there, which
@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "backends/sftp.h"
+#include "backends/sftp/internal.h"
 
 /* s as one word for a POSIX shell, in single quotes ("'" as '\'').  New
  * string the caller frees, or NULL on ENOMEM. */

@@ -1,20 +1,20 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * nfs.h - private declarations of the "nfs" backend, shared by its files:
+ * internal.h - private declarations of the "nfs" backend, shared by its
+ * files in backends/nfs/:
  *
- *   nfs.c        the ops table: options and mount, namespace, directories,
- *                open files (the overview of the design is at its head)
- *   nfs_conn.c   the connection pool, the per-call event loop, errors and
- *                the calls every operation shares
- *   nfs_cache.c  attribute and directory-listing cache
- *   nfs_v4.c     our own NFSv4 COMPOUNDs where libnfs 4.0.0 falls short
- *   nfs_wb.c     write-behind: the mount's writer thread
+ *   nfs.c     the ops table: options and mount, namespace, directories,
+ *             open files (the overview of the design is at its head)
+ *   conn.c    the connection pool, the per-call event loop, errors and
+ *             the calls every operation shares
+ *   v4.c      our own NFSv4 COMPOUNDs where libnfs 4.0.0 falls short
+ *   wb.c      write-behind: the mount's writer thread
  *
  * Every libnfs call of vfsd is in these files.  Nothing here is visible to
  * the rest of vfsd: the backend exports only nfs_ops.
  */
-#ifndef VFSD_BACKENDS_NFS_H
-#define VFSD_BACKENDS_NFS_H
+#ifndef VFSD_BACKENDS_NFS_INTERNAL_H
+#define VFSD_BACKENDS_NFS_INTERNAL_H
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,9 +36,11 @@
 #include <nfsc/libnfs-raw-nfs4.h>
 
 #include "backends/backend.h"
+#include "backends/remote/cache.h"
+#include "backends/remote/pool.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/path.h"
-#include "lib/clock.h"
 
 /*
  * libnfs-raw.h declares nfs_get_fh() ("use a file opened with nfs_open()
@@ -54,37 +56,17 @@ struct nfs_fh {
 #define NFSB_V3_FHSIZE	64	/* RFC 1813: NFS3_FHSIZE */
 #define NFSB_V4_WMAX	3584	/* below the 4 KiB libnfs 4.0.0 encodes */
 #define NFSB_CHUNK_MAX	(1024 * 1024) /* libnfs's own clamp */
-#define NFSB_CACHE_SLOTS 1024
-#define NFSB_BACKOFF_MAX 10.0
+/* the reconnect backoff (backends/remote/pool.h) */
+#define NFSB_BACKOFF_FIRST_MS 1000
+#define NFSB_BACKOFF_MAX_MS 10000
 #define NFSB_RELEASE_WAIT_MS 200	/* see nfsb_silly_rename() */
 #define NFSB_V4_ATTRBUF 128	/* an encoded fattr4 of a SETATTR */
 #define NFSB_NAME_MAX	255	/* NFS3_MAXNAMLEN/NFS4_MAXNAMLEN of Linux */
-
-enum nfsb_state { NFSB_CONNECTED, NFSB_RECONNECTING, NFSB_DOWN };
-
-/* "connected", "reconnecting", "down" (in nfs_conn.c) */
-extern const char *const nfsb_state_names[];
 
 struct nfsb_conn {
 	struct nfs_context *nfs;	/* NULL until (re)built */
 	bool busy;			/* checked out; protected by lock */
 	unsigned gen;			/* bumped by each rebuild */
-};
-
-/* One cached attribute or listing, keyed by export-relative path. */
-struct nfsb_centry {
-	struct nfsb_centry *next;
-	char *path;			/* owned */
-	double expires;			/* monotonic seconds */
-	bool has_st;
-	struct stat st;
-	struct nfsb_listing *list;	/* a reference, or NULL */
-};
-
-/* An immutable directory listing shared by the cache and open streams. */
-struct nfsb_listing {
-	unsigned refs;			/* protected by cache_lock */
-	struct vfs_dirbuf db;
 };
 
 struct nfsb_mount {
@@ -107,16 +89,16 @@ struct nfsb_mount {
 	pthread_cond_t cond;		/* a conn was checked in / state */
 	struct nfsb_conn *conns;	/* [nconn], protected by lock */
 	size_t nconn;
-	enum nfsb_state state;		/* protected by lock */
+	struct remote_pool rp;		/* state, backoff; protected by lock */
 	bool reconnecting;		/* a rebuild runs; protected by lock */
 	double down_until;		/* protected by lock */
-	double backoff;			/* protected by lock */
 	struct log_ratelimit rl;	/* protected by lock */
 
-	pthread_mutex_t cache_lock;
-	struct nfsb_centry *cache[NFSB_CACHE_SLOTS]; /* protected by cache_lock */
+	/* attributes and listings by export-relative path (its lock is a
+	 * leaf) */
+	struct remote_cache *cache;
 
-	struct nfsb_wb *wb;		/* write-behind (nfs_wb.c) */
+	struct nfsb_wb *wb;		/* write-behind (wb.c) */
 
 	pthread_mutex_t open_lock;	/* a leaf lock */
 	pthread_cond_t open_cond;	/* a file was released */
@@ -148,7 +130,7 @@ struct nfsb_file {
 };
 
 struct vfs_dir {
-	struct nfsb_listing *list;	/* a reference */
+	struct remote_listing *list;	/* a reference */
 };
 
 /* One READ or WRITE RPC of a larger request. */
@@ -209,19 +191,16 @@ struct nfsb_linkreq {
 };
 
 
-/* ---- nfs_cache.c ------------------------------------------------------- */
+/* The object at `full` changed, and so did its parent directory's listing
+ * and times: drop what the cache has of both (for a directory, its own
+ * listing too). */
+static inline void nfsb_invalidate(struct nfsb_mount *m, const char *full)
+{
+	remote_cache_invalidate_name(m->cache, full);
+	remote_cache_invalidate_dir(m->cache, full);
+}
 
-void nfsb_listing_put_locked(struct nfsb_listing *l);
-struct nfsb_centry *nfsb_cache_find_locked(struct nfsb_mount *m,
-					   const char *path, bool create);
-void nfsb_cache_put_attr(struct nfsb_mount *m, const char *path,
-			 const struct stat *st);
-bool nfsb_cache_get_attr(struct nfsb_mount *m, const char *path,
-			 struct stat *st);
-void nfsb_invalidate(struct nfsb_mount *m, const char *path);
-void nfsb_cache_clear(struct nfsb_mount *m);
-
-/* ---- nfs_conn.c -------------------------------------------------------- */
+/* ---- conn.c -------------------------------------------------------- */
 
 void nfsb_wait_init(struct nfsb_wait *w);
 bool nfsb_is_transport(int err);
@@ -248,14 +227,14 @@ int nfsb_lstat_on(struct nfsb_op *op, const char *full,
 int nfsb_lstat_full(struct nfsb_mount *m, const char *full,
 		    struct stat *st, bool use_cache);
 
-/* ---- nfs.c, for nfs_wb.c ------------------------------------------------ */
+/* ---- nfs.c, for wb.c ------------------------------------------------ */
 
 /* Start the WRITE of one chunk on op's context; `stable` is 0, 1 or 2
  * (UNSTABLE, DATA_SYNC, FILE_SYNC).  Non-zero if it could not be queued. */
 int nfsb_start_write(struct nfsb_op *op, struct nfsb_file *nf,
 		     struct nfsb_chunk *c, int stable);
 
-/* ---- nfs_wb.c ----------------------------------------------------------- */
+/* ---- wb.c ----------------------------------------------------------- */
 
 /* Start the mount's writer thread.  0 or -errno. */
 int nfsb_wb_init(struct nfsb_mount *m);
@@ -272,7 +251,7 @@ void nfsb_wb_drain_path(struct nfsb_mount *m, const char *full);
 /* Both: nf's own queue, then that of every handle of the same file. */
 void nfsb_wb_drain_file(struct nfsb_file *nf);
 
-/* ---- nfs_v4.c ---------------------------------------------------------- */
+/* ---- v4.c ---------------------------------------------------------- */
 
 void nfsb_v4_fattr(const struct vfs_setattr *sa, uint32_t bm[2],
 		   char *buf, fattr4 *fa);
@@ -299,4 +278,4 @@ int nfsb_v4_res(int status, void *data, nfs_resop4 *out);
 int nfsb_v4_fstat(struct nfsb_op *op, const struct nfsb_file *nf,
 		  struct stat *st);
 
-#endif /* VFSD_BACKENDS_NFS_H */
+#endif /* VFSD_BACKENDS_NFS_INTERNAL_H */

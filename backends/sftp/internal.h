@@ -1,15 +1,20 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * sftp.h - private declarations shared by the SFTP backend's files:
+ * internal.h - private declarations shared by the SFTP backend's files
+ * in backends/sftp/:
  *
  *   sftp.c        the vfs_backend_ops table: namespace and open-file ops
- *   sftp_conn.c   sessions: TCP connect, known_hosts, authentication, the
- *                 connection pool, reconnection and keepalive
- *   sftp_cache.c  attribute and directory-listing cache (cache_ttl)
- *   sftp_exec.c   commands run on the server (remote_exec = yes)
- *   sftp_wb.c     write-behind queue and its writer threads
+ *   session.c     one SSH session: TCP connect, handshake, SFTP
+ *                 subsystem, its allocation arena, deferred closes
+ *   known_hosts.c host key verification (strict or accept-new)
+ *   auth.c        authentication: agent, identity files, password
+ *   errors.c      libssh2 results and SFTP status codes to -errno
+ *   pool.c        the connection pool, reconnection and keepalive
+ *   ctr.c         AES-128-CTR for libssh2, its keystream made in bulk
+ *   exec.c        commands run on the server (remote_exec = yes)
+ *   wb.c          write-behind queue and its writer threads
  *
- * Only backends/sftp*.c and the unit test (tests/test_sftp_unit.c) use
+ * Only backends/sftp/ and the unit test (tests/test_sftp_unit.c) use
  * these declarations; the rest of vfsd sees sftp_ops alone.
  *
  * Threading model: FUSE worker threads call the ops synchronously.  A
@@ -25,8 +30,8 @@
  * sftp_cache.lock.  A checked-out connection is not a lock in this sense:
  * no pool or cache lock is held while talking to the server.
  */
-#ifndef VFSD_BACKENDS_SFTP_H
-#define VFSD_BACKENDS_SFTP_H
+#ifndef VFSD_BACKENDS_SFTP_INTERNAL_H
+#define VFSD_BACKENDS_SFTP_INTERNAL_H
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -38,9 +43,11 @@
 #include <libssh2_sftp.h>
 
 #include "backends/backend.h"
+#include "backends/remote/cache.h"
+#include "backends/remote/pool.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/path.h"
-#include "lib/clock.h"
 
 extern const struct vfs_backend_ops sftp_ops;
 
@@ -111,21 +118,18 @@ struct sftp_conn {
 	struct timespec last_io; /* for keepalives */
 };
 
-enum sftp_state { SFTP_CONNECTED, SFTP_RECONNECTING, SFTP_DOWN };
-
 struct sftp_pool {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;	/* a slot became idle/up, or state changed */
 	pthread_cond_t maint_cond; /* wakes the maintenance thread */
 	struct sftp_conn *conns; /* [n], protected by lock */
 	int n;
-	enum sftp_state state;	/* protected by lock */
+	struct remote_pool rp;	/* state, backoff; protected by lock */
 	bool closing;		/* unmount in progress */
 	bool connecting;	/* a (re)connect attempt is running */
 	bool probe_waiter;	/* one op waits on a down mount's attempt */
 	unsigned attempt_seq;	/* bumped when an attempt ends */
 	unsigned rr;		/* round-robin start for checkouts */
-	unsigned backoff_ms;
 	struct timespec next_attempt;
 	struct timespec last_attempt_end;
 	pthread_t maint;
@@ -138,7 +142,7 @@ struct sftp_features {
 	bool statvfs;		/* statvfs@openssh.com */
 };
 
-struct sftp_cache;
+struct remote_cache;
 struct sftp_wb;
 struct sftp_file;
 
@@ -151,7 +155,7 @@ struct sftp_mount {
 	 * else NAME_MAX); fixed after mount */
 	size_t name_max;
 	int ra_buffers;		/* read-ahead buffers in use (atomic) */
-	struct sftp_cache *cache;
+	struct remote_cache *cache;
 	struct sftp_wb *wb;	/* NULL: write_behind = no */
 	pthread_mutex_t files_lock; /* a leaf lock */
 	struct sftp_file *files; /* open files, protected by files_lock */
@@ -163,7 +167,7 @@ static inline struct sftp_mount *sftp_mount_of(struct vfs_mount *m)
 	return (struct sftp_mount *)m;
 }
 
-/* ---- sftp_conn.c ---------------------------------------------------- */
+/* ---- session.c ------------------------------------------------- */
 
 /*
  * Open one session for the mount: TCP connect, handshake, host key check,
@@ -175,6 +179,62 @@ int sftp_conn_open(struct sftp_mount *sm, struct sftp_conn *c,
 /* Tear a session down; `graceful` sends a disconnect, else the socket is
  * shut down first so nothing can block. */
 void sftp_conn_close(struct sftp_conn *c, bool graceful);
+
+/* libssh2's allocator for c->arena; also for what libssh2 frees itself
+ * (keyboard-interactive answers). */
+LIBSSH2_ALLOC_FUNC(sftp_arena_alloc);
+
+/*
+ * Close a handle without waiting for the server's answer (a round trip
+ * saved on every close); the answer is collected by a later
+ * sftp_close_reap() on the same connection.  Returns 0 or -errno.
+ */
+int sftp_close_deferred(struct sftp_conn *c, LIBSSH2_SFTP_HANDLE *h);
+/* Collect answers to deferred closes that have arrived; wait: all. */
+void sftp_close_reap(struct sftp_conn *c, bool wait);
+
+/* ---- errors.c ---------------------------------------------------- */
+
+/*
+ * The one mapping from libssh2 results to -errno.  `rc` is a libssh2
+ * return code (LIBSSH2_ERROR_*, < 0).  SFTP status errors use the
+ * session's last SFTP status; transport errors mark c broken.
+ */
+int sftp_err(struct sftp_conn *c, int rc);
+/* SFTP status (LIBSSH2_FX_*) → -errno; exported for the unit test. */
+int sftp_status_errno(unsigned long status);
+/* LIBSSH2_ERROR_* other than SFTP_PROTOCOL → -errno; *transport says
+ * whether the session must be discarded. */
+int sftp_libssh2_errno(int rc, bool *transport);
+
+/* ---- known_hosts.c ----------------------------------------------- */
+
+/* Read cfg.known_hosts into kh (a missing file is an empty one).  0 or
+ * -errno with *err set. */
+int sftp_known_read(struct sftp_mount *sm, LIBSSH2_KNOWNHOSTS *kh,
+		    struct vfs_error *err);
+/* Before the handshake: ask for a host key type kh has for this host. */
+void sftp_known_prefer(struct sftp_mount *sm, LIBSSH2_SESSION *ssh,
+		       LIBSSH2_KNOWNHOSTS *kh);
+/* After the handshake, before authentication: verify the server's host
+ * key under cfg.hostkey (and append it under accept-new).  0 or -errno
+ * with *err set. */
+int sftp_known_check(struct sftp_mount *sm, LIBSSH2_SESSION *ssh,
+		     LIBSSH2_KNOWNHOSTS *kh, struct vfs_error *err);
+
+/* SHA256 fingerprint as OpenSSH prints it ("SHA256:" + unpadded base64)
+ * of the 32-byte digest; out needs 52 bytes. */
+void sftp_fingerprint_fmt(const unsigned char digest[32], char *out,
+			  size_t size);
+
+/* ---- auth.c ------------------------------------------------------- */
+
+/* Authenticate c's session as cfg.user.  0 or -errno with *err naming
+ * every method tried. */
+int sftp_auth(struct sftp_mount *sm, struct sftp_conn *c,
+	      struct vfs_error *err);
+
+/* ---- pool.c ------------------------------------------------------- */
 
 /* Allocate the pool's slots (cfg.connections).  0 or -ENOMEM. */
 int sftp_pool_init(struct sftp_mount *sm);
@@ -193,14 +253,6 @@ void sftp_pool_destroy(struct sftp_mount *sm);
  */
 int sftp_checkout(struct sftp_mount *sm, int want, unsigned gen,
 		  struct sftp_conn **out);
-/*
- * Close a handle without waiting for the server's answer (a round trip
- * saved on every close); the answer is collected by a later
- * sftp_close_reap() on the same connection.  Returns 0 or -errno.
- */
-int sftp_close_deferred(struct sftp_conn *c, LIBSSH2_SFTP_HANDLE *h);
-/* Collect answers to deferred closes that have arrived; wait: all. */
-void sftp_close_reap(struct sftp_conn *c, bool wait);
 /* Give a connection back (reaping deferred closes); a connection marked
  * broken is discarded and the pool starts reconnecting. */
 void sftp_checkin(struct sftp_mount *sm, struct sftp_conn *c);
@@ -212,24 +264,7 @@ void sftp_checkin_discard(struct sftp_mount *sm, struct sftp_conn *c);
 void sftp_pool_count_file(struct sftp_mount *sm, int idx, int delta);
 const char *sftp_pool_state(struct sftp_mount *sm);
 
-/*
- * The one mapping from libssh2 results to -errno.  `rc` is a libssh2
- * return code (LIBSSH2_ERROR_*, < 0).  SFTP status errors use the
- * session's last SFTP status; transport errors mark c broken.
- */
-int sftp_err(struct sftp_conn *c, int rc);
-/* SFTP status (LIBSSH2_FX_*) → -errno; exported for the unit test. */
-int sftp_status_errno(unsigned long status);
-/* LIBSSH2_ERROR_* other than SFTP_PROTOCOL → -errno; *transport says
- * whether the session must be discarded. */
-int sftp_libssh2_errno(int rc, bool *transport);
-
-/* SHA256 fingerprint as OpenSSH prints it ("SHA256:" + unpadded base64)
- * of the 32-byte digest; out needs 52 bytes. */
-void sftp_fingerprint_fmt(const unsigned char digest[32], char *out,
-			  size_t size);
-
-/* ---- sftp_exec.c ---------------------------------------------------- */
+/* ---- exec.c ---------------------------------------------------- */
 
 /*
  * Copy the remote regular file `from` to the new remote path `to` on the
@@ -241,7 +276,7 @@ void sftp_fingerprint_fmt(const unsigned char digest[32], char *out,
 int sftp_exec_clone(struct sftp_mount *sm, const char *from, const char *to,
 		    struct vfs_error *err);
 
-/* ---- sftp_wb.c ------------------------------------------------------ */
+/* ---- wb.c ------------------------------------------------------ */
 
 /* Write synchronously; a failure stays on the file (its next write,
  * flush or fsync reports it). */
@@ -264,47 +299,13 @@ int sftp_wb_write(struct sftp_wb *wb, void *file, const char *path,
 void sftp_wb_drain(struct sftp_wb *wb, void *file);
 void sftp_wb_drain_path(struct sftp_wb *wb, const char *path);
 
-/* ---- sftp_cache.c --------------------------------------------------- */
-
-/* A directory listing shared by the cache and open directory streams. */
-struct sftp_listing {
-	struct vfs_dirbuf db;
-	int refs;		/* protected by the cache lock */
-};
-
-struct sftp_cache *sftp_cache_new(int ttl_s);
-void sftp_cache_free(struct sftp_cache *c);
-/* Copy a fresh cached lstat of path into *st: true on a hit. */
-bool sftp_cache_get_attr(struct sftp_cache *c, const char *path,
-			 struct stat *st);
-void sftp_cache_put_attr(struct sftp_cache *c, const char *path,
-			 const struct stat *st);
-/* A fresh listing of path with a reference for the caller, or NULL. */
-struct sftp_listing *sftp_cache_get_listing(struct sftp_cache *c,
-					    const char *path);
-/* Store a listing (the cache takes its own reference). */
-void sftp_cache_put_listing(struct sftp_cache *c, const char *path,
-			    struct sftp_listing *l);
-struct sftp_listing *sftp_listing_new(void);
-void sftp_listing_put(struct sftp_cache *c, struct sftp_listing *l);
-/* Drop path's attributes and its parent's listing (a change by us). */
-void sftp_cache_invalidate(struct sftp_cache *c, const char *path);
-/* The name path was created, removed or renamed: drop as above and the
- * parent's attributes too, whose mtime, ctime and size changed with it. */
-void sftp_cache_invalidate_name(struct sftp_cache *c, const char *path);
-/* Drop path's listing too (path is a directory whose entries changed) */
-void sftp_cache_invalidate_dir(struct sftp_cache *c, const char *path);
-/* Drop everything (a directory moved, or the connection was rebuilt). */
-void sftp_cache_clear(struct sftp_cache *c);
-/* Free expired entries; called from the maintenance thread. */
-void sftp_cache_expire(struct sftp_cache *c);
 
 /*
- * sftp_ctr.c: the AES-128-CTR cipher libssh2 gets from EVP_aes_128_ctr(),
+ * ctr.c: the AES-128-CTR cipher libssh2 gets from EVP_aes_128_ctr(),
  * with its keystream made in bulk; NULL if it could not be made (OpenSSL's
  * own then serves).  The first call makes it.
  */
 struct evp_cipher_st;
 const struct evp_cipher_st *sftp_ctr_cipher(void);
 
-#endif /* VFSD_BACKENDS_SFTP_H */
+#endif /* VFSD_BACKENDS_SFTP_INTERNAL_H */

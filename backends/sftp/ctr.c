@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * sftp_ctr.c - AES-128-CTR for libssh2, with its keystream made in bulk.
+ * ctr.c - AES-128-CTR for libssh2, with its keystream made in bulk.
  *
  * libssh2 1.10 encrypts and decrypts SSH packets 16 bytes per EVP_Cipher()
  * call.  OpenSSL's cost per call, not AES itself, then dominates: 53% of
@@ -16,7 +16,7 @@
  * refers to), and the dynamic linker binds libssh2's reference to it.
  * libssh2 is the only user of OpenSSL in vfsd.  The real cipher is
  * fetched by name from OpenSSL's provider, never through the symbol.
- * sftp_conn.c calls sftp_ctr_cipher() so the object is always linked.
+ * session.c calls sftp_ctr_cipher() so the object is always linked.
  *
  * The key schedule and keystream live in the cipher context, which
  * libssh2 frees with EVP_CIPHER_CTX_free(); the cleanup clears them.
@@ -35,7 +35,7 @@
 
 #include <libssh2.h>
 
-#include "backends/sftp.h"
+#include "backends/sftp/internal.h"
 
 #define CTR_KEY_LEN	16
 #define CTR_IV_LEN	16

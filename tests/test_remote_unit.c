@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * test_remote_unit.c - the connection-pool core the network backends
+ * share (backends/remote/pool.c): state names and transitions, the
+ * reconnect count, the backoff policy, the retry-once rule, and the option
+ * rows both drivers declare (backends/remote/opts.h).
+ */
+#include <check.h>
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "backends/backend.h"
+#include "backends/callctx.h"
+#include "backends/remote/opts.h"
+#include "backends/remote/pool.h"
+
+static struct vfs_mount vm;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+
+static void setup(struct remote_pool *rp, unsigned first, unsigned max)
+{
+	memset(&vm, 0, sizeof(vm));
+	remote_pool_init(rp, &vm, "test://server/", &cond, first, max);
+}
+
+START_TEST(test_state_names)
+{
+	ck_assert_str_eq(remote_state_name(REMOTE_CONNECTED), "connected");
+	ck_assert_str_eq(remote_state_name(REMOTE_RECONNECTING),
+			 "reconnecting");
+	ck_assert_str_eq(remote_state_name(REMOTE_DOWN), "down");
+}
+END_TEST
+
+START_TEST(test_transitions_and_count)
+{
+	struct remote_pool rp;
+
+	setup(&rp, 250, 5000);
+	pthread_mutex_lock(&lock);
+	ck_assert_int_eq(rp.state, REMOTE_CONNECTED);
+	/* a pool member's first connection is no reconnect */
+	remote_pool_connected_locked(&rp, false);
+	ck_assert_uint_eq(vm.reconnects, 0);
+	/* a broken connection: reconnecting, then a new one counts */
+	remote_pool_broken_locked(&rp, false, "reset");
+	ck_assert_int_eq(rp.state, REMOTE_RECONNECTING);
+	remote_pool_connected_locked(&rp, true);
+	ck_assert_int_eq(rp.state, REMOTE_CONNECTED);
+	ck_assert_uint_eq(vm.reconnects, 1);
+	/* a timeout: down at once, from any state */
+	remote_pool_broken_locked(&rp, false, "reset");
+	remote_pool_broken_locked(&rp, true, "no answer");
+	ck_assert_int_eq(rp.state, REMOTE_DOWN);
+	/* a broken connection while down does not hide the outage */
+	remote_pool_broken_locked(&rp, false, "reset");
+	ck_assert_int_eq(rp.state, REMOTE_DOWN);
+	remote_pool_connected_locked(&rp, true);
+	ck_assert_int_eq(rp.state, REMOTE_CONNECTED);
+	ck_assert_uint_eq(vm.reconnects, 2);
+	pthread_mutex_unlock(&lock);
+}
+END_TEST
+
+START_TEST(test_backoff)
+{
+	struct remote_pool rp;
+
+	setup(&rp, 1000, 10000);
+	pthread_mutex_lock(&lock);
+	/* a timeout without an attempt holds the first delay */
+	ck_assert_uint_eq(remote_pool_backoff_hold_locked(&rp), 1000);
+	ck_assert_uint_eq(remote_pool_backoff_hold_locked(&rp), 1000);
+	/* failed attempts double it up to the maximum */
+	ck_assert_uint_eq(remote_pool_backoff_next_locked(&rp), 2000);
+	ck_assert_uint_eq(remote_pool_backoff_next_locked(&rp), 4000);
+	ck_assert_uint_eq(remote_pool_backoff_next_locked(&rp), 8000);
+	ck_assert_uint_eq(remote_pool_backoff_next_locked(&rp), 10000);
+	ck_assert_uint_eq(remote_pool_backoff_next_locked(&rp), 10000);
+	ck_assert_uint_eq(remote_pool_backoff_hold_locked(&rp), 10000);
+	/* a success starts over */
+	remote_pool_connected_locked(&rp, true);
+	ck_assert_uint_eq(remote_pool_backoff_next_locked(&rp), 1000);
+	remote_pool_backoff_reset_locked(&rp);
+	ck_assert_uint_eq(remote_pool_backoff_next_locked(&rp), 1000);
+	pthread_mutex_unlock(&lock);
+}
+END_TEST
+
+START_TEST(test_retry_once)
+{
+	int tries = 0;
+
+	/* not broken, or a timeout, or success: never */
+	ck_assert(!remote_retry_once(-EIO, false, &tries));
+	ck_assert(!remote_retry_once(-ETIMEDOUT, true, &tries));
+	ck_assert(!remote_retry_once(0, true, &tries));
+	ck_assert_int_eq(tries, 0);
+	/* a broken connection: once */
+	ck_assert(remote_retry_once(-EIO, true, &tries));
+	ck_assert(!remote_retry_once(-EIO, true, &tries));
+}
+END_TEST
+
+static long ms_until(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (t->tv_sec - now.tv_sec) * 1000 +
+	       (t->tv_nsec - now.tv_nsec) / 1000000;
+}
+
+START_TEST(test_deadline)
+{
+	struct remote_deadline d;
+	struct vfs_callctx old;
+
+	/* no caller deadline: the mount's timeout */
+	remote_deadline_start(&d, 20000);
+	ck_assert_int_eq(d.budget_ms, 20000);
+	ck_assert_int_gt(ms_until(&d.at), 19000);
+	/* a caller's sooner deadline wins */
+	old = vfs_callctx_push(vfs_mono_ns() + 2000000000LL, false);
+	remote_deadline_start(&d, 20000);
+	ck_assert_int_le(d.budget_ms, 2000);
+	ck_assert_int_gt(d.budget_ms, 1000);
+	ck_assert_int_le(ms_until(&d.at), 2000);
+	vfs_callctx_pop(old);
+	/* a passed one: nothing left, and a wait ends at once */
+	old = vfs_callctx_push(vfs_mono_ns() - 1000000, false);
+	remote_deadline_start(&d, 20000);
+	ck_assert_int_le(d.budget_ms, 0);
+	ck_assert_int_le(ms_until(&d.at), 0);
+	vfs_callctx_pop(old);
+}
+END_TEST
+
+START_TEST(test_option_rows)
+{
+	static const struct vfs_opt_spec rows[] = {
+		REMOTE_OPT_CONNECTIONS, REMOTE_OPT_TIMEOUT,
+		REMOTE_OPT_CACHE_TTL, REMOTE_OPT_WRITE_BEHIND, { 0 },
+	};
+	const char *drivers[] = { "sftp", "nfs" };
+
+	/* each driver's table has every row, as the core declares it */
+	for (size_t d = 0; d < 2; d++) {
+		const struct vfs_backend_ops *ops = backend_find(drivers[d]);
+
+		ck_assert_ptr_nonnull(ops);
+		for (const struct vfs_opt_spec *r = rows; r->name; r++) {
+			const struct vfs_opt_spec *o = ops->opts;
+
+			while (o->name && strcmp(o->name, r->name) != 0)
+				o++;
+			ck_assert_msg(o->name, "%s lacks %s", drivers[d],
+				      r->name);
+			ck_assert_int_eq(o->type, r->type);
+			ck_assert_str_eq(o->def, r->def);
+			ck_assert_int_eq(o->min, r->min);
+			ck_assert_int_eq(o->max, r->max);
+		}
+	}
+}
+END_TEST
+
+Suite *remote_suite(void);
+
+Suite *remote_suite(void)
+{
+	Suite *s = suite_create("remote");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_test(tc, test_state_names);
+	tcase_add_test(tc, test_transitions_and_count);
+	tcase_add_test(tc, test_backoff);
+	tcase_add_test(tc, test_retry_once);
+	tcase_add_test(tc, test_deadline);
+	tcase_add_test(tc, test_option_rows);
+	suite_add_tcase(s, tc);
+	return s;
+}
