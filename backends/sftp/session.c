@@ -277,9 +277,17 @@ void sftp_conn_close(struct sftp_conn *c, bool graceful)
 {
 	if (graceful)
 		sftp_close_reap(c, true);
-	if (c->sock >= 0 && !graceful)
+	if (c->sock >= 0 && !graceful) {
+		/* An abortive close: what the kernel still holds of a write
+		 * that failed must never reach the server once the network
+		 * heals, where it would land after the writes that followed
+		 * on a new connection.  SO_LINGER 0 drops it and resets. */
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+		setsockopt(c->sock, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		/* makes every pending libssh2 read/write fail at once */
 		shutdown(c->sock, SHUT_RDWR);
+	}
 	if (c->sftp)
 		libssh2_sftp_shutdown(c->sftp);
 	if (c->ssh) {

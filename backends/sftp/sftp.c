@@ -1875,11 +1875,11 @@ static ssize_t sftp_io_any(struct sftp_mount *sm, struct sftp_file *f,
 			total += (size_t)n;
 		}
 		if (rc && write && c->broken) {
-			/* some of it may have arrived, and a retry could
-			 * race later writes: report the loss */
-			pthread_mutex_lock(&f->lock);
-			f->write_err = -EIO;
-			pthread_mutex_unlock(&f->lock);
+			/* some of it may have arrived: no retry, which could
+			 * race later writes; the caller hears of the loss
+			 * now (the write-behind caller makes it sticky) and
+			 * the connection's unsent rest is discarded when it
+			 * closes (sftp_conn_close) */
 			sftp_checkin(sm, c);
 			return -EIO;
 		}
@@ -2073,13 +2073,13 @@ static int sftp_write_locked(struct sftp_mount *sm, struct sftp_file *f,
 	}
 	if (rc) {
 		f->need_seek = true;
-		if (c->broken) {
-			/* some of this data may not have arrived, and the
-			 * caller may already have moved on from earlier
-			 * writes: fail the next ones, fsync and close */
-			f->write_err = -EIO;
+		/* some of this data may not have arrived: this call says so;
+		 * the next write may go again on a new connection, once the
+		 * broken one's unsent rest is discarded (sftp_conn_close).
+		 * Only write-behind, whose caller was answered long ago,
+		 * keeps the error for the file's next write, fsync or close. */
+		if (c->broken)
 			rc = -EIO;
-		}
 	}
 	if (refused)
 		return sftp_write_refused(sm, c, f->rpath, (uint64_t)off + size,

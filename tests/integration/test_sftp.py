@@ -809,6 +809,54 @@ class SftpResilience(harness.TestCase):
         self.assertEqual(read_file(os.path.join(self.remote, "f"))[:21],
                          b"written after restart")
 
+    def test_failed_direct_write_leaves_next_writes_working(self):
+        """An O_DIRECT write cut off by a server that stops answering
+        fails (its caller hears of it at once), and once the server is
+        back the next writes of the same open file succeed: QEMU with
+        werror=stop retries the failed request on `cont`, and a guest
+        must be able to go on after the network heals."""
+        v = self.mount(timeout=2, cache_ttl=0)
+        self.addCleanup(v.stop)
+        write_file(os.path.join(self.remote, "disk"), b"\0" * (64 << 20))
+        fd = os.open(v.path("ssh/disk"), os.O_RDWR | os.O_DIRECT)
+        self.addCleanup(os.close, fd)
+        buf = mmap.mmap(-1, 1 << 20)
+        buf.write(b"\x5a" * (1 << 20))
+        failed = []
+
+        def writer():
+            # writes in flight, back to back, when the server stops
+            for i in range(64):
+                try:
+                    os.pwritev(fd, [buf], i << 20)
+                except OSError as e:
+                    failed.append(e.errno)
+                    return
+        t = threading.Thread(target=writer)
+        t.start()
+        harness.wait_for(lambda: os.path.getsize(os.path.join(self.remote, "disk")) and
+                         open(os.path.join(self.remote, "disk"), "rb").read(1) == b"\x5a",
+                         30, "the writes to reach the server")
+        self.sshd.pause()
+        t.join(30)
+        self.assertFalse(t.is_alive(), "a write hung on the stopped server")
+        self.sshd.resume()
+        self.assertEqual(len(failed), 1, "no write failed while the server was stopped")
+        self.assertIn(failed[0], (errno.EIO, errno.ETIMEDOUT))
+        small = mmap.mmap(-1, 4096)
+        small.write(b"\xa5" * 4096)
+
+        def writes():
+            try:
+                return os.pwritev(fd, [small], 0) == 4096
+            except OSError as e:
+                self.assertIn(e.errno, (errno.EIO, errno.ETIMEDOUT))
+                return False
+        harness.wait_for(writes, 30, "a write after the server came back")
+        os.fsync(fd)
+        with open(os.path.join(self.remote, "disk"), "rb") as f:
+            self.assertEqual(f.read(4096), b"\xa5" * 4096)
+
     def test_restart_counts_reconnects(self):
         """A server restart breaks every session; the pool makes new ones,
         and vfsctl mounts counts them (reconnects) and says connected
