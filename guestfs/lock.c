@@ -270,6 +270,17 @@ static char *record_dir_of(const char *path)
 	return out;
 }
 
+/*
+ * A record or record directory that is no longer there.  Over NFS one that
+ * another host replaced or removed since its lookup answers ESTALE rather
+ * than ENOENT (a migration's hand-over, widened by storage latency): the
+ * same fact, so the same answer, a fresh look.
+ */
+static bool gone(int err)
+{
+	return err == -ENOENT || err == -ESTALE;
+}
+
 static char *join(const char *dir, const char *name)
 {
 	char *out;
@@ -357,7 +368,7 @@ static int record_put(const char *rdir, uint64_t fid, const char *text,
 	*sent_ns = vfs_mono_ns();
 	ret = router_create(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644, &root_cred,
 			    &f, &st);
-	for (int tries = 0; ret == -ENOENT && tries < 4; tries++) {
+	for (int tries = 0; gone(ret) && tries < 4; tries++) {
 		/* the last holder just removed the empty directory, maybe
 		 * again between our mkdir and create (a release on another
 		 * host while we acquire: a migration's hand-over) */
@@ -438,10 +449,10 @@ static char *read_whole(const char *path, struct timespec *mtime, int *err,
 	if (ret < 0) {
 		/* unopenable (a directory, no permission): its age may
 		 * still tell whether it is stale */
-		if (ret != -ENOENT && router_getattr(path, &st) == 0)
+		if (!gone(ret) && router_getattr(path, &st) == 0)
 			*mtime = st.st_mtim;
 		free(buf);
-		*err = ret;
+		*err = gone(ret) ? -ENOENT : ret;
 		return NULL;
 	}
 	ret = router_fgetattr(f, &st);
@@ -451,6 +462,12 @@ static char *read_whole(const char *path, struct timespec *mtime, int *err,
 	router_release(f);
 	if (n < 0) {
 		free(buf);
+		/* replaced or removed since it was opened: not a record
+		 * that could not be read, but no record at all */
+		if (gone((int)n)) {
+			mtime->tv_sec = mtime->tv_nsec = 0;
+			n = -ENOENT;
+		}
 		*err = (int)n;
 		return NULL;
 	}
@@ -828,11 +845,22 @@ static int remote_locks(const char *rdir, uint64_t fid,
 			ret = 0;
 			break;
 		}
-		if (ret < 0)
+		if (ret == -ESTALE) {
+			/* removed, and maybe made again, since its lookup */
+			ret = 0;
+			again = true;
+		} else if (ret < 0) {
 			break;
-		/* a listing cut short could miss a live lease: no answer */
-		ret = router_readdir(d, 0, collect_name, &nm);
-		router_releasedir(d);
+		} else {
+			/* a listing cut short could miss a live lease: no
+			 * answer, unless the directory went away under it */
+			ret = router_readdir(d, 0, collect_name, &nm);
+			router_releasedir(d);
+			if (ret == -ESTALE) {
+				ret = 0;
+				again = true;
+			}
+		}
 		for (size_t i = 0; ret == 0 && !again && i < nm.n; i++) {
 			const char *name = nm.v[i];
 

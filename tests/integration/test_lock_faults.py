@@ -599,6 +599,36 @@ class LockFaults(harness.TestCase):
         self.assertEqual(len(records(self.shared, "hostA")), 1)
         self.assertEqual(try_lock(self.b.path("s/img"), "ofd"), 3)
 
+    def test_13_stale_handle_is_a_vanished_record(self):
+        """On NFS a record, or the record directory, that another host
+        replaced or removed since its lookup answers ESTALE rather than
+        ENOENT (a migration's hand-over, widened by storage latency).
+        Either way it is gone: the acquirer looks again and decides on
+        what is there, and never fails the lock with ESTALE."""
+        fd_b = os.open(self.b.path("s/img"), os.O_RDWR)
+        self.close_later(fd_b)
+        ofd(fd_b, F_OFD_SETLK, fcntl.F_WRLCK, 100, 1)
+        fd = os.open(self.a.path("s/img"), os.O_RDWR)
+        self.close_later(fd)
+        for op, path in (("create", "*/.vfsd-locks/img/hostA*"),
+                         ("open", "*/.vfsd-locks/img/hostB*"),
+                         ("read", "*/.vfsd-locks/img/hostB*"),
+                         ("opendir", "*/.vfsd-locks/img"),
+                         ("readdir", "*/.vfsd-locks/img")):
+            with self.subTest(op=op):
+                fault(self.a, "add", "op=" + op, "path=" + path, "error=ESTALE",
+                      "count=1")
+                ofd(fd, F_OFD_SETLK, fcntl.F_WRLCK, 0, 1)
+                fault(self.a, "clear")
+                # B's byte stays B's, whichever of its lookups went stale
+                fault(self.a, "add", "op=" + op, "path=" + path, "error=ESTALE",
+                      "count=1")
+                with self.assertRaises(OSError) as cm:
+                    ofd(fd, F_OFD_SETLK, fcntl.F_WRLCK, 100, 1)
+                self.assertIn(cm.exception.errno, (errno.EAGAIN, errno.EACCES))
+                fault(self.a, "clear")
+                ofd(fd, F_OFD_SETLK, fcntl.F_UNLCK, 0, 1)
+
     def test_12_one_record_per_holder(self):
         """Every lock operation that rewrites A's record (another range,
         a refused lock withdrawn, a partial unlock) removes its
