@@ -706,6 +706,16 @@ static int nfsb_chown_new(struct nfsb_mount *m, const char *full,
 	return ret;
 }
 
+/* What an exclusive CREATE just made looks like: an empty regular file
+ * with one name, never renamed nor changed since (a rename sets its ctime
+ * past its mtime). */
+static bool nfsb_fresh_file(const struct stat *st)
+{
+	return S_ISREG(st->st_mode) && st->st_nlink == 1 && st->st_size == 0 &&
+	       st->st_mtim.tv_sec == st->st_ctim.tv_sec &&
+	       st->st_mtim.tv_nsec == st->st_ctim.tv_nsec;
+}
+
 /* After creating `full`: fetch its attributes and fix the owner. */
 static int nfsb_created(struct nfsb_mount *m, const char *full,
 			const struct vfs_cred *cred, struct stat *st)
@@ -1622,6 +1632,18 @@ static int nfsb_create(struct vfs_mount *vm, const char *path, int flags,
 	nfsb_invalidate(m, full);
 	if (ret == 0)
 		ret = nfsb_fgetattr(&nf->base, st);
+	if (ret == 0 && created && m->version == 3 && !nfsb_fresh_file(st)) {
+		/*
+		 * libnfs 4.0 finds the handle of the file its CREATE made by
+		 * a LOOKUP of the name afterwards: another object renamed
+		 * onto the name in between (by someone who may write the
+		 * directory) is what the handle names.  Neither give it away
+		 * nor hand it to the caller.
+		 */
+		log_warn("%s: %s named another object right after it was created; refused",
+			 m->display, full);
+		ret = -EAGAIN;
+	}
 	if (ret == 0 && created)
 		ret = nfsb_chown_new(m, full, nf, cred, st);
 	if (ret == 0)
