@@ -945,27 +945,23 @@ static void fo_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct router_file *rf = fo_file(fi);
+	struct router_zerocopy zc;
 	void *buf;
 	ssize_t n;
-	int fd;
+	int ret = router_zerocopy_begin(rf, false, size, off, &zc);
 
-	fd = router_file_host_fd(rf);
-	if (fd >= 0 && !(rf->vf->flags & O_DIRECT)) {
-		/* zero copy: libfuse splices from the backing file */
+	if (ret < 0)
+		return fo_reply_err(req, ret);
+	if (ret > 0) {
+		/* zero copy: libfuse splices from the backing file; zc
+		 * holds rf, which the kernel may release once replied */
 		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
-		struct timespec t0;
-		int ret;
 
 		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-		bv.buf[0].fd = fd;
+		bv.buf[0].fd = zc.fd;
 		bv.buf[0].pos = off;
-		/* once replied, the kernel may release the file at once */
-		router_file_get(rf);
-		router_account_begin(rf, &t0);
-		ret = fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
-		/* the byte count is the request's: short only at EOF */
-		router_account(rf, VOP_READ, &t0, ret < 0 ? ret : (long)size);
-		router_release(rf);
+		router_zerocopy_end(&zc, fuse_reply_data(req, &bv,
+							 FUSE_BUF_SPLICE_MOVE));
 		return;
 	}
 	buf = vfs_scratch(VFS_SCRATCH_FUSE, size);
@@ -981,25 +977,21 @@ static ssize_t fo_write_data(struct router_file *rf, struct fuse_bufvec *in,
 			     off_t off)
 {
 	size_t size = fuse_buf_size(in);
+	struct router_zerocopy zc;
 	const void *data;
-	ssize_t n;
-	int fd;
+	ssize_t n = router_zerocopy_begin(rf, true, size, off, &zc);
 
-	fd = router_file_host_fd(rf);
-	if (fd >= 0 && !(rf->vf->flags & O_DIRECT)) {
+	if (n < 0)
+		return n;
+	if (n > 0) {
+		/* zero copy: libfuse splices into the backing file */
 		struct fuse_bufvec out = FUSE_BUFVEC_INIT(size);
-		struct timespec t0;
 
-		/* the kernel file system beneath cannot drop a write it
-		 * was handed: the last check is before handing it over */
-		if (vfs_call_expired())
-			return -EIO;
 		out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-		out.buf[0].fd = fd;
+		out.buf[0].fd = zc.fd;
 		out.buf[0].pos = off;
-		router_account_begin(rf, &t0);
 		n = fuse_buf_copy(&out, in, 0);
-		router_account(rf, VOP_WRITE, &t0, (long)n);
+		router_zerocopy_end(&zc, n);
 		return n;
 	}
 	if (in->count == 1 && !(in->buf[0].flags & FUSE_BUF_IS_FD)) {

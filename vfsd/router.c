@@ -1587,29 +1587,60 @@ ssize_t router_read(struct router_file *f, void *buf, size_t size, off_t off)
 	return BCALL(m, ROP_READ, m->ops->read(f->vf, buf, size, off));
 }
 
-int router_file_host_fd(struct router_file *f)
+int router_zerocopy_begin(struct router_file *f, bool write, size_t size,
+			  off_t off, struct router_zerocopy *zc)
 {
-	if (atomic_load(&f->mount->revoked))
-		return -1;
-	return f->vf->host_fd;
+	enum rop op = write ? ROP_WRITE : ROP_READ;
+	int ret;
+
+	if (!file_ready(f, op, &ret))
+		return ret;
+	/* O_DIRECT: the backend may have to serve what the host fd cannot
+	 * (backends/local.c: unaligned requests) */
+	if (f->vf->host_fd < 0 || (f->vf->flags & O_DIRECT))
+		return 0;
+	/* what BCALL checks: the file system beneath cannot drop a write it
+	 * was handed, so the last check is before handing it over */
+	if (vfs_call_expired())
+		return -ETIMEDOUT;
+	router_file_get(f);
+	*zc = (struct router_zerocopy){ .fd = f->vf->host_fd, .f = f,
+					.write = write, .size = size,
+					.off = off };
+	stats_begin(&f->mount->stats, &zc->t0);
+	return 1;
+}
+
+void router_zerocopy_end(struct router_zerocopy *zc, ssize_t ret)
+{
+	struct router_file *f = zc->f;
+	enum rop op = zc->write ? ROP_WRITE : ROP_READ;
+	long bytes = (long)ret;
+	struct stat st;
+
+	if (!zc->write && ret >= 0) {
+		/* the reply says nothing of what the kernel spliced; a
+		 * read is short only at the end of the file */
+		off_t left = 0;
+
+		bytes = (long)zc->size;
+		if (fstat(zc->fd, &st) == 0) {
+			if (st.st_size > zc->off)
+				left = st.st_size - zc->off;
+			if (left < bytes)
+				bytes = (long)left;
+		}
+	}
+	stats_end(&f->mount->stats, rops[op].stat, &zc->t0, bytes);
+	router_release(f);
 }
 
 int router_file_passthrough_fd(struct router_file *f)
 {
-	if (!(f->mount->vm->caps & VFS_CAP_PASSTHROUGH) || f->vf->uncached)
+	if (!(f->mount->vm->caps & VFS_CAP_PASSTHROUGH) || f->vf->uncached ||
+	    atomic_load(&f->mount->revoked))
 		return -1;
-	return router_file_host_fd(f);
-}
-
-void router_account(struct router_file *f, enum vfs_op op,
-		    const struct timespec *t0, long ret)
-{
-	stats_end(&f->mount->stats, op, t0, ret);
-}
-
-void router_account_begin(struct router_file *f, struct timespec *t0)
-{
-	stats_begin(&f->mount->stats, t0);
+	return f->vf->host_fd;
 }
 
 ssize_t router_write(struct router_file *f, const void *buf, size_t size,

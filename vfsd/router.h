@@ -224,18 +224,45 @@ void router_file_get(struct router_file *f);
 int router_clone(const char *from, const char *to, struct vfs_error *err);
 
 /*
- * Zero-copy I/O: the host fd holding the file's data, or -1.  Callers that
- * use it account the call themselves with router_account_begin/_end.
+ * Zero-copy I/O: the kernel moves the data of a read or write of f between
+ * /dev/fuse and a host fd holding the file's data (splice), without vfsd
+ * copying it.  router_zerocopy_begin() makes the checks router_read() and
+ * router_write() make (EIO once the mount was removed by force, EROFS for
+ * a write to a read-only mount, the thread's deadline), and answers:
+ *  1: do the I/O on zc->fd now, then call router_zerocopy_end();
+ *  0: this file has no zero-copy path (no host fd, O_DIRECT): use
+ *     router_read()/router_write();
+ *  -errno: the request fails with that, as router_read/_write would.
+ * Between the two, zc holds a reference on f (the kernel may release the
+ * file as soon as a read's reply is sent) and the call is in flight in the
+ * mount's statistics.  zc is the caller's; only zc->fd is for it to read.
  */
-int router_file_host_fd(struct router_file *f);
+struct router_zerocopy {
+	int fd;				/* the host fd to splice from or to */
+	struct router_file *f;		/* router.c's: a reference */
+	bool write;
+	size_t size;
+	off_t off;
+	struct timespec t0;
+};
+int router_zerocopy_begin(struct router_file *f, bool write, size_t size,
+			  off_t off, struct router_zerocopy *zc);
+/*
+ * Count the I/O of a router_zerocopy_begin() that answered 1, and drop its
+ * reference.  ret is -errno on failure; else for a write the bytes written,
+ * for a read anything >= 0 (the reply was sent: the bytes counted are the
+ * request's, up to the end of the file).
+ */
+void router_zerocopy_end(struct router_zerocopy *zc, ssize_t ret);
+
 /*
  * The host fd the kernel may use for the file's reads and writes itself
- * (FUSE passthrough: the mount allows it), or -1.
+ * (FUSE passthrough: the mount allows it, the file was not removed by
+ * force and is cacheable), or -1.  That I/O never reaches vfsd: it is not
+ * counted in the mount's statistics, and a removal by force cannot revoke
+ * it (vfsd.conf(5), passthrough).
  */
 int router_file_passthrough_fd(struct router_file *f);
-void router_account_begin(struct router_file *f, struct timespec *t0);
-void router_account(struct router_file *f, enum vfs_op op,
-		    const struct timespec *t0, long ret);
 void router_release(struct router_file *f);
 
 #endif /* VFSD_ROUTER_H */
