@@ -77,6 +77,14 @@ struct router_mount {
 	struct mount_stats stats;
 };
 
+/* An open file (router.h): fi->fh of the FUSE layer's open refers to one. */
+struct router_file {
+	struct router_mount *mount;	/* a reference, dropped with the last
+					 * of refs */
+	struct vfs_file *vf;		/* the backend's, released with it */
+	unsigned long refs;		/* atomic */
+};
+
 /*
  * The backend contract as data: one row per member of struct
  * vfs_backend_ops the router calls (backends/backend.h says what each
@@ -920,6 +928,17 @@ bool router_file_is_shared(const struct router_file *f)
 	return f->mount->vm->caps & VFS_CAP_SHARED;
 }
 
+bool router_file_uncached(const struct router_file *f)
+{
+	return f->vf->uncached;
+}
+
+void router_file_write_through(struct router_file *f)
+{
+	/* read by the backend's writers at each write (backend.h) */
+	atomic_store(&f->vf->write_through, true);
+}
+
 bool router_dir_is_shared(const struct router_dir *d)
 {
 	return d->m && (d->m->vm->caps & VFS_CAP_SHARED);
@@ -1520,9 +1539,6 @@ static int file_new(struct router_mount *m, struct vfs_file *vf,
 	f->mount = m;	/* takes over the caller's reference */
 	f->vf = vf;
 	f->refs = 1;
-	f->pt_mode = 0;	/* PT_UNTRACKED, until fuse_ops.c opens it */
-	f->pt_kill_on_close = false;
-	f->wo_direct = false;
 	atomic_fetch_add(&m->open_files, 1);
 	*out = f;
 	return 0;

@@ -71,21 +71,13 @@ void router_foreach(router_view_fn fn, void *ctx);
 struct router_mount;
 
 /*
- * An open file: a counted reference on its mount plus the backend handle.
- * Reference counted: router_open/create return one reference,
- * router_file_get adds one, router_release drops one and the backend
- * handle is released with the last.
+ * An open file: a counted reference on its mount plus the backend handle,
+ * opaque outside router.c.  Reference counted: router_open/create return
+ * one reference, router_file_get adds one, router_release drops one and
+ * the backend handle is released with the last.  What the FUSE layer keeps
+ * per open (passthrough mode, cache policy) is its own (fuse_ops.c).
  */
-struct router_file {
-	struct router_mount *mount;
-	struct vfs_file *vf;
-	unsigned long refs;	/* atomic */
-	int pt_mode;		/* fuse_ops.c's: enum pt_mode of its open */
-	bool pt_kill_on_close;	/* fuse_ops.c's: a passthrough writer that
-				 * may lack CAP_FSETID (see fo_flush) */
-	bool wo_direct;		/* fuse_ops.c's: write-only, no page cache
-				 * (see fo_write_only_direct) */
-};
+struct router_file;
 
 struct router_dir;
 
@@ -162,6 +154,20 @@ uint64_t router_ino_space(const char *path);
 /* Whether the kernel may keep cached pages of a file on this mount when it
  * is unchanged (private storage); shared mounts revalidate on open. */
 bool router_file_is_shared(const struct router_file *f);
+
+/* Whether f's content was made up at open and has no fixed size (a
+ * control file): the kernel must not cache it (FOPEN_DIRECT_IO). */
+bool router_file_uncached(const struct router_file *f);
+
+/*
+ * From now on every write through f reaches the server before it returns
+ * (no write-behind): f carries a cross-host lock, and a holder whose lease
+ * runs out must have nothing left to send.  It cannot be undone.
+ * Temporary: the image store sets it from outside the backend until it
+ * becomes a layer of its own over the mounts it serves (issue 16), which
+ * then keeps the flag itself.
+ */
+void router_file_write_through(struct router_file *f);
 
 /* ---- Namespace (paths) ------------------------------------------ */
 
