@@ -25,6 +25,7 @@
 #ifndef VFSD_BACKEND_H
 #define VFSD_BACKEND_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -100,8 +101,11 @@ struct vfs_file {
 			 * kernel must not cache it (FOPEN_DIRECT_IO) */
 	/* set by the daemon once the file carries a cross-host lock: every
 	 * write must reach the server before it returns (no write-behind),
-	 * so that a holder whose lease runs out has nothing left to send */
-	bool write_through;
+	 * so that a holder whose lease runs out has nothing left to send.
+	 * Atomic: set by one worker thread while others write (see
+	 * router_file_write_through); it only ever goes from false to true,
+	 * so a backend reads it once per write and needs no lock. */
+	atomic_bool write_through;
 };
 
 /* Who asks: used to give new files the caller's ownership. */

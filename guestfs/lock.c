@@ -379,7 +379,7 @@ static int record_put(const char *rdir, uint64_t fid, const char *text,
 	}
 	if (ret < 0)
 		goto out;
-	f->vf->write_through = true;
+	router_file_write_through(f);
 	n = router_write(f, text, len, 0);
 	ret = n < 0 ? (int)n : (size_t)n != len ? -EIO : 0;
 	if (ret == 0)

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backends/callctx.h"
 #include "backends/fault.h"
 #include "vfsd/router.h"
 
@@ -835,6 +836,104 @@ START_TEST(test_remove)
 }
 END_TEST
 
+/* The I/O counters of the mount at `prefix`, for test_zerocopy. */
+struct io_of {
+	const char *prefix;
+	uint64_t reads, writes, bytes_read, bytes_written, eio;
+	int64_t inflight;
+};
+
+static void find_io(void *ctx, const struct router_view *v)
+{
+	struct io_of *c = ctx;
+
+	if (strcmp(v->prefix, c->prefix) != 0)
+		return;
+	c->reads = atomic_load(&v->stats->ops[VOP_READ]);
+	c->writes = atomic_load(&v->stats->ops[VOP_WRITE]);
+	c->bytes_read = atomic_load(&v->stats->bytes_read);
+	c->bytes_written = atomic_load(&v->stats->bytes_written);
+	c->eio = atomic_load(&v->stats->errors[EIO]);
+	c->inflight = atomic_load(&v->stats->inflight);
+}
+
+static struct io_of io_of(const char *prefix)
+{
+	struct io_of c = { .prefix = prefix };
+
+	router_foreach(find_io, &c);
+	return c;
+}
+
+/*
+ * Zero-copy I/O is checked as router_read/router_write are (removed by
+ * force, read-only mount, deadline) and counted in the same slots: a read
+ * up to the end of the file, not the request.
+ */
+START_TEST(test_zerocopy)
+{
+	struct router_zerocopy zc;
+	struct vfs_callctx saved;
+	struct vfs_error err;
+	struct router_file *f, *ro;
+	struct io_of c;
+	char buf[8];
+
+	mkdir_host("z");
+	write_host("z/f", "data");
+	add("/z", "z", false);
+	add("/zro", "z", true);
+
+	ck_assert_int_eq(router_open("/z/f", O_RDWR, &f), 0);
+	ck_assert_int_eq(router_zerocopy_begin(f, false, 4096, 0, &zc), 1);
+	ck_assert_int_ge(zc.fd, 0);
+	c = io_of("/z");
+	ck_assert_int_eq(c.inflight, 1);
+	ck_assert_int_eq(pread(zc.fd, buf, sizeof(buf), 0), 4);
+	ck_assert_mem_eq(buf, "data", 4);
+	router_zerocopy_end(&zc, 0);
+	c = io_of("/z");
+	ck_assert_uint_eq(c.reads, 1);
+	ck_assert_uint_eq(c.bytes_read, 4);	/* not the 4096 asked */
+	ck_assert_int_eq(c.inflight, 0);
+	/* past the end: nothing */
+	ck_assert_int_eq(router_zerocopy_begin(f, false, 4096, 8192, &zc), 1);
+	router_zerocopy_end(&zc, 0);
+	ck_assert_uint_eq(io_of("/z").bytes_read, 4);
+
+	ck_assert_int_eq(router_zerocopy_begin(f, true, 3, 4, &zc), 1);
+	ck_assert_int_eq(pwrite(zc.fd, "abc", 3, 4), 3);
+	router_zerocopy_end(&zc, 3);
+	ck_assert_int_eq(router_zerocopy_begin(f, true, 3, 7, &zc), 1);
+	router_zerocopy_end(&zc, -ENOSPC);
+	c = io_of("/z");
+	ck_assert_uint_eq(c.writes, 2);
+	ck_assert_uint_eq(c.bytes_written, 3);
+	ck_assert_str_eq(read_all("/z/f"), "dataabc");
+
+	/* past the thread's deadline nothing is handed over */
+	saved = vfs_callctx_push(1, false);
+	ck_assert_int_eq(router_zerocopy_begin(f, true, 3, 0, &zc), -ETIMEDOUT);
+	vfs_callctx_pop(saved);
+
+	/* a read-only mount's file is read, never written */
+	ck_assert_int_eq(router_open("/zro/f", O_RDONLY, &ro), 0);
+	ck_assert_int_eq(router_zerocopy_begin(ro, true, 1, 0, &zc), -EROFS);
+	ck_assert_int_eq(router_zerocopy_begin(ro, false, 1, 0, &zc), 1);
+	router_zerocopy_end(&zc, 0);
+	router_release(ro);
+
+	/* removed by force: EIO, as router_read and router_write answer */
+	vfs_error_init(&err);
+	ck_assert_int_eq(router_remove("/z", true, &err), 0);
+	ck_assert_int_eq(router_zerocopy_begin(f, false, 4, 0, &zc), -EIO);
+	ck_assert_int_eq(router_zerocopy_begin(f, true, 4, 0, &zc), -EIO);
+	ck_assert_int_eq(router_read(f, buf, 4, 0), -EIO);
+	ck_assert_int_eq(router_file_passthrough_fd(f), -1);
+	router_release(f);
+}
+END_TEST
+
 /* ---- the contract: mandatory members, answers for missing ones ---------- */
 
 /* A backend of mandatory members only: one regular file "/f" of 4 bytes. */
@@ -1182,11 +1281,15 @@ START_TEST(test_fault_wrapper)
 	ck_assert_int_eq(fault_cmd("/x", "add op=read error=ESTALE", &err), 0);
 	ck_assert_int_eq(router_getattr("/x/f", &st), 0);
 	{
+		struct router_zerocopy zc;
 		struct router_file *f;
 		char buf[8];
 
 		ck_assert_int_eq(router_open("/x/f", O_RDONLY, &f), 0);
-		ck_assert_int_eq(router_file_host_fd(f), -1);
+		/* every read reaches the wrapper: no zero-copy path */
+		ck_assert_int_eq(router_zerocopy_begin(f, false, sizeof(buf), 0,
+						       &zc),
+				 0);
 		ck_assert_int_eq(router_read(f, buf, sizeof(buf), 0), -ESTALE);
 		router_release(f);
 	}
@@ -1234,6 +1337,7 @@ Suite *router_suite(void)
 	tcase_add_test(tc, test_real_dir_on_the_way);
 	tcase_add_test(tc, test_root_mapped);
 	tcase_add_test(tc, test_file_io);
+	tcase_add_test(tc, test_zerocopy);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("virtual");

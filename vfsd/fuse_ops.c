@@ -6,8 +6,9 @@
  * here with fuse_reply_err(req, -ret): the one place where a negative errno
  * becomes the positive one libfuse wants.
  *
- * fi->fh holds a pointer to the router's handle.  Only the kernel hands
- * it back to us, and it hands back exactly what we gave it.
+ * fi->fh of an open file holds a pointer to its struct fo_fh (below), of a
+ * directory to the router's handle.  Only the kernel hands it back to us,
+ * and it hands back exactly what we gave it.
  */
 #define FUSE_USE_VERSION 314
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include <fuse_lowlevel.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,9 +75,58 @@ bool fuse_ops_writeback(void)
 	return fo_writeback;
 }
 
+/*
+ * One open of a file as the kernel knows it: the router's handle plus what
+ * only the FUSE layer keeps per open.  Made by fo_open and fo_create, which
+ * put it in fi->fh for the reply; freed by fo_release, or by the open
+ * itself when its reply never reaches the kernel (then no release comes).
+ * The handle is also listed in the node table (inode_handle_add) and
+ * names the open to the lock table: both hold the router's handle, with
+ * references of their own where they need one, never this struct.
+ */
+struct fo_fh {
+	struct router_file *rf;	/* one reference, dropped with the struct */
+	/* set before the open's reply and only read after it: the kernel
+	 * sends nothing for the handle before it has the reply */
+	enum pt_mode pt_mode;	/* how passthrough.c counts the open */
+	bool wo_direct;		/* write-only, no page cache (see
+				 * fo_write_only_direct) */
+	/* a passthrough writer that may lack CAP_FSETID (see
+	 * fo_pt_kill_on_close); cleared by a mode change through the handle
+	 * (fo_setattr) while another worker may flush: atomic */
+	atomic_bool pt_kill_on_close;
+};
+
+/* Takes over rf's reference: released with the struct, also on failure
+ * (NULL). */
+static struct fo_fh *fo_fh_new(struct router_file *rf)
+{
+	struct fo_fh *fh = calloc(1, sizeof(*fh));
+
+	if (!fh) {
+		router_release(rf);
+		return NULL;
+	}
+	fh->rf = rf;
+	fh->pt_mode = PT_UNTRACKED;
+	atomic_init(&fh->pt_kill_on_close, false);
+	return fh;
+}
+
+static void fo_fh_free(struct fo_fh *fh)
+{
+	router_release(fh->rf);
+	free(fh);
+}
+
+static struct fo_fh *fo_fh(struct fuse_file_info *fi)
+{
+	return (struct fo_fh *)(uintptr_t)fi->fh;
+}
+
 static struct router_file *fo_file(struct fuse_file_info *fi)
 {
-	return (struct router_file *)(uintptr_t)fi->fh;
+	return fo_fh(fi)->rf;
 }
 
 static struct vfs_cred fo_cred(fuse_req_t req)
@@ -423,7 +474,7 @@ static int fo_fence_begin(fuse_ino_t ino, struct router_file *rf,
 	if (fc->held > 0 && rf)
 		/* under a cross-host lock nothing may linger in a
 		 * write-behind queue past the lease */
-		rf->vf->write_through = true;
+		router_file_write_through(rf);
 	fc->saved = vfs_callctx_push(fc->held > 0 ? deadline : 0, false);
 	return 0;
 }
@@ -516,7 +567,7 @@ static void fo_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	 * close), so closing it drops nothing (see fo_pt_kill_on_close).
 	 */
 	if (ret == 0 && fi && (to_set & FUSE_SET_ATTR_MODE))
-		rf->pt_kill_on_close = false;
+		atomic_store(&fo_fh(fi)->pt_kill_on_close, false);
 	if (orphan)
 		router_release(orphan);
 	free(path);
@@ -764,24 +815,25 @@ static bool fo_write_only_direct(struct router_file *rf, const char *path,
 }
 
 /* Close-to-open: keep cached pages only if the file did not change. */
-static void fo_open_cache_policy(fuse_ino_t ino, struct router_file *rf,
+static void fo_open_cache_policy(fuse_ino_t ino, struct fo_fh *fh,
 				 const char *path, struct fuse_file_info *fi,
 				 const struct stat *known)
 {
+	struct router_file *rf = fh->rf;
 	struct stat st;
 
 	fi->keep_cache = 0;
-	if (rf->vf->uncached)
+	if (router_file_uncached(rf))
 		fi->direct_io = 1;
 	if (fi->flags & O_DIRECT) {
 		fi->direct_io = fo_direct_io_ok(rf, path, known);
 		return;
 	}
-	if (rf->vf->uncached)
+	if (router_file_uncached(rf))
 		return;
 	if (fo_write_only_direct(rf, path, known, fi->flags)) {
 		fi->direct_io = 1;
-		rf->wo_direct = true;
+		fh->wo_direct = true;
 		return;
 	}
 	if (known)
@@ -801,10 +853,10 @@ static void fo_open_cache_policy(fuse_ino_t ino, struct router_file *rf,
  * "is not uid 0": the daemon cannot see the caller's capabilities.  A
  * mode change through the handle itself clears the mark (fo_setattr).
  */
-static bool fo_pt_kill_on_close(fuse_req_t req, const struct router_file *rf,
+static bool fo_pt_kill_on_close(fuse_req_t req, const struct fo_fh *fh,
 				int flags)
 {
-	return rf->pt_mode == PT_PASSTHROUGH &&
+	return fh->pt_mode == PT_PASSTHROUGH &&
 	       (flags & O_ACCMODE) != O_RDONLY && fuse_req_ctx(req)->uid != 0;
 }
 
@@ -829,6 +881,7 @@ static void fo_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct router_file *rf;
 	enum pt_mode pt_mode;
+	struct fo_fh *fh;
 	bool pt_may_start;
 	int ret = 0, pt_fd;
 	char *path = inode_path(ino, &ret);
@@ -851,27 +904,33 @@ static void fo_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			return fo_reply_err(req, ret);
 		}
 	}
-	fo_open_cache_policy(ino, rf, path, fi, NULL);
+	fh = fo_fh_new(rf);
+	if (!fh) {
+		free(path);
+		return fo_reply_err(req, -ENOMEM);
+	}
+	fo_open_cache_policy(ino, fh, path, fi, NULL);
 	pt_fd = router_file_passthrough_fd(rf);
 	pt_may_start = pt_fd >= 0 && fo_direct_io_ok(rf, path, NULL);
 	free(path);
 	if (inode_handle_add(ino, rf) < 0) {
-		router_release(rf);
+		fo_fh_free(fh);
 		return fo_reply_err(req, -ENOMEM);
 	}
-	fi->fh = (uintptr_t)rf;
-	rf->pt_mode = pt_open_begin(ino, pt_fd, pt_may_start, fi->fh);
-	rf->pt_kill_on_close = fo_pt_kill_on_close(req, rf, fi->flags);
-	pt_mode = rf->pt_mode;
+	fi->fh = (uintptr_t)fh;
+	fh->pt_mode = pt_open_begin(ino, pt_fd, pt_may_start, fi->fh);
+	atomic_store(&fh->pt_kill_on_close,
+		     fo_pt_kill_on_close(req, fh, fi->flags));
+	pt_mode = fh->pt_mode;
 	ret = fuse_reply_open(req, fi);
-	/* from here on a release may have freed rf, unless the reply failed */
+	/* from here on a release may have freed fh, unless the reply failed */
 	if (pt_mode == PT_PASSTHROUGH)
 		pt_open_end(ino);
 	if (ret == -ENOENT) {
 		/* the opener was interrupted: no release will come */
-		pt_release(ino, rf->pt_mode);
+		pt_release(ino, fh->pt_mode);
 		inode_handle_del(ino, rf);
-		router_release(rf);
+		fo_fh_free(fh);
 	}
 }
 
@@ -883,6 +942,7 @@ static void fo_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct fuse_entry_param e;
 	struct router_file *rf;
 	enum pt_mode pt_mode;
+	struct fo_fh *fh;
 	struct stat st;
 	int ret = 0, pt_fd;
 	char *path = inode_child_path(parent, name, &ret);
@@ -913,31 +973,34 @@ static void fo_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (ret < 0)
 		return fo_reply_err(req, ret);
 	inode_cache_stamp(e.ino, &st);
+	fh = fo_fh_new(rf);
+	if (!fh || inode_handle_add(e.ino, rf) < 0) {
+		inode_forget(e.ino, 1);		/* fo_make_entry's lookup */
+		if (fh)
+			fo_fh_free(fh);
+		return fo_reply_err(req, -ENOMEM);
+	}
 	if (!(fi->flags & O_DIRECT) &&
 	    fo_write_only_direct(rf, NULL, &st, fi->flags)) {
 		fi->direct_io = 1;
-		rf->wo_direct = true;
+		fh->wo_direct = true;
 	}
-	if (inode_handle_add(e.ino, rf) < 0) {
-		inode_forget(e.ino, 1);		/* fo_make_entry's lookup */
-		router_release(rf);
-		return fo_reply_err(req, -ENOMEM);
-	}
-	fi->fh = (uintptr_t)rf;
+	fi->fh = (uintptr_t)fh;
 	pt_fd = router_file_passthrough_fd(rf);
-	rf->pt_mode = pt_open_begin(e.ino, pt_fd,
+	fh->pt_mode = pt_open_begin(e.ino, pt_fd,
 				    pt_fd >= 0 && fo_direct_io_ok(rf, NULL, &st),
 				    fi->fh);
-	rf->pt_kill_on_close = fo_pt_kill_on_close(req, rf, fi->flags);
-	pt_mode = rf->pt_mode;
+	atomic_store(&fh->pt_kill_on_close,
+		     fo_pt_kill_on_close(req, fh, fi->flags));
+	pt_mode = fh->pt_mode;
 	ret = fuse_reply_create(req, &e, fi);
-	/* from here on a release may have freed rf, unless the reply failed */
+	/* from here on a release may have freed fh, unless the reply failed */
 	if (pt_mode == PT_PASSTHROUGH)
 		pt_open_end(e.ino);
 	if (ret == -ENOENT) {
-		pt_release(e.ino, rf->pt_mode);
+		pt_release(e.ino, fh->pt_mode);
 		inode_handle_del(e.ino, rf);
-		router_release(rf);
+		fo_fh_free(fh);
 	}
 }
 
@@ -945,27 +1008,23 @@ static void fo_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct router_file *rf = fo_file(fi);
+	struct router_zerocopy zc;
 	void *buf;
 	ssize_t n;
-	int fd;
+	int ret = router_zerocopy_begin(rf, false, size, off, &zc);
 
-	fd = router_file_host_fd(rf);
-	if (fd >= 0 && !(rf->vf->flags & O_DIRECT)) {
-		/* zero copy: libfuse splices from the backing file */
+	if (ret < 0)
+		return fo_reply_err(req, ret);
+	if (ret > 0) {
+		/* zero copy: libfuse splices from the backing file; zc
+		 * holds rf, which the kernel may release once replied */
 		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
-		struct timespec t0;
-		int ret;
 
 		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-		bv.buf[0].fd = fd;
+		bv.buf[0].fd = zc.fd;
 		bv.buf[0].pos = off;
-		/* once replied, the kernel may release the file at once */
-		router_file_get(rf);
-		router_account_begin(rf, &t0);
-		ret = fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
-		/* the byte count is the request's: short only at EOF */
-		router_account(rf, VOP_READ, &t0, ret < 0 ? ret : (long)size);
-		router_release(rf);
+		router_zerocopy_end(&zc, fuse_reply_data(req, &bv,
+							 FUSE_BUF_SPLICE_MOVE));
 		return;
 	}
 	buf = vfs_scratch(VFS_SCRATCH_FUSE, size);
@@ -981,25 +1040,21 @@ static ssize_t fo_write_data(struct router_file *rf, struct fuse_bufvec *in,
 			     off_t off)
 {
 	size_t size = fuse_buf_size(in);
+	struct router_zerocopy zc;
 	const void *data;
-	ssize_t n;
-	int fd;
+	ssize_t n = router_zerocopy_begin(rf, true, size, off, &zc);
 
-	fd = router_file_host_fd(rf);
-	if (fd >= 0 && !(rf->vf->flags & O_DIRECT)) {
+	if (n < 0)
+		return n;
+	if (n > 0) {
+		/* zero copy: libfuse splices into the backing file */
 		struct fuse_bufvec out = FUSE_BUFVEC_INIT(size);
-		struct timespec t0;
 
-		/* the kernel file system beneath cannot drop a write it
-		 * was handed: the last check is before handing it over */
-		if (vfs_call_expired())
-			return -EIO;
 		out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-		out.buf[0].fd = fd;
+		out.buf[0].fd = zc.fd;
 		out.buf[0].pos = off;
-		router_account_begin(rf, &t0);
 		n = fuse_buf_copy(&out, in, 0);
-		router_account(rf, VOP_WRITE, &t0, (long)n);
+		router_zerocopy_end(&zc, n);
 		return n;
 	}
 	if (in->count == 1 && !(in->buf[0].flags & FUSE_BUF_IS_FD)) {
@@ -1044,10 +1099,11 @@ static void fo_write_buf(fuse_req_t req, fuse_ino_t ino,
 
 static void fo_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct router_file *rf = fo_file(fi);
+	struct fo_fh *fh = fo_fh(fi);
+	struct router_file *rf = fh->rf;
 	int ret = router_flush(rf);
 
-	if (rf->pt_kill_on_close)
+	if (atomic_load(&fh->pt_kill_on_close))
 		fo_kill_suidgid(ino, rf);	/* see fo_pt_kill_on_close */
 
 	/* close(2) drops the process's POSIX locks on the file */
@@ -1061,7 +1117,7 @@ static void fo_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	/* our own writes must not make the next open drop the cache, unless
 	 * they bypassed it */
-	if (rf->wo_direct) {
+	if (fh->wo_direct) {
 		inode_cache_invalidate(ino);
 	} else if (ret == 0 && (fi->flags & O_ACCMODE) != O_RDONLY) {
 		struct stat st;
@@ -1075,7 +1131,8 @@ static void fo_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void fo_release(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
-	struct router_file *rf = fo_file(fi);
+	struct fo_fh *fh = fo_fh(fi);
+	struct router_file *rf = fh->rf;
 	char *path = inode_path(ino, &(int){ 0 });
 
 	if (fi->flock_release)
@@ -1083,11 +1140,11 @@ static void fo_release(fuse_req_t req, fuse_ino_t ino,
 	glock_release_fh(ino, rf, path, rf);
 	free(path);
 	/* a shared writable mapping outlives close(): its writes end here */
-	if (rf->pt_kill_on_close)
+	if (atomic_load(&fh->pt_kill_on_close))
 		fo_kill_suidgid(ino, rf);
-	pt_release(ino, rf->pt_mode);
+	pt_release(ino, fh->pt_mode);
 	inode_handle_del(ino, rf);
-	router_release(rf);
+	fo_fh_free(fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -1428,7 +1485,7 @@ static void fo_lock_taken(fuse_ino_t ino, struct fuse_file_info *fi,
 			  int ret)
 {
 	if (ret == 0 && glock_write_check(ino) > 0)
-		fo_file(fi)->vf->write_through = true;
+		router_file_write_through(fo_file(fi));
 }
 
 static bool fo_interrupted(void *req)

@@ -77,6 +77,14 @@ struct router_mount {
 	struct mount_stats stats;
 };
 
+/* An open file (router.h): fi->fh of the FUSE layer's open refers to one. */
+struct router_file {
+	struct router_mount *mount;	/* a reference, dropped with the last
+					 * of refs */
+	struct vfs_file *vf;		/* the backend's, released with it */
+	unsigned long refs;		/* atomic */
+};
+
 /*
  * The backend contract as data: one row per member of struct
  * vfs_backend_ops the router calls (backends/backend.h says what each
@@ -920,6 +928,17 @@ bool router_file_is_shared(const struct router_file *f)
 	return f->mount->vm->caps & VFS_CAP_SHARED;
 }
 
+bool router_file_uncached(const struct router_file *f)
+{
+	return f->vf->uncached;
+}
+
+void router_file_write_through(struct router_file *f)
+{
+	/* read by the backend's writers at each write (backend.h) */
+	atomic_store(&f->vf->write_through, true);
+}
+
 bool router_dir_is_shared(const struct router_dir *d)
 {
 	return d->m && (d->m->vm->caps & VFS_CAP_SHARED);
@@ -1520,9 +1539,6 @@ static int file_new(struct router_mount *m, struct vfs_file *vf,
 	f->mount = m;	/* takes over the caller's reference */
 	f->vf = vf;
 	f->refs = 1;
-	f->pt_mode = 0;	/* PT_UNTRACKED, until fuse_ops.c opens it */
-	f->pt_kill_on_close = false;
-	f->wo_direct = false;
 	atomic_fetch_add(&m->open_files, 1);
 	*out = f;
 	return 0;
@@ -1587,29 +1603,60 @@ ssize_t router_read(struct router_file *f, void *buf, size_t size, off_t off)
 	return BCALL(m, ROP_READ, m->ops->read(f->vf, buf, size, off));
 }
 
-int router_file_host_fd(struct router_file *f)
+int router_zerocopy_begin(struct router_file *f, bool write, size_t size,
+			  off_t off, struct router_zerocopy *zc)
 {
-	if (atomic_load(&f->mount->revoked))
-		return -1;
-	return f->vf->host_fd;
+	enum rop op = write ? ROP_WRITE : ROP_READ;
+	int ret;
+
+	if (!file_ready(f, op, &ret))
+		return ret;
+	/* O_DIRECT: the backend may have to serve what the host fd cannot
+	 * (backends/local.c: unaligned requests) */
+	if (f->vf->host_fd < 0 || (f->vf->flags & O_DIRECT))
+		return 0;
+	/* what BCALL checks: the file system beneath cannot drop a write it
+	 * was handed, so the last check is before handing it over */
+	if (vfs_call_expired())
+		return -ETIMEDOUT;
+	router_file_get(f);
+	*zc = (struct router_zerocopy){ .fd = f->vf->host_fd, .f = f,
+					.write = write, .size = size,
+					.off = off };
+	stats_begin(&f->mount->stats, &zc->t0);
+	return 1;
+}
+
+void router_zerocopy_end(struct router_zerocopy *zc, ssize_t ret)
+{
+	struct router_file *f = zc->f;
+	enum rop op = zc->write ? ROP_WRITE : ROP_READ;
+	long bytes = (long)ret;
+	struct stat st;
+
+	if (!zc->write && ret >= 0) {
+		/* the reply says nothing of what the kernel spliced; a
+		 * read is short only at the end of the file */
+		off_t left = 0;
+
+		bytes = (long)zc->size;
+		if (fstat(zc->fd, &st) == 0) {
+			if (st.st_size > zc->off)
+				left = st.st_size - zc->off;
+			if (left < bytes)
+				bytes = (long)left;
+		}
+	}
+	stats_end(&f->mount->stats, rops[op].stat, &zc->t0, bytes);
+	router_release(f);
 }
 
 int router_file_passthrough_fd(struct router_file *f)
 {
-	if (!(f->mount->vm->caps & VFS_CAP_PASSTHROUGH) || f->vf->uncached)
+	if (!(f->mount->vm->caps & VFS_CAP_PASSTHROUGH) || f->vf->uncached ||
+	    atomic_load(&f->mount->revoked))
 		return -1;
-	return router_file_host_fd(f);
-}
-
-void router_account(struct router_file *f, enum vfs_op op,
-		    const struct timespec *t0, long ret)
-{
-	stats_end(&f->mount->stats, op, t0, ret);
-}
-
-void router_account_begin(struct router_file *f, struct timespec *t0)
-{
-	stats_begin(&f->mount->stats, t0);
+	return f->vf->host_fd;
 }
 
 ssize_t router_write(struct router_file *f, const void *buf, size_t size,

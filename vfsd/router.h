@@ -71,21 +71,13 @@ void router_foreach(router_view_fn fn, void *ctx);
 struct router_mount;
 
 /*
- * An open file: a counted reference on its mount plus the backend handle.
- * Reference counted: router_open/create return one reference,
- * router_file_get adds one, router_release drops one and the backend
- * handle is released with the last.
+ * An open file: a counted reference on its mount plus the backend handle,
+ * opaque outside router.c.  Reference counted: router_open/create return
+ * one reference, router_file_get adds one, router_release drops one and
+ * the backend handle is released with the last.  What the FUSE layer keeps
+ * per open (passthrough mode, cache policy) is its own (fuse_ops.c).
  */
-struct router_file {
-	struct router_mount *mount;
-	struct vfs_file *vf;
-	unsigned long refs;	/* atomic */
-	int pt_mode;		/* fuse_ops.c's: enum pt_mode of its open */
-	bool pt_kill_on_close;	/* fuse_ops.c's: a passthrough writer that
-				 * may lack CAP_FSETID (see fo_flush) */
-	bool wo_direct;		/* fuse_ops.c's: write-only, no page cache
-				 * (see fo_write_only_direct) */
-};
+struct router_file;
 
 struct router_dir;
 
@@ -163,6 +155,20 @@ uint64_t router_ino_space(const char *path);
  * is unchanged (private storage); shared mounts revalidate on open. */
 bool router_file_is_shared(const struct router_file *f);
 
+/* Whether f's content was made up at open and has no fixed size (a
+ * control file): the kernel must not cache it (FOPEN_DIRECT_IO). */
+bool router_file_uncached(const struct router_file *f);
+
+/*
+ * From now on every write through f reaches the server before it returns
+ * (no write-behind): f carries a cross-host lock, and a holder whose lease
+ * runs out must have nothing left to send.  It cannot be undone.
+ * Temporary: the image store sets it from outside the backend until it
+ * becomes a layer of its own over the mounts it serves (issue 16), which
+ * then keeps the flag itself.
+ */
+void router_file_write_through(struct router_file *f);
+
 /* ---- Namespace (paths) ------------------------------------------ */
 
 int router_getattr(const char *path, struct stat *st);
@@ -224,18 +230,45 @@ void router_file_get(struct router_file *f);
 int router_clone(const char *from, const char *to, struct vfs_error *err);
 
 /*
- * Zero-copy I/O: the host fd holding the file's data, or -1.  Callers that
- * use it account the call themselves with router_account_begin/_end.
+ * Zero-copy I/O: the kernel moves the data of a read or write of f between
+ * /dev/fuse and a host fd holding the file's data (splice), without vfsd
+ * copying it.  router_zerocopy_begin() makes the checks router_read() and
+ * router_write() make (EIO once the mount was removed by force, EROFS for
+ * a write to a read-only mount, the thread's deadline), and answers:
+ *  1: do the I/O on zc->fd now, then call router_zerocopy_end();
+ *  0: this file has no zero-copy path (no host fd, O_DIRECT): use
+ *     router_read()/router_write();
+ *  -errno: the request fails with that, as router_read/_write would.
+ * Between the two, zc holds a reference on f (the kernel may release the
+ * file as soon as a read's reply is sent) and the call is in flight in the
+ * mount's statistics.  zc is the caller's; only zc->fd is for it to read.
  */
-int router_file_host_fd(struct router_file *f);
+struct router_zerocopy {
+	int fd;				/* the host fd to splice from or to */
+	struct router_file *f;		/* router.c's: a reference */
+	bool write;
+	size_t size;
+	off_t off;
+	struct timespec t0;
+};
+int router_zerocopy_begin(struct router_file *f, bool write, size_t size,
+			  off_t off, struct router_zerocopy *zc);
+/*
+ * Count the I/O of a router_zerocopy_begin() that answered 1, and drop its
+ * reference.  ret is -errno on failure; else for a write the bytes written,
+ * for a read anything >= 0 (the reply was sent: the bytes counted are the
+ * request's, up to the end of the file).
+ */
+void router_zerocopy_end(struct router_zerocopy *zc, ssize_t ret);
+
 /*
  * The host fd the kernel may use for the file's reads and writes itself
- * (FUSE passthrough: the mount allows it), or -1.
+ * (FUSE passthrough: the mount allows it, the file was not removed by
+ * force and is cacheable), or -1.  That I/O never reaches vfsd: it is not
+ * counted in the mount's statistics, and a removal by force cannot revoke
+ * it (vfsd.conf(5), passthrough).
  */
 int router_file_passthrough_fd(struct router_file *f);
-void router_account_begin(struct router_file *f, struct timespec *t0);
-void router_account(struct router_file *f, enum vfs_op op,
-		    const struct timespec *t0, long ret);
 void router_release(struct router_file *f);
 
 #endif /* VFSD_ROUTER_H */

@@ -142,6 +142,59 @@ class Control(harness.TestCase):
         r = vfsctl(self.v, "stats", "/nope", check=False)
         self.assertEqual(r.returncode, 1)
 
+    def test_stats_count_zero_copy_bytes(self):
+        """Reads and writes of a local mount's files, which the kernel
+        splices between /dev/fuse and the backing file, count the bytes
+        that moved, as reads and writes through vfsd's buffers do
+        (regression: a read counted the kernel's request, a whole page or
+        more, at the end of the file)."""
+        def snap():
+            return jq(vfsctl(self.v, "stats", "/cfg", json_out=True).stdout, ".mounts[0]")
+        write_file(os.path.join(self.back, "tail"), b"t" * 1000)
+        write_file(os.path.join(self.back, "big"), b"b" * 300000)
+        before = snap()
+        self.assertEqual(read_file(self.v.path("cfg/tail")), b"t" * 1000)
+        self.assertEqual(len(read_file(self.v.path("cfg/big"))), 300000)
+        fd = os.open(self.v.path("cfg/tail"), os.O_WRONLY)
+        try:
+            self.assertEqual(os.pwrite(fd, b"w" * 500, 700), 500)
+        finally:
+            os.close(fd)
+        after = snap()
+        self.assertGreaterEqual(after["ops"]["read"] - before["ops"]["read"], 2)
+        self.assertEqual(after["bytes_read"] - before["bytes_read"], 301000)
+        self.assertEqual(after["ops"]["write"] - before["ops"]["write"], 1)
+        self.assertEqual(after["bytes_written"] - before["bytes_written"], 500)
+        self.assertEqual(read_file(os.path.join(self.back, "tail")),
+                         b"t" * 700 + b"w" * 500)
+        self.assertEqual(after["in_flight"], 0)
+
+    def test_force_removed_mount_fails_reads_and_writes(self):
+        """After vfsctl mount remove --force, reads and writes of a local
+        mount's open file (which take the zero-copy path) fail with EIO,
+        as on every other mount."""
+        other = tmpdir()
+        write_file(os.path.join(other, "f"), b"0123456789")
+        vfsctl(self.v, "mount", "add", "/gone", "file://" + other, "cache_ttl=0",
+               "passthrough=no")
+        fd = os.open(self.v.path("gone/f"), os.O_RDWR)
+        try:
+            self.assertEqual(os.pwrite(fd, b"ab", 0), 2)
+            vfsctl(self.v, "mount", "remove", "--force", "/gone")
+            with self.assertRaises(OSError) as cm:
+                os.pwrite(fd, b"cd", 2)
+            self.assertEqual(cm.exception.errno, errno.EIO)
+            # pages of the file the kernel cached are no longer asked for
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            with self.assertRaises(OSError) as cm:
+                os.pread(fd, 4, 0)
+            self.assertEqual(cm.exception.errno, errno.EIO)
+        finally:
+            with self.assertRaises(OSError):
+                os.close(fd)
+        # nothing reached the backing file after the removal
+        self.assertEqual(read_file(os.path.join(other, "f")), b"ab23456789")
+
     def test_reload(self):
         extra = tmpdir()
         write_file(os.path.join(extra, "e"), b"E")
