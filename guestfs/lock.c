@@ -1,24 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * lock.c - locks that hold across hosts (lock.h has the contract,
- * docs/locking.md the reasoning, guestfs/lock.pml the checked model: change
- * the three together).
- *
- * Names used below:
- *   L  lock_lease: seconds of the server's clock a record lives unrenewed.
- *   W  2L/3: how long after *sending* a record write its writer may rely on
- *      it (its lease's validity); writes under the lock carry that deadline.
- *   P  L/6: renewal period.
- * A record is expired when the server's clock says it is more than L + 1 s
- * old (+1: SFTP times have whole seconds).  L - W is the margin for clock
- * rates and for a server still finishing a request whose connection was
- * dropped at its deadline.
- *
- * Locking: `g.lock` protects the file list and every table in it; it is
- * never held across backend I/O.  Remote work on one file is serialised by
- * that file's `busy` flag (waiters sleep on g.changed), so a slow or dead
- * backend only holds up lock operations on its own files.  While a file is
- * busy, only the thread that set the flag changes its record fields.
+ * lock.c - locks that hold across hosts.  lock_internal.h says which file
+ * holds which piece, names L, W and P and gives the locking rules.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,90 +17,22 @@
 
 #include "backends/callctx.h"
 #include "guestfs/lock.h"
+#include "guestfs/lock_internal.h"
 #include "lib/hash.h"
 #include "lib/log.h"
 #include "lib/path.h"
 #include "lib/clock.h"
 
-#define OFF_MAX_ ((off_t)INT64_MAX)
 #define RETRY_MS 100		/* polling interval of blocking locks */
-#define RECORD_MAX 65536	/* a longer record is not a record */
-#define LOCKS_MAX 1024		/* locks of one host on one file */
 #define SCAN_TRIES 8		/* listings that raced with renewals */
 #define PENDING_TRIES 6		/* backoffs behind racing acquirers */
-#define NS 1000000000LL
 
-struct glock_file {
-	uint64_t ino;
-	uint64_t fid;		/* in our record names: two vfsd paths of one
-				 * backend file (two mounts of one directory)
-				 * are two files with records of their own */
-	struct glock *locks;	/* this host's locks, owner != 0 */
-	size_t n, cap;
-	bool busy;		/* remote work in progress */
-	int users;		/* glock_set calls holding this pointer */
-	char *record_dir;	/* vfsd path of DIR/.vfsd-locks/NAME */
-	char *record;		/* our current record's name there, or NULL */
-	struct timespec rec_mtime; /* its mtime, by the server */
-	int64_t sent_ns;	/* CLOCK_MONOTONIC: its write was sent */
-	int64_t valid_ns;	/* sent_ns + W: writes are fenced here */
-	int64_t retry_ns;	/* next renewal attempt after a failure */
-	bool lost;		/* lease lapsed or record broken: writes fail
-				 * until every lock on the file is dropped */
-	int inflight;		/* writes under the lock not yet answered */
-	bool draining;		/* a release waits for them: hold new ones */
-	bool republish;		/* the record still marks a granted lock
-				 * pending: the renewer rewrites it soon */
-	struct glock_file *next;
-};
-
-/* Records of another instance that carries our host id, per directory. */
-struct dup_seen {
-	char token[17];
-	uint64_t dir;		/* hash of the record directory */
-	uint64_t max_seq;	/* highest record number seen there */
-	unsigned scan;		/* the listing that saw it */
-};
-
-#define DUPS_MAX 8
-
-static struct {
-	pthread_mutex_t lock;
-	pthread_cond_t changed;
-	struct glock_file *files;	/* protected by lock */
-	char host[128];
-	char host_esc[400];		/* host id, safe as a file name */
-	char token[17];			/* this instance, random */
-	uint64_t seq;			/* record names, never reused */
-	uint64_t next_fid;		/* protected by lock */
-	int lease;
-	struct dup_seen dups[DUPS_MAX];	/* protected by lock */
-	unsigned scans;			/* listings taken, protected by lock */
-	bool dup_live;			/* another live daemon has our id */
-	int renewing;			/* renewal threads running */
-	pthread_t renewer;
-	bool running, stop;
-} g = {
+struct glock_state glock_g = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.changed = PTHREAD_COND_INITIALIZER,	/* glock_init: monotonic */
 };
 
 static const struct vfs_cred root_cred = { .uid = 0, .gid = 0 };
-
-static int64_t lease_ns(void)
-{
-	return (int64_t)g.lease * NS;
-}
-
-static int64_t valid_window_ns(void)
-{
-	return lease_ns() * 2 / 3;
-}
-
-static int64_t renew_period_ns(void)
-{
-	return lease_ns() / 6;
-}
 
 static void sleep_ms(long ms)
 {
@@ -129,7 +44,7 @@ static void sleep_ms(long ms)
 /* Expired by the server's clock `now`: see the names at the top. */
 static bool expired(const struct timespec *now, const struct timespec *mtime)
 {
-	return vfs_ts_diff(now, mtime) > g.lease + 1;
+	return vfs_ts_diff(now, mtime) > glock_g.lease + 1;
 }
 
 static void file_free(struct glock_file *gf)
@@ -145,7 +60,7 @@ static bool overlap(const struct glock *a, const struct glock *b)
 	return a->kind == b->kind && a->start <= b->end && b->start <= a->end;
 }
 
-static bool conflicts(const struct glock *a, const struct glock *b)
+bool glock_conflicts(const struct glock *a, const struct glock *b)
 {
 	return overlap(a, b) && (a->type == F_WRLCK || b->type == F_WRLCK);
 }
@@ -156,7 +71,7 @@ static struct glock_file *file_find_locked(uint64_t ino, bool create)
 {
 	struct glock_file *gf;
 
-	for (gf = g.files; gf; gf = gf->next)
+	for (gf = glock_g.files; gf; gf = gf->next)
 		if (gf->ino == ino)
 			return gf;
 	if (!create)
@@ -165,19 +80,19 @@ static struct glock_file *file_find_locked(uint64_t ino, bool create)
 	if (!gf)
 		return NULL;
 	gf->ino = ino;
-	gf->fid = ++g.next_fid;
-	gf->next = g.files;
-	g.files = gf;
+	gf->fid = ++glock_g.next_fid;
+	gf->next = glock_g.files;
+	glock_g.files = gf;
 	return gf;
 }
 
-static void file_maybe_free_locked(struct glock_file *gf)
+void glock_file_maybe_free_locked(struct glock_file *gf)
 {
 	struct glock_file **pp;
 
 	if (gf->n || gf->busy || gf->record || gf->users || gf->inflight)
 		return;
-	for (pp = &g.files; *pp; pp = &(*pp)->next) {
+	for (pp = &glock_g.files; *pp; pp = &(*pp)->next) {
 		if (*pp == gf) {
 			*pp = gf->next;
 			break;
@@ -186,8 +101,8 @@ static void file_maybe_free_locked(struct glock_file *gf)
 	file_free(gf);
 }
 
-static int push_lock(struct glock **v, size_t *n, size_t *cap,
-		     const struct glock *lk)
+int glock_push(struct glock **v, size_t *n, size_t *cap,
+	       const struct glock *lk)
 {
 	if (*n == *cap) {
 		size_t c = *cap ? *cap * 2 : 8;
@@ -218,24 +133,24 @@ static int apply(const struct glock *in, size_t n, const struct glock *lk,
 		struct glock e = in[i];
 
 		if (e.owner != lk->owner || !overlap(&e, lk)) {
-			ret = push_lock(&v, &vn, &cap, &e);
+			ret = glock_push(&v, &vn, &cap, &e);
 			continue;
 		}
 		if (e.start < lk->start) {
 			struct glock left = e;
 
 			left.end = lk->start - 1;
-			ret = push_lock(&v, &vn, &cap, &left);
+			ret = glock_push(&v, &vn, &cap, &left);
 		}
 		if (ret == 0 && e.end > lk->end) {
 			struct glock right = e;
 
 			right.start = lk->end + 1;
-			ret = push_lock(&v, &vn, &cap, &right);
+			ret = glock_push(&v, &vn, &cap, &right);
 		}
 	}
 	if (ret == 0 && lk->type != F_UNLCK)
-		ret = push_lock(&v, &vn, &cap, lk);
+		ret = glock_push(&v, &vn, &cap, lk);
 	if (ret < 0) {
 		free(v);
 		return ret;
@@ -250,14 +165,14 @@ static const struct glock *local_conflict(const struct glock_file *gf,
 {
 	for (size_t i = 0; gf && i < gf->n; i++)
 		if (gf->locks[i].owner != lk->owner &&
-		    conflicts(&gf->locks[i], lk))
+		    glock_conflicts(&gf->locks[i], lk))
 			return &gf->locks[i];
 	return NULL;
 }
 
 /* ---- records on the backend ---------------------------------------- */
 
-static char *record_dir_of(const char *path)
+char *record_dir_of(const char *path)
 {
 	const char *slash = strrchr(path, '/');
 	char *out;
@@ -270,7 +185,7 @@ static char *record_dir_of(const char *path)
 	return out;
 }
 
-static char *join(const char *dir, const char *name)
+char *record_join(const char *dir, const char *name)
 {
 	char *out;
 
@@ -301,8 +216,8 @@ static bool same_range(const struct glock *a, const struct glock *b)
 
 /* The text of a record holding `v`; the one lock `pending` (or none) is
  * marked as still being acquired.  Caller frees. */
-static char *record_text(const struct glock *v, size_t n,
-			 const struct glock *pending)
+char *record_text(const struct glock *v, size_t n,
+		  const struct glock *pending)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -310,7 +225,8 @@ static char *record_text(const struct glock *v, size_t n,
 
 	if (!f)
 		return NULL;
-	fprintf(f, "vfsd-lease 2\nhost %s\ntoken %s\n", g.host, g.token);
+	fprintf(f, "vfsd-lease 2\nhost %s\ntoken %s\n", glock_g.host,
+		glock_g.token);
 	for (size_t i = 0; i < n; i++)
 		fprintf(f, "%c %c %lld %lld%s\n",
 			v[i].kind == GLOCK_POSIX ? 'P' : 'F',
@@ -332,8 +248,8 @@ static char *record_text(const struct glock *v, size_t n,
  * lease is measured from), *mtime the server's time of the write,
  * *name_out the record's name (caller frees).
  */
-static int record_put(const char *rdir, uint64_t fid, const char *text,
-		      char **name_out, struct timespec *mtime, int64_t *sent_ns)
+int record_put(const char *rdir, uint64_t fid, const char *text,
+	       char **name_out, struct timespec *mtime, int64_t *sent_ns)
 {
 	char *tmp = NULL, *final = NULL, *name = NULL;
 	struct router_file *f = NULL;
@@ -342,12 +258,12 @@ static int record_put(const char *rdir, uint64_t fid, const char *text,
 	ssize_t n;
 	int ret;
 
-	if (asprintf(&name, "%s.%s.%" PRIu64 ".%" PRIu64 ".lease", g.host_esc,
-		     g.token, fid,
-		     __atomic_add_fetch(&g.seq, 1, __ATOMIC_RELAXED)) < 0)
+	if (asprintf(&name, "%s.%s.%" PRIu64 ".%" PRIu64 ".lease",
+		     glock_g.host_esc, glock_g.token, fid,
+		     __atomic_add_fetch(&glock_g.seq, 1, __ATOMIC_RELAXED)) < 0)
 		return -ENOMEM;
-	tmp = join(rdir, name);
-	final = join(rdir, name);
+	tmp = record_join(rdir, name);
+	final = record_join(rdir, name);
 	if (!tmp || !final) {
 		ret = -ENOMEM;
 		goto out;
@@ -399,9 +315,9 @@ out:
 	return ret;
 }
 
-static void record_drop(const char *rdir, const char *name)
+void record_drop(const char *rdir, const char *name)
 {
-	char *path = join(rdir, name);
+	char *path = record_join(rdir, name);
 	int ret = path ? router_unlink(path) : -ENOMEM;
 
 	if (ret < 0 && ret != -ENOENT)
@@ -416,8 +332,8 @@ static void record_drop(const char *rdir, const char *name)
  * failure; *mtime is still filled when the record could be dated (*err
  * is then not -ENOENT).  *toolong: more than RECORD_MAX bytes.
  */
-static char *read_whole(const char *path, struct timespec *mtime, int *err,
-			bool *toolong)
+char *record_read(const char *path, struct timespec *mtime, int *err,
+		  bool *toolong)
 {
 	struct router_file *f;
 	char *buf = malloc(RECORD_MAX + 2);
@@ -469,9 +385,8 @@ static char *read_whole(const char *path, struct timespec *mtime, int *err,
  * when it is not a complete record of ours: the caller then takes it as a
  * write lock of the whole file, as for any record it cannot understand.
  */
-static int record_parse(char *text, struct glock **out, size_t *n,
-			size_t *cap, char *host, size_t hsize, char *token,
-			size_t tsize)
+int record_parse(char *text, struct glock **out, size_t *n, size_t *cap,
+		 char *host, size_t hsize, char *token, size_t tsize)
 {
 	char *save = NULL;
 	size_t first = *n;
@@ -507,7 +422,7 @@ static int record_parse(char *text, struct glock **out, size_t *n,
 				.pending = k == 5,
 			};
 
-			ret = push_lock(out, n, cap, &lk);
+			ret = glock_push(out, n, cap, &lk);
 		} else {
 			ret = -EBADMSG;
 		}
@@ -600,7 +515,7 @@ static void note_same_host_locked(const char *token, const char *rdir,
 	int free_slot = -1;
 
 	for (int i = 0; i < DUPS_MAX; i++) {
-		struct dup_seen *d = &g.dups[i];
+		struct dup_seen *d = &glock_g.dups[i];
 
 		if (!d->token[0]) {
 			if (free_slot < 0)
@@ -609,10 +524,10 @@ static void note_same_host_locked(const char *token, const char *rdir,
 		}
 		if (strcmp(d->token, token) != 0 || d->dir != dir)
 			continue;
-		if (seq > d->max_seq && d->scan != scan && !g.dup_live) {
-			g.dup_live = true;
+		if (seq > d->max_seq && d->scan != scan && !glock_g.dup_live) {
+			glock_g.dup_live = true;
 			log_err("host id '%s' is used by another running vfsd instance (token %s) on the same storage: refusing new cross-host locks until one of them gets another host_id",
-				g.host, token);
+				glock_g.host, token);
 		}
 		if (seq > d->max_seq)
 			d->max_seq = seq;
@@ -623,18 +538,18 @@ static void note_same_host_locked(const char *token, const char *rdir,
 		/* full: the least recently seen goes */
 		free_slot = 0;
 		for (int i = 1; i < DUPS_MAX; i++)
-			if (g.dups[i].scan < g.dups[free_slot].scan)
+			if (glock_g.dups[i].scan < glock_g.dups[free_slot].scan)
 				free_slot = i;
 	}
 	{
-		struct dup_seen *d = &g.dups[free_slot];
+		struct dup_seen *d = &glock_g.dups[free_slot];
 
 		snprintf(d->token, sizeof(d->token), "%s", token);
 		d->dir = dir;
 		d->max_seq = seq;
 		d->scan = scan;
 		log_warn("a lock lease of host id '%s' from another vfsd instance (token %s) is on the storage: a predecessor of this daemon (its locks expire after the lease) or another daemon with the same host_id",
-			 g.host, token);
+			 glock_g.host, token);
 	}
 }
 
@@ -653,20 +568,20 @@ static int push_whole_file(struct glock **v, size_t *n, size_t *cap,
 
 	snprintf(all.host, sizeof(all.host), "%s", name);
 	snprintf(all.token, sizeof(all.token), "?");
-	ret = push_lock(v, n, cap, &all);
+	ret = glock_push(v, n, cap, &all);
 	all.kind = GLOCK_FLOCK;
-	return ret ? ret : push_lock(v, n, cap, &all);
+	return ret ? ret : glock_push(v, n, cap, &all);
 }
 
 /*
  * Read one listed record into *v; *again when it vanished (the caller
- * lists again).  Called by remote_locks().
+ * lists again).  Called by lease_remote_locks().
  */
 static int scan_one(const char *rdir, const char *name, mode_t type,
 		    unsigned scan, const struct timespec *now, bool clean,
 		    struct glock **v, size_t *n, size_t *cap, bool *again)
 {
-	char *path = join(rdir, name), *text;
+	char *path = record_join(rdir, name), *text;
 	char host[128], token[17];
 	struct timespec mtime;
 	bool toolong;
@@ -681,7 +596,7 @@ static int scan_one(const char *rdir, const char *name, mode_t type,
 		/* a writer that died between create and rename; a live one
 		 * renames within its deadline, far below two leases */
 		if (clean && router_getattr(path, &st) == 0 &&
-		    vfs_ts_diff(now, &st.st_mtim) > 2.0 * g.lease + 1)
+		    vfs_ts_diff(now, &st.st_mtim) > 2.0 * glock_g.lease + 1)
 			router_unlink(path);
 		free(path);
 		return 0;
@@ -700,7 +615,7 @@ static int scan_one(const char *rdir, const char *name, mode_t type,
 			rerr = -EBADMSG;
 		}
 	} else {
-		text = read_whole(path, &mtime, &rerr, &toolong);
+		text = record_read(path, &mtime, &rerr, &toolong);
 	}
 	if (!text && rerr == -ENOENT) {
 		/* renewed or released meanwhile: look again rather than
@@ -728,12 +643,13 @@ static int scan_one(const char *rdir, const char *name, mode_t type,
 
 		for (size_t j = first; j < *n; j++)
 			(*v)[j].age = age < 0 ? 0 : (int)age;
-		if (strcmp(host, g.host) == 0 && strcmp(token, g.token) != 0 &&
+		if (strcmp(host, glock_g.host) == 0 &&
+		    strcmp(token, glock_g.token) != 0 &&
 		    strcmp(token, "?") != 0) {
-			pthread_mutex_lock(&g.lock);
+			pthread_mutex_lock(&glock_g.lock);
 			note_same_host_locked(token, rdir, record_seq(name),
 					      scan);
-			pthread_mutex_unlock(&g.lock);
+			pthread_mutex_unlock(&glock_g.lock);
 		}
 	}
 	free(text);
@@ -746,7 +662,7 @@ static int scan_one(const char *rdir, const char *name, mode_t type,
 static void drop_if_expired(const char *rdir, const char *name,
 			    const struct timespec *now)
 {
-	char *path = join(rdir, name);
+	char *path = record_join(rdir, name);
 	struct stat st;
 
 	if (!path)
@@ -780,10 +696,10 @@ static bool own_leftover(const char *name, size_t ownlen)
 	fid = strtoull(p, &end, 10);
 	if (*end != '.')
 		return false;
-	pthread_mutex_lock(&g.lock);
-	for (struct glock_file *gf = g.files; gf && !live; gf = gf->next)
+	pthread_mutex_lock(&glock_g.lock);
+	for (struct glock_file *gf = glock_g.files; gf && !live; gf = gf->next)
 		live = gf->fid == fid && (gf->record || gf->busy);
-	pthread_mutex_unlock(&g.lock);
+	pthread_mutex_unlock(&glock_g.lock);
 	return !live;
 }
 
@@ -796,9 +712,9 @@ static bool own_leftover(const char *name, size_t ownlen)
  * the read was replaced by a renewal: the listing is taken again, so a
  * holder is never missed.
  */
-static int remote_locks(const char *rdir, uint64_t fid,
-			const struct timespec *now, const char *mine,
-			bool clean, struct glock **out, size_t *outn)
+int lease_remote_locks(const char *rdir, uint64_t fid,
+		       const struct timespec *now, const char *mine,
+		       bool clean, struct glock **out, size_t *outn)
 {
 	char prefix[600], own[600];
 	struct glock *v = NULL;
@@ -808,10 +724,10 @@ static int remote_locks(const char *rdir, uint64_t fid,
 	*out = NULL;
 	*outn = 0;
 	/* our own records of this file (fid 0: none of ours is skipped) */
-	snprintf(prefix, sizeof(prefix), "%s.%s.%" PRIu64 ".", g.host_esc,
-		 g.token, fid);
+	snprintf(prefix, sizeof(prefix), "%s.%s.%" PRIu64 ".", glock_g.host_esc,
+		 glock_g.token, fid);
 	/* any record of this instance */
-	snprintf(own, sizeof(own), "%s.%s.", g.host_esc, g.token);
+	snprintf(own, sizeof(own), "%s.%s.", glock_g.host_esc, glock_g.token);
 	for (int tries = 0;; tries++) {
 		struct names nm = { 0 };
 		struct router_dir *d;
@@ -819,9 +735,9 @@ static int remote_locks(const char *rdir, uint64_t fid,
 
 		unsigned scan;
 
-		pthread_mutex_lock(&g.lock);
-		scan = ++g.scans;
-		pthread_mutex_unlock(&g.lock);
+		pthread_mutex_lock(&glock_g.lock);
+		scan = ++glock_g.scans;
+		pthread_mutex_unlock(&glock_g.lock);
 		n = 0;
 		ret = router_opendir(rdir, &d);
 		if (ret == -ENOENT) {
@@ -885,16 +801,16 @@ static int remote_locks(const char *rdir, uint64_t fid,
  * mtime of a temporary file created (and removed) for the purpose.
  * -ENOENT when the record directory does not exist.
  */
-static int server_now(const char *rdir, struct timespec *now)
+int record_server_now(const char *rdir, struct timespec *now)
 {
 	struct router_file *f;
 	struct stat st;
 	char *path;
 	int ret;
 
-	if (asprintf(&path, "%s/%s.%s.0.%" PRIu64 ".tmp~~", rdir, g.host_esc,
-		     g.token, __atomic_add_fetch(&g.seq, 1, __ATOMIC_RELAXED)) <
-	    0)
+	if (asprintf(&path, "%s/%s.%s.0.%" PRIu64 ".tmp~~", rdir,
+		     glock_g.host_esc, glock_g.token,
+		     __atomic_add_fetch(&glock_g.seq, 1, __ATOMIC_RELAXED)) < 0)
 		return -ENOMEM;
 	ret = router_create(path, O_WRONLY | O_CREAT | O_EXCL, 0600, &root_cred,
 			    &f, &st);
@@ -912,15 +828,15 @@ static int server_now(const char *rdir, struct timespec *now)
 /* The lock of `others` that conflicts with `want`, preferring a held one
  * to a pending one; *pending_only: every conflicting lock is still being
  * acquired (by a racing acquirer that will back off). */
-static const struct glock *find_conflict(const struct glock *others,
-					 size_t on, const struct glock *want,
-					 bool *pending_only)
+const struct glock *lease_find_conflict(const struct glock *others,
+					size_t on, const struct glock *want,
+					bool *pending_only)
 {
 	const struct glock *c = NULL;
 
 	*pending_only = true;
 	for (size_t i = 0; i < on; i++) {
-		if (!conflicts(&others[i], want))
+		if (!glock_conflicts(&others[i], want))
 			continue;
 		if (!others[i].pending)
 			*pending_only = false;
@@ -938,7 +854,7 @@ static bool is_shared(struct router_file *f, const char *path)
 }
 
 /* Whether `path` is on a mount where records live (see glock_reserved). */
-static bool path_is_shared(const char *path)
+bool record_path_shared(const char *path)
 {
 	double attr, entry;
 	bool shared;
@@ -952,29 +868,29 @@ bool glock_reserved(const char *path)
 	const char *slash = strrchr(path, '/');
 
 	return slash && strcmp(slash + 1, GLOCK_DIR) == 0 &&
-	       path_is_shared(path);
+	       record_path_shared(path);
 }
 
 /* Wait until no remote work runs on gf; called and returns locked. */
 static void wait_idle_locked(struct glock_file *gf)
 {
 	while (gf->busy)
-		pthread_cond_wait(&g.changed, &g.lock);
+		pthread_cond_wait(&glock_g.changed, &glock_g.lock);
 }
 
-static void timed_wait_locked(long ms)
+void glock_timed_wait_locked(long ms)
 {
 	struct timespec until;
 
-	/* g.changed runs on CLOCK_MONOTONIC (glock_init): a wall clock
+	/* glock_g.changed runs on CLOCK_MONOTONIC (glock_init): a wall clock
 	 * stepped back must not stall the renewer */
 	vfs_ts_after_ms(&until, CLOCK_MONOTONIC, ms);
-	pthread_cond_timedwait(&g.changed, &g.lock, &until);
+	pthread_cond_timedwait(&glock_g.changed, &glock_g.lock, &until);
 }
 /* Past the validity of our last confirmed record write, the locks are
  * lost for good: others may judge the record expired at any later time,
  * however long they were paused.  Called locked. */
-static bool check_lapsed_locked(struct glock_file *gf)
+bool glock_check_lapsed_locked(struct glock_file *gf)
 {
 	if (gf->record && !gf->lost && vfs_mono_ns() >= gf->valid_ns) {
 		gf->lost = true;
@@ -999,34 +915,35 @@ int glock_test(uint64_t ino, struct router_file *f, const char *path,
 	uint64_t fid;
 	int ret;
 
-	pthread_mutex_lock(&g.lock);
+	pthread_mutex_lock(&glock_g.lock);
 	gf = file_find_locked(ino, false);
 	c = local_conflict(gf, lk);
 	if (c) {
 		*lk = *c;
-		snprintf(lk->host, sizeof(lk->host), "%s", g.host);
-		pthread_mutex_unlock(&g.lock);
+		snprintf(lk->host, sizeof(lk->host), "%s", glock_g.host);
+		pthread_mutex_unlock(&glock_g.lock);
 		return 0;
 	}
 	fid = gf ? gf->fid : 0;
 	mine = gf && gf->record ? strdup(gf->record) : NULL;
-	pthread_mutex_unlock(&g.lock);
+	pthread_mutex_unlock(&glock_g.lock);
 	if (!is_shared(f, path) || !(rdir = record_dir_of(path))) {
 		free(mine);
 		lk->type = F_UNLCK;
 		return 0;
 	}
 	cx = vfs_callctx_push(0, true);
-	ret = server_now(rdir, &now);
+	ret = record_server_now(rdir, &now);
 	if (ret == 0)
-		ret = remote_locks(rdir, fid, &now, mine, false, &others, &on);
+		ret = lease_remote_locks(rdir, fid, &now, mine, false, &others,
+					 &on);
 	free(mine);
 	vfs_callctx_pop(cx);
 	if (ret == 0) {
 		const struct glock want = *lk;
 
 		lk->type = F_UNLCK;
-		c = find_conflict(others, on, &want, &pending_only);
+		c = lease_find_conflict(others, on, &want, &pending_only);
 		if (c) {
 			*lk = *c;
 			lk->pid = 0;
@@ -1043,17 +960,10 @@ int glock_test(uint64_t ino, struct router_file *f, const char *path,
 	return ret;
 }
 
-/* A new record of ours, from publish(). */
-struct put_result {
-	char *name;		/* owned; NULL when the record was removed */
-	struct timespec mtime;
-	int64_t sent_ns;
-};
-
 /* Remove the record `old` that a successor sent at `sent_ns` and confirmed
  * in time replaces; the removal runs under the successor's validity. */
-static void drop_predecessor(const char *rdir, const char *old,
-			     int64_t sent_ns)
+void lease_drop_predecessor(const char *rdir, const char *old,
+			    int64_t sent_ns)
 {
 	struct vfs_callctx cx = vfs_callctx_push(sent_ns + valid_window_ns(),
 						 true);
@@ -1065,9 +975,9 @@ static void drop_predecessor(const char *rdir, const char *old,
 /*
  * Write the successor of our record `old` (may be NULL), holding `v`, or
  * remove `old` when n is 0.  The caller removes `old` once the successor
- * counts (publish_fenced), so a reader always finds one of them, and a
+ * counts (lease_publish_fenced), so a reader always finds one of them, and a
  * successor that came too late leaves the predecessor to expire.  Called
- * with the file busy and g.lock dropped; the caller adopts *res.
+ * with the file busy and glock_g.lock dropped; the caller adopts *res.
  */
 static int publish(const char *rdir, uint64_t fid, const char *old,
 		   const struct glock *v, size_t n,
@@ -1107,7 +1017,7 @@ static int publish(const char *rdir, uint64_t fid, const char *old,
 }
 
 /* Take over a publish result.  Called locked. */
-static void adopt_locked(struct glock_file *gf, struct put_result *res)
+void lease_adopt_locked(struct glock_file *gf, struct put_result *res)
 {
 	free(gf->record);
 	gf->record = res->name;
@@ -1125,9 +1035,9 @@ static char *current_record(struct glock_file *gf)
 {
 	char *cur;
 
-	pthread_mutex_lock(&g.lock);
+	pthread_mutex_lock(&glock_g.lock);
 	cur = gf->record ? strdup(gf->record) : NULL;
-	pthread_mutex_unlock(&g.lock);
+	pthread_mutex_unlock(&glock_g.lock);
 	return cur;
 }
 
@@ -1141,9 +1051,9 @@ static int64_t publish_deadline(struct glock_file *gf, size_t granted)
 {
 	int64_t dl;
 
-	pthread_mutex_lock(&g.lock);
+	pthread_mutex_lock(&glock_g.lock);
 	dl = granted && gf->record ? gf->valid_ns : 0;
-	pthread_mutex_unlock(&g.lock);
+	pthread_mutex_unlock(&glock_g.lock);
 	return dl;
 }
 
@@ -1156,9 +1066,9 @@ static int64_t publish_deadline(struct glock_file *gf, size_t granted)
  * may still be finishing needs a record).  Only a successor that counts
  * lets the predecessor go.  Called unlocked with gf busy.
  */
-static int publish_fenced(struct glock_file *gf, const char *rdir,
-			  const struct glock *v, size_t n, size_t granted,
-			  const struct glock *pending, struct put_result *res)
+int lease_publish_fenced(struct glock_file *gf, const char *rdir,
+			 const struct glock *v, size_t n, size_t granted,
+			 const struct glock *pending, struct put_result *res)
 {
 	int64_t deadline = publish_deadline(gf, granted);
 	struct vfs_callctx cx;
@@ -1175,15 +1085,15 @@ static int publish_fenced(struct glock_file *gf, const char *rdir,
 		res->name = NULL;
 		ret = -ETIMEDOUT;
 	} else if (ret == 0 && res->name && cur) {
-		drop_predecessor(rdir, cur, res->sent_ns);
+		lease_drop_predecessor(rdir, cur, res->sent_ns);
 	}
 	free(cur);
-	pthread_mutex_lock(&g.lock);
+	pthread_mutex_lock(&glock_g.lock);
 	if (ret == 0)
-		adopt_locked(gf, res);	/* res->name NULL: removed */
+		lease_adopt_locked(gf, res);	/* res->name NULL: removed */
 	else
-		check_lapsed_locked(gf);
-	pthread_mutex_unlock(&g.lock);
+		glock_check_lapsed_locked(gf);
+	pthread_mutex_unlock(&glock_g.lock);
 	return ret;
 }
 
@@ -1193,13 +1103,13 @@ static int publish_fenced(struct glock_file *gf, const char *rdir,
  * publishes first is seen by whoever reads later, so two acquirers cannot
  * both miss each other; a record judged expired by the server's clock
  * belongs to a holder whose validity ended before ours was written.
- * Called with gf busy and g.lock dropped.  On failure our record is put
+ * Called with gf busy and glock_g.lock dropped.  On failure our record is put
  * back to `old_v` (the `old_n` locks granted before).
  */
-static int acquire_remote(struct glock_file *gf, const char *rdir,
-			  const struct glock *nv, size_t nn,
-			  const struct glock *old_v, size_t old_n,
-			  const struct glock *lk, struct glock *conflict)
+int lease_acquire(struct glock_file *gf, const char *rdir,
+		  const struct glock *nv, size_t nn, const struct glock *old_v,
+		  size_t old_n, const struct glock *lk,
+		  struct glock *conflict)
 {
 	int ret;
 
@@ -1213,20 +1123,20 @@ static int acquire_remote(struct glock_file *gf, const char *rdir,
 		char *cur;
 		size_t on = 0;
 
-		ret = publish_fenced(gf, rdir, nv, nn, old_n, lk, &res);
+		ret = lease_publish_fenced(gf, rdir, nv, nn, old_n, lk, &res);
 		if (ret < 0)
 			return ret;
-		pthread_mutex_lock(&g.lock);
+		pthread_mutex_lock(&glock_g.lock);
 		mine_at = gf->rec_mtime;
 		valid = gf->valid_ns;
 		cur = strdup(gf->record);
-		pthread_mutex_unlock(&g.lock);
-		ret = cur ? remote_locks(rdir, gf->fid, &mine_at, cur, true,
-					 &others, &on)
+		pthread_mutex_unlock(&glock_g.lock);
+		ret = cur ? lease_remote_locks(rdir, gf->fid, &mine_at, cur,
+					       true, &others, &on)
 			  : -ENOMEM;
 		free(cur);
 		if (ret == 0)
-			c = find_conflict(others, on, lk, &pending_only);
+			c = lease_find_conflict(others, on, lk, &pending_only);
 		if (c)
 			*conflict = *c;
 		free(others);
@@ -1242,7 +1152,7 @@ static int acquire_remote(struct glock_file *gf, const char *rdir,
 			ret = -EAGAIN;
 		}
 		/* withdraw the lock we did not get */
-		if (publish_fenced(gf, rdir, old_v, old_n, old_n, NULL, &res) < 0)
+		if (lease_publish_fenced(gf, rdir, old_v, old_n, old_n, NULL, &res) < 0)
 			log_warn("cannot withdraw a refused lock from %s; it expires with the lease",
 				 rdir);
 		if (ret != -EAGAIN || !pending_only ||
@@ -1287,10 +1197,10 @@ static bool weakens(const struct glock_file *gf, const struct glock *lk)
 static void drain_locked(struct glock_file *gf)
 {
 	gf->draining = true;
-	while (gf->inflight && !check_lapsed_locked(gf)) {
+	while (gf->inflight && !glock_check_lapsed_locked(gf)) {
 		int64_t left = (gf->valid_ns - vfs_mono_ns()) / 1000000;
 
-		timed_wait_locked(left > 0 ? (left < 1000 ? left + 1 : 1000) : 1);
+		glock_timed_wait_locked(left > 0 ? (left < 1000 ? left + 1 : 1000) : 1);
 	}
 }
 
@@ -1311,7 +1221,7 @@ static void set_lost_locked(struct glock_file *gf, struct glock *nv, size_t nn)
 		free(gf->record);
 		gf->record = NULL;
 		gf->lost = false;
-		gf->fid = ++g.next_fid;
+		gf->fid = ++glock_g.next_fid;
 	}
 }
 
@@ -1323,10 +1233,10 @@ int glock_set(uint64_t ino, struct router_file *f, const char *path,
 	struct glock_file *gf;
 	int ret;
 
-	pthread_mutex_lock(&g.lock);
+	pthread_mutex_lock(&glock_g.lock);
 	gf = file_find_locked(ino, true);
 	if (!gf) {
-		pthread_mutex_unlock(&g.lock);
+		pthread_mutex_unlock(&glock_g.lock);
 		return -ENOLCK;
 	}
 	gf->users++;	/* keeps gf while we sleep with the lock dropped */
@@ -1339,7 +1249,7 @@ int glock_set(uint64_t ino, struct router_file *f, const char *path,
 		bool downgrade;
 
 		wait_idle_locked(gf);
-		check_lapsed_locked(gf);
+		glock_check_lapsed_locked(gf);
 		if (lk->type != F_UNLCK && local_conflict(gf, lk)) {
 			ret = -EAGAIN;
 			goto conflict;
@@ -1352,14 +1262,14 @@ int glock_set(uint64_t ino, struct router_file *f, const char *path,
 			free(gf->locks);
 			gf->locks = nv;
 			gf->n = gf->cap = nn;
-			pthread_cond_broadcast(&g.changed);
+			pthread_cond_broadcast(&glock_g.changed);
 			break;
 		}
-		if (lk->type != F_UNLCK && (g.dup_live || gf->lost)) {
+		if (lk->type != F_UNLCK && (glock_g.dup_live || gf->lost)) {
 			free(nv);
 			ret = -ENOLCK;
 			log_warn("lock on %s refused: %s", path,
-				 g.dup_live ? "another running vfsd has this host id"
+				 glock_g.dup_live ? "another running vfsd has this host id"
 					    : "this host's earlier locks on the file were lost; close it first");
 			break;
 		}
@@ -1380,7 +1290,7 @@ int glock_set(uint64_t ino, struct router_file *f, const char *path,
 			}
 			gf->busy = false;
 			gf->draining = false;
-			pthread_cond_broadcast(&g.changed);
+			pthread_cond_broadcast(&glock_g.changed);
 			break;
 		}
 		if (!gf->record_dir)
@@ -1394,28 +1304,28 @@ int glock_set(uint64_t ino, struct router_file *f, const char *path,
 			free(nv);
 			gf->busy = false;
 			gf->draining = false;
-			pthread_cond_broadcast(&g.changed);
+			pthread_cond_broadcast(&glock_g.changed);
 			ret = -ENOMEM;
 			break;
 		}
 		if (old_n)
 			memcpy(old_v, gf->locks, old_n * sizeof(*old_v));
-		pthread_mutex_unlock(&g.lock);
+		pthread_mutex_unlock(&glock_g.lock);
 		cx = vfs_callctx_push(0, true);
 		if (lk->type == F_UNLCK || downgrade)
 			/* releasing never conflicts (nor does a downgrade);
 			 * what stays is renewed */
-			ret = publish_fenced(gf, rdir, nv, nn, old_n, NULL, &res);
+			ret = lease_publish_fenced(gf, rdir, nv, nn, old_n, NULL, &res);
 		else
-			ret = acquire_remote(gf, rdir, nv, nn, old_v, old_n, lk,
+			ret = lease_acquire(gf, rdir, nv, nn, old_v, old_n, lk,
 					     &conflict);
 		vfs_callctx_pop(cx);
 		free(old_v);
 		free(res.name);
-		pthread_mutex_lock(&g.lock);
+		pthread_mutex_lock(&glock_g.lock);
 		gf->busy = false;
 		gf->draining = false;
-		pthread_cond_broadcast(&g.changed);
+		pthread_cond_broadcast(&glock_g.changed);
 		if (ret == -EROFS)
 			ret = 0;	/* nobody can write there anyway */
 		if (lk->type == F_UNLCK && ret < 0) {
@@ -1436,7 +1346,7 @@ int glock_set(uint64_t ino, struct router_file *f, const char *path,
 			if (lk->type != F_UNLCK && !downgrade) {
 				/* marked pending in the record until rewritten */
 				gf->republish = true;
-				pthread_cond_broadcast(&g.changed);
+				pthread_cond_broadcast(&glock_g.changed);
 			}
 		} else {
 			free(nv);
@@ -1457,11 +1367,11 @@ conflict:
 			ret = -EINTR;
 			break;
 		}
-		timed_wait_locked(RETRY_MS + random() % RETRY_MS);
+		glock_timed_wait_locked(RETRY_MS + random() % RETRY_MS);
 	}
 	gf->users--;
-	file_maybe_free_locked(gf);
-	pthread_mutex_unlock(&g.lock);
+	glock_file_maybe_free_locked(gf);
+	pthread_mutex_unlock(&glock_g.lock);
 	return ret;
 }
 
@@ -1478,11 +1388,11 @@ void glock_release_owner(uint64_t ino, struct router_file *f,
 	struct glock_file *gf;
 	bool held = false;
 
-	pthread_mutex_lock(&g.lock);
+	pthread_mutex_lock(&glock_g.lock);
 	gf = file_find_locked(ino, false);
 	for (size_t i = 0; gf && i < gf->n && !held; i++)
 		held = gf->locks[i].owner == owner && gf->locks[i].kind == kind;
-	pthread_mutex_unlock(&g.lock);
+	pthread_mutex_unlock(&glock_g.lock);
 	if (held)
 		glock_set(ino, f, path, &all, false, NULL, NULL);
 }
@@ -1495,7 +1405,7 @@ void glock_release_fh(uint64_t ino, struct router_file *f, const char *path,
 	enum glock_kind kinds[64];
 	size_t n = 0;
 
-	pthread_mutex_lock(&g.lock);
+	pthread_mutex_lock(&glock_g.lock);
 	gf = file_find_locked(ino, false);
 	for (size_t i = 0; gf && i < gf->n && n < 64; i++) {
 		bool seen = false;
@@ -1510,7 +1420,7 @@ void glock_release_fh(uint64_t ino, struct router_file *f, const char *path,
 			kinds[n++] = gf->locks[i].kind;
 		}
 	}
-	pthread_mutex_unlock(&g.lock);
+	pthread_mutex_unlock(&glock_g.lock);
 	for (size_t j = 0; j < n; j++)
 		glock_release_owner(ino, f, path, owners[j], kinds[j]);
 }
@@ -1521,19 +1431,19 @@ int glock_write_begin(uint64_t ino, int64_t *deadline_ns)
 	int ret = 0;
 
 	*deadline_ns = 0;
-	pthread_mutex_lock(&g.lock);
+	pthread_mutex_lock(&glock_g.lock);
 	gf = file_find_locked(ino, false);
 	if (gf && gf->draining) {
 		/* the release we wait for may leave gf unused: keep it */
 		gf->users++;
 		while (gf->draining)
-			pthread_cond_wait(&g.changed, &g.lock);
+			pthread_cond_wait(&glock_g.changed, &glock_g.lock);
 		gf->users--;
-		file_maybe_free_locked(gf);
+		glock_file_maybe_free_locked(gf);
 		gf = file_find_locked(ino, false);
 	}
 	if (gf && (gf->record || gf->lost)) {
-		if (check_lapsed_locked(gf)) {
+		if (glock_check_lapsed_locked(gf)) {
 			ret = -EIO;
 		} else {
 			gf->inflight++;
@@ -1541,7 +1451,7 @@ int glock_write_begin(uint64_t ino, int64_t *deadline_ns)
 			ret = 1;
 		}
 	}
-	pthread_mutex_unlock(&g.lock);
+	pthread_mutex_unlock(&glock_g.lock);
 	return ret;
 }
 
@@ -1549,13 +1459,13 @@ void glock_write_end(uint64_t ino)
 {
 	struct glock_file *gf;
 
-	pthread_mutex_lock(&g.lock);
+	pthread_mutex_lock(&glock_g.lock);
 	gf = file_find_locked(ino, false);
 	if (gf && gf->inflight > 0 && --gf->inflight == 0) {
-		pthread_cond_broadcast(&g.changed);
-		file_maybe_free_locked(gf);
+		pthread_cond_broadcast(&glock_g.changed);
+		glock_file_maybe_free_locked(gf);
 	}
-	pthread_mutex_unlock(&g.lock);
+	pthread_mutex_unlock(&glock_g.lock);
 }
 
 int glock_write_check(uint64_t ino)
@@ -1563,11 +1473,11 @@ int glock_write_check(uint64_t ino)
 	struct glock_file *gf;
 	int ret = 0;
 
-	pthread_mutex_lock(&g.lock);
+	pthread_mutex_lock(&glock_g.lock);
 	gf = file_find_locked(ino, false);
 	if (gf && (gf->record || gf->lost))
-		ret = check_lapsed_locked(gf) ? -EIO : 1;
-	pthread_mutex_unlock(&g.lock);
+		ret = glock_check_lapsed_locked(gf) ? -EIO : 1;
+	pthread_mutex_unlock(&glock_g.lock);
 	return ret;
 }
 
@@ -1597,26 +1507,28 @@ int glock_holders_detail(const char *path, char *buf, size_t size)
 	buf[0] = '\0';
 	if (!rdir)
 		return -EINVAL;
-	if (!path_is_shared(path)) {
+	if (!record_path_shared(path)) {
 		/* no records there: a GLOCK_DIR is a user's directory */
 		free(rdir);
 		return 0;
 	}
-	pthread_mutex_lock(&g.lock);
-	for (struct glock_file *gf = g.files; gf; gf = gf->next)
+	pthread_mutex_lock(&glock_g.lock);
+	for (struct glock_file *gf = glock_g.files; gf; gf = gf->next)
 		if (gf->n && gf->record && gf->record_dir &&
 		    !strcmp(gf->record_dir, rdir))
-			used = holders_add(buf, size, used, g.host, g.token,
+			used = holders_add(buf, size, used, glock_g.host,
+					   glock_g.token,
 					   (int)((vfs_mono_ns() - gf->sent_ns) /
 						 NS));
-	pthread_mutex_unlock(&g.lock);
+	pthread_mutex_unlock(&glock_g.lock);
 	cx = vfs_callctx_push(0, true);
-	ret = server_now(rdir, &now);
+	ret = record_server_now(rdir, &now);
 	if (ret == 0)
-		ret = remote_locks(rdir, 0, &now, NULL, false, &others, &on);
+		ret = lease_remote_locks(rdir, 0, &now, NULL, false, &others,
+					 &on);
 	vfs_callctx_pop(cx);
 	for (size_t i = 0; ret == 0 && i < on; i++)
-		if (strcmp(others[i].token, g.token) != 0)
+		if (strcmp(others[i].token, glock_g.token) != 0)
 			used = holders_add(buf, size, used, others[i].host,
 					   others[i].token, others[i].age);
 	free(others);
@@ -1664,7 +1576,7 @@ int glock_rmdir_cleanup(const char *dir)
 	bool only_locks;
 
 	/* elsewhere a GLOCK_DIR is a user's, not records to clear away */
-	if (!path_is_shared(dir))
+	if (!record_path_shared(dir))
 		return -ENOTEMPTY;
 	list_names(dir, &top);
 	only_locks = top.n == 1 && strcmp(top.v[0], GLOCK_DIR) == 0;
@@ -1681,12 +1593,12 @@ int glock_rmdir_cleanup(const char *dir)
 		return -ENOMEM;
 	list_names(locks, &top);
 	for (size_t i = 0; i < top.n; i++) {
-		char *sub = join(locks, top.v[i]);
+		char *sub = record_join(locks, top.v[i]);
 
 		if (sub) {
 			list_names(sub, &files);
 			for (size_t j = 0; j < files.n; j++) {
-				char *f = join(sub, files.v[j]);
+				char *f = record_join(sub, files.v[j]);
 
 				if (f)
 					router_unlink(f);
@@ -1718,7 +1630,7 @@ int glock_rmdir_cleanup(const char *dir)
  */
 static void renew_one(struct glock_file *gf)
 {
-	char *rec = join(gf->record_dir, gf->record), *text, *rdir, *old;
+	char *rec = record_join(gf->record_dir, gf->record), *text, *rdir, *old;
 	struct timespec was = gf->rec_mtime;
 	struct put_result res = { 0 };
 	int64_t began = vfs_mono_ns(), valid = gf->valid_ns;
@@ -1732,7 +1644,7 @@ static void renew_one(struct glock_file *gf)
 	old = strdup(gf->record);
 	gf->republish = false;
 	cx = vfs_callctx_push(gf->valid_ns, true);
-	pthread_mutex_unlock(&g.lock);
+	pthread_mutex_unlock(&glock_g.lock);
 	if (!rec || !text || !rdir || !old) {
 		ret = -ENOMEM;
 	} else {
@@ -1755,13 +1667,13 @@ static void renew_one(struct glock_file *gf)
 	}
 	vfs_callctx_pop(cx);
 	if (in_time)
-		drop_predecessor(rdir, old, res.sent_ns);
-	pthread_mutex_lock(&g.lock);
+		lease_drop_predecessor(rdir, old, res.sent_ns);
+	pthread_mutex_lock(&glock_g.lock);
 	if (in_time) {
 		/* also when a writer saw the old validity end meanwhile: the
 		 * lapse stands (it is permanent), and this record is then the
 		 * one that stays until it expires */
-		adopt_locked(gf, &res);
+		lease_adopt_locked(gf, &res);
 		if (!gf->lost && vfs_mono_ns() - began > renew_period_ns())
 			log_warn("renewing lock lease %s took %.1f s: %.1f s more and the locks are lost",
 				 rec, (double)(vfs_mono_ns() - began) / NS,
@@ -1770,17 +1682,17 @@ static void renew_one(struct glock_file *gf)
 	} else if (ret == 0) {
 		/* confirmed after the old validity: it cannot count, and a
 		 * fresh record of lost locks would only keep others out */
-		pthread_mutex_unlock(&g.lock);
+		pthread_mutex_unlock(&glock_g.lock);
 		record_drop(rdir, res.name);
-		pthread_mutex_lock(&g.lock);
-		check_lapsed_locked(gf);
+		pthread_mutex_lock(&glock_g.lock);
+		glock_check_lapsed_locked(gf);
 		gf->lost = true;
 	} else if (ret == -ENOENT || ret == -ESTALE) {
 		gf->lost = true;
 	} else {
 		log_warn("cannot renew lock lease %s: %s", rec ? rec : "?",
 			 strerror(-ret));
-		check_lapsed_locked(gf);
+		glock_check_lapsed_locked(gf);
 		gf->retry_ns = vfs_mono_ns() + NS / 2;
 	}
 	free(res.name);
@@ -1797,16 +1709,16 @@ static void renew_run_locked(struct glock_file *gf)
 	renew_one(gf);
 	gf->busy = false;
 	gf->users--;
-	g.renewing--;
-	pthread_cond_broadcast(&g.changed);
-	file_maybe_free_locked(gf);
+	glock_g.renewing--;
+	pthread_cond_broadcast(&glock_g.changed);
+	glock_file_maybe_free_locked(gf);
 }
 
 static void *renew_thread(void *p)
 {
-	pthread_mutex_lock(&g.lock);
+	pthread_mutex_lock(&glock_g.lock);
 	renew_run_locked(p);
-	pthread_mutex_unlock(&g.lock);
+	pthread_mutex_unlock(&glock_g.lock);
 	return NULL;
 }
 
@@ -1817,24 +1729,24 @@ static void *renew_thread(void *p)
  */
 static void *renewer(void *p)
 {
-	pthread_mutex_lock(&g.lock);
-	while (!g.stop) {
+	pthread_mutex_lock(&glock_g.lock);
+	while (!glock_g.stop) {
 		int64_t now = vfs_mono_ns();
 
-		for (struct glock_file *gf = g.files; gf; gf = gf->next) {
+		for (struct glock_file *gf = glock_g.files; gf; gf = gf->next) {
 			pthread_attr_t attr;
 			pthread_t t;
 			bool started = false;
 
 			if (!gf->record || gf->busy || gf->lost ||
-			    check_lapsed_locked(gf) || now < gf->retry_ns)
+			    glock_check_lapsed_locked(gf) || now < gf->retry_ns)
 				continue;
 			if (!gf->republish &&
 			    now - gf->sent_ns < renew_period_ns())
 				continue;
 			gf->busy = true;
 			gf->users++;
-			g.renewing++;
+			glock_g.renewing++;
 			if (pthread_attr_init(&attr) == 0) {
 				pthread_attr_setdetachstate(&attr,
 							    PTHREAD_CREATE_DETACHED);
@@ -1849,11 +1761,42 @@ static void *renewer(void *p)
 				break;
 			}
 		}
-		if (!g.stop)
-			timed_wait_locked(g.lease >= 12 ? 500 : 200);
+		if (!glock_g.stop)
+			glock_timed_wait_locked(glock_g.lease >= 12 ? 500
+								 : 200);
 	}
-	pthread_mutex_unlock(&g.lock);
+	pthread_mutex_unlock(&glock_g.lock);
 	return NULL;
+}
+
+/* Start the renewer.  0 or -EAGAIN. */
+int renew_start(void)
+{
+	glock_g.stop = false;
+	if (pthread_create(&glock_g.renewer, NULL, renewer, NULL) != 0)
+		return -EAGAIN;
+	glock_g.running = true;
+	return 0;
+}
+
+/* Stop the renewer and wait for the renewals in flight; false if it never
+ * started. */
+bool renew_stop(void)
+{
+	if (!glock_g.running)
+		return false;
+	pthread_mutex_lock(&glock_g.lock);
+	glock_g.stop = true;
+	pthread_cond_broadcast(&glock_g.changed);
+	pthread_mutex_unlock(&glock_g.lock);
+	pthread_join(glock_g.renewer, NULL);
+	/* renewals in flight end by their deadlines */
+	pthread_mutex_lock(&glock_g.lock);
+	while (glock_g.renewing)
+		pthread_cond_wait(&glock_g.changed, &glock_g.lock);
+	pthread_mutex_unlock(&glock_g.lock);
+	glock_g.running = false;
+	return true;
 }
 
 int glock_init(const char *host_id, int lease)
@@ -1861,27 +1804,29 @@ int glock_init(const char *host_id, int lease)
 	unsigned char rnd[8];
 	size_t n = 0;
 
-	snprintf(g.host, sizeof(g.host), "%s", host_id);
-	for (const char *p = host_id; *p && n + 4 < sizeof(g.host_esc); p++) {
+	snprintf(glock_g.host, sizeof(glock_g.host), "%s", host_id);
+	for (const char *p = host_id; *p && n + 4 < sizeof(glock_g.host_esc);
+	     p++) {
 		unsigned char c = (unsigned char)*p;
 
 		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		    (c >= '0' && c <= '9') || c == '-' || c == '_')
-			g.host_esc[n++] = (char)c;
+			glock_g.host_esc[n++] = (char)c;
 		else
-			n += (size_t)snprintf(g.host_esc + n, 4, "%%%02X", c);
+			n += (size_t)snprintf(glock_g.host_esc + n, 4, "%%%02X",
+					      c);
 	}
-	g.host_esc[n] = '\0';
+	glock_g.host_esc[n] = '\0';
 	if (n > 120)
 		/* a record name must stay well inside NAME_MAX: a long id
 		 * keeps its start and a hash of the whole (one that never
 		 * changes: other hosts look for these names) */
-		snprintf(g.host_esc + 100, sizeof(g.host_esc) - 100, "~%016llx",
-			 (unsigned long long)vfs_hash_str(host_id));
+		snprintf(glock_g.host_esc + 100, sizeof(glock_g.host_esc) - 100,
+			 "~%016llx", (unsigned long long)vfs_hash_str(host_id));
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		return -EIO;
 	for (size_t i = 0; i < sizeof(rnd); i++)
-		snprintf(g.token + 2 * i, 3, "%02x", rnd[i]);
+		snprintf(glock_g.token + 2 * i, 3, "%02x", rnd[i]);
 	srandom((unsigned)rnd[0] | (unsigned)rnd[1] << 8 |
 		(unsigned)rnd[2] << 16);
 	{
@@ -1889,51 +1834,36 @@ int glock_init(const char *host_id, int lease)
 
 		if (pthread_condattr_init(&ca) != 0 ||
 		    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
-		    pthread_cond_init(&g.changed, &ca) != 0)
+		    pthread_cond_init(&glock_g.changed, &ca) != 0)
 			return -EAGAIN;
 		pthread_condattr_destroy(&ca);
 	}
-	g.lease = lease;
-	g.stop = false;
+	glock_g.lease = lease;
 	log_info("cross-host locks: host id '%s', instance token %s, lease %d s",
-		 g.host, g.token, g.lease);
-	if (pthread_create(&g.renewer, NULL, renewer, NULL) != 0)
-		return -EAGAIN;
-	g.running = true;
-	return 0;
+		 glock_g.host, glock_g.token, glock_g.lease);
+	return renew_start();
 }
 
 int glock_lease(void)
 {
-	return g.lease;
+	return glock_g.lease;
 }
 
 void glock_shutdown(void)
 {
-	if (!g.running)
+	if (!renew_stop())
 		return;
-	pthread_mutex_lock(&g.lock);
-	g.stop = true;
-	pthread_cond_broadcast(&g.changed);
-	pthread_mutex_unlock(&g.lock);
-	pthread_join(g.renewer, NULL);
-	/* renewals in flight end by their deadlines */
-	pthread_mutex_lock(&g.lock);
-	while (g.renewing)
-		pthread_cond_wait(&g.changed, &g.lock);
-	pthread_mutex_unlock(&g.lock);
-	g.running = false;
 	/* our locks end with us: withdraw the records at once rather than
 	 * make other hosts wait for the lease; a lapsed lease's record stays
 	 * until it expires (see set_lost_locked) */
-	for (struct glock_file *gf = g.files; gf; gf = gf->next)
+	for (struct glock_file *gf = glock_g.files; gf; gf = gf->next)
 		if (gf->record && gf->record_dir && !gf->lost &&
 		    vfs_mono_ns() < gf->valid_ns)
 			record_drop(gf->record_dir, gf->record);
-	while (g.files) {
-		struct glock_file *gf = g.files;
+	while (glock_g.files) {
+		struct glock_file *gf = glock_g.files;
 
-		g.files = gf->next;
+		glock_g.files = gf->next;
 		file_free(gf);
 	}
 }
