@@ -35,7 +35,7 @@ static void sleep_ms(long ms)
 
 /* ---- the others' records ----------------------------------------------- */
 
-/* Expired by the server's clock `now`: see the names at the top. */
+/* Expired by the server's clock `now`: see the names in lock_internal.h. */
 static bool expired(const struct timespec *now, const struct timespec *mtime)
 {
 	return vfs_ts_diff(now, mtime) > glock_g.lease + 1;

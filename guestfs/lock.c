@@ -302,7 +302,8 @@ static void set_lost_locked(struct glock_file *gf, struct glock *nv, size_t nn)
 		 * flight (the release stopped waiting at the lapse) or being
 		 * finished by the server, and the L/3 margin that covers it
 		 * only holds while others see the record.  A new file number
-		 * makes it a leftover to our own scans (own_leftover). */
+		 * makes it a leftover to our own scans (lease.c's
+		 * own_leftover). */
 		free(gf->record);
 		gf->record = NULL;
 		gf->lost = false;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * lock_internal.h - what the pieces of the cross-host locks share; not for
- * use outside guestfs/lock*.c, lease.c, record.c and renew.c.  lock.h has
+ * use outside guestfs/lock.c, lease.c, record.c and renew.c.  lock.h has
  * the contract, docs/locking.md the reasoning, guestfs/lock.pml the checked
  * model: change the three together.
  *
