@@ -3,7 +3,7 @@
  * callctx.h - what the daemon tells a backend about the calls one thread
  * is making, beyond their arguments.
  *
- * Cross-host locks (guestfs/lock.c) need two things from every backend
+ * Cross-host locks (guestfs/lease.c) need two things from every backend
  * that the ops table has no parameter for:
  *
  *  - A deadline.  A write made under a lock is valid only while the lock's

@@ -2,10 +2,12 @@
  * lock.pml - Promela model of vfsd's cross-host lock protocol (lease
  * records on the shared backend), checked with spin.
  *
- * The model mirrors guestfs/lock.c and docs/locking.md: whenever the
- * protocol there changes (what a record holds, how it is named, when it is
- * written, renewed, read, broken or deleted, what a write or a renewal may
- * do), change this file with it and run
+ * The model mirrors guestfs/ (the protocol in lease.c, the records in
+ * record.c, the renewal in renew.c, releases and lapses in lock.c) and
+ * docs/locking.md: whenever the protocol there changes (what a record
+ * holds, how it is named, when it is written, renewed, read, broken or
+ * deleted, what a write or a renewal may do), change this file with it and
+ * run
  *     tests/spin/run_model.sh guestfs/lock.pml
  * (meson test model-lock runs it).
  *
@@ -27,14 +29,15 @@
  *                     (same name).  UNSAFE (a): see "withdraw" below.
  *   -DREPUBLISH       a holder's record is also rewritten by its other
  *                     lock operations on the same file (taking, refusing
- *                     or dropping another lock: lock.c's publish_fenced()):
+ *                     or dropping another lock: lease.c's
+ *                     lease_publish_fenced()):
  *                     sent at T without checking the record, deadline
  *                     valid_until, and on success valid_until := T + W.
  *                     Must verify.
- *   -DREPUBLISH_UNFENCED  the same without the deadline (lock.c's publish()
- *                     + adopt_locked() before publish_fenced()): UNSAFE
- *                     (a): any record write that extends valid_until
- *                     must obey the renewal's deadline.
+ *   -DREPUBLISH_UNFENCED  the same without the deadline (lease.c's publish()
+ *                     + lease_adopt_locked() before lease_publish_fenced()):
+ *                     UNSAFE (a): any record write that extends
+ *                     valid_until must obey the renewal's deadline.
  * Mutants, which must fail (they show the assertions and the margins are
  * not vacuous):
  *   -DNO_RENEW_DEADLINE  a renewal may land after its deadline (a): it
@@ -112,24 +115,28 @@
  * name": set when r lists the directory, cleared for every reader when k
  * creates its record under a new name.  A read or a delete "by name" acts
  * only if that bit is set and the record exists.  Renewals rewrite the
- * record under the same name.  (lock.c writes every version under a new
- * name, the successor before the predecessor goes, and a reader that
- * finds a listed name gone lists again: readers see the newest version,
- * as here, and a deleter can only ever delete the version it judged; in
- * the model it may delete a renewed one: more behaviours, not fewer.)
+ * record under the same name.  (vfsd writes every version under a new
+ * name (record.c's record_put()), the successor before the predecessor
+ * goes (lease.c's lease_drop_predecessor()), and a reader that finds a
+ * listed name gone lists again (lease_remote_locks()): readers see the
+ * newest version, as here, and a deleter can only ever delete the version
+ * it judged; in the model it may delete a renewed one: more behaviours,
+ * not fewer.)
  * The lock: one exclusive lock on one file (every lock conflicts).
- * An instance never reads its own records.  lock.c: its current record,
- * its superseded ones (their removal failed) and its leftovers (records
- * of a file number none of its files uses any more: a release whose
- * removal failed) are skipped; a record of another live file number of
+ * An instance never reads its own records.  lease.c's lease_remote_locks()
+ * skips its current record, its superseded ones (their removal failed) and
+ * its leftovers (records of a file number none of its files uses any more:
+ * a release whose removal failed); a record of another live file number of
  * the same daemon (another vfsd path of the backend file) is read like
  * another host's, so two file numbers are two instances here.  A leftover
  * is not modelled: to the others it is a record whose holder paused for
  * good, which only keeps them out longer.  Nor is the record a lapsed
- * lease leaves behind: lock.c keeps it until it expires (a release after
- * the lapse, a rewrite confirmed too late), for the L/3 margin that
- * covers requests a server finishes after their deadline; here abandoned
- * requests are never performed, and a release deletes the record.
+ * lease leaves behind: vfsd keeps it until it expires (a release after
+ * the lapse: lock.c's set_lost_locked(); a rewrite confirmed too late:
+ * lease.c's lease_publish_fenced(), renew.c's renew_one()), for the L/3
+ * margin that covers requests a server finishes after their deadline; here
+ * abandoned requests are never performed, and a release deletes the
+ * record.
  *
  * Requests and faults.  Writes to the locked file and renewals carry a
  * deadline (valid_until); they sit in flight (wr[], rn[]) until Env
@@ -166,7 +173,7 @@
 #define CAP_MT (W + L + 1)
 
 #define NI 3            /* instances: A, B, A' (A restarted) */
-/* record content.  lock.c tells "pending" from "held", but both conflict
+/* record content.  record.c tells "pending" from "held", but both conflict
  * alike and nothing else reads the difference: one value, fewer states */
 #define NONE    0
 #define PENDING 1
@@ -474,9 +481,9 @@ hold:
 #ifdef REPUBLISH
 	/* another lock operation on the same file (taking, refusing or
 	 * dropping another lock) rewrites the record as a side effect, as
-	 * lock.c's publish_fenced() does: T := now, no check of the record,
-	 * deadline valid_until (none with REPUBLISH_UNFENCED: not even a lapse
-	 * check); on success valid_until := T + W, like a renewal */
+	 * lease.c's lease_publish_fenced() does: T := now, no check of the
+	 * record, deadline valid_until (none with REPUBLISH_UNFENCED: not even
+	 * a lapse check); on success valid_until := T + W, like a renewal */
 	:: atomic { rn[_pid] == 0 && !lost[_pid] ->
 		if
 		:: REPUB_OK(_pid) -> rn[_pid] = 4; age_ts[_pid] = 0;

@@ -537,7 +537,7 @@ void router_set_lock_lease(int seconds)
 /*
  * A remote mount's timeout bounds how long one request to it may take.  A
  * lock holder renews every lease/6 and may rely on its record for 2/3 of
- * the lease after sending it (guestfs/lock.c), so a renewal that takes a
+ * the lease after sending it (guestfs/lease.c), so a renewal that takes a
  * whole timeout must still fit: timeout <= lease/3.  Longer, a live holder
  * would lose its locks to one slow request.
  */

@@ -1,6 +1,7 @@
 #!/bin/bash
 # run_model.sh LOCK_PML - model-check the cross-host lock protocol
-# (guestfs/lock.pml, the model of guestfs/lock.c) with spin.
+# (guestfs/lock.pml, the model of guestfs/lease.c, record.c, renew.c and
+# lock.c) with spin.
 #
 # For every variant below: spin -a generates the verifier (pan.c) with the
 # variant's -D defines, gcc compiles it (-DSAFETY: assertions only;
@@ -53,7 +54,7 @@ memlim=${MODEL_MEMLIM:-2048}
 variants=(
 	"new-L6W4|safe|-DL=6 -DW=4|NEW protocol, L=6 W=4, hosts A and B + restart of A"
 	"new-L3W2|safe|-DL=3 -DW=2|NEW protocol, L=3 W=2, hosts A and B + restart of A"
-	"new-republish|safe|-DREPUBLISH -DL=3 -DW=2|NEW + record rewrites by other lock operations, with deadline (publish_fenced)"
+	"new-republish|safe|-DREPUBLISH -DL=3 -DW=2|NEW + record rewrites by other lock operations, with deadline (lease_publish_fenced)"
 	"old|unsafe|-DOLD -DL=3 -DW=2|OLD protocol: .mutex, truncate-then-write renewal"
 	"old-nofence|unsafe|-DOLD_NOFENCE -DL=3 -DW=2|NEW but writes without deadline (OLD write path)"
 	"withdraw-rewrite|unsafe|-DWITHDRAW_REWRITE -DL=3 -DW=2|NEW but withdraw rewrites the record and reuses its name"
