@@ -46,30 +46,30 @@
  */
 /* fallocate FALLOC_FL_PUNCH_HOLE: without it the router answers
  * -EOPNOTSUPP itself, without a round trip */
-#define VFS_CAP_PUNCH_HOLE	(1u << 0)
+#define VFS_CAP_PUNCH_HOLE   (1u << 0)
 /* mknod of FIFOs, sockets and devices (regular files need none): without
  * it the router answers -EOPNOTSUPP itself */
-#define VFS_CAP_MKNOD		(1u << 1)
+#define VFS_CAP_MKNOD        (1u << 1)
 /* rename flags beyond RENAME_NOREPLACE (RENAME_EXCHANGE): without it the
  * router answers -EINVAL itself */
-#define VFS_CAP_RENAME_FLAGS	(1u << 2)
+#define VFS_CAP_RENAME_FLAGS (1u << 2)
 /* others may change the data: the kernel revalidates on open, locks are
  * cross-host (guestfs/lock.h) */
-#define VFS_CAP_SHARED		(1u << 3)
+#define VFS_CAP_SHARED       (1u << 3)
 /* fsync reaches stable storage (SFTP: only with fsync@openssh.com);
  * shown in `vfsctl mounts` so that a mount that cannot is known */
-#define VFS_CAP_STABLE_FSYNC	(1u << 4)
+#define VFS_CAP_STABLE_FSYNC (1u << 4)
 /* host_fd may serve the kernel directly (FUSE passthrough): reads and
  * writes of open files then never reach the backend */
-#define VFS_CAP_PASSTHROUGH	(1u << 5)
+#define VFS_CAP_PASSTHROUGH  (1u << 5)
 /* st_ino names one object for as long as it exists, whatever its name (the
  * host file system's, an NFS fileid): every hard link of a file is then one
  * kernel inode (see vfsd/inode.h) */
-#define VFS_CAP_STABLE_INO	(1u << 6)
+#define VFS_CAP_STABLE_INO   (1u << 6)
 /* creating calls apply vfs_cred.umask themselves, as the file system
  * beneath does (a default ACL on the parent takes its place); without
  * this bit the router hands them mode & ~umask */
-#define VFS_CAP_OWN_UMASK	(1u << 7)
+#define VFS_CAP_OWN_UMASK    (1u << 7)
 
 struct vfs_backend_ops;
 
@@ -80,10 +80,10 @@ struct vfs_backend_ops;
  */
 struct vfs_mount {
 	const struct vfs_backend_ops *ops;
-	uint32_t caps;		/* VFS_CAP_* */
-	double attr_timeout;	/* seconds the kernel may cache attributes
-				 * (and that a name does not exist) */
-	double entry_timeout;	/* seconds the kernel may cache names */
+	uint32_t caps;        /* VFS_CAP_* */
+	double attr_timeout;  /* seconds the kernel may cache attributes
+			       * (and that a name does not exist) */
+	double entry_timeout; /* seconds the kernel may cache names */
 	/* connections re-established; bumped by the backend with
 	 * __atomic_fetch_add(&m->reconnects, 1, __ATOMIC_RELAXED) */
 	unsigned long reconnects;
@@ -95,10 +95,10 @@ struct vfs_mount {
  */
 struct vfs_file {
 	struct vfs_mount *mount;
-	int flags;	/* open(2) flags the backend honoured */
-	int host_fd;	/* a host fd holding the data (zero-copy), or -1 */
-	bool uncached;	/* content made up at open (no fixed size): the
-			 * kernel must not cache it (FOPEN_DIRECT_IO) */
+	int flags;     /* open(2) flags the backend honoured */
+	int host_fd;   /* a host fd holding the data (zero-copy), or -1 */
+	bool uncached; /* content made up at open (no fixed size): the
+			* kernel must not cache it (FOPEN_DIRECT_IO) */
 	/* set by the daemon once the file carries a cross-host lock: every
 	 * write must reach the server before it returns (no write-behind),
 	 * so that a holder whose lease runs out has nothing left to send.
@@ -123,14 +123,14 @@ struct vfs_cred {
 };
 
 /* setattr valid mask, as the kernel's iattr.ia_valid. */
-#define VFS_SET_MODE		(1u << 0)
-#define VFS_SET_UID		(1u << 1)
-#define VFS_SET_GID		(1u << 2)
-#define VFS_SET_SIZE		(1u << 3)
-#define VFS_SET_ATIME		(1u << 4)
-#define VFS_SET_MTIME		(1u << 5)
-#define VFS_SET_ATIME_NOW	(1u << 6)
-#define VFS_SET_MTIME_NOW	(1u << 7)
+#define VFS_SET_MODE      (1u << 0)
+#define VFS_SET_UID       (1u << 1)
+#define VFS_SET_GID       (1u << 2)
+#define VFS_SET_SIZE      (1u << 3)
+#define VFS_SET_ATIME     (1u << 4)
+#define VFS_SET_MTIME     (1u << 5)
+#define VFS_SET_ATIME_NOW (1u << 6)
+#define VFS_SET_MTIME_NOW (1u << 7)
 
 struct vfs_setattr {
 	unsigned valid;
@@ -175,9 +175,9 @@ struct vfs_dir; /* backend-private directory stream */
  * backend with its own st_ino; the router mixes its mount id in.
  */
 struct vfs_backend_ops {
-	const char *name;			/* [mandatory] URL scheme: "file", "sftp"... */
-	const struct vfs_opt_spec *opts;	/* accepted options, NULL-named end;
-						 * NULL: none */
+	const char *name; /* [mandatory] URL scheme: "file", "sftp"... */
+	const struct vfs_opt_spec *opts; /* accepted options, NULL-named end;
+					  * NULL: none */
 
 	/* ---- Instance ------------------------------------------------ */
 
@@ -197,7 +197,8 @@ struct vfs_backend_ops {
 	void (*unmount)(struct vfs_mount *m);
 	/* [mandatory] statvfs(3) of the storage holding `path`: 0 or -errno
 	 * (the kernel reports its own f_fsid for the FUSE mount). */
-	int (*statfs)(struct vfs_mount *m, const char *path, struct statvfs *st);
+	int (*statfs)(struct vfs_mount *m, const char *path,
+		      struct statvfs *st);
 	/* [optional: "connected"] Connection state for status displays:
 	 * "connected", "reconnecting" or "down"; a static string. */
 	const char *(*state)(struct vfs_mount *m);
@@ -215,8 +216,9 @@ struct vfs_backend_ops {
 	 * must reach the open file itself.  Fill *st with the attributes
 	 * afterwards.  0 or -errno.
 	 */
-	int (*setattr)(struct vfs_mount *m, const char *path, struct vfs_file *f,
-		       const struct vfs_setattr *sa, struct stat *st);
+	int (*setattr)(struct vfs_mount *m, const char *path,
+		       struct vfs_file *f, const struct vfs_setattr *sa,
+		       struct stat *st);
 	/* [optional: -EINVAL, "not a symlink"] Returns the target's length;
 	 * buf gets at most size bytes, no NUL. */
 	ssize_t (*readlink)(struct vfs_mount *m, const char *path, char *buf,
@@ -354,14 +356,14 @@ extern const struct vfs_backend_ops *const backend_all[];
  * Offsets are entry indexes + 1.
  */
 struct vfs_dirbuf {
-	struct vfs_dirbuf_ent *ents;	/* owned */
+	struct vfs_dirbuf_ent *ents; /* owned */
 	size_t n, cap;
 };
 
 struct vfs_dirbuf_ent {
-	char *name;	/* owned */
+	char *name; /* owned */
 	struct stat st;
-	unsigned flags;	/* VFS_DIRENT_* */
+	unsigned flags; /* VFS_DIRENT_* */
 };
 
 /* Copies name.  Returns 0 or -ENOMEM. */
@@ -379,9 +381,9 @@ void vfs_dirbuf_clear(struct vfs_dirbuf *db);
  * thread ends (FUSE workers come and go with load).  NULL on ENOMEM.
  */
 enum vfs_scratch_slot {
-	VFS_SCRATCH_FUSE,	/* request data in vfsd/fuse_ops.c */
-	VFS_SCRATCH_BACKEND,	/* a backend's own bounce buffer */
-	VFS_SCRATCH_ROUTER,	/* the router's in-daemon copies */
+	VFS_SCRATCH_FUSE,    /* request data in vfsd/fuse_ops.c */
+	VFS_SCRATCH_BACKEND, /* a backend's own bounce buffer */
+	VFS_SCRATCH_ROUTER,  /* the router's in-daemon copies */
 	VFS_SCRATCH_SLOTS
 };
 void *vfs_scratch(enum vfs_scratch_slot slot, size_t size);
@@ -399,10 +401,9 @@ void *vfs_scratch(enum vfs_scratch_slot slot, size_t size);
 #define VFS_REMOTE_ENTRY_MIN 20.0
 static inline double vfs_remote_entry_timeout(double cache_ttl)
 {
-	return cache_ttl <= 0 ? 0
+	return cache_ttl <= 0                     ? 0
 	       : cache_ttl > VFS_REMOTE_ENTRY_MIN ? cache_ttl
 						  : VFS_REMOTE_ENTRY_MIN;
 }
-
 
 #endif /* VFSD_BACKEND_H */

@@ -27,11 +27,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "lib/clock.h"	/* vfs_mono_ns */
+#include "lib/clock.h" /* vfs_mono_ns */
 
 struct vfs_callctx {
-	int64_t deadline_ns;	/* CLOCK_MONOTONIC; 0: none */
-	bool fresh;		/* bypass attribute and listing caches */
+	int64_t deadline_ns; /* CLOCK_MONOTONIC; 0: none */
+	bool fresh;          /* bypass attribute and listing caches */
 };
 
 extern __thread struct vfs_callctx vfs_callctx;
@@ -43,8 +43,7 @@ static inline struct vfs_callctx vfs_callctx_push(int64_t deadline_ns,
 	struct vfs_callctx old = vfs_callctx;
 
 	/* a nested deadline never extends an outer one */
-	if (old.deadline_ns &&
-	    (!deadline_ns || old.deadline_ns < deadline_ns))
+	if (old.deadline_ns && (!deadline_ns || old.deadline_ns < deadline_ns))
 		deadline_ns = old.deadline_ns;
 	vfs_callctx.deadline_ns = deadline_ns;
 	vfs_callctx.fresh = fresh || old.fresh;
@@ -74,7 +73,8 @@ static inline long vfs_call_budget_ms(long timeout_ms)
 /* True when the thread's deadline has passed. */
 static inline bool vfs_call_expired(void)
 {
-	return vfs_callctx.deadline_ns && vfs_mono_ns() >= vfs_callctx.deadline_ns;
+	return vfs_callctx.deadline_ns &&
+	       vfs_mono_ns() >= vfs_callctx.deadline_ns;
 }
 
 #endif /* VFSD_CALLCTX_H */

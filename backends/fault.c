@@ -46,12 +46,35 @@
 
 /* The operations a rule may pick, by their names in rules. */
 enum fault_op {
-	FOP_GETATTR, FOP_SETATTR, FOP_READLINK, FOP_MKNOD, FOP_MKDIR,
-	FOP_SYMLINK, FOP_LINK, FOP_UNLINK, FOP_RMDIR, FOP_RENAME,
-	FOP_OPENDIR, FOP_READDIR, FOP_GETXATTR, FOP_LISTXATTR, FOP_SETXATTR,
-	FOP_REMOVEXATTR, FOP_CREATE, FOP_OPEN, FOP_READ, FOP_WRITE,
-	FOP_FGETATTR, FOP_FLUSH, FOP_FSYNC, FOP_FALLOCATE, FOP_LSEEK,
-	FOP_COPY_RANGE, FOP_CLONE, FOP_RELEASE, FOP_STATFS,
+	FOP_GETATTR,
+	FOP_SETATTR,
+	FOP_READLINK,
+	FOP_MKNOD,
+	FOP_MKDIR,
+	FOP_SYMLINK,
+	FOP_LINK,
+	FOP_UNLINK,
+	FOP_RMDIR,
+	FOP_RENAME,
+	FOP_OPENDIR,
+	FOP_READDIR,
+	FOP_GETXATTR,
+	FOP_LISTXATTR,
+	FOP_SETXATTR,
+	FOP_REMOVEXATTR,
+	FOP_CREATE,
+	FOP_OPEN,
+	FOP_READ,
+	FOP_WRITE,
+	FOP_FGETATTR,
+	FOP_FLUSH,
+	FOP_FSYNC,
+	FOP_FALLOCATE,
+	FOP_LSEEK,
+	FOP_COPY_RANGE,
+	FOP_CLONE,
+	FOP_RELEASE,
+	FOP_STATFS,
 	FOP_COUNT
 };
 
@@ -59,35 +82,21 @@ enum fault_op {
 _Static_assert(FOP_COUNT <= 32, "fault_rule.ops holds one bit per op");
 
 static const char *const fault_op_names[FOP_COUNT] = {
-	[FOP_GETATTR]	  = "getattr",
-	[FOP_SETATTR]	  = "setattr",
-	[FOP_READLINK]	  = "readlink",
-	[FOP_MKNOD]	  = "mknod",
-	[FOP_MKDIR]	  = "mkdir",
-	[FOP_SYMLINK]	  = "symlink",
-	[FOP_LINK]	  = "link",
-	[FOP_UNLINK]	  = "unlink",
-	[FOP_RMDIR]	  = "rmdir",
-	[FOP_RENAME]	  = "rename",
-	[FOP_OPENDIR]	  = "opendir",
-	[FOP_READDIR]	  = "readdir",
-	[FOP_GETXATTR]	  = "getxattr",
-	[FOP_LISTXATTR]	  = "listxattr",
-	[FOP_SETXATTR]	  = "setxattr",
-	[FOP_REMOVEXATTR] = "removexattr",
-	[FOP_CREATE]	  = "create",
-	[FOP_OPEN]	  = "open",
-	[FOP_READ]	  = "read",
-	[FOP_WRITE]	  = "write",
-	[FOP_FGETATTR]	  = "fgetattr",
-	[FOP_FLUSH]	  = "flush",
-	[FOP_FSYNC]	  = "fsync",
-	[FOP_FALLOCATE]	  = "fallocate",
-	[FOP_LSEEK]	  = "lseek",
-	[FOP_COPY_RANGE]  = "copy_range",
-	[FOP_CLONE]	  = "clone",
-	[FOP_RELEASE]	  = "release",
-	[FOP_STATFS]	  = "statfs",
+	[FOP_GETATTR] = "getattr",   [FOP_SETATTR] = "setattr",
+	[FOP_READLINK] = "readlink", [FOP_MKNOD] = "mknod",
+	[FOP_MKDIR] = "mkdir",       [FOP_SYMLINK] = "symlink",
+	[FOP_LINK] = "link",         [FOP_UNLINK] = "unlink",
+	[FOP_RMDIR] = "rmdir",       [FOP_RENAME] = "rename",
+	[FOP_OPENDIR] = "opendir",   [FOP_READDIR] = "readdir",
+	[FOP_GETXATTR] = "getxattr", [FOP_LISTXATTR] = "listxattr",
+	[FOP_SETXATTR] = "setxattr", [FOP_REMOVEXATTR] = "removexattr",
+	[FOP_CREATE] = "create",     [FOP_OPEN] = "open",
+	[FOP_READ] = "read",         [FOP_WRITE] = "write",
+	[FOP_FGETATTR] = "fgetattr", [FOP_FLUSH] = "flush",
+	[FOP_FSYNC] = "fsync",       [FOP_FALLOCATE] = "fallocate",
+	[FOP_LSEEK] = "lseek",       [FOP_COPY_RANGE] = "copy_range",
+	[FOP_CLONE] = "clone",       [FOP_RELEASE] = "release",
+	[FOP_STATFS] = "statfs",
 };
 
 /* Longest delay a rule may ask for: an hour is beyond any test. */
@@ -96,57 +105,57 @@ static const char *const fault_op_names[FOP_COUNT] = {
 struct fault_rule {
 	struct fault_rule *next;
 	unsigned id;
-	uint32_t ops;		/* 1u << FOP_* */
-	char *path;		/* fnmatch() glob, owned */
-	long delay_ms;		/* 0: none */
-	int error;		/* positive errno, 0: none */
+	uint32_t ops;  /* 1u << FOP_* */
+	char *path;    /* fnmatch() glob, owned */
+	long delay_ms; /* 0: none */
+	int error;     /* positive errno, 0: none */
 	bool pause;
-	bool after;		/* act once the inner call has returned */
-	unsigned long skip;	/* matches let through first */
-	unsigned long count;	/* hits before the rule is spent; 0: never */
-	unsigned long seen;	/* matches so far, skipped ones included */
-	unsigned long hits;	/* matches the rule acted on */
-	unsigned paused;	/* callers waiting in its pause now */
-	unsigned long resumes;	/* bumped by resume: ends the pauses under way */
+	bool after;            /* act once the inner call has returned */
+	unsigned long skip;    /* matches let through first */
+	unsigned long count;   /* hits before the rule is spent; 0: never */
+	unsigned long seen;    /* matches so far, skipped ones included */
+	unsigned long hits;    /* matches the rule acted on */
+	unsigned paused;       /* callers waiting in its pause now */
+	unsigned long resumes; /* bumped by resume: ends the pauses under way */
 };
 
 struct fault_mount {
-	struct vfs_mount base;		/* first: the router sees only this */
+	struct vfs_mount base; /* first: the router sees only this */
 	/* fault_ops with the members the inner backend lacks set to NULL,
 	 * so that the router's view of what this mount can do is unchanged;
 	 * base.ops points here */
 	struct vfs_backend_ops ops;
-	char name[32];			/* "fault+<inner name>", ops.name */
-	char *what;			/* "mount /prefix", for logs; owned */
-	struct vfs_mount *inner;	/* owned: unmounted with us */
+	char name[32];           /* "fault+<inner name>", ops.name */
+	char *what;              /* "mount /prefix", for logs; owned */
+	struct vfs_mount *inner; /* owned: unmounted with us */
 	const struct vfs_backend_ops *iops;
 
-	pthread_mutex_t lock;		/* protects everything below */
-	pthread_cond_t wake;		/* CLOCK_MONOTONIC: resume, clear,
-					 * detach (delays wait on it too) */
-	struct fault_rule *rules;	/* evaluated in this order */
+	pthread_mutex_t lock;     /* protects everything below */
+	pthread_cond_t wake;      /* CLOCK_MONOTONIC: resume, clear,
+				   * detach (delays wait on it too) */
+	struct fault_rule *rules; /* evaluated in this order */
 	unsigned next_id;
-	bool detached;			/* left the table: inject nothing */
+	bool detached; /* left the table: inject nothing */
 };
 
 /* An open file: host_fd is always -1, so every read and write of it
  * comes through here rather than straight to a host descriptor. */
 struct fault_file {
-	struct vfs_file base;		/* first */
+	struct vfs_file base; /* first */
 	struct fault_mount *fm;
-	struct vfs_file *inner;		/* owned until release() */
-	char *path;			/* as opened, for rules; owned */
+	struct vfs_file *inner; /* owned until release() */
+	char *path;             /* as opened, for rules; owned */
 };
 
 /* Each backend's struct vfs_dir is its own; this is ours. */
 struct vfs_dir {
-	struct vfs_dir *inner;		/* the inner backend's; owned */
-	char *path;			/* as opened, for rules; owned */
+	struct vfs_dir *inner; /* the inner backend's; owned */
+	char *path;            /* as opened, for rules; owned */
 };
 
 /* What one call is to suffer, copied from the rule that picked it. */
 struct fault_act {
-	unsigned rule;			/* 0: no rule matched */
+	unsigned rule; /* 0: no rule matched */
 	long delay_ms;
 	int error;
 	bool pause;
@@ -188,8 +197,8 @@ static bool fault_path_match(const char *glob, const char *a, const char *b)
 }
 
 /* The first rule for `op` on path a (or b) decides what the call gets. */
-static void fault_pick(struct fault_mount *fm, enum fault_op op,
-		       const char *a, const char *b, struct fault_act *act)
+static void fault_pick(struct fault_mount *fm, enum fault_op op, const char *a,
+		       const char *b, struct fault_act *act)
 {
 	struct fault_rule *r;
 
@@ -223,10 +232,10 @@ static void fault_pick(struct fault_mount *fm, enum fault_op op,
 /* A caller waiting in fault_pause()/fault_delay(). */
 struct fault_waiter {
 	struct fault_mount *fm;
-	unsigned rule;			/* pausing rule, 0 for a delay */
-	unsigned long gen;		/* its resumes when the pause began */
-	struct timespec until;		/* end of a delay */
-	int cancel_state;		/* to restore */
+	unsigned rule;         /* pausing rule, 0 for a delay */
+	unsigned long gen;     /* its resumes when the pause began */
+	struct timespec until; /* end of a delay */
+	int cancel_state;      /* to restore */
 };
 
 /*
@@ -239,8 +248,8 @@ struct fault_waiter {
 static void fault_wait_cancelled(void *p)
 {
 	struct fault_waiter *w = p;
-	struct fault_rule *r = w->rule ? fault_rule_find_locked(w->fm, w->rule)
-				       : NULL;
+	struct fault_rule *r =
+		w->rule ? fault_rule_find_locked(w->fm, w->rule) : NULL;
 
 	if (r)
 		r->paused--;
@@ -258,7 +267,7 @@ static bool fault_pause_over_locked(struct fault_mount *fm,
 
 static void fault_pause(struct fault_mount *fm, unsigned id)
 {
-	struct fault_waiter w = { .fm = fm, .rule = id };
+	struct fault_waiter w = {.fm = fm, .rule = id};
 	struct fault_rule *r;
 
 	pthread_mutex_lock(&fm->lock);
@@ -267,7 +276,8 @@ static void fault_pause(struct fault_mount *fm, unsigned id)
 	if (r && !fm->detached) {
 		w.gen = r->resumes;
 		r->paused++;
-		log_info("%s: fault rule %u pauses a call until it is resumed or cleared",
+		log_info("%s: fault rule %u pauses a call until it is resumed "
+			 "or cleared",
 			 fm->what, id);
 		pthread_cleanup_push(fault_wait_cancelled, &w);
 		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &w.cancel_state);
@@ -285,15 +295,14 @@ static void fault_pause(struct fault_mount *fm, unsigned id)
 /* Sleep ms milliseconds, less if the mount is detached meanwhile. */
 static void fault_delay(struct fault_mount *fm, long ms)
 {
-	struct fault_waiter w = { .fm = fm };
+	struct fault_waiter w = {.fm = fm};
 
 	vfs_ts_after_ms(&w.until, CLOCK_MONOTONIC, ms);
 	pthread_mutex_lock(&fm->lock);
 	pthread_cleanup_push(fault_wait_cancelled, &w);
 	pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &w.cancel_state);
-	while (!fm->detached &&
-	       pthread_cond_timedwait(&fm->wake, &fm->lock, &w.until) !=
-		       ETIMEDOUT)
+	while (!fm->detached && pthread_cond_timedwait(&fm->wake, &fm->lock,
+						       &w.until) != ETIMEDOUT)
 		;
 	pthread_setcancelstate(w.cancel_state, NULL);
 	pthread_cleanup_pop(0);
@@ -314,8 +323,8 @@ static int fault_act(struct fault_mount *fm, const struct fault_act *a)
  * Before the inner call: pick the rule for this call into *act and do
  * what it asks beforehand.  0 to go on, or the -errno to return at once.
  */
-static int fault_enter(struct fault_mount *fm, enum fault_op op,
-		       const char *a, const char *b, struct fault_act *act)
+static int fault_enter(struct fault_mount *fm, enum fault_op op, const char *a,
+		       const char *b, struct fault_act *act)
 {
 	fault_pick(fm, op, a, b, act);
 	return act->rule && !act->after ? fault_act(fm, act) : 0;
@@ -374,10 +383,10 @@ static const char *fault_state(struct vfs_mount *m)
 {
 	struct fault_mount *fm = fault_m(m);
 
-	__atomic_store_n(&m->reconnects,
-			 __atomic_load_n(&fm->inner->reconnects,
-					 __ATOMIC_RELAXED),
-			 __ATOMIC_RELAXED);
+	__atomic_store_n(
+		&m->reconnects,
+		__atomic_load_n(&fm->inner->reconnects, __ATOMIC_RELAXED),
+		__ATOMIC_RELAXED);
 	return fm->iops->state ? fm->iops->state(fm->inner) : "connected";
 }
 
@@ -393,8 +402,7 @@ static struct vfs_file *fault_inner(struct vfs_file *f)
 	return ff->inner;
 }
 
-static int fault_getattr(struct vfs_mount *m, const char *path,
-			 struct stat *st)
+static int fault_getattr(struct vfs_mount *m, const char *path, struct stat *st)
 {
 	struct fault_mount *fm = fault_m(m);
 	struct fault_act act;
@@ -413,8 +421,10 @@ static int fault_setattr(struct vfs_mount *m, const char *path,
 	struct fault_mount *fm = fault_m(m);
 	struct fault_act act;
 	int ret = fault_enter(fm, FOP_SETATTR,
-			      path ? path : f ? fault_f(f)->path : NULL, NULL,
-			      &act);
+			      path ? path
+			      : f  ? fault_f(f)->path
+				   : NULL,
+			      NULL, &act);
 
 	if (ret < 0)
 		return ret;
@@ -423,8 +433,8 @@ static int fault_setattr(struct vfs_mount *m, const char *path,
 	return (int)fault_leave(fm, &act, ret);
 }
 
-static ssize_t fault_readlink(struct vfs_mount *m, const char *path,
-			      char *buf, size_t size)
+static ssize_t fault_readlink(struct vfs_mount *m, const char *path, char *buf,
+			      size_t size)
 {
 	struct fault_mount *fm = fault_m(m);
 	struct fault_act act;
@@ -592,8 +602,8 @@ static ssize_t fault_getxattr(struct vfs_mount *m, const char *path,
 	return fault_leave(fm, &act, ret);
 }
 
-static ssize_t fault_listxattr(struct vfs_mount *m, const char *path,
-			       char *buf, size_t size)
+static ssize_t fault_listxattr(struct vfs_mount *m, const char *path, char *buf,
+			       size_t size)
 {
 	struct fault_mount *fm = fault_m(m);
 	struct fault_act act;
@@ -722,8 +732,7 @@ static int fault_open(struct vfs_mount *m, const char *path, int flags,
 	return fault_opened(fm, &act, ret, out);
 }
 
-static ssize_t fault_read(struct vfs_file *f, void *buf, size_t size,
-			  off_t off)
+static ssize_t fault_read(struct vfs_file *f, void *buf, size_t size, off_t off)
 {
 	struct fault_file *ff = fault_f(f);
 	struct fault_act act;
@@ -784,8 +793,7 @@ static int fault_fsync(struct vfs_file *f, bool datasync)
 	return (int)fault_leave(ff->fm, &act, ret);
 }
 
-static int fault_fallocate(struct vfs_file *f, int mode, off_t off,
-			   off_t len)
+static int fault_fallocate(struct vfs_file *f, int mode, off_t off, off_t len)
 {
 	struct fault_file *ff = fault_f(f);
 	struct fault_act act;
@@ -810,8 +818,8 @@ static off_t fault_lseek(struct vfs_file *f, off_t off, int whence)
 }
 
 static ssize_t fault_copy_range(struct vfs_file *in, off_t off_in,
-				struct vfs_file *out, off_t off_out,
-				size_t len, unsigned flags)
+				struct vfs_file *out, off_t off_out, size_t len,
+				unsigned flags)
 {
 	struct fault_mount *fm = fault_f(out)->fm;
 	struct fault_act act;
@@ -862,46 +870,46 @@ static int fault_release(struct vfs_file *f)
  * instance, never from a URL of its own.
  */
 static const struct vfs_backend_ops fault_ops = {
-	.name		= "fault",
-	.unmount	= fault_unmount,
-	.statfs		= fault_statfs,
-	.state		= fault_state,
-	.getattr	= fault_getattr,
-	.setattr	= fault_setattr,
-	.readlink	= fault_readlink,
-	.mknod		= fault_mknod,
-	.mkdir		= fault_mkdir,
-	.symlink	= fault_symlink,
-	.link		= fault_link,
-	.unlink		= fault_unlink,
-	.rmdir		= fault_rmdir,
-	.rename		= fault_rename,
-	.opendir	= fault_opendir,
-	.readdir	= fault_readdir,
-	.releasedir	= fault_releasedir,
-	.getxattr	= fault_getxattr,
-	.listxattr	= fault_listxattr,
-	.setxattr	= fault_setxattr,
-	.removexattr	= fault_removexattr,
-	.create		= fault_create,
-	.open		= fault_open,
-	.read		= fault_read,
-	.write		= fault_write,
-	.fgetattr	= fault_fgetattr,
-	.flush		= fault_flush,
-	.fsync		= fault_fsync,
-	.fallocate	= fault_fallocate,
-	.lseek		= fault_lseek,
-	.copy_range	= fault_copy_range,
-	.clone		= fault_clone,
-	.release	= fault_release,
+	.name = "fault",
+	.unmount = fault_unmount,
+	.statfs = fault_statfs,
+	.state = fault_state,
+	.getattr = fault_getattr,
+	.setattr = fault_setattr,
+	.readlink = fault_readlink,
+	.mknod = fault_mknod,
+	.mkdir = fault_mkdir,
+	.symlink = fault_symlink,
+	.link = fault_link,
+	.unlink = fault_unlink,
+	.rmdir = fault_rmdir,
+	.rename = fault_rename,
+	.opendir = fault_opendir,
+	.readdir = fault_readdir,
+	.releasedir = fault_releasedir,
+	.getxattr = fault_getxattr,
+	.listxattr = fault_listxattr,
+	.setxattr = fault_setxattr,
+	.removexattr = fault_removexattr,
+	.create = fault_create,
+	.open = fault_open,
+	.read = fault_read,
+	.write = fault_write,
+	.fgetattr = fault_fgetattr,
+	.flush = fault_flush,
+	.fsync = fault_fsync,
+	.fallocate = fault_fallocate,
+	.lseek = fault_lseek,
+	.copy_range = fault_copy_range,
+	.clone = fault_clone,
+	.release = fault_release,
 };
 
 /* Keep a member only where the inner backend has it. */
-#define FAULT_AS_INNER(fm, member)                         \
-	do {                                               \
-		if (!(fm)->iops->member)                   \
-			(fm)->ops.member = NULL;           \
+#define FAULT_AS_INNER(fm, member)                                             \
+	do {                                                                   \
+		if (!(fm)->iops->member)                                       \
+			(fm)->ops.member = NULL;                               \
 	} while (0)
 
 int fault_wrap(struct vfs_mount **vm, const char *what, struct vfs_error *err)
@@ -969,7 +977,8 @@ int fault_wrap(struct vfs_mount **vm, const char *what, struct vfs_error *err)
 	fm->base.attr_timeout = inner->attr_timeout;
 	fm->base.entry_timeout = inner->entry_timeout;
 	fm->base.reconnects = inner->reconnects;
-	log_warn("%s: fault injection is on (%s): for tests only, never in production",
+	log_warn("%s: fault injection is on (%s): for tests only, never in "
+		 "production",
 		 what, fm->name);
 	*vm = &fm->base;
 	return 0;
@@ -996,11 +1005,13 @@ void fault_detach(struct vfs_mount *vm)
 
 /* ---- Control ------------------------------------------------------------- */
 
-#define FAULT_RULE_WORDS \
-	"op=OP[,OP...] [path=GLOB] delay=MS|error=ERRNO|pause [when=after] [skip=N] [count=N]"
-#define FAULT_USAGE                                                       \
-	"usage: fault PREFIX add " FAULT_RULE_WORDS                       \
-	" | fault PREFIX list | fault PREFIX clear [ID] | fault PREFIX resume [ID]"
+#define FAULT_RULE_WORDS                                                       \
+	"op=OP[,OP...] [path=GLOB] delay=MS|error=ERRNO|pause [when=after] "   \
+	"[skip=N] [count=N]"
+#define FAULT_USAGE                                                            \
+	"usage: fault PREFIX add " FAULT_RULE_WORDS                            \
+	" | fault PREFIX list | fault PREFIX clear [ID] | fault PREFIX "       \
+	"resume [ID]"
 
 /* An errno by name (EIO, eio) or number; 0 if it is neither. */
 static int fault_errno(const char *s)
@@ -1011,9 +1022,9 @@ static int fault_errno(const char *s)
 	} aliases[] = {
 		/* names strerrorname_np() does not give: it knows one per
 		 * number */
-		{ "EWOULDBLOCK", EWOULDBLOCK },
-		{ "ENOTSUP", ENOTSUP },
-		{ "EDEADLOCK", EDEADLOCK },
+		{"EWOULDBLOCK", EWOULDBLOCK},
+		{"ENOTSUP", ENOTSUP},
+		{"EDEADLOCK", EDEADLOCK},
 	};
 	long l;
 
@@ -1081,10 +1092,18 @@ static int fault_count_parse(const char *s, unsigned long *out)
 static int fault_rule_parse(char **words, int n, struct fault_rule *r,
 			    const char *prefix, struct vfs_error *err)
 {
-	enum { W_OP, W_PATH, W_DELAY, W_ERROR, W_PAUSE, W_WHEN, W_SKIP,
-	       W_COUNT };
-	static const char *const keys[] = { "op", "path", "delay", "error",
-					     "pause", "when", "skip", "count" };
+	enum {
+		W_OP,
+		W_PATH,
+		W_DELAY,
+		W_ERROR,
+		W_PAUSE,
+		W_WHEN,
+		W_SKIP,
+		W_COUNT
+	};
+	static const char *const keys[] = {"op",    "path", "delay", "error",
+					   "pause", "when", "skip",  "count"};
 	unsigned seen = 0;
 
 	for (int i = 0; i < n; i++) {
@@ -1102,9 +1121,10 @@ static int fault_rule_parse(char **words, int n, struct fault_rule *r,
 				break;
 		if (k == sizeof(keys) / sizeof(keys[0]) ||
 		    (k == W_PAUSE) != !val)
-			return vfs_error_set(err, EINVAL,
-					     "fault %s: '%s': not a rule word (%s)",
-					     prefix, word, FAULT_RULE_WORDS);
+			return vfs_error_set(
+				err, EINVAL,
+				"fault %s: '%s': not a rule word (%s)", prefix,
+				word, FAULT_RULE_WORDS);
 		if (seen & (1u << k))
 			return vfs_error_set(err, EINVAL,
 					     "fault %s: '%s': %s given twice",
@@ -1114,15 +1134,25 @@ static int fault_rule_parse(char **words, int n, struct fault_rule *r,
 		case W_OP:
 			r->ops = fault_ops_parse(val, &bad);
 			if (!r->ops)
-				return vfs_error_set(err, EINVAL,
-						     "fault %s: '%s': unknown operation '%s' (getattr, setattr, readlink, mknod, mkdir, symlink, link, unlink, rmdir, rename, opendir, readdir, getxattr, listxattr, setxattr, removexattr, create, open, read, write, fgetattr, flush, fsync, fallocate, lseek, copy_range, clone, release, statfs or *)",
-						     prefix, word, bad);
+				return vfs_error_set(
+					err, EINVAL,
+					"fault %s: '%s': unknown operation "
+					"'%s' (getattr, setattr, readlink, "
+					"mknod, mkdir, symlink, link, unlink, "
+					"rmdir, rename, opendir, readdir, "
+					"getxattr, listxattr, setxattr, "
+					"removexattr, create, open, read, "
+					"write, fgetattr, flush, fsync, "
+					"fallocate, lseek, copy_range, clone, "
+					"release, statfs or *)",
+					prefix, word, bad);
 			break;
 		case W_PATH:
 			if (!*val)
-				return vfs_error_set(err, EINVAL,
-						     "fault %s: '%s': empty path glob",
-						     prefix, word);
+				return vfs_error_set(
+					err, EINVAL,
+					"fault %s: '%s': empty path glob",
+					prefix, word);
 			free(r->path);
 			r->path = strdup(val);
 			if (!r->path)
@@ -1132,7 +1162,8 @@ static int fault_rule_parse(char **words, int n, struct fault_rule *r,
 		case W_DELAY:
 			if (vfs_parse_long(val, 0, FAULT_DELAY_MAX_MS, &l) < 0)
 				return vfs_error_set(err, EINVAL,
-						     "fault %s: '%s': delay is milliseconds, 0 to %ld",
+						     "fault %s: '%s': delay is "
+						     "milliseconds, 0 to %ld",
 						     prefix, word,
 						     FAULT_DELAY_MAX_MS);
 			r->delay_ms = l;
@@ -1140,9 +1171,12 @@ static int fault_rule_parse(char **words, int n, struct fault_rule *r,
 		case W_ERROR:
 			r->error = fault_errno(val);
 			if (!r->error)
-				return vfs_error_set(err, EINVAL,
-						     "fault %s: '%s': not an errno name or number (EIO, ENOSPC, ETIMEDOUT, ESTALE, EACCES, 5...)",
-						     prefix, word);
+				return vfs_error_set(
+					err, EINVAL,
+					"fault %s: '%s': not an errno name or "
+					"number (EIO, ENOSPC, ETIMEDOUT, "
+					"ESTALE, EACCES, 5...)",
+					prefix, word);
 			break;
 		case W_PAUSE:
 			r->pause = true;
@@ -1151,7 +1185,8 @@ static int fault_rule_parse(char **words, int n, struct fault_rule *r,
 			if (strcmp(val, "before") != 0 &&
 			    strcmp(val, "after") != 0)
 				return vfs_error_set(err, EINVAL,
-						     "fault %s: '%s': when is before or after",
+						     "fault %s: '%s': when is "
+						     "before or after",
 						     prefix, word);
 			r->after = strcmp(val, "after") == 0;
 			break;
@@ -1160,18 +1195,21 @@ static int fault_rule_parse(char **words, int n, struct fault_rule *r,
 			if (fault_count_parse(val, k == W_SKIP ? &r->skip
 							       : &r->count) < 0)
 				return vfs_error_set(err, EINVAL,
-						     "fault %s: '%s': %s is a number of calls",
+						     "fault %s: '%s': %s is a "
+						     "number of calls",
 						     prefix, word, keys[k]);
 			break;
 		}
 	}
 	if (!(seen & (1u << W_OP)))
 		return vfs_error_set(err, EINVAL,
-				     "fault %s: a rule needs op=OP (or op=* for every operation)",
+				     "fault %s: a rule needs op=OP (or op=* "
+				     "for every operation)",
 				     prefix);
 	if (!r->delay_ms && !r->error && !r->pause)
 		return vfs_error_set(err, EINVAL,
-				     "fault %s: a rule needs delay=MS (not 0), error=ERRNO or pause",
+				     "fault %s: a rule needs delay=MS (not 0), "
+				     "error=ERRNO or pause",
 				     prefix);
 	if (!r->path) {
 		r->path = strdup("*");
@@ -1281,7 +1319,9 @@ static void fault_rule_json(FILE *out, const struct fault_rule *r)
 	else
 		fputs("null", out);
 	fprintf(out,
-		",\"errno\":%d,\"pause\":%s,\"when\":\"%s\",\"skip\":%lu,\"count\":%lu,\"seen\":%lu,\"hits\":%lu,\"paused\":%u,\"spent\":%s}",
+		",\"errno\":%d,\"pause\":%s,\"when\":\"%s\",\"skip\":%lu,"
+		"\"count\":%lu,\"seen\":%lu,\"hits\":%lu,\"paused\":%u,"
+		"\"spent\":%s}",
 		r->error, r->pause ? "true" : "false",
 		r->after ? "after" : "before", r->skip, r->count, r->seen,
 		r->hits, r->paused, fault_rule_spent(r) ? "true" : "false");
@@ -1371,7 +1411,9 @@ int fault_command(struct vfs_mount *vm, void *p)
 
 	if (vm->ops->unmount != fault_unmount)
 		return vfs_error_set(c->err, EOPNOTSUPP,
-				     "fault %s: not a fault+ mount (backend %s); mount it with a fault+ URL (fault+file:///dir) to inject faults",
+				     "fault %s: not a fault+ mount (backend "
+				     "%s); mount it with a fault+ URL "
+				     "(fault+file:///dir) to inject faults",
 				     c->prefix, vm->ops->name);
 	fm = fault_m(vm);
 	if (strcmp(sub, "add") == 0 && c->argc >= 2)

@@ -49,9 +49,9 @@ void fault_detach(struct vfs_mount *vm);
 
 /* One `fault` control command, for fault_command(). */
 struct fault_cmd {
-	const char *prefix;	/* the mount's, for messages */
-	char **argv;		/* add RULE-WORD... | list | clear [ID] |
-				 * resume [ID]; add's words may be changed */
+	const char *prefix; /* the mount's, for messages */
+	char **argv;        /* add RULE-WORD... | list | clear [ID] |
+			     * resume [ID]; add's words may be changed */
 	int argc;
 	bool json;
 	FILE *out;

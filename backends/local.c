@@ -47,28 +47,28 @@
 #define LOCAL_DIO_ALIGN 4096
 
 struct local_mount {
-	struct vfs_mount base;	/* first: the router sees only this */
-	int rootfd;		/* O_PATH|O_DIRECTORY of the root */
-	bool root_user;		/* daemon runs as root: create as the caller */
+	struct vfs_mount base; /* first: the router sees only this */
+	int rootfd;            /* O_PATH|O_DIRECTORY of the root */
+	bool root_user;        /* daemon runs as root: create as the caller */
 };
 
 struct local_file {
-	struct vfs_file base;	/* first */
-	int fd;			/* as opened, O_DIRECT included */
-	int bfd;		/* buffered twin for unaligned O_DIRECT I/O, or -1 */
+	struct vfs_file base; /* first */
+	int fd;               /* as opened, O_DIRECT included */
+	int bfd; /* buffered twin for unaligned O_DIRECT I/O, or -1 */
 };
 
 struct vfs_dir {
 	DIR *dp;
-	off_t pos;	/* offset the stream is at, or -1 when unknown */
+	off_t pos; /* offset the stream is at, or -1 when unknown */
 };
 
 /* A resolved path: dirfd + final name, as *at() calls want them. */
 struct local_path {
 	int dirfd;
-	bool own;		/* dirfd must be closed */
-	const char *name;	/* "" for the root itself */
-	char buf[PATH_MAX];	/* the parent's path, or a piece of it */
+	bool own;           /* dirfd must be closed */
+	const char *name;   /* "" for the root itself */
+	char buf[PATH_MAX]; /* the parent's path, or a piece of it */
 };
 
 static struct local_mount *local_m(struct vfs_mount *m)
@@ -131,13 +131,13 @@ static int local_walk(struct local_mount *lm, const char *dir, size_t dlen,
 		memcpy(buf, dir + off, len);
 		buf[len] = '\0';
 		fd = local_openat2(cur, buf, O_PATH | O_DIRECTORY);
-next:
+	next:
 		if (cur != lm->rootfd)
 			close(cur);
 		if (fd < 0)
 			return fd;
 		cur = fd;
-		off += len + 1;		/* and the '/' after the piece */
+		off += len + 1; /* and the '/' after the piece */
 	}
 	return cur;
 }
@@ -223,15 +223,23 @@ static int local_stat_at(struct local_path *lp, struct stat *st)
 /* ---- Instance ---------------------------------------------------- */
 
 static const struct vfs_opt_spec local_opts[] = {
-	{ .name = "cache_ttl", .type = VFS_OPT_INT, .def = "1", .min = 0,
-	  .max = 3600,
-	  .help = "seconds the kernel may cache attributes and names" },
-	{ .name = "shared", .type = VFS_OPT_BOOL, .def = "no",
-	  .help = "the directory is on storage other hosts use too (a cluster or network file system): cross-host locks and coherence" },
-	{ .name = "passthrough", .type = VFS_OPT_BOOL, .def = "yes",
-	  .help = "let the kernel read and write open files directly (Linux 6.9+, not with shared = yes)" },
-	{ 0 }
-};
+	{.name = "cache_ttl",
+	 .type = VFS_OPT_INT,
+	 .def = "1",
+	 .min = 0,
+	 .max = 3600,
+	 .help = "seconds the kernel may cache attributes and names"},
+	{.name = "shared",
+	 .type = VFS_OPT_BOOL,
+	 .def = "no",
+	 .help = "the directory is on storage other hosts use too (a cluster "
+		 "or network file system): cross-host locks and coherence"},
+	{.name = "passthrough",
+	 .type = VFS_OPT_BOOL,
+	 .def = "yes",
+	 .help = "let the kernel read and write open files directly (Linux "
+		 "6.9+, not with shared = yes)"},
+	{0}};
 
 static int local_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 		       struct vfs_mount **out, struct vfs_error *err)
@@ -241,15 +249,16 @@ static int local_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 	int fd;
 
 	if (url->host && *url->host && strcmp(url->host, "localhost") != 0)
-		return vfs_error_set(err, EINVAL,
-				     "%s: file URLs take no host (file:///abs/path)",
-				     url->raw);
+		return vfs_error_set(
+			err, EINVAL,
+			"%s: file URLs take no host (file:///abs/path)",
+			url->raw);
 	fd = open(url->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		int e = errno;
 
-		return vfs_error_set(err, e, "%s: %s: %s", url->raw,
-				     url->path, strerror(e));
+		return vfs_error_set(err, e, "%s: %s: %s", url->raw, url->path,
+				     strerror(e));
 	}
 	if (fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		close(fd);
@@ -262,9 +271,11 @@ static int local_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 
 		if (probe < 0) {
 			close(fd);
-			return vfs_error_set(err, -probe,
-					     "%s: openat2() unavailable (%s); Linux 5.6 or later is needed for confinement",
-					     url->raw, strerror(-probe));
+			return vfs_error_set(
+				err, -probe,
+				"%s: openat2() unavailable (%s); Linux 5.6 or "
+				"later is needed for confinement",
+				url->raw, strerror(-probe));
 		}
 		close(probe);
 	}
@@ -308,8 +319,7 @@ static int local_statfs(struct vfs_mount *m, const char *path,
 
 /* ---- Namespace --------------------------------------------------- */
 
-static int local_getattr(struct vfs_mount *m, const char *path,
-			 struct stat *st)
+static int local_getattr(struct vfs_mount *m, const char *path, struct stat *st)
 {
 	struct local_path lp;
 	int ret = local_resolve(local_m(m), path, &lp);
@@ -330,7 +340,7 @@ static int local_getattr(struct vfs_mount *m, const char *path,
  * none of which the daemon otherwise uses) and keeps setting it.  Where
  * that fails the mode is masked here, default ACLs aside.
  */
-static __thread signed char local_own_fs;	/* 0 unknown, 1 own, -1 failed */
+static __thread signed char local_own_fs; /* 0 unknown, 1 own, -1 failed */
 
 static mode_t local_umask(mode_t mode, const struct vfs_cred *cred)
 {
@@ -347,16 +357,16 @@ static mode_t local_umask(mode_t mode, const struct vfs_cred *cred)
  * the caller's fsuid, fsgid and groups, so the file system beneath makes
  * the object the caller's itself - owner, a setgid directory's group,
  * set-id bits the caller may have - and checks the caller's right to
- * make it (quotas aside: the thread keeps CAP_SYS_RESOURCE).  No chown follows, so there is no moment in which another
- * user could swap the new name for one of theirs.  fsuid and fsgid belong
- * to the thread; so do the groups when set by the system call itself
- * (glibc's setgroups() changes every thread).  The kernel drops the
- * thread's file capabilities with a non-zero fsuid and raises them again
- * with 0.  Groups vfsd could not learn (a caller in another PID namespace)
- * leave the primary group alone; with default_permissions the kernel has
- * checked the caller's whole list before.
+ * make it (quotas aside: the thread keeps CAP_SYS_RESOURCE).  No chown follows,
+ * so there is no moment in which another user could swap the new name for one
+ * of theirs.  fsuid and fsgid belong to the thread; so do the groups when set
+ * by the system call itself (glibc's setgroups() changes every thread).  The
+ * kernel drops the thread's file capabilities with a non-zero fsuid and raises
+ * them again with 0.  Groups vfsd could not learn (a caller in another PID
+ * namespace) leave the primary group alone; with default_permissions the kernel
+ * has checked the caller's whole list before.
  */
-static gid_t local_groups0[NGROUPS_MAX];	/* the daemon's own */
+static gid_t local_groups0[NGROUPS_MAX]; /* the daemon's own */
 static int local_ngroups0 = -1;
 static uid_t local_uid0;
 static gid_t local_gid0;
@@ -381,7 +391,8 @@ static void local_restore(void)
 	if (syscall(SYS_setgroups, (size_t)local_ngroups0, local_groups0) < 0 ||
 	    (uid_t)setfsuid((uid_t)-1) != local_uid0 ||
 	    (gid_t)setfsgid((gid_t)-1) != local_gid0) {
-		log_err("cannot take back the daemon's own credentials after a create: stopping");
+		log_err("cannot take back the daemon's own credentials after a "
+			"create: stopping");
 		abort();
 	}
 }
@@ -472,7 +483,7 @@ static int local_setattr(struct vfs_mount *m, const char *path,
 		}
 	}
 	if (sa->valid & VFS_SET_SIZE) {
-		if (vfs_call_expired())		/* see local_write */
+		if (vfs_call_expired()) /* see local_write */
 			ret = (errno = ETIMEDOUT, -1);
 		else if (fd >= 0)
 			ret = ftruncate(fd, sa->size);
@@ -489,8 +500,8 @@ static int local_setattr(struct vfs_mount *m, const char *path,
 	if (sa->valid & (VFS_SET_ATIME | VFS_SET_MTIME | VFS_SET_ATIME_NOW |
 			 VFS_SET_MTIME_NOW)) {
 		struct timespec ts[2] = {
-			{ .tv_nsec = UTIME_OMIT },
-			{ .tv_nsec = UTIME_OMIT },
+			{.tv_nsec = UTIME_OMIT},
+			{.tv_nsec = UTIME_OMIT},
 		};
 
 		if (sa->valid & VFS_SET_ATIME_NOW)
@@ -532,8 +543,8 @@ out:
 	return ret;
 }
 
-static ssize_t local_readlink(struct vfs_mount *m, const char *path,
-			      char *buf, size_t size)
+static ssize_t local_readlink(struct vfs_mount *m, const char *path, char *buf,
+			      size_t size)
 {
 	struct local_path lp;
 	ssize_t n;
@@ -563,8 +574,7 @@ static int local_created(struct local_path *lp, struct stat *st, bool is_dir)
 }
 
 static int local_mknod(struct vfs_mount *m, const char *path, mode_t mode,
-		       dev_t rdev, const struct vfs_cred *cred,
-		       struct stat *st)
+		       dev_t rdev, const struct vfs_cred *cred, struct stat *st)
 {
 	struct local_mount *lm = local_m(m);
 	struct local_path lp;
@@ -575,7 +585,8 @@ static int local_mknod(struct vfs_mount *m, const char *path, mode_t mode,
 	became = local_become(lm, cred);
 	ret = became < 0 ? became
 	      : mknodat(lp.dirfd, lp.name, local_umask(mode, cred), rdev) < 0
-		      ? -errno : 0;
+		      ? -errno
+		      : 0;
 	local_unbecome(became);
 	if (ret == 0)
 		ret = local_created(&lp, st, false);
@@ -593,7 +604,7 @@ static int local_mkdir(struct vfs_mount *m, const char *path, mode_t mode,
 	if (ret < 0)
 		return ret;
 	became = local_become(lm, cred);
-	ret = became < 0 ? became
+	ret = became < 0                                                ? became
 	      : mkdirat(lp.dirfd, lp.name, local_umask(mode, cred)) < 0 ? -errno
 									: 0;
 	local_unbecome(became);
@@ -614,8 +625,9 @@ static int local_symlink(struct vfs_mount *m, const char *target,
 	if (ret < 0)
 		return ret;
 	became = local_become(lm, cred);
-	ret = became < 0 ? became
-	      : symlinkat(target, lp.dirfd, lp.name) < 0 ? -errno : 0;
+	ret = became < 0                                 ? became
+	      : symlinkat(target, lp.dirfd, lp.name) < 0 ? -errno
+							 : 0;
 	local_unbecome(became);
 	if (ret == 0)
 		ret = local_created(&lp, st, false);
@@ -684,7 +696,7 @@ static int local_rename(struct vfs_mount *m, const char *from, const char *to,
 		goto out_a;
 	if (!*a.name || !*b.name)
 		ret = -EBUSY;
-	else if (vfs_call_expired())	/* see local_write */
+	else if (vfs_call_expired()) /* see local_write */
 		ret = -ETIMEDOUT;
 	else if (renameat2(a.dirfd, a.name, b.dirfd, b.name, flags) < 0)
 		ret = -errno;
@@ -751,7 +763,8 @@ static int local_readdir(struct vfs_mount *m, struct vfs_dir *d, off_t off,
 			flags = 0;
 		}
 		if (fill(ctx, de->d_name, &st, flags, de->d_off)) {
-			/* the stream is past an entry the caller did not take */
+			/* the stream is past an entry the caller did not take
+			 */
 			d->pos = -1;
 			return 0;
 		}
@@ -807,8 +820,8 @@ static ssize_t local_getxattr(struct vfs_mount *m, const char *path,
 	return n;
 }
 
-static ssize_t local_listxattr(struct vfs_mount *m, const char *path,
-			       char *buf, size_t size)
+static ssize_t local_listxattr(struct vfs_mount *m, const char *path, char *buf,
+			       size_t size)
 {
 	char proc[64];
 	bool is_link;
@@ -1000,8 +1013,8 @@ static ssize_t local_pread_all(int fd, void *buf, size_t size, off_t off)
 	size_t done = 0;
 
 	while (done < size) {
-		ssize_t n = pread(fd, (char *)buf + done, size - done,
-				  off + done);
+		ssize_t n =
+			pread(fd, (char *)buf + done, size - done, off + done);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -1015,8 +1028,7 @@ static ssize_t local_pread_all(int fd, void *buf, size_t size, off_t off)
 	return done;
 }
 
-static ssize_t local_pwrite_all(int fd, const void *buf, size_t size,
-				off_t off)
+static ssize_t local_pwrite_all(int fd, const void *buf, size_t size, off_t off)
 {
 	size_t done = 0;
 
@@ -1034,8 +1046,7 @@ static ssize_t local_pwrite_all(int fd, const void *buf, size_t size,
 	return done;
 }
 
-static ssize_t local_read(struct vfs_file *f, void *buf, size_t size,
-			  off_t off)
+static ssize_t local_read(struct vfs_file *f, void *buf, size_t size, off_t off)
 {
 	struct local_file *lf = local_f(f);
 	void *bb;
@@ -1104,7 +1115,7 @@ static int local_fsync(struct vfs_file *f, bool datasync)
 
 static int local_fallocate(struct vfs_file *f, int mode, off_t off, off_t len)
 {
-	if (vfs_call_expired())		/* see local_write */
+	if (vfs_call_expired()) /* see local_write */
 		return -ETIMEDOUT;
 	return fallocate(local_f(f)->fd, mode, off, len) < 0 ? -errno : 0;
 }
@@ -1123,7 +1134,7 @@ static ssize_t local_copy_range(struct vfs_file *in, off_t off_in,
 	loff_t oi = off_in, oo = off_out;
 	ssize_t n;
 
-	if (vfs_call_expired())		/* see local_write */
+	if (vfs_call_expired()) /* see local_write */
 		return -ETIMEDOUT;
 	n = copy_file_range(local_f(in)->fd, &oi, local_f(out)->fd, &oo, len,
 			    flags);
@@ -1142,37 +1153,37 @@ static int local_release(struct vfs_file *f)
 }
 
 const struct vfs_backend_ops local_ops = {
-	.name		= "file",
-	.opts		= local_opts,
-	.mount		= local_mount,
-	.unmount	= local_unmount,
-	.statfs		= local_statfs,
-	.getattr	= local_getattr,
-	.setattr	= local_setattr,
-	.readlink	= local_readlink,
-	.mknod		= local_mknod,
-	.mkdir		= local_mkdir,
-	.symlink	= local_symlink,
-	.link		= local_link,
-	.unlink		= local_unlink,
-	.rmdir		= local_rmdir,
-	.rename		= local_rename,
-	.opendir	= local_opendir,
-	.readdir	= local_readdir,
-	.releasedir	= local_releasedir,
-	.getxattr	= local_getxattr,
-	.listxattr	= local_listxattr,
-	.setxattr	= local_setxattr,
-	.removexattr	= local_removexattr,
-	.create		= local_create,
-	.open		= local_open,
-	.read		= local_read,
-	.write		= local_write,
-	.fgetattr	= local_fgetattr,
-	.flush		= local_flush,
-	.fsync		= local_fsync,
-	.fallocate	= local_fallocate,
-	.lseek		= local_lseek,
-	.copy_range	= local_copy_range,
-	.release	= local_release,
+	.name = "file",
+	.opts = local_opts,
+	.mount = local_mount,
+	.unmount = local_unmount,
+	.statfs = local_statfs,
+	.getattr = local_getattr,
+	.setattr = local_setattr,
+	.readlink = local_readlink,
+	.mknod = local_mknod,
+	.mkdir = local_mkdir,
+	.symlink = local_symlink,
+	.link = local_link,
+	.unlink = local_unlink,
+	.rmdir = local_rmdir,
+	.rename = local_rename,
+	.opendir = local_opendir,
+	.readdir = local_readdir,
+	.releasedir = local_releasedir,
+	.getxattr = local_getxattr,
+	.listxattr = local_listxattr,
+	.setxattr = local_setxattr,
+	.removexattr = local_removexattr,
+	.create = local_create,
+	.open = local_open,
+	.read = local_read,
+	.write = local_write,
+	.fgetattr = local_fgetattr,
+	.flush = local_flush,
+	.fsync = local_fsync,
+	.fallocate = local_fallocate,
+	.lseek = local_lseek,
+	.copy_range = local_copy_range,
+	.release = local_release,
 };

@@ -39,7 +39,8 @@ int main(int argc, char **argv)
 	long n;
 
 	if (argc != 4) {
-		fprintf(stderr, "usage: %s DIR N create|stat|unlink\n", argv[0]);
+		fprintf(stderr, "usage: %s DIR N create|stat|unlink\n",
+			argv[0]);
 		return 2;
 	}
 	dir = argv[1];
@@ -54,8 +55,9 @@ int main(int argc, char **argv)
 	for (long i = 0; i < n; i++) {
 		snprintf(path, sizeof(path), "%s/f%06ld", dir, i);
 		if (phase[0] == 'c') {
-			int fd = open(path, O_CREAT | O_EXCL | O_WRONLY |
-					    O_CLOEXEC, 0644);
+			int fd = open(path,
+				      O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
+				      0644);
 
 			if (fd < 0 || close(fd) < 0)
 				goto fail;

@@ -69,9 +69,9 @@ static void holders_fill(const char *path, struct image_info *info)
 			break;
 		if (list_has(info->locked_by, h, len))
 			continue;
-		used += (size_t)snprintf(info->locked_by + used,
-					 sizeof(info->locked_by) - used,
-					 "%s%.*s", used ? "," : "", (int)len, h);
+		used += (size_t)snprintf(
+			info->locked_by + used, sizeof(info->locked_by) - used,
+			"%s%.*s", used ? "," : "", (int)len, h);
 	}
 }
 
@@ -182,13 +182,15 @@ static void info_json(FILE *out, const char *path, const struct image_info *i)
 	fputs(",\"format\":", out);
 	report_json_str(out, i->format);
 	fprintf(out,
-		",\"virtual_size\":%llu,\"file_size\":%llu,\"allocated_size\":%llu",
+		",\"virtual_size\":%llu,\"file_size\":%llu,\"allocated_size\":%"
+		"llu",
 		(unsigned long long)i->virtual_size,
 		(unsigned long long)i->file_size,
 		(unsigned long long)i->allocated);
 	if (i->format[0] == 'q')
 		fprintf(out,
-			",\"qcow2_version\":%u,\"cluster_size\":%u,\"dirty\":%s,\"corrupt\":%s",
+			",\"qcow2_version\":%u,\"cluster_size\":%u,\"dirty\":%"
+			"s,\"corrupt\":%s",
 			i->qcow2_version, i->cluster_size,
 			i->dirty ? "true" : "false",
 			i->corrupt ? "true" : "false");
@@ -236,8 +238,8 @@ static void info_json(FILE *out, const char *path, const struct image_info *i)
 
 static void human_size(char *buf, size_t size, uint64_t v)
 {
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB",
-					     "PiB" };
+	static const char *const units[] = {"B",   "KiB", "MiB",
+					    "GiB", "TiB", "PiB"};
 	double d = (double)v;
 	int u = 0;
 
@@ -266,7 +268,8 @@ int image_cmd_info(FILE *out, const char *file, bool json,
 	}
 	human_size(v, sizeof(v), i.virtual_size);
 	human_size(a, sizeof(a), i.allocated);
-	fprintf(out, "image:          %s\nformat:         %s\n", file, i.format);
+	fprintf(out, "image:          %s\nformat:         %s\n", file,
+		i.format);
 	fprintf(out, "virtual size:   %s (%llu bytes)\n", v,
 		(unsigned long long)i.virtual_size);
 	fprintf(out, "file size:      %llu bytes\n",
@@ -330,8 +333,8 @@ static int cmp_str(const void *a, const void *b)
 /* A file counts as an image if it is qcow2, or raw with an image name. */
 static bool looks_like_image(const char *name, const struct image_info *i)
 {
-	static const char *const ext[] = { ".img", ".raw", ".qcow2", ".iso",
-					   ".disk" };
+	static const char *const ext[] = {".img", ".raw", ".qcow2", ".iso",
+					  ".disk"};
 	size_t len = strlen(name);
 
 	if (strcmp(i->format, "qcow2") == 0)
@@ -345,10 +348,9 @@ static bool looks_like_image(const char *name, const struct image_info *i)
 	return false;
 }
 
-int image_cmd_list(FILE *out, const char *dir, bool json,
-		   struct vfs_error *err)
+int image_cmd_list(FILE *out, const char *dir, bool json, struct vfs_error *err)
 {
-	struct list_ctx c = { 0 };
+	struct list_ctx c = {0};
 	struct router_dir *d;
 	int ret, shown = 0;
 
@@ -375,7 +377,8 @@ int image_cmd_list(FILE *out, const char *dir, bool json,
 			ret = -ENOMEM;
 			break;
 		}
-		if (image_probe(path, &i) == 0 && looks_like_image(c.names[k], &i)) {
+		if (image_probe(path, &i) == 0 &&
+		    looks_like_image(c.names[k], &i)) {
 			if (json) {
 				if (shown)
 					fputc(',', out);
@@ -387,7 +390,8 @@ int image_cmd_list(FILE *out, const char *dir, bool json,
 				human_size(a, sizeof(a), i.allocated);
 				fprintf(out, "%-28s %-6s %10s %10s  %-20s %s\n",
 					c.names[k], i.format, v, a,
-					i.backing_file[0] ? i.backing_file : "-",
+					i.backing_file[0] ? i.backing_file
+							  : "-",
 					i.locked_by[0] ? i.locked_by : "-");
 			}
 			shown++;
@@ -400,7 +404,6 @@ out:
 	for (size_t k = 0; k < c.n; k++)
 		free(c.names[k]);
 	free(c.names);
-	return ret < 0 ? vfs_error_set(err, -ret, "%s: %s", dir,
-				       strerror(-ret))
+	return ret < 0 ? vfs_error_set(err, -ret, "%s: %s", dir, strerror(-ret))
 		       : 0;
 }

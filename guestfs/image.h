@@ -17,15 +17,15 @@
 #define IMAGE_XATTR_PREFIX "user.vfsd.image."
 
 struct image_info {
-	char format[8];			/* "qcow2" or "raw" */
+	char format[8]; /* "qcow2" or "raw" */
 	uint32_t qcow2_version;
-	uint64_t virtual_size;		/* bytes the guest sees */
-	uint64_t file_size;		/* st_size */
-	uint64_t allocated;		/* bytes allocated on the backend */
-	uint32_t cluster_size;		/* qcow2 */
-	char backing_file[1024];	/* "" for none */
-	bool dirty, corrupt;		/* qcow2 v3 incompatible bits */
-	char locked_by[512];		/* hosts holding locks, comma separated */
+	uint64_t virtual_size;   /* bytes the guest sees */
+	uint64_t file_size;      /* st_size */
+	uint64_t allocated;      /* bytes allocated on the backend */
+	uint32_t cluster_size;   /* qcow2 */
+	char backing_file[1024]; /* "" for none */
+	bool dirty, corrupt;     /* qcow2 v3 incompatible bits */
+	char locked_by[512];     /* hosts holding locks, comma separated */
 	/* the same, each as "HOST token=T age=Ns" (instance, record age) */
 	char lock_holders[1024];
 };

@@ -23,12 +23,12 @@
 #include "lib/log.h"
 #include "lib/clock.h"
 
-#define SCAN_TRIES 8		/* listings that raced with renewals */
-#define PENDING_TRIES 6		/* backoffs behind racing acquirers */
+#define SCAN_TRIES    8 /* listings that raced with renewals */
+#define PENDING_TRIES 6 /* backoffs behind racing acquirers */
 
 static void sleep_ms(long ms)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
 
 	nanosleep(&ts, NULL);
 }
@@ -43,7 +43,7 @@ static bool expired(const struct timespec *now, const struct timespec *mtime)
 
 struct names {
 	char **v;
-	mode_t *type;		/* S_IFMT bits from the listing */
+	mode_t *type; /* S_IFMT bits from the listing */
 	size_t n;
 };
 
@@ -127,7 +127,10 @@ static void note_same_host_locked(const char *token, const char *rdir,
 			continue;
 		if (seq > d->max_seq && d->scan != scan && !glock_g.dup_live) {
 			glock_g.dup_live = true;
-			log_err("host id '%s' is used by another running vfsd instance (token %s) on the same storage: refusing new cross-host locks until one of them gets another host_id",
+			log_err("host id '%s' is used by another running vfsd "
+				"instance (token %s) on the same storage: "
+				"refusing new cross-host locks until one of "
+				"them gets another host_id",
 				glock_g.host, token);
 		}
 		if (seq > d->max_seq)
@@ -149,7 +152,10 @@ static void note_same_host_locked(const char *token, const char *rdir,
 		d->dir = dir;
 		d->max_seq = seq;
 		d->scan = scan;
-		log_warn("a lock lease of host id '%s' from another vfsd instance (token %s) is on the storage: a predecessor of this daemon (its locks expire after the lease) or another daemon with the same host_id",
+		log_warn("a lock lease of host id '%s' from another vfsd "
+			 "instance (token %s) is on the storage: a predecessor "
+			 "of this daemon (its locks expire after the lease) or "
+			 "another daemon with the same host_id",
 			 glock_g.host, token);
 	}
 }
@@ -235,9 +241,12 @@ static int scan_one(const char *rdir, const char *name, mode_t type,
 		}
 	} else if (!text || record_parse(text, v, n, cap, host, sizeof(host),
 					 token, sizeof(token)) < 0) {
-		log_warn("lock lease %s %s; taken as a write lock of the whole file until it expires",
+		log_warn("lock lease %s %s; taken as a write lock of the whole "
+			 "file until it expires",
 			 path,
-			 text ? "malformed" : toolong ? "too long" : strerror(-rerr));
+			 text      ? "malformed"
+			 : toolong ? "too long"
+				   : strerror(-rerr));
 		ret = push_whole_file(v, n, cap, name);
 	} else {
 		double age = mtime.tv_sec ? vfs_ts_diff(now, &mtime) : 0;
@@ -314,8 +323,8 @@ static bool own_leftover(const char *name, size_t ownlen)
  * holder is never missed.
  */
 int lease_remote_locks(const char *rdir, uint64_t fid,
-		       const struct timespec *now, const char *mine,
-		       bool clean, struct glock **out, size_t *outn)
+		       const struct timespec *now, const char *mine, bool clean,
+		       struct glock **out, size_t *outn)
 {
 	char prefix[600], own[600];
 	struct glock *v = NULL;
@@ -330,7 +339,7 @@ int lease_remote_locks(const char *rdir, uint64_t fid,
 	/* any record of this instance */
 	snprintf(own, sizeof(own), "%s.%s.", glock_g.host_esc, glock_g.token);
 	for (int tries = 0;; tries++) {
-		struct names nm = { 0 };
+		struct names nm = {0};
 		struct router_dir *d;
 		bool again = false;
 
@@ -411,8 +420,8 @@ int lease_remote_locks(const char *rdir, uint64_t fid,
 /* The lock of `others` that conflicts with `want`, preferring a held one
  * to a pending one; *pending_only: every conflicting lock is still being
  * acquired (by a racing acquirer that will back off). */
-const struct glock *lease_find_conflict(const struct glock *others,
-					size_t on, const struct glock *want,
+const struct glock *lease_find_conflict(const struct glock *others, size_t on,
+					const struct glock *want,
 					bool *pending_only)
 {
 	const struct glock *c = NULL;
@@ -433,11 +442,10 @@ const struct glock *lease_find_conflict(const struct glock *others,
 
 /* Remove the record `old` that a successor sent at `sent_ns` and confirmed
  * in time replaces; the removal runs under the successor's validity. */
-void lease_drop_predecessor(const char *rdir, const char *old,
-			    int64_t sent_ns)
+void lease_drop_predecessor(const char *rdir, const char *old, int64_t sent_ns)
 {
-	struct vfs_callctx cx = vfs_callctx_push(sent_ns + valid_window_ns(),
-						 true);
+	struct vfs_callctx cx =
+		vfs_callctx_push(sent_ns + valid_window_ns(), true);
 
 	record_drop(rdir, old);
 	vfs_callctx_pop(cx);
@@ -451,8 +459,8 @@ void lease_drop_predecessor(const char *rdir, const char *old,
  * with the file busy and glock_g.lock dropped; the caller adopts *res.
  */
 static int publish(const char *rdir, uint64_t fid, const char *old,
-		   const struct glock *v, size_t n,
-		   const struct glock *pending, struct put_result *res)
+		   const struct glock *v, size_t n, const struct glock *pending,
+		   struct put_result *res)
 {
 	char *text;
 	int ret;
@@ -561,7 +569,7 @@ int lease_publish_fenced(struct glock_file *gf, const char *rdir,
 	free(cur);
 	pthread_mutex_lock(&glock_g.lock);
 	if (ret == 0)
-		lease_adopt_locked(gf, res);	/* res->name NULL: removed */
+		lease_adopt_locked(gf, res); /* res->name NULL: removed */
 	else
 		glock_check_lapsed_locked(gf);
 	pthread_mutex_unlock(&glock_g.lock);
@@ -579,8 +587,7 @@ int lease_publish_fenced(struct glock_file *gf, const char *rdir,
  */
 int lease_acquire(struct glock_file *gf, const char *rdir,
 		  const struct glock *nv, size_t nn, const struct glock *old_v,
-		  size_t old_n, const struct glock *lk,
-		  struct glock *conflict)
+		  size_t old_n, const struct glock *lk, struct glock *conflict)
 {
 	int ret;
 
@@ -617,14 +624,17 @@ int lease_acquire(struct glock_file *gf, const char *rdir,
 			/* paused past our own validity: others may have
 			 * judged our record expired meanwhile, and the locks
 			 * we had before are lost with it */
-			log_warn("lock acquisition in %s outlived its lease", rdir);
+			log_warn("lock acquisition in %s outlived its lease",
+				 rdir);
 			ret = -EAGAIN;
 		} else if (ret == 0) {
 			ret = -EAGAIN;
 		}
 		/* withdraw the lock we did not get */
-		if (lease_publish_fenced(gf, rdir, old_v, old_n, old_n, NULL, &res) < 0)
-			log_warn("cannot withdraw a refused lock from %s; it expires with the lease",
+		if (lease_publish_fenced(gf, rdir, old_v, old_n, old_n, NULL,
+					 &res) < 0)
+			log_warn("cannot withdraw a refused lock from %s; it "
+				 "expires with the lease",
 				 rdir);
 		if (ret != -EAGAIN || !pending_only ||
 		    tries + 1 >= PENDING_TRIES)
@@ -637,8 +647,8 @@ int lease_acquire(struct glock_file *gf, const char *rdir,
 /* ---- who holds locks --------------------------------------------------- */
 
 /* Append one holder to the comma-separated list in buf, once. */
-static size_t holders_add(char *buf, size_t size, size_t used,
-			  const char *host, const char *token, int age)
+static size_t holders_add(char *buf, size_t size, size_t used, const char *host,
+			  const char *token, int age)
 {
 	char item[256];
 
@@ -671,10 +681,9 @@ int glock_holders_detail(const char *path, char *buf, size_t size)
 	for (struct glock_file *gf = glock_g.files; gf; gf = gf->next)
 		if (gf->n && gf->record && gf->record_dir &&
 		    !strcmp(gf->record_dir, rdir))
-			used = holders_add(buf, size, used, glock_g.host,
-					   glock_g.token,
-					   (int)((vfs_mono_ns() - gf->sent_ns) /
-						 NS));
+			used = holders_add(
+				buf, size, used, glock_g.host, glock_g.token,
+				(int)((vfs_mono_ns() - gf->sent_ns) / NS));
 	pthread_mutex_unlock(&glock_g.lock);
 	cx = vfs_callctx_push(0, true);
 	ret = record_server_now(rdir, &now);

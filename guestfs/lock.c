@@ -22,11 +22,11 @@
 #include "lib/log.h"
 #include "lib/clock.h"
 
-#define RETRY_MS 100		/* polling interval of blocking locks */
+#define RETRY_MS 100 /* polling interval of blocking locks */
 
 struct glock_state glock_g = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.changed = PTHREAD_COND_INITIALIZER,	/* glock_init: monotonic */
+	.changed = PTHREAD_COND_INITIALIZER, /* glock_init: monotonic */
 };
 
 /* ---- the local table --------------------------------------------------- */
@@ -83,8 +83,7 @@ void glock_file_maybe_free_locked(struct glock_file *gf)
 	file_free(gf);
 }
 
-int glock_push(struct glock **v, size_t *n, size_t *cap,
-	       const struct glock *lk)
+int glock_push(struct glock **v, size_t *n, size_t *cap, const struct glock *lk)
 {
 	if (*n == *cap) {
 		size_t c = *cap ? *cap * 2 : 8;
@@ -182,7 +181,8 @@ bool glock_check_lapsed_locked(struct glock_file *gf)
 {
 	if (gf->record && !gf->lost && vfs_mono_ns() >= gf->valid_ns) {
 		gf->lost = true;
-		log_err("lock lease %s/%s lapsed (no renewal confirmed for %.1f s): writes to the file fail until it is closed",
+		log_err("lock lease %s/%s lapsed (no renewal confirmed for "
+			"%.1f s): writes to the file fail until it is closed",
 			gf->record_dir, gf->record,
 			(double)(vfs_mono_ns() - gf->sent_ns) / NS);
 	}
@@ -285,7 +285,8 @@ static void drain_locked(struct glock_file *gf)
 	while (gf->inflight && !glock_check_lapsed_locked(gf)) {
 		int64_t left = (gf->valid_ns - vfs_mono_ns()) / 1000000;
 
-		glock_timed_wait_locked(left > 0 ? (left < 1000 ? left + 1 : 1000) : 1);
+		glock_timed_wait_locked(
+			left > 0 ? (left < 1000 ? left + 1 : 1000) : 1);
 	}
 }
 
@@ -325,10 +326,10 @@ int glock_set(uint64_t ino, struct router_file *f, const char *path,
 		pthread_mutex_unlock(&glock_g.lock);
 		return -ENOLCK;
 	}
-	gf->users++;	/* keeps gf while we sleep with the lock dropped */
+	gf->users++; /* keeps gf while we sleep with the lock dropped */
 	for (;;) {
 		struct glock *nv = NULL, *old_v = NULL, conflict;
-		struct put_result res = { 0 };
+		struct put_result res = {0};
 		struct vfs_callctx cx;
 		char *rdir = NULL;
 		size_t nn = 0, old_n;
@@ -343,8 +344,8 @@ int glock_set(uint64_t ino, struct router_file *f, const char *path,
 		ret = apply(gf->locks, gf->n, lk, &nv, &nn);
 		if (ret < 0)
 			break;
-		if (!shared || (!gf->record && !gf->lost &&
-				lk->type == F_UNLCK)) {
+		if (!shared ||
+		    (!gf->record && !gf->lost && lk->type == F_UNLCK)) {
 			free(gf->locks);
 			gf->locks = nv;
 			gf->n = gf->cap = nn;
@@ -355,8 +356,11 @@ int glock_set(uint64_t ino, struct router_file *f, const char *path,
 			free(nv);
 			ret = -ENOLCK;
 			log_warn("lock on %s refused: %s", path,
-				 glock_g.dup_live ? "another running vfsd has this host id"
-					    : "this host's earlier locks on the file were lost; close it first");
+				 glock_g.dup_live
+					 ? "another running vfsd has this host "
+					   "id"
+					 : "this host's earlier locks on the "
+					   "file were lost; close it first");
 			break;
 		}
 		downgrade = downgrade_only(gf, lk);
@@ -401,10 +405,11 @@ int glock_set(uint64_t ino, struct router_file *f, const char *path,
 		if (lk->type == F_UNLCK || downgrade)
 			/* releasing never conflicts (nor does a downgrade);
 			 * what stays is renewed */
-			ret = lease_publish_fenced(gf, rdir, nv, nn, old_n, NULL, &res);
+			ret = lease_publish_fenced(gf, rdir, nv, nn, old_n,
+						   NULL, &res);
 		else
 			ret = lease_acquire(gf, rdir, nv, nn, old_v, old_n, lk,
-					     &conflict);
+					    &conflict);
 		vfs_callctx_pop(cx);
 		free(old_v);
 		free(res.name);
@@ -413,7 +418,7 @@ int glock_set(uint64_t ino, struct router_file *f, const char *path,
 		gf->draining = false;
 		pthread_cond_broadcast(&glock_g.changed);
 		if (ret == -EROFS)
-			ret = 0;	/* nobody can write there anyway */
+			ret = 0; /* nobody can write there anyway */
 		if (lk->type == F_UNLCK && ret < 0) {
 			/* the next renewal writes what is left, or the lease
 			 * runs out by itself */
@@ -430,7 +435,8 @@ int glock_set(uint64_t ino, struct router_file *f, const char *path,
 			gf->locks = nv;
 			gf->n = gf->cap = nn;
 			if (lk->type != F_UNLCK && !downgrade) {
-				/* marked pending in the record until rewritten */
+				/* marked pending in the record until rewritten
+				 */
 				gf->republish = true;
 				pthread_cond_broadcast(&glock_g.changed);
 			}
@@ -446,7 +452,7 @@ int glock_set(uint64_t ino, struct router_file *f, const char *path,
 		}
 		if (ret != -EAGAIN)
 			break;
-conflict:
+	conflict:
 		if (!wait)
 			break;
 		if (interrupted && interrupted(arg)) {
@@ -461,8 +467,8 @@ conflict:
 	return ret;
 }
 
-void glock_release_owner(uint64_t ino, struct router_file *f,
-			 const char *path, uint64_t owner, enum glock_kind kind)
+void glock_release_owner(uint64_t ino, struct router_file *f, const char *path,
+			 uint64_t owner, enum glock_kind kind)
 {
 	struct glock all = {
 		.kind = kind,
@@ -607,8 +613,9 @@ int glock_init(const char *host_id, int lease)
 		pthread_condattr_destroy(&ca);
 	}
 	glock_g.lease = lease;
-	log_info("cross-host locks: host id '%s', instance token %s, lease %d s",
-		 glock_g.host, glock_g.token, glock_g.lease);
+	log_info(
+		"cross-host locks: host id '%s', instance token %s, lease %d s",
+		glock_g.host, glock_g.token, glock_g.lease);
 	return renew_start();
 }
 

@@ -38,16 +38,16 @@ enum glock_kind { GLOCK_POSIX, GLOCK_FLOCK };
 
 struct glock {
 	enum glock_kind kind;
-	short type;		/* F_RDLCK, F_WRLCK or F_UNLCK */
-	off_t start, end;	/* inclusive; end = OFF_MAX for "to EOF" */
-	uint64_t owner;		/* kernel lock owner; 0 for another host's */
-	pid_t pid;		/* 0 for another host's lock */
-	const void *fh;		/* the open file it was set through */
-	char host[128];		/* holder's host id (getlk, locked_by) */
-	char token[17];		/* holder's instance token ("?": unknown) */
-	int age;		/* another's: seconds since its record was
-				 * written, by the server's clock */
-	bool pending;		/* another's: still being acquired */
+	short type;       /* F_RDLCK, F_WRLCK or F_UNLCK */
+	off_t start, end; /* inclusive; end = OFF_MAX for "to EOF" */
+	uint64_t owner;   /* kernel lock owner; 0 for another host's */
+	pid_t pid;        /* 0 for another host's lock */
+	const void *fh;   /* the open file it was set through */
+	char host[128];   /* holder's host id (getlk, locked_by) */
+	char token[17];   /* holder's instance token ("?": unknown) */
+	int age;          /* another's: seconds since its record was
+			   * written, by the server's clock */
+	bool pending;     /* another's: still being acquired */
 };
 
 /* lock_lease when not configured: a lease of a third of this covers the
@@ -76,9 +76,8 @@ int glock_set(uint64_t ino, struct router_file *f, const char *path,
 	      void *arg);
 
 /* Drop every lock of `owner` of this kind on ino (close/flock release). */
-void glock_release_owner(uint64_t ino, struct router_file *f,
-			 const char *path, uint64_t owner,
-			 enum glock_kind kind);
+void glock_release_owner(uint64_t ino, struct router_file *f, const char *path,
+			 uint64_t owner, enum glock_kind kind);
 
 /*
  * The open file `fh` is closed for good: drop the locks set through it.

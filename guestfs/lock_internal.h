@@ -43,44 +43,44 @@
 
 #include "guestfs/lock.h"
 
-#define OFF_MAX_ ((off_t)INT64_MAX)
-#define RECORD_MAX 65536	/* a longer record is not a record */
-#define LOCKS_MAX 1024		/* locks of one host on one file */
-#define NS 1000000000LL
+#define OFF_MAX_   ((off_t)INT64_MAX)
+#define RECORD_MAX 65536 /* a longer record is not a record */
+#define LOCKS_MAX  1024  /* locks of one host on one file */
+#define NS         1000000000LL
 
 /* One file with locks of this host, or with lock calls on it.  Protected
  * by glock_g.lock; the record fields (record_dir to retry_ns) change only
  * in the thread that set `busy`. */
 struct glock_file {
 	uint64_t ino;
-	uint64_t fid;		/* in our record names: two vfsd paths of one
-				 * backend file (two mounts of one directory)
-				 * are two files with records of their own */
-	struct glock *locks;	/* this host's locks, owner != 0 */
+	uint64_t fid;        /* in our record names: two vfsd paths of one
+			      * backend file (two mounts of one directory)
+			      * are two files with records of their own */
+	struct glock *locks; /* this host's locks, owner != 0 */
 	size_t n, cap;
-	bool busy;		/* remote work in progress */
-	int users;		/* glock_set calls holding this pointer */
-	char *record_dir;	/* vfsd path of DIR/.vfsd-locks/NAME */
-	char *record;		/* our current record's name there, or NULL */
+	bool busy;        /* remote work in progress */
+	int users;        /* glock_set calls holding this pointer */
+	char *record_dir; /* vfsd path of DIR/.vfsd-locks/NAME */
+	char *record;     /* our current record's name there, or NULL */
 	struct timespec rec_mtime; /* its mtime, by the server */
-	int64_t sent_ns;	/* CLOCK_MONOTONIC: its write was sent */
-	int64_t valid_ns;	/* sent_ns + W: writes are fenced here */
-	int64_t retry_ns;	/* next renewal attempt after a failure */
-	bool lost;		/* lease lapsed or record broken: writes fail
-				 * until every lock on the file is dropped */
-	int inflight;		/* writes under the lock not yet answered */
-	bool draining;		/* a release waits for them: hold new ones */
-	bool republish;		/* the record still marks a granted lock
-				 * pending: the renewer rewrites it soon */
+	int64_t sent_ns;           /* CLOCK_MONOTONIC: its write was sent */
+	int64_t valid_ns;          /* sent_ns + W: writes are fenced here */
+	int64_t retry_ns;          /* next renewal attempt after a failure */
+	bool lost;                 /* lease lapsed or record broken: writes fail
+				    * until every lock on the file is dropped */
+	int inflight;              /* writes under the lock not yet answered */
+	bool draining;             /* a release waits for them: hold new ones */
+	bool republish;            /* the record still marks a granted lock
+				    * pending: the renewer rewrites it soon */
 	struct glock_file *next;
 };
 
 /* Records of another instance that carries our host id, per directory. */
 struct dup_seen {
 	char token[17];
-	uint64_t dir;		/* hash of the record directory */
-	uint64_t max_seq;	/* highest record number seen there */
-	unsigned scan;		/* the listing that saw it */
+	uint64_t dir;     /* hash of the record directory */
+	uint64_t max_seq; /* highest record number seen there */
+	unsigned scan;    /* the listing that saw it */
 };
 
 #define DUPS_MAX 8
@@ -91,17 +91,17 @@ struct dup_seen {
 struct glock_state {
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
-	struct glock_file *files;	/* protected by lock */
+	struct glock_file *files; /* protected by lock */
 	char host[128];
-	char host_esc[400];		/* host id, safe as a file name */
-	char token[17];			/* this instance, random */
-	uint64_t seq;			/* record names, never reused */
-	uint64_t next_fid;		/* protected by lock */
+	char host_esc[400]; /* host id, safe as a file name */
+	char token[17];     /* this instance, random */
+	uint64_t seq;       /* record names, never reused */
+	uint64_t next_fid;  /* protected by lock */
 	int lease;
-	struct dup_seen dups[DUPS_MAX];	/* protected by lock */
-	unsigned scans;			/* listings taken, protected by lock */
-	bool dup_live;			/* another live daemon has our id */
-	int renewing;			/* renewal threads running */
+	struct dup_seen dups[DUPS_MAX]; /* protected by lock */
+	unsigned scans;                 /* listings taken, protected by lock */
+	bool dup_live;                  /* another live daemon has our id */
+	int renewing;                   /* renewal threads running */
 	pthread_t renewer;
 	bool running, stop;
 };
@@ -147,8 +147,7 @@ static inline bool record_gone(int err)
 {
 	return err == -ENOENT || err == -ESTALE;
 }
-char *record_text(const struct glock *v, size_t n,
-		  const struct glock *pending);
+char *record_text(const struct glock *v, size_t n, const struct glock *pending);
 int record_put(const char *rdir, uint64_t fid, const char *text,
 	       char **name_out, struct timespec *mtime, int64_t *sent_ns);
 void record_drop(const char *rdir, const char *name);
@@ -163,27 +162,25 @@ bool record_path_shared(const char *path);
 
 /* A new record of ours, from publish(). */
 struct put_result {
-	char *name;		/* owned; NULL when the record was removed */
+	char *name; /* owned; NULL when the record was removed */
 	struct timespec mtime;
 	int64_t sent_ns;
 };
 
 int lease_remote_locks(const char *rdir, uint64_t fid,
-		       const struct timespec *now, const char *mine,
-		       bool clean, struct glock **out, size_t *outn);
-const struct glock *lease_find_conflict(const struct glock *others,
-					size_t on, const struct glock *want,
+		       const struct timespec *now, const char *mine, bool clean,
+		       struct glock **out, size_t *outn);
+const struct glock *lease_find_conflict(const struct glock *others, size_t on,
+					const struct glock *want,
 					bool *pending_only);
-void lease_drop_predecessor(const char *rdir, const char *old,
-			    int64_t sent_ns);
+void lease_drop_predecessor(const char *rdir, const char *old, int64_t sent_ns);
 void lease_adopt_locked(struct glock_file *gf, struct put_result *res);
 int lease_publish_fenced(struct glock_file *gf, const char *rdir,
 			 const struct glock *v, size_t n, size_t granted,
 			 const struct glock *pending, struct put_result *res);
 int lease_acquire(struct glock_file *gf, const char *rdir,
 		  const struct glock *nv, size_t nn, const struct glock *old_v,
-		  size_t old_n, const struct glock *lk,
-		  struct glock *conflict);
+		  size_t old_n, const struct glock *lk, struct glock *conflict);
 
 /* ---- renew.c: the renewal thread ------------------------------------ */
 

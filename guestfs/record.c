@@ -19,7 +19,7 @@
 #include "lib/path.h"
 #include "lib/clock.h"
 
-static const struct vfs_cred root_cred = { .uid = 0, .gid = 0 };
+static const struct vfs_cred root_cred = {.uid = 0, .gid = 0};
 
 char *record_dir_of(const char *path)
 {
@@ -65,8 +65,7 @@ static bool same_range(const struct glock *a, const struct glock *b)
 
 /* The text of a record holding `v`; the one lock `pending` (or none) is
  * marked as still being acquired.  Caller frees. */
-char *record_text(const struct glock *v, size_t n,
-		  const struct glock *pending)
+char *record_text(const struct glock *v, size_t n, const struct glock *pending)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -79,9 +78,10 @@ char *record_text(const struct glock *v, size_t n,
 	for (size_t i = 0; i < n; i++)
 		fprintf(f, "%c %c %lld %lld%s\n",
 			v[i].kind == GLOCK_POSIX ? 'P' : 'F',
-			v[i].type == F_WRLCK ? 'W' : 'R',
-			(long long)v[i].start, (long long)v[i].end,
-			pending && same_range(&v[i], pending) ? " pending" : "");
+			v[i].type == F_WRLCK ? 'W' : 'R', (long long)v[i].start,
+			(long long)v[i].end,
+			pending && same_range(&v[i], pending) ? " pending"
+							      : "");
 	if (fclose(f) != 0) {
 		free(buf);
 		return NULL;
@@ -170,7 +170,8 @@ void record_drop(const char *rdir, const char *name)
 	int ret = path ? router_unlink(path) : -ENOMEM;
 
 	if (ret < 0 && ret != -ENOENT)
-		log_warn("cannot remove lock lease %s/%s: %s (it expires by itself)",
+		log_warn("cannot remove lock lease %s/%s: %s (it expires by "
+			 "itself)",
 			 rdir, name, strerror(-ret));
 	free(path);
 }
@@ -379,7 +380,7 @@ static void list_names(const char *dir, struct dir_names *dn)
 
 int glock_rmdir_cleanup(const char *dir)
 {
-	struct dir_names files = { 0 }, top = { 0 };
+	struct dir_names files = {0}, top = {0};
 	char *locks;
 	bool only_locks;
 
@@ -391,7 +392,7 @@ int glock_rmdir_cleanup(const char *dir)
 	for (size_t i = 0; i < top.n; i++)
 		free(top.v[i]);
 	free(top.v);
-	top = (struct dir_names){ 0 };
+	top = (struct dir_names){0};
 	if (!only_locks)
 		return -ENOTEMPTY;
 	/* every file the records speak of is gone with the directory's
@@ -414,7 +415,7 @@ int glock_rmdir_cleanup(const char *dir)
 				free(files.v[j]);
 			}
 			free(files.v);
-			files = (struct dir_names){ 0 };
+			files = (struct dir_names){0};
 			router_rmdir(sub);
 		}
 		free(sub);

@@ -30,7 +30,7 @@ static void renew_one(struct glock_file *gf)
 {
 	char *rec = record_join(gf->record_dir, gf->record), *text, *rdir, *old;
 	struct timespec was = gf->rec_mtime;
-	struct put_result res = { 0 };
+	struct put_result res = {0};
 	int64_t began = vfs_mono_ns(), valid = gf->valid_ns;
 	bool in_time = false;
 	struct vfs_callctx cx;
@@ -48,12 +48,13 @@ static void renew_one(struct glock_file *gf)
 	} else {
 		/* one round trip: a fresh lstat (no cache, callctx) */
 		ret = router_getattr(rec, &st);
-		if (ret == 0 && (st.st_mtim.tv_sec != was.tv_sec ||
-				 st.st_mtim.tv_nsec != was.tv_nsec ||
-				 !S_ISREG(st.st_mode)))
+		if (ret == 0 &&
+		    (st.st_mtim.tv_sec != was.tv_sec ||
+		     st.st_mtim.tv_nsec != was.tv_nsec || !S_ISREG(st.st_mode)))
 			ret = -ESTALE;
 		if (ret == -ENOENT || ret == -ESTALE) {
-			log_err("lock lease %s was %s by another host; writes to the file now fail",
+			log_err("lock lease %s was %s by another host; writes "
+				"to the file now fail",
 				rec, ret == -ENOENT ? "removed" : "changed");
 		} else if (ret == 0) {
 			ret = record_put(rdir, gf->fid, text, &res.name,
@@ -73,9 +74,11 @@ static void renew_one(struct glock_file *gf)
 		 * one that stays until it expires */
 		lease_adopt_locked(gf, &res);
 		if (!gf->lost && vfs_mono_ns() - began > renew_period_ns())
-			log_warn("renewing lock lease %s took %.1f s: %.1f s more and the locks are lost",
+			log_warn("renewing lock lease %s took %.1f s: %.1f s "
+				 "more and the locks are lost",
 				 rec, (double)(vfs_mono_ns() - began) / NS,
-				 (double)(valid_window_ns() - renew_period_ns()) /
+				 (double)(valid_window_ns() -
+					  renew_period_ns()) /
 					 NS);
 	} else if (ret == 0) {
 		/* confirmed after the old validity: it cannot count, and a
@@ -146,10 +149,10 @@ static void *renewer(void *p)
 			gf->users++;
 			glock_g.renewing++;
 			if (pthread_attr_init(&attr) == 0) {
-				pthread_attr_setdetachstate(&attr,
-							    PTHREAD_CREATE_DETACHED);
-				started = pthread_create(&t, &attr, renew_thread,
-							 gf) == 0;
+				pthread_attr_setdetachstate(
+					&attr, PTHREAD_CREATE_DETACHED);
+				started = pthread_create(&t, &attr,
+							 renew_thread, gf) == 0;
 				pthread_attr_destroy(&attr);
 			}
 			if (!started) {
@@ -161,7 +164,7 @@ static void *renewer(void *p)
 		}
 		if (!glock_g.stop)
 			glock_timed_wait_locked(glock_g.lease >= 12 ? 500
-								 : 200);
+								    : 200);
 	}
 	pthread_mutex_unlock(&glock_g.lock);
 	return NULL;

@@ -12,7 +12,7 @@
 #define VFSD_LIB_ERROR_H
 
 struct vfs_error {
-	int code;	/* positive errno, 0 while unset */
+	int code; /* positive errno, 0 while unset */
 	char msg[512];
 };
 

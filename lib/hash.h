@@ -19,8 +19,8 @@
 
 #include <stdint.h>
 
-#define VFS_HASH_FNV_BASIS 14695981039346656037ull
-#define VFS_HASH_FNV_PRIME 1099511628211ull
+#define VFS_HASH_FNV_BASIS       14695981039346656037ull
+#define VFS_HASH_FNV_PRIME       1099511628211ull
 /*
  * FNV's offset basis with its last digit lost, as some of the first copies
  * had it: as good a start, and the one that the st_ino of SFTP files and

@@ -12,9 +12,8 @@ static enum log_level log_level = LOG_LVL_INFO;
 static bool log_syslog;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static const int log_prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
-static const char *const log_names[] = { "error", "warning", "info",
-					 "debug" };
+static const int log_prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+static const char *const log_names[] = {"error", "warning", "info", "debug"};
 
 void log_init(const char *ident, bool to_syslog, enum log_level level)
 {

@@ -16,13 +16,13 @@ bool log_enabled(enum log_level level);
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-#define log_err(...)   log_msg(LOG_LVL_ERR, __VA_ARGS__)
-#define log_warn(...)  log_msg(LOG_LVL_WARN, __VA_ARGS__)
-#define log_info(...)  log_msg(LOG_LVL_INFO, __VA_ARGS__)
-#define log_debug(...)                                   \
-	do {                                             \
-		if (log_enabled(LOG_LVL_DEBUG))          \
-			log_msg(LOG_LVL_DEBUG, __VA_ARGS__); \
+#define log_err(...)  log_msg(LOG_LVL_ERR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_LVL_WARN, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_LVL_INFO, __VA_ARGS__)
+#define log_debug(...)                                                         \
+	do {                                                                   \
+		if (log_enabled(LOG_LVL_DEBUG))                                \
+			log_msg(LOG_LVL_DEBUG, __VA_ARGS__);                   \
 	} while (0)
 
 /*
@@ -30,7 +30,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
  * site every 10 seconds, with a count of what was suppressed.
  */
 struct log_ratelimit {
-	long last;		/* monotonic seconds of the last message */
+	long last; /* monotonic seconds of the last message */
 	unsigned long suppressed;
 };
 void log_warn_ratelimited(struct log_ratelimit *rl, const char *fmt, ...)

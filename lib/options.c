@@ -82,8 +82,8 @@ void vfs_opts_clear(struct vfs_opts *o)
 
 int vfs_parse_bool(const char *s, bool *out)
 {
-	static const char *const yes[] = { "yes", "true", "on", "1" };
-	static const char *const no[] = { "no", "false", "off", "0" };
+	static const char *const yes[] = {"yes", "true", "on", "1"};
+	static const char *const no[] = {"no", "false", "off", "0"};
 
 	for (size_t i = 0; i < 4; i++) {
 		if (strcasecmp(s, yes[i]) == 0) {
@@ -133,28 +133,34 @@ static int opt_check(const struct vfs_opt_spec *s, const struct vfs_opt_kv *kv,
 	bool b;
 
 	if (s->secret && kv->origin == VFS_ORIGIN_OPEN_CONFIG)
-		return vfs_error_set(err, EACCES,
-				     "%s: option '%s' is a secret, but the config file is readable by group or others (chmod 600 it)",
-				     what, s->name);
+		return vfs_error_set(
+			err, EACCES,
+			"%s: option '%s' is a secret, but the config file is "
+			"readable by group or others (chmod 600 it)",
+			what, s->name);
 	if (s->secret && kv->origin != VFS_ORIGIN_CONFIG)
-		return vfs_error_set(err, EINVAL,
-				     "%s: option '%s' is a secret and may only be given in a config file, never in a URL or on the command line",
-				     what, s->name);
+		return vfs_error_set(
+			err, EINVAL,
+			"%s: option '%s' is a secret and may only be given in "
+			"a config file, never in a URL or on the command line",
+			what, s->name);
 	switch (s->type) {
 	case VFS_OPT_STRING:
 		return 0;
 	case VFS_OPT_INT:
 		if (vfs_parse_long(kv->value, s->min, s->max, &l) < 0)
 			return vfs_error_set(err, EINVAL,
-					     "%s: option '%s' must be a whole number from %ld to %ld, not '%s'",
+					     "%s: option '%s' must be a whole "
+					     "number from %ld to %ld, not '%s'",
 					     what, s->name, s->min, s->max,
 					     kv->value);
 		return 0;
 	case VFS_OPT_BOOL:
 		if (vfs_parse_bool(kv->value, &b) < 0)
-			return vfs_error_set(err, EINVAL,
-					     "%s: option '%s' must be yes or no, not '%s'",
-					     what, s->name, kv->value);
+			return vfs_error_set(
+				err, EINVAL,
+				"%s: option '%s' must be yes or no, not '%s'",
+				what, s->name, kv->value);
 		return 0;
 	case VFS_OPT_ENUM:
 		for (const char *const *c = s->choices; c && *c; c++)
@@ -164,12 +170,12 @@ static int opt_check(const struct vfs_opt_spec *s, const struct vfs_opt_kv *kv,
 				     "%s: option '%s' has no value '%s'", what,
 				     s->name, kv->value);
 	case VFS_OPT_PATH:
-		if (kv->value[0] == '/' ||
-		    strncmp(kv->value, "~/", 2) == 0)
+		if (kv->value[0] == '/' || strncmp(kv->value, "~/", 2) == 0)
 			return 0;
-		return vfs_error_set(err, EINVAL,
-				     "%s: option '%s' needs an absolute path, not '%s'",
-				     what, s->name, kv->value);
+		return vfs_error_set(
+			err, EINVAL,
+			"%s: option '%s' needs an absolute path, not '%s'",
+			what, s->name, kv->value);
 	}
 	return vfs_error_set(err, EINVAL, "%s: option '%s' has a bad type",
 			     what, s->name);

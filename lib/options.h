@@ -17,26 +17,26 @@
 
 enum vfs_opt_type {
 	VFS_OPT_STRING,
-	VFS_OPT_INT,	/* decimal, within [min, max] */
-	VFS_OPT_BOOL,	/* yes/no, true/false, on/off, 1/0 */
-	VFS_OPT_ENUM,	/* one of choices[] */
-	VFS_OPT_PATH,	/* absolute path; "~/" expands to $HOME */
+	VFS_OPT_INT,  /* decimal, within [min, max] */
+	VFS_OPT_BOOL, /* yes/no, true/false, on/off, 1/0 */
+	VFS_OPT_ENUM, /* one of choices[] */
+	VFS_OPT_PATH, /* absolute path; "~/" expands to $HOME */
 };
 
 struct vfs_opt_spec {
-	const char *name;	/* NULL ends the table */
+	const char *name; /* NULL ends the table */
 	enum vfs_opt_type type;
-	const char *def;	/* default as text, or NULL for none */
-	long min, max;		/* VFS_OPT_INT bounds */
+	const char *def;            /* default as text, or NULL for none */
+	long min, max;              /* VFS_OPT_INT bounds */
 	const char *const *choices; /* VFS_OPT_ENUM, NULL-terminated */
-	bool secret;		/* never from URL/command line, never logged */
+	bool secret; /* never from URL/command line, never logged */
 	const char *help;
 };
 
 struct vfs_opt_kv {
-	char *key;	/* owned */
-	char *value;	/* owned */
-	int origin;	/* VFS_ORIGIN_* */
+	char *key;   /* owned */
+	char *value; /* owned */
+	int origin;  /* VFS_ORIGIN_* */
 };
 
 #define VFS_ORIGIN_CONFIG      0 /* a config file only its owner reads */
@@ -44,7 +44,7 @@ struct vfs_opt_kv {
 #define VFS_ORIGIN_OPEN_CONFIG 2 /* a config file others may read */
 
 struct vfs_opts {
-	struct vfs_opt_kv *kv;	/* owned */
+	struct vfs_opt_kv *kv; /* owned */
 	size_t n;
 	const struct vfs_opt_spec *spec; /* set by validate; borrowed */
 };

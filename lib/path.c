@@ -53,11 +53,13 @@ int vfs_prefix_normalize(char *prefix, struct vfs_error *err)
 	for (const char *c = prefix; *c; c++)
 		if ((unsigned char)*c < 0x20 || *c == 0x7f)
 			return vfs_error_set(err, EINVAL,
-					     "mount prefix '%s' contains a control character",
+					     "mount prefix '%s' contains a "
+					     "control character",
 					     q);
 	if (prefix[0] != '/' || vfs_path_normalize(prefix) < 0)
 		return vfs_error_set(err, EINVAL,
-				     "mount prefix '%s' must be an absolute path without '..'",
+				     "mount prefix '%s' must be an absolute "
+				     "path without '..'",
 				     q);
 	for (const char *c = prefix; *c;) {
 		size_t len = strcspn(++c, "/");
@@ -65,18 +67,21 @@ int vfs_prefix_normalize(char *prefix, struct vfs_error *err)
 		/* the root's listing could not carry the name (EIO) */
 		if (len > NAME_MAX)
 			return vfs_error_set(err, ENAMETOOLONG,
-					     "mount prefix '%s' has a component longer than %d bytes",
+					     "mount prefix '%s' has a "
+					     "component longer than %d bytes",
 					     q, NAME_MAX);
 		c += len;
 	}
 	if (strlen(prefix) > VFS_PREFIX_MAX)
-		return vfs_error_set(err, ENAMETOOLONG,
-				     "mount prefix '%s' is longer than %d bytes",
-				     q, VFS_PREFIX_MAX);
+		return vfs_error_set(
+			err, ENAMETOOLONG,
+			"mount prefix '%s' is longer than %d bytes", q,
+			VFS_PREFIX_MAX);
 	if (vfs_path_under(prefix, VFS_CTL_PREFIX, ctl))
-		return vfs_error_set(err, EINVAL,
-				     "mount prefix '%s' lies in %s, vfsd's own directory",
-				     q, VFS_CTL_PREFIX);
+		return vfs_error_set(
+			err, EINVAL,
+			"mount prefix '%s' lies in %s, vfsd's own directory", q,
+			VFS_CTL_PREFIX);
 	return 0;
 }
 

@@ -73,7 +73,7 @@ static const char *mb_finish(struct msgbuf *mb)
 
 const char *vfs_quote(const char *s, char *buf, size_t size)
 {
-	struct msgbuf mb = { .buf = buf, .size = size };
+	struct msgbuf mb = {.buf = buf, .size = size};
 
 	for (; *s; s++)
 		mb_putesc(&mb, (unsigned char)*s);
@@ -118,7 +118,7 @@ static bool name_char(unsigned char c)
 
 const char *vfs_url_redact(const char *s, char *buf, size_t size)
 {
-	struct msgbuf mb = { .buf = buf, .size = size };
+	struct msgbuf mb = {.buf = buf, .size = size};
 	const char *sep = strstr(s, "://");
 	const char *ui = sep ? sep + 3 : s;
 	const char *end = ui + strlen(ui);
@@ -142,7 +142,7 @@ const char *vfs_url_redact(const char *s, char *buf, size_t size)
 	for (const char *p = s; *p;) {
 		if (colon && p == colon + 1) {
 			mb_puts(&mb, "***");
-			p = at;		/* an empty password: at == p */
+			p = at; /* an empty password: at == p */
 			colon = NULL;
 			continue;
 		}
@@ -215,12 +215,12 @@ static int parse_query(const char *q, struct vfs_url *url,
 		if (!eq) {
 			char *param = strndup(q, amp - q), safe[200];
 
-			ret = vfs_error_set(err, EINVAL,
-					    "%s: query parameter '%s' has no value",
-					    url->raw,
-					    param ? vfs_quote(param, safe,
-							      sizeof(safe))
-						  : "?");
+			ret = vfs_error_set(
+				err, EINVAL,
+				"%s: query parameter '%s' has no value",
+				url->raw,
+				param ? vfs_quote(param, safe, sizeof(safe))
+				      : "?");
 			free(param);
 			return ret;
 		}
@@ -264,13 +264,16 @@ static int parse_authority(const char *a, size_t len, struct vfs_url *url,
 
 		/* url->raw shows the URL without its password */
 		if (pw)
-			return vfs_error_set(err, EINVAL,
-					     "%s: passwords in URLs are refused (they would show in process lists); use an identity file, ssh-agent or a protected config file",
-					     url->raw);
+			return vfs_error_set(
+				err, EINVAL,
+				"%s: passwords in URLs are refused (they would "
+				"show in process lists); use an identity file, "
+				"ssh-agent or a protected config file",
+				url->raw);
 		url->user = pct_decode(a, at - a, &ret);
 		if (!url->user || !*url->user)
-			return vfs_error_set(err, EINVAL,
-					     "%s: bad user name", url->raw);
+			return vfs_error_set(err, EINVAL, "%s: bad user name",
+					     url->raw);
 		host = at + 1;
 	} else {
 		host = a;
@@ -302,18 +305,21 @@ static int parse_authority(const char *a, size_t len, struct vfs_url *url,
 
 	if (zone) {
 		if (strncmp(zone, "%25", 3) != 0 || !zone[3])
-			return vfs_error_set(err, EINVAL,
-					     "%s: an IPv6 zone is written %%25 and its name, as in [fe80::1%%25eth0]",
-					     url->raw);
+			return vfs_error_set(
+				err, EINVAL,
+				"%s: an IPv6 zone is written %%25 and its "
+				"name, as in [fe80::1%%25eth0]",
+				url->raw);
 		memmove(zone + 1, zone + 3, strlen(zone + 3) + 1);
 	}
 	for (const char *p = url->host; *p; p++)
 		if (!isalnum((unsigned char)*p) && !strchr(".-_", *p) &&
 		    !(bracketed && *p == ':' && (!zone || p < zone)) &&
 		    !(p == zone))
-			return vfs_error_set(err, EINVAL,
-					     "%s: bad character '%c' in host name",
-					     url->raw, *p);
+			return vfs_error_set(
+				err, EINVAL,
+				"%s: bad character '%c' in host name", url->raw,
+				*p);
 	if (colon) {
 		char port[8];
 		long l;
@@ -325,9 +331,10 @@ static int parse_authority(const char *a, size_t len, struct vfs_url *url,
 		memcpy(port, colon + 1, plen);
 		port[plen] = '\0';
 		if (vfs_parse_long(port, 1, 65535, &l) < 0)
-			return vfs_error_set(err, EINVAL,
-					     "%s: port must be 1 to 65535, not '%s'",
-					     url->raw, port);
+			return vfs_error_set(
+				err, EINVAL,
+				"%s: port must be 1 to 65535, not '%s'",
+				url->raw, port);
 		url->port = (int)l;
 	}
 	return 0;
@@ -353,16 +360,19 @@ static int file_url_check(const struct vfs_url *url, bool given,
 			  struct vfs_error *err)
 {
 	if (url->user)
-		return vfs_error_set(err, EINVAL,
-				     "%s: file URLs take no user name (file:///abs/path)",
-				     url->raw);
+		return vfs_error_set(
+			err, EINVAL,
+			"%s: file URLs take no user name (file:///abs/path)",
+			url->raw);
 	if (url->host && *url->host && strcmp(url->host, "localhost") != 0)
-		return vfs_error_set(err, EINVAL,
-				     "%s: file URLs take no host (file:///abs/path)",
-				     url->raw);
+		return vfs_error_set(
+			err, EINVAL,
+			"%s: file URLs take no host (file:///abs/path)",
+			url->raw);
 	if (!given)
 		return vfs_error_set(err, EINVAL,
-				     "%s: no directory: a file URL needs an absolute path (file:///abs/path)",
+				     "%s: no directory: a file URL needs an "
+				     "absolute path (file:///abs/path)",
 				     url->raw);
 	if (strcmp(url->path, "/") != 0) {
 		char *copy = strdup(url->path);
@@ -373,9 +383,12 @@ static int file_url_check(const struct vfs_url *url, bool given,
 		root = vfs_path_normalize(copy) == 0 && strcmp(copy, "/") == 0;
 		free(copy);
 		if (root)
-			return vfs_error_set(err, EINVAL,
-					     "%s: the path reduces to /, the host's whole file system (an empty variable?); write / or file:/// if that is meant",
-					     url->raw);
+			return vfs_error_set(
+				err, EINVAL,
+				"%s: the path reduces to /, the host's whole "
+				"file system (an empty variable?); write / or "
+				"file:/// if that is meant",
+				url->raw);
 	}
 	return 0;
 }
@@ -384,7 +397,7 @@ int vfs_url_parse(const char *s, struct vfs_url *url, struct vfs_error *err)
 {
 	const char *p, *auth, *path, *query;
 	bool given = true;
-	size_t rawsize = 4 * strlen(s) + 4;	/* each byte may become \xNN */
+	size_t rawsize = 4 * strlen(s) + 4; /* each byte may become \xNN */
 	int ret;
 
 	memset(url, 0, sizeof(*url));
@@ -405,16 +418,18 @@ int vfs_url_parse(const char *s, struct vfs_url *url, struct vfs_error *err)
 	}
 
 	/* *p first: strchr() finds the terminating NUL of "+.-" too */
-	for (p = s; *p && (isalnum((unsigned char)*p) || strchr("+.-", *p)); p++)
+	for (p = s; *p && (isalnum((unsigned char)*p) || strchr("+.-", *p));
+	     p++)
 		;
 	if (p == s || !isalpha((unsigned char)s[0]) || strncmp(p, "://", 3)) {
 		if (!strstr(s, "://"))
 			ret = vfs_error_set(err, EINVAL,
-					    "'%s': not an absolute path or a URL (scheme://...)",
+					    "'%s': not an absolute path or a "
+					    "URL (scheme://...)",
 					    url->raw);
 		else
-			ret = vfs_error_set(err, EINVAL,
-					    "'%s': bad URL scheme", url->raw);
+			ret = vfs_error_set(err, EINVAL, "'%s': bad URL scheme",
+					    url->raw);
 		goto fail;
 	}
 	url->scheme = strndup(s, p - s);
@@ -432,10 +447,9 @@ int vfs_url_parse(const char *s, struct vfs_url *url, struct vfs_error *err)
 			goto fail;
 	}
 	if (*path == '/') {
-		url->path = pct_decode(path,
-				       (query ? query : path + strlen(path)) -
-					       path,
-				       &ret);
+		url->path = pct_decode(
+			path, (query ? query : path + strlen(path)) - path,
+			&ret);
 		if (!url->path) {
 			ret = vfs_error_set(err, -ret,
 					    "%s: bad %%-escape in path",
@@ -460,9 +474,9 @@ normalize:
 			goto fail;
 	}
 	if (vfs_path_normalize(url->path) < 0) {
-		ret = vfs_error_set(err, EINVAL,
-				    "%s: path must be absolute and free of '..'",
-				    url->raw);
+		ret = vfs_error_set(
+			err, EINVAL,
+			"%s: path must be absolute and free of '..'", url->raw);
 		goto fail;
 	}
 	return 0;

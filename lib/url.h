@@ -20,13 +20,13 @@
 #include "lib/options.h"
 
 struct vfs_url {
-	char *raw;	/* as given, for messages: secrets masked and control
-			 * characters escaped by vfs_url_redact (owned) */
-	char *scheme;	/* lower case (owned) */
-	char *user;	/* percent-decoded, or NULL (owned) */
-	char *host;	/* without IPv6 brackets, or NULL (owned) */
-	int port;	/* 0 when absent */
-	char *path;	/* percent-decoded, normalised, absolute (owned) */
+	char *raw;    /* as given, for messages: secrets masked and control
+		       * characters escaped by vfs_url_redact (owned) */
+	char *scheme; /* lower case (owned) */
+	char *user;   /* percent-decoded, or NULL (owned) */
+	char *host;   /* without IPv6 brackets, or NULL (owned) */
+	int port;     /* 0 when absent */
+	char *path;   /* percent-decoded, normalised, absolute (owned) */
 	struct vfs_opts query; /* query parameters, origin URL (owned) */
 };
 

@@ -9,7 +9,7 @@ build_pkgs=(
 	libfuse3-dev fuse3 libnfs-dev libssh2-1-dev libssl-dev libinih-dev check
 )
 test_pkgs=(
-	python3 clang libclang-rt-14-dev
+	python3 clang clang-format libclang-rt-14-dev
 	openssh-server openssh-client sshfs
 	nfs-ganesha nfs-ganesha-vfs rpcbind libnfs-utils
 	qemu-utils qemu-system-x86 libvirt-daemon-system libvirt-clients

@@ -279,8 +279,8 @@ START_TEST(test_duplicate_every_mount_key)
 {
 	/* every key a [mount] section may hold, each given twice */
 	static const char *const keys[] = {
-		"url = /x", "readonly = no", "cache_ttl = 1", "shared = no",
-		"passthrough = no",
+		"url = /x",    "readonly = no",    "cache_ttl = 1",
+		"shared = no", "passthrough = no",
 	};
 	char text[256], want[128];
 
@@ -289,7 +289,8 @@ START_TEST(test_duplicate_every_mount_key)
 
 		snprintf(text, sizeof(text), "[mount /a]\n%s\n%s\n%s\n",
 			 i ? "url = /x" : "readonly = no", keys[i], keys[i]);
-		snprintf(want, sizeof(want), "test.conf:4: duplicate key '%.*s'",
+		snprintf(want, sizeof(want),
+			 "test.conf:4: duplicate key '%.*s'",
 			 (int)(name_end - keys[i]), keys[i]);
 		load_bad(text, want);
 	}
@@ -337,7 +338,8 @@ START_TEST(test_bad_host_id)
 		 "test.conf:2: host_id '../../evil': a host id is a word of 1 "
 		 "to 127 bytes without spaces, control characters or slashes");
 	/* a control character is quoted, not written into the message */
-	load_bad("[vfsd]\nhost_id = a\x01" "b\n",
+	load_bad("[vfsd]\nhost_id = a\x01"
+		 "b\n",
 		 "test.conf:2: host_id 'a\\x01b': a host id is a word of 1 to "
 		 "127 bytes without spaces, control characters or slashes");
 }
@@ -351,8 +353,8 @@ START_TEST(test_check_host_id)
 {
 	char id[200];
 
-	ck_assert_int_eq(cfg_check_host_id("--host-id", "hv1.example-2_x:9",
-					   &err), 0);
+	ck_assert_int_eq(
+		cfg_check_host_id("--host-id", "hv1.example-2_x:9", &err), 0);
 	ck_assert_int_eq(err.code, 0);
 	memset(id, 'h', 127);
 	id[127] = '\0';
@@ -362,8 +364,9 @@ START_TEST(test_check_host_id)
 	ck_assert_int_eq(cfg_check_host_id("--host-id", id, &err), -EINVAL);
 
 	static const char *const bad[] = {
-		"", "../../evil", "a/b", "a\\b", "a b", "a\tb", "a\nb",
-		"evil\nvfsd: error: forged", "a\x7f",
+		"",      "../../evil", "a/b",  "a\\b",
+		"a b",   "a\tb",       "a\nb", "evil\nvfsd: error: forged",
+		"a\x7f",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		vfs_error_init(&err);
@@ -532,7 +535,8 @@ START_TEST(test_mapping)
 	ck_assert_int_eq(cfg_add_mapping(&cfg, "/data=file:///srv/data", &err),
 			 0);
 	ck_assert_int_eq(
-		cfg_add_mapping(&cfg, "//nfs/=sftp://h/e?connections=2", &err), 0);
+		cfg_add_mapping(&cfg, "//nfs/=sftp://h/e?connections=2", &err),
+		0);
 	ck_assert_uint_eq(cfg.nmounts, 2);
 	ck_assert_str_eq(cfg.mounts[0].prefix, "/data");
 	ck_assert_str_eq(cfg.mounts[0].url, "file:///srv/data");
@@ -555,17 +559,15 @@ static const struct {
 	{"/data=", "-m '/data=': expected PREFIX=URL"},
 	{"data=/srv",
 	 "-m: mount prefix 'data' must be an absolute path without '..'"},
-	{"/a/../b=/srv",
-	 "-m: mount prefix '/a/../b' must be an absolute path"},
+	{"/a/../b=/srv", "-m: mount prefix '/a/../b' must be an absolute path"},
 	/* the prefix rules are the config file's and vfsctl's */
 	{"/a\nb=/srv", "-m: mount prefix '/a\\x0ab' contains a control "
-			"character"},
+		       "character"},
 	{"/.vfsd/x=/srv", "-m: mount prefix '/.vfsd/x' lies in /.vfsd, "
 			  "vfsd's own directory"},
 	{"//.vfsd=/srv", "-m: mount prefix '//.vfsd' lies in /.vfsd"},
 	/* a URL without its PREFIX= is not echoed with its password */
-	{"sftp://u:hunter2@h/x",
-	 "-m 'sftp://u:***@h/x': expected PREFIX=URL"},
+	{"sftp://u:hunter2@h/x", "-m 'sftp://u:***@h/x': expected PREFIX=URL"},
 	{"sftp://h/x?password=hunter2",
 	 "-m: mount prefix 'sftp://h/x?password' must be an absolute path"},
 	{"sftp://u:hunter2@h/x?password",
@@ -754,9 +756,10 @@ START_TEST(test_fuse_opts)
 					     true, false, &warning, &err),
 			 0);
 	ck_assert_ptr_null(warning);
-	ck_assert_int_eq(cfg_check_fuse_opts("default_permissions,ro,allow_other",
-					     true, false, &warning, &err),
-			 0);
+	ck_assert_int_eq(
+		cfg_check_fuse_opts("default_permissions,ro,allow_other", true,
+				    false, &warning, &err),
+		0);
 	ck_assert_int_eq(cfg_check_fuse_opts("ro,allow_other_x", true, false,
 					     &warning, &err),
 			 0);
@@ -797,9 +800,9 @@ START_TEST(test_fuse_opts)
 
 	/* root, asked for: allowed, with a warning */
 	vfs_error_init(&err);
-	ck_assert_int_eq(cfg_check_fuse_opts("allow_other", true, true,
-					     &warning, &err),
-			 0);
+	ck_assert_int_eq(
+		cfg_check_fuse_opts("allow_other", true, true, &warning, &err),
+		0);
 	ck_assert_int_eq(err.code, 0);
 	ck_assert_ptr_nonnull(warning);
 	ck_assert_ptr_nonnull(strstr(warning, "root's rights"));
@@ -831,9 +834,10 @@ START_TEST(test_prefix_rules)
 {
 	char text[6000];
 
-	load_bad("[mount /.vfsd]\nurl=/x\n",
-		 "test.conf:1: mount prefix '/.vfsd' lies in /.vfsd, vfsd's own "
-		 "directory");
+	load_bad(
+		"[mount /.vfsd]\nurl=/x\n",
+		"test.conf:1: mount prefix '/.vfsd' lies in /.vfsd, vfsd's own "
+		"directory");
 	load_bad("[mount /.vfsd/x]\nurl=/x\n",
 		 "test.conf:1: mount prefix '/.vfsd/x' lies in /.vfsd, vfsd's "
 		 "own directory");

@@ -417,7 +417,7 @@ START_TEST(test_handles)
 	uint64_t f = lookup(INODE_ROOT, "f", S_IFREG, 1);
 	int h1, h2;
 
-	gets = 0;	/* without check's fork, other tests counted too */
+	gets = 0; /* without check's fork, other tests counted too */
 	ck_assert_ptr_null(inode_handle_find(f, get_handle));
 	ck_assert_int_eq(gets, 0);
 	ck_assert_int_eq(inode_handle_add(f, &h1), 0);
@@ -804,20 +804,20 @@ END_TEST
  * (checked under ASan for use after free too); at the end every node the
  * kernel forgets is freed.
  */
-#define CH_DIRS 3
+#define CH_DIRS  3
 #define CH_NAMES 4
-#define CH_INOS 24
+#define CH_INOS  24
 
 /* the model: dir (0 = root, 1..CH_DIRS) x name -> backend inode or 0 */
 static ino_t ch_ent[CH_DIRS + 1][CH_NAMES];
 static unsigned ch_nlink[CH_INOS];
-static uint64_t ch_dirnode[CH_DIRS + 1];	/* kernel's node of each dir */
-static uint64_t ch_held[256];			/* kernel references */
+static uint64_t ch_dirnode[CH_DIRS + 1]; /* kernel's node of each dir */
+static uint64_t ch_held[256];            /* kernel references */
 static unsigned ch_nheld;
 
 static const char *ch_name(unsigned i)
 {
-	static const char *names[CH_NAMES] = { "a", "b", "c", "d" };
+	static const char *names[CH_NAMES] = {"a", "b", "c", "d"};
 
 	return names[i];
 }
@@ -875,7 +875,8 @@ START_TEST(test_random_churn)
 		int err = 0;
 
 		switch (op) {
-		case 0: case 1:		/* kernel lookup */
+		case 0:
+		case 1: /* kernel lookup */
 			if (!ino) {
 				inode_name_gone(ch_dirnode[d], ch_name(n));
 				break;
@@ -889,12 +890,13 @@ START_TEST(test_random_churn)
 			{
 				char want[16];
 
-				snprintf(want, sizeof(want), d ? "/D%u/%s" : "/%.0u%s",
-					 d, ch_name(n));
+				snprintf(want, sizeof(want),
+					 d ? "/D%u/%s" : "/%.0u%s", d,
+					 ch_name(n));
 				path_is(id, want);
 			}
 			break;
-		case 2:			/* forget */
+		case 2: /* forget */
 			if (ch_nheld) {
 				unsigned k = (r >> 20) % ch_nheld;
 
@@ -902,25 +904,26 @@ START_TEST(test_random_churn)
 				ch_held[k] = ch_held[--ch_nheld];
 			}
 			break;
-		case 3:			/* link through the mount */
+		case 3: /* link through the mount */
 			if (!ino || ch_ent[d2][n2] || ch_nheld == 256)
 				break;
 			id = inode_lookup(ch_dirnode[d], ch_name(n), &st, 7,
 					  &err);
 			ch_held[ch_nheld++] = id;
 			ch_put(d2, n2, ino);
-			id = inode_link(id, ch_dirnode[d2], ch_name(n2), &st,
-					7, &err);
+			id = inode_link(id, ch_dirnode[d2], ch_name(n2), &st, 7,
+					&err);
 			ck_assert_uint_ne(id, 0);
 			ch_held[ch_nheld++] = id;
 			break;
-		case 4:			/* unlink through the mount */
+		case 4: /* unlink through the mount */
 			if (!ino)
 				break;
 			ch_put(d, n, 0);
 			inode_unlink(ch_dirnode[d], ch_name(n));
 			break;
-		case 5: case 6:		/* rename through the mount */
+		case 5:
+		case 6: /* rename through the mount */
 			if (!ino || (op == 6 && !ch_ent[d2][n2]))
 				break;
 			if (op == 6) {
@@ -937,20 +940,21 @@ START_TEST(test_random_churn)
 				ch_put(d, n, 0);
 			}
 			inode_rename(ch_dirnode[d], ch_name(n), ch_dirnode[d2],
-				     ch_name(n2), op == 6 ? RENAME_EXCHANGE : 0);
+				     ch_name(n2),
+				     op == 6 ? RENAME_EXCHANGE : 0);
 			break;
-		case 7:			/* create beneath (numbers reused) */
+		case 7: /* create beneath (numbers reused) */
 			if (!ino && (ino = ch_new_ino()))
 				ch_put(d, n, ino);
 			break;
-		case 8:			/* unlink beneath */
+		case 8: /* unlink beneath */
 			ch_put(d, n, 0);
 			break;
-		case 9:			/* link beneath */
+		case 9: /* link beneath */
 			if (ino && !ch_ent[d2][n2])
 				ch_put(d2, n2, ino);
 			break;
-		case 10:		/* rename beneath */
+		case 10: /* rename beneath */
 			if (ino && ch_ent[d2][n2] != ino) {
 				ch_put(d2, n2, ino);
 				ch_put(d, n, 0);

@@ -35,9 +35,9 @@ START_TEST(hash_short_basis_pinned)
 {
 	ck_assert_uint_eq(vfs_hash_str_from(VFS_HASH_FNV_BASIS_SHORT, "/"),
 			  0x44bd54d473cd3d44ull);
-	ck_assert_uint_eq(vfs_hash_str_from(VFS_HASH_FNV_BASIS_SHORT,
-					    "/srv/images"),
-			  0xef6f528e9fef7e2cull);
+	ck_assert_uint_eq(
+		vfs_hash_str_from(VFS_HASH_FNV_BASIS_SHORT, "/srv/images"),
+		0xef6f528e9fef7e2cull);
 }
 END_TEST
 

@@ -50,7 +50,7 @@ static int parse(const char *url, struct vfs_url *u, struct vfs_opts *o,
 /* A TCP port on 127.0.0.1 nobody listens on (bound, then closed). */
 static int closed_port(void)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct sockaddr_in sa = {.sin_family = AF_INET};
 	socklen_t len = sizeof(sa);
 	int s = socket(AF_INET, SOCK_STREAM, 0), port;
 
@@ -71,7 +71,8 @@ START_TEST(test_option_spec)
 
 	ck_assert_int_eq(parse("nfs://h/e?version=4&connections=8&timeout=3"
 			       "&cache_ttl=0&nfsport=2049&uid=0&gid=0",
-			       &u, &o, &err), 0);
+			       &u, &o, &err),
+			 0);
 	ck_assert_str_eq(vfs_opts_get(&o, "version"), "4");
 	ck_assert_int_eq(vfs_opts_get_int(&o, "connections"), 8);
 	vfs_url_clear(&u);
@@ -87,9 +88,9 @@ START_TEST(test_option_spec)
 	vfs_opts_clear(&o);
 
 	static const char *const bad[] = {
-		"nfs://h/e?version=2", "nfs://h/e?connections=0",
+		"nfs://h/e?version=2",      "nfs://h/e?connections=0",
 		"nfs://h/e?connections=65", "nfs://h/e?nfsport=70000",
-		"nfs://h/e?timeout=0", "nfs://h/e?bogus=1",
+		"nfs://h/e?timeout=0",      "nfs://h/e?bogus=1",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		ck_assert_int_eq(parse(bad[i], &u, &o, &err), -EINVAL);
@@ -146,10 +147,10 @@ static int count_fill(void *ctx, const char *name, const struct stat *st,
 START_TEST(test_data_path)
 {
 	const char *url = getenv("VFSD_NFS_URL");
-	const size_t size = 3 << 20;	/* several chunks per call */
-	struct vfs_cred cred = { .uid = getuid(), .gid = getgid(),
-				  .pid = getpid() };
-	struct vfs_setattr sa = { .valid = VFS_SET_SIZE, .size = 10 };
+	const size_t size = 3 << 20; /* several chunks per call */
+	struct vfs_cred cred = {
+		.uid = getuid(), .gid = getgid(), .pid = getpid()};
+	struct vfs_setattr sa = {.valid = VFS_SET_SIZE, .size = 10};
 	struct vfs_url u;
 	struct vfs_opts o;
 	struct vfs_error err;
@@ -169,8 +170,10 @@ START_TEST(test_data_path)
 	ck_assert_msg(nfs()->mount(&u, &o, &m, &err) == 0, "%s", err.msg);
 	ck_assert_str_eq(nfs()->state(m), "connected");
 	ck_assert_int_eq(nfs()->mkdir(m, "/unit", 0755, &cred, &st), 0);
-	ck_assert_int_eq(nfs()->create(m, "/unit/big", O_CREAT | O_EXCL |
-				       O_RDWR, 0640, &cred, &f, &st), 0);
+	ck_assert_int_eq(nfs()->create(m, "/unit/big",
+				       O_CREAT | O_EXCL | O_RDWR, 0640, &cred,
+				       &f, &st),
+			 0);
 	ck_assert_int_eq(st.st_mode & 07777, 0640);
 	buf = malloc(size);
 	back = malloc(size);

@@ -141,10 +141,13 @@ END_TEST
 START_TEST(test_option_rows)
 {
 	static const struct vfs_opt_spec rows[] = {
-		REMOTE_OPT_CONNECTIONS, REMOTE_OPT_TIMEOUT,
-		REMOTE_OPT_CACHE_TTL, REMOTE_OPT_WRITE_BEHIND, { 0 },
+		REMOTE_OPT_CONNECTIONS,
+		REMOTE_OPT_TIMEOUT,
+		REMOTE_OPT_CACHE_TTL,
+		REMOTE_OPT_WRITE_BEHIND,
+		{0},
 	};
-	const char *drivers[] = { "sftp", "nfs" };
+	const char *drivers[] = {"sftp", "nfs"};
 
 	/* each driver's table has every row, as the core declares it */
 	for (size_t d = 0; d < 2; d++) {

@@ -31,7 +31,8 @@ static void setup(void)
 	ck_assert_int_eq(router_init(), 0);
 	strcpy(base, "/tmp/vfsd-test-router.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(base));
-	cred = (struct vfs_cred){ .uid = getuid(), .gid = getgid(), .pid = getpid() };
+	cred = (struct vfs_cred){
+		.uid = getuid(), .gid = getgid(), .pid = getpid()};
 }
 
 static void teardown(void)
@@ -741,9 +742,9 @@ START_TEST(test_ids_never_collide)
 		add(prefix, "a", false);
 		snprintf(prefix, sizeof(prefix), "/t%d/f", i);
 		st = attr(prefix);
-		ck_assert_msg(st.st_ino != keep.st_ino &&
-				      st.st_ino != open_st.st_ino,
-			      "mount %d has the inode numbers of a live one", i);
+		ck_assert_msg(
+			st.st_ino != keep.st_ino && st.st_ino != open_st.st_ino,
+			"mount %d has the inode numbers of a live one", i);
 		snprintf(prefix, sizeof(prefix), "/t%d", i);
 		ck_assert_int_eq(router_remove(prefix, false, &err), 0);
 	}
@@ -859,7 +860,7 @@ static void find_io(void *ctx, const struct router_view *v)
 
 static struct io_of io_of(const char *prefix)
 {
-	struct io_of c = { .prefix = prefix };
+	struct io_of c = {.prefix = prefix};
 
 	router_foreach(find_io, &c);
 	return c;
@@ -894,7 +895,7 @@ START_TEST(test_zerocopy)
 	router_zerocopy_end(&zc, 0);
 	c = io_of("/z");
 	ck_assert_uint_eq(c.reads, 1);
-	ck_assert_uint_eq(c.bytes_read, 4);	/* not the 4096 asked */
+	ck_assert_uint_eq(c.bytes_read, 4); /* not the 4096 asked */
 	ck_assert_int_eq(c.inflight, 0);
 	/* past the end: nothing */
 	ck_assert_int_eq(router_zerocopy_begin(f, false, 4096, 8192, &zc), 1);
@@ -965,8 +966,9 @@ static void fake_stat(struct stat *st)
 static int fake_getattr(struct vfs_mount *m, const char *path, struct stat *st)
 {
 	if (strcmp(path, "/f") != 0)
-		return strcmp(path, "/") ? -ENOENT : (fake_stat(st),
-						     st->st_mode = S_IFDIR | 0755, 0);
+		return strcmp(path, "/") ? -ENOENT
+					 : (fake_stat(st),
+					    st->st_mode = S_IFDIR | 0755, 0);
 	fake_stat(st);
 	return 0;
 }
@@ -1018,14 +1020,14 @@ static int fake_release(struct vfs_file *f)
 	return 0;
 }
 
-#define FAKE_OPS                                                      \
-	.name = "fake", .unmount = fake_unmount, .statfs = fake_statfs,  \
-	.getattr = fake_getattr, .opendir = fake_opendir,                \
-	.readdir = fake_readdir, .releasedir = fake_releasedir,          \
-	.open = fake_open, .read = fake_read, .fgetattr = fake_fgetattr, \
+#define FAKE_OPS                                                               \
+	.name = "fake", .unmount = fake_unmount, .statfs = fake_statfs,        \
+	.getattr = fake_getattr, .opendir = fake_opendir,                      \
+	.readdir = fake_readdir, .releasedir = fake_releasedir,                \
+	.open = fake_open, .read = fake_read, .fgetattr = fake_fgetattr,       \
 	.release = fake_release
 
-static const struct vfs_backend_ops fake_ops = { FAKE_OPS };
+static const struct vfs_backend_ops fake_ops = {FAKE_OPS};
 static struct vfs_backend_ops fake_no_getattr, fake_no_fgetattr;
 
 static struct vfs_mount *fake_new(const struct vfs_backend_ops *ops)
@@ -1052,8 +1054,8 @@ START_TEST(test_mandatory_members)
 	ck_assert_int_eq(router_add_internal("/fk", fake_new(&fake_no_getattr),
 					     true, &err),
 			 -EINVAL);
-	ck_assert_str_eq(err.msg,
-			 "backend fake: mandatory member 'getattr' missing from its ops table");
+	ck_assert_str_eq(err.msg, "backend fake: mandatory member 'getattr' "
+				  "missing from its ops table");
 	ck_assert_int_eq(fake_unmounts, 1);
 	vfs_error_init(&err);
 	ck_assert_int_eq(router_add_internal("/fk", fake_new(&fake_no_fgetattr),
@@ -1084,9 +1086,8 @@ START_TEST(test_missing_member_answers)
 	char buf[16];
 
 	vfs_error_init(&err);
-	ck_assert_int_eq(router_add_internal("/fk", fake_new(&fake_ops), true,
-					     &err),
-			 0);
+	ck_assert_int_eq(
+		router_add_internal("/fk", fake_new(&fake_ops), true, &err), 0);
 	ck_assert_int_eq(router_readlink("/fk/f", buf, sizeof(buf)), -EINVAL);
 	ck_assert_int_eq(router_getxattr("/fk/f", "user.a", buf, sizeof(buf)),
 			 -EOPNOTSUPP);
@@ -1105,7 +1106,7 @@ START_TEST(test_missing_member_answers)
 	router_release(f);
 	ck_assert_int_eq(router_open("/fk/f", O_WRONLY, &f), -EROFS);
 	ck_assert_int_eq(router_setxattr("/fk/f", "user.a", "v", 1, 0), -EROFS);
-	ck_assert_int_eq(router_mkdir("/fk/d", 0755, &cred, &(struct stat){ 0 }),
+	ck_assert_int_eq(router_mkdir("/fk/d", 0755, &cred, &(struct stat){0}),
 			 -EROFS);
 }
 END_TEST
@@ -1138,7 +1139,7 @@ static int drop_caps(struct vfs_mount *vm, void *ctx)
 struct caps_of {
 	const char *prefix;
 	char list[256];
-	uint64_t fallocates, mknods;	/* backend calls counted */
+	uint64_t fallocates, mknods; /* backend calls counted */
 };
 
 static void find_caps(void *ctx, const struct router_view *v)
@@ -1167,7 +1168,7 @@ static void find_caps(void *ctx, const struct router_view *v)
  */
 START_TEST(test_caps)
 {
-	struct caps_of c = { .prefix = "/x" };
+	struct caps_of c = {.prefix = "/x"};
 	struct vfs_error err;
 	struct router_file *f;
 	struct stat st;
@@ -1178,22 +1179,24 @@ START_TEST(test_caps)
 	write_host("a/f", "data");
 	snprintf(url, sizeof(url), "fault+file://%s", host("a"));
 	vfs_error_init(&err);
-	ck_assert_int_eq(router_add("/x", url, NULL, false,
-				    ROUTER_ORIGIN_CMDLINE, &err),
-			 0);
+	ck_assert_int_eq(
+		router_add("/x", url, NULL, false, ROUTER_ORIGIN_CMDLINE, &err),
+		0);
 	router_foreach(find_caps, &c);
 	ck_assert_str_eq(c.list,
-			 "symlink,hardlink,special_files,rename_exchange,xattr,fallocate,punch_hole,seek_data,copy_range,stable_fsync,stable_ino,acl_umask");
+			 "symlink,hardlink,special_files,rename_exchange,xattr,"
+			 "fallocate,punch_hole,seek_data,copy_range,stable_"
+			 "fsync,stable_ino,acl_umask");
 
 	ck_assert_int_eq(router_with_backend("/x", drop_caps, &drop, &err), 0);
 	router_foreach(find_caps, &c);
 	ck_assert_ptr_null(strstr(c.list, "punch_hole"));
 	ck_assert_ptr_null(strstr(c.list, "special_files"));
 	ck_assert_int_eq(router_open("/x/f", O_RDWR, &f), 0);
-	ck_assert_int_eq(router_fallocate(f, FALLOC_FL_PUNCH_HOLE |
-						     FALLOC_FL_KEEP_SIZE,
-					  0, 2),
-			 -EOPNOTSUPP);
+	ck_assert_int_eq(
+		router_fallocate(f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				 0, 2),
+		-EOPNOTSUPP);
 	ck_assert_int_eq(router_fallocate(f, 0, 0, 8), 0);
 	router_release(f);
 	ck_assert_int_eq(router_mknod("/x/fifo", S_IFIFO | 0644, 0, &cred, &st),
@@ -1233,7 +1236,7 @@ static int fault_cmd(const char *prefix, const char *words,
 {
 	char buf[256], *argv[16], *save = NULL, *out = NULL;
 	size_t len = 0;
-	struct fault_cmd c = { .prefix = prefix, .argv = argv, .err = err };
+	struct fault_cmd c = {.prefix = prefix, .argv = argv, .err = err};
 	int ret;
 
 	snprintf(buf, sizeof(buf), "%s", words);
@@ -1251,7 +1254,7 @@ static int fault_cmd(const char *prefix, const char *words,
 
 START_TEST(test_fault_wrapper)
 {
-	struct view_of view = { .prefix = "/x" };
+	struct view_of view = {.prefix = "/x"};
 	struct vfs_error err;
 	struct stat st;
 	char url[256];
@@ -1260,9 +1263,9 @@ START_TEST(test_fault_wrapper)
 	write_host("a/f", "data");
 	snprintf(url, sizeof(url), "fault+file://%s", host("a"));
 	vfs_error_init(&err);
-	ck_assert_int_eq(router_add("/x", url, NULL, false,
-				    ROUTER_ORIGIN_CMDLINE, &err),
-			 0);
+	ck_assert_int_eq(
+		router_add("/x", url, NULL, false, ROUTER_ORIGIN_CMDLINE, &err),
+		0);
 	add("/plain", "a", false);
 
 	/* it says what it is, and never passes the kernel a host fd */
@@ -1273,7 +1276,8 @@ START_TEST(test_fault_wrapper)
 
 	/* no rule: the inner backend's answers */
 	ck_assert_str_eq(read_all("/x/f"), "data");
-	ck_assert_int_eq(fault_cmd("/x", "add op=getattr path=/f error=EIO count=1",
+	ck_assert_int_eq(fault_cmd("/x",
+				   "add op=getattr path=/f error=EIO count=1",
 				   &err),
 			 0);
 	ck_assert_int_eq(router_getattr("/x/f", &st), -EIO);
@@ -1287,9 +1291,9 @@ START_TEST(test_fault_wrapper)
 
 		ck_assert_int_eq(router_open("/x/f", O_RDONLY, &f), 0);
 		/* every read reaches the wrapper: no zero-copy path */
-		ck_assert_int_eq(router_zerocopy_begin(f, false, sizeof(buf), 0,
-						       &zc),
-				 0);
+		ck_assert_int_eq(
+			router_zerocopy_begin(f, false, sizeof(buf), 0, &zc),
+			0);
 		ck_assert_int_eq(router_read(f, buf, sizeof(buf), 0), -ESTALE);
 		router_release(f);
 	}
@@ -1306,9 +1310,9 @@ START_TEST(test_fault_wrapper)
 	/* the inner backend's options and errors */
 	snprintf(url, sizeof(url), "fault+file://%s?colour=red", host("a"));
 	vfs_error_init(&err);
-	ck_assert_int_eq(router_add("/y", url, NULL, false,
-				    ROUTER_ORIGIN_CMDLINE, &err),
-			 -EINVAL);
+	ck_assert_int_eq(
+		router_add("/y", url, NULL, false, ROUTER_ORIGIN_CMDLINE, &err),
+		-EINVAL);
 	ck_assert_str_eq(err.msg, "mount /y: unknown option 'colour'");
 	vfs_error_init(&err);
 	ck_assert_int_eq(router_add("/y", "fault+file:///nonexistent", NULL,

@@ -28,26 +28,26 @@ START_TEST(test_status_errno)
 		unsigned long status;
 		int err;
 	} map[] = {
-		{ LIBSSH2_FX_OK, 0 },
-		{ LIBSSH2_FX_NO_SUCH_FILE, -ENOENT },
-		{ LIBSSH2_FX_NO_SUCH_PATH, -ENOENT },
-		{ LIBSSH2_FX_PERMISSION_DENIED, -EACCES },
-		{ LIBSSH2_FX_WRITE_PROTECT, -EROFS },
-		{ LIBSSH2_FX_FAILURE, -EIO },
-		{ LIBSSH2_FX_OP_UNSUPPORTED, -EOPNOTSUPP },
-		{ LIBSSH2_FX_FILE_ALREADY_EXISTS, -EEXIST },
-		{ LIBSSH2_FX_NO_SPACE_ON_FILESYSTEM, -ENOSPC },
-		{ LIBSSH2_FX_QUOTA_EXCEEDED, -EDQUOT },
-		{ LIBSSH2_FX_DIR_NOT_EMPTY, -ENOTEMPTY },
-		{ LIBSSH2_FX_NOT_A_DIRECTORY, -ENOTDIR },
-		{ LIBSSH2_FX_LINK_LOOP, -ELOOP },
-		{ LIBSSH2_FX_INVALID_HANDLE, -EBADF },
-		{ LIBSSH2_FX_NO_CONNECTION, -ENOTCONN },
-		{ LIBSSH2_FX_CONNECTION_LOST, -ECONNABORTED },
+		{LIBSSH2_FX_OK, 0},
+		{LIBSSH2_FX_NO_SUCH_FILE, -ENOENT},
+		{LIBSSH2_FX_NO_SUCH_PATH, -ENOENT},
+		{LIBSSH2_FX_PERMISSION_DENIED, -EACCES},
+		{LIBSSH2_FX_WRITE_PROTECT, -EROFS},
+		{LIBSSH2_FX_FAILURE, -EIO},
+		{LIBSSH2_FX_OP_UNSUPPORTED, -EOPNOTSUPP},
+		{LIBSSH2_FX_FILE_ALREADY_EXISTS, -EEXIST},
+		{LIBSSH2_FX_NO_SPACE_ON_FILESYSTEM, -ENOSPC},
+		{LIBSSH2_FX_QUOTA_EXCEEDED, -EDQUOT},
+		{LIBSSH2_FX_DIR_NOT_EMPTY, -ENOTEMPTY},
+		{LIBSSH2_FX_NOT_A_DIRECTORY, -ENOTDIR},
+		{LIBSSH2_FX_LINK_LOOP, -ELOOP},
+		{LIBSSH2_FX_INVALID_HANDLE, -EBADF},
+		{LIBSSH2_FX_NO_CONNECTION, -ENOTCONN},
+		{LIBSSH2_FX_CONNECTION_LOST, -ECONNABORTED},
 		/* OpenSSH's answer to EINVAL and ENAMETOOLONG; names are
 		 * checked before they are sent, so it means EINVAL */
-		{ LIBSSH2_FX_BAD_MESSAGE, -EINVAL },
-		{ 9999, -EIO },
+		{LIBSSH2_FX_BAD_MESSAGE, -EINVAL},
+		{9999, -EIO},
 	};
 
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
@@ -69,17 +69,17 @@ START_TEST(test_libssh2_errno)
 	ck_assert_int_eq(sftp_libssh2_errno(LIBSSH2_ERROR_TIMEOUT, &transport),
 			 -ETIMEDOUT);
 	ck_assert(transport);
-	ck_assert_int_eq(sftp_libssh2_errno(LIBSSH2_ERROR_SOCKET_RECV,
-					    &transport),
-			 -EIO);
+	ck_assert_int_eq(
+		sftp_libssh2_errno(LIBSSH2_ERROR_SOCKET_RECV, &transport),
+		-EIO);
 	ck_assert(transport);
-	ck_assert_int_eq(sftp_libssh2_errno(LIBSSH2_ERROR_CHANNEL_CLOSED,
-					    &transport),
-			 -EIO);
+	ck_assert_int_eq(
+		sftp_libssh2_errno(LIBSSH2_ERROR_CHANNEL_CLOSED, &transport),
+		-EIO);
 	ck_assert(transport);
-	ck_assert_int_eq(sftp_libssh2_errno(LIBSSH2_ERROR_BUFFER_TOO_SMALL,
-					    &transport),
-			 -ENAMETOOLONG);
+	ck_assert_int_eq(
+		sftp_libssh2_errno(LIBSSH2_ERROR_BUFFER_TOO_SMALL, &transport),
+		-ENAMETOOLONG);
 	ck_assert(!transport);
 	ck_assert_int_eq(sftp_libssh2_errno(LIBSSH2_ERROR_NONE, &transport), 0);
 	ck_assert(!transport);
@@ -234,7 +234,7 @@ END_TEST
 
 static int validate(const char *key, const char *value, int origin)
 {
-	struct vfs_opts o = { 0 };
+	struct vfs_opts o = {0};
 	struct vfs_error err;
 	int ret;
 
@@ -247,7 +247,7 @@ static int validate(const char *key, const char *value, int origin)
 
 START_TEST(test_option_spec)
 {
-	struct vfs_opts o = { 0 };
+	struct vfs_opts o = {0};
 	struct vfs_error err;
 
 	ck_assert_str_eq(sftp_ops.name, "sftp");
@@ -265,7 +265,8 @@ START_TEST(test_option_spec)
 	ck_assert_int_eq(validate("hostkey", "accept-new", VFS_ORIGIN_URL), 0);
 	ck_assert_int_eq(validate("hostkey", "yes", VFS_ORIGIN_URL), -EINVAL);
 	ck_assert_int_eq(validate("connections", "0", VFS_ORIGIN_URL), -EINVAL);
-	ck_assert_int_eq(validate("connections", "65", VFS_ORIGIN_URL), -EINVAL);
+	ck_assert_int_eq(validate("connections", "65", VFS_ORIGIN_URL),
+			 -EINVAL);
 	ck_assert_int_eq(validate("keepalive", "0", VFS_ORIGIN_URL), 0);
 	ck_assert_int_eq(validate("identity", "relative", VFS_ORIGIN_URL),
 			 -EINVAL);
@@ -279,7 +280,7 @@ END_TEST
 /* A port on 127.0.0.1 with nobody listening. */
 static int closed_port(void)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET };
+	struct sockaddr_in a = {.sin_family = AF_INET};
 	socklen_t len = sizeof(a);
 	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
 
@@ -300,9 +301,8 @@ static int try_mount(const char *s, struct vfs_error *err)
 
 	vfs_error_init(err);
 	ck_assert_int_eq(vfs_url_parse(s, &url, err), 0);
-	ck_assert_int_eq(vfs_opts_validate(&url.query, sftp_ops.opts, "test",
-					   err),
-			 0);
+	ck_assert_int_eq(
+		vfs_opts_validate(&url.query, sftp_ops.opts, "test", err), 0);
 	ret = sftp_ops.mount(&url, &url.query, &m, err);
 	vfs_url_clear(&url);
 	ck_assert_ptr_null(m);
@@ -327,9 +327,9 @@ START_TEST(test_mount_failures)
 END_TEST
 
 /*
- * The bulk AES-128-CTR of backends/sftp/ctr.c gives byte for byte what OpenSSL's
- * own gives, in whatever pieces the data comes, across keystream refills,
- * encrypting and decrypting, and with key and IV given separately.
+ * The bulk AES-128-CTR of backends/sftp/ctr.c gives byte for byte what
+ * OpenSSL's own gives, in whatever pieces the data comes, across keystream
+ * refills, encrypting and decrypting, and with key and IV given separately.
  */
 START_TEST(test_bulk_ctr_matches_openssl)
 {
@@ -346,7 +346,8 @@ START_TEST(test_bulk_ctr_matches_openssl)
 	ck_assert_ptr_ne(ours, ref);
 	srand(42);
 	for (round = 0; round < 4; round++) {
-		EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new(), *y = EVP_CIPHER_CTX_new();
+		EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new(),
+			       *y = EVP_CIPHER_CTX_new();
 		int n = 0, enc = round & 1;
 
 		for (size_t i = 0; i < total; i++)
@@ -367,11 +368,13 @@ START_TEST(test_bulk_ctr_matches_openssl)
 		ck_assert(EVP_EncryptUpdate(y, b, &n, in, (int)total));
 		for (off = 0; off < total;) {
 			/* as libssh2 does: 16 bytes, and odd pieces too */
-			size_t len = round == 0 ? 16 : 1 + (size_t)rand() % 5000;
+			size_t len =
+				round == 0 ? 16 : 1 + (size_t)rand() % 5000;
 
 			if (len > total - off)
 				len = total - off;
-			ck_assert(EVP_Cipher(x, a + off, in + off, (unsigned)len) >= 1);
+			ck_assert(EVP_Cipher(x, a + off, in + off,
+					     (unsigned)len) >= 1);
 			off += len;
 		}
 		ck_assert_int_eq(memcmp(a, b, total), 0);

@@ -238,8 +238,10 @@ START_TEST(test_ipv6)
 	ck_assert_str_eq(url.host, "fe80::1%eth0");
 	ck_assert_int_eq(url.port, 2222);
 	vfs_url_clear(&url);
-	parse_bad("sftp://[fe80::1%eth0]/x", EINVAL, "an IPv6 zone is written %25");
-	parse_bad("sftp://[fe80::1%25]/x", EINVAL, "an IPv6 zone is written %25");
+	parse_bad("sftp://[fe80::1%eth0]/x", EINVAL,
+		  "an IPv6 zone is written %25");
+	parse_bad("sftp://[fe80::1%25]/x", EINVAL,
+		  "an IPv6 zone is written %25");
 	parse_bad("sftp://[fe80::1%25a:b]/x", EINVAL, "bad character ':'");
 	parse_bad("sftp://[fe80::1%25a%25b]/x", EINVAL, "bad character '%'");
 	parse_bad("sftp://host%25x/x", EINVAL, "bad character '%'");
@@ -268,7 +270,8 @@ START_TEST(test_port_bounds)
 	vfs_url_clear(&url);
 
 	parse_bad("sftp://h:0/x", EINVAL, "port must be 1 to 65535, not '0'");
-	parse_bad("sftp://h:+22/x", EINVAL, "port must be 1 to 65535, not '+22'");
+	parse_bad("sftp://h:+22/x", EINVAL,
+		  "port must be 1 to 65535, not '+22'");
 	parse_bad("sftp://h:65536/x", EINVAL, "not '65536'");
 	parse_bad("sftp://h:-1/x", EINVAL, "port must be 1 to 65535");
 	parse_bad("sftp://h:22x/x", EINVAL, "port must be 1 to 65535");
@@ -469,8 +472,8 @@ END_TEST
 
 START_TEST(test_file_url_root_when_meant)
 {
-	static const char *const ok[] = { "/", "file:///", "file://localhost/",
-					  "file:///?cache_ttl=0" };
+	static const char *const ok[] = {"/", "file:///", "file://localhost/",
+					 "file:///?cache_ttl=0"};
 	struct vfs_url url;
 
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
@@ -505,9 +508,11 @@ static const struct {
 	{"sftp://ali=e@e:@example./id", "sftp://ali=e@e:***@example./id"},
 	{"sftp://alice:@h/x", "sftp://alice:***@h/x"},
 	{"alice:hunter2@h/x", "alice:***@h/x"},
-	{"nfs://h/e?PassPhrase=x y&timeout=3", "nfs://h/e?PassPhrase=***&timeout=3"},
+	{"nfs://h/e?PassPhrase=x y&timeout=3",
+	 "nfs://h/e?PassPhrase=***&timeout=3"},
 	{"nfs://h/e?p%61ssword=hunter2", "nfs://h/e?p%61ssword=***"},
-	{"nfs://h/e?x=1&my_token=t&secret=s", "nfs://h/e?x=1&my_token=***&secret=***"},
+	{"nfs://h/e?x=1&my_token=t&secret=s",
+	 "nfs://h/e?x=1&my_token=***&secret=***"},
 	{"sftp://h/x;password=hunter2", "sftp://h/x;password=***"},
 	{"sftp://h/x?password=", "sftp://h/x?password=***"},
 	{"sftp://h/x?password==a=b&c=d", "sftp://h/x?password=***&c=d"},
@@ -538,9 +543,9 @@ START_TEST(test_redact_cut)
 	char buf[16], big[600];
 
 	/* too long: cut, marked, and never a byte of the secret */
-	ck_assert_str_eq(vfs_url_redact("sftp://h/x?password=hunter2", buf,
-					sizeof(buf)),
-			 "sftp://h/x?p...");
+	ck_assert_str_eq(
+		vfs_url_redact("sftp://h/x?password=hunter2", buf, sizeof(buf)),
+		"sftp://h/x?p...");
 	ck_assert_str_eq(vfs_url_redact("sftp://u:hunter2@h/x", buf, 16),
 			 "sftp://u:***...");
 	ck_assert_str_eq(vfs_url_redact("abc", buf, 4), "abc");
@@ -551,8 +556,8 @@ START_TEST(test_redact_cut)
 	/* a name longer than can be checked counts as secret */
 	memset(big, 'k', 400);
 	strcpy(big + 400, "=hunter2");
-	ck_assert_ptr_null(strstr(vfs_url_redact(big, big + 420, 180),
-				  "hunter2"));
+	ck_assert_ptr_null(
+		strstr(vfs_url_redact(big, big + 420, 180), "hunter2"));
 }
 END_TEST
 
@@ -612,8 +617,8 @@ END_TEST
 /* ---- Mount prefixes ------------------------------------------------ */
 
 static const struct {
-	const char *in, *out;	/* out: the normal form, or a message part */
-	int code;		/* 0: accepted */
+	const char *in, *out; /* out: the normal form, or a message part */
+	int code;             /* 0: accepted */
 } prefixes[] = {
 	{"/", "/", 0},
 	{"/a", "/a", 0},
@@ -621,8 +626,7 @@ static const struct {
 	{"/.vfsdx", "/.vfsdx", 0},
 	{"/a/.vfsd", "/a/.vfsd", 0},
 	{"/é/ü", "/é/ü", 0},
-	{"a", "mount prefix 'a' must be an absolute path without '..'",
-	 EINVAL},
+	{"a", "mount prefix 'a' must be an absolute path without '..'", EINVAL},
 	{"", "mount prefix '' must be an absolute path", EINVAL},
 	{"/a/../b", "mount prefix '/a/../b' must be an absolute path", EINVAL},
 	{"/a\nb", "mount prefix '/a\\x0ab' contains a control character",
@@ -652,8 +656,8 @@ START_TEST(test_prefix)
 		ck_assert_int_eq(ret, -prefixes[_i].code);
 		ck_assert_int_eq(err.code, prefixes[_i].code);
 		ck_assert_msg(strstr(err.msg, prefixes[_i].out),
-			      "'%s': '%s' lacks '%s'", prefixes[_i].in,
-			      err.msg, prefixes[_i].out);
+			      "'%s': '%s' lacks '%s'", prefixes[_i].in, err.msg,
+			      prefixes[_i].out);
 		ck_assert_ptr_null(strchr(err.msg, '\n'));
 	}
 	free(p);

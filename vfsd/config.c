@@ -27,16 +27,16 @@
 
 struct cfg_parse {
 	struct vfsd_config *cfg;
-	const char *name;	/* file name for messages */
+	const char *name; /* file name for messages */
 	const char *text;
 	size_t pos;
 	int line;
-	int origin;		/* VFS_ORIGIN_CONFIG or _OPEN_CONFIG */
-	bool in_vfsd;		/* current section is [vfsd] */
-	struct cfg_mount *cur;	/* current [mount] section, or NULL */
-	bool seen_url;		/* the current [mount] has its url... */
-	bool seen_readonly;	/* ...and its readonly key */
-	unsigned seen_vfsd;	/* [vfsd] keys given, by cfg_vfsd_keys index */
+	int origin;            /* VFS_ORIGIN_CONFIG or _OPEN_CONFIG */
+	bool in_vfsd;          /* current section is [vfsd] */
+	struct cfg_mount *cur; /* current [mount] section, or NULL */
+	bool seen_url;         /* the current [mount] has its url... */
+	bool seen_readonly;    /* ...and its readonly key */
+	unsigned seen_vfsd;    /* [vfsd] keys given, by cfg_vfsd_keys index */
 	struct vfs_error *err;
 	int ret;
 };
@@ -98,7 +98,8 @@ static void cfg_section(struct cfg_parse *ps, char *hdr)
 	}
 	if (strncmp(hdr, "mount", 5) != 0 || !isspace((unsigned char)hdr[5])) {
 		cfg_fail(ps, EINVAL,
-			 "unknown section [%s] (expected [vfsd] or [mount /PREFIX])",
+			 "unknown section [%s] (expected [vfsd] or [mount "
+			 "/PREFIX])",
 			 hdr);
 		return;
 	}
@@ -171,8 +172,13 @@ static char *cfg_reader(char *str, int num, void *stream)
 
 /* The keys of [vfsd]; each may be given once. */
 static const char *const cfg_vfsd_keys[] = {
-	"writeback_cache", "host_id", "mountpoint", "lock_lease",
-	"show_control_dir", "allow_other_unchecked", NULL,
+	"writeback_cache",
+	"host_id",
+	"mountpoint",
+	"lock_lease",
+	"show_control_dir",
+	"allow_other_unchecked",
+	NULL,
 };
 
 static int cfg_vfsd_key(struct cfg_parse *ps, const char *name,
@@ -196,9 +202,10 @@ static int cfg_vfsd_key(struct cfg_parse *ps, const char *name,
 		if (vfs_parse_bool(value, &b) == 0)
 			cfg->writeback = b ? FO_WRITEBACK_ON : FO_WRITEBACK_OFF;
 		else
-			return cfg_fail(ps, EINVAL,
-					"writeback_cache must be yes or no, not '%s'",
-					value);
+			return cfg_fail(
+				ps, EINVAL,
+				"writeback_cache must be yes or no, not '%s'",
+				value);
 		return 1;
 	}
 	if (strcmp(name, "host_id") == 0) {
@@ -213,9 +220,10 @@ static int cfg_vfsd_key(struct cfg_parse *ps, const char *name,
 	}
 	if (strcmp(name, "mountpoint") == 0) {
 		if (value[0] != '/')
-			return cfg_fail(ps, EINVAL,
-					"mountpoint must be an absolute path, not '%s'",
-					value);
+			return cfg_fail(
+				ps, EINVAL,
+				"mountpoint must be an absolute path, not '%s'",
+				value);
 		free(cfg->mountpoint);
 		cfg->mountpoint = strdup(value);
 		return cfg->mountpoint ? 1
@@ -226,7 +234,8 @@ static int cfg_vfsd_key(struct cfg_parse *ps, const char *name,
 
 		if (vfs_parse_long(value, 3, 3600, &l) < 0)
 			return cfg_fail(ps, EINVAL,
-					"lock_lease must be 3 to 3600 seconds, not '%s'",
+					"lock_lease must be 3 to 3600 seconds, "
+					"not '%s'",
 					value);
 		cfg->lock_lease = (int)l;
 		return 1;
@@ -234,15 +243,17 @@ static int cfg_vfsd_key(struct cfg_parse *ps, const char *name,
 	if (strcmp(name, "allow_other_unchecked") == 0) {
 		if (vfs_parse_bool(value, &cfg->allow_other_unchecked) < 0)
 			return cfg_fail(ps, EINVAL,
-					"allow_other_unchecked must be yes or no, not '%s'",
+					"allow_other_unchecked must be yes or "
+					"no, not '%s'",
 					value);
 		return 1;
 	}
 	if (strcmp(name, "show_control_dir") == 0) {
 		if (vfs_parse_bool(value, &cfg->show_control_dir) < 0)
-			return cfg_fail(ps, EINVAL,
-					"show_control_dir must be yes or no, not '%s'",
-					value);
+			return cfg_fail(
+				ps, EINVAL,
+				"show_control_dir must be yes or no, not '%s'",
+				value);
 		return 1;
 	}
 	return cfg_fail(ps, EINVAL, "unknown key '%s' in [vfsd]", name);
@@ -261,9 +272,10 @@ static int cfg_handler(void *user, const char *section, const char *name,
 	if (ps->in_vfsd)
 		return cfg_vfsd_key(ps, name, value);
 	if (!m)
-		return cfg_fail(ps, EINVAL,
-				"key '%s' outside of a [vfsd] or [mount] section",
-				name);
+		return cfg_fail(
+			ps, EINVAL,
+			"key '%s' outside of a [vfsd] or [mount] section",
+			name);
 	/* every key of a section once: a second value is an error, not the
 	 * silent winner (vfsd.conf(5)) */
 	if (strcmp(name, "url") == 0) {
@@ -298,8 +310,8 @@ static int cfg_handler(void *user, const char *section, const char *name,
 	return 1;
 }
 
-int cfg_load_string(struct vfsd_config *cfg, const char *text,
-		    const char *name, bool private_file, struct vfs_error *err)
+int cfg_load_string(struct vfsd_config *cfg, const char *text, const char *name,
+		    bool private_file, struct vfs_error *err)
 {
 	struct cfg_parse ps = {
 		.cfg = cfg,
@@ -324,10 +336,9 @@ int cfg_load_string(struct vfsd_config *cfg, const char *text,
 		return vfs_error_set(err, ENOMEM, "%s: out of memory", name);
 	for (size_t i = first; i < cfg->nmounts; i++)
 		if (!cfg->mounts[i].url)
-			return vfs_error_set(err, EINVAL,
-					     "%s: [mount %s] has no url",
-					     cfg->mounts[i].where,
-					     cfg->mounts[i].prefix);
+			return vfs_error_set(
+				err, EINVAL, "%s: [mount %s] has no url",
+				cfg->mounts[i].where, cfg->mounts[i].prefix);
 	return 0;
 }
 
@@ -353,8 +364,9 @@ int cfg_load_file(struct vfsd_config *cfg, const char *path,
 	}
 	if (st.st_size > CFG_MAX_SIZE) {
 		close(fd);
-		return vfs_error_set(err, EFBIG, "config %s: larger than %u bytes",
-				     path, CFG_MAX_SIZE);
+		return vfs_error_set(err, EFBIG,
+				     "config %s: larger than %u bytes", path,
+				     CFG_MAX_SIZE);
 	}
 	text = malloc(st.st_size + 1);
 	if (!text) {
@@ -396,7 +408,8 @@ int cfg_add_mapping(struct vfsd_config *cfg, const char *arg,
 		char safe[300];
 
 		return vfs_error_set(err, EINVAL,
-				     "-m '%s': expected PREFIX=URL, e.g. /data=file:///srv/data",
+				     "-m '%s': expected PREFIX=URL, e.g. "
+				     "/data=file:///srv/data",
 				     vfs_url_redact(arg, safe, sizeof(safe)));
 	}
 	m = cfg_new_mount(cfg);
@@ -420,23 +433,25 @@ int cfg_add_mapping(struct vfsd_config *cfg, const char *arg,
 int cfg_validate(const struct vfsd_config *cfg, struct vfs_error *err)
 {
 	if (cfg->nmounts == 0)
-		return vfs_error_set(err, EINVAL,
-				     "%s: no [mount] sections: nothing to serve",
-				     cfg->file ? cfg->file : "configuration");
+		return vfs_error_set(
+			err, EINVAL,
+			"%s: no [mount] sections: nothing to serve",
+			cfg->file ? cfg->file : "configuration");
 	for (size_t i = 0; i < cfg->nmounts; i++) {
 		const struct cfg_mount *m = &cfg->mounts[i];
 		const struct vfs_backend_ops *ops;
-		struct vfs_opts opts = { 0 };
+		struct vfs_opts opts = {0};
 		struct vfs_url url;
 		char what[512];
 		int ret;
 
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(cfg->mounts[j].prefix, m->prefix) == 0)
-				return vfs_error_set(err, EINVAL,
-						     "%s: prefix %s is already mapped at %s",
-						     m->where, m->prefix,
-						     cfg->mounts[j].where);
+				return vfs_error_set(
+					err, EINVAL,
+					"%s: prefix %s is already mapped at %s",
+					m->where, m->prefix,
+					cfg->mounts[j].where);
 		snprintf(what, sizeof(what), "%s: [mount %s]", m->where,
 			 m->prefix);
 		ret = vfs_url_parse(m->url, &url, err);
@@ -451,20 +466,23 @@ int cfg_validate(const struct vfsd_config *cfg, struct vfs_error *err)
 		ops = backend_find(url.scheme);
 		if (!ops) {
 			ret = vfs_error_set(err, EPROTONOSUPPORT,
-					    "%s: unknown URL scheme '%s' in '%s' (known: file, sftp, nfs)",
+					    "%s: unknown URL scheme '%s' in "
+					    "'%s' (known: file, sftp, nfs)",
 					    what, url.scheme, url.raw);
 			vfs_url_clear(&url);
 			return ret;
 		}
 		/* config keys one by one, so the message names their line */
 		for (size_t k = 0; k < m->opts.n; k++) {
-			struct vfs_opts one = { 0 };
+			struct vfs_opts one = {0};
 			char kwhat[600];
 
 			/* m->where is "NAME:LINE" of the section */
 			if (m->lines)
-				snprintf(kwhat, sizeof(kwhat), "%.*s:%d: [mount %s]",
-					 (int)(strrchr(m->where, ':') - m->where),
+				snprintf(kwhat, sizeof(kwhat),
+					 "%.*s:%d: [mount %s]",
+					 (int)(strrchr(m->where, ':') -
+					       m->where),
 					 m->where, m->lines[k], m->prefix);
 			else
 				snprintf(kwhat, sizeof(kwhat), "%s", what);
@@ -475,7 +493,8 @@ int cfg_validate(const struct vfsd_config *cfg, struct vfs_error *err)
 				ret = vfs_opts_validate(&one, ops->opts, kwhat,
 							err);
 			else
-				ret = vfs_error_set(err, ENOMEM, "out of memory");
+				ret = vfs_error_set(err, ENOMEM,
+						    "out of memory");
 			vfs_opts_clear(&one);
 			if (ret < 0) {
 				vfs_url_clear(&url);
@@ -524,8 +543,10 @@ int cfg_check_host_id(const char *what, const char *id, struct vfs_error *err)
 		return 0;
 bad:
 	return vfs_error_set(err, EINVAL,
-			     "%s '%s': a host id is a word of 1 to %d bytes without spaces, control characters or slashes",
-			     what, vfs_quote(id, q, sizeof(q)), CFG_HOST_ID_MAX);
+			     "%s '%s': a host id is a word of 1 to %d bytes "
+			     "without spaces, control characters or slashes",
+			     what, vfs_quote(id, q, sizeof(q)),
+			     CFG_HOST_ID_MAX);
 }
 
 /*
@@ -535,8 +556,7 @@ bad:
  * digit of 0 to 3 is one octal byte.  Compared as written, "allow\_other"
  * would pass here for another option while libfuse mounts allow_other.
  */
-static bool cfg_fuse_item_is(const char *p, const char **next,
-			     const char *name)
+static bool cfg_fuse_item_is(const char *p, const char **next, const char *name)
 {
 	bool same = true;
 
@@ -545,9 +565,10 @@ static bool cfg_fuse_item_is(const char *p, const char **next,
 
 		if (c == '\\' && p[1]) {
 			c = (unsigned char)*++p;
-			if (c >= '0' && c <= '3' && p[1] >= '0' && p[1] <= '7' &&
-			    p[2] >= '0' && p[2] <= '7') {
-				c = (c - '0') * 64 + (p[1] - '0') * 8 + (p[2] - '0');
+			if (c >= '0' && c <= '3' && p[1] >= '0' &&
+			    p[1] <= '7' && p[2] >= '0' && p[2] <= '7') {
+				c = (c - '0') * 64 + (p[1] - '0') * 8 +
+				    (p[2] - '0');
 				p += 2;
 			}
 		}
@@ -576,9 +597,23 @@ int cfg_check_fuse_opts(const char *fuse_opts, bool root, bool unchecked,
 	    cfg_fuse_opt_present(fuse_opts, "default_permissions"))
 		return 0;
 	if (root && !unchecked)
-		return vfs_error_set(err, EPERM,
-				     "-o allow_other without default_permissions is refused when vfsd runs as root: the kernel would check no permissions, so any local user could read and write every file of the backends with the daemon's root rights. Add -o default_permissions (the kernel then checks file modes), or give --allow-other-unchecked (allow_other_unchecked = yes in [vfsd]) if that is truly meant");
-	*warning = root ? "-o allow_other without default_permissions, as allow_other_unchecked asks: any local user reads and writes every file of the backends with root's rights"
-			: "-o allow_other without default_permissions: every user who can reach the mount acts on the backends with this daemon's rights, not their own (add -o default_permissions)";
+		return vfs_error_set(
+			err, EPERM,
+			"-o allow_other without default_permissions is refused "
+			"when vfsd runs as root: the kernel would check no "
+			"permissions, so any local user could read and write "
+			"every file of the backends with the daemon's root "
+			"rights. Add -o default_permissions (the kernel then "
+			"checks file modes), or give --allow-other-unchecked "
+			"(allow_other_unchecked = yes in [vfsd]) if that is "
+			"truly meant");
+	*warning =
+		root ? "-o allow_other without default_permissions, as "
+		       "allow_other_unchecked asks: any local user reads and "
+		       "writes every file of the backends with root's rights"
+		     : "-o allow_other without default_permissions: every user "
+		       "who can reach the mount acts on the backends with this "
+		       "daemon's rights, not their own (add -o "
+		       "default_permissions)";
 	return 0;
 }

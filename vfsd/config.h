@@ -29,24 +29,24 @@
 #include "vfsd/fuse_ops.h"
 
 struct cfg_mount {
-	char *prefix;		/* normalised, owned */
-	char *url;		/* owned */
+	char *prefix; /* normalised, owned */
+	char *url;    /* owned */
 	bool readonly;
-	struct vfs_opts opts;	/* backend options, owned */
-	int *lines;		/* config line of each opts.kv[i], or NULL */
-	char *where;		/* "FILE:LINE" or "-m", owned */
+	struct vfs_opts opts; /* backend options, owned */
+	int *lines;           /* config line of each opts.kv[i], or NULL */
+	char *where;          /* "FILE:LINE" or "-m", owned */
 };
 
 struct vfsd_config {
-	struct cfg_mount *mounts;	/* owned */
+	struct cfg_mount *mounts; /* owned */
 	size_t nmounts;
 	enum fo_writeback writeback;
-	char *host_id;			/* owned, or NULL */
-	char *mountpoint;		/* owned, or NULL */
-	bool show_control_dir;		/* list /.vfsd in / */
-	int lock_lease;			/* seconds; 0: the default */
-	bool allow_other_unchecked;	/* see cfg_check_fuse_opts */
-	char *file;			/* config file path, owned, or NULL */
+	char *host_id;              /* owned, or NULL */
+	char *mountpoint;           /* owned, or NULL */
+	bool show_control_dir;      /* list /.vfsd in / */
+	int lock_lease;             /* seconds; 0: the default */
+	bool allow_other_unchecked; /* see cfg_check_fuse_opts */
+	char *file;                 /* config file path, owned, or NULL */
 };
 
 /* Parse a config file into *cfg (zeroed by the caller or cfg_init).
@@ -56,8 +56,8 @@ int cfg_load_file(struct vfsd_config *cfg, const char *path,
 /* Parse config text; `name` stands for the file in messages.  `private`
  * says whether secrets may appear (the file is readable by its owner
  * only). */
-int cfg_load_string(struct vfsd_config *cfg, const char *text,
-		    const char *name, bool private_file, struct vfs_error *err);
+int cfg_load_string(struct vfsd_config *cfg, const char *text, const char *name,
+		    bool private_file, struct vfs_error *err);
 /* Add one -m PREFIX=URL mapping. */
 int cfg_add_mapping(struct vfsd_config *cfg, const char *arg,
 		    struct vfs_error *err);

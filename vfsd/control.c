@@ -44,24 +44,25 @@
 #include "vfsd/report.h"
 #include "vfsd/router.h"
 
-#define CTL_MAX_CLIENTS 32	/* commands running at once */
-#define CTL_MAX_PENDING 64	/* connections still sending their request */
-#define CTL_IO_TIMEOUT  10	/* seconds a client has for its whole request,
-				 * and again for taking the whole reply */
+#define CTL_MAX_CLIENTS 32 /* commands running at once */
+#define CTL_MAX_PENDING 64 /* connections still sending their request */
+#define CTL_IO_TIMEOUT                                                         \
+	10 /* seconds a client has for its whole request,                      \
+	    * and again for taking the whole reply */
 
 static struct {
-	int lfd;			/* listening socket */
-	int wake[2];			/* stop ('q') and reload ('r') */
+	int lfd;     /* listening socket */
+	int wake[2]; /* stop ('q') and reload ('r') */
 	pthread_t thread;
 	bool running;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	const struct vfsd_status *status;
-	pthread_mutex_t lock;		/* protects clients, reload */
+	pthread_mutex_t lock; /* protects clients, reload */
 	pthread_cond_t idle;
-	int clients;			/* handler threads alive */
+	int clients; /* handler threads alive */
 } ctl = {
 	.lfd = -1,
-	.wake = { -1, -1 },
+	.wake = {-1, -1},
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.idle = PTHREAD_COND_INITIALIZER,
 };
@@ -103,7 +104,8 @@ struct cur_set {
 static void collect_one(void *p, const struct router_view *v)
 {
 	struct cur_set *set = p;
-	struct cur_mount *grown = realloc(set->m, (set->n + 1) * sizeof(*grown));
+	struct cur_mount *grown =
+		realloc(set->m, (set->n + 1) * sizeof(*grown));
 	struct cur_mount *c;
 
 	if (!grown)
@@ -148,13 +150,14 @@ static bool opts_equal(const struct vfs_opts *a, const struct vfs_opts *b)
 
 int ctl_reload(FILE *out, struct vfs_error *err)
 {
-	struct vfsd_config cfg = { 0 };
-	struct cur_set cur = { 0 };
+	struct vfsd_config cfg = {0};
+	struct cur_set cur = {0};
 	int ret, failures = 0, changes = 0;
 
 	if (!ctl.status || !ctl.status->config)
-		return vfs_error_set(err, ENOENT,
-				     "vfsd runs without a config file: nothing to reload");
+		return vfs_error_set(
+			err, ENOENT,
+			"vfsd runs without a config file: nothing to reload");
 	pthread_mutex_lock(&ctl_change_lock);
 	ret = cfg_load_file(&cfg, ctl.status->config, err);
 	if (ret == 0)
@@ -163,9 +166,12 @@ int ctl_reload(FILE *out, struct vfs_error *err)
 		goto out;
 	/* holders' records and other hosts count on the lease in force */
 	if (cfg.lock_lease && cfg.lock_lease != glock_lease()) {
-		fprintf(out, "lock_lease = %d takes a restart: %d s stays in force\n",
+		fprintf(out,
+			"lock_lease = %d takes a restart: %d s stays in "
+			"force\n",
 			cfg.lock_lease, glock_lease());
-		log_warn("reload: lock_lease = %d takes a restart: %d s stays in force",
+		log_warn("reload: lock_lease = %d takes a restart: %d s stays "
+			 "in force",
 			 cfg.lock_lease, glock_lease());
 	}
 	router_foreach(collect_one, &cur);
@@ -226,10 +232,9 @@ int ctl_reload(FILE *out, struct vfs_error *err)
 	if (!changes && !failures)
 		fprintf(out, "no changes\n");
 	if (failures)
-		ret = vfs_error_set(err, EBUSY,
-				    "reload of %s: %d mount%s not applied",
-				    ctl.status->config, failures,
-				    failures == 1 ? "" : "s");
+		ret = vfs_error_set(
+			err, EBUSY, "reload of %s: %d mount%s not applied",
+			ctl.status->config, failures, failures == 1 ? "" : "s");
 out:
 	pthread_mutex_unlock(&ctl_change_lock);
 	cur_set_free(&cur);
@@ -245,11 +250,12 @@ static int cmd_mount(FILE *out, char **argv, int argc, struct vfs_error *err)
 	int ret;
 
 	if (argc >= 1 && strcmp(argv[0], "add") == 0) {
-		struct vfs_opts opts = { 0 };
+		struct vfs_opts opts = {0};
 
 		if (argc < 3)
-			return vfs_error_set(err, EINVAL,
-					     "usage: mount add PREFIX URL [key=value...]");
+			return vfs_error_set(
+				err, EINVAL,
+				"usage: mount add PREFIX URL [key=value...]");
 		for (int i = 3; i < argc; i++) {
 			char *eq = strchr(argv[i], '=');
 
@@ -257,10 +263,11 @@ static int cmd_mount(FILE *out, char **argv, int argc, struct vfs_error *err)
 				char safe[200];
 
 				vfs_opts_clear(&opts);
-				return vfs_error_set(err, EINVAL,
-						     "'%s': options are key=value",
-						     vfs_url_redact(argv[i], safe,
-								    sizeof(safe)));
+				return vfs_error_set(
+					err, EINVAL,
+					"'%s': options are key=value",
+					vfs_url_redact(argv[i], safe,
+						       sizeof(safe)));
 			}
 			*eq = '\0';
 			/* from the command line: secrets are refused */
@@ -288,8 +295,9 @@ static int cmd_mount(FILE *out, char **argv, int argc, struct vfs_error *err)
 		bool force = argc == 3 && strcmp(argv[1], "--force") == 0;
 
 		if (argc != 2 + force)
-			return vfs_error_set(err, EINVAL,
-					     "usage: mount remove [--force] PREFIX");
+			return vfs_error_set(
+				err, EINVAL,
+				"usage: mount remove [--force] PREFIX");
 		snprintf(prefix, sizeof(prefix), "%s", argv[1 + force]);
 		pthread_mutex_lock(&ctl_change_lock);
 		ret = router_remove(prefix, force, err);
@@ -302,7 +310,8 @@ static int cmd_mount(FILE *out, char **argv, int argc, struct vfs_error *err)
 		return 0;
 	}
 	return vfs_error_set(err, EINVAL,
-			     "usage: mount add PREFIX URL [key=value...] | mount remove [--force] PREFIX");
+			     "usage: mount add PREFIX URL [key=value...] | "
+			     "mount remove [--force] PREFIX");
 }
 
 /*
@@ -371,7 +380,8 @@ static int cmd_image(FILE *out, bool json, char **argv, int argc,
 		return ret;
 	}
 	return vfs_error_set(err, EINVAL,
-			     "usage: image list DIR | image info FILE | image clone SRC DST (paths inside the mount)");
+			     "usage: image list DIR | image info FILE | image "
+			     "clone SRC DST (paths inside the mount)");
 }
 
 /* fault PREFIX add RULE... | list | clear [ID] | resume [ID] (fault.c) */
@@ -388,8 +398,10 @@ static int cmd_fault(FILE *out, bool json, char **argv, int argc,
 	};
 
 	if (argc < 2)
-		return vfs_error_set(err, EINVAL,
-				     "usage: fault PREFIX add RULE... | fault PREFIX list | fault PREFIX clear [ID] | fault PREFIX resume [ID]");
+		return vfs_error_set(
+			err, EINVAL,
+			"usage: fault PREFIX add RULE... | fault PREFIX list | "
+			"fault PREFIX clear [ID] | fault PREFIX resume [ID]");
 	return router_with_backend(argv[0], fault_command, &c, err);
 }
 
@@ -432,7 +444,9 @@ static int ctl_dispatch(FILE *out, bool json, char **argv, int argc,
 		return ret;
 	}
 	return vfs_error_set(err, EINVAL,
-			     "unknown command '%s' (status, mounts, mount add, mount remove, stats, reload, image list, image info, image clone, fault)",
+			     "unknown command '%s' (status, mounts, mount add, "
+			     "mount remove, stats, reload, image list, image "
+			     "info, image clone, fault)",
 			     cmd);
 }
 
@@ -451,7 +465,7 @@ static void write_all(int fd, const char *buf, size_t len, int64_t deadline)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+			struct pollfd pfd = {.fd = fd, .events = POLLOUT};
 			int64_t left = deadline - vfs_mono_ms();
 
 			if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
@@ -472,14 +486,15 @@ static void reply_err(int fd, int code, const char *msg, int64_t deadline)
 	int n = snprintf(line, sizeof(line), "ERR %s %s\n", name ? name : "EIO",
 			 msg);
 
-	write_all(fd, line, n < (int)sizeof(line) ? (size_t)n : sizeof(line) - 1,
+	write_all(fd, line,
+		  n < (int)sizeof(line) ? (size_t)n : sizeof(line) - 1,
 		  deadline);
 }
 
 /* A request read in full, handed to a thread of its own. */
 struct ctl_job {
 	int fd;
-	char *req;	/* the request line without its newline (owned) */
+	char *req; /* the request line without its newline (owned) */
 };
 
 static void serve(struct ctl_job *job)
@@ -620,9 +635,9 @@ static void handle_reload_signal(void)
  */
 struct ctl_pending {
 	int fd;
-	char *buf;		/* CTL_MAX_REQ bytes */
+	char *buf; /* CTL_MAX_REQ bytes */
 	size_t len;
-	int64_t deadline;	/* vfs_mono_ms() by which the line must be in */
+	int64_t deadline; /* vfs_mono_ms() by which the line must be in */
 };
 
 /*
@@ -683,7 +698,8 @@ static void pending_accept(struct ctl_pending *pend, size_t *npend)
 		log_warn("control: refused uid %u (only root and uid %u)",
 			 cred.uid, geteuid());
 		reply_err(fd, EACCES,
-			  "permission denied: only root and the user running vfsd may control it",
+			  "permission denied: only root and the user running "
+			  "vfsd may control it",
 			  vfs_mono_ms());
 		close(fd);
 		return;
@@ -719,13 +735,13 @@ static void *acceptor(void *arg)
 	for (;;) {
 		int64_t now = vfs_mono_ms(), wait = -1;
 
-		pfd[0] = (struct pollfd){ .fd = ctl.lfd, .events = POLLIN };
-		pfd[1] = (struct pollfd){ .fd = ctl.wake[0], .events = POLLIN };
+		pfd[0] = (struct pollfd){.fd = ctl.lfd, .events = POLLIN};
+		pfd[1] = (struct pollfd){.fd = ctl.wake[0], .events = POLLIN};
 		for (size_t i = 0; i < npend; i++) {
 			int64_t left = pend[i].deadline - now;
 
-			pfd[2 + i] = (struct pollfd){ .fd = pend[i].fd,
-						      .events = POLLIN };
+			pfd[2 + i] = (struct pollfd){.fd = pend[i].fd,
+						     .events = POLLIN};
 			if (left < 0)
 				left = 0;
 			if (wait < 0 || left < wait)
@@ -744,7 +760,7 @@ static void *acceptor(void *arg)
 				handle_reload_signal();
 				continue;
 			}
-			break;	/* 'q' or closed: stop */
+			break; /* 'q' or closed: stop */
 		}
 		/* backwards: pending_drop moves the last entry, seen already */
 		now = vfs_mono_ms();
@@ -780,14 +796,15 @@ static void *acceptor(void *arg)
 int ctl_start(const char *path, const struct vfsd_status *status,
 	      struct vfs_error *err)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	size_t len = strlen(path);
 	mode_t old;
 	int ret;
 
 	if (len >= sizeof(sa.sun_path))
 		return vfs_error_set(err, ENAMETOOLONG,
-				     "control socket path %s is too long", path);
+				     "control socket path %s is too long",
+				     path);
 	memcpy(ctl.path, path, len + 1);
 	memcpy(sa.sun_path, path, len + 1);
 	ctl.status = status;
@@ -802,7 +819,8 @@ int ctl_start(const char *path, const struct vfsd_status *status,
 	/* a live daemon answers; a dead one left a file we may replace */
 	if (connect(ctl.lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
 		ret = vfs_error_set(err, EADDRINUSE,
-				    "control socket %s is in use by another vfsd (give --control PATH)",
+				    "control socket %s is in use by another "
+				    "vfsd (give --control PATH)",
 				    path);
 		goto fail;
 	}
@@ -812,7 +830,7 @@ int ctl_start(const char *path, const struct vfsd_status *status,
 		return vfs_error_set(err, errno, "control socket: %s",
 				     strerror(errno));
 	unlink(path);
-	old = umask(0177);	/* the socket is born 0600 */
+	old = umask(0177); /* the socket is born 0600 */
 	ret = bind(ctl.lfd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
 	if (ret < 0 || listen(ctl.lfd, 16) < 0) {

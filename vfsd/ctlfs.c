@@ -15,16 +15,16 @@
 #include "vfsd/report.h"
 
 struct ctlfs_mount {
-	struct vfs_mount base;	/* first */
+	struct vfs_mount base; /* first */
 	const struct vfsd_status *status;
 	struct timespec born;
 };
 
 struct ctlfs_file {
-	struct vfs_file base;	/* first */
-	char *text;		/* owned */
+	struct vfs_file base; /* first */
+	char *text;           /* owned */
 	size_t len;
-	int idx;		/* which of ctlfs_names */
+	int idx; /* which of ctlfs_names */
 };
 
 struct vfs_dir {
@@ -32,8 +32,7 @@ struct vfs_dir {
 };
 
 static const char *const ctlfs_names[] = {
-	"status", "status.json", "mounts", "mounts.json", "stats",
-	"stats.json",
+	"status", "status.json", "mounts", "mounts.json", "stats", "stats.json",
 };
 #define CTLFS_NFILES (sizeof(ctlfs_names) / sizeof(ctlfs_names[0]))
 
@@ -100,8 +99,7 @@ static int ctlfs_statfs(struct vfs_mount *m, const char *path,
 	return 0;
 }
 
-static int ctlfs_getattr(struct vfs_mount *m, const char *path,
-			 struct stat *st)
+static int ctlfs_getattr(struct vfs_mount *m, const char *path, struct stat *st)
 {
 	struct ctlfs_mount *cm = (struct ctlfs_mount *)m;
 	int i = ctlfs_index(path);
@@ -193,8 +191,7 @@ static int ctlfs_open(struct vfs_mount *m, const char *path, int flags,
 	return 0;
 }
 
-static ssize_t ctlfs_read(struct vfs_file *f, void *buf, size_t size,
-			  off_t off)
+static ssize_t ctlfs_read(struct vfs_file *f, void *buf, size_t size, off_t off)
 {
 	struct ctlfs_file *cf = (struct ctlfs_file *)f;
 
@@ -231,17 +228,17 @@ static void ctlfs_unmount(struct vfs_mount *m)
 }
 
 static const struct vfs_backend_ops ctlfs_ops = {
-	.name		= "vfsd",
-	.unmount	= ctlfs_unmount,
-	.statfs		= ctlfs_statfs,
-	.getattr	= ctlfs_getattr,
-	.opendir	= ctlfs_opendir,
-	.readdir	= ctlfs_readdir,
-	.releasedir	= ctlfs_releasedir,
-	.open		= ctlfs_open,
-	.read		= ctlfs_read,
-	.fgetattr	= ctlfs_fgetattr,
-	.release	= ctlfs_release,
+	.name = "vfsd",
+	.unmount = ctlfs_unmount,
+	.statfs = ctlfs_statfs,
+	.getattr = ctlfs_getattr,
+	.opendir = ctlfs_opendir,
+	.readdir = ctlfs_readdir,
+	.releasedir = ctlfs_releasedir,
+	.open = ctlfs_open,
+	.read = ctlfs_read,
+	.fgetattr = ctlfs_fgetattr,
+	.release = ctlfs_release,
 };
 
 struct vfs_mount *ctlfs_new(const struct vfsd_status *st)

@@ -8,9 +8,9 @@
 
 #include <stddef.h>
 
-#define CTL_DIR      "/run/vfsd"
-#define CTL_PROTO    "VFSCTL1"	/* first word of every request */
-#define CTL_MAX_REQ  65536
+#define CTL_DIR     "/run/vfsd"
+#define CTL_PROTO   "VFSCTL1" /* first word of every request */
+#define CTL_MAX_REQ 65536
 
 /*
  * The default socket of a mount point given as an absolute, resolved path:

@@ -36,10 +36,10 @@
 #define FO_MAX_IO (1u << 20)
 
 static struct fuse_ops_config fo_cfg;
-static struct fuse_session *fo_session;	/* set before the loop starts */
-static bool fo_writeback;	/* negotiated in init, read-only afterwards */
-static bool fo_dont_mask;	/* the caller's umask reaches us, ditto */
-static unsigned fo_kernel_minor;	/* FUSE protocol 7.x of the kernel, ditto */
+static struct fuse_session *fo_session; /* set before the loop starts */
+static bool fo_writeback;        /* negotiated in init, read-only afterwards */
+static bool fo_dont_mask;        /* the caller's umask reaches us, ditto */
+static unsigned fo_kernel_minor; /* FUSE protocol 7.x of the kernel, ditto */
 
 void fuse_ops_configure(const struct fuse_ops_config *cfg)
 {
@@ -85,12 +85,12 @@ bool fuse_ops_writeback(void)
  * references of their own where they need one, never this struct.
  */
 struct fo_fh {
-	struct router_file *rf;	/* one reference, dropped with the struct */
+	struct router_file *rf; /* one reference, dropped with the struct */
 	/* set before the open's reply and only read after it: the kernel
 	 * sends nothing for the handle before it has the reply */
-	enum pt_mode pt_mode;	/* how passthrough.c counts the open */
-	bool wo_direct;		/* write-only, no page cache (see
-				 * fo_write_only_direct) */
+	enum pt_mode pt_mode; /* how passthrough.c counts the open */
+	bool wo_direct;       /* write-only, no page cache (see
+			       * fo_write_only_direct) */
 	/* a passthrough writer that may lack CAP_FSETID (see
 	 * fo_pt_kill_on_close); cleared by a mode change through the handle
 	 * (fo_setattr) while another worker may flush: atomic */
@@ -133,11 +133,11 @@ static struct vfs_cred fo_cred(fuse_req_t req)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 
-	return (struct vfs_cred){ .uid = ctx->uid, .gid = ctx->gid,
-				  .pid = ctx->pid,
-				  .umask = fo_dont_mask ? ctx->umask & 0777
-							: 0,
-				  .ngroups = -1 };
+	return (struct vfs_cred){.uid = ctx->uid,
+				 .gid = ctx->gid,
+				 .pid = ctx->pid,
+				 .umask = fo_dont_mask ? ctx->umask & 0777 : 0,
+				 .ngroups = -1};
 }
 
 /*
@@ -150,8 +150,7 @@ static struct vfs_cred fo_cred(fuse_req_t req)
  */
 #define FO_MAX_GROUPS 256
 
-static void fo_cred_groups(fuse_req_t req, struct vfs_cred *cred,
-			   gid_t *buf)
+static void fo_cred_groups(fuse_req_t req, struct vfs_cred *cred, gid_t *buf)
 {
 	int n = -1;
 
@@ -193,9 +192,8 @@ static void fo_entry_fill(const char *path, const struct stat *st,
 }
 
 /* Turn new attributes for `name` in `parent` into a kernel entry. */
-static int fo_make_entry(fuse_ino_t parent, const char *name,
-			 const char *path, const struct stat *st,
-			 struct fuse_entry_param *e)
+static int fo_make_entry(fuse_ino_t parent, const char *name, const char *path,
+			 const struct stat *st, struct fuse_entry_param *e)
 {
 	int ret = 0;
 
@@ -223,7 +221,8 @@ static void fo_init(void *userdata, struct fuse_conn_info *conn)
 	bool wb = fo_cfg.writeback == FO_WRITEBACK_ON;
 
 	if (wb && router_any_shared())
-		log_warn("writeback_cache = yes with a shared (network) mount: changes made by other hosts may be missed");
+		log_warn("writeback_cache = yes with a shared (network) mount: "
+			 "changes made by other hosts may be missed");
 	if (wb)
 		want |= FUSE_CAP_WRITEBACK_CACHE;
 	/*
@@ -245,7 +244,8 @@ static void fo_init(void *userdata, struct fuse_conn_info *conn)
 	fo_writeback = (conn->want & FUSE_CAP_WRITEBACK_CACHE) != 0;
 	fo_dont_mask = (conn->want & FUSE_CAP_DONT_MASK) != 0;
 	if (fo_cfg.posix_acl && !(conn->want & FUSE_CAP_POSIX_ACL))
-		log_warn("the kernel does not offer FUSE POSIX ACLs: access is checked on mode bits only");
+		log_warn("the kernel does not offer FUSE POSIX ACLs: access is "
+			 "checked on mode bits only");
 	fo_kernel_minor = conn->proto_minor;
 	conn->max_write = FO_MAX_IO;
 	conn->max_background = 64;
@@ -425,7 +425,7 @@ static int fo_killed_mode(const char *path, struct router_file *rf,
 /* Drop the bits of an open file: 1 if it had some, 0, or -errno. */
 static int fo_drop_privs(const char *path, struct router_file *rf)
 {
-	struct vfs_setattr sa = { .valid = VFS_SET_MODE };
+	struct vfs_setattr sa = {.valid = VFS_SET_MODE};
 	struct stat st;
 	int ret = fo_killed_mode(path, rf, &sa.mode);
 
@@ -458,7 +458,7 @@ static int fo_kill_suidgid(fuse_ino_t ino, struct router_file *rf)
  */
 struct fo_fence {
 	fuse_ino_t ino;
-	int held;		/* glock_write_begin's answer */
+	int held; /* glock_write_begin's answer */
 	struct vfs_callctx saved;
 };
 
@@ -470,7 +470,7 @@ static int fo_fence_begin(fuse_ino_t ino, struct router_file *rf,
 	fc->ino = ino;
 	fc->held = glock_write_begin(ino, &deadline);
 	if (fc->held < 0)
-		return -EIO;	/* lease lost: see guestfs/lock.h */
+		return -EIO; /* lease lost: see guestfs/lock.h */
 	if (fc->held > 0 && rf)
 		/* under a cross-host lock nothing may linger in a
 		 * write-behind queue past the lease */
@@ -495,7 +495,7 @@ static void fo_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int to_set, struct fuse_file_info *fi)
 {
 	struct router_file *rf = NULL, *orphan = NULL;
-	struct vfs_setattr sa = { 0 };
+	struct vfs_setattr sa = {0};
 	double attr_to = 0, entry_to;
 	bool shared = false;
 	struct stat st;
@@ -540,7 +540,7 @@ static void fo_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		 * may be read-only, and ftruncate(2) comes with its own */
 		rf = orphan = fo_node_handle(ino, path, shared);
 		if (!rf && !path)
-			return fo_reply_err(req, ret);	/* inode_path's */
+			return fo_reply_err(req, ret); /* inode_path's */
 	}
 	ret = 0;
 	if (pt_request_kills_suidgid() && !(sa.valid & VFS_SET_MODE)) {
@@ -556,8 +556,8 @@ static void fo_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 
 		ret = fo_fence_begin(ino, NULL, &fc);
 		if (ret == 0)
-			ret = (int)fo_fence_end(&fc, router_setattr(path, rf,
-								    &sa, &st));
+			ret = (int)fo_fence_end(
+				&fc, router_setattr(path, rf, &sa, &st));
 	} else {
 		ret = router_setattr(path, rf, &sa, &st);
 	}
@@ -787,8 +787,8 @@ static bool fo_direct_io_ok(struct router_file *rf, const char *path,
 		return false;
 	if (st.st_mode & (S_ISUID | S_ISGID))
 		return false;
-	return !path || router_getxattr(path, "security.capability", NULL,
-					0) < 0;
+	return !path ||
+	       router_getxattr(path, "security.capability", NULL, 0) < 0;
 }
 
 /*
@@ -810,8 +810,8 @@ static bool fo_write_only_direct(struct router_file *rf, const char *path,
 				 const struct stat *known, int flags)
 {
 	return !fo_writeback && fo_kernel_minor >= 39 &&
-	       (flags & O_ACCMODE) == O_WRONLY &&
-	       router_file_is_shared(rf) && fo_direct_io_ok(rf, path, known);
+	       (flags & O_ACCMODE) == O_WRONLY && router_file_is_shared(rf) &&
+	       fo_direct_io_ok(rf, path, known);
 }
 
 /* Close-to-open: keep cached pages only if the file did not change. */
@@ -872,8 +872,8 @@ static int fo_open_trunc(fuse_ino_t ino, const char *path, int flags,
 		return router_open(path, fo_backend_flags(flags), rf);
 	ret = fo_fence_begin(ino, NULL, &fc);
 	if (ret == 0)
-		ret = (int)fo_fence_end(&fc, router_open(path,
-					fo_backend_flags(flags), rf));
+		ret = (int)fo_fence_end(
+			&fc, router_open(path, fo_backend_flags(flags), rf));
 	return ret;
 }
 
@@ -975,7 +975,7 @@ static void fo_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	inode_cache_stamp(e.ino, &st);
 	fh = fo_fh_new(rf);
 	if (!fh || inode_handle_add(e.ino, rf) < 0) {
-		inode_forget(e.ino, 1);		/* fo_make_entry's lookup */
+		inode_forget(e.ino, 1); /* fo_make_entry's lookup */
 		if (fh)
 			fo_fh_free(fh);
 		return fo_reply_err(req, -ENOMEM);
@@ -987,9 +987,9 @@ static void fo_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	fi->fh = (uintptr_t)fh;
 	pt_fd = router_file_passthrough_fd(rf);
-	fh->pt_mode = pt_open_begin(e.ino, pt_fd,
-				    pt_fd >= 0 && fo_direct_io_ok(rf, NULL, &st),
-				    fi->fh);
+	fh->pt_mode = pt_open_begin(
+		e.ino, pt_fd, pt_fd >= 0 && fo_direct_io_ok(rf, NULL, &st),
+		fi->fh);
 	atomic_store(&fh->pt_kill_on_close,
 		     fo_pt_kill_on_close(req, fh, fi->flags));
 	pt_mode = fh->pt_mode;
@@ -1023,8 +1023,8 @@ static void fo_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 		bv.buf[0].fd = zc.fd;
 		bv.buf[0].pos = off;
-		router_zerocopy_end(&zc, fuse_reply_data(req, &bv,
-							 FUSE_BUF_SPLICE_MOVE));
+		router_zerocopy_end(
+			&zc, fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE));
 		return;
 	}
 	buf = vfs_scratch(VFS_SCRATCH_FUSE, size);
@@ -1074,9 +1074,8 @@ static ssize_t fo_write_data(struct router_file *rf, struct fuse_bufvec *in,
 	return router_write(rf, data, size, off);
 }
 
-static void fo_write_buf(fuse_req_t req, fuse_ino_t ino,
-			 struct fuse_bufvec *in, off_t off,
-			 struct fuse_file_info *fi)
+static void fo_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
+			 off_t off, struct fuse_file_info *fi)
 {
 	struct router_file *rf = fo_file(fi);
 	struct fo_fence fc;
@@ -1104,14 +1103,13 @@ static void fo_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int ret = router_flush(rf);
 
 	if (atomic_load(&fh->pt_kill_on_close))
-		fo_kill_suidgid(ino, rf);	/* see fo_pt_kill_on_close */
+		fo_kill_suidgid(ino, rf); /* see fo_pt_kill_on_close */
 
 	/* close(2) drops the process's POSIX locks on the file */
 	if (fi->lock_owner) {
-		char *path = inode_path(ino, &(int){ 0 });
+		char *path = inode_path(ino, &(int){0});
 
-		glock_release_owner(ino, rf, path, fi->lock_owner,
-				    GLOCK_POSIX);
+		glock_release_owner(ino, rf, path, fi->lock_owner, GLOCK_POSIX);
 		free(path);
 	}
 
@@ -1133,7 +1131,7 @@ static void fo_release(fuse_req_t req, fuse_ino_t ino,
 {
 	struct fo_fh *fh = fo_fh(fi);
 	struct router_file *rf = fh->rf;
-	char *path = inode_path(ino, &(int){ 0 });
+	char *path = inode_path(ino, &(int){0});
 
 	if (fi->flock_release)
 		glock_release_owner(ino, rf, path, fi->lock_owner, GLOCK_FLOCK);
@@ -1178,9 +1176,9 @@ struct fo_dirfill {
 	char *buf;
 	size_t size, used;
 	bool plus;
-	bool shared;		/* a shared mount's: lease records hidden */
+	bool shared; /* a shared mount's: lease records hidden */
 	double attr_to, entry_to;
-	uint64_t space;		/* router_ino_space() of the directory */
+	uint64_t space; /* router_ino_space() of the directory */
 };
 
 static int fo_fill(void *ctx, const char *name, const struct stat *st,
@@ -1192,13 +1190,13 @@ static int fo_fill(void *ctx, const char *name, const struct stat *st,
 		    (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
 
 	if (glock_reserved_entry(name, f->shared))
-		return 0;	/* lock leases: vfsd's business only */
+		return 0; /* lock leases: vfsd's business only */
 
 	if (!f->plus) {
 		len = fuse_add_direntry(f->req, f->buf + f->used, room, name,
 					st, next);
 	} else {
-		struct fuse_entry_param e = { .attr = *st };
+		struct fuse_entry_param e = {.attr = *st};
 		int err = 0;
 
 		if ((flags & VFS_DIRENT_FULL) && !dots) {
@@ -1207,8 +1205,7 @@ static int fo_fill(void *ctx, const char *name, const struct stat *st,
 			 * mount (mount points are directories) */
 			e.ino = inode_lookup(f->dir, name, st, f->space, &err);
 			e.generation = 1;
-			e.attr_timeout = fo_attr_timeout(e.ino, st,
-							 f->attr_to);
+			e.attr_timeout = fo_attr_timeout(e.ino, st, f->attr_to);
 			e.entry_timeout = f->entry_to;
 		}
 		len = fuse_add_direntry_plus(f->req, f->buf + f->used, room,
@@ -1226,9 +1223,11 @@ static void fo_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 			      off_t off, struct fuse_file_info *fi, bool plus)
 {
 	struct router_dir *d = (struct router_dir *)(uintptr_t)fi->fh;
-	struct fo_dirfill f = { .req = req, .dir = ino, .size = size,
-				.plus = plus,
-				.shared = router_dir_is_shared(d) };
+	struct fo_dirfill f = {.req = req,
+			       .dir = ino,
+			       .size = size,
+			       .plus = plus,
+			       .shared = router_dir_is_shared(d)};
 	int ret = 0;
 
 	f.buf = malloc(size);
@@ -1303,7 +1302,7 @@ static void fo_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	if (!path)
 		return fo_reply_err(req, ret);
 	if (strncmp(name, IMAGE_XATTR_PREFIX, strlen(IMAGE_XATTR_PREFIX)) == 0)
-		ret = -EPERM;	/* read-only facts about the image */
+		ret = -EPERM; /* read-only facts about the image */
 	else
 		ret = router_setxattr(path, name, value, size, flags);
 	free(path);
@@ -1402,15 +1401,15 @@ static void fo_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	fuse_reply_err(req, -ret);
 }
 
-static void fo_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
-			 off_t offset, off_t length, struct fuse_file_info *fi)
+static void fo_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
+			 off_t length, struct fuse_file_info *fi)
 {
 	struct fo_fence fc;
 	int ret = fo_fence_begin(ino, fo_file(fi), &fc);
 
 	if (ret == 0)
 		ret = (int)fo_fence_end(&fc, router_fallocate(fo_file(fi), mode,
-							     offset, length));
+							      offset, length));
 	if (ret == 0)
 		inode_cache_invalidate(ino);
 	fuse_reply_err(req, -ret);
@@ -1426,19 +1425,19 @@ static void fo_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	fuse_reply_lseek(req, r);
 }
 
-static void fo_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
-			       off_t off_in, struct fuse_file_info *fi_in,
-			       fuse_ino_t ino_out, off_t off_out,
-			       struct fuse_file_info *fi_out, size_t len,
-			       int flags)
+static void fo_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			       struct fuse_file_info *fi_in, fuse_ino_t ino_out,
+			       off_t off_out, struct fuse_file_info *fi_out,
+			       size_t len, int flags)
 {
 	struct fo_fence fc;
 	ssize_t n = fo_fence_begin(ino_out, fo_file(fi_out), &fc);
 
 	if (n == 0)
-		n = fo_fence_end(&fc, router_copy_range(fo_file(fi_in), off_in,
-							fo_file(fi_out), off_out,
-							len, (unsigned)flags));
+		n = fo_fence_end(&fc,
+				 router_copy_range(fo_file(fi_in), off_in,
+						   fo_file(fi_out), off_out,
+						   len, (unsigned)flags));
 
 	if (n < 0)
 		return fo_reply_err(req, (int)n);
@@ -1464,7 +1463,7 @@ static void fo_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		     struct flock *lock)
 {
 	struct glock lk = fo_glock(lock, fi, GLOCK_POSIX);
-	char *path = inode_path(ino, &(int){ 0 });
+	char *path = inode_path(ino, &(int){0});
 	int ret = glock_test(ino, fo_file(fi), path, &lk);
 
 	free(path);
@@ -1481,8 +1480,7 @@ static void fo_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 
 /* Under a cross-host lock the handle writes through from now on (see
  * fo_write_buf), before its first write, too. */
-static void fo_lock_taken(fuse_ino_t ino, struct fuse_file_info *fi,
-			  int ret)
+static void fo_lock_taken(fuse_ino_t ino, struct fuse_file_info *fi, int ret)
 {
 	if (ret == 0 && glock_write_check(ino) > 0)
 		router_file_write_through(fo_file(fi));
@@ -1497,7 +1495,7 @@ static void fo_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		     struct flock *lock, int sleep)
 {
 	struct glock lk = fo_glock(lock, fi, GLOCK_POSIX);
-	char *path = inode_path(ino, &(int){ 0 });
+	char *path = inode_path(ino, &(int){0});
 	int ret = glock_set(ino, fo_file(fi), path, &lk, sleep != 0,
 			    fo_interrupted, req);
 
@@ -1515,7 +1513,7 @@ static void fo_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 					   : F_UNLCK,
 	};
 	struct glock lk = fo_glock(&fl, fi, GLOCK_FLOCK);
-	char *path = inode_path(ino, &(int){ 0 });
+	char *path = inode_path(ino, &(int){0});
 	int ret = glock_set(ino, fo_file(fi), path, &lk, !(op & LOCK_NB),
 			    fo_interrupted, req);
 
@@ -1525,45 +1523,45 @@ static void fo_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 }
 
 static const struct fuse_lowlevel_ops fo_ops = {
-	.init			= fo_init,
-	.destroy		= fo_destroy,
-	.lookup			= fo_lookup,
-	.forget			= fo_forget,
-	.forget_multi		= fo_forget_multi,
-	.getattr		= fo_getattr,
-	.setattr		= fo_setattr,
-	.readlink		= fo_readlink,
-	.mknod			= fo_mknod,
-	.mkdir			= fo_mkdir,
-	.symlink		= fo_symlink,
-	.link			= fo_link,
-	.unlink			= fo_unlink,
-	.rmdir			= fo_rmdir,
-	.rename			= fo_rename,
-	.open			= fo_open,
-	.create			= fo_create,
-	.read			= fo_read,
-	.write_buf		= fo_write_buf,
-	.flush			= fo_flush,
-	.release		= fo_release,
-	.fsync			= fo_fsync,
-	.opendir		= fo_opendir,
-	.readdir		= fo_readdir,
-	.readdirplus		= fo_readdirplus,
-	.releasedir		= fo_releasedir,
-	.fsyncdir		= fo_fsyncdir,
-	.statfs			= fo_statfs,
-	.setxattr		= fo_setxattr,
-	.getxattr		= fo_getxattr,
-	.listxattr		= fo_listxattr,
-	.removexattr		= fo_removexattr,
-	.access			= fo_access,
-	.fallocate		= fo_fallocate,
-	.lseek			= fo_lseek,
-	.copy_file_range	= fo_copy_file_range,
-	.getlk			= fo_getlk,
-	.setlk			= fo_setlk,
-	.flock			= fo_flock,
+	.init = fo_init,
+	.destroy = fo_destroy,
+	.lookup = fo_lookup,
+	.forget = fo_forget,
+	.forget_multi = fo_forget_multi,
+	.getattr = fo_getattr,
+	.setattr = fo_setattr,
+	.readlink = fo_readlink,
+	.mknod = fo_mknod,
+	.mkdir = fo_mkdir,
+	.symlink = fo_symlink,
+	.link = fo_link,
+	.unlink = fo_unlink,
+	.rmdir = fo_rmdir,
+	.rename = fo_rename,
+	.open = fo_open,
+	.create = fo_create,
+	.read = fo_read,
+	.write_buf = fo_write_buf,
+	.flush = fo_flush,
+	.release = fo_release,
+	.fsync = fo_fsync,
+	.opendir = fo_opendir,
+	.readdir = fo_readdir,
+	.readdirplus = fo_readdirplus,
+	.releasedir = fo_releasedir,
+	.fsyncdir = fo_fsyncdir,
+	.statfs = fo_statfs,
+	.setxattr = fo_setxattr,
+	.getxattr = fo_getxattr,
+	.listxattr = fo_listxattr,
+	.removexattr = fo_removexattr,
+	.access = fo_access,
+	.fallocate = fo_fallocate,
+	.lseek = fo_lseek,
+	.copy_file_range = fo_copy_file_range,
+	.getlk = fo_getlk,
+	.setlk = fo_setlk,
+	.flock = fo_flock,
 };
 
 const struct fuse_lowlevel_ops *fuse_ops_table(size_t *size)

@@ -7,8 +7,8 @@
 #include <stddef.h>
 
 enum fo_writeback {
-	FO_WRITEBACK_OFF,	/* the default: coherent with other writers */
-	FO_WRITEBACK_ON,	/* faster small writes; nobody else writes */
+	FO_WRITEBACK_OFF, /* the default: coherent with other writers */
+	FO_WRITEBACK_ON,  /* faster small writes; nobody else writes */
 };
 
 struct fuse_ops_config {

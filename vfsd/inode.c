@@ -18,16 +18,16 @@ struct node;
 
 /* One name a node is known under: (parent, name) -> node. */
 struct node_name {
-	struct node *node;	/* what the name refers to */
-	struct node *parent;	/* holds a ref on it */
-	char *name;		/* owned */
-	struct node_name *hash_next;	/* chain in by_name */
-	struct node_name *next;	/* the node's next name */
+	struct node *node;           /* what the name refers to */
+	struct node *parent;         /* holds a ref on it */
+	char *name;                  /* owned */
+	struct node_name *hash_next; /* chain in by_name */
+	struct node_name *next;      /* the node's next name */
 };
 
 struct node {
 	uint64_t ino;
-	struct node_handle *handles;	/* open files of this node */
+	struct node_handle *handles; /* open files of this node */
 	/*
 	 * The names the node is known under, the one a lookup found last
 	 * first; paths use the first one that leads to the root.  Only
@@ -35,8 +35,8 @@ struct node {
 	 * unlinked or replaced (and for the root, which has no name).
 	 */
 	struct node_name *names;
-	uint64_t nlookup;	/* kernel references */
-	uint64_t refs;		/* names whose parent this node is */
+	uint64_t nlookup; /* kernel references */
+	uint64_t refs;    /* names whose parent this node is */
 	/* identity of the backend object, to notice a replaced name */
 	mode_t type;
 	ino_t bino;
@@ -48,16 +48,16 @@ struct node {
 	bool stamped;
 	struct timespec mtime, ctime;
 	off_t size;
-	struct node *ino_next;	/* chain in by_ino */
-	struct node *key_next;	/* chain in by_key, while keyed */
-	struct node *free_next;	/* node_maybe_free_locked's work list */
+	struct node *ino_next;  /* chain in by_ino */
+	struct node *key_next;  /* chain in by_key, while keyed */
+	struct node *free_next; /* node_maybe_free_locked's work list */
 };
 
 /* Everything below is protected by table_lock. */
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct node **by_ino, **by_key;
 static struct node_name **by_name;
-static size_t nbuckets;	/* a power of two, for all three tables */
+static size_t nbuckets; /* a power of two, for all three tables */
 static uint64_t nnodes, nnames;
 static uint64_t next_ino = INODE_ROOT + 1;
 static struct node *root;
@@ -106,8 +106,8 @@ static struct node_name *find_name_locked(uint64_t parent, const char *name)
 {
 	struct node_name *nm = *name_slot(parent, name);
 
-	while (nm && !(nm->parent->ino == parent &&
-		       strcmp(nm->name, name) == 0))
+	while (nm &&
+	       !(nm->parent->ino == parent && strcmp(nm->name, name) == 0))
 		nm = nm->hash_next;
 	return nm;
 }
@@ -223,8 +223,7 @@ static void name_add_locked(struct node *n, struct node *p, char *name,
 
 /* Give name nm a new parent and name (consumed); the old parent loses
  * its reference (the caller releases it, as after name_drop_locked). */
-static void name_move_locked(struct node_name *nm, struct node *np,
-			     char *name)
+static void name_move_locked(struct node_name *nm, struct node *np, char *name)
 {
 	name_hash_remove_locked(nm);
 	nm->parent->refs--;
@@ -462,7 +461,7 @@ static struct node *attach_locked(struct node *p, const char *name,
 		free(copy);
 		free(fresh);
 		if (n)
-			rel[1] = n->ino;	/* a node of its own, unused */
+			rel[1] = n->ino; /* a node of its own, unused */
 		*err = -ENOMEM;
 		return NULL;
 	}
@@ -489,7 +488,7 @@ static uint64_t lookup_common(uint64_t parent, const char *name,
 			      const struct stat *st, uint64_t space,
 			      uint64_t want_ino, int *err)
 {
-	uint64_t rel[2] = { 0, 0 }, ino = 0;
+	uint64_t rel[2] = {0, 0}, ino = 0;
 	struct node *p, *n, *want = NULL;
 
 	pthread_mutex_lock(&table_lock);
@@ -580,7 +579,7 @@ static char *path_locked(struct node *n, const char *child, int *err)
 			return NULL;
 		}
 	}
-	for (struct node_name *nm = first; nm; ) {
+	for (struct node_name *nm = first; nm;) {
 		len += strlen(nm->name) + 1;
 		nm = nm->parent == root ? NULL : nm->parent->names;
 	}
@@ -598,7 +597,7 @@ static char *path_locked(struct node *n, const char *child, int *err)
 		memcpy(p, child, l);
 		*--p = '/';
 	}
-	for (struct node_name *nm = first; nm; ) {
+	for (struct node_name *nm = first; nm;) {
 		size_t l = strlen(nm->name);
 
 		p -= l;
@@ -683,7 +682,7 @@ void inode_rename(uint64_t oldparent, const char *oldname, uint64_t newparent,
 	np = find_ino_locked(newparent);
 	op = find_ino_locked(oldparent);
 	if (src && src == dst)
-		goto out;	/* a name renamed to itself */
+		goto out; /* a name renamed to itself */
 	if (!n1 || !n2 || !np || !op) {
 		/* cannot mirror it: both names go and the next lookups
 		 * find the objects again */

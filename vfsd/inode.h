@@ -7,10 +7,10 @@
  * walking up to the root.  Directories have one name; a file has one per
  * hard link the table has seen, and paths go through the one a lookup
  * confirmed last (see inode_path), so the node keeps working after any one
- * of them is unlinked or renamed away.  On backends with stable inode numbers every
- * name of one file leads to one node (keyed by mount and backend inode, as
- * libfuse's passthrough_ll keys by st_dev and st_ino), so the kernel has
- * one inode for it: one set of attributes, one page cache.
+ * of them is unlinked or renamed away.  On backends with stable inode numbers
+ * every name of one file leads to one node (keyed by mount and backend inode,
+ * as libfuse's passthrough_ll keys by st_dev and st_ino), so the kernel has one
+ * inode for it: one set of attributes, one page cache.
  *
  * The kernel holds `nlookup` references through lookups and drops them
  * with forget; names hold a reference on their parent directory.  A node

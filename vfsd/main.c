@@ -52,41 +52,54 @@ struct vfsd_args {
 	const char *config;
 	const char **maps;
 	size_t nmaps;
-	char *fuse_opts;	/* comma-joined -o values, owned */
-	const char *mountpoint;	/* NULL: from the config file */
-	const char *control;	/* --control PATH, or NULL for the default */
-	const char *host_id;	/* --host-id, or NULL */
+	char *fuse_opts;        /* comma-joined -o values, owned */
+	const char *mountpoint; /* NULL: from the config file */
+	const char *control;    /* --control PATH, or NULL for the default */
+	const char *host_id;    /* --host-id, or NULL */
 	bool allow_other_unchecked; /* --allow-other-unchecked */
-	int log_level;		/* -1: default */
+	int log_level;              /* -1: default */
 };
 
-static int ready_fd = -1;	/* pipe to the waiting parent, or -1 */
+static int ready_fd = -1; /* pipe to the waiting parent, or -1 */
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: vfsd [-f] [-d] [-c CONFIG] [-m PREFIX=URL]... [-o FUSEOPT[,...]] [CONFIG] MOUNTPOINT\n"
+		"usage: vfsd [-f] [-d] [-c CONFIG] [-m PREFIX=URL]... [-o "
+		"FUSEOPT[,...]] [CONFIG] MOUNTPOINT\n"
 		"\n"
-		"Serve local directories, NFS exports and SFTP servers under one mount point.\n"
+		"Serve local directories, NFS exports and SFTP servers under "
+		"one mount point.\n"
 		"\n"
-		"  -f, --foreground      stay in the foreground, log to stderr\n"
+		"  -f, --foreground      stay in the foreground, log to "
+		"stderr\n"
 		"  -d, --debug           debug logging (implies -f)\n"
 		"  -c, --config FILE     read mounts from FILE (vfsd.conf(5))\n"
-		"  -m, --mount P=URL     map prefix P to URL (file:///dir, sftp://host/dir,\n"
+		"  -m, --mount P=URL     map prefix P to URL (file:///dir, "
+		"sftp://host/dir,\n"
 		"                        nfs://host/export); repeatable\n"
-		"  -o OPT[,OPT...]       FUSE mount options (allow_other, default_permissions...)\n"
-		"      --control PATH    control socket (default /run/vfsd/<mount point>.sock)\n"
-		"      --host-id NAME    this instance's identity towards other hosts\n"
+		"  -o OPT[,OPT...]       FUSE mount options (allow_other, "
+		"default_permissions...)\n"
+		"      --control PATH    control socket (default "
+		"/run/vfsd/<mount point>.sock)\n"
+		"      --host-id NAME    this instance's identity towards "
+		"other hosts\n"
 		"      --allow-other-unchecked\n"
-		"                        as root, accept -o allow_other without\n"
-		"                        default_permissions (dangerous: vfsd.8)\n"
-		"      --log-level LVL   error, warning, info (default) or debug\n"
+		"                        as root, accept -o allow_other "
+		"without\n"
+		"                        default_permissions (dangerous: "
+		"vfsd.8)\n"
+		"      --log-level LVL   error, warning, info (default) or "
+		"debug\n"
 		"  -h, --help            this text\n"
 		"  -V, --version         print the version\n"
 		"\n"
-		"Without -c and -m, %s is read if it exists; otherwise vfsd serves\n"
-		"/local from %s.  A CONFIG before MOUNTPOINT is the same as -c\n"
-		"(the form mount -t fuse.vfsd CONFIG MOUNTPOINT uses).  MOUNTPOINT may\n"
+		"Without -c and -m, %s is read if it exists; otherwise vfsd "
+		"serves\n"
+		"/local from %s.  A CONFIG before MOUNTPOINT is the same as "
+		"-c\n"
+		"(the form mount -t fuse.vfsd CONFIG MOUNTPOINT uses).  "
+		"MOUNTPOINT may\n"
 		"come from the config file's [vfsd] mountpoint instead.\n",
 		VFSD_DEFAULT_CONFIG, VFSD_DEFAULT_LOCAL);
 }
@@ -95,8 +108,7 @@ static int append_opt(char **opts, const char *o)
 {
 	char *n;
 
-	if (asprintf(&n, "%s%s%s", *opts ? *opts : "", *opts ? "," : "", o) <
-	    0)
+	if (asprintf(&n, "%s%s%s", *opts ? *opts : "", *opts ? "," : "", o) < 0)
 		return -ENOMEM;
 	free(*opts);
 	*opts = n;
@@ -106,20 +118,19 @@ static int append_opt(char **opts, const char *o)
 static int parse_args(int argc, char **argv, struct vfsd_args *a)
 {
 	static const struct option longopts[] = {
-		{ "foreground", no_argument, NULL, 'f' },
-		{ "debug", no_argument, NULL, 'd' },
-		{ "config", required_argument, NULL, 'c' },
-		{ "mount", required_argument, NULL, 'm' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "control", required_argument, NULL, 'C' },
-		{ "host-id", required_argument, NULL, 'H' },
-		{ "log-level", required_argument, NULL, 'L' },
-		{ "allow-other-unchecked", no_argument, NULL, 'U' },
-		{ 0 }
-	};
-	static const char *const levels[] = { "error", "warning", "info",
-					      "debug" };
+		{"foreground", no_argument, NULL, 'f'},
+		{"debug", no_argument, NULL, 'd'},
+		{"config", required_argument, NULL, 'c'},
+		{"mount", required_argument, NULL, 'm'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{"control", required_argument, NULL, 'C'},
+		{"host-id", required_argument, NULL, 'H'},
+		{"log-level", required_argument, NULL, 'L'},
+		{"allow-other-unchecked", no_argument, NULL, 'U'},
+		{0}};
+	static const char *const levels[] = {"error", "warning", "info",
+					     "debug"};
 	int c;
 
 	while ((c = getopt_long(argc, argv, "fdc:m:o:hV", longopts, NULL)) !=
@@ -171,7 +182,8 @@ static int parse_args(int argc, char **argv, struct vfsd_args *a)
 					a->log_level = i;
 			if (a->log_level < 0) {
 				fprintf(stderr,
-					"vfsd: --log-level must be error, warning, info or debug\n");
+					"vfsd: --log-level must be error, "
+					"warning, info or debug\n");
 				return -EINVAL;
 			}
 			break;
@@ -187,7 +199,9 @@ static int parse_args(int argc, char **argv, struct vfsd_args *a)
 	}
 	if (argc - optind == 2) {
 		if (a->config) {
-			fprintf(stderr, "vfsd: a config file is given twice (-c and %s)\n",
+			fprintf(stderr,
+				"vfsd: a config file is given twice (-c and "
+				"%s)\n",
 				argv[optind]);
 			return -EINVAL;
 		}
@@ -239,7 +253,8 @@ static int load_config(const struct vfsd_args *a, struct vfsd_config *cfg,
 			return vfs_error_set(err, -ret, "cannot create %s: %s",
 					     VFSD_DEFAULT_LOCAL,
 					     strerror(-ret));
-		log_info("no configuration (%s absent, no -c or -m): serving the default namespace /local -> %s",
+		log_info("no configuration (%s absent, no -c or -m): serving "
+			 "the default namespace /local -> %s",
 			 VFSD_DEFAULT_CONFIG, VFSD_DEFAULT_LOCAL);
 		ret = cfg_add_mapping(cfg, "/local=file://" VFSD_DEFAULT_LOCAL,
 				      err);
@@ -259,7 +274,9 @@ static int check_mountpoint(const char *mnt, char *real)
 	if (statvfs(mnt, &sv) < 0 || stat(mnt, &st) < 0) {
 		if (errno == ENOTCONN)
 			fprintf(stderr,
-				"vfsd: %s: stale FUSE mount (Transport endpoint is not connected): a previous daemon died; run 'fusermount3 -u %s' first\n",
+				"vfsd: %s: stale FUSE mount (Transport "
+				"endpoint is not connected): a previous daemon "
+				"died; run 'fusermount3 -u %s' first\n",
 				mnt, mnt);
 		else
 			fprintf(stderr, "vfsd: mount point %s: %s\n", mnt,
@@ -267,8 +284,7 @@ static int check_mountpoint(const char *mnt, char *real)
 		return -1;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "vfsd: mount point %s: not a directory\n",
-			mnt);
+		fprintf(stderr, "vfsd: mount point %s: not a directory\n", mnt);
 		return -1;
 	}
 	if (!realpath(mnt, real)) {
@@ -432,12 +448,12 @@ static char *default_host_id(const char *mnt)
 
 int main(int argc, char **argv)
 {
-	struct vfsd_args a = { .log_level = -1 };
-	struct vfsd_status status = { .version = VFSD_VERSION };
+	struct vfsd_args a = {.log_level = -1};
+	struct vfsd_status status = {.version = VFSD_VERSION};
 	char ctlpath[128], *host_id = NULL;
 	struct vfs_mount *ctlfs;
-	struct vfsd_config cfg = { 0 };
-	struct fuse_ops_config foc = { 0 };
+	struct vfsd_config cfg = {0};
+	struct fuse_ops_config foc = {0};
 	struct fuse_loop_config *lc = NULL;
 	struct fuse_session *se = NULL;
 	struct vfs_error err;
@@ -468,7 +484,7 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	log_init("vfsd", false,
 		 a.log_level >= 0 ? (enum log_level)a.log_level
-		 : a.debug	  ? LOG_LVL_DEBUG
+		 : a.debug        ? LOG_LVL_DEBUG
 				  : LOG_LVL_INFO);
 	if (a.host_id && cfg_check_host_id("--host-id", a.host_id, &err) < 0) {
 		fprintf(stderr, "vfsd: %s\n", err.msg);
@@ -487,7 +503,8 @@ int main(int argc, char **argv)
 	if (!a.mountpoint)
 		a.mountpoint = cfg.mountpoint;
 	if (!a.mountpoint) {
-		fprintf(stderr, "vfsd: missing MOUNTPOINT (give it, or set mountpoint in [vfsd] of the config file)\n");
+		fprintf(stderr, "vfsd: missing MOUNTPOINT (give it, or set "
+				"mountpoint in [vfsd] of the config file)\n");
 		usage(stderr);
 		goto out;
 	}
@@ -496,11 +513,13 @@ int main(int argc, char **argv)
 	if (a.control)
 		snprintf(ctlpath, sizeof(ctlpath), "%s", a.control);
 	else if (ctl_default_path(mnt, ctlpath, sizeof(ctlpath)) < 0) {
-		fprintf(stderr, "vfsd: %s: the default control socket path is too long; give --control PATH\n",
+		fprintf(stderr,
+			"vfsd: %s: the default control socket path is too "
+			"long; give --control PATH\n",
 			mnt);
 		goto out;
 	}
-	host_id = a.host_id	 ? strdup(a.host_id)
+	host_id = a.host_id     ? strdup(a.host_id)
 		  : cfg.host_id ? strdup(cfg.host_id)
 				: default_host_id(mnt);
 	if (!host_id) {
@@ -541,7 +560,8 @@ int main(int argc, char **argv)
 	ctlfs = ctlfs_new(&status);
 	if (!ctlfs || router_add_internal("/.vfsd", ctlfs, cfg.show_control_dir,
 					  &err) < 0) {
-		fprintf(stderr, "vfsd: %s\n", ctlfs ? err.msg : "out of memory");
+		fprintf(stderr, "vfsd: %s\n",
+			ctlfs ? err.msg : "out of memory");
 		goto out_router;
 	}
 	status.pid = getpid();
@@ -551,13 +571,13 @@ int main(int argc, char **argv)
 		goto out_router;
 	}
 	if (glock_init(host_id, cfg.lock_lease ? cfg.lock_lease
-					      : GLOCK_LEASE_DEFAULT) < 0) {
+					       : GLOCK_LEASE_DEFAULT) < 0) {
 		fprintf(stderr, "vfsd: cannot start the lock lease thread\n");
 		goto out_router;
 	}
 	foc.writeback = cfg.writeback;
-	foc.posix_acl = cfg_fuse_opt_present(a.fuse_opts,
-					       "default_permissions");
+	foc.posix_acl =
+		cfg_fuse_opt_present(a.fuse_opts, "default_permissions");
 	fuse_ops_configure(&foc);
 
 	se = session_new(&a);
@@ -576,7 +596,8 @@ int main(int argc, char **argv)
 		goto out_signals;
 	}
 	if (pt_session_setup(se) < 0)
-		log_warn("kernel passthrough: cannot hook the session's I/O; local files take the normal path");
+		log_warn("kernel passthrough: cannot hook the session's I/O; "
+			 "local files take the normal path");
 
 	ra = calloc(1, sizeof(*ra));
 	if (!ra)

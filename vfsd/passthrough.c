@@ -64,77 +64,77 @@
  * that Debian 12's headers (7.38) do not have yet.  The layouts of the
  * structures below are fixed by that ABI.
  */
-#define PT_OP_SETATTR		4		/* FUSE_SETATTR */
-#define PT_OP_OPEN		14		/* FUSE_OPEN */
-#define PT_OP_WRITE		16		/* FUSE_WRITE */
-#define PT_OP_INIT		26		/* FUSE_INIT */
-#define PT_OP_CREATE		35		/* FUSE_CREATE */
-#define PT_INIT_EXT		(1u << 30)	/* FUSE_INIT_EXT: flags2 valid */
-#define PT_HANDLE_KILLPRIV_V2	(1u << 28)	/* FUSE_HANDLE_KILLPRIV_V2 */
-#define PT_FATTR_KILL_SUIDGID	(1u << 11)	/* fuse_setattr_in.valid */
-#define PT_OPEN_KILL_SUIDGID	(1u << 0)	/* fuse_open_in.open_flags */
-#define PT_WRITE_KILL_SUIDGID	(1u << 2)	/* fuse_write_in.write_flags */
-#define PT_FLAGS2_PASSTHROUGH	(1u << 5)	/* FUSE_PASSTHROUGH >> 32 */
-#define PT_FOPEN_DIRECT_IO	(1u << 0)
-#define PT_FOPEN_KEEP_CACHE	(1u << 1)
-#define PT_FOPEN_PASSTHROUGH	(1u << 7)
+#define PT_OP_SETATTR         4          /* FUSE_SETATTR */
+#define PT_OP_OPEN            14         /* FUSE_OPEN */
+#define PT_OP_WRITE           16         /* FUSE_WRITE */
+#define PT_OP_INIT            26         /* FUSE_INIT */
+#define PT_OP_CREATE          35         /* FUSE_CREATE */
+#define PT_INIT_EXT           (1u << 30) /* FUSE_INIT_EXT: flags2 valid */
+#define PT_HANDLE_KILLPRIV_V2 (1u << 28) /* FUSE_HANDLE_KILLPRIV_V2 */
+#define PT_FATTR_KILL_SUIDGID (1u << 11) /* fuse_setattr_in.valid */
+#define PT_OPEN_KILL_SUIDGID  (1u << 0)  /* fuse_open_in.open_flags */
+#define PT_WRITE_KILL_SUIDGID (1u << 2)  /* fuse_write_in.write_flags */
+#define PT_FLAGS2_PASSTHROUGH (1u << 5)  /* FUSE_PASSTHROUGH >> 32 */
+#define PT_FOPEN_DIRECT_IO    (1u << 0)
+#define PT_FOPEN_KEEP_CACHE   (1u << 1)
+#define PT_FOPEN_PASSTHROUGH  (1u << 7)
 /*
  * How deep the backing file's file system may itself be stacked: 1 lets
  * backing files live on any ordinary file system (s_stack_depth 0) and
  * still allows one file system (overlayfs) on top of vfsd.
  */
-#define PT_MAX_STACK_DEPTH	1
+#define PT_MAX_STACK_DEPTH    1
 
 /* libfuse sends a reply in at most a header and a few pieces; the
  * patched piece (fuse_entry_out + fuse_open_out at most) is small. */
-#define PT_MAX_IOV		8
-#define PT_MAX_PATCHED		256
+#define PT_MAX_IOV     8
+#define PT_MAX_PATCHED 256
 
-struct pt_backing_map {		/* struct fuse_backing_map */
+struct pt_backing_map { /* struct fuse_backing_map */
 	int32_t fd;
 	uint32_t flags;
 	uint64_t padding;
 };
-#define PT_IOC_BACKING_OPEN	_IOW(229, 1, struct pt_backing_map)
-#define PT_IOC_BACKING_CLOSE	_IOW(229, 2, uint32_t)
+#define PT_IOC_BACKING_OPEN  _IOW(229, 1, struct pt_backing_map)
+#define PT_IOC_BACKING_CLOSE _IOW(229, 2, uint32_t)
 
-struct pt_in_header {		/* struct fuse_in_header */
+struct pt_in_header { /* struct fuse_in_header */
 	uint32_t len, opcode;
 	uint64_t unique, nodeid;
 	uint32_t uid, gid, pid;
 	uint16_t total_extlen, padding;
 };
 
-struct pt_init_in {		/* struct fuse_init_in, its head */
+struct pt_init_in { /* struct fuse_init_in, its head */
 	uint32_t major, minor, max_readahead, flags, flags2;
 };
 
-struct pt_setattr_in {		/* struct fuse_setattr_in, its head */
+struct pt_setattr_in { /* struct fuse_setattr_in, its head */
 	uint32_t valid, padding;
 };
 
-struct pt_open_in {		/* struct fuse_open_in */
+struct pt_open_in { /* struct fuse_open_in */
 	uint32_t flags, open_flags;
 };
 
-struct pt_create_in {		/* struct fuse_create_in */
+struct pt_create_in { /* struct fuse_create_in */
 	uint32_t flags, mode, umask, open_flags;
 };
 
-struct pt_write_in {		/* struct fuse_write_in */
+struct pt_write_in { /* struct fuse_write_in */
 	uint64_t fh, offset;
 	uint32_t size, write_flags;
 	uint64_t lock_owner;
 	uint32_t flags, padding;
 };
 
-struct pt_out_header {		/* struct fuse_out_header */
+struct pt_out_header { /* struct fuse_out_header */
 	uint32_t len;
 	int32_t error;
 	uint64_t unique;
 };
 
-struct pt_init_out {		/* struct fuse_init_out */
+struct pt_init_out { /* struct fuse_init_out */
 	uint32_t major, minor, max_readahead, flags;
 	uint16_t max_background, congestion_threshold;
 	uint32_t max_write, time_gran;
@@ -143,7 +143,7 @@ struct pt_init_out {		/* struct fuse_init_out */
 	uint32_t unused[6];
 };
 
-struct pt_open_out {		/* struct fuse_open_out */
+struct pt_open_out { /* struct fuse_open_out */
 	uint64_t fh;
 	uint32_t open_flags;
 	int32_t backing_id;
@@ -157,18 +157,18 @@ _Static_assert(sizeof(struct pt_backing_map) == 16, "fuse_backing_map");
 
 /* ---- Negotiation --------------------------------------------------- */
 
-static int pt_devfd = -1;		/* the session's /dev/fuse */
-static atomic_bool pt_init_seen;	/* the INIT request was read */
-static atomic_bool pt_kernel_offers;	/* ... and offered passthrough */
-static atomic_bool pt_kernel_killpriv;	/* ... and FUSE_HANDLE_KILLPRIV_V2 */
-static atomic_bool pt_killpriv_want;	/* pt_init(): we ask for it */
-static atomic_bool pt_killpriv;		/* our INIT reply asked for it */
+static int pt_devfd = -1;              /* the session's /dev/fuse */
+static atomic_bool pt_init_seen;       /* the INIT request was read */
+static atomic_bool pt_kernel_offers;   /* ... and offered passthrough */
+static atomic_bool pt_kernel_killpriv; /* ... and FUSE_HANDLE_KILLPRIV_V2 */
+static atomic_bool pt_killpriv_want;   /* pt_init(): we ask for it */
+static atomic_bool pt_killpriv;        /* our INIT reply asked for it */
 static atomic_uint_fast64_t pt_init_unique;
-static atomic_bool pt_allow;		/* pt_init(): we may ask */
-static atomic_bool pt_asked;		/* our INIT reply asked */
-static atomic_bool pt_init_done;	/* our INIT reply went out */
-static atomic_bool pt_on;		/* the kernel said yes (first id) */
-static atomic_bool pt_off;		/* ... or no: stop trying */
+static atomic_bool pt_allow;     /* pt_init(): we may ask */
+static atomic_bool pt_asked;     /* our INIT reply asked */
+static atomic_bool pt_init_done; /* our INIT reply went out */
+static atomic_bool pt_on;        /* the kernel said yes (first id) */
+static atomic_bool pt_off;       /* ... or no: stop trying */
 
 /* The request this thread read last asks to drop setuid/setgid bits. */
 static __thread bool pt_req_kill;
@@ -191,7 +191,7 @@ static void pt_note_init(const void *buf, ssize_t n)
 	atomic_store(&pt_init_unique, h->unique);
 	atomic_store(&pt_kernel_offers,
 		     (in->flags & PT_INIT_EXT) &&
-		     (in->flags2 & PT_FLAGS2_PASSTHROUGH));
+			     (in->flags2 & PT_FLAGS2_PASSTHROUGH));
 	atomic_store(&pt_kernel_killpriv,
 		     (in->flags & PT_HANDLE_KILLPRIV_V2) != 0);
 	atomic_store(&pt_init_seen, true);
@@ -219,7 +219,7 @@ static bool pt_note_kill(const void *buf, ssize_t n)
 		return alen >= sizeof(struct pt_open_in) &&
 		       (((const struct pt_open_in *)arg)->open_flags &
 			PT_OPEN_KILL_SUIDGID);
-	case PT_OP_CREATE:	/* O_CREAT|O_TRUNC of a file that exists */
+	case PT_OP_CREATE: /* O_CREAT|O_TRUNC of a file that exists */
 		return alen >= sizeof(struct pt_create_in) &&
 		       (((const struct pt_create_in *)arg)->open_flags &
 			PT_OPEN_KILL_SUIDGID);
@@ -370,12 +370,13 @@ static bool pt_may_register(void)
 	struct __user_cap_header_struct hdr = {
 		.version = _LINUX_CAPABILITY_VERSION_3,
 	};
-	struct __user_cap_data_struct data[2] = { { 0 } };
+	struct __user_cap_data_struct data[2] = {{0}};
 	char map[64] = "";
 	FILE *f;
 
 	if (syscall(SYS_capget, &hdr, data) < 0 ||
-	    !(data[CAP_SYS_ADMIN / 32].effective & (1u << (CAP_SYS_ADMIN % 32))))
+	    !(data[CAP_SYS_ADMIN / 32].effective &
+	      (1u << (CAP_SYS_ADMIN % 32))))
 		return false;
 	/* the initial namespace maps every id onto itself */
 	f = fopen("/proc/self/uid_map", "re");
@@ -394,24 +395,28 @@ bool pt_init(bool allow)
 	bool offered = pt_devfd >= 0 && atomic_load(&pt_kernel_offers);
 
 	if (!offered) {
-		log_info("kernel passthrough: not offered by this kernel (Linux 6.9 or later has it); local files take the normal path");
+		log_info("kernel passthrough: not offered by this kernel "
+			 "(Linux 6.9 or later has it); local files take the "
+			 "normal path");
 	} else if (!allow) {
-		log_info("kernel passthrough: off (not with the writeback cache)");
+		log_info("kernel passthrough: off (not with the writeback "
+			 "cache)");
 	} else if (!pt_may_register()) {
-		log_info("kernel passthrough: off (registering backing files needs CAP_SYS_ADMIN in the initial user namespace)");
+		log_info("kernel passthrough: off (registering backing files "
+			 "needs CAP_SYS_ADMIN in the initial user namespace)");
 		allow = false;
 	}
 	atomic_store(&pt_allow, offered && allow);
 	atomic_store(&pt_killpriv_want, killpriv);
 	if (!atomic_load(&pt_allow) && !killpriv)
-		atomic_store(&pt_init_done, true);	/* nothing to amend */
+		atomic_store(&pt_init_done, true); /* nothing to amend */
 	return killpriv;
 }
 
 bool pt_request_kills_suidgid(void)
 {
-	return pt_req_kill && atomic_load_explicit(&pt_killpriv,
-						    memory_order_relaxed);
+	return pt_req_kill &&
+	       atomic_load_explicit(&pt_killpriv, memory_order_relaxed);
 }
 
 bool pt_enabled(void)
@@ -423,7 +428,7 @@ bool pt_enabled(void)
 
 struct pt_node {
 	uint64_t ino;
-	int32_t id;		/* backing id while pt_opens > 0 */
+	int32_t id; /* backing id while pt_opens > 0 */
 	uint32_t pt_opens, plain_opens;
 	struct pt_node *next;
 };
@@ -444,13 +449,14 @@ static struct pt_node **pt_slot(uint64_t ino)
 /* Register `fd` as a backing file: the id, or -errno. */
 static int32_t pt_register(int fd)
 {
-	struct pt_backing_map map = { .fd = fd };
+	struct pt_backing_map map = {.fd = fd};
 	int id = ioctl(pt_devfd, PT_IOC_BACKING_OPEN, &map);
 	int e = errno;
 
 	if (id > 0) {
 		if (!atomic_exchange(&pt_on, true))
-			log_info("kernel passthrough: on (local files bypass the daemon for read, write and mmap)");
+			log_info("kernel passthrough: on (local files bypass "
+				 "the daemon for read, write and mmap)");
 		return id;
 	}
 	if (id == 0)
@@ -458,7 +464,8 @@ static int32_t pt_register(int fd)
 	/* the kernel said no to passthrough itself, not to this file */
 	if (e == EPERM || e == ENOTTY) {
 		if (!atomic_exchange(&pt_off, true))
-			log_warn("kernel passthrough: refused (%s); local files take the normal path",
+			log_warn("kernel passthrough: refused (%s); local "
+				 "files take the normal path",
 				 strerror(e));
 	}
 	return -e;
@@ -473,8 +480,7 @@ static void pt_unregister(int32_t id)
 			 strerror(errno));
 }
 
-enum pt_mode pt_open_begin(uint64_t ino, int fd, bool may_start,
-			   uint64_t fh)
+enum pt_mode pt_open_begin(uint64_t ino, int fd, bool may_start, uint64_t fh)
 {
 	struct pt_node **pp, *n;
 	bool pt = false;
@@ -497,8 +503,7 @@ enum pt_mode pt_open_begin(uint64_t ino, int fd, bool may_start,
 	}
 	if (n->pt_opens > 0) {
 		pt = true;
-	} else if (n->plain_opens == 0 && may_start &&
-		   !atomic_load(&pt_off)) {
+	} else if (n->plain_opens == 0 && may_start && !atomic_load(&pt_off)) {
 		int32_t id = pt_register(fd);
 
 		if (id > 0) {
@@ -555,7 +560,9 @@ bool pt_open_end(uint64_t ino)
 	 * damage to this one node (whose other opens the kernel may refuse).
 	 */
 	if (!atomic_exchange(&pt_off, true))
-		log_err("kernel passthrough: the open reply of node %llu went out without its backing file; passthrough is off from now on",
+		log_err("kernel passthrough: the open reply of node %llu went "
+			"out without its backing file; passthrough is off from "
+			"now on",
 			(unsigned long long)ino);
 	return false;
 }

@@ -47,9 +47,9 @@ bool pt_enabled(void);
 
 /* How an open file of a node was opened, as far as passthrough.c knows. */
 enum pt_mode {
-	PT_UNTRACKED,	/* its mount never uses passthrough */
-	PT_PLAIN,	/* the normal path, counted for its node */
-	PT_PASSTHROUGH,	/* the kernel does its I/O on the backing file */
+	PT_UNTRACKED,   /* its mount never uses passthrough */
+	PT_PLAIN,       /* the normal path, counted for its node */
+	PT_PASSTHROUGH, /* the kernel does its I/O on the backing file */
 };
 
 /*
@@ -58,13 +58,12 @@ enum pt_mode {
  * passthrough, else -1.  The kernel wants every open file of one node in
  * one mode with one backing file, so a node keeps the mode of its first
  * open while any open remains; `may_start` false keeps a node that has no
- * open files out of passthrough (a file whose writes must reach us).  For PT_PASSTHROUGH, the next open or
- * create reply this thread sends for handle `fh` carries the backing
- * file, and the caller must call pt_open_end() right after sending it.
- * Every mode but PT_UNTRACKED is counted until pt_release().
+ * open files out of passthrough (a file whose writes must reach us).  For
+ * PT_PASSTHROUGH, the next open or create reply this thread sends for handle
+ * `fh` carries the backing file, and the caller must call pt_open_end() right
+ * after sending it. Every mode but PT_UNTRACKED is counted until pt_release().
  */
-enum pt_mode pt_open_begin(uint64_t ino, int fd, bool may_start,
-			   uint64_t fh);
+enum pt_mode pt_open_begin(uint64_t ino, int fd, bool may_start, uint64_t fh);
 
 /*
  * After the reply of a pt_open_begin() that said PT_PASSTHROUGH (the open

@@ -51,7 +51,8 @@ void report_status(FILE *out, bool json, const struct vfsd_status *st)
 	if (json) {
 		fputs("{\"version\":", out);
 		report_json_str(out, st->version);
-		fprintf(out, ",\"uptime_seconds\":%ld,\"pid\":%d,\"mountpoint\":",
+		fprintf(out,
+			",\"uptime_seconds\":%ld,\"pid\":%d,\"mountpoint\":",
 			up, st->pid);
 		report_json_str(out, st->mountpoint);
 		fputs(",\"host_id\":", out);
@@ -110,12 +111,12 @@ static void mounts_one(void *p, const struct router_view *v)
 	fputs(",\"state\":", c->out);
 	report_json_str(c->out, v->state);
 	fprintf(c->out,
-		",\"readonly\":%s,\"passthrough\":%s,\"origin\":\"%s\",\"open_files\":%llu,\"reconnects\":%lu,\"since\":%lld",
+		",\"readonly\":%s,\"passthrough\":%s,\"origin\":\"%s\",\"open_"
+		"files\":%llu,\"reconnects\":%lu,\"since\":%lld",
 		v->readonly ? "true" : "false",
 		v->passthrough && pt_enabled() ? "true" : "false",
-		origin_name(v->origin),
-		(unsigned long long)v->open_files, v->reconnects,
-		(long long)v->since.tv_sec);
+		origin_name(v->origin), (unsigned long long)v->open_files,
+		v->reconnects, (long long)v->since.tv_sec);
 	fputs(",\"caps\":[", c->out);
 	for (size_t i = 0; i < ncaps; i++)
 		fprintf(c->out, "%s\"%s\"", i ? "," : "", caps[i]);
@@ -124,7 +125,7 @@ static void mounts_one(void *p, const struct router_view *v)
 
 void report_mounts(FILE *out, bool json)
 {
-	struct mounts_ctx c = { out, json, 0 };
+	struct mounts_ctx c = {out, json, 0};
 
 	if (json)
 		fputs("{\"mounts\":[", out);
@@ -166,10 +167,11 @@ static void stats_json(FILE *out, const struct router_view *v)
 	report_json_str(out, v->backend);
 	fputs(",\"ops\":{", out);
 	for (int op = 0; op < VOP_COUNT; op++) {
-		fprintf(out, "%s\"%s\":%llu", op ? "," : "",
-			stats_op_name(op), (unsigned long long)ld(&s->ops[op]));
+		fprintf(out, "%s\"%s\":%llu", op ? "," : "", stats_op_name(op),
+			(unsigned long long)ld(&s->ops[op]));
 	}
-	fprintf(out, "},\"bytes_read\":%llu,\"bytes_written\":%llu,\"errors\":{",
+	fprintf(out,
+		"},\"bytes_read\":%llu,\"bytes_written\":%llu,\"errors\":{",
 		(unsigned long long)ld(&s->bytes_read),
 		(unsigned long long)ld(&s->bytes_written));
 	for (int e = 1; e <= STATS_MAX_ERRNO; e++) {
@@ -182,7 +184,8 @@ static void stats_json(FILE *out, const struct router_view *v)
 		first = false;
 	}
 	fprintf(out,
-		"},\"latency_us\":{\"p50\":%llu,\"p99\":%llu},\"reconnects\":%lu,\"in_flight\":%lld}",
+		"},\"latency_us\":{\"p50\":%llu,\"p99\":%llu},\"reconnects\":%"
+		"lu,\"in_flight\":%lld}",
 		(unsigned long long)stats_percentile(s, 0.50),
 		(unsigned long long)stats_percentile(s, 0.99), v->reconnects,
 		(long long)atomic_load_explicit(&s->inflight,
@@ -224,7 +227,8 @@ static void stats_text(FILE *out, const struct router_view *v)
 	if (!col)
 		fputs(" none", out);
 	fprintf(out,
-		"\n  latency:    p50=%lluus p99=%lluus\n  reconnects: %lu\n  in flight:  %lld\n",
+		"\n  latency:    p50=%lluus p99=%lluus\n  reconnects: %lu\n  "
+		"in flight:  %lld\n",
 		(unsigned long long)stats_percentile(s, 0.50),
 		(unsigned long long)stats_percentile(s, 0.99), v->reconnects,
 		(long long)atomic_load_explicit(&s->inflight,
@@ -252,7 +256,7 @@ static void stats_one(void *p, const struct router_view *v)
 int report_stats(FILE *out, const char *prefix, bool json,
 		 struct vfs_error *err)
 {
-	struct stats_ctx c = { out, json, prefix, 0 };
+	struct stats_ctx c = {out, json, prefix, 0};
 	FILE *tmp;
 	char *buf = NULL;
 	size_t len = 0;

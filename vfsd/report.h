@@ -16,8 +16,8 @@ struct vfsd_status {
 	const char *version;
 	const char *mountpoint;
 	const char *host_id;
-	const char *control;	/* control socket path */
-	const char *config;	/* config file, or NULL */
+	const char *control;     /* control socket path */
+	const char *config;      /* config file, or NULL */
 	struct timespec started; /* CLOCK_MONOTONIC */
 	int pid;
 };

@@ -33,56 +33,55 @@
  * deadline (backends/callctx.h: a write under a cross-host lock whose
  * lease ran out) nothing more is sent: whatever the backend.
  */
-#define BCALL(m, op, expr)                                         \
-	({                                                         \
-		struct timespec t0_;                               \
-		__typeof__(expr) r_ = -ETIMEDOUT;                  \
-		if (!vfs_call_expired()) {                         \
-			stats_begin(&(m)->stats, &t0_);            \
-			r_ = (expr);                               \
-			stats_end(&(m)->stats, rops[op].stat, &t0_,  \
-				  (long)r_);                         \
-		}                                                  \
-		r_;                                                \
+#define BCALL(m, op, expr)                                                     \
+	({                                                                     \
+		struct timespec t0_;                                           \
+		__typeof__(expr) r_ = -ETIMEDOUT;                              \
+		if (!vfs_call_expired()) {                                     \
+			stats_begin(&(m)->stats, &t0_);                        \
+			r_ = (expr);                                           \
+			stats_end(&(m)->stats, rops[op].stat, &t0_, (long)r_); \
+		}                                                              \
+		r_;                                                            \
 	})
 
 /* The same for calls that free what the caller holds: always made. */
-#define BCALL_ALWAYS(m, op, expr)                                  \
-	({                                                         \
-		struct timespec t0_;                               \
-		stats_begin(&(m)->stats, &t0_);                    \
-		__typeof__(expr) r_ = (expr);                      \
-		stats_end(&(m)->stats, rops[op].stat, &t0_, (long)r_); \
-		r_;                                                \
+#define BCALL_ALWAYS(m, op, expr)                                              \
+	({                                                                     \
+		struct timespec t0_;                                           \
+		stats_begin(&(m)->stats, &t0_);                                \
+		__typeof__(expr) r_ = (expr);                                  \
+		stats_end(&(m)->stats, rops[op].stat, &t0_, (long)r_);         \
+		r_;                                                            \
 	})
 
 struct router_mount {
-	char *prefix;			/* normalised vfsd path, owned */
+	char *prefix; /* normalised vfsd path, owned */
 	size_t plen;
-	char *display;			/* URL without secrets, owned */
+	char *display; /* URL without secrets, owned */
 	const struct vfs_backend_ops *ops;
-	struct vfs_mount *vm;		/* owned; unmount()ed on last put */
+	struct vfs_mount *vm; /* owned; unmount()ed on last put */
 	bool readonly;
-	bool hidden;			/* left out of its parent's listing */
-	unsigned id;			/* mixed into st_ino, see id_get();
-					 * 0 until inserted */
-	uint64_t space;			/* inode space: never reused */
-	atomic_uint_fast64_t refs;	/* the table holds one */
+	bool hidden;               /* left out of its parent's listing */
+	unsigned id;               /* mixed into st_ino, see id_get();
+				    * 0 until inserted */
+	uint64_t space;            /* inode space: never reused */
+	atomic_uint_fast64_t refs; /* the table holds one */
 	atomic_uint_fast64_t open_files;
-	atomic_bool revoked;		/* removed by force: files fail EIO */
+	atomic_bool revoked; /* removed by force: files fail EIO */
 	enum router_origin origin;
-	char *url;			/* as configured (may hold options) */
-	struct vfs_opts opts;		/* config options as given, owned */
-	struct timespec since;		/* when it was mounted */
+	char *url;             /* as configured (may hold options) */
+	struct vfs_opts opts;  /* config options as given, owned */
+	struct timespec since; /* when it was mounted */
 	struct mount_stats stats;
 };
 
 /* An open file (router.h): fi->fh of the FUSE layer's open refers to one. */
 struct router_file {
-	struct router_mount *mount;	/* a reference, dropped with the last
-					 * of refs */
-	struct vfs_file *vf;		/* the backend's, released with it */
-	unsigned long refs;		/* atomic */
+	struct router_mount *mount; /* a reference, dropped with the last
+				     * of refs */
+	struct vfs_file *vf;        /* the backend's, released with it */
+	unsigned long refs;         /* atomic */
 };
 
 /*
@@ -116,12 +115,37 @@ struct router_file {
  * (VOP_COUNT: not counted).
  */
 enum rop {
-	ROP_UNMOUNT, ROP_STATFS, ROP_GETATTR, ROP_SETATTR, ROP_READLINK,
-	ROP_MKNOD, ROP_MKDIR, ROP_SYMLINK, ROP_LINK, ROP_UNLINK, ROP_RMDIR,
-	ROP_RENAME, ROP_OPENDIR, ROP_READDIR, ROP_RELEASEDIR, ROP_GETXATTR,
-	ROP_LISTXATTR, ROP_SETXATTR, ROP_REMOVEXATTR, ROP_CREATE, ROP_OPEN,
-	ROP_READ, ROP_WRITE, ROP_FGETATTR, ROP_FLUSH, ROP_FSYNC, ROP_FALLOCATE,
-	ROP_LSEEK, ROP_COPY_RANGE, ROP_CLONE, ROP_RELEASE,
+	ROP_UNMOUNT,
+	ROP_STATFS,
+	ROP_GETATTR,
+	ROP_SETATTR,
+	ROP_READLINK,
+	ROP_MKNOD,
+	ROP_MKDIR,
+	ROP_SYMLINK,
+	ROP_LINK,
+	ROP_UNLINK,
+	ROP_RMDIR,
+	ROP_RENAME,
+	ROP_OPENDIR,
+	ROP_READDIR,
+	ROP_RELEASEDIR,
+	ROP_GETXATTR,
+	ROP_LISTXATTR,
+	ROP_SETXATTR,
+	ROP_REMOVEXATTR,
+	ROP_CREATE,
+	ROP_OPEN,
+	ROP_READ,
+	ROP_WRITE,
+	ROP_FGETATTR,
+	ROP_FLUSH,
+	ROP_FSYNC,
+	ROP_FALLOCATE,
+	ROP_LSEEK,
+	ROP_COPY_RANGE,
+	ROP_CLONE,
+	ROP_RELEASE,
 	ROP_COUNT
 };
 
@@ -129,48 +153,51 @@ enum rop {
 #define EMULATED  1
 
 struct rop_row {
-	const char *name;	/* the member's name, for messages */
-	size_t member;		/* offsetof(struct vfs_backend_ops, name) */
-	int missing;		/* see above */
+	const char *name; /* the member's name, for messages */
+	size_t member;    /* offsetof(struct vfs_backend_ops, name) */
+	int missing;      /* see above */
 	bool mutates;
 	enum vfs_op stat;
 };
 
-#define ROW(op, miss, mut, st)                                          \
-	{ #op, offsetof(struct vfs_backend_ops, op), (miss), (mut), (st) }
+#define ROW(op, miss, mut, st)                                                 \
+	{                                                                      \
+#op, offsetof(struct vfs_backend_ops, op), (miss), (mut), (st) \
+	}
 
 static const struct rop_row rops[ROP_COUNT] = {
-	[ROP_UNMOUNT]	  = ROW(unmount,     MANDATORY,   false, VOP_COUNT),
-	[ROP_STATFS]	  = ROW(statfs,      MANDATORY,   false, VOP_STATFS),
-	[ROP_GETATTR]	  = ROW(getattr,     MANDATORY,   false, VOP_GETATTR),
-	[ROP_SETATTR]	  = ROW(setattr,     -EPERM,      true,  VOP_SETATTR),
-	[ROP_READLINK]	  = ROW(readlink,    -EINVAL,     false, VOP_READLINK),
-	[ROP_MKNOD]	  = ROW(mknod,       -EPERM,      true,  VOP_MKNOD),
-	[ROP_MKDIR]	  = ROW(mkdir,       -EPERM,      true,  VOP_MKDIR),
-	[ROP_SYMLINK]	  = ROW(symlink,     -EPERM,      true,  VOP_SYMLINK),
-	[ROP_LINK]	  = ROW(link,        -EPERM,      true,  VOP_LINK),
-	[ROP_UNLINK]	  = ROW(unlink,      -EPERM,      true,  VOP_UNLINK),
-	[ROP_RMDIR]	  = ROW(rmdir,       -EPERM,      true,  VOP_RMDIR),
-	[ROP_RENAME]	  = ROW(rename,      -EPERM,      true,  VOP_RENAME),
-	[ROP_OPENDIR]	  = ROW(opendir,     MANDATORY,   false, VOP_OPENDIR),
-	[ROP_READDIR]	  = ROW(readdir,     MANDATORY,   false, VOP_READDIR),
-	[ROP_RELEASEDIR]  = ROW(releasedir,  MANDATORY,   false, VOP_COUNT),
-	[ROP_GETXATTR]	  = ROW(getxattr,    -EOPNOTSUPP, false, VOP_GETXATTR),
-	[ROP_LISTXATTR]	  = ROW(listxattr,   0,           false, VOP_LISTXATTR),
-	[ROP_SETXATTR]	  = ROW(setxattr,    -EOPNOTSUPP, true,  VOP_SETXATTR),
-	[ROP_REMOVEXATTR] = ROW(removexattr, -EOPNOTSUPP, true,  VOP_REMOVEXATTR),
-	[ROP_CREATE]	  = ROW(create,      -EPERM,      true,  VOP_CREATE),
-	[ROP_OPEN]	  = ROW(open,        MANDATORY,   false, VOP_OPEN),
-	[ROP_READ]	  = ROW(read,        MANDATORY,   false, VOP_READ),
-	[ROP_WRITE]	  = ROW(write,       -EROFS,      true,  VOP_WRITE),
-	[ROP_FGETATTR]	  = ROW(fgetattr,    MANDATORY,   false, VOP_GETATTR),
-	[ROP_FLUSH]	  = ROW(flush,       0,           false, VOP_FLUSH),
-	[ROP_FSYNC]	  = ROW(fsync,       0,           false, VOP_FSYNC),
-	[ROP_FALLOCATE]	  = ROW(fallocate,   -EOPNOTSUPP, true,  VOP_FALLOCATE),
-	[ROP_LSEEK]	  = ROW(lseek,       EMULATED,    false, VOP_LSEEK),
-	[ROP_COPY_RANGE]  = ROW(copy_range,  EMULATED,    true,  VOP_COPY_RANGE),
-	[ROP_CLONE]	  = ROW(clone,       -EOPNOTSUPP, true,  VOP_CLONE),
-	[ROP_RELEASE]	  = ROW(release,     MANDATORY,   false, VOP_RELEASE),
+	[ROP_UNMOUNT] = ROW(unmount, MANDATORY, false, VOP_COUNT),
+	[ROP_STATFS] = ROW(statfs, MANDATORY, false, VOP_STATFS),
+	[ROP_GETATTR] = ROW(getattr, MANDATORY, false, VOP_GETATTR),
+	[ROP_SETATTR] = ROW(setattr, -EPERM, true, VOP_SETATTR),
+	[ROP_READLINK] = ROW(readlink, -EINVAL, false, VOP_READLINK),
+	[ROP_MKNOD] = ROW(mknod, -EPERM, true, VOP_MKNOD),
+	[ROP_MKDIR] = ROW(mkdir, -EPERM, true, VOP_MKDIR),
+	[ROP_SYMLINK] = ROW(symlink, -EPERM, true, VOP_SYMLINK),
+	[ROP_LINK] = ROW(link, -EPERM, true, VOP_LINK),
+	[ROP_UNLINK] = ROW(unlink, -EPERM, true, VOP_UNLINK),
+	[ROP_RMDIR] = ROW(rmdir, -EPERM, true, VOP_RMDIR),
+	[ROP_RENAME] = ROW(rename, -EPERM, true, VOP_RENAME),
+	[ROP_OPENDIR] = ROW(opendir, MANDATORY, false, VOP_OPENDIR),
+	[ROP_READDIR] = ROW(readdir, MANDATORY, false, VOP_READDIR),
+	[ROP_RELEASEDIR] = ROW(releasedir, MANDATORY, false, VOP_COUNT),
+	[ROP_GETXATTR] = ROW(getxattr, -EOPNOTSUPP, false, VOP_GETXATTR),
+	[ROP_LISTXATTR] = ROW(listxattr, 0, false, VOP_LISTXATTR),
+	[ROP_SETXATTR] = ROW(setxattr, -EOPNOTSUPP, true, VOP_SETXATTR),
+	[ROP_REMOVEXATTR] =
+		ROW(removexattr, -EOPNOTSUPP, true, VOP_REMOVEXATTR),
+	[ROP_CREATE] = ROW(create, -EPERM, true, VOP_CREATE),
+	[ROP_OPEN] = ROW(open, MANDATORY, false, VOP_OPEN),
+	[ROP_READ] = ROW(read, MANDATORY, false, VOP_READ),
+	[ROP_WRITE] = ROW(write, -EROFS, true, VOP_WRITE),
+	[ROP_FGETATTR] = ROW(fgetattr, MANDATORY, false, VOP_GETATTR),
+	[ROP_FLUSH] = ROW(flush, 0, false, VOP_FLUSH),
+	[ROP_FSYNC] = ROW(fsync, 0, false, VOP_FSYNC),
+	[ROP_FALLOCATE] = ROW(fallocate, -EOPNOTSUPP, true, VOP_FALLOCATE),
+	[ROP_LSEEK] = ROW(lseek, EMULATED, false, VOP_LSEEK),
+	[ROP_COPY_RANGE] = ROW(copy_range, EMULATED, true, VOP_COPY_RANGE),
+	[ROP_CLONE] = ROW(clone, -EOPNOTSUPP, true, VOP_CLONE),
+	[ROP_RELEASE] = ROW(release, MANDATORY, false, VOP_RELEASE),
 };
 
 /* Whether `ops` has the member of op. */
@@ -188,27 +215,26 @@ static bool ops_has(const struct vfs_backend_ops *ops, enum rop op)
  */
 static const struct {
 	const char *name;
-	enum rop op;		/* ROP_COUNT: by cap */
+	enum rop op; /* ROP_COUNT: by cap */
 	uint32_t cap;
 } cap_names[] = {
-	{ "symlink",	  ROP_SYMLINK,	  0 },
-	{ "hardlink",	  ROP_LINK,	  0 },
-	{ "special_files", ROP_COUNT,	  VFS_CAP_MKNOD },
-	{ "rename_exchange", ROP_COUNT,	  VFS_CAP_RENAME_FLAGS },
-	{ "xattr",	  ROP_GETXATTR,	  0 },
-	{ "fallocate",	  ROP_FALLOCATE,  0 },
-	{ "punch_hole",	  ROP_COUNT,	  VFS_CAP_PUNCH_HOLE },
-	{ "seek_data",	  ROP_LSEEK,	  0 },
-	{ "copy_range",	  ROP_COPY_RANGE, 0 },
-	{ "clone",	  ROP_CLONE,	  0 },
-	{ "stable_fsync", ROP_COUNT,	  VFS_CAP_STABLE_FSYNC },
-	{ "stable_ino",	  ROP_COUNT,	  VFS_CAP_STABLE_INO },
-	{ "shared",	  ROP_COUNT,	  VFS_CAP_SHARED },
-	{ "acl_umask",	  ROP_COUNT,	  VFS_CAP_OWN_UMASK },
+	{"symlink", ROP_SYMLINK, 0},
+	{"hardlink", ROP_LINK, 0},
+	{"special_files", ROP_COUNT, VFS_CAP_MKNOD},
+	{"rename_exchange", ROP_COUNT, VFS_CAP_RENAME_FLAGS},
+	{"xattr", ROP_GETXATTR, 0},
+	{"fallocate", ROP_FALLOCATE, 0},
+	{"punch_hole", ROP_COUNT, VFS_CAP_PUNCH_HOLE},
+	{"seek_data", ROP_LSEEK, 0},
+	{"copy_range", ROP_COPY_RANGE, 0},
+	{"clone", ROP_CLONE, 0},
+	{"stable_fsync", ROP_COUNT, VFS_CAP_STABLE_FSYNC},
+	{"stable_ino", ROP_COUNT, VFS_CAP_STABLE_INO},
+	{"shared", ROP_COUNT, VFS_CAP_SHARED},
+	{"acl_umask", ROP_COUNT, VFS_CAP_OWN_UMASK},
 };
 
-size_t router_caps(const struct router_view *v, const char **names,
-		   size_t max)
+size_t router_caps(const struct router_view *v, const char **names, size_t max)
 {
 	size_t n = 0;
 
@@ -230,31 +256,34 @@ int router_ops_check(const struct vfs_backend_ops *ops, bool by_url,
 
 	if (!ops->name)
 		return vfs_error_set(err, EINVAL,
-				     "backend %s: mandatory member 'name' missing from its ops table",
+				     "backend %s: mandatory member 'name' "
+				     "missing from its ops table",
 				     name);
 	if (by_url && !ops->mount)
 		return vfs_error_set(err, EINVAL,
-				     "backend %s: mandatory member 'mount' missing from its ops table",
+				     "backend %s: mandatory member 'mount' "
+				     "missing from its ops table",
 				     name);
 	for (int op = 0; op < ROP_COUNT; op++)
 		if (rops[op].missing == MANDATORY && !ops_has(ops, op))
 			return vfs_error_set(err, EINVAL,
-					     "backend %s: mandatory member '%s' missing from its ops table",
+					     "backend %s: mandatory member "
+					     "'%s' missing from its ops table",
 					     name, rops[op].name);
 	return 0;
 }
 
 struct router_dir {
-	struct router_mount *m;		/* ref held, or NULL (virtual) */
-	struct vfs_dir *vd;		/* backend stream, or NULL */
-	struct vfs_dirbuf buf;		/* merged listing when vd == NULL */
-	char *path;			/* owned, for rewinddir */
-	bool read;			/* entries were asked for */
+	struct router_mount *m; /* ref held, or NULL (virtual) */
+	struct vfs_dir *vd;     /* backend stream, or NULL */
+	struct vfs_dirbuf buf;  /* merged listing when vd == NULL */
+	char *path;             /* owned, for rewinddir */
+	bool read;              /* entries were asked for */
 };
 
 static pthread_rwlock_t table_lock = PTHREAD_RWLOCK_INITIALIZER;
-static struct router_mount **mounts;	/* protected by table_lock */
-static size_t nmounts;			/* protected by table_lock */
+static struct router_mount **mounts; /* protected by table_lock */
+static size_t nmounts;               /* protected by table_lock */
 static struct timespec start_time;
 
 /*
@@ -271,8 +300,8 @@ static struct timespec start_time;
  */
 #define MOUNT_ID_MAX 254
 static pthread_mutex_t id_lock = PTHREAD_MUTEX_INITIALIZER;
-static bool id_used[MOUNT_ID_MAX + 1];	/* protected by id_lock */
-static unsigned id_next = 1;		/* protected by id_lock */
+static bool id_used[MOUNT_ID_MAX + 1]; /* protected by id_lock */
+static unsigned id_next = 1;           /* protected by id_lock */
 /* the node table's key of a mount (router_ino_space): unlike the id it
  * is never reused, so a node of a removed mount never matches a file of
  * a later one; protected by id_lock */
@@ -447,7 +476,8 @@ static struct router_mount *route_rw(const char *path, const char **rel,
 		/* inside a virtual directory nothing may be created */
 		char *parent = vfs_path_parent(path);
 
-		*err = is_virtual_dir(path) || (parent && is_virtual_dir(parent))
+		*err = is_virtual_dir(path) ||
+				       (parent && is_virtual_dir(parent))
 			       ? -EROFS
 			       : -ENOENT;
 		free(parent);
@@ -556,10 +586,13 @@ static int lease_check(const struct vfs_backend_ops *ops,
 	timeout = vfs_opts_get_int(opts, "timeout");
 	if (timeout * 3 <= lock_lease)
 		return 0;
-	return vfs_error_set(err, EINVAL,
-			     "%s: timeout = %ld s is too long for lock_lease = %d s: a lock holder must be able to renew within 2/3 of the lease, so a request may take at most lock_lease/3 = %d s; lower timeout or raise lock_lease to %ld or more",
-			     what, timeout, lock_lease, lock_lease / 3,
-			     timeout * 3);
+	return vfs_error_set(
+		err, EINVAL,
+		"%s: timeout = %ld s is too long for lock_lease = %d s: a lock "
+		"holder must be able to renew within 2/3 of the lease, so a "
+		"request may take at most lock_lease/3 = %d s; lower timeout "
+		"or raise lock_lease to %ld or more",
+		what, timeout, lock_lease, lock_lease / 3, timeout * 3);
 }
 
 int router_add(const char *prefix_in, const char *url_s,
@@ -567,7 +600,7 @@ int router_add(const char *prefix_in, const char *url_s,
 	       enum router_origin origin, struct vfs_error *err)
 {
 	struct router_mount *m = NULL;
-	struct vfs_opts opts = { 0 };
+	struct vfs_opts opts = {0};
 	struct vfs_url url;
 	char *prefix, what[300];
 	int ret;
@@ -594,7 +627,8 @@ int router_add(const char *prefix_in, const char *url_s,
 	m->ops = backend_find(url.scheme);
 	if (!m->ops) {
 		ret = vfs_error_set(err, EPROTONOSUPPORT,
-				    "%s: unknown URL scheme '%s' in '%s' (known: file, sftp, nfs)",
+				    "%s: unknown URL scheme '%s' in '%s' "
+				    "(known: file, sftp, nfs)",
 				    what, url.scheme, url.raw);
 		goto fail;
 	}
@@ -626,8 +660,8 @@ int router_add(const char *prefix_in, const char *url_s,
 			ret = -EEXIST;
 	pthread_rwlock_unlock(&table_lock);
 	if (ret < 0) {
-		ret = vfs_error_set(err, EEXIST, "%s: prefix is already mounted",
-				    what);
+		ret = vfs_error_set(err, EEXIST,
+				    "%s: prefix is already mounted", what);
 		goto fail;
 	}
 
@@ -656,14 +690,16 @@ int router_add(const char *prefix_in, const char *url_s,
 	ret = table_insert(m);
 	if (ret < 0) {
 		if (ret == -EMFILE)
-			vfs_error_set(err, EMFILE,
-				      "%s: too many mounts at once (at most %d)",
-				      what, MOUNT_ID_MAX);
+			vfs_error_set(
+				err, EMFILE,
+				"%s: too many mounts at once (at most %d)",
+				what, MOUNT_ID_MAX);
 		else
 			vfs_error_set(err, -ret, "%s: %s", what,
-				      ret == -EEXIST ? "prefix is already mounted"
-						     : strerror(-ret));
-		prefix = NULL;	/* m owns it now */
+				      ret == -EEXIST
+					      ? "prefix is already mounted"
+					      : strerror(-ret));
+		prefix = NULL; /* m owns it now */
 		mount_put(m);
 		m = NULL;
 		goto fail;
@@ -712,8 +748,8 @@ static int table_insert(struct router_mount *m)
 	return ret;
 }
 
-int router_add_internal(const char *prefix, struct vfs_mount *vm,
-			bool visible, struct vfs_error *err)
+int router_add_internal(const char *prefix, struct vfs_mount *vm, bool visible,
+			struct vfs_error *err)
 {
 	struct router_mount *m;
 	int ret = router_ops_check(vm->ops, false, err);
@@ -759,7 +795,8 @@ static int prefix_norm(const char *in, char *buf, size_t size,
 
 	if (snprintf(buf, size, "%s", in) >= (int)size || buf[0] != '/' ||
 	    vfs_path_normalize(buf) < 0)
-		return vfs_error_set(err, EINVAL, "'%s' is not an absolute prefix",
+		return vfs_error_set(err, EINVAL,
+				     "'%s' is not an absolute prefix",
 				     vfs_quote(in, q, sizeof(q)));
 	return 0;
 }
@@ -779,17 +816,20 @@ int router_remove(const char *prefix_in, bool force, struct vfs_error *err)
 			continue;
 		m = mounts[i];
 		if (m->origin == ROUTER_ORIGIN_INTERNAL) {
-			ret = vfs_error_set(err, EPERM,
-					    "%s is vfsd's own and cannot be removed",
-					    prefix);
+			ret = vfs_error_set(
+				err, EPERM,
+				"%s is vfsd's own and cannot be removed",
+				prefix);
 			break;
 		}
 		open = atomic_load(&m->open_files);
 		if (open && !force) {
-			ret = vfs_error_set(err, EBUSY,
-					    "%s: %llu file%s open under it (--force makes them fail with EIO)",
-					    prefix, (unsigned long long)open,
-					    open == 1 ? "" : "s");
+			ret = vfs_error_set(
+				err, EBUSY,
+				"%s: %llu file%s open under it (--force makes "
+				"them fail with EIO)",
+				prefix, (unsigned long long)open,
+				open == 1 ? "" : "s");
 			break;
 		}
 		if (open)
@@ -841,8 +881,8 @@ void router_foreach(router_view_fn fn, void *ctx)
 	pthread_rwlock_rdlock(&table_lock);
 	for (size_t i = 0; i < nmounts; i++) {
 		struct router_mount *m = mounts[i];
-		const char *state = m->ops->state ? m->ops->state(m->vm)
-						  : "connected";
+		const char *state =
+			m->ops->state ? m->ops->state(m->vm) : "connected";
 		struct router_view v = {
 			.prefix = m->prefix,
 			.url = m->url,
@@ -1108,12 +1148,12 @@ int router_mknod(const char *path, mode_t mode, dev_t rdev,
 		mount_put(m);
 		return -EOPNOTSUPP;
 	}
-	return created(m,
-		       BCALL(m, ROP_MKNOD,
-			     m->ops->mknod(m->vm, rel,
-					   create_mode(m, mode, cred), rdev,
-					   cred, st)),
-		       st);
+	return created(
+		m,
+		BCALL(m, ROP_MKNOD,
+		      m->ops->mknod(m->vm, rel, create_mode(m, mode, cred),
+				    rdev, cred, st)),
+		st);
 }
 
 int router_mkdir(const char *path, mode_t mode, const struct vfs_cred *cred,
@@ -1125,12 +1165,12 @@ int router_mkdir(const char *path, mode_t mode, const struct vfs_cred *cred,
 
 	if (!m)
 		return ret;
-	return created(m,
-		       BCALL(m, ROP_MKDIR,
-			     m->ops->mkdir(m->vm, rel,
-					   create_mode(m, mode, cred), cred,
-					   st)),
-		       st);
+	return created(
+		m,
+		BCALL(m, ROP_MKDIR,
+		      m->ops->mkdir(m->vm, rel, create_mode(m, mode, cred),
+				    cred, st)),
+		st);
 }
 
 int router_symlink(const char *target, const char *path,
@@ -1237,10 +1277,11 @@ int router_rename(const char *from, const char *to, unsigned flags)
 	if (!m || lacks(m, ROP_RENAME, &ret))
 		return ret;
 	if (flags && !(m->vm->caps & VFS_CAP_RENAME_FLAGS) &&
-		 flags != RENAME_NOREPLACE)
+	    flags != RENAME_NOREPLACE)
 		ret = -EINVAL;
 	else
-		ret = BCALL(m, ROP_RENAME, m->ops->rename(m->vm, ra, rb, flags));
+		ret = BCALL(m, ROP_RENAME,
+			    m->ops->rename(m->vm, ra, rb, flags));
 	mount_put(m);
 	return ret;
 }
@@ -1406,7 +1447,7 @@ static int opendir_merged(struct router_dir *d, const char *path,
 		ret = BCALL(d->m, ROP_OPENDIR,
 			    d->m->ops->opendir(d->m->vm, rel, &vd));
 		if (ret == 0) {
-			struct fill_mix fm = { fill_collect, &d->buf, d->m->id };
+			struct fill_mix fm = {fill_collect, &d->buf, d->m->id};
 
 			ret = BCALL(d->m, ROP_READDIR,
 				    d->m->ops->readdir(d->m->vm, vd, 0,
@@ -1484,8 +1525,7 @@ int router_opendir(const char *path, struct router_dir **out)
 	return 0;
 }
 
-int router_readdir(struct router_dir *d, off_t off, vfs_fill_fn fill,
-		   void *ctx)
+int router_readdir(struct router_dir *d, off_t off, vfs_fill_fn fill, void *ctx)
 {
 	struct fill_mix fm;
 
@@ -1508,7 +1548,7 @@ int router_readdir(struct router_dir *d, off_t off, vfs_fill_fn fill,
 	d->read = true;
 	if (!d->vd)
 		return vfs_dirbuf_fill(&d->buf, off, fill, ctx);
-	fm = (struct fill_mix){ fill, ctx, d->m->id };
+	fm = (struct fill_mix){fill, ctx, d->m->id};
 	return BCALL(d->m, ROP_READDIR,
 		     d->m->ops->readdir(d->m->vm, d->vd, off, fill_mixed, &fm));
 }
@@ -1536,7 +1576,7 @@ static int file_new(struct router_mount *m, struct vfs_file *vf,
 		return -ENOMEM;
 	}
 	vf->mount = m->vm;
-	f->mount = m;	/* takes over the caller's reference */
+	f->mount = m; /* takes over the caller's reference */
 	f->vf = vf;
 	f->refs = 1;
 	atomic_fetch_add(&m->open_files, 1);
@@ -1557,8 +1597,7 @@ int router_create(const char *path, int flags, mode_t mode,
 		return ret;
 	ret = BCALL(m, ROP_CREATE,
 		    m->ops->create(m->vm, rel, flags,
-				   create_mode(m, mode, cred), cred, &vf,
-				   st));
+				   create_mode(m, mode, cred), cred, &vf, st));
 	if (ret < 0) {
 		mount_put(m);
 		return ret;
@@ -1620,9 +1659,11 @@ int router_zerocopy_begin(struct router_file *f, bool write, size_t size,
 	if (vfs_call_expired())
 		return -ETIMEDOUT;
 	router_file_get(f);
-	*zc = (struct router_zerocopy){ .fd = f->vf->host_fd, .f = f,
-					.write = write, .size = size,
-					.off = off };
+	*zc = (struct router_zerocopy){.fd = f->vf->host_fd,
+				       .f = f,
+				       .write = write,
+				       .size = size,
+				       .off = off};
 	stats_begin(&f->mount->stats, &zc->t0);
 	return 1;
 }
@@ -1710,9 +1751,11 @@ int router_fallocate(struct router_file *f, int mode, off_t off, off_t len)
 
 	if (!file_ready(f, ROP_FALLOCATE, &ret))
 		return ret;
-	if ((mode & FALLOC_FL_PUNCH_HOLE) && !(m->vm->caps & VFS_CAP_PUNCH_HOLE))
+	if ((mode & FALLOC_FL_PUNCH_HOLE) &&
+	    !(m->vm->caps & VFS_CAP_PUNCH_HOLE))
 		return -EOPNOTSUPP;
-	return BCALL(m, ROP_FALLOCATE, m->ops->fallocate(f->vf, mode, off, len));
+	return BCALL(m, ROP_FALLOCATE,
+		     m->ops->fallocate(f->vf, mode, off, len));
 }
 
 off_t router_lseek(struct router_file *f, off_t off, int whence)

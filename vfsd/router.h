@@ -6,8 +6,8 @@
  * the mount of a vfsd path by longest prefix, and applies the policy that
  * is the same for every backend: read-only mounts (-EROFS), operations
  * across two mounts (-EXDEV), operations a backend lacks (one answer per
- * operation, see rops[] in router.c), virtual directories that only lead to a prefix, access(2)
- * checks, and inode numbers that stay distinct across mounts.
+ * operation, see rops[] in router.c), virtual directories that only lead to a
+ * prefix, access(2) checks, and inode numbers that stay distinct across mounts.
  *
  * All paths here are vfsd paths ("/data/x"), normalised.  Every call is
  * thread-safe; none holds a router lock across a backend call.
@@ -28,29 +28,29 @@
 
 /* Where a mount came from: reload only touches the config file's. */
 enum router_origin {
-	ROUTER_ORIGIN_CONFIG,	/* the config file */
-	ROUTER_ORIGIN_CMDLINE,	/* -m on the command line */
-	ROUTER_ORIGIN_CONTROL,	/* vfsctl mount add */
-	ROUTER_ORIGIN_INTERNAL,	/* vfsd's own, e.g. /.vfsd */
+	ROUTER_ORIGIN_CONFIG,   /* the config file */
+	ROUTER_ORIGIN_CMDLINE,  /* -m on the command line */
+	ROUTER_ORIGIN_CONTROL,  /* vfsctl mount add */
+	ROUTER_ORIGIN_INTERNAL, /* vfsd's own, e.g. /.vfsd */
 };
 
 /* A read-only view of one mount, for reports and reload. */
 struct router_view {
 	const char *prefix;
-	const char *url;		/* as configured */
-	const char *display;		/* URL without secrets */
-	const char *backend;		/* scheme */
-	const char *state;		/* connected / reconnecting / down */
+	const char *url;     /* as configured */
+	const char *display; /* URL without secrets */
+	const char *backend; /* scheme */
+	const char *state;   /* connected / reconnecting / down */
 	bool readonly;
-	bool passthrough;		/* allows FUSE passthrough */
-	bool hidden;			/* not listed in its parent directory */
+	bool passthrough; /* allows FUSE passthrough */
+	bool hidden;      /* not listed in its parent directory */
 	enum router_origin origin;
-	const struct vfs_backend_ops *ops;	/* its table */
-	uint32_t caps;			/* VFS_CAP_* of its instance */
+	const struct vfs_backend_ops *ops; /* its table */
+	uint32_t caps;                     /* VFS_CAP_* of its instance */
 	uint64_t open_files;
 	unsigned long reconnects;
-	struct timespec since;		/* CLOCK_REALTIME of the mount */
-	const struct vfs_opts *opts;	/* config options as given */
+	struct timespec since;       /* CLOCK_REALTIME of the mount */
+	const struct vfs_opts *opts; /* config options as given */
 	const struct mount_stats *stats;
 };
 
@@ -60,8 +60,7 @@ struct router_view {
  * max into names (static strings), in a fixed order; returns how many.
  */
 #define ROUTER_CAPS_MAX 16
-size_t router_caps(const struct router_view *v, const char **names,
-		   size_t max);
+size_t router_caps(const struct router_view *v, const char **names, size_t max);
 
 /* Called once per mount, in table order, under the table's read lock: fn
  * must not call back into the router. */
@@ -114,8 +113,8 @@ void router_set_lock_lease(int seconds);
  * Mount an internal backend instance (owned by the router from now on) at
  * `prefix`, hidden from its parent's listing unless `visible`.
  */
-int router_add_internal(const char *prefix, struct vfs_mount *vm,
-			bool visible, struct vfs_error *err);
+int router_add_internal(const char *prefix, struct vfs_mount *vm, bool visible,
+			struct vfs_error *err);
 
 /*
  * Remove the mount at exactly `prefix`.  Refused (-EBUSY) while files under
@@ -244,8 +243,8 @@ int router_clone(const char *from, const char *to, struct vfs_error *err);
  * mount's statistics.  zc is the caller's; only zc->fd is for it to read.
  */
 struct router_zerocopy {
-	int fd;				/* the host fd to splice from or to */
-	struct router_file *f;		/* router.c's: a reference */
+	int fd;                /* the host fd to splice from or to */
+	struct router_file *f; /* router.c's: a reference */
 	bool write;
 	size_t size;
 	off_t off;

@@ -5,20 +5,34 @@
 #include "vfsd/stats.h"
 
 static const char *const op_names[VOP_COUNT] = {
-	[VOP_GETATTR] = "getattr",	[VOP_SETATTR] = "setattr",
-	[VOP_ACCESS] = "access",	[VOP_READLINK] = "readlink",
-	[VOP_MKNOD] = "mknod",		[VOP_MKDIR] = "mkdir",
-	[VOP_SYMLINK] = "symlink",	[VOP_LINK] = "link",
-	[VOP_UNLINK] = "unlink",	[VOP_RMDIR] = "rmdir",
-	[VOP_RENAME] = "rename",	[VOP_STATFS] = "statfs",
-	[VOP_GETXATTR] = "getxattr",	[VOP_LISTXATTR] = "listxattr",
-	[VOP_SETXATTR] = "setxattr",	[VOP_REMOVEXATTR] = "removexattr",
-	[VOP_OPENDIR] = "opendir",	[VOP_READDIR] = "readdir",
-	[VOP_CREATE] = "create",	[VOP_OPEN] = "open",
-	[VOP_READ] = "read",		[VOP_WRITE] = "write",
-	[VOP_FLUSH] = "flush",		[VOP_FSYNC] = "fsync",
-	[VOP_FALLOCATE] = "fallocate",	[VOP_LSEEK] = "lseek",
-	[VOP_COPY_RANGE] = "copy_range", [VOP_RELEASE] = "release",
+	[VOP_GETATTR] = "getattr",
+	[VOP_SETATTR] = "setattr",
+	[VOP_ACCESS] = "access",
+	[VOP_READLINK] = "readlink",
+	[VOP_MKNOD] = "mknod",
+	[VOP_MKDIR] = "mkdir",
+	[VOP_SYMLINK] = "symlink",
+	[VOP_LINK] = "link",
+	[VOP_UNLINK] = "unlink",
+	[VOP_RMDIR] = "rmdir",
+	[VOP_RENAME] = "rename",
+	[VOP_STATFS] = "statfs",
+	[VOP_GETXATTR] = "getxattr",
+	[VOP_LISTXATTR] = "listxattr",
+	[VOP_SETXATTR] = "setxattr",
+	[VOP_REMOVEXATTR] = "removexattr",
+	[VOP_OPENDIR] = "opendir",
+	[VOP_READDIR] = "readdir",
+	[VOP_CREATE] = "create",
+	[VOP_OPEN] = "open",
+	[VOP_READ] = "read",
+	[VOP_WRITE] = "write",
+	[VOP_FLUSH] = "flush",
+	[VOP_FSYNC] = "fsync",
+	[VOP_FALLOCATE] = "fallocate",
+	[VOP_LSEEK] = "lseek",
+	[VOP_COPY_RANGE] = "copy_range",
+	[VOP_RELEASE] = "release",
 	[VOP_CLONE] = "clone",
 };
 
@@ -33,8 +47,8 @@ void stats_begin(struct mount_stats *s, struct timespec *t0)
 	clock_gettime(CLOCK_MONOTONIC, t0);
 }
 
-void stats_end(struct mount_stats *s, enum vfs_op op,
-	       const struct timespec *t0, long ret)
+void stats_end(struct mount_stats *s, enum vfs_op op, const struct timespec *t0,
+	       long ret)
 {
 	struct timespec t1;
 	uint64_t us;

@@ -12,17 +12,40 @@
 #include <time.h>
 
 enum vfs_op {
-	VOP_GETATTR, VOP_SETATTR, VOP_ACCESS, VOP_READLINK, VOP_MKNOD,
-	VOP_MKDIR, VOP_SYMLINK, VOP_LINK, VOP_UNLINK, VOP_RMDIR, VOP_RENAME,
-	VOP_STATFS, VOP_GETXATTR, VOP_LISTXATTR, VOP_SETXATTR,
-	VOP_REMOVEXATTR, VOP_OPENDIR, VOP_READDIR, VOP_CREATE, VOP_OPEN,
-	VOP_READ, VOP_WRITE, VOP_FLUSH, VOP_FSYNC, VOP_FALLOCATE, VOP_LSEEK,
-	VOP_COPY_RANGE, VOP_RELEASE, VOP_CLONE,
+	VOP_GETATTR,
+	VOP_SETATTR,
+	VOP_ACCESS,
+	VOP_READLINK,
+	VOP_MKNOD,
+	VOP_MKDIR,
+	VOP_SYMLINK,
+	VOP_LINK,
+	VOP_UNLINK,
+	VOP_RMDIR,
+	VOP_RENAME,
+	VOP_STATFS,
+	VOP_GETXATTR,
+	VOP_LISTXATTR,
+	VOP_SETXATTR,
+	VOP_REMOVEXATTR,
+	VOP_OPENDIR,
+	VOP_READDIR,
+	VOP_CREATE,
+	VOP_OPEN,
+	VOP_READ,
+	VOP_WRITE,
+	VOP_FLUSH,
+	VOP_FSYNC,
+	VOP_FALLOCATE,
+	VOP_LSEEK,
+	VOP_COPY_RANGE,
+	VOP_RELEASE,
+	VOP_CLONE,
 	VOP_COUNT
 };
 
-#define STATS_MAX_ERRNO    134	/* errors above are counted as EIO */
-#define STATS_LAT_BUCKETS  32	/* bucket k: [2^(k-1), 2^k) microseconds */
+#define STATS_MAX_ERRNO   134 /* errors above are counted as EIO */
+#define STATS_LAT_BUCKETS 32  /* bucket k: [2^(k-1), 2^k) microseconds */
 
 struct mount_stats {
 	atomic_uint_fast64_t ops[VOP_COUNT];
@@ -38,8 +61,8 @@ const char *stats_op_name(enum vfs_op op);
 /* Bracket one backend call: begin notes the time and the request in
  * flight, end counts it with its result (-errno, or bytes for I/O). */
 void stats_begin(struct mount_stats *s, struct timespec *t0);
-void stats_end(struct mount_stats *s, enum vfs_op op,
-	       const struct timespec *t0, long ret);
+void stats_end(struct mount_stats *s, enum vfs_op op, const struct timespec *t0,
+	       long ret);
 
 /* Latency below which a fraction p (0..1) of the calls finished, in
  * microseconds (upper bound of its histogram bucket); 0 with no calls. */

@@ -29,28 +29,43 @@
 
 static void usage(FILE *out)
 {
-	fputs("usage: vfsctl [-s SOCKET | -m MOUNTPOINT] [--json] COMMAND [ARGS]\n"
+	fputs("usage: vfsctl [-s SOCKET | -m MOUNTPOINT] [--json] COMMAND "
+	      "[ARGS]\n"
 	      "\n"
 	      "commands:\n"
-	      "  status                               version, uptime, mount point, host id\n"
+	      "  status                               version, uptime, mount "
+	      "point, host id\n"
 	      "  mounts                               the mount table\n"
-	      "  mount add PREFIX URL [key=value...]  mount a backend while vfsd runs\n"
-	      "  mount remove [--force] PREFIX        unmount it (--force: open files get EIO)\n"
+	      "  mount add PREFIX URL [key=value...]  mount a backend while "
+	      "vfsd runs\n"
+	      "  mount remove [--force] PREFIX        unmount it (--force: "
+	      "open files get EIO)\n"
 	      "  stats [PREFIX]                       operation statistics\n"
-	      "  reload                               re-read the config file (as SIGHUP)\n"
-	      "  image list [DIR]                     VM disk images in DIR (default: .)\n"
-	      "  image info FILE                      format, sizes, backing file, lock holders\n"
-	      "  image clone SRC DST                  copy an image, server-side where possible,\n"
+	      "  reload                               re-read the config file "
+	      "(as SIGHUP)\n"
+	      "  image list [DIR]                     VM disk images in DIR "
+	      "(default: .)\n"
+	      "  image info FILE                      format, sizes, backing "
+	      "file, lock holders\n"
+	      "  image clone SRC DST                  copy an image, "
+	      "server-side where possible,\n"
 	      "                                       keeping it sparse\n"
-	      "  fault PREFIX add RULE...             inject faults on a fault+ mount (tests only):\n"
-	      "                                       op=OP[,OP..] [path=GLOB] delay=MS|error=ERRNO|pause\n"
-	      "                                       [when=after] [skip=N] [count=N]; prints the rule id\n"
-	      "  fault PREFIX list                    its rules, hits and paused callers\n"
-	      "  fault PREFIX clear [ID]              remove rules (their paused callers go on)\n"
-	      "  fault PREFIX resume [ID]             let paused callers go on\n"
+	      "  fault PREFIX add RULE...             inject faults on a "
+	      "fault+ mount (tests only):\n"
+	      "                                       op=OP[,OP..] [path=GLOB] "
+	      "delay=MS|error=ERRNO|pause\n"
+	      "                                       [when=after] [skip=N] "
+	      "[count=N]; prints the rule id\n"
+	      "  fault PREFIX list                    its rules, hits and "
+	      "paused callers\n"
+	      "  fault PREFIX clear [ID]              remove rules (their "
+	      "paused callers go on)\n"
+	      "  fault PREFIX resume [ID]             let paused callers go "
+	      "on\n"
 	      "\n"
 	      "  -s, --socket PATH       the daemon's control socket\n"
-	      "  -m, --mountpoint DIR    the daemon serving DIR (default: the only one running)\n"
+	      "  -m, --mountpoint DIR    the daemon serving DIR (default: the "
+	      "only one running)\n"
 	      "  -j, --json              JSON output for scripts\n",
 	      out);
 }
@@ -63,7 +78,8 @@ static int find_socket(char *buf, size_t size)
 	int found = 0;
 
 	if (!d) {
-		fprintf(stderr, "vfsctl: no vfsd is running (no %s)\n", CTL_DIR);
+		fprintf(stderr, "vfsctl: no vfsd is running (no %s)\n",
+			CTL_DIR);
 		return -1;
 	}
 	while ((de = readdir(d))) {
@@ -78,11 +94,13 @@ static int find_socket(char *buf, size_t size)
 	if (found == 1)
 		return 0;
 	if (found == 0)
-		fprintf(stderr, "vfsctl: no vfsd is running (no socket in %s)\n",
+		fprintf(stderr,
+			"vfsctl: no vfsd is running (no socket in %s)\n",
 			CTL_DIR);
 	else
 		fprintf(stderr,
-			"vfsctl: %d vfsd daemons are running; name one with -m MOUNTPOINT or -s SOCKET\n",
+			"vfsctl: %d vfsd daemons are running; name one with -m "
+			"MOUNTPOINT or -s SOCKET\n",
 			found);
 	return -1;
 }
@@ -128,11 +146,11 @@ static void progress(uint64_t done, uint64_t total, bool final)
 		fputc('\n', stderr);
 }
 
-static int ctl_request_ex(const char *path, bool json, char **argv,
-			  int argc, void (*tick)(void *ctx), void *ctx,
+static int ctl_request_ex(const char *path, bool json, char **argv, int argc,
+			  void (*tick)(void *ctx), void *ctx,
 			  const char *const *quiet)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	char *req, buf[65536];
 	bool ok = false, first = true;
 	size_t len;
@@ -182,7 +200,7 @@ static int ctl_request_ex(const char *path, bool json, char **argv,
 		size_t m;
 
 		if (tick && first) {
-			struct pollfd pfd = { .fd = fd, .events = POLLIN };
+			struct pollfd pfd = {.fd = fd, .events = POLLIN};
 
 			if (poll(&pfd, 1, 1000) == 0) {
 				tick(ctx);
@@ -215,7 +233,8 @@ static int ctl_request_ex(const char *path, bool json, char **argv,
 				}
 				close(fd);
 				for (; quiet && *quiet && name; quiet++)
-					if (strncmp(name, *quiet, strlen(*quiet)) == 0 &&
+					if (strncmp(name, *quiet,
+						    strlen(*quiet)) == 0 &&
 					    name[strlen(*quiet)] == ' ')
 						return 3;
 				fprintf(stderr, "vfsctl: %s\n", msg);
@@ -226,7 +245,8 @@ static int ctl_request_ex(const char *path, bool json, char **argv,
 	}
 	close(fd);
 	if (!ok) {
-		fprintf(stderr, "vfsctl: %s closed the connection without a reply\n",
+		fprintf(stderr,
+			"vfsctl: %s closed the connection without a reply\n",
 			path);
 		return 2;
 	}
@@ -259,7 +279,7 @@ static int ctl_request(const char *path, bool json, char **argv, int argc,
 static int clone_copy(const char *src, const char *dst)
 {
 	bool tty = isatty(STDERR_FILENO);
-	struct timespec last = { 0 };
+	struct timespec last = {0};
 	struct stat st;
 	off_t off = 0;
 	int in, out, ret = 1;
@@ -300,22 +320,24 @@ static int clone_copy(const char *src, const char *dst)
 			size_t chunk = (size_t)(hole - data) > (64u << 20)
 					       ? (64u << 20)
 					       : (size_t)(hole - data);
-			ssize_t n = copy_file_range(in, &oi, out, &oo, chunk, 0);
+			ssize_t n =
+				copy_file_range(in, &oi, out, &oo, chunk, 0);
 
 			if (n < 0 && (errno == EXDEV || errno == EOPNOTSUPP ||
 				      errno == ENOSYS || errno == EINVAL)) {
 				static char buf[1 << 20];
 
-				n = pread(in, buf, chunk < sizeof(buf)
-							   ? chunk
-							   : sizeof(buf),
+				n = pread(in, buf,
+					  chunk < sizeof(buf) ? chunk
+							      : sizeof(buf),
 					  data);
-				if (n > 0 && pwrite(out, buf, (size_t)n, data) != n)
+				if (n > 0 &&
+				    pwrite(out, buf, (size_t)n, data) != n)
 					n = -1;
 			}
 			if (n < 0) {
-				fprintf(stderr, "\nvfsctl: copying %s: %s\n", src,
-					strerror(errno));
+				fprintf(stderr, "\nvfsctl: copying %s: %s\n",
+					src, strerror(errno));
 				goto fail;
 			}
 			if (n == 0)
@@ -366,7 +388,7 @@ static void clone_tick(void *p)
 
 	if (stat(cp->dst, &st) == 0)
 		progress((uint64_t)st.st_size < cp->total ? (uint64_t)st.st_size
-							   : cp->total,
+							  : cp->total,
 			 cp->total, false);
 }
 
@@ -380,7 +402,7 @@ static int image_clone(const char *src, const char *dst, const char *sock)
 	char rsrc[PATH_MAX], rdst[PATH_MAX], dir[PATH_MAX], mnt[PATH_MAX],
 		mnt2[PATH_MAX], path[108];
 	const char *base = strrchr(dst, '/');
-	struct clone_progress cp = { .dst = dst };
+	struct clone_progress cp = {.dst = dst};
 	struct stat st;
 	static char w_image[] = "image", w_clone[] = "clone";
 	char *words[4];
@@ -391,7 +413,8 @@ static int image_clone(const char *src, const char *dst, const char *sock)
 		return 1;
 	}
 	snprintf(dir, sizeof(dir), "%.*s",
-		 base ? (int)(base - dst) + (base == dst) : 1, base ? dst : ".");
+		 base ? (int)(base - dst) + (base == dst) : 1,
+		 base ? dst : ".");
 	base = base ? base + 1 : dst;
 	if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
 		fprintf(stderr, "vfsctl: %s: not a file name\n", dst);
@@ -415,7 +438,7 @@ static int image_clone(const char *src, const char *dst, const char *sock)
 	cp.total = (uint64_t)st.st_size;
 	/* no server-side copy here, or the names are on two backends: copy
 	 * through the mount */
-	static const char *const fallback[] = { "EOPNOTSUPP", "EXDEV", NULL };
+	static const char *const fallback[] = {"EOPNOTSUPP", "EXDEV", NULL};
 
 	ret = ctl_request_ex(path, false, words, 4,
 			     isatty(STDERR_FILENO) ? clone_tick : NULL, &cp,
@@ -430,13 +453,12 @@ static int image_clone(const char *src, const char *dst, const char *sock)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "socket", required_argument, NULL, 's' },
-		{ "mountpoint", required_argument, NULL, 'm' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		{"socket", required_argument, NULL, 's'},
+		{"mountpoint", required_argument, NULL, 'm'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{0}};
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	char path[sizeof(sa.sun_path)] = "";
 	const char *mnt = NULL;
 	bool json = false;
@@ -483,7 +505,8 @@ int main(int argc, char **argv)
 					   path);
 		}
 		/* image list/info take host paths; the daemon gets them
-		 * resolved, and by default the daemon is the one serving them */
+		 * resolved, and by default the daemon is the one serving them
+		 */
 		if (strcmp(sub, "list") == 0 && argc - optind == 2) {
 			static char dot[] = ".", *nargv[3];
 
@@ -510,11 +533,13 @@ int main(int argc, char **argv)
 		char real[PATH_MAX];
 
 		if (!realpath(mnt, real)) {
-			fprintf(stderr, "vfsctl: %s: %s\n", mnt, strerror(errno));
+			fprintf(stderr, "vfsctl: %s: %s\n", mnt,
+				strerror(errno));
 			return 2;
 		}
 		if (ctl_default_path(real, path, sizeof(path)) < 0) {
-			fprintf(stderr, "vfsctl: %s: socket path too long; use -s\n",
+			fprintf(stderr,
+				"vfsctl: %s: socket path too long; use -s\n",
 				real);
 			return 2;
 		}

@@ -64,8 +64,7 @@ static int nfsb_drive(struct nfs_context *nfs, struct nfsb_wait *w,
 	return 0;
 }
 
-void nfsb_cb_status(int err, struct nfs_context *nfs, void *data,
-		    void *priv)
+void nfsb_cb_status(int err, struct nfs_context *nfs, void *data, void *priv)
 {
 	nfsb_wait_done(priv, err);
 }
@@ -128,8 +127,9 @@ int nfsb_connect(struct nfsb_mount *m, double deadline,
 			const char *e = nfs_get_error(nfs);
 
 			snprintf(msg, msglen, "%s",
-				 ret == -ETIMEDOUT ? "no answer in time" :
-				 e && *e ? e : strerror(-ret));
+				 ret == -ETIMEDOUT ? "no answer in time"
+				 : e && *e         ? e
+						   : strerror(-ret));
 		}
 		goto err_destroy;
 	}
@@ -167,7 +167,8 @@ int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op)
 
 	pthread_mutex_lock(&m->lock);
 	for (;;) {
-		if (m->rp.state == REMOTE_DOWN && vfs_mono_s() < m->down_until) {
+		if (m->rp.state == REMOTE_DOWN &&
+		    vfs_mono_s() < m->down_until) {
 			pthread_mutex_unlock(&m->lock);
 			return -EIO;
 		}
@@ -179,8 +180,8 @@ int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op)
 			for (size_t i = 0; i < m->nconn; i++) {
 				if (m->conns[i].busy)
 					continue;
-				if (idx < 0 || (m->conns[i].nfs &&
-						!m->conns[idx].nfs))
+				if (idx < 0 ||
+				    (m->conns[i].nfs && !m->conns[idx].nfs))
 					idx = (int)i;
 			}
 		}
@@ -212,8 +213,7 @@ int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op)
 	m->reconnecting = true;
 	/* (A first connect of a pool member changes no state.) */
 	if (m->rp.state == REMOTE_CONNECTED && c->gen > 0)
-		remote_pool_set_state_locked(&m->rp, REMOTE_RECONNECTING,
-					     NULL);
+		remote_pool_set_state_locked(&m->rp, REMOTE_RECONNECTING, NULL);
 	pthread_mutex_unlock(&m->lock);
 
 	ret = nfsb_connect(m, op->deadline, &nfs, msg, sizeof(msg));
@@ -227,7 +227,8 @@ int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op)
 		op->nfs = nfs;
 	} else {
 		c->busy = false;
-		m->down_until = vfs_mono_s() +
+		m->down_until =
+			vfs_mono_s() +
 			remote_pool_backoff_next_locked(&m->rp) / 1000.0;
 		log_warn_ratelimited(&m->rl, "%s: reconnect failed: %s",
 				     m->display, msg);
@@ -252,7 +253,8 @@ void nfsb_put(struct nfsb_op *op)
 		if (op->timed_out)
 			/* A server that does not answer: stop sending new
 			 * calls its way for a while. */
-			m->down_until = vfs_mono_s() +
+			m->down_until =
+				vfs_mono_s() +
 				remote_pool_backoff_hold_locked(&m->rp) /
 					1000.0;
 		remote_pool_broken_locked(&m->rp, op->timed_out, NULL);
@@ -288,11 +290,13 @@ int nfsb_finish(struct nfsb_op *op, struct nfsb_wait *w)
 	if (ret < 0) {
 		const char *e = nfs_get_error(op->nfs);
 
-		/* a caller's deadline that passed is no sign of a dead server */
+		/* a caller's deadline that passed is no sign of a dead server
+		 */
 		op->timed_out = ret == -ETIMEDOUT && !vfs_call_expired();
-		log_debug("%s: connection %d lost: %s", op->m->display,
-			  op->idx, ret == -ETIMEDOUT ? "no answer in time" :
-				   e && *e ? e : "socket error");
+		log_debug("%s: connection %d lost: %s", op->m->display, op->idx,
+			  ret == -ETIMEDOUT ? "no answer in time"
+			  : e && *e         ? e
+					    : "socket error");
 		nfsb_kill(op);
 		return ret;
 	}
@@ -310,7 +314,8 @@ int nfsb_finish(struct nfsb_op *op, struct nfsb_wait *w)
 		 * step with the server and every later OPEN on it would
 		 * fail.  Start it afresh. */
 		pthread_mutex_lock(&op->m->lock);
-		log_warn_ratelimited(&op->m->rl, "%s: NFSv4 state lost on "
+		log_warn_ratelimited(&op->m->rl,
+				     "%s: NFSv4 state lost on "
 				     "connection %d (%s), reconnecting",
 				     op->m->display, op->idx,
 				     nfs_get_error(op->nfs));
@@ -331,8 +336,7 @@ void nfsb_start_failed(struct nfsb_op *op, struct nfsb_wait *w)
 	w->pending--;
 	if (!w->err)
 		w->err = -EIO;
-	log_debug("%s: cannot queue request: %s", op->m->display,
-		  e ? e : "?");
+	log_debug("%s: cannot queue request: %s", op->m->display, e ? e : "?");
 }
 
 /* Whether a failed call may be repeated once on a fresh connection
@@ -376,8 +380,7 @@ void nfsb_stat_from64(struct stat *st, const struct nfs_stat_64 *s)
 	st->st_ctim.tv_nsec = s->nfs_ctime_nsec;
 }
 
-void nfsb_cb_stat(int err, struct nfs_context *nfs, void *data,
-		  void *priv)
+void nfsb_cb_stat(int err, struct nfs_context *nfs, void *data, void *priv)
 {
 	struct nfsb_statreq *r = priv;
 
@@ -386,8 +389,7 @@ void nfsb_cb_stat(int err, struct nfs_context *nfs, void *data,
 	nfsb_wait_done(r->w, err);
 }
 
-void nfsb_cb_ptr(int err, struct nfs_context *nfs, void *data,
-		 void *priv)
+void nfsb_cb_ptr(int err, struct nfs_context *nfs, void *data, void *priv)
 {
 	struct nfsb_ptrreq *r = priv;
 
@@ -396,8 +398,7 @@ void nfsb_cb_ptr(int err, struct nfs_context *nfs, void *data,
 	nfsb_wait_done(r->w, err);
 }
 
-void nfsb_cb_strdup(int err, struct nfs_context *nfs, void *data,
-		    void *priv)
+void nfsb_cb_strdup(int err, struct nfs_context *nfs, void *data, void *priv)
 {
 	struct nfsb_ptrreq *r = priv;
 
@@ -409,11 +410,10 @@ void nfsb_cb_strdup(int err, struct nfs_context *nfs, void *data,
 	nfsb_wait_done(r->w, err);
 }
 
-int nfsb_lstat_on(struct nfsb_op *op, const char *full,
-		  struct stat *st)
+int nfsb_lstat_on(struct nfsb_op *op, const char *full, struct stat *st)
 {
 	struct nfsb_wait w;
-	struct nfsb_statreq r = { &w, st };
+	struct nfsb_statreq r = {&w, st};
 
 	nfsb_wait_init(&w);
 	w.pending = 1;
@@ -423,8 +423,8 @@ int nfsb_lstat_on(struct nfsb_op *op, const char *full,
 }
 
 /* lstat by export-relative path, through the cache. */
-int nfsb_lstat_full(struct nfsb_mount *m, const char *full,
-		    struct stat *st, bool use_cache)
+int nfsb_lstat_full(struct nfsb_mount *m, const char *full, struct stat *st,
+		    bool use_cache)
 {
 	struct nfsb_op op;
 	int ret, tries = 0;
@@ -443,4 +443,3 @@ int nfsb_lstat_full(struct nfsb_mount *m, const char *full,
 		remote_cache_put_attr(m->cache, full, st);
 	return ret;
 }
-

@@ -53,84 +53,84 @@ struct nfs_fh {
 	char *val;
 };
 
-#define NFSB_V3_FHSIZE	64	/* RFC 1813: NFS3_FHSIZE */
-#define NFSB_V4_WMAX	3584	/* below the 4 KiB libnfs 4.0.0 encodes */
-#define NFSB_CHUNK_MAX	(1024 * 1024) /* libnfs's own clamp */
+#define NFSB_V3_FHSIZE        64   /* RFC 1813: NFS3_FHSIZE */
+#define NFSB_V4_WMAX          3584 /* below the 4 KiB libnfs 4.0.0 encodes */
+#define NFSB_CHUNK_MAX        (1024 * 1024) /* libnfs's own clamp */
 /* the reconnect backoff (backends/remote/pool.h) */
 #define NFSB_BACKOFF_FIRST_MS 1000
-#define NFSB_BACKOFF_MAX_MS 10000
-#define NFSB_RELEASE_WAIT_MS 200	/* see nfsb_silly_rename() */
-#define NFSB_V4_ATTRBUF 128	/* an encoded fattr4 of a SETATTR */
-#define NFSB_NAME_MAX	255	/* NFS3_MAXNAMLEN/NFS4_MAXNAMLEN of Linux */
+#define NFSB_BACKOFF_MAX_MS   10000
+#define NFSB_RELEASE_WAIT_MS  200 /* see nfsb_silly_rename() */
+#define NFSB_V4_ATTRBUF       128 /* an encoded fattr4 of a SETATTR */
+#define NFSB_NAME_MAX         255 /* NFS3_MAXNAMLEN/NFS4_MAXNAMLEN of Linux */
 
 struct nfsb_conn {
-	struct nfs_context *nfs;	/* NULL until (re)built */
-	bool busy;			/* checked out; protected by lock */
-	unsigned gen;			/* bumped by each rebuild */
+	struct nfs_context *nfs; /* NULL until (re)built */
+	bool busy;               /* checked out; protected by lock */
+	unsigned gen;            /* bumped by each rebuild */
 };
 
 struct nfsb_mount {
-	struct vfs_mount base;		/* first: the router sees only this */
-	char *display;			/* URL for messages, no query */
-	char *libnfs_url;		/* nfs://server/export?params */
+	struct vfs_mount base; /* first: the router sees only this */
+	char *display;         /* URL for messages, no query */
+	char *libnfs_url;      /* nfs://server/export?params */
 	char *server;
-	char *export;			/* what MOUNT/PUTROOTFH starts from */
-	char *subdir;			/* path below the export, "/" if none */
-	int version;			/* 3 or 4 */
-	int timeout;			/* seconds */
+	char *export; /* what MOUNT/PUTROOTFH starts from */
+	char *subdir; /* path below the export, "/" if none */
+	int version;  /* 3 or 4 */
+	int timeout;  /* seconds */
 	double cache_ttl;
-	bool root_user;			/* chown new files to the caller */
-	uid_t auth_uid;			/* owner the server gives what we make */
-	size_t rsize, wsize;		/* per-RPC data sizes */
-	unsigned long namemax;		/* longest name, asked once at
-					 * mount (nfsb_namemax) */
+	bool root_user;        /* chown new files to the caller */
+	uid_t auth_uid;        /* owner the server gives what we make */
+	size_t rsize, wsize;   /* per-RPC data sizes */
+	unsigned long namemax; /* longest name, asked once at
+				* mount (nfsb_namemax) */
 
 	pthread_mutex_t lock;
-	pthread_cond_t cond;		/* a conn was checked in / state */
-	struct nfsb_conn *conns;	/* [nconn], protected by lock */
+	pthread_cond_t cond;     /* a conn was checked in / state */
+	struct nfsb_conn *conns; /* [nconn], protected by lock */
 	size_t nconn;
-	struct remote_pool rp;		/* state, backoff; protected by lock */
-	bool reconnecting;		/* a rebuild runs; protected by lock */
-	double down_until;		/* protected by lock */
-	struct log_ratelimit rl;	/* protected by lock */
+	struct remote_pool rp;   /* state, backoff; protected by lock */
+	bool reconnecting;       /* a rebuild runs; protected by lock */
+	double down_until;       /* protected by lock */
+	struct log_ratelimit rl; /* protected by lock */
 
 	/* attributes and listings by export-relative path (its lock is a
 	 * leaf) */
 	struct remote_cache *cache;
 
-	struct nfsb_wb *wb;		/* write-behind (wb.c) */
+	struct nfsb_wb *wb; /* write-behind (wb.c) */
 
-	pthread_mutex_t open_lock;	/* a leaf lock */
-	pthread_cond_t open_cond;	/* a file was released */
-	struct nfsb_file *open_files;	/* protected by open_lock */
-	unsigned long silly_seq;	/* protected by open_lock */
+	pthread_mutex_t open_lock;    /* a leaf lock */
+	pthread_cond_t open_cond;     /* a file was released */
+	struct nfsb_file *open_files; /* protected by open_lock */
+	unsigned long silly_seq;      /* protected by open_lock */
 };
 
 struct nfsb_file {
-	struct vfs_file base;		/* first */
+	struct vfs_file base; /* first */
 	/* protected by the mount's open_lock: */
-	char *path;			/* export-relative, follows renames */
-	bool silly;			/* path is a silly name: remove at release */
-	bool flushed;			/* closed by a descriptor, not used since */
+	char *path;   /* export-relative, follows renames */
+	bool silly;   /* path is a silly name: remove at release */
+	bool flushed; /* closed by a descriptor, not used since */
 	struct nfsb_file *open_next, **open_pprev;
 
-	struct nfsfh *fh;		/* NFSv3: libnfs's handle (no server
-					 * state: any context may use it) */
-	char fh4[NFS4_FHSIZE];		/* NFSv4: the file handle; no OPEN */
-	u_int fh4_len;			/* state is kept, see nfsb_do_open() */
-	int oflags;			/* flags libnfs was given */
-	unsigned wb_pending;		/* write-behind jobs not done yet;
-					 * protected by the mount's wb lock */
+	struct nfsfh *fh;      /* NFSv3: libnfs's handle (no server
+				* state: any context may use it) */
+	char fh4[NFS4_FHSIZE]; /* NFSv4: the file handle; no OPEN */
+	u_int fh4_len;         /* state is kept, see nfsb_do_open() */
+	int oflags;            /* flags libnfs was given */
+	unsigned wb_pending;   /* write-behind jobs not done yet;
+				* protected by the mount's wb lock */
 
-	pthread_mutex_t lock;		/* the fields below */
-	bool dirty;			/* unstable data not yet committed */
+	pthread_mutex_t lock; /* the fields below */
+	bool dirty;           /* unstable data not yet committed */
 	bool verf_known;
-	char verf[NFS3_WRITEVERFSIZE];	/* write verifier of the dirty data */
-	int err;			/* sticky -EIO, reported once */
+	char verf[NFS3_WRITEVERFSIZE]; /* write verifier of the dirty data */
+	int err;                       /* sticky -EIO, reported once */
 };
 
 struct vfs_dir {
-	struct remote_listing *list;	/* a reference */
+	struct remote_listing *list; /* a reference */
 };
 
 /* One READ or WRITE RPC of a larger request. */
@@ -141,8 +141,8 @@ struct nfsb_chunk {
 	size_t want;
 	size_t got;
 	off_t off;
-	bool unstable;		/* reply said UNSTABLE */
-	bool verf_bad;		/* reply verifier differs from the file's */
+	bool unstable; /* reply said UNSTABLE */
+	bool verf_bad; /* reply verifier differs from the file's */
 };
 
 /* A checked-out connection and the call's deadline. */
@@ -151,15 +151,15 @@ struct nfsb_op {
 	int idx;
 	struct nfs_context *nfs;
 	double deadline;
-	bool dead;		/* transport failed: destroy at checkin */
+	bool dead; /* transport failed: destroy at checkin */
 	bool timed_out;
 };
 
 /* Completion state of the requests of one call. */
 struct nfsb_wait {
 	int pending;
-	int err;		/* first error, -errno */
-	bool transport;		/* a reply failed below NFS */
+	int err;        /* first error, -errno */
+	bool transport; /* a reply failed below NFS */
 };
 
 static inline struct nfsb_mount *nfsb_m(struct vfs_mount *m)
@@ -187,9 +187,8 @@ struct nfsb_ptrreq {
 /* A READLINK at the end of a compound: its target, copied. */
 struct nfsb_linkreq {
 	struct nfsb_wait *w;
-	char *link;		/* malloc'd, NUL-terminated */
+	char *link; /* malloc'd, NUL-terminated */
 };
-
 
 /* The object at `full` changed, and so did its parent directory's listing
  * and times: drop what the cache has of both (for a directory, its own
@@ -205,8 +204,7 @@ static inline void nfsb_invalidate(struct nfsb_mount *m, const char *full)
 void nfsb_wait_init(struct nfsb_wait *w);
 bool nfsb_is_transport(int err);
 void nfsb_wait_done(struct nfsb_wait *w, int err);
-void nfsb_cb_status(int err, struct nfs_context *nfs, void *data,
-		    void *priv);
+void nfsb_cb_status(int err, struct nfs_context *nfs, void *data, void *priv);
 int nfsb_connect(struct nfsb_mount *m, double deadline,
 		 struct nfs_context **out, char *msg, size_t msglen);
 int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op);
@@ -216,16 +214,12 @@ void nfsb_start_failed(struct nfsb_op *op, struct nfsb_wait *w);
 bool nfsb_retry(const struct nfsb_op *op, int ret, int *tries);
 char *nfsb_path(struct nfsb_mount *m, const char *path);
 void nfsb_stat_from64(struct stat *st, const struct nfs_stat_64 *s);
-void nfsb_cb_stat(int err, struct nfs_context *nfs, void *data,
-		  void *priv);
-void nfsb_cb_ptr(int err, struct nfs_context *nfs, void *data,
-		 void *priv);
-void nfsb_cb_strdup(int err, struct nfs_context *nfs, void *data,
-		    void *priv);
-int nfsb_lstat_on(struct nfsb_op *op, const char *full,
-		  struct stat *st);
-int nfsb_lstat_full(struct nfsb_mount *m, const char *full,
-		    struct stat *st, bool use_cache);
+void nfsb_cb_stat(int err, struct nfs_context *nfs, void *data, void *priv);
+void nfsb_cb_ptr(int err, struct nfs_context *nfs, void *data, void *priv);
+void nfsb_cb_strdup(int err, struct nfs_context *nfs, void *data, void *priv);
+int nfsb_lstat_on(struct nfsb_op *op, const char *full, struct stat *st);
+int nfsb_lstat_full(struct nfsb_mount *m, const char *full, struct stat *st,
+		    bool use_cache);
 
 /* ---- nfs.c, for wb.c ------------------------------------------------ */
 
@@ -253,19 +247,17 @@ void nfsb_wb_drain_file(struct nfsb_file *nf);
 
 /* ---- v4.c ---------------------------------------------------------- */
 
-void nfsb_v4_fattr(const struct vfs_setattr *sa, uint32_t bm[2],
-		   char *buf, fattr4 *fa);
+void nfsb_v4_fattr(const struct vfs_setattr *sa, uint32_t bm[2], char *buf,
+		   fattr4 *fa);
 void nfsb_cb_compound4(struct rpc_context *rpc, int status, void *data,
 		       void *priv);
-int nfsb_v4_compound(struct nfsb_mount *m, const char *full,
-		     nfs_argop4 *tail, component4 *last_name, rpc_cb cb,
-		     void *req);
+int nfsb_v4_compound(struct nfsb_mount *m, const char *full, nfs_argop4 *tail,
+		     component4 *last_name, rpc_cb cb, void *req);
 /* READLINK of `full`: *target is malloc'd.  0 or -errno. */
 int nfsb_v4_readlink(struct nfsb_mount *m, const char *full, char **target);
 /* The server's FATTR4_MAXNAME for the directory `full`: 0 or -errno
  * (-ENOTSUP when the server does not give it). */
-int nfsb_v4_namemax(struct nfsb_mount *m, const char *full,
-		    unsigned long *out);
+int nfsb_v4_namemax(struct nfsb_mount *m, const char *full, unsigned long *out);
 int nfsb_v4_setattr(struct nfsb_mount *m, const char *full,
 		    const struct vfs_setattr *sa);
 int nfsb_v4_mknod(struct nfsb_mount *m, const char *full, mode_t mode,

@@ -69,27 +69,44 @@
 
 /* ---- Options and mount -------------------------------------------------- */
 
-static const char *const nfsb_versions[] = { "3", "4", NULL };
+static const char *const nfsb_versions[] = {"3", "4", NULL};
 
 static const struct vfs_opt_spec nfs_opts[] = {
-	{ .name = "version", .type = VFS_OPT_ENUM, .def = "3",
-	  .choices = nfsb_versions, .help = "NFS protocol version" },
-	{ .name = "nfsport", .type = VFS_OPT_INT, .min = 1, .max = 65535,
-	  .help = "NFS port (default: ask the portmapper; v4: 2049)" },
-	{ .name = "mountport", .type = VFS_OPT_INT, .min = 1, .max = 65535,
-	  .help = "MOUNT port for NFSv3 (default: ask the portmapper)" },
-	{ .name = "uid", .type = VFS_OPT_INT, .min = 0, .max = 4294967294L,
-	  .help = "AUTH_SYS uid sent to the server (default: ours)" },
-	{ .name = "gid", .type = VFS_OPT_INT, .min = 0, .max = 4294967294L,
-	  .help = "AUTH_SYS gid sent to the server (default: ours)" },
-	{ .name = "tcp-syncnt", .type = VFS_OPT_INT, .min = 1, .max = 255,
-	  .help = "SYN retries when connecting (libnfs tcp-syncnt)" },
+	{.name = "version",
+	 .type = VFS_OPT_ENUM,
+	 .def = "3",
+	 .choices = nfsb_versions,
+	 .help = "NFS protocol version"},
+	{.name = "nfsport",
+	 .type = VFS_OPT_INT,
+	 .min = 1,
+	 .max = 65535,
+	 .help = "NFS port (default: ask the portmapper; v4: 2049)"},
+	{.name = "mountport",
+	 .type = VFS_OPT_INT,
+	 .min = 1,
+	 .max = 65535,
+	 .help = "MOUNT port for NFSv3 (default: ask the portmapper)"},
+	{.name = "uid",
+	 .type = VFS_OPT_INT,
+	 .min = 0,
+	 .max = 4294967294L,
+	 .help = "AUTH_SYS uid sent to the server (default: ours)"},
+	{.name = "gid",
+	 .type = VFS_OPT_INT,
+	 .min = 0,
+	 .max = 4294967294L,
+	 .help = "AUTH_SYS gid sent to the server (default: ours)"},
+	{.name = "tcp-syncnt",
+	 .type = VFS_OPT_INT,
+	 .min = 1,
+	 .max = 255,
+	 .help = "SYN retries when connecting (libnfs tcp-syncnt)"},
 	REMOTE_OPT_CONNECTIONS,
 	REMOTE_OPT_TIMEOUT,
 	REMOTE_OPT_CACHE_TTL,
 	REMOTE_OPT_WRITE_BEHIND,
-	{ 0 }
-};
+	{0}};
 
 static void nfsb_free(struct nfsb_mount *m)
 {
@@ -117,14 +134,14 @@ static void nfsb_free(struct nfsb_mount *m)
 static int nfsb_build_url(struct nfsb_mount *m, const struct vfs_url *url,
 			  const struct vfs_opts *opts)
 {
-	static const char *const pass[] = { "nfsport", "mountport", "uid",
-					    "gid", "tcp-syncnt", NULL };
+	static const char *const pass[] = {"nfsport", "mountport",  "uid",
+					   "gid",     "tcp-syncnt", NULL};
 	char *s = NULL, *next;
 	int n;
 
-	n = asprintf(&s, "nfs://%s%s%s%s?version=%d", strchr(m->server, ':') ?
-		     "[" : "", m->server, strchr(m->server, ':') ? "]" : "",
-		     m->export, m->version);
+	n = asprintf(&s, "nfs://%s%s%s%s?version=%d",
+		     strchr(m->server, ':') ? "[" : "", m->server,
+		     strchr(m->server, ':') ? "]" : "", m->export, m->version);
 	if (n < 0)
 		return -ENOMEM;
 	for (size_t i = 0; pass[i]; i++) {
@@ -171,8 +188,9 @@ static int nfsb_first_connect(struct nfsb_mount *m, const struct vfs_url *url,
 		free(m->export);
 		m->export = strdup(path);
 		free(m->subdir);
-		m->subdir = strdup(url->path[strlen(path)] ?
-				   url->path + strlen(path) : "/");
+		m->subdir = strdup(url->path[strlen(path)]
+					   ? url->path + strlen(path)
+					   : "/");
 		if (!m->export || !m->subdir) {
 			ret = -ENOMEM;
 			break;
@@ -207,21 +225,24 @@ static int nfsb_first_connect(struct nfsb_mount *m, const struct vfs_url *url,
 		if (!first_ret)
 			first_ret = ret;
 		if (first_ret == -ETIMEDOUT)
-			return vfs_error_set(err, ETIMEDOUT,
-					     "%s: server did not answer within %d s",
-					     m->display, m->timeout);
+			return vfs_error_set(
+				err, ETIMEDOUT,
+				"%s: server did not answer within %d s",
+				m->display, m->timeout);
 		if (strstr(first, "Socket") || strstr(first, "connect") ||
 		    strstr(first, "POLLHUP") || strstr(first, "portmap"))
-			return vfs_error_set(err, ECONNREFUSED,
-					     "%s: cannot reach the NFS%s service of %s: %s",
-					     m->display,
-					     m->version == 3 ? "/MOUNT" : "",
-					     m->server, first);
+			return vfs_error_set(
+				err, ECONNREFUSED,
+				"%s: cannot reach the NFS%s service of %s: %s",
+				m->display, m->version == 3 ? "/MOUNT" : "",
+				m->server, first);
 		if (first_ret == -EACCES || first_ret == -ENOENT ||
 		    first_ret == -EPERM)
-			return vfs_error_set(err, -first_ret,
-					     "%s: server refused the mount (no such export, or not exported to us): %s",
-					     m->display, first);
+			return vfs_error_set(
+				err, -first_ret,
+				"%s: server refused the mount (no such export, "
+				"or not exported to us): %s",
+				m->display, first);
 		return vfs_error_set(err, -first_ret > 0 ? -first_ret : EIO,
 				     "%s: mount failed: %s", m->display,
 				     first[0] ? first : strerror(-first_ret));
@@ -246,9 +267,9 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 		return vfs_error_set(err, EINVAL, "%s: no server in URL",
 				     url->raw);
 	if (url->user)
-		return vfs_error_set(err, EINVAL,
-				     "%s: NFS URLs take no user name (use uid=)",
-				     url->raw);
+		return vfs_error_set(
+			err, EINVAL,
+			"%s: NFS URLs take no user name (use uid=)", url->raw);
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return vfs_error_set(err, ENOMEM, "%s: out of memory",
@@ -262,8 +283,7 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 			 NFSB_BACKOFF_FIRST_MS, NFSB_BACKOFF_MAX_MS);
 	m->server = strdup(url->host);
 	if (!m->display || !m->server) {
-		ret = vfs_error_set(err, ENOMEM, "%s: out of memory",
-				    url->raw);
+		ret = vfs_error_set(err, ENOMEM, "%s: out of memory", url->raw);
 		goto err_free;
 	}
 	m->version = (int)strtol(vfs_opts_get(opts, "version"), NULL, 10);
@@ -278,9 +298,10 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 		goto err_free;
 	}
 	m->root_user = geteuid() == 0;
-	m->auth_uid = vfs_opts_get(opts, "uid")
-			      ? (uid_t)strtoul(vfs_opts_get(opts, "uid"), NULL, 10)
-			      : geteuid();
+	m->auth_uid =
+		vfs_opts_get(opts, "uid")
+			? (uid_t)strtoul(vfs_opts_get(opts, "uid"), NULL, 10)
+			: geteuid();
 	m->conns = calloc(m->nconn, sizeof(*m->conns));
 	if (!m->conns) {
 		ret = vfs_error_set(err, ENOMEM, "%s: out of memory",
@@ -324,17 +345,19 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 
 	ret = ro.write_behind ? nfsb_wb_init(m) : 0;
 	if (ret < 0) {
-		ret = vfs_error_set(err, -ret, "%s: cannot start the writer thread: %s",
+		ret = vfs_error_set(err, -ret,
+				    "%s: cannot start the writer thread: %s",
 				    m->display, strerror(-ret));
 		goto err_free;
 	}
-	m->base.caps = VFS_CAP_SHARED | VFS_CAP_STABLE_FSYNC |
-		       VFS_CAP_MKNOD | VFS_CAP_STABLE_INO;
+	m->base.caps = VFS_CAP_SHARED | VFS_CAP_STABLE_FSYNC | VFS_CAP_MKNOD |
+		       VFS_CAP_STABLE_INO;
 	m->base.attr_timeout = m->cache_ttl;
 	m->base.entry_timeout = vfs_remote_entry_timeout(m->cache_ttl);
 	log_info("%s: mounted export %s (NFSv%d, %zu connections, "
-		 "rsize %zu wsize %zu)", m->display, m->export, m->version,
-		 m->nconn, m->rsize, m->wsize);
+		 "rsize %zu wsize %zu)",
+		 m->display, m->export, m->version, m->nconn, m->rsize,
+		 m->wsize);
 	*out = &m->base;
 	return 0;
 
@@ -383,8 +406,8 @@ struct nfsb_pathconfreq {
 	unsigned long name_max;
 };
 
-static void nfsb_cb_pathconf3(struct rpc_context *rpc, int status,
-			      void *data, void *priv)
+static void nfsb_cb_pathconf3(struct rpc_context *rpc, int status, void *data,
+			      void *priv)
 {
 	struct nfsb_pathconfreq *r = priv;
 	PATHCONF3res *res = data;
@@ -404,13 +427,13 @@ static void nfsb_cb_pathconf3(struct rpc_context *rpc, int status,
 static int nfsb_v3_namemax(struct nfsb_mount *m, const char *full,
 			   unsigned long *out)
 {
-	struct nfsb_pathconfreq r = { NULL, 0 };
+	struct nfsb_pathconfreq r = {NULL, 0};
 	struct nfsb_op op;
 	int ret, tries = 0;
 
 	do {
 		struct nfsb_wait w;
-		struct nfsb_ptrreq o = { &w, NULL };
+		struct nfsb_ptrreq o = {&w, NULL};
 		struct nfs_fh *raw;
 		PATHCONF3args a;
 
@@ -469,13 +492,13 @@ static int nfsb_v3_namemax(struct nfsb_mount *m, const char *full,
 static void nfsb_namemax(struct nfsb_mount *m)
 {
 	unsigned long n = 0;
-	int ret = m->version == 4 ? nfsb_v4_namemax(m, m->subdir, &n) :
-				    nfsb_v3_namemax(m, m->subdir, &n);
+	int ret = m->version == 4 ? nfsb_v4_namemax(m, m->subdir, &n)
+				  : nfsb_v3_namemax(m, m->subdir, &n);
 
 	if (ret < 0)
 		log_info("%s: the server gives no longest name (%s): "
-			 "assuming %d", m->display, strerror(-ret),
-			 NFSB_NAME_MAX);
+			 "assuming %d",
+			 m->display, strerror(-ret), NFSB_NAME_MAX);
 	m->namemax = ret == 0 && n < NFSB_NAME_MAX ? n : NFSB_NAME_MAX;
 }
 
@@ -522,8 +545,7 @@ static int nfsb_statfs(struct vfs_mount *vm, const char *path,
 	return 0;
 }
 
-static int nfsb_getattr(struct vfs_mount *vm, const char *path,
-			struct stat *st)
+static int nfsb_getattr(struct vfs_mount *vm, const char *path, struct stat *st)
 {
 	struct nfsb_mount *m = nfsb_m(vm);
 	const char *base = strrchr(path, '/');
@@ -552,15 +574,23 @@ static int nfsb_getattr(struct vfs_mount *vm, const char *path,
  * `y` its integer ones.
  */
 enum nfsb_simple {
-	NFSB_CHMOD, NFSB_CHOWN, NFSB_TRUNCATE, NFSB_UTIMES, NFSB_MKDIR,
-	NFSB_MKNOD, NFSB_SYMLINK, NFSB_LINK, NFSB_UNLINK, NFSB_RMDIR,
+	NFSB_CHMOD,
+	NFSB_CHOWN,
+	NFSB_TRUNCATE,
+	NFSB_UTIMES,
+	NFSB_MKDIR,
+	NFSB_MKNOD,
+	NFSB_SYMLINK,
+	NFSB_LINK,
+	NFSB_UNLINK,
+	NFSB_RMDIR,
 	NFSB_RENAME,
 };
 
 struct nfsb_args {
 	const char *a, *b;
 	long long x, y;
-	struct timeval *tv;	/* NFSB_UTIMES: NULL = server time */
+	struct timeval *tv; /* NFSB_UTIMES: NULL = server time */
 };
 
 static int nfsb_start_simple(struct nfsb_op *op, enum nfsb_simple what,
@@ -570,8 +600,7 @@ static int nfsb_start_simple(struct nfsb_op *op, enum nfsb_simple what,
 
 	switch (what) {
 	case NFSB_CHMOD:
-		return nfs_lchmod_async(n, g->a, (int)g->x, nfsb_cb_status,
-					w);
+		return nfs_lchmod_async(n, g->a, (int)g->x, nfsb_cb_status, w);
 	case NFSB_CHOWN:
 		return nfs_lchown_async(n, g->a, (int)g->x, (int)g->y,
 					nfsb_cb_status, w);
@@ -635,7 +664,9 @@ static int nfsb_fsetattr(struct nfsb_file *nf, const struct vfs_setattr *sa);
  */
 static time_t nfsb_time3(time_t sec)
 {
-	return sec < 0 ? 0 : sec > (time_t)UINT32_MAX ? (time_t)UINT32_MAX : sec;
+	return sec < 0                    ? 0
+	       : sec > (time_t)UINT32_MAX ? (time_t)UINT32_MAX
+					  : sec;
 }
 
 /* Whether the directory holding `full` is setgid (then the server gave its
@@ -675,8 +706,9 @@ static int nfsb_chown_new(struct nfsb_mount *m, const char *full,
 			  struct nfsb_file *nf, const struct vfs_cred *cred,
 			  struct stat *st)
 {
-	struct vfs_setattr sa = { .valid = VFS_SET_UID, .uid = cred ? cred->uid : 0,
-				  .gid = cred ? cred->gid : 0 };
+	struct vfs_setattr sa = {.valid = VFS_SET_UID,
+				 .uid = cred ? cred->uid : 0,
+				 .gid = cred ? cred->gid : 0};
 	mode_t sxid = st->st_mode & (S_ISUID | S_ISGID);
 	int ret;
 
@@ -692,8 +724,8 @@ static int nfsb_chown_new(struct nfsb_mount *m, const char *full,
 		return 0;
 	ret = nf ? nfsb_fsetattr(nf, &sa) : nfsb_setattr_path(m, full, &sa);
 	if (ret == 0 && S_ISREG(st->st_mode) && sxid) {
-		struct vfs_setattr mode = { .valid = VFS_SET_MODE,
-					    .mode = st->st_mode & 07777 };
+		struct vfs_setattr mode = {.valid = VFS_SET_MODE,
+					   .mode = st->st_mode & 07777};
 
 		ret = nf ? nfsb_fsetattr(nf, &mode)
 			 : nfsb_setattr_path(m, full, &mode);
@@ -734,7 +766,7 @@ static int nfsb_created(struct nfsb_mount *m, const char *full,
 static int nfsb_setattr_path(struct nfsb_mount *m, const char *full,
 			     const struct vfs_setattr *sa)
 {
-	struct nfsb_args g = { .a = full };
+	struct nfsb_args g = {.a = full};
 	int ret = 0;
 
 	if (!sa->valid)
@@ -757,8 +789,7 @@ static int nfsb_setattr_path(struct nfsb_mount *m, const char *full,
 		ret = nfsb_simple(m, NFSB_TRUNCATE, &g);
 	}
 	if (ret == 0 && (sa->valid & (VFS_SET_ATIME | VFS_SET_MTIME |
-				      VFS_SET_ATIME_NOW |
-				      VFS_SET_MTIME_NOW))) {
+				      VFS_SET_ATIME_NOW | VFS_SET_MTIME_NOW))) {
 		struct timeval tv[2];
 		bool a_now = sa->valid & VFS_SET_ATIME_NOW;
 		bool m_now = sa->valid & VFS_SET_MTIME_NOW;
@@ -780,18 +811,20 @@ static int nfsb_setattr_path(struct nfsb_mount *m, const char *full,
 					return ret;
 			}
 			clock_gettime(CLOCK_REALTIME, &now);
-			tv[0].tv_sec = nfsb_time3(a_now ? now.tv_sec :
-						  a_set ? sa->atime.tv_sec :
-							  cur.st_atim.tv_sec);
-			tv[0].tv_usec = (a_now ? now.tv_nsec :
-					 a_set ? sa->atime.tv_nsec :
-						 cur.st_atim.tv_nsec) / 1000;
-			tv[1].tv_sec = nfsb_time3(m_now ? now.tv_sec :
-						  m_set ? sa->mtime.tv_sec :
-							  cur.st_mtim.tv_sec);
-			tv[1].tv_usec = (m_now ? now.tv_nsec :
-					 m_set ? sa->mtime.tv_nsec :
-						 cur.st_mtim.tv_nsec) / 1000;
+			tv[0].tv_sec = nfsb_time3(a_now   ? now.tv_sec
+						  : a_set ? sa->atime.tv_sec
+							  : cur.st_atim.tv_sec);
+			tv[0].tv_usec = (a_now   ? now.tv_nsec
+					 : a_set ? sa->atime.tv_nsec
+						 : cur.st_atim.tv_nsec) /
+					1000;
+			tv[1].tv_sec = nfsb_time3(m_now   ? now.tv_sec
+						  : m_set ? sa->mtime.tv_sec
+							  : cur.st_mtim.tv_sec);
+			tv[1].tv_usec = (m_now   ? now.tv_nsec
+					 : m_set ? sa->mtime.tv_nsec
+						 : cur.st_mtim.tv_nsec) /
+					1000;
 			g.tv = tv;
 		}
 		ret = nfsb_simple(m, NFSB_UTIMES, &g);
@@ -831,8 +864,8 @@ static int nfsb_setattr(struct vfs_mount *vm, const char *path,
 	return ret;
 }
 
-static ssize_t nfsb_readlink(struct vfs_mount *vm, const char *path,
-			     char *buf, size_t size)
+static ssize_t nfsb_readlink(struct vfs_mount *vm, const char *path, char *buf,
+			     size_t size)
 {
 	struct nfsb_mount *m = nfsb_m(vm);
 	char *full = nfsb_path(m, path);
@@ -848,7 +881,7 @@ static ssize_t nfsb_readlink(struct vfs_mount *vm, const char *path,
 	} else {
 		do {
 			struct nfsb_wait w;
-			struct nfsb_ptrreq r = { &w, NULL };
+			struct nfsb_ptrreq r = {&w, NULL};
 
 			ret = nfsb_get(m, -1, &op);
 			if (ret < 0)
@@ -885,7 +918,7 @@ static int nfsb_mknod(struct vfs_mount *vm, const char *path, mode_t mode,
 
 	if (!full)
 		return -ENOMEM;
-	g = (struct nfsb_args){ .a = full, .x = mode, .y = (long long)rdev };
+	g = (struct nfsb_args){.a = full, .x = mode, .y = (long long)rdev};
 	if (S_ISREG(mode)) {
 		struct vfs_file *f;
 
@@ -918,7 +951,7 @@ static int nfsb_mkdir(struct vfs_mount *vm, const char *path, mode_t mode,
 
 	if (!full)
 		return -ENOMEM;
-	g = (struct nfsb_args){ .a = full, .x = mode & 07777 };
+	g = (struct nfsb_args){.a = full, .x = mode & 07777};
 	ret = nfsb_simple(m, NFSB_MKDIR, &g);
 	if (ret == 0)
 		ret = nfsb_created(m, full, cred, st);
@@ -939,7 +972,7 @@ static int nfsb_symlink(struct vfs_mount *vm, const char *target,
 
 	if (!full)
 		return -ENOMEM;
-	g = (struct nfsb_args){ .a = full, .b = target };
+	g = (struct nfsb_args){.a = full, .b = target};
 	ret = nfsb_simple(m, NFSB_SYMLINK, &g);
 	if (ret == 0)
 		ret = nfsb_created(m, full, cred, st);
@@ -959,10 +992,10 @@ static int nfsb_link(struct vfs_mount *vm, const char *from, const char *to,
 
 	if (!ffrom || !fto)
 		goto out;
-	g = (struct nfsb_args){ .a = fto, .b = ffrom };
+	g = (struct nfsb_args){.a = fto, .b = ffrom};
 	ret = nfsb_simple(m, NFSB_LINK, &g);
 	nfsb_invalidate(m, fto);
-	nfsb_invalidate(m, ffrom);	/* nlink and ctime changed */
+	nfsb_invalidate(m, ffrom); /* nlink and ctime changed */
 	if (ret == 0)
 		ret = nfsb_lstat_full(m, fto, st, false);
 out:
@@ -1039,7 +1072,7 @@ static void nfsb_moved_locked(struct nfsb_mount *m, const char *from,
 		    (nf->path[flen] && nf->path[flen] != '/'))
 			continue;
 		if (asprintf(&moved, "%s%s", to, nf->path + flen) < 0)
-			continue;	/* keeps the old name: v4 reopen fails */
+			continue; /* keeps the old name: v4 reopen fails */
 		free(nf->path);
 		nf->path = moved;
 		if (silly && !nf->path[strlen(to)])
@@ -1079,13 +1112,14 @@ static int nfsb_silly_rename(struct nfsb_mount *m, const char *full)
 	m->silly_seq++;
 	ret = open ? asprintf(&silly, "%.*s/.vfsd-silly-%08lx%08lx",
 			      (int)(slash - full), full,
-			      (unsigned long)getpid(), m->silly_seq) : 0;
+			      (unsigned long)getpid(), m->silly_seq)
+		   : 0;
 	pthread_mutex_unlock(&m->open_lock);
 	if (!open)
 		return 0;
 	if (ret < 0)
 		return -ENOMEM;
-	g = (struct nfsb_args){ .a = silly, .b = full };
+	g = (struct nfsb_args){.a = silly, .b = full};
 	ret = nfsb_simple(m, NFSB_RENAME, &g);
 	if (ret == 0) {
 		pthread_mutex_lock(&m->open_lock);
@@ -1115,7 +1149,7 @@ static int nfsb_unlink(struct vfs_mount *vm, const char *path)
 		linked = true;
 	ret = nfsb_silly_rename(m, full);
 	if (ret == 0) {
-		g = (struct nfsb_args){ .a = full };
+		g = (struct nfsb_args){.a = full};
 		ret = nfsb_simple(m, NFSB_UNLINK, &g);
 	} else if (ret > 0) {
 		ret = 0;
@@ -1137,7 +1171,7 @@ static int nfsb_rmdir(struct vfs_mount *vm, const char *path)
 
 	if (!full)
 		return -ENOMEM;
-	g = (struct nfsb_args){ .a = full };
+	g = (struct nfsb_args){.a = full};
 	ret = nfsb_simple(m, NFSB_RMDIR, &g);
 	remote_cache_clear(m->cache);
 	free(full);
@@ -1175,7 +1209,7 @@ static int nfsb_rename(struct vfs_mount *vm, const char *from, const char *to,
 		if (ret < 0)
 			goto out;
 	}
-	g = (struct nfsb_args){ .a = fto, .b = ffrom };
+	g = (struct nfsb_args){.a = fto, .b = ffrom};
 	ret = nfsb_simple(m, NFSB_RENAME, &g);
 	if (ret == 0) {
 		pthread_mutex_lock(&m->open_lock);
@@ -1189,20 +1223,20 @@ out:
 	return ret;
 }
 
-/* ---- Directories ---------------------------------------------------------- */
+/* ---- Directories ----------------------------------------------------------
+ */
 
 static void nfsb_dirent_stat(struct stat *st, const struct nfsdirent *de)
 {
 	static const mode_t types[] = {
-		[1] = S_IFREG, [2] = S_IFDIR, [3] = S_IFBLK, [4] = S_IFCHR,
+		[1] = S_IFREG, [2] = S_IFDIR,  [3] = S_IFBLK, [4] = S_IFCHR,
 		[5] = S_IFLNK, [6] = S_IFSOCK, [7] = S_IFIFO,
 	};
 
 	memset(st, 0, sizeof(*st));
 	st->st_ino = de->inode;
 	/* NF3* and NF4* file types share their values. */
-	st->st_mode = (de->type < 8 ? types[de->type] : 0) |
-		      (de->mode & 07777);
+	st->st_mode = (de->type < 8 ? types[de->type] : 0) | (de->mode & 07777);
 	st->st_nlink = de->nlink;
 	st->st_uid = de->uid;
 	st->st_gid = de->gid;
@@ -1256,8 +1290,8 @@ static int nfsb_v4_fill(struct nfsb_op *op, const char *full,
 	if (!r)
 		return -ENOMEM;
 	for (size_t i = 0; i < db->n && ret == 0; i += NFSB_STAT_BATCH) {
-		size_t end = i + NFSB_STAT_BATCH < db->n ?
-			     i + NFSB_STAT_BATCH : db->n;
+		size_t end = i + NFSB_STAT_BATCH < db->n ? i + NFSB_STAT_BATCH
+							 : db->n;
 		char **paths = calloc(end - i, sizeof(*paths));
 		struct nfsb_wait w;
 
@@ -1267,7 +1301,7 @@ static int nfsb_v4_fill(struct nfsb_op *op, const char *full,
 		}
 		nfsb_wait_init(&w);
 		for (size_t j = i; j < end; j++) {
-			r[j] = (struct nfsb_entreq){ &w, &db->ents[j], -EIO };
+			r[j] = (struct nfsb_entreq){&w, &db->ents[j], -EIO};
 			w.pending++;
 			if (asprintf(&paths[j - i], "%s%s%s", full,
 				     strcmp(full, "/") ? "/" : "",
@@ -1320,7 +1354,7 @@ static int nfsb_list(struct nfsb_mount *m, const char *full,
 
 	do {
 		struct nfsb_wait w;
-		struct nfsb_ptrreq r = { &w, NULL };
+		struct nfsb_ptrreq r = {&w, NULL};
 
 		ret = nfsb_get(m, -1, &op);
 		if (ret < 0)
@@ -1365,8 +1399,8 @@ static int nfsb_list(struct nfsb_mount *m, const char *full,
 		char *child;
 
 		if (!(e->flags & VFS_DIRENT_FULL) ||
-		    asprintf(&child, "%s%s%s", full, strcmp(full, "/") ? "/" : "",
-			     e->name) < 0)
+		    asprintf(&child, "%s%s%s", full,
+			     strcmp(full, "/") ? "/" : "", e->name) < 0)
 			continue;
 		remote_cache_put_attr(m->cache, child, &e->st);
 		free(child);
@@ -1432,7 +1466,8 @@ static void nfsb_releasedir(struct vfs_mount *vm, struct vfs_dir *d)
 	free(d);
 }
 
-/* ---- Open files ----------------------------------------------------------- */
+/* ---- Open files -----------------------------------------------------------
+ */
 
 /*
  * libnfs flags for an open.  O_DIRECT is honoured by construction (no data
@@ -1441,13 +1476,13 @@ static void nfsb_releasedir(struct vfs_mount *vm, struct vfs_dir *d)
  */
 static int nfsb_lib_flags(int flags)
 {
-	return flags & (O_ACCMODE | O_CREAT | O_EXCL | O_TRUNC | O_SYNC |
-			O_DSYNC);
+	return flags &
+	       (O_ACCMODE | O_CREAT | O_EXCL | O_TRUNC | O_SYNC | O_DSYNC);
 }
 
 /* A handle for `full`, not yet open nor on the open list. */
-static struct nfsb_file *nfsb_file_alloc(struct nfsb_mount *m,
-					 const char *full, int flags)
+static struct nfsb_file *nfsb_file_alloc(struct nfsb_mount *m, const char *full,
+					 int flags)
 {
 	struct nfsb_file *nf = calloc(1, sizeof(*nf));
 
@@ -1505,7 +1540,7 @@ static int nfsb_do_open(struct nfsb_mount *m, struct nfsb_file *nf, int flags,
 
 	do {
 		struct nfsb_wait w;
-		struct nfsb_ptrreq r = { &w, NULL };
+		struct nfsb_ptrreq r = {&w, NULL};
 		int lf = nfsb_lib_flags(flags);
 
 		ret = nfsb_get(m, -1, &op);
@@ -1558,11 +1593,10 @@ static int nfsb_do_open(struct nfsb_mount *m, struct nfsb_file *nf, int flags,
 	return ret;
 }
 
-static int nfsb_fstat_on(struct nfsb_op *op, struct nfsfh *fh,
-			 struct stat *st)
+static int nfsb_fstat_on(struct nfsb_op *op, struct nfsfh *fh, struct stat *st)
 {
 	struct nfsb_wait w;
-	struct nfsb_statreq r = { &w, st };
+	struct nfsb_statreq r = {&w, st};
 
 	nfsb_wait_init(&w);
 	w.pending = 1;
@@ -1619,7 +1653,7 @@ static int nfsb_create(struct vfs_mount *vm, const char *path, int flags,
 			break;
 		created = false;
 		ret = nfsb_do_open(m, nf, flags & ~(O_CREAT | O_EXCL), 0);
-		if (ret != -ENOENT)	/* else removed meanwhile: again */
+		if (ret != -ENOENT) /* else removed meanwhile: again */
 			break;
 	}
 	if (ret < 0) {
@@ -1640,7 +1674,8 @@ static int nfsb_create(struct vfs_mount *vm, const char *path, int flags,
 		 * directory) is what the handle names.  Neither give it away
 		 * nor hand it to the caller.
 		 */
-		log_warn("%s: %s named another object right after it was created; refused",
+		log_warn("%s: %s named another object right after it was "
+			 "created; refused",
 			 m->display, full);
 		ret = -EAGAIN;
 	}
@@ -1708,8 +1743,8 @@ static void nfsb_cb_read4(struct rpc_context *rpc, int status, void *data,
 
 	if (err == 0) {
 		READ4resok *ok = &r->nfs_resop4_u.opread.READ4res_u.resok4;
-		size_t n = ok->data.data_len < c->want ? ok->data.data_len :
-							 c->want;
+		size_t n = ok->data.data_len < c->want ? ok->data.data_len
+						       : c->want;
 
 		memcpy(c->buf, ok->data.data_val, n);
 		c->got = n;
@@ -1738,7 +1773,8 @@ static ssize_t nfsb_read(struct vfs_file *f, void *buf, size_t size, off_t off)
 	struct nfsb_file *nf = nfsb_f(f);
 	struct nfsb_mount *m = nfsb_m(f->mount);
 	size_t chunk = m->rsize, n = (size + chunk - 1) / chunk;
-	struct nfsb_chunk stackc[8], *c = n <= 8 ? stackc : calloc(n, sizeof(*c));
+	struct nfsb_chunk stackc[8],
+		*c = n <= 8 ? stackc : calloc(n, sizeof(*c));
 	struct nfsb_op op;
 	ssize_t ret;
 	int tries = 0;
@@ -1763,11 +1799,13 @@ static ssize_t nfsb_read(struct vfs_file *f, void *buf, size_t size, off_t off)
 		nfsb_wait_init(&w);
 		for (size_t i = 0; i < n; i++) {
 			c[i] = (struct nfsb_chunk){
-				.w = &w, .nf = nf,
+				.w = &w,
+				.nf = nf,
 				.buf = (char *)buf + i * chunk,
 				.off = off + (off_t)(i * chunk),
-				.want = size - i * chunk < chunk ?
-						size - i * chunk : chunk,
+				.want = size - i * chunk < chunk
+						? size - i * chunk
+						: chunk,
 			};
 			w.pending++;
 			if (nfsb_start_read(&op, nf, &c[i]))
@@ -1821,7 +1859,7 @@ static void nfsb_cb_write3(struct rpc_context *rpc, int status, void *data,
 	int err = 0;
 
 	if (status != RPC_STATUS_SUCCESS) {
-		err = -EFAULT;	/* no reply: transport */
+		err = -EFAULT; /* no reply: transport */
 	} else if (res->status != NFS3_OK) {
 		err = nfsstat3_to_errno(res->status);
 	} else {
@@ -1902,8 +1940,9 @@ static ssize_t nfsb_write(struct vfs_file *f, const void *buf, size_t size,
 	struct nfsb_mount *m = nfsb_m(f->mount);
 	size_t chunk = m->wsize, n = (size + chunk - 1) / chunk;
 	struct nfsb_chunk stackc[8], *c;
-	int stable = (f->flags & O_SYNC) == O_SYNC ? 2 :
-		     (f->flags & O_DSYNC) ? 1 : 0;
+	int stable = (f->flags & O_SYNC) == O_SYNC ? 2
+		     : (f->flags & O_DSYNC)        ? 1
+						   : 0;
 	struct nfsb_op op;
 	bool unstable = false, verf_bad = false;
 	ssize_t ret;
@@ -1935,11 +1974,13 @@ static ssize_t nfsb_write(struct vfs_file *f, const void *buf, size_t size,
 		nfsb_wait_init(&w);
 		for (size_t i = 0; i < n; i++) {
 			c[i] = (struct nfsb_chunk){
-				.w = &w, .nf = nf,
+				.w = &w,
+				.nf = nf,
 				.buf = (char *)buf + i * chunk,
 				.off = off + (off_t)(i * chunk),
-				.want = size - i * chunk < chunk ?
-						size - i * chunk : chunk,
+				.want = size - i * chunk < chunk
+						? size - i * chunk
+						: chunk,
 			};
 			w.pending++;
 			if (nfsb_start_write(&op, nf, &c[i], stable))
@@ -2002,8 +2043,7 @@ struct nfsb_commitreq {
 static void nfsb_commit_verf(struct nfsb_commitreq *r, const char *verf)
 {
 	pthread_mutex_lock(&r->nf->lock);
-	if (r->nf->verf_known &&
-	    memcmp(r->nf->verf, verf, sizeof(r->nf->verf)))
+	if (r->nf->verf_known && memcmp(r->nf->verf, verf, sizeof(r->nf->verf)))
 		r->verf_bad = true;
 	pthread_mutex_unlock(&r->nf->lock);
 }
@@ -2063,14 +2103,14 @@ static int nfsb_commit(struct nfsb_file *nf)
 	ret = nfsb_get(m, -1, &op);
 	if (ret < 0)
 		return ret;
-	r = (struct nfsb_commitreq){ .w = &w, .nf = nf };
+	r = (struct nfsb_commitreq){.w = &w, .nf = nf};
 	nfsb_wait_init(&w);
 	w.pending = 1;
 	if (m->version == 3) {
 		struct nfs_fh *raw = nfsb_rawfh(nf->fh, NFSB_V3_FHSIZE);
 		COMMIT3args a;
 
-		memset(&a, 0, sizeof(a));	/* offset 0, count 0: all */
+		memset(&a, 0, sizeof(a)); /* offset 0, count 0: all */
 		if (raw) {
 			a.file.data.data_len = (u_int)raw->len;
 			a.file.data.data_val = raw->val;
@@ -2082,7 +2122,7 @@ static int nfsb_commit(struct nfsb_file *nf)
 		nfs_argop4 tail;
 
 		memset(&tail, 0, sizeof(tail));
-		tail.argop = OP_COMMIT;		/* offset 0, count 0: all */
+		tail.argop = OP_COMMIT; /* offset 0, count 0: all */
 		if (nfsb_v4_fhop(&op, nf, &tail, nfsb_cb_commit4, &r))
 			nfsb_start_failed(&op, &w);
 	}
@@ -2126,8 +2166,8 @@ static int nfsb_fgetattr(struct vfs_file *f, struct stat *st)
 	return ret;
 }
 
-static void nfsb_cb_setattr3(struct rpc_context *rpc, int status,
-			     void *data, void *priv)
+static void nfsb_cb_setattr3(struct rpc_context *rpc, int status, void *data,
+			     void *priv)
 {
 	SETATTR3res *res = data;
 	int err = 0;
@@ -2182,12 +2222,12 @@ static int nfsb_start_setattr3(struct nfsb_op *op, struct nfsb_file *nf,
 		n->size.set_it = 1;
 		n->size.set_size3_u.size = (uint64_t)sa->size;
 	}
-	n->atime.set_it = nfsb_time_how(sa, VFS_SET_ATIME, VFS_SET_ATIME_NOW,
-					&sa->atime,
-					&n->atime.set_atime_u.atime);
-	n->mtime.set_it = nfsb_time_how(sa, VFS_SET_MTIME, VFS_SET_MTIME_NOW,
-					&sa->mtime,
-					&n->mtime.set_mtime_u.mtime);
+	n->atime.set_it =
+		nfsb_time_how(sa, VFS_SET_ATIME, VFS_SET_ATIME_NOW, &sa->atime,
+			      &n->atime.set_atime_u.atime);
+	n->mtime.set_it =
+		nfsb_time_how(sa, VFS_SET_MTIME, VFS_SET_MTIME_NOW, &sa->mtime,
+			      &n->mtime.set_mtime_u.mtime);
 	return rpc_nfs3_setattr_async(nfs_get_rpc_context(op->nfs),
 				      nfsb_cb_setattr3, &a, w);
 }
@@ -2225,10 +2265,10 @@ static int nfsb_fsetattr(struct nfsb_file *nf, const struct vfs_setattr *sa)
 
 			memset(&tail, 0, sizeof(tail));
 			tail.argop = OP_SETATTR;
-			nfsb_v4_fattr(sa, bm, abuf,
-				      &tail.nfs_argop4_u.opsetattr.obj_attributes);
-			if (nfsb_v4_fhop(&op, nf, &tail, nfsb_cb_compound4,
-					 &w))
+			nfsb_v4_fattr(
+				sa, bm, abuf,
+				&tail.nfs_argop4_u.opsetattr.obj_attributes);
+			if (nfsb_v4_fhop(&op, nf, &tail, nfsb_cb_compound4, &w))
 				nfsb_start_failed(&op, &w);
 		}
 		ret = nfsb_finish(&op, &w);
@@ -2263,7 +2303,9 @@ static int nfsb_release(struct vfs_file *f)
 	nfsb_wb_drain(nf);
 	if (nf->err) {
 		pthread_mutex_lock(&m->lock);
-		log_warn_ratelimited(&m->rl, "%s: %s: data written after the last flush was lost: %s",
+		log_warn_ratelimited(&m->rl,
+				     "%s: %s: data written after the last "
+				     "flush was lost: %s",
 				     m->display, nf->path, strerror(-nf->err));
 		pthread_mutex_unlock(&m->lock);
 	}
@@ -2287,7 +2329,7 @@ static int nfsb_release(struct vfs_file *f)
 	pthread_cond_broadcast(&m->open_cond);
 	pthread_mutex_unlock(&m->open_lock);
 	if (silly) {
-		struct nfsb_args g = { .a = nf->path };
+		struct nfsb_args g = {.a = nf->path};
 		int err = nfsb_simple(m, NFSB_UNLINK, &g);
 
 		if (err < 0 && err != -ENOENT)
@@ -2300,31 +2342,31 @@ static int nfsb_release(struct vfs_file *f)
 }
 
 const struct vfs_backend_ops nfs_ops = {
-	.name		= "nfs",
-	.opts		= nfs_opts,
-	.mount		= nfsb_mount,
-	.unmount	= nfsb_unmount,
-	.statfs		= nfsb_statfs,
-	.state		= nfsb_state,
-	.getattr	= nfsb_getattr,
-	.setattr	= nfsb_setattr,
-	.readlink	= nfsb_readlink,
-	.mknod		= nfsb_mknod,
-	.mkdir		= nfsb_mkdir,
-	.symlink	= nfsb_symlink,
-	.link		= nfsb_link,
-	.unlink		= nfsb_unlink,
-	.rmdir		= nfsb_rmdir,
-	.rename		= nfsb_rename,
-	.opendir	= nfsb_opendir,
-	.readdir	= nfsb_readdir,
-	.releasedir	= nfsb_releasedir,
-	.create		= nfsb_create,
-	.open		= nfsb_open,
-	.read		= nfsb_read,
-	.write		= nfsb_write,
-	.fgetattr	= nfsb_fgetattr,
-	.flush		= nfsb_flush,
-	.fsync		= nfsb_fsync,
-	.release	= nfsb_release,
+	.name = "nfs",
+	.opts = nfs_opts,
+	.mount = nfsb_mount,
+	.unmount = nfsb_unmount,
+	.statfs = nfsb_statfs,
+	.state = nfsb_state,
+	.getattr = nfsb_getattr,
+	.setattr = nfsb_setattr,
+	.readlink = nfsb_readlink,
+	.mknod = nfsb_mknod,
+	.mkdir = nfsb_mkdir,
+	.symlink = nfsb_symlink,
+	.link = nfsb_link,
+	.unlink = nfsb_unlink,
+	.rmdir = nfsb_rmdir,
+	.rename = nfsb_rename,
+	.opendir = nfsb_opendir,
+	.readdir = nfsb_readdir,
+	.releasedir = nfsb_releasedir,
+	.create = nfsb_create,
+	.open = nfsb_open,
+	.read = nfsb_read,
+	.write = nfsb_write,
+	.fgetattr = nfsb_fgetattr,
+	.flush = nfsb_flush,
+	.fsync = nfsb_fsync,
+	.release = nfsb_release,
 };

@@ -15,7 +15,6 @@
  * CREATE.
  */
 
-
 static char *nfsb_xdr_u32(char *p, uint32_t v)
 {
 	p[0] = (char)(v >> 24);
@@ -46,15 +45,15 @@ static char *nfsb_xdr_id(char *p, unsigned long id)
 static char *nfsb_xdr_settime(char *p, bool now, const struct timespec *ts)
 {
 	if (now)
-		return nfsb_xdr_u32(p, 0);	/* SET_TO_SERVER_TIME4 */
-	p = nfsb_xdr_u32(p, 1);			/* SET_TO_CLIENT_TIME4 */
+		return nfsb_xdr_u32(p, 0); /* SET_TO_SERVER_TIME4 */
+	p = nfsb_xdr_u32(p, 1);            /* SET_TO_CLIENT_TIME4 */
 	p = nfsb_xdr_u64(p, (uint64_t)ts->tv_sec);
 	return nfsb_xdr_u32(p, (uint32_t)ts->tv_nsec);
 }
 
 /* Encode the attributes of `sa` as fattr4 (ascending attribute order). */
-void nfsb_v4_fattr(const struct vfs_setattr *sa, uint32_t bm[2],
-		   char *buf, fattr4 *fa)
+void nfsb_v4_fattr(const struct vfs_setattr *sa, uint32_t bm[2], char *buf,
+		   fattr4 *fa)
 {
 	char *p = buf;
 
@@ -98,14 +97,14 @@ void nfsb_cb_compound4(struct rpc_context *rpc, int status, void *data,
 	int err = 0;
 
 	if (status != RPC_STATUS_SUCCESS)
-		err = -EFAULT;	/* no reply: transport */
+		err = -EFAULT; /* no reply: transport */
 	else if (res->status != NFS4_OK)
 		err = nfsstat4_to_errno(res->status);
 	nfsb_wait_done(priv, err);
 }
 
-static void nfsb_cb_readlink4(struct rpc_context *rpc, int status,
-			      void *data, void *priv)
+static void nfsb_cb_readlink4(struct rpc_context *rpc, int status, void *data,
+			      void *priv)
 {
 	struct nfsb_linkreq *r = priv;
 	COMPOUND4res *res = data;
@@ -143,9 +142,8 @@ static void nfsb_cb_readlink4(struct rpc_context *rpc, int status,
  * `req`, a request whose first member is the struct nfsb_wait * it ends
  * (as struct nfsb_linkreq); without, only the status counts.
  */
-int nfsb_v4_compound(struct nfsb_mount *m, const char *full,
-		     nfs_argop4 *tail, component4 *last_name, rpc_cb cb,
-		     void *req)
+int nfsb_v4_compound(struct nfsb_mount *m, const char *full, nfs_argop4 *tail,
+		     component4 *last_name, rpc_cb cb, void *req)
 {
 	char *path = NULL, *save = NULL, *comp;
 	nfs_argop4 *ops = NULL;
@@ -209,7 +207,7 @@ out:
 
 int nfsb_v4_readlink(struct nfsb_mount *m, const char *full, char **target)
 {
-	struct nfsb_linkreq lr = { NULL, NULL };
+	struct nfsb_linkreq lr = {NULL, NULL};
 	nfs_argop4 tail;
 	int ret;
 
@@ -241,7 +239,7 @@ int nfsb_v4_setattr(struct nfsb_mount *m, const char *full,
 int nfsb_v4_mknod(struct nfsb_mount *m, const char *full, mode_t mode,
 		  dev_t rdev)
 {
-	struct vfs_setattr sa = { .valid = VFS_SET_MODE, .mode = mode };
+	struct vfs_setattr sa = {.valid = VFS_SET_MODE, .mode = mode};
 	char buf[NFSB_V4_ATTRBUF];
 	uint32_t bm[2];
 	nfs_argop4 tail;
@@ -272,7 +270,6 @@ int nfsb_v4_mknod(struct nfsb_mount *m, const char *full, mode_t mode,
 	return ret;
 }
 
-
 /* PUTFH of nf's handle + `tail`, queued on op's context. */
 int nfsb_v4_fhop(struct nfsb_op *op, const struct nfsb_file *nf,
 		 const nfs_argop4 *tail, rpc_cb cb, void *priv)
@@ -299,7 +296,7 @@ int nfsb_v4_res(int status, void *data, nfs_resop4 *out)
 	COMPOUND4res *res = data;
 
 	if (status != RPC_STATUS_SUCCESS)
-		return -EFAULT;		/* no reply: transport */
+		return -EFAULT; /* no reply: transport */
 	if (res->status != NFS4_OK)
 		return nfsstat4_to_errno(res->status);
 	if (res->resarray.resarray_len < 2)
@@ -311,7 +308,6 @@ int nfsb_v4_res(int status, void *data, nfs_resop4 *out)
 	return 0;
 }
 
-
 /* ---- GETATTR of an open file by its handle ----------------------------- */
 
 /*
@@ -321,16 +317,18 @@ int nfsb_v4_res(int status, void *data, nfs_resop4 *out)
 static const uint32_t nfsb_v4_stat_attrs[2] = {
 	1u << FATTR4_TYPE | 1u << FATTR4_SIZE | 1u << FATTR4_FILEID,
 	1u << (FATTR4_MODE - 32) | 1u << (FATTR4_NUMLINKS - 32) |
-	1u << (FATTR4_OWNER - 32) | 1u << (FATTR4_OWNER_GROUP - 32) |
-	1u << (FATTR4_SPACE_USED - 32) | 1u << (FATTR4_TIME_ACCESS - 32) |
-	1u << (FATTR4_TIME_METADATA - 32) | 1u << (FATTR4_TIME_MODIFY - 32),
+		1u << (FATTR4_OWNER - 32) | 1u << (FATTR4_OWNER_GROUP - 32) |
+		1u << (FATTR4_SPACE_USED - 32) |
+		1u << (FATTR4_TIME_ACCESS - 32) |
+		1u << (FATTR4_TIME_METADATA - 32) |
+		1u << (FATTR4_TIME_MODIFY - 32),
 };
 
 /* A reader of XDR data that cannot run past its end. */
 struct nfsb_xdr_in {
 	const unsigned char *p;
 	size_t left;
-	bool short_;		/* ran out: the values read are zeros */
+	bool short_; /* ran out: the values read are zeros */
 };
 
 static const unsigned char *nfsb_xdr_take(struct nfsb_xdr_in *in, size_t n)
@@ -352,7 +350,8 @@ static uint32_t nfsb_xdr_get_u32(struct nfsb_xdr_in *in)
 	const unsigned char *p = nfsb_xdr_take(in, 4);
 
 	return p ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-		   (uint32_t)p[2] << 8 | p[3] : 0;
+			       (uint32_t)p[2] << 8 | p[3]
+		 : 0;
 }
 
 static uint64_t nfsb_xdr_get_u64(struct nfsb_xdr_in *in)
@@ -367,7 +366,8 @@ static uint64_t nfsb_xdr_get_u64(struct nfsb_xdr_in *in)
 static unsigned long nfsb_xdr_get_id(struct nfsb_xdr_in *in)
 {
 	uint32_t len = nfsb_xdr_get_u32(in);
-	const unsigned char *s = nfsb_xdr_take(in, ((size_t)len + 3) & ~(size_t)3);
+	const unsigned char *s =
+		nfsb_xdr_take(in, ((size_t)len + 3) & ~(size_t)3);
 	unsigned long id = 0;
 
 	if (!s || len == 0 || len > 10)
@@ -396,8 +396,8 @@ static bool nfsb_bit(const bitmap4 *bm, unsigned attr)
 static int nfsb_v4_decode_stat(const fattr4 *fa, struct stat *st)
 {
 	static const mode_t types[] = {
-		[NF4REG] = S_IFREG, [NF4DIR] = S_IFDIR, [NF4BLK] = S_IFBLK,
-		[NF4CHR] = S_IFCHR, [NF4LNK] = S_IFLNK, [NF4SOCK] = S_IFSOCK,
+		[NF4REG] = S_IFREG,  [NF4DIR] = S_IFDIR, [NF4BLK] = S_IFBLK,
+		[NF4CHR] = S_IFCHR,  [NF4LNK] = S_IFLNK, [NF4SOCK] = S_IFSOCK,
 		[NF4FIFO] = S_IFIFO,
 	};
 	struct nfsb_xdr_in in = {
@@ -456,9 +456,10 @@ static void nfsb_cb_fstat4(struct rpc_context *rpc, int status, void *data,
 	int err = nfsb_v4_res(status, data, &res);
 
 	if (err == 0)
-		err = nfsb_v4_decode_stat(&res.nfs_resop4_u.opgetattr
-						   .GETATTR4res_u.resok4
-						   .obj_attributes, r->st);
+		err = nfsb_v4_decode_stat(
+			&res.nfs_resop4_u.opgetattr.GETATTR4res_u.resok4
+				 .obj_attributes,
+			r->st);
 	nfsb_wait_done(r->w, err);
 }
 
@@ -466,7 +467,7 @@ int nfsb_v4_fstat(struct nfsb_op *op, const struct nfsb_file *nf,
 		  struct stat *st)
 {
 	struct nfsb_wait w;
-	struct nfsb_fstatreq r = { &w, st };
+	struct nfsb_fstatreq r = {&w, st};
 	nfs_argop4 tail;
 
 	memset(&tail, 0, sizeof(tail));
@@ -481,16 +482,15 @@ int nfsb_v4_fstat(struct nfsb_op *op, const struct nfsb_file *nf,
 	return nfsb_finish(op, &w);
 }
 
-
 /* ---- The longest name ---------------------------------------------------- */
 
 struct nfsb_maxnamereq {
-	struct nfsb_wait *w;	/* first: see nfsb_v4_compound */
-	unsigned long maxname;	/* 0: the server did not say */
+	struct nfsb_wait *w;   /* first: see nfsb_v4_compound */
+	unsigned long maxname; /* 0: the server did not say */
 };
 
-static void nfsb_cb_maxname4(struct rpc_context *rpc, int status,
-			     void *data, void *priv)
+static void nfsb_cb_maxname4(struct rpc_context *rpc, int status, void *data,
+			     void *priv)
 {
 	struct nfsb_maxnamereq *r = priv;
 	COMPOUND4res *res = data;
@@ -524,19 +524,17 @@ static void nfsb_cb_maxname4(struct rpc_context *rpc, int status,
 	nfsb_wait_done(r->w, err);
 }
 
-int nfsb_v4_namemax(struct nfsb_mount *m, const char *full,
-		    unsigned long *out)
+int nfsb_v4_namemax(struct nfsb_mount *m, const char *full, unsigned long *out)
 {
-	static const uint32_t want[1] = { 1u << FATTR4_MAXNAME };
-	struct nfsb_maxnamereq r = { NULL, 0 };
+	static const uint32_t want[1] = {1u << FATTR4_MAXNAME};
+	struct nfsb_maxnamereq r = {NULL, 0};
 	nfs_argop4 tail;
 	int ret;
 
 	memset(&tail, 0, sizeof(tail));
 	tail.argop = OP_GETATTR;
 	tail.nfs_argop4_u.opgetattr.attr_request.bitmap4_len = 1;
-	tail.nfs_argop4_u.opgetattr.attr_request.bitmap4_val =
-		(uint32_t *)want;
+	tail.nfs_argop4_u.opgetattr.attr_request.bitmap4_val = (uint32_t *)want;
 	ret = nfsb_v4_compound(m, full, &tail, NULL, nfsb_cb_maxname4, &r);
 	if (ret < 0)
 		return ret;

@@ -25,8 +25,8 @@
  * NFSB_WB_RPCS WRITEs are in flight on the thread's context: libnfs 4.0
  * walks every outstanding request of a context each time it is serviced
  * (its timeout scan), which for NFSv4's 3.5 KiB pieces (thousands per
- * 16 MiB) cost more than the writes (256 of them are 900 KiB a round trip); later chunks of a job go out as
- * earlier ones are answered, in order.
+ * 16 MiB) cost more than the writes (256 of them are 900 KiB a round trip);
+ * later chunks of a job go out as earlier ones are answered, in order.
  *
  * The thread's context is used by the thread alone (libnfs 4.0 contexts
  * are not thread-safe).  A context that fails, or that answered nothing
@@ -42,36 +42,36 @@
 #include "backends/nfs/internal.h"
 
 #define NFSB_WB_WINDOW (16u << 20)
-#define NFSB_WB_RPCS 256
+#define NFSB_WB_RPCS   256
 
 struct nfsb_wjob {
 	struct nfsb_wjob *next;
 	struct nfsb_file *nf;
 	off_t off;
 	size_t len;
-	int tries;		/* sends on a context that then failed */
-	struct nfsb_wait w;	/* the chunks' completion */
+	int tries;          /* sends on a context that then failed */
+	struct nfsb_wait w; /* the chunks' completion */
 	size_t n;
-	size_t sent;		/* c[0..sent) were handed to libnfs */
-	struct nfsb_chunk *c;	/* [n], in the same allocation */
-	char *data;		/* ditto */
+	size_t sent;          /* c[0..sent) were handed to libnfs */
+	struct nfsb_chunk *c; /* [n], in the same allocation */
+	char *data;           /* ditto */
 };
 
 struct nfsb_wb {
 	pthread_mutex_t lock;
-	pthread_cond_t done;		/* a job completed */
-	struct nfsb_wjob *queued;	/* not sent yet, in order */
+	pthread_cond_t done;      /* a job completed */
+	struct nfsb_wjob *queued; /* not sent yet, in order */
 	struct nfsb_wjob **qtail;
-	struct nfsb_wjob *flight;	/* sent, in order (the thread's alone) */
+	struct nfsb_wjob *flight; /* sent, in order (the thread's alone) */
 	struct nfsb_wjob **ftail;
-	unsigned rpcs;			/* WRITEs in flight (ditto) */
-	size_t bytes;			/* queued + in flight */
+	unsigned rpcs; /* WRITEs in flight (ditto) */
+	size_t bytes;  /* queued + in flight */
 	bool stop;
-	int evfd;			/* wakes the thread */
+	int evfd; /* wakes the thread */
 	pthread_t thread;
-	struct nfs_context *nfs;	/* the thread's alone */
-	double progress;		/* last reply, or send into an idle
-					 * pipe (the thread's alone) */
+	struct nfs_context *nfs; /* the thread's alone */
+	double progress;         /* last reply, or send into an idle
+				  * pipe (the thread's alone) */
 };
 
 static bool nfsb_wb_overlaps(const struct nfsb_wjob *j,
@@ -98,7 +98,7 @@ static void nfsb_wb_complete(struct nfsb_wb *wb, struct nfsb_wjob *j)
 			err = -EIO;
 	}
 	if (!err && verf_bad)
-		err = -EIO;	/* the server restarted: data may be lost */
+		err = -EIO; /* the server restarted: data may be lost */
 	pthread_mutex_lock(&nf->lock);
 	if (unstable)
 		nf->dirty = true;
@@ -126,7 +126,7 @@ static void nfsb_wb_send(struct nfsb_op *op, struct nfsb_wb *wb,
 		struct nfsb_chunk *c = &j->c[j->sent];
 
 		if (j->w.err) {
-			j->sent = j->n;		/* a send failed: no more */
+			j->sent = j->n; /* a send failed: no more */
 			break;
 		}
 		if (c->got == c->want && c->want)
@@ -188,7 +188,7 @@ static void nfsb_wb_kill(struct nfsb_mount *m, struct nfsb_wb *wb,
 		struct nfsb_wjob *j = *pp;
 
 		if (nfsb_wb_finished(j) && !j->w.transport) {
-			pp = &j->next;	/* answered before the end */
+			pp = &j->next; /* answered before the end */
 			continue;
 		}
 		/* a job none of which went out yet (the in-flight cap held
@@ -229,7 +229,7 @@ static void *nfsb_wb_main(void *arg)
 
 	pthread_mutex_lock(&wb->lock);
 	while (!wb->stop || wb->queued || wb->flight) {
-		struct nfsb_op op = { .m = m, .idx = -1 };
+		struct nfsb_op op = {.m = m, .idx = -1};
 		struct pollfd pfd[2];
 		int npfd = 1, ms;
 
@@ -245,9 +245,11 @@ static void *nfsb_wb_main(void *arg)
 			if (ret < 0) {
 				/* fail what waits; the next job tries anew */
 				pthread_mutex_lock(&m->lock);
-				log_warn_ratelimited(&m->rl, "%s: write-behind cannot connect: %s",
-						     m->display,
-						     msg[0] ? msg : strerror(-ret));
+				log_warn_ratelimited(
+					&m->rl,
+					"%s: write-behind cannot connect: %s",
+					m->display,
+					msg[0] ? msg : strerror(-ret));
 				pthread_mutex_unlock(&m->lock);
 				while (wb->queued) {
 					struct nfsb_wjob *j = wb->queued;
@@ -277,7 +279,7 @@ static void *nfsb_wb_main(void *arg)
 			nfsb_wb_send(&op, wb, j);
 		pthread_mutex_unlock(&wb->lock);
 
-		pfd[0] = (struct pollfd){ .fd = wb->evfd, .events = POLLIN };
+		pfd[0] = (struct pollfd){.fd = wb->evfd, .events = POLLIN};
 		if (wb->nfs && wb->flight) {
 			pfd[1] = (struct pollfd){
 				.fd = nfs_get_fd(wb->nfs),
@@ -300,8 +302,9 @@ static void *nfsb_wb_main(void *arg)
 
 		for (struct nfsb_wjob *j = wb->flight; j; j = j->next)
 			before += j->w.pending;
-		failed = npfd == 2 && (pfd[1].fd < 0 ||
-				       nfs_service(wb->nfs, pfd[1].revents) < 0);
+		failed =
+			npfd == 2 && (pfd[1].fd < 0 ||
+				      nfs_service(wb->nfs, pfd[1].revents) < 0);
 		for (struct nfsb_wjob *j = wb->flight; j; j = j->next)
 			after += j->w.pending;
 		if (after < before)
@@ -328,7 +331,7 @@ static void *nfsb_wb_main(void *arg)
 				short_write |= j->c[i].got < j->c[i].want &&
 					       j->c[i].got > 0;
 			if (short_write && !j->w.err && wb->nfs) {
-				j->sent = 0;	/* the rests go out next round */
+				j->sent = 0; /* the rests go out next round */
 				pp = &j->next;
 				continue;
 			}
@@ -403,14 +406,15 @@ ssize_t nfsb_wb_write(struct nfsb_file *nf, const void *buf, size_t size,
 	j = malloc(sizeof(*j) + n * sizeof(*j->c) + size);
 	if (!j)
 		return -ENOMEM;
-	*j = (struct nfsb_wjob){ .nf = nf, .off = off, .len = size, .n = n };
+	*j = (struct nfsb_wjob){.nf = nf, .off = off, .len = size, .n = n};
 	j->c = (struct nfsb_chunk *)(j + 1);
 	j->data = (char *)(j->c + n);
 	memcpy(j->data, buf, size);
 	nfsb_wait_init(&j->w);
 	for (size_t i = 0; i < n; i++)
 		j->c[i] = (struct nfsb_chunk){
-			.w = &j->w, .nf = nf,
+			.w = &j->w,
+			.nf = nf,
 			.buf = j->data + i * chunk,
 			.off = off + (off_t)(i * chunk),
 			.want = size - i * chunk < chunk ? size - i * chunk

@@ -16,15 +16,15 @@
 #include "lib/path.h"
 
 /* Beyond this many entries the cache starts over rather than grow. */
-#define REMOTE_CACHE_MAX	65536
+#define REMOTE_CACHE_MAX 65536
 
 struct remote_cnode {
-	struct remote_cnode *next;	/* hash chain */
-	char *path;			/* owned */
+	struct remote_cnode *next; /* hash chain */
+	char *path;                /* owned */
 	bool has_attr;
 	struct stat st;
 	struct timespec attr_exp;
-	struct remote_listing *ls;	/* one reference, or NULL */
+	struct remote_listing *ls; /* one reference, or NULL */
 	struct timespec ls_exp;
 };
 
@@ -123,7 +123,8 @@ void remote_cache_clear(struct remote_cache *c)
 static struct remote_cnode **remote_cache_slot_locked(struct remote_cache *c,
 						      const char *path)
 {
-	struct remote_cnode **pp = &c->buckets[vfs_hash_str(path) % c->nbuckets];
+	struct remote_cnode **pp =
+		&c->buckets[vfs_hash_str(path) % c->nbuckets];
 
 	while (*pp && strcmp((*pp)->path, path) != 0)
 		pp = &(*pp)->next;

@@ -26,7 +26,7 @@ struct remote_cache;
 /* A directory listing shared by the cache and open directory streams. */
 struct remote_listing {
 	struct vfs_dirbuf db;
-	int refs;		/* protected by the cache lock */
+	int refs; /* protected by the cache lock */
 };
 
 struct remote_cache *remote_cache_new(int ttl_s);

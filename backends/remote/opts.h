@@ -14,27 +14,37 @@
 /* Rows of a driver's option table, each at the place the driver wants it
  * (designated initializers, so no row can be out of step with another
  * driver's). */
-#define REMOTE_OPT_CONNECTIONS						\
-	{ .name = "connections", .type = VFS_OPT_INT, .def = "4",	\
-	  .min = 1, .max = 64,						\
-	  .help = "connections to the server per mount (sftp: SSH sessions)" }
-#define REMOTE_OPT_TIMEOUT						\
-	{ .name = "timeout", .type = VFS_OPT_INT, .def = "20", .min = 1,	\
-	  .max = 3600,							\
-	  .help = "seconds before an unanswered operation fails" }
-#define REMOTE_OPT_CACHE_TTL						\
-	{ .name = "cache_ttl", .type = VFS_OPT_INT, .def = "1", .min = 0,	\
-	  .max = 3600,							\
-	  .help = "seconds attributes and listings are cached" }
-#define REMOTE_OPT_WRITE_BEHIND						\
-	{ .name = "write_behind", .type = VFS_OPT_BOOL, .def = "yes",	\
-	  .help = "answer ordinary writes before the server has them (errors at the next write, close or fsync)" }
+#define REMOTE_OPT_CONNECTIONS                                                 \
+	{                                                                      \
+		.name = "connections", .type = VFS_OPT_INT, .def = "4",        \
+		.min = 1, .max = 64,                                           \
+		.help = "connections to the server per mount (sftp: SSH "      \
+			"sessions)"                                            \
+	}
+#define REMOTE_OPT_TIMEOUT                                                     \
+	{                                                                      \
+		.name = "timeout", .type = VFS_OPT_INT, .def = "20", .min = 1, \
+		.max = 3600,                                                   \
+		.help = "seconds before an unanswered operation fails"         \
+	}
+#define REMOTE_OPT_CACHE_TTL                                                   \
+	{                                                                      \
+		.name = "cache_ttl", .type = VFS_OPT_INT, .def = "1",          \
+		.min = 0, .max = 3600,                                         \
+		.help = "seconds attributes and listings are cached"           \
+	}
+#define REMOTE_OPT_WRITE_BEHIND                                                \
+	{                                                                      \
+		.name = "write_behind", .type = VFS_OPT_BOOL, .def = "yes",    \
+		.help = "answer ordinary writes before the server has them "   \
+			"(errors at the next write, close or fsync)"           \
+	}
 
 /* The values of those rows for one mount. */
 struct remote_opts {
-	int connections;	/* >= 1 */
-	int timeout_s;		/* >= 1 */
-	int cache_ttl_s;	/* >= 0 */
+	int connections; /* >= 1 */
+	int timeout_s;   /* >= 1 */
+	int cache_ttl_s; /* >= 0 */
 	bool write_behind;
 };
 

@@ -12,9 +12,9 @@
 #include "lib/log.h"
 
 static const char *const remote_state_names[] = {
-	[REMOTE_CONNECTED]	= "connected",
-	[REMOTE_RECONNECTING]	= "reconnecting",
-	[REMOTE_DOWN]		= "down",
+	[REMOTE_CONNECTED] = "connected",
+	[REMOTE_RECONNECTING] = "reconnecting",
+	[REMOTE_DOWN] = "down",
 };
 
 void remote_deadline_start(struct remote_deadline *d, long timeout_ms)
@@ -60,8 +60,8 @@ const char *remote_state_name(enum remote_state s)
 	return remote_state_names[s];
 }
 
-void remote_pool_set_state_locked(struct remote_pool *rp,
-				  enum remote_state s, const char *why)
+void remote_pool_set_state_locked(struct remote_pool *rp, enum remote_state s,
+				  const char *why)
 {
 	if (rp->state == s)
 		return;
@@ -84,8 +84,8 @@ void remote_pool_connected_locked(struct remote_pool *rp, bool again)
 
 unsigned remote_pool_backoff_next_locked(struct remote_pool *rp)
 {
-	rp->backoff_ms = rp->backoff_ms ? rp->backoff_ms * 2
-					: rp->backoff_first_ms;
+	rp->backoff_ms =
+		rp->backoff_ms ? rp->backoff_ms * 2 : rp->backoff_first_ms;
 	if (rp->backoff_ms > rp->backoff_max_ms)
 		rp->backoff_ms = rp->backoff_max_ms;
 	return rp->backoff_ms;

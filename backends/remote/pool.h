@@ -55,12 +55,12 @@
 enum remote_state { REMOTE_CONNECTED, REMOTE_RECONNECTING, REMOTE_DOWN };
 
 struct remote_pool {
-	struct vfs_mount *vm;	/* reconnects are counted in vm->reconnects */
-	const char *display;	/* for messages: the URL, no secrets */
-	pthread_cond_t *cond;	/* the driver's; broadcast on a change */
+	struct vfs_mount *vm; /* reconnects are counted in vm->reconnects */
+	const char *display;  /* for messages: the URL, no secrets */
+	pthread_cond_t *cond; /* the driver's; broadcast on a change */
 	enum remote_state state;
 	unsigned backoff_first_ms, backoff_max_ms;
-	unsigned backoff_ms;	/* in force; 0: no failure since a success */
+	unsigned backoff_ms; /* in force; 0: no failure since a success */
 };
 
 /*
@@ -68,9 +68,9 @@ struct remote_pool {
  * caller's own deadline (backends/callctx.h) when that comes sooner.
  */
 struct remote_deadline {
-	long budget_ms;		/* left at the start; <= 0: the caller's
-				 * deadline has passed, send nothing */
-	struct timespec at;	/* when, on CLOCK_MONOTONIC (at least now) */
+	long budget_ms;     /* left at the start; <= 0: the caller's
+			     * deadline has passed, send nothing */
+	struct timespec at; /* when, on CLOCK_MONOTONIC (at least now) */
 };
 
 void remote_deadline_start(struct remote_deadline *d, long timeout_ms);
@@ -89,8 +89,8 @@ const char *remote_state_name(enum remote_state s);
 
 /* Enter state s (nothing if already there): logs it, with `why` if not
  * NULL, and wakes the waiters on cond. */
-void remote_pool_set_state_locked(struct remote_pool *rp,
-				  enum remote_state s, const char *why);
+void remote_pool_set_state_locked(struct remote_pool *rp, enum remote_state s,
+				  const char *why);
 
 /* A connection was made.  `again`: its slot had one before, so this is a
  * reconnect and is counted.  Resets the backoff; the mount is connected. */

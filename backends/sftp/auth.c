@@ -78,7 +78,8 @@ static int sftp_auth_agent(struct sftp_mount *sm, LIBSSH2_SESSION *ssh,
 	agent = libssh2_agent_init(ssh);
 	if (!agent)
 		return 1;
-	if (libssh2_agent_connect(agent) || libssh2_agent_list_identities(agent)) {
+	if (libssh2_agent_connect(agent) ||
+	    libssh2_agent_list_identities(agent)) {
 		sftp_tried(tried, tsize, "ssh-agent (unreachable)");
 		goto out;
 	}
@@ -95,7 +96,8 @@ static int sftp_auth_agent(struct sftp_mount *sm, LIBSSH2_SESSION *ssh,
 			break;
 		}
 	}
-	snprintf(what, sizeof(what), "ssh-agent (%d key%s)", n, n == 1 ? "" : "s");
+	snprintf(what, sizeof(what), "ssh-agent (%d key%s)", n,
+		 n == 1 ? "" : "s");
 	sftp_tried(tried, tsize, what);
 	libssh2_agent_disconnect(agent);
 out:
@@ -130,17 +132,17 @@ static int sftp_auth_keyfile(struct sftp_mount *sm, LIBSSH2_SESSION *ssh,
 		return r;
 	}
 	snprintf(what, sizeof(what), "%s (%s)", path,
-		 r == LIBSSH2_ERROR_FILE ? "unreadable or passphrase-protected key"
-					 : "key refused");
+		 r == LIBSSH2_ERROR_FILE
+			 ? "unreadable or passphrase-protected key"
+			 : "key refused");
 	sftp_tried(tried, tsize, what);
 	return 1;
 }
 
-int sftp_auth(struct sftp_mount *sm, struct sftp_conn *c,
-	      struct vfs_error *err)
+int sftp_auth(struct sftp_mount *sm, struct sftp_conn *c, struct vfs_error *err)
 {
-	static const char *const defaults[] = { "id_ed25519", "id_ecdsa",
-						"id_rsa" };
+	static const char *const defaults[] = {"id_ed25519", "id_ecdsa",
+					       "id_rsa"};
 	LIBSSH2_SESSION *ssh = c->ssh;
 	const char *user = sm->cfg.user;
 	char tried[1024] = "", *methods, offered[256];
@@ -151,9 +153,10 @@ int sftp_auth(struct sftp_mount *sm, struct sftp_conn *c,
 		if (libssh2_userauth_authenticated(ssh))
 			return 0;
 		r = libssh2_session_last_errno(ssh);
-		return vfs_error_set(err, -sftp_libssh2_errno(r, &(bool){ 0 }),
-				     "%s: connection failed during authentication",
-				     sm->cfg.display);
+		return vfs_error_set(
+			err, -sftp_libssh2_errno(r, &(bool){0}),
+			"%s: connection failed during authentication",
+			sm->cfg.display);
 	}
 	snprintf(offered, sizeof(offered), "%s", methods);
 
@@ -179,9 +182,8 @@ int sftp_auth(struct sftp_mount *sm, struct sftp_conn *c,
 		const char *pw = sm->cfg.password;
 
 		if (strstr(offered, "password")) {
-			r = libssh2_userauth_password_ex(ssh, user,
-							 strlen(user), pw,
-							 strlen(pw), NULL);
+			r = libssh2_userauth_password_ex(
+				ssh, user, strlen(user), pw, strlen(pw), NULL);
 		} else if (strstr(offered, "keyboard-interactive")) {
 			c->arena.password = pw;
 			r = libssh2_userauth_keyboard_interactive_ex(
@@ -196,12 +198,15 @@ int sftp_auth(struct sftp_mount *sm, struct sftp_conn *c,
 	if (r == 0)
 		return 0;
 	if (r < 0)
-		return vfs_error_set(err, -sftp_libssh2_errno(r, &(bool){ 0 }),
-				     "%s: connection lost during authentication (tried %s)",
-				     sm->cfg.display, tried[0] ? tried : "nothing");
+		return vfs_error_set(
+			err, -sftp_libssh2_errno(r, &(bool){0}),
+			"%s: connection lost during authentication (tried %s)",
+			sm->cfg.display, tried[0] ? tried : "nothing");
 	return vfs_error_set(err, EACCES,
-			     "%s: authentication failed for %s@%s (tried %s; the server accepts %s)",
+			     "%s: authentication failed for %s@%s (tried %s; "
+			     "the server accepts %s)",
 			     sm->cfg.display, user, sm->cfg.host,
-			     tried[0] ? tried : "no ssh-agent and no identity file",
+			     tried[0] ? tried
+				      : "no ssh-agent and no identity file",
 			     offered);
 }

@@ -21,8 +21,8 @@
  * The key schedule and keystream live in the cipher context, which
  * libssh2 frees with EVP_CIPHER_CTX_free(); the cleanup clears them.
  */
-#define OPENSSL_SUPPRESS_DEPRECATED	/* EVP_CIPHER_meth_*: the legacy
-					 * way to define a cipher in-process */
+#define OPENSSL_SUPPRESS_DEPRECATED  /* EVP_CIPHER_meth_*: the legacy          \
+				      * way to define a cipher in-process */
 #include <dlfcn.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -37,22 +37,22 @@
 
 #include "backends/sftp/internal.h"
 
-#define CTR_KEY_LEN	16
-#define CTR_IV_LEN	16
-#define CTR_CHUNK	(64 * 1024)	/* keystream made per OpenSSL call */
+#define CTR_KEY_LEN 16
+#define CTR_IV_LEN  16
+#define CTR_CHUNK   (64 * 1024) /* keystream made per OpenSSL call */
 
 struct ctr_state {
-	EVP_CIPHER_CTX *bulk;		/* OpenSSL's AES-128-CTR */
-	size_t pos, len;		/* unused keystream: ks[pos..len) */
+	EVP_CIPHER_CTX *bulk; /* OpenSSL's AES-128-CTR */
+	size_t pos, len;      /* unused keystream: ks[pos..len) */
 	unsigned char key[CTR_KEY_LEN];
 	bool have_key;
-	bool ready;			/* bulk keyed with key and an IV */
+	bool ready; /* bulk keyed with key and an IV */
 	unsigned char ks[CTR_CHUNK];
 };
 
 static const unsigned char ctr_zeros[CTR_CHUNK];
-static EVP_CIPHER *ctr_real;		/* fetched once, never freed */
-static EVP_CIPHER *ctr_meth;		/* ours, made once */
+static EVP_CIPHER *ctr_real; /* fetched once, never freed */
+static EVP_CIPHER *ctr_meth; /* ours, made once */
 static pthread_once_t ctr_once = PTHREAD_ONCE_INIT;
 
 static int ctr_init(EVP_CIPHER_CTX *ctx, const unsigned char *key,
@@ -61,11 +61,11 @@ static int ctr_init(EVP_CIPHER_CTX *ctx, const unsigned char *key,
 	struct ctr_state *st = EVP_CIPHER_CTX_get_cipher_data(ctx);
 	static atomic_bool told;
 
-	(void)enc;	/* counter mode: the same both ways */
+	(void)enc; /* counter mode: the same both ways */
 	if (key) {
 		memcpy(st->key, key, CTR_KEY_LEN);
 		st->have_key = true;
-		st->ready = false;	/* a new key wants a new IV */
+		st->ready = false; /* a new key wants a new IV */
 	}
 	/*
 	 * Only an IV restarts the keystream: a re-init without one must
@@ -81,7 +81,8 @@ static int ctr_init(EVP_CIPHER_CTX *ctx, const unsigned char *key,
 	st->pos = st->len = 0;
 	st->ready = EVP_EncryptInit_ex(st->bulk, ctr_real, NULL, st->key, iv);
 	if (st->ready && !atomic_exchange(&told, true))
-		log_info("sftp: AES-128-CTR with its keystream made in bulk serves libssh2");
+		log_info("sftp: AES-128-CTR with its keystream made in bulk "
+			 "serves libssh2");
 	return st->ready;
 }
 
@@ -164,10 +165,9 @@ static void ctr_make(void)
 	if (!m)
 		return;
 	if (!EVP_CIPHER_meth_set_iv_length(m, CTR_IV_LEN) ||
-	    !EVP_CIPHER_meth_set_flags(m, EVP_CIPH_CTR_MODE |
-					  EVP_CIPH_ALWAYS_CALL_INIT |
-					  EVP_CIPH_CUSTOM_IV |
-					  EVP_CIPH_CUSTOM_COPY) ||
+	    !EVP_CIPHER_meth_set_flags(
+		    m, EVP_CIPH_CTR_MODE | EVP_CIPH_ALWAYS_CALL_INIT |
+			       EVP_CIPH_CUSTOM_IV | EVP_CIPH_CUSTOM_COPY) ||
 	    !EVP_CIPHER_meth_set_ctrl(m, ctr_ctrl) ||
 	    !EVP_CIPHER_meth_set_init(m, ctr_init) ||
 	    !EVP_CIPHER_meth_set_do_cipher(m, ctr_do_cipher) ||

@@ -60,7 +60,8 @@ static const char clone_script[] =
 	"beat() { while kill -0 $p 2>/dev/null; do printf .; "
 	"sleep 0.2 2>/dev/null || sleep 1; done; wait $p; }; "
 	"trap \"kill \\$p 2>/dev/null; exit 1\" HUP PIPE TERM; "
-	"cp --reflink=auto --sparse=always -- \"$1\" \"$2\" & p=$!; beat; rc=$?; "
+	"cp --reflink=auto --sparse=always -- \"$1\" \"$2\" & p=$!; beat; "
+	"rc=$?; "
 	"if [ $rc = 0 ]; then sync -- \"$2\" & p=$!; beat; rc=$?; fi; "
 	"echo \" rc=$rc\"";
 
@@ -127,7 +128,7 @@ out:
 int sftp_exec_clone(struct sftp_mount *sm, const char *from, const char *to,
 		    struct vfs_error *err)
 {
-	struct sftp_conn c = { .idx = -1, .sock = -1 };
+	struct sftp_conn c = {.idx = -1, .sock = -1};
 	LIBSSH2_SFTP_ATTRIBUTES a;
 	LIBSSH2_SFTP_HANDLE *h;
 	char *qf = NULL, *qt = NULL, *cmd = NULL, msg[256];
@@ -153,11 +154,10 @@ int sftp_exec_clone(struct sftp_mount *sm, const char *from, const char *to,
 	}
 	/* the name is ours before the copy starts: no race with another
 	 * creator, and cp only fills the file in */
-	h = libssh2_sftp_open_ex(c.sftp, to, (unsigned)strlen(to),
-				 LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT |
-					 LIBSSH2_FXF_EXCL,
-				 (long)(a.permissions & 0777),
-				 LIBSSH2_SFTP_OPENFILE);
+	h = libssh2_sftp_open_ex(
+		c.sftp, to, (unsigned)strlen(to),
+		LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_EXCL,
+		(long)(a.permissions & 0777), LIBSSH2_SFTP_OPENFILE);
 	if (!h) {
 		rc = sftp_err(&c, libssh2_session_last_errno(c.ssh));
 		vfs_error_set(err, -rc, "%s: %s", to, strerror(-rc));
@@ -192,20 +192,22 @@ int sftp_exec_clone(struct sftp_mount *sm, const char *from, const char *to,
 	else
 		rc = vfs_error_set(err, EIO, "%s: cp on the server failed (%s)",
 				   from,
-				   msg[0] ? msg : status < 0 ? "no status"
-							     : "non-zero status");
+				   msg[0]       ? msg
+				   : status < 0 ? "no status"
+						: "non-zero status");
 out:
 	if (rc && created && !c.broken)
 		libssh2_sftp_unlink_ex(c.sftp, to, (unsigned)strlen(to));
 	sftp_conn_close(&c, !c.broken);
 	if (rc && created && c.broken) {
 		/* no half copy left behind: once more on a fresh session */
-		struct sftp_conn c2 = { .idx = -1, .sock = -1 };
+		struct sftp_conn c2 = {.idx = -1, .sock = -1};
 		struct vfs_error e2;
 
 		vfs_error_init(&e2);
 		if (sftp_conn_open(sm, &c2, &e2) == 0) {
-			libssh2_sftp_unlink_ex(c2.sftp, to, (unsigned)strlen(to));
+			libssh2_sftp_unlink_ex(c2.sftp, to,
+					       (unsigned)strlen(to));
 			sftp_conn_close(&c2, !c2.broken);
 		} else {
 			log_warn("%s: %s may hold a partial copy: %s",

@@ -56,20 +56,20 @@ extern const struct vfs_backend_ops sftp_ops;
 enum sftp_hostkey_policy { SFTP_HOSTKEY_STRICT, SFTP_HOSTKEY_ACCEPT_NEW };
 
 struct sftp_config {
-	char *display;		/* URL for messages, no secrets (owned) */
-	char *host;		/* owned */
+	char *display; /* URL for messages, no secrets (owned) */
+	char *host;    /* owned */
 	int port;
-	char *user;		/* owned */
-	char *root;		/* remote directory the mount shows (owned) */
-	char *identity;		/* explicit identity file or NULL (owned) */
-	char *known_hosts;	/* expanded path (owned) */
-	char *password;		/* secret: never logged (owned, wiped) */
+	char *user;        /* owned */
+	char *root;        /* remote directory the mount shows (owned) */
+	char *identity;    /* explicit identity file or NULL (owned) */
+	char *known_hosts; /* expanded path (owned) */
+	char *password;    /* secret: never logged (owned, wiped) */
 	enum sftp_hostkey_policy hostkey;
 	int connections;
 	int timeout_ms;
-	int keepalive_s;	/* 0 = off */
+	int keepalive_s; /* 0 = off */
 	int cache_ttl_s;
-	bool remote_exec;	/* commands may run on the server */
+	bool remote_exec; /* commands may run on the server */
 	bool write_behind;
 };
 
@@ -95,13 +95,13 @@ struct sftp_arena {
 #define SFTP_MAX_CLOSING 64
 
 struct sftp_conn {
-	int idx;		/* slot in the pool */
+	int idx; /* slot in the pool */
 	/* the fields below up to `sftp` are protected by sftp_pool.lock */
-	bool busy;		/* checked out, or being (re)connected */
-	bool up;		/* session usable */
-	bool doomed;		/* close at checkin: the server went away */
-	unsigned gen;		/* bumped for every new session in this slot */
-	int nfiles;		/* open files whose handle lives here */
+	bool busy;    /* checked out, or being (re)connected */
+	bool up;      /* session usable */
+	bool doomed;  /* close at checkin: the server went away */
+	unsigned gen; /* bumped for every new session in this slot */
+	int nfiles;   /* open files whose handle lives here */
 	/* owned by whoever has the slot busy */
 	int sock;
 	LIBSSH2_SESSION *ssh;
@@ -111,25 +111,25 @@ struct sftp_conn {
 	 * sftp_close_deferred); they die with the session */
 	LIBSSH2_SFTP_HANDLE *closing[SFTP_MAX_CLOSING];
 	int nclosing;
-	bool broken;		/* set by sftp_err() on a transport error */
-	bool timed_out;		/* ... which was the server not answering */
-	bool fenced;		/* checked out under a caller's deadline
-				 * (backends/callctx.h): shorter timeout */
+	bool broken;             /* set by sftp_err() on a transport error */
+	bool timed_out;          /* ... which was the server not answering */
+	bool fenced;             /* checked out under a caller's deadline
+				  * (backends/callctx.h): shorter timeout */
 	struct timespec last_io; /* for keepalives */
 };
 
 struct sftp_pool {
 	pthread_mutex_t lock;
-	pthread_cond_t cond;	/* a slot became idle/up, or state changed */
+	pthread_cond_t cond;       /* a slot became idle/up, or state changed */
 	pthread_cond_t maint_cond; /* wakes the maintenance thread */
-	struct sftp_conn *conns; /* [n], protected by lock */
+	struct sftp_conn *conns;   /* [n], protected by lock */
 	int n;
-	struct remote_pool rp;	/* state, backoff; protected by lock */
-	bool closing;		/* unmount in progress */
-	bool connecting;	/* a (re)connect attempt is running */
-	bool probe_waiter;	/* one op waits on a down mount's attempt */
-	unsigned attempt_seq;	/* bumped when an attempt ends */
-	unsigned rr;		/* round-robin start for checkouts */
+	struct remote_pool rp; /* state, backoff; protected by lock */
+	bool closing;          /* unmount in progress */
+	bool connecting;       /* a (re)connect attempt is running */
+	bool probe_waiter;     /* one op waits on a down mount's attempt */
+	unsigned attempt_seq;  /* bumped when an attempt ends */
+	unsigned rr;           /* round-robin start for checkouts */
 	struct timespec next_attempt;
 	struct timespec last_attempt_end;
 	pthread_t maint;
@@ -138,8 +138,8 @@ struct sftp_pool {
 
 /* Server features probed at mount. */
 struct sftp_features {
-	bool fsync;		/* fsync@openssh.com */
-	bool statvfs;		/* statvfs@openssh.com */
+	bool fsync;   /* fsync@openssh.com */
+	bool statvfs; /* statvfs@openssh.com */
 };
 
 struct remote_cache;
@@ -147,19 +147,19 @@ struct sftp_wb;
 struct sftp_file;
 
 struct sftp_mount {
-	struct vfs_mount base;	/* first: the router sees this */
+	struct vfs_mount base; /* first: the router sees this */
 	struct sftp_config cfg;
 	struct sftp_pool pool;
 	struct sftp_features feat;
 	/* longest name component the server takes (statvfs f_namemax,
 	 * else NAME_MAX); fixed after mount */
 	size_t name_max;
-	int ra_buffers;		/* read-ahead buffers in use (atomic) */
+	int ra_buffers; /* read-ahead buffers in use (atomic) */
 	struct remote_cache *cache;
-	struct sftp_wb *wb;	/* NULL: write_behind = no */
+	struct sftp_wb *wb;         /* NULL: write_behind = no */
 	pthread_mutex_t files_lock; /* a leaf lock */
-	struct sftp_file *files; /* open files, protected by files_lock */
-	struct log_ratelimit rl; /* data-path warnings */
+	struct sftp_file *files;    /* open files, protected by files_lock */
+	struct log_ratelimit rl;    /* data-path warnings */
 };
 
 static inline struct sftp_mount *sftp_mount_of(struct vfs_mount *m)
@@ -280,8 +280,7 @@ int sftp_exec_clone(struct sftp_mount *sm, const char *from, const char *to,
 
 /* Write synchronously; a failure stays on the file (its next write,
  * flush or fsync reports it). */
-typedef void (*sftp_wb_fn)(void *file, const char *buf, size_t len,
-			   off_t off);
+typedef void (*sftp_wb_fn)(void *file, const char *buf, size_t len, off_t off);
 
 /* A queue of at most `window` bytes and `threads` writer threads calling
  * fn.  0 or -errno. */
@@ -298,7 +297,6 @@ int sftp_wb_write(struct sftp_wb *wb, void *file, const char *path,
  * the writer needs it. */
 void sftp_wb_drain(struct sftp_wb *wb, void *file);
 void sftp_wb_drain_path(struct sftp_wb *wb, const char *path);
-
 
 /*
  * ctr.c: the AES-128-CTR cipher libssh2 gets from EVP_aes_128_ctr(),

@@ -22,8 +22,8 @@
 void sftp_fingerprint_fmt(const unsigned char digest[32], char *out,
 			  size_t size)
 {
-	static const char b64[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqr"
+				  "stuvwxyz0123456789+/";
 	size_t o = 0;
 	int i;
 
@@ -36,8 +36,8 @@ void sftp_fingerprint_fmt(const unsigned char digest[32], char *out,
 	o = 7;
 	/* OpenSSH prints the base64 digest without '=' padding */
 	for (i = 0; i + 2 < 32; i += 3) {
-		uint32_t v = digest[i] << 16 | digest[i + 1] << 8 |
-			     digest[i + 2];
+		uint32_t v =
+			digest[i] << 16 | digest[i + 1] << 8 | digest[i + 2];
 
 		out[o++] = b64[v >> 18 & 63];
 		out[o++] = b64[v >> 12 & 63];
@@ -55,26 +55,26 @@ void sftp_fingerprint_fmt(const unsigned char digest[32], char *out,
 }
 
 struct sftp_keytype {
-	int hostkey_type;	/* LIBSSH2_HOSTKEY_TYPE_* */
-	int knownhost_bit;	/* LIBSSH2_KNOWNHOST_KEY_* */
+	int hostkey_type;  /* LIBSSH2_HOSTKEY_TYPE_* */
+	int knownhost_bit; /* LIBSSH2_KNOWNHOST_KEY_* */
 	const char *label;
-	const char *methods;	/* for libssh2_session_method_pref */
+	const char *methods; /* for libssh2_session_method_pref */
 };
 
 /* In libssh2 1.10's own order of preference. */
 static const struct sftp_keytype sftp_keytypes[] = {
-	{ LIBSSH2_HOSTKEY_TYPE_ECDSA_256, LIBSSH2_KNOWNHOST_KEY_ECDSA_256,
-	  "ECDSA", "ecdsa-sha2-nistp256" },
-	{ LIBSSH2_HOSTKEY_TYPE_ECDSA_384, LIBSSH2_KNOWNHOST_KEY_ECDSA_384,
-	  "ECDSA", "ecdsa-sha2-nistp384" },
-	{ LIBSSH2_HOSTKEY_TYPE_ECDSA_521, LIBSSH2_KNOWNHOST_KEY_ECDSA_521,
-	  "ECDSA", "ecdsa-sha2-nistp521" },
-	{ LIBSSH2_HOSTKEY_TYPE_ED25519, LIBSSH2_KNOWNHOST_KEY_ED25519,
-	  "ED25519", "ssh-ed25519" },
-	{ LIBSSH2_HOSTKEY_TYPE_RSA, LIBSSH2_KNOWNHOST_KEY_SSHRSA, "RSA",
-	  "rsa-sha2-512,rsa-sha2-256,ssh-rsa" },
-	{ LIBSSH2_HOSTKEY_TYPE_DSS, LIBSSH2_KNOWNHOST_KEY_SSHDSS, "DSA",
-	  "ssh-dss" },
+	{LIBSSH2_HOSTKEY_TYPE_ECDSA_256, LIBSSH2_KNOWNHOST_KEY_ECDSA_256,
+	 "ECDSA", "ecdsa-sha2-nistp256"},
+	{LIBSSH2_HOSTKEY_TYPE_ECDSA_384, LIBSSH2_KNOWNHOST_KEY_ECDSA_384,
+	 "ECDSA", "ecdsa-sha2-nistp384"},
+	{LIBSSH2_HOSTKEY_TYPE_ECDSA_521, LIBSSH2_KNOWNHOST_KEY_ECDSA_521,
+	 "ECDSA", "ecdsa-sha2-nistp521"},
+	{LIBSSH2_HOSTKEY_TYPE_ED25519, LIBSSH2_KNOWNHOST_KEY_ED25519, "ED25519",
+	 "ssh-ed25519"},
+	{LIBSSH2_HOSTKEY_TYPE_RSA, LIBSSH2_KNOWNHOST_KEY_SSHRSA, "RSA",
+	 "rsa-sha2-512,rsa-sha2-256,ssh-rsa"},
+	{LIBSSH2_HOSTKEY_TYPE_DSS, LIBSSH2_KNOWNHOST_KEY_SSHDSS, "DSA",
+	 "ssh-dss"},
 };
 
 #define SFTP_NKEYTYPES (sizeof(sftp_keytypes) / sizeof(sftp_keytypes[0]))
@@ -109,13 +109,15 @@ int sftp_known_read(struct sftp_mount *sm, LIBSSH2_KNOWNHOSTS *kh,
 	if (!f) {
 		if (errno == ENOENT)
 			return 0;
-		return vfs_error_set(err, errno, "%s: cannot read known_hosts %s: %s",
+		return vfs_error_set(err, errno,
+				     "%s: cannot read known_hosts %s: %s",
 				     sm->cfg.display, path, strerror(errno));
 	}
 	while ((len = getline(&line, &cap, f)) > 0) {
 		if (libssh2_knownhost_readline(kh, line, len,
 					       LIBSSH2_KNOWNHOST_FILE_OPENSSH))
-			log_debug("%s: skipping a known_hosts line libssh2 cannot use",
+			log_debug("%s: skipping a known_hosts line libssh2 "
+				  "cannot use",
 				  sm->cfg.display);
 	}
 	free(line);
@@ -133,7 +135,7 @@ void sftp_known_prefer(struct sftp_mount *sm, LIBSSH2_SESSION *ssh,
 		       LIBSSH2_KNOWNHOSTS *kh)
 {
 	struct libssh2_knownhost *e = NULL;
-	bool have[SFTP_NKEYTYPES] = { false };
+	bool have[SFTP_NKEYTYPES] = {false};
 	char name[300], prefs[256] = "";
 	bool any = false;
 
@@ -184,7 +186,8 @@ static int sftp_known_append(struct sftp_mount *sm, LIBSSH2_KNOWNHOSTS *kh,
 				   &added) ||
 	    libssh2_knownhost_writeline(kh, added, line, sizeof(line), &len,
 					LIBSSH2_KNOWNHOST_FILE_OPENSSH))
-		return vfs_error_set(err, EIO, "%s: cannot format a known_hosts entry",
+		return vfs_error_set(err, EIO,
+				     "%s: cannot format a known_hosts entry",
 				     sm->cfg.display);
 	/* like ssh(1), create ~/.ssh if it is missing */
 	slash = strrchr(path, '/');
@@ -194,16 +197,17 @@ static int sftp_known_append(struct sftp_mount *sm, LIBSSH2_KNOWNHOSTS *kh,
 		if (!dir)
 			return vfs_error_set(err, ENOMEM, "out of memory");
 		if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-			ret = vfs_error_set(err, errno, "%s: cannot create %s: %s",
-					    sm->cfg.display, dir,
-					    strerror(errno));
+			ret = vfs_error_set(
+				err, errno, "%s: cannot create %s: %s",
+				sm->cfg.display, dir, strerror(errno));
 		free(dir);
 		if (ret)
 			return ret;
 	}
 	fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return vfs_error_set(err, errno, "%s: cannot write known_hosts %s: %s",
+		return vfs_error_set(err, errno,
+				     "%s: cannot write known_hosts %s: %s",
 				     sm->cfg.display, path, strerror(errno));
 	/* keep the file line-structured if its last line lacks a newline */
 	if (fstat(fd, &st) == 0 && st.st_size > 0) {
@@ -218,7 +222,8 @@ static int sftp_known_append(struct sftp_mount *sm, LIBSSH2_KNOWNHOSTS *kh,
 	if (close(fd) < 0 && !ret)
 		ret = -errno;
 	if (ret)
-		return vfs_error_set(err, -ret, "%s: cannot write known_hosts %s",
+		return vfs_error_set(err, -ret,
+				     "%s: cannot write known_hosts %s",
 				     sm->cfg.display, path);
 	return 0;
 }
@@ -242,7 +247,8 @@ int sftp_known_check(struct sftp_mount *sm, LIBSSH2_SESSION *ssh,
 		if (sftp_keytypes[i].hostkey_type == type)
 			kt = &sftp_keytypes[i];
 	if (!key || !digest || !kt)
-		return vfs_error_set(err, EPROTO, "%s: server sent an unsupported host key",
+		return vfs_error_set(err, EPROTO,
+				     "%s: server sent an unsupported host key",
 				     sm->cfg.display);
 	sftp_fingerprint_fmt(digest, fp, sizeof(fp));
 	sftp_known_name(&sm->cfg, name, sizeof(name));
@@ -256,17 +262,23 @@ int sftp_known_check(struct sftp_mount *sm, LIBSSH2_SESSION *ssh,
 	case LIBSSH2_KNOWNHOST_CHECK_MATCH:
 		return 0;
 	case LIBSSH2_KNOWNHOST_CHECK_MISMATCH:
-		return vfs_error_set(err, EACCES,
-				     "%s: HOST KEY CHANGED for %s: the server offers %s key %s, which does not match %s; refusing to connect (someone may be intercepting the connection, or the host key was replaced: fix known_hosts)",
-				     sm->cfg.display, name, kt->label, fp,
-				     sm->cfg.known_hosts);
+		return vfs_error_set(
+			err, EACCES,
+			"%s: HOST KEY CHANGED for %s: the server offers %s key "
+			"%s, which does not match %s; refusing to connect "
+			"(someone may be intercepting the connection, or the "
+			"host key was replaced: fix known_hosts)",
+			sm->cfg.display, name, kt->label, fp,
+			sm->cfg.known_hosts);
 	case LIBSSH2_KNOWNHOST_CHECK_NOTFOUND:
 		if (sm->cfg.hostkey != SFTP_HOSTKEY_ACCEPT_NEW)
-			return vfs_error_set(err, EACCES,
-					     "%s: host %s is not in %s (its %s key is %s); verify the fingerprint and add it to known_hosts, or mount with hostkey=accept-new",
-					     sm->cfg.display, name,
-					     sm->cfg.known_hosts, kt->label,
-					     fp);
+			return vfs_error_set(
+				err, EACCES,
+				"%s: host %s is not in %s (its %s key is %s); "
+				"verify the fingerprint and add it to "
+				"known_hosts, or mount with hostkey=accept-new",
+				sm->cfg.display, name, sm->cfg.known_hosts,
+				kt->label, fp);
 		if (sftp_known_append(sm, kh, name, key, keylen,
 				      kt->knownhost_bit, err) < 0)
 			return -err->code;
@@ -275,7 +287,8 @@ int sftp_known_check(struct sftp_mount *sm, LIBSSH2_SESSION *ssh,
 			 sm->cfg.known_hosts);
 		return 0;
 	default:
-		return vfs_error_set(err, EIO, "%s: cannot check the host key of %s",
+		return vfs_error_set(err, EIO,
+				     "%s: cannot check the host key of %s",
 				     sm->cfg.display, name);
 	}
 }

@@ -20,10 +20,10 @@
 #include "backends/sftp/internal.h"
 #include "lib/log.h"
 
-#define SFTP_BACKOFF_FIRST_MS	250
-#define SFTP_BACKOFF_MAX_MS	5000
+#define SFTP_BACKOFF_FIRST_MS  250
+#define SFTP_BACKOFF_MAX_MS    5000
 /* An operation on a DOWN mount may trigger an attempt this often. */
-#define SFTP_PROBE_INTERVAL_MS	1000
+#define SFTP_PROBE_INTERVAL_MS 1000
 
 /* ---- Pool ----------------------------------------------------------- */
 
@@ -82,7 +82,8 @@ void sftp_pool_destroy(struct sftp_mount *sm)
 
 		if (c->ssh)
 			sftp_conn_close(c, c->up && !c->broken &&
-						   p->rp.state == REMOTE_CONNECTED);
+						   p->rp.state ==
+							   REMOTE_CONNECTED);
 	}
 	free(p->conns);
 	p->conns = NULL;
@@ -252,12 +253,13 @@ int sftp_checkout(struct sftp_mount *sm, int want, unsigned gen,
 			/* this caller waits for one fresh attempt */
 			p->probe_waiter = true;
 			if (!p->connecting) {
-				clock_gettime(CLOCK_MONOTONIC, &p->next_attempt);
+				clock_gettime(CLOCK_MONOTONIC,
+					      &p->next_attempt);
 				pthread_cond_signal(&p->maint_cond);
 			}
 			while (p->attempt_seq == seq && !p->closing && !ret)
-				ret = -pthread_cond_timedwait(&p->cond, &p->lock,
-							      &dl.at);
+				ret = -pthread_cond_timedwait(&p->cond,
+							      &p->lock, &dl.at);
 			p->probe_waiter = false;
 			if (ret) {
 				ret = -ETIMEDOUT;
@@ -353,7 +355,8 @@ static void sftp_maint_connect_locked(struct sftp_mount *sm,
 
 		for (int i = 0; i < p->n; i++)
 			any_up |= p->conns[i].up;
-		vfs_ts_after_ms(&p->next_attempt, CLOCK_MONOTONIC, remote_pool_backoff_next_locked(&p->rp));
+		vfs_ts_after_ms(&p->next_attempt, CLOCK_MONOTONIC,
+				remote_pool_backoff_next_locked(&p->rp));
 		if (!any_up && p->rp.state != REMOTE_DOWN)
 			remote_pool_set_state_locked(&p->rp, REMOTE_DOWN,
 						     err.msg);

@@ -105,8 +105,9 @@ static void sftp_arena_release(struct sftp_arena *a)
 	}
 	a->count = 0;
 	if (n)
-		log_debug("sftp: freed %zu allocations left by a closed session",
-			  n);
+		log_debug(
+			"sftp: freed %zu allocations left by a closed session",
+			n);
 }
 
 /* ---- Sessions ------------------------------------------------------- */
@@ -114,8 +115,8 @@ static void sftp_arena_release(struct sftp_arena *a)
 /* TCP connect bounded by timeout_ms; returns a blocking socket or -errno. */
 static int sftp_tcp_connect(struct sftp_mount *sm, struct vfs_error *err)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_NUMERICSERV };
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_NUMERICSERV};
 	struct addrinfo *res, *ai;
 	struct timespec deadline;
 	char port[16];
@@ -124,9 +125,9 @@ static int sftp_tcp_connect(struct sftp_mount *sm, struct vfs_error *err)
 	snprintf(port, sizeof(port), "%d", sm->cfg.port);
 	rc = getaddrinfo(sm->cfg.host, port, &hints, &res);
 	if (rc)
-		return vfs_error_set(err, EHOSTUNREACH, "%s: cannot resolve %s: %s",
-				     sm->cfg.display, sm->cfg.host,
-				     gai_strerror(rc));
+		return vfs_error_set(
+			err, EHOSTUNREACH, "%s: cannot resolve %s: %s",
+			sm->cfg.display, sm->cfg.host, gai_strerror(rc));
 	vfs_ts_after_ms(&deadline, CLOCK_MONOTONIC, sm->cfg.timeout_ms);
 	for (ai = res; ai; ai = ai->ai_next) {
 		struct pollfd pfd;
@@ -147,7 +148,7 @@ static int sftp_tcp_connect(struct sftp_mount *sm, struct vfs_error *err)
 				last = errno;
 				goto next;
 			}
-			pfd = (struct pollfd){ .fd = fd, .events = POLLOUT };
+			pfd = (struct pollfd){.fd = fd, .events = POLLOUT};
 			ms = vfs_ts_ms_until(&deadline);
 			rc = ms > 0 ? poll(&pfd, 1, (int)ms) : 0;
 			if (rc <= 0) {
@@ -168,7 +169,7 @@ static int sftp_tcp_connect(struct sftp_mount *sm, struct vfs_error *err)
 		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 		freeaddrinfo(res);
 		return fd;
-next:
+	next:
 		close(fd);
 		fd = -1;
 	}
@@ -203,7 +204,8 @@ int sftp_conn_open(struct sftp_mount *sm, struct sftp_conn *c,
 	 * first with AES-NI; MACs with SHA extensions are cheap too.
 	 * aes128-ctr comes with its keystream made in bulk (ctr.c). */
 	if (!sftp_ctr_cipher())
-		log_warn("%s: bulk AES-CTR unavailable; OpenSSL's per-block one serves",
+		log_warn("%s: bulk AES-CTR unavailable; OpenSSL's per-block "
+			 "one serves",
 			 sm->cfg.display);
 	libssh2_session_method_pref(c->ssh, LIBSSH2_METHOD_CRYPT_CS,
 				    "aes128-ctr,aes192-ctr,aes256-ctr");
@@ -225,12 +227,12 @@ int sftp_conn_open(struct sftp_mount *sm, struct sftp_conn *c,
 		char *msg = NULL;
 
 		libssh2_session_last_error(c->ssh, &msg, NULL, 0);
-		rc = vfs_error_set(err,
-				   rc == LIBSSH2_ERROR_TIMEOUT ? ETIMEDOUT
-							       : ECONNABORTED,
-				   "%s: SSH handshake with %s port %d failed: %s",
-				   sm->cfg.display, sm->cfg.host, sm->cfg.port,
-				   msg ? msg : "unknown error");
+		rc = vfs_error_set(
+			err,
+			rc == LIBSSH2_ERROR_TIMEOUT ? ETIMEDOUT : ECONNABORTED,
+			"%s: SSH handshake with %s port %d failed: %s",
+			sm->cfg.display, sm->cfg.host, sm->cfg.port,
+			msg ? msg : "unknown error");
 		goto err_session;
 	}
 	rc = sftp_known_check(sm, c->ssh, kh, err);
@@ -249,9 +251,13 @@ int sftp_conn_open(struct sftp_mount *sm, struct sftp_conn *c,
 		int e = sftp_libssh2_errno(libssh2_session_last_errno(c->ssh),
 					   &transport);
 
-		rc = transport ? vfs_error_set(err, -e, "%s: connection lost while starting SFTP",
+		rc = transport ? vfs_error_set(err, -e,
+					       "%s: connection lost while "
+					       "starting SFTP",
 					       sm->cfg.display)
-			       : vfs_error_set(err, EPROTO, "%s: the server refused the SFTP subsystem",
+			       : vfs_error_set(err, EPROTO,
+					       "%s: the server refused the "
+					       "SFTP subsystem",
 					       sm->cfg.display);
 		goto err_session;
 	}
@@ -282,7 +288,7 @@ void sftp_conn_close(struct sftp_conn *c, bool graceful)
 		 * that failed must never reach the server once the network
 		 * heals, where it would land after the writes that followed
 		 * on a new connection.  SO_LINGER 0 drops it and resets. */
-		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
 
 		setsockopt(c->sock, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		/* makes every pending libssh2 read/write fail at once */

@@ -45,56 +45,72 @@
 #include "lib/hash.h"
 #include "lib/log.h"
 
-#define SFTP_BLKSIZE	(128 * 1024)
+#define SFTP_BLKSIZE       (128 * 1024)
 /* Small sequential reads are served from a per-file buffer filled with
  * reads of this size: libssh2 keeps four times its read size in flight,
  * so a large buffer is what keeps the link busy.  Reads of at least
  * SFTP_RA_MIN_DIRECT (FUSE sends up to 1 MiB) already do, and skip the
  * extra copy. */
-#define SFTP_RA_SIZE	(2u << 20)
-#define SFTP_RA_MIN_DIRECT	(512u << 10)
+#define SFTP_RA_SIZE       (2u << 20)
+#define SFTP_RA_MIN_DIRECT (512u << 10)
 /* ... for at most this many files per mount at once, to bound memory */
-#define SFTP_RA_MAX	32
+#define SFTP_RA_MAX        32
 /* bytes queued for writing behind, per mount */
-#define SFTP_WB_WINDOW	(16u << 20)
+#define SFTP_WB_WINDOW     (16u << 20)
 
-static const char *const sftp_hostkey_choices[] = { "strict", "accept-new",
-						    NULL };
+static const char *const sftp_hostkey_choices[] = {"strict", "accept-new",
+						   NULL};
 
 static const struct vfs_opt_spec sftp_opts[] = {
-	{ .name = "identity", .type = VFS_OPT_PATH,
-	  .help = "private key file (default: ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa)" },
-	{ .name = "known_hosts", .type = VFS_OPT_PATH,
-	  .def = "~/.ssh/known_hosts",
-	  .help = "OpenSSH known_hosts file the server's host key is checked against" },
-	{ .name = "hostkey", .type = VFS_OPT_ENUM, .def = "strict",
-	  .choices = sftp_hostkey_choices,
-	  .help = "strict: refuse unknown hosts; accept-new: add unknown hosts to known_hosts (a changed key is always refused)" },
+	{.name = "identity",
+	 .type = VFS_OPT_PATH,
+	 .help = "private key file (default: ssh-agent, then "
+		 "~/.ssh/id_ed25519, id_ecdsa, id_rsa)"},
+	{.name = "known_hosts",
+	 .type = VFS_OPT_PATH,
+	 .def = "~/.ssh/known_hosts",
+	 .help = "OpenSSH known_hosts file the server's host key is checked "
+		 "against"},
+	{.name = "hostkey",
+	 .type = VFS_OPT_ENUM,
+	 .def = "strict",
+	 .choices = sftp_hostkey_choices,
+	 .help = "strict: refuse unknown hosts; accept-new: add unknown hosts "
+		 "to known_hosts (a changed key is always refused)"},
 	REMOTE_OPT_CONNECTIONS,
 	REMOTE_OPT_TIMEOUT,
-	{ .name = "keepalive", .type = VFS_OPT_INT, .def = "15", .min = 0,
-	  .max = 3600, .help = "seconds between SSH keepalives on idle sessions (0: off)" },
+	{.name = "keepalive",
+	 .type = VFS_OPT_INT,
+	 .def = "15",
+	 .min = 0,
+	 .max = 3600,
+	 .help = "seconds between SSH keepalives on idle sessions (0: off)"},
 	REMOTE_OPT_CACHE_TTL,
-	{ .name = "password", .type = VFS_OPT_STRING, .secret = true,
-	  .help = "password (config file only; prefer keys)" },
+	{.name = "password",
+	 .type = VFS_OPT_STRING,
+	 .secret = true,
+	 .help = "password (config file only; prefer keys)"},
 	REMOTE_OPT_WRITE_BEHIND,
-	{ .name = "remote_exec", .type = VFS_OPT_BOOL, .def = "no",
-	  .help = "allow running commands on the server (used by the image store)" },
-	{ .name = NULL },
+	{.name = "remote_exec",
+	 .type = VFS_OPT_BOOL,
+	 .def = "no",
+	 .help = "allow running commands on the server (used by the image "
+		 "store)"},
+	{.name = NULL},
 };
 
 struct sftp_file {
-	struct vfs_file base;	/* first: the router sees this */
-	pthread_mutex_t lock;	/* serialises calls on this handle */
-	char *path;		/* mount-relative (owned) */
-	char *rpath;		/* remote (owned) */
-	unsigned long fxf;	/* LIBSSH2_FXF_* to reopen with */
+	struct vfs_file base; /* first: the router sees this */
+	pthread_mutex_t lock; /* serialises calls on this handle */
+	char *path;           /* mount-relative (owned) */
+	char *rpath;          /* remote (owned) */
+	unsigned long fxf;    /* LIBSSH2_FXF_* to reopen with */
 	/* the remote handle and the session it belongs to; idx < 0: none */
 	LIBSSH2_SFTP_HANDLE *h;
 	int idx;
 	unsigned gen;
-	bool need_seek;		/* libssh2's pipeline state is unknown */
-	int write_err;		/* sticky: a write may have been lost */
+	bool need_seek; /* libssh2's pipeline state is unknown */
+	int write_err;  /* sticky: a write may have been lost */
 	/* read-ahead: ra[0..ra_len) holds the file from ra_off; ra_eof says
 	 * the file ended there.  next_off is where the last read ended. */
 	char *ra;
@@ -114,7 +130,7 @@ struct sftp_file {
 	struct sftp_xh {
 		LIBSSH2_SFTP_HANDLE *h;
 		unsigned gen;
-	} *xh;
+	} * xh;
 	/* the mount's open files, under sm->files_lock; `moved`: renamed
 	 * or unlinked through this mount since it was opened, so its path
 	 * may name another file now and no more handles are opened by it */
@@ -192,10 +208,9 @@ static ino_t sftp_ino(const char *path)
 
 static bool sftp_attr_full(const LIBSSH2_SFTP_ATTRIBUTES *a)
 {
-	const unsigned long all = LIBSSH2_SFTP_ATTR_SIZE |
-				  LIBSSH2_SFTP_ATTR_UIDGID |
-				  LIBSSH2_SFTP_ATTR_PERMISSIONS |
-				  LIBSSH2_SFTP_ATTR_ACMODTIME;
+	const unsigned long all =
+		LIBSSH2_SFTP_ATTR_SIZE | LIBSSH2_SFTP_ATTR_UIDGID |
+		LIBSSH2_SFTP_ATTR_PERMISSIONS | LIBSSH2_SFTP_ATTR_ACMODTIME;
 
 	return (a->flags & all) == all;
 }
@@ -325,7 +340,9 @@ static int sftp_config_fill(struct sftp_config *cfg, const struct vfs_url *url,
 	char port[16] = "";
 
 	if (!url->host || !*url->host)
-		return vfs_error_set(err, EINVAL, "%s: sftp URLs need a host (sftp://[user@]host[:port]/path)",
+		return vfs_error_set(err, EINVAL,
+				     "%s: sftp URLs need a host "
+				     "(sftp://[user@]host[:port]/path)",
 				     url->raw);
 	cfg->host = strdup(url->host);
 	cfg->port = url->port ? url->port : 22;
@@ -336,7 +353,9 @@ static int sftp_config_fill(struct sftp_config *cfg, const struct vfs_url *url,
 		char buf[4096];
 
 		if (getpwuid_r(geteuid(), &pwbuf, buf, sizeof(buf), &pw) || !pw)
-			return vfs_error_set(err, EINVAL, "%s: no user name in the URL and none for uid %u",
+			return vfs_error_set(err, EINVAL,
+					     "%s: no user name in the URL and "
+					     "none for uid %u",
 					     url->raw, (unsigned)geteuid());
 		cfg->user = strdup(pw->pw_name);
 	}
@@ -398,7 +417,8 @@ static int sftp_probe(struct sftp_mount *sm, struct sftp_conn *c,
 	}
 	if (!(a.flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) ||
 	    !LIBSSH2_SFTP_S_ISDIR(a.permissions))
-		return vfs_error_set(err, ENOTDIR, "%s: remote path %s is not a directory",
+		return vfs_error_set(err, ENOTDIR,
+				     "%s: remote path %s is not a directory",
 				     sm->cfg.display, root);
 
 	sm->feat.statvfs =
@@ -406,8 +426,10 @@ static int sftp_probe(struct sftp_mount *sm, struct sftp_conn *c,
 	sm->name_max =
 		sm->feat.statvfs && vfs.f_namemax ? vfs.f_namemax : NAME_MAX;
 	if (c->broken)
-		return vfs_error_set(err, EIO, "%s: connection lost while probing the server",
-				     sm->cfg.display);
+		return vfs_error_set(
+			err, EIO,
+			"%s: connection lost while probing the server",
+			sm->cfg.display);
 
 	dh = libssh2_sftp_open_ex(c->sftp, root, strlen(root), 0, 0,
 				  LIBSSH2_SFTP_OPENDIR);
@@ -417,17 +439,18 @@ static int sftp_probe(struct sftp_mount *sm, struct sftp_conn *c,
 				     sm->cfg.display, root, strerror(-rc));
 	}
 	rc = libssh2_sftp_fsync(dh);
-	sm->feat.fsync = rc == 0 ||
-			 (rc == LIBSSH2_ERROR_SFTP_PROTOCOL &&
-			  libssh2_sftp_last_error(c->sftp) !=
-				  LIBSSH2_FX_OP_UNSUPPORTED);
+	sm->feat.fsync = rc == 0 || (rc == LIBSSH2_ERROR_SFTP_PROTOCOL &&
+				     libssh2_sftp_last_error(c->sftp) !=
+					     LIBSSH2_FX_OP_UNSUPPORTED);
 	if (rc && rc != LIBSSH2_ERROR_SFTP_PROTOCOL)
 		sftp_err(c, rc);
 	if (!c->broken)
 		libssh2_sftp_close_handle(dh);
 	if (c->broken)
-		return vfs_error_set(err, EIO, "%s: connection lost while probing the server",
-				     sm->cfg.display);
+		return vfs_error_set(
+			err, EIO,
+			"%s: connection lost while probing the server",
+			sm->cfg.display);
 	return 0;
 }
 
@@ -574,8 +597,7 @@ static int sftp_lstat(struct sftp_mount *sm, const char *path, bool fresh,
 	return rc;
 }
 
-static int sftp_getattr(struct vfs_mount *m, const char *path,
-			struct stat *st)
+static int sftp_getattr(struct vfs_mount *m, const char *path, struct stat *st)
 {
 	/* a size from before our queued writes would shrink the file in
 	 * the kernel's eyes */
@@ -646,7 +668,7 @@ static int sftp_explain_rofs(struct sftp_mount *sm, struct sftp_conn *c,
  * 16 TiB, XFS and Btrfs 8 EiB).  No file can fail to reach this size for
  * being too large.
  */
-#define SFTP_MIN_MAX_FILE	0xffffffffull
+#define SFTP_MIN_MAX_FILE 0xffffffffull
 
 /*
  * Name the errno of a failed write or size change (rc; -EIO is the
@@ -715,7 +737,7 @@ static int sftp_setstat_conn(struct sftp_conn *c, struct sftp_file *f,
 			     const char *rpath, const struct stat *cur,
 			     const struct vfs_setattr *sa)
 {
-	LIBSSH2_SFTP_ATTRIBUTES a = { 0 };
+	LIBSSH2_SFTP_ATTRIBUTES a = {0};
 	time_t now = time(NULL);
 	int rc;
 
@@ -815,13 +837,14 @@ static int sftp_file_begin(struct sftp_mount *sm, struct sftp_file *f,
 	rc = sftp_checkout(sm, -1, 0, &c);
 	if (rc)
 		return rc;
-	h = libssh2_sftp_open_ex(c->sftp, f->rpath, strlen(f->rpath), f->fxf,
-				 0, LIBSSH2_SFTP_OPENFILE);
+	h = libssh2_sftp_open_ex(c->sftp, f->rpath, strlen(f->rpath), f->fxf, 0,
+				 LIBSSH2_SFTP_OPENFILE);
 	if (!h) {
 		rc = sftp_err(c, libssh2_session_last_errno(c->ssh));
 		sftp_checkin(sm, c);
-		log_warn_ratelimited(&sm->rl, "%s: cannot reopen %s after reconnecting: %s",
-				     sm->cfg.display, f->path, strerror(-rc));
+		log_warn_ratelimited(
+			&sm->rl, "%s: cannot reopen %s after reconnecting: %s",
+			sm->cfg.display, f->path, strerror(-rc));
 		return rc == -ENOENT ? -ESTALE : rc;
 	}
 	f->h = h;
@@ -829,8 +852,8 @@ static int sftp_file_begin(struct sftp_mount *sm, struct sftp_file *f,
 	f->gen = c->gen;
 	f->need_seek = true;
 	sftp_pool_count_file(sm, f->idx, +1);
-	log_debug("%s: reopened %s on connection %d", sm->cfg.display,
-		  f->path, f->idx);
+	log_debug("%s: reopened %s on connection %d", sm->cfg.display, f->path,
+		  f->idx);
 	*out = c;
 	return 0;
 }
@@ -881,7 +904,7 @@ static int sftp_setattr(struct vfs_mount *m, const char *path,
 		if (!rc)
 			sftp_attr_to_stat(&a, f->path, st);
 		sftp_checkin(sm, c);
-out_unlock:
+	out_unlock:
 		pthread_mutex_unlock(&f->lock);
 		/*
 		 * Cached under the file's own name, and only while that
@@ -932,8 +955,8 @@ out_free:
 	return rc;
 }
 
-static ssize_t sftp_readlink(struct vfs_mount *m, const char *path,
-			     char *buf, size_t size)
+static ssize_t sftp_readlink(struct vfs_mount *m, const char *path, char *buf,
+			     size_t size)
 {
 	struct sftp_mount *sm = sftp_mount_of(m);
 	struct sftp_conn *c;
@@ -1019,7 +1042,7 @@ static int sftp_finish_new(struct sftp_mount *sm, struct sftp_conn *c,
 			   const char *path, mode_t mode,
 			   const struct vfs_cred *cred, struct stat *st)
 {
-	LIBSSH2_SFTP_ATTRIBUTES a = { 0 };
+	LIBSSH2_SFTP_ATTRIBUTES a = {0};
 	mode_t want = mode & 07777;
 	gid_t gid;
 	int rc;
@@ -1040,10 +1063,11 @@ static int sftp_finish_new(struct sftp_mount *sm, struct sftp_conn *c,
 					      LIBSSH2_SFTP_SETSTAT, &a);
 		rc = sftp_err(c, rc);
 		if (rc) {
-			log_warn_ratelimited(&sm->rl, "%s: cannot give new %s to uid %u gid %u: %s",
-					     sm->cfg.display, path,
-					     (unsigned)cred->uid,
-					     (unsigned)gid, strerror(-rc));
+			log_warn_ratelimited(
+				&sm->rl,
+				"%s: cannot give new %s to uid %u gid %u: %s",
+				sm->cfg.display, path, (unsigned)cred->uid,
+				(unsigned)gid, strerror(-rc));
 			return rc;
 		}
 		st->st_uid = cred->uid;
@@ -1082,8 +1106,9 @@ static int sftp_mkdir(struct vfs_mount *m, const char *path, mode_t mode,
 	rc = sftp_err(c, libssh2_sftp_mkdir_ex(c->sftp, rpath, strlen(rpath),
 					       mode & 07777));
 	if (rc)
-		rc = sftp_explain_rofs(sm, c, rpath,
-				       sftp_explain(c, rpath, rc, -EEXIST, 0, 0));
+		rc = sftp_explain_rofs(
+			sm, c, rpath,
+			sftp_explain(c, rpath, rc, -EEXIST, 0, 0));
 	if (!rc) {
 		/* by path: SFTP has no handle of a directory that SETSTAT
 		 * could use */
@@ -1128,10 +1153,10 @@ static int sftp_symlink(struct vfs_mount *m, const char *target,
 	/* OpenSSH reads SSH_FXP_SYMLINK's two paths in the opposite order
 	 * to the draft; libssh2 sends its first argument first, so the
 	 * target goes first for OpenSSH to create link `rpath` */
-	rc = sftp_err_nostatus(c, libssh2_sftp_symlink_ex(
-					  c->sftp, target, strlen(target),
-					  rpath, strlen(rpath),
-					  LIBSSH2_SFTP_SYMLINK));
+	rc = sftp_err_nostatus(
+		c,
+		libssh2_sftp_symlink_ex(c->sftp, target, strlen(target), rpath,
+					strlen(rpath), LIBSSH2_SFTP_SYMLINK));
 	if (rc && c->broken)
 		goto out_checkin;
 	/* The link stays the login user's: SETSTAT follows symlinks (and
@@ -1144,9 +1169,8 @@ static int sftp_symlink(struct vfs_mount *m, const char *target,
 		/* not created; the kernel looked the parent up just before,
 		 * so the server refused: a read-only file system, or most
 		 * likely permissions */
-		rc = sftp_explain_rofs(sm, c, rpath, -EIO) == -EROFS
-			     ? -EROFS
-			     : -EACCES;
+		rc = sftp_explain_rofs(sm, c, rpath, -EIO) == -EROFS ? -EROFS
+								     : -EACCES;
 out_checkin:
 	sftp_checkin(sm, c);
 	remote_cache_invalidate_name(sm->cache, path);
@@ -1170,11 +1194,11 @@ static int sftp_unlink(struct vfs_mount *m, const char *path)
 	rc = sftp_checkout(sm, -1, 0, &c);
 	if (rc)
 		goto out;
-	rc = sftp_err(c, libssh2_sftp_unlink_ex(c->sftp, rpath,
-						strlen(rpath)));
+	rc = sftp_err(c, libssh2_sftp_unlink_ex(c->sftp, rpath, strlen(rpath)));
 	if (rc)
-		rc = sftp_explain_rofs(sm, c, rpath,
-				       sftp_explain(c, rpath, rc, 0, -EISDIR, 0));
+		rc = sftp_explain_rofs(
+			sm, c, rpath,
+			sftp_explain(c, rpath, rc, 0, -EISDIR, 0));
 	sftp_checkin(sm, c);
 	if (!rc)
 		sftp_files_moved(sm, path);
@@ -1197,8 +1221,7 @@ static int sftp_rmdir(struct vfs_mount *m, const char *path)
 	rc = sftp_checkout(sm, -1, 0, &c);
 	if (rc)
 		goto out;
-	rc = sftp_err(c, libssh2_sftp_rmdir_ex(c->sftp, rpath,
-					       strlen(rpath)));
+	rc = sftp_err(c, libssh2_sftp_rmdir_ex(c->sftp, rpath, strlen(rpath)));
 	if (rc)
 		/* read-only first: the directory is still there then, which
 		 * would make it look non-empty */
@@ -1238,8 +1261,8 @@ static int sftp_rename_replace(struct sftp_mount *sm, struct sftp_conn *c,
 		return -EISDIR;
 	if (!S_ISDIR(sto->st_mode) && S_ISDIR(sfrom->st_mode))
 		return -ENOTDIR;
-	if (asprintf(&tmp, "%.*s/.vfsd-rename-%ld-%lu", (int)(slash - rto),
-		     rto, (long)getpid(),
+	if (asprintf(&tmp, "%.*s/.vfsd-rename-%ld-%lu", (int)(slash - rto), rto,
+		     (long)getpid(),
 		     __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED)) < 0)
 		return -ENOMEM;
 	rc = sftp_rename_raw(c, rto, tmp);
@@ -1251,8 +1274,8 @@ static int sftp_rename_replace(struct sftp_mount *sm, struct sftp_conn *c,
 		goto undo_check;
 	}
 	if (S_ISDIR(sto->st_mode)) {
-		rc = sftp_err(c, libssh2_sftp_rmdir_ex(c->sftp, tmp,
-						       strlen(tmp)));
+		rc = sftp_err(c,
+			      libssh2_sftp_rmdir_ex(c->sftp, tmp, strlen(tmp)));
 		if (rc) {
 			/* POSIX: only an empty directory may be replaced */
 			if (rc == -EIO && !c->broken)
@@ -1271,7 +1294,8 @@ static int sftp_rename_replace(struct sftp_mount *sm, struct sftp_conn *c,
 	goto out;
 undo_check:
 	if (undo)
-		log_err("%s: rename failed and could not be undone: the old %s is now %s",
+		log_err("%s: rename failed and could not be undone: the old %s "
+			"is now %s",
 			sm->cfg.display, rto, tmp);
 out:
 	free(tmp);
@@ -1320,7 +1344,7 @@ out_checkin:
 	sftp_checkin(sm, c);
 	if (!rc && strcmp(from, to) != 0) {
 		sftp_files_moved(sm, from);
-		sftp_files_moved(sm, to);	/* what it replaced */
+		sftp_files_moved(sm, to); /* what it replaced */
 	}
 	remote_cache_invalidate_name(sm->cache, from);
 	remote_cache_invalidate_name(sm->cache, to);
@@ -1620,10 +1644,11 @@ static int sftp_create(struct vfs_mount *m, const char *path, int flags,
 							 : 0),
 				mode & 07777, LIBSSH2_SFTP_OPENFILE);
 			rc = h ? 0
-			       : sftp_explain(c, f->rpath,
-					      sftp_err(c, libssh2_session_last_errno(
-								  c->ssh)),
-					      0, -EISDIR, 0);
+			       : sftp_explain(
+					 c, f->rpath,
+					 sftp_err(c, libssh2_session_last_errno(
+							     c->ssh)),
+					 0, -EISDIR, 0);
 			arc = -EAGAIN;
 		}
 		if (rc)
@@ -1679,11 +1704,10 @@ static int sftp_open(struct vfs_mount *m, const char *path, int flags,
 		rc = sftp_checkout(sm, -1, 0, &c);
 		if (rc)
 			break;
-		h = libssh2_sftp_open_ex(c->sftp, f->rpath, strlen(f->rpath),
-					 f->fxf | (flags & O_TRUNC
-							   ? LIBSSH2_FXF_TRUNC
-							   : 0),
-					 0, LIBSSH2_SFTP_OPENFILE);
+		h = libssh2_sftp_open_ex(
+			c->sftp, f->rpath, strlen(f->rpath),
+			f->fxf | (flags & O_TRUNC ? LIBSSH2_FXF_TRUNC : 0), 0,
+			LIBSSH2_SFTP_OPENFILE);
 		if (h) {
 			sftp_file_attach(sm, f, c, h);
 			rc = 0;
@@ -1760,10 +1784,11 @@ static int sftp_file_any(struct sftp_mount *sm, struct sftp_file *f,
 	if (!h) {
 		/* no O_APPEND: the kernel's offsets are the truth, and the
 		 * pieces of one append may go out on several sessions */
-		unsigned long fxf = f->fxf & ~(unsigned long)(LIBSSH2_FXF_CREAT |
-							    LIBSSH2_FXF_EXCL |
-							    LIBSSH2_FXF_TRUNC |
-							    LIBSSH2_FXF_APPEND);
+		unsigned long fxf =
+			f->fxf &
+			~(unsigned long)(LIBSSH2_FXF_CREAT | LIBSSH2_FXF_EXCL |
+					 LIBSSH2_FXF_TRUNC |
+					 LIBSSH2_FXF_APPEND);
 
 		h = libssh2_sftp_open_ex(c->sftp, f->rpath, strlen(f->rpath),
 					 fxf, 0, LIBSSH2_SFTP_OPENFILE);
@@ -1853,8 +1878,9 @@ static ssize_t sftp_io_any(struct sftp_mount *sm, struct sftp_file *f,
 			}
 			n = write ? libssh2_sftp_write(h, buf + total,
 						       size - total)
-				  : libssh2_sftp_read(h, buf + total,
-					sftp_no_read_ahead(size - total));
+				  : libssh2_sftp_read(
+					    h, buf + total,
+					    sftp_no_read_ahead(size - total));
 			if (n < 0) {
 				rc = sftp_err(c, (int)n);
 				if (write && !c->broken)
@@ -1866,7 +1892,7 @@ static ssize_t sftp_io_any(struct sftp_mount *sm, struct sftp_file *f,
 			}
 			if (n == 0) {
 				if (!write)
-					break;	/* end of file */
+					break; /* end of file */
 				if (++stalls > 1000) {
 					rc = -EIO;
 					break;
@@ -1960,8 +1986,7 @@ static bool sftp_ra_want(struct sftp_mount *sm, struct sftp_file *f,
 		return false;
 	if (f->ra)
 		return off == f->next_off || f->ra_len == 0;
-	if ((f->base.flags & O_DIRECT) ||
-	    off == 0 || off != f->next_off)
+	if ((f->base.flags & O_DIRECT) || off == 0 || off != f->next_off)
 		return false;
 	if (__atomic_add_fetch(&sm->ra_buffers, 1, __ATOMIC_RELAXED) >
 	    SFTP_RA_MAX) {
@@ -1976,8 +2001,7 @@ static bool sftp_ra_want(struct sftp_mount *sm, struct sftp_file *f,
 	return true;
 }
 
-static ssize_t sftp_read(struct vfs_file *vf, void *buf, size_t size,
-			 off_t off)
+static ssize_t sftp_read(struct vfs_file *vf, void *buf, size_t size, off_t off)
 {
 	struct sftp_file *f = sftp_file_of(vf);
 	struct sftp_mount *sm = sftp_mount_of(vf->mount);
@@ -2001,8 +2025,7 @@ static ssize_t sftp_read(struct vfs_file *vf, void *buf, size_t size,
 	 * buffer holds is served from it */
 	total = (ssize_t)sftp_ra_copy(f, buf, size, off);
 	if ((size_t)total == size ||
-	    (total && f->ra_eof &&
-	     off + total == f->ra_off + (off_t)f->ra_len))
+	    (total && f->ra_eof && off + total == f->ra_off + (off_t)f->ra_len))
 		goto out;
 	pos = off + total;
 	do {
@@ -2301,47 +2324,46 @@ static int sftp_clone(struct vfs_mount *m, const char *from, const char *to,
 
 /* Only regular files can be made over SFTP (as an empty exclusive open). */
 static int sftp_mknod(struct vfs_mount *m, const char *path, mode_t mode,
-		      dev_t rdev, const struct vfs_cred *cred,
-		      struct stat *st)
+		      dev_t rdev, const struct vfs_cred *cred, struct stat *st)
 {
 	struct vfs_file *f;
 	int rc;
 
 	if (!S_ISREG(mode))
 		return -EOPNOTSUPP;
-	rc = sftp_create(m, path, O_WRONLY | O_CREAT | O_EXCL, mode, cred,
-			 &f, st);
+	rc = sftp_create(m, path, O_WRONLY | O_CREAT | O_EXCL, mode, cred, &f,
+			 st);
 	if (rc)
 		return rc;
 	return sftp_release(f);
 }
 
 const struct vfs_backend_ops sftp_ops = {
-	.name		= "sftp",
-	.opts		= sftp_opts,
-	.mount		= sftp_mount,
-	.unmount	= sftp_unmount,
-	.statfs		= sftp_statfs,
-	.state		= sftp_state,
-	.getattr	= sftp_getattr,
-	.setattr	= sftp_setattr,
-	.readlink	= sftp_readlink,
-	.mknod		= sftp_mknod,
-	.mkdir		= sftp_mkdir,
-	.symlink	= sftp_symlink,
-	.unlink		= sftp_unlink,
-	.rmdir		= sftp_rmdir,
-	.rename		= sftp_rename,
-	.opendir	= sftp_opendir,
-	.readdir	= sftp_readdir,
-	.releasedir	= sftp_releasedir,
-	.create		= sftp_create,
-	.open		= sftp_open,
-	.read		= sftp_read,
-	.write		= sftp_write,
-	.fgetattr	= sftp_fgetattr,
-	.flush		= sftp_flush,
-	.fsync		= sftp_fsync,
-	.release	= sftp_release,
-	.clone		= sftp_clone,
+	.name = "sftp",
+	.opts = sftp_opts,
+	.mount = sftp_mount,
+	.unmount = sftp_unmount,
+	.statfs = sftp_statfs,
+	.state = sftp_state,
+	.getattr = sftp_getattr,
+	.setattr = sftp_setattr,
+	.readlink = sftp_readlink,
+	.mknod = sftp_mknod,
+	.mkdir = sftp_mkdir,
+	.symlink = sftp_symlink,
+	.unlink = sftp_unlink,
+	.rmdir = sftp_rmdir,
+	.rename = sftp_rename,
+	.opendir = sftp_opendir,
+	.readdir = sftp_readdir,
+	.releasedir = sftp_releasedir,
+	.create = sftp_create,
+	.open = sftp_open,
+	.read = sftp_read,
+	.write = sftp_write,
+	.fgetattr = sftp_fgetattr,
+	.flush = sftp_flush,
+	.fsync = sftp_fsync,
+	.release = sftp_release,
+	.clone = sftp_clone,
 };

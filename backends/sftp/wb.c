@@ -28,13 +28,13 @@
 
 #include "backends/sftp/internal.h"
 
-#define SFTP_WB_COALESCE (8u << 20)	/* largest write sent at once */
+#define SFTP_WB_COALESCE    (8u << 20) /* largest write sent at once */
 #define SFTP_WB_THREADS_MAX 8
 
 struct sftp_wjob {
 	struct sftp_wjob *next;
 	void *file;
-	char *path;		/* the file's path when queued (owned) */
+	char *path; /* the file's path when queued (owned) */
 	off_t off;
 	size_t len;
 	char data[];
@@ -42,15 +42,15 @@ struct sftp_wjob {
 
 struct sftp_wb {
 	pthread_mutex_t lock;
-	pthread_cond_t work;		/* queued, or stop */
-	pthread_cond_t done;		/* a write finished */
-	struct sftp_wjob *head, **tail;	/* queued, in order */
+	pthread_cond_t work;            /* queued, or stop */
+	pthread_cond_t done;            /* a write finished */
+	struct sftp_wjob *head, **tail; /* queued, in order */
 	/* what each thread is writing: file, path and range */
 	void *busy[SFTP_WB_THREADS_MAX];
 	const char *busy_path[SFTP_WB_THREADS_MAX];
 	off_t busy_off[SFTP_WB_THREADS_MAX];
 	size_t busy_len[SFTP_WB_THREADS_MAX];
-	size_t bytes;			/* queued + being written */
+	size_t bytes; /* queued + being written */
 	size_t window;
 	bool stop;
 	int nthreads;
@@ -68,8 +68,8 @@ static bool sftp_wb_is_busy(const struct sftp_wb *wb, const void *file,
 			    off_t off, size_t len)
 {
 	for (int i = 0; i < wb->nthreads; i++)
-		if (wb->busy[i] == file && off < wb->busy_off[i] +
-						  (off_t)wb->busy_len[i] &&
+		if (wb->busy[i] == file &&
+		    off < wb->busy_off[i] + (off_t)wb->busy_len[i] &&
 		    wb->busy_off[i] < off + (off_t)len)
 			return true;
 	return false;
@@ -99,9 +99,10 @@ static struct sftp_wjob *sftp_wb_take(struct sftp_wb *wb, size_t *len)
 
 			for (size_t i = 0; i < nheld; i++)
 				skip |= held[i] == j->file;
-			if (!skip && sftp_wb_is_busy(wb, j->file, j->off, j->len)) {
+			if (!skip &&
+			    sftp_wb_is_busy(wb, j->file, j->off, j->len)) {
 				if (nheld == 16)
-					return NULL;	/* rare: wait */
+					return NULL; /* rare: wait */
 				held[nheld++] = j->file;
 				skip = true;
 			}
@@ -114,7 +115,7 @@ static struct sftp_wjob *sftp_wb_take(struct sftp_wb *wb, size_t *len)
 			continue;
 		} else if (j->off != end || *len + j->len > SFTP_WB_COALESCE ||
 			   sftp_wb_is_busy(wb, j->file, j->off, j->len)) {
-			break;	/* later writes of this file stay in order */
+			break; /* later writes of this file stay in order */
 		}
 		*pp = j->next;
 		if (wb->tail == &j->next)
@@ -163,7 +164,8 @@ static void *sftp_wb_main(void *arg)
 			if (!buf)
 				buf = malloc(SFTP_WB_COALESCE);
 			if (buf) {
-				for (struct sftp_wjob *j = jobs; j; j = j->next) {
+				for (struct sftp_wjob *j = jobs; j;
+				     j = j->next) {
 					memcpy(buf + at, j->data, j->len);
 					at += j->len;
 				}
@@ -197,8 +199,7 @@ static void *sftp_wb_main(void *arg)
 	return NULL;
 }
 
-int sftp_wb_new(struct sftp_wb **out, sftp_wb_fn fn, int threads,
-		size_t window)
+int sftp_wb_new(struct sftp_wb **out, sftp_wb_fn fn, int threads, size_t window)
 {
 	struct sftp_wb *wb = calloc(1, sizeof(*wb));
 

@@ -4,8 +4,8 @@
  * initramfs, after init has loaded the virtio modules).
  *
  * WRITERS threads write 4 KiB blocks across a data disk with O_DIRECT (so
- * several writes are in flight at once, as in a guest's queue), each tagged with
- * (generation, block number) in a header and a trailer and carrying a
+ * several writes are in flight at once, as in a guest's queue), each tagged
+ * with (generation, block number) in a header and a trailer and carrying a
  * payload derived from (run seed, generation, block) with a checksum over
  * all of it, and issues fdatasync (a virtio flush) every FLUSH_EVERY
  * writes.  Its memory holds the generation it last wrote to each block and
@@ -16,9 +16,10 @@
  * "either": the last acknowledged generation or any attempted since are
  * acceptable, as long as the block is whole.  Two writes of one block are
  * never in flight at once (a writer that laps a stalled one waits for it),
- * so the order of acknowledgements is the order on the disk.  Anything else is an error: a torn block
- * (header, trailer and checksum disagree), a block of another generation
- * (a lost acknowledged write, or a stale read), or a foreign block.
+ * so the order of acknowledgements is the order on the disk.  Anything else is
+ * an error: a torn block (header, trailer and checksum disagree), a block of
+ * another generation (a lost acknowledged write, or a stale read), or a foreign
+ * block.
  *
  * Commands, one per line on the console (stdin):
  *   start SEED      start (or resume) writing; SEED names the run
@@ -50,10 +51,10 @@
 #include <unistd.h>
 #include <linux/fs.h>
 
-#define BS 4096
+#define BS          4096
 #define FLUSH_EVERY 64
-#define WRITERS 4 /* writes in flight at once, as a guest's queue holds */
-#define MAGIC 0x3154534744534656ULL /* "VFSDGST1" */
+#define WRITERS     4 /* writes in flight at once, as a guest's queue holds */
+#define MAGIC       0x3154534744534656ULL /* "VFSDGST1" */
 
 struct hdr {
 	uint64_t magic;
@@ -71,10 +72,10 @@ struct tail {
 enum { ST_NONE = 0, ST_ACKED, ST_EITHER };
 
 struct blockstate {
-	uint64_t gen;     /* last acknowledged generation (0: never written) */
-	uint64_t tried;   /* latest failed generation, when state EITHER */
+	uint64_t gen;   /* last acknowledged generation (0: never written) */
+	uint64_t tried; /* latest failed generation, when state EITHER */
 	uint8_t state;
-	uint8_t busy;     /* a write of this block is in flight */
+	uint8_t busy; /* a write of this block is in flight */
 };
 
 static int disk = -1;
@@ -83,15 +84,15 @@ static uint64_t seed;
 static struct blockstate *bs;
 static uint64_t stride; /* coprime with nblocks: a pass visits every block */
 static unsigned char *wbufs[WRITERS];
-static uint64_t started_ns[WRITERS];	/* protected by lock: 0 when idle */
+static uint64_t started_ns[WRITERS]; /* protected by lock: 0 when idle */
 
 /* protected by lock */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
-static int want_run;      /* the console asks for writing */
-static int running;       /* writer threads inside a write cycle */
+static int want_run; /* the console asks for writing */
+static int running;  /* writer threads inside a write cycle */
 static uint64_t next_index, since_flush;
-static uint64_t last_hb_ns;	/* any writer prints the next heartbeat */
+static uint64_t last_hb_ns; /* any writer prints the next heartbeat */
 static uint64_t writes, flushes, write_errors, flush_errors, gen;
 static uint64_t max_write_ns, max_flush_ns;
 
@@ -144,8 +145,8 @@ static uint64_t checksum(const unsigned char *p, size_t n)
 
 static void fill(unsigned char *buf, uint64_t s, uint64_t g, uint64_t b)
 {
-	struct hdr h = { MAGIC, s, g, b, 0 };
-	struct tail t = { g, b };
+	struct hdr h = {MAGIC, s, g, b, 0};
+	struct tail t = {g, b};
 	uint64_t x = mix(s ^ mix(g ^ mix(b)));
 
 	for (size_t i = sizeof(h); i + 8 <= BS - sizeof(t); i += 8) {
@@ -171,8 +172,8 @@ static int classify(unsigned char *buf, uint64_t b, uint64_t *g)
 		return 0;
 	memcpy(&h, buf, sizeof(h));
 	memcpy(&t, buf + BS - sizeof(t), sizeof(t));
-	if (h.magic != MAGIC || h.seed != seed || h.block != b || t.block != b ||
-	    t.gen != h.gen)
+	if (h.magic != MAGIC || h.seed != seed || h.block != b ||
+	    t.block != b || t.gen != h.gen)
 		return -1;
 	sum = h.sum;
 	h.sum = 0;
@@ -280,8 +281,9 @@ static void *write_loop(void *arg)
 		pthread_cond_broadcast(&cond);
 		pthread_mutex_unlock(&lock);
 		if (n != BS)
-			say("ERR write block=%" PRIu64 " gen=%" PRIu64 " errno=%d", b, g,
-			    n < 0 ? errno : EIO);
+			say("ERR write block=%" PRIu64 " gen=%" PRIu64
+			    " errno=%d",
+			    b, g, n < 0 ? errno : EIO);
 		if (flush)
 			do_flush();
 		pthread_mutex_lock(&lock);
@@ -293,8 +295,9 @@ static void *write_loop(void *arg)
 			/* whichever writer completes first: the heartbeat stops
 			 * only when every write in flight is stuck */
 			last_hb_ns = now_ns();
-			say("HB writes=%" PRIu64 " gen=%" PRIu64 " errors=%" PRIu64, writes, gen,
-			    write_errors + flush_errors);
+			say("HB writes=%" PRIu64 " gen=%" PRIu64
+			    " errors=%" PRIu64,
+			    writes, gen, write_errors + flush_errors);
 		}
 		pthread_mutex_unlock(&lock);
 	}
@@ -331,13 +334,15 @@ static void verify(unsigned char *buf)
 
 		if (pread(disk, buf, BS, (off_t)(b * BS)) != BS) {
 			if (ioerr++ < 5)
-				say("BAD block=%" PRIu64 " read errno=%d", b, errno);
+				say("BAD block=%" PRIu64 " read errno=%d", b,
+				    errno);
 			continue;
 		}
 		c = classify(buf, b, &g);
 		if (bs[b].state == ST_NONE && c == 0) {
 			never++;
-		} else if (bs[b].state == ST_ACKED && c == 1 && g == bs[b].gen) {
+		} else if (bs[b].state == ST_ACKED && c == 1 &&
+			   g == bs[b].gen) {
 			ok++;
 		} else if (bs[b].state == ST_EITHER &&
 			   ((c == 1 && g >= bs[b].gen && g <= bs[b].tried) ||
@@ -345,16 +350,20 @@ static void verify(unsigned char *buf)
 			either++;
 		} else {
 			if (bad++ < 5)
-				say("BAD block=%" PRIu64 " expect=%" PRIu64 " state=%u found=%s gen=%" PRIu64,
+				say("BAD block=%" PRIu64 " expect=%" PRIu64
+				    " state=%u found=%s gen=%" PRIu64,
 				    b, bs[b].gen, bs[b].state,
-				    c == 1 ? "ours" : c == 0 ? "zeros" : "torn-or-foreign", g);
+				    c == 1   ? "ours"
+				    : c == 0 ? "zeros"
+					     : "torn-or-foreign",
+				    g);
 		}
 	}
 	say("VERDICT %s blocks=%" PRIu64 " ok=%" PRIu64 " unwritten=%" PRIu64
-	    " either=%" PRIu64 " bad=%" PRIu64 " ioerr=%" PRIu64 " writes=%" PRIu64
-	    " gen=%" PRIu64 " write_errors=%" PRIu64,
-	    bad || ioerr ? "FAIL" : "ok", nblocks, ok, never, either, bad, ioerr, writes, gen,
-	    write_errors);
+	    " either=%" PRIu64 " bad=%" PRIu64 " ioerr=%" PRIu64
+	    " writes=%" PRIu64 " gen=%" PRIu64 " write_errors=%" PRIu64,
+	    bad || ioerr ? "FAIL" : "ok", nblocks, ok, never, either, bad,
+	    ioerr, writes, gen, write_errors);
 	if (was)
 		resume_writer();
 }
@@ -408,7 +417,8 @@ int main(int argc, char **argv)
 				pause();
 		}
 	}
-	say("READY disk=%s blocks=%" PRIu64 " writers=%d", dev, nblocks, WRITERS);
+	say("READY disk=%s blocks=%" PRIu64 " writers=%d", dev, nblocks,
+	    WRITERS);
 	while (fgets(line, sizeof(line), stdin)) {
 		uint64_t s;
 
@@ -438,13 +448,17 @@ int main(int argc, char **argv)
 
 			/* a write that never comes back shows here */
 			for (int t = 0; t < WRITERS; t++)
-				if (started_ns[t] && now - started_ns[t] > oldest)
+				if (started_ns[t] &&
+				    now - started_ns[t] > oldest)
 					oldest = now - started_ns[t];
-			say("STATS writes=%" PRIu64 " flushes=%" PRIu64 " gen=%" PRIu64
-			    " write_errors=%" PRIu64 " flush_errors=%" PRIu64
-			    " max_write_ms=%.1f max_flush_ms=%.1f oldest_inflight_ms=%.1f",
-			    writes, flushes, gen, write_errors, flush_errors, max_write_ns / 1e6,
-			    max_flush_ns / 1e6, oldest / 1e6);
+			say("STATS writes=%" PRIu64 " flushes=%" PRIu64
+			    " gen=%" PRIu64 " write_errors=%" PRIu64
+			    " flush_errors=%" PRIu64
+			    " max_write_ms=%.1f max_flush_ms=%.1f "
+			    "oldest_inflight_ms=%.1f",
+			    writes, flushes, gen, write_errors, flush_errors,
+			    max_write_ns / 1e6, max_flush_ns / 1e6,
+			    oldest / 1e6);
 			max_write_ns = max_flush_ns = 0;
 			pthread_mutex_unlock(&lock);
 		} else if (!strcmp(line, "poweroff")) {
