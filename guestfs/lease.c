@@ -220,6 +220,8 @@ static int scan_one(const char *rdir, const char *name, mode_t type,
 		if (rerr == 0) {
 			mtime = st.st_mtim;
 			rerr = -EBADMSG;
+		} else if (record_gone(rerr)) {
+			rerr = -ENOENT;
 		}
 	} else {
 		text = record_read(path, &mtime, &rerr, &toolong);

@@ -719,8 +719,9 @@ static int nfsb_chown_new(struct nfsb_mount *m, const char *full,
 	if (st->st_uid == cred->uid &&
 	    (!(sa.valid & VFS_SET_GID) || st->st_gid == cred->gid))
 		return 0;
-	/* not what we made (any more), or a squashing server's: leave it */
-	if (!nf && st->st_uid != m->auth_uid)
+	/* not what we made (any more), or a squashing server's: leave it;
+	 * through an NFSv3 handle too, which libnfs 4.0 found by name */
+	if (st->st_uid != m->auth_uid && (!nf || m->version == 3))
 		return 0;
 	ret = nf ? nfsb_fsetattr(nf, &sa) : nfsb_setattr_path(m, full, &sa);
 	if (ret == 0 && S_ISREG(st->st_mode) && sxid) {
@@ -1629,10 +1630,12 @@ static int nfsb_create(struct vfs_mount *vm, const char *path, int flags,
 	char *full = nfsb_path(m, path);
 	struct nfsb_file *nf = NULL;
 	bool created = true;
+	int swapped = 0;
 	int ret = -ENOMEM;
 
 	if (!full)
 		return -ENOMEM;
+again:
 	nf = nfsb_file_alloc(m, full, flags);
 	if (!nf)
 		goto out;
@@ -1671,13 +1674,19 @@ static int nfsb_create(struct vfs_mount *vm, const char *path, int flags,
 		 * libnfs 4.0 finds the handle of the file its CREATE made by
 		 * a LOOKUP of the name afterwards: another object renamed
 		 * onto the name in between (by someone who may write the
-		 * directory) is what the handle names.  Neither give it away
-		 * nor hand it to the caller.
+		 * directory) is what the handle names.  Never give it away:
+		 * the name names an existing file now, so O_EXCL fails and
+		 * a plain O_CREAT opens it as the existing file it is.
 		 */
 		log_warn("%s: %s named another object right after it was "
-			 "created; refused",
+			 "created; taken as an existing file",
 			 m->display, full);
-		ret = -EAGAIN;
+		nfsb_release(&nf->base);
+		nf = NULL;
+		ret = -EEXIST;
+		if (!(flags & O_EXCL) && ++swapped < 3)
+			goto again;
+		goto out;
 	}
 	if (ret == 0 && created)
 		ret = nfsb_chown_new(m, full, nf, cred, st);

@@ -284,10 +284,16 @@ void sftp_conn_close(struct sftp_conn *c, bool graceful)
 	if (graceful)
 		sftp_close_reap(c, true);
 	if (c->sock >= 0 && !graceful) {
-		/* An abortive close: what the kernel still holds of a write
-		 * that failed must never reach the server once the network
-		 * heals, where it would land after the writes that followed
-		 * on a new connection.  SO_LINGER 0 drops it and resets. */
+		/* An abortive close: what our kernel still holds of a
+		 * write that failed must not reach the server once the
+		 * network heals, where it would land after the writes that
+		 * followed on another connection.  SO_LINGER 0 drops it and
+		 * resets.  What the server already received is not ours to
+		 * stop: sshd hands it on, and OpenSSH's sftp-server finishes
+		 * the request it is running before its reply fails and it
+		 * exits, so a piece of the failed write (libssh2 1.10 sends
+		 * all of a call's pieces before the first ack) can still
+		 * land after a later write of the same range. */
 		struct linger lg = {.l_onoff = 1, .l_linger = 0};
 
 		setsockopt(c->sock, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));

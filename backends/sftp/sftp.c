@@ -1850,8 +1850,9 @@ static size_t sftp_no_read_ahead(size_t want)
 /*
  * One read or write at `off` through any connection, without f->lock.
  * Reads stop short only at end of file.  Returns bytes, -errno, or
- * SFTP_USE_OWN (see sftp_file_any); a write that may have been lost on
- * the way also leaves -EIO on the file.
+ * SFTP_USE_OWN (see sftp_file_any).  A write cut off by a broken
+ * connection fails with -EIO; the write-behind caller keeps that on the
+ * file.
  */
 static ssize_t sftp_io_any(struct sftp_mount *sm, struct sftp_file *f,
 			   char *buf, size_t size, off_t off, bool write)
@@ -1903,9 +1904,10 @@ static ssize_t sftp_io_any(struct sftp_mount *sm, struct sftp_file *f,
 		if (rc && write && c->broken) {
 			/* some of it may have arrived: no retry, which could
 			 * race later writes; the caller hears of the loss
-			 * now (the write-behind caller makes it sticky) and
-			 * the connection's unsent rest is discarded when it
-			 * closes (sftp_conn_close) */
+			 * now (the write-behind caller makes it sticky).
+			 * What our kernel still holds is discarded when the
+			 * connection closes (sftp_conn_close); a piece the
+			 * server already took may still land (see there) */
 			sftp_checkin(sm, c);
 			return -EIO;
 		}
@@ -2096,9 +2098,9 @@ static int sftp_write_locked(struct sftp_mount *sm, struct sftp_file *f,
 	}
 	if (rc) {
 		f->need_seek = true;
-		/* some of this data may not have arrived: this call says so;
-		 * the next write may go again on a new connection, once the
-		 * broken one's unsent rest is discarded (sftp_conn_close).
+		/* some of this data may not have arrived: this call says so,
+		 * and the next write may go again on another connection
+		 * (sftp_conn_close says what of this one may still land).
 		 * Only write-behind, whose caller was answered long ago,
 		 * keeps the error for the file's next write, fsync or close. */
 		if (c->broken)
