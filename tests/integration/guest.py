@@ -160,8 +160,14 @@ class Console:
     def wait_pass(self, gen, timeout, name="the guest"):
         """Wait for the writer to reach generation `gen` (gen 2 means every
         block has been written at least once)."""
-        harness.wait_for(lambda: self.last_gen() >= gen, timeout,
-                         "the writer of %s to reach generation %d" % (name, gen), interval=0.5)
+        try:
+            harness.wait_for(lambda: self.last_gen() >= gen, timeout,
+                             "the writer of %s to reach generation %d" % (name, gen),
+                             interval=0.5)
+        except TimeoutError as e:
+            with self.cond:
+                tail = "\n".join(line for _, line in self.lines[-15:])
+            raise AssertionError("%s; last lines:\n%s" % (e, tail)) from None
 
     def verify(self, timeout=300):
         """The VERDICT line's fields, with 'ok' True when the writer found
