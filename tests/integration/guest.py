@@ -294,8 +294,9 @@ def migrate(src, dst, uri, timeout=300, settle=1.5, diag=None):
         harness.wait_for(lambda: dst.state() == "running", 60,
                          "the migrated guest to run on " + dst.name)
     except TimeoutError:
-        raise AssertionError("the migrated guest does not run on %s: %s; source %s\n%s"
-                             % (dst.name, dst.state(), src.state(), dst.output()[-2000:]))
+        raise AssertionError("the migrated guest does not run on %s: %s; source %s\n%s%s"
+                             % (dst.name, dst.state(), src.state(), dst.output()[-2000:],
+                                "\n" + diag() if diag else ""))
     since = dst.console.mark()
     try:
         dst.console.wait("HB", 60, since, what="heartbeats after the migration")
