@@ -795,8 +795,8 @@ static bool fo_direct_io_ok(struct router_file *rf, const char *path,
  * Write-only opens on shared mounts skip the page cache (FOPEN_DIRECT_IO):
  * nothing can be read through them, and without the writeback cache every
  * write reaches us anyway, so the kernel's copy of each byte into the
- * page cache only cost CPU and memory (measured: NFSv3 1 GiB writes
- * 737-817 -> 903-974 MiB/s).  The data now goes from the writer's buffer
+ * page cache only cost CPU and memory (docs/performance.md has the
+ * measurement).  The data now goes from the writer's buffer
  * to vfsd in one copy.  Pages of the file cached through other opens do
  * not get the new data: the kernel drops those of the written range after
  * each direct write (since FUSE 7.39, Linux 6.6, which is why older

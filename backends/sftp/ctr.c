@@ -3,10 +3,9 @@
  * ctr.c - AES-128-CTR for libssh2, with its keystream made in bulk.
  *
  * libssh2 1.10 encrypts and decrypts SSH packets 16 bytes per EVP_Cipher()
- * call.  OpenSSL's cost per call, not AES itself, then dominates: 53% of
- * the daemon's CPU in an SFTP write was libcrypto, nearly all of it call
- * overhead and single-block AES-NI (perf, 2026-11-30).  In counter mode
- * the keystream does not depend on the data, so this cipher asks OpenSSL
+ * call.  OpenSSL's cost per call, not AES itself, then dominates an SFTP
+ * transfer's CPU (docs/performance.md, "Where the SFTP CPU goes").  In counter
+ * mode the keystream does not depend on the data, so this cipher asks OpenSSL
  * for 64 KiB of it at a time (its pipelined AES-NI path) and XORs it in
  * per call: byte for byte the same AES-128-CTR, computed ahead.
  *
