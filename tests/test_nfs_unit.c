@@ -6,7 +6,10 @@
  * connection, no server in the URL).  With VFSD_NFS_URL set to the URL of
  * a scratch export (for instance one of tests/integration/ganesha.py),
  * the data path as well: create, write across several chunks, read back,
- * listing, truncate, rename, unlink.  Run by unit_main ("unit_main nfs").
+ * listing, truncate, rename, unlink.  The connection pool (conn.c) is
+ * driven directly, with stand-in contexts it never uses and a URL that
+ * fails at once where a context must be built.  Run by unit_main
+ * ("unit_main nfs").
  */
 #include <check.h>
 #include <errno.h>
@@ -20,6 +23,8 @@
 #include <unistd.h>
 
 #include "backends/backend.h"
+#include "backends/callctx.h"
+#include "backends/nfs/internal.h"
 
 static const struct vfs_backend_ops *nfs(void)
 {
@@ -208,6 +213,139 @@ START_TEST(test_data_path)
 }
 END_TEST
 
+/* ---- The connection pool (conn.c) ---------------------------------- */
+
+/* Stands for a live context: the pool hands it out but never uses it. */
+static char pool_fake_ctx;
+#define POOL_LIVE ((struct nfs_context *)(void *)&pool_fake_ctx)
+
+static char pool_display[] = "nfs://test/export";
+static char pool_bad_url[] = "not-a-url"; /* any rebuild fails at once */
+static char pool_server[] = "127.0.0.1";
+static char pool_export[] = "/export";
+
+/* A mount whose pool has n slots, the first `live` of them connected. */
+static void pool_setup(struct nfsb_mount *m, size_t n, size_t live)
+{
+	memset(m, 0, sizeof(*m));
+	m->display = pool_display;
+	m->libnfs_url = pool_bad_url;
+	m->server = pool_server;
+	m->export = pool_export;
+	m->version = 3;
+	m->timeout = 5;
+	pthread_mutex_init(&m->lock, NULL);
+	remote_cond_init(&m->cond);
+	remote_pool_init(&m->rp, &m->base, m->display, &m->cond,
+			 NFSB_BACKOFF_FIRST_MS, NFSB_BACKOFF_MAX_MS);
+	m->nconn = n;
+	m->conns = calloc(n, sizeof(*m->conns));
+	ck_assert_ptr_nonnull(m->conns);
+	for (size_t i = 0; i < live; i++) {
+		m->conns[i].nfs = POOL_LIVE;
+		m->conns[i].gen = 1;
+	}
+}
+
+static void pool_teardown(struct nfsb_mount *m)
+{
+	free(m->conns);
+	pthread_cond_destroy(&m->cond);
+	pthread_mutex_destroy(&m->lock);
+}
+
+/* A context broke and waits for its rebuild; a call on another one is
+ * answered: the server is back, the mount says connected. */
+START_TEST(test_pool_connected_once_answered)
+{
+	struct nfsb_mount m;
+	struct nfsb_op a, b;
+
+	pool_setup(&m, 2, 2);
+	ck_assert_int_eq(nfsb_get(&m, -1, &a), 0);
+	a.dead = true; /* as nfsb_finish() on a connection reset */
+	nfsb_put(&a);
+	ck_assert_str_eq(remote_state_name(m.rp.state), "reconnecting");
+	ck_assert_int_eq(nfsb_get(&m, -1, &b), 0);
+	ck_assert_int_ne(b.idx, a.idx); /* a live one, not a rebuild */
+	ck_assert_ptr_eq(b.nfs, POOL_LIVE);
+	b.answered = true; /* as nfsb_finish() on a reply */
+	nfsb_put(&b);
+	ck_assert_str_eq(remote_state_name(m.rp.state), "connected");
+	ck_assert_uint_eq(m.base.reconnects, 0);
+	pool_teardown(&m);
+}
+END_TEST
+
+/* One slot that cannot connect leaves a mount with a working one up; the
+ * slot waits out the backoff, the calls use the working one. */
+START_TEST(test_pool_one_slot_fails)
+{
+	struct nfsb_mount m;
+	struct nfsb_op a, b;
+	struct vfs_callctx old;
+	int ret;
+
+	pool_setup(&m, 2, 1);
+	ck_assert_int_eq(nfsb_get(&m, -1, &a), 0);
+	ck_assert_int_eq(a.idx, 0);
+	/* slot 1 is all that is idle: its connect fails, and the call waits
+	 * for slot 0 (here until its own deadline) */
+	old = vfs_callctx_push(vfs_mono_ns() + 300000000LL, false);
+	ret = nfsb_get(&m, -1, &b);
+	vfs_callctx_pop(old);
+	ck_assert_int_eq(ret, -ETIMEDOUT);
+	ck_assert_str_eq(remote_state_name(m.rp.state), "connected");
+	ck_assert(m.conns[1].retry_at > vfs_mono_s());
+	nfsb_put(&a);
+	/* not down: a call gets the working context, not EIO, and the
+	 * failed slot is not tried again before its backoff */
+	ck_assert_int_eq(nfsb_get(&m, -1, &b), 0);
+	ck_assert_int_eq(b.idx, 0);
+	ck_assert_ptr_eq(b.nfs, POOL_LIVE);
+	nfsb_put(&b);
+	ck_assert_uint_eq(m.base.reconnects, 0);
+	pool_teardown(&m);
+
+	/* with no working context left, the mount is down */
+	pool_setup(&m, 2, 0);
+	ck_assert_int_eq(nfsb_get(&m, -1, &a), -EIO);
+	ck_assert_str_eq(remote_state_name(m.rp.state), "down");
+	pool_teardown(&m);
+}
+END_TEST
+
+/* A context given up at a caller's deadline is no broken connection: no
+ * state change, and its rebuild is not counted as a reconnect. */
+START_TEST(test_pool_abandoned_not_counted)
+{
+	struct nfsb_mount m;
+	struct nfsb_op a;
+
+	pool_setup(&m, 2, 2);
+	ck_assert_int_eq(nfsb_get(&m, -1, &a), 0);
+	a.dead = true; /* as nfsb_finish() at the caller's deadline */
+	a.abandoned = true;
+	nfsb_put(&a);
+	ck_assert_str_eq(remote_state_name(m.rp.state), "connected");
+	pthread_mutex_lock(&m.lock);
+	nfsb_conn_up_locked(&m, &m.conns[a.idx], POOL_LIVE);
+	pthread_mutex_unlock(&m.lock);
+	ck_assert_uint_eq(m.base.reconnects, 0);
+	/* a broken one is counted */
+	ck_assert_int_eq(nfsb_get(&m, 0, &a), 0);
+	a.dead = true;
+	nfsb_put(&a);
+	ck_assert_str_eq(remote_state_name(m.rp.state), "reconnecting");
+	pthread_mutex_lock(&m.lock);
+	nfsb_conn_up_locked(&m, &m.conns[0], POOL_LIVE);
+	pthread_mutex_unlock(&m.lock);
+	ck_assert_uint_eq(m.base.reconnects, 1);
+	ck_assert_str_eq(remote_state_name(m.rp.state), "connected");
+	pool_teardown(&m);
+}
+END_TEST
+
 Suite *nfs_suite(void);
 
 Suite *nfs_suite(void)
@@ -219,6 +357,9 @@ Suite *nfs_suite(void)
 	tcase_add_test(tc, test_option_spec);
 	tcase_add_test(tc, test_refused_is_fast_and_named);
 	tcase_add_test(tc, test_data_path);
+	tcase_add_test(tc, test_pool_connected_once_answered);
+	tcase_add_test(tc, test_pool_one_slot_fails);
+	tcase_add_test(tc, test_pool_abandoned_not_counted);
 	suite_add_tcase(s, tc);
 	return s;
 }

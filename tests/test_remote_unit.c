@@ -2,8 +2,9 @@
 /*
  * test_remote_unit.c - the connection-pool core the network backends
  * share (backends/remote/pool.c): state names and transitions, the
- * reconnect count, the backoff policy, the retry-once rule, and the option
- * rows both drivers declare (backends/remote/opts.h).
+ * reconnect count, the backoff policy, the retry-once rule, the option
+ * rows both drivers declare (backends/remote/opts.h), and the cache's
+ * generations (backends/remote/cache.c).
  */
 #include <check.h>
 #include <errno.h>
@@ -12,6 +13,7 @@
 
 #include "backends/backend.h"
 #include "backends/callctx.h"
+#include "backends/remote/cache.h"
 #include "backends/remote/opts.h"
 #include "backends/remote/pool.h"
 
@@ -170,6 +172,58 @@ START_TEST(test_option_rows)
 }
 END_TEST
 
+/*
+ * A reader that fetched before a change must not store its answer after
+ * the change's invalidation: neither an attribute nor a listing, nor
+ * after an invalidation that found nothing to drop, nor after a clear.
+ */
+START_TEST(test_cache_put_after_invalidate)
+{
+	struct remote_cache *c = remote_cache_new(60);
+	struct remote_listing *l = remote_listing_new();
+	struct stat st = {.st_mode = S_IFREG | 0644, .st_size = 1}, got;
+	unsigned long gen;
+
+	ck_assert_ptr_nonnull(c);
+	ck_assert_ptr_nonnull(l);
+	/* cached, then a reader fetches, a write invalidates, the reader
+	 * puts its old answer */
+	remote_cache_put_attr(c, "/d/f", &st, remote_cache_gen(c));
+	gen = remote_cache_gen(c);
+	remote_cache_invalidate(c, "/d/f");
+	remote_cache_put_attr(c, "/d/f", &st, gen);
+	ck_assert(!remote_cache_get_attr(c, "/d/f", &got));
+	/* the same with nothing cached when the write came */
+	gen = remote_cache_gen(c);
+	remote_cache_invalidate(c, "/d/g");
+	remote_cache_put_attr(c, "/d/g", &st, gen);
+	ck_assert(!remote_cache_get_attr(c, "/d/g", &got));
+	/* a rename (a new name in /d) drops a listing of /d fetched before */
+	gen = remote_cache_gen(c);
+	remote_cache_invalidate_name(c, "/d/h");
+	remote_cache_put_listing(c, "/d", l, gen);
+	ck_assert_ptr_null(remote_cache_get_listing(c, "/d"));
+	remote_cache_invalidate_dir(c, "/e");
+	remote_cache_put_listing(c, "/e", l, gen);
+	ck_assert_ptr_null(remote_cache_get_listing(c, "/e"));
+	/* a clear drops every older fetch */
+	gen = remote_cache_gen(c);
+	remote_cache_clear(c);
+	remote_cache_put_attr(c, "/x", &st, gen);
+	ck_assert(!remote_cache_get_attr(c, "/x", &got));
+	/* a fetch after the change is kept, and so is one that saw no
+	 * change of its path */
+	gen = remote_cache_gen(c);
+	remote_cache_put_attr(c, "/d/f", &st, gen);
+	ck_assert(remote_cache_get_attr(c, "/d/f", &got));
+	remote_cache_put_listing(c, "/d", l, gen);
+	ck_assert_ptr_nonnull(remote_cache_get_listing(c, "/d"));
+	remote_listing_put(c, l); /* the reference get returned */
+	remote_listing_put(c, l); /* ours */
+	remote_cache_free(c);
+}
+END_TEST
+
 Suite *remote_suite(void);
 
 Suite *remote_suite(void)
@@ -183,6 +237,7 @@ Suite *remote_suite(void)
 	tcase_add_test(tc, test_retry_once);
 	tcase_add_test(tc, test_deadline);
 	tcase_add_test(tc, test_option_rows);
+	tcase_add_test(tc, test_cache_put_after_invalidate);
 	suite_add_tcase(s, tc);
 	return s;
 }

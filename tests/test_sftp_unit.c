@@ -2,7 +2,9 @@
 /*
  * test_sftp_unit.c - unit tests for the SFTP backend's server-free parts:
  * the status/libssh2 → errno mapping, OpenSSH fingerprint formatting, the
- * attribute/listing cache, the option spec and mount's failure paths.
+ * attribute/listing cache, the option spec and mount's failure paths, and
+ * the connection pool's bookkeeping driven directly, over sessions that
+ * are never connected (pool.c).
  * Everything that needs an sshd is in tests/integration/test_sftp.py.
  */
 #include <arpa/inet.h>
@@ -16,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "backends/callctx.h"
 #include "backends/sftp/internal.h"
 #include "lib/options.h"
 #include "lib/url.h"
@@ -130,13 +133,13 @@ START_TEST(test_cache_attr)
 
 	ck_assert_ptr_nonnull(c);
 	ck_assert(!remote_cache_get_attr(c, "/a/b", &got));
-	remote_cache_put_attr(c, "/a/b", &st);
+	remote_cache_put_attr(c, "/a/b", &st, remote_cache_gen(c));
 	ck_assert(remote_cache_get_attr(c, "/a/b", &got));
 	ck_assert_int_eq(got.st_size, 42);
 	ck_assert(!remote_cache_get_attr(c, "/a", &got));
 	remote_cache_invalidate(c, "/a/b");
 	ck_assert(!remote_cache_get_attr(c, "/a/b", &got));
-	remote_cache_put_attr(c, "/x", &st);
+	remote_cache_put_attr(c, "/x", &st, remote_cache_gen(c));
 	remote_cache_clear(c);
 	ck_assert(!remote_cache_get_attr(c, "/x", &got));
 	remote_cache_free(c);
@@ -148,18 +151,18 @@ START_TEST(test_cache_invalidate_name)
 	struct remote_cache *c = remote_cache_new(60);
 	struct stat st = st_of(1), got;
 
-	remote_cache_put_attr(c, "/d", &st);
-	remote_cache_put_attr(c, "/d/f", &st);
+	remote_cache_put_attr(c, "/d", &st, remote_cache_gen(c));
+	remote_cache_put_attr(c, "/d/f", &st, remote_cache_gen(c));
 	/* a write to /d/f leaves the directory's attributes alone */
 	remote_cache_invalidate(c, "/d/f");
 	ck_assert(remote_cache_get_attr(c, "/d", &got));
 	/* a new or removed name changes the directory's times */
-	remote_cache_put_attr(c, "/d/f", &st);
+	remote_cache_put_attr(c, "/d/f", &st, remote_cache_gen(c));
 	remote_cache_invalidate_name(c, "/d/f");
 	ck_assert(!remote_cache_get_attr(c, "/d/f", &got));
 	ck_assert(!remote_cache_get_attr(c, "/d", &got));
 	/* ... also the mount's root */
-	remote_cache_put_attr(c, "/", &st);
+	remote_cache_put_attr(c, "/", &st, remote_cache_gen(c));
 	remote_cache_invalidate_name(c, "/top");
 	ck_assert(!remote_cache_get_attr(c, "/", &got));
 	remote_cache_free(c);
@@ -172,9 +175,9 @@ START_TEST(test_cache_disabled)
 	struct remote_listing *l = remote_listing_new();
 	struct stat st = st_of(1), got;
 
-	remote_cache_put_attr(c, "/f", &st);
+	remote_cache_put_attr(c, "/f", &st, remote_cache_gen(c));
 	ck_assert(!remote_cache_get_attr(c, "/f", &got));
-	remote_cache_put_listing(c, "/", l);
+	remote_cache_put_listing(c, "/", l, remote_cache_gen(c));
 	ck_assert_ptr_null(remote_cache_get_listing(c, "/"));
 	remote_listing_put(c, l);
 	remote_cache_free(c);
@@ -188,7 +191,7 @@ START_TEST(test_cache_listing)
 	struct stat st = st_of(7);
 
 	ck_assert_int_eq(vfs_dirbuf_add(&l->db, "f", &st, VFS_DIRENT_FULL), 0);
-	remote_cache_put_listing(c, "/d", l);
+	remote_cache_put_listing(c, "/d", l, remote_cache_gen(c));
 	remote_listing_put(c, l); /* the cache keeps its own reference */
 	got = remote_cache_get_listing(c, "/d");
 	ck_assert_ptr_eq(got, l);
@@ -202,7 +205,7 @@ START_TEST(test_cache_listing)
 
 	/* entries directly under the root have "/" as parent */
 	l = remote_listing_new();
-	remote_cache_put_listing(c, "/", l);
+	remote_cache_put_listing(c, "/", l, remote_cache_gen(c));
 	remote_listing_put(c, l);
 	ck_assert_ptr_nonnull(got = remote_cache_get_listing(c, "/"));
 	remote_listing_put(c, got);
@@ -210,7 +213,7 @@ START_TEST(test_cache_listing)
 	ck_assert_ptr_null(remote_cache_get_listing(c, "/"));
 
 	l = remote_listing_new();
-	remote_cache_put_listing(c, "/e", l);
+	remote_cache_put_listing(c, "/e", l, remote_cache_gen(c));
 	remote_listing_put(c, l);
 	remote_cache_invalidate_dir(c, "/e");
 	ck_assert_ptr_null(remote_cache_get_listing(c, "/e"));
@@ -223,12 +226,142 @@ START_TEST(test_cache_expiry)
 	struct remote_cache *c = remote_cache_new(1);
 	struct stat st = st_of(3), got;
 
-	remote_cache_put_attr(c, "/f", &st);
+	remote_cache_put_attr(c, "/f", &st, remote_cache_gen(c));
 	ck_assert(remote_cache_get_attr(c, "/f", &got));
 	usleep(1100 * 1000);
 	ck_assert(!remote_cache_get_attr(c, "/f", &got));
 	remote_cache_expire(c);
 	remote_cache_free(c);
+}
+END_TEST
+
+/* ---- The connection pool (pool.c) ---------------------------------- */
+
+static char pool_display[] = "sftp://test/";
+
+/* A pool of n slots, each with an up session that is never connected
+ * (libssh2 only tears it down).  No maintenance thread: the test makes
+ * its reconnects with pool_reopen(). */
+static void pool_setup(struct sftp_mount *sm, int n)
+{
+	memset(sm, 0, sizeof(*sm));
+	sm->cfg.display = pool_display;
+	sm->cfg.connections = n;
+	sm->cfg.timeout_ms = 5000;
+	sm->cache = remote_cache_new(0);
+	ck_assert_ptr_nonnull(sm->cache);
+	ck_assert_int_eq(sftp_pool_init(sm), 0);
+	for (int i = 0; i < n; i++) {
+		struct sftp_conn *c = &sm->pool.conns[i];
+
+		c->ssh = libssh2_session_init();
+		ck_assert_ptr_nonnull(c->ssh);
+		c->up = true;
+		c->gen = 1;
+	}
+}
+
+/* What the maintenance thread does once it opened a session in slot c. */
+static void pool_reopen(struct sftp_mount *sm, int idx)
+{
+	struct sftp_conn *c = &sm->pool.conns[idx];
+
+	ck_assert(!c->up && !c->busy && !c->ssh);
+	c->ssh = libssh2_session_init();
+	ck_assert_ptr_nonnull(c->ssh);
+	pthread_mutex_lock(&sm->pool.lock);
+	sftp_pool_opened_locked(sm, c);
+	pthread_mutex_unlock(&sm->pool.lock);
+}
+
+static void pool_teardown(struct sftp_mount *sm)
+{
+	for (int i = 0; i < sm->pool.n; i++)
+		if (sm->pool.conns[i].ssh)
+			sftp_conn_close(&sm->pool.conns[i], false);
+	sftp_pool_destroy(sm);
+	remote_cache_free(sm->cache);
+}
+
+static struct sftp_conn *pool_take(struct sftp_mount *sm, int idx)
+{
+	struct sftp_conn *c = NULL;
+
+	ck_assert_int_eq(sftp_checkout(sm, idx, sm->pool.conns[idx].gen, &c),
+			 0);
+	return c;
+}
+
+/* A session busy when the pool failed, whose call fails only after the
+ * pool reconnected, closes itself and leaves the new sessions alone. */
+START_TEST(test_pool_late_failure)
+{
+	struct sftp_mount sm;
+	struct sftp_conn *a, *b;
+
+	pool_setup(&sm, 3);
+	a = pool_take(&sm, 0);
+	b = pool_take(&sm, 1);
+	b->broken = true; /* as sftp_err() on a connection reset */
+	sftp_checkin(&sm, b);
+	ck_assert_str_eq(sftp_pool_state(&sm), "reconnecting");
+	ck_assert(!sm.pool.conns[1].up && !sm.pool.conns[2].up);
+	ck_assert(a->up && a->doomed);
+	pool_reopen(&sm, 1);
+	pool_reopen(&sm, 2);
+	ck_assert_str_eq(sftp_pool_state(&sm), "connected");
+	ck_assert_uint_eq(sm.base.reconnects, 2);
+	/* the old session's call fails now */
+	a->broken = true;
+	sftp_checkin(&sm, a);
+	ck_assert(!sm.pool.conns[0].up);
+	ck_assert(sm.pool.conns[1].up && sm.pool.conns[1].ssh);
+	ck_assert(sm.pool.conns[2].up && sm.pool.conns[2].ssh);
+	ck_assert_str_eq(sftp_pool_state(&sm), "connected");
+	pool_reopen(&sm, 0);
+	ck_assert_uint_eq(sm.base.reconnects, 3);
+	/* a failure of a session made since is a new one: all go */
+	b = pool_take(&sm, 1);
+	b->broken = true;
+	sftp_checkin(&sm, b);
+	ck_assert_str_eq(sftp_pool_state(&sm), "reconnecting");
+	for (int i = 0; i < 3; i++)
+		ck_assert(!sm.pool.conns[i].up);
+	pool_teardown(&sm);
+}
+END_TEST
+
+/* A session given up at a caller's deadline goes alone: the mount stays
+ * connected, and the session that replaces it is no reconnect. */
+START_TEST(test_pool_abandoned)
+{
+	struct sftp_mount sm;
+	struct sftp_conn *a, *b;
+	struct vfs_callctx old;
+
+	pool_setup(&sm, 2);
+	old = vfs_callctx_push(vfs_mono_ns() + 20000000LL, false);
+	a = pool_take(&sm, 0);
+	ck_assert(a->fenced);
+	usleep(30000);
+	/* as sftp_err() on LIBSSH2_ERROR_TIMEOUT */
+	a->broken = true;
+	a->timed_out = true;
+	sftp_checkin(&sm, a);
+	vfs_callctx_pop(old);
+	ck_assert(!sm.pool.conns[0].up);
+	ck_assert(sm.pool.conns[1].up);
+	ck_assert_str_eq(sftp_pool_state(&sm), "connected");
+	pool_reopen(&sm, 0);
+	ck_assert_uint_eq(sm.base.reconnects, 0);
+	/* a session that broke is counted */
+	b = pool_take(&sm, 1);
+	b->broken = true;
+	sftp_checkin(&sm, b);
+	pool_reopen(&sm, 0);
+	pool_reopen(&sm, 1);
+	ck_assert_uint_eq(sm.base.reconnects, 2);
+	pool_teardown(&sm);
 }
 END_TEST
 
@@ -425,6 +558,8 @@ Suite *sftp_suite(void)
 	tcase_add_test(tc, test_option_spec);
 	tcase_add_test(tc, test_mount_failures);
 	tcase_add_test(tc, test_bulk_ctr_matches_openssl);
+	tcase_add_test(tc, test_pool_late_failure);
+	tcase_add_test(tc, test_pool_abandoned);
 	suite_add_tcase(s, tc);
 	return s;
 }

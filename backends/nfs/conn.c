@@ -141,11 +141,61 @@ err_destroy:
 	return ret;
 }
 
+/* Whether any slot holds a context (the server answered it once and no
+ * call has found it broken since). */
+static bool nfsb_any_live_locked(struct nfsb_mount *m)
+{
+	for (size_t i = 0; i < m->nconn; i++)
+		if (m->conns[i].nfs)
+			return true;
+	return false;
+}
+
+/* at, on CLOCK_MONOTONIC, moved to vfs_mono_s() time `t` if sooner */
+static void nfsb_wake_by(struct timespec *at, double t)
+{
+	double left = t - vfs_mono_s();
+	struct timespec w;
+
+	if (left < 0)
+		left = 0;
+	clock_gettime(CLOCK_MONOTONIC, &w);
+	w.tv_sec += (time_t)left;
+	w.tv_nsec += (long)((left - (double)(time_t)left) * 1e9);
+	if (w.tv_nsec >= 1000000000L) {
+		w.tv_sec++;
+		w.tv_nsec -= 1000000000L;
+	}
+	if (w.tv_sec < at->tv_sec ||
+	    (w.tv_sec == at->tv_sec && w.tv_nsec < at->tv_nsec))
+		*at = w;
+}
+
+void nfsb_conn_up_locked(struct nfsb_mount *m, struct nfsb_conn *c,
+			 struct nfs_context *nfs)
+{
+	c->nfs = nfs;
+	/* a reconnect if the slot had a context that broke; not its first,
+	 * nor one that replaces a context given up at a caller's deadline
+	 * (the server never failed) */
+	remote_pool_connected_locked(&m->rp, c->gen > 0 && !c->abandoned);
+	c->gen++;
+	c->abandoned = false;
+	c->retry_at = 0;
+}
+
 /*
  * Check out a connection for one call: the context of `want` if >= 0, else
  * any idle one.  A missing context is rebuilt here.  Fails fast with -EIO
  * while the mount is down, with -ETIMEDOUT if none came free before the
  * deadline.
+ *
+ * A slot whose rebuild fails while other slots have a context is no sign
+ * of a dead server (it may refuse one connection more, or one attempt
+ * went wrong): the mount stays up, that slot waits the pool's backoff
+ * (retry_at) before it is tried again, and the caller waits for one of
+ * the working contexts instead.  Only a failure with no context left
+ * makes the mount down.
  */
 int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op)
 {
@@ -164,11 +214,17 @@ int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op)
 	op->deadline = vfs_mono_s() + dl.budget_ms / 1000.0;
 	op->dead = false;
 	op->timed_out = false;
+	op->abandoned = false;
+	op->answered = false;
 
 	pthread_mutex_lock(&m->lock);
+again:
 	for (;;) {
-		if (m->rp.state == REMOTE_DOWN &&
-		    vfs_mono_s() < m->down_until) {
+		struct timespec wake = dl.at;
+		double now = vfs_mono_s();
+		bool live = nfsb_any_live_locked(m);
+
+		if (m->rp.state == REMOTE_DOWN && now < m->down_until) {
 			pthread_mutex_unlock(&m->lock);
 			return -EIO;
 		}
@@ -176,12 +232,18 @@ int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op)
 			if (!m->conns[want].busy)
 				idx = want;
 		} else {
-			/* Prefer a live context over one to rebuild. */
+			/* Prefer a live context over one to rebuild, and
+			 * skip one whose rebuild waits out its backoff. */
 			for (size_t i = 0; i < m->nconn; i++) {
-				if (m->conns[i].busy)
+				struct nfsb_conn *ci = &m->conns[i];
+
+				if (ci->busy)
 					continue;
-				if (idx < 0 ||
-				    (m->conns[i].nfs && !m->conns[idx].nfs))
+				if (!ci->nfs && live && now < ci->retry_at) {
+					nfsb_wake_by(&wake, ci->retry_at);
+					continue;
+				}
+				if (idx < 0 || (ci->nfs && !m->conns[idx].nfs))
 					idx = (int)i;
 			}
 		}
@@ -194,8 +256,9 @@ int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op)
 			return -EIO;
 		}
 		idx = -1;
-		if (pthread_cond_timedwait(&m->cond, &m->lock, &dl.at) ==
-		    ETIMEDOUT) {
+		if (pthread_cond_timedwait(&m->cond, &m->lock, &wake) ==
+			    ETIMEDOUT &&
+		    vfs_ts_ms_until(&dl.at) <= 0) {
 			pthread_mutex_unlock(&m->lock);
 			return -ETIMEDOUT;
 		}
@@ -211,8 +274,9 @@ int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op)
 	/* One rebuild at a time: a dead server costs one timeout, and the
 	 * other callers wait for its outcome or fail fast once it is down. */
 	m->reconnecting = true;
-	/* (A first connect of a pool member changes no state.) */
-	if (m->rp.state == REMOTE_CONNECTED && c->gen > 0)
+	/* (A first connect of a pool member changes no state, nor does the
+	 * rebuild of a context given up at a caller's deadline.) */
+	if (m->rp.state == REMOTE_CONNECTED && c->gen > 0 && !c->abandoned)
 		remote_pool_set_state_locked(&m->rp, REMOTE_RECONNECTING, NULL);
 	pthread_mutex_unlock(&m->lock);
 
@@ -221,10 +285,24 @@ int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op)
 	pthread_mutex_lock(&m->lock);
 	m->reconnecting = false;
 	if (ret == 0) {
-		c->nfs = nfs;
-		remote_pool_connected_locked(&m->rp, c->gen > 0);
-		c->gen++;
+		nfsb_conn_up_locked(m, c, nfs);
 		op->nfs = nfs;
+	} else if (nfsb_any_live_locked(m)) {
+		unsigned delay = remote_pool_backoff_next_locked(&m->rp);
+
+		c->busy = false;
+		c->retry_at = vfs_mono_s() + delay / 1000.0;
+		log_warn_ratelimited(&m->rl,
+				     "%s: connection %d failed: %s "
+				     "(again in %u ms)",
+				     m->display, idx, msg, delay);
+		pthread_cond_broadcast(&m->cond);
+		if (want < 0 && ret != -ETIMEDOUT &&
+		    vfs_ts_ms_until(&dl.at) > 0) {
+			idx = -1;
+			goto again;
+		}
+		ret = ret == -ETIMEDOUT ? -ETIMEDOUT : -EIO;
 	} else {
 		c->busy = false;
 		m->down_until =
@@ -240,26 +318,38 @@ int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op)
 	return ret;
 }
 
-/* Give the connection back; destroy it if the call found it broken. */
+/*
+ * Give the connection back; destroy it if the call found it broken.  A
+ * call the server answered shows the server alive: a mount that was
+ * reconnecting or down is connected again (calls on the contexts still
+ * alive go on while a broken one waits for its rebuild, and would
+ * otherwise never say so).
+ */
 void nfsb_put(struct nfsb_op *op)
 {
 	struct nfsb_mount *m = op->m;
 	struct nfsb_conn *c = &m->conns[op->idx];
 
+	pthread_mutex_lock(&m->lock);
 	if (op->dead) {
 		/* nfsb_finish() destroyed the context already. */
-		pthread_mutex_lock(&m->lock);
 		c->nfs = NULL;
-		if (op->timed_out)
-			/* A server that does not answer: stop sending new
-			 * calls its way for a while. */
-			m->down_until =
-				vfs_mono_s() +
-				remote_pool_backoff_hold_locked(&m->rp) /
-					1000.0;
-		remote_pool_broken_locked(&m->rp, op->timed_out, NULL);
-	} else {
-		pthread_mutex_lock(&m->lock);
+		if (op->abandoned) {
+			/* the caller's deadline, not the server: no state
+			 * change, and its rebuild is no reconnect */
+			c->abandoned = true;
+		} else {
+			if (op->timed_out)
+				/* A server that does not answer: stop
+				 * sending new calls its way for a while. */
+				m->down_until = vfs_mono_s() +
+						remote_pool_backoff_hold_locked(
+							&m->rp) /
+							1000.0;
+			remote_pool_broken_locked(&m->rp, op->timed_out, NULL);
+		}
+	} else if (op->answered && m->rp.state != REMOTE_CONNECTED) {
+		remote_pool_connected_locked(&m->rp, false);
 	}
 	c->busy = false;
 	pthread_cond_broadcast(&m->cond);
@@ -285,6 +375,7 @@ static void nfsb_kill(struct nfsb_op *op)
  */
 int nfsb_finish(struct nfsb_op *op, struct nfsb_wait *w)
 {
+	bool sent = w->pending > 0;
 	int ret = nfsb_drive(op->nfs, w, op->deadline);
 
 	if (ret < 0) {
@@ -292,7 +383,8 @@ int nfsb_finish(struct nfsb_op *op, struct nfsb_wait *w)
 
 		/* a caller's deadline that passed is no sign of a dead server
 		 */
-		op->timed_out = ret == -ETIMEDOUT && !vfs_call_expired();
+		op->abandoned = ret == -ETIMEDOUT && vfs_call_expired();
+		op->timed_out = ret == -ETIMEDOUT && !op->abandoned;
 		log_debug("%s: connection %d lost: %s", op->m->display, op->idx,
 			  ret == -ETIMEDOUT ? "no answer in time"
 			  : e && *e         ? e
@@ -323,6 +415,8 @@ int nfsb_finish(struct nfsb_op *op, struct nfsb_wait *w)
 		nfsb_kill(op);
 		return -EIO;
 	}
+	if (sent)
+		op->answered = true;
 	return w->err;
 }
 
@@ -427,11 +521,13 @@ int nfsb_lstat_full(struct nfsb_mount *m, const char *full, struct stat *st,
 		    bool use_cache)
 {
 	struct nfsb_op op;
+	unsigned long gen;
 	int ret, tries = 0;
 
 	if (use_cache && !vfs_callctx.fresh &&
 	    remote_cache_get_attr(m->cache, full, st))
 		return 0;
+	gen = remote_cache_gen(m->cache);
 	do {
 		ret = nfsb_get(m, -1, &op);
 		if (ret < 0)
@@ -440,6 +536,6 @@ int nfsb_lstat_full(struct nfsb_mount *m, const char *full, struct stat *st,
 		nfsb_put(&op);
 	} while (nfsb_retry(&op, ret, &tries));
 	if (ret == 0)
-		remote_cache_put_attr(m->cache, full, st);
+		remote_cache_put_attr(m->cache, full, st, gen);
 	return ret;
 }

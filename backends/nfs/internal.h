@@ -65,8 +65,13 @@ struct nfs_fh {
 
 struct nfsb_conn {
 	struct nfs_context *nfs; /* NULL until (re)built */
-	bool busy;               /* checked out; protected by lock */
-	unsigned gen;            /* bumped by each rebuild */
+	/* protected by the mount's lock: */
+	bool busy;       /* checked out */
+	unsigned gen;    /* bumped by each rebuild */
+	bool abandoned;  /* dropped at a caller's deadline, not broken: its
+			  * rebuild is no reconnect */
+	double retry_at; /* a rebuild failed while other contexts work:
+			  * not before this (vfs_mono_s) */
 };
 
 struct nfsb_mount {
@@ -151,8 +156,10 @@ struct nfsb_op {
 	int idx;
 	struct nfs_context *nfs;
 	double deadline;
-	bool dead; /* transport failed: destroy at checkin */
-	bool timed_out;
+	bool dead;      /* transport failed: destroy at checkin */
+	bool timed_out; /* ... the server did not answer in time */
+	bool abandoned; /* ... the caller's deadline passed first */
+	bool answered;  /* the server answered every request sent */
 };
 
 /* Completion state of the requests of one call. */
@@ -207,6 +214,10 @@ void nfsb_wait_done(struct nfsb_wait *w, int err);
 void nfsb_cb_status(int err, struct nfs_context *nfs, void *data, void *priv);
 int nfsb_connect(struct nfsb_mount *m, double deadline,
 		 struct nfs_context **out, char *msg, size_t msglen);
+/* Slot c (checked out) holds the new context nfs: counts a reconnect
+ * where one is due, and the mount is connected. */
+void nfsb_conn_up_locked(struct nfsb_mount *m, struct nfsb_conn *c,
+			 struct nfs_context *nfs);
 int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op);
 void nfsb_put(struct nfsb_op *op);
 int nfsb_finish(struct nfsb_op *op, struct nfsb_wait *w);

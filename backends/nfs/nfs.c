@@ -753,14 +753,16 @@ static bool nfsb_fresh_file(const struct stat *st)
 static int nfsb_created(struct nfsb_mount *m, const char *full,
 			const struct vfs_cred *cred, struct stat *st)
 {
+	unsigned long gen;
 	int ret;
 
 	nfsb_invalidate(m, full);
+	gen = remote_cache_gen(m->cache);
 	ret = nfsb_lstat_full(m, full, st, false);
 	if (ret == 0)
 		ret = nfsb_chown_new(m, full, NULL, cred, st);
 	if (ret == 0)
-		remote_cache_put_attr(m->cache, full, st);
+		remote_cache_put_attr(m->cache, full, st, gen);
 	return ret;
 }
 
@@ -1351,6 +1353,7 @@ static int nfsb_list(struct nfsb_mount *m, const char *full,
 	struct nfsb_op op;
 	struct nfsdir *dir = NULL;
 	struct nfsdirent *de;
+	unsigned long gen = remote_cache_gen(m->cache);
 	int ret, tries = 0;
 
 	do {
@@ -1403,7 +1406,7 @@ static int nfsb_list(struct nfsb_mount *m, const char *full,
 		    asprintf(&child, "%s%s%s", full,
 			     strcmp(full, "/") ? "/" : "", e->name) < 0)
 			continue;
-		remote_cache_put_attr(m->cache, child, &e->st);
+		remote_cache_put_attr(m->cache, child, &e->st, gen);
 		free(child);
 	}
 	if (ret < 0) {
@@ -1439,9 +1442,11 @@ static int nfsb_opendir(struct vfs_mount *vm, const char *path,
 	if (!vfs_callctx.fresh)
 		l = remote_cache_get_listing(m->cache, full);
 	if (!l) {
+		unsigned long gen = remote_cache_gen(m->cache);
+
 		ret = nfsb_list(m, full, &l);
 		if (ret == 0)
-			remote_cache_put_listing(m->cache, full, l);
+			remote_cache_put_listing(m->cache, full, l, gen);
 	}
 	free(full);
 	if (ret < 0) {
@@ -1631,6 +1636,7 @@ static int nfsb_create(struct vfs_mount *vm, const char *path, int flags,
 	struct nfsb_file *nf = NULL;
 	bool created = true;
 	int swapped = 0;
+	unsigned long gen = 0;
 	int ret = -ENOMEM;
 
 	if (!full)
@@ -1667,6 +1673,7 @@ again:
 		ret = nfsb_v4_fixup(nf, mode);
 	/* GETATTR through the new handle: no path walk. */
 	nfsb_invalidate(m, full);
+	gen = remote_cache_gen(m->cache);
 	if (ret == 0)
 		ret = nfsb_fgetattr(&nf->base, st);
 	if (ret == 0 && created && m->version == 3 && !nfsb_fresh_file(st)) {
@@ -1691,7 +1698,7 @@ again:
 	if (ret == 0 && created)
 		ret = nfsb_chown_new(m, full, nf, cred, st);
 	if (ret == 0)
-		remote_cache_put_attr(m->cache, full, st);
+		remote_cache_put_attr(m->cache, full, st, gen);
 	if (ret < 0) {
 		nfsb_release(&nf->base);
 		goto out;

@@ -4,6 +4,14 @@
  * backends (cache.h has the rules).
  *
  * Everything is protected by remote_cache.lock, a leaf lock.
+ *
+ * Generations: every invalidation takes a new number from `gen` and
+ * stamps it on the hash bucket of the path it drops (stamp[]), a clear
+ * on `cleared`.  A put carries the number current before its fetch, and
+ * is dropped when the bucket's stamp or `cleared` is newer: what it
+ * fetched may predate the change.  The stamps stay when the entries go,
+ * so an invalidation that left nothing to drop still counts; paths that
+ * share a bucket only cost a put now and then.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -34,6 +42,9 @@ struct remote_cache {
 	size_t nbuckets;
 	size_t count;
 	struct remote_cnode **buckets;
+	unsigned long gen;     /* the last number handed out */
+	unsigned long cleared; /* gen of the last clear */
+	unsigned long *stamp;  /* [nbuckets]: gen of the last invalidation */
 };
 
 static bool remote_fresh(const struct timespec *exp)
@@ -50,7 +61,10 @@ struct remote_cache *remote_cache_new(int ttl_s)
 	c->ttl_ms = ttl_s * 1000L;
 	c->nbuckets = 4096;
 	c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
-	if (!c->buckets) {
+	c->stamp = calloc(c->nbuckets, sizeof(*c->stamp));
+	if (!c->buckets || !c->stamp) {
+		free(c->buckets);
+		free(c->stamp);
 		free(c);
 		return NULL;
 	}
@@ -109,15 +123,51 @@ void remote_cache_free(struct remote_cache *c)
 		return;
 	remote_cache_clear_locked(c);
 	free(c->buckets);
+	free(c->stamp);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
+}
+
+/* Drop everything, and every put of a fetch made before. */
+static void remote_cache_flush_locked(struct remote_cache *c)
+{
+	c->cleared = ++c->gen;
+	remote_cache_clear_locked(c);
 }
 
 void remote_cache_clear(struct remote_cache *c)
 {
 	pthread_mutex_lock(&c->lock);
-	remote_cache_clear_locked(c);
+	remote_cache_flush_locked(c);
 	pthread_mutex_unlock(&c->lock);
+}
+
+unsigned long remote_cache_gen(struct remote_cache *c)
+{
+	unsigned long gen;
+
+	pthread_mutex_lock(&c->lock);
+	gen = c->gen;
+	pthread_mutex_unlock(&c->lock);
+	return gen;
+}
+
+static size_t remote_cache_bucket(struct remote_cache *c, const char *path)
+{
+	return vfs_hash_str(path) % c->nbuckets;
+}
+
+/* Whether path was invalidated, or the cache cleared, after gen. */
+static bool remote_cache_stale_locked(struct remote_cache *c, const char *path,
+				      unsigned long gen)
+{
+	return c->cleared > gen || c->stamp[remote_cache_bucket(c, path)] > gen;
+}
+
+/* path's cached data is being dropped: puts of older fetches too. */
+static void remote_cache_stamp_locked(struct remote_cache *c, const char *path)
+{
+	c->stamp[remote_cache_bucket(c, path)] = ++c->gen;
 }
 
 static struct remote_cnode **remote_cache_slot_locked(struct remote_cache *c,
@@ -186,14 +236,16 @@ bool remote_cache_get_attr(struct remote_cache *c, const char *path,
 }
 
 void remote_cache_put_attr(struct remote_cache *c, const char *path,
-			   const struct stat *st)
+			   const struct stat *st, unsigned long gen)
 {
 	struct remote_cnode *n;
 
 	if (!c->ttl_ms)
 		return;
 	pthread_mutex_lock(&c->lock);
-	n = remote_cache_node_locked(c, path);
+	n = remote_cache_stale_locked(c, path, gen)
+		    ? NULL
+		    : remote_cache_node_locked(c, path);
 	if (n) {
 		n->st = *st;
 		n->has_attr = true;
@@ -221,14 +273,16 @@ struct remote_listing *remote_cache_get_listing(struct remote_cache *c,
 }
 
 void remote_cache_put_listing(struct remote_cache *c, const char *path,
-			      struct remote_listing *l)
+			      struct remote_listing *l, unsigned long gen)
 {
 	struct remote_cnode *n;
 
 	if (!c->ttl_ms)
 		return;
 	pthread_mutex_lock(&c->lock);
-	n = remote_cache_node_locked(c, path);
+	n = remote_cache_stale_locked(c, path, gen)
+		    ? NULL
+		    : remote_cache_node_locked(c, path);
 	if (n) {
 		if (n->ls)
 			remote_listing_put_locked(n->ls);
@@ -244,6 +298,7 @@ static void remote_cache_drop_listing_locked(struct remote_cache *c,
 {
 	struct remote_cnode *n = *remote_cache_slot_locked(c, path);
 
+	remote_cache_stamp_locked(c, path);
 	if (n && n->ls) {
 		remote_listing_put_locked(n->ls);
 		n->ls = NULL;
@@ -256,6 +311,7 @@ static void remote_cache_drop_attr_locked(struct remote_cache *c,
 {
 	struct remote_cnode *n = *remote_cache_slot_locked(c, path);
 
+	remote_cache_stamp_locked(c, path);
 	if (n && n->has_attr) {
 		n->has_attr = false;
 		remote_cache_trim_locked(c, path);
@@ -280,7 +336,7 @@ static void remote_cache_invalidate_parent(struct remote_cache *c,
 			remote_cache_drop_attr_locked(c, parent);
 		free(parent);
 	} else {
-		remote_cache_clear_locked(c);
+		remote_cache_flush_locked(c);
 	}
 	pthread_mutex_unlock(&c->lock);
 }

@@ -10,6 +10,13 @@
  * open directory streams keep reading a listing after the cache has
  * dropped it.  Beyond a bound the cache starts over rather than grow.
  *
+ * A put races the invalidations: a reader that fetched attributes just
+ * before our write changed them must not store its old answer after the
+ * write dropped the entry.  So a reader takes remote_cache_gen() before
+ * it fetches and passes it to the put, which is dropped if the path was
+ * invalidated (or the cache cleared) since.  A put of what we fetched
+ * after a change of our own takes it after that change's invalidation.
+ *
  * The cache's lock is a leaf: take no other lock while holding it (the
  * calls below hold it only inside themselves).
  */
@@ -34,14 +41,19 @@ void remote_cache_free(struct remote_cache *c);
 /* Copy a fresh cached lstat of path into *st: true on a hit. */
 bool remote_cache_get_attr(struct remote_cache *c, const char *path,
 			   struct stat *st);
+/* The cache's generation: take it before fetching what a put stores. */
+unsigned long remote_cache_gen(struct remote_cache *c);
+/* Store path's lstat, fetched after `gen` was taken; dropped if path was
+ * invalidated since. */
 void remote_cache_put_attr(struct remote_cache *c, const char *path,
-			   const struct stat *st);
+			   const struct stat *st, unsigned long gen);
 /* A fresh listing of path with a reference for the caller, or NULL. */
 struct remote_listing *remote_cache_get_listing(struct remote_cache *c,
 						const char *path);
-/* Store a listing (the cache takes its own reference). */
+/* Store a listing (the cache takes its own reference), fetched after
+ * `gen` was taken; dropped if path was invalidated since. */
 void remote_cache_put_listing(struct remote_cache *c, const char *path,
-			      struct remote_listing *l);
+			      struct remote_listing *l, unsigned long gen);
 struct remote_listing *remote_listing_new(void);
 void remote_listing_put(struct remote_cache *c, struct remote_listing *l);
 /* Drop path's attributes and its parent's listing (a change by us). */

@@ -10,15 +10,18 @@
  * States, as `vfsctl mounts` shows them:
  *
  *   connected     the server answers: the last connect attempt succeeded
- *                 and no call has since found a connection broken.
+ *                 (or, nfs, a call on a connection still alive got its
+ *                 answer) and no call has since found a connection
+ *                 broken.
  *   reconnecting  a connection broke (closed or reset: the server went
  *                 away and may be back at once, as after a restart).  New
  *                 calls wait, within their timeout, for a new connection;
  *                 calls on connections still alive go on.
  *   down          the server did not answer within the mount's timeout, or
- *                 a connect attempt failed (sftp: and no session is up;
- *                 its sessions break together, so one that is up shows
- *                 the server alive).  New calls fail at once with
+ *                 a connect attempt failed and no connection is up (one
+ *                 that is up shows the server alive; a slot that fails
+ *                 beside it waits the backoff alone).  New calls fail at
+ *                 once with
  *                 EIO instead of each waiting a whole timeout, so a dead
  *                 server holds no FUSE threads; new attempts are made after
  *                 the backoff delay (and at most one call at a time waits
@@ -28,7 +31,11 @@
  * Transitions: connected -> reconnecting (a connection broke) or -> down
  * (a call timed out); reconnecting -> connected (an attempt succeeded) or
  * -> down (it failed, or a call timed out); down -> connected (an attempt
- * succeeded).  A first connect of a pool member changes no state.
+ * succeeded, or a call was answered).  A first connect of a pool member
+ * changes no state, nor does a connection abandoned at a caller's deadline
+ * (backends/callctx.h: the server did not fail, the call ran out of
+ * time); the driver marks such a slot and its new connection is no
+ * reconnect.
  *
  * Backoff: after a failed attempt the next one waits first_ms, and each
  * further failure doubles the wait up to max_ms; a success resets it.
@@ -92,8 +99,9 @@ const char *remote_state_name(enum remote_state s);
 void remote_pool_set_state_locked(struct remote_pool *rp, enum remote_state s,
 				  const char *why);
 
-/* A connection was made.  `again`: its slot had one before, so this is a
- * reconnect and is counted.  Resets the backoff; the mount is connected. */
+/* A connection was made.  `again`: its slot had one before that broke
+ * (not one abandoned at a caller's deadline), so this is a reconnect and
+ * is counted.  Resets the backoff; the mount is connected. */
 void remote_pool_connected_locked(struct remote_pool *rp, bool again);
 
 /* A connect attempt failed: the delay before the next one, in ms (first,

@@ -97,11 +97,15 @@ struct sftp_arena {
 struct sftp_conn {
 	int idx; /* slot in the pool */
 	/* the fields below up to `sftp` are protected by sftp_pool.lock */
-	bool busy;    /* checked out, or being (re)connected */
-	bool up;      /* session usable */
-	bool doomed;  /* close at checkin: the server went away */
-	unsigned gen; /* bumped for every new session in this slot */
-	int nfiles;   /* open files whose handle lives here */
+	bool busy;      /* checked out, or being (re)connected */
+	bool up;        /* session usable */
+	bool doomed;    /* close at checkin: the server went away */
+	unsigned gen;   /* bumped for every new session in this slot */
+	int nfiles;     /* open files whose handle lives here */
+	unsigned epoch; /* the pool's fail_epoch when the session came up */
+	bool abandoned; /* the last session was given up at a caller's
+			 * deadline (not broken): its successor is no
+			 * reconnect */
 	/* owned by whoever has the slot busy */
 	int sock;
 	LIBSSH2_SESSION *ssh;
@@ -129,6 +133,7 @@ struct sftp_pool {
 	bool connecting;       /* a (re)connect attempt is running */
 	bool probe_waiter;     /* one op waits on a down mount's attempt */
 	unsigned attempt_seq;  /* bumped when an attempt ends */
+	unsigned fail_epoch;   /* bumped by each failure of every session */
 	unsigned rr;           /* round-robin start for checkouts */
 	struct timespec next_attempt;
 	struct timespec last_attempt_end;
@@ -261,6 +266,10 @@ void sftp_checkin(struct sftp_mount *sm, struct sftp_conn *c);
  * thread opens a new one in its slot. */
 void sftp_checkin_discard(struct sftp_mount *sm, struct sftp_conn *c);
 /* Account an open file handle on slot idx (delta +1/-1). */
+/* Slot c (reserved busy, not up) holds a newly opened session: marks it
+ * up, counts a reconnect where one is due, and the mount is connected.
+ * Called with the pool lock held (by the maintenance thread). */
+void sftp_pool_opened_locked(struct sftp_mount *sm, struct sftp_conn *c);
 void sftp_pool_count_file(struct sftp_mount *sm, int idx, int delta);
 const char *sftp_pool_state(struct sftp_mount *sm);
 

@@ -6,10 +6,12 @@
  * The states, their meaning, the backoff policy and the reconnect count
  * are the remote core's (backends/remote/pool.h).  What is SFTP's own: a
  * transport error on one session fails them all (they share the server
- * and the path to it), and the maintenance thread, not the callers, makes
- * the connect attempts.  While DOWN, one operation at a time (at most
- * once a second) may wait for a fresh attempt: a dead server then costs
- * the FUSE thread pool one thread, not all of them.
+ * and the path to it), but only a session made since the last such
+ * failure does: an older one, busy then and failing only now, goes alone
+ * (fail_epoch), as does one abandoned at a caller's deadline.  The
+ * maintenance thread, not the callers, makes the connect attempts.  While DOWN,
+ * one operation at a time (at most once a second) may wait for a fresh attempt:
+ * a dead server then costs the FUSE thread pool one thread, not all of them.
  */
 #include <alloca.h>
 #include <errno.h>
@@ -111,6 +113,7 @@ static int sftp_pool_fail_locked(struct sftp_mount *sm, const char *why,
 	bool was_connected;
 	int n = 0;
 
+	p->fail_epoch++;
 	for (int i = 0; i < p->n; i++) {
 		struct sftp_conn *c = &p->conns[i];
 
@@ -150,6 +153,7 @@ void sftp_checkin(struct sftp_mount *sm, struct sftp_conn *c)
 {
 	struct sftp_pool *p = &sm->pool;
 	struct sftp_conn **closing;
+	bool abandoned = false;
 	int n = 0;
 
 	sftp_close_reap(c, false);
@@ -161,7 +165,7 @@ void sftp_checkin(struct sftp_mount *sm, struct sftp_conn *c)
 		else if (c->timed_out && vfs_call_expired())
 			/* the caller's deadline, not a silent server: drop
 			 * this connection only, the mount stays up */
-			c->timed_out = false;
+			abandoned = true;
 	}
 	pthread_mutex_lock(&p->lock);
 	if (!c->broken && !c->doomed) {
@@ -172,7 +176,16 @@ void sftp_checkin(struct sftp_mount *sm, struct sftp_conn *c)
 	}
 	closing = alloca(p->n * sizeof(*closing));
 	c->up = false;
-	if (c->broken) {
+	if (abandoned) {
+		c->abandoned = true;
+	} else if (c->broken && c->epoch != p->fail_epoch) {
+		/* A session from before the pool's last failure, which
+		 * was doomed then and is only now checked in: that
+		 * failure was acted on, and the sessions made since are
+		 * not this one's. */
+		log_debug("%s: connection %d of an earlier failure closed",
+			  sm->cfg.display, c->idx);
+	} else if (c->broken) {
 		char *msg = NULL;
 		char why[200];
 
@@ -318,13 +331,32 @@ const char *sftp_pool_state(struct sftp_mount *sm)
 	return remote_state_name(s);
 }
 
+void sftp_pool_opened_locked(struct sftp_mount *sm, struct sftp_conn *c)
+{
+	struct sftp_pool *p = &sm->pool;
+	bool was_connected = p->rp.state == REMOTE_CONNECTED;
+
+	/* a slot whose session broke: a reconnect; not its first session,
+	 * nor one that replaces a session given up at a caller's deadline
+	 * (the server never failed) */
+	remote_pool_connected_locked(&p->rp, c->gen > 0 && !c->abandoned);
+	c->gen++;
+	c->up = true;
+	c->doomed = false;
+	c->abandoned = false;
+	/* a failure of this session is a new one, to be acted on */
+	c->epoch = p->fail_epoch;
+	if (!was_connected)
+		/* the server may have changed while we were away */
+		remote_cache_clear(sm->cache);
+}
+
 /* One (re)connect attempt for slot c (reserved busy by the caller). */
 static void sftp_maint_connect_locked(struct sftp_mount *sm,
 				      struct sftp_conn *c)
 {
 	struct sftp_pool *p = &sm->pool;
 	struct vfs_error err;
-	bool was_connected;
 	int rc;
 
 	vfs_error_init(&err);
@@ -340,16 +372,8 @@ static void sftp_maint_connect_locked(struct sftp_mount *sm,
 		c->gen++;
 		c->up = true;
 	} else if (rc == 0) {
-		was_connected = p->rp.state == REMOTE_CONNECTED;
-		/* a slot that had a session before: a reconnect */
-		remote_pool_connected_locked(&p->rp, c->gen > 0);
-		c->gen++;
-		c->up = true;
-		c->doomed = false;
+		sftp_pool_opened_locked(sm, c);
 		p->next_attempt = p->last_attempt_end;
-		if (!was_connected)
-			/* the server may have changed while we were away */
-			remote_cache_clear(sm->cache);
 	} else {
 		bool any_up = false;
 

@@ -576,12 +576,14 @@ static int sftp_lstat(struct sftp_mount *sm, const char *path, bool fresh,
 		      struct stat *st)
 {
 	struct sftp_conn *c;
+	unsigned long gen;
 	char *rpath;
 	int rc, tries = 0;
 
 	if (!fresh && !vfs_callctx.fresh &&
 	    remote_cache_get_attr(sm->cache, path, st))
 		return 0;
+	gen = remote_cache_gen(sm->cache);
 	rc = sftp_rpath(sm, path, &rpath);
 	if (rc)
 		return rc;
@@ -593,7 +595,7 @@ static int sftp_lstat(struct sftp_mount *sm, const char *path, bool fresh,
 	} while (sftp_checkin_retry(sm, c, rc, &tries));
 	free(rpath);
 	if (rc == 0)
-		remote_cache_put_attr(sm->cache, path, st);
+		remote_cache_put_attr(sm->cache, path, st, gen);
 	return rc;
 }
 
@@ -915,7 +917,8 @@ static int sftp_setattr(struct vfs_mount *m, const char *path,
 			remote_cache_invalidate(sm->cache, path);
 		remote_cache_invalidate(sm->cache, f->path);
 		if (!rc && !__atomic_load_n(&f->moved, __ATOMIC_RELAXED))
-			remote_cache_put_attr(sm->cache, f->path, st);
+			remote_cache_put_attr(sm->cache, f->path, st,
+					      remote_cache_gen(sm->cache));
 		return rc;
 	}
 
@@ -949,7 +952,8 @@ static int sftp_setattr(struct vfs_mount *m, const char *path,
 	sftp_checkin(sm, c);
 	remote_cache_invalidate(sm->cache, path);
 	if (!rc)
-		remote_cache_put_attr(sm->cache, path, st);
+		remote_cache_put_attr(sm->cache, path, st,
+				      remote_cache_gen(sm->cache));
 out_free:
 	free(rpath);
 	return rc;
@@ -1122,7 +1126,8 @@ static int sftp_mkdir(struct vfs_mount *m, const char *path, mode_t mode,
 	sftp_checkin(sm, c);
 	remote_cache_invalidate_name(sm->cache, path);
 	if (!rc)
-		remote_cache_put_attr(sm->cache, path, st);
+		remote_cache_put_attr(sm->cache, path, st,
+				      remote_cache_gen(sm->cache));
 out:
 	free(rpath);
 	return rc;
@@ -1175,7 +1180,8 @@ out_checkin:
 	sftp_checkin(sm, c);
 	remote_cache_invalidate_name(sm->cache, path);
 	if (!rc)
-		remote_cache_put_attr(sm->cache, path, st);
+		remote_cache_put_attr(sm->cache, path, st,
+				      remote_cache_gen(sm->cache));
 out:
 	free(rpath);
 	return rc;
@@ -1366,6 +1372,7 @@ static int sftp_list(struct sftp_mount *sm, struct sftp_conn *c,
 	LIBSSH2_SFTP_ATTRIBUTES a;
 	LIBSSH2_SFTP_HANDLE *dh;
 	char name[NAME_MAX * 4 + 1];
+	unsigned long gen = remote_cache_gen(sm->cache);
 	int rc, ret = 0;
 
 	dh = libssh2_sftp_open_ex(c->sftp, rpath, strlen(rpath), 0, 0,
@@ -1390,7 +1397,7 @@ static int sftp_list(struct sftp_mount *sm, struct sftp_conn *c,
 		sftp_attr_to_stat(&a, child, &st);
 		if (sftp_attr_full(&a)) {
 			flags = VFS_DIRENT_FULL;
-			remote_cache_put_attr(sm->cache, child, &st);
+			remote_cache_put_attr(sm->cache, child, &st, gen);
 		}
 		free(child);
 		ret = vfs_dirbuf_add(&ls->db, name, &st, flags);
@@ -1410,6 +1417,7 @@ static int sftp_opendir(struct vfs_mount *m, const char *path,
 	struct sftp_mount *sm = sftp_mount_of(m);
 	struct remote_listing *ls;
 	struct sftp_conn *c;
+	unsigned long gen;
 	struct vfs_dir *d;
 	char *rpath;
 	int rc, tries = 0;
@@ -1422,6 +1430,7 @@ static int sftp_opendir(struct vfs_mount *m, const char *path,
 			       : remote_cache_get_listing(sm->cache, path);
 	if (ls)
 		goto done;
+	gen = remote_cache_gen(sm->cache);
 	rc = sftp_rpath(sm, path, &rpath);
 	if (rc) {
 		free(d);
@@ -1449,7 +1458,7 @@ static int sftp_opendir(struct vfs_mount *m, const char *path,
 		free(d);
 		return rc;
 	}
-	remote_cache_put_listing(sm->cache, path, ls);
+	remote_cache_put_listing(sm->cache, path, ls, gen);
 done:
 	d->ls = ls;
 	*out = d;
@@ -1674,7 +1683,7 @@ static int sftp_create(struct vfs_mount *m, const char *path, int flags,
 	sftp_file_attach(sm, f, c, h);
 	sftp_checkin(sm, c);
 	remote_cache_invalidate_name(sm->cache, path);
-	remote_cache_put_attr(sm->cache, path, st);
+	remote_cache_put_attr(sm->cache, path, st, remote_cache_gen(sm->cache));
 	*out = &f->base;
 	return 0;
 
@@ -2202,10 +2211,12 @@ static int sftp_fgetattr(struct vfs_file *vf, struct stat *st)
 	struct sftp_mount *sm = sftp_mount_of(vf->mount);
 	LIBSSH2_SFTP_ATTRIBUTES a;
 	struct sftp_conn *c;
+	unsigned long gen;
 	int rc, tries = 0;
 
 	/* every handle's queued writes: the size must include them */
 	sftp_wb_drain_path(sm->wb, f->path);
+	gen = remote_cache_gen(sm->cache);
 	pthread_mutex_lock(&f->lock);
 	do {
 		rc = sftp_file_begin(sm, f, &c);
@@ -2217,7 +2228,7 @@ static int sftp_fgetattr(struct vfs_file *vf, struct stat *st)
 	if (rc)
 		return rc;
 	sftp_attr_to_stat(&a, f->path, st);
-	remote_cache_put_attr(sm->cache, f->path, st);
+	remote_cache_put_attr(sm->cache, f->path, st, gen);
 	return 0;
 }
 
