@@ -3,12 +3,19 @@
  * internal.h - private declarations shared by the SFTP backend's files
  * in backends/sftp/:
  *
- *   sftp.c        the vfs_backend_ops table: namespace and open-file ops
+ *   sftp.c        options, mount and unmount, statfs, the ops table
+ *   attr.c        attributes: getattr, setattr, fgetattr
+ *   namespace.c   readlink, mknod, mkdir, symlink, unlink, rmdir, rename,
+ *                 clone
+ *   dir.c         directory listings
+ *   file.c        open files: create, open, flush, fsync, release
+ *   io.c          read and write, read-ahead, I/O on any connection
  *   session.c     one SSH session: TCP connect, handshake, SFTP
  *                 subsystem, its allocation arena, deferred closes
  *   known_hosts.c host key verification (strict or accept-new)
  *   auth.c        authentication: agent, identity files, password
- *   errors.c      libssh2 results and SFTP status codes to -errno
+ *   errors.c      libssh2 results and SFTP status codes to -errno, and
+ *                 the errno a FAILURE stands for (sftp_explain*)
  *   pool.c        the connection pool, reconnection and keepalive
  *   ctr.c         AES-128-CTR for libssh2, its keystream made in bulk
  *   exec.c        commands run on the server (remote_exec = yes)
@@ -24,7 +31,7 @@
  * with libssh2_session_set_timeout(), so every library call returns within
  * the mount's timeout; two places switch to non-blocking mode briefly to
  * have a second request on the wire before waiting for the first
- * (sftp_close_deferred, and sftp_open_lstat in sftp.c).
+ * (sftp_close_deferred, and sftp_open_lstat in file.c).
  *
  * Lock order (outer first): sftp_file.lock → sftp_pool.lock →
  * sftp_cache.lock.  A checked-out connection is not a lock in this sense:
@@ -172,6 +179,149 @@ static inline struct sftp_mount *sftp_mount_of(struct vfs_mount *m)
 	return (struct sftp_mount *)m;
 }
 
+/* An open file. */
+struct sftp_file {
+	struct vfs_file base; /* first: the router sees this */
+	pthread_mutex_t lock; /* serialises calls on this handle */
+	char *path;           /* mount-relative (owned) */
+	char *rpath;          /* remote (owned) */
+	unsigned long fxf;    /* LIBSSH2_FXF_* to reopen with */
+	/* the remote handle and the session it belongs to; idx < 0: none */
+	LIBSSH2_SFTP_HANDLE *h;
+	int idx;
+	unsigned gen;
+	bool need_seek; /* libssh2's pipeline state is unknown */
+	int write_err;  /* sticky: a write may have been lost */
+	/* read-ahead: ra[0..ra_len) holds the file from ra_off; ra_eof says
+	 * the file ended there.  next_off is where the last read ended. */
+	char *ra;
+	size_t ra_len;
+	off_t ra_off;
+	bool ra_eof;
+	off_t next_off;
+	/*
+	 * More handles of the file, one per pooled connection (xh[idx],
+	 * valid while the slot's generation is still xh[idx].gen), for I/O
+	 * that need not go through the handle above: O_DIRECT requests and
+	 * the writer threads' writes run on any idle connection at once
+	 * instead of queueing on f->lock.  xlock guards the table; a handle
+	 * is used only by whoever has its connection checked out.
+	 */
+	pthread_mutex_t xlock;
+	struct sftp_xh {
+		LIBSSH2_SFTP_HANDLE *h;
+		unsigned gen;
+	} * xh;
+	/* the mount's open files, under sm->files_lock; `moved`: renamed
+	 * or unlinked through this mount since it was opened, so its path
+	 * may name another file now and no more handles are opened by it */
+	struct sftp_file *next, **pprev;
+	bool moved;
+};
+
+static inline struct sftp_file *sftp_file_of(struct vfs_file *f)
+{
+	return (struct sftp_file *)f;
+}
+
+/* ---- sftp.c ------------------------------------------------------ */
+
+/*
+ * The remote path of a mount-relative one, in *out (a new string): 0,
+ * -ENOMEM or -ENAMETOOLONG (see there).
+ */
+int sftp_rpath(struct sftp_mount *sm, const char *path, char **out);
+/* Check c back in after an idempotent call; true when the call should run
+ * once more (on a fresh session after a broken one). */
+bool sftp_checkin_retry(struct sftp_mount *sm, struct sftp_conn *c, int rc,
+			int *tries);
+
+/* ---- attr.c ------------------------------------------------------ */
+
+/* Does a carry every attribute a struct stat needs? */
+bool sftp_attr_full(const LIBSSH2_SFTP_ATTRIBUTES *a);
+/* a (of the object at mount-relative path) as a struct stat. */
+void sftp_attr_to_stat(const LIBSSH2_SFTP_ATTRIBUTES *a, const char *path,
+		       struct stat *st);
+/* lstat over an already checked-out connection.  0 or -errno. */
+int sftp_lstat_conn(struct sftp_conn *c, const char *rpath, const char *path,
+		    struct stat *st);
+int sftp_getattr(struct vfs_mount *m, const char *path, struct stat *st);
+int sftp_setattr(struct vfs_mount *m, const char *path, struct vfs_file *vf,
+		 const struct vfs_setattr *sa, struct stat *st);
+int sftp_fgetattr(struct vfs_file *vf, struct stat *st);
+
+/* ---- errors.c: the errno the server could not name ---------------- */
+
+/* sftp_err() for the libssh2 1.10 calls whose SFTP status is garbage. */
+int sftp_err_nostatus(struct sftp_conn *c, int rc);
+/* FAILURE or NO_SUCH_FILE (rc) named by what is at rpath now: if_exists,
+ * if_dir or if_notdir (0: no opinion), else rc. */
+int sftp_explain(struct sftp_conn *c, const char *rpath, int rc, int if_exists,
+		 int if_dir, int if_notdir);
+/* -EROFS for a FAILURE (rc) on a read-only server file system, else rc. */
+int sftp_explain_rofs(struct sftp_mount *sm, struct sftp_conn *c,
+		      const char *rpath, int rc);
+/* The errno of a failed write or size change (EROFS, ENOSPC, EFBIG), else
+ * rc. */
+int sftp_explain_size(struct sftp_mount *sm, struct sftp_conn *c,
+		      const char *rpath, uint64_t old, uint64_t end,
+		      size_t need, int rc);
+
+/* ---- namespace.c ------------------------------------------------- */
+
+/* Give an object we just created its owner and mode (see there).  0, or
+ * the chown's error (the caller removes the object). */
+int sftp_finish_new(struct sftp_mount *sm, struct sftp_conn *c,
+		    LIBSSH2_SFTP_HANDLE *h, const char *rpath, const char *path,
+		    mode_t mode, const struct vfs_cred *cred, struct stat *st);
+ssize_t sftp_readlink(struct vfs_mount *m, const char *path, char *buf,
+		      size_t size);
+int sftp_mknod(struct vfs_mount *m, const char *path, mode_t mode, dev_t rdev,
+	       const struct vfs_cred *cred, struct stat *st);
+int sftp_mkdir(struct vfs_mount *m, const char *path, mode_t mode,
+	       const struct vfs_cred *cred, struct stat *st);
+int sftp_symlink(struct vfs_mount *m, const char *target, const char *path,
+		 const struct vfs_cred *cred, struct stat *st);
+int sftp_unlink(struct vfs_mount *m, const char *path);
+int sftp_rmdir(struct vfs_mount *m, const char *path);
+int sftp_rename(struct vfs_mount *m, const char *from, const char *to,
+		unsigned flags);
+int sftp_clone(struct vfs_mount *m, const char *from, const char *to,
+	       struct vfs_error *err);
+
+/* ---- dir.c ------------------------------------------------------- */
+
+int sftp_opendir(struct vfs_mount *m, const char *path, struct vfs_dir **out);
+int sftp_readdir(struct vfs_mount *m, struct vfs_dir *d, off_t off,
+		 vfs_fill_fn fill, void *ctx);
+void sftp_releasedir(struct vfs_mount *m, struct vfs_dir *d);
+
+/* ---- file.c ------------------------------------------------------ */
+
+/* Files open at `path` or below it no longer have it for a name. */
+void sftp_files_moved(struct sftp_mount *sm, const char *path);
+/* Check out the connection f's handle lives on, reopening it by path if
+ * its session is gone.  Called with f->lock held.  0 or -errno. */
+int sftp_file_begin(struct sftp_mount *sm, struct sftp_file *f,
+		    struct sftp_conn **out);
+int sftp_create(struct vfs_mount *m, const char *path, int flags, mode_t mode,
+		const struct vfs_cred *cred, struct vfs_file **out,
+		struct stat *st);
+int sftp_open(struct vfs_mount *m, const char *path, int flags,
+	      struct vfs_file **out);
+int sftp_flush(struct vfs_file *vf);
+int sftp_fsync(struct vfs_file *vf, bool datasync);
+int sftp_release(struct vfs_file *vf);
+
+/* ---- io.c -------------------------------------------------------- */
+
+ssize_t sftp_read(struct vfs_file *vf, void *buf, size_t size, off_t off);
+ssize_t sftp_write(struct vfs_file *vf, const void *buf, size_t size,
+		   off_t off);
+/* The writer threads' half of write-behind (an sftp_wb_fn). */
+void sftp_write_behind(void *file, const char *buf, size_t size, off_t off);
+
 /* ---- session.c ------------------------------------------------- */
 
 /*
@@ -262,7 +412,7 @@ int sftp_checkout(struct sftp_mount *sm, int want, unsigned gen,
  * broken is discarded and the pool starts reconnecting. */
 void sftp_checkin(struct sftp_mount *sm, struct sftp_conn *c);
 /* Give a connection back to be closed, though the server is fine: its
- * session is out of step (sftp.c, sftp_write_refused).  The maintenance
+ * session is out of step (io.c, sftp_write_refused).  The maintenance
  * thread opens a new one in its slot. */
 void sftp_checkin_discard(struct sftp_mount *sm, struct sftp_conn *c);
 /* Account an open file handle on slot idx (delta +1/-1). */

@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * attr.c - attributes over SFTP v3: its ATTRS as struct stat, lstat
+ * through the cache, getattr, setattr and fgetattr.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backends/callctx.h"
+#include "backends/sftp/internal.h"
+#include "lib/hash.h"
+
+#define SFTP_BLKSIZE (128 * 1024)
+
+/* the short basis keeps the inode numbers of earlier versions (hash.h) */
+static ino_t sftp_ino(const char *path)
+{
+	return (ino_t)(vfs_hash_str_from(VFS_HASH_FNV_BASIS_SHORT, path) | 1);
+}
+
+bool sftp_attr_full(const LIBSSH2_SFTP_ATTRIBUTES *a)
+{
+	const unsigned long all =
+		LIBSSH2_SFTP_ATTR_SIZE | LIBSSH2_SFTP_ATTR_UIDGID |
+		LIBSSH2_SFTP_ATTR_PERMISSIONS | LIBSSH2_SFTP_ATTR_ACMODTIME;
+
+	return (a->flags & all) == all;
+}
+
+void sftp_attr_to_stat(const LIBSSH2_SFTP_ATTRIBUTES *a, const char *path,
+		       struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = sftp_ino(path);
+	st->st_nlink = 1;
+	st->st_blksize = SFTP_BLKSIZE;
+	if (a->flags & LIBSSH2_SFTP_ATTR_PERMISSIONS)
+		st->st_mode = (mode_t)a->permissions;
+	if (!(st->st_mode & S_IFMT))
+		st->st_mode |= S_IFREG;
+	if (a->flags & LIBSSH2_SFTP_ATTR_SIZE) {
+		st->st_size = (off_t)a->filesize;
+		st->st_blocks = (blkcnt_t)((a->filesize + 511) / 512);
+	}
+	if (a->flags & LIBSSH2_SFTP_ATTR_UIDGID) {
+		st->st_uid = (uid_t)a->uid;
+		st->st_gid = (gid_t)a->gid;
+	}
+	if (a->flags & LIBSSH2_SFTP_ATTR_ACMODTIME) {
+		st->st_atim.tv_sec = (time_t)a->atime;
+		st->st_mtim.tv_sec = (time_t)a->mtime;
+		/* v3 has no ctime: mtime is the closest honest value */
+		st->st_ctim.tv_sec = (time_t)a->mtime;
+	}
+}
+
+/* lstat over an already checked-out connection. */
+int sftp_lstat_conn(struct sftp_conn *c, const char *rpath, const char *path,
+		    struct stat *st)
+{
+	LIBSSH2_SFTP_ATTRIBUTES a;
+	int rc;
+
+	rc = libssh2_sftp_stat_ex(c->sftp, rpath, strlen(rpath),
+				  LIBSSH2_SFTP_LSTAT, &a);
+	if (rc)
+		return sftp_err(c, rc);
+	sftp_attr_to_stat(&a, path, st);
+	return 0;
+}
+
+/* lstat through the cache; `fresh` skips the cache (and refills it). */
+static int sftp_lstat(struct sftp_mount *sm, const char *path, bool fresh,
+		      struct stat *st)
+{
+	struct sftp_conn *c;
+	unsigned long gen;
+	char *rpath;
+	int rc, tries = 0;
+
+	if (!fresh && !vfs_callctx.fresh &&
+	    remote_cache_get_attr(sm->cache, path, st))
+		return 0;
+	gen = remote_cache_gen(sm->cache);
+	rc = sftp_rpath(sm, path, &rpath);
+	if (rc)
+		return rc;
+	do {
+		rc = sftp_checkout(sm, -1, 0, &c);
+		if (rc)
+			break;
+		rc = sftp_lstat_conn(c, rpath, path, st);
+	} while (sftp_checkin_retry(sm, c, rc, &tries));
+	free(rpath);
+	if (rc == 0)
+		remote_cache_put_attr(sm->cache, path, st, gen);
+	return rc;
+}
+
+int sftp_getattr(struct vfs_mount *m, const char *path, struct stat *st)
+{
+	/* a size from before our queued writes would shrink the file in
+	 * the kernel's eyes */
+	sftp_wb_drain_path(sftp_mount_of(m)->wb, path);
+	return sftp_lstat(sftp_mount_of(m), path, false, st);
+}
+
+/*
+ * SFTP v3 carries times as unsigned 32-bit seconds (1970 to 2106), and
+ * libssh2 sends the low 32 bits of whatever it is given: 2^32 would land
+ * in 1970, -1 in 2106.  Out-of-range times are clamped instead, as the
+ * kernel clamps times to what a file system can store (s_time_min/max).
+ */
+static unsigned long sftp_time_clamp(time_t t)
+{
+	if (t < 0)
+		return 0;
+	if ((uint64_t)t > UINT32_MAX)
+		return UINT32_MAX;
+	return (unsigned long)t;
+}
+
+/* setattr of what `path` names, over connection c, from current attrs. */
+static int sftp_setstat_conn(struct sftp_conn *c, struct sftp_file *f,
+			     const char *rpath, const struct stat *cur,
+			     const struct vfs_setattr *sa)
+{
+	LIBSSH2_SFTP_ATTRIBUTES a = {0};
+	time_t now = time(NULL);
+	int rc;
+
+	if (sa->valid & VFS_SET_MODE) {
+		a.flags |= LIBSSH2_SFTP_ATTR_PERMISSIONS;
+		a.permissions = sa->mode & 07777;
+	}
+	if (sa->valid & (VFS_SET_UID | VFS_SET_GID)) {
+		/* v3 sets owner and group together */
+		a.flags |= LIBSSH2_SFTP_ATTR_UIDGID;
+		a.uid = sa->valid & VFS_SET_UID ? sa->uid : cur->st_uid;
+		a.gid = sa->valid & VFS_SET_GID ? sa->gid : cur->st_gid;
+	}
+	if (sa->valid & VFS_SET_SIZE) {
+		a.flags |= LIBSSH2_SFTP_ATTR_SIZE;
+		a.filesize = (libssh2_uint64_t)sa->size;
+	}
+	if (sa->valid & (VFS_SET_ATIME | VFS_SET_MTIME | VFS_SET_ATIME_NOW |
+			 VFS_SET_MTIME_NOW)) {
+		/* ... and both times, in whole seconds */
+		a.flags |= LIBSSH2_SFTP_ATTR_ACMODTIME;
+		a.atime = cur->st_atim.tv_sec;
+		a.mtime = cur->st_mtim.tv_sec;
+		if (sa->valid & VFS_SET_ATIME_NOW)
+			a.atime = now;
+		else if (sa->valid & VFS_SET_ATIME)
+			a.atime = sftp_time_clamp(sa->atime.tv_sec);
+		if (sa->valid & VFS_SET_MTIME_NOW)
+			a.mtime = now;
+		else if (sa->valid & VFS_SET_MTIME)
+			a.mtime = sftp_time_clamp(sa->mtime.tv_sec);
+	}
+	if (!a.flags)
+		return 0;
+	if (f)
+		rc = libssh2_sftp_fstat_ex(f->h, &a, 1);
+	else
+		rc = libssh2_sftp_stat_ex(c->sftp, rpath, strlen(rpath),
+					  LIBSSH2_SFTP_SETSTAT, &a);
+	return sftp_err(c, rc);
+}
+
+/* Does sa change one of a pair SFTP v3 can only set together? */
+static bool sftp_setattr_partial(const struct vfs_setattr *sa)
+{
+	bool uid = sa->valid & VFS_SET_UID, gid = sa->valid & VFS_SET_GID;
+	bool at = sa->valid & (VFS_SET_ATIME | VFS_SET_ATIME_NOW);
+	bool mt = sa->valid & (VFS_SET_MTIME | VFS_SET_MTIME_NOW);
+
+	return uid != gid || at != mt;
+}
+
+/* Would sa leave an object with attributes cur unchanged? */
+static bool sftp_setattr_noop(const struct stat *cur,
+			      const struct vfs_setattr *sa)
+{
+	if ((sa->valid & VFS_SET_MODE) &&
+	    (sa->mode & 07777) != (cur->st_mode & 07777))
+		return false;
+	if ((sa->valid & VFS_SET_UID) && sa->uid != cur->st_uid)
+		return false;
+	if ((sa->valid & VFS_SET_GID) && sa->gid != cur->st_gid)
+		return false;
+	if ((sa->valid & VFS_SET_SIZE) && sa->size != cur->st_size)
+		return false;
+	if ((sa->valid & VFS_SET_ATIME) &&
+	    sa->atime.tv_sec != cur->st_atim.tv_sec)
+		return false;
+	if ((sa->valid & VFS_SET_MTIME) &&
+	    sa->mtime.tv_sec != cur->st_mtim.tv_sec)
+		return false;
+	return !(sa->valid & (VFS_SET_ATIME_NOW | VFS_SET_MTIME_NOW));
+}
+
+int sftp_setattr(struct vfs_mount *m, const char *path, struct vfs_file *vf,
+		 const struct vfs_setattr *sa, struct stat *st)
+{
+	struct sftp_mount *sm = sftp_mount_of(m);
+	struct sftp_file *f = vf ? sftp_file_of(vf) : NULL;
+	LIBSSH2_SFTP_ATTRIBUTES a;
+	struct sftp_conn *c;
+	struct stat cur;
+	char *rpath;
+	int rc;
+
+	/* queued writes land before the change, as they were issued */
+	if (path)
+		sftp_wb_drain_path(sm->wb, path);
+	if (f)
+		sftp_wb_drain(sm->wb, f);
+	if (f) {
+		pthread_mutex_lock(&f->lock);
+		f->ra_len = 0;
+		rc = sftp_file_begin(sm, f, &c);
+		if (rc)
+			goto out_unlock;
+		/* the current attributes matter only to fill in the half of
+		 * owner/group or atime/mtime that v3 must send but the caller
+		 * did not give */
+		memset(&cur, 0, sizeof(cur));
+		rc = 0;
+		if (sftp_setattr_partial(sa)) {
+			rc = sftp_err(c, libssh2_sftp_fstat_ex(f->h, &a, 0));
+			if (!rc)
+				sftp_attr_to_stat(&a, f->path, &cur);
+		}
+		if (!rc) {
+			rc = sftp_setstat_conn(c, f, NULL, &cur, sa);
+			if (rc && (sa->valid & VFS_SET_SIZE))
+				rc = sftp_explain_size(
+					sm, c, f->rpath, (uint64_t)cur.st_size,
+					(uint64_t)sa->size, 0, rc);
+			rc = sftp_explain_rofs(sm, c, f->rpath, rc);
+		}
+		if (!rc)
+			rc = sftp_err(c, libssh2_sftp_fstat_ex(f->h, &a, 0));
+		if (!rc)
+			sftp_attr_to_stat(&a, f->path, st);
+		sftp_checkin(sm, c);
+	out_unlock:
+		pthread_mutex_unlock(&f->lock);
+		/*
+		 * Cached under the file's own name, and only while that
+		 * still names it: the caller's path may be stale, or NULL
+		 * for a file unlinked while open.
+		 */
+		if (path)
+			remote_cache_invalidate(sm->cache, path);
+		remote_cache_invalidate(sm->cache, f->path);
+		if (!rc && !__atomic_load_n(&f->moved, __ATOMIC_RELAXED))
+			remote_cache_put_attr(sm->cache, f->path, st,
+					      remote_cache_gen(sm->cache));
+		return rc;
+	}
+
+	rc = sftp_rpath(sm, path, &rpath);
+	if (rc)
+		return rc;
+	rc = sftp_checkout(sm, -1, 0, &c);
+	if (rc)
+		goto out_free;
+	rc = sftp_lstat_conn(c, rpath, path, &cur);
+	if (!rc && S_ISLNK(cur.st_mode)) {
+		/* SETSTAT would change the link's target instead: only
+		 * what changes nothing (cp -a, tar: lchown to the owner the
+		 * new link already has) succeeds */
+		*st = cur;
+		if (!sftp_setattr_noop(&cur, sa))
+			rc = -EOPNOTSUPP;
+		sftp_checkin(sm, c);
+		goto out_free;
+	}
+	if (!rc) {
+		rc = sftp_setstat_conn(c, NULL, rpath, &cur, sa);
+		if (rc && (sa->valid & VFS_SET_SIZE))
+			rc = sftp_explain_size(sm, c, rpath,
+					       (uint64_t)cur.st_size,
+					       (uint64_t)sa->size, 0, rc);
+		rc = sftp_explain_rofs(sm, c, rpath, rc);
+	}
+	if (!rc)
+		rc = sftp_lstat_conn(c, rpath, path, st);
+	sftp_checkin(sm, c);
+	remote_cache_invalidate(sm->cache, path);
+	if (!rc)
+		remote_cache_put_attr(sm->cache, path, st,
+				      remote_cache_gen(sm->cache));
+out_free:
+	free(rpath);
+	return rc;
+}
+
+int sftp_fgetattr(struct vfs_file *vf, struct stat *st)
+{
+	struct sftp_file *f = sftp_file_of(vf);
+	struct sftp_mount *sm = sftp_mount_of(vf->mount);
+	LIBSSH2_SFTP_ATTRIBUTES a;
+	struct sftp_conn *c;
+	unsigned long gen;
+	int rc, tries = 0;
+
+	/* every handle's queued writes: the size must include them */
+	sftp_wb_drain_path(sm->wb, f->path);
+	gen = remote_cache_gen(sm->cache);
+	pthread_mutex_lock(&f->lock);
+	do {
+		rc = sftp_file_begin(sm, f, &c);
+		if (rc)
+			break;
+		rc = sftp_err(c, libssh2_sftp_fstat_ex(f->h, &a, 0));
+	} while (sftp_checkin_retry(sm, c, rc, &tries));
+	pthread_mutex_unlock(&f->lock);
+	if (rc)
+		return rc;
+	sftp_attr_to_stat(&a, f->path, st);
+	remote_cache_put_attr(sm->cache, f->path, st, gen);
+	return 0;
+}

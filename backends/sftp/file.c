@@ -1,0 +1,438 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * file.c - open files: create and open, the handle's connection (reopened
+ * by path after a reconnect), the mount's list of open files, flush,
+ * fsync and release.  Reads and writes are in io.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/sftp/internal.h"
+#include "lib/log.h"
+
+static unsigned long sftp_fxf(int flags)
+{
+	unsigned long fxf = 0;
+
+	switch (flags & O_ACCMODE) {
+	case O_RDONLY:
+		fxf = LIBSSH2_FXF_READ;
+		break;
+	case O_WRONLY:
+		fxf = LIBSSH2_FXF_WRITE;
+		break;
+	default:
+		fxf = LIBSSH2_FXF_READ | LIBSSH2_FXF_WRITE;
+		break;
+	}
+	if (flags & O_APPEND)
+		fxf |= LIBSSH2_FXF_APPEND;
+	return fxf;
+}
+
+/* A new handle for path in *out: 0 or -errno (sftp_rpath). */
+static int sftp_file_new(struct sftp_mount *sm, const char *path, int flags,
+			 struct sftp_file **out)
+{
+	struct sftp_file *f = calloc(1, sizeof(*f));
+	int rc;
+
+	if (!f)
+		return -ENOMEM;
+	rc = sftp_rpath(sm, path, &f->rpath);
+	f->path = strdup(path);
+	f->xh = calloc((size_t)sm->pool.n, sizeof(*f->xh));
+	if (!rc && (!f->path || !f->xh))
+		rc = -ENOMEM;
+	if (rc) {
+		free(f->xh);
+		free(f->path);
+		free(f->rpath);
+		free(f);
+		return rc;
+	}
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_mutex_init(&f->xlock, NULL);
+	f->base.mount = &sm->base;
+	f->base.flags = flags & ~(O_CREAT | O_EXCL | O_TRUNC);
+	f->base.host_fd = -1;
+	/* a reopen after reconnecting must not create or truncate again */
+	f->fxf = sftp_fxf(flags);
+	f->idx = -1;
+	pthread_mutex_lock(&sm->files_lock);
+	f->next = sm->files;
+	if (f->next)
+		f->next->pprev = &f->next;
+	f->pprev = &sm->files;
+	sm->files = f;
+	pthread_mutex_unlock(&sm->files_lock);
+	*out = f;
+	return 0;
+}
+
+/* Files open at `path` or below it no longer have it for a name. */
+void sftp_files_moved(struct sftp_mount *sm, const char *path)
+{
+	size_t len = strlen(path);
+
+	pthread_mutex_lock(&sm->files_lock);
+	for (struct sftp_file *f = sm->files; f; f = f->next)
+		if (strncmp(f->path, path, len) == 0 &&
+		    (f->path[len] == '\0' || f->path[len] == '/'))
+			__atomic_store_n(&f->moved, true, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&sm->files_lock);
+}
+
+static void sftp_file_free(struct sftp_file *f)
+{
+	struct sftp_mount *sm = sftp_mount_of(f->base.mount);
+
+	pthread_mutex_lock(&sm->files_lock);
+	*f->pprev = f->next;
+	if (f->next)
+		f->next->pprev = f->pprev;
+	pthread_mutex_unlock(&sm->files_lock);
+	if (f->ra) {
+		free(f->ra);
+		__atomic_sub_fetch(&sftp_mount_of(f->base.mount)->ra_buffers, 1,
+				   __ATOMIC_RELAXED);
+	}
+	pthread_mutex_destroy(&f->lock);
+	pthread_mutex_destroy(&f->xlock);
+	free(f->xh);
+	free(f->path);
+	free(f->rpath);
+	free(f);
+}
+
+static void sftp_file_attach(struct sftp_mount *sm, struct sftp_file *f,
+			     struct sftp_conn *c, LIBSSH2_SFTP_HANDLE *h)
+{
+	f->h = h;
+	f->idx = c->idx;
+	f->gen = c->gen;
+	sftp_pool_count_file(sm, c->idx, +1);
+}
+
+/*
+ * Open rpath and lstat it in one round trip: in non-blocking mode both
+ * requests go out before either answer is awaited, then both answers are
+ * collected in blocking mode (libssh2 keeps each call's progress apart and
+ * matches answers by request id).  Returns the open's result; *hp is the
+ * handle or NULL, *arc the lstat's result (meaningful after a successful
+ * open; -EAGAIN when it was not sent and the caller must fstat).
+ */
+static int sftp_open_lstat(struct sftp_conn *c, const char *rpath,
+			   unsigned long fxf, long mode,
+			   LIBSSH2_SFTP_HANDLE **hp, LIBSSH2_SFTP_ATTRIBUTES *a,
+			   int *arc)
+{
+	size_t len = strlen(rpath);
+	LIBSSH2_SFTP_HANDLE *h;
+	bool open_pending, stat_pending = false;
+	int open_err = 0, src = -EAGAIN;
+
+	libssh2_session_set_blocking(c->ssh, 0);
+	h = libssh2_sftp_open_ex(c->sftp, rpath, len, fxf, mode,
+				 LIBSSH2_SFTP_OPENFILE);
+	open_pending = !h && libssh2_session_last_errno(c->ssh) ==
+				     LIBSSH2_ERROR_EAGAIN;
+	if (!h && !open_pending)
+		open_err = libssh2_session_last_errno(c->ssh);
+	/* send LSTAT only behind a completely sent OPEN */
+	if (open_pending && !(libssh2_session_block_directions(c->ssh) &
+			      LIBSSH2_SESSION_BLOCK_OUTBOUND)) {
+		int r = libssh2_sftp_stat_ex(c->sftp, rpath, len,
+					     LIBSSH2_SFTP_LSTAT, a);
+
+		stat_pending = r == LIBSSH2_ERROR_EAGAIN;
+		if (!stat_pending)
+			src = r ? sftp_err(c, r) : 0;
+	}
+	libssh2_session_set_blocking(c->ssh, 1);
+	if (stat_pending)
+		/* first, in case it is half sent */
+		src = sftp_err(c, libssh2_sftp_stat_ex(c->sftp, rpath, len,
+						       LIBSSH2_SFTP_LSTAT, a));
+	if (open_pending && !c->broken) {
+		h = libssh2_sftp_open_ex(c->sftp, rpath, len, fxf, mode,
+					 LIBSSH2_SFTP_OPENFILE);
+		if (!h)
+			open_err = libssh2_session_last_errno(c->ssh);
+	}
+	*hp = h;
+	*arc = src;
+	if (h)
+		return 0;
+	return c->broken ? -EIO : sftp_err(c, open_err ? open_err : -EIO);
+}
+
+int sftp_create(struct vfs_mount *m, const char *path, int flags, mode_t mode,
+		const struct vfs_cred *cred, struct vfs_file **out,
+		struct stat *st)
+{
+	struct sftp_mount *sm = sftp_mount_of(m);
+	LIBSSH2_SFTP_ATTRIBUTES a;
+	LIBSSH2_SFTP_HANDLE *h;
+	struct sftp_conn *c;
+	struct sftp_file *f;
+	bool created = true;
+	int rc, arc;
+
+	rc = sftp_file_new(sm, path, flags, &f);
+	if (rc)
+		return rc;
+	rc = sftp_checkout(sm, -1, 0, &c);
+	if (rc)
+		goto err_free;
+	/* Always exclusive first, so that we know whether we created the
+	 * file and may fix its mode; fall back for plain O_CREAT. */
+	rc = sftp_open_lstat(c, f->rpath,
+			     f->fxf | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_EXCL |
+				     LIBSSH2_FXF_TRUNC,
+			     mode & 07777, &h, &a, &arc);
+	if (!h) {
+		rc = sftp_explain_rofs(sm, c, f->rpath,
+				       sftp_explain(c, f->rpath, rc, -EEXIST,
+						    -EISDIR, -EEXIST));
+		if (rc == -EEXIST && !(flags & O_EXCL)) {
+			created = false;
+			h = libssh2_sftp_open_ex(
+				c->sftp, f->rpath, strlen(f->rpath),
+				f->fxf | LIBSSH2_FXF_CREAT |
+					(flags & O_TRUNC ? LIBSSH2_FXF_TRUNC
+							 : 0),
+				mode & 07777, LIBSSH2_SFTP_OPENFILE);
+			rc = h ? 0
+			       : sftp_explain(
+					 c, f->rpath,
+					 sftp_err(c, libssh2_session_last_errno(
+							     c->ssh)),
+					 0, -EISDIR, 0);
+			arc = -EAGAIN;
+		}
+		if (rc)
+			goto err_checkin;
+	}
+	/* lstat answered with the open, unless it could not be sent then */
+	rc = arc == -EAGAIN ? sftp_err(c, libssh2_sftp_fstat_ex(h, &a, 0))
+			    : arc;
+	if (!rc) {
+		sftp_attr_to_stat(&a, path, st);
+		if (created)
+			rc = sftp_finish_new(sm, c, h, f->rpath, path, mode,
+					     cred, st);
+	}
+	if (rc) {
+		if (!c->broken)
+			libssh2_sftp_close_handle(h);
+		if (created && !c->broken)
+			libssh2_sftp_unlink_ex(c->sftp, f->rpath,
+					       strlen(f->rpath));
+		goto err_checkin;
+	}
+	sftp_file_attach(sm, f, c, h);
+	sftp_checkin(sm, c);
+	remote_cache_invalidate_name(sm->cache, path);
+	remote_cache_put_attr(sm->cache, path, st, remote_cache_gen(sm->cache));
+	*out = &f->base;
+	return 0;
+
+err_checkin:
+	sftp_checkin(sm, c);
+	remote_cache_invalidate_name(sm->cache, path);
+err_free:
+	sftp_file_free(f);
+	return rc;
+}
+
+int sftp_open(struct vfs_mount *m, const char *path, int flags,
+	      struct vfs_file **out)
+{
+	struct sftp_mount *sm = sftp_mount_of(m);
+	LIBSSH2_SFTP_HANDLE *h = NULL;
+	struct sftp_conn *c;
+	struct sftp_file *f;
+	int rc, tries = 0;
+
+	rc = sftp_file_new(sm, path, flags, &f);
+	if (rc)
+		return rc;
+	/* close-to-open: whatever we remember of this file may be old */
+	remote_cache_invalidate(sm->cache, path);
+	do {
+		rc = sftp_checkout(sm, -1, 0, &c);
+		if (rc)
+			break;
+		h = libssh2_sftp_open_ex(
+			c->sftp, f->rpath, strlen(f->rpath),
+			f->fxf | (flags & O_TRUNC ? LIBSSH2_FXF_TRUNC : 0), 0,
+			LIBSSH2_SFTP_OPENFILE);
+		if (h) {
+			sftp_file_attach(sm, f, c, h);
+			rc = 0;
+		} else {
+			rc = sftp_err(c, libssh2_session_last_errno(c->ssh));
+			rc = sftp_explain(c, f->rpath, rc, 0, -EISDIR, 0);
+			if ((flags & (O_ACCMODE | O_TRUNC)) != O_RDONLY)
+				rc = sftp_explain_rofs(sm, c, f->rpath, rc);
+		}
+		/* retrying an open that may have truncated is harmless:
+		 * it truncates the same file again */
+	} while (sftp_checkin_retry(sm, c, rc, &tries));
+	if (rc) {
+		sftp_file_free(f);
+		return rc;
+	}
+	*out = &f->base;
+	return 0;
+}
+
+/* Check out the connection f's handle lives on, reopening it by path on
+ * any connection if its session is gone.  Called with f->lock held. */
+int sftp_file_begin(struct sftp_mount *sm, struct sftp_file *f,
+		    struct sftp_conn **out)
+{
+	LIBSSH2_SFTP_HANDLE *h;
+	struct sftp_conn *c;
+	int rc;
+
+	if (f->idx >= 0) {
+		rc = sftp_checkout(sm, f->idx, f->gen, out);
+		if (rc != -ESTALE)
+			return rc;
+		/* the handle died with its session */
+		sftp_pool_count_file(sm, f->idx, -1);
+		f->idx = -1;
+		f->h = NULL;
+	}
+	if (__atomic_load_n(&f->moved, __ATOMIC_RELAXED))
+		/* renamed or removed through this mount since it was
+		 * opened: its old name may belong to another file now */
+		return -ESTALE;
+	rc = sftp_checkout(sm, -1, 0, &c);
+	if (rc)
+		return rc;
+	h = libssh2_sftp_open_ex(c->sftp, f->rpath, strlen(f->rpath), f->fxf, 0,
+				 LIBSSH2_SFTP_OPENFILE);
+	if (!h) {
+		rc = sftp_err(c, libssh2_session_last_errno(c->ssh));
+		sftp_checkin(sm, c);
+		log_warn_ratelimited(
+			&sm->rl, "%s: cannot reopen %s after reconnecting: %s",
+			sm->cfg.display, f->path, strerror(-rc));
+		return rc == -ENOENT ? -ESTALE : rc;
+	}
+	f->h = h;
+	f->idx = c->idx;
+	f->gen = c->gen;
+	f->need_seek = true;
+	sftp_pool_count_file(sm, f->idx, +1);
+	log_debug("%s: reopened %s on connection %d", sm->cfg.display, f->path,
+		  f->idx);
+	*out = c;
+	return 0;
+}
+
+/* Close the extra handles (release). */
+static void sftp_file_close_any(struct sftp_mount *sm, struct sftp_file *f)
+{
+	for (int i = 0; i < sm->pool.n; i++) {
+		struct sftp_conn *c;
+
+		if (!f->xh[i].h)
+			continue;
+		if (sftp_checkout(sm, i, f->xh[i].gen, &c) == 0) {
+			sftp_close_deferred(c, f->xh[i].h);
+			sftp_checkin(sm, c);
+			sftp_pool_count_file(sm, i, -1);
+		} else {
+			/* gone with its session, or unreachable: it lives
+			 * until the session ends */
+			sftp_pool_count_file(sm, i, -1);
+		}
+		f->xh[i].h = NULL;
+	}
+}
+
+/* close(2): the queued writes go out first, and their errors surface
+ * here. */
+int sftp_flush(struct vfs_file *vf)
+{
+	struct sftp_file *f = sftp_file_of(vf);
+	int rc;
+
+	sftp_wb_drain(sftp_mount_of(vf->mount)->wb, f);
+	pthread_mutex_lock(&f->lock);
+	rc = f->write_err;
+	f->write_err = 0;
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+int sftp_fsync(struct vfs_file *vf, bool datasync)
+{
+	struct sftp_file *f = sftp_file_of(vf);
+	struct sftp_mount *sm = sftp_mount_of(vf->mount);
+	struct sftp_conn *c;
+	int rc;
+
+	sftp_wb_drain(sm->wb, f);
+	pthread_mutex_lock(&f->lock);
+	if (f->write_err) {
+		rc = f->write_err;
+		f->write_err = 0;
+		goto out;
+	}
+	if (!sm->feat.fsync) {
+		rc = -EOPNOTSUPP;
+		goto out;
+	}
+	rc = sftp_file_begin(sm, f, &c);
+	if (rc)
+		goto out;
+	rc = libssh2_sftp_fsync(f->h);
+	if (rc == LIBSSH2_ERROR_SFTP_PROTOCOL &&
+	    libssh2_sftp_last_error(c->sftp) == LIBSSH2_FX_OP_UNSUPPORTED)
+		sm->feat.fsync = false;
+	rc = sftp_err(c, rc);
+	sftp_checkin(sm, c);
+out:
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+int sftp_release(struct vfs_file *vf)
+{
+	struct sftp_file *f = sftp_file_of(vf);
+	struct sftp_mount *sm = sftp_mount_of(vf->mount);
+	struct sftp_conn *c;
+	int rc = 0;
+
+	sftp_wb_drain(sm->wb, f);
+	sftp_file_close_any(sm, f);
+	pthread_mutex_lock(&f->lock);
+	if (f->idx >= 0) {
+		rc = sftp_checkout(sm, f->idx, f->gen, &c);
+		if (rc == 0) {
+			rc = sftp_close_deferred(c, f->h);
+			sftp_checkin(sm, c);
+		} else if (rc == -ESTALE) {
+			/* the handle went with its session */
+			rc = 0;
+		}
+		/* on other errors the server-side handle lives until its
+		 * session ends; libssh2's memory for it is in that session's
+		 * arena */
+		sftp_pool_count_file(sm, f->idx, -1);
+	}
+	if (!rc)
+		rc = f->write_err;
+	pthread_mutex_unlock(&f->lock);
+	remote_cache_invalidate(sm->cache, f->path);
+	sftp_file_free(f);
+	return rc;
+}

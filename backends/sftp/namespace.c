@@ -1,0 +1,458 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * namespace.c - names on the server: readlink, mknod, mkdir, symlink,
+ * unlink, rmdir, rename (with its replace-by-moving-aside, see sftp.c's
+ * head), the owner and mode of what we create, and clone.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backends/sftp/internal.h"
+#include "lib/log.h"
+
+ssize_t sftp_readlink(struct vfs_mount *m, const char *path, char *buf,
+		      size_t size)
+{
+	struct sftp_mount *sm = sftp_mount_of(m);
+	struct sftp_conn *c;
+	char target[PATH_MAX + 1], *rpath;
+	int rc, tries = 0;
+
+	rc = sftp_rpath(sm, path, &rpath);
+	if (rc)
+		return rc;
+	do {
+		rc = sftp_checkout(sm, -1, 0, &c);
+		if (rc)
+			break;
+		rc = libssh2_sftp_symlink_ex(c->sftp, rpath, strlen(rpath),
+					     target, sizeof(target),
+					     LIBSSH2_SFTP_READLINK);
+		if (rc < 0)
+			/* no usable status (sftp_err_nostatus): a path that
+			 * exists is not a link, one that does not is ENOENT */
+			rc = sftp_explain(c, rpath, sftp_err_nostatus(c, rc),
+					  -EINVAL, 0, 0);
+		if (rc == -EIO && !c->broken)
+			rc = -ENOENT;
+	} while (sftp_checkin_retry(sm, c, rc < 0 ? rc : 0, &tries));
+	free(rpath);
+	if (rc < 0)
+		return rc;
+	memcpy(buf, target, (size_t)rc < size ? (size_t)rc : size);
+	return rc;
+}
+
+/*
+ * Does the object we just created (attributes *st) have to be given to
+ * the caller?  SFTP creates everything as the login user.  When that is
+ * root on the server (the new object is owned by uid 0) it can give the
+ * object away, and does, as a local file system makes new objects the
+ * caller's: owner the caller, group the caller's or, under a setgid
+ * directory, the directory's (which the server's own kernel already
+ * chose).  Any other login cannot chown, so its objects stay its own (as
+ * with sshfs; vfsd(8) says so).  Returns 1 with the group in *gid, 0, or
+ * -errno when the parent could not be read.
+ */
+static int sftp_owner_due(struct sftp_mount *sm, struct sftp_conn *c,
+			  const char *rpath, const char *path,
+			  const struct stat *st, const struct vfs_cred *cred,
+			  gid_t *gid)
+{
+	char *ppath, *prpath;
+	struct stat dir;
+	int rc;
+
+	if (!cred || st->st_uid != 0 ||
+	    (cred->uid == st->st_uid && cred->gid == st->st_gid))
+		return 0;
+	*gid = cred->gid;
+	if (cred->gid != st->st_gid) {
+		ppath = vfs_path_parent(path);
+		prpath = vfs_path_parent(rpath);
+		rc = ppath && prpath ? 0 : -ENOMEM;
+		if (!rc && !remote_cache_get_attr(sm->cache, ppath, &dir))
+			rc = sftp_lstat_conn(c, prpath, ppath, &dir);
+		free(ppath);
+		free(prpath);
+		if (rc)
+			return rc;
+		if (dir.st_mode & S_ISGID)
+			*gid = st->st_gid;
+	}
+	return cred->uid != st->st_uid || *gid != st->st_gid;
+}
+
+/*
+ * Finish an object we just created (attributes in *st, updated): the
+ * caller's owner (sftp_owner_due), then the mode asked for, which the
+ * server's umask may have narrowed (the router applied the caller's
+ * already).  Through handle h, else by path.  0, or the chown's error:
+ * the caller then removes the object, so that nobody sees an object the
+ * caller was told does not exist, or one with the wrong owner.  A failed
+ * chmod leaves the mode the server chose (reported in *st).
+ */
+int sftp_finish_new(struct sftp_mount *sm, struct sftp_conn *c,
+		    LIBSSH2_SFTP_HANDLE *h, const char *rpath, const char *path,
+		    mode_t mode, const struct vfs_cred *cred, struct stat *st)
+{
+	LIBSSH2_SFTP_ATTRIBUTES a = {0};
+	mode_t want = mode & 07777;
+	gid_t gid;
+	int rc;
+
+	if (S_ISDIR(st->st_mode))
+		/* mkdir(2) takes set-group-ID from a setgid parent, which
+		 * the server did, never from the mode */
+		want = (mode & 01777) | (st->st_mode & S_ISGID);
+	rc = sftp_owner_due(sm, c, rpath, path, st, cred, &gid);
+	if (rc < 0)
+		return rc;
+	if (rc > 0) {
+		a.flags = LIBSSH2_SFTP_ATTR_UIDGID;
+		a.uid = cred->uid;
+		a.gid = gid;
+		rc = h ? libssh2_sftp_fstat_ex(h, &a, 1)
+		       : libssh2_sftp_stat_ex(c->sftp, rpath, strlen(rpath),
+					      LIBSSH2_SFTP_SETSTAT, &a);
+		rc = sftp_err(c, rc);
+		if (rc) {
+			log_warn_ratelimited(
+				&sm->rl,
+				"%s: cannot give new %s to uid %u gid %u: %s",
+				sm->cfg.display, path, (unsigned)cred->uid,
+				(unsigned)gid, strerror(-rc));
+			return rc;
+		}
+		st->st_uid = cred->uid;
+		st->st_gid = gid;
+		/* chown(2) clears set-user-ID and set-group-ID of anything
+		 * but a directory: set them again below */
+		if (!S_ISDIR(st->st_mode))
+			st->st_mode &= ~(mode_t)(S_ISUID | S_ISGID);
+	}
+	if ((st->st_mode & 07777) != want) {
+		a.flags = LIBSSH2_SFTP_ATTR_PERMISSIONS;
+		a.permissions = want;
+		rc = h ? libssh2_sftp_fstat_ex(h, &a, 1)
+		       : libssh2_sftp_stat_ex(c->sftp, rpath, strlen(rpath),
+					      LIBSSH2_SFTP_SETSTAT, &a);
+		if (sftp_err(c, rc) == 0)
+			st->st_mode = (st->st_mode & S_IFMT) | want;
+	}
+	return 0;
+}
+
+int sftp_mkdir(struct vfs_mount *m, const char *path, mode_t mode,
+	       const struct vfs_cred *cred, struct stat *st)
+{
+	struct sftp_mount *sm = sftp_mount_of(m);
+	struct sftp_conn *c;
+	char *rpath;
+	int rc;
+
+	rc = sftp_rpath(sm, path, &rpath);
+	if (rc)
+		return rc;
+	rc = sftp_checkout(sm, -1, 0, &c);
+	if (rc)
+		goto out;
+	rc = sftp_err(c, libssh2_sftp_mkdir_ex(c->sftp, rpath, strlen(rpath),
+					       mode & 07777));
+	if (rc)
+		rc = sftp_explain_rofs(
+			sm, c, rpath,
+			sftp_explain(c, rpath, rc, -EEXIST, 0, 0));
+	if (!rc) {
+		/* by path: SFTP has no handle of a directory that SETSTAT
+		 * could use */
+		rc = sftp_lstat_conn(c, rpath, path, st);
+		if (!rc)
+			rc = sftp_finish_new(sm, c, NULL, rpath, path, mode,
+					     cred, st);
+		if (rc && !c->broken)
+			libssh2_sftp_rmdir_ex(c->sftp, rpath, strlen(rpath));
+	}
+	sftp_checkin(sm, c);
+	remote_cache_invalidate_name(sm->cache, path);
+	if (!rc)
+		remote_cache_put_attr(sm->cache, path, st,
+				      remote_cache_gen(sm->cache));
+out:
+	free(rpath);
+	return rc;
+}
+
+int sftp_symlink(struct vfs_mount *m, const char *target, const char *path,
+		 const struct vfs_cred *cred, struct stat *st)
+{
+	struct sftp_mount *sm = sftp_mount_of(m);
+	struct sftp_conn *c;
+	char *rpath;
+	int rc;
+
+	rc = sftp_rpath(sm, path, &rpath);
+	if (rc)
+		return rc;
+	rc = sftp_checkout(sm, -1, 0, &c);
+	if (rc)
+		goto out;
+	/* libssh2 1.10 cannot report whether SYMLINK failed (see the top
+	 * of sftp.c): check before and look after */
+	rc = sftp_lstat_conn(c, rpath, path, st);
+	if (rc != -ENOENT) {
+		rc = rc ? rc : -EEXIST;
+		goto out_checkin;
+	}
+	/* OpenSSH reads SSH_FXP_SYMLINK's two paths in the opposite order
+	 * to the draft; libssh2 sends its first argument first, so the
+	 * target goes first for OpenSSH to create link `rpath` */
+	rc = sftp_err_nostatus(
+		c,
+		libssh2_sftp_symlink_ex(c->sftp, target, strlen(target), rpath,
+					strlen(rpath), LIBSSH2_SFTP_SYMLINK));
+	if (rc && c->broken)
+		goto out_checkin;
+	/* The link stays the login user's: SETSTAT follows symlinks (and
+	 * lsetstat@openssh.com cannot be sent), so a chown would change the
+	 * target, which may be anybody's file on the server. */
+	rc = sftp_lstat_conn(c, rpath, path, st);
+	if (rc == 0 && !S_ISLNK(st->st_mode))
+		rc = -EEXIST; /* someone else made something else there */
+	else if (rc == -ENOENT)
+		/* not created; the kernel looked the parent up just before,
+		 * so the server refused: a read-only file system, or most
+		 * likely permissions */
+		rc = sftp_explain_rofs(sm, c, rpath, -EIO) == -EROFS ? -EROFS
+								     : -EACCES;
+out_checkin:
+	sftp_checkin(sm, c);
+	remote_cache_invalidate_name(sm->cache, path);
+	if (!rc)
+		remote_cache_put_attr(sm->cache, path, st,
+				      remote_cache_gen(sm->cache));
+out:
+	free(rpath);
+	return rc;
+}
+
+int sftp_unlink(struct vfs_mount *m, const char *path)
+{
+	struct sftp_mount *sm = sftp_mount_of(m);
+	struct sftp_conn *c;
+	char *rpath;
+	int rc;
+
+	rc = sftp_rpath(sm, path, &rpath);
+	if (rc)
+		return rc;
+	rc = sftp_checkout(sm, -1, 0, &c);
+	if (rc)
+		goto out;
+	rc = sftp_err(c, libssh2_sftp_unlink_ex(c->sftp, rpath, strlen(rpath)));
+	if (rc)
+		rc = sftp_explain_rofs(
+			sm, c, rpath,
+			sftp_explain(c, rpath, rc, 0, -EISDIR, 0));
+	sftp_checkin(sm, c);
+	if (!rc)
+		sftp_files_moved(sm, path);
+	remote_cache_invalidate_name(sm->cache, path);
+out:
+	free(rpath);
+	return rc;
+}
+
+int sftp_rmdir(struct vfs_mount *m, const char *path)
+{
+	struct sftp_mount *sm = sftp_mount_of(m);
+	struct sftp_conn *c;
+	char *rpath;
+	int rc;
+
+	rc = sftp_rpath(sm, path, &rpath);
+	if (rc)
+		return rc;
+	rc = sftp_checkout(sm, -1, 0, &c);
+	if (rc)
+		goto out;
+	rc = sftp_err(c, libssh2_sftp_rmdir_ex(c->sftp, rpath, strlen(rpath)));
+	if (rc)
+		/* read-only first: the directory is still there then, which
+		 * would make it look non-empty */
+		rc = sftp_explain(c, rpath, sftp_explain_rofs(sm, c, rpath, rc),
+				  0, -ENOTEMPTY, -ENOTDIR);
+	sftp_checkin(sm, c);
+	remote_cache_invalidate_name(sm->cache, path);
+	remote_cache_invalidate_dir(sm->cache, path);
+out:
+	free(rpath);
+	return rc;
+}
+
+static int sftp_rename_raw(struct sftp_conn *c, const char *from,
+			   const char *to)
+{
+	return sftp_err(c, libssh2_sftp_rename_ex(c->sftp, from, strlen(from),
+						  to, strlen(to), 0));
+}
+
+/*
+ * Replace `to` by `from` without ever losing `to`'s content: move the
+ * target aside under a hidden name in its directory, move the source in,
+ * then delete the hidden copy; each failure undoes the steps before it.
+ * Not atomic: for a moment `to` does not exist.
+ */
+static int sftp_rename_replace(struct sftp_mount *sm, struct sftp_conn *c,
+			       const char *rfrom, const char *rto,
+			       const struct stat *sfrom, const struct stat *sto)
+{
+	static unsigned long seq;
+	const char *slash = strrchr(rto, '/');
+	char *tmp;
+	int rc, undo;
+
+	if (S_ISDIR(sto->st_mode) && !S_ISDIR(sfrom->st_mode))
+		return -EISDIR;
+	if (!S_ISDIR(sto->st_mode) && S_ISDIR(sfrom->st_mode))
+		return -ENOTDIR;
+	if (asprintf(&tmp, "%.*s/.vfsd-rename-%ld-%lu", (int)(slash - rto), rto,
+		     (long)getpid(),
+		     __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED)) < 0)
+		return -ENOMEM;
+	rc = sftp_rename_raw(c, rto, tmp);
+	if (rc)
+		goto out;
+	rc = sftp_rename_raw(c, rfrom, rto);
+	if (rc) {
+		undo = sftp_rename_raw(c, tmp, rto);
+		goto undo_check;
+	}
+	if (S_ISDIR(sto->st_mode)) {
+		rc = sftp_err(c,
+			      libssh2_sftp_rmdir_ex(c->sftp, tmp, strlen(tmp)));
+		if (rc) {
+			/* POSIX: only an empty directory may be replaced */
+			if (rc == -EIO && !c->broken)
+				rc = -ENOTEMPTY;
+			undo = sftp_rename_raw(c, rto, rfrom);
+			if (!undo)
+				undo = sftp_rename_raw(c, tmp, rto);
+			goto undo_check;
+		}
+	} else if (sftp_err(c, libssh2_sftp_unlink_ex(c->sftp, tmp,
+						      strlen(tmp)))) {
+		/* the rename happened; only a hidden copy is left over */
+		log_warn_ratelimited(&sm->rl, "%s: rename left %s behind",
+				     sm->cfg.display, tmp);
+	}
+	goto out;
+undo_check:
+	if (undo)
+		log_err("%s: rename failed and could not be undone: the old %s "
+			"is now %s",
+			sm->cfg.display, rto, tmp);
+out:
+	free(tmp);
+	return rc;
+}
+
+int sftp_rename(struct vfs_mount *m, const char *from, const char *to,
+		unsigned flags)
+{
+	struct sftp_mount *sm = sftp_mount_of(m);
+	struct stat sfrom, sto;
+	struct sftp_conn *c;
+	char *rfrom, *rto = NULL;
+	int rc;
+
+	if (flags & ~(unsigned)RENAME_NOREPLACE)
+		return -EINVAL; /* RENAME_EXCHANGE cannot be done over SFTP */
+	rc = sftp_rpath(sm, from, &rfrom);
+	if (!rc)
+		rc = sftp_rpath(sm, to, &rto);
+	if (rc)
+		goto out;
+	rc = sftp_checkout(sm, -1, 0, &c);
+	if (rc)
+		goto out;
+	rc = sftp_lstat_conn(c, rfrom, from, &sfrom);
+	if (rc)
+		goto out_checkin;
+	if (strcmp(from, to) == 0)
+		goto out_checkin;
+	if (flags & RENAME_NOREPLACE) {
+		/* OpenSSH's rename refuses to replace by itself; the check
+		 * covers servers whose rename would (still racy there) */
+		rc = sftp_lstat_conn(c, rto, to, &sto);
+		if (rc != -ENOENT) {
+			rc = rc ? rc : -EEXIST;
+			goto out_checkin;
+		}
+	}
+	rc = sftp_rename_raw(c, rfrom, rto);
+	if (rc && !c->broken && !(flags & RENAME_NOREPLACE) &&
+	    sftp_lstat_conn(c, rto, to, &sto) == 0)
+		rc = sftp_rename_replace(sm, c, rfrom, rto, &sfrom, &sto);
+	rc = sftp_explain_rofs(sm, c, rto, rc);
+out_checkin:
+	sftp_checkin(sm, c);
+	if (!rc && strcmp(from, to) != 0) {
+		sftp_files_moved(sm, from);
+		sftp_files_moved(sm, to); /* what it replaced */
+	}
+	remote_cache_invalidate_name(sm->cache, from);
+	remote_cache_invalidate_name(sm->cache, to);
+	if (!rc && S_ISDIR(sfrom.st_mode))
+		/* every cached path below `from` is now wrong */
+		remote_cache_clear(sm->cache);
+out:
+	free(rfrom);
+	free(rto);
+	return rc;
+}
+
+int sftp_clone(struct vfs_mount *m, const char *from, const char *to,
+	       struct vfs_error *err)
+{
+	struct sftp_mount *sm = sftp_mount_of(m);
+	char *rfrom, *rto = NULL;
+	int rc;
+
+	if (!sm->cfg.remote_exec)
+		return -EOPNOTSUPP;
+	sftp_wb_drain_path(sm->wb, from);
+	rc = sftp_rpath(sm, from, &rfrom);
+	if (!rc)
+		rc = sftp_rpath(sm, to, &rto);
+	if (!rc)
+		rc = sftp_exec_clone(sm, rfrom, rto, err);
+	else
+		vfs_error_set(err, -rc, "%s: %s", sm->cfg.display,
+			      strerror(-rc));
+	remote_cache_invalidate_name(sm->cache, to);
+	free(rfrom);
+	free(rto);
+	return rc;
+}
+
+/* Only regular files can be made over SFTP (as an empty exclusive open). */
+int sftp_mknod(struct vfs_mount *m, const char *path, mode_t mode, dev_t rdev,
+	       const struct vfs_cred *cred, struct stat *st)
+{
+	struct vfs_file *f;
+	int rc;
+
+	if (!S_ISREG(mode))
+		return -EOPNOTSUPP;
+	rc = sftp_create(m, path, O_WRONLY | O_CREAT | O_EXCL, mode, cred, &f,
+			 st);
+	if (rc)
+		return rc;
+	return sftp_release(f);
+}
