@@ -8,7 +8,7 @@
  * - guestfs/lock.c puts vfs_hash_str(host id) in the names of lock
  *   records when the host id is long; other hosts, maybe running an older
  *   vfsd, find the records on the shared server by those names;
- * - st_ino numbers (backends/nfs.c's stand-ins, backends/sftp/attr.c's, the
+ * - st_ino numbers (backends/nfs/dir.c's stand-ins, backends/sftp/attr.c's, the
  *   virtual directories' in vfsd/router.c): `ls -i`, find, tar and rsync
  *   see them, and a new version must not renumber a tree.
  * (vfsd/router.c's mix_ino, which puts the mount id in the top byte of a

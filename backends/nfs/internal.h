@@ -3,8 +3,15 @@
  * internal.h - private declarations of the "nfs" backend, shared by its
  * files in backends/nfs/:
  *
- *   nfs.c     the ops table: options and mount, namespace, directories,
- *             open files (the overview of the design is at its head)
+ *   nfs.c     options, mount and unmount, statfs, the ops table (the
+ *             overview of the design is at its head)
+ *   attr.c    getattr, setattr, fgetattr
+ *   namespace.c  the status-only path calls, readlink, mknod, mkdir,
+ *             symlink, link, unlink, rmdir, rename
+ *   dir.c     directory listings
+ *   file.c    open files: the open list and silly rename, open, create,
+ *             COMMIT, release
+ *   io.c      read and write
  *   conn.c    the connection pool, the per-call event loop, errors and
  *             the calls every operation shares
  *   v4.c      our own NFSv4 COMPOUNDs where libnfs 4.0.0 falls short
@@ -52,6 +59,16 @@ struct nfs_fh {
 	int len;
 	char *val;
 };
+
+/* A plausible file handle of libnfs's, or NULL (see struct nfs_fh). */
+static inline struct nfs_fh *nfsb_rawfh(struct nfsfh *fh, int max)
+{
+	struct nfs_fh *raw = nfs_get_fh(fh);
+
+	if (!raw || raw->len <= 0 || raw->len > max || !raw->val)
+		return NULL;
+	return raw;
+}
 
 #define NFSB_V3_FHSIZE        64   /* RFC 1813: NFS3_FHSIZE */
 #define NFSB_V4_WMAX          3584 /* below the 4 KiB libnfs 4.0.0 encodes */
@@ -206,6 +223,31 @@ static inline void nfsb_invalidate(struct nfsb_mount *m, const char *full)
 	remote_cache_invalidate_dir(m->cache, full);
 }
 
+/*
+ * The path-based libnfs calls that only report a status share this shape.
+ * `fn` starts the request; `a`/`b` are its path/string arguments and `x`,
+ * `y` its integer ones.
+ */
+enum nfsb_simple {
+	NFSB_CHMOD,
+	NFSB_CHOWN,
+	NFSB_TRUNCATE,
+	NFSB_UTIMES,
+	NFSB_MKDIR,
+	NFSB_MKNOD,
+	NFSB_SYMLINK,
+	NFSB_LINK,
+	NFSB_UNLINK,
+	NFSB_RMDIR,
+	NFSB_RENAME,
+};
+
+struct nfsb_args {
+	const char *a, *b;
+	long long x, y;
+	struct timeval *tv; /* NFSB_UTIMES: NULL = server time */
+};
+
 /* ---- conn.c -------------------------------------------------------- */
 
 void nfsb_wait_init(struct nfsb_wait *w);
@@ -232,8 +274,78 @@ int nfsb_lstat_on(struct nfsb_op *op, const char *full, struct stat *st);
 int nfsb_lstat_full(struct nfsb_mount *m, const char *full, struct stat *st,
 		    bool use_cache);
 
-/* ---- nfs.c, for wb.c ------------------------------------------------ */
+/* ---- attr.c -------------------------------------------------------- */
 
+int nfsb_getattr(struct vfs_mount *vm, const char *path, struct stat *st);
+int nfsb_setattr(struct vfs_mount *vm, const char *path, struct vfs_file *f,
+		 const struct vfs_setattr *sa, struct stat *st);
+/* Set sa on the object at `full` (by path).  0 or -errno. */
+int nfsb_setattr_path(struct nfsb_mount *m, const char *full,
+		      const struct vfs_setattr *sa);
+/* Set sa on the file nf has open, in one SETATTR of its handle. */
+int nfsb_fsetattr(struct nfsb_file *nf, const struct vfs_setattr *sa);
+int nfsb_fgetattr(struct vfs_file *f, struct stat *st);
+
+/* ---- namespace.c ---------------------------------------------------- */
+
+/* Run one status-only call (retried once on a broken idle connection). */
+int nfsb_simple(struct nfsb_mount *m, enum nfsb_simple what,
+		const struct nfsb_args *g);
+/* Give a new object the caller's owner (see there); through nf's handle
+ * when there is one.  0 or -errno. */
+int nfsb_chown_new(struct nfsb_mount *m, const char *full, struct nfsb_file *nf,
+		   const struct vfs_cred *cred, struct stat *st);
+/* Does st look like what an exclusive CREATE just made? */
+bool nfsb_fresh_file(const struct stat *st);
+ssize_t nfsb_readlink(struct vfs_mount *vm, const char *path, char *buf,
+		      size_t size);
+int nfsb_mknod(struct vfs_mount *vm, const char *path, mode_t mode, dev_t rdev,
+	       const struct vfs_cred *cred, struct stat *st);
+int nfsb_mkdir(struct vfs_mount *vm, const char *path, mode_t mode,
+	       const struct vfs_cred *cred, struct stat *st);
+int nfsb_symlink(struct vfs_mount *vm, const char *target, const char *path,
+		 const struct vfs_cred *cred, struct stat *st);
+int nfsb_link(struct vfs_mount *vm, const char *from, const char *to,
+	      struct stat *st);
+int nfsb_unlink(struct vfs_mount *vm, const char *path);
+int nfsb_rmdir(struct vfs_mount *vm, const char *path);
+int nfsb_rename(struct vfs_mount *vm, const char *from, const char *to,
+		unsigned flags);
+
+/* ---- dir.c ---------------------------------------------------------- */
+
+int nfsb_opendir(struct vfs_mount *vm, const char *path, struct vfs_dir **out);
+int nfsb_readdir(struct vfs_mount *vm, struct vfs_dir *d, off_t off,
+		 vfs_fill_fn fill, void *ctx);
+void nfsb_releasedir(struct vfs_mount *vm, struct vfs_dir *d);
+
+/* ---- file.c --------------------------------------------------------- */
+
+/* Drop what the cache has of nf's current name. */
+void nfsb_invalidate_file(struct nfsb_file *nf);
+/* nf was closed by a descriptor (FLUSH) and not used since, or not. */
+void nfsb_set_flushed(struct nfsb_file *nf, bool flushed);
+/* Open files at `from` or below it are now at `to`; open_lock held. */
+void nfsb_moved_locked(struct nfsb_mount *m, const char *from, const char *to,
+		       bool silly);
+/* If `full` is open here, rename it to a hidden name: 1, 0 if it is not
+ * open, or -errno. */
+int nfsb_silly_rename(struct nfsb_mount *m, const char *full);
+int nfsb_create(struct vfs_mount *vm, const char *path, int flags, mode_t mode,
+		const struct vfs_cred *cred, struct vfs_file **out,
+		struct stat *st);
+int nfsb_open(struct vfs_mount *vm, const char *path, int flags,
+	      struct vfs_file **out);
+int nfsb_flush(struct vfs_file *f);
+int nfsb_fsync(struct vfs_file *f, bool datasync);
+int nfsb_release(struct vfs_file *f);
+
+/* ---- io.c ----------------------------------------------------------- */
+
+ssize_t nfsb_read(struct vfs_file *f, void *buf, size_t size, off_t off);
+ssize_t nfsb_write(struct vfs_file *f, const void *buf, size_t size, off_t off);
+/* Sticky error of `nf`, reported once. */
+int nfsb_take_err(struct nfsb_file *nf);
 /* Start the WRITE of one chunk on op's context; `stable` is 0, 1 or 2
  * (UNSTABLE, DATA_SYNC, FILE_SYNC).  Non-zero if it could not be queued. */
 int nfsb_start_write(struct nfsb_op *op, struct nfsb_file *nf,

@@ -1,0 +1,541 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * file.c - open files: the mount's list of them and the silly rename that
+ * keeps an unlinked one reachable, open and create, COMMIT at flush and
+ * fsync, release.  Reads and writes are in io.c.
+ */
+#include "backends/nfs/internal.h"
+
+/* ---- Open-file tracking and silly rename --------------------------------- */
+
+/* The path `nf` has now (renames move it), as a new string or NULL. */
+static char *nfsb_file_path(struct nfsb_file *nf)
+{
+	struct nfsb_mount *m = nfsb_m(nf->base.mount);
+	char *p;
+
+	pthread_mutex_lock(&m->open_lock);
+	p = strdup(nf->path);
+	pthread_mutex_unlock(&m->open_lock);
+	return p;
+}
+
+void nfsb_invalidate_file(struct nfsb_file *nf)
+{
+	struct nfsb_mount *m = nfsb_m(nf->base.mount);
+	char *path;
+
+	if (m->cache_ttl <= 0)
+		return;
+	path = nfsb_file_path(nf);
+	if (path)
+		nfsb_invalidate(m, path);
+	else
+		remote_cache_clear(m->cache);
+	free(path);
+}
+
+static bool nfsb_is_open_locked(struct nfsb_mount *m, const char *full)
+{
+	for (struct nfsb_file *nf = m->open_files; nf; nf = nf->open_next)
+		if (strcmp(nf->path, full) == 0)
+			return true;
+	return false;
+}
+
+/* Open, and not all of its handles closed by their last descriptor? */
+static bool nfsb_in_use_locked(struct nfsb_mount *m, const char *full)
+{
+	for (struct nfsb_file *nf = m->open_files; nf; nf = nf->open_next)
+		if (!nf->flushed && strcmp(nf->path, full) == 0)
+			return true;
+	return false;
+}
+
+void nfsb_set_flushed(struct nfsb_file *nf, bool flushed)
+{
+	struct nfsb_mount *m = nfsb_m(nf->base.mount);
+
+	pthread_mutex_lock(&m->open_lock);
+	nf->flushed = flushed;
+	pthread_mutex_unlock(&m->open_lock);
+}
+
+/* Open files at `from` or below it are now at `to`. */
+void nfsb_moved_locked(struct nfsb_mount *m, const char *from, const char *to,
+		       bool silly)
+{
+	size_t flen = strlen(from);
+
+	for (struct nfsb_file *nf = m->open_files; nf; nf = nf->open_next) {
+		char *moved;
+
+		if (strncmp(nf->path, from, flen) != 0 ||
+		    (nf->path[flen] && nf->path[flen] != '/'))
+			continue;
+		if (asprintf(&moved, "%s%s", to, nf->path + flen) < 0)
+			continue; /* keeps the old name: v4 reopen fails */
+		free(nf->path);
+		nf->path = moved;
+		if (silly && !nf->path[strlen(to)])
+			nf->silly = true;
+	}
+}
+
+/*
+ * If `full` is open here, rename it to a hidden name in the same directory
+ * so that its handles stay valid, and return 1; 0 if it is not open.
+ */
+int nfsb_silly_rename(struct nfsb_mount *m, const char *full)
+{
+	struct nfsb_args g;
+	const char *slash = strrchr(full, '/');
+	char *silly;
+	bool open;
+	int ret;
+
+	pthread_mutex_lock(&m->open_lock);
+	/*
+	 * FUSE sends RELEASE after close(2) has returned: `rm` right after
+	 * writing a file often finds it still open here.  A handle whose
+	 * descriptor was closed (FLUSH) is most likely on its way out: give
+	 * its release a moment rather than leave a silly file behind.
+	 */
+	if (nfsb_is_open_locked(m, full) && !nfsb_in_use_locked(m, full)) {
+		struct timespec until;
+
+		vfs_ts_after_ms(&until, CLOCK_REALTIME, NFSB_RELEASE_WAIT_MS);
+		while (nfsb_is_open_locked(m, full) &&
+		       pthread_cond_timedwait(&m->open_cond, &m->open_lock,
+					      &until) != ETIMEDOUT)
+			;
+	}
+	open = nfsb_is_open_locked(m, full);
+	m->silly_seq++;
+	ret = open ? asprintf(&silly, "%.*s/.vfsd-silly-%08lx%08lx",
+			      (int)(slash - full), full,
+			      (unsigned long)getpid(), m->silly_seq)
+		   : 0;
+	pthread_mutex_unlock(&m->open_lock);
+	if (!open)
+		return 0;
+	if (ret < 0)
+		return -ENOMEM;
+	g = (struct nfsb_args){.a = silly, .b = full};
+	ret = nfsb_simple(m, NFSB_RENAME, &g);
+	if (ret == 0) {
+		pthread_mutex_lock(&m->open_lock);
+		nfsb_moved_locked(m, full, silly, true);
+		pthread_mutex_unlock(&m->open_lock);
+		ret = 1;
+	}
+	free(silly);
+	return ret;
+}
+
+/* ---- Open files -----------------------------------------------------------
+ */
+
+/*
+ * libnfs flags for an open.  O_DIRECT is honoured by construction (no data
+ * cache here); O_SYNC/O_DSYNC make writes stable on the server.  O_APPEND
+ * is the kernel's business: FUSE passes explicit offsets.
+ */
+static int nfsb_lib_flags(int flags)
+{
+	return flags &
+	       (O_ACCMODE | O_CREAT | O_EXCL | O_TRUNC | O_SYNC | O_DSYNC);
+}
+
+/* A handle for `full`, not yet open nor on the open list. */
+static struct nfsb_file *nfsb_file_alloc(struct nfsb_mount *m, const char *full,
+					 int flags)
+{
+	struct nfsb_file *nf = calloc(1, sizeof(*nf));
+
+	if (!nf)
+		return NULL;
+	nf->path = strdup(full);
+	if (!nf->path) {
+		free(nf);
+		return NULL;
+	}
+	pthread_mutex_init(&nf->lock, NULL);
+	nf->base.mount = &m->base;
+	nf->base.flags = flags;
+	nf->base.host_fd = -1;
+	nf->oflags = nfsb_lib_flags(flags) & ~(O_CREAT | O_EXCL | O_TRUNC);
+	return nf;
+}
+
+static void nfsb_file_free(struct nfsb_file *nf)
+{
+	pthread_mutex_destroy(&nf->lock);
+	free(nf->path);
+	free(nf);
+}
+
+/*
+ * Open (or create, with O_CREAT in flags) nf->path into `nf` and put it on
+ * the open list.
+ *
+ * NFSv4 keeps no OPEN state: the file handle is copied and the file
+ * CLOSEd again before the context is given back, and data moves with the
+ * anonymous stateid (RFC 7530 9.1.4.3), as NFSv3 does.  libnfs 4.0.0 sends
+ * every OPEN with seqid 0 under one open-owner per context, so a second
+ * OPEN while one is held gets the first one's state back as a "replay",
+ * the CLOSE of either fails (OLD_STATEID) and the owner's sequence stays
+ * broken for every later OPEN on that context.  One OPEN at a time per
+ * context, closed at once, never meets that; it also leaves nothing to
+ * recover when a connection is rebuilt.
+ */
+static int nfsb_do_open(struct nfsb_mount *m, struct nfsb_file *nf, int flags,
+			mode_t mode)
+{
+	struct nfsb_op op;
+	int ret, tries = 0;
+
+	do {
+		struct nfsb_wait w;
+		struct nfsb_ptrreq r = {&w, NULL};
+		int lf = nfsb_lib_flags(flags);
+
+		ret = nfsb_get(m, -1, &op);
+		if (ret < 0)
+			return ret;
+		nfsb_wait_init(&w);
+		w.pending = 1;
+		if (flags & O_CREAT) {
+			if (nfs_create_async(op.nfs, nf->path, lf,
+					     (int)(mode & 07777), nfsb_cb_ptr,
+					     &r))
+				nfsb_start_failed(&op, &w);
+		} else if (nfs_open_async(op.nfs, nf->path, lf, nfsb_cb_ptr,
+					  &r)) {
+			nfsb_start_failed(&op, &w);
+		}
+		ret = nfsb_finish(&op, &w);
+		if (ret == 0 && !r.ptr)
+			ret = -EIO;
+		if (ret == 0 && m->version == 4) {
+			struct nfs_fh *raw = nfsb_rawfh(r.ptr, NFS4_FHSIZE);
+
+			if (raw) {
+				memcpy(nf->fh4, raw->val, (size_t)raw->len);
+				nf->fh4_len = (u_int)raw->len;
+			} else {
+				ret = -EIO;
+			}
+			nfsb_wait_init(&w);
+			w.pending = 1;
+			/* Frees r.ptr whatever the server answers. */
+			if (nfs_close_async(op.nfs, r.ptr, nfsb_cb_status, &w))
+				nfsb_start_failed(&op, &w);
+			if (nfsb_finish(&op, &w) < 0 && ret == 0 && op.dead)
+				ret = -EIO;
+		} else if (ret == 0) {
+			nf->fh = r.ptr;
+		}
+		if (ret == 0) {
+			pthread_mutex_lock(&m->open_lock);
+			nf->open_next = m->open_files;
+			if (m->open_files)
+				m->open_files->open_pprev = &nf->open_next;
+			nf->open_pprev = &m->open_files;
+			m->open_files = nf;
+			pthread_mutex_unlock(&m->open_lock);
+		}
+		nfsb_put(&op);
+	} while (nfsb_retry(&op, ret, &tries));
+	return ret;
+}
+
+/* v4 create fix-up, see nfs.c's head comment: EXCLUSIVE4 left its verifier
+ * in the times and applied no mode.  Through the new handle: the name may
+ * hold another file by now (nfsb_chown_new). */
+static int nfsb_v4_fixup(struct nfsb_file *nf, mode_t mode)
+{
+	struct vfs_setattr sa = {
+		.valid = VFS_SET_MODE | VFS_SET_ATIME_NOW | VFS_SET_MTIME_NOW,
+		.mode = mode,
+	};
+
+	return nfsb_fsetattr(nf, &sa);
+}
+
+int nfsb_create(struct vfs_mount *vm, const char *path, int flags, mode_t mode,
+		const struct vfs_cred *cred, struct vfs_file **out,
+		struct stat *st)
+{
+	struct nfsb_mount *m = nfsb_m(vm);
+	char *full = nfsb_path(m, path);
+	struct nfsb_file *nf = NULL;
+	bool created = true;
+	int swapped = 0;
+	unsigned long gen = 0;
+	int ret = -ENOMEM;
+
+	if (!full)
+		return -ENOMEM;
+again:
+	nf = nfsb_file_alloc(m, full, flags);
+	if (!nf)
+		goto out;
+	nfsb_invalidate(m, full);
+	/*
+	 * Always create exclusively, and open an existing file without
+	 * O_CREAT: libnfs 4.0.0's NFSv4 create fails with EEXIST on an
+	 * existing file even without O_EXCL, and its NFSv3 UNCHECKED create
+	 * would apply `mode` to a file that already exists.  A new file is
+	 * empty, so no O_TRUNC there (libnfs 4.0.0's v4 truncate after an
+	 * exclusive OPEN fails with BAD_STATEID).
+	 */
+	for (int i = 0; i < 3; i++) {
+		created = true;
+		ret = nfsb_do_open(m, nf, (flags & ~O_TRUNC) | O_CREAT | O_EXCL,
+				   mode);
+		if (ret != -EEXIST || (flags & O_EXCL))
+			break;
+		created = false;
+		ret = nfsb_do_open(m, nf, flags & ~(O_CREAT | O_EXCL), 0);
+		if (ret != -ENOENT) /* else removed meanwhile: again */
+			break;
+	}
+	if (ret < 0) {
+		nfsb_file_free(nf);
+		goto out;
+	}
+	if (created && m->version == 4)
+		ret = nfsb_v4_fixup(nf, mode);
+	/* GETATTR through the new handle: no path walk. */
+	nfsb_invalidate(m, full);
+	gen = remote_cache_gen(m->cache);
+	if (ret == 0)
+		ret = nfsb_fgetattr(&nf->base, st);
+	if (ret == 0 && created && m->version == 3 && !nfsb_fresh_file(st)) {
+		/*
+		 * libnfs 4.0 finds the handle of the file its CREATE made by
+		 * a LOOKUP of the name afterwards: another object renamed
+		 * onto the name in between (by someone who may write the
+		 * directory) is what the handle names.  Never give it away:
+		 * the name names an existing file now, so O_EXCL fails and
+		 * a plain O_CREAT opens it as the existing file it is.
+		 */
+		log_warn("%s: %s named another object right after it was "
+			 "created; taken as an existing file",
+			 m->display, full);
+		nfsb_release(&nf->base);
+		nf = NULL;
+		ret = -EEXIST;
+		if (!(flags & O_EXCL) && ++swapped < 3)
+			goto again;
+		goto out;
+	}
+	if (ret == 0 && created)
+		ret = nfsb_chown_new(m, full, nf, cred, st);
+	if (ret == 0)
+		remote_cache_put_attr(m->cache, full, st, gen);
+	if (ret < 0) {
+		nfsb_release(&nf->base);
+		goto out;
+	}
+	*out = &nf->base;
+out:
+	free(full);
+	return ret;
+}
+
+int nfsb_open(struct vfs_mount *vm, const char *path, int flags,
+	      struct vfs_file **out)
+{
+	struct nfsb_mount *m = nfsb_m(vm);
+	char *full = nfsb_path(m, path);
+	struct nfsb_file *nf;
+	int ret;
+
+	if (!full)
+		return -ENOMEM;
+	nf = nfsb_file_alloc(m, full, flags);
+	if (!nf) {
+		free(full);
+		return -ENOMEM;
+	}
+	/* Close-to-open: what we cached may be older than the file. */
+	nfsb_invalidate(m, full);
+	ret = nfsb_do_open(m, nf, flags & ~(O_CREAT | O_EXCL), 0);
+	if (ret == 0)
+		*out = &nf->base;
+	else
+		nfsb_file_free(nf);
+	free(full);
+	return ret;
+}
+
+struct nfsb_commitreq {
+	struct nfsb_wait *w;
+	struct nfsb_file *nf;
+	bool verf_bad;
+};
+
+static void nfsb_commit_verf(struct nfsb_commitreq *r, const char *verf)
+{
+	pthread_mutex_lock(&r->nf->lock);
+	if (r->nf->verf_known && memcmp(r->nf->verf, verf, sizeof(r->nf->verf)))
+		r->verf_bad = true;
+	pthread_mutex_unlock(&r->nf->lock);
+}
+
+static void nfsb_cb_commit3(struct rpc_context *rpc, int status, void *data,
+			    void *priv)
+{
+	struct nfsb_commitreq *r = priv;
+	COMMIT3res *res = data;
+	int err = 0;
+
+	if (status != RPC_STATUS_SUCCESS)
+		err = -EFAULT;
+	else if (res->status != NFS3_OK)
+		err = nfsstat3_to_errno(res->status);
+	else
+		nfsb_commit_verf(r, res->COMMIT3res_u.resok.verf);
+	nfsb_wait_done(r->w, err);
+}
+
+static void nfsb_cb_commit4(struct rpc_context *rpc, int status, void *data,
+			    void *priv)
+{
+	struct nfsb_commitreq *r = priv;
+	nfs_resop4 rr, *res = &rr;
+	int err = nfsb_v4_res(status, data, res);
+
+	if (err == 0)
+		nfsb_commit_verf(r, res->nfs_resop4_u.opcommit.COMMIT4res_u
+					    .resok4.writeverf);
+	nfsb_wait_done(r->w, err);
+}
+
+/*
+ * Make the file's data stable: COMMIT if unstable writes are outstanding.
+ * -EIO if data may have been lost on the way (server restart between WRITE
+ * and COMMIT: the verifier changed).
+ */
+static int nfsb_commit(struct nfsb_file *nf)
+{
+	struct nfsb_mount *m = nfsb_m(nf->base.mount);
+	struct nfsb_commitreq r;
+	struct nfsb_op op;
+	struct nfsb_wait w;
+	bool dirty;
+	int ret;
+
+	nfsb_wb_drain(nf);
+	ret = nfsb_take_err(nf);
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&nf->lock);
+	dirty = nf->dirty;
+	pthread_mutex_unlock(&nf->lock);
+	if (!dirty)
+		return 0;
+	ret = nfsb_get(m, -1, &op);
+	if (ret < 0)
+		return ret;
+	r = (struct nfsb_commitreq){.w = &w, .nf = nf};
+	nfsb_wait_init(&w);
+	w.pending = 1;
+	if (m->version == 3) {
+		struct nfs_fh *raw = nfsb_rawfh(nf->fh, NFSB_V3_FHSIZE);
+		COMMIT3args a;
+
+		memset(&a, 0, sizeof(a)); /* offset 0, count 0: all */
+		if (raw) {
+			a.file.data.data_len = (u_int)raw->len;
+			a.file.data.data_val = raw->val;
+		}
+		if (!raw || rpc_nfs3_commit_async(nfs_get_rpc_context(op.nfs),
+						  nfsb_cb_commit3, &a, &r))
+			nfsb_start_failed(&op, &w);
+	} else {
+		nfs_argop4 tail;
+
+		memset(&tail, 0, sizeof(tail));
+		tail.argop = OP_COMMIT; /* offset 0, count 0: all */
+		if (nfsb_v4_fhop(&op, nf, &tail, nfsb_cb_commit4, &r))
+			nfsb_start_failed(&op, &w);
+	}
+	ret = nfsb_finish(&op, &w);
+	nfsb_put(&op);
+	pthread_mutex_lock(&nf->lock);
+	if (ret == 0 && r.verf_bad)
+		ret = -EIO;
+	/* Clean after success, and after a reported loss (reported once, as
+	 * the kernel reports writeback errors); a failed COMMIT keeps the
+	 * data dirty so that a later one can tell. */
+	if (ret == 0 || r.verf_bad)
+		nf->dirty = false;
+	pthread_mutex_unlock(&nf->lock);
+	return ret;
+}
+
+int nfsb_flush(struct vfs_file *f)
+{
+	/* close(2): like the kernel client, flush and COMMIT so that the
+	 * next open anywhere sees the data and errors surface here. */
+	int ret = nfsb_commit(nfsb_f(f));
+
+	nfsb_set_flushed(nfsb_f(f), true);
+	return ret;
+}
+
+int nfsb_fsync(struct vfs_file *f, bool datasync)
+{
+	/* COMMIT covers data and metadata alike in NFS. */
+	return nfsb_commit(nfsb_f(f));
+}
+
+int nfsb_release(struct vfs_file *f)
+{
+	struct nfsb_file *nf = nfsb_f(f);
+	struct nfsb_mount *m = nfsb_m(f->mount);
+	bool silly;
+
+	nfsb_wb_drain(nf);
+	if (nf->err) {
+		pthread_mutex_lock(&m->lock);
+		log_warn_ratelimited(&m->rl,
+				     "%s: %s: data written after the last "
+				     "flush was lost: %s",
+				     m->display, nf->path, strerror(-nf->err));
+		pthread_mutex_unlock(&m->lock);
+	}
+	if (nf->fh) {
+		/* NFSv3 has no CLOSE: nfs_close() frees the handle without
+		 * I/O (libnfs would COMMIT only its own dirty writes, and
+		 * ours bypass it), so any context will do, live or not. */
+		struct nfs_context *tmp = nfs_init_context();
+
+		if (tmp) {
+			nfs_close(tmp, nf->fh);
+			nfs_destroy_context(tmp);
+		}
+	}
+	pthread_mutex_lock(&m->open_lock);
+	*nf->open_pprev = nf->open_next;
+	if (nf->open_next)
+		nf->open_next->open_pprev = nf->open_pprev;
+	/* The last handle of a silly-renamed file: now it may go. */
+	silly = nf->silly && !nfsb_is_open_locked(m, nf->path);
+	pthread_cond_broadcast(&m->open_cond);
+	pthread_mutex_unlock(&m->open_lock);
+	if (silly) {
+		struct nfsb_args g = {.a = nf->path};
+		int err = nfsb_simple(m, NFSB_UNLINK, &g);
+
+		if (err < 0 && err != -ENOENT)
+			log_warn("%s: cannot remove %s: %s", m->display,
+				 nf->path, strerror(-err));
+		nfsb_invalidate(m, nf->path);
+	}
+	nfsb_file_free(nf);
+	return 0;
+}

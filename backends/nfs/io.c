@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * io.c - reads and writes: a request split into chunks that are all in
+ * flight at once, WRITE through the raw RPC API (v3) or our own COMPOUND
+ * (v4) so that every reply's verifier is checked, the file's sticky error.
+ */
+#include "backends/nfs/internal.h"
+
+static void nfsb_cb_read(int err, struct nfs_context *nfs, void *data,
+			 void *priv)
+{
+	struct nfsb_chunk *c = priv;
+
+	if (err > 0) {
+		size_t n = (size_t)err < c->want ? (size_t)err : c->want;
+
+		memcpy(c->buf, data, n);
+		c->got = n;
+		err = 0;
+	}
+	nfsb_wait_done(c->w, err);
+}
+
+static void nfsb_cb_read4(struct rpc_context *rpc, int status, void *data,
+			  void *priv)
+{
+	struct nfsb_chunk *c = priv;
+	nfs_resop4 rr, *r = &rr;
+	int err = nfsb_v4_res(status, data, r);
+
+	if (err == 0) {
+		READ4resok *ok = &r->nfs_resop4_u.opread.READ4res_u.resok4;
+		size_t n = ok->data.data_len < c->want ? ok->data.data_len
+						       : c->want;
+
+		memcpy(c->buf, ok->data.data_val, n);
+		c->got = n;
+	}
+	nfsb_wait_done(c->w, err);
+}
+
+static int nfsb_start_read(struct nfsb_op *op, struct nfsb_file *nf,
+			   struct nfsb_chunk *c)
+{
+	nfs_argop4 tail;
+
+	if (op->m->version == 3)
+		return nfs_pread_async(op->nfs, nf->fh, (uint64_t)c->off,
+				       c->want, nfsb_cb_read, c);
+	memset(&tail, 0, sizeof(tail));
+	tail.argop = OP_READ;
+	/* stateid all zero: the anonymous stateid */
+	tail.nfs_argop4_u.opread.offset = (offset4)c->off;
+	tail.nfs_argop4_u.opread.count = (count4)c->want;
+	return nfsb_v4_fhop(op, nf, &tail, nfsb_cb_read4, c);
+}
+
+ssize_t nfsb_read(struct vfs_file *f, void *buf, size_t size, off_t off)
+{
+	struct nfsb_file *nf = nfsb_f(f);
+	struct nfsb_mount *m = nfsb_m(f->mount);
+	size_t chunk = m->rsize, n = (size + chunk - 1) / chunk;
+	struct nfsb_chunk stackc[8],
+		*c = n <= 8 ? stackc : calloc(n, sizeof(*c));
+	struct nfsb_op op;
+	ssize_t ret;
+	int tries = 0;
+
+	if (!c)
+		return -ENOMEM;
+	nfsb_set_flushed(nf, false);
+	/* what we wrote behind (through any handle of it) is not there
+	 * yet */
+	nfsb_wb_drain_file(nf);
+	if (size == 0) {
+		ret = 0;
+		goto out;
+	}
+	do {
+		struct nfsb_wait w;
+		size_t total = 0;
+
+		ret = nfsb_get(m, -1, &op);
+		if (ret < 0)
+			goto out;
+		nfsb_wait_init(&w);
+		for (size_t i = 0; i < n; i++) {
+			c[i] = (struct nfsb_chunk){
+				.w = &w,
+				.nf = nf,
+				.buf = (char *)buf + i * chunk,
+				.off = off + (off_t)(i * chunk),
+				.want = size - i * chunk < chunk
+						? size - i * chunk
+						: chunk,
+			};
+			w.pending++;
+			if (nfsb_start_read(&op, nf, &c[i]))
+				nfsb_start_failed(&op, &w);
+		}
+		ret = nfsb_finish(&op, &w);
+		nfsb_put(&op);
+		if (ret < 0)
+			continue;
+		/* Short only at end of file: stop at the first short chunk. */
+		for (size_t i = 0; i < n; i++) {
+			total += c[i].got;
+			if (c[i].got < c[i].want)
+				break;
+		}
+		ret = (ssize_t)total;
+	} while (ret < 0 && nfsb_retry(&op, (int)ret, &tries));
+out:
+	if (c != stackc)
+		free(c);
+	return ret;
+}
+
+/* A WRITE reply for `c`: compare its verifier with the one of the file's
+ * uncommitted data. */
+static void nfsb_note_write(struct nfsb_chunk *c, size_t count, bool unstable,
+			    const char *verf)
+{
+	struct nfsb_file *nf = c->nf;
+
+	c->got = count < c->want ? count : c->want;
+	c->unstable = unstable;
+	pthread_mutex_lock(&nf->lock);
+	if (nf->verf_known && nf->dirty &&
+	    memcmp(nf->verf, verf, sizeof(nf->verf)))
+		c->verf_bad = true;
+	memcpy(nf->verf, verf, sizeof(nf->verf));
+	nf->verf_known = true;
+	/* at once, not when the whole request is done: a resent rest of it
+	 * must be compared against this verifier */
+	if (unstable)
+		nf->dirty = true;
+	pthread_mutex_unlock(&nf->lock);
+}
+
+static void nfsb_cb_write3(struct rpc_context *rpc, int status, void *data,
+			   void *priv)
+{
+	struct nfsb_chunk *c = priv;
+	WRITE3res *res = data;
+	int err = 0;
+
+	if (status != RPC_STATUS_SUCCESS) {
+		err = -EFAULT; /* no reply: transport */
+	} else if (res->status != NFS3_OK) {
+		err = nfsstat3_to_errno(res->status);
+	} else {
+		WRITE3resok *ok = &res->WRITE3res_u.resok;
+
+		nfsb_note_write(c, ok->count, ok->committed == UNSTABLE,
+				ok->verf);
+	}
+	nfsb_wait_done(c->w, err);
+}
+
+static void nfsb_cb_write4(struct rpc_context *rpc, int status, void *data,
+			   void *priv)
+{
+	struct nfsb_chunk *c = priv;
+	nfs_resop4 rr, *r = &rr;
+	int err = nfsb_v4_res(status, data, r);
+
+	if (err == 0) {
+		WRITE4resok *ok = &r->nfs_resop4_u.opwrite.WRITE4res_u.resok4;
+
+		nfsb_note_write(c, ok->count, ok->committed == UNSTABLE4,
+				ok->writeverf);
+	}
+	nfsb_wait_done(c->w, err);
+}
+
+/* Start the WRITE of one chunk; `stable` is 0, 1 or 2 (UNSTABLE,
+ * DATA_SYNC, FILE_SYNC: the same values in v3 and v4). */
+int nfsb_start_write(struct nfsb_op *op, struct nfsb_file *nf,
+		     struct nfsb_chunk *c, int stable)
+{
+	if (op->m->version == 3) {
+		struct nfs_fh *raw = nfsb_rawfh(nf->fh, NFSB_V3_FHSIZE);
+		WRITE3args a;
+
+		if (!raw)
+			return -1;
+		memset(&a, 0, sizeof(a));
+		a.file.data.data_len = (u_int)raw->len;
+		a.file.data.data_val = raw->val;
+		a.offset = (uint64_t)c->off;
+		a.count = (count3)c->want;
+		a.stable = stable;
+		a.data.data_len = (u_int)c->want;
+		a.data.data_val = c->buf;
+		return rpc_nfs3_write_async(nfs_get_rpc_context(op->nfs),
+					    nfsb_cb_write3, &a, c);
+	} else {
+		nfs_argop4 tail;
+
+		memset(&tail, 0, sizeof(tail));
+		tail.argop = OP_WRITE;
+		tail.nfs_argop4_u.opwrite.offset = (offset4)c->off;
+		tail.nfs_argop4_u.opwrite.stable = stable;
+		tail.nfs_argop4_u.opwrite.data.data_len = (u_int)c->want;
+		tail.nfs_argop4_u.opwrite.data.data_val = c->buf;
+		return nfsb_v4_fhop(op, nf, &tail, nfsb_cb_write4, c);
+	}
+}
+
+/* Sticky error of `nf`, reported once. */
+int nfsb_take_err(struct nfsb_file *nf)
+{
+	int err;
+
+	pthread_mutex_lock(&nf->lock);
+	err = nf->err;
+	nf->err = 0;
+	pthread_mutex_unlock(&nf->lock);
+	return err;
+}
+
+ssize_t nfsb_write(struct vfs_file *f, const void *buf, size_t size, off_t off)
+{
+	struct nfsb_file *nf = nfsb_f(f);
+	struct nfsb_mount *m = nfsb_m(f->mount);
+	size_t chunk = m->wsize, n = (size + chunk - 1) / chunk;
+	struct nfsb_chunk stackc[8], *c;
+	int stable = (f->flags & O_SYNC) == O_SYNC ? 2
+		     : (f->flags & O_DSYNC)        ? 1
+						   : 0;
+	struct nfsb_op op;
+	bool unstable = false, verf_bad = false;
+	ssize_t ret;
+	int tries = 0;
+
+	nfsb_set_flushed(nf, false);
+	ret = nfsb_take_err(nf);
+	if (ret < 0)
+		return ret;
+	if (size == 0)
+		return 0;
+	if (m->wb && !stable && !(f->flags & O_DIRECT) && !f->write_through) {
+		ret = nfsb_wb_write(nf, buf, size, off);
+		nfsb_invalidate_file(nf);
+		return ret;
+	}
+	/* synchronous: nothing of ours, through any handle of the file,
+	 * may still be on its way to land after this */
+	nfsb_wb_drain_file(nf);
+	c = n <= 8 ? stackc : calloc(n, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	do {
+		struct nfsb_wait w;
+
+		ret = nfsb_get(m, -1, &op);
+		if (ret < 0)
+			goto out;
+		nfsb_wait_init(&w);
+		for (size_t i = 0; i < n; i++) {
+			c[i] = (struct nfsb_chunk){
+				.w = &w,
+				.nf = nf,
+				.buf = (char *)buf + i * chunk,
+				.off = off + (off_t)(i * chunk),
+				.want = size - i * chunk < chunk
+						? size - i * chunk
+						: chunk,
+			};
+			w.pending++;
+			if (nfsb_start_write(&op, nf, &c[i], stable))
+				nfsb_start_failed(&op, &w);
+		}
+		ret = nfsb_finish(&op, &w);
+		/* A server may write less than asked: send the rest, one
+		 * chunk at a time (rare, never seen with ganesha). */
+		for (size_t i = 0; ret == 0 && i < n; i++) {
+			while (ret == 0 && c[i].got < c[i].want) {
+				struct nfsb_chunk *ci = &c[i];
+				bool was_unstable = ci->unstable;
+
+				ci->buf += ci->got;
+				ci->off += (off_t)ci->got;
+				ci->want -= ci->got;
+				ci->got = 0;
+				nfsb_wait_init(&w);
+				w.pending = 1;
+				if (nfsb_start_write(&op, nf, ci, stable))
+					nfsb_start_failed(&op, &w);
+				ret = nfsb_finish(&op, &w);
+				ci->unstable |= was_unstable;
+				if (ret == 0 && ci->got == 0)
+					ret = -EIO;
+			}
+		}
+		nfsb_put(&op);
+		if (ret < 0)
+			continue;
+		for (size_t i = 0; i < n; i++) {
+			unstable |= c[i].unstable;
+			verf_bad |= c[i].verf_bad;
+		}
+	} while (ret < 0 && nfsb_retry(&op, (int)ret, &tries));
+	if (ret < 0)
+		goto out;
+
+	pthread_mutex_lock(&nf->lock);
+	/* A new verifier while earlier unstable data was not committed: the
+	 * server restarted and may have lost it.  The new data stays dirty
+	 * for the next COMMIT. */
+	ret = verf_bad ? -EIO : (ssize_t)size;
+	if (unstable)
+		nf->dirty = true;
+	pthread_mutex_unlock(&nf->lock);
+	nfsb_invalidate_file(nf);
+out:
+	if (c != stackc)
+		free(c);
+	return ret;
+}
