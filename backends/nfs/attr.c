@@ -139,24 +139,26 @@ int nfsb_setattr(struct vfs_mount *vm, const char *path, struct vfs_file *f,
 	return ret;
 }
 
-static int nfsb_fstat_on(struct nfsb_op *op, struct nfsfh *fh, struct stat *st)
-{
-	struct nfsb_wait w;
-	struct nfsb_statreq r = {&w, st};
+struct nfsb_fstatreq {
+	struct nfsb_statreq r;
+	struct nfsb_file *nf;
+};
 
-	nfsb_wait_init(&w);
-	w.pending = 1;
-	if (nfs_fstat64_async(op->nfs, fh, nfsb_cb_stat, &r))
-		nfsb_start_failed(op, &w);
-	return nfsb_finish(op, &w);
+static int nfsb_start_fstat(struct nfsb_op *op, struct nfsb_wait *w, void *arg)
+{
+	struct nfsb_fstatreq *fr = arg;
+
+	fr->r.w = w;
+	if (op->m->version == 4)
+		return nfsb_v4_start_fstat(op, fr->nf, &fr->r);
+	return nfs_fstat64_async(op->nfs, fr->nf->fh, nfsb_cb_stat, &fr->r);
 }
 
 int nfsb_fgetattr(struct vfs_file *f, struct stat *st)
 {
 	struct nfsb_file *nf = nfsb_f(f);
 	struct nfsb_mount *m = nfsb_m(f->mount);
-	struct nfsb_op op;
-	int ret, tries = 0;
+	struct nfsb_fstatreq fr = {{NULL, st}, nf};
 
 	/* every handle's queued writes: the size must include them, or the
 	 * kernel would cut its own idea of the file short */
@@ -164,17 +166,7 @@ int nfsb_fgetattr(struct vfs_file *f, struct stat *st)
 	/* By handle: the open file, whatever another client named it.  Not
 	 * cached under its name either: another client may have given that
 	 * name to another file, and a lookup must find that one. */
-	do {
-		ret = nfsb_get(m, -1, &op);
-		if (ret < 0)
-			break;
-		if (m->version == 4)
-			ret = nfsb_v4_fstat(&op, nf, st);
-		else
-			ret = nfsb_fstat_on(&op, nf->fh, st);
-		nfsb_put(&op);
-	} while (nfsb_retry(&op, ret, &tries));
-	return ret;
+	return nfsb_call(m, nfsb_start_fstat, &fr);
 }
 
 static void nfsb_cb_setattr3(struct rpc_context *rpc, int status, void *data,
@@ -243,6 +235,28 @@ static int nfsb_start_setattr3(struct nfsb_op *op, struct nfsb_file *nf,
 				      nfsb_cb_setattr3, &a, w);
 }
 
+struct nfsb_fsetattrreq {
+	struct nfsb_file *nf;
+	const struct vfs_setattr *sa;
+};
+
+static int nfsb_start_fsetattr(struct nfsb_op *op, struct nfsb_wait *w,
+			       void *arg)
+{
+	const struct nfsb_fsetattrreq *r = arg;
+	char abuf[NFSB_V4_ATTRBUF];
+	uint32_t bm[2];
+	nfs_argop4 tail;
+
+	if (op->m->version == 3)
+		return nfsb_start_setattr3(op, r->nf, r->sa, w);
+	memset(&tail, 0, sizeof(tail));
+	tail.argop = OP_SETATTR;
+	nfsb_v4_fattr(r->sa, bm, abuf,
+		      &tail.nfs_argop4_u.opsetattr.obj_attributes);
+	return nfsb_v4_fhop(op, r->nf, &tail, nfsb_cb_compound4, w);
+}
+
 /*
  * Change an open file's attributes through its file handle, in one
  * SETATTR: it reaches the file the descriptor has open whatever names it
@@ -253,36 +267,19 @@ static int nfsb_start_setattr3(struct nfsb_op *op, struct nfsb_file *nf,
 int nfsb_fsetattr(struct nfsb_file *nf, const struct vfs_setattr *sa)
 {
 	struct nfsb_mount *m = nfsb_m(nf->base.mount);
+	struct nfsb_fsetattrreq r = {nf, sa};
 	struct nfsb_op op;
 	int ret, tries = 0;
 
 	if (!sa->valid)
 		return 0;
+	/* not nfsb_call: a check-out that fails returns at once, leaving the
+	 * cache as it is */
 	do {
-		struct nfsb_wait w;
-
 		ret = nfsb_get(m, -1, &op);
 		if (ret < 0)
 			return ret;
-		nfsb_wait_init(&w);
-		w.pending = 1;
-		if (m->version == 3) {
-			if (nfsb_start_setattr3(&op, nf, sa, &w))
-				nfsb_start_failed(&op, &w);
-		} else {
-			char abuf[NFSB_V4_ATTRBUF];
-			uint32_t bm[2];
-			nfs_argop4 tail;
-
-			memset(&tail, 0, sizeof(tail));
-			tail.argop = OP_SETATTR;
-			nfsb_v4_fattr(
-				sa, bm, abuf,
-				&tail.nfs_argop4_u.opsetattr.obj_attributes);
-			if (nfsb_v4_fhop(&op, nf, &tail, nfsb_cb_compound4, &w))
-				nfsb_start_failed(&op, &w);
-		}
-		ret = nfsb_finish(&op, &w);
+		ret = nfsb_call_on(&op, nfsb_start_fsetattr, &r);
 		nfsb_put(&op);
 	} while (nfsb_retry(&op, ret, &tries));
 	nfsb_invalidate_file(nf);

@@ -81,6 +81,7 @@ static int nfsb_v4_fill(struct nfsb_op *op, const char *full,
 			ret = -ENOMEM;
 			break;
 		}
+		/* a batch in flight at once: not nfsb_call_on */
 		nfsb_wait_init(&w);
 		for (size_t j = i; j < end; j++) {
 			r[j] = (struct nfsb_entreq){&w, &db->ents[j], -EIO};
@@ -123,6 +124,20 @@ static int nfsb_v4_fill(struct nfsb_op *op, const char *full,
 	return ret;
 }
 
+struct nfsb_opendirreq {
+	struct nfsb_ptrreq r; /* the struct nfsdir * */
+	const char *full;
+};
+
+static int nfsb_start_opendir(struct nfsb_op *op, struct nfsb_wait *w,
+			      void *arg)
+{
+	struct nfsb_opendirreq *o = arg;
+
+	o->r = (struct nfsb_ptrreq){w, NULL};
+	return nfs_opendir_async(op->nfs, o->full, nfsb_cb_ptr, &o->r);
+}
+
 /* READDIRPLUS the whole directory `full` into a new listing and feed the
  * children's attributes to the cache. */
 static int nfsb_list(struct nfsb_mount *m, const char *full,
@@ -135,19 +150,16 @@ static int nfsb_list(struct nfsb_mount *m, const char *full,
 	unsigned long gen = remote_cache_gen(m->cache);
 	int ret, tries = 0;
 
+	/* not nfsb_call: the context stays checked out for what follows (its
+	 * NFSv4 GETATTRs, and nfs_closedir on the context that opened it) */
 	do {
-		struct nfsb_wait w;
-		struct nfsb_ptrreq r = {&w, NULL};
+		struct nfsb_opendirreq o = {.full = full};
 
 		ret = nfsb_get(m, -1, &op);
 		if (ret < 0)
 			return ret;
-		nfsb_wait_init(&w);
-		w.pending = 1;
-		if (nfs_opendir_async(op.nfs, full, nfsb_cb_ptr, &r))
-			nfsb_start_failed(&op, &w);
-		ret = nfsb_finish(&op, &w);
-		dir = r.ptr;
+		ret = nfsb_call_on(&op, nfsb_start_opendir, &o);
+		dir = o.r.ptr;
 		if (ret < 0 || !dir) {
 			nfsb_put(&op);
 			ret = ret < 0 ? ret : -EIO;

@@ -195,30 +195,22 @@ static int nfsb_do_open(struct nfsb_mount *m, struct nfsb_file *nf, int flags,
 	struct nfsb_op op;
 	int ret, tries = 0;
 
+	/* the v4 CLOSE goes on the context of its OPEN: not nfsb_call */
 	do {
-		struct nfsb_wait w;
-		struct nfsb_ptrreq r = {&w, NULL};
-		int lf = nfsb_lib_flags(flags);
+		struct nfsb_openreq o = {
+			.full = nf->path,
+			.flags = nfsb_lib_flags(flags),
+			.mode = (int)(mode & 07777),
+		};
 
 		ret = nfsb_get(m, -1, &op);
 		if (ret < 0)
 			return ret;
-		nfsb_wait_init(&w);
-		w.pending = 1;
-		if (flags & O_CREAT) {
-			if (nfs_create_async(op.nfs, nf->path, lf,
-					     (int)(mode & 07777), nfsb_cb_ptr,
-					     &r))
-				nfsb_start_failed(&op, &w);
-		} else if (nfs_open_async(op.nfs, nf->path, lf, nfsb_cb_ptr,
-					  &r)) {
-			nfsb_start_failed(&op, &w);
-		}
-		ret = nfsb_finish(&op, &w);
-		if (ret == 0 && !r.ptr)
+		ret = nfsb_call_on(&op, nfsb_start_open, &o);
+		if (ret == 0 && !o.r.ptr)
 			ret = -EIO;
 		if (ret == 0 && m->version == 4) {
-			struct nfs_fh *raw = nfsb_rawfh(r.ptr, NFS4_FHSIZE);
+			struct nfs_fh *raw = nfsb_rawfh(o.r.ptr, NFS4_FHSIZE);
 
 			if (raw) {
 				memcpy(nf->fh4, raw->val, (size_t)raw->len);
@@ -226,15 +218,12 @@ static int nfsb_do_open(struct nfsb_mount *m, struct nfsb_file *nf, int flags,
 			} else {
 				ret = -EIO;
 			}
-			nfsb_wait_init(&w);
-			w.pending = 1;
-			/* Frees r.ptr whatever the server answers. */
-			if (nfs_close_async(op.nfs, r.ptr, nfsb_cb_status, &w))
-				nfsb_start_failed(&op, &w);
-			if (nfsb_finish(&op, &w) < 0 && ret == 0 && op.dead)
+			/* Frees o.r.ptr whatever the server answers. */
+			if (nfsb_call_on(&op, nfsb_start_close, o.r.ptr) < 0 &&
+			    ret == 0 && op.dead)
 				ret = -EIO;
 		} else if (ret == 0) {
-			nf->fh = r.ptr;
+			nf->fh = o.r.ptr;
 		}
 		if (ret == 0) {
 			pthread_mutex_lock(&m->open_lock);
@@ -414,6 +403,32 @@ static void nfsb_cb_commit4(struct rpc_context *rpc, int status, void *data,
 	nfsb_wait_done(r->w, err);
 }
 
+static int nfsb_start_commit(struct nfsb_op *op, struct nfsb_wait *w, void *arg)
+{
+	struct nfsb_commitreq *r = arg;
+	struct nfsb_file *nf = r->nf;
+
+	r->w = w;
+	if (op->m->version == 3) {
+		struct nfs_fh *raw = nfsb_rawfh(nf->fh, NFSB_V3_FHSIZE);
+		COMMIT3args a;
+
+		if (!raw)
+			return -1;
+		memset(&a, 0, sizeof(a)); /* offset 0, count 0: all */
+		a.file.data.data_len = (u_int)raw->len;
+		a.file.data.data_val = raw->val;
+		return rpc_nfs3_commit_async(nfs_get_rpc_context(op->nfs),
+					     nfsb_cb_commit3, &a, r);
+	} else {
+		nfs_argop4 tail;
+
+		memset(&tail, 0, sizeof(tail));
+		tail.argop = OP_COMMIT; /* offset 0, count 0: all */
+		return nfsb_v4_fhop(op, nf, &tail, nfsb_cb_commit4, r);
+	}
+}
+
 /*
  * Make the file's data stable: COMMIT if unstable writes are outstanding.
  * -EIO if data may have been lost on the way (server restart between WRITE
@@ -422,9 +437,8 @@ static void nfsb_cb_commit4(struct rpc_context *rpc, int status, void *data,
 static int nfsb_commit(struct nfsb_file *nf)
 {
 	struct nfsb_mount *m = nfsb_m(nf->base.mount);
-	struct nfsb_commitreq r;
+	struct nfsb_commitreq r = {.nf = nf};
 	struct nfsb_op op;
-	struct nfsb_wait w;
 	bool dirty;
 	int ret;
 
@@ -437,33 +451,12 @@ static int nfsb_commit(struct nfsb_file *nf)
 	pthread_mutex_unlock(&nf->lock);
 	if (!dirty)
 		return 0;
+	/* one try, not nfsb_call: a failed COMMIT leaves the data dirty, and
+	 * the next flush or fsync sends one again */
 	ret = nfsb_get(m, -1, &op);
 	if (ret < 0)
 		return ret;
-	r = (struct nfsb_commitreq){.w = &w, .nf = nf};
-	nfsb_wait_init(&w);
-	w.pending = 1;
-	if (m->version == 3) {
-		struct nfs_fh *raw = nfsb_rawfh(nf->fh, NFSB_V3_FHSIZE);
-		COMMIT3args a;
-
-		memset(&a, 0, sizeof(a)); /* offset 0, count 0: all */
-		if (raw) {
-			a.file.data.data_len = (u_int)raw->len;
-			a.file.data.data_val = raw->val;
-		}
-		if (!raw || rpc_nfs3_commit_async(nfs_get_rpc_context(op.nfs),
-						  nfsb_cb_commit3, &a, &r))
-			nfsb_start_failed(&op, &w);
-	} else {
-		nfs_argop4 tail;
-
-		memset(&tail, 0, sizeof(tail));
-		tail.argop = OP_COMMIT; /* offset 0, count 0: all */
-		if (nfsb_v4_fhop(&op, nf, &tail, nfsb_cb_commit4, &r))
-			nfsb_start_failed(&op, &w);
-	}
-	ret = nfsb_finish(&op, &w);
+	ret = nfsb_call_on(&op, nfsb_start_commit, &r);
 	nfsb_put(&op);
 	pthread_mutex_lock(&nf->lock);
 	if (ret == 0 && r.verf_bad)

@@ -14,6 +14,7 @@
  *   io.c      read and write
  *   conn.c    the connection pool, the per-call event loop, errors and
  *             the calls every operation shares
+ *   call.c    one request start to finish (nfsb_call)
  *   v4.c      our own NFSv4 COMPOUNDs where libnfs 4.0.0 falls short
  *   wb.c      write-behind: the mount's writer thread
  *
@@ -274,6 +275,39 @@ int nfsb_lstat_on(struct nfsb_op *op, const char *full, struct stat *st);
 int nfsb_lstat_full(struct nfsb_mount *m, const char *full, struct stat *st,
 		    bool use_cache);
 
+/* ---- call.c -------------------------------------------------------- */
+
+/*
+ * Queue one request on op's context, its callback to end with
+ * nfsb_wait_done(w, ...).  `arg` is the caller's own request.  0, or
+ * non-zero if it could not be queued (then no callback comes).
+ */
+typedef int (*nfsb_start_fn)(struct nfsb_op *op, struct nfsb_wait *w,
+			     void *arg);
+/* One request on op's checked-out context: queue it, wait for the answer
+ * until op's deadline and return 0 or -errno as nfsb_finish() does (a
+ * transport failure or timeout destroys the context). */
+int nfsb_call_on(struct nfsb_op *op, nfsb_start_fn start, void *arg);
+/*
+ * One request on a context of m's pool, checked out for it (nfsb_get: the
+ * call's deadline) and in again, and made once more on a fresh context
+ * when its context was found broken (nfsb_retry).  `start` may run twice:
+ * it sets up afresh whatever it gives libnfs.  0 or -errno.
+ */
+int nfsb_call(struct nfsb_mount *m, nfsb_start_fn start, void *arg);
+
+/* An open, or with O_CREAT in `flags` a create, for nfsb_start_open. */
+struct nfsb_openreq {
+	struct nfsb_ptrreq r; /* the struct nfsfh *, the caller's to close */
+	const char *full;
+	int flags; /* libnfs's */
+	int mode;
+};
+/* nfsb_start_fns: open or create `arg`, a struct nfsb_openreq; close the
+ * struct nfsfh `arg` (libnfs frees it whatever the server answers). */
+int nfsb_start_open(struct nfsb_op *op, struct nfsb_wait *w, void *arg);
+int nfsb_start_close(struct nfsb_op *op, struct nfsb_wait *w, void *arg);
+
 /* ---- attr.c -------------------------------------------------------- */
 
 int nfsb_getattr(struct vfs_mount *vm, const char *path, struct stat *st);
@@ -388,9 +422,10 @@ int nfsb_v4_mknod(struct nfsb_mount *m, const char *full, mode_t mode,
 int nfsb_v4_fhop(struct nfsb_op *op, const struct nfsb_file *nf,
 		 const nfs_argop4 *tail, rpc_cb cb, void *priv);
 int nfsb_v4_res(int status, void *data, nfs_resop4 *out);
-/* PUTFH + GETATTR: the attributes of the file nf has open, whatever its
- * names are now.  0 or -errno; op as for every call. */
-int nfsb_v4_fstat(struct nfsb_op *op, const struct nfsb_file *nf,
-		  struct stat *st);
+/* Queue PUTFH + GETATTR: the attributes of the file nf has open, whatever
+ * its names are now, into r->st; completes r->w.  Non-zero if it could
+ * not be queued. */
+int nfsb_v4_start_fstat(struct nfsb_op *op, const struct nfsb_file *nf,
+			struct nfsb_statreq *r);
 
 #endif /* VFSD_BACKENDS_NFS_INTERNAL_H */

@@ -76,6 +76,7 @@ ssize_t nfsb_read(struct vfs_file *f, void *buf, size_t size, off_t off)
 		ret = 0;
 		goto out;
 	}
+	/* every chunk in flight at once on one context: not nfsb_call */
 	do {
 		struct nfsb_wait w;
 		size_t total = 0;
@@ -208,6 +209,21 @@ int nfsb_start_write(struct nfsb_op *op, struct nfsb_file *nf,
 	}
 }
 
+/* One chunk's WRITE, for nfsb_call_on. */
+struct nfsb_writereq {
+	struct nfsb_file *nf;
+	struct nfsb_chunk *c;
+	int stable;
+};
+
+static int nfsb_start_write1(struct nfsb_op *op, struct nfsb_wait *w, void *arg)
+{
+	struct nfsb_writereq *r = arg;
+
+	r->c->w = w;
+	return nfsb_start_write(op, r->nf, r->c, r->stable);
+}
+
 /* Sticky error of `nf`, reported once. */
 int nfsb_take_err(struct nfsb_file *nf)
 {
@@ -251,6 +267,7 @@ ssize_t nfsb_write(struct vfs_file *f, const void *buf, size_t size, off_t off)
 	c = n <= 8 ? stackc : calloc(n, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
+	/* every chunk in flight at once on one context: not nfsb_call */
 	do {
 		struct nfsb_wait w;
 
@@ -278,17 +295,14 @@ ssize_t nfsb_write(struct vfs_file *f, const void *buf, size_t size, off_t off)
 		for (size_t i = 0; ret == 0 && i < n; i++) {
 			while (ret == 0 && c[i].got < c[i].want) {
 				struct nfsb_chunk *ci = &c[i];
+				struct nfsb_writereq wr = {nf, ci, stable};
 				bool was_unstable = ci->unstable;
 
 				ci->buf += ci->got;
 				ci->off += (off_t)ci->got;
 				ci->want -= ci->got;
 				ci->got = 0;
-				nfsb_wait_init(&w);
-				w.pending = 1;
-				if (nfsb_start_write(&op, nf, ci, stable))
-					nfsb_start_failed(&op, &w);
-				ret = nfsb_finish(&op, &w);
+				ret = nfsb_call_on(&op, nfsb_start_write1, &wr);
 				ci->unstable |= was_unstable;
 				if (ret == 0 && ci->got == 0)
 					ret = -EIO;

@@ -6,12 +6,18 @@
  */
 #include "backends/nfs/internal.h"
 
-static int nfsb_start_simple(struct nfsb_op *op, enum nfsb_simple what,
-			     const struct nfsb_args *g, struct nfsb_wait *w)
+struct nfsb_simplereq {
+	enum nfsb_simple what;
+	const struct nfsb_args *g;
+};
+
+static int nfsb_start_simple(struct nfsb_op *op, struct nfsb_wait *w, void *arg)
 {
+	const struct nfsb_simplereq *r = arg;
+	const struct nfsb_args *g = r->g;
 	struct nfs_context *n = op->nfs;
 
-	switch (what) {
+	switch (r->what) {
 	case NFSB_CHMOD:
 		return nfs_lchmod_async(n, g->a, (int)g->x, nfsb_cb_status, w);
 	case NFSB_CHOWN:
@@ -47,23 +53,9 @@ static int nfsb_start_simple(struct nfsb_op *op, enum nfsb_simple what,
 int nfsb_simple(struct nfsb_mount *m, enum nfsb_simple what,
 		const struct nfsb_args *g)
 {
-	struct nfsb_op op;
-	int ret, tries = 0;
+	struct nfsb_simplereq r = {what, g};
 
-	do {
-		struct nfsb_wait w;
-
-		ret = nfsb_get(m, -1, &op);
-		if (ret < 0)
-			return ret;
-		nfsb_wait_init(&w);
-		w.pending = 1;
-		if (nfsb_start_simple(&op, what, g, &w))
-			nfsb_start_failed(&op, &w);
-		ret = nfsb_finish(&op, &w);
-		nfsb_put(&op);
-	} while (nfsb_retry(&op, ret, &tries));
-	return ret;
+	return nfsb_call(m, nfsb_start_simple, &r);
 }
 
 /* Whether the directory holding `full` is setgid (then the server gave its
@@ -162,40 +154,42 @@ static int nfsb_created(struct nfsb_mount *m, const char *full,
 	return ret;
 }
 
+struct nfsb_readlinkreq {
+	struct nfsb_ptrreq r; /* the target, malloc'd */
+	const char *full;
+};
+
+static int nfsb_start_readlink(struct nfsb_op *op, struct nfsb_wait *w,
+			       void *arg)
+{
+	struct nfsb_readlinkreq *rl = arg;
+
+	free(rl->r.ptr); /* of a try that failed after all */
+	rl->r = (struct nfsb_ptrreq){w, NULL};
+	return nfs_readlink_async(op->nfs, rl->full, nfsb_cb_strdup, &rl->r);
+}
+
 ssize_t nfsb_readlink(struct vfs_mount *vm, const char *path, char *buf,
 		      size_t size)
 {
 	struct nfsb_mount *m = nfsb_m(vm);
 	char *full = nfsb_path(m, path);
-	struct nfsb_op op;
 	char *target = NULL;
 	ssize_t len;
-	int ret, tries = 0;
+	int ret;
 
 	if (!full)
 		return -ENOMEM;
 	if (m->version == 4) {
 		ret = nfsb_v4_readlink(m, full, &target);
 	} else {
-		do {
-			struct nfsb_wait w;
-			struct nfsb_ptrreq r = {&w, NULL};
+		struct nfsb_readlinkreq rl = {{NULL, NULL}, full};
 
-			ret = nfsb_get(m, -1, &op);
-			if (ret < 0)
-				break;
-			nfsb_wait_init(&w);
-			w.pending = 1;
-			if (nfs_readlink_async(op.nfs, full, nfsb_cb_strdup,
-					       &r))
-				nfsb_start_failed(&op, &w);
-			ret = nfsb_finish(&op, &w);
-			nfsb_put(&op);
-			if (ret < 0)
-				free(r.ptr);
-			else
-				target = r.ptr;
-		} while (nfsb_retry(&op, ret, &tries));
+		ret = nfsb_call(m, nfsb_start_readlink, &rl);
+		if (ret < 0)
+			free(rl.r.ptr);
+		else
+			target = rl.r.ptr;
 	}
 	free(full);
 	if (ret < 0)

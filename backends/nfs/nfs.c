@@ -384,6 +384,7 @@ static const char *nfsb_state(struct vfs_mount *vm)
 
 struct nfsb_statvfsreq {
 	struct nfsb_wait *w;
+	const char *full;
 	struct nfs_statvfs_64 sv;
 };
 
@@ -397,8 +398,19 @@ static void nfsb_cb_statvfs(int err, struct nfs_context *nfs, void *data,
 	nfsb_wait_done(r->w, err);
 }
 
+static int nfsb_start_statvfs(struct nfsb_op *op, struct nfsb_wait *w,
+			      void *arg)
+{
+	struct nfsb_statvfsreq *r = arg;
+
+	memset(&r->sv, 0, sizeof(r->sv));
+	r->w = w;
+	return nfs_statvfs64_async(op->nfs, r->full, nfsb_cb_statvfs, r);
+}
+
 struct nfsb_pathconfreq {
 	struct nfsb_wait *w;
+	struct nfs_fh *raw; /* the directory's handle, or NULL */
 	unsigned long name_max;
 };
 
@@ -418,53 +430,47 @@ static void nfsb_cb_pathconf3(struct rpc_context *rpc, int status, void *data,
 	nfsb_wait_done(r->w, err);
 }
 
+static int nfsb_start_pathconf3(struct nfsb_op *op, struct nfsb_wait *w,
+				void *arg)
+{
+	struct nfsb_pathconfreq *r = arg;
+	PATHCONF3args a;
+
+	r->w = w;
+	if (!r->raw)
+		return -1;
+	memset(&a, 0, sizeof(a));
+	a.object.data.data_len = (u_int)r->raw->len;
+	a.object.data.data_val = r->raw->val;
+	return rpc_nfs3_pathconf_async(nfs_get_rpc_context(op->nfs),
+				       nfsb_cb_pathconf3, &a, r);
+}
+
 /* NFSv3 PATHCONF of the directory `full`, through a handle libnfs opens
  * for it (libnfs 4.0 has no pathconf call of its own). */
 static int nfsb_v3_namemax(struct nfsb_mount *m, const char *full,
 			   unsigned long *out)
 {
-	struct nfsb_pathconfreq r = {NULL, 0};
+	struct nfsb_pathconfreq r = {NULL, NULL, 0};
 	struct nfsb_op op;
 	int ret, tries = 0;
 
+	/* three requests on one context, the handle its own: not nfsb_call */
 	do {
-		struct nfsb_wait w;
-		struct nfsb_ptrreq o = {&w, NULL};
-		struct nfs_fh *raw;
-		PATHCONF3args a;
+		struct nfsb_openreq o = {.full = full, .flags = O_RDONLY};
 
 		ret = nfsb_get(m, -1, &op);
 		if (ret < 0)
 			return ret;
-		nfsb_wait_init(&w);
-		w.pending = 1;
-		if (nfs_open_async(op.nfs, full, O_RDONLY, nfsb_cb_ptr, &o))
-			nfsb_start_failed(&op, &w);
-		ret = nfsb_finish(&op, &w);
-		if (ret == 0 && !o.ptr)
+		ret = nfsb_call_on(&op, nfsb_start_open, &o);
+		if (ret == 0 && !o.r.ptr)
 			ret = -EIO;
 		if (ret == 0) {
-			raw = nfsb_rawfh(o.ptr, NFSB_V3_FHSIZE);
-			memset(&a, 0, sizeof(a));
-			if (raw) {
-				a.object.data.data_len = (u_int)raw->len;
-				a.object.data.data_val = raw->val;
-			}
-			nfsb_wait_init(&w);
-			w.pending = 1;
-			r.w = &w;
-			if (!raw ||
-			    rpc_nfs3_pathconf_async(nfs_get_rpc_context(op.nfs),
-						    nfsb_cb_pathconf3, &a, &r))
-				nfsb_start_failed(&op, &w);
-			ret = nfsb_finish(&op, &w);
+			r.raw = nfsb_rawfh(o.r.ptr, NFSB_V3_FHSIZE);
+			ret = nfsb_call_on(&op, nfsb_start_pathconf3, &r);
 			/* an NFSv3 handle holds no server state: this only
 			 * frees it */
-			nfsb_wait_init(&w);
-			w.pending = 1;
-			if (nfs_close_async(op.nfs, o.ptr, nfsb_cb_status, &w))
-				nfsb_start_failed(&op, &w);
-			nfsb_finish(&op, &w);
+			nfsb_call_on(&op, nfsb_start_close, o.r.ptr);
 		}
 		nfsb_put(&op);
 	} while (nfsb_retry(&op, ret, &tries));
@@ -503,27 +509,12 @@ static int nfsb_statfs(struct vfs_mount *vm, const char *path,
 {
 	struct nfsb_mount *m = nfsb_m(vm);
 	char *full = nfsb_path(m, path);
-	struct nfsb_statvfsreq r;
-	struct nfsb_op op;
-	int ret, tries = 0;
+	struct nfsb_statvfsreq r = {.full = full};
+	int ret;
 
 	if (!full)
 		return -ENOMEM;
-	do {
-		struct nfsb_wait w;
-
-		ret = nfsb_get(m, -1, &op);
-		if (ret < 0)
-			break;
-		nfsb_wait_init(&w);
-		memset(&r, 0, sizeof(r));
-		r.w = &w;
-		w.pending = 1;
-		if (nfs_statvfs64_async(op.nfs, full, nfsb_cb_statvfs, &r))
-			nfsb_start_failed(&op, &w);
-		ret = nfsb_finish(&op, &w);
-		nfsb_put(&op);
-	} while (nfsb_retry(&op, ret, &tries));
+	ret = nfsb_call(m, nfsb_start_statvfs, &r);
 	free(full);
 	if (ret < 0)
 		return ret;

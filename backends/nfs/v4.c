@@ -135,6 +135,30 @@ static void nfsb_cb_readlink4(struct rpc_context *rpc, int status, void *data,
 	nfsb_wait_done(r->w, err);
 }
 
+/* The COMPOUND of nfsb_v4_compound, for nfsb_call. */
+struct nfsb_compoundreq {
+	nfs_argop4 *ops;
+	size_t n;
+	rpc_cb cb;
+	void *req;
+};
+
+static int nfsb_start_compound(struct nfsb_op *op, struct nfsb_wait *w,
+			       void *arg)
+{
+	const struct nfsb_compoundreq *r = arg;
+	COMPOUND4args args;
+
+	memset(&args, 0, sizeof(args));
+	args.argarray.argarray_len = (u_int)r->n;
+	args.argarray.argarray_val = r->ops;
+	if (r->cb)
+		*(struct nfsb_wait **)r->req = w;
+	return rpc_nfs4_compound_async(nfs_get_rpc_context(op->nfs),
+				       r->cb ? r->cb : nfsb_cb_compound4, &args,
+				       r->cb ? r->req : (void *)w);
+}
+
 /*
  * Send PUTROOTFH, LOOKUP of every component of export + `full` (without
  * the last one if `last_name` is non-NULL: it then receives that name for
@@ -147,9 +171,9 @@ int nfsb_v4_compound(struct nfsb_mount *m, const char *full, nfs_argop4 *tail,
 {
 	char *path = NULL, *save = NULL, *comp;
 	nfs_argop4 *ops = NULL;
+	struct nfsb_compoundreq r;
 	size_t n = 0, cap;
-	struct nfsb_op op;
-	int ret, tries = 0;
+	int ret;
 
 	if (asprintf(&path, "%s/%s", m->export, full) < 0)
 		return -ENOMEM;
@@ -178,27 +202,8 @@ int nfsb_v4_compound(struct nfsb_mount *m, const char *full, nfs_argop4 *tail,
 		*last_name = ops[--n].nfs_argop4_u.oplookup.objname;
 	}
 	ops[n++] = *tail;
-	do {
-		COMPOUND4args args;
-		struct nfsb_wait w;
-
-		ret = nfsb_get(m, -1, &op);
-		if (ret < 0)
-			break;
-		memset(&args, 0, sizeof(args));
-		args.argarray.argarray_len = (u_int)n;
-		args.argarray.argarray_val = ops;
-		nfsb_wait_init(&w);
-		w.pending = 1;
-		if (cb)
-			*(struct nfsb_wait **)req = &w;
-		if (rpc_nfs4_compound_async(nfs_get_rpc_context(op.nfs),
-					    cb ? cb : nfsb_cb_compound4, &args,
-					    cb ? req : (void *)&w))
-			nfsb_start_failed(&op, &w);
-		ret = nfsb_finish(&op, &w);
-		nfsb_put(&op);
-	} while (nfsb_retry(&op, ret, &tries));
+	r = (struct nfsb_compoundreq){ops, n, cb, req};
+	ret = nfsb_call(m, nfsb_start_compound, &r);
 out:
 	free(ops);
 	free(path);
@@ -443,15 +448,10 @@ static int nfsb_v4_decode_stat(const fattr4 *fa, struct stat *st)
 	return 0;
 }
 
-struct nfsb_fstatreq {
-	struct nfsb_wait *w;
-	struct stat *st;
-};
-
 static void nfsb_cb_fstat4(struct rpc_context *rpc, int status, void *data,
 			   void *priv)
 {
-	struct nfsb_fstatreq *r = priv;
+	struct nfsb_statreq *r = priv;
 	nfs_resop4 res;
 	int err = nfsb_v4_res(status, data, &res);
 
@@ -463,11 +463,9 @@ static void nfsb_cb_fstat4(struct rpc_context *rpc, int status, void *data,
 	nfsb_wait_done(r->w, err);
 }
 
-int nfsb_v4_fstat(struct nfsb_op *op, const struct nfsb_file *nf,
-		  struct stat *st)
+int nfsb_v4_start_fstat(struct nfsb_op *op, const struct nfsb_file *nf,
+			struct nfsb_statreq *r)
 {
-	struct nfsb_wait w;
-	struct nfsb_fstatreq r = {&w, st};
 	nfs_argop4 tail;
 
 	memset(&tail, 0, sizeof(tail));
@@ -475,11 +473,7 @@ int nfsb_v4_fstat(struct nfsb_op *op, const struct nfsb_file *nf,
 	tail.nfs_argop4_u.opgetattr.attr_request.bitmap4_len = 2;
 	tail.nfs_argop4_u.opgetattr.attr_request.bitmap4_val =
 		(uint32_t *)nfsb_v4_stat_attrs;
-	nfsb_wait_init(&w);
-	w.pending = 1;
-	if (nfsb_v4_fhop(op, nf, &tail, nfsb_cb_fstat4, &r))
-		nfsb_start_failed(op, &w);
-	return nfsb_finish(op, &w);
+	return nfsb_v4_fhop(op, nf, &tail, nfsb_cb_fstat4, r);
 }
 
 /* ---- The longest name ---------------------------------------------------- */
