@@ -254,6 +254,35 @@ static void pool_teardown(struct nfsb_mount *m)
 	pthread_mutex_destroy(&m->lock);
 }
 
+static int start_must_not_run(struct nfsb_op *op, struct nfsb_wait *w,
+			      void *arg)
+{
+	(void)op;
+	(void)w;
+	*(int *)arg = 1;
+	return -1;
+}
+
+/* A request that follows a failed one on the same checkout (an open's
+ * close after its PATHCONF timed out) finds the context destroyed: it
+ * fails without reaching libnfs with no context. */
+START_TEST(test_call_on_lost_context)
+{
+	struct nfsb_mount m;
+	struct nfsb_op a;
+	int ran = 0;
+
+	pool_setup(&m, 1, 1);
+	ck_assert_int_eq(nfsb_get(&m, -1, &a), 0);
+	a.nfs = NULL; /* as nfsb_kill() after a timeout */
+	a.dead = true;
+	ck_assert_int_eq(nfsb_call_on(&a, start_must_not_run, &ran), -EIO);
+	ck_assert_int_eq(ran, 0);
+	nfsb_put(&a);
+	pool_teardown(&m);
+}
+END_TEST
+
 /* A context broke and waits for its rebuild; a call on another one is
  * answered: the server is back, the mount says connected. */
 START_TEST(test_pool_connected_once_answered)
@@ -357,6 +386,7 @@ Suite *nfs_suite(void)
 	tcase_add_test(tc, test_option_spec);
 	tcase_add_test(tc, test_refused_is_fast_and_named);
 	tcase_add_test(tc, test_data_path);
+	tcase_add_test(tc, test_call_on_lost_context);
 	tcase_add_test(tc, test_pool_connected_once_answered);
 	tcase_add_test(tc, test_pool_one_slot_fails);
 	tcase_add_test(tc, test_pool_abandoned_not_counted);

@@ -14,6 +14,10 @@ int nfsb_call_on(struct nfsb_op *op, nfsb_start_fn start, void *arg)
 {
 	struct nfsb_wait w;
 
+	/* an earlier request of this checkout lost the context (its
+	 * failure destroyed it): there is nothing left to send on */
+	if (!op->nfs)
+		return -EIO;
 	nfsb_wait_init(&w);
 	w.pending = 1;
 	if (start(op, &w, arg))

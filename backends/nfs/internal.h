@@ -286,7 +286,8 @@ typedef int (*nfsb_start_fn)(struct nfsb_op *op, struct nfsb_wait *w,
 			     void *arg);
 /* One request on op's checked-out context: queue it, wait for the answer
  * until op's deadline and return 0 or -errno as nfsb_finish() does (a
- * transport failure or timeout destroys the context). */
+ * transport failure or timeout destroys the context; a request after that
+ * on the same checkout is not sent and fails with -EIO). */
 int nfsb_call_on(struct nfsb_op *op, nfsb_start_fn start, void *arg);
 /*
  * One request on a context of m's pool, checked out for it (nfsb_get: the
