@@ -150,7 +150,7 @@ class Vfsd:
 
     def log(self):
         with contextlib.suppress(OSError):
-            with open(self.logpath) as f:
+            with open(self.logpath, errors="backslashreplace") as f:
                 return f.read()
         return ""
 

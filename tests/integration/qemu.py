@@ -96,9 +96,21 @@ class VM:
                                    % (self.name, self.proc.returncode, self.output()))
             return all(os.path.exists(p) for p in self.sockets())
         harness.wait_for(up, 60, "QEMU %s to start" % self.name)
+
+        def monitor():
+            # bound but not yet listening (a loaded host) refuses too:
+            # try again while QEMU lives
+            try:
+                self.qmp = QMP(self.qmp_path)
+                return True
+            except ConnectionRefusedError:
+                return False
         try:
-            self.qmp = QMP(self.qmp_path)
-        except ConnectionRefusedError:
+            harness.wait_for(lambda: monitor() or self.proc.poll() is not None, 60,
+                             "QEMU %s's monitor" % self.name)
+        except TimeoutError:
+            pass
+        if self.qmp is None:
             # the socket is made before the drives are opened: QEMU that
             # failed on its drive leaves it behind; say why it went
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -131,7 +143,7 @@ class VM:
 
     def output(self):
         with contextlib.suppress(OSError):
-            with open(self.log_path) as f:
+            with open(self.log_path, errors="backslashreplace") as f:
                 return f.read()
         return ""
 

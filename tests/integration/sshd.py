@@ -171,7 +171,7 @@ class Sshd:
 
     def log(self):
         with contextlib.suppress(OSError):
-            with open(self.logpath) as f:
+            with open(self.logpath, errors="backslashreplace") as f:
                 return f.read()
         return ""
 
