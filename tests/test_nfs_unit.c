@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -484,6 +485,57 @@ START_TEST(test_pool_rebuild_at_caller_deadline)
 }
 END_TEST
 
+struct pool_later {
+	struct nfsb_op *op;
+	unsigned ms;
+};
+
+static void *pool_put_later(void *arg)
+{
+	struct pool_later *l = arg;
+
+	usleep(l->ms * 1000);
+	l->op->answered = true;
+	nfsb_put(l->op);
+	return NULL;
+}
+
+/* A slot whose new connections go unanswered (a server at its connection
+ * limit, a firewall dropping new flows) beside a working context: the
+ * working one is busy for 100 ms when a call comes, and idle after.  The
+ * call must not fail: it has its whole timeout, and a working context. */
+START_TEST(test_pool_rebuild_hangs_beside_live)
+{
+	struct nfsb_mount m;
+	struct nfsb_op a, b;
+	struct pool_later l = {&a, 100};
+	pthread_t t;
+	char url[160];
+	int port, s = blackhole(&port), ret;
+	double t0;
+
+	pool_setup(&m, 2, 1);
+	m.timeout = 2;
+	m.conns[1].gen = 1;
+	snprintf(url, sizeof(url),
+		 "nfs://127.0.0.1/export?version=3&nfsport=%d&mountport=%d",
+		 port, port);
+	m.libnfs_url = url;
+	ck_assert_int_eq(nfsb_get(&m, -1, &a), 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, pool_put_later, &l), 0);
+	t0 = vfs_mono_s();
+	ret = nfsb_get(&m, -1, &b);
+	pthread_join(t, NULL);
+	ck_assert_msg(ret == 0,
+		      "call failed with %d after %.2f s; the working context "
+		      "was idle after 0.1 s",
+		      ret, vfs_mono_s() - t0);
+	nfsb_put(&b);
+	close(s);
+	pool_teardown(&m);
+}
+END_TEST
+
 Suite *nfs_suite(void);
 
 Suite *nfs_suite(void)
@@ -502,6 +554,7 @@ Suite *nfs_suite(void)
 	tcase_add_test(tc, test_pool_failing_slot_state);
 	tcase_add_test(tc, test_pool_failing_slot_backoff_grows);
 	tcase_add_test(tc, test_pool_rebuild_at_caller_deadline);
+	tcase_add_test(tc, test_pool_rebuild_hangs_beside_live);
 	suite_add_tcase(s, tc);
 	return s;
 }
