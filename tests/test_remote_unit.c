@@ -224,6 +224,22 @@ START_TEST(test_cache_put_after_invalidate)
 }
 END_TEST
 
+/* A per-slot backoff counter follows the pool's policy. */
+START_TEST(test_backoff_counter)
+{
+	unsigned ms = 0;
+
+	ck_assert_uint_eq(remote_backoff_next(&ms, 1000, 10000), 1000);
+	ck_assert_uint_eq(remote_backoff_next(&ms, 1000, 10000), 2000);
+	ck_assert_uint_eq(remote_backoff_next(&ms, 1000, 10000), 4000);
+	ck_assert_uint_eq(remote_backoff_next(&ms, 1000, 10000), 8000);
+	ck_assert_uint_eq(remote_backoff_next(&ms, 1000, 10000), 10000);
+	ck_assert_uint_eq(remote_backoff_next(&ms, 1000, 10000), 10000);
+	ms = 0;
+	ck_assert_uint_eq(remote_backoff_next(&ms, 1000, 10000), 1000);
+}
+END_TEST
+
 Suite *remote_suite(void);
 
 Suite *remote_suite(void)
@@ -238,6 +254,7 @@ Suite *remote_suite(void)
 	tcase_add_test(tc, test_deadline);
 	tcase_add_test(tc, test_option_rows);
 	tcase_add_test(tc, test_cache_put_after_invalidate);
+	tcase_add_test(tc, test_backoff_counter);
 	suite_add_tcase(s, tc);
 	return s;
 }
