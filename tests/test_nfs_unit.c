@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -375,6 +376,166 @@ START_TEST(test_pool_abandoned_not_counted)
 }
 END_TEST
 
+/* Review (issue 16): a slot whose rebuild keeps failing beside a working
+ * context.  pool.h: "each further failure doubles the wait up to max_ms",
+ * and "a slot that fails beside it waits the backoff alone".  Each cycle:
+ * the working context is busy, a call tries the failed slot (its rebuild
+ * fails), then a call on the working context is answered. */
+static void pool_fail_cycle(struct nfsb_mount *m, double *delay,
+			    const char **state)
+{
+	struct nfsb_op a, b;
+	struct vfs_callctx old;
+
+	ck_assert_int_eq(nfsb_get(m, -1, &a), 0);
+	ck_assert_int_eq(a.idx, 0);
+	old = vfs_callctx_push(vfs_mono_ns() + 100000000LL, false);
+	ck_assert_int_eq(nfsb_get(m, -1, &b), -ETIMEDOUT);
+	vfs_callctx_pop(old);
+	*delay = m->conns[1].retry_at - vfs_mono_s();
+	*state = remote_state_name(m->rp.state);
+	a.answered = true; /* as nfsb_finish() on a reply */
+	nfsb_put(&a);
+	/* past the slot's backoff: the next cycle tries it again */
+	while (vfs_mono_s() < m->conns[1].retry_at)
+		usleep(10000);
+}
+
+/* The mount works (slot 0 answers); only slot 1 cannot connect.  Its
+ * failures are no state change of the mount: it stays connected. */
+START_TEST(test_pool_failing_slot_state)
+{
+	struct nfsb_mount m;
+	const char *state;
+	double delay;
+
+	pool_setup(&m, 2, 1);
+	m.conns[1].gen = 1; /* it had a context that broke */
+	pool_fail_cycle(&m, &delay, &state);
+	ck_assert_msg(strcmp(state, "connected") == 0,
+		      "one failing slot beside a working one: mount %s", state);
+	pool_teardown(&m);
+}
+END_TEST
+
+/* ... and the failing slot's wait doubles with each failure; it is not
+ * reset to the first step by the calls the working context answers. */
+START_TEST(test_pool_failing_slot_backoff_grows)
+{
+	struct nfsb_mount m;
+	const char *state;
+	double d[3];
+
+	pool_setup(&m, 2, 1);
+	m.conns[1].gen = 1;
+	for (int i = 0; i < 3; i++)
+		pool_fail_cycle(&m, &d[i], &state);
+	ck_assert_msg(
+		d[2] > 1.5 * NFSB_BACKOFF_FIRST_MS / 1000.0,
+		"third failure of the slot waits %.3f s (%.3f, %.3f before)",
+		d[2], d[0], d[1]);
+	pool_teardown(&m);
+}
+END_TEST
+
+/* A server that takes connections and never answers: a listening socket
+ * nobody accepts on.  Returns the socket; *port its port. */
+static int blackhole(int *port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sa);
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+
+	ck_assert_int_ge(s, 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(s, 16), 0);
+	ck_assert_int_eq(getsockname(s, (struct sockaddr *)&sa, &len), 0);
+	*port = ntohs(sa.sin_port);
+	return s;
+}
+
+/* A rebuild cut short by the caller's own deadline (backends/callctx.h)
+ * shows nothing about the server, as a call abandoned at that deadline
+ * does not (test_pool_abandoned_not_counted): the mount must not go down
+ * and fail the next callers, who have time, with EIO. */
+START_TEST(test_pool_rebuild_at_caller_deadline)
+{
+	struct nfsb_mount m;
+	struct nfsb_op a;
+	struct vfs_callctx old;
+	char url[160];
+	int port, s = blackhole(&port), ret;
+
+	pool_setup(&m, 1, 0);
+	m.conns[0].gen = 1;
+	m.conns[0].abandoned = true; /* given up at an earlier deadline */
+	snprintf(url, sizeof(url),
+		 "nfs://127.0.0.1/export?version=3&nfsport=%d&mountport=%d",
+		 port, port);
+	m.libnfs_url = url;
+	old = vfs_callctx_push(vfs_mono_ns() + 200000000LL, false);
+	ret = nfsb_get(&m, -1, &a);
+	vfs_callctx_pop(old);
+	ck_assert_int_eq(ret, -ETIMEDOUT);
+	ck_assert_msg(strcmp(remote_state_name(m.rp.state), "down") != 0,
+		      "the caller's deadline made the mount down");
+	close(s);
+	pool_teardown(&m);
+}
+END_TEST
+
+struct pool_later {
+	struct nfsb_op *op;
+	unsigned ms;
+};
+
+static void *pool_put_later(void *arg)
+{
+	struct pool_later *l = arg;
+
+	usleep(l->ms * 1000);
+	l->op->answered = true;
+	nfsb_put(l->op);
+	return NULL;
+}
+
+/* A slot whose new connections go unanswered (a server at its connection
+ * limit, a firewall dropping new flows) beside a working context: the
+ * working one is busy for 100 ms when a call comes, and idle after.  The
+ * call must not fail: it has its whole timeout, and a working context. */
+START_TEST(test_pool_rebuild_hangs_beside_live)
+{
+	struct nfsb_mount m;
+	struct nfsb_op a, b;
+	struct pool_later l = {&a, 100};
+	pthread_t t;
+	char url[160];
+	int port, s = blackhole(&port), ret;
+	double t0;
+
+	pool_setup(&m, 2, 1);
+	m.timeout = 2;
+	m.conns[1].gen = 1;
+	snprintf(url, sizeof(url),
+		 "nfs://127.0.0.1/export?version=3&nfsport=%d&mountport=%d",
+		 port, port);
+	m.libnfs_url = url;
+	ck_assert_int_eq(nfsb_get(&m, -1, &a), 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, pool_put_later, &l), 0);
+	t0 = vfs_mono_s();
+	ret = nfsb_get(&m, -1, &b);
+	pthread_join(t, NULL);
+	ck_assert_msg(ret == 0,
+		      "call failed with %d after %.2f s; the working context "
+		      "was idle after 0.1 s",
+		      ret, vfs_mono_s() - t0);
+	nfsb_put(&b);
+	close(s);
+	pool_teardown(&m);
+}
+END_TEST
+
 Suite *nfs_suite(void);
 
 Suite *nfs_suite(void)
@@ -390,6 +551,10 @@ Suite *nfs_suite(void)
 	tcase_add_test(tc, test_pool_connected_once_answered);
 	tcase_add_test(tc, test_pool_one_slot_fails);
 	tcase_add_test(tc, test_pool_abandoned_not_counted);
+	tcase_add_test(tc, test_pool_failing_slot_state);
+	tcase_add_test(tc, test_pool_failing_slot_backoff_grows);
+	tcase_add_test(tc, test_pool_rebuild_at_caller_deadline);
+	tcase_add_test(tc, test_pool_rebuild_hangs_beside_live);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -182,7 +182,7 @@ START_TEST(test_cache_put_after_invalidate)
 	struct remote_cache *c = remote_cache_new(60);
 	struct remote_listing *l = remote_listing_new();
 	struct stat st = {.st_mode = S_IFREG | 0644, .st_size = 1}, got;
-	unsigned long gen;
+	uint64_t gen;
 
 	ck_assert_ptr_nonnull(c);
 	ck_assert_ptr_nonnull(l);
@@ -224,6 +224,94 @@ START_TEST(test_cache_put_after_invalidate)
 }
 END_TEST
 
+/*
+ * Attributes a change of our own was answered with: stored after the
+ * change's own invalidation (which a plain put with a gen taken before
+ * the change would count against it), but not when anything else
+ * invalidated the path, or cleared the cache, since the gen was taken.
+ */
+START_TEST(test_cache_invalidate_put)
+{
+	struct remote_cache *c = remote_cache_new(60);
+	struct remote_listing *l = remote_listing_new();
+	struct stat old = {.st_mode = S_IFREG | 0644, .st_size = 1};
+	struct stat st = {.st_mode = S_IFREG | 0644, .st_size = 2}, got;
+	struct stat dir = {.st_mode = S_IFDIR | 0755};
+	uint64_t gen;
+
+	ck_assert_ptr_nonnull(c);
+	ck_assert_ptr_nonnull(l);
+	remote_cache_put_attr(c, "/d/f", &old, remote_cache_gen(c));
+	remote_cache_put_attr(c, "/d", &dir, remote_cache_gen(c));
+	remote_cache_put_listing(c, "/d", l, remote_cache_gen(c));
+	/* our own change (a new name): the new attributes are stored, the
+	 * parent's listing and attributes dropped */
+	gen = remote_cache_gen(c);
+	remote_cache_invalidate_put(c, "/d/f", true, &st, gen);
+	ck_assert(remote_cache_get_attr(c, "/d/f", &got));
+	ck_assert_int_eq(got.st_size, 2);
+	ck_assert_ptr_null(remote_cache_get_listing(c, "/d"));
+	ck_assert(!remote_cache_get_attr(c, "/d", &got));
+	/* without `name` the parent's attributes stay */
+	remote_cache_put_attr(c, "/d", &dir, remote_cache_gen(c));
+	gen = remote_cache_gen(c);
+	remote_cache_invalidate_put(c, "/d/f", false, &old, gen);
+	ck_assert(remote_cache_get_attr(c, "/d/f", &got));
+	ck_assert_int_eq(got.st_size, 1);
+	ck_assert(remote_cache_get_attr(c, "/d", &got));
+	/* another call invalidated the path between our request and the
+	 * put: what we were answered may predate its change */
+	gen = remote_cache_gen(c);
+	remote_cache_invalidate(c, "/d/f");
+	remote_cache_invalidate_put(c, "/d/f", false, &st, gen);
+	ck_assert(!remote_cache_get_attr(c, "/d/f", &got));
+	/* the same with an old entry there: it goes too */
+	remote_cache_put_attr(c, "/d/f", &old, remote_cache_gen(c));
+	gen = remote_cache_gen(c);
+	remote_cache_invalidate_name(c, "/d/f");
+	remote_cache_put_attr(c, "/d/f", &old, remote_cache_gen(c));
+	remote_cache_invalidate_put(c, "/d/f", true, &st, gen);
+	ck_assert(!remote_cache_get_attr(c, "/d/f", &got));
+	/* a clear since the gen: likewise */
+	gen = remote_cache_gen(c);
+	remote_cache_clear(c);
+	remote_cache_invalidate_put(c, "/d/f", false, &st, gen);
+	ck_assert(!remote_cache_get_attr(c, "/d/f", &got));
+	/* and the gen of a put right after stays good: ours stamped the
+	 * path before the later put's gen */
+	gen = remote_cache_gen(c);
+	remote_cache_invalidate_put(c, "/d/f", false, &st, gen);
+	remote_cache_put_attr(c, "/d/f", &old, remote_cache_gen(c));
+	ck_assert(remote_cache_get_attr(c, "/d/f", &got));
+	ck_assert_int_eq(got.st_size, 1);
+	remote_listing_put(c, l);
+	remote_cache_free(c);
+
+	/* no cache: nothing is stored */
+	c = remote_cache_new(0);
+	ck_assert_ptr_nonnull(c);
+	remote_cache_invalidate_put(c, "/d/f", false, &st, remote_cache_gen(c));
+	ck_assert(!remote_cache_get_attr(c, "/d/f", &got));
+	remote_cache_free(c);
+}
+END_TEST
+
+/* A per-slot backoff counter follows the pool's policy. */
+START_TEST(test_backoff_counter)
+{
+	unsigned ms = 0;
+
+	ck_assert_uint_eq(remote_backoff_next(&ms, 1000, 10000), 1000);
+	ck_assert_uint_eq(remote_backoff_next(&ms, 1000, 10000), 2000);
+	ck_assert_uint_eq(remote_backoff_next(&ms, 1000, 10000), 4000);
+	ck_assert_uint_eq(remote_backoff_next(&ms, 1000, 10000), 8000);
+	ck_assert_uint_eq(remote_backoff_next(&ms, 1000, 10000), 10000);
+	ck_assert_uint_eq(remote_backoff_next(&ms, 1000, 10000), 10000);
+	ms = 0;
+	ck_assert_uint_eq(remote_backoff_next(&ms, 1000, 10000), 1000);
+}
+END_TEST
+
 Suite *remote_suite(void);
 
 Suite *remote_suite(void)
@@ -238,6 +326,8 @@ Suite *remote_suite(void)
 	tcase_add_test(tc, test_deadline);
 	tcase_add_test(tc, test_option_rows);
 	tcase_add_test(tc, test_cache_put_after_invalidate);
+	tcase_add_test(tc, test_cache_invalidate_put);
+	tcase_add_test(tc, test_backoff_counter);
 	suite_add_tcase(s, tc);
 	return s;
 }

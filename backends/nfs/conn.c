@@ -182,6 +182,7 @@ void nfsb_conn_up_locked(struct nfsb_mount *m, struct nfsb_conn *c,
 	c->gen++;
 	c->abandoned = false;
 	c->retry_at = 0;
+	c->backoff_ms = 0;
 }
 
 /*
@@ -192,18 +193,24 @@ void nfsb_conn_up_locked(struct nfsb_mount *m, struct nfsb_conn *c,
  *
  * A slot whose rebuild fails while other slots have a context is no sign
  * of a dead server (it may refuse one connection more, or one attempt
- * went wrong): the mount stays up, that slot waits the pool's backoff
- * (retry_at) before it is tried again, and the caller waits for one of
- * the working contexts instead.  Only a failure with no context left
- * makes the mount down.
+ * went wrong): the mount stays as it is (it does not even pass through
+ * reconnecting), that slot waits its own backoff (retry_at, doubling
+ * with each failure of the slot, reset when it connects) before it is
+ * tried again, and the caller waits for one of the working contexts
+ * instead; such a rebuild gets only part of the call's budget.  Only a
+ * failure with no context left makes the mount down.  A rebuild cut
+ * short by the caller's own deadline (backends/callctx.h) says nothing
+ * about the server and changes nothing.
  */
 int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op)
 {
 	struct remote_deadline dl;
 	struct nfsb_conn *c = NULL;
 	struct nfs_context *nfs;
+	double connect_by;
 	char msg[256];
 	int idx = -1, ret;
+	bool others;
 
 	remote_deadline_start(&dl, m->timeout * 1000L);
 	/* past the caller's deadline (backends/callctx.h): send nothing;
@@ -274,21 +281,60 @@ again:
 	/* One rebuild at a time: a dead server costs one timeout, and the
 	 * other callers wait for its outcome or fail fast once it is down. */
 	m->reconnecting = true;
+	others = nfsb_any_live_locked(m);
+	connect_by = op->deadline;
+	if (others && want < 0) {
+		/* A working context may come free long before a connect
+		 * that goes unanswered (a server at its connection limit,
+		 * a firewall dropping new flows) gives up: spend a quarter
+		 * of what is left on the connect, then wait for a working
+		 * context with the rest.  At least NFSB_REBUILD_MIN_MS, so
+		 * that a short budget still leaves a healthy server time
+		 * for the handshake (portmapper, MOUNT, NULL). */
+		double left = op->deadline - vfs_mono_s();
+		double cap = left / 4;
+
+		if (cap < NFSB_REBUILD_MIN_MS / 1000.0)
+			cap = NFSB_REBUILD_MIN_MS / 1000.0;
+		if (vfs_mono_s() + cap < connect_by)
+			connect_by = vfs_mono_s() + cap;
+	}
 	/* (A first connect of a pool member changes no state, nor does the
-	 * rebuild of a context given up at a caller's deadline.) */
-	if (m->rp.state == REMOTE_CONNECTED && c->gen > 0 && !c->abandoned)
+	 * rebuild of a context given up at a caller's deadline, nor that of
+	 * a slot beside a working context: the server answers that one.) */
+	if (!others && m->rp.state == REMOTE_CONNECTED && c->gen > 0 &&
+	    !c->abandoned)
 		remote_pool_set_state_locked(&m->rp, REMOTE_RECONNECTING, NULL);
 	pthread_mutex_unlock(&m->lock);
 
-	ret = nfsb_connect(m, op->deadline, &nfs, msg, sizeof(msg));
+	ret = nfsb_connect(m, connect_by, &nfs, msg, sizeof(msg));
 
 	pthread_mutex_lock(&m->lock);
 	m->reconnecting = false;
 	if (ret == 0) {
 		nfsb_conn_up_locked(m, c, nfs);
 		op->nfs = nfs;
+	} else if (ret == -ETIMEDOUT && (vfs_call_expired() ||
+					 (connect_by >= op->deadline &&
+					  dl.budget_ms < m->timeout * 1000L))) {
+		/* Cut short by the caller's own deadline (the budget was
+		 * the caller's, and the connect had all of it: op->deadline
+		 * is rounded down to the ms, so vfs_call_expired() alone
+		 * may not be true yet): nothing is known about the server,
+		 * so no state change, no backoff and no retry_at.  c->abandoned
+		 * is left as it is: the slot's next rebuild is a reconnect
+		 * exactly when this one would have been. */
+		c->busy = false;
+		log_debug("%s: connection %d: connect cut short by the "
+			  "caller's deadline",
+			  m->display, idx);
 	} else if (nfsb_any_live_locked(m)) {
-		unsigned delay = remote_pool_backoff_next_locked(&m->rp);
+		/* The slot's own backoff: the calls the working contexts
+		 * answer reset the pool's, and would have it retried at the
+		 * first step forever. */
+		unsigned delay = remote_backoff_next(&c->backoff_ms,
+						     m->rp.backoff_first_ms,
+						     m->rp.backoff_max_ms);
 
 		c->busy = false;
 		c->retry_at = vfs_mono_s() + delay / 1000.0;
@@ -297,8 +343,8 @@ again:
 				     "(again in %u ms)",
 				     m->display, idx, msg, delay);
 		pthread_cond_broadcast(&m->cond);
-		if (want < 0 && ret != -ETIMEDOUT &&
-		    vfs_ts_ms_until(&dl.at) > 0) {
+		/* wait for a working context with what is left */
+		if (want < 0 && vfs_ts_ms_until(&dl.at) > 0) {
 			idx = -1;
 			goto again;
 		}
@@ -521,7 +567,7 @@ int nfsb_lstat_full(struct nfsb_mount *m, const char *full, struct stat *st,
 		    bool use_cache)
 {
 	struct nfsb_op op;
-	unsigned long gen;
+	uint64_t gen;
 	int ret, tries = 0;
 
 	if (use_cache && !vfs_callctx.fresh &&

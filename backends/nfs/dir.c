@@ -147,7 +147,7 @@ static int nfsb_list(struct nfsb_mount *m, const char *full,
 	struct nfsb_op op;
 	struct nfsdir *dir = NULL;
 	struct nfsdirent *de;
-	unsigned long gen = remote_cache_gen(m->cache);
+	uint64_t gen = remote_cache_gen(m->cache);
 	int ret, tries = 0;
 
 	/* not nfsb_call: the context stays checked out for what follows (its
@@ -232,7 +232,7 @@ int nfsb_opendir(struct vfs_mount *vm, const char *path, struct vfs_dir **out)
 	if (!vfs_callctx.fresh)
 		l = remote_cache_get_listing(m->cache, full);
 	if (!l) {
-		unsigned long gen = remote_cache_gen(m->cache);
+		uint64_t gen = remote_cache_gen(m->cache);
 
 		ret = nfsb_list(m, full, &l);
 		if (ret == 0)

@@ -261,7 +261,7 @@ int nfsb_create(struct vfs_mount *vm, const char *path, int flags, mode_t mode,
 	struct nfsb_file *nf = NULL;
 	bool created = true;
 	int swapped = 0;
-	unsigned long gen = 0;
+	uint64_t gen = 0;
 	int ret = -ENOMEM;
 
 	if (!full)

@@ -77,6 +77,9 @@ static inline struct nfs_fh *nfsb_rawfh(struct nfsfh *fh, int max)
 /* the reconnect backoff (backends/remote/pool.h) */
 #define NFSB_BACKOFF_FIRST_MS 1000
 #define NFSB_BACKOFF_MAX_MS   10000
+/* the least a rebuild beside a working context may spend connecting
+ * (nfsb_get) */
+#define NFSB_REBUILD_MIN_MS   300
 #define NFSB_RELEASE_WAIT_MS  200 /* see nfsb_silly_rename() */
 #define NFSB_V4_ATTRBUF       128 /* an encoded fattr4 of a SETATTR */
 #define NFSB_NAME_MAX         255 /* NFS3_MAXNAMLEN/NFS4_MAXNAMLEN of Linux */
@@ -84,12 +87,14 @@ static inline struct nfs_fh *nfsb_rawfh(struct nfsfh *fh, int max)
 struct nfsb_conn {
 	struct nfs_context *nfs; /* NULL until (re)built */
 	/* protected by the mount's lock: */
-	bool busy;       /* checked out */
-	unsigned gen;    /* bumped by each rebuild */
-	bool abandoned;  /* dropped at a caller's deadline, not broken: its
-			  * rebuild is no reconnect */
-	double retry_at; /* a rebuild failed while other contexts work:
-			  * not before this (vfs_mono_s) */
+	bool busy;           /* checked out */
+	unsigned gen;        /* bumped by each rebuild */
+	bool abandoned;      /* dropped at a caller's deadline, not broken: its
+			      * rebuild is no reconnect */
+	double retry_at;     /* a rebuild failed while other contexts work:
+			      * not before this (vfs_mono_s) */
+	unsigned backoff_ms; /* the slot's own backoff behind retry_at
+			      * (remote_backoff_next); 0 once it connects */
 };
 
 struct nfsb_mount {

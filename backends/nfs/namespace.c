@@ -141,7 +141,7 @@ bool nfsb_fresh_file(const struct stat *st)
 static int nfsb_created(struct nfsb_mount *m, const char *full,
 			const struct vfs_cred *cred, struct stat *st)
 {
-	unsigned long gen;
+	uint64_t gen;
 	int ret;
 
 	nfsb_invalidate(m, full);

@@ -24,8 +24,10 @@
  * caller's frame is still alive (destroying runs the pending callbacks) and
  * rebuilt by the next checkout.  autoreconnect is off: libnfs would
  * otherwise resend silently across a server restart and hide it.  After a
- * failed rebuild the mount is "down" for a backoff period during which
- * checkouts fail at once with -EIO instead of piling up workers.
+ * failed rebuild with no other context working the mount is "down" for a
+ * backoff period during which checkouts fail at once with -EIO instead of
+ * piling up workers; a slot failing beside working contexts waits a
+ * backoff of its own instead (nfsb_get()).
  *
  * Data safety.  Writes are UNSTABLE and made stable by COMMIT at flush
  * (close) and fsync.  WRITE and COMMIT go out through the raw RPC API (v3)

@@ -14,6 +14,7 @@
  * share a bucket only cost a put now and then.
  */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -42,9 +43,9 @@ struct remote_cache {
 	size_t nbuckets;
 	size_t count;
 	struct remote_cnode **buckets;
-	unsigned long gen;     /* the last number handed out */
-	unsigned long cleared; /* gen of the last clear */
-	unsigned long *stamp;  /* [nbuckets]: gen of the last invalidation */
+	uint64_t gen;     /* the last number handed out */
+	uint64_t cleared; /* gen of the last clear */
+	uint64_t *stamp;  /* [nbuckets]: gen of the last invalidation */
 };
 
 static bool remote_fresh(const struct timespec *exp)
@@ -142,9 +143,9 @@ void remote_cache_clear(struct remote_cache *c)
 	pthread_mutex_unlock(&c->lock);
 }
 
-unsigned long remote_cache_gen(struct remote_cache *c)
+uint64_t remote_cache_gen(struct remote_cache *c)
 {
-	unsigned long gen;
+	uint64_t gen;
 
 	pthread_mutex_lock(&c->lock);
 	gen = c->gen;
@@ -159,7 +160,7 @@ static size_t remote_cache_bucket(struct remote_cache *c, const char *path)
 
 /* Whether path was invalidated, or the cache cleared, after gen. */
 static bool remote_cache_stale_locked(struct remote_cache *c, const char *path,
-				      unsigned long gen)
+				      uint64_t gen)
 {
 	return c->cleared > gen || c->stamp[remote_cache_bucket(c, path)] > gen;
 }
@@ -236,7 +237,7 @@ bool remote_cache_get_attr(struct remote_cache *c, const char *path,
 }
 
 void remote_cache_put_attr(struct remote_cache *c, const char *path,
-			   const struct stat *st, unsigned long gen)
+			   const struct stat *st, uint64_t gen)
 {
 	struct remote_cnode *n;
 
@@ -273,7 +274,7 @@ struct remote_listing *remote_cache_get_listing(struct remote_cache *c,
 }
 
 void remote_cache_put_listing(struct remote_cache *c, const char *path,
-			      struct remote_listing *l, unsigned long gen)
+			      struct remote_listing *l, uint64_t gen)
 {
 	struct remote_cnode *n;
 
@@ -320,14 +321,11 @@ static void remote_cache_drop_attr_locked(struct remote_cache *c,
 
 /* Drop path's attributes and its parent's listing, and with `name` the
  * parent's attributes too. */
-static void remote_cache_invalidate_parent(struct remote_cache *c,
-					   const char *path, bool name)
+static void remote_cache_invalidate_parent_locked(struct remote_cache *c,
+						  const char *path, bool name)
 {
 	char *parent;
 
-	if (!c->ttl_ms)
-		return;
-	pthread_mutex_lock(&c->lock);
 	remote_cache_drop_attr_locked(c, path);
 	parent = vfs_path_parent(path);
 	if (parent) {
@@ -337,6 +335,36 @@ static void remote_cache_invalidate_parent(struct remote_cache *c,
 		free(parent);
 	} else {
 		remote_cache_flush_locked(c);
+	}
+}
+
+static void remote_cache_invalidate_parent(struct remote_cache *c,
+					   const char *path, bool name)
+{
+	if (!c->ttl_ms)
+		return;
+	pthread_mutex_lock(&c->lock);
+	remote_cache_invalidate_parent_locked(c, path, name);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void remote_cache_invalidate_put(struct remote_cache *c, const char *path,
+				 bool name, const struct stat *st, uint64_t gen)
+{
+	struct remote_cnode *n;
+	bool stale;
+
+	if (!c->ttl_ms)
+		return;
+	pthread_mutex_lock(&c->lock);
+	/* before our own invalidation stamps path: only the others' count */
+	stale = remote_cache_stale_locked(c, path, gen);
+	remote_cache_invalidate_parent_locked(c, path, name);
+	n = stale ? NULL : remote_cache_node_locked(c, path);
+	if (n) {
+		n->st = *st;
+		n->has_attr = true;
+		vfs_ts_after_ms(&n->attr_exp, CLOCK_MONOTONIC, c->ttl_ms);
 	}
 	pthread_mutex_unlock(&c->lock);
 }

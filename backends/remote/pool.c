@@ -82,13 +82,19 @@ void remote_pool_connected_locked(struct remote_pool *rp, bool again)
 	remote_pool_set_state_locked(rp, REMOTE_CONNECTED, NULL);
 }
 
+unsigned remote_backoff_next(unsigned *backoff_ms, unsigned first_ms,
+			     unsigned max_ms)
+{
+	*backoff_ms = *backoff_ms ? *backoff_ms * 2 : first_ms;
+	if (*backoff_ms > max_ms)
+		*backoff_ms = max_ms;
+	return *backoff_ms;
+}
+
 unsigned remote_pool_backoff_next_locked(struct remote_pool *rp)
 {
-	rp->backoff_ms =
-		rp->backoff_ms ? rp->backoff_ms * 2 : rp->backoff_first_ms;
-	if (rp->backoff_ms > rp->backoff_max_ms)
-		rp->backoff_ms = rp->backoff_max_ms;
-	return rp->backoff_ms;
+	return remote_backoff_next(&rp->backoff_ms, rp->backoff_first_ms,
+				   rp->backoff_max_ms);
 }
 
 unsigned remote_pool_backoff_hold_locked(struct remote_pool *rp)

@@ -40,7 +40,12 @@
  * Backoff: after a failed attempt the next one waits first_ms, and each
  * further failure doubles the wait up to max_ms; a success resets it.
  * The limits are the driver's (its connect costs differ), the policy is
- * this one.
+ * this one.  A driver whose slots reconnect one by one (nfs) keeps a
+ * backoff per slot with remote_backoff_next() for a slot that fails
+ * beside a working one: that slot's failures change no state, and the
+ * calls the working ones answer must not reset its backoff.  A connect
+ * attempt cut short by the caller's deadline is no failure: no state
+ * change and no backoff step.
  *
  * Deadlines: a checkout waits for a connection (or for the outcome of a
  * connect attempt) until the call's remote_deadline, on CLOCK_MONOTONIC.
@@ -103,6 +108,13 @@ void remote_pool_set_state_locked(struct remote_pool *rp, enum remote_state s,
  * (not one abandoned at a caller's deadline), so this is a reconnect and
  * is counted.  Resets the backoff; the mount is connected. */
 void remote_pool_connected_locked(struct remote_pool *rp, bool again);
+
+/* One step of the backoff policy on a counter of the caller's: first_ms
+ * after no failure (*backoff_ms == 0), then doubling up to max_ms.
+ * Returns the new delay.  For a driver's per-slot backoff (nfs), which
+ * is not the pool's (see "Backoff" above). */
+unsigned remote_backoff_next(unsigned *backoff_ms, unsigned first_ms,
+			     unsigned max_ms);
 
 /* A connect attempt failed: the delay before the next one, in ms (first,
  * then doubling up to the maximum).  The caller sets the state. */

@@ -78,7 +78,7 @@ static int sftp_lstat(struct sftp_mount *sm, const char *path, bool fresh,
 		      struct stat *st)
 {
 	struct sftp_conn *c;
-	unsigned long gen;
+	uint64_t gen;
 	char *rpath;
 	int rc, tries = 0;
 
@@ -213,6 +213,7 @@ int sftp_setattr(struct vfs_mount *m, const char *path, struct vfs_file *vf,
 	struct sftp_conn *c;
 	struct stat cur;
 	char *rpath;
+	uint64_t gen;
 	int rc;
 
 	/* queued writes land before the change, as they were issued */
@@ -220,6 +221,9 @@ int sftp_setattr(struct vfs_mount *m, const char *path, struct vfs_file *vf,
 		sftp_wb_drain_path(sm->wb, path);
 	if (f)
 		sftp_wb_drain(sm->wb, f);
+	/* before the requests: an invalidation by another call between the
+	 * answer and the put below then still counts */
+	gen = remote_cache_gen(sm->cache);
 	if (f) {
 		pthread_mutex_lock(&f->lock);
 		f->ra_len = 0;
@@ -256,12 +260,14 @@ int sftp_setattr(struct vfs_mount *m, const char *path, struct vfs_file *vf,
 		 * still names it: the caller's path may be stale, or NULL
 		 * for a file unlinked while open.
 		 */
-		if (path)
-			remote_cache_invalidate(sm->cache, path);
-		remote_cache_invalidate(sm->cache, f->path);
 		if (!rc && !__atomic_load_n(&f->moved, __ATOMIC_RELAXED))
-			remote_cache_put_attr(sm->cache, f->path, st,
-					      remote_cache_gen(sm->cache));
+			remote_cache_invalidate_put(sm->cache, f->path, false,
+						    st, gen);
+		else
+			remote_cache_invalidate(sm->cache, f->path);
+		/* after the put: that is our own change too */
+		if (path && strcmp(path, f->path) != 0)
+			remote_cache_invalidate(sm->cache, path);
 		return rc;
 	}
 
@@ -293,10 +299,10 @@ int sftp_setattr(struct vfs_mount *m, const char *path, struct vfs_file *vf,
 	if (!rc)
 		rc = sftp_lstat_conn(c, rpath, path, st);
 	sftp_checkin(sm, c);
-	remote_cache_invalidate(sm->cache, path);
-	if (!rc)
-		remote_cache_put_attr(sm->cache, path, st,
-				      remote_cache_gen(sm->cache));
+	if (rc)
+		remote_cache_invalidate(sm->cache, path);
+	else
+		remote_cache_invalidate_put(sm->cache, path, false, st, gen);
 out_free:
 	free(rpath);
 	return rc;
@@ -308,7 +314,7 @@ int sftp_fgetattr(struct vfs_file *vf, struct stat *st)
 	struct sftp_mount *sm = sftp_mount_of(vf->mount);
 	LIBSSH2_SFTP_ATTRIBUTES a;
 	struct sftp_conn *c;
-	unsigned long gen;
+	uint64_t gen;
 	int rc, tries = 0;
 
 	/* every handle's queued writes: the size must include them */

@@ -23,7 +23,7 @@ static int sftp_list(struct sftp_mount *sm, struct sftp_conn *c,
 	LIBSSH2_SFTP_ATTRIBUTES a;
 	LIBSSH2_SFTP_HANDLE *dh;
 	char name[NAME_MAX * 4 + 1];
-	unsigned long gen = remote_cache_gen(sm->cache);
+	uint64_t gen = remote_cache_gen(sm->cache);
 	int rc, ret = 0;
 
 	dh = libssh2_sftp_open_ex(c->sftp, rpath, strlen(rpath), 0, 0,
@@ -67,7 +67,7 @@ int sftp_opendir(struct vfs_mount *m, const char *path, struct vfs_dir **out)
 	struct sftp_mount *sm = sftp_mount_of(m);
 	struct remote_listing *ls;
 	struct sftp_conn *c;
-	unsigned long gen;
+	uint64_t gen;
 	struct vfs_dir *d;
 	char *rpath;
 	int rc, tries = 0;

@@ -180,11 +180,15 @@ int sftp_create(struct vfs_mount *m, const char *path, int flags, mode_t mode,
 	struct sftp_conn *c;
 	struct sftp_file *f;
 	bool created = true;
+	uint64_t gen;
 	int rc, arc;
 
 	rc = sftp_file_new(sm, path, flags, &f);
 	if (rc)
 		return rc;
+	/* before the requests: an invalidation by another call between the
+	 * answer and the put below then still counts */
+	gen = remote_cache_gen(sm->cache);
 	rc = sftp_checkout(sm, -1, 0, &c);
 	if (rc)
 		goto err_free;
@@ -236,8 +240,7 @@ int sftp_create(struct vfs_mount *m, const char *path, int flags, mode_t mode,
 	}
 	sftp_file_attach(sm, f, c, h);
 	sftp_checkin(sm, c);
-	remote_cache_invalidate_name(sm->cache, path);
-	remote_cache_put_attr(sm->cache, path, st, remote_cache_gen(sm->cache));
+	remote_cache_invalidate_put(sm->cache, path, true, st, gen);
 	*out = &f->base;
 	return 0;
 

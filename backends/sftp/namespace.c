@@ -154,11 +154,13 @@ int sftp_mkdir(struct vfs_mount *m, const char *path, mode_t mode,
 	struct sftp_mount *sm = sftp_mount_of(m);
 	struct sftp_conn *c;
 	char *rpath;
+	uint64_t gen;
 	int rc;
 
 	rc = sftp_rpath(sm, path, &rpath);
 	if (rc)
 		return rc;
+	gen = remote_cache_gen(sm->cache); /* see sftp_create() */
 	rc = sftp_checkout(sm, -1, 0, &c);
 	if (rc)
 		goto out;
@@ -179,10 +181,10 @@ int sftp_mkdir(struct vfs_mount *m, const char *path, mode_t mode,
 			libssh2_sftp_rmdir_ex(c->sftp, rpath, strlen(rpath));
 	}
 	sftp_checkin(sm, c);
-	remote_cache_invalidate_name(sm->cache, path);
-	if (!rc)
-		remote_cache_put_attr(sm->cache, path, st,
-				      remote_cache_gen(sm->cache));
+	if (rc)
+		remote_cache_invalidate_name(sm->cache, path);
+	else
+		remote_cache_invalidate_put(sm->cache, path, true, st, gen);
 out:
 	free(rpath);
 	return rc;
@@ -194,11 +196,13 @@ int sftp_symlink(struct vfs_mount *m, const char *target, const char *path,
 	struct sftp_mount *sm = sftp_mount_of(m);
 	struct sftp_conn *c;
 	char *rpath;
+	uint64_t gen;
 	int rc;
 
 	rc = sftp_rpath(sm, path, &rpath);
 	if (rc)
 		return rc;
+	gen = remote_cache_gen(sm->cache); /* see sftp_create() */
 	rc = sftp_checkout(sm, -1, 0, &c);
 	if (rc)
 		goto out;
@@ -232,10 +236,10 @@ int sftp_symlink(struct vfs_mount *m, const char *target, const char *path,
 								     : -EACCES;
 out_checkin:
 	sftp_checkin(sm, c);
-	remote_cache_invalidate_name(sm->cache, path);
-	if (!rc)
-		remote_cache_put_attr(sm->cache, path, st,
-				      remote_cache_gen(sm->cache));
+	if (rc)
+		remote_cache_invalidate_name(sm->cache, path);
+	else
+		remote_cache_invalidate_put(sm->cache, path, true, st, gen);
 out:
 	free(rpath);
 	return rc;
