@@ -223,6 +223,7 @@ int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op)
 	op->timed_out = false;
 	op->abandoned = false;
 	op->answered = false;
+	op->caller_dl = dl.budget_ms < m->timeout * 1000L;
 
 	pthread_mutex_lock(&m->lock);
 again:
@@ -427,9 +428,12 @@ int nfsb_finish(struct nfsb_op *op, struct nfsb_wait *w)
 	if (ret < 0) {
 		const char *e = nfs_get_error(op->nfs);
 
-		/* a caller's deadline that passed is no sign of a dead server
-		 */
-		op->abandoned = ret == -ETIMEDOUT && vfs_call_expired();
+		/* a caller's deadline that passed is no sign of a dead
+		 * server.  op->deadline is rounded down to the ms, so when
+		 * it is the caller's, vfs_call_expired() may not be true yet
+		 * as the wait ends */
+		op->abandoned = ret == -ETIMEDOUT &&
+				(vfs_call_expired() || op->caller_dl);
 		op->timed_out = ret == -ETIMEDOUT && !op->abandoned;
 		log_debug("%s: connection %d lost: %s", op->m->display, op->idx,
 			  ret == -ETIMEDOUT ? "no answer in time"

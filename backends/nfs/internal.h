@@ -183,6 +183,7 @@ struct nfsb_op {
 	bool timed_out; /* ... the server did not answer in time */
 	bool abandoned; /* ... the caller's deadline passed first */
 	bool answered;  /* the server answered every request sent */
+	bool caller_dl; /* deadline is the caller's, shorter than the timeout */
 };
 
 /* Completion state of the requests of one call. */
