@@ -160,6 +160,13 @@ static void note_same_host_locked(const char *token, const char *rdir,
 	}
 }
 
+/* A failure of the server or of the connection, not of the record. */
+static bool transient(int err)
+{
+	return err == -EIO || err == -ETIMEDOUT || err == -ENOMEM ||
+	       err == -EAGAIN || err == -ENOTCONN || err == -ECONNRESET;
+}
+
 /* A live record we cannot understand: a write lock over the whole file,
  * both kinds, until it expires. */
 static int push_whole_file(struct glock **v, size_t *n, size_t *cap,
@@ -241,6 +248,12 @@ static int scan_one(const char *rdir, const char *name, mode_t type,
 				 path, vfs_ts_diff(now, &mtime));
 			router_unlink(path);
 		}
+	} else if (!text && !toolong && transient(rerr)) {
+		/* the server or the way to it failed mid-read: that is no
+		 * answer about this record, and no lock either (taken as a
+		 * whole-file lock it would refuse a lock with EAGAIN, "held
+		 * by another", for a glitch; so is a backend's own EAGAIN) */
+		ret = rerr == -EAGAIN ? -EIO : rerr;
 	} else if (!text || record_parse(text, v, n, cap, host, sizeof(host),
 					 token, sizeof(token)) < 0) {
 		log_warn("lock lease %s %s; taken as a write lock of the whole "
@@ -605,7 +618,8 @@ int lease_acquire(struct glock_file *gf, const char *rdir,
 
 		ret = lease_publish_fenced(gf, rdir, nv, nn, old_n, lk, &res);
 		if (ret < 0)
-			return ret;
+			/* a backend's EAGAIN (NFS3ERR_JUKEBOX) is no holder */
+			return ret == -EAGAIN ? -EIO : ret;
 		pthread_mutex_lock(&glock_g.lock);
 		mine_at = gf->rec_mtime;
 		valid = gf->valid_ns;

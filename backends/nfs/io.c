@@ -6,17 +6,32 @@
  */
 #include "backends/nfs/internal.h"
 
-static void nfsb_cb_read(int err, struct nfs_context *nfs, void *data,
-			 void *priv)
+/*
+ * A READ reply (v3), through the raw RPC API: libnfs 4.0's nfs_pread
+ * answers every failed READ with -EFAULT, which cannot be told from a
+ * lost connection, so a file removed on the server (NFS3ERR_STALE: a lock
+ * record another host replaced, say) would cost the connection and read
+ * as EIO instead of ESTALE.
+ */
+static void nfsb_cb_read3(struct rpc_context *rpc, int status, void *data,
+			  void *priv)
 {
 	struct nfsb_chunk *c = priv;
+	READ3res *res = data;
+	int err = 0;
 
-	if (err > 0) {
-		size_t n = (size_t)err < c->want ? (size_t)err : c->want;
+	(void)rpc;
+	if (status != RPC_STATUS_SUCCESS) {
+		err = -EFAULT; /* no reply: transport */
+	} else if (res->status != NFS3_OK) {
+		err = nfsstat3_to_errno(res->status);
+	} else {
+		READ3resok *ok = &res->READ3res_u.resok;
+		size_t n = ok->data.data_len < c->want ? ok->data.data_len
+						       : c->want;
 
-		memcpy(c->buf, data, n);
+		memcpy(c->buf, ok->data.data_val, n);
 		c->got = n;
-		err = 0;
 	}
 	nfsb_wait_done(c->w, err);
 }
@@ -44,9 +59,20 @@ static int nfsb_start_read(struct nfsb_op *op, struct nfsb_file *nf,
 {
 	nfs_argop4 tail;
 
-	if (op->m->version == 3)
-		return nfs_pread_async(op->nfs, nf->fh, (uint64_t)c->off,
-				       c->want, nfsb_cb_read, c);
+	if (op->m->version == 3) {
+		struct nfs_fh *raw = nfsb_rawfh(nf->fh, NFSB_V3_FHSIZE);
+		READ3args a;
+
+		if (!raw)
+			return -1;
+		memset(&a, 0, sizeof(a));
+		a.file.data.data_len = (u_int)raw->len;
+		a.file.data.data_val = raw->val;
+		a.offset = (uint64_t)c->off;
+		a.count = (count3)c->want;
+		return rpc_nfs3_read_async(nfs_get_rpc_context(op->nfs),
+					   nfsb_cb_read3, &a, c);
+	}
 	memset(&tail, 0, sizeof(tail));
 	tail.argop = OP_READ;
 	/* stateid all zero: the anonymous stateid */

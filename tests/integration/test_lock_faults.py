@@ -629,6 +629,27 @@ class LockFaults(harness.TestCase):
                 fault(self.a, "clear")
                 ofd(fd, F_OFD_SETLK, fcntl.F_UNLCK, 0, 1)
 
+    def test_14_failed_record_read_is_no_holder(self):
+        """A record read that fails for the server or the connection (EIO)
+        says nothing about the record: the lock fails with that error,
+        never with EAGAIN as if the record held the whole file, and the
+        next try, with the server answering, decides on what is there."""
+        fd_b = os.open(self.b.path("s/img"), os.O_RDWR)
+        self.close_later(fd_b)
+        ofd(fd_b, F_OFD_SETLK, fcntl.F_RDLCK, 100, 1)
+        fd = os.open(self.a.path("s/img"), os.O_RDWR)
+        self.close_later(fd)
+        fault(self.a, "add", "op=read", "path=*/.vfsd-locks/img/hostB*", "error=EIO",
+              "count=1")
+        with self.assertRaises(OSError) as cm:
+            ofd(fd, F_OFD_SETLK, fcntl.F_RDLCK, 101, 1)
+        self.assertNotIn(cm.exception.errno, (errno.EAGAIN, errno.EACCES),
+                         "a failed read taken for a holder")
+        fault(self.a, "clear")
+        ofd(fd, F_OFD_SETLK, fcntl.F_RDLCK, 101, 1)     # a shared lock beside B's
+        ofd(fd, F_OFD_SETLK, fcntl.F_RDLCK, 100, 1)
+        ofd(fd, F_OFD_SETLK, fcntl.F_UNLCK, 0, 0)
+
     def test_12_one_record_per_holder(self):
         """Every lock operation that rewrites A's record (another range,
         a refused lock withdrawn, a partial unlock) removes its

@@ -3,6 +3,7 @@
 on 127.0.0.1 (see ganesha.py)."""
 import errno
 import hashlib
+import mmap
 import os
 import subprocess
 import sys
@@ -400,6 +401,31 @@ class Faults(harness.TestCase):
             write_file(v.path(prefix, "after-" + prefix), data)
             self.assertEqual(read_file(os.path.join(self.g.export, "after-" + prefix)), data)
             self.assertEqual(read_file(v.path(prefix, "before-" + prefix)), b"before")
+
+    def test_read_of_file_removed_elsewhere_v3(self):
+        """A file another client removed on the server answers a read of
+        its open handle with ESTALE, as the kernel's NFS client does; the
+        connection it was read on is sound and stays (libnfs's own pread
+        answers -EFAULT for any failed READ, which read as a lost
+        connection: EIO, a reconnect, the mount 'reconnecting')."""
+        v = self._vfsd(cache_ttl=0)
+        other = Vfsd([("/n3", self.g.url(version=3, cache_ttl=0))]).start()
+        self.addCleanup(other.stop)
+        write_file(v.path("n3", "gone"), b"g" * 65536)
+        # O_DIRECT: the READ itself, not a cached page or the kernel's
+        # attribute check before a cached read, meets the stale handle
+        fd = os.open(v.path("n3", "gone"), os.O_RDONLY | os.O_DIRECT)
+        buf = mmap.mmap(-1, 4096)
+        try:
+            os.unlink(other.path("n3", "gone"))
+            with self.assertRaises(OSError) as cm:
+                os.preadv(fd, [buf], 0)
+            self.assertEqual(cm.exception.errno, errno.ESTALE, os.strerror(cm.exception.errno))
+        finally:
+            os.close(fd)
+            buf.close()
+        info = v.mount_info("/n3")
+        self.assertEqual((info["state"], info["reconnects"]), ("connected", 0))
 
     def test_restart_counts_reconnects(self):
         """A server restart breaks the connections; each one rebuilt is
