@@ -158,11 +158,11 @@ struct vfs_dir; /* backend-private directory stream */
 
 /*
  * Every member is tagged [mandatory] or [optional: answer].  A table
- * without a mandatory member is refused when it is mounted (router.c,
+ * without a mandatory member is refused when it is mounted (router_ops.c,
  * router_ops_check: the error names the backend and the member), so the
  * router calls those without a NULL check.  For an optional member left
  * NULL the router gives the answer after the tag, the same for every
- * backend (the table `rops` in vfsd/router.c, documented in
+ * backend (the table `rops` in vfsd/router_ops.c, documented in
  * docs/architecture.md, "Backend contract"); it never answers ENOSYS,
  * which the kernel would remember for every mount of the daemon at once.
  * A member that exists but finds at run time that its server lacks a

@@ -9,10 +9,10 @@
  *   records when the host id is long; other hosts, maybe running an older
  *   vfsd, find the records on the shared server by those names;
  * - st_ino numbers (backends/nfs/dir.c's stand-ins, backends/sftp/attr.c's, the
- *   virtual directories' in vfsd/router.c): `ls -i`, find, tar and rsync
+ *   virtual directories' in vfsd/router_table.c): `ls -i`, find, tar and rsync
  *   see them, and a new version must not renumber a tree.
- * (vfsd/router.c's mix_ino, which puts the mount id in the top byte of a
- * backend's st_ino, is a tag rather than a hash and stays there.)
+ * (vfsd/router_internal.h's mix_ino, which puts the mount id in the top
+ * byte of a backend's st_ino, is a tag rather than a hash and stays there.)
  */
 #ifndef VFSD_LIB_HASH_H
 #define VFSD_LIB_HASH_H

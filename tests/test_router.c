@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * test_router.c - unit tests for vfsd/router.c through the real local
- * backend on temporary directories: longest-prefix routing, nested and
- * "/" prefixes, virtual directories, EXDEV/EROFS/EBUSY policy, mount table
- * errors, removal with open files and inode numbers across mounts.
+ * test_router.c - unit tests for the router (vfsd/router.h, router_*.c)
+ * through the real local backend on temporary directories: longest-prefix
+ * routing, nested and "/" prefixes, virtual directories, EXDEV/EROFS/EBUSY
+ * policy, mount table errors, removal with open files and inode numbers
+ * across mounts.
  */
 #include <check.h>
 #include <errno.h>
@@ -1078,7 +1079,7 @@ START_TEST(test_mandatory_members)
 END_TEST
 
 /* A backend of mandatory members only: each optional operation gets the
- * one answer the router gives for it (rops[] in router.c). */
+ * one answer the router gives for it (rops[] in router_ops.c). */
 START_TEST(test_missing_member_answers)
 {
 	struct vfs_error err;

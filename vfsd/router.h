@@ -6,8 +6,9 @@
  * the mount of a vfsd path by longest prefix, and applies the policy that
  * is the same for every backend: read-only mounts (-EROFS), operations
  * across two mounts (-EXDEV), operations a backend lacks (one answer per
- * operation, see rops[] in router.c), virtual directories that only lead to a
- * prefix, access(2) checks, and inode numbers that stay distinct across mounts.
+ * operation, see rops[] in router_ops.c), virtual directories that only
+ * lead to a prefix, access(2) checks, and inode numbers that stay distinct
+ * across mounts.
  *
  * All paths here are vfsd paths ("/data/x"), normalised.  Every call is
  * thread-safe; none holds a router lock across a backend call.
@@ -71,7 +72,7 @@ struct router_mount;
 
 /*
  * An open file: a counted reference on its mount plus the backend handle,
- * opaque outside router.c.  Reference counted: router_open/create return
+ * opaque outside the router.  Reference counted: router_open/create return
  * one reference, router_file_get adds one, router_release drops one and
  * the backend handle is released with the last.  What the FUSE layer keeps
  * per open (passthrough mode, cache policy) is its own (fuse_ops.c).
@@ -105,7 +106,7 @@ int router_ops_check(const struct vfs_backend_ops *ops, bool by_url,
 /*
  * The cross-host lock lease (seconds): from now on router_add refuses
  * remote mounts whose timeout exceeds a third of it (see lease_check in
- * router.c).  Call before adding mounts.
+ * router_table.c).  Call before adding mounts.
  */
 void router_set_lock_lease(int seconds);
 
@@ -244,7 +245,7 @@ int router_clone(const char *from, const char *to, struct vfs_error *err);
  */
 struct router_zerocopy {
 	int fd;                /* the host fd to splice from or to */
-	struct router_file *f; /* router.c's: a reference */
+	struct router_file *f; /* the router's: a reference */
 	bool write;
 	size_t size;
 	off_t off;

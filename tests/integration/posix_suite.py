@@ -35,7 +35,7 @@ SEEK_DATA = getattr(os, "SEEK_DATA", 3)
 SEEK_HOLE = getattr(os, "SEEK_HOLE", 4)
 # The one errno each unsupported operation fails with, by capability: the
 # router's answer for a member a backend's table lacks (rops[] in
-# vfsd/router.c, docs/architecture.md "Backend contract"), or the backend's
+# vfsd/router_ops.c, docs/architecture.md "Backend contract"), or the backend's
 # own for a kind of object it cannot make (a FIFO on SFTP).  Pinned here so
 # that a change of contract shows as a failure, not as another accepted
 # errno.

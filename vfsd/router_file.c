@@ -1,0 +1,375 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * router_file.c - open files (router.h, "Open files"): struct router_file
+ * and its references, the calls on an open file, zero-copy I/O, and the
+ * copy_range the router does itself for a backend without one.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "vfsd/router_internal.h"
+
+bool router_file_is_shared(const struct router_file *f)
+{
+	return f->mount->vm->caps & VFS_CAP_SHARED;
+}
+
+bool router_file_uncached(const struct router_file *f)
+{
+	return f->vf->uncached;
+}
+
+void router_file_write_through(struct router_file *f)
+{
+	/* read by the backend's writers at each write (backend.h) */
+	atomic_store(&f->vf->write_through, true);
+}
+
+static int file_new(struct router_mount *m, struct vfs_file *vf,
+		    struct router_file **out)
+{
+	struct router_file *f = malloc(sizeof(*f));
+
+	if (!f) {
+		m->ops->release(vf);
+		return -ENOMEM;
+	}
+	vf->mount = m->vm;
+	f->mount = m; /* takes over the caller's reference */
+	f->vf = vf;
+	f->refs = 1;
+	atomic_fetch_add(&m->open_files, 1);
+	*out = f;
+	return 0;
+}
+
+int router_create(const char *path, int flags, mode_t mode,
+		  const struct vfs_cred *cred, struct router_file **out,
+		  struct stat *st)
+{
+	const char *rel;
+	struct vfs_file *vf;
+	int ret;
+	struct router_mount *m = route_create(ROP_CREATE, path, &rel, &ret);
+
+	if (!m)
+		return ret;
+	ret = BCALL(m, ROP_CREATE,
+		    m->ops->create(m->vm, rel, flags,
+				   create_mode(m, mode, cred), cred, &vf, st));
+	if (ret < 0) {
+		mount_put(m);
+		return ret;
+	}
+	st->st_ino = mix_ino(m->id, st->st_ino);
+	return file_new(m, vf, out);
+}
+
+int router_open(const char *path, int flags, struct router_file **out)
+{
+	const char *rel;
+	struct router_mount *m;
+	struct vfs_file *vf;
+	bool writing = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+	int ret;
+
+	if (writing) {
+		/* refused here when no write could follow (rops[ROP_WRITE]) */
+		m = route_op(ROP_WRITE, path, &rel, &ret);
+		if (!m)
+			return ret;
+	} else {
+		m = resolve(path, &rel);
+		if (!m)
+			return is_virtual_dir(path) ? -EISDIR : -ENOENT;
+	}
+	ret = BCALL(m, ROP_OPEN, m->ops->open(m->vm, rel, flags, &vf));
+	if (ret < 0) {
+		mount_put(m);
+		return ret;
+	}
+	return file_new(m, vf, out);
+}
+
+ssize_t router_read(struct router_file *f, void *buf, size_t size, off_t off)
+{
+	struct router_mount *m = f->mount;
+	int ret;
+
+	if (!file_ready(f, ROP_READ, &ret))
+		return ret;
+	return BCALL(m, ROP_READ, m->ops->read(f->vf, buf, size, off));
+}
+
+int router_zerocopy_begin(struct router_file *f, bool write, size_t size,
+			  off_t off, struct router_zerocopy *zc)
+{
+	enum rop op = write ? ROP_WRITE : ROP_READ;
+	int ret;
+
+	if (!file_ready(f, op, &ret))
+		return ret;
+	/* O_DIRECT: the backend may have to serve what the host fd cannot
+	 * (backends/local.c: unaligned requests) */
+	if (f->vf->host_fd < 0 || (f->vf->flags & O_DIRECT))
+		return 0;
+	/* what BCALL checks: the file system beneath cannot drop a write it
+	 * was handed, so the last check is before handing it over */
+	if (vfs_call_expired())
+		return -ETIMEDOUT;
+	router_file_get(f);
+	*zc = (struct router_zerocopy){.fd = f->vf->host_fd,
+				       .f = f,
+				       .write = write,
+				       .size = size,
+				       .off = off};
+	stats_begin(&f->mount->stats, &zc->t0);
+	return 1;
+}
+
+void router_zerocopy_end(struct router_zerocopy *zc, ssize_t ret)
+{
+	struct router_file *f = zc->f;
+	enum rop op = zc->write ? ROP_WRITE : ROP_READ;
+	long bytes = (long)ret;
+	struct stat st;
+
+	if (!zc->write && ret >= 0) {
+		/* the reply says nothing of what the kernel spliced; a
+		 * read is short only at the end of the file */
+		off_t left = 0;
+
+		bytes = (long)zc->size;
+		if (fstat(zc->fd, &st) == 0) {
+			if (st.st_size > zc->off)
+				left = st.st_size - zc->off;
+			if (left < bytes)
+				bytes = (long)left;
+		}
+	}
+	stats_end(&f->mount->stats, rops[op].stat, &zc->t0, bytes);
+	router_release(f);
+}
+
+int router_file_passthrough_fd(struct router_file *f)
+{
+	if (!(f->mount->vm->caps & VFS_CAP_PASSTHROUGH) || f->vf->uncached ||
+	    atomic_load(&f->mount->revoked))
+		return -1;
+	return f->vf->host_fd;
+}
+
+ssize_t router_write(struct router_file *f, const void *buf, size_t size,
+		     off_t off)
+{
+	struct router_mount *m = f->mount;
+	int ret;
+
+	if (!file_ready(f, ROP_WRITE, &ret))
+		return ret;
+	return BCALL(m, ROP_WRITE, m->ops->write(f->vf, buf, size, off));
+}
+
+int router_fgetattr(struct router_file *f, struct stat *st)
+{
+	struct router_mount *m = f->mount;
+	int ret;
+
+	if (!file_ready(f, ROP_FGETATTR, &ret))
+		return ret;
+	ret = BCALL(m, ROP_FGETATTR, m->ops->fgetattr(f->vf, st));
+	if (ret == 0)
+		st->st_ino = mix_ino(m->id, st->st_ino);
+	return ret;
+}
+
+int router_flush(struct router_file *f)
+{
+	struct router_mount *m = f->mount;
+	int ret;
+
+	if (!file_ready(f, ROP_FLUSH, &ret))
+		return ret;
+	return BCALL(m, ROP_FLUSH, m->ops->flush(f->vf));
+}
+
+int router_fsync(struct router_file *f, bool datasync)
+{
+	struct router_mount *m = f->mount;
+	int ret;
+
+	if (!file_ready(f, ROP_FSYNC, &ret))
+		return ret;
+	return BCALL(m, ROP_FSYNC, m->ops->fsync(f->vf, datasync));
+}
+
+int router_fallocate(struct router_file *f, int mode, off_t off, off_t len)
+{
+	struct router_mount *m = f->mount;
+	int ret;
+
+	if (!file_ready(f, ROP_FALLOCATE, &ret))
+		return ret;
+	if ((mode & FALLOC_FL_PUNCH_HOLE) &&
+	    !(m->vm->caps & VFS_CAP_PUNCH_HOLE))
+		return -EOPNOTSUPP;
+	return BCALL(m, ROP_FALLOCATE,
+		     m->ops->fallocate(f->vf, mode, off, len));
+}
+
+off_t router_lseek(struct router_file *f, off_t off, int whence)
+{
+	struct router_mount *m = f->mount;
+	struct stat st;
+	int ret;
+
+	if (file_ready(f, ROP_LSEEK, &ret))
+		return BCALL(m, ROP_LSEEK, m->ops->lseek(f->vf, off, whence));
+	if (ret != EMULATED)
+		return ret;
+	if (whence != SEEK_DATA && whence != SEEK_HOLE)
+		return -EINVAL;
+	/* without hole information the whole file is data */
+	ret = router_fgetattr(f, &st);
+	if (ret < 0)
+		return ret;
+	if (off < 0 || off >= st.st_size)
+		return -ENXIO;
+	return whence == SEEK_DATA ? off : st.st_size;
+}
+
+/*
+ * A backend without server-side copy: move the data here, in large
+ * pieces, rather than let the kernel bounce every page through two FUSE
+ * requests.  The backends keep many requests in flight for each piece.
+ * At most COPY_MAX per call (callers loop on short counts), so one request
+ * never holds a worker for long.
+ *
+ * Holes stay holes although these backends cannot report them: a piece
+ * of zeros that would land at or past the destination's end of file
+ * already reads as zeros there, so it is not sent; the size is set once
+ * at the end instead.  That is what keeps an image clone sparse (vfsctl
+ * copies into a file it sizes only afterwards).
+ */
+#define COPY_PIECE (1u << 20)
+#define COPY_MAX   (64u << 20)
+
+static bool all_zero(const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+
+	/* the first 16 bytes checked one by one, the rest by overlapping
+	 * comparison with themselves: fast, and any non-zero byte shows */
+	for (size_t i = 0; i < len && i < 16; i++)
+		if (p[i])
+			return false;
+	return len <= 16 || memcmp(p, p + 16, len - 16) == 0;
+}
+
+static ssize_t copy_in_daemon(struct router_file *in, off_t off_in,
+			      struct router_file *out, off_t off_out,
+			      size_t len)
+{
+	void *buf = vfs_scratch(VFS_SCRATCH_ROUTER, COPY_PIECE);
+	struct stat st;
+	off_t eof, skipped_to = 0;
+	size_t done = 0;
+	int ret;
+
+	if (!buf)
+		return -ENOMEM;
+	ret = router_fgetattr(out, &st);
+	if (ret < 0)
+		return ret;
+	eof = st.st_size;
+	if (len > COPY_MAX)
+		len = COPY_MAX;
+	while (done < len) {
+		size_t want = len - done < COPY_PIECE ? len - done : COPY_PIECE;
+		off_t at = off_out + (off_t)done;
+		ssize_t n = router_read(in, buf, want, off_in + (off_t)done);
+		ssize_t w;
+
+		if (n <= 0) {
+			if (n < 0 && done == 0)
+				return n;
+			break;
+		}
+		if (at >= eof && all_zero(buf, (size_t)n)) {
+			done += (size_t)n;
+			skipped_to = at + n;
+			continue;
+		}
+		w = router_write(out, buf, (size_t)n, at);
+		if (w < 0) {
+			if (!done)
+				return w;
+			break;
+		}
+		done += (size_t)w;
+		if (at + w > eof)
+			eof = at + w;
+		if (w < n)
+			break;
+	}
+	if (skipped_to > eof) {
+		/* zeros at the end were skipped: the size must still say
+		 * they were copied, and one written byte does that through
+		 * the handle alone (no path needed, one block allocated) */
+		static const char zero;
+
+		ret = (int)router_write(out, &zero, 1, skipped_to - 1);
+		if (ret < 0)
+			return ret;
+	}
+	return (ssize_t)done;
+}
+
+ssize_t router_copy_range(struct router_file *in, off_t off_in,
+			  struct router_file *out, off_t off_out, size_t len,
+			  unsigned flags)
+{
+	struct router_mount *m = out->mount;
+	int ret;
+
+	if (atomic_load(&in->mount->revoked))
+		return -EIO;
+	if (in->mount != m)
+		return atomic_load(&m->revoked) ? -EIO : -EXDEV;
+	if (flags)
+		return m->readonly ? -EROFS : -EINVAL;
+	if (file_ready(out, ROP_COPY_RANGE, &ret))
+		return BCALL(m, ROP_COPY_RANGE,
+			     m->ops->copy_range(in->vf, off_in, out->vf,
+						off_out, len, flags));
+	if (ret != EMULATED)
+		return ret;
+	return copy_in_daemon(in, off_in, out, off_out, len);
+}
+
+void router_file_get(struct router_file *f)
+{
+	__atomic_add_fetch(&f->refs, 1, __ATOMIC_RELAXED);
+}
+
+void router_release(struct router_file *f)
+{
+	struct router_mount *m = f->mount;
+	int ret;
+
+	if (__atomic_sub_fetch(&f->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	ret = BCALL_ALWAYS(m, ROP_RELEASE, m->ops->release(f->vf));
+
+	if (ret < 0)
+		log_debug("release on %s: %s", m->prefix, strerror(-ret));
+	atomic_fetch_sub(&m->open_files, 1);
+	mount_put(m);
+	free(f);
+}
