@@ -89,7 +89,7 @@ static int opendir_merged(struct router_dir *d, const char *path,
 			     children[i]) < 0)
 			return -ENOMEM;
 		if (router_getattr(cp, &st) < 0)
-			virtual_stat(cp, &st);
+			rt_virtual_stat(cp, &st);
 		free(cp);
 		for (size_t j = 0; j < d->buf.n; j++) {
 			if (strcmp(d->buf.ents[j].name, children[i]) == 0) {
@@ -120,8 +120,8 @@ int router_opendir(const char *path, struct router_dir **out)
 		free(d);
 		return -ENOMEM;
 	}
-	d->m = resolve(path, &rel);
-	children = child_prefixes(path, &nchildren);
+	d->m = rt_resolve(path, &rel);
+	children = rt_child_prefixes(path, &nchildren);
 	if (nchildren) {
 		ret = opendir_merged(d, path, rel, children, nchildren);
 	} else if (!d->m) {
@@ -175,7 +175,7 @@ void router_releasedir(struct router_dir *d)
 		d->m->ops->releasedir(d->m->vm, d->vd);
 	vfs_dirbuf_clear(&d->buf);
 	if (d->m)
-		mount_put(d->m);
+		rt_mount_put(d->m);
 	free(d->path);
 	free(d);
 }

@@ -56,15 +56,16 @@ int router_create(const char *path, int flags, mode_t mode,
 	const char *rel;
 	struct vfs_file *vf;
 	int ret;
-	struct router_mount *m = route_create(ROP_CREATE, path, &rel, &ret);
+	struct router_mount *m = rt_route_create(ROP_CREATE, path, &rel, &ret);
 
 	if (!m)
 		return ret;
 	ret = BCALL(m, ROP_CREATE,
 		    m->ops->create(m->vm, rel, flags,
-				   create_mode(m, mode, cred), cred, &vf, st));
+				   rt_create_mode(m, mode, cred), cred, &vf,
+				   st));
 	if (ret < 0) {
-		mount_put(m);
+		rt_mount_put(m);
 		return ret;
 	}
 	st->st_ino = mix_ino(m->id, st->st_ino);
@@ -80,18 +81,19 @@ int router_open(const char *path, int flags, struct router_file **out)
 	int ret;
 
 	if (writing) {
-		/* refused here when no write could follow (rops[ROP_WRITE]) */
-		m = route_op(ROP_WRITE, path, &rel, &ret);
+		/* refused here when no write could follow (rt_rops[ROP_WRITE])
+		 */
+		m = rt_route_op(ROP_WRITE, path, &rel, &ret);
 		if (!m)
 			return ret;
 	} else {
-		m = resolve(path, &rel);
+		m = rt_resolve(path, &rel);
 		if (!m)
-			return is_virtual_dir(path) ? -EISDIR : -ENOENT;
+			return rt_is_virtual_dir(path) ? -EISDIR : -ENOENT;
 	}
 	ret = BCALL(m, ROP_OPEN, m->ops->open(m->vm, rel, flags, &vf));
 	if (ret < 0) {
-		mount_put(m);
+		rt_mount_put(m);
 		return ret;
 	}
 	return file_new(m, vf, out);
@@ -102,7 +104,7 @@ ssize_t router_read(struct router_file *f, void *buf, size_t size, off_t off)
 	struct router_mount *m = f->mount;
 	int ret;
 
-	if (!file_ready(f, ROP_READ, &ret))
+	if (!rt_file_ready(f, ROP_READ, &ret))
 		return ret;
 	return BCALL(m, ROP_READ, m->ops->read(f->vf, buf, size, off));
 }
@@ -113,7 +115,7 @@ int router_zerocopy_begin(struct router_file *f, bool write, size_t size,
 	enum rop op = write ? ROP_WRITE : ROP_READ;
 	int ret;
 
-	if (!file_ready(f, op, &ret))
+	if (!rt_file_ready(f, op, &ret))
 		return ret;
 	/* O_DIRECT: the backend may have to serve what the host fd cannot
 	 * (backends/local.c: unaligned requests) */
@@ -153,7 +155,7 @@ void router_zerocopy_end(struct router_zerocopy *zc, ssize_t ret)
 				bytes = (long)left;
 		}
 	}
-	stats_end(&f->mount->stats, rops[op].stat, &zc->t0, bytes);
+	stats_end(&f->mount->stats, rt_rops[op].stat, &zc->t0, bytes);
 	router_release(f);
 }
 
@@ -171,7 +173,7 @@ ssize_t router_write(struct router_file *f, const void *buf, size_t size,
 	struct router_mount *m = f->mount;
 	int ret;
 
-	if (!file_ready(f, ROP_WRITE, &ret))
+	if (!rt_file_ready(f, ROP_WRITE, &ret))
 		return ret;
 	return BCALL(m, ROP_WRITE, m->ops->write(f->vf, buf, size, off));
 }
@@ -181,7 +183,7 @@ int router_fgetattr(struct router_file *f, struct stat *st)
 	struct router_mount *m = f->mount;
 	int ret;
 
-	if (!file_ready(f, ROP_FGETATTR, &ret))
+	if (!rt_file_ready(f, ROP_FGETATTR, &ret))
 		return ret;
 	ret = BCALL(m, ROP_FGETATTR, m->ops->fgetattr(f->vf, st));
 	if (ret == 0)
@@ -194,7 +196,7 @@ int router_flush(struct router_file *f)
 	struct router_mount *m = f->mount;
 	int ret;
 
-	if (!file_ready(f, ROP_FLUSH, &ret))
+	if (!rt_file_ready(f, ROP_FLUSH, &ret))
 		return ret;
 	return BCALL(m, ROP_FLUSH, m->ops->flush(f->vf));
 }
@@ -204,7 +206,7 @@ int router_fsync(struct router_file *f, bool datasync)
 	struct router_mount *m = f->mount;
 	int ret;
 
-	if (!file_ready(f, ROP_FSYNC, &ret))
+	if (!rt_file_ready(f, ROP_FSYNC, &ret))
 		return ret;
 	return BCALL(m, ROP_FSYNC, m->ops->fsync(f->vf, datasync));
 }
@@ -214,7 +216,7 @@ int router_fallocate(struct router_file *f, int mode, off_t off, off_t len)
 	struct router_mount *m = f->mount;
 	int ret;
 
-	if (!file_ready(f, ROP_FALLOCATE, &ret))
+	if (!rt_file_ready(f, ROP_FALLOCATE, &ret))
 		return ret;
 	if ((mode & FALLOC_FL_PUNCH_HOLE) &&
 	    !(m->vm->caps & VFS_CAP_PUNCH_HOLE))
@@ -229,7 +231,7 @@ off_t router_lseek(struct router_file *f, off_t off, int whence)
 	struct stat st;
 	int ret;
 
-	if (file_ready(f, ROP_LSEEK, &ret))
+	if (rt_file_ready(f, ROP_LSEEK, &ret))
 		return BCALL(m, ROP_LSEEK, m->ops->lseek(f->vf, off, whence));
 	if (ret != EMULATED)
 		return ret;
@@ -344,7 +346,7 @@ ssize_t router_copy_range(struct router_file *in, off_t off_in,
 		return atomic_load(&m->revoked) ? -EIO : -EXDEV;
 	if (flags)
 		return m->readonly ? -EROFS : -EINVAL;
-	if (file_ready(out, ROP_COPY_RANGE, &ret))
+	if (rt_file_ready(out, ROP_COPY_RANGE, &ret))
 		return BCALL(m, ROP_COPY_RANGE,
 			     m->ops->copy_range(in->vf, off_in, out->vf,
 						off_out, len, flags));
@@ -370,6 +372,6 @@ void router_release(struct router_file *f)
 	if (ret < 0)
 		log_debug("release on %s: %s", m->prefix, strerror(-ret));
 	atomic_fetch_sub(&m->open_files, 1);
-	mount_put(m);
+	rt_mount_put(m);
 	free(f);
 }

@@ -2,11 +2,12 @@
 /*
  * router_internal.h - what the router's files share, and nothing outside
  * them may use (router.h is the router's API): the mount and open-file
- * structs, the backend contract as data (rops[], router_ops.c) and the
- * helpers one file defines for the others.
+ * structs, the backend contract as data (rt_rops[], router_ops.c) and the
+ * helpers one file defines for the others, named rt_* so that no global
+ * symbol of the router's files goes without its prefix.
  *
  *   router_table.c  the mount table: add, remove, ids, references, lookup
- *   router_ops.c    rops[]: the contract checks and per-member dispatch
+ *   router_ops.c    rt_rops[]: the contract checks and per-member dispatch
  *   router_ns.c     namespace calls on paths
  *   router_dir.c    directory streams
  *   router_file.c   open files
@@ -35,7 +36,7 @@
 
 /*
  * Run backend call `expr` on mount m, counted in its statistics in the
- * slot of op (an enum rop, see rops[]).
+ * slot of op (an enum rop, see rt_rops[]).
  * Every backend call goes through here.  Past the calling thread's
  * deadline (backends/callctx.h: a write under a cross-host lock whose
  * lease ran out) nothing more is sent: whatever the backend.
@@ -47,7 +48,8 @@
 		if (!vfs_call_expired()) {                                     \
 			stats_begin(&(m)->stats, &t0_);                        \
 			r_ = (expr);                                           \
-			stats_end(&(m)->stats, rops[op].stat, &t0_, (long)r_); \
+			stats_end(&(m)->stats, rt_rops[op].stat, &t0_,         \
+				  (long)r_);                                   \
 		}                                                              \
 		r_;                                                            \
 	})
@@ -58,7 +60,7 @@
 		struct timespec t0_;                                           \
 		stats_begin(&(m)->stats, &t0_);                                \
 		__typeof__(expr) r_ = (expr);                                  \
-		stats_end(&(m)->stats, rops[op].stat, &t0_, (long)r_);         \
+		stats_end(&(m)->stats, rt_rops[op].stat, &t0_, (long)r_);      \
 		r_;                                                            \
 	})
 
@@ -167,31 +169,31 @@ struct rop_row {
 	enum vfs_op stat;
 };
 
-extern const struct rop_row rops[ROP_COUNT];
+extern const struct rop_row rt_rops[ROP_COUNT];
 
 /* router_table.c: the mount table */
-void mount_get(struct router_mount *m);
-void mount_put(struct router_mount *m);
-struct router_mount *resolve(const char *path, const char **rel);
-bool is_virtual_dir(const char *path);
-bool is_mount_point(const char *path);
-char **child_prefixes(const char *path, size_t *count);
-void virtual_stat(const char *path, struct stat *st);
+void rt_mount_get(struct router_mount *m);
+void rt_mount_put(struct router_mount *m);
+struct router_mount *rt_resolve(const char *path, const char **rel);
+bool rt_is_virtual_dir(const char *path);
+bool rt_is_mount_point(const char *path);
+char **rt_child_prefixes(const char *path, size_t *count);
+void rt_virtual_stat(const char *path, struct stat *st);
 
-/* router_ops.c: the checks a call makes against rops[] */
-bool ops_has(const struct vfs_backend_ops *ops, enum rop op);
-struct router_mount *route_rw(const char *path, const char **rel, int *err);
-bool lacks(struct router_mount *m, enum rop op, int *ret);
-struct router_mount *route_op(enum rop op, const char *path, const char **rel,
-			      int *ret);
-bool file_ready(const struct router_file *f, enum rop op, int *ret);
+/* router_ops.c: the checks a call makes against rt_rops[] */
+bool rt_ops_has(const struct vfs_backend_ops *ops, enum rop op);
+struct router_mount *rt_route_rw(const char *path, const char **rel, int *err);
+bool rt_lacks(struct router_mount *m, enum rop op, int *ret);
+struct router_mount *rt_route_op(enum rop op, const char *path,
+				 const char **rel, int *ret);
+bool rt_file_ready(const struct router_file *f, enum rop op, int *ret);
 
 /* router_ns.c: what router_create (router_file.c) shares with the
  * calls that make names */
-struct router_mount *route_create(enum rop op, const char *path,
-				  const char **rel, int *ret);
-mode_t create_mode(const struct router_mount *m, mode_t mode,
-		   const struct vfs_cred *cred);
+struct router_mount *rt_route_create(enum rop op, const char *path,
+				     const char **rel, int *ret);
+mode_t rt_create_mode(const struct router_mount *m, mode_t mode,
+		      const struct vfs_cred *cred);
 
 static inline uint64_t mix_ino(unsigned id, uint64_t ino)
 {

@@ -18,7 +18,7 @@
 /* Creating or removing a name that is (or leads to) a mount point. */
 static int check_not_mount_point(const char *path)
 {
-	if (is_mount_point(path) || (is_virtual_dir(path)))
+	if (rt_is_mount_point(path) || (rt_is_virtual_dir(path)))
 		return -EBUSY;
 	return 0;
 }
@@ -26,21 +26,21 @@ static int check_not_mount_point(const char *path)
 int router_getattr(const char *path, struct stat *st)
 {
 	const char *rel;
-	struct router_mount *m = resolve(path, &rel);
+	struct router_mount *m = rt_resolve(path, &rel);
 	int ret = -ENOENT;
 
 	if (m) {
 		ret = BCALL(m, ROP_GETATTR, m->ops->getattr(m->vm, rel, st));
 		if (ret == 0)
 			st->st_ino = mix_ino(m->id, st->st_ino);
-		mount_put(m);
+		rt_mount_put(m);
 		/* a directory leading to a prefix need not exist below */
-		if (ret != -ENOENT || !is_virtual_dir(path) ||
-		    is_mount_point(path))
+		if (ret != -ENOENT || !rt_is_virtual_dir(path) ||
+		    rt_is_mount_point(path))
 			return ret;
 	}
-	if (is_virtual_dir(path)) {
-		virtual_stat(path, st);
+	if (rt_is_virtual_dir(path)) {
+		rt_virtual_stat(path, st);
 		return 0;
 	}
 	return ret;
@@ -54,20 +54,20 @@ int router_setattr(const char *path, struct router_file *f,
 	int ret;
 
 	if (f) {
-		if (!file_ready(f, ROP_SETATTR, &ret))
+		if (!rt_file_ready(f, ROP_SETATTR, &ret))
 			return ret;
 		m = f->mount;
-		mount_get(m);
+		rt_mount_get(m);
 		if (path) {
-			struct router_mount *pm = resolve(path, &rel);
+			struct router_mount *pm = rt_resolve(path, &rel);
 
 			if (pm != m)
 				rel = NULL;
 			if (pm)
-				mount_put(pm);
+				rt_mount_put(pm);
 		}
 	} else {
-		m = route_op(ROP_SETATTR, path, &rel, &ret);
+		m = rt_route_op(ROP_SETATTR, path, &rel, &ret);
 		if (!m)
 			return ret;
 	}
@@ -77,7 +77,7 @@ int router_setattr(const char *path, struct router_file *f,
 		    m->ops->setattr(m->vm, rel, f ? f->vf : NULL, sa, st));
 	if (ret == 0)
 		st->st_ino = mix_ino(m->id, st->st_ino);
-	mount_put(m);
+	rt_mount_put(m);
 	return ret;
 }
 
@@ -91,11 +91,11 @@ int router_access(const char *path, int mask, const struct vfs_cred *cred)
 		return ret;
 	if (mask & W_OK) {
 		const char *rel;
-		struct router_mount *m = resolve(path, &rel);
+		struct router_mount *m = rt_resolve(path, &rel);
 		bool ro = !m || m->readonly;
 
 		if (m)
-			mount_put(m);
+			rt_mount_put(m);
 		if (ro)
 			return -EROFS;
 	}
@@ -120,16 +120,16 @@ int router_access(const char *path, int mask, const struct vfs_cred *cred)
 ssize_t router_readlink(const char *path, char *buf, size_t size)
 {
 	const char *rel;
-	struct router_mount *m = resolve(path, &rel);
+	struct router_mount *m = rt_resolve(path, &rel);
 	ssize_t ret;
 	int missing;
 
 	if (!m)
-		return is_virtual_dir(path) ? -EINVAL : -ENOENT;
-	if (lacks(m, ROP_READLINK, &missing))
+		return rt_is_virtual_dir(path) ? -EINVAL : -ENOENT;
+	if (rt_lacks(m, ROP_READLINK, &missing))
 		return missing;
 	ret = BCALL(m, ROP_READLINK, m->ops->readlink(m->vm, rel, buf, size));
-	mount_put(m);
+	rt_mount_put(m);
 	return ret;
 }
 
@@ -138,15 +138,15 @@ ssize_t router_readlink(const char *path, char *buf, size_t size)
  * reference; else NULL with *ret the answer.  A mount point or a directory
  * leading to one already exists.
  */
-struct router_mount *route_create(enum rop op, const char *path,
-				  const char **rel, int *ret)
+struct router_mount *rt_route_create(enum rop op, const char *path,
+				     const char **rel, int *ret)
 {
 	*ret = check_not_mount_point(path);
 	if (*ret < 0) {
 		*ret = *ret == -EBUSY ? -EEXIST : *ret;
 		return NULL;
 	}
-	return route_op(op, path, rel, ret);
+	return rt_route_op(op, path, rel, ret);
 }
 
 /* The end of a creating call: the new object's st_ino made the mount's. */
@@ -154,7 +154,7 @@ static int created(struct router_mount *m, int ret, struct stat *st)
 {
 	if (ret == 0)
 		st->st_ino = mix_ino(m->id, st->st_ino);
-	mount_put(m);
+	rt_mount_put(m);
 	return ret;
 }
 
@@ -164,8 +164,8 @@ static int created(struct router_mount *m, int ret, struct stat *st)
  * creates through a file system with default ACLs applies it itself, so
  * that a default ACL on the parent replaces it as it would there.
  */
-mode_t create_mode(const struct router_mount *m, mode_t mode,
-		   const struct vfs_cred *cred)
+mode_t rt_create_mode(const struct router_mount *m, mode_t mode,
+		      const struct vfs_cred *cred)
 {
 	return m->vm->caps & VFS_CAP_OWN_UMASK ? mode : mode & ~cred->umask;
 }
@@ -175,20 +175,20 @@ int router_mknod(const char *path, mode_t mode, dev_t rdev,
 {
 	const char *rel;
 	int ret;
-	struct router_mount *m = route_create(ROP_MKNOD, path, &rel, &ret);
+	struct router_mount *m = rt_route_create(ROP_MKNOD, path, &rel, &ret);
 	mode_t type = mode & S_IFMT;
 
 	if (!m)
 		return ret;
 	/* a FIFO, socket or device where there can be none: no round trip */
 	if (type && type != S_IFREG && !(m->vm->caps & VFS_CAP_MKNOD)) {
-		mount_put(m);
+		rt_mount_put(m);
 		return -EOPNOTSUPP;
 	}
 	return created(
 		m,
 		BCALL(m, ROP_MKNOD,
-		      m->ops->mknod(m->vm, rel, create_mode(m, mode, cred),
+		      m->ops->mknod(m->vm, rel, rt_create_mode(m, mode, cred),
 				    rdev, cred, st)),
 		st);
 }
@@ -198,14 +198,14 @@ int router_mkdir(const char *path, mode_t mode, const struct vfs_cred *cred,
 {
 	const char *rel;
 	int ret;
-	struct router_mount *m = route_create(ROP_MKDIR, path, &rel, &ret);
+	struct router_mount *m = rt_route_create(ROP_MKDIR, path, &rel, &ret);
 
 	if (!m)
 		return ret;
 	return created(
 		m,
 		BCALL(m, ROP_MKDIR,
-		      m->ops->mkdir(m->vm, rel, create_mode(m, mode, cred),
+		      m->ops->mkdir(m->vm, rel, rt_create_mode(m, mode, cred),
 				    cred, st)),
 		st);
 }
@@ -215,7 +215,7 @@ int router_symlink(const char *target, const char *path,
 {
 	const char *rel;
 	int ret;
-	struct router_mount *m = route_create(ROP_SYMLINK, path, &rel, &ret);
+	struct router_mount *m = rt_route_create(ROP_SYMLINK, path, &rel, &ret);
 
 	if (!m)
 		return ret;
@@ -232,21 +232,21 @@ static struct router_mount *route_pair(const char *a, const char **rela,
 {
 	struct router_mount *ma, *mb;
 
-	ma = route_rw(a, rela, err);
+	ma = rt_route_rw(a, rela, err);
 	if (!ma)
 		return NULL;
-	mb = route_rw(b, relb, err);
+	mb = rt_route_rw(b, relb, err);
 	if (!mb) {
-		mount_put(ma);
+		rt_mount_put(ma);
 		return NULL;
 	}
 	if (ma != mb) {
-		mount_put(ma);
-		mount_put(mb);
+		rt_mount_put(ma);
+		rt_mount_put(mb);
 		*err = -EXDEV;
 		return NULL;
 	}
-	mount_put(mb);
+	rt_mount_put(mb);
 	return ma;
 }
 
@@ -259,13 +259,13 @@ int router_link(const char *from, const char *to, struct stat *st)
 	if (ret < 0)
 		return -EEXIST;
 	m = route_pair(from, &ra, to, &rb, &ret);
-	if (!m || lacks(m, ROP_LINK, &ret))
+	if (!m || rt_lacks(m, ROP_LINK, &ret))
 		return ret;
 	return created(m, BCALL(m, ROP_LINK, m->ops->link(m->vm, ra, rb, st)),
 		       st);
 }
 
-/* The mount a call removing `path` goes to, as route_op; a mount point
+/* The mount a call removing `path` goes to, as rt_route_op; a mount point
  * or a directory leading to one is busy. */
 static struct router_mount *route_remove(enum rop op, const char *path,
 					 const char **rel, int *ret)
@@ -273,7 +273,7 @@ static struct router_mount *route_remove(enum rop op, const char *path,
 	*ret = check_not_mount_point(path);
 	if (*ret < 0)
 		return NULL;
-	return route_op(op, path, rel, ret);
+	return rt_route_op(op, path, rel, ret);
 }
 
 int router_unlink(const char *path)
@@ -285,7 +285,7 @@ int router_unlink(const char *path)
 	if (!m)
 		return ret;
 	ret = BCALL(m, ROP_UNLINK, m->ops->unlink(m->vm, rel));
-	mount_put(m);
+	rt_mount_put(m);
 	return ret;
 }
 
@@ -298,7 +298,7 @@ int router_rmdir(const char *path)
 	if (!m)
 		return ret;
 	ret = BCALL(m, ROP_RMDIR, m->ops->rmdir(m->vm, rel));
-	mount_put(m);
+	rt_mount_put(m);
 	return ret;
 }
 
@@ -311,7 +311,7 @@ int router_rename(const char *from, const char *to, unsigned flags)
 	if (check_not_mount_point(from) < 0 || check_not_mount_point(to) < 0)
 		return -EBUSY;
 	m = route_pair(from, &ra, to, &rb, &ret);
-	if (!m || lacks(m, ROP_RENAME, &ret))
+	if (!m || rt_lacks(m, ROP_RENAME, &ret))
 		return ret;
 	if (flags && !(m->vm->caps & VFS_CAP_RENAME_FLAGS) &&
 	    flags != RENAME_NOREPLACE)
@@ -319,7 +319,7 @@ int router_rename(const char *from, const char *to, unsigned flags)
 	else
 		ret = BCALL(m, ROP_RENAME,
 			    m->ops->rename(m->vm, ra, rb, flags));
-	mount_put(m);
+	rt_mount_put(m);
 	return ret;
 }
 
@@ -336,9 +336,9 @@ int router_clone(const char *from, const char *to, struct vfs_error *err)
 	if (!m)
 		return vfs_error_set(err, -ret, "%s to %s: %s", from, to,
 				     strerror(-ret));
-	if (!lacks(m, ROP_CLONE, &ret)) {
+	if (!rt_lacks(m, ROP_CLONE, &ret)) {
 		ret = BCALL(m, ROP_CLONE, m->ops->clone(m->vm, ra, rb, err));
-		mount_put(m);
+		rt_mount_put(m);
 	}
 	if (ret == -EOPNOTSUPP && !err->msg[0])
 		vfs_error_set(err, EOPNOTSUPP,
@@ -349,7 +349,7 @@ int router_clone(const char *from, const char *to, struct vfs_error *err)
 int router_statfs(const char *path, struct statvfs *st)
 {
 	const char *rel;
-	struct router_mount *m = resolve(path, &rel);
+	struct router_mount *m = rt_resolve(path, &rel);
 	int ret;
 
 	if (!m) {
@@ -359,7 +359,7 @@ int router_statfs(const char *path, struct statvfs *st)
 		return 0;
 	}
 	ret = BCALL(m, ROP_STATFS, m->ops->statfs(m->vm, rel, st));
-	mount_put(m);
+	rt_mount_put(m);
 	return ret;
 }
 
@@ -367,20 +367,20 @@ ssize_t router_getxattr(const char *path, const char *name, void *buf,
 			size_t size)
 {
 	const char *rel;
-	struct router_mount *m = resolve(path, &rel);
+	struct router_mount *m = rt_resolve(path, &rel);
 	ssize_t ret;
 
 	int missing;
 
 	if (!m)
 		return -ENODATA;
-	if (lacks(m, ROP_GETXATTR, &missing))
+	if (rt_lacks(m, ROP_GETXATTR, &missing))
 		return missing;
 	ret = BCALL(m, ROP_GETXATTR,
 		    m->ops->getxattr(m->vm, rel, name, buf, size));
-	mount_put(m);
+	rt_mount_put(m);
 	/* a directory leading to a prefix, not there below: none */
-	if (ret == -ENOENT && is_virtual_dir(path))
+	if (ret == -ENOENT && rt_is_virtual_dir(path))
 		ret = -ENODATA;
 	return ret;
 }
@@ -388,18 +388,18 @@ ssize_t router_getxattr(const char *path, const char *name, void *buf,
 ssize_t router_listxattr(const char *path, char *buf, size_t size)
 {
 	const char *rel;
-	struct router_mount *m = resolve(path, &rel);
+	struct router_mount *m = rt_resolve(path, &rel);
 	ssize_t ret;
 
 	int missing;
 
 	if (!m)
 		return 0;
-	if (lacks(m, ROP_LISTXATTR, &missing))
+	if (rt_lacks(m, ROP_LISTXATTR, &missing))
 		return missing;
 	ret = BCALL(m, ROP_LISTXATTR, m->ops->listxattr(m->vm, rel, buf, size));
-	mount_put(m);
-	if (ret == -ENOENT && is_virtual_dir(path))
+	rt_mount_put(m);
+	if (ret == -ENOENT && rt_is_virtual_dir(path))
 		ret = 0;
 	return ret;
 }
@@ -409,13 +409,13 @@ int router_setxattr(const char *path, const char *name, const void *value,
 {
 	const char *rel;
 	int ret;
-	struct router_mount *m = route_op(ROP_SETXATTR, path, &rel, &ret);
+	struct router_mount *m = rt_route_op(ROP_SETXATTR, path, &rel, &ret);
 
 	if (!m)
 		return ret;
 	ret = BCALL(m, ROP_SETXATTR,
 		    m->ops->setxattr(m->vm, rel, name, value, size, flags));
-	mount_put(m);
+	rt_mount_put(m);
 	return ret;
 }
 
@@ -423,11 +423,11 @@ int router_removexattr(const char *path, const char *name)
 {
 	const char *rel;
 	int ret;
-	struct router_mount *m = route_op(ROP_REMOVEXATTR, path, &rel, &ret);
+	struct router_mount *m = rt_route_op(ROP_REMOVEXATTR, path, &rel, &ret);
 
 	if (!m)
 		return ret;
 	ret = BCALL(m, ROP_REMOVEXATTR, m->ops->removexattr(m->vm, rel, name));
-	mount_put(m);
+	rt_mount_put(m);
 	return ret;
 }

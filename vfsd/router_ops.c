@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * router_ops.c - the backend contract as data (rops[], described with
+ * router_ops.c - the backend contract as data (rt_rops[], described with
  * enum rop in router_internal.h) and the checks every router call makes
  * against it before its backend is asked: a table lacking a mandatory
  * member is refused at mount, a mutating call on a read-only mount gets
@@ -19,7 +19,7 @@
 #op, offsetof(struct vfs_backend_ops, op), (miss), (mut), (st) \
 	}
 
-const struct rop_row rops[ROP_COUNT] = {
+const struct rop_row rt_rops[ROP_COUNT] = {
 	[ROP_UNMOUNT] = ROW(unmount, MANDATORY, false, VOP_COUNT),
 	[ROP_STATFS] = ROW(statfs, MANDATORY, false, VOP_STATFS),
 	[ROP_GETATTR] = ROW(getattr, MANDATORY, false, VOP_GETATTR),
@@ -55,11 +55,11 @@ const struct rop_row rops[ROP_COUNT] = {
 };
 
 /* Whether `ops` has the member of op. */
-bool ops_has(const struct vfs_backend_ops *ops, enum rop op)
+bool rt_ops_has(const struct vfs_backend_ops *ops, enum rop op)
 {
 	void (*fn)(void);
 
-	memcpy(&fn, (const char *)ops + rops[op].member, sizeof(fn));
+	memcpy(&fn, (const char *)ops + rt_rops[op].member, sizeof(fn));
 	return fn != NULL;
 }
 
@@ -95,7 +95,7 @@ size_t router_caps(const struct router_view *v, const char **names, size_t max)
 	for (size_t i = 0; i < sizeof(cap_names) / sizeof(cap_names[0]); i++) {
 		bool has = cap_names[i].op == ROP_COUNT
 				   ? (v->caps & cap_names[i].cap) != 0
-				   : ops_has(v->ops, cap_names[i].op);
+				   : rt_ops_has(v->ops, cap_names[i].op);
 
 		if (has && n < max)
 			names[n++] = cap_names[i].name;
@@ -119,11 +119,11 @@ int router_ops_check(const struct vfs_backend_ops *ops, bool by_url,
 				     "missing from its ops table",
 				     name);
 	for (int op = 0; op < ROP_COUNT; op++)
-		if (rops[op].missing == MANDATORY && !ops_has(ops, op))
+		if (rt_rops[op].missing == MANDATORY && !rt_ops_has(ops, op))
 			return vfs_error_set(err, EINVAL,
 					     "backend %s: mandatory member "
 					     "'%s' missing from its ops table",
-					     name, rops[op].name);
+					     name, rt_rops[op].name);
 	return 0;
 }
 
@@ -132,23 +132,23 @@ int router_ops_check(const struct vfs_backend_ops *ops, bool by_url,
  * nothing may be changed there: no mount (-EROFS inside a virtual directory,
  * else -ENOENT) or a read-only mount.
  */
-struct router_mount *route_rw(const char *path, const char **rel, int *err)
+struct router_mount *rt_route_rw(const char *path, const char **rel, int *err)
 {
-	struct router_mount *m = resolve(path, rel);
+	struct router_mount *m = rt_resolve(path, rel);
 
 	if (!m) {
 		/* inside a virtual directory nothing may be created */
 		char *parent = vfs_path_parent(path);
 
-		*err = is_virtual_dir(path) ||
-				       (parent && is_virtual_dir(parent))
+		*err = rt_is_virtual_dir(path) ||
+				       (parent && rt_is_virtual_dir(parent))
 			       ? -EROFS
 			       : -ENOENT;
 		free(parent);
 		return NULL;
 	}
 	if (m->readonly) {
-		mount_put(m);
+		rt_mount_put(m);
 		*err = -EROFS;
 		return NULL;
 	}
@@ -157,14 +157,14 @@ struct router_mount *route_rw(const char *path, const char **rel, int *err)
 
 /*
  * Whether m's backend lacks op (an optional member): then m's reference is
- * dropped and *ret is the row's answer (rops[]).
+ * dropped and *ret is the row's answer (rt_rops[]).
  */
-bool lacks(struct router_mount *m, enum rop op, int *ret)
+bool rt_lacks(struct router_mount *m, enum rop op, int *ret)
 {
-	if (ops_has(m->ops, op))
+	if (rt_ops_has(m->ops, op))
 		return false;
-	*ret = rops[op].missing;
-	mount_put(m);
+	*ret = rt_rops[op].missing;
+	rt_mount_put(m);
 	return true;
 }
 
@@ -174,18 +174,18 @@ bool lacks(struct router_mount *m, enum rop op, int *ret)
  * (-ENOENT, or -EROFS in a virtual directory when op mutates), a read-only
  * mount when op mutates, or the row's answer for a member it lacks.
  */
-struct router_mount *route_op(enum rop op, const char *path, const char **rel,
-			      int *ret)
+struct router_mount *rt_route_op(enum rop op, const char *path,
+				 const char **rel, int *ret)
 {
 	struct router_mount *m;
 
-	if (rops[op].mutates) {
-		m = route_rw(path, rel, ret);
+	if (rt_rops[op].mutates) {
+		m = rt_route_rw(path, rel, ret);
 	} else {
-		m = resolve(path, rel);
+		m = rt_resolve(path, rel);
 		*ret = -ENOENT;
 	}
-	if (!m || lacks(m, op, ret))
+	if (!m || rt_lacks(m, op, ret))
 		return NULL;
 	return m;
 }
@@ -195,16 +195,16 @@ struct router_mount *route_op(enum rop op, const char *path, const char **rel,
  * is the answer: -EIO once its mount was removed by force, -EROFS when op
  * mutates a read-only mount, the row's answer for a member it lacks.
  */
-bool file_ready(const struct router_file *f, enum rop op, int *ret)
+bool rt_file_ready(const struct router_file *f, enum rop op, int *ret)
 {
 	const struct router_mount *m = f->mount;
 
 	if (atomic_load(&m->revoked))
 		*ret = -EIO;
-	else if (rops[op].mutates && m->readonly)
+	else if (rt_rops[op].mutates && m->readonly)
 		*ret = -EROFS;
-	else if (!ops_has(m->ops, op))
-		*ret = rops[op].missing;
+	else if (!rt_ops_has(m->ops, op))
+		*ret = rt_rops[op].missing;
 	else
 		return true;
 	return false;

@@ -29,7 +29,7 @@ static struct timespec start_time;
  * Mount ids.  A mount's id goes into the top byte of every st_ino it
  * reports (mix_ino), so two mounts alive at once must never share one:
  * their files would look like one file to cp, tar and find.  Byte 0xff
- * belongs to virtual directories (virtual_stat), which leaves ids
+ * belongs to virtual directories (rt_virtual_stat), which leaves ids
  * 1..MOUNT_ID_MAX.  They are handed out in turn from where the last one
  * was, so the first mounts keep the numbers they always had and a freed
  * id is reused as late as possible; an id is free again only when its
@@ -94,12 +94,12 @@ int router_init(void)
 	return 0;
 }
 
-void mount_get(struct router_mount *m)
+void rt_mount_get(struct router_mount *m)
 {
 	atomic_fetch_add(&m->refs, 1);
 }
 
-void mount_put(struct router_mount *m)
+void rt_mount_put(struct router_mount *m)
 {
 	if (atomic_fetch_sub(&m->refs, 1) != 1)
 		return;
@@ -116,7 +116,7 @@ void router_shutdown(void)
 {
 	pthread_rwlock_wrlock(&table_lock);
 	for (size_t i = 0; i < nmounts; i++)
-		mount_put(mounts[i]);
+		rt_mount_put(mounts[i]);
 	free(mounts);
 	mounts = NULL;
 	nmounts = 0;
@@ -134,7 +134,7 @@ static bool leads_to(const char *path, const char *prefix)
 }
 
 /* Longest-prefix match; a reference is taken on the result. */
-struct router_mount *resolve(const char *path, const char **rel)
+struct router_mount *rt_resolve(const char *path, const char **rel)
 {
 	struct router_mount *best = NULL;
 
@@ -147,7 +147,7 @@ struct router_mount *resolve(const char *path, const char **rel)
 			best = m;
 	}
 	if (best)
-		mount_get(best);
+		rt_mount_get(best);
 	pthread_rwlock_unlock(&table_lock);
 	if (best) {
 		*rel = best->plen == 1 ? path : path + best->plen;
@@ -157,7 +157,7 @@ struct router_mount *resolve(const char *path, const char **rel)
 	return best;
 }
 
-bool is_virtual_dir(const char *path)
+bool rt_is_virtual_dir(const char *path)
 {
 	bool found = false;
 
@@ -170,7 +170,7 @@ bool is_virtual_dir(const char *path)
 	return found;
 }
 
-bool is_mount_point(const char *path)
+bool rt_is_mount_point(const char *path)
 {
 	bool found = false;
 
@@ -182,7 +182,7 @@ bool is_mount_point(const char *path)
 }
 
 /* Names of prefixes directly beneath path, as a NULL-ended array. */
-char **child_prefixes(const char *path, size_t *count)
+char **rt_child_prefixes(const char *path, size_t *count)
 {
 	char **names = NULL;
 	size_t n = 0, plen = strlen(path);
@@ -216,7 +216,7 @@ char **child_prefixes(const char *path, size_t *count)
 	return names;
 }
 
-void virtual_stat(const char *path, struct stat *st)
+void rt_virtual_stat(const char *path, struct stat *st)
 {
 	/* the short basis keeps earlier versions' inode numbers (hash.h) */
 	uint64_t h = vfs_hash_str_from(VFS_HASH_FNV_BASIS_SHORT, path);
@@ -377,7 +377,7 @@ int router_add(const char *prefix_in, const char *url_s,
 					      ? "prefix is already mounted"
 					      : strerror(-ret));
 		prefix = NULL; /* m owns it now */
-		mount_put(m);
+		rt_mount_put(m);
 		m = NULL;
 		goto fail;
 	}
@@ -459,7 +459,7 @@ int router_add_internal(const char *prefix, struct vfs_mount *vm, bool visible,
 	if (ret < 0) {
 		vfs_error_set(err, -ret, "internal mount %s: %s", prefix,
 			      strerror(-ret));
-		mount_put(m);
+		rt_mount_put(m);
 	}
 	return ret;
 }
@@ -525,7 +525,7 @@ int router_remove(const char *prefix_in, bool force, struct vfs_error *err)
 		 atomic_load(&m->revoked) ? " (open files revoked)" : "");
 	/* calls paused by fault rules hold m: let them finish */
 	fault_detach(m->vm);
-	mount_put(m);
+	rt_mount_put(m);
 	return 0;
 }
 
@@ -544,12 +544,12 @@ int router_with_backend(const char *prefix_in,
 		if (strcmp(mounts[i]->prefix, prefix) == 0)
 			m = mounts[i];
 	if (m)
-		mount_get(m);
+		rt_mount_get(m);
 	pthread_rwlock_unlock(&table_lock);
 	if (!m)
 		return vfs_error_set(err, ENOENT, "%s is not mounted", prefix);
 	ret = fn(m->vm, ctx);
-	mount_put(m);
+	rt_mount_put(m);
 	return ret;
 }
 
@@ -612,7 +612,7 @@ void router_timeouts(const char *path, double *attr, double *entry,
 		     bool *shared)
 {
 	const char *rel;
-	struct router_mount *m = resolve(path, &rel);
+	struct router_mount *m = rt_resolve(path, &rel);
 
 	*attr = *entry = 1.0;
 	if (shared)
@@ -622,20 +622,20 @@ void router_timeouts(const char *path, double *attr, double *entry,
 		*entry = m->vm->entry_timeout;
 		if (shared)
 			*shared = m->vm->caps & VFS_CAP_SHARED;
-		mount_put(m);
+		rt_mount_put(m);
 	}
 }
 
 uint64_t router_ino_space(const char *path)
 {
 	const char *rel;
-	struct router_mount *m = resolve(path, &rel);
+	struct router_mount *m = rt_resolve(path, &rel);
 	uint64_t space = 0;
 
 	if (m) {
 		if (m->vm->caps & VFS_CAP_STABLE_INO)
 			space = m->space;
-		mount_put(m);
+		rt_mount_put(m);
 	}
 	return space;
 }
