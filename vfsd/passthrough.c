@@ -28,7 +28,7 @@
  * kernel flags exactly those requests; libfuse 3.14 does not pass the
  * flags on, so the read hook notes them for the thread that handles the
  * request (pt_request_kills_suidgid).  Files whose privileges would need
- * dropping never open in passthrough mode (fuse_ops.c), since their writes
+ * dropping never open in passthrough mode (fuse_file.c), since their writes
  * would not reach us.
  *
  * The kernel insists that all open files of one FUSE inode share one mode

@@ -75,7 +75,7 @@ struct router_mount;
  * opaque outside the router.  Reference counted: router_open/create return
  * one reference, router_file_get adds one, router_release drops one and
  * the backend handle is released with the last.  What the FUSE layer keeps
- * per open (passthrough mode, cache policy) is its own (fuse_ops.c).
+ * per open (passthrough mode, cache policy) is its own (fuse_internal.h).
  */
 struct router_file;
 

@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * fuse_internal.h - what the files of vfsd's FUSE layer share: the per-open
+ * struct fo_fh, the helpers every handler uses (fuse_ops.c), and the
+ * handlers the operations table in fuse_ops.c names.  Private to
+ * fuse_ops.c, fuse_entry.c, fuse_file.c, fuse_dir.c, fuse_xattr.c and
+ * fuse_lock.c; the rest of vfsd uses vfsd/fuse_ops.h.
+ *
+ * Include it after defining FUSE_USE_VERSION.
+ */
+#ifndef VFSD_FUSE_INTERNAL_H
+#define VFSD_FUSE_INTERNAL_H
+
+#include <fuse_lowlevel.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/stat.h>
+
+#include "backends/callctx.h"
+#include "vfsd/passthrough.h"
+#include "vfsd/router.h"
+
+/* fuse_ops.c: the session and what init negotiated (read-only once the
+ * session loop runs) */
+extern struct fuse_session *fo_session;
+extern bool fo_writeback;
+extern unsigned fo_kernel_minor;
+
+/*
+ * One open of a file as the kernel knows it: the router's handle plus what
+ * only the FUSE layer keeps per open.  Made by fo_open and fo_create, which
+ * put it in fi->fh for the reply; freed by fo_release, or by the open
+ * itself when its reply never reaches the kernel (then no release comes).
+ * The handle is also listed in the node table (inode_handle_add) and
+ * names the open to the lock table: both hold the router's handle, with
+ * references of their own where they need one, never this struct.
+ */
+struct fo_fh {
+	struct router_file *rf; /* one reference, dropped with the struct */
+	/* set before the open's reply and only read after it: the kernel
+	 * sends nothing for the handle before it has the reply */
+	enum pt_mode pt_mode; /* how passthrough.c counts the open */
+	bool wo_direct;       /* write-only, no page cache (see
+			       * fo_write_only_direct) */
+	/* a passthrough writer that may lack CAP_FSETID (see
+	 * fo_pt_kill_on_close); cleared by a mode change through the handle
+	 * (fo_setattr) while another worker may flush: atomic */
+	atomic_bool pt_kill_on_close;
+};
+
+/* fuse_ops.c: shared helpers */
+struct fo_fh *fo_fh_new(struct router_file *rf);
+void fo_fh_free(struct fo_fh *fh);
+struct fo_fh *fo_fh(struct fuse_file_info *fi);
+struct router_file *fo_file(struct fuse_file_info *fi);
+struct vfs_cred fo_cred(fuse_req_t req);
+/* the most supplementary groups fo_cred_groups() reads */
+#define FO_MAX_GROUPS 256
+void fo_cred_groups(fuse_req_t req, struct vfs_cred *cred, gid_t *buf);
+void fo_reply_err(fuse_req_t req, int ret);
+double fo_attr_timeout(fuse_ino_t ino, const struct stat *st, double timeout);
+void fo_entry_fill(const char *path, const struct stat *st,
+		   struct fuse_entry_param *e);
+int fo_make_entry(fuse_ino_t parent, const char *name, const char *path,
+		  const struct stat *st, struct fuse_entry_param *e);
+
+/* fuse_entry.c: names and attributes, with the KILLPRIV emulation */
+void fo_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fo_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
+void fo_forget_multi(fuse_req_t req, size_t count,
+		     struct fuse_forget_data *forgets);
+void fo_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fo_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		struct fuse_file_info *fi);
+void fo_readlink(fuse_req_t req, fuse_ino_t ino);
+void fo_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	      dev_t rdev);
+void fo_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
+void fo_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
+		const char *name);
+void fo_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+	     const char *newname);
+void fo_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fo_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fo_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+	       fuse_ino_t newparent, const char *newname, unsigned int flags);
+void fo_access(fuse_req_t req, fuse_ino_t ino, int mask);
+int fo_killed_mode(const char *path, struct router_file *rf, mode_t *mode);
+int fo_kill_suidgid(fuse_ino_t ino, struct router_file *rf);
+
+/* fuse_file.c: open files, their cache policy and passthrough */
+void fo_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fo_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	       struct fuse_file_info *fi);
+void fo_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+	     struct fuse_file_info *fi);
+void fo_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
+		  off_t off, struct fuse_file_info *fi);
+void fo_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fo_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fo_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+	      struct fuse_file_info *fi);
+void fo_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
+		  off_t length, struct fuse_file_info *fi);
+void fo_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+	      struct fuse_file_info *fi);
+void fo_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			struct fuse_file_info *fi_in, fuse_ino_t ino_out,
+			off_t off_out, struct fuse_file_info *fi_out,
+			size_t len, int flags);
+
+/* fuse_dir.c: directories and statfs */
+void fo_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fo_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi);
+void fo_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi);
+void fo_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fo_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+		 struct fuse_file_info *fi);
+void fo_statfs(fuse_req_t req, fuse_ino_t ino);
+
+/* fuse_xattr.c: extended attributes */
+void fo_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		 const char *value, size_t size, int flags);
+void fo_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
+void fo_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void fo_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+
+/*
+ * fuse_lock.c: the only file of the FUSE layer that calls into guestfs/
+ * (cross-host locks and the image store), so that coupling has one place.
+ */
+void fo_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+	      struct flock *lock);
+void fo_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+	      struct flock *lock, int sleep);
+void fo_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+	      int op);
+
+/*
+ * A change of a file's data under a cross-host lock carries the lease's
+ * deadline down to the backend (see glock_write_begin) and is counted, so
+ * that releasing the lock waits for it.
+ */
+struct fo_fence {
+	fuse_ino_t ino;
+	int held; /* glock_write_begin's answer */
+	struct vfs_callctx saved;
+};
+int fo_fence_begin(fuse_ino_t ino, struct router_file *rf, struct fo_fence *fc);
+long fo_fence_end(struct fo_fence *fc, long ret);
+
+/* Whether `path` (a vfsd path) names the lease records (glock_reserved). */
+bool fo_lock_reserved(const char *path);
+/* Whether a directory entry is hidden from listings
+ * (glock_reserved_entry). */
+bool fo_lock_reserved_entry(const char *name, bool shared);
+/* rmdir of `path` failed with ENOTEMPTY: 0 if it should be retried
+ * (glock_rmdir_cleanup). */
+int fo_lock_rmdir_cleanup(const char *path);
+/* Drop the locks a flush (close(2)) or the release of open file fi of
+ * node ino ends. */
+void fo_lock_flush(fuse_ino_t ino, struct router_file *rf,
+		   struct fuse_file_info *fi);
+void fo_lock_release(fuse_ino_t ino, struct router_file *rf,
+		     struct fuse_file_info *fi);
+/* Whether `name` is one of the image store's read-only xattrs, and its
+ * value (image_getxattr). */
+bool fo_image_xattr(const char *name);
+ssize_t fo_image_getxattr(const char *path, const char *name, void *buf,
+			  size_t size);
+
+#endif /* VFSD_FUSE_INTERNAL_H */
