@@ -24,6 +24,8 @@ from harness import Vfsd, tmpdir, VFSCTL  # noqa: E402
 from posix_suite import write_file  # noqa: E402
 from test_locks import F_OFD_GETLK, F_OFD_SETLK, ofd, try_lock  # noqa: E402
 
+F_OFD_SETLKW = getattr(fcntl, "F_OFD_SETLKW", 38)
+
 LEASE = 6          # lock_lease: W = 4 s, renewals every 1 s
 
 
@@ -649,6 +651,82 @@ class LockFaults(harness.TestCase):
         ofd(fd, F_OFD_SETLK, fcntl.F_RDLCK, 101, 1)     # a shared lock beside B's
         ofd(fd, F_OFD_SETLK, fcntl.F_RDLCK, 100, 1)
         ofd(fd, F_OFD_SETLK, fcntl.F_UNLCK, 0, 0)
+
+    def test_14b_backend_eagain_is_no_holder(self):
+        """A backend's EAGAIN (NFS3ERR_JUKEBOX) on the way to B's record is
+        no holder either, wherever it comes: the listing of the record
+        directory, or an open and a stat of the record that both fail.
+        The lock fails, but never with EAGAIN or EACCES, "held by
+        another", for a lock B's record does not refuse."""
+        fd_b = os.open(self.b.path("s/img"), os.O_RDWR)
+        self.close_later(fd_b)
+        ofd(fd_b, F_OFD_SETLK, fcntl.F_RDLCK, 100, 1)
+        fd = os.open(self.a.path("s/img"), os.O_RDWR)
+        self.close_later(fd)
+        for op, path in (("opendir", "*/.vfsd-locks/img"),
+                         ("open,getattr", "*/.vfsd-locks/img/hostB*")):
+            with self.subTest(op=op):
+                fault(self.a, "add", "op=" + op, "path=" + path, "error=EAGAIN")
+                try:
+                    with self.assertRaises(OSError) as cm:
+                        ofd(fd, F_OFD_SETLK, fcntl.F_RDLCK, 101, 1)
+                    self.assertNotIn(cm.exception.errno, (errno.EAGAIN, errno.EACCES),
+                                     "a backend's EAGAIN taken for a holder (%s)" % op)
+                finally:
+                    fault(self.a, "clear")
+        ofd(fd, F_OFD_SETLK, fcntl.F_RDLCK, 101, 1)
+        ofd(fd, F_OFD_SETLK, fcntl.F_UNLCK, 0, 0)
+
+    def test_14c_blocking_wait_outlasts_a_failed_read(self):
+        """F_OFD_SETLKW waits through a record read that fails for the
+        server: a glitch during the wait is no answer about the holder,
+        and the waiter gets the lock once B lets go (as it did while such
+        a read counted as a whole-file lock), not EIO at the glitch."""
+        fd_b = os.open(self.b.path("s/img"), os.O_RDWR)
+        self.close_later(fd_b)
+        ofd(fd_b, F_OFD_SETLK, fcntl.F_WRLCK, 0, 1)
+        fd = os.open(self.a.path("s/img"), os.O_RDWR)
+        self.close_later(fd)
+        result = {}
+
+        def waiter():
+            try:
+                ofd(fd, F_OFD_SETLKW, fcntl.F_WRLCK, 0, 1)
+                result["rc"] = 0
+            except OSError as e:
+                result["rc"] = e.errno
+        t = threading.Thread(target=waiter, daemon=True)
+        t.start()
+        time.sleep(1)           # A is waiting: B's record refuses it
+        self.assertNotIn("rc", result, "A did not wait")
+        fault(self.a, "add", "op=read", "path=*/.vfsd-locks/img/hostB*", "error=EIO",
+              "count=1")
+        time.sleep(1)           # A's next try meets the failed read
+        ofd(fd_b, F_OFD_SETLK, fcntl.F_UNLCK, 0, 1)
+        t.join(30)
+        self.assertEqual(result.get("rc"), 0,
+                         "the wait ended with %s" % os.strerror(result.get("rc") or 0))
+        ofd(fd, F_OFD_SETLK, fcntl.F_UNLCK, 0, 0)
+
+    def test_14d_unreadable_record_is_not_nobody(self):
+        """While B's live record cannot be read (EIO), the image's holders
+        are unknown: user.vfsd.image.locked_by fails or names something,
+        never "" (nobody), which an operator would take for a free
+        image."""
+        fd_b = os.open(self.b.path("s/img"), os.O_RDWR)
+        self.close_later(fd_b)
+        ofd(fd_b, F_OFD_SETLK, fcntl.F_WRLCK, 0, 1)
+        self.assertEqual(os.getxattr(self.a.path("s/img"), "user.vfsd.image.locked_by"),
+                         b"hostB")
+        fault(self.a, "add", "op=read", "path=*/.vfsd-locks/img/hostB*", "error=EIO")
+        try:
+            try:
+                holders = os.getxattr(self.a.path("s/img"), "user.vfsd.image.locked_by")
+            except OSError:
+                holders = None      # an error is an honest answer
+            self.assertNotEqual(holders, b"", "a live record it could not read shown as nobody")
+        finally:
+            fault(self.a, "clear")
 
     def test_12_one_record_per_holder(self):
         """Every lock operation that rewrites A's record (another range,
