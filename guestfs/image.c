@@ -8,6 +8,7 @@
  * Anything else is raw, its virtual size the file's size.
  */
 #include <endian.h>
+#include <stdio.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -57,9 +58,18 @@ static void holders_fill(const char *path, struct image_info *info)
 	size_t used = 0;
 
 	info->locked_by[0] = '\0';
-	if (glock_holders_detail(path, info->lock_holders,
-				 sizeof(info->lock_holders)) < 0)
-		info->lock_holders[0] = '\0';
+	int ret = glock_holders_detail(path, info->lock_holders,
+				       sizeof(info->lock_holders));
+
+	if (ret < 0) {
+		/* not "nobody": a record that could not be read may be a
+		 * live holder's */
+		snprintf(info->locked_by, sizeof(info->locked_by),
+			 "unknown (%s)", strerror(-ret));
+		snprintf(info->lock_holders, sizeof(info->lock_holders),
+			 "unknown (%s)", strerror(-ret));
+		return;
+	}
 	memcpy(tmp, info->lock_holders, sizeof(tmp));
 	for (char *h = strtok_r(tmp, ",", &save); h;
 	     h = strtok_r(NULL, ",", &save)) {

@@ -160,13 +160,6 @@ static void note_same_host_locked(const char *token, const char *rdir,
 	}
 }
 
-/* A failure of the server or of the connection, not of the record. */
-static bool transient(int err)
-{
-	return err == -EIO || err == -ETIMEDOUT || err == -ENOMEM ||
-	       err == -EAGAIN || err == -ENOTCONN || err == -ECONNRESET;
-}
-
 /* A live record we cannot understand: a write lock over the whole file,
  * both kinds, until it expires. */
 static int push_whole_file(struct glock **v, size_t *n, size_t *cap,
@@ -248,7 +241,7 @@ static int scan_one(const char *rdir, const char *name, mode_t type,
 				 path, vfs_ts_diff(now, &mtime));
 			router_unlink(path);
 		}
-	} else if (!text && !toolong && transient(rerr)) {
+	} else if (!text && !toolong && lease_transient(rerr)) {
 		/* the server or the way to it failed mid-read: that is no
 		 * answer about this record, and no lock either (taken as a
 		 * whole-file lock it would refuse a lock with EAGAIN, "held
@@ -419,13 +412,14 @@ int lease_remote_locks(const char *rdir, uint64_t fid,
 			break;
 		if (tries + 1 >= SCAN_TRIES) {
 			/* records replaced faster than we can read them */
-			ret = -EAGAIN;
-			break;
+			free(v);
+			return -EAGAIN;
 		}
 	}
 	if (ret < 0) {
 		free(v);
-		return ret;
+		/* a backend's EAGAIN (NFS3ERR_JUKEBOX) is no holder */
+		return ret == -EAGAIN ? -EIO : ret;
 	}
 	*out = v;
 	*outn = n;

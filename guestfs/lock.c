@@ -222,6 +222,8 @@ int glock_test(uint64_t ino, struct router_file *f, const char *path,
 	}
 	cx = vfs_callctx_push(0, true);
 	ret = record_server_now(rdir, &now);
+	if (ret == -EAGAIN)
+		ret = -EIO; /* the backend's, not a holder's */
 	if (ret == 0)
 		ret = lease_remote_locks(rdir, fid, &now, mine, false, &others,
 					 &on);
@@ -419,6 +421,8 @@ int glock_set(uint64_t ino, struct router_file *f, const char *path,
 		pthread_cond_broadcast(&glock_g.changed);
 		if (ret == -EROFS)
 			ret = 0; /* nobody can write there anyway */
+		if (ret == -EAGAIN && (lk->type == F_UNLCK || downgrade))
+			ret = -EIO; /* a release conflicts with nobody */
 		if (lk->type == F_UNLCK && ret < 0) {
 			/* the next renewal writes what is left, or the lease
 			 * runs out by itself */
@@ -450,7 +454,11 @@ int glock_set(uint64_t ino, struct router_file *f, const char *path,
 				 strerror(-ret));
 			ret = -ENOLCK;
 		}
-		if (ret != -EAGAIN)
+		/* a glitch of the server while waiting is no answer about
+		 * the holder: a blocking lock tries again, like after a
+		 * conflict */
+		if (ret != -EAGAIN &&
+		    !(wait && lk->type != F_UNLCK && lease_transient(ret)))
 			break;
 	conflict:
 		if (!wait)

@@ -36,6 +36,7 @@
 #ifndef VFSD_GUESTFS_LOCK_INTERNAL_H
 #define VFSD_GUESTFS_LOCK_INTERNAL_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -143,6 +144,14 @@ char *record_join(const char *dir, const char *name);
  * than ENOENT (a migration's hand-over, widened by storage latency): the
  * same fact, so the same answer, a fresh look.
  */
+/* A failure of the server or of the way to it, not of a record: no
+ * answer about any holder. */
+static inline bool lease_transient(int err)
+{
+	return err == -EIO || err == -ETIMEDOUT || err == -ENOMEM ||
+	       err == -EAGAIN || err == -ENOTCONN || err == -ECONNRESET;
+}
+
 static inline bool record_gone(int err)
 {
 	return err == -ENOENT || err == -ESTALE;

@@ -25,6 +25,10 @@ static void nfsb_cb_read3(struct rpc_context *rpc, int status, void *data,
 		err = -EFAULT; /* no reply: transport */
 	} else if (res->status != NFS3_OK) {
 		err = nfsstat3_to_errno(res->status);
+		/* NFS3ERR_JUKEBOX: read(2) has no "try again" for a
+		 * regular file */
+		if (err == -EAGAIN)
+			err = -EIO;
 	} else {
 		READ3resok *ok = &res->READ3res_u.resok;
 		size_t n = ok->data.data_len < c->want ? ok->data.data_len
