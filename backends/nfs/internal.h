@@ -169,6 +169,7 @@ struct nfsb_chunk {
 	size_t want;
 	size_t got;
 	off_t off;
+	bool eof;      /* a READ reply said end of file */
 	bool unstable; /* reply said UNSTABLE */
 	bool verf_bad; /* reply verifier differs from the file's */
 };

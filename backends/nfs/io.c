@@ -36,6 +36,7 @@ static void nfsb_cb_read3(struct rpc_context *rpc, int status, void *data,
 
 		memcpy(c->buf, ok->data.data_val, n);
 		c->got = n;
+		c->eof = ok->eof;
 	}
 	nfsb_wait_done(c->w, err);
 }
@@ -54,6 +55,7 @@ static void nfsb_cb_read4(struct rpc_context *rpc, int status, void *data,
 
 		memcpy(c->buf, ok->data.data_val, n);
 		c->got = n;
+		c->eof = ok->eof;
 	}
 	nfsb_wait_done(c->w, err);
 }
@@ -83,6 +85,49 @@ static int nfsb_start_read(struct nfsb_op *op, struct nfsb_file *nf,
 	tail.nfs_argop4_u.opread.offset = (offset4)c->off;
 	tail.nfs_argop4_u.opread.count = (count4)c->want;
 	return nfsb_v4_fhop(op, nf, &tail, nfsb_cb_read4, c);
+}
+
+static int nfsb_start_read_rest(struct nfsb_op *op, struct nfsb_wait *w,
+				void *arg)
+{
+	struct nfsb_chunk *r = arg;
+
+	r->w = w;
+	r->got = 0;
+	r->eof = false;
+	return nfsb_start_read(op, r->nf, r);
+}
+
+/*
+ * A server may answer a READ with fewer bytes than asked without being at
+ * the end of the file: ask for the rest, on the same context, until it
+ * says end of file.  A short read reaches the kernel as the end of the
+ * file (it would zero the rest of a cached page).  Nothing at all and no
+ * end of file is a broken server: EIO.
+ */
+static int nfsb_read_rests(struct nfsb_op *op, struct nfsb_chunk *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		while (c[i].got < c[i].want && !c[i].eof) {
+			struct nfsb_chunk r = {
+				.nf = c[i].nf,
+				.buf = c[i].buf + c[i].got,
+				.off = c[i].off + (off_t)c[i].got,
+				.want = c[i].want - c[i].got,
+			};
+			int ret = nfsb_call_on(op, nfsb_start_read_rest, &r);
+
+			if (ret < 0)
+				return ret;
+			if (r.got == 0 && !r.eof)
+				return -EIO;
+			c[i].got += r.got;
+			c[i].eof = r.eof;
+		}
+		if (c[i].got < c[i].want)
+			break; /* end of file */
+	}
+	return 0;
 }
 
 ssize_t nfsb_read(struct vfs_file *f, void *buf, size_t size, off_t off)
@@ -130,6 +175,8 @@ ssize_t nfsb_read(struct vfs_file *f, void *buf, size_t size, off_t off)
 				nfsb_start_failed(&op, &w);
 		}
 		ret = nfsb_finish(&op, &w);
+		if (ret == 0)
+			ret = nfsb_read_rests(&op, c, n);
 		nfsb_put(&op);
 		if (ret < 0)
 			continue;
