@@ -87,6 +87,23 @@ static int nfsb_start_read(struct nfsb_op *op, struct nfsb_file *nf,
 	return nfsb_v4_fhop(op, nf, &tail, nfsb_cb_read4, c);
 }
 
+/* Cut [off, off + size) of buf into n requests of at most `chunk` bytes,
+ * all counted in w. */
+static void nfsb_chunks(struct nfsb_chunk *c, size_t n, struct nfsb_wait *w,
+			struct nfsb_file *nf, const void *buf, off_t off,
+			size_t size, size_t chunk)
+{
+	for (size_t i = 0; i < n; i++)
+		c[i] = (struct nfsb_chunk){
+			.w = w,
+			.nf = nf,
+			.buf = (char *)buf + i * chunk,
+			.off = off + (off_t)(i * chunk),
+			.want = size - i * chunk < chunk ? size - i * chunk
+							 : chunk,
+		};
+}
+
 static int nfsb_start_read_rest(struct nfsb_op *op, struct nfsb_wait *w,
 				void *arg)
 {
@@ -160,16 +177,8 @@ ssize_t nfsb_read(struct vfs_file *f, void *buf, size_t size, off_t off)
 		if (ret < 0)
 			goto out;
 		nfsb_wait_init(&w);
+		nfsb_chunks(c, n, &w, nf, buf, off, size, chunk);
 		for (size_t i = 0; i < n; i++) {
-			c[i] = (struct nfsb_chunk){
-				.w = &w,
-				.nf = nf,
-				.buf = (char *)buf + i * chunk,
-				.off = off + (off_t)(i * chunk),
-				.want = size - i * chunk < chunk
-						? size - i * chunk
-						: chunk,
-			};
 			w.pending++;
 			if (nfsb_start_read(&op, nf, &c[i]))
 				nfsb_start_failed(&op, &w);
@@ -352,16 +361,8 @@ ssize_t nfsb_write(struct vfs_file *f, const void *buf, size_t size, off_t off)
 		if (ret < 0)
 			goto out;
 		nfsb_wait_init(&w);
+		nfsb_chunks(c, n, &w, nf, buf, off, size, chunk);
 		for (size_t i = 0; i < n; i++) {
-			c[i] = (struct nfsb_chunk){
-				.w = &w,
-				.nf = nf,
-				.buf = (char *)buf + i * chunk,
-				.off = off + (off_t)(i * chunk),
-				.want = size - i * chunk < chunk
-						? size - i * chunk
-						: chunk,
-			};
 			w.pending++;
 			if (nfsb_start_write(&op, nf, &c[i], stable))
 				nfsb_start_failed(&op, &w);
