@@ -80,13 +80,20 @@ struct vfs_backend_ops;
  */
 struct vfs_mount {
 	const struct vfs_backend_ops *ops;
-	uint32_t caps;        /* VFS_CAP_* */
+	uint32_t caps;        /* VFS_CAP_*; a stacking layer's may only
+			       * lack VFS_CAP_PASSTHROUGH (its files have no
+			       * host fd): the router reads the rest from the
+			       * bottom of the stack, as it may change */
 	double attr_timeout;  /* seconds the kernel may cache attributes
 			       * (and that a name does not exist) */
 	double entry_timeout; /* seconds the kernel may cache names */
 	/* connections re-established; bumped by the backend with
 	 * __atomic_fetch_add(&m->reconnects, 1, __ATOMIC_RELAXED) */
 	unsigned long reconnects;
+	/* a stacking layer's (fault.h, guestfs/layer.h): the instance it
+	 * forwards to and owns; NULL for a backend's own instance.  The
+	 * router reads state and counters from the bottom of the stack. */
+	struct vfs_mount *lower;
 };
 
 /*
@@ -99,12 +106,13 @@ struct vfs_file {
 	int host_fd;   /* a host fd holding the data (zero-copy), or -1 */
 	bool uncached; /* content made up at open (no fixed size): the
 			* kernel must not cache it (FOPEN_DIRECT_IO) */
-	/* set by the daemon once the file carries a cross-host lock: every
-	 * write must reach the server before it returns (no write-behind),
-	 * so that a holder whose lease runs out has nothing left to send.
-	 * Atomic: set by one worker thread while others write (see
-	 * router_file_write_through); it only ever goes from false to true,
-	 * so a backend reads it once per write and needs no lock. */
+	/* set by the layer above (the image store's, guestfs/layer.c) once
+	 * the file carries a cross-host lock: every write must reach the
+	 * server before it returns (no write-behind), so that a holder whose
+	 * lease runs out has nothing left to send.  Atomic: set by one
+	 * worker thread while others write; it only ever goes from false to
+	 * true, so a backend reads it once per write and needs no lock.  A
+	 * layer forwards it to the file beneath before each write. */
 	atomic_bool write_through;
 };
 
@@ -120,6 +128,22 @@ struct vfs_cred {
 	 * backend that creates as the caller; ngroups < 0: not known */
 	const gid_t *groups;
 	int ngroups;
+};
+
+/*
+ * A byte-range or whole-file lock, as the kernel hands it to a file
+ * system: POSIX record locks and OFD locks (VFS_LOCK_POSIX, one owner per
+ * process or per open file) and flock(2) (VFS_LOCK_FLOCK, one owner per
+ * open file).  Ranges are inclusive; end = INT64_MAX means "to EOF".
+ */
+enum vfs_lock_kind { VFS_LOCK_POSIX, VFS_LOCK_FLOCK };
+
+struct vfs_lock {
+	enum vfs_lock_kind kind;
+	short type;       /* F_RDLCK, F_WRLCK or F_UNLCK */
+	off_t start, end; /* inclusive */
+	uint64_t owner;   /* the kernel's lock owner */
+	pid_t pid;        /* getlk: the holder's, 0 for another host's */
 };
 
 /* setattr valid mask, as the kernel's iattr.ia_valid. */
@@ -338,9 +362,34 @@ struct vfs_backend_ops {
 	 */
 	int (*clone)(struct vfs_mount *m, const char *from, const char *to,
 		     struct vfs_error *err);
-	/* [mandatory] Last reference gone: free the handle.  The result is
-	 * only logged. */
+	/* [mandatory] Last reference gone: free the handle, and drop the
+	 * locks set through it (OFD locks: the kernel sends no unlock for
+	 * them).  The result is only logged. */
 	int (*release)(struct vfs_file *f);
+
+	/* ---- Locks ----------------------------------------------------- */
+
+	/*
+	 * [optional: -ENOLCK, "no locks here", what fcntl(2) says on a file
+	 * system without them] The image store's layer (guestfs/layer.h)
+	 * has these for every mount it serves: locks that hold within this
+	 * daemon and, on shared mounts, across hosts.
+	 * `path` is the file's name now (it may have been renamed since it
+	 * was opened), or NULL when it has none (unlinked).
+	 * getlk: whether *lk could be set; on return lk->type is F_UNLCK, or
+	 * *lk describes one lock in the way (pid 0 for another host's).
+	 * setlk: set or clear *lk (F_UNLCK over [0, INT64_MAX] of an owner:
+	 * drop all its locks of that kind, as close(2) does).  Without
+	 * `wait` a conflict is -EAGAIN; with it the call waits until the
+	 * lock is free or interrupted(arg) says stop (-EINTR).  Other
+	 * failures: -ENOLCK (the lock cannot be kept), -EIO (the storage
+	 * cannot say who holds it).  A file that carries a cross-host lock
+	 * writes through (vfs_file.write_through) from then on.
+	 */
+	int (*getlk)(struct vfs_file *f, const char *path, struct vfs_lock *lk);
+	int (*setlk)(struct vfs_file *f, const char *path,
+		     const struct vfs_lock *lk, bool wait,
+		     bool (*interrupted)(void *arg), void *arg);
 };
 
 /* The built-in backend whose ->name is `scheme`, or NULL.  For

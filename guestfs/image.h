@@ -1,18 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * image.h - VM disk image awareness: raw and qcow2 recognised from their
- * headers, exposed as user.vfsd.image.* extended attributes and through
- * vfsctl image list/info.
+ * headers, exposed as user.vfsd.image.* extended attributes by the image
+ * store's layer (layer.h) and through vfsctl image list/info
+ * (vfsd/image_cmd.c).
  */
 #ifndef VFSD_GUESTFS_IMAGE_H
 #define VFSD_GUESTFS_IMAGE_H
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <sys/types.h>
-
-#include "lib/error.h"
 
 #define IMAGE_XATTR_PREFIX "user.vfsd.image."
 
@@ -30,19 +28,16 @@ struct image_info {
 	char lock_holders[1024];
 };
 
-/* Probe the file at vfsd path `path`.  0 or -errno. */
-int image_probe(const char *path, struct image_info *info);
+struct gfs_lower;
+
+/* Probe the file `path` of the mount beneath the image store's layer.  0
+ * or -errno (-EINVAL: not a regular file). */
+int image_probe(const struct gfs_lower *l, const char *path,
+		struct image_info *info);
 
 /* getxattr of a user.vfsd.image.* name: the value's length, -ERANGE if
  * size is too small (and non-zero), -ENODATA for an unknown name. */
-ssize_t image_getxattr(const char *path, const char *name, void *buf,
-		       size_t size);
-
-/* The control commands: `image list DIR` and `image info FILE`, with DIR
- * and FILE vfsd paths.  Output to out as a table or JSON. */
-int image_cmd_list(FILE *out, const char *dir, bool json,
-		   struct vfs_error *err);
-int image_cmd_info(FILE *out, const char *file, bool json,
-		   struct vfs_error *err);
+ssize_t image_getxattr(const struct gfs_lower *l, const char *path,
+		       const char *name, void *buf, size_t size);
 
 #endif /* VFSD_GUESTFS_IMAGE_H */

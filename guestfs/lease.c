@@ -109,10 +109,11 @@ static uint64_t record_seq(const char *name)
  * refused from then on.  (A dead one may have left several records, in
  * several directories, but never adds one.)  Called locked.
  */
-static void note_same_host_locked(const char *token, const char *rdir,
-				  uint64_t seq, unsigned scan)
+static void note_same_host_locked(const struct gfs_lower *l, const char *token,
+				  const char *rdir, uint64_t seq, unsigned scan)
 {
-	uint64_t dir = vfs_hash_str(rdir);
+	/* the same name on two mounts is two directories */
+	uint64_t dir = vfs_hash_str(rdir) ^ (uint64_t)(uintptr_t)l;
 	int free_slot = -1;
 
 	for (int i = 0; i < DUPS_MAX; i++) {
@@ -184,9 +185,10 @@ static int push_whole_file(struct glock **v, size_t *n, size_t *cap,
  * Read one listed record into *v; *again when it vanished (the caller
  * lists again).  Called by lease_remote_locks().
  */
-static int scan_one(const char *rdir, const char *name, mode_t type,
-		    unsigned scan, const struct timespec *now, bool clean,
-		    struct glock **v, size_t *n, size_t *cap, bool *again)
+static int scan_one(const struct gfs_lower *l, const char *rdir,
+		    const char *name, mode_t type, unsigned scan,
+		    const struct timespec *now, bool clean, struct glock **v,
+		    size_t *n, size_t *cap, bool *again)
 {
 	char *path = record_join(rdir, name), *text;
 	char host[128], token[17];
@@ -202,9 +204,9 @@ static int scan_one(const char *rdir, const char *name, mode_t type,
 
 		/* a writer that died between create and rename; a live one
 		 * renames within its deadline, far below two leases */
-		if (clean && router_getattr(path, &st) == 0 &&
+		if (clean && lower_getattr(l, path, &st) == 0 &&
 		    vfs_ts_diff(now, &st.st_mtim) > 2.0 * glock_g.lease + 1)
-			router_unlink(path);
+			lower_unlink(l, path);
 		free(path);
 		return 0;
 	}
@@ -216,7 +218,7 @@ static int scan_one(const char *rdir, const char *name, mode_t type,
 		text = NULL;
 		toolong = false;
 		mtime.tv_sec = mtime.tv_nsec = 0;
-		rerr = router_getattr(path, &st);
+		rerr = lower_getattr(l, path, &st);
 		if (rerr == 0) {
 			mtime = st.st_mtim;
 			rerr = -EBADMSG;
@@ -224,7 +226,7 @@ static int scan_one(const char *rdir, const char *name, mode_t type,
 			rerr = -ENOENT;
 		}
 	} else {
-		text = record_read(path, &mtime, &rerr, &toolong);
+		text = record_read(l, path, &mtime, &rerr, &toolong);
 	}
 	if (!text && rerr == -ENOENT) {
 		/* renewed or released meanwhile: look again rather than
@@ -239,7 +241,7 @@ static int scan_one(const char *rdir, const char *name, mode_t type,
 		if (clean) {
 			log_warn("removing expired lock lease %s (%.0f s old)",
 				 path, vfs_ts_diff(now, &mtime));
-			router_unlink(path);
+			lower_unlink(l, path);
 		}
 	} else if (!text && !toolong && lease_transient(rerr)) {
 		/* the server or the way to it failed mid-read: that is no
@@ -265,7 +267,7 @@ static int scan_one(const char *rdir, const char *name, mode_t type,
 		    strcmp(token, glock_g.token) != 0 &&
 		    strcmp(token, "?") != 0) {
 			pthread_mutex_lock(&glock_g.lock);
-			note_same_host_locked(token, rdir, record_seq(name),
+			note_same_host_locked(l, token, rdir, record_seq(name),
 					      scan);
 			pthread_mutex_unlock(&glock_g.lock);
 		}
@@ -277,17 +279,17 @@ static int scan_one(const char *rdir, const char *name, mode_t type,
 
 /* Remove our own leftover record `name` once the server's clock says it
  * has expired (others judge it the same way). */
-static void drop_if_expired(const char *rdir, const char *name,
-			    const struct timespec *now)
+static void drop_if_expired(const struct gfs_lower *l, const char *rdir,
+			    const char *name, const struct timespec *now)
 {
 	char *path = record_join(rdir, name);
 	struct stat st;
 
 	if (!path)
 		return;
-	if (router_getattr(path, &st) == 0 && expired(now, &st.st_mtim)) {
+	if (lower_getattr(l, path, &st) == 0 && expired(now, &st.st_mtim)) {
 		log_info("removing this daemon's expired lock lease %s", path);
-		router_unlink(path);
+		lower_unlink(l, path);
 	}
 	free(path);
 }
@@ -330,9 +332,10 @@ static bool own_leftover(const char *name, size_t ownlen)
  * the read was replaced by a renewal: the listing is taken again, so a
  * holder is never missed.
  */
-int lease_remote_locks(const char *rdir, uint64_t fid,
-		       const struct timespec *now, const char *mine, bool clean,
-		       struct glock **out, size_t *outn)
+int lease_remote_locks(const struct gfs_lower *l, const char *rdir,
+		       uint64_t fid, const struct timespec *now,
+		       const char *mine, bool clean, struct glock **out,
+		       size_t *outn)
 {
 	char prefix[600], own[600];
 	struct glock *v = NULL;
@@ -348,7 +351,6 @@ int lease_remote_locks(const char *rdir, uint64_t fid,
 	snprintf(own, sizeof(own), "%s.%s.", glock_g.host_esc, glock_g.token);
 	for (int tries = 0;; tries++) {
 		struct names nm = {0};
-		struct router_dir *d;
 		bool again = false;
 
 		unsigned scan;
@@ -357,8 +359,11 @@ int lease_remote_locks(const char *rdir, uint64_t fid,
 		scan = ++glock_g.scans;
 		pthread_mutex_unlock(&glock_g.lock);
 		n = 0;
-		ret = router_opendir(rdir, &d);
+		/* a listing cut short could miss a live lease: no answer,
+		 * unless the directory went away under it */
+		ret = lower_list(l, rdir, collect_name, &nm);
 		if (ret == -ENOENT) {
+			names_free(&nm);
 			ret = 0;
 			break;
 		}
@@ -367,16 +372,8 @@ int lease_remote_locks(const char *rdir, uint64_t fid,
 			ret = 0;
 			again = true;
 		} else if (ret < 0) {
+			names_free(&nm);
 			break;
-		} else {
-			/* a listing cut short could miss a live lease: no
-			 * answer, unless the directory went away under it */
-			ret = router_readdir(d, 0, collect_name, &nm);
-			router_releasedir(d);
-			if (ret == -ESTALE) {
-				ret = 0;
-				again = true;
-			}
 		}
 		for (size_t i = 0; ret == 0 && !again && i < nm.n; i++) {
 			const char *name = nm.v[i];
@@ -387,7 +384,7 @@ int lease_remote_locks(const char *rdir, uint64_t fid,
 			    has_suffix(name, ".lease")) {
 				/* ours, superseded: its removal failed */
 				if (clean)
-					record_drop(rdir, name);
+					record_drop(l, rdir, name);
 				continue;
 			}
 			if (!strncmp(name, own, strlen(own)) &&
@@ -401,11 +398,11 @@ int lease_remote_locks(const char *rdir, uint64_t fid,
 				 * until it expires, which covers any write of
 				 * that tenure still on its way. */
 				if (clean)
-					drop_if_expired(rdir, name, now);
+					drop_if_expired(l, rdir, name, now);
 				continue;
 			}
-			ret = scan_one(rdir, name, nm.type[i], scan, now, clean,
-				       &v, &n, &cap, &again);
+			ret = scan_one(l, rdir, name, nm.type[i], scan, now,
+				       clean, &v, &n, &cap, &again);
 		}
 		names_free(&nm);
 		if (ret < 0 || !again)
@@ -451,12 +448,13 @@ const struct glock *lease_find_conflict(const struct glock *others, size_t on,
 
 /* Remove the record `old` that a successor sent at `sent_ns` and confirmed
  * in time replaces; the removal runs under the successor's validity. */
-void lease_drop_predecessor(const char *rdir, const char *old, int64_t sent_ns)
+void lease_drop_predecessor(const struct gfs_lower *l, const char *rdir,
+			    const char *old, int64_t sent_ns)
 {
 	struct vfs_callctx cx =
 		vfs_callctx_push(sent_ns + valid_window_ns(), true);
 
-	record_drop(rdir, old);
+	record_drop(l, rdir, old);
 	vfs_callctx_pop(cx);
 }
 
@@ -467,9 +465,9 @@ void lease_drop_predecessor(const char *rdir, const char *old, int64_t sent_ns)
  * successor that came too late leaves the predecessor to expire.  Called
  * with the file busy and glock_g.lock dropped; the caller adopts *res.
  */
-static int publish(const char *rdir, uint64_t fid, const char *old,
-		   const struct glock *v, size_t n, const struct glock *pending,
-		   struct put_result *res)
+static int publish(const struct gfs_lower *l, const char *rdir, uint64_t fid,
+		   const char *old, const struct glock *v, size_t n,
+		   const struct glock *pending, struct put_result *res)
 {
 	char *text;
 	int ret;
@@ -481,13 +479,13 @@ static int publish(const char *rdir, uint64_t fid, const char *old,
 		char *parent = strdup(rdir), *slash;
 
 		if (old)
-			record_drop(rdir, old);
+			record_drop(l, rdir, old);
 		/* leave no empty lock directories in the user's tree (they
 		 * would make rmdir fail); another host's records keep them */
-		if (router_rmdir(rdir) == 0 && parent &&
+		if (lower_rmdir(l, rdir) == 0 && parent &&
 		    (slash = strrchr(parent, '/'))) {
 			*slash = '\0';
-			router_rmdir(parent);
+			lower_rmdir(l, parent);
 		}
 		free(parent);
 		return 0;
@@ -498,7 +496,7 @@ static int publish(const char *rdir, uint64_t fid, const char *old,
 	/* record_put makes the directories when they are missing */
 	ret = strlen(text) > RECORD_MAX ? -ENOLCK : 0;
 	if (ret == 0)
-		ret = record_put(rdir, fid, text, &res->name, &res->mtime,
+		ret = record_put(l, rdir, fid, text, &res->name, &res->mtime,
 				 &res->sent_ns);
 	free(text);
 	return ret;
@@ -564,16 +562,16 @@ int lease_publish_fenced(struct glock_file *gf, const char *rdir,
 	int ret;
 
 	cx = vfs_callctx_push(deadline, true);
-	ret = publish(rdir, gf->fid, cur, v, n, pending, res);
+	ret = publish(gf->lower, rdir, gf->fid, cur, v, n, pending, res);
 	vfs_callctx_pop(cx);
 	if (ret == 0 && deadline && vfs_mono_ns() >= deadline) {
 		if (res->name)
-			record_drop(rdir, res->name);
+			record_drop(gf->lower, rdir, res->name);
 		free(res->name);
 		res->name = NULL;
 		ret = -ETIMEDOUT;
 	} else if (ret == 0 && res->name && cur) {
-		lease_drop_predecessor(rdir, cur, res->sent_ns);
+		lease_drop_predecessor(gf->lower, rdir, cur, res->sent_ns);
 	}
 	free(cur);
 	pthread_mutex_lock(&glock_g.lock);
@@ -619,8 +617,9 @@ int lease_acquire(struct glock_file *gf, const char *rdir,
 		valid = gf->valid_ns;
 		cur = strdup(gf->record);
 		pthread_mutex_unlock(&glock_g.lock);
-		ret = cur ? lease_remote_locks(rdir, gf->fid, &mine_at, cur,
-					       true, &others, &on)
+		ret = cur ? lease_remote_locks(gf->lower, rdir, gf->fid,
+					       &mine_at, cur, true, &others,
+					       &on)
 			  : -ENOMEM;
 		free(cur);
 		if (ret == 0)
@@ -670,7 +669,8 @@ static size_t holders_add(char *buf, size_t size, size_t used, const char *host,
 	return used >= size ? size - 1 : used;
 }
 
-int glock_holders_detail(const char *path, char *buf, size_t size)
+int glock_holders_detail(const struct gfs_lower *l, const char *path, char *buf,
+			 size_t size)
 {
 	char *rdir = record_dir_of(path);
 	struct glock *others = NULL;
@@ -682,23 +682,23 @@ int glock_holders_detail(const char *path, char *buf, size_t size)
 	buf[0] = '\0';
 	if (!rdir)
 		return -EINVAL;
-	if (!record_path_shared(path)) {
+	if (!l->shared) {
 		/* no records there: a GLOCK_DIR is a user's directory */
 		free(rdir);
 		return 0;
 	}
 	pthread_mutex_lock(&glock_g.lock);
 	for (struct glock_file *gf = glock_g.files; gf; gf = gf->next)
-		if (gf->n && gf->record && gf->record_dir &&
+		if (gf->lower == l && gf->n && gf->record && gf->record_dir &&
 		    !strcmp(gf->record_dir, rdir))
 			used = holders_add(
 				buf, size, used, glock_g.host, glock_g.token,
 				(int)((vfs_mono_ns() - gf->sent_ns) / NS));
 	pthread_mutex_unlock(&glock_g.lock);
 	cx = vfs_callctx_push(0, true);
-	ret = record_server_now(rdir, &now);
+	ret = record_server_now(l, rdir, &now);
 	if (ret == 0)
-		ret = lease_remote_locks(rdir, 0, &now, NULL, false, &others,
+		ret = lease_remote_locks(l, rdir, 0, &now, NULL, false, &others,
 					 &on);
 	vfs_callctx_pop(cx);
 	for (size_t i = 0; ret == 0 && i < on; i++)

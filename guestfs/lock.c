@@ -34,6 +34,7 @@ struct glock_state glock_g = {
 static void file_free(struct glock_file *gf)
 {
 	free(gf->locks);
+	free(gf->kpath);
 	free(gf->record_dir);
 	free(gf->record);
 	free(gf);
@@ -49,19 +50,34 @@ bool glock_conflicts(const struct glock *a, const struct glock *b)
 	return overlap(a, b) && (a->type == F_WRLCK || b->type == F_WRLCK);
 }
 
-static struct glock_file *file_find_locked(uint64_t ino, bool create)
+static bool key_is(const struct glock_file *gf, const struct glock_key *k)
+{
+	if (gf->lower != k->lower)
+		return false;
+	if (k->lower->by_ino)
+		return gf->ino == k->ino;
+	return gf->kpath && strcmp(gf->kpath, k->name) == 0;
+}
+
+static struct glock_file *file_find_locked(const struct glock_key *k,
+					   bool create)
 {
 	struct glock_file *gf;
 
 	for (gf = glock_g.files; gf; gf = gf->next)
-		if (gf->ino == ino)
+		if (key_is(gf, k))
 			return gf;
 	if (!create)
 		return NULL;
 	gf = calloc(1, sizeof(*gf));
 	if (!gf)
 		return NULL;
-	gf->ino = ino;
+	if (!k->lower->by_ino && !(gf->kpath = strdup(k->name))) {
+		free(gf);
+		return NULL;
+	}
+	gf->lower = k->lower;
+	gf->ino = k->ino;
 	gf->fid = ++glock_g.next_fid;
 	gf->next = glock_g.files;
 	glock_g.files = gf;
@@ -153,9 +169,22 @@ static const struct glock *local_conflict(const struct glock_file *gf,
 
 /* ---- the API ----------------------------------------------------------- */
 
-static bool is_shared(struct router_file *f, const char *path)
+/* Whether the file's locks are published: a shared mount, a name to
+ * publish them by. */
+static bool is_shared(const struct glock_key *k)
 {
-	return f && path && router_file_is_shared(f);
+	return k->lower->shared && k->path;
+}
+
+bool glock_any(const struct gfs_lower *lower)
+{
+	bool any = false;
+
+	pthread_mutex_lock(&glock_g.lock);
+	for (struct glock_file *gf = glock_g.files; gf && !any; gf = gf->next)
+		any = gf->lower == lower;
+	pthread_mutex_unlock(&glock_g.lock);
+	return any;
 }
 
 /* Wait until no remote work runs on gf; called and returns locked. */
@@ -189,8 +218,7 @@ bool glock_check_lapsed_locked(struct glock_file *gf)
 	return gf->lost;
 }
 
-int glock_test(uint64_t ino, struct router_file *f, const char *path,
-	       struct glock *lk)
+int glock_test(const struct glock_key *k, struct glock *lk)
 {
 	const struct glock *c;
 	struct glock_file *gf;
@@ -204,7 +232,7 @@ int glock_test(uint64_t ino, struct router_file *f, const char *path,
 	int ret;
 
 	pthread_mutex_lock(&glock_g.lock);
-	gf = file_find_locked(ino, false);
+	gf = file_find_locked(k, false);
 	c = local_conflict(gf, lk);
 	if (c) {
 		*lk = *c;
@@ -215,18 +243,18 @@ int glock_test(uint64_t ino, struct router_file *f, const char *path,
 	fid = gf ? gf->fid : 0;
 	mine = gf && gf->record ? strdup(gf->record) : NULL;
 	pthread_mutex_unlock(&glock_g.lock);
-	if (!is_shared(f, path) || !(rdir = record_dir_of(path))) {
+	if (!is_shared(k) || !(rdir = record_dir_of(k->path))) {
 		free(mine);
 		lk->type = F_UNLCK;
 		return 0;
 	}
 	cx = vfs_callctx_push(0, true);
-	ret = record_server_now(rdir, &now);
+	ret = record_server_now(k->lower, rdir, &now);
 	if (ret == -EAGAIN)
 		ret = -EIO; /* the backend's, not a holder's */
 	if (ret == 0)
-		ret = lease_remote_locks(rdir, fid, &now, mine, false, &others,
-					 &on);
+		ret = lease_remote_locks(k->lower, rdir, fid, &now, mine, false,
+					 &others, &on);
 	free(mine);
 	vfs_callctx_pop(cx);
 	if (ret == 0) {
@@ -314,20 +342,25 @@ static void set_lost_locked(struct glock_file *gf, struct glock *nv, size_t nn)
 	}
 }
 
-int glock_set(uint64_t ino, struct router_file *f, const char *path,
-	      const struct glock *lk, bool wait, bool (*interrupted)(void *),
-	      void *arg)
+int glock_set(const struct glock_key *k, const struct glock *lk, bool wait,
+	      bool (*interrupted)(void *), void *arg)
 {
-	bool shared = is_shared(f, path);
+	const char *path = k->path;
 	struct glock_file *gf;
+	bool shared;
 	int ret;
 
 	pthread_mutex_lock(&glock_g.lock);
-	gf = file_find_locked(ino, true);
+	gf = file_find_locked(k, true);
 	if (!gf) {
 		pthread_mutex_unlock(&glock_g.lock);
 		return -ENOLCK;
 	}
+	/* a file with records keeps them where they are, named or not (a
+	 * release after an unlink or rename) */
+	shared = is_shared(k) || (k->lower->shared && gf->record_dir);
+	if (!path)
+		path = gf->record_dir;
 	gf->users++; /* keeps gf while we sleep with the lock dropped */
 	for (;;) {
 		struct glock *nv = NULL, *old_v = NULL, conflict;
@@ -475,8 +508,8 @@ int glock_set(uint64_t ino, struct router_file *f, const char *path,
 	return ret;
 }
 
-void glock_release_owner(uint64_t ino, struct router_file *f, const char *path,
-			 uint64_t owner, enum glock_kind kind)
+void glock_release_owner(const struct glock_key *k, uint64_t owner,
+			 enum glock_kind kind)
 {
 	struct glock all = {
 		.kind = kind,
@@ -489,16 +522,15 @@ void glock_release_owner(uint64_t ino, struct router_file *f, const char *path,
 	bool held = false;
 
 	pthread_mutex_lock(&glock_g.lock);
-	gf = file_find_locked(ino, false);
+	gf = file_find_locked(k, false);
 	for (size_t i = 0; gf && i < gf->n && !held; i++)
 		held = gf->locks[i].owner == owner && gf->locks[i].kind == kind;
 	pthread_mutex_unlock(&glock_g.lock);
 	if (held)
-		glock_set(ino, f, path, &all, false, NULL, NULL);
+		glock_set(k, &all, false, NULL, NULL);
 }
 
-void glock_release_fh(uint64_t ino, struct router_file *f, const char *path,
-		      const void *fh)
+void glock_release_fh(const struct glock_key *k, const void *fh)
 {
 	struct glock_file *gf;
 	uint64_t owners[64];
@@ -506,7 +538,7 @@ void glock_release_fh(uint64_t ino, struct router_file *f, const char *path,
 	size_t n = 0;
 
 	pthread_mutex_lock(&glock_g.lock);
-	gf = file_find_locked(ino, false);
+	gf = file_find_locked(k, false);
 	for (size_t i = 0; gf && i < gf->n && n < 64; i++) {
 		bool seen = false;
 
@@ -522,17 +554,17 @@ void glock_release_fh(uint64_t ino, struct router_file *f, const char *path,
 	}
 	pthread_mutex_unlock(&glock_g.lock);
 	for (size_t j = 0; j < n; j++)
-		glock_release_owner(ino, f, path, owners[j], kinds[j]);
+		glock_release_owner(k, owners[j], kinds[j]);
 }
 
-int glock_write_begin(uint64_t ino, int64_t *deadline_ns)
+int glock_write_begin(const struct glock_key *k, int64_t *deadline_ns)
 {
 	struct glock_file *gf;
 	int ret = 0;
 
 	*deadline_ns = 0;
 	pthread_mutex_lock(&glock_g.lock);
-	gf = file_find_locked(ino, false);
+	gf = file_find_locked(k, false);
 	if (gf && gf->draining) {
 		/* the release we wait for may leave gf unused: keep it */
 		gf->users++;
@@ -540,7 +572,7 @@ int glock_write_begin(uint64_t ino, int64_t *deadline_ns)
 			pthread_cond_wait(&glock_g.changed, &glock_g.lock);
 		gf->users--;
 		glock_file_maybe_free_locked(gf);
-		gf = file_find_locked(ino, false);
+		gf = file_find_locked(k, false);
 	}
 	if (gf && (gf->record || gf->lost)) {
 		if (glock_check_lapsed_locked(gf)) {
@@ -555,12 +587,12 @@ int glock_write_begin(uint64_t ino, int64_t *deadline_ns)
 	return ret;
 }
 
-void glock_write_end(uint64_t ino)
+void glock_write_end(const struct glock_key *k)
 {
 	struct glock_file *gf;
 
 	pthread_mutex_lock(&glock_g.lock);
-	gf = file_find_locked(ino, false);
+	gf = file_find_locked(k, false);
 	if (gf && gf->inflight > 0 && --gf->inflight == 0) {
 		pthread_cond_broadcast(&glock_g.changed);
 		glock_file_maybe_free_locked(gf);
@@ -568,13 +600,13 @@ void glock_write_end(uint64_t ino)
 	pthread_mutex_unlock(&glock_g.lock);
 }
 
-int glock_write_check(uint64_t ino)
+int glock_write_check(const struct glock_key *k)
 {
 	struct glock_file *gf;
 	int ret = 0;
 
 	pthread_mutex_lock(&glock_g.lock);
-	gf = file_find_locked(ino, false);
+	gf = file_find_locked(k, false);
 	if (gf && (gf->record || gf->lost))
 		ret = glock_check_lapsed_locked(gf) ? -EIO : 1;
 	pthread_mutex_unlock(&glock_g.lock);
@@ -642,11 +674,46 @@ void glock_shutdown(void)
 	for (struct glock_file *gf = glock_g.files; gf; gf = gf->next)
 		if (gf->record && gf->record_dir && !gf->lost &&
 		    vfs_mono_ns() < gf->valid_ns)
-			record_drop(gf->record_dir, gf->record);
+			record_drop(gf->lower, gf->record_dir, gf->record);
 	while (glock_g.files) {
 		struct glock_file *gf = glock_g.files;
 
 		glock_g.files = gf->next;
+		file_free(gf);
+	}
+}
+
+void glock_detach(const struct gfs_lower *lower)
+{
+	struct glock_file *mine = NULL, **pp;
+
+	pthread_mutex_lock(&glock_g.lock);
+	for (pp = &glock_g.files; *pp;) {
+		struct glock_file *gf = *pp;
+
+		if (gf->lower != lower) {
+			pp = &gf->next;
+			continue;
+		}
+		if (gf->busy || gf->users) {
+			/* a renewal of it in flight ends by its deadline */
+			pthread_cond_wait(&glock_g.changed, &glock_g.lock);
+			pp = &glock_g.files;
+			continue;
+		}
+		*pp = gf->next;
+		gf->next = mine;
+		mine = gf;
+	}
+	pthread_mutex_unlock(&glock_g.lock);
+	while (mine) {
+		struct glock_file *gf = mine;
+
+		mine = gf->next;
+		/* as at shutdown: our locks end with the mount */
+		if (gf->record && gf->record_dir && !gf->lost &&
+		    vfs_mono_ns() < gf->valid_ns)
+			record_drop(gf->lower, gf->record_dir, gf->record);
 		file_free(gf);
 	}
 }

@@ -32,7 +32,7 @@
 #include <string.h>
 #include <sys/types.h>
 
-#include "vfsd/router.h"
+#include "guestfs/lower.h"
 
 enum glock_kind { GLOCK_POSIX, GLOCK_FLOCK };
 
@@ -50,6 +50,22 @@ struct glock {
 	bool pending;     /* another's: still being acquired */
 };
 
+/*
+ * One file to the lock table: the mount it is seen through (its layer's
+ * gfs_lower) and, there, its inode number when the backend's are stable
+ * (lower->by_ino: every name and open of the file is one entry), else a
+ * name of it (`name`, borrowed: its path now, or the one it was opened
+ * by).  `path` is where its records live: the file's current
+ * mount-relative name, or NULL if it has none (unlinked: its locks then
+ * hold within this daemon only).
+ */
+struct glock_key {
+	const struct gfs_lower *lower;
+	uint64_t ino;
+	const char *name;
+	const char *path;
+};
+
 /* lock_lease when not configured: a lease of a third of this covers the
  * remote backends' default timeout of 20 s (see router_set_lock_lease) */
 #define GLOCK_LEASE_DEFAULT 60
@@ -61,31 +77,32 @@ void glock_shutdown(void);
 /*
  * F_GETLK: on return lk->type is F_UNLCK if `lk` could be taken, else lk
  * describes one conflicting lock (pid 0 and host set for another host's).
- * `path` is the file's vfsd path, or NULL if it has none (unlinked).
  */
-int glock_test(uint64_t ino, struct router_file *f, const char *path,
-	       struct glock *lk);
+int glock_test(const struct glock_key *k, struct glock *lk);
 
 /*
  * F_SETLK/F_SETLKW and flock.  Returns 0, -EAGAIN on a conflict (after
  * waiting, with `wait`, until interrupted(arg) says stop: -EINTR), or
  * another -errno when the lease record cannot be written.
  */
-int glock_set(uint64_t ino, struct router_file *f, const char *path,
-	      const struct glock *lk, bool wait, bool (*interrupted)(void *),
-	      void *arg);
+int glock_set(const struct glock_key *k, const struct glock *lk, bool wait,
+	      bool (*interrupted)(void *), void *arg);
 
-/* Drop every lock of `owner` of this kind on ino (close/flock release). */
-void glock_release_owner(uint64_t ino, struct router_file *f, const char *path,
-			 uint64_t owner, enum glock_kind kind);
+/* Drop every lock of `owner` of this kind on the file (close, flock
+ * release). */
+void glock_release_owner(const struct glock_key *k, uint64_t owner,
+			 enum glock_kind kind);
 
 /*
  * The open file `fh` is closed for good: drop the locks set through it.
  * OFD locks belong to one open file and the kernel sends no unlock for
  * them when a FUSE file closes.
  */
-void glock_release_fh(uint64_t ino, struct router_file *f, const char *path,
-		      const void *fh);
+void glock_release_fh(const struct glock_key *k, const void *fh);
+
+/* Whether any file of `lower` is in the lock table: without one, no
+ * write there needs a fence (and the caller need not find its key). */
+bool glock_any(const struct gfs_lower *lower);
 
 /*
  * Around every change of a file's data: -EIO when its locks are lost
@@ -95,16 +112,23 @@ void glock_release_fh(uint64_t ino, struct router_file *f, const char *path,
  * request rather than deliver it later), and glock_write_end() must
  * follow once the backend answered.  Releasing a lock waits for these.
  */
-int glock_write_begin(uint64_t ino, int64_t *deadline_ns);
-void glock_write_end(uint64_t ino);
-/* Without waiting or counting: -EIO when ino's locks are lost, 1 while
- * this host holds a published (cross-host) lock on ino, 0 without one. */
-int glock_write_check(uint64_t ino);
+int glock_write_begin(const struct glock_key *k, int64_t *deadline_ns);
+void glock_write_end(const struct glock_key *k);
+/* Without waiting or counting: -EIO when the file's locks are lost, 1
+ * while this host holds a published (cross-host) lock on it, 0 without. */
+int glock_write_check(const struct glock_key *k);
 
-/* The daemon instances holding locks on the file at `path` (vfsd path),
- * each with its instance token and record age, comma separated:
+/* The daemon instances holding locks on the file `path` of `lower`, each
+ * with its instance token and record age, comma separated:
  * "host token=T age=Ns,..." ("" for none).  0 or -errno. */
-int glock_holders_detail(const char *path, char *buf, size_t size);
+int glock_holders_detail(const struct gfs_lower *lower, const char *path,
+			 char *buf, size_t size);
+
+/*
+ * The layer over `lower` is going away (no call in flight, no file open):
+ * withdraw its records and forget its files.
+ */
+void glock_detach(const struct gfs_lower *lower);
 
 /* The lease in seconds. */
 int glock_lease(void);
@@ -114,26 +138,18 @@ int glock_lease(void);
  * the hidden lease directory (records of files that are gone with the
  * directory's entries), remove that.  0 if the caller should retry.
  */
-int glock_rmdir_cleanup(const char *dir);
+int glock_rmdir_cleanup(const struct gfs_lower *lower, const char *dir);
 
 /* The lease records directory name (see glock_reserved). */
 #define GLOCK_DIR ".vfsd-locks"
 
 /*
  * GLOCK_DIR is vfsd's own only where records live: in the directories of
- * shared mounts.  There it is hidden from listings and lookups of it are
- * refused with EPERM, and so is every call through the mount that names
- * it (the kernel looks a name up before it creates, links or renames to
- * it): users can neither read records nor plant or remove them.  On
- * other mounts it is a name like any other.
- * glock_reserved takes a vfsd path, glock_reserved_entry a directory
- * entry's name and whether its directory's mount is shared.
+ * shared mounts.  There the layer hides it from listings and refuses
+ * every call that names it, or anything in it, with EPERM: users can
+ * neither read records nor plant or remove them.  On other mounts it is a
+ * name like any other.  glock_reserved takes a mount-relative path.
  */
 bool glock_reserved(const char *path);
-
-static inline bool glock_reserved_entry(const char *name, bool shared)
-{
-	return shared && strcmp(name, GLOCK_DIR) == 0;
-}
 
 #endif /* VFSD_GUESTFS_LOCK_H */

@@ -53,15 +53,18 @@
  * by glock_g.lock; the record fields (record_dir to retry_ns) change only
  * in the thread that set `busy`. */
 struct glock_file {
-	uint64_t ino;
-	uint64_t fid;        /* in our record names: two vfsd paths of one
-			      * backend file (two mounts of one directory)
-			      * are two files with records of their own */
+	const struct gfs_lower *lower; /* its mount's; valid until
+					* glock_detach() */
+	uint64_t ino; /* the key (struct glock_key): with lower->by_ino */
+	char *kpath;  /* the key without: the path, owned */
+	uint64_t fid; /* in our record names: two mounts of one backend
+		       * directory are two files with records of their
+		       * own */
 	struct glock *locks; /* this host's locks, owner != 0 */
 	size_t n, cap;
 	bool busy;        /* remote work in progress */
 	int users;        /* glock_set calls holding this pointer */
-	char *record_dir; /* vfsd path of DIR/.vfsd-locks/NAME */
+	char *record_dir; /* DIR/.vfsd-locks/NAME, mount-relative */
 	char *record;     /* our current record's name there, or NULL */
 	struct timespec rec_mtime; /* its mtime, by the server */
 	int64_t sent_ns;           /* CLOCK_MONOTONIC: its write was sent */
@@ -157,15 +160,16 @@ static inline bool record_gone(int err)
 	return err == -ENOENT || err == -ESTALE;
 }
 char *record_text(const struct glock *v, size_t n, const struct glock *pending);
-int record_put(const char *rdir, uint64_t fid, const char *text,
-	       char **name_out, struct timespec *mtime, int64_t *sent_ns);
-void record_drop(const char *rdir, const char *name);
-char *record_read(const char *path, struct timespec *mtime, int *err,
-		  bool *toolong);
+int record_put(const struct gfs_lower *l, const char *rdir, uint64_t fid,
+	       const char *text, char **name_out, struct timespec *mtime,
+	       int64_t *sent_ns);
+void record_drop(const struct gfs_lower *l, const char *rdir, const char *name);
+char *record_read(const struct gfs_lower *l, const char *path,
+		  struct timespec *mtime, int *err, bool *toolong);
 int record_parse(char *text, struct glock **out, size_t *n, size_t *cap,
 		 char *host, size_t hsize, char *token, size_t tsize);
-int record_server_now(const char *rdir, struct timespec *now);
-bool record_path_shared(const char *path);
+int record_server_now(const struct gfs_lower *l, const char *rdir,
+		      struct timespec *now);
 
 /* ---- lease.c: the protocol ------------------------------------------ */
 
@@ -176,13 +180,15 @@ struct put_result {
 	int64_t sent_ns;
 };
 
-int lease_remote_locks(const char *rdir, uint64_t fid,
-		       const struct timespec *now, const char *mine, bool clean,
-		       struct glock **out, size_t *outn);
+int lease_remote_locks(const struct gfs_lower *l, const char *rdir,
+		       uint64_t fid, const struct timespec *now,
+		       const char *mine, bool clean, struct glock **out,
+		       size_t *outn);
 const struct glock *lease_find_conflict(const struct glock *others, size_t on,
 					const struct glock *want,
 					bool *pending_only);
-void lease_drop_predecessor(const char *rdir, const char *old, int64_t sent_ns);
+void lease_drop_predecessor(const struct gfs_lower *l, const char *rdir,
+			    const char *old, int64_t sent_ns);
 void lease_adopt_locked(struct glock_file *gf, struct put_result *res);
 int lease_publish_fenced(struct glock_file *gf, const char *rdir,
 			 const struct glock *v, size_t n, size_t granted,

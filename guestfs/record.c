@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +19,6 @@
 #include "lib/log.h"
 #include "lib/path.h"
 #include "lib/clock.h"
-
-static const struct vfs_cred root_cred = {.uid = 0, .gid = 0};
 
 char *record_dir_of(const char *path)
 {
@@ -41,19 +40,18 @@ char *record_join(const char *dir, const char *name)
 	return asprintf(&out, "%s/%s", dir, name) < 0 ? NULL : out;
 }
 
-static int ensure_dirs(const char *rdir)
+static int ensure_dirs(const struct gfs_lower *l, const char *rdir)
 {
 	char *parent = vfs_path_parent(rdir);
-	struct stat st;
 	int ret;
 
 	if (!parent)
 		return -ENOMEM;
-	ret = router_mkdir(parent, 0755, &root_cred, &st);
+	ret = lower_mkdir(l, parent, 0755);
 	free(parent);
 	if (ret < 0 && ret != -EEXIST)
 		return ret;
-	ret = router_mkdir(rdir, 0755, &root_cred, &st);
+	ret = lower_mkdir(l, rdir, 0755);
 	return ret == -EEXIST ? 0 : ret;
 }
 
@@ -97,11 +95,12 @@ char *record_text(const struct glock *v, size_t n, const struct glock *pending)
  * lease is measured from), *mtime the server's time of the write,
  * *name_out the record's name (caller frees).
  */
-int record_put(const char *rdir, uint64_t fid, const char *text,
-	       char **name_out, struct timespec *mtime, int64_t *sent_ns)
+int record_put(const struct gfs_lower *l, const char *rdir, uint64_t fid,
+	       const char *text, char **name_out, struct timespec *mtime,
+	       int64_t *sent_ns)
 {
 	char *tmp = NULL, *final = NULL, *name = NULL;
-	struct router_file *f = NULL;
+	struct vfs_file *f = NULL;
 	size_t len = strlen(text);
 	struct stat st;
 	ssize_t n;
@@ -120,40 +119,40 @@ int record_put(const char *rdir, uint64_t fid, const char *text,
 	/* same length: ".lease" -> ".tmp~~" */
 	memcpy(tmp + strlen(tmp) - 5, "tmp~~", 5);
 	*sent_ns = vfs_mono_ns();
-	ret = router_create(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644, &root_cred,
-			    &f, &st);
+	ret = lower_create(l, tmp, O_WRONLY | O_CREAT | O_EXCL, 0644, &f);
 	for (int tries = 0; record_gone(ret) && tries < 4; tries++) {
 		/* the last holder just removed the empty directory, maybe
 		 * again between our mkdir and create (a release on another
 		 * host while we acquire: a migration's hand-over) */
-		ret = ensure_dirs(rdir);
+		ret = ensure_dirs(l, rdir);
 		if (ret == 0)
-			ret = router_create(tmp, O_WRONLY | O_CREAT | O_EXCL,
-					    0644, &root_cred, &f, &st);
+			ret = lower_create(l, tmp, O_WRONLY | O_CREAT | O_EXCL,
+					   0644, &f);
 	}
 	if (ret < 0)
 		goto out;
-	router_file_write_through(f);
-	n = router_write(f, text, len, 0);
+	/* nothing of a record may wait in a write-behind queue */
+	atomic_store(&f->write_through, true);
+	n = lower_write(l, f, text, len, 0);
 	ret = n < 0 ? (int)n : (size_t)n != len ? -EIO : 0;
 	if (ret == 0)
-		ret = router_flush(f);
+		ret = lower_flush(l, f);
 	if (ret == 0) {
 		/* a record the server loses in a crash would let another
 		 * host in while we still write */
-		ret = router_fsync(f, false);
+		ret = lower_fsync(l, f);
 		if (ret == -EOPNOTSUPP || ret == -ENOSYS || ret == -EINVAL)
 			ret = 0;
 	}
 	if (ret == 0)
-		ret = router_fgetattr(f, &st);
-	router_release(f);
+		ret = lower_fgetattr(l, f, &st);
+	lower_release(l, f);
 	if (ret == 0) {
 		*mtime = st.st_mtim;
-		ret = router_rename(tmp, final, 0);
+		ret = lower_rename(l, tmp, final);
 	}
 	if (ret < 0)
-		router_unlink(tmp);
+		lower_unlink(l, tmp);
 out:
 	free(tmp);
 	free(final);
@@ -164,10 +163,10 @@ out:
 	return ret;
 }
 
-void record_drop(const char *rdir, const char *name)
+void record_drop(const struct gfs_lower *l, const char *rdir, const char *name)
 {
 	char *path = record_join(rdir, name);
-	int ret = path ? router_unlink(path) : -ENOMEM;
+	int ret = path ? lower_unlink(l, path) : -ENOMEM;
 
 	if (ret < 0 && ret != -ENOENT)
 		log_warn("cannot remove lock lease %s/%s: %s (it expires by "
@@ -182,10 +181,10 @@ void record_drop(const char *rdir, const char *name)
  * failure; *mtime is still filled when the record could be dated (*err
  * is then not -ENOENT).  *toolong: more than RECORD_MAX bytes.
  */
-char *record_read(const char *path, struct timespec *mtime, int *err,
-		  bool *toolong)
+char *record_read(const struct gfs_lower *l, const char *path,
+		  struct timespec *mtime, int *err, bool *toolong)
 {
-	struct router_file *f;
+	struct vfs_file *f;
 	char *buf = malloc(RECORD_MAX + 2);
 	struct stat st;
 	ssize_t n;
@@ -200,21 +199,21 @@ char *record_read(const char *path, struct timespec *mtime, int *err,
 		return NULL;
 	}
 	/* O_NONBLOCK: a FIFO put there since the listing must not block */
-	ret = router_open(path, O_RDONLY | O_NONBLOCK, &f);
+	ret = lower_open(l, path, O_RDONLY | O_NONBLOCK, &f);
 	if (ret < 0) {
 		/* unopenable (a directory, no permission): its age may
 		 * still tell whether it is stale */
-		if (!record_gone(ret) && router_getattr(path, &st) == 0)
+		if (!record_gone(ret) && lower_getattr(l, path, &st) == 0)
 			*mtime = st.st_mtim;
 		free(buf);
 		*err = record_gone(ret) ? -ENOENT : ret;
 		return NULL;
 	}
-	ret = router_fgetattr(f, &st);
+	ret = lower_fgetattr(l, f, &st);
 	if (ret == 0)
 		*mtime = st.st_mtim;
-	n = ret < 0 ? ret : router_read(f, buf, RECORD_MAX + 1, 0);
-	router_release(f);
+	n = ret < 0 ? ret : lower_read(l, f, buf, RECORD_MAX + 1, 0);
+	lower_release(l, f);
 	if (n < 0) {
 		free(buf);
 		/* replaced or removed since it was opened: not a record
@@ -301,9 +300,10 @@ int record_parse(char *text, struct glock **out, size_t *n, size_t *cap,
  * mtime of a temporary file created (and removed) for the purpose.
  * -ENOENT when the record directory does not exist.
  */
-int record_server_now(const char *rdir, struct timespec *now)
+int record_server_now(const struct gfs_lower *l, const char *rdir,
+		      struct timespec *now)
 {
-	struct router_file *f;
+	struct vfs_file *f;
 	struct stat st;
 	char *path;
 	int ret;
@@ -312,12 +312,11 @@ int record_server_now(const char *rdir, struct timespec *now)
 		     glock_g.host_esc, glock_g.token,
 		     __atomic_add_fetch(&glock_g.seq, 1, __ATOMIC_RELAXED)) < 0)
 		return -ENOMEM;
-	ret = router_create(path, O_WRONLY | O_CREAT | O_EXCL, 0600, &root_cred,
-			    &f, &st);
+	ret = lower_create(l, path, O_WRONLY | O_CREAT | O_EXCL, 0600, &f);
 	if (ret == 0) {
-		ret = router_fgetattr(f, &st);
-		router_release(f);
-		router_unlink(path);
+		ret = lower_fgetattr(l, f, &st);
+		lower_release(l, f);
+		lower_unlink(l, path);
 		if (ret == 0)
 			*now = st.st_mtim;
 	}
@@ -327,22 +326,17 @@ int record_server_now(const char *rdir, struct timespec *now)
 
 /* ---- the record directories in the user's tree ------------------------- */
 
-/* Whether `path` is on a mount where records live (see glock_reserved). */
-bool record_path_shared(const char *path)
-{
-	double attr, entry;
-	bool shared;
-
-	router_timeouts(path, &attr, &entry, &shared);
-	return shared;
-}
-
 bool glock_reserved(const char *path)
 {
-	const char *slash = strrchr(path, '/');
+	const size_t len = sizeof(GLOCK_DIR) - 1;
 
-	return slash && strcmp(slash + 1, GLOCK_DIR) == 0 &&
-	       record_path_shared(path);
+	/* any component: the kernel looks each one up, but the layer's
+	 * callers include the daemon's own (vfsctl image, clone) */
+	for (const char *p = strstr(path, GLOCK_DIR); p;
+	     p = strstr(p + 1, GLOCK_DIR))
+		if (p > path && p[-1] == '/' && (p[len] == '/' || !p[len]))
+			return true;
+	return false;
 }
 
 struct dir_names {
@@ -368,26 +362,22 @@ static int collect_any(void *ctx, const char *name, const struct stat *st,
 	return 0;
 }
 
-static void list_names(const char *dir, struct dir_names *dn)
+static void list_names(const struct gfs_lower *l, const char *dir,
+		       struct dir_names *dn)
 {
-	struct router_dir *d;
-
-	if (router_opendir(dir, &d) == 0) {
-		router_readdir(d, 0, collect_any, dn);
-		router_releasedir(d);
-	}
+	lower_list(l, dir, collect_any, dn);
 }
 
-int glock_rmdir_cleanup(const char *dir)
+int glock_rmdir_cleanup(const struct gfs_lower *l, const char *dir)
 {
 	struct dir_names files = {0}, top = {0};
 	char *locks;
 	bool only_locks;
 
 	/* elsewhere a GLOCK_DIR is a user's, not records to clear away */
-	if (!record_path_shared(dir))
+	if (!l->shared)
 		return -ENOTEMPTY;
-	list_names(dir, &top);
+	list_names(l, dir, &top);
 	only_locks = top.n == 1 && strcmp(top.v[0], GLOCK_DIR) == 0;
 	for (size_t i = 0; i < top.n; i++)
 		free(top.v[i]);
@@ -400,29 +390,29 @@ int glock_rmdir_cleanup(const char *dir)
 	if (asprintf(&locks, "%s/%s", strcmp(dir, "/") ? dir : "", GLOCK_DIR) <
 	    0)
 		return -ENOMEM;
-	list_names(locks, &top);
+	list_names(l, locks, &top);
 	for (size_t i = 0; i < top.n; i++) {
 		char *sub = record_join(locks, top.v[i]);
 
 		if (sub) {
-			list_names(sub, &files);
+			list_names(l, sub, &files);
 			for (size_t j = 0; j < files.n; j++) {
 				char *f = record_join(sub, files.v[j]);
 
 				if (f)
-					router_unlink(f);
+					lower_unlink(l, f);
 				free(f);
 				free(files.v[j]);
 			}
 			free(files.v);
 			files = (struct dir_names){0};
-			router_rmdir(sub);
+			lower_rmdir(l, sub);
 		}
 		free(sub);
 		free(top.v[i]);
 	}
 	free(top.v);
-	router_rmdir(locks);
+	lower_rmdir(l, locks);
 	free(locks);
 	return 0;
 }

@@ -47,7 +47,7 @@ static void renew_one(struct glock_file *gf)
 		ret = -ENOMEM;
 	} else {
 		/* one round trip: a fresh lstat (no cache, callctx) */
-		ret = router_getattr(rec, &st);
+		ret = lower_getattr(gf->lower, rec, &st);
 		if (ret == 0 &&
 		    (st.st_mtim.tv_sec != was.tv_sec ||
 		     st.st_mtim.tv_nsec != was.tv_nsec || !S_ISREG(st.st_mode)))
@@ -57,8 +57,8 @@ static void renew_one(struct glock_file *gf)
 				"to the file now fail",
 				rec, ret == -ENOENT ? "removed" : "changed");
 		} else if (ret == 0) {
-			ret = record_put(rdir, gf->fid, text, &res.name,
-					 &res.mtime, &res.sent_ns);
+			ret = record_put(gf->lower, rdir, gf->fid, text,
+					 &res.name, &res.mtime, &res.sent_ns);
 			/* only a successor confirmed in time lets the
 			 * predecessor go; a late one leaves it to expire */
 			in_time = ret == 0 && vfs_mono_ns() < valid;
@@ -66,7 +66,7 @@ static void renew_one(struct glock_file *gf)
 	}
 	vfs_callctx_pop(cx);
 	if (in_time)
-		lease_drop_predecessor(rdir, old, res.sent_ns);
+		lease_drop_predecessor(gf->lower, rdir, old, res.sent_ns);
 	pthread_mutex_lock(&glock_g.lock);
 	if (in_time) {
 		/* also when a writer saw the old validity end meanwhile: the
@@ -84,7 +84,7 @@ static void renew_one(struct glock_file *gf)
 		/* confirmed after the old validity: it cannot count, and a
 		 * fresh record of lost locks would only keep others out */
 		pthread_mutex_unlock(&glock_g.lock);
-		record_drop(rdir, res.name);
+		record_drop(gf->lower, rdir, res.name);
 		pthread_mutex_lock(&glock_g.lock);
 		glock_check_lapsed_locked(gf);
 		gf->lost = true;

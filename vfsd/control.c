@@ -31,7 +31,6 @@
 #include <unistd.h>
 
 #include "backends/fault.h"
-#include "guestfs/image.h"
 #include "guestfs/lock.h"
 #include "lib/log.h"
 #include "lib/path.h"
@@ -41,6 +40,7 @@
 #include "vfsd/control.h"
 #include "vfsd/ctlpath.h"
 #include "vfsd/fuse_ops.h"
+#include "vfsd/image_cmd.h"
 #include "vfsd/report.h"
 #include "vfsd/router.h"
 

@@ -34,7 +34,6 @@ struct fo_dirfill {
 	char *buf;
 	size_t size, used;
 	bool plus;
-	bool shared; /* a shared mount's: lease records hidden */
 	double attr_to, entry_to;
 	uint64_t space; /* router_ino_space() of the directory */
 };
@@ -46,9 +45,6 @@ static int fo_fill(void *ctx, const char *name, const struct stat *st,
 	size_t room = f->size - f->used, len;
 	bool dots = name[0] == '.' &&
 		    (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
-
-	if (fo_lock_reserved_entry(name, f->shared))
-		return 0; /* lock leases: vfsd's business only */
 
 	if (!f->plus) {
 		len = fuse_add_direntry(f->req, f->buf + f->used, room, name,
@@ -81,11 +77,8 @@ static void fo_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 			      off_t off, struct fuse_file_info *fi, bool plus)
 {
 	struct router_dir *d = (struct router_dir *)(uintptr_t)fi->fh;
-	struct fo_dirfill f = {.req = req,
-			       .dir = ino,
-			       .size = size,
-			       .plus = plus,
-			       .shared = router_dir_is_shared(d)};
+	struct fo_dirfill f = {
+		.req = req, .dir = ino, .size = size, .plus = plus};
 	int ret = 0;
 
 	f.buf = malloc(size);

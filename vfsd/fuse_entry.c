@@ -26,7 +26,7 @@ void fo_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	if (!path)
 		return fo_reply_err(req, ret);
-	ret = fo_lock_reserved(path) ? -EPERM : router_getattr(path, &st);
+	ret = router_getattr(path, &st);
 	if (ret == -ENOENT) {
 		/* one name of a hard-linked file removed by someone else:
 		 * the file's node goes by its other names from now on */
@@ -261,13 +261,6 @@ void fo_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	}
 	if (ret < 0) {
 		/* the privileges could not be checked: change nothing */
-	} else if (sa.valid & VFS_SET_SIZE) {
-		struct fo_fence fc;
-
-		ret = fo_fence_begin(ino, NULL, &fc);
-		if (ret == 0)
-			ret = (int)fo_fence_end(
-				&fc, router_setattr(path, rf, &sa, &st));
 	} else {
 		ret = router_setattr(path, rf, &sa, &st);
 	}
@@ -415,8 +408,6 @@ static void fo_remove(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (!path)
 		return fo_reply_err(req, ret);
 	ret = dir ? router_rmdir(path) : router_unlink(path);
-	if (ret == -ENOTEMPTY && fo_lock_rmdir_cleanup(path) == 0)
-		ret = router_rmdir(path);
 	free(path);
 	if (ret == 0)
 		inode_unlink(parent, name);

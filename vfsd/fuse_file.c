@@ -124,23 +124,6 @@ static bool fo_pt_kill_on_close(fuse_req_t req, const struct fo_fh *fh,
 	       (flags & O_ACCMODE) != O_RDONLY && fuse_req_ctx(req)->uid != 0;
 }
 
-/* An open that truncates changes the data: under a cross-host lock it is
- * fenced like a write (fo_fence_begin). */
-static int fo_open_trunc(fuse_ino_t ino, const char *path, int flags,
-			 struct router_file **rf)
-{
-	struct fo_fence fc;
-	int ret;
-
-	if (!(flags & O_TRUNC))
-		return router_open(path, fo_backend_flags(flags), rf);
-	ret = fo_fence_begin(ino, NULL, &fc);
-	if (ret == 0)
-		ret = (int)fo_fence_end(
-			&fc, router_open(path, fo_backend_flags(flags), rf));
-	return ret;
-}
-
 void fo_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct router_file *rf;
@@ -152,7 +135,7 @@ void fo_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	if (!path)
 		return fo_reply_err(req, ret);
-	ret = fo_open_trunc(ino, path, fi->flags, &rf);
+	ret = router_open(path, fo_backend_flags(fi->flags), &rf);
 	if (ret < 0) {
 		free(path);
 		return fo_reply_err(req, ret);
@@ -342,7 +325,6 @@ void fo_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 		  off_t off, struct fuse_file_info *fi)
 {
 	struct router_file *rf = fo_file(fi);
-	struct fo_fence fc;
 	ssize_t n;
 	int ret;
 
@@ -351,10 +333,7 @@ void fo_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 		if (ret < 0)
 			return fo_reply_err(req, ret);
 	}
-	ret = fo_fence_begin(ino, rf, &fc);
-	if (ret < 0)
-		return fo_reply_err(req, ret);
-	n = fo_fence_end(&fc, fo_write_data(rf, in, off));
+	n = fo_write_data(rf, in, off);
 	if (n < 0)
 		return fo_reply_err(req, (int)n);
 	fuse_reply_write(req, n);
@@ -408,12 +387,8 @@ void fo_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 void fo_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 		  off_t length, struct fuse_file_info *fi)
 {
-	struct fo_fence fc;
-	int ret = fo_fence_begin(ino, fo_file(fi), &fc);
+	int ret = router_fallocate(fo_file(fi), mode, offset, length);
 
-	if (ret == 0)
-		ret = (int)fo_fence_end(&fc, router_fallocate(fo_file(fi), mode,
-							      offset, length));
 	if (ret == 0)
 		inode_cache_invalidate(ino);
 	fuse_reply_err(req, -ret);
@@ -434,14 +409,8 @@ void fo_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 			off_t off_out, struct fuse_file_info *fi_out,
 			size_t len, int flags)
 {
-	struct fo_fence fc;
-	ssize_t n = fo_fence_begin(ino_out, fo_file(fi_out), &fc);
-
-	if (n == 0)
-		n = fo_fence_end(&fc,
-				 router_copy_range(fo_file(fi_in), off_in,
-						   fo_file(fi_out), off_out,
-						   len, (unsigned)flags));
+	ssize_t n = router_copy_range(fo_file(fi_in), off_in, fo_file(fi_out),
+				      off_out, len, (unsigned)flags);
 
 	if (n < 0)
 		return fo_reply_err(req, (int)n);

@@ -127,10 +127,7 @@ void fo_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
 void fo_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void fo_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 
-/*
- * fuse_lock.c: the only file of the FUSE layer that calls into guestfs/
- * (cross-host locks and the image store), so that coupling has one place.
- */
+/* fuse_lock.c: locks, kept by the backend (the image store's layer) */
 void fo_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	      struct flock *lock);
 void fo_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
@@ -138,37 +135,11 @@ void fo_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 void fo_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	      int op);
 
-/*
- * A change of a file's data under a cross-host lock carries the lease's
- * deadline down to the backend (see glock_write_begin) and is counted, so
- * that releasing the lock waits for it.
- */
-struct fo_fence {
-	fuse_ino_t ino;
-	int held; /* glock_write_begin's answer */
-	struct vfs_callctx saved;
-};
-int fo_fence_begin(fuse_ino_t ino, struct router_file *rf, struct fo_fence *fc);
-long fo_fence_end(struct fo_fence *fc, long ret);
-
-/* Whether `path` (a vfsd path) names the lease records (glock_reserved). */
-bool fo_lock_reserved(const char *path);
-/* Whether a directory entry is hidden from listings
- * (glock_reserved_entry). */
-bool fo_lock_reserved_entry(const char *name, bool shared);
-/* rmdir of `path` failed with ENOTEMPTY: 0 if it should be retried
- * (glock_rmdir_cleanup). */
-int fo_lock_rmdir_cleanup(const char *path);
 /* Drop the locks a flush (close(2)) or the release of open file fi of
- * node ino ends. */
+ * node ino ends: its owner's POSIX locks, its flock. */
 void fo_lock_flush(fuse_ino_t ino, struct router_file *rf,
 		   struct fuse_file_info *fi);
 void fo_lock_release(fuse_ino_t ino, struct router_file *rf,
 		     struct fuse_file_info *fi);
-/* Whether `name` is one of the image store's read-only xattrs, and its
- * value (image_getxattr). */
-bool fo_image_xattr(const char *name);
-ssize_t fo_image_getxattr(const char *path, const char *name, void *buf,
-			  size_t size);
 
 #endif /* VFSD_FUSE_INTERNAL_H */

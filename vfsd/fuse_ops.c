@@ -10,8 +10,8 @@
  * This file holds the configuration, init, the helpers every handler
  * shares and the operations table; the handlers are in fuse_entry.c
  * (names and attributes), fuse_file.c (open files), fuse_dir.c
- * (directories), fuse_xattr.c and fuse_lock.c (locks: every call into
- * guestfs/).
+ * (directories), fuse_xattr.c and fuse_lock.c (locks).  None knows of the
+ * image store: it is a layer beneath the router (guestfs/layer.h).
  *
  * fi->fh of an open file holds a pointer to its struct fo_fh
  * (fuse_internal.h), of a directory to the router's handle.  Only the

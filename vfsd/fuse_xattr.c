@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * fuse_xattr.c - the FUSE requests on extended attributes; the image
- * store's read-only ones come from fuse_lock.c (fo_image_xattr).
+ * fuse_xattr.c - the FUSE requests on extended attributes (the image
+ * store's read-only user.vfsd.image.* ones come from its layer).
  */
 #define FUSE_USE_VERSION 314
 #include <errno.h>
@@ -19,10 +19,7 @@ void fo_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 
 	if (!path)
 		return fo_reply_err(req, ret);
-	if (fo_image_xattr(name))
-		ret = -EPERM; /* read-only facts about the image */
-	else
-		ret = router_setxattr(path, name, value, size, flags);
+	ret = router_setxattr(path, name, value, size, flags);
 	free(path);
 	fuse_reply_err(req, -ret);
 }
@@ -57,11 +54,7 @@ void fo_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 		free(path);
 		return fo_reply_err(req, -ENOMEM);
 	}
-	/* image facts are made up from the file's header, not stored */
-	if (fo_image_xattr(name))
-		n = fo_image_getxattr(path, name, buf, size);
-	else
-		n = router_getxattr(path, name, buf, size);
+	n = router_getxattr(path, name, buf, size);
 	/* the kernel asks every backend for ACLs once they are on, and takes
 	 * any answer but "none" as a failed permission check */
 	if (n == -EOPNOTSUPP && fo_is_acl_xattr(name))
@@ -97,10 +90,7 @@ void fo_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 
 	if (!path)
 		return fo_reply_err(req, ret);
-	if (fo_image_xattr(name))
-		ret = -EPERM;
-	else
-		ret = router_removexattr(path, name);
+	ret = router_removexattr(path, name);
 	free(path);
 	fuse_reply_err(req, -ret);
 }

@@ -125,6 +125,17 @@ int router_add_internal(const char *prefix, struct vfs_mount *vm, bool visible,
 int router_remove(const char *prefix, bool force, struct vfs_error *err);
 
 /*
+ * Call fn(vm, rel, ctx) on the instance serving vfsd path `path` (rel: the
+ * path inside it), with a reference on the mount held for the call, and
+ * return its result: for control commands on one file (vfsctl image).
+ * -ENOENT when no mount serves it (a virtual directory).
+ */
+int router_with_path(const char *path,
+		     int (*fn)(struct vfs_mount *vm, const char *rel,
+			       void *ctx),
+		     void *ctx);
+
+/*
  * Call fn(vm, ctx) on the backend instance mounted at exactly `prefix`,
  * with a reference on the mount (not the table lock) held for the call,
  * and return its result: for control commands aimed at one mount's backend
@@ -159,16 +170,6 @@ bool router_file_is_shared(const struct router_file *f);
  * control file): the kernel must not cache it (FOPEN_DIRECT_IO). */
 bool router_file_uncached(const struct router_file *f);
 
-/*
- * From now on every write through f reaches the server before it returns
- * (no write-behind): f carries a cross-host lock, and a holder whose lease
- * runs out must have nothing left to send.  It cannot be undone.
- * Temporary: the image store sets it from outside the backend until it
- * becomes a layer of its own over the mounts it serves (issue 16), which
- * then keeps the flag itself.
- */
-void router_file_write_through(struct router_file *f);
-
 /* ---- Namespace (paths) ------------------------------------------ */
 
 int router_getattr(const char *path, struct stat *st);
@@ -200,8 +201,6 @@ int router_opendir(const char *path, struct router_dir **out);
 int router_readdir(struct router_dir *d, off_t off, vfs_fill_fn fill,
 		   void *ctx);
 void router_releasedir(struct router_dir *d);
-/* Whether d lists a directory of a shared mount (false for a virtual one). */
-bool router_dir_is_shared(const struct router_dir *d);
 
 /* ---- Open files --------------------------------------------------- */
 
@@ -222,6 +221,16 @@ ssize_t router_copy_range(struct router_file *in, off_t off_in,
 			  struct router_file *out, off_t off_out, size_t len,
 			  unsigned flags);
 void router_file_get(struct router_file *f);
+/*
+ * Locks (the backend contract's getlk/setlk, backends/backend.h): `path`
+ * is the file's vfsd path now, or NULL when it has none.  Without a
+ * backend member: -ENOLCK.  An unlock reaches the backend even after its
+ * mount was removed by force.
+ */
+int router_getlk(const char *path, struct router_file *f, struct vfs_lock *lk);
+int router_setlk(const char *path, struct router_file *f,
+		 const struct vfs_lock *lk, bool wait,
+		 bool (*interrupted)(void *), void *arg);
 /*
  * Server-side whole-file copy of `from` to the new name `to` (the
  * backend's clone op); -EOPNOTSUPP when the backend has none, -EXDEV

@@ -20,11 +20,6 @@ struct router_dir {
 	bool read;              /* entries were asked for */
 };
 
-bool router_dir_is_shared(const struct router_dir *d)
-{
-	return d->m && (d->m->vm->caps & VFS_CAP_SHARED);
-}
-
 struct fill_mix {
 	vfs_fill_fn fill;
 	void *ctx;

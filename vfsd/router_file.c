@@ -17,18 +17,12 @@
 
 bool router_file_is_shared(const struct router_file *f)
 {
-	return f->mount->vm->caps & VFS_CAP_SHARED;
+	return rt_caps(f->mount) & VFS_CAP_SHARED;
 }
 
 bool router_file_uncached(const struct router_file *f)
 {
 	return f->vf->uncached;
-}
-
-void router_file_write_through(struct router_file *f)
-{
-	/* read by the backend's writers at each write (backend.h) */
-	atomic_store(&f->vf->write_through, true);
 }
 
 static int file_new(struct router_mount *m, struct vfs_file *vf,
@@ -161,7 +155,7 @@ void router_zerocopy_end(struct router_zerocopy *zc, ssize_t ret)
 
 int router_file_passthrough_fd(struct router_file *f)
 {
-	if (!(f->mount->vm->caps & VFS_CAP_PASSTHROUGH) || f->vf->uncached ||
+	if (!(rt_caps(f->mount) & VFS_CAP_PASSTHROUGH) || f->vf->uncached ||
 	    atomic_load(&f->mount->revoked))
 		return -1;
 	return f->vf->host_fd;
@@ -201,6 +195,50 @@ int router_flush(struct router_file *f)
 	return BCALL(m, ROP_FLUSH, m->ops->flush(f->vf));
 }
 
+/*
+ * The name of open file f for its backend: path's part inside f's mount,
+ * or NULL when path is NULL or names something on another mount (the
+ * file was unlinked, or renamed across the router's prefixes).
+ */
+static const char *file_rel(const struct router_file *f, const char *path)
+{
+	const char *rel;
+	struct router_mount *m = path ? rt_resolve(path, &rel) : NULL;
+
+	if (!m)
+		return NULL;
+	rt_mount_put(m); /* f holds its own reference */
+	return m == f->mount ? rel : NULL;
+}
+
+int router_getlk(const char *path, struct router_file *f, struct vfs_lock *lk)
+{
+	struct router_mount *m = f->mount;
+	int ret;
+
+	if (!rt_file_ready(f, ROP_GETLK, &ret))
+		return ret;
+	return BCALL(m, ROP_GETLK, m->ops->getlk(f->vf, file_rel(f, path), lk));
+}
+
+int router_setlk(const char *path, struct router_file *f,
+		 const struct vfs_lock *lk, bool wait,
+		 bool (*interrupted)(void *), void *arg)
+{
+	struct router_mount *m = f->mount;
+	int ret;
+
+	/* giving locks up is still done on a mount removed by force */
+	if (lk->type == F_UNLCK && atomic_load(&m->revoked) &&
+	    rt_ops_has(m->ops, ROP_SETLK))
+		return m->ops->setlk(f->vf, NULL, lk, false, NULL, NULL);
+	if (!rt_file_ready(f, ROP_SETLK, &ret))
+		return ret;
+	return BCALL(m, ROP_SETLK,
+		     m->ops->setlk(f->vf, file_rel(f, path), lk, wait,
+				   interrupted, arg));
+}
+
 int router_fsync(struct router_file *f, bool datasync)
 {
 	struct router_mount *m = f->mount;
@@ -218,8 +256,7 @@ int router_fallocate(struct router_file *f, int mode, off_t off, off_t len)
 
 	if (!rt_file_ready(f, ROP_FALLOCATE, &ret))
 		return ret;
-	if ((mode & FALLOC_FL_PUNCH_HOLE) &&
-	    !(m->vm->caps & VFS_CAP_PUNCH_HOLE))
+	if ((mode & FALLOC_FL_PUNCH_HOLE) && !(rt_caps(m) & VFS_CAP_PUNCH_HOLE))
 		return -EOPNOTSUPP;
 	return BCALL(m, ROP_FALLOCATE,
 		     m->ops->fallocate(f->vf, mode, off, len));

@@ -72,6 +72,8 @@ struct router_mount {
 	struct vfs_mount *vm; /* owned; unmount()ed on last put */
 	bool readonly;
 	bool hidden;               /* left out of its parent's listing */
+	bool layered;              /* vm is the image store's layer
+				    * (guestfs/layer.h) over the backend's */
 	unsigned id;               /* mixed into st_ino, see id_get();
 				    * 0 until inserted */
 	uint64_t space;            /* inode space: never reused */
@@ -114,6 +116,9 @@ struct router_file {
  *    read as "none here"); and for clone, whose caller then copies.
  *  - -EINVAL for readlink: without symlinks nothing is one.
  *  - -EROFS for write: a backend that cannot write is read-only.
+ *  - -ENOLCK for getlk and setlk: "no locks available", what fcntl(2)
+ *    answers where a file system keeps none (the internal mounts; the
+ *    image store's layer has them over every other).
  *
  * Never -ENOSYS: the kernel remembers an ENOSYS for the whole FUSE mount
  * (fc->no_fsync, no_setxattr...), i.e. for every vfsd mount at once, so one
@@ -155,6 +160,8 @@ enum rop {
 	ROP_COPY_RANGE,
 	ROP_CLONE,
 	ROP_RELEASE,
+	ROP_GETLK,
+	ROP_SETLK,
 	ROP_COUNT
 };
 
@@ -194,6 +201,33 @@ struct router_mount *rt_route_create(enum rop op, const char *path,
 				     const char **rel, int *ret);
 mode_t rt_create_mode(const struct router_mount *m, mode_t mode,
 		      const struct vfs_cred *cred);
+
+/* The instance at the bottom of m's stack: the backend's own, whose
+ * counters are the mount's. */
+static inline struct vfs_mount *rt_bottom(const struct router_mount *m)
+{
+	struct vfs_mount *vm = m->vm;
+
+	while (vm->lower)
+		vm = vm->lower;
+	return vm;
+}
+
+/*
+ * m's capabilities (VFS_CAP_*): the backend's, which may change while it
+ * runs (an SFTP server's extensions after a reconnect), less what a layer
+ * over it takes away: the only bit a layer may clear is
+ * VFS_CAP_PASSTHROUGH, for files without a host fd (backend.h).
+ */
+static inline uint32_t rt_caps(const struct router_mount *m)
+{
+	uint32_t keep = ~0u;
+	struct vfs_mount *vm = m->vm;
+
+	for (; vm->lower; vm = vm->lower)
+		keep &= vm->caps | ~(uint32_t)VFS_CAP_PASSTHROUGH;
+	return vm->caps & keep;
+}
 
 static inline uint64_t mix_ino(unsigned id, uint64_t ino)
 {

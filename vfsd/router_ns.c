@@ -167,7 +167,7 @@ static int created(struct router_mount *m, int ret, struct stat *st)
 mode_t rt_create_mode(const struct router_mount *m, mode_t mode,
 		      const struct vfs_cred *cred)
 {
-	return m->vm->caps & VFS_CAP_OWN_UMASK ? mode : mode & ~cred->umask;
+	return rt_caps(m) & VFS_CAP_OWN_UMASK ? mode : mode & ~cred->umask;
 }
 
 int router_mknod(const char *path, mode_t mode, dev_t rdev,
@@ -181,7 +181,7 @@ int router_mknod(const char *path, mode_t mode, dev_t rdev,
 	if (!m)
 		return ret;
 	/* a FIFO, socket or device where there can be none: no round trip */
-	if (type && type != S_IFREG && !(m->vm->caps & VFS_CAP_MKNOD)) {
+	if (type && type != S_IFREG && !(rt_caps(m) & VFS_CAP_MKNOD)) {
 		rt_mount_put(m);
 		return -EOPNOTSUPP;
 	}
@@ -313,7 +313,7 @@ int router_rename(const char *from, const char *to, unsigned flags)
 	m = route_pair(from, &ra, to, &rb, &ret);
 	if (!m || rt_lacks(m, ROP_RENAME, &ret))
 		return ret;
-	if (flags && !(m->vm->caps & VFS_CAP_RENAME_FLAGS) &&
+	if (flags && !(rt_caps(m) & VFS_CAP_RENAME_FLAGS) &&
 	    flags != RENAME_NOREPLACE)
 		ret = -EINVAL;
 	else

@@ -52,6 +52,8 @@ const struct rop_row rt_rops[ROP_COUNT] = {
 	[ROP_COPY_RANGE] = ROW(copy_range, EMULATED, true, VOP_COPY_RANGE),
 	[ROP_CLONE] = ROW(clone, -EOPNOTSUPP, true, VOP_CLONE),
 	[ROP_RELEASE] = ROW(release, MANDATORY, false, VOP_RELEASE),
+	[ROP_GETLK] = ROW(getlk, -ENOLCK, false, VOP_COUNT),
+	[ROP_SETLK] = ROW(setlk, -ENOLCK, false, VOP_COUNT),
 };
 
 /* Whether `ops` has the member of op. */
@@ -76,7 +78,7 @@ static const struct {
 	{"hardlink", ROP_LINK, 0},
 	{"special_files", ROP_COUNT, VFS_CAP_MKNOD},
 	{"rename_exchange", ROP_COUNT, VFS_CAP_RENAME_FLAGS},
-	{"xattr", ROP_GETXATTR, 0},
+	{"xattr", ROP_LISTXATTR, 0},
 	{"fallocate", ROP_FALLOCATE, 0},
 	{"punch_hole", ROP_COUNT, VFS_CAP_PUNCH_HOLE},
 	{"seek_data", ROP_LSEEK, 0},

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "backends/fault.h"
+#include "guestfs/layer.h"
 #include "lib/hash.h"
 #include "lib/log.h"
 #include "lib/path.h"
@@ -356,6 +357,12 @@ int router_add(const char *prefix_in, const char *url_s,
 			goto fail;
 		m->ops = m->vm->ops;
 	}
+	/* the image store over it: locks, image attributes */
+	ret = image_layer_wrap(&m->vm, readonly, what, err);
+	if (ret < 0)
+		goto fail;
+	m->ops = m->vm->ops;
+	m->layered = true;
 	m->prefix = prefix;
 	m->plen = strlen(prefix);
 	m->display = vfs_url_display(&url);
@@ -524,7 +531,8 @@ int router_remove(const char *prefix_in, bool force, struct vfs_error *err)
 	log_info("unmounted %s from %s%s", m->display, m->prefix,
 		 atomic_load(&m->revoked) ? " (open files revoked)" : "");
 	/* calls paused by fault rules hold m: let them finish */
-	fault_detach(m->vm);
+	for (struct vfs_mount *vm = m->vm; vm; vm = vm->lower)
+		fault_detach(vm);
 	rt_mount_put(m);
 	return 0;
 }
@@ -548,7 +556,24 @@ int router_with_backend(const char *prefix_in,
 	pthread_rwlock_unlock(&table_lock);
 	if (!m)
 		return vfs_error_set(err, ENOENT, "%s is not mounted", prefix);
-	ret = fn(m->vm, ctx);
+	/* the backend's instance is the one beneath the image store's */
+	ret = fn(m->layered ? m->vm->lower : m->vm, ctx);
+	rt_mount_put(m);
+	return ret;
+}
+
+int router_with_path(const char *path,
+		     int (*fn)(struct vfs_mount *vm, const char *rel,
+			       void *ctx),
+		     void *ctx)
+{
+	const char *rel;
+	struct router_mount *m = rt_resolve(path, &rel);
+	int ret;
+
+	if (!m)
+		return -ENOENT;
+	ret = fn(m->vm, rel, ctx);
 	rt_mount_put(m);
 	return ret;
 }
@@ -567,13 +592,13 @@ void router_foreach(router_view_fn fn, void *ctx)
 			.backend = m->ops->name,
 			.state = state,
 			.readonly = m->readonly,
-			.passthrough = m->vm->caps & VFS_CAP_PASSTHROUGH,
+			.passthrough = rt_caps(m) & VFS_CAP_PASSTHROUGH,
 			.ops = m->ops,
-			.caps = m->vm->caps,
+			.caps = rt_caps(m),
 			.hidden = m->hidden,
 			.origin = m->origin,
 			.open_files = atomic_load(&m->open_files),
-			.reconnects = __atomic_load_n(&m->vm->reconnects,
+			.reconnects = __atomic_load_n(&rt_bottom(m)->reconnects,
 						      __ATOMIC_RELAXED),
 			.since = m->since,
 			.opts = &m->opts,
@@ -603,7 +628,7 @@ bool router_any_shared(void)
 
 	pthread_rwlock_rdlock(&table_lock);
 	for (size_t i = 0; i < nmounts; i++)
-		shared |= (mounts[i]->vm->caps & VFS_CAP_SHARED) != 0;
+		shared |= (rt_caps(mounts[i]) & VFS_CAP_SHARED) != 0;
 	pthread_rwlock_unlock(&table_lock);
 	return shared;
 }
@@ -621,7 +646,7 @@ void router_timeouts(const char *path, double *attr, double *entry,
 		*attr = m->vm->attr_timeout;
 		*entry = m->vm->entry_timeout;
 		if (shared)
-			*shared = m->vm->caps & VFS_CAP_SHARED;
+			*shared = rt_caps(m) & VFS_CAP_SHARED;
 		rt_mount_put(m);
 	}
 }
@@ -633,7 +658,7 @@ uint64_t router_ino_space(const char *path)
 	uint64_t space = 0;
 
 	if (m) {
-		if (m->vm->caps & VFS_CAP_STABLE_INO)
+		if (rt_caps(m) & VFS_CAP_STABLE_INO)
 			space = m->space;
 		rt_mount_put(m);
 	}
