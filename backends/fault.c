@@ -42,7 +42,7 @@
 #include "lib/log.h"
 #include "lib/options.h"
 #include "lib/clock.h"
-#include "vfsd/report.h"
+#include "lib/json.h"
 
 /* The operations a rule may pick, by their names in rules. */
 enum fault_op {
@@ -1302,7 +1302,7 @@ static void fault_rule_json(FILE *out, const struct fault_rule *r)
 		fclose(mem);
 	}
 	fprintf(out, "{\"id\":%u,\"rule\":", r->id);
-	report_json_str(out, text ? text : "");
+	vfs_json_str(out, text ? text : "");
 	free(text);
 	fputs(",\"op\":[", out);
 	for (int op = 0; op < FOP_COUNT; op++) {
@@ -1312,10 +1312,10 @@ static void fault_rule_json(FILE *out, const struct fault_rule *r)
 		sep = ",";
 	}
 	fputs("],\"path\":", out);
-	report_json_str(out, r->path);
+	vfs_json_str(out, r->path);
 	fprintf(out, ",\"delay_ms\":%ld,\"error\":", r->delay_ms);
 	if (r->error)
-		report_json_str(out, strerrorname_np(r->error));
+		vfs_json_str(out, strerrorname_np(r->error));
 	else
 		fputs("null", out);
 	fprintf(out,
@@ -1334,7 +1334,7 @@ static int fault_cmd_list(struct fault_mount *fm, struct fault_cmd *c)
 	pthread_mutex_lock(&fm->lock);
 	if (c->json) {
 		fputs("{\"prefix\":", c->out);
-		report_json_str(c->out, c->prefix);
+		vfs_json_str(c->out, c->prefix);
 		fputs(",\"rules\":[", c->out);
 	} else {
 		fprintf(c->out, "%-4s %-8s %-6s %s\n", "ID", "HITS", "PAUSED",
