@@ -27,7 +27,7 @@ const struct vfs_backend_ops *const backend_all[] = {
 const struct vfs_backend_ops *backend_find(const char *scheme)
 {
 	/* fault+X is X's table (and X's options): the router wraps the
-	 * instance in the test-only fault backend (fault.c) */
+	 * instance in the test-only fault backend (fault.h) */
 	if (fault_scheme(scheme))
 		scheme += sizeof(FAULT_SCHEME_PREFIX) - 1;
 	for (size_t i = 0; backend_all[i]; i++)

@@ -1,16 +1,19 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * test_lib.c - unit tests for the helpers of lib/ that have no suite of
- * their own: hash.h, time.h, and path.h's join, parent and containment
- * (test_url.c has normalisation).  Hash values other hosts or users see
- * are pinned here (see hash.h): a change that renumbers them fails.
+ * their own: hash.h, time.h, path.h's join, parent and containment
+ * (test_url.c has normalisation), and json.h's string quoting.  Hash values
+ * other hosts or users see are pinned here (see hash.h): a change that
+ * renumbers them fails.
  */
 #include <check.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/hash.h"
+#include "lib/json.h"
 #include "lib/path.h"
 #include "lib/clock.h"
 
@@ -155,6 +158,61 @@ START_TEST(path_under)
 }
 END_TEST
 
+/* What vfs_json_str writes for s, as a string the test owns. */
+static void check_json_str(const char *s, const char *want)
+{
+	char *got = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&got, &len);
+
+	ck_assert_ptr_nonnull(out);
+	vfs_json_str(out, s);
+	ck_assert_int_eq(fclose(out), 0);
+	ck_assert_str_eq(got, want);
+	free(got);
+}
+
+START_TEST(json_str_plain)
+{
+	check_json_str("", "\"\"");
+	check_json_str(NULL, "\"\"");
+	check_json_str("/srv/images", "\"/srv/images\"");
+	check_json_str("a b/'c'", "\"a b/'c'\"");
+}
+END_TEST
+
+START_TEST(json_str_quotes_and_backslashes)
+{
+	check_json_str("say \"hi\"", "\"say \\\"hi\\\"\"");
+	check_json_str("C:\\dir\\", "\"C:\\\\dir\\\\\"");
+	check_json_str("\\\"", "\"\\\\\\\"\"");
+	/* a slash needs no escape and gets none */
+	check_json_str("a/b", "\"a/b\"");
+}
+END_TEST
+
+/* Every byte below 0x20 as \u00XX, lower-case hex, the short forms (\n,
+ * \t) never used; DEL is not a control character to JSON. */
+START_TEST(json_str_control_chars)
+{
+	check_json_str("a\nb", "\"a\\u000ab\"");
+	check_json_str("\t\r\b\f", "\"\\u0009\\u000d\\u0008\\u000c\"");
+	check_json_str("\x01\x1f", "\"\\u0001\\u001f\"");
+	check_json_str("\x1b[0m", "\"\\u001b[0m\"");
+	check_json_str("\x7f", "\"\x7f\"");
+}
+END_TEST
+
+/* Bytes from 0x80 up go out as they are: UTF-8 stays UTF-8, and bytes
+ * that are not UTF-8 are not checked or replaced. */
+START_TEST(json_str_non_ascii)
+{
+	check_json_str("caf\xc3\xa9", "\"caf\xc3\xa9\"");
+	check_json_str("\xe2\x82\xac", "\"\xe2\x82\xac\"");
+	check_json_str("\xff\x80\xfe", "\"\xff\x80\xfe\"");
+}
+END_TEST
+
 Suite *lib_suite(void)
 {
 	Suite *s = suite_create("lib");
@@ -172,6 +230,12 @@ Suite *lib_suite(void)
 	tcase_add_test(tc, path_join);
 	tcase_add_test(tc, path_parent);
 	tcase_add_test(tc, path_under);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("json");
+	tcase_add_test(tc, json_str_plain);
+	tcase_add_test(tc, json_str_quotes_and_backslashes);
+	tcase_add_test(tc, json_str_control_chars);
+	tcase_add_test(tc, json_str_non_ascii);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -5,26 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/json.h"
 #include "vfsd/passthrough.h"
 #include "vfsd/report.h"
 #include "vfsd/router.h"
 #include "vfsd/stats.h"
-
-void report_json_str(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(out, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(out, "\\u%04x", c);
-		else
-			fputc(c, out);
-	}
-	fputc('"', out);
-}
 
 static const char *origin_name(enum router_origin o)
 {
@@ -50,18 +35,18 @@ void report_status(FILE *out, bool json, const struct vfsd_status *st)
 	up = now.tv_sec - st->started.tv_sec;
 	if (json) {
 		fputs("{\"version\":", out);
-		report_json_str(out, st->version);
+		vfs_json_str(out, st->version);
 		fprintf(out,
 			",\"uptime_seconds\":%ld,\"pid\":%d,\"mountpoint\":",
 			up, st->pid);
-		report_json_str(out, st->mountpoint);
+		vfs_json_str(out, st->mountpoint);
 		fputs(",\"host_id\":", out);
-		report_json_str(out, st->host_id);
+		vfs_json_str(out, st->host_id);
 		fputs(",\"control\":", out);
-		report_json_str(out, st->control);
+		vfs_json_str(out, st->control);
 		fputs(",\"config\":", out);
 		if (st->config)
-			report_json_str(out, st->config);
+			vfs_json_str(out, st->config);
 		else
 			fputs("null", out);
 		fputs("}\n", out);
@@ -103,13 +88,13 @@ static void mounts_one(void *p, const struct router_view *v)
 	}
 	fputs(c->n++ ? ",{" : "{", c->out);
 	fputs("\"prefix\":", c->out);
-	report_json_str(c->out, v->prefix);
+	vfs_json_str(c->out, v->prefix);
 	fputs(",\"url\":", c->out);
-	report_json_str(c->out, v->display);
+	vfs_json_str(c->out, v->display);
 	fputs(",\"backend\":", c->out);
-	report_json_str(c->out, v->backend);
+	vfs_json_str(c->out, v->backend);
 	fputs(",\"state\":", c->out);
-	report_json_str(c->out, v->state);
+	vfs_json_str(c->out, v->state);
 	fprintf(c->out,
 		",\"readonly\":%s,\"passthrough\":%s,\"origin\":\"%s\",\"open_"
 		"files\":%llu,\"reconnects\":%lu,\"since\":%lld",
@@ -162,9 +147,9 @@ static void stats_json(FILE *out, const struct router_view *v)
 	bool first = true;
 
 	fputs("{\"prefix\":", out);
-	report_json_str(out, v->prefix);
+	vfs_json_str(out, v->prefix);
 	fputs(",\"backend\":", out);
-	report_json_str(out, v->backend);
+	vfs_json_str(out, v->backend);
 	fputs(",\"ops\":{", out);
 	for (int op = 0; op < VOP_COUNT; op++) {
 		fprintf(out, "%s\"%s\":%llu", op ? "," : "", stats_op_name(op),
