@@ -237,7 +237,9 @@ static void pool_setup(struct nfsb_mount *m, size_t n, size_t live)
 	m->timeout = 5;
 	pthread_mutex_init(&m->lock, NULL);
 	remote_cond_init(&m->cond);
-	remote_pool_init(&m->rp, &m->base, m->display, &m->cond,
+	m->cache = remote_cache_new(60);
+	ck_assert_ptr_nonnull(m->cache);
+	remote_pool_init(&m->rp, &m->base, m->display, &m->cond, m->cache,
 			 NFSB_BACKOFF_FIRST_MS, NFSB_BACKOFF_MAX_MS);
 	m->nconn = n;
 	m->conns = calloc(n, sizeof(*m->conns));
@@ -250,6 +252,7 @@ static void pool_setup(struct nfsb_mount *m, size_t n, size_t live)
 
 static void pool_teardown(struct nfsb_mount *m)
 {
+	remote_cache_free(m->cache);
 	free(m->conns);
 	pthread_cond_destroy(&m->cond);
 	pthread_mutex_destroy(&m->lock);
@@ -303,6 +306,38 @@ START_TEST(test_pool_connected_once_answered)
 	nfsb_put(&b);
 	ck_assert_str_eq(remote_state_name(m.rp.state), "connected");
 	ck_assert_uint_eq(m.base.reconnects, 0);
+	pool_teardown(&m);
+}
+END_TEST
+
+/* The server stopped answering (the mount is down) and is answered again:
+ * what the cache had from before the outage is dropped, while an answer
+ * on a mount that never went away leaves it. */
+START_TEST(test_pool_cache_dropped_after_outage)
+{
+	struct nfsb_mount m;
+	struct nfsb_op a, b;
+	struct stat st = {.st_mode = S_IFREG | 0644, .st_size = 1}, got;
+
+	pool_setup(&m, 2, 2);
+	remote_cache_put_attr(m.cache, "/f", &st, remote_cache_gen(m.cache));
+	ck_assert_int_eq(nfsb_get(&m, -1, &a), 0);
+	a.answered = true;
+	nfsb_put(&a);
+	ck_assert(remote_cache_get_attr(m.cache, "/f", &got));
+
+	ck_assert_int_eq(nfsb_get(&m, -1, &a), 0);
+	a.dead = true; /* as nfsb_finish() when no answer came in time */
+	a.timed_out = true;
+	nfsb_put(&a);
+	ck_assert_str_eq(remote_state_name(m.rp.state), "down");
+	m.down_until = 0; /* the backoff is over */
+	ck_assert_int_eq(nfsb_get(&m, -1, &b), 0);
+	ck_assert_ptr_eq(b.nfs, POOL_LIVE);
+	b.answered = true;
+	nfsb_put(&b);
+	ck_assert_str_eq(remote_state_name(m.rp.state), "connected");
+	ck_assert(!remote_cache_get_attr(m.cache, "/f", &got));
 	pool_teardown(&m);
 }
 END_TEST
@@ -549,6 +584,7 @@ Suite *nfs_suite(void)
 	tcase_add_test(tc, test_data_path);
 	tcase_add_test(tc, test_call_on_lost_context);
 	tcase_add_test(tc, test_pool_connected_once_answered);
+	tcase_add_test(tc, test_pool_cache_dropped_after_outage);
 	tcase_add_test(tc, test_pool_one_slot_fails);
 	tcase_add_test(tc, test_pool_abandoned_not_counted);
 	tcase_add_test(tc, test_pool_failing_slot_state);

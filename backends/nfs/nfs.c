@@ -281,8 +281,6 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 	pthread_mutex_init(&m->open_lock, NULL);
 	pthread_cond_init(&m->open_cond, NULL);
 	m->display = vfs_url_display(url);
-	remote_pool_init(&m->rp, &m->base, m->display, &m->cond,
-			 NFSB_BACKOFF_FIRST_MS, NFSB_BACKOFF_MAX_MS);
 	m->server = strdup(url->host);
 	if (!m->display || !m->server) {
 		ret = vfs_error_set(err, ENOMEM, "%s: out of memory", url->raw);
@@ -299,6 +297,8 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 				    m->display);
 		goto err_free;
 	}
+	remote_pool_init(&m->rp, &m->base, m->display, &m->cond, m->cache,
+			 NFSB_BACKOFF_FIRST_MS, NFSB_BACKOFF_MAX_MS);
 	m->root_user = geteuid() == 0;
 	m->auth_uid =
 		vfs_opts_get(opts, "uid")

@@ -524,6 +524,39 @@ class Faults(harness.TestCase):
         for prefix in ("n3", "n4"):
             self.assertEqual(v.mount_info("/" + prefix)["state"], "connected", prefix)
 
+    def test_cache_dropped_after_outage(self):
+        """What the mount cached before the server went away is not served
+        once it is back: the server may have changed meanwhile (as sftp).
+        A listing cached for a long cache_ttl before an outage (the mount
+        down) shows a file made on the server during it."""
+        timeout = 3
+        v = self._vfsd(timeout=timeout, cache_ttl=120)
+        for prefix in ("n3", "n4"):
+            os.mkdir(os.path.join(self.g.export, "d-" + prefix))
+            write_file(os.path.join(self.g.export, "d-" + prefix, "old"), b"o")
+            self.assertEqual(os.listdir(v.path(prefix, "d-" + prefix)), ["old"])
+        self.g.pause()
+        self.addCleanup(self.g.resume)
+        for prefix in ("n3", "n4"):
+            with self.assertRaises(OSError) as cm:
+                os.stat(v.path(prefix, "unseen-during-outage"))
+            self.assertIn(cm.exception.errno, (errno.ETIMEDOUT, errno.EIO))
+            self.assertEqual(v.mount_info("/" + prefix)["state"], "down", prefix)
+            # still within cache_ttl, and no call of ours changed it
+            write_file(os.path.join(self.g.export, "d-" + prefix, "new"), b"n")
+        self.g.resume()
+        for prefix in ("n3", "n4"):
+            def back():
+                try:
+                    os.stat(v.path(prefix, "unseen-after-%d" % time.monotonic_ns()))
+                except OSError as e:
+                    return e.errno == errno.ENOENT
+                return False
+            harness.wait_for(back, 30, "/%s to come back" % prefix)
+            self.assertEqual(v.mount_info("/" + prefix)["state"], "connected", prefix)
+            self.assertEqual(sorted(os.listdir(v.path(prefix, "d-" + prefix))),
+                             ["new", "old"], prefix)
+
 
 if __name__ == "__main__":
     harness.main()
