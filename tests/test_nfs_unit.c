@@ -571,6 +571,87 @@ START_TEST(test_pool_rebuild_hangs_beside_live)
 }
 END_TEST
 
+/* One READ reply of `len` bytes from "ABCDEFGHIJ" for a chunk that asked
+ * for 8, through the callback of `version`: the chunk's outcome. */
+static struct nfsb_mount read_m;
+
+static int read_reply(int version, u_int len, bool eof, struct nfsb_chunk *c,
+		      char *buf)
+{
+	static struct nfsb_file nf;
+	static char data[] = "ABCDEFGHIJ";
+	struct nfsb_wait w;
+
+	memset(&nf, 0, sizeof(nf));
+	read_m.display = pool_display;
+	read_m.version = version;
+	nf.base.mount = &read_m.base;
+	memset(buf, 'x', 10);
+	nfsb_wait_init(&w);
+	w.pending = 1;
+	*c = (struct nfsb_chunk){.w = &w, .nf = &nf, .buf = buf, .want = 8};
+	if (version == 3) {
+		READ3res res;
+
+		memset(&res, 0, sizeof(res));
+		res.status = NFS3_OK;
+		res.READ3res_u.resok.count = len;
+		res.READ3res_u.resok.eof = eof;
+		res.READ3res_u.resok.data.data_len = len;
+		res.READ3res_u.resok.data.data_val = data;
+		nfsb_cb_read3(NULL, RPC_STATUS_SUCCESS, &res, c);
+	} else {
+		nfs_resop4 ops[2];
+		COMPOUND4res res;
+		READ4resok *ok = &ops[1].nfs_resop4_u.opread.READ4res_u.resok4;
+
+		memset(ops, 0, sizeof(ops));
+		memset(&res, 0, sizeof(res));
+		ops[0].resop = OP_PUTFH;
+		ops[1].resop = OP_READ;
+		ok->eof = eof;
+		ok->data.data_len = len;
+		ok->data.data_val = data;
+		res.status = NFS4_OK;
+		res.resarray.resarray_len = 2;
+		res.resarray.resarray_val = ops;
+		nfsb_cb_read4(NULL, RPC_STATUS_SUCCESS, &res, c);
+	}
+	ck_assert_int_eq(w.pending, 0);
+	ck_assert(!w.transport);
+	return w.err;
+}
+
+/* A READ reply that carries more than was asked is a broken (or hostile)
+ * server's: that request fails with EIO and nothing of it is copied, for
+ * NFSv3 and NFSv4.  What was asked, or less, is taken as it comes. */
+START_TEST(test_read_reply_longer_than_asked)
+{
+	for (int version = 3; version <= 4; version++) {
+		struct nfsb_chunk c;
+		char buf[10];
+
+		memset(&read_m, 0, sizeof(read_m));
+		ck_assert_int_eq(read_reply(version, 9, false, &c, buf), -EIO);
+		ck_assert_uint_eq(c.got, 0);
+		ck_assert(memcmp(buf, "xxxxxxxxxx", 10) == 0);
+		ck_assert(read_m.read_overrun_logged);
+		/* again: failed each time (logged only the first) */
+		ck_assert_int_eq(read_reply(version, 10, true, &c, buf), -EIO);
+		ck_assert(memcmp(buf, "xxxxxxxxxx", 10) == 0);
+
+		ck_assert_int_eq(read_reply(version, 8, false, &c, buf), 0);
+		ck_assert_uint_eq(c.got, 8);
+		ck_assert(!c.eof);
+		ck_assert(memcmp(buf, "ABCDEFGHxx", 10) == 0);
+		ck_assert_int_eq(read_reply(version, 3, true, &c, buf), 0);
+		ck_assert_uint_eq(c.got, 3);
+		ck_assert(c.eof);
+		ck_assert(memcmp(buf, "ABCxxxxxxx", 10) == 0);
+	}
+}
+END_TEST
+
 Suite *nfs_suite(void);
 
 Suite *nfs_suite(void)
@@ -583,6 +664,7 @@ Suite *nfs_suite(void)
 	tcase_add_test(tc, test_refused_is_fast_and_named);
 	tcase_add_test(tc, test_data_path);
 	tcase_add_test(tc, test_call_on_lost_context);
+	tcase_add_test(tc, test_read_reply_longer_than_asked);
 	tcase_add_test(tc, test_pool_connected_once_answered);
 	tcase_add_test(tc, test_pool_cache_dropped_after_outage);
 	tcase_add_test(tc, test_pool_one_slot_fails);
