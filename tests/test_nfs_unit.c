@@ -237,7 +237,9 @@ static void pool_setup(struct nfsb_mount *m, size_t n, size_t live)
 	m->timeout = 5;
 	pthread_mutex_init(&m->lock, NULL);
 	remote_cond_init(&m->cond);
-	remote_pool_init(&m->rp, &m->base, m->display, &m->cond,
+	m->cache = remote_cache_new(60);
+	ck_assert_ptr_nonnull(m->cache);
+	remote_pool_init(&m->rp, &m->base, m->display, &m->cond, m->cache,
 			 NFSB_BACKOFF_FIRST_MS, NFSB_BACKOFF_MAX_MS);
 	m->nconn = n;
 	m->conns = calloc(n, sizeof(*m->conns));
@@ -250,6 +252,7 @@ static void pool_setup(struct nfsb_mount *m, size_t n, size_t live)
 
 static void pool_teardown(struct nfsb_mount *m)
 {
+	remote_cache_free(m->cache);
 	free(m->conns);
 	pthread_cond_destroy(&m->cond);
 	pthread_mutex_destroy(&m->lock);
@@ -303,6 +306,38 @@ START_TEST(test_pool_connected_once_answered)
 	nfsb_put(&b);
 	ck_assert_str_eq(remote_state_name(m.rp.state), "connected");
 	ck_assert_uint_eq(m.base.reconnects, 0);
+	pool_teardown(&m);
+}
+END_TEST
+
+/* The server stopped answering (the mount is down) and is answered again:
+ * what the cache had from before the outage is dropped, while an answer
+ * on a mount that never went away leaves it. */
+START_TEST(test_pool_cache_dropped_after_outage)
+{
+	struct nfsb_mount m;
+	struct nfsb_op a, b;
+	struct stat st = {.st_mode = S_IFREG | 0644, .st_size = 1}, got;
+
+	pool_setup(&m, 2, 2);
+	remote_cache_put_attr(m.cache, "/f", &st, remote_cache_gen(m.cache));
+	ck_assert_int_eq(nfsb_get(&m, -1, &a), 0);
+	a.answered = true;
+	nfsb_put(&a);
+	ck_assert(remote_cache_get_attr(m.cache, "/f", &got));
+
+	ck_assert_int_eq(nfsb_get(&m, -1, &a), 0);
+	a.dead = true; /* as nfsb_finish() when no answer came in time */
+	a.timed_out = true;
+	nfsb_put(&a);
+	ck_assert_str_eq(remote_state_name(m.rp.state), "down");
+	m.down_until = 0; /* the backoff is over */
+	ck_assert_int_eq(nfsb_get(&m, -1, &b), 0);
+	ck_assert_ptr_eq(b.nfs, POOL_LIVE);
+	b.answered = true;
+	nfsb_put(&b);
+	ck_assert_str_eq(remote_state_name(m.rp.state), "connected");
+	ck_assert(!remote_cache_get_attr(m.cache, "/f", &got));
 	pool_teardown(&m);
 }
 END_TEST
@@ -536,6 +571,87 @@ START_TEST(test_pool_rebuild_hangs_beside_live)
 }
 END_TEST
 
+/* One READ reply of `len` bytes from "ABCDEFGHIJ" for a chunk that asked
+ * for 8, through the callback of `version`: the chunk's outcome. */
+static struct nfsb_mount read_m;
+
+static int read_reply(int version, u_int len, bool eof, struct nfsb_chunk *c,
+		      char *buf)
+{
+	static struct nfsb_file nf;
+	static char data[] = "ABCDEFGHIJ";
+	struct nfsb_wait w;
+
+	memset(&nf, 0, sizeof(nf));
+	read_m.display = pool_display;
+	read_m.version = version;
+	nf.base.mount = &read_m.base;
+	memset(buf, 'x', 10);
+	nfsb_wait_init(&w);
+	w.pending = 1;
+	*c = (struct nfsb_chunk){.w = &w, .nf = &nf, .buf = buf, .want = 8};
+	if (version == 3) {
+		READ3res res;
+
+		memset(&res, 0, sizeof(res));
+		res.status = NFS3_OK;
+		res.READ3res_u.resok.count = len;
+		res.READ3res_u.resok.eof = eof;
+		res.READ3res_u.resok.data.data_len = len;
+		res.READ3res_u.resok.data.data_val = data;
+		nfsb_cb_read3(NULL, RPC_STATUS_SUCCESS, &res, c);
+	} else {
+		nfs_resop4 ops[2];
+		COMPOUND4res res;
+		READ4resok *ok = &ops[1].nfs_resop4_u.opread.READ4res_u.resok4;
+
+		memset(ops, 0, sizeof(ops));
+		memset(&res, 0, sizeof(res));
+		ops[0].resop = OP_PUTFH;
+		ops[1].resop = OP_READ;
+		ok->eof = eof;
+		ok->data.data_len = len;
+		ok->data.data_val = data;
+		res.status = NFS4_OK;
+		res.resarray.resarray_len = 2;
+		res.resarray.resarray_val = ops;
+		nfsb_cb_read4(NULL, RPC_STATUS_SUCCESS, &res, c);
+	}
+	ck_assert_int_eq(w.pending, 0);
+	ck_assert(!w.transport);
+	return w.err;
+}
+
+/* A READ reply that carries more than was asked is a broken (or hostile)
+ * server's: that request fails with EIO and nothing of it is copied, for
+ * NFSv3 and NFSv4.  What was asked, or less, is taken as it comes. */
+START_TEST(test_read_reply_longer_than_asked)
+{
+	for (int version = 3; version <= 4; version++) {
+		struct nfsb_chunk c;
+		char buf[10];
+
+		memset(&read_m, 0, sizeof(read_m));
+		ck_assert_int_eq(read_reply(version, 9, false, &c, buf), -EIO);
+		ck_assert_uint_eq(c.got, 0);
+		ck_assert(memcmp(buf, "xxxxxxxxxx", 10) == 0);
+		ck_assert(read_m.read_overrun_logged);
+		/* again: failed each time (logged only the first) */
+		ck_assert_int_eq(read_reply(version, 10, true, &c, buf), -EIO);
+		ck_assert(memcmp(buf, "xxxxxxxxxx", 10) == 0);
+
+		ck_assert_int_eq(read_reply(version, 8, false, &c, buf), 0);
+		ck_assert_uint_eq(c.got, 8);
+		ck_assert(!c.eof);
+		ck_assert(memcmp(buf, "ABCDEFGHxx", 10) == 0);
+		ck_assert_int_eq(read_reply(version, 3, true, &c, buf), 0);
+		ck_assert_uint_eq(c.got, 3);
+		ck_assert(c.eof);
+		ck_assert(memcmp(buf, "ABCxxxxxxx", 10) == 0);
+	}
+}
+END_TEST
+
 Suite *nfs_suite(void);
 
 Suite *nfs_suite(void)
@@ -548,7 +664,9 @@ Suite *nfs_suite(void)
 	tcase_add_test(tc, test_refused_is_fast_and_named);
 	tcase_add_test(tc, test_data_path);
 	tcase_add_test(tc, test_call_on_lost_context);
+	tcase_add_test(tc, test_read_reply_longer_than_asked);
 	tcase_add_test(tc, test_pool_connected_once_answered);
+	tcase_add_test(tc, test_pool_cache_dropped_after_outage);
 	tcase_add_test(tc, test_pool_one_slot_fails);
 	tcase_add_test(tc, test_pool_abandoned_not_counted);
 	tcase_add_test(tc, test_pool_failing_slot_state);

@@ -24,7 +24,7 @@ static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static void setup(struct remote_pool *rp, unsigned first, unsigned max)
 {
 	memset(&vm, 0, sizeof(vm));
-	remote_pool_init(rp, &vm, "test://server/", &cond, first, max);
+	remote_pool_init(rp, &vm, "test://server/", &cond, NULL, first, max);
 }
 
 START_TEST(test_state_names)
@@ -63,6 +63,40 @@ START_TEST(test_transitions_and_count)
 	ck_assert_int_eq(rp.state, REMOTE_CONNECTED);
 	ck_assert_uint_eq(vm.reconnects, 2);
 	pthread_mutex_unlock(&lock);
+}
+END_TEST
+
+/* Back to connected from reconnecting or down, the cache is dropped (and
+ * so is a put of a fetch made before); connected again while connected,
+ * it is not. */
+START_TEST(test_connected_again_clears_cache)
+{
+	struct remote_cache *c = remote_cache_new(60);
+	struct stat st = {.st_mode = S_IFREG | 0644, .st_size = 1}, got;
+	struct remote_pool rp;
+	uint64_t gen;
+
+	ck_assert_ptr_nonnull(c);
+	memset(&vm, 0, sizeof(vm));
+	remote_pool_init(&rp, &vm, "test://server/", &cond, c, 250, 5000);
+	pthread_mutex_lock(&lock);
+	remote_cache_put_attr(c, "/a", &st, remote_cache_gen(c));
+	remote_pool_connected_locked(&rp, false);
+	ck_assert(remote_cache_get_attr(c, "/a", &got));
+	for (int i = 0; i < 2; i++) {
+		/* i == 0: a connection broke; 1: a call timed out */
+		gen = remote_cache_gen(c);
+		remote_pool_broken_locked(&rp, i == 1, "gone");
+		/* still served while the server is away */
+		ck_assert(remote_cache_get_attr(c, "/a", &got));
+		remote_pool_connected_locked(&rp, true);
+		ck_assert(!remote_cache_get_attr(c, "/a", &got));
+		remote_cache_put_attr(c, "/a", &st, gen);
+		ck_assert(!remote_cache_get_attr(c, "/a", &got));
+		remote_cache_put_attr(c, "/a", &st, remote_cache_gen(c));
+	}
+	pthread_mutex_unlock(&lock);
+	remote_cache_free(c);
 }
 END_TEST
 
@@ -321,6 +355,7 @@ Suite *remote_suite(void)
 
 	tcase_add_test(tc, test_state_names);
 	tcase_add_test(tc, test_transitions_and_count);
+	tcase_add_test(tc, test_connected_again_clears_cache);
 	tcase_add_test(tc, test_backoff);
 	tcase_add_test(tc, test_retry_once);
 	tcase_add_test(tc, test_deadline);

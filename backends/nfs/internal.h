@@ -128,6 +128,9 @@ struct nfsb_mount {
 
 	struct nfsb_wb *wb; /* write-behind (wb.c) */
 
+	/* atomic: a READ answered with more than it asked was logged (io.c) */
+	bool read_overrun_logged;
+
 	pthread_mutex_t open_lock;    /* a leaf lock */
 	pthread_cond_t open_cond;     /* a file was released */
 	struct nfsb_file *open_files; /* protected by open_lock */
@@ -385,6 +388,11 @@ int nfsb_release(struct vfs_file *f);
 /* ---- io.c ----------------------------------------------------------- */
 
 ssize_t nfsb_read(struct vfs_file *f, void *buf, size_t size, off_t off);
+/* The callbacks of one READ (v3) and of one PUTFH+READ compound (v4): priv
+ * is the struct nfsb_chunk whose request it was.  Here for the unit
+ * test, which hands them made-up replies. */
+void nfsb_cb_read3(struct rpc_context *rpc, int status, void *data, void *priv);
+void nfsb_cb_read4(struct rpc_context *rpc, int status, void *data, void *priv);
 ssize_t nfsb_write(struct vfs_file *f, const void *buf, size_t size, off_t off);
 /* Sticky error of `nf`, reported once. */
 int nfsb_take_err(struct nfsb_file *nf);

@@ -7,14 +7,40 @@
 #include "backends/nfs/internal.h"
 
 /*
+ * The data of a READ reply for chunk c.  A server that answers more than
+ * was asked is broken or hostile: which of its bytes belong at c->off
+ * cannot be known, so the request fails with EIO instead of copying a
+ * clamped part of it (logged once per mount).  Less than asked is a short
+ * read (nfsb_read_rests).
+ */
+static int nfsb_read_data(struct nfsb_chunk *c, const char *data, size_t len,
+			  bool eof)
+{
+	struct nfsb_mount *m = nfsb_m(c->nf->base.mount);
+
+	if (len > c->want) {
+		if (!__atomic_exchange_n(&m->read_overrun_logged, true,
+					 __ATOMIC_RELAXED))
+			log_warn("%s: a READ of %zu bytes at %lld was answered "
+				 "with %zu: the server is broken, such reads "
+				 "fail with EIO",
+				 m->display, c->want, (long long)c->off, len);
+		return -EIO;
+	}
+	memcpy(c->buf, data, len);
+	c->got = len;
+	c->eof = eof;
+	return 0;
+}
+
+/*
  * A READ reply (v3), through the raw RPC API: libnfs 4.0's nfs_pread
  * answers every failed READ with -EFAULT, which cannot be told from a
  * lost connection, so a file removed on the server (NFS3ERR_STALE: a lock
  * record another host replaced, say) would cost the connection and read
  * as EIO instead of ESTALE.
  */
-static void nfsb_cb_read3(struct rpc_context *rpc, int status, void *data,
-			  void *priv)
+void nfsb_cb_read3(struct rpc_context *rpc, int status, void *data, void *priv)
 {
 	struct nfsb_chunk *c = priv;
 	READ3res *res = data;
@@ -31,18 +57,14 @@ static void nfsb_cb_read3(struct rpc_context *rpc, int status, void *data,
 			err = -EIO;
 	} else {
 		READ3resok *ok = &res->READ3res_u.resok;
-		size_t n = ok->data.data_len < c->want ? ok->data.data_len
-						       : c->want;
 
-		memcpy(c->buf, ok->data.data_val, n);
-		c->got = n;
-		c->eof = ok->eof;
+		err = nfsb_read_data(c, ok->data.data_val, ok->data.data_len,
+				     ok->eof);
 	}
 	nfsb_wait_done(c->w, err);
 }
 
-static void nfsb_cb_read4(struct rpc_context *rpc, int status, void *data,
-			  void *priv)
+void nfsb_cb_read4(struct rpc_context *rpc, int status, void *data, void *priv)
 {
 	struct nfsb_chunk *c = priv;
 	nfs_resop4 rr, *r = &rr;
@@ -50,12 +72,9 @@ static void nfsb_cb_read4(struct rpc_context *rpc, int status, void *data,
 
 	if (err == 0) {
 		READ4resok *ok = &r->nfs_resop4_u.opread.READ4res_u.resok4;
-		size_t n = ok->data.data_len < c->want ? ok->data.data_len
-						       : c->want;
 
-		memcpy(c->buf, ok->data.data_val, n);
-		c->got = n;
-		c->eof = ok->eof;
+		err = nfsb_read_data(c, ok->data.data_val, ok->data.data_len,
+				     ok->eof);
 	}
 	nfsb_wait_done(c->w, err);
 }

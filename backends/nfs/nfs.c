@@ -281,8 +281,6 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 	pthread_mutex_init(&m->open_lock, NULL);
 	pthread_cond_init(&m->open_cond, NULL);
 	m->display = vfs_url_display(url);
-	remote_pool_init(&m->rp, &m->base, m->display, &m->cond,
-			 NFSB_BACKOFF_FIRST_MS, NFSB_BACKOFF_MAX_MS);
 	m->server = strdup(url->host);
 	if (!m->display || !m->server) {
 		ret = vfs_error_set(err, ENOMEM, "%s: out of memory", url->raw);
@@ -299,6 +297,8 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 				    m->display);
 		goto err_free;
 	}
+	remote_pool_init(&m->rp, &m->base, m->display, &m->cond, m->cache,
+			 NFSB_BACKOFF_FIRST_MS, NFSB_BACKOFF_MAX_MS);
 	m->root_user = geteuid() == 0;
 	m->auth_uid =
 		vfs_opts_get(opts, "uid")
@@ -412,7 +412,8 @@ static int nfsb_start_statvfs(struct nfsb_op *op, struct nfsb_wait *w,
 
 struct nfsb_pathconfreq {
 	struct nfsb_wait *w;
-	struct nfs_fh *raw; /* the directory's handle, or NULL */
+	char fh[NFSB_V3_FHSIZE]; /* the directory's handle, */
+	int fh_len;              /* 0 if none */
 	unsigned long name_max;
 };
 
@@ -439,11 +440,11 @@ static int nfsb_start_pathconf3(struct nfsb_op *op, struct nfsb_wait *w,
 	PATHCONF3args a;
 
 	r->w = w;
-	if (!r->raw)
+	if (!r->fh_len)
 		return -1;
 	memset(&a, 0, sizeof(a));
-	a.object.data.data_len = (u_int)r->raw->len;
-	a.object.data.data_val = r->raw->val;
+	a.object.data.data_len = (u_int)r->fh_len;
+	a.object.data.data_val = r->fh;
 	return rpc_nfs3_pathconf_async(nfs_get_rpc_context(op->nfs),
 				       nfsb_cb_pathconf3, &a, r);
 }
@@ -453,7 +454,7 @@ static int nfsb_start_pathconf3(struct nfsb_op *op, struct nfsb_wait *w,
 static int nfsb_v3_namemax(struct nfsb_mount *m, const char *full,
 			   unsigned long *out)
 {
-	struct nfsb_pathconfreq r = {NULL, NULL, 0};
+	struct nfsb_pathconfreq r = {.w = NULL};
 	struct nfsb_op op;
 	int ret, tries = 0;
 
@@ -468,11 +469,20 @@ static int nfsb_v3_namemax(struct nfsb_mount *m, const char *full,
 		if (ret == 0 && !o.r.ptr)
 			ret = -EIO;
 		if (ret == 0) {
-			r.raw = nfsb_rawfh(o.r.ptr, NFSB_V3_FHSIZE);
-			ret = nfsb_call_on(&op, nfsb_start_pathconf3, &r);
-			/* an NFSv3 handle holds no server state: this only
-			 * frees it */
+			struct nfs_fh *raw =
+				nfsb_rawfh(o.r.ptr, NFSB_V3_FHSIZE);
+
+			r.fh_len = raw ? raw->len : 0;
+			if (raw)
+				memcpy(r.fh, raw->val, (size_t)raw->len);
+			/* Freed before the PATHCONF, while the context that
+			 * opened it is alive: a PATHCONF that fails destroys
+			 * the context, and the close would then not be made
+			 * at all (nfsb_call_on), leaking libnfs's handle.
+			 * An NFSv3 handle holds no server state, so this
+			 * only frees it, and the copy stays valid. */
 			nfsb_call_on(&op, nfsb_start_close, o.r.ptr);
+			ret = nfsb_call_on(&op, nfsb_start_pathconf3, &r);
 		}
 		nfsb_put(&op);
 	} while (nfsb_retry(&op, ret, &tries));

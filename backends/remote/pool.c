@@ -44,11 +44,13 @@ void remote_cond_init(pthread_cond_t *cond)
 
 void remote_pool_init(struct remote_pool *rp, struct vfs_mount *vm,
 		      const char *display, pthread_cond_t *cond,
-		      unsigned backoff_first_ms, unsigned backoff_max_ms)
+		      struct remote_cache *cache, unsigned backoff_first_ms,
+		      unsigned backoff_max_ms)
 {
 	rp->vm = vm;
 	rp->display = display;
 	rp->cond = cond;
+	rp->cache = cache;
 	rp->state = REMOTE_CONNECTED;
 	rp->backoff_first_ms = backoff_first_ms;
 	rp->backoff_max_ms = backoff_max_ms;
@@ -66,11 +68,17 @@ void remote_pool_set_state_locked(struct remote_pool *rp, enum remote_state s,
 	if (rp->state == s)
 		return;
 	rp->state = s;
-	if (s == REMOTE_CONNECTED)
+	if (s == REMOTE_CONNECTED) {
+		/* whatever was cached before the outage may be out of date,
+		 * and a fetch that started before it must not be stored
+		 * either (a clear drops those puts too) */
+		if (rp->cache)
+			remote_cache_clear(rp->cache);
 		log_info("%s: %s", rp->display, remote_state_names[s]);
-	else
+	} else {
 		log_warn("%s: %s%s%s", rp->display, remote_state_names[s],
 			 why ? ": " : "", why ? why : "");
+	}
 	pthread_cond_broadcast(rp->cond);
 }
 

@@ -37,6 +37,12 @@
  * time); the driver marks such a slot and its new connection is no
  * reconnect.
  *
+ * Cache: coming back to connected (from reconnecting or down) drops the
+ * mount's attribute and listing cache (backends/remote/cache.h).  The
+ * server may have changed while we could not see it (restarted from a
+ * snapshot, written by others while the path to it was cut), and what
+ * was cached before would be served for up to cache_ttl more.
+ *
  * Backoff: after a failed attempt the next one waits first_ms, and each
  * further failure doubles the wait up to max_ms; a success resets it.
  * The limits are the driver's (its connect costs differ), the policy is
@@ -63,6 +69,7 @@
 #include <time.h>
 
 #include "backends/backend.h"
+#include "backends/remote/cache.h"
 
 enum remote_state { REMOTE_CONNECTED, REMOTE_RECONNECTING, REMOTE_DOWN };
 
@@ -70,6 +77,8 @@ struct remote_pool {
 	struct vfs_mount *vm; /* reconnects are counted in vm->reconnects */
 	const char *display;  /* for messages: the URL, no secrets */
 	pthread_cond_t *cond; /* the driver's; broadcast on a change */
+	struct remote_cache *cache; /* the mount's, or NULL: cleared on
+				     * the way back to connected */
 	enum remote_state state;
 	unsigned backoff_first_ms, backoff_max_ms;
 	unsigned backoff_ms; /* in force; 0: no failure since a success */
@@ -91,16 +100,21 @@ void remote_deadline_start(struct remote_deadline *d, long timeout_ms);
  * the wall clock can neither cut a wait short nor stretch it. */
 void remote_cond_init(pthread_cond_t *cond);
 
-/* Start connected (the mount's first connection is made before). */
+/* Start connected (the mount's first connection is made before).  cache
+ * (borrowed, may be NULL) is the mount's attribute and listing cache, to
+ * be dropped when the mount comes back after an outage. */
 void remote_pool_init(struct remote_pool *rp, struct vfs_mount *vm,
 		      const char *display, pthread_cond_t *cond,
-		      unsigned backoff_first_ms, unsigned backoff_max_ms);
+		      struct remote_cache *cache, unsigned backoff_first_ms,
+		      unsigned backoff_max_ms);
 
 /* "connected", "reconnecting" or "down". */
 const char *remote_state_name(enum remote_state s);
 
 /* Enter state s (nothing if already there): logs it, with `why` if not
- * NULL, and wakes the waiters on cond. */
+ * NULL, and wakes the waiters on cond.  Into connected from reconnecting
+ * or down, it clears the cache (the cache's lock is a leaf, taken under
+ * the pool lock). */
 void remote_pool_set_state_locked(struct remote_pool *rp, enum remote_state s,
 				  const char *why);
 

@@ -46,7 +46,7 @@ int sftp_pool_init(struct sftp_mount *sm)
 	remote_cond_init(&p->cond);
 	remote_cond_init(&p->maint_cond);
 	remote_pool_init(&p->rp, &sm->base, sm->cfg.display, &p->cond,
-			 SFTP_BACKOFF_FIRST_MS, SFTP_BACKOFF_MAX_MS);
+			 sm->cache, SFTP_BACKOFF_FIRST_MS, SFTP_BACKOFF_MAX_MS);
 	clock_gettime(CLOCK_MONOTONIC, &p->next_attempt);
 	p->last_attempt_end = p->next_attempt;
 	return 0;
@@ -334,11 +334,11 @@ const char *sftp_pool_state(struct sftp_mount *sm)
 void sftp_pool_opened_locked(struct sftp_mount *sm, struct sftp_conn *c)
 {
 	struct sftp_pool *p = &sm->pool;
-	bool was_connected = p->rp.state == REMOTE_CONNECTED;
 
 	/* a slot whose session broke: a reconnect; not its first session,
 	 * nor one that replaces a session given up at a caller's deadline
-	 * (the server never failed) */
+	 * (the server never failed).  Back from an outage, this drops the
+	 * cache (the server may have changed while we were away). */
 	remote_pool_connected_locked(&p->rp, c->gen > 0 && !c->abandoned);
 	c->gen++;
 	c->up = true;
@@ -346,9 +346,6 @@ void sftp_pool_opened_locked(struct sftp_mount *sm, struct sftp_conn *c)
 	c->abandoned = false;
 	/* a failure of this session is a new one, to be acted on */
 	c->epoch = p->fail_epoch;
-	if (!was_connected)
-		/* the server may have changed while we were away */
-		remote_cache_clear(sm->cache);
 }
 
 /* One (re)connect attempt for slot c (reserved busy by the caller). */

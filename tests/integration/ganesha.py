@@ -216,9 +216,31 @@ EXPORT {
     # -- faults -------------------------------------------------------------
 
     def pause(self):
-        """SIGSTOP the server: it stops answering, its sockets stay open."""
+        """SIGSTOP the server: it stops answering, its sockets stay open.
+        Returns once every thread has stopped: kill() returns before the
+        group stop reaches them all, and a thread still running would
+        answer a request sent right after."""
         if self.proc is not None and self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGSTOP)
+            harness.wait_for(lambda: self._all_stopped(self.proc.pid), 10,
+                             "ganesha to stop")
+
+    @staticmethod
+    def _all_stopped(pid):
+        try:
+            tids = os.listdir("/proc/%d/task" % pid)
+        except FileNotFoundError:
+            return True
+        for tid in tids:
+            try:
+                with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                    # the state follows the parenthesised command name
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+            except (FileNotFoundError, IndexError):
+                continue
+            if state not in ("T", "t", "Z", "X"):
+                return False
+        return True
 
     def resume(self):
         if self.proc is not None and self.proc.poll() is None:

@@ -942,6 +942,38 @@ class SftpResilience(harness.TestCase):
         harness.wait_for(works, 30, "the mount to recover")
         self.assertEqual(v.mount_info("/ssh")["state"], "connected")
 
+    def test_one_timeout_fails_the_other_sessions_fast(self):
+        """Once one session to a silent server has timed out, the mount's
+        other sessions are taken for dead too: later callers, also on open
+        files whose handles live on other sessions, fail at once instead
+        of each waiting out the timeout on a session of its own."""
+        timeout = 3
+        v = self.mount(timeout=timeout, cache_ttl=0, connections=4)
+        self.addCleanup(v.stop)
+        fds = []
+        for i in range(4):
+            write_file(v.path("ssh/f%d" % i), b"x" * 8192)
+        # one open file per session (the least loaded takes each open)
+        for i in range(4):
+            fds.append(os.open(v.path("ssh/f%d" % i), os.O_RDONLY | os.O_DIRECT))
+            self.addCleanup(os.close, fds[-1])
+        buf = mmap.mmap(-1, 4096)
+        self.addCleanup(buf.close)
+        for fd in fds:
+            self.assertEqual(os.preadv(fd, [buf], 0), 4096)
+        self.sshd.pause()
+        self.addCleanup(self.sshd.resume)
+        took, res = timed(os.preadv, fds[0], [buf], 0)
+        self.assertIsInstance(res, OSError)
+        self.assertLess(took, timeout + 1.5)
+        for what, fn, args in [("read", os.preadv, (fd, [buf], 0)) for fd in fds[1:]] + [
+                ("stat", os.stat, (v.path("ssh/nope%d" % i),)) for i in range(4)]:
+            took, res = timed(fn, *args)
+            self.assertIsInstance(res, OSError, what)
+            self.assertIn(res.errno, (errno.EIO, errno.ETIMEDOUT), what)
+            self.assertLess(took, 0.5, what)
+        self.assertEqual(v.mount_info("/ssh")["state"], "down")
+
 
 if __name__ == "__main__":
     harness.main()
