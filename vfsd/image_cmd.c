@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 
 #include "guestfs/layer.h"
+#include "lib/json.h"
 #include "vfsd/image_cmd.h"
-#include "vfsd/report.h"
 #include "vfsd/router.h"
 
 static int probe_at(struct vfs_mount *vm, const char *rel, void *info)
@@ -30,9 +30,9 @@ static int probe(const char *path, struct image_info *info)
 static void info_json(FILE *out, const char *path, const struct image_info *i)
 {
 	fputs("{\"path\":", out);
-	report_json_str(out, path);
+	vfs_json_str(out, path);
 	fputs(",\"format\":", out);
-	report_json_str(out, i->format);
+	vfs_json_str(out, i->format);
 	fprintf(out,
 		",\"virtual_size\":%llu,\"file_size\":%llu,\"allocated_size\":%"
 		"llu",
@@ -48,7 +48,7 @@ static void info_json(FILE *out, const char *path, const struct image_info *i)
 			i->corrupt ? "true" : "false");
 	fputs(",\"backing_file\":", out);
 	if (i->backing_file[0])
-		report_json_str(out, i->backing_file);
+		vfs_json_str(out, i->backing_file);
 	else
 		fputs("null", out);
 	fputs(",\"locked_by\":[", out);
@@ -61,7 +61,7 @@ static void info_json(FILE *out, const char *path, const struct image_info *i)
 		     h = strtok_r(NULL, ",", &save)) {
 			if (k++)
 				fputc(',', out);
-			report_json_str(out, h);
+			vfs_json_str(out, h);
 		}
 	}
 	fputs("],\"lock_holders\":[", out);
@@ -79,9 +79,9 @@ static void info_json(FILE *out, const char *path, const struct image_info *i)
 				   &age) != 3)
 				continue;
 			fprintf(out, "%s{\"host\":", k++ ? "," : "");
-			report_json_str(out, host);
+			vfs_json_str(out, host);
 			fputs(",\"token\":", out);
-			report_json_str(out, token);
+			vfs_json_str(out, token);
 			fprintf(out, ",\"age\":%d}", age);
 		}
 	}

@@ -11,7 +11,6 @@
 #include <time.h>
 
 #include "lib/error.h"
-#include "lib/json.h"
 
 struct vfsd_status {
 	const char *version;
@@ -30,12 +29,5 @@ void report_mounts(FILE *out, bool json);
  * set for an unknown prefix. */
 int report_stats(FILE *out, const char *prefix, bool json,
 		 struct vfs_error *err);
-
-/* The name guestfs/image.c still quotes its JSON with; everything else
- * calls vfs_json_str (lib/json.h) itself. */
-static inline void report_json_str(FILE *out, const char *s)
-{
-	vfs_json_str(out, s);
-}
 
 #endif /* VFSD_REPORT_H */

@@ -193,7 +193,8 @@ int fault_wrap(struct vfs_mount **vm, const char *what, struct vfs_error *err)
 	fm->base.caps = inner->caps & ~VFS_CAP_PASSTHROUGH;
 	fm->base.attr_timeout = inner->attr_timeout;
 	fm->base.entry_timeout = inner->entry_timeout;
-	fm->base.reconnects = inner->reconnects;
+	/* the router reads the backend's counters and bits through it */
+	fm->base.lower = inner;
 	log_warn("%s: fault injection is on (%s): for tests only, never in "
 		 "production",
 		 what, fm->name);

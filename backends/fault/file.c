@@ -129,6 +129,10 @@ ssize_t fault_write(struct vfs_file *f, const void *buf, size_t size, off_t off)
 
 	if (ret < 0)
 		return ret;
+	/* the layer above asks for write-through on our handle; it is the
+	 * backend's to honour (backend.h) */
+	if (atomic_load(&f->write_through))
+		atomic_store(&fault_inner(f)->write_through, true);
 	ret = ff->fm->iops->write(fault_inner(f), buf, size, off);
 	return fault_leave(ff->fm, &act, ret);
 }
