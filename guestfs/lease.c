@@ -247,8 +247,8 @@ static int scan_one(const struct gfs_lower *l, const char *rdir,
 		/* the server or the way to it failed mid-read: that is no
 		 * answer about this record, and no lock either (taken as a
 		 * whole-file lock it would refuse a lock with EAGAIN, "held
-		 * by another", for a glitch; so is a backend's own EAGAIN) */
-		ret = rerr == -EAGAIN ? -EIO : rerr;
+		 * by another", for a glitch) */
+		ret = rerr;
 	} else if (!text || record_parse(text, v, n, cap, host, sizeof(host),
 					 token, sizeof(token)) < 0) {
 		log_warn("lock lease %s %s; taken as a write lock of the whole "
@@ -415,8 +415,7 @@ int lease_remote_locks(const struct gfs_lower *l, const char *rdir,
 	}
 	if (ret < 0) {
 		free(v);
-		/* a backend's EAGAIN (NFS3ERR_JUKEBOX) is no holder */
-		return ret == -EAGAIN ? -EIO : ret;
+		return ret;
 	}
 	*out = v;
 	*outn = n;
@@ -610,8 +609,7 @@ int lease_acquire(struct glock_file *gf, const char *rdir,
 
 		ret = lease_publish_fenced(gf, rdir, nv, nn, old_n, lk, &res);
 		if (ret < 0)
-			/* a backend's EAGAIN (NFS3ERR_JUKEBOX) is no holder */
-			return ret == -EAGAIN ? -EIO : ret;
+			return ret;
 		pthread_mutex_lock(&glock_g.lock);
 		mine_at = gf->rec_mtime;
 		valid = gf->valid_ns;

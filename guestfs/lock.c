@@ -250,8 +250,6 @@ int glock_test(const struct glock_key *k, struct glock *lk)
 	}
 	cx = vfs_callctx_push(0, true);
 	ret = record_server_now(k->lower, rdir, &now);
-	if (ret == -EAGAIN)
-		ret = -EIO; /* the backend's, not a holder's */
 	if (ret == 0)
 		ret = lease_remote_locks(k->lower, rdir, fid, &now, mine, false,
 					 &others, &on);
@@ -454,8 +452,6 @@ int glock_set(const struct glock_key *k, const struct glock *lk, bool wait,
 		pthread_cond_broadcast(&glock_g.changed);
 		if (ret == -EROFS)
 			ret = 0; /* nobody can write there anyway */
-		if (ret == -EAGAIN && (lk->type == F_UNLCK || downgrade))
-			ret = -EIO; /* a release conflicts with nobody */
 		if (lk->type == F_UNLCK && ret < 0) {
 			/* the next renewal writes what is left, or the lease
 			 * runs out by itself */

@@ -14,8 +14,13 @@
  * umask, no caller to create as. */
 static const struct vfs_cred root_cred = {.uid = 0, .gid = 0, .ngroups = 0};
 
-/* Past the thread's deadline nothing more is sent (what the router's
- * BCALL does for the calls it makes). */
+/*
+ * Past the thread's deadline nothing more is sent (what the router's
+ * BCALL does for the calls it makes).  A backend's EAGAIN ("try again
+ * later": NFS3ERR_JUKEBOX) becomes EIO here, the one place: to the lock
+ * code EAGAIN means "held by another", and a server's hiccup is no
+ * answer about any holder.
+ */
 #define LOWER_CALL(l, member, missing, mutates, ...)                           \
 	({                                                                     \
 		__typeof__((l)->m->ops->member(__VA_ARGS__)) r_;               \
@@ -27,6 +32,8 @@ static const struct vfs_cred root_cred = {.uid = 0, .gid = 0, .ngroups = 0};
 			r_ = -ETIMEDOUT;                                       \
 		else                                                           \
 			r_ = (l)->m->ops->member(__VA_ARGS__);                 \
+		if (r_ == -EAGAIN)                                             \
+			r_ = -EIO;                                             \
 		r_;                                                            \
 	})
 

@@ -1131,8 +1131,12 @@ END_TEST
 
 /* ---- capability bits ---------------------------------------------------- */
 
+/* The bits are the backend's, at the bottom of the mount's stack (under
+ * the fault wrapper): a backend may change them while it runs. */
 static int drop_caps(struct vfs_mount *vm, void *ctx)
 {
+	while (vm->lower)
+		vm = vm->lower;
 	vm->caps &= ~*(uint32_t *)ctx;
 	return 0;
 }

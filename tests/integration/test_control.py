@@ -2,6 +2,7 @@
 """vfsctl, the control socket, /.vfsd, reload, fstab and install, against a
 running daemon."""
 import errno
+import fcntl
 import json
 import os
 import signal
@@ -139,6 +140,21 @@ class Control(harness.TestCase):
         with self.assertRaises(OSError) as cm:
             write_file(self.v.path(".vfsd/stats"), b"x")
         self.assertIn(cm.exception.errno, (errno.EROFS, errno.EACCES))
+        # vfsd's own files keep no locks: fcntl(2)'s "no locks available"
+        # (the contract's answer for a missing getlk/setlk), never ENOSYS,
+        # which the kernel would remember for every mount at once
+        with open(self.v.path(".vfsd/stats"), "rb") as f:
+            for op in (fcntl.LOCK_SH | fcntl.LOCK_NB, fcntl.LOCK_SH):
+                with self.assertRaises(OSError) as cm:
+                    fcntl.lockf(f, op)
+                self.assertEqual(cm.exception.errno, errno.ENOLCK)
+            with self.assertRaises(OSError) as cm:
+                fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            self.assertEqual(cm.exception.errno, errno.ENOLCK)
+        # and the mounts beside them still lock
+        with open(self.v.path("cfg/lockable"), "wb") as f:
+            fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         r = vfsctl(self.v, "stats", "/nope", check=False)
         self.assertEqual(r.returncode, 1)
 
