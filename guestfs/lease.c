@@ -35,10 +35,71 @@ static void sleep_ms(long ms)
 
 /* ---- the others' records ----------------------------------------------- */
 
-/* Expired by the server's clock `now`: see the names in lock_internal.h. */
-static bool expired(const struct timespec *now, const struct timespec *mtime)
+/*
+ * Records dated ahead of the server's clock by more than a second: their
+ * mtime was set by hand, or the server's clock stepped back since they
+ * were written.  The server's clock cannot age them, so this daemon ages
+ * them by its own: whoever wrote one sent it before this daemon first saw
+ * it, so the writer's validity (W) ended by first sight + W < L + 1, and a
+ * record that stays unchanged (same name, same mtime) that long is
+ * expired.  Records are never rewritten under their name, so a live
+ * holder's records never grow that old.  Protected by glock_g.lock.
+ */
+#define FUTURE_MAX 64
+
+static struct future_seen {
+	uint64_t key; /* the record: mount, directory, name; 0: free */
+	struct timespec mtime;
+	int64_t first_ns; /* CLOCK_MONOTONIC: first seen */
+} future[FUTURE_MAX];
+
+static bool future_expired(const struct gfs_lower *l, const char *rdir,
+			   const char *name, const struct timespec *mtime)
 {
-	return vfs_ts_diff(now, mtime) > glock_g.lease + 1;
+	uint64_t key = vfs_hash_str(rdir) ^ vfs_hash_str(name) * 31 ^
+		       (uint64_t)(uintptr_t)l;
+	int64_t now = vfs_mono_ns();
+	struct future_seen *slot = NULL;
+	bool gone = false;
+
+	key |= 1; /* never 0 */
+	pthread_mutex_lock(&glock_g.lock);
+	for (int i = 0; i < FUTURE_MAX && !slot; i++)
+		if (future[i].key == key)
+			slot = &future[i];
+	if (slot && (slot->mtime.tv_sec != mtime->tv_sec ||
+		     slot->mtime.tv_nsec != mtime->tv_nsec))
+		slot->key = 0; /* another record now: start again */
+	if (!slot || !slot->key) {
+		/* the oldest sighting makes room: it was judged longest */
+		if (!slot) {
+			slot = &future[0];
+			for (int i = 1; i < FUTURE_MAX; i++)
+				if (!future[i].key ||
+				    (slot->key &&
+				     future[i].first_ns < slot->first_ns))
+					slot = &future[i];
+		}
+		*slot = (struct future_seen){key, *mtime, now};
+	}
+	gone = now - slot->first_ns > lease_ns() + NS;
+	if (gone)
+		slot->key = 0;
+	pthread_mutex_unlock(&glock_g.lock);
+	return gone;
+}
+
+/* Expired by the server's clock `now` (see the names in lock_internal.h),
+ * or by this daemon's for a record from the future (future_expired). */
+static bool expired(const struct gfs_lower *l, const char *rdir,
+		    const char *name, const struct timespec *now,
+		    const struct timespec *mtime)
+{
+	double age = vfs_ts_diff(now, mtime);
+
+	if (age < -1.0)
+		return future_expired(l, rdir, name, mtime);
+	return age > glock_g.lease + 1;
 }
 
 struct names {
@@ -237,7 +298,7 @@ static int scan_one(const struct gfs_lower *l, const char *rdir,
 		 * guessing otherwise could let two hosts write one image */
 		log_warn("lock lease %s unreadable: %s", path, strerror(-rerr));
 		ret = rerr;
-	} else if (mtime.tv_sec && expired(now, &mtime)) {
+	} else if (mtime.tv_sec && expired(l, rdir, name, now, &mtime)) {
 		if (clean) {
 			log_warn("removing expired lock lease %s (%.0f s old)",
 				 path, vfs_ts_diff(now, &mtime));
@@ -287,7 +348,8 @@ static void drop_if_expired(const struct gfs_lower *l, const char *rdir,
 
 	if (!path)
 		return;
-	if (lower_getattr(l, path, &st) == 0 && expired(now, &st.st_mtim)) {
+	if (lower_getattr(l, path, &st) == 0 &&
+	    expired(l, rdir, name, now, &st.st_mtim)) {
 		log_info("removing this daemon's expired lock lease %s", path);
 		lower_unlink(l, path);
 	}

@@ -876,6 +876,29 @@ class LockFaults(harness.TestCase):
             self.assertEqual(try_lock(self.b.path("s/img"), "ofd"), 0, content[:40])
             self.assertFalse(os.path.exists(path))
 
+    def test_record_from_the_future_expires(self):
+        """A record dated a day ahead of the server's clock (set by hand,
+        or the server's clock stepped back) holds its lock, but cannot hold
+        it for ever: unchanged for more than a lease since B first saw it,
+        it is expired, and removed."""
+        path = self.bogus_record(b"vfsd-lease 2\nhost hostZ\ntoken 0123456789abcdef\n"
+                                 b"P W 0 9223372036854775807\n")
+        ahead = time.time() + 86400
+        os.utime(path, (ahead, ahead))
+        first = time.monotonic()
+        self.assertEqual(try_lock(self.b.path("s/img"), "ofd"), 3)
+        took = None
+        while time.monotonic() - first < 3 * LEASE:
+            if try_lock(self.b.path("s/img"), "ofd") == 0:
+                took = time.monotonic() - first
+                break
+            time.sleep(0.5)
+        self.assertIsNotNone(took, "a record from the future held for ever")
+        # not before a whole lease (plus the second SFTP times lack) of
+        # B's own clock
+        self.assertGreaterEqual(took, LEASE + 1 - 0.5)
+        self.assertFalse(os.path.exists(path))
+
 
 class LeaseConfig(harness.TestCase):
     def test_timeout_too_long_for_lease(self):
