@@ -4,7 +4,9 @@
  * share (backends/remote/pool.c): state names and transitions, the
  * reconnect count, the backoff policy, the retry-once rule, the option
  * rows both drivers declare (backends/remote/opts.h), and the cache's
- * generations (backends/remote/cache.c).
+ * generations (backends/remote/cache.c), and the write-behind core
+ * (backends/remote/wb.c): window, ordering, coalescing, sticky errors,
+ * drains.
  */
 #include <check.h>
 #include <errno.h>
@@ -16,6 +18,7 @@
 #include "backends/remote/cache.h"
 #include "backends/remote/opts.h"
 #include "backends/remote/pool.h"
+#include "backends/remote/wb.h"
 
 static struct vfs_mount vm;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -346,6 +349,319 @@ START_TEST(test_backoff_counter)
 }
 END_TEST
 
+/* ---- write-behind core (backends/remote/wb.c) ---- */
+
+/* A fake mount: two files, a sender that records what it was given and
+ * may be held at a gate or made to fail. */
+struct wbt {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool gate_shut; /* sends wait while set */
+	int entered;    /* sends begun */
+	int sends;
+	size_t send_len[16];
+	off_t send_off[16];
+	int fail;                   /* what the next sends return */
+	struct remote_wb_file f[2]; /* files "a" and "b" */
+};
+
+static struct wbt wbt;
+
+static int wbt_send(void *ctx, struct remote_wb_file *file, const char *data,
+		    size_t len, off_t off)
+{
+	struct wbt *t = ctx;
+	int ret;
+
+	(void)file;
+	(void)data;
+	pthread_mutex_lock(&t->lock);
+	t->entered++;
+	pthread_cond_broadcast(&t->cond);
+	while (t->gate_shut)
+		pthread_cond_wait(&t->cond, &t->lock);
+	if (t->sends < 16) {
+		t->send_len[t->sends] = len;
+		t->send_off[t->sends] = off;
+	}
+	t->sends++;
+	ret = t->fail;
+	pthread_cond_broadcast(&t->cond);
+	pthread_mutex_unlock(&t->lock);
+	return ret;
+}
+
+static bool wbt_file_at(void *ctx, const struct remote_wb_file *file,
+			const char *path)
+{
+	struct wbt *t = ctx;
+
+	return strcmp(path, file == &t->f[0] ? "a" : "b") == 0;
+}
+
+static const struct remote_wb_ops wbt_ops = {
+	.send = wbt_send,
+	.file_at = wbt_file_at,
+};
+
+static void wbt_setup(void)
+{
+	memset(&wbt, 0, sizeof(wbt));
+	pthread_mutex_init(&wbt.lock, NULL);
+	pthread_cond_init(&wbt.cond, NULL);
+}
+
+static void wbt_gate(bool shut)
+{
+	pthread_mutex_lock(&wbt.lock);
+	wbt.gate_shut = shut;
+	pthread_cond_broadcast(&wbt.cond);
+	pthread_mutex_unlock(&wbt.lock);
+}
+
+/* Wait until n sends have begun (they may wait at the gate). */
+static void wbt_wait_entered(int n)
+{
+	pthread_mutex_lock(&wbt.lock);
+	while (wbt.entered < n)
+		pthread_cond_wait(&wbt.cond, &wbt.lock);
+	pthread_mutex_unlock(&wbt.lock);
+}
+
+static void wbt_sleep_ms(long ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000,
+			      .tv_nsec = (ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+static char wbt_buf[64];
+
+/* A call that may block, run on a thread of its own. */
+struct wbt_call {
+	struct remote_wb *wb;
+	int what;      /* 0: write 60 bytes to "a"; 1: drain "a"; 2: drain path
+			* "a"; 3: drain all */
+	bool returned; /* atomic */
+	pthread_t th;
+};
+
+static void *wbt_call_main(void *arg)
+{
+	struct wbt_call *c = arg;
+
+	switch (c->what) {
+	case 0:
+		ck_assert_int_eq(
+			remote_wb_write(c->wb, &wbt.f[0], wbt_buf, 60, 1000),
+			0);
+		break;
+	case 1:
+		remote_wb_drain(c->wb, &wbt.f[0]);
+		break;
+	case 2:
+		remote_wb_drain_path(c->wb, "a");
+		break;
+	default:
+		remote_wb_drain_all(c->wb);
+		break;
+	}
+	__atomic_store_n(&c->returned, true, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+static void wbt_call_start(struct wbt_call *c, struct remote_wb *wb, int what)
+{
+	*c = (struct wbt_call){.wb = wb, .what = what};
+	ck_assert_int_eq(pthread_create(&c->th, NULL, wbt_call_main, c), 0);
+}
+
+static bool wbt_call_returned(struct wbt_call *c)
+{
+	return __atomic_load_n(&c->returned, __ATOMIC_SEQ_CST);
+}
+
+/* A writer beyond the window waits until a job is done; one larger than
+ * the window goes alone into an empty queue. */
+START_TEST(test_wb_window)
+{
+	struct remote_wb *wb;
+	struct remote_wjob *j;
+	struct wbt_call c;
+
+	wbt_setup();
+	/* no sender threads: this test is the sender */
+	ck_assert_int_eq(remote_wb_new(&wb, &wbt_ops, &wbt, 0, 100, 0), 0);
+	ck_assert_int_eq(remote_wb_write(wb, &wbt.f[0], wbt_buf, 60, 0), 0);
+	ck_assert_uint_eq(wbt.f[0].pending, 1);
+	wbt_call_start(&c, wb, 0);
+	wbt_sleep_ms(100);
+	ck_assert(!wbt_call_returned(&c));
+	j = remote_wb_take(wb);
+	ck_assert_ptr_nonnull(j);
+	ck_assert_int_eq(j->off, 0);
+	remote_wb_done(wb, j, 0);
+	pthread_join(c.th, NULL);
+	ck_assert(wbt_call_returned(&c));
+	j = remote_wb_take(wb);
+	ck_assert_int_eq(j->off, 1000);
+	remote_wb_done(wb, j, 0);
+	/* larger than the window, into an empty queue: no wait */
+	{
+		static char big[200];
+
+		ck_assert_int_eq(
+			remote_wb_write(wb, &wbt.f[1], big, sizeof(big), 0), 0);
+	}
+	j = remote_wb_take(wb);
+	ck_assert_uint_eq(j->len, 200);
+	remote_wb_done(wb, j, 0);
+	ck_assert_uint_eq(wbt.f[0].pending, 0);
+	ck_assert_uint_eq(wbt.f[1].pending, 0);
+	remote_wb_free(wb);
+}
+END_TEST
+
+/* Overlapping jobs of a file never go together, and later jobs of that
+ * file wait behind the held one; other files go on. */
+START_TEST(test_wb_order)
+{
+	struct remote_wb *wb;
+	struct remote_wjob *a, *b, *c, *d;
+
+	wbt_setup();
+	ck_assert_int_eq(remote_wb_new(&wb, &wbt_ops, &wbt, 0, 1000, 0), 0);
+	ck_assert_int_eq(remote_wb_write(wb, &wbt.f[0], wbt_buf, 10, 0), 0);
+	ck_assert_int_eq(remote_wb_write(wb, &wbt.f[0], wbt_buf, 10, 5), 0);
+	ck_assert_int_eq(remote_wb_write(wb, &wbt.f[0], wbt_buf, 10, 100), 0);
+	ck_assert_int_eq(remote_wb_write(wb, &wbt.f[1], wbt_buf, 10, 0), 0);
+	a = remote_wb_take(wb);
+	ck_assert_ptr_eq(a->file, &wbt.f[0]);
+	ck_assert_int_eq(a->off, 0);
+	/* [5,15) overlaps [0,10) being sent; [100,110) is behind it */
+	d = remote_wb_take(wb);
+	ck_assert_ptr_eq(d->file, &wbt.f[1]);
+	ck_assert_ptr_null(remote_wb_take(wb));
+	remote_wb_done(wb, a, 0);
+	b = remote_wb_take(wb);
+	ck_assert_int_eq(b->off, 5);
+	/* does not overlap [5,15): may go beside it */
+	c = remote_wb_take(wb);
+	ck_assert_int_eq(c->off, 100);
+	ck_assert_ptr_null(remote_wb_take(wb));
+	remote_wb_done(wb, c, 0);
+	remote_wb_done(wb, b, 0);
+	remote_wb_done(wb, d, 0);
+	ck_assert(!remote_wb_stopping(wb));
+	remote_wb_stop(wb);
+	ck_assert(remote_wb_stopping(wb));
+	remote_wb_free(wb);
+}
+END_TEST
+
+/* Sync senders: contiguous jobs queued behind a busy sender go out as
+ * one write. */
+START_TEST(test_wb_coalesce)
+{
+	struct remote_wb *wb;
+
+	wbt_setup();
+	wbt_gate(true);
+	ck_assert_int_eq(remote_wb_new(&wb, &wbt_ops, &wbt, 1, 1000, 100), 0);
+	ck_assert_int_eq(remote_wb_write(wb, &wbt.f[0], wbt_buf, 10, 0), 0);
+	wbt_wait_entered(1); /* the sender took it: at the gate */
+	ck_assert_int_eq(remote_wb_write(wb, &wbt.f[0], wbt_buf, 10, 10), 0);
+	ck_assert_int_eq(remote_wb_write(wb, &wbt.f[0], wbt_buf, 10, 20), 0);
+	ck_assert_int_eq(remote_wb_write(wb, &wbt.f[0], wbt_buf, 10, 40), 0);
+	wbt_gate(false);
+	remote_wb_drain(wb, &wbt.f[0]);
+	ck_assert_int_eq(wbt.sends, 3);
+	ck_assert_uint_eq(wbt.send_len[0], 10);
+	ck_assert_int_eq(wbt.send_off[1], 10);
+	ck_assert_uint_eq(wbt.send_len[1], 20);
+	ck_assert_int_eq(wbt.send_off[2], 40);
+	remote_wb_free(wb);
+}
+END_TEST
+
+/* A failed job's error stays on its file until taken, once; the first
+ * failure wins. */
+START_TEST(test_wb_sticky_error)
+{
+	struct remote_wb *wb;
+
+	wbt_setup();
+	ck_assert_int_eq(remote_wb_new(&wb, &wbt_ops, &wbt, 1, 1000, 0), 0);
+	ck_assert_int_eq(remote_wb_err(NULL, &wbt.f[0]), 0);
+	wbt.fail = -EIO;
+	ck_assert_int_eq(remote_wb_write(wb, &wbt.f[0], wbt_buf, 10, 0), 0);
+	remote_wb_drain(wb, &wbt.f[0]);
+	pthread_mutex_lock(&wbt.lock);
+	wbt.fail = -ENOSPC;
+	pthread_mutex_unlock(&wbt.lock);
+	ck_assert_int_eq(remote_wb_write(wb, &wbt.f[0], wbt_buf, 10, 0), 0);
+	remote_wb_drain(wb, &wbt.f[0]);
+	/* the other file is untouched */
+	ck_assert_int_eq(remote_wb_err(wb, &wbt.f[1]), 0);
+	/* peeked (sftp's write), then taken (flush) once */
+	ck_assert_int_eq(remote_wb_err(wb, &wbt.f[0]), -EIO);
+	ck_assert_int_eq(remote_wb_err(wb, &wbt.f[0]), -EIO);
+	ck_assert_int_eq(remote_wb_take_err(wb, &wbt.f[0]), -EIO);
+	ck_assert_int_eq(remote_wb_take_err(wb, &wbt.f[0]), 0);
+	remote_wb_free(wb);
+}
+END_TEST
+
+/* Drains of a file, of a path and of everything wait for the jobs being
+ * sent, and only for those they concern. */
+START_TEST(test_wb_drain)
+{
+	struct remote_wb *wb;
+	struct wbt_call c[3];
+
+	wbt_setup();
+	wbt_gate(true);
+	ck_assert_int_eq(remote_wb_new(&wb, &wbt_ops, &wbt, 2, 1000, 0), 0);
+	ck_assert_int_eq(remote_wb_write(wb, &wbt.f[0], wbt_buf, 10, 0), 0);
+	wbt_wait_entered(1);
+	/* nothing of "b" is queued: no wait */
+	remote_wb_drain(wb, &wbt.f[1]);
+	remote_wb_drain_path(wb, "b");
+	for (int i = 0; i < 3; i++)
+		wbt_call_start(&c[i], wb, i + 1);
+	wbt_sleep_ms(100);
+	for (int i = 0; i < 3; i++)
+		ck_assert(!wbt_call_returned(&c[i]));
+	wbt_gate(false);
+	for (int i = 0; i < 3; i++) {
+		pthread_join(c[i].th, NULL);
+		ck_assert(wbt_call_returned(&c[i]));
+	}
+	ck_assert_int_eq(wbt.sends, 1);
+	ck_assert_uint_eq(wbt.f[0].pending, 0);
+	remote_wb_free(wb);
+}
+END_TEST
+
+/* Freeing sends what is queued first. */
+START_TEST(test_wb_free_sends_all)
+{
+	struct remote_wb *wb;
+
+	wbt_setup();
+	ck_assert_int_eq(remote_wb_new(&wb, &wbt_ops, &wbt, 2, 1000, 0), 0);
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(remote_wb_write(wb, &wbt.f[i % 2], wbt_buf, 10,
+						 (off_t)i * 100),
+				 0);
+	remote_wb_free(wb);
+	ck_assert_int_eq(wbt.sends, 5);
+	ck_assert_uint_eq(wbt.f[0].pending, 0);
+	ck_assert_uint_eq(wbt.f[1].pending, 0);
+}
+END_TEST
+
 Suite *remote_suite(void);
 
 Suite *remote_suite(void)
@@ -363,6 +679,12 @@ Suite *remote_suite(void)
 	tcase_add_test(tc, test_cache_put_after_invalidate);
 	tcase_add_test(tc, test_cache_invalidate_put);
 	tcase_add_test(tc, test_backoff_counter);
+	tcase_add_test(tc, test_wb_window);
+	tcase_add_test(tc, test_wb_order);
+	tcase_add_test(tc, test_wb_coalesce);
+	tcase_add_test(tc, test_wb_sticky_error);
+	tcase_add_test(tc, test_wb_drain);
+	tcase_add_test(tc, test_wb_free_sends_all);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -491,14 +491,16 @@ int nfsb_release(struct vfs_file *f)
 	struct nfsb_file *nf = nfsb_f(f);
 	struct nfsb_mount *m = nfsb_m(f->mount);
 	bool silly;
+	int lost;
 
 	nfsb_wb_drain(nf);
-	if (nf->err) {
+	lost = remote_wb_err(m->wbq, &nf->wbf);
+	if (lost) {
 		pthread_mutex_lock(&m->lock);
 		log_warn_ratelimited(&m->rl,
 				     "%s: %s: data written after the last "
 				     "flush was lost: %s",
-				     m->display, nf->path, strerror(-nf->err));
+				     m->display, nf->path, strerror(-lost));
 		pthread_mutex_unlock(&m->lock);
 	}
 	if (nf->fh) {

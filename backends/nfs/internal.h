@@ -16,7 +16,7 @@
  *             the calls every operation shares
  *   call.c    one request start to finish (nfsb_call)
  *   v4.c      our own NFSv4 COMPOUNDs where libnfs 4.0.0 falls short
- *   wb.c      write-behind: the mount's writer thread
+ *   wb.c      write-behind: the sender of the core (remote/wb.h)
  *
  * Every libnfs call of vfsd is in these files.  Nothing here is visible to
  * the rest of vfsd: the backend exports only nfs_ops.
@@ -46,6 +46,7 @@
 #include "backends/backend.h"
 #include "backends/remote/cache.h"
 #include "backends/remote/pool.h"
+#include "backends/remote/wb.h"
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/path.h"
@@ -126,7 +127,10 @@ struct nfsb_mount {
 	 * leaf) */
 	struct remote_cache *cache;
 
-	struct nfsb_wb *wb; /* write-behind (wb.c) */
+	/* write-behind: the shared queue (NULL: write_behind = no) and our
+	 * sender of it (wb.c) */
+	struct remote_wb *wbq;
+	struct nfsb_wb *wb;
 
 	/* atomic: a READ answered with more than it asked was logged (io.c) */
 	bool read_overrun_logged;
@@ -150,14 +154,14 @@ struct nfsb_file {
 	char fh4[NFS4_FHSIZE]; /* NFSv4: the file handle; no OPEN */
 	u_int fh4_len;         /* state is kept, see nfsb_do_open() */
 	int oflags;            /* flags libnfs was given */
-	unsigned wb_pending;   /* write-behind jobs not done yet;
-				* protected by the mount's wb lock */
+	/* write-behind: jobs pending, and the sticky error of a failed one,
+	 * reported once (remote/wb.h) */
+	struct remote_wb_file wbf;
 
 	pthread_mutex_t lock; /* the fields below */
 	bool dirty;           /* unstable data not yet committed */
 	bool verf_known;
 	char verf[NFS3_WRITEVERFSIZE]; /* write verifier of the dirty data */
-	int err;                       /* sticky -EIO, reported once */
 };
 
 struct vfs_dir {
@@ -408,10 +412,11 @@ int nfsb_wb_init(struct nfsb_mount *m);
 /* Send what is queued, wait for it, stop the thread. */
 void nfsb_wb_stop(struct nfsb_mount *m);
 /* Queue an ordinary (not O_DIRECT/O_SYNC/O_DSYNC) write; returns size at
- * once, or -ENOMEM.  Its failure shows up as nf->err. */
+ * once, or -ENOMEM.  Its failure shows up as nf's sticky error
+ * (nfsb_take_err). */
 ssize_t nfsb_wb_write(struct nfsb_file *nf, const void *buf, size_t size,
 		      off_t off);
-/* Wait until nf's queued writes are done (nf->err tells how). */
+/* Wait until nf's queued writes are done (nfsb_take_err tells how). */
 void nfsb_wb_drain(struct nfsb_file *nf);
 /* The same for every file open at `full`. */
 void nfsb_wb_drain_path(struct nfsb_mount *m, const char *full);

@@ -332,13 +332,7 @@ static int nfsb_start_write1(struct nfsb_op *op, struct nfsb_wait *w, void *arg)
 /* Sticky error of `nf`, reported once. */
 int nfsb_take_err(struct nfsb_file *nf)
 {
-	int err;
-
-	pthread_mutex_lock(&nf->lock);
-	err = nf->err;
-	nf->err = 0;
-	pthread_mutex_unlock(&nf->lock);
-	return err;
+	return remote_wb_take_err(nfsb_m(nf->base.mount)->wbq, &nf->wbf);
 }
 
 ssize_t nfsb_write(struct vfs_file *f, const void *buf, size_t size, off_t off)

@@ -64,7 +64,8 @@
  *
  * Lock order: nfsb_file.lock, then nfsb_mount.lock, then the cache's
  * lock (backends/remote/cache.c); open_lock is a leaf.  None is held across a
- * network call.
+ * network call.  The write-behind core's lock (backends/remote/wb.h) is
+ * taken under none of ours and holds only open_lock (wb.c).
  */
 #include "backends/nfs/internal.h"
 #include "backends/remote/opts.h"

@@ -1,42 +1,37 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * wb.c - write-behind: each mount's writer thread.
+ * wb.c - write-behind for the NFS backend: the mount's writer thread, an
+ * event-loop sender of the shared core (backends/remote/wb.h has the
+ * queue's rules: window, order of overlapping jobs, drains, sticky
+ * errors).
  *
- * Without the kernel's writeback cache (off for shared backends, so that
- * another host's changes are seen) a program's write(2) reaches us one
- * FUSE request at a time, and each waited for its WRITE's reply: one round
- * trip plus the server's work per MiB, nothing overlapped.  The kernel NFS
- * client instead answers write(2) from its page cache and writes behind.
- * This file does the same without a cache: an ordinary write is copied
- * into a job, queued, and answered at once; the mount's writer thread
- * sends the jobs on a libnfs context of its own and collects the replies.
+ * The kernel NFS client answers write(2) from its page cache and writes
+ * behind; we do the same without a cache: the core queues a copy of each
+ * ordinary write, and the writer thread sends the jobs as UNSTABLE WRITEs
+ * on a libnfs context of its own and collects the replies.  Nothing is
+ * reported as stable that is not: flush (close) and fsync first wait for
+ * the file's jobs and then COMMIT, as before.  A failed job's error is the
+ * file's next write, flush or fsync's (the kernel client's rule).
  *
- * Nothing is reported as stable that is not: the data is UNSTABLE at the
- * server until flush (close) or fsync, which first wait for the file's
- * jobs and then COMMIT, as before.  A job that fails leaves its error on
- * the file, and the next write, flush or fsync returns it (the kernel
- * client's rule).  O_DIRECT, O_SYNC and O_DSYNC writes never come here.
- *
- * What could see the file behind the queued data waits for it first:
- * reads and attribute requests of the file, truncation, COMMIT, release.
- * Jobs of one file that overlap are never in flight together, so the
- * server cannot apply them out of order.  At most NFSB_WB_WINDOW bytes are
- * queued or in flight per mount; a writer beyond it waits.  At most
- * NFSB_WB_RPCS WRITEs are in flight on the thread's context: libnfs 4.0
- * walks every outstanding request of a context each time it is serviced
- * (its timeout scan), which for NFSv4's 3.5 KiB pieces (thousands per
- * 16 MiB) cost more than the writes (256 of them are 900 KiB a round trip);
- * later chunks of a job go out as earlier ones are answered, in order.
+ * At most NFSB_WB_RPCS WRITEs are in flight on the thread's context:
+ * libnfs 4.0 walks every outstanding request of a context each time it is
+ * serviced (its timeout scan), which for NFSv4's small pieces (thousands
+ * per window) costs more than the writes, while a few hundred in flight
+ * already fill a round trip; later chunks of a job go out as earlier ones
+ * are answered, in order.
  *
  * The thread's context is used by the thread alone (libnfs 4.0 contexts
- * are not thread-safe).  A context that fails, or that answered nothing
- * for the mount's timeout while jobs were in flight, is destroyed (its pending
- * callbacks run with errors, failing their jobs with EIO) and rebuilt for
- * the next job.
+ * are not thread-safe), and so is its list of jobs in flight.  A context
+ * that fails, or that answered nothing for the mount's timeout while jobs
+ * were in flight, is destroyed (its pending callbacks run with errors,
+ * failing their jobs with EIO) and rebuilt for the next job.
  *
- * Lock order: nfsb_wb.lock, then nfsb_file.lock or nfsb_mount.lock (for
- * the rate limit of its warnings); the mount's open_lock is a leaf.
+ * Lock order: the core's lock, then the mount's open_lock (a leaf, in
+ * nfsb_wb_file_at).  The thread takes nfsb_file.lock and nfsb_mount.lock
+ * (for the rate limit of its warnings) with no other lock held.
  */
+#include <stdalign.h>
+#include <stddef.h>
 #include <sys/eventfd.h>
 
 #include "backends/nfs/internal.h"
@@ -44,50 +39,45 @@
 #define NFSB_WB_WINDOW (16u << 20)
 #define NFSB_WB_RPCS   256
 
+/* The sender's part of a job (remote_wjob.priv). */
 struct nfsb_wjob {
-	struct nfsb_wjob *next;
-	struct nfsb_file *nf;
-	off_t off;
-	size_t len;
+	struct nfsb_wjob *next; /* in flight, in order (the thread's) */
+	struct remote_wjob *job;
 	int tries;          /* sends on a context that then failed */
 	struct nfsb_wait w; /* the chunks' completion */
 	size_t n;
-	size_t sent;          /* c[0..sent) were handed to libnfs */
-	struct nfsb_chunk *c; /* [n], in the same allocation */
-	char *data;           /* ditto */
+	size_t sent; /* c[0..sent) were handed to libnfs */
+	struct nfsb_chunk c[];
 };
 
+/* The writer thread's state, its alone but for evfd. */
 struct nfsb_wb {
-	pthread_mutex_t lock;
-	pthread_cond_t done;      /* a job completed */
-	struct nfsb_wjob *queued; /* not sent yet, in order */
-	struct nfsb_wjob **qtail;
-	struct nfsb_wjob *flight; /* sent, in order (the thread's alone) */
+	struct nfsb_wjob *flight; /* taken from the core, in order */
 	struct nfsb_wjob **ftail;
-	unsigned rpcs; /* WRITEs in flight (ditto) */
-	size_t bytes;  /* queued + in flight */
-	bool stop;
-	int evfd; /* wakes the thread */
+	unsigned rpcs; /* WRITEs in flight */
+	int evfd;      /* wakes the thread */
 	pthread_t thread;
-	struct nfs_context *nfs; /* the thread's alone */
-	double progress;         /* last reply, or send into an idle
-				  * pipe (the thread's alone) */
+	struct nfs_context *nfs;
+	double progress; /* last reply, or send into an idle pipe */
 };
 
-static bool nfsb_wb_overlaps(const struct nfsb_wjob *j,
-			     const struct nfsb_file *nf, off_t off, size_t len)
+static struct nfsb_file *nfsb_wb_file(const struct remote_wb_file *wf)
 {
-	for (; j; j = j->next)
-		if (j->nf == nf && off < j->off + (off_t)j->len &&
-		    j->off < off + (off_t)len)
-			return true;
-	return false;
+	return (struct nfsb_file *)((char *)wf -
+				    offsetof(struct nfsb_file, wbf));
 }
 
-/* Called with wb->lock held: the job is done, successfully or not. */
-static void nfsb_wb_complete(struct nfsb_wb *wb, struct nfsb_wjob *j)
+/* Whether every chunk of j went out and came back (or j failed). */
+static bool nfsb_wb_finished(const struct nfsb_wjob *j)
 {
-	struct nfsb_file *nf = j->nf;
+	return j->w.pending == 0 && (j->sent == j->n || j->w.err);
+}
+
+/* The job is done, successfully or not: the core frees it. */
+static void nfsb_wb_complete(struct nfsb_mount *m, struct nfsb_wjob *j)
+{
+	struct remote_wjob *job = j->job;
+	struct nfsb_file *nf = nfsb_wb_file(job->file);
 	bool unstable = false, verf_bad = false;
 	int err = j->w.err;
 
@@ -99,20 +89,16 @@ static void nfsb_wb_complete(struct nfsb_wb *wb, struct nfsb_wjob *j)
 	}
 	if (!err && verf_bad)
 		err = -EIO; /* the server restarted: data may be lost */
-	pthread_mutex_lock(&nf->lock);
-	if (unstable)
+	if (unstable) {
+		pthread_mutex_lock(&nf->lock);
 		nf->dirty = true;
-	if (err && !nf->err)
-		nf->err = err;
-	pthread_mutex_unlock(&nf->lock);
+		pthread_mutex_unlock(&nf->lock);
+	}
 	if (err)
 		log_debug("%s: write-behind of %zu bytes at %lld failed: %s",
-			  nfsb_m(nf->base.mount)->display, j->len,
-			  (long long)j->off, strerror(-err));
-	nf->wb_pending--;
-	__atomic_sub_fetch(&wb->bytes, j->len, __ATOMIC_RELAXED);
-	free(j);
-	pthread_cond_broadcast(&wb->done);
+			  m->display, job->len, (long long)job->off,
+			  strerror(-err));
+	remote_wb_done(m->wbq, job, err);
 }
 
 /*
@@ -140,19 +126,13 @@ static void nfsb_wb_send(struct nfsb_op *op, struct nfsb_wb *wb,
 		}
 		j->w.pending++;
 		wb->rpcs++;
-		if (nfsb_start_write(op, j->nf, c, 0)) {
+		if (nfsb_start_write(op, c->nf, c, 0)) {
 			j->w.pending--;
 			wb->rpcs--;
 			if (!j->w.err)
 				j->w.err = -EIO;
 		}
 	}
-}
-
-/* Whether every chunk of j went out and came back (or j failed). */
-static bool nfsb_wb_finished(const struct nfsb_wjob *j)
-{
-	return j->w.pending == 0 && (j->sent == j->n || j->w.err);
 }
 
 /* The replies still due on the thread's context. */
@@ -169,8 +149,7 @@ static void nfsb_wb_count(struct nfsb_wb *wb)
  * restarted, say) those jobs go out once more on a fresh context, as the
  * pool's calls are retried once; rewriting the same bytes is harmless, and
  * if the server lost earlier unstable data the write verifier tells.  Jobs
- * that timed out are not retried: that would double the wait.  Called
- * with wb->lock held.
+ * that timed out are not retried: that would double the wait.
  */
 static void nfsb_wb_kill(struct nfsb_mount *m, struct nfsb_wb *wb,
 			 bool timed_out)
@@ -182,44 +161,91 @@ static void nfsb_wb_kill(struct nfsb_mount *m, struct nfsb_wb *wb,
 	pthread_mutex_unlock(&m->lock);
 	nfs_destroy_context(wb->nfs);
 	wb->nfs = NULL;
-	struct nfsb_wjob **pp, *again = NULL, **again_tail = &again;
-
-	for (pp = &wb->flight; *pp;) {
-		struct nfsb_wjob *j = *pp;
-
-		if (nfsb_wb_finished(j) && !j->w.transport) {
-			pp = &j->next; /* answered before the end */
-			continue;
-		}
+	for (struct nfsb_wjob *j = wb->flight; j; j = j->next) {
+		if (nfsb_wb_finished(j) && !j->w.transport)
+			continue; /* answered before the end */
 		/* a job none of which went out yet (the in-flight cap held
 		 * it back) is not counted as sent */
 		if (timed_out || (j->sent > 0 && j->tries++ > 0)) {
 			j->w.pending = 0;
 			j->w.err = -EIO;
-			pp = &j->next;
 			continue;
 		}
-		/* again from its first chunk not written in full */
-		*pp = j->next;
+		/* again from its first chunk not written in full, in its
+		 * place: ahead of what was taken after it */
 		nfsb_wait_init(&j->w);
 		j->sent = 0;
 		for (size_t i = 0; i < j->n; i++) {
 			j->c[i].unstable = false;
 			j->c[i].verf_bad = false;
 		}
-		j->next = NULL;
-		*again_tail = j;
-		again_tail = &j->next;
+	}
+	wb->rpcs = 0;
+}
+
+/* Whether some job in flight has chunks to send (on a context). */
+static bool nfsb_wb_unsent(const struct nfsb_wb *wb)
+{
+	for (const struct nfsb_wjob *j = wb->flight; j; j = j->next)
+		if (!nfsb_wb_finished(j))
+			return true;
+	return false;
+}
+
+/* Make the thread's context; on failure fail every job taken (the next
+ * job tries anew).  Whether there is one. */
+static bool nfsb_wb_connect(struct nfsb_mount *m, struct nfsb_wb *wb)
+{
+	char msg[256] = "";
+	int ret;
+
+	ret = nfsb_connect(m, vfs_mono_s() + m->timeout, &wb->nfs, msg,
+			   sizeof(msg));
+	if (ret == 0)
+		return true;
+	wb->nfs = NULL;
+	pthread_mutex_lock(&m->lock);
+	log_warn_ratelimited(&m->rl, "%s: write-behind cannot connect: %s",
+			     m->display, msg[0] ? msg : strerror(-ret));
+	pthread_mutex_unlock(&m->lock);
+	while (wb->flight) {
+		struct nfsb_wjob *j = wb->flight;
+
+		wb->flight = j->next;
+		j->w.err = -EIO;
+		nfsb_wb_complete(m, j);
+	}
+	wb->ftail = &wb->flight;
+	return false;
+}
+
+/* Complete the jobs that are finished; a short write's rests go out
+ * next round. */
+static void nfsb_wb_reap(struct nfsb_mount *m, struct nfsb_wb *wb)
+{
+	struct nfsb_wjob **pp;
+
+	for (pp = &wb->flight; *pp;) {
+		struct nfsb_wjob *j = *pp;
+		bool short_write = false;
+
+		if (!nfsb_wb_finished(j)) {
+			pp = &j->next;
+			continue;
+		}
+		for (size_t i = 0; i < j->n; i++)
+			short_write |=
+				j->c[i].got < j->c[i].want && j->c[i].got > 0;
+		if (short_write && !j->w.err && wb->nfs) {
+			j->sent = 0;
+			pp = &j->next;
+			continue;
+		}
+		*pp = j->next;
+		nfsb_wb_complete(m, j);
 	}
 	wb->ftail = pp;
-	wb->rpcs = 0;
-	/* ahead of what is queued, in their order */
-	if (again) {
-		*again_tail = wb->queued;
-		if (!wb->queued)
-			wb->qtail = again_tail;
-		wb->queued = again;
-	}
+	nfsb_wb_count(wb);
 }
 
 static void *nfsb_wb_main(void *arg)
@@ -227,57 +253,31 @@ static void *nfsb_wb_main(void *arg)
 	struct nfsb_mount *m = arg;
 	struct nfsb_wb *wb = m->wb;
 
-	pthread_mutex_lock(&wb->lock);
-	while (!wb->stop || wb->queued || wb->flight) {
+	for (;;) {
 		struct nfsb_op op = {.m = m, .idx = -1};
+		struct remote_wjob *job;
 		struct pollfd pfd[2];
 		int npfd = 1, ms;
 
-		if (wb->queued && !wb->nfs) {
-			struct nfs_context *nfs = NULL;
-			char msg[256] = "";
-			int ret;
+		/* what may go now joins the flight, in order */
+		while ((job = remote_wb_take(m->wbq))) {
+			struct nfsb_wjob *j = job->priv;
 
-			pthread_mutex_unlock(&wb->lock);
-			ret = nfsb_connect(m, vfs_mono_s() + m->timeout, &nfs,
-					   msg, sizeof(msg));
-			pthread_mutex_lock(&wb->lock);
-			if (ret < 0) {
-				/* fail what waits; the next job tries anew */
-				pthread_mutex_lock(&m->lock);
-				log_warn_ratelimited(
-					&m->rl,
-					"%s: write-behind cannot connect: %s",
-					m->display,
-					msg[0] ? msg : strerror(-ret));
-				pthread_mutex_unlock(&m->lock);
-				while (wb->queued) {
-					struct nfsb_wjob *j = wb->queued;
-
-					wb->queued = j->next;
-					j->w.err = -EIO;
-					nfsb_wb_complete(wb, j);
-				}
-				wb->qtail = &wb->queued;
-				continue;
-			}
-			wb->nfs = nfs;
+			j->next = NULL;
+			*wb->ftail = j;
+			wb->ftail = &j->next;
 		}
+		if (!wb->flight && remote_wb_stopping(m->wbq))
+			break;
+		if (nfsb_wb_unsent(wb) && !wb->nfs && !nfsb_wb_connect(m, wb))
+			continue;
 		op.nfs = wb->nfs;
-		if (wb->queued && !wb->flight)
-			wb->progress = vfs_mono_s();
-		/* what is queued joins the flight, in order */
-		if (wb->queued) {
-			*wb->ftail = wb->queued;
-			wb->ftail = wb->qtail;
-			wb->queued = NULL;
-			wb->qtail = &wb->queued;
-		}
-		/* send as much of it as may be in flight */
+		if (wb->rpcs == 0)
+			wb->progress = vfs_mono_s(); /* into an idle pipe */
+		/* send as much as may be in flight */
 		for (struct nfsb_wjob *j = wb->flight;
 		     j && wb->nfs && wb->rpcs < NFSB_WB_RPCS; j = j->next)
 			nfsb_wb_send(&op, wb, j);
-		pthread_mutex_unlock(&wb->lock);
 
 		pfd[0] = (struct pollfd){.fd = wb->evfd, .events = POLLIN};
 		if (wb->nfs && wb->flight) {
@@ -313,83 +313,123 @@ static void *nfsb_wb_main(void *arg)
 		 * that keeps answering is not dead, however long the queue */
 		if (!failed && wb->nfs && wb->flight)
 			late = vfs_mono_s() - wb->progress > m->timeout;
-
-		pthread_mutex_lock(&wb->lock);
 		if (failed || late)
 			nfsb_wb_kill(m, wb, late);
-		struct nfsb_wjob **pp;
-
-		for (pp = &wb->flight; *pp;) {
-			struct nfsb_wjob *j = *pp;
-			bool short_write = false;
-
-			if (!nfsb_wb_finished(j)) {
-				pp = &j->next;
-				continue;
-			}
-			for (size_t i = 0; i < j->n; i++)
-				short_write |= j->c[i].got < j->c[i].want &&
-					       j->c[i].got > 0;
-			if (short_write && !j->w.err && wb->nfs) {
-				j->sent = 0; /* the rests go out next round */
-				pp = &j->next;
-				continue;
-			}
-			*pp = j->next;
-			nfsb_wb_complete(wb, j);
-		}
-		wb->ftail = pp;
-		nfsb_wb_count(wb);
+		nfsb_wb_reap(m, wb);
 	}
-	pthread_mutex_unlock(&wb->lock);
 	return NULL;
 }
+
+static void nfsb_wb_wake(void *ctx)
+{
+	struct nfsb_mount *m = ctx;
+	uint64_t one = 1;
+
+	if (write(m->wb->evfd, &one, sizeof(one)) < 0)
+		log_debug("%s: eventfd: %s", m->display, strerror(errno));
+}
+
+/* The handle's path follows renames: read it under open_lock. */
+static bool nfsb_wb_file_at(void *ctx, const struct remote_wb_file *wf,
+			    const char *full)
+{
+	struct nfsb_mount *m = ctx;
+	bool at;
+
+	pthread_mutex_lock(&m->open_lock);
+	at = strcmp(nfsb_wb_file(wf)->path, full) == 0;
+	pthread_mutex_unlock(&m->open_lock);
+	return at;
+}
+
+static size_t nfsb_wb_chunks(const struct nfsb_mount *m, size_t len)
+{
+	return (len + m->wsize - 1) / m->wsize;
+}
+
+static size_t nfsb_wb_priv_size(void *ctx, size_t len)
+{
+	size_t size = sizeof(struct nfsb_wjob) +
+		      nfsb_wb_chunks(ctx, len) * sizeof(struct nfsb_chunk);
+
+	/* the job's data follows */
+	return (size + alignof(max_align_t) - 1) & ~(alignof(max_align_t) - 1);
+}
+
+/* Cut the job into WRITEs of the mount's wsize. */
+static void nfsb_wb_init_job(void *ctx, struct remote_wjob *job)
+{
+	struct nfsb_mount *m = ctx;
+	struct nfsb_wjob *j = job->priv;
+	size_t chunk = m->wsize, size = job->len;
+
+	*j = (struct nfsb_wjob){.job = job, .n = nfsb_wb_chunks(m, size)};
+	nfsb_wait_init(&j->w);
+	for (size_t i = 0; i < j->n; i++)
+		j->c[i] = (struct nfsb_chunk){
+			.w = &j->w,
+			.nf = nfsb_wb_file(job->file),
+			.buf = job->data + i * chunk,
+			.off = job->off + (off_t)(i * chunk),
+			.want = size - i * chunk < chunk ? size - i * chunk
+							 : chunk,
+		};
+}
+
+static const struct remote_wb_ops nfsb_wb_ops = {
+	.wake = nfsb_wb_wake,
+	.file_at = nfsb_wb_file_at,
+	.priv_size = nfsb_wb_priv_size,
+	.init_job = nfsb_wb_init_job,
+};
 
 int nfsb_wb_init(struct nfsb_mount *m)
 {
 	struct nfsb_wb *wb = calloc(1, sizeof(*wb));
+	int ret;
 
 	if (!wb)
 		return -ENOMEM;
 	wb->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (wb->evfd < 0) {
-		free(wb);
-		return -errno;
+		ret = -errno;
+		goto err_free;
 	}
-	pthread_mutex_init(&wb->lock, NULL);
-	pthread_cond_init(&wb->done, NULL);
-	wb->qtail = &wb->queued;
 	wb->ftail = &wb->flight;
 	m->wb = wb;
+	ret = remote_wb_new(&m->wbq, &nfsb_wb_ops, m, 0, NFSB_WB_WINDOW, 0);
+	if (ret < 0)
+		goto err_close;
 	if (pthread_create(&wb->thread, NULL, nfsb_wb_main, m) != 0) {
-		m->wb = NULL;
-		close(wb->evfd);
-		pthread_cond_destroy(&wb->done);
-		pthread_mutex_destroy(&wb->lock);
-		free(wb);
-		return -EAGAIN;
+		ret = -EAGAIN;
+		goto err_queue;
 	}
 	return 0;
+
+err_queue:
+	remote_wb_free(m->wbq);
+	m->wbq = NULL;
+err_close:
+	close(wb->evfd);
+	m->wb = NULL;
+err_free:
+	free(wb);
+	return ret;
 }
 
 void nfsb_wb_stop(struct nfsb_mount *m)
 {
 	struct nfsb_wb *wb = m->wb;
-	uint64_t one = 1;
 
 	if (!wb)
 		return;
-	pthread_mutex_lock(&wb->lock);
-	wb->stop = true;
-	pthread_mutex_unlock(&wb->lock);
-	if (write(wb->evfd, &one, sizeof(one)) < 0)
-		log_debug("%s: eventfd: %s", m->display, strerror(errno));
+	remote_wb_stop(m->wbq);
 	pthread_join(wb->thread, NULL);
+	remote_wb_free(m->wbq);
+	m->wbq = NULL;
 	if (wb->nfs)
 		nfs_destroy_context(wb->nfs);
 	close(wb->evfd);
-	pthread_cond_destroy(&wb->done);
-	pthread_mutex_destroy(&wb->lock);
 	free(wb);
 	m->wb = NULL;
 }
@@ -397,80 +437,20 @@ void nfsb_wb_stop(struct nfsb_mount *m)
 ssize_t nfsb_wb_write(struct nfsb_file *nf, const void *buf, size_t size,
 		      off_t off)
 {
-	struct nfsb_mount *m = nfsb_m(nf->base.mount);
-	struct nfsb_wb *wb = m->wb;
-	size_t chunk = m->wsize, n = (size + chunk - 1) / chunk;
-	struct nfsb_wjob *j;
-	uint64_t one = 1;
+	int ret = remote_wb_write(nfsb_m(nf->base.mount)->wbq, &nf->wbf, buf,
+				  size, off);
 
-	j = malloc(sizeof(*j) + n * sizeof(*j->c) + size);
-	if (!j)
-		return -ENOMEM;
-	*j = (struct nfsb_wjob){.nf = nf, .off = off, .len = size, .n = n};
-	j->c = (struct nfsb_chunk *)(j + 1);
-	j->data = (char *)(j->c + n);
-	memcpy(j->data, buf, size);
-	nfsb_wait_init(&j->w);
-	for (size_t i = 0; i < n; i++)
-		j->c[i] = (struct nfsb_chunk){
-			.w = &j->w,
-			.nf = nf,
-			.buf = j->data + i * chunk,
-			.off = off + (off_t)(i * chunk),
-			.want = size - i * chunk < chunk ? size - i * chunk
-							 : chunk,
-		};
-
-	pthread_mutex_lock(&wb->lock);
-	while ((wb->bytes && wb->bytes + size > NFSB_WB_WINDOW) ||
-	       nfsb_wb_overlaps(wb->queued, nf, off, size) ||
-	       nfsb_wb_overlaps(wb->flight, nf, off, size))
-		pthread_cond_wait(&wb->done, &wb->lock);
-	__atomic_add_fetch(&wb->bytes, size, __ATOMIC_RELAXED);
-	nf->wb_pending++;
-	*wb->qtail = j;
-	wb->qtail = &j->next;
-	pthread_mutex_unlock(&wb->lock);
-	if (write(wb->evfd, &one, sizeof(one)) < 0)
-		log_debug("%s: eventfd: %s", m->display, strerror(errno));
-	return (ssize_t)size;
+	return ret < 0 ? ret : (ssize_t)size;
 }
 
 void nfsb_wb_drain(struct nfsb_file *nf)
 {
-	struct nfsb_wb *wb = nfsb_m(nf->base.mount)->wb;
-
-	if (!wb)
-		return;
-	pthread_mutex_lock(&wb->lock);
-	while (nf->wb_pending)
-		pthread_cond_wait(&wb->done, &wb->lock);
-	pthread_mutex_unlock(&wb->lock);
+	remote_wb_drain(nfsb_m(nf->base.mount)->wbq, &nf->wbf);
 }
 
 void nfsb_wb_drain_path(struct nfsb_mount *m, const char *full)
 {
-	struct nfsb_wb *wb = m->wb;
-	bool busy;
-
-	if (!wb || !__atomic_load_n(&wb->bytes, __ATOMIC_RELAXED))
-		return;
-	/* Waiting for the whole queue is simpler than for the files open at
-	 * `full`, and the queue is short; only wait if one of them has
-	 * data in it, though. */
-	pthread_mutex_lock(&wb->lock);
-	do {
-		busy = false;
-		pthread_mutex_lock(&m->open_lock);
-		for (struct nfsb_file *nf = m->open_files; nf;
-		     nf = nf->open_next)
-			if (nf->wb_pending && strcmp(nf->path, full) == 0)
-				busy = true;
-		pthread_mutex_unlock(&m->open_lock);
-		if (busy)
-			pthread_cond_wait(&wb->done, &wb->lock);
-	} while (busy);
-	pthread_mutex_unlock(&wb->lock);
+	remote_wb_drain_path(m->wbq, full);
 }
 
 void nfsb_wb_drain_file(struct nfsb_file *nf)
@@ -479,7 +459,7 @@ void nfsb_wb_drain_file(struct nfsb_file *nf)
 	char *path;
 
 	nfsb_wb_drain(nf);
-	if (!m->wb || !__atomic_load_n(&m->wb->bytes, __ATOMIC_RELAXED))
+	if (!m->wbq)
 		return;
 	pthread_mutex_lock(&m->open_lock);
 	path = strdup(nf->path);

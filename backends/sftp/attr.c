@@ -105,7 +105,7 @@ int sftp_getattr(struct vfs_mount *m, const char *path, struct stat *st)
 {
 	/* a size from before our queued writes would shrink the file in
 	 * the kernel's eyes */
-	sftp_wb_drain_path(sftp_mount_of(m)->wb, path);
+	remote_wb_drain_path(sftp_mount_of(m)->wb, path);
 	return sftp_lstat(sftp_mount_of(m), path, false, st);
 }
 
@@ -218,9 +218,9 @@ int sftp_setattr(struct vfs_mount *m, const char *path, struct vfs_file *vf,
 
 	/* queued writes land before the change, as they were issued */
 	if (path)
-		sftp_wb_drain_path(sm->wb, path);
+		remote_wb_drain_path(sm->wb, path);
 	if (f)
-		sftp_wb_drain(sm->wb, f);
+		remote_wb_drain(sm->wb, &f->wbf);
 	/* before the requests: an invalidation by another call between the
 	 * answer and the put below then still counts */
 	gen = remote_cache_gen(sm->cache);
@@ -318,7 +318,7 @@ int sftp_fgetattr(struct vfs_file *vf, struct stat *st)
 	int rc, tries = 0;
 
 	/* every handle's queued writes: the size must include them */
-	sftp_wb_drain_path(sm->wb, f->path);
+	remote_wb_drain_path(sm->wb, f->path);
 	gen = remote_cache_gen(sm->cache);
 	pthread_mutex_lock(&f->lock);
 	do {

@@ -366,14 +366,10 @@ static void sftp_file_close_any(struct sftp_mount *sm, struct sftp_file *f)
 int sftp_flush(struct vfs_file *vf)
 {
 	struct sftp_file *f = sftp_file_of(vf);
-	int rc;
+	struct remote_wb *wb = sftp_mount_of(vf->mount)->wb;
 
-	sftp_wb_drain(sftp_mount_of(vf->mount)->wb, f);
-	pthread_mutex_lock(&f->lock);
-	rc = f->write_err;
-	f->write_err = 0;
-	pthread_mutex_unlock(&f->lock);
-	return rc;
+	remote_wb_drain(wb, &f->wbf);
+	return remote_wb_take_err(wb, &f->wbf);
 }
 
 int sftp_fsync(struct vfs_file *vf, bool datasync)
@@ -383,13 +379,11 @@ int sftp_fsync(struct vfs_file *vf, bool datasync)
 	struct sftp_conn *c;
 	int rc;
 
-	sftp_wb_drain(sm->wb, f);
+	remote_wb_drain(sm->wb, &f->wbf);
 	pthread_mutex_lock(&f->lock);
-	if (f->write_err) {
-		rc = f->write_err;
-		f->write_err = 0;
+	rc = remote_wb_take_err(sm->wb, &f->wbf);
+	if (rc)
 		goto out;
-	}
 	if (!sm->feat.fsync) {
 		rc = -EOPNOTSUPP;
 		goto out;
@@ -415,7 +409,7 @@ int sftp_release(struct vfs_file *vf)
 	struct sftp_conn *c;
 	int rc = 0;
 
-	sftp_wb_drain(sm->wb, f);
+	remote_wb_drain(sm->wb, &f->wbf);
 	sftp_file_close_any(sm, f);
 	pthread_mutex_lock(&f->lock);
 	if (f->idx >= 0) {
@@ -433,7 +427,7 @@ int sftp_release(struct vfs_file *vf)
 		sftp_pool_count_file(sm, f->idx, -1);
 	}
 	if (!rc)
-		rc = f->write_err;
+		rc = remote_wb_err(sm->wb, &f->wbf);
 	pthread_mutex_unlock(&f->lock);
 	remote_cache_invalidate(sm->cache, f->path);
 	sftp_file_free(f);

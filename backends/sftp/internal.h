@@ -19,7 +19,7 @@
  *   pool.c        the connection pool, reconnection and keepalive
  *   ctr.c         AES-128-CTR for libssh2, its keystream made in bulk
  *   exec.c        commands run on the server (remote_exec = yes)
- *   wb.c          write-behind queue and its writer threads
+ *   wb.c          write-behind: the sender of the core (remote/wb.h)
  *
  * Only backends/sftp/ and the unit test (tests/test_sftp_unit.c) use
  * these declarations; the rest of vfsd sees sftp_ops alone.
@@ -34,8 +34,10 @@
  * (sftp_close_deferred, and sftp_open_lstat in file.c).
  *
  * Lock order (outer first): sftp_file.lock → sftp_pool.lock →
- * sftp_cache.lock.  A checked-out connection is not a lock in this sense:
- * no pool or cache lock is held while talking to the server.
+ * sftp_cache.lock; sftp_file.lock → the write-behind core's lock (taken
+ * inside remote_wb_* calls; drains are never called with sftp_file.lock
+ * held, since the senders take it).  A checked-out connection is not a lock in
+ * this sense: no pool or cache lock is held while talking to the server.
  */
 #ifndef VFSD_BACKENDS_SFTP_INTERNAL_H
 #define VFSD_BACKENDS_SFTP_INTERNAL_H
@@ -52,6 +54,7 @@
 #include "backends/backend.h"
 #include "backends/remote/cache.h"
 #include "backends/remote/pool.h"
+#include "backends/remote/wb.h"
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/path.h"
@@ -155,7 +158,6 @@ struct sftp_features {
 };
 
 struct remote_cache;
-struct sftp_wb;
 struct sftp_file;
 
 struct sftp_mount {
@@ -168,7 +170,7 @@ struct sftp_mount {
 	size_t name_max;
 	int ra_buffers; /* read-ahead buffers in use (atomic) */
 	struct remote_cache *cache;
-	struct sftp_wb *wb;         /* NULL: write_behind = no */
+	struct remote_wb *wb;       /* NULL: write_behind = no */
 	pthread_mutex_t files_lock; /* a leaf lock */
 	struct sftp_file *files;    /* open files, protected by files_lock */
 	struct log_ratelimit rl;    /* data-path warnings */
@@ -191,7 +193,9 @@ struct sftp_file {
 	int idx;
 	unsigned gen;
 	bool need_seek; /* libssh2's pipeline state is unknown */
-	int write_err;  /* sticky: a write may have been lost */
+	/* write-behind: jobs pending, and the sticky error of a write that
+	 * may have been lost (its next write fails, flush/fsync take it) */
+	struct remote_wb_file wbf;
 	/* read-ahead: ra[0..ra_len) holds the file from ra_off; ra_eof says
 	 * the file ended there.  next_off is where the last read ended. */
 	char *ra;
@@ -319,8 +323,10 @@ int sftp_release(struct vfs_file *vf);
 ssize_t sftp_read(struct vfs_file *vf, void *buf, size_t size, off_t off);
 ssize_t sftp_write(struct vfs_file *vf, const void *buf, size_t size,
 		   off_t off);
-/* The writer threads' half of write-behind (an sftp_wb_fn). */
-void sftp_write_behind(void *file, const char *buf, size_t size, off_t off);
+/* The sender threads' half of write-behind (remote_wb_ops.send, wb.c):
+ * write synchronously on any connection; 0 or -errno. */
+int sftp_write_behind(struct sftp_mount *sm, struct sftp_file *f,
+		      const char *buf, size_t size, off_t off);
 
 /* ---- session.c ------------------------------------------------- */
 
@@ -437,25 +443,9 @@ int sftp_exec_clone(struct sftp_mount *sm, const char *from, const char *to,
 
 /* ---- wb.c ------------------------------------------------------ */
 
-/* Write synchronously; a failure stays on the file (its next write,
- * flush or fsync reports it). */
-typedef void (*sftp_wb_fn)(void *file, const char *buf, size_t len, off_t off);
-
-/* A queue of at most `window` bytes and `threads` writer threads calling
- * fn.  0 or -errno. */
-int sftp_wb_new(struct sftp_wb **out, sftp_wb_fn fn, int threads,
-		size_t window);
-/* Write out what is queued, stop the threads, free.  NULL is fine. */
-void sftp_wb_free(struct sftp_wb *wb);
-/* Queue a copy of buf for `file` (whose path is `path`).  0 or -ENOMEM;
- * waits while the queue is full. */
-int sftp_wb_write(struct sftp_wb *wb, void *file, const char *path,
-		  const void *buf, size_t len, off_t off);
-/* Wait until nothing of `file` (or of any file at `path`) is queued or
- * being written.  wb may be NULL.  Never call with the file's lock held:
- * the writer needs it. */
-void sftp_wb_drain(struct sftp_wb *wb, void *file);
-void sftp_wb_drain_path(struct sftp_wb *wb, const char *path);
+/* Start write-behind (sm->wb) over the core (backends/remote/wb.h):
+ * sender threads calling sftp_write_behind.  0 or -errno. */
+int sftp_wb_start(struct sftp_mount *sm);
 
 /*
  * ctr.c: the AES-128-CTR cipher libssh2 gets from EVP_aes_128_ctr(),

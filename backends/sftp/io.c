@@ -290,7 +290,7 @@ ssize_t sftp_read(struct vfs_file *vf, void *buf, size_t size, off_t off)
 
 	/* what we (through any handle of the file) wrote behind is not
 	 * there yet */
-	sftp_wb_drain_path(sm->wb, f->path);
+	remote_wb_drain_path(sm->wb, f->path);
 	if (vf->flags & O_DIRECT) {
 		/* no cache of ours, any idle connection: a guest's parallel
 		 * requests run in parallel */
@@ -389,23 +389,18 @@ static int sftp_write_locked(struct sftp_mount *sm, struct sftp_file *f,
 	return rc;
 }
 
-/* The writer threads' half of write-behind (wb.c): the caller was
- * answered long ago, so any failure is left for its next write, flush or
- * fsync. */
-void sftp_write_behind(void *file, const char *buf, size_t size, off_t off)
+/* The sender threads' half of write-behind (wb.c): the caller was
+ * answered long ago, so the core leaves any failure for its next write,
+ * flush or fsync. */
+int sftp_write_behind(struct sftp_mount *sm, struct sftp_file *f,
+		      const char *buf, size_t size, off_t off)
 {
-	struct sftp_file *f = file;
-	struct sftp_mount *sm = sftp_mount_of(f->base.mount);
 	ssize_t n;
-	int err;
 
 	/* after one loss the rest of the queue is not sent: the file's
 	 * content is in doubt until the caller hears of it */
-	pthread_mutex_lock(&f->lock);
-	err = f->write_err;
-	pthread_mutex_unlock(&f->lock);
-	if (err)
-		return;
+	if (remote_wb_err(sm->wb, &f->wbf))
+		return 0;
 	/* any connection: the two writers' pieces go out in parallel */
 	n = sftp_io_any(sm, f, (char *)buf, size, off, true);
 	if (n == SFTP_USE_OWN) {
@@ -414,13 +409,8 @@ void sftp_write_behind(void *file, const char *buf, size_t size, off_t off)
 		n = sftp_write_locked(sm, f, buf, size, off);
 		pthread_mutex_unlock(&f->lock);
 	}
-	if (n < 0) {
-		pthread_mutex_lock(&f->lock);
-		if (!f->write_err)
-			f->write_err = (int)n;
-		pthread_mutex_unlock(&f->lock);
-	}
 	remote_cache_invalidate(sm->cache, f->path);
+	return n < 0 ? (int)n : 0;
 }
 
 ssize_t sftp_write(struct vfs_file *vf, const void *buf, size_t size, off_t off)
@@ -438,10 +428,10 @@ ssize_t sftp_write(struct vfs_file *vf, const void *buf, size_t size, off_t off)
 	if (!behind)
 		/* synchronous: nothing of ours, through any handle of the
 		 * file, may still be on its way to land after this */
-		sftp_wb_drain_path(sm->wb, f->path);
+		remote_wb_drain_path(sm->wb, f->path);
 	pthread_mutex_lock(&f->lock);
 	/* a lost write fails every write until close or fsync reports it */
-	rc = f->write_err;
+	rc = remote_wb_err(sm->wb, &f->wbf);
 	if (!rc && !behind && !direct) {
 		rc = sftp_write_locked(sm, f, buf, size, off);
 	} else if (!rc) {
@@ -452,7 +442,7 @@ ssize_t sftp_write(struct vfs_file *vf, const void *buf, size_t size, off_t off)
 	}
 	pthread_mutex_unlock(&f->lock);
 	if (!rc && behind) {
-		rc = sftp_wb_write(sm->wb, f, f->path, buf, size, off);
+		rc = remote_wb_write(sm->wb, &f->wbf, buf, size, off);
 	} else if (!rc && direct) {
 		/* O_DIRECT (QEMU's cache=none): any idle connection, so that
 		 * a guest's parallel requests run in parallel */

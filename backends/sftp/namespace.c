@@ -430,7 +430,7 @@ int sftp_clone(struct vfs_mount *m, const char *from, const char *to,
 
 	if (!sm->cfg.remote_exec)
 		return -EOPNOTSUPP;
-	sftp_wb_drain_path(sm->wb, from);
+	remote_wb_drain_path(sm->wb, from);
 	rc = sftp_rpath(sm, from, &rfrom);
 	if (!rc)
 		rc = sftp_rpath(sm, to, &rto);

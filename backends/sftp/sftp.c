@@ -42,9 +42,6 @@
 #include "backends/sftp/internal.h"
 #include "lib/log.h"
 
-/* bytes queued for writing behind, per mount */
-#define SFTP_WB_WINDOW (16u << 20)
-
 static const char *const sftp_hostkey_choices[] = {"strict", "accept-new",
 						   NULL};
 
@@ -337,8 +334,7 @@ static int sftp_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 		goto err_free;
 	rc = sftp_pool_start(sm);
 	if (rc == 0 && sm->cfg.write_behind)
-		/* two writers: two files' writes go out at once */
-		rc = sftp_wb_new(&sm->wb, sftp_write_behind, 2, SFTP_WB_WINDOW);
+		rc = sftp_wb_start(sm);
 	if (rc < 0) {
 		vfs_error_set(err, -rc, "%s: cannot start a thread",
 			      sm->cfg.display);
@@ -366,7 +362,7 @@ static void sftp_unmount(struct vfs_mount *m)
 {
 	struct sftp_mount *sm = sftp_mount_of(m);
 
-	sftp_wb_free(sm->wb);
+	remote_wb_free(sm->wb);
 	sftp_pool_destroy(sm);
 	pthread_mutex_destroy(&sm->files_lock);
 	remote_cache_free(sm->cache);
