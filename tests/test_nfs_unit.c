@@ -241,19 +241,21 @@ static void pool_setup(struct nfsb_mount *m, size_t n, size_t live)
 	ck_assert_ptr_nonnull(m->cache);
 	remote_pool_init(&m->rp, &m->base, m->display, &m->cond, m->cache,
 			 NFSB_BACKOFF_FIRST_MS, NFSB_BACKOFF_MAX_MS);
-	m->nconn = n;
-	m->conns = calloc(n, sizeof(*m->conns));
-	ck_assert_ptr_nonnull(m->conns);
+	ck_assert_int_eq(remote_slots_init(&m->slots, &m->rp, &m->lock,
+					   &m->cond, &m->rl, &nfsb_slot_ops, m,
+					   n, m->timeout * 1000L,
+					   NFSB_REBUILD_MIN_MS),
+			 0);
 	for (size_t i = 0; i < live; i++) {
-		m->conns[i].nfs = POOL_LIVE;
-		m->conns[i].gen = 1;
+		m->slots.slot[i].conn = POOL_LIVE;
+		m->slots.slot[i].gen = 1;
 	}
 }
 
 static void pool_teardown(struct nfsb_mount *m)
 {
 	remote_cache_free(m->cache);
-	free(m->conns);
+	remote_slots_free(&m->slots);
 	pthread_cond_destroy(&m->cond);
 	pthread_mutex_destroy(&m->lock);
 }
@@ -331,7 +333,7 @@ START_TEST(test_pool_cache_dropped_after_outage)
 	a.timed_out = true;
 	nfsb_put(&a);
 	ck_assert_str_eq(remote_state_name(m.rp.state), "down");
-	m.down_until = 0; /* the backoff is over */
+	m.slots.down_until = 0; /* the backoff is over */
 	ck_assert_int_eq(nfsb_get(&m, -1, &b), 0);
 	ck_assert_ptr_eq(b.nfs, POOL_LIVE);
 	b.answered = true;
@@ -361,7 +363,7 @@ START_TEST(test_pool_one_slot_fails)
 	vfs_callctx_pop(old);
 	ck_assert_int_eq(ret, -ETIMEDOUT);
 	ck_assert_str_eq(remote_state_name(m.rp.state), "connected");
-	ck_assert(m.conns[1].retry_at > vfs_mono_s());
+	ck_assert(m.slots.slot[1].retry_at > vfs_mono_s());
 	nfsb_put(&a);
 	/* not down: a call gets the working context, not EIO, and the
 	 * failed slot is not tried again before its backoff */
@@ -394,7 +396,7 @@ START_TEST(test_pool_abandoned_not_counted)
 	nfsb_put(&a);
 	ck_assert_str_eq(remote_state_name(m.rp.state), "connected");
 	pthread_mutex_lock(&m.lock);
-	nfsb_conn_up_locked(&m, &m.conns[a.idx], POOL_LIVE);
+	remote_slot_up_locked(&m.rp, &m.slots.slot[a.idx], POOL_LIVE);
 	pthread_mutex_unlock(&m.lock);
 	ck_assert_uint_eq(m.base.reconnects, 0);
 	/* a broken one is counted */
@@ -403,7 +405,7 @@ START_TEST(test_pool_abandoned_not_counted)
 	nfsb_put(&a);
 	ck_assert_str_eq(remote_state_name(m.rp.state), "reconnecting");
 	pthread_mutex_lock(&m.lock);
-	nfsb_conn_up_locked(&m, &m.conns[0], POOL_LIVE);
+	remote_slot_up_locked(&m.rp, &m.slots.slot[0], POOL_LIVE);
 	pthread_mutex_unlock(&m.lock);
 	ck_assert_uint_eq(m.base.reconnects, 1);
 	ck_assert_str_eq(remote_state_name(m.rp.state), "connected");
@@ -427,12 +429,12 @@ static void pool_fail_cycle(struct nfsb_mount *m, double *delay,
 	old = vfs_callctx_push(vfs_mono_ns() + 100000000LL, false);
 	ck_assert_int_eq(nfsb_get(m, -1, &b), -ETIMEDOUT);
 	vfs_callctx_pop(old);
-	*delay = m->conns[1].retry_at - vfs_mono_s();
+	*delay = m->slots.slot[1].retry_at - vfs_mono_s();
 	*state = remote_state_name(m->rp.state);
 	a.answered = true; /* as nfsb_finish() on a reply */
 	nfsb_put(&a);
 	/* past the slot's backoff: the next cycle tries it again */
-	while (vfs_mono_s() < m->conns[1].retry_at)
+	while (vfs_mono_s() < m->slots.slot[1].retry_at)
 		usleep(10000);
 }
 
@@ -445,7 +447,7 @@ START_TEST(test_pool_failing_slot_state)
 	double delay;
 
 	pool_setup(&m, 2, 1);
-	m.conns[1].gen = 1; /* it had a context that broke */
+	m.slots.slot[1].gen = 1; /* it had a context that broke */
 	pool_fail_cycle(&m, &delay, &state);
 	ck_assert_msg(strcmp(state, "connected") == 0,
 		      "one failing slot beside a working one: mount %s", state);
@@ -462,7 +464,7 @@ START_TEST(test_pool_failing_slot_backoff_grows)
 	double d[3];
 
 	pool_setup(&m, 2, 1);
-	m.conns[1].gen = 1;
+	m.slots.slot[1].gen = 1;
 	for (int i = 0; i < 3; i++)
 		pool_fail_cycle(&m, &d[i], &state);
 	ck_assert_msg(
@@ -503,8 +505,8 @@ START_TEST(test_pool_rebuild_at_caller_deadline)
 	int port, s = blackhole(&port), ret;
 
 	pool_setup(&m, 1, 0);
-	m.conns[0].gen = 1;
-	m.conns[0].abandoned = true; /* given up at an earlier deadline */
+	m.slots.slot[0].gen = 1;
+	m.slots.slot[0].abandoned = true; /* given up at an earlier deadline */
 	snprintf(url, sizeof(url),
 		 "nfs://127.0.0.1/export?version=3&nfsport=%d&mountport=%d",
 		 port, port);
@@ -551,7 +553,8 @@ START_TEST(test_pool_rebuild_hangs_beside_live)
 
 	pool_setup(&m, 2, 1);
 	m.timeout = 2;
-	m.conns[1].gen = 1;
+	m.slots.timeout_ms = 2000;
+	m.slots.slot[1].gen = 1;
 	snprintf(url, sizeof(url),
 		 "nfs://127.0.0.1/export?version=3&nfsport=%d&mountport=%d",
 		 port, port);

@@ -141,266 +141,66 @@ err_destroy:
 	return ret;
 }
 
-/* Whether any slot holds a context (the server answered it once and no
- * call has found it broken since). */
-static bool nfsb_any_live_locked(struct nfsb_mount *m)
+static int nfsb_slot_connect(void *drv, double by, void **conn, char *msg,
+			     size_t msglen)
 {
-	for (size_t i = 0; i < m->nconn; i++)
-		if (m->conns[i].nfs)
-			return true;
-	return false;
+	struct nfs_context *nfs;
+	int ret = nfsb_connect(drv, by, &nfs, msg, msglen);
+
+	if (ret == 0)
+		*conn = nfs;
+	return ret;
 }
 
-/* at, on CLOCK_MONOTONIC, moved to vfs_mono_s() time `t` if sooner */
-static void nfsb_wake_by(struct timespec *at, double t)
-{
-	double left = t - vfs_mono_s();
-	struct timespec w;
-
-	if (left < 0)
-		left = 0;
-	clock_gettime(CLOCK_MONOTONIC, &w);
-	w.tv_sec += (time_t)left;
-	w.tv_nsec += (long)((left - (double)(time_t)left) * 1e9);
-	if (w.tv_nsec >= 1000000000L) {
-		w.tv_sec++;
-		w.tv_nsec -= 1000000000L;
-	}
-	if (w.tv_sec < at->tv_sec ||
-	    (w.tv_sec == at->tv_sec && w.tv_nsec < at->tv_nsec))
-		*at = w;
-}
-
-void nfsb_conn_up_locked(struct nfsb_mount *m, struct nfsb_conn *c,
-			 struct nfs_context *nfs)
-{
-	c->nfs = nfs;
-	/* a reconnect if the slot had a context that broke; not its first,
-	 * nor one that replaces a context given up at a caller's deadline
-	 * (the server never failed) */
-	remote_pool_connected_locked(&m->rp, c->gen > 0 && !c->abandoned);
-	c->gen++;
-	c->abandoned = false;
-	c->retry_at = 0;
-	c->backoff_ms = 0;
-}
+const struct remote_slot_ops nfsb_slot_ops = {
+	.connect = nfsb_slot_connect,
+};
 
 /*
  * Check out a connection for one call: the context of `want` if >= 0, else
- * any idle one.  A missing context is rebuilt here.  Fails fast with -EIO
- * while the mount is down, with -ETIMEDOUT if none came free before the
- * deadline.
- *
- * A slot whose rebuild fails while other slots have a context is no sign
- * of a dead server (it may refuse one connection more, or one attempt
- * went wrong): the mount stays as it is (it does not even pass through
- * reconnecting), that slot waits its own backoff (retry_at, doubling
- * with each failure of the slot, reset when it connects) before it is
- * tried again, and the caller waits for one of the working contexts
- * instead; such a rebuild gets only part of the call's budget.  Only a
- * failure with no context left makes the mount down.  A rebuild cut
- * short by the caller's own deadline (backends/callctx.h) says nothing
- * about the server and changes nothing.
+ * any idle one; a missing context is rebuilt here (backends/remote/slots.h
+ * has the rules: one rebuild at a time, the slot's own backoff beside a
+ * working context, down with none left).
  */
 int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op)
 {
-	struct remote_deadline dl;
-	struct nfsb_conn *c = NULL;
-	struct nfs_context *nfs;
-	double connect_by;
-	char msg[256];
-	int idx = -1, ret;
-	bool others;
+	struct remote_checkout co;
+	int ret;
 
-	remote_deadline_start(&dl, m->timeout * 1000L);
-	/* past the caller's deadline (backends/callctx.h): send nothing;
-	 * before it, nfsb_finish() drops the context at the deadline */
-	if (dl.budget_ms <= 0)
-		return -ETIMEDOUT;
 	op->m = m;
-	op->deadline = vfs_mono_s() + dl.budget_ms / 1000.0;
 	op->dead = false;
 	op->timed_out = false;
 	op->abandoned = false;
 	op->answered = false;
-	op->caller_dl = dl.budget_ms < m->timeout * 1000L;
-
-	pthread_mutex_lock(&m->lock);
-again:
-	for (;;) {
-		struct timespec wake = dl.at;
-		double now = vfs_mono_s();
-		bool live = nfsb_any_live_locked(m);
-
-		if (m->rp.state == REMOTE_DOWN && now < m->down_until) {
-			pthread_mutex_unlock(&m->lock);
-			return -EIO;
-		}
-		if (want >= 0) {
-			if (!m->conns[want].busy)
-				idx = want;
-		} else {
-			/* Prefer a live context over one to rebuild, and
-			 * skip one whose rebuild waits out its backoff. */
-			for (size_t i = 0; i < m->nconn; i++) {
-				struct nfsb_conn *ci = &m->conns[i];
-
-				if (ci->busy)
-					continue;
-				if (!ci->nfs && live && now < ci->retry_at) {
-					nfsb_wake_by(&wake, ci->retry_at);
-					continue;
-				}
-				if (idx < 0 || (ci->nfs && !m->conns[idx].nfs))
-					idx = (int)i;
-			}
-		}
-		if (idx >= 0 && (m->conns[idx].nfs || !m->reconnecting))
-			break;
-		/* A rebuild towards a server already known to be down: do
-		 * not queue behind it. */
-		if (idx >= 0 && m->rp.state == REMOTE_DOWN) {
-			pthread_mutex_unlock(&m->lock);
-			return -EIO;
-		}
-		idx = -1;
-		if (pthread_cond_timedwait(&m->cond, &m->lock, &wake) ==
-			    ETIMEDOUT &&
-		    vfs_ts_ms_until(&dl.at) <= 0) {
-			pthread_mutex_unlock(&m->lock);
-			return -ETIMEDOUT;
-		}
-	}
-	c = &m->conns[idx];
-	c->busy = true;
-	op->idx = idx;
-	if (c->nfs) {
-		op->nfs = c->nfs;
-		pthread_mutex_unlock(&m->lock);
-		return 0;
-	}
-	/* One rebuild at a time: a dead server costs one timeout, and the
-	 * other callers wait for its outcome or fail fast once it is down. */
-	m->reconnecting = true;
-	others = nfsb_any_live_locked(m);
-	connect_by = op->deadline;
-	if (others && want < 0) {
-		/* A working context may come free long before a connect
-		 * that goes unanswered (a server at its connection limit,
-		 * a firewall dropping new flows) gives up: spend a quarter
-		 * of what is left on the connect, then wait for a working
-		 * context with the rest.  At least NFSB_REBUILD_MIN_MS, so
-		 * that a short budget still leaves a healthy server time
-		 * for the handshake (portmapper, MOUNT, NULL). */
-		double left = op->deadline - vfs_mono_s();
-		double cap = left / 4;
-
-		if (cap < NFSB_REBUILD_MIN_MS / 1000.0)
-			cap = NFSB_REBUILD_MIN_MS / 1000.0;
-		if (vfs_mono_s() + cap < connect_by)
-			connect_by = vfs_mono_s() + cap;
-	}
-	/* (A first connect of a pool member changes no state, nor does the
-	 * rebuild of a context given up at a caller's deadline, nor that of
-	 * a slot beside a working context: the server answers that one.) */
-	if (!others && m->rp.state == REMOTE_CONNECTED && c->gen > 0 &&
-	    !c->abandoned)
-		remote_pool_set_state_locked(&m->rp, REMOTE_RECONNECTING, NULL);
-	pthread_mutex_unlock(&m->lock);
-
-	ret = nfsb_connect(m, connect_by, &nfs, msg, sizeof(msg));
-
-	pthread_mutex_lock(&m->lock);
-	m->reconnecting = false;
-	if (ret == 0) {
-		nfsb_conn_up_locked(m, c, nfs);
-		op->nfs = nfs;
-	} else if (ret == -ETIMEDOUT && (vfs_call_expired() ||
-					 (connect_by >= op->deadline &&
-					  dl.budget_ms < m->timeout * 1000L))) {
-		/* Cut short by the caller's own deadline (the budget was
-		 * the caller's, and the connect had all of it: op->deadline
-		 * is rounded down to the ms, so vfs_call_expired() alone
-		 * may not be true yet): nothing is known about the server,
-		 * so no state change, no backoff and no retry_at.  c->abandoned
-		 * is left as it is: the slot's next rebuild is a reconnect
-		 * exactly when this one would have been. */
-		c->busy = false;
-		log_debug("%s: connection %d: connect cut short by the "
-			  "caller's deadline",
-			  m->display, idx);
-	} else if (nfsb_any_live_locked(m)) {
-		/* The slot's own backoff: the calls the working contexts
-		 * answer reset the pool's, and would have it retried at the
-		 * first step forever. */
-		unsigned delay = remote_backoff_next(&c->backoff_ms,
-						     m->rp.backoff_first_ms,
-						     m->rp.backoff_max_ms);
-
-		c->busy = false;
-		c->retry_at = vfs_mono_s() + delay / 1000.0;
-		log_warn_ratelimited(&m->rl,
-				     "%s: connection %d failed: %s "
-				     "(again in %u ms)",
-				     m->display, idx, msg, delay);
-		pthread_cond_broadcast(&m->cond);
-		/* wait for a working context with what is left */
-		if (want < 0 && vfs_ts_ms_until(&dl.at) > 0) {
-			idx = -1;
-			goto again;
-		}
-		ret = ret == -ETIMEDOUT ? -ETIMEDOUT : -EIO;
-	} else {
-		c->busy = false;
-		m->down_until =
-			vfs_mono_s() +
-			remote_pool_backoff_next_locked(&m->rp) / 1000.0;
-		log_warn_ratelimited(&m->rl, "%s: reconnect failed: %s",
-				     m->display, msg);
-		remote_pool_set_state_locked(&m->rp, REMOTE_DOWN, NULL);
-		ret = ret == -ETIMEDOUT ? -ETIMEDOUT : -EIO;
-	}
-	pthread_cond_broadcast(&m->cond);
-	pthread_mutex_unlock(&m->lock);
-	return ret;
+	/* before the deadline, nfsb_finish() drops the context at it */
+	ret = remote_slots_get(&m->slots, want, &co);
+	if (ret < 0)
+		return ret;
+	op->idx = co.idx;
+	op->nfs = co.conn;
+	op->deadline = co.deadline;
+	op->caller_dl = co.caller_dl;
+	return 0;
 }
 
 /*
- * Give the connection back; destroy it if the call found it broken.  A
- * call the server answered shows the server alive: a mount that was
- * reconnecting or down is connected again (calls on the contexts still
- * alive go on while a broken one waits for its rebuild, and would
- * otherwise never say so).
+ * Give the connection back; forget it if the call found it broken
+ * (nfsb_finish() destroyed it already).  A call the server answered shows
+ * the server alive: a mount that was reconnecting or down is connected
+ * again (calls on the contexts still alive go on while a broken one waits
+ * for its rebuild, and would otherwise never say so).
  */
 void nfsb_put(struct nfsb_op *op)
 {
-	struct nfsb_mount *m = op->m;
-	struct nfsb_conn *c = &m->conns[op->idx];
+	enum remote_put how = REMOTE_PUT_IDLE;
 
-	pthread_mutex_lock(&m->lock);
-	if (op->dead) {
-		/* nfsb_finish() destroyed the context already. */
-		c->nfs = NULL;
-		if (op->abandoned) {
-			/* the caller's deadline, not the server: no state
-			 * change, and its rebuild is no reconnect */
-			c->abandoned = true;
-		} else {
-			if (op->timed_out)
-				/* A server that does not answer: stop
-				 * sending new calls its way for a while. */
-				m->down_until = vfs_mono_s() +
-						remote_pool_backoff_hold_locked(
-							&m->rp) /
-							1000.0;
-			remote_pool_broken_locked(&m->rp, op->timed_out, NULL);
-		}
-	} else if (op->answered && m->rp.state != REMOTE_CONNECTED) {
-		remote_pool_connected_locked(&m->rp, false);
-	}
-	c->busy = false;
-	pthread_cond_broadcast(&m->cond);
-	pthread_mutex_unlock(&m->lock);
+	if (op->dead && op->abandoned)
+		how = REMOTE_PUT_ABANDONED;
+	else if (op->dead)
+		how = op->timed_out ? REMOTE_PUT_TIMED_OUT : REMOTE_PUT_BROKEN;
+	else if (op->answered)
+		how = REMOTE_PUT_ANSWERED;
+	remote_slots_put(&op->m->slots, op->idx, how);
 }
 
 /*

@@ -46,6 +46,7 @@
 #include "backends/backend.h"
 #include "backends/remote/cache.h"
 #include "backends/remote/pool.h"
+#include "backends/remote/slots.h"
 #include "backends/remote/wb.h"
 #include "lib/clock.h"
 #include "lib/log.h"
@@ -79,24 +80,11 @@ static inline struct nfs_fh *nfsb_rawfh(struct nfsfh *fh, int max)
 #define NFSB_BACKOFF_FIRST_MS 1000
 #define NFSB_BACKOFF_MAX_MS   10000
 /* the least a rebuild beside a working context may spend connecting
- * (nfsb_get) */
+ * (remote_slots.connect_min_ms) */
 #define NFSB_REBUILD_MIN_MS   300
 #define NFSB_RELEASE_WAIT_MS  200 /* see nfsb_silly_rename() */
 #define NFSB_V4_ATTRBUF       128 /* an encoded fattr4 of a SETATTR */
 #define NFSB_NAME_MAX         255 /* NFS3_MAXNAMLEN/NFS4_MAXNAMLEN of Linux */
-
-struct nfsb_conn {
-	struct nfs_context *nfs; /* NULL until (re)built */
-	/* protected by the mount's lock: */
-	bool busy;           /* checked out */
-	unsigned gen;        /* bumped by each rebuild */
-	bool abandoned;      /* dropped at a caller's deadline, not broken: its
-			      * rebuild is no reconnect */
-	double retry_at;     /* a rebuild failed while other contexts work:
-			      * not before this (vfs_mono_s) */
-	unsigned backoff_ms; /* the slot's own backoff behind retry_at
-			      * (remote_backoff_next); 0 once it connects */
-};
 
 struct nfsb_mount {
 	struct vfs_mount base; /* first: the router sees only this */
@@ -115,13 +103,11 @@ struct nfsb_mount {
 				* mount (nfsb_namemax) */
 
 	pthread_mutex_t lock;
-	pthread_cond_t cond;     /* a conn was checked in / state */
-	struct nfsb_conn *conns; /* [nconn], protected by lock */
-	size_t nconn;
-	struct remote_pool rp;   /* state, backoff; protected by lock */
-	bool reconnecting;       /* a rebuild runs; protected by lock */
-	double down_until;       /* protected by lock */
-	struct log_ratelimit rl; /* protected by lock */
+	pthread_cond_t cond;       /* a conn was checked in / state */
+	struct remote_slots slots; /* each holds a context; protected by
+				    * lock */
+	struct remote_pool rp;     /* state, backoff; protected by lock */
+	struct log_ratelimit rl;   /* protected by lock */
 
 	/* attributes and listings by export-relative path (its lock is a
 	 * leaf) */
@@ -273,8 +259,7 @@ int nfsb_connect(struct nfsb_mount *m, double deadline,
 		 struct nfs_context **out, char *msg, size_t msglen);
 /* Slot c (checked out) holds the new context nfs: counts a reconnect
  * where one is due, and the mount is connected. */
-void nfsb_conn_up_locked(struct nfsb_mount *m, struct nfsb_conn *c,
-			 struct nfs_context *nfs);
+extern const struct remote_slot_ops nfsb_slot_ops; /* conn.c */
 int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op);
 void nfsb_put(struct nfsb_op *op);
 int nfsb_finish(struct nfsb_op *op, struct nfsb_wait *w);

@@ -114,12 +114,10 @@ static const struct vfs_opt_spec nfs_opts[] = {
 static void nfsb_free(struct nfsb_mount *m)
 {
 	nfsb_wb_stop(m);
-	if (m->conns) {
-		for (size_t i = 0; i < m->nconn; i++)
-			if (m->conns[i].nfs)
-				nfs_destroy_context(m->conns[i].nfs);
-		free(m->conns);
-	}
+	for (size_t i = 0; i < m->slots.n; i++)
+		if (m->slots.slot[i].conn)
+			nfs_destroy_context(m->slots.slot[i].conn);
+	remote_slots_free(&m->slots);
 	remote_cache_free(m->cache);
 	pthread_mutex_destroy(&m->open_lock);
 	pthread_cond_destroy(&m->open_cond);
@@ -291,7 +289,6 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 	remote_opts_get(opts, &ro);
 	m->timeout = ro.timeout_s;
 	m->cache_ttl = (double)ro.cache_ttl_s;
-	m->nconn = (size_t)ro.connections;
 	m->cache = remote_cache_new(ro.cache_ttl_s);
 	if (!m->cache) {
 		ret = vfs_error_set(err, ENOMEM, "%s: out of memory",
@@ -305,8 +302,9 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 		vfs_opts_get(opts, "uid")
 			? (uid_t)strtoul(vfs_opts_get(opts, "uid"), NULL, 10)
 			: geteuid();
-	m->conns = calloc(m->nconn, sizeof(*m->conns));
-	if (!m->conns) {
+	if (remote_slots_init(&m->slots, &m->rp, &m->lock, &m->cond, &m->rl,
+			      &nfsb_slot_ops, m, (size_t)ro.connections,
+			      m->timeout * 1000L, NFSB_REBUILD_MIN_MS) < 0) {
 		ret = vfs_error_set(err, ENOMEM, "%s: out of memory",
 				    m->display);
 		goto err_free;
@@ -315,8 +313,8 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 	ret = nfsb_first_connect(m, url, opts, &nfs, err);
 	if (ret < 0)
 		goto err_free;
-	m->conns[0].nfs = nfs;
-	m->conns[0].gen = 1;
+	m->slots.slot[0].conn = nfs;
+	m->slots.slot[0].gen = 1;
 	rmax = nfs_get_readmax(nfs);
 	wmax = nfs_get_writemax(nfs);
 	m->rsize = rmax ? (size_t)rmax : 65536;
@@ -359,7 +357,7 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 	m->base.entry_timeout = vfs_remote_entry_timeout(m->cache_ttl);
 	log_info("%s: mounted export %s (NFSv%d, %zu connections, "
 		 "rsize %zu wsize %zu)",
-		 m->display, m->export, m->version, m->nconn, m->rsize,
+		 m->display, m->export, m->version, m->slots.n, m->rsize,
 		 m->wsize);
 	*out = &m->base;
 	return 0;
