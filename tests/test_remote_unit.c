@@ -10,14 +10,17 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "backends/backend.h"
 #include "backends/callctx.h"
 #include "backends/remote/cache.h"
 #include "backends/remote/opts.h"
 #include "backends/remote/pool.h"
+#include "backends/remote/slots.h"
 #include "backends/remote/wb.h"
 
 static struct vfs_mount vm;
@@ -662,6 +665,272 @@ START_TEST(test_wb_free_sends_all)
 }
 END_TEST
 
+/* ---- The connection slots (slots.c) -------------------------------- */
+
+/* A fake driver: its connects succeed or fail as told, after `ms`, and
+ * count how many run at once. */
+struct fake_drv {
+	pthread_mutex_t lock;
+	int result;  /* of each connect: 0 or -errno */
+	unsigned ms; /* how long one takes */
+	int calls, running, most;
+};
+
+static char fake_conn;
+#define FAKE_LIVE ((void *)&fake_conn)
+
+static int fake_connect(void *drv, double by, void **conn, char *msg,
+			size_t msglen)
+{
+	struct fake_drv *d = drv;
+	double end;
+
+	pthread_mutex_lock(&d->lock);
+	d->calls++;
+	if (++d->running > d->most)
+		d->most = d->running;
+	pthread_mutex_unlock(&d->lock);
+	end = vfs_mono_s() + d->ms / 1000.0;
+	while (vfs_mono_s() < end && vfs_mono_s() < by)
+		usleep(1000);
+	pthread_mutex_lock(&d->lock);
+	d->running--;
+	pthread_mutex_unlock(&d->lock);
+	if (vfs_mono_s() < end)
+		return -ETIMEDOUT;
+	if (d->result == 0)
+		*conn = FAKE_LIVE;
+	else
+		snprintf(msg, msglen, "refused");
+	return d->result;
+}
+
+static const struct remote_slot_ops fake_ops = {.connect = fake_connect};
+
+struct slots_fix {
+	struct remote_pool rp;
+	struct remote_slots ss;
+	struct fake_drv drv;
+	pthread_cond_t cond;
+	struct log_ratelimit rl;
+};
+
+/* n slots, the first `live` connected; the mount's timeout timeout_ms. */
+static void slots_setup(struct slots_fix *f, size_t n, size_t live,
+			long timeout_ms)
+{
+	memset(f, 0, sizeof(*f));
+	memset(&vm, 0, sizeof(vm));
+	pthread_mutex_init(&f->drv.lock, NULL);
+	remote_cond_init(&f->cond);
+	remote_pool_init(&f->rp, &vm, "test://server/", &f->cond, NULL, 100,
+			 1000);
+	ck_assert_int_eq(remote_slots_init(&f->ss, &f->rp, &lock, &f->cond,
+					   &f->rl, &fake_ops, &f->drv, n,
+					   timeout_ms, 0),
+			 0);
+	for (size_t i = 0; i < live; i++) {
+		f->ss.slot[i].conn = FAKE_LIVE;
+		f->ss.slot[i].gen = 1;
+	}
+}
+
+static void slots_teardown(struct slots_fix *f)
+{
+	remote_slots_free(&f->ss);
+	pthread_cond_destroy(&f->cond);
+	pthread_mutex_destroy(&f->drv.lock);
+}
+
+/* All slots busy: a checkout waits until the call's deadline (the
+ * caller's, or else the mount's timeout), then fails with -ETIMEDOUT;
+ * past the caller's deadline it sends nothing. */
+START_TEST(test_slots_wait_until_deadline)
+{
+	struct slots_fix f;
+	struct remote_checkout a, b;
+	struct vfs_callctx old;
+	double t0, waited;
+
+	slots_setup(&f, 1, 1, 300);
+	ck_assert_int_eq(remote_slots_get(&f.ss, -1, &a), 0);
+	ck_assert_ptr_eq(a.conn, FAKE_LIVE);
+	t0 = vfs_mono_s();
+	ck_assert_int_eq(remote_slots_get(&f.ss, -1, &b), -ETIMEDOUT);
+	waited = vfs_mono_s() - t0;
+	ck_assert_msg(waited >= 0.28 && waited < 1.0, "waited %.3f s", waited);
+
+	old = vfs_callctx_push(vfs_mono_ns() + 100000000LL, false);
+	t0 = vfs_mono_s();
+	ck_assert_int_eq(remote_slots_get(&f.ss, -1, &b), -ETIMEDOUT);
+	waited = vfs_mono_s() - t0;
+	vfs_callctx_pop(old);
+	ck_assert_msg(waited >= 0.08 && waited < 0.25, "waited %.3f s", waited);
+
+	old = vfs_callctx_push(vfs_mono_ns() - 1, false);
+	remote_slots_put(&f.ss, a.idx, REMOTE_PUT_IDLE);
+	ck_assert_int_eq(remote_slots_get(&f.ss, -1, &b), -ETIMEDOUT);
+	vfs_callctx_pop(old);
+	ck_assert_int_eq(f.drv.calls, 0);
+	slots_teardown(&f);
+}
+END_TEST
+
+struct slots_caller {
+	struct slots_fix *f;
+	int ret;
+};
+
+static void *slots_get_put(void *arg)
+{
+	struct slots_caller *c = arg;
+	struct remote_checkout co;
+
+	c->ret = remote_slots_get(&c->f->ss, -1, &co);
+	if (c->ret == 0) {
+		usleep(20000);
+		remote_slots_put(&c->f->ss, co.idx, REMOTE_PUT_IDLE);
+	}
+	return NULL;
+}
+
+/* No slot connected: of three callers at once, one connects and the
+ * others wait for it; never two connect attempts at a time. */
+START_TEST(test_slots_one_connect_at_a_time)
+{
+	struct slots_fix f;
+	struct slots_caller c[3];
+	pthread_t t[3];
+
+	slots_setup(&f, 3, 0, 2000);
+	f.drv.ms = 100;
+	for (int i = 0; i < 3; i++) {
+		c[i] = (struct slots_caller){&f, 1};
+		ck_assert_int_eq(
+			pthread_create(&t[i], NULL, slots_get_put, &c[i]), 0);
+	}
+	for (int i = 0; i < 3; i++) {
+		pthread_join(t[i], NULL);
+		ck_assert_int_eq(c[i].ret, 0);
+	}
+	ck_assert_int_eq(f.drv.most, 1);
+	ck_assert_int_ge(f.drv.calls, 1);
+	/* first connects of a slot: no reconnect, no state change */
+	ck_assert_uint_eq(vm.reconnects, 0);
+	ck_assert_str_eq(remote_state_name(f.rp.state), "connected");
+	slots_teardown(&f);
+}
+END_TEST
+
+/* A failed connect with no connection left: the mount is down, the
+ * checkouts that follow fail with -EIO at once without an attempt until
+ * the backoff has passed, and the next failure waits twice as long. */
+START_TEST(test_slots_backoff_when_down)
+{
+	struct slots_fix f;
+	struct remote_checkout a;
+	double left;
+
+	slots_setup(&f, 2, 0, 1000);
+	f.ss.slot[0].gen = 1; /* it had a connection that broke */
+	f.drv.result = -ECONNREFUSED;
+	ck_assert_int_eq(remote_slots_get(&f.ss, -1, &a), -EIO);
+	ck_assert_str_eq(remote_state_name(f.rp.state), "down");
+	ck_assert_int_eq(f.drv.calls, 1);
+	left = f.ss.down_until - vfs_mono_s();
+	ck_assert_msg(left > 0.05 && left <= 0.1, "backoff %.3f s", left);
+	ck_assert_int_eq(remote_slots_get(&f.ss, -1, &a), -EIO);
+	ck_assert_int_eq(f.drv.calls, 1); /* no attempt in the backoff */
+	while (vfs_mono_s() < f.ss.down_until)
+		usleep(5000);
+	ck_assert_int_eq(remote_slots_get(&f.ss, -1, &a), -EIO);
+	ck_assert_int_eq(f.drv.calls, 2);
+	left = f.ss.down_until - vfs_mono_s();
+	ck_assert_msg(left > 0.15 && left <= 0.2, "backoff %.3f s", left);
+	/* the server is back: the first success makes it connected and is
+	 * a reconnect (slot 0 had one that broke) */
+	while (vfs_mono_s() < f.ss.down_until)
+		usleep(5000);
+	f.drv.result = 0;
+	ck_assert_int_eq(remote_slots_get(&f.ss, -1, &a), 0);
+	ck_assert_str_eq(remote_state_name(f.rp.state), "connected");
+	ck_assert_uint_eq(vm.reconnects, 1);
+	remote_slots_put(&f.ss, a.idx, REMOTE_PUT_IDLE);
+	slots_teardown(&f);
+}
+END_TEST
+
+/* A slot that fails beside a working one waits its own backoff, which
+ * doubles, and changes no state. */
+START_TEST(test_slots_backoff_per_slot)
+{
+	struct slots_fix f;
+	struct remote_checkout a, b;
+	struct vfs_callctx old;
+	double d[2];
+
+	slots_setup(&f, 2, 1, 1000);
+	f.ss.slot[1].gen = 1;
+	f.drv.result = -ECONNREFUSED;
+	for (int i = 0; i < 2; i++) {
+		int calls = f.drv.calls;
+
+		ck_assert_int_eq(remote_slots_get(&f.ss, -1, &a), 0);
+		ck_assert_int_eq(a.idx, 0);
+		old = vfs_callctx_push(vfs_mono_ns() + 50000000LL, false);
+		ck_assert_int_eq(remote_slots_get(&f.ss, -1, &b), -ETIMEDOUT);
+		vfs_callctx_pop(old);
+		ck_assert_int_eq(f.drv.calls, calls + 1);
+		d[i] = f.ss.slot[1].retry_at - vfs_mono_s();
+		ck_assert_str_eq(remote_state_name(f.rp.state), "connected");
+		remote_slots_put(&f.ss, a.idx, REMOTE_PUT_ANSWERED);
+		/* in its backoff the slot is not tried: the working one
+		 * is taken */
+		ck_assert_int_eq(remote_slots_get(&f.ss, -1, &a), 0);
+		ck_assert_int_eq(a.idx, 0);
+		remote_slots_put(&f.ss, a.idx, REMOTE_PUT_IDLE);
+		ck_assert_int_eq(f.drv.calls, calls + 1);
+		while (vfs_mono_s() < f.ss.slot[1].retry_at)
+			usleep(5000);
+	}
+	ck_assert_msg(d[1] > 0.15 && d[0] <= 0.1, "backoffs %.3f, %.3f s", d[0],
+		      d[1]);
+	slots_teardown(&f);
+}
+END_TEST
+
+/* A connection given up at the caller's deadline is no broken one: no
+ * state change, and the connection that replaces it is no reconnect; a
+ * broken one is. */
+START_TEST(test_slots_abandoned_no_reconnect)
+{
+	struct slots_fix f;
+	struct remote_checkout a;
+
+	slots_setup(&f, 1, 1, 1000);
+	ck_assert_int_eq(remote_slots_get(&f.ss, -1, &a), 0);
+	remote_slots_put(&f.ss, a.idx, REMOTE_PUT_ABANDONED);
+	ck_assert_str_eq(remote_state_name(f.rp.state), "connected");
+	ck_assert_ptr_null(f.ss.slot[0].conn);
+	ck_assert_int_eq(remote_slots_get(&f.ss, -1, &a), 0);
+	ck_assert_int_eq(f.drv.calls, 1);
+	ck_assert_uint_eq(vm.reconnects, 0);
+
+	remote_slots_put(&f.ss, a.idx, REMOTE_PUT_BROKEN);
+	ck_assert_str_eq(remote_state_name(f.rp.state), "reconnecting");
+	ck_assert_int_eq(remote_slots_get(&f.ss, -1, &a), 0);
+	ck_assert_uint_eq(vm.reconnects, 1);
+	ck_assert_str_eq(remote_state_name(f.rp.state), "connected");
+
+	/* a server that did not answer: down, and new calls fail fast */
+	remote_slots_put(&f.ss, a.idx, REMOTE_PUT_TIMED_OUT);
+	ck_assert_str_eq(remote_state_name(f.rp.state), "down");
+	ck_assert_int_eq(remote_slots_get(&f.ss, -1, &a), -EIO);
+	ck_assert_int_eq(f.drv.calls, 2);
+	slots_teardown(&f);
+}
+END_TEST
+
 Suite *remote_suite(void);
 
 Suite *remote_suite(void)
@@ -685,6 +954,11 @@ Suite *remote_suite(void)
 	tcase_add_test(tc, test_wb_sticky_error);
 	tcase_add_test(tc, test_wb_drain);
 	tcase_add_test(tc, test_wb_free_sends_all);
+	tcase_add_test(tc, test_slots_wait_until_deadline);
+	tcase_add_test(tc, test_slots_one_connect_at_a_time);
+	tcase_add_test(tc, test_slots_backoff_when_down);
+	tcase_add_test(tc, test_slots_backoff_per_slot);
+	tcase_add_test(tc, test_slots_abandoned_no_reconnect);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -257,7 +257,7 @@ static void pool_setup(struct sftp_mount *sm, int n)
 		c->ssh = libssh2_session_init();
 		ck_assert_ptr_nonnull(c->ssh);
 		c->up = true;
-		c->gen = 1;
+		c->slot.gen = 1;
 	}
 }
 
@@ -266,7 +266,7 @@ static void pool_reopen(struct sftp_mount *sm, int idx)
 {
 	struct sftp_conn *c = &sm->pool.conns[idx];
 
-	ck_assert(!c->up && !c->busy && !c->ssh);
+	ck_assert(!c->up && !c->slot.busy && !c->ssh);
 	c->ssh = libssh2_session_init();
 	ck_assert_ptr_nonnull(c->ssh);
 	pthread_mutex_lock(&sm->pool.lock);
@@ -287,8 +287,8 @@ static struct sftp_conn *pool_take(struct sftp_mount *sm, int idx)
 {
 	struct sftp_conn *c = NULL;
 
-	ck_assert_int_eq(sftp_checkout(sm, idx, sm->pool.conns[idx].gen, &c),
-			 0);
+	ck_assert_int_eq(
+		sftp_checkout(sm, idx, sm->pool.conns[idx].slot.gen, &c), 0);
 	return c;
 }
 

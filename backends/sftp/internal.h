@@ -54,6 +54,7 @@
 #include "backends/backend.h"
 #include "backends/remote/cache.h"
 #include "backends/remote/pool.h"
+#include "backends/remote/slots.h"
 #include "backends/remote/wb.h"
 #include "lib/clock.h"
 #include "lib/log.h"
@@ -107,15 +108,15 @@ struct sftp_arena {
 struct sftp_conn {
 	int idx; /* slot in the pool */
 	/* the fields below up to `sftp` are protected by sftp_pool.lock */
-	bool busy;      /* checked out, or being (re)connected */
+	/* busy (checked out, or being (re)connected), gen (bumped for
+	 * every new session in this slot), abandoned (its successor is no
+	 * reconnect): the remote core's bookkeeping (backends/remote/
+	 * slots.h); slot.conn is ssh while up */
+	struct remote_slot slot;
 	bool up;        /* session usable */
 	bool doomed;    /* close at checkin: the server went away */
-	unsigned gen;   /* bumped for every new session in this slot */
 	int nfiles;     /* open files whose handle lives here */
 	unsigned epoch; /* the pool's fail_epoch when the session came up */
-	bool abandoned; /* the last session was given up at a caller's
-			 * deadline (not broken): its successor is no
-			 * reconnect */
 	/* owned by whoever has the slot busy */
 	int sock;
 	LIBSSH2_SESSION *ssh;

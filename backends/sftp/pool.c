@@ -58,7 +58,7 @@ int sftp_pool_start(struct sftp_mount *sm)
 	int rc;
 
 	p->conns[0].up = true;
-	p->conns[0].gen = 1;
+	p->conns[0].slot.gen = 1;
 	rc = pthread_create(&p->maint, NULL, sftp_maint_main, sm);
 	if (rc)
 		return -rc;
@@ -119,12 +119,12 @@ static int sftp_pool_fail_locked(struct sftp_mount *sm, const char *why,
 
 		if (!c->up)
 			continue;
-		if (c->busy) {
+		if (c->slot.busy) {
 			c->doomed = true;
 			continue;
 		}
 		c->up = false;
-		c->busy = true;
+		c->slot.busy = true;
 		close_list[n++] = c;
 	}
 	was_connected = p->rp.state == REMOTE_CONNECTED;
@@ -169,7 +169,7 @@ void sftp_checkin(struct sftp_mount *sm, struct sftp_conn *c)
 	}
 	pthread_mutex_lock(&p->lock);
 	if (!c->broken && !c->doomed) {
-		c->busy = false;
+		c->slot.busy = false;
 		pthread_cond_broadcast(&p->cond);
 		pthread_mutex_unlock(&p->lock);
 		return;
@@ -177,7 +177,7 @@ void sftp_checkin(struct sftp_mount *sm, struct sftp_conn *c)
 	closing = alloca(p->n * sizeof(*closing));
 	c->up = false;
 	if (abandoned) {
-		c->abandoned = true;
+		c->slot.abandoned = true;
 	} else if (c->broken && c->epoch != p->fail_epoch) {
 		/* A session from before the pool's last failure, which
 		 * was doomed then and is only now checked in: that
@@ -202,9 +202,9 @@ void sftp_checkin(struct sftp_mount *sm, struct sftp_conn *c)
 
 	pthread_mutex_lock(&p->lock);
 	c->doomed = false;
-	c->busy = false;
+	c->slot.busy = false;
 	for (int i = 0; i < n; i++)
-		closing[i]->busy = false;
+		closing[i]->slot.busy = false;
 	pthread_cond_broadcast(&p->cond);
 	pthread_cond_signal(&p->maint_cond);
 	pthread_mutex_unlock(&p->lock);
@@ -220,7 +220,7 @@ static struct sftp_conn *sftp_pick_locked(struct sftp_pool *p)
 	for (int k = 0; k < p->n; k++) {
 		struct sftp_conn *c = &p->conns[(start + k) % p->n];
 
-		if (!c->up || c->busy || c->doomed)
+		if (!c->up || c->slot.busy || c->doomed)
 			continue;
 		if (!best || c->nfiles < best->nfiles)
 			best = c;
@@ -248,11 +248,11 @@ int sftp_checkout(struct sftp_mount *sm, int want, unsigned gen,
 		}
 		if (want >= 0) {
 			c = &p->conns[want];
-			if (c->gen != gen || !c->up) {
+			if (c->slot.gen != gen || !c->up) {
 				ret = -ESTALE;
 				break;
 			}
-			if (c->busy)
+			if (c->slot.busy)
 				c = NULL;
 		} else if (p->rp.state == REMOTE_DOWN) {
 			unsigned seq = p->attempt_seq;
@@ -294,7 +294,7 @@ int sftp_checkout(struct sftp_mount *sm, int want, unsigned gen,
 				ret = -ETIMEDOUT;
 				break;
 			}
-			c->busy = true;
+			c->slot.busy = true;
 			if (budget < sm->cfg.timeout_ms) {
 				/* so that a request that misses the deadline
 				 * is abandoned with its connection */
@@ -335,15 +335,10 @@ void sftp_pool_opened_locked(struct sftp_mount *sm, struct sftp_conn *c)
 {
 	struct sftp_pool *p = &sm->pool;
 
-	/* a slot whose session broke: a reconnect; not its first session,
-	 * nor one that replaces a session given up at a caller's deadline
-	 * (the server never failed).  Back from an outage, this drops the
-	 * cache (the server may have changed while we were away). */
-	remote_pool_connected_locked(&p->rp, c->gen > 0 && !c->abandoned);
-	c->gen++;
+	/* counts a reconnect, or not, as for every backend */
+	remote_slot_up_locked(&p->rp, &c->slot, c->ssh);
 	c->up = true;
 	c->doomed = false;
-	c->abandoned = false;
 	/* a failure of this session is a new one, to be acted on */
 	c->epoch = p->fail_epoch;
 }
@@ -364,9 +359,9 @@ static void sftp_maint_connect_locked(struct sftp_mount *sm,
 	p->connecting = false;
 	p->attempt_seq++;
 	clock_gettime(CLOCK_MONOTONIC, &p->last_attempt_end);
-	c->busy = false;
+	c->slot.busy = false;
 	if (rc == 0 && p->closing) {
-		c->gen++;
+		c->slot.gen++;
 		c->up = true;
 	} else if (rc == 0) {
 		sftp_pool_opened_locked(sm, c);
@@ -396,10 +391,10 @@ static void sftp_maint_keepalive_locked(struct sftp_mount *sm)
 		struct sftp_conn *c = &p->conns[i];
 		int next, rc;
 
-		if (!c->up || c->busy || c->doomed ||
+		if (!c->up || c->slot.busy || c->doomed ||
 		    vfs_ts_ms_since(&c->last_io) < sm->cfg.keepalive_s * 1000L)
 			continue;
-		c->busy = true;
+		c->slot.busy = true;
 		pthread_mutex_unlock(&p->lock);
 		rc = libssh2_keepalive_send(c->ssh, &next);
 		if (rc)
@@ -411,7 +406,7 @@ static void sftp_maint_keepalive_locked(struct sftp_mount *sm)
 			pthread_mutex_lock(&p->lock);
 		} else {
 			clock_gettime(CLOCK_MONOTONIC, &c->last_io);
-			c->busy = false;
+			c->slot.busy = false;
 			pthread_cond_broadcast(&p->cond);
 		}
 	}
@@ -430,10 +425,10 @@ static void *sftp_maint_main(void *arg)
 		struct timespec wake;
 
 		for (int i = 0; i < p->n && !missing; i++)
-			if (!p->conns[i].up && !p->conns[i].busy)
+			if (!p->conns[i].up && !p->conns[i].slot.busy)
 				missing = &p->conns[i];
 		if (missing && vfs_ts_ms_until(&p->next_attempt) <= 0) {
-			missing->busy = true;
+			missing->slot.busy = true;
 			sftp_maint_connect_locked(sm, missing);
 			continue;
 		}
