@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* conn.c - the NFS connection pool and the calls every operation shares. */
+/* conn.c - the NFS contexts of the pool (its slots, checkout and backoff
+ * are backends/remote/slots.c's) and the calls every operation shares. */
 #include "backends/callctx.h"
 #include "backends/nfs/internal.h"
 

@@ -12,7 +12,8 @@
  *   file.c    open files: the open list and silly rename, open, create,
  *             COMMIT, release
  *   io.c      read and write
- *   conn.c    the connection pool, the per-call event loop, errors and
+ *   conn.c    contexts for the pool (its slots: remote/slots.h), the
+ *             per-call event loop, errors and
  *             the calls every operation shares
  *   call.c    one request start to finish (nfsb_call)
  *   v4.c      our own NFSv4 COMPOUNDs where libnfs 4.0.0 falls short

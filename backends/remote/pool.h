@@ -3,9 +3,11 @@
  * pool.h - the part of a connection pool that every network backend
  * (backends/sftp/, backends/nfs/) shares: the mount's state machine, the
  * reconnect count, the reconnect backoff and the retry-once rule.  The
- * drivers keep their slots (which connection is idle, which one an open
- * file lives on) and call these at each transition, so that `vfsctl
- * mounts` means the same by each state for every backend.
+ * connection slots are slots.h's: their checkout, connect and put back
+ * make these transitions (nfs uses all of it; sftp, whose maintenance
+ * thread connects and whose sessions fail together, its per-slot
+ * bookkeeping), so that `vfsctl mounts` means the same by each state for
+ * every backend.
  *
  * States, as `vfsctl mounts` shows them:
  *
@@ -34,8 +36,8 @@
  * succeeded, or a call was answered).  A first connect of a pool member
  * changes no state, nor does a connection abandoned at a caller's deadline
  * (backends/callctx.h: the server did not fail, the call ran out of
- * time); the driver marks such a slot and its new connection is no
- * reconnect.
+ * time); such a slot is marked (remote_slot.abandoned) and its new
+ * connection is no reconnect.
  *
  * Cache: coming back to connected (from reconnecting or down) drops the
  * mount's attribute and listing cache (backends/remote/cache.h).  The
