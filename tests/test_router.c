@@ -1131,8 +1131,13 @@ END_TEST
 
 /* ---- capability bits ---------------------------------------------------- */
 
+/* On the backend's own instance, beneath the fault wrapper (and the image
+ * store's layer): the router reads capabilities from the bottom of the
+ * stack (rt_caps), where a backend changes them at run time. */
 static int drop_caps(struct vfs_mount *vm, void *ctx)
 {
+	while (vm->lower)
+		vm = vm->lower;
 	vm->caps &= ~*(uint32_t *)ctx;
 	return 0;
 }
