@@ -481,11 +481,18 @@ static ssize_t layer_write(struct vfs_file *f, const void *buf, size_t size,
 	return fence_end(&fc, ret);
 }
 
+/* Every open through FUSE asks this at once (its cache policy): the key
+ * is then known before any lock, close or release needs it, so those need
+ * no round trip that could fail (a close that cannot find its key would
+ * keep its owner's locks). */
 static int layer_fgetattr(struct vfs_file *f, struct stat *st)
 {
 	struct layer_file *lf = layer_f(f);
+	int ret = lf->lm->lops->fgetattr(lf->lower, st);
 
-	return lf->lm->lops->fgetattr(lf->lower, st);
+	if (ret == 0 && lf->lm->lower.by_ino && !atomic_load(&lf->ino))
+		atomic_store(&lf->ino, (uint64_t)st->st_ino);
+	return ret;
 }
 
 static int layer_flush(struct vfs_file *f)
@@ -553,8 +560,10 @@ static int layer_release(struct vfs_file *f)
 	struct layer_mount *lm = lf->lm;
 	int ret;
 
-	/* OFD locks end with their open file: the kernel sends no unlock */
-	if (glock_any(&lm->lower)) {
+	/* OFD locks end with their open file: the kernel sends no unlock.
+	 * A file that set one knows its key (getlk/setlk found it). */
+	if ((!lm->lower.by_ino || atomic_load(&lf->ino)) &&
+	    glock_any(&lm->lower)) {
 		struct glock_key k;
 
 		if (file_key(lf, NULL, &k) == 0)
