@@ -4,7 +4,9 @@
  * forwards every call to the instance beneath, with the locks, the write
  * fence, the hidden record directories and the image attributes added.
  * A member the instance beneath lacks is left out of the layer's own
- * table too, so that the router gives its usual answer for it.
+ * table too, so that the router gives its usual answer for it; only the
+ * extended attribute calls stay, for the image attributes are the
+ * layer's own on every mount (readable, and refused with EPERM).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -379,6 +381,8 @@ static int layer_setxattr(struct vfs_mount *m, const char *path,
 
 	if (reserved(lm, path) || image_xattr(name))
 		return -EPERM; /* read-only facts about the image */
+	if (!lm->lops->setxattr)
+		return -EOPNOTSUPP; /* the router's answer (backend.h) */
 	return lm->lops->setxattr(lm->lower.m, path, name, value, size, flags);
 }
 
@@ -389,6 +393,8 @@ static int layer_removexattr(struct vfs_mount *m, const char *path,
 
 	if (reserved(lm, path) || image_xattr(name))
 		return -EPERM;
+	if (!lm->lops->removexattr)
+		return -EOPNOTSUPP;
 	return lm->lops->removexattr(lm->lower.m, path, name);
 }
 
@@ -723,8 +729,6 @@ int image_layer_wrap(struct vfs_mount **vm, bool readonly, const char *what,
 	LAYER_AS_LOWER(lm, unlink);
 	LAYER_AS_LOWER(lm, rename);
 	LAYER_AS_LOWER(lm, listxattr);
-	LAYER_AS_LOWER(lm, setxattr);
-	LAYER_AS_LOWER(lm, removexattr);
 	LAYER_AS_LOWER(lm, create);
 	LAYER_AS_LOWER(lm, write);
 	LAYER_AS_LOWER(lm, flush);
