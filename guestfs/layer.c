@@ -4,10 +4,13 @@
  * forwards every call to the instance beneath, with the locks, the write
  * fence, the hidden record directories and the image attributes added.
  * A member the instance beneath lacks is left out of the layer's own
- * table too, so that the router gives its usual answer for it.
+ * table too, so that the router gives its usual answer for it; only the
+ * extended attribute calls stay, for the image attributes are the
+ * layer's own on every mount (readable, and refused with EPERM).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,22 +24,40 @@
 #include "guestfs/lower.h"
 #include "lib/log.h"
 
+/*
+ * A file open through the layer on a backend without stable inode
+ * numbers (SFTP), by its name now: the number that keys it in the lock
+ * table.  Every open of one name shares it, and it follows the file
+ * through renames and unlinks made through the layer, as the FUSE node
+ * of the file does: a lock taken before a rename keeps others out under
+ * the new name, and covers the writes through descriptors opened by it.
+ */
+struct layer_name {
+	struct layer_name *next;
+	char *path;    /* its name now, owned; NULL once unlinked or
+			* replaced (its open files keep the number) */
+	uint64_t id;   /* never 0, never reused within the instance */
+	unsigned refs; /* open files */
+};
+
 struct layer_mount {
 	struct vfs_mount base;      /* first */
 	struct vfs_backend_ops ops; /* this instance's table */
 	const struct vfs_backend_ops *lops;
-	struct gfs_lower lower; /* lower.m: owned, unmounted with us */
+	struct gfs_lower lower;     /* lower.m: owned, unmounted with us */
+	pthread_mutex_t names_lock; /* protects names and last_id */
+	struct layer_name *names;   /* without lower.by_ino only */
+	uint64_t last_id;
 };
 
-/* An open file.  ino caches the key of a backend with stable inode
- * numbers (0: not asked yet); several writers may fill it at once, with
- * the same value. */
+/* An open file.  ino is its key (lock.h): the layer's number for it
+ * without stable inode numbers, set at open; else the backend's st_ino,
+ * cached at the first fgetattr (0: not asked yet; several threads may
+ * fill it at once, with the same value). */
 struct layer_file {
 	struct vfs_file base; /* first */
 	struct layer_mount *lm;
 	struct vfs_file *lower; /* owned until release() */
-	char *path;             /* as opened: the key without stable inode
-				 * numbers (lock.h); owned */
 	_Atomic uint64_t ino;
 };
 
@@ -64,16 +85,129 @@ static bool image_xattr(const char *name)
 
 /* ---- keys and the write fence ------------------------------------------ */
 
+/* The number of the file open as `path`, counted for one more open file
+ * (name_put): a new one when no open file has that name; 0 on ENOMEM. */
+static uint64_t name_get(struct layer_mount *lm, const char *path)
+{
+	struct layer_name *n;
+	uint64_t id = 0;
+
+	pthread_mutex_lock(&lm->names_lock);
+	for (n = lm->names; n; n = n->next)
+		if (n->path && strcmp(n->path, path) == 0)
+			break;
+	if (!n && (n = calloc(1, sizeof(*n)))) {
+		n->path = strdup(path);
+		if (n->path) {
+			n->id = ++lm->last_id;
+			n->next = lm->names;
+			lm->names = n;
+		} else {
+			free(n);
+			n = NULL;
+		}
+	}
+	if (n) {
+		n->refs++;
+		id = n->id;
+	}
+	pthread_mutex_unlock(&lm->names_lock);
+	return id;
+}
+
+static void name_put(struct layer_mount *lm, uint64_t id)
+{
+	pthread_mutex_lock(&lm->names_lock);
+	for (struct layer_name **pp = &lm->names; *pp; pp = &(*pp)->next) {
+		struct layer_name *n = *pp;
+
+		if (n->id != id)
+			continue;
+		if (--n->refs == 0) {
+			*pp = n->next;
+			free(n->path);
+			free(n);
+		}
+		break;
+	}
+	pthread_mutex_unlock(&lm->names_lock);
+}
+
+/* The number of the open file named `path`, or 0 when none is open. */
+static uint64_t name_find(struct layer_mount *lm, const char *path)
+{
+	uint64_t id = 0;
+
+	pthread_mutex_lock(&lm->names_lock);
+	for (struct layer_name *n = lm->names; n && !id; n = n->next)
+		if (n->path && strcmp(n->path, path) == 0)
+			id = n->id;
+	pthread_mutex_unlock(&lm->names_lock);
+	return id;
+}
+
+/* What follows `dir` in `path` ("" for dir itself, "/..." below it), or
+ * NULL when path is neither. */
+static const char *name_under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	if (strncmp(path, dir, n) != 0 || (path[n] && path[n] != '/'))
+		return NULL;
+	return path + n;
+}
+
+/* A rename made through the layer: the names of open files follow it;
+ * what it replaced has no name any more. */
+static void names_rename(struct layer_mount *lm, const char *from,
+			 const char *to, unsigned flags)
+{
+	pthread_mutex_lock(&lm->names_lock);
+	for (struct layer_name *n = lm->names; n; n = n->next) {
+		const char *rest, *dest;
+		char *moved = NULL;
+
+		if (!n->path)
+			continue;
+		if ((rest = name_under(n->path, from)))
+			dest = to;
+		else if ((rest = name_under(n->path, to)))
+			dest = flags & RENAME_EXCHANGE ? from : NULL;
+		else
+			continue;
+		/* out of memory: the name is forgotten, and a later open of
+		 * it is another file to the lock table */
+		if (dest && asprintf(&moved, "%s%s", dest, rest) < 0)
+			moved = NULL;
+		free(n->path);
+		n->path = moved;
+	}
+	pthread_mutex_unlock(&lm->names_lock);
+}
+
+/* An unlink made through the layer: the open file has no name now. */
+static void names_unlink(struct layer_mount *lm, const char *path)
+{
+	pthread_mutex_lock(&lm->names_lock);
+	for (struct layer_name *n = lm->names; n; n = n->next) {
+		if (n->path && strcmp(n->path, path) == 0) {
+			free(n->path);
+			n->path = NULL;
+		}
+	}
+	pthread_mutex_unlock(&lm->names_lock);
+}
+
 /* The lock table's key for lf, whose name now is `path` (NULL: none). */
 static int file_key(struct layer_file *lf, const char *path,
 		    struct glock_key *k)
 {
 	const struct gfs_lower *l = &lf->lm->lower;
 
-	*k = (struct glock_key){.lower = l, .name = lf->path, .path = path};
+	*k = (struct glock_key){
+		.lower = l, .ino = atomic_load(&lf->ino), .path = path};
 	if (!l->by_ino)
 		return 0;
-	k->ino = atomic_load(&lf->ino);
 	if (!k->ino) {
 		struct stat st;
 		int ret = lower_fgetattr(l, lf->lower, &st);
@@ -86,20 +220,24 @@ static int file_key(struct layer_file *lf, const char *path,
 	return 0;
 }
 
-/* The key of the file named `path`, for a change made by name. */
+/* The key of the file named `path`, for a change made by name: -ENOENT
+ * without stable inode numbers when no open file has that name (none can
+ * carry a lock then). */
 static int path_key(struct layer_mount *lm, const char *path,
 		    struct glock_key *k)
 {
-	*k = (struct glock_key){
-		.lower = &lm->lower, .name = path, .path = path};
-	if (lm->lower.by_ino) {
-		struct stat st;
-		int ret = lower_getattr(&lm->lower, path, &st);
+	struct stat st;
+	int ret;
 
-		if (ret < 0)
-			return ret;
-		k->ino = (uint64_t)st.st_ino;
+	*k = (struct glock_key){.lower = &lm->lower, .path = path};
+	if (!lm->lower.by_ino) {
+		k->ino = name_find(lm, path);
+		return k->ino ? 0 : -ENOENT;
 	}
+	ret = lower_getattr(&lm->lower, path, &st);
+	if (ret < 0)
+		return ret;
+	k->ino = (uint64_t)st.st_ino;
 	return 0;
 }
 
@@ -139,7 +277,7 @@ static int fence_begin(struct layer_mount *lm, struct layer_file *lf,
 	fc->held = 0;
 	if (!lm->lower.shared || !glock_any(&lm->lower))
 		return 0;
-	ret = lf ? file_key(lf, lf->path, &fc->k) : path_key(lm, path, &fc->k);
+	ret = lf ? file_key(lf, NULL, &fc->k) : path_key(lm, path, &fc->k);
 	if (ret < 0)
 		/* no such file: the change fails by itself, unfenced */
 		return ret == -ENOENT ? 0 : ret;
@@ -166,6 +304,7 @@ static void layer_unmount(struct vfs_mount *m)
 
 	glock_detach(&lm->lower);
 	lm->lops->unmount(lm->lower.m);
+	pthread_mutex_destroy(&lm->names_lock);
 	free(lm);
 }
 
@@ -270,10 +409,14 @@ static int layer_link(struct vfs_mount *m, const char *from, const char *to,
 static int layer_unlink(struct vfs_mount *m, const char *path)
 {
 	struct layer_mount *lm = layer_m(m);
+	int ret;
 
 	if (reserved(lm, path))
 		return -EPERM;
-	return lm->lops->unlink(lm->lower.m, path);
+	ret = lm->lops->unlink(lm->lower.m, path);
+	if (ret == 0 && !lm->lower.by_ino)
+		names_unlink(lm, path);
+	return ret;
 }
 
 static int layer_rmdir(struct vfs_mount *m, const char *path)
@@ -295,10 +438,14 @@ static int layer_rename(struct vfs_mount *m, const char *from, const char *to,
 			unsigned flags)
 {
 	struct layer_mount *lm = layer_m(m);
+	int ret;
 
 	if (reserved(lm, from) || reserved(lm, to))
 		return -EPERM;
-	return lm->lops->rename(lm->lower.m, from, to, flags);
+	ret = lm->lops->rename(lm->lower.m, from, to, flags);
+	if (ret == 0 && !lm->lower.by_ino)
+		names_rename(lm, from, to, flags);
+	return ret;
 }
 
 /* Our directory streams are the instance's beneath, passed through. */
@@ -379,6 +526,8 @@ static int layer_setxattr(struct vfs_mount *m, const char *path,
 
 	if (reserved(lm, path) || image_xattr(name))
 		return -EPERM; /* read-only facts about the image */
+	if (!lm->lops->setxattr)
+		return -EOPNOTSUPP; /* the router's answer (backend.h) */
 	return lm->lops->setxattr(lm->lower.m, path, name, value, size, flags);
 }
 
@@ -389,6 +538,8 @@ static int layer_removexattr(struct vfs_mount *m, const char *path,
 
 	if (reserved(lm, path) || image_xattr(name))
 		return -EPERM;
+	if (!lm->lops->removexattr)
+		return -EOPNOTSUPP;
 	return lm->lops->removexattr(lm->lower.m, path, name);
 }
 
@@ -403,19 +554,25 @@ static int file_new(struct layer_mount *lm, const char *path,
 		    struct vfs_file **out)
 {
 	struct layer_file *lf;
+	uint64_t ino = 0;
 
 	/* the router sets ->mount of the handle it sees, ours */
 	in->mount = lm->lower.m;
+	if (!lm->lower.by_ino)
+		ino = name_get(lm, path);
+	else if (st)
+		ino = (uint64_t)st->st_ino;
 	lf = calloc(1, sizeof(*lf));
-	if (!lf || !(lf->path = strdup(path))) {
+	if (!lf || (!lm->lower.by_ino && !ino)) {
+		if (ino)
+			name_put(lm, ino);
 		free(lf);
 		lm->lops->release(in);
 		return -ENOMEM;
 	}
 	lf->lm = lm;
 	lf->lower = in;
-	atomic_init(&lf->ino,
-		    st && lm->lower.by_ino ? (uint64_t)st->st_ino : 0);
+	atomic_init(&lf->ino, ino);
 	lf->base.flags = in->flags;
 	lf->base.uncached = in->uncached;
 	atomic_init(&lf->base.write_through, atomic_load(&in->write_through));
@@ -481,11 +638,18 @@ static ssize_t layer_write(struct vfs_file *f, const void *buf, size_t size,
 	return fence_end(&fc, ret);
 }
 
+/* Every open through FUSE asks this at once (its cache policy): the key
+ * is then known before any lock, close or release needs it, so those need
+ * no round trip that could fail (a close that cannot find its key would
+ * keep its owner's locks). */
 static int layer_fgetattr(struct vfs_file *f, struct stat *st)
 {
 	struct layer_file *lf = layer_f(f);
+	int ret = lf->lm->lops->fgetattr(lf->lower, st);
 
-	return lf->lm->lops->fgetattr(lf->lower, st);
+	if (ret == 0 && lf->lm->lower.by_ino && !atomic_load(&lf->ino))
+		atomic_store(&lf->ino, (uint64_t)st->st_ino);
+	return ret;
 }
 
 static int layer_flush(struct vfs_file *f)
@@ -553,15 +717,18 @@ static int layer_release(struct vfs_file *f)
 	struct layer_mount *lm = lf->lm;
 	int ret;
 
-	/* OFD locks end with their open file: the kernel sends no unlock */
-	if (glock_any(&lm->lower)) {
+	/* OFD locks end with their open file: the kernel sends no unlock.
+	 * A file that set one knows its key (getlk/setlk found it). */
+	if ((!lm->lower.by_ino || atomic_load(&lf->ino)) &&
+	    glock_any(&lm->lower)) {
 		struct glock_key k;
 
 		if (file_key(lf, NULL, &k) == 0)
 			glock_release_fh(&k, lf);
 	}
 	ret = lm->lops->release(lf->lower);
-	free(lf->path);
+	if (!lm->lower.by_ino)
+		name_put(lm, atomic_load(&lf->ino));
 	free(lf);
 	return ret;
 }
@@ -694,6 +861,7 @@ int image_layer_wrap(struct vfs_mount **vm, bool readonly, const char *what,
 		in->ops->unmount(in);
 		return vfs_error_set(err, ENOMEM, "%s: out of memory", what);
 	}
+	pthread_mutex_init(&lm->names_lock, NULL);
 	lm->lops = in->ops;
 	lm->lower = (struct gfs_lower){
 		.m = in,
@@ -714,8 +882,6 @@ int image_layer_wrap(struct vfs_mount **vm, bool readonly, const char *what,
 	LAYER_AS_LOWER(lm, unlink);
 	LAYER_AS_LOWER(lm, rename);
 	LAYER_AS_LOWER(lm, listxattr);
-	LAYER_AS_LOWER(lm, setxattr);
-	LAYER_AS_LOWER(lm, removexattr);
 	LAYER_AS_LOWER(lm, create);
 	LAYER_AS_LOWER(lm, write);
 	LAYER_AS_LOWER(lm, flush);

@@ -34,7 +34,6 @@ struct glock_state glock_g = {
 static void file_free(struct glock_file *gf)
 {
 	free(gf->locks);
-	free(gf->kpath);
 	free(gf->record_dir);
 	free(gf->record);
 	free(gf);
@@ -52,11 +51,7 @@ bool glock_conflicts(const struct glock *a, const struct glock *b)
 
 static bool key_is(const struct glock_file *gf, const struct glock_key *k)
 {
-	if (gf->lower != k->lower)
-		return false;
-	if (k->lower->by_ino)
-		return gf->ino == k->ino;
-	return gf->kpath && strcmp(gf->kpath, k->name) == 0;
+	return gf->lower == k->lower && gf->ino == k->ino;
 }
 
 static struct glock_file *file_find_locked(const struct glock_key *k,
@@ -72,10 +67,6 @@ static struct glock_file *file_find_locked(const struct glock_key *k,
 	gf = calloc(1, sizeof(*gf));
 	if (!gf)
 		return NULL;
-	if (!k->lower->by_ino && !(gf->kpath = strdup(k->name))) {
-		free(gf);
-		return NULL;
-	}
 	gf->lower = k->lower;
 	gf->ino = k->ino;
 	gf->fid = ++glock_g.next_fid;

@@ -2,10 +2,10 @@
 /*
  * lock.h - byte-range (POSIX/OFD) and flock locks that hold across hosts.
  *
- * Within one vfsd, locks live in an in-memory table keyed by node id, with
- * the kernel's lock owners.  For files on a shared mount (VFS_CAP_SHARED),
- * each daemon instance also publishes the locks it holds in a lease record
- * on the backend itself, next to the file:
+ * Within one vfsd, locks live in an in-memory table keyed by file (struct
+ * glock_key), with the kernel's lock owners.  For files on a shared mount
+ * (VFS_CAP_SHARED), each daemon instance also publishes the locks it holds
+ * in a lease record on the backend itself, next to the file:
  *
  *     DIR/.vfsd-locks/NAME/HOST.TOKEN.FILE.SEQ.lease
  *
@@ -52,17 +52,17 @@ struct glock {
 
 /*
  * One file to the lock table: the mount it is seen through (its layer's
- * gfs_lower) and, there, its inode number when the backend's are stable
- * (lower->by_ino: every name and open of the file is one entry), else a
- * name of it (`name`, borrowed: its path now, or the one it was opened
- * by).  `path` is where its records live: the file's current
- * mount-relative name, or NULL if it has none (unlinked: its locks then
- * hold within this daemon only).
+ * gfs_lower) and, there, a number naming it: its inode number when the
+ * backend's are stable (lower->by_ino: every name and open of the file is
+ * one entry), else the number its layer gives the file while it is open,
+ * which follows renames made through the layer (guestfs/layer.c).  `path`
+ * is where its records live: the file's current mount-relative name, or
+ * NULL if it has none (unlinked: its locks then hold within this daemon
+ * only).
  */
 struct glock_key {
 	const struct gfs_lower *lower;
 	uint64_t ino;
-	const char *name;
 	const char *path;
 };
 

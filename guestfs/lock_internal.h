@@ -55,11 +55,10 @@
 struct glock_file {
 	const struct gfs_lower *lower; /* its mount's; valid until
 					* glock_detach() */
-	uint64_t ino; /* the key (struct glock_key): with lower->by_ino */
-	char *kpath;  /* the key without: the path, owned */
-	uint64_t fid; /* in our record names: two mounts of one backend
-		       * directory are two files with records of their
-		       * own */
+	uint64_t ino;                  /* the key (struct glock_key) */
+	uint64_t fid;        /* in our record names: two mounts of one backend
+			      * directory are two files with records of their
+			      * own */
 	struct glock *locks; /* this host's locks, owner != 0 */
 	size_t n, cap;
 	bool busy;        /* remote work in progress */

@@ -46,10 +46,9 @@
 		struct timespec t0_;                                           \
 		__typeof__(expr) r_ = -ETIMEDOUT;                              \
 		if (!vfs_call_expired()) {                                     \
-			stats_begin(&(m)->stats, &t0_);                        \
+			rt_stats_begin(m, op, &t0_);                           \
 			r_ = (expr);                                           \
-			stats_end(&(m)->stats, rt_rops[op].stat, &t0_,         \
-				  (long)r_);                                   \
+			rt_stats_end(m, op, &t0_, (long)r_);                   \
 		}                                                              \
 		r_;                                                            \
 	})
@@ -58,9 +57,9 @@
 #define BCALL_ALWAYS(m, op, expr)                                              \
 	({                                                                     \
 		struct timespec t0_;                                           \
-		stats_begin(&(m)->stats, &t0_);                                \
+		rt_stats_begin(m, op, &t0_);                                   \
 		__typeof__(expr) r_ = (expr);                                  \
-		stats_end(&(m)->stats, rt_rops[op].stat, &t0_, (long)r_);      \
+		rt_stats_end(m, op, &t0_, (long)r_);                           \
 		r_;                                                            \
 	})
 
@@ -177,6 +176,25 @@ struct rop_row {
 };
 
 extern const struct rop_row rt_rops[ROP_COUNT];
+
+/*
+ * The statistics of BCALL: a row whose slot is VOP_COUNT is not counted
+ * (there is no such slot).  Locks are such calls: a lock waited for is no
+ * latency of the storage, nor is a conflict (EAGAIN) an error of it.
+ */
+static inline void rt_stats_begin(struct router_mount *m, enum rop op,
+				  struct timespec *t0)
+{
+	if (rt_rops[op].stat != VOP_COUNT)
+		stats_begin(&m->stats, t0);
+}
+
+static inline void rt_stats_end(struct router_mount *m, enum rop op,
+				const struct timespec *t0, long ret)
+{
+	if (rt_rops[op].stat != VOP_COUNT)
+		stats_end(&m->stats, rt_rops[op].stat, t0, ret);
+}
 
 /* router_table.c: the mount table */
 void rt_mount_get(struct router_mount *m);

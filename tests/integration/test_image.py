@@ -4,6 +4,7 @@ xattrs, `vfsctl image list/info`, and `vfsctl image clone` on a local
 directory, over SFTP (in-daemon copy, and GNU cp on the server with
 remote_exec) and over NFSv3 -- each clone byte-identical and still sparse.
 """
+import errno
 import fcntl
 import os
 import shutil
@@ -233,6 +234,23 @@ class ImageSftp(CloneChecks, harness.TestCase):
                                      "user.vfsd.image.format"), b"qcow2")
         self.assertEqual(os.getxattr(self.v.path("ssh", "x.qcow2"),
                                      "user.vfsd.image.virtual_size"), str(1 << 30).encode())
+
+    def test_format_xattrs_read_only_over_sftp(self):
+        """The image attributes are read-only facts on every mount, also
+        where the backend keeps no attributes of its own (SFTP): EPERM,
+        as on a local mount, not the EOPNOTSUPP of the backend's gap."""
+        path = self.v.path("ssh", "ro.raw")
+        with open(path, "wb") as f:
+            f.write(b"\0" * 4096)
+        for call in (lambda: os.setxattr(path, "user.vfsd.image.format", b"qcow2"),
+                     lambda: os.removexattr(path, "user.vfsd.image.format")):
+            with self.assertRaises(OSError) as cm:
+                call()
+            self.assertEqual(cm.exception.errno, errno.EPERM)
+        # other names keep the backend's answer
+        with self.assertRaises(OSError) as cm:
+            os.setxattr(path, "user.other", b"x")
+        self.assertEqual(cm.exception.errno, errno.EOPNOTSUPP)
 
 
 def have_ganesha():

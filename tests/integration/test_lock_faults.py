@@ -728,6 +728,26 @@ class LockFaults(harness.TestCase):
         finally:
             fault(self.a, "clear")
 
+    def test_15_close_of_another_descriptor_needs_no_round_trip(self):
+        """close(2) of any descriptor of a file drops the process's POSIX
+        locks on it.  The layer keys files by the backend's inode number,
+        which a descriptor that never locked learnt only at that close,
+        by an fgetattr: one that failed kept the locks of the process
+        past the close (B's stays free of A's then too: the record goes)."""
+        path = self.a.path("s/img")
+        fd = os.open(path, os.O_RDWR)
+        self.close_later(fd)
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 10, 100)
+        # every fgetattr after the open's own fails (the rule goes in
+        # first: vfsctl's fork would close a copy of `other`, a flush)
+        fault(self.a, "add", "op=fgetattr", "path=/img", "error=EIO", "skip=1")
+        other = os.open(path, os.O_RDONLY)
+        with contextlib.suppress(OSError):
+            os.close(other)
+        vfsctl(self.a, "fault", "/s", "clear")
+        self.assertEqual(try_lock(path, "posix"), 0)
+        self.assertEqual(try_lock(self.b.path("s/img"), "posix"), 0)
+
     def test_12_one_record_per_holder(self):
         """Every lock operation that rewrites A's record (another range,
         a refused lock withdrawn, a partial unlock) removes its

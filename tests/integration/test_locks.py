@@ -95,6 +95,28 @@ class CrossHost(harness.TestCase):
             self.assertEqual(try_lock(self.b.path("s/img"), "flock"), 3)
         self.assertEqual(try_lock(self.b.path("s/img"), "flock"), 0)
 
+    def test_lock_calls_are_not_storage_statistics(self):
+        """A conflict is no error of the storage and a lock waited for no
+        latency of it: `vfsctl stats` counts neither (the lock rows have
+        no statistics slot; counting them wrote past ops[])."""
+        fd = os.open(self.a.path("s/img"), os.O_RDWR)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 10, 100)
+            self.assertEqual(try_lock(self.a.path("s/img"), "posix"), 3)
+            waiter = subprocess.Popen([sys.executable, "-c", (
+                "import fcntl, os, sys\n"
+                "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+                "fcntl.lockf(fd, fcntl.LOCK_EX, 10, 100)\n"), self.a.path("s/img")])
+            time.sleep(1.5)
+            fcntl.lockf(fd, fcntl.LOCK_UN, 10, 100)
+            self.assertEqual(waiter.wait(timeout=30), 0)
+        finally:
+            os.close(fd)
+        st = self.a.stats("/s")
+        self.assertNotIn("EAGAIN", st["errors"])
+        self.assertLess(st["latency_us"]["p99"], 1000000)
+        self.assertEqual(st["in_flight"], 0)
+
     def test_no_lock_litter(self):
         """Lease records vanish with the last lock: rmdir and rm -r work."""
         os.mkdir(self.a.path("s/d"))

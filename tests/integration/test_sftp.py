@@ -8,6 +8,7 @@ identity and known_hosts files come from URL parameters.
 """
 import contextlib
 import errno
+import fcntl
 import mmap
 import os
 import shutil
@@ -23,6 +24,7 @@ import harness  # noqa: E402
 from harness import Vfsd, tmpdir  # noqa: E402
 from posix_suite import ALL_CAPS, PosixSuite, check_locked_writes_through, read_file, write_file  # noqa: E402
 from sshd import Sshd  # noqa: E402
+from test_locks import try_lock  # noqa: E402
 
 # What SFTP v3 + the OpenSSH extensions libssh2 1.10 can send allow;
 # every other case of the suite asserts the documented errno.
@@ -202,6 +204,21 @@ class SftpPosix(PosixSuite, harness.TestCase):
         name = "locked-%d" % time.monotonic_ns()
         check_locked_writes_through(self, self.vfsd.path("ssh", name),
                                     os.path.join(self.remote, name))
+
+    def test_lock_follows_a_rename(self):
+        """A lock taken before its file is renamed through vfsd keeps
+        other processes out of it under its new name, as a node keeps it.
+        SFTP has no stable inode numbers: the image store's layer keyed
+        such a file by the name it was opened by, which the rename left
+        behind, so the new name's opener got a lock of its own."""
+        write_file(self.p("lk-a"), b"x" * 200)
+        fd = os.open(self.p("lk-a"), os.O_RDWR)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 0, 0)
+            os.rename(self.p("lk-a"), self.p("lk-b"))
+            self.assertEqual(try_lock(self.p("lk-b"), "posix"), 3)
+        finally:
+            os.close(fd)
 
     def test_append_pieces_in_order(self):
         """O_APPEND data lands in the order written (the server appends at
