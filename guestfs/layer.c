@@ -916,3 +916,14 @@ int image_layer_probe(struct vfs_mount *vm, const char *path,
 		return -EPERM;
 	return image_probe(&lm->lower, path, info);
 }
+
+void image_layer_revoke(struct vfs_mount *vm)
+{
+	struct layer_mount *lm;
+
+	if (vm->ops->unmount != layer_unmount)
+		return;
+	lm = layer_m(vm);
+	atomic_store(&lm->lower.revoked, true);
+	glock_revoke(&lm->lower);
+}

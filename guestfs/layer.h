@@ -37,6 +37,13 @@
 int image_layer_wrap(struct vfs_mount **vm, bool readonly, const char *what,
 		     struct vfs_error *err);
 
+/*
+ * The mount of the layer's instance vm was removed by force while files
+ * were open: its cross-host locks lapse (glock_revoke).  A no-op on any
+ * other instance.
+ */
+void image_layer_revoke(struct vfs_mount *vm);
+
 /* Probe the image `path` (mount-relative) of the layer's instance vm:
  * 0, -EINVAL for what is not a regular file, -EOPNOTSUPP when vm is not
  * a layer's, or another -errno. */

@@ -361,6 +361,10 @@ int glock_set(const struct glock_key *k, const struct glock *lk, bool wait,
 
 		wait_idle_locked(gf);
 		glock_check_lapsed_locked(gf);
+		if (lk->type != F_UNLCK && atomic_load(&k->lower->revoked)) {
+			ret = -EIO; /* what every call on the file answers */
+			break;
+		}
 		if (lk->type != F_UNLCK && local_conflict(gf, lk)) {
 			ret = -EAGAIN;
 			goto conflict;
@@ -668,6 +672,24 @@ void glock_shutdown(void)
 		glock_g.files = gf->next;
 		file_free(gf);
 	}
+}
+
+void glock_revoke(const struct gfs_lower *lower)
+{
+	pthread_mutex_lock(&glock_g.lock);
+	for (struct glock_file *gf = glock_g.files; gf; gf = gf->next) {
+		if (gf->lower != lower || !gf->record || gf->lost)
+			continue;
+		/* a renewal in flight may still confirm: lost stands, and its
+		 * record is left to expire like this one (renew.c) */
+		gf->lost = true;
+		log_warn(
+			"lock lease %s/%s given up: its mount was removed by "
+			"force; other hosts may take the locks once it expires",
+			gf->record_dir, gf->record);
+	}
+	pthread_cond_broadcast(&glock_g.changed);
+	pthread_mutex_unlock(&glock_g.lock);
 }
 
 void glock_detach(const struct gfs_lower *lower)

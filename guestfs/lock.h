@@ -130,6 +130,14 @@ int glock_holders_detail(const struct gfs_lower *lower, const char *path,
  */
 void glock_detach(const struct gfs_lower *lower);
 
+/*
+ * The mount of `lower` was removed by force while files were open (set
+ * lower->revoked first): their writes fail from now on, so its locks are
+ * given up the safe way, by no longer renewing them.  Others may take
+ * them once the records expire; a lock call still waiting gives up.
+ */
+void glock_revoke(const struct gfs_lower *lower);
+
 /* The lease in seconds. */
 int glock_lease(void);
 

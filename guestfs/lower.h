@@ -11,6 +11,7 @@
 #ifndef VFSD_GUESTFS_LOWER_H
 #define VFSD_GUESTFS_LOWER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -24,6 +25,9 @@ struct gfs_lower {
 	bool shared;         /* VFS_CAP_SHARED: locks are published */
 	bool readonly;       /* the mount is read-only: nothing written */
 	bool by_ino;         /* VFS_CAP_STABLE_INO: st_ino names a file */
+	/* the mount was removed by force with files open (set once, by
+	 * image_layer_revoke): its locks lapse, no new ones are granted */
+	atomic_bool revoked;
 };
 
 int lower_getattr(const struct gfs_lower *l, const char *path, struct stat *st);

@@ -530,6 +530,10 @@ int router_remove(const char *prefix_in, bool force, struct vfs_error *err)
 		return ret;
 	log_info("unmounted %s from %s%s", m->display, m->prefix,
 		 atomic_load(&m->revoked) ? " (open files revoked)" : "");
+	/* the revoked files write nothing more: their locks must not be
+	 * renewed as if they could */
+	if (atomic_load(&m->revoked) && m->layered)
+		image_layer_revoke(m->vm);
 	/* calls paused by fault rules hold m: let them finish */
 	for (struct vfs_mount *vm = m->vm; vm; vm = vm->lower)
 		fault_detach(vm);

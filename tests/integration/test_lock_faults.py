@@ -748,6 +748,32 @@ class LockFaults(harness.TestCase):
         self.assertEqual(try_lock(path, "posix"), 0)
         self.assertEqual(try_lock(self.b.path("s/img"), "posix"), 0)
 
+    def test_16_force_removed_mount_gives_locks_up(self):
+        """vfsctl mount remove --force while A holds a lock through a file
+        still open: the file's writes fail from then on, so A stops
+        renewing its record and B takes the lock once it expired (not
+        before: a write in flight at the removal may still land), while
+        A's descriptor stays open."""
+        fd = self.lock_a()
+        os.pwrite(fd, b"A0", 0)
+        self.assertEqual(try_lock(self.b.path("s/img"), "ofd"), 3)
+        vfsctl(self.a, "mount", "remove", "--force", "/s")
+        removed = time.monotonic()
+        with self.assertRaises(OSError) as cm:
+            os.pwrite(fd, b"A1", 0)
+        self.assertEqual(cm.exception.errno, errno.EIO)
+        took = None
+        while time.monotonic() - removed < 4 * LEASE:
+            if try_lock(self.b.path("s/img"), "ofd") == 0:
+                took = time.monotonic() - removed
+                break
+            time.sleep(0.3)
+        self.assertIsNotNone(took, "A's revoked mount kept its lock")
+        # A's last record, written at most a renewal period (L/6) before
+        # the removal, lives L + 1 s by the server's clock
+        self.assertGreaterEqual(took, LEASE - LEASE / 6 - 0.5)
+        self.assertIn("given up", self.a.log())
+
     def test_12_one_record_per_holder(self):
         """Every lock operation that rewrites A's record (another range,
         a refused lock withdrawn, a partial unlock) removes its
