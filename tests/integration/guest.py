@@ -241,7 +241,17 @@ class Guest(qemu.VM):
         return self
 
     def wait_pass(self, gen, timeout):
-        self.console.wait_pass(gen, timeout, self.name)
+        try:
+            self.console.wait_pass(gen, timeout, self.name)
+        except AssertionError as e:
+            raise AssertionError("%s\n%s" % (e, self.why_stalled())) from None
+
+    def why_stalled(self):
+        """What QEMU and the writer say of a guest whose writer stopped:
+        its run state (an I/O error under werror=stop pauses it), the
+        block I/O errors QEMU reported, its block counters and the
+        writer's oldest write in flight."""
+        return "state %s; %s" % (self.state(), io_report(self))
 
     def verify(self, timeout=300):
         return self.console.verify(timeout)
@@ -253,6 +263,25 @@ class Guest(qemu.VM):
         super().stop()
         if self.console:
             self.console.close()
+
+
+def io_report(g):
+    """Best effort, for a failure: QEMU's block I/O error events, its block
+    counters and the writer's own stats line (oldest write in flight)."""
+    out = ""
+    with contextlib.suppress(Exception):
+        errs = [e["data"] for e in g.qmp.events if e["event"] == "BLOCK_IO_ERROR"]
+        if errs:
+            out += "BLOCK_IO_ERROR events: %s; " % errs[-3:]
+    with contextlib.suppress(Exception):
+        for b in g.qmp.cmd("query-blockstats"):
+            s = b.get("stats", {})
+            out += "%s: wr_operations %s, flush_operations %s, failed_wr %s; " % (
+                b.get("device") or b.get("node-name"), s.get("wr_operations"),
+                s.get("flush_operations"), s.get("failed_wr_operations"))
+    with contextlib.suppress(Exception):
+        out += "writer: " + g.console.command("stats", "STATS", timeout=5)
+    return out
 
 
 def wait_migration(src, timeout=300):
@@ -301,18 +330,9 @@ def migrate(src, dst, uri, timeout=300, settle=1.5, diag=None):
     try:
         dst.console.wait("HB", 60, since, what="heartbeats after the migration")
     except AssertionError as e:
-        blk = ""
-        with contextlib.suppress(Exception):
-            for b in dst.qmp.cmd("query-blockstats"):
-                s = b.get("stats", {})
-                blk += "%s: wr_operations %s, flush_operations %s, failed_wr %s; " % (
-                    b.get("device") or b.get("node-name"), s.get("wr_operations"),
-                    s.get("flush_operations"), s.get("failed_wr_operations"))
-        with contextlib.suppress(Exception):
-            blk += "writer: " + dst.console.command("stats", "STATS", timeout=5)
         raise AssertionError("%s\ndestination %s (%s), source %s; source's last lines:\n%s\n%s"
                              % (e, dst.name, dst.state(), src.state(),
-                                "\n".join(src.console.from_mark(0)[-5:]), blk)
+                                "\n".join(src.console.from_mark(0)[-5:]), io_report(dst))
                              + ("\n" + diag() if diag else ""))
     time.sleep(settle)
     t1 = time.monotonic()
