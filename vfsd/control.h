@@ -18,8 +18,4 @@ void ctl_stop(void);
 /* Ask for a reload from a signal handler (SIGHUP); async-signal-safe. */
 void ctl_request_reload(void);
 
-/* Re-read the config file and apply the difference to the config file's
- * mounts; what changed is written to out.  0 or -errno with *err set. */
-int ctl_reload(FILE *out, struct vfs_error *err);
-
 #endif /* VFSD_CONTROL_H */
