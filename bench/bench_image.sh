@@ -7,8 +7,9 @@
 # directory and with sshfs on the same sshd, in one run, on loopback.
 #
 # Usage: bench/bench_image.sh [--quick] [--repeat N] [--dir BASE]
-#                             [--vfsd PATH] [--vfsctl PATH] [--keep]
-#                             [--help]
+#                             [--vfsd PATH] [--vfsctl PATH]
+#                             [--base-vfsd PATH [--base-vfsctl PATH]]
+#                             [--keep] [--help]
 #
 #   --quick        smoke run: 256 MiB image, 1 GiB sparse clone, 3 s fio
 #                  (about 2 minutes)
@@ -22,6 +23,16 @@
 #   --vfsd PATH    daemon to test (default build/vfsd/vfsd of this checkout)
 #   --vfsctl PATH  vfsctl to use (default build/vfsd/vfsctl); both are
 #                  copied first, so a rebuild during the run is harmless
+#   --base-vfsd PATH
+#                  a second daemon to compare with (e.g. a build of an
+#                  older commit): every vfsd target gets a twin "base vfsd
+#                  ..." served by it with the same URLs (its own directories
+#                  beside vfsd's), measured in the same rounds right before
+#                  or after its twin (the order alternates from round to
+#                  round); the table adds the ratios vfsd/base
+#   --base-vfsctl PATH
+#                  the vfsctl of the base build, for its clones (default:
+#                  vfsctl beside the base daemon)
 #   --keep         keep the scratch directory (logs, server configs)
 #
 # Targets: "raw" (a directory beside vfsd's backing directory: the anchor),
@@ -69,12 +80,13 @@ me=bench_image.sh
 . "$here/lib.sh"
 
 quick=0 repeat= base=/var/tmp keep=0
-vfsd_src=$top/build/vfsd/vfsd vfsctl_src=$top/build/vfsd/vfsctl
+vfsd_src=$top/build/vfsd/vfsd vfsctl_src=$top/build/vfsd/vfsctl base_vfsctl_src=
 while [ $# -gt 0 ]; do
 	common_opt "$@"
 	if [ "$nargs" = 0 ]; then
 		case $1 in
 		--vfsctl) vfsctl_src=${2:?}; nargs=2 ;;
+		--base-vfsctl) base_vfsctl_src=${2:?}; nargs=2 ;;
 		*) unknown_opt "$1" ;;
 		esac
 	fi
@@ -94,11 +106,18 @@ need mountpoint util-linux; need fio fio; need qemu-img qemu-utils
 need sshfs sshfs; need ssh openssh-client; need cmp diffutils
 [ -x "$vfsd_src" ] || { echo "$me: no daemon at $vfsd_src (meson setup build && meson compile -C build)" >&2; exit 2; }
 [ -x "$vfsctl_src" ] || { echo "$me: no vfsctl at $vfsctl_src (meson compile -C build)" >&2; exit 2; }
+if [ -n "$base_vfsd_src" ]; then
+	[ -n "$base_vfsctl_src" ] || base_vfsctl_src=$(dirname "$base_vfsd_src")/vfsctl
+	[ -x "$base_vfsctl_src" ] || { echo "$me: no base vfsctl at $base_vfsctl_src (--base-vfsctl)" >&2; exit 2; }
+elif [ -n "$base_vfsctl_src" ]; then
+	echo "$me: --base-vfsctl needs --base-vfsd" >&2; exit 2
+fi
 
 # ---- scratch area, servers, mounts and cleanup ----------------------------
 
 T=$(mktemp -d "$base/vfsd-bench-image.XXXXXX")
 mkdir -p "$T/bin" "$T/logs" "$T/srv" "$T/home" "$T/mnt" "$T/src" "$T/raw" "$T/vfsd-back"
+[ -z "$base_vfsd_src" ] || mkdir -p "$T/base-back"
 chmod 700 "$T/home"
 srv_pid=
 declare -A mpid=()	# mount name -> pid of the FUSE daemon serving it
@@ -125,6 +144,12 @@ start_mount() {	# NAME
 		# HOME without ~/.ssh and no agent: key and known_hosts only from the URL
 		env -u SSH_AUTH_SOCK HOME="$T/home" "$T/bin/vfsd" -f "${args[@]}" "$mnt" \
 			>>"$T/logs/$m.log" 2>&1 9>&- & ;;
+	base)	# vfsd's twin: the same URLs, less what the base daemon refused
+		args=(-m "/local=$(base_url "file://$T/base-back")" -m "/ssh=$(base_url "$SFTP_URL")"
+		      -m "/sshx=$(base_url "$SFTP_URL&remote_exec=yes")")
+		[ "$do_nfs" = 0 ] || args+=(-m "/nfs3=$(base_url "$NFS3_URL")")
+		env -u SSH_AUTH_SOCK HOME="$T/home" "$T/bin/base-vfsd" -f "${args[@]}" "$mnt" \
+			>>"$T/logs/$m.log" 2>&1 9>&- & ;;
 	sshfs) start_sshfs "$m" ;;
 	*) die "start_mount: unknown mount $m" ;;
 	esac
@@ -150,6 +175,21 @@ setup_targets() {
 	if [ "$do_nfs" = 1 ]; then
 		tdir[nfs3]=$T/mnt/vfsd/nfs3/vfsd3
 		sdir[nfs3]=$NFS_EXPORT/vfsd3
+	fi
+	if [ -n "$base_vfsd_src" ]; then
+		tname+=([blocal]="base vfsd local" [bsftp]="base vfsd sftp"
+			[bsftpx]="base vfsd sftp rx" [bnfs3]="base vfsd nfs3")
+		mountof+=([blocal]=base [bsftp]=base [bsftpx]=base [bnfs3]=base)
+		tdir+=([blocal]=$T/mnt/base/local [bsftp]=$T/mnt/base/ssh/bvfsd
+		       [bsftpx]=$T/mnt/base/sshx/bvfsdx)
+		sdir+=([blocal]=$T/base-back [bsftp]=$SSH_REMOTE/bvfsd
+		       [bsftpx]=$SSH_REMOTE/bvfsdx)
+		twin=([local]=blocal [sftp]=bsftp [sftpx]=bsftpx)
+		if [ "$do_nfs" = 1 ]; then
+			tdir[bnfs3]=$T/mnt/base/nfs3/bvfsd3
+			sdir[bnfs3]=$NFS_EXPORT/bvfsd3
+			twin[nfs3]=bnfs3
+		fi
 	fi
 	local t
 	for t in "${!sdir[@]}"; do mkdir -p "${sdir[$t]}"; done
@@ -229,11 +269,14 @@ fig_randwrite() {
 	server_rm "$1" img.raw	# room for the next figures (the client is remounted before any use)
 }
 
+# The sftp rx targets (remote_exec) differ from the sftp ones in clones only.
+is_rx() { [ "$1" = sftpx ] || [ "$1" = bsftpx ]; }
+
 # qemu-img convert: two figures from one run, without and with `sync DST`.
 declare -A qsync=()
 fig_qemu() {
 	local t=$1 dst=${tdir[$1]}/out.qcow2 s1
-	[ "$t" != sftpx ] || { val=-; qsync[$t]=-; return; }
+	! is_rx "$t" || { val=-; qsync[$t]=-; return; }
 	server_rm "$t" out.qcow2
 	remount_fresh "$t"
 	cat "$SRC" >/dev/null
@@ -275,8 +318,10 @@ fig_clone() {
 	if [ "$t" = raw ]; then
 		run_timed "cp --sparse=always on raw" cp --sparse=always "$src" "$dst" && ok=1 || ok=0
 	else
+		local ctl=vfsctl
+		[ "${mountof[$t]}" != base ] || ctl="base-vfsctl"
 		run_timed "vfsctl image clone on ${tname[$t]}" \
-			"$T/bin/vfsctl" -m "$T/mnt/vfsd" image clone "$src" "$dst" && ok=1 || ok=0
+			"$T/bin/$ctl" -m "$T/mnt/${mountof[$t]}" image clone "$src" "$dst" && ok=1 || ok=0
 	fi
 	if [ "$ok" = 1 ]; then
 		val=$secs
@@ -315,6 +360,10 @@ loadmax=${load0%% *}
 log "scratch: $T (on $(findmnt -n -o SOURCE,FSTYPE -T "$T" | tr -s ' '))"
 cp "$vfsd_src" "$T/bin/vfsd"
 cp "$vfsctl_src" "$T/bin/vfsctl"
+if [ -n "$base_vfsd_src" ]; then
+	base_install
+	cp "$base_vfsctl_src" "$T/bin/base-vfsctl"
+fi
 # the checkout's state when the binaries were taken (it may move during the run)
 git_rev=$(git -C "$top" describe --always --dirty 2>/dev/null || echo '?')
 SRC=$T/src/src.raw
@@ -336,33 +385,51 @@ if [ -n "${NFS_SKIP:-}" ]; then
 	do_nfs=0
 fi
 setup_targets
+if [ -n "$base_vfsd_src" ]; then
+	probe_urls=("file://$T/base-back" "$SFTP_URL" "$SFTP_URL&remote_exec=yes")
+	[ "$do_nfs" = 0 ] || probe_urls+=("$NFS3_URL")
+	base_probe "${probe_urls[@]}"
+fi
 log "sshd on 127.0.0.1:$SSH_PORT serving $SSH_REMOTE"
 [ "$do_nfs" = 0 ] || log "ganesha on 127.0.0.1:$NFS_PORT (mount $NFS_MNT_PORT) exporting $NFS_EXPORT"
 
 targets=(raw local sftp sftpx)
 [ "$do_nfs" = 0 ] || targets+=(nfs3)
 targets+=(sshfs)
-# mount both clients once up front: a broken one stops the run at once
-for m in vfsd sshfs; do
+mounts=(vfsd sshfs)
+if [ -n "$base_vfsd_src" ]; then
+	# each twin right after its vfsd target (round_order swaps the two)
+	targets=(raw local blocal sftp bsftp sftpx bsftpx)
+	[ "$do_nfs" = 0 ] || targets+=(nfs3 bnfs3)
+	targets+=(sshfs)
+	mounts+=(base)
+fi
+# mount the clients once up front: a broken one stops the run at once
+for m in "${mounts[@]}"; do
 	start_mount "$m"
 done
-[ "$do_nfs" = 0 ] || start_nfs_janitor nfs3
+if [ "$do_nfs" = 1 ]; then
+	if [ -n "$base_vfsd_src" ]; then start_nfs_janitor nfs3 bnfs3; else start_nfs_janitor nfs3; fi
+fi
 for t in "${targets[@]}"; do
 	[ -d "${tdir[$t]}" ] || die "${tdir[$t]} not visible through ${mountof[$t]:-the raw directory}"
 done
 
+# A vfsd target and its base twin swap places every other round
+# (round_order), so that neither always measures first.
 declare -A runs res
 for r in $(seq "$repeat"); do
 	[ "$repeat" = 1 ] || log "round $r of $repeat"
+	mapfile -t order < <(round_order "$r" "${targets[@]}")
 	for spec in "${figures[@]}"; do
 		IFS='|' read -r id label unit measured <<<"$spec"
-		for t in "${targets[@]}"; do
+		for t in "${order[@]}"; do
 			if [ "$measured" = 1 ]; then
 				l=$(cut -d' ' -f1 /proc/loadavg)
 				loadmax=$(awk -v a="$loadmax" -v b="$l" 'BEGIN { print (b > a ? b : a) }')
 			fi
 			case $id in
-			randread|randwrite) [ "$t" != sftpx ] || { val=-; runs[$id,$t]="|-"; continue; } ;;
+			randread|randwrite) ! is_rx "$t" || { val=-; runs[$id,$t]="|-"; continue; } ;;
 			esac
 			"fig_$id" "$t"
 			runs[$id,$t]="${runs[$id,$t]:-}|$val"
@@ -399,9 +466,18 @@ versions="$vfsd_ver ($git_rev); $(sshfs --version 2>&1 | grep -m1 -i 'sshfs vers
 
 cols=(raw local sftp sftpx nfs3 sshfs)
 pairs=(local:raw sftp:raw sftpx:raw nfs3:raw sshfs:raw sftp:sshfs)
-pair_name() {
+if [ -n "$base_vfsd_src" ]; then
+	cols=(raw local blocal sftp bsftp sftpx bsftpx nfs3 bnfs3 sshfs)
+	pairs+=(local:blocal sftp:bsftp sftpx:bsftpx nfs3:bnfs3)
+fi
+short() { local n=${tname[$1]}; printf '%s' "${n#vfsd }"; }	# name in a heading
+pair_name() {	# "A:B" -> heading; "x/base" for a target and its twin
 	local a=${1%%:*} b=${1##*:}
-	printf '%s/%s' "${tname[$a]#vfsd }" "${tname[$b]#vfsd }"
+	if [ "${twin[$a]:-}" = "$b" ]; then
+		printf '%s/base' "$(short "$a")"
+	else
+		printf '%s/%s' "$(short "$a")" "$(short "$b")"
+	fi
 }
 notes_of() {	# FIGURE -> the notes of its targets, "; "-separated
 	local t out=
@@ -415,9 +491,12 @@ notes_of() {	# FIGURE -> the notes of its targets, "; "-separated
 	echo "# vfsd image-store benchmark, $stamp"
 	echo "# machine: $machine; $disk"
 	echo "# versions: $versions"
+	[ -z "$base_vfsd_src" ] || echo "# base vfsd: $base_ver; base vfsctl: $base_vfsctl_src"
+	for n in "${base_notes[@]}"; do echo "# note: $n"; done
 	echo "# load average at start: $load0, highest 1-min seen before a figure: $loadmax, at end: $load1; elapsed ${elapsed}s"
 	qopt=; [ "$quick" = 0 ] || qopt=" --quick"
-	echo "# command: $0$qopt --repeat $repeat"
+	bopt=; [ -z "$base_vfsd_src" ] || bopt=" --base-vfsd $base_vfsd_src --base-vfsctl $base_vfsctl_src"
+	echo "# command: $0$qopt --repeat $repeat$bopt"
 	echo "# sizes: image ${img_mb} MiB (random data), fio ${runtime} s, clone ${clone_mb} MiB sparse with ${clone_data_mb} MiB data"
 	hdr="# figure	unit"
 	for t in "${cols[@]}"; do hdr+="	${tname[$t]}"; done
@@ -435,6 +514,7 @@ notes_of() {	# FIGURE -> the notes of its targets, "; "-separated
 echo
 echo "vfsd as a VM image store: raw dir, vfsd file:// sftp:// nfs:// (v3), sshfs on loopback  ($machine)"
 echo "image ${img_mb} MiB, fio ${runtime} s, clone ${clone_mb} MiB sparse (${clone_data_mb} MiB data); median of $repeat; ${elapsed}s; load average $load0 at start, max $loadmax, $load1 at end"
+[ -z "$base_vfsd_src" ] || echo "base vfsd: $base_ver"
 echo
 fmt='%-32s %-5s'
 args=(figure unit)
@@ -468,4 +548,9 @@ directory; a remount and drop_caches before every figure; "-": no such figure):
              sftp rx: /sshx = the same sftp URL + &remote_exec=yes (GNU cp on the server)
   allocated  du -B1M of the clone on the server side; cmp of source and clone on the server side
 EOF
+if [ -n "$base_vfsd_src" ]; then
+	echo "  base       the same mounts served by $base_vfsd_src (clones by its vfsctl) in the"
+	echo "             same rounds; x/base above 1 = this checkout's vfsd faster (clone: time ratio)"
+	for n in "${base_notes[@]}"; do echo "note: $n"; done
+fi
 echo "summary: $summary"

@@ -2,10 +2,13 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # bench_local.sh - vfsd /local against the raw directory beneath it and
-# against libfuse's passthrough_ll example, side by side, in one run.
+# against libfuse's passthrough_ll example, side by side, in one run; and
+# vfsd /shared, the same file:// mount with ?shared=yes (the image store's
+# shared mode), to show what that mode costs.
 #
 # Usage: bench/bench_local.sh [--quick] [--repeat N] [--dir BASE]
-#                             [--vfsd PATH] [--keep] [--help]
+#                             [--vfsd PATH] [--base-vfsd PATH] [--keep]
+#                             [--help]
 #
 #   --quick      smoke run: 128 MiB files, 1,000 files, 3 s random I/O,
 #                64 MiB image (about a minute)
@@ -16,6 +19,12 @@
 #                under one mktemp directory there, so on one filesystem
 #   --vfsd PATH  daemon to test (default build/vfsd/vfsd of this checkout;
 #                it is copied first, so a rebuild during the run is harmless)
+#   --base-vfsd PATH
+#                a second daemon to compare with (e.g. a build of an older
+#                commit): "base vfsd" and "base vfsd shared" are the same
+#                two mounts served by it, measured in the same rounds, each
+#                right before or after its twin (the order alternates from
+#                round to round); the table adds the ratios vfsd/base
 #   --keep       keep the scratch directory (logs, compiled helpers)
 #
 # Needs only Debian packages: fio, qemu-utils, libfuse3-dev, gcc (and
@@ -23,8 +32,13 @@
 # /proc/sys/vm/drop_caches before every read figure; without root the
 # buffered-read figures measure the page cache and are flagged as such.
 #
+# Targets: raw (the directory), vfsd (vfsd -m /local=file://DIR), vfsd
+# shared (-m /shared=file://DIR2?shared=yes, served by the same daemon: no
+# zero-copy or passthrough there) and passthrough_ll; with --base-vfsd
+# also base vfsd and base vfsd shared.
+#
 # Every figure is "higher is better" (MiB/s, IOPS, operations/s), so a
-# ratio above 1 means vfsd was faster.  The table goes to stdout and a
+# ratio above 1 means vfsd (the first of the pair) was faster.  The table goes to stdout and a
 # tab-separated copy to bench/results/local-<UTC time>.txt.
 set -euo pipefail
 
@@ -60,16 +74,20 @@ root=0; [ "$(id -u)" = 0 ] && root=1
 # ---- scratch area, mounts and cleanup ------------------------------------
 
 T=$(mktemp -d "$base/vfsd-bench.XXXXXX")
-mkdir -p "$T/bin" "$T/logs" "$T/src" "$T/raw" "$T/vfsd-back" "$T/vfsd-mnt" \
-	 "$T/pt-back" "$T/pt-mnt"
-vfsd_pid= pt_pid=
+mkdir -p "$T/bin" "$T/logs" "$T/src" "$T/raw" "$T/vfsd-back" "$T/vfsd-shared" \
+	 "$T/vfsd-mnt" "$T/pt-back" "$T/pt-mnt"
+[ -z "$base_vfsd_src" ] || mkdir -p "$T/base-back" "$T/base-shared" "$T/base-mnt"
+vfsd_pid= pt_pid= bvfsd_pid=
 
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
 	stop_fuse "$T/vfsd-mnt" "$vfsd_pid"
 	stop_fuse "$T/pt-mnt" "$pt_pid"
-	if mountpoint -q "$T/vfsd-mnt" 2>/dev/null || mountpoint -q "$T/pt-mnt" 2>/dev/null; then
+	stop_fuse "$T/base-mnt" "$bvfsd_pid"
+	stop_fuse "$T/base-probe" ""	# base_probe's, if interrupted
+	if mountpoint -q "$T/vfsd-mnt" 2>/dev/null || mountpoint -q "$T/pt-mnt" 2>/dev/null ||
+	   mountpoint -q "$T/base-mnt" 2>/dev/null; then
 		echo "bench_local.sh: a mount under $T is still busy; not removing $T" >&2
 	elif [ "$keep" = 1 ]; then
 		echo "bench_local.sh: scratch kept in $T" >&2
@@ -86,11 +104,24 @@ trap cleanup EXIT
 trap interrupted INT TERM
 
 start_vfsd() {
-	"$T/bin/vfsd" -f -m "/local=file://$T/vfsd-back" "$T/vfsd-mnt" \
+	"$T/bin/vfsd" -f -m "/local=file://$T/vfsd-back" \
+		-m "/shared=file://$T/vfsd-shared?shared=yes" "$T/vfsd-mnt" \
 		>>"$T/logs/vfsd.log" 2>&1 &
 	vfsd_pid=$!
 	wait_mounted "$T/vfsd-mnt" "$vfsd_pid" vfsd
 	[ -d "$T/vfsd-mnt/local" ] || { echo "bench_local.sh: $T/vfsd-mnt/local missing" >&2; return 1; }
+	[ -d "$T/vfsd-mnt/shared" ] || { echo "bench_local.sh: $T/vfsd-mnt/shared missing" >&2; return 1; }
+}
+
+# The base daemon's twin of start_vfsd (same options, less what it refused).
+start_base() {
+	[ -n "$base_vfsd_src" ] || return 0
+	"$T/bin/base-vfsd" -f -m "/local=$(base_url "file://$T/base-back")" \
+		-m "/shared=$(base_url "file://$T/base-shared?shared=yes")" "$T/base-mnt" \
+		>>"$T/logs/base-vfsd.log" 2>&1 &
+	bvfsd_pid=$!
+	wait_mounted "$T/base-mnt" "$bvfsd_pid" base-vfsd
+	[ -d "$T/base-mnt/shared" ] || { echo "bench_local.sh: $T/base-mnt/shared missing" >&2; return 1; }
 }
 
 start_pt() {
@@ -110,14 +141,22 @@ drop_caches() {
 fresh() {
 	stop_fuse "$T/vfsd-mnt" "$vfsd_pid"; vfsd_pid=
 	stop_fuse "$T/pt-mnt" "$pt_pid"; pt_pid=
+	[ -z "$bvfsd_pid" ] || { stop_fuse "$T/base-mnt" "$bvfsd_pid"; bvfsd_pid=; }
 	drop_caches
 	start_vfsd
+	start_base
 	start_pt
 }
 
-targets=(raw vfsd pt)
-declare -A tdir=([raw]=$T/raw [vfsd]=$T/vfsd-mnt/local [pt]=$T/pt-mnt)
-declare -A tname=([raw]=raw [vfsd]=vfsd [pt]=passthrough_ll)
+targets=(raw vfsd shared pt)
+declare -A tdir=([raw]=$T/raw [vfsd]=$T/vfsd-mnt/local [shared]=$T/vfsd-mnt/shared [pt]=$T/pt-mnt)
+declare -A tname=([raw]=raw [vfsd]=vfsd [shared]="vfsd shared" [pt]=passthrough_ll)
+if [ -n "$base_vfsd_src" ]; then
+	targets=(raw vfsd bvfsd shared bshared pt)
+	twin=([vfsd]=bvfsd [shared]=bshared)
+	tdir+=([bvfsd]=$T/base-mnt/local [bshared]=$T/base-mnt/shared)
+	tname+=([bvfsd]="base vfsd" [bshared]="base vfsd shared")
+fi
 
 # ---- helpers ------------------------------------------------------------
 
@@ -265,6 +304,10 @@ figures=(
 bench_start "other work competes with the FUSE daemons' threads; FUSE figures will suffer more than raw ones"
 log "scratch: $T (on $(findmnt -n -o SOURCE,FSTYPE -T "$T" | tr -s ' '))"
 cp "$vfsd_src" "$T/bin/vfsd"
+if [ -n "$base_vfsd_src" ]; then
+	base_install
+	base_probe "file://$T/base-back" "file://$T/base-shared?shared=yes"
+fi
 cc -O2 -Wall -o "$T/bin/passthrough_ll" "$pt_src" $(pkg-config --cflags --libs fuse3) \
 	2>"$T/logs/cc-passthrough_ll.log" ||
 	{ cat "$T/logs/cc-passthrough_ll.log" >&2; exit 1; }
@@ -274,17 +317,20 @@ head -c "${img_mb}M" /dev/urandom >"$T/src/src.raw"
 qemu-img convert -f raw -O qcow2 "$T/src/src.raw" "$T/src/src.qcow2"
 [ "$root" = 1 ] || log "WARNING: not root: caches cannot be dropped; buffered reads are flattered"
 start_vfsd
+start_base
 start_pt
 
 # The whole sequence is repeated (the metadata figures depend on each
 # other), each figure target after target, so slow drifts of the machine
-# touch all three alike; the median of the repeats is reported.
+# touch all targets alike; the median of the repeats is reported.  A vfsd
+# target and its base twin swap places every other round (round_order).
 declare -A runs res
 for r in $(seq "$repeat"); do
 	[ "$repeat" = 1 ] || log "round $r of $repeat"
+	mapfile -t order < <(round_order "$r" "${targets[@]}")
 	for spec in "${figures[@]}"; do
 		IFS='|' read -r id label unit floor prep <<<"$spec"
-		for t in "${targets[@]}"; do
+		for t in "${order[@]}"; do
 			case $prep in
 			fresh) fresh ;;
 			drop) drop_caches ;;
@@ -308,10 +354,18 @@ elapsed=$(( $(date +%s) - start_ts ))
 # ---- report ---------------------------------------------------------------
 
 ratio() {	# a b -> a/b, or why not
-	case $1 in fails*) echo "vfsd fails"; return ;; esac
+	case $1 in fails*) echo "fails"; return ;; esac
 	case $2 in fails*) echo "n/a (it fails)"; return ;; esac
 	awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'
 }
+
+# columns of the table, and the ratios: "A:B:heading" = A / B
+cols=(raw vfsd shared pt)
+pairs=("vfsd:raw:vfsd/raw" "vfsd:pt:vfsd/passthrough_ll" "shared:vfsd:shared/vfsd")
+if [ -n "$base_vfsd_src" ]; then
+	cols=(raw vfsd bvfsd shared bshared pt)
+	pairs+=("vfsd:bvfsd:vfsd/base" "shared:bshared:shared/base shared")
+fi
 
 outdir=$here/results
 mkdir -p "$outdir"
@@ -325,11 +379,17 @@ git_rev=$(git -C "$top" describe --always --dirty 2>/dev/null || echo '?')
 	echo "# vfsd local benchmark, $stamp"
 	echo "# machine: $machine"
 	echo "# vfsd: $vfsd_ver ($git_rev); libfuse $(pkg-config --modversion fuse3); fio $(fio --version); $(qemu-img --version | head -n1)"
+	[ -z "$base_vfsd_src" ] || echo "# base vfsd: $base_ver"
+	for n in "${base_notes[@]}"; do echo "# note: $n"; done
 	echo "# load average at start: $load0, at end: $(cut -d' ' -f1-3 /proc/loadavg); elapsed ${elapsed}s"
 	qopt=; [ "$quick" = 0 ] || qopt=" --quick"
-	echo "# command: $0$qopt --repeat $repeat"
+	bopt=; [ -z "$base_vfsd_src" ] || bopt=" --base-vfsd $base_vfsd_src"
+	echo "# command: $0$qopt --repeat $repeat$bopt"
 	echo "# sizes: file ${size_mb} MiB, ${nfiles} files, random I/O ${runtime} s, image ${img_mb} MiB; root=$root"
-	printf '# %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' figure unit raw vfsd passthrough_ll vfsd/raw vfsd/passthrough_ll floors
+	hdr="# figure	unit"
+	for t in "${cols[@]}"; do hdr+="	${tname[$t]}"; done
+	for p in "${pairs[@]}"; do hdr+="	${p#*:*:}"; done
+	echo "$hdr	floors"
 	for spec in "${figures[@]}"; do
 		IFS='|' read -r id label unit floor prep <<<"$spec"
 		v=${res[$id,vfsd]} r=${res[$id,raw]} p=${res[$id,pt]}
@@ -343,23 +403,46 @@ git_rev=$(git -C "$top" describe --always --dirty 2>/dev/null || echo '?')
 		ok=${ok# }
 		ok=${ok:-ok}
 		[ "$ok" = ok ] || ok="MISS: $ok"
-		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$unit" "$r" "$v" "$p" "$rr" "$rp" "$ok"
+		line="$id	$unit"
+		for t in "${cols[@]}"; do line+="	${res[$id,$t]}"; done
+		for p in "${pairs[@]}"; do
+			IFS=: read -r a b _ <<<"$p"
+			line+="	$(ratio "${res[$id,$a]}" "${res[$id,$b]}")"
+		done
+		echo "$line	$ok"
 	done
 } >"$summary"
 
 echo
-echo "vfsd /local vs raw directory vs passthrough_ll  ($machine)"
+if [ -n "$base_vfsd_src" ]; then
+	echo "vfsd /local and /shared vs the base daemon's, raw directory, passthrough_ll  ($machine)"
+else
+	echo "vfsd /local and /shared vs raw directory vs passthrough_ll  ($machine)"
+fi
 echo "sizes: file ${size_mb} MiB, ${nfiles} files, random I/O ${runtime} s, image ${img_mb} MiB; median of $repeat; ${elapsed}s; load average $load0 at start"
+[ -z "$base_vfsd_src" ] || echo "base vfsd: $base_ver"
 echo
-fmt='%-34s %-6s %10s %10s %16s %9s %18s  %s\n'
-printf "$fmt" figure unit raw vfsd passthrough_ll vfsd/raw vfsd/passthrough floors
-printf "$fmt" "$(printf '%.0s-' {1..34})" ------ ---------- ---------- ---------------- --------- ------------------ ------
+fmt='%-34s %-6s'
+args=(figure unit)
+for t in "${cols[@]}"; do fmt+=' %16s'; args+=("${tname[$t]}"); done
+for p in "${pairs[@]}"; do fmt+=' %18s'; args+=("${p#*:*:}"); done
+fmt+='  %s\n'
+args+=(floors)
+# shellcheck disable=SC2059
+printf "$fmt" "${args[@]}"
 i=0
-grep -v '^#' "$summary" | while IFS=$'\t' read -r id unit r v p rr rp ok; do
+grep -v '^#' "$summary" | while IFS=$'\t' read -r -a f; do
 	IFS='|' read -r _ label _ <<<"${figures[$i]}"
 	i=$((i + 1))
-	printf "$fmt" "$label" "$unit" "$r" "$v" "$p" "$rr" "$rp" "$ok"
+	# shellcheck disable=SC2059
+	printf "$fmt" "$label" "${f[@]:1}"
 done
 echo
 echo "floors: vfsd >= passthrough_ll everywhere; sequential figures >= 0.7 x raw"
+echo "shared: -m /shared=file://DIR?shared=yes, the image store's shared mode (no zero-copy or passthrough)"
+if [ -n "$base_vfsd_src" ]; then
+	echo "base: the same mounts served by $base_vfsd_src, measured in the same rounds;"
+	echo "      vfsd/base above 1 = this checkout's vfsd faster"
+	for n in "${base_notes[@]}"; do echo "note: $n"; done
+fi
 echo "summary: $summary"

@@ -5,8 +5,8 @@
 # clients of the same servers, side by side, in one run, on loopback.
 #
 # Usage: bench/bench_remote.sh [--quick] [--repeat N] [--dir BASE]
-#                              [--only sftp|nfs] [--vfsd PATH] [--keep]
-#                              [--help]
+#                              [--only sftp|nfs] [--vfsd PATH]
+#                              [--base-vfsd PATH] [--keep] [--help]
 #
 #   --quick      smoke run: 128 MiB files, 1,000 files (under a minute)
 #   --repeat N   run every figure N times and report the median (default 3,
@@ -16,6 +16,13 @@
 #   --only PART  run only the sftp or only the nfs part
 #   --vfsd PATH  daemon to test (default build/vfsd/vfsd of this checkout;
 #                it is copied first, so a rebuild during the run is harmless)
+#   --base-vfsd PATH
+#                a second daemon to compare with (e.g. a build of an older
+#                commit): every vfsd target gets a twin "base vfsd ..."
+#                mounted by it with the same URLs (in its own directory on
+#                the same server), measured in the same rounds right before
+#                or after its twin (the order alternates from round to
+#                round); the tables add the ratios vfsd/base
 #   --keep       keep the scratch directory (logs, server configs)
 #
 # SFTP part: one OpenSSH sshd on 127.0.0.1 (tests/integration/sshd.py,
@@ -120,6 +127,15 @@ start_mount() {	# NAME
 	vfsd-nfs)
 		"$T/bin/vfsd" -f -m "/nfs3=$NFS3_URL" -m "/nfs4=$NFS4_URL" "$mnt" \
 			>>"$T/logs/$m.log" 2>&1 9>&- & ;;
+	# the base daemon's twins: the same URLs, less what it refused
+	base-sftp)
+		env -u SSH_AUTH_SOCK HOME="$T/home" "$T/bin/base-vfsd" -f \
+			-m "/ssh=$(base_url "$SFTP_URL")" "$mnt" \
+			>>"$T/logs/$m.log" 2>&1 9>&- & ;;
+	base-nfs)
+		"$T/bin/base-vfsd" -f -m "/nfs3=$(base_url "$NFS3_URL")" \
+			-m "/nfs4=$(base_url "$NFS4_URL")" "$mnt" \
+			>>"$T/logs/$m.log" 2>&1 9>&- & ;;
 	sshfs) start_sshfs "$m" ;;
 	sshfs4) start_sshfs "$m" -o max_conns=4 ;;
 	*) die "start_mount: unknown mount $m" ;;
@@ -142,8 +158,14 @@ setup_targets() {
 		mountof+=([vfsd]=vfsd-sftp [sshfs]=sshfs [sshfs4]=sshfs4 [sshcat]=)
 		tdir+=([vfsd]=$T/mnt/vfsd-sftp/ssh/vfsd [sshfs]=$T/mnt/sshfs/sshfs
 		       [sshfs4]=$T/mnt/sshfs4/sshfs4 [sshcat]=$SSH_REMOTE/sshcat)
+		if [ -n "$base_vfsd_src" ]; then
+			tname+=([bvfsd]="base vfsd")
+			mountof+=([bvfsd]=base-sftp)
+			tdir+=([bvfsd]=$T/mnt/base-sftp/ssh/bvfsd)
+			twin+=([vfsd]=bvfsd)
+		fi
 		local t
-		for t in vfsd sshfs sshfs4 sshcat; do
+		for t in "${sftp_targets[@]}"; do
 			sdir[$t]=$SSH_REMOTE/$t
 			mkdir -p "${sdir[$t]}"
 		done
@@ -154,8 +176,14 @@ setup_targets() {
 		tname+=([vfsd3]="vfsd v3" [nfscp3]="nfs-cp v3" [vfsd4]="vfsd v4" [nfscp4]="nfs-cp v4")
 		mountof+=([vfsd3]=vfsd-nfs [vfsd4]=vfsd-nfs [nfscp3]= [nfscp4]=)
 		tdir+=([vfsd3]=$T/mnt/vfsd-nfs/nfs3/vfsd3 [vfsd4]=$T/mnt/vfsd-nfs/nfs4/vfsd4)
+		if [ -n "$base_vfsd_src" ]; then
+			tname+=([bvfsd3]="base vfsd v3" [bvfsd4]="base vfsd v4")
+			mountof+=([bvfsd3]=base-nfs [bvfsd4]=base-nfs)
+			tdir+=([bvfsd3]=$T/mnt/base-nfs/nfs3/bvfsd3 [bvfsd4]=$T/mnt/base-nfs/nfs4/bvfsd4)
+			twin+=([vfsd3]=bvfsd3 [vfsd4]=bvfsd4)
+		fi
 		local t
-		for t in vfsd3 vfsd4 nfscp3 nfscp4; do
+		for t in "${nfs_targets[@]}"; do
 			sdir[$t]=$NFS_EXPORT/$t
 			mkdir -p "${sdir[$t]}"
 		done
@@ -295,12 +323,18 @@ figures=(
 )
 sftp_targets=(vfsd sshfs sshfs4 sshcat)
 nfs_targets=(vfsd3 nfscp3 vfsd4 nfscp4)
+if [ -n "$base_vfsd_src" ]; then
+	# each twin right after its vfsd target (round_order swaps the two)
+	sftp_targets=(vfsd bvfsd sshfs sshfs4 sshcat)
+	nfs_targets=(vfsd3 bvfsd3 nfscp3 vfsd4 bvfsd4 nfscp4)
+fi
 
 # ---- run ------------------------------------------------------------------
 
 bench_start "other work competes with the clients and servers"
 log "scratch: $T"
 cp "$vfsd_src" "$T/bin/vfsd"
+[ -z "$base_vfsd_src" ] || base_install
 # the checkout's state when the binary was taken (it may move during the run)
 git_rev=$(git -C "$top" describe --always --dirty 2>/dev/null || echo '?')
 cc -O2 -Wall -o "$T/bin/metabench" "$here/metabench.c" 2>"$T/logs/cc-metabench.log" ||
@@ -318,13 +352,19 @@ if [ "$do_nfs" = 1 ] && [ -n "${NFS_SKIP:-}" ]; then
 	do_nfs=0
 fi
 setup_targets
+if [ -n "$base_vfsd_src" ]; then
+	probe_urls=()
+	[ "$do_sftp" = 0 ] || probe_urls+=("$SFTP_URL")
+	[ "$do_nfs" = 0 ] || probe_urls+=("$NFS3_URL" "$NFS4_URL")
+	base_probe "${probe_urls[@]}"
+fi
 [ "$do_sftp" = 0 ] || log "sshd on 127.0.0.1:$SSH_PORT serving $SSH_REMOTE"
 [ "$do_nfs" = 0 ] || log "ganesha on 127.0.0.1:$NFS_PORT (mount $NFS_MNT_PORT) exporting $NFS_EXPORT"
 
 targets=()
 [ "$do_sftp" = 0 ] || targets+=("${sftp_targets[@]}")
 [ "$do_nfs" = 0 ] || targets+=("${nfs_targets[@]}")
-[ "$do_nfs" = 0 ] || start_nfs_janitor vfsd3 vfsd4 nfscp3 nfscp4
+[ "$do_nfs" = 0 ] || start_nfs_janitor "${nfs_targets[@]}"
 # mount every client once up front: a broken one stops the run at once
 for m in $(for t in "${targets[@]}"; do echo "${mountof[$t]}"; done | sort -u); do
 	start_mount "$m"
@@ -344,7 +384,8 @@ fi
 # touch all alike; the median of the repeats is reported.  The SFTP part
 # runs its figures before the NFS part starts, so that neither runs with
 # the other's 1 GiB files still on the servers (the figures are compared
-# within a part only).
+# within a part only).  A vfsd target and its base twin swap places every
+# other round (round_order).
 declare -A runs res
 # one figure on one target (and the figures that follow it there)
 measure() {	# spec target
@@ -369,9 +410,10 @@ for r in $(seq "$repeat"); do
 	[ "$repeat" = 1 ] || log "round $r of $repeat"
 	for part in "${parts[@]}"; do
 		declare -n part_targets="${part}_targets"
+		mapfile -t order < <(round_order "$r" "${part_targets[@]}")
 		for spec in "${figures[@]}"; do
 			[[ $spec != *"|after:"* ]] || continue
-			for t in "${part_targets[@]}"; do
+			for t in "${order[@]}"; do
 				measure "$spec" "$t"
 			done
 		done
@@ -403,16 +445,28 @@ sftp_cols=(vfsd sshfs sshfs4 sshcat)
 sftp_pairs=(vfsd:sshfs vfsd:sshfs4 vfsd:sshcat)
 nfs_cols=(vfsd3 nfscp3 vfsd4 nfscp4)
 nfs_pairs=(vfsd3:nfscp3 vfsd4:nfscp4)
-pair_name() { local a=${1%%:*} b=${1##*:}; echo "${tname[$a]}/${tname[$b]}"; }
+if [ -n "$base_vfsd_src" ]; then
+	sftp_cols=("${sftp_targets[@]}")
+	sftp_pairs+=(vfsd:bvfsd)
+	nfs_cols=("${nfs_targets[@]}")
+	nfs_pairs+=(vfsd3:bvfsd3 vfsd4:bvfsd4)
+fi
+pair_name() {
+	local a=${1%%:*} b=${1##*:}
+	if [ "${twin[$a]:-}" = "$b" ]; then echo "${tname[$a]}/base"; else echo "${tname[$a]}/${tname[$b]}"; fi
+}
 
 {
 	echo "# vfsd remote benchmark, $stamp"
 	echo "# machine: $machine"
 	echo "# versions: $versions"
+	[ -z "$base_vfsd_src" ] || echo "# base vfsd: $base_ver"
+	for n in "${base_notes[@]}"; do echo "# note: $n"; done
 	echo "# load average at start: $load0, at end: $load1; elapsed ${elapsed}s"
 	qopt=; [ "$quick" = 0 ] || qopt=" --quick"
 	oopt=; [ -z "$only" ] || oopt=" --only $only"
-	echo "# command: $0$qopt$oopt --repeat $repeat"
+	bopt=; [ -z "$base_vfsd_src" ] || bopt=" --base-vfsd $base_vfsd_src"
+	echo "# command: $0$qopt$oopt --repeat $repeat$bopt"
 	echo "# sizes: ${size_mb} MiB files, ${nfiles} files; servers' directories in /dev/shm"
 	for part in sftp nfs; do
 		[ "$part" = sftp ] && [ "$do_sftp" = 0 ] && continue
@@ -436,6 +490,7 @@ pair_name() { local a=${1%%:*} b=${1##*:}; echo "${tname[$a]}/${tname[$b]}"; }
 echo
 echo "vfsd sftp:// and nfs:// vs sshfs, ssh cat, nfs-cp on loopback  ($machine)"
 echo "sizes: ${size_mb} MiB files, ${nfiles} files; median of $repeat; ${elapsed}s; load average $load0 at start, $load1 at end"
+[ -z "$base_vfsd_src" ] || echo "base vfsd: $base_ver"
 for part in sftp nfs; do
 	[ "$part" = sftp ] && [ "$do_sftp" = 0 ] && continue
 	[ "$part" = nfs ] && [ "$do_nfs" = 0 ] && continue
@@ -472,4 +527,9 @@ from /dev/shm, unlink right after stat on the same mount):
   ls -l      ls -l DIR/meta (N entries) > file, entries per second
   ssh cat and nfs-cp times include their connection set-up; "-": no such figure.
 EOF
+if [ -n "$base_vfsd_src" ]; then
+	echo "  base vfsd: the same URLs mounted by $base_vfsd_src in the same rounds;"
+	echo "             vfsd/base above 1 = this checkout's vfsd faster"
+	for n in "${base_notes[@]}"; do echo "note: $n"; done
+fi
 echo "summary: $summary"

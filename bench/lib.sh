@@ -214,9 +214,11 @@ server_rm() {	# TARGET NAME... (below the target's server directory)
 }
 
 # Options every script takes: --quick, --repeat N, --dir BASE, --vfsd PATH,
-# --keep, --help.  The caller sets the defaults, loops over "$@" and passes
-# each word here first: nargs tells how many words it took (0: not one of
-# these, the script's own or an error).  parse_done checks the result.
+# --base-vfsd PATH, --keep, --help.  The caller sets the defaults, loops
+# over "$@" and passes each word here first: nargs tells how many words it
+# took (0: not one of these, the script's own or an error).  parse_done
+# checks the result.
+base_vfsd_src=
 common_opt() {
 	nargs=1
 	case $1 in
@@ -224,6 +226,7 @@ common_opt() {
 	--repeat) repeat=${2:?}; nargs=2 ;;
 	--dir) base=${2:?}; nargs=2 ;;
 	--vfsd) vfsd_src=${2:?}; nargs=2 ;;
+	--base-vfsd) base_vfsd_src=${2:?}; nargs=2 ;;
 	--keep) keep=1 ;;
 	-h|--help) usage; exit 0 ;;
 	*) nargs=0 ;;
@@ -235,6 +238,94 @@ parse_done() {
 	case $repeat in
 	''|*[!0-9]*|0) echo "$me: --repeat needs a positive number" >&2; exit 2 ;;
 	esac
+	if [ -n "$base_vfsd_src" ] && [ ! -x "$base_vfsd_src" ]; then
+		echo "$me: no base daemon at $base_vfsd_src" >&2
+		exit 2
+	fi
+}
+
+# ---- the base daemon (--base-vfsd) ----------------------------------------
+# With --base-vfsd every vfsd target has a twin, "base vfsd ...", served by
+# that other build with the same URLs, measured in the same rounds.  twin:
+# vfsd target -> its twin; the scripts fill it only when the option is set.
+declare -A twin=()
+base_drop=()	# URL options the base daemon refused, dropped from its URLs
+base_notes=()	# what the report must say about the twins
+
+# The targets of round $1 in their order: a vfsd target and its twin, which
+# follow each other in the list, swap places in every even round, so that
+# neither always runs first (on a cold machine, or after the other's files).
+round_order() {	# ROUND TARGET...
+	local r=$1 t prev=
+	shift
+	for t; do
+		if [ -n "$prev" ]; then
+			if [ "${twin[$prev]:-}" = "$t" ] && [ $((r % 2)) = 0 ]; then
+				printf '%s\n' "$t" "$prev"
+			else
+				printf '%s\n' "$prev" "$t"
+			fi
+			prev=
+		elif [ -n "${twin[$t]:-}" ]; then
+			prev=$t
+		else
+			printf '%s\n' "$t"
+		fi
+	done
+	[ -z "$prev" ] || printf '%s\n' "$prev"
+}
+
+# URL without the options the base daemon refused (base_probe).
+base_url() {	# URL
+	local url=$1 o
+	for o in "${base_drop[@]}"; do
+		url=$(printf '%s\n' "$url" | sed -E "s/([?&])$o=[^&]*(&|\$)/\1/; s/[?&]\$//")
+	done
+	printf '%s\n' "$url"
+}
+
+# Mount every URL the twins use once with the base daemon ($T/bin/base-vfsd)
+# on a scratch mount point: an older build may not know an option this
+# checkout's scripts use ("unknown option 'X'"); such an option is dropped
+# from the twins' URLs (base_drop), the probe retried, and the notes say so.
+base_probe() {	# URL...
+	local mnt=$T/base-probe name=base-probe pid opt args=() u
+	# under $T/mnt where there is one, so that cleanup_remote finds it
+	[ ! -d "$T/mnt" ] || mnt=$T/mnt/base-probe
+	mkdir -p "$mnt" "$T/home"
+	chmod 700 "$T/home"
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		args=()
+		for u; do args+=(-m "/p${#args[@]}=$(base_url "$u")"); done
+		: >"$T/logs/$name.log"
+		env -u SSH_AUTH_SOCK HOME="$T/home" "$T/bin/base-vfsd" -f "${args[@]}" "$mnt" \
+			>>"$T/logs/$name.log" 2>&1 9>&- &
+		pid=$!
+		if wait_mounted "$mnt" "$pid" "$name" 2>/dev/null && stat "$mnt/." >/dev/null 2>&1; then
+			stop_fuse "$mnt" "$pid"
+			rmdir "$mnt"
+			return 0
+		fi
+		stop_fuse "$mnt" "$pid"
+		opt=$(grep -m1 -o "unknown option '[^']*'" "$T/logs/$name.log" | cut -d"'" -f2 || true)
+		if [ -z "$opt" ]; then
+			tail -n 20 "$T/logs/$name.log" >&2
+			die "the base daemon $base_vfsd_src cannot mount the targets' URLs (log: $T/logs/$name.log)"
+		fi
+		base_drop+=("$opt")
+		base_notes+=("base vfsd refuses the URL option '$opt': its twin targets run without it")
+		log "base vfsd refuses the URL option '$opt'; its twins run without it"
+	done
+	die "the base daemon refused too many options"
+}
+
+# Copy the base daemon in and name it for the report (base_ver).
+base_install() {
+	cp "$base_vfsd_src" "$T/bin/base-vfsd"
+	base_ver=$("$T/bin/base-vfsd" --version 2>/dev/null | head -n1 || echo '?')
+	local d
+	d=$(cd "$(dirname "$base_vfsd_src")" && git rev-parse --short HEAD 2>/dev/null || echo '?')
+	base_ver="$base_ver (base, $base_vfsd_src, commit $d)"
 }
 
 # A virtual machine may get its memory from the host on first touch and
