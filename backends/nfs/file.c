@@ -88,7 +88,6 @@ void nfsb_moved_locked(struct nfsb_mount *m, const char *from, const char *to,
  */
 int nfsb_silly_rename(struct nfsb_mount *m, const char *full)
 {
-	struct nfsb_args g;
 	const char *slash = strrchr(full, '/');
 	char *silly;
 	bool open;
@@ -121,8 +120,7 @@ int nfsb_silly_rename(struct nfsb_mount *m, const char *full)
 		return 0;
 	if (ret < 0)
 		return -ENOMEM;
-	g = (struct nfsb_args){.a = silly, .b = full};
-	ret = nfsb_simple(m, NFSB_RENAME, &g);
+	ret = nfsb_rename_full(m, full, silly);
 	if (ret == 0) {
 		pthread_mutex_lock(&m->open_lock);
 		nfsb_moved_locked(m, full, silly, true);
@@ -175,6 +173,23 @@ static void nfsb_file_free(struct nfsb_file *nf)
 	free(nf);
 }
 
+/* The CLOSE of an OPEN of ours failed on op's context: see nfsb_do_open().
+ * A context still alive holds the open state (and its open-owner's
+ * sequence may be out of step): it goes, and with it its client's state,
+ * at the server's lease end. */
+static void nfsb_v4_close_failed(struct nfsb_op *op)
+{
+	pthread_mutex_lock(&op->m->lock);
+	log_warn_ratelimited(&op->m->rl,
+			     "%s: NFSv4 CLOSE failed on connection %d, "
+			     "dropping it (the server frees its open state "
+			     "when the lease expires)",
+			     op->m->display, op->idx);
+	pthread_mutex_unlock(&op->m->lock);
+	if (op->nfs)
+		nfsb_drop(op);
+}
+
 /*
  * Open (or create, with O_CREAT in flags) nf->path into `nf` and put it on
  * the open list.
@@ -188,6 +203,15 @@ static void nfsb_file_free(struct nfsb_file *nf)
  * broken for every later OPEN on that context.  One OPEN at a time per
  * context, closed at once, never meets that; it also leaves nothing to
  * recover when a connection is rebuilt.
+ *
+ * A CLOSE that fails (no answer in time, its reply lost with the
+ * connection, or an error) does not fail the open: the handle is all we
+ * keep, and it stays good.  The state it left is dropped with the context
+ * instead (nfsb_v4_close_failed): NFSv4.0 state belongs to the client that
+ * made it, a CLOSE from another context's client would not be accepted,
+ * and the server drops all of a client's state once its lease runs out
+ * unrenewed.  Failing the open instead would make it again: an exclusive
+ * create's second OPEN finds the file its first one made (EEXIST).
  */
 static int nfsb_do_open(struct nfsb_mount *m, struct nfsb_file *nf, int flags,
 			mode_t mode)
@@ -219,9 +243,8 @@ static int nfsb_do_open(struct nfsb_mount *m, struct nfsb_file *nf, int flags,
 				ret = -EIO;
 			}
 			/* Frees o.r.ptr whatever the server answers. */
-			if (nfsb_call_on(&op, nfsb_start_close, o.r.ptr) < 0 &&
-			    ret == 0 && op.dead)
-				ret = -EIO;
+			if (nfsb_call_on(&op, nfsb_start_close, o.r.ptr) < 0)
+				nfsb_v4_close_failed(&op);
 		} else if (ret == 0) {
 			nf->fh = o.r.ptr;
 		}
