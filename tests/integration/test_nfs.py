@@ -387,6 +387,31 @@ class LostReplies(harness.TestCase):
         with self.assertRaises(FileNotFoundError):
             os.rename(v.path("n", "h"), v.path("n", "b"))
 
+    def test_exclusive_create_v3(self):
+        """O_EXCL over NFSv3 is an EXCLUSIVE CREATE with a verifier: its
+        retry after a lost reply finds the file its first try made and
+        succeeds, with the mode asked for and the times of now (the
+        server kept the verifier in them)."""
+        r, v = self._vfsd(rpcrelay.proc_is(3, rpcrelay.NFSPROC3_CREATE))
+        fd = os.open(v.path("n", "x"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        try:
+            os.write(fd, b"data")
+        finally:
+            os.close(fd)
+        self._lost(r)
+        st = os.stat(os.path.join(self.dir, "x"))
+        self.assertEqual(st.st_mode & 0o777, 0o640)
+        self.assertLess(abs(st.st_mtime - time.time()), 60)
+        self.assertLess(abs(st.st_atime - time.time()), 60)
+        self.assertEqual(read_file(os.path.join(self.dir, "x")), b"data")
+        # no retry: an existing name is EEXIST, another's file untouched
+        write_file(os.path.join(self.dir, "y"), b"theirs")
+        os.chmod(os.path.join(self.dir, "y"), 0o600)
+        with self.assertRaises(FileExistsError):
+            os.open(v.path("n", "y"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        self.assertEqual(os.stat(os.path.join(self.dir, "y")).st_mode & 0o777, 0o600)
+        self.assertEqual(read_file(os.path.join(self.dir, "y")), b"theirs")
+
     def test_exclusive_create_v4_close_lost(self):
         """NFSv4: the CLOSE right after an OPEN that created the file
         loses its reply with the connection.  The file is open all the
