@@ -197,6 +197,7 @@ int ctl_reload(FILE *out, struct vfs_error *err)
 			failures++;
 			continue;
 		}
+		fuse_ops_forget_mount(c->prefix);
 		ctl_invalidate(c->prefix);
 		fprintf(out, "removed %s\n", c->prefix);
 		changes++;
@@ -305,6 +306,7 @@ static int cmd_mount(FILE *out, char **argv, int argc, struct vfs_error *err)
 		if (ret < 0)
 			return ret;
 		vfs_path_normalize(prefix);
+		fuse_ops_forget_mount(prefix);
 		ctl_invalidate(prefix);
 		fprintf(out, "removed %s\n", prefix);
 		return 0;
