@@ -40,6 +40,7 @@ NFSPROC3_LINK = 15
 NFSPROC3_PATHCONF = 20
 NFSPROC4_COMPOUND = 1
 OP4_CLOSE = 4
+OP4_OPEN = 18
 
 
 def proc_is(version, proc):
@@ -74,6 +75,13 @@ def compound_ops(payload):
                 pos = _opaque(payload, pos)
             elif op in (24, 10):                 # PUTROOTFH, GETFH
                 pass
+            elif op == 15:                       # LOOKUP
+                pos = _opaque(payload, pos)
+            elif op == 3:                        # ACCESS
+                pos += 4
+            elif op == 9:                        # GETATTR: a bitmap4
+                (n,) = struct.unpack_from(">I", payload, pos)
+                pos += 4 + 4 * n
             elif op == 5:                        # COMMIT
                 pos += 12
             elif op == 4:                        # CLOSE
