@@ -5,6 +5,7 @@ import errno
 import hashlib
 import mmap
 import os
+import stat
 import subprocess
 import sys
 import threading
@@ -342,6 +343,12 @@ class LostReplies(harness.TestCase):
         self.assertEqual(os.readlink(os.path.join(self.dir, "l")), "target")
         with self.assertRaises(FileExistsError):
             os.symlink("target", v.path("n", "l"))
+
+    def test_mknod(self):
+        r, v = self._vfsd(rpcrelay.proc_is(3, rpcrelay.NFSPROC3_MKNOD))
+        os.mkfifo(v.path("n", "p"), 0o644)
+        self._lost(r)
+        self.assertTrue(stat.S_ISFIFO(os.lstat(os.path.join(self.dir, "p")).st_mode))
 
     def test_link(self):
         write_file(os.path.join(self.dir, "f"), b"x")
