@@ -154,6 +154,7 @@ int ctl_reload(const struct vfsd_status *st, FILE *out, struct vfs_error *err)
 			failures++;
 			continue;
 		}
+		fuse_ops_forget_mount(c->prefix);
 		ctl_invalidate(c->prefix);
 		fprintf(out, "removed %s\n", c->prefix);
 		changes++;
@@ -262,6 +263,7 @@ static int cmd_mount(FILE *out, char **argv, int argc, struct vfs_error *err)
 		if (ret < 0)
 			return ret;
 		vfs_path_normalize(prefix);
+		fuse_ops_forget_mount(prefix);
 		ctl_invalidate(prefix);
 		fprintf(out, "removed %s\n", prefix);
 		return 0;

@@ -66,6 +66,26 @@ out:
 	free(dir);
 }
 
+void fuse_ops_forget_mount(const char *prefix)
+{
+	char *dir = strdup(prefix), *slash;
+	uint64_t parent;
+
+	if (!dir)
+		return;
+	slash = strrchr(dir, '/');
+	if (slash && slash[1]) {
+		*slash = '\0';
+		parent = inode_find(*dir ? dir : "/");
+		/* the prefix's node loses its name: the paths of the nodes
+		 * beneath it end there */
+		if (parent)
+			inode_unlink(parent, slash + 1);
+	}
+	free(dir);
+	fuse_ops_invalidate_path(prefix);
+}
+
 bool fuse_ops_writeback(void)
 {
 	return fo_writeback;

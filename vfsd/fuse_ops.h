@@ -30,6 +30,15 @@ bool fuse_ops_writeback(void);
  * before the session exists or when the kernel never saw the path.
  */
 void fuse_ops_invalidate_path(const char *path);
+/*
+ * A mount at `prefix` was removed: every node the kernel still holds of it
+ * (an open directory, a cwd) is dead for good, its calls failing with
+ * ESTALE.  Nodes are known by name only, and their names would otherwise
+ * lead on into whatever is mounted there next, or into the mount beneath.
+ * The prefix's own entry is then invalidated as fuse_ops_invalidate_path()
+ * does, so the next lookup finds what is there now.
+ */
+void fuse_ops_forget_mount(const char *prefix);
 
 struct fuse_session;
 void fuse_ops_set_session(struct fuse_session *se);

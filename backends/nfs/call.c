@@ -25,19 +25,30 @@ int nfsb_call_on(struct nfsb_op *op, nfsb_start_fn start, void *arg)
 	return nfsb_finish(op, &w);
 }
 
-int nfsb_call(struct nfsb_mount *m, nfsb_start_fn start, void *arg)
+int nfsb_call_resent(struct nfsb_mount *m, nfsb_start_fn start, void *arg,
+		     bool *resent)
 {
 	struct nfsb_op op;
 	int ret, tries = 0;
 
-	do {
+	*resent = false;
+	for (;;) {
 		ret = nfsb_get(m, -1, &op);
 		if (ret < 0)
 			return ret;
 		ret = nfsb_call_on(&op, start, arg);
 		nfsb_put(&op);
-	} while (nfsb_retry(&op, ret, &tries));
-	return ret;
+		if (!nfsb_retry(&op, ret, &tries))
+			return ret;
+		*resent = true;
+	}
+}
+
+int nfsb_call(struct nfsb_mount *m, nfsb_start_fn start, void *arg)
+{
+	bool resent;
+
+	return nfsb_call_resent(m, start, arg, &resent);
 }
 
 int nfsb_start_open(struct nfsb_op *op, struct nfsb_wait *w, void *arg)

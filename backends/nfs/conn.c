@@ -217,6 +217,14 @@ static void nfsb_kill(struct nfsb_op *op)
 	op->nfs = NULL;
 }
 
+void nfsb_drop(struct nfsb_op *op)
+{
+	/* the server answered: nothing to count against it, and the next
+	 * context of the slot is no reconnect */
+	op->abandoned = true;
+	nfsb_kill(op);
+}
+
 /*
  * Wait for the requests of `w` on op's context and fold the outcome into
  * one result.  A transport failure or timeout destroys the context.

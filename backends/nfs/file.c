@@ -88,7 +88,6 @@ void nfsb_moved_locked(struct nfsb_mount *m, const char *from, const char *to,
  */
 int nfsb_silly_rename(struct nfsb_mount *m, const char *full)
 {
-	struct nfsb_args g;
 	const char *slash = strrchr(full, '/');
 	char *silly;
 	bool open;
@@ -121,8 +120,7 @@ int nfsb_silly_rename(struct nfsb_mount *m, const char *full)
 		return 0;
 	if (ret < 0)
 		return -ENOMEM;
-	g = (struct nfsb_args){.a = silly, .b = full};
-	ret = nfsb_simple(m, NFSB_RENAME, &g);
+	ret = nfsb_rename_full(m, full, silly);
 	if (ret == 0) {
 		pthread_mutex_lock(&m->open_lock);
 		nfsb_moved_locked(m, full, silly, true);
@@ -175,6 +173,23 @@ static void nfsb_file_free(struct nfsb_file *nf)
 	free(nf);
 }
 
+/* The CLOSE of an OPEN of ours failed on op's context: see nfsb_do_open().
+ * A context still alive holds the open state (and its open-owner's
+ * sequence may be out of step): it goes, and with it its client's state,
+ * at the server's lease end. */
+static void nfsb_v4_close_failed(struct nfsb_op *op)
+{
+	pthread_mutex_lock(&op->m->lock);
+	log_warn_ratelimited(&op->m->rl,
+			     "%s: NFSv4 CLOSE failed on connection %d, "
+			     "dropping it (the server frees its open state "
+			     "when the lease expires)",
+			     op->m->display, op->idx);
+	pthread_mutex_unlock(&op->m->lock);
+	if (op->nfs)
+		nfsb_drop(op);
+}
+
 /*
  * Open (or create, with O_CREAT in flags) nf->path into `nf` and put it on
  * the open list.
@@ -188,6 +203,15 @@ static void nfsb_file_free(struct nfsb_file *nf)
  * broken for every later OPEN on that context.  One OPEN at a time per
  * context, closed at once, never meets that; it also leaves nothing to
  * recover when a connection is rebuilt.
+ *
+ * A CLOSE that fails (no answer in time, its reply lost with the
+ * connection, or an error) does not fail the open: the handle is all we
+ * keep, and it stays good.  The state it left is dropped with the context
+ * instead (nfsb_v4_close_failed): NFSv4.0 state belongs to the client that
+ * made it, a CLOSE from another context's client would not be accepted,
+ * and the server drops all of a client's state once its lease runs out
+ * unrenewed.  Failing the open instead would make it again: an exclusive
+ * create's second OPEN finds the file its first one made (EEXIST).
  */
 static int nfsb_do_open(struct nfsb_mount *m, struct nfsb_file *nf, int flags,
 			mode_t mode)
@@ -219,9 +243,8 @@ static int nfsb_do_open(struct nfsb_mount *m, struct nfsb_file *nf, int flags,
 				ret = -EIO;
 			}
 			/* Frees o.r.ptr whatever the server answers. */
-			if (nfsb_call_on(&op, nfsb_start_close, o.r.ptr) < 0 &&
-			    ret == 0 && op.dead)
-				ret = -EIO;
+			if (nfsb_call_on(&op, nfsb_start_close, o.r.ptr) < 0)
+				nfsb_v4_close_failed(&op);
 		} else if (ret == 0) {
 			nf->fh = o.r.ptr;
 		}
@@ -239,10 +262,177 @@ static int nfsb_do_open(struct nfsb_mount *m, struct nfsb_file *nf, int flags,
 	return ret;
 }
 
+/* ---- NFSv3 exclusive create -------------------------------------------- */
+
+/*
+ * An open with O_EXCL creates with NFSv3's EXCLUSIVE CREATE and a verifier
+ * of its own, kept across the retry on a fresh connection: a server that
+ * carried out the first try whose reply was lost finds its verifier in the
+ * file and answers the retry with success, not EEXIST (RFC 1813 3.3.8, as
+ * the kernel's client does).  libnfs 4.0 creates with GUARDED, whose retry
+ * cannot tell its own file from another's.  The server keeps the verifier
+ * in the times and applies no mode: both are set afterwards, through the
+ * handle the CREATE returned.
+ */
+struct nfsb_create3req {
+	struct nfsb_wait *w;
+	char dir[NFSB_V3_FHSIZE]; /* the parent directory's handle */
+	int dir_len;
+	const char *name;
+	char verf[NFS3_CREATEVERFSIZE];
+	char fh[NFSB_V3_FHSIZE]; /* the new file's, when the reply has it */
+	int fh_len;
+	mode_t mode; /* for nfsb_start_excl_setattr3 */
+};
+
+static void nfsb_cb_create3(struct rpc_context *rpc, int status, void *data,
+			    void *priv)
+{
+	struct nfsb_create3req *r = priv;
+	CREATE3res *res = data;
+	int err = 0;
+
+	if (status != RPC_STATUS_SUCCESS) {
+		err = -EFAULT;
+	} else if (res->status != NFS3_OK) {
+		err = nfsstat3_to_errno(res->status);
+	} else {
+		post_op_fh3 *obj = &res->CREATE3res_u.resok.obj;
+		nfs_fh3 *h = &obj->post_op_fh3_u.handle;
+
+		r->fh_len = 0;
+		if (obj->handle_follows && h->data.data_len > 0 &&
+		    h->data.data_len <= NFSB_V3_FHSIZE) {
+			memcpy(r->fh, h->data.data_val, h->data.data_len);
+			r->fh_len = (int)h->data.data_len;
+		}
+	}
+	nfsb_wait_done(r->w, err);
+}
+
+static int nfsb_start_create3(struct nfsb_op *op, struct nfsb_wait *w,
+			      void *arg)
+{
+	struct nfsb_create3req *r = arg;
+	CREATE3args a;
+
+	r->w = w;
+	memset(&a, 0, sizeof(a));
+	a.where.dir.data.data_len = (u_int)r->dir_len;
+	a.where.dir.data.data_val = r->dir;
+	a.where.name = (char *)r->name;
+	a.how.mode = EXCLUSIVE;
+	memcpy(a.how.createhow3_u.verf, r->verf, sizeof(r->verf));
+	return rpc_nfs3_create_async(nfs_get_rpc_context(op->nfs),
+				     nfsb_cb_create3, &a, r);
+}
+
+static void nfsb_cb_excl_setattr3(struct rpc_context *rpc, int status,
+				  void *data, void *priv)
+{
+	SETATTR3res *res = data;
+	int err = 0;
+
+	if (status != RPC_STATUS_SUCCESS)
+		err = -EFAULT;
+	else if (res->status != NFS3_OK)
+		err = nfsstat3_to_errno(res->status);
+	nfsb_wait_done(priv, err);
+}
+
+/* The mode asked for, and the times (which hold the verifier) now. */
+static int nfsb_start_excl_setattr3(struct nfsb_op *op, struct nfsb_wait *w,
+				    void *arg)
+{
+	struct nfsb_create3req *r = arg;
+	SETATTR3args a;
+
+	memset(&a, 0, sizeof(a));
+	a.object.data.data_len = (u_int)r->fh_len;
+	a.object.data.data_val = r->fh;
+	a.new_attributes.mode.set_it = 1;
+	a.new_attributes.mode.set_mode3_u.mode = r->mode & 07777;
+	a.new_attributes.atime.set_it = SET_TO_SERVER_TIME;
+	a.new_attributes.mtime.set_it = SET_TO_SERVER_TIME;
+	return rpc_nfs3_setattr_async(nfs_get_rpc_context(op->nfs),
+				      nfsb_cb_excl_setattr3, &a, w);
+}
+
+/* A verifier no other create of ours has. */
+static void nfsb_create_verf(char *verf, size_t len)
+{
+	static unsigned long seq;
+	unsigned long n = __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED);
+	struct timespec ts;
+	uint64_t v;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	v = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	v ^= (uint64_t)getpid() << 40 ^ (uint64_t)n << 20;
+	memset(verf, 0, len);
+	memcpy(verf, &v, len < sizeof(v) ? len : sizeof(v));
+}
+
+/*
+ * Create nf->path with an NFSv3 EXCLUSIVE CREATE (see above) and set its
+ * mode: 0 or -errno (-EEXIST: the name was taken by another).  On success
+ * fh (NFSB_V3_FHSIZE bytes) holds the new file's handle and *fh_len its
+ * length, 0 if the server did not give it.
+ */
+static int nfsb_v3_create_excl(struct nfsb_mount *m, struct nfsb_file *nf,
+			       mode_t mode, char *fh, int *fh_len)
+{
+	struct nfsb_create3req r = {.mode = mode};
+	char *dir = vfs_path_parent(nf->path);
+	const char *slash = strrchr(nf->path, '/');
+	struct nfsb_op op;
+	int ret, tries = 0;
+
+	if (!dir || !slash) {
+		free(dir);
+		return -ENOMEM;
+	}
+	r.name = slash + 1;
+	nfsb_create_verf(r.verf, sizeof(r.verf));
+	do {
+		struct nfsb_openreq o = {.full = dir, .flags = O_RDONLY};
+
+		ret = nfsb_get(m, -1, &op);
+		if (ret < 0)
+			break;
+		ret = nfsb_call_on(&op, nfsb_start_open, &o);
+		if (ret == 0 && !o.r.ptr)
+			ret = -EIO;
+		if (ret == 0) {
+			struct nfs_fh *raw =
+				nfsb_rawfh(o.r.ptr, NFSB_V3_FHSIZE);
+
+			r.dir_len = raw ? raw->len : 0;
+			if (raw)
+				memcpy(r.dir, raw->val, (size_t)raw->len);
+			/* an NFSv3 handle holds no server state: freed
+			 * at once, the copy stays valid */
+			nfsb_call_on(&op, nfsb_start_close, o.r.ptr);
+			ret = raw ? nfsb_call_on(&op, nfsb_start_create3, &r)
+				  : -EIO;
+		}
+		nfsb_put(&op);
+	} while (nfsb_retry(&op, ret, &tries));
+	free(dir);
+	if (ret == 0 && r.fh_len)
+		ret = nfsb_call(m, nfsb_start_excl_setattr3, &r);
+	if (ret == 0) {
+		memcpy(fh, r.fh, (size_t)r.fh_len);
+		*fh_len = r.fh_len;
+	}
+	return ret;
+}
+
 /* v4 create fix-up, see nfs.c's head comment: EXCLUSIVE4 left its verifier
- * in the times and applied no mode.  Through the new handle: the name may
- * hold another file by now (nfsb_chown_new). */
-static int nfsb_v4_fixup(struct nfsb_file *nf, mode_t mode)
+ * in the times and applied no mode (so does an NFSv3 EXCLUSIVE CREATE whose
+ * reply gave no handle).  Through the new handle: the name may hold another
+ * file by now (nfsb_chown_new). */
+static int nfsb_excl_fixup(struct nfsb_file *nf, mode_t mode)
 {
 	struct vfs_setattr sa = {
 		.valid = VFS_SET_MODE | VFS_SET_ATIME_NOW | VFS_SET_MTIME_NOW,
@@ -252,6 +442,17 @@ static int nfsb_v4_fixup(struct nfsb_file *nf, mode_t mode)
 	return nfsb_fsetattr(nf, &sa);
 }
 
+/* Whether nf's handle (libnfs's, found by name) is the one an exclusive
+ * CREATE returned; true when the CREATE returned none. */
+static bool nfsb_same_fh3(struct nfsb_file *nf, const char *fh, int len)
+{
+	struct nfs_fh *raw = nfsb_rawfh(nf->fh, NFSB_V3_FHSIZE);
+
+	if (!len)
+		return true;
+	return raw && raw->len == len && memcmp(raw->val, fh, (size_t)len) == 0;
+}
+
 int nfsb_create(struct vfs_mount *vm, const char *path, int flags, mode_t mode,
 		const struct vfs_cred *cred, struct vfs_file **out,
 		struct stat *st)
@@ -259,7 +460,9 @@ int nfsb_create(struct vfs_mount *vm, const char *path, int flags, mode_t mode,
 	struct nfsb_mount *m = nfsb_m(vm);
 	char *full = nfsb_path(m, path);
 	struct nfsb_file *nf = NULL;
-	bool created = true;
+	bool created = true, excl3;
+	char fh3[NFSB_V3_FHSIZE];
+	int fh3_len = 0;
 	int swapped = 0;
 	uint64_t gen = 0;
 	int ret = -ENOMEM;
@@ -279,7 +482,8 @@ again:
 	 * empty, so no O_TRUNC there (libnfs 4.0.0's v4 truncate after an
 	 * exclusive OPEN fails with BAD_STATEID).
 	 */
-	for (int i = 0; i < 3; i++) {
+	excl3 = m->version == 3 && (flags & O_EXCL);
+	for (int i = 0; i < 3 && !excl3; i++) {
 		created = true;
 		ret = nfsb_do_open(m, nf, (flags & ~O_TRUNC) | O_CREAT | O_EXCL,
 				   mode);
@@ -290,18 +494,27 @@ again:
 		if (ret != -ENOENT) /* else removed meanwhile: again */
 			break;
 	}
+	if (excl3) {
+		ret = nfsb_v3_create_excl(m, nf, mode, fh3, &fh3_len);
+		/* libnfs's handle, found by name (see below) */
+		if (ret == 0)
+			ret = nfsb_do_open(
+				m, nf, flags & ~(O_CREAT | O_EXCL | O_TRUNC),
+				0);
+	}
 	if (ret < 0) {
 		nfsb_file_free(nf);
 		goto out;
 	}
-	if (created && m->version == 4)
-		ret = nfsb_v4_fixup(nf, mode);
+	if (created && (m->version == 4 || (excl3 && !fh3_len)))
+		ret = nfsb_excl_fixup(nf, mode);
 	/* GETATTR through the new handle: no path walk. */
 	nfsb_invalidate(m, full);
 	gen = remote_cache_gen(m->cache);
 	if (ret == 0)
 		ret = nfsb_fgetattr(&nf->base, st);
-	if (ret == 0 && created && m->version == 3 && !nfsb_fresh_file(st)) {
+	if (ret == 0 && created && m->version == 3 &&
+	    (excl3 ? !nfsb_same_fh3(nf, fh3, fh3_len) : !nfsb_fresh_file(st))) {
 		/*
 		 * libnfs 4.0 finds the handle of the file its CREATE made by
 		 * a LOOKUP of the name afterwards: another object renamed

@@ -265,6 +265,10 @@ int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op);
 void nfsb_put(struct nfsb_op *op);
 int nfsb_finish(struct nfsb_op *op, struct nfsb_wait *w);
 void nfsb_start_failed(struct nfsb_op *op, struct nfsb_wait *w);
+/* Destroy op's context (still alive, with nothing in flight) though it
+ * works: what it holds on the server must go with it.  nfsb_put() forgets
+ * it without counting it as broken. */
+void nfsb_drop(struct nfsb_op *op);
 bool nfsb_retry(const struct nfsb_op *op, int ret, int *tries);
 char *nfsb_path(struct nfsb_mount *m, const char *path);
 void nfsb_stat_from64(struct stat *st, const struct nfs_stat_64 *s);
@@ -296,6 +300,14 @@ int nfsb_call_on(struct nfsb_op *op, nfsb_start_fn start, void *arg);
  * it sets up afresh whatever it gives libnfs.  0 or -errno.
  */
 int nfsb_call(struct nfsb_mount *m, nfsb_start_fn start, void *arg);
+/*
+ * nfsb_call(), and *resent tells whether the request went out a second
+ * time: its first try's connection broke before an answer came, so the
+ * server may have carried out the first try already.  A non-idempotent
+ * call then judges an EEXIST or ENOENT by what the server now holds.
+ */
+int nfsb_call_resent(struct nfsb_mount *m, nfsb_start_fn start, void *arg,
+		     bool *resent);
 
 /* An open, or with O_CREAT in `flags` a create, for nfsb_start_open. */
 struct nfsb_openreq {
@@ -323,9 +335,15 @@ int nfsb_fgetattr(struct vfs_file *f, struct stat *st);
 
 /* ---- namespace.c ---------------------------------------------------- */
 
-/* Run one status-only call (retried once on a broken idle connection). */
+/* Run one status-only call (retried once on a broken connection). */
 int nfsb_simple(struct nfsb_mount *m, enum nfsb_simple what,
 		const struct nfsb_args *g);
+/* The same, and *resent as nfsb_call_resent() says it. */
+int nfsb_simple_resent(struct nfsb_mount *m, enum nfsb_simple what,
+		       const struct nfsb_args *g, bool *resent);
+/* RENAME `from` to `to` (export-relative), with a resent RENAME's ENOENT
+ * judged by what the target now is.  0 or -errno. */
+int nfsb_rename_full(struct nfsb_mount *m, const char *from, const char *to);
 /* Give a new object the caller's owner (see there); through nf's handle
  * when there is one.  0 or -errno. */
 int nfsb_chown_new(struct nfsb_mount *m, const char *full, struct nfsb_file *nf,

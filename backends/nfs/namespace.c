@@ -47,15 +47,45 @@ static int nfsb_start_simple(struct nfsb_op *op, struct nfsb_wait *w, void *arg)
 	return -EINVAL;
 }
 
-/* Run one status-only call with one retry on a broken idle connection.
- * Non-idempotent calls are retried too: the request was never answered,
- * and the server most likely never saw it (its socket was dead). */
-int nfsb_simple(struct nfsb_mount *m, enum nfsb_simple what,
-		const struct nfsb_args *g)
+/*
+ * Run one status-only call with one retry on a broken connection.
+ * Non-idempotent calls are retried too, but the server may have carried
+ * out the first try before its reply was lost with the connection: the
+ * callers of nfsb_simple_resent() then judge an EEXIST or ENOENT of the
+ * retry by what the server holds, as the kernel's NFS client does (a
+ * retried REMOVE's ENOENT is its success).
+ */
+int nfsb_simple_resent(struct nfsb_mount *m, enum nfsb_simple what,
+		       const struct nfsb_args *g, bool *resent)
 {
 	struct nfsb_simplereq r = {what, g};
 
-	return nfsb_call(m, nfsb_start_simple, &r);
+	return nfsb_call_resent(m, nfsb_start_simple, &r, resent);
+}
+
+int nfsb_simple(struct nfsb_mount *m, enum nfsb_simple what,
+		const struct nfsb_args *g)
+{
+	bool resent;
+
+	return nfsb_simple_resent(m, what, g, &resent);
+}
+
+/* One object seen twice: the same file handle's fileid on one file
+ * system, and the same type. */
+static bool nfsb_same_object(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+	       (a->st_mode & S_IFMT) == (b->st_mode & S_IFMT);
+}
+
+/* A call made again after its first reply was lost succeeds by what the
+ * first try did: say so, since the answer vfsd got said otherwise. */
+static void nfsb_log_resent(struct nfsb_mount *m, const char *what,
+			    const char *full)
+{
+	log_info("%s: %s %s: done by the try whose reply was lost", m->display,
+		 what, full);
 }
 
 /* Whether the directory holding `full` is setgid (then the server gave its
@@ -169,6 +199,50 @@ static int nfsb_start_readlink(struct nfsb_op *op, struct nfsb_wait *w,
 	return nfs_readlink_async(op->nfs, rl->full, nfsb_cb_strdup, &rl->r);
 }
 
+/* The target of the symlink at `full` into *target (malloc'd): 0 or
+ * -errno. */
+static int nfsb_readlink_full(struct nfsb_mount *m, const char *full,
+			      char **target)
+{
+	struct nfsb_readlinkreq rl = {{NULL, NULL}, full};
+	int ret;
+
+	if (m->version == 4)
+		return nfsb_v4_readlink(m, full, target);
+	ret = nfsb_call(m, nfsb_start_readlink, &rl);
+	if (ret < 0)
+		free(rl.r.ptr);
+	else
+		*target = rl.r.ptr;
+	return ret;
+}
+
+/*
+ * A resent MKDIR, MKNOD or SYMLINK answered EEXIST: whether `full` is now
+ * what the first try asked for (its type; a device's number; a symlink's
+ * target), which the first try then made.  Anything else there is the
+ * genuine EEXIST.
+ */
+static bool nfsb_resent_made(struct nfsb_mount *m, const char *full,
+			     mode_t mode, dev_t rdev, const char *target)
+{
+	struct stat st;
+	char *link = NULL;
+	bool made;
+
+	if (nfsb_lstat_full(m, full, &st, false) < 0 ||
+	    (st.st_mode & S_IFMT) != (mode & S_IFMT))
+		return false;
+	if ((S_ISCHR(mode) || S_ISBLK(mode)) && st.st_rdev != rdev)
+		return false;
+	if (!S_ISLNK(mode))
+		return true;
+	made = nfsb_readlink_full(m, full, &link) == 0 &&
+	       strcmp(link, target) == 0;
+	free(link);
+	return made;
+}
+
 ssize_t nfsb_readlink(struct vfs_mount *vm, const char *path, char *buf,
 		      size_t size)
 {
@@ -180,17 +254,7 @@ ssize_t nfsb_readlink(struct vfs_mount *vm, const char *path, char *buf,
 
 	if (!full)
 		return -ENOMEM;
-	if (m->version == 4) {
-		ret = nfsb_v4_readlink(m, full, &target);
-	} else {
-		struct nfsb_readlinkreq rl = {{NULL, NULL}, full};
-
-		ret = nfsb_call(m, nfsb_start_readlink, &rl);
-		if (ret < 0)
-			free(rl.r.ptr);
-		else
-			target = rl.r.ptr;
-	}
+	ret = nfsb_readlink_full(m, full, &target);
 	free(full);
 	if (ret < 0)
 		return ret;
@@ -221,10 +285,18 @@ int nfsb_mknod(struct vfs_mount *vm, const char *path, mode_t mode, dev_t rdev,
 			vm->ops->release(f);
 		return ret;
 	}
-	if (m->version == 4)
+	if (m->version == 4) {
 		ret = nfsb_v4_mknod(m, full, mode, rdev);
-	else
-		ret = nfsb_simple(m, NFSB_MKNOD, &g);
+	} else {
+		bool resent;
+
+		ret = nfsb_simple_resent(m, NFSB_MKNOD, &g, &resent);
+		if (ret == -EEXIST && resent &&
+		    nfsb_resent_made(m, full, mode, rdev, NULL)) {
+			nfsb_log_resent(m, "mknod", full);
+			ret = 0;
+		}
+	}
 	if (ret == 0)
 		ret = nfsb_created(m, full, cred, st);
 	else
@@ -239,12 +311,18 @@ int nfsb_mkdir(struct vfs_mount *vm, const char *path, mode_t mode,
 	struct nfsb_mount *m = nfsb_m(vm);
 	char *full = nfsb_path(m, path);
 	struct nfsb_args g;
+	bool resent;
 	int ret;
 
 	if (!full)
 		return -ENOMEM;
 	g = (struct nfsb_args){.a = full, .x = mode & 07777};
-	ret = nfsb_simple(m, NFSB_MKDIR, &g);
+	ret = nfsb_simple_resent(m, NFSB_MKDIR, &g, &resent);
+	if (ret == -EEXIST && resent &&
+	    nfsb_resent_made(m, full, S_IFDIR, 0, NULL)) {
+		nfsb_log_resent(m, "mkdir", full);
+		ret = 0;
+	}
 	if (ret == 0)
 		ret = nfsb_created(m, full, cred, st);
 	else
@@ -259,12 +337,18 @@ int nfsb_symlink(struct vfs_mount *vm, const char *target, const char *path,
 	struct nfsb_mount *m = nfsb_m(vm);
 	char *full = nfsb_path(m, path);
 	struct nfsb_args g;
+	bool resent;
 	int ret;
 
 	if (!full)
 		return -ENOMEM;
 	g = (struct nfsb_args){.a = full, .b = target};
-	ret = nfsb_simple(m, NFSB_SYMLINK, &g);
+	ret = nfsb_simple_resent(m, NFSB_SYMLINK, &g, &resent);
+	if (ret == -EEXIST && resent &&
+	    nfsb_resent_made(m, full, S_IFLNK, 0, target)) {
+		nfsb_log_resent(m, "symlink", full);
+		ret = 0;
+	}
 	if (ret == 0)
 		ret = nfsb_created(m, full, cred, st);
 	else
@@ -279,16 +363,26 @@ int nfsb_link(struct vfs_mount *vm, const char *from, const char *to,
 	struct nfsb_mount *m = nfsb_m(vm);
 	char *ffrom = nfsb_path(m, from), *fto = nfsb_path(m, to);
 	struct nfsb_args g;
+	struct stat src;
+	bool resent;
 	int ret = -ENOMEM;
 
 	if (!ffrom || !fto)
 		goto out;
 	g = (struct nfsb_args){.a = fto, .b = ffrom};
-	ret = nfsb_simple(m, NFSB_LINK, &g);
+	ret = nfsb_simple_resent(m, NFSB_LINK, &g, &resent);
 	nfsb_invalidate(m, fto);
 	nfsb_invalidate(m, ffrom); /* nlink and ctime changed */
-	if (ret == 0)
+	if (ret == 0) {
 		ret = nfsb_lstat_full(m, fto, st, false);
+	} else if (ret == -EEXIST && resent &&
+		   nfsb_lstat_full(m, fto, st, false) == 0 &&
+		   nfsb_lstat_full(m, ffrom, &src, false) == 0 &&
+		   nfsb_same_object(st, &src)) {
+		/* the new name is the file linked: the first try's */
+		nfsb_log_resent(m, "link", fto);
+		ret = 0;
+	}
 out:
 	free(ffrom);
 	free(fto);
@@ -313,8 +407,14 @@ int nfsb_unlink(struct vfs_mount *vm, const char *path)
 		linked = true;
 	ret = nfsb_silly_rename(m, full);
 	if (ret == 0) {
+		bool resent;
+
 		g = (struct nfsb_args){.a = full};
-		ret = nfsb_simple(m, NFSB_UNLINK, &g);
+		ret = nfsb_simple_resent(m, NFSB_UNLINK, &g, &resent);
+		if (ret == -ENOENT && resent) {
+			nfsb_log_resent(m, "remove", full);
+			ret = 0;
+		}
 	} else if (ret > 0) {
 		ret = 0;
 	}
@@ -331,14 +431,40 @@ int nfsb_rmdir(struct vfs_mount *vm, const char *path)
 	struct nfsb_mount *m = nfsb_m(vm);
 	char *full = nfsb_path(m, path);
 	struct nfsb_args g;
+	bool resent;
 	int ret;
 
 	if (!full)
 		return -ENOMEM;
 	g = (struct nfsb_args){.a = full};
-	ret = nfsb_simple(m, NFSB_RMDIR, &g);
+	ret = nfsb_simple_resent(m, NFSB_RMDIR, &g, &resent);
+	if (ret == -ENOENT && resent) {
+		nfsb_log_resent(m, "rmdir", full);
+		ret = 0;
+	}
 	remote_cache_clear(m->cache);
 	free(full);
+	return ret;
+}
+
+int nfsb_rename_full(struct nfsb_mount *m, const char *from, const char *to)
+{
+	struct nfsb_args g = {.a = to, .b = from};
+	struct stat before, after;
+	bool known, resent;
+	int ret;
+
+	/* The source's identity, to know it at the target should the reply
+	 * be lost: from the cache where it has it (the kernel looked the
+	 * name up just before), else one more round trip. */
+	known = nfsb_lstat_full(m, from, &before, true) == 0;
+	ret = nfsb_simple_resent(m, NFSB_RENAME, &g, &resent);
+	if (ret == -ENOENT && resent && known &&
+	    nfsb_lstat_full(m, to, &after, false) == 0 &&
+	    nfsb_same_object(&before, &after)) {
+		nfsb_log_resent(m, "rename", from);
+		ret = 0;
+	}
 	return ret;
 }
 
@@ -347,7 +473,6 @@ int nfsb_rename(struct vfs_mount *vm, const char *from, const char *to,
 {
 	struct nfsb_mount *m = nfsb_m(vm);
 	char *ffrom, *fto;
-	struct nfsb_args g;
 	int ret = -ENOMEM;
 
 	/* NFS RENAME replaces atomically but knows no flags: NOREPLACE is
@@ -373,8 +498,7 @@ int nfsb_rename(struct vfs_mount *vm, const char *from, const char *to,
 		if (ret < 0)
 			goto out;
 	}
-	g = (struct nfsb_args){.a = fto, .b = ffrom};
-	ret = nfsb_simple(m, NFSB_RENAME, &g);
+	ret = nfsb_rename_full(m, ffrom, fto);
 	if (ret == 0) {
 		pthread_mutex_lock(&m->open_lock);
 		nfsb_moved_locked(m, ffrom, fto, false);

@@ -10,6 +10,15 @@ the MOUNT, LOOKUP and GETATTR before it were answered).
         url = g.url(version=3, nfsport=r.port)
         r.dropped                   # how many calls were swallowed
 
+It can also pass a call on and lose its reply instead, resetting the
+connection as the reply is due: the server did what was asked, and the
+client cannot tell (a reply lost with its connection).  `lose` is a
+function of (program, version, procedure, call payload) that says which
+calls; the first `lose_count` of them go that way:
+
+    with RpcRelay(g.nfs_port, lose=proc_is(3, NFSPROC3_MKDIR)) as r:
+        r.lost                      # how many replies were lost
+
 Threads in this process; stop() (or the harness's cleanups) closes the
 listener and every relayed connection.
 """
@@ -21,16 +30,89 @@ import threading
 import harness
 
 NFS_PROGRAM = 100003
+NFSPROC3_CREATE = 8
+NFSPROC3_MKDIR = 9
+NFSPROC3_SYMLINK = 10
+NFSPROC3_REMOVE = 12
+NFSPROC3_RMDIR = 13
+NFSPROC3_RENAME = 14
+NFSPROC3_LINK = 15
+NFSPROC3_MKNOD = 11
 NFSPROC3_PATHCONF = 20
+NFSPROC4_COMPOUND = 1
+OP4_CLOSE = 4
+OP4_OPEN = 18
+
+
+def proc_is(version, proc):
+    """A `lose` predicate: the NFS calls of one procedure."""
+    return lambda prog, vers, p, payload: (
+        (prog, vers, p) == (NFS_PROGRAM, version, proc))
+
+
+def _opaque(payload, pos):
+    (n,) = struct.unpack_from(">I", payload, pos)
+    return pos + 4 + (n + 3) // 4 * 4
+
+
+def compound_ops(payload):
+    """The operation numbers of an NFSv4 COMPOUND call, as far as they can
+    be walked: the arguments of the operations vfsd's CLOSE and simple
+    compounds start with are skipped, and the walk stops at any other."""
+    ops = []
+    try:
+        pos = 24
+        pos = _opaque(payload, pos + 4)          # credential
+        pos = _opaque(payload, pos + 4)          # verifier
+        pos = _opaque(payload, pos)              # tag
+        pos += 4                                 # minorversion
+        (count,) = struct.unpack_from(">I", payload, pos)
+        pos += 4
+        for _ in range(count):
+            (op,) = struct.unpack_from(">I", payload, pos)
+            pos += 4
+            ops.append(op)
+            if op == 22:                         # PUTFH
+                pos = _opaque(payload, pos)
+            elif op in (24, 10):                 # PUTROOTFH, GETFH
+                pass
+            elif op == 15:                       # LOOKUP
+                pos = _opaque(payload, pos)
+            elif op == 3:                        # ACCESS
+                pos += 4
+            elif op == 9:                        # GETATTR: a bitmap4
+                (n,) = struct.unpack_from(">I", payload, pos)
+                pos += 4 + 4 * n
+            elif op == 5:                        # COMMIT
+                pos += 12
+            elif op == 4:                        # CLOSE
+                pos += 20
+            else:
+                break
+    except struct.error:
+        pass
+    return ops
+
+
+def v4_op_is(opnum):
+    """A `lose` predicate: the NFSv4 COMPOUNDs holding operation opnum."""
+    return lambda prog, vers, p, payload: (
+        (prog, vers, p) == (NFS_PROGRAM, 4, NFSPROC4_COMPOUND)
+        and opnum in compound_ops(payload))
 
 
 class RpcRelay:
-    def __init__(self, target_port, drop, target_addr="127.0.0.1"):
+    def __init__(self, target_port, drop=(), target_addr="127.0.0.1",
+                 lose=None, lose_count=1):
         """drop: a set of (program, version, procedure) whose calls are
-        swallowed."""
+        swallowed.  lose: see the head comment."""
         self.target = (target_addr, target_port)
         self.drop = set(drop)
         self.dropped = 0
+        self.lose = lose
+        self.lose_left = lose_count
+        self.lost = 0
+        self._lose_xids = set()
         self._socks = []
         self._lock = threading.Lock()
         self._ls = None
@@ -82,7 +164,8 @@ class RpcRelay:
                     return
                 self._socks += [c, s]
             threading.Thread(target=self._calls, args=(c, s), daemon=True).start()
-            threading.Thread(target=self._replies, args=(s, c), daemon=True).start()
+            replies = self._replies_losing if self.lose else self._replies
+            threading.Thread(target=replies, args=(s, c), daemon=True).start()
 
     @staticmethod
     def _recv_exact(sock, n):
@@ -118,6 +201,12 @@ class RpcRelay:
                         with self._lock:
                             self.dropped += 1
                         continue
+                    if mtype == 0 and self.lose:
+                        with self._lock:
+                            if (self.lose_left > 0
+                                    and self.lose(prog, vers, proc, payload)):
+                                self.lose_left -= 1
+                                self._lose_xids.add(_xid)
                 dst.sendall(raw)
         except (OSError, EOFError):
             pass
@@ -132,6 +221,34 @@ class RpcRelay:
                     break
                 dst.sendall(data)
         except OSError:
+            pass
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    def _replies_losing(self, src, dst):
+        """_replies record by record: a reply to a call to lose is not
+        passed on, and both connections are reset instead."""
+        try:
+            while True:
+                raw, payload = self._record(src)
+                if len(payload) >= 4:
+                    (xid,) = struct.unpack(">I", payload[:4])
+                    with self._lock:
+                        hit = xid in self._lose_xids
+                        if hit:
+                            self._lose_xids.discard(xid)
+                            self.lost += 1
+                    if hit:
+                        for sock in (dst, src):
+                            with contextlib.suppress(OSError):
+                                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                                struct.pack("ii", 1, 0))
+                                # wakes the thread reading it; stop()
+                                # closes it
+                                sock.shutdown(socket.SHUT_RDWR)
+                        return
+                dst.sendall(raw)
+        except (OSError, EOFError):
             pass
         with contextlib.suppress(OSError):
             dst.shutdown(socket.SHUT_WR)

@@ -273,7 +273,8 @@ class Control(harness.TestCase):
 
     def test_xattr_calls_after_removal_are_not_erofs(self):
         """setxattr and removexattr say what went wrong: on a file whose
-        mount is gone, ENOENT as every other call by name, not EROFS
+        mount is gone, ESTALE as every other call on a node of a removed
+        mount (test_nodes_of_a_removed_mount_stay_dead), not EROFS
         (regression: both answered EROFS for any failure to route)."""
         other = tmpdir()
         write_file(os.path.join(other, "f"), b"x")
@@ -285,7 +286,7 @@ class Control(harness.TestCase):
                          lambda: os.removexattr(fd, "user.k")):
                 with self.assertRaises(OSError) as cm:
                     call()
-                self.assertEqual(cm.exception.errno, errno.ENOENT)
+                self.assertEqual(cm.exception.errno, errno.ESTALE)
         finally:
             with self.assertRaises(OSError):
                 os.close(fd)
@@ -328,6 +329,40 @@ class Control(harness.TestCase):
             self.assertNotEqual(ino, keep, "mount %d has the inode numbers of /cfg" % i)
             vfsctl(self.v, "mount", "remove", prefix)
         self.assertEqual(os.stat(self.v.path("cfg/f")).st_ino, keep)
+
+    def test_nodes_of_a_removed_mount_stay_dead(self):
+        """What the kernel still holds of a removed mount (a directory
+        open, a cwd) never reaches the files of a mount added later at the
+        same prefix: the node table keys nodes by name, and their names
+        led on to whatever was mounted there next (or, with a mount id
+        reused, to the new mount's files with the old inode numbers)."""
+        old, new = tmpdir(), tmpdir()
+        for d, data in ((old, b"old"), (new, b"new")):
+            os.mkdir(os.path.join(d, "sub"))
+            write_file(os.path.join(d, "sub", "f"), data)
+        vfsctl(self.v, "mount", "add", "/m", "file://" + old, "cache_ttl=0",
+               "passthrough=no")
+        fd = os.open(self.v.path("m", "sub"), os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            f = os.open("f", os.O_RDONLY, dir_fd=fd)
+            self.assertEqual(os.read(f, 10), b"old")
+            os.close(f)
+            vfsctl(self.v, "mount", "remove", "--force", "/m")
+            vfsctl(self.v, "mount", "add", "/m", "file://" + new, "cache_ttl=0",
+                   "passthrough=no")
+            for name in ("f", "g"):
+                with self.assertRaises(OSError) as cm:
+                    f = os.open(name, os.O_RDONLY, dir_fd=fd)
+                    os.close(f)
+                self.assertIn(cm.exception.errno, (errno.ESTALE, errno.ENOENT, errno.EIO),
+                              name)
+            with self.assertRaises(OSError):
+                os.stat("f", dir_fd=fd)
+        finally:
+            os.close(fd)
+        # the new mount by its path
+        self.assertEqual(read_file(self.v.path("m", "sub", "f")), b"new")
+        self.assertFalse(os.path.exists(os.path.join(new, "sub", "g")))
 
     def test_mount_add_hides_password(self):
         """A malformed URL with a password is refused without showing it,
