@@ -144,7 +144,6 @@ static int remote_slots_pick_live_locked(struct remote_slots *ss)
 	/* the lowest load, starting one further each time so that calls
 	 * spread over the pool on ties */
 	start = ss->rr++;
-
 	for (size_t k = 0; k < ss->n; k++) {
 		size_t i = (start + k) % ss->n;
 		const struct remote_slot *s = &ss->slot[i];
