@@ -1189,6 +1189,34 @@ START_TEST(test_slots_pinned)
 }
 END_TEST
 
+/* fail_all: a connection reserved for the driver's own use (a keepalive)
+ * when the pool failed is dropped when it comes back, even as usable,
+ * and its slot is reconnected. */
+START_TEST(test_slots_doomed_put_idle)
+{
+	struct slots_fix f;
+	struct remote_checkout b;
+	void *conn;
+
+	slots_setup_opts(&f, 2, 2, &maint_opts);
+	pthread_mutex_lock(&lock);
+	conn = remote_slots_take_locked(&f.ss, 0);
+	pthread_mutex_unlock(&lock);
+	ck_assert_ptr_eq(conn, FAKE_LIVE);
+	ck_assert_int_eq(remote_slots_get_pinned(&f.ss, 1, 1, &b), 0);
+	remote_slots_put(&f.ss, b.idx, REMOTE_PUT_BROKEN);
+	ck_assert(f.ss.slot[0].doomed);
+	remote_slots_put(&f.ss, 0, REMOTE_PUT_IDLE);
+	ck_assert_ptr_null(f.ss.slot[0].conn);
+	ck_assert(!f.ss.slot[0].doomed && !f.ss.slot[0].busy);
+	ck_assert_int_eq(f.drv.closes, 2);
+	slots_maint_attempt(&f, 0, 0);
+	slots_maint_attempt(&f, 1, 0);
+	ck_assert_str_eq(remote_state_name(f.rp.state), "connected");
+	slots_teardown(&f);
+}
+END_TEST
+
 Suite *remote_suite(void);
 
 Suite *remote_suite(void)
@@ -1222,6 +1250,7 @@ Suite *remote_suite(void)
 	tcase_add_test(tc, test_slots_least_loaded);
 	tcase_add_test(tc, test_slots_fail_all_epoch);
 	tcase_add_test(tc, test_slots_pinned);
+	tcase_add_test(tc, test_slots_doomed_put_idle);
 	suite_add_tcase(s, tc);
 	return s;
 }
