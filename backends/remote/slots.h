@@ -56,6 +56,11 @@
  *                   that a late failure of a connection made before the
  *                   last failure (busy then, failing only now) drops that
  *                   connection alone and not the ones made since.
+ *                   The first such failure of a connected mount resets
+ *                   the backoff: the maintenance thread reconnects at
+ *                   once.  Made for REMOTE_CONNECT_MAINT (with the caller
+ *                   connecting, a timeout would not hold new checkouts
+ *                   off through down_until).
  *   REMOTE_PUT_ANSWERED  a call answered on a connection makes a mount
  *                   that was reconnecting or down connected (nfs: its
  *                   other contexts go on while one is rebuilt, and
