@@ -241,11 +241,14 @@ static void pool_setup(struct nfsb_mount *m, size_t n, size_t live)
 	ck_assert_ptr_nonnull(m->cache);
 	remote_pool_init(&m->rp, &m->base, m->display, &m->cond, m->cache,
 			 NFSB_BACKOFF_FIRST_MS, NFSB_BACKOFF_MAX_MS);
-	ck_assert_int_eq(remote_slots_init(&m->slots, &m->rp, &m->lock,
-					   &m->cond, &m->rl, &nfsb_slot_ops, m,
-					   n, m->timeout * 1000L,
-					   NFSB_REBUILD_MIN_MS),
-			 0);
+	ck_assert_int_eq(
+		remote_slots_init(&m->slots, &m->rp, &m->lock, &m->cond, &m->rl,
+				  &nfsb_slot_ops, m, n,
+				  &(struct remote_slots_opts){
+					  .timeout_ms = m->timeout * 1000L,
+					  .connect_min_ms = NFSB_REBUILD_MIN_MS,
+				  }),
+		0);
 	for (size_t i = 0; i < live; i++) {
 		m->slots.slot[i].conn = POOL_LIVE;
 		m->slots.slot[i].gen = 1;

@@ -674,6 +674,7 @@ struct fake_drv {
 	int result;  /* of each connect: 0 or -errno */
 	unsigned ms; /* how long one takes */
 	int calls, running, most;
+	int closes; /* connections the core closed */
 };
 
 static char fake_conn;
@@ -705,7 +706,21 @@ static int fake_connect(void *drv, double by, void **conn, char *msg,
 	return d->result;
 }
 
+static void fake_close(void *drv, void *conn)
+{
+	struct fake_drv *d = drv;
+
+	ck_assert_ptr_eq(conn, FAKE_LIVE);
+	pthread_mutex_lock(&d->lock);
+	d->closes++;
+	pthread_mutex_unlock(&d->lock);
+}
+
 static const struct remote_slot_ops fake_ops = {.connect = fake_connect};
+static const struct remote_slot_ops fake_close_ops = {
+	.connect = fake_connect,
+	.close = fake_close,
+};
 
 struct slots_fix {
 	struct remote_pool rp;
@@ -714,6 +729,54 @@ struct slots_fix {
 	pthread_cond_t cond;
 	struct log_ratelimit rl;
 };
+
+/* n slots, the first `live` connected (generation 1), with options o. */
+static void slots_setup_opts(struct slots_fix *f, size_t n, size_t live,
+			     const struct remote_slots_opts *o)
+{
+	memset(f, 0, sizeof(*f));
+	memset(&vm, 0, sizeof(vm));
+	pthread_mutex_init(&f->drv.lock, NULL);
+	remote_cond_init(&f->cond);
+	remote_pool_init(&f->rp, &vm, "test://server/", &f->cond, NULL, 100,
+			 1000);
+	ck_assert_int_eq(remote_slots_init(&f->ss, &f->rp, &lock, &f->cond,
+					   &f->rl, &fake_close_ops, &f->drv, n,
+					   o),
+			 0);
+	for (size_t i = 0; i < live; i++) {
+		f->ss.slot[i].conn = FAKE_LIVE;
+		f->ss.slot[i].gen = 1;
+	}
+}
+
+/* The options of a driver whose maintenance thread connects (sftp). */
+static const struct remote_slots_opts maint_opts = {
+	.timeout_ms = 300,
+	.connector = REMOTE_CONNECT_MAINT,
+	.probe_interval_ms = 50,
+	.pick = REMOTE_PICK_LEAST_LOADED,
+	.fail_all = true,
+};
+
+static void slots_set_state(struct slots_fix *f, enum remote_state st)
+{
+	pthread_mutex_lock(&lock);
+	remote_pool_set_state_locked(&f->rp, st, NULL);
+	pthread_mutex_unlock(&lock);
+}
+
+/* What a maintenance thread does: connect the slot that is due (it
+ * must be idx), with the outcome rc. */
+static void slots_maint_attempt(struct slots_fix *f, int idx, int rc)
+{
+	pthread_mutex_lock(&lock);
+	ck_assert_int_eq(remote_slots_maint_next_locked(&f->ss), idx);
+	ck_assert(f->ss.connecting && f->ss.slot[idx].busy);
+	remote_slots_maint_done_locked(&f->ss, idx, rc, rc ? NULL : FAKE_LIVE,
+				       rc ? "refused" : NULL);
+	pthread_mutex_unlock(&lock);
+}
 
 /* n slots, the first `live` connected; the mount's timeout timeout_ms. */
 static void slots_setup(struct slots_fix *f, size_t n, size_t live,
@@ -727,7 +790,9 @@ static void slots_setup(struct slots_fix *f, size_t n, size_t live,
 			 1000);
 	ck_assert_int_eq(remote_slots_init(&f->ss, &f->rp, &lock, &f->cond,
 					   &f->rl, &fake_ops, &f->drv, n,
-					   timeout_ms, 0),
+					   &(struct remote_slots_opts){
+						   .timeout_ms = timeout_ms,
+					   }),
 			 0);
 	for (size_t i = 0; i < live; i++) {
 		f->ss.slot[i].conn = FAKE_LIVE;
@@ -931,6 +996,227 @@ START_TEST(test_slots_abandoned_no_reconnect)
 }
 END_TEST
 
+/* A maintenance thread connects: a checkout never does, it waits until
+ * its deadline for a slot the thread connected. */
+START_TEST(test_slots_maint_connects)
+{
+	struct slots_fix f;
+	struct remote_checkout a;
+	double t0, waited;
+
+	slots_setup_opts(&f, 1, 0, &maint_opts);
+	slots_set_state(&f, REMOTE_RECONNECTING);
+	t0 = vfs_mono_s();
+	ck_assert_int_eq(remote_slots_get(&f.ss, -1, &a), -ETIMEDOUT);
+	waited = vfs_mono_s() - t0;
+	ck_assert_msg(waited >= 0.28 && waited < 1.0, "waited %.3f s", waited);
+	ck_assert_int_eq(f.drv.calls, 0);
+	slots_maint_attempt(&f, 0, 0);
+	ck_assert_str_eq(remote_state_name(f.rp.state), "connected");
+	ck_assert_int_eq(remote_slots_get(&f.ss, -1, &a), 0);
+	ck_assert_ptr_eq(a.conn, FAKE_LIVE);
+	ck_assert_uint_eq(a.gen, 1);
+	remote_slots_put(&f.ss, a.idx, REMOTE_PUT_IDLE);
+	ck_assert_int_eq(f.drv.calls, 0);
+	slots_teardown(&f);
+}
+END_TEST
+
+static void *slots_get_only(void *arg)
+{
+	struct slots_caller *c = arg;
+	struct remote_checkout co;
+
+	c->ret = remote_slots_get(&c->f->ss, -1, &co);
+	if (c->ret == 0)
+		remote_slots_put(&c->f->ss, co.idx, REMOTE_PUT_IDLE);
+	return NULL;
+}
+
+/* Wait (at most 2 s) for a checkout to wait on a probe. */
+static void slots_wait_probe(struct slots_fix *f)
+{
+	double until = vfs_mono_s() + 2;
+	bool w = false;
+
+	while (!w && vfs_mono_s() < until) {
+		usleep(1000);
+		pthread_mutex_lock(&lock);
+		w = f->ss.probe_waiter;
+		pthread_mutex_unlock(&lock);
+	}
+	ck_assert_msg(w, "no checkout waits for a probe");
+}
+
+/* While down, one checkout has an attempt made at once and waits for it
+ * (and the others fail fast), at most once per probe interval. */
+START_TEST(test_slots_maint_probe_when_down)
+{
+	struct slots_fix f;
+	struct slots_caller c = {&f, 1};
+	struct remote_checkout a;
+	pthread_t t;
+
+	slots_setup_opts(&f, 1, 0, &maint_opts);
+	slots_set_state(&f, REMOTE_DOWN);
+	/* no attempt due on the thread's own for a long while */
+	vfs_ts_after_ms(&f.ss.next_attempt, CLOCK_MONOTONIC, 10000);
+	usleep(60000); /* the probe interval since the last attempt */
+	ck_assert_int_eq(pthread_create(&t, NULL, slots_get_only, &c), 0);
+	slots_wait_probe(&f);
+	/* one probe at a time */
+	ck_assert_int_eq(remote_slots_get(&f.ss, -1, &a), -EIO);
+	/* the probe made the attempt due now */
+	slots_maint_attempt(&f, 0, -ECONNREFUSED);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(c.ret, -EIO);
+	/* within the probe interval of that attempt: no wait */
+	ck_assert_int_eq(remote_slots_get(&f.ss, -1, &a), -EIO);
+	ck_assert(!f.ss.probe_waiter);
+
+	usleep(60000);
+	vfs_ts_after_ms(&f.ss.next_attempt, CLOCK_MONOTONIC, 10000);
+	c.ret = 1;
+	ck_assert_int_eq(pthread_create(&t, NULL, slots_get_only, &c), 0);
+	slots_wait_probe(&f);
+	slots_maint_attempt(&f, 0, 0);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(c.ret, 0);
+	ck_assert_str_eq(remote_state_name(f.rp.state), "connected");
+	ck_assert_int_eq(f.drv.calls, 0);
+	slots_teardown(&f);
+}
+END_TEST
+
+/* REMOTE_PICK_LEAST_LOADED: the idle slot with the lowest load, ties
+ * spread over the pool. */
+START_TEST(test_slots_least_loaded)
+{
+	struct slots_fix f;
+	struct remote_slots_opts o = {
+		.timeout_ms = 1000,
+		.pick = REMOTE_PICK_LEAST_LOADED,
+	};
+	struct remote_checkout a, b;
+	bool seen[3] = {false, false, false};
+
+	slots_setup_opts(&f, 3, 3, &o);
+	remote_slots_load(&f.ss, 0, +2);
+	remote_slots_load(&f.ss, 2, +1);
+	ck_assert_int_eq(remote_slots_get(&f.ss, -1, &a), 0);
+	ck_assert_int_eq(a.idx, 1);
+	ck_assert_int_eq(remote_slots_get(&f.ss, -1, &b), 0);
+	ck_assert_int_eq(b.idx, 2);
+	remote_slots_put(&f.ss, a.idx, REMOTE_PUT_IDLE);
+	remote_slots_put(&f.ss, b.idx, REMOTE_PUT_IDLE);
+	remote_slots_load(&f.ss, 0, -2);
+	remote_slots_load(&f.ss, 2, -1);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(remote_slots_get(&f.ss, -1, &a), 0);
+		seen[a.idx] = true;
+		remote_slots_put(&f.ss, a.idx, REMOTE_PUT_IDLE);
+	}
+	ck_assert(seen[0] && seen[1] && seen[2]);
+	ck_assert_int_eq(f.drv.calls, 0);
+	slots_teardown(&f);
+}
+END_TEST
+
+/* fail_all: a connection that breaks takes the others of its epoch down
+ * (idle ones at once, busy ones when put back); a late failure of one
+ * made before that failure goes alone. */
+START_TEST(test_slots_fail_all_epoch)
+{
+	struct slots_fix f;
+	struct remote_checkout a, b;
+
+	slots_setup_opts(&f, 3, 3, &maint_opts);
+	ck_assert_int_eq(remote_slots_get_pinned(&f.ss, 0, 1, &a), 0);
+	ck_assert_int_eq(remote_slots_get_pinned(&f.ss, 1, 1, &b), 0);
+	remote_slots_put_why(&f.ss, b.idx, REMOTE_PUT_BROKEN, "reset");
+	ck_assert_str_eq(remote_state_name(f.rp.state), "reconnecting");
+	ck_assert_int_eq(f.drv.closes, 2);
+	ck_assert(!f.ss.slot[1].conn && !f.ss.slot[1].busy);
+	ck_assert(!f.ss.slot[2].conn && !f.ss.slot[2].busy);
+	ck_assert(f.ss.slot[0].conn && f.ss.slot[0].doomed);
+	/* the maintenance thread reconnects at once */
+	slots_maint_attempt(&f, 1, 0);
+	slots_maint_attempt(&f, 2, 0);
+	ck_assert_str_eq(remote_state_name(f.rp.state), "connected");
+	ck_assert_uint_eq(vm.reconnects, 2);
+	/* the old connection's call fails now: it goes alone */
+	remote_slots_put(&f.ss, a.idx, REMOTE_PUT_BROKEN);
+	ck_assert_int_eq(f.drv.closes, 3);
+	ck_assert_ptr_null(f.ss.slot[0].conn);
+	ck_assert(f.ss.slot[1].conn && f.ss.slot[2].conn);
+	ck_assert_str_eq(remote_state_name(f.rp.state), "connected");
+	slots_maint_attempt(&f, 0, 0);
+	ck_assert_uint_eq(vm.reconnects, 3);
+	/* one made since: all go */
+	ck_assert_int_eq(remote_slots_get_pinned(&f.ss, 1, 2, &b), 0);
+	remote_slots_put(&f.ss, b.idx, REMOTE_PUT_TIMED_OUT);
+	ck_assert_str_eq(remote_state_name(f.rp.state), "down");
+	ck_assert_int_eq(f.drv.closes, 6);
+	for (int i = 0; i < 3; i++)
+		ck_assert_ptr_null(f.ss.slot[i].conn);
+	slots_teardown(&f);
+}
+END_TEST
+
+/* A pinned checkout takes its slot while it holds the connection of
+ * that generation, waits while it is busy, and answers -ESTALE once it
+ * does not; a discarded connection changes no state. */
+START_TEST(test_slots_pinned)
+{
+	struct slots_fix f;
+	struct remote_checkout a, b;
+	struct vfs_callctx old;
+
+	slots_setup_opts(&f, 2, 2, &maint_opts);
+	ck_assert_int_eq(remote_slots_get_pinned(&f.ss, 1, 1, &a), 0);
+	ck_assert_int_eq(a.idx, 1);
+	old = vfs_callctx_push(vfs_mono_ns() + 50000000LL, false);
+	ck_assert_int_eq(remote_slots_get_pinned(&f.ss, 1, 1, &b), -ETIMEDOUT);
+	vfs_callctx_pop(old);
+	ck_assert_int_eq(remote_slots_get_pinned(&f.ss, 0, 2, &b), -ESTALE);
+	remote_slots_put(&f.ss, a.idx, REMOTE_PUT_DISCARD);
+	ck_assert_int_eq(f.drv.closes, 1);
+	ck_assert_int_eq(remote_slots_get_pinned(&f.ss, 1, 1, &b), -ESTALE);
+	ck_assert_str_eq(remote_state_name(f.rp.state), "connected");
+	ck_assert_int_eq(remote_slots_get_pinned(&f.ss, 0, 1, &b), 0);
+	remote_slots_put(&f.ss, b.idx, REMOTE_PUT_IDLE);
+	slots_teardown(&f);
+}
+END_TEST
+
+/* fail_all: a connection reserved for the driver's own use (a keepalive)
+ * when the pool failed is dropped when it comes back, even as usable,
+ * and its slot is reconnected. */
+START_TEST(test_slots_doomed_put_idle)
+{
+	struct slots_fix f;
+	struct remote_checkout b;
+	void *conn;
+
+	slots_setup_opts(&f, 2, 2, &maint_opts);
+	pthread_mutex_lock(&lock);
+	conn = remote_slots_take_locked(&f.ss, 0);
+	pthread_mutex_unlock(&lock);
+	ck_assert_ptr_eq(conn, FAKE_LIVE);
+	ck_assert_int_eq(remote_slots_get_pinned(&f.ss, 1, 1, &b), 0);
+	remote_slots_put(&f.ss, b.idx, REMOTE_PUT_BROKEN);
+	ck_assert(f.ss.slot[0].doomed);
+	remote_slots_put(&f.ss, 0, REMOTE_PUT_IDLE);
+	ck_assert_ptr_null(f.ss.slot[0].conn);
+	ck_assert(!f.ss.slot[0].doomed && !f.ss.slot[0].busy);
+	ck_assert_int_eq(f.drv.closes, 2);
+	slots_maint_attempt(&f, 0, 0);
+	slots_maint_attempt(&f, 1, 0);
+	ck_assert_str_eq(remote_state_name(f.rp.state), "connected");
+	slots_teardown(&f);
+}
+END_TEST
+
 Suite *remote_suite(void);
 
 Suite *remote_suite(void)
@@ -959,6 +1245,12 @@ Suite *remote_suite(void)
 	tcase_add_test(tc, test_slots_backoff_when_down);
 	tcase_add_test(tc, test_slots_backoff_per_slot);
 	tcase_add_test(tc, test_slots_abandoned_no_reconnect);
+	tcase_add_test(tc, test_slots_maint_connects);
+	tcase_add_test(tc, test_slots_maint_probe_when_down);
+	tcase_add_test(tc, test_slots_least_loaded);
+	tcase_add_test(tc, test_slots_fail_all_epoch);
+	tcase_add_test(tc, test_slots_pinned);
+	tcase_add_test(tc, test_slots_doomed_put_idle);
 	suite_add_tcase(s, tc);
 	return s;
 }

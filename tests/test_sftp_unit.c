@@ -256,8 +256,8 @@ static void pool_setup(struct sftp_mount *sm, int n)
 
 		c->ssh = libssh2_session_init();
 		ck_assert_ptr_nonnull(c->ssh);
-		c->up = true;
-		c->slot.gen = 1;
+		sm->pool.ss.slot[i].conn = c;
+		sm->pool.ss.slot[i].gen = 1;
 	}
 }
 
@@ -266,7 +266,8 @@ static void pool_reopen(struct sftp_mount *sm, int idx)
 {
 	struct sftp_conn *c = &sm->pool.conns[idx];
 
-	ck_assert(!c->up && !c->slot.busy && !c->ssh);
+	ck_assert(!sm->pool.ss.slot[idx].conn && !sm->pool.ss.slot[idx].busy &&
+		  !c->ssh);
 	c->ssh = libssh2_session_init();
 	ck_assert_ptr_nonnull(c->ssh);
 	pthread_mutex_lock(&sm->pool.lock);
@@ -287,8 +288,8 @@ static struct sftp_conn *pool_take(struct sftp_mount *sm, int idx)
 {
 	struct sftp_conn *c = NULL;
 
-	ck_assert_int_eq(
-		sftp_checkout(sm, idx, sm->pool.conns[idx].slot.gen, &c), 0);
+	ck_assert_int_eq(sftp_checkout(sm, idx, sm->pool.ss.slot[idx].gen, &c),
+			 0);
 	return c;
 }
 
@@ -305,8 +306,8 @@ START_TEST(test_pool_late_failure)
 	b->broken = true; /* as sftp_err() on a connection reset */
 	sftp_checkin(&sm, b);
 	ck_assert_str_eq(sftp_pool_state(&sm), "reconnecting");
-	ck_assert(!sm.pool.conns[1].up && !sm.pool.conns[2].up);
-	ck_assert(a->up && a->doomed);
+	ck_assert(!sftp_pool_up(&sm, 1) && !sftp_pool_up(&sm, 2));
+	ck_assert(sftp_pool_up(&sm, 0) && sm.pool.ss.slot[a->idx].doomed);
 	pool_reopen(&sm, 1);
 	pool_reopen(&sm, 2);
 	ck_assert_str_eq(sftp_pool_state(&sm), "connected");
@@ -314,9 +315,9 @@ START_TEST(test_pool_late_failure)
 	/* the old session's call fails now */
 	a->broken = true;
 	sftp_checkin(&sm, a);
-	ck_assert(!sm.pool.conns[0].up);
-	ck_assert(sm.pool.conns[1].up && sm.pool.conns[1].ssh);
-	ck_assert(sm.pool.conns[2].up && sm.pool.conns[2].ssh);
+	ck_assert(!sftp_pool_up(&sm, 0));
+	ck_assert(sftp_pool_up(&sm, 1) && sm.pool.conns[1].ssh);
+	ck_assert(sftp_pool_up(&sm, 2) && sm.pool.conns[2].ssh);
 	ck_assert_str_eq(sftp_pool_state(&sm), "connected");
 	pool_reopen(&sm, 0);
 	ck_assert_uint_eq(sm.base.reconnects, 3);
@@ -326,7 +327,7 @@ START_TEST(test_pool_late_failure)
 	sftp_checkin(&sm, b);
 	ck_assert_str_eq(sftp_pool_state(&sm), "reconnecting");
 	for (int i = 0; i < 3; i++)
-		ck_assert(!sm.pool.conns[i].up);
+		ck_assert(!sftp_pool_up(&sm, i));
 	pool_teardown(&sm);
 }
 END_TEST
@@ -349,8 +350,8 @@ START_TEST(test_pool_abandoned)
 	a->timed_out = true;
 	sftp_checkin(&sm, a);
 	vfs_callctx_pop(old);
-	ck_assert(!sm.pool.conns[0].up);
-	ck_assert(sm.pool.conns[1].up);
+	ck_assert(!sftp_pool_up(&sm, 0));
+	ck_assert(sftp_pool_up(&sm, 1));
 	ck_assert_str_eq(sftp_pool_state(&sm), "connected");
 	pool_reopen(&sm, 0);
 	ck_assert_uint_eq(sm.base.reconnects, 0);

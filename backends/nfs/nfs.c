@@ -304,7 +304,10 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 			: geteuid();
 	if (remote_slots_init(&m->slots, &m->rp, &m->lock, &m->cond, &m->rl,
 			      &nfsb_slot_ops, m, (size_t)ro.connections,
-			      m->timeout * 1000L, NFSB_REBUILD_MIN_MS) < 0) {
+			      &(struct remote_slots_opts){
+				      .timeout_ms = m->timeout * 1000L,
+				      .connect_min_ms = NFSB_REBUILD_MIN_MS,
+			      }) < 0) {
 		ret = vfs_error_set(err, ENOMEM, "%s: out of memory",
 				    m->display);
 		goto err_free;

@@ -4,10 +4,9 @@
  * (backends/sftp/, backends/nfs/) shares: the mount's state machine, the
  * reconnect count, the reconnect backoff and the retry-once rule.  The
  * connection slots are slots.h's: their checkout, connect and put back
- * make these transitions (nfs uses all of it; sftp, whose maintenance
- * thread connects and whose sessions fail together, its per-slot
- * bookkeeping), so that `vfsctl mounts` means the same by each state for
- * every backend.
+ * make these transitions for both drivers (their differences are
+ * slots.h's options: who connects, the pick, fail-all, pinning), so that
+ * `vfsctl mounts` means the same by each state for every backend.
  *
  * States, as `vfsctl mounts` shows them:
  *

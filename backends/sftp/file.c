@@ -113,7 +113,7 @@ static void sftp_file_attach(struct sftp_mount *sm, struct sftp_file *f,
 {
 	f->h = h;
 	f->idx = c->idx;
-	f->gen = c->slot.gen;
+	f->gen = c->gen;
 	sftp_pool_count_file(sm, c->idx, +1);
 }
 
@@ -331,7 +331,7 @@ int sftp_file_begin(struct sftp_mount *sm, struct sftp_file *f,
 	}
 	f->h = h;
 	f->idx = c->idx;
-	f->gen = c->slot.gen;
+	f->gen = c->gen;
 	f->need_seek = true;
 	sftp_pool_count_file(sm, f->idx, +1);
 	log_debug("%s: reopened %s on connection %d", sm->cfg.display, f->path,

@@ -106,17 +106,9 @@ struct sftp_arena {
 #define SFTP_MAX_CLOSING 64
 
 struct sftp_conn {
-	int idx; /* slot in the pool */
-	/* the fields below up to `sftp` are protected by sftp_pool.lock */
-	/* busy (checked out, or being (re)connected), gen (bumped for
-	 * every new session in this slot), abandoned (its successor is no
-	 * reconnect): the remote core's bookkeeping (backends/remote/
-	 * slots.h); slot.conn is ssh while up */
-	struct remote_slot slot;
-	bool up;        /* session usable */
-	bool doomed;    /* close at checkin: the server went away */
-	int nfiles;     /* open files whose handle lives here */
-	unsigned epoch; /* the pool's fail_epoch when the session came up */
+	int idx;      /* slot in the pool (backends/remote/slots.h) */
+	unsigned gen; /* the slot's generation (its session's) while
+		       * checked out: file handles are of one session */
 	/* owned by whoever has the slot busy */
 	int sock;
 	LIBSSH2_SESSION *ssh;
@@ -133,21 +125,20 @@ struct sftp_conn {
 	struct timespec last_io; /* for keepalives */
 };
 
+/*
+ * The pool is the remote core's (backends/remote/slots.h), with sftp's
+ * options: a maintenance thread connects, the least loaded session is
+ * picked, a failure of one session fails all of its epoch, files are
+ * pinned to a session.  Slot i's connection is &conns[i] while it has a
+ * session.
+ */
 struct sftp_pool {
 	pthread_mutex_t lock;
-	pthread_cond_t cond;       /* a slot became idle/up, or state changed */
-	pthread_cond_t maint_cond; /* wakes the maintenance thread */
-	struct sftp_conn *conns;   /* [n], protected by lock */
+	pthread_cond_t cond;     /* a slot became idle/up, or state changed */
+	struct sftp_conn *conns; /* [n], each used by whoever has slot i */
 	int n;
-	struct remote_pool rp; /* state, backoff; protected by lock */
-	bool closing;          /* unmount in progress */
-	bool connecting;       /* a (re)connect attempt is running */
-	bool probe_waiter;     /* one op waits on a down mount's attempt */
-	unsigned attempt_seq;  /* bumped when an attempt ends */
-	unsigned fail_epoch;   /* bumped by each failure of every session */
-	unsigned rr;           /* round-robin start for checkouts */
-	struct timespec next_attempt;
-	struct timespec last_attempt_end;
+	struct remote_pool rp;  /* state, backoff; protected by lock */
+	struct remote_slots ss; /* protected by lock */
 	pthread_t maint;
 	bool maint_started;
 };
@@ -398,7 +389,8 @@ int sftp_auth(struct sftp_mount *sm, struct sftp_conn *c,
 
 /* ---- pool.c ------------------------------------------------------- */
 
-/* Allocate the pool's slots (cfg.connections).  0 or -ENOMEM. */
+/* Allocate the pool's slots (cfg.connections) and set up the core's
+ * (backends/remote/slots.h) with sftp's options.  0 or -ENOMEM. */
 int sftp_pool_init(struct sftp_mount *sm);
 /* Slot 0 holds an open session: mark it up and start the maintenance
  * thread, which opens the other slots in the background.  0 or -errno. */
@@ -422,13 +414,16 @@ void sftp_checkin(struct sftp_mount *sm, struct sftp_conn *c);
  * session is out of step (io.c, sftp_write_refused).  The maintenance
  * thread opens a new one in its slot. */
 void sftp_checkin_discard(struct sftp_mount *sm, struct sftp_conn *c);
-/* Account an open file handle on slot idx (delta +1/-1). */
 /* Slot c (reserved busy, not up) holds a newly opened session: marks it
  * up, counts a reconnect where one is due, and the mount is connected.
  * Called with the pool lock held (by the maintenance thread). */
 void sftp_pool_opened_locked(struct sftp_mount *sm, struct sftp_conn *c);
+/* Account an open file handle on slot idx (delta +1/-1): the pick
+ * prefers the session with the fewest. */
 void sftp_pool_count_file(struct sftp_mount *sm, int idx, int delta);
 const char *sftp_pool_state(struct sftp_mount *sm);
+/* Whether slot idx holds a session (tests). */
+bool sftp_pool_up(struct sftp_mount *sm, int idx);
 
 /* ---- exec.c ---------------------------------------------------- */
 

@@ -75,7 +75,7 @@ static int sftp_file_any(struct sftp_mount *sm, struct sftp_file *f,
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&f->xlock);
-	if (f->xh[c->idx].h && f->xh[c->idx].gen == c->slot.gen)
+	if (f->xh[c->idx].h && f->xh[c->idx].gen == c->gen)
 		h = f->xh[c->idx].h;
 	pthread_mutex_unlock(&f->xlock);
 	if (!h) {
@@ -99,7 +99,7 @@ static int sftp_file_any(struct sftp_mount *sm, struct sftp_file *f,
 		if (!f->xh[c->idx].h)
 			sftp_pool_count_file(sm, c->idx, +1);
 		f->xh[c->idx].h = h;
-		f->xh[c->idx].gen = c->slot.gen;
+		f->xh[c->idx].gen = c->gen;
 		pthread_mutex_unlock(&f->xlock);
 	}
 	*out = c;
