@@ -932,7 +932,7 @@ START_TEST(test_slots_backoff_per_slot)
 	struct slots_fix f;
 	struct remote_checkout a, b;
 	struct vfs_callctx old;
-	double d[2];
+	unsigned backoff[2];
 
 	slots_setup(&f, 2, 1, 1000);
 	f.ss.slot[1].gen = 1;
@@ -942,11 +942,23 @@ START_TEST(test_slots_backoff_per_slot)
 
 		ck_assert_int_eq(remote_slots_get(&f.ss, -1, &a), 0);
 		ck_assert_int_eq(a.idx, 0);
+		double t0 = vfs_mono_s(), t1;
+
 		old = vfs_callctx_push(vfs_mono_ns() + 50000000LL, false);
 		ck_assert_int_eq(remote_slots_get(&f.ss, -1, &b), -ETIMEDOUT);
 		vfs_callctx_pop(old);
+		t1 = vfs_mono_s();
 		ck_assert_int_eq(f.drv.calls, calls + 1);
-		d[i] = f.ss.slot[1].retry_at - vfs_mono_s();
+		/* the retry time is the failure's time plus the backoff: read
+		 * against the times around the call, so a slow machine cannot
+		 * make it look shorter */
+		backoff[i] = f.ss.slot[1].backoff_ms;
+		ck_assert_msg(f.ss.slot[1].retry_at >=
+					      t0 + backoff[i] / 1000.0 &&
+				      f.ss.slot[1].retry_at <=
+					      t1 + backoff[i] / 1000.0 + 1e-3,
+			      "retry_at %.3f s after the call, backoff %u ms",
+			      f.ss.slot[1].retry_at - t0, backoff[i]);
 		ck_assert_str_eq(remote_state_name(f.rp.state), "connected");
 		remote_slots_put(&f.ss, a.idx, REMOTE_PUT_ANSWERED);
 		/* in its backoff the slot is not tried: the working one
@@ -958,8 +970,9 @@ START_TEST(test_slots_backoff_per_slot)
 		while (vfs_mono_s() < f.ss.slot[1].retry_at)
 			usleep(5000);
 	}
-	ck_assert_msg(d[1] > 0.15 && d[0] <= 0.1, "backoffs %.3f, %.3f s", d[0],
-		      d[1]);
+	ck_assert_msg(backoff[0] > 0 && backoff[0] <= 100 &&
+			      backoff[1] == 2 * backoff[0],
+		      "backoffs %u, %u ms", backoff[0], backoff[1]);
 	slots_teardown(&f);
 }
 END_TEST
