@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "backends/callctx.h"
+#include "backends/stack.h"
 #include "guestfs/image.h"
 #include "guestfs/layer.h"
 #include "guestfs/lock.h"
@@ -844,12 +845,15 @@ static const struct vfs_backend_ops layer_ops = {
 	.setlk = layer_setlk,
 };
 
-/* Keep a member only where the instance beneath has it. */
-#define LAYER_AS_LOWER(lm, member)                                             \
-	do {                                                                   \
-		if (!(lm)->lops->member)                                       \
-			(lm)->ops.member = NULL;                               \
-	} while (0)
+/*
+ * Kept whatever the instance beneath has: the layer answers the
+ * user.vfsd.image.* attributes itself, and keeps the locks itself.
+ */
+static const size_t layer_keep[] = {
+	VFS_STACK_MEMBER(getxattr),    VFS_STACK_MEMBER(setxattr),
+	VFS_STACK_MEMBER(removexattr), VFS_STACK_MEMBER(getlk),
+	VFS_STACK_MEMBER(setlk),
+};
 
 int image_layer_wrap(struct vfs_mount **vm, bool readonly, const char *what,
 		     struct vfs_error *err)
@@ -869,28 +873,10 @@ int image_layer_wrap(struct vfs_mount **vm, bool readonly, const char *what,
 		.readonly = readonly,
 		.by_ino = in->caps & VFS_CAP_STABLE_INO,
 	};
-	lm->ops = layer_ops;
+	vfs_stack_ops(&lm->ops, &layer_ops, lm->lops, layer_keep,
+		      sizeof(layer_keep) / sizeof(*layer_keep));
 	lm->ops.name = lm->lops->name;
 	lm->ops.opts = lm->lops->opts;
-	LAYER_AS_LOWER(lm, state);
-	LAYER_AS_LOWER(lm, setattr);
-	LAYER_AS_LOWER(lm, readlink);
-	LAYER_AS_LOWER(lm, mknod);
-	LAYER_AS_LOWER(lm, mkdir);
-	LAYER_AS_LOWER(lm, symlink);
-	LAYER_AS_LOWER(lm, link);
-	LAYER_AS_LOWER(lm, unlink);
-	LAYER_AS_LOWER(lm, rename);
-	LAYER_AS_LOWER(lm, listxattr);
-	LAYER_AS_LOWER(lm, create);
-	LAYER_AS_LOWER(lm, write);
-	LAYER_AS_LOWER(lm, flush);
-	LAYER_AS_LOWER(lm, fsync);
-	LAYER_AS_LOWER(lm, fallocate);
-	LAYER_AS_LOWER(lm, lseek);
-	LAYER_AS_LOWER(lm, copy_range);
-	LAYER_AS_LOWER(lm, rmdir);
-	LAYER_AS_LOWER(lm, clone);
 
 	lm->base.ops = &lm->ops;
 	lm->base.lower = in;

@@ -38,6 +38,10 @@
  *                     + lease_adopt_locked() before lease_publish_fenced()):
  *                     UNSAFE (a): any record write that extends
  *                     valid_until must obey the renewal's deadline.
+ *   -DFUTURE          records dated ahead of the server's clock (see
+ *                     "Records from the future" below) and the rule of
+ *                     lease.c's future_expired().  Must verify, (a), (b)
+ *                     and (c).  run_model.sh runs it with -DNOCRASH.
  * Mutants, which must fail (they show the assertions and the margins are
  * not vacuous):
  *   -DNO_RENEW_DEADLINE  a renewal may land after its deadline (a): it
@@ -50,8 +54,16 @@
  *                     (-DL=3 -DW=4 verifies): a holder is valid until at
  *                     most mtime + W, another host judges the record
  *                     expired no earlier than mtime + L + 1.
+ *   -DFUTURE -DFUTURE_FIRST_SIGHT  a record from the future is expired
+ *                     the first time it is seen (a): a holder's record
+ *                     re-dated ahead is deleted while the holder is valid.
+ *   -DFUTURE -DFUTURE_NEVER  a record from the future is never expired by
+ *                     its age since first sight (c): a record dated far
+ *                     ahead keeps everyone out for ever.
  * Other defines: -DL=n -DW=n (default 6 and 4), -DNOCRASH (no crash and
- * restart: two instances, much faster).
+ * restart: two instances, much faster), with FUTURE -DF=n (how far ahead
+ * a near-future record is dated, default 1 tick) and -DNF=n (how many
+ * re-datings in one run, default 1).
  *
  * What is modelled
  * ----------------
@@ -153,6 +165,29 @@
  * crash lands later, which is the same as the crashed client having done
  * it and stopped right after.
  *
+ * Records from the future (FUTURE).  A record's mtime may lie ahead of
+ * the server's clock: set by hand by whoever can write the directory, or
+ * left by a server whose clock stepped back since (a skewed writer).  Env
+ * may re-date any existing record (NF times in a run) to 1..F ticks ahead
+ * (the server's clock reaches that date, and the record then ages like
+ * any other) or FAR ahead (never reached: a year).  A re-dating is a new
+ * version of the record, like a write.  A reader judges a record dated
+ * ahead of its M_self by lease.c's future_expired(): it notes when it
+ * first saw that version (obs[], lease.c's future[] table, instance
+ * memory) and takes it as expired once it has seen it unchanged for more
+ * than L ticks (vfsd: L + 1 s of its monotonic clock, the same margin as
+ * the server-clock rule).  Safe because the version's writer took its T0
+ * (or Ts) before sending it, so before its first sighting: its validity
+ * ended by first sighting + W <= first sighting + L + 1.  The model keeps a
+ * sighting until the version changes (vfsd forgets it once it judged it
+ * expired, or when its table is full, and only ever sees it later): more
+ * expiries, sound for safety.  Where age_ms is capped (a doomed
+ * acquisition) the model cannot tell whether a record is dated ahead of
+ * M_self, and applies both rules.  Run with -DNOCRASH: a crashed instance
+ * differs from one paused for good only in losing its sightings, and a
+ * restarted one starts with none, which only delays expiries; with the
+ * crash the state space is 40 times larger.
+ *
  * Properties.
  *   (a) EXCL: no two instances hold the lock at one instant, where
  *       holds(i) = granted && !lost && now < valid_until.  Checked after
@@ -162,6 +197,14 @@
  *       other instance has been granted since: every grant marks the other
  *       instances' in-flight writes stale (ghost wr_stale), and the server
  *       asserts !wr_stale when it performs a write.
+ *   (c) FUTURE only, progress: a record dated FAR ahead (whose age by the
+ *       server's clock never grows) keeps a reader out at most L ticks
+ *       after the reader first found it in its way (ghost wt[]): a
+ *       waiter that retries gets past it within L ticks plus one
+ *       acquisition, unless its holder writes it again.  Spin's
+ *       liveness checks (acceptance cycles under fairness) do not suit a
+ *       model whose clock may tick for ever while a host is paused; the
+ *       bound is an assertion instead.
  */
 
 #ifndef L
@@ -179,13 +222,99 @@
 #define PENDING 1
 #define HELD    1
 
+/*
+ * FUTURE: records dated ahead of the server's clock (see "Records from
+ * the future" above).  A record's mtime is then age_mt < 0 (F ticks ahead
+ * at most, reached by the server's clock as it ticks) or FAR (so far ahead
+ * that no run reaches it: a year).  obs[] is lease.c's future[] table, one
+ * per instance; wt[] is the ghost for (c).
+ */
+#ifdef FUTURE
+#ifndef F
+#define F 1             /* near future: at most F ticks ahead */
+#endif
+#ifndef NF
+#define NF 1            /* future datings in one run */
+#endif
+#define FAR (-100)
+#define MT_T short
+#define CAP_OBS (L + 2)         /* 1 + age; an age of L + 1 > L expires */
+#define CAP_WT (L + 2)          /* 1 + age; just past the bound of (c) */
+byte ntouch;                    /* future datings so far */
+byte obs[NI*NI];                /* OBS(r,k): 0, or 1 + ticks since r first
+                                 * saw k's current version dated ahead of
+                                 * r's M_self */
+byte wt[NI*NI];                 /* WT(r,k), ghost: 0, or 1 + ticks since r
+                                 * first found k's current version, dated
+                                 * FAR ahead, in its way (a conflict) */
+#define OBS(r,k) obs[(r)*NI+(k)]
+#define WT(r,k) wt[(r)*NI+(k)]
+/* k's record is written, deleted or re-dated: a new version (vfsd: a new
+ * name, or the same name with another mtime), which nobody has seen */
+#define MT_NEW(k) age_mt[k] = 0; \
+	OBS(0,k) = 0; OBS(1,k) = 0; OBS(2,k) = 0; \
+	WT(0,k) = 0; WT(1,k) = 0; WT(2,k) = 0
+#define FUT_TICK1(r,k) \
+	if :: OBS(r,k) > 0 && OBS(r,k) < CAP_OBS -> OBS(r,k)++ :: else -> skip fi; \
+	if :: WT(r,k) > 0 && WT(r,k) < CAP_WT -> WT(r,k)++ :: else -> skip fi
+#define FUT_TICK(k) FUT_TICK1(0,k); FUT_TICK1(1,k); FUT_TICK1(2,k)
+#define MT_TICK(k) \
+	if :: rec_ex[k] && age_mt[k] != FAR && age_mt[k] < CAP_MT -> age_mt[k]++ \
+	   :: else -> skip fi; \
+	FUT_TICK(k)
+/* dated ahead of the reader's M_self: lease.c's expired() turns to
+ * future_expired().  Where age_ms is capped (a doomed acquisition, M_self
+ * perhaps older than the model knows) every record may be: both rules
+ * apply, more behaviours than vfsd's */
+#define FUT(k) (age_mt[k] < age_ms[_pid] || age_ms[_pid] == W)
+#if defined(FUTURE_FIRST_SIGHT)
+#define OBS_GONE(k) true
+#elif defined(FUTURE_NEVER)
+#define OBS_GONE(k) false
+#else
+#define OBS_GONE(k) (OBS(_pid,k) > L + 1)      /* unchanged for > L ticks */
+#endif
+#define EXPIRED(k) (age_mt[k] - age_ms[_pid] > L || (FUT(k) && OBS_GONE(k)))
+#define OBS_START(k) \
+	if :: FUT(k) && OBS(_pid,k) == 0 -> OBS(_pid,k) = 1 :: else -> skip fi
+/* (c): a record dated FAR ahead (the server's clock never ages it) blocks
+ * a reader at most L ticks after the reader first found it in its way */
+#define PROGRESS(k) \
+	if :: age_mt[k] == FAR -> \
+		if :: WT(_pid,k) == 0 -> WT(_pid,k) = 1 :: else -> skip fi; \
+		assert(WT(_pid,k) - 1 <= L) \
+	   :: else -> skip fi
+/* the hostile or skewed writer: an existing record gets an mtime ahead of
+ * the server's clock, 1..F ticks or FAR */
+#define TOUCH1(k) \
+	:: atomic { ntouch < NF && rec_ex[k] -> ntouch++; MT_NEW(k); \
+		if :: age_mt[k] = FAR \
+		   :: age_mt[k] = -1 \
+		   :: F >= 2 -> age_mt[k] = -2 \
+		fi; \
+		printf("@ inst%d's record is dated ahead of the server's clock (%d)\n", k, age_mt[k]); \
+		DEAD_A }
+#define FORGET_OBS(r) \
+	OBS(r,0) = 0; OBS(r,1) = 0; OBS(r,2) = 0; WT(r,0) = 0; WT(r,1) = 0; WT(r,2) = 0
+#else
+#define MT_T byte
+#define MT_NEW(k) age_mt[k] = 0
+#define MT_TICK(k) \
+	if :: rec_ex[k] && age_mt[k] < CAP_MT -> age_mt[k]++ :: else -> skip fi
+#define EXPIRED(k) (age_mt[k] - age_ms[_pid] > L)
+#define OBS_START(k) skip
+#define PROGRESS(k) skip
+#define FORGET_OBS(r) skip
+#endif
+
 bool crashed;                   /* A was killed */
 bool restarted;                 /* A is gone for good: A' may start */
 
 /* server: one lease-record slot per instance */
 bool rec_ex[NI];
 byte rec_lk[NI];
-byte age_mt[NI];                /* age of its mtime, capped at CAP_MT */
+MT_T age_mt[NI];                /* age of its mtime, capped at CAP_MT (FUTURE:
+                                 * negative: dated ahead; FAR: for ever) */
 
 /* names: nm[r*NI+k] = the name of k's record that r listed is current */
 bool nm[NI*NI];
@@ -246,7 +375,7 @@ bool mutex;                     /* .mutex exists */
 	if :: crashed -> \
 		if :: rn[0] != 2 && rn[0] != 4 -> rn[0] = 0; age_ts[0] = 0; vu[0] = 0; \
 			if :: rec_ex[0] && (rec_lk[0] == NONE || age_mt[0] == CAP_MT) -> \
-				rec_ex[0] = 0; rec_lk[0] = NONE; age_mt[0] = 0; \
+				rec_ex[0] = 0; rec_lk[0] = NONE; MT_NEW(0); \
 				NM(1,0) = 0; NM(2,0) = 0 \
 			   :: else -> skip fi \
 		   :: else -> skip fi; \
@@ -293,7 +422,7 @@ bool mutex;                     /* .mutex exists */
 #define REPUB_OK(k) (vu[k] > 0)
 #endif
 #define TICK1(k) \
-	if :: rec_ex[k] && age_mt[k] < CAP_MT -> age_mt[k]++ :: else -> skip fi; \
+	MT_TICK(k); \
 	if :: acq[k] >= 1 && age_t0[k] < W -> age_t0[k]++ :: else -> skip fi; \
 	if :: acq[k] == 2 && age_ms[k] < W -> age_ms[k]++ :: else -> skip fi; \
 	RN_TICK(k); \
@@ -313,13 +442,15 @@ inline read_one(k)
 		todo = todo & ~(1 << (k));
 		if
 		:: NM(_pid,k) && rec_ex[k] ->
+			OBS_START(k);
 			if
-			:: age_mt[k] - age_ms[_pid] > L ->      /* expired */
+			:: EXPIRED(k) ->                        /* expired */
 				ek = k + 1;
 				printf("@ inst%d reads inst%d's record (age %d): expired\n", _pid, k, age_mt[k])
 			:: else ->                      /* live: pending or held conflicts */
 				if :: rec_lk[k] != NONE -> cf = 1 :: else -> skip fi;
-				printf("@ inst%d reads inst%d's record (age %d, lock %d): conflict=%d\n", _pid, k, age_mt[k], rec_lk[k], cf)
+				printf("@ inst%d reads inst%d's record (age %d, lock %d): conflict=%d\n", _pid, k, age_mt[k], rec_lk[k], cf);
+				if :: cf -> PROGRESS(k) :: else -> skip fi      /* (c) */
 			fi
 		:: else -> skip                         /* gone since listed */
 		fi
@@ -330,7 +461,7 @@ inline read_one(k)
 			if
 			:: NM(_pid,k) && rec_ex[k] ->
 				printf("@ inst%d deletes inst%d's record (age %d, lock %d)\n", _pid, k, age_mt[k], rec_lk[k]);
-				rec_ex[k] = 0; rec_lk[k] = NONE; age_mt[k] = 0
+				rec_ex[k] = 0; rec_lk[k] = NONE; MT_NEW(k)
 			:: else -> skip
 			fi;
 			ek = 0
@@ -367,7 +498,7 @@ acquire:
 #else
 		NEWNAME(_pid);                          /* always a new epoch */
 #endif
-		rec_ex[_pid] = 1; rec_lk[_pid] = PENDING; age_mt[_pid] = 0;
+		rec_ex[_pid] = 1; rec_lk[_pid] = PENDING; MT_NEW(_pid);
 		acq[_pid] = 2; age_ms[_pid] = 0;        /* M_self */
 		printf("@ inst%d publishes its record (pending), T0=t-%d\n", _pid, age_t0[_pid])
 	}
@@ -411,10 +542,10 @@ withdraw:
 	 */
 	atomic {
 #ifdef WITHDRAW_REWRITE
-		rec_ex[_pid] = 1; rec_lk[_pid] = NONE; age_mt[_pid] = 0;
+		rec_ex[_pid] = 1; rec_lk[_pid] = NONE; MT_NEW(_pid);
 		printf("@ inst%d withdraws (rewrites its record without the lock)\n", _pid);
 #else
-		rec_ex[_pid] = 0; rec_lk[_pid] = NONE; age_mt[_pid] = 0;
+		rec_ex[_pid] = 0; rec_lk[_pid] = NONE; MT_NEW(_pid);
 		printf("@ inst%d withdraws (deletes its record)\n", _pid);
 #endif
 		cf = 0
@@ -443,7 +574,7 @@ withdraw:
 	fi;
 	atomic {                                        /* 5. write own record: granted */
 		NEWNAME(_pid);
-		rec_ex[_pid] = 1; rec_lk[_pid] = HELD; age_mt[_pid] = 0;
+		rec_ex[_pid] = 1; rec_lk[_pid] = HELD; MT_NEW(_pid);
 		granted[_pid] = 1; lost[_pid] = 0; vu[_pid] = W;
 		FORALL(STALE1);
 		printf("@ inst%d writes its record: GRANTED, valid_until=t+%d\n", _pid, vu[_pid]);
@@ -501,10 +632,10 @@ hold:
 		:: else -> rn[_pid] = 1
 		fi }
 	:: atomic { rn[_pid] == 1 -> rn[_pid] = 2; age_ts[_pid] = 0;
-		rec_ex[_pid] = 1; rec_lk[_pid] = NONE; age_mt[_pid] = 0;
+		rec_ex[_pid] = 1; rec_lk[_pid] = NONE; MT_NEW(_pid);
 		printf("@ inst%d renew: truncates its record (now empty)\n", _pid) }
 	:: atomic { rn[_pid] == 2 -> rn[_pid] = 3;
-		rec_ex[_pid] = 1; rec_lk[_pid] = HELD; age_mt[_pid] = 0;
+		rec_ex[_pid] = 1; rec_lk[_pid] = HELD; MT_NEW(_pid);
 		printf("@ inst%d renew: writes its record\n", _pid) }
 #endif
 	/* confirmed renewal: valid_until := Ts + W */
@@ -520,7 +651,7 @@ hold:
 		wr[_pid] == 0 &&
 #endif
 		rn[_pid] == 0 ->
-		rec_ex[_pid] = 0; rec_lk[_pid] = NONE; age_mt[_pid] = 0;
+		rec_ex[_pid] = 0; rec_lk[_pid] = NONE; MT_NEW(_pid);
 		granted[_pid] = 0; lost[_pid] = 0; vu[_pid] = 0;
 #ifdef WITHDRAW_REWRITE
 		hasname = 0;
@@ -543,11 +674,11 @@ hold:
 #ifndef OLD
 #define SERVE_RN(k) \
 	:: atomic { rn[k] == 2 && RN_OK(k) -> /* before its deadline */ \
-		rec_ex[k] = 1; rec_lk[k] = HELD; age_mt[k] = 0; rn[k] = 3; \
+		rec_ex[k] = 1; rec_lk[k] = HELD; MT_NEW(k); rn[k] = 3; \
 		printf("@ server performs inst%d's renewal (deadline t+%d)\n", k, vu[k]); \
 		DEAD_A } \
 	:: atomic { rn[k] == 4 && REPUB_OK(k) -> /* REPUBLISH */ \
-		rec_ex[k] = 1; rec_lk[k] = HELD; age_mt[k] = 0; rn[k] = 3; \
+		rec_ex[k] = 1; rec_lk[k] = HELD; MT_NEW(k); rn[k] = 3; \
 		printf("@ server performs inst%d's republish\n", k); \
 		DEAD_A }
 #else
@@ -567,11 +698,17 @@ active proctype Env()
 	SERVE(0)
 	SERVE(1)
 	SERVE(2)
+#ifdef FUTURE
+	TOUCH1(0)
+	TOUCH1(1)
+	TOUCH1(2)
+#endif
 #ifndef NOCRASH
 	/* kill -9 of A at any moment: its memory (the lock it held) is gone;
 	 * its record and in-flight requests stay; A' starts.  (OLD: a .mutex
 	 * left by A only blocks the others, which is safe.) */
-	:: atomic { !crashed -> crashed = 1; granted[0] = 0; lost[0] = 0; DEAD_A;
+	:: atomic { !crashed -> crashed = 1; granted[0] = 0; lost[0] = 0;
+		FORGET_OBS(0); DEAD_A;
 		printf("@ inst0 is killed (kill -9); inst2 (its restart) may start\n") }
 #endif
 	od

@@ -24,6 +24,7 @@ Suite *sftp_suite(void);
 Suite *nfs_suite(void);
 Suite *lib_suite(void);
 Suite *remote_suite(void);
+Suite *stack_suite(void);
 
 static const struct {
 	const char *name;
@@ -33,7 +34,7 @@ static const struct {
 	{"config", config_suite}, {"router", router_suite},
 	{"inode", inode_suite},   {"sftp", sftp_suite},
 	{"nfs", nfs_suite},       {"lib", lib_suite},
-	{"remote", remote_suite},
+	{"remote", remote_suite}, {"stack", stack_suite},
 };
 
 #define NSUITES (sizeof(unit_suites) / sizeof(unit_suites[0]))

@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "backends/fault/internal.h"
+#include "backends/stack.h"
 #include "lib/log.h"
 
 static void fault_unmount(struct vfs_mount *m)
@@ -122,12 +123,8 @@ static const struct vfs_backend_ops fault_ops = {
 	.release = fault_release,
 };
 
-/* Keep a member only where the inner backend has it. */
-#define FAULT_AS_INNER(fm, member)                                             \
-	do {                                                                   \
-		if (!(fm)->iops->member)                                       \
-			(fm)->ops.member = NULL;                               \
-	} while (0)
+/* fault_state() answers for an inner backend without a state of its own */
+static const size_t fault_keep[] = {VFS_STACK_MEMBER(state)};
 
 int fault_wrap(struct vfs_mount **vm, const char *what, struct vfs_error *err)
 {
@@ -154,39 +151,10 @@ int fault_wrap(struct vfs_mount **vm, const char *what, struct vfs_error *err)
 
 	snprintf(fm->name, sizeof(fm->name), FAULT_SCHEME_PREFIX "%s",
 		 fm->iops->name);
-	fm->ops = fault_ops;
+	vfs_stack_ops(&fm->ops, &fault_ops, fm->iops, fault_keep,
+		      sizeof(fault_keep) / sizeof(*fault_keep));
 	fm->ops.name = fm->name;
 	fm->ops.opts = fm->iops->opts;
-	FAULT_AS_INNER(fm, statfs);
-	FAULT_AS_INNER(fm, getattr);
-	FAULT_AS_INNER(fm, setattr);
-	FAULT_AS_INNER(fm, readlink);
-	FAULT_AS_INNER(fm, mknod);
-	FAULT_AS_INNER(fm, mkdir);
-	FAULT_AS_INNER(fm, symlink);
-	FAULT_AS_INNER(fm, link);
-	FAULT_AS_INNER(fm, unlink);
-	FAULT_AS_INNER(fm, rmdir);
-	FAULT_AS_INNER(fm, rename);
-	FAULT_AS_INNER(fm, opendir);
-	FAULT_AS_INNER(fm, readdir);
-	FAULT_AS_INNER(fm, releasedir);
-	FAULT_AS_INNER(fm, getxattr);
-	FAULT_AS_INNER(fm, listxattr);
-	FAULT_AS_INNER(fm, setxattr);
-	FAULT_AS_INNER(fm, removexattr);
-	FAULT_AS_INNER(fm, create);
-	FAULT_AS_INNER(fm, open);
-	FAULT_AS_INNER(fm, read);
-	FAULT_AS_INNER(fm, write);
-	FAULT_AS_INNER(fm, fgetattr);
-	FAULT_AS_INNER(fm, flush);
-	FAULT_AS_INNER(fm, fsync);
-	FAULT_AS_INNER(fm, fallocate);
-	FAULT_AS_INNER(fm, lseek);
-	FAULT_AS_INNER(fm, copy_range);
-	FAULT_AS_INNER(fm, clone);
-	FAULT_AS_INNER(fm, release);
 
 	fm->base.ops = &fm->ops;
 	/* our handles have no host fd, so the kernel cannot pass through */

@@ -15,7 +15,8 @@
 # Exit 0 only if every variant does as expected; 77 (skipped) if spin or
 # gcc is missing.  Work happens in a temporary directory, removed on exit.
 # Environment: MODEL_JOBS (parallel variants, default 2), MODEL_MEMLIM
-# (MB per verifier, default 2048).
+# (MB per verifier, default 2048), MODEL_ONLY (an extended regular
+# expression: run only the variants whose names match, e.g. '^future').
 set -u
 
 if [ $# -ne 1 ] || [ ! -r "$1" ]; then
@@ -49,11 +50,15 @@ set -m
 jobs_max=${MODEL_JOBS:-2}
 memlim=${MODEL_MEMLIM:-2048}
 
-# name | expect | spin defines | what it is
+# name | expect | spin defines | what it is [| the property an unsafe
+# variant must break: a, b or c (default: any) | pan -m depths to try]
 # (longest first: they run MODEL_JOBS at a time)
 variants=(
 	"new-L6W4|safe|-DL=6 -DW=4|NEW protocol, L=6 W=4, hosts A and B + restart of A"
+	"future-never|unsafe|-DFUTURE -DFUTURE_NEVER -DNOCRASH -DL=3 -DW=2|mutant: a record dated ahead of the server's clock never expires|c|1000 3000000"
 	"new-L3W2|safe|-DL=3 -DW=2|NEW protocol, L=3 W=2, hosts A and B + restart of A"
+	"future|safe|-DFUTURE -DNOCRASH -DL=3 -DW=2|NEW + records dated ahead of the server's clock, aged from first sight (future_expired), hosts A and B"
+	"future-first-sight|unsafe|-DFUTURE -DFUTURE_FIRST_SIGHT -DNOCRASH -DL=3 -DW=2|mutant: a record dated ahead of the server's clock expires at first sight|a"
 	"new-republish|safe|-DREPUBLISH -DL=3 -DW=2|NEW + record rewrites by other lock operations, with deadline (lease_publish_fenced)"
 	"old|unsafe|-DOLD -DL=3 -DW=2|OLD protocol: .mutex, truncate-then-write renewal"
 	"old-nofence|unsafe|-DOLD_NOFENCE -DL=3 -DW=2|NEW but writes without deadline (OLD write path)"
@@ -66,7 +71,8 @@ variants=(
 
 # run one variant in its own directory; results stay there
 run_variant() {
-	local name=$1 expect=$2 defs=$3 dir=$tmp/$1 t0 m
+	local name=$1 expect=$2 defs=$3 depths=${4:-400 1000 4000 3000000}
+	local dir=$tmp/$1 t0 m
 	local cflags=(-O2 -w -DSAFETY -DCOLLAPSE -DMEMLIM="$memlim")
 	mkdir -p "$dir" && cd "$dir" || return
 	cp "$model" lock.pml
@@ -87,8 +93,8 @@ run_variant() {
 	else
 		# depth-bounded searches first, each shortening the first
 		# counterexample it finds (-I): a short one, fast
-		for m in 400 1000 4000 3000000; do
-			./pan -E -n -w22 -m$m -I >pan.out 2>&1
+		for m in $depths; do
+			./pan -E -n -w22 -m"$m" -I >pan.out 2>&1
 			[ -e lock.pml.trail ] && break
 		done
 		if [ -e lock.pml.trail ]; then
@@ -102,8 +108,9 @@ run_variant() {
 # up to $jobs_max variants at a time
 running=0
 for v in "${variants[@]}"; do
-	IFS='|' read -r name expect defs what <<<"$v"
-	(run_variant "$name" "$expect" "$defs") &
+	IFS='|' read -r name expect defs what want depths <<<"$v"
+	[[ $name =~ ${MODEL_ONLY:-.} ]] || continue
+	(run_variant "$name" "$expect" "$defs" "$depths") &
 	pids+=($!)
 	running=$((running + 1))
 	if [ "$running" -ge "$jobs_max" ]; then
@@ -116,7 +123,8 @@ pids=()
 
 status=0
 for v in "${variants[@]}"; do
-	IFS='|' read -r name expect defs what <<<"$v"
+	IFS='|' read -r name expect defs what want depths <<<"$v"
+	[[ $name =~ ${MODEL_ONLY:-.} ]] || continue
 	dir=$tmp/$name
 	if [ -e "$dir/failed" ]; then
 		echo "model-lock: FAIL $name ($what): $(cat "$dir/failed")"
@@ -152,11 +160,18 @@ for v in "${variants[@]}"; do
 	else
 		if [ "${errors:-0}" -gt 0 ] && [ -e "$dir/lock.pml.trail" ]; then
 			if grep -q "assertion violated.*wr_stale" "$out"; then
-				prop="(b) a write landed after another instance's grant"
+				got=b prop="(b) a write landed after another instance's grant"
+			elif grep -q "assertion violated.*wt\[" "$out"; then
+				got=c prop="(c) a record from the future kept blocking a waiter"
 			else
-				prop="(a) two instances hold the lock"
+				got=a prop="(a) two instances hold the lock"
 			fi
-			echo "model-lock: PASS $name ($what): counterexample found as expected, $prop: $stats"
+			if [ -n "$want" ] && [ "$want" != "$got" ]; then
+				echo "model-lock: FAIL $name ($what): expected a counterexample to ($want), found $prop: $stats"
+				status=1
+			else
+				echo "model-lock: PASS $name ($what): counterexample found as expected, $prop: $stats"
+			fi
 		else
 			echo "model-lock: FAIL $name ($what): expected a counterexample, found none: $stats"
 			status=1
