@@ -39,8 +39,9 @@ run_suite "normal build" build
 if [ -z "$quick" ]; then
 	# the booted-guest suite runs once, in the normal build: under the
 	# sanitizers it would add about 8 minutes and test vfsd no differently
-	# from the integration suites
-	MESON_TEST_ARGS=(--no-suite guests)
+	# from the integration suites; the model check (spin) builds no
+	# code of vfsd's, so once is enough
+	MESON_TEST_ARGS=(--no-suite guests --no-suite model)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	LSAN_OPTIONS=suppressions=$top/tests/lsan.supp:print_suppressions=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
