@@ -1230,6 +1230,34 @@ START_TEST(test_slots_doomed_put_idle)
 }
 END_TEST
 
+/* fail_all: a connection doomed by the failure but still out is no
+ * working connection: the maintenance thread's failed attempt makes the
+ * mount down, and checkouts fail fast instead of waiting their whole
+ * timeout for a connection that can only be dropped. */
+START_TEST(test_slots_doomed_not_live)
+{
+	struct slots_fix f;
+	struct remote_checkout a, b;
+	double t0;
+
+	slots_setup_opts(&f, 2, 2, &maint_opts);
+	ck_assert_int_eq(remote_slots_get_pinned(&f.ss, 0, 1, &a), 0);
+	ck_assert_int_eq(remote_slots_get_pinned(&f.ss, 1, 1, &b), 0);
+	remote_slots_put_why(&f.ss, b.idx, REMOTE_PUT_BROKEN, "reset");
+	ck_assert(f.ss.slot[0].doomed);
+	ck_assert_str_eq(remote_state_name(f.rp.state), "reconnecting");
+	slots_maint_attempt(&f, 1, -ECONNREFUSED);
+	ck_assert_str_eq(remote_state_name(f.rp.state), "down");
+	t0 = vfs_mono_s();
+	ck_assert_int_eq(remote_slots_get(&f.ss, -1, &b), -EIO);
+	ck_assert(vfs_mono_s() - t0 < 0.1);
+	remote_slots_put(&f.ss, a.idx, REMOTE_PUT_IDLE);
+	ck_assert_ptr_null(f.ss.slot[0].conn);
+	ck_assert_int_eq(f.drv.closes, 2);
+	slots_teardown(&f);
+}
+END_TEST
+
 Suite *remote_suite(void);
 
 Suite *remote_suite(void)
@@ -1264,6 +1292,7 @@ Suite *remote_suite(void)
 	tcase_add_test(tc, test_slots_fail_all_epoch);
 	tcase_add_test(tc, test_slots_pinned);
 	tcase_add_test(tc, test_slots_doomed_put_idle);
+	tcase_add_test(tc, test_slots_doomed_not_live);
 	suite_add_tcase(s, tc);
 	return s;
 }

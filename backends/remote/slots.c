@@ -97,11 +97,13 @@ void remote_slots_up_locked(struct remote_slots *ss, int idx, void *conn)
 }
 
 /* Whether any slot holds a connection (the server answered it once and
- * no call has found it broken since). */
+ * no call has found it broken since).  A doomed one does not count: it
+ * is out on a call and will be dropped when put back (fail_all), so the
+ * mount must not wait on it as if it worked. */
 static bool remote_slots_any_live_locked(const struct remote_slots *ss)
 {
 	for (size_t i = 0; i < ss->n; i++)
-		if (ss->slot[i].conn)
+		if (ss->slot[i].conn && !ss->slot[i].doomed)
 			return true;
 	return false;
 }
