@@ -663,6 +663,59 @@ void inode_unlink(uint64_t parent, const char *name)
 	unlink_common(parent, name, false);
 }
 
+static bool name_kept(const char *name, const char *const *keep)
+{
+	for (; keep && *keep; keep++)
+		if (strcmp(name, *keep) == 0)
+			return true;
+	return false;
+}
+
+int inode_unlink_children(uint64_t parent, const char *const *keep)
+{
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	bool nomem = false;
+
+	/* The names are gathered first and dropped one by one afterwards:
+	 * dropping one may free nodes and, up the tree, names in the chain
+	 * being walked.  (Each bucket is searched, as names are hashed by
+	 * parent and name: fine for a mount's removal.) */
+	pthread_mutex_lock(&table_lock);
+	for (size_t b = 0; b < nbuckets && !nomem; b++) {
+		for (struct node_name *nm = by_name[b]; nm && !nomem;
+		     nm = nm->hash_next) {
+			if (nm->parent->ino != parent ||
+			    name_kept(nm->name, keep))
+				continue;
+			if (n == cap) {
+				char **grown;
+
+				cap = cap ? cap * 2 : 16;
+				grown = realloc(names, cap * sizeof(*names));
+				if (!grown) {
+					nomem = true;
+					break;
+				}
+				names = grown;
+			}
+			names[n] = strdup(nm->name);
+			if (names[n])
+				n++;
+			else
+				nomem = true;
+		}
+	}
+	pthread_mutex_unlock(&table_lock);
+	for (size_t i = 0; i < n; i++) {
+		if (!nomem)
+			inode_unlink(parent, names[i]);
+		free(names[i]);
+	}
+	free(names);
+	return nomem ? -ENOMEM : 0;
+}
+
 void inode_name_gone(uint64_t parent, const char *name)
 {
 	unlink_common(parent, name, true);
