@@ -602,6 +602,7 @@ int remote_slots_maint_next_locked(struct remote_slots *ss)
 		return -1;
 	ss->slot[idx].busy = true;
 	ss->connecting = true;
+	ss->attempt_epoch = ss->epoch;
 	return idx;
 }
 
@@ -620,6 +621,10 @@ void remote_slots_maint_done_locked(struct remote_slots *ss, int idx, int rc,
 		s->gen++;
 	} else if (rc == 0) {
 		remote_slots_up_locked(ss, idx, conn);
+		/* begun before a failure of all that came meanwhile, it may
+		 * be as dead as those: its own failure then goes alone, and
+		 * not with the connections made since */
+		s->epoch = ss->attempt_epoch;
 		ss->next_attempt = ss->last_attempt_end;
 	} else {
 		bool any_up = remote_slots_any_live_locked(ss);
