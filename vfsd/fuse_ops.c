@@ -80,11 +80,14 @@ static const char *fo_beneath(const char *dir, const char *p)
 
 /*
  * A mount with others still mounted beneath it (`below`, their prefixes)
- * was removed: every name in directory `dir` dies but those on the way to
- * them, and so on down to each of them.  The directories on the way keep
- * their nodes (they lead to mounts that are still there); what else the
- * kernel holds beneath answers ESTALE.  0, or -ENOMEM (maybe done in
- * part).
+ * was removed: directory `dir`'s node dies, and so does every name in it
+ * but those on the way to them, and so on down to each of them.  A new
+ * node of no identity takes dir's name and the names kept (the directory
+ * there now is another object: vfsd's virtual one, or the root of the
+ * next mount at the prefix), so what the kernel holds of the mounts
+ * beneath goes on working, and what it holds of the removed one answers
+ * ESTALE.  The root stays the root (prefix "/").  0, or -ENOMEM (maybe
+ * done in part).
  */
 static int fo_forget_beneath(const char *dir, char *const *below)
 {
@@ -118,9 +121,24 @@ static int fo_forget_beneath(const char *dir, char *const *below)
 		}
 		nkeep++;
 	}
-	ino = inode_find(dir);
-	if (ino)
-		ret = inode_unlink_children(ino, (const char *const *)keep);
+	if (!dir[1]) {
+		ret = inode_unlink_children(INODE_ROOT,
+					    (const char *const *)keep);
+	} else {
+		char *up = strdup(dir), *slash;
+
+		if (!up) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		slash = strrchr(up, '/');
+		*slash = '\0';
+		ino = inode_find(*up ? up : "/");
+		if (ino)
+			ret = inode_replace_dir(ino, slash + 1,
+						(const char *const *)keep);
+		free(up);
+	}
 	for (size_t k = 0; k < nkeep && ret == 0; k++) {
 		char *child;
 		bool mounted = false;

@@ -367,8 +367,10 @@ class Control(harness.TestCase):
     def test_nested_mount_survives_removal_of_outer(self):
         """Removing a mount leaves a mount nested beneath it alone: what
         the kernel holds of the inner mount (an open directory, a cwd)
-        still reaches the inner mount's files, while what it holds of the
-        removed mount's own files is dead."""
+        still reaches the inner mount's files, also once the prefix is
+        looked up again (a virtual directory now, another object than the
+        removed mount's root), while what it holds of the removed mount,
+        its root included, is dead."""
         outer, inner = tmpdir(), tmpdir()
         os.mkdir(os.path.join(outer, "own"))
         os.mkdir(os.path.join(inner, "sub"))
@@ -379,23 +381,27 @@ class Control(harness.TestCase):
                "passthrough=no")
         fd = os.open(self.v.path("o", "in", "sub"), os.O_RDONLY | os.O_DIRECTORY)
         own = os.open(self.v.path("o", "own"), os.O_RDONLY | os.O_DIRECTORY)
+        root = os.open(self.v.path("o"), os.O_RDONLY | os.O_DIRECTORY)
         try:
             vfsctl(self.v, "mount", "remove", "/o")
-            # (before any lookup of /o by path: the virtual directory
-            # there now is another object than the removed mount's root,
-            # and a lookup replaces the node of the name)
-            f = os.open("f", os.O_RDONLY, dir_fd=fd)
-            try:
-                self.assertEqual(os.read(f, 10), b"inner")
-            finally:
-                os.close(f)
-            with self.assertRaises(OSError) as cm:
-                os.stat(".", dir_fd=own)
-            self.assertEqual(cm.exception.errno, errno.ESTALE)
+            for _ in range(2):
+                f = os.open("f", os.O_RDONLY, dir_fd=fd)
+                try:
+                    self.assertEqual(os.read(f, 10), b"inner")
+                finally:
+                    os.close(f)
+                # the prefix by its path: the virtual directory
+                self.assertEqual(read_file(self.v.path("o", "in", "sub", "f")),
+                                 b"inner")
+                self.assertEqual(os.listdir(self.v.path("o")), ["in"])
+            for d in (own, root):
+                with self.assertRaises(OSError) as cm:
+                    os.stat(".", dir_fd=d)
+                self.assertEqual(cm.exception.errno, errno.ESTALE)
         finally:
             os.close(fd)
             os.close(own)
-        self.assertEqual(read_file(self.v.path("o", "in", "sub", "f")), b"inner")
+            os.close(root)
 
     def test_nodes_of_a_removed_root_mount_stay_dead(self):
         """As test_nodes_of_a_removed_mount_stay_dead, for a mount at the
