@@ -1295,6 +1295,29 @@ START_TEST(test_slots_connect_across_failure)
 }
 END_TEST
 
+/* A pinned checkout of a connection doomed by fail_all (still out on a
+ * call) answers -ESTALE at once: it would only be dropped when put back,
+ * and the caller reopens its handle elsewhere (or fails fast while the
+ * mount is down) instead of waiting for that call. */
+START_TEST(test_slots_pinned_doomed_stale)
+{
+	struct slots_fix f;
+	struct remote_checkout a, b;
+	double t0;
+
+	slots_setup_opts(&f, 2, 2, &maint_opts);
+	ck_assert_int_eq(remote_slots_get_pinned(&f.ss, 0, 1, &a), 0);
+	ck_assert_int_eq(remote_slots_get_pinned(&f.ss, 1, 1, &b), 0);
+	remote_slots_put_why(&f.ss, b.idx, REMOTE_PUT_TIMED_OUT, "timeout");
+	ck_assert(f.ss.slot[0].doomed);
+	t0 = vfs_mono_s();
+	ck_assert_int_eq(remote_slots_get_pinned(&f.ss, 0, 1, &b), -ESTALE);
+	ck_assert(vfs_mono_s() - t0 < 0.1);
+	remote_slots_put(&f.ss, a.idx, REMOTE_PUT_IDLE);
+	slots_teardown(&f);
+}
+END_TEST
+
 Suite *remote_suite(void);
 
 Suite *remote_suite(void)
@@ -1331,6 +1354,7 @@ Suite *remote_suite(void)
 	tcase_add_test(tc, test_slots_doomed_put_idle);
 	tcase_add_test(tc, test_slots_doomed_not_live);
 	tcase_add_test(tc, test_slots_connect_across_failure);
+	tcase_add_test(tc, test_slots_pinned_doomed_stale);
 	suite_add_tcase(s, tc);
 	return s;
 }

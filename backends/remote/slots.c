@@ -241,7 +241,10 @@ static int remote_slots_wait_get(struct remote_slots *ss, int want,
 		if (want >= 0) {
 			const struct remote_slot *s = &ss->slot[want];
 
-			if (pinned && (s->gen != gen || !s->conn)) {
+			/* (a doomed one is dropped when put back: waiting for
+			 * its call would only delay the -ESTALE) */
+			if (pinned &&
+			    (s->gen != gen || !s->conn || s->doomed)) {
 				ret = -ESTALE;
 				break;
 			}

@@ -70,7 +70,8 @@
  *
  * Pinning: remote_slots_get_pinned() checks out one given slot, and only
  * while it still holds the connection of generation `gen` (sftp: a file's
- * handle lives on one session); otherwise it answers -ESTALE at once and
+ * handle lives on one session), not doomed by fail_all; otherwise it
+ * answers -ESTALE at once and
  * the caller reopens its handle elsewhere, instead of a connect.
  *
  * Who closes a dropped connection: with ops->close, the core (without the
