@@ -367,6 +367,66 @@ START_TEST(test_unlink_dir_stales_children)
 }
 END_TEST
 
+/* All names of a directory die but those kept, whose subtrees live on;
+ * the nodes go once forgotten, the directory's with its last child. */
+START_TEST(test_unlink_children_keeps)
+{
+	uint64_t d = lookup(INODE_ROOT, "d", S_IFDIR, 1);
+	uint64_t a = lookup(d, "a", S_IFDIR, 2);
+	uint64_t af = lookup(a, "f", S_IFREG, 3);
+	uint64_t b = lookup(d, "b", S_IFREG, 4);
+	uint64_t c = lookup(d, "c", S_IFDIR, 5);
+	const char *keep[] = {"c", NULL};
+
+	ck_assert_int_eq(inode_unlink_children(d, keep), 0);
+	path_fails(a, -ESTALE);
+	path_fails(af, -ESTALE);
+	path_fails(b, -ESTALE);
+	path_is(c, "/d/c");
+	path_is(d, "/d");
+	inode_forget(a, 1);
+	inode_forget(af, 1);
+	inode_forget(b, 1);
+	ck_assert_uint_eq(inode_count(), 3);
+	ck_assert_int_eq(inode_unlink_children(d, NULL), 0);
+	path_fails(c, -ESTALE);
+	inode_forget(c, 1);
+	inode_forget(d, 1);
+	ck_assert_uint_eq(inode_count(), 1);
+}
+END_TEST
+
+/* A directory replaced by a node of no identity: the old one and the
+ * names not kept die, the kept ones' subtrees live on under the new one,
+ * which the next lookup's directory becomes (another object); the old
+ * node goes once forgotten. */
+START_TEST(test_replace_dir_keeps)
+{
+	uint64_t d = lookup(INODE_ROOT, "d", S_IFDIR, 1);
+	uint64_t a = lookup(d, "a", S_IFDIR, 2);
+	uint64_t af = lookup(a, "f", S_IFREG, 3);
+	uint64_t b = lookup(d, "b", S_IFREG, 4);
+	const char *keep[] = {"a", "gone", NULL};
+	uint64_t d2;
+
+	ck_assert_int_eq(inode_replace_dir(INODE_ROOT, "d", keep), 0);
+	path_fails(d, -ESTALE);
+	path_fails(b, -ESTALE);
+	path_is(a, "/d/a");
+	path_is(af, "/d/a/f");
+	d2 = lookup(INODE_ROOT, "d", S_IFDIR, 99);
+	ck_assert_uint_ne(d2, d);
+	path_is(af, "/d/a/f");
+	/* it has an identity now: another object replaces it as usual */
+	ck_assert_uint_ne(lookup(INODE_ROOT, "d", S_IFDIR, 100), d2);
+	path_fails(af, -ESTALE);
+	inode_forget(b, 1);
+	inode_forget(d, 1);
+	/* an unknown name is nothing to do */
+	ck_assert_int_eq(inode_replace_dir(INODE_ROOT, "nothing", NULL), 0);
+}
+END_TEST
+
 START_TEST(test_replaced_object_new_id)
 {
 	uint64_t a = lookup(INODE_ROOT, "a", S_IFREG, 10), a2, a3;
@@ -1020,6 +1080,8 @@ Suite *inode_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_unlink_detaches);
 	tcase_add_test(tc, test_unlink_dir_stales_children);
+	tcase_add_test(tc, test_unlink_children_keeps);
+	tcase_add_test(tc, test_replace_dir_keeps);
 	tcase_add_test(tc, test_replaced_object_new_id);
 	suite_add_tcase(s, tc);
 

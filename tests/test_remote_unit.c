@@ -1230,6 +1230,94 @@ START_TEST(test_slots_doomed_put_idle)
 }
 END_TEST
 
+/* fail_all: a connection doomed by the failure but still out is no
+ * working connection: the maintenance thread's failed attempt makes the
+ * mount down, and checkouts fail fast instead of waiting their whole
+ * timeout for a connection that can only be dropped. */
+START_TEST(test_slots_doomed_not_live)
+{
+	struct slots_fix f;
+	struct remote_checkout a, b;
+	double t0;
+
+	slots_setup_opts(&f, 2, 2, &maint_opts);
+	ck_assert_int_eq(remote_slots_get_pinned(&f.ss, 0, 1, &a), 0);
+	ck_assert_int_eq(remote_slots_get_pinned(&f.ss, 1, 1, &b), 0);
+	remote_slots_put_why(&f.ss, b.idx, REMOTE_PUT_BROKEN, "reset");
+	ck_assert(f.ss.slot[0].doomed);
+	ck_assert_str_eq(remote_state_name(f.rp.state), "reconnecting");
+	slots_maint_attempt(&f, 1, -ECONNREFUSED);
+	ck_assert_str_eq(remote_state_name(f.rp.state), "down");
+	t0 = vfs_mono_s();
+	ck_assert_int_eq(remote_slots_get(&f.ss, -1, &b), -EIO);
+	ck_assert(vfs_mono_s() - t0 < 0.1);
+	remote_slots_put(&f.ss, a.idx, REMOTE_PUT_IDLE);
+	ck_assert_ptr_null(f.ss.slot[0].conn);
+	ck_assert_int_eq(f.drv.closes, 2);
+	slots_teardown(&f);
+}
+END_TEST
+
+/* fail_all: a connection whose connect began before a failure and ended
+ * after it is of the epoch it began in: its own later failure goes alone,
+ * and does not take down the connections made since. */
+START_TEST(test_slots_connect_across_failure)
+{
+	struct slots_fix f;
+	struct remote_checkout a;
+	int idx;
+
+	slots_setup_opts(&f, 3, 1, &maint_opts);
+	pthread_mutex_lock(&lock);
+	idx = remote_slots_maint_next_locked(&f.ss);
+	pthread_mutex_unlock(&lock);
+	ck_assert_int_eq(idx, 1);
+	/* meanwhile the pool fails */
+	ck_assert_int_eq(remote_slots_get_pinned(&f.ss, 0, 1, &a), 0);
+	remote_slots_put_why(&f.ss, a.idx, REMOTE_PUT_BROKEN, "reset");
+	ck_assert_int_eq(f.drv.closes, 1);
+	/* the connect begun before that ends now, then the others */
+	pthread_mutex_lock(&lock);
+	remote_slots_maint_done_locked(&f.ss, 1, 0, FAKE_LIVE, NULL);
+	pthread_mutex_unlock(&lock);
+	slots_maint_attempt(&f, 0, 0);
+	slots_maint_attempt(&f, 2, 0);
+	ck_assert_str_eq(remote_state_name(f.rp.state), "connected");
+	/* the one begun before the failure breaks: it goes alone */
+	ck_assert_int_eq(
+		remote_slots_get_pinned(&f.ss, 1, f.ss.slot[1].gen, &a), 0);
+	remote_slots_put_why(&f.ss, a.idx, REMOTE_PUT_TIMED_OUT, "timeout");
+	ck_assert_int_eq(f.drv.closes, 2);
+	ck_assert_ptr_null(f.ss.slot[1].conn);
+	ck_assert(f.ss.slot[0].conn && f.ss.slot[2].conn);
+	ck_assert_str_eq(remote_state_name(f.rp.state), "connected");
+	slots_teardown(&f);
+}
+END_TEST
+
+/* A pinned checkout of a connection doomed by fail_all (still out on a
+ * call) answers -ESTALE at once: it would only be dropped when put back,
+ * and the caller reopens its handle elsewhere (or fails fast while the
+ * mount is down) instead of waiting for that call. */
+START_TEST(test_slots_pinned_doomed_stale)
+{
+	struct slots_fix f;
+	struct remote_checkout a, b;
+	double t0;
+
+	slots_setup_opts(&f, 2, 2, &maint_opts);
+	ck_assert_int_eq(remote_slots_get_pinned(&f.ss, 0, 1, &a), 0);
+	ck_assert_int_eq(remote_slots_get_pinned(&f.ss, 1, 1, &b), 0);
+	remote_slots_put_why(&f.ss, b.idx, REMOTE_PUT_TIMED_OUT, "timeout");
+	ck_assert(f.ss.slot[0].doomed);
+	t0 = vfs_mono_s();
+	ck_assert_int_eq(remote_slots_get_pinned(&f.ss, 0, 1, &b), -ESTALE);
+	ck_assert(vfs_mono_s() - t0 < 0.1);
+	remote_slots_put(&f.ss, a.idx, REMOTE_PUT_IDLE);
+	slots_teardown(&f);
+}
+END_TEST
+
 Suite *remote_suite(void);
 
 Suite *remote_suite(void)
@@ -1264,6 +1352,9 @@ Suite *remote_suite(void)
 	tcase_add_test(tc, test_slots_fail_all_epoch);
 	tcase_add_test(tc, test_slots_pinned);
 	tcase_add_test(tc, test_slots_doomed_put_idle);
+	tcase_add_test(tc, test_slots_doomed_not_live);
+	tcase_add_test(tc, test_slots_connect_across_failure);
+	tcase_add_test(tc, test_slots_pinned_doomed_stale);
 	suite_add_tcase(s, tc);
 	return s;
 }

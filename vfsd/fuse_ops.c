@@ -19,6 +19,7 @@
  */
 #define FUSE_USE_VERSION 314
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -66,23 +67,131 @@ out:
 	free(dir);
 }
 
+/* Where prefix p lies strictly beneath directory dir: the rest of p after
+ * dir's "/", else NULL. */
+static const char *fo_beneath(const char *dir, const char *p)
+{
+	size_t len = strlen(dir);
+
+	if (len == 1)
+		return p[1] ? p + 1 : NULL;
+	return strncmp(p, dir, len) == 0 && p[len] == '/' ? p + len + 1 : NULL;
+}
+
+/*
+ * A mount with others still mounted beneath it (`below`, their prefixes)
+ * was removed: directory `dir`'s node dies, and so does every name in it
+ * but those on the way to them, and so on down to each of them.  A new
+ * node of no identity takes dir's name and the names kept (the directory
+ * there now is another object: vfsd's virtual one, or the root of the
+ * next mount at the prefix), so what the kernel holds of the mounts
+ * beneath goes on working, and what it holds of the removed one answers
+ * ESTALE.  The root stays the root (prefix "/").  0, or -ENOMEM (maybe
+ * done in part).
+ */
+static int fo_forget_beneath(const char *dir, char *const *below)
+{
+	size_t n = 0, nkeep = 0;
+	char **keep;
+	uint64_t ino;
+	int ret = 0;
+
+	while (below[n])
+		n++;
+	keep = calloc(n + 1, sizeof(*keep));
+	if (!keep)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const char *rest = fo_beneath(dir, below[i]);
+		size_t clen;
+		bool dup = false;
+
+		if (!rest)
+			continue;
+		clen = strcspn(rest, "/");
+		for (size_t k = 0; k < nkeep && !dup; k++)
+			dup = strlen(keep[k]) == clen &&
+			      strncmp(keep[k], rest, clen) == 0;
+		if (dup)
+			continue;
+		keep[nkeep] = strndup(rest, clen);
+		if (!keep[nkeep]) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		nkeep++;
+	}
+	if (!dir[1]) {
+		ret = inode_unlink_children(INODE_ROOT,
+					    (const char *const *)keep);
+	} else {
+		char *up = strdup(dir), *slash;
+
+		if (!up) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		slash = strrchr(up, '/');
+		*slash = '\0';
+		ino = inode_find(*up ? up : "/");
+		if (ino)
+			ret = inode_replace_dir(ino, slash + 1,
+						(const char *const *)keep);
+		free(up);
+	}
+	for (size_t k = 0; k < nkeep && ret == 0; k++) {
+		char *child;
+		bool mounted = false;
+
+		if (asprintf(&child, "%s%s%s", dir, dir[1] ? "/" : "",
+			     keep[k]) < 0) {
+			ret = -ENOMEM;
+			break;
+		}
+		for (size_t i = 0; i < n && !mounted; i++)
+			mounted = strcmp(child, below[i]) == 0;
+		/* a mount beneath: its nodes are its own */
+		if (!mounted)
+			ret = fo_forget_beneath(child, below);
+		free(child);
+	}
+out:
+	for (size_t k = 0; k < nkeep; k++)
+		free(keep[k]);
+	free(keep);
+	return ret;
+}
+
 void fuse_ops_forget_mount(const char *prefix)
 {
-	char *dir = strdup(prefix), *slash;
+	char **below = router_prefixes_beneath(prefix);
+	char *dir, *slash;
 	uint64_t parent;
 
-	if (!dir)
-		return;
-	slash = strrchr(dir, '/');
-	if (slash && slash[1]) {
-		*slash = '\0';
-		parent = inode_find(*dir ? dir : "/");
-		/* the prefix's node loses its name: the paths of the nodes
-		 * beneath it end there */
-		if (parent)
-			inode_unlink(parent, slash + 1);
+	/* With mounts beneath (for the root prefix, at least vfsd's own),
+	 * only what is not on the way to them dies. */
+	if (below && below[0] && fo_forget_beneath(prefix, below) == 0)
+		goto out;
+	/* Else (or out of memory: too much rather than too little) the
+	 * prefix's node loses its name: the paths of the nodes beneath it
+	 * end there. */
+	dir = strdup(prefix);
+	if (dir) {
+		slash = strrchr(dir, '/');
+		if (slash && slash[1]) {
+			*slash = '\0';
+			parent = inode_find(*dir ? dir : "/");
+			if (parent)
+				inode_unlink(parent, slash + 1);
+		} else if (slash) {
+			inode_unlink_children(INODE_ROOT, NULL);
+		}
+		free(dir);
 	}
-	free(dir);
+out:
+	for (size_t i = 0; below && below[i]; i++)
+		free(below[i]);
+	free(below);
 	fuse_ops_invalidate_path(prefix);
 }
 

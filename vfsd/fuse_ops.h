@@ -35,6 +35,11 @@ void fuse_ops_invalidate_path(const char *path);
  * (an open directory, a cwd) is dead for good, its calls failing with
  * ESTALE.  Nodes are known by name only, and their names would otherwise
  * lead on into whatever is mounted there next, or into the mount beneath.
+ * Mounts nested beneath the prefix are left alone: the directories on
+ * the way to them (the prefix's own included) get new nodes that take
+ * over the names leading to them (inode_replace_dir; the root stays the
+ * root for the prefix "/"), so what the kernel holds of them goes on
+ * working.
  * The prefix's own entry is then invalidated as fuse_ops_invalidate_path()
  * does, so the next lookup finds what is there now.
  */

@@ -663,6 +663,124 @@ void inode_unlink(uint64_t parent, const char *name)
 	unlink_common(parent, name, false);
 }
 
+static bool name_kept(const char *name, const char *const *keep)
+{
+	for (; keep && *keep; keep++)
+		if (strcmp(name, *keep) == 0)
+			return true;
+	return false;
+}
+
+int inode_unlink_children(uint64_t parent, const char *const *keep)
+{
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	bool nomem = false;
+
+	/* The names are gathered first and dropped one by one afterwards:
+	 * dropping one may free nodes and, up the tree, names in the chain
+	 * being walked.  (Each bucket is searched, as names are hashed by
+	 * parent and name: fine for a mount's removal.) */
+	pthread_mutex_lock(&table_lock);
+	for (size_t b = 0; b < nbuckets && !nomem; b++) {
+		for (struct node_name *nm = by_name[b]; nm && !nomem;
+		     nm = nm->hash_next) {
+			if (nm->parent->ino != parent ||
+			    name_kept(nm->name, keep))
+				continue;
+			if (n == cap) {
+				char **grown;
+
+				cap = cap ? cap * 2 : 16;
+				grown = realloc(names, cap * sizeof(*names));
+				if (!grown) {
+					nomem = true;
+					break;
+				}
+				names = grown;
+			}
+			names[n] = strdup(nm->name);
+			if (names[n])
+				n++;
+			else
+				nomem = true;
+		}
+	}
+	pthread_mutex_unlock(&table_lock);
+	for (size_t i = 0; i < n; i++) {
+		if (!nomem)
+			inode_unlink(parent, names[i]);
+		free(names[i]);
+	}
+	free(names);
+	return nomem ? -ENOMEM : 0;
+}
+
+int inode_replace_dir(uint64_t parent, const char *name,
+		      const char *const *keep)
+{
+	size_t nkeep = 0;
+	struct node_name *nm, *fresh = NULL;
+	struct node *p, *old, *n = NULL;
+	char *copy = NULL, **kcopy = NULL;
+	uint64_t oino;
+	int ret = -ENOMEM;
+
+	while (keep && keep[nkeep])
+		nkeep++;
+	pthread_mutex_lock(&table_lock);
+	p = find_ino_locked(parent);
+	nm = p ? find_name_locked(parent, name) : NULL;
+	if (!nm) {
+		/* the kernel never saw it: nothing of it to kill */
+		ret = 0;
+		goto out;
+	}
+	old = nm->node;
+	copy = strdup(name);
+	fresh = calloc(1, sizeof(*fresh));
+	kcopy = calloc(nkeep + 1, sizeof(*kcopy));
+	n = calloc(1, sizeof(*n));
+	if (!copy || !fresh || !kcopy || !n)
+		goto out;
+	for (size_t k = 0; k < nkeep; k++)
+		if (!(kcopy[k] = strdup(keep[k])))
+			goto out;
+	n->ino = next_ino++;
+	n->ino_next = *ino_slot(n->ino);
+	*ino_slot(n->ino) = n;
+	nnodes++;
+	/* no identity: the next lookup's object is this one, whatever it
+	 * is, as long as it is a directory */
+	n->type = S_IFDIR;
+	for (size_t k = 0; k < nkeep; k++) {
+		struct node_name *cm = find_name_locked(old->ino, keep[k]);
+
+		if (cm) {
+			name_move_locked(cm, n, kcopy[k]);
+			kcopy[k] = NULL;
+		}
+	}
+	oino = old->ino;
+	name_drop_locked(nm);
+	name_add_locked(n, p, copy, fresh, true);
+	copy = NULL;
+	fresh = NULL;
+	n = NULL;
+	/* the old node has no name left: what remains beneath it is dead */
+	node_release_locked(oino);
+	ret = 0;
+out:
+	pthread_mutex_unlock(&table_lock);
+	for (size_t k = 0; kcopy && k < nkeep; k++)
+		free(kcopy[k]);
+	free(kcopy);
+	free(copy);
+	free(fresh);
+	free(n);
+	return ret;
+}
+
 void inode_name_gone(uint64_t parent, const char *name)
 {
 	unlink_common(parent, name, true);

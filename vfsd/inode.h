@@ -84,6 +84,20 @@ char *inode_child_path(uint64_t parent, const char *name, int *err);
  * other names of a hard-linked file keep working). */
 void inode_unlink(uint64_t parent, const char *name);
 
+/* Every name in directory `parent` is removed as by inode_unlink(), but
+ * those in keep (NULL-ended; may be NULL).  0, or -ENOMEM and none. */
+int inode_unlink_children(uint64_t parent, const char *const *keep);
+
+/*
+ * The directory named (parent, name) is replaced by a new node of no
+ * identity (the next lookup's directory becomes it) that takes over the
+ * names in keep (NULL-ended; may be NULL), with the subtrees beneath them;
+ * the old node loses its name, so what else the kernel holds of it or
+ * beneath it answers ESTALE.  0, or -ENOMEM and nothing changed.
+ */
+int inode_replace_dir(uint64_t parent, const char *name,
+		      const char *const *keep);
+
 /*
  * A lookup of the name found nothing: it leaves its node if that node has
  * other names, so paths of the node go through those (another process

@@ -125,6 +125,13 @@ int router_add_internal(const char *prefix, struct vfs_mount *vm, bool visible,
 int router_remove(const char *prefix, bool force, struct vfs_error *err);
 
 /*
+ * The prefixes of the mounts strictly beneath `path` (hidden ones too), as
+ * a NULL-ended array of new strings; the caller frees each and the array.
+ * NULL when out of memory.
+ */
+char **router_prefixes_beneath(const char *path);
+
+/*
  * Call fn(vm, rel, ctx) on the instance serving vfsd path `path` (rel: the
  * path inside it), with a reference on the mount held for the call, and
  * return its result: for control commands on one file (vfsctl image).

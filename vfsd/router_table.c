@@ -217,6 +217,30 @@ char **rt_child_prefixes(const char *path, size_t *count)
 	return names;
 }
 
+char **router_prefixes_beneath(const char *path)
+{
+	char **out;
+	size_t n = 0;
+
+	pthread_rwlock_rdlock(&table_lock);
+	out = calloc(nmounts + 1, sizeof(*out));
+	for (size_t i = 0; out && i < nmounts; i++) {
+		if (!leads_to(path, mounts[i]->prefix))
+			continue;
+		out[n] = strdup(mounts[i]->prefix);
+		if (!out[n]) {
+			while (n)
+				free(out[--n]);
+			free(out);
+			out = NULL;
+			break;
+		}
+		n++;
+	}
+	pthread_rwlock_unlock(&table_lock);
+	return out;
+}
+
 void rt_virtual_stat(const char *path, struct stat *st)
 {
 	/* the short basis keeps earlier versions' inode numbers (hash.h) */

@@ -222,9 +222,17 @@ static int nfsb_readlink_full(struct nfsb_mount *m, const char *full,
  * what the first try asked for (its type; a device's number; a symlink's
  * target), which the first try then made.  Anything else there is the
  * genuine EEXIST.
+ *
+ * Nothing tells an object the first try made from one made by someone
+ * else just before it arrived (the first try's lost reply was then that
+ * EEXIST): so when we run as root, only an object the caller owns
+ * already is taken as made.  One of our own identity would otherwise be
+ * given to the caller (nfsb_created -> nfsb_chown_new): root's directory
+ * to any user who can write its parent.
  */
 static bool nfsb_resent_made(struct nfsb_mount *m, const char *full,
-			     mode_t mode, dev_t rdev, const char *target)
+			     const struct vfs_cred *cred, mode_t mode,
+			     dev_t rdev, const char *target)
 {
 	struct stat st;
 	char *link = NULL;
@@ -232,6 +240,8 @@ static bool nfsb_resent_made(struct nfsb_mount *m, const char *full,
 
 	if (nfsb_lstat_full(m, full, &st, false) < 0 ||
 	    (st.st_mode & S_IFMT) != (mode & S_IFMT))
+		return false;
+	if (m->root_user && cred && st.st_uid != cred->uid)
 		return false;
 	if ((S_ISCHR(mode) || S_ISBLK(mode)) && st.st_rdev != rdev)
 		return false;
@@ -292,7 +302,7 @@ int nfsb_mknod(struct vfs_mount *vm, const char *path, mode_t mode, dev_t rdev,
 
 		ret = nfsb_simple_resent(m, NFSB_MKNOD, &g, &resent);
 		if (ret == -EEXIST && resent &&
-		    nfsb_resent_made(m, full, mode, rdev, NULL)) {
+		    nfsb_resent_made(m, full, cred, mode, rdev, NULL)) {
 			nfsb_log_resent(m, "mknod", full);
 			ret = 0;
 		}
@@ -319,7 +329,7 @@ int nfsb_mkdir(struct vfs_mount *vm, const char *path, mode_t mode,
 	g = (struct nfsb_args){.a = full, .x = mode & 07777};
 	ret = nfsb_simple_resent(m, NFSB_MKDIR, &g, &resent);
 	if (ret == -EEXIST && resent &&
-	    nfsb_resent_made(m, full, S_IFDIR, 0, NULL)) {
+	    nfsb_resent_made(m, full, cred, S_IFDIR, 0, NULL)) {
 		nfsb_log_resent(m, "mkdir", full);
 		ret = 0;
 	}
@@ -345,7 +355,7 @@ int nfsb_symlink(struct vfs_mount *vm, const char *target, const char *path,
 	g = (struct nfsb_args){.a = full, .b = target};
 	ret = nfsb_simple_resent(m, NFSB_SYMLINK, &g, &resent);
 	if (ret == -EEXIST && resent &&
-	    nfsb_resent_made(m, full, S_IFLNK, 0, target)) {
+	    nfsb_resent_made(m, full, cred, S_IFLNK, 0, target)) {
 		nfsb_log_resent(m, "symlink", full);
 		ret = 0;
 	}

@@ -97,11 +97,13 @@ void remote_slots_up_locked(struct remote_slots *ss, int idx, void *conn)
 }
 
 /* Whether any slot holds a connection (the server answered it once and
- * no call has found it broken since). */
+ * no call has found it broken since).  A doomed one does not count: it
+ * is out on a call and will be dropped when put back (fail_all), so the
+ * mount must not wait on it as if it worked. */
 static bool remote_slots_any_live_locked(const struct remote_slots *ss)
 {
 	for (size_t i = 0; i < ss->n; i++)
-		if (ss->slot[i].conn)
+		if (ss->slot[i].conn && !ss->slot[i].doomed)
 			return true;
 	return false;
 }
@@ -239,7 +241,10 @@ static int remote_slots_wait_get(struct remote_slots *ss, int want,
 		if (want >= 0) {
 			const struct remote_slot *s = &ss->slot[want];
 
-			if (pinned && (s->gen != gen || !s->conn)) {
+			/* (a doomed one is dropped when put back: waiting for
+			 * its call would only delay the -ESTALE) */
+			if (pinned &&
+			    (s->gen != gen || !s->conn || s->doomed)) {
 				ret = -ESTALE;
 				break;
 			}
@@ -600,6 +605,7 @@ int remote_slots_maint_next_locked(struct remote_slots *ss)
 		return -1;
 	ss->slot[idx].busy = true;
 	ss->connecting = true;
+	ss->attempt_epoch = ss->epoch;
 	return idx;
 }
 
@@ -618,6 +624,10 @@ void remote_slots_maint_done_locked(struct remote_slots *ss, int idx, int rc,
 		s->gen++;
 	} else if (rc == 0) {
 		remote_slots_up_locked(ss, idx, conn);
+		/* begun before a failure of all that came meanwhile, it may
+		 * be as dead as those: its own failure then goes alone, and
+		 * not with the connections made since */
+		s->epoch = ss->attempt_epoch;
 		ss->next_attempt = ss->last_attempt_end;
 	} else {
 		bool any_up = remote_slots_any_live_locked(ss);

@@ -52,7 +52,9 @@
  *                   the path to it): idle ones are dropped at once, busy
  *                   ones when they are put back.  Only those of the same
  *                   epoch, though: each such failure starts a new epoch
- *                   and a slot remembers the epoch it connected in, so
+ *                   and a slot remembers the epoch its connect began
+ *                   in (one that ends after a failure may be as dead as
+ *                   the connections that failure dropped), so
  *                   that a late failure of a connection made before the
  *                   last failure (busy then, failing only now) drops that
  *                   connection alone and not the ones made since.
@@ -68,7 +70,8 @@
  *
  * Pinning: remote_slots_get_pinned() checks out one given slot, and only
  * while it still holds the connection of generation `gen` (sftp: a file's
- * handle lives on one session); otherwise it answers -ESTALE at once and
+ * handle lives on one session), not doomed by fail_all; otherwise it
+ * answers -ESTALE at once and
  * the caller reopens its handle elsewhere, instead of a connect.
  *
  * Who closes a dropped connection: with ops->close, the core (without the
@@ -106,7 +109,8 @@ struct remote_slot {
 			      * before this (vfs_mono_s) */
 	int load;            /* REMOTE_PICK_LEAST_LOADED: remote_slots_load */
 	bool doomed;         /* fail_all: drop the connection when put back */
-	unsigned epoch;      /* fail_all: the pool's epoch when it connected */
+	unsigned epoch;      /* fail_all: the pool's epoch when its connect
+			      * began */
 };
 
 struct remote_slot_ops {
@@ -166,6 +170,7 @@ struct remote_slots {
 	pthread_cond_t maint_cond;        /* wakes the maintenance thread */
 	bool probe_waiter;                /* a checkout waits for an attempt */
 	unsigned attempt_seq;             /* bumped when an attempt ends */
+	unsigned attempt_epoch;           /* fail_all: epoch when it began */
 	struct timespec next_attempt;     /* CLOCK_MONOTONIC */
 	struct timespec last_attempt_end; /* CLOCK_MONOTONIC */
 };

@@ -364,6 +364,70 @@ class Control(harness.TestCase):
         self.assertEqual(read_file(self.v.path("m", "sub", "f")), b"new")
         self.assertFalse(os.path.exists(os.path.join(new, "sub", "g")))
 
+    def test_nested_mount_survives_removal_of_outer(self):
+        """Removing a mount leaves a mount nested beneath it alone: what
+        the kernel holds of the inner mount (an open directory, a cwd)
+        still reaches the inner mount's files, also once the prefix is
+        looked up again (a virtual directory now, another object than the
+        removed mount's root), while what it holds of the removed mount,
+        its root included, is dead."""
+        outer, inner = tmpdir(), tmpdir()
+        os.mkdir(os.path.join(outer, "own"))
+        os.mkdir(os.path.join(inner, "sub"))
+        write_file(os.path.join(inner, "sub", "f"), b"inner")
+        vfsctl(self.v, "mount", "add", "/o", "file://" + outer, "cache_ttl=0",
+               "passthrough=no")
+        vfsctl(self.v, "mount", "add", "/o/in", "file://" + inner, "cache_ttl=0",
+               "passthrough=no")
+        fd = os.open(self.v.path("o", "in", "sub"), os.O_RDONLY | os.O_DIRECTORY)
+        own = os.open(self.v.path("o", "own"), os.O_RDONLY | os.O_DIRECTORY)
+        root = os.open(self.v.path("o"), os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            vfsctl(self.v, "mount", "remove", "/o")
+            for _ in range(2):
+                f = os.open("f", os.O_RDONLY, dir_fd=fd)
+                try:
+                    self.assertEqual(os.read(f, 10), b"inner")
+                finally:
+                    os.close(f)
+                # the prefix by its path: the virtual directory
+                self.assertEqual(read_file(self.v.path("o", "in", "sub", "f")),
+                                 b"inner")
+                self.assertEqual(os.listdir(self.v.path("o")), ["in"])
+            for d in (own, root):
+                with self.assertRaises(OSError) as cm:
+                    os.stat(".", dir_fd=d)
+                self.assertEqual(cm.exception.errno, errno.ESTALE)
+        finally:
+            os.close(fd)
+            os.close(own)
+            os.close(root)
+
+    def test_nodes_of_a_removed_root_mount_stay_dead(self):
+        """As test_nodes_of_a_removed_mount_stay_dead, for a mount at the
+        root prefix "/", whose node (the root) has no name to lose."""
+        old, new = tmpdir(), tmpdir()
+        for d, data in ((old, b"old"), (new, b"new")):
+            os.mkdir(os.path.join(d, "sub"))
+            write_file(os.path.join(d, "sub", "f"), data)
+        vfsctl(self.v, "mount", "add", "/", "file://" + old, "cache_ttl=0",
+               "passthrough=no")
+        fd = os.open(self.v.path("sub"), os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            vfsctl(self.v, "mount", "remove", "--force", "/")
+            vfsctl(self.v, "mount", "add", "/", "file://" + new, "cache_ttl=0",
+                   "passthrough=no")
+            with self.assertRaises(OSError) as cm:
+                f = os.open("f", os.O_RDONLY, dir_fd=fd)
+                os.close(f)
+            self.assertEqual(cm.exception.errno, errno.ESTALE)
+        finally:
+            os.close(fd)
+        self.assertEqual(read_file(self.v.path("sub", "f")), b"new")
+        # vfsd's own mount beneath the root prefix lives on
+        self.assertTrue(os.path.isdir(self.v.path(".vfsd")))
+        vfsctl(self.v, "mount", "remove", "/")
+
     def test_mount_add_hides_password(self):
         """A malformed URL with a password is refused without showing it,
         to the client and in the log."""

@@ -336,6 +336,36 @@ class LostReplies(harness.TestCase):
         with self.assertRaises(FileExistsError):
             os.mkdir(v.path("n", "d"))
 
+    def test_mkdir_existing_not_given_away(self):
+        """A retried MKDIR's EEXIST for a directory that was there before
+        the first try (whose lost reply was that EEXIST) is no success for
+        the caller: a directory of vfsd's own identity (root's), made by
+        root on the server just before the caller's MKDIR arrived, is not
+        given to the caller as if the caller had made it."""
+        target = os.path.join(self.dir, "d")
+        mkdir3 = rpcrelay.proc_is(3, rpcrelay.NFSPROC3_MKDIR)
+
+        def root_first(prog, vers, proc, payload):
+            # root takes the name on the server as the MKDIR goes out
+            if not mkdir3(prog, vers, proc, payload):
+                return False
+            os.mkdir(target, 0o755)
+            return True
+
+        r = RpcRelay(self.g.nfs_port, lose=root_first).start()
+        self.addCleanup(r.stop)
+        base = harness.reachable_tmpdir("vfsd-lost-")
+        os.mkdir(os.path.join(base, "mnt"), 0o755)
+        v = Vfsd([("/n", self.g.url("/" + os.path.basename(self.dir), version=3,
+                                    nfsport=r.port, cache_ttl=0))],
+                 args=["-o", "allow_other,default_permissions"],
+                 mnt=os.path.join(base, "mnt")).start()
+        self.addCleanup(v.stop)
+        user = harness.Account("attacker", 4242, 4242, [])
+        self.assertEqual(harness.try_as(user, os.mkdir, v.path("n", "d")), "EEXIST")
+        self._lost(r)
+        self.assertEqual(os.stat(target).st_uid, 0)
+
     def test_symlink(self):
         r, v = self._vfsd(rpcrelay.proc_is(3, rpcrelay.NFSPROC3_SYMLINK))
         os.symlink("target", v.path("n", "l"))
