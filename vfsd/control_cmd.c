@@ -259,11 +259,15 @@ static int cmd_mount(FILE *out, char **argv, int argc, struct vfs_error *err)
 		snprintf(prefix, sizeof(prefix), "%s", argv[1 + force]);
 		pthread_mutex_lock(&ctl_change_lock);
 		ret = router_remove(prefix, force, err);
+		/* before a mount added at the prefix by another client can
+		 * get nodes of its own, which this would kill */
+		if (ret == 0) {
+			vfs_path_normalize(prefix);
+			fuse_ops_forget_mount(prefix);
+		}
 		pthread_mutex_unlock(&ctl_change_lock);
 		if (ret < 0)
 			return ret;
-		vfs_path_normalize(prefix);
-		fuse_ops_forget_mount(prefix);
 		ctl_invalidate(prefix);
 		fprintf(out, "removed %s\n", prefix);
 		return 0;

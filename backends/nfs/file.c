@@ -4,6 +4,8 @@
  * keeps an unlinked one reachable, open and create, COMMIT at flush and
  * fsync, release.  Reads and writes are in io.c.
  */
+#include <sys/random.h>
+
 #include "backends/nfs/internal.h"
 
 /* ---- Open-file tracking and silly rename --------------------------------- */
@@ -282,6 +284,8 @@ struct nfsb_create3req {
 	char verf[NFS3_CREATEVERFSIZE];
 	char fh[NFSB_V3_FHSIZE]; /* the new file's, when the reply has it */
 	int fh_len;
+	uint64_t fileid; /* the new file's, when the reply has attributes */
+	bool have_fileid;
 	mode_t mode; /* for nfsb_start_excl_setattr3 */
 };
 
@@ -300,7 +304,12 @@ static void nfsb_cb_create3(struct rpc_context *rpc, int status, void *data,
 		post_op_fh3 *obj = &res->CREATE3res_u.resok.obj;
 		nfs_fh3 *h = &obj->post_op_fh3_u.handle;
 
+		post_op_attr *at = &res->CREATE3res_u.resok.obj_attributes;
+
 		r->fh_len = 0;
+		r->have_fileid = at->attributes_follow;
+		if (at->attributes_follow)
+			r->fileid = at->post_op_attr_u.attributes.fileid;
 		if (obj->handle_follows && h->data.data_len > 0 &&
 		    h->data.data_len <= NFSB_V3_FHSIZE) {
 			memcpy(r->fh, h->data.data_val, h->data.data_len);
@@ -358,7 +367,9 @@ static int nfsb_start_excl_setattr3(struct nfsb_op *op, struct nfsb_wait *w,
 				      nfsb_cb_excl_setattr3, &a, w);
 }
 
-/* A verifier no other create of ours has. */
+/* A verifier no other create of ours has: random, as two creates a few
+ * microseconds apart must not share one; the clock and a counter only
+ * where the kernel has no randomness to give. */
 static void nfsb_create_verf(char *verf, size_t len)
 {
 	static unsigned long seq;
@@ -366,6 +377,8 @@ static void nfsb_create_verf(char *verf, size_t len)
 	struct timespec ts;
 	uint64_t v;
 
+	if (getrandom(verf, len, GRND_NONBLOCK) == (ssize_t)len)
+		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	v = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 	v ^= (uint64_t)getpid() << 40 ^ (uint64_t)n << 20;
@@ -377,10 +390,12 @@ static void nfsb_create_verf(char *verf, size_t len)
  * Create nf->path with an NFSv3 EXCLUSIVE CREATE (see above) and set its
  * mode: 0 or -errno (-EEXIST: the name was taken by another).  On success
  * fh (NFSB_V3_FHSIZE bytes) holds the new file's handle and *fh_len its
- * length, 0 if the server did not give it.
+ * length, 0 if the server did not give it; then *fileid is the new file's
+ * number, -1 when the reply had no attributes either.
  */
 static int nfsb_v3_create_excl(struct nfsb_mount *m, struct nfsb_file *nf,
-			       mode_t mode, char *fh, int *fh_len)
+			       mode_t mode, char *fh, int *fh_len,
+			       int64_t *fileid)
 {
 	struct nfsb_create3req r = {.mode = mode};
 	char *dir = vfs_path_parent(nf->path);
@@ -424,6 +439,7 @@ static int nfsb_v3_create_excl(struct nfsb_mount *m, struct nfsb_file *nf,
 	if (ret == 0) {
 		memcpy(fh, r.fh, (size_t)r.fh_len);
 		*fh_len = r.fh_len;
+		*fileid = r.have_fileid ? (int64_t)r.fileid : -1;
 	}
 	return ret;
 }
@@ -463,6 +479,8 @@ int nfsb_create(struct vfs_mount *vm, const char *path, int flags, mode_t mode,
 	bool created = true, excl3;
 	char fh3[NFSB_V3_FHSIZE];
 	int fh3_len = 0;
+	int64_t fileid3 = -1;
+	bool other = false;
 	int swapped = 0;
 	uint64_t gen = 0;
 	int ret = -ENOMEM;
@@ -495,18 +513,35 @@ again:
 			break;
 	}
 	if (excl3) {
-		ret = nfsb_v3_create_excl(m, nf, mode, fh3, &fh3_len);
+		other = false;
+		ret = nfsb_v3_create_excl(m, nf, mode, fh3, &fh3_len, &fileid3);
 		/* libnfs's handle, found by name (see below) */
 		if (ret == 0)
 			ret = nfsb_do_open(
 				m, nf, flags & ~(O_CREAT | O_EXCL | O_TRUNC),
 				0);
+		/* without the CREATE's handle, nothing is set through the
+		 * name's file before it is known to be the one made: by its
+		 * number, from the reply's attributes */
+		if (ret == 0 && !fh3_len) {
+			ret = nfsb_fgetattr(&nf->base, st);
+			if (ret == 0 && fileid3 < 0) {
+				log_warn(
+					"%s: the server's CREATE reply for %s "
+					"named neither the file nor its number",
+					m->display, full);
+				ret = -EIO;
+			} else if (ret == 0) {
+				other = (uint64_t)st->st_ino !=
+					(uint64_t)fileid3;
+			}
+		}
 	}
 	if (ret < 0) {
 		nfsb_file_free(nf);
 		goto out;
 	}
-	if (created && (m->version == 4 || (excl3 && !fh3_len)))
+	if (created && !other && (m->version == 4 || (excl3 && !fh3_len)))
 		ret = nfsb_excl_fixup(nf, mode);
 	/* GETATTR through the new handle: no path walk. */
 	nfsb_invalidate(m, full);
@@ -514,7 +549,8 @@ again:
 	if (ret == 0)
 		ret = nfsb_fgetattr(&nf->base, st);
 	if (ret == 0 && created && m->version == 3 &&
-	    (excl3 ? !nfsb_same_fh3(nf, fh3, fh3_len) : !nfsb_fresh_file(st))) {
+	    (excl3 ? other || !nfsb_same_fh3(nf, fh3, fh3_len)
+		   : !nfsb_fresh_file(st))) {
 		/*
 		 * libnfs 4.0 finds the handle of the file its CREATE made by
 		 * a LOOKUP of the name afterwards: another object renamed

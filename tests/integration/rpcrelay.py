@@ -19,6 +19,14 @@ calls; the first `lose_count` of them go that way:
     with RpcRelay(g.nfs_port, lose=proc_is(3, NFSPROC3_MKDIR)) as r:
         r.lost                      # how many replies were lost
 
+Or pass a call on and change its reply: `rewrite` is a pair (predicate
+as for `lose`, function of the reply's payload giving the new payload),
+for replies a real server would not send on demand:
+
+    with RpcRelay(g.nfs_port, rewrite=(proc_is(3, NFSPROC3_CREATE),
+                                       create3_reply(handle=False))) as r:
+        r.rewritten                 # how many replies were changed
+
 Threads in this process; stop() (or the harness's cleanups) closes the
 listener and every relayed connection.
 """
@@ -48,6 +56,44 @@ def proc_is(version, proc):
     """A `lose` predicate: the NFS calls of one procedure."""
     return lambda prog, vers, p, payload: (
         (prog, vers, p) == (NFS_PROGRAM, version, proc))
+
+
+FATTR3_SIZE = 84       # type mode nlink uid gid, size used rdev fsid fileid, 3 times
+FATTR3_FILEID = 52     # offset of fileid in it
+
+
+def _reply_body(payload):
+    """Where the procedure's result starts in an accepted RPC reply."""
+    (vlen,) = struct.unpack_from(">I", payload, 16)
+    return 16 + 4 + (vlen + 3) // 4 * 4 + 4
+
+
+def create3_reply(handle=True, attributes=True, fileid_delta=0):
+    """A `rewrite` function for an NFSv3 CREATE's successful reply: leave
+    out the new file's handle and/or its attributes, or give another
+    file number in them (a reply that names another object)."""
+    def fn(payload):
+        pos = _reply_body(payload)
+        (status,) = struct.unpack_from(">I", payload, pos)
+        if status != 0:
+            return payload
+        pos += 4
+        head = payload[:pos]
+        (follows,) = struct.unpack_from(">I", payload, pos)
+        end = _opaque(payload, pos + 4) if follows else pos + 4
+        fh = payload[pos:end] if handle else struct.pack(">I", 0)
+        pos = end
+        (follows,) = struct.unpack_from(">I", payload, pos)
+        end = pos + 4 + (FATTR3_SIZE if follows else 0)
+        attrs = bytearray(payload[pos:end])
+        if follows and fileid_delta:
+            off = 4 + FATTR3_FILEID
+            (fid,) = struct.unpack_from(">Q", attrs, off)
+            struct.pack_into(">Q", attrs, off, fid + fileid_delta)
+        if not attributes:
+            attrs = bytearray(struct.pack(">I", 0))
+        return head + fh + bytes(attrs) + payload[end:]
+    return fn
 
 
 def _opaque(payload, pos):
@@ -103,9 +149,9 @@ def v4_op_is(opnum):
 
 class RpcRelay:
     def __init__(self, target_port, drop=(), target_addr="127.0.0.1",
-                 lose=None, lose_count=1):
+                 lose=None, lose_count=1, rewrite=None):
         """drop: a set of (program, version, procedure) whose calls are
-        swallowed.  lose: see the head comment."""
+        swallowed.  lose, rewrite: see the head comment."""
         self.target = (target_addr, target_port)
         self.drop = set(drop)
         self.dropped = 0
@@ -113,6 +159,9 @@ class RpcRelay:
         self.lose_left = lose_count
         self.lost = 0
         self._lose_xids = set()
+        self.rewrite = rewrite
+        self.rewritten = 0
+        self._rewrite_xids = set()
         self._socks = []
         self._lock = threading.Lock()
         self._ls = None
@@ -164,7 +213,8 @@ class RpcRelay:
                     return
                 self._socks += [c, s]
             threading.Thread(target=self._calls, args=(c, s), daemon=True).start()
-            replies = self._replies_losing if self.lose else self._replies
+            replies = (self._replies_losing if self.lose or self.rewrite
+                       else self._replies)
             threading.Thread(target=replies, args=(s, c), daemon=True).start()
 
     @staticmethod
@@ -207,6 +257,10 @@ class RpcRelay:
                                     and self.lose(prog, vers, proc, payload)):
                                 self.lose_left -= 1
                                 self._lose_xids.add(_xid)
+                    if mtype == 0 and self.rewrite and self.rewrite[0](
+                            prog, vers, proc, payload):
+                        with self._lock:
+                            self._rewrite_xids.add(_xid)
                 dst.sendall(raw)
         except (OSError, EOFError):
             pass
@@ -227,7 +281,8 @@ class RpcRelay:
 
     def _replies_losing(self, src, dst):
         """_replies record by record: a reply to a call to lose is not
-        passed on, and both connections are reset instead."""
+        passed on, and both connections are reset instead; a reply to a
+        call to rewrite is passed on changed, as one fragment."""
         try:
             while True:
                 raw, payload = self._record(src)
@@ -238,6 +293,13 @@ class RpcRelay:
                         if hit:
                             self._lose_xids.discard(xid)
                             self.lost += 1
+                        change = xid in self._rewrite_xids
+                        if change:
+                            self._rewrite_xids.discard(xid)
+                            self.rewritten += 1
+                    if change:
+                        payload = self.rewrite[1](payload)
+                        raw = struct.pack(">I", 0x80000000 | len(payload)) + payload
                     if hit:
                         for sock in (dst, src):
                             with contextlib.suppress(OSError):

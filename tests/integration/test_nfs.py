@@ -449,6 +449,49 @@ class LostReplies(harness.TestCase):
         self.assertEqual(os.stat(os.path.join(self.dir, "y")).st_mode & 0o777, 0o600)
         self.assertEqual(read_file(os.path.join(self.dir, "y")), b"theirs")
 
+    def _vfsd_rewrite(self, fn):
+        r = RpcRelay(self.g.nfs_port, rewrite=(
+            rpcrelay.proc_is(3, rpcrelay.NFSPROC3_CREATE), fn)).start()
+        self.addCleanup(r.stop)
+        sub = "/" + os.path.basename(self.dir)
+        v = Vfsd([("/n", self.g.url(sub, version=3, nfsport=r.port,
+                                    cache_ttl=0))]).start()
+        self.addCleanup(v.stop)
+        return r, v
+
+    def test_exclusive_create_v3_without_handle(self):
+        """A CREATE reply without the new file's handle (optional in
+        NFSv3): the file the name leads to is the one made, by its number
+        in the reply's attributes, and gets the mode asked for."""
+        r, v = self._vfsd_rewrite(rpcrelay.create3_reply(handle=False))
+        fd = os.open(v.path("n", "x"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o604)
+        os.close(fd)
+        self.assertEqual(r.rewritten, 1, "the relay changed no CREATE reply")
+        self.assertEqual(os.stat(os.path.join(self.dir, "x")).st_mode & 0o777, 0o604)
+
+    def test_exclusive_create_v3_names_another_file(self):
+        """The reply gives no handle and its file number is not that of
+        the file the name leads to (another object put there in between):
+        nothing is set through the name, and O_EXCL fails with EEXIST."""
+        r, v = self._vfsd_rewrite(rpcrelay.create3_reply(handle=False, fileid_delta=1))
+        with self.assertRaises(FileExistsError):
+            os.open(v.path("n", "x"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o604)
+        self.assertEqual(r.rewritten, 1, "the relay changed no CREATE reply")
+        st = os.stat(os.path.join(self.dir, "x"))
+        self.assertNotEqual(st.st_mode & 0o777, 0o604,
+                            "the mode was set on a file the CREATE did not name")
+
+    def test_exclusive_create_v3_without_handle_or_attributes(self):
+        """Neither handle nor attributes: the file cannot be told from
+        another put at its name, so nothing is set through the name and
+        the open fails with EIO (a server that answers so is rare)."""
+        r, v = self._vfsd_rewrite(rpcrelay.create3_reply(handle=False, attributes=False))
+        with self.assertRaises(OSError) as cm:
+            os.open(v.path("n", "x"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o604)
+        self.assertEqual(cm.exception.errno, errno.EIO)
+        self.assertEqual(r.rewritten, 1, "the relay changed no CREATE reply")
+        self.assertNotEqual(os.stat(os.path.join(self.dir, "x")).st_mode & 0o777, 0o604)
+
     def test_exclusive_create_v4_close_lost(self):
         """NFSv4: the CLOSE right after an OPEN that created the file
         loses its reply with the connection.  The file is open all the
