@@ -5,9 +5,14 @@
  * sets the call's deadline), set up the completion, queue the request,
  * run the event loop until the answer is in or the deadline passes, fold
  * the outcome into 0 or -errno, check the context in, and go once more on
- * a fresh context when an idle one was found broken.  The calls differ
+ * a fresh context when an idle one was found broken, or again after a
+ * wait when the server said "try again later".  The calls differ
  * only in how they queue their request (an nfsb_start_fn).
  */
+#include <errno.h>
+#include <time.h>
+
+#include "backends/callctx.h"
 #include "backends/nfs/internal.h"
 
 int nfsb_call_on(struct nfsb_op *op, nfsb_start_fn start, void *arg)
@@ -25,10 +30,41 @@ int nfsb_call_on(struct nfsb_op *op, nfsb_start_fn start, void *arg)
 	return nfsb_finish(op, &w);
 }
 
+/*
+ * After a "try again later" answer (NFS3ERR_JUKEBOX, NFS4ERR_DELAY: libnfs
+ * gives -EAGAIN; the server had not done it): wait before the next try,
+ * 50 ms doubling to 1 s, as long as the mount's timeout from the first
+ * answer (cut short by the thread's deadline) allows.  False: give up.
+ */
+static bool nfsb_jukebox_wait(struct nfsb_mount *m, int64_t *give_up_ns,
+			      unsigned *delay_ms)
+{
+	int64_t now = vfs_mono_ns(), until;
+	struct timespec ts;
+
+	if (!*give_up_ns)
+		*give_up_ns = now + vfs_call_budget_ms(m->timeout * 1000L) *
+					    1000000LL;
+	*delay_ms = *delay_ms ? *delay_ms * 2 : 50;
+	if (*delay_ms > 1000)
+		*delay_ms = 1000;
+	until = now + *delay_ms * 1000000LL;
+	if (until >= *give_up_ns)
+		return false;
+	ts = (struct timespec){.tv_sec = *delay_ms / 1000,
+			       .tv_nsec = (*delay_ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+	return true;
+}
+
 int nfsb_call_resent(struct nfsb_mount *m, nfsb_start_fn start, void *arg,
 		     bool *resent)
 {
 	struct nfsb_op op;
+	int64_t give_up = 0;
+	unsigned delay = 0;
 	int ret, tries = 0;
 
 	*resent = false;
@@ -38,6 +74,12 @@ int nfsb_call_resent(struct nfsb_mount *m, nfsb_start_fn start, void *arg,
 			return ret;
 		ret = nfsb_call_on(&op, start, arg);
 		nfsb_put(&op);
+		/* the server may have begun a non-idempotent call it then
+		 * answered JUKEBOX for: its retry is judged as resent */
+		if (ret == -EAGAIN && nfsb_jukebox_wait(m, &give_up, &delay)) {
+			*resent = true;
+			continue;
+		}
 		if (!nfsb_retry(&op, ret, &tries))
 			return ret;
 		*resent = true;

@@ -296,8 +296,10 @@ int nfsb_call_on(struct nfsb_op *op, nfsb_start_fn start, void *arg);
 /*
  * One request on a context of m's pool, checked out for it (nfsb_get: the
  * call's deadline) and in again, and made once more on a fresh context
- * when its context was found broken (nfsb_retry).  `start` may run twice:
- * it sets up afresh whatever it gives libnfs.  0 or -errno.
+ * when its context was found broken (nfsb_retry); after a "try again
+ * later" (JUKEBOX, DELAY) again after a wait, within the mount's timeout.
+ * `start` may run several times: it sets up afresh whatever it gives
+ * libnfs.  0 or -errno (-EAGAIN: still "later" when the time was up).
  */
 int nfsb_call(struct nfsb_mount *m, nfsb_start_fn start, void *arg);
 /*

@@ -38,6 +38,7 @@ import threading
 import harness
 
 NFS_PROGRAM = 100003
+NFSPROC3_GETATTR = 1
 NFSPROC3_CREATE = 8
 NFSPROC3_MKDIR = 9
 NFSPROC3_SYMLINK = 10
@@ -48,6 +49,7 @@ NFSPROC3_LINK = 15
 NFSPROC3_MKNOD = 11
 NFSPROC3_PATHCONF = 20
 NFSPROC4_COMPOUND = 1
+NFS3ERR_JUKEBOX = 10008
 OP4_CLOSE = 4
 OP4_OPEN = 18
 
@@ -94,6 +96,13 @@ def create3_reply(handle=True, attributes=True, fileid_delta=0):
             attrs = bytearray(struct.pack(">I", 0))
         return head + fh + bytes(attrs) + payload[end:]
     return fn
+
+
+def status_reply(status):
+    """A `rewrite` function: the reply becomes a bare failure with this
+    NFS status (for procedures whose failure carries nothing more, as
+    GETATTR's)."""
+    return lambda payload: payload[:_reply_body(payload)] + struct.pack(">I", status)
 
 
 def _opaque(payload, pos):

@@ -492,6 +492,36 @@ class LostReplies(harness.TestCase):
         self.assertEqual(r.rewritten, 1, "the relay changed no CREATE reply")
         self.assertNotEqual(os.stat(os.path.join(self.dir, "x")).st_mode & 0o777, 0o604)
 
+    def test_jukebox_is_tried_again(self):
+        """A server that answers "try again later" (NFS3ERR_JUKEBOX: busy,
+        nothing done) is asked again after a short wait, as the kernel's
+        client does, and the caller sees the answer, not EAGAIN."""
+        write_file(os.path.join(self.dir, "f"), b"x" * 10)
+        armed = threading.Event()
+        left = [2]
+        getattr3 = rpcrelay.proc_is(3, rpcrelay.NFSPROC3_GETATTR)
+
+        def busy(prog, vers, proc, payload):
+            if not (armed.is_set() and getattr3(prog, vers, proc, payload)) or not left[0]:
+                return False
+            left[0] -= 1
+            return True
+
+        r = RpcRelay(self.g.nfs_port, rewrite=(
+            busy, rpcrelay.status_reply(rpcrelay.NFS3ERR_JUKEBOX))).start()
+        self.addCleanup(r.stop)
+        sub = "/" + os.path.basename(self.dir)
+        v = Vfsd([("/n", self.g.url(sub, version=3, nfsport=r.port,
+                                    cache_ttl=0))]).start()
+        self.addCleanup(v.stop)
+        fd = os.open(v.path("n", "f"), os.O_RDONLY)
+        try:
+            armed.set()
+            self.assertEqual(os.fstat(fd).st_size, 10)
+        finally:
+            os.close(fd)
+        self.assertEqual(r.rewritten, 2, "the relay answered no GETATTR with JUKEBOX")
+
     def test_exclusive_create_v4_close_lost(self):
         """NFSv4: the CLOSE right after an OPEN that created the file
         loses its reply with the connection.  The file is open all the
