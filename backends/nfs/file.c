@@ -535,6 +535,11 @@ again:
 				other = (uint64_t)st->st_ino !=
 					(uint64_t)fileid3;
 			}
+			if (ret < 0) {
+				/* open: its handle goes with it */
+				nfsb_release(&nf->base);
+				goto out;
+			}
 		}
 	}
 	if (ret < 0) {
