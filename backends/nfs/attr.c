@@ -169,8 +169,8 @@ int nfsb_fgetattr(struct vfs_file *f, struct stat *st)
 	return nfsb_call(m, nfsb_start_fstat, &fr);
 }
 
-static void nfsb_cb_setattr3(struct rpc_context *rpc, int status, void *data,
-			     void *priv)
+void nfsb_cb_setattr3(struct rpc_context *rpc, int status, void *data,
+		      void *priv)
 {
 	SETATTR3res *res = data;
 	int err = 0;

@@ -104,6 +104,31 @@ int nfsb_start_open(struct nfsb_op *op, struct nfsb_wait *w, void *arg)
 	return nfs_open_async(op->nfs, o->full, o->flags, nfsb_cb_ptr, &o->r);
 }
 
+int nfsb_v3_fh_on(struct nfsb_op *op, const char *full, char *fh, int *len)
+{
+	struct nfsb_openreq o = {.full = full, .flags = O_RDONLY};
+	struct nfs_fh *raw;
+	int ret = nfsb_call_on(op, nfsb_start_open, &o);
+
+	*len = 0;
+	if (ret == 0 && !o.r.ptr)
+		ret = -EIO;
+	if (ret < 0)
+		return ret;
+	raw = nfsb_rawfh(o.r.ptr, NFSB_V3_FHSIZE);
+	if (raw) {
+		memcpy(fh, raw->val, (size_t)raw->len);
+		*len = raw->len;
+	}
+	/* Freed at once, while the context that opened it is alive: a
+	 * request that fails destroys the context, and a close after that
+	 * would not be made at all (nfsb_call_on), leaking libnfs's handle.
+	 * An NFSv3 handle holds no server state, so this only frees it, and
+	 * the copy stays valid. */
+	nfsb_call_on(op, nfsb_start_close, o.r.ptr);
+	return 0;
+}
+
 int nfsb_start_close(struct nfsb_op *op, struct nfsb_wait *w, void *arg)
 {
 	return nfs_close_async(op->nfs, arg, nfsb_cb_status, w);

@@ -336,19 +336,6 @@ static int nfsb_start_create3(struct nfsb_op *op, struct nfsb_wait *w,
 				     nfsb_cb_create3, &a, r);
 }
 
-static void nfsb_cb_excl_setattr3(struct rpc_context *rpc, int status,
-				  void *data, void *priv)
-{
-	SETATTR3res *res = data;
-	int err = 0;
-
-	if (status != RPC_STATUS_SUCCESS)
-		err = -EFAULT;
-	else if (res->status != NFS3_OK)
-		err = nfsstat3_to_errno(res->status);
-	nfsb_wait_done(priv, err);
-}
-
 /* The mode asked for, and the times (which hold the verifier) now. */
 static int nfsb_start_excl_setattr3(struct nfsb_op *op, struct nfsb_wait *w,
 				    void *arg)
@@ -364,7 +351,7 @@ static int nfsb_start_excl_setattr3(struct nfsb_op *op, struct nfsb_wait *w,
 	a.new_attributes.atime.set_it = SET_TO_SERVER_TIME;
 	a.new_attributes.mtime.set_it = SET_TO_SERVER_TIME;
 	return rpc_nfs3_setattr_async(nfs_get_rpc_context(op->nfs),
-				      nfsb_cb_excl_setattr3, &a, w);
+				      nfsb_cb_setattr3, &a, w);
 }
 
 /* A verifier no other create of ours has: random, as two creates a few
@@ -410,27 +397,14 @@ static int nfsb_v3_create_excl(struct nfsb_mount *m, struct nfsb_file *nf,
 	r.name = slash + 1;
 	nfsb_create_verf(r.verf, sizeof(r.verf));
 	do {
-		struct nfsb_openreq o = {.full = dir, .flags = O_RDONLY};
-
 		ret = nfsb_get(m, -1, &op);
 		if (ret < 0)
 			break;
-		ret = nfsb_call_on(&op, nfsb_start_open, &o);
-		if (ret == 0 && !o.r.ptr)
-			ret = -EIO;
-		if (ret == 0) {
-			struct nfs_fh *raw =
-				nfsb_rawfh(o.r.ptr, NFSB_V3_FHSIZE);
-
-			r.dir_len = raw ? raw->len : 0;
-			if (raw)
-				memcpy(r.dir, raw->val, (size_t)raw->len);
-			/* an NFSv3 handle holds no server state: freed
-			 * at once, the copy stays valid */
-			nfsb_call_on(&op, nfsb_start_close, o.r.ptr);
-			ret = raw ? nfsb_call_on(&op, nfsb_start_create3, &r)
-				  : -EIO;
-		}
+		ret = nfsb_v3_fh_on(&op, dir, r.dir, &r.dir_len);
+		if (ret == 0)
+			ret = r.dir_len ? nfsb_call_on(&op, nfsb_start_create3,
+						       &r)
+					: -EIO;
 		nfsb_put(&op);
 	} while (nfsb_retry(&op, ret, &tries));
 	free(dir);

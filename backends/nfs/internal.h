@@ -321,6 +321,10 @@ struct nfsb_openreq {
 /* nfsb_start_fns: open or create `arg`, a struct nfsb_openreq; close the
  * struct nfsfh `arg` (libnfs frees it whatever the server answers). */
 int nfsb_start_open(struct nfsb_op *op, struct nfsb_wait *w, void *arg);
+/* The NFSv3 handle of `full`, found by an open on op's context and copied
+ * to fh (NFSB_V3_FHSIZE bytes), its length to *len (0: libnfs's handle was
+ * not plausible).  0 or -errno. */
+int nfsb_v3_fh_on(struct nfsb_op *op, const char *full, char *fh, int *len);
 int nfsb_start_close(struct nfsb_op *op, struct nfsb_wait *w, void *arg);
 
 /* ---- attr.c -------------------------------------------------------- */
@@ -334,6 +338,9 @@ int nfsb_setattr_path(struct nfsb_mount *m, const char *full,
 /* Set sa on the file nf has open, in one SETATTR of its handle. */
 int nfsb_fsetattr(struct nfsb_file *nf, const struct vfs_setattr *sa);
 int nfsb_fgetattr(struct vfs_file *f, struct stat *st);
+/* libnfs callback of a raw SETATTR3: completes the nfsb_wait `priv`. */
+void nfsb_cb_setattr3(struct rpc_context *rpc, int status, void *data,
+		      void *priv);
 
 /* ---- namespace.c ---------------------------------------------------- */
 

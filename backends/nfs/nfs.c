@@ -462,30 +462,12 @@ static int nfsb_v3_namemax(struct nfsb_mount *m, const char *full,
 
 	/* three requests on one context, the handle its own: not nfsb_call */
 	do {
-		struct nfsb_openreq o = {.full = full, .flags = O_RDONLY};
-
 		ret = nfsb_get(m, -1, &op);
 		if (ret < 0)
 			return ret;
-		ret = nfsb_call_on(&op, nfsb_start_open, &o);
-		if (ret == 0 && !o.r.ptr)
-			ret = -EIO;
-		if (ret == 0) {
-			struct nfs_fh *raw =
-				nfsb_rawfh(o.r.ptr, NFSB_V3_FHSIZE);
-
-			r.fh_len = raw ? raw->len : 0;
-			if (raw)
-				memcpy(r.fh, raw->val, (size_t)raw->len);
-			/* Freed before the PATHCONF, while the context that
-			 * opened it is alive: a PATHCONF that fails destroys
-			 * the context, and the close would then not be made
-			 * at all (nfsb_call_on), leaking libnfs's handle.
-			 * An NFSv3 handle holds no server state, so this
-			 * only frees it, and the copy stays valid. */
-			nfsb_call_on(&op, nfsb_start_close, o.r.ptr);
+		ret = nfsb_v3_fh_on(&op, full, r.fh, &r.fh_len);
+		if (ret == 0)
 			ret = nfsb_call_on(&op, nfsb_start_pathconf3, &r);
-		}
 		nfsb_put(&op);
 	} while (nfsb_retry(&op, ret, &tries));
 	if (ret < 0)
