@@ -21,6 +21,7 @@ Suite *config_suite(void);
 Suite *router_suite(void);
 Suite *inode_suite(void);
 Suite *sftp_suite(void);
+Suite *sftp_proto_suite(void);
 Suite *nfs_suite(void);
 Suite *lib_suite(void);
 Suite *remote_suite(void);
@@ -30,11 +31,17 @@ static const struct {
 	const char *name;
 	Suite *(*make)(void);
 } unit_suites[] = {
-	{"url", url_suite},       {"options", options_suite},
-	{"config", config_suite}, {"router", router_suite},
-	{"inode", inode_suite},   {"sftp", sftp_suite},
-	{"nfs", nfs_suite},       {"lib", lib_suite},
-	{"remote", remote_suite}, {"stack", stack_suite},
+	{"url", url_suite},
+	{"options", options_suite},
+	{"config", config_suite},
+	{"router", router_suite},
+	{"inode", inode_suite},
+	{"sftp", sftp_suite},
+	{"sftp_proto", sftp_proto_suite},
+	{"nfs", nfs_suite},
+	{"lib", lib_suite},
+	{"remote", remote_suite},
+	{"stack", stack_suite},
 };
 
 #define NSUITES (sizeof(unit_suites) / sizeof(unit_suites[0]))
