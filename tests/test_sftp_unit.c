@@ -31,25 +31,25 @@ START_TEST(test_status_errno)
 		unsigned long status;
 		int err;
 	} map[] = {
-		{LIBSSH2_FX_OK, 0},
-		{LIBSSH2_FX_NO_SUCH_FILE, -ENOENT},
-		{LIBSSH2_FX_NO_SUCH_PATH, -ENOENT},
-		{LIBSSH2_FX_PERMISSION_DENIED, -EACCES},
-		{LIBSSH2_FX_WRITE_PROTECT, -EROFS},
-		{LIBSSH2_FX_FAILURE, -EIO},
-		{LIBSSH2_FX_OP_UNSUPPORTED, -EOPNOTSUPP},
-		{LIBSSH2_FX_FILE_ALREADY_EXISTS, -EEXIST},
-		{LIBSSH2_FX_NO_SPACE_ON_FILESYSTEM, -ENOSPC},
-		{LIBSSH2_FX_QUOTA_EXCEEDED, -EDQUOT},
-		{LIBSSH2_FX_DIR_NOT_EMPTY, -ENOTEMPTY},
-		{LIBSSH2_FX_NOT_A_DIRECTORY, -ENOTDIR},
-		{LIBSSH2_FX_LINK_LOOP, -ELOOP},
-		{LIBSSH2_FX_INVALID_HANDLE, -EBADF},
-		{LIBSSH2_FX_NO_CONNECTION, -ENOTCONN},
-		{LIBSSH2_FX_CONNECTION_LOST, -ECONNABORTED},
+		{SFTP_FX_OK, 0},
+		{SFTP_FX_NO_SUCH_FILE, -ENOENT},
+		{SFTP_FX_NO_SUCH_PATH, -ENOENT},
+		{SFTP_FX_PERMISSION_DENIED, -EACCES},
+		{SFTP_FX_WRITE_PROTECT, -EROFS},
+		{SFTP_FX_FAILURE, -EIO},
+		{SFTP_FX_OP_UNSUPPORTED, -EOPNOTSUPP},
+		{SFTP_FX_FILE_ALREADY_EXISTS, -EEXIST},
+		{SFTP_FX_NO_SPACE_ON_FILESYSTEM, -ENOSPC},
+		{SFTP_FX_QUOTA_EXCEEDED, -EDQUOT},
+		{SFTP_FX_DIR_NOT_EMPTY, -ENOTEMPTY},
+		{SFTP_FX_NOT_A_DIRECTORY, -ENOTDIR},
+		{SFTP_FX_LINK_LOOP, -ELOOP},
+		{SFTP_FX_INVALID_HANDLE, -EBADF},
+		{SFTP_FX_NO_CONNECTION, -ENOTCONN},
+		{SFTP_FX_CONNECTION_LOST, -ECONNABORTED},
 		/* OpenSSH's answer to EINVAL and ENAMETOOLONG; names are
 		 * checked before they are sent, so it means EINVAL */
-		{LIBSSH2_FX_BAD_MESSAGE, -EINVAL},
+		{SFTP_FX_BAD_MESSAGE, -EINVAL},
 		{9999, -EIO},
 	};
 
@@ -252,11 +252,11 @@ static void pool_setup(struct sftp_mount *sm, int n)
 	ck_assert_ptr_nonnull(sm->cache);
 	ck_assert_int_eq(sftp_pool_init(sm), 0);
 	for (int i = 0; i < n; i++) {
-		struct sftp_conn *c = &sm->pool.conns[i];
+		struct sftp_sess *s = &sm->pool.sess[i];
 
-		c->ssh = libssh2_session_init();
-		ck_assert_ptr_nonnull(c->ssh);
-		sm->pool.ss.slot[i].conn = c;
+		s->ssh = libssh2_session_init();
+		ck_assert_ptr_nonnull(s->ssh);
+		sm->pool.ss.slot[i].conn = s;
 		sm->pool.ss.slot[i].gen = 1;
 	}
 }
@@ -264,31 +264,31 @@ static void pool_setup(struct sftp_mount *sm, int n)
 /* What the maintenance thread does once it opened a session in slot c. */
 static void pool_reopen(struct sftp_mount *sm, int idx)
 {
-	struct sftp_conn *c = &sm->pool.conns[idx];
+	struct sftp_sess *s = &sm->pool.sess[idx];
 
 	ck_assert(!sm->pool.ss.slot[idx].conn && !sm->pool.ss.slot[idx].busy &&
-		  !c->ssh);
-	c->ssh = libssh2_session_init();
-	ck_assert_ptr_nonnull(c->ssh);
+		  !s->ssh);
+	s->ssh = libssh2_session_init();
+	ck_assert_ptr_nonnull(s->ssh);
 	pthread_mutex_lock(&sm->pool.lock);
-	sftp_pool_opened_locked(sm, c);
+	/* counts a reconnect, or not, as for every backend */
+	remote_slots_up_locked(&sm->pool.ss, idx, s);
 	pthread_mutex_unlock(&sm->pool.lock);
 }
 
 static void pool_teardown(struct sftp_mount *sm)
 {
 	for (int i = 0; i < sm->pool.n; i++)
-		if (sm->pool.conns[i].ssh)
-			sftp_conn_close(&sm->pool.conns[i], false);
+		if (sm->pool.sess[i].ssh)
+			sftp_sess_close(&sm->pool.sess[i], false);
 	sftp_pool_destroy(sm);
 	remote_cache_free(sm->cache);
 }
 
-static struct sftp_conn *pool_take(struct sftp_mount *sm, int idx)
+static struct sftp_conn *pool_take(struct sftp_mount *sm, int idx,
+				   struct sftp_conn *c)
 {
-	struct sftp_conn *c = NULL;
-
-	ck_assert_int_eq(sftp_checkout(sm, idx, sm->pool.ss.slot[idx].gen, &c),
+	ck_assert_int_eq(sftp_checkout(sm, idx, sm->pool.ss.slot[idx].gen, c),
 			 0);
 	return c;
 }
@@ -298,12 +298,12 @@ static struct sftp_conn *pool_take(struct sftp_mount *sm, int idx)
 START_TEST(test_pool_late_failure)
 {
 	struct sftp_mount sm;
-	struct sftp_conn *a, *b;
+	struct sftp_conn ca, cb, *a, *b;
 
 	pool_setup(&sm, 3);
-	a = pool_take(&sm, 0);
-	b = pool_take(&sm, 1);
-	b->broken = true; /* as sftp_err() on a connection reset */
+	a = pool_take(&sm, 0, &ca);
+	b = pool_take(&sm, 1, &cb);
+	b->broken = true; /* as req.c on a connection reset */
 	sftp_checkin(&sm, b);
 	ck_assert_str_eq(sftp_pool_state(&sm), "reconnecting");
 	ck_assert(!sftp_pool_up(&sm, 1) && !sftp_pool_up(&sm, 2));
@@ -316,13 +316,13 @@ START_TEST(test_pool_late_failure)
 	a->broken = true;
 	sftp_checkin(&sm, a);
 	ck_assert(!sftp_pool_up(&sm, 0));
-	ck_assert(sftp_pool_up(&sm, 1) && sm.pool.conns[1].ssh);
-	ck_assert(sftp_pool_up(&sm, 2) && sm.pool.conns[2].ssh);
+	ck_assert(sftp_pool_up(&sm, 1) && sm.pool.sess[1].ssh);
+	ck_assert(sftp_pool_up(&sm, 2) && sm.pool.sess[2].ssh);
 	ck_assert_str_eq(sftp_pool_state(&sm), "connected");
 	pool_reopen(&sm, 0);
 	ck_assert_uint_eq(sm.base.reconnects, 3);
 	/* a failure of a session made since is a new one: all go */
-	b = pool_take(&sm, 1);
+	b = pool_take(&sm, 1, &cb);
 	b->broken = true;
 	sftp_checkin(&sm, b);
 	ck_assert_str_eq(sftp_pool_state(&sm), "reconnecting");
@@ -332,22 +332,23 @@ START_TEST(test_pool_late_failure)
 }
 END_TEST
 
-/* A session given up at a caller's deadline goes alone: the mount stays
- * connected, and the session that replaces it is no reconnect. */
+/* A session cut because a write missed its caller's deadline goes alone:
+ * the mount stays connected, and the session that replaces it is no
+ * reconnect. */
 START_TEST(test_pool_abandoned)
 {
 	struct sftp_mount sm;
-	struct sftp_conn *a, *b;
+	struct sftp_conn ca, cb, *a, *b;
 	struct vfs_callctx old;
 
 	pool_setup(&sm, 2);
 	old = vfs_callctx_push(vfs_mono_ns() + 20000000LL, false);
-	a = pool_take(&sm, 0);
+	a = pool_take(&sm, 0, &ca);
 	ck_assert(a->fenced);
 	usleep(30000);
-	/* as sftp_err() on LIBSSH2_ERROR_TIMEOUT */
+	/* as req.c when the channel failed with -ECANCELED */
 	a->broken = true;
-	a->timed_out = true;
+	a->cancelled = true;
 	sftp_checkin(&sm, a);
 	vfs_callctx_pop(old);
 	ck_assert(!sftp_pool_up(&sm, 0));
@@ -356,7 +357,7 @@ START_TEST(test_pool_abandoned)
 	pool_reopen(&sm, 0);
 	ck_assert_uint_eq(sm.base.reconnects, 0);
 	/* a session that broke is counted */
-	b = pool_take(&sm, 1);
+	b = pool_take(&sm, 1, &cb);
 	b->broken = true;
 	sftp_checkin(&sm, b);
 	pool_reopen(&sm, 0);

@@ -37,6 +37,7 @@ int remote_slots_init(struct remote_slots *ss, struct remote_pool *rp,
 	ss->connector = o->connector;
 	ss->pick = o->pick;
 	ss->fail_all = o->fail_all;
+	ss->shared = o->shared;
 	if (ss->connector == REMOTE_CONNECT_MAINT) {
 		remote_cond_init(&ss->maint_cond);
 		clock_gettime(CLOCK_MONOTONIC, &ss->next_attempt);
@@ -152,7 +153,9 @@ static int remote_slots_pick_live_locked(struct remote_slots *ss)
 
 		if (!s->conn || s->busy || s->doomed)
 			continue;
-		if (best < 0 || s->load < ss->slot[best].load)
+		if (best < 0 ||
+		    s->load + s->users <
+			    ss->slot[best].load + ss->slot[best].users)
 			best = (int)i;
 	}
 	return best;
@@ -267,7 +270,10 @@ static int remote_slots_wait_get(struct remote_slots *ss, int want,
 				ret = -ETIMEDOUT;
 				break;
 			}
-			s->busy = true;
+			if (ss->shared)
+				s->users++;
+			else
+				s->busy = true;
 			co->idx = idx;
 			co->conn = s->conn;
 			co->gen = s->gen;
@@ -465,7 +471,7 @@ static size_t remote_slots_fail_all_locked(struct remote_slots *ss,
 
 		if (!s->conn)
 			continue;
-		if (s->busy) {
+		if (s->busy || s->users) {
 			s->doomed = true;
 			continue;
 		}
@@ -497,7 +503,7 @@ void remote_slots_put_why(struct remote_slots *ss, int idx, enum remote_put how,
 	struct remote_slot *s = &ss->slot[idx];
 	int *drop = NULL;
 	void **dconn = NULL;
-	void *conn = NULL;
+	void *conn = NULL, *keep = NULL;
 	size_t ndrop = 0;
 
 	if (ss->fail_all) {
@@ -505,11 +511,22 @@ void remote_slots_put_why(struct remote_slots *ss, int idx, enum remote_put how,
 		dconn = alloca(ss->n * sizeof(*dconn));
 	}
 	pthread_mutex_lock(ss->lock);
+	if (ss->shared)
+		s->users--;
 	if (s->doomed && (how == REMOTE_PUT_IDLE || how == REMOTE_PUT_ANSWERED))
 		/* fail_all took the pool down while it was out */
 		how = REMOTE_PUT_DISCARD;
-	if (how != REMOTE_PUT_IDLE && how != REMOTE_PUT_ANSWERED)
+	if (how != REMOTE_PUT_IDLE && how != REMOTE_PUT_ANSWERED) {
 		conn = s->conn;
+		if (ss->shared && s->users && conn) {
+			/* others still have it out: it is dropped when the
+			 * last of them puts it back (as doomed); the state
+			 * changes now */
+			s->doomed = true;
+			keep = conn;
+			conn = NULL;
+		}
+	}
 	switch (how) {
 	case REMOTE_PUT_IDLE:
 		break;
@@ -560,14 +577,21 @@ void remote_slots_put_why(struct remote_slots *ss, int idx, enum remote_put how,
 		}
 		break;
 	}
+	if (keep)
+		s->conn = keep;
 	if (!ss->ops->close || (!conn && !ndrop)) {
-		s->busy = false;
+		if (!ss->shared)
+			s->busy = false;
 		pthread_cond_broadcast(ss->cond);
 		if (conn && ss->connector == REMOTE_CONNECT_MAINT)
 			pthread_cond_signal(&ss->maint_cond);
 		pthread_mutex_unlock(ss->lock);
 		return;
 	}
+	if (conn)
+		/* (shared: not yet) reserved while it closes, so that no
+		 * connect goes into the slot meanwhile */
+		s->busy = true;
 	pthread_mutex_unlock(ss->lock);
 
 	if (conn)
@@ -576,8 +600,10 @@ void remote_slots_put_why(struct remote_slots *ss, int idx, enum remote_put how,
 		ss->ops->close(ss->drv, dconn[i]);
 
 	pthread_mutex_lock(ss->lock);
-	s->doomed = false;
-	s->busy = false;
+	if (conn) {
+		s->doomed = false;
+		s->busy = false;
+	}
 	for (size_t i = 0; i < ndrop; i++)
 		ss->slot[drop[i]].busy = false;
 	pthread_cond_broadcast(ss->cond);

@@ -44,9 +44,15 @@
  *                   slot with the lowest load (remote_slots_load(): sftp
  *                   counts the open files whose handle lives on the
  *                   session), starting one further at each checkout so
- *                   that ties spread over the pool.  Either way a slot
- *                   serves one call at a time (a libssh2 session or a
- *                   libnfs context is single-threaded).
+ *                   that ties spread over the pool.
+ *   shared          false: a slot serves one call at a time (a libnfs
+ *                   context is single-threaded).  true (sftp, whose
+ *                   engine pipelines any number of calls on a session):
+ *                   any number of calls check a slot out at once
+ *                   (`users`), the pick counts them into the load, and a
+ *                   connection to drop goes once its last user puts it
+ *                   back (doomed until then).  REMOTE_CONNECT_MAINT
+ *                   only.
  *   fail_all        a connection that broke or timed out takes all of the
  *                   pool's down (sftp: the sessions share the server and
  *                   the path to it): idle ones are dropped at once, busy
@@ -98,7 +104,9 @@
 struct remote_slot {
 	void *conn;          /* the driver's, owned by the slot; NULL: none
 			      * yet, or it broke (dropped) */
-	bool busy;           /* checked out, or being connected or closed */
+	bool busy;           /* checked out (not shared), or being connected
+			      * or closed */
+	int users;           /* shared: calls that have it checked out */
 	unsigned gen;        /* bumped by each connection made in the slot */
 	bool abandoned;      /* the last connection was given up at a caller's
 			      * deadline (not broken): its successor is no
@@ -143,6 +151,7 @@ struct remote_slots_opts {
 	unsigned probe_interval_ms; /* REMOTE_CONNECT_MAINT */
 	enum remote_pick pick;
 	bool fail_all;
+	bool shared;
 };
 
 struct remote_slots {
@@ -160,6 +169,7 @@ struct remote_slots {
 	enum remote_connector connector;
 	enum remote_pick pick;
 	bool fail_all;
+	bool shared;
 	bool connecting;   /* a connect attempt runs */
 	double down_until; /* (caller) while down, checkouts fail fast
 			    * before */

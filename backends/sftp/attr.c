@@ -22,35 +22,34 @@ static ino_t sftp_ino(const char *path)
 	return (ino_t)(vfs_hash_str_from(VFS_HASH_FNV_BASIS_SHORT, path) | 1);
 }
 
-bool sftp_attr_full(const LIBSSH2_SFTP_ATTRIBUTES *a)
+bool sftp_attr_full(const struct sftp_attrs *a)
 {
-	const unsigned long all =
-		LIBSSH2_SFTP_ATTR_SIZE | LIBSSH2_SFTP_ATTR_UIDGID |
-		LIBSSH2_SFTP_ATTR_PERMISSIONS | LIBSSH2_SFTP_ATTR_ACMODTIME;
+	const uint32_t all = SFTP_ATTR_SIZE | SFTP_ATTR_UIDGID |
+			     SFTP_ATTR_PERMISSIONS | SFTP_ATTR_ACMODTIME;
 
 	return (a->flags & all) == all;
 }
 
-void sftp_attr_to_stat(const LIBSSH2_SFTP_ATTRIBUTES *a, const char *path,
+void sftp_attr_to_stat(const struct sftp_attrs *a, const char *path,
 		       struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->st_ino = sftp_ino(path);
 	st->st_nlink = 1;
 	st->st_blksize = SFTP_BLKSIZE;
-	if (a->flags & LIBSSH2_SFTP_ATTR_PERMISSIONS)
-		st->st_mode = (mode_t)a->permissions;
+	if (a->flags & SFTP_ATTR_PERMISSIONS)
+		st->st_mode = (mode_t)a->perm;
 	if (!(st->st_mode & S_IFMT))
 		st->st_mode |= S_IFREG;
-	if (a->flags & LIBSSH2_SFTP_ATTR_SIZE) {
-		st->st_size = (off_t)a->filesize;
-		st->st_blocks = (blkcnt_t)((a->filesize + 511) / 512);
+	if (a->flags & SFTP_ATTR_SIZE) {
+		st->st_size = (off_t)a->size;
+		st->st_blocks = (blkcnt_t)((a->size + 511) / 512);
 	}
-	if (a->flags & LIBSSH2_SFTP_ATTR_UIDGID) {
+	if (a->flags & SFTP_ATTR_UIDGID) {
 		st->st_uid = (uid_t)a->uid;
 		st->st_gid = (gid_t)a->gid;
 	}
-	if (a->flags & LIBSSH2_SFTP_ATTR_ACMODTIME) {
+	if (a->flags & SFTP_ATTR_ACMODTIME) {
 		st->st_atim.tv_sec = (time_t)a->atime;
 		st->st_mtim.tv_sec = (time_t)a->mtime;
 		/* v3 has no ctime: mtime is the closest honest value */
@@ -62,13 +61,12 @@ void sftp_attr_to_stat(const LIBSSH2_SFTP_ATTRIBUTES *a, const char *path,
 int sftp_lstat_conn(struct sftp_conn *c, const char *rpath, const char *path,
 		    struct stat *st)
 {
-	LIBSSH2_SFTP_ATTRIBUTES a;
+	struct sftp_attrs a;
 	int rc;
 
-	rc = libssh2_sftp_stat_ex(c->sftp, rpath, strlen(rpath),
-				  LIBSSH2_SFTP_LSTAT, &a);
+	rc = sftp_r_stat(c, rpath, false, &a);
 	if (rc)
-		return sftp_err(c, rc);
+		return rc;
 	sftp_attr_to_stat(&a, path, st);
 	return 0;
 }
@@ -77,7 +75,7 @@ int sftp_lstat_conn(struct sftp_conn *c, const char *rpath, const char *path,
 static int sftp_lstat(struct sftp_mount *sm, const char *path, bool fresh,
 		      struct stat *st)
 {
-	struct sftp_conn *c;
+	struct sftp_conn cc, *c = &cc;
 	uint64_t gen;
 	char *rpath;
 	int rc, tries = 0;
@@ -90,7 +88,7 @@ static int sftp_lstat(struct sftp_mount *sm, const char *path, bool fresh,
 	if (rc)
 		return rc;
 	do {
-		rc = sftp_checkout(sm, -1, 0, &c);
+		rc = sftp_checkout(sm, -1, 0, c);
 		if (rc)
 			break;
 		rc = sftp_lstat_conn(c, rpath, path, st);
@@ -110,66 +108,64 @@ int sftp_getattr(struct vfs_mount *m, const char *path, struct stat *st)
 }
 
 /*
- * SFTP v3 carries times as unsigned 32-bit seconds (1970 to 2106), and
- * libssh2 sends the low 32 bits of whatever it is given: 2^32 would land
- * in 1970, -1 in 2106.  Out-of-range times are clamped instead, as the
- * kernel clamps times to what a file system can store (s_time_min/max).
+ * SFTP v3 carries times as unsigned 32-bit seconds (1970 to 2106): the
+ * low 32 bits of 2^32 would land in 1970, of -1 in 2106.  Out-of-range times
+ * are clamped instead, as the kernel clamps times to what a file system can
+ * store (s_time_min/max).
  */
-static unsigned long sftp_time_clamp(time_t t)
+static uint32_t sftp_time_clamp(time_t t)
 {
 	if (t < 0)
 		return 0;
 	if ((uint64_t)t > UINT32_MAX)
 		return UINT32_MAX;
-	return (unsigned long)t;
+	return (uint32_t)t;
 }
 
-/* setattr of what `path` names, over connection c, from current attrs. */
+/* setattr of what `path` names (nofollow: a symlink's own), or of f's
+ * handle, over connection c, from current attrs. */
 static int sftp_setstat_conn(struct sftp_conn *c, struct sftp_file *f,
-			     const char *rpath, const struct stat *cur,
+			     const char *rpath, bool nofollow,
+			     const struct stat *cur,
 			     const struct vfs_setattr *sa)
 {
-	LIBSSH2_SFTP_ATTRIBUTES a = {0};
+	struct sftp_attrs a = {0};
 	time_t now = time(NULL);
-	int rc;
 
 	if (sa->valid & VFS_SET_MODE) {
-		a.flags |= LIBSSH2_SFTP_ATTR_PERMISSIONS;
-		a.permissions = sa->mode & 07777;
+		a.flags |= SFTP_ATTR_PERMISSIONS;
+		a.perm = sa->mode & 07777;
 	}
 	if (sa->valid & (VFS_SET_UID | VFS_SET_GID)) {
 		/* v3 sets owner and group together */
-		a.flags |= LIBSSH2_SFTP_ATTR_UIDGID;
+		a.flags |= SFTP_ATTR_UIDGID;
 		a.uid = sa->valid & VFS_SET_UID ? sa->uid : cur->st_uid;
 		a.gid = sa->valid & VFS_SET_GID ? sa->gid : cur->st_gid;
 	}
 	if (sa->valid & VFS_SET_SIZE) {
-		a.flags |= LIBSSH2_SFTP_ATTR_SIZE;
-		a.filesize = (libssh2_uint64_t)sa->size;
+		a.flags |= SFTP_ATTR_SIZE;
+		a.size = (uint64_t)sa->size;
 	}
 	if (sa->valid & (VFS_SET_ATIME | VFS_SET_MTIME | VFS_SET_ATIME_NOW |
 			 VFS_SET_MTIME_NOW)) {
 		/* ... and both times, in whole seconds */
-		a.flags |= LIBSSH2_SFTP_ATTR_ACMODTIME;
-		a.atime = cur->st_atim.tv_sec;
-		a.mtime = cur->st_mtim.tv_sec;
+		a.flags |= SFTP_ATTR_ACMODTIME;
+		a.atime = sftp_time_clamp(cur->st_atim.tv_sec);
+		a.mtime = sftp_time_clamp(cur->st_mtim.tv_sec);
 		if (sa->valid & VFS_SET_ATIME_NOW)
-			a.atime = now;
+			a.atime = sftp_time_clamp(now);
 		else if (sa->valid & VFS_SET_ATIME)
 			a.atime = sftp_time_clamp(sa->atime.tv_sec);
 		if (sa->valid & VFS_SET_MTIME_NOW)
-			a.mtime = now;
+			a.mtime = sftp_time_clamp(now);
 		else if (sa->valid & VFS_SET_MTIME)
 			a.mtime = sftp_time_clamp(sa->mtime.tv_sec);
 	}
 	if (!a.flags)
 		return 0;
 	if (f)
-		rc = libssh2_sftp_fstat_ex(f->h, &a, 1);
-	else
-		rc = libssh2_sftp_stat_ex(c->sftp, rpath, strlen(rpath),
-					  LIBSSH2_SFTP_SETSTAT, &a);
-	return sftp_err(c, rc);
+		return sftp_r_fsetstat(c, &f->h, &a);
+	return sftp_r_setstat(c, rpath, nofollow, &a);
 }
 
 /* Does sa change one of a pair SFTP v3 can only set together? */
@@ -209,8 +205,8 @@ int sftp_setattr(struct vfs_mount *m, const char *path, struct vfs_file *vf,
 {
 	struct sftp_mount *sm = sftp_mount_of(m);
 	struct sftp_file *f = vf ? sftp_file_of(vf) : NULL;
-	LIBSSH2_SFTP_ATTRIBUTES a;
-	struct sftp_conn *c;
+	struct sftp_conn cc, *c = &cc;
+	struct sftp_attrs a;
 	struct stat cur;
 	char *rpath;
 	uint64_t gen;
@@ -227,7 +223,7 @@ int sftp_setattr(struct vfs_mount *m, const char *path, struct vfs_file *vf,
 	if (f) {
 		pthread_mutex_lock(&f->lock);
 		f->ra_len = 0;
-		rc = sftp_file_begin(sm, f, &c);
+		rc = sftp_file_begin(sm, f, c);
 		if (rc)
 			goto out_unlock;
 		/* the current attributes matter only to fill in the half of
@@ -236,12 +232,12 @@ int sftp_setattr(struct vfs_mount *m, const char *path, struct vfs_file *vf,
 		memset(&cur, 0, sizeof(cur));
 		rc = 0;
 		if (sftp_setattr_partial(sa)) {
-			rc = sftp_err(c, libssh2_sftp_fstat_ex(f->h, &a, 0));
+			rc = sftp_r_fstat(c, &f->h, &a);
 			if (!rc)
 				sftp_attr_to_stat(&a, f->path, &cur);
 		}
 		if (!rc) {
-			rc = sftp_setstat_conn(c, f, NULL, &cur, sa);
+			rc = sftp_setstat_conn(c, f, NULL, false, &cur, sa);
 			if (rc && (sa->valid & VFS_SET_SIZE))
 				rc = sftp_explain_size(
 					sm, c, f->rpath, (uint64_t)cur.st_size,
@@ -249,7 +245,7 @@ int sftp_setattr(struct vfs_mount *m, const char *path, struct vfs_file *vf,
 			rc = sftp_explain_rofs(sm, c, f->rpath, rc);
 		}
 		if (!rc)
-			rc = sftp_err(c, libssh2_sftp_fstat_ex(f->h, &a, 0));
+			rc = sftp_r_fstat(c, &f->h, &a);
 		if (!rc)
 			sftp_attr_to_stat(&a, f->path, st);
 		sftp_checkin(sm, c);
@@ -274,22 +270,32 @@ int sftp_setattr(struct vfs_mount *m, const char *path, struct vfs_file *vf,
 	rc = sftp_rpath(sm, path, &rpath);
 	if (rc)
 		return rc;
-	rc = sftp_checkout(sm, -1, 0, &c);
+	rc = sftp_checkout(sm, -1, 0, c);
 	if (rc)
 		goto out_free;
 	rc = sftp_lstat_conn(c, rpath, path, &cur);
-	if (!rc && S_ISLNK(cur.st_mode)) {
-		/* SETSTAT would change the link's target instead: only
-		 * what changes nothing (cp -a, tar: lchown to the owner the
-		 * new link already has) succeeds */
+	if (!rc && S_ISLNK(cur.st_mode) && !sm->feat.lsetstat) {
+		/* SETSTAT would change the link's target instead: without
+		 * lsetstat@openssh.com only what changes nothing (cp -a,
+		 * tar: lchown to the owner the new link already has)
+		 * succeeds */
 		*st = cur;
 		if (!sftp_setattr_noop(&cur, sa))
 			rc = -EOPNOTSUPP;
 		sftp_checkin(sm, c);
 		goto out_free;
 	}
+	if (!rc && S_ISLNK(cur.st_mode) &&
+	    (sa->valid & (VFS_SET_MODE | VFS_SET_SIZE))) {
+		/* a link has no mode of its own (lchmod is EOPNOTSUPP on
+		 * Linux) and no size to set */
+		rc = sa->valid & VFS_SET_MODE ? -EOPNOTSUPP : -EINVAL;
+		sftp_checkin(sm, c);
+		goto out_free;
+	}
 	if (!rc) {
-		rc = sftp_setstat_conn(c, NULL, rpath, &cur, sa);
+		rc = sftp_setstat_conn(c, NULL, rpath, S_ISLNK(cur.st_mode),
+				       &cur, sa);
 		if (rc && (sa->valid & VFS_SET_SIZE))
 			rc = sftp_explain_size(sm, c, rpath,
 					       (uint64_t)cur.st_size,
@@ -312,8 +318,8 @@ int sftp_fgetattr(struct vfs_file *vf, struct stat *st)
 {
 	struct sftp_file *f = sftp_file_of(vf);
 	struct sftp_mount *sm = sftp_mount_of(vf->mount);
-	LIBSSH2_SFTP_ATTRIBUTES a;
-	struct sftp_conn *c;
+	struct sftp_conn cc, *c = &cc;
+	struct sftp_attrs a;
 	uint64_t gen;
 	int rc, tries = 0;
 
@@ -322,10 +328,10 @@ int sftp_fgetattr(struct vfs_file *vf, struct stat *st)
 	gen = remote_cache_gen(sm->cache);
 	pthread_mutex_lock(&f->lock);
 	do {
-		rc = sftp_file_begin(sm, f, &c);
+		rc = sftp_file_begin(sm, f, c);
 		if (rc)
 			break;
-		rc = sftp_err(c, libssh2_sftp_fstat_ex(f->h, &a, 0));
+		rc = sftp_r_fstat(c, &f->h, &a);
 	} while (sftp_checkin_retry(sm, c, rc, &tries));
 	pthread_mutex_unlock(&f->lock);
 	if (rc)

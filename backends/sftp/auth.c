@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backends/sftp/internal.h"
 #include "lib/log.h"
@@ -139,7 +140,7 @@ static int sftp_auth_keyfile(struct sftp_mount *sm, LIBSSH2_SESSION *ssh,
 	return 1;
 }
 
-int sftp_auth(struct sftp_mount *sm, struct sftp_conn *c, struct vfs_error *err)
+int sftp_auth(struct sftp_mount *sm, struct sftp_sess *c, struct vfs_error *err)
 {
 	static const char *const defaults[] = {"id_ed25519", "id_ecdsa",
 					       "id_rsa"};

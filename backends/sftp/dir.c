@@ -16,35 +16,43 @@ struct vfs_dir {
 	struct remote_listing *ls;
 };
 
-static int sftp_list(struct sftp_mount *sm, struct sftp_conn *c,
-		     const char *path, const char *rpath,
-		     struct remote_listing *ls)
+/* The entries of one NAME reply into ls (and their attributes into the
+ * cache). */
+static int sftp_list_batch(struct sftp_mount *sm, struct sftp_conn *c,
+			   const char *path, struct sftp_req *r,
+			   struct remote_listing *ls, uint64_t gen)
 {
-	LIBSSH2_SFTP_ATTRIBUTES a;
-	LIBSSH2_SFTP_HANDLE *dh;
-	char name[NAME_MAX * 4 + 1];
-	uint64_t gen = remote_cache_gen(sm->cache);
-	int rc, ret = 0;
+	struct sftp_reply rep;
+	int ret = 0;
 
-	dh = libssh2_sftp_open_ex(c->sftp, rpath, strlen(rpath), 0, 0,
-				  LIBSSH2_SFTP_OPENDIR);
-	if (!dh)
-		return sftp_err(c, libssh2_session_last_errno(c->ssh));
-	/* libssh2 fetches entries a batch (~100 from OpenSSH) at a time */
-	while ((rc = libssh2_sftp_readdir_ex(dh, name, sizeof(name), NULL, 0,
-					     &a)) > 0) {
+	if (sftp_parse_reply(r->type, r->body, r->body_len, &rep) < 0)
+		return -EIO;
+	for (uint32_t i = 0; i < rep.u.name.count && !ret; i++) {
+		char name[NAME_MAX * 4 + 1];
+		struct sftp_attrs a;
 		unsigned flags = 0;
+		const char *n;
 		struct stat st;
+		size_t nlen;
 		char *child;
 
+		if (sftp_get_name(&rep.u.name.rest, &n, &nlen, &a) < 0) {
+			sftp_chan_fail(c->chan, -EPROTO);
+			c->broken = true;
+			return -EIO;
+		}
+		/* a name no directory entry can have: not passed on */
+		if (nlen == 0 || nlen >= sizeof(name) || memchr(n, '/', nlen) ||
+		    memchr(n, '\0', nlen))
+			continue;
+		memcpy(name, n, nlen);
+		name[nlen] = '\0';
 		if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 			continue;
 		/* the entry's mount-relative path: st_ino and cache key */
 		if (asprintf(&child, "%s/%s", strcmp(path, "/") ? path : "",
-			     name) < 0) {
-			ret = -ENOMEM;
-			break;
-		}
+			     name) < 0)
+			return -ENOMEM;
 		sftp_attr_to_stat(&a, child, &st);
 		if (sftp_attr_full(&a)) {
 			flags = VFS_DIRENT_FULL;
@@ -52,13 +60,37 @@ static int sftp_list(struct sftp_mount *sm, struct sftp_conn *c,
 		}
 		free(child);
 		ret = vfs_dirbuf_add(&ls->db, name, &st, flags);
-		if (ret < 0)
+	}
+	return ret;
+}
+
+static int sftp_list(struct sftp_mount *sm, struct sftp_conn *c,
+		     const char *path, const char *rpath,
+		     struct remote_listing *ls)
+{
+	uint64_t gen = remote_cache_gen(sm->cache);
+	struct sftp_handle dh;
+	int rc, ret = 0;
+
+	rc = sftp_r_opendir(c, rpath, &dh);
+	if (rc)
+		return rc;
+	/* OpenSSH answers a READDIR with up to 100 entries */
+	for (;;) {
+		struct sftp_req *r;
+
+		rc = sftp_r_readdir(c, &dh, &r);
+		if (rc)
+			break;
+		ret = sftp_list_batch(sm, c, path, r, ls, gen);
+		sftp_req_put(c->chan, r);
+		if (ret)
 			break;
 	}
 	if (!ret && rc < 0)
-		ret = sftp_err(c, rc);
+		ret = rc;
 	if (!c->broken)
-		libssh2_sftp_close_handle(dh);
+		sftp_r_close_async(c, &dh);
 	return ret;
 }
 
@@ -66,7 +98,7 @@ int sftp_opendir(struct vfs_mount *m, const char *path, struct vfs_dir **out)
 {
 	struct sftp_mount *sm = sftp_mount_of(m);
 	struct remote_listing *ls;
-	struct sftp_conn *c;
+	struct sftp_conn cc, *c = &cc;
 	uint64_t gen;
 	struct vfs_dir *d;
 	char *rpath;
@@ -92,7 +124,7 @@ int sftp_opendir(struct vfs_mount *m, const char *path, struct vfs_dir **out)
 			rc = -ENOMEM;
 			break;
 		}
-		rc = sftp_checkout(sm, -1, 0, &c);
+		rc = sftp_checkout(sm, -1, 0, c);
 		if (rc) {
 			remote_listing_put(sm->cache, ls);
 			break;

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * errors.c - the SFTP backend's one mapping from libssh2 results and SFTP
- * status codes to -errno, the marking of a session broken by a transport
- * error, and the errno a FAILURE stands for, told by looking at the
- * server (SFTP v3 folds most of them into it).
+ * errors.c - the SFTP backend's one mapping from SFTP status codes (and
+ * libssh2 results while a session is set up) to -errno, and the errno a
+ * FAILURE stands for, told by looking at the server (SFTP v3 folds most
+ * of them into it).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -16,53 +16,53 @@
 int sftp_status_errno(unsigned long status)
 {
 	switch (status) {
-	case LIBSSH2_FX_OK:
+	case SFTP_FX_OK:
 		return 0;
-	case LIBSSH2_FX_EOF:
+	case SFTP_FX_EOF:
 		return -ENODATA;
-	case LIBSSH2_FX_NO_SUCH_FILE:
-	case LIBSSH2_FX_NO_SUCH_PATH:
+	case SFTP_FX_NO_SUCH_FILE:
+	case SFTP_FX_NO_SUCH_PATH:
 		return -ENOENT;
-	case LIBSSH2_FX_PERMISSION_DENIED:
+	case SFTP_FX_PERMISSION_DENIED:
 		return -EACCES;
-	case LIBSSH2_FX_WRITE_PROTECT:
+	case SFTP_FX_WRITE_PROTECT:
 		return -EROFS;
-	case LIBSSH2_FX_BAD_MESSAGE:
+	case SFTP_FX_BAD_MESSAGE:
 		/* OpenSSH's sftp-server answers this for EINVAL and for
-		 * ENAMETOOLONG (errno_to_portable); libssh2 builds every
+		 * ENAMETOOLONG (errno_to_portable); proto.c builds every
 		 * request we send, so it never means a malformed one.
 		 * Names and paths too long for the server are refused before
 		 * they are sent (sftp.c, sftp_rpath), which leaves EINVAL. */
 		return -EINVAL;
-	case LIBSSH2_FX_NO_CONNECTION:
+	case SFTP_FX_NO_CONNECTION:
 		return -ENOTCONN;
-	case LIBSSH2_FX_CONNECTION_LOST:
+	case SFTP_FX_CONNECTION_LOST:
 		return -ECONNABORTED;
-	case LIBSSH2_FX_OP_UNSUPPORTED:
+	case SFTP_FX_OP_UNSUPPORTED:
 		return -EOPNOTSUPP;
-	case LIBSSH2_FX_INVALID_HANDLE:
+	case SFTP_FX_INVALID_HANDLE:
 		return -EBADF;
-	case LIBSSH2_FX_FILE_ALREADY_EXISTS:
+	case SFTP_FX_FILE_ALREADY_EXISTS:
 		return -EEXIST;
-	case LIBSSH2_FX_NO_MEDIA:
+	case SFTP_FX_NO_MEDIA:
 		return -ENOMEDIUM;
-	case LIBSSH2_FX_NO_SPACE_ON_FILESYSTEM:
+	case SFTP_FX_NO_SPACE_ON_FILESYSTEM:
 		return -ENOSPC;
-	case LIBSSH2_FX_QUOTA_EXCEEDED:
+	case SFTP_FX_QUOTA_EXCEEDED:
 		return -EDQUOT;
-	case LIBSSH2_FX_UNKNOWN_PRINCIPAL:
+	case SFTP_FX_UNKNOWN_PRINCIPAL:
 		return -EINVAL;
-	case LIBSSH2_FX_LOCK_CONFLICT:
+	case SFTP_FX_LOCK_CONFLICT:
 		return -EBUSY;
-	case LIBSSH2_FX_DIR_NOT_EMPTY:
+	case SFTP_FX_DIR_NOT_EMPTY:
 		return -ENOTEMPTY;
-	case LIBSSH2_FX_NOT_A_DIRECTORY:
+	case SFTP_FX_NOT_A_DIRECTORY:
 		return -ENOTDIR;
-	case LIBSSH2_FX_INVALID_FILENAME:
+	case SFTP_FX_INVALID_FILENAME:
 		return -EINVAL;
-	case LIBSSH2_FX_LINK_LOOP:
+	case SFTP_FX_LINK_LOOP:
 		return -ELOOP;
-	case LIBSSH2_FX_FAILURE:
+	case SFTP_FX_FAILURE:
 	default:
 		/* SFTP v3 folds most errno values into FAILURE; callers that
 		 * can tell EEXIST/ENOTEMPTY/EISDIR apart probe the server */
@@ -99,41 +99,7 @@ int sftp_libssh2_errno(int rc, bool *transport)
 	}
 }
 
-int sftp_err(struct sftp_conn *c, int rc)
-{
-	bool transport;
-	int e;
-
-	if (rc >= 0)
-		return 0;
-	if (rc == LIBSSH2_ERROR_SFTP_PROTOCOL) {
-		unsigned long st = libssh2_sftp_last_error(c->sftp);
-
-		if (st == LIBSSH2_FX_NO_CONNECTION ||
-		    st == LIBSSH2_FX_CONNECTION_LOST)
-			c->broken = true;
-		/* libssh2 also reports malformed replies this way, with
-		 * no status: treat as an I/O error on a usable session */
-		return st == LIBSSH2_FX_OK ? -EIO : sftp_status_errno(st);
-	}
-	e = sftp_libssh2_errno(rc, &transport);
-	if (transport)
-		c->broken = true;
-	if (e == -ETIMEDOUT)
-		c->timed_out = true;
-	return e;
-}
-
 /* ---- What the server could not name ------------------------------ */
-
-/* For the libssh2 1.10 calls whose SFTP status is garbage: a status error
- * is "failed for some reason", never a broken session. */
-int sftp_err_nostatus(struct sftp_conn *c, int rc)
-{
-	if (rc == LIBSSH2_ERROR_SFTP_PROTOCOL)
-		return -EIO;
-	return sftp_err(c, rc);
-}
 
 /*
  * The server said FAILURE (-EIO), or NO_SUCH_FILE where OpenSSH folds
@@ -144,20 +110,14 @@ int sftp_err_nostatus(struct sftp_conn *c, int rc)
 int sftp_explain(struct sftp_conn *c, const char *rpath, int rc, int if_exists,
 		 int if_dir, int if_notdir)
 {
-	LIBSSH2_SFTP_ATTRIBUTES a;
+	struct sftp_attrs a;
 	bool isdir;
 
 	if ((rc != -EIO && rc != -ENOENT) || c->broken)
 		return rc;
-	if (libssh2_sftp_stat_ex(c->sftp, rpath, strlen(rpath),
-				 LIBSSH2_SFTP_LSTAT, &a)) {
-		if (libssh2_session_last_errno(c->ssh) !=
-		    LIBSSH2_ERROR_SFTP_PROTOCOL)
-			sftp_err(c, libssh2_session_last_errno(c->ssh));
+	if (sftp_r_stat(c, rpath, false, &a))
 		return c->broken ? -EIO : rc;
-	}
-	isdir = (a.flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) &&
-		LIBSSH2_SFTP_S_ISDIR(a.permissions);
+	isdir = (a.flags & SFTP_ATTR_PERMISSIONS) && S_ISDIR(a.perm);
 	if (isdir && if_dir)
 		return if_dir;
 	if (!isdir && if_notdir)
@@ -174,7 +134,7 @@ int sftp_explain(struct sftp_conn *c, const char *rpath, int rc, int if_exists,
 int sftp_explain_rofs(struct sftp_mount *sm, struct sftp_conn *c,
 		      const char *rpath, int rc)
 {
-	LIBSSH2_SFTP_STATVFS v;
+	struct sftp_statvfs v;
 	char *dir;
 	int src;
 
@@ -183,11 +143,9 @@ int sftp_explain_rofs(struct sftp_mount *sm, struct sftp_conn *c,
 	dir = vfs_path_parent(rpath);
 	if (!dir)
 		return rc;
-	src = libssh2_sftp_statvfs(c->sftp, dir, strlen(dir), &v);
+	src = sftp_r_statvfs(c, dir, &v);
 	free(dir);
-	if (src)
-		sftp_err(c, src);
-	else if (v.f_flag & LIBSSH2_SFTP_ST_RDONLY)
+	if (src == 0 && (v.flag & SFTP_SSH_FXE_STATVFS_ST_RDONLY))
 		return -EROFS;
 	return rc;
 }
@@ -204,8 +162,7 @@ int sftp_explain_rofs(struct sftp_mount *sm, struct sftp_conn *c,
  * Name the errno of a failed write or size change (rc; -EIO is the
  * server's SSH_FX_FAILURE).  OpenSSH answers FAILURE for every errno SFTP
  * v3 has no code for (EFBIG, ENOSPC, EROFS, EIO...), with the text
- * "Failure", and libssh2 1.10 passes on neither text nor detail, only the
- * status code.  What can be told from outside:
+ * "Failure", with no detail.  What can be told from outside:
  *  - a read-only server file system (statvfs@openssh.com, ST_RDONLY):
  *    EROFS;
  *  - a write needing more room than the file system has left: ENOSPC;
@@ -224,7 +181,7 @@ int sftp_explain_size(struct sftp_mount *sm, struct sftp_conn *c,
 		      const char *rpath, uint64_t old, uint64_t end,
 		      size_t need, int rc)
 {
-	LIBSSH2_SFTP_STATVFS v;
+	struct sftp_statvfs v;
 	int src;
 
 	if (c->broken)
@@ -234,12 +191,12 @@ int sftp_explain_size(struct sftp_mount *sm, struct sftp_conn *c,
 	if (rc != -EIO)
 		return rc;
 	if (sm->feat.statvfs) {
-		src = libssh2_sftp_statvfs(c->sftp, rpath, strlen(rpath), &v);
-		if (src == 0 && (v.f_flag & LIBSSH2_SFTP_ST_RDONLY))
+		src = sftp_r_statvfs(c, rpath, &v);
+		if (src == 0 && (v.flag & SFTP_SSH_FXE_STATVFS_ST_RDONLY))
 			return -EROFS;
-		if (src == 0 && need && v.f_bavail * v.f_frsize < need)
+		if (src == 0 && need && v.bavail * v.frsize < need)
 			return -ENOSPC;
-		if (src && (sftp_err(c, src), c->broken))
+		if (src && c->broken)
 			return rc;
 	}
 	if (end > old && end > SFTP_MIN_MAX_FILE)

@@ -67,7 +67,7 @@ static const char clone_script[] =
 
 /* Run cmd on c's session: *status gets the script's " rc=N" (-1 if it
  * never said), errbuf the start of what it wrote to stderr. */
-static int sftp_exec_run(struct sftp_conn *c, const char *cmd, int *status,
+static int sftp_exec_run(struct sftp_sess *c, const char *cmd, int *status,
 			 char *errbuf, size_t errsize)
 {
 	LIBSSH2_CHANNEL *ch;
@@ -79,11 +79,20 @@ static int sftp_exec_run(struct sftp_conn *c, const char *cmd, int *status,
 	*status = -1;
 	errbuf[0] = '\0';
 	ch = libssh2_channel_open_session(c->ssh);
-	if (!ch)
-		return sftp_err(c, libssh2_session_last_errno(c->ssh));
+	if (!ch) {
+		bool transport;
+
+		rc = sftp_libssh2_errno(libssh2_session_last_errno(c->ssh),
+					&transport);
+		c->failed = transport;
+		return rc;
+	}
 	rc = libssh2_channel_exec(ch, cmd);
 	if (rc) {
-		rc = sftp_err(c, rc);
+		bool transport;
+
+		rc = sftp_libssh2_errno(rc, &transport);
+		c->failed = transport;
 		goto out;
 	}
 	/* each read returns with the next heartbeat, or fails after the
@@ -101,7 +110,10 @@ static int sftp_exec_run(struct sftp_conn *c, const char *cmd, int *status,
 				     : joined);
 	}
 	if (n < 0) {
-		rc = sftp_err(c, (int)n);
+		bool transport;
+
+		rc = sftp_libssh2_errno((int)n, &transport);
+		c->failed = transport;
 		goto out;
 	}
 	while (elen + 1 < errsize &&
@@ -119,52 +131,85 @@ static int sftp_exec_run(struct sftp_conn *c, const char *cmd, int *status,
 	}
 	rc = 0;
 out:
-	if (!c->broken)
+	if (!c->failed)
 		libssh2_channel_close(ch);
 	libssh2_channel_free(ch);
+	return rc;
+}
+
+/* A name made for the copy goes again (by the pool's sessions). */
+static void sftp_exec_unmake(struct sftp_mount *sm, const char *to)
+{
+	struct sftp_conn c;
+	int tries = 0, rc;
+
+	do {
+		rc = sftp_checkout(sm, -1, 0, &c);
+		if (rc)
+			break;
+		rc = sftp_r_remove(&c, to);
+	} while (sftp_checkin_retry(sm, &c, rc, &tries));
+	if (rc && rc != -ENOENT)
+		log_warn("%s: %s may hold a partial copy: %s", sm->cfg.display,
+			 to, strerror(-rc));
+}
+
+/* lstat `from` and make `to` (empty, exclusive) through the pool. */
+static int sftp_exec_prepare(struct sftp_mount *sm, const char *from,
+			     const char *to, struct vfs_error *err)
+{
+	struct sftp_attrs a, na = {.flags = SFTP_ATTR_PERMISSIONS};
+	struct sftp_handle h;
+	struct sftp_conn c;
+	int rc;
+
+	rc = sftp_checkout(sm, -1, 0, &c);
+	if (rc)
+		return vfs_error_set(err, -rc, "%s: %s", sm->cfg.display,
+				     strerror(-rc));
+	rc = sftp_r_stat(&c, from, false, &a);
+	if (rc) {
+		vfs_error_set(err, -rc, "%s: %s", from, strerror(-rc));
+		goto out;
+	}
+	if (!(a.flags & SFTP_ATTR_PERMISSIONS) || !S_ISREG(a.perm)) {
+		rc = vfs_error_set(err, EINVAL, "%s: not a regular file", from);
+		goto out;
+	}
+	/* the name is ours before the copy starts: no race with another
+	 * creator, and cp only fills the file in */
+	na.perm = a.perm & 0777;
+	rc = sftp_r_open(&c, to,
+			 SFTP_FXF_WRITE | SFTP_FXF_CREAT | SFTP_FXF_EXCL, &na,
+			 &h);
+	if (rc) {
+		vfs_error_set(err, -rc, "%s: %s", to, strerror(-rc));
+		goto out;
+	}
+	sftp_r_close_async(&c, &h);
+out:
+	sftp_checkin(sm, &c);
 	return rc;
 }
 
 int sftp_exec_clone(struct sftp_mount *sm, const char *from, const char *to,
 		    struct vfs_error *err)
 {
-	struct sftp_conn c = {.idx = -1, .sock = -1};
-	LIBSSH2_SFTP_ATTRIBUTES a;
-	LIBSSH2_SFTP_HANDLE *h;
+	struct sftp_sess c = {.idx = -1, .sock = -1};
 	char *qf = NULL, *qt = NULL, *cmd = NULL, msg[256];
 	struct timespec t0, t1;
-	bool created = false;
+	bool opened = false;
 	int rc, status;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = sftp_conn_open(sm, &c, err);
+	rc = sftp_exec_prepare(sm, from, to, err);
 	if (rc)
 		return rc;
-	rc = libssh2_sftp_stat_ex(c.sftp, from, (unsigned)strlen(from),
-				  LIBSSH2_SFTP_LSTAT, &a);
-	if (rc) {
-		rc = sftp_err(&c, rc);
-		vfs_error_set(err, -rc, "%s: %s", from, strerror(-rc));
+	/* a session of its own: the copy holds its channel for long */
+	rc = sftp_sess_open(sm, &c, SFTP_SESS_BARE, err);
+	if (rc)
 		goto out;
-	}
-	if (!(a.flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) ||
-	    !LIBSSH2_SFTP_S_ISREG(a.permissions)) {
-		rc = vfs_error_set(err, EINVAL, "%s: not a regular file", from);
-		goto out;
-	}
-	/* the name is ours before the copy starts: no race with another
-	 * creator, and cp only fills the file in */
-	h = libssh2_sftp_open_ex(
-		c.sftp, to, (unsigned)strlen(to),
-		LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_EXCL,
-		(long)(a.permissions & 0777), LIBSSH2_SFTP_OPENFILE);
-	if (!h) {
-		rc = sftp_err(&c, libssh2_session_last_errno(c.ssh));
-		vfs_error_set(err, -rc, "%s: %s", to, strerror(-rc));
-		goto out;
-	}
-	created = true;
-	libssh2_sftp_close_handle(h);
+	opened = true;
 
 	qf = sh_quote(from);
 	qt = sh_quote(to);
@@ -196,24 +241,11 @@ int sftp_exec_clone(struct sftp_mount *sm, const char *from, const char *to,
 				   : status < 0 ? "no status"
 						: "non-zero status");
 out:
-	if (rc && created && !c.broken)
-		libssh2_sftp_unlink_ex(c.sftp, to, (unsigned)strlen(to));
-	sftp_conn_close(&c, !c.broken);
-	if (rc && created && c.broken) {
-		/* no half copy left behind: once more on a fresh session */
-		struct sftp_conn c2 = {.idx = -1, .sock = -1};
-		struct vfs_error e2;
-
-		vfs_error_init(&e2);
-		if (sftp_conn_open(sm, &c2, &e2) == 0) {
-			libssh2_sftp_unlink_ex(c2.sftp, to,
-					       (unsigned)strlen(to));
-			sftp_conn_close(&c2, !c2.broken);
-		} else {
-			log_warn("%s: %s may hold a partial copy: %s",
-				 sm->cfg.display, to, e2.msg);
-		}
-	}
+	if (opened)
+		sftp_sess_close(&c, !c.failed);
+	/* no half copy left behind */
+	if (rc)
+		sftp_exec_unmake(sm, to);
 	if (rc == 0) {
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		log_info("%s: copied %s to %s on the server in %.1f s",

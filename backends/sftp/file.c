@@ -13,23 +13,23 @@
 #include "backends/sftp/internal.h"
 #include "lib/log.h"
 
-static unsigned long sftp_fxf(int flags)
+static uint32_t sftp_fxf(int flags)
 {
-	unsigned long fxf = 0;
+	uint32_t fxf = 0;
 
 	switch (flags & O_ACCMODE) {
 	case O_RDONLY:
-		fxf = LIBSSH2_FXF_READ;
+		fxf = SFTP_FXF_READ;
 		break;
 	case O_WRONLY:
-		fxf = LIBSSH2_FXF_WRITE;
+		fxf = SFTP_FXF_WRITE;
 		break;
 	default:
-		fxf = LIBSSH2_FXF_READ | LIBSSH2_FXF_WRITE;
+		fxf = SFTP_FXF_READ | SFTP_FXF_WRITE;
 		break;
 	}
 	if (flags & O_APPEND)
-		fxf |= LIBSSH2_FXF_APPEND;
+		fxf |= SFTP_FXF_APPEND;
 	return fxf;
 }
 
@@ -109,65 +109,27 @@ static void sftp_file_free(struct sftp_file *f)
 }
 
 static void sftp_file_attach(struct sftp_mount *sm, struct sftp_file *f,
-			     struct sftp_conn *c, LIBSSH2_SFTP_HANDLE *h)
+			     struct sftp_conn *c, const struct sftp_handle *h)
 {
-	f->h = h;
+	f->h = *h;
 	f->idx = c->idx;
 	f->gen = c->gen;
 	sftp_pool_count_file(sm, c->idx, +1);
 }
 
 /*
- * Open rpath and lstat it in one round trip: in non-blocking mode both
- * requests go out before either answer is awaited, then both answers are
- * collected in blocking mode (libssh2 keeps each call's progress apart and
- * matches answers by request id).  Returns the open's result; *hp is the
- * handle or NULL, *arc the lstat's result (meaningful after a successful
- * open; -EAGAIN when it was not sent and the caller must fstat).
+ * Open rpath and lstat it in one round trip: both requests go out before
+ * either answer is awaited.  Returns the open's result (the handle in
+ * *h), and in *arc the lstat's (meaningful after a successful open).
  */
-static int sftp_open_lstat(struct sftp_conn *c, const char *rpath,
-			   unsigned long fxf, long mode,
-			   LIBSSH2_SFTP_HANDLE **hp, LIBSSH2_SFTP_ATTRIBUTES *a,
-			   int *arc)
+static int sftp_open_lstat(struct sftp_conn *c, const char *rpath, uint32_t fxf,
+			   mode_t mode, struct sftp_handle *h,
+			   struct sftp_attrs *a, int *arc)
 {
-	size_t len = strlen(rpath);
-	LIBSSH2_SFTP_HANDLE *h;
-	bool open_pending, stat_pending = false;
-	int open_err = 0, src = -EAGAIN;
+	struct sftp_attrs na = {.flags = SFTP_ATTR_PERMISSIONS,
+				.perm = mode & 07777};
 
-	libssh2_session_set_blocking(c->ssh, 0);
-	h = libssh2_sftp_open_ex(c->sftp, rpath, len, fxf, mode,
-				 LIBSSH2_SFTP_OPENFILE);
-	open_pending = !h && libssh2_session_last_errno(c->ssh) ==
-				     LIBSSH2_ERROR_EAGAIN;
-	if (!h && !open_pending)
-		open_err = libssh2_session_last_errno(c->ssh);
-	/* send LSTAT only behind a completely sent OPEN */
-	if (open_pending && !(libssh2_session_block_directions(c->ssh) &
-			      LIBSSH2_SESSION_BLOCK_OUTBOUND)) {
-		int r = libssh2_sftp_stat_ex(c->sftp, rpath, len,
-					     LIBSSH2_SFTP_LSTAT, a);
-
-		stat_pending = r == LIBSSH2_ERROR_EAGAIN;
-		if (!stat_pending)
-			src = r ? sftp_err(c, r) : 0;
-	}
-	libssh2_session_set_blocking(c->ssh, 1);
-	if (stat_pending)
-		/* first, in case it is half sent */
-		src = sftp_err(c, libssh2_sftp_stat_ex(c->sftp, rpath, len,
-						       LIBSSH2_SFTP_LSTAT, a));
-	if (open_pending && !c->broken) {
-		h = libssh2_sftp_open_ex(c->sftp, rpath, len, fxf, mode,
-					 LIBSSH2_SFTP_OPENFILE);
-		if (!h)
-			open_err = libssh2_session_last_errno(c->ssh);
-	}
-	*hp = h;
-	*arc = src;
-	if (h)
-		return 0;
-	return c->broken ? -EIO : sftp_err(c, open_err ? open_err : -EIO);
+	return sftp_r_open_lstat(c, rpath, fxf, &na, h, a, arc);
 }
 
 int sftp_create(struct vfs_mount *m, const char *path, int flags, mode_t mode,
@@ -175,9 +137,9 @@ int sftp_create(struct vfs_mount *m, const char *path, int flags, mode_t mode,
 		struct stat *st)
 {
 	struct sftp_mount *sm = sftp_mount_of(m);
-	LIBSSH2_SFTP_ATTRIBUTES a;
-	LIBSSH2_SFTP_HANDLE *h;
-	struct sftp_conn *c;
+	struct sftp_conn cc, *c = &cc;
+	struct sftp_attrs a;
+	struct sftp_handle h;
 	struct sftp_file *f;
 	bool created = true;
 	uint64_t gen;
@@ -189,56 +151,53 @@ int sftp_create(struct vfs_mount *m, const char *path, int flags, mode_t mode,
 	/* before the requests: an invalidation by another call between the
 	 * answer and the put below then still counts */
 	gen = remote_cache_gen(sm->cache);
-	rc = sftp_checkout(sm, -1, 0, &c);
+	rc = sftp_checkout(sm, -1, 0, c);
 	if (rc)
 		goto err_free;
 	/* Always exclusive first, so that we know whether we created the
 	 * file and may fix its mode; fall back for plain O_CREAT. */
 	rc = sftp_open_lstat(c, f->rpath,
-			     f->fxf | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_EXCL |
-				     LIBSSH2_FXF_TRUNC,
-			     mode & 07777, &h, &a, &arc);
-	if (!h) {
+			     f->fxf | SFTP_FXF_CREAT | SFTP_FXF_EXCL |
+				     SFTP_FXF_TRUNC,
+			     mode, &h, &a, &arc);
+	if (rc) {
 		rc = sftp_explain_rofs(sm, c, f->rpath,
 				       sftp_explain(c, f->rpath, rc, -EEXIST,
 						    -EISDIR, -EEXIST));
 		if (rc == -EEXIST && !(flags & O_EXCL)) {
+			struct sftp_attrs na = {.flags = SFTP_ATTR_PERMISSIONS,
+						.perm = mode & 07777};
+
 			created = false;
-			h = libssh2_sftp_open_ex(
-				c->sftp, f->rpath, strlen(f->rpath),
-				f->fxf | LIBSSH2_FXF_CREAT |
-					(flags & O_TRUNC ? LIBSSH2_FXF_TRUNC
-							 : 0),
-				mode & 07777, LIBSSH2_SFTP_OPENFILE);
-			rc = h ? 0
-			       : sftp_explain(
-					 c, f->rpath,
-					 sftp_err(c, libssh2_session_last_errno(
-							     c->ssh)),
-					 0, -EISDIR, 0);
-			arc = -EAGAIN;
+			rc = sftp_r_open(
+				c, f->rpath,
+				f->fxf | SFTP_FXF_CREAT |
+					(flags & O_TRUNC ? SFTP_FXF_TRUNC : 0),
+				&na, &h);
+			if (rc)
+				rc = sftp_explain(c, f->rpath, rc, 0, -EISDIR,
+						  0);
+			else
+				arc = sftp_r_fstat(c, &h, &a);
 		}
 		if (rc)
 			goto err_checkin;
 	}
-	/* lstat answered with the open, unless it could not be sent then */
-	rc = arc == -EAGAIN ? sftp_err(c, libssh2_sftp_fstat_ex(h, &a, 0))
-			    : arc;
+	rc = arc;
 	if (!rc) {
 		sftp_attr_to_stat(&a, path, st);
 		if (created)
-			rc = sftp_finish_new(sm, c, h, f->rpath, path, mode,
+			rc = sftp_finish_new(sm, c, &h, f->rpath, path, mode,
 					     cred, st);
 	}
 	if (rc) {
 		if (!c->broken)
-			libssh2_sftp_close_handle(h);
+			sftp_r_close_async(c, &h);
 		if (created && !c->broken)
-			libssh2_sftp_unlink_ex(c->sftp, f->rpath,
-					       strlen(f->rpath));
+			sftp_r_remove(c, f->rpath);
 		goto err_checkin;
 	}
-	sftp_file_attach(sm, f, c, h);
+	sftp_file_attach(sm, f, c, &h);
 	sftp_checkin(sm, c);
 	remote_cache_invalidate_put(sm->cache, path, true, st, gen);
 	*out = &f->base;
@@ -256,8 +215,8 @@ int sftp_open(struct vfs_mount *m, const char *path, int flags,
 	      struct vfs_file **out)
 {
 	struct sftp_mount *sm = sftp_mount_of(m);
-	LIBSSH2_SFTP_HANDLE *h = NULL;
-	struct sftp_conn *c;
+	struct sftp_conn cc, *c = &cc;
+	struct sftp_handle h;
 	struct sftp_file *f;
 	int rc, tries = 0;
 
@@ -267,18 +226,16 @@ int sftp_open(struct vfs_mount *m, const char *path, int flags,
 	/* close-to-open: whatever we remember of this file may be old */
 	remote_cache_invalidate(sm->cache, path);
 	do {
-		rc = sftp_checkout(sm, -1, 0, &c);
+		rc = sftp_checkout(sm, -1, 0, c);
 		if (rc)
 			break;
-		h = libssh2_sftp_open_ex(
-			c->sftp, f->rpath, strlen(f->rpath),
-			f->fxf | (flags & O_TRUNC ? LIBSSH2_FXF_TRUNC : 0), 0,
-			LIBSSH2_SFTP_OPENFILE);
-		if (h) {
-			sftp_file_attach(sm, f, c, h);
-			rc = 0;
+		rc = sftp_r_open(c, f->rpath,
+				 f->fxf |
+					 (flags & O_TRUNC ? SFTP_FXF_TRUNC : 0),
+				 NULL, &h);
+		if (rc == 0) {
+			sftp_file_attach(sm, f, c, &h);
 		} else {
-			rc = sftp_err(c, libssh2_session_last_errno(c->ssh));
 			rc = sftp_explain(c, f->rpath, rc, 0, -EISDIR, 0);
 			if ((flags & (O_ACCMODE | O_TRUNC)) != O_RDONLY)
 				rc = sftp_explain_rofs(sm, c, f->rpath, rc);
@@ -297,32 +254,29 @@ int sftp_open(struct vfs_mount *m, const char *path, int flags,
 /* Check out the connection f's handle lives on, reopening it by path on
  * any connection if its session is gone.  Called with f->lock held. */
 int sftp_file_begin(struct sftp_mount *sm, struct sftp_file *f,
-		    struct sftp_conn **out)
+		    struct sftp_conn *c)
 {
-	LIBSSH2_SFTP_HANDLE *h;
-	struct sftp_conn *c;
+	struct sftp_handle h;
 	int rc;
 
 	if (f->idx >= 0) {
-		rc = sftp_checkout(sm, f->idx, f->gen, out);
+		rc = sftp_checkout(sm, f->idx, f->gen, c);
 		if (rc != -ESTALE)
 			return rc;
 		/* the handle died with its session */
 		sftp_pool_count_file(sm, f->idx, -1);
 		f->idx = -1;
-		f->h = NULL;
+		f->h.len = 0;
 	}
 	if (__atomic_load_n(&f->moved, __ATOMIC_RELAXED))
 		/* renamed or removed through this mount since it was
 		 * opened: its old name may belong to another file now */
 		return -ESTALE;
-	rc = sftp_checkout(sm, -1, 0, &c);
+	rc = sftp_checkout(sm, -1, 0, c);
 	if (rc)
 		return rc;
-	h = libssh2_sftp_open_ex(c->sftp, f->rpath, strlen(f->rpath), f->fxf, 0,
-				 LIBSSH2_SFTP_OPENFILE);
-	if (!h) {
-		rc = sftp_err(c, libssh2_session_last_errno(c->ssh));
+	rc = sftp_r_open(c, f->rpath, f->fxf, NULL, &h);
+	if (rc) {
 		sftp_checkin(sm, c);
 		log_warn_ratelimited(
 			&sm->rl, "%s: cannot reopen %s after reconnecting: %s",
@@ -332,11 +286,9 @@ int sftp_file_begin(struct sftp_mount *sm, struct sftp_file *f,
 	f->h = h;
 	f->idx = c->idx;
 	f->gen = c->gen;
-	f->need_seek = true;
 	sftp_pool_count_file(sm, f->idx, +1);
 	log_debug("%s: reopened %s on connection %d", sm->cfg.display, f->path,
 		  f->idx);
-	*out = c;
 	return 0;
 }
 
@@ -344,20 +296,20 @@ int sftp_file_begin(struct sftp_mount *sm, struct sftp_file *f,
 static void sftp_file_close_any(struct sftp_mount *sm, struct sftp_file *f)
 {
 	for (int i = 0; i < sm->pool.n; i++) {
-		struct sftp_conn *c;
+		struct sftp_conn c;
 
-		if (!f->xh[i].h)
+		if (!f->xh[i].h.len)
 			continue;
 		if (sftp_checkout(sm, i, f->xh[i].gen, &c) == 0) {
-			sftp_close_deferred(c, f->xh[i].h);
-			sftp_checkin(sm, c);
+			sftp_r_close_async(&c, &f->xh[i].h);
+			sftp_checkin(sm, &c);
 			sftp_pool_count_file(sm, i, -1);
 		} else {
 			/* gone with its session, or unreachable: it lives
 			 * until the session ends */
 			sftp_pool_count_file(sm, i, -1);
 		}
-		f->xh[i].h = NULL;
+		f->xh[i].h.len = 0;
 	}
 }
 
@@ -376,7 +328,7 @@ int sftp_fsync(struct vfs_file *vf, bool datasync)
 {
 	struct sftp_file *f = sftp_file_of(vf);
 	struct sftp_mount *sm = sftp_mount_of(vf->mount);
-	struct sftp_conn *c;
+	struct sftp_conn cc, *c = &cc;
 	int rc;
 
 	remote_wb_drain(sm->wb, &f->wbf);
@@ -388,14 +340,10 @@ int sftp_fsync(struct vfs_file *vf, bool datasync)
 		rc = -EOPNOTSUPP;
 		goto out;
 	}
-	rc = sftp_file_begin(sm, f, &c);
+	rc = sftp_file_begin(sm, f, c);
 	if (rc)
 		goto out;
-	rc = libssh2_sftp_fsync(f->h);
-	if (rc == LIBSSH2_ERROR_SFTP_PROTOCOL &&
-	    libssh2_sftp_last_error(c->sftp) == LIBSSH2_FX_OP_UNSUPPORTED)
-		sm->feat.fsync = false;
-	rc = sftp_err(c, rc);
+	rc = sftp_r_fsync(c, &f->h);
 	sftp_checkin(sm, c);
 out:
 	pthread_mutex_unlock(&f->lock);
@@ -406,24 +354,23 @@ int sftp_release(struct vfs_file *vf)
 {
 	struct sftp_file *f = sftp_file_of(vf);
 	struct sftp_mount *sm = sftp_mount_of(vf->mount);
-	struct sftp_conn *c;
+	struct sftp_conn cc, *c = &cc;
 	int rc = 0;
 
 	remote_wb_drain(sm->wb, &f->wbf);
 	sftp_file_close_any(sm, f);
 	pthread_mutex_lock(&f->lock);
 	if (f->idx >= 0) {
-		rc = sftp_checkout(sm, f->idx, f->gen, &c);
+		rc = sftp_checkout(sm, f->idx, f->gen, c);
 		if (rc == 0) {
-			rc = sftp_close_deferred(c, f->h);
+			rc = sftp_r_close_async(c, &f->h);
 			sftp_checkin(sm, c);
 		} else if (rc == -ESTALE) {
 			/* the handle went with its session */
 			rc = 0;
 		}
 		/* on other errors the server-side handle lives until its
-		 * session ends; libssh2's memory for it is in that session's
-		 * arena */
+		 * session ends */
 		sftp_pool_count_file(sm, f->idx, -1);
 	}
 	if (!rc)

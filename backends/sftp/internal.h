@@ -5,38 +5,41 @@
  *
  *   sftp.c        options, mount and unmount, statfs, the ops table
  *   attr.c        attributes: getattr, setattr, fgetattr
- *   namespace.c   readlink, mknod, mkdir, symlink, unlink, rmdir, rename,
- *                 clone
+ *   namespace.c   readlink, mknod, mkdir, symlink, link, unlink, rmdir,
+ *                 rename, clone
  *   dir.c         directory listings
  *   file.c        open files: create, open, flush, fsync, release
  *   io.c          read and write, read-ahead, I/O on any connection
- *   session.c     one SSH session: TCP connect, handshake, SFTP
- *                 subsystem, its allocation arena, deferred closes
+ *   req.c         the requests, one function each, over the engine
+ *   chan.c        the engine: one channel, its loop thread (chan.h)
+ *   proto.c       SFTP v3 packets (proto.h)
+ *   session.c     one SSH session: TCP connect, handshake, the engine's
+ *                 channel, its allocation arena
  *   known_hosts.c host key verification (strict or accept-new)
  *   auth.c        authentication: agent, identity files, password
- *   errors.c      libssh2 results and SFTP status codes to -errno, and
+ *   errors.c      SFTP status codes and libssh2 results to -errno, and
  *                 the errno a FAILURE stands for (sftp_explain*)
- *   pool.c        the connection pool, reconnection and keepalive
+ *   pool.c        the connection pool, reconnection
  *   ctr.c         AES-128-CTR for libssh2, its keystream made in bulk
  *   exec.c        commands run on the server (remote_exec = yes)
  *   wb.c          write-behind: the sender of the core (remote/wb.h)
  *
- * Only backends/sftp/ and the unit test (tests/test_sftp_unit.c) use
- * these declarations; the rest of vfsd sees sftp_ops alone.
+ * Only backends/sftp/ and the unit tests (tests/test_sftp_unit.c,
+ * test_sftp_proto.c) use these declarations; the rest of vfsd sees
+ * sftp_ops alone.
  *
- * Threading model: FUSE worker threads call the ops synchronously.  A
- * libssh2 session may only be used by one thread at a time, so a thread
- * "checks out" a connection from the mount's pool for the whole of one
- * call and checks it back in afterwards.  Sessions run in blocking mode
- * with libssh2_session_set_timeout(), so every library call returns within
- * the mount's timeout; two places switch to non-blocking mode briefly to
- * have a second request on the wire before waiting for the first
- * (sftp_close_deferred, and sftp_open_lstat in file.c).
+ * Threading model: FUSE worker threads call the ops synchronously.  libssh2
+ * speaks SSH (transport, keys, authentication); SFTP is our own engine
+ * (chan.h): each session's channel is driven by its loop thread, and any
+ * number of callers put requests on it at once.  A call "checks out" a
+ * session from the pool (shared: it only counts the call), sends its
+ * requests, waits for the answers within the call's deadline and checks
+ * the session back in, saying what it learnt of it.
  *
  * Lock order (outer first): sftp_file.lock → sftp_pool.lock →
  * sftp_cache.lock; sftp_file.lock → the write-behind core's lock (taken
  * inside remote_wb_* calls; drains are never called with sftp_file.lock
- * held, since the senders take it).  A checked-out connection is not a lock in
+ * held, since the senders take it).  A checked-out session is not a lock in
  * this sense: no pool or cache lock is held while talking to the server.
  */
 #ifndef VFSD_BACKENDS_SFTP_INTERNAL_H
@@ -49,13 +52,14 @@
 #include <time.h>
 
 #include <libssh2.h>
-#include <libssh2_sftp.h>
 
 #include "backends/backend.h"
 #include "backends/remote/cache.h"
 #include "backends/remote/pool.h"
 #include "backends/remote/slots.h"
 #include "backends/remote/wb.h"
+#include "backends/sftp/chan.h"
+#include "backends/sftp/proto.h"
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/path.h"
@@ -103,26 +107,46 @@ struct sftp_arena {
 	const char *password;
 };
 
-#define SFTP_MAX_CLOSING 64
+/* A handle the server gave (opaque bytes). */
+struct sftp_handle {
+	uint16_t len; /* 0: none */
+	char h[SFTP_MAX_HANDLE];
+};
 
-struct sftp_conn {
-	int idx;      /* slot in the pool (backends/remote/slots.h) */
-	unsigned gen; /* the slot's generation (its session's) while
-		       * checked out: file handles are of one session */
-	/* owned by whoever has the slot busy */
+/* One SSH session of the pool (slot idx): its socket, its libssh2
+ * session and the engine's channel on it (chan.h), which owns the session
+ * while it runs.  Owned by the slot; opened by the maintenance thread. */
+struct sftp_sess {
+	int idx;
 	int sock;
 	LIBSSH2_SESSION *ssh;
-	LIBSSH2_SFTP *sftp;
+	struct sftp_chan *chan;
 	struct sftp_arena arena;
-	/* handles whose FXP_CLOSE is sent but not yet answered (see
-	 * sftp_close_deferred); they die with the session */
-	LIBSSH2_SFTP_HANDLE *closing[SFTP_MAX_CLOSING];
-	int nclosing;
-	bool broken;             /* set by sftp_err() on a transport error */
-	bool timed_out;          /* ... which was the server not answering */
-	bool fenced;             /* checked out under a caller's deadline
-				  * (backends/callctx.h): shorter timeout */
-	struct timespec last_io; /* for keepalives */
+	bool failed; /* closed for a failure: no goodbye */
+};
+
+/*
+ * One call's checkout of a session (on the caller's stack): what the call
+ * learns of the session on the way.  Many calls have one session checked
+ * out at once; their requests share its channel.
+ */
+struct sftp_conn {
+	struct sftp_mount *sm;
+	struct sftp_sess *s;
+	struct sftp_chan *chan;
+	int idx;         /* the slot */
+	unsigned gen;    /* the slot's generation: handles are of one
+			  * session */
+	double deadline; /* of the call (vfs_mono_s) */
+	bool fenced;     /* the deadline is the caller's, sooner than the
+			  * mount's timeout (backends/callctx.h): a miss
+			  * abandons the request, not the session */
+	bool broken;     /* a transport error: the session goes */
+	bool timed_out;  /* ... the server did not answer in time */
+	bool cancelled;  /* ... a write missed the caller's deadline and
+			  * the session was cut to stop it */
+	bool answered;   /* a reply came */
+	uint32_t status; /* the last STATUS code */
 };
 
 /*
@@ -134,8 +158,8 @@ struct sftp_conn {
  */
 struct sftp_pool {
 	pthread_mutex_t lock;
-	pthread_cond_t cond;     /* a slot became idle/up, or state changed */
-	struct sftp_conn *conns; /* [n], each used by whoever has slot i */
+	pthread_cond_t cond;    /* a slot became idle/up, or state changed */
+	struct sftp_sess *sess; /* [n]: slot i's session */
 	int n;
 	struct remote_pool rp;  /* state, backoff; protected by lock */
 	struct remote_slots ss; /* protected by lock */
@@ -145,8 +169,13 @@ struct sftp_pool {
 
 /* Server features probed at mount. */
 struct sftp_features {
-	bool fsync;   /* fsync@openssh.com */
-	bool statvfs; /* statvfs@openssh.com */
+	bool fsync;        /* fsync@openssh.com */
+	bool statvfs;      /* statvfs@openssh.com */
+	bool hardlink;     /* hardlink@openssh.com */
+	bool lsetstat;     /* lsetstat@openssh.com */
+	bool posix_rename; /* posix-rename@openssh.com */
+	bool copy_data;    /* copy-data */
+	bool limits;       /* limits@openssh.com */
 };
 
 struct remote_cache;
@@ -179,12 +208,11 @@ struct sftp_file {
 	pthread_mutex_t lock; /* serialises calls on this handle */
 	char *path;           /* mount-relative (owned) */
 	char *rpath;          /* remote (owned) */
-	unsigned long fxf;    /* LIBSSH2_FXF_* to reopen with */
+	uint32_t fxf;         /* SFTP_FXF_* to reopen with */
 	/* the remote handle and the session it belongs to; idx < 0: none */
-	LIBSSH2_SFTP_HANDLE *h;
+	struct sftp_handle h;
 	int idx;
 	unsigned gen;
-	bool need_seek; /* libssh2's pipeline state is unknown */
 	/* write-behind: jobs pending, and the sticky error of a write that
 	 * may have been lost (its next write fails, flush/fsync take it) */
 	struct remote_wb_file wbf;
@@ -205,7 +233,7 @@ struct sftp_file {
 	 */
 	pthread_mutex_t xlock;
 	struct sftp_xh {
-		LIBSSH2_SFTP_HANDLE *h;
+		struct sftp_handle h;
 		unsigned gen;
 	} * xh;
 	/* the mount's open files, under sm->files_lock; `moved`: renamed
@@ -232,12 +260,81 @@ int sftp_rpath(struct sftp_mount *sm, const char *path, char **out);
 bool sftp_checkin_retry(struct sftp_mount *sm, struct sftp_conn *c, int rc,
 			int *tries);
 
+/* ---- req.c: the requests, one function each ------------------------ */
+
+/*
+ * Every function sends one request (or, for reads and writes, a pipeline
+ * of them) on c's channel and waits for the answer until c's deadline.
+ * Returns 0 (or bytes) or -errno: a STATUS mapped by sftp_status_errno
+ * (c->status keeps the code), or a transport failure, which marks c
+ * broken (and timed_out when the server did not answer in time).
+ */
+int sftp_r_stat(struct sftp_conn *c, const char *rpath, bool follow,
+		struct sftp_attrs *a);
+int sftp_r_fstat(struct sftp_conn *c, const struct sftp_handle *h,
+		 struct sftp_attrs *a);
+/* SETSTAT; nofollow: lsetstat@openssh.com (-EOPNOTSUPP without it) */
+int sftp_r_setstat(struct sftp_conn *c, const char *rpath, bool nofollow,
+		   const struct sftp_attrs *a);
+int sftp_r_fsetstat(struct sftp_conn *c, const struct sftp_handle *h,
+		    const struct sftp_attrs *a);
+/* OPEN (pflags SFTP_FXF_*, a: attributes of a new file, may be NULL) */
+int sftp_r_open(struct sftp_conn *c, const char *rpath, uint32_t pflags,
+		const struct sftp_attrs *a, struct sftp_handle *h);
+/* OPEN and LSTAT of the same path in one round trip: the open's result
+ * (and *h); the lstat's in *arc (and *a). */
+int sftp_r_open_lstat(struct sftp_conn *c, const char *rpath, uint32_t pflags,
+		      const struct sftp_attrs *na, struct sftp_handle *h,
+		      struct sftp_attrs *a, int *arc);
+int sftp_r_opendir(struct sftp_conn *c, const char *rpath,
+		   struct sftp_handle *h);
+/* READDIR: 0 and *out, a completed request whose NAME reply the caller
+ * reads (sftp_parse_reply) and puts; 1 at the end of the listing. */
+int sftp_r_readdir(struct sftp_conn *c, const struct sftp_handle *h,
+		   struct sftp_req **out);
+int sftp_r_close(struct sftp_conn *c, const struct sftp_handle *h);
+/* CLOSE without waiting for the answer (the handle is gone either way);
+ * 0 or the channel's error. */
+int sftp_r_close_async(struct sftp_conn *c, const struct sftp_handle *h);
+/* Read up to size bytes at off, in READs of the server's size, all in
+ * flight at once: the bytes read (short only at the end of file). */
+ssize_t sftp_r_pread(struct sftp_conn *c, const struct sftp_handle *h,
+		     char *buf, size_t size, uint64_t off);
+/* Write size bytes at off the same way: 0 or -errno (the first failure;
+ * *done, if not NULL, says how much of the front is known written). */
+int sftp_r_pwrite(struct sftp_conn *c, const struct sftp_handle *h,
+		  const char *buf, size_t size, uint64_t off, size_t *done);
+int sftp_r_remove(struct sftp_conn *c, const char *rpath);
+int sftp_r_mkdir(struct sftp_conn *c, const char *rpath,
+		 const struct sftp_attrs *a);
+int sftp_r_rmdir(struct sftp_conn *c, const char *rpath);
+/* RENAME; posix: posix-rename@openssh.com (replaces the target) */
+int sftp_r_rename(struct sftp_conn *c, const char *from, const char *to,
+		  bool posix);
+/* SYMLINK making link `linkpath` point to target (OpenSSH's order) */
+int sftp_r_symlink(struct sftp_conn *c, const char *target,
+		   const char *linkpath);
+/* READLINK into buf (NUL-terminated if it fits): the target's length */
+ssize_t sftp_r_readlink(struct sftp_conn *c, const char *rpath, char *buf,
+			size_t size);
+/* hardlink@openssh.com: a new name `to` for `from` */
+int sftp_r_link(struct sftp_conn *c, const char *from, const char *to);
+int sftp_r_statvfs(struct sftp_conn *c, const char *rpath,
+		   struct sftp_statvfs *v);
+int sftp_r_fsync(struct sftp_conn *c, const struct sftp_handle *h);
+/* copy-data: len bytes (0: to the end) from h at off to dh at doff */
+int sftp_r_copy_data(struct sftp_conn *c, const struct sftp_handle *h,
+		     uint64_t off, uint64_t len, const struct sftp_handle *dh,
+		     uint64_t doff);
+/* limits@openssh.com */
+int sftp_r_limits(struct sftp_conn *c, struct sftp_limits *l);
+
 /* ---- attr.c ------------------------------------------------------ */
 
 /* Does a carry every attribute a struct stat needs? */
-bool sftp_attr_full(const LIBSSH2_SFTP_ATTRIBUTES *a);
+bool sftp_attr_full(const struct sftp_attrs *a);
 /* a (of the object at mount-relative path) as a struct stat. */
-void sftp_attr_to_stat(const LIBSSH2_SFTP_ATTRIBUTES *a, const char *path,
+void sftp_attr_to_stat(const struct sftp_attrs *a, const char *path,
 		       struct stat *st);
 /* lstat over an already checked-out connection.  0 or -errno. */
 int sftp_lstat_conn(struct sftp_conn *c, const char *rpath, const char *path,
@@ -249,8 +346,6 @@ int sftp_fgetattr(struct vfs_file *vf, struct stat *st);
 
 /* ---- errors.c: the errno the server could not name ---------------- */
 
-/* sftp_err() for the libssh2 1.10 calls whose SFTP status is garbage. */
-int sftp_err_nostatus(struct sftp_conn *c, int rc);
 /* FAILURE or NO_SUCH_FILE (rc) named by what is at rpath now: if_exists,
  * if_dir or if_notdir (0: no opinion), else rc. */
 int sftp_explain(struct sftp_conn *c, const char *rpath, int rc, int if_exists,
@@ -267,10 +362,12 @@ int sftp_explain_size(struct sftp_mount *sm, struct sftp_conn *c,
 /* ---- namespace.c ------------------------------------------------- */
 
 /* Give an object we just created its owner and mode (see there).  0, or
- * the chown's error (the caller removes the object). */
+ * the chown's error (the caller removes the object).  h: through that
+ * handle, else by path (nofollow: a symlink's own). */
 int sftp_finish_new(struct sftp_mount *sm, struct sftp_conn *c,
-		    LIBSSH2_SFTP_HANDLE *h, const char *rpath, const char *path,
-		    mode_t mode, const struct vfs_cred *cred, struct stat *st);
+		    const struct sftp_handle *h, const char *rpath,
+		    const char *path, mode_t mode, const struct vfs_cred *cred,
+		    struct stat *st);
 ssize_t sftp_readlink(struct vfs_mount *m, const char *path, char *buf,
 		      size_t size);
 int sftp_mknod(struct vfs_mount *m, const char *path, mode_t mode, dev_t rdev,
@@ -279,12 +376,16 @@ int sftp_mkdir(struct vfs_mount *m, const char *path, mode_t mode,
 	       const struct vfs_cred *cred, struct stat *st);
 int sftp_symlink(struct vfs_mount *m, const char *target, const char *path,
 		 const struct vfs_cred *cred, struct stat *st);
+int sftp_link(struct vfs_mount *m, const char *from, const char *to,
+	      struct stat *st);
 int sftp_unlink(struct vfs_mount *m, const char *path);
 int sftp_rmdir(struct vfs_mount *m, const char *path);
 int sftp_rename(struct vfs_mount *m, const char *from, const char *to,
 		unsigned flags);
 int sftp_clone(struct vfs_mount *m, const char *from, const char *to,
 	       struct vfs_error *err);
+ssize_t sftp_copy_range(struct vfs_file *in, off_t off_in, struct vfs_file *out,
+			off_t off_out, size_t len, unsigned flags);
 
 /* ---- dir.c ------------------------------------------------------- */
 
@@ -300,7 +401,7 @@ void sftp_files_moved(struct sftp_mount *sm, const char *path);
 /* Check out the connection f's handle lives on, reopening it by path if
  * its session is gone.  Called with f->lock held.  0 or -errno. */
 int sftp_file_begin(struct sftp_mount *sm, struct sftp_file *f,
-		    struct sftp_conn **out);
+		    struct sftp_conn *c);
 int sftp_create(struct vfs_mount *m, const char *path, int flags, mode_t mode,
 		const struct vfs_cred *cred, struct vfs_file **out,
 		struct stat *st);
@@ -324,40 +425,31 @@ int sftp_write_behind(struct sftp_mount *sm, struct sftp_file *f,
 
 /*
  * Open one session for the mount: TCP connect, handshake, host key check,
- * authentication, SFTP subsystem.  Fills c->sock/ssh/sftp.  On failure
- * returns -errno with *err describing it (naming cfg->display).
+ * authentication, the engine's channel (chan.h) on the SFTP subsystem,
+ * the server's limits.  Fills s.  On failure returns -errno with *err
+ * describing it (naming cfg->display).  how: SFTP_SESS_FIRST, the first
+ * session of a mount, also records the server's extensions in sm->feat;
+ * SFTP_SESS_BARE stops after authentication (no SFTP: exec.c's).
  */
-int sftp_conn_open(struct sftp_mount *sm, struct sftp_conn *c,
+#define SFTP_SESS_FIRST 1u
+#define SFTP_SESS_BARE  2u
+int sftp_sess_open(struct sftp_mount *sm, struct sftp_sess *s, unsigned how,
 		   struct vfs_error *err);
 /* Tear a session down; `graceful` sends a disconnect, else the socket is
  * shut down first so nothing can block. */
-void sftp_conn_close(struct sftp_conn *c, bool graceful);
+void sftp_sess_close(struct sftp_sess *s, bool graceful);
 
-/* libssh2's allocator for c->arena; also for what libssh2 frees itself
+/* libssh2's allocator for s->arena; also for what libssh2 frees itself
  * (keyboard-interactive answers). */
 LIBSSH2_ALLOC_FUNC(sftp_arena_alloc);
 
-/*
- * Close a handle without waiting for the server's answer (a round trip
- * saved on every close); the answer is collected by a later
- * sftp_close_reap() on the same connection.  Returns 0 or -errno.
- */
-int sftp_close_deferred(struct sftp_conn *c, LIBSSH2_SFTP_HANDLE *h);
-/* Collect answers to deferred closes that have arrived; wait: all. */
-void sftp_close_reap(struct sftp_conn *c, bool wait);
-
 /* ---- errors.c ---------------------------------------------------- */
 
-/*
- * The one mapping from libssh2 results to -errno.  `rc` is a libssh2
- * return code (LIBSSH2_ERROR_*, < 0).  SFTP status errors use the
- * session's last SFTP status; transport errors mark c broken.
- */
-int sftp_err(struct sftp_conn *c, int rc);
-/* SFTP status (LIBSSH2_FX_*) → -errno; exported for the unit test. */
+/* SFTP status (SFTP_FX_* and the later drafts' codes) → -errno; exported
+ * for the unit test. */
 int sftp_status_errno(unsigned long status);
-/* LIBSSH2_ERROR_* other than SFTP_PROTOCOL → -errno; *transport says
- * whether the session must be discarded. */
+/* LIBSSH2_ERROR_* → -errno (session setup); *transport says whether the
+ * session must be discarded. */
 int sftp_libssh2_errno(int rc, bool *transport);
 
 /* ---- known_hosts.c ----------------------------------------------- */
@@ -382,9 +474,9 @@ void sftp_fingerprint_fmt(const unsigned char digest[32], char *out,
 
 /* ---- auth.c ------------------------------------------------------- */
 
-/* Authenticate c's session as cfg.user.  0 or -errno with *err naming
+/* Authenticate s's session as cfg.user.  0 or -errno with *err naming
  * every method tried. */
-int sftp_auth(struct sftp_mount *sm, struct sftp_conn *c,
+int sftp_auth(struct sftp_mount *sm, struct sftp_sess *s,
 	      struct vfs_error *err);
 
 /* ---- pool.c ------------------------------------------------------- */
@@ -400,24 +492,17 @@ int sftp_pool_start(struct sftp_mount *sm);
 void sftp_pool_destroy(struct sftp_mount *sm);
 
 /*
- * Check out a connection.  want < 0: any idle one (least loaded);
- * want >= 0: that slot, but only while its generation is still `gen`,
- * else -ESTALE (the caller reopens its handle elsewhere).  Waits at most
- * the mount's timeout; fails fast (-EIO) while the mount is down.
+ * Check out a session into c (the caller's).  want < 0: the least loaded
+ * one; want >= 0: that slot, but only while its generation is still
+ * `gen`, else -ESTALE (the caller reopens its handle elsewhere).  Waits
+ * at most the mount's timeout; fails fast (-EIO) while the mount is down.
+ * Any number of calls have a session out at once.
  */
 int sftp_checkout(struct sftp_mount *sm, int want, unsigned gen,
-		  struct sftp_conn **out);
-/* Give a connection back (reaping deferred closes); a connection marked
- * broken is discarded and the pool starts reconnecting. */
+		  struct sftp_conn *c);
+/* Give a session back; one c found broken is discarded (with the others
+ * of its epoch) and the pool starts reconnecting. */
 void sftp_checkin(struct sftp_mount *sm, struct sftp_conn *c);
-/* Give a connection back to be closed, though the server is fine: its
- * session is out of step (io.c, sftp_write_refused).  The maintenance
- * thread opens a new one in its slot. */
-void sftp_checkin_discard(struct sftp_mount *sm, struct sftp_conn *c);
-/* Slot c (reserved busy, not up) holds a newly opened session: marks it
- * up, counts a reconnect where one is due, and the mount is connected.
- * Called with the pool lock held (by the maintenance thread). */
-void sftp_pool_opened_locked(struct sftp_mount *sm, struct sftp_conn *c);
 /* Account an open file handle on slot idx (delta +1/-1): the pick
  * prefers the session with the fewest. */
 void sftp_pool_count_file(struct sftp_mount *sm, int idx, int delta);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * namespace.c - names on the server: readlink, mknod, mkdir, symlink,
- * unlink, rmdir, rename (with its replace-by-moving-aside, see sftp.c's
- * head), the owner and mode of what we create, and clone.
+ * link, unlink, rmdir, rename (posix-rename, or replace-by-moving-aside,
+ * see sftp.c's head), the owner and mode of what we create, and clone.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +19,7 @@ ssize_t sftp_readlink(struct vfs_mount *m, const char *path, char *buf,
 		      size_t size)
 {
 	struct sftp_mount *sm = sftp_mount_of(m);
-	struct sftp_conn *c;
+	struct sftp_conn cc, *c = &cc;
 	char target[PATH_MAX + 1], *rpath;
 	int rc, tries = 0;
 
@@ -27,19 +27,14 @@ ssize_t sftp_readlink(struct vfs_mount *m, const char *path, char *buf,
 	if (rc)
 		return rc;
 	do {
-		rc = sftp_checkout(sm, -1, 0, &c);
+		rc = sftp_checkout(sm, -1, 0, c);
 		if (rc)
 			break;
-		rc = libssh2_sftp_symlink_ex(c->sftp, rpath, strlen(rpath),
-					     target, sizeof(target),
-					     LIBSSH2_SFTP_READLINK);
+		rc = (int)sftp_r_readlink(c, rpath, target, sizeof(target));
 		if (rc < 0)
-			/* no usable status (sftp_err_nostatus): a path that
-			 * exists is not a link, one that does not is ENOENT */
-			rc = sftp_explain(c, rpath, sftp_err_nostatus(c, rc),
-					  -EINVAL, 0, 0);
-		if (rc == -EIO && !c->broken)
-			rc = -ENOENT;
+			/* OpenSSH answers FAILURE for what is no link:
+			 * EINVAL, as readlink(2) says */
+			rc = sftp_explain(c, rpath, rc, -EINVAL, 0, 0);
 	} while (sftp_checkin_retry(sm, c, rc < 0 ? rc : 0, &tries));
 	free(rpath);
 	if (rc < 0)
@@ -98,10 +93,12 @@ static int sftp_owner_due(struct sftp_mount *sm, struct sftp_conn *c,
  * chmod leaves the mode the server chose (reported in *st).
  */
 int sftp_finish_new(struct sftp_mount *sm, struct sftp_conn *c,
-		    LIBSSH2_SFTP_HANDLE *h, const char *rpath, const char *path,
-		    mode_t mode, const struct vfs_cred *cred, struct stat *st)
+		    const struct sftp_handle *h, const char *rpath,
+		    const char *path, mode_t mode, const struct vfs_cred *cred,
+		    struct stat *st)
 {
-	LIBSSH2_SFTP_ATTRIBUTES a = {0};
+	struct sftp_attrs a = {0};
+	bool link = S_ISLNK(st->st_mode);
 	mode_t want = mode & 07777;
 	gid_t gid;
 	int rc;
@@ -114,13 +111,11 @@ int sftp_finish_new(struct sftp_mount *sm, struct sftp_conn *c,
 	if (rc < 0)
 		return rc;
 	if (rc > 0) {
-		a.flags = LIBSSH2_SFTP_ATTR_UIDGID;
+		a.flags = SFTP_ATTR_UIDGID;
 		a.uid = cred->uid;
 		a.gid = gid;
-		rc = h ? libssh2_sftp_fstat_ex(h, &a, 1)
-		       : libssh2_sftp_stat_ex(c->sftp, rpath, strlen(rpath),
-					      LIBSSH2_SFTP_SETSTAT, &a);
-		rc = sftp_err(c, rc);
+		rc = h ? sftp_r_fsetstat(c, h, &a)
+		       : sftp_r_setstat(c, rpath, link, &a);
 		if (rc) {
 			log_warn_ratelimited(
 				&sm->rl,
@@ -136,13 +131,12 @@ int sftp_finish_new(struct sftp_mount *sm, struct sftp_conn *c,
 		if (!S_ISDIR(st->st_mode))
 			st->st_mode &= ~(mode_t)(S_ISUID | S_ISGID);
 	}
-	if ((st->st_mode & 07777) != want) {
-		a.flags = LIBSSH2_SFTP_ATTR_PERMISSIONS;
-		a.permissions = want;
-		rc = h ? libssh2_sftp_fstat_ex(h, &a, 1)
-		       : libssh2_sftp_stat_ex(c->sftp, rpath, strlen(rpath),
-					      LIBSSH2_SFTP_SETSTAT, &a);
-		if (sftp_err(c, rc) == 0)
+	if (!link && (st->st_mode & 07777) != want) {
+		a.flags = SFTP_ATTR_PERMISSIONS;
+		a.perm = want;
+		rc = h ? sftp_r_fsetstat(c, h, &a)
+		       : sftp_r_setstat(c, rpath, false, &a);
+		if (rc == 0)
 			st->st_mode = (st->st_mode & S_IFMT) | want;
 	}
 	return 0;
@@ -152,7 +146,7 @@ int sftp_mkdir(struct vfs_mount *m, const char *path, mode_t mode,
 	       const struct vfs_cred *cred, struct stat *st)
 {
 	struct sftp_mount *sm = sftp_mount_of(m);
-	struct sftp_conn *c;
+	struct sftp_conn cc, *c = &cc;
 	char *rpath;
 	uint64_t gen;
 	int rc;
@@ -161,11 +155,15 @@ int sftp_mkdir(struct vfs_mount *m, const char *path, mode_t mode,
 	if (rc)
 		return rc;
 	gen = remote_cache_gen(sm->cache); /* see sftp_create() */
-	rc = sftp_checkout(sm, -1, 0, &c);
+	rc = sftp_checkout(sm, -1, 0, c);
 	if (rc)
 		goto out;
-	rc = sftp_err(c, libssh2_sftp_mkdir_ex(c->sftp, rpath, strlen(rpath),
-					       mode & 07777));
+	{
+		struct sftp_attrs a = {.flags = SFTP_ATTR_PERMISSIONS,
+				       .perm = mode & 07777};
+
+		rc = sftp_r_mkdir(c, rpath, &a);
+	}
 	if (rc)
 		rc = sftp_explain_rofs(
 			sm, c, rpath,
@@ -178,7 +176,7 @@ int sftp_mkdir(struct vfs_mount *m, const char *path, mode_t mode,
 			rc = sftp_finish_new(sm, c, NULL, rpath, path, mode,
 					     cred, st);
 		if (rc && !c->broken)
-			libssh2_sftp_rmdir_ex(c->sftp, rpath, strlen(rpath));
+			sftp_r_rmdir(c, rpath);
 	}
 	sftp_checkin(sm, c);
 	if (rc)
@@ -194,7 +192,7 @@ int sftp_symlink(struct vfs_mount *m, const char *target, const char *path,
 		 const struct vfs_cred *cred, struct stat *st)
 {
 	struct sftp_mount *sm = sftp_mount_of(m);
-	struct sftp_conn *c;
+	struct sftp_conn cc, *c = &cc;
 	char *rpath;
 	uint64_t gen;
 	int rc;
@@ -203,37 +201,26 @@ int sftp_symlink(struct vfs_mount *m, const char *target, const char *path,
 	if (rc)
 		return rc;
 	gen = remote_cache_gen(sm->cache); /* see sftp_create() */
-	rc = sftp_checkout(sm, -1, 0, &c);
+	rc = sftp_checkout(sm, -1, 0, c);
 	if (rc)
 		goto out;
-	/* libssh2 1.10 cannot report whether SYMLINK failed (see the top
-	 * of sftp.c): check before and look after */
-	rc = sftp_lstat_conn(c, rpath, path, st);
-	if (rc != -ENOENT) {
-		rc = rc ? rc : -EEXIST;
+	rc = sftp_r_symlink(c, target, rpath);
+	if (rc)
+		rc = sftp_explain_rofs(
+			sm, c, rpath,
+			sftp_explain(c, rpath, rc, -EEXIST, 0, 0));
+	if (rc)
 		goto out_checkin;
-	}
-	/* OpenSSH reads SSH_FXP_SYMLINK's two paths in the opposite order
-	 * to the draft; libssh2 sends its first argument first, so the
-	 * target goes first for OpenSSH to create link `rpath` */
-	rc = sftp_err_nostatus(
-		c,
-		libssh2_sftp_symlink_ex(c->sftp, target, strlen(target), rpath,
-					strlen(rpath), LIBSSH2_SFTP_SYMLINK));
-	if (rc && c->broken)
-		goto out_checkin;
-	/* The link stays the login user's: SETSTAT follows symlinks (and
-	 * lsetstat@openssh.com cannot be sent), so a chown would change the
-	 * target, which may be anybody's file on the server. */
 	rc = sftp_lstat_conn(c, rpath, path, st);
 	if (rc == 0 && !S_ISLNK(st->st_mode))
 		rc = -EEXIST; /* someone else made something else there */
-	else if (rc == -ENOENT)
-		/* not created; the kernel looked the parent up just before,
-		 * so the server refused: a read-only file system, or most
-		 * likely permissions */
-		rc = sftp_explain_rofs(sm, c, rpath, -EIO) == -EROFS ? -EROFS
-								     : -EACCES;
+	/* the caller's, where the login can give it away: with
+	 * lsetstat@openssh.com the link itself, never its target */
+	if (rc == 0 && sm->feat.lsetstat) {
+		rc = sftp_finish_new(sm, c, NULL, rpath, path, 0777, cred, st);
+		if (rc && !c->broken)
+			sftp_r_remove(c, rpath);
+	}
 out_checkin:
 	sftp_checkin(sm, c);
 	if (rc)
@@ -245,20 +232,69 @@ out:
 	return rc;
 }
 
+/* A hard link (hardlink@openssh.com: link(2) on the server). */
+int sftp_link(struct vfs_mount *m, const char *from, const char *to,
+	      struct stat *st)
+{
+	struct sftp_mount *sm = sftp_mount_of(m);
+	struct sftp_conn cc, *c = &cc;
+	char *rfrom, *rto = NULL;
+	uint64_t gen;
+	int rc;
+
+	if (!sm->feat.hardlink)
+		return -EPERM;
+	rc = sftp_rpath(sm, from, &rfrom);
+	if (!rc)
+		rc = sftp_rpath(sm, to, &rto);
+	if (rc)
+		goto out;
+	gen = remote_cache_gen(sm->cache); /* see sftp_create() */
+	rc = sftp_checkout(sm, -1, 0, c);
+	if (rc)
+		goto out;
+	rc = sftp_r_link(c, rfrom, rto);
+	if (rc)
+		/* FAILURE: EEXIST if the new name is taken, EPERM for a
+		 * directory (link(2) on Linux) */
+		rc = sftp_explain_rofs(sm, c, rto,
+				       sftp_explain(c, rto, rc, -EEXIST, 0, 0));
+	if (rc == -EIO && !c->broken) {
+		struct stat sf;
+
+		if (sftp_lstat_conn(c, rfrom, from, &sf) == 0 &&
+		    S_ISDIR(sf.st_mode))
+			rc = -EPERM;
+	}
+	if (!rc)
+		rc = sftp_lstat_conn(c, rto, to, st);
+	sftp_checkin(sm, c);
+	/* the object's ctime and link count changed under both names */
+	remote_cache_invalidate(sm->cache, from);
+	if (rc)
+		remote_cache_invalidate_name(sm->cache, to);
+	else
+		remote_cache_invalidate_put(sm->cache, to, true, st, gen);
+out:
+	free(rfrom);
+	free(rto);
+	return rc;
+}
+
 int sftp_unlink(struct vfs_mount *m, const char *path)
 {
 	struct sftp_mount *sm = sftp_mount_of(m);
-	struct sftp_conn *c;
+	struct sftp_conn cc, *c = &cc;
 	char *rpath;
 	int rc;
 
 	rc = sftp_rpath(sm, path, &rpath);
 	if (rc)
 		return rc;
-	rc = sftp_checkout(sm, -1, 0, &c);
+	rc = sftp_checkout(sm, -1, 0, c);
 	if (rc)
 		goto out;
-	rc = sftp_err(c, libssh2_sftp_unlink_ex(c->sftp, rpath, strlen(rpath)));
+	rc = sftp_r_remove(c, rpath);
 	if (rc)
 		rc = sftp_explain_rofs(
 			sm, c, rpath,
@@ -275,17 +311,17 @@ out:
 int sftp_rmdir(struct vfs_mount *m, const char *path)
 {
 	struct sftp_mount *sm = sftp_mount_of(m);
-	struct sftp_conn *c;
+	struct sftp_conn cc, *c = &cc;
 	char *rpath;
 	int rc;
 
 	rc = sftp_rpath(sm, path, &rpath);
 	if (rc)
 		return rc;
-	rc = sftp_checkout(sm, -1, 0, &c);
+	rc = sftp_checkout(sm, -1, 0, c);
 	if (rc)
 		goto out;
-	rc = sftp_err(c, libssh2_sftp_rmdir_ex(c->sftp, rpath, strlen(rpath)));
+	rc = sftp_r_rmdir(c, rpath);
 	if (rc)
 		/* read-only first: the directory is still there then, which
 		 * would make it look non-empty */
@@ -302,8 +338,7 @@ out:
 static int sftp_rename_raw(struct sftp_conn *c, const char *from,
 			   const char *to)
 {
-	return sftp_err(c, libssh2_sftp_rename_ex(c->sftp, from, strlen(from),
-						  to, strlen(to), 0));
+	return sftp_r_rename(c, from, to, false);
 }
 
 /*
@@ -338,8 +373,7 @@ static int sftp_rename_replace(struct sftp_mount *sm, struct sftp_conn *c,
 		goto undo_check;
 	}
 	if (S_ISDIR(sto->st_mode)) {
-		rc = sftp_err(c,
-			      libssh2_sftp_rmdir_ex(c->sftp, tmp, strlen(tmp)));
+		rc = sftp_r_rmdir(c, tmp);
 		if (rc) {
 			/* POSIX: only an empty directory may be replaced */
 			if (rc == -EIO && !c->broken)
@@ -349,8 +383,7 @@ static int sftp_rename_replace(struct sftp_mount *sm, struct sftp_conn *c,
 				undo = sftp_rename_raw(c, tmp, rto);
 			goto undo_check;
 		}
-	} else if (sftp_err(c, libssh2_sftp_unlink_ex(c->sftp, tmp,
-						      strlen(tmp)))) {
+	} else if (sftp_r_remove(c, tmp)) {
 		/* the rename happened; only a hidden copy is left over */
 		log_warn_ratelimited(&sm->rl, "%s: rename left %s behind",
 				     sm->cfg.display, tmp);
@@ -371,7 +404,7 @@ int sftp_rename(struct vfs_mount *m, const char *from, const char *to,
 {
 	struct sftp_mount *sm = sftp_mount_of(m);
 	struct stat sfrom, sto;
-	struct sftp_conn *c;
+	struct sftp_conn cc, *c = &cc;
 	char *rfrom, *rto = NULL;
 	int rc;
 
@@ -382,7 +415,7 @@ int sftp_rename(struct vfs_mount *m, const char *from, const char *to,
 		rc = sftp_rpath(sm, to, &rto);
 	if (rc)
 		goto out;
-	rc = sftp_checkout(sm, -1, 0, &c);
+	rc = sftp_checkout(sm, -1, 0, c);
 	if (rc)
 		goto out;
 	rc = sftp_lstat_conn(c, rfrom, from, &sfrom);
@@ -399,10 +432,22 @@ int sftp_rename(struct vfs_mount *m, const char *from, const char *to,
 			goto out_checkin;
 		}
 	}
-	rc = sftp_rename_raw(c, rfrom, rto);
-	if (rc && !c->broken && !(flags & RENAME_NOREPLACE) &&
-	    sftp_lstat_conn(c, rto, to, &sto) == 0)
-		rc = sftp_rename_replace(sm, c, rfrom, rto, &sfrom, &sto);
+	if (!(flags & RENAME_NOREPLACE) && sm->feat.posix_rename) {
+		/* rename(2) itself on the server: atomic, replaces a file
+		 * or an empty directory, with POSIX's errors */
+		rc = sftp_r_rename(c, rfrom, rto, true);
+		if (rc)
+			rc = sftp_explain(
+				c, rto, rc, 0,
+				S_ISDIR(sfrom.st_mode) ? -ENOTEMPTY : -EISDIR,
+				S_ISDIR(sfrom.st_mode) ? -ENOTDIR : 0);
+	} else {
+		rc = sftp_rename_raw(c, rfrom, rto);
+		if (rc && !c->broken && !(flags & RENAME_NOREPLACE) &&
+		    sftp_lstat_conn(c, rto, to, &sto) == 0)
+			rc = sftp_rename_replace(sm, c, rfrom, rto, &sfrom,
+						 &sto);
+	}
 	rc = sftp_explain_rofs(sm, c, rto, rc);
 out_checkin:
 	sftp_checkin(sm, c);

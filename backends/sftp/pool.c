@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * pool.c - the SFTP mount's connection pool and its maintenance thread
- * (reconnect, keepalives, cache expiry).
+ * (reconnect, cache expiry).
  *
  * Checkout, put back, the states, the backoff and the reconnect count are
  * the remote core's (backends/remote/slots.h, pool.h), with the options
@@ -12,14 +12,16 @@
  * (files pinned to their session); a transport error on one session
  * fails them all (they share the server and the path to it), but only
  * those made since the last such failure (an older one, busy then and
- * failing only now, goes alone), as does one abandoned at a caller's
- * deadline.  What is SFTP's own: the sessions (session.c), how a
- * session's state maps to the way it is put back, fencing a call to the
- * caller's deadline, and the maintenance thread's body.
+ * failing only now, goes alone).  Sessions are shared: the engine
+ * pipelines any number of calls on one, so a checkout only counts the
+ * call.  What is SFTP's own: the sessions (session.c), how what a call
+ * learnt of its session maps to the way it is put back, and the
+ * maintenance thread's body.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "backends/callctx.h"
 #include "backends/sftp/internal.h"
@@ -38,7 +40,9 @@ static void *sftp_maint_main(void *arg);
 static void sftp_slot_close(void *drv, void *conn)
 {
 	(void)drv;
-	sftp_conn_close(conn, false);
+	struct sftp_sess *s = conn;
+
+	sftp_sess_close(s, false);
 }
 
 static const struct remote_slot_ops sftp_slot_ops = {
@@ -54,15 +58,16 @@ int sftp_pool_init(struct sftp_mount *sm)
 		.probe_interval_ms = SFTP_PROBE_INTERVAL_MS,
 		.pick = REMOTE_PICK_LEAST_LOADED,
 		.fail_all = true,
+		.shared = true,
 	};
 
 	p->n = sm->cfg.connections;
-	p->conns = calloc(p->n, sizeof(*p->conns));
-	if (!p->conns)
+	p->sess = calloc(p->n, sizeof(*p->sess));
+	if (!p->sess)
 		return -ENOMEM;
 	for (int i = 0; i < p->n; i++) {
-		p->conns[i].idx = i;
-		p->conns[i].sock = -1;
+		p->sess[i].idx = i;
+		p->sess[i].sock = -1;
 	}
 	pthread_mutex_init(&p->lock, NULL);
 	remote_cond_init(&p->cond);
@@ -72,8 +77,8 @@ int sftp_pool_init(struct sftp_mount *sm)
 			      &sftp_slot_ops, sm, (size_t)p->n, &o) < 0) {
 		pthread_cond_destroy(&p->cond);
 		pthread_mutex_destroy(&p->lock);
-		free(p->conns);
-		p->conns = NULL;
+		free(p->sess);
+		p->sess = NULL;
 		return -ENOMEM;
 	}
 	return 0;
@@ -84,7 +89,7 @@ int sftp_pool_start(struct sftp_mount *sm)
 	struct sftp_pool *p = &sm->pool;
 	int rc;
 
-	p->ss.slot[0].conn = &p->conns[0];
+	p->ss.slot[0].conn = &p->sess[0];
 	p->ss.slot[0].gen = 1;
 	rc = pthread_create(&p->maint, NULL, sftp_maint_main, sm);
 	if (rc)
@@ -97,82 +102,58 @@ void sftp_pool_destroy(struct sftp_mount *sm)
 {
 	struct sftp_pool *p = &sm->pool;
 
-	if (!p->conns)
+	if (!p->sess)
 		return;
 	remote_slots_close(&p->ss);
 	if (p->maint_started)
 		pthread_join(p->maint, NULL);
 	for (int i = 0; i < p->n; i++) {
-		struct sftp_conn *c = &p->conns[i];
+		struct sftp_sess *s = &p->sess[i];
 
-		if (c->ssh)
-			sftp_conn_close(c, p->ss.slot[i].conn && !c->broken &&
+		if (s->ssh)
+			sftp_sess_close(s, p->ss.slot[i].conn &&
+						   !p->ss.slot[i].doomed &&
 						   p->rp.state ==
 							   REMOTE_CONNECTED);
 	}
 	remote_slots_free(&p->ss);
-	free(p->conns);
-	p->conns = NULL;
+	free(p->sess);
+	p->sess = NULL;
 	pthread_cond_destroy(&p->cond);
 	pthread_mutex_destroy(&p->lock);
 }
 
 /*
- * Give c back, as the state of its session says: usable; dropped though
- * the server is fine (discard); given up at the caller's deadline (the
- * mount stays up); or broken, which fails the pool (the core's fail_all:
- * the sessions of the same epoch go, the mount is reconnecting, or down
- * if the server did not answer in time).
+ * Give c back, as what the call learnt says: usable (the server answered:
+ * a mount that was reconnecting is connected); cut because a write missed
+ * its caller's deadline (dropped, no state change: the server is fine);
+ * or broken, which fails the pool (the core's fail_all: the sessions of
+ * the same epoch go, the mount is reconnecting, or down if the server did
+ * not answer in time).
  */
-static void sftp_checkin_how(struct sftp_mount *sm, struct sftp_conn *c,
-			     bool discard)
-{
-	enum remote_put how = REMOTE_PUT_IDLE;
-	bool abandoned = false;
-	char why[200];
-
-	sftp_close_reap(c, false);
-	clock_gettime(CLOCK_MONOTONIC, &c->last_io);
-	if (c->fenced) {
-		c->fenced = false;
-		if (!c->broken)
-			libssh2_session_set_timeout(c->ssh, sm->cfg.timeout_ms);
-		else if (c->timed_out && vfs_call_expired())
-			/* the caller's deadline, not a silent server: drop
-			 * this connection only, the mount stays up */
-			abandoned = true;
-	}
-	why[0] = '\0';
-	if (c->broken) {
-		char *msg = NULL;
-
-		libssh2_session_last_error(c->ssh, &msg, NULL, 0);
-		snprintf(why, sizeof(why), "connection lost (%s)",
-			 msg ? msg : "transport error");
-		how = abandoned      ? REMOTE_PUT_ABANDONED
-		      : c->timed_out ? REMOTE_PUT_TIMED_OUT
-				     : REMOTE_PUT_BROKEN;
-	} else if (discard) {
-		how = REMOTE_PUT_DISCARD;
-	}
-	remote_slots_put_why(&sm->pool.ss, c->idx, how, why[0] ? why : NULL);
-}
-
-void sftp_checkin_discard(struct sftp_mount *sm, struct sftp_conn *c)
-{
-	sftp_checkin_how(sm, c, true);
-}
-
 void sftp_checkin(struct sftp_mount *sm, struct sftp_conn *c)
 {
-	sftp_checkin_how(sm, c, false);
+	enum remote_put how = REMOTE_PUT_IDLE;
+	const char *why = NULL;
+
+	if (c->cancelled) {
+		how = REMOTE_PUT_ABANDONED;
+	} else if (c->broken) {
+		why = c->timed_out ? "the server did not answer in time"
+				   : "connection lost";
+		how = c->timed_out ? REMOTE_PUT_TIMED_OUT : REMOTE_PUT_BROKEN;
+	} else if (c->answered) {
+		how = REMOTE_PUT_ANSWERED;
+	}
+	remote_slots_put_why(&sm->pool.ss, c->idx, how, why);
+	c->chan = NULL;
+	c->s = NULL;
 }
 
 int sftp_checkout(struct sftp_mount *sm, int want, unsigned gen,
-		  struct sftp_conn **out)
+		  struct sftp_conn *c)
 {
 	struct remote_checkout co;
-	struct sftp_conn *c;
 	int ret;
 
 	if (want >= 0)
@@ -181,15 +162,14 @@ int sftp_checkout(struct sftp_mount *sm, int want, unsigned gen,
 		ret = remote_slots_get(&sm->pool.ss, -1, &co);
 	if (ret < 0)
 		return ret;
-	c = co.conn;
+	memset(c, 0, sizeof(*c));
+	c->sm = sm;
+	c->s = co.conn;
+	c->chan = c->s->chan;
+	c->idx = co.idx;
 	c->gen = co.gen;
-	if (co.caller_dl) {
-		/* so that a request that misses the deadline is abandoned
-		 * with its connection */
-		c->fenced = true;
-		libssh2_session_set_timeout(c->ssh, co.budget_ms);
-	}
-	*out = c;
+	c->deadline = co.deadline;
+	c->fenced = co.caller_dl;
 	return 0;
 }
 
@@ -218,55 +198,19 @@ const char *sftp_pool_state(struct sftp_mount *sm)
 	return remote_state_name(s);
 }
 
-void sftp_pool_opened_locked(struct sftp_mount *sm, struct sftp_conn *c)
-{
-	/* counts a reconnect, or not, as for every backend */
-	remote_slots_up_locked(&sm->pool.ss, c->idx, c);
-}
-
 /* One (re)connect attempt for slot idx (reserved by the core). */
 static void sftp_maint_connect_locked(struct sftp_mount *sm, int idx)
 {
 	struct sftp_pool *p = &sm->pool;
-	struct sftp_conn *c = &p->conns[idx];
+	struct sftp_sess *s = &p->sess[idx];
 	struct vfs_error err;
 	int rc;
 
 	vfs_error_init(&err);
 	pthread_mutex_unlock(&p->lock);
-	rc = sftp_conn_open(sm, c, &err);
+	rc = sftp_sess_open(sm, s, 0, &err);
 	pthread_mutex_lock(&p->lock);
-	remote_slots_maint_done_locked(&p->ss, idx, rc, c, err.msg);
-}
-
-/* Send keepalives on idle sessions (the lock is dropped meanwhile). */
-static void sftp_maint_keepalive_locked(struct sftp_mount *sm)
-{
-	struct sftp_pool *p = &sm->pool;
-
-	for (int i = 0; i < p->n && !p->ss.closing; i++) {
-		struct sftp_conn *c = &p->conns[i];
-		int next, rc;
-
-		/* (last_io is the checked-out caller's: read it only of an
-		 * idle slot) */
-		if (!p->ss.slot[i].conn || p->ss.slot[i].busy ||
-		    vfs_ts_ms_since(&c->last_io) <
-			    sm->cfg.keepalive_s * 1000L ||
-		    !remote_slots_take_locked(&p->ss, i))
-			continue;
-		pthread_mutex_unlock(&p->lock);
-		rc = libssh2_keepalive_send(c->ssh, &next);
-		if (rc)
-			sftp_err(c, rc);
-		if (c->broken) {
-			sftp_checkin(sm, c);
-		} else {
-			clock_gettime(CLOCK_MONOTONIC, &c->last_io);
-			remote_slots_put(&p->ss, i, REMOTE_PUT_IDLE);
-		}
-		pthread_mutex_lock(&p->lock);
-	}
+	remote_slots_maint_done_locked(&p->ss, idx, rc, s, err.msg);
 }
 
 static void *sftp_maint_main(void *arg)
@@ -285,8 +229,6 @@ static void *sftp_maint_main(void *arg)
 			sftp_maint_connect_locked(sm, idx);
 			continue;
 		}
-		if (sm->cfg.keepalive_s)
-			sftp_maint_keepalive_locked(sm);
 		if (vfs_ts_ms_since(&last_expire) >= 1000) {
 			remote_cache_expire(sm->cache);
 			clock_gettime(CLOCK_MONOTONIC, &last_expire);

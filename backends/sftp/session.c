@@ -2,8 +2,8 @@
 /*
  * session.c - one SSH session of the SFTP backend: TCP connect with a
  * timeout, handshake, host key check (known_hosts.c), authentication
- * (auth.c), the SFTP subsystem; its allocation arena; closing it, and
- * closing handles without waiting for the answer.
+ * (auth.c), the engine's channel on the SFTP subsystem (chan.c) and the
+ * server's extensions and limits; its allocation arena; closing it.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,13 +180,73 @@ static int sftp_tcp_connect(struct sftp_mount *sm, struct vfs_error *err)
 			     strerror(last));
 }
 
-int sftp_conn_open(struct sftp_mount *sm, struct sftp_conn *c,
-		   struct vfs_error *err)
+/* The server's VERSION names an extension: the features a mount uses. */
+static void sftp_feature(void *ctx, const char *name, size_t nlen,
+			 const char *data, size_t dlen)
 {
-	LIBSSH2_KNOWNHOSTS *kh = NULL;
+	static const struct {
+		const char *name;
+		size_t off;
+	} known[] = {
+		{"fsync@openssh.com", offsetof(struct sftp_features, fsync)},
+		{"statvfs@openssh.com",
+		 offsetof(struct sftp_features, statvfs)},
+		{"hardlink@openssh.com",
+		 offsetof(struct sftp_features, hardlink)},
+		{"lsetstat@openssh.com",
+		 offsetof(struct sftp_features, lsetstat)},
+		{"posix-rename@openssh.com",
+		 offsetof(struct sftp_features, posix_rename)},
+		{"copy-data", offsetof(struct sftp_features, copy_data)},
+		{"limits@openssh.com", offsetof(struct sftp_features, limits)},
+	};
+	struct sftp_features *f = ctx;
+
+	(void)data;
+	(void)dlen;
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strlen(known[i].name) == nlen &&
+		    memcmp(known[i].name, name, nlen) == 0)
+			*(bool *)((char *)f + known[i].off) = true;
+}
+
+/* Requests as large as the server says it takes (limits@openssh.com),
+ * capped by what a packet of ours may hold. */
+static int sftp_sess_limits(struct sftp_mount *sm, struct sftp_sess *s,
+			    const struct sftp_features *feat)
+{
+	const size_t cap = SFTP_MAX_PACKET - 1024;
+	struct sftp_conn c = {.sm = sm, .s = s, .chan = s->chan, .idx = s->idx};
+	struct sftp_chan_limits cl;
+	struct sftp_limits l;
 	int rc;
 
-	c->broken = false;
+	if (!feat->limits)
+		return 0;
+	c.deadline = vfs_mono_s() + sm->cfg.timeout_ms / 1000.0;
+	rc = sftp_r_limits(&c, &l);
+	if (rc)
+		return c.broken ? rc : 0; /* refused: the safe sizes stay */
+	sftp_chan_limits(s->chan, &cl);
+	if (l.max_read)
+		cl.max_read = l.max_read < cap ? (size_t)l.max_read : cap;
+	if (l.max_write)
+		cl.max_write = l.max_write < cap ? (size_t)l.max_write : cap;
+	cl.max_handles = (size_t)l.max_open_handles;
+	sftp_chan_set_limits(s->chan, &cl);
+	return 0;
+}
+
+int sftp_sess_open(struct sftp_mount *sm, struct sftp_sess *c, unsigned how,
+		   struct vfs_error *err)
+{
+	struct sftp_features feat = {0};
+	LIBSSH2_KNOWNHOSTS *kh = NULL;
+	char msg[200];
+	int rc;
+
+	c->failed = false;
+	c->chan = NULL;
 	c->arena.head = NULL;
 	c->arena.count = 0;
 	c->arena.password = NULL;
@@ -224,15 +285,15 @@ int sftp_conn_open(struct sftp_mount *sm, struct sftp_conn *c,
 
 	rc = libssh2_session_handshake(c->ssh, c->sock);
 	if (rc) {
-		char *msg = NULL;
+		char *m = NULL;
 
-		libssh2_session_last_error(c->ssh, &msg, NULL, 0);
+		libssh2_session_last_error(c->ssh, &m, NULL, 0);
 		rc = vfs_error_set(
 			err,
 			rc == LIBSSH2_ERROR_TIMEOUT ? ETIMEDOUT : ECONNABORTED,
 			"%s: SSH handshake with %s port %d failed: %s",
 			sm->cfg.display, sm->cfg.host, sm->cfg.port,
-			msg ? msg : "unknown error");
+			m ? m : "unknown error");
 		goto err_session;
 	}
 	rc = sftp_known_check(sm, c->ssh, kh, err);
@@ -245,33 +306,34 @@ int sftp_conn_open(struct sftp_mount *sm, struct sftp_conn *c,
 	if (rc < 0)
 		goto err_session;
 
-	c->sftp = libssh2_sftp_init(c->ssh);
-	if (!c->sftp) {
-		bool transport;
-		int e = sftp_libssh2_errno(libssh2_session_last_errno(c->ssh),
-					   &transport);
-
-		rc = transport ? vfs_error_set(err, -e,
-					       "%s: connection lost while "
-					       "starting SFTP",
-					       sm->cfg.display)
-			       : vfs_error_set(err, EPROTO,
-					       "%s: the server refused the "
-					       "SFTP subsystem",
-					       sm->cfg.display);
-		goto err_session;
-	}
-	/* no reply wanted: libssh2 1.10 would keep every unclaimed reply
-	 * queued for the life of the session */
+	if (how & SFTP_SESS_BARE)
+		return 0;
+	/* no reply wanted: the engine's loop sends them and collects
+	 * nothing */
 	if (sm->cfg.keepalive_s)
 		libssh2_keepalive_config(c->ssh, 0, sm->cfg.keepalive_s);
-	clock_gettime(CLOCK_MONOTONIC, &c->last_io);
+	rc = sftp_chan_start(c->ssh, c->sock, sm->cfg.keepalive_s, sftp_feature,
+			     &feat, &c->chan, msg, sizeof(msg));
+	if (rc < 0) {
+		rc = vfs_error_set(err, rc == -EPROTO ? EPROTO : -rc, "%s: %s",
+				   sm->cfg.display, msg);
+		goto err_session;
+	}
+	rc = sftp_sess_limits(sm, c, &feat);
+	if (rc < 0) {
+		rc = vfs_error_set(err, -rc,
+				   "%s: connection lost while starting SFTP",
+				   sm->cfg.display);
+		goto err_session;
+	}
+	if (how & SFTP_SESS_FIRST)
+		sm->feat = feat;
 	return 0;
 
 err_session:
 	if (kh)
 		libssh2_knownhost_free(kh);
-	sftp_conn_close(c, false);
+	sftp_sess_close(c, false);
 	return rc;
 err_close:
 	close(c->sock);
@@ -279,10 +341,8 @@ err_close:
 	return rc;
 }
 
-void sftp_conn_close(struct sftp_conn *c, bool graceful)
+void sftp_sess_close(struct sftp_sess *c, bool graceful)
 {
-	if (graceful)
-		sftp_close_reap(c, true);
 	if (c->sock >= 0 && !graceful) {
 		/* An abortive close: what our kernel still holds of a
 		 * write that failed must not reach the server once the
@@ -291,17 +351,16 @@ void sftp_conn_close(struct sftp_conn *c, bool graceful)
 		 * resets.  What the server already received is not ours to
 		 * stop: sshd hands it on, and OpenSSH's sftp-server finishes
 		 * the request it is running before its reply fails and it
-		 * exits, so a piece of the failed write (libssh2 1.10 sends
-		 * all of a call's pieces before the first ack) can still
-		 * land after a later write of the same range. */
+		 * exits. */
 		struct linger lg = {.l_onoff = 1, .l_linger = 0};
 
 		setsockopt(c->sock, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		/* makes every pending libssh2 read/write fail at once */
 		shutdown(c->sock, SHUT_RDWR);
 	}
-	if (c->sftp)
-		libssh2_sftp_shutdown(c->sftp);
+	/* the loop ends first: the session is ours again after this */
+	sftp_chan_stop(c->chan);
+	c->chan = NULL;
 	if (c->ssh) {
 		if (graceful)
 			libssh2_session_disconnect(c->ssh, "unmount");
@@ -312,70 +371,4 @@ void sftp_conn_close(struct sftp_conn *c, bool graceful)
 		close(c->sock);
 	c->sock = -1;
 	c->ssh = NULL;
-	c->sftp = NULL;
-	c->nclosing = 0;
-	c->broken = false;
-	c->timed_out = false;
-}
-
-/* ---- Deferred closes ------------------------------------------------ */
-
-/*
- * libssh2 keeps a close's progress in the handle itself, so several can
- * be outstanding; in non-blocking mode libssh2_sftp_close_handle() sends
- * FXP_CLOSE and returns EAGAIN while the answer is on its way.  A request
- * only partly written to the socket must be finished before anything
- * else is sent, so that case waits.
- */
-int sftp_close_deferred(struct sftp_conn *c, LIBSSH2_SFTP_HANDLE *h)
-{
-	int rc;
-
-	if (c->nclosing == SFTP_MAX_CLOSING)
-		sftp_close_reap(c, true);
-	if (c->broken)
-		return -EIO;
-	libssh2_session_set_blocking(c->ssh, 0);
-	rc = libssh2_sftp_close_handle(h);
-	if (rc == LIBSSH2_ERROR_EAGAIN &&
-	    (libssh2_session_block_directions(c->ssh) &
-	     LIBSSH2_SESSION_BLOCK_OUTBOUND)) {
-		libssh2_session_set_blocking(c->ssh, 1);
-		rc = libssh2_sftp_close_handle(h);
-	}
-	libssh2_session_set_blocking(c->ssh, 1);
-	if (rc == LIBSSH2_ERROR_EAGAIN) {
-		c->closing[c->nclosing++] = h;
-		return 0;
-	}
-	return sftp_err(c, rc);
-}
-
-void sftp_close_reap(struct sftp_conn *c, bool wait)
-{
-	if (!c->nclosing || c->broken)
-		return;
-	libssh2_session_set_blocking(c->ssh, wait);
-	while (c->nclosing && !c->broken) {
-		int rc = libssh2_sftp_close_handle(c->closing[0]);
-
-		if (rc == LIBSSH2_ERROR_EAGAIN) {
-			if (!(libssh2_session_block_directions(c->ssh) &
-			      LIBSSH2_SESSION_BLOCK_OUTBOUND))
-				/* answers come in request order: the later
-				 * ones are not here either */
-				break;
-			libssh2_session_set_blocking(c->ssh, 1);
-			continue;
-		}
-		if (rc)
-			/* the handle is freed either way; closing a plain
-			 * file does not fail on OpenSSH in practice */
-			log_debug("sftp: deferred close failed: %s",
-				  strerror(-sftp_err(c, rc)));
-		c->nclosing--;
-		memmove(&c->closing[0], &c->closing[1],
-			c->nclosing * sizeof(*c->closing));
-	}
-	libssh2_session_set_blocking(c->ssh, 1);
 }

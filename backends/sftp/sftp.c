@@ -1,33 +1,33 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * sftp.c - the SFTP backend (sftp://[user@]host[:port]/path) over libssh2:
- * option spec, mount/unmount, statfs and the ops table.  The operations
+ * sftp.c - the SFTP backend (sftp://[user@]host[:port]/path): option
+ * spec, mount/unmount, statfs and the ops table.  libssh2 carries SSH;
+ * SFTP itself is our own engine (chan.c, req.c, proto.c).  The operations
  * live in attr.c, namespace.c, dir.c, file.c and io.c, sessions in
  * session.c, the pool in pool.c, the cache in backends/remote/cache.c;
  * internal.h has the map and the lock order.
  *
- * Server quirks this backend works around (OpenSSH sftp-server, protocol v3,
- * as exposed by libssh2 1.10):
+ * Server quirks this backend works around (OpenSSH sftp-server, protocol
+ * v3 and the extensions of OpenSSH's PROTOCOL file):
  *  - Most errno values arrive as SSH_FX_FAILURE; where POSIX needs EEXIST,
  *    ENOTEMPTY, EISDIR or ENOTDIR we look at the object to tell them apart.
- *  - Plain rename never replaces an existing target, and libssh2 1.10
- *    cannot send posix-rename@openssh.com, so replacing renames move the
- *    target aside first (see sftp_rename).
- *  - SETSTAT follows symlinks and lsetstat@ is not reachable, so changing
- *    a symlink's own attributes is refused rather than done to its target.
+ *  - Plain rename never replaces an existing target: posix-rename@openssh
+ *    .com does, atomically; without it, replacing renames move the target
+ *    aside first (see sftp_rename).
+ *  - SETSTAT follows symlinks: a symlink's own attributes are set with
+ *    lsetstat@openssh.com, or refused without it rather than done to its
+ *    target.
  *  - The server applies its own umask to new files and directories; modes
  *    are corrected afterwards when we know we created the object.
  *  - Everything is created as the login user; a root login gives new
- *    objects to the caller afterwards (sftp_owner_due), symlinks excepted.
+ *    objects to the caller afterwards (sftp_owner_due).
  *  - ENAMETOOLONG and EINVAL both arrive as BAD_MESSAGE, EFBIG, ENOSPC and
  *    EROFS as FAILURE: lengths are checked before sending (sftp_rpath),
  *    sizes explained after (sftp_explain_size).
- *  - Times are unsigned 32-bit seconds and are clamped to that range.
+ *  - Times are unsigned 32-bit whole seconds and are clamped to that
+ *    range.
  *  - No inode numbers or link counts in v3: st_ino is a hash of the path
  *    and st_nlink is 1.
- *  - libssh2 1.10 reads the status of SSH_FXP_SYMLINK and of a failed
- *    SSH_FXP_READLINK from the wrong offset (it reports the request id):
- *    their failures carry no usable status, see sftp_err_nostatus().
  */
 #include <errno.h>
 #include <limits.h>
@@ -241,59 +241,31 @@ static int sftp_config_fill(struct sftp_config *cfg, const struct vfs_url *url,
 	return 0;
 }
 
-/*
- * Check the remote root and probe extensions.  libssh2 1.10 does not
- * show the server's extension list, so ask: an unknown extension is
- * answered OP_UNSUPPORTED, a known one any other way (fsync of a
- * directory handle fails harmlessly).
- */
+/* Check the remote root; the longest name from statvfs@openssh.com. */
 static int sftp_probe(struct sftp_mount *sm, struct sftp_conn *c,
 		      struct vfs_error *err)
 {
-	LIBSSH2_SFTP_ATTRIBUTES a;
-	LIBSSH2_SFTP_STATVFS vfs;
-	LIBSSH2_SFTP_HANDLE *dh;
 	const char *root = sm->cfg.root;
+	struct sftp_statvfs v;
+	struct sftp_attrs a;
 	int rc;
 
-	rc = libssh2_sftp_stat_ex(c->sftp, root, strlen(root),
-				  LIBSSH2_SFTP_STAT, &a);
-	if (rc) {
-		rc = sftp_err(c, rc);
+	rc = sftp_r_stat(c, root, true, &a);
+	if (rc)
 		return vfs_error_set(err, -rc, "%s: remote directory %s: %s",
 				     sm->cfg.display, root, strerror(-rc));
-	}
-	if (!(a.flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) ||
-	    !LIBSSH2_SFTP_S_ISDIR(a.permissions))
+	if (!(a.flags & SFTP_ATTR_PERMISSIONS) || !S_ISDIR(a.perm))
 		return vfs_error_set(err, ENOTDIR,
 				     "%s: remote path %s is not a directory",
 				     sm->cfg.display, root);
-
-	sm->feat.statvfs =
-		libssh2_sftp_statvfs(c->sftp, root, strlen(root), &vfs) == 0;
-	sm->name_max =
-		sm->feat.statvfs && vfs.f_namemax ? vfs.f_namemax : NAME_MAX;
-	if (c->broken)
-		return vfs_error_set(
-			err, EIO,
-			"%s: connection lost while probing the server",
-			sm->cfg.display);
-
-	dh = libssh2_sftp_open_ex(c->sftp, root, strlen(root), 0, 0,
-				  LIBSSH2_SFTP_OPENDIR);
-	if (!dh) {
-		rc = sftp_err(c, libssh2_session_last_errno(c->ssh));
-		return vfs_error_set(err, -rc, "%s: cannot list %s: %s",
-				     sm->cfg.display, root, strerror(-rc));
+	sm->name_max = NAME_MAX;
+	if (sm->feat.statvfs) {
+		rc = sftp_r_statvfs(c, root, &v);
+		if (rc == 0 && v.namemax)
+			sm->name_max = (size_t)v.namemax;
+		else if (rc == -EOPNOTSUPP || rc == -ENOSYS)
+			sm->feat.statvfs = false;
 	}
-	rc = libssh2_sftp_fsync(dh);
-	sm->feat.fsync = rc == 0 || (rc == LIBSSH2_ERROR_SFTP_PROTOCOL &&
-				     libssh2_sftp_last_error(c->sftp) !=
-					     LIBSSH2_FX_OP_UNSUPPORTED);
-	if (rc && rc != LIBSSH2_ERROR_SFTP_PROTOCOL)
-		sftp_err(c, rc);
-	if (!c->broken)
-		libssh2_sftp_close_handle(dh);
 	if (c->broken)
 		return vfs_error_set(
 			err, EIO,
@@ -326,12 +298,20 @@ static int sftp_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 	}
 	/* the first session is opened here so that configuration errors
 	 * (host key, credentials, path) fail the mount with a message */
-	rc = sftp_conn_open(sm, &sm->pool.conns[0], err);
+	rc = sftp_sess_open(sm, &sm->pool.sess[0], SFTP_SESS_FIRST, err);
 	if (rc < 0)
 		goto err_free;
-	rc = sftp_probe(sm, &sm->pool.conns[0], err);
-	if (rc < 0)
-		goto err_free;
+	{
+		struct sftp_conn c = {.sm = sm,
+				      .s = &sm->pool.sess[0],
+				      .chan = sm->pool.sess[0].chan,
+				      .deadline = vfs_mono_s() +
+						  sm->cfg.timeout_ms / 1000.0};
+
+		rc = sftp_probe(sm, &c, err);
+		if (rc < 0)
+			goto err_free;
+	}
 	rc = sftp_pool_start(sm);
 	if (rc == 0 && sm->cfg.write_behind)
 		rc = sftp_wb_start(sm);
@@ -346,10 +326,15 @@ static int sftp_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 		sm->base.caps |= VFS_CAP_STABLE_FSYNC;
 	sm->base.attr_timeout = sm->cfg.cache_ttl_s;
 	sm->base.entry_timeout = vfs_remote_entry_timeout(sm->cfg.cache_ttl_s);
-	log_info("%s: mounted (%d connections, timeout %ds%s%s)",
+	log_info("%s: mounted (%d connections, timeout %ds; server: "
+		 "%s%s%s%s%s%s)",
 		 sm->cfg.display, sm->cfg.connections,
-		 sm->cfg.timeout_ms / 1000, sm->feat.fsync ? ", fsync" : "",
-		 sm->feat.statvfs ? ", statvfs" : "");
+		 sm->cfg.timeout_ms / 1000, sm->feat.fsync ? "fsync " : "",
+		 sm->feat.statvfs ? "statvfs " : "",
+		 sm->feat.hardlink ? "hardlink " : "",
+		 sm->feat.lsetstat ? "lsetstat " : "",
+		 sm->feat.posix_rename ? "posix-rename " : "",
+		 sm->feat.copy_data ? "copy-data" : "");
 	*out = &sm->base;
 	return 0;
 
@@ -379,8 +364,8 @@ static int sftp_statfs(struct vfs_mount *m, const char *path,
 		       struct statvfs *st)
 {
 	struct sftp_mount *sm = sftp_mount_of(m);
-	LIBSSH2_SFTP_STATVFS v;
-	struct sftp_conn *c;
+	struct sftp_conn cc, *c = &cc;
+	struct sftp_statvfs v;
 	char *rpath;
 	int rc, tries = 0;
 
@@ -390,27 +375,26 @@ static int sftp_statfs(struct vfs_mount *m, const char *path,
 	if (rc)
 		return rc;
 	do {
-		rc = sftp_checkout(sm, -1, 0, &c);
+		rc = sftp_checkout(sm, -1, 0, c);
 		if (rc)
 			break;
-		rc = libssh2_sftp_statvfs(c->sftp, rpath, strlen(rpath), &v);
-		rc = sftp_err(c, rc);
+		rc = sftp_r_statvfs(c, rpath, &v);
 	} while (sftp_checkin_retry(sm, c, rc, &tries));
 	free(rpath);
 	if (rc)
 		return rc;
 	memset(st, 0, sizeof(*st));
-	st->f_bsize = v.f_bsize;
-	st->f_frsize = v.f_frsize;
-	st->f_blocks = v.f_blocks;
-	st->f_bfree = v.f_bfree;
-	st->f_bavail = v.f_bavail;
-	st->f_files = v.f_files;
-	st->f_ffree = v.f_ffree;
-	st->f_favail = v.f_favail;
-	st->f_fsid = v.f_fsid;
-	st->f_flag = v.f_flag;
-	st->f_namemax = v.f_namemax;
+	st->f_bsize = v.bsize;
+	st->f_frsize = v.frsize;
+	st->f_blocks = v.blocks;
+	st->f_bfree = v.bfree;
+	st->f_bavail = v.bavail;
+	st->f_files = v.files;
+	st->f_ffree = v.ffree;
+	st->f_favail = v.favail;
+	st->f_fsid = v.fsid;
+	st->f_flag = v.flag;
+	st->f_namemax = v.namemax;
 	return 0;
 }
 
@@ -427,6 +411,7 @@ const struct vfs_backend_ops sftp_ops = {
 	.mknod = sftp_mknod,
 	.mkdir = sftp_mkdir,
 	.symlink = sftp_symlink,
+	.link = sftp_link,
 	.unlink = sftp_unlink,
 	.rmdir = sftp_rmdir,
 	.rename = sftp_rename,
@@ -442,4 +427,5 @@ const struct vfs_backend_ops sftp_ops = {
 	.fsync = sftp_fsync,
 	.release = sftp_release,
 	.clone = sftp_clone,
+	.copy_range = sftp_copy_range,
 };

@@ -20,7 +20,7 @@ import subprocess
 import time
 
 ALL_CAPS = frozenset({
-    "xattr", "hardlink", "symlink", "mknod", "fallocate", "punch_hole",
+    "xattr", "hardlink", "hardlink_ino", "symlink", "mknod", "fallocate", "punch_hole",
     "seek_data", "rename_noreplace", "rename_exchange", "chown", "o_direct",
     "copy_file_range", "locks", "chmod", "utimens_nsec", "symlink_times",
 })
@@ -434,13 +434,21 @@ class PosixSuite:
             return
         os.link(self.p("a"), self.p("b"))
         sa, sb = os.stat(self.p("a")), os.stat(self.p("b"))
-        self.assertEqual(sa.st_ino, sb.st_ino)
-        self.assertEqual(sa.st_nlink, 2)
+        if self.has("hardlink_ino"):
+            self.assertEqual(sa.st_ino, sb.st_ino)
+            self.assertEqual(sa.st_nlink, 2)
         write_file(self.p("b"), b"changed")
-        self.assertEqual(read_file(self.p("a")), b"changed")
+        if self.has("hardlink_ino"):
+            # (without inode numbers the kernel holds two inodes, whose
+            # cached sizes may differ until they expire: the backend's
+            # own test checks the data on the server instead)
+            self.assertEqual(read_file(self.p("a")), b"changed")
         os.unlink(self.p("a"))
-        self.assertEqual(os.stat(self.p("b")).st_nlink, 1)
+        if self.has("hardlink_ino"):
+            self.assertEqual(os.stat(self.p("b")).st_nlink, 1)
         self.assertErrno(errno.EEXIST, os.link, self.p("b"), self.p("b"))
+        os.mkdir(self.p("d"))
+        self.assertErrno(errno.EPERM, os.link, self.p("d"), self.p("d2"))
 
     def test_symlink(self):
         write_file(self.p("target"), b"T")

@@ -28,8 +28,12 @@ from test_locks import try_lock  # noqa: E402
 
 # What SFTP v3 + the OpenSSH extensions libssh2 1.10 can send allow;
 # every other case of the suite asserts the documented errno.
+# OpenSSH 9.2's sftp-server: hard links (hardlink@openssh.com) but no inode
+# numbers or link counts in SFTP v3's attributes; symlink times
+# (lsetstat@openssh.com); copy-data for copy_file_range
 SFTP_CAPS = frozenset({"symlink", "chown", "chmod", "rename_noreplace",
-                       "o_direct", "locks"})
+                       "o_direct", "locks", "hardlink", "symlink_times",
+                       "copy_file_range"})
 assert SFTP_CAPS <= ALL_CAPS
 
 
@@ -183,12 +187,31 @@ class SftpPosix(PosixSuite, harness.TestCase):
             self.assertErrno(errno.ENAMETOOLONG, os.unlink, p)
         self.assertEqual(sorted(os.listdir(self.d)), sorted([ok, "src"]))
 
-    def test_symlink_on_symlink_attrs_refused(self):
-        os.symlink("nowhere", self.p("l"))
-        # SETSTAT would follow the link: refused rather than done wrong
-        with self.assertRaises(OSError) as cm:
-            os.utime(self.p("l"), (1, 1), follow_symlinks=False)
-        self.assertIn(cm.exception.errno, (errno.EOPNOTSUPP, errno.ENOTSUP))
+    def test_hardlink_shares_data_on_server(self):
+        """link(2) is hardlink@openssh.com: one file on the server."""
+        write_file(self.p("a"), b"linked")
+        os.link(self.p("a"), self.p("b"))
+        rel = os.path.relpath(self.d, self.base)
+        on_server = os.path.join(self.remote, rel)
+        sa = os.stat(os.path.join(on_server, "a"))
+        sb = os.stat(os.path.join(on_server, "b"))
+        self.assertEqual((sa.st_ino, sa.st_nlink), (sb.st_ino, 2))
+        write_file(self.p("b"), b"changed")
+        self.assertEqual(read_file(os.path.join(on_server, "a")), b"changed")
+        self.assertErrno(errno.EEXIST, os.link, self.p("a"), self.p("b"))
+
+    def test_symlink_times_are_the_links_own(self):
+        write_file(self.p("t"), b"target")
+        os.utime(self.p("t"), (1000000, 1000000))
+        os.symlink("t", self.p("l"))
+        # lsetstat@openssh.com: the link's own times, not its target's
+        os.utime(self.p("l"), (2000000, 2000000), follow_symlinks=False)
+        rel = os.path.relpath(self.d, self.base)
+        on_server = os.path.join(self.remote, rel)
+        self.assertEqual(os.lstat(os.path.join(on_server, "l")).st_mtime, 2000000)
+        self.assertEqual(os.stat(os.path.join(on_server, "t")).st_mtime, 1000000)
+        self.assertEqual(os.lstat(self.p("l")).st_mtime, 2000000)
+        self.assertEqual(os.stat(self.p("t")).st_mtime, 1000000)
 
     def test_ls_l_uses_listing_attributes(self):
         for i in range(50):

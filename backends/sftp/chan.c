@@ -1,0 +1,945 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * chan.c - the SFTP engine (chan.h): one channel, one loop thread, any
+ * number of requests in flight.
+ *
+ * The loop is the only thread that calls libssh2 once the channel runs,
+ * and the only one that completes requests; callers touch requests under
+ * the channel's lock alone.  Each turn it takes new submissions and
+ * abandoned requests in (under the lock), writes what it can, reads what
+ * has come, and sleeps in poll() on the socket (in the directions
+ * libssh2 says it waits for) and an eventfd that submitters and failing
+ * callers write to.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backends/sftp/chan.h"
+#include "backends/remote/pool.h"
+#include "lib/clock.h"
+#include "lib/log.h"
+
+/* Requests on the wire at once; more wait in the submission queue. */
+#define SFTP_CHAN_WINDOW     128
+/* Small requests are gathered into one channel write of up to this. */
+#define SFTP_CHAN_STAGE      (64u * 1024)
+/* What we let the server send before it waits for our window adjust:
+ * many READ replies of up to 256 KiB are in flight at once. */
+#define SFTP_CHAN_RXWINDOW   (8u * 1024 * 1024)
+#define SFTP_CHAN_BUCKETS    256
+/* Without limits@openssh.com: what every server takes (OpenSSH's own
+ * client's defaults before it asked). */
+#define SFTP_CHAN_SAFE_READ  (32u * 1024)
+#define SFTP_CHAN_SAFE_WRITE (32u * 1024)
+
+/* A thread's wake-up; one per thread, shared by its requests. */
+struct sftp_waiter {
+	pthread_cond_t cond;
+};
+
+static __thread struct sftp_waiter sftp_tls_waiter;
+static __thread bool sftp_tls_waiter_ready;
+
+static struct sftp_waiter *sftp_waiter_self(void)
+{
+	if (!sftp_tls_waiter_ready) {
+		remote_cond_init(&sftp_tls_waiter.cond);
+		sftp_tls_waiter_ready = true;
+	}
+	return &sftp_tls_waiter;
+}
+
+/* The reply being read: its header, then its body or data. */
+struct sftp_rx {
+	uint8_t hdr[13]; /* length, type, id, and a DATA's length */
+	size_t hdr_got, hdr_want;
+	uint32_t len; /* the packet's length field */
+	struct sftp_req *r;
+	uint8_t *dst; /* where the rest goes */
+	size_t got, want;
+	bool discard; /* dst is scratch: the request was abandoned */
+};
+
+struct sftp_chan {
+	LIBSSH2_SESSION *ssh; /* the loop's while it runs */
+	LIBSSH2_CHANNEL *ch;
+	int sock;
+	int evfd;
+	int keepalive_s;
+	pthread_t thread;
+	bool started;
+
+	pthread_mutex_t lock;
+	/* protected by lock */
+	struct sftp_req *subq, **subq_tail; /* submitted, not yet taken */
+	struct sftp_req *bucket[SFTP_CHAN_BUCKETS]; /* every request the
+						     * engine holds, by id */
+	unsigned nheld;                             /* requests in the table */
+	unsigned nabandon; /* abandoned, not yet seen by the loop */
+	uint32_t next_id;
+	int err; /* < 0: failed; every request fails with it */
+	bool stop;
+	bool asleep; /* the loop sleeps in poll(): wake it */
+	struct sftp_chan_limits lim;
+
+	/* the loop's own */
+	struct sftp_req *sendq, **sendq_tail; /* taken, not fully written */
+	unsigned nwire;                       /* written, reply not read */
+	uint8_t *stage;                       /* [SFTP_CHAN_STAGE] */
+	size_t stage_len, stage_off;
+	struct sftp_req *direct; /* its data is written from the caller's
+				  * buffer after the staged bytes */
+	size_t direct_off;
+	struct sftp_rx rx;
+	uint8_t scratch[16384];
+};
+
+/* ---- Requests -------------------------------------------------------- */
+
+struct sftp_req *sftp_req_new(void)
+{
+	struct sftp_req *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	sftp_buf_init(&r->pkt);
+	r->refs = 1;
+	return r;
+}
+
+static void sftp_req_free(struct sftp_req *r)
+{
+	sftp_buf_free(&r->pkt);
+	free(r->body);
+	free(r->own_data);
+	free(r);
+}
+
+void sftp_req_put(struct sftp_chan *ch, struct sftp_req *r)
+{
+	int left;
+
+	if (!r)
+		return;
+	if (ch) {
+		pthread_mutex_lock(&ch->lock);
+		left = --r->refs;
+		pthread_mutex_unlock(&ch->lock);
+	} else {
+		left = --r->refs;
+	}
+	if (left == 0)
+		sftp_req_free(r);
+}
+
+static void sftp_held_add_locked(struct sftp_chan *ch, struct sftp_req *r)
+{
+	struct sftp_req **b = &ch->bucket[r->id % SFTP_CHAN_BUCKETS];
+
+	r->hnext = *b;
+	*b = r;
+	ch->nheld++;
+}
+
+static struct sftp_req *sftp_held_find_locked(struct sftp_chan *ch, uint32_t id)
+{
+	struct sftp_req *r = ch->bucket[id % SFTP_CHAN_BUCKETS];
+
+	while (r && r->id != id)
+		r = r->hnext;
+	return r;
+}
+
+static void sftp_held_del_locked(struct sftp_chan *ch, struct sftp_req *r)
+{
+	struct sftp_req **pp = &ch->bucket[r->id % SFTP_CHAN_BUCKETS];
+
+	while (*pp && *pp != r)
+		pp = &(*pp)->hnext;
+	if (*pp) {
+		*pp = r->hnext;
+		ch->nheld--;
+	}
+	r->hnext = NULL;
+}
+
+/*
+ * Complete r (the loop's, or a failing loop's): out of the table, its
+ * waiter woken, or its callback run.  Called with the lock held; drops
+ * it around a callback.  The engine's reference is dropped.
+ */
+static void sftp_complete_locked(struct sftp_chan *ch, struct sftp_req *r,
+				 int err)
+{
+	sftp_held_del_locked(ch, r);
+	r->err = err;
+	r->completed = true;
+	if (r->done && !r->abandoned) {
+		pthread_mutex_unlock(&ch->lock);
+		r->done(r);
+		pthread_mutex_lock(&ch->lock);
+	} else if (r->waiter) {
+		pthread_cond_broadcast(&r->waiter->cond);
+	}
+	if (--r->refs == 0)
+		sftp_req_free(r);
+}
+
+/* ---- Callers ---------------------------------------------------------- */
+
+static void sftp_chan_kick(struct sftp_chan *ch)
+{
+	uint64_t one = 1;
+
+	/* a full counter still wakes the loop */
+	if (write(ch->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_debug("sftp: waking the channel's loop: %s",
+			  strerror(errno));
+}
+
+int sftp_chan_submit(struct sftp_chan *ch, struct sftp_req *r)
+{
+	bool kick;
+	int err;
+
+	if (r->pkt.len < 9)
+		return -EINVAL;
+	pthread_mutex_lock(&ch->lock);
+	err = ch->err;
+	if (err) {
+		pthread_mutex_unlock(&ch->lock);
+		return err;
+	}
+	/* 0 is never used, so that a reply to "no id" is no one's */
+	if (++ch->next_id == 0)
+		ch->next_id = 1;
+	r->id = ch->next_id;
+	r->pkt.p[5] = (uint8_t)(r->id >> 24);
+	r->pkt.p[6] = (uint8_t)(r->id >> 16);
+	r->pkt.p[7] = (uint8_t)(r->id >> 8);
+	r->pkt.p[8] = (uint8_t)r->id;
+	r->completed = false;
+	r->abandoned = false;
+	r->wired = false;
+	r->err = 0;
+	r->waiter = r->done ? NULL : sftp_waiter_self();
+	r->refs++;
+	r->next = NULL;
+	*ch->subq_tail = r;
+	ch->subq_tail = &r->next;
+	sftp_held_add_locked(ch, r);
+	kick = ch->asleep;
+	ch->asleep = false;
+	pthread_mutex_unlock(&ch->lock);
+	if (kick)
+		sftp_chan_kick(ch);
+	return 0;
+}
+
+static void sftp_chan_fail_locked(struct sftp_chan *ch, int err)
+{
+	if (!ch->err)
+		ch->err = err;
+}
+
+void sftp_chan_fail(struct sftp_chan *ch, int err)
+{
+	pthread_mutex_lock(&ch->lock);
+	sftp_chan_fail_locked(ch, err);
+	pthread_mutex_unlock(&ch->lock);
+	sftp_chan_kick(ch);
+}
+
+int sftp_chan_error(struct sftp_chan *ch)
+{
+	int err;
+
+	pthread_mutex_lock(&ch->lock);
+	err = ch->err;
+	pthread_mutex_unlock(&ch->lock);
+	return err;
+}
+
+unsigned sftp_chan_inflight(struct sftp_chan *ch)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&ch->lock);
+	n = ch->nheld;
+	pthread_mutex_unlock(&ch->lock);
+	return n;
+}
+
+int sftp_chan_wait(struct sftp_chan *ch, struct sftp_req *r, double deadline,
+		   bool fatal)
+{
+	struct timespec at;
+	double left = deadline - vfs_mono_s();
+	int err;
+
+	if (left < 0)
+		left = 0;
+	vfs_ts_after_ms(&at, CLOCK_MONOTONIC, (long)(left * 1000) + 1);
+	pthread_mutex_lock(&ch->lock);
+	while (!r->completed) {
+		if (pthread_cond_timedwait(&r->waiter->cond, &ch->lock, &at) !=
+		    ETIMEDOUT)
+			continue;
+		if (r->completed)
+			break;
+		if (fatal) {
+			/* the server did not answer in the mount's time: the
+			 * loop fails everything on the channel, this too */
+			sftp_chan_fail_locked(ch, -ETIMEDOUT);
+			pthread_mutex_unlock(&ch->lock);
+			sftp_chan_kick(ch);
+			pthread_mutex_lock(&ch->lock);
+			while (!r->completed)
+				pthread_cond_wait(&r->waiter->cond, &ch->lock);
+			break;
+		}
+		/* The caller's own deadline: hand r to the engine, which
+		 * stops using the caller's memory before this returns. */
+		r->abandoned = true;
+		ch->nabandon++;
+		pthread_mutex_unlock(&ch->lock);
+		sftp_chan_kick(ch);
+		pthread_mutex_lock(&ch->lock);
+		while (!r->completed && r->abandoned && r->waiter)
+			pthread_cond_wait(&r->waiter->cond, &ch->lock);
+		if (!r->completed) {
+			pthread_mutex_unlock(&ch->lock);
+			return -ETIMEDOUT;
+		}
+		break;
+	}
+	err = r->err;
+	pthread_mutex_unlock(&ch->lock);
+	return err;
+}
+
+/* ---- The loop: taking requests in ------------------------------------ */
+
+/* Make an abandoned request the engine's alone (called with the lock):
+ * its unsent data copied, its DATA reply to be dropped, its waiter let
+ * go.  False: out of memory (the channel must fail). */
+static bool sftp_adopt_locked(struct sftp_chan *ch, struct sftp_req *r)
+{
+	if (r->cancel_on_miss && !r->wired) {
+		struct sftp_req **pp = &ch->sendq;
+
+		while (*pp && *pp != r)
+			pp = &(*pp)->next;
+		if (*pp) {
+			*pp = r->next;
+			if (!r->next)
+				ch->sendq_tail = pp;
+			r->next = NULL;
+		}
+		/* the waiter sees it completed, not abandoned */
+		r->abandoned = false;
+		sftp_complete_locked(ch, r, -ETIMEDOUT);
+		return true;
+	}
+	if (r->cancel_on_miss) {
+		sftp_chan_fail_locked(ch, -ECANCELED);
+		return true;
+	}
+	if (r == ch->direct && r->data) {
+		size_t rest = r->data_len - ch->direct_off;
+
+		r->own_data = malloc(rest ? rest : 1);
+		if (!r->own_data)
+			return false;
+		memcpy(r->own_data, (const char *)r->data + ch->direct_off,
+		       rest);
+		r->data = r->own_data;
+		r->data_len = rest;
+		ch->direct_off = 0;
+	} else if (r->data) {
+		/* not begun: it goes out whole, from the copy */
+		r->own_data = malloc(r->data_len ? r->data_len : 1);
+		if (!r->own_data)
+			return false;
+		memcpy(r->own_data, r->data, r->data_len);
+		r->data = r->own_data;
+	}
+	if (ch->rx.r == r && !ch->rx.discard && ch->rx.dst == r->rbuf) {
+		ch->rx.dst = NULL;
+		ch->rx.discard = true;
+	}
+	r->rbuf = NULL;
+	r->rcap = (size_t)-1; /* its DATA is dropped whatever its size */
+	pthread_cond_broadcast(&r->waiter->cond);
+	r->waiter = NULL;
+	return true;
+}
+
+/* Take new submissions, adopt abandoned requests.  Called with the
+ * lock; false: the channel failed (err set). */
+static bool sftp_take_locked(struct sftp_chan *ch)
+{
+	if (ch->subq) {
+		*ch->sendq_tail = ch->subq;
+		ch->sendq_tail = ch->subq_tail;
+		ch->subq = NULL;
+		ch->subq_tail = &ch->subq;
+	}
+	if (ch->nabandon) {
+		for (size_t b = 0; b < SFTP_CHAN_BUCKETS; b++) {
+			struct sftp_req *r = ch->bucket[b], *next;
+
+			for (; r; r = next) {
+				next = r->hnext;
+				if (!r->abandoned || !r->waiter)
+					continue;
+				if (!sftp_adopt_locked(ch, r)) {
+					sftp_chan_fail_locked(ch, -ENOMEM);
+					return false;
+				}
+			}
+		}
+		ch->nabandon = 0;
+	}
+	return !ch->err;
+}
+
+/* Complete everything the engine holds with the channel's error. */
+static void sftp_fail_all_locked(struct sftp_chan *ch)
+{
+	ch->sendq = NULL;
+	ch->sendq_tail = &ch->sendq;
+	ch->subq = NULL;
+	ch->subq_tail = &ch->subq;
+	ch->direct = NULL;
+	ch->stage_len = ch->stage_off = 0;
+	ch->rx.r = NULL;
+	for (size_t b = 0; b < SFTP_CHAN_BUCKETS; b++)
+		while (ch->bucket[b])
+			sftp_complete_locked(ch, ch->bucket[b], ch->err);
+	ch->nwire = 0;
+	ch->nabandon = 0;
+}
+
+/* ---- The loop: writing ------------------------------------------------ */
+
+/* Fill the stage with whole small requests, in order; a request whose
+ * data does not fit has its packet staged and its data written directly
+ * after.  Called without the lock: sendq is the loop's. */
+static void sftp_stage(struct sftp_chan *ch)
+{
+	ch->stage_len = ch->stage_off = 0;
+	while (ch->sendq && ch->nwire < SFTP_CHAN_WINDOW && !ch->direct) {
+		struct sftp_req *r = ch->sendq;
+		size_t need = r->pkt.len + r->data_len;
+
+		if (ch->stage_len &&
+		    ch->stage_len + r->pkt.len > SFTP_CHAN_STAGE)
+			break;
+		memcpy(ch->stage + ch->stage_len, r->pkt.p, r->pkt.len);
+		ch->stage_len += r->pkt.len;
+		if (need - r->pkt.len <= SFTP_CHAN_STAGE - ch->stage_len) {
+			if (r->data_len)
+				memcpy(ch->stage + ch->stage_len, r->data,
+				       r->data_len);
+			ch->stage_len += r->data_len;
+		} else {
+			ch->direct = r;
+			ch->direct_off = 0;
+		}
+		ch->sendq = r->next;
+		if (!ch->sendq)
+			ch->sendq_tail = &ch->sendq;
+		r->next = NULL;
+		r->wired = true;
+		ch->nwire++;
+	}
+}
+
+/*
+ * Write what can be written.  The data of `direct` is read from the
+ * caller's buffer without the lock: an abandoning caller waits for the
+ * loop's next turn, which copies it first (sftp_adopt_locked).  Returns
+ * bytes written (0: nothing to write or the socket is full) or -errno.
+ */
+static ssize_t sftp_write_some(struct sftp_chan *ch)
+{
+	ssize_t total = 0;
+
+	for (;;) {
+		ssize_t n;
+
+		if (ch->stage_off == ch->stage_len && !ch->direct) {
+			pthread_mutex_lock(&ch->lock);
+			sftp_stage(ch);
+			pthread_mutex_unlock(&ch->lock);
+			if (!ch->stage_len)
+				return total;
+		}
+		if (ch->stage_off < ch->stage_len) {
+			n = libssh2_channel_write(
+				ch->ch, (char *)ch->stage + ch->stage_off,
+				ch->stage_len - ch->stage_off);
+			if (n == LIBSSH2_ERROR_EAGAIN)
+				return total;
+			if (n < 0)
+				return -ECONNRESET;
+			ch->stage_off += (size_t)n;
+			total += n;
+			continue;
+		}
+		/* the stage is out: the direct request's data follows */
+		n = libssh2_channel_write(
+			ch->ch, (const char *)ch->direct->data + ch->direct_off,
+			ch->direct->data_len - ch->direct_off);
+		if (n == LIBSSH2_ERROR_EAGAIN)
+			return total;
+		if (n < 0)
+			return -ECONNRESET;
+		ch->direct_off += (size_t)n;
+		total += n;
+		if (ch->direct_off == ch->direct->data_len) {
+			pthread_mutex_lock(&ch->lock);
+			ch->direct = NULL;
+			pthread_mutex_unlock(&ch->lock);
+		}
+	}
+}
+
+/* ---- The loop: reading ------------------------------------------------ */
+
+static ssize_t sftp_read_into(struct sftp_chan *ch, void *dst, size_t len)
+{
+	ssize_t n = libssh2_channel_read(ch->ch, dst, len);
+
+	if (n == LIBSSH2_ERROR_EAGAIN)
+		return 0;
+	if (n < 0)
+		return -ECONNRESET;
+	if (n == 0 && libssh2_channel_eof(ch->ch))
+		return -ECONNRESET;
+	return n;
+}
+
+static uint32_t sftp_be32_at(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+/* The header of a reply is in: find its request and where the rest goes.
+ * 0 or -EPROTO. */
+static int sftp_rx_begin(struct sftp_chan *ch)
+{
+	struct sftp_rx *x = &ch->rx;
+	uint8_t type = x->hdr[4];
+	uint32_t id = sftp_be32_at(x->hdr + 5);
+	struct sftp_req *r;
+
+	pthread_mutex_lock(&ch->lock);
+	r = sftp_held_find_locked(ch, id);
+	/* a reply to a request not yet (or not wholly) written is no
+	 * reply to it */
+	if (r && (!r->wired || r == ch->direct))
+		r = NULL;
+	x->r = r;
+	x->discard = false;
+	if (!r) {
+		pthread_mutex_unlock(&ch->lock);
+		return -EPROTO;
+	}
+	if (type == SFTP_DATA && x->hdr_want == 13) {
+		uint32_t dlen = sftp_be32_at(x->hdr + 9);
+
+		if (dlen != x->len - 9 ||
+		    (r->rcap != (size_t)-1 && (!r->rbuf || dlen > r->rcap))) {
+			pthread_mutex_unlock(&ch->lock);
+			return -EPROTO;
+		}
+		r->type = type;
+		r->rlen = dlen;
+		x->want = dlen;
+		x->dst = r->rbuf;
+		x->discard = !r->rbuf;
+	} else {
+		/* the body after the type byte, the id already read */
+		uint8_t *body = malloc(x->len - 1);
+
+		if (!body) {
+			pthread_mutex_unlock(&ch->lock);
+			return -ENOMEM;
+		}
+		memcpy(body, x->hdr + 5, 4);
+		free(r->body);
+		r->body = body;
+		r->body_len = x->len - 1;
+		r->type = type;
+		x->dst = body + 4;
+		x->want = x->len - 5;
+	}
+	x->got = 0;
+	pthread_mutex_unlock(&ch->lock);
+	return 0;
+}
+
+/* Read what has come.  Returns bytes read (0: none yet) or -errno. */
+static ssize_t sftp_read_some(struct sftp_chan *ch)
+{
+	struct sftp_rx *x = &ch->rx;
+	ssize_t total = 0;
+
+	for (;;) {
+		ssize_t n;
+
+		if (x->hdr_got < x->hdr_want) {
+			n = sftp_read_into(ch, x->hdr + x->hdr_got,
+					   x->hdr_want - x->hdr_got);
+			if (n <= 0)
+				return n < 0 ? n : total;
+			total += n;
+			x->hdr_got += (size_t)n;
+			if (x->hdr_got == 9 && x->hdr_want == 9) {
+				x->len = sftp_be32_at(x->hdr);
+				if (x->len < 5 ||
+				    x->len > SFTP_MAX_PACKET + 1024)
+					return -EPROTO;
+				if (x->hdr[4] == SFTP_DATA) {
+					if (x->len < 9)
+						return -EPROTO;
+					x->hdr_want = 13;
+					continue;
+				}
+			}
+			if (x->hdr_got < x->hdr_want)
+				continue;
+			n = sftp_rx_begin(ch);
+			if (n < 0)
+				return n;
+		}
+		if (x->got < x->want) {
+			size_t ask = x->want - x->got;
+			void *dst;
+
+			pthread_mutex_lock(&ch->lock);
+			/* an abandoned request's buffer is the caller's again
+			 * (sftp_adopt_locked switched it to discard) */
+			dst = x->discard ? NULL : x->dst + x->got;
+			pthread_mutex_unlock(&ch->lock);
+			if (!dst) {
+				dst = ch->scratch;
+				if (ask > sizeof(ch->scratch))
+					ask = sizeof(ch->scratch);
+			}
+			n = sftp_read_into(ch, dst, ask);
+			if (n <= 0)
+				return n < 0 ? n : total;
+			total += n;
+			x->got += (size_t)n;
+			if (x->got < x->want)
+				continue;
+		}
+		/* a whole reply */
+		pthread_mutex_lock(&ch->lock);
+		if (x->r) {
+			if (x->discard && x->r->type == SFTP_DATA)
+				x->r->rlen = 0;
+			ch->nwire--;
+			sftp_complete_locked(ch, x->r, 0);
+		}
+		pthread_mutex_unlock(&ch->lock);
+		memset(x, 0, sizeof(*x));
+		x->hdr_want = 9;
+	}
+}
+
+/* ---- The loop --------------------------------------------------------- */
+
+/* Send a keepalive when one is due (no reply wanted, see session.c);
+ * the poll timeout until the next, or -1. */
+static int sftp_keepalive(struct sftp_chan *ch)
+{
+	int next = 0;
+
+	if (!ch->keepalive_s)
+		return -1;
+	/* EAGAIN: tried again on the next turn */
+	libssh2_keepalive_send(ch->ssh, &next);
+	return next > 0 ? next * 1000 : 1000;
+}
+
+static void *sftp_chan_loop(void *arg)
+{
+	struct sftp_chan *ch = arg;
+
+	ch->rx.hdr_want = 9;
+	for (;;) {
+		struct pollfd pfd[2];
+		ssize_t w, rd;
+		int dirs, timeout;
+		bool idle;
+		uint64_t drain;
+
+		pthread_mutex_lock(&ch->lock);
+		if (ch->stop && !ch->err)
+			ch->err = -ESHUTDOWN;
+		if (!sftp_take_locked(ch) || ch->err) {
+			sftp_fail_all_locked(ch);
+			if (ch->stop) {
+				pthread_mutex_unlock(&ch->lock);
+				break;
+			}
+			/* failed: nothing more to do but refuse (submit
+			 * checks err) until stopped */
+			pthread_mutex_unlock(&ch->lock);
+			pfd[0] = (struct pollfd){.fd = ch->evfd,
+						 .events = POLLIN};
+			poll(pfd, 1, -1);
+			if (read(ch->evfd, &drain, sizeof(drain)) < 0)
+				(void)0;
+			continue;
+		}
+		pthread_mutex_unlock(&ch->lock);
+
+		w = sftp_write_some(ch);
+		rd = w < 0 ? 0 : sftp_read_some(ch);
+		if (w < 0 || rd < 0) {
+			sftp_chan_fail(ch, w < 0 ? (int)w : (int)rd);
+			continue;
+		}
+		if (w > 0 || rd > 0)
+			continue;
+		/* A write that waited for the server's window may have read
+		 * channel data into libssh2's queue: take it before
+		 * sleeping on the socket. */
+		if (libssh2_poll_channel_read(ch->ch, 0))
+			continue;
+		timeout = sftp_keepalive(ch);
+		/* asleep only if nothing came in since this turn began */
+		pthread_mutex_lock(&ch->lock);
+		idle = !ch->subq && !ch->nabandon && !ch->err && !ch->stop;
+		ch->asleep = idle;
+		pthread_mutex_unlock(&ch->lock);
+		if (!idle)
+			continue;
+
+		dirs = libssh2_session_block_directions(ch->ssh);
+		pfd[0] = (struct pollfd){.fd = ch->sock, .events = POLLIN};
+		if (dirs & LIBSSH2_SESSION_BLOCK_OUTBOUND)
+			pfd[0].events |= POLLOUT;
+		pfd[1] = (struct pollfd){.fd = ch->evfd, .events = POLLIN};
+		if (poll(pfd, 2, timeout) < 0 && errno != EINTR) {
+			sftp_chan_fail(ch, -errno);
+			continue;
+		}
+		pthread_mutex_lock(&ch->lock);
+		ch->asleep = false;
+		pthread_mutex_unlock(&ch->lock);
+		if (pfd[1].revents & POLLIN)
+			if (read(ch->evfd, &drain, sizeof(drain)) < 0)
+				(void)0;
+		if (pfd[0].revents & (POLLERR | POLLHUP) &&
+		    !(pfd[0].revents & POLLIN))
+			sftp_chan_fail(ch, -ECONNRESET);
+	}
+	return NULL;
+}
+
+/* ---- Start and stop --------------------------------------------------- */
+
+/* Read one whole packet in blocking mode (setup only): its type and
+ * body (malloc'd).  0 or -errno. */
+static int sftp_read_packet_blocking(LIBSSH2_CHANNEL *c, uint8_t *type,
+				     uint8_t **body, size_t *len)
+{
+	uint8_t hdr[5];
+	size_t got = 0;
+	uint32_t n;
+
+	while (got < sizeof(hdr)) {
+		ssize_t r = libssh2_channel_read(c, (char *)hdr + got,
+						 sizeof(hdr) - got);
+
+		if (r <= 0)
+			return r == LIBSSH2_ERROR_TIMEOUT ? -ETIMEDOUT
+							  : -ECONNRESET;
+		got += (size_t)r;
+	}
+	n = sftp_be32_at(hdr);
+	if (n < 1 || n > SFTP_MAX_PACKET)
+		return -EPROTO;
+	*type = hdr[4];
+	*len = n - 1;
+	*body = malloc(*len ? *len : 1);
+	if (!*body)
+		return -ENOMEM;
+	for (got = 0; got < *len;) {
+		ssize_t r = libssh2_channel_read(c, (char *)*body + got,
+						 *len - got);
+
+		if (r <= 0) {
+			free(*body);
+			*body = NULL;
+			return r == LIBSSH2_ERROR_TIMEOUT ? -ETIMEDOUT
+							  : -ECONNRESET;
+		}
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+static int sftp_write_blocking(LIBSSH2_CHANNEL *c, const uint8_t *p, size_t len)
+{
+	while (len) {
+		ssize_t n = libssh2_channel_write(c, (const char *)p, len);
+
+		if (n < 0)
+			return n == LIBSSH2_ERROR_TIMEOUT ? -ETIMEDOUT
+							  : -ECONNRESET;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int sftp_chan_start(LIBSSH2_SESSION *ssh, int sock, int keepalive_s,
+		    void (*ext)(void *ctx, const char *name, size_t nlen,
+				const char *data, size_t dlen),
+		    void *ctx, struct sftp_chan **out, char *msg, size_t msglen)
+{
+	struct sftp_chan *ch = calloc(1, sizeof(*ch));
+	struct sftp_buf b;
+	uint8_t type = 0, *body = NULL;
+	uint32_t version;
+	size_t len = 0;
+	int rc;
+
+	if (!ch) {
+		snprintf(msg, msglen, "out of memory");
+		return -ENOMEM;
+	}
+	ch->ssh = ssh;
+	ch->sock = sock;
+	ch->keepalive_s = keepalive_s;
+	ch->evfd = -1;
+	ch->subq_tail = &ch->subq;
+	ch->sendq_tail = &ch->sendq;
+	ch->lim.max_read = SFTP_CHAN_SAFE_READ;
+	ch->lim.max_write = SFTP_CHAN_SAFE_WRITE;
+	pthread_mutex_init(&ch->lock, NULL);
+	ch->stage = malloc(SFTP_CHAN_STAGE);
+	ch->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!ch->stage || ch->evfd < 0) {
+		rc = ch->evfd < 0 ? -errno : -ENOMEM;
+		snprintf(msg, msglen, "cannot set up the channel: %s",
+			 strerror(-rc));
+		goto err;
+	}
+	ch->ch = libssh2_channel_open_ex(
+		ssh, "session", sizeof("session") - 1, SFTP_CHAN_RXWINDOW,
+		LIBSSH2_CHANNEL_PACKET_DEFAULT, NULL, 0);
+	if (!ch->ch) {
+		rc = libssh2_session_last_errno(ssh) == LIBSSH2_ERROR_TIMEOUT
+			     ? -ETIMEDOUT
+			     : -ECONNRESET;
+		snprintf(msg, msglen, "cannot open an SSH channel");
+		goto err;
+	}
+	if (libssh2_channel_subsystem(ch->ch, "sftp")) {
+		rc = -EPROTO;
+		snprintf(msg, msglen, "the server refused the SFTP subsystem");
+		goto err;
+	}
+	/* the server's stderr is not ours to keep */
+	libssh2_channel_handle_extended_data2(
+		ch->ch, LIBSSH2_CHANNEL_EXTENDED_DATA_IGNORE);
+
+	sftp_buf_init(&b);
+	sftp_buf_begin(&b, SFTP_INIT, 0);
+	sftp_put_u32(&b, 3);
+	rc = sftp_buf_end(&b, 0);
+	if (rc == 0)
+		rc = sftp_write_blocking(ch->ch, b.p, b.len);
+	sftp_buf_free(&b);
+	if (rc == 0)
+		rc = sftp_read_packet_blocking(ch->ch, &type, &body, &len);
+	if (rc < 0) {
+		snprintf(msg, msglen, "starting SFTP: %s", strerror(-rc));
+		goto err;
+	}
+	if (type != SFTP_VERSION ||
+	    sftp_parse_version(body, len, &version, ext, ctx) < 0 ||
+	    version < 3) {
+		free(body);
+		rc = -EPROTO;
+		snprintf(msg, msglen,
+			 "the server does not speak SFTP version 3");
+		goto err;
+	}
+	free(body);
+
+	libssh2_session_set_blocking(ssh, 0);
+	rc = -pthread_create(&ch->thread, NULL, sftp_chan_loop, ch);
+	if (rc) {
+		libssh2_session_set_blocking(ssh, 1);
+		snprintf(msg, msglen, "cannot start a thread: %s",
+			 strerror(-rc));
+		goto err;
+	}
+	ch->started = true;
+	*out = ch;
+	return 0;
+
+err:
+	if (ch->ch)
+		libssh2_channel_free(ch->ch);
+	if (ch->evfd >= 0)
+		close(ch->evfd);
+	free(ch->stage);
+	pthread_mutex_destroy(&ch->lock);
+	free(ch);
+	return rc;
+}
+
+void sftp_chan_stop(struct sftp_chan *ch)
+{
+	if (!ch)
+		return;
+	pthread_mutex_lock(&ch->lock);
+	ch->stop = true;
+	pthread_mutex_unlock(&ch->lock);
+	sftp_chan_kick(ch);
+	if (ch->started)
+		pthread_join(ch->thread, NULL);
+	/* blocking again, for the session's owner; a channel on a working
+	 * session closes cleanly (its sftp-server exits), one on a dead
+	 * one is freed at once (the socket was shut down) */
+	libssh2_session_set_blocking(ch->ssh, 1);
+	if (ch->ch)
+		libssh2_channel_free(ch->ch);
+	close(ch->evfd);
+	free(ch->stage);
+	pthread_mutex_destroy(&ch->lock);
+	free(ch);
+}
+
+void sftp_chan_set_limits(struct sftp_chan *ch,
+			  const struct sftp_chan_limits *l)
+{
+	pthread_mutex_lock(&ch->lock);
+	ch->lim = *l;
+	pthread_mutex_unlock(&ch->lock);
+}
+
+void sftp_chan_limits(struct sftp_chan *ch, struct sftp_chan_limits *out)
+{
+	pthread_mutex_lock(&ch->lock);
+	*out = ch->lim;
+	pthread_mutex_unlock(&ch->lock);
+}
