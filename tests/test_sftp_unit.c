@@ -9,6 +9,7 @@
  */
 #include <arpa/inet.h>
 #include <check.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
@@ -461,6 +462,7 @@ START_TEST(test_mount_failures)
 }
 END_TEST
 
+#if VFSD_BULK_CTR
 /*
  * The bulk AES-128-CTR of backends/sftp/ctr.c gives byte for byte what
  * OpenSSL's own gives, in whatever pieces the data comes, across keystream
@@ -543,6 +545,165 @@ START_TEST(test_bulk_ctr_matches_openssl)
 }
 END_TEST
 
+/*
+ * What libssh2 1.10 (src/openssl.c, built on OpenSSL 3) does with one
+ * block: anything but -1 from EVP_Cipher() is success, and the output is
+ * then copied over the block it sends.  0 when it would go on, 1 when it
+ * fails the packet (LIBSSH2_ERROR_ENCRYPT / _DECRYPT).
+ */
+static int libssh2_crypt(EVP_CIPHER_CTX *ctx, unsigned char *block)
+{
+	unsigned char buf[16];
+	int ret;
+
+	memset(buf, 0xa5, sizeof(buf)); /* stands for stale stack bytes */
+	ret = EVP_Cipher(ctx, buf, block, 16);
+	if (ret == -1)
+		return 1;
+	memcpy(block, buf, 16);
+	return 0;
+}
+
+static bool all_zero(const unsigned char *p, size_t n)
+{
+	while (n--)
+		if (*p++)
+			return false;
+	return true;
+}
+
+/*
+ * Every failure inside the bulk cipher fails closed: the init callback
+ * says 0 (EVP_CipherInit() fails, and so does libssh2's key exchange),
+ * a cipher call says -1 (what libssh2 takes as failure) with its output
+ * zeroed, and the context stays failed until a new IV.
+ */
+START_TEST(test_bulk_ctr_fails_closed)
+{
+	const EVP_CIPHER *ours = (const EVP_CIPHER *)sftp_ctr_cipher();
+	EVP_CIPHER *ref = EVP_CIPHER_fetch(NULL, "AES-128-CTR", NULL);
+	static const unsigned int init_faults[] = {SFTP_CTR_FAIL_ALLOC,
+						   SFTP_CTR_FAIL_KEY};
+	size_t big = 64 * 1024 - 8; /* the first refill's keystream, almost */
+	unsigned char key[16], iv[16], block[16], plain[16], out[32];
+	unsigned char *in = calloc(1, big + 32), *a = malloc(big + 32),
+		      *b = malloc(big + 32);
+	EVP_CIPHER_CTX *x, *y;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(ours);
+	ck_assert_ptr_nonnull(ref);
+	memset(key, 7, sizeof(key));
+	memset(iv, 9, sizeof(iv));
+	memcpy(plain, "sixteen bytes..", 16);
+
+	/* the bulk context cannot be allocated, or not keyed */
+	for (size_t i = 0; i < 2; i++) {
+		x = EVP_CIPHER_CTX_new();
+		sftp_ctr_test_faults = init_faults[i];
+		ck_assert_int_eq(EVP_CipherInit(x, ours, key, iv, 1), 0);
+		ck_assert_uint_eq(sftp_ctr_test_faults, 0);
+		memcpy(block, plain, 16);
+		ck_assert_int_eq(libssh2_crypt(x, block), 1);
+		memcpy(out, plain, 16);
+		ck_assert_int_eq(EVP_Cipher(x, out, out, 16), -1);
+		ck_assert(all_zero(out, 16));
+		EVP_CIPHER_CTX_free(x);
+	}
+
+	/* a key and no IV yet */
+	x = EVP_CIPHER_CTX_new();
+	ck_assert(EVP_CipherInit(x, ours, key, NULL, 1));
+	memcpy(block, plain, 16);
+	ck_assert_int_eq(libssh2_crypt(x, block), 1);
+	EVP_CIPHER_CTX_free(x);
+
+	/* the first keystream refill fails, in place */
+	x = EVP_CIPHER_CTX_new();
+	ck_assert(EVP_CipherInit(x, ours, key, iv, 1));
+	sftp_ctr_test_faults = SFTP_CTR_FAIL_REFILL;
+	memcpy(out, plain, 16);
+	ck_assert_int_eq(EVP_Cipher(x, out, out, 16), -1);
+	ck_assert(all_zero(out, 16));
+	/* and it stays failed, though OpenSSL would answer now */
+	memcpy(block, plain, 16);
+	ck_assert_int_eq(libssh2_crypt(x, block), 1);
+	ck_assert_int_eq(EVP_EncryptUpdate(x, out, &n, plain, 16), 0);
+	/* until a new IV restarts the keystream */
+	ck_assert(EVP_CipherInit(x, NULL, NULL, iv, -1));
+	y = EVP_CIPHER_CTX_new();
+	ck_assert(EVP_EncryptInit_ex(y, ref, NULL, key, iv));
+	ck_assert(EVP_EncryptUpdate(y, b, &n, in, (int)(big + 32)));
+	ck_assert_int_eq(EVP_Cipher(x, a, in, (unsigned)big), (int)big);
+	ck_assert_int_eq(memcmp(a, b, big), 0);
+
+	/* a later refill fails, in the middle of a call */
+	sftp_ctr_test_faults = SFTP_CTR_FAIL_REFILL;
+	memcpy(out, in + big, 16);
+	ck_assert_int_eq(EVP_Cipher(x, out, out, 16), -1);
+	ck_assert(all_zero(out, 16));
+	memcpy(block, plain, 16);
+	ck_assert_int_eq(libssh2_crypt(x, block), 1);
+	EVP_CIPHER_CTX_free(x);
+
+	/* without faults, what libssh2 and EVP_Encrypt* get is right */
+	x = EVP_CIPHER_CTX_new();
+	ck_assert(EVP_CipherInit(x, ours, key, iv, 1));
+	memcpy(block, in, 16);
+	ck_assert_int_eq(libssh2_crypt(x, block), 0);
+	ck_assert_int_eq(memcmp(block, b, 16), 0);
+	ck_assert(EVP_EncryptUpdate(x, out, &n, in + 16, 16));
+	ck_assert_int_eq(n, 16);
+	ck_assert_int_eq(memcmp(out, b + 16, 16), 0);
+	ck_assert(EVP_EncryptFinal_ex(x, out, &n));
+	ck_assert_int_eq(n, 0);
+	EVP_CIPHER_CTX_free(x);
+	EVP_CIPHER_CTX_free(y);
+	EVP_CIPHER_free(ref);
+	free(in);
+	free(a);
+	free(b);
+}
+END_TEST
+
+/*
+ * The run-time checks before libssh2 gets the bulk cipher: each failing
+ * one names its reason, and in this process (linked as the daemon is)
+ * they pass, after which callers other than libssh2 still get OpenSSL's.
+ */
+START_TEST(test_bulk_ctr_engages_only_when_safe)
+{
+	const void *openssl = dlsym(RTLD_NEXT, "EVP_aes_128_ctr");
+	const void *ours = (const void *)EVP_aes_128_ctr;
+	const void *libc = dlsym(RTLD_DEFAULT, "printf");
+	char why[256];
+
+	ck_assert_ptr_nonnull(openssl);
+	ck_assert_ptr_ne(openssl, ours);
+	ck_assert(!sftp_ctr_check(NULL, openssl, ours, why, sizeof(why)));
+	ck_assert_ptr_nonnull(strstr(why, "not built on OpenSSL"));
+	ck_assert(!sftp_ctr_check(libc, openssl, ours, why, sizeof(why)));
+	ck_assert_ptr_nonnull(strstr(why, "libssh2 uses libcrypto "));
+	ck_assert_ptr_nonnull(strstr(why, "libc.so"));
+	ck_assert_ptr_nonnull(strstr(why, "libcrypto.so"));
+	ck_assert(!sftp_ctr_check(openssl, openssl, openssl, why, sizeof(why)));
+	ck_assert_ptr_nonnull(strstr(why, "would not call"));
+	ck_assert(sftp_ctr_check(openssl, openssl, ours, why, sizeof(why)));
+
+	ck_assert(sftp_ctr_engage());
+	ck_assert(sftp_ctr_engage());
+	ck_assert_ptr_eq(EVP_aes_128_ctr(),
+			 ((const EVP_CIPHER *(*)(void))(uintptr_t)openssl)());
+}
+END_TEST
+#else
+START_TEST(test_bulk_ctr_left_out)
+{
+	ck_assert(!sftp_ctr_engage());
+}
+END_TEST
+#endif
+
 Suite *sftp_suite(void)
 {
 	Suite *s = suite_create("sftp");
@@ -559,7 +720,13 @@ Suite *sftp_suite(void)
 	tcase_add_test(tc, test_cache_expiry);
 	tcase_add_test(tc, test_option_spec);
 	tcase_add_test(tc, test_mount_failures);
+#if VFSD_BULK_CTR
 	tcase_add_test(tc, test_bulk_ctr_matches_openssl);
+	tcase_add_test(tc, test_bulk_ctr_fails_closed);
+	tcase_add_test(tc, test_bulk_ctr_engages_only_when_safe);
+#else
+	tcase_add_test(tc, test_bulk_ctr_left_out);
+#endif
 	tcase_add_test(tc, test_pool_late_failure);
 	tcase_add_test(tc, test_pool_abandoned);
 	suite_add_tcase(s, tc);

@@ -529,11 +529,35 @@ int sftp_exec_clone(struct sftp_mount *sm, const char *from, const char *to,
 int sftp_wb_start(struct sftp_mount *sm);
 
 /*
- * ctr.c: the AES-128-CTR cipher libssh2 gets from EVP_aes_128_ctr(),
- * with its keystream made in bulk; NULL if it could not be made (OpenSSL's
- * own then serves).  The first call makes it.
+ * ctr.c: the AES-128-CTR cipher with its keystream made in bulk, which
+ * libssh2 gets from EVP_aes_128_ctr() once engaged.
+ *
+ * sftp_ctr_engage() runs the run-time checks once per process (libssh2
+ * built on OpenSSL, the same libcrypto as vfsd, our symbol the one it
+ * resolves) and logs once whether the cipher is engaged and, if not, why.
+ * Call it before a handshake.  True if engaged; always false when built
+ * with -Dbulk_ctr=false (VFSD_BULK_CTR 0), which leaves the rest out.
  */
+bool sftp_ctr_engage(void);
+#if VFSD_BULK_CTR
+/* The cipher (made at the first call), engaged or not; NULL if it could
+ * not be made. */
 struct evp_cipher_st;
 const struct evp_cipher_st *sftp_ctr_cipher(void);
+/*
+ * Whether the checks pass, given EVP_aes_128_ctr as libssh2's libraries
+ * resolve it (`theirs`, NULL if they do not), as vfsd's OpenSSL calls do
+ * (`vfsds`) and as libssh2's reference would bind (`seen`); if not, the
+ * reason in `why`.
+ */
+bool sftp_ctr_check(const void *theirs, const void *vfsds, const void *seen,
+		    char *why, size_t size);
+/* For the unit tests: the next bulk-context allocation, keying of it or
+ * keystream refill fails, once per bit set; 0 otherwise. */
+#define SFTP_CTR_FAIL_ALLOC  1u
+#define SFTP_CTR_FAIL_KEY    2u
+#define SFTP_CTR_FAIL_REFILL 4u
+extern unsigned int sftp_ctr_test_faults;
+#endif
 
 #endif /* VFSD_BACKENDS_SFTP_INTERNAL_H */

@@ -263,11 +263,9 @@ int sftp_sess_open(struct sftp_mount *sm, struct sftp_sess *c, unsigned how,
 	libssh2_session_set_timeout(c->ssh, sm->cfg.timeout_ms);
 	/* Only counter-mode ciphers (what OpenSSH still offers), fastest
 	 * first with AES-NI; MACs with SHA extensions are cheap too.
-	 * aes128-ctr comes with its keystream made in bulk (ctr.c). */
-	if (!sftp_ctr_cipher())
-		log_warn("%s: bulk AES-CTR unavailable; OpenSSL's per-block "
-			 "one serves",
-			 sm->cfg.display);
+	 * aes128-ctr comes with its keystream made in bulk where that is
+	 * safe (ctr.c, which logs the outcome once). */
+	sftp_ctr_engage();
 	libssh2_session_method_pref(c->ssh, LIBSSH2_METHOD_CRYPT_CS,
 				    "aes128-ctr,aes192-ctr,aes256-ctr");
 	libssh2_session_method_pref(c->ssh, LIBSSH2_METHOD_CRYPT_SC,

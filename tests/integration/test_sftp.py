@@ -133,11 +133,27 @@ class SftpPosix(PosixSuite, harness.TestCase):
         write_file(os.path.join(self.remote, rel), b"changed on the server")
         self.assertEqual(read_file(self.p("f")), b"changed on the server")
 
+    def skip_without_bulk_ctr(self):
+        if "left out of this build (-Dbulk_ctr=false)" in self.vfsd.log():
+            self.skipTest("built with -Dbulk_ctr=false")
+
     def test_libssh2_uses_the_bulk_cipher(self):
         """libssh2 encrypts with backends/sftp/ctr.c's AES-128-CTR (its keystream
         made in bulk), which the daemon hands it through OpenSSL's symbol."""
+        self.skip_without_bulk_ctr()
         write_file(self.p("f"), b"x" * 100000)
         self.assertIn("keystream made in bulk serves libssh2", self.vfsd.log())
+
+    def test_bulk_cipher_engaged_is_logged_once(self):
+        """The run-time checks pass here (Debian's libssh2 is built on the
+        libcrypto vfsd uses) and the log says so once per process, however
+        many connections the pool opened, naming that libcrypto."""
+        self.skip_without_bulk_ctr()
+        write_file(self.p("f"), b"x" * 100000)
+        log = self.vfsd.log()
+        self.assertEqual(log.count("sftp: aes128-ctr: bulk keystream engaged"), 1, log)
+        self.assertRegex(log, r"bulk keystream engaged \(libssh2 and vfsd share \S*libcrypto\.so")
+        self.assertNotIn("bulk keystream not engaged", log)
 
     def test_rename_replace_keeps_nothing_behind(self):
         write_file(self.p("a"), b"new")
