@@ -13,7 +13,7 @@ test_pkgs=(
 	openssh-server openssh-client sshfs
 	nfs-ganesha nfs-ganesha-vfs rpcbind libnfs-utils
 	qemu-utils qemu-system-x86 libvirt-daemon-system libvirt-clients
-	fio sqlite3 git attr acl util-linux procps psmisc jq man-db spin
+	fio sqlite3 git attr acl util-linux procps psmisc jq man-db spin rsync
 	iproute2 nftables
 )
 
