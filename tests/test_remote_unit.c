@@ -1135,6 +1135,61 @@ START_TEST(test_slots_least_loaded)
 }
 END_TEST
 
+/* shared (sftp's engine): many calls have one slot out at once, the pick
+ * counts them; a broken one changes the state at once, but the connection
+ * is closed only when its last user gives it back, and no connect goes
+ * into the slot before. */
+START_TEST(test_slots_shared)
+{
+	static const struct remote_slots_opts o = {
+		.timeout_ms = 300,
+		.connector = REMOTE_CONNECT_MAINT,
+		.probe_interval_ms = 50,
+		.pick = REMOTE_PICK_LEAST_LOADED,
+		.fail_all = true,
+		.shared = true,
+	};
+	struct slots_fix f;
+	struct remote_checkout a, b, c, d;
+
+	slots_setup_opts(&f, 2, 2, &o);
+	ck_assert_int_eq(remote_slots_get_pinned(&f.ss, 0, 1, &a), 0);
+	ck_assert_int_eq(remote_slots_get_pinned(&f.ss, 0, 1, &b), 0);
+	ck_assert_int_eq(f.ss.slot[0].users, 2);
+	/* the least loaded counts the users: slot 1, then slot 1 again
+	 * (1 user against 2) */
+	ck_assert_int_eq(remote_slots_get(&f.ss, -1, &c), 0);
+	ck_assert_int_eq(c.idx, 1);
+	ck_assert_int_eq(remote_slots_get(&f.ss, -1, &d), 0);
+	ck_assert_int_eq(d.idx, 1);
+	remote_slots_put(&f.ss, d.idx, REMOTE_PUT_IDLE);
+	/* a broken call: the pool fails now (slot 1 still has a user, so
+	 * it is doomed, not closed), slot 0 stays until b is back */
+	remote_slots_put_why(&f.ss, a.idx, REMOTE_PUT_BROKEN, "reset");
+	ck_assert_str_eq(remote_state_name(f.rp.state), "reconnecting");
+	ck_assert_int_eq(f.drv.closes, 0);
+	ck_assert(f.ss.slot[0].conn && f.ss.slot[0].doomed);
+	ck_assert(f.ss.slot[1].conn && f.ss.slot[1].doomed);
+	pthread_mutex_lock(&lock);
+	ck_assert_int_eq(remote_slots_maint_next_locked(&f.ss), -1);
+	pthread_mutex_unlock(&lock);
+	/* a doomed slot is pinned no more */
+	ck_assert_int_eq(remote_slots_get_pinned(&f.ss, 0, 1, &d), -ESTALE);
+	remote_slots_put(&f.ss, b.idx, REMOTE_PUT_IDLE);
+	ck_assert_int_eq(f.drv.closes, 1);
+	ck_assert(!f.ss.slot[0].conn && !f.ss.slot[0].busy &&
+		  !f.ss.slot[0].users);
+	remote_slots_put_why(&f.ss, c.idx, REMOTE_PUT_BROKEN, "reset");
+	ck_assert_int_eq(f.drv.closes, 2);
+	ck_assert(!f.ss.slot[1].conn && !f.ss.slot[1].users);
+	/* only now are they connected again, and the mount with them */
+	slots_maint_attempt(&f, 0, 0);
+	slots_maint_attempt(&f, 1, 0);
+	ck_assert_str_eq(remote_state_name(f.rp.state), "connected");
+	slots_teardown(&f);
+}
+END_TEST
+
 /* fail_all: a connection that breaks takes the others of its epoch down
  * (idle ones at once, busy ones when put back); a late failure of one
  * made before that failure goes alone. */
@@ -1350,6 +1405,7 @@ Suite *remote_suite(void)
 	tcase_add_test(tc, test_slots_maint_probe_when_down);
 	tcase_add_test(tc, test_slots_least_loaded);
 	tcase_add_test(tc, test_slots_fail_all_epoch);
+	tcase_add_test(tc, test_slots_shared);
 	tcase_add_test(tc, test_slots_pinned);
 	tcase_add_test(tc, test_slots_doomed_put_idle);
 	tcase_add_test(tc, test_slots_doomed_not_live);

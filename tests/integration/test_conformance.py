@@ -386,12 +386,15 @@ class Sftp(Row):
         with socket.socket(socket.AF_UNIX) as s:
             self.assertErrno(errno.EOPNOTSUPP, s.bind, self.p("sock"))
 
-    def test_lchown_refused(self):
+    def test_lchown_is_the_links_own(self):
+        """lsetstat@openssh.com: lchown changes the link, never its
+        target (SETSTAT would follow it)."""
         write_file(self.p("f"), b"")
         os.symlink("f", self.p("l"))
-        self.assertErrno(errno.EOPNOTSUPP, os.chown, self.p("l"), 1, 1,
-                         follow_symlinks=False)
+        os.chown(self.p("l"), 1, 1, follow_symlinks=False)
+        self.assertEqual(os.lstat(self.b("l")).st_uid, 1)
         self.assertEqual(os.stat(self.b("f")).st_uid, 0)
+        self.assertEqual(os.lstat(self.p("l")).st_uid, 1)
 
     def test_times_whole_seconds_clamped_to_32_bits(self):
         self.check_mtime_set(1_500_000_000_123_456_789, 1_500_000_000 * 10**9)

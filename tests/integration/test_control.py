@@ -574,10 +574,11 @@ class RuntimeSftp(harness.TestCase):
         m = jq(vfsctl(v, "mounts", json_out=True).stdout,
                '.mounts[] | select(.prefix == "/ssh")')
         self.assertEqual((m["backend"], m["state"]), ("sftp", "connected"))
-        # what it can do: symlinks, no hard links, no xattrs, no special
-        # files, server-side clone, data on stable storage (OpenSSH has
-        # fsync@openssh.com)
-        self.assertEqual(m["caps"], ["symlink", "clone", "stable_fsync", "shared"])
+        # what it can do: symlinks, hard links (hardlink@openssh.com), no
+        # xattrs, no special files, server-side copies (copy-data) and
+        # clones, data on stable storage (fsync@openssh.com)
+        self.assertEqual(m["caps"], ["symlink", "hardlink", "copy_range", "clone",
+                                     "stable_fsync", "shared"])
         # the URL shown has no secrets, and a secret option is refused
         r = vfsctl(v, "mount", "add", "/ssh2", sshd.url(remote), "password=hunter2",
                    check=False)

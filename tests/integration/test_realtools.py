@@ -78,48 +78,24 @@ class SftpRealTools(RealToolsSuite, harness.TestCase):
     def behind(self, path):
         return os.path.join(self.remote, os.path.relpath(path, self.base))
 
-    # What fails today, each with the tools' own complaint, from a run on
-    # OpenSSH 9.2 through libssh2 1.10's SFTP layer.
+    # Hard links are checked on the server's side (RealToolsSuite):
+    # SFTP v3 carries no inode numbers, so the names of one file show
+    # different st_ino through the mount.  What that still breaks:
 
-    # issue 15: needs lsetstat@openssh.com (utimensat of a symlink is
-    # EOPNOTSUPP: SETSTAT would follow the link)
-    @unittest.expectedFailure
-    def test_mtime_precision(self):
-        super().test_mtime_precision()
-
-    # issue 15: needs hardlink@openssh.com and lsetstat@openssh.com
-    # (cp: "preserving times for 'copy/link-rel': Operation not supported",
-    # "cannot create hard link 'copy/hard2-a' to 'copy/dir/hard2-b':
-    # Operation not permitted"; exit 1)
-    @unittest.expectedFailure
-    def test_cp_a(self):
-        super().test_cp_a()
-
-    # issue 15: needs hardlink@openssh.com (tar: "./hard2-a: Cannot hard
-    # link to './dir/hard2-b': Operation not permitted"; exit 2)
+    # issue 15: tar --compare stats both names of a hard link and wants
+    # one st_ino ("./dir/hard3-b: Not linked to ./hard3-a")
     @unittest.expectedFailure
     def test_tar_extract_then_compare(self):
         super().test_tar_extract_then_compare()
 
-    # issue 15: needs hardlink@openssh.com (the same tar -x errors)
+    # issue 15: the same "Not linked to" beside the expected "Mod time
+    # differs" of the posix format's nanoseconds
     @unittest.expectedFailure
     def test_tar_posix_format(self):
         super().test_tar_posix_format()
 
-    # issue 15: needs lsetstat@openssh.com (rsync: "failed to set times on
-    # 'copy/link-rel': Operation not supported (95)", exit 23; the second
-    # run itemizes ".L..t......" for every symlink)
-    @unittest.expectedFailure
-    def test_rsync_twice(self):
-        super().test_rsync_twice()
-
-    # issue 15: needs hardlink@openssh.com and lsetstat@openssh.com (rsync:
-    # 'link "copy/hard2-a" => dir/hard2-b failed: Operation not permitted
-    # (1)' and the symlink times above, exit 23), and then the names of
-    # one file to show one st_ino through the mount, which SFTP v3 does
-    # not carry: otherwise the second run links every extra name again
-    # ("hf" lines) and leaves a .NAME.NNNNN behind for each (rename(2) onto
-    # another name of the same file does nothing), as it does on sshfs.
+    # issue 15: rsync -aH's second run links every extra name again ("hf"
+    # lines) unless the names of one file show one st_ino
     @unittest.expectedFailure
     def test_rsync_hard_links_twice(self):
         super().test_rsync_hard_links_twice()
