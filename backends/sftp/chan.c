@@ -30,6 +30,8 @@
 #define SFTP_CHAN_WINDOW     128
 /* Small requests are gathered into one channel write of up to this. */
 #define SFTP_CHAN_STAGE      (64u * 1024)
+/* ... but a single request's packet of any size fits in the stage */
+#define SFTP_CHAN_STAGE_CAP  (SFTP_MAX_PACKET + 64)
 /* What we let the server send before it waits for our window adjust:
  * many READ replies of up to 256 KiB are in flight at once. */
 #define SFTP_CHAN_RXWINDOW   (8u * 1024 * 1024)
@@ -92,7 +94,7 @@ struct sftp_chan {
 	/* the loop's own */
 	struct sftp_req *sendq, **sendq_tail; /* taken, not fully written */
 	unsigned nwire;                       /* written, reply not read */
-	uint8_t *stage;                       /* [SFTP_CHAN_STAGE] */
+	uint8_t *stage;                       /* [SFTP_CHAN_STAGE_CAP] */
 	size_t stage_len, stage_off;
 	struct sftp_req *direct; /* its data is written from the caller's
 				  * buffer after the staged bytes */
@@ -443,9 +445,12 @@ static void sftp_stage(struct sftp_chan *ch)
 		if (ch->stage_len &&
 		    ch->stage_len + r->pkt.len > SFTP_CHAN_STAGE)
 			break;
+		/* (sftp_buf_end keeps a packet within SFTP_MAX_PACKET + 4,
+		 * and an empty stage takes that) */
 		memcpy(ch->stage + ch->stage_len, r->pkt.p, r->pkt.len);
 		ch->stage_len += r->pkt.len;
-		if (need - r->pkt.len <= SFTP_CHAN_STAGE - ch->stage_len) {
+		if (ch->stage_len <= SFTP_CHAN_STAGE &&
+		    need - r->pkt.len <= SFTP_CHAN_STAGE - ch->stage_len) {
 			if (r->data_len)
 				memcpy(ch->stage + ch->stage_len, r->data,
 				       r->data_len);
@@ -833,7 +838,7 @@ int sftp_chan_start(LIBSSH2_SESSION *ssh, int sock, int keepalive_s,
 	ch->lim.max_read = SFTP_CHAN_SAFE_READ;
 	ch->lim.max_write = SFTP_CHAN_SAFE_WRITE;
 	pthread_mutex_init(&ch->lock, NULL);
-	ch->stage = malloc(SFTP_CHAN_STAGE);
+	ch->stage = malloc(SFTP_CHAN_STAGE_CAP);
 	ch->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (!ch->stage || ch->evfd < 0) {
 		rc = ch->evfd < 0 ? -errno : -ENOMEM;
