@@ -30,12 +30,15 @@ bool sftp_attr_full(const struct sftp_attrs *a)
 	return (a->flags & all) == all;
 }
 
-void sftp_attr_to_stat(const struct sftp_attrs *a, const char *path,
-		       struct stat *st)
+void sftp_attr_to_stat(struct sftp_mount *sm, const struct sftp_attrs *a,
+		       const char *path, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
-	st->st_ino = sftp_ino(path);
-	st->st_nlink = 1;
+	if (!sm || !sftp_links_get(sm->links, path, &st->st_ino, &st->st_nlink,
+				   NULL)) {
+		st->st_ino = sftp_ino(path);
+		st->st_nlink = 1;
+	}
 	st->st_blksize = SFTP_BLKSIZE;
 	if (a->flags & SFTP_ATTR_PERMISSIONS)
 		st->st_mode = (mode_t)a->perm;
@@ -57,6 +60,44 @@ void sftp_attr_to_stat(const struct sftp_attrs *a, const char *path,
 	}
 }
 
+/* Do a and b (of two names) show one file?  Hard links show the same
+ * attributes at all times. */
+static bool sftp_attr_same(const struct sftp_attrs *a,
+			   const struct sftp_attrs *b)
+{
+	return a->flags == b->flags && a->size == b->size && a->uid == b->uid &&
+	       a->gid == b->gid && a->perm == b->perm && a->mtime == b->mtime;
+}
+
+/*
+ * path is one of a hard-link group (links.c) with attributes a: still,
+ * if another name of the group shows the same attributes; else it leaves
+ * the group (someone replaced one of them behind the mount's back).
+ */
+static void sftp_links_check(struct sftp_conn *c, const char *path,
+			     const struct sftp_attrs *a)
+{
+	struct sftp_mount *sm = c->sm;
+	struct sftp_attrs oa;
+	nlink_t nlink;
+	char *other, *rother;
+	ino_t ino;
+	int rc;
+
+	if (!sftp_links_get(sm->links, path, &ino, &nlink, &other) || !other)
+		return;
+	rc = sftp_rpath(sm, other, &rother);
+	if (rc == 0) {
+		rc = sftp_r_stat(c, rother, false, &oa);
+		free(rother);
+	}
+	if (rc == -ENOENT || (rc == 0 && !sftp_attr_same(a, &oa))) {
+		sftp_links_gone(sm->links, rc == -ENOENT ? other : path);
+		remote_cache_invalidate(sm->cache, other);
+	}
+	free(other);
+}
+
 /* lstat over an already checked-out connection. */
 int sftp_lstat_conn(struct sftp_conn *c, const char *rpath, const char *path,
 		    struct stat *st)
@@ -67,7 +108,8 @@ int sftp_lstat_conn(struct sftp_conn *c, const char *rpath, const char *path,
 	rc = sftp_r_stat(c, rpath, false, &a);
 	if (rc)
 		return rc;
-	sftp_attr_to_stat(&a, path, st);
+	sftp_links_check(c, path, &a);
+	sftp_attr_to_stat(c->sm, &a, path, st);
 	return 0;
 }
 
@@ -234,7 +276,7 @@ int sftp_setattr(struct vfs_mount *m, const char *path, struct vfs_file *vf,
 		if (sftp_setattr_partial(sa)) {
 			rc = sftp_r_fstat(c, &f->h, &a);
 			if (!rc)
-				sftp_attr_to_stat(&a, f->path, &cur);
+				sftp_attr_to_stat(c->sm, &a, f->path, &cur);
 		}
 		if (!rc) {
 			rc = sftp_setstat_conn(c, f, NULL, false, &cur, sa);
@@ -247,7 +289,7 @@ int sftp_setattr(struct vfs_mount *m, const char *path, struct vfs_file *vf,
 		if (!rc)
 			rc = sftp_r_fstat(c, &f->h, &a);
 		if (!rc)
-			sftp_attr_to_stat(&a, f->path, st);
+			sftp_attr_to_stat(c->sm, &a, f->path, st);
 		sftp_checkin(sm, c);
 	out_unlock:
 		pthread_mutex_unlock(&f->lock);
@@ -336,7 +378,7 @@ int sftp_fgetattr(struct vfs_file *vf, struct stat *st)
 	pthread_mutex_unlock(&f->lock);
 	if (rc)
 		return rc;
-	sftp_attr_to_stat(&a, f->path, st);
+	sftp_attr_to_stat(c->sm, &a, f->path, st);
 	remote_cache_put_attr(sm->cache, f->path, st, gen);
 	return 0;
 }

@@ -31,6 +31,8 @@ static int sftp_list_batch(struct sftp_mount *sm, struct sftp_conn *c,
 		char name[NAME_MAX * 4 + 1];
 		struct sftp_attrs a;
 		unsigned flags = 0;
+		nlink_t nlink;
+		ino_t ino;
 		const char *n;
 		struct stat st;
 		size_t nlen;
@@ -53,8 +55,11 @@ static int sftp_list_batch(struct sftp_mount *sm, struct sftp_conn *c,
 		if (asprintf(&child, "%s/%s", strcmp(path, "/") ? path : "",
 			     name) < 0)
 			return -ENOMEM;
-		sftp_attr_to_stat(&a, child, &st);
-		if (sftp_attr_full(&a)) {
+		sftp_attr_to_stat(sm, &a, child, &st);
+		/* a name of a hard-link group is checked when stat'ed
+		 * (links.c): the kernel must ask */
+		if (sftp_attr_full(&a) &&
+		    !sftp_links_get(sm->links, child, &ino, &nlink, NULL)) {
 			flags = VFS_DIRENT_FULL;
 			remote_cache_put_attr(sm->cache, child, &st, gen);
 		}

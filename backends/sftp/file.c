@@ -185,7 +185,7 @@ int sftp_create(struct vfs_mount *m, const char *path, int flags, mode_t mode,
 	}
 	rc = arc;
 	if (!rc) {
-		sftp_attr_to_stat(&a, path, st);
+		sftp_attr_to_stat(sm, &a, path, st);
 		if (created)
 			rc = sftp_finish_new(sm, c, &h, f->rpath, path, mode,
 					     cred, st);

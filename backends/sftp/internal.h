@@ -191,6 +191,7 @@ struct sftp_mount {
 	size_t name_max;
 	int ra_buffers; /* read-ahead buffers in use (atomic) */
 	struct remote_cache *cache;
+	struct sftp_links *links;   /* links.c */
 	struct remote_wb *wb;       /* NULL: write_behind = no */
 	pthread_mutex_t files_lock; /* a leaf lock */
 	struct sftp_file *files;    /* open files, protected by files_lock */
@@ -329,13 +330,33 @@ int sftp_r_copy_data(struct sftp_conn *c, const struct sftp_handle *h,
 /* limits@openssh.com */
 int sftp_r_limits(struct sftp_conn *c, struct sftp_limits *l);
 
+/* ---- links.c: one inode number for the names of a hard link ------- */
+
+struct sftp_links;
+/* An empty table (whose changes drop names from cache, borrowed), or
+ * NULL. */
+struct sftp_links *sftp_links_new(struct remote_cache *cache);
+void sftp_links_free(struct sftp_links *l);
+/* link(from, to) succeeded; from_ino: from's number if it has no group. */
+void sftp_links_linked(struct sftp_links *l, const char *from, const char *to,
+		       ino_t from_ino);
+/* path names nothing, or another file, now. */
+void sftp_links_gone(struct sftp_links *l, const char *path);
+/* from (and what is below it) was renamed to `to`. */
+void sftp_links_moved(struct sftp_links *l, const char *from, const char *to);
+/* path's group: its inode number and link count, and in *other (if not
+ * NULL; a new string or NULL) another name to check it against. */
+bool sftp_links_get(struct sftp_links *l, const char *path, ino_t *ino,
+		    nlink_t *nlink, char **other);
+
 /* ---- attr.c ------------------------------------------------------ */
 
 /* Does a carry every attribute a struct stat needs? */
 bool sftp_attr_full(const struct sftp_attrs *a);
-/* a (of the object at mount-relative path) as a struct stat. */
-void sftp_attr_to_stat(const struct sftp_attrs *a, const char *path,
-		       struct stat *st);
+/* a (of the object at mount-relative path) as a struct stat; the inode
+ * number and link count of its hard-link group (links.c) if it has one. */
+void sftp_attr_to_stat(struct sftp_mount *sm, const struct sftp_attrs *a,
+		       const char *path, struct stat *st);
 /* lstat over an already checked-out connection.  0 or -errno. */
 int sftp_lstat_conn(struct sftp_conn *c, const char *rpath, const char *path,
 		    struct stat *st);

@@ -266,8 +266,14 @@ int sftp_link(struct vfs_mount *m, const char *from, const char *to,
 		    S_ISDIR(sf.st_mode))
 			rc = -EPERM;
 	}
-	if (!rc)
+	if (!rc) {
+		struct stat sf;
+
+		/* one inode number for both names from now on (links.c) */
+		if (sftp_lstat_conn(c, rfrom, from, &sf) == 0)
+			sftp_links_linked(sm->links, from, to, sf.st_ino);
 		rc = sftp_lstat_conn(c, rto, to, st);
+	}
 	sftp_checkin(sm, c);
 	/* the object's ctime and link count changed under both names */
 	remote_cache_invalidate(sm->cache, from);
@@ -300,8 +306,10 @@ int sftp_unlink(struct vfs_mount *m, const char *path)
 			sm, c, rpath,
 			sftp_explain(c, rpath, rc, 0, -EISDIR, 0));
 	sftp_checkin(sm, c);
-	if (!rc)
+	if (!rc) {
 		sftp_files_moved(sm, path);
+		sftp_links_gone(sm->links, path);
+	}
 	remote_cache_invalidate_name(sm->cache, path);
 out:
 	free(rpath);
@@ -454,6 +462,7 @@ out_checkin:
 	if (!rc && strcmp(from, to) != 0) {
 		sftp_files_moved(sm, from);
 		sftp_files_moved(sm, to); /* what it replaced */
+		sftp_links_moved(sm->links, from, to);
 	}
 	remote_cache_invalidate_name(sm->cache, from);
 	remote_cache_invalidate_name(sm->cache, to);

@@ -292,7 +292,8 @@ static int sftp_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 	if (rc < 0)
 		goto err_free;
 	sm->cache = remote_cache_new(sm->cfg.cache_ttl_s);
-	if (!sm->cache || sftp_pool_init(sm) < 0) {
+	sm->links = sftp_links_new(sm->cache);
+	if (!sm->cache || !sm->links || sftp_pool_init(sm) < 0) {
 		rc = vfs_error_set(err, ENOMEM, "out of memory");
 		goto err_free;
 	}
@@ -351,6 +352,7 @@ static void sftp_unmount(struct vfs_mount *m)
 	sftp_pool_destroy(sm);
 	pthread_mutex_destroy(&sm->files_lock);
 	remote_cache_free(sm->cache);
+	sftp_links_free(sm->links);
 	sftp_config_clear(&sm->cfg);
 	free(sm);
 }

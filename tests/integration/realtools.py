@@ -23,6 +23,7 @@ import os
 import shutil
 import stat
 import subprocess
+import tarfile
 import tempfile
 import time
 
@@ -443,9 +444,14 @@ class RealToolsSuite:
         self.assert_quiet(tar_copy(self.src, dst, self.archive, "posix"))
         self.check(dst)
         state = walk(dst)
+        # a name archived as a hard link to an earlier one is compared
+        # for its linkage only
+        with tarfile.open(self.archive) as tf:
+            linked = {os.path.normpath(m.name) for m in tf.getmembers() if m.islnk()}
         lost = sorted(tar_name(rel) + ": Mod time differs"
                       for rel, st in state.items()
                       if stat.S_ISREG(st.st_mode) and rel in self.times
+                      and os.path.normpath(rel) not in linked
                       and st.st_mtime_ns != self.times[rel][1])
         r = tar_compare(dst, self.archive)
         self.assertEqual((r.returncode, sorted(r.stdout.splitlines()), r.stderr),

@@ -78,27 +78,10 @@ class SftpRealTools(RealToolsSuite, harness.TestCase):
     def behind(self, path):
         return os.path.join(self.remote, os.path.relpath(path, self.base))
 
-    # Hard links are checked on the server's side (RealToolsSuite):
-    # SFTP v3 carries no inode numbers, so the names of one file show
-    # different st_ino through the mount.  What that still breaks:
-
-    # issue 15: tar --compare stats both names of a hard link and wants
-    # one st_ino ("./dir/hard3-b: Not linked to ./hard3-a")
-    @unittest.expectedFailure
-    def test_tar_extract_then_compare(self):
-        super().test_tar_extract_then_compare()
-
-    # issue 15: the same "Not linked to" beside the expected "Mod time
-    # differs" of the posix format's nanoseconds
-    @unittest.expectedFailure
-    def test_tar_posix_format(self):
-        super().test_tar_posix_format()
-
-    # issue 15: rsync -aH's second run links every extra name again ("hf"
-    # lines) unless the names of one file show one st_ino
-    @unittest.expectedFailure
-    def test_rsync_hard_links_twice(self):
-        super().test_rsync_hard_links_twice()
+    # Hard links are also checked on the server's side (RealToolsSuite):
+    # SFTP v3 carries no inode numbers; the names this mount linked show
+    # one st_ino and their count as st_nlink while it runs
+    # (backends/sftp/links.c).
 
 
 _nfs = {}

@@ -28,12 +28,13 @@ from test_locks import try_lock  # noqa: E402
 
 # What SFTP v3 + the OpenSSH extensions libssh2 1.10 can send allow;
 # every other case of the suite asserts the documented errno.
-# OpenSSH 9.2's sftp-server: hard links (hardlink@openssh.com) but no inode
-# numbers or link counts in SFTP v3's attributes; symlink times
-# (lsetstat@openssh.com); copy-data for copy_file_range
+# OpenSSH 9.2's sftp-server: hard links (hardlink@openssh.com; SFTP v3 has no
+# inode numbers or link counts, but the names the mount linked share one
+# while it runs: backends/sftp/links.c); symlink times (lsetstat@openssh.com);
+# copy-data for copy_file_range
 SFTP_CAPS = frozenset({"symlink", "chown", "chmod", "rename_noreplace",
-                       "o_direct", "locks", "hardlink", "symlink_times",
-                       "copy_file_range"})
+                       "o_direct", "locks", "hardlink", "hardlink_ino",
+                       "symlink_times", "copy_file_range"})
 assert SFTP_CAPS <= ALL_CAPS
 
 
@@ -215,6 +216,40 @@ class SftpPosix(PosixSuite, harness.TestCase):
         write_file(self.p("b"), b"changed")
         self.assertEqual(read_file(os.path.join(on_server, "a")), b"changed")
         self.assertErrno(errno.EEXIST, os.link, self.p("a"), self.p("b"))
+
+    def test_hardlink_names_share_an_inode_number(self):
+        """links.c: the names this mount linked show one st_ino and their
+        count, through unlink and rename; a name replaced behind the
+        mount's back leaves the group."""
+        write_file(self.p("a"), b"x")
+        os.link(self.p("a"), self.p("b"))
+        os.link(self.p("b"), self.p("c"))
+        sa, sb, sc = (os.stat(self.p(n)) for n in "abc")
+        self.assertEqual({sa.st_ino, sb.st_ino, sc.st_ino}, {sa.st_ino})
+        self.assertEqual((sa.st_nlink, sb.st_nlink, sc.st_nlink), (3, 3, 3))
+        os.unlink(self.p("a"))
+        self.assertEqual(os.stat(self.p("b")).st_nlink, 2)
+        os.mkdir(self.p("d"))
+        os.rename(self.p("c"), self.p("d/c2"))
+        self.assertEqual(os.stat(self.p("d/c2")).st_ino, sb.st_ino)
+        os.rename(self.p("d"), self.p("e"))
+        self.assertEqual(os.stat(self.p("e/c2")).st_ino, sb.st_ino)
+        # the listing does not hand the kernel a grouped name's attributes
+        self.assertEqual(os.lstat(self.p("e/c2")).st_nlink, 2)
+        # replaced on the server: another file, its own number
+        rel = os.path.relpath(self.d, self.base)
+        on_server = os.path.join(self.remote, rel)
+        os.unlink(os.path.join(on_server, "b"))
+        write_file(os.path.join(on_server, "b"), b"another file")
+        # (the kernel keeps names 20 s on remote mounts, and the names of
+        # one node go through one path: drop them, as their timeout would)
+        time.sleep(1.2)
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("2\n")
+        self.assertNotEqual(os.stat(self.p("b")).st_ino, sb.st_ino)
+        self.assertEqual(os.stat(self.p("e/c2")).st_ino, sb.st_ino)
+        self.assertEqual(read_file(self.p("e/c2")), b"x")
+        self.assertEqual(read_file(self.p("b")), b"another file")
 
     def test_symlink_times_are_the_links_own(self):
         write_file(self.p("t"), b"target")
