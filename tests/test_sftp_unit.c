@@ -368,6 +368,54 @@ START_TEST(test_pool_abandoned)
 }
 END_TEST
 
+/* links.c: groups of names through link, unlink and rename. */
+START_TEST(test_links_groups)
+{
+	struct remote_cache *cache = remote_cache_new(1);
+	struct sftp_links *l = sftp_links_new(cache);
+	char *other;
+	nlink_t n;
+	ino_t ino;
+
+	ck_assert_ptr_nonnull(l);
+	ck_assert(!sftp_links_get(l, "/a", &ino, &n, NULL));
+	sftp_links_linked(l, "/a", "/d/b", 7);
+	sftp_links_linked(l, "/d/b", "/c", 99); /* b has a group: 99 unused */
+	ck_assert(sftp_links_get(l, "/c", &ino, &n, &other));
+	ck_assert_uint_eq(ino, 7);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_ptr_nonnull(other);
+	ck_assert_str_ne(other, "/c");
+	free(other);
+	/* a directory renamed: the names below it move */
+	sftp_links_moved(l, "/d", "/e");
+	ck_assert(!sftp_links_get(l, "/d/b", &ino, &n, NULL));
+	ck_assert(sftp_links_get(l, "/e/b", &ino, &n, NULL) && ino == 7);
+	/* "/dd" is not below "/d" */
+	sftp_links_linked(l, "/a", "/dd", 0);
+	sftp_links_moved(l, "/e/b", "/d");
+	ck_assert(sftp_links_get(l, "/dd", &ino, &n, NULL) && n == 4);
+	ck_assert(sftp_links_get(l, "/d", &ino, &n, NULL));
+	/* a rename onto a grouped name: that name is gone */
+	sftp_links_moved(l, "/x", "/c");
+	ck_assert(!sftp_links_get(l, "/c", &ino, &n, NULL));
+	ck_assert(sftp_links_get(l, "/a", &ino, &n, NULL) && n == 3);
+	sftp_links_gone(l, "/a");
+	sftp_links_gone(l, "/dd");
+	ck_assert(sftp_links_get(l, "/d", &ino, &n, &other) && n == 1);
+	ck_assert_ptr_null(other);
+	/* the last name goes: the group with it */
+	sftp_links_gone(l, "/d");
+	ck_assert(!sftp_links_get(l, "/d", &ino, &n, NULL));
+	/* linking a name to itself's group again changes nothing */
+	sftp_links_linked(l, "/p", "/q", 5);
+	sftp_links_linked(l, "/p", "/q", 5);
+	ck_assert(sftp_links_get(l, "/q", &ino, &n, NULL) && n == 2);
+	sftp_links_free(l);
+	remote_cache_free(cache);
+}
+END_TEST
+
 static int validate(const char *key, const char *value, int origin)
 {
 	struct vfs_opts o = {0};
@@ -731,6 +779,7 @@ Suite *sftp_suite(void)
 #endif
 	tcase_add_test(tc, test_pool_late_failure);
 	tcase_add_test(tc, test_pool_abandoned);
+	tcase_add_test(tc, test_links_groups);
 	suite_add_tcase(s, tc);
 	return s;
 }
