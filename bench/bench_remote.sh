@@ -760,7 +760,7 @@ done
 if [ "$do_sftp" = 1 ]; then
 	echo
 	echo "Issue 15's floors: vfsd sftp:// against each figure's anchor (sshfs: default max_conns=1)"
-	fmt='%-34s %-6s %10s %-10s %12s %11s %7s %7s'
+	fmt='%-34s %-9s %10s %-10s %12s %11s %7s %7s'
 	args=(figure unit vfsd anchor "anchor value" vfsd/anchor floor verdict)
 	if [ -n "$base_vfsd_src" ]; then
 		fmt+=' %10s %11s %7s'
