@@ -12,7 +12,7 @@
 #                             [--keep] [--help]
 #
 #   --quick        smoke run: 256 MiB image, 1 GiB sparse clone, 3 s fio
-#                  (about 2 minutes)
+#                  (about 2-3 minutes)
 #   --repeat N     run every figure N times and report the median (default
 #                  3, 1 with --quick); one round of the full run (1 GiB
 #                  image, 4 GiB sparse clone, 10 s fio) takes about 6-8
@@ -40,19 +40,24 @@
 # root@127.0.0.1:PORT/DIR?identity=..&known_hosts=.., default options),
 # "vfsd sftp rx" (the same URL + &remote_exec=yes under /sshx; clone only),
 # "vfsd nfs3" (-m /nfs3=nfs://127.0.0.1/EXPORT?version=3&nfsport=..&
-# mountport=..) and "sshfs" (default options, same sshd: the second
-# anchor).  One vfsd serves all four prefixes.  sshd and nfs-ganesha come
+# mountport=..) and "sshfs" (default options but the transport, same
+# sshd: the second anchor).  sshfs runs ssh with the cipher and MAC vfsd
+# negotiates, aes128-ctr and hmac-sha2-256 (ssh_crypto in bench/lib.sh;
+# BENCH_SSH_CIPHER / BENCH_SSH_MAC override them).  One vfsd serves all four prefixes.  sshd and nfs-ganesha come
 # from bench/remote_servers.py (tests/integration/sshd.py, ganesha.py):
 # their directories are in /dev/shm, while raw and vfsd local are on the
 # disk under BASE.
 #
 # Figures:
-#   randread / randwrite 4k   fio --rw=randread|randwrite --bs=4k --direct=1
+#   randread 4k and 64k, randwrite 4k   fio --bs=4k|64k --direct=1
 #       --ioengine=libaio --iodepth=16 --time_based --runtime=10 (3 with
 #       --quick) --ramp_time=1 inside a fully allocated raw image of random
 #       data (copied in on the server side first); a remount and
-#       drop_caches before each.  If a client refuses O_DIRECT, the figure
-#       is taken with --direct=0 and the notes say so.
+#       drop_caches before each.  Reads run as --rw=randrw --rwmixread=100
+#       so that fio opens the image O_RDWR as QEMU does (with
+#       --rw=randread it opens O_RDONLY; see run_fio in bench/lib.sh);
+#       writes as --rw=randwrite.  If a client refuses O_DIRECT, the
+#       figure is taken with --direct=0 and the notes say so.
 #   qemu-img raw->qcow2       qemu-img convert -f raw -O qcow2 SRC DST with
 #       qemu-img's default destination cache mode (unsafe for convert: no
 #       flushes); SRC: the image of random data on BASE's disk, read once
@@ -201,29 +206,6 @@ setup_targets() {
 val=
 declare -A note=()	# "figure,target" -> remark for the notes column
 
-# run_fio FILE RW DIRECT: val = IOPS of 4k random RW, or the failure
-run_fio() {
-	local file=$1 rw=$2 direct=$3 out err=$T/logs/fio.err rc=0 f
-	local args=(--name=bench "--filename=$file" "--size=${img_mb}M"
-		"--rw=$rw" --bs=4k "--direct=$direct" --ioengine=libaio
-		--iodepth=16 --time_based "--runtime=$runtime" --ramp_time=1
-		--randrepeat=0 --thread=0 --output-format=terse --terse-version=3)
-	run_bg fio "${args[@]}" >"$T/logs/fio.out" 2>"$err" || rc=$?
-	out=$(cat "$T/logs/fio.out")
-	{ echo "fio ${args[*]} -> rc=$rc: $out"; cat "$err"; } >>"$T/logs/fio.log"
-	f=$(printf '%s\n' "$out" | grep -m1 '^3;' | cut -d';' -f5 || true)
-	if [ "$rc" != 0 ] || [ -z "$f" ] || [ "$f" != 0 ]; then
-		if [ -n "$f" ] && [ "$f" != 0 ]; then
-			val="fails ($(errname "$f"))"
-		else
-			val="fails ($(errname "$(grep -m1 -o 'error=[^:]*\|: [A-Z][a-z ]*$' "$err" || echo "rc $rc")"))"
-		fi
-		return 0
-	fi
-	case $rw in *read) f=8 ;; *write) f=49 ;; esac
-	val=$(printf '%s\n' "$out" | grep -m1 '^3;' | cut -d';' -f$f)
-}
-
 # run_timed STEP CMD... : secs = seconds of CMD, or rc != 0 and why = reason
 secs= why=
 run_timed() {
@@ -250,22 +232,23 @@ put_image() {	# TARGET
 	[ -f "${sdir[$1]}/img.raw" ] || cp "$SRC" "${sdir[$1]}/img.raw" ||
 		die "copying the image into ${sdir[$1]}"
 }
-fio_fig() {	# FIGURE TARGET RW
-	local id=$1 t=$2 rw=$3
+fio_fig() {	# FIGURE TARGET RW BS
+	local id=$1 t=$2 rw=$3 bs=$4
 	put_image "$t"
 	remount_fresh "$t"
-	run_fio "${tdir[$t]}/img.raw" "$rw" 1
+	run_fio "${tdir[$t]}/img.raw" "$img_mb" "$rw" "$bs" 1 "$runtime"
 	if [[ $val == fails* ]] && [ "$t" != raw ]; then
 		local first=$val
 		log "  ${tname[$t]}: $rw with --direct=1 $first; again with --direct=0"
 		remount_fresh "$t"
-		run_fio "${tdir[$t]}/img.raw" "$rw" 0
+		run_fio "${tdir[$t]}/img.raw" "$img_mb" "$rw" "$bs" 0 "$runtime"
 		note[$id,$t]="${tname[$t]}: direct=1 $first, figure with direct=0"
 	fi
 }
-fig_randread() { fio_fig randread "$1" randread; }
+fig_randread() { fio_fig randread "$1" randread 4k; }
+fig_randread64() { fio_fig randread64 "$1" randread 64k; }
 fig_randwrite() {
-	fio_fig randwrite "$1" randwrite
+	fio_fig randwrite "$1" randwrite 4k
 	server_rm "$1" img.raw	# room for the next figures (the client is remounted before any use)
 }
 
@@ -345,6 +328,7 @@ fig_clone_same() { val=${csame[$1]}; }
 # id | label | unit | measured (1) or derived from the figure before (0)
 figures=(
 	"randread|fio randread 4k qd16|IOPS|1"
+	"randread64|fio randread 64k qd16|IOPS|1"
 	"randwrite|fio randwrite 4k qd16|IOPS|1"
 	"qemu|qemu-img convert ->qcow2|MiB/s|1"
 	"qemu_sync|qemu-img convert ->qcow2 + sync|MiB/s|0"
@@ -429,7 +413,7 @@ for r in $(seq "$repeat"); do
 				loadmax=$(awk -v a="$loadmax" -v b="$l" 'BEGIN { print (b > a ? b : a) }')
 			fi
 			case $id in
-			randread|randwrite) ! is_rx "$t" || { val=-; runs[$id,$t]="|-"; continue; } ;;
+			randread*|randwrite) ! is_rx "$t" || { val=-; runs[$id,$t]="|-"; continue; } ;;
 			esac
 			"fig_$id" "$t"
 			runs[$id,$t]="${runs[$id,$t]:-}|$val"
@@ -491,6 +475,7 @@ notes_of() {	# FIGURE -> the notes of its targets, "; "-separated
 	echo "# vfsd image-store benchmark, $stamp"
 	echo "# machine: $machine; $disk"
 	echo "# versions: $versions"
+	echo "# sshfs's transport: $ssh_crypto_text"
 	[ -z "$base_vfsd_src" ] || echo "# base vfsd: $base_ver; base vfsctl: $base_vfsctl_src"
 	for n in "${base_notes[@]}"; do echo "# note: $n"; done
 	echo "# load average at start: $load0, highest 1-min seen before a figure: $loadmax, at end: $load1; elapsed ${elapsed}s"
@@ -538,9 +523,11 @@ cat <<EOF
 
 How (SRC: ${img_mb} MiB of random data on the raw disk; DIR: the target's
 directory; a remount and drop_caches before every figure; "-": no such figure):
-  fio        fio --filename=DIR/img.raw --size=${img_mb}M --rw=randread|randwrite --bs=4k
-             --direct=1 --ioengine=libaio --iodepth=16 --time_based --runtime=${runtime}
-             --ramp_time=1 (img.raw: a copy of SRC put in on the server side)
+  fio        fio --filename=DIR/img.raw --size=${img_mb}M --bs=4k|64k --direct=1
+             --ioengine=libaio --iodepth=16 --time_based --runtime=${runtime} --ramp_time=1
+             reads: --rw=randrw --rwmixread=100 (fio opens the image O_RDWR, as QEMU does);
+             writes: --rw=randwrite (img.raw: a copy of SRC put in on the server side)
+  sshfs      with ${ssh_crypto_text} (as vfsd's libssh2 negotiates)
   qemu-img   qemu-img convert -f raw -O qcow2 SRC DIR/out.qcow2 (default cache
              mode: unsafe; SRC read into the page cache first); "+ sync": then sync DIR/out.qcow2
   clone      vfsctl -m MNT image clone DIR/sparse.raw DIR/clone.raw; raw: cp --sparse=always

@@ -8,10 +8,12 @@
 #                              [--only sftp|nfs] [--vfsd PATH]
 #                              [--base-vfsd PATH] [--keep] [--help]
 #
-#   --quick      smoke run: 128 MiB files, 1,000 files (under a minute)
+#   --quick      smoke run: 128 MiB files and image, 1,000 files, 3 s fio
+#                (about 3 minutes)
 #   --repeat N   run every figure N times and report the median (default 3,
-#                1 with --quick); the full run (1 GiB, 5,000 files) takes
-#                about 8-10 minutes
+#                1 with --quick); the full run (1 GiB files and image,
+#                5,000 files, 10 s fio) takes about 25-30 minutes, its
+#                SFTP part about 20
 #   --dir BASE   where the scratch directory goes (default /var/tmp)
 #   --only PART  run only the sftp or only the nfs part
 #   --vfsd PATH  daemon to test (default build/vfsd/vfsd of this checkout;
@@ -32,6 +34,32 @@
 # ..&known_hosts=.. (default connections=4); sshfs with its default options;
 # sshfs -o max_conns=4; and, for the sequential figures, the transport's
 # own limit: ssh root@127.0.0.1 'cat > FILE' < SRC and ssh ... cat FILE.
+# Every client runs the same SSH transport: ssh and sshfs get -o
+# Ciphers=aes128-ctr -o MACs=hmac-sha2-256, what vfsd's libssh2 negotiates
+# with this sshd (ssh_crypto in bench/lib.sh says how that was checked;
+# BENCH_SSH_CIPHER and BENCH_SSH_MAC override them, empty for OpenSSH's
+# defaults).  The SFTP part measures every figure issue 15 names:
+#   seq write / read of a 1 GiB file (dd through the mounts, ssh cat);
+#   CPU seconds per GiB of each: utime + stime from /proc/PID/stat of the
+#     FUSE daemon (vfsd; sshfs and its ssh children) and of sshd's listener
+#     and every process below it (the connections' privsep, session and
+#     internal-sftp processes; cat for ssh cat), before and after the
+#     copy, reaped children included (cutime + cstime); for ssh cat also
+#     the ssh client (this shell's reaped child).  dd's own time is not
+#     counted (the same for every mount);
+#   fio random read 4 KiB and 64 KiB, random write 4 KiB, O_DIRECT, libaio,
+#     iodepth 16, in a raw image of random data on the server (reads opened
+#     O_RDWR as QEMU opens a disk: run_fio in bench/lib.sh);
+#   qemu-img convert -f raw -O qcow2 onto the mount, without and with a
+#     sync of the result;
+#   create / ls -l / stat / unlink of N files;
+#   vfsd's peak resident set (VmHWM of /proc/PID/status) over all figures:
+#     every figure runs on a fresh daemon, so this is the largest any one
+#     figure (with its mount) needed.
+# A second table sets each of vfsd's figures beside the anchor issue 15
+# names and its floor there (e.g. ">= 1.5x" sshfs, ">= 0.9x" ssh cat,
+# "<= 1.0x" for CPU, "<= 64 MiB" for RSS) with pass or FAIL.  The NFS part
+# has the sequential and metadata figures only.
 #
 # NFS part: one nfs-ganesha on 127.0.0.1 (tests/integration/ganesha.py:
 # FSAL VFS, export in /dev/shm, NFSv3 and v4, ports picked at run time).
@@ -53,10 +81,12 @@
 # writes and frees 2 GiB in /dev/shm (warm_memory in bench/lib.sh: on a VM
 # that hands freed memory back to its host, what a figure allocates would
 # otherwise cost what earlier figures happened to leave).
-# Needs root, openssh-server, sshfs, nfs-ganesha(-vfs), libnfs-utils, gcc.
+# Needs root, openssh-server, sshfs, fio, qemu-utils, nfs-ganesha(-vfs),
+# libnfs-utils, gcc.
 #
-# Every figure is "higher is better" (MiB/s, operations/s, entries/s), so a
-# ratio above 1 means vfsd was faster.  The tables go to stdout and a
+# Every figure but CPU (s/GiB) and RSS (MiB) is "higher is better" (MiB/s,
+# IOPS, operations/s, entries/s), so a ratio above 1 means vfsd was faster;
+# for CPU and RSS below 1 means vfsd used less.  The tables go to stdout and a
 # tab-separated copy to bench/results/remote-<UTC time>.txt.
 set -euo pipefail
 
@@ -84,15 +114,17 @@ do_sftp=1 do_nfs=1
 [ "$only" != nfs ] || do_sftp=0
 
 if [ "$quick" = 1 ]; then
-	size_mb=128 nfiles=1000
+	size_mb=128 nfiles=1000 fio_runtime=3
 else
-	size_mb=1024 nfiles=5000
+	size_mb=1024 nfiles=5000 fio_runtime=10
 fi
 
 [ "$(id -u)" = 0 ] || { echo "$me: run it as root (servers, FUSE mounts, drop_caches)" >&2; exit 2; }
 need python3 python3; need fusermount3 fuse3; need cc gcc; need findmnt util-linux
 need mountpoint util-linux; need dd coreutils
-if [ "$do_sftp" = 1 ]; then need sshfs sshfs; need ssh openssh-client; fi
+if [ "$do_sftp" = 1 ]; then
+	need sshfs sshfs; need ssh openssh-client; need fio fio; need qemu-img qemu-utils
+fi
 if [ "$do_nfs" = 1 ]; then need nfs-cp libnfs-utils; fi
 [ -x "$vfsd_src" ] || { echo "$me: no daemon at $vfsd_src (meson setup build && meson compile -C build)" >&2; exit 2; }
 
@@ -170,7 +202,8 @@ setup_targets() {
 			mkdir -p "${sdir[$t]}"
 		done
 		ssh_opts=(-p "$SSH_PORT" -i "$SSH_IDENTITY" -o "UserKnownHostsFile=$SSH_KNOWN_HOSTS"
-			  -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes)
+			  -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes
+			  "${ssh_crypto[@]}")
 	fi
 	if [ "$do_nfs" = 1 ]; then
 		tname+=([vfsd3]="vfsd v3" [nfscp3]="nfs-cp v3" [vfsd4]="vfsd v4" [nfscp4]="nfs-cp v4")
@@ -203,7 +236,8 @@ nfscp_url() {	# TARGET FILE -> nfs://127.0.0.1/EXPORT/TARGET/FILE?version=..
 val=
 
 # run_timed STEP AMOUNT CMD... : val = AMOUNT / seconds of CMD, or the
-# failure, logged with the step's name.
+# failure, logged with the step's name; secs = the seconds.
+secs=
 run_timed() {
 	local step=$1 amount=$2 t0 t1 rc=0 err=$T/logs/cmd.err
 	shift 2
@@ -211,13 +245,48 @@ run_timed() {
 	run_bg "$@" >"$T/logs/cmd.out" 2>"$err" || rc=$?
 	t1=$(now)
 	{ echo "[$step] $* -> rc=$rc"; cat "$err"; } >>"$T/logs/cmd.log"
+	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", b - a }')
 	if [ "$rc" != 0 ]; then
 		val="fails ($(errname "$(head -c 300 "$err")"))"
 		log "FAILED: $step (rc $rc): $(head -n 3 "$err" | tr '\n' ' ')"
 	else
-		val=$(awk -v m="$amount" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", m / (b - a) }')
+		val=$(awk -v m="$amount" -v s="$secs" 'BEGIN { printf "%.1f", m / s }')
 	fi
 }
+
+# CPU of the SFTP targets' sequential figures (see the header): ticks of
+# the FUSE daemon's and sshd's trees (tree_ticks) and, for ssh cat, of
+# this shell's reaped children (self_child_ticks), around the copy.  The
+# order matters: tree_ticks forks, and its children are reaped by this
+# shell, so the shell's count is read after it at the start and before it
+# at the end.
+is_sftp() { [[ " ${sftp_targets[*]} " == *" $1 "* ]]; }
+client_ticks() {	# TARGET -> ticks of its FUSE daemon's tree, 0 for ssh cat
+	local m=${mountof[$1]}
+	if [ -n "$m" ]; then tree_ticks "${mpid[$m]}"; else echo 0; fi
+}
+cpu_sshd0=0 cpu_client0=0 cpu_self0=0
+cpu_begin() {	# TARGET
+	is_sftp "$1" || return 0
+	cpu_sshd0=$(tree_ticks "$SSHD_PID")
+	cpu_client0=$(client_ticks "$1")
+	self_child_ticks cpu_self0
+}
+per_gib() { awk -v d="$1" -v hz="$clk_tck" -v m="$size_mb" 'BEGIN { printf "%.2f", d / hz / (m / 1024) }'; }
+cpu_end() {	# TARGET -> cpu_val, cpu_sshd_val: CPU s per GiB of the copy (all, sshd's part) or "-"
+	local t=$1 self1 sshd1 client1 self=0
+	cpu_val=- cpu_sshd_val=-
+	is_sftp "$t" || return 0
+	self_child_ticks self1
+	sshd1=$(tree_ticks "$SSHD_PID")
+	client1=$(client_ticks "$t")
+	[[ $val != fails* ]] || return 0
+	# ssh cat's client is this shell's child; dd (FUSE targets) is not counted
+	[ -n "${mountof[$t]}" ] || self=$((self1 - cpu_self0))
+	cpu_val=$(per_gib "$((sshd1 - cpu_sshd0 + client1 - cpu_client0 + self))")
+	cpu_sshd_val=$(per_gib "$((sshd1 - cpu_sshd0))")
+}
+declare -A cpuw=() cpur=() cpuw_sshd=() cpur_sshd=()
 
 # The source of every write: random data (compression can never help),
 # made once in /dev/shm and kept in the page cache.
@@ -235,6 +304,7 @@ fig_seqwrite() {
 	local t=$1
 	server_rm "$t" seq.dat
 	src_warm
+	cpu_begin "$t"
 	case $t in
 	sshcat)
 		run_timed "ssh cat write" "$size_mb" \
@@ -246,10 +316,14 @@ fig_seqwrite() {
 		run_timed "dd write through ${tname[$t]}" "$size_mb" \
 			dd if="$SRC" of="${tdir[$t]}/seq.dat" bs=1M conv=fsync status=none ;;
 	esac
+	cpu_end "$t"
+	cpuw[$t]=$cpu_val
+	cpuw_sshd[$t]=$cpu_sshd_val
 }
 fig_seqread() {
 	local t=$1
 	ensure_server_file "${sdir[$t]}/seq.dat"
+	cpu_begin "$t"
 	case $t in
 	sshcat)
 		run_timed "ssh cat read" "$size_mb" \
@@ -265,8 +339,72 @@ fig_seqread() {
 		run_timed "dd read through ${tname[$t]}" "$size_mb" \
 			dd if="${tdir[$t]}/seq.dat" of=/dev/null bs=1M status=none ;;
 	esac
+	cpu_end "$t"
+	cpur[$t]=$cpu_val
+	cpur_sshd[$t]=$cpu_sshd_val
 	server_rm "$t" seq.dat
 }
+fig_cpuw() { val=${cpuw[$1]:--}; }
+fig_cpur() { val=${cpur[$1]:--}; }
+fig_cpuw_sshd() { val=${cpuw_sshd[$1]:--}; }
+fig_cpur_sshd() { val=${cpur_sshd[$1]:--}; }
+
+declare -A note=()	# "figure,target" -> remark printed under the tables
+
+# fio in img.raw, a copy of SRC put in on the server side before the
+# figure's fresh mount (prep_*); removed after the write figure.  If a
+# client refuses O_DIRECT the figure is taken with --direct=0, noted.
+put_image() {	# TARGET
+	[ -f "${sdir[$1]}/img.raw" ] || cp "$SRC" "${sdir[$1]}/img.raw" ||
+		die "copying the image into ${sdir[$1]}"
+}
+fio_fig() {	# FIGURE TARGET RW BS
+	local id=$1 t=$2 rw=$3 bs=$4 first
+	run_fio "${tdir[$t]}/img.raw" "$size_mb" "$rw" "$bs" 1 "$fio_runtime"
+	if [[ $val == fails* ]]; then
+		first=$val
+		log "  ${tname[$t]}: $rw $bs with --direct=1 $first; again with --direct=0"
+		remount_fresh "$t"
+		run_fio "${tdir[$t]}/img.raw" "$size_mb" "$rw" "$bs" 0 "$fio_runtime"
+		note[$id,$t]="${tname[$t]}: direct=1 $first, figure with direct=0"
+	fi
+}
+prep_randread4() { put_image "$1"; }
+prep_randread64() { put_image "$1"; }
+prep_randwrite4() { put_image "$1"; }
+fig_randread4() { fio_fig randread4 "$1" randread 4k; }
+fig_randread64() { fio_fig randread64 "$1" randread 64k; }
+fig_randwrite4() {
+	fio_fig randwrite4 "$1" randwrite 4k
+	server_rm "$1" img.raw	# room for the next figures
+}
+
+# qemu-img convert of SRC (in the page cache) to qcow2 on the mount with
+# qemu-img's default cache mode for a convert's destination (unsafe: no
+# flushes); qemusync adds the time of a `sync DST` right after it.
+declare -A qsync=()
+prep_qemu() { server_rm "$1" out.qcow2; }
+fig_qemu() {
+	local t=$1 dst=${tdir[$1]}/out.qcow2 s1
+	src_warm
+	run_timed "qemu-img convert to ${tname[$t]}" "$size_mb" \
+		qemu-img convert -f raw -O qcow2 "$SRC" "$dst"
+	if [[ $val == fails* ]]; then
+		qsync[$t]=$val
+	else
+		s1=$secs
+		local v=$val
+		run_timed "sync of the qcow2 on ${tname[$t]}" "$size_mb" sync "$dst"
+		if [[ $val == fails* ]]; then
+			qsync[$t]=$val
+		else
+			qsync[$t]=$(awk -v m="$size_mb" -v a="$s1" -v b="$secs" 'BEGIN { printf "%.1f", m / (a + b) }')
+		fi
+		val=$v
+	fi
+	server_rm "$t" out.qcow2
+}
+fig_qemusync() { val=${qsync[$1]:--}; }
 
 is_fuse() { [ -n "${mountof[$1]}" ]; }
 
@@ -310,17 +448,29 @@ fig_unlink() {
 	server_rm "$1" meta
 }
 
-# id | label | unit | preparation: fresh (remount + drop caches), or
-# after:ID (on the same target right after figure ID, before any other
-# target's preparation can drop what ID left in the caches)
+# id | label | unit | preparation: fresh (prep_ID if there is one, then
+# remount + drop caches), or after:ID (on the same target right after
+# figure ID, before any other target's preparation can drop what ID left
+# in the caches; also figures that only report what ID measured)
 figures=(
 	"seqwrite|seq write ${size_mb} MiB + fsync|MiB/s|fresh"
+	"cpuw|CPU of seq write|s/GiB|after:seqwrite"
+	"cpuw_sshd|  of it sshd's|s/GiB|after:seqwrite"
 	"seqread|seq read ${size_mb} MiB (cold)|MiB/s|fresh"
+	"cpur|CPU of seq read|s/GiB|after:seqread"
+	"cpur_sshd|  of it sshd's|s/GiB|after:seqread"
+	"randread4|fio randread 4k qd16 (O_RDWR)|IOPS|fresh"
+	"randread64|fio randread 64k qd16 (O_RDWR)|IOPS|fresh"
+	"randwrite4|fio randwrite 4k qd16|IOPS|fresh"
+	"qemu|qemu-img convert ->qcow2|MiB/s|fresh"
+	"qemusync|qemu-img convert ->qcow2 + sync|MiB/s|after:qemu"
 	"create|create ${nfiles} files|ops/s|fresh"
 	"ls|ls -l of ${nfiles} entries (cold)|entries/s|fresh"
 	"stat|stat ${nfiles} files (cold)|ops/s|fresh"
 	"unlink|unlink ${nfiles} files|ops/s|after:stat"
 )
+# figures of the SFTP part only
+sftp_only=" cpuw cpuw_sshd cpur cpur_sshd randread4 randread64 randwrite4 qemu qemusync "
 sftp_targets=(vfsd sshfs sshfs4 sshcat)
 nfs_targets=(vfsd3 nfscp3 vfsd4 nfscp4)
 if [ -n "$base_vfsd_src" ]; then
@@ -387,17 +537,35 @@ fi
 # within a part only).  A vfsd target and its base twin swap places every
 # other round (round_order).
 declare -A runs res
+# vfsd's peak RSS: the highest VmHWM of a vfsd target's daemon after any
+# figure (KiB), and that figure
+declare -A hwm=() hwm_fig=()
+note_hwm() {	# TARGET FIGURE
+	local m=${mountof[$1]} kb
+	case $m in vfsd-*|base-*) ;; *) return 0 ;; esac
+	kb=$(vm_hwm_kb "${mpid[$m]}")
+	[ -n "$kb" ] || return 0
+	if [ "$kb" -gt "${hwm[$1]:-0}" ]; then
+		hwm[$1]=$kb
+		hwm_fig[$1]=$2
+	fi
+}
 # one figure on one target (and the figures that follow it there)
 measure() {	# spec target
 	local id label unit prep t=$2 next
 	IFS='|' read -r id label unit prep <<<"$1"
-	if [[ $id != seq* ]] && ! is_fuse "$t"; then
+	if { [[ $id != seq* && $id != cpu* ]] && ! is_fuse "$t"; } ||
+		{ [ "$part" = nfs ] && [[ $sftp_only == *" $id "* ]]; }; then
 		runs[$id,$t]="|-"
 	else
-		[ "$prep" != fresh ] || remount_fresh "$t"
+		if [ "$prep" = fresh ]; then
+			! declare -F "prep_$id" >/dev/null || "prep_$id" "$t"
+			remount_fresh "$t"
+		fi
 		"fig_$id" "$t"
 		runs[$id,$t]="${runs[$id,$t]:-}|$val"
 		log "$label: ${tname[$t]} = $val $unit"
+		note_hwm "$t" "$id"
 	fi
 	for next in "${figures[@]}"; do
 		[[ $next != *"|after:$id" ]] || measure "$next" "$t"
@@ -421,6 +589,19 @@ for r in $(seq "$repeat"); do
 	done
 done
 collect_medians
+# vfsd's peak RSS: the highest of every figure, not a median
+figures+=("rss|peak RSS (VmHWM), any figure|MiB|report")
+for t in "${targets[@]}"; do
+	if [ -n "${hwm[$t]:-}" ]; then
+		res[rss,$t]=$(awk -v k="${hwm[$t]}" 'BEGIN { printf "%.1f", k / 1024 }')
+		for spec in "${figures[@]}"; do
+			[[ $spec != "${hwm_fig[$t]}|"* ]] ||
+				note[rss,$t]="${tname[$t]}: highest after $(cut -d'|' -f2 <<<"$spec")"
+		done
+	else
+		res[rss,$t]=-
+	fi
+done
 elapsed=$(( $(date +%s) - start_ts ))
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -432,6 +613,30 @@ ratio() {	# a b -> a/b, or why not
 	awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'
 }
 
+# Issue 15's floors for the SFTP engine: id | anchor (a target, or a
+# number in the figure's unit) | >= or <= | floor of vfsd/anchor
+floors=(
+	"seqwrite|sshcat|>=|0.9"
+	"seqread|sshcat|>=|0.9"
+	"randread4|sshfs|>=|1.5"
+	"randread64|sshfs|>=|1.5"
+	"randwrite4|sshfs|>=|1.0"
+	"qemu|sshfs|>=|1.0"
+	"qemusync|sshfs|>=|1.0"
+	"create|sshfs|>=|1.5"
+	"ls|sshfs|>=|1.5"
+	"stat|sshfs|>=|1.5"
+	"unlink|sshfs|>=|1.5"
+	"cpuw|sshfs|<=|1.0"
+	"cpur|sshfs|<=|1.0"
+	"rss|64|<=|1.0"
+)
+verdict() {	# RATIO OP FLOOR -> pass, FAIL, or "-" when there is no ratio
+	case $1 in ''|*[!0-9.]*) echo "-"; return ;; esac
+	awk -v r="$1" -v op="$2" -v f="$3" 'BEGIN {
+		ok = (op == ">=") ? (r >= f) : (r <= f); print ok ? "pass" : "FAIL" }'
+}
+
 outdir=$here/results
 mkdir -p "$outdir"
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
@@ -439,6 +644,7 @@ summary=$outdir/remote-$stamp.txt
 machine="$(lscpu | sed -n 's/^Model name: *//p' | head -n1), $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r)"
 vfsd_ver=$("$T/bin/vfsd" --version 2>/dev/null | head -n1 || echo '?')
 versions="vfsd $vfsd_ver ($git_rev); $(sshfs --version 2>&1 | grep -m1 -i 'sshfs version' || echo 'sshfs ?'); $(ssh -V 2>&1); libnfs-utils $(dpkg-query -W -f='${Version}' libnfs-utils 2>/dev/null || echo '?'); nfs-ganesha $(dpkg-query -W -f='${Version}' nfs-ganesha 2>/dev/null || echo '?')"
+[ "$do_sftp" = 0 ] || versions+="; $(fio --version); $(qemu-img --version | head -n1)"
 
 # part -> "columns" and "ratio pairs"
 sftp_cols=(vfsd sshfs sshfs4 sshcat)
@@ -455,11 +661,44 @@ pair_name() {
 	local a=${1%%:*} b=${1##*:}
 	if [ "${twin[$a]:-}" = "$b" ]; then echo "${tname[$a]}/base"; else echo "${tname[$a]}/${tname[$b]}"; fi
 }
+declare -A labels=() units=()
+for spec in "${figures[@]}"; do
+	IFS='|' read -r id label unit _ <<<"$spec"
+	labels[$id]=$label
+	units[$id]=$unit
+done
+# the floors' rows: figure, unit, vfsd, anchor, its value, ratio, floor,
+# verdict, and with --base-vfsd the base daemon's value, ratio, verdict
+floor_rows() {
+	local spec id anchor op fl av an r line
+	for spec in "${floors[@]}"; do
+		IFS='|' read -r id anchor op fl <<<"$spec"
+		if [ -n "${tname[$anchor]:-}" ]; then
+			av=${res[$id,$anchor]}
+			an=${tname[$anchor]}
+		else
+			av=$anchor
+			an=ceiling
+		fi
+		r=$(ratio "${res[$id,vfsd]}" "$av")
+		line="floor	$id	${units[$id]}	${res[$id,vfsd]}	$an	$av	$r	$op $fl	$(verdict "$r" "$op" "$fl")"
+		if [ -n "$base_vfsd_src" ]; then
+			r=$(ratio "${res[$id,bvfsd]}" "$av")
+			line+="	${res[$id,bvfsd]}	$r	$(verdict "$r" "$op" "$fl")"
+		fi
+		echo "$line"
+	done
+}
+notes_all() {	# every note, one a line
+	local k
+	for k in "${!note[@]}"; do echo "${labels[${k%%,*}]}: ${note[$k]}"; done | sort
+}
 
 {
 	echo "# vfsd remote benchmark, $stamp"
 	echo "# machine: $machine"
 	echo "# versions: $versions"
+	[ "$do_sftp" = 0 ] || echo "# ssh and sshfs transport: $ssh_crypto_text"
 	[ -z "$base_vfsd_src" ] || echo "# base vfsd: $base_ver"
 	for n in "${base_notes[@]}"; do echo "# note: $n"; done
 	echo "# load average at start: $load0, at end: $load1; elapsed ${elapsed}s"
@@ -467,7 +706,7 @@ pair_name() {
 	oopt=; [ -z "$only" ] || oopt=" --only $only"
 	bopt=; [ -z "$base_vfsd_src" ] || bopt=" --base-vfsd $base_vfsd_src"
 	echo "# command: $0$qopt$oopt --repeat $repeat$bopt"
-	echo "# sizes: ${size_mb} MiB files, ${nfiles} files; servers' directories in /dev/shm"
+	echo "# sizes: ${size_mb} MiB files and image, ${nfiles} files, fio ${fio_runtime} s; servers' directories in /dev/shm"
 	for part in sftp nfs; do
 		[ "$part" = sftp ] && [ "$do_sftp" = 0 ] && continue
 		[ "$part" = nfs ] && [ "$do_nfs" = 0 ] && continue
@@ -477,59 +716,99 @@ pair_name() {
 		for p in "${pairs[@]}"; do hdr+="	$(pair_name "$p")"; done
 		echo "$hdr"
 		for spec in "${figures[@]}"; do
-			IFS='|' read -r id label unit prep <<<"$spec"
+			IFS='|' read -r id _ unit _ <<<"$spec"
+			[ "$part" = sftp ] || [[ $sftp_only != *" $id "* ]] || continue
 			line="$part	$id	$unit"
-			for t in "${cols[@]}"; do line+="	${res[$id,$t]}"; done
-			for p in "${pairs[@]}"; do line+="	$(ratio "${res[$id,${p%%:*}]}" "${res[$id,${p##*:}]}")"; done
+			for t in "${cols[@]}"; do line+="	${res[$id,$t]:--}"; done
+			for p in "${pairs[@]}"; do line+="	$(ratio "${res[$id,${p%%:*}]:--}" "${res[$id,${p##*:}]:--}")"; done
 			echo "$line"
 		done
 		unset -n cols pairs
 	done
+	if [ "$do_sftp" = 1 ]; then
+		hdr="# floor	figure	unit	vfsd	anchor	anchor value	vfsd/anchor	floor	verdict"
+		[ -z "$base_vfsd_src" ] || hdr+="	base vfsd	base/anchor	base verdict"
+		echo "$hdr"
+		floor_rows
+	fi
+	notes_all | sed 's/^/# note: /'
 } >"$summary"
 
 echo
 echo "vfsd sftp:// and nfs:// vs sshfs, ssh cat, nfs-cp on loopback  ($machine)"
-echo "sizes: ${size_mb} MiB files, ${nfiles} files; median of $repeat; ${elapsed}s; load average $load0 at start, $load1 at end"
+echo "sizes: ${size_mb} MiB files and image, ${nfiles} files, fio ${fio_runtime} s; median of $repeat; ${elapsed}s; load average $load0 at start, $load1 at end"
+[ "$do_sftp" = 0 ] || echo "ssh and sshfs transport: $ssh_crypto_text (as vfsd's libssh2 negotiates)"
 [ -z "$base_vfsd_src" ] || echo "base vfsd: $base_ver"
 for part in sftp nfs; do
 	[ "$part" = sftp ] && [ "$do_sftp" = 0 ] && continue
 	[ "$part" = nfs ] && [ "$do_nfs" = 0 ] && continue
 	declare -n cols=${part}_cols pairs=${part}_pairs
 	echo
-	fmt='%-30s %-9s'
+	fmt='%-34s %-9s'
 	args=(figure unit)
 	for t in "${cols[@]}"; do fmt+=' %18s'; args+=("${tname[$t]}"); done
 	for p in "${pairs[@]}"; do fmt+=' %26s'; args+=("$(pair_name "$p")"); done
 	fmt+='\n'
 	# shellcheck disable=SC2059
 	printf "$fmt" "${args[@]}"
-	i=0
 	grep "^$part	" "$summary" | while IFS=$'\t' read -r -a f; do
-		IFS='|' read -r _ label _ <<<"${figures[$i]}"
-		i=$((i + 1))
 		# shellcheck disable=SC2059
-		printf "$fmt" "$label" "${f[@]:2}"
+		printf "$fmt" "${labels[${f[1]}]}" "${f[@]:2}"
 	done
 	unset -n cols pairs
 done
+if [ "$do_sftp" = 1 ]; then
+	echo
+	echo "Issue 15's floors: vfsd sftp:// against each figure's anchor (sshfs: default max_conns=1)"
+	fmt='%-34s %-9s %10s %-10s %12s %11s %7s %7s'
+	args=(figure unit vfsd anchor "anchor value" vfsd/anchor floor verdict)
+	if [ -n "$base_vfsd_src" ]; then
+		fmt+=' %10s %11s %7s'
+		args+=("base vfsd" base/anchor verdict)
+	fi
+	fmt+='\n'
+	# shellcheck disable=SC2059
+	printf "$fmt" "${args[@]}"
+	grep '^floor	' "$summary" | while IFS=$'\t' read -r -a f; do
+		# shellcheck disable=SC2059
+		printf "$fmt" "${labels[${f[1]}]}" "${f[@]:2}"
+	done
+fi
+if [ ${#note[@]} -gt 0 ]; then
+	echo
+	notes_all | sed 's/^/note: /'
+fi
 cat <<EOF
 
 How (SRC: random data in /dev/shm; DIR: the target's directory; every FUSE
 figure on a fresh mount after drop_caches and 2 GiB written to and freed
-from /dev/shm, unlink right after stat on the same mount):
+from /dev/shm, unlink right after stat on the same mount; ssh and sshfs
+with -o Ciphers=${ssh_cipher:-default} -o MACs=${ssh_mac:-default}):
   seq write  FUSE: dd if=SRC of=DIR/seq.dat bs=1M conv=fsync
              ssh cat: ssh -p PORT -i KEY root@127.0.0.1 'cat > DIR/seq.dat' < SRC
              nfs-cp: nfs-cp SRC 'nfs://127.0.0.1/EXPORT/DIR/seq.dat?version=V&nfsport=..'
   seq read   FUSE: dd if=DIR/seq.dat of=/dev/null bs=1M
              ssh cat: ssh ... 'cat DIR/seq.dat' > /dev/null
              nfs-cp: nfs-cp 'nfs://...seq.dat?...' /dev/shm/NEWFILE (it refuses /dev/null: O_EXCL)
+  CPU        (SFTP) CPU seconds per GiB copied, utime+stime in /proc/PID/stat incl. reaped
+             children: vfsd + sshd's tree; sshfs + its ssh + sshd's tree; ssh cat: ssh +
+             sshd's tree (cat included); dd not counted; lower is better; "of it sshd's":
+             sshd's tree alone
+  fio        (SFTP) fio --filename=DIR/img.raw --size=${size_mb}M --bs=4k|64k --direct=1
+             --ioengine=libaio --iodepth=16 --time_based --runtime=${fio_runtime} --ramp_time=1;
+             reads --rw=randrw --rwmixread=100 (opens O_RDWR as QEMU does), writes
+             --rw=randwrite; img.raw: a copy of SRC put in on the server side
+  qemu-img   (SFTP) qemu-img convert -f raw -O qcow2 SRC DIR/out.qcow2 (default cache mode:
+             unsafe); "+ sync": then sync DIR/out.qcow2, MiB/s of SRC over both
   create / stat / unlink   bench/metabench DIR/meta N create|stat|unlink (one thread)
   ls -l      ls -l DIR/meta (N entries) > file, entries per second
+  peak RSS   highest VmHWM (/proc/PID/status) of the vfsd daemon after any figure
+             (each on a fresh daemon); lower is better
   ssh cat and nfs-cp times include their connection set-up; "-": no such figure.
 EOF
 if [ -n "$base_vfsd_src" ]; then
 	echo "  base vfsd: the same URLs mounted by $base_vfsd_src in the same rounds;"
-	echo "             vfsd/base above 1 = this checkout's vfsd faster"
+	echo "             vfsd/base above 1 = this checkout's vfsd faster (CPU, RSS: bigger)"
 	for n in "${base_notes[@]}"; do echo "note: $n"; done
 fi
 echo "summary: $summary"

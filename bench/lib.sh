@@ -161,13 +161,30 @@ cleanup_remote() {
 	exit $rc
 }
 
+# The SSH transport every OpenSSH client of the benches (ssh, sshfs) uses:
+# the one vfsd's libssh2 1.10 negotiates with the bench sshd, so that all
+# clients pay for the same cipher and MAC.  vfsd asks for aes128-ctr first
+# (backends/sftp/session.c); libssh2 1.10 knows no -etm or umac MACs and
+# takes hmac-sha2-256, its first that OpenSSH offers.  OpenSSH's own
+# defaults would be chacha20-poly1305 (sshfs) or umac-64-etm (ssh with
+# -c aes128-ctr), another transport.  Seen with the bench sshd at LogLevel
+# DEBUG1: "kex: client->server cipher: aes128-ctr MAC: hmac-sha2-256" for
+# each of vfsd's connections.  BENCH_SSH_CIPHER and BENCH_SSH_MAC override
+# them; set empty, OpenSSH picks its default.
+ssh_cipher=${BENCH_SSH_CIPHER-aes128-ctr}
+ssh_mac=${BENCH_SSH_MAC-hmac-sha2-256}
+ssh_crypto=()	# ssh(1) / sshfs options
+[ -z "$ssh_cipher" ] || ssh_crypto+=(-o "Ciphers=$ssh_cipher")
+[ -z "$ssh_mac" ] || ssh_crypto+=(-o "MACs=$ssh_mac")
+ssh_crypto_text="cipher ${ssh_cipher:-OpenSSH default}, MAC ${ssh_mac:-OpenSSH default}"
+
 # sshfs on $T/mnt/NAME against the bench sshd, in the background; extra
 # arguments go to sshfs (e.g. -o max_conns=4).  mount_started follows.
 start_sshfs() {	# NAME [sshfs options...]
 	local m=$1
 	shift
 	env -u SSH_AUTH_SOCK sshfs -f -o "IdentityFile=$SSH_IDENTITY,UserKnownHostsFile=$SSH_KNOWN_HOSTS,port=$SSH_PORT" \
-		-o IdentitiesOnly=yes,BatchMode=yes,StrictHostKeyChecking=yes "$@" \
+		-o IdentitiesOnly=yes,BatchMode=yes,StrictHostKeyChecking=yes "${ssh_crypto[@]}" "$@" \
 		"$SSH_USER@127.0.0.1:$SSH_REMOTE" "$T/mnt/$m" >>"$T/logs/$m.log" 2>&1 9>&- &
 }
 
@@ -374,4 +391,89 @@ collect_medians() {
 			res[$id,$t]=$(median "${vals[@]}")
 		done
 	done
+}
+
+# ---- fio ------------------------------------------------------------------
+# fio in a raw image as QEMU drives a disk: O_DIRECT, libaio, 16 requests
+# in flight, and the image opened O_RDWR also when only read (QEMU opens a
+# writable disk O_RDWR; the image store's rules, vfsd's write-behind and a
+# FUSE client's caching may treat a read-write open differently).  fio
+# opens a file it only reads O_RDONLY whatever --readonly says, so reads
+# run as --rw=randrw --rwmixread=100: an O_RDWR open, every request a
+# read.  Checked with `strace -f -e trace=openat fio --rw=randrw
+# --rwmixread=100 --direct=1 ...` (fio 3.33): openat(AT_FDCWD, "IMG",
+# O_RDWR|O_CREAT|O_DIRECT, 0600), and 0 write IOPS in its report; with
+# --rw=randread: O_RDONLY|O_DIRECT.
+# val = IOPS, or "fails (WHY)"; the command and its output go to
+# $T/logs/fio.log.
+run_fio() {	# FILE SIZE_MB randread|randwrite BS DIRECT RUNTIME
+	local file=$1 size=$2 rw=$3 bs=$4 direct=$5 runtime=$6 out err=$T/logs/fio.err rc=0 f
+	local args=(--name=bench "--filename=$file" "--size=${size}M" "--bs=$bs"
+		"--direct=$direct" --ioengine=libaio --iodepth=16 --time_based
+		"--runtime=$runtime" --ramp_time=1 --randrepeat=0 --thread=0
+		--output-format=terse --terse-version=3)
+	case $rw in
+	randread) args+=(--rw=randrw --rwmixread=100) ;;
+	*) args+=("--rw=$rw") ;;
+	esac
+	run_bg fio "${args[@]}" >"$T/logs/fio.out" 2>"$err" || rc=$?
+	out=$(cat "$T/logs/fio.out")
+	{ echo "fio ${args[*]} -> rc=$rc: $out"; cat "$err"; } >>"$T/logs/fio.log"
+	f=$(printf '%s\n' "$out" | grep -m1 '^3;' | cut -d';' -f5 || true)
+	if [ "$rc" != 0 ] || [ -z "$f" ] || [ "$f" != 0 ]; then
+		if [ -n "$f" ] && [ "$f" != 0 ]; then
+			val="fails ($(errname "$f"))"
+		else
+			val="fails ($(errname "$(grep -m1 -o 'error=[^:]*\|: [A-Z][a-z ]*$' "$err" || echo "rc $rc")"))"
+		fi
+		return 0
+	fi
+	# terse v3: field 8 read IOPS, 49 write IOPS
+	case $rw in *read) f=8 ;; *write) f=49 ;; esac
+	val=$(printf '%s\n' "$out" | grep -m1 '^3;' | cut -d';' -f"$f")
+}
+
+# ---- CPU time and memory of processes -------------------------------------
+clk_tck=$(getconf CLK_TCK 2>/dev/null || echo 100)
+
+# Clock ticks of CPU (user + system, all threads, plus what reaped children
+# left in cutime/cstime) of the processes PID... and every process below
+# them.  A child that exits and is reaped adds its time to its parent's
+# cutime/cstime, so the sum over a tree whose roots live on (sshd's
+# listener, sshfs) only grows while connections and commands come and go
+# below them.
+tree_ticks() {	# PID...
+	# a process may end between the glob and cat's read of it
+	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v roots="$*" '
+	{
+		pid = $1; r = $0
+		sub(/^.*\) /, "", r)	# the command name may hold ") "
+		split(r, f, " ")	# f[k] is field k + 2 of proc(5)
+		ppid[pid] = f[2]; t[pid] = f[12] + f[13] + f[14] + f[15]
+	}
+	END {
+		n = split(roots, q, " ")
+		for (i = 1; i <= n; i++) in_tree[q[i]] = 1
+		do {
+			grew = 0
+			for (p in ppid)
+				if (!(p in in_tree) && (ppid[p] in in_tree)) { in_tree[p] = 1; grew = 1 }
+		} while (grew)
+		for (p in in_tree) if (p in t) s += t[p]
+		print s + 0
+	}'
+}
+
+# Clock ticks of the children this shell has reaped (cutime + cstime of
+# $$), into the variable named $1.  Read with builtins only: a command
+# substitution would fork a child whose own time lands there too.
+self_child_ticks() {	# VARNAME
+	local l f=()
+	read -r l </proc/$$/stat
+	read -r -a f <<<"${l##*) }"
+	printf -v "$1" '%s' "$((f[14] + f[15]))"
+}
+
+vm_hwm_kb() {	# PID -> peak resident set size (VmHWM) in KiB, or nothing
+	awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || true
 }

@@ -51,6 +51,8 @@ def main():
             fact("SSH_IDENTITY", s.identity)
             fact("SSH_KNOWN_HOSTS", s.known_hosts)
             fact("SSH_SERVER_DIR", s.dir)
+            # the listener: every connection's processes run below it
+            fact("SSHD_PID", s.proc.pid)
             fact("SSH_REMOTE", remote)
             fact("SFTP_URL", s.url(remote))
         if "nfs" in want:
