@@ -299,6 +299,31 @@ static int sftp_write_locked(struct sftp_mount *sm, struct sftp_file *f,
 	return rc;
 }
 
+/* A write through the file's own handle, f->lock held only to find it. */
+static int sftp_write_own(struct sftp_mount *sm, struct sftp_file *f,
+			  const char *buf, size_t size, off_t off)
+{
+	struct sftp_handle h;
+	struct sftp_conn c;
+	int rc;
+
+	pthread_mutex_lock(&f->lock);
+	rc = sftp_file_begin(sm, f, &c);
+	h = f->h;
+	f->ra_len = 0;
+	pthread_mutex_unlock(&f->lock);
+	if (rc)
+		return rc;
+	rc = sftp_r_pwrite(&c, &h, buf, size, (uint64_t)off, NULL);
+	if (rc && !c.broken)
+		rc = sftp_write_refused(sm, &c, f->rpath, (uint64_t)off + size,
+					size, rc);
+	else if (rc && rc != -ETIMEDOUT)
+		rc = -EIO; /* as in sftp_write_locked */
+	sftp_checkin(sm, &c);
+	return rc;
+}
+
 /* The sender threads' half of write-behind (wb.c): the caller was
  * answered long ago, so the core leaves any failure for its next write,
  * flush or fsync. */
@@ -311,14 +336,10 @@ int sftp_write_behind(struct sftp_mount *sm, struct sftp_file *f,
 	 * content is in doubt until the caller hears of it */
 	if (remote_wb_err(sm->wb, &f->wbf))
 		return 0;
-	/* any session: the writers' pieces go out together */
-	n = sftp_io_any(sm, f, (char *)buf, size, off, true);
-	if (n == SFTP_USE_OWN) {
-		/* no second handle for this file: its own still writes */
-		pthread_mutex_lock(&f->lock);
-		n = sftp_write_locked(sm, f, buf, size, off);
-		pthread_mutex_unlock(&f->lock);
-	}
+	/* the file's own session, without f->lock while the pieces are on
+	 * their way: the sender threads' writes of one file overlap on one
+	 * channel, in the order they were queued */
+	n = sftp_write_own(sm, f, buf, size, off);
 	remote_cache_invalidate(sm->cache, f->path);
 	return n < 0 ? (int)n : 0;
 }
