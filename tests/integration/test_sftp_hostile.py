@@ -5,10 +5,12 @@ from OpenSSH's sftp-server and changes them as its mode file says.  vfsd
 must answer every call within the mount's timeout, with an errno or with
 the right data, and never give one caller another's.
 """
+import contextlib
 import errno
 import mmap
 import os
 import random
+import socket
 import sys
 import threading
 import time
@@ -209,6 +211,116 @@ class SftpStalls(harness.TestCase):
         self.assertLess(first - resumed, 3.0)
 
 
+
+class SlowRelay:
+    """A TCP relay to sshd that passes what the client sends at `rate`
+    bytes a second through a small receive buffer (a slow uplink: the
+    client's socket fills long before the SSH window does)."""
+
+    def __init__(self, target_port, rate):
+        self.target_port = target_port
+        self.rate = rate
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.port = self.lsock.getsockname()[1]
+        self.closed = False
+        self.socks = []
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while not self.closed:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            s = socket.create_connection(("127.0.0.1", self.target_port))
+            self.socks += [c, s]
+            threading.Thread(target=self.pump, args=(c, s, True), daemon=True).start()
+            threading.Thread(target=self.pump, args=(s, c, False), daemon=True).start()
+
+    def pump(self, src, dst, slow):
+        try:
+            while True:
+                data = src.recv(4096 if slow else 65536)
+                if not data:
+                    break
+                dst.sendall(data)
+                if slow:
+                    time.sleep(len(data) / self.rate)
+        except OSError:
+            pass
+        for s in (src, dst):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def close(self):
+        self.closed = True
+        self.lsock.close()
+        for s in self.socks:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+
+
+@unittest.skipUnless(have_sshd(), "needs OpenSSH's sshd")
+class SftpSlowLink(harness.TestCase):
+    def test_queued_calls_on_a_slow_link_do_not_fail_the_mount(self):
+        """A link slower than the calls put on it: the server answers
+        steadily, but calls queue on the shared session longer than the
+        timeout.  That is no dead server: the mount must not go down, and
+        calls the server got to in time must not fail with the ones that
+        waited too long."""
+        sshd = Sshd().start()
+        self.addCleanup(sshd.stop)
+        relay = SlowRelay(sshd.port, 1 << 20)
+        self.addCleanup(relay.close)
+        remote = tmpdir("vfsd-remote-")
+        kh = os.path.join(sshd.dir, "known_hosts_relay")
+        with open(kh, "w") as f:
+            f.write(sshd.host_key_line().replace(":%d " % sshd.port, ":%d " % relay.port))
+        url = ("sftp://%s@127.0.0.1:%d%s?identity=%s&known_hosts=%s&timeout=3"
+               "&cache_ttl=0&connections=1" % (sshd.user, relay.port, remote,
+                                               sshd.identity, kh))
+        v = Vfsd([("/ssh", url)], env=vfsd_env(sshd.dir)).start()
+        self.addCleanup(v.stop)
+        fds = []
+        for i in range(8):
+            write_file(os.path.join(remote, "disk%d" % i), b"")
+            fds.append(os.open(v.path("ssh/disk%d" % i), os.O_RDWR | os.O_DIRECT))
+            self.addCleanup(os.close, fds[-1])
+        results = {}
+
+        def writer(tid):
+            buf = mmap.mmap(-1, 1 << 20)
+            buf.write(bytes([tid + 1]) * (1 << 20))
+            t0 = time.monotonic()
+            try:
+                os.pwritev(fds[tid], [buf], 0)
+                results[tid] = ("ok", time.monotonic() - t0)
+            except OSError as e:
+                results[tid] = (e.errno, time.monotonic() - t0)
+        threads = [threading.Thread(target=writer, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        self.assertEqual(len(results), 8)
+        for tid, (res, secs) in results.items():
+            self.assertIn(res, ("ok", errno.ETIMEDOUT, errno.EIO), tid)
+            self.assertLess(secs, 3 + 1.5, tid)
+        self.assertEqual(results[0][0], "ok")
+        # the server answered all along: no outage, and the next call
+        # goes through at once
+        self.assertNotIn("down", v.log())
+        self.assertNotIn("did not answer", v.log())
+        self.assertEqual(v.mount_info("/ssh")["state"], "connected")
+        t0 = time.monotonic()
+        buf = mmap.mmap(-1, 4096)
+        buf.write(b"z" * 4096)
+        self.assertEqual(os.pwritev(fds[0], [buf], 0), 4096)
+        self.assertLess(time.monotonic() - t0, 2)
 
 if __name__ == "__main__":
     harness.main()
