@@ -11,6 +11,7 @@ modes while the mount runs):
                     name per reply, forever
     hold:T          requests of type T (a number) are never answered
     split           replies go out one byte per write
+    lie:KIND        replies are broken as KIND says (see lie() below)
 """
 import os
 import struct
@@ -20,7 +21,36 @@ import threading
 import time
 
 SFTP_SERVER = "/usr/lib/openssh/sftp-server"
-READDIR, NAME = 12, 104
+READDIR, STATUS, HANDLE, DATA, NAME = 12, 101, 102, 103, 104
+
+
+def lie(kind, pkt):
+    """The packets sent instead of reply pkt (None: exit mid-packet)."""
+    ptype, rid, body = pkt[4], pkt[5:9], pkt[9:]
+
+    def packet(t, i, b):
+        return struct.pack(">I", 5 + len(b)) + bytes([t]) + i + b
+    if kind == "dup":
+        return [pkt, pkt]
+    if kind == "unknown_id":
+        (i,) = struct.unpack(">I", rid)
+        return [packet(ptype, struct.pack(">I", (i + 1000) & 0xffffffff), body)]
+    if kind == "long_data" and ptype == DATA:
+        (n,) = struct.unpack(">I", body[:4])
+        return [packet(DATA, rid, struct.pack(">I", n + 16) + body[4:] + b"X" * 16)]
+    if kind == "status_ok" and ptype == DATA:
+        return [packet(STATUS, rid, struct.pack(">III", 0, 0, 0))]
+    if kind == "big_handle" and ptype == HANDLE:
+        return [packet(HANDLE, rid, struct.pack(">I", 300) + b"h" * 300)]
+    if kind == "empty_handle" and ptype == HANDLE:
+        return [packet(HANDLE, rid, struct.pack(">I", 0))]
+    if kind == "name_count" and ptype == NAME:
+        return [packet(NAME, rid, struct.pack(">I", 1 << 31) + body[4:])]
+    if kind == "length_past" and ptype == HANDLE:
+        return [packet(HANDLE, rid, struct.pack(">I", len(body) + 100) + body[4:])]
+    if kind == "cut" and ptype in (DATA, HANDLE, NAME):
+        return None
+    return [pkt]
 
 
 def read_exact(f, n):
@@ -79,7 +109,15 @@ def main():
             pkt = read_packet(srv.stdout)
             if pkt is None:
                 os._exit(0)
-            send(pkt)
+            m = mode()
+            out_pkts = lie(m[4:], pkt) if m.startswith("lie:") else [pkt]
+            if out_pkts is None:
+                with out_lock:
+                    out.write(pkt[:len(pkt) // 2])
+                    out.flush()
+                os._exit(0)
+            for p in out_pkts:
+                send(p)
     threading.Thread(target=replies, daemon=True).start()
 
     seq = 0

@@ -73,7 +73,7 @@ class SftpHostile(harness.TestCase):
         """A server that answers every READDIR with one more name and
         never with EOF: the listing must fail within the mount's timeout
         (not hold a FUSE thread, and grow, forever)."""
-        timeout = 3
+        timeout = 6
         v = self.mount(timeout=timeout)
         os.mkdir(os.path.join(self.remote, "d"))
         self.set_mode("endless_readdir")
@@ -95,7 +95,7 @@ class SftpHostile(harness.TestCase):
         self.assertEqual(sorted(os.listdir(v.path("ssh"))), ["f"])
 
     def test_unanswered_read_times_out_and_recovers(self):
-        timeout = 4
+        timeout = 8
         v = self.mount(timeout=timeout)
         write_file(os.path.join(self.remote, "f"), b"r" * 8192)
         fd = os.open(v.path("ssh/f"), os.O_RDONLY | os.O_DIRECT)
@@ -118,6 +118,61 @@ class SftpHostile(harness.TestCase):
                 self.assertIn(e.errno, (errno.EIO, errno.ETIMEDOUT))
                 return False
         harness.wait_for(works, 30, "reads after the server answers again")
+
+    def test_lies_fail_calls_and_the_mount_recovers(self):
+        """Each kind of broken reply fails the call that got it with EIO
+        (never a crash, a hang, or data from the lie), within the
+        timeout; once the server tells the truth again the mount works."""
+        # (generous: each new session starts a Python interpreter)
+        timeout = 8
+        v = self.mount(timeout=timeout)
+        data = os.urandom(100000)
+        write_file(os.path.join(self.remote, "f"), data)
+        os.mkdir(os.path.join(self.remote, "d"))
+        write_file(os.path.join(self.remote, "d", "x"), b"x")
+        buf = mmap.mmap(-1, 65536)
+        self.addCleanup(buf.close)
+
+        def read():
+            fd = os.open(v.path("ssh/f"), os.O_RDONLY | os.O_DIRECT)
+            try:
+                n = os.preadv(fd, [buf], 0)
+                return buf[:n]
+            finally:
+                os.close(fd)
+
+        def listing():
+            return sorted(os.listdir(v.path("ssh/d")))
+        # (kind, call); a lie the call does not meet is passed over
+        cases = [("dup", read), ("unknown_id", read), ("long_data", read),
+                 ("status_ok", read), ("big_handle", read),
+                 ("empty_handle", read), ("length_past", read),
+                 ("name_count", listing), ("cut", read)]
+        for kind, call in cases:
+            with self.subTest(kind=kind):
+                self.set_mode("lie:" + kind)
+                t, box = in_thread(call)
+                t.join(timeout * 4)
+                self.assertFalse(t.is_alive(), "hung")
+                self.set_mode("pass")
+                res, secs = box
+                if not isinstance(res, OSError):
+                    # a duplicate may come after the call had its answer
+                    self.assertIn(kind, ("dup",))
+                    self.assertEqual(res, data[:65536])
+                else:
+                    # (ETIMEDOUT: waited for the session the previous
+                    # lie cost, on a slow machine)
+                    self.assertIn(res.errno, (errno.EIO, errno.ETIMEDOUT))
+                self.assertLess(secs, timeout + 1.5)
+
+                def works():
+                    try:
+                        return read() == data[:65536] and listing() == ["x"]
+                    except OSError as e:
+                        self.assertIn(e.errno, (errno.EIO, errno.ETIMEDOUT))
+                        return False
+                harness.wait_for(works, 30, "the mount to work again")
 
     def test_threads_on_one_session_get_their_own_data(self):
         """16 threads of O_DIRECT reads and writes of their own blocks of
