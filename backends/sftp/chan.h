@@ -52,12 +52,13 @@ struct sftp_req {
 	 * block or call into the channel. */
 	void (*done)(struct sftp_req *r);
 	void *priv;
-	/* A miss of the caller's own deadline must not let the request land
-	 * later (a write under a lock's lease): not yet written, it is
-	 * dropped; written in part or whole, the channel fails with
+	/* A miss of the caller's own deadline must not let the request
+	 * leave later (a write under a lock's lease): not yet written, it
+	 * is dropped; written in part or whole, the channel fails with
 	 * -ECANCELED (the socket is then reset, so that what our kernel
 	 * still holds never leaves) instead of the request being
-	 * abandoned. */
+	 * abandoned.  What the server already received it may still apply
+	 * (docs/locking.md, fault model). */
 	bool cancel_on_miss;
 
 	/* Set by the engine once completed: */
