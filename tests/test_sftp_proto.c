@@ -271,6 +271,39 @@ START_TEST(test_parse_name)
 }
 END_TEST
 
+/* The smallest entries a server may send: a one-byte name, an empty
+ * longname and no attributes, 13 bytes each. */
+START_TEST(test_parse_name_small_entries)
+{
+	enum { N = 100 };
+	uint8_t body[4 + 4 + N * 13];
+	struct sftp_attrs a;
+	struct sftp_reply r;
+	const char *n;
+	size_t nlen, o = 0;
+
+	memset(body, 0, sizeof(body));
+	body[o + 3] = 7; /* id */
+	o += 4;
+	body[o + 3] = N; /* count */
+	o += 4;
+	for (int i = 0; i < N; i++) {
+		body[o + 3] = 1;
+		body[o + 4] = (uint8_t)('a' + i % 26);
+		o += 13; /* name, empty longname, flags 0 */
+	}
+	ck_assert_int_eq(sftp_parse_reply(SFTP_NAME, body, sizeof(body), &r),
+			 0);
+	ck_assert_uint_eq(r.u.name.count, N);
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_eq(sftp_get_name(&r.u.name.rest, &n, &nlen, &a),
+				 0);
+		ck_assert_uint_eq(nlen, 1);
+		ck_assert_uint_eq(a.flags, 0);
+	}
+}
+END_TEST
+
 START_TEST(test_parse_handle_data)
 {
 	static const uint8_t h[] = {0, 0, 0, 4, 0, 0, 0, 2, 'h', '1'};
@@ -340,6 +373,7 @@ Suite *sftp_proto_suite(void)
 	tcase_add_test(tc, test_parse_attrs);
 	tcase_add_test(tc, test_parse_attrs_lying_count);
 	tcase_add_test(tc, test_parse_name);
+	tcase_add_test(tc, test_parse_name_small_entries);
 	tcase_add_test(tc, test_parse_handle_data);
 	tcase_add_test(tc, test_parse_limits_statvfs);
 	suite_add_tcase(s, tc);

@@ -86,7 +86,8 @@ struct sftp_chan {
 	unsigned nheld;                             /* requests in the table */
 	unsigned nabandon; /* abandoned, not yet seen by the loop */
 	uint32_t next_id;
-	int err; /* < 0: failed; every request fails with it */
+	int err;           /* < 0: failed; every request fails with it */
+	uint64_t rx_bytes; /* channel data read from the server so far */
 	bool stop;
 	bool asleep; /* the loop sleeps in poll(): wake it */
 	struct sftp_chan_limits lim;
@@ -232,6 +233,7 @@ int sftp_chan_submit(struct sftp_chan *ch, struct sftp_req *r)
 	r->wired = false;
 	r->err = 0;
 	r->waiter = r->done ? NULL : sftp_waiter_self();
+	r->rx_mark = ch->rx_bytes;
 	r->refs++;
 	r->next = NULL;
 	*ch->subq_tail = r;
@@ -296,6 +298,19 @@ int sftp_chan_wait(struct sftp_chan *ch, struct sftp_req *r, double deadline,
 			continue;
 		if (r->completed)
 			break;
+		/* Fatal only if the server sent nothing at all while r was
+		 * on the channel.  If it answered others meanwhile, r waited
+		 * behind their requests on a slow link: that is no dead
+		 * server, and failing the channel would fail every call on
+		 * it and take the mount down.  r is given up alone instead,
+		 * as at a caller's own deadline; a write already (partly)
+		 * sent still cuts the channel, so that it cannot land after
+		 * its caller was told it failed (cancel_on_miss). */
+		if (fatal && ch->rx_bytes != r->rx_mark) {
+			fatal = false;
+			if (r->data)
+				r->cancel_on_miss = true;
+		}
 		if (fatal) {
 			/* the server did not answer in the mount's time: the
 			 * loop fails everything on the channel, this too */
@@ -714,6 +729,11 @@ static void *sftp_chan_loop(void *arg)
 
 		w = sftp_write_some(ch);
 		rd = w < 0 ? 0 : sftp_read_some(ch);
+		if (rd > 0) {
+			pthread_mutex_lock(&ch->lock);
+			ch->rx_bytes += (uint64_t)rd;
+			pthread_mutex_unlock(&ch->lock);
+		}
 		if (w < 0 || rd < 0) {
 			sftp_chan_fail(ch, w < 0 ? (int)w : (int)rd);
 			continue;

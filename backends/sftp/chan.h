@@ -52,12 +52,13 @@ struct sftp_req {
 	 * block or call into the channel. */
 	void (*done)(struct sftp_req *r);
 	void *priv;
-	/* A miss of the caller's own deadline must not let the request land
-	 * later (a write under a lock's lease): not yet written, it is
-	 * dropped; written in part or whole, the channel fails with
+	/* A miss of the caller's own deadline must not let the request
+	 * leave later (a write under a lock's lease): not yet written, it
+	 * is dropped; written in part or whole, the channel fails with
 	 * -ECANCELED (the socket is then reset, so that what our kernel
 	 * still holds never leaves) instead of the request being
-	 * abandoned. */
+	 * abandoned.  What the server already received it may still apply
+	 * (docs/locking.md, fault model). */
 	bool cancel_on_miss;
 
 	/* Set by the engine once completed: */
@@ -72,7 +73,8 @@ struct sftp_req {
 	int refs;
 	uint32_t id;
 	bool completed, abandoned;
-	bool wired; /* written (or being written) to the channel */
+	bool wired;       /* written (or being written) to the channel */
+	uint64_t rx_mark; /* the channel's bytes read when submitted */
 	struct sftp_waiter *waiter;
 	uint8_t *own_data;      /* an abandoned request's unsent data, copied */
 	struct sftp_req *next;  /* submission or send order */
@@ -123,9 +125,14 @@ void sftp_chan_limits(struct sftp_chan *ch, struct sftp_chan_limits *out);
 int sftp_chan_submit(struct sftp_chan *ch, struct sftp_req *r);
 /*
  * Wait until r completed or `deadline` (vfs_mono_s) passes.  At the
- * deadline: with `fatal` the channel fails with -ETIMEDOUT (the server
- * did not answer within the mount's timeout); without, r is abandoned and
- * the call returns -ETIMEDOUT.  Returns r->err.
+ * deadline: with `fatal`, if the server sent nothing since r was
+ * submitted, the channel fails with -ETIMEDOUT (the server did not answer
+ * within the mount's timeout).  Without `fatal`, or if the server did
+ * answer others meanwhile (r queued behind them on a slow link), r is
+ * abandoned and the call returns -ETIMEDOUT; a request with data is then
+ * handled as cancel_on_miss (dropped if not yet sent, else the channel
+ * fails with -ECANCELED).  Returns r->err; sftp_chan_error() tells the
+ * two -ETIMEDOUT apart.
  */
 int sftp_chan_wait(struct sftp_chan *ch, struct sftp_req *r, double deadline,
 		   bool fatal);

@@ -293,9 +293,9 @@ int sftp_parse_reply(uint8_t type, const void *body, size_t len,
 		break;
 	case SFTP_NAME:
 		rep->u.name.count = sftp_get_u32(&r);
-		/* an entry is at least 16 bytes (two empty strings, a name,
-		 * attribute flags) */
-		if (!r.bad && rep->u.name.count > r.left / 16 + 1)
+		/* an entry is at least 12 bytes (an empty name and longname,
+		 * attribute flags 0): more than that many cannot be there */
+		if (!r.bad && rep->u.name.count > r.left / 12)
 			r.bad = true;
 		rep->u.name.rest = r;
 		break;

@@ -24,9 +24,11 @@ static int sftp_rpc_failed(struct sftp_conn *c, int rc)
 {
 	switch (rc) {
 	case -ETIMEDOUT:
-		if (c->fenced)
-			/* the caller's own deadline: that request was
-			 * abandoned (or never sent), the session goes on */
+		if (c->fenced || sftp_chan_error(c->chan) != -ETIMEDOUT)
+			/* the caller's own deadline, or a request that
+			 * queued too long behind others while the server
+			 * answered them: that request was abandoned (or
+			 * never sent), the session goes on */
 			return -ETIMEDOUT;
 		c->broken = true;
 		c->timed_out = true;

@@ -61,13 +61,15 @@ def _children(pid):
 
 class Sshd:
     def __init__(self, user=None, port=None, addr="127.0.0.1", netns=None,
-                 sftp_args=""):
+                 sftp_args="", subsystem=None):
         """addr/netns: listen on addr inside network namespace netns;
         sftp_args: options of internal-sftp (e.g. "-P setstat" refuses
-        SETSTAT requests)."""
+        SETSTAT requests); subsystem: a command sshd runs for the sftp
+        subsystem instead of internal-sftp (e.g. sftp_liar.py)."""
         self.addr = addr
         self.netns = netns
         self.sftp_args = sftp_args
+        self.subsystem = subsystem
         self.user = user or getpass.getuser()
         self.port = port
         self.proc = None
@@ -119,7 +121,8 @@ class Sshd:
                 "MaxSessions 100",
                 "MaxAuthTries 10",
                 "LogLevel VERBOSE",
-                ("Subsystem sftp internal-sftp " + self.sftp_args).rstrip(),
+                ("Subsystem sftp " + (self.subsystem or
+                                      "internal-sftp " + self.sftp_args)).rstrip(),
                 ""]))
 
     def _spawn(self):
