@@ -681,14 +681,24 @@ static ssize_t sftp_read_some(struct sftp_chan *ch)
 
 /* ---- The loop --------------------------------------------------------- */
 
-/* Send a keepalive when one is due (no reply wanted, see session.c);
- * the poll timeout until the next, or -1. */
+/*
+ * Send a keepalive when one is due (no reply wanted, see session.c); the
+ * poll timeout until the next, or -1.  Only with nothing of ours on its
+ * way and the socket taking data: libssh2 1.10 leaves a keepalive the
+ * socket did not take pending and counts it sent, and then refuses every
+ * other packet until that one goes, which it retries only at the next
+ * interval.
+ */
 static int sftp_keepalive(struct sftp_chan *ch)
 {
 	int next = 0;
 
 	if (!ch->keepalive_s)
 		return -1;
+	if (ch->stage_off < ch->stage_len || ch->direct || ch->sendq ||
+	    (libssh2_session_block_directions(ch->ssh) &
+	     LIBSSH2_SESSION_BLOCK_OUTBOUND))
+		return ch->keepalive_s * 1000;
 	/* EAGAIN: tried again on the next turn */
 	libssh2_keepalive_send(ch->ssh, &next);
 	return next > 0 ? next * 1000 : 1000;

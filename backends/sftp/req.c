@@ -71,6 +71,11 @@ static int sftp_send(struct sftp_conn *c, struct sftp_req *r)
 
 	if (c->broken)
 		return -EIO;
+	/* nothing goes out once the call's time is up (backends/callctx.h:
+	 * a lock-fenced write must not be sent after its deadline); the
+	 * session is fine */
+	if (vfs_mono_s() >= c->deadline)
+		return -ETIMEDOUT;
 	r->cancel_on_miss = c->fenced && r->data;
 	rc = sftp_chan_submit(c->chan, r);
 	return rc ? sftp_rpc_failed(c, rc) : 0;
