@@ -365,7 +365,9 @@ class SftpSlowLink(harness.TestCase):
         for tid, (res, secs) in results.items():
             self.assertIn(res, ("ok", errno.ETIMEDOUT, errno.EIO), tid)
             self.assertLess(secs, 3 + 1.5, tid)
-        self.assertEqual(results[0][0], "ok")
+        # the calls the server got to in time succeeded (which thread
+        # came first is the scheduler's)
+        self.assertIn("ok", [res for res, _ in results.values()], results)
         # the server answered all along: no outage, and the next call
         # goes through at once
         self.assertNotIn("down", v.log())
