@@ -392,6 +392,38 @@ static size_t sftp_max_write(struct sftp_conn *c)
 }
 
 /*
+ * Send one READ or WRITE of len bytes at off through h: a READ's data
+ * goes to dst, a WRITE's comes from src.  The request, or NULL and *rc.
+ */
+static struct sftp_req *sftp_send_io(struct sftp_conn *c, uint8_t type,
+				     const struct sftp_handle *h, uint64_t off,
+				     size_t len, char *dst, const char *src,
+				     int *rc)
+{
+	struct sftp_req *r = sftp_req_begin(type);
+
+	if (!r) {
+		*rc = -ENOMEM;
+		return NULL;
+	}
+	sftp_put_handle(&r->pkt, h);
+	sftp_put_u64(&r->pkt, off);
+	sftp_put_u32(&r->pkt, (uint32_t)len);
+	r->rbuf = dst;
+	r->rcap = dst ? len : 0;
+	r->data = src;
+	r->data_len = src ? len : 0;
+	*rc = sftp_req_ready(r, r->data_len);
+	if (*rc == 0)
+		*rc = sftp_send(c, r);
+	if (*rc) {
+		sftp_req_put(c->chan, r);
+		return NULL;
+	}
+	return r;
+}
+
+/*
  * One batch of READs for [off, off+size) into buf, at most SFTP_PIPE_MAX
  * of `piece` bytes.  Returns the bytes read from the front of the range
  * (a short piece ends it: the caller asks again from there, or has
@@ -409,24 +441,11 @@ static ssize_t sftp_pread_batch(struct sftp_conn *c,
 
 	for (size_t o = 0; o < size && n < SFTP_PIPE_MAX; o += piece) {
 		size_t len = size - o < piece ? size - o : piece;
-		struct sftp_req *r = sftp_req_begin(SFTP_READ);
+		struct sftp_req *r = sftp_send_io(c, SFTP_READ, h, off + o, len,
+						  buf + o, NULL, &rc);
 
-		if (!r) {
-			rc = -ENOMEM;
+		if (!r)
 			break;
-		}
-		sftp_put_handle(&r->pkt, h);
-		sftp_put_u64(&r->pkt, off + o);
-		sftp_put_u32(&r->pkt, (uint32_t)len);
-		r->rbuf = buf + o;
-		r->rcap = len;
-		rc = sftp_req_ready(r, 0);
-		if (rc == 0)
-			rc = sftp_send(c, r);
-		if (rc) {
-			sftp_req_put(c->chan, r);
-			break;
-		}
 		rs[n++] = r;
 	}
 	/* every request sent is waited for: it writes into buf */
@@ -490,24 +509,12 @@ int sftp_r_pwrite(struct sftp_conn *c, const struct sftp_handle *h,
 
 		for (; o < size && n < SFTP_PIPE_MAX; o += piece) {
 			size_t len = size - o < piece ? size - o : piece;
-			struct sftp_req *r = sftp_req_begin(SFTP_WRITE);
+			struct sftp_req *r =
+				sftp_send_io(c, SFTP_WRITE, h, off + o, len,
+					     NULL, buf + o, &rc);
 
-			if (!r) {
-				rc = -ENOMEM;
+			if (!r)
 				break;
-			}
-			sftp_put_handle(&r->pkt, h);
-			sftp_put_u64(&r->pkt, off + o);
-			sftp_put_u32(&r->pkt, (uint32_t)len);
-			r->data = buf + o;
-			r->data_len = len;
-			rc = sftp_req_ready(r, len);
-			if (rc == 0)
-				rc = sftp_send(c, r);
-			if (rc) {
-				sftp_req_put(c->chan, r);
-				break;
-			}
 			rs[n++] = r;
 		}
 		for (size_t i = 0; i < n; i++) {
