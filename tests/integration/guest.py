@@ -284,6 +284,73 @@ def io_report(g):
     return out
 
 
+def virtio_queues(g):
+    """Best effort: each virtqueue of g's virtio devices as QEMU holds it
+    (the next avail index it will take, the used index it last wrote,
+    requests it holds) beside the avail and used indices in the guest's
+    own memory. A dict per queue."""
+    out = []
+    with contextlib.suppress(Exception):
+        for dev in g.qmp.cmd("x-query-virtio"):
+            st = g.qmp.cmd("x-query-virtio-status", path=dev["path"])
+            for q in range(int(st["num-vqs"])):
+                qs = g.qmp.cmd("x-query-virtio-queue-status", path=dev["path"], queue=q)
+                row = {"dev": dev["name"], "queue": q, "last_avail": qs["last-avail-idx"],
+                       "used": qs["used-idx"], "inuse": qs["inuse"]}
+                # struct vring_avail and vring_used both start with le16
+                # flags, le16 idx
+                for ring, key in (("vring-avail", "mem_avail"), ("vring-used", "mem_used")):
+                    if qs[ring]:
+                        txt = g.qmp.hmp("xp /1hx 0x%x" % (qs[ring] + 2))
+                        m = re.search(r":\s*0x([0-9a-f]+)", txt)
+                        if m:
+                            row[key] = int(m.group(1), 16)
+                out.append(row)
+    return out
+
+
+def queues_text(rows):
+    return "; ".join("%s q%d: QEMU last_avail %s used %s inuse %s, guest memory avail %s used %s"
+                     % (r["dev"], r["queue"], r["last_avail"], r["used"], r["inuse"],
+                        r.get("mem_avail", "?"), r.get("mem_used", "?")) for r in rows)
+
+
+class GuestLostRequest(AssertionError):
+    """A guest that waits on a disk request its hypervisor holds no trace
+    of: not in any queue, not in flight, no error."""
+
+
+def lost_request(src, dst, stall_since):
+    """Why a migrated guest's writer stopped, when the storage beneath is
+    cleared of it: GuestLostRequest when the writer waits on a write
+    submitted before the migration began (stall_since, monotonic) while
+    the destination QEMU neither ran a write nor holds one (every virtqueue
+    with nothing in use, nothing new in the guest's avail ring, everything
+    it used written to the guest's used ring) and neither end reported a
+    block I/O error: the request or its completion was lost between QEMU
+    and the guest's memory. A storage fault cannot look like this: a
+    write vfsd never answers keeps the source's drain, and so the
+    migration, from ending; one it fails is an error event with
+    werror=stop and is retried on the destination. None otherwise."""
+    try:
+        errs = [e for g in (src, dst) for e in g.qmp.events if e["event"] == "BLOCK_IO_ERROR"]
+        writes = sum(int(b.get("stats", {}).get("wr_operations", 0))
+                     for b in dst.qmp.cmd("query-blockstats"))
+        st = dst.stats()
+        oldest = float(st.get("oldest_inflight_ms", 0))
+    except Exception:       # noqa: BLE001 - a guest that cannot say is no proof
+        return None
+    rows = virtio_queues(dst)
+    quiet = rows and all(r["inuse"] == 0 and r.get("mem_avail") == r["last_avail"] % 65536
+                         and r.get("mem_used") == r["used"] % 65536 for r in rows)
+    if errs or writes or not quiet or oldest / 1000 < time.monotonic() - stall_since:
+        return None
+    return GuestLostRequest(
+        "the guest waits on a write it submitted %.1f s ago, before the migration, that the "
+        "destination QEMU never received (%d writes there, no I/O error on either end; %s)"
+        % (oldest / 1000, writes, queues_text(rows)))
+
+
 def wait_migration(src, timeout=300):
     """Poll the source's query-migrate to an end: its last answer."""
     deadline = time.monotonic() + timeout
@@ -330,10 +397,16 @@ def migrate(src, dst, uri, timeout=300, settle=1.5, diag=None):
     try:
         dst.console.wait("HB", 60, since, what="heartbeats after the migration")
     except AssertionError as e:
-        raise AssertionError("%s\ndestination %s (%s), source %s; source's last lines:\n%s\n%s"
-                             % (e, dst.name, dst.state(), src.state(),
-                                "\n".join(src.console.from_mark(0)[-5:]), io_report(dst))
-                             + ("\n" + diag() if diag else ""))
+        msg = ("%s\ndestination %s (%s), source %s; source's last lines:\n%s\n%s\n"
+               "destination virtio: %s; source virtio: %s"
+               % (e, dst.name, dst.state(), src.state(),
+                  "\n".join(src.console.from_mark(0)[-5:]), io_report(dst),
+                  queues_text(virtio_queues(dst)), queues_text(virtio_queues(src)))
+               + ("\n" + diag() if diag else ""))
+        lost = lost_request(src, dst, t0)
+        if lost:
+            raise GuestLostRequest("%s\n%s" % (lost, msg)) from None
+        raise AssertionError(msg) from None
     time.sleep(settle)
     t1 = time.monotonic()
     st = dst.stats()

@@ -265,15 +265,16 @@ def check_verdict(v, what):
 class GuestMigration(harness.TestCase):
     def torture(self, backend, delay=False):
         """torture_once(); once more, from the start, when the guest's own
-        memory lost its record of some writes (GuestMemoryLost: printed,
-        so the rate is seen): a fault of the hypervisor beneath the test,
-        which a second loss fails like any other error."""
+        memory lost its record of some writes (GuestMemoryLost) or the
+        guest waits on a request its QEMU holds no trace of
+        (guest.GuestLostRequest), printed so the rate is seen: faults of
+        the hypervisor beneath the test, which a second one fails like any
+        other error."""
         try:
             self.torture_once(backend, delay)
-        except GuestMemoryLost as e:
-            print("\nthe guest's memory lost its record of writes in a migration "
-                  "(not a storage fault; running the scenario once more):\n%s" % e,
-                  flush=True)
+        except (GuestMemoryLost, guest.GuestLostRequest) as e:
+            print("\nthe hypervisor lost guest state in a migration (not a storage fault; "
+                  "running the scenario once more):\n%s" % e, flush=True)
             self.doCleanups()
             self.torture_once(backend, delay)
 
