@@ -3,13 +3,20 @@
  * chan.c - the SFTP engine (chan.h): one channel, one loop thread, any
  * number of requests in flight.
  *
- * The loop is the only thread that calls libssh2 once the channel runs,
- * and the only one that completes requests; callers touch requests under
- * the channel's lock alone.  Each turn it takes new submissions and
- * abandoned requests in (under the lock), writes what it can, reads what
- * has come, and sleeps in poll() on the socket (in the directions
- * libssh2 says it waits for) and an eventfd that submitters and failing
- * callers write to.
+ * One thread at a time drives the channel: calls libssh2 on it, and
+ * completes requests.  Each turn it takes new submissions and abandoned
+ * requests in (under the lock), writes what it can, reads what has come,
+ * and sleeps in poll() on the socket (in the directions libssh2 says it
+ * waits for) and an eventfd that submitters and failing callers write to.
+ *
+ * The driver is the loop thread while the channel is busy.  A caller
+ * that finds it idle drives the channel itself until its own request
+ * completes: a lone metadata call then costs no hand-off to the loop and
+ * back (two thread wake-ups, the larger part of a round trip on
+ * loopback).  The loop takes over whatever that caller leaves that no
+ * one will come back for: replies other threads wait for, asynchronous
+ * requests, abandoned ones.  Idle, the loop drives nothing, and wakes
+ * every SFTP_CHAN_IDLE_MS to read what the server sent on its own.
  */
 #include <errno.h>
 #include <poll.h>
@@ -40,6 +47,14 @@
  * client's defaults before it asked). */
 #define SFTP_CHAN_SAFE_READ  (32u * 1024)
 #define SFTP_CHAN_SAFE_WRITE (32u * 1024)
+/* An idle loop reads the socket at least this often: what the server
+ * sends unasked (its keepalive requests, a channel close) waits no
+ * longer, well within OpenSSH's ClientAliveInterval at its smallest
+ * useful settings. */
+#define SFTP_CHAN_IDLE_MS    2000
+
+/* Who drives the channel (calls libssh2, owns the loop-owned state). */
+enum sftp_driver { SFTP_DRV_NONE, SFTP_DRV_LOOP, SFTP_DRV_CALLER };
 
 /* A thread's wake-up; one per thread, shared by its requests. */
 struct sftp_waiter {
@@ -89,10 +104,16 @@ struct sftp_chan {
 	int err;           /* < 0: failed; every request fails with it */
 	uint64_t rx_bytes; /* channel data read from the server so far */
 	bool stop;
-	bool asleep; /* the loop sleeps in poll(): wake it */
+	enum sftp_driver driver;
+	bool polling;             /* the driver sleeps in poll(): wake it */
+	bool idle;                /* the loop sleeps driving nothing */
+	unsigned nwait;           /* callers waiting while another drives */
+	unsigned norphan;         /* held requests no caller comes back for
+				   * (asynchronous, abandoned) */
+	pthread_cond_t loop_cond; /* the loop waits for a caller's drive */
 	struct sftp_chan_limits lim;
 
-	/* the loop's own */
+	/* the driver's own (the loop's, or a driving caller's) */
 	struct sftp_req *sendq, **sendq_tail; /* taken, not fully written */
 	unsigned nwire;                       /* written, reply not read */
 	uint8_t *stage;                       /* [SFTP_CHAN_STAGE_CAP] */
@@ -103,6 +124,9 @@ struct sftp_chan {
 	struct sftp_rx rx;
 	uint8_t scratch[16384];
 };
+
+static void sftp_drive_own(struct sftp_chan *ch, struct sftp_req *r,
+			   double deadline);
 
 /* ---- Requests -------------------------------------------------------- */
 
@@ -182,6 +206,8 @@ static void sftp_complete_locked(struct sftp_chan *ch, struct sftp_req *r,
 				 int err)
 {
 	sftp_held_del_locked(ch, r);
+	if (!r->waiter)
+		ch->norphan--;
 	r->err = err;
 	r->completed = true;
 	if (r->done && !r->abandoned) {
@@ -233,14 +259,19 @@ int sftp_chan_submit(struct sftp_chan *ch, struct sftp_req *r)
 	r->wired = false;
 	r->err = 0;
 	r->waiter = r->done ? NULL : sftp_waiter_self();
+	if (!r->waiter)
+		ch->norphan++;
 	r->rx_mark = ch->rx_bytes;
 	r->refs++;
 	r->next = NULL;
 	*ch->subq_tail = r;
 	ch->subq_tail = &r->next;
 	sftp_held_add_locked(ch, r);
-	kick = ch->asleep;
-	ch->asleep = false;
+	/* A sleeping driver must see it; an idle loop only if no caller
+	 * will wait for it (and drive). */
+	kick = ch->polling || (ch->idle && r->done);
+	if (ch->polling)
+		ch->polling = false;
 	pthread_mutex_unlock(&ch->lock);
 	if (kick)
 		sftp_chan_kick(ch);
@@ -293,8 +324,18 @@ int sftp_chan_wait(struct sftp_chan *ch, struct sftp_req *r, double deadline,
 	vfs_ts_after_ms(&at, CLOCK_MONOTONIC, (long)(left * 1000) + 1);
 	pthread_mutex_lock(&ch->lock);
 	while (!r->completed) {
-		if (pthread_cond_timedwait(&r->waiter->cond, &ch->lock, &at) !=
-		    ETIMEDOUT)
+		int wrc;
+
+		/* no one drives: this caller does, until r is answered */
+		if (ch->driver == SFTP_DRV_NONE && !ch->err) {
+			sftp_drive_own(ch, r, deadline);
+			if (r->completed)
+				break;
+		}
+		ch->nwait++;
+		wrc = pthread_cond_timedwait(&r->waiter->cond, &ch->lock, &at);
+		ch->nwait--;
+		if (wrc != ETIMEDOUT)
 			continue;
 		if (r->completed)
 			break;
@@ -679,7 +720,7 @@ static ssize_t sftp_read_some(struct sftp_chan *ch)
 	}
 }
 
-/* ---- The loop --------------------------------------------------------- */
+/* ---- Driving ---------------------------------------------------------- */
 
 /*
  * Send a keepalive when one is due (no reply wanted, see session.c); the
@@ -687,7 +728,7 @@ static ssize_t sftp_read_some(struct sftp_chan *ch)
  * way and the socket taking data: libssh2 1.10 leaves a keepalive the
  * socket did not take pending and counts it sent, and then refuses every
  * other packet until that one goes, which it retries only at the next
- * interval.
+ * interval.  The loop's alone.
  */
 static int sftp_keepalive(struct sftp_chan *ch)
 {
@@ -704,84 +745,202 @@ static int sftp_keepalive(struct sftp_chan *ch)
 	return next > 0 ? next * 1000 : 1000;
 }
 
+/*
+ * One turn of the driver: take submissions and abandoned requests in,
+ * write what the socket takes, read what has come.  1: something moved
+ * (turn again), 0: nothing to do until the socket or a kick says so, -1:
+ * the channel failed and everything on it completed with its error.
+ */
+static int sftp_drive_turn(struct sftp_chan *ch)
+{
+	ssize_t w, rd;
+
+	pthread_mutex_lock(&ch->lock);
+	if (ch->stop && !ch->err)
+		ch->err = -ESHUTDOWN;
+	if (!sftp_take_locked(ch) || ch->err) {
+		sftp_fail_all_locked(ch);
+		pthread_mutex_unlock(&ch->lock);
+		return -1;
+	}
+	pthread_mutex_unlock(&ch->lock);
+
+	w = sftp_write_some(ch);
+	rd = w < 0 ? 0 : sftp_read_some(ch);
+	if (rd > 0 || w < 0 || rd < 0) {
+		pthread_mutex_lock(&ch->lock);
+		if (rd > 0)
+			ch->rx_bytes += (uint64_t)rd;
+		if (w < 0 || rd < 0)
+			sftp_chan_fail_locked(ch, w < 0 ? (int)w : (int)rd);
+		pthread_mutex_unlock(&ch->lock);
+		return 1;
+	}
+	if (w > 0)
+		return 1;
+	/* A write that waited for the server's window may have read
+	 * channel data into libssh2's queue: take it before sleeping on
+	 * the socket. */
+	return libssh2_poll_channel_read(ch->ch, 0) ? 1 : 0;
+}
+
+/*
+ * The driver sleeps until the socket is ready in the directions libssh2
+ * waits for, a kick, or timeout_ms; at once if work came in since its
+ * turn began (a submitter saw no one polling and did not kick).
+ */
+static void sftp_drive_sleep(struct sftp_chan *ch, int timeout_ms)
+{
+	struct pollfd pfd[2];
+	uint64_t drain;
+	int dirs, rc, err = 0;
+
+	pthread_mutex_lock(&ch->lock);
+	if (ch->subq || ch->nabandon || ch->err || ch->stop) {
+		pthread_mutex_unlock(&ch->lock);
+		return;
+	}
+	ch->polling = true;
+	pthread_mutex_unlock(&ch->lock);
+
+	dirs = libssh2_session_block_directions(ch->ssh);
+	pfd[0] = (struct pollfd){.fd = ch->sock, .events = POLLIN};
+	if (dirs & LIBSSH2_SESSION_BLOCK_OUTBOUND)
+		pfd[0].events |= POLLOUT;
+	pfd[1] = (struct pollfd){.fd = ch->evfd, .events = POLLIN};
+	rc = poll(pfd, 2, timeout_ms);
+	if (rc < 0 && errno != EINTR)
+		err = -errno;
+	else if (rc > 0 && pfd[0].revents & (POLLERR | POLLHUP) &&
+		 !(pfd[0].revents & POLLIN))
+		err = -ECONNRESET;
+	if (rc > 0 && pfd[1].revents & POLLIN)
+		if (read(ch->evfd, &drain, sizeof(drain)) < 0)
+			(void)0;
+	pthread_mutex_lock(&ch->lock);
+	ch->polling = false;
+	if (err)
+		sftp_chan_fail_locked(ch, err);
+	pthread_mutex_unlock(&ch->lock);
+}
+
+/* Work a driver that stops leaves to the loop: requests someone waits
+ * for or no one will come back for, or a failure to finish.  Requests
+ * of callers that are not waiting yet are not: each drives its own when
+ * it comes to wait.  Called with the lock, by the driver. */
+static bool sftp_loop_needed_locked(struct sftp_chan *ch)
+{
+	return ch->nwait || ch->norphan || ch->nabandon || ch->err || ch->stop;
+}
+
+/*
+ * Drive the channel from a caller until r completed or `deadline`
+ * passed (then the loop takes over, and sftp_chan_wait's deadline rules
+ * apply).  Called with the lock and the channel without a driver;
+ * returns with the lock.
+ */
+static void sftp_drive_own(struct sftp_chan *ch, struct sftp_req *r,
+			   double deadline)
+{
+	bool hand_over;
+
+	ch->driver = SFTP_DRV_CALLER;
+	while (!r->completed) {
+		double left = deadline - vfs_mono_s();
+		int rc;
+
+		if (left <= 0)
+			break;
+		pthread_mutex_unlock(&ch->lock);
+		rc = sftp_drive_turn(ch);
+		if (rc == 0)
+			sftp_drive_sleep(ch, (int)(left * 1000) + 1);
+		pthread_mutex_lock(&ch->lock);
+		if (rc < 0)
+			break;
+	}
+	ch->driver = SFTP_DRV_NONE;
+	hand_over = !r->completed || sftp_loop_needed_locked(ch);
+	/* a loop that wanted to drive meanwhile waits for this */
+	pthread_cond_signal(&ch->loop_cond);
+	if (hand_over && ch->idle) {
+		ch->idle = false;
+		sftp_chan_kick(ch);
+	}
+}
+
+/* ---- The loop --------------------------------------------------------- */
+
+/* Become the driver, after a driving caller if there is one.  Called
+ * with the lock. */
+static void sftp_loop_drive_locked(struct sftp_chan *ch)
+{
+	while (ch->driver == SFTP_DRV_CALLER)
+		pthread_cond_wait(&ch->loop_cond, &ch->lock);
+	ch->driver = SFTP_DRV_LOOP;
+}
+
 static void *sftp_chan_loop(void *arg)
 {
 	struct sftp_chan *ch = arg;
 
-	ch->rx.hdr_want = 9;
+	pthread_mutex_lock(&ch->lock);
+	sftp_loop_drive_locked(ch);
+	pthread_mutex_unlock(&ch->lock);
 	for (;;) {
-		struct pollfd pfd[2];
-		ssize_t w, rd;
-		int dirs, timeout;
-		bool idle;
+		struct pollfd pfd;
 		uint64_t drain;
+		int rc, timeout;
+		bool busy;
 
+		rc = sftp_drive_turn(ch);
+		if (rc > 0)
+			continue;
 		pthread_mutex_lock(&ch->lock);
-		if (ch->stop && !ch->err)
-			ch->err = -ESHUTDOWN;
-		if (!sftp_take_locked(ch) || ch->err) {
-			sftp_fail_all_locked(ch);
-			if (ch->stop) {
-				pthread_mutex_unlock(&ch->lock);
-				break;
-			}
-			/* failed: nothing more to do but refuse (submit
-			 * checks err) until stopped */
+		if (rc < 0 && ch->stop) {
+			ch->driver = SFTP_DRV_NONE;
 			pthread_mutex_unlock(&ch->lock);
-			pfd[0] = (struct pollfd){.fd = ch->evfd,
-						 .events = POLLIN};
-			poll(pfd, 1, -1);
-			if (read(ch->evfd, &drain, sizeof(drain)) < 0)
-				(void)0;
+			break;
+		}
+		busy = rc == 0 && (ch->nwire || ch->sendq || ch->direct ||
+				   ch->stage_off < ch->stage_len || ch->subq ||
+				   ch->nabandon);
+		pthread_mutex_unlock(&ch->lock);
+		if (busy) {
+			sftp_drive_sleep(ch, sftp_keepalive(ch));
 			continue;
 		}
-		pthread_mutex_unlock(&ch->lock);
-
-		w = sftp_write_some(ch);
-		rd = w < 0 ? 0 : sftp_read_some(ch);
-		if (rd > 0) {
-			pthread_mutex_lock(&ch->lock);
-			ch->rx_bytes += (uint64_t)rd;
+		/*
+		 * Nothing on the wire: stop driving, so that the next caller
+		 * drives its request itself.  A failed channel only refuses
+		 * (submit checks err) until it is stopped.
+		 */
+		timeout = rc < 0 ? -1 : sftp_keepalive(ch);
+		if (rc == 0 && (timeout < 0 || timeout > SFTP_CHAN_IDLE_MS))
+			timeout = SFTP_CHAN_IDLE_MS;
+		pthread_mutex_lock(&ch->lock);
+		if (rc == 0 &&
+		    (ch->subq || ch->nabandon || ch->err || ch->stop)) {
 			pthread_mutex_unlock(&ch->lock);
-		}
-		if (w < 0 || rd < 0) {
-			sftp_chan_fail(ch, w < 0 ? (int)w : (int)rd);
 			continue;
 		}
-		if (w > 0 || rd > 0)
-			continue;
-		/* A write that waited for the server's window may have read
-		 * channel data into libssh2's queue: take it before
-		 * sleeping on the socket. */
-		if (libssh2_poll_channel_read(ch->ch, 0))
-			continue;
-		timeout = sftp_keepalive(ch);
-		/* asleep only if nothing came in since this turn began */
-		pthread_mutex_lock(&ch->lock);
-		idle = !ch->subq && !ch->nabandon && !ch->err && !ch->stop;
-		ch->asleep = idle;
+		ch->driver = SFTP_DRV_NONE;
+		ch->idle = true;
 		pthread_mutex_unlock(&ch->lock);
-		if (!idle)
-			continue;
 
-		dirs = libssh2_session_block_directions(ch->ssh);
-		pfd[0] = (struct pollfd){.fd = ch->sock, .events = POLLIN};
-		if (dirs & LIBSSH2_SESSION_BLOCK_OUTBOUND)
-			pfd[0].events |= POLLOUT;
-		pfd[1] = (struct pollfd){.fd = ch->evfd, .events = POLLIN};
-		if (poll(pfd, 2, timeout) < 0 && errno != EINTR) {
-			sftp_chan_fail(ch, -errno);
-			continue;
-		}
+		pfd = (struct pollfd){.fd = ch->evfd, .events = POLLIN};
+		if (poll(&pfd, 1, timeout) < 0 && errno != EINTR)
+			log_debug("sftp: the channel's loop cannot wait: %s",
+				  strerror(errno));
+
 		pthread_mutex_lock(&ch->lock);
-		ch->asleep = false;
+		ch->idle = false;
+		sftp_loop_drive_locked(ch);
 		pthread_mutex_unlock(&ch->lock);
-		if (pfd[1].revents & POLLIN)
-			if (read(ch->evfd, &drain, sizeof(drain)) < 0)
-				(void)0;
-		if (pfd[0].revents & (POLLERR | POLLHUP) &&
-		    !(pfd[0].revents & POLLIN))
-			sftp_chan_fail(ch, -ECONNRESET);
+		/* the driver's alone: a kick for a driving caller stays
+		 * for it to see */
+		if (read(ch->evfd, &drain, sizeof(drain)) < 0)
+			(void)0;
 	}
 	return NULL;
 }
@@ -867,7 +1026,9 @@ int sftp_chan_start(LIBSSH2_SESSION *ssh, int sock, int keepalive_s,
 	ch->sendq_tail = &ch->sendq;
 	ch->lim.max_read = SFTP_CHAN_SAFE_READ;
 	ch->lim.max_write = SFTP_CHAN_SAFE_WRITE;
+	ch->rx.hdr_want = 9;
 	pthread_mutex_init(&ch->lock, NULL);
+	remote_cond_init(&ch->loop_cond);
 	ch->stage = malloc(SFTP_CHAN_STAGE_CAP);
 	ch->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (!ch->stage || ch->evfd < 0) {
@@ -937,6 +1098,7 @@ err:
 	if (ch->evfd >= 0)
 		close(ch->evfd);
 	free(ch->stage);
+	pthread_cond_destroy(&ch->loop_cond);
 	pthread_mutex_destroy(&ch->lock);
 	free(ch);
 	return rc;
@@ -960,6 +1122,7 @@ void sftp_chan_stop(struct sftp_chan *ch)
 		libssh2_channel_free(ch->ch);
 	close(ch->evfd);
 	free(ch->stage);
+	pthread_cond_destroy(&ch->loop_cond);
 	pthread_mutex_destroy(&ch->lock);
 	free(ch);
 }

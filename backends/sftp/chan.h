@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * chan.h - the SFTP engine: one SSH channel on the "sftp" subsystem of a
- * libssh2 session, driven by one event-loop thread.  Any number of
- * threads put requests on it (proto.h packets) and wait for their
- * replies, which are matched by request id; requests from many threads
- * and files are on the wire together, up to a bounded window.
+ * libssh2 session, driven by one thread at a time: its event-loop thread,
+ * or a caller that finds the channel idle and drives it until its own
+ * request is answered.  Any number of threads put requests on it
+ * (proto.h packets) and wait for their replies, which are matched by
+ * request id; requests from many threads and files are on the wire
+ * together, up to a bounded window.
  *
- * The loop owns the session once sftp_chan_start() returns: no one else
- * may call libssh2 on it until sftp_chan_stop().  It writes requests as
+ * The engine owns the session once sftp_chan_start() returns: no one
+ * else may call libssh2 on it until sftp_chan_stop().  It writes requests as
  * the socket takes them (small ones gathered into one SSH packet, a
  * WRITE's data straight from the caller's buffer), and reads replies as
  * they come (a READ's data straight into the caller's buffer).
@@ -47,9 +49,11 @@ struct sftp_req {
 	size_t data_len;
 	void *rbuf;  /* a DATA reply's bytes go here (a READ) */
 	size_t rcap; /* ... at most this many: more is -EPROTO */
-	/* Async: called in the loop thread once the request completed,
-	 * without the engine's lock; NULL: a thread waits for it.  Must not
-	 * block or call into the channel. */
+	/* Async: called by the thread driving the channel (the loop, or
+	 * any caller waiting for its own request) once the request
+	 * completed, without the engine's lock; NULL: a thread waits for
+	 * it.  Must not block, take locks a caller may hold while it
+	 * waits, or call into the channel. */
 	void (*done)(struct sftp_req *r);
 	void *priv;
 	/* A miss of the caller's own deadline must not let the request
