@@ -39,6 +39,14 @@
 #define SFTP_CHAN_STAGE      (64u * 1024)
 /* ... but a single request's packet of any size fits in the stage */
 #define SFTP_CHAN_STAGE_CAP  (SFTP_MAX_PACKET + 64)
+/* Replies are read from libssh2 this much at a time, and parsed from
+ * there: libssh2 1.10 drains the socket to EAGAIN on every
+ * libssh2_channel_read(), so a read per header and per body cost a few
+ * recv() calls per reply. */
+#define SFTP_CHAN_RXBUF      (64u * 1024)
+/* ... except a DATA body with at least this much still to come, read
+ * straight into its caller's buffer (no copy through ours) */
+#define SFTP_CHAN_RXDIRECT   (16u * 1024)
 /* What we let the server send before it waits for our window adjust:
  * many READ replies of up to 256 KiB are in flight at once. */
 #define SFTP_CHAN_RXWINDOW   (8u * 1024 * 1024)
@@ -81,7 +89,8 @@ struct sftp_rx {
 	struct sftp_req *r;
 	uint8_t *dst; /* where the rest goes */
 	size_t got, want;
-	bool discard; /* dst is scratch: the request was abandoned */
+	bool in_body; /* the header is in, r found */
+	bool discard; /* the body is dropped: the request was abandoned */
 };
 
 struct sftp_chan {
@@ -122,7 +131,8 @@ struct sftp_chan {
 				  * buffer after the staged bytes */
 	size_t direct_off;
 	struct sftp_rx rx;
-	uint8_t scratch[16384];
+	uint8_t *rxbuf; /* [SFTP_CHAN_RXBUF]: read, not yet parsed */
+	size_t rxpos, rxlen;
 };
 
 static void sftp_drive_own(struct sftp_chan *ch, struct sftp_req *r,
@@ -479,6 +489,7 @@ static void sftp_fail_all_locked(struct sftp_chan *ch)
 	ch->direct = NULL;
 	ch->stage_len = ch->stage_off = 0;
 	ch->rx.r = NULL;
+	ch->rxpos = ch->rxlen = 0;
 	for (size_t b = 0; b < SFTP_CHAN_BUCKETS; b++)
 		while (ch->bucket[b])
 			sftp_complete_locked(ch, ch->bucket[b], ch->err);
@@ -650,6 +661,60 @@ static int sftp_rx_begin(struct sftp_chan *ch)
 	return 0;
 }
 
+/* Where the rest of the body being read goes, or NULL to drop it: an
+ * abandoned request's buffer is the caller's again (sftp_adopt_locked
+ * switched it to discard). */
+static uint8_t *sftp_rx_dst(struct sftp_chan *ch)
+{
+	struct sftp_rx *x = &ch->rx;
+	uint8_t *dst;
+
+	pthread_mutex_lock(&ch->lock);
+	dst = x->discard ? NULL : x->dst + x->got;
+	pthread_mutex_unlock(&ch->lock);
+	return dst;
+}
+
+/* Take up to `avail` bytes of input at `in` into the reply being read.
+ * Returns bytes taken or -errno. */
+static ssize_t sftp_rx_take(struct sftp_chan *ch, const uint8_t *in,
+			    size_t avail)
+{
+	struct sftp_rx *x = &ch->rx;
+	size_t k;
+	int rc;
+
+	if (x->in_body) {
+		uint8_t *dst = sftp_rx_dst(ch);
+
+		k = x->want - x->got < avail ? x->want - x->got : avail;
+		if (dst)
+			memcpy(dst, in, k);
+		x->got += k;
+		return (ssize_t)k;
+	}
+	k = x->hdr_want - x->hdr_got < avail ? x->hdr_want - x->hdr_got : avail;
+	memcpy(x->hdr + x->hdr_got, in, k);
+	x->hdr_got += k;
+	if (x->hdr_got == 9 && x->hdr_want == 9) {
+		x->len = sftp_be32_at(x->hdr);
+		if (x->len < 5 || x->len > SFTP_MAX_PACKET + 1024)
+			return -EPROTO;
+		if (x->hdr[4] == SFTP_DATA) {
+			if (x->len < 9)
+				return -EPROTO;
+			x->hdr_want = 13;
+		}
+	}
+	if (x->hdr_got == x->hdr_want) {
+		rc = sftp_rx_begin(ch);
+		if (rc < 0)
+			return rc;
+		x->in_body = true;
+	}
+	return (ssize_t)k;
+}
+
 /* Read what has come.  Returns bytes read (0: none yet) or -errno. */
 static ssize_t sftp_read_some(struct sftp_chan *ch)
 {
@@ -659,64 +724,46 @@ static ssize_t sftp_read_some(struct sftp_chan *ch)
 	for (;;) {
 		ssize_t n;
 
-		if (x->hdr_got < x->hdr_want) {
-			n = sftp_read_into(ch, x->hdr + x->hdr_got,
-					   x->hdr_want - x->hdr_got);
-			if (n <= 0)
-				return n < 0 ? n : total;
-			total += n;
-			x->hdr_got += (size_t)n;
-			if (x->hdr_got == 9 && x->hdr_want == 9) {
-				x->len = sftp_be32_at(x->hdr);
-				if (x->len < 5 ||
-				    x->len > SFTP_MAX_PACKET + 1024)
-					return -EPROTO;
-				if (x->hdr[4] == SFTP_DATA) {
-					if (x->len < 9)
-						return -EPROTO;
-					x->hdr_want = 13;
-					continue;
-				}
+		if (x->in_body && x->got == x->want) {
+			/* a whole reply */
+			pthread_mutex_lock(&ch->lock);
+			if (x->r) {
+				if (x->discard && x->r->type == SFTP_DATA)
+					x->r->rlen = 0;
+				ch->nwire--;
+				sftp_complete_locked(ch, x->r, 0);
 			}
-			if (x->hdr_got < x->hdr_want)
-				continue;
-			n = sftp_rx_begin(ch);
+			pthread_mutex_unlock(&ch->lock);
+			memset(x, 0, sizeof(*x));
+			x->hdr_want = 9;
+			continue;
+		}
+		if (ch->rxpos < ch->rxlen) {
+			n = sftp_rx_take(ch, ch->rxbuf + ch->rxpos,
+					 ch->rxlen - ch->rxpos);
 			if (n < 0)
 				return n;
+			ch->rxpos += (size_t)n;
+			continue;
 		}
-		if (x->got < x->want) {
-			size_t ask = x->want - x->got;
-			void *dst;
+		if (x->in_body && x->want - x->got >= SFTP_CHAN_RXDIRECT) {
+			uint8_t *dst = sftp_rx_dst(ch);
 
-			pthread_mutex_lock(&ch->lock);
-			/* an abandoned request's buffer is the caller's again
-			 * (sftp_adopt_locked switched it to discard) */
-			dst = x->discard ? NULL : x->dst + x->got;
-			pthread_mutex_unlock(&ch->lock);
-			if (!dst) {
-				dst = ch->scratch;
-				if (ask > sizeof(ch->scratch))
-					ask = sizeof(ch->scratch);
-			}
-			n = sftp_read_into(ch, dst, ask);
-			if (n <= 0)
-				return n < 0 ? n : total;
-			total += n;
-			x->got += (size_t)n;
-			if (x->got < x->want)
+			if (dst) {
+				n = sftp_read_into(ch, dst, x->want - x->got);
+				if (n <= 0)
+					return n < 0 ? n : total;
+				total += n;
+				x->got += (size_t)n;
 				continue;
+			}
 		}
-		/* a whole reply */
-		pthread_mutex_lock(&ch->lock);
-		if (x->r) {
-			if (x->discard && x->r->type == SFTP_DATA)
-				x->r->rlen = 0;
-			ch->nwire--;
-			sftp_complete_locked(ch, x->r, 0);
-		}
-		pthread_mutex_unlock(&ch->lock);
-		memset(x, 0, sizeof(*x));
-		x->hdr_want = 9;
+		n = sftp_read_into(ch, ch->rxbuf, SFTP_CHAN_RXBUF);
+		if (n <= 0)
+			return n < 0 ? n : total;
+		total += n;
+		ch->rxpos = 0;
+		ch->rxlen = (size_t)n;
 	}
 }
 
@@ -1030,8 +1077,9 @@ int sftp_chan_start(LIBSSH2_SESSION *ssh, int sock, int keepalive_s,
 	pthread_mutex_init(&ch->lock, NULL);
 	remote_cond_init(&ch->loop_cond);
 	ch->stage = malloc(SFTP_CHAN_STAGE_CAP);
+	ch->rxbuf = malloc(SFTP_CHAN_RXBUF);
 	ch->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!ch->stage || ch->evfd < 0) {
+	if (!ch->stage || !ch->rxbuf || ch->evfd < 0) {
 		rc = ch->evfd < 0 ? -errno : -ENOMEM;
 		snprintf(msg, msglen, "cannot set up the channel: %s",
 			 strerror(-rc));
@@ -1098,6 +1146,7 @@ err:
 	if (ch->evfd >= 0)
 		close(ch->evfd);
 	free(ch->stage);
+	free(ch->rxbuf);
 	pthread_cond_destroy(&ch->loop_cond);
 	pthread_mutex_destroy(&ch->lock);
 	free(ch);
@@ -1122,6 +1171,7 @@ void sftp_chan_stop(struct sftp_chan *ch)
 		libssh2_channel_free(ch->ch);
 	close(ch->evfd);
 	free(ch->stage);
+	free(ch->rxbuf);
 	pthread_cond_destroy(&ch->loop_cond);
 	pthread_mutex_destroy(&ch->lock);
 	free(ch);
