@@ -344,6 +344,15 @@ int sftp_write_behind(struct sftp_mount *sm, struct sftp_file *f,
 	return n < 0 ? (int)n : 0;
 }
 
+/*
+ * Writes this large go out synchronously even with write-behind on: a
+ * write of the kernel's largest size is a pipeline of several of the
+ * server's largest WRITEs, which keeps the link busy by itself, and
+ * queueing it only adds two copies of its bytes and a thread hand-off
+ * (docs/performance.md).
+ */
+#define SFTP_WB_SYNC_MIN (1u << 20)
+
 ssize_t sftp_write(struct vfs_file *vf, const void *buf, size_t size, off_t off)
 {
 	struct sftp_file *f = sftp_file_of(vf);
@@ -352,8 +361,12 @@ ssize_t sftp_write(struct vfs_file *vf, const void *buf, size_t size, off_t off)
 	 * puts each at its end of file, whatever offset we send */
 	bool append = vf->flags & O_APPEND;
 	bool direct = (vf->flags & O_DIRECT) && !append;
-	bool behind = sm->wb && !direct && !append && !vf->write_through &&
-		      !(vf->flags & (O_SYNC | O_DSYNC));
+	bool plain = !direct && !append && !vf->write_through &&
+		     !(vf->flags & (O_SYNC | O_DSYNC));
+	bool behind = sm->wb && plain && size < SFTP_WB_SYNC_MIN;
+	/* large: the file's own handle, without f->lock while it is on
+	 * its way, so that a program's parallel writers overlap */
+	bool own = sm->wb && plain && !behind;
 	int rc;
 
 	if (!behind)
@@ -363,7 +376,7 @@ ssize_t sftp_write(struct vfs_file *vf, const void *buf, size_t size, off_t off)
 	pthread_mutex_lock(&f->lock);
 	/* a lost write fails every write until close or fsync reports it */
 	rc = remote_wb_err(sm->wb, &f->wbf);
-	if (!rc && !behind && !direct)
+	if (!rc && !behind && !direct && !own)
 		rc = sftp_write_locked(sm, f, buf, size, off);
 	else if (!rc)
 		/* written through another handle: what we read ahead on
@@ -372,6 +385,8 @@ ssize_t sftp_write(struct vfs_file *vf, const void *buf, size_t size, off_t off)
 	pthread_mutex_unlock(&f->lock);
 	if (!rc && behind) {
 		rc = remote_wb_write(sm->wb, &f->wbf, buf, size, off);
+	} else if (!rc && own) {
+		rc = sftp_write_own(sm, f, buf, size, off);
 	} else if (!rc && direct) {
 		/* O_DIRECT (QEMU's cache=none): any session, so that a
 		 * guest's parallel requests run in parallel */

@@ -420,28 +420,52 @@ class SftpPosix(PosixSuite, harness.TestCase):
         rel = len(self.d) - len(self.base) + len(self.remote)
         self.assertEqual(depth, (4095 - rel) // 201, "depth reached")
 
-    def test_efbig(self):
-        """A size the server's file system cannot hold is EFBIG (OpenSSH
-        sends a plain FAILURE for it), for truncate, ftruncate and writes;
-        the file is unchanged."""
+    HUGE = 999999999999999999
+
+    def need_efbig(self):
+        """Skip unless the server's file system refuses a file of HUGE
+        bytes (EFBIG)."""
         rel = os.path.relpath(self.d, self.base)
         probe = os.path.join(self.remote, rel, "probe")
         write_file(probe, b"")
         try:
-            os.truncate(probe, 999999999999999999)
+            os.truncate(probe, self.HUGE)
             self.skipTest("the server's file system (%s) holds a file of "
-                          "999999999999999999 bytes: no EFBIG to see" % self.remote)
+                          "%d bytes: no EFBIG to see" % (self.remote, self.HUGE))
         except OSError as e:
             if e.errno != errno.EFBIG:
                 raise
+
+    def test_largest_write_synchronous(self):
+        """With write-behind on, a write of 1 MiB (the largest the kernel
+        sends) is answered only once the server has it, so its refusal is
+        its own error; a smaller write's comes at the next fsync."""
+        self.need_efbig()
+        fd = os.open(self.p("f"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            # page-aligned, or the kernel splits it in two
+            off = (self.HUGE // 4096 - 256) * 4096
+            self.assertErrno(errno.EFBIG, os.pwrite, fd, b"x" * (1 << 20), off)
+            self.assertEqual(os.pwrite(fd, b"x" * 4096, off), 4096)
+            self.assertErrno(errno.EFBIG, os.fsync, fd)
+        finally:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.assertEqual(os.stat(self.p("f")).st_size, 0)
+
+    def test_efbig(self):
+        """A size the server's file system cannot hold is EFBIG (OpenSSH
+        sends a plain FAILURE for it), for truncate, ftruncate and writes;
+        the file is unchanged."""
+        self.need_efbig()
         write_file(self.p("f"), b"data")
-        self.assertErrno(errno.EFBIG, os.truncate, self.p("f"), 999999999999999999)
+        self.assertErrno(errno.EFBIG, os.truncate, self.p("f"), self.HUGE)
         fd = os.open(self.p("f"), os.O_RDWR)
         try:
-            self.assertErrno(errno.EFBIG, os.ftruncate, fd, 999999999999999999)
+            self.assertErrno(errno.EFBIG, os.ftruncate, fd, self.HUGE)
             # written behind: the error comes at the write or at fsync
             with self.assertRaises(OSError) as cm:
-                os.pwrite(fd, b"x", 999999999999999999)
+                os.pwrite(fd, b"x", self.HUGE)
                 os.fsync(fd)
             self.assertEqual(cm.exception.errno, errno.EFBIG)
         finally:
