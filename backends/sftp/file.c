@@ -117,21 +117,6 @@ static void sftp_file_attach(struct sftp_mount *sm, struct sftp_file *f,
 	sftp_pool_count_file(sm, c->idx, +1);
 }
 
-/*
- * Open rpath and lstat it in one round trip: both requests go out before
- * either answer is awaited.  Returns the open's result (the handle in
- * *h), and in *arc the lstat's (meaningful after a successful open).
- */
-static int sftp_open_lstat(struct sftp_conn *c, const char *rpath, uint32_t fxf,
-			   mode_t mode, struct sftp_handle *h,
-			   struct sftp_attrs *a, int *arc)
-{
-	struct sftp_attrs na = {.flags = SFTP_ATTR_PERMISSIONS,
-				.perm = mode & 07777};
-
-	return sftp_r_open_lstat(c, rpath, fxf, &na, h, a, arc);
-}
-
 int sftp_create(struct vfs_mount *m, const char *path, int flags, mode_t mode,
 		const struct vfs_cred *cred, struct vfs_file **out,
 		struct stat *st)
@@ -139,6 +124,8 @@ int sftp_create(struct vfs_mount *m, const char *path, int flags, mode_t mode,
 	struct sftp_mount *sm = sftp_mount_of(m);
 	struct sftp_conn cc, *c = &cc;
 	struct sftp_attrs a;
+	struct sftp_attrs na = {.flags = SFTP_ATTR_PERMISSIONS,
+				.perm = mode & 07777};
 	struct sftp_handle h;
 	struct sftp_file *f;
 	bool created = true;
@@ -156,18 +143,16 @@ int sftp_create(struct vfs_mount *m, const char *path, int flags, mode_t mode,
 		goto err_free;
 	/* Always exclusive first, so that we know whether we created the
 	 * file and may fix its mode; fall back for plain O_CREAT. */
-	rc = sftp_open_lstat(c, f->rpath,
-			     f->fxf | SFTP_FXF_CREAT | SFTP_FXF_EXCL |
-				     SFTP_FXF_TRUNC,
-			     mode, &h, &a, &arc);
+	/* the open and an lstat in one round trip */
+	rc = sftp_r_open_lstat(c, f->rpath,
+			       f->fxf | SFTP_FXF_CREAT | SFTP_FXF_EXCL |
+				       SFTP_FXF_TRUNC,
+			       &na, &h, &a, &arc);
 	if (rc) {
 		rc = sftp_explain_rofs(sm, c, f->rpath,
 				       sftp_explain(c, f->rpath, rc, -EEXIST,
 						    -EISDIR, -EEXIST));
 		if (rc == -EEXIST && !(flags & O_EXCL)) {
-			struct sftp_attrs na = {.flags = SFTP_ATTR_PERMISSIONS,
-						.perm = mode & 07777};
-
 			created = false;
 			rc = sftp_r_open(
 				c, f->rpath,

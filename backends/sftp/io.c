@@ -28,29 +28,32 @@
 #define SFTP_RA_MAX        32
 
 /*
- * The server refused a write (rc, from its status): name the errno
- * (sftp_explain_size) over the same session, which stays in step (the
- * engine owns the protocol: a refused request leaves nothing half sent).
+ * Write [off, off+size) of f through handle h on c's session.  A refusal
+ * is named over the same session (sftp_explain_size), which stays in step:
+ * the engine leaves nothing half sent.  A write cut off by a broken
+ * session fails with -EIO: some of it may have arrived, so it is not
+ * retried (it could race later writes) and the caller hears of the loss
+ * now (write-behind keeps it on the file); a missed deadline stays
+ * -ETIMEDOUT.
  */
-static int sftp_write_refused(struct sftp_mount *sm, struct sftp_conn *c,
-			      const char *rpath, uint64_t end, size_t need,
-			      int rc)
+static int sftp_pwrite_on(struct sftp_mount *sm, struct sftp_conn *c,
+			  const struct sftp_file *f,
+			  const struct sftp_handle *h, const char *buf,
+			  size_t size, off_t off)
 {
-	return sftp_explain_size(sm, c, rpath, 0, end, need, rc);
+	int rc = sftp_r_pwrite(c, h, buf, size, (uint64_t)off, NULL);
+
+	if (!rc)
+		return 0;
+	if (!c->broken)
+		return sftp_explain_size(sm, c, f->rpath, 0,
+					 (uint64_t)off + size, size, rc);
+	return rc == -ETIMEDOUT ? rc : -EIO;
 }
 
 /* sftp_file_any(): no second handle could be had; use the file's own */
 #define SFTP_USE_OWN (-4096 - 1)
 
-/*
- * Check out any session and the file's handle on it, opened by path the
- * first time (a handle of a dead session is forgotten).  Returns 0, -errno
- * if no session could be had, or SFTP_USE_OWN (nothing checked out) when
- * no handle may or could be opened by path: the file was renamed or
- * removed through this mount since it was opened, or the open failed (a
- * file created read-only is writable only through the handle that
- * created it).
- */
 /* f's extra handle on c's session, opened by path the first time: 0 or
  * -errno (nothing checked in). */
 static int sftp_file_on(struct sftp_mount *sm, struct sftp_file *f,
@@ -97,6 +100,15 @@ static int sftp_file_on(struct sftp_mount *sm, struct sftp_file *f,
 	return 0;
 }
 
+/*
+ * Check out any session and the file's handle on it, opened by path the
+ * first time (a handle of a dead session is forgotten).  Returns 0, -errno
+ * if no session could be had, or SFTP_USE_OWN (nothing checked out) when
+ * no handle may or could be opened by path: the file was renamed or
+ * removed through this mount since it was opened, or the open failed (a
+ * file created read-only is writable only through the handle that
+ * created it).
+ */
 static int sftp_file_any(struct sftp_mount *sm, struct sftp_file *f,
 			 struct sftp_conn *c, struct sftp_handle *hout)
 {
@@ -134,18 +146,7 @@ static ssize_t sftp_io_any(struct sftp_mount *sm, struct sftp_file *f,
 		if (rc)
 			return rc;
 		if (write) {
-			rc = sftp_r_pwrite(&c, &h, buf, size, (uint64_t)off,
-					   NULL);
-			if (rc && !c.broken)
-				rc = sftp_write_refused(sm, &c, f->rpath,
-							(uint64_t)off + size,
-							size, rc);
-			else if (rc && rc != -ETIMEDOUT)
-				/* some of it may have arrived: no retry,
-				 * which could race later writes; the caller
-				 * hears of the loss now (the write-behind
-				 * caller makes it sticky) */
-				rc = -EIO;
+			rc = sftp_pwrite_on(sm, &c, f, &h, buf, size, off);
 			sftp_checkin(sm, &c);
 			return rc ? rc : (ssize_t)size;
 		}
@@ -283,18 +284,9 @@ static int sftp_write_locked(struct sftp_mount *sm, struct sftp_file *f,
 	if (rc)
 		return rc;
 	f->ra_len = 0;
-	rc = sftp_r_pwrite(&c, &f->h, buf, size, (uint64_t)off, NULL);
-	if (rc && !c.broken)
-		rc = sftp_write_refused(sm, &c, f->rpath, (uint64_t)off + size,
-					size, rc);
-	else if (rc && rc != -ETIMEDOUT)
-		/* some of this data may not have arrived: this call says
-		 * so, and the next write may go again on another session
-		 * (sftp_sess_close says what of this one may still land).
-		 * Only write-behind, whose caller was answered long ago,
-		 * keeps the error for the file's next write, fsync or
-		 * close. */
-		rc = -EIO;
+	/* after -EIO the next write may go again on another session
+	 * (sftp_sess_close says what of this one may still land) */
+	rc = sftp_pwrite_on(sm, &c, f, &f->h, buf, size, off);
 	sftp_checkin(sm, &c);
 	return rc;
 }
@@ -314,12 +306,7 @@ static int sftp_write_own(struct sftp_mount *sm, struct sftp_file *f,
 	pthread_mutex_unlock(&f->lock);
 	if (rc)
 		return rc;
-	rc = sftp_r_pwrite(&c, &h, buf, size, (uint64_t)off, NULL);
-	if (rc && !c.broken)
-		rc = sftp_write_refused(sm, &c, f->rpath, (uint64_t)off + size,
-					size, rc);
-	else if (rc && rc != -ETIMEDOUT)
-		rc = -EIO; /* as in sftp_write_locked */
+	rc = sftp_pwrite_on(sm, &c, f, &h, buf, size, off);
 	sftp_checkin(sm, &c);
 	return rc;
 }
