@@ -35,15 +35,19 @@
 
 #define SFTP_LINK_BUCKETS 1024
 
+struct sftp_link;
+
 struct sftp_lgroup {
 	ino_t ino;
 	int names;
+	struct sftp_link *members; /* its names' entries */
 };
 
 struct sftp_link {
 	char *path; /* mount-relative (owned) */
 	struct sftp_lgroup *g;
-	struct sftp_link *next;
+	struct sftp_link *next;            /* in its hash bucket */
+	struct sftp_link *gnext, **gpprev; /* in g->members */
 };
 
 struct sftp_links {
@@ -68,14 +72,17 @@ struct sftp_links *sftp_links_new(struct remote_cache *cache)
 static void sftp_links_uncache_locked(struct sftp_links *l,
 				      const struct sftp_lgroup *g)
 {
-	for (size_t b = 0; b < SFTP_LINK_BUCKETS; b++)
-		for (struct sftp_link *e = l->bucket[b]; e; e = e->next)
-			if (e->g == g)
-				remote_cache_invalidate(l->cache, e->path);
+	for (struct sftp_link *e = g->members; e; e = e->gnext)
+		remote_cache_invalidate(l->cache, e->path);
 }
 
+/* Free an entry out of its bucket; out of its group too, the group with
+ * its last name. */
 static void sftp_link_free(struct sftp_link *e)
 {
+	*e->gpprev = e->gnext;
+	if (e->gnext)
+		e->gnext->gpprev = e->gpprev;
 	if (--e->g->names == 0)
 		free(e->g);
 	free(e->path);
@@ -139,6 +146,11 @@ static int sftp_link_add_locked(struct sftp_links *l, const char *path,
 	pp = sftp_link_slot(l, path);
 	e->g = g;
 	g->names++;
+	e->gnext = g->members;
+	if (e->gnext)
+		e->gnext->gpprev = &e->gnext;
+	e->gpprev = &g->members;
+	g->members = e;
 	*pp = e;
 	l->count++;
 	return 0;
@@ -252,12 +264,12 @@ bool sftp_links_get(struct sftp_links *l, const char *path, ino_t *ino,
 	*nlink = (nlink_t)e->g->names;
 	if (other && e->g->names > 1) {
 		/* another name of the group, to check this one against */
-		for (size_t b = 0; b < SFTP_LINK_BUCKETS && !*other; b++)
-			for (struct sftp_link *o = l->bucket[b]; o; o = o->next)
-				if (o->g == e->g && o != e) {
-					*other = strdup(o->path);
-					break;
-				}
+		struct sftp_link *o = e->g->members;
+
+		if (o == e)
+			o = e->gnext;
+		if (o)
+			*other = strdup(o->path);
 	}
 out:
 	pthread_mutex_unlock(&l->lock);
