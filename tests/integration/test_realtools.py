@@ -3,11 +3,6 @@
 tar --compare, rsync -a twice, of a tree with symlinks, hard links, odd
 modes and sub-second times (realtools.py), on the local, SFTP and NFS
 backends.
-
-What the SFTP backend cannot do yet (libssh2 1.10 cannot send OpenSSH's
-hardlink@openssh.com and lsetstat@openssh.com) is marked as an expected
-failure naming what it needs; the markers go once the SFTP engine of
-issue 15 lands.
 """
 import os
 import sys
@@ -18,8 +13,7 @@ import harness  # noqa: E402
 from harness import Vfsd, tmpdir  # noqa: E402
 import ganesha  # noqa: E402
 from realtools import RealToolsSuite  # noqa: E402
-from sshd import Sshd  # noqa: E402
-from test_sftp import have_sshd, vfsd_env  # noqa: E402
+from test_sftp import OnSftpMount, have_sshd  # noqa: E402
 
 
 class LocalRealTools(RealToolsSuite, harness.TestCase):
@@ -49,31 +43,13 @@ class LocalRealToolsNoPassthrough(LocalRealTools):
 
 
 @unittest.skipUnless(have_sshd(), "needs OpenSSH's sshd (package openssh-server)")
-class SftpRealTools(RealToolsSuite, harness.TestCase):
+class SftpRealTools(OnSftpMount, RealToolsSuite, harness.TestCase):
     """On an sftp:// mount of OpenSSH's internal-sftp.  SFTP v3 times are
     whole seconds (OpenSSH has no extension for more), and its attributes
     carry no inode number or link count: hard links are checked on the
     server."""
     PRECISION = {"file": 10**9, "dir": 10**9, "symlink": 10**9}
     LINKS_THROUGH_MOUNT = False
-
-    @classmethod
-    def setUpClass(cls):
-        cls.sshd = Sshd().start()
-        cls.remote = tmpdir("vfsd-remote-")
-        os.chmod(cls.remote, 0o755)
-        cls.vfsd = Vfsd([("/ssh", cls.sshd.url(cls.remote))],
-                        args=["-o", "allow_other,default_permissions"],
-                        env=vfsd_env(cls.sshd.dir)).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.vfsd.stop()
-        cls.sshd.stop()
-
-    def setUp(self):
-        self.base = self.vfsd.path("ssh")
-        super().setUp()
 
     def behind(self, path):
         return os.path.join(self.remote, os.path.relpath(path, self.base))

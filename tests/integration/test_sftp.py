@@ -100,16 +100,16 @@ for kind in kinds:
 """
 
 
-@unittest.skipUnless(have_sshd(), "needs OpenSSH's sshd (package openssh-server)")
-class SftpPosix(PosixSuite, harness.TestCase):
-    """The shared operation suite on an sftp:// mount."""
-    CAPS = SFTP_CAPS
+class OnSftpMount:
+    """A test class on one sftp:// mount at /ssh of its own sshd and
+    remote directory (cls.sshd, cls.remote, cls.vfsd; self.base is the
+    mount's /ssh), with allow_other and default_permissions: the kernel
+    checks modes, and the remote directory lets others in."""
 
     @classmethod
     def setUpClass(cls):
         cls.sshd = Sshd().start()
         cls.remote = tmpdir("vfsd-remote-")
-        # the kernel checks modes (default_permissions): let others in
         os.chmod(cls.remote, 0o755)
         cls.vfsd = Vfsd([("/ssh", cls.sshd.url(cls.remote))],
                         args=["-o", "allow_other,default_permissions"],
@@ -123,6 +123,12 @@ class SftpPosix(PosixSuite, harness.TestCase):
     def setUp(self):
         self.base = self.vfsd.path("ssh")
         super().setUp()
+
+
+@unittest.skipUnless(have_sshd(), "needs OpenSSH's sshd (package openssh-server)")
+class SftpPosix(OnSftpMount, PosixSuite, harness.TestCase):
+    """The shared operation suite on an sftp:// mount."""
+    CAPS = SFTP_CAPS
 
     def test_data_lands_on_server(self):
         data = os.urandom(300000)
