@@ -70,46 +70,46 @@ static bool sftp_attr_same(const struct sftp_attrs *a,
 }
 
 /*
- * path is one of a hard-link group (links.c) with attributes a: still,
- * if another name of the group shows the same attributes; else it leaves
- * the group (someone replaced one of them behind the mount's back).
+ * path, one of a hard-link group (links.c) with attributes a, and `other`
+ * of its group (lstat result orc, attributes oa): still one file if other
+ * shows the same attributes; else the name that changed leaves the group
+ * (someone replaced one of them behind the mount's back).
  */
-static void sftp_links_check(struct sftp_conn *c, const char *path,
-			     const struct sftp_attrs *a)
+static void sftp_links_verdict(struct sftp_mount *sm, const char *path,
+			       const struct sftp_attrs *a, const char *other,
+			       int orc, const struct sftp_attrs *oa)
 {
-	struct sftp_mount *sm = c->sm;
-	struct sftp_attrs oa;
-	nlink_t nlink;
-	char *other, *rother;
-	ino_t ino;
-	int rc;
-
-	if (!sftp_links_get(sm->links, path, &ino, &nlink, &other) || !other)
-		return;
-	rc = sftp_rpath(sm, other, &rother);
-	if (rc == 0) {
-		rc = sftp_r_stat(c, rother, false, &oa);
-		free(rother);
-	}
-	if (rc == -ENOENT || (rc == 0 && !sftp_attr_same(a, &oa))) {
-		sftp_links_gone(sm->links, rc == -ENOENT ? other : path);
+	if (orc == -ENOENT || (orc == 0 && !sftp_attr_same(a, oa))) {
+		sftp_links_gone(sm->links, orc == -ENOENT ? other : path);
 		remote_cache_invalidate(sm->cache, other);
 	}
-	free(other);
 }
 
 /* lstat over an already checked-out connection. */
 int sftp_lstat_conn(struct sftp_conn *c, const char *rpath, const char *path,
 		    struct stat *st)
 {
-	struct sftp_attrs a;
-	int rc;
+	struct sftp_mount *sm = c->sm;
+	struct sftp_attrs a, oa;
+	char *other = NULL, *rother = NULL;
+	nlink_t nlink;
+	ino_t ino;
+	int rc, orc = -EIO;
 
-	rc = sftp_r_stat(c, rpath, false, &a);
+	/* a name of a hard-link group is checked against another of its
+	 * names, both lstat'ed in one round trip */
+	if (sftp_links_get(sm->links, path, &ino, &nlink, &other) && other &&
+	    sftp_rpath(sm, other, &rother) == 0)
+		rc = sftp_r_lstat_pair(c, rpath, rother, &a, &oa, &orc);
+	else
+		rc = sftp_r_stat(c, rpath, false, &a);
+	if (rc == 0 && rother)
+		sftp_links_verdict(sm, path, &a, other, orc, &oa);
+	free(other);
+	free(rother);
 	if (rc)
 		return rc;
-	sftp_links_check(c, path, &a);
-	sftp_attr_to_stat(c->sm, &a, path, st);
+	sftp_attr_to_stat(sm, &a, path, st);
 	return 0;
 }
 

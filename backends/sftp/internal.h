@@ -272,6 +272,11 @@ bool sftp_checkin_retry(struct sftp_mount *sm, struct sftp_conn *c, int rc,
  */
 int sftp_r_stat(struct sftp_conn *c, const char *rpath, bool follow,
 		struct sftp_attrs *a);
+/* lstat rpath and rpath2 in one round trip: rpath's result returned
+ * (attributes in *a), rpath2's in *rc2 (attributes in *a2). */
+int sftp_r_lstat_pair(struct sftp_conn *c, const char *rpath,
+		      const char *rpath2, struct sftp_attrs *a,
+		      struct sftp_attrs *a2, int *rc2);
 int sftp_r_fstat(struct sftp_conn *c, const struct sftp_handle *h,
 		 struct sftp_attrs *a);
 /* SETSTAT; nofollow: lsetstat@openssh.com (-EOPNOTSUPP without it) */

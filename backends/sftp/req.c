@@ -184,6 +184,51 @@ int sftp_r_stat(struct sftp_conn *c, const char *rpath, bool follow,
 	return sftp_rpc_attrs(c, r, a);
 }
 
+int sftp_r_lstat_pair(struct sftp_conn *c, const char *rpath,
+		      const char *rpath2, struct sftp_attrs *a,
+		      struct sftp_attrs *a2, int *rc2)
+{
+	struct sftp_req *r1 = sftp_req_begin(SFTP_LSTAT);
+	struct sftp_req *r2 = sftp_req_begin(SFTP_LSTAT);
+	struct sftp_reply rep;
+	bool sent2 = false;
+	int rc;
+
+	*rc2 = -EIO;
+	if (!r1 || !r2) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	sftp_put_cstr(&r1->pkt, rpath);
+	sftp_put_cstr(&r2->pkt, rpath2);
+	rc = sftp_req_ready(r1, 0);
+	if (rc == 0)
+		rc = sftp_req_ready(r2, 0);
+	if (rc == 0)
+		rc = sftp_send(c, r1);
+	if (rc)
+		goto out;
+	sent2 = sftp_send(c, r2) == 0;
+	rc = sftp_await(c, r1);
+	if (rc == 0)
+		rc = sftp_reply(c, r1, SFTP_ATTRS, &rep);
+	if (rc == 0)
+		*a = rep.u.attrs;
+	if (sent2) {
+		int src = sftp_await(c, r2);
+
+		if (src == 0)
+			src = sftp_reply(c, r2, SFTP_ATTRS, &rep);
+		if (src == 0)
+			*a2 = rep.u.attrs;
+		*rc2 = src;
+	}
+out:
+	sftp_req_put(c->chan, r1);
+	sftp_req_put(c->chan, r2);
+	return rc;
+}
+
 int sftp_r_fstat(struct sftp_conn *c, const struct sftp_handle *h,
 		 struct sftp_attrs *a)
 {
