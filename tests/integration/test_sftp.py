@@ -654,7 +654,7 @@ class SftpFullServer(harness.TestCase):
             os.unlink(path)
         # one large O_DIRECT write (any connection, no write-behind); the
         # calls after it answer promptly (a refused write's session is
-        # replaced: sftp_write_refused)
+        # replaced: sftp_pwrite_on)
         buf = mmap.mmap(-1, 8 << 20)
         buf.write(b"y" * (8 << 20))
         fd = os.open(v.path("ssh", "direct"), os.O_WRONLY | os.O_CREAT | os.O_DIRECT, 0o644)
