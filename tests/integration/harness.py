@@ -13,6 +13,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -178,6 +179,17 @@ class Vfsd:
             fusermount_u(self.mnt)
         self.logfile.close()
         rc, self.proc = self.proc.returncode, None
+        if self.killed or hung or rc != 0:
+            # a vfsd that did not end cleanly left its control socket,
+            # unless another vfsd on this mount point took it over
+            m = re.search(r"control socket (/\S+\.sock)$", self.log(), re.M)
+            if m:
+                with contextlib.suppress(OSError), \
+                        socket.socket(socket.AF_UNIX) as probe:
+                    try:
+                        probe.connect(m.group(1))
+                    except ConnectionRefusedError:
+                        os.unlink(m.group(1))
         # a clean unmount ends vfsd with 0; anything else (a sanitizer
         # report, a crash, a hang) fails the test that owned it
         if not self.killed and (hung or rc != 0):
