@@ -863,10 +863,13 @@ static void sftp_drive_own(struct sftp_chan *ch, struct sftp_req *r,
 	hand_over = !r->completed || sftp_loop_needed_locked(ch);
 	/* a loop that wanted to drive meanwhile waits for this */
 	pthread_cond_signal(&ch->loop_cond);
-	if (hand_over && ch->idle) {
-		ch->idle = false;
+	/* An idle loop is kicked by every driver that leaves it work, and
+	 * `idle` stays set until the loop itself wakes: the kick may be
+	 * read by the next caller that drives (its poll watches the same
+	 * eventfd) before the loop's poll sees it, and that caller must
+	 * then kick again when it stops. */
+	if (hand_over && ch->idle)
 		sftp_chan_kick(ch);
-	}
 }
 
 /* ---- The loop --------------------------------------------------------- */

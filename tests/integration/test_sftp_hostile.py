@@ -266,6 +266,56 @@ class SftpStalls(harness.TestCase):
         self.assertLess(first - resumed, 3.0)
 
 
+    def test_threads_on_one_session_are_answered_promptly(self):
+        """16 threads of O_DIRECT reads and writes (4 KiB to 1 MiB: a
+        pipeline of several requests) and stats, on one session of a
+        server that answers at once: no call waits long.  A caller that
+        drives the channel and stops while others wait must leave their
+        replies to the loop, which must then read them (not its idle
+        timer, 2 s later: a kick of the loop read by the next caller
+        that drove once went unanswered)."""
+        v = Vfsd([("/ssh", self.sshd.url(self.remote, timeout=20, cache_ttl=0,
+                                          connections=1))],
+                 env=vfsd_env(self.sshd.dir)).start()
+        self.addCleanup(v.stop)
+        write_file(os.path.join(self.remote, "img"), b"\0" * (16 << 20))
+        for i in range(16):
+            write_file(os.path.join(self.remote, "s%d" % i), b"s")
+        fd = os.open(v.path("ssh/img"), os.O_RDWR | os.O_DIRECT)
+        self.addCleanup(os.close, fd)
+        end = time.monotonic() + 8
+        slow, errors = [], []
+
+        def worker(tid):
+            rnd = random.Random(tid)
+            buf = mmap.mmap(-1, 1 << 20)
+            while time.monotonic() < end:
+                n = rnd.choice([4096, 65536, 1 << 20])
+                off = rnd.randrange(16) << 20
+                op = rnd.random()
+                t0 = time.monotonic()
+                try:
+                    if op < 0.3:
+                        os.preadv(fd, [memoryview(buf)[:n]], off)
+                    elif op < 0.6:
+                        os.pwritev(fd, [memoryview(buf)[:n]], off)
+                    else:
+                        os.stat(v.path("ssh/s%d" % tid))
+                except OSError as e:
+                    errors.append((tid, e.errno))
+                took = time.monotonic() - t0
+                if took > 1.5:
+                    slow.append((tid, op < 0.6 and n, round(took, 2)))
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+            self.assertFalse(t.is_alive(), "a worker hung")
+        self.assertEqual(errors, [])
+        self.assertEqual(slow, [])
+
+
 
 class SlowRelay:
     """A TCP relay to sshd that passes what the client sends at `rate`
