@@ -437,6 +437,9 @@ static bool sftp_adopt_locked(struct sftp_chan *ch, struct sftp_req *r)
 	r->rcap = (size_t)-1; /* its DATA is dropped whatever its size */
 	pthread_cond_broadcast(&r->waiter->cond);
 	r->waiter = NULL;
+	/* no one comes back for it now: a driving caller that stops must
+	 * leave its reply to the loop, and its completion counts it out */
+	ch->norphan++;
 	return true;
 }
 
@@ -1091,6 +1094,8 @@ int sftp_chan_start(LIBSSH2_SESSION *ssh, int sock, int keepalive_s,
 			 strerror(-rc));
 		goto err;
 	}
+	/* (named for ps and top, and for the tests that watch it) */
+	pthread_setname_np(ch->thread, "sftp-chan");
 	ch->started = true;
 	*out = ch;
 	return 0;

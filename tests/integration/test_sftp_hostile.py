@@ -174,6 +174,64 @@ class SftpHostile(harness.TestCase):
                         return False
                 harness.wait_for(works, 30, "the mount to work again")
 
+    def test_abandoned_request_leaves_callers_driving(self):
+        """A READ answered after its caller gave up (the mount's timeout
+        passed while the server answered others) completes later as the
+        engine's alone.  Counting it out must not break the count of
+        such requests: the loop would then be woken after every call a
+        caller drove itself, each a hand-off the engine avoids (chan.c).
+        Measured on the loop thread's wake-ups over calls of one
+        thread, before and after."""
+        v = self.mount(timeout=2, connections=1)
+        write_file(os.path.join(self.remote, "f"), b"r" * 8192)
+        write_file(os.path.join(self.remote, "s"), b"s")
+        fd = os.open(v.path("ssh/f"), os.O_RDONLY | os.O_DIRECT)
+        self.addCleanup(os.close, fd)
+        buf = mmap.mmap(-1, 4096)
+        self.addCleanup(buf.close)
+        self.assertEqual(os.preadv(fd, [buf], 0), 4096)
+
+        def loop_wakeups():
+            n = 0
+            for tid in os.listdir("/proc/%d/task" % v.proc.pid):
+                with contextlib.suppress(OSError):
+                    with open("/proc/%d/task/%s/comm" % (v.proc.pid, tid)) as f:
+                        if f.read().strip() != "sftp-chan":
+                            continue
+                    with open("/proc/%d/task/%s/status" % (v.proc.pid, tid)) as f:
+                        for line in f:
+                            if line.startswith("voluntary_ctxt_switches:"):
+                                n += int(line.split()[1])
+            return n
+
+        def wakeups_over_calls():
+            before = loop_wakeups()
+            for _ in range(200):
+                os.stat(v.path("ssh/s"))
+            return loop_wakeups() - before
+        self.assertLess(wakeups_over_calls(), 50)
+        # READ replies 3 s late; stats answered meanwhile make the
+        # READ's miss of its 2 s no dead server: it is abandoned
+        self.set_mode("delay:5:3")
+        stop = threading.Event()
+
+        def stats():
+            while not stop.is_set():
+                with contextlib.suppress(OSError):
+                    os.stat(v.path("ssh/s"))
+                time.sleep(0.05)
+        t = threading.Thread(target=stats)
+        t.start()
+        with self.assertRaises(OSError) as cm:
+            os.preadv(fd, [buf], 0)
+        stop.set()
+        t.join()
+        self.assertIn(cm.exception.errno, (errno.EIO, errno.ETIMEDOUT))
+        self.set_mode("pass")
+        time.sleep(2)  # the late reply came and completed it
+        self.assertEqual(v.mount_info("/ssh")["state"], "connected")
+        self.assertLess(wakeups_over_calls(), 50)
+
     def test_threads_on_one_session_get_their_own_data(self):
         """16 threads of O_DIRECT reads and writes of their own blocks of
         one file, on one session: every read sees what that thread wrote
