@@ -731,7 +731,8 @@ static ssize_t sftp_read_some(struct sftp_chan *ch)
  * way and the socket taking data: libssh2 1.10 leaves a keepalive the
  * socket did not take pending and counts it sent, and then refuses every
  * other packet until that one goes, which it retries only at the next
- * interval.  The loop's alone.
+ * interval.  Any driver's: a caller driving while it waits for a slow
+ * reply sends them too.
  */
 static int sftp_keepalive(struct sftp_chan *ch)
 {
@@ -856,8 +857,14 @@ static void sftp_drive_own(struct sftp_chan *ch, struct sftp_req *r,
 			break;
 		pthread_mutex_unlock(&ch->lock);
 		rc = sftp_drive_turn(ch);
-		if (rc == 0)
-			sftp_drive_sleep(ch, (int)(left * 1000) + 1);
+		if (rc == 0) {
+			/* the loop, waiting for this caller to stop, cannot
+			 * send the keepalives that fall due meanwhile */
+			int ms = (int)(left * 1000) + 1;
+			int ka = sftp_keepalive(ch);
+
+			sftp_drive_sleep(ch, ka >= 0 && ka < ms ? ka : ms);
+		}
 		pthread_mutex_lock(&ch->lock);
 		if (rc < 0)
 			break;

@@ -232,6 +232,40 @@ class SftpHostile(harness.TestCase):
         self.assertEqual(v.mount_info("/ssh")["state"], "connected")
         self.assertLess(wakeups_over_calls(), 50)
 
+    def test_keepalives_go_while_a_caller_waits(self):
+        """A lone call whose reply is slow (well within the timeout) is
+        waited for by its caller driving the channel itself: keepalives
+        fall due meanwhile and must still go out (chan.c), as they did
+        when the loop alone waited."""
+        relay = SlowRelay(self.sshd.port, 1 << 30)
+        self.addCleanup(relay.close)
+        kh = os.path.join(self.sshd.dir, "known_hosts_relay")
+        with open(kh, "w") as f:
+            f.write(self.sshd.host_key_line().replace(":%d " % self.sshd.port,
+                                                      ":%d " % relay.port))
+        url = ("sftp://%s@127.0.0.1:%d%s?identity=%s&known_hosts=%s&timeout=10"
+               "&keepalive=1&cache_ttl=0&connections=1"
+               % (self.sshd.user, relay.port, self.remote, self.sshd.identity, kh))
+        v = Vfsd([("/ssh", url)], env=vfsd_env(self.sshd.dir)).start()
+        self.addCleanup(v.stop)
+        write_file(os.path.join(self.remote, "f"), b"r" * 8192)
+        fd = os.open(v.path("ssh/f"), os.O_RDONLY | os.O_DIRECT)
+        self.addCleanup(os.close, fd)
+        buf = mmap.mmap(-1, 4096)
+        self.addCleanup(buf.close)
+        self.assertEqual(os.preadv(fd, [buf], 0), 4096)
+        self.set_mode("delay:5:4")  # READ replies 4 s late
+        late = mmap.mmap(-1, 4096)  # (the thread's, left open if it hangs)
+        t, box = in_thread(os.preadv, fd, [late], 4096)
+        time.sleep(0.5)
+        sent = relay.up_bytes
+        time.sleep(2.5)
+        self.assertGreater(relay.up_bytes, sent, "nothing sent in 2.5 s")
+        t.join(20)
+        self.set_mode("pass")
+        self.assertEqual(box[0], 4096)
+        self.assertEqual(late[:4], b"rrrr")
+
     def test_threads_on_one_session_get_their_own_data(self):
         """16 threads of O_DIRECT reads and writes of their own blocks of
         one file, on one session: every read sees what that thread wrote
@@ -390,6 +424,7 @@ class SlowRelay:
         self.port = self.lsock.getsockname()[1]
         self.closed = False
         self.socks = []
+        self.up_bytes = 0  # what the client sent so far
         threading.Thread(target=self.serve, daemon=True).start()
 
     def serve(self):
@@ -411,6 +446,7 @@ class SlowRelay:
                     break
                 dst.sendall(data)
                 if slow:
+                    self.up_bytes += len(data)
                     time.sleep(len(data) / self.rate)
         except OSError:
             pass
