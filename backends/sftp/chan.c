@@ -447,6 +447,9 @@ static bool sftp_adopt_locked(struct sftp_chan *ch, struct sftp_req *r)
 	r->rcap = (size_t)-1; /* its DATA is dropped whatever its size */
 	pthread_cond_broadcast(&r->waiter->cond);
 	r->waiter = NULL;
+	/* no one comes back for it now: a driving caller that stops must
+	 * leave its reply to the loop, and its completion counts it out */
+	ch->norphan++;
 	return true;
 }
 
@@ -775,7 +778,8 @@ static ssize_t sftp_read_some(struct sftp_chan *ch)
  * way and the socket taking data: libssh2 1.10 leaves a keepalive the
  * socket did not take pending and counts it sent, and then refuses every
  * other packet until that one goes, which it retries only at the next
- * interval.  The loop's alone.
+ * interval.  Any driver's: a caller driving while it waits for a slow
+ * reply sends them too.
  */
 static int sftp_keepalive(struct sftp_chan *ch)
 {
@@ -900,8 +904,14 @@ static void sftp_drive_own(struct sftp_chan *ch, struct sftp_req *r,
 			break;
 		pthread_mutex_unlock(&ch->lock);
 		rc = sftp_drive_turn(ch);
-		if (rc == 0)
-			sftp_drive_sleep(ch, (int)(left * 1000) + 1);
+		if (rc == 0) {
+			/* the loop, waiting for this caller to stop, cannot
+			 * send the keepalives that fall due meanwhile */
+			int ms = (int)(left * 1000) + 1;
+			int ka = sftp_keepalive(ch);
+
+			sftp_drive_sleep(ch, ka >= 0 && ka < ms ? ka : ms);
+		}
 		pthread_mutex_lock(&ch->lock);
 		if (rc < 0)
 			break;
@@ -910,10 +920,13 @@ static void sftp_drive_own(struct sftp_chan *ch, struct sftp_req *r,
 	hand_over = !r->completed || sftp_loop_needed_locked(ch);
 	/* a loop that wanted to drive meanwhile waits for this */
 	pthread_cond_signal(&ch->loop_cond);
-	if (hand_over && ch->idle) {
-		ch->idle = false;
+	/* An idle loop is kicked by every driver that leaves it work, and
+	 * `idle` stays set until the loop itself wakes: the kick may be
+	 * read by the next caller that drives (its poll watches the same
+	 * eventfd) before the loop's poll sees it, and that caller must
+	 * then kick again when it stops. */
+	if (hand_over && ch->idle)
 		sftp_chan_kick(ch);
-	}
 }
 
 /* ---- The loop --------------------------------------------------------- */
@@ -1136,6 +1149,8 @@ int sftp_chan_start(LIBSSH2_SESSION *ssh, int sock, int keepalive_s,
 			 strerror(-rc));
 		goto err;
 	}
+	/* (named for ps and top, and for the tests that watch it) */
+	pthread_setname_np(ch->thread, "sftp-chan");
 	ch->started = true;
 	*out = ch;
 	return 0;

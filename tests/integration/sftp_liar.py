@@ -10,6 +10,8 @@ modes while the mount runs):
     endless_readdir READDIR is answered by us, never with EOF: one new
                     name per reply, forever
     hold:T          requests of type T (a number) are never answered
+    delay:T:S       replies to requests of type T go out S seconds late
+                    (after replies to later requests)
     split           replies go out one byte per write
     lie:KIND        replies are broken as KIND says (see lie() below)
 """
@@ -80,6 +82,9 @@ def main():
                            stdout=subprocess.PIPE, bufsize=0)
 
     cached = ["pass", 0.0]
+    delayed = set()  # ids of requests whose replies go out late
+    delayed_lock = threading.Lock()
+    late_secs = ["0"]
 
     def mode():
         # looked at again at most every 50 ms: an endless server must
@@ -109,6 +114,13 @@ def main():
             pkt = read_packet(srv.stdout)
             if pkt is None:
                 os._exit(0)
+            with delayed_lock:
+                late = pkt[5:9] in delayed
+                delayed.discard(pkt[5:9])
+            if late:
+                secs = float(late_secs[0])
+                threading.Timer(secs, send, [pkt]).start()
+                continue
             m = mode()
             out_pkts = lie(m[4:], pkt) if m.startswith("lie:") else [pkt]
             if out_pkts is None:
@@ -130,6 +142,10 @@ def main():
         ptype = pkt[4]
         if m.startswith("hold:") and ptype == int(m[5:]):
             continue
+        if m.startswith("delay:") and ptype == int(m.split(":")[1]):
+            late_secs[0] = m.split(":")[2]
+            with delayed_lock:
+                delayed.add(pkt[5:9])
         if m == "endless_readdir" and ptype == READDIR:
             seq += 1
             rid = pkt[5:9]

@@ -174,6 +174,98 @@ class SftpHostile(harness.TestCase):
                         return False
                 harness.wait_for(works, 30, "the mount to work again")
 
+    def test_abandoned_request_leaves_callers_driving(self):
+        """A READ answered after its caller gave up (the mount's timeout
+        passed while the server answered others) completes later as the
+        engine's alone.  Counting it out must not break the count of
+        such requests: the loop would then be woken after every call a
+        caller drove itself, each a hand-off the engine avoids (chan.c).
+        Measured on the loop thread's wake-ups over calls of one
+        thread, before and after."""
+        v = self.mount(timeout=2, connections=1)
+        write_file(os.path.join(self.remote, "f"), b"r" * 8192)
+        write_file(os.path.join(self.remote, "s"), b"s")
+        fd = os.open(v.path("ssh/f"), os.O_RDONLY | os.O_DIRECT)
+        self.addCleanup(os.close, fd)
+        buf = mmap.mmap(-1, 4096)
+        self.addCleanup(buf.close)
+        self.assertEqual(os.preadv(fd, [buf], 0), 4096)
+
+        def loop_wakeups():
+            n = 0
+            for tid in os.listdir("/proc/%d/task" % v.proc.pid):
+                with contextlib.suppress(OSError):
+                    with open("/proc/%d/task/%s/comm" % (v.proc.pid, tid)) as f:
+                        if f.read().strip() != "sftp-chan":
+                            continue
+                    with open("/proc/%d/task/%s/status" % (v.proc.pid, tid)) as f:
+                        for line in f:
+                            if line.startswith("voluntary_ctxt_switches:"):
+                                n += int(line.split()[1])
+            return n
+
+        def wakeups_over_calls():
+            before = loop_wakeups()
+            for _ in range(200):
+                os.stat(v.path("ssh/s"))
+            return loop_wakeups() - before
+        self.assertLess(wakeups_over_calls(), 50)
+        # READ replies 3 s late; stats answered meanwhile make the
+        # READ's miss of its 2 s no dead server: it is abandoned
+        self.set_mode("delay:5:3")
+        stop = threading.Event()
+
+        def stats():
+            while not stop.is_set():
+                with contextlib.suppress(OSError):
+                    os.stat(v.path("ssh/s"))
+                time.sleep(0.05)
+        t = threading.Thread(target=stats)
+        t.start()
+        with self.assertRaises(OSError) as cm:
+            os.preadv(fd, [buf], 0)
+        stop.set()
+        t.join()
+        self.assertIn(cm.exception.errno, (errno.EIO, errno.ETIMEDOUT))
+        self.set_mode("pass")
+        time.sleep(2)  # the late reply came and completed it
+        self.assertEqual(v.mount_info("/ssh")["state"], "connected")
+        self.assertLess(wakeups_over_calls(), 50)
+
+    def test_keepalives_go_while_a_caller_waits(self):
+        """A lone call whose reply is slow (well within the timeout) is
+        waited for by its caller driving the channel itself: keepalives
+        fall due meanwhile and must still go out (chan.c), as they did
+        when the loop alone waited."""
+        relay = SlowRelay(self.sshd.port, 1 << 30)
+        self.addCleanup(relay.close)
+        kh = os.path.join(self.sshd.dir, "known_hosts_relay")
+        with open(kh, "w") as f:
+            f.write(self.sshd.host_key_line().replace(":%d " % self.sshd.port,
+                                                      ":%d " % relay.port))
+        url = ("sftp://%s@127.0.0.1:%d%s?identity=%s&known_hosts=%s&timeout=10"
+               "&keepalive=1&cache_ttl=0&connections=1"
+               % (self.sshd.user, relay.port, self.remote, self.sshd.identity, kh))
+        v = Vfsd([("/ssh", url)], env=vfsd_env(self.sshd.dir)).start()
+        self.addCleanup(v.stop)
+        write_file(os.path.join(self.remote, "f"), b"r" * 8192)
+        fd = os.open(v.path("ssh/f"), os.O_RDONLY | os.O_DIRECT)
+        self.addCleanup(os.close, fd)
+        buf = mmap.mmap(-1, 4096)
+        self.addCleanup(buf.close)
+        self.assertEqual(os.preadv(fd, [buf], 0), 4096)
+        self.set_mode("delay:5:4")  # READ replies 4 s late
+        late = mmap.mmap(-1, 4096)  # (the thread's, left open if it hangs)
+        t, box = in_thread(os.preadv, fd, [late], 4096)
+        time.sleep(0.5)
+        sent = relay.up_bytes
+        time.sleep(2.5)
+        self.assertGreater(relay.up_bytes, sent, "nothing sent in 2.5 s")
+        t.join(20)
+        self.set_mode("pass")
+        self.assertEqual(box[0], 4096)
+        self.assertEqual(late[:4], b"rrrr")
+
     def test_threads_on_one_session_get_their_own_data(self):
         """16 threads of O_DIRECT reads and writes of their own blocks of
         one file, on one session: every read sees what that thread wrote
@@ -266,6 +358,56 @@ class SftpStalls(harness.TestCase):
         self.assertLess(first - resumed, 3.0)
 
 
+    def test_threads_on_one_session_are_answered_promptly(self):
+        """16 threads of O_DIRECT reads and writes (4 KiB to 1 MiB: a
+        pipeline of several requests) and stats, on one session of a
+        server that answers at once: no call waits long.  A caller that
+        drives the channel and stops while others wait must leave their
+        replies to the loop, which must then read them (not its idle
+        timer, 2 s later: a kick of the loop read by the next caller
+        that drove once went unanswered)."""
+        v = Vfsd([("/ssh", self.sshd.url(self.remote, timeout=20, cache_ttl=0,
+                                          connections=1))],
+                 env=vfsd_env(self.sshd.dir)).start()
+        self.addCleanup(v.stop)
+        write_file(os.path.join(self.remote, "img"), b"\0" * (16 << 20))
+        for i in range(16):
+            write_file(os.path.join(self.remote, "s%d" % i), b"s")
+        fd = os.open(v.path("ssh/img"), os.O_RDWR | os.O_DIRECT)
+        self.addCleanup(os.close, fd)
+        end = time.monotonic() + 8
+        slow, errors = [], []
+
+        def worker(tid):
+            rnd = random.Random(tid)
+            buf = mmap.mmap(-1, 1 << 20)
+            while time.monotonic() < end:
+                n = rnd.choice([4096, 65536, 1 << 20])
+                off = rnd.randrange(16) << 20
+                op = rnd.random()
+                t0 = time.monotonic()
+                try:
+                    if op < 0.3:
+                        os.preadv(fd, [memoryview(buf)[:n]], off)
+                    elif op < 0.6:
+                        os.pwritev(fd, [memoryview(buf)[:n]], off)
+                    else:
+                        os.stat(v.path("ssh/s%d" % tid))
+                except OSError as e:
+                    errors.append((tid, e.errno))
+                took = time.monotonic() - t0
+                if took > 1.5:
+                    slow.append((tid, op < 0.6 and n, round(took, 2)))
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+            self.assertFalse(t.is_alive(), "a worker hung")
+        self.assertEqual(errors, [])
+        self.assertEqual(slow, [])
+
+
 
 class SlowRelay:
     """A TCP relay to sshd that passes what the client sends at `rate`
@@ -282,6 +424,7 @@ class SlowRelay:
         self.port = self.lsock.getsockname()[1]
         self.closed = False
         self.socks = []
+        self.up_bytes = 0  # what the client sent so far
         threading.Thread(target=self.serve, daemon=True).start()
 
     def serve(self):
@@ -303,6 +446,7 @@ class SlowRelay:
                     break
                 dst.sendall(data)
                 if slow:
+                    self.up_bytes += len(data)
                     time.sleep(len(data) / self.rate)
         except OSError:
             pass
