@@ -10,13 +10,14 @@
  * waits for) and an eventfd that submitters and failing callers write to.
  *
  * The driver is the loop thread while the channel is busy.  A caller
- * that finds it idle drives the channel itself until its own request
- * completes: a lone metadata call then costs no hand-off to the loop and
- * back (two thread wake-ups, the larger part of a round trip on
- * loopback).  The loop takes over whatever that caller leaves that no
- * one will come back for: replies other threads wait for, asynchronous
- * requests, abandoned ones.  Idle, the loop drives nothing, and wakes
- * every SFTP_CHAN_IDLE_MS to read what the server sent on its own.
+ * that finds it idle, with no other caller waiting, drives the channel
+ * itself until its own request completes: a lone metadata call then
+ * costs no hand-off to the loop and back (two thread wake-ups, the larger
+ * part of a round trip on loopback).  The loop takes over whatever that
+ * caller leaves that no one will come back for: replies other threads
+ * wait for, asynchronous requests, abandoned ones.  Idle, the loop drives
+ * nothing, and wakes every SFTP_CHAN_IDLE_MS to read what the server sent
+ * on its own.
  */
 #include <errno.h>
 #include <poll.h>
@@ -336,11 +337,19 @@ int sftp_chan_wait(struct sftp_chan *ch, struct sftp_req *r, double deadline,
 	while (!r->completed) {
 		int wrc;
 
-		/* no one drives: this caller does, until r is answered */
+		/* No one drives: a lone caller drives, until r is answered.
+		 * With other callers waiting the loop drives for all: a
+		 * caller would hand over at each reply of its own, and each
+		 * hand-over costs the wake-ups driving saves (4 KiB random
+		 * reads at queue depth 16 lost 10-25% that way). */
 		if (ch->driver == SFTP_DRV_NONE && !ch->err) {
-			sftp_drive_own(ch, r, deadline);
-			if (r->completed)
-				break;
+			if (!ch->nwait) {
+				sftp_drive_own(ch, r, deadline);
+				if (r->completed)
+					break;
+			} else if (ch->idle) {
+				sftp_chan_kick(ch);
+			}
 		}
 		ch->nwait++;
 		wrc = pthread_cond_timedwait(&r->waiter->cond, &ch->lock, &at);
