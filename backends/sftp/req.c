@@ -159,16 +159,47 @@ static void sftp_put_handle(struct sftp_buf *b, const struct sftp_handle *h)
 
 /* ---- Attributes ------------------------------------------------------ */
 
-static int sftp_rpc_attrs(struct sftp_conn *c, struct sftp_req *r,
-			  struct sftp_attrs *a)
+/* Send two requests back to back, so that both are answered in one
+ * round trip: 0 once r1 went (*sent2: whether r2 did too), or -errno with
+ * neither sent. */
+static int sftp_send_pair(struct sftp_conn *c, struct sftp_req *r1,
+			  struct sftp_req *r2, bool *sent2)
+{
+	int rc = sftp_req_ready(r1, 0);
+
+	*sent2 = false;
+	if (rc == 0)
+		rc = sftp_req_ready(r2, 0);
+	if (rc == 0)
+		rc = sftp_send(c, r1);
+	if (rc == 0)
+		*sent2 = sftp_send(c, r2) == 0;
+	return rc;
+}
+
+/* Wait for r, sent, and take the attributes of its ATTRS reply. */
+static int sftp_await_attrs(struct sftp_conn *c, struct sftp_req *r,
+			    struct sftp_attrs *a)
 {
 	struct sftp_reply rep;
-	int rc = sftp_rpc(c, r);
+	int rc = sftp_await(c, r);
 
 	if (rc == 0)
 		rc = sftp_reply(c, r, SFTP_ATTRS, &rep);
 	if (rc == 0)
 		*a = rep.u.attrs;
+	return rc;
+}
+
+static int sftp_rpc_attrs(struct sftp_conn *c, struct sftp_req *r,
+			  struct sftp_attrs *a)
+{
+	int rc = sftp_req_ready(r, r->data_len);
+
+	if (rc == 0)
+		rc = sftp_send(c, r);
+	if (rc == 0)
+		rc = sftp_await_attrs(c, r, a);
 	sftp_req_put(c->chan, r);
 	return rc;
 }
@@ -190,7 +221,6 @@ int sftp_r_lstat_pair(struct sftp_conn *c, const char *rpath,
 {
 	struct sftp_req *r1 = sftp_req_begin(SFTP_LSTAT);
 	struct sftp_req *r2 = sftp_req_begin(SFTP_LSTAT);
-	struct sftp_reply rep;
 	bool sent2 = false;
 	int rc;
 
@@ -201,28 +231,11 @@ int sftp_r_lstat_pair(struct sftp_conn *c, const char *rpath,
 	}
 	sftp_put_cstr(&r1->pkt, rpath);
 	sftp_put_cstr(&r2->pkt, rpath2);
-	rc = sftp_req_ready(r1, 0);
+	rc = sftp_send_pair(c, r1, r2, &sent2);
 	if (rc == 0)
-		rc = sftp_req_ready(r2, 0);
-	if (rc == 0)
-		rc = sftp_send(c, r1);
-	if (rc)
-		goto out;
-	sent2 = sftp_send(c, r2) == 0;
-	rc = sftp_await(c, r1);
-	if (rc == 0)
-		rc = sftp_reply(c, r1, SFTP_ATTRS, &rep);
-	if (rc == 0)
-		*a = rep.u.attrs;
-	if (sent2) {
-		int src = sftp_await(c, r2);
-
-		if (src == 0)
-			src = sftp_reply(c, r2, SFTP_ATTRS, &rep);
-		if (src == 0)
-			*a2 = rep.u.attrs;
-		*rc2 = src;
-	}
+		rc = sftp_await_attrs(c, r1, a);
+	if (sent2)
+		*rc2 = sftp_await_attrs(c, r2, a2);
 out:
 	sftp_req_put(c->chan, r1);
 	sftp_req_put(c->chan, r2);
@@ -307,8 +320,8 @@ int sftp_r_open_lstat(struct sftp_conn *c, const char *rpath, uint32_t pflags,
 	struct sftp_req *ro = sftp_req_begin(SFTP_OPEN);
 	struct sftp_req *rs = sftp_req_begin(SFTP_LSTAT);
 	struct sftp_reply rep;
-	int rc = 0, src;
 	bool sent_s = false;
+	int rc = 0;
 
 	*arc = -EIO;
 	if (!ro || !rs) {
@@ -319,15 +332,9 @@ int sftp_r_open_lstat(struct sftp_conn *c, const char *rpath, uint32_t pflags,
 	sftp_put_u32(&ro->pkt, pflags);
 	sftp_put_attrs(&ro->pkt, na);
 	sftp_put_cstr(&rs->pkt, rpath);
-	rc = sftp_req_ready(ro, 0);
-	if (rc == 0)
-		rc = sftp_req_ready(rs, 0);
-	if (rc == 0)
-		rc = sftp_send(c, ro);
+	rc = sftp_send_pair(c, ro, rs, &sent_s);
 	if (rc)
 		goto out;
-	/* the LSTAT right behind it: one round trip for both */
-	sent_s = sftp_send(c, rs) == 0;
 	rc = sftp_await(c, ro);
 	if (rc == 0)
 		rc = sftp_reply(c, ro, SFTP_HANDLE, &rep);
@@ -335,14 +342,8 @@ int sftp_r_open_lstat(struct sftp_conn *c, const char *rpath, uint32_t pflags,
 		h->len = (uint16_t)rep.u.handle.len;
 		memcpy(h->h, rep.u.handle.h, rep.u.handle.len);
 	}
-	if (sent_s) {
-		src = sftp_await(c, rs);
-		if (src == 0)
-			src = sftp_reply(c, rs, SFTP_ATTRS, &rep);
-		if (src == 0)
-			*a = rep.u.attrs;
-		*arc = src;
-	}
+	if (sent_s)
+		*arc = sftp_await_attrs(c, rs, a);
 	if (rc == 0 && !sent_s && !c->broken)
 		*arc = sftp_r_fstat(c, h, a);
 out:
