@@ -844,6 +844,13 @@ static int sftp_drive_turn(struct sftp_chan *ch)
 	return libssh2_poll_channel_read(ch->ch, 0) ? 1 : 0;
 }
 
+/* Something for the driver came in since its turn began: a submission,
+ * an abandoned request, a failure or a stop.  Called with the lock. */
+static bool sftp_work_came_locked(struct sftp_chan *ch)
+{
+	return ch->subq || ch->nabandon || ch->err || ch->stop;
+}
+
 /*
  * The driver sleeps until the socket is ready in the directions libssh2
  * waits for, a kick, or timeout_ms; at once if work came in since its
@@ -856,7 +863,7 @@ static void sftp_drive_sleep(struct sftp_chan *ch, int timeout_ms)
 	int dirs, rc, err = 0;
 
 	pthread_mutex_lock(&ch->lock);
-	if (ch->subq || ch->nabandon || ch->err || ch->stop) {
+	if (sftp_work_came_locked(ch)) {
 		pthread_mutex_unlock(&ch->lock);
 		return;
 	}
@@ -988,8 +995,7 @@ static void *sftp_chan_loop(void *arg)
 		if (rc == 0 && (timeout < 0 || timeout > SFTP_CHAN_IDLE_MS))
 			timeout = SFTP_CHAN_IDLE_MS;
 		pthread_mutex_lock(&ch->lock);
-		if (rc == 0 &&
-		    (ch->subq || ch->nabandon || ch->err || ch->stop)) {
+		if (rc == 0 && sftp_work_came_locked(ch)) {
 			pthread_mutex_unlock(&ch->lock);
 			continue;
 		}
