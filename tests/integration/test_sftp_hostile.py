@@ -44,6 +44,17 @@ def in_thread(fn, *args):
     return t, box
 
 
+def run_workers(test, fn, n, timeout):
+    """fn(0) .. fn(n-1) in n threads at once; fails test if one has not
+    ended after timeout seconds."""
+    threads = [threading.Thread(target=fn, args=(i,), daemon=True) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+        test.assertFalse(t.is_alive(), "a worker hung")
+
+
 @unittest.skipUnless(have_sshd() and os.path.exists("/usr/lib/openssh/sftp-server"),
                      "needs OpenSSH's sshd and sftp-server")
 class SftpHostile(harness.TestCase):
@@ -298,12 +309,7 @@ class SftpHostile(harness.TestCase):
                             errors.append((tid, blk, rbuf[:16], want[:16]))
             except Exception as e:  # noqa: BLE001 (reported below)
                 errors.append((tid, repr(e)))
-        threads = [threading.Thread(target=worker, args=(i,)) for i in range(16)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(120)
-            self.assertFalse(t.is_alive(), "a worker hung")
+        run_workers(self, worker, 16, 120)
         self.assertEqual(errors, [])
 
 
@@ -398,12 +404,7 @@ class SftpStalls(harness.TestCase):
                 took = time.monotonic() - t0
                 if took > 1.5:
                     slow.append((tid, op < 0.6 and n, round(took, 2)))
-        threads = [threading.Thread(target=worker, args=(i,)) for i in range(16)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
-            self.assertFalse(t.is_alive(), "a worker hung")
+        run_workers(self, worker, 16, 60)
         self.assertEqual(errors, [])
         self.assertEqual(slow, [])
 
@@ -500,11 +501,7 @@ class SftpSlowLink(harness.TestCase):
                 results[tid] = ("ok", time.monotonic() - t0)
             except OSError as e:
                 results[tid] = (e.errno, time.monotonic() - t0)
-        threads = [threading.Thread(target=writer, args=(i,)) for i in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        run_workers(self, writer, 8, 60)
         self.assertEqual(len(results), 8)
         for tid, (res, secs) in results.items():
             self.assertIn(res, ("ok", errno.ETIMEDOUT, errno.EIO), tid)
