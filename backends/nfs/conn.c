@@ -36,30 +36,40 @@ void nfsb_wait_done(struct nfsb_wait *w, int err)
 }
 
 /*
- * Run the context's event loop until every request counted in `w` has
- * completed or the deadline passes.  Returns 0, or -ETIMEDOUT/-EIO when
- * the context is unusable (the caller must destroy it before its frame,
- * which the callbacks point into, goes away).
+ * Run the context's event loop (and its wire's, if it has requests
+ * pending) until every request counted in `w` has completed or the
+ * deadline passes.  Returns 0, or -ETIMEDOUT/-EIO when the context is
+ * unusable (the caller must destroy it before its frame, which the
+ * callbacks point into, goes away).
  */
-static int nfsb_drive(struct nfs_context *nfs, struct nfsb_wait *w,
-		      double deadline)
+static int nfsb_drive(struct nfs_context *nfs, struct nfsb_wire *wire,
+		      struct nfsb_wait *w, double deadline)
 {
 	while (w->pending > 0) {
-		struct pollfd pfd;
+		struct pollfd pfd[2];
 		double left = deadline - vfs_mono_s();
+		nfds_t n = 1;
 		int ms;
 
 		if (left <= 0)
 			return -ETIMEDOUT;
 		ms = left > 0.1 ? 100 : (int)(left * 1000) + 1;
-		pfd.fd = nfs_get_fd(nfs);
-		pfd.events = (short)nfs_which_events(nfs);
-		pfd.revents = 0;
-		if (pfd.fd < 0)
+		pfd[0].fd = nfs_get_fd(nfs);
+		pfd[0].events = (short)nfs_which_events(nfs);
+		pfd[0].revents = 0;
+		if (pfd[0].fd < 0)
 			return -EIO;
-		if (poll(&pfd, 1, ms) < 0 && errno != EINTR)
+		if (nfsb_wire_busy(wire)) {
+			pfd[1].fd = nfsb_wire_fd(wire);
+			pfd[1].events = nfsb_wire_events(wire);
+			pfd[1].revents = 0;
+			n = 2;
+		}
+		if (poll(pfd, n, ms) < 0 && errno != EINTR)
 			return -EIO;
-		if (nfs_service(nfs, pfd.revents) < 0)
+		if (nfs_service(nfs, pfd[0].revents) < 0)
+			return -EIO;
+		if (n == 2 && nfsb_wire_service(wire, pfd[1].revents) < 0)
 			return -EIO;
 	}
 	return 0;
@@ -120,7 +130,7 @@ int nfsb_connect(struct nfsb_mount *m, double deadline,
 		w.pending = 0;
 		w.err = -EIO;
 	}
-	ret = nfsb_drive(nfs, &w, deadline);
+	ret = nfsb_drive(nfs, NULL, &w, deadline);
 	if (ret == 0)
 		ret = w.err;
 	if (ret < 0) {
@@ -179,6 +189,7 @@ int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op)
 		return ret;
 	op->idx = co.idx;
 	op->nfs = co.conn;
+	op->wire = m->wires ? m->wires[co.idx] : NULL;
 	op->deadline = co.deadline;
 	op->caller_dl = co.caller_dl;
 	return 0;
@@ -205,14 +216,17 @@ void nfsb_put(struct nfsb_op *op)
 }
 
 /*
- * A broken context dies at once, while the frame of the caller that queued
- * its requests is alive: destroying runs the callbacks of every request
- * still queued (with a cancel status), and those point into that frame.
+ * A broken context dies at once, with its wire, while the frame of the
+ * caller that queued its requests is alive: destroying runs the callbacks
+ * of every request still queued (with a cancel status), and those point
+ * into that frame.
  * nfsb_put() then forgets the connection.
  */
 static void nfsb_kill(struct nfsb_op *op)
 {
 	op->dead = true;
+	if (op->wire)
+		nfsb_wire_reset(op->wire);
 	nfs_destroy_context(op->nfs);
 	op->nfs = NULL;
 }
@@ -232,7 +246,7 @@ void nfsb_drop(struct nfsb_op *op)
 int nfsb_finish(struct nfsb_op *op, struct nfsb_wait *w)
 {
 	bool sent = w->pending > 0;
-	int ret = nfsb_drive(op->nfs, w, op->deadline);
+	int ret = nfsb_drive(op->nfs, op->wire, w, op->deadline);
 
 	if (ret < 0) {
 		const char *e = nfs_get_error(op->nfs);

@@ -18,6 +18,7 @@
  *   call.c    one request start to finish (nfsb_call)
  *   v4.c      our own NFSv4 COMPOUNDs where libnfs 4.0.0 falls short
  *   wb.c      write-behind: the sender of the core (remote/wb.h)
+ *   wire.c    NFSv4 WRITEs on a connection of our own beside a context
  *
  * Every libnfs call of vfsd is in these files.  Nothing here is visible to
  * the rest of vfsd: the backend exports only nfs_ops.
@@ -74,8 +75,7 @@ static inline struct nfs_fh *nfsb_rawfh(struct nfsfh *fh, int max)
 	return raw;
 }
 
-#define NFSB_V3_FHSIZE        64   /* RFC 1813: NFS3_FHSIZE */
-#define NFSB_V4_WMAX          3584 /* below the 4 KiB libnfs 4.0.0 encodes */
+#define NFSB_V3_FHSIZE        64            /* RFC 1813: NFS3_FHSIZE */
 #define NFSB_CHUNK_MAX        (1024 * 1024) /* libnfs's own clamp */
 /* the reconnect backoff (backends/remote/pool.h) */
 #define NFSB_BACKOFF_FIRST_MS 1000
@@ -99,6 +99,7 @@ struct nfsb_mount {
 	double cache_ttl;
 	bool root_user;        /* chown new files to the caller */
 	uid_t auth_uid;        /* owner the server gives what we make */
+	gid_t auth_gid;        /* the AUTH_SYS gid we send */
 	size_t rsize, wsize;   /* per-RPC data sizes */
 	unsigned long namemax; /* longest name, asked once at
 				* mount (nfsb_namemax) */
@@ -118,6 +119,9 @@ struct nfsb_mount {
 	 * sender of it (wb.c) */
 	struct remote_wb *wbq;
 	struct nfsb_wb *wb;
+	/* NFSv4: the wire of each pool slot (wire.c), used by whoever has
+	 * the slot checked out; NULL for NFSv3 */
+	struct nfsb_wire **wires;
 
 	/* atomic: a READ answered with more than it asked was logged (io.c) */
 	bool read_overrun_logged;
@@ -173,6 +177,7 @@ struct nfsb_op {
 	struct nfsb_mount *m;
 	int idx;
 	struct nfs_context *nfs;
+	struct nfsb_wire *wire; /* NFSv4: the context's WRITE connection */
 	double deadline;
 	bool dead;      /* transport failed: destroy at checkin */
 	bool timed_out; /* ... the server did not answer in time */
@@ -417,6 +422,11 @@ int nfsb_take_err(struct nfsb_file *nf);
  * (UNSTABLE, DATA_SYNC, FILE_SYNC).  Non-zero if it could not be queued. */
 int nfsb_start_write(struct nfsb_op *op, struct nfsb_file *nf,
 		     struct nfsb_chunk *c, int stable);
+/* A WRITE reply for chunk c: `count` bytes written, UNSTABLE or not, the
+ * server's write verifier (compared with that of the file's uncommitted
+ * data). */
+void nfsb_note_write(struct nfsb_chunk *c, size_t count, bool unstable,
+		     const char *verf);
 
 /* ---- wb.c ----------------------------------------------------------- */
 
@@ -435,6 +445,35 @@ void nfsb_wb_drain(struct nfsb_file *nf);
 void nfsb_wb_drain_path(struct nfsb_mount *m, const char *full);
 /* Both: nf's own queue, then that of every handle of the same file. */
 void nfsb_wb_drain_file(struct nfsb_file *nf);
+
+/* ---- wire.c -------------------------------------------------------- */
+
+/* A wire that sends AUTH_SYS uid/gid; not connected until its first
+ * WRITE.  NULL: out of memory.  The caller owns it (nfsb_wire_free). */
+struct nfsb_wire *nfsb_wire_new(uint32_t uid, uint32_t gid);
+void nfsb_wire_free(struct nfsb_wire *wi);
+/*
+ * Queue PUTFH(nf) + WRITE of chunk c (its data is sent from c->buf, which
+ * must live until the request completes), connecting first (by `deadline`)
+ * to the peer of the libnfs context's socket ctx_fd if not connected.  The
+ * reply completes c like nfsb_cb_write4 (nfsb_note_write, then
+ * nfsb_wait_done(c->w)); a request the connection lost completes with
+ * -EFAULT (a transport error).  Non-zero if it could not be queued (no
+ * completion comes).
+ */
+int nfsb_wire_write(struct nfsb_wire *wi, int ctx_fd, double deadline,
+		    const struct nfsb_file *nf, struct nfsb_chunk *c,
+		    int stable);
+/* Requests are pending: poll nfsb_wire_fd for nfsb_wire_events and pass
+ * the result to nfsb_wire_service (< 0: the connection failed; reset it). */
+bool nfsb_wire_busy(const struct nfsb_wire *wi);
+int nfsb_wire_fd(const struct nfsb_wire *wi);
+short nfsb_wire_events(const struct nfsb_wire *wi);
+int nfsb_wire_service(struct nfsb_wire *wi, short revents);
+/* Close the connection with a reset (no queued byte leaves after) and
+ * complete every pending request with -EFAULT, now: their chunks must
+ * still be alive. */
+void nfsb_wire_reset(struct nfsb_wire *wi);
 
 /* ---- v4.c ---------------------------------------------------------- */
 

@@ -2,7 +2,8 @@
 /*
  * io.c - reads and writes: a request split into chunks that are all in
  * flight at once, WRITE through the raw RPC API (v3) or our own COMPOUND
- * (v4) so that every reply's verifier is checked, the file's sticky error.
+ * on our own connection (v4, wire.c) so that every reply's verifier is
+ * checked, the file's sticky error.
  */
 #include "backends/nfs/internal.h"
 
@@ -224,8 +225,8 @@ out:
 
 /* A WRITE reply for `c`: compare its verifier with the one of the file's
  * uncommitted data. */
-static void nfsb_note_write(struct nfsb_chunk *c, size_t count, bool unstable,
-			    const char *verf)
+void nfsb_note_write(struct nfsb_chunk *c, size_t count, bool unstable,
+		     const char *verf)
 {
 	struct nfsb_file *nf = c->nf;
 
@@ -264,22 +265,6 @@ static void nfsb_cb_write3(struct rpc_context *rpc, int status, void *data,
 	nfsb_wait_done(c->w, err);
 }
 
-static void nfsb_cb_write4(struct rpc_context *rpc, int status, void *data,
-			   void *priv)
-{
-	struct nfsb_chunk *c = priv;
-	nfs_resop4 rr, *r = &rr;
-	int err = nfsb_v4_res(status, data, r);
-
-	if (err == 0) {
-		WRITE4resok *ok = &r->nfs_resop4_u.opwrite.WRITE4res_u.resok4;
-
-		nfsb_note_write(c, ok->count, ok->committed == UNSTABLE4,
-				ok->writeverf);
-	}
-	nfsb_wait_done(c->w, err);
-}
-
 /* Start the WRITE of one chunk; `stable` is 0, 1 or 2 (UNSTABLE,
  * DATA_SYNC, FILE_SYNC: the same values in v3 and v4). */
 int nfsb_start_write(struct nfsb_op *op, struct nfsb_file *nf,
@@ -301,17 +286,10 @@ int nfsb_start_write(struct nfsb_op *op, struct nfsb_file *nf,
 		a.data.data_val = c->buf;
 		return rpc_nfs3_write_async(nfs_get_rpc_context(op->nfs),
 					    nfsb_cb_write3, &a, c);
-	} else {
-		nfs_argop4 tail;
-
-		memset(&tail, 0, sizeof(tail));
-		tail.argop = OP_WRITE;
-		tail.nfs_argop4_u.opwrite.offset = (offset4)c->off;
-		tail.nfs_argop4_u.opwrite.stable = stable;
-		tail.nfs_argop4_u.opwrite.data.data_len = (u_int)c->want;
-		tail.nfs_argop4_u.opwrite.data.data_val = c->buf;
-		return nfsb_v4_fhop(op, nf, &tail, nfsb_cb_write4, c);
 	}
+	/* libnfs 4.0.0 cannot encode a WRITE of 4 KiB or more: wire.c */
+	return nfsb_wire_write(op->wire, nfs_get_fd(op->nfs), op->deadline, nf,
+			       c, stable);
 }
 
 /* One chunk's WRITE, for nfsb_call_on. */

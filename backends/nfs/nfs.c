@@ -40,7 +40,9 @@
  *  - nfs4_compound_async() encodes into a fixed 4 KiB buffer that ignores
  *    the WRITE payload ("ZDR error: Failed to encode COMPOUND4args" for
  *    4 KiB and more; fixed upstream after 4.0 by an allocation hint), so v4
- *    writes are sent in NFSB_V4_WMAX chunks, all in flight together.
+ *    WRITEs are encoded by us and sent on a connection of our own beside
+ *    each context, from the caller's buffer (wire.c), at the server's
+ *    wtmax like v3's.
  *  - O_CREAT|O_EXCL opens use EXCLUSIVE4, whose verifier the server keeps
  *    in atime/mtime (RFC 7530 16.16.5: the client must follow with a
  *    SETATTR, which libnfs does not send): hence the year-2106 mtimes and a
@@ -114,9 +116,13 @@ static const struct vfs_opt_spec nfs_opts[] = {
 static void nfsb_free(struct nfsb_mount *m)
 {
 	nfsb_wb_stop(m);
-	for (size_t i = 0; i < m->slots.n; i++)
+	for (size_t i = 0; i < m->slots.n; i++) {
 		if (m->slots.slot[i].conn)
 			nfs_destroy_context(m->slots.slot[i].conn);
+		if (m->wires)
+			nfsb_wire_free(m->wires[i]);
+	}
+	free(m->wires);
 	remote_slots_free(&m->slots);
 	remote_cache_free(m->cache);
 	pthread_mutex_destroy(&m->open_lock);
@@ -313,6 +319,27 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 		goto err_free;
 	}
 
+	m->auth_gid =
+		vfs_opts_get(opts, "gid")
+			? (gid_t)strtoul(vfs_opts_get(opts, "gid"), NULL, 10)
+			: getegid();
+	if (m->version == 4) {
+		m->wires = calloc(m->slots.n, sizeof(*m->wires));
+		for (size_t i = 0; m->wires && i < m->slots.n; i++) {
+			m->wires[i] = nfsb_wire_new(m->auth_uid, m->auth_gid);
+			if (!m->wires[i]) {
+				ret = vfs_error_set(err, ENOMEM,
+						    "%s: out of memory",
+						    m->display);
+				goto err_free;
+			}
+		}
+		if (!m->wires) {
+			ret = vfs_error_set(err, ENOMEM, "%s: out of memory",
+					    m->display);
+			goto err_free;
+		}
+	}
 	ret = nfsb_first_connect(m, url, opts, &nfs, err);
 	if (ret < 0)
 		goto err_free;
@@ -326,8 +353,6 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 		m->rsize = NFSB_CHUNK_MAX;
 	if (m->wsize > NFSB_CHUNK_MAX)
 		m->wsize = NFSB_CHUNK_MAX;
-	if (m->version == 4 && m->wsize > NFSB_V4_WMAX)
-		m->wsize = NFSB_V4_WMAX;
 
 	/* The part of the path below the export must be a directory. */
 	ret = nfsb_get(m, 0, &op);

@@ -58,7 +58,8 @@ struct nfsb_wb {
 	int evfd;      /* wakes the thread */
 	pthread_t thread;
 	struct nfs_context *nfs;
-	double progress; /* last reply, or send into an idle pipe */
+	struct nfsb_wire *wire; /* NFSv4: the context's WRITE connection */
+	double progress;        /* last reply, or send into an idle pipe */
 };
 
 static struct nfsb_file *nfsb_wb_file(const struct remote_wb_file *wf)
@@ -159,6 +160,8 @@ static void nfsb_wb_kill(struct nfsb_mount *m, struct nfsb_wb *wb,
 			     m->display,
 			     timed_out ? "no answer in time" : "socket error");
 	pthread_mutex_unlock(&m->lock);
+	if (wb->wire)
+		nfsb_wire_reset(wb->wire);
 	nfs_destroy_context(wb->nfs);
 	wb->nfs = NULL;
 	for (struct nfsb_wjob *j = wb->flight; j; j = j->next) {
@@ -254,9 +257,9 @@ static void *nfsb_wb_main(void *arg)
 	struct nfsb_wb *wb = m->wb;
 
 	for (;;) {
-		struct nfsb_op op = {.m = m, .idx = -1};
+		struct nfsb_op op = {.m = m, .idx = -1, .wire = wb->wire};
 		struct remote_wjob *job;
-		struct pollfd pfd[2];
+		struct pollfd pfd[3];
 		int npfd = 1, ms;
 
 		/* what may go now joins the flight, in order */
@@ -272,6 +275,9 @@ static void *nfsb_wb_main(void *arg)
 		if (nfsb_wb_unsent(wb) && !wb->nfs && !nfsb_wb_connect(m, wb))
 			continue;
 		op.nfs = wb->nfs;
+		/* a WRITE on the wire goes by the mount's timeout: nothing
+		 * waits for it but the job (its staleness is judged below) */
+		op.deadline = vfs_mono_s() + m->timeout;
 		if (wb->rpcs == 0)
 			wb->progress = vfs_mono_s(); /* into an idle pipe */
 		/* send as much as may be in flight */
@@ -286,6 +292,13 @@ static void *nfsb_wb_main(void *arg)
 				.events = (short)nfs_which_events(wb->nfs),
 			};
 			npfd = 2;
+			if (nfsb_wire_busy(wb->wire)) {
+				pfd[2] = (struct pollfd){
+					.fd = nfsb_wire_fd(wb->wire),
+					.events = nfsb_wire_events(wb->wire),
+				};
+				npfd = 3;
+			}
 		}
 		/* libnfs checks its timers only in nfs_service() */
 		ms = wb->flight ? 100 : -1;
@@ -302,9 +315,11 @@ static void *nfsb_wb_main(void *arg)
 
 		for (struct nfsb_wjob *j = wb->flight; j; j = j->next)
 			before += j->w.pending;
-		failed =
-			npfd == 2 && (pfd[1].fd < 0 ||
-				      nfs_service(wb->nfs, pfd[1].revents) < 0);
+		failed = npfd >= 2 &&
+			 (pfd[1].fd < 0 ||
+			  nfs_service(wb->nfs, pfd[1].revents) < 0 ||
+			  (npfd == 3 &&
+			   nfsb_wire_service(wb->wire, pfd[2].revents) < 0));
 		for (struct nfsb_wjob *j = wb->flight; j; j = j->next)
 			after += j->w.pending;
 		if (after < before)
@@ -396,6 +411,13 @@ int nfsb_wb_init(struct nfsb_mount *m)
 		goto err_free;
 	}
 	wb->ftail = &wb->flight;
+	if (m->version == 4) {
+		wb->wire = nfsb_wire_new(m->auth_uid, m->auth_gid);
+		if (!wb->wire) {
+			ret = -ENOMEM;
+			goto err_close;
+		}
+	}
 	m->wb = wb;
 	ret = remote_wb_new(&m->wbq, &nfsb_wb_ops, m, 0, NFSB_WB_WINDOW, 0);
 	if (ret < 0)
@@ -410,6 +432,7 @@ err_queue:
 	remote_wb_free(m->wbq);
 	m->wbq = NULL;
 err_close:
+	nfsb_wire_free(wb->wire);
 	close(wb->evfd);
 	m->wb = NULL;
 err_free:
@@ -429,6 +452,7 @@ void nfsb_wb_stop(struct nfsb_mount *m)
 	m->wbq = NULL;
 	if (wb->nfs)
 		nfs_destroy_context(wb->nfs);
+	nfsb_wire_free(wb->wire);
 	close(wb->evfd);
 	free(wb);
 	m->wb = NULL;

@@ -27,6 +27,12 @@ for replies a real server would not send on demand:
                                        create3_reply(handle=False))) as r:
         r.rewritten                 # how many replies were changed
 
+Every call passed on is noted in `calls`, as (program, version,
+procedure, payload length, NFSv4 operations as far as compound_ops walks
+them):
+
+    [c for c in r.calls if OP4_WRITE in c[4]]   # the WRITEs that went by
+
 Threads in this process; stop() (or the harness's cleanups) closes the
 listener and every relayed connection.
 """
@@ -52,6 +58,7 @@ NFSPROC4_COMPOUND = 1
 NFS3ERR_JUKEBOX = 10008
 OP4_CLOSE = 4
 OP4_OPEN = 18
+OP4_WRITE = 38
 
 
 def proc_is(version, proc):
@@ -171,6 +178,7 @@ class RpcRelay:
         self.rewrite = rewrite
         self.rewritten = 0
         self._rewrite_xids = set()
+        self.calls = []
         self._socks = []
         self._lock = threading.Lock()
         self._ls = None
@@ -270,6 +278,12 @@ class RpcRelay:
                             prog, vers, proc, payload):
                         with self._lock:
                             self._rewrite_xids.add(_xid)
+                    if mtype == 0:
+                        ops = (tuple(compound_ops(payload))
+                               if (prog, vers, proc) == (NFS_PROGRAM, 4, NFSPROC4_COMPOUND)
+                               else ())
+                        with self._lock:
+                            self.calls.append((prog, vers, proc, len(payload), ops))
                 dst.sendall(raw)
         except (OSError, EOFError):
             pass
