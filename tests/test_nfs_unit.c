@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -658,6 +659,290 @@ START_TEST(test_read_reply_longer_than_asked)
 }
 END_TEST
 
+/* ---- wire.c against a scripted server ------------------------------------ */
+
+struct wire_rig {
+	int ls, ctx, ctx_srv, srv;
+	struct nfsb_wire *wi;
+	struct nfsb_file nf;
+	struct nfsb_wait w;
+	struct nfsb_chunk c;
+	char data[5];
+};
+
+/* A listener, a "context" socket connected to it (what the wire copies its
+ * peer from) and the wire's first WRITE, accepted as rig->srv. */
+static void wire_rig_start(struct wire_rig *r)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sa);
+
+	memset(r, 0, sizeof(*r));
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	r->ls = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_eq(bind(r->ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(r->ls, 4), 0);
+	ck_assert_int_eq(getsockname(r->ls, (struct sockaddr *)&sa, &len), 0);
+	r->ctx = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_eq(connect(r->ctx, (struct sockaddr *)&sa, sizeof(sa)),
+			 0);
+	r->ctx_srv = accept(r->ls, NULL, NULL);
+	r->srv = -1;
+	r->wi = nfsb_wire_new(1000, 100);
+	ck_assert_ptr_nonnull(r->wi);
+	pthread_mutex_init(&r->nf.lock, NULL);
+	memcpy(r->nf.fh4, "FH-ABCDEF", 9);
+	r->nf.fh4_len = 9;
+	memcpy(r->data, "hello", 5);
+}
+
+static void wire_rig_stop(struct wire_rig *r)
+{
+	nfsb_wire_free(r->wi);
+	pthread_mutex_destroy(&r->nf.lock);
+	close(r->ctx);
+	close(r->ctx_srv);
+	if (r->srv >= 0)
+		close(r->srv);
+	close(r->ls);
+}
+
+static void read_full(int fd, void *buf, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t k = read(fd, (char *)buf + got, n - got);
+
+		ck_assert_int_gt(k, 0);
+		got += (size_t)k;
+	}
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Queue a WRITE of "hello" at 2^32 + 7 and read it on the server side:
+ * its xid.  The call is checked byte by byte where it matters. */
+static uint32_t wire_send(struct wire_rig *r)
+{
+	unsigned char mark[4], rec[512];
+	size_t len;
+
+	nfsb_wait_init(&r->w);
+	r->c = (struct nfsb_chunk){
+		.w = &r->w,
+		.nf = &r->nf,
+		.buf = r->data,
+		.want = 5,
+		.off = (off_t)(1ull << 32) + 7,
+	};
+	r->w.pending = 1;
+	ck_assert_int_eq(nfsb_wire_write(r->wi, r->ctx, vfs_mono_s() + 5,
+					 &r->nf, &r->c, 0),
+			 0);
+	if (r->srv < 0)
+		r->srv = accept(r->ls, NULL, NULL);
+	ck_assert_int_ge(r->srv, 0);
+	read_full(r->srv, mark, 4);
+	ck_assert(mark[0] & 0x80); /* one fragment */
+	len = be32(mark) & 0x7fffffff;
+	ck_assert_uint_le(len, sizeof(rec));
+	read_full(r->srv, rec, len);
+	ck_assert_uint_eq(be32(rec + 4), 0);       /* CALL */
+	ck_assert_uint_eq(be32(rec + 12), 100003); /* NFS */
+	ck_assert_uint_eq(be32(rec + 16), 4);
+	ck_assert_uint_eq(be32(rec + 20), 1); /* COMPOUND */
+	/* the data, padded to 4, ends the record; before it its length,
+	 * the stable flag and the 64-bit offset */
+	ck_assert_uint_eq(len % 4, 0);
+	ck_assert(memcmp(rec + len - 8, "hello\0\0\0", 8) == 0);
+	ck_assert_uint_eq(be32(rec + len - 12), 5);
+	ck_assert_uint_eq(be32(rec + len - 16), 0);
+	ck_assert_uint_eq(be32(rec + len - 20), 7);
+	ck_assert_uint_eq(be32(rec + len - 24), 1);
+	return be32(rec);
+}
+
+static unsigned char *put32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+	return p + 4;
+}
+
+/* A record (mark included) answering xid: the COMPOUND's status and, if
+ * `results`, PUTFH and WRITE results (count 5, UNSTABLE4). */
+static size_t wire_reply(unsigned char *buf, uint32_t xid, uint32_t status,
+			 bool results)
+{
+	unsigned char *p = buf + 4;
+
+	p = put32(p, xid);
+	p = put32(p, 1); /* REPLY */
+	p = put32(p, 0); /* accepted */
+	p = put32(p, 0); /* AUTH_NONE verifier */
+	p = put32(p, 0);
+	p = put32(p, 0); /* SUCCESS */
+	p = put32(p, status);
+	p = put32(p, 0); /* tag */
+	if (results) {
+		p = put32(p, 2);
+		p = put32(p, OP_PUTFH);
+		p = put32(p, NFS4_OK);
+		p = put32(p, OP_WRITE);
+		p = put32(p, NFS4_OK);
+		p = put32(p, 5);
+		p = put32(p, UNSTABLE4);
+		memcpy(p, "VERIFIER", 8);
+		p += 8;
+	} else {
+		p = put32(p, 0);
+	}
+	put32(buf, 0x80000000u | (uint32_t)(p - buf - 4));
+	return (size_t)(p - buf);
+}
+
+/* Service the wire until the chunk completed or 2 s passed: the last
+ * nfsb_wire_service() result. */
+static int wire_run(struct wire_rig *r)
+{
+	double until = vfs_mono_s() + 2;
+	int ret = 0;
+
+	while (r->w.pending && vfs_mono_s() < until) {
+		struct pollfd pfd = {.fd = nfsb_wire_fd(r->wi),
+				     .events = nfsb_wire_events(r->wi)};
+
+		poll(&pfd, 1, 50);
+		ret = nfsb_wire_service(r->wi, pfd.revents);
+		if (ret < 0)
+			break;
+	}
+	return ret;
+}
+
+/* What a server answers, sane or not, ends as a result, a transport
+ * failure or a broken stream; never a crash, a hang or a request matched
+ * to another's reply. */
+START_TEST(test_wire_replies)
+{
+	struct wire_rig r;
+	unsigned char buf[256];
+	uint32_t xid;
+	size_t n;
+
+	wire_rig_start(&r);
+
+	/* a good reply, written one byte at a time */
+	xid = wire_send(&r);
+	n = wire_reply(buf, xid, NFS4_OK, true);
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_int_eq(write(r.srv, buf + i, 1), 1);
+		ck_assert_int_eq(nfsb_wire_service(r.wi, POLLIN), 0);
+		usleep(200);
+	}
+	ck_assert_int_eq(wire_run(&r), 0);
+	ck_assert_int_eq(r.w.pending, 0);
+	ck_assert_int_eq(r.w.err, 0);
+	ck_assert_uint_eq(r.c.got, 5);
+	ck_assert(r.c.unstable);
+	ck_assert(memcmp(r.nf.verf, "VERIFIER", 8) == 0);
+
+	/* a reply to no request of ours is dropped; the right one
+	 * completes */
+	xid = wire_send(&r);
+	n = wire_reply(buf, xid + 1000, NFS4_OK, true);
+	ck_assert_int_eq(write(r.srv, buf, n), (ssize_t)n);
+	ck_assert_int_eq(wire_run(&r), 0);
+	ck_assert_int_eq(r.w.pending, 1);
+	n = wire_reply(buf, xid, NFS4_OK, true);
+	ck_assert_int_eq(write(r.srv, buf, n), (ssize_t)n);
+	ck_assert_int_eq(wire_run(&r), 0);
+	ck_assert_int_eq(r.w.pending, 0);
+	ck_assert_int_eq(r.w.err, 0);
+
+	/* the server's error */
+	xid = wire_send(&r);
+	n = wire_reply(buf, xid, NFS4ERR_ACCESS, false);
+	ck_assert_int_eq(write(r.srv, buf, n), (ssize_t)n);
+	ck_assert_int_eq(wire_run(&r), 0);
+	ck_assert_int_eq(r.w.err, -EACCES);
+	ck_assert(!r.w.transport);
+
+	/* two fragments make one record */
+	xid = wire_send(&r);
+	n = wire_reply(buf, xid, NFS4_OK, true);
+	{
+		unsigned char two[300];
+		size_t first = 12, rest = n - 4 - first;
+
+		put32(two, (uint32_t)first);
+		memcpy(two + 4, buf + 4, first);
+		put32(two + 4 + first, 0x80000000u | (uint32_t)rest);
+		memcpy(two + 8 + first, buf + 4 + first, rest);
+		ck_assert_int_eq(write(r.srv, two, n + 4), (ssize_t)(n + 4));
+	}
+	ck_assert_int_eq(wire_run(&r), 0);
+	ck_assert_int_eq(r.w.pending, 0);
+	ck_assert_int_eq(r.w.err, 0);
+
+	/* OK but cut short: no results; the connection is not trusted */
+	xid = wire_send(&r);
+	n = wire_reply(buf, xid, NFS4_OK, false);
+	put32(buf, 0x80000000u | (uint32_t)(n - 8)); /* resarray cut */
+	ck_assert_int_eq(write(r.srv, buf, n - 4), (ssize_t)(n - 4));
+	ck_assert_int_eq(wire_run(&r), 0);
+	ck_assert_int_eq(r.w.pending, 0);
+	ck_assert(r.w.transport);
+
+	/* a record longer than any reply: the stream is broken; resetting
+	 * completes what was pending as a transport failure */
+	wire_send(&r);
+	put32(buf, 0x80000000u | (64u << 20));
+	ck_assert_int_eq(write(r.srv, buf, 4), 4);
+	ck_assert_int_eq(wire_run(&r), -EPROTO);
+	ck_assert_int_eq(r.w.pending, 1);
+	nfsb_wire_reset(r.wi);
+	ck_assert_int_eq(r.w.pending, 0);
+	ck_assert(r.w.transport);
+	close(r.srv);
+	r.srv = -1;
+
+	/* the server closes with a request pending */
+	wire_send(&r);
+	close(r.srv);
+	r.srv = -1;
+	ck_assert_int_lt(wire_run(&r), 0);
+	nfsb_wire_reset(r.wi);
+	ck_assert(r.w.transport);
+
+	/* an idle connection the server closed is replaced before the next
+	 * WRITE, which then goes through */
+	xid = wire_send(&r);
+	n = wire_reply(buf, xid, NFS4_OK, true);
+	ck_assert_int_eq(write(r.srv, buf, n), (ssize_t)n);
+	ck_assert_int_eq(wire_run(&r), 0);
+	ck_assert_int_eq(r.w.err, 0);
+	close(r.srv);
+	r.srv = -1;
+	usleep(50000);
+	xid = wire_send(&r);
+	n = wire_reply(buf, xid, NFS4_OK, true);
+	ck_assert_int_eq(write(r.srv, buf, n), (ssize_t)n);
+	ck_assert_int_eq(wire_run(&r), 0);
+	ck_assert_int_eq(r.w.pending, 0);
+	ck_assert_int_eq(r.w.err, 0);
+
+	wire_rig_stop(&r);
+}
+END_TEST
+
 Suite *nfs_suite(void);
 
 Suite *nfs_suite(void)
@@ -671,6 +956,7 @@ Suite *nfs_suite(void)
 	tcase_add_test(tc, test_data_path);
 	tcase_add_test(tc, test_call_on_lost_context);
 	tcase_add_test(tc, test_read_reply_longer_than_asked);
+	tcase_add_test(tc, test_wire_replies);
 	tcase_add_test(tc, test_pool_connected_once_answered);
 	tcase_add_test(tc, test_pool_cache_dropped_after_outage);
 	tcase_add_test(tc, test_pool_one_slot_fails);
