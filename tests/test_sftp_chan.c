@@ -226,16 +226,14 @@ static void *srv_main(void *arg)
 {
 	struct srv *s = arg;
 
-	pthread_mutex_lock(&s->lock);
-	while (!s->go && !s->stop)
-		pthread_cond_wait(&s->cond, &s->lock);
-	pthread_mutex_unlock(&s->lock);
 	for (;;) {
 		struct pollfd pfd = {.fd = s->fd, .events = POLLIN};
 		ssize_t n;
 		bool stop;
 
 		pthread_mutex_lock(&s->lock);
+		while (!s->go && !s->stop)
+			pthread_cond_wait(&s->cond, &s->lock);
 		stop = s->stop;
 		pthread_mutex_unlock(&s->lock);
 		if (poll(&pfd, 1, 20) == 0) {
@@ -258,12 +256,19 @@ static void *srv_main(void *arg)
 	return NULL;
 }
 
-static void srv_go(struct srv *s)
+/* Let the server read (go), or keep it from reading from its next
+ * read on. */
+static void srv_set_go(struct srv *s, bool go)
 {
 	pthread_mutex_lock(&s->lock);
-	s->go = true;
+	s->go = go;
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
+}
+
+static void srv_go(struct srv *s)
+{
+	srv_set_go(s, true);
 }
 
 /* Stop the server once it read what came (idempotent). */
@@ -563,6 +568,68 @@ START_TEST(test_fenced_write_begun_goes_whole)
 }
 END_TEST
 
+struct release {
+	pthread_t thread;
+	double at;
+};
+
+/* Let the server go as soon as rl->at passes: before the waiting caller's
+ * timed wait (rounded up to the next millisecond) wakes. */
+static void *release_main(void *arg)
+{
+	struct release *rl = arg;
+	struct timespec at = {.tv_sec = (time_t)rl->at};
+
+	at.tv_nsec = (long)((rl->at - (double)at.tv_sec) * 1e9);
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) ==
+	       EINTR)
+		;
+	srv_go(&srv);
+	return NULL;
+}
+
+/*
+ * The race itself, many times: a fenced write queued behind a write the
+ * full socket holds up, its caller waiting until its deadline as req.c
+ * does, and the server let go to read at that deadline, so that the
+ * driver may reach the write before or after the caller gives it up.
+ * Either way it fails with -ETIMEDOUT, unsent, and the channel goes on.
+ */
+START_TEST(test_fenced_write_given_up_at_deadline)
+{
+	enum { ROUNDS = 20 };
+	uint32_t late[ROUNDS];
+
+	for (int i = 0; i < ROUNDS; i++) {
+		struct done_box da;
+		struct sftp_req *a = req_write(200 * 1024, 'a', &da);
+		struct sftp_req *b = req_fenced(1000, 'b', NULL, 0.02);
+		struct release rl;
+
+		srv_set_go(&srv, false);
+		ck_assert_int_eq(sftp_chan_submit(chan, a), 0);
+		ck_assert_int_eq(sftp_chan_submit(chan, b), 0);
+		late[i] = b->id;
+		rl.at = b->send_by;
+		ck_assert_int_eq(
+			pthread_create(&rl.thread, NULL, release_main, &rl), 0);
+		ck_assert_int_eq(sftp_chan_wait(chan, b, b->send_by, false),
+				 -ETIMEDOUT);
+		pthread_join(rl.thread, NULL);
+		ck_assert_int_eq(box_wait(&da), 0);
+		ck_assert_int_eq(sftp_chan_error(chan), 0);
+		req_free(a);
+		req_free(b);
+	}
+	srv_join(&srv);
+	for (size_t i = 0; i < srv.nids; i++)
+		for (int j = 0; j < ROUNDS; j++)
+			ck_assert_uint_ne(srv.ids[i], late[j]);
+	ck_assert_uint_eq(srv.nids, ROUNDS);
+	ck_assert_uint_eq(srv.bad, 0);
+}
+END_TEST
+
 Suite *sftp_chan_suite(void)
 {
 	Suite *s = suite_create("sftp_chan");
@@ -573,6 +640,7 @@ Suite *sftp_chan_suite(void)
 	tcase_add_test(tc, test_late_fenced_write_never_sent);
 	tcase_add_test(tc, test_fenced_write_late_at_submit);
 	tcase_add_test(tc, test_fenced_write_begun_goes_whole);
+	tcase_add_test(tc, test_fenced_write_given_up_at_deadline);
 	suite_add_tcase(s, tc);
 	return s;
 }
