@@ -5,7 +5,8 @@
  *
  * One thread at a time drives the channel: calls libssh2 on it, and
  * completes requests.  Each turn it takes new submissions and abandoned
- * requests in (under the lock), writes what it can, reads what has come,
+ * requests in (under the lock), writes what it can (dropping, unsent,
+ * what is past its send-by time: chan.h), reads what has come,
  * and sleeps in poll() on the socket (in the directions libssh2 says it
  * waits for) and an eventfd that submitters and failing callers write to.
  *
@@ -511,16 +512,47 @@ static void sftp_fail_all_locked(struct sftp_chan *ch)
 
 /* ---- The loop: writing ------------------------------------------------ */
 
+/* r, at the head of the send queue, passed its send-by time before any
+ * byte of it was staged: take it off, unsent, and complete it as
+ * sftp_adopt_locked does a cancel_on_miss request not yet wired, which
+ * its caller would have given up had it woken in time.  Called with the
+ * lock, by the driver; drops it around an asynchronous request's
+ * callback. */
+static void sftp_drop_late_locked(struct sftp_chan *ch, struct sftp_req *r)
+{
+	ch->sendq = r->next;
+	if (!ch->sendq)
+		ch->sendq_tail = &ch->sendq;
+	r->next = NULL;
+	if (r->abandoned && r->waiter) {
+		/* given up, not yet adopted: this is its adoption (and its
+		 * waiter sees it completed, not abandoned) */
+		r->abandoned = false;
+		ch->nabandon--;
+	}
+	sftp_complete_locked(ch, r, -ETIMEDOUT);
+}
+
 /* Fill the stage with whole small requests, in order; a request whose
  * data does not fit has its packet staged and its data written directly
- * after.  Called without the lock: sendq is the loop's. */
-static void sftp_stage(struct sftp_chan *ch)
+ * after.  A request past its send-by time is dropped instead: what is
+ * staged goes to the socket at once, with no check in between.  True if
+ * one was (it completed).  Called with the lock, by the driver (sendq is
+ * the driver's). */
+static bool sftp_stage(struct sftp_chan *ch)
 {
+	bool dropped = false;
+
 	ch->stage_len = ch->stage_off = 0;
 	while (ch->sendq && ch->nwire < SFTP_CHAN_WINDOW && !ch->direct) {
 		struct sftp_req *r = ch->sendq;
 		size_t need = r->pkt.len + r->data_len;
 
+		if (r->send_by > 0 && vfs_mono_s() >= r->send_by) {
+			sftp_drop_late_locked(ch, r);
+			dropped = true;
+			continue;
+		}
 		if (ch->stage_len &&
 		    ch->stage_len + r->pkt.len > SFTP_CHAN_STAGE)
 			break;
@@ -545,15 +577,17 @@ static void sftp_stage(struct sftp_chan *ch)
 		r->wired = true;
 		ch->nwire++;
 	}
+	return dropped;
 }
 
 /*
  * Write what can be written.  The data of `direct` is read from the
  * caller's buffer without the lock: an abandoning caller waits for the
  * loop's next turn, which copies it first (sftp_adopt_locked).  Returns
- * bytes written (0: nothing to write or the socket is full) or -errno.
+ * bytes written (0: nothing to write or the socket is full) or -errno;
+ * *dropped is set if late requests were dropped (completed) meanwhile.
  */
-static ssize_t sftp_write_some(struct sftp_chan *ch)
+static ssize_t sftp_write_some(struct sftp_chan *ch, bool *dropped)
 {
 	ssize_t total = 0;
 
@@ -562,7 +596,8 @@ static ssize_t sftp_write_some(struct sftp_chan *ch)
 
 		if (ch->stage_off == ch->stage_len && !ch->direct) {
 			pthread_mutex_lock(&ch->lock);
-			sftp_stage(ch);
+			if (sftp_stage(ch))
+				*dropped = true;
 			pthread_mutex_unlock(&ch->lock);
 			if (!ch->stage_len)
 				return total;
@@ -814,6 +849,7 @@ static int sftp_keepalive(struct sftp_chan *ch)
 static int sftp_drive_turn(struct sftp_chan *ch)
 {
 	ssize_t w, rd;
+	bool dropped = false;
 
 	pthread_mutex_lock(&ch->lock);
 	if (ch->stop && !ch->err)
@@ -825,7 +861,7 @@ static int sftp_drive_turn(struct sftp_chan *ch)
 	}
 	pthread_mutex_unlock(&ch->lock);
 
-	w = sftp_write_some(ch);
+	w = sftp_write_some(ch, &dropped);
 	rd = w < 0 ? 0 : sftp_read_some(ch);
 	if (rd > 0 || w < 0 || rd < 0) {
 		pthread_mutex_lock(&ch->lock);
@@ -836,7 +872,8 @@ static int sftp_drive_turn(struct sftp_chan *ch)
 		pthread_mutex_unlock(&ch->lock);
 		return 1;
 	}
-	if (w > 0)
+	/* a driving caller's own request may be among those dropped */
+	if (w > 0 || dropped)
 		return 1;
 	/* A write that waited for the server's window may have read
 	 * channel data into libssh2's queue: take it before sleeping on

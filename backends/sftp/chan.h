@@ -58,12 +58,23 @@ struct sftp_req {
 	void *priv;
 	/* A miss of the caller's own deadline must not let the request
 	 * leave later (a write under a lock's lease): not yet written, it
-	 * is dropped; written in part or whole, the channel fails with
-	 * -ECANCELED (the socket is then reset, so that what our kernel
-	 * still holds never leaves) instead of the request being
-	 * abandoned.  What the server already received it may still apply
-	 * (docs/locking.md, fault model). */
+	 * is dropped (by the driver at its send_by time, or when its
+	 * caller gives it up); written in part or whole, the channel
+	 * fails with -ECANCELED (the socket is then reset, so that what
+	 * our kernel still holds never leaves) instead of the request
+	 * being abandoned.  What the server already received it may still
+	 * apply (docs/locking.md, fault model). */
 	bool cancel_on_miss;
+	/* vfs_mono_s() past which no byte of the request may be written (0:
+	 * none).  The driver checks it under the lock as it takes the
+	 * request from the send queue onto the wire, and completes a late
+	 * one with -ETIMEDOUT instead, unsent: the caller's deadline is
+	 * otherwise only checked when the caller wakes from its wait,
+	 * after the driver may already have written it.  A request begun
+	 * in time is never cut short by it (a packet cut short would
+	 * corrupt the stream): cancel_on_miss says what its caller's
+	 * deadline means then. */
+	double send_by;
 
 	/* Set by the engine once completed: */
 	int err;       /* 0: a reply is in type/body/rlen; -errno: none */

@@ -77,6 +77,9 @@ static int sftp_send(struct sftp_conn *c, struct sftp_req *r)
 	if (vfs_mono_s() >= c->deadline)
 		return -ETIMEDOUT;
 	r->cancel_on_miss = c->fenced && r->data;
+	/* ... nor after it, from the engine's queue, before this thread
+	 * wakes to give it up */
+	r->send_by = r->cancel_on_miss ? c->deadline : 0;
 	rc = sftp_chan_submit(c->chan, r);
 	return rc ? sftp_rpc_failed(c, rc) : 0;
 }
