@@ -578,86 +578,9 @@ START_TEST(test_pool_rebuild_hangs_beside_live)
 }
 END_TEST
 
-/* One READ reply of `len` bytes from "ABCDEFGHIJ" for a chunk that asked
- * for 8, through the callback of `version`: the chunk's outcome. */
+/* A mount for what the wire logs through a chunk's file (a READ
+ * answered with more than it asked). */
 static struct nfsb_mount read_m;
-
-static int read_reply(int version, u_int len, bool eof, struct nfsb_chunk *c,
-		      char *buf)
-{
-	static struct nfsb_file nf;
-	static char data[] = "ABCDEFGHIJ";
-	struct nfsb_wait w;
-
-	memset(&nf, 0, sizeof(nf));
-	read_m.display = pool_display;
-	read_m.version = version;
-	nf.base.mount = &read_m.base;
-	memset(buf, 'x', 10);
-	nfsb_wait_init(&w);
-	w.pending = 1;
-	*c = (struct nfsb_chunk){.w = &w, .nf = &nf, .buf = buf, .want = 8};
-	if (version == 3) {
-		READ3res res;
-
-		memset(&res, 0, sizeof(res));
-		res.status = NFS3_OK;
-		res.READ3res_u.resok.count = len;
-		res.READ3res_u.resok.eof = eof;
-		res.READ3res_u.resok.data.data_len = len;
-		res.READ3res_u.resok.data.data_val = data;
-		nfsb_cb_read3(NULL, RPC_STATUS_SUCCESS, &res, c);
-	} else {
-		nfs_resop4 ops[2];
-		COMPOUND4res res;
-		READ4resok *ok = &ops[1].nfs_resop4_u.opread.READ4res_u.resok4;
-
-		memset(ops, 0, sizeof(ops));
-		memset(&res, 0, sizeof(res));
-		ops[0].resop = OP_PUTFH;
-		ops[1].resop = OP_READ;
-		ok->eof = eof;
-		ok->data.data_len = len;
-		ok->data.data_val = data;
-		res.status = NFS4_OK;
-		res.resarray.resarray_len = 2;
-		res.resarray.resarray_val = ops;
-		nfsb_cb_read4(NULL, RPC_STATUS_SUCCESS, &res, c);
-	}
-	ck_assert_int_eq(w.pending, 0);
-	ck_assert(!w.transport);
-	return w.err;
-}
-
-/* A READ reply that carries more than was asked is a broken (or hostile)
- * server's: that request fails with EIO and nothing of it is copied, for
- * NFSv3 and NFSv4.  What was asked, or less, is taken as it comes. */
-START_TEST(test_read_reply_longer_than_asked)
-{
-	for (int version = 3; version <= 4; version++) {
-		struct nfsb_chunk c;
-		char buf[10];
-
-		memset(&read_m, 0, sizeof(read_m));
-		ck_assert_int_eq(read_reply(version, 9, false, &c, buf), -EIO);
-		ck_assert_uint_eq(c.got, 0);
-		ck_assert(memcmp(buf, "xxxxxxxxxx", 10) == 0);
-		ck_assert(read_m.read_overrun_logged);
-		/* again: failed each time (logged only the first) */
-		ck_assert_int_eq(read_reply(version, 10, true, &c, buf), -EIO);
-		ck_assert(memcmp(buf, "xxxxxxxxxx", 10) == 0);
-
-		ck_assert_int_eq(read_reply(version, 8, false, &c, buf), 0);
-		ck_assert_uint_eq(c.got, 8);
-		ck_assert(!c.eof);
-		ck_assert(memcmp(buf, "ABCDEFGHxx", 10) == 0);
-		ck_assert_int_eq(read_reply(version, 3, true, &c, buf), 0);
-		ck_assert_uint_eq(c.got, 3);
-		ck_assert(c.eof);
-		ck_assert(memcmp(buf, "ABCxxxxxxx", 10) == 0);
-	}
-}
-END_TEST
 
 /* ---- wire.c against a scripted server ------------------------------------ */
 
@@ -943,6 +866,123 @@ START_TEST(test_wire_replies)
 }
 END_TEST
 
+/* A READ reply's record: `len` bytes of data (the count and eof before
+ * them as v3 or v4 has them), `body` the data. */
+static size_t wire_read_reply(unsigned char *buf, uint32_t xid, int version,
+			      uint32_t status, const char *body, uint32_t len,
+			      bool eof)
+{
+	unsigned char *p = buf + 4;
+
+	p = put32(p, xid);
+	p = put32(p, 1);
+	p = put32(p, 0);
+	p = put32(p, 0);
+	p = put32(p, 0);
+	p = put32(p, 0);
+	p = put32(p, status);
+	if (version == 3) {
+		p = put32(p, 1); /* attributes follow */
+		memset(p, 0, 84);
+		p += 84;
+		if (status)
+			goto out;
+		p = put32(p, len);
+	} else {
+		p = put32(p, 0); /* tag */
+		p = put32(p, 2);
+		if (status)
+			goto out;
+		p = put32(p, OP_PUTFH);
+		p = put32(p, NFS4_OK);
+		p = put32(p, OP_READ);
+		p = put32(p, NFS4_OK);
+	}
+	p = put32(p, eof);
+	p = put32(p, len);
+	memcpy(p, body, len);
+	p += len;
+	while ((p - buf) % 4)
+		*p++ = 0;
+out:
+	put32(buf, 0x80000000u | (uint32_t)(p - buf - 4));
+	return (size_t)(p - buf);
+}
+
+/* READs: the data lands in the caller's buffer; a reply with more than
+ * was asked is a broken (or hostile) server's: that request fails with
+ * EIO, nothing of it is taken, and it is logged once per mount; the
+ * server's error; v3 and v4. */
+START_TEST(test_wire_reads)
+{
+	for (int version = 3; version <= 4; version++) {
+		struct wire_rig r;
+		struct sockaddr_storage peer;
+		unsigned char mark[4], rec[512], buf[512];
+		char dst[16];
+		bool low;
+		uint32_t xid;
+		size_t n;
+
+		wire_rig_start(&r);
+		ck_assert_int_eq(nfsb_wire_peer(r.ctx, &peer, &low), 0);
+		for (int round = 0; round < 3; round++) {
+			memset(dst, 'x', sizeof(dst));
+			nfsb_wait_init(&r.w);
+			r.w.pending = 1;
+			read_m.display = pool_display;
+			r.nf.base.mount = &read_m.base;
+			r.c = (struct nfsb_chunk){.w = &r.w,
+						  .nf = &r.nf,
+						  .buf = dst,
+						  .want = 10,
+						  .off = 5};
+			ck_assert_int_eq(nfsb_wire_read(r.wi, &peer, low,
+							vfs_mono_s() + 5,
+							version, "FH", 2, &r.c),
+					 0);
+			if (r.srv < 0)
+				r.srv = accept(r.ls, NULL, NULL);
+			read_full(r.srv, mark, 4);
+			n = be32(mark) & 0x7fffffff;
+			ck_assert_uint_le(n, sizeof(rec));
+			read_full(r.srv, rec, n);
+			xid = be32(rec);
+			ck_assert_uint_eq(be32(rec + 16), (uint32_t)version);
+			if (round == 0) /* 7 bytes and end of file */
+				n = wire_read_reply(buf, xid, version, 0,
+						    "ABCDEFG", 7, true);
+			else if (round == 1) /* more than asked */
+				n = wire_read_reply(buf, xid, version, 0,
+						    "0123456789ABCDEF", 16,
+						    false);
+			else /* NFS3ERR_ACCES / NFS4ERR_ACCESS: 13 both */
+				n = wire_read_reply(buf, xid, version, 13, "",
+						    0, false);
+			ck_assert_int_eq(write(r.srv, buf, n), (ssize_t)n);
+			ck_assert_int_eq(wire_run(&r), 0);
+			ck_assert_int_eq(r.w.pending, 0);
+			if (round == 0) {
+				ck_assert_int_eq(r.w.err, 0);
+				ck_assert_uint_eq(r.c.got, 7);
+				ck_assert(r.c.eof);
+				ck_assert(memcmp(dst, "ABCDEFGxxxxxxxxx", 16) ==
+					  0);
+			} else if (round == 1) {
+				/* nothing of it taken, and said once */
+				ck_assert_int_eq(r.w.err, -EIO);
+				ck_assert(read_m.read_overrun_logged);
+				ck_assert(memcmp(dst, "xxxxxxxxxxxxxxxx", 16) ==
+					  0);
+			} else {
+				ck_assert_int_eq(r.w.err, -EACCES);
+			}
+		}
+		wire_rig_stop(&r);
+	}
+}
+END_TEST
+
 Suite *nfs_suite(void);
 
 Suite *nfs_suite(void)
@@ -955,8 +995,8 @@ Suite *nfs_suite(void)
 	tcase_add_test(tc, test_refused_is_fast_and_named);
 	tcase_add_test(tc, test_data_path);
 	tcase_add_test(tc, test_call_on_lost_context);
-	tcase_add_test(tc, test_read_reply_longer_than_asked);
 	tcase_add_test(tc, test_wire_replies);
+	tcase_add_test(tc, test_wire_reads);
 	tcase_add_test(tc, test_pool_connected_once_answered);
 	tcase_add_test(tc, test_pool_cache_dropped_after_outage);
 	tcase_add_test(tc, test_pool_one_slot_fails);

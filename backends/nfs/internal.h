@@ -18,7 +18,8 @@
  *   call.c    one request start to finish (nfsb_call)
  *   v4.c      our own NFSv4 COMPOUNDs where libnfs 4.0.0 falls short
  *   wb.c      write-behind: the sender of the core (remote/wb.h)
- *   wire.c    NFSv4 WRITEs on a connection of our own beside a context
+ *   wire.c    READs and NFSv4 WRITEs on a connection of our own beside
+ *             each context
  *
  * Every libnfs call of vfsd is in these files.  Nothing here is visible to
  * the rest of vfsd: the backend exports only nfs_ops.
@@ -33,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
@@ -119,8 +121,8 @@ struct nfsb_mount {
 	 * sender of it (wb.c) */
 	struct remote_wb *wbq;
 	struct nfsb_wb *wb;
-	/* NFSv4: the wire of each pool slot (wire.c), used by whoever has
-	 * the slot checked out; NULL for NFSv3 */
+	/* the wire of each pool slot (wire.c), used by whoever has the
+	 * slot checked out */
 	struct nfsb_wire **wires;
 
 	/* atomic: a READ answered with more than it asked was logged (io.c) */
@@ -410,11 +412,6 @@ int nfsb_release(struct vfs_file *f);
 /* ---- io.c ----------------------------------------------------------- */
 
 ssize_t nfsb_read(struct vfs_file *f, void *buf, size_t size, off_t off);
-/* The callbacks of one READ (v3) and of one PUTFH+READ compound (v4): priv
- * is the struct nfsb_chunk whose request it was.  Here for the unit
- * test, which hands them made-up replies. */
-void nfsb_cb_read3(struct rpc_context *rpc, int status, void *data, void *priv);
-void nfsb_cb_read4(struct rpc_context *rpc, int status, void *data, void *priv);
 ssize_t nfsb_write(struct vfs_file *f, const void *buf, size_t size, off_t off);
 /* Sticky error of `nf`, reported once. */
 int nfsb_take_err(struct nfsb_file *nf);
@@ -427,6 +424,9 @@ int nfsb_start_write(struct nfsb_op *op, struct nfsb_file *nf,
  * data). */
 void nfsb_note_write(struct nfsb_chunk *c, size_t count, bool unstable,
 		     const char *verf);
+/* A READ of chunk c was answered with `len` bytes, more than it asked:
+ * logged once per mount (the request fails with EIO). */
+void nfsb_read_overrun(const struct nfsb_chunk *c, size_t len);
 
 /* ---- wb.c ----------------------------------------------------------- */
 
@@ -449,7 +449,7 @@ void nfsb_wb_drain_file(struct nfsb_file *nf);
 /* ---- wire.c -------------------------------------------------------- */
 
 /* A wire that sends AUTH_SYS uid/gid; not connected until its first
- * WRITE.  NULL: out of memory.  The caller owns it (nfsb_wire_free). */
+ * request.  NULL: out of memory.  The caller owns it (nfsb_wire_free). */
 struct nfsb_wire *nfsb_wire_new(uint32_t uid, uint32_t gid);
 void nfsb_wire_free(struct nfsb_wire *wi);
 /*
@@ -464,6 +464,17 @@ void nfsb_wire_free(struct nfsb_wire *wi);
 int nfsb_wire_write(struct nfsb_wire *wi, int ctx_fd, double deadline,
 		    const struct nfsb_file *nf, struct nfsb_chunk *c,
 		    int stable);
+/* The same for a READ (v3, or PUTFH + READ for v4) of chunk c of the file
+ * with handle fh, connecting to `peer` (from a port below 1024 if `low`):
+ * the data is received straight into c->buf; the reply sets c->got and
+ * c->eof (a reply with more than c->want fails the request with -EIO,
+ * nfsb_read_overrun). */
+int nfsb_wire_read(struct nfsb_wire *wi, const struct sockaddr_storage *peer,
+		   bool low, double deadline, int version, const char *fh,
+		   u_int fh_len, struct nfsb_chunk *c);
+/* Where the libnfs context's socket ctx_fd is connected, and whether from
+ * a port below 1024.  0 or -ENOTCONN. */
+int nfsb_wire_peer(int ctx_fd, struct sockaddr_storage *peer, bool *low);
 /* Requests are pending: poll nfsb_wire_fd for nfsb_wire_events and pass
  * the result to nfsb_wire_service (< 0: the connection failed; reset it). */
 bool nfsb_wire_busy(const struct nfsb_wire *wi);

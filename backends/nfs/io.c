@@ -1,110 +1,55 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * io.c - reads and writes: a request split into chunks that are all in
- * flight at once, WRITE through the raw RPC API (v3) or our own COMPOUND
- * on our own connection (v4, wire.c) so that every reply's verifier is
- * checked, the file's sticky error.
+ * flight at once; READ on the context's wire (wire.c, the data received
+ * straight into the caller's buffer); WRITE through the raw RPC API (v3)
+ * or our own COMPOUND on the wire (v4) so that every reply's verifier is
+ * checked; the file's sticky error.
  */
 #include "backends/nfs/internal.h"
 
-/*
- * The data of a READ reply for chunk c.  A server that answers more than
- * was asked is broken or hostile: which of its bytes belong at c->off
- * cannot be known, so the request fails with EIO instead of copying a
- * clamped part of it (logged once per mount).  Less than asked is a short
- * read (nfsb_read_rests).
- */
-static int nfsb_read_data(struct nfsb_chunk *c, const char *data, size_t len,
-			  bool eof)
+void nfsb_read_overrun(const struct nfsb_chunk *c, size_t len)
 {
-	struct nfsb_mount *m = nfsb_m(c->nf->base.mount);
+	struct nfsb_mount *m;
 
-	if (len > c->want) {
-		if (!__atomic_exchange_n(&m->read_overrun_logged, true,
-					 __ATOMIC_RELAXED))
-			log_warn("%s: a READ of %zu bytes at %lld was answered "
-				 "with %zu: the server is broken, such reads "
-				 "fail with EIO",
-				 m->display, c->want, (long long)c->off, len);
-		return -EIO;
-	}
-	memcpy(c->buf, data, len);
-	c->got = len;
-	c->eof = eof;
-	return 0;
+	if (!c->nf)
+		return;
+	m = nfsb_m(c->nf->base.mount);
+	if (!__atomic_exchange_n(&m->read_overrun_logged, true,
+				 __ATOMIC_RELAXED))
+		log_warn("%s: a READ of %zu bytes at %lld was answered with "
+			 "%zu: the server is broken, such reads fail with EIO",
+			 m->display, c->want, (long long)c->off, len);
 }
 
 /*
- * A READ reply (v3), through the raw RPC API: libnfs 4.0's nfs_pread
- * answers every failed READ with -EFAULT, which cannot be told from a
- * lost connection, so a file removed on the server (NFS3ERR_STALE: a lock
- * record another host replaced, say) would cost the connection and read
- * as EIO instead of ESTALE.
+ * Start the READ of one chunk on op's wire (wire.c): its data arrives
+ * straight in c->buf.  A server that answers more than was asked is broken
+ * or hostile: which of its bytes belong at c->off cannot be known, so the
+ * request fails with EIO instead of taking a clamped part of it (logged
+ * once per mount).  Less than asked is a short read (nfsb_read_rests).
+ * NFS3ERR_JUKEBOX is EIO: read(2) has no "try again" for a regular file.
  */
-void nfsb_cb_read3(struct rpc_context *rpc, int status, void *data, void *priv)
-{
-	struct nfsb_chunk *c = priv;
-	READ3res *res = data;
-	int err = 0;
-
-	(void)rpc;
-	if (status != RPC_STATUS_SUCCESS) {
-		err = -EFAULT; /* no reply: transport */
-	} else if (res->status != NFS3_OK) {
-		err = nfsstat3_to_errno(res->status);
-		/* NFS3ERR_JUKEBOX: read(2) has no "try again" for a
-		 * regular file */
-		if (err == -EAGAIN)
-			err = -EIO;
-	} else {
-		READ3resok *ok = &res->READ3res_u.resok;
-
-		err = nfsb_read_data(c, ok->data.data_val, ok->data.data_len,
-				     ok->eof);
-	}
-	nfsb_wait_done(c->w, err);
-}
-
-void nfsb_cb_read4(struct rpc_context *rpc, int status, void *data, void *priv)
-{
-	struct nfsb_chunk *c = priv;
-	nfs_resop4 rr, *r = &rr;
-	int err = nfsb_v4_res(status, data, r);
-
-	if (err == 0) {
-		READ4resok *ok = &r->nfs_resop4_u.opread.READ4res_u.resok4;
-
-		err = nfsb_read_data(c, ok->data.data_val, ok->data.data_len,
-				     ok->eof);
-	}
-	nfsb_wait_done(c->w, err);
-}
-
 static int nfsb_start_read(struct nfsb_op *op, struct nfsb_file *nf,
 			   struct nfsb_chunk *c)
 {
-	nfs_argop4 tail;
+	struct sockaddr_storage peer;
+	const char *fh = nf->fh4;
+	u_int fh_len = nf->fh4_len;
+	bool low;
 
 	if (op->m->version == 3) {
 		struct nfs_fh *raw = nfsb_rawfh(nf->fh, NFSB_V3_FHSIZE);
-		READ3args a;
 
 		if (!raw)
 			return -1;
-		memset(&a, 0, sizeof(a));
-		a.file.data.data_len = (u_int)raw->len;
-		a.file.data.data_val = raw->val;
-		a.offset = (uint64_t)c->off;
-		a.count = (count3)c->want;
-		return rpc_nfs3_read_async(nfs_get_rpc_context(op->nfs),
-					   nfsb_cb_read3, &a, c);
+		fh = raw->val;
+		fh_len = (u_int)raw->len;
 	}
-	memset(&tail, 0, sizeof(tail));
-	tail.argop = OP_READ;
-	/* stateid all zero: the anonymous stateid */
-	tail.nfs_argop4_u.opread.offset = (offset4)c->off;
-	tail.nfs_argop4_u.opread.count = (count4)c->want;
-	return nfsb_v4_fhop(op, nf, &tail, nfsb_cb_read4, c);
+	if (nfsb_wire_peer(nfs_get_fd(op->nfs), &peer, &low) < 0)
+		return -1;
+	return nfsb_wire_read(op->wire, &peer, low, op->deadline,
+			      op->m->version, fh, fh_len, c);
 }
 
 /* Cut [off, off + size) of buf into n requests of at most `chunk` bytes,

@@ -42,7 +42,9 @@
  *    4 KiB and more; fixed upstream after 4.0 by an allocation hint), so v4
  *    WRITEs are encoded by us and sent on a connection of our own beside
  *    each context, from the caller's buffer (wire.c), at the server's
- *    wtmax like v3's.
+ *    wtmax like v3's.  READs (v3 and v4) go there too, their data
+ *    received straight into the caller's buffer where libnfs would decode
+ *    it into one of its own to be copied.
  *  - O_CREAT|O_EXCL opens use EXCLUSIVE4, whose verifier the server keeps
  *    in atime/mtime (RFC 7530 16.16.5: the client must follow with a
  *    SETATTR, which libnfs does not send): hence the year-2106 mtimes and a
@@ -323,22 +325,18 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 		vfs_opts_get(opts, "gid")
 			? (gid_t)strtoul(vfs_opts_get(opts, "gid"), NULL, 10)
 			: getegid();
-	if (m->version == 4) {
-		m->wires = calloc(m->slots.n, sizeof(*m->wires));
-		for (size_t i = 0; m->wires && i < m->slots.n; i++) {
-			m->wires[i] = nfsb_wire_new(m->auth_uid, m->auth_gid);
-			if (!m->wires[i]) {
-				ret = vfs_error_set(err, ENOMEM,
-						    "%s: out of memory",
-						    m->display);
-				goto err_free;
-			}
-		}
-		if (!m->wires) {
-			ret = vfs_error_set(err, ENOMEM, "%s: out of memory",
-					    m->display);
-			goto err_free;
-		}
+	/* calloc'd: nfsb_free() frees what a failure leaves */
+	m->wires = calloc(m->slots.n, sizeof(*m->wires));
+	ret = m->wires ? 0 : -ENOMEM;
+	for (size_t i = 0; ret == 0 && i < m->slots.n; i++) {
+		m->wires[i] = nfsb_wire_new(m->auth_uid, m->auth_gid);
+		if (!m->wires[i])
+			ret = -ENOMEM;
+	}
+	if (ret < 0) {
+		ret = vfs_error_set(err, ENOMEM, "%s: out of memory",
+				    m->display);
+		goto err_free;
 	}
 	ret = nfsb_first_connect(m, url, opts, &nfs, err);
 	if (ret < 0)

@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * wire.c - NFSv4 WRITEs on a TCP connection of our own.
+ * wire.c - NFS READs and WRITEs on a TCP connection of our own.
  *
  * libnfs 4.0.0 encodes every COMPOUND into a fixed 4 KiB buffer, so it
  * cannot send a WRITE of 4 KiB or more (docs/nfs.md).  A wire is a second
  * connection to the same server and port as one libnfs context, on which
  * we encode PUTFH + WRITE ourselves and send the data from the caller's
  * buffer by sendmsg(): no copy, and WRITEs of the server's full wtmax.
+ * READs (v3, and PUTFH + READ for v4) come the other way without a copy:
+ * a reply's data is received straight into the caller's buffer once its
+ * header is parsed (libnfs decodes into a buffer of its own, which the
+ * caller then copies: a measurable share of a sequential reader's CPU).
  *
  * A wire is used exactly like its context: by the one thread that has the
  * context checked out (a pool slot) or owns it (the write-behind sender).
@@ -28,8 +32,9 @@
 #include "backends/nfs/internal.h"
 
 #define NFSB_WIRE_PROG        100003 /* NFS */
-#define NFSB_WIRE_VERS        4
-#define NFSB_WIRE_COMPOUND    1
+#define NFSB_WIRE_COMPOUND    1      /* NFSPROC4_COMPOUND */
+#define NFSB_WIRE_READ3       6      /* NFSPROC3_READ */
+#define NFSB_WIRE_FATTR3      84     /* an encoded fattr3 */
 #define NFSB_WIRE_MACHINE     "vfsd" /* AUTH_SYS machinename */
 #define NFSB_WIRE_RECMAX      4096   /* a WRITE reply is about 100 bytes */
 #define NFSB_WIRE_RXBUF       16384
@@ -37,14 +42,18 @@
 #define NFSB_WIRE_LOWPORT     1023
 #define NFSB_WIRE_LOWPORT_MIN 600
 /* record mark, call header, AUTH_SYS with NFSB_WIRE_MACHINE, AUTH_NONE
- * verifier, COMPOUND4args head, PUTFH of the longest handle, WRITE head */
+ * verifier, COMPOUND4args head, PUTFH of the longest handle, WRITE head
+ * (the longest of the calls) */
 #define NFSB_WIRE_HDR                                                          \
 	(4 + 24 + (8 + 4 + 4 + 4 + 4 + 4 + 4) + 8 + 12 + (8 + NFS4_FHSIZE) +   \
 	 (4 + 16 + 8 + 4 + 4))
 
+enum nfsb_wkind { NFSB_W_WRITE4, NFSB_W_READ3, NFSB_W_READ4 };
+
 struct nfsb_wreq {
 	struct nfsb_wreq *next;
 	struct nfsb_chunk *c;
+	enum nfsb_wkind kind;
 	uint32_t xid;
 	int iovcnt;
 	struct iovec iov[3]; /* header, data, padding; what is left of
@@ -60,13 +69,23 @@ struct nfsb_wire {
 	struct nfsb_wreq *sendq, **sendq_tail;
 	struct nfsb_wreq *flight; /* written, awaiting their replies */
 	unsigned pending;         /* on sendq and flight */
-	/* the reply being read: record marks, then the record */
+	size_t max_read;          /* the largest READ asked on it */
+	/* the reply being read: record marks, then the record: its head
+	 * into rec, a READ's data into its buffer (sink), the rest dropped */
 	unsigned char mark[4];
 	size_t mark_got;
 	size_t frag_left;
 	bool frag_last;
+	enum { NFSB_RX_HEAD, NFSB_RX_DATA, NFSB_RX_SKIP } phase;
+	struct nfsb_wreq *cur; /* the request it answers, once known */
 	unsigned char rec[NFSB_WIRE_RECMAX];
 	size_t rec_len;
+	char *sink; /* NULL: data dropped (a reply longer than asked) */
+	size_t sink_left;
+	/* a READ reply's outcome, from its head */
+	int rd_err;
+	size_t rd_len;
+	bool rd_eof;
 };
 
 struct nfsb_wire *nfsb_wire_new(uint32_t uid, uint32_t gid)
@@ -93,6 +112,18 @@ void nfsb_wire_free(struct nfsb_wire *wi)
 	free(wi);
 }
 
+static void nfsb_wire_rx_reset(struct nfsb_wire *wi)
+{
+	wi->mark_got = 0;
+	wi->frag_left = 0;
+	wi->frag_last = false;
+	wi->phase = NFSB_RX_HEAD;
+	wi->cur = NULL;
+	wi->rec_len = 0;
+	wi->sink = NULL;
+	wi->sink_left = 0;
+}
+
 static void nfsb_wire_done(struct nfsb_wire *wi, struct nfsb_wreq *q, int err)
 {
 	wi->pending--;
@@ -116,6 +147,7 @@ void nfsb_wire_reset(struct nfsb_wire *wi)
 	}
 	wi->sendq = wi->flight = NULL;
 	wi->sendq_tail = &wi->sendq;
+	wi->cur = NULL; /* completed below */
 	for (int i = 0; i < 2; i++)
 		while (lists[i]) {
 			struct nfsb_wreq *q = lists[i];
@@ -123,10 +155,7 @@ void nfsb_wire_reset(struct nfsb_wire *wi)
 			lists[i] = q->next;
 			nfsb_wire_done(wi, q, -EFAULT); /* transport */
 		}
-	wi->mark_got = 0;
-	wi->frag_left = 0;
-	wi->frag_last = false;
-	wi->rec_len = 0;
+	nfsb_wire_rx_reset(wi);
 }
 
 bool nfsb_wire_busy(const struct nfsb_wire *wi)
@@ -148,14 +177,16 @@ short nfsb_wire_events(const struct nfsb_wire *wi)
 
 /* A source port below 1024, as the libnfs context has (servers that
  * insist on one, knfsd's "secure", refuse others). */
-static int nfsb_wire_bind_low(int fd, const struct sockaddr_storage *local)
+static int nfsb_wire_bind_low(int fd, sa_family_t family)
 {
 	for (int port = NFSB_WIRE_LOWPORT; port >= NFSB_WIRE_LOWPORT_MIN;
 	     port--) {
-		struct sockaddr_storage a = *local;
+		struct sockaddr_storage a;
 		socklen_t len;
 
-		if (a.ss_family == AF_INET6) {
+		memset(&a, 0, sizeof(a));
+		a.ss_family = family;
+		if (family == AF_INET6) {
 			((struct sockaddr_in6 *)&a)->sin6_port =
 				htons((uint16_t)port);
 			len = sizeof(struct sockaddr_in6);
@@ -179,31 +210,29 @@ static uint16_t nfsb_wire_port(const struct sockaddr_storage *a)
 			     : ((const struct sockaddr_in *)a)->sin_port);
 }
 
-/* Connect to where the context `ctx_fd` is connected, by `deadline`. */
-static int nfsb_wire_connect(struct nfsb_wire *wi, int ctx_fd, double deadline)
+/* Connect to `peer` by `deadline`, from a port below 1024 if `low`. */
+static int nfsb_wire_connect(struct nfsb_wire *wi,
+			     const struct sockaddr_storage *peer, bool low,
+			     double deadline)
 {
-	struct sockaddr_storage peer, local;
-	socklen_t plen = sizeof(peer), llen = sizeof(local);
+	socklen_t plen = peer->ss_family == AF_INET6
+				 ? sizeof(struct sockaddr_in6)
+				 : sizeof(struct sockaddr_in);
 	int fd, one = 1, ret;
 
-	if (ctx_fd < 0 || getpeername(ctx_fd, (struct sockaddr *)&peer, &plen))
-		return -ENOTCONN;
-	if (getsockname(ctx_fd, (struct sockaddr *)&local, &llen))
-		return -ENOTCONN;
-	if (peer.ss_family != AF_INET && peer.ss_family != AF_INET6)
+	if (peer->ss_family != AF_INET && peer->ss_family != AF_INET6)
 		return -EAFNOSUPPORT;
-	fd = socket(peer.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	fd = socket(peer->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 		    0);
 	if (fd < 0)
 		return -errno;
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	/* none free (many mounts on one host): an ordinary port, which
 	 * most servers take; one that insists denies the call */
-	if (nfsb_wire_port(&local) < 1024 &&
-	    (ret = nfsb_wire_bind_low(fd, &local)) < 0)
-		log_debug("NFSv4 write connection: no port below 1024: %s",
+	if (low && (ret = nfsb_wire_bind_low(fd, peer->ss_family)) < 0)
+		log_debug("NFS connection of our own: no port below 1024: %s",
 			  strerror(-ret));
-	if (connect(fd, (struct sockaddr *)&peer, plen) < 0) {
+	if (connect(fd, (const struct sockaddr *)peer, plen) < 0) {
 		int soerr = 0;
 		socklen_t slen = sizeof(soerr);
 
@@ -243,6 +272,43 @@ err_close:
 	return ret;
 }
 
+int nfsb_wire_peer(int ctx_fd, struct sockaddr_storage *peer, bool *low)
+{
+	struct sockaddr_storage local;
+	socklen_t plen = sizeof(*peer), llen = sizeof(local);
+
+	if (ctx_fd < 0 ||
+	    getpeername(ctx_fd, (struct sockaddr *)peer, &plen) < 0 ||
+	    getsockname(ctx_fd, (struct sockaddr *)&local, &llen) < 0)
+		return -ENOTCONN;
+	*low = nfsb_wire_port(&local) < 1024;
+	return 0;
+}
+
+/* Connected, or connect now; an idle connection the server closed
+ * meanwhile (a restart, an idle timeout) is found out here rather than by
+ * a failed request.  0 or -errno. */
+static int nfsb_wire_ready(struct nfsb_wire *wi,
+			   const struct sockaddr_storage *peer, bool low,
+			   double deadline)
+{
+	int ret;
+
+	if (wi->fd >= 0 && !wi->pending) {
+		char b;
+
+		if (recv(wi->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) >= 0 ||
+		    (errno != EAGAIN && errno != EWOULDBLOCK))
+			nfsb_wire_reset(wi);
+	}
+	if (wi->fd >= 0)
+		return 0;
+	ret = nfsb_wire_connect(wi, peer, low, deadline);
+	if (ret < 0)
+		log_debug("NFS connection of our own: %s", strerror(-ret));
+	return ret;
+}
+
 /* ---- Sending ------------------------------------------------------------- */
 
 static unsigned char *nfsb_wire_u32(unsigned char *p, uint32_t v)
@@ -265,22 +331,20 @@ static unsigned char *nfsb_wire_opaque(unsigned char *p, const void *data,
 	return p + len + pad;
 }
 
-/* Everything of the record before the data: the record mark (one
- * fragment), the RPC call and the COMPOUND up to WRITE's data length. */
-static size_t nfsb_wire_encode(const struct nfsb_wire *wi, struct nfsb_wreq *q,
-			       const struct nfsb_file *nf, int stable)
+/* The record mark's place, then the RPC call's head up to its
+ * arguments.  Returns where the arguments go. */
+static unsigned char *nfsb_wire_call(const struct nfsb_wire *wi,
+				     const struct nfsb_wreq *q, uint32_t vers,
+				     uint32_t proc)
 {
-	const struct nfsb_chunk *c = q->c;
-	unsigned char *h = (unsigned char *)q->hdr, *p = h + 4;
-	unsigned char *cred;
-	size_t pad = (4 - c->want % 4) % 4, len;
+	unsigned char *p = (unsigned char *)q->hdr + 4, *cred;
 
 	p = nfsb_wire_u32(p, q->xid);
 	p = nfsb_wire_u32(p, 0); /* CALL */
 	p = nfsb_wire_u32(p, 2); /* RPC version */
 	p = nfsb_wire_u32(p, NFSB_WIRE_PROG);
-	p = nfsb_wire_u32(p, NFSB_WIRE_VERS);
-	p = nfsb_wire_u32(p, NFSB_WIRE_COMPOUND);
+	p = nfsb_wire_u32(p, vers);
+	p = nfsb_wire_u32(p, proc);
 	p = nfsb_wire_u32(p, 1); /* AUTH_SYS */
 	cred = p;
 	p += 4;                  /* its length, below */
@@ -291,22 +355,73 @@ static size_t nfsb_wire_encode(const struct nfsb_wire *wi, struct nfsb_wreq *q,
 	p = nfsb_wire_u32(p, 0); /* no supplementary groups */
 	nfsb_wire_u32(cred, (uint32_t)(p - cred - 4));
 	p = nfsb_wire_u32(p, 0); /* verifier: AUTH_NONE */
-	p = nfsb_wire_u32(p, 0);
+	return nfsb_wire_u32(p, 0);
+}
+
+/* A COMPOUND of PUTFH(fh) and the head of one more operation `op`, with
+ * the anonymous stateid: no OPEN state is kept (nfsb_do_open). */
+static unsigned char *nfsb_wire_putfh_op(unsigned char *p, const char *fh,
+					 u_int fh_len, uint32_t op)
+{
 	p = nfsb_wire_u32(p, 0); /* tag: empty */
 	p = nfsb_wire_u32(p, 0); /* minor version 0 */
-	p = nfsb_wire_u32(p, 2); /* PUTFH, WRITE */
+	p = nfsb_wire_u32(p, 2);
 	p = nfsb_wire_u32(p, OP_PUTFH);
-	p = nfsb_wire_opaque(p, nf->fh4, nf->fh4_len);
-	p = nfsb_wire_u32(p, OP_WRITE);
-	memset(p, 0, 16); /* the anonymous stateid: no OPEN state is kept */
-	p += 16;
-	p = nfsb_wire_u32(p, (uint32_t)((uint64_t)c->off >> 32));
-	p = nfsb_wire_u32(p, (uint32_t)c->off);
-	p = nfsb_wire_u32(p, (uint32_t)stable);
-	p = nfsb_wire_u32(p, (uint32_t)c->want);
+	p = nfsb_wire_opaque(p, fh, fh_len);
+	p = nfsb_wire_u32(p, op);
+	memset(p, 0, 16);
+	return p + 16;
+}
+
+static unsigned char *nfsb_wire_u64(unsigned char *p, uint64_t v)
+{
+	return nfsb_wire_u32(nfsb_wire_u32(p, (uint32_t)(v >> 32)),
+			     (uint32_t)v);
+}
+
+/* Encode q's call into q->hdr (everything but a WRITE's data and its
+ * padding) and set up its iovecs. */
+static void nfsb_wire_encode(const struct nfsb_wire *wi, struct nfsb_wreq *q,
+			     const char *fh, u_int fh_len, int stable)
+{
+	static const char zeros[4];
+	const struct nfsb_chunk *c = q->c;
+	unsigned char *h = (unsigned char *)q->hdr, *p;
+	size_t pad = 0, data = 0, len;
+
+	switch (q->kind) {
+	case NFSB_W_WRITE4:
+		p = nfsb_wire_call(wi, q, 4, NFSB_WIRE_COMPOUND);
+		p = nfsb_wire_putfh_op(p, fh, fh_len, OP_WRITE);
+		p = nfsb_wire_u64(p, (uint64_t)c->off);
+		p = nfsb_wire_u32(p, (uint32_t)stable);
+		p = nfsb_wire_u32(p, (uint32_t)c->want);
+		data = c->want;
+		pad = (4 - data % 4) % 4;
+		break;
+	case NFSB_W_READ4:
+		p = nfsb_wire_call(wi, q, 4, NFSB_WIRE_COMPOUND);
+		p = nfsb_wire_putfh_op(p, fh, fh_len, OP_READ);
+		p = nfsb_wire_u64(p, (uint64_t)c->off);
+		p = nfsb_wire_u32(p, (uint32_t)c->want);
+		break;
+	case NFSB_W_READ3:
+	default:
+		p = nfsb_wire_call(wi, q, 3, NFSB_WIRE_READ3);
+		p = nfsb_wire_opaque(p, fh, fh_len);
+		p = nfsb_wire_u64(p, (uint64_t)c->off);
+		p = nfsb_wire_u32(p, (uint32_t)c->want);
+		break;
+	}
 	len = (size_t)(p - h);
-	nfsb_wire_u32(h, 0x80000000u | (uint32_t)(len - 4 + c->want + pad));
-	return len;
+	nfsb_wire_u32(h, 0x80000000u | (uint32_t)(len - 4 + data + pad));
+	q->iov[0].iov_base = q->hdr;
+	q->iov[0].iov_len = len;
+	q->iov[1].iov_base = c->buf;
+	q->iov[1].iov_len = data;
+	q->iov[2].iov_base = (void *)zeros;
+	q->iov[2].iov_len = pad;
+	q->iovcnt = 3;
 }
 
 /* Write what the socket takes now.  0, or -errno if the socket failed. */
@@ -361,48 +476,58 @@ static int nfsb_wire_flush(struct nfsb_wire *wi)
 	return 0;
 }
 
-int nfsb_wire_write(struct nfsb_wire *wi, int ctx_fd, double deadline,
-		    const struct nfsb_file *nf, struct nfsb_chunk *c,
-		    int stable)
+/* Queue q (its chunk set) and write what the socket takes now. */
+static void nfsb_wire_queue(struct nfsb_wire *wi, struct nfsb_wreq *q)
 {
-	static const char zeros[4];
-	struct nfsb_wreq *q;
-	int ret;
-
-	if (wi->fd >= 0 && !wi->pending) {
-		/* idle: the server may have closed it meanwhile (a restart,
-		 * an idle timeout); find out now rather than by a failed
-		 * request */
-		char b;
-
-		if (recv(wi->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) >= 0 ||
-		    (errno != EAGAIN && errno != EWOULDBLOCK))
-			nfsb_wire_reset(wi);
-	}
-	if (wi->fd < 0) {
-		ret = nfsb_wire_connect(wi, ctx_fd, deadline);
-		if (ret < 0) {
-			log_debug("NFSv4 write connection: %s", strerror(-ret));
-			return -1;
-		}
-	}
-	q = calloc(1, sizeof(*q));
-	if (!q)
-		return -1;
-	q->c = c;
-	q->xid = wi->xid++;
-	q->iov[0].iov_base = q->hdr;
-	q->iov[0].iov_len = nfsb_wire_encode(wi, q, nf, stable);
-	q->iov[1].iov_base = c->buf;
-	q->iov[1].iov_len = c->want;
-	q->iov[2].iov_base = (void *)zeros;
-	q->iov[2].iov_len = (4 - c->want % 4) % 4;
-	q->iovcnt = 3;
 	*wi->sendq_tail = q;
 	wi->sendq_tail = &q->next;
 	wi->pending++;
 	/* a failed socket shows in nfsb_wire_service() */
 	(void)nfsb_wire_flush(wi);
+}
+
+int nfsb_wire_write(struct nfsb_wire *wi, int ctx_fd, double deadline,
+		    const struct nfsb_file *nf, struct nfsb_chunk *c,
+		    int stable)
+{
+	struct sockaddr_storage peer;
+	struct nfsb_wreq *q;
+	bool low;
+
+	if (wi->fd < 0 || !wi->pending) {
+		if (nfsb_wire_peer(ctx_fd, &peer, &low) < 0 ||
+		    nfsb_wire_ready(wi, &peer, low, deadline) < 0)
+			return -1;
+	}
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return -1;
+	q->c = c;
+	q->kind = NFSB_W_WRITE4;
+	q->xid = wi->xid++;
+	nfsb_wire_encode(wi, q, nf->fh4, nf->fh4_len, stable);
+	nfsb_wire_queue(wi, q);
+	return 0;
+}
+
+int nfsb_wire_read(struct nfsb_wire *wi, const struct sockaddr_storage *peer,
+		   bool low, double deadline, int version, const char *fh,
+		   u_int fh_len, struct nfsb_chunk *c)
+{
+	struct nfsb_wreq *q;
+
+	if (nfsb_wire_ready(wi, peer, low, deadline) < 0)
+		return -1;
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return -1;
+	q->c = c;
+	q->kind = version == 3 ? NFSB_W_READ3 : NFSB_W_READ4;
+	if (c->want > wi->max_read)
+		wi->max_read = c->want;
+	q->xid = wi->xid++;
+	nfsb_wire_encode(wi, q, fh, fh_len, 0);
+	nfsb_wire_queue(wi, q);
 	return 0;
 }
 
@@ -445,23 +570,34 @@ static const unsigned char *nfsb_wire_skip(struct nfsb_wire_in *in, size_t n)
 	return at;
 }
 
-/*
- * Decode the reply to q: 0 with the WRITE's result noted, -errno from the
- * server (NFS4ERR_*), or -EFAULT when the RPC itself failed (denied, not
- * accepted, garbled), which the caller treats as a broken connection.
- */
-static int nfsb_wire_reply(struct nfsb_wreq *q, struct nfsb_wire_in *in)
+/* The RPC reply's head after the xid: 0 when the call was accepted and
+ * carried out, -EFAULT when not (denied, garbled: the caller treats it as
+ * a broken connection); in->bad if the bytes ran out first. */
+static int nfsb_wire_accepted(struct nfsb_wire_in *in)
 {
-	uint32_t status, nres, count, committed;
-	const unsigned char *verf;
-
 	if (nfsb_wire_get(in) != 1) /* REPLY */
 		return -EFAULT;
 	if (nfsb_wire_get(in) != 0) /* MSG_ACCEPTED */
 		return -EFAULT;
 	nfsb_wire_get(in); /* verifier flavor */
 	nfsb_wire_skip(in, nfsb_wire_get(in));
-	if (nfsb_wire_get(in) != 0 || in->bad) /* SUCCESS */
+	if (nfsb_wire_get(in) != 0) /* SUCCESS */
+		return -EFAULT;
+	return 0;
+}
+
+/*
+ * The reply to a WRITE (the record after its xid): 0 with the result
+ * noted, -errno from the server (NFS4ERR_*), or -EFAULT when the RPC itself
+ * failed.
+ */
+static int nfsb_wire_write_reply(struct nfsb_wreq *q, struct nfsb_wire_in *in)
+{
+	uint32_t status, nres, count, committed;
+	const unsigned char *verf;
+	int err = nfsb_wire_accepted(in);
+
+	if (err < 0 || in->bad)
 		return -EFAULT;
 	status = nfsb_wire_get(in);
 	nfsb_wire_skip(in, nfsb_wire_get(in)); /* tag */
@@ -484,26 +620,209 @@ static int nfsb_wire_reply(struct nfsb_wreq *q, struct nfsb_wire_in *in)
 	return 0;
 }
 
-/* A whole record is in wi->rec: complete its request.  A reply to no
- * request of ours (one the server sent twice, say) is dropped. */
-static void nfsb_wire_record(struct nfsb_wire *wi)
+/*
+ * The head of a READ reply in rec, up to its data: -EAGAIN if more bytes
+ * are needed; else 0 with rd_err (0, the server's -errno, or -EFAULT for a
+ * failed RPC), rd_eof and rd_len (0 unless rd_err is 0) set, and *head the
+ * bytes of rec before the data.
+ */
+static int nfsb_wire_read_head(struct nfsb_wire *wi, size_t *head)
 {
 	struct nfsb_wire_in in = {.p = wi->rec, .left = wi->rec_len};
-	uint32_t xid = nfsb_wire_get(&in);
-	struct nfsb_wreq **pp;
+	bool v3 = wi->cur->kind == NFSB_W_READ3;
+	uint32_t status;
 
+	wi->rd_len = 0;
+	wi->rd_eof = false;
+	*head = wi->rec_len; /* no data: all of it is head */
+	nfsb_wire_get(&in);  /* xid */
+	wi->rd_err = nfsb_wire_accepted(&in);
 	if (in.bad)
-		return;
-	for (pp = &wi->flight; *pp; pp = &(*pp)->next)
-		if ((*pp)->xid == xid) {
-			struct nfsb_wreq *q = *pp;
+		return -EAGAIN;
+	if (wi->rd_err)
+		return 0;
+	status = nfsb_wire_get(&in);
+	if (v3) {
+		if (nfsb_wire_get(&in)) /* post_op_attr */
+			nfsb_wire_skip(&in, NFSB_WIRE_FATTR3);
+	} else {
+		nfsb_wire_skip(&in, nfsb_wire_get(&in)); /* tag */
+		nfsb_wire_get(&in);                      /* results */
+	}
+	if (in.bad)
+		return -EAGAIN;
+	if (status != 0) {
+		wi->rd_err = v3 ? nfsstat3_to_errno((int)status)
+				: nfsstat4_to_errno((int)status);
+		/* NFS3ERR_JUKEBOX: read(2) has no "try again" */
+		if (wi->rd_err == -EAGAIN)
+			wi->rd_err = -EIO;
+		return 0;
+	}
+	if (v3) {
+		nfsb_wire_get(&in); /* count */
+	} else if (nfsb_wire_get(&in) != OP_PUTFH ||
+		   nfsb_wire_get(&in) != NFS4_OK ||
+		   nfsb_wire_get(&in) != OP_READ ||
+		   nfsb_wire_get(&in) != NFS4_OK) {
+		if (in.bad)
+			return -EAGAIN;
+		wi->rd_err = -EIO;
+		return 0;
+	}
+	wi->rd_eof = nfsb_wire_get(&in) != 0;
+	wi->rd_len = nfsb_wire_get(&in);
+	if (in.bad)
+		return -EAGAIN;
+	*head = wi->rec_len - in.left;
+	return 0;
+}
 
-			*pp = q->next;
-			nfsb_wire_done(wi, q, nfsb_wire_reply(q, &in));
-			return;
-		}
-	log_debug("NFSv4 write connection: a reply to no request (xid %u)",
+/* A reply's xid is in: which request it answers (NULL: none of ours, one
+ * the server sent twice, say; its record is dropped). */
+static struct nfsb_wreq *nfsb_wire_match(struct nfsb_wire *wi, uint32_t xid)
+{
+	for (struct nfsb_wreq *q = wi->flight; q; q = q->next)
+		if (q->xid == xid)
+			return q;
+	log_debug("NFS connection of our own: a reply to no request (xid %u)",
 		  xid);
+	return NULL;
+}
+
+static int nfsb_wire_body(struct nfsb_wire *wi, const unsigned char *p,
+			  size_t n);
+
+/* A READ reply's head is complete: what follows it goes to the request's
+ * buffer, if it fits there. */
+static int nfsb_wire_to_data(struct nfsb_wire *wi, size_t head)
+{
+	size_t extra = wi->rec_len - head;
+	struct nfsb_chunk *c = wi->cur->c;
+
+	wi->rec_len = head;
+	if (wi->rd_err) {
+		wi->phase = NFSB_RX_SKIP;
+		return 0;
+	}
+	if (wi->rd_len > c->want) {
+		/* a server that answers more than was asked is broken or
+		 * hostile: whose bytes are where cannot be known */
+		nfsb_read_overrun(c, wi->rd_len);
+		wi->rd_err = -EIO;
+		wi->sink = NULL;
+	} else {
+		wi->sink = c->buf;
+	}
+	wi->sink_left = wi->rd_len;
+	wi->phase = wi->sink_left ? NFSB_RX_DATA : NFSB_RX_SKIP;
+	return extra ? nfsb_wire_body(wi, wi->rec + head, extra) : 0;
+}
+
+/* Bytes of the current record: its head, a READ's data, or the rest. */
+static int nfsb_wire_body(struct nfsb_wire *wi, const unsigned char *p,
+			  size_t n)
+{
+	while (n) {
+		size_t k;
+
+		switch (wi->phase) {
+		case NFSB_RX_DATA:
+			k = n < wi->sink_left ? n : wi->sink_left;
+			if (wi->sink) {
+				memcpy(wi->sink, p, k);
+				wi->sink += k;
+			}
+			wi->sink_left -= k;
+			if (!wi->sink_left)
+				wi->phase = NFSB_RX_SKIP;
+			break;
+		case NFSB_RX_SKIP:
+			return 0; /* padding, or a record no one waits for */
+		case NFSB_RX_HEAD:
+		default:
+			/* a READ's data may follow in the same bytes: what
+			 * does not fit waits for the head to be parsed */
+			k = sizeof(wi->rec) - wi->rec_len;
+			if (!k)
+				return -EPROTO;
+			if (k > n)
+				k = n;
+			memcpy(wi->rec + wi->rec_len, p, k);
+			wi->rec_len += k;
+			if (!wi->cur && wi->rec_len >= 4) {
+				wi->cur = nfsb_wire_match(
+					wi, (uint32_t)wi->rec[0] << 24 |
+						    (uint32_t)wi->rec[1] << 16 |
+						    (uint32_t)wi->rec[2] << 8 |
+						    wi->rec[3]);
+				if (!wi->cur) {
+					wi->phase = NFSB_RX_SKIP;
+					return 0;
+				}
+			}
+			if (wi->cur && wi->cur->kind != NFSB_W_WRITE4) {
+				size_t head;
+
+				if (nfsb_wire_read_head(wi, &head) == 0) {
+					int ret = nfsb_wire_to_data(wi, head);
+
+					if (ret < 0)
+						return ret;
+				}
+			}
+			break;
+		}
+		p += k;
+		n -= k;
+	}
+	return 0;
+}
+
+/* The record ended: complete the request it answered. */
+static int nfsb_wire_record_end(struct nfsb_wire *wi)
+{
+	struct nfsb_wreq *q = wi->cur, **pp;
+	int err = 0;
+
+	if (q) {
+		if (q->kind == NFSB_W_WRITE4) {
+			struct nfsb_wire_in in = {.p = wi->rec + 4,
+						  .left = wi->rec_len - 4};
+
+			err = nfsb_wire_write_reply(q, &in);
+		} else if (wi->phase == NFSB_RX_HEAD) {
+			err = -EFAULT; /* cut before its data */
+		} else if (wi->phase == NFSB_RX_DATA) {
+			return -EPROTO; /* less data than it said */
+		} else {
+			err = wi->rd_err;
+			if (!err) {
+				q->c->got = wi->rd_len;
+				q->c->eof = wi->rd_eof;
+			}
+		}
+		for (pp = &wi->flight; *pp != q; pp = &(*pp)->next)
+			;
+		*pp = q->next;
+		nfsb_wire_done(wi, q, err);
+	}
+	wi->phase = NFSB_RX_HEAD;
+	wi->cur = NULL;
+	wi->rec_len = 0;
+	wi->sink = NULL;
+	wi->sink_left = 0;
+	return 0;
+}
+
+/* `n` bytes of the current fragment were taken. */
+static int nfsb_wire_frag_took(struct nfsb_wire *wi, size_t n)
+{
+	wi->frag_left -= n;
+	if (wi->frag_left)
+		return 0;
+	wi->mark_got = 0;
+	return wi->frag_last ? nfsb_wire_record_end(wi) : 0;
 }
 
 /* Take in bytes of the stream: record marks and records.  -EPROTO for a
@@ -513,6 +832,7 @@ static int nfsb_wire_take(struct nfsb_wire *wi, const unsigned char *p,
 {
 	while (n) {
 		size_t take;
+		int ret;
 
 		if (wi->mark_got < 4) {
 			wi->mark[wi->mark_got++] = *p++;
@@ -524,22 +844,24 @@ static int nfsb_wire_take(struct nfsb_wire *wi, const unsigned char *p,
 					((size_t)wi->mark[1] << 16) |
 					((size_t)wi->mark[2] << 8) |
 					wi->mark[3];
-			if (wi->rec_len + wi->frag_left > sizeof(wi->rec))
+			/* longer than any reply to what we asked */
+			if (wi->frag_left > NFSB_WIRE_RECMAX + wi->max_read)
 				return -EPROTO;
+			if (!wi->frag_left) {
+				ret = nfsb_wire_frag_took(wi, 0);
+				if (ret < 0)
+					return ret;
+			}
+			continue;
 		}
 		take = n < wi->frag_left ? n : wi->frag_left;
-		memcpy(wi->rec + wi->rec_len, p, take);
-		wi->rec_len += take;
-		wi->frag_left -= take;
+		ret = nfsb_wire_body(wi, p, take);
+		if (ret == 0)
+			ret = nfsb_wire_frag_took(wi, take);
+		if (ret < 0)
+			return ret;
 		p += take;
 		n -= take;
-		if (wi->frag_left)
-			continue;
-		wi->mark_got = 0;
-		if (wi->frag_last) {
-			nfsb_wire_record(wi);
-			wi->rec_len = 0;
-		}
 	}
 	return 0;
 }
@@ -557,8 +879,35 @@ int nfsb_wire_service(struct nfsb_wire *wi, short revents)
 		return ret;
 	for (;;) {
 		unsigned char buf[NFSB_WIRE_RXBUF];
-		ssize_t n = recv(wi->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		ssize_t n;
 
+		if (wi->mark_got == 4 && wi->phase == NFSB_RX_DATA &&
+		    wi->sink && wi->frag_left) {
+			/* a READ's data: straight into its buffer */
+			size_t want = wi->sink_left < wi->frag_left
+					      ? wi->sink_left
+					      : wi->frag_left;
+
+			n = recv(wi->fd, wi->sink, want, MSG_DONTWAIT);
+			if (n > 0) {
+				wi->sink += n;
+				wi->sink_left -= (size_t)n;
+				if (!wi->sink_left)
+					wi->phase = NFSB_RX_SKIP;
+				ret = nfsb_wire_frag_took(wi, (size_t)n);
+				if (ret < 0)
+					return ret;
+				continue;
+			}
+		} else {
+			n = recv(wi->fd, buf, sizeof(buf), MSG_DONTWAIT);
+			if (n > 0) {
+				ret = nfsb_wire_take(wi, buf, (size_t)n);
+				if (ret < 0)
+					return ret;
+				continue;
+			}
+		}
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -566,11 +915,8 @@ int nfsb_wire_service(struct nfsb_wire *wi, short revents)
 				break;
 			return -errno;
 		}
-		if (n == 0) /* the server closed it */
-			return wi->pending ? -ECONNRESET : 0;
-		ret = nfsb_wire_take(wi, buf, (size_t)n);
-		if (ret < 0)
-			return ret;
+		/* the server closed it */
+		return wi->pending ? -ECONNRESET : 0;
 	}
 	if (!wi->pending && (revents & POLLHUP))
 		return -ECONNRESET;
