@@ -79,6 +79,7 @@ static inline struct nfs_fh *nfsb_rawfh(struct nfsfh *fh, int max)
 
 #define NFSB_V3_FHSIZE        64            /* RFC 1813: NFS3_FHSIZE */
 #define NFSB_CHUNK_MAX        (1024 * 1024) /* libnfs's own clamp */
+#define NFSB_V4_RMAX          (512 * 1024)  /* see nfsb_limits() */
 /* the reconnect backoff (backends/remote/pool.h) */
 #define NFSB_BACKOFF_FIRST_MS 1000
 #define NFSB_BACKOFF_MAX_MS   10000
@@ -104,7 +105,7 @@ struct nfsb_mount {
 	gid_t auth_gid;        /* the AUTH_SYS gid we send */
 	size_t rsize, wsize;   /* per-RPC data sizes */
 	unsigned long namemax; /* longest name, asked once at
-				* mount (nfsb_namemax) */
+				* mount (nfsb_limits) */
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;       /* a conn was checked in / state */
@@ -496,9 +497,15 @@ int nfsb_v4_compound(struct nfsb_mount *m, const char *full, nfs_argop4 *tail,
 		     component4 *last_name, rpc_cb cb, void *req);
 /* READLINK of `full`: *target is malloc'd.  0 or -errno. */
 int nfsb_v4_readlink(struct nfsb_mount *m, const char *full, char **target);
-/* The server's FATTR4_MAXNAME for the directory `full`: 0 or -errno
- * (-ENOTSUP when the server does not give it). */
-int nfsb_v4_namemax(struct nfsb_mount *m, const char *full, unsigned long *out);
+/* What the server says of the export at `full` (NFSv4 maxname, maxread,
+ * maxwrite; 0 where it says nothing: libnfs 4.0.0 asks for none of them,
+ * and reports no read or write size).  0 or -errno. */
+struct nfsb_v4_limits {
+	unsigned long maxname;
+	uint64_t maxread, maxwrite;
+};
+int nfsb_v4_limits(struct nfsb_mount *m, const char *full,
+		   struct nfsb_v4_limits *out);
 int nfsb_v4_setattr(struct nfsb_mount *m, const char *full,
 		    const struct vfs_setattr *sa);
 int nfsb_v4_mknod(struct nfsb_mount *m, const char *full, mode_t mode,

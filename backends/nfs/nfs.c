@@ -259,7 +259,7 @@ static int nfsb_first_connect(struct nfsb_mount *m, const struct vfs_url *url,
 	return 0;
 }
 
-static void nfsb_namemax(struct nfsb_mount *m);
+static void nfsb_limits(struct nfsb_mount *m);
 
 static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 		      struct vfs_mount **out, struct vfs_error *err)
@@ -368,7 +368,7 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 		goto err_free;
 	}
 
-	nfsb_namemax(m);
+	nfsb_limits(m);
 
 	ret = ro.write_behind ? nfsb_wb_init(m) : 0;
 	if (ret < 0) {
@@ -510,12 +510,35 @@ static int nfsb_v3_namemax(struct nfsb_mount *m, const char *full,
  * FSAL VFS says 1024 over ext4 and tmpfs), and NAME_MAX is what Linux
  * programs expect.  A server that does not say gets NFSB_NAME_MAX too.
  */
-static void nfsb_namemax(struct nfsb_mount *m)
+/* The longest name, and over NFSv4 the transfer sizes: libnfs 4.0.0
+ * reports none for v4, which left READs and WRITEs at 64 KiB where the
+ * server takes 1 MiB.  v4 READs stop at NFSB_V4_RMAX: ganesha answered
+ * 1 MiB ones at a third of the pace of 512 KiB ones (docs/performance.md),
+ * where v3's 1 MiB READs are its fastest. */
+static void nfsb_limits(struct nfsb_mount *m)
 {
 	unsigned long n = 0;
-	int ret = m->version == 4 ? nfsb_v4_namemax(m, m->subdir, &n)
-				  : nfsb_v3_namemax(m, m->subdir, &n);
+	int ret;
 
+	if (m->version == 4) {
+		struct nfsb_v4_limits lim;
+
+		ret = nfsb_v4_limits(m, m->subdir, &lim);
+		if (ret == 0 && !lim.maxname)
+			ret = -ENOTSUP;
+		if (ret == 0)
+			n = lim.maxname;
+		if (ret == 0 && lim.maxread)
+			m->rsize = lim.maxread < NFSB_V4_RMAX
+					   ? (size_t)lim.maxread
+					   : NFSB_V4_RMAX;
+		if (ret == 0 && lim.maxwrite)
+			m->wsize = lim.maxwrite < NFSB_CHUNK_MAX
+					   ? (size_t)lim.maxwrite
+					   : NFSB_CHUNK_MAX;
+	} else {
+		ret = nfsb_v3_namemax(m, m->subdir, &n);
+	}
 	if (ret < 0)
 		log_info("%s: the server gives no longest name (%s): "
 			 "assuming %d",

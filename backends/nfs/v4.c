@@ -476,17 +476,17 @@ int nfsb_v4_start_fstat(struct nfsb_op *op, const struct nfsb_file *nf,
 	return nfsb_v4_fhop(op, nf, &tail, nfsb_cb_fstat4, r);
 }
 
-/* ---- The longest name ---------------------------------------------------- */
+/* ---- The server's limits ------------------------------------------------ */
 
-struct nfsb_maxnamereq {
-	struct nfsb_wait *w;   /* first: see nfsb_v4_compound */
-	unsigned long maxname; /* 0: the server did not say */
+struct nfsb_limitsreq {
+	struct nfsb_wait *w; /* first: see nfsb_v4_compound */
+	struct nfsb_v4_limits lim;
 };
 
-static void nfsb_cb_maxname4(struct rpc_context *rpc, int status, void *data,
-			     void *priv)
+static void nfsb_cb_limits4(struct rpc_context *rpc, int status, void *data,
+			    void *priv)
 {
-	struct nfsb_maxnamereq *r = priv;
+	struct nfsb_limitsreq *r = priv;
 	COMPOUND4res *res = data;
 	int err = 0;
 
@@ -511,17 +511,26 @@ static void nfsb_cb_maxname4(struct rpc_context *rpc, int status, void *data,
 			.p = (const unsigned char *)fa->attr_vals.attrlist4_val,
 			.left = fa->attr_vals.attrlist4_len,
 		};
-		/* maxname is the only attribute asked for */
+		/* in ascending attribute order, each only if given */
 		if (nfsb_bit(&fa->attrmask, FATTR4_MAXNAME))
-			r->maxname = nfsb_xdr_get_u32(&in);
+			r->lim.maxname = nfsb_xdr_get_u32(&in);
+		if (nfsb_bit(&fa->attrmask, FATTR4_MAXREAD))
+			r->lim.maxread = nfsb_xdr_get_u64(&in);
+		if (nfsb_bit(&fa->attrmask, FATTR4_MAXWRITE))
+			r->lim.maxwrite = nfsb_xdr_get_u64(&in);
+		if (in.short_)
+			r->lim = (struct nfsb_v4_limits){0};
 	}
 	nfsb_wait_done(r->w, err);
 }
 
-int nfsb_v4_namemax(struct nfsb_mount *m, const char *full, unsigned long *out)
+int nfsb_v4_limits(struct nfsb_mount *m, const char *full,
+		   struct nfsb_v4_limits *out)
 {
-	static const uint32_t want[1] = {1u << FATTR4_MAXNAME};
-	struct nfsb_maxnamereq r = {NULL, 0};
+	static const uint32_t want[1] = {1u << FATTR4_MAXNAME |
+					 1u << FATTR4_MAXREAD |
+					 1u << FATTR4_MAXWRITE};
+	struct nfsb_limitsreq r = {0};
 	nfs_argop4 tail;
 	int ret;
 
@@ -529,11 +538,9 @@ int nfsb_v4_namemax(struct nfsb_mount *m, const char *full, unsigned long *out)
 	tail.argop = OP_GETATTR;
 	tail.nfs_argop4_u.opgetattr.attr_request.bitmap4_len = 1;
 	tail.nfs_argop4_u.opgetattr.attr_request.bitmap4_val = (uint32_t *)want;
-	ret = nfsb_v4_compound(m, full, &tail, NULL, nfsb_cb_maxname4, &r);
+	ret = nfsb_v4_compound(m, full, &tail, NULL, nfsb_cb_limits4, &r);
 	if (ret < 0)
 		return ret;
-	if (!r.maxname)
-		return -ENOTSUP;
-	*out = r.maxname;
+	*out = r.lim;
 	return 0;
 }

@@ -284,6 +284,21 @@ class V4Writes(harness.TestCase):
                 finally:
                     os.close(fd)
 
+    def test_transfer_sizes_are_the_servers(self):
+        """NFSv4 READs and WRITEs are as large as the server says
+        (FATTR4_MAXREAD/MAXWRITE, which libnfs 4.0.0 never asks for: it
+        left them at 64 KiB), as NFSv3's are (FSINFO: ganesha's 1 MiB);
+        v4 READs stop at 512 KiB, where ganesha serves them fastest."""
+        v = Vfsd([("/n3", self.g.url(version=3)), ("/n4", self.g.url(version=4))]).start()
+        self.addCleanup(v.stop)
+        sizes = dict(re.findall(r"\(NFSv(\d), \d+ connections, (rsize \d+ wsize \d+)\)",
+                                v.log()))
+        self.assertEqual(set(sizes), {"3", "4"}, v.log())
+        # v4 READs stop at 512 KiB (nfsb_limits), WRITEs do not
+        self.assertEqual(sizes["3"], "rsize 1048576 wsize 1048576")
+        self.assertEqual(sizes["4"], "rsize 524288 wsize 1048576")
+        self.assertNotEqual(sizes["4"], "rsize 65536 wsize 65536")
+
     def test_direct_io_past_4g(self):
         v, wsize = self._vfsd()
         buf = mmap.mmap(-1, 2 * wsize + 8192)
