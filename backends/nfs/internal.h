@@ -458,8 +458,9 @@ void nfsb_wire_free(struct nfsb_wire *wi);
  * to the peer of the libnfs context's socket ctx_fd if not connected.  The
  * reply completes c like nfsb_cb_write4 (nfsb_note_write, then
  * nfsb_wait_done(c->w)); a request the connection lost completes with
- * -EFAULT (a transport error).  Non-zero if it could not be queued (no
- * completion comes).
+ * -EFAULT, and one no connection could be made for with -ENOTCONN, at
+ * once (both transport errors).  Non-zero if it could not be queued (out
+ * of memory: no completion comes).
  */
 int nfsb_wire_write(struct nfsb_wire *wi, int ctx_fd, double deadline,
 		    const struct nfsb_file *nf, struct nfsb_chunk *c,

@@ -46,8 +46,13 @@ static int nfsb_start_read(struct nfsb_op *op, struct nfsb_file *nf,
 		fh = raw->val;
 		fh_len = (u_int)raw->len;
 	}
-	if (nfsb_wire_peer(nfs_get_fd(op->nfs), &peer, &low) < 0)
-		return -1;
+	if (nfsb_wire_peer(nfs_get_fd(op->nfs), &peer, &low) < 0) {
+		/* the context's socket is dead (the server restarted): a
+		 * transport failure, so that it is rebuilt and the call
+		 * tried again (nfsb_finish) */
+		nfsb_wait_done(c->w, -ENOTCONN);
+		return 0;
+	}
 	return nfsb_wire_read(op->wire, &peer, low, op->deadline,
 			      op->m->version, fh, fh_len, c);
 }

@@ -486,6 +486,19 @@ static void nfsb_wire_queue(struct nfsb_wire *wi, struct nfsb_wreq *q)
 	(void)nfsb_wire_flush(wi);
 }
 
+/*
+ * No connection could be made for c's request (the server restarting,
+ * gone, or the context's own socket dead): that is a transport failure,
+ * like a connection lost with the request on it, so that the caller
+ * destroys the context and tries once more on a fresh one, instead of
+ * failing the call with EIO on a context that stays in the pool.
+ */
+static int nfsb_wire_unreachable(struct nfsb_chunk *c)
+{
+	nfsb_wait_done(c->w, -ENOTCONN);
+	return 0;
+}
+
 int nfsb_wire_write(struct nfsb_wire *wi, int ctx_fd, double deadline,
 		    const struct nfsb_file *nf, struct nfsb_chunk *c,
 		    int stable)
@@ -497,7 +510,7 @@ int nfsb_wire_write(struct nfsb_wire *wi, int ctx_fd, double deadline,
 	if (wi->fd < 0 || !wi->pending) {
 		if (nfsb_wire_peer(ctx_fd, &peer, &low) < 0 ||
 		    nfsb_wire_ready(wi, &peer, low, deadline) < 0)
-			return -1;
+			return nfsb_wire_unreachable(c);
 	}
 	q = calloc(1, sizeof(*q));
 	if (!q)
@@ -517,7 +530,7 @@ int nfsb_wire_read(struct nfsb_wire *wi, const struct sockaddr_storage *peer,
 	struct nfsb_wreq *q;
 
 	if (nfsb_wire_ready(wi, peer, low, deadline) < 0)
-		return -1;
+		return nfsb_wire_unreachable(c);
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return -1;
