@@ -666,7 +666,7 @@ static uint32_t wire_send(struct wire_rig *r)
 		.off = (off_t)(1ull << 32) + 7,
 	};
 	r->w.pending = 1;
-	ck_assert_int_eq(nfsb_wire_write(r->wi, r->ctx, vfs_mono_s() + 5,
+	ck_assert_int_eq(nfsb_wire_write(r->wi, r->ctx, vfs_mono_s() + 5, 0,
 					 &r->nf, &r->c, 0),
 			 0);
 	if (r->srv < 0)
@@ -1226,7 +1226,7 @@ START_TEST(test_wire_hostile)
 		r.c = (struct nfsb_chunk){
 			.w = &r.w, .nf = &r.nf, .buf = data, .want = big};
 		ck_assert_int_eq(nfsb_wire_write(r.wi, r.ctx, vfs_mono_s() + 5,
-						 &r.nf, &r.c, 0),
+						 0, &r.nf, &r.c, 0),
 				 0);
 		r.srv = accept(r.ls, NULL, NULL);
 		read_full(r.srv, head, 8);
@@ -1345,11 +1345,99 @@ START_TEST(test_wire_unreachable)
 	r.c = (struct nfsb_chunk){
 		.w = &r.w, .nf = &r.nf, .buf = r.data, .want = 5};
 	ck_assert_int_eq(
-		nfsb_wire_write(r.wi, s, vfs_mono_s() + 2, &r.nf, &r.c, 0), 0);
+		nfsb_wire_write(r.wi, s, vfs_mono_s() + 2, 0, &r.nf, &r.c, 0),
+		0);
 	ck_assert_int_eq(r.w.pending, 0);
 	ck_assert(r.w.transport);
 	close(s);
 	wire_rig_stop(&r);
+}
+END_TEST
+
+struct wire_drain {
+	int fd;
+	double until;
+	size_t got;
+};
+
+/* Read what the server is sent until `until`, counting it. */
+static void *wire_drain_main(void *arg)
+{
+	struct wire_drain *d = arg;
+	static char buf[1 << 16];
+
+	while (vfs_mono_s() < d->until) {
+		struct pollfd pfd = {.fd = d->fd, .events = POLLIN};
+		ssize_t n;
+
+		if (poll(&pfd, 1, 20) <= 0)
+			continue;
+		n = read(d->fd, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		d->got += (size_t)n;
+	}
+	return NULL;
+}
+
+/* A WRITE under its caller's deadline, queued behind one the full socket
+ * holds up, does not go out once the deadline passed, though the wire is
+ * serviced (as nfsb_drive does when it wakes just past the deadline,
+ * before its caller gives the request up): only the first WRITE reaches
+ * the server. */
+START_TEST(test_wire_send_by)
+{
+	struct wire_rig r;
+	size_t big = 32u << 20;
+	char *data = malloc(big);
+	struct nfsb_wait w2;
+	struct nfsb_chunk c2;
+	struct wire_drain d;
+	pthread_t t;
+	double t0;
+
+	ck_assert_ptr_nonnull(data);
+	memset(data, 'd', big);
+	wire_rig_start(&r);
+	nfsb_wait_init(&r.w);
+	r.w.pending = 1;
+	r.c = (struct nfsb_chunk){
+		.w = &r.w, .nf = &r.nf, .buf = data, .want = big};
+	ck_assert_int_eq(nfsb_wire_write(r.wi, r.ctx, vfs_mono_s() + 5, 0,
+					 &r.nf, &r.c, 0),
+			 0);
+	r.srv = accept(r.ls, NULL, NULL);
+	ck_assert_int_ge(r.srv, 0);
+	nfsb_wait_init(&w2);
+	w2.pending = 1;
+	c2 = (struct nfsb_chunk){
+		.w = &w2, .nf = &r.nf, .buf = r.data, .want = 5};
+	ck_assert_int_eq(nfsb_wire_write(r.wi, r.ctx, vfs_mono_s() + 5,
+					 vfs_mono_s() + 0.1, &r.nf, &c2, 0),
+			 0);
+	usleep(200000);
+	/* the server reads all it is sent, the wire is serviced */
+	d = (struct wire_drain){.fd = r.srv, .until = vfs_mono_s() + 1.5};
+	ck_assert_int_eq(pthread_create(&t, NULL, wire_drain_main, &d), 0);
+	t0 = vfs_mono_s();
+	while (vfs_mono_s() - t0 < 1) {
+		struct pollfd pfd = {.fd = nfsb_wire_fd(r.wi),
+				     .events = nfsb_wire_events(r.wi)};
+
+		poll(&pfd, 1, 20);
+		ck_assert_int_eq(nfsb_wire_service(r.wi, pfd.revents), 0);
+	}
+	pthread_join(t, NULL);
+	/* the first WRITE, whole (its head, the data), not a byte more */
+	ck_assert_uint_gt(d.got, big);
+	ck_assert_uint_lt(d.got, big + 200);
+	ck_assert_int_eq(w2.pending, 1);
+	/* its caller gives it up */
+	nfsb_wire_reset(r.wi);
+	ck_assert_int_eq(w2.pending, 0);
+	ck_assert(w2.transport);
+	wire_rig_stop(&r);
+	free(data);
 }
 END_TEST
 
@@ -1371,6 +1459,7 @@ Suite *nfs_suite(void)
 	tcase_add_test(tc, test_wire_hostile);
 	tcase_add_test(tc, test_wire_flood);
 	tcase_add_test(tc, test_wire_unreachable);
+	tcase_add_test(tc, test_wire_send_by);
 	tcase_add_test(tc, test_pool_connected_once_answered);
 	tcase_add_test(tc, test_pool_cache_dropped_after_outage);
 	tcase_add_test(tc, test_pool_one_slot_fails);

@@ -459,12 +459,14 @@ void nfsb_wire_free(struct nfsb_wire *wi);
  * reply completes c like nfsb_cb_write4 (nfsb_note_write, then
  * nfsb_wait_done(c->w)); a request the connection lost completes with
  * -EFAULT, and one no connection could be made for with -ENOTCONN, at
- * once (both transport errors).  Non-zero if it could not be queued (out
- * of memory: no completion comes).
+ * once (both transport errors).  If send_by > 0, no byte of it leaves
+ * once that time has passed: its caller, whose deadline it is, then gives
+ * it up with nfsb_wire_reset.  Non-zero if it could not be queued (out of
+ * memory: no completion comes).
  */
 int nfsb_wire_write(struct nfsb_wire *wi, int ctx_fd, double deadline,
-		    const struct nfsb_file *nf, struct nfsb_chunk *c,
-		    int stable);
+		    double send_by, const struct nfsb_file *nf,
+		    struct nfsb_chunk *c, int stable);
 /* The same for a READ (v3, or PUTFH + READ for v4) of chunk c of the file
  * with handle fh, connecting to `peer` (from a port below 1024 if `low`):
  * the data is received straight into c->buf; the reply sets c->got and

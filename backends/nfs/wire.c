@@ -55,6 +55,10 @@ struct nfsb_wreq {
 	struct nfsb_chunk *c;
 	enum nfsb_wkind kind;
 	uint32_t xid;
+	/* a WRITE under its caller's deadline (backends/callctx.h) is not
+	 * begun after it: 0, none */
+	double send_by;
+	bool begun; /* a byte of it went out */
 	int iovcnt;
 	struct iovec iov[3]; /* header, data, padding; what is left of
 			      * them while being written */
@@ -424,7 +428,13 @@ static void nfsb_wire_encode(const struct nfsb_wire *wi, struct nfsb_wreq *q,
 	q->iovcnt = 3;
 }
 
-/* Write what the socket takes now.  0, or -errno if the socket failed. */
+/*
+ * Write what the socket takes now, up to the first request not begun whose
+ * send-by time has passed: its caller, past the same deadline, gives it up
+ * and resets the connection before any byte of it leaves (without this
+ * check a driver that wakes just after the deadline, before the caller's
+ * wait ends, would send it).  0, or -errno if the socket failed.
+ */
 static int nfsb_wire_flush(struct nfsb_wire *wi)
 {
 	while (wi->sendq) {
@@ -433,10 +443,16 @@ static int nfsb_wire_flush(struct nfsb_wire *wi)
 		ssize_t w;
 
 		for (struct nfsb_wreq *q = wi->sendq;
-		     q && n + 3 <= NFSB_WIRE_IOV; q = q->next)
+		     q && n + 3 <= NFSB_WIRE_IOV; q = q->next) {
+			if (!q->begun && q->send_by > 0 &&
+			    vfs_mono_s() >= q->send_by)
+				break;
 			for (int i = 0; i < q->iovcnt; i++)
 				if (q->iov[i].iov_len)
 					iov[n++] = q->iov[i];
+		}
+		if (!n)
+			return 0;
 		w = sendmsg(wi->fd,
 			    &(struct msghdr){.msg_iov = iov,
 					     .msg_iovlen = (size_t)n},
@@ -453,6 +469,9 @@ static int nfsb_wire_flush(struct nfsb_wire *wi)
 			struct nfsb_wreq *q = wi->sendq;
 			bool left = false;
 
+			if (!w)
+				break;
+			q->begun = true;
 			for (int i = 0; i < q->iovcnt; i++) {
 				size_t take = (size_t)w < q->iov[i].iov_len
 						      ? (size_t)w
@@ -500,8 +519,8 @@ static int nfsb_wire_unreachable(struct nfsb_chunk *c)
 }
 
 int nfsb_wire_write(struct nfsb_wire *wi, int ctx_fd, double deadline,
-		    const struct nfsb_file *nf, struct nfsb_chunk *c,
-		    int stable)
+		    double send_by, const struct nfsb_file *nf,
+		    struct nfsb_chunk *c, int stable)
 {
 	struct sockaddr_storage peer;
 	struct nfsb_wreq *q;
@@ -517,6 +536,7 @@ int nfsb_wire_write(struct nfsb_wire *wi, int ctx_fd, double deadline,
 		return -1;
 	q->c = c;
 	q->kind = NFSB_W_WRITE4;
+	q->send_by = send_by;
 	q->xid = wi->xid++;
 	nfsb_wire_encode(wi, q, nf->fh4, nf->fh4_len, stable);
 	nfsb_wire_queue(wi, q);
