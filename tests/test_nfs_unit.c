@@ -1437,6 +1437,36 @@ START_TEST(test_wire_send_by)
 	ck_assert_int_eq(w2.pending, 0);
 	ck_assert(w2.transport);
 	wire_rig_stop(&r);
+
+	/* a WRITE under a deadline that passes while it is partly sent: the
+	 * rest is held, the server never has it whole */
+	wire_rig_start(&r);
+	nfsb_wait_init(&r.w);
+	r.w.pending = 1;
+	r.c = (struct nfsb_chunk){
+		.w = &r.w, .nf = &r.nf, .buf = data, .want = big};
+	ck_assert_int_eq(nfsb_wire_write(r.wi, r.ctx, vfs_mono_s() + 5,
+					 vfs_mono_s() + 0.1, &r.nf, &r.c, 0),
+			 0);
+	r.srv = accept(r.ls, NULL, NULL);
+	ck_assert_int_ge(r.srv, 0);
+	usleep(200000);
+	d = (struct wire_drain){.fd = r.srv, .until = vfs_mono_s() + 1.5};
+	ck_assert_int_eq(pthread_create(&t, NULL, wire_drain_main, &d), 0);
+	t0 = vfs_mono_s();
+	while (vfs_mono_s() - t0 < 1) {
+		struct pollfd pfd = {.fd = nfsb_wire_fd(r.wi),
+				     .events = nfsb_wire_events(r.wi)};
+
+		poll(&pfd, 1, 20);
+		ck_assert_int_eq(nfsb_wire_service(r.wi, pfd.revents), 0);
+	}
+	pthread_join(t, NULL);
+	ck_assert_uint_lt(d.got, big);
+	ck_assert_int_eq(r.w.pending, 1);
+	nfsb_wire_reset(r.wi);
+	ck_assert(r.w.transport);
+	wire_rig_stop(&r);
 	free(data);
 }
 END_TEST

@@ -55,10 +55,9 @@ struct nfsb_wreq {
 	struct nfsb_chunk *c;
 	enum nfsb_wkind kind;
 	uint32_t xid;
-	/* a WRITE under its caller's deadline (backends/callctx.h) is not
-	 * begun after it: 0, none */
+	/* a WRITE under its caller's deadline (backends/callctx.h): no
+	 * byte of it leaves after that (0: none) */
 	double send_by;
-	bool begun; /* a byte of it went out */
 	int iovcnt;
 	struct iovec iov[3]; /* header, data, padding; what is left of
 			      * them while being written */
@@ -429,11 +428,12 @@ static void nfsb_wire_encode(const struct nfsb_wire *wi, struct nfsb_wreq *q,
 }
 
 /*
- * Write what the socket takes now, up to the first request not begun whose
- * send-by time has passed: its caller, past the same deadline, gives it up
- * and resets the connection before any byte of it leaves (without this
+ * Write what the socket takes now, up to the first request whose send-by
+ * time has passed: its caller, past the same deadline, gives it up and
+ * resets the connection before another byte of it leaves (without this
  * check a driver that wakes just after the deadline, before the caller's
- * wait ends, would send it).  0, or -errno if the socket failed.
+ * wait ends, would send it; one partly sent is held too, so that the
+ * server never has it whole).  0, or -errno if the socket failed.
  */
 static int nfsb_wire_flush(struct nfsb_wire *wi)
 {
@@ -444,8 +444,7 @@ static int nfsb_wire_flush(struct nfsb_wire *wi)
 
 		for (struct nfsb_wreq *q = wi->sendq;
 		     q && n + 3 <= NFSB_WIRE_IOV; q = q->next) {
-			if (!q->begun && q->send_by > 0 &&
-			    vfs_mono_s() >= q->send_by)
+			if (q->send_by > 0 && vfs_mono_s() >= q->send_by)
 				break;
 			for (int i = 0; i < q->iovcnt; i++)
 				if (q->iov[i].iov_len)
@@ -471,7 +470,6 @@ static int nfsb_wire_flush(struct nfsb_wire *wi)
 
 			if (!w)
 				break;
-			q->begun = true;
 			for (int i = 0; i < q->iovcnt; i++) {
 				size_t take = (size_t)w < q->iov[i].iov_len
 						      ? (size_t)w
