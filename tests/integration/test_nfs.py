@@ -6,6 +6,7 @@ import hashlib
 import mmap
 import os
 import re
+import socket
 import stat
 import subprocess
 import sys
@@ -385,9 +386,10 @@ class WireReads(harness.TestCase):
     """READs (v3 and v4) come on each context's own connection
     (backends/nfs/wire.c), their data received straight into the reader's
     buffer.  A reply lost with its connection is asked again, exact; a
-    paused server fails every read within its timeout and the mount comes
-    back; a restart mid-read gives exact data or EIO; connections reset
-    many times leave no descriptor behind."""
+    paused server fails every read and write within its timeout and the
+    mount comes back; a restart mid-read gives exact data or EIO;
+    connections reset many times leave no descriptor behind; with no port
+    below 1024 free, ordinary ports are used."""
 
     def setUp(self):
         if SKIP:
@@ -548,6 +550,86 @@ class WireReads(harness.TestCase):
         self.assertEqual(r.lost, 50)
         harness.wait_for(read, 30, "reads to work again")
         self.assertEqual(fds(), before)
+
+    def test_paused_server_writes_time_out(self):
+        """A large O_DIRECT write (v3: libnfs; v4: the wire) to a paused
+        server fails within its timeout, and writes work again once it
+        is back."""
+        timeout = 3
+        v = self._vfsd(timeout=timeout)
+        size = 8 << 20
+        buf = mmap.mmap(-1, size)
+        buf[:] = os.urandom(size)
+        fds = {}
+        for prefix in ("n3", "n4"):
+            write_file(v.path(prefix, "w"), b"x")
+            fds[prefix] = os.open(v.path(prefix, "w"), os.O_RDWR | os.O_DIRECT)
+        try:
+            self.g.pause()
+            self.addCleanup(self.g.resume)
+            results = {}
+
+            def writer(prefix):
+                t0 = time.monotonic()
+                try:
+                    os.pwritev(fds[prefix], [buf], 0)
+                    results[prefix] = ("ok", time.monotonic() - t0)
+                except OSError as e:
+                    results[prefix] = (e.errno, time.monotonic() - t0)
+
+            threads = [threading.Thread(target=writer, args=(p,)) for p in fds]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout * 4)
+                self.assertFalse(t.is_alive(), "a write hangs past its timeout")
+            for prefix in fds:
+                err, took = results[prefix]
+                self.assertIn(err, (errno.ETIMEDOUT, errno.EIO), results)
+                self.assertLess(took, timeout + 2, results)
+            self.g.resume()
+            for prefix in fds:
+                def works():
+                    try:
+                        return os.pwritev(fds[prefix], [buf], 0) == size
+                    except OSError as e:
+                        self.assertIn(e.errno, (errno.ETIMEDOUT, errno.EIO))
+                        return False
+                harness.wait_for(works, 30, "/%s writes to work again" % prefix)
+                with open(os.path.join(self.g.export, "w"), "rb") as f:
+                    self.assertTrue(f.read() == bytes(buf), prefix)
+        finally:
+            for fd in fds.values():
+                os.close(fd)
+            buf.close()
+
+    def test_no_reserved_port_free(self):
+        """Every port below 1024 taken (many mounts on one host): the
+        contexts and their connections of our own use ordinary ports,
+        which ganesha takes; reads and writes work, v3 and v4."""
+        held = []
+        try:
+            for port in range(1, 1024):
+                s = socket.socket()
+                try:
+                    s.bind(("0.0.0.0", port))
+                    held.append(s)
+                except OSError:
+                    s.close()
+            v = self._vfsd()
+            data = os.urandom((2 << 20) + 5)
+            for prefix in ("n3", "n4"):
+                fd = os.open(v.path(prefix, "lowport"),
+                             os.O_RDWR | os.O_CREAT | os.O_SYNC, 0o644)
+                try:
+                    self.assertEqual(os.pwrite(fd, data, 0), len(data))
+                finally:
+                    os.close(fd)
+                self.assertTrue(self._pread_direct(v.path(prefix, "lowport"),
+                                                   len(data) + 4091) == data)
+        finally:
+            for s in held:
+                s.close()
 
 
 class NameMax(harness.TestCase):
