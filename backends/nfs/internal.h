@@ -488,6 +488,11 @@ int nfsb_wire_service(struct nfsb_wire *wi, short revents);
  * complete every pending request with -EFAULT, now: their chunks must
  * still be alive. */
 void nfsb_wire_reset(struct nfsb_wire *wi);
+/* For the fuzz target (fuzz/fuzz_nfs_reply.c): the xid of the next
+ * request, and bytes taken in as if received on the connection (what
+ * nfsb_wire_service does with them: 0, or -EPROTO for a broken stream). */
+void nfsb_wire_test_xid(struct nfsb_wire *wi, uint32_t xid);
+int nfsb_wire_feed(struct nfsb_wire *wi, const void *p, size_t n);
 
 /* ---- v4.c ---------------------------------------------------------- */
 

@@ -953,3 +953,13 @@ int nfsb_wire_service(struct nfsb_wire *wi, short revents)
 		return -ECONNRESET;
 	return 0;
 }
+
+void nfsb_wire_test_xid(struct nfsb_wire *wi, uint32_t xid)
+{
+	wi->xid = xid;
+}
+
+int nfsb_wire_feed(struct nfsb_wire *wi, const void *p, size_t n)
+{
+	return nfsb_wire_take(wi, p, n);
+}
