@@ -1350,6 +1350,38 @@ START_TEST(test_wire_unreachable)
 	ck_assert_int_eq(r.w.pending, 0);
 	ck_assert(r.w.transport);
 	close(s);
+
+	/* a server that takes no connection (its accept queue full: the
+	 * SYN is dropped) until the call's deadline: not queued, no
+	 * completion, so that the call fails without a retry that would
+	 * wait as long again */
+	{
+		int full = socket(AF_INET, SOCK_STREAM, 0), in;
+		double t0;
+
+		sin->sin_port = 0;
+		ck_assert_int_eq(
+			bind(full, (struct sockaddr *)sin, sizeof(*sin)), 0);
+		ck_assert_int_eq(listen(full, 0), 0);
+		ck_assert_int_eq(getsockname(full, (struct sockaddr *)sin,
+					     &(socklen_t){sizeof(*sin)}),
+				 0);
+		in = socket(AF_INET, SOCK_STREAM, 0);
+		ck_assert_int_eq(
+			connect(in, (struct sockaddr *)sin, sizeof(*sin)), 0);
+		nfsb_wait_init(&r.w);
+		r.w.pending = 1;
+		r.c = (struct nfsb_chunk){
+			.w = &r.w, .nf = &r.nf, .buf = dst, .want = 10};
+		t0 = vfs_mono_s();
+		ck_assert_int_ne(nfsb_wire_read(r.wi, &peer, false, t0 + 0.3, 3,
+						"FH", 2, &r.c),
+				 0);
+		ck_assert_double_lt(vfs_mono_s() - t0, 1);
+		ck_assert_int_eq(r.w.pending, 1);
+		close(in);
+		close(full);
+	}
 	wire_rig_stop(&r);
 }
 END_TEST

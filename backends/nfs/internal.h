@@ -459,7 +459,8 @@ void nfsb_wire_free(struct nfsb_wire *wi);
  * reply completes c like nfsb_cb_write4 (nfsb_note_write, then
  * nfsb_wait_done(c->w)); a request the connection lost completes with
  * -EFAULT, and one no connection could be made for with -ENOTCONN, at
- * once (both transport errors).  If send_by > 0, no byte of it leaves
+ * once (both transport errors; not queued if the connection was not made
+ * by `deadline`).  If send_by > 0, no byte of it leaves
  * once that time has passed: its caller, whose deadline it is, then gives
  * it up with nfsb_wire_reset.  Non-zero if it could not be queued (out of
  * memory: no completion comes).

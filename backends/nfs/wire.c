@@ -504,14 +504,18 @@ static void nfsb_wire_queue(struct nfsb_wire *wi, struct nfsb_wreq *q)
 }
 
 /*
- * No connection could be made for c's request (the server restarting,
- * gone, or the context's own socket dead): that is a transport failure,
- * like a connection lost with the request on it, so that the caller
- * destroys the context and tries once more on a fresh one, instead of
- * failing the call with EIO on a context that stays in the pool.
+ * No connection could be made for c's request (`err`: the server
+ * restarting, gone, or the context's own socket dead): that is a transport
+ * failure, like a connection lost with the request on it, so that the
+ * caller destroys the context and tries once more on a fresh one, instead
+ * of failing the call with EIO on a context that stays in the pool.  Not
+ * so when the call's time ran out connecting: a retry would double the
+ * wait (the request is not queued).
  */
-static int nfsb_wire_unreachable(struct nfsb_chunk *c)
+static int nfsb_wire_unreachable(struct nfsb_chunk *c, int err)
 {
+	if (err == -ETIMEDOUT)
+		return -1;
 	nfsb_wait_done(c->w, -ENOTCONN);
 	return 0;
 }
@@ -523,11 +527,14 @@ int nfsb_wire_write(struct nfsb_wire *wi, int ctx_fd, double deadline,
 	struct sockaddr_storage peer;
 	struct nfsb_wreq *q;
 	bool low;
+	int ret;
 
 	if (wi->fd < 0 || !wi->pending) {
-		if (nfsb_wire_peer(ctx_fd, &peer, &low) < 0 ||
-		    nfsb_wire_ready(wi, &peer, low, deadline) < 0)
-			return nfsb_wire_unreachable(c);
+		ret = nfsb_wire_peer(ctx_fd, &peer, &low);
+		if (ret == 0)
+			ret = nfsb_wire_ready(wi, &peer, low, deadline);
+		if (ret < 0)
+			return nfsb_wire_unreachable(c, ret);
 	}
 	q = calloc(1, sizeof(*q));
 	if (!q)
@@ -546,9 +553,10 @@ int nfsb_wire_read(struct nfsb_wire *wi, const struct sockaddr_storage *peer,
 		   u_int fh_len, struct nfsb_chunk *c)
 {
 	struct nfsb_wreq *q;
+	int ret = nfsb_wire_ready(wi, peer, low, deadline);
 
-	if (nfsb_wire_ready(wi, peer, low, deadline) < 0)
-		return nfsb_wire_unreachable(c);
+	if (ret < 0)
+		return nfsb_wire_unreachable(c, ret);
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return -1;
