@@ -38,6 +38,10 @@
 #define NFSB_WIRE_MACHINE     "vfsd" /* AUTH_SYS machinename */
 #define NFSB_WIRE_RECMAX      4096   /* a WRITE reply is about 100 bytes */
 #define NFSB_WIRE_RXBUF       16384
+/* bytes one nfsb_wire_service() takes in at most: its caller's deadline is
+ * checked between calls, and a server that sends faster than we parse
+ * would otherwise keep it in there */
+#define NFSB_WIRE_RXBUDGET    (4u << 20)
 #define NFSB_WIRE_IOV         64 /* iovecs per writev() */
 #define NFSB_WIRE_LOWPORT     1023
 #define NFSB_WIRE_LOWPORT_MIN 600
@@ -907,6 +911,7 @@ static int nfsb_wire_take(struct nfsb_wire *wi, const unsigned char *p,
 
 int nfsb_wire_service(struct nfsb_wire *wi, short revents)
 {
+	size_t took = 0;
 	int ret;
 
 	if (wi->fd < 0)
@@ -916,7 +921,7 @@ int nfsb_wire_service(struct nfsb_wire *wi, short revents)
 	ret = nfsb_wire_flush(wi);
 	if (ret < 0)
 		return ret;
-	for (;;) {
+	while (took < NFSB_WIRE_RXBUDGET) {
 		unsigned char buf[NFSB_WIRE_RXBUF];
 		ssize_t n;
 
@@ -929,6 +934,7 @@ int nfsb_wire_service(struct nfsb_wire *wi, short revents)
 
 			n = recv(wi->fd, wi->sink, want, MSG_DONTWAIT);
 			if (n > 0) {
+				took += (size_t)n;
 				wi->sink += n;
 				wi->sink_left -= (size_t)n;
 				if (!wi->sink_left)
@@ -941,6 +947,7 @@ int nfsb_wire_service(struct nfsb_wire *wi, short revents)
 		} else {
 			n = recv(wi->fd, buf, sizeof(buf), MSG_DONTWAIT);
 			if (n > 0) {
+				took += (size_t)n;
 				ret = nfsb_wire_take(wi, buf, (size_t)n);
 				if (ret < 0)
 					return ret;
