@@ -1204,6 +1204,38 @@ START_TEST(test_wire_hostile)
 		ck_assert_int_eq(r.w.err, 0);
 		ck_assert(memcmp(dst, "0123456789xxxxxx", 16) == 0);
 
+		/* a fragment of 2 GiB - 1 */
+		xid = wire_read_send(&r, version, dst, 10);
+		put32(buf, 0x7fffffffu);
+		ck_assert_int_eq(write(r.srv, buf, 4), 4);
+		ck_assert_int_eq(wire_run(&r), -EPROTO);
+		nfsb_wire_reset(r.wi);
+		ck_assert(r.w.transport);
+		close(r.srv);
+		r.srv = -1;
+
+		/* a WRITE's reply of 8 KiB (a long tag), on a wire that
+		 * READs made take records that long: the stream is broken,
+		 * nothing is overrun */
+		xid = wire_read_send(&r, version, dst, 10);
+		n = wire_read_reply(buf, xid, version, 0, "0123456789", 10,
+				    false);
+		ck_assert_int_eq(wire_feed(&r, buf, n), 0);
+		ck_assert_int_eq(wire_run(&r), 0);
+		xid = wire_send(&r);
+		{
+			static unsigned char big[8192 + 64];
+			size_t k = wire_reply(big, xid, NFS4_OK, false);
+
+			put32(big + 32, 8192); /* the tag's length */
+			put32(big, 0x80000000u | (uint32_t)(k - 4 + 8192));
+			ck_assert_int_eq(write(r.srv, big, k + 8192),
+					 (ssize_t)(k + 8192));
+		}
+		ck_assert_int_eq(wire_run(&r), -EPROTO);
+		nfsb_wire_reset(r.wi);
+		ck_assert(r.w.transport);
+
 		wire_rig_stop(&r);
 	}
 
