@@ -8,7 +8,8 @@
 #
 # usage: fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]
 #   SECONDS_PER_TARGET  default 30 (env FUZZ_SECONDS also works)
-#   TARGET              fuzz_url, fuzz_config, fuzz_sftp_reply (default: all)
+#   TARGET              fuzz_url, fuzz_config, fuzz_sftp_reply, fuzz_nfs_reply
+#                       (default: all)
 # env: BUILD (default build-fuzz), OUT, FUZZ_CC (default clang; CC is
 #      not used, as CI may point it at gcc)
 #
@@ -20,7 +21,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
 secs=${1:-${FUZZ_SECONDS:-30}}
 [ $# -gt 0 ] && shift
-targets=${*:-fuzz_url fuzz_config fuzz_sftp_reply}
+targets=${*:-fuzz_url fuzz_config fuzz_sftp_reply fuzz_nfs_reply}
 build=${BUILD:-$top/build-fuzz}
 out=${OUT:-$build/fuzz-out}
 

@@ -15,11 +15,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -664,7 +666,7 @@ static uint32_t wire_send(struct wire_rig *r)
 		.off = (off_t)(1ull << 32) + 7,
 	};
 	r->w.pending = 1;
-	ck_assert_int_eq(nfsb_wire_write(r->wi, r->ctx, vfs_mono_s() + 5,
+	ck_assert_int_eq(nfsb_wire_write(r->wi, r->ctx, vfs_mono_s() + 5, 0,
 					 &r->nf, &r->c, 0),
 			 0);
 	if (r->srv < 0)
@@ -983,6 +985,555 @@ START_TEST(test_wire_reads)
 }
 END_TEST
 
+/* Queue a READ of `want` bytes into dst (version 3 or 4) and read the call
+ * on the server side: its xid. */
+static uint32_t wire_read_send(struct wire_rig *r, int version, char *dst,
+			       size_t want)
+{
+	struct sockaddr_storage peer;
+	unsigned char mark[4], rec[512];
+	bool low;
+	size_t n;
+
+	ck_assert_int_eq(nfsb_wire_peer(r->ctx, &peer, &low), 0);
+	nfsb_wait_init(&r->w);
+	r->w.pending = 1;
+	read_m.display = pool_display;
+	r->nf.base.mount = &read_m.base;
+	r->c = (struct nfsb_chunk){
+		.w = &r->w, .nf = &r->nf, .buf = dst, .want = want, .off = 5};
+	ck_assert_int_eq(nfsb_wire_read(r->wi, &peer, low, vfs_mono_s() + 5,
+					version, "FH", 2, &r->c),
+			 0);
+	if (r->srv < 0) {
+		int one = 1;
+
+		r->srv = accept(r->ls, NULL, NULL);
+		ck_assert_int_ge(r->srv, 0);
+		/* each write() of a cut reply out at once, not after the
+		 * delayed ACK of the one before */
+		setsockopt(r->srv, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
+	read_full(r->srv, mark, 4);
+	n = be32(mark) & 0x7fffffff;
+	ck_assert_uint_le(n, sizeof(rec));
+	read_full(r->srv, rec, n);
+	return be32(rec);
+}
+
+/* Write `n` bytes to the server's end and service the wire until it took
+ * them all (the request may stay pending): the last service result. */
+static int wire_feed(struct wire_rig *r, const unsigned char *p, size_t n)
+{
+	int ret;
+
+	if (n)
+		ck_assert_int_eq(write(r->srv, p, n), (ssize_t)n);
+	for (int i = 0; i < 20; i++) {
+		int avail = 0;
+
+		ret = nfsb_wire_service(r->wi, POLLIN);
+		if (ret < 0)
+			return ret;
+		/* the wire took everything written (loopback queues it on
+		 * the client's side as write() returns) */
+		if (ioctl(nfsb_wire_fd(r->wi), FIONREAD, &avail) == 0 &&
+		    avail == 0)
+			break;
+		usleep(1000);
+	}
+	return nfsb_wire_service(r->wi, POLLIN);
+}
+
+/* Re-cut the single-fragment record rec (mark included, n bytes) into two
+ * fragments, the first with `first` bytes of the record: into out, its
+ * length returned. */
+static size_t wire_refrag(unsigned char *out, const unsigned char *rec,
+			  size_t n, size_t first)
+{
+	size_t len = n - 4;
+
+	put32(out, (uint32_t)first);
+	memcpy(out + 4, rec + 4, first);
+	put32(out + 4 + first, 0x80000000u | (uint32_t)(len - first));
+	memcpy(out + 8 + first, rec + 4 + first, len - first);
+	return n + 4;
+}
+
+/* A READ reply, v3 and v4, with as much data as asked, less (7) and none,
+ * cut at every byte into two writes and at every byte into two fragments
+ * (inside the head and inside the data): the data, its length and end of
+ * file always land as sent, and nothing outside the asked bytes is
+ * touched. */
+START_TEST(test_wire_read_splits)
+{
+	static const char body[] = "0123456789";
+
+	for (int version = 3; version <= 4; version++) {
+		struct wire_rig r;
+
+		wire_rig_start(&r);
+		for (int len = 0; len <= 10; len += len ? 3 : 7) {
+			unsigned char buf[512], two[520];
+			size_t n = 0;
+
+			for (size_t cut = 0;; cut++) {
+				for (int how = 0; how < 2; how++) {
+					char dst[16];
+					uint32_t xid;
+					size_t m;
+
+					memset(dst, 'x', sizeof(dst));
+					xid = wire_read_send(&r, version,
+							     dst + 3, 10);
+					n = wire_read_reply(
+						buf, xid, version, 0, body,
+						(uint32_t)len, len < 10);
+					if (cut >= n - 4)
+						break;
+					if (how == 0) {
+						ck_assert_int_eq(
+							wire_feed(&r, buf, cut),
+							0);
+						ck_assert_int_eq(
+							wire_feed(&r, buf + cut,
+								  n - cut),
+							0);
+					} else {
+						m = wire_refrag(two, buf, n,
+								cut);
+						ck_assert_int_eq(
+							wire_feed(&r, two, m),
+							0);
+					}
+					ck_assert_int_eq(wire_run(&r), 0);
+					ck_assert_int_eq(r.w.pending, 0);
+					ck_assert_int_eq(r.w.err, 0);
+					ck_assert_uint_eq(r.c.got, (size_t)len);
+					ck_assert(r.c.eof == (len < 10));
+					ck_assert(memcmp(dst, "xxx", 3) == 0);
+					ck_assert(memcmp(dst + 3, body,
+							 (size_t)len) == 0);
+					for (size_t i = 3 + (size_t)len;
+					     i < sizeof(dst); i++)
+						ck_assert_int_eq(dst[i], 'x');
+				}
+				if (cut >= n - 4)
+					break;
+			}
+			/* the request of the last round, never answered */
+			nfsb_wire_reset(r.wi);
+			close(r.srv);
+			r.srv = -1;
+		}
+		wire_rig_stop(&r);
+	}
+}
+END_TEST
+
+/* Replies no sane server sends: a failed PUTFH, a verifier 4 GiB long, a
+ * record that ends inside the data, a reply to a request still being
+ * written, bytes with nothing asked.  Each fails its request (or is
+ * dropped) without touching the reader's buffer beyond what it asked. */
+START_TEST(test_wire_hostile)
+{
+	for (int version = 3; version <= 4; version++) {
+		struct wire_rig r;
+		unsigned char buf[512];
+		char dst[16];
+		uint32_t xid;
+		size_t n;
+
+		wire_rig_start(&r);
+
+		/* v4: PUTFH failed, no READ result */
+		memset(dst, 'x', sizeof(dst));
+		xid = wire_read_send(&r, version, dst, 10);
+		n = wire_read_reply(buf, xid, version, NFS4ERR_ACCESS, "", 0,
+				    false);
+		ck_assert_int_eq(wire_feed(&r, buf, n), 0);
+		ck_assert_int_eq(wire_run(&r), 0);
+		ck_assert_int_eq(r.w.err, -EACCES);
+		ck_assert(!r.w.transport);
+		ck_assert(memcmp(dst, "xxxxxxxxxxxxxxxx", 16) == 0);
+
+		/* a verifier of 0xffffffff bytes in a short record */
+		xid = wire_read_send(&r, version, dst, 10);
+		n = wire_read_reply(buf, xid, version, 0, "0123456789", 10,
+				    false);
+		put32(buf + 20, 0xffffffffu); /* its length */
+		ck_assert_int_eq(wire_feed(&r, buf, n), 0);
+		ck_assert_int_eq(wire_run(&r), 0);
+		ck_assert_int_eq(r.w.pending, 0);
+		ck_assert(r.w.transport);
+		ck_assert(memcmp(dst, "xxxxxxxxxxxxxxxx", 16) == 0);
+
+		/* a record that ends inside its data: the stream is broken */
+		xid = wire_read_send(&r, version, dst, 10);
+		n = wire_read_reply(buf, xid, version, 0, "0123456789", 10,
+				    false);
+		put32(buf, 0x80000000u | (uint32_t)(n - 4 - 8));
+		ck_assert_int_eq(write(r.srv, buf, n - 8), (ssize_t)(n - 8));
+		ck_assert_int_eq(wire_run(&r), -EPROTO);
+		nfsb_wire_reset(r.wi);
+		ck_assert(r.w.transport);
+		ck_assert_int_eq(dst[10], 'x');
+		close(r.srv);
+		r.srv = -1;
+
+		/* bytes with nothing pending: the next request goes on a
+		 * new connection, and the old one's bytes reach no one */
+		xid = wire_read_send(&r, version, dst, 10);
+		n = wire_read_reply(buf, xid, version, 0, "0123456789", 10,
+				    false);
+		ck_assert_int_eq(wire_feed(&r, buf, n), 0);
+		ck_assert_int_eq(wire_run(&r), 0);
+		ck_assert_int_eq(r.w.err, 0);
+		n = wire_read_reply(buf, xid + 1, version, 0, "ABCDEFGHIJ", 10,
+				    false);
+		ck_assert_int_eq(write(r.srv, buf, n), (ssize_t)n);
+		usleep(20000);
+		close(r.srv);
+		r.srv = -1;
+		memset(dst, 'x', sizeof(dst));
+		xid = wire_read_send(&r, version, dst, 10);
+		n = wire_read_reply(buf, xid, version, 0, "0123456789", 10,
+				    true);
+		ck_assert_int_eq(wire_feed(&r, buf, n), 0);
+		ck_assert_int_eq(wire_run(&r), 0);
+		ck_assert_int_eq(r.w.err, 0);
+		ck_assert(memcmp(dst, "0123456789xxxxxx", 16) == 0);
+
+		/* a fragment of 2 GiB - 1 */
+		xid = wire_read_send(&r, version, dst, 10);
+		put32(buf, 0x7fffffffu);
+		ck_assert_int_eq(write(r.srv, buf, 4), 4);
+		ck_assert_int_eq(wire_run(&r), -EPROTO);
+		nfsb_wire_reset(r.wi);
+		ck_assert(r.w.transport);
+		close(r.srv);
+		r.srv = -1;
+
+		/* a WRITE's reply of 8 KiB (a long tag), on a wire that
+		 * READs made take records that long: the stream is broken,
+		 * nothing is overrun */
+		xid = wire_read_send(&r, version, dst, 10);
+		n = wire_read_reply(buf, xid, version, 0, "0123456789", 10,
+				    false);
+		ck_assert_int_eq(wire_feed(&r, buf, n), 0);
+		ck_assert_int_eq(wire_run(&r), 0);
+		xid = wire_send(&r);
+		{
+			static unsigned char big[8192 + 64];
+			size_t k = wire_reply(big, xid, NFS4_OK, false);
+
+			put32(big + 32, 8192); /* the tag's length */
+			put32(big, 0x80000000u | (uint32_t)(k - 4 + 8192));
+			ck_assert_int_eq(write(r.srv, big, k + 8192),
+					 (ssize_t)(k + 8192));
+		}
+		ck_assert_int_eq(wire_run(&r), -EPROTO);
+		nfsb_wire_reset(r.wi);
+		ck_assert(r.w.transport);
+
+		wire_rig_stop(&r);
+	}
+
+	/* a reply to a WRITE the wire is still sending is no reply: it
+	 * must not complete (the data is still being read from the
+	 * caller's buffer) */
+	{
+		struct wire_rig r;
+		size_t big = 16u << 20;
+		char *data = malloc(big);
+		unsigned char head[8], buf[256];
+		uint32_t xid;
+		size_t n;
+
+		ck_assert_ptr_nonnull(data);
+		memset(data, 'd', big);
+		wire_rig_start(&r);
+		nfsb_wait_init(&r.w);
+		r.w.pending = 1;
+		r.c = (struct nfsb_chunk){
+			.w = &r.w, .nf = &r.nf, .buf = data, .want = big};
+		ck_assert_int_eq(nfsb_wire_write(r.wi, r.ctx, vfs_mono_s() + 5,
+						 0, &r.nf, &r.c, 0),
+				 0);
+		r.srv = accept(r.ls, NULL, NULL);
+		read_full(r.srv, head, 8);
+		xid = be32(head + 4);
+		n = wire_reply(buf, xid, NFS4_OK, true);
+		ck_assert_int_eq(write(r.srv, buf, n), (ssize_t)n);
+		for (int i = 0; i < 20; i++) {
+			usleep(2000);
+			ck_assert_int_eq(nfsb_wire_service(r.wi, POLLIN), 0);
+		}
+		ck_assert_int_eq(r.w.pending, 1);
+		nfsb_wire_reset(r.wi);
+		ck_assert(r.w.transport);
+		wire_rig_stop(&r);
+		free(data);
+	}
+}
+END_TEST
+
+struct wire_flood {
+	int fd;
+	double until;
+};
+
+/* Empty records, the costliest bytes to take in (each a record mark and
+ * a record's end), as fast as the socket takes them, until `until`. */
+static void *wire_flood_main(void *arg)
+{
+	struct wire_flood *f = arg;
+	static unsigned char buf[1 << 20];
+
+	for (size_t i = 0; i + 4 <= sizeof(buf); i += 4)
+		put32(buf + i, 0x80000000u);
+	while (vfs_mono_s() < f->until)
+		if (write(f->fd, buf, sizeof(buf)) <= 0)
+			break;
+	return NULL;
+}
+
+/* A server that floods the connection with bytes answering nothing, faster
+ * than they are taken in: the wire's service returns often enough for its
+ * caller to keep its deadline (without a bound on what one call takes in,
+ * a call lasted as long as the flood in two runs of three). */
+START_TEST(test_wire_flood)
+{
+	struct wire_rig r;
+	struct wire_flood f;
+	pthread_t t;
+	char dst[16];
+	double t0, longest = 0;
+
+	wire_rig_start(&r);
+	wire_read_send(&r, 3, dst, 10);
+	f.fd = r.srv;
+	f.until = vfs_mono_s() + 3;
+	ck_assert_int_eq(pthread_create(&t, NULL, wire_flood_main, &f), 0);
+	t0 = vfs_mono_s();
+	while (vfs_mono_s() - t0 < 1) {
+		double s = vfs_mono_s();
+		struct pollfd pfd = {.fd = nfsb_wire_fd(r.wi),
+				     .events = POLLIN};
+
+		poll(&pfd, 1, 50);
+		ck_assert_int_eq(nfsb_wire_service(r.wi, pfd.revents), 0);
+		if (vfs_mono_s() - s > longest)
+			longest = vfs_mono_s() - s;
+	}
+	nfsb_wire_reset(r.wi);
+	shutdown(r.srv, SHUT_RDWR);
+	pthread_join(t, NULL);
+	ck_assert_msg(longest < 0.5, "one service call took %.2f s", longest);
+	ck_assert(r.w.transport);
+	wire_rig_stop(&r);
+}
+END_TEST
+
+/* A server that refuses the connection (restarting, say): the request
+ * completes at once as a transport failure, so that the caller rebuilds
+ * the context and tries again, as for a connection lost under it; the
+ * same for a WRITE whose context's socket is no longer connected. */
+START_TEST(test_wire_unreachable)
+{
+	struct wire_rig r;
+	struct sockaddr_storage peer;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&peer;
+	char dst[16];
+	int s;
+
+	wire_rig_start(&r);
+	/* a port nothing listens on */
+	s = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&peer, 0, sizeof(peer));
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(s, (struct sockaddr *)sin, sizeof(*sin)), 0);
+	ck_assert_int_eq(getsockname(s, (struct sockaddr *)sin,
+				     &(socklen_t){sizeof(*sin)}),
+			 0);
+	close(s);
+	nfsb_wait_init(&r.w);
+	r.w.pending = 1;
+	r.c = (struct nfsb_chunk){
+		.w = &r.w, .nf = &r.nf, .buf = dst, .want = 10};
+	ck_assert_int_eq(nfsb_wire_read(r.wi, &peer, false, vfs_mono_s() + 2, 3,
+					"FH", 2, &r.c),
+			 0);
+	ck_assert_int_eq(r.w.pending, 0);
+	ck_assert(r.w.transport);
+	ck_assert(!nfsb_wire_busy(r.wi));
+
+	/* a context socket that is not connected */
+	s = socket(AF_INET, SOCK_STREAM, 0);
+	nfsb_wait_init(&r.w);
+	r.w.pending = 1;
+	r.c = (struct nfsb_chunk){
+		.w = &r.w, .nf = &r.nf, .buf = r.data, .want = 5};
+	ck_assert_int_eq(
+		nfsb_wire_write(r.wi, s, vfs_mono_s() + 2, 0, &r.nf, &r.c, 0),
+		0);
+	ck_assert_int_eq(r.w.pending, 0);
+	ck_assert(r.w.transport);
+	close(s);
+
+	/* a server that takes no connection (its accept queue full: the
+	 * SYN is dropped) until the call's deadline: not queued, no
+	 * completion, so that the call fails without a retry that would
+	 * wait as long again */
+	{
+		int full = socket(AF_INET, SOCK_STREAM, 0), in;
+		double t0;
+
+		sin->sin_port = 0;
+		ck_assert_int_eq(
+			bind(full, (struct sockaddr *)sin, sizeof(*sin)), 0);
+		ck_assert_int_eq(listen(full, 0), 0);
+		ck_assert_int_eq(getsockname(full, (struct sockaddr *)sin,
+					     &(socklen_t){sizeof(*sin)}),
+				 0);
+		in = socket(AF_INET, SOCK_STREAM, 0);
+		ck_assert_int_eq(
+			connect(in, (struct sockaddr *)sin, sizeof(*sin)), 0);
+		nfsb_wait_init(&r.w);
+		r.w.pending = 1;
+		r.c = (struct nfsb_chunk){
+			.w = &r.w, .nf = &r.nf, .buf = dst, .want = 10};
+		t0 = vfs_mono_s();
+		ck_assert_int_ne(nfsb_wire_read(r.wi, &peer, false, t0 + 0.3, 3,
+						"FH", 2, &r.c),
+				 0);
+		ck_assert_double_lt(vfs_mono_s() - t0, 1);
+		ck_assert_int_eq(r.w.pending, 1);
+		close(in);
+		close(full);
+	}
+	wire_rig_stop(&r);
+}
+END_TEST
+
+struct wire_drain {
+	int fd;
+	double until;
+	size_t got;
+};
+
+/* Read what the server is sent until `until`, counting it. */
+static void *wire_drain_main(void *arg)
+{
+	struct wire_drain *d = arg;
+	static char buf[1 << 16];
+
+	while (vfs_mono_s() < d->until) {
+		struct pollfd pfd = {.fd = d->fd, .events = POLLIN};
+		ssize_t n;
+
+		if (poll(&pfd, 1, 20) <= 0)
+			continue;
+		n = read(d->fd, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		d->got += (size_t)n;
+	}
+	return NULL;
+}
+
+/* A WRITE under its caller's deadline, queued behind one the full socket
+ * holds up, does not go out once the deadline passed, though the wire is
+ * serviced (as nfsb_drive does when it wakes just past the deadline,
+ * before its caller gives the request up): only the first WRITE reaches
+ * the server. */
+START_TEST(test_wire_send_by)
+{
+	struct wire_rig r;
+	size_t big = 32u << 20;
+	char *data = malloc(big);
+	struct nfsb_wait w2;
+	struct nfsb_chunk c2;
+	struct wire_drain d;
+	pthread_t t;
+	double t0;
+
+	ck_assert_ptr_nonnull(data);
+	memset(data, 'd', big);
+	wire_rig_start(&r);
+	nfsb_wait_init(&r.w);
+	r.w.pending = 1;
+	r.c = (struct nfsb_chunk){
+		.w = &r.w, .nf = &r.nf, .buf = data, .want = big};
+	ck_assert_int_eq(nfsb_wire_write(r.wi, r.ctx, vfs_mono_s() + 5, 0,
+					 &r.nf, &r.c, 0),
+			 0);
+	r.srv = accept(r.ls, NULL, NULL);
+	ck_assert_int_ge(r.srv, 0);
+	nfsb_wait_init(&w2);
+	w2.pending = 1;
+	c2 = (struct nfsb_chunk){
+		.w = &w2, .nf = &r.nf, .buf = r.data, .want = 5};
+	ck_assert_int_eq(nfsb_wire_write(r.wi, r.ctx, vfs_mono_s() + 5,
+					 vfs_mono_s() + 0.1, &r.nf, &c2, 0),
+			 0);
+	usleep(200000);
+	/* the server reads all it is sent, the wire is serviced */
+	d = (struct wire_drain){.fd = r.srv, .until = vfs_mono_s() + 1.5};
+	ck_assert_int_eq(pthread_create(&t, NULL, wire_drain_main, &d), 0);
+	t0 = vfs_mono_s();
+	while (vfs_mono_s() - t0 < 1) {
+		struct pollfd pfd = {.fd = nfsb_wire_fd(r.wi),
+				     .events = nfsb_wire_events(r.wi)};
+
+		poll(&pfd, 1, 20);
+		ck_assert_int_eq(nfsb_wire_service(r.wi, pfd.revents), 0);
+	}
+	pthread_join(t, NULL);
+	/* the first WRITE, whole (its head, the data), not a byte more */
+	ck_assert_uint_gt(d.got, big);
+	ck_assert_uint_lt(d.got, big + 200);
+	ck_assert_int_eq(w2.pending, 1);
+	/* its caller gives it up */
+	nfsb_wire_reset(r.wi);
+	ck_assert_int_eq(w2.pending, 0);
+	ck_assert(w2.transport);
+	wire_rig_stop(&r);
+
+	/* a WRITE under a deadline that passes while it is partly sent: the
+	 * rest is held, the server never has it whole */
+	wire_rig_start(&r);
+	nfsb_wait_init(&r.w);
+	r.w.pending = 1;
+	r.c = (struct nfsb_chunk){
+		.w = &r.w, .nf = &r.nf, .buf = data, .want = big};
+	ck_assert_int_eq(nfsb_wire_write(r.wi, r.ctx, vfs_mono_s() + 5,
+					 vfs_mono_s() + 0.1, &r.nf, &r.c, 0),
+			 0);
+	r.srv = accept(r.ls, NULL, NULL);
+	ck_assert_int_ge(r.srv, 0);
+	usleep(200000);
+	d = (struct wire_drain){.fd = r.srv, .until = vfs_mono_s() + 1.5};
+	ck_assert_int_eq(pthread_create(&t, NULL, wire_drain_main, &d), 0);
+	t0 = vfs_mono_s();
+	while (vfs_mono_s() - t0 < 1) {
+		struct pollfd pfd = {.fd = nfsb_wire_fd(r.wi),
+				     .events = nfsb_wire_events(r.wi)};
+
+		poll(&pfd, 1, 20);
+		ck_assert_int_eq(nfsb_wire_service(r.wi, pfd.revents), 0);
+	}
+	pthread_join(t, NULL);
+	ck_assert_uint_lt(d.got, big);
+	ck_assert_int_eq(r.w.pending, 1);
+	nfsb_wire_reset(r.wi);
+	ck_assert(r.w.transport);
+	wire_rig_stop(&r);
+	free(data);
+}
+END_TEST
+
 Suite *nfs_suite(void);
 
 Suite *nfs_suite(void)
@@ -997,6 +1548,11 @@ Suite *nfs_suite(void)
 	tcase_add_test(tc, test_call_on_lost_context);
 	tcase_add_test(tc, test_wire_replies);
 	tcase_add_test(tc, test_wire_reads);
+	tcase_add_test(tc, test_wire_read_splits);
+	tcase_add_test(tc, test_wire_hostile);
+	tcase_add_test(tc, test_wire_flood);
+	tcase_add_test(tc, test_wire_unreachable);
+	tcase_add_test(tc, test_wire_send_by);
 	tcase_add_test(tc, test_pool_connected_once_answered);
 	tcase_add_test(tc, test_pool_cache_dropped_after_outage);
 	tcase_add_test(tc, test_pool_one_slot_fails);

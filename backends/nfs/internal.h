@@ -459,12 +459,16 @@ void nfsb_wire_free(struct nfsb_wire *wi);
  * to the peer of the libnfs context's socket ctx_fd if not connected.  The
  * reply completes c like nfsb_cb_write4 (nfsb_note_write, then
  * nfsb_wait_done(c->w)); a request the connection lost completes with
- * -EFAULT (a transport error).  Non-zero if it could not be queued (no
- * completion comes).
+ * -EFAULT, and one no connection could be made for with -ENOTCONN, at
+ * once (both transport errors; not queued if the connection was not made
+ * by `deadline`).  If send_by > 0, no byte of it leaves
+ * once that time has passed: its caller, whose deadline it is, then gives
+ * it up with nfsb_wire_reset.  Non-zero if it could not be queued (out of
+ * memory: no completion comes).
  */
 int nfsb_wire_write(struct nfsb_wire *wi, int ctx_fd, double deadline,
-		    const struct nfsb_file *nf, struct nfsb_chunk *c,
-		    int stable);
+		    double send_by, const struct nfsb_file *nf,
+		    struct nfsb_chunk *c, int stable);
 /* The same for a READ (v3, or PUTFH + READ for v4) of chunk c of the file
  * with handle fh, connecting to `peer` (from a port below 1024 if `low`):
  * the data is received straight into c->buf; the reply sets c->got and
@@ -486,6 +490,11 @@ int nfsb_wire_service(struct nfsb_wire *wi, short revents);
  * complete every pending request with -EFAULT, now: their chunks must
  * still be alive. */
 void nfsb_wire_reset(struct nfsb_wire *wi);
+/* For the fuzz target (fuzz/fuzz_nfs_reply.c): the xid of the next
+ * request, and bytes taken in as if received on the connection (what
+ * nfsb_wire_service does with them: 0, or -EPROTO for a broken stream). */
+void nfsb_wire_test_xid(struct nfsb_wire *wi, uint32_t xid);
+int nfsb_wire_feed(struct nfsb_wire *wi, const void *p, size_t n);
 
 /* ---- v4.c ---------------------------------------------------------- */
 

@@ -46,8 +46,13 @@ static int nfsb_start_read(struct nfsb_op *op, struct nfsb_file *nf,
 		fh = raw->val;
 		fh_len = (u_int)raw->len;
 	}
-	if (nfsb_wire_peer(nfs_get_fd(op->nfs), &peer, &low) < 0)
-		return -1;
+	if (nfsb_wire_peer(nfs_get_fd(op->nfs), &peer, &low) < 0) {
+		/* the context's socket is dead (the server restarted): a
+		 * transport failure, so that it is rebuilt and the call
+		 * tried again (nfsb_finish) */
+		nfsb_wait_done(c->w, -ENOTCONN);
+		return 0;
+	}
 	return nfsb_wire_read(op->wire, &peer, low, op->deadline,
 			      op->m->version, fh, fh_len, c);
 }
@@ -232,9 +237,11 @@ int nfsb_start_write(struct nfsb_op *op, struct nfsb_file *nf,
 		return rpc_nfs3_write_async(nfs_get_rpc_context(op->nfs),
 					    nfsb_cb_write3, &a, c);
 	}
-	/* libnfs 4.0.0 cannot encode a WRITE of 4 KiB or more: wire.c */
-	return nfsb_wire_write(op->wire, nfs_get_fd(op->nfs), op->deadline, nf,
-			       c, stable);
+	/* libnfs 4.0.0 cannot encode a WRITE of 4 KiB or more: wire.c.  A
+	 * WRITE under its caller's deadline (a lock's) must not go out
+	 * after it, though nfsb_drive may wake just past it. */
+	return nfsb_wire_write(op->wire, nfs_get_fd(op->nfs), op->deadline,
+			       op->caller_dl ? op->deadline : 0, nf, c, stable);
 }
 
 /* One chunk's WRITE, for nfsb_call_on. */

@@ -38,6 +38,10 @@
 #define NFSB_WIRE_MACHINE     "vfsd" /* AUTH_SYS machinename */
 #define NFSB_WIRE_RECMAX      4096   /* a WRITE reply is about 100 bytes */
 #define NFSB_WIRE_RXBUF       16384
+/* bytes one nfsb_wire_service() takes in at most: its caller's deadline is
+ * checked between calls, and a server that sends faster than we parse
+ * would otherwise keep it in there */
+#define NFSB_WIRE_RXBUDGET    (4u << 20)
 #define NFSB_WIRE_IOV         64 /* iovecs per writev() */
 #define NFSB_WIRE_LOWPORT     1023
 #define NFSB_WIRE_LOWPORT_MIN 600
@@ -55,6 +59,9 @@ struct nfsb_wreq {
 	struct nfsb_chunk *c;
 	enum nfsb_wkind kind;
 	uint32_t xid;
+	/* a WRITE under its caller's deadline (backends/callctx.h): no
+	 * byte of it leaves after that (0: none) */
+	double send_by;
 	int iovcnt;
 	struct iovec iov[3]; /* header, data, padding; what is left of
 			      * them while being written */
@@ -424,7 +431,14 @@ static void nfsb_wire_encode(const struct nfsb_wire *wi, struct nfsb_wreq *q,
 	q->iovcnt = 3;
 }
 
-/* Write what the socket takes now.  0, or -errno if the socket failed. */
+/*
+ * Write what the socket takes now, up to the first request whose send-by
+ * time has passed: its caller, past the same deadline, gives it up and
+ * resets the connection before another byte of it leaves (without this
+ * check a driver that wakes just after the deadline, before the caller's
+ * wait ends, would send it; one partly sent is held too, so that the
+ * server never has it whole).  0, or -errno if the socket failed.
+ */
 static int nfsb_wire_flush(struct nfsb_wire *wi)
 {
 	while (wi->sendq) {
@@ -433,10 +447,15 @@ static int nfsb_wire_flush(struct nfsb_wire *wi)
 		ssize_t w;
 
 		for (struct nfsb_wreq *q = wi->sendq;
-		     q && n + 3 <= NFSB_WIRE_IOV; q = q->next)
+		     q && n + 3 <= NFSB_WIRE_IOV; q = q->next) {
+			if (q->send_by > 0 && vfs_mono_s() >= q->send_by)
+				break;
 			for (int i = 0; i < q->iovcnt; i++)
 				if (q->iov[i].iov_len)
 					iov[n++] = q->iov[i];
+		}
+		if (!n)
+			return 0;
 		w = sendmsg(wi->fd,
 			    &(struct msghdr){.msg_iov = iov,
 					     .msg_iovlen = (size_t)n},
@@ -453,6 +472,8 @@ static int nfsb_wire_flush(struct nfsb_wire *wi)
 			struct nfsb_wreq *q = wi->sendq;
 			bool left = false;
 
+			if (!w)
+				break;
 			for (int i = 0; i < q->iovcnt; i++) {
 				size_t take = (size_t)w < q->iov[i].iov_len
 						      ? (size_t)w
@@ -486,24 +507,45 @@ static void nfsb_wire_queue(struct nfsb_wire *wi, struct nfsb_wreq *q)
 	(void)nfsb_wire_flush(wi);
 }
 
+/*
+ * No connection could be made for c's request (`err`: the server
+ * restarting, gone, or the context's own socket dead): that is a transport
+ * failure, like a connection lost with the request on it, so that the
+ * caller destroys the context and tries once more on a fresh one, instead
+ * of failing the call with EIO on a context that stays in the pool.  Not
+ * so when the call's time ran out connecting: a retry would double the
+ * wait (the request is not queued).
+ */
+static int nfsb_wire_unreachable(struct nfsb_chunk *c, int err)
+{
+	if (err == -ETIMEDOUT)
+		return -1;
+	nfsb_wait_done(c->w, -ENOTCONN);
+	return 0;
+}
+
 int nfsb_wire_write(struct nfsb_wire *wi, int ctx_fd, double deadline,
-		    const struct nfsb_file *nf, struct nfsb_chunk *c,
-		    int stable)
+		    double send_by, const struct nfsb_file *nf,
+		    struct nfsb_chunk *c, int stable)
 {
 	struct sockaddr_storage peer;
 	struct nfsb_wreq *q;
 	bool low;
+	int ret;
 
 	if (wi->fd < 0 || !wi->pending) {
-		if (nfsb_wire_peer(ctx_fd, &peer, &low) < 0 ||
-		    nfsb_wire_ready(wi, &peer, low, deadline) < 0)
-			return -1;
+		ret = nfsb_wire_peer(ctx_fd, &peer, &low);
+		if (ret == 0)
+			ret = nfsb_wire_ready(wi, &peer, low, deadline);
+		if (ret < 0)
+			return nfsb_wire_unreachable(c, ret);
 	}
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return -1;
 	q->c = c;
 	q->kind = NFSB_W_WRITE4;
+	q->send_by = send_by;
 	q->xid = wi->xid++;
 	nfsb_wire_encode(wi, q, nf->fh4, nf->fh4_len, stable);
 	nfsb_wire_queue(wi, q);
@@ -515,9 +557,10 @@ int nfsb_wire_read(struct nfsb_wire *wi, const struct sockaddr_storage *peer,
 		   u_int fh_len, struct nfsb_chunk *c)
 {
 	struct nfsb_wreq *q;
+	int ret = nfsb_wire_ready(wi, peer, low, deadline);
 
-	if (nfsb_wire_ready(wi, peer, low, deadline) < 0)
-		return -1;
+	if (ret < 0)
+		return nfsb_wire_unreachable(c, ret);
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return -1;
@@ -868,6 +911,7 @@ static int nfsb_wire_take(struct nfsb_wire *wi, const unsigned char *p,
 
 int nfsb_wire_service(struct nfsb_wire *wi, short revents)
 {
+	size_t took = 0;
 	int ret;
 
 	if (wi->fd < 0)
@@ -877,7 +921,7 @@ int nfsb_wire_service(struct nfsb_wire *wi, short revents)
 	ret = nfsb_wire_flush(wi);
 	if (ret < 0)
 		return ret;
-	for (;;) {
+	while (took < NFSB_WIRE_RXBUDGET) {
 		unsigned char buf[NFSB_WIRE_RXBUF];
 		ssize_t n;
 
@@ -890,6 +934,7 @@ int nfsb_wire_service(struct nfsb_wire *wi, short revents)
 
 			n = recv(wi->fd, wi->sink, want, MSG_DONTWAIT);
 			if (n > 0) {
+				took += (size_t)n;
 				wi->sink += n;
 				wi->sink_left -= (size_t)n;
 				if (!wi->sink_left)
@@ -902,6 +947,7 @@ int nfsb_wire_service(struct nfsb_wire *wi, short revents)
 		} else {
 			n = recv(wi->fd, buf, sizeof(buf), MSG_DONTWAIT);
 			if (n > 0) {
+				took += (size_t)n;
 				ret = nfsb_wire_take(wi, buf, (size_t)n);
 				if (ret < 0)
 					return ret;
@@ -921,4 +967,14 @@ int nfsb_wire_service(struct nfsb_wire *wi, short revents)
 	if (!wi->pending && (revents & POLLHUP))
 		return -ECONNRESET;
 	return 0;
+}
+
+void nfsb_wire_test_xid(struct nfsb_wire *wi, uint32_t xid)
+{
+	wi->xid = xid;
+}
+
+int nfsb_wire_feed(struct nfsb_wire *wi, const void *p, size_t n)
+{
+	return nfsb_wire_take(wi, p, n);
 }

@@ -6,6 +6,7 @@ import hashlib
 import mmap
 import os
 import re
+import socket
 import stat
 import subprocess
 import sys
@@ -20,7 +21,7 @@ import ganesha  # noqa: E402
 from link_suite import LinkSuite  # noqa: E402
 from ganesha import Ganesha  # noqa: E402
 import rpcrelay  # noqa: E402
-from rpcrelay import NFS_PROGRAM, NFSPROC3_PATHCONF, RpcRelay  # noqa: E402
+from rpcrelay import NFS_PROGRAM, NFSPROC3_PATHCONF, NFSPROC3_READ, OP4_READ, RpcRelay  # noqa: E402
 from posix_suite import ALL_CAPS, PosixSuite, check_locked_writes_through, read_file, write_file  # noqa: E402
 
 SKIP = ganesha.available()
@@ -394,6 +395,256 @@ class V4Writes(harness.TestCase):
         with open(os.path.join(self.g.export, "p"), "rb") as f:
             self.assertTrue(f.read() == bytes(buf))
         buf.close()
+
+
+class WireReads(harness.TestCase):
+    """READs (v3 and v4) come on each context's own connection
+    (backends/nfs/wire.c), their data received straight into the reader's
+    buffer.  A reply lost with its connection is asked again, exact; a
+    paused server fails every read and write within its timeout and the
+    mount comes back; a restart mid-read gives exact data or EIO;
+    connections reset many times leave no descriptor behind; with no port
+    below 1024 free, ordinary ports are used."""
+
+    def setUp(self):
+        if SKIP:
+            self.skipTest(SKIP)
+        self.g = Ganesha().start()
+        self.addCleanup(self.g.stop)
+
+    def _vfsd(self, nfsport=None, **params):
+        mounts = []
+        for version in (3, 4):
+            kw = dict(params, cache_ttl=0)
+            if nfsport:
+                kw["nfsport"] = nfsport
+            mounts.append(("/n%d" % version, self.g.url(version=version, **kw)))
+        v = Vfsd(mounts).start()
+        self.addCleanup(v.stop)
+        return v
+
+    @staticmethod
+    def _pread_direct(path, size, off=0):
+        """size bytes at off with O_DIRECT: READs, not the page cache."""
+        buf = mmap.mmap(-1, size)
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+        try:
+            n = os.preadv(fd, [buf], off)
+            return bytes(buf[:n])
+        finally:
+            os.close(fd)
+            buf.close()
+
+    def test_lost_read_reply_is_asked_again(self):
+        data = os.urandom((3 << 20) + 4096)
+        write_file(os.path.join(self.g.export, "lost"), data)
+        for version, lose in ((3, rpcrelay.proc_is(3, NFSPROC3_READ)),
+                              (4, rpcrelay.v4_op_is(OP4_READ))):
+            with self.subTest(version=version):
+                r = RpcRelay(self.g.nfs_port, lose=lose).start()
+                self.addCleanup(r.stop)
+                v = Vfsd([("/n", self.g.url(version=version, nfsport=r.port,
+                                            cache_ttl=0))]).start()
+                self.addCleanup(v.stop)
+                got = self._pread_direct(v.path("n", "lost"), len(data))
+                self.assertEqual(r.lost, 1, "the relay lost no reply")
+                self.assertTrue(got == data, "the read returned other bytes")
+                self.assertEqual(v.mount_info("/n")["state"], "connected")
+                v.stop()
+                r.stop()
+
+    def test_paused_server_reads_time_out(self):
+        timeout = 3
+        v = self._vfsd(timeout=timeout)
+        data = os.urandom(4 << 20)
+        write_file(os.path.join(self.g.export, "p"), data)
+        for prefix in ("n3", "n4"):
+            self.assertTrue(self._pread_direct(v.path(prefix, "p"), len(data)) == data)
+        self.g.pause()
+        self.addCleanup(self.g.resume)
+        results = {}
+
+        def reader(prefix):
+            t0 = time.monotonic()
+            try:
+                self._pread_direct(v.path(prefix, "p"), len(data))
+                results[prefix] = ("ok", time.monotonic() - t0)
+            except OSError as e:
+                results[prefix] = (e.errno, time.monotonic() - t0)
+
+        threads = [threading.Thread(target=reader, args=(p,)) for p in ("n3", "n4")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout * 4)
+            self.assertFalse(t.is_alive(), "a read hangs past its timeout")
+        for prefix in ("n3", "n4"):
+            err, took = results[prefix]
+            self.assertIn(err, (errno.ETIMEDOUT, errno.EIO), results)
+            self.assertLess(took, timeout + 2, results)
+        self.g.resume()
+        for prefix in ("n3", "n4"):
+            def works():
+                try:
+                    return self._pread_direct(v.path(prefix, "p"), len(data)) == data
+                except OSError as e:
+                    self.assertIn(e.errno, (errno.ETIMEDOUT, errno.EIO))
+                    return False
+            harness.wait_for(works, 30, "/%s reads to work again" % prefix)
+
+    def test_restart_mid_read(self):
+        """cp from the mount while the server restarts: the copy is exact
+        or cp fails with EIO; never other bytes.  Reads through a
+        descriptor opened before work again after."""
+        v = self._vfsd()
+        data = os.urandom(64 << 20)
+        write_file(os.path.join(self.g.export, "big"), data)
+        digest = hashlib.sha256(data).hexdigest()
+        local = tmpdir()
+        for prefix in ("n3", "n4"):
+            fd = os.open(v.path(prefix, "big"), os.O_RDONLY | os.O_DIRECT)
+            buf = mmap.mmap(-1, 1 << 20)
+            try:
+                dst = os.path.join(local, "copy-" + prefix)
+                cp = subprocess.Popen(["dd", "if=" + v.path(prefix, "big"), "of=" + dst,
+                                       "bs=1M", "iflag=direct"],
+                                      stderr=subprocess.PIPE, text=True)
+                time.sleep(0.3)
+                self.g.restart()
+                _, err = cp.communicate(timeout=300)
+                if cp.returncode == 0:
+                    with open(dst, "rb") as f:
+                        self.assertEqual(hashlib.sha256(f.read()).hexdigest(), digest)
+                else:
+                    self.assertIn("Input/output error", err)
+
+                def works():
+                    try:
+                        n = os.preadv(fd, [buf], 5 << 20)
+                        return buf[:n] == data[5 << 20:6 << 20]
+                    except OSError as e:
+                        self.assertIn(e.errno, (errno.ETIMEDOUT, errno.EIO))
+                        return False
+                harness.wait_for(works, 30, "reads on an open descriptor to work")
+            finally:
+                os.close(fd)
+                buf.close()
+
+    def test_resets_leave_no_descriptors(self):
+        """Fifty READ replies lost with their connection: each read is
+        exact, or fails with EIO when its retry lost its reply too; vfsd
+        holds as many descriptors after as before."""
+        data = os.urandom(256 << 10)
+        write_file(os.path.join(self.g.export, "r"), data)
+        r = RpcRelay(self.g.nfs_port, lose=rpcrelay.proc_is(3, NFSPROC3_READ),
+                     lose_count=50).start()
+        self.addCleanup(r.stop)
+        v = Vfsd([("/n", self.g.url(version=3, nfsport=r.port, cache_ttl=0,
+                                    connections=1))]).start()
+        self.addCleanup(v.stop)
+
+        def fds():
+            return len(os.listdir("/proc/%d/fd" % v.proc.pid))
+
+        def read():
+            try:
+                got = self._pread_direct(v.path("n", "r"), len(data))
+                self.assertTrue(got == data, "a read returned other bytes")
+                return True
+            except OSError as e:
+                # its retry lost its reply too
+                self.assertEqual(e.errno, errno.EIO)
+                return False
+
+        # the context and its wire connected
+        harness.wait_for(read, 30, "a first read to work")
+        before = fds()
+        t0 = time.monotonic()
+        while r.lost < 50 and time.monotonic() - t0 < 120:
+            read()
+        self.assertEqual(r.lost, 50)
+        harness.wait_for(read, 30, "reads to work again")
+        self.assertEqual(fds(), before)
+
+    def test_paused_server_writes_time_out(self):
+        """A large O_DIRECT write (v3: libnfs; v4: the wire) to a paused
+        server fails within its timeout, and writes work again once it
+        is back."""
+        timeout = 3
+        v = self._vfsd(timeout=timeout)
+        size = 8 << 20
+        buf = mmap.mmap(-1, size)
+        buf[:] = os.urandom(size)
+        fds = {}
+        for prefix in ("n3", "n4"):
+            write_file(v.path(prefix, "w"), b"x")
+            fds[prefix] = os.open(v.path(prefix, "w"), os.O_RDWR | os.O_DIRECT)
+        try:
+            self.g.pause()
+            self.addCleanup(self.g.resume)
+            results = {}
+
+            def writer(prefix):
+                t0 = time.monotonic()
+                try:
+                    os.pwritev(fds[prefix], [buf], 0)
+                    results[prefix] = ("ok", time.monotonic() - t0)
+                except OSError as e:
+                    results[prefix] = (e.errno, time.monotonic() - t0)
+
+            threads = [threading.Thread(target=writer, args=(p,)) for p in fds]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout * 4)
+                self.assertFalse(t.is_alive(), "a write hangs past its timeout")
+            for prefix in fds:
+                err, took = results[prefix]
+                self.assertIn(err, (errno.ETIMEDOUT, errno.EIO), results)
+                self.assertLess(took, timeout + 2, results)
+            self.g.resume()
+            for prefix in fds:
+                def works():
+                    try:
+                        return os.pwritev(fds[prefix], [buf], 0) == size
+                    except OSError as e:
+                        self.assertIn(e.errno, (errno.ETIMEDOUT, errno.EIO))
+                        return False
+                harness.wait_for(works, 30, "/%s writes to work again" % prefix)
+                with open(os.path.join(self.g.export, "w"), "rb") as f:
+                    self.assertTrue(f.read() == bytes(buf), prefix)
+        finally:
+            for fd in fds.values():
+                os.close(fd)
+            buf.close()
+
+    def test_no_reserved_port_free(self):
+        """Every port below 1024 taken (many mounts on one host): the
+        contexts and their connections of our own use ordinary ports,
+        which ganesha takes; reads and writes work, v3 and v4."""
+        held = []
+        try:
+            for port in range(1, 1024):
+                s = socket.socket()
+                try:
+                    s.bind(("0.0.0.0", port))
+                    held.append(s)
+                except OSError:
+                    s.close()
+            v = self._vfsd()
+            data = os.urandom((2 << 20) + 5)
+            for prefix in ("n3", "n4"):
+                fd = os.open(v.path(prefix, "lowport"),
+                             os.O_RDWR | os.O_CREAT | os.O_SYNC, 0o644)
+                try:
+                    self.assertEqual(os.pwrite(fd, data, 0), len(data))
+                finally:
+                    os.close(fd)
+                self.assertTrue(self._pread_direct(v.path(prefix, "lowport"),
+                                                   len(data) + 4091) == data)
+        finally:
+            for s in held:
+                s.close()
 
 
 class NameMax(harness.TestCase):
