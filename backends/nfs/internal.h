@@ -17,6 +17,7 @@
  *             the calls every operation shares
  *   call.c    one request start to finish (nfsb_call)
  *   v4.c      our own NFSv4 COMPOUNDs where libnfs 4.0.0 falls short
+ *   xdr.c     reading XDR from replies without running past their end
  *   wb.c      write-behind: the sender of the core (remote/wb.h)
  *   wire.c    READs and NFSv4 WRITEs on a connection of our own beside
  *             each context
@@ -495,6 +496,22 @@ void nfsb_wire_reset(struct nfsb_wire *wi);
  * nfsb_wire_service does with them: 0, or -EPROTO for a broken stream). */
 void nfsb_wire_test_xid(struct nfsb_wire *wi, uint32_t xid);
 int nfsb_wire_feed(struct nfsb_wire *wi, const void *p, size_t n);
+
+/* ---- xdr.c --------------------------------------------------------- */
+
+/* A reader of XDR data that cannot run past its end. */
+struct nfsb_xdr_in {
+	const unsigned char *p;
+	size_t left;
+	bool short_; /* ran out: the values read are zeros */
+};
+
+/* The next n bytes, or NULL (and short_) if fewer are left. */
+const unsigned char *nfsb_xdr_take(struct nfsb_xdr_in *in, size_t n);
+uint32_t nfsb_xdr_get_u32(struct nfsb_xdr_in *in);
+uint64_t nfsb_xdr_get_u64(struct nfsb_xdr_in *in);
+/* An opaque's n bytes and their padding to 4: its start, or NULL. */
+const unsigned char *nfsb_xdr_skip(struct nfsb_xdr_in *in, size_t n);
 
 /* ---- v4.c ---------------------------------------------------------- */
 

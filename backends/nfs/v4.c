@@ -329,50 +329,12 @@ static const uint32_t nfsb_v4_stat_attrs[2] = {
 		1u << (FATTR4_TIME_MODIFY - 32),
 };
 
-/* A reader of XDR data that cannot run past its end. */
-struct nfsb_xdr_in {
-	const unsigned char *p;
-	size_t left;
-	bool short_; /* ran out: the values read are zeros */
-};
-
-static const unsigned char *nfsb_xdr_take(struct nfsb_xdr_in *in, size_t n)
-{
-	const unsigned char *p = in->p;
-
-	if (in->left < n) {
-		in->short_ = true;
-		in->left = 0;
-		return NULL;
-	}
-	in->p += n;
-	in->left -= n;
-	return p;
-}
-
-static uint32_t nfsb_xdr_get_u32(struct nfsb_xdr_in *in)
-{
-	const unsigned char *p = nfsb_xdr_take(in, 4);
-
-	return p ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-			       (uint32_t)p[2] << 8 | p[3]
-		 : 0;
-}
-
-static uint64_t nfsb_xdr_get_u64(struct nfsb_xdr_in *in)
-{
-	uint64_t hi = nfsb_xdr_get_u32(in);
-
-	return hi << 32 | nfsb_xdr_get_u32(in);
-}
-
 /* An owner string: numeric ids only (docs/nfs.md); others read as
  * nobody, as they do on path stats. */
 static unsigned long nfsb_xdr_get_id(struct nfsb_xdr_in *in)
 {
 	uint32_t len = nfsb_xdr_get_u32(in);
-	const unsigned char *s =
-		nfsb_xdr_take(in, ((size_t)len + 3) & ~(size_t)3);
+	const unsigned char *s = nfsb_xdr_skip(in, len);
 	unsigned long id = 0;
 
 	if (!s || len == 0 || len > 10)

@@ -576,55 +576,18 @@ int nfsb_wire_read(struct nfsb_wire *wi, const struct sockaddr_storage *peer,
 
 /* ---- Replies ------------------------------------------------------------- */
 
-struct nfsb_wire_in {
-	const unsigned char *p;
-	size_t left;
-	bool bad; /* ran out */
-};
-
-static uint32_t nfsb_wire_get(struct nfsb_wire_in *in)
-{
-	uint32_t v;
-
-	if (in->left < 4) {
-		in->bad = true;
-		in->left = 0;
-		return 0;
-	}
-	v = (uint32_t)in->p[0] << 24 | (uint32_t)in->p[1] << 16 |
-	    (uint32_t)in->p[2] << 8 | in->p[3];
-	in->p += 4;
-	in->left -= 4;
-	return v;
-}
-
-static const unsigned char *nfsb_wire_skip(struct nfsb_wire_in *in, size_t n)
-{
-	const unsigned char *at = in->p;
-
-	n = (n + 3) & ~(size_t)3;
-	if (in->left < n) {
-		in->bad = true;
-		in->left = 0;
-		return NULL;
-	}
-	in->p += n;
-	in->left -= n;
-	return at;
-}
-
 /* The RPC reply's head after the xid: 0 when the call was accepted and
  * carried out, -EFAULT when not (denied, garbled: the caller treats it as
- * a broken connection); in->bad if the bytes ran out first. */
-static int nfsb_wire_accepted(struct nfsb_wire_in *in)
+ * a broken connection); in->short_ if the bytes ran out first. */
+static int nfsb_wire_accepted(struct nfsb_xdr_in *in)
 {
-	if (nfsb_wire_get(in) != 1) /* REPLY */
+	if (nfsb_xdr_get_u32(in) != 1) /* REPLY */
 		return -EFAULT;
-	if (nfsb_wire_get(in) != 0) /* MSG_ACCEPTED */
+	if (nfsb_xdr_get_u32(in) != 0) /* MSG_ACCEPTED */
 		return -EFAULT;
-	nfsb_wire_get(in); /* verifier flavor */
-	nfsb_wire_skip(in, nfsb_wire_get(in));
-	if (nfsb_wire_get(in) != 0) /* SUCCESS */
+	nfsb_xdr_get_u32(in); /* verifier flavor */
+	nfsb_xdr_skip(in, nfsb_xdr_get_u32(in));
+	if (nfsb_xdr_get_u32(in) != 0) /* SUCCESS */
 		return -EFAULT;
 	return 0;
 }
@@ -634,29 +597,29 @@ static int nfsb_wire_accepted(struct nfsb_wire_in *in)
  * noted, -errno from the server (NFS4ERR_*), or -EFAULT when the RPC itself
  * failed.
  */
-static int nfsb_wire_write_reply(struct nfsb_wreq *q, struct nfsb_wire_in *in)
+static int nfsb_wire_write_reply(struct nfsb_wreq *q, struct nfsb_xdr_in *in)
 {
 	uint32_t status, nres, count, committed;
 	const unsigned char *verf;
 	int err = nfsb_wire_accepted(in);
 
-	if (err < 0 || in->bad)
+	if (err < 0 || in->short_)
 		return -EFAULT;
-	status = nfsb_wire_get(in);
-	nfsb_wire_skip(in, nfsb_wire_get(in)); /* tag */
-	nres = nfsb_wire_get(in);
-	if (in->bad)
+	status = nfsb_xdr_get_u32(in);
+	nfsb_xdr_skip(in, nfsb_xdr_get_u32(in)); /* tag */
+	nres = nfsb_xdr_get_u32(in);
+	if (in->short_)
 		return -EFAULT;
 	if (status != NFS4_OK)
 		return nfsstat4_to_errno((int)status);
-	if (nres != 2 || nfsb_wire_get(in) != OP_PUTFH ||
-	    nfsb_wire_get(in) != NFS4_OK || nfsb_wire_get(in) != OP_WRITE ||
-	    nfsb_wire_get(in) != NFS4_OK)
+	if (nres != 2 || nfsb_xdr_get_u32(in) != OP_PUTFH ||
+	    nfsb_xdr_get_u32(in) != NFS4_OK ||
+	    nfsb_xdr_get_u32(in) != OP_WRITE || nfsb_xdr_get_u32(in) != NFS4_OK)
 		return -EIO;
-	count = nfsb_wire_get(in);
-	committed = nfsb_wire_get(in);
-	verf = nfsb_wire_skip(in, NFS4_VERIFIER_SIZE);
-	if (in->bad || !verf)
+	count = nfsb_xdr_get_u32(in);
+	committed = nfsb_xdr_get_u32(in);
+	verf = nfsb_xdr_skip(in, NFS4_VERIFIER_SIZE);
+	if (in->short_ || !verf)
 		return -EIO;
 	nfsb_note_write(q->c, count, committed == UNSTABLE4,
 			(const char *)verf);
@@ -671,28 +634,28 @@ static int nfsb_wire_write_reply(struct nfsb_wreq *q, struct nfsb_wire_in *in)
  */
 static int nfsb_wire_read_head(struct nfsb_wire *wi, size_t *head)
 {
-	struct nfsb_wire_in in = {.p = wi->rec, .left = wi->rec_len};
+	struct nfsb_xdr_in in = {.p = wi->rec, .left = wi->rec_len};
 	bool v3 = wi->cur->kind == NFSB_W_READ3;
 	uint32_t status;
 
 	wi->rd_len = 0;
 	wi->rd_eof = false;
-	*head = wi->rec_len; /* no data: all of it is head */
-	nfsb_wire_get(&in);  /* xid */
+	*head = wi->rec_len;   /* no data: all of it is head */
+	nfsb_xdr_get_u32(&in); /* xid */
 	wi->rd_err = nfsb_wire_accepted(&in);
-	if (in.bad)
+	if (in.short_)
 		return -EAGAIN;
 	if (wi->rd_err)
 		return 0;
-	status = nfsb_wire_get(&in);
+	status = nfsb_xdr_get_u32(&in);
 	if (v3) {
-		if (nfsb_wire_get(&in)) /* post_op_attr */
-			nfsb_wire_skip(&in, NFSB_WIRE_FATTR3);
+		if (nfsb_xdr_get_u32(&in)) /* post_op_attr */
+			nfsb_xdr_skip(&in, NFSB_WIRE_FATTR3);
 	} else {
-		nfsb_wire_skip(&in, nfsb_wire_get(&in)); /* tag */
-		nfsb_wire_get(&in);                      /* results */
+		nfsb_xdr_skip(&in, nfsb_xdr_get_u32(&in)); /* tag */
+		nfsb_xdr_get_u32(&in);                     /* results */
 	}
-	if (in.bad)
+	if (in.short_)
 		return -EAGAIN;
 	if (status != 0) {
 		wi->rd_err = v3 ? nfsstat3_to_errno((int)status)
@@ -703,19 +666,19 @@ static int nfsb_wire_read_head(struct nfsb_wire *wi, size_t *head)
 		return 0;
 	}
 	if (v3) {
-		nfsb_wire_get(&in); /* count */
-	} else if (nfsb_wire_get(&in) != OP_PUTFH ||
-		   nfsb_wire_get(&in) != NFS4_OK ||
-		   nfsb_wire_get(&in) != OP_READ ||
-		   nfsb_wire_get(&in) != NFS4_OK) {
-		if (in.bad)
+		nfsb_xdr_get_u32(&in); /* count */
+	} else if (nfsb_xdr_get_u32(&in) != OP_PUTFH ||
+		   nfsb_xdr_get_u32(&in) != NFS4_OK ||
+		   nfsb_xdr_get_u32(&in) != OP_READ ||
+		   nfsb_xdr_get_u32(&in) != NFS4_OK) {
+		if (in.short_)
 			return -EAGAIN;
 		wi->rd_err = -EIO;
 		return 0;
 	}
-	wi->rd_eof = nfsb_wire_get(&in) != 0;
-	wi->rd_len = nfsb_wire_get(&in);
-	if (in.bad)
+	wi->rd_eof = nfsb_xdr_get_u32(&in) != 0;
+	wi->rd_len = nfsb_xdr_get_u32(&in);
+	if (in.short_)
 		return -EAGAIN;
 	*head = wi->rec_len - in.left;
 	return 0;
@@ -830,8 +793,8 @@ static int nfsb_wire_record_end(struct nfsb_wire *wi)
 
 	if (q) {
 		if (q->kind == NFSB_W_WRITE4) {
-			struct nfsb_wire_in in = {.p = wi->rec + 4,
-						  .left = wi->rec_len - 4};
+			struct nfsb_xdr_in in = {.p = wi->rec + 4,
+						 .left = wi->rec_len - 4};
 
 			err = nfsb_wire_write_reply(q, &in);
 		} else if (wi->phase == NFSB_RX_HEAD) {
