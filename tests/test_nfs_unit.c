@@ -1443,6 +1443,26 @@ static void *wire_drain_main(void *arg)
 	return NULL;
 }
 
+/* The server reads all it is sent for 1.5 s while the wire is serviced
+ * for 1 s: what reached it is in d->got. */
+static void wire_serve_drained(struct wire_rig *r, struct wire_drain *d)
+{
+	pthread_t t;
+	double t0;
+
+	*d = (struct wire_drain){.fd = r->srv, .until = vfs_mono_s() + 1.5};
+	ck_assert_int_eq(pthread_create(&t, NULL, wire_drain_main, d), 0);
+	t0 = vfs_mono_s();
+	while (vfs_mono_s() - t0 < 1) {
+		struct pollfd pfd = {.fd = nfsb_wire_fd(r->wi),
+				     .events = nfsb_wire_events(r->wi)};
+
+		poll(&pfd, 1, 20);
+		ck_assert_int_eq(nfsb_wire_service(r->wi, pfd.revents), 0);
+	}
+	pthread_join(t, NULL);
+}
+
 /* A WRITE under its caller's deadline, queued behind one the full socket
  * holds up, does not go out once the deadline passed, though the wire is
  * serviced (as nfsb_drive does when it wakes just past the deadline,
@@ -1456,8 +1476,6 @@ START_TEST(test_wire_send_by)
 	struct nfsb_wait w2;
 	struct nfsb_chunk c2;
 	struct wire_drain d;
-	pthread_t t;
-	double t0;
 
 	ck_assert_ptr_nonnull(data);
 	memset(data, 'd', big);
@@ -1480,17 +1498,7 @@ START_TEST(test_wire_send_by)
 			 0);
 	usleep(200000);
 	/* the server reads all it is sent, the wire is serviced */
-	d = (struct wire_drain){.fd = r.srv, .until = vfs_mono_s() + 1.5};
-	ck_assert_int_eq(pthread_create(&t, NULL, wire_drain_main, &d), 0);
-	t0 = vfs_mono_s();
-	while (vfs_mono_s() - t0 < 1) {
-		struct pollfd pfd = {.fd = nfsb_wire_fd(r.wi),
-				     .events = nfsb_wire_events(r.wi)};
-
-		poll(&pfd, 1, 20);
-		ck_assert_int_eq(nfsb_wire_service(r.wi, pfd.revents), 0);
-	}
-	pthread_join(t, NULL);
+	wire_serve_drained(&r, &d);
 	/* the first WRITE, whole (its head, the data), not a byte more */
 	ck_assert_uint_gt(d.got, big);
 	ck_assert_uint_lt(d.got, big + 200);
@@ -1514,17 +1522,7 @@ START_TEST(test_wire_send_by)
 	r.srv = accept(r.ls, NULL, NULL);
 	ck_assert_int_ge(r.srv, 0);
 	usleep(200000);
-	d = (struct wire_drain){.fd = r.srv, .until = vfs_mono_s() + 1.5};
-	ck_assert_int_eq(pthread_create(&t, NULL, wire_drain_main, &d), 0);
-	t0 = vfs_mono_s();
-	while (vfs_mono_s() - t0 < 1) {
-		struct pollfd pfd = {.fd = nfsb_wire_fd(r.wi),
-				     .events = nfsb_wire_events(r.wi)};
-
-		poll(&pfd, 1, 20);
-		ck_assert_int_eq(nfsb_wire_service(r.wi, pfd.revents), 0);
-	}
-	pthread_join(t, NULL);
+	wire_serve_drained(&r, &d);
 	ck_assert_uint_lt(d.got, big);
 	ck_assert_int_eq(r.w.pending, 1);
 	nfsb_wire_reset(r.wi);

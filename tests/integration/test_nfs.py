@@ -59,6 +59,21 @@ def tearDownModule():
         _shared["g"].stop()
 
 
+def copy_across_restart(test, argv, dst, digest):
+    """Run argv, a copy into dst, and restart the test's server 0.3 s in:
+    either the copy fails with EIO (data may be lost) or dst is exact.
+    Never silently wrong data."""
+    cp = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.3)
+    test.g.restart()
+    _, err = cp.communicate(timeout=300)
+    if cp.returncode == 0:
+        with open(dst, "rb") as f:
+            test.assertEqual(hashlib.sha256(f.read()).hexdigest(), digest)
+    else:
+        test.assertIn("Input/output error", err)
+
+
 class Nfs3Posix(PosixSuite, harness.TestCase):
     """The shared operation suite over NFSv3."""
     CAPS = NFS_CAPS
@@ -506,17 +521,8 @@ class WireReads(harness.TestCase):
             buf = mmap.mmap(-1, 1 << 20)
             try:
                 dst = os.path.join(local, "copy-" + prefix)
-                cp = subprocess.Popen(["dd", "if=" + v.path(prefix, "big"), "of=" + dst,
-                                       "bs=1M", "iflag=direct"],
-                                      stderr=subprocess.PIPE, text=True)
-                time.sleep(0.3)
-                self.g.restart()
-                _, err = cp.communicate(timeout=300)
-                if cp.returncode == 0:
-                    with open(dst, "rb") as f:
-                        self.assertEqual(hashlib.sha256(f.read()).hexdigest(), digest)
-                else:
-                    self.assertIn("Input/output error", err)
+                copy_across_restart(self, ["dd", "if=" + v.path(prefix, "big"), "of=" + dst,
+                                           "bs=1M", "iflag=direct"], dst, digest)
 
                 def works():
                     try:
@@ -1168,15 +1174,7 @@ class Faults(harness.TestCase):
         digest = hashlib.sha256(data).hexdigest()
         for prefix in ("n3", "n4"):
             dst = v.path(prefix, "copy-" + prefix)
-            cp = subprocess.Popen(["cp", src, dst], stderr=subprocess.PIPE, text=True)
-            time.sleep(0.3)
-            self.g.restart()
-            _, err = cp.communicate(timeout=300)
-            if cp.returncode == 0:
-                with open(dst, "rb") as f:
-                    self.assertEqual(hashlib.sha256(f.read()).hexdigest(), digest)
-            else:
-                self.assertIn("Input/output error", err)
+            copy_across_restart(self, ["cp", src, dst], dst, digest)
             write_file(v.path(prefix, "later"), b"works")
             self.assertEqual(read_file(os.path.join(self.g.export, "later")), b"works")
             os.unlink(os.path.join(self.g.export, "later"))
