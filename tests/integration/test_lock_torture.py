@@ -8,8 +8,11 @@ the server (in another) over veth links through a bridge.
 
 Every write is tagged (daemon, restart generation, lock epoch, sequence).
 A holder reads the whole image right after it is granted the lock and
-again just before it releases it: anything that changed in between and is
-not its own is a write that landed outside its holder's lock.  At the end
+again just before it releases it, and then writes its header once more: if
+that write goes through, the lock was its own all along, and anything that
+changed in between and is not its own is a write that landed outside its
+holder's lock.  (Reads are not fenced: without that last write, a holder
+paused past its lease would read its successor's writes and blame them.)  At the end
 the image is read on the server itself and every record checked.  The
 test prints its counts and fails on any violation or on fewer than
 HANDOVERS lock handovers.
@@ -188,6 +191,18 @@ class Torture:
             if os.preadv(fd, [buf], 0) != len(buf):
                 return
         except OSError:
+            return
+        # Reads are not fenced: a holder whose lease ran out while its
+        # read waited (its daemon paused past the lease, its link cut)
+        # still gets an answer, with what its successor wrote meanwhile.
+        # A write is fenced: the header written once more lands only while
+        # the lock is still ours, and a lease never comes back once it ran
+        # out, so only then does the read speak of our own tenure.
+        one[:] = expect[0:SLOT]
+        try:
+            os.pwritev(fd, [one], 0)
+        except OSError as e:
+            self.count("fenced" if e.errno == errno.EIO else "aborted")
             return
         if bytes(buf) != bytes(expect):
             self.violation(i, gen, epoch, bytes(expect), bytes(buf))
