@@ -52,6 +52,20 @@ def records(shared, host):
     return sorted(n for n in names if n.startswith(host + ".") and n.endswith(".lease"))
 
 
+def assert_records(test, shared, host, n, msg=None):
+    """host has exactly n lease records on the shared directory.  A
+    renewal writes its new record before it removes the old one, so a
+    listing may catch one more for a moment; a leaked record stays.
+    Listings are taken for up to 2 s until one shows exactly n."""
+    deadline = time.monotonic() + 2
+    while True:
+        got = records(shared, host)
+        if len(got) == n or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    test.assertEqual(len(got), n, "%s%s" % (msg + ": " if msg else "", got))
+
+
 class LockFaults(harness.TestCase):
     def daemon(self, host, lease=LEASE):
         url = "fault+file://%s?shared=yes&cache_ttl=0" % self.shared
@@ -118,7 +132,7 @@ class LockFaults(harness.TestCase):
         print("B refused %d of %d tries over %d s of slow renewals"
               % (refused, tries, 3 * LEASE))
         self.assertGreater(tries, 5)
-        self.assertEqual(len(records(self.shared, "hostA")), 1)
+        assert_records(self, self.shared, "hostA", 1)
 
     def test_2_write_in_flight_is_fenced(self):
         """A's write passes the lock check and then stalls (paused inside
@@ -207,7 +221,7 @@ class LockFaults(harness.TestCase):
                       "A was granted the lock B holds")
         os.pwrite(fdb, b"B", 0)
         self.assertEqual(records(self.shared, "hostA"), [])
-        self.assertEqual(len(records(self.shared, "hostB")), 1)
+        assert_records(self, self.shared, "hostB", 1)
 
     def test_3b_pending_record_keeps_others_out(self):
         """An acquirer paused after publishing (before reading the others)
@@ -246,7 +260,7 @@ class LockFaults(harness.TestCase):
                 vfsctl(self.a, "fault", "/s", "resume")
                 time.sleep(2)       # two of A's renewal periods
                 self.assertEqual(records(self.shared, "hostA"), [])
-                self.assertEqual(len(records(self.shared, "hostB")), 1)
+                assert_records(self, self.shared, "hostB", 1)
                 with self.assertRaises(OSError) as cm:
                     os.pwrite(fd, b"A", 0)
                 self.assertEqual(cm.exception.errno, errno.EIO)
@@ -288,7 +302,7 @@ class LockFaults(harness.TestCase):
         vfsctl(self.a, "fault", "/s", "clear")
         time.sleep(3)     # three of A's renewal periods
         self.assertEqual(records(self.shared, "hostA"), [])
-        self.assertEqual(len(records(self.shared, "hostB")), 1)
+        assert_records(self, self.shared, "hostB", 1)
         with self.assertRaises(OSError) as cm:
             os.pwrite(fd, b"A", 0)
         self.assertEqual(cm.exception.errno, errno.EIO)
@@ -454,7 +468,7 @@ class LockFaults(harness.TestCase):
                          "F_GETLK through /t does not report /s's lock: %s" % (got,))
         ofd(ft, F_OFD_SETLK, fcntl.F_RDLCK, 100, 1)
         time.sleep(1.5)
-        self.assertEqual(len(records(self.shared, "hostC")), 2)
+        assert_records(self, self.shared, "hostC", 2)
         self.assertEqual(try_lock(self.b.path("s/img"), "ofd"), 3)
         with self.assertRaises(OSError):
             fb = os.open(self.b.path("s/img"), os.O_RDWR)
@@ -480,7 +494,7 @@ class LockFaults(harness.TestCase):
         vfsctl(v, "fault", "/t", "add", "op=unlink", "path=*/.vfsd-locks/*", "error=EIO")
         ofd(ft, F_OFD_SETLK, fcntl.F_UNLCK, 0, 0)
         vfsctl(v, "fault", "/t", "clear")
-        self.assertEqual(len(records(self.shared, "hostC")), 1, "no leftover record")
+        assert_records(self, self.shared, "hostC", 1, "no leftover record")
         # the leftover: others are kept out, its own daemon is not
         self.assertEqual(try_lock(self.b.path("s/img"), "ofd"), 3)
         fs = os.open(v.path("s/img"), os.O_RDWR)
@@ -598,7 +612,7 @@ class LockFaults(harness.TestCase):
         t.join(60)
         self.assertEqual(res.get("rc"), 0, "A's lock failed: %s"
                          % os.strerror(res.get("rc") or 0))
-        self.assertEqual(len(records(self.shared, "hostA")), 1)
+        assert_records(self, self.shared, "hostA", 1)
         self.assertEqual(try_lock(self.b.path("s/img"), "ofd"), 3)
 
     def test_13_stale_handle_is_a_vanished_record(self):
@@ -791,8 +805,7 @@ class LockFaults(harness.TestCase):
         for what, ltype, start, length in steps:
             with contextlib.suppress(BlockingIOError, PermissionError):
                 ofd(fd, F_OFD_SETLK, ltype, start, length)
-            self.assertEqual(len(records(self.shared, "hostA")), 1,
-                             "after %s: %s" % (what, records(self.shared, "hostA")))
+            assert_records(self, self.shared, "hostA", 1, "after " + what)
         ofd(fdb, F_OFD_SETLK, fcntl.F_UNLCK, 0, 0)
         self.assertEqual(try_lock(self.b.path("s/img"), "ofd"), 0,
                          "B refused byte 100, which A never held")
@@ -869,13 +882,12 @@ class LockFaults(harness.TestCase):
         remove A's record, and says so once it sees the other alive."""
         dup = self.daemon("hostA")
         fd = self.lock_a()
-        before = records(self.shared, "hostA")
-        self.assertEqual(len(before), 1)
+        assert_records(self, self.shared, "hostA", 1)
         self.assertEqual(try_lock(dup.path("s/img"), "ofd"), 3)
         time.sleep(2.5)   # A renews (new record name) meanwhile
         rc = try_lock(dup.path("s/img"), "ofd")
         self.assertIn(rc, (3, 5), "the duplicate got A's lock")
-        self.assertEqual(len(records(self.shared, "hostA")), 1)
+        assert_records(self, self.shared, "hostA", 1)
         self.assertIn("is used by another running vfsd instance", dup.log())
         # A's lock still holds against everyone
         self.assertEqual(try_lock(self.b.path("s/img"), "ofd"), 3)
