@@ -208,16 +208,69 @@ END_TEST
 START_TEST(test_unknown_section)
 {
 	load_bad("[mount /a]\nurl=/x\n[mounts /b]\nurl=/y\n",
-		 "test.conf:3: unknown section [mounts /b] (expected [vfsd] or "
-		 "[mount /PREFIX])");
+		 "test.conf:3: unknown section [mounts /b] (expected [vfsd], "
+		 "[mount /PREFIX] or [qos /PATH])");
+}
+END_TEST
+
+/* [qos PATH] sections and a mount's qos.NAME keys: each bad one named
+ * at its line, a whole set checked for consistency */
+START_TEST(test_qos_sections)
+{
+	cfg_free(&cfg);
+	vfs_error_init(&err);
+	ck_assert_int_eq(
+		cfg_load_string(&cfg,
+				"[mount /a]\nurl=/x\nqos.bps_max=2000\n"
+				"qos.bps=1000\n"
+				"[qos /a/vm]\niops_wr = 50\nbps = 7\n",
+				"test.conf", true, &err),
+		0);
+	ck_assert_uint_eq(cfg.nqos, 1);
+	ck_assert_str_eq(cfg.qos[0].path, "/a/vm");
+	ck_assert_str_eq(vfs_opts_get(&cfg.qos[0].opts, "qos.iops_wr"), "50");
+	ck_assert_int_eq(cfg_validate(&cfg, &err), 0);
+	cfg_free(&cfg);
+	load_bad("[mount /a]\nurl=/x\n[qos /a/vm]\nbps=1\nbps=2\n",
+		 "test.conf:5: duplicate key 'bps'");
+	load_bad("[mount /a]\nurl=/x\n[qos /a/vm]\nbps=1k\n",
+		 "test.conf:4: bps = '1k': expected a plain decimal integer "
+		 "(bytes or operations per second, seconds, bytes)");
+	load_bad("[qos /a]\nbps=1\n[qos /a/]\nbps=2\n",
+		 "test.conf:3: [qos /a] is already at test.conf:1");
+}
+END_TEST
+
+START_TEST(test_qos_consistency)
+{
+	cfg_free(&cfg);
+	vfs_error_init(&err);
+	ck_assert_int_eq(cfg_load_string(&cfg,
+					 "[mount /a]\nurl=/x\nqos.bps_max=10\n",
+					 "test.conf", true, &err),
+			 0);
+	ck_assert_int_eq(cfg_validate(&cfg, &err), -EINVAL);
+	ck_assert_str_eq(err.msg,
+			 "test.conf:1: [mount /a]: qos.bps_max needs bps");
+	cfg_free(&cfg);
+	vfs_error_init(&err);
+	ck_assert_int_eq(cfg_load_string(&cfg,
+					 "[mount /a]\nurl=/x\nqos.speed=10\n",
+					 "test.conf", true, &err),
+			 0);
+	ck_assert_int_eq(cfg_validate(&cfg, &err), -EINVAL);
+	ck_assert_ptr_nonnull(
+		strstr(err.msg, "test.conf:3: [mount /a]: unknown QoS option "
+				"'qos.speed'"));
+	cfg_free(&cfg);
 }
 END_TEST
 
 START_TEST(test_unknown_section_case)
 {
 	load_bad("\n[MOUNT /a]\nurl=/x\n",
-		 "test.conf:2: unknown section [MOUNT /a] (expected [vfsd] or "
-		 "[mount /PREFIX])");
+		 "test.conf:2: unknown section [MOUNT /a] (expected [vfsd], "
+		 "[mount /PREFIX] or [qos /PATH])");
 }
 END_TEST
 
@@ -882,6 +935,8 @@ Suite *config_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_unknown_section);
 	tcase_add_test(tc, test_unknown_section_case);
+	tcase_add_test(tc, test_qos_sections);
+	tcase_add_test(tc, test_qos_consistency);
 	tcase_add_test(tc, test_malformed_section);
 	tcase_add_test(tc, test_key_outside_section);
 	tcase_add_test(tc, test_bad_prefix);

@@ -2,11 +2,13 @@
 /*
  * test_lib.c - unit tests for the helpers of lib/ that have no suite of
  * their own: hash.h, time.h, path.h's join, parent and containment
- * (test_url.c has normalisation), and json.h's string quoting.  Hash values
+ * (test_url.c has normalisation), json.h's string quoting, and
+ * throttle.h's buckets on a simulated clock.  Hash values
  * other hosts or users see are pinned here (see hash.h): a change that
  * renumbers them fails.
  */
 #include <check.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,121 @@
 #include "lib/json.h"
 #include "lib/path.h"
 #include "lib/clock.h"
+#include "lib/throttle.h"
+
+/* Requests of `size` bytes on a simulated clock for `secs` seconds, each
+ * started as soon as t allows: what was started. */
+static uint64_t throttle_run(struct throttle *t, bool write, uint64_t size,
+			     double secs, int64_t *now)
+{
+	int64_t end = *now + (int64_t)(secs * 1e9);
+	uint64_t done = 0;
+
+	for (;;) {
+		int64_t w = throttle_wait_ns(t, write, size, *now);
+
+		if (*now + w >= end)
+			break;
+		*now += w;
+		throttle_charge(t, write, size, *now);
+		done += size;
+	}
+	*now = end;
+	return done;
+}
+
+START_TEST(throttle_rate_holds)
+{
+	struct throttle_cfg c = {0};
+	struct throttle t;
+	int64_t now = 1000;
+	uint64_t done;
+
+	c.avg[THR_BPS_WR] = 1000000;
+	throttle_init(&t, &c, now);
+	/* 10 s: the rate, plus at most the capacity and one request */
+	done = throttle_run(&t, true, 65536, 10, &now);
+	ck_assert_uint_ge(done, 10000000 - 65536);
+	ck_assert_uint_le(done, 10000000 + 100000 + 65536);
+	/* reads are not limited by a write limit */
+	ck_assert_int_eq(throttle_wait_ns(&t, false, 1 << 20, now), 0);
+	/* a request far larger than the capacity goes, the next waits for
+	 * it: about its size over the rate */
+	now += 10 * 1000000000LL;
+	ck_assert_int_eq(throttle_wait_ns(&t, true, 5000000, now), 0);
+	throttle_charge(&t, true, 5000000, now);
+	ck_assert_int_ge(throttle_wait_ns(&t, true, 1, now), 4800000000LL);
+	ck_assert_int_le(throttle_wait_ns(&t, true, 1, now), 5000000000LL);
+}
+END_TEST
+
+START_TEST(throttle_burst_and_iops_size)
+{
+	struct throttle_cfg c = {0};
+	struct throttle t;
+	int64_t now = 0;
+	uint64_t done;
+
+	/* 1 MB/s, bursts of 4 MB/s for 2 s: 8 MB in the first 2 s, then
+	 * the average */
+	c.avg[THR_BPS] = 1000000;
+	c.max[THR_BPS] = 4000000;
+	c.max_len[THR_BPS] = 2;
+	throttle_init(&t, &c, now);
+	done = throttle_run(&t, false, 10000, 2, &now);
+	ck_assert_uint_ge(done, 8000000 - 10000);
+	ck_assert_uint_le(done, 8000000 + 400000 + 10000);
+	done = throttle_run(&t, true, 10000, 4, &now);
+	ck_assert_uint_le(done, 4000000 + 20000);
+	ck_assert_uint_ge(done, 4000000 - 20000);
+
+	/* 100 IOPS, an operation of 1 MiB counts as 256 of 4 KiB */
+	memset(&c, 0, sizeof(c));
+	c.avg[THR_IOPS] = 100;
+	c.iops_size = 4096;
+	throttle_init(&t, &c, now);
+	done = throttle_run(&t, true, 1 << 20, 10, &now);
+	ck_assert_uint_le(done / (1 << 20), 5);
+	done = throttle_run(&t, true, 4096, 10, &now);
+	ck_assert_uint_ge(done / 4096, 990 - 256);
+	ck_assert_uint_le(done / 4096, 1011);
+}
+END_TEST
+
+START_TEST(throttle_settings_checked)
+{
+	struct throttle_cfg c = {0};
+	char msg[200];
+	uint64_t v;
+
+	ck_assert_ptr_nonnull(throttle_field(&c, "iops_wr_max_length"));
+	ck_assert_ptr_null(throttle_field(&c, "bps_total"));
+	*throttle_field(&c, "bps_max") = 10;
+	ck_assert_int_eq(throttle_check(&c, msg, sizeof(msg)), -EINVAL);
+	ck_assert_str_eq(msg, "bps_max needs bps");
+	c.avg[THR_BPS] = 20;
+	ck_assert_int_eq(throttle_check(&c, msg, sizeof(msg)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(msg, "bps_max = 10 is below bps = 20"));
+	c.max[THR_BPS] = 20;
+	ck_assert_int_eq(throttle_check(&c, msg, sizeof(msg)), 0);
+	c.iops_size = 4096;
+	ck_assert_int_eq(throttle_check(&c, msg, sizeof(msg)), -EINVAL);
+	c.avg[THR_IOPS_RD] = 5;
+	ck_assert_int_eq(throttle_check(&c, msg, sizeof(msg)), 0);
+	c.max_len[THR_IOPS] = 3;
+	ck_assert_int_eq(throttle_check(&c, msg, sizeof(msg)), -EINVAL);
+	ck_assert_str_eq(msg, "iops_max_length needs iops_max");
+
+	ck_assert_int_eq(throttle_parse_value("0", &v), 0);
+	ck_assert_int_eq(throttle_parse_value("9007199254740992", &v), 0);
+	ck_assert_uint_eq(v, 9007199254740992ull);
+	ck_assert_int_eq(throttle_parse_value("9007199254740993", &v), -EINVAL);
+	ck_assert_int_eq(throttle_parse_value("", &v), -EINVAL);
+	ck_assert_int_eq(throttle_parse_value("-1", &v), -EINVAL);
+	ck_assert_int_eq(throttle_parse_value("1k", &v), -EINVAL);
+	ck_assert_int_eq(throttle_parse_value(" 1", &v), -EINVAL);
+}
+END_TEST
 
 Suite *lib_suite(void);
 
@@ -236,6 +353,11 @@ Suite *lib_suite(void)
 	tcase_add_test(tc, json_str_quotes_and_backslashes);
 	tcase_add_test(tc, json_str_control_chars);
 	tcase_add_test(tc, json_str_non_ascii);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("throttle");
+	tcase_add_test(tc, throttle_rate_holds);
+	tcase_add_test(tc, throttle_burst_and_iops_size);
+	tcase_add_test(tc, throttle_settings_checked);
 	suite_add_tcase(s, tc);
 	return s;
 }

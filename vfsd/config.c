@@ -22,6 +22,7 @@
 #include "lib/path.h"
 #include "lib/url.h"
 #include "vfsd/config.h"
+#include "vfsd/qos.h"
 
 #define CFG_MAX_SIZE (1u << 20)
 
@@ -31,12 +32,13 @@ struct cfg_parse {
 	const char *text;
 	size_t pos;
 	int line;
-	int origin;            /* VFS_ORIGIN_CONFIG or _OPEN_CONFIG */
-	bool in_vfsd;          /* current section is [vfsd] */
-	struct cfg_mount *cur; /* current [mount] section, or NULL */
-	bool seen_url;         /* the current [mount] has its url... */
-	bool seen_readonly;    /* ...and its readonly key */
-	unsigned seen_vfsd;    /* [vfsd] keys given, by cfg_vfsd_keys index */
+	int origin;              /* VFS_ORIGIN_CONFIG or _OPEN_CONFIG */
+	bool in_vfsd;            /* current section is [vfsd] */
+	struct cfg_mount *cur;   /* current [mount] section, or NULL */
+	struct cfg_qos *cur_qos; /* current [qos] section, or NULL */
+	bool seen_url;           /* the current [mount] has its url... */
+	bool seen_readonly;      /* ...and its readonly key */
+	unsigned seen_vfsd;      /* [vfsd] keys given, by cfg_vfsd_keys index */
 	struct vfs_error *err;
 	int ret;
 };
@@ -83,6 +85,77 @@ static struct cfg_mount *cfg_new_mount(struct vfsd_config *cfg)
 	return &grown[cfg->nmounts++];
 }
 
+/* Start a [qos PATH] section. */
+static void cfg_qos_section(struct cfg_parse *ps, char *arg)
+{
+	struct vfsd_config *cfg = ps->cfg;
+	struct cfg_qos *grown, *q;
+	struct vfs_error e;
+
+	if (arg[0] == '"' && arg[1] && arg[strlen(arg) - 1] == '"') {
+		arg[strlen(arg) - 1] = '\0';
+		arg++;
+	}
+	grown = realloc(cfg->qos, (cfg->nqos + 1) * sizeof(*grown));
+	if (!grown) {
+		cfg_fail(ps, ENOMEM, "out of memory");
+		return;
+	}
+	cfg->qos = grown;
+	q = &grown[cfg->nqos++];
+	memset(q, 0, sizeof(*q));
+	ps->cur_qos = q;
+	q->path = strdup(arg);
+	if (asprintf(&q->where, "%s:%d", ps->name, ps->line) < 0)
+		q->where = NULL;
+	if (!q->path || !q->where) {
+		cfg_fail(ps, ENOMEM, "out of memory");
+		return;
+	}
+	vfs_error_init(&e);
+	if (arg[0] != '/')
+		cfg_fail(ps, EINVAL,
+			 "[qos %s]: the path must be absolute (a "
+			 "path inside the mount point, from its root)",
+			 arg);
+	else if (vfs_prefix_normalize(q->path, &e) < 0)
+		cfg_fail(ps, e.code, "%s", e.msg);
+	for (size_t i = 0; i + 1 < cfg->nqos; i++)
+		if (strcmp(cfg->qos[i].path, q->path) == 0)
+			cfg_fail(ps, EINVAL, "[qos %s] is already at %s",
+				 q->path, cfg->qos[i].where);
+}
+
+/* One key of a [qos] section: a setting, checked at its line. */
+static int cfg_qos_key(struct cfg_parse *ps, const char *name,
+		       const char *value)
+{
+	struct cfg_qos *q = ps->cur_qos;
+	struct throttle_cfg tc = {0};
+	uint64_t *f = throttle_field(&tc, name);
+	char key[64];
+
+	if (!f)
+		return cfg_fail(
+			ps, EINVAL,
+			"unknown key '%s' in [qos %s] (known: bps, "
+			"bps_rd, bps_wr, iops, iops_rd, iops_wr, each "
+			"also with _max and _max_length, and iops_size)",
+			name, q->path);
+	if (throttle_parse_value(value, f) < 0)
+		return cfg_fail(ps, EINVAL,
+				"%s = '%s': expected a plain decimal integer "
+				"(bytes or operations per second, seconds, "
+				"bytes)",
+				name, value);
+	snprintf(key, sizeof(key), "%s%s", QOS_OPT_PREFIX, name);
+	if (vfs_opts_get(&q->opts, key))
+		return cfg_fail(ps, EINVAL, "duplicate key '%s'", name);
+	if (vfs_opts_set(&q->opts, key, value, ps->origin) < 0)
+		return cfg_fail(ps, ENOMEM, "out of memory");
+	return 1;
+}
+
 /* Start a section; `hdr` is the text between the brackets. */
 static void cfg_section(struct cfg_parse *ps, char *hdr)
 {
@@ -90,16 +163,21 @@ static void cfg_section(struct cfg_parse *ps, char *hdr)
 
 	hdr = trim(hdr);
 	ps->cur = NULL;
+	ps->cur_qos = NULL;
 	ps->in_vfsd = false;
 	ps->seen_url = ps->seen_readonly = false;
 	if (strcmp(hdr, "vfsd") == 0) {
 		ps->in_vfsd = true;
 		return;
 	}
+	if (strncmp(hdr, "qos", 3) == 0 && isspace((unsigned char)hdr[3])) {
+		cfg_qos_section(ps, trim(hdr + 4));
+		return;
+	}
 	if (strncmp(hdr, "mount", 5) != 0 || !isspace((unsigned char)hdr[5])) {
 		cfg_fail(ps, EINVAL,
-			 "unknown section [%s] (expected [vfsd] or [mount "
-			 "/PREFIX])",
+			 "unknown section [%s] (expected [vfsd], [mount "
+			 "/PREFIX] or [qos /PATH])",
 			 hdr);
 		return;
 	}
@@ -271,6 +349,8 @@ static int cfg_handler(void *user, const char *section, const char *name,
 		return 1;
 	if (ps->in_vfsd)
 		return cfg_vfsd_key(ps, name, value);
+	if (ps->cur_qos)
+		return cfg_qos_key(ps, name, value);
 	if (!m)
 		return cfg_fail(
 			ps, EINVAL,
@@ -430,6 +510,37 @@ int cfg_add_mapping(struct vfsd_config *cfg, const char *arg,
 	return 0;
 }
 
+static bool is_qos_key(const char *key)
+{
+	return strncmp(key, QOS_OPT_PREFIX, strlen(QOS_OPT_PREFIX)) == 0;
+}
+
+/*
+ * A [mount] section's limits (its qos.NAME keys, then its URL's, which
+ * win) as one set on its prefix: checked, and applied unless dry_run.
+ */
+static int mount_qos(const struct cfg_mount *m, const struct vfs_url *url,
+		     bool dry_run, struct vfs_error *err)
+{
+	struct vfs_opts all = {0}, rest = {0};
+	char what[600];
+	int ret = vfs_opts_copy(&all, &m->opts);
+
+	for (size_t i = 0; ret == 0 && i < url->query.n; i++)
+		ret = vfs_opts_set(&all, url->query.kv[i].key,
+				   url->query.kv[i].value,
+				   url->query.kv[i].origin);
+	snprintf(what, sizeof(what), "%s: [mount %s]", m->where, m->prefix);
+	if (ret < 0)
+		ret = vfs_error_set(err, ENOMEM, "out of memory");
+	else
+		ret = qos_from_opts(m->prefix, &all, QOS_ORIGIN_CONFIG, what,
+				    dry_run, &rest, err);
+	vfs_opts_clear(&all);
+	vfs_opts_clear(&rest);
+	return ret;
+}
+
 int cfg_validate(const struct vfsd_config *cfg, struct vfs_error *err)
 {
 	if (cfg->nmounts == 0)
@@ -489,7 +600,12 @@ int cfg_validate(const struct vfsd_config *cfg, struct vfs_error *err)
 			ret = vfs_opts_set(&one, m->opts.kv[k].key,
 					   m->opts.kv[k].value,
 					   m->opts.kv[k].origin);
-			if (ret == 0)
+			/* a limit's name and value here, the set below */
+			if (ret == 0 && is_qos_key(m->opts.kv[k].key))
+				ret = qos_opt_check(m->opts.kv[k].key,
+						    m->opts.kv[k].value, kwhat,
+						    err);
+			else if (ret == 0)
 				ret = vfs_opts_validate(&one, ops->opts, kwhat,
 							err);
 			else
@@ -501,17 +617,59 @@ int cfg_validate(const struct vfsd_config *cfg, struct vfs_error *err)
 				return ret;
 			}
 		}
-		ret = vfs_opts_copy(&opts, &url.query);
+		/* the URL's own (qos.NAME ones apart), then the mount's
+		 * limits as one set */
+		ret = qos_from_opts(m->prefix, &url.query, QOS_ORIGIN_CONFIG,
+				    what, true, &opts, err);
 		if (ret == 0)
 			ret = vfs_opts_validate(&opts, ops->opts, what, err);
-		else
-			ret = vfs_error_set(err, ENOMEM, "out of memory");
 		vfs_opts_clear(&opts);
+		if (ret == 0)
+			ret = mount_qos(m, &url, true, err);
 		vfs_url_clear(&url);
 		if (ret < 0)
 			return ret;
 	}
+	for (size_t i = 0; i < cfg->nqos; i++) {
+		struct vfs_opts rest = {0};
+		char what[600];
+		int ret;
+
+		snprintf(what, sizeof(what), "%s: [qos %s]", cfg->qos[i].where,
+			 cfg->qos[i].path);
+		ret = qos_from_opts(cfg->qos[i].path, &cfg->qos[i].opts,
+				    QOS_ORIGIN_CONFIG, what, true, &rest, err);
+		vfs_opts_clear(&rest);
+		if (ret < 0)
+			return ret;
+	}
 	return 0;
+}
+
+int cfg_apply_qos(const struct vfsd_config *cfg, struct vfs_error *err)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < cfg->nmounts && ret == 0; i++) {
+		struct vfs_url url;
+
+		ret = vfs_url_parse(cfg->mounts[i].url, &url, err);
+		if (ret == 0) {
+			ret = mount_qos(&cfg->mounts[i], &url, false, err);
+			vfs_url_clear(&url);
+		}
+	}
+	for (size_t i = 0; i < cfg->nqos && ret == 0; i++) {
+		struct vfs_opts rest = {0};
+		char what[600];
+
+		snprintf(what, sizeof(what), "%s: [qos %s]", cfg->qos[i].where,
+			 cfg->qos[i].path);
+		ret = qos_from_opts(cfg->qos[i].path, &cfg->qos[i].opts,
+				    QOS_ORIGIN_CONFIG, what, false, &rest, err);
+		vfs_opts_clear(&rest);
+	}
+	return ret;
 }
 
 void cfg_free(struct vfsd_config *cfg)
@@ -524,6 +682,12 @@ void cfg_free(struct vfsd_config *cfg)
 		free(cfg->mounts[i].lines);
 	}
 	free(cfg->mounts);
+	for (size_t i = 0; i < cfg->nqos; i++) {
+		free(cfg->qos[i].path);
+		free(cfg->qos[i].where);
+		vfs_opts_clear(&cfg->qos[i].opts);
+	}
+	free(cfg->qos);
 	free(cfg->host_id);
 	free(cfg->mountpoint);
 	free(cfg->file);

@@ -12,7 +12,11 @@
  *   [mount /data]
  *   url = file:///srv/data
  *   readonly = no
+ *   qos.<setting> = <value>        (the mount's I/O limits, qos.h)
  *   <backend option> = <value>
+ *
+ *   [qos /data/vm/tenant-a]
+ *   <setting> = <value>            (bps, iops_wr, ...: lib/throttle.h)
  *
  * Errors name the file and line ("vfsd.conf:12: ...").  Backend options
  * are checked against the backend's spec here already, so a typo is
@@ -37,9 +41,18 @@ struct cfg_mount {
 	char *where;          /* "FILE:LINE" or "-m", owned */
 };
 
+/* A [qos PATH] section: I/O limits on a subtree or file (qos.h). */
+struct cfg_qos {
+	char *path;           /* normalised, owned */
+	struct vfs_opts opts; /* its settings as qos.NAME = value, owned */
+	char *where;          /* "FILE:LINE" of the section, owned */
+};
+
 struct vfsd_config {
 	struct cfg_mount *mounts; /* owned */
 	size_t nmounts;
+	struct cfg_qos *qos; /* owned */
+	size_t nqos;
 	enum fo_writeback writeback;
 	char *host_id;              /* owned, or NULL */
 	char *mountpoint;           /* owned, or NULL */
@@ -48,6 +61,10 @@ struct vfsd_config {
 	bool allow_other_unchecked; /* see cfg_check_fuse_opts */
 	char *file;                 /* config file path, owned, or NULL */
 };
+
+/* Apply the config's I/O limits ([qos] sections, the mounts' qos.NAME
+ * keys) as rules of origin QOS_ORIGIN_CONFIG.  0 or -errno with *err. */
+int cfg_apply_qos(const struct vfsd_config *cfg, struct vfs_error *err);
 
 /* Parse a config file into *cfg (zeroed by the caller or cfg_init).
  * 0 or -errno with *err naming FILE:LINE and the problem. */

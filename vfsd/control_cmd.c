@@ -21,6 +21,7 @@
 #include "vfsd/control_cmd.h"
 #include "vfsd/fuse_ops.h"
 #include "vfsd/image_cmd.h"
+#include "vfsd/qos.h"
 #include "vfsd/report.h"
 #include "vfsd/router.h"
 
@@ -92,17 +93,29 @@ static void cur_set_free(struct cur_set *set)
 	free(set->m);
 }
 
+static bool is_qos(const char *key)
+{
+	return strncmp(key, QOS_OPT_PREFIX, strlen(QOS_OPT_PREFIX)) == 0;
+}
+
+/* The backend's options of a and b are the same: the I/O limits
+ * (qos.NAME) change without a remount. */
 static bool opts_equal(const struct vfs_opts *a, const struct vfs_opts *b)
 {
-	if (a->n != b->n)
-		return false;
+	size_t na = 0, nb = 0;
+
 	for (size_t i = 0; i < a->n; i++) {
 		const char *v = vfs_opts_get(b, a->kv[i].key);
 
+		if (is_qos(a->kv[i].key))
+			continue;
+		na++;
 		if (!v || strcmp(v, a->kv[i].value) != 0)
 			return false;
 	}
-	return true;
+	for (size_t i = 0; i < b->n; i++)
+		nb += !is_qos(b->kv[i].key);
+	return na == nb;
 }
 
 int ctl_reload(const struct vfsd_status *st, FILE *out, struct vfs_error *err)
@@ -187,12 +200,24 @@ int ctl_reload(const struct vfsd_status *st, FILE *out, struct vfs_error *err)
 		fprintf(out, "added %s\n", w->prefix);
 		changes++;
 	}
+	/* the config's limits as it says now, on mounts kept or new */
+	qos_clear_origin(QOS_ORIGIN_CONFIG);
+	{
+		struct vfs_error e;
+
+		vfs_error_init(&e);
+		if (cfg_apply_qos(&cfg, &e) < 0) {
+			fprintf(out, "limits not applied: %s\n", e.msg);
+			failures++;
+		}
+	}
 	if (!changes && !failures)
-		fprintf(out, "no changes\n");
+		fprintf(out, "no changes to mounts\n");
 	if (failures)
 		ret = vfs_error_set(
 			err, EBUSY, "reload of %s: %d mount%s not applied",
-			st->config, failures, failures == 1 ? "" : "s");
+			st->config, failures,
+			failures == 1 ? " or limit" : "s or limits");
 out:
 	pthread_mutex_unlock(&ctl_change_lock);
 	cur_set_free(&cur);
@@ -367,6 +392,103 @@ static int cmd_fault(FILE *out, bool json, char **argv, int argc,
 	return router_with_backend(argv[0], fault_command, &c, err);
 }
 
+/* qos set PATH NAME=VALUE... | qos clear PATH [NAME...] | qos show [PATH]
+ * (qos.h); PATH is a host path inside the mount point */
+static int cmd_qos(const char *mnt, FILE *out, bool json, char **argv, int argc,
+		   struct vfs_error *err)
+{
+	const char *names[THROTTLE_NAMES];
+	uint64_t values[THROTTLE_NAMES];
+	struct throttle_cfg scratch;
+	char path[4096];
+	size_t n = 0;
+	int ret;
+
+	if (argc == 1 && strcmp(argv[0], "show") == 0) {
+		qos_report(out, NULL, json);
+		return 0;
+	}
+	if (argc < 2)
+		goto usage;
+	ret = host_to_vfsd(mnt, argv[1], path, sizeof(path), err);
+	if (ret < 0)
+		return ret;
+	if (argc == 2 && strcmp(argv[0], "show") == 0) {
+		qos_report(out, path, json);
+		return 0;
+	}
+	if (strcmp(argv[0], "set") == 0 && argc >= 3) {
+		for (int i = 2; i < argc; i++) {
+			char *eq = strchr(argv[i], '=');
+
+			if (!eq)
+				return vfs_error_set(err, EINVAL,
+						     "'%s': settings are "
+						     "NAME=VALUE",
+						     argv[i]);
+			*eq = '\0';
+			if (!throttle_field(&scratch, argv[i]))
+				return vfs_error_set(
+					err, EINVAL,
+					"unknown setting '%s' (known: bps, "
+					"bps_rd, bps_wr, iops, iops_rd, "
+					"iops_wr, each also with _max and "
+					"_max_length, and iops_size)",
+					argv[i]);
+			if (n == THROTTLE_NAMES)
+				return vfs_error_set(err, EINVAL,
+						     "too many settings");
+			if (throttle_parse_value(eq + 1, &values[n]) < 0)
+				return vfs_error_set(
+					err, EINVAL,
+					"%s = '%s': expected a plain decimal "
+					"integer (bytes or operations per "
+					"second, seconds, bytes)",
+					argv[i], eq + 1);
+			for (int j = 0; j < THROTTLE_NAMES; j++)
+				if (strcmp(throttle_names[j], argv[i]) == 0)
+					names[n] = throttle_names[j];
+			n++;
+		}
+		ret = qos_store_set(path, names, values, n, err);
+		if (ret == 0)
+			fprintf(out, "limits of %s set\n", path);
+		return ret;
+	}
+	if (strcmp(argv[0], "clear") == 0) {
+		enum qos_origin origin;
+
+		if (qos_origin_of(path, &origin) < 0)
+			return vfs_error_set(err, ENOENT, "%s has no limits",
+					     path);
+		for (int i = 2; i < argc; i++) {
+			if (!throttle_field(&scratch, argv[i]))
+				return vfs_error_set(err, EINVAL,
+						     "unknown setting '%s'",
+						     argv[i]);
+			for (int j = 0; j < THROTTLE_NAMES; j++)
+				if (strcmp(throttle_names[j], argv[i]) == 0)
+					names[n] = throttle_names[j];
+			values[n++] = 0;
+			if (n == THROTTLE_NAMES)
+				break;
+		}
+		if (argc == 2)
+			for (n = 0; n < THROTTLE_NAMES; n++) {
+				names[n] = throttle_names[n];
+				values[n] = 0;
+			}
+		ret = qos_store_set(path, names, values, n, err);
+		if (ret == 0)
+			fprintf(out, "limits of %s cleared\n", path);
+		return ret;
+	}
+usage:
+	return vfs_error_set(err, EINVAL,
+			     "usage: qos set PATH NAME=VALUE... | qos clear "
+			     "PATH [NAME...] | qos show [PATH]");
+}
+
 int ctl_dispatch(const struct vfsd_status *st, FILE *out, bool json,
 		 char **argv, int argc, struct vfs_error *err)
 {
@@ -399,6 +521,9 @@ int ctl_dispatch(const struct vfsd_status *st, FILE *out, bool json,
 				 err);
 	if (strcmp(cmd, "fault") == 0)
 		return cmd_fault(out, json, argv + 1, argc - 1, err);
+	if (strcmp(cmd, "qos") == 0)
+		return cmd_qos(st->mountpoint, out, json, argv + 1, argc - 1,
+			       err);
 	if (strcmp(cmd, "reload") == 0 && argc == 1) {
 		int ret = ctl_reload(st, out, err);
 
@@ -409,6 +534,6 @@ int ctl_dispatch(const struct vfsd_status *st, FILE *out, bool json,
 	return vfs_error_set(err, EINVAL,
 			     "unknown command '%s' (status, mounts, mount add, "
 			     "mount remove, stats, reload, image list, image "
-			     "info, image clone, fault)",
+			     "info, image clone, fault, qos)",
 			     cmd);
 }

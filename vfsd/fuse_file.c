@@ -12,6 +12,7 @@
 
 #include "vfsd/fuse_internal.h"
 #include "vfsd/inode.h"
+#include "vfsd/qos.h"
 
 /*
  * Open flags as the backend should see them.  With the writeback cache the
@@ -135,6 +136,8 @@ void fo_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	if (!path)
 		return fo_reply_err(req, ret);
+	/* limits another host may have set or removed on the file */
+	qos_store_load(path);
 	ret = router_open(path, fo_backend_flags(fi->flags), &rf);
 	if (ret < 0) {
 		free(path);

@@ -37,6 +37,7 @@
 #include "vfsd/fuse_ops.h"
 #include "vfsd/inode.h"
 #include "vfsd/passthrough.h"
+#include "vfsd/qos.h"
 #include "vfsd/router.h"
 
 #define VFSD_DEFAULT_CONFIG "/etc/vfsd/vfsd.conf"
@@ -557,6 +558,11 @@ int main(int argc, char **argv)
 			goto out_router;
 		}
 	}
+	/* [qos] sections (the mounts' limits came with them) */
+	if (cfg_apply_qos(&cfg, &err) < 0) {
+		fprintf(stderr, "vfsd: %s\n", err.msg);
+		goto out_router;
+	}
 	ctlfs = ctlfs_new(&status);
 	if (!ctlfs || router_add_internal("/.vfsd", ctlfs, cfg.show_control_dir,
 					  &err) < 0) {
@@ -632,6 +638,7 @@ out_router:
 	ctl_stop();
 	glock_shutdown();
 	router_shutdown();
+	qos_shutdown();
 	inode_table_destroy();
 out:
 	if (lc)

@@ -26,7 +26,7 @@ bool router_file_uncached(const struct router_file *f)
 }
 
 static int file_new(struct router_mount *m, struct vfs_file *vf,
-		    struct router_file **out)
+		    const char *path, struct router_file **out)
 {
 	struct router_file *f = malloc(sizeof(*f));
 
@@ -38,6 +38,7 @@ static int file_new(struct router_mount *m, struct vfs_file *vf,
 	f->mount = m; /* takes over the caller's reference */
 	f->vf = vf;
 	f->refs = 1;
+	f->qos = qos_file_new(path);
 	atomic_fetch_add(&m->open_files, 1);
 	*out = f;
 	return 0;
@@ -63,7 +64,7 @@ int router_create(const char *path, int flags, mode_t mode,
 		return ret;
 	}
 	st->st_ino = mix_ino(m->id, st->st_ino);
-	return file_new(m, vf, out);
+	return file_new(m, vf, path, out);
 }
 
 int router_open(const char *path, int flags, struct router_file **out)
@@ -90,7 +91,7 @@ int router_open(const char *path, int flags, struct router_file **out)
 		rt_mount_put(m);
 		return ret;
 	}
-	return file_new(m, vf, out);
+	return file_new(m, vf, path, out);
 }
 
 ssize_t router_read(struct router_file *f, void *buf, size_t size, off_t off)
@@ -100,6 +101,7 @@ ssize_t router_read(struct router_file *f, void *buf, size_t size, off_t off)
 
 	if (!rt_file_ready(f, ROP_READ, &ret))
 		return ret;
+	qos_io(f->qos, false, size);
 	return BCALL(m, ROP_READ, m->ops->read(f->vf, buf, size, off));
 }
 
@@ -115,6 +117,7 @@ int router_zerocopy_begin(struct router_file *f, bool write, size_t size,
 	 * (backends/local.c: unaligned requests) */
 	if (f->vf->host_fd < 0 || (f->vf->flags & O_DIRECT))
 		return 0;
+	qos_io(f->qos, write, size);
 	/* what BCALL checks: the file system beneath cannot drop a write it
 	 * was handed, so the last check is before handing it over */
 	if (vfs_call_expired())
@@ -155,8 +158,9 @@ void router_zerocopy_end(struct router_zerocopy *zc, ssize_t ret)
 
 int router_file_passthrough_fd(struct router_file *f)
 {
+	/* the kernel's own I/O on the file would pass no limit */
 	if (!(rt_caps(f->mount) & VFS_CAP_PASSTHROUGH) || f->vf->uncached ||
-	    atomic_load(&f->mount->revoked))
+	    atomic_load(&f->mount->revoked) || qos_file_limited(f->qos))
 		return -1;
 	return f->vf->host_fd;
 }
@@ -169,6 +173,7 @@ ssize_t router_write(struct router_file *f, const void *buf, size_t size,
 
 	if (!rt_file_ready(f, ROP_WRITE, &ret))
 		return ret;
+	qos_io(f->qos, true, size);
 	return BCALL(m, ROP_WRITE, m->ops->write(f->vf, buf, size, off));
 }
 
@@ -383,10 +388,14 @@ ssize_t router_copy_range(struct router_file *in, off_t off_in,
 		return atomic_load(&m->revoked) ? -EIO : -EXDEV;
 	if (flags)
 		return m->readonly ? -EROFS : -EINVAL;
-	if (rt_file_ready(out, ROP_COPY_RANGE, &ret))
+	if (rt_file_ready(out, ROP_COPY_RANGE, &ret)) {
+		/* the server copies: what it moves is counted up front */
+		qos_io(in->qos, false, len);
+		qos_io(out->qos, true, len);
 		return BCALL(m, ROP_COPY_RANGE,
 			     m->ops->copy_range(in->vf, off_in, out->vf,
 						off_out, len, flags));
+	}
 	if (ret != EMULATED)
 		return ret;
 	return copy_in_daemon(in, off_in, out, off_out, len);
@@ -410,5 +419,6 @@ void router_release(struct router_file *f)
 		log_debug("release on %s: %s", m->prefix, strerror(-ret));
 	atomic_fetch_sub(&m->open_files, 1);
 	rt_mount_put(m);
+	qos_file_free(f->qos);
 	free(f);
 }

@@ -31,6 +31,7 @@
 #include "backends/backend.h"
 #include "backends/callctx.h"
 #include "lib/options.h"
+#include "vfsd/qos.h"
 #include "vfsd/router.h"
 #include "vfsd/stats.h"
 
@@ -92,6 +93,8 @@ struct router_file {
 				     * of refs */
 	struct vfs_file *vf;        /* the backend's, released with it */
 	unsigned long refs;         /* atomic */
+	struct qos_file *qos;       /* its I/O limits (qos.h), owned; NULL
+				     * when there was no memory for them */
 };
 
 /*

@@ -19,6 +19,7 @@
 #include "lib/log.h"
 #include "lib/path.h"
 #include "lib/url.h"
+#include "vfsd/qos.h"
 #include "vfsd/router_internal.h"
 
 static pthread_rwlock_t table_lock = PTHREAD_RWLOCK_INITIALIZER;
@@ -302,7 +303,7 @@ int router_add(const char *prefix_in, const char *url_s,
 	       enum router_origin origin, struct vfs_error *err)
 {
 	struct router_mount *m = NULL;
-	struct vfs_opts opts = {0};
+	struct vfs_opts opts = {0}, bopts = {0};
 	struct vfs_url url;
 	char *prefix, what[300];
 	int ret;
@@ -349,9 +350,14 @@ int router_add(const char *prefix_in, const char *url_s,
 			goto fail;
 		}
 	}
-	ret = vfs_opts_validate(&opts, m->ops->opts, what, err);
+	/* the mount's I/O limits (qos.NAME) are the router's, the rest
+	 * the backend's */
+	ret = qos_from_opts(prefix, &opts, QOS_ORIGIN_CONFIG, what, true,
+			    &bopts, err);
 	if (ret == 0)
-		ret = lease_check(m->ops, &opts, what, err);
+		ret = vfs_opts_validate(&bopts, m->ops->opts, what, err);
+	if (ret == 0)
+		ret = lease_check(m->ops, &bopts, what, err);
 	if (ret < 0)
 		goto fail;
 
@@ -367,7 +373,7 @@ int router_add(const char *prefix_in, const char *url_s,
 		goto fail;
 	}
 
-	ret = m->ops->mount(&url, &opts, &m->vm, err);
+	ret = m->ops->mount(&url, &bopts, &m->vm, err);
 	if (ret < 0) {
 		vfs_error_set(err, -ret, "%s: %s: %s", what, url.raw,
 			      strerror(-ret));
@@ -414,14 +420,23 @@ int router_add(const char *prefix_in, const char *url_s,
 	}
 	log_info("mounted %s at %s%s", m->display ? m->display : url.raw,
 		 m->prefix, readonly ? " (read-only)" : "");
+	/* checked above: only memory can fail it, and the mount stays */
+	if (qos_from_opts(m->prefix, &opts,
+			  origin == ROUTER_ORIGIN_CONFIG ? QOS_ORIGIN_CONFIG
+							 : QOS_ORIGIN_RUNTIME,
+			  what, false, NULL, err) < 0)
+		log_warn("%s: its I/O limits are not applied: %s", what,
+			 err->msg);
 	vfs_url_clear(&url);
 	vfs_opts_clear(&opts);
+	vfs_opts_clear(&bopts);
 	return 0;
 fail:
 	free(m);
 	free(prefix);
 	vfs_url_clear(&url);
 	vfs_opts_clear(&opts);
+	vfs_opts_clear(&bopts);
 	return ret;
 }
 /*
@@ -554,6 +569,9 @@ int router_remove(const char *prefix_in, bool force, struct vfs_error *err)
 		return ret;
 	log_info("unmounted %s from %s%s", m->display, m->prefix,
 		 atomic_load(&m->revoked) ? " (open files revoked)" : "");
+	/* the mount's own limits go with it (a mount added there later
+	 * brings its own) */
+	qos_clear(m->prefix);
 	/* the revoked files write nothing more: their locks must not be
 	 * renewed as if they could */
 	if (atomic_load(&m->revoked) && m->layered)

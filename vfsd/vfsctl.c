@@ -50,6 +50,16 @@ static void usage(FILE *out)
 	      "  image clone SRC DST                  copy an image, "
 	      "server-side where possible,\n"
 	      "                                       keeping it sparse\n"
+	      "  qos set PATH NAME=VALUE...           I/O limits on a mount, "
+	      "subtree or file:\n"
+	      "                                       bps, bps_rd, bps_wr, "
+	      "iops, iops_rd, iops_wr\n"
+	      "                                       (each also _max, "
+	      "_max_length), iops_size\n"
+	      "  qos clear PATH [NAME...]             remove them (all, or "
+	      "those named)\n"
+	      "  qos show [PATH]                      limits, rates, "
+	      "throttled time, queue depth\n"
 	      "  fault PREFIX add RULE...             inject faults on a "
 	      "fault+ mount (tests only):\n"
 	      "                                       op=OP[,OP..] [path=GLOB] "
@@ -528,6 +538,21 @@ int main(int argc, char **argv)
 			    mount_of(real, owner, sizeof(owner)) == 0)
 				mnt = owner;
 		}
+	}
+	/* qos set/clear/show PATH: a host path, resolved, and by default
+	 * the daemon serving it */
+	if (argc - optind >= 3 && strcmp(argv[optind], "qos") == 0) {
+		static char real[PATH_MAX], owner[PATH_MAX];
+
+		if (!realpath(argv[optind + 2], real)) {
+			fprintf(stderr, "vfsctl: %s: %s\n", argv[optind + 2],
+				strerror(errno));
+			return 2;
+		}
+		argv[optind + 2] = real;
+		if (!mnt && !path[0] &&
+		    mount_of(real, owner, sizeof(owner)) == 0)
+			mnt = owner;
 	}
 	if (mnt) {
 		char real[PATH_MAX];

@@ -1,0 +1,331 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""I/O limits (issue 17) through the real mount: each rate is measured
+from the bytes or operations that went through in a timed window, never
+from the daemon's own counters; the config file, `vfsctl qos`, and the
+user.vfsd.qos.* attributes set the same rules and show each other's.
+
+The local backend is used: its files go to the kernel as FUSE passthrough
+when nothing limits them, so the limits are proved on the three kinds of
+I/O the kernel can send (buffered, O_DIRECT, what would be passthrough)."""
+import errno
+import json
+import mmap
+import os
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import Vfsd, tmpdir, VFSCTL  # noqa: E402
+
+MiB = 1 << 20
+WINDOW = 10.0   # seconds a rate is measured over (the issue's)
+
+
+def vfsctl(v, *args, check=True):
+    r = subprocess.run([VFSCTL, "-m", v.mnt] + list(args), capture_output=True,
+                       text=True, timeout=60)
+    if check and r.returncode != 0:
+        raise AssertionError("vfsctl %s: %s%s" % (" ".join(args), r.stdout, r.stderr))
+    return r
+
+
+def aligned(size):
+    """A page-aligned buffer (O_DIRECT) of size bytes."""
+    m = mmap.mmap(-1, size)
+    m.write(b"q" * size)
+    return m
+
+
+def pump(path, kind, chunk, seconds, marks=None, flags=0):
+    """Read or write `path` in `chunk`-byte requests for `seconds`; returns
+    the bytes moved and the time taken.  marks: a list that gets
+    (time since start, bytes so far) after each request."""
+    buf = aligned(chunk)
+    fd = os.open(path, (os.O_RDONLY if kind == "read" else os.O_WRONLY) | flags)
+    try:
+        size = os.fstat(fd).st_size
+        done = 0
+        t0 = time.monotonic()
+        while True:
+            now = time.monotonic() - t0
+            if now >= seconds:
+                break
+            if kind == "read":
+                off = done % max(size - chunk, 1)
+                off -= off % 4096
+                n = os.preadv(fd, [buf], off)
+            else:
+                n = os.pwritev(fd, [buf], done % (64 * MiB))
+            done += n
+            if marks is not None:
+                marks.append((time.monotonic() - t0, done))
+        return done, time.monotonic() - t0
+    finally:
+        os.close(fd)
+
+
+def in_thread(fn, *args, **kw):
+    res = {}
+
+    def run():
+        try:
+            res["value"] = fn(*args, **kw)
+        except BaseException as e:    # reported by the caller
+            res["error"] = e
+    t = threading.Thread(target=run)
+    t.start()
+    return t, res
+
+
+def make_file(path, size):
+    with open(path, "wb") as f:
+        f.truncate(size)
+        f.write(b"d" * MiB)
+
+
+def bytes_between(marks, t0, t1):
+    """Bytes moved between times t0 and t1 of a pump's marks."""
+    def at(t):
+        last = 0
+        for when, done in marks:
+            if when > t:
+                break
+            last = done
+        return last
+    return at(t1) - at(t0)
+
+
+class Qos(harness.TestCase):
+    def setUp(self):
+        # other users reach the mount (allow_other), the kernel checks
+        # their permissions (default_permissions)
+        base = harness.reachable_tmpdir("vfsd-qos-")
+        self.dir = os.path.join(base, "backing")
+        os.mkdir(self.dir)
+        os.mkdir(os.path.join(base, "mnt"))
+        for d in (self.dir, os.path.join(base, "mnt")):
+            os.chmod(d, 0o755)
+        for d in ("cfg", "ctl", "xat", "pt", "iops", "burst", "live"):
+            os.mkdir(os.path.join(self.dir, d))
+            os.chmod(os.path.join(self.dir, d), 0o755)
+        cfg = ("[mount /l]\nurl = file://%s\n"
+               "[qos /l/cfg]\nbps_wr = %d\n" % (self.dir, 4 * MiB))
+        self.v = Vfsd(config_text=cfg, args=["-o", "allow_other,default_permissions"],
+                      mnt=os.path.join(base, "mnt")).start()
+        self.addCleanup(self.v.stop)
+
+    def p(self, *parts):
+        return self.v.path("l", *parts)
+
+    def assert_rate(self, what, done, took, limit):
+        rate = done / took
+        print("%s: %.0f per second against a limit of %d (%.3f)"
+              % (what, rate, limit, rate / limit))
+        self.assertGreater(rate, 0.9 * limit, what + ": far below its limit")
+        self.assertLess(rate, 1.1 * limit, what + ": above its limit")
+
+    def test_limits_hold(self):
+        """Four limits at once, each set another way, each measured over
+        10 s: buffered writes (config), O_DIRECT reads (vfsctl),
+        writes to a file that would be passthrough (xattr), 4 KiB O_DIRECT
+        writes at an IOPS limit with iops_size."""
+        make_file(self.p("cfg", "img"), 0)
+        make_file(self.p("ctl", "img"), 256 * MiB)
+        vfsctl(self.v, "qos", "set", self.p("ctl"), "bps_rd=%d" % (6 * MiB))
+        make_file(self.p("pt", "img"), 4 * MiB)
+        os.setxattr(self.p("pt", "img"), "user.vfsd.qos.bps", b"%d" % (3 * MiB))
+        make_file(self.p("iops", "img"), 4 * MiB)
+        vfsctl(self.v, "qos", "set", self.p("iops"), "iops_wr=200",
+               "iops_size=4096")
+        jobs = [
+            ("buffered writes, config", self.p("cfg", "img"), "write", 256 << 10, 0,
+             4 * MiB, 1),
+            ("O_DIRECT reads, vfsctl", self.p("ctl", "img"), "read", MiB, os.O_DIRECT,
+             6 * MiB, 1),
+            ("passthrough-capable writes, xattr", self.p("pt", "img"), "write",
+             128 << 10, 0, 3 * MiB, 1),
+            ("4 KiB O_DIRECT writes, iops", self.p("iops", "img"), "write", 4096,
+             os.O_DIRECT, 200, 4096),
+        ]
+        threads = [(what, unit, limit) + in_thread(pump, path, kind, chunk, WINDOW,
+                                                   flags=flags)
+                   for what, path, kind, chunk, flags, limit, unit in jobs]
+        for what, unit, limit, t, res in threads:
+            t.join(WINDOW + 30)
+            self.assertNotIn("error", res, "%s: %r" % (what, res.get("error")))
+            done, took = res["value"]
+            self.assert_rate(what, done / unit, took, limit)
+        # the passthrough-capable file was not given to the kernel:
+        # its writes were counted by the mount
+        rules = json.loads(vfsctl(self.v, "--json", "qos", "show").stdout)
+        by_path = {r["path"]: r for r in rules}
+        self.assertGreater(by_path["/l/pt/img"]["write_bytes"], 20 * MiB)
+        self.assertGreater(by_path["/l/cfg"]["throttled"], 0)
+
+    def test_unlimited_file_is_not_slowed(self):
+        """A file beside limited ones, under no rule, goes at full speed
+        (here: far above the neighbours' limit)."""
+        vfsctl(self.v, "qos", "set", self.p("ctl"), "bps=%d" % MiB)
+        make_file(self.p("free"), 0)
+        done, took = pump(self.p("free"), "write", MiB, 1.0)
+        self.assertGreater(done / took, 8 * MiB)
+
+    def test_change_takes_effect_within_a_second(self):
+        """A writer at 2 MiB/s; the limit raised to 8 MiB/s, then lowered
+        to 1 MiB/s, by xattr while it writes: from one second after each
+        change the rate is the new one."""
+        path = self.p("live", "img")
+        make_file(path, 0)
+        os.setxattr(path, "user.vfsd.qos.bps_wr", b"%d" % (2 * MiB))
+        marks = []
+        t, res = in_thread(pump, path, "write", 128 << 10, 9.0, marks)
+        time.sleep(3)
+        os.setxattr(path, "user.vfsd.qos.bps_wr", b"%d" % (8 * MiB))
+        time.sleep(3)
+        os.setxattr(path, "user.vfsd.qos.bps_wr", b"%d" % MiB)
+        t.join(30)
+        self.assertNotIn("error", res)
+        # the marks' clock starts with the pump; the changes were made at
+        # about 3 s and 6 s of it
+        before = bytes_between(marks, 0.5, 2.8) / 2.3
+        raised = bytes_between(marks, 4.1, 5.9) / 1.8
+        lowered = bytes_between(marks, 7.1, 8.9) / 1.8
+        print("rates: %.1f, raised %.1f, lowered %.1f MiB/s"
+              % (before / MiB, raised / MiB, lowered / MiB))
+        self.assertLess(abs(before / (2 * MiB) - 1), 0.15)
+        self.assertLess(abs(raised / (8 * MiB) - 1), 0.15)
+        self.assertLess(abs(lowered / MiB - 1), 0.25)
+
+    def test_burst(self):
+        """bps_wr 2 MiB/s with bps_wr_max 8 MiB/s for 2 s: from idle, the
+        first 2 s move at most 16 MiB and at least 12; the next 3 s about
+        2 MiB/s."""
+        path = self.p("burst", "img")
+        make_file(path, 0)
+        vfsctl(self.v, "qos", "set", self.p("burst"), "bps_wr=%d" % (2 * MiB),
+               "bps_wr_max=%d" % (8 * MiB), "bps_wr_max_length=2")
+        marks = []
+        pump(path, "write", 128 << 10, 5.0, marks)
+        first = bytes_between(marks, 0, 2.0)
+        after = bytes_between(marks, 2.5, 5.0) / 2.5
+        print("burst: %.1f MiB in 2 s, then %.2f MiB/s" % (first / MiB, after / MiB))
+        # 16 MiB, plus the burst bucket's tenth of a second and one request
+        self.assertLessEqual(first, 16 * MiB + 0.8 * MiB + (128 << 10))
+        self.assertGreater(first, 12 * MiB)
+        self.assertLess(abs(after / (2 * MiB) - 1), 0.2)
+
+    def test_ways_agree(self):
+        """What the config, vfsctl and the attributes set, each of them
+        shows; clearing removes the attribute; the mount's qos.NAME
+        option is its prefix's rule."""
+        img = self.p("xat", "img")
+        make_file(img, 0)
+        # vfsctl on a file: stored as its attribute, on disk too
+        vfsctl(self.v, "qos", "set", img, "iops=77", "bps_rd=1000000")
+        self.assertEqual(os.getxattr(img, "user.vfsd.qos.iops"), b"77")
+        self.assertEqual(os.getxattr(os.path.join(self.dir, "xat", "img"),
+                                     "user.vfsd.qos.bps_rd"), b"1000000")
+        self.assertIn("user.vfsd.qos.iops", os.listxattr(img))
+        # an attribute: shown by vfsctl
+        os.setxattr(img, "user.vfsd.qos.iops_wr", b"33")
+        shown = json.loads(vfsctl(self.v, "--json", "qos", "show", img).stdout)
+        self.assertEqual(shown[0]["limits"], {"bps_rd": 1000000, "iops": 77,
+                                              "iops_wr": 33})
+        # the config's [qos] rule: shown by vfsctl and as an attribute of
+        # the directory
+        self.assertEqual(os.getxattr(self.p("cfg"), "user.vfsd.qos.bps_wr"),
+                         b"%d" % (4 * MiB))
+        text = vfsctl(self.v, "qos", "show", self.p("cfg")).stdout
+        self.assertIn("bps_wr=%d" % (4 * MiB), text)
+        self.assertIn("(config)", text)
+        # one setting removed, then all
+        os.removexattr(img, "user.vfsd.qos.iops")
+        with self.assertRaises(OSError) as cm:
+            os.getxattr(img, "user.vfsd.qos.iops")
+        self.assertEqual(cm.exception.errno, errno.ENODATA)
+        vfsctl(self.v, "qos", "clear", img)
+        self.assertEqual([n for n in os.listxattr(img) if "qos" in n], [])
+        self.assertEqual([n for n in os.listxattr(os.path.join(self.dir, "xat", "img"))
+                          if "qos" in n], [])
+        r = vfsctl(self.v, "qos", "clear", img, check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("has no limits", r.stderr)
+        # an attribute written beneath (another host's vfsd) applies at
+        # the next open
+        os.setxattr(os.path.join(self.dir, "xat", "img"), "user.vfsd.qos.bps_wr",
+                    b"%d" % MiB)
+        with open(img, "r+b") as f:
+            f.write(b"x")
+        shown = json.loads(vfsctl(self.v, "--json", "qos", "show", img).stdout)
+        self.assertEqual(shown[0]["limits"], {"bps_wr": MiB})
+        self.assertEqual(shown[0]["origin"], "xattr")
+        # a mount's own limits
+        other = tmpdir()
+        vfsctl(self.v, "mount", "add", "/m", "file://" + other,
+               "qos.iops_rd=500", "qos.bps=%d" % (50 * MiB))
+        shown = json.loads(vfsctl(self.v, "--json", "qos", "show",
+                                  self.v.path("m")).stdout)
+        self.assertEqual(shown[0]["path"], "/m")
+        self.assertEqual(shown[0]["limits"], {"bps": 50 * MiB, "iops_rd": 500})
+        vfsctl(self.v, "mount", "remove", "/m")
+        self.assertNotIn('"/m"', vfsctl(self.v, "--json", "qos", "show").stdout)
+
+    def test_bad_settings_are_refused(self):
+        """Bad values and sets are refused with a message naming them, by
+        every way in; only root changes a limit."""
+        img = self.p("xat", "img")
+        make_file(img, 0)
+        for value in (b"-1", b"1.5", b"10M", b"", b"99999999999999999999"):
+            with self.assertRaises(OSError) as cm:
+                os.setxattr(img, "user.vfsd.qos.bps", value)
+            self.assertEqual(cm.exception.errno, errno.EINVAL, value)
+        with self.assertRaises(OSError) as cm:
+            os.setxattr(img, "user.vfsd.qos.bps_max", b"100")
+        self.assertEqual(cm.exception.errno, errno.EINVAL)
+        r = vfsctl(self.v, "qos", "set", img, "bps=100", "bps_max=50", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("bps_max = 50 is below bps = 100", r.stderr)
+        r = vfsctl(self.v, "qos", "set", img, "speed=100", check=False)
+        self.assertIn("unknown setting 'speed'", r.stderr)
+        r = vfsctl(self.v, "mount", "add", "/m", "file://" + self.dir,
+                   "qos.bogus=1", check=False)
+        self.assertIn("unknown QoS option 'qos.bogus'", r.stderr)
+        self.assertFalse(os.path.exists(self.v.path("m")))
+        # a user who owns the file may not lift its limit
+        user = harness.make_user("qos")
+        os.chown(os.path.join(self.dir, "xat", "img"), user.uid, user.gid)
+        os.setxattr(img, "user.vfsd.qos.bps", b"1000")
+        self.assertEqual(harness.try_as(user, os.setxattr, img, "user.vfsd.qos.bps",
+                                        b"9999999"), "EPERM")
+        self.assertEqual(harness.try_as(user, os.removexattr, img,
+                                        "user.vfsd.qos.bps"), "EPERM")
+        self.assertEqual(os.getxattr(img, "user.vfsd.qos.bps"), b"1000")
+        # but reads it, and sets attributes of its own
+        self.assertEqual(harness.try_as(user, os.getxattr, img, "user.vfsd.qos.bps"),
+                         b"1000")
+        self.assertIsNone(harness.try_as(user, os.setxattr, img, "user.note", b"x"))
+
+    def test_config_errors(self):
+        """A bad [qos] section stops the daemon at start with its line."""
+        for text, msg in (
+                ("[qos /l/a]\nspeed = 1\n", "vfsd.conf:4: unknown key 'speed' in [qos /l/a]"),
+                ("[qos /l/a]\nbps = ten\n", "vfsd.conf:4: bps = 'ten'"),
+                ("[qos /l/a]\nbps = 10\nbps_max = 5\n", "bps_max = 5 is below bps = 10"),
+                ("[qos l/a]\nbps = 1\n", "the path must be absolute"),
+        ):
+            cfg = "[mount /l]\nurl = file://%s\n%s" % (self.dir, text)
+            path = os.path.join(tmpdir(), "vfsd.conf")
+            with open(path, "w") as f:
+                f.write(cfg)
+            os.chmod(path, 0o600)
+            r = subprocess.run([harness.VFSD, "-c", path, "-f", tmpdir()],
+                               capture_output=True, text=True, timeout=30)
+            self.assertNotEqual(r.returncode, 0, text)
+            self.assertIn(msg, r.stderr)
+
+
+if __name__ == "__main__":
+    harness.main()

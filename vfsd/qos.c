@@ -1,0 +1,543 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * qos.c - I/O limits on vfsd paths (qos.h).
+ *
+ * One mutex guards the rules, their buckets and counters, and every
+ * file's binding: a request takes it once to be admitted (twice when it
+ * must wait).  Requests of files no rule applies to take it only when the
+ * rules changed since they last looked (qos_gen), and not at all while
+ * there is no rule anywhere.
+ *
+ * Waiting requests sleep on one condition variable (monotonic clock)
+ * until the earliest time their rules allow, or until a rule changes.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/clock.h"
+#include "lib/json.h"
+#include "lib/path.h"
+#include "vfsd/qos.h"
+
+/* a path has at most this many rules (itself and its ancestors): deeper
+ * rules beyond it are ignored, and that is logged nowhere since a tree of
+ * 16 nested limits is no real configuration */
+#define QOS_DEPTH_MAX 16
+
+struct qos_rule {
+	char *path; /* owned, normalised */
+	enum qos_origin origin;
+	struct throttle t;
+	bool dead;     /* removed from the table; freed with its last file */
+	unsigned refs; /* files bound to it */
+	/* counters */
+	uint64_t bytes[2], ops[2]; /* [write] */
+	int64_t throttled_ns;      /* summed over the requests that waited */
+	uint64_t throttled;        /* requests that waited */
+	unsigned waiting;          /* requests waiting now */
+	int64_t win_start;         /* the current second's start */
+	uint64_t win_bytes, win_ops, rate_bytes, rate_ops; /* last second */
+};
+
+struct qos_file {
+	char *path;
+	uint64_t gen; /* qos_gen when `rules` was made */
+	unsigned n;
+	struct qos_rule *rules[QOS_DEPTH_MAX];
+};
+
+static pthread_mutex_t qos_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t qos_cond;
+static pthread_once_t qos_once = PTHREAD_ONCE_INIT;
+static struct qos_rule **rules; /* protected by qos_lock */
+static size_t nrules;
+/* bumped (under qos_lock) on every change of the set of rules or of a
+ * rule's limits; read without it on the fast path */
+static atomic_uint_fast64_t qos_gen = 1;
+static atomic_size_t qos_live; /* nrules, for the fast path */
+
+static void qos_init_cond(void)
+{
+	pthread_condattr_t a;
+
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(&qos_cond, &a);
+	pthread_condattr_destroy(&a);
+}
+
+static void rule_free(struct qos_rule *r)
+{
+	free(r->path);
+	free(r);
+}
+
+/* Take rule i out of the table (qos_lock held). */
+static void rule_remove(size_t i)
+{
+	struct qos_rule *r = rules[i];
+
+	rules[i] = rules[--nrules];
+	atomic_store(&qos_live, nrules);
+	r->dead = true;
+	if (!r->refs)
+		rule_free(r);
+}
+
+static struct qos_rule *rule_find(const char *path, size_t *idx)
+{
+	for (size_t i = 0; i < nrules; i++)
+		if (strcmp(rules[i]->path, path) == 0) {
+			if (idx)
+				*idx = i;
+			return rules[i];
+		}
+	return NULL;
+}
+
+static void changed(void)
+{
+	atomic_fetch_add(&qos_gen, 1);
+	pthread_cond_broadcast(&qos_cond);
+}
+
+int qos_set(const char *path, const char *const *names, const uint64_t *values,
+	    size_t n, enum qos_origin origin, struct vfs_error *err)
+{
+	struct throttle_cfg cfg = {0};
+	struct qos_rule *r;
+	char msg[200];
+	size_t idx;
+	int ret;
+
+	pthread_once(&qos_once, qos_init_cond);
+	pthread_mutex_lock(&qos_lock);
+	r = rule_find(path, &idx);
+	if (r)
+		cfg = r->t.cfg;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t *f = throttle_field(&cfg, names[i]);
+
+		if (!f) {
+			pthread_mutex_unlock(&qos_lock);
+			return vfs_error_set(err, EINVAL,
+					     "%s: unknown QoS setting '%s'",
+					     path, names[i]);
+		}
+		*f = values[i];
+	}
+	ret = throttle_check(&cfg, msg, sizeof(msg));
+	if (ret < 0) {
+		pthread_mutex_unlock(&qos_lock);
+		return vfs_error_set(err, EINVAL, "%s: %s", path, msg);
+	}
+	if (!throttle_limits(&cfg)) {
+		/* nothing left to limit: no rule (a burst setting alone
+		 * cannot be left: throttle_check wants its average) */
+		if (r) {
+			rule_remove(idx);
+			changed();
+		}
+		pthread_mutex_unlock(&qos_lock);
+		return 0;
+	}
+	if (r) {
+		throttle_set(&r->t, &cfg, vfs_mono_ns());
+		r->origin = origin;
+	} else {
+		struct qos_rule **nv =
+			realloc(rules, (nrules + 1) * sizeof(*nv));
+
+		r = calloc(1, sizeof(*r));
+		if (nv)
+			rules = nv;
+		if (!nv || !r || !(r->path = strdup(path))) {
+			free(r);
+			pthread_mutex_unlock(&qos_lock);
+			return vfs_error_set(err, ENOMEM, "out of memory");
+		}
+		r->origin = origin;
+		throttle_init(&r->t, &cfg, vfs_mono_ns());
+		r->win_start = vfs_mono_ns();
+		rules[nrules++] = r;
+		atomic_store(&qos_live, nrules);
+	}
+	changed();
+	pthread_mutex_unlock(&qos_lock);
+	return 0;
+}
+
+int qos_clear(const char *path)
+{
+	size_t idx;
+	int ret = -ENOENT;
+
+	pthread_once(&qos_once, qos_init_cond);
+	pthread_mutex_lock(&qos_lock);
+	if (rule_find(path, &idx)) {
+		rule_remove(idx);
+		changed();
+		ret = 0;
+	}
+	pthread_mutex_unlock(&qos_lock);
+	return ret;
+}
+
+int qos_origin_of(const char *path, enum qos_origin *origin)
+{
+	struct qos_rule *r;
+	int ret = -ENOENT;
+
+	pthread_mutex_lock(&qos_lock);
+	r = rule_find(path, NULL);
+	if (r) {
+		*origin = r->origin;
+		ret = 0;
+	}
+	pthread_mutex_unlock(&qos_lock);
+	return ret;
+}
+
+void qos_clear_origin(enum qos_origin origin)
+{
+	pthread_once(&qos_once, qos_init_cond);
+	pthread_mutex_lock(&qos_lock);
+	for (size_t i = nrules; i-- > 0;)
+		if (rules[i]->origin == origin)
+			rule_remove(i);
+	changed();
+	pthread_mutex_unlock(&qos_lock);
+}
+
+int qos_get(const char *path, const char *name, uint64_t *value)
+{
+	struct qos_rule *r;
+	int ret = 0;
+
+	pthread_mutex_lock(&qos_lock);
+	r = rule_find(path, NULL);
+	if (r && throttle_field(&r->t.cfg, name)) {
+		*value = throttle_get(&r->t.cfg, name);
+		ret = *value != 0;
+	}
+	pthread_mutex_unlock(&qos_lock);
+	return ret;
+}
+
+int qos_opt_check(const char *key, const char *value, const char *what,
+		  struct vfs_error *err)
+{
+	size_t plen = strlen(QOS_OPT_PREFIX);
+	struct throttle_cfg cfg;
+	uint64_t *f;
+
+	f = strncmp(key, QOS_OPT_PREFIX, plen) == 0
+		    ? throttle_field(&cfg, key + plen)
+		    : NULL;
+	if (!f)
+		return vfs_error_set(
+			err, EINVAL,
+			"%s: unknown QoS option '%s' (known: qos.bps, "
+			"qos.bps_rd, qos.bps_wr, qos.iops, qos.iops_rd, "
+			"qos.iops_wr, each also with _max and _max_length, and "
+			"qos.iops_size)",
+			what, key);
+	if (throttle_parse_value(value, f) < 0)
+		return vfs_error_set(err, EINVAL,
+				     "%s: %s = '%s': expected a plain decimal "
+				     "integer (bytes or operations per second, "
+				     "seconds, bytes)",
+				     what, key, value);
+	return 0;
+}
+
+int qos_from_opts(const char *path, const struct vfs_opts *opts,
+		  enum qos_origin origin, const char *what, bool dry_run,
+		  struct vfs_opts *rest, struct vfs_error *err)
+{
+	const char *names[THROTTLE_NAMES];
+	uint64_t values[THROTTLE_NAMES];
+	struct throttle_cfg cfg = {0};
+	size_t n = 0, plen = strlen(QOS_OPT_PREFIX);
+	char msg[200];
+	int ret;
+
+	for (size_t i = 0; opts && i < opts->n; i++) {
+		const char *key = opts->kv[i].key;
+		uint64_t *f;
+
+		if (strncmp(key, QOS_OPT_PREFIX, plen) != 0) {
+			if (!rest)
+				continue;
+			ret = vfs_opts_set(rest, key, opts->kv[i].value,
+					   opts->kv[i].origin);
+			if (ret < 0)
+				return vfs_error_set(err, -ret,
+						     "out of memory");
+			continue;
+		}
+		ret = qos_opt_check(key, opts->kv[i].value, what, err);
+		if (ret < 0)
+			return ret;
+		f = throttle_field(&cfg, key + plen);
+		throttle_parse_value(opts->kv[i].value, f);
+		for (int j = 0; j < THROTTLE_NAMES; j++)
+			if (strcmp(throttle_names[j], key + plen) == 0)
+				names[n] = throttle_names[j];
+		values[n++] = *f;
+	}
+	ret = throttle_check(&cfg, msg, sizeof(msg));
+	if (ret < 0)
+		return vfs_error_set(err, EINVAL, "%s: qos.%s", what, msg);
+	if (dry_run || !n)
+		return 0;
+	return qos_set(path, names, values, n, origin, err);
+}
+
+/* Bind qf to the rules on its path and its ancestors (qos_lock held). */
+static void bind(struct qos_file *qf)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < qf->n; i++)
+		if (!--qf->rules[i]->refs && qf->rules[i]->dead)
+			rule_free(qf->rules[i]);
+	for (size_t i = 0; i < nrules && n < QOS_DEPTH_MAX; i++)
+		if (vfs_path_under(qf->path, rules[i]->path,
+				   strlen(rules[i]->path))) {
+			rules[i]->refs++;
+			qf->rules[n++] = rules[i];
+		}
+	__atomic_store_n(&qf->n, n, __ATOMIC_RELAXED);
+	__atomic_store_n(&qf->gen, (uint64_t)atomic_load(&qos_gen),
+			 __ATOMIC_RELAXED);
+}
+
+struct qos_file *qos_file_new(const char *path)
+{
+	struct qos_file *qf = calloc(1, sizeof(*qf));
+
+	if (!qf || !(qf->path = strdup(path))) {
+		free(qf);
+		return NULL;
+	}
+	pthread_once(&qos_once, qos_init_cond);
+	pthread_mutex_lock(&qos_lock);
+	bind(qf);
+	pthread_mutex_unlock(&qos_lock);
+	return qf;
+}
+
+void qos_file_free(struct qos_file *qf)
+{
+	if (!qf)
+		return;
+	pthread_mutex_lock(&qos_lock);
+	for (unsigned i = 0; i < qf->n; i++)
+		if (!--qf->rules[i]->refs && qf->rules[i]->dead)
+			rule_free(qf->rules[i]);
+	pthread_mutex_unlock(&qos_lock);
+	free(qf->path);
+	free(qf);
+}
+
+bool qos_file_limited(struct qos_file *qf)
+{
+	bool ret;
+
+	if (!qf)
+		return false;
+	pthread_mutex_lock(&qos_lock);
+	if (qf->gen != atomic_load(&qos_gen))
+		bind(qf);
+	ret = qf->n > 0;
+	pthread_mutex_unlock(&qos_lock);
+	return ret;
+}
+
+static void count(struct qos_rule *r, bool write, uint64_t bytes, int64_t now)
+{
+	r->bytes[write] += bytes;
+	r->ops[write]++;
+	if (now - r->win_start >= VFS_NS_PER_SEC) {
+		/* a second (or more, idle) has passed: what the last one
+		 * held is the rate; an idle gap shows as 0 */
+		bool idle = now - r->win_start >= 2 * VFS_NS_PER_SEC;
+
+		r->rate_bytes = idle ? 0 : r->win_bytes;
+		r->rate_ops = idle ? 0 : r->win_ops;
+		r->win_bytes = r->win_ops = 0;
+		r->win_start = now;
+	}
+	r->win_bytes += bytes;
+	r->win_ops++;
+}
+
+void qos_io(struct qos_file *qf, bool write, uint64_t bytes)
+{
+	struct qos_rule *held[QOS_DEPTH_MAX];
+	unsigned nheld;
+	bool counted = false;
+	int64_t now;
+
+	if (!qf)
+		return;
+	/* unlocked: a stale answer only sends us to the locked path */
+	if (!__atomic_load_n(&qf->n, __ATOMIC_RELAXED) &&
+	    (!atomic_load(&qos_live) ||
+	     __atomic_load_n(&qf->gen, __ATOMIC_RELAXED) ==
+		     atomic_load(&qos_gen)))
+		return;
+	pthread_mutex_lock(&qos_lock);
+	for (;;) {
+		int64_t wait = 0;
+		struct timespec ts;
+
+		if (qf->gen != atomic_load(&qos_gen))
+			bind(qf);
+		now = vfs_mono_ns();
+		for (unsigned i = 0; i < qf->n; i++) {
+			int64_t w = throttle_wait_ns(&qf->rules[i]->t, write,
+						     bytes, now);
+
+			if (w > wait)
+				wait = w;
+		}
+		if (!wait)
+			break;
+		if (!counted) {
+			for (unsigned i = 0; i < qf->n; i++)
+				qf->rules[i]->throttled++;
+			counted = true;
+		}
+		/* the rules may change while we sleep: the counts go back
+		 * to the rules they were made on */
+		nheld = qf->n;
+		memcpy(held, qf->rules, nheld * sizeof(*held));
+		for (unsigned i = 0; i < nheld; i++) {
+			held[i]->refs++;
+			held[i]->waiting++;
+		}
+		ts.tv_sec = (now + wait) / VFS_NS_PER_SEC;
+		ts.tv_nsec = (now + wait) % VFS_NS_PER_SEC;
+		pthread_cond_timedwait(&qos_cond, &qos_lock, &ts);
+		for (unsigned i = 0; i < nheld; i++) {
+			held[i]->waiting--;
+			held[i]->throttled_ns += vfs_mono_ns() - now;
+			if (!--held[i]->refs && held[i]->dead)
+				rule_free(held[i]);
+		}
+	}
+	for (unsigned i = 0; i < qf->n; i++) {
+		throttle_charge(&qf->rules[i]->t, write, bytes, now);
+		count(qf->rules[i], write, bytes, now);
+	}
+	pthread_mutex_unlock(&qos_lock);
+}
+
+static const char *origin_name(enum qos_origin o)
+{
+	return o == QOS_ORIGIN_CONFIG  ? "config"
+	       : o == QOS_ORIGIN_XATTR ? "xattr"
+				       : "runtime";
+}
+
+static int rule_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct qos_rule *const *)a)->path,
+		      (*(struct qos_rule *const *)b)->path);
+}
+
+void qos_report(FILE *out, const char *path, bool json)
+{
+	bool first = true;
+	int64_t now = vfs_mono_ns();
+
+	pthread_mutex_lock(&qos_lock);
+	qsort(rules, nrules, sizeof(*rules), rule_cmp);
+	if (json)
+		fputc('[', out);
+	for (size_t i = 0; i < nrules; i++) {
+		struct qos_rule *r = rules[i];
+		uint64_t rb = r->rate_bytes, ro = r->rate_ops;
+
+		if (path && !vfs_path_under(r->path, path, strlen(path)))
+			continue;
+		if (now - r->win_start >= 2 * VFS_NS_PER_SEC)
+			rb = ro = 0;
+		if (json) {
+			fputs(first ? "\n {\"path\": " : ",\n {\"path\": ",
+			      out);
+			vfs_json_str(out, r->path);
+			fprintf(out, ", \"origin\": \"%s\", \"limits\": {",
+				origin_name(r->origin));
+			for (int j = 0, k = 0; j < THROTTLE_NAMES; j++) {
+				uint64_t v = throttle_get(&r->t.cfg,
+							  throttle_names[j]);
+
+				if (v)
+					fprintf(out, "%s\"%s\": %llu",
+						k++ ? ", " : "",
+						throttle_names[j],
+						(unsigned long long)v);
+			}
+			fprintf(out,
+				"}, \"read_bytes\": %llu, \"write_bytes\": "
+				"%llu, \"read_ops\": %llu, \"write_ops\": "
+				"%llu, "
+				"\"rate_bytes\": %llu, \"rate_ops\": %llu, "
+				"\"throttled\": %llu, \"throttled_ms\": %lld, "
+				"\"waiting\": %u, \"open_files\": %u}",
+				(unsigned long long)r->bytes[0],
+				(unsigned long long)r->bytes[1],
+				(unsigned long long)r->ops[0],
+				(unsigned long long)r->ops[1],
+				(unsigned long long)rb, (unsigned long long)ro,
+				(unsigned long long)r->throttled,
+				(long long)(r->throttled_ns / 1000000),
+				r->waiting, r->refs);
+		} else {
+			fprintf(out, "%s (%s)\n  limits:", r->path,
+				origin_name(r->origin));
+			for (int j = 0; j < THROTTLE_NAMES; j++) {
+				uint64_t v = throttle_get(&r->t.cfg,
+							  throttle_names[j]);
+
+				if (v)
+					fprintf(out, " %s=%llu",
+						throttle_names[j],
+						(unsigned long long)v);
+			}
+			fprintf(out,
+				"\n  now: %llu B/s, %llu op/s; waiting %u, "
+				"open files %u\n  total: read %llu B in %llu "
+				"ops, written %llu B in %llu ops; throttled "
+				"%llu requests for %lld ms\n",
+				(unsigned long long)rb, (unsigned long long)ro,
+				r->waiting, r->refs,
+				(unsigned long long)r->bytes[0],
+				(unsigned long long)r->ops[0],
+				(unsigned long long)r->bytes[1],
+				(unsigned long long)r->ops[1],
+				(unsigned long long)r->throttled,
+				(long long)(r->throttled_ns / 1000000));
+		}
+		first = false;
+	}
+	if (json)
+		fputs(first ? "]\n" : "\n]\n", out);
+	pthread_mutex_unlock(&qos_lock);
+}
+
+void qos_shutdown(void)
+{
+	pthread_mutex_lock(&qos_lock);
+	for (size_t i = nrules; i-- > 0;)
+		rule_remove(i);
+	free(rules);
+	rules = NULL;
+	pthread_mutex_unlock(&qos_lock);
+}

@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * qos.h - I/O limits on vfsd paths: a mount, a directory subtree, a file.
+ *
+ * A rule is a set of limits (lib/throttle.h) on one vfsd path, with one
+ * set of buckets shared by everything beneath it: a rule on a mount's
+ * prefix limits the mount as a whole, one on `/vm/tenant-a` all of that
+ * tenant's files together, one on an image that image.  Every rule on a
+ * file's path or one of its ancestors applies to each of its reads and
+ * writes, so an image's own limit cannot lift its tenant's.
+ *
+ * Rules come from the config file (qos.NAME keys of a [mount] section,
+ * [qos PATH] sections), `vfsctl qos set|clear`, `vfsctl mount add`'s
+ * qos.NAME options, and the extended attributes user.vfsd.qos.NAME
+ * (fuse_xattr.c).  A change applies to open files at their next request
+ * and wakes the requests waiting, so it takes effect at once.
+ *
+ * An open file is bound to its rules by the vfsd path it was opened
+ * under; a file renamed while open keeps that path's rules until it is
+ * opened again.
+ */
+#ifndef VFSD_QOS_H
+#define VFSD_QOS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "lib/error.h"
+#include "lib/options.h"
+#include "lib/throttle.h"
+
+/* Where a rule's settings came from: a reload replaces the config's. */
+enum qos_origin {
+	QOS_ORIGIN_CONFIG,  /* the config file, or -m: reloaded with it */
+	QOS_ORIGIN_RUNTIME, /* vfsctl qos set, vfsctl mount add */
+	QOS_ORIGIN_XATTR,   /* a file's user.vfsd.qos.* attributes */
+};
+
+/* The prefix of the settings among mount options and xattr names. */
+#define QOS_OPT_PREFIX   "qos."
+#define QOS_XATTR_PREFIX "user.vfsd.qos."
+
+struct qos_file;
+
+/*
+ * Set the settings of the rule on `path` (a normalised vfsd path) named
+ * in names[i] to values[i] (0 removes one), making the rule if there is
+ * none; a rule left with no limit is removed.  The whole set is checked
+ * first (throttle_check): 0, or -EINVAL with *err naming the setting.
+ */
+int qos_set(const char *path, const char *const *names, const uint64_t *values,
+	    size_t n, enum qos_origin origin, struct vfs_error *err);
+
+/* Remove the rule on exactly `path`: 0, or -ENOENT when it has none. */
+int qos_clear(const char *path);
+
+/* The origin of the rule on exactly `path`: 0 and *origin, or -ENOENT. */
+int qos_origin_of(const char *path, enum qos_origin *origin);
+
+/* Remove every rule of `origin` (a reload puts the config's back). */
+void qos_clear_origin(enum qos_origin origin);
+
+/*
+ * The value of setting `name` in the rule on exactly `path`: 1 and
+ * *value, or 0 when that rule has no such setting (or there is no rule).
+ */
+int qos_get(const char *path, const char *name, uint64_t *value);
+
+/* One qos.NAME option: a known NAME and a plain decimal value, else
+ * -EINVAL with *err naming it (`what` first). */
+int qos_opt_check(const char *key, const char *value, const char *what,
+		  struct vfs_error *err);
+
+/*
+ * The qos.NAME options of `opts` as settings for the rule on `path`, for
+ * a mount's options: checked (an unknown NAME, a bad value or an
+ * inconsistent set is -EINVAL with *err naming it, `what` first) and,
+ * unless `dry_run`, applied.  *rest gets the other options, for the
+ * backend (the caller clears it); rest may be NULL.
+ */
+int qos_from_opts(const char *path, const struct vfs_opts *opts,
+		  enum qos_origin origin, const char *what, bool dry_run,
+		  struct vfs_opts *rest, struct vfs_error *err);
+
+/*
+ * The rules of an open file opened under `path`: NULL when out of
+ * memory (the file then goes unlimited, which qos_file_limited says).
+ * Freed by qos_file_free().
+ */
+struct qos_file *qos_file_new(const char *path);
+void qos_file_free(struct qos_file *qf);
+
+/* Whether any rule applies to qf now (such a file is not given to the
+ * kernel for passthrough: its I/O must pass through qos_io). */
+bool qos_file_limited(struct qos_file *qf);
+
+/*
+ * Wait until every rule of qf lets a read (or a write) of `bytes` start,
+ * and count it.  Returns at once when no rule applies.
+ */
+void qos_io(struct qos_file *qf, bool write, uint64_t bytes);
+
+/* Every rule (or the rules on `path` and beneath it, when not NULL) with
+ * its limits and counters, as text or JSON, for `vfsctl qos show`. */
+void qos_report(FILE *out, const char *path, bool json);
+
+/* Free every rule (at exit; no file may be open). */
+void qos_shutdown(void);
+
+/*
+ * qos_store.c: the settings kept as the file's own extended attributes,
+ * so that every host serving the file applies them.
+ *
+ * qos_store_set() sets settings as qos_set() does and, on a regular file
+ * whose backend keeps extended attributes, writes each as
+ * user.vfsd.qos.NAME (0: removes it).  A backend without them keeps
+ * the rule in this daemon only.  0 or -errno with *err set.
+ */
+int qos_store_set(const char *path, const char *const *names,
+		  const uint64_t *values, size_t n, struct vfs_error *err);
+
+/*
+ * At the open of a regular file: make the rule on `path` what its
+ * user.vfsd.qos.* attributes say (another host may have set or removed
+ * them).  A rule set by vfsctl or the config on the file stays unless
+ * the attributes name settings.
+ */
+void qos_store_load(const char *path);
+
+#endif
