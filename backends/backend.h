@@ -90,6 +90,12 @@ struct vfs_mount {
 	/* connections re-established; bumped by the backend with
 	 * __atomic_fetch_add(&m->reconnects, 1, __ATOMIC_RELAXED) */
 	unsigned long reconnects;
+	/* how much the instance serves at once, for fair sharing between
+	 * open files (vfsd/fair.h): requests (NFS: its connections) and
+	 * bytes in flight; 0 for no bound of that kind, both 0 when it
+	 * queues nothing (local).  Set by mount(). */
+	unsigned share_reqs;
+	uint64_t share_bytes;
 	/* a stacking layer's (fault.h, guestfs/layer.h): the instance it
 	 * forwards to and owns; NULL for a backend's own instance.  The
 	 * router reads state and counters from the bottom of the stack. */

@@ -31,6 +31,7 @@ const char *const throttle_names[THROTTLE_NAMES] = {
 	"iops_rd_max_length",
 	"iops_wr_max_length",
 	"iops_size",
+	"weight",
 };
 
 uint64_t *throttle_field(struct throttle_cfg *cfg, const char *name)
@@ -44,7 +45,7 @@ uint64_t *throttle_field(struct throttle_cfg *cfg, const char *name)
 			return &cfg->max[i - THR_KINDS];
 		if (i < 3 * THR_KINDS)
 			return &cfg->max_len[i - 2 * THR_KINDS];
-		return &cfg->iops_size;
+		return i == 3 * THR_KINDS ? &cfg->iops_size : &cfg->weight;
 	}
 	return NULL;
 }
@@ -99,6 +100,12 @@ int throttle_check(const struct throttle_cfg *cfg, char *msg, size_t size)
 		}
 		if (k >= THR_IOPS && cfg->avg[k])
 			iops = true;
+	}
+	if (cfg->weight > THROTTLE_WEIGHT_MAX) {
+		snprintf(msg, size,
+			 "weight = %llu: at most %d (100 is an equal share)",
+			 (unsigned long long)cfg->weight, THROTTLE_WEIGHT_MAX);
+		return -EINVAL;
 	}
 	if (cfg->iops_size && !iops) {
 		snprintf(msg, size,

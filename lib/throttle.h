@@ -50,6 +50,9 @@ struct throttle_cfg {
 	uint64_t max[THR_KINDS];     /* burst rate per second, or 0 */
 	uint64_t max_len[THR_KINDS]; /* burst length in seconds; 0: 1 */
 	uint64_t iops_size;          /* bytes an operation counts for, or 0 */
+	/* no limit: the share of a busy mount that files under these
+	 * settings get, against 100 for the others (vfsd/fair.h); 0: unset */
+	uint64_t weight;
 };
 
 /* Bucket state of one set of limits. */
@@ -62,8 +65,9 @@ struct throttle {
 
 /* The names of the settings, as user.vfsd.qos.NAME, `vfsctl qos set` and
  * the config file spell them (bps, bps_rd, ... iops_wr_max_length,
- * iops_size); THROTTLE_NAMES of them, in a fixed order. */
-#define THROTTLE_NAMES (3 * THR_KINDS + 1)
+ * iops_size, weight); THROTTLE_NAMES of them, in a fixed order. */
+#define THROTTLE_NAMES      (3 * THR_KINDS + 2)
+#define THROTTLE_WEIGHT_MAX 10000
 extern const char *const throttle_names[THROTTLE_NAMES];
 
 /* The field of `cfg` named `name` (one of throttle_names), or NULL. */
@@ -79,12 +83,12 @@ int throttle_parse_value(const char *s, uint64_t *out);
 /*
  * Whether cfg is a consistent set: a burst rate is never below its
  * average and needs one, a burst length needs a burst rate, iops_size
- * needs an IOPS limit.  0, or -EINVAL with a message (static or in `msg`,
- * `size` bytes) naming the setting.
+ * needs an IOPS limit, a weight is 1 to THROTTLE_WEIGHT_MAX.  0, or -EINVAL
+ * with a message (static or in `msg`, `size` bytes) naming the setting.
  */
 int throttle_check(const struct throttle_cfg *cfg, char *msg, size_t size);
 
-/* Whether cfg limits anything. */
+/* Whether cfg limits anything (a weight is no limit). */
 bool throttle_limits(const struct throttle_cfg *cfg);
 
 /* Start t with cfg and empty buckets. */

@@ -40,8 +40,11 @@ if [ -z "$quick" ]; then
 	# the booted-guest suite runs once, in the normal build: under the
 	# sanitizers it would add about 8 minutes and test vfsd no differently
 	# from the integration suites; the model check (spin) builds no
-	# code of vfsd's, so once is enough
-	MESON_TEST_ARGS=(--no-suite guests --no-suite model)
+	# code of vfsd's, so once is enough; the lock torture checks the
+	# protocol's invariant from the data (5 minutes more under the
+	# sanitizers), while the lock and lock-fault suites run the same code
+	# under them
+	MESON_TEST_ARGS=(--no-suite guests --no-suite model --no-suite torture)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	LSAN_OPTIONS=suppressions=$top/tests/lsan.supp:print_suppressions=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

@@ -26,6 +26,7 @@ Suite *nfs_suite(void);
 Suite *lib_suite(void);
 Suite *remote_suite(void);
 Suite *stack_suite(void);
+Suite *fair_suite(void);
 
 static const struct {
 	const char *name;
@@ -42,6 +43,7 @@ static const struct {
 	{"lib", lib_suite},
 	{"remote", remote_suite},
 	{"stack", stack_suite},
+	{"fair", fair_suite},
 };
 
 #define NSUITES (sizeof(unit_suites) / sizeof(unit_suites[0]))

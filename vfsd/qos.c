@@ -44,7 +44,9 @@ struct qos_rule {
 
 struct qos_file {
 	char *path;
-	uint64_t gen; /* qos_gen when `rules` was made */
+	uint64_t gen;    /* qos_gen when `rules` was made */
+	bool limited;    /* a rule of `rules` has a limit */
+	unsigned weight; /* of the deepest rule with one; 0: none */
 	unsigned n;
 	struct qos_rule *rules[QOS_DEPTH_MAX];
 };
@@ -134,9 +136,9 @@ int qos_set(const char *path, const char *const *names, const uint64_t *values,
 		pthread_mutex_unlock(&qos_lock);
 		return vfs_error_set(err, EINVAL, "%s: %s", path, msg);
 	}
-	if (!throttle_limits(&cfg)) {
-		/* nothing left to limit: no rule (a burst setting alone
-		 * cannot be left: throttle_check wants its average) */
+	if (!throttle_limits(&cfg) && !cfg.weight) {
+		/* nothing left: no rule (a burst setting alone cannot be
+		 * left: throttle_check wants its average) */
 		if (r) {
 			rule_remove(idx);
 			changed();
@@ -227,6 +229,13 @@ int qos_get(const char *path, const char *name, uint64_t *value)
 	return ret;
 }
 
+bool qos_fair_opt(const struct vfs_opts *opts)
+{
+	const char *v = opts ? vfs_opts_get(opts, QOS_OPT_FAIR) : NULL;
+
+	return !v || strcmp(v, "0") != 0;
+}
+
 int qos_opt_check(const char *key, const char *value, const char *what,
 		  struct vfs_error *err)
 {
@@ -234,6 +243,14 @@ int qos_opt_check(const char *key, const char *value, const char *what,
 	struct throttle_cfg cfg;
 	uint64_t *f;
 
+	if (strcmp(key, QOS_OPT_FAIR) == 0) {
+		if (strcmp(value, "0") == 0 || strcmp(value, "1") == 0)
+			return 0;
+		return vfs_error_set(err, EINVAL,
+				     "%s: %s = '%s': expected 1 (fair sharing "
+				     "between open files, the default) or 0",
+				     what, key, value);
+	}
 	f = strncmp(key, QOS_OPT_PREFIX, plen) == 0
 		    ? throttle_field(&cfg, key + plen)
 		    : NULL;
@@ -282,6 +299,8 @@ int qos_from_opts(const char *path, const struct vfs_opts *opts,
 		ret = qos_opt_check(key, opts->kv[i].value, what, err);
 		if (ret < 0)
 			return ret;
+		if (strcmp(key, QOS_OPT_FAIR) == 0)
+			continue; /* the router's (fair.h), no limit */
 		f = throttle_field(&cfg, key + plen);
 		throttle_parse_value(opts->kv[i].value, f);
 		for (int j = 0; j < THROTTLE_NAMES; j++)
@@ -305,12 +324,26 @@ static void bind(struct qos_file *qf)
 	for (unsigned i = 0; i < qf->n; i++)
 		if (!--qf->rules[i]->refs && qf->rules[i]->dead)
 			rule_free(qf->rules[i]);
-	for (size_t i = 0; i < nrules && n < QOS_DEPTH_MAX; i++)
-		if (vfs_path_under(qf->path, rules[i]->path,
-				   strlen(rules[i]->path))) {
-			rules[i]->refs++;
-			qf->rules[n++] = rules[i];
+	size_t deepest = 0;
+	unsigned weight = 0;
+	bool limited = false;
+
+	for (size_t i = 0; i < nrules && n < QOS_DEPTH_MAX; i++) {
+		const struct throttle_cfg *c = &rules[i]->t.cfg;
+		size_t len = strlen(rules[i]->path);
+
+		if (!vfs_path_under(qf->path, rules[i]->path, len))
+			continue;
+		rules[i]->refs++;
+		qf->rules[n++] = rules[i];
+		limited |= throttle_limits(c);
+		if (c->weight && len >= deepest) {
+			deepest = len;
+			weight = (unsigned)c->weight;
 		}
+	}
+	qf->limited = limited;
+	__atomic_store_n(&qf->weight, weight, __ATOMIC_RELAXED);
 	__atomic_store_n(&qf->n, n, __ATOMIC_RELAXED);
 	__atomic_store_n(&qf->gen, (uint64_t)atomic_load(&qos_gen),
 			 __ATOMIC_RELAXED);
@@ -353,9 +386,23 @@ bool qos_file_limited(struct qos_file *qf)
 	pthread_mutex_lock(&qos_lock);
 	if (qf->gen != atomic_load(&qos_gen))
 		bind(qf);
-	ret = qf->n > 0;
+	ret = qf->limited;
 	pthread_mutex_unlock(&qos_lock);
 	return ret;
+}
+
+unsigned qos_file_weight(struct qos_file *qf)
+{
+	if (!qf)
+		return 0;
+	if (__atomic_load_n(&qf->gen, __ATOMIC_RELAXED) !=
+	    atomic_load(&qos_gen)) {
+		pthread_mutex_lock(&qos_lock);
+		if (qf->gen != atomic_load(&qos_gen))
+			bind(qf);
+		pthread_mutex_unlock(&qos_lock);
+	}
+	return __atomic_load_n(&qf->weight, __ATOMIC_RELAXED);
 }
 
 static void count(struct qos_rule *r, bool write, uint64_t bytes, int64_t now)

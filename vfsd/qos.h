@@ -67,6 +67,11 @@ void qos_clear_origin(enum qos_origin origin);
  */
 int qos_get(const char *path, const char *name, uint64_t *value);
 
+/* A mount's qos.fair option (fair sharing, fair.h): 0 turns it off;
+ * default on.  The value is checked by qos_opt_check(). */
+#define QOS_OPT_FAIR "qos.fair"
+bool qos_fair_opt(const struct vfs_opts *opts);
+
 /* One qos.NAME option: a known NAME and a plain decimal value, else
  * -EINVAL with *err naming it (`what` first). */
 int qos_opt_check(const char *key, const char *value, const char *what,
@@ -94,6 +99,10 @@ void qos_file_free(struct qos_file *qf);
 /* Whether any rule applies to qf now (such a file is not given to the
  * kernel for passthrough: its I/O must pass through qos_io). */
 bool qos_file_limited(struct qos_file *qf);
+
+/* The weight of qf's share of a busy mount (fair.h): the deepest of its
+ * rules that sets one says it; 0 when none does (the default, 100). */
+unsigned qos_file_weight(struct qos_file *qf);
 
 /*
  * Wait until every rule of qf lets a read (or a write) of `bytes` start,

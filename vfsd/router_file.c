@@ -39,6 +39,7 @@ static int file_new(struct router_mount *m, struct vfs_file *vf,
 	f->vf = vf;
 	f->refs = 1;
 	f->qos = qos_file_new(path);
+	memset(&f->flow, 0, sizeof(f->flow));
 	atomic_fetch_add(&m->open_files, 1);
 	*out = f;
 	return 0;
@@ -97,12 +98,18 @@ int router_open(const char *path, int flags, struct router_file **out)
 ssize_t router_read(struct router_file *f, void *buf, size_t size, off_t off)
 {
 	struct router_mount *m = f->mount;
+	bool counted;
+	ssize_t n;
 	int ret;
 
 	if (!rt_file_ready(f, ROP_READ, &ret))
 		return ret;
 	qos_io(f->qos, false, size);
-	return BCALL(m, ROP_READ, m->ops->read(f->vf, buf, size, off));
+	counted = fair_enter(&m->fair, &f->flow, size, qos_file_weight(f->qos));
+	n = BCALL(m, ROP_READ, m->ops->read(f->vf, buf, size, off));
+	if (counted)
+		fair_exit(&m->fair, &f->flow, size);
+	return n;
 }
 
 int router_zerocopy_begin(struct router_file *f, bool write, size_t size,
@@ -169,12 +176,18 @@ ssize_t router_write(struct router_file *f, const void *buf, size_t size,
 		     off_t off)
 {
 	struct router_mount *m = f->mount;
+	bool counted;
+	ssize_t n;
 	int ret;
 
 	if (!rt_file_ready(f, ROP_WRITE, &ret))
 		return ret;
 	qos_io(f->qos, true, size);
-	return BCALL(m, ROP_WRITE, m->ops->write(f->vf, buf, size, off));
+	counted = fair_enter(&m->fair, &f->flow, size, qos_file_weight(f->qos));
+	n = BCALL(m, ROP_WRITE, m->ops->write(f->vf, buf, size, off));
+	if (counted)
+		fair_exit(&m->fair, &f->flow, size);
+	return n;
 }
 
 int router_fgetattr(struct router_file *f, struct stat *st)

@@ -31,6 +31,7 @@
 #include "backends/backend.h"
 #include "backends/callctx.h"
 #include "lib/options.h"
+#include "vfsd/fair.h"
 #include "vfsd/qos.h"
 #include "vfsd/router.h"
 #include "vfsd/stats.h"
@@ -85,6 +86,7 @@ struct router_mount {
 	struct vfs_opts opts;  /* config options as given, owned */
 	struct timespec since; /* when it was mounted */
 	struct mount_stats stats;
+	struct fair_sched fair; /* fair sharing of its backend (fair.h) */
 };
 
 /* An open file (router.h): fi->fh of the FUSE layer's open refers to one. */
@@ -95,6 +97,7 @@ struct router_file {
 	unsigned long refs;         /* atomic */
 	struct qos_file *qos;       /* its I/O limits (qos.h), owned; NULL
 				     * when there was no memory for them */
+	struct fair_flow flow;      /* its share of the mount (fair.h) */
 };
 
 /*

@@ -106,6 +106,7 @@ void rt_mount_put(struct router_mount *m)
 	if (atomic_fetch_sub(&m->refs, 1) != 1)
 		return;
 	m->ops->unmount(m->vm);
+	fair_destroy(&m->fair);
 	id_put(m->id);
 	free(m->prefix);
 	free(m->display);
@@ -393,6 +394,14 @@ int router_add(const char *prefix_in, const char *url_s,
 		goto fail;
 	m->ops = m->vm->ops;
 	m->layered = true;
+	{
+		const struct vfs_mount *b = m->vm;
+
+		while (b->lower)
+			b = b->lower;
+		fair_init(&m->fair, b->share_reqs, b->share_bytes,
+			  qos_fair_opt(&opts));
+	}
 	m->prefix = prefix;
 	m->plen = strlen(prefix);
 	m->display = vfs_url_display(&url);

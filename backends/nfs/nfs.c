@@ -381,6 +381,14 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 		       VFS_CAP_STABLE_INO;
 	m->base.attr_timeout = m->cache_ttl;
 	m->base.entry_timeout = vfs_remote_entry_timeout(m->cache_ttl);
+	/* one call per context at a time, the others queue for a slot:
+	 * busy files share a quarter of the slots (at least one) and one
+	 * stays free for a file with nothing in flight.  One 1 MiB WRITE in
+	 * flight already streams at the server's pace, and each further one
+	 * is server time a small reader waits behind (docs/performance.md,
+	 * "Noisy neighbours") */
+	m->base.share_reqs =
+		1 + (m->slots.n / 4 ? (unsigned)m->slots.n / 4 : 1);
 	log_info("%s: mounted export %s (NFSv%d, %zu connections, "
 		 "rsize %zu wsize %zu)",
 		 m->display, m->export, m->version, m->slots.n, m->rsize,

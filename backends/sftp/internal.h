@@ -457,6 +457,9 @@ int sftp_write_behind(struct sftp_mount *sm, struct sftp_file *f,
  * session of a mount, also records the server's extensions in sm->feat;
  * SFTP_SESS_BARE stops after authentication (no SFTP: exec.c's).
  */
+/* bytes in flight per connection that busy files share (vfsd/fair.h) */
+#define SFTP_SHARE_BYTES (256u << 10)
+
 #define SFTP_SESS_FIRST 1u
 #define SFTP_SESS_BARE  2u
 int sftp_sess_open(struct sftp_mount *sm, struct sftp_sess *s, unsigned how,

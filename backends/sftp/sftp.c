@@ -327,6 +327,10 @@ static int sftp_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 		sm->base.caps |= VFS_CAP_STABLE_FSYNC;
 	sm->base.attr_timeout = sm->cfg.cache_ttl_s;
 	sm->base.entry_timeout = vfs_remote_entry_timeout(sm->cfg.cache_ttl_s);
+	/* requests pipeline on each session's one stream: what is sent
+	 * before a reader's request is what it waits behind
+	 * (docs/performance.md, "Noisy neighbours") */
+	sm->base.share_bytes = SFTP_SHARE_BYTES * (uint64_t)sm->cfg.connections;
 	log_info("%s: mounted (%d connections, timeout %ds; server: "
 		 "%s%s%s%s%s%s)",
 		 sm->cfg.display, sm->cfg.connections,

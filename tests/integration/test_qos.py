@@ -272,6 +272,17 @@ class Qos(harness.TestCase):
         self.assertEqual(shown[0]["limits"], {"bps": 50 * MiB, "iops_rd": 500})
         vfsctl(self.v, "mount", "remove", "/m")
         self.assertNotIn('"/m"', vfsctl(self.v, "--json", "qos", "show").stdout)
+        # fair sharing: a mount's switch, a file's weight
+        vfsctl(self.v, "mount", "add", "/m", "file://" + other, "qos.fair=0")
+        vfsctl(self.v, "mount", "remove", "/m")
+        r = vfsctl(self.v, "mount", "add", "/m", "file://" + other, "qos.fair=2",
+                   check=False)
+        self.assertIn("qos.fair = '2': expected 1", r.stderr)
+        os.setxattr(img, "user.vfsd.qos.weight", b"300")
+        shown = json.loads(vfsctl(self.v, "--json", "qos", "show", img).stdout)
+        self.assertEqual(shown[0]["limits"], {"bps_wr": MiB, "weight": 300})
+        r = vfsctl(self.v, "qos", "set", img, "weight=20000", check=False)
+        self.assertIn("weight = 20000: at most 10000", r.stderr)
 
     def test_bad_settings_are_refused(self):
         """Bad values and sets are refused with a message naming them, by

@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""bench_qos.py - the noisy-neighbour benchmark of issue 17.
+
+Two raw images on one vfsd mount: a reader doing 4 KiB random reads at
+queue depth 1 (fio, O_DIRECT, the file opened O_RDWR as QEMU opens a
+disk) and a streamer writing 1 MiB O_DIRECT writes (fio, libaio, queue
+depth 8).  For each backend it measures, in alternating rounds:
+
+  alone     the reader by itself: p50 and p99 completion latency
+  streamer  the streamer by itself: its throughput
+  unfair    the reader beside the streamer, through a mount of the same
+            storage with fair sharing off (qos.fair = 0)
+  fair      the same through the mount with fair sharing (the default)
+  limited   fair, and the streamer's image limited (qos.bps_wr on it,
+            --limit MiB/s)
+
+and prints medians of --rounds rounds, the reader's p99 against its p99
+alone (the issue's floor: at most 3x with fair sharing), and the total
+throughput of both jobs against the streamer alone.
+
+    bench/bench_qos.py [--vfsd build/vfsd/vfsd] [--vfsctl build/vfsd/vfsctl]
+                       [--only local,nfs,sftp] [--seconds 10] [--rounds 3]
+                       [--limit 64]
+
+Servers (sshd, nfs-ganesha) are started on loopback with the integration
+tests' classes, their data in /dev/shm (the server's disk does not set the
+pace); the local backend's directory is in /dev/shm too.  Run as root.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
+import harness  # noqa: E402
+from harness import Vfsd  # noqa: E402
+
+MiB = 1 << 20
+SIZE = "256M"
+
+
+def fio(name, path, rw, bs, depth, seconds, engine):
+    """fio's JSON result of one job."""
+    cmd = ["fio", "--name=" + name, "--filename=" + path, "--rw=" + rw,
+           "--bs=" + bs, "--iodepth=%d" % depth, "--ioengine=" + engine,
+           "--direct=1", "--size=" + SIZE, "--time_based",
+           "--runtime=%d" % seconds, "--output-format=json",
+           "--allow_file_create=0", "--randrepeat=0", "--norandommap"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120)
+    if r.returncode != 0:
+        raise RuntimeError("fio %s: %s" % (name, r.stderr[-2000:]))
+    return json.loads(r.stdout[r.stdout.index("{"):])["jobs"][0]
+
+
+def lat(job, kind):
+    """p50 and p99 completion latency in microseconds."""
+    pct = job[kind]["clat_ns"]["percentile"]
+    return pct["50.000000"] / 1000, pct["99.000000"] / 1000
+
+
+def bw(job, kind):
+    return job[kind]["bw_bytes"] / MiB
+
+
+def prefill(path):
+    with open(path, "wb") as f:
+        chunk = os.urandom(MiB)
+        for _ in range(256):
+            f.write(chunk)
+
+
+def round_once(v, seconds, phase, limit, vfsctl):
+    via = "n" if phase == "unfair" else "b"
+    reader_path = v.path(via, "reader.img")
+    streamer_path = v.path(via, "streamer.img")
+    out = {}
+    if phase == "limited":
+        subprocess.run([vfsctl, "-m", v.mnt, "qos", "set", streamer_path,
+                        "bps_wr=%d" % (limit * MiB)], check=True,
+                       capture_output=True)
+    try:
+        if phase == "streamer":
+            s = fio("streamer", streamer_path, "write", "1M", 8, seconds, "libaio")
+            out["streamer_bw"] = bw(s, "write")
+            return out
+        res = {}
+
+        def stream():
+            res["s"] = fio("streamer", streamer_path, "write", "1M", 8,
+                           seconds + 2, "libaio")
+        t = None
+        if phase != "alone":
+            t = threading.Thread(target=stream)
+            t.start()
+        r = fio("reader", reader_path, "randread", "4k", 1, seconds, "psync")
+        if t:
+            t.join()
+            out["streamer_bw"] = bw(res["s"], "write")
+        out["p50"], out["p99"] = lat(r, "read")
+        out["reader_bw"] = bw(r, "read")
+        return out
+    finally:
+        if phase == "limited":
+            subprocess.run([vfsctl, "-m", v.mnt, "qos", "clear", streamer_path],
+                           capture_output=True)
+
+
+def bench_backend(name, url, args):
+    cfg = ("[mount /b]\nurl = %s\n[mount /n]\nurl = %s\nqos.fair = 0\n"
+           % (url, url))
+    v = Vfsd(config_text=cfg).start()
+    try:
+        prefill(v.path("b", "reader.img"))
+        prefill(v.path("b", "streamer.img"))
+        phases = ["alone", "streamer", "unfair", "fair", "limited"]
+        results = {p: [] for p in phases}
+        for rnd in range(args.rounds):
+            order = phases if rnd % 2 == 0 else list(reversed(phases))
+            for p in order:
+                results[p].append(round_once(v, args.seconds, p, args.limit,
+                                             args.vfsctl))
+                print("  %s round %d %s: %s" % (name, rnd + 1, p, results[p][-1]),
+                      file=sys.stderr, flush=True)
+        return results
+    finally:
+        v.stop()
+
+
+def med(rows, key):
+    vals = [r[key] for r in rows if key in r]
+    return statistics.median(vals) if vals else float("nan")
+
+
+def report(name, res):
+    alone99 = med(res["alone"], "p99")
+    stream_alone = med(res["streamer"], "streamer_bw")
+    print("\n%s (medians of %d rounds)" % (name, len(res["alone"])))
+    print("  %-8s %10s %10s %9s %12s %12s %9s" % (
+        "phase", "p50 us", "p99 us", "p99/alone", "reader MiB/s",
+        "stream MiB/s", "total/str"))
+    for p in ("alone", "streamer", "unfair", "fair", "limited"):
+        rows = res[p]
+        total = med(rows, "streamer_bw") + (med(rows, "reader_bw") if p != "streamer" else 0)
+        print("  %-8s %10.0f %10.0f %9.2f %12.1f %12.1f %9.2f" % (
+            p, med(rows, "p50"), med(rows, "p99"), med(rows, "p99") / alone99,
+            med(rows, "reader_bw"), med(rows, "streamer_bw"),
+            total / stream_alone if p != "alone" else float("nan")))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--vfsd", default=os.path.join(TOP, "build", "vfsd", "vfsd"))
+    ap.add_argument("--vfsctl", default=None)
+    ap.add_argument("--only", default="local,nfs,sftp")
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--limit", type=int, default=64,
+                    help="the streamer's bps_wr in MiB/s in the 'limited' phase")
+    args = ap.parse_args()
+    args.vfsd = os.path.abspath(args.vfsd)
+    args.vfsctl = os.path.abspath(args.vfsctl or
+                                  os.path.join(os.path.dirname(args.vfsd), "vfsctl"))
+    harness.VFSD, harness.VFSCTL = args.vfsd, args.vfsctl
+    os.environ["VFSD"], os.environ["VFSCTL"] = args.vfsd, args.vfsctl
+    which = args.only.split(",")
+    all_res = {}
+    try:
+        if "local" in which:
+            d = tempfile.mkdtemp(prefix="vfsd-bench-qos-", dir="/dev/shm")
+            harness._cleanups.append(lambda: subprocess.run(["rm", "-rf", d]))
+            all_res["local"] = bench_backend("local", "file://" + d, args)
+        if "nfs" in which:
+            from ganesha import Ganesha
+            g = Ganesha(export_parent="/dev/shm").start()
+            all_res["nfs"] = bench_backend("nfs", g.url(version=3), args)
+        if "sftp" in which:
+            from sshd import Sshd
+            s = Sshd().start()
+            remote = tempfile.mkdtemp(prefix="vfsd-bench-qos-", dir="/dev/shm")
+            os.chmod(remote, 0o777)
+            harness._cleanups.append(lambda: subprocess.run(["rm", "-rf", remote]))
+            all_res["sftp"] = bench_backend("sftp", s.url(remote), args)
+    finally:
+        harness._run_cleanups()
+    for name, res in all_res.items():
+        report(name, res)
+
+
+if __name__ == "__main__":
+    main()

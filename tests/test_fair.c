@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * test_fair.c - unit tests of vfsd/fair.c, the fair sharing of a busy
+ * mount: a file with nothing in flight goes at once, the capacity holds
+ * for the rest, and waiting files are served round robin by bytes, in
+ * proportion to their weights.  Requests are real threads blocked in
+ * fair_enter(); the test plays the backend by finishing them.
+ */
+#include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vfsd/fair.h"
+
+struct req {
+	struct fair_sched *s;
+	struct fair_flow *f;
+	uint64_t bytes;
+	atomic_bool in; /* admitted */
+	int order;      /* admission number */
+	pthread_t t;
+};
+
+static atomic_int admitted;
+
+static void *enter(void *arg)
+{
+	struct req *r = arg;
+
+	fair_enter(r->s, r->f, r->bytes, r->f->weight);
+	r->order = atomic_fetch_add(&admitted, 1);
+	atomic_store(&r->in, true);
+	return NULL;
+}
+
+static void start(struct req *r, struct fair_sched *s, struct fair_flow *f,
+		  uint64_t bytes)
+{
+	memset(r, 0, sizeof(*r));
+	r->s = s;
+	r->f = f;
+	r->bytes = bytes;
+	ck_assert_int_eq(pthread_create(&r->t, NULL, enter, r), 0);
+}
+
+/* Whether r is admitted within ms milliseconds. */
+static bool admitted_within(struct req *r, int ms)
+{
+	for (int i = 0; i < ms; i++) {
+		if (atomic_load(&r->in))
+			return true;
+		usleep(1000);
+	}
+	return atomic_load(&r->in);
+}
+
+static void finish(struct req *r)
+{
+	pthread_join(r->t, NULL);
+	fair_exit(r->s, r->f, r->bytes);
+}
+
+START_TEST(fair_idle_file_goes_first)
+{
+	struct fair_sched s;
+	struct fair_flow streamer = {0}, reader = {0};
+	struct req w[6], rd;
+
+	/* four requests at once (NFS with four connections): three for a
+	 * busy file, one kept for a file with nothing in flight */
+	fair_init(&s, 4, 0, true);
+	for (int i = 0; i < 6; i++)
+		start(&w[i], &s, &streamer, 1 << 20);
+	usleep(50000);
+	ck_assert_uint_eq(s.reqs, 3);
+	start(&rd, &s, &reader, 4096);
+	ck_assert(admitted_within(&rd, 2000));
+	ck_assert_uint_eq(s.reqs, 4);
+	finish(&rd);
+	/* as the streamer's finish, the rest go, three at a time */
+	for (int done = 0; done < 6;) {
+		for (int i = 0; i < 6; i++)
+			if (atomic_load(&w[i].in) && w[i].bytes) {
+				finish(&w[i]);
+				w[i].bytes = 0;
+				done++;
+			}
+		ck_assert_uint_le(s.reqs, 3);
+		usleep(1000);
+	}
+	ck_assert_uint_eq(s.reqs, 0);
+	ck_assert_uint_eq(s.bytes, 0);
+	fair_destroy(&s);
+}
+END_TEST
+
+START_TEST(fair_round_robin_by_bytes)
+{
+	struct fair_sched s;
+	struct fair_flow big = {0}, small = {0};
+	struct req hold, b[4], sm[40];
+	int small_before_last_big = 0;
+
+	/* a byte capacity of 1 MiB: one 1 MiB request at a time */
+	fair_init(&s, 0, 1 << 20, true);
+	start(&hold, &s, &big, 1 << 20); /* nothing in flight: goes */
+	ck_assert(admitted_within(&hold, 2000));
+	for (int i = 0; i < 4; i++)
+		start(&b[i], &s, &big, 1 << 20);
+	usleep(20000);
+	/* the small file's first request goes at once (nothing in flight);
+	 * its others wait with the big ones */
+	for (int i = 0; i < 40; i++)
+		start(&sm[i], &s, &small, 16384);
+	usleep(50000);
+	/* drain: finish whatever is admitted, in order */
+	for (int left = 45; left > 0;) {
+		bool any = false;
+
+		if (hold.bytes && atomic_load(&hold.in)) {
+			finish(&hold);
+			hold.bytes = 0;
+			left--;
+			any = true;
+		}
+		for (int i = 0; i < 4; i++)
+			if (b[i].bytes && atomic_load(&b[i].in)) {
+				finish(&b[i]);
+				b[i].bytes = 0;
+				left--;
+				any = true;
+			}
+		for (int i = 0; i < 40; i++)
+			if (sm[i].bytes && atomic_load(&sm[i].in)) {
+				finish(&sm[i]);
+				sm[i].bytes = 0;
+				left--;
+				any = true;
+			}
+		if (!any)
+			usleep(2000);
+	}
+	/* by bytes: while the big file sent its four 1 MiB requests, the
+	 * small one (640 KiB in all) was done long before the last */
+	{
+		int last_big = 0;
+
+		for (int i = 0; i < 4; i++)
+			if (b[i].order > last_big)
+				last_big = b[i].order;
+		for (int i = 0; i < 40; i++)
+			small_before_last_big += sm[i].order < last_big;
+	}
+	ck_assert_int_eq(small_before_last_big, 40);
+	ck_assert_uint_eq(s.bytes, 0);
+	ck_assert_uint_ge(s.waited, 40);
+	fair_destroy(&s);
+}
+END_TEST
+
+START_TEST(fair_weights)
+{
+	struct fair_sched s;
+	struct fair_flow light = {0}, heavy = {.weight = 300};
+	struct req hold, l[40], h[40];
+	int heavy_in_first = 0;
+	int orders[80], n = 0;
+
+	/* one request at a time, both files backlogged with 64 KiB
+	 * requests: the heavy one gets three times the light one's turns */
+	fair_init(&s, 0, 64 << 10, true);
+	start(&hold, &s, &light, 64 << 10);
+	ck_assert(admitted_within(&hold, 2000));
+	for (int i = 0; i < 40; i++) {
+		start(&l[i], &s, &light, 64 << 10);
+		start(&h[i], &s, &heavy, 64 << 10);
+	}
+	usleep(100000);
+	finish(&hold);
+	/* finish one at a time, noting who went */
+	while (n < 40) {
+		bool any = false;
+
+		for (int i = 0; i < 40 && !any; i++) {
+			if (l[i].bytes && atomic_load(&l[i].in)) {
+				finish(&l[i]);
+				l[i].bytes = 0;
+				orders[n++] = 0;
+				any = true;
+			} else if (h[i].bytes && atomic_load(&h[i].in)) {
+				finish(&h[i]);
+				h[i].bytes = 0;
+				orders[n++] = 1;
+				any = true;
+			}
+		}
+		if (!any)
+			usleep(1000);
+	}
+	for (int i = 0; i < 40; i++)
+		heavy_in_first += orders[i];
+	/* 30 of 40, give or take the first request the heavy file got at
+	 * once (nothing in flight) and a round's rounding */
+	ck_assert_int_ge(heavy_in_first, 27);
+	ck_assert_int_le(heavy_in_first, 33);
+	for (int i = 0; i < 40; i++) {
+		for (int j = 0; j < 2; j++) {
+			struct req *r = j ? &h[i] : &l[i];
+
+			while (r->bytes) {
+				if (atomic_load(&r->in)) {
+					finish(r);
+					r->bytes = 0;
+				} else {
+					/* others hold the capacity */
+					for (int k = 0; k < 40; k++)
+						for (int m = 0; m < 2; m++) {
+							struct req *o =
+								m ? &h[k]
+								  : &l[k];
+
+							if (o->bytes &&
+							    atomic_load(
+								    &o->in)) {
+								finish(o);
+								o->bytes = 0;
+							}
+						}
+					usleep(1000);
+				}
+			}
+		}
+	}
+	ck_assert_uint_eq(s.reqs, 0);
+	fair_destroy(&s);
+}
+END_TEST
+
+START_TEST(fair_off_admits_everything)
+{
+	struct fair_sched s;
+	struct fair_flow f = {0};
+
+	fair_init(&s, 1, 0, false);
+	for (int i = 0; i < 10; i++)
+		ck_assert(!fair_enter(&s, &f, 1 << 20, 0));
+	/* a backend without a capacity is never shared out */
+	fair_init(&s, 0, 0, true);
+	ck_assert(!fair_enter(&s, &f, 1 << 20, 0));
+	fair_destroy(&s);
+}
+END_TEST
+
+Suite *fair_suite(void);
+
+Suite *fair_suite(void)
+{
+	Suite *s = suite_create("fair");
+	TCase *tc = tcase_create("sched");
+
+	tcase_add_test(tc, fair_idle_file_goes_first);
+	tcase_add_test(tc, fair_round_robin_by_bytes);
+	tcase_add_test(tc, fair_weights);
+	tcase_add_test(tc, fair_off_admits_everything);
+	suite_add_tcase(s, tc);
+	return s;
+}

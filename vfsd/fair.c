@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * fair.c - fair sharing of a busy mount between its open files (fair.h).
+ *
+ * Each waiting request sleeps on a condition variable of its own (on its
+ * stack), signalled when it is granted, so a grant wakes exactly the
+ * thread it is for.
+ */
+#include <string.h>
+
+#include "lib/clock.h"
+#include "vfsd/fair.h"
+
+struct fair_waiter {
+	uint64_t bytes;
+	bool granted;
+	pthread_cond_t cond;
+	struct fair_waiter *next;
+};
+
+void fair_init(struct fair_sched *s, unsigned max_reqs, uint64_t max_bytes,
+	       bool on)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_init(&s->lock, NULL);
+	s->max_reqs = max_reqs;
+	s->max_bytes = max_bytes;
+	s->on = on && (max_reqs || max_bytes);
+}
+
+void fair_destroy(struct fair_sched *s)
+{
+	pthread_mutex_destroy(&s->lock);
+}
+
+/* Whether a request of `bytes` fits the capacity now; one request place
+ * stays free for a file with nothing in flight. */
+static bool fits(const struct fair_sched *s, uint64_t bytes)
+{
+	unsigned limit = s->max_reqs > 1 ? s->max_reqs - 1 : 1;
+
+	if (s->max_reqs && s->reqs >= limit)
+		return false;
+	if (s->max_bytes && s->bytes + bytes > s->max_bytes && s->bytes)
+		return false;
+	return true;
+}
+
+static void admit(struct fair_sched *s, struct fair_flow *f, uint64_t bytes)
+{
+	s->reqs++;
+	s->bytes += bytes;
+	f->in_flight++;
+}
+
+static void ring_add(struct fair_sched *s, struct fair_flow *f)
+{
+	if (!s->ring) {
+		f->next = f->prev = f;
+		s->ring = f;
+	} else {
+		f->next = s->ring;
+		f->prev = s->ring->prev;
+		s->ring->prev->next = f;
+		s->ring->prev = f;
+	}
+	f->in_ring = true;
+	f->deficit = 0;
+}
+
+static void ring_del(struct fair_sched *s, struct fair_flow *f)
+{
+	if (f->next == f)
+		s->ring = NULL;
+	else {
+		f->prev->next = f->next;
+		f->next->prev = f->prev;
+		if (s->ring == f)
+			s->ring = f->next;
+	}
+	f->in_ring = false;
+	f->deficit = 0;
+}
+
+static void grant(struct fair_sched *s, struct fair_flow *f)
+{
+	struct fair_waiter *w = f->head;
+
+	f->head = w->next;
+	if (!f->head)
+		f->tail = NULL;
+	admit(s, f, w->bytes);
+	w->granted = true;
+	pthread_cond_signal(&w->cond);
+}
+
+/*
+ * Grant what the capacity allows, deficit round robin (s->lock held).
+ * The head flow's next request goes when its deficit covers it; else the
+ * flow gets its quantum and the next flow its turn.  A file with nothing
+ * in flight is served at its arrival (fair_enter), not here: a waiting
+ * streamer whose last request just finished has none in flight either.
+ */
+static void dispatch(struct fair_sched *s)
+{
+	while (s->ring) {
+		struct fair_flow *f = s->ring;
+		struct fair_waiter *w = f->head;
+
+		if (!fits(s, w->bytes))
+			return;
+		if (f->deficit < w->bytes) {
+			f->deficit += (uint64_t)FAIR_QUANTUM *
+				      (f->weight ? f->weight : 100) / 100;
+			s->ring = f->next;
+			continue;
+		}
+		f->deficit -= w->bytes;
+		grant(s, f);
+		if (!f->head)
+			ring_del(s, f);
+	}
+}
+
+bool fair_enter(struct fair_sched *s, struct fair_flow *f, uint64_t bytes,
+		unsigned weight)
+{
+	struct fair_waiter w = {.bytes = bytes};
+	int64_t t0;
+
+	if (!s->on)
+		return false;
+	pthread_mutex_lock(&s->lock);
+	f->weight = weight;
+	if ((!f->in_flight && !f->head) || (!s->ring && fits(s, bytes))) {
+		admit(s, f, bytes);
+		pthread_mutex_unlock(&s->lock);
+		return true;
+	}
+	t0 = vfs_mono_ns();
+	pthread_cond_init(&w.cond, NULL);
+	if (f->tail)
+		f->tail->next = &w;
+	else
+		f->head = &w;
+	f->tail = &w;
+	if (!f->in_ring)
+		ring_add(s, f);
+	dispatch(s);
+	while (!w.granted)
+		pthread_cond_wait(&w.cond, &s->lock);
+	s->waited++;
+	s->waited_ns += (uint64_t)(vfs_mono_ns() - t0);
+	pthread_mutex_unlock(&s->lock);
+	pthread_cond_destroy(&w.cond);
+	return true;
+}
+
+void fair_exit(struct fair_sched *s, struct fair_flow *f, uint64_t bytes)
+{
+	pthread_mutex_lock(&s->lock);
+	s->reqs--;
+	s->bytes -= bytes;
+	f->in_flight--;
+	dispatch(s);
+	pthread_mutex_unlock(&s->lock);
+}

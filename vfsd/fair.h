@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * fair.h - fair sharing of a busy mount between its open files.
+ *
+ * A network backend serves a few requests at once (NFS: one per
+ * connection; SFTP: what fits in its sessions' pipelines); the rest wait
+ * inside it in arrival order, so a file streaming 1 MiB writes at queue
+ * depth 8 puts every other file's 4 KiB read behind megabytes of its
+ * data.  The router therefore admits a mount's reads and writes itself:
+ *
+ *  - A file with nothing in flight is always admitted at once: a small
+ *    synchronous reader never waits behind a streamer here.
+ *  - Beyond that, requests go while the mount has fewer than its
+ *    capacity in flight (vfs_mount.share_reqs requests, share_bytes
+ *    bytes, whichever the backend sets), less one request kept for a file
+ *    that has none in flight.
+ *  - The others wait in one queue per file, served by deficit round robin
+ *    in bytes (quantum FAIR_QUANTUM times the file's weight / 100), so
+ *    that each busy file gets its share of the capacity, whatever its
+ *    request sizes.
+ *
+ * Only mounts whose backend states a capacity take part, and only while
+ * their `qos.fair` option is not 0.
+ */
+#ifndef VFSD_FAIR_H
+#define VFSD_FAIR_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct fair_waiter;
+struct fair_flow;
+
+/* A mount's scheduler; zeroed, then fair_init(). */
+struct fair_sched {
+	pthread_mutex_t lock;
+	unsigned max_reqs;  /* requests in flight; 0: no bound */
+	uint64_t max_bytes; /* bytes in flight; 0: no bound */
+	bool on;
+	unsigned reqs;          /* in flight now */
+	uint64_t bytes;         /* in flight now */
+	struct fair_flow *ring; /* flows with waiters, in round-robin order */
+	uint64_t waited;        /* requests that waited */
+	uint64_t waited_ns;     /* their summed wait */
+};
+
+/* One open file's part (in struct router_file); zeroed is ready. */
+struct fair_flow {
+	unsigned in_flight;
+	unsigned weight; /* 0: 100 */
+	uint64_t deficit;
+	struct fair_waiter *head, *tail;
+	struct fair_flow *next, *prev; /* in the ring while it has waiters */
+	bool in_ring;
+};
+
+/* bytes a flow of weight 100 may send per round while others wait */
+#define FAIR_QUANTUM (128u << 10)
+
+void fair_init(struct fair_sched *s, unsigned max_reqs, uint64_t max_bytes,
+	       bool on);
+void fair_destroy(struct fair_sched *s);
+
+/* Wait until the request of `bytes` on flow f, whose weight is now
+ * `weight` (0: 100), may go to the backend.  Returns whether it was
+ * counted (fair_exit() must follow). */
+bool fair_enter(struct fair_sched *s, struct fair_flow *f, uint64_t bytes,
+		unsigned weight);
+/* The request fair_enter() counted is done. */
+void fair_exit(struct fair_sched *s, struct fair_flow *f, uint64_t bytes);
+
+#endif
