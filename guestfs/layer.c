@@ -36,6 +36,10 @@ static void layer_unmount(struct vfs_mount *m)
 	glock_detach(&lm->lower);
 	lm->lops->unmount(lm->lower.m);
 	pthread_mutex_destroy(&lm->names_lock);
+	pthread_mutex_destroy(&lm->qos_lock);
+	for (size_t i = 0; i < sizeof(lm->qos_none) / sizeof(*lm->qos_none);
+	     i++)
+		free(lm->qos_none[i].dir);
 	free(lm);
 }
 
@@ -147,6 +151,8 @@ static int layer_unlink(struct vfs_mount *m, const char *path)
 	ret = lm->lops->unlink(lm->lower.m, path);
 	if (ret == 0 && !lm->lower.by_ino)
 		layer_names_unlink(lm, path);
+	if (ret == 0 && layer_qos_sidecar(lm))
+		layer_qos_moved(lm, path, NULL);
 	return ret;
 }
 
@@ -158,10 +164,13 @@ static int layer_rmdir(struct vfs_mount *m, const char *path)
 	if (reserved(lm, path))
 		return -EPERM;
 	ret = lm->lops->rmdir(lm->lower.m, path);
-	/* records of files gone with the directory's entries must not keep
-	 * it from going */
-	if (ret == -ENOTEMPTY && glock_rmdir_cleanup(&lm->lower, path) == 0)
+	/* records and sidecars of files gone with the directory's entries
+	 * must not keep it from going */
+	if (ret == -ENOTEMPTY && lm->lower.shared) {
+		layer_qos_rmdir_cleanup(lm, path);
+		glock_rmdir_cleanup(&lm->lower, path);
 		ret = lm->lops->rmdir(lm->lower.m, path);
+	}
 	return ret;
 }
 
@@ -176,6 +185,21 @@ static int layer_rename(struct vfs_mount *m, const char *from, const char *to,
 	ret = lm->lops->rename(lm->lower.m, from, to, flags);
 	if (ret == 0 && !lm->lower.by_ino)
 		layer_names_rename(lm, from, to, flags);
+	/* an exchange swaps the sidecars through a third name */
+	if (ret == 0 && layer_qos_sidecar(lm)) {
+		if (flags & RENAME_EXCHANGE) {
+			char *tmp;
+
+			if (asprintf(&tmp, "%s.vfsd-swap~", from) >= 0) {
+				layer_qos_moved(lm, from, tmp);
+				layer_qos_moved(lm, to, from);
+				layer_qos_moved(lm, tmp, to);
+				free(tmp);
+			}
+		} else {
+			layer_qos_moved(lm, from, to);
+		}
+	}
 	return ret;
 }
 
@@ -200,7 +224,7 @@ static int hide_fill(void *p, const char *name, const struct stat *st,
 {
 	struct hide_ctx *h = p;
 
-	if (strcmp(name, GLOCK_DIR) == 0)
+	if (strcmp(name, GLOCK_DIR) == 0 || strcmp(name, LAYER_QOS_DIR) == 0)
 		return 0;
 	return h->fill(h->ctx, name, st, flags, next);
 }
@@ -234,6 +258,8 @@ static ssize_t layer_getxattr(struct vfs_mount *m, const char *path,
 		return -EPERM;
 	if (image_xattr(name))
 		return image_getxattr(&lm->lower, path, name, buf, size);
+	if (layer_qos_name(name) && layer_qos_sidecar(lm))
+		return layer_qos_get(lm, path, name, buf, size);
 	if (!lm->lops->getxattr)
 		return -EOPNOTSUPP;
 	return lm->lops->getxattr(lm->lower.m, path, name, buf, size);
@@ -243,10 +269,20 @@ static ssize_t layer_listxattr(struct vfs_mount *m, const char *path, char *buf,
 			       size_t size)
 {
 	struct layer_mount *lm = layer_m(m);
+	ssize_t n = 0, q;
 
 	if (reserved(lm, path))
 		return -EPERM;
-	return lm->lops->listxattr(lm->lower.m, path, buf, size);
+	if (lm->lops->listxattr) {
+		n = lm->lops->listxattr(lm->lower.m, path, buf, size);
+		if (n < 0 || !layer_qos_sidecar(lm))
+			return n;
+	} else if (!layer_qos_sidecar(lm)) {
+		return 0; /* the router's answer for none (backend.h) */
+	}
+	q = layer_qos_list(lm, path, size ? buf + n : NULL,
+			   size ? size - (size_t)n : 0);
+	return q < 0 ? q : n + q;
 }
 
 static int layer_setxattr(struct vfs_mount *m, const char *path,
@@ -257,6 +293,10 @@ static int layer_setxattr(struct vfs_mount *m, const char *path,
 
 	if (reserved(lm, path) || image_xattr(name))
 		return -EPERM; /* read-only facts about the image */
+	if (layer_qos_name(name) && layer_qos_sidecar(lm))
+		return lm->lower.readonly ? -EROFS
+					  : layer_qos_set(lm, path, name, value,
+							  size, flags);
 	if (!lm->lops->setxattr)
 		return -EOPNOTSUPP; /* the router's answer (backend.h) */
 	return lm->lops->setxattr(lm->lower.m, path, name, value, size, flags);
@@ -269,6 +309,10 @@ static int layer_removexattr(struct vfs_mount *m, const char *path,
 
 	if (reserved(lm, path) || image_xattr(name))
 		return -EPERM;
+	if (layer_qos_name(name) && layer_qos_sidecar(lm))
+		return lm->lower.readonly
+			       ? -EROFS
+			       : layer_qos_set(lm, path, name, NULL, 0, 0);
 	if (!lm->lops->removexattr)
 		return -EOPNOTSUPP;
 	return lm->lops->removexattr(lm->lower.m, path, name);
@@ -512,8 +556,8 @@ static const struct vfs_backend_ops layer_ops = {
  */
 static const size_t layer_keep[] = {
 	VFS_STACK_MEMBER(getxattr),    VFS_STACK_MEMBER(setxattr),
-	VFS_STACK_MEMBER(removexattr), VFS_STACK_MEMBER(getlk),
-	VFS_STACK_MEMBER(setlk),
+	VFS_STACK_MEMBER(removexattr), VFS_STACK_MEMBER(listxattr),
+	VFS_STACK_MEMBER(getlk),       VFS_STACK_MEMBER(setlk),
 };
 
 int image_layer_wrap(struct vfs_mount **vm, bool readonly, const char *what,
@@ -527,6 +571,7 @@ int image_layer_wrap(struct vfs_mount **vm, bool readonly, const char *what,
 		return vfs_error_set(err, ENOMEM, "%s: out of memory", what);
 	}
 	pthread_mutex_init(&lm->names_lock, NULL);
+	pthread_mutex_init(&lm->qos_lock, NULL);
 	lm->lops = in->ops;
 	lm->lower = (struct gfs_lower){
 		.m = in,

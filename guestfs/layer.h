@@ -50,4 +50,9 @@ void image_layer_revoke(struct vfs_mount *vm);
 int image_layer_probe(struct vfs_mount *vm, const char *path,
 		      struct image_info *info);
 
+/* The I/O limits' attributes (vfsd/qos.h): on shared mounts whose
+ * backend keeps no extended attributes the layer keeps these itself,
+ * beside the file on the storage (layer_qos.c), for every host. */
+#define IMAGE_QOS_XATTR_PREFIX "user.vfsd.qos."
+
 #endif /* VFSD_GUESTFS_LAYER_H */

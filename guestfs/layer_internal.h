@@ -45,6 +45,15 @@ struct layer_mount {
 	pthread_mutex_t names_lock; /* protects names and last_id */
 	struct layer_name *names;   /* without lower.by_ino only */
 	uint64_t last_id;
+	pthread_mutex_t qos_lock; /* one sidecar change at a time, and
+				   * qos_none (layer_qos.c) */
+	/* directories recently seen without sidecars, so that the open of
+	 * each file there does not ask the server again (layer_qos.c) */
+	struct layer_qos_none {
+		char *dir;     /* owned, or NULL */
+		int64_t until; /* CLOCK_MONOTONIC ns */
+	} qos_none[16];
+	unsigned qos_none_next;
 };
 
 /* An open file.  ino is its key (lock.h): the layer's number for it
@@ -68,10 +77,31 @@ static inline struct layer_file *layer_f(struct vfs_file *f)
 	return (struct layer_file *)f;
 }
 
-/* On shared mounts the record directories are the daemon's own. */
+/* layer_qos.c: user.vfsd.qos.* kept beside the files where the backend
+ * keeps no extended attributes (shared mounts only). */
+#define LAYER_QOS_DIR ".vfsd-qos"
+bool layer_qos_sidecar(const struct layer_mount *lm);
+bool layer_qos_name(const char *name);
+bool layer_qos_reserved(const char *path);
+ssize_t layer_qos_get(struct layer_mount *lm, const char *path,
+		      const char *name, void *buf, size_t size);
+/* the sidecar's names, appended nowhere: into buf (size 0: the size) */
+ssize_t layer_qos_list(struct layer_mount *lm, const char *path, char *buf,
+		       size_t size);
+/* set (value != NULL) or remove one; flags XATTR_CREATE/REPLACE */
+int layer_qos_set(struct layer_mount *lm, const char *path, const char *name,
+		  const void *value, size_t size, int flags);
+/* the file `from` was renamed to `to` (NULL: unlinked) through the layer */
+void layer_qos_moved(struct layer_mount *lm, const char *from, const char *to);
+/* before an rmdir that found only hidden entries left */
+void layer_qos_rmdir_cleanup(struct layer_mount *lm, const char *dir);
+
+/* On shared mounts the record directories, and the sidecars of
+ * layer_qos.c, are the daemon's own. */
 static inline bool reserved(const struct layer_mount *lm, const char *path)
 {
-	return lm->lower.shared && path && glock_reserved(path);
+	return lm->lower.shared && path &&
+	       (glock_reserved(path) || layer_qos_reserved(path));
 }
 
 static inline bool image_xattr(const char *name)

@@ -16,6 +16,7 @@
 
 #include "vfsd/fuse_internal.h"
 #include "vfsd/inode.h"
+#include "vfsd/qos.h"
 
 void fo_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
@@ -408,6 +409,8 @@ static void fo_remove(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (!path)
 		return fo_reply_err(req, ret);
 	ret = dir ? router_rmdir(path) : router_unlink(path);
+	if (ret == 0)
+		qos_path_gone(path);
 	free(path);
 	if (ret == 0)
 		inode_unlink(parent, name);
@@ -441,6 +444,12 @@ void fo_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		ret = -EINVAL;
 	else
 		ret = router_rename(from, to, flags);
+	if (ret == 0) {
+		/* the limits stored with the files moved with them: read
+		 * again at their next open */
+		qos_path_gone(from);
+		qos_path_gone(to);
+	}
 	free(from);
 	free(to);
 	if (ret == 0)

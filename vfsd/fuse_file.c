@@ -210,6 +210,9 @@ void fo_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	 * of ours.  So the file is always new: nothing to truncate, no
 	 * privileges to drop, no lock to fence.
 	 */
+	/* a new file has no stored limits, whatever an old one under the
+	 * name had */
+	qos_path_gone(path);
 	ret = router_create(path, fo_backend_flags(fi->flags) | O_EXCL, mode,
 			    &cred, &rf, &st);
 	if (ret == -EEXIST && !(fi->flags & O_EXCL))

@@ -188,6 +188,22 @@ int qos_clear(const char *path)
 	return ret;
 }
 
+void qos_path_gone(const char *path)
+{
+	size_t idx;
+	struct qos_rule *r;
+
+	if (!atomic_load(&qos_live))
+		return;
+	pthread_mutex_lock(&qos_lock);
+	r = rule_find(path, &idx);
+	if (r && r->origin == QOS_ORIGIN_XATTR) {
+		rule_remove(idx);
+		changed();
+	}
+	pthread_mutex_unlock(&qos_lock);
+}
+
 int qos_origin_of(const char *path, enum qos_origin *origin)
 {
 	struct qos_rule *r;

@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "guestfs/layer.h"
 #include "lib/error.h"
 #include "lib/options.h"
 #include "lib/throttle.h"
@@ -39,7 +40,7 @@ enum qos_origin {
 
 /* The prefix of the settings among mount options and xattr names. */
 #define QOS_OPT_PREFIX   "qos."
-#define QOS_XATTR_PREFIX "user.vfsd.qos."
+#define QOS_XATTR_PREFIX IMAGE_QOS_XATTR_PREFIX
 
 struct qos_file;
 
@@ -54,6 +55,11 @@ int qos_set(const char *path, const char *const *names, const uint64_t *values,
 
 /* Remove the rule on exactly `path`: 0, or -ENOENT when it has none. */
 int qos_clear(const char *path);
+
+/* The file or directory at `path` went (unlinked, renamed away or over):
+ * a rule its stored attributes made (QOS_ORIGIN_XATTR) goes with it.  A
+ * rule of the config or vfsctl stays: it is on the path. */
+void qos_path_gone(const char *path);
 
 /* The origin of the rule on exactly `path`: 0 and *origin, or -ENOENT. */
 int qos_origin_of(const char *path, enum qos_origin *origin);

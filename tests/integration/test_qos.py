@@ -338,5 +338,101 @@ class Qos(harness.TestCase):
             self.assertIn(msg, r.stderr)
 
 
+class AcrossHostsBase:
+    """Two daemons ("hosts") on one NFS export or SFTP directory, whose
+    backend keeps no extended attributes: a limit set on an image through
+    one is stored beside it on the storage and applies on the other; the
+    store follows renames and removals made through vfsd and hides its
+    files."""
+
+    def vfsd_env(self):
+        return None
+
+    def start_host(self, name):
+        cfg = "[mount /s]\nurl = %s\n" % self.backend_url()
+        v = Vfsd(config_text=cfg, args=["--host-id", name], env=self.vfsd_env()).start()
+        self.addCleanup(v.stop)
+        return v
+
+    def test_limit_follows_the_image(self):
+        a, b = self.start_host("qa"), self.start_host("qb")
+        d = "vm%d" % os.getpid()
+        os.mkdir(a.path("s", d))
+        img = a.path("s", d, "disk.img")
+        make_file(img, MiB)
+        os.setxattr(img, "user.vfsd.qos.bps", b"%d" % (2 * MiB))
+        vfsctl(a, "qos", "set", img, "iops_wr=100")
+        # the other host reads it, and applies it at its open
+        img_b = b.path("s", d, "disk.img")
+        self.assertEqual(os.getxattr(img_b, "user.vfsd.qos.bps"), b"%d" % (2 * MiB))
+        self.assertEqual(sorted(n for n in os.listxattr(img_b) if "qos" in n),
+                         ["user.vfsd.qos.bps", "user.vfsd.qos.iops_wr"])
+        with open(img_b, "rb") as f:
+            f.read(1)
+        shown = json.loads(vfsctl(b, "--json", "qos", "show", img_b).stdout)
+        self.assertEqual(shown[0]["limits"], {"bps": 2 * MiB, "iops_wr": 100})
+        self.assertEqual(shown[0]["origin"], "xattr")
+        # rate on the other host: 2 MiB/s over 3 s
+        done, took = pump(img_b, "read", 256 << 10, 3.0, flags=os.O_DIRECT)
+        self.assertLess(done / took, 2.4 * MiB)
+        # hidden, and refused
+        self.assertNotIn(".vfsd-qos", os.listdir(a.path("s", d)))
+        with self.assertRaises(OSError) as cm:
+            os.stat(a.path("s", d, ".vfsd-qos"))
+        self.assertEqual(cm.exception.errno, errno.EPERM)
+        # a rename through vfsd takes the limit along, an unlink removes it
+        os.rename(img, a.path("s", d, "moved.img"))
+        self.assertEqual(os.getxattr(b.path("s", d, "moved.img"), "user.vfsd.qos.bps"),
+                         b"%d" % (2 * MiB))
+        make_file(img, 0)
+        self.assertEqual([n for n in os.listxattr(img) if "qos" in n], [])
+        os.unlink(a.path("s", d, "moved.img"))
+        make_file(a.path("s", d, "moved.img"), 0)
+        self.assertEqual([n for n in os.listxattr(b.path("s", d, "moved.img"))
+                          if "qos" in n], [])
+        # removing the last one leaves nothing that keeps rmdir from going
+        os.setxattr(img, "user.vfsd.qos.bps", b"1000")
+        os.removexattr(img, "user.vfsd.qos.bps")
+        os.setxattr(img, "user.vfsd.qos.iops", b"1000")
+        os.unlink(img)
+        os.unlink(a.path("s", d, "moved.img"))
+        os.rmdir(a.path("s", d))
+        self.assertFalse(os.path.exists(b.path("s", d)))
+
+
+class Nfs3AcrossHosts(AcrossHostsBase, harness.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        from ganesha import Ganesha
+        cls.ganesha = Ganesha().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.ganesha.stop()
+
+    def backend_url(self):
+        return self.ganesha.url(version=3, cache_ttl=0)
+
+
+class SftpAcrossHosts(AcrossHostsBase, harness.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        from sshd import Sshd
+        cls.sshd = Sshd().start()
+        cls.remote = tmpdir()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sshd.stop()
+
+    def vfsd_env(self):
+        env = dict(os.environ, HOME=self.sshd.dir)
+        env.pop("SSH_AUTH_SOCK", None)
+        return env
+
+    def backend_url(self):
+        return self.sshd.url(self.remote, cache_ttl=0)
+
+
 if __name__ == "__main__":
     harness.main()

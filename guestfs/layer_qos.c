@@ -1,0 +1,461 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * layer_qos.c - the store's own extended attributes where the backend
+ * keeps none: a VM's I/O limits (user.vfsd.qos.*, vfsd/qos.h) must follow
+ * its image to every host that serves it, and NFS (v3, and v4 through
+ * libnfs) and SFTP have no extended attributes.  On shared mounts without
+ * them the layer keeps those attributes of a file `DIR/NAME` in a small
+ * text file `DIR/.vfsd-qos/NAME` on the storage, one "name=value" line
+ * each, which it hides from listings and refuses to every call as it does
+ * the lock records (layer_internal.h, reserved()).
+ *
+ * A sidecar is replaced whole (written under a temporary name, then
+ * renamed over), so another host reads the old set or the new one.  An
+ * unlink or rename of the file through the layer takes its sidecar along;
+ * changes made beside vfsd leave it behind, where it describes a name
+ * that may come back.  Two hosts changing one file's limits at the same
+ * moment: the last rename wins, as with two setfattr on one file.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/xattr.h>
+
+#include "guestfs/layer.h"
+#include "guestfs/layer_internal.h"
+#include "guestfs/lock.h"
+#include "lib/clock.h"
+#include "guestfs/lower.h"
+
+#define SIDECAR_MAX 4096
+
+bool layer_qos_sidecar(const struct layer_mount *lm)
+{
+	return lm->lower.shared && !lm->lops->setxattr;
+}
+
+bool layer_qos_name(const char *name)
+{
+	return strncmp(name, IMAGE_QOS_XATTR_PREFIX,
+		       strlen(IMAGE_QOS_XATTR_PREFIX)) == 0;
+}
+
+bool layer_qos_reserved(const char *path)
+{
+	const size_t len = sizeof(LAYER_QOS_DIR) - 1;
+
+	for (const char *p = strstr(path, LAYER_QOS_DIR); p;
+	     p = strstr(p + 1, LAYER_QOS_DIR))
+		if (p > path && p[-1] == '/' && (p[len] == '/' || !p[len]))
+			return true;
+	return false;
+}
+
+/* "DIR/.vfsd-qos" and "DIR/.vfsd-qos/NAME" of `path` (new strings), or
+ * -EOPNOTSUPP for the root, -ENOMEM. */
+static int sidecar_paths(const char *path, char **dir, char **file)
+{
+	const char *slash = strrchr(path, '/');
+	int dlen;
+
+	if (!slash || !slash[1])
+		return -EOPNOTSUPP;
+	dlen = (int)(slash - path);
+	*dir = NULL;
+	*file = NULL;
+	if (asprintf(dir, "%.*s/%s", dlen, path, LAYER_QOS_DIR) < 0)
+		*dir = NULL;
+	if (*dir && asprintf(file, "%s/%s", *dir, slash + 1) < 0)
+		*file = NULL;
+	if (!*dir || !*file) {
+		free(*dir);
+		free(*file);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+#define NONE_SLOTS                                                             \
+	(sizeof(((struct layer_mount *)0)->qos_none) /                         \
+	 sizeof(struct layer_qos_none))
+
+/* Whether `dir` (a sidecar directory) was seen missing lately. */
+static bool none_known(struct layer_mount *lm, const char *dir)
+{
+	int64_t now = vfs_mono_ns();
+	bool known = false;
+
+	pthread_mutex_lock(&lm->qos_lock);
+	for (size_t i = 0; i < NONE_SLOTS && !known; i++)
+		known = lm->qos_none[i].dir && lm->qos_none[i].until > now &&
+			strcmp(lm->qos_none[i].dir, dir) == 0;
+	pthread_mutex_unlock(&lm->qos_lock);
+	return known;
+}
+
+/* Note `dir` missing (true) or forget it (false); qos_lock held. */
+static void none_note(struct layer_mount *lm, const char *dir, bool missing)
+{
+	/* another host's first sidecar there shows within this, or the
+	 * attribute cache's time when longer */
+	double ttl = lm->base.attr_timeout > 1.0 ? lm->base.attr_timeout : 1.0;
+	struct layer_qos_none *e;
+
+	for (size_t i = 0; i < NONE_SLOTS; i++)
+		if (lm->qos_none[i].dir &&
+		    strcmp(lm->qos_none[i].dir, dir) == 0) {
+			free(lm->qos_none[i].dir);
+			lm->qos_none[i].dir = NULL;
+		}
+	if (!missing)
+		return;
+	e = &lm->qos_none[lm->qos_none_next++ % NONE_SLOTS];
+	free(e->dir);
+	e->dir = strdup(dir);
+	e->until = vfs_mono_ns() + (int64_t)(ttl * 1e9);
+}
+
+/* The sidecar's text into buf (NUL-terminated); 0 when there is none. */
+static ssize_t sidecar_read(struct layer_mount *lm, const char *dir,
+			    const char *file, char *buf, size_t size)
+{
+	struct vfs_file *f;
+	struct stat st;
+	ssize_t n;
+	int ret;
+
+	if (none_known(lm, dir))
+		return 0;
+	ret = lower_getattr(&lm->lower, dir, &st);
+	if (ret == -ENOENT) {
+		pthread_mutex_lock(&lm->qos_lock);
+		none_note(lm, dir, true);
+		pthread_mutex_unlock(&lm->qos_lock);
+		return 0;
+	}
+	if (ret < 0)
+		return ret;
+	ret = lower_open(&lm->lower, file, O_RDONLY, &f);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret < 0)
+		return ret;
+	n = lower_read(&lm->lower, f, buf, size - 1, 0);
+	lower_release(&lm->lower, f);
+	if (n < 0)
+		return n;
+	buf[n] = '\0';
+	return n;
+}
+
+static int sidecar_write(struct layer_mount *lm, const char *dir,
+			 const char *file, const char *text)
+{
+	struct vfs_file *f;
+	char *tmp;
+	size_t len = strlen(text);
+	ssize_t n;
+	int ret;
+
+	if (!len) {
+		ret = lower_unlink(&lm->lower, file);
+		return ret == -ENOENT ? 0 : ret;
+	}
+	if (asprintf(&tmp, "%s.tmp~~", file) < 0)
+		return -ENOMEM;
+	ret = lower_create(&lm->lower, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644,
+			   &f);
+	if (ret == -ENOENT) {
+		ret = lower_mkdir(&lm->lower, dir, 0755);
+		if (ret == 0 || ret == -EEXIST)
+			ret = lower_create(&lm->lower, tmp,
+					   O_WRONLY | O_CREAT | O_TRUNC, 0644,
+					   &f);
+	}
+	if (ret < 0) {
+		free(tmp);
+		return ret;
+	}
+	atomic_store(&f->write_through, true);
+	n = lower_write(&lm->lower, f, text, len, 0);
+	ret = n < 0 ? (int)n : (size_t)n != len ? -EIO : 0;
+	if (ret == 0)
+		ret = lower_flush(&lm->lower, f);
+	lower_release(&lm->lower, f);
+	if (ret == 0)
+		ret = lower_rename(&lm->lower, tmp, file);
+	if (ret < 0)
+		lower_unlink(&lm->lower, tmp);
+	free(tmp);
+	return ret;
+}
+
+/* The value of line `name` in text, or NULL; *len its length. */
+static const char *find_line(const char *text, const char *name, size_t *len)
+{
+	size_t nlen = strlen(name);
+
+	for (const char *p = text; *p;) {
+		const char *end = strchr(p, '\n');
+
+		if (!end)
+			end = p + strlen(p);
+		if ((size_t)(end - p) > nlen && strncmp(p, name, nlen) == 0 &&
+		    p[nlen] == '=') {
+			*len = (size_t)(end - p) - nlen - 1;
+			return p + nlen + 1;
+		}
+		p = *end ? end + 1 : end;
+	}
+	return NULL;
+}
+
+static int file_exists(struct layer_mount *lm, const char *path)
+{
+	struct stat st;
+
+	return lower_getattr(&lm->lower, path, &st);
+}
+
+ssize_t layer_qos_get(struct layer_mount *lm, const char *path,
+		      const char *name, void *buf, size_t size)
+{
+	char *dir, *file, text[SIDECAR_MAX];
+	const char *v;
+	size_t len;
+	ssize_t n;
+	int ret = sidecar_paths(path, &dir, &file);
+
+	if (ret < 0)
+		return ret == -EOPNOTSUPP ? -ENODATA : ret;
+	ret = file_exists(lm, path);
+	n = ret < 0 ? ret : sidecar_read(lm, dir, file, text, sizeof(text));
+	free(dir);
+	free(file);
+	if (n < 0)
+		return n;
+	text[n] = '\0';
+	v = find_line(text, name, &len);
+	if (!v)
+		return -ENODATA;
+	if (size && len > size)
+		return -ERANGE;
+	if (size)
+		memcpy(buf, v, len);
+	return (ssize_t)len;
+}
+
+ssize_t layer_qos_list(struct layer_mount *lm, const char *path, char *buf,
+		       size_t size)
+{
+	char *dir, *file, text[SIDECAR_MAX];
+	size_t out = 0;
+	ssize_t n;
+	int ret = sidecar_paths(path, &dir, &file);
+
+	if (ret < 0)
+		return ret == -EOPNOTSUPP ? 0 : ret;
+	ret = file_exists(lm, path);
+	n = ret < 0 ? ret : sidecar_read(lm, dir, file, text, sizeof(text));
+	free(dir);
+	free(file);
+	if (n < 0)
+		return n;
+	text[n] = '\0';
+	for (char *p = text; *p;) {
+		char *end = strchr(p, '\n'), *eq;
+		size_t len;
+
+		if (end)
+			*end = '\0';
+		eq = strchr(p, '=');
+		if (eq && layer_qos_name(p)) {
+			len = (size_t)(eq - p);
+			if (size && out + len + 1 > size)
+				return -ERANGE;
+			if (size) {
+				memcpy(buf + out, p, len);
+				buf[out + len] = '\0';
+			}
+			out += len + 1;
+		}
+		p = end ? end + 1 : p + strlen(p);
+	}
+	return (ssize_t)out;
+}
+
+int layer_qos_set(struct layer_mount *lm, const char *path, const char *name,
+		  const void *value, size_t size, int flags)
+{
+	char *dir, *file, text[SIDECAR_MAX], out[SIDECAR_MAX];
+	size_t used = 0, len;
+	bool found = false;
+	ssize_t n;
+	int ret;
+
+	if (value && (size == 0 || size > 64 || memchr(value, '\n', size) ||
+		      memchr(value, '\0', size)))
+		return -EINVAL;
+	if (strlen(name) > 64)
+		return -ERANGE;
+	ret = sidecar_paths(path, &dir, &file);
+	if (ret < 0)
+		return ret;
+	ret = file_exists(lm, path);
+	/* read before the lock (it takes it for its cache); a change
+	 * between read and write is another host's race, as with xattrs */
+	n = ret < 0 ? ret : sidecar_read(lm, dir, file, text, sizeof(text));
+	pthread_mutex_lock(&lm->qos_lock);
+	if (n < 0) {
+		ret = (int)n;
+		goto out;
+	}
+	text[n] = '\0';
+	for (char *p = text; *p;) {
+		char *end = strchr(p, '\n');
+
+		if (end)
+			*end = '\0';
+		len = strlen(p);
+		if (find_line(p, name, &(size_t){0})) {
+			found = true;
+			if (value) {
+				used += (size_t)snprintf(
+					out + used, sizeof(out) - used,
+					"%s=%.*s\n", name, (int)size,
+					(const char *)value);
+			}
+		} else if (len && used + len + 2 < sizeof(out)) {
+			used += (size_t)snprintf(out + used, sizeof(out) - used,
+						 "%s\n", p);
+		}
+		p = end ? end + 1 : p + len;
+	}
+	if ((flags & XATTR_CREATE) && found) {
+		ret = -EEXIST;
+		goto out;
+	}
+	if (((flags & XATTR_REPLACE) || !value) && !found) {
+		ret = -ENODATA;
+		goto out;
+	}
+	if (value && !found)
+		used += (size_t)snprintf(out + used, sizeof(out) - used,
+					 "%s=%.*s\n", name, (int)size,
+					 (const char *)value);
+	if (used >= sizeof(out) - 1) {
+		ret = -ENOSPC;
+		goto out;
+	}
+	out[used] = '\0';
+	ret = sidecar_write(lm, dir, file, out);
+	none_note(lm, dir, false);
+out:
+	pthread_mutex_unlock(&lm->qos_lock);
+	free(dir);
+	free(file);
+	return ret;
+}
+
+void layer_qos_moved(struct layer_mount *lm, const char *from, const char *to)
+{
+	char *fdir, *ffile, *tdir = NULL, *tfile = NULL;
+	int ret;
+
+	if (sidecar_paths(from, &fdir, &ffile) < 0)
+		return;
+	if (!to) {
+		lower_unlink(&lm->lower, ffile);
+	} else if (sidecar_paths(to, &tdir, &tfile) == 0) {
+		ret = lower_rename(&lm->lower, ffile, tfile);
+		if (ret == -ENOENT &&
+		    lower_getattr(&lm->lower, ffile, &(struct stat){0}) == 0) {
+			/* the target directory has no sidecars yet */
+			lower_mkdir(&lm->lower, tdir, 0755);
+			lower_rename(&lm->lower, ffile, tfile);
+		} else if (ret == -ENOENT) {
+			/* none to move: none may stay at the new name */
+			lower_unlink(&lm->lower, tfile);
+		}
+		free(tdir);
+		free(tfile);
+	}
+	free(fdir);
+	free(ffile);
+}
+
+struct qos_names {
+	char **v;
+	size_t n;
+	bool other; /* a name that is no hidden one */
+	bool oom;
+};
+
+static int qos_collect(void *ctx, const char *name, const struct stat *st,
+		       unsigned flags, off_t next)
+{
+	struct qos_names *d = ctx;
+	char **grown;
+
+	(void)st;
+	(void)flags;
+	(void)next;
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return 0;
+	grown = realloc(d->v, (d->n + 1) * sizeof(*grown));
+	if (!grown || !(grown[d->n] = strdup(name))) {
+		if (grown)
+			d->v = grown;
+		d->oom = true;
+		return 0;
+	}
+	d->v = grown;
+	d->n++;
+	return 0;
+}
+
+static void names_free(struct qos_names *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free(d->v[i]);
+	free(d->v);
+	*d = (struct qos_names){0};
+}
+
+void layer_qos_rmdir_cleanup(struct layer_mount *lm, const char *dir)
+{
+	struct qos_names top = {0}, files = {0};
+	bool has = false, other = false;
+	char *sc;
+
+	if (!layer_qos_sidecar(lm))
+		return;
+	lower_list(&lm->lower, dir, qos_collect, &top);
+	for (size_t i = 0; i < top.n; i++) {
+		if (strcmp(top.v[i], LAYER_QOS_DIR) == 0)
+			has = true;
+		else if (strcmp(top.v[i], GLOCK_DIR) != 0)
+			other = true;
+	}
+	names_free(&top);
+	/* the sidecars of files still there stay with them */
+	if (!has || other)
+		return;
+	if (asprintf(&sc, "%s/%s", strcmp(dir, "/") ? dir : "", LAYER_QOS_DIR) <
+	    0)
+		return;
+	lower_list(&lm->lower, sc, qos_collect, &files);
+	for (size_t i = 0; i < files.n; i++) {
+		char *f;
+
+		if (asprintf(&f, "%s/%s", sc, files.v[i]) >= 0) {
+			lower_unlink(&lm->lower, f);
+			free(f);
+		}
+	}
+	names_free(&files);
+	lower_rmdir(&lm->lower, sc);
+	free(sc);
+}
