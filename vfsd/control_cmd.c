@@ -524,6 +524,17 @@ int ctl_dispatch(const struct vfsd_status *st, FILE *out, bool json,
 	if (strcmp(cmd, "qos") == 0)
 		return cmd_qos(st->mountpoint, out, json, argv + 1, argc - 1,
 			       err);
+	if (strcmp(cmd, "files") == 0 && argc <= 2) {
+		char path[4096];
+		int ret = 0;
+
+		if (argc == 2)
+			ret = host_to_vfsd(st->mountpoint, argv[1], path,
+					   sizeof(path), err);
+		if (ret == 0)
+			report_files(out, argc == 2 ? path : NULL, json);
+		return ret;
+	}
 	if (strcmp(cmd, "reload") == 0 && argc == 1) {
 		int ret = ctl_reload(st, out, err);
 
@@ -534,6 +545,6 @@ int ctl_dispatch(const struct vfsd_status *st, FILE *out, bool json,
 	return vfs_error_set(err, EINVAL,
 			     "unknown command '%s' (status, mounts, mount add, "
 			     "mount remove, stats, reload, image list, image "
-			     "info, image clone, fault, qos)",
+			     "info, image clone, fault, qos, files)",
 			     cmd);
 }

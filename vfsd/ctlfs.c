@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "vfsd/ctlfs.h"
+#include "vfsd/qos.h"
 #include "vfsd/report.h"
 
 struct ctlfs_mount {
@@ -32,7 +33,8 @@ struct vfs_dir {
 };
 
 static const char *const ctlfs_names[] = {
-	"status", "status.json", "mounts", "mounts.json", "stats", "stats.json",
+	"status",     "status.json", "mounts",     "mounts.json", "stats",
+	"stats.json", "files",       "files.json", "qos",         "qos.json",
 };
 #define CTLFS_NFILES (sizeof(ctlfs_names) / sizeof(ctlfs_names[0]))
 
@@ -60,8 +62,14 @@ static char *ctlfs_render(struct ctlfs_mount *cm, int i, size_t *len)
 	case 1:
 		report_mounts(f, json);
 		break;
-	default:
+	case 2:
 		report_stats(f, NULL, json, NULL);
+		break;
+	case 3:
+		report_files(f, NULL, json);
+		break;
+	default:
+		qos_report(f, NULL, json);
 		break;
 	}
 	if (fclose(f) != 0) {

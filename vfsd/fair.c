@@ -165,3 +165,18 @@ void fair_exit(struct fair_sched *s, struct fair_flow *f, uint64_t bytes)
 	dispatch(s);
 	pthread_mutex_unlock(&s->lock);
 }
+
+void fair_snapshot(struct fair_sched *s, struct fair_view *v)
+{
+	pthread_mutex_lock(&s->lock);
+	*v = (struct fair_view){
+		.on = s->on,
+		.max_reqs = s->max_reqs,
+		.reqs = s->reqs,
+		.max_bytes = s->max_bytes,
+		.bytes = s->bytes,
+		.waited = s->waited,
+		.waited_ms = s->waited_ns / 1000000,
+	};
+	pthread_mutex_unlock(&s->lock);
+}

@@ -59,6 +59,15 @@ struct fair_flow {
 /* bytes a flow of weight 100 may send per round while others wait */
 #define FAIR_QUANTUM (128u << 10)
 
+/* What `vfsctl stats` shows of a mount's scheduler. */
+struct fair_view {
+	bool on;
+	unsigned max_reqs, reqs;
+	uint64_t max_bytes, bytes;
+	uint64_t waited, waited_ms;
+};
+void fair_snapshot(struct fair_sched *s, struct fair_view *v);
+
 void fair_init(struct fair_sched *s, unsigned max_reqs, uint64_t max_bytes,
 	       bool on);
 void fair_destroy(struct fair_sched *s);

@@ -31,8 +31,9 @@ struct qos_rule {
 	char *path; /* owned, normalised */
 	enum qos_origin origin;
 	struct throttle t;
-	bool dead;     /* removed from the table; freed with its last file */
-	unsigned refs; /* files bound to it */
+	bool dead;      /* removed from the table; freed with its last file */
+	unsigned refs;  /* files bound to it, and requests waiting on it */
+	unsigned files; /* files bound to it */
 	/* counters */
 	uint64_t bytes[2], ops[2]; /* [write] */
 	int64_t throttled_ns;      /* summed over the requests that waited */
@@ -337,9 +338,11 @@ static void bind(struct qos_file *qf)
 {
 	unsigned n = 0;
 
-	for (unsigned i = 0; i < qf->n; i++)
+	for (unsigned i = 0; i < qf->n; i++) {
+		qf->rules[i]->files--;
 		if (!--qf->rules[i]->refs && qf->rules[i]->dead)
 			rule_free(qf->rules[i]);
+	}
 	size_t deepest = 0;
 	unsigned weight = 0;
 	bool limited = false;
@@ -351,6 +354,7 @@ static void bind(struct qos_file *qf)
 		if (!vfs_path_under(qf->path, rules[i]->path, len))
 			continue;
 		rules[i]->refs++;
+		rules[i]->files++;
 		qf->rules[n++] = rules[i];
 		limited |= throttle_limits(c);
 		if (c->weight && len >= deepest) {
@@ -385,9 +389,11 @@ void qos_file_free(struct qos_file *qf)
 	if (!qf)
 		return;
 	pthread_mutex_lock(&qos_lock);
-	for (unsigned i = 0; i < qf->n; i++)
+	for (unsigned i = 0; i < qf->n; i++) {
+		qf->rules[i]->files--;
 		if (!--qf->rules[i]->refs && qf->rules[i]->dead)
 			rule_free(qf->rules[i]);
+	}
 	pthread_mutex_unlock(&qos_lock);
 	free(qf->path);
 	free(qf);
@@ -561,7 +567,7 @@ void qos_report(FILE *out, const char *path, bool json)
 				(unsigned long long)rb, (unsigned long long)ro,
 				(unsigned long long)r->throttled,
 				(long long)(r->throttled_ns / 1000000),
-				r->waiting, r->refs);
+				r->waiting, r->files);
 		} else {
 			fprintf(out, "%s (%s)\n  limits:", r->path,
 				origin_name(r->origin));
@@ -580,7 +586,7 @@ void qos_report(FILE *out, const char *path, bool json)
 				"ops, written %llu B in %llu ops; throttled "
 				"%llu requests for %lld ms\n",
 				(unsigned long long)rb, (unsigned long long)ro,
-				r->waiting, r->refs,
+				r->waiting, r->files,
 				(unsigned long long)r->bytes[0],
 				(unsigned long long)r->ops[0],
 				(unsigned long long)r->bytes[1],

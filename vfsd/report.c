@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lib/json.h"
+#include "lib/path.h"
 #include "vfsd/passthrough.h"
 #include "vfsd/report.h"
 #include "vfsd/router.h"
@@ -170,11 +171,20 @@ static void stats_json(FILE *out, const struct router_view *v)
 	}
 	fprintf(out,
 		"},\"latency_us\":{\"p50\":%llu,\"p99\":%llu},\"reconnects\":%"
-		"lu,\"in_flight\":%lld}",
+		"lu,\"in_flight\":%lld",
 		(unsigned long long)stats_percentile(s, 0.50),
 		(unsigned long long)stats_percentile(s, 0.99), v->reconnects,
 		(long long)atomic_load_explicit(&s->inflight,
 						memory_order_relaxed));
+	fprintf(out,
+		",\"fair\":{\"on\":%s,\"capacity_requests\":%u,"
+		"\"capacity_bytes\":%llu,\"requests\":%u,\"bytes\":%llu,"
+		"\"waited\":%llu,\"waited_ms\":%llu}}",
+		v->fair.on ? "true" : "false", v->fair.max_reqs,
+		(unsigned long long)v->fair.max_bytes, v->fair.reqs,
+		(unsigned long long)v->fair.bytes,
+		(unsigned long long)v->fair.waited,
+		(unsigned long long)v->fair.waited_ms);
 }
 
 static void stats_text(FILE *out, const struct router_view *v)
@@ -218,6 +228,13 @@ static void stats_text(FILE *out, const struct router_view *v)
 		(unsigned long long)stats_percentile(s, 0.99), v->reconnects,
 		(long long)atomic_load_explicit(&s->inflight,
 						memory_order_relaxed));
+	if (v->fair.on)
+		fprintf(out,
+			"  fair share: %u requests, %llu bytes in flight now; "
+			"%llu requests waited their turn, %llu ms in all\n",
+			v->fair.reqs, (unsigned long long)v->fair.bytes,
+			(unsigned long long)v->fair.waited,
+			(unsigned long long)v->fair.waited_ms);
 }
 
 static void stats_one(void *p, const struct router_view *v)
@@ -264,4 +281,57 @@ int report_stats(FILE *out, const char *prefix, bool json,
 	fwrite(buf, 1, len, out);
 	free(buf);
 	return 0;
+}
+
+struct files_ctx {
+	FILE *out;
+	bool json;
+	const char *prefix;
+	unsigned n;
+};
+
+static void files_one(void *p, const struct router_file_view *v)
+{
+	struct files_ctx *c = p;
+
+	if (c->prefix && !vfs_path_under(v->path, c->prefix, strlen(c->prefix)))
+		return;
+	if (c->json) {
+		fputs(c->n ? ",\n {\"path\": " : "\n {\"path\": ", c->out);
+		vfs_json_str(c->out, v->path);
+		fputs(", \"mount\": ", c->out);
+		vfs_json_str(c->out, v->mount);
+		fprintf(c->out,
+			", \"read_bytes\": %llu, \"write_bytes\": %llu, "
+			"\"read_ops\": %llu, \"write_ops\": %llu, "
+			"\"held_ms\": %llu, \"waiting\": %u, \"limited\": %s}",
+			(unsigned long long)v->read_bytes,
+			(unsigned long long)v->write_bytes,
+			(unsigned long long)v->read_ops,
+			(unsigned long long)v->write_ops,
+			(unsigned long long)(v->held_ns / 1000000), v->waiting,
+			v->limited ? "true" : "false");
+	} else {
+		fprintf(c->out,
+			"%s\n  read %llu B in %llu ops, written %llu B in %llu "
+			"ops; held back %llu ms, waiting %u%s\n",
+			v->path, (unsigned long long)v->read_bytes,
+			(unsigned long long)v->read_ops,
+			(unsigned long long)v->write_bytes,
+			(unsigned long long)v->write_ops,
+			(unsigned long long)(v->held_ns / 1000000), v->waiting,
+			v->limited ? "; limited" : "");
+	}
+	c->n++;
+}
+
+void report_files(FILE *out, const char *prefix, bool json)
+{
+	struct files_ctx c = {out, json, prefix, 0};
+
+	if (json)
+		fputc('[', out);
+	router_foreach_file(files_one, &c);
+	if (json)
+		fputs(c.n ? "\n]\n" : "]\n", out);
 }

@@ -30,4 +30,8 @@ void report_mounts(FILE *out, bool json);
 int report_stats(FILE *out, const char *prefix, bool json,
 		 struct vfs_error *err);
 
+/* The open files (those under `prefix`, or all) with their I/O through
+ * vfsd, time held back and requests waiting: `vfsctl files` and `top`. */
+void report_files(FILE *out, const char *prefix, bool json);
+
 #endif /* VFSD_REPORT_H */

@@ -25,6 +25,7 @@
 #include "backends/backend.h"
 #include "lib/error.h"
 #include "lib/options.h"
+#include "vfsd/fair.h"
 #include "vfsd/stats.h"
 
 /* Where a mount came from: reload only touches the config file's. */
@@ -47,12 +48,17 @@ struct router_view {
 	bool hidden;      /* not listed in its parent directory */
 	enum router_origin origin;
 	const struct vfs_backend_ops *ops; /* its table */
-	uint32_t caps;                     /* VFS_CAP_* of its instance */
+	/* the backend's own, beneath the layers (the image store's keeps
+	 * some attributes of its own on every mount: "xattr" is the
+	 * backend's) */
+	const struct vfs_backend_ops *backend_ops;
+	uint32_t caps; /* VFS_CAP_* of its instance */
 	uint64_t open_files;
 	unsigned long reconnects;
 	struct timespec since;       /* CLOCK_REALTIME of the mount */
 	const struct vfs_opts *opts; /* config options as given */
 	const struct mount_stats *stats;
+	struct fair_view fair; /* fair sharing of its backend (fair.h) */
 };
 
 /*
@@ -286,5 +292,24 @@ void router_zerocopy_end(struct router_zerocopy *zc, ssize_t ret);
  */
 int router_file_passthrough_fd(struct router_file *f);
 void router_release(struct router_file *f);
+
+/*
+ * Open files and what their reads and writes through vfsd did (FUSE
+ * passthrough I/O is the kernel's and not counted), for `vfsctl files`,
+ * `vfsctl top` and /.vfsd/files: fn is called once per open file under
+ * the registry's lock, so it must not call back into the router.  One
+ * open counts once however many descriptors share it.
+ */
+struct router_file_view {
+	const char *path;  /* the vfsd path it was opened under */
+	const char *mount; /* its mount's prefix */
+	uint64_t read_bytes, write_bytes, read_ops, write_ops;
+	uint64_t held_ns; /* waited for its limits and its share of a busy
+			   * mount, in all */
+	unsigned waiting; /* requests held back now */
+	bool limited;     /* a limit applies to it */
+};
+typedef void (*router_file_fn)(void *ctx, const struct router_file_view *v);
+void router_foreach_file(router_file_fn fn, void *ctx);
 
 #endif /* VFSD_ROUTER_H */

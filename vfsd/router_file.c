@@ -6,12 +6,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "vfsd/router_internal.h"
 
@@ -25,12 +27,96 @@ bool router_file_uncached(const struct router_file *f)
 	return f->vf->uncached;
 }
 
+/* The open files, for router_foreach_file (a list: an open or a close
+ * touches two pointers, a report walks them all). */
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct router_file *reg_head;
+
+static void reg_add(struct router_file *f)
+{
+	pthread_mutex_lock(&reg_lock);
+	f->reg_prev = NULL;
+	f->reg_next = reg_head;
+	if (reg_head)
+		reg_head->reg_prev = f;
+	reg_head = f;
+	pthread_mutex_unlock(&reg_lock);
+}
+
+static void reg_del(struct router_file *f)
+{
+	pthread_mutex_lock(&reg_lock);
+	if (f->reg_prev)
+		f->reg_prev->reg_next = f->reg_next;
+	else
+		reg_head = f->reg_next;
+	if (f->reg_next)
+		f->reg_next->reg_prev = f->reg_prev;
+	pthread_mutex_unlock(&reg_lock);
+}
+
+void router_foreach_file(router_file_fn fn, void *ctx)
+{
+	pthread_mutex_lock(&reg_lock);
+	for (struct router_file *f = reg_head; f; f = f->reg_next) {
+		struct router_file_view v = {
+			.path = f->path,
+			.mount = f->mount->prefix,
+			.read_bytes = atomic_load(&f->io_bytes[0]),
+			.write_bytes = atomic_load(&f->io_bytes[1]),
+			.read_ops = atomic_load(&f->io_ops[0]),
+			.write_ops = atomic_load(&f->io_ops[1]),
+			.held_ns = atomic_load(&f->held_ns),
+			.waiting = atomic_load(&f->waiting),
+			.limited = qos_file_limited(f->qos),
+		};
+
+		fn(ctx, &v);
+	}
+	pthread_mutex_unlock(&reg_lock);
+}
+
+/*
+ * Before a read or write of f goes to its backend: its limits, then its
+ * share of a busy mount (fair.h) unless `fair` is false; counted for
+ * `vfsctl files`.  Returns whether fair_enter() counted it: io_done()
+ * gets that.
+ */
+static bool io_gate(struct router_file *f, bool write, size_t size, bool fair)
+{
+	int64_t t0 = vfs_mono_ns(), held;
+	bool counted = false;
+
+	atomic_fetch_add(&f->waiting, 1);
+	qos_io(f->qos, write, size);
+	if (fair)
+		counted = fair_enter(&f->mount->fair, &f->flow, size,
+				     qos_file_weight(f->qos));
+	atomic_fetch_sub(&f->waiting, 1);
+	held = vfs_mono_ns() - t0;
+	/* the gate's own cost is no wait worth showing */
+	if (held > 20000)
+		atomic_fetch_add(&f->held_ns, (uint64_t)held);
+	atomic_fetch_add(&f->io_ops[write], 1);
+	return counted;
+}
+
+static void io_done(struct router_file *f, bool counted, bool write,
+		    size_t size, ssize_t ret)
+{
+	if (counted)
+		fair_exit(&f->mount->fair, &f->flow, size);
+	if (ret > 0)
+		atomic_fetch_add(&f->io_bytes[write], (uint64_t)ret);
+}
+
 static int file_new(struct router_mount *m, struct vfs_file *vf,
 		    const char *path, struct router_file **out)
 {
-	struct router_file *f = malloc(sizeof(*f));
+	struct router_file *f = calloc(1, sizeof(*f));
 
-	if (!f) {
+	if (!f || !(f->path = strdup(path))) {
+		free(f);
 		m->ops->release(vf);
 		return -ENOMEM;
 	}
@@ -39,8 +125,8 @@ static int file_new(struct router_mount *m, struct vfs_file *vf,
 	f->vf = vf;
 	f->refs = 1;
 	f->qos = qos_file_new(path);
-	memset(&f->flow, 0, sizeof(f->flow));
 	atomic_fetch_add(&m->open_files, 1);
+	reg_add(f);
 	*out = f;
 	return 0;
 }
@@ -104,11 +190,9 @@ ssize_t router_read(struct router_file *f, void *buf, size_t size, off_t off)
 
 	if (!rt_file_ready(f, ROP_READ, &ret))
 		return ret;
-	qos_io(f->qos, false, size);
-	counted = fair_enter(&m->fair, &f->flow, size, qos_file_weight(f->qos));
+	counted = io_gate(f, false, size, true);
 	n = BCALL(m, ROP_READ, m->ops->read(f->vf, buf, size, off));
-	if (counted)
-		fair_exit(&m->fair, &f->flow, size);
+	io_done(f, counted, false, size, n);
 	return n;
 }
 
@@ -124,7 +208,7 @@ int router_zerocopy_begin(struct router_file *f, bool write, size_t size,
 	 * (backends/local.c: unaligned requests) */
 	if (f->vf->host_fd < 0 || (f->vf->flags & O_DIRECT))
 		return 0;
-	qos_io(f->qos, write, size);
+	io_gate(f, write, size, false);
 	/* what BCALL checks: the file system beneath cannot drop a write it
 	 * was handed, so the last check is before handing it over */
 	if (vfs_call_expired())
@@ -160,6 +244,7 @@ void router_zerocopy_end(struct router_zerocopy *zc, ssize_t ret)
 		}
 	}
 	stats_end(&f->mount->stats, rt_rops[op].stat, &zc->t0, bytes);
+	io_done(f, false, zc->write, zc->size, bytes);
 	router_release(f);
 }
 
@@ -182,11 +267,9 @@ ssize_t router_write(struct router_file *f, const void *buf, size_t size,
 
 	if (!rt_file_ready(f, ROP_WRITE, &ret))
 		return ret;
-	qos_io(f->qos, true, size);
-	counted = fair_enter(&m->fair, &f->flow, size, qos_file_weight(f->qos));
+	counted = io_gate(f, true, size, true);
 	n = BCALL(m, ROP_WRITE, m->ops->write(f->vf, buf, size, off));
-	if (counted)
-		fair_exit(&m->fair, &f->flow, size);
+	io_done(f, counted, true, size, n);
 	return n;
 }
 
@@ -431,7 +514,9 @@ void router_release(struct router_file *f)
 	if (ret < 0)
 		log_debug("release on %s: %s", m->prefix, strerror(-ret));
 	atomic_fetch_sub(&m->open_files, 1);
+	reg_del(f);
 	rt_mount_put(m);
 	qos_file_free(f->qos);
+	free(f->path);
 	free(f);
 }

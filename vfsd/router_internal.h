@@ -98,6 +98,12 @@ struct router_file {
 	struct qos_file *qos;       /* its I/O limits (qos.h), owned; NULL
 				     * when there was no memory for them */
 	struct fair_flow flow;      /* its share of the mount (fair.h) */
+	/* what `vfsctl files` and `top` show (router_foreach_file) */
+	char *path; /* the vfsd path it was opened under, owned */
+	struct router_file *reg_next, *reg_prev; /* the open-file registry */
+	atomic_uint_fast64_t io_bytes[2], io_ops[2]; /* [write] */
+	atomic_uint_fast64_t held_ns; /* waited for limits and its share */
+	atomic_uint waiting;          /* requests held back now */
 };
 
 /*

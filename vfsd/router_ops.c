@@ -95,9 +95,13 @@ size_t router_caps(const struct router_view *v, const char **names, size_t max)
 	size_t n = 0;
 
 	for (size_t i = 0; i < sizeof(cap_names) / sizeof(cap_names[0]); i++) {
+		const struct vfs_backend_ops *ops =
+			cap_names[i].op == ROP_LISTXATTR && v->backend_ops
+				? v->backend_ops
+				: v->ops;
 		bool has = cap_names[i].op == ROP_COUNT
 				   ? (v->caps & cap_names[i].cap) != 0
-				   : rt_ops_has(v->ops, cap_names[i].op);
+				   : rt_ops_has(ops, cap_names[i].op);
 
 		if (has && n < max)
 			names[n++] = cap_names[i].name;

@@ -649,6 +649,7 @@ void router_foreach(router_view_fn fn, void *ctx)
 			.readonly = m->readonly,
 			.passthrough = rt_caps(m) & VFS_CAP_PASSTHROUGH,
 			.ops = m->ops,
+			.backend_ops = rt_bottom(m)->ops,
 			.caps = rt_caps(m),
 			.hidden = m->hidden,
 			.origin = m->origin,
@@ -660,6 +661,7 @@ void router_foreach(router_view_fn fn, void *ctx)
 			.stats = &m->stats,
 		};
 
+		fair_snapshot(&m->fair, &v.fair);
 		fn(ctx, &v);
 	}
 	pthread_rwlock_unlock(&table_lock);

@@ -60,6 +60,10 @@ static void usage(FILE *out)
 	      "those named)\n"
 	      "  qos show [PATH]                      limits, rates, "
 	      "throttled time, queue depth\n"
+	      "  files [PATH]                         open files: I/O through "
+	      "vfsd, time held back\n"
+	      "  top [-n COUNT] [-d SECONDS] [PATH]   the busiest open files, "
+	      "refreshed\n"
 	      "  fault PREFIX add RULE...             inject faults on a "
 	      "fault+ mount (tests only):\n"
 	      "                                       op=OP[,OP..] [path=GLOB] "
@@ -156,8 +160,8 @@ static void progress(uint64_t done, uint64_t total, bool final)
 		fputc('\n', stderr);
 }
 
-static int ctl_request_ex(const char *path, bool json, char **argv, int argc,
-			  void (*tick)(void *ctx), void *ctx,
+static int ctl_request_to(FILE *out, const char *path, bool json, char **argv,
+			  int argc, void (*tick)(void *ctx), void *ctx,
 			  const char *const *quiet)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -251,7 +255,7 @@ static int ctl_request_ex(const char *path, bool json, char **argv, int argc,
 				return 1;
 			}
 		}
-		fwrite(p, 1, m, stdout);
+		fwrite(p, 1, m, out);
 	}
 	close(fd);
 	if (!ok) {
@@ -261,6 +265,13 @@ static int ctl_request_ex(const char *path, bool json, char **argv, int argc,
 		return 2;
 	}
 	return 0;
+}
+
+static int ctl_request_ex(const char *path, bool json, char **argv, int argc,
+			  void (*tick)(void *ctx), void *ctx,
+			  const char *const *quiet)
+{
+	return ctl_request_to(stdout, path, json, argv, argc, tick, ctx, quiet);
 }
 
 /*
@@ -460,6 +471,207 @@ static int image_clone(const char *src, const char *dst, const char *sock)
 	return ret;
 }
 
+/* ---- top ------------------------------------------------------------- */
+
+struct top_row {
+	char path[4096];
+	double v[6]; /* read B, written B, read ops, write ops, held ms,
+		      * waiting */
+	double rate[5];
+	bool seen;
+};
+
+/* A JSON string at *p (after its opening quote) into out, unescaped
+ * enough for a terminal; *p moves past the closing quote. */
+static void top_str(const char **p, char *out, size_t size)
+{
+	size_t n = 0;
+
+	for (; **p && **p != '"'; (*p)++) {
+		char c = **p;
+
+		if (c == '\\' && (*p)[1]) {
+			(*p)++;
+			c = **p == 'n' ? '?' : **p == 'u' ? '?' : **p;
+			if (**p == 'u')
+				for (int i = 0; i < 4 && (*p)[1]; i++)
+					(*p)++;
+		}
+		if (n + 1 < size)
+			out[n++] = (unsigned char)c < ' ' ? '?' : c;
+	}
+	if (**p == '"')
+		(*p)++;
+	out[n] = '\0';
+}
+
+/* The number after "key": in line, or 0. */
+static double top_num(const char *line, const char *key)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\": ", key);
+	p = strstr(line, pat);
+	return p ? strtod(p + strlen(pat), NULL) : 0;
+}
+
+/* Parse `files --json` (one object a line, ours) into rows, summed by
+ * path (several opens of one file are one row).  Returns how many. */
+static size_t top_parse(char *text, struct top_row **rows, size_t *cap)
+{
+	static const char *const keys[6] = {"read_bytes", "write_bytes",
+					    "read_ops",   "write_ops",
+					    "held_ms",    "waiting"};
+	size_t n = 0;
+
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		const char *p = strstr(line, "{\"path\": \"");
+		char path[4096];
+		size_t i;
+
+		if (!p)
+			continue;
+		p += strlen("{\"path\": \"");
+		top_str(&p, path, sizeof(path));
+		for (i = 0; i < n && strcmp((*rows)[i].path, path); i++)
+			;
+		if (i == n) {
+			if (n == *cap) {
+				size_t nc = *cap ? 2 * *cap : 64;
+				struct top_row *g =
+					realloc(*rows, nc * sizeof(*g));
+
+				if (!g)
+					break;
+				*rows = g;
+				*cap = nc;
+			}
+			memset(&(*rows)[n], 0, sizeof(**rows));
+			snprintf((*rows)[n].path, sizeof((*rows)[n].path), "%s",
+				 path);
+			n++;
+		}
+		for (int k = 0; k < 6; k++)
+			(*rows)[i].v[k] += top_num(p, keys[k]);
+	}
+	return n;
+}
+
+static int top_cmp(const void *a, const void *b)
+{
+	const struct top_row *x = a, *y = b;
+	double bx = x->rate[0] + x->rate[1], by = y->rate[0] + y->rate[1];
+
+	if (bx != by)
+		return bx < by ? 1 : -1;
+	return strcmp(x->path, y->path);
+}
+
+/*
+ * vfsctl top [-n COUNT] [-d SECONDS] [PATH]: the busiest open files (of
+ * the mount or subtree PATH), refreshed every SECONDS (default 1), COUNT
+ * times (default: until interrupted), from the daemon's counters of each
+ * file (`files --json`): rates over the last interval, time held back by
+ * limits and fair sharing, requests waiting now.
+ */
+static int top(const char *sock, int argc, char **argv)
+{
+	struct top_row *prev = NULL, *cur = NULL;
+	size_t nprev = 0, capprev = 0, capcur = 0;
+	double interval = 1.0;
+	long count = -1;
+	const char *path = NULL;
+	bool tty = isatty(STDOUT_FILENO);
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "-n") == 0 && i + 1 < argc)
+			count = strtol(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "-d") == 0 && i + 1 < argc)
+			interval = strtod(argv[++i], NULL);
+		else if (!path && argv[i][0] != '-')
+			path = argv[i];
+		else {
+			fprintf(stderr, "vfsctl: usage: top [-n COUNT] [-d "
+					"SECONDS] [PATH]\n");
+			return 2;
+		}
+	}
+	if (interval < 0.1 || interval > 3600 || count == 0) {
+		fprintf(stderr, "vfsctl: top: -d is 0.1 to 3600 seconds, -n at "
+				"least 1\n");
+		return 2;
+	}
+	for (long round = 0; count < 0 || round <= count; round++) {
+		static char w_files[] = "files";
+		char *words[2] = {w_files, (char *)path}, *text = NULL;
+		size_t len = 0, n;
+		FILE *f = open_memstream(&text, &len);
+		int ret;
+
+		if (!f)
+			return 2;
+		ret = ctl_request_to(f, sock, true, words, path ? 2 : 1, NULL,
+				     NULL, NULL);
+		fclose(f);
+		if (ret != 0) {
+			free(text);
+			free(prev);
+			free(cur);
+			return ret;
+		}
+		n = top_parse(text, &cur, &capcur);
+		free(text);
+		for (size_t i = 0; i < n; i++) {
+			struct top_row *o = NULL;
+
+			for (size_t j = 0; j < nprev && !o; j++)
+				if (!strcmp(prev[j].path, cur[i].path))
+					o = &prev[j];
+			for (int k = 0; k < 5; k++)
+				cur[i].rate[k] =
+					o && cur[i].v[k] >= o->v[k]
+						? (cur[i].v[k] - o->v[k]) /
+							  interval
+						: 0;
+		}
+		if (round > 0) {
+			qsort(cur, n, sizeof(*cur), top_cmp);
+			if (tty)
+				fputs("\033[H\033[2J", stdout);
+			printf("%-40s %10s %10s %8s %8s %8s %4s\n", "FILE",
+			       "READ/s", "WRITE/s", "RD op/s", "WR op/s",
+			       "HELD ms", "WAIT");
+			for (size_t i = 0; i < n && i < 30; i++)
+				printf("%-40.40s %8.1fMi %8.1fMi %8.0f %8.0f "
+				       "%8.0f %4.0f\n",
+				       cur[i].path, cur[i].rate[0] / 1048576.0,
+				       cur[i].rate[1] / 1048576.0,
+				       cur[i].rate[2], cur[i].rate[3],
+				       cur[i].rate[4] * interval, cur[i].v[5]);
+			if (!tty)
+				putchar('\n');
+			fflush(stdout);
+		}
+		/* cur becomes prev: swap the buffers */
+		{
+			struct top_row *t = prev;
+			size_t c = capprev;
+
+			prev = cur;
+			capprev = capcur;
+			nprev = n;
+			cur = t;
+			capcur = c;
+		}
+		if (count < 0 || round < count)
+			usleep((useconds_t)(interval * 1e6));
+	}
+	free(prev);
+	free(cur);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -539,6 +751,23 @@ int main(int argc, char **argv)
 				mnt = owner;
 		}
 	}
+	/* files PATH, top [...] PATH: host paths too */
+	if ((argc - optind == 2 && strcmp(argv[optind], "files") == 0) ||
+	    (argc - optind >= 2 && strcmp(argv[optind], "top") == 0 &&
+	     argv[argc - 1][0] != '-' && strcmp(argv[argc - 2], "-n") &&
+	     strcmp(argv[argc - 2], "-d"))) {
+		static char real[PATH_MAX], owner[PATH_MAX];
+
+		if (!realpath(argv[argc - 1], real)) {
+			fprintf(stderr, "vfsctl: %s: %s\n", argv[argc - 1],
+				strerror(errno));
+			return 2;
+		}
+		argv[argc - 1] = real;
+		if (!mnt && !path[0] &&
+		    mount_of(real, owner, sizeof(owner)) == 0)
+			mnt = owner;
+	}
 	/* qos set/clear/show PATH: a host path, resolved, and by default
 	 * the daemon serving it */
 	if (argc - optind >= 3 && strcmp(argv[optind], "qos") == 0) {
@@ -572,6 +801,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	if (strcmp(argv[optind], "top") == 0)
+		return top(path, argc - optind - 1, argv + optind + 1);
 	return ctl_request(path, json, argv + optind, argc - optind, NULL,
 			   NULL);
 }

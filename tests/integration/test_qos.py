@@ -86,6 +86,11 @@ def make_file(path, size):
         f.write(b"d" * MiB)
 
 
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
 def bytes_between(marks, t0, t1):
     """Bytes moved between times t0 and t1 of a pump's marks."""
     def at(t):
@@ -284,6 +289,37 @@ class Qos(harness.TestCase):
         r = vfsctl(self.v, "qos", "set", img, "weight=20000", check=False)
         self.assertIn("weight = 20000: at most 10000", r.stderr)
 
+    def test_visibility(self):
+        """files, top and /.vfsd show a limited writer: its rate near the
+        limit, time held back, the rule's own counters."""
+        path = self.p("cfg", "img")       # bps_wr 4 MiB/s from the config
+        make_file(path, 0)
+        t, res = in_thread(pump, path, "write", 256 << 10, 4.0)
+        time.sleep(1)
+        r = vfsctl(self.v, "top", "-n", "2", "-d", "1", self.p("cfg"))
+        rows = [line.split() for line in r.stdout.splitlines() if "/l/cfg/img" in line]
+        self.assertEqual(len(rows), 2, r.stdout)
+        rate = float(rows[-1][2].rstrip("Mi"))
+        self.assertGreater(rate, 2.5, r.stdout)
+        self.assertLess(rate, 6.0, r.stdout)
+        files = json.loads(vfsctl(self.v, "--json", "files", self.p("cfg")).stdout)
+        self.assertEqual([f["path"] for f in files], ["/l/cfg/img"])
+        self.assertTrue(files[0]["limited"])
+        self.assertGreater(files[0]["held_ms"], 100)
+        self.assertGreater(files[0]["write_bytes"], 4 * MiB)
+        # an unlimited open file is listed too, under another path
+        with open(self.p("free"), "wb") as f:
+            f.write(b"x")
+            f.flush()
+            listed = json.loads(read(self.v.path(".vfsd", "files.json")))
+            self.assertIn("/l/free", [e["path"] for e in listed])
+        rules = json.loads(read(self.v.path(".vfsd", "qos.json")))
+        cfg = [r for r in rules if r["path"] == "/l/cfg"][0]
+        self.assertEqual(cfg["open_files"], 1)
+        self.assertGreater(cfg["throttled_ms"], 100)
+        t.join(30)
+        self.assertNotIn("error", res)
+
     def test_bad_settings_are_refused(self):
         """Bad values and sets are refused with a message naming them, by
         every way in; only root changes a limit."""
@@ -375,6 +411,11 @@ class AcrossHostsBase:
         # rate on the other host: 2 MiB/s over 3 s
         done, took = pump(img_b, "read", 256 << 10, 3.0, flags=os.O_DIRECT)
         self.assertLess(done / took, 2.4 * MiB)
+        # the mount shares its backend fairly, and says so
+        st = json.loads(vfsctl(b, "--json", "stats", "/s").stdout)["mounts"][0]
+        self.assertTrue(st["fair"]["on"])
+        self.assertEqual((st["fair"]["capacity_requests"], st["fair"]["capacity_bytes"]),
+                         self.capacity)
         # hidden, and refused
         self.assertNotIn(".vfsd-qos", os.listdir(a.path("s", d)))
         with self.assertRaises(OSError) as cm:
@@ -401,6 +442,8 @@ class AcrossHostsBase:
 
 
 class Nfs3AcrossHosts(AcrossHostsBase, harness.TestCase):
+    capacity = (2, 0)     # 4 connections: one shared, one kept free
+
     @classmethod
     def setUpClass(cls):
         from ganesha import Ganesha
@@ -415,6 +458,8 @@ class Nfs3AcrossHosts(AcrossHostsBase, harness.TestCase):
 
 
 class SftpAcrossHosts(AcrossHostsBase, harness.TestCase):
+    capacity = (0, 4 << 18)    # 256 KiB in flight per connection, 4
+
     @classmethod
     def setUpClass(cls):
         from sshd import Sshd
