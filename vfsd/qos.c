@@ -32,7 +32,7 @@ struct qos_rule {
 	enum qos_origin origin;
 	struct throttle t;
 	bool dead;     /* removed from the table; freed with its last file */
-	unsigned refs; /* files bound to it */
+	unsigned refs; /* files bound to it, and requests waiting on it */
 	/* counters */
 	uint64_t bytes[2], ops[2]; /* [write] */
 	int64_t throttled_ns;      /* summed over the requests that waited */
@@ -58,6 +58,12 @@ static size_t nrules;
  * rule's limits; read without it on the fast path */
 static atomic_uint_fast64_t qos_gen = 1;
 static atomic_size_t qos_live; /* nrules, for the fast path */
+
+/* how often a waiting request asks its thread's check whether it is
+ * given up */
+#define QOS_POLL_NS (100 * 1000000LL)
+static __thread bool (*qos_given_up)(void *);
+static __thread void *qos_given_up_arg;
 
 static void qos_init_cond(void)
 {
@@ -376,7 +382,13 @@ static void count(struct qos_rule *r, bool write, uint64_t bytes, int64_t now)
 	r->win_ops++;
 }
 
-void qos_io(struct qos_file *qf, bool write, uint64_t bytes)
+void qos_set_interrupt(bool (*given_up)(void *), void *arg)
+{
+	qos_given_up = given_up;
+	qos_given_up_arg = arg;
+}
+
+int qos_io(struct qos_file *qf, bool write, uint64_t bytes)
 {
 	struct qos_rule *held[QOS_DEPTH_MAX];
 	unsigned nheld;
@@ -384,13 +396,13 @@ void qos_io(struct qos_file *qf, bool write, uint64_t bytes)
 	int64_t now;
 
 	if (!qf)
-		return;
+		return 0;
 	/* unlocked: a stale answer only sends us to the locked path */
 	if (!__atomic_load_n(&qf->n, __ATOMIC_RELAXED) &&
 	    (!atomic_load(&qos_live) ||
 	     __atomic_load_n(&qf->gen, __ATOMIC_RELAXED) ==
 		     atomic_load(&qos_gen)))
-		return;
+		return 0;
 	pthread_mutex_lock(&qos_lock);
 	for (;;) {
 		int64_t wait = 0;
@@ -408,6 +420,12 @@ void qos_io(struct qos_file *qf, bool write, uint64_t bytes)
 		}
 		if (!wait)
 			break;
+		if (qos_given_up && qos_given_up(qos_given_up_arg)) {
+			pthread_mutex_unlock(&qos_lock);
+			return -EINTR;
+		}
+		if (qos_given_up && wait > QOS_POLL_NS)
+			wait = QOS_POLL_NS;
 		if (!counted) {
 			for (unsigned i = 0; i < qf->n; i++)
 				qf->rules[i]->throttled++;
@@ -436,6 +454,7 @@ void qos_io(struct qos_file *qf, bool write, uint64_t bytes)
 		count(qf->rules[i], write, bytes, now);
 	}
 	pthread_mutex_unlock(&qos_lock);
+	return 0;
 }
 
 static const char *origin_name(enum qos_origin o)
@@ -498,7 +517,7 @@ void qos_report(FILE *out, const char *path, bool json)
 				(unsigned long long)rb, (unsigned long long)ro,
 				(unsigned long long)r->throttled,
 				(long long)(r->throttled_ns / 1000000),
-				r->waiting, r->refs);
+				r->waiting, r->refs - r->waiting);
 		} else {
 			fprintf(out, "%s (%s)\n  limits:", r->path,
 				origin_name(r->origin));
@@ -517,7 +536,7 @@ void qos_report(FILE *out, const char *path, bool json)
 				"ops, written %llu B in %llu ops; throttled "
 				"%llu requests for %lld ms\n",
 				(unsigned long long)rb, (unsigned long long)ro,
-				r->waiting, r->refs,
+				r->waiting, r->refs - r->waiting,
 				(unsigned long long)r->bytes[0],
 				(unsigned long long)r->ops[0],
 				(unsigned long long)r->bytes[1],

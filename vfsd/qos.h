@@ -97,9 +97,20 @@ bool qos_file_limited(struct qos_file *qf);
 
 /*
  * Wait until every rule of qf lets a read (or a write) of `bytes` start,
- * and count it.  Returns at once when no rule applies.
+ * and count it: 0, or -EINTR when the calling thread's check
+ * (qos_set_interrupt) gave the request up while it waited, and nothing
+ * was counted.  Returns at once when no rule applies.
  */
-void qos_io(struct qos_file *qf, bool write, uint64_t bytes);
+int qos_io(struct qos_file *qf, bool write, uint64_t bytes);
+
+/*
+ * The calling thread's check for qos_io, polled while it waits: true
+ * when the request is given up (its caller was interrupted or killed,
+ * the daemon is stopping).  A limit as low as a few bytes a second makes
+ * waits of days; without the check a killed process could not end, nor
+ * vfsd stop, before them.  NULL: none (the wait is not cut short).
+ */
+void qos_set_interrupt(bool (*given_up)(void *), void *arg);
 
 /* Every rule (or the rules on `path` and beneath it, when not NULL) with
  * its limits and counters, as text or JSON, for `vfsctl qos show`. */

@@ -94,6 +94,22 @@ int router_open(const char *path, int flags, struct router_file **out)
 	return file_new(m, vf, path, out);
 }
 
+/*
+ * Wait for f's I/O limits (qos.h), then look again at what the wait may
+ * have changed: a mount removed by force meanwhile (its files fail EIO
+ * and write nothing more).  0 or -errno, -EINTR when the request was
+ * given up while it waited.
+ */
+static int qos_admit(struct router_file *f, enum rop op, bool write,
+		     uint64_t bytes)
+{
+	int ret = qos_io(f->qos, write, bytes);
+
+	if (ret < 0)
+		return ret;
+	return rt_file_ready(f, op, &ret) ? 0 : ret;
+}
+
 ssize_t router_read(struct router_file *f, void *buf, size_t size, off_t off)
 {
 	struct router_mount *m = f->mount;
@@ -101,7 +117,9 @@ ssize_t router_read(struct router_file *f, void *buf, size_t size, off_t off)
 
 	if (!rt_file_ready(f, ROP_READ, &ret))
 		return ret;
-	qos_io(f->qos, false, size);
+	ret = qos_admit(f, ROP_READ, false, size);
+	if (ret < 0)
+		return ret;
 	return BCALL(m, ROP_READ, m->ops->read(f->vf, buf, size, off));
 }
 
@@ -117,7 +135,9 @@ int router_zerocopy_begin(struct router_file *f, bool write, size_t size,
 	 * (backends/local.c: unaligned requests) */
 	if (f->vf->host_fd < 0 || (f->vf->flags & O_DIRECT))
 		return 0;
-	qos_io(f->qos, write, size);
+	ret = qos_admit(f, op, write, size);
+	if (ret < 0)
+		return ret;
 	/* what BCALL checks: the file system beneath cannot drop a write it
 	 * was handed, so the last check is before handing it over */
 	if (vfs_call_expired())
@@ -173,7 +193,9 @@ ssize_t router_write(struct router_file *f, const void *buf, size_t size,
 
 	if (!rt_file_ready(f, ROP_WRITE, &ret))
 		return ret;
-	qos_io(f->qos, true, size);
+	ret = qos_admit(f, ROP_WRITE, true, size);
+	if (ret < 0)
+		return ret;
 	return BCALL(m, ROP_WRITE, m->ops->write(f->vf, buf, size, off));
 }
 
@@ -375,6 +397,9 @@ static ssize_t copy_in_daemon(struct router_file *in, off_t off_in,
 	return (ssize_t)done;
 }
 
+/* the most a server-side copy of a limited file moves in one call */
+#define QOS_COPY_MAX (1u << 20)
+
 ssize_t router_copy_range(struct router_file *in, off_t off_in,
 			  struct router_file *out, off_t off_out, size_t len,
 			  unsigned flags)
@@ -389,9 +414,18 @@ ssize_t router_copy_range(struct router_file *in, off_t off_in,
 	if (flags)
 		return m->readonly ? -EROFS : -EINVAL;
 	if (rt_file_ready(out, ROP_COPY_RANGE, &ret)) {
-		/* the server copies: what it moves is counted up front */
-		qos_io(in->qos, false, len);
-		qos_io(out->qos, true, len);
+		/* the server copies: what it moves is counted up front, so a
+		 * limited copy goes in pieces (callers loop on short counts):
+		 * one call for terabytes would be charged at once and hold
+		 * every file under the rule back for days */
+		if (len > QOS_COPY_MAX &&
+		    (qos_file_limited(in->qos) || qos_file_limited(out->qos)))
+			len = QOS_COPY_MAX;
+		ret = qos_io(in->qos, false, len);
+		if (ret == 0)
+			ret = qos_admit(out, ROP_COPY_RANGE, true, len);
+		if (ret < 0)
+			return ret;
 		return BCALL(m, ROP_COPY_RANGE,
 			     m->ops->copy_range(in->vf, off_in, out->vf,
 						off_out, len, flags));
