@@ -32,6 +32,7 @@ struct qos_rule {
 	enum qos_origin origin;
 	struct throttle t;
 	bool dead;     /* removed from the table; freed with its last file */
+	bool stale;    /* to be set again by a reload (qos_reload_begin) */
 	unsigned refs; /* files bound to it, and requests waiting on it */
 	/* counters */
 	uint64_t bytes[2], ops[2]; /* [write] */
@@ -122,7 +123,7 @@ int qos_set(const char *path, const char *const *names, const uint64_t *values,
 	pthread_once(&qos_once, qos_init_cond);
 	pthread_mutex_lock(&qos_lock);
 	r = rule_find(path, &idx);
-	if (r)
+	if (r && !r->stale)
 		cfg = r->t.cfg;
 	for (size_t i = 0; i < n; i++) {
 		uint64_t *f = throttle_field(&cfg, names[i]);
@@ -153,6 +154,7 @@ int qos_set(const char *path, const char *const *names, const uint64_t *values,
 	if (r) {
 		throttle_set(&r->t, &cfg, vfs_mono_ns());
 		r->origin = origin;
+		r->stale = false;
 	} else {
 		struct qos_rule **nv =
 			realloc(rules, (nrules + 1) * sizeof(*nv));
@@ -207,13 +209,26 @@ int qos_origin_of(const char *path, enum qos_origin *origin)
 	return ret;
 }
 
-void qos_clear_origin(enum qos_origin origin)
+void qos_reload_begin(enum qos_origin origin)
+{
+	pthread_mutex_lock(&qos_lock);
+	for (size_t i = 0; i < nrules; i++)
+		if (rules[i]->origin == origin)
+			rules[i]->stale = true;
+	pthread_mutex_unlock(&qos_lock);
+}
+
+void qos_reload_end(enum qos_origin origin)
 {
 	pthread_once(&qos_once, qos_init_cond);
 	pthread_mutex_lock(&qos_lock);
 	for (size_t i = nrules; i-- > 0;)
-		if (rules[i]->origin == origin)
-			rule_remove(i);
+		if (rules[i]->stale) {
+			if (rules[i]->origin == origin)
+				rule_remove(i);
+			else
+				rules[i]->stale = false;
+		}
 	changed();
 	pthread_mutex_unlock(&qos_lock);
 }

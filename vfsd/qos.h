@@ -58,8 +58,16 @@ int qos_clear(const char *path);
 /* The origin of the rule on exactly `path`: 0 and *origin, or -ENOENT. */
 int qos_origin_of(const char *path, enum qos_origin *origin);
 
-/* Remove every rule of `origin` (a reload puts the config's back). */
-void qos_clear_origin(enum qos_origin origin);
+/*
+ * A reload of the config's rules: qos_reload_begin() marks every rule of
+ * `origin`; a qos_set() of a marked rule replaces its settings as a whole
+ * (rather than changing those named) and unmarks it, keeping its buckets
+ * and the requests waiting on it; qos_reload_end() removes the rules
+ * still marked.  A rule the config still has is never absent meanwhile,
+ * so a reload lets nothing through that the limit holds back.
+ */
+void qos_reload_begin(enum qos_origin origin);
+void qos_reload_end(enum qos_origin origin);
 
 /*
  * The value of setting `name` in the rule on exactly `path`: 1 and

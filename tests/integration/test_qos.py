@@ -413,6 +413,41 @@ class QosWaits(harness.TestCase):
         self.assertIsNotNone(status, "still waiting")
         self.assertEqual(os.waitstatus_to_exitcode(status), 0)
 
+    def test_reload_keeps_waits_and_buckets(self):
+        """A reload that leaves a [qos] rule as it was keeps its
+        requests waiting and what its bucket holds: it is no way around
+        the limit (a write charged 100 s must not go through at the next
+        reload), and a changed value applies to the bucket as it is."""
+        cfg = os.path.join(tmpdir(), "vfsd.conf")
+
+        def write_cfg(bps):
+            with open(cfg, "w") as f:
+                f.write("[mount /l]\nurl = file://%s\n[qos /l]\nbps_wr = %d\n"
+                        % (self.dir, bps))
+            os.chmod(cfg, 0o600)
+        write_cfg(1000)
+        self.v.stop()
+        self.v = Vfsd(args=["-c", cfg]).start()
+        fd = os.open(self.v.path("l", "f"), os.O_WRONLY | os.O_CREAT, 0o644)
+        os.pwrite(fd, b"a" * 100000, 0)
+        pid = os.fork()
+        if pid == 0:
+            os.pwrite(fd, b"b", 0)
+            os._exit(0)
+        os.close(fd)
+        time.sleep(0.5)
+        vfsctl(self.v, "reload")
+        write_cfg(2000)
+        vfsctl(self.v, "reload")
+        time.sleep(0.5)
+        self.assertEqual(os.waitpid(pid, os.WNOHANG), (0, 0),
+                         "the waiting write went through at a reload")
+        shown = json.loads(vfsctl(self.v, "--json", "qos", "show").stdout)
+        self.assertEqual(shown[0]["limits"], {"bps_wr": 2000})
+        self.assertEqual(shown[0]["waiting"], 1)
+        os.kill(pid, signal.SIGKILL)
+        self.assertIsNotNone(self.reaped(pid, 5))
+
     def test_copy_range_is_charged_in_pieces(self):
         """copy_file_range of a 1 GiB (sparse) file under a 4 MiB/s limit
         returns a short count soon, and the file next to it is not held
