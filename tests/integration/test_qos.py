@@ -445,6 +445,8 @@ class QosWaits(harness.TestCase):
         shown = json.loads(vfsctl(self.v, "--json", "qos", "show").stdout)
         self.assertEqual(shown[0]["limits"], {"bps_wr": 2000})
         self.assertEqual(shown[0]["waiting"], 1)
+        # the waiting request is no second open file
+        self.assertEqual(shown[0]["open_files"], 1)
         os.kill(pid, signal.SIGKILL)
         self.assertIsNotNone(self.reaped(pid, 5))
 
