@@ -359,6 +359,14 @@ class QosWaits(harness.TestCase):
         self.assertEqual(os.waitpid(pid, os.WNOHANG), (0, 0), "not waiting")
         return pid
 
+    def end_child(self, pid):
+        """Kill a child still waiting (a failed test's); a daemon that
+        does not let it go is killed too."""
+        with contextlib.suppress(ChildProcessError):
+            if os.waitpid(pid, os.WNOHANG) == (0, 0):
+                os.kill(pid, signal.SIGKILL)
+                self.reaped(pid, 5)
+
     def reaped(self, pid, seconds):
         """The child's exit status once it ended within `seconds`, else
         None (vfsd is then killed, which ends the child's request)."""
@@ -377,6 +385,7 @@ class QosWaits(harness.TestCase):
         force fails EIO, and its data never reaches the backend (the
         removal took the mount's limit with it and woke the write)."""
         pid = self.waiting_writer(self.v.path("l", "f"), b"LATE" * 10)
+        self.addCleanup(self.end_child, pid)
         vfsctl(self.v, "mount", "remove", "--force", "/l")
         status = self.reaped(pid, 10)
         self.assertIsNotNone(status, "the write still waits")
@@ -406,6 +415,7 @@ class QosWaits(harness.TestCase):
         """A signal that does not kill the writer (one it handles) leaves
         its write waiting and then done, not failed with EINTR."""
         pid = self.waiting_writer(self.v.path("l", "f"), b"b" * 10, charged=3000)
+        self.addCleanup(self.end_child, pid)
         os.kill(pid, signal.SIGUSR1)
         time.sleep(0.5)
         self.assertEqual(os.waitpid(pid, os.WNOHANG), (0, 0), "no longer waiting")
@@ -428,12 +438,14 @@ class QosWaits(harness.TestCase):
         write_cfg(1000)
         self.v.stop()
         self.v = Vfsd(args=["-c", cfg]).start()
+        self.addCleanup(self.v.stop)
         fd = os.open(self.v.path("l", "f"), os.O_WRONLY | os.O_CREAT, 0o644)
         os.pwrite(fd, b"a" * 100000, 0)
         pid = os.fork()
         if pid == 0:
             os.pwrite(fd, b"b", 0)
             os._exit(0)
+        self.addCleanup(self.end_child, pid)
         os.close(fd)
         time.sleep(0.5)
         vfsctl(self.v, "reload")
@@ -447,8 +459,6 @@ class QosWaits(harness.TestCase):
         self.assertEqual(shown[0]["waiting"], 1)
         # the waiting request is no second open file
         self.assertEqual(shown[0]["open_files"], 1)
-        os.kill(pid, signal.SIGKILL)
-        self.assertIsNotNone(self.reaped(pid, 5))
 
     def test_copy_range_is_charged_in_pieces(self):
         """copy_file_range of a 1 GiB (sparse) file under a 4 MiB/s limit
