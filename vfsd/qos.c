@@ -31,9 +31,10 @@ struct qos_rule {
 	char *path; /* owned, normalised */
 	enum qos_origin origin;
 	struct throttle t;
-	bool dead;     /* removed from the table; freed with its last file */
-	bool stale;    /* to be set again by a reload (qos_reload_begin) */
-	unsigned refs; /* files bound to it, and requests waiting on it */
+	bool dead;      /* removed from the table; freed with its last file */
+	bool stale;     /* to be set again by a reload (qos_reload_begin) */
+	int64_t set_ns; /* when last set (xattr_rules_trim) */
+	unsigned refs;  /* files bound to it, and requests waiting on it */
 	/* counters */
 	uint64_t bytes[2], ops[2]; /* [write] */
 	int64_t throttled_ns;      /* summed over the requests that waited */
@@ -105,6 +106,33 @@ static struct qos_rule *rule_find(const char *path, size_t *idx)
 	return NULL;
 }
 
+/*
+ * A file's attributes make a rule on its path at each open, and nothing
+ * removes it when the name goes: renamed or linked under many names (as
+ * any owner may), a limited file would grow the table without end, and
+ * with it the time every open takes.  Past QOS_XATTR_RULES such rules,
+ * those no file is bound to and not set in the last QOS_XATTR_IDLE_NS
+ * are dropped (the attributes still hold them: the next open reads them
+ * again).  Called with qos_lock held, after a new one.
+ */
+#define QOS_XATTR_RULES   1024
+#define QOS_XATTR_IDLE_NS (10 * 1000000000LL)
+
+static void xattr_rules_trim(void)
+{
+	int64_t old = vfs_mono_ns() - QOS_XATTR_IDLE_NS;
+	size_t n = 0;
+
+	for (size_t i = 0; i < nrules; i++)
+		n += rules[i]->origin == QOS_ORIGIN_XATTR;
+	if (n <= QOS_XATTR_RULES)
+		return;
+	for (size_t i = nrules; i-- > 0;)
+		if (rules[i]->origin == QOS_ORIGIN_XATTR && !rules[i]->refs &&
+		    rules[i]->set_ns < old)
+			rule_remove(i);
+}
+
 static void changed(void)
 {
 	atomic_fetch_add(&qos_gen, 1);
@@ -151,10 +179,19 @@ int qos_set(const char *path, const char *const *names, const uint64_t *values,
 		pthread_mutex_unlock(&qos_lock);
 		return 0;
 	}
+	if (r && !r->stale && r->origin == origin &&
+	    memcmp(&r->t.cfg, &cfg, sizeof(cfg)) == 0) {
+		/* the same again (a file's attributes read at each open):
+		 * no change for the files bound to it to look at */
+		r->set_ns = vfs_mono_ns();
+		pthread_mutex_unlock(&qos_lock);
+		return 0;
+	}
 	if (r) {
 		throttle_set(&r->t, &cfg, vfs_mono_ns());
 		r->origin = origin;
 		r->stale = false;
+		r->set_ns = vfs_mono_ns();
 	} else {
 		struct qos_rule **nv =
 			realloc(rules, (nrules + 1) * sizeof(*nv));
@@ -169,9 +206,11 @@ int qos_set(const char *path, const char *const *names, const uint64_t *values,
 		}
 		r->origin = origin;
 		throttle_init(&r->t, &cfg, vfs_mono_ns());
-		r->win_start = vfs_mono_ns();
+		r->win_start = r->set_ns = vfs_mono_ns();
 		rules[nrules++] = r;
 		atomic_store(&qos_live, nrules);
+		if (origin == QOS_ORIGIN_XATTR)
+			xattr_rules_trim();
 	}
 	changed();
 	pthread_mutex_unlock(&qos_lock);

@@ -460,6 +460,35 @@ class QosWaits(harness.TestCase):
         # the waiting request is no second open file
         self.assertEqual(shown[0]["open_files"], 1)
 
+    def test_names_of_a_limited_file_do_not_pile_up(self):
+        """A file limited by its attribute, linked under 1100 names (as
+        its owner may) and opened under each: the rules its names made
+        go once idle, rather than grow the daemon's table (and the time
+        of every open) without end; the limit still holds at each
+        name's next open."""
+        base = os.path.join(self.dir, "img")
+        with open(base, "wb") as f:
+            f.write(b"i" * 4096)
+        os.setxattr(base, "user.vfsd.qos.bps", b"1000000")
+        for i in range(1100):
+            os.link(base, os.path.join(self.dir, "n%d" % i))
+        for i in range(1100):
+            os.close(os.open(self.v.path("l", "n%d" % i), os.O_RDONLY))
+        self.assertEqual(len(json.loads(vfsctl(self.v, "--json", "qos", "show").stdout)),
+                         1100)
+        time.sleep(10.5)
+        os.close(os.open(self.v.path("l", "img"), os.O_RDONLY))
+        shown = json.loads(vfsctl(self.v, "--json", "qos", "show").stdout)
+        self.assertEqual([r["path"] for r in shown], ["/l/img"])
+        fd = os.open(self.v.path("l", "n7"), os.O_RDONLY)
+        try:
+            shown = json.loads(vfsctl(self.v, "--json", "qos", "show",
+                                      self.v.path("l", "n7")).stdout)
+            self.assertEqual(shown[0]["limits"], {"bps": 1000000})
+            self.assertEqual(shown[0]["open_files"], 1)
+        finally:
+            os.close(fd)
+
     def test_copy_range_is_charged_in_pieces(self):
         """copy_file_range of a 1 GiB (sparse) file under a 4 MiB/s limit
         returns a short count soon, and the file next to it is not held
