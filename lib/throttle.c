@@ -8,8 +8,12 @@
 
 #include "lib/throttle.h"
 
-#define NS        1e9
-#define VALUE_MAX (1ull << 53) /* exact in the buckets' doubles */
+#define NS          1e9
+#define VALUE_MAX   (1ull << 53) /* exact in the buckets' doubles */
+/* the longest wait (about 146 years): what a huge charge at a tiny rate
+ * asks for stays a wait, rather than overflowing into a negative one
+ * (no wait at all), and a caller may add it to a clock */
+#define WAIT_MAX_NS ((double)(INT64_MAX / 2))
 
 const char *const throttle_names[THROTTLE_NAMES] = {
 	"bps",
@@ -210,7 +214,10 @@ int64_t throttle_wait_ns(struct throttle *t, bool write, uint64_t bytes,
 	}
 	/* rounded up: a wake-up a little early would find the bucket still
 	 * above its capacity and wait again */
-	return wait > 0 ? (int64_t)(wait * NS) + 1 : 0;
+	if (wait <= 0)
+		return 0;
+	return wait * NS < WAIT_MAX_NS ? (int64_t)(wait * NS) + 1
+				       : (int64_t)WAIT_MAX_NS;
 }
 
 void throttle_charge(struct throttle *t, bool write, uint64_t bytes,

@@ -102,8 +102,8 @@ void throttle_set(struct throttle *t, const struct throttle_cfg *cfg,
 
 /*
  * Nanoseconds a request of `bytes` (a read, or a write when `write`)
- * must wait before it may start, 0 when it may start now.  Changes
- * nothing but the leak.
+ * must wait before it may start, 0 when it may start now, at most
+ * INT64_MAX / 2.  Changes nothing but the leak.
  */
 int64_t throttle_wait_ns(struct throttle *t, bool write, uint64_t bytes,
 			 int64_t now_ns);

@@ -134,6 +134,34 @@ START_TEST(throttle_settings_checked)
 }
 END_TEST
 
+/* A charge far beyond the rate (a huge request at 1 B/s, one byte an
+ * operation at 1 op/s) is a wait of centuries, not an overflow into a
+ * negative one that would let everything through; and a clock may add
+ * it. */
+START_TEST(throttle_huge_wait_is_a_wait)
+{
+	struct throttle_cfg c = {0};
+	struct throttle t;
+	int64_t now = 1000, w;
+
+	c.avg[THR_BPS] = 1;
+	throttle_init(&t, &c, now);
+	throttle_charge(&t, true, 1ull << 62, now);
+	w = throttle_wait_ns(&t, false, 1, now + 1000000000);
+	ck_assert_int_gt(w, 1000000000LL * 3600 * 24 * 365 * 100);
+	ck_assert_int_le(w, INT64_MAX - now - 1000000000);
+
+	memset(&c, 0, sizeof(c));
+	c.avg[THR_IOPS] = 1;
+	c.iops_size = 1;
+	throttle_init(&t, &c, now);
+	throttle_charge(&t, false, 1ull << 62, now);
+	w = throttle_wait_ns(&t, true, 1, now);
+	ck_assert_int_gt(w, 1000000000LL * 3600 * 24 * 365 * 100);
+	ck_assert_int_le(w, INT64_MAX - now);
+}
+END_TEST
+
 Suite *lib_suite(void);
 
 /* Published FNV-1a 64 vectors: lock record names of long host ids (on
@@ -358,6 +386,7 @@ Suite *lib_suite(void)
 	tcase_add_test(tc, throttle_rate_holds);
 	tcase_add_test(tc, throttle_burst_and_iops_size);
 	tcase_add_test(tc, throttle_settings_checked);
+	tcase_add_test(tc, throttle_huge_wait_is_a_wait);
 	suite_add_tcase(s, tc);
 	return s;
 }

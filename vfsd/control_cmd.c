@@ -200,8 +200,9 @@ int ctl_reload(const struct vfsd_status *st, FILE *out, struct vfs_error *err)
 		fprintf(out, "added %s\n", w->prefix);
 		changes++;
 	}
-	/* the config's limits as it says now, on mounts kept or new */
-	qos_clear_origin(QOS_ORIGIN_CONFIG);
+	/* the config's limits as it says now, on mounts kept or new; a
+	 * rule kept keeps its buckets and its waiting requests */
+	qos_reload_begin(QOS_ORIGIN_CONFIG);
 	{
 		struct vfs_error e;
 
@@ -211,6 +212,7 @@ int ctl_reload(const struct vfsd_status *st, FILE *out, struct vfs_error *err)
 			failures++;
 		}
 	}
+	qos_reload_end(QOS_ORIGIN_CONFIG);
 	if (!changes && !failures)
 		fprintf(out, "no changes to mounts\n");
 	if (failures)

@@ -7,7 +7,9 @@
 #define FUSE_USE_VERSION 314
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "vfsd/fuse_internal.h"
@@ -257,6 +259,52 @@ void fo_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	}
 }
 
+/*
+ * Whether thread `tid` is being killed: the kernel turns a fatal signal
+ * into SIGKILL pending on each of the process's threads.  One gone is no
+ * longer waiting either.
+ */
+static bool fo_caller_dying(pid_t tid)
+{
+	unsigned long long mask;
+	char path[64], line[128];
+	bool dying = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	f = fopen(path, "re");
+	if (!f)
+		return true;
+	while (fgets(line, sizeof(line), f))
+		if ((sscanf(line, "SigPnd: %llx", &mask) == 1 ||
+		     sscanf(line, "ShdPnd: %llx", &mask) == 1) &&
+		    (mask & (1ull << (SIGKILL - 1))))
+			dying = true;
+	fclose(f);
+	return dying;
+}
+
+/*
+ * A read or write waiting for its I/O limit (qos.h) is given up when its
+ * caller is being killed (it cannot end before vfsd answers, and with it
+ * the unmount: a limit of a few bytes a second makes waits of days) or
+ * vfsd is stopping.  Any other signal interrupts the request too, but
+ * its caller expects the data, not EINTR, from a file.  Set around the
+ * router's calls of the request.
+ */
+static bool fo_given_up(void *req)
+{
+	if (fo_session && fuse_session_exited(fo_session))
+		return true;
+	return fuse_req_interrupted(req) &&
+	       fo_caller_dying(fuse_req_ctx(req)->pid);
+}
+
+static void fo_qos_watch(fuse_req_t req)
+{
+	qos_set_interrupt(req ? fo_given_up : NULL, req);
+}
+
 void fo_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	     struct fuse_file_info *fi)
 {
@@ -264,8 +312,11 @@ void fo_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct router_zerocopy zc;
 	void *buf;
 	ssize_t n;
-	int ret = router_zerocopy_begin(rf, false, size, off, &zc);
+	int ret;
 
+	fo_qos_watch(req);
+	ret = router_zerocopy_begin(rf, false, size, off, &zc);
+	fo_qos_watch(NULL);
 	if (ret < 0)
 		return fo_reply_err(req, ret);
 	if (ret > 0) {
@@ -283,7 +334,9 @@ void fo_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	buf = vfs_scratch(VFS_SCRATCH_FUSE, size);
 	if (!buf)
 		return fo_reply_err(req, -ENOMEM);
+	fo_qos_watch(req);
 	n = router_read(rf, buf, size, off);
+	fo_qos_watch(NULL);
 	if (n < 0)
 		return fo_reply_err(req, (int)n);
 	fuse_reply_buf(req, buf, n);
@@ -339,7 +392,9 @@ void fo_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 		if (ret < 0)
 			return fo_reply_err(req, ret);
 	}
+	fo_qos_watch(req);
 	n = fo_write_data(rf, in, off);
+	fo_qos_watch(NULL);
 	if (n < 0)
 		return fo_reply_err(req, (int)n);
 	fuse_reply_write(req, n);
@@ -415,8 +470,12 @@ void fo_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 			off_t off_out, struct fuse_file_info *fi_out,
 			size_t len, int flags)
 {
-	ssize_t n = router_copy_range(fo_file(fi_in), off_in, fo_file(fi_out),
-				      off_out, len, (unsigned)flags);
+	ssize_t n;
+
+	fo_qos_watch(req);
+	n = router_copy_range(fo_file(fi_in), off_in, fo_file(fi_out), off_out,
+			      len, (unsigned)flags);
+	fo_qos_watch(NULL);
 
 	if (n < 0)
 		return fo_reply_err(req, (int)n);

@@ -32,6 +32,8 @@ struct qos_rule {
 	enum qos_origin origin;
 	struct throttle t;
 	bool dead;      /* removed from the table; freed with its last file */
+	bool stale;     /* to be set again by a reload (qos_reload_begin) */
+	int64_t set_ns; /* when last set (xattr_rules_trim) */
 	unsigned refs;  /* files bound to it, and requests waiting on it */
 	unsigned files; /* files bound to it */
 	/* counters */
@@ -61,6 +63,12 @@ static size_t nrules;
  * rule's limits; read without it on the fast path */
 static atomic_uint_fast64_t qos_gen = 1;
 static atomic_size_t qos_live; /* nrules, for the fast path */
+
+/* how often a waiting request asks its thread's check whether it is
+ * given up */
+#define QOS_POLL_NS (100 * 1000000LL)
+static __thread bool (*qos_given_up)(void *);
+static __thread void *qos_given_up_arg;
 
 static void qos_init_cond(void)
 {
@@ -101,6 +109,33 @@ static struct qos_rule *rule_find(const char *path, size_t *idx)
 	return NULL;
 }
 
+/*
+ * A file's attributes make a rule on its path at each open, and nothing
+ * removes it when the name goes: renamed or linked under many names (as
+ * any owner may), a limited file would grow the table without end, and
+ * with it the time every open takes.  Past QOS_XATTR_RULES such rules,
+ * those no file is bound to and not set in the last QOS_XATTR_IDLE_NS
+ * are dropped (the attributes still hold them: the next open reads them
+ * again).  Called with qos_lock held, after a new one.
+ */
+#define QOS_XATTR_RULES   1024
+#define QOS_XATTR_IDLE_NS (10 * 1000000000LL)
+
+static void xattr_rules_trim(void)
+{
+	int64_t old = vfs_mono_ns() - QOS_XATTR_IDLE_NS;
+	size_t n = 0;
+
+	for (size_t i = 0; i < nrules; i++)
+		n += rules[i]->origin == QOS_ORIGIN_XATTR;
+	if (n <= QOS_XATTR_RULES)
+		return;
+	for (size_t i = nrules; i-- > 0;)
+		if (rules[i]->origin == QOS_ORIGIN_XATTR && !rules[i]->refs &&
+		    rules[i]->set_ns < old)
+			rule_remove(i);
+}
+
 static void changed(void)
 {
 	atomic_fetch_add(&qos_gen, 1);
@@ -119,7 +154,7 @@ int qos_set(const char *path, const char *const *names, const uint64_t *values,
 	pthread_once(&qos_once, qos_init_cond);
 	pthread_mutex_lock(&qos_lock);
 	r = rule_find(path, &idx);
-	if (r)
+	if (r && !r->stale)
 		cfg = r->t.cfg;
 	for (size_t i = 0; i < n; i++) {
 		uint64_t *f = throttle_field(&cfg, names[i]);
@@ -147,9 +182,19 @@ int qos_set(const char *path, const char *const *names, const uint64_t *values,
 		pthread_mutex_unlock(&qos_lock);
 		return 0;
 	}
+	if (r && !r->stale && r->origin == origin &&
+	    memcmp(&r->t.cfg, &cfg, sizeof(cfg)) == 0) {
+		/* the same again (a file's attributes read at each open):
+		 * no change for the files bound to it to look at */
+		r->set_ns = vfs_mono_ns();
+		pthread_mutex_unlock(&qos_lock);
+		return 0;
+	}
 	if (r) {
 		throttle_set(&r->t, &cfg, vfs_mono_ns());
 		r->origin = origin;
+		r->stale = false;
+		r->set_ns = vfs_mono_ns();
 	} else {
 		struct qos_rule **nv =
 			realloc(rules, (nrules + 1) * sizeof(*nv));
@@ -164,9 +209,11 @@ int qos_set(const char *path, const char *const *names, const uint64_t *values,
 		}
 		r->origin = origin;
 		throttle_init(&r->t, &cfg, vfs_mono_ns());
-		r->win_start = vfs_mono_ns();
+		r->win_start = r->set_ns = vfs_mono_ns();
 		rules[nrules++] = r;
 		atomic_store(&qos_live, nrules);
+		if (origin == QOS_ORIGIN_XATTR)
+			xattr_rules_trim();
 	}
 	changed();
 	pthread_mutex_unlock(&qos_lock);
@@ -220,13 +267,26 @@ int qos_origin_of(const char *path, enum qos_origin *origin)
 	return ret;
 }
 
-void qos_clear_origin(enum qos_origin origin)
+void qos_reload_begin(enum qos_origin origin)
+{
+	pthread_mutex_lock(&qos_lock);
+	for (size_t i = 0; i < nrules; i++)
+		if (rules[i]->origin == origin)
+			rules[i]->stale = true;
+	pthread_mutex_unlock(&qos_lock);
+}
+
+void qos_reload_end(enum qos_origin origin)
 {
 	pthread_once(&qos_once, qos_init_cond);
 	pthread_mutex_lock(&qos_lock);
 	for (size_t i = nrules; i-- > 0;)
-		if (rules[i]->origin == origin)
-			rule_remove(i);
+		if (rules[i]->stale) {
+			if (rules[i]->origin == origin)
+				rule_remove(i);
+			else
+				rules[i]->stale = false;
+		}
 	changed();
 	pthread_mutex_unlock(&qos_lock);
 }
@@ -445,7 +505,13 @@ static void count(struct qos_rule *r, bool write, uint64_t bytes, int64_t now)
 	r->win_ops++;
 }
 
-void qos_io(struct qos_file *qf, bool write, uint64_t bytes)
+void qos_set_interrupt(bool (*given_up)(void *), void *arg)
+{
+	qos_given_up = given_up;
+	qos_given_up_arg = arg;
+}
+
+int qos_io(struct qos_file *qf, bool write, uint64_t bytes)
 {
 	struct qos_rule *held[QOS_DEPTH_MAX];
 	unsigned nheld;
@@ -453,13 +519,13 @@ void qos_io(struct qos_file *qf, bool write, uint64_t bytes)
 	int64_t now;
 
 	if (!qf)
-		return;
+		return 0;
 	/* unlocked: a stale answer only sends us to the locked path */
 	if (!__atomic_load_n(&qf->n, __ATOMIC_RELAXED) &&
 	    (!atomic_load(&qos_live) ||
 	     __atomic_load_n(&qf->gen, __ATOMIC_RELAXED) ==
 		     atomic_load(&qos_gen)))
-		return;
+		return 0;
 	pthread_mutex_lock(&qos_lock);
 	for (;;) {
 		int64_t wait = 0;
@@ -477,6 +543,12 @@ void qos_io(struct qos_file *qf, bool write, uint64_t bytes)
 		}
 		if (!wait)
 			break;
+		if (qos_given_up && qos_given_up(qos_given_up_arg)) {
+			pthread_mutex_unlock(&qos_lock);
+			return -EINTR;
+		}
+		if (qos_given_up && wait > QOS_POLL_NS)
+			wait = QOS_POLL_NS;
 		if (!counted) {
 			for (unsigned i = 0; i < qf->n; i++)
 				qf->rules[i]->throttled++;
@@ -505,6 +577,7 @@ void qos_io(struct qos_file *qf, bool write, uint64_t bytes)
 		count(qf->rules[i], write, bytes, now);
 	}
 	pthread_mutex_unlock(&qos_lock);
+	return 0;
 }
 
 static const char *origin_name(enum qos_origin o)

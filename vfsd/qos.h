@@ -64,8 +64,16 @@ void qos_path_gone(const char *path);
 /* The origin of the rule on exactly `path`: 0 and *origin, or -ENOENT. */
 int qos_origin_of(const char *path, enum qos_origin *origin);
 
-/* Remove every rule of `origin` (a reload puts the config's back). */
-void qos_clear_origin(enum qos_origin origin);
+/*
+ * A reload of the config's rules: qos_reload_begin() marks every rule of
+ * `origin`; a qos_set() of a marked rule replaces its settings as a whole
+ * (rather than changing those named) and unmarks it, keeping its buckets
+ * and the requests waiting on it; qos_reload_end() removes the rules
+ * still marked.  A rule the config still has is never absent meanwhile,
+ * so a reload lets nothing through that the limit holds back.
+ */
+void qos_reload_begin(enum qos_origin origin);
+void qos_reload_end(enum qos_origin origin);
 
 /*
  * The value of setting `name` in the rule on exactly `path`: 1 and
@@ -112,9 +120,20 @@ unsigned qos_file_weight(struct qos_file *qf);
 
 /*
  * Wait until every rule of qf lets a read (or a write) of `bytes` start,
- * and count it.  Returns at once when no rule applies.
+ * and count it: 0, or -EINTR when the calling thread's check
+ * (qos_set_interrupt) gave the request up while it waited, and nothing
+ * was counted.  Returns at once when no rule applies.
  */
-void qos_io(struct qos_file *qf, bool write, uint64_t bytes);
+int qos_io(struct qos_file *qf, bool write, uint64_t bytes);
+
+/*
+ * The calling thread's check for qos_io, polled while it waits: true
+ * when the request is given up (its caller was interrupted or killed,
+ * the daemon is stopping).  A limit as low as a few bytes a second makes
+ * waits of days; without the check a killed process could not end, nor
+ * vfsd stop, before them.  NULL: none (the wait is not cut short).
+ */
+void qos_set_interrupt(bool (*given_up)(void *), void *arg);
 
 /* Every rule (or the rules on `path` and beneath it, when not NULL) with
  * its limits and counters, as text or JSON, for `vfsctl qos show`. */

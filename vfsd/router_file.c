@@ -78,27 +78,39 @@ void router_foreach_file(router_file_fn fn, void *ctx)
 
 /*
  * Before a read or write of f goes to its backend: its limits, then its
- * share of a busy mount (fair.h) unless `fair` is false; counted for
- * `vfsctl files`.  Returns whether fair_enter() counted it: io_done()
- * gets that.
+ * share of a busy mount (fair.h) unless `fair` is false, then a look at
+ * what the waits may have changed (a mount removed by force meanwhile:
+ * its files fail EIO and write nothing more); counted for `vfsctl
+ * files`.  0, or -errno (-EINTR: the request was given up while it
+ * waited, qos.h).  *counted says whether fair_enter() counted it:
+ * io_done() gets that.
  */
-static bool io_gate(struct router_file *f, bool write, size_t size, bool fair)
+#define QOS_COPY_MAX (1u << 20) /* a limited server-side copy per call */
+
+static int io_gate(struct router_file *f, enum rop op, bool write, size_t size,
+		   bool fair, bool *counted)
 {
 	int64_t t0 = vfs_mono_ns(), held;
-	bool counted = false;
+	int ret;
 
+	*counted = false;
 	atomic_fetch_add(&f->waiting, 1);
-	qos_io(f->qos, write, size);
-	if (fair)
-		counted = fair_enter(&f->mount->fair, &f->flow, size,
-				     qos_file_weight(f->qos));
+	ret = qos_io(f->qos, write, size);
+	if (ret == 0 && fair)
+		*counted = fair_enter(&f->mount->fair, &f->flow, size,
+				      qos_file_weight(f->qos));
+	if (ret == 0 && !rt_file_ready(f, op, &ret) && *counted) {
+		fair_exit(&f->mount->fair, &f->flow, size);
+		*counted = false;
+	}
 	atomic_fetch_sub(&f->waiting, 1);
 	held = vfs_mono_ns() - t0;
 	/* the gate's own cost is no wait worth showing */
 	if (held > 20000)
 		atomic_fetch_add(&f->held_ns, (uint64_t)held);
-	atomic_fetch_add(&f->io_ops[write], 1);
-	return counted;
+	if (ret == 0)
+		atomic_fetch_add(&f->io_ops[write], 1);
+	return ret;
 }
 
 static void io_done(struct router_file *f, bool counted, bool write,
@@ -190,7 +202,9 @@ ssize_t router_read(struct router_file *f, void *buf, size_t size, off_t off)
 
 	if (!rt_file_ready(f, ROP_READ, &ret))
 		return ret;
-	counted = io_gate(f, false, size, true);
+	ret = io_gate(f, ROP_READ, false, size, true, &counted);
+	if (ret < 0)
+		return ret;
 	n = BCALL(m, ROP_READ, m->ops->read(f->vf, buf, size, off));
 	io_done(f, counted, false, size, n);
 	return n;
@@ -208,7 +222,9 @@ int router_zerocopy_begin(struct router_file *f, bool write, size_t size,
 	 * (backends/local.c: unaligned requests) */
 	if (f->vf->host_fd < 0 || (f->vf->flags & O_DIRECT))
 		return 0;
-	io_gate(f, write, size, false);
+	ret = io_gate(f, op, write, size, false, &(bool){false});
+	if (ret < 0)
+		return ret;
 	/* what BCALL checks: the file system beneath cannot drop a write it
 	 * was handed, so the last check is before handing it over */
 	if (vfs_call_expired())
@@ -267,7 +283,9 @@ ssize_t router_write(struct router_file *f, const void *buf, size_t size,
 
 	if (!rt_file_ready(f, ROP_WRITE, &ret))
 		return ret;
-	counted = io_gate(f, true, size, true);
+	ret = io_gate(f, ROP_WRITE, true, size, true, &counted);
+	if (ret < 0)
+		return ret;
 	n = BCALL(m, ROP_WRITE, m->ops->write(f->vf, buf, size, off));
 	io_done(f, counted, true, size, n);
 	return n;
@@ -485,9 +503,19 @@ ssize_t router_copy_range(struct router_file *in, off_t off_in,
 	if (flags)
 		return m->readonly ? -EROFS : -EINVAL;
 	if (rt_file_ready(out, ROP_COPY_RANGE, &ret)) {
-		/* the server copies: what it moves is counted up front */
-		qos_io(in->qos, false, len);
-		qos_io(out->qos, true, len);
+		/* the server copies: what it moves is counted up front, so a
+		 * limited copy goes in pieces (callers loop on short counts):
+		 * one call for terabytes would be charged at once and hold
+		 * every file under the rule back for days */
+		if (len > QOS_COPY_MAX &&
+		    (qos_file_limited(in->qos) || qos_file_limited(out->qos)))
+			len = QOS_COPY_MAX;
+		ret = qos_io(in->qos, false, len);
+		if (ret == 0)
+			ret = io_gate(out, ROP_COPY_RANGE, true, len, false,
+				      &(bool){false});
+		if (ret < 0)
+			return ret;
 		return BCALL(m, ROP_COPY_RANGE,
 			     m->ops->copy_range(in->vf, off_in, out->vf,
 						off_out, len, flags));

@@ -7,10 +7,13 @@ user.vfsd.qos.* attributes set the same rules and show each other's.
 The local backend is used: its files go to the kernel as FUSE passthrough
 when nothing limits them, so the limits are proved on the three kinds of
 I/O the kernel can send (buffered, O_DIRECT, what would be passthrough)."""
+import contextlib
+import ctypes
 import errno
 import json
 import mmap
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -477,6 +480,200 @@ class SftpAcrossHosts(AcrossHostsBase, harness.TestCase):
 
     def backend_url(self):
         return self.sshd.url(self.remote, cache_ttl=0)
+
+
+class QosWaits(harness.TestCase):
+    """What a request waiting for its limit does when the world changes
+    around it: its mount removed by force, its caller killed, vfsd
+    stopped; and that no single request can be charged for days."""
+
+    def setUp(self):
+        self.dir = tmpdir("vfsd-qosw-")
+        self.v = Vfsd(mounts=[("/l", "file://" + self.dir)]).start()
+        self.addCleanup(self.v.stop)
+
+    def waiting_writer(self, path, data, charged=100000):
+        """A child process writing `data` to `path` after a write that
+        charged the limit (1000 B/s) with `charged` bytes: it waits in
+        vfsd.  Its exit status is the write's errno, 0 for success (the
+        write is libc's own, which Python would repeat on EINTR)."""
+        vfsctl(self.v, "qos", "set", self.v.path("l"), "bps_wr=1000")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        os.pwrite(fd, b"a" * charged, 0)
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGUSR1, lambda *_: None)
+            libc = ctypes.CDLL(None, use_errno=True)
+            n = libc.pwrite(fd, data, ctypes.c_size_t(len(data)), ctypes.c_long(0))
+            os._exit(ctypes.get_errno() if n < 0 else 0 if n == len(data) else 99)
+        os.close(fd)
+        time.sleep(0.5)
+        self.assertEqual(os.waitpid(pid, os.WNOHANG), (0, 0), "not waiting")
+        return pid
+
+    def end_child(self, pid):
+        """Kill a child still waiting (a failed test's); a daemon that
+        does not let it go is killed too."""
+        with contextlib.suppress(ChildProcessError):
+            if os.waitpid(pid, os.WNOHANG) == (0, 0):
+                os.kill(pid, signal.SIGKILL)
+                self.reaped(pid, 5)
+
+    def reaped(self, pid, seconds):
+        """The child's exit status once it ended within `seconds`, else
+        None (vfsd is then killed, which ends the child's request)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            got, status = os.waitpid(pid, os.WNOHANG)
+            if got:
+                return status
+            time.sleep(0.05)
+        self.v.kill()
+        os.waitpid(pid, 0)
+        return None
+
+    def test_forced_remove_fails_a_waiting_write(self):
+        """A write waiting for its limit when its mount is removed by
+        force fails EIO, and its data never reaches the backend (the
+        removal took the mount's limit with it and woke the write)."""
+        pid = self.waiting_writer(self.v.path("l", "f"), b"LATE" * 10)
+        self.addCleanup(self.end_child, pid)
+        vfsctl(self.v, "mount", "remove", "--force", "/l")
+        status = self.reaped(pid, 10)
+        self.assertIsNotNone(status, "the write still waits")
+        self.assertEqual(os.waitstatus_to_exitcode(status), errno.EIO)
+        with open(os.path.join(self.dir, "f"), "rb") as f:
+            self.assertEqual(f.read(4), b"aaaa")
+
+    def test_killed_caller_and_sigterm_end_waits(self):
+        """A process killed while its write waits for a limit of 1000 B/s
+        with 100 s to go ends at once (the kernel keeps it until vfsd
+        answers), and SIGTERM stops vfsd at once while another waits."""
+        pid = self.waiting_writer(self.v.path("l", "f"), b"b" * 1000)
+        os.kill(pid, signal.SIGKILL)
+        self.assertIsNotNone(self.reaped(pid, 5), "the killed writer stays")
+        # a new rule, with empty buckets: the first one's charge would
+        # hold the next writer's own first write for 100 s
+        vfsctl(self.v, "qos", "clear", self.v.path("l"))
+        pid = self.waiting_writer(self.v.path("l", "g"), b"c" * 1000)
+        t0 = time.monotonic()
+        self.v.kill(signal.SIGTERM)
+        try:
+            self.v.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        took = time.monotonic() - t0
+        self.assertIsNotNone(self.reaped(pid, 5), "the writer stays")
+        self.assertLess(took, 5, "vfsd did not stop on SIGTERM")
+
+    def test_other_signals_leave_the_wait(self):
+        """A signal that does not kill the writer (one it handles) leaves
+        its write waiting and then done, not failed with EINTR."""
+        pid = self.waiting_writer(self.v.path("l", "f"), b"b" * 10, charged=3000)
+        self.addCleanup(self.end_child, pid)
+        os.kill(pid, signal.SIGUSR1)
+        time.sleep(0.5)
+        self.assertEqual(os.waitpid(pid, os.WNOHANG), (0, 0), "no longer waiting")
+        status = self.reaped(pid, 10)
+        self.assertIsNotNone(status, "still waiting")
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0)
+
+    def test_reload_keeps_waits_and_buckets(self):
+        """A reload that leaves a [qos] rule as it was keeps its
+        requests waiting and what its bucket holds: it is no way around
+        the limit (a write charged 100 s must not go through at the next
+        reload), and a changed value applies to the bucket as it is."""
+        cfg = os.path.join(tmpdir(), "vfsd.conf")
+
+        def write_cfg(bps):
+            with open(cfg, "w") as f:
+                f.write("[mount /l]\nurl = file://%s\n[qos /l]\nbps_wr = %d\n"
+                        % (self.dir, bps))
+            os.chmod(cfg, 0o600)
+        write_cfg(1000)
+        self.v.stop()
+        self.v = Vfsd(args=["-c", cfg]).start()
+        self.addCleanup(self.v.stop)
+        fd = os.open(self.v.path("l", "f"), os.O_WRONLY | os.O_CREAT, 0o644)
+        os.pwrite(fd, b"a" * 100000, 0)
+        pid = os.fork()
+        if pid == 0:
+            os.pwrite(fd, b"b", 0)
+            os._exit(0)
+        self.addCleanup(self.end_child, pid)
+        os.close(fd)
+        time.sleep(0.5)
+        vfsctl(self.v, "reload")
+        write_cfg(2000)
+        vfsctl(self.v, "reload")
+        time.sleep(0.5)
+        self.assertEqual(os.waitpid(pid, os.WNOHANG), (0, 0),
+                         "the waiting write went through at a reload")
+        shown = json.loads(vfsctl(self.v, "--json", "qos", "show").stdout)
+        self.assertEqual(shown[0]["limits"], {"bps_wr": 2000})
+        self.assertEqual(shown[0]["waiting"], 1)
+        # the waiting request is no second open file
+        self.assertEqual(shown[0]["open_files"], 1)
+
+    def test_names_of_a_limited_file_do_not_pile_up(self):
+        """A file limited by its attribute, linked under 1100 names (as
+        its owner may) and opened under each: the rules its names made
+        go once idle, rather than grow the daemon's table (and the time
+        of every open) without end; the limit still holds at each
+        name's next open."""
+        base = os.path.join(self.dir, "img")
+        with open(base, "wb") as f:
+            f.write(b"i" * 4096)
+        os.setxattr(base, "user.vfsd.qos.bps", b"1000000")
+        for i in range(1100):
+            os.link(base, os.path.join(self.dir, "n%d" % i))
+        for i in range(1100):
+            os.close(os.open(self.v.path("l", "n%d" % i), os.O_RDONLY))
+        self.assertEqual(len(json.loads(vfsctl(self.v, "--json", "qos", "show").stdout)),
+                         1100)
+        time.sleep(10.5)
+        os.close(os.open(self.v.path("l", "img"), os.O_RDONLY))
+        shown = json.loads(vfsctl(self.v, "--json", "qos", "show").stdout)
+        self.assertEqual([r["path"] for r in shown], ["/l/img"])
+        fd = os.open(self.v.path("l", "n7"), os.O_RDONLY)
+        try:
+            shown = json.loads(vfsctl(self.v, "--json", "qos", "show",
+                                      self.v.path("l", "n7")).stdout)
+            self.assertEqual(shown[0]["limits"], {"bps": 1000000})
+            self.assertEqual(shown[0]["open_files"], 1)
+        finally:
+            os.close(fd)
+
+    def test_copy_range_is_charged_in_pieces(self):
+        """copy_file_range of a 1 GiB (sparse) file under a 4 MiB/s limit
+        returns a short count soon, and the file next to it is not held
+        back for the 256 s that the whole copy would have been charged."""
+        os.mkdir(os.path.join(self.dir, "t"))
+        vfsctl(self.v, "qos", "set", self.v.path("l", "t"), "bps=%d" % (4 * MiB))
+        src = self.v.path("l", "t", "src")
+        with open(src, "wb") as f:
+            f.truncate(1 << 30)
+        fin = os.open(src, os.O_RDONLY)
+        fout = os.open(self.v.path("l", "t", "dst"), os.O_WRONLY | os.O_CREAT, 0o644)
+        other = os.open(self.v.path("l", "t", "other"), os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            def copy_then_write():
+                n = os.copy_file_range(fin, fout, 1 << 30, 0, 0)
+                os.pwrite(other, b"x" * 4096, 0)
+                return n
+            t, res = in_thread(copy_then_write)
+            t.join(5)
+            if t.is_alive():
+                self.v.kill()
+                t.join(30)
+                self.fail("the copy and the write after it still wait after 5 s")
+            self.assertNotIn("error", res, res.get("error"))
+            self.assertGreater(res["value"], 0)
+            self.assertLessEqual(res["value"], 4 * MiB)
+        finally:
+            for fd in (fin, fout, other):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
 
 if __name__ == "__main__":
