@@ -238,6 +238,56 @@ START_TEST(fair_weights)
 }
 END_TEST
 
+START_TEST(fair_idle_files_taking_turns_starve_nobody)
+{
+	struct fair_sched s;
+	struct fair_flow streamer = {0}, rf[2] = {{0}};
+	struct req s1, s2, rd[2];
+	bool live[2] = {true, false};
+	int j = 0;
+
+	/* NFS with one connection: one request for busy files, one kept for
+	 * a file with nothing in flight */
+	fair_init(&s, 2, 0, true);
+	start(&s1, &s, &streamer, 1 << 20);
+	ck_assert(admitted_within(&s1, 2000));
+	start(&s2, &s, &streamer, 1 << 20);
+	ck_assert(!admitted_within(&s2, 20));
+	start(&rd[0], &s, &rf[0], 4096);
+	ck_assert(admitted_within(&rd[0], 2000));
+	/* the streamer's request is done: it has nothing in flight and one
+	 * waiting, while two synchronous readers take turns, each issuing
+	 * its next request before the other's is done */
+	finish(&s1);
+	for (int k = 0; k < 40 && !atomic_load(&s2.in); k++, j ^= 1) {
+		start(&rd[j ^ 1], &s, &rf[j ^ 1], 4096);
+		live[j ^ 1] = true;
+		usleep(5000);
+		while (!atomic_load(&rd[j].in) && !atomic_load(&s2.in))
+			usleep(1000);
+		if (atomic_load(&rd[j].in)) {
+			finish(&rd[j]);
+			live[j] = false;
+		}
+	}
+	ck_assert(admitted_within(&s2, 100));
+	finish(&s2);
+	/* the readers left go one at a time */
+	for (int n = 0; n < 2000 && (live[0] || live[1]); n++) {
+		for (int i = 0; i < 2; i++)
+			if (live[i] && atomic_load(&rd[i].in)) {
+				finish(&rd[i]);
+				live[i] = false;
+			}
+		usleep(1000);
+	}
+	ck_assert(!live[0] && !live[1]);
+	ck_assert_uint_eq(s.reqs, 0);
+	ck_assert_uint_eq(s.starved, 0);
+	fair_destroy(&s);
+}
+END_TEST
+
 START_TEST(fair_off_admits_everything)
 {
 	struct fair_sched s;
@@ -263,6 +313,7 @@ Suite *fair_suite(void)
 	tcase_add_test(tc, fair_idle_file_goes_first);
 	tcase_add_test(tc, fair_round_robin_by_bytes);
 	tcase_add_test(tc, fair_weights);
+	tcase_add_test(tc, fair_idle_files_taking_turns_starve_nobody);
 	tcase_add_test(tc, fair_off_admits_everything);
 	suite_add_tcase(s, tc);
 	return s;

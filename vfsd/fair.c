@@ -48,6 +48,8 @@ static bool fits(const struct fair_sched *s, uint64_t bytes)
 
 static void admit(struct fair_sched *s, struct fair_flow *f, uint64_t bytes)
 {
+	if (f->in_ring && !f->in_flight)
+		s->starved--;
 	s->reqs++;
 	s->bytes += bytes;
 	f->in_flight++;
@@ -66,6 +68,8 @@ static void ring_add(struct fair_sched *s, struct fair_flow *f)
 	}
 	f->in_ring = true;
 	f->deficit = 0;
+	if (!f->in_flight)
+		s->starved++;
 }
 
 static void ring_del(struct fair_sched *s, struct fair_flow *f)
@@ -78,6 +82,8 @@ static void ring_del(struct fair_sched *s, struct fair_flow *f)
 		if (s->ring == f)
 			s->ring = f->next;
 	}
+	if (!f->in_flight)
+		s->starved--;
 	f->in_ring = false;
 	f->deficit = 0;
 }
@@ -100,6 +106,9 @@ static void grant(struct fair_sched *s, struct fair_flow *f)
  * flow gets its quantum and the next flow its turn.  A file with nothing
  * in flight is served at its arrival (fair_enter), not here: a waiting
  * streamer whose last request just finished has none in flight either.
+ * While a waiting file has none (s->starved), files that arrive idle wait
+ * their turn too: two of them taking turns would otherwise keep the mount
+ * at its capacity, and the waiting file would never go.
  */
 static void dispatch(struct fair_sched *s)
 {
@@ -132,7 +141,8 @@ bool fair_enter(struct fair_sched *s, struct fair_flow *f, uint64_t bytes,
 		return false;
 	pthread_mutex_lock(&s->lock);
 	f->weight = weight;
-	if ((!f->in_flight && !f->head) || (!s->ring && fits(s, bytes))) {
+	if ((!f->in_flight && !f->head && !s->starved) ||
+	    (!s->ring && fits(s, bytes))) {
 		admit(s, f, bytes);
 		pthread_mutex_unlock(&s->lock);
 		return true;
@@ -161,7 +171,8 @@ void fair_exit(struct fair_sched *s, struct fair_flow *f, uint64_t bytes)
 	pthread_mutex_lock(&s->lock);
 	s->reqs--;
 	s->bytes -= bytes;
-	f->in_flight--;
+	if (!--f->in_flight && f->in_ring)
+		s->starved++;
 	dispatch(s);
 	pthread_mutex_unlock(&s->lock);
 }
