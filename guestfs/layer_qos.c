@@ -10,7 +10,10 @@
  * the lock records (layer_internal.h, reserved()).
  *
  * A sidecar is replaced whole (written under a temporary name, then
- * renamed over), so another host reads the old set or the new one.  An
+ * renamed over), so another host reads the old set or the new one.  The
+ * temporary one is `DIR/.vfsd-qos/.vfsd-qos/NAME`: no file can be named
+ * .vfsd-qos, so it is no other file's sidecar, and it is no longer than
+ * NAME.  An
  * unlink or rename of the file through the layer takes its sidecar along;
  * changes made beside vfsd leave it behind, where it describes a name
  * that may come back.  Two hosts changing one file's limits at the same
@@ -154,7 +157,7 @@ static int sidecar_write(struct layer_mount *lm, const char *dir,
 			 const char *file, const char *text)
 {
 	struct vfs_file *f;
-	char *tmp;
+	char *tdir, *tmp = NULL;
 	size_t len = strlen(text);
 	ssize_t n;
 	int ret;
@@ -163,17 +166,24 @@ static int sidecar_write(struct layer_mount *lm, const char *dir,
 		ret = lower_unlink(&lm->lower, file);
 		return ret == -ENOENT ? 0 : ret;
 	}
-	if (asprintf(&tmp, "%s.tmp~~", file) < 0)
+	if (asprintf(&tdir, "%s/%s", dir, LAYER_QOS_DIR) < 0)
 		return -ENOMEM;
+	if (asprintf(&tmp, "%s/%s", tdir, strrchr(file, '/') + 1) < 0) {
+		free(tdir);
+		return -ENOMEM;
+	}
 	ret = lower_create(&lm->lower, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644,
 			   &f);
 	if (ret == -ENOENT) {
 		ret = lower_mkdir(&lm->lower, dir, 0755);
 		if (ret == 0 || ret == -EEXIST)
+			ret = lower_mkdir(&lm->lower, tdir, 0755);
+		if (ret == 0 || ret == -EEXIST)
 			ret = lower_create(&lm->lower, tmp,
 					   O_WRONLY | O_CREAT | O_TRUNC, 0644,
 					   &f);
 	}
+	free(tdir);
 	if (ret < 0) {
 		free(tmp);
 		return ret;
@@ -300,6 +310,11 @@ int layer_qos_set(struct layer_mount *lm, const char *path, const char *name,
 		return -EINVAL;
 	if (strlen(name) > 64)
 		return -ERANGE;
+	/* a line of its own, or a value, in the name would set another
+	 * attribute than the one named: a limit, past the root-only check
+	 * vfsd makes on the names of its settings */
+	if (strpbrk(name, "\n="))
+		return value ? -EINVAL : -ENODATA;
 	ret = sidecar_paths(path, &dir, &file);
 	if (ret < 0)
 		return ret;
@@ -374,10 +389,17 @@ void layer_qos_moved(struct layer_mount *lm, const char *from, const char *to)
 		    lower_getattr(&lm->lower, ffile, &(struct stat){0}) == 0) {
 			/* the target directory has no sidecars yet */
 			lower_mkdir(&lm->lower, tdir, 0755);
-			lower_rename(&lm->lower, ffile, tfile);
+			ret = lower_rename(&lm->lower, ffile, tfile);
 		} else if (ret == -ENOENT) {
 			/* none to move: none may stay at the new name */
 			lower_unlink(&lm->lower, tfile);
+		}
+		if (ret == 0) {
+			/* it has one now, whatever was noted of it: an open
+			 * at the new name must find the limits */
+			pthread_mutex_lock(&lm->qos_lock);
+			none_note(lm, tdir, false);
+			pthread_mutex_unlock(&lm->qos_lock);
 		}
 		free(tdir);
 		free(tfile);
@@ -424,9 +446,31 @@ static void names_free(struct qos_names *d)
 	*d = (struct qos_names){0};
 }
 
+/* Remove the sidecar directory d and what it holds: sidecars, and (when
+ * `outer`) the directory of temporary ones with what a crash left there. */
+static void clear_dir(struct layer_mount *lm, const char *d, bool outer)
+{
+	struct qos_names files = {0};
+
+	lower_list(&lm->lower, d, qos_collect, &files);
+	for (size_t i = 0; i < files.n; i++) {
+		char *f;
+
+		if (asprintf(&f, "%s/%s", d, files.v[i]) < 0)
+			continue;
+		if (outer && strcmp(files.v[i], LAYER_QOS_DIR) == 0)
+			clear_dir(lm, f, false);
+		else
+			lower_unlink(&lm->lower, f);
+		free(f);
+	}
+	names_free(&files);
+	lower_rmdir(&lm->lower, d);
+}
+
 void layer_qos_rmdir_cleanup(struct layer_mount *lm, const char *dir)
 {
-	struct qos_names top = {0}, files = {0};
+	struct qos_names top = {0};
 	bool has = false, other = false;
 	char *sc;
 
@@ -446,16 +490,6 @@ void layer_qos_rmdir_cleanup(struct layer_mount *lm, const char *dir)
 	if (asprintf(&sc, "%s/%s", strcmp(dir, "/") ? dir : "", LAYER_QOS_DIR) <
 	    0)
 		return;
-	lower_list(&lm->lower, sc, qos_collect, &files);
-	for (size_t i = 0; i < files.n; i++) {
-		char *f;
-
-		if (asprintf(&f, "%s/%s", sc, files.v[i]) >= 0) {
-			lower_unlink(&lm->lower, f);
-			free(f);
-		}
-	}
-	names_free(&files);
-	lower_rmdir(&lm->lower, sc);
+	clear_dir(lm, sc, true);
 	free(sc);
 }

@@ -444,6 +444,52 @@ class AcrossHostsBase:
         self.assertFalse(os.path.exists(b.path("s", d)))
 
 
+    def test_stored_limits_keep_to_their_file(self):
+        """A file's stored limits are its own: a name holding a line or a
+        value sets no other attribute; a file named like another's
+        temporary sidecar keeps its limits when the other's change; a name
+        as long as allowed takes limits; a rename into a directory just
+        seen without any brings them to the next open at once."""
+        a, b = self.start_host("qa"), self.start_host("qb")
+        d = "own%d" % os.getpid()
+        os.mkdir(a.path("s", d))
+        os.mkdir(a.path("s", d, "sub"))
+        img = a.path("s", d, "disk.img")
+        make_file(img, 0)
+        for name in ("user.vfsd.qos.x\nuser.vfsd.qos.weight", "user.vfsd.qos.weight=1"):
+            with self.assertRaises(OSError) as cm:
+                os.setxattr(img, name, b"10000")
+            self.assertEqual(cm.exception.errno, errno.EINVAL)
+        self.assertEqual([n for n in os.listxattr(img) if "qos" in n], [])
+        # the other host reads what is stored (it has no rule of its own)
+        make_file(img + ".tmp~~", 0)
+        os.setxattr(img + ".tmp~~", "user.vfsd.qos.bps", b"1000000")
+        os.setxattr(img, "user.vfsd.qos.bps", b"2000000")
+        self.assertEqual(os.getxattr(b.path("s", d, "disk.img.tmp~~"), "user.vfsd.qos.bps"),
+                         b"1000000")
+        self.assertEqual(os.getxattr(b.path("s", d, "disk.img"), "user.vfsd.qos.bps"),
+                         b"2000000")
+        long = a.path("s", d, "L" * 250)
+        make_file(long, 0)
+        os.setxattr(long, "user.vfsd.qos.bps", b"3000000")
+        self.assertEqual(os.getxattr(b.path("s", d, "L" * 250), "user.vfsd.qos.bps"),
+                         b"3000000")
+        # sub is seen without stored limits, then the image moves in
+        make_file(a.path("s", d, "sub", "other"), 0)
+        self.assertEqual([n for n in os.listxattr(a.path("s", d, "sub", "other"))
+                          if "qos" in n], [])
+        moved = a.path("s", d, "sub", "disk.img")
+        os.rename(img, moved)
+        with open(moved, "rb") as f:
+            f.read(1)
+            shown = json.loads(vfsctl(a, "--json", "qos", "show", moved).stdout)
+        self.assertEqual([r["limits"] for r in shown], [{"bps": 2000000}])
+        for name in (moved, img + ".tmp~~", long, a.path("s", d, "sub", "other")):
+            os.unlink(name)
+        os.rmdir(a.path("s", d, "sub"))
+        os.rmdir(a.path("s", d))
+
+
 class Nfs3AcrossHosts(AcrossHostsBase, harness.TestCase):
     capacity = (2, 0)     # 4 connections: one shared, one kept free
 
