@@ -497,8 +497,17 @@ static void top_str(const char **p, char *out, size_t size)
 				for (int i = 0; i < 4 && (*p)[1]; i++)
 					(*p)++;
 		}
+		/* a C1 control in UTF-8 (U+0080..U+009F) is one to the
+		 * terminal too */
+		if ((unsigned char)c == 0xc2 &&
+		    (unsigned char)(*p)[1] >= 0x80 &&
+		    (unsigned char)(*p)[1] <= 0x9f) {
+			(*p)++;
+			c = '\x01';
+		}
 		if (n + 1 < size)
-			out[n++] = (unsigned char)c < ' ' ? '?' : c;
+			out[n++] =
+				(unsigned char)c < ' ' || c == 0x7f ? '?' : c;
 	}
 	if (**p == '"')
 		(*p)++;

@@ -323,6 +323,34 @@ class Qos(harness.TestCase):
         t.join(30)
         self.assertNotIn("error", res)
 
+    def test_hostile_names_in_reports(self):
+        """A file's name cannot write a line of its own, or send the
+        terminal an escape sequence, through `vfsctl files`, `qos show` or
+        `top`; and the open files, and the limited ones, are listed to root
+        only: another user cannot learn the names in a directory it may
+        not read."""
+        os.mkdir(os.path.join(self.dir, "ctl", "private"))
+        os.chmod(os.path.join(self.dir, "ctl", "private"), 0o700)
+        name = "e\x1b]0;x\x07\u009b2J\x7f\n  read 999 B in 1 ops"
+        path = self.p("ctl", "private", name)
+        make_file(path, 0)
+        os.setxattr(path, "user.vfsd.qos.bps", b"100000000")
+        with open(path, "rb"):
+            out = vfsctl(self.v, "files").stdout + \
+                vfsctl(self.v, "qos", "show").stdout + \
+                vfsctl(self.v, "top", "-n", "1", "-d", "0.1").stdout
+            self.assertIn("private/e", out)
+            for bad in ("\x1b", "\x07", "\x9b", "\x7f", "\n  read 999"):
+                self.assertNotIn(bad, out)
+            listed = json.loads(read(self.v.path(".vfsd", "files.json")))
+            self.assertIn("/l/ctl/private/" + name, [e["path"] for e in listed])
+            user = harness.make_user("rep")
+            for f in ("files", "files.json", "qos", "qos.json"):
+                self.assertEqual(harness.try_as(user, read, self.v.path(".vfsd", f)),
+                                 "EACCES", f)
+            self.assertIn("version", harness.try_as(user, read,
+                                                    self.v.path(".vfsd", "status")))
+
     def test_bad_settings_are_refused(self):
         """Bad values and sets are refused with a message naming them, by
         every way in; only root changes a limit."""
