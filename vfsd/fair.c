@@ -34,10 +34,11 @@ void fair_destroy(struct fair_sched *s)
 }
 
 /* Whether a request of `bytes` fits the capacity now; one request place
- * stays free for a file with nothing in flight. */
-static bool fits(const struct fair_sched *s, uint64_t bytes)
+ * stays free for a file with nothing in flight (`idle`: one of those). */
+static bool fits(const struct fair_sched *s, uint64_t bytes, bool idle)
 {
-	unsigned limit = s->max_reqs > 1 ? s->max_reqs - 1 : 1;
+	unsigned limit =
+		idle || s->max_reqs < 2 ? s->max_reqs : s->max_reqs - 1;
 
 	if (s->max_reqs && s->reqs >= limit)
 		return false;
@@ -116,7 +117,7 @@ static void dispatch(struct fair_sched *s)
 		struct fair_flow *f = s->ring;
 		struct fair_waiter *w = f->head;
 
-		if (!fits(s, w->bytes))
+		if (!fits(s, w->bytes, !f->in_flight))
 			return;
 		if (f->deficit < w->bytes) {
 			f->deficit += (uint64_t)FAIR_QUANTUM *
@@ -142,7 +143,7 @@ bool fair_enter(struct fair_sched *s, struct fair_flow *f, uint64_t bytes,
 	pthread_mutex_lock(&s->lock);
 	f->weight = weight;
 	if ((!f->in_flight && !f->head && !s->starved) ||
-	    (!s->ring && fits(s, bytes))) {
+	    (!s->ring && fits(s, bytes, false))) {
 		admit(s, f, bytes);
 		pthread_mutex_unlock(&s->lock);
 		return true;

@@ -15,7 +15,8 @@
  *  - Beyond that, requests go while the mount has fewer than its
  *    capacity in flight (vfs_mount.share_reqs requests, share_bytes
  *    bytes, whichever the backend sets), less one request kept for a file
- *    that has none in flight.
+ *    that has none in flight: one arriving, or a waiting one whose last
+ *    request is done.
  *  - The others wait in one queue per file, served by deficit round robin
  *    in bytes (quantum FAIR_QUANTUM times the file's weight / 100), so
  *    that each busy file gets its share of the capacity, whatever its
