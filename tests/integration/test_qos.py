@@ -512,7 +512,14 @@ class AcrossHostsBase:
             f.read(1)
             shown = json.loads(vfsctl(a, "--json", "qos", "show", moved).stdout)
         self.assertEqual([r["limits"] for r in shown], [{"bps": 2000000}])
-        for name in (moved, img + ".tmp~~", long, a.path("s", d, "sub", "other")):
+        # a directory's own attributes go with it
+        os.mkdir(a.path("s", d, "x"))
+        os.setxattr(a.path("s", d, "x"), "user.vfsd.qos.note", b"1")
+        os.rmdir(a.path("s", d, "x"))
+        make_file(a.path("s", d, "x"), 0)
+        self.assertEqual([n for n in os.listxattr(a.path("s", d, "x")) if "qos" in n], [])
+        for name in (moved, img + ".tmp~~", long, a.path("s", d, "sub", "other"),
+                     a.path("s", d, "x")):
             os.unlink(name)
         os.rmdir(a.path("s", d, "sub"))
         os.rmdir(a.path("s", d))
