@@ -84,17 +84,20 @@ static int sidecar_paths(const char *path, char **dir, char **file)
 	(sizeof(((struct layer_mount *)0)->qos_none) /                         \
 	 sizeof(struct layer_qos_none))
 
-/* Whether `dir` (a sidecar directory) was seen missing lately. */
-static bool none_known(struct layer_mount *lm, const char *dir)
+/* Whether `dir` (a sidecar directory) was seen missing lately; qos_lock
+ * held when `locked`. */
+static bool none_known(struct layer_mount *lm, const char *dir, bool locked)
 {
 	int64_t now = vfs_mono_ns();
 	bool known = false;
 
-	pthread_mutex_lock(&lm->qos_lock);
+	if (!locked)
+		pthread_mutex_lock(&lm->qos_lock);
 	for (size_t i = 0; i < NONE_SLOTS && !known; i++)
 		known = lm->qos_none[i].dir && lm->qos_none[i].until > now &&
 			strcmp(lm->qos_none[i].dir, dir) == 0;
-	pthread_mutex_unlock(&lm->qos_lock);
+	if (!locked)
+		pthread_mutex_unlock(&lm->qos_lock);
 	return known;
 }
 
@@ -120,22 +123,26 @@ static void none_note(struct layer_mount *lm, const char *dir, bool missing)
 	e->until = vfs_mono_ns() + (int64_t)(ttl * 1e9);
 }
 
-/* The sidecar's text into buf (NUL-terminated); 0 when there is none. */
+/* The sidecar's text into buf (NUL-terminated); 0 when there is none.
+ * qos_lock held when `locked`. */
 static ssize_t sidecar_read(struct layer_mount *lm, const char *dir,
-			    const char *file, char *buf, size_t size)
+			    const char *file, char *buf, size_t size,
+			    bool locked)
 {
 	struct vfs_file *f;
 	struct stat st;
 	ssize_t n;
 	int ret;
 
-	if (none_known(lm, dir))
+	if (none_known(lm, dir, locked))
 		return 0;
 	ret = lower_getattr(&lm->lower, dir, &st);
 	if (ret == -ENOENT) {
-		pthread_mutex_lock(&lm->qos_lock);
+		if (!locked)
+			pthread_mutex_lock(&lm->qos_lock);
 		none_note(lm, dir, true);
-		pthread_mutex_unlock(&lm->qos_lock);
+		if (!locked)
+			pthread_mutex_unlock(&lm->qos_lock);
 		return 0;
 	}
 	if (ret < 0)
@@ -241,7 +248,8 @@ ssize_t layer_qos_get(struct layer_mount *lm, const char *path,
 	if (ret < 0)
 		return ret == -EOPNOTSUPP ? -ENODATA : ret;
 	ret = file_exists(lm, path);
-	n = ret < 0 ? ret : sidecar_read(lm, dir, file, text, sizeof(text));
+	n = ret < 0 ? ret
+		    : sidecar_read(lm, dir, file, text, sizeof(text), false);
 	free(dir);
 	free(file);
 	if (n < 0)
@@ -268,7 +276,8 @@ ssize_t layer_qos_list(struct layer_mount *lm, const char *path, char *buf,
 	if (ret < 0)
 		return ret == -EOPNOTSUPP ? 0 : ret;
 	ret = file_exists(lm, path);
-	n = ret < 0 ? ret : sidecar_read(lm, dir, file, text, sizeof(text));
+	n = ret < 0 ? ret
+		    : sidecar_read(lm, dir, file, text, sizeof(text), false);
 	free(dir);
 	free(file);
 	if (n < 0)
@@ -318,11 +327,15 @@ int layer_qos_set(struct layer_mount *lm, const char *path, const char *name,
 	ret = sidecar_paths(path, &dir, &file);
 	if (ret < 0)
 		return ret;
-	ret = file_exists(lm, path);
-	/* read before the lock (it takes it for its cache); a change
-	 * between read and write is another host's race, as with xattrs */
-	n = ret < 0 ? ret : sidecar_read(lm, dir, file, text, sizeof(text));
+	/* read and written under the lock: two changes here (a setxattr and
+	 * `vfsctl qos set`, which the kernel's lock of the file does not
+	 * order) must not both start from the old set, or one is lost.  A
+	 * change between read and write is another host's race, as with
+	 * xattrs */
 	pthread_mutex_lock(&lm->qos_lock);
+	ret = file_exists(lm, path);
+	n = ret < 0 ? ret
+		    : sidecar_read(lm, dir, file, text, sizeof(text), true);
 	if (n < 0) {
 		ret = (int)n;
 		goto out;

@@ -525,6 +525,35 @@ class AcrossHostsBase:
         os.rmdir(a.path("s", d))
 
 
+    def test_changes_at_once_are_all_stored(self):
+        """`vfsctl qos set` and a setxattr on one file at the same time on
+        one host (the kernel's lock of the file orders only the latter):
+        what is stored holds every change of both."""
+        a, b = self.start_host("qa"), self.start_host("qb")
+        d = "race%d" % os.getpid()
+        os.mkdir(a.path("s", d))
+        img = a.path("s", d, "disk.img")
+        make_file(img, 0)
+        stop, noted = threading.Event(), []
+
+        def notes():
+            while not stop.is_set():
+                os.setxattr(img, "user.vfsd.qos.n%d" % len(noted), b"1")
+                noted.append("user.vfsd.qos.n%d" % len(noted))
+                time.sleep(0.002)
+        t, res = in_thread(notes)
+        try:
+            for i in range(1, 31):
+                vfsctl(a, "qos", "set", img, "iops=%d" % (1000 + i))
+        finally:
+            stop.set()
+            t.join(60)
+        self.assertNotIn("error", res)
+        img_b = b.path("s", d, "disk.img")
+        self.assertEqual(sorted(n for n in os.listxattr(img_b) if "qos" in n),
+                         sorted(noted + ["user.vfsd.qos.iops"]))
+        self.assertEqual(os.getxattr(img_b, "user.vfsd.qos.iops"), b"1030")
+
 class Nfs3AcrossHosts(AcrossHostsBase, harness.TestCase):
     capacity = (2, 0)     # 4 connections: one shared, one kept free
 
