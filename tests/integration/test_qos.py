@@ -351,6 +351,36 @@ class Qos(harness.TestCase):
             self.assertIn("version", harness.try_as(user, read,
                                                     self.v.path(".vfsd", "status")))
 
+    def test_top_with_many_files(self):
+        """`vfsctl top` over thousands of open files: a row takes what its
+        name takes, not a page each (nor a walk over the others)."""
+        if not os.path.exists("/usr/bin/time"):
+            self.skipTest("no /usr/bin/time to measure with")
+        many = os.path.join(self.dir, "ctl", "many")
+        os.mkdir(many)
+        for i in range(5000):
+            open(os.path.join(many, "f%d" % i), "wb").close()
+        fds = [os.open(self.p("ctl", "many", "f%d" % i), os.O_RDONLY)
+               for i in range(5000)]
+        try:
+            with open(self.p("ctl", "many", "f7"), "rb") as f:
+                f.read(1)
+            # its peak memory, as time(1) measures it
+            t0 = time.monotonic()
+            r = subprocess.run(["/usr/bin/time", "-f", "%M", VFSCTL, "-m", self.v.mnt,
+                                "top", "-n", "1", "-d", "0.1"],
+                               capture_output=True, text=True, timeout=120)
+            took = time.monotonic() - t0
+        finally:
+            for fd in fds:
+                os.close(fd)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len([line for line in r.stdout.splitlines()
+                              if "/l/ctl/many/f" in line]), 30)
+        rss = int(r.stderr.split()[-1])
+        print("top over 5000 files: %.2f s, %d KiB" % (took, rss))
+        self.assertLess(rss, 16 << 10)
+
     def test_bad_settings_are_refused(self):
         """Bad values and sets are refused with a message naming them, by
         every way in; only root changes a limit."""
