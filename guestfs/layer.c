@@ -171,6 +171,9 @@ static int layer_rmdir(struct vfs_mount *m, const char *path)
 		glock_rmdir_cleanup(&lm->lower, path);
 		ret = lm->lops->rmdir(lm->lower.m, path);
 	}
+	/* the directory's own attributes go with it, as a file's do */
+	if (ret == 0 && layer_qos_sidecar(lm))
+		layer_qos_moved(lm, path, NULL);
 	return ret;
 }
 

@@ -10,7 +10,10 @@
  * the lock records (layer_internal.h, reserved()).
  *
  * A sidecar is replaced whole (written under a temporary name, then
- * renamed over), so another host reads the old set or the new one.  An
+ * renamed over), so another host reads the old set or the new one.  The
+ * temporary one is `DIR/.vfsd-qos/.vfsd-qos/NAME`: no file can be named
+ * .vfsd-qos, so it is no other file's sidecar, and it is no longer than
+ * NAME.  An
  * unlink or rename of the file through the layer takes its sidecar along;
  * changes made beside vfsd leave it behind, where it describes a name
  * that may come back.  Two hosts changing one file's limits at the same
@@ -81,17 +84,20 @@ static int sidecar_paths(const char *path, char **dir, char **file)
 	(sizeof(((struct layer_mount *)0)->qos_none) /                         \
 	 sizeof(struct layer_qos_none))
 
-/* Whether `dir` (a sidecar directory) was seen missing lately. */
-static bool none_known(struct layer_mount *lm, const char *dir)
+/* Whether `dir` (a sidecar directory) was seen missing lately; qos_lock
+ * held when `locked`. */
+static bool none_known(struct layer_mount *lm, const char *dir, bool locked)
 {
 	int64_t now = vfs_mono_ns();
 	bool known = false;
 
-	pthread_mutex_lock(&lm->qos_lock);
+	if (!locked)
+		pthread_mutex_lock(&lm->qos_lock);
 	for (size_t i = 0; i < NONE_SLOTS && !known; i++)
 		known = lm->qos_none[i].dir && lm->qos_none[i].until > now &&
 			strcmp(lm->qos_none[i].dir, dir) == 0;
-	pthread_mutex_unlock(&lm->qos_lock);
+	if (!locked)
+		pthread_mutex_unlock(&lm->qos_lock);
 	return known;
 }
 
@@ -117,22 +123,26 @@ static void none_note(struct layer_mount *lm, const char *dir, bool missing)
 	e->until = vfs_mono_ns() + (int64_t)(ttl * 1e9);
 }
 
-/* The sidecar's text into buf (NUL-terminated); 0 when there is none. */
+/* The sidecar's text into buf (NUL-terminated); 0 when there is none.
+ * qos_lock held when `locked`. */
 static ssize_t sidecar_read(struct layer_mount *lm, const char *dir,
-			    const char *file, char *buf, size_t size)
+			    const char *file, char *buf, size_t size,
+			    bool locked)
 {
 	struct vfs_file *f;
 	struct stat st;
 	ssize_t n;
 	int ret;
 
-	if (none_known(lm, dir))
+	if (none_known(lm, dir, locked))
 		return 0;
 	ret = lower_getattr(&lm->lower, dir, &st);
 	if (ret == -ENOENT) {
-		pthread_mutex_lock(&lm->qos_lock);
+		if (!locked)
+			pthread_mutex_lock(&lm->qos_lock);
 		none_note(lm, dir, true);
-		pthread_mutex_unlock(&lm->qos_lock);
+		if (!locked)
+			pthread_mutex_unlock(&lm->qos_lock);
 		return 0;
 	}
 	if (ret < 0)
@@ -154,7 +164,7 @@ static int sidecar_write(struct layer_mount *lm, const char *dir,
 			 const char *file, const char *text)
 {
 	struct vfs_file *f;
-	char *tmp;
+	char *tdir, *tmp = NULL;
 	size_t len = strlen(text);
 	ssize_t n;
 	int ret;
@@ -163,17 +173,24 @@ static int sidecar_write(struct layer_mount *lm, const char *dir,
 		ret = lower_unlink(&lm->lower, file);
 		return ret == -ENOENT ? 0 : ret;
 	}
-	if (asprintf(&tmp, "%s.tmp~~", file) < 0)
+	if (asprintf(&tdir, "%s/%s", dir, LAYER_QOS_DIR) < 0)
 		return -ENOMEM;
+	if (asprintf(&tmp, "%s/%s", tdir, strrchr(file, '/') + 1) < 0) {
+		free(tdir);
+		return -ENOMEM;
+	}
 	ret = lower_create(&lm->lower, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644,
 			   &f);
 	if (ret == -ENOENT) {
 		ret = lower_mkdir(&lm->lower, dir, 0755);
 		if (ret == 0 || ret == -EEXIST)
+			ret = lower_mkdir(&lm->lower, tdir, 0755);
+		if (ret == 0 || ret == -EEXIST)
 			ret = lower_create(&lm->lower, tmp,
 					   O_WRONLY | O_CREAT | O_TRUNC, 0644,
 					   &f);
 	}
+	free(tdir);
 	if (ret < 0) {
 		free(tmp);
 		return ret;
@@ -231,7 +248,8 @@ ssize_t layer_qos_get(struct layer_mount *lm, const char *path,
 	if (ret < 0)
 		return ret == -EOPNOTSUPP ? -ENODATA : ret;
 	ret = file_exists(lm, path);
-	n = ret < 0 ? ret : sidecar_read(lm, dir, file, text, sizeof(text));
+	n = ret < 0 ? ret
+		    : sidecar_read(lm, dir, file, text, sizeof(text), false);
 	free(dir);
 	free(file);
 	if (n < 0)
@@ -258,7 +276,8 @@ ssize_t layer_qos_list(struct layer_mount *lm, const char *path, char *buf,
 	if (ret < 0)
 		return ret == -EOPNOTSUPP ? 0 : ret;
 	ret = file_exists(lm, path);
-	n = ret < 0 ? ret : sidecar_read(lm, dir, file, text, sizeof(text));
+	n = ret < 0 ? ret
+		    : sidecar_read(lm, dir, file, text, sizeof(text), false);
 	free(dir);
 	free(file);
 	if (n < 0)
@@ -300,14 +319,23 @@ int layer_qos_set(struct layer_mount *lm, const char *path, const char *name,
 		return -EINVAL;
 	if (strlen(name) > 64)
 		return -ERANGE;
+	/* a line of its own, or a value, in the name would set another
+	 * attribute than the one named: a limit, past the root-only check
+	 * vfsd makes on the names of its settings */
+	if (strpbrk(name, "\n="))
+		return value ? -EINVAL : -ENODATA;
 	ret = sidecar_paths(path, &dir, &file);
 	if (ret < 0)
 		return ret;
-	ret = file_exists(lm, path);
-	/* read before the lock (it takes it for its cache); a change
-	 * between read and write is another host's race, as with xattrs */
-	n = ret < 0 ? ret : sidecar_read(lm, dir, file, text, sizeof(text));
+	/* read and written under the lock: two changes here (a setxattr and
+	 * `vfsctl qos set`, which the kernel's lock of the file does not
+	 * order) must not both start from the old set, or one is lost.  A
+	 * change between read and write is another host's race, as with
+	 * xattrs */
 	pthread_mutex_lock(&lm->qos_lock);
+	ret = file_exists(lm, path);
+	n = ret < 0 ? ret
+		    : sidecar_read(lm, dir, file, text, sizeof(text), true);
 	if (n < 0) {
 		ret = (int)n;
 		goto out;
@@ -374,10 +402,17 @@ void layer_qos_moved(struct layer_mount *lm, const char *from, const char *to)
 		    lower_getattr(&lm->lower, ffile, &(struct stat){0}) == 0) {
 			/* the target directory has no sidecars yet */
 			lower_mkdir(&lm->lower, tdir, 0755);
-			lower_rename(&lm->lower, ffile, tfile);
+			ret = lower_rename(&lm->lower, ffile, tfile);
 		} else if (ret == -ENOENT) {
 			/* none to move: none may stay at the new name */
 			lower_unlink(&lm->lower, tfile);
+		}
+		if (ret == 0) {
+			/* it has one now, whatever was noted of it: an open
+			 * at the new name must find the limits */
+			pthread_mutex_lock(&lm->qos_lock);
+			none_note(lm, tdir, false);
+			pthread_mutex_unlock(&lm->qos_lock);
 		}
 		free(tdir);
 		free(tfile);
@@ -424,9 +459,31 @@ static void names_free(struct qos_names *d)
 	*d = (struct qos_names){0};
 }
 
+/* Remove the sidecar directory d and what it holds: sidecars, and (when
+ * `outer`) the directory of temporary ones with what a crash left there. */
+static void clear_dir(struct layer_mount *lm, const char *d, bool outer)
+{
+	struct qos_names files = {0};
+
+	lower_list(&lm->lower, d, qos_collect, &files);
+	for (size_t i = 0; i < files.n; i++) {
+		char *f;
+
+		if (asprintf(&f, "%s/%s", d, files.v[i]) < 0)
+			continue;
+		if (outer && strcmp(files.v[i], LAYER_QOS_DIR) == 0)
+			clear_dir(lm, f, false);
+		else
+			lower_unlink(&lm->lower, f);
+		free(f);
+	}
+	names_free(&files);
+	lower_rmdir(&lm->lower, d);
+}
+
 void layer_qos_rmdir_cleanup(struct layer_mount *lm, const char *dir)
 {
-	struct qos_names top = {0}, files = {0};
+	struct qos_names top = {0};
 	bool has = false, other = false;
 	char *sc;
 
@@ -446,16 +503,6 @@ void layer_qos_rmdir_cleanup(struct layer_mount *lm, const char *dir)
 	if (asprintf(&sc, "%s/%s", strcmp(dir, "/") ? dir : "", LAYER_QOS_DIR) <
 	    0)
 		return;
-	lower_list(&lm->lower, sc, qos_collect, &files);
-	for (size_t i = 0; i < files.n; i++) {
-		char *f;
-
-		if (asprintf(&f, "%s/%s", sc, files.v[i]) >= 0) {
-			lower_unlink(&lm->lower, f);
-			free(f);
-		}
-	}
-	names_free(&files);
-	lower_rmdir(&lm->lower, sc);
+	clear_dir(lm, sc, true);
 	free(sc);
 }

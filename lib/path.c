@@ -109,3 +109,19 @@ char *vfs_path_parent(const char *path)
 		return strdup("/");
 	return strndup(path, (size_t)(slash - path));
 }
+
+void vfs_path_print(FILE *out, const char *path)
+{
+	for (const unsigned char *p = (const unsigned char *)path; p && *p;
+	     p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			fprintf(out, "\\x%02x", *p);
+		else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			fprintf(out, "\\xc2\\x%02x", p[1]);
+			p++;
+		} else if (*p == '\\')
+			fputs("\\\\", out);
+		else
+			fputc(*p, out);
+	}
+}

@@ -9,6 +9,7 @@
 #define VFSD_LIB_PATH_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -47,6 +48,14 @@ char *vfs_path_parent(const char *path);
 
 /* path equals prefix (plen = strlen(prefix)) or lies beneath it; every
  * path lies beneath "/". */
+/*
+ * Write path to out for a terminal or a line-oriented reader: a control
+ * byte (below 0x20, DEL, and the C1 controls U+0080..U+009F in UTF-8) as
+ * \xHH and a backslash as \\, so that a file's name can neither start
+ * a line of its own nor send the terminal escape sequences.
+ */
+void vfs_path_print(FILE *out, const char *path);
+
 static inline bool vfs_path_under(const char *path, const char *prefix,
 				  size_t plen)
 {

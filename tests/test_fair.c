@@ -238,6 +238,82 @@ START_TEST(fair_weights)
 }
 END_TEST
 
+START_TEST(fair_idle_files_taking_turns_starve_nobody)
+{
+	struct fair_sched s;
+	struct fair_flow streamer = {0}, rf[3] = {{0}};
+	struct req s1, s2, rd[3];
+	bool live[3] = {true, true, true};
+
+	/* NFS with one connection: one request for busy files, one kept for
+	 * a file with nothing in flight */
+	fair_init(&s, 2, 0, true);
+	start(&s1, &s, &streamer, 1 << 20);
+	ck_assert(admitted_within(&s1, 2000));
+	start(&s2, &s, &streamer, 1 << 20);
+	ck_assert(!admitted_within(&s2, 20));
+	for (int i = 0; i < 3; i++) {
+		start(&rd[i], &s, &rf[i], 4096);
+		ck_assert(admitted_within(&rd[i], 2000));
+	}
+	/* the streamer's request is done: it has nothing in flight and one
+	 * waiting, while three synchronous readers take turns, each issuing
+	 * its next request while the others' are in flight */
+	finish(&s1);
+	for (int k = 0; k < 60 && !atomic_load(&s2.in); k++) {
+		int j = k % 3;
+
+		while (!atomic_load(&rd[j].in) && !atomic_load(&s2.in))
+			usleep(1000);
+		if (!atomic_load(&rd[j].in))
+			break;
+		finish(&rd[j]);
+		start(&rd[j], &s, &rf[j], 4096);
+		usleep(3000);
+	}
+	ck_assert(admitted_within(&s2, 100));
+	finish(&s2);
+	/* the readers left go */
+	for (int n = 0; n < 2000 && (live[0] || live[1] || live[2]); n++) {
+		for (int i = 0; i < 3; i++)
+			if (live[i] && atomic_load(&rd[i].in)) {
+				finish(&rd[i]);
+				live[i] = false;
+			}
+		usleep(1000);
+	}
+	ck_assert(!live[0] && !live[1] && !live[2]);
+	ck_assert_uint_eq(s.reqs, 0);
+	ck_assert_uint_eq(s.starved, 0);
+	fair_destroy(&s);
+}
+END_TEST
+
+START_TEST(fair_kept_place_serves_a_waiting_idle_file)
+{
+	struct fair_sched s;
+	struct fair_flow streamer = {0}, reader = {0};
+	struct req s1, s2, rd;
+
+	/* one request for busy files, one kept for a file with nothing in
+	 * flight: the streamer's next request, once its last is done, is
+	 * such a file's and takes the kept place the reader left free */
+	fair_init(&s, 2, 0, true);
+	start(&s1, &s, &streamer, 1 << 20);
+	ck_assert(admitted_within(&s1, 2000));
+	start(&s2, &s, &streamer, 1 << 20);
+	ck_assert(!admitted_within(&s2, 20));
+	start(&rd, &s, &reader, 4096);
+	ck_assert(admitted_within(&rd, 2000));
+	finish(&s1);
+	ck_assert(admitted_within(&s2, 1000));
+	finish(&rd);
+	finish(&s2);
+	ck_assert_uint_eq(s.reqs, 0);
+	fair_destroy(&s);
+}
+END_TEST
+
 START_TEST(fair_off_admits_everything)
 {
 	struct fair_sched s;
@@ -263,6 +339,8 @@ Suite *fair_suite(void)
 	tcase_add_test(tc, fair_idle_file_goes_first);
 	tcase_add_test(tc, fair_round_robin_by_bytes);
 	tcase_add_test(tc, fair_weights);
+	tcase_add_test(tc, fair_idle_files_taking_turns_starve_nobody);
+	tcase_add_test(tc, fair_kept_place_serves_a_waiting_idle_file);
 	tcase_add_test(tc, fair_off_admits_everything);
 	suite_add_tcase(s, tc);
 	return s;

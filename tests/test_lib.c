@@ -358,6 +358,37 @@ START_TEST(json_str_non_ascii)
 }
 END_TEST
 
+/* A name in a text report: no control byte reaches the terminal, no
+ * line of its own starts, UTF-8 other than C1 stays as it is. */
+START_TEST(path_print_controls)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+		{"/a/b c", "/a/b c"},
+		{"a\nb", "a\\x0ab"},
+		{"\x1b[2J\x07\x7f", "\\x1b[2J\\x07\\x7f"},
+		{"\xc2\x9b"
+		 "2J",
+		 "\\xc2\\x9b2J"},
+		{"caf\xc3\xa9 \xc2\xa0", "caf\xc3\xa9 \xc2\xa0"},
+		{"a\\b", "a\\\\b"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *got = NULL;
+		size_t len = 0;
+		FILE *out = open_memstream(&got, &len);
+
+		ck_assert_ptr_nonnull(out);
+		vfs_path_print(out, cases[i].in);
+		ck_assert_int_eq(fclose(out), 0);
+		ck_assert_str_eq(got, cases[i].want);
+		free(got);
+	}
+}
+END_TEST
+
 Suite *lib_suite(void)
 {
 	Suite *s = suite_create("lib");
@@ -381,6 +412,7 @@ Suite *lib_suite(void)
 	tcase_add_test(tc, json_str_quotes_and_backslashes);
 	tcase_add_test(tc, json_str_control_chars);
 	tcase_add_test(tc, json_str_non_ascii);
+	tcase_add_test(tc, path_print_controls);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("throttle");
 	tcase_add_test(tc, throttle_rate_holds);

@@ -87,7 +87,11 @@ static void ctlfs_stat(struct ctlfs_mount *cm, int i, size_t len,
 	clock_gettime(CLOCK_REALTIME, &now);
 	memset(st, 0, sizeof(*st));
 	st->st_ino = i < 0 ? 1 : (ino_t)i + 2;
-	st->st_mode = i < 0 ? S_IFDIR | 0555 : S_IFREG | 0444;
+	/* files and qos name files of every user, in directories the
+	 * reader may have no right to list: the daemon's user's alone */
+	st->st_mode = i < 0    ? S_IFDIR | 0555
+		      : i >= 6 ? S_IFREG | 0400
+			       : S_IFREG | 0444;
 	st->st_nlink = i < 0 ? 2 : 1;
 	st->st_uid = getuid();
 	st->st_gid = getgid();

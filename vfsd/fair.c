@@ -34,10 +34,11 @@ void fair_destroy(struct fair_sched *s)
 }
 
 /* Whether a request of `bytes` fits the capacity now; one request place
- * stays free for a file with nothing in flight. */
-static bool fits(const struct fair_sched *s, uint64_t bytes)
+ * stays free for a file with nothing in flight (`idle`: one of those). */
+static bool fits(const struct fair_sched *s, uint64_t bytes, bool idle)
 {
-	unsigned limit = s->max_reqs > 1 ? s->max_reqs - 1 : 1;
+	unsigned limit =
+		idle || s->max_reqs < 2 ? s->max_reqs : s->max_reqs - 1;
 
 	if (s->max_reqs && s->reqs >= limit)
 		return false;
@@ -48,6 +49,8 @@ static bool fits(const struct fair_sched *s, uint64_t bytes)
 
 static void admit(struct fair_sched *s, struct fair_flow *f, uint64_t bytes)
 {
+	if (f->in_ring && !f->in_flight)
+		s->starved--;
 	s->reqs++;
 	s->bytes += bytes;
 	f->in_flight++;
@@ -66,6 +69,8 @@ static void ring_add(struct fair_sched *s, struct fair_flow *f)
 	}
 	f->in_ring = true;
 	f->deficit = 0;
+	if (!f->in_flight)
+		s->starved++;
 }
 
 static void ring_del(struct fair_sched *s, struct fair_flow *f)
@@ -78,6 +83,8 @@ static void ring_del(struct fair_sched *s, struct fair_flow *f)
 		if (s->ring == f)
 			s->ring = f->next;
 	}
+	if (!f->in_flight)
+		s->starved--;
 	f->in_ring = false;
 	f->deficit = 0;
 }
@@ -100,6 +107,9 @@ static void grant(struct fair_sched *s, struct fair_flow *f)
  * flow gets its quantum and the next flow its turn.  A file with nothing
  * in flight is served at its arrival (fair_enter), not here: a waiting
  * streamer whose last request just finished has none in flight either.
+ * While a waiting file has none (s->starved), files that arrive idle wait
+ * their turn too: two of them taking turns would otherwise keep the mount
+ * at its capacity, and the waiting file would never go.
  */
 static void dispatch(struct fair_sched *s)
 {
@@ -107,7 +117,7 @@ static void dispatch(struct fair_sched *s)
 		struct fair_flow *f = s->ring;
 		struct fair_waiter *w = f->head;
 
-		if (!fits(s, w->bytes))
+		if (!fits(s, w->bytes, !f->in_flight))
 			return;
 		if (f->deficit < w->bytes) {
 			f->deficit += (uint64_t)FAIR_QUANTUM *
@@ -132,7 +142,8 @@ bool fair_enter(struct fair_sched *s, struct fair_flow *f, uint64_t bytes,
 		return false;
 	pthread_mutex_lock(&s->lock);
 	f->weight = weight;
-	if ((!f->in_flight && !f->head) || (!s->ring && fits(s, bytes))) {
+	if ((!f->in_flight && !f->head && !s->starved) ||
+	    (!s->ring && fits(s, bytes, false))) {
 		admit(s, f, bytes);
 		pthread_mutex_unlock(&s->lock);
 		return true;
@@ -161,7 +172,8 @@ void fair_exit(struct fair_sched *s, struct fair_flow *f, uint64_t bytes)
 	pthread_mutex_lock(&s->lock);
 	s->reqs--;
 	s->bytes -= bytes;
-	f->in_flight--;
+	if (!--f->in_flight && f->in_ring)
+		s->starved++;
 	dispatch(s);
 	pthread_mutex_unlock(&s->lock);
 }

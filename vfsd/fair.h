@@ -8,12 +8,15 @@
  * depth 8 puts every other file's 4 KiB read behind megabytes of its
  * data.  The router therefore admits a mount's reads and writes itself:
  *
- *  - A file with nothing in flight is always admitted at once: a small
- *    synchronous reader never waits behind a streamer here.
+ *  - A file with nothing in flight is admitted at once: a small
+ *    synchronous reader never waits behind a streamer here.  Only while
+ *    a waiting file has nothing in flight either does it take its turn
+ *    (below), or a few such readers could hold that file back for ever.
  *  - Beyond that, requests go while the mount has fewer than its
  *    capacity in flight (vfs_mount.share_reqs requests, share_bytes
  *    bytes, whichever the backend sets), less one request kept for a file
- *    that has none in flight.
+ *    that has none in flight: one arriving, or a waiting one whose last
+ *    request is done.
  *  - The others wait in one queue per file, served by deficit round robin
  *    in bytes (quantum FAIR_QUANTUM times the file's weight / 100), so
  *    that each busy file gets its share of the capacity, whatever its
@@ -42,6 +45,7 @@ struct fair_sched {
 	unsigned reqs;          /* in flight now */
 	uint64_t bytes;         /* in flight now */
 	struct fair_flow *ring; /* flows with waiters, in round-robin order */
+	unsigned starved;       /* of them, those with nothing in flight */
 	uint64_t waited;        /* requests that waited */
 	uint64_t waited_ns;     /* their summed wait */
 };

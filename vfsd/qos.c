@@ -642,8 +642,9 @@ void qos_report(FILE *out, const char *path, bool json)
 				(long long)(r->throttled_ns / 1000000),
 				r->waiting, r->files);
 		} else {
-			fprintf(out, "%s (%s)\n  limits:", r->path,
-				origin_name(r->origin));
+			vfs_path_print(out, r->path);
+			fprintf(out,
+				" (%s)\n  limits:", origin_name(r->origin));
 			for (int j = 0; j < THROTTLE_NAMES; j++) {
 				uint64_t v = throttle_get(&r->t.cfg,
 							  throttle_names[j]);

@@ -312,10 +312,11 @@ static void files_one(void *p, const struct router_file_view *v)
 			(unsigned long long)(v->held_ns / 1000000), v->waiting,
 			v->limited ? "true" : "false");
 	} else {
+		vfs_path_print(c->out, v->path);
 		fprintf(c->out,
-			"%s\n  read %llu B in %llu ops, written %llu B in %llu "
+			"\n  read %llu B in %llu ops, written %llu B in %llu "
 			"ops; held back %llu ms, waiting %u%s\n",
-			v->path, (unsigned long long)v->read_bytes,
+			(unsigned long long)v->read_bytes,
 			(unsigned long long)v->read_ops,
 			(unsigned long long)v->write_bytes,
 			(unsigned long long)v->write_ops,

@@ -474,11 +474,10 @@ static int image_clone(const char *src, const char *dst, const char *sock)
 /* ---- top ------------------------------------------------------------- */
 
 struct top_row {
-	char path[4096];
+	char *path;  /* owned */
 	double v[6]; /* read B, written B, read ops, write ops, held ms,
 		      * waiting */
 	double rate[5];
-	bool seen;
 };
 
 /* A JSON string at *p (after its opening quote) into out, unescaped
@@ -497,8 +496,17 @@ static void top_str(const char **p, char *out, size_t size)
 				for (int i = 0; i < 4 && (*p)[1]; i++)
 					(*p)++;
 		}
+		/* a C1 control in UTF-8 (U+0080..U+009F) is one to the
+		 * terminal too */
+		if ((unsigned char)c == 0xc2 &&
+		    (unsigned char)(*p)[1] >= 0x80 &&
+		    (unsigned char)(*p)[1] <= 0x9f) {
+			(*p)++;
+			c = '\x01';
+		}
 		if (n + 1 < size)
-			out[n++] = (unsigned char)c < ' ' ? '?' : c;
+			out[n++] =
+				(unsigned char)c < ' ' || c == 0x7f ? '?' : c;
 	}
 	if (**p == '"')
 		(*p)++;
@@ -516,51 +524,74 @@ static double top_num(const char *line, const char *key)
 	return p ? strtod(p + strlen(pat), NULL) : 0;
 }
 
-/* Parse `files --json` (one object a line, ours) into rows, summed by
- * path (several opens of one file are one row).  Returns how many. */
+static int top_path_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct top_row *)a)->path,
+		      ((const struct top_row *)b)->path);
+}
+
+static void top_rows_clear(struct top_row *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(rows[i].path);
+}
+
+/* Parse `files --json` (one object a line, ours) into rows sorted by
+ * path, summed by path (several opens of one file are one row): as many
+ * files as are open, so no row is larger than its name and none is
+ * looked for by a walk over the others.  Returns how many. */
 static size_t top_parse(char *text, struct top_row **rows, size_t *cap)
 {
 	static const char *const keys[6] = {"read_bytes", "write_bytes",
 					    "read_ops",   "write_ops",
 					    "held_ms",    "waiting"};
-	size_t n = 0;
+	size_t n = 0, m = 0;
 
 	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
 		const char *p = strstr(line, "{\"path\": \"");
 		char path[4096];
-		size_t i;
 
 		if (!p)
 			continue;
 		p += strlen("{\"path\": \"");
 		top_str(&p, path, sizeof(path));
-		for (i = 0; i < n && strcmp((*rows)[i].path, path); i++)
-			;
-		if (i == n) {
-			if (n == *cap) {
-				size_t nc = *cap ? 2 * *cap : 64;
-				struct top_row *g =
-					realloc(*rows, nc * sizeof(*g));
+		if (n == *cap) {
+			size_t nc = *cap ? 2 * *cap : 64;
+			struct top_row *g = realloc(*rows, nc * sizeof(*g));
 
-				if (!g)
-					break;
-				*rows = g;
-				*cap = nc;
-			}
-			memset(&(*rows)[n], 0, sizeof(**rows));
-			snprintf((*rows)[n].path, sizeof((*rows)[n].path), "%s",
-				 path);
-			n++;
+			if (!g)
+				break;
+			*rows = g;
+			*cap = nc;
 		}
+		memset(&(*rows)[n], 0, sizeof(**rows));
+		if (!((*rows)[n].path = strdup(path)))
+			break;
 		for (int k = 0; k < 6; k++)
-			(*rows)[i].v[k] += top_num(p, keys[k]);
+			(*rows)[n].v[k] = top_num(p, keys[k]);
+		n++;
 	}
-	return n;
+	if (!n)
+		return 0;
+	qsort(*rows, n, sizeof(**rows), top_path_cmp);
+	for (size_t i = 1; i < n; i++) {
+		struct top_row *r = &(*rows)[i], *last = &(*rows)[m];
+
+		if (strcmp(r->path, last->path) == 0) {
+			for (int k = 0; k < 6; k++)
+				last->v[k] += r->v[k];
+			free(r->path);
+		} else {
+			(*rows)[++m] = *r;
+		}
+	}
+	return m + 1;
 }
 
 static int top_cmp(const void *a, const void *b)
 {
-	const struct top_row *x = a, *y = b;
+	const struct top_row *x = *(struct top_row *const *)a,
+			     *y = *(struct top_row *const *)b;
 	double bx = x->rate[0] + x->rate[1], by = y->rate[0] + y->rate[1];
 
 	if (bx != by)
@@ -616,6 +647,7 @@ static int top(const char *sock, int argc, char **argv)
 		fclose(f);
 		if (ret != 0) {
 			free(text);
+			top_rows_clear(prev, nprev);
 			free(prev);
 			free(cur);
 			return ret;
@@ -623,11 +655,11 @@ static int top(const char *sock, int argc, char **argv)
 		n = top_parse(text, &cur, &capcur);
 		free(text);
 		for (size_t i = 0; i < n; i++) {
-			struct top_row *o = NULL;
+			struct top_row *o =
+				nprev ? bsearch(&cur[i], prev, nprev,
+						sizeof(*prev), top_path_cmp)
+				      : NULL;
 
-			for (size_t j = 0; j < nprev && !o; j++)
-				if (!strcmp(prev[j].path, cur[i].path))
-					o = &prev[j];
 			for (int k = 0; k < 5; k++)
 				cur[i].rate[k] =
 					o && cur[i].v[k] >= o->v[k]
@@ -636,7 +668,18 @@ static int top(const char *sock, int argc, char **argv)
 						: 0;
 		}
 		if (round > 0) {
-			qsort(cur, n, sizeof(*cur), top_cmp);
+			struct top_row **order = malloc(n * sizeof(*order) + 1);
+
+			if (!order) {
+				top_rows_clear(cur, n);
+				top_rows_clear(prev, nprev);
+				free(prev);
+				free(cur);
+				return 2;
+			}
+			for (size_t i = 0; i < n; i++)
+				order[i] = &cur[i];
+			qsort(order, n, sizeof(*order), top_cmp);
 			if (tty)
 				fputs("\033[H\033[2J", stdout);
 			printf("%-40s %10s %10s %8s %8s %8s %4s\n", "FILE",
@@ -645,15 +688,19 @@ static int top(const char *sock, int argc, char **argv)
 			for (size_t i = 0; i < n && i < 30; i++)
 				printf("%-40.40s %8.1fMi %8.1fMi %8.0f %8.0f "
 				       "%8.0f %4.0f\n",
-				       cur[i].path, cur[i].rate[0] / 1048576.0,
-				       cur[i].rate[1] / 1048576.0,
-				       cur[i].rate[2], cur[i].rate[3],
-				       cur[i].rate[4] * interval, cur[i].v[5]);
+				       order[i]->path,
+				       order[i]->rate[0] / 1048576.0,
+				       order[i]->rate[1] / 1048576.0,
+				       order[i]->rate[2], order[i]->rate[3],
+				       order[i]->rate[4] * interval,
+				       order[i]->v[5]);
+			free(order);
 			if (!tty)
 				putchar('\n');
 			fflush(stdout);
 		}
 		/* cur becomes prev: swap the buffers */
+		top_rows_clear(prev, nprev);
 		{
 			struct top_row *t = prev;
 			size_t c = capprev;
@@ -667,6 +714,7 @@ static int top(const char *sock, int argc, char **argv)
 		if (count < 0 || round < count)
 			usleep((useconds_t)(interval * 1e6));
 	}
+	top_rows_clear(prev, nprev);
 	free(prev);
 	free(cur);
 	return 0;

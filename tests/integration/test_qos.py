@@ -323,6 +323,64 @@ class Qos(harness.TestCase):
         t.join(30)
         self.assertNotIn("error", res)
 
+    def test_hostile_names_in_reports(self):
+        """A file's name cannot write a line of its own, or send the
+        terminal an escape sequence, through `vfsctl files`, `qos show` or
+        `top`; and the open files, and the limited ones, are listed to root
+        only: another user cannot learn the names in a directory it may
+        not read."""
+        os.mkdir(os.path.join(self.dir, "ctl", "private"))
+        os.chmod(os.path.join(self.dir, "ctl", "private"), 0o700)
+        name = "e\x1b]0;x\x07\u009b2J\x7f\n  read 999 B in 1 ops"
+        path = self.p("ctl", "private", name)
+        make_file(path, 0)
+        os.setxattr(path, "user.vfsd.qos.bps", b"100000000")
+        with open(path, "rb"):
+            out = vfsctl(self.v, "files").stdout + \
+                vfsctl(self.v, "qos", "show").stdout + \
+                vfsctl(self.v, "top", "-n", "1", "-d", "0.1").stdout
+            self.assertIn("private/e", out)
+            for bad in ("\x1b", "\x07", "\x9b", "\x7f", "\n  read 999"):
+                self.assertNotIn(bad, out)
+            listed = json.loads(read(self.v.path(".vfsd", "files.json")))
+            self.assertIn("/l/ctl/private/" + name, [e["path"] for e in listed])
+            user = harness.make_user("rep")
+            for f in ("files", "files.json", "qos", "qos.json"):
+                self.assertEqual(harness.try_as(user, read, self.v.path(".vfsd", f)),
+                                 "EACCES", f)
+            self.assertIn("version", harness.try_as(user, read,
+                                                    self.v.path(".vfsd", "status")))
+
+    def test_top_with_many_files(self):
+        """`vfsctl top` over thousands of open files: a row takes what its
+        name takes, not a page each (nor a walk over the others)."""
+        if not os.path.exists("/usr/bin/time"):
+            self.skipTest("no /usr/bin/time to measure with")
+        many = os.path.join(self.dir, "ctl", "many")
+        os.mkdir(many)
+        for i in range(5000):
+            open(os.path.join(many, "f%d" % i), "wb").close()
+        fds = [os.open(self.p("ctl", "many", "f%d" % i), os.O_RDONLY)
+               for i in range(5000)]
+        try:
+            with open(self.p("ctl", "many", "f7"), "rb") as f:
+                f.read(1)
+            # its peak memory, as time(1) measures it
+            t0 = time.monotonic()
+            r = subprocess.run(["/usr/bin/time", "-f", "%M", VFSCTL, "-m", self.v.mnt,
+                                "top", "-n", "1", "-d", "0.1"],
+                               capture_output=True, text=True, timeout=120)
+            took = time.monotonic() - t0
+        finally:
+            for fd in fds:
+                os.close(fd)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len([line for line in r.stdout.splitlines()
+                              if "/l/ctl/many/f" in line]), 30)
+        rss = int(r.stderr.split()[-1])
+        print("top over 5000 files: %.2f s, %d KiB" % (took, rss))
+        self.assertLess(rss, 16 << 10)
+
     def test_bad_settings_are_refused(self):
         """Bad values and sets are refused with a message naming them, by
         every way in; only root changes a limit."""
@@ -443,6 +501,88 @@ class AcrossHostsBase:
         os.rmdir(a.path("s", d))
         self.assertFalse(os.path.exists(b.path("s", d)))
 
+
+    def test_stored_limits_keep_to_their_file(self):
+        """A file's stored limits are its own: a name holding a line or a
+        value sets no other attribute; a file named like another's
+        temporary sidecar keeps its limits when the other's change; a name
+        as long as allowed takes limits; a rename into a directory just
+        seen without any brings them to the next open at once."""
+        a, b = self.start_host("qa"), self.start_host("qb")
+        d = "own%d" % os.getpid()
+        os.mkdir(a.path("s", d))
+        os.mkdir(a.path("s", d, "sub"))
+        img = a.path("s", d, "disk.img")
+        make_file(img, 0)
+        for name in ("user.vfsd.qos.x\nuser.vfsd.qos.weight", "user.vfsd.qos.weight=1"):
+            with self.assertRaises(OSError) as cm:
+                os.setxattr(img, name, b"10000")
+            self.assertEqual(cm.exception.errno, errno.EINVAL)
+        self.assertEqual([n for n in os.listxattr(img) if "qos" in n], [])
+        # the other host reads what is stored (it has no rule of its own)
+        make_file(img + ".tmp~~", 0)
+        os.setxattr(img + ".tmp~~", "user.vfsd.qos.bps", b"1000000")
+        os.setxattr(img, "user.vfsd.qos.bps", b"2000000")
+        self.assertEqual(os.getxattr(b.path("s", d, "disk.img.tmp~~"), "user.vfsd.qos.bps"),
+                         b"1000000")
+        self.assertEqual(os.getxattr(b.path("s", d, "disk.img"), "user.vfsd.qos.bps"),
+                         b"2000000")
+        long = a.path("s", d, "L" * 250)
+        make_file(long, 0)
+        os.setxattr(long, "user.vfsd.qos.bps", b"3000000")
+        self.assertEqual(os.getxattr(b.path("s", d, "L" * 250), "user.vfsd.qos.bps"),
+                         b"3000000")
+        # sub is seen without stored limits, then the image moves in
+        make_file(a.path("s", d, "sub", "other"), 0)
+        self.assertEqual([n for n in os.listxattr(a.path("s", d, "sub", "other"))
+                          if "qos" in n], [])
+        moved = a.path("s", d, "sub", "disk.img")
+        os.rename(img, moved)
+        with open(moved, "rb") as f:
+            f.read(1)
+            shown = json.loads(vfsctl(a, "--json", "qos", "show", moved).stdout)
+        self.assertEqual([r["limits"] for r in shown], [{"bps": 2000000}])
+        # a directory's own attributes go with it
+        os.mkdir(a.path("s", d, "x"))
+        os.setxattr(a.path("s", d, "x"), "user.vfsd.qos.note", b"1")
+        os.rmdir(a.path("s", d, "x"))
+        make_file(a.path("s", d, "x"), 0)
+        self.assertEqual([n for n in os.listxattr(a.path("s", d, "x")) if "qos" in n], [])
+        for name in (moved, img + ".tmp~~", long, a.path("s", d, "sub", "other"),
+                     a.path("s", d, "x")):
+            os.unlink(name)
+        os.rmdir(a.path("s", d, "sub"))
+        os.rmdir(a.path("s", d))
+
+
+    def test_changes_at_once_are_all_stored(self):
+        """`vfsctl qos set` and a setxattr on one file at the same time on
+        one host (the kernel's lock of the file orders only the latter):
+        what is stored holds every change of both."""
+        a, b = self.start_host("qa"), self.start_host("qb")
+        d = "race%d" % os.getpid()
+        os.mkdir(a.path("s", d))
+        img = a.path("s", d, "disk.img")
+        make_file(img, 0)
+        stop, noted = threading.Event(), []
+
+        def notes():
+            while not stop.is_set():
+                os.setxattr(img, "user.vfsd.qos.n%d" % len(noted), b"1")
+                noted.append("user.vfsd.qos.n%d" % len(noted))
+                time.sleep(0.002)
+        t, res = in_thread(notes)
+        try:
+            for i in range(1, 31):
+                vfsctl(a, "qos", "set", img, "iops=%d" % (1000 + i))
+        finally:
+            stop.set()
+            t.join(60)
+        self.assertNotIn("error", res)
+        img_b = b.path("s", d, "disk.img")
+        self.assertEqual(sorted(n for n in os.listxattr(img_b) if "qos" in n),
+                         sorted(noted + ["user.vfsd.qos.iops"]))
+        self.assertEqual(os.getxattr(img_b, "user.vfsd.qos.iops"), b"1030")
 
 class Nfs3AcrossHosts(AcrossHostsBase, harness.TestCase):
     capacity = (2, 0)     # 4 connections: one shared, one kept free
