@@ -30,6 +30,7 @@
 #include "guestfs/layer_internal.h"
 #include "guestfs/lock.h"
 #include "lib/clock.h"
+#include "lib/path.h"
 #include "guestfs/lower.h"
 
 #define SIDECAR_MAX 4096
@@ -47,13 +48,7 @@ bool layer_qos_name(const char *name)
 
 bool layer_qos_reserved(const char *path)
 {
-	const size_t len = sizeof(LAYER_QOS_DIR) - 1;
-
-	for (const char *p = strstr(path, LAYER_QOS_DIR); p;
-	     p = strstr(p + 1, LAYER_QOS_DIR))
-		if (p > path && p[-1] == '/' && (p[len] == '/' || !p[len]))
-			return true;
-	return false;
+	return vfs_path_has_component(path, LAYER_QOS_DIR);
 }
 
 /* "DIR/.vfsd-qos" and "DIR/.vfsd-qos/NAME" of `path` (new strings), or
@@ -236,25 +231,40 @@ static int file_exists(struct layer_mount *lm, const char *path)
 	return lower_getattr(&lm->lower, path, &st);
 }
 
-ssize_t layer_qos_get(struct layer_mount *lm, const char *path,
-		      const char *name, void *buf, size_t size)
+/* The stored settings of the file at `path` into text (SIDECAR_MAX
+ * bytes, NUL-terminated): their length, or -errno (-EOPNOTSUPP for the
+ * root, which has no place for them). */
+static ssize_t sidecar_load(struct layer_mount *lm, const char *path,
+			    char *text)
 {
-	char *dir, *file, text[SIDECAR_MAX];
-	const char *v;
-	size_t len;
+	char *dir, *file;
 	ssize_t n;
 	int ret = sidecar_paths(path, &dir, &file);
 
 	if (ret < 0)
-		return ret == -EOPNOTSUPP ? -ENODATA : ret;
+		return ret;
 	ret = file_exists(lm, path);
 	n = ret < 0 ? ret
-		    : sidecar_read(lm, dir, file, text, sizeof(text), false);
+		    : sidecar_read(lm, dir, file, text, SIDECAR_MAX, false);
 	free(dir);
 	free(file);
+	if (n >= 0)
+		text[n] = '\0';
+	return n;
+}
+
+ssize_t layer_qos_get(struct layer_mount *lm, const char *path,
+		      const char *name, void *buf, size_t size)
+{
+	char text[SIDECAR_MAX];
+	const char *v;
+	size_t len;
+	ssize_t n = sidecar_load(lm, path, text);
+
+	if (n == -EOPNOTSUPP)
+		return -ENODATA;
 	if (n < 0)
 		return n;
-	text[n] = '\0';
 	v = find_line(text, name, &len);
 	if (!v)
 		return -ENODATA;
@@ -268,21 +278,14 @@ ssize_t layer_qos_get(struct layer_mount *lm, const char *path,
 ssize_t layer_qos_list(struct layer_mount *lm, const char *path, char *buf,
 		       size_t size)
 {
-	char *dir, *file, text[SIDECAR_MAX];
+	char text[SIDECAR_MAX];
 	size_t out = 0;
-	ssize_t n;
-	int ret = sidecar_paths(path, &dir, &file);
+	ssize_t n = sidecar_load(lm, path, text);
 
-	if (ret < 0)
-		return ret == -EOPNOTSUPP ? 0 : ret;
-	ret = file_exists(lm, path);
-	n = ret < 0 ? ret
-		    : sidecar_read(lm, dir, file, text, sizeof(text), false);
-	free(dir);
-	free(file);
+	if (n == -EOPNOTSUPP)
+		return 0;
 	if (n < 0)
 		return n;
-	text[n] = '\0';
 	for (char *p = text; *p;) {
 		char *end = strchr(p, '\n'), *eq;
 		size_t len;

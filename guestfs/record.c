@@ -328,15 +328,9 @@ int record_server_now(const struct gfs_lower *l, const char *rdir,
 
 bool glock_reserved(const char *path)
 {
-	const size_t len = sizeof(GLOCK_DIR) - 1;
-
 	/* any component: the kernel looks each one up, but the layer's
 	 * callers include the daemon's own (vfsctl image, clone) */
-	for (const char *p = strstr(path, GLOCK_DIR); p;
-	     p = strstr(p + 1, GLOCK_DIR))
-		if (p > path && p[-1] == '/' && (p[len] == '/' || !p[len]))
-			return true;
-	return false;
+	return vfs_path_has_component(path, GLOCK_DIR);
 }
 
 struct dir_names {

@@ -65,4 +65,17 @@ static inline bool vfs_path_under(const char *path, const char *prefix,
 	       (path[plen] == '\0' || path[plen] == '/');
 }
 
+/* Whether `name` is a whole component of `path` other than its first
+ * character's (a path below some directory, or the name itself below
+ * the root). */
+static inline bool vfs_path_has_component(const char *path, const char *name)
+{
+	const size_t len = strlen(name);
+
+	for (const char *p = strstr(path, name); p; p = strstr(p + 1, name))
+		if (p > path && p[-1] == '/' && (p[len] == '/' || !p[len]))
+			return true;
+	return false;
+}
+
 #endif /* VFSD_LIB_PATH_H */

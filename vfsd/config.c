@@ -510,11 +510,6 @@ int cfg_add_mapping(struct vfsd_config *cfg, const char *arg,
 	return 0;
 }
 
-static bool is_qos_key(const char *key)
-{
-	return strncmp(key, QOS_OPT_PREFIX, strlen(QOS_OPT_PREFIX)) == 0;
-}
-
 /*
  * A [mount] section's limits (its qos.NAME keys, then its URL's, which
  * win) as one set on its prefix: checked, and applied unless dry_run.
@@ -601,7 +596,7 @@ int cfg_validate(const struct vfsd_config *cfg, struct vfs_error *err)
 					   m->opts.kv[k].value,
 					   m->opts.kv[k].origin);
 			/* a limit's name and value here, the set below */
-			if (ret == 0 && is_qos_key(m->opts.kv[k].key))
+			if (ret == 0 && qos_is_opt(m->opts.kv[k].key))
 				ret = qos_opt_check(m->opts.kv[k].key,
 						    m->opts.kv[k].value, kwhat,
 						    err);

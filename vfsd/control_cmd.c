@@ -93,11 +93,6 @@ static void cur_set_free(struct cur_set *set)
 	free(set->m);
 }
 
-static bool is_qos(const char *key)
-{
-	return strncmp(key, QOS_OPT_PREFIX, strlen(QOS_OPT_PREFIX)) == 0;
-}
-
 /* The backend's options of a and b are the same: the I/O limits
  * (qos.NAME) change without a remount. */
 static bool opts_equal(const struct vfs_opts *a, const struct vfs_opts *b)
@@ -107,14 +102,14 @@ static bool opts_equal(const struct vfs_opts *a, const struct vfs_opts *b)
 	for (size_t i = 0; i < a->n; i++) {
 		const char *v = vfs_opts_get(b, a->kv[i].key);
 
-		if (is_qos(a->kv[i].key))
+		if (qos_is_opt(a->kv[i].key))
 			continue;
 		na++;
 		if (!v || strcmp(v, a->kv[i].value) != 0)
 			return false;
 	}
 	for (size_t i = 0; i < b->n; i++)
-		nb += !is_qos(b->kv[i].key);
+		nb += !qos_is_opt(b->kv[i].key);
 	return na == nb;
 }
 

@@ -306,6 +306,11 @@ int qos_get(const char *path, const char *name, uint64_t *value)
 	return ret;
 }
 
+bool qos_is_opt(const char *key)
+{
+	return strncmp(key, QOS_OPT_PREFIX, strlen(QOS_OPT_PREFIX)) == 0;
+}
+
 bool qos_fair_opt(const struct vfs_opts *opts)
 {
 	const char *v = opts ? vfs_opts_get(opts, QOS_OPT_FAIR) : NULL;

@@ -81,6 +81,10 @@ void qos_reload_end(enum qos_origin origin);
  */
 int qos_get(const char *path, const char *name, uint64_t *value);
 
+/* Whether a mount option is one of the router's I/O settings (qos.NAME)
+ * rather than the backend's. */
+bool qos_is_opt(const char *key);
+
 /* A mount's qos.fair option (fair sharing, fair.h): 0 turns it off;
  * default on.  The value is checked by qos_opt_check(). */
 #define QOS_OPT_FAIR "qos.fair"

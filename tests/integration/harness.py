@@ -253,6 +253,16 @@ def main():
     sys.exit(0 if res.wasSuccessful() and res.testsRun > 0 else 1)
 
 
+def vfsctl(v, *args, check=True):
+    """vfsctl ARGS... for the daemon serving Vfsd v; the CompletedProcess,
+    or AssertionError with its output when it fails and `check`."""
+    r = subprocess.run([VFSCTL, "-m", v.mnt] + list(args), capture_output=True,
+                       text=True, timeout=60)
+    if check and r.returncode != 0:
+        raise AssertionError("vfsctl %s: %s%s" % (" ".join(args), r.stdout, r.stderr))
+    return r
+
+
 def fault(vfsd, prefix, *args, check=True, json_out=False):
     """vfsctl fault PREFIX ARGS... on a fault+ mount of `vfsd` (vfsctl(8)).
 

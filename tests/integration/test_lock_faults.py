@@ -20,21 +20,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import Vfsd, tmpdir, VFSCTL  # noqa: E402
+from harness import Vfsd, tmpdir, vfsctl, VFSCTL  # noqa: E402
 from posix_suite import write_file  # noqa: E402
 from test_locks import F_OFD_GETLK, F_OFD_SETLK, ofd, try_lock  # noqa: E402
 
 F_OFD_SETLKW = getattr(fcntl, "F_OFD_SETLKW", 38)
 
 LEASE = 6          # lock_lease: W = 4 s, renewals every 1 s
-
-
-def vfsctl(v, *args, check=True):
-    r = subprocess.run([VFSCTL, "-m", v.mnt] + list(args), capture_output=True,
-                       text=True, timeout=60)
-    if check and r.returncode != 0:
-        raise AssertionError("vfsctl %s: %s%s" % (" ".join(args), r.stdout, r.stderr))
-    return r
 
 
 def fault(v, *words):

@@ -21,18 +21,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import Vfsd, tmpdir, VFSCTL  # noqa: E402
+from harness import Vfsd, tmpdir, vfsctl, VFSCTL  # noqa: E402
 
 MiB = 1 << 20
 WINDOW = 10.0   # seconds a rate is measured over (the issue's)
-
-
-def vfsctl(v, *args, check=True):
-    r = subprocess.run([VFSCTL, "-m", v.mnt] + list(args), capture_output=True,
-                       text=True, timeout=60)
-    if check and r.returncode != 0:
-        raise AssertionError("vfsctl %s: %s%s" % (" ".join(args), r.stdout, r.stderr))
-    return r
 
 
 def aligned(size):
