@@ -887,7 +887,8 @@ START_TEST(test_zerocopy)
 	add("/zro", "z", true);
 
 	ck_assert_int_eq(router_open("/z/f", O_RDWR, &f), 0);
-	ck_assert_int_eq(router_zerocopy_begin(f, false, 4096, 0, &zc), 1);
+	ck_assert_int_eq(router_zerocopy_begin(f, NULL, false, 4096, 0, &zc),
+			 1);
 	ck_assert_int_ge(zc.fd, 0);
 	c = io_of("/z");
 	ck_assert_int_eq(c.inflight, 1);
@@ -899,14 +900,15 @@ START_TEST(test_zerocopy)
 	ck_assert_uint_eq(c.bytes_read, 4); /* not the 4096 asked */
 	ck_assert_int_eq(c.inflight, 0);
 	/* past the end: nothing */
-	ck_assert_int_eq(router_zerocopy_begin(f, false, 4096, 8192, &zc), 1);
+	ck_assert_int_eq(router_zerocopy_begin(f, NULL, false, 4096, 8192, &zc),
+			 1);
 	router_zerocopy_end(&zc, 0);
 	ck_assert_uint_eq(io_of("/z").bytes_read, 4);
 
-	ck_assert_int_eq(router_zerocopy_begin(f, true, 3, 4, &zc), 1);
+	ck_assert_int_eq(router_zerocopy_begin(f, NULL, true, 3, 4, &zc), 1);
 	ck_assert_int_eq(pwrite(zc.fd, "abc", 3, 4), 3);
 	router_zerocopy_end(&zc, 3);
-	ck_assert_int_eq(router_zerocopy_begin(f, true, 3, 7, &zc), 1);
+	ck_assert_int_eq(router_zerocopy_begin(f, NULL, true, 3, 7, &zc), 1);
 	router_zerocopy_end(&zc, -ENOSPC);
 	c = io_of("/z");
 	ck_assert_uint_eq(c.writes, 2);
@@ -915,21 +917,24 @@ START_TEST(test_zerocopy)
 
 	/* past the thread's deadline nothing is handed over */
 	saved = vfs_callctx_push(1, false);
-	ck_assert_int_eq(router_zerocopy_begin(f, true, 3, 0, &zc), -ETIMEDOUT);
+	ck_assert_int_eq(router_zerocopy_begin(f, NULL, true, 3, 0, &zc),
+			 -ETIMEDOUT);
 	vfs_callctx_pop(saved);
 
 	/* a read-only mount's file is read, never written */
 	ck_assert_int_eq(router_open("/zro/f", O_RDONLY, &ro), 0);
-	ck_assert_int_eq(router_zerocopy_begin(ro, true, 1, 0, &zc), -EROFS);
-	ck_assert_int_eq(router_zerocopy_begin(ro, false, 1, 0, &zc), 1);
+	ck_assert_int_eq(router_zerocopy_begin(ro, NULL, true, 1, 0, &zc),
+			 -EROFS);
+	ck_assert_int_eq(router_zerocopy_begin(ro, NULL, false, 1, 0, &zc), 1);
 	router_zerocopy_end(&zc, 0);
 	router_release(ro);
 
 	/* removed by force: EIO, as router_read and router_write answer */
 	vfs_error_init(&err);
 	ck_assert_int_eq(router_remove("/z", true, &err), 0);
-	ck_assert_int_eq(router_zerocopy_begin(f, false, 4, 0, &zc), -EIO);
-	ck_assert_int_eq(router_zerocopy_begin(f, true, 4, 0, &zc), -EIO);
+	ck_assert_int_eq(router_zerocopy_begin(f, NULL, false, 4, 0, &zc),
+			 -EIO);
+	ck_assert_int_eq(router_zerocopy_begin(f, NULL, true, 4, 0, &zc), -EIO);
 	ck_assert_int_eq(router_read(f, buf, 4, 0), -EIO);
 	ck_assert_int_eq(router_file_passthrough_fd(f), -1);
 	router_release(f);
@@ -1296,9 +1301,9 @@ START_TEST(test_fault_wrapper)
 
 		ck_assert_int_eq(router_open("/x/f", O_RDONLY, &f), 0);
 		/* every read reaches the wrapper: no zero-copy path */
-		ck_assert_int_eq(
-			router_zerocopy_begin(f, false, sizeof(buf), 0, &zc),
-			0);
+		ck_assert_int_eq(router_zerocopy_begin(f, NULL, false,
+						       sizeof(buf), 0, &zc),
+				 0);
 		ck_assert_int_eq(router_read(f, buf, sizeof(buf), 0), -ESTALE);
 		router_release(f);
 	}

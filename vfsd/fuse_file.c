@@ -292,7 +292,7 @@ static bool fo_caller_dying(pid_t tid)
  * its caller expects the data, not EINTR, from a file.  Set around the
  * router's calls of the request.
  */
-static bool fo_given_up(void *req)
+bool fo_given_up(void *req)
 {
 	if (fo_session && fuse_session_exited(fo_session))
 		return true;
@@ -305,17 +305,16 @@ static void fo_qos_watch(fuse_req_t req)
 	qos_set_interrupt(req ? fo_given_up : NULL, req);
 }
 
-void fo_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-	     struct fuse_file_info *fi)
+void fo_read_admitted(fuse_req_t req, struct router_file *rf,
+		      struct router_admit *a, size_t size, off_t off)
 {
-	struct router_file *rf = fo_file(fi);
 	struct router_zerocopy zc;
 	void *buf;
 	ssize_t n;
 	int ret;
 
 	fo_qos_watch(req);
-	ret = router_zerocopy_begin(rf, false, size, off, &zc);
+	ret = router_zerocopy_begin(rf, a, false, size, off, &zc);
 	fo_qos_watch(NULL);
 	if (ret < 0)
 		return fo_reply_err(req, ret);
@@ -335,20 +334,30 @@ void fo_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (!buf)
 		return fo_reply_err(req, -ENOMEM);
 	fo_qos_watch(req);
-	n = router_read(rf, buf, size, off);
+	n = router_read_admitted(rf, a, buf, size, off);
 	fo_qos_watch(NULL);
 	if (n < 0)
 		return fo_reply_err(req, (int)n);
 	fuse_reply_buf(req, buf, n);
 }
 
-static ssize_t fo_write_data(struct router_file *rf, struct fuse_bufvec *in,
-			     off_t off)
+void fo_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+	     struct fuse_file_info *fi)
+{
+	struct router_admit a = {0};
+
+	if (fo_wait_park(req, fo_fh(fi), false, size, off, NULL, &a))
+		return;
+	fo_read_admitted(req, fo_file(fi), &a, size, off);
+}
+
+static ssize_t fo_write_data(struct router_file *rf, struct router_admit *a,
+			     struct fuse_bufvec *in, off_t off)
 {
 	size_t size = fuse_buf_size(in);
 	struct router_zerocopy zc;
 	const void *data;
-	ssize_t n = router_zerocopy_begin(rf, true, size, off, &zc);
+	ssize_t n = router_zerocopy_begin(rf, a, true, size, off, &zc);
 
 	if (n < 0)
 		return n;
@@ -377,14 +386,28 @@ static ssize_t fo_write_data(struct router_file *rf, struct fuse_bufvec *in,
 		size = n;
 		data = tmp.buf[0].mem;
 	}
-	return router_write(rf, data, size, off);
+	return router_write_admitted(rf, a, data, size, off);
+}
+
+void fo_write_admitted(fuse_req_t req, struct router_file *rf,
+		       struct router_admit *a, struct fuse_bufvec *in,
+		       off_t off)
+{
+	ssize_t n;
+
+	fo_qos_watch(req);
+	n = fo_write_data(rf, a, in, off);
+	fo_qos_watch(NULL);
+	if (n < 0)
+		return fo_reply_err(req, (int)n);
+	fuse_reply_write(req, n);
 }
 
 void fo_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 		  off_t off, struct fuse_file_info *fi)
 {
 	struct router_file *rf = fo_file(fi);
-	ssize_t n;
+	struct router_admit a = {0};
 	int ret;
 
 	if (pt_request_kills_suidgid()) {
@@ -392,12 +415,9 @@ void fo_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 		if (ret < 0)
 			return fo_reply_err(req, ret);
 	}
-	fo_qos_watch(req);
-	n = fo_write_data(rf, in, off);
-	fo_qos_watch(NULL);
-	if (n < 0)
-		return fo_reply_err(req, (int)n);
-	fuse_reply_write(req, n);
+	if (fo_wait_park(req, fo_fh(fi), true, fuse_buf_size(in), off, in, &a))
+		return;
+	fo_write_admitted(req, rf, &a, in, off);
 }
 
 void fo_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

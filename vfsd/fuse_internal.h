@@ -46,6 +46,9 @@ struct fo_fh {
 	 * fo_pt_kill_on_close); cleared by a mode change through the handle
 	 * (fo_setattr) while another worker may flush: atomic */
 	atomic_bool pt_kill_on_close;
+	/* its requests parked for their I/O limits (fuse_wait.c, under its
+	 * lock); NULL: none */
+	struct fw_queue *waitq;
 };
 
 /* fuse_ops.c: shared helpers */
@@ -92,6 +95,30 @@ int fo_kill_suidgid(fuse_ino_t ino, struct router_file *rf);
 void fo_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fo_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	       struct fuse_file_info *fi);
+/* the I/O of a read or write once its limits admitted it (a), or with
+ * a not admitted: waiting for them in this thread */
+void fo_read_admitted(fuse_req_t req, struct router_file *rf,
+		      struct router_admit *a, size_t size, off_t off);
+void fo_write_admitted(fuse_req_t req, struct router_file *rf,
+		       struct router_admit *a, struct fuse_bufvec *in,
+		       off_t off);
+/* whether the caller of req gave it up (killed) or vfsd stops */
+bool fo_given_up(void *req);
+
+/*
+ * fuse_wait.c: reads and writes held back by their I/O limits wait off
+ * the worker threads.  fo_wait_park() answers 0 when the request is to
+ * go on in this thread with *a (admitted, or, when it cannot be parked,
+ * to wait here), or 1 when it was parked (or failed) and is answered
+ * elsewhere.  *a is zeroed by the caller.  fo_wait_forget() detaches a
+ * released open; fo_wait_stop() gives up every parked request and waits
+ * for the admitted ones, after the session's loop ended.
+ */
+int fo_wait_park(fuse_req_t req, struct fo_fh *fh, bool write, size_t size,
+		 off_t off, struct fuse_bufvec *in, struct router_admit *a);
+void fo_wait_forget(struct fo_fh *fh);
+void fo_wait_stop(void);
+
 void fo_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	     struct fuse_file_info *fi);
 void fo_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,

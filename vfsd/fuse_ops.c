@@ -48,6 +48,11 @@ void fuse_ops_set_session(struct fuse_session *se)
 	fo_session = se;
 }
 
+void fuse_ops_drain(void)
+{
+	fo_wait_stop();
+}
+
 void fuse_ops_invalidate_path(const char *path)
 {
 	char *dir = strdup(path), *slash;
@@ -218,6 +223,7 @@ struct fo_fh *fo_fh_new(struct router_file *rf)
 
 void fo_fh_free(struct fo_fh *fh)
 {
+	fo_wait_forget(fh);
 	router_release(fh->rf);
 	free(fh);
 }

@@ -47,6 +47,9 @@ void fuse_ops_forget_mount(const char *prefix);
 
 struct fuse_session;
 void fuse_ops_set_session(struct fuse_session *se);
+/* After the session's loop ended: answer the requests still waiting for
+ * their I/O limits (EINTR) and wait for those admitted (fuse_wait.c). */
+void fuse_ops_drain(void);
 
 struct fuse_lowlevel_ops;
 /* The table to hand to fuse_session_new(), with its size. */

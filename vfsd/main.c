@@ -623,6 +623,7 @@ int main(int argc, char **argv)
 	fuse_loop_cfg_set_max_threads(lc, VFSD_MAX_THREADS);
 	fuse_loop_cfg_set_idle_threads(lc, 16);
 	ret = fuse_session_loop_mt(se, lc);
+	fuse_ops_drain();
 	exit_status = ret == 0 ? 0 : 1;
 	log_info("%s: unmounting", mnt);
 

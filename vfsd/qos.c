@@ -22,11 +22,6 @@
 #include "lib/path.h"
 #include "vfsd/qos.h"
 
-/* a path has at most this many rules (itself and its ancestors): deeper
- * rules beyond it are ignored, and that is logged nowhere since a tree of
- * 16 nested limits is no real configuration */
-#define QOS_DEPTH_MAX 16
-
 struct qos_rule {
 	char *path; /* owned, normalised */
 	enum qos_origin origin;
@@ -516,72 +511,115 @@ void qos_set_interrupt(bool (*given_up)(void *), void *arg)
 	qos_given_up_arg = arg;
 }
 
-int qos_io(struct qos_file *qf, bool write, uint64_t bytes)
+uint64_t qos_generation(void)
 {
-	struct qos_rule *held[QOS_DEPTH_MAX];
-	unsigned nheld;
-	bool counted = false;
-	int64_t now;
+	return atomic_load(&qos_gen);
+}
+
+/* qf must wait: t holds its rules, so that the counts of the wait go
+ * back to the rules it was made on even when they change meanwhile
+ * (qos_lock held). */
+static void ticket_hold(struct qos_ticket *t, struct qos_file *qf, int64_t now)
+{
+	t->n = qf->n;
+	t->gen = qf->gen;
+	t->since = now;
+	memcpy(t->held, qf->rules, t->n * sizeof(*t->held));
+	for (unsigned i = 0; i < t->n; i++) {
+		t->held[i]->refs++;
+		t->held[i]->waiting++;
+		t->held[i]->throttled++;
+	}
+}
+
+static void ticket_release(struct qos_ticket *t, int64_t now)
+{
+	for (unsigned i = 0; i < t->n; i++) {
+		t->held[i]->waiting--;
+		t->held[i]->throttled_ns += now - t->since;
+		if (!--t->held[i]->refs && t->held[i]->dead)
+			rule_free(t->held[i]);
+	}
+	t->n = 0;
+}
+
+int64_t qos_try(struct qos_file *qf, bool write, uint64_t bytes,
+		struct qos_ticket *t)
+{
+	int64_t now, wait = 0;
 
 	if (!qf)
 		return 0;
 	/* unlocked: a stale answer only sends us to the locked path */
-	if (!__atomic_load_n(&qf->n, __ATOMIC_RELAXED) &&
+	if (!t->n && !__atomic_load_n(&qf->n, __ATOMIC_RELAXED) &&
 	    (!atomic_load(&qos_live) ||
 	     __atomic_load_n(&qf->gen, __ATOMIC_RELAXED) ==
 		     atomic_load(&qos_gen)))
 		return 0;
 	pthread_mutex_lock(&qos_lock);
-	for (;;) {
-		int64_t wait = 0;
+	if (qf->gen != atomic_load(&qos_gen))
+		bind(qf);
+	t->seen = qf->gen;
+	now = vfs_mono_ns();
+	for (unsigned i = 0; i < qf->n; i++) {
+		int64_t w =
+			throttle_wait_ns(&qf->rules[i]->t, write, bytes, now);
+
+		if (w > wait)
+			wait = w;
+	}
+	if (!wait) {
+		ticket_release(t, now);
+		for (unsigned i = 0; i < qf->n; i++) {
+			throttle_charge(&qf->rules[i]->t, write, bytes, now);
+			count(qf->rules[i], write, bytes, now);
+		}
+	} else if (!t->n || t->gen != qf->gen) {
+		/* the first wait, or the rules changed: the wait counts on
+		 * the rules that hold the request back now */
+		int64_t since = t->n ? t->since : now;
+
+		ticket_release(t, now);
+		ticket_hold(t, qf, since);
+	}
+	pthread_mutex_unlock(&qos_lock);
+	return wait;
+}
+
+void qos_ticket_drop(struct qos_ticket *t)
+{
+	if (!t->n)
+		return;
+	pthread_mutex_lock(&qos_lock);
+	ticket_release(t, vfs_mono_ns());
+	pthread_mutex_unlock(&qos_lock);
+}
+
+int qos_io(struct qos_file *qf, bool write, uint64_t bytes)
+{
+	struct qos_ticket t = {0};
+	int64_t wait;
+
+	while ((wait = qos_try(qf, write, bytes, &t)) > 0) {
+		int64_t until;
 		struct timespec ts;
 
-		if (qf->gen != atomic_load(&qos_gen))
-			bind(qf);
-		now = vfs_mono_ns();
-		for (unsigned i = 0; i < qf->n; i++) {
-			int64_t w = throttle_wait_ns(&qf->rules[i]->t, write,
-						     bytes, now);
-
-			if (w > wait)
-				wait = w;
-		}
-		if (!wait)
-			break;
 		if (qos_given_up && qos_given_up(qos_given_up_arg)) {
-			pthread_mutex_unlock(&qos_lock);
+			qos_ticket_drop(&t);
 			return -EINTR;
 		}
 		if (qos_given_up && wait > QOS_POLL_NS)
 			wait = QOS_POLL_NS;
-		if (!counted) {
-			for (unsigned i = 0; i < qf->n; i++)
-				qf->rules[i]->throttled++;
-			counted = true;
-		}
-		/* the rules may change while we sleep: the counts go back
-		 * to the rules they were made on */
-		nheld = qf->n;
-		memcpy(held, qf->rules, nheld * sizeof(*held));
-		for (unsigned i = 0; i < nheld; i++) {
-			held[i]->refs++;
-			held[i]->waiting++;
-		}
-		ts.tv_sec = (now + wait) / VFS_NS_PER_SEC;
-		ts.tv_nsec = (now + wait) % VFS_NS_PER_SEC;
-		pthread_cond_timedwait(&qos_cond, &qos_lock, &ts);
-		for (unsigned i = 0; i < nheld; i++) {
-			held[i]->waiting--;
-			held[i]->throttled_ns += vfs_mono_ns() - now;
-			if (!--held[i]->refs && held[i]->dead)
-				rule_free(held[i]);
-		}
+		until = vfs_mono_ns() + wait;
+		ts.tv_sec = until / VFS_NS_PER_SEC;
+		ts.tv_nsec = until % VFS_NS_PER_SEC;
+		pthread_mutex_lock(&qos_lock);
+		/* a change since qos_try looked has woken its waiters
+		 * already: look again at once */
+		if (atomic_load(&qos_gen) == t.seen)
+			pthread_cond_timedwait(&qos_cond, &qos_lock, &ts);
+		pthread_mutex_unlock(&qos_lock);
 	}
-	for (unsigned i = 0; i < qf->n; i++) {
-		throttle_charge(&qf->rules[i]->t, write, bytes, now);
-		count(qf->rules[i], write, bytes, now);
-	}
-	pthread_mutex_unlock(&qos_lock);
 	return 0;
 }
 

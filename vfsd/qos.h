@@ -122,6 +122,42 @@ bool qos_file_limited(struct qos_file *qf);
  * rules that sets one says it; 0 when none does (the default, 100). */
 unsigned qos_file_weight(struct qos_file *qf);
 
+/* A file's rules on one path nest at most this deep (deeper ones are
+ * ignored: a tree of 16 nested limits is no real configuration). */
+#define QOS_DEPTH_MAX 16
+
+/*
+ * A request held back by its limits, for callers that wait elsewhere than
+ * in qos_io() (the FUSE layer parks such requests off its worker threads,
+ * fuse_wait.c).  Zeroed by the caller before the first qos_try(); holds
+ * references to the rules it waits on until qos_try() admits it or
+ * qos_ticket_drop() gives it up.  The fields are qos.c's.
+ */
+struct qos_ticket {
+	unsigned n;
+	uint64_t gen, seen;
+	int64_t since;
+	struct qos_rule *held[QOS_DEPTH_MAX];
+};
+
+/*
+ * Whether every rule of qf lets a read (or a write) of `bytes` start now:
+ * 0 when it does, and it is counted (t is then released); else the
+ * nanoseconds to wait before asking again, nothing counted, and t holds
+ * the wait for the counters (`vfsctl qos show`) until it is admitted or
+ * dropped.  A rule's change may admit it sooner: qos_generation() says
+ * when to ask again early.
+ */
+int64_t qos_try(struct qos_file *qf, bool write, uint64_t bytes,
+		struct qos_ticket *t);
+
+/* Give up a request t held back (its caller went): no-op when t holds
+ * nothing. */
+void qos_ticket_drop(struct qos_ticket *t);
+
+/* Changes with every change of the rules or of their limits. */
+uint64_t qos_generation(void);
+
 /*
  * Wait until every rule of qf lets a read (or a write) of `bytes` start,
  * and count it: 0, or -EINTR when the calling thread's check

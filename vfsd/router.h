@@ -26,6 +26,7 @@
 #include "lib/error.h"
 #include "lib/options.h"
 #include "vfsd/fair.h"
+#include "vfsd/qos.h"
 #include "vfsd/stats.h"
 
 /* Where a mount came from: reload only touches the config file's. */
@@ -225,6 +226,30 @@ int router_open(const char *path, int flags, struct router_file **out);
 ssize_t router_read(struct router_file *f, void *buf, size_t size, off_t off);
 ssize_t router_write(struct router_file *f, const void *buf, size_t size,
 		     off_t off);
+/*
+ * A read or write admitted by f's I/O limits (qos.h) before the call,
+ * for callers that park it elsewhere than in a thread while it waits
+ * (fuse_wait.c): router_admit() answers 0 when it may go now, and it is
+ * counted against the limits: the router_read/_write_admitted() or
+ * router_zerocopy_begin() that follows, given `a`, does not count it
+ * again.  Else it answers the nanoseconds to wait before asking again
+ * (sooner when qos_generation() changes), and `a` holds the wait (shown
+ * in `vfsctl files` and `qos show`) until it is admitted or
+ * router_admit_drop() gives it up.  `a` is the caller's, zeroed before
+ * the first call; one per request.
+ */
+struct router_admit {
+	struct qos_ticket t;
+	int64_t since; /* when first held back; 0: not held */
+	bool admitted;
+};
+int64_t router_admit(struct router_file *f, bool write, size_t size,
+		     struct router_admit *a);
+void router_admit_drop(struct router_file *f, struct router_admit *a);
+ssize_t router_read_admitted(struct router_file *f, struct router_admit *a,
+			     void *buf, size_t size, off_t off);
+ssize_t router_write_admitted(struct router_file *f, struct router_admit *a,
+			      const void *buf, size_t size, off_t off);
 int router_fgetattr(struct router_file *f, struct stat *st);
 int router_flush(struct router_file *f);
 int router_fsync(struct router_file *f, bool datasync);
@@ -254,7 +279,8 @@ int router_clone(const char *from, const char *to, struct vfs_error *err);
 /*
  * Zero-copy I/O: the kernel moves the data of a read or write of f between
  * /dev/fuse and a host fd holding the file's data (splice), without vfsd
- * copying it.  router_zerocopy_begin() makes the checks router_read() and
+ * copying it.  router_zerocopy_begin() (a: as router_read_admitted's, or
+ * NULL) makes the checks router_read() and
  * router_write() make (EIO once the mount was removed by force, EROFS for
  * a write to a read-only mount, the thread's deadline), and answers:
  *  1: do the I/O on zc->fd now, then call router_zerocopy_end();
@@ -273,8 +299,9 @@ struct router_zerocopy {
 	off_t off;
 	struct timespec t0;
 };
-int router_zerocopy_begin(struct router_file *f, bool write, size_t size,
-			  off_t off, struct router_zerocopy *zc);
+int router_zerocopy_begin(struct router_file *f, struct router_admit *a,
+			  bool write, size_t size, off_t off,
+			  struct router_zerocopy *zc);
 /*
  * Count the I/O of a router_zerocopy_begin() that answered 1, and drop its
  * reference.  ret is -errno on failure; else for a write the bytes written,

@@ -87,15 +87,16 @@ void router_foreach_file(router_file_fn fn, void *ctx)
  */
 #define QOS_COPY_MAX (1u << 20) /* a limited server-side copy per call */
 
-static int io_gate(struct router_file *f, enum rop op, bool write, size_t size,
-		   bool fair, bool *counted)
+static int io_gate(struct router_file *f, struct router_admit *a, enum rop op,
+		   bool write, size_t size, bool fair, bool *counted)
 {
 	int64_t t0 = vfs_mono_ns(), held;
-	int ret;
+	int ret = 0;
 
 	*counted = false;
 	atomic_fetch_add(&f->waiting, 1);
-	ret = qos_io(f->qos, write, size);
+	if (!a || !a->admitted)
+		ret = qos_io(f->qos, write, size);
 	if (ret == 0 && fair)
 		*counted = fair_enter(&f->mount->fair, &f->flow, size,
 				      qos_file_weight(f->qos));
@@ -111,6 +112,39 @@ static int io_gate(struct router_file *f, enum rop op, bool write, size_t size,
 	if (ret == 0)
 		atomic_fetch_add(&f->io_ops[write], 1);
 	return ret;
+}
+
+/* The end of a wait router_admit() counted in f's `waiting`. */
+static void admit_unhold(struct router_file *f, struct router_admit *a)
+{
+	if (!a->since)
+		return;
+	atomic_fetch_sub(&f->waiting, 1);
+	atomic_fetch_add(&f->held_ns, (uint64_t)(vfs_mono_ns() - a->since));
+	a->since = 0;
+}
+
+int64_t router_admit(struct router_file *f, bool write, size_t size,
+		     struct router_admit *a)
+{
+	int64_t wait = qos_try(f->qos, write, size, &a->t);
+
+	if (wait > 0) {
+		if (!a->since) {
+			a->since = vfs_mono_ns();
+			atomic_fetch_add(&f->waiting, 1);
+		}
+		return wait;
+	}
+	admit_unhold(f, a);
+	a->admitted = true;
+	return 0;
+}
+
+void router_admit_drop(struct router_file *f, struct router_admit *a)
+{
+	qos_ticket_drop(&a->t);
+	admit_unhold(f, a);
 }
 
 static void io_done(struct router_file *f, bool counted, bool write,
@@ -193,7 +227,8 @@ int router_open(const char *path, int flags, struct router_file **out)
 	return file_new(m, vf, path, out);
 }
 
-ssize_t router_read(struct router_file *f, void *buf, size_t size, off_t off)
+ssize_t router_read_admitted(struct router_file *f, struct router_admit *a,
+			     void *buf, size_t size, off_t off)
 {
 	struct router_mount *m = f->mount;
 	bool counted;
@@ -202,7 +237,7 @@ ssize_t router_read(struct router_file *f, void *buf, size_t size, off_t off)
 
 	if (!rt_file_ready(f, ROP_READ, &ret))
 		return ret;
-	ret = io_gate(f, ROP_READ, false, size, true, &counted);
+	ret = io_gate(f, a, ROP_READ, false, size, true, &counted);
 	if (ret < 0)
 		return ret;
 	n = BCALL(m, ROP_READ, m->ops->read(f->vf, buf, size, off));
@@ -210,8 +245,14 @@ ssize_t router_read(struct router_file *f, void *buf, size_t size, off_t off)
 	return n;
 }
 
-int router_zerocopy_begin(struct router_file *f, bool write, size_t size,
-			  off_t off, struct router_zerocopy *zc)
+ssize_t router_read(struct router_file *f, void *buf, size_t size, off_t off)
+{
+	return router_read_admitted(f, NULL, buf, size, off);
+}
+
+int router_zerocopy_begin(struct router_file *f, struct router_admit *a,
+			  bool write, size_t size, off_t off,
+			  struct router_zerocopy *zc)
 {
 	enum rop op = write ? ROP_WRITE : ROP_READ;
 	int ret;
@@ -222,7 +263,7 @@ int router_zerocopy_begin(struct router_file *f, bool write, size_t size,
 	 * (backends/local.c: unaligned requests) */
 	if (f->vf->host_fd < 0 || (f->vf->flags & O_DIRECT))
 		return 0;
-	ret = io_gate(f, op, write, size, false, &(bool){false});
+	ret = io_gate(f, a, op, write, size, false, &(bool){false});
 	if (ret < 0)
 		return ret;
 	/* what BCALL checks: the file system beneath cannot drop a write it
@@ -273,8 +314,8 @@ int router_file_passthrough_fd(struct router_file *f)
 	return f->vf->host_fd;
 }
 
-ssize_t router_write(struct router_file *f, const void *buf, size_t size,
-		     off_t off)
+ssize_t router_write_admitted(struct router_file *f, struct router_admit *a,
+			      const void *buf, size_t size, off_t off)
 {
 	struct router_mount *m = f->mount;
 	bool counted;
@@ -283,12 +324,18 @@ ssize_t router_write(struct router_file *f, const void *buf, size_t size,
 
 	if (!rt_file_ready(f, ROP_WRITE, &ret))
 		return ret;
-	ret = io_gate(f, ROP_WRITE, true, size, true, &counted);
+	ret = io_gate(f, a, ROP_WRITE, true, size, true, &counted);
 	if (ret < 0)
 		return ret;
 	n = BCALL(m, ROP_WRITE, m->ops->write(f->vf, buf, size, off));
 	io_done(f, counted, true, size, n);
 	return n;
+}
+
+ssize_t router_write(struct router_file *f, const void *buf, size_t size,
+		     off_t off)
+{
+	return router_write_admitted(f, NULL, buf, size, off);
 }
 
 int router_fgetattr(struct router_file *f, struct stat *st)
@@ -512,8 +559,8 @@ ssize_t router_copy_range(struct router_file *in, off_t off_in,
 			len = QOS_COPY_MAX;
 		ret = qos_io(in->qos, false, len);
 		if (ret == 0)
-			ret = io_gate(out, ROP_COPY_RANGE, true, len, false,
-				      &(bool){false});
+			ret = io_gate(out, NULL, ROP_COPY_RANGE, true, len,
+				      false, &(bool){false});
 		if (ret < 0)
 			return ret;
 		return BCALL(m, ROP_COPY_RANGE,

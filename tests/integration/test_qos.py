@@ -758,6 +758,97 @@ class QosWaits(harness.TestCase):
         # the waiting request is no second open file
         self.assertEqual(shown[0]["open_files"], 1)
 
+    def test_waits_hold_no_worker_threads(self):
+        """300 writes waiting on a file limited to 1000 B/s (more than
+        vfsd's 256 FUSE worker threads) leave the daemon free: another
+        file is created, written, read and listed at once, and the 300
+        end with their caller.  A wait that held its worker stopped
+        every file of every user."""
+        # a write holds its file's inode lock: one file each, so that all
+        # 300 reach vfsd at once
+        os.mkdir(self.v.path("l", "slow"))
+        names = [self.v.path("l", "slow", "f%d" % i) for i in range(300)]
+        for n in names:
+            open(n, "wb").close()
+        vfsctl(self.v, "qos", "set", self.v.path("l", "slow"), "bps_wr=1000")
+        with open(names[0], "wb") as f:
+            f.write(b"a" * 100000)   # 100 s of the limit
+        pid = os.fork()
+        if pid == 0:
+            def one(name):
+                with open(name, "r+b", buffering=0) as f:
+                    f.write(b"w" * 100)
+            ts = [threading.Thread(target=one, args=(n,)) for n in names]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            os._exit(0)
+        self.addCleanup(self.end_child, pid)
+        deadline = time.monotonic() + 20
+        waiting = 0
+        while time.monotonic() < deadline and waiting < 300:
+            time.sleep(0.2)
+            files = json.loads(vfsctl(self.v, "--json", "files").stdout)
+            waiting = sum(f["waiting"] for f in files
+                          if f["path"].startswith("/l/slow/"))
+        self.assertEqual(waiting, 300)
+
+        def others():
+            t0 = time.monotonic()
+            other = self.v.path("l", "other")
+            with open(other, "wb") as f:
+                f.write(b"free" * 1000)
+            with open(other, "rb") as f:
+                self.assertEqual(f.read(), b"free" * 1000)
+            self.assertIn("other", os.listdir(self.v.path("l")))
+            return time.monotonic() - t0
+        t, res = in_thread(others)
+        t.join(10)
+        if t.is_alive():
+            self.v.kill()    # ends the blocked calls
+            self.fail("the daemon stopped while writes wait for a limit")
+        self.assertNotIn("error", res, res)
+        self.assertLess(res["value"], 2.0)
+
+        os.kill(pid, signal.SIGKILL)
+        self.assertIsNotNone(self.reaped(pid, 10), "the killed writers stay")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            files = json.loads(vfsctl(self.v, "--json", "files").stdout)
+            if not any(f["waiting"] for f in files):
+                break
+            time.sleep(0.2)
+        self.assertEqual([f["waiting"] for f in files if f["waiting"]], [])
+        # what never got through was never written
+        sizes = {n: os.path.getsize(n) for n in names}
+        self.assertEqual(sum(sizes.values()), 100000)
+
+    def test_parked_writes_keep_their_data(self):
+        """Writes of many threads held back by a limit (and so answered
+        from vfsd's own threads, with copies of their data) write what
+        each was given, where it was given."""
+        open(self.v.path("l", "img"), "wb").close()
+        vfsctl(self.v, "qos", "set", self.v.path("l", "img"), "iops_wr=200")
+        fd = os.open(self.v.path("l", "img"), os.O_RDWR)
+        self.addCleanup(os.close, fd)
+        blocks = [bytes([i]) * 4096 for i in range(200)]
+        ts = [threading.Thread(target=os.pwrite, args=(fd, b, 4096 * i))
+              for i, b in enumerate(blocks)]
+        t0 = time.monotonic()
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(30)
+        took = time.monotonic() - t0
+        with open(os.path.join(self.dir, "img"), "rb") as f:
+            self.assertEqual(f.read(), b"".join(blocks))
+        # 200 writes at 200/s, after a first tenth of a second's worth
+        self.assertGreater(took, 0.8)
+        rules = json.loads(vfsctl(self.v, "--json", "qos", "show").stdout)
+        self.assertGreater(rules[0]["throttled"], 100, rules)
+        self.assertEqual(rules[0]["waiting"], 0, rules)
+
     def test_names_of_a_limited_file_do_not_pile_up(self):
         """A file limited by its attribute, linked under 1100 names (as
         its owner may) and opened under each: the rules its names made

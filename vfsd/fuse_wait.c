@@ -1,0 +1,436 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * fuse_wait.c - reads and writes held back by their I/O limits wait here,
+ * off the FUSE worker threads.
+ *
+ * libfuse serves the kernel's requests on at most VFSD_MAX_THREADS worker
+ * threads.  A request that waited for its limit on a worker held that
+ * worker: one user with enough threads writing to a file limited to a
+ * few bytes a second held them all, and every other file, mount and user
+ * of the daemon stopped with it.  Such a request is parked instead: its
+ * worker goes back to the kernel's queue, and the request is answered
+ * later, by the timer thread here admitting it (router_admit) and one of
+ * a few executor threads doing its I/O, as QEMU's throttle groups queue
+ * a request and restart it from a timer.
+ *
+ * Each open (struct fo_fh) has one FIFO: its requests are admitted in the
+ * order they came, and a request arriving while others of the open wait
+ * queues behind them, so small requests cannot starve a large one.  A
+ * write's data is copied when it is parked (the worker's buffer is reused
+ * once the handler returns); the copies are bounded by FW_BYTES_MAX and
+ * the parked requests by FW_PARKED_MAX.  Past them a request waits in its
+ * worker, as before: memory stays bounded whatever the callers do.
+ *
+ * A parked request is given up (EINTR) when its caller is being killed
+ * or vfsd stops (fo_given_up), looked at every FW_POLL_NS; a change of
+ * the rules (qos_generation) has every parked request asked again at
+ * once, so a raised limit applies within that time.
+ *
+ * Lock order: fw_lock, then qos.c's lock (router_admit).  The executors
+ * call the router without fw_lock.
+ */
+#define FUSE_USE_VERSION 314
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/clock.h"
+#include "lib/log.h"
+#include "vfsd/fuse_internal.h"
+
+#define FW_BYTES_MAX  (256u << 20) /* write data parked, in all */
+#define FW_PARKED_MAX 16384        /* requests parked, in all */
+#define FW_EXEC_MAX   32           /* executor threads */
+#define FW_POLL_NS    (100 * 1000000LL)
+#define FW_IDLE_NS    (10 * VFS_NS_PER_SEC) /* an idle executor ends */
+
+struct fw_req {
+	struct fw_req *next;
+	fuse_req_t req;
+	struct router_file *rf; /* a reference of its own */
+	struct router_admit adm;
+	bool write;
+	size_t size;
+	off_t off;
+	void *data;     /* a write's copy, owned */
+	int64_t due;    /* when to ask its limits again */
+	int64_t looked; /* when fo_given_up() was last asked */
+	uint64_t gen;   /* qos_generation() when last asked */
+};
+
+/* The parked requests of one open, oldest first. */
+struct fw_queue {
+	struct fw_queue *next; /* in fw_queues */
+	struct fo_fh *fh;      /* NULL once the open is released */
+	struct fw_req *head, **tail;
+};
+
+static pthread_mutex_t fw_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t fw_timer_cond, fw_exec_cond, fw_idle_cond;
+static pthread_once_t fw_once = PTHREAD_ONCE_INIT;
+static struct fw_queue *fw_queues; /* with a request parked */
+static struct fw_req *fw_ready, **fw_ready_tail = &fw_ready; /* admitted */
+static size_t fw_parked, fw_bytes;
+static unsigned fw_exec, fw_exec_idle, fw_nready;
+static bool fw_timer_running, fw_stopping;
+static pthread_t fw_timer_tid;
+
+static void fw_init(void)
+{
+	pthread_condattr_t a;
+
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(&fw_timer_cond, &a);
+	pthread_cond_init(&fw_exec_cond, &a);
+	pthread_cond_init(&fw_idle_cond, &a);
+	pthread_condattr_destroy(&a);
+}
+
+static struct timespec fw_abs(int64_t ns)
+{
+	return (struct timespec){.tv_sec = ns / VFS_NS_PER_SEC,
+				 .tv_nsec = ns % VFS_NS_PER_SEC};
+}
+
+/* Answer a request that never ran, and free it (without fw_lock). */
+static void fw_fail(struct fw_req *r, int err)
+{
+	router_admit_drop(r->rf, &r->adm);
+	fuse_reply_err(r->req, err);
+	router_release(r->rf);
+	free(r->data);
+	free(r);
+}
+
+/* Run an admitted request and answer it (without fw_lock). */
+static void fw_run(struct fw_req *r)
+{
+	if (r->write) {
+		struct fuse_bufvec in = FUSE_BUFVEC_INIT(r->size);
+
+		in.buf[0].mem = r->data;
+		fo_write_admitted(r->req, r->rf, &r->adm, &in, r->off);
+	} else {
+		fo_read_admitted(r->req, r->rf, &r->adm, r->size, r->off);
+	}
+	router_release(r->rf);
+	free(r->data);
+	free(r);
+}
+
+static void *fw_executor(void *arg)
+{
+	struct fw_req *r;
+	struct timespec ts;
+	size_t copied;
+	int ret;
+
+	(void)arg;
+	pthread_mutex_lock(&fw_lock);
+	for (;;) {
+		r = fw_ready;
+		if (r) {
+			fw_ready = r->next;
+			if (!fw_ready)
+				fw_ready_tail = &fw_ready;
+			fw_nready--;
+			fw_parked--;
+			copied = r->write ? r->size : 0;
+			pthread_mutex_unlock(&fw_lock);
+			fw_run(r);
+			pthread_mutex_lock(&fw_lock);
+			fw_bytes -= copied; /* freed by fw_run */
+			continue;
+		}
+		if (fw_stopping)
+			break;
+		ts = fw_abs(vfs_mono_ns() + FW_IDLE_NS);
+		fw_exec_idle++;
+		ret = pthread_cond_timedwait(&fw_exec_cond, &fw_lock, &ts);
+		fw_exec_idle--;
+		if (ret == ETIMEDOUT && !fw_ready)
+			break;
+	}
+	fw_exec--;
+	pthread_cond_broadcast(&fw_idle_cond);
+	pthread_mutex_unlock(&fw_lock);
+	return NULL;
+}
+
+/*
+ * Hand r to an executor, starting one when none is idle (fw_lock held):
+ * false when there is none to take it (no thread could be started), and
+ * the caller runs it.
+ */
+static bool fw_hand_over(struct fw_req *r)
+{
+	pthread_t tid;
+	int err;
+
+	/* an idle executor for each admitted request, up to the cap */
+	if (fw_nready >= fw_exec_idle && fw_exec < FW_EXEC_MAX) {
+		err = pthread_create(&tid, NULL, fw_executor, NULL);
+		if (err == 0) {
+			pthread_detach(tid);
+			fw_exec++;
+		} else if (!fw_exec) {
+			log_warn("I/O limits: cannot start a thread: %s",
+				 strerror(err));
+			return false;
+		}
+	}
+	r->next = NULL;
+	*fw_ready_tail = r;
+	fw_ready_tail = &r->next;
+	fw_nready++;
+	pthread_cond_signal(&fw_exec_cond);
+	return true;
+}
+
+/* Take the head of q off (fw_lock held). */
+static struct fw_req *fw_pop(struct fw_queue *q)
+{
+	struct fw_req *r = q->head;
+
+	q->head = r->next;
+	if (!q->head)
+		q->tail = &q->head;
+	return r;
+}
+
+/*
+ * One pass over the parked requests (fw_lock held): admit what may go,
+ * move what is given up to *gone and what no executor takes to *run,
+ * free the queues left empty.  Answers when to pass again.
+ */
+static int64_t fw_pass(struct fw_req **gone, struct fw_req **run)
+{
+	int64_t now = vfs_mono_ns(), next = now + FW_POLL_NS;
+	uint64_t gen = qos_generation();
+
+	for (struct fw_queue **qp = &fw_queues; *qp;) {
+		struct fw_queue *q = *qp;
+
+		while (q->head) {
+			struct fw_req *r = q->head;
+
+			if (fw_stopping ||
+			    (now - r->looked >= FW_POLL_NS &&
+			     (r->looked = now, fo_given_up(r->req)))) {
+				fw_pop(q);
+				fw_parked--;
+				if (r->write)
+					fw_bytes -= r->size;
+				r->next = *gone;
+				*gone = r;
+				continue;
+			}
+			if (now >= r->due || gen != r->gen) {
+				int64_t wait;
+
+				r->gen = gen;
+				wait = router_admit(r->rf, r->write, r->size,
+						    &r->adm);
+				if (!wait) {
+					fw_pop(q);
+					if (!fw_hand_over(r)) {
+						fw_parked--;
+						if (r->write)
+							fw_bytes -= r->size;
+						r->next = *run;
+						*run = r;
+					}
+					continue;
+				}
+				r->due = now + wait;
+			}
+			if (r->due < next)
+				next = r->due;
+			break; /* the rest of the open waits behind it */
+		}
+		if (q->head) {
+			qp = &q->next;
+			continue;
+		}
+		*qp = q->next;
+		if (q->fh)
+			q->fh->waitq = NULL;
+		free(q);
+	}
+	return next;
+}
+
+static void *fw_timer(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&fw_lock);
+	for (;;) {
+		struct fw_req *gone = NULL, *run = NULL;
+		int64_t next = fw_pass(&gone, &run);
+
+		if (gone || run) {
+			pthread_mutex_unlock(&fw_lock);
+			while (gone) {
+				struct fw_req *r = gone;
+
+				gone = r->next;
+				fw_fail(r, EINTR);
+			}
+			while (run) {
+				struct fw_req *r = run;
+
+				run = r->next;
+				fw_run(r);
+			}
+			pthread_mutex_lock(&fw_lock);
+			continue;
+		}
+		if (fw_stopping)
+			break;
+		struct timespec ts = fw_abs(next);
+
+		pthread_cond_timedwait(&fw_timer_cond, &fw_lock, &ts);
+	}
+	pthread_mutex_unlock(&fw_lock);
+	return NULL;
+}
+
+/* Start the timer thread unless it runs (fw_lock held): false when it
+ * cannot be. */
+static bool fw_timer_start(void)
+{
+	if (fw_timer_running)
+		return true;
+	if (pthread_create(&fw_timer_tid, NULL, fw_timer, NULL) != 0)
+		return false;
+	fw_timer_running = true;
+	return true;
+}
+
+int fo_wait_park(fuse_req_t req, struct fo_fh *fh, bool write, size_t size,
+		 off_t off, struct fuse_bufvec *in, struct router_admit *a)
+{
+	struct fw_queue *q;
+	struct fw_req *r;
+	int64_t wait = 0;
+	bool room;
+
+	/* an open with requests parked: this one queues behind them */
+	if (!__atomic_load_n(&fh->waitq, __ATOMIC_ACQUIRE)) {
+		wait = router_admit(fh->rf, write, size, a);
+		if (!wait)
+			return 0;
+	}
+	pthread_once(&fw_once, fw_init);
+	r = calloc(1, sizeof(*r));
+	q = calloc(1, sizeof(*q));
+	if (write && r)
+		r->data = malloc(size ? size : 1);
+	if (!r || !q || (write && !r->data))
+		goto wait_here;
+
+	/* room for it, reserved before its data is copied */
+	pthread_mutex_lock(&fw_lock);
+	room = !fw_stopping && fw_parked < FW_PARKED_MAX &&
+	       (!write || fw_bytes + size <= FW_BYTES_MAX) && fw_timer_start();
+	if (room) {
+		fw_parked++;
+		if (write)
+			fw_bytes += size;
+	}
+	pthread_mutex_unlock(&fw_lock);
+	if (!room)
+		goto wait_here;
+
+	if (write) {
+		struct fuse_bufvec dst = FUSE_BUFVEC_INIT(size);
+		ssize_t n;
+
+		dst.buf[0].mem = r->data;
+		n = fuse_buf_copy(&dst, in, 0);
+		if (n < 0 || (size_t)n != size) {
+			/* what the kernel sent cannot be read twice */
+			pthread_mutex_lock(&fw_lock);
+			fw_parked--;
+			fw_bytes -= size;
+			pthread_mutex_unlock(&fw_lock);
+			router_admit_drop(fh->rf, a);
+			fuse_reply_err(req, n < 0 ? (int)-n : EIO);
+			free(q);
+			free(r->data);
+			free(r);
+			return 1;
+		}
+	}
+	r->req = req;
+	router_file_get(fh->rf);
+	r->rf = fh->rf;
+	r->adm = *a;
+	r->write = write;
+	r->size = size;
+	r->off = off;
+	r->looked = vfs_mono_ns();
+	r->due = r->looked + wait;
+	r->gen = qos_generation();
+
+	pthread_mutex_lock(&fw_lock);
+	if (!fh->waitq) {
+		q->fh = fh;
+		q->tail = &q->head;
+		q->next = fw_queues;
+		fw_queues = q;
+		__atomic_store_n(&fh->waitq, q, __ATOMIC_RELEASE);
+		q = NULL;
+	}
+	*fh->waitq->tail = r;
+	fh->waitq->tail = &r->next;
+	/* the timer may sleep past a new queue's due time */
+	pthread_cond_signal(&fw_timer_cond);
+	pthread_mutex_unlock(&fw_lock);
+	free(q);
+	return 1;
+
+wait_here:
+	/* in this worker, as without parking: memory stays bounded */
+	if (r)
+		free(r->data);
+	free(r);
+	free(q);
+	return 0;
+}
+
+void fo_wait_forget(struct fo_fh *fh)
+{
+	if (!__atomic_load_n(&fh->waitq, __ATOMIC_ACQUIRE))
+		return;
+	pthread_mutex_lock(&fw_lock);
+	/* the kernel releases an open only when no request of it is left:
+	 * this is for one that did anyway (its requests hold their own
+	 * references) */
+	if (fh->waitq)
+		fh->waitq->fh = NULL;
+	fh->waitq = NULL;
+	pthread_mutex_unlock(&fw_lock);
+}
+
+void fo_wait_stop(void)
+{
+	pthread_once(&fw_once, fw_init);
+	pthread_mutex_lock(&fw_lock);
+	fw_stopping = true;
+	pthread_cond_broadcast(&fw_timer_cond);
+	pthread_cond_broadcast(&fw_exec_cond);
+	if (fw_timer_running) {
+		pthread_mutex_unlock(&fw_lock);
+		pthread_join(fw_timer_tid, NULL);
+		pthread_mutex_lock(&fw_lock);
+		fw_timer_running = false;
+	}
+	/* the executors finish what was admitted (each call ends within its
+	 * mount's timeout) */
+	while (fw_exec)
+		pthread_cond_wait(&fw_idle_cond, &fw_lock);
+	pthread_mutex_unlock(&fw_lock);
+}
