@@ -1,0 +1,266 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Fair sharing and stored limits (issue 17) when things go wrong, through
+the real mount: a server paused (SIGSTOP) under a streamer and a reader
+that share a mount fairly, or in the middle of a change of stored limits;
+two hosts changing one image's stored limits at the same moment; file
+names that are not UTF-8 in the JSON reports; the cost of a stat of the
+reports."""
+import codecs
+import errno
+import json
+import mmap
+import os
+import random
+import re
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import Vfsd, tmpdir, vfsctl  # noqa: E402
+import ganesha  # noqa: E402
+from ganesha import Ganesha  # noqa: E402
+from rpcrelay import NFS_PROGRAM, NFSPROC3_RENAME, RpcRelay  # noqa: E402
+
+MiB = 1 << 20
+TIMEOUT = 2             # the NFS mounts' timeout, seconds
+NFSPROC3_WRITE = 7
+SKIP_NFS = ganesha.available()
+
+
+def aligned(size, fill=b"s"):
+    m = mmap.mmap(-1, size)
+    m.write(fill * size)
+    return m
+
+
+class Ops:
+    """Requests of one kind in threads, each (start, end, errno or 0) noted
+    with times from time.monotonic(), until stop()."""
+
+    def __init__(self, name, fn, threads=1):
+        self.name = name
+        self.fn = fn
+        self.done = []
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self._run, daemon=True)
+                        for _ in range(threads)]
+        self.current = {}       # thread -> start of its request now
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def _run(self):
+        me = threading.get_ident()
+        while not self.stopping.is_set():
+            t0 = time.monotonic()
+            with self.lock:
+                self.current[me] = t0
+            try:
+                self.fn()
+                err = 0
+            except OSError as e:
+                err = e.errno
+            t1 = time.monotonic()
+            with self.lock:
+                del self.current[me]
+                self.done.append((t0, t1, err))
+            if err:
+                time.sleep(0.01)        # a silent server fails at once
+
+    def stop(self, test):
+        self.stopping.set()
+        for t in self.threads:
+            t.join(4 * TIMEOUT + 10)
+            test.assertFalse(t.is_alive(), "a %s request hangs" % self.name)
+
+    def since(self, t):
+        with self.lock:
+            return [d for d in self.done if d[1] >= t]
+
+    def oldest_running(self):
+        with self.lock:
+            return min(self.current.values(), default=None)
+
+
+class FairSharingPausedBase:
+    """The server stops (SIGSTOP) while a streamer and a small reader
+    share a mount fairly, and goes on (SIGCONT): every request ends within
+    the mount's timeout, those queued for their turn too, both files go
+    on afterwards, and the scheduler has nothing left in flight."""
+
+    def test_fair_sharing_with_a_paused_server(self):
+        v = Vfsd([("/s", self.backend_url())], env=self.vfsd_env()).start()
+        self.addCleanup(v.stop)
+        for name, size in (("stream.img", 16 * MiB), ("small.img", MiB)):
+            with open(os.path.join(self.backing, name), "wb") as f:
+                f.write(os.urandom(size))
+        # one open file streaming 1 MiB requests, four at once (O_DIRECT
+        # reads go to vfsd in parallel); another reading 4 KiB at a time
+        sfd = os.open(v.path("s", "stream.img"), os.O_RDONLY | os.O_DIRECT)
+        rfd = os.open(v.path("s", "small.img"), os.O_RDONLY | os.O_DIRECT)
+        self.addCleanup(os.close, sfd)
+        self.addCleanup(os.close, rfd)
+        local = threading.local()
+
+        def stream():
+            if not hasattr(local, "buf"):
+                local.buf = aligned(MiB)
+            os.preadv(sfd, [local.buf], random.randrange(16) * MiB)
+
+        def read_small():
+            if not hasattr(local, "small"):
+                local.small = aligned(4096)
+            os.preadv(rfd, [local.small], random.randrange(256) * 4096)
+
+        before = v.stats("/s")["fair"]
+        streamer = Ops("streamer", stream, threads=4).start()
+        reader = Ops("reader", read_small).start()
+        self.addCleanup(streamer.stopping.set)
+        self.addCleanup(reader.stopping.set)
+        harness.wait_for(lambda: v.stats("/s")["fair"]["waited"] > before["waited"]
+                         and len(reader.since(0)) > 20, 20,
+                         "the streamer to wait its turn beside the reader")
+        self.server.pause()
+        self.addCleanup(self.server.resume)
+        paused = time.monotonic()
+        # each request ends, with an errno, within the timeout (and the
+        # time a request queued behind the others at the pause takes to
+        # fail: they fail at once once the server is known silent)
+        time.sleep(TIMEOUT + 2)
+        for ops in (reader, streamer):
+            running = ops.oldest_running()
+            self.assertTrue(running is None or running > paused + 0.5,
+                            "a %s request has waited %.1f s" % (
+                                ops.name, time.monotonic() - (running or 0)))
+            errs = [d for d in ops.since(paused) if d[2]]
+            self.assertTrue(errs, "no %s request failed" % ops.name)
+            self.assertLess(errs[0][1] - paused, TIMEOUT + 1.5, ops.name)
+            self.assertEqual({d[2] for d in errs} - {errno.EIO, errno.ETIMEDOUT},
+                             set(), ops.name)
+        self.server.resume()
+        resumed = time.monotonic()
+        # both go on, not just once
+        harness.wait_for(lambda: any(not d[2] for d in reader.since(resumed)) and
+                         any(not d[2] for d in streamer.since(resumed)), 30,
+                         "both files to work again")
+        again = time.monotonic()
+        time.sleep(1)
+        streamer.stop(self)
+        reader.stop(self)
+        for ops in (reader, streamer):
+            self.assertTrue([d for d in ops.since(again) if not d[2]], ops.name)
+        # nothing is left counted in flight
+        st = v.stats("/s")
+        self.assertEqual((st["fair"]["requests"], st["fair"]["bytes"]), (0, 0), st["fair"])
+        self.assertEqual(st["in_flight"], 0)
+
+
+@unittest.skipIf(SKIP_NFS, SKIP_NFS)
+class PausedNfs(FairSharingPausedBase, harness.TestCase):
+    def setUp(self):
+        self.g = self.server = Ganesha().start()
+        self.addCleanup(self.g.stop)
+        self.backing = self.g.export
+
+    def backend_url(self):
+        return self.g.url(version=3, cache_ttl=0, timeout=TIMEOUT)
+
+    def vfsd_env(self):
+        return None
+
+    def test_change_of_stored_limits_with_a_paused_server(self):
+        """A setxattr of a limit on an NFS mount whose server stops in the
+        middle of the change (at the sidecar's WRITE, or at its RENAME)
+        fails within the timeout; after SIGCONT the limits read back,
+        through this host and another one, are the old set or the new
+        one, whole, and the next change works."""
+        armed = {}
+
+        def pause_at(prog, vers, proc, payload):
+            if (prog, vers, proc) == (NFS_PROGRAM, 3, armed.get("proc")):
+                del armed["proc"]
+                self.g.pause()
+            return False
+        r = RpcRelay(self.g.nfs_port, lose=pause_at, lose_count=1 << 30).start()
+        self.addCleanup(r.stop)
+        url = self.g.url(version=3, nfsport=r.port, cache_ttl=0, timeout=TIMEOUT)
+        a = Vfsd([("/s", url)], args=["--host-id", "pa"]).start()
+        self.addCleanup(a.stop)
+        b = Vfsd([("/s", self.g.url(version=3, cache_ttl=0))],
+                 args=["--host-id", "pb"]).start()
+        self.addCleanup(b.stop)
+        os.mkdir(a.path("s", "vm"))
+        img = a.path("s", "vm", "disk.img")
+        with open(img, "wb") as f:
+            f.write(b"d" * 4096)
+        sidecar = os.path.join(self.g.export, "vm", ".vfsd-qos", "disk.img")
+        value = 1000
+        for proc in (NFSPROC3_WRITE, NFSPROC3_RENAME):
+            with self.subTest(proc=proc):
+                os.setxattr(img, "user.vfsd.qos.bps", b"%d" % value)
+                old = b"%d" % value
+                new = b"%d" % (value + 1)
+                armed["proc"] = proc
+                t0 = time.monotonic()
+                with self.assertRaises(OSError) as cm:
+                    os.setxattr(img, "user.vfsd.qos.bps", new)
+                took = time.monotonic() - t0
+                self.assertIn(cm.exception.errno, (errno.EIO, errno.ETIMEDOUT))
+                self.assertLess(took, TIMEOUT + 1.5)
+                self.assertNotIn("proc", armed, "the server was not paused")
+                self.g.resume()
+
+                def readable():
+                    try:
+                        return os.getxattr(img, "user.vfsd.qos.bps")
+                    except OSError as e:
+                        self.assertIn(e.errno, (errno.EIO, errno.ETIMEDOUT))
+                        return None
+                harness.wait_for(readable, 30, "host a to read the limits again")
+                # the server may still carry out what it received before
+                # it stopped: read twice, a while apart
+                for _ in range(2):
+                    for got in (readable(), os.getxattr(b.path("s", "vm", "disk.img"),
+                                                        "user.vfsd.qos.bps")):
+                        self.assertIn(got, (old, new))
+                    with open(sidecar, "rb") as f:
+                        self.assertIn(f.read(), (b"user.vfsd.qos.bps=" + old + b"\n",
+                                                 b"user.vfsd.qos.bps=" + new + b"\n"))
+                    self.assertEqual([n for n in os.listxattr(img) if "qos" in n],
+                                     ["user.vfsd.qos.bps"])
+                    time.sleep(1)
+                value += 10
+                os.setxattr(img, "user.vfsd.qos.bps", b"%d" % value)
+                self.assertEqual(os.getxattr(b.path("s", "vm", "disk.img"),
+                                             "user.vfsd.qos.bps"), b"%d" % value)
+        # what a change cut off left behind goes with the directory
+        os.unlink(img)
+        os.rmdir(a.path("s", "vm"))
+        self.assertFalse(os.path.exists(os.path.join(self.g.export, "vm")))
+
+
+class PausedSftp(FairSharingPausedBase, harness.TestCase):
+    def setUp(self):
+        from sshd import Sshd
+        self.server = Sshd().start()
+        self.addCleanup(self.server.stop)
+        self.backing = tmpdir()
+
+    def backend_url(self):
+        return self.server.url(self.backing, cache_ttl=0, timeout=TIMEOUT)
+
+    def vfsd_env(self):
+        env = dict(os.environ, HOME=self.server.dir)
+        env.pop("SSH_AUTH_SOCK", None)
+        return env
+
+
+if __name__ == "__main__":
+    harness.main()
