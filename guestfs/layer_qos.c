@@ -11,20 +11,27 @@
  *
  * A sidecar is replaced whole (written under a temporary name, then
  * renamed over), so another host reads the old set or the new one.  The
- * temporary one is `DIR/.vfsd-qos/.vfsd-qos/NAME`: no file can be named
- * .vfsd-qos, so it is no other file's sidecar, and it is no longer than
- * NAME.  An
- * unlink or rename of the file through the layer takes its sidecar along;
- * changes made beside vfsd leave it behind, where it describes a name
- * that may come back.  Two hosts changing one file's limits at the same
- * moment: the last rename wins, as with two setfattr on one file.
+ * temporary one is `DIR/.vfsd-qos/.vfsd-qos/ID.TOKEN.PID.N.tmp`: no file
+ * can be named .vfsd-qos, so it is no other file's sidecar, and its name
+ * is this writer's alone (host id, instance token, pid, a number), so two
+ * hosts changing one file's limits at the same moment each rename a text
+ * of their own: the last rename wins, as with two setfattr on one file,
+ * and the set stored is always one writer's whole.  A temporary that a
+ * writer cut off (killed, or its server lost) leaves there is never read,
+ * and goes with its directory's rmdir (clear_dir).  An unlink or rename
+ * of the file through the layer takes its sidecar along; changes made
+ * beside vfsd leave it behind, where it describes a name that may come
+ * back.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
 #include "guestfs/layer.h"
 #include "guestfs/layer_internal.h"
@@ -155,11 +162,14 @@ static ssize_t sidecar_read(struct layer_mount *lm, const char *dir,
 	return n;
 }
 
+/* the temporary names' numbers, for all instances of the layer */
+static _Atomic uint64_t tmp_seq;
+
 static int sidecar_write(struct layer_mount *lm, const char *dir,
 			 const char *file, const char *text)
 {
 	struct vfs_file *f;
-	char *tdir, *tmp = NULL;
+	char *tdir, *tmp = NULL, self[160];
 	size_t len = strlen(text);
 	ssize_t n;
 	int ret;
@@ -170,7 +180,9 @@ static int sidecar_write(struct layer_mount *lm, const char *dir,
 	}
 	if (asprintf(&tdir, "%s/%s", dir, LAYER_QOS_DIR) < 0)
 		return -ENOMEM;
-	if (asprintf(&tmp, "%s/%s", tdir, strrchr(file, '/') + 1) < 0) {
+	glock_instance_name(self, sizeof(self));
+	if (asprintf(&tmp, "%s/%s.%d.%" PRIu64 ".tmp", tdir, self, getpid(),
+		     atomic_fetch_add(&tmp_seq, 1)) < 0) {
 		free(tdir);
 		return -ENOMEM;
 	}

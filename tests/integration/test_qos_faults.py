@@ -246,6 +246,112 @@ class PausedNfs(FairSharingPausedBase, harness.TestCase):
         self.assertFalse(os.path.exists(os.path.join(self.g.export, "vm")))
 
 
+@unittest.skipIf(SKIP_NFS, SKIP_NFS)
+class TwoHostsChange(harness.TestCase):
+    """Two hosts (two daemons on one NFS export) change one image's stored
+    limits at the same moment, again and again: every set the storage
+    holds is one host's whole, never a mix of the two, and no change fails
+    for the other's; a temporary a writer left when it died is never read
+    as limits and goes with the directory."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.g = Ganesha().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.g.stop()
+
+    def host(self, name):
+        v = Vfsd([("/s", self.g.url(version=3, cache_ttl=0))],
+                 args=["--host-id", name]).start()
+        self.addCleanup(v.stop)
+        return v
+
+    def test_changes_at_once_from_two_hosts(self):
+        a, b = self.host("ha"), self.host("hb")
+        d = "two%d" % os.getpid()
+        os.mkdir(a.path("s", d))
+        with open(a.path("s", d, "disk.img"), "wb") as f:
+            f.write(b"d" * 4096)
+        sidecar = os.path.join(self.g.export, d, ".vfsd-qos", "disk.img")
+        line = re.compile(rb"user\.vfsd\.qos\.(bps|iops)=(\d+)\n")
+        stop = threading.Event()
+        errors, seen, made = [], [], {}
+
+        def change(v, name, lengths):
+            path = v.path("s", d, "disk.img")
+            i = 0
+            while not stop.is_set():
+                made[name] = i
+                # values of lengths that differ from one change to the
+                # next, so that two texts written over each other show
+                value = b"%d" % (10 ** lengths[i % len(lengths)] + i)
+                try:
+                    os.setxattr(path, "user.vfsd.qos." + name, value)
+                except OSError as e:
+                    errors.append((name, errno.errorcode.get(e.errno, e.errno)))
+                i += 1
+
+        def watch():
+            while not stop.is_set():
+                try:
+                    with open(sidecar, "rb") as f:
+                        text = f.read()
+                except FileNotFoundError:
+                    continue
+                if line.sub(b"", text) != b"" or len(text) > 200:
+                    seen.append(text)
+        threads = [threading.Thread(target=change, args=(a, "bps", (15, 1, 9))),
+                   threading.Thread(target=change, args=(b, "iops", (2, 12, 5))),
+                   threading.Thread(target=watch)]
+        for t in threads:
+            t.start()
+        time.sleep(4)
+        stop.set()
+        for t in threads:
+            t.join(60)
+        self.assertEqual(seen[:3], [], "mixed sets were stored")
+        self.assertEqual(errors[:5], [], "changes failed")
+        self.assertGreater(min(made.values()), 20, made)
+        # each host reads a whole set (one of them may have lost the
+        # other's last change, as with two setfattr at once)
+        for v in (a, b):
+            names = [n for n in os.listxattr(v.path("s", d, "disk.img")) if "qos" in n]
+            self.assertIn("user.vfsd.qos.bps", names)
+            self.assertLessEqual(set(names), {"user.vfsd.qos.bps", "user.vfsd.qos.iops"})
+
+    def test_a_dead_writers_temporary_is_not_read(self):
+        a, b = self.host("ha"), self.host("hb")
+        d = "dead%d" % os.getpid()
+        os.mkdir(a.path("s", d))
+        img = a.path("s", d, "disk.img")
+        with open(img, "wb") as f:
+            f.write(b"d" * 4096)
+        os.setxattr(img, "user.vfsd.qos.bps", b"5000")
+        # what a writer killed between its write and its rename leaves,
+        # under this version's names and the former one's
+        tdir = os.path.join(self.g.export, d, ".vfsd-qos", ".vfsd-qos")
+        os.makedirs(tdir, exist_ok=True)
+        for name in ("disk.img", "hx.0123456789abcdef.1.tmp", ".vfsd-qos"):
+            with open(os.path.join(tdir, name), "wb") as f:
+                f.write(b"user.vfsd.qos.bps=1\nuser.vfsd.qos.io")
+        for v in (a, b):
+            path = v.path("s", d, "disk.img")
+            self.assertEqual(os.getxattr(path, "user.vfsd.qos.bps"), b"5000")
+            self.assertEqual([n for n in os.listxattr(path) if "qos" in n],
+                             ["user.vfsd.qos.bps"])
+        os.setxattr(b.path("s", d, "disk.img"), "user.vfsd.qos.iops", b"300")
+        self.assertEqual(os.getxattr(img, "user.vfsd.qos.iops"), b"300")
+        with open(img, "rb") as f:
+            f.read(1)
+            shown = json.loads(vfsctl(a, "--json", "qos", "show", img).stdout)
+        self.assertEqual([r["limits"] for r in shown], [{"bps": 5000, "iops": 300}])
+        os.unlink(img)
+        os.rmdir(a.path("s", d))
+        self.assertFalse(os.path.exists(os.path.join(self.g.export, d)))
+
+
 class PausedSftp(FairSharingPausedBase, harness.TestCase):
     def setUp(self):
         from sshd import Sshd
