@@ -31,6 +31,19 @@ NFSPROC3_WRITE = 7
 SKIP_NFS = ganesha.available()
 
 
+def vfsctl_bytes(v, *args):
+    r = subprocess.run([harness.VFSCTL, "-m", v.mnt] + list(args),
+                       capture_output=True, timeout=60)
+    if r.returncode:
+        raise AssertionError("vfsctl %s: %r" % (args, r.stderr))
+    return r.stdout
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def aligned(size, fill=b"s"):
     m = mmap.mmap(-1, size)
     m.write(fill * size)
@@ -350,6 +363,54 @@ class TwoHostsChange(harness.TestCase):
         os.unlink(img)
         os.rmdir(a.path("s", d))
         self.assertFalse(os.path.exists(os.path.join(self.g.export, d)))
+
+
+def _bytes_as_latin1(err):
+    return "".join(chr(b) for b in err.object[err.start:err.end]), err.end
+
+
+codecs.register_error("vfsd-test-bytes", _bytes_as_latin1)
+
+
+class Reports(harness.TestCase):
+    """The reports of open files and limits, through vfsctl and /.vfsd,
+    with file names that are not UTF-8 (a name is any bytes): the JSON
+    forms stay valid UTF-8 and JSON, each such byte as the character of
+    its value; and a stat of a report does not make the report."""
+
+    def setUp(self):
+        self.dir = tmpdir("vfsd-qosf-")
+        self.v = Vfsd(mounts=[("/l", "file://" + self.dir)]).start()
+        self.addCleanup(self.v.stop)
+
+    def test_names_that_are_not_utf8(self):
+        names = [b"bad\xff\xfe-\xc3(-\xed\xa0\x80-\xc0\xaf-\xf4\x90\x80\x80-" +
+                 "\u00e9\u20ac\U0001f600".encode() + b"\xe2\x82",
+                 b"latin1-caf\xe9", "utf8-caf\u00e9 \"q\"\n\\".encode()]
+        fds = []
+        for name in names:
+            path = os.path.join(os.fsencode(self.v.path("l")), name)
+            with open(path, "wb") as f:
+                f.write(b"x")
+            os.setxattr(path, "user.vfsd.qos.bps", b"1000000")
+            fds.append(os.open(path, os.O_RDONLY))
+        self.addCleanup(lambda: [os.close(fd) for fd in fds])
+        want = {"/l/" + n.decode("utf-8", "vfsd-test-bytes") for n in names}
+        ctl = os.fsencode(self.v.path(".vfsd"))
+        for what, text in (
+                ("vfsctl files", vfsctl_bytes(self.v, "--json", "files")),
+                ("files.json", read_bytes(os.path.join(ctl, b"files.json"))),
+                ("vfsctl qos show", vfsctl_bytes(self.v, "--json", "qos", "show")),
+                ("qos.json", read_bytes(os.path.join(ctl, b"qos.json")))):
+            with self.subTest(what=what):
+                path = os.path.join(tmpdir(), "report.json")
+                with open(path, "wb") as f:
+                    f.write(text)
+                r = subprocess.run([sys.executable, "-m", "json.tool", path],
+                                   capture_output=True, text=True)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                got = {e["path"] for e in json.loads(text.decode("utf-8"))}
+                self.assertEqual(got & want, want)
 
 
 class PausedSftp(FairSharingPausedBase, harness.TestCase):
