@@ -23,7 +23,7 @@ import harness  # noqa: E402
 from harness import Vfsd, tmpdir, vfsctl  # noqa: E402
 import ganesha  # noqa: E402
 from ganesha import Ganesha  # noqa: E402
-from rpcrelay import NFS_PROGRAM, NFSPROC3_RENAME, RpcRelay  # noqa: E402
+from rpcrelay import NFS_PROGRAM, NFSPROC3_CREATE, NFSPROC3_RENAME, RpcRelay  # noqa: E402
 
 MiB = 1 << 20
 TIMEOUT = 2             # the remote mounts' timeout, seconds
@@ -190,8 +190,8 @@ class PausedNfs(FairSharingPausedBase, harness.TestCase):
 
     def test_change_of_stored_limits_with_a_paused_server(self):
         """A setxattr of a limit on an NFS mount whose server stops in the
-        middle of the change (at the sidecar's WRITE, or at its RENAME)
-        fails within the timeout; after SIGCONT the limits read back,
+        middle of the change (at the CREATE of its temporary, its WRITE,
+        or its RENAME) fails within the timeout; after SIGCONT the limits read back,
         through this host and another one, are the old set or the new
         one, whole, and the next change works."""
         armed = {}
@@ -215,7 +215,7 @@ class PausedNfs(FairSharingPausedBase, harness.TestCase):
             f.write(b"d" * 4096)
         sidecar = os.path.join(self.g.export, "vm", ".vfsd-qos", "disk.img")
         value = 1000
-        for proc in (NFSPROC3_WRITE, NFSPROC3_RENAME):
+        for proc in (NFSPROC3_CREATE, NFSPROC3_WRITE, NFSPROC3_RENAME):
             with self.subTest(proc=proc):
                 os.setxattr(img, "user.vfsd.qos.bps", b"%d" % value)
                 old = b"%d" % value
@@ -254,6 +254,8 @@ class PausedNfs(FairSharingPausedBase, harness.TestCase):
                 self.assertEqual(os.getxattr(b.path("s", "vm", "disk.img"),
                                              "user.vfsd.qos.bps"), b"%d" % value)
         # what a change cut off left behind goes with the directory
+        tdir = os.path.join(self.g.export, "vm", ".vfsd-qos", ".vfsd-qos")
+        print("temporaries left: %s" % (os.listdir(tdir) if os.path.isdir(tdir) else None))
         os.unlink(img)
         os.rmdir(a.path("s", "vm"))
         self.assertFalse(os.path.exists(os.path.join(self.g.export, "vm")))
@@ -265,7 +267,8 @@ class TwoHostsChange(harness.TestCase):
     limits at the same moment, again and again: every set the storage
     holds is one host's whole, never a mix of the two, and no change fails
     for the other's; a temporary a writer left when it died is never read
-    as limits and goes with the directory."""
+    as limits, and goes at the next change once old, or with the
+    directory."""
 
     @classmethod
     def setUpClass(cls):
@@ -334,7 +337,7 @@ class TwoHostsChange(harness.TestCase):
             self.assertIn("user.vfsd.qos.bps", names)
             self.assertLessEqual(set(names), {"user.vfsd.qos.bps", "user.vfsd.qos.iops"})
 
-    def test_a_dead_writers_temporary_is_not_read(self):
+    def test_a_dead_writers_temporary(self):
         a, b = self.host("ha"), self.host("hb")
         d = "dead%d" % os.getpid()
         os.mkdir(a.path("s", d))
@@ -342,19 +345,26 @@ class TwoHostsChange(harness.TestCase):
         with open(img, "wb") as f:
             f.write(b"d" * 4096)
         os.setxattr(img, "user.vfsd.qos.bps", b"5000")
-        # what a writer killed between its write and its rename leaves,
-        # under this version's names and the former one's
+        # what writers killed between their write and their rename left,
+        # under this version's names and the former one's: an hour ago,
+        # and just now (a writer that may still be at work)
         tdir = os.path.join(self.g.export, d, ".vfsd-qos", ".vfsd-qos")
         os.makedirs(tdir, exist_ok=True)
-        for name in ("disk.img", "hx.0123456789abcdef.1.tmp", ".vfsd-qos"):
+        old = ("hx.0123456789abcdef.77.1.tmp", "disk.img")
+        for name in old + ("hy.0123456789abcdef.78.1.tmp",):
             with open(os.path.join(tdir, name), "wb") as f:
                 f.write(b"user.vfsd.qos.bps=1\nuser.vfsd.qos.io")
+            if name in old:
+                hour_ago = time.time() - 3600
+                os.utime(os.path.join(tdir, name), (hour_ago, hour_ago))
         for v in (a, b):
             path = v.path("s", d, "disk.img")
             self.assertEqual(os.getxattr(path, "user.vfsd.qos.bps"), b"5000")
             self.assertEqual([n for n in os.listxattr(path) if "qos" in n],
                              ["user.vfsd.qos.bps"])
+        # the next change clears the old ones
         os.setxattr(b.path("s", d, "disk.img"), "user.vfsd.qos.iops", b"300")
+        self.assertEqual(os.listdir(tdir), ["hy.0123456789abcdef.78.1.tmp"])
         self.assertEqual(os.getxattr(img, "user.vfsd.qos.iops"), b"300")
         with open(img, "rb") as f:
             f.read(1)
