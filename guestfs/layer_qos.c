@@ -11,20 +11,28 @@
  *
  * A sidecar is replaced whole (written under a temporary name, then
  * renamed over), so another host reads the old set or the new one.  The
- * temporary one is `DIR/.vfsd-qos/.vfsd-qos/NAME`: no file can be named
- * .vfsd-qos, so it is no other file's sidecar, and it is no longer than
- * NAME.  An
- * unlink or rename of the file through the layer takes its sidecar along;
+ * temporary one is `DIR/.vfsd-qos/.vfsd-qos/ID.TOKEN.PID.N.tmp`: no file
+ * can be named .vfsd-qos, so it is no other file's sidecar, and its name
+ * is this writer's alone (host id, instance token, pid, a number), so two
+ * hosts changing one file's limits at the same moment each rename a text
+ * of their own: the last rename wins, as with two setfattr on one file,
+ * and the set stored is always one writer's whole.  A temporary that a
+ * writer cut off (killed, or its server lost) leaves there is never read;
+ * it goes at a change in that directory once ten minutes old
+ * (sweep_stale), or with the directory's rmdir (clear_dir).  An unlink
+ * or rename of the file through the layer takes its sidecar along;
  * changes made beside vfsd leave it behind, where it describes a name
- * that may come back.  Two hosts changing one file's limits at the same
- * moment: the last rename wins, as with two setfattr on one file.
+ * that may come back.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
 #include "guestfs/layer.h"
 #include "guestfs/layer_internal.h"
@@ -155,11 +163,84 @@ static ssize_t sidecar_read(struct layer_mount *lm, const char *dir,
 	return n;
 }
 
+struct qos_names {
+	char **v;
+	size_t n;
+	bool other; /* a name that is no hidden one */
+	bool oom;
+};
+
+static int qos_collect(void *ctx, const char *name, const struct stat *st,
+		       unsigned flags, off_t next)
+{
+	struct qos_names *d = ctx;
+	char **grown;
+
+	(void)st;
+	(void)flags;
+	(void)next;
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return 0;
+	grown = realloc(d->v, (d->n + 1) * sizeof(*grown));
+	if (!grown || !(grown[d->n] = strdup(name))) {
+		if (grown)
+			d->v = grown;
+		d->oom = true;
+		return 0;
+	}
+	d->v = grown;
+	d->n++;
+	return 0;
+}
+
+static void names_free(struct qos_names *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free(d->v[i]);
+	free(d->v);
+	*d = (struct qos_names){0};
+}
+
+/* A temporary this much older than the server's time now is a writer's
+ * that was cut off (killed, or its server lost): a live one renames its
+ * own within a few of its mount's timeouts (create, write, flush, rename).
+ * One frozen longer finds it gone, and its change fails, rather than
+ * land late. */
+#define TMP_STALE_S 600
+
+/* Remove what writers cut off left in tdir, the directory of temporary
+ * sidecars, whose time our own rename has just set: the server's now.
+ * Costs one listing, and a stat of each temporary found there. */
+static void sweep_stale(struct layer_mount *lm, const char *tdir)
+{
+	struct qos_names names = {0};
+	struct stat now, st;
+
+	if (lower_list(&lm->lower, tdir, qos_collect, &names) == 0 && names.n &&
+	    lower_getattr(&lm->lower, tdir, &now) == 0) {
+		for (size_t i = 0; i < names.n; i++) {
+			char *t;
+
+			if (asprintf(&t, "%s/%s", tdir, names.v[i]) < 0)
+				break;
+			if (lower_getattr(&lm->lower, t, &st) == 0 &&
+			    S_ISREG(st.st_mode) &&
+			    st.st_mtime + TMP_STALE_S < now.st_mtime)
+				lower_unlink(&lm->lower, t);
+			free(t);
+		}
+	}
+	names_free(&names);
+}
+
+/* the temporary names' numbers, for all instances of the layer */
+static _Atomic uint64_t tmp_seq;
+
 static int sidecar_write(struct layer_mount *lm, const char *dir,
 			 const char *file, const char *text)
 {
 	struct vfs_file *f;
-	char *tdir, *tmp = NULL;
+	char *tdir, *tmp = NULL, self[160];
 	size_t len = strlen(text);
 	ssize_t n;
 	int ret;
@@ -170,7 +251,9 @@ static int sidecar_write(struct layer_mount *lm, const char *dir,
 	}
 	if (asprintf(&tdir, "%s/%s", dir, LAYER_QOS_DIR) < 0)
 		return -ENOMEM;
-	if (asprintf(&tmp, "%s/%s", tdir, strrchr(file, '/') + 1) < 0) {
+	glock_instance_name(self, sizeof(self));
+	if (asprintf(&tmp, "%s/%s.%d.%" PRIu64 ".tmp", tdir, self, getpid(),
+		     atomic_fetch_add(&tmp_seq, 1)) < 0) {
 		free(tdir);
 		return -ENOMEM;
 	}
@@ -185,8 +268,8 @@ static int sidecar_write(struct layer_mount *lm, const char *dir,
 					   O_WRONLY | O_CREAT | O_TRUNC, 0644,
 					   &f);
 	}
-	free(tdir);
 	if (ret < 0) {
+		free(tdir);
 		free(tmp);
 		return ret;
 	}
@@ -200,6 +283,9 @@ static int sidecar_write(struct layer_mount *lm, const char *dir,
 		ret = lower_rename(&lm->lower, tmp, file);
 	if (ret < 0)
 		lower_unlink(&lm->lower, tmp);
+	else
+		sweep_stale(lm, tdir);
+	free(tdir);
 	free(tmp);
 	return ret;
 }
@@ -422,44 +508,6 @@ void layer_qos_moved(struct layer_mount *lm, const char *from, const char *to)
 	}
 	free(fdir);
 	free(ffile);
-}
-
-struct qos_names {
-	char **v;
-	size_t n;
-	bool other; /* a name that is no hidden one */
-	bool oom;
-};
-
-static int qos_collect(void *ctx, const char *name, const struct stat *st,
-		       unsigned flags, off_t next)
-{
-	struct qos_names *d = ctx;
-	char **grown;
-
-	(void)st;
-	(void)flags;
-	(void)next;
-	if (!strcmp(name, ".") || !strcmp(name, ".."))
-		return 0;
-	grown = realloc(d->v, (d->n + 1) * sizeof(*grown));
-	if (!grown || !(grown[d->n] = strdup(name))) {
-		if (grown)
-			d->v = grown;
-		d->oom = true;
-		return 0;
-	}
-	d->v = grown;
-	d->n++;
-	return 0;
-}
-
-static void names_free(struct qos_names *d)
-{
-	for (size_t i = 0; i < d->n; i++)
-		free(d->v[i]);
-	free(d->v);
-	*d = (struct qos_names){0};
 }
 
 /* Remove the sidecar directory d and what it holds: sidecars, and (when

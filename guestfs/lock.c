@@ -650,6 +650,11 @@ int glock_init(const char *host_id, int lease)
 	return renew_start();
 }
 
+void glock_instance_name(char *buf, size_t size)
+{
+	snprintf(buf, size, "%s.%s", glock_g.host_esc, glock_g.token);
+}
+
 int glock_lease(void)
 {
 	return glock_g.lease;

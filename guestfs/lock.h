@@ -74,6 +74,12 @@ struct glock_key {
 int glock_init(const char *host_id, int lease);
 void glock_shutdown(void);
 
+/* This daemon among those sharing a backend, safe as a file name: its
+ * host id (escaped, as in its lease records) and its instance's random
+ * token, "ID.TOKEN", into buf ("." before glock_init).  For names of
+ * its own on the storage, which no other daemon may use at once. */
+void glock_instance_name(char *buf, size_t size);
+
 /*
  * F_GETLK: on return lk->type is F_UNLCK if `lk` could be taken, else lk
  * describes one conflicting lock (pid 0 and host set for another host's).

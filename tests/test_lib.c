@@ -348,13 +348,39 @@ START_TEST(json_str_control_chars)
 }
 END_TEST
 
-/* Bytes from 0x80 up go out as they are: UTF-8 stays UTF-8, and bytes
- * that are not UTF-8 are not checked or replaced. */
+/* Well-formed UTF-8 goes out as it is, up to U+10FFFF, C1 controls too
+ * (JSON needs no escape for them). */
 START_TEST(json_str_non_ascii)
 {
 	check_json_str("caf\xc3\xa9", "\"caf\xc3\xa9\"");
 	check_json_str("\xe2\x82\xac", "\"\xe2\x82\xac\"");
-	check_json_str("\xff\x80\xfe", "\"\xff\x80\xfe\"");
+	check_json_str("\xc2\x9b", "\"\xc2\x9b\"");
+	check_json_str("\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80",
+		       "\"\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80\"");
+	check_json_str("\xf0\x90\x80\x80\xf4\x8f\xbf\xbf",
+		       "\"\xf0\x90\x80\x80\xf4\x8f\xbf\xbf\"");
+}
+END_TEST
+
+/* Each byte that is not part of well-formed UTF-8 as \u00XX of its value:
+ * stray continuations, bytes that never occur, overlong forms,
+ * surrogates, beyond U+10FFFF, sequences cut short (by the string's end
+ * too); what follows a bad byte is read afresh. */
+START_TEST(json_str_not_utf8)
+{
+	check_json_str("\xff\x80\xfe", "\"\\u00ff\\u0080\\u00fe\"");
+	check_json_str("a\xe9"
+		       "b",
+		       "\"a\\u00e9b\"");
+	check_json_str("\xc0\xaf\xc1\xbf", "\"\\u00c0\\u00af\\u00c1\\u00bf\"");
+	check_json_str("\xe0\x9f\xbf", "\"\\u00e0\\u009f\\u00bf\"");
+	check_json_str("\xed\xa0\x80", "\"\\u00ed\\u00a0\\u0080\"");
+	check_json_str("\xf0\x8f\xbf\xbf", "\"\\u00f0\\u008f\\u00bf\\u00bf\"");
+	check_json_str("\xf4\x90\x80\x80", "\"\\u00f4\\u0090\\u0080\\u0080\"");
+	check_json_str("\xf5\x80", "\"\\u00f5\\u0080\"");
+	check_json_str("\xe2\x82", "\"\\u00e2\\u0082\"");
+	check_json_str("\xe2\x82x\xc3\xa9", "\"\\u00e2\\u0082x\xc3\xa9\"");
+	check_json_str("\xf0\x9f\x98\"", "\"\\u00f0\\u009f\\u0098\\\"\"");
 }
 END_TEST
 
@@ -412,6 +438,7 @@ Suite *lib_suite(void)
 	tcase_add_test(tc, json_str_quotes_and_backslashes);
 	tcase_add_test(tc, json_str_control_chars);
 	tcase_add_test(tc, json_str_non_ascii);
+	tcase_add_test(tc, json_str_not_utf8);
 	tcase_add_test(tc, path_print_controls);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("throttle");
