@@ -23,7 +23,8 @@ limit is checked against both.
      anything: B's `vfsctl qos show` had no rule before, has the stored
      one once B's QEMU opened the image, and B holds the guest to it;
   4. the limit is halved through B's mount: from one second after the
-     change the rate is within the new one;
+     change the rate is within the new one, and host A reads the new
+     value from the image's store;
   5. the limit is cleared through B's mount: the guest speeds up again
      (the limit, not the guest's own pace, held it);
   6. both guests read back every block they wrote: zero verification
@@ -199,6 +200,9 @@ class GuestQos(harness.TestCase):
         self.assert_within("the guest on B after the change", changed, lower)
         shown = [r for r in rules_on(b) if r["path"] == "/vm/" + name]
         self.assertEqual(shown[0]["limits"], {"bps_wr": lower})
+        # stored with the image again: host A reads B's change
+        harness.wait_for(lambda: os.getxattr(img_a, "user.vfsd.qos.bps_wr") == b"%d" % lower,
+                         5, "host A to read the limit changed on B")
 
         # 5. cleared through B's mount: the guest goes faster again
         vfsctl(b, "qos", "clear", img_b)
