@@ -21,7 +21,11 @@ limit is checked against both.
      neighbour goes on far above it;
   3. the limited guest migrates live to host B, whose vfsd nobody told
      anything: B's `vfsctl qos show` had no rule before, has the stored
-     one once B's QEMU opened the image, and B holds the guest to it;
+     one once B's QEMU (waiting for the guest) opened the image; the
+     limit is lowered through A's mount after that, before the guest
+     moves, and B holds the guest to the lowered one (QEMU opens the
+     image again when it takes the guest over, and vfsd reads the stored
+     limits at each open);
   4. the limit is halved through B's mount: from one second after the
      change the rate is within the new one, and host A reads the new
      value from the image's store;
@@ -92,11 +96,7 @@ def rules_on(v):
 
 
 class GuestQos(harness.TestCase):
-    def setUp(self):
-        self.rows = []
-
     def row(self, phase, host, who, r, limit):
-        self.rows.append((phase, host, who, r, limit))
         print("%-26s %s  %-10s %8.0f KiB/s %8.0f KiB/s %8s %7d ms over %.1f s"
               % (phase, host, who, r["vfsd"] / KiB, r["qemu"] / KiB,
                  "%d KiB/s" % (limit / KiB) if limit else "-", r["held_ms"], r["seconds"]),
@@ -122,7 +122,6 @@ class GuestQos(harness.TestCase):
             print("\nthe hypervisor lost guest state in a migration (not a storage fault; "
                   "running the scenario once more):\n%s" % e, flush=True)
             self.doCleanups()
-            self.rows = []
             self.scenario_once(backend)
 
     def scenario_once(self, backend):
@@ -139,8 +138,9 @@ class GuestQos(harness.TestCase):
         n.host = 0
         n.start().boot(SEED + 1)
         lim, neigh = Meter(cl, g, name), Meter(cl, n, other)
-        print("\n%s, %s; limit %d KiB/s; rates: vfsd's counters, QEMU's blockstats"
-              % (backend, qemu.accel(), LIMIT // KiB), flush=True)
+        print("\n%s, %s; limit %d KiB/s\n%-26s %-13s %14s %14s %8s %s"
+              % (backend, qemu.accel(), LIMIT // KiB, "phase", "host guest", "vfsd counters",
+                 "QEMU stats", "limit", "held back by vfsd"), flush=True)
 
         # 1. unlimited (the first pass over each disk allocates its
         # clusters: let it end)
@@ -168,8 +168,14 @@ class GuestQos(harness.TestCase):
         # stored beside the image, not in B's memory
         self.assertEqual(rules_on(b), [], "host B has rules before the guest came")
 
-        # 3. live migration to B; nobody sets anything on B
+        # 3. live migration to B; nobody sets anything on B.  B's QEMU
+        # opens the image when it starts, waiting for the guest: B reads
+        # the stored limit then; A lowers it after that
         dst = cl.guest(1, incoming=True)
+        harness.wait_for(lambda: [r["limits"] for r in rules_on(b)] == [{"bps_wr": LIMIT}], 10,
+                         "host B to read the stored limit at its QEMU's open")
+        moved = LIMIT * 3 // 4
+        os.setxattr(img_a, "user.vfsd.qos.bps_wr", b"%d" % moved)
         m = guest.migrate(g, dst, dst.uri, diag=cl.diag)
         errs = [e["data"] for e in g.qmp.events + dst.qmp.events
                 if e["event"] == "BLOCK_IO_ERROR"]
@@ -183,16 +189,17 @@ class GuestQos(harness.TestCase):
         print("host B's rule: %s" % vfsctl(b, "qos", "show").stdout.strip(), flush=True)
         self.assertEqual(len(shown), 1, "host B shows no rule for the image")
         self.assertEqual(shown[0]["origin"], "xattr")
-        self.assertEqual(shown[0]["limits"], {"bps_wr": LIMIT})
+        self.assertEqual(shown[0]["limits"], {"bps_wr": moved},
+                         "host B holds the guest to the limit it read before A lowered it")
         self.assertGreaterEqual(shown[0]["open_files"], 1)
         on_b = rates([lim, neigh], WINDOW)
-        self.row("after migration", "B", "guest", on_b[0], LIMIT)
+        self.row("after migration", "B", "guest", on_b[0], moved)
         self.row("after migration", "A", "neighbour", on_b[1], None)
-        self.assert_within("the migrated guest on B", on_b[0], LIMIT)
+        self.assert_within("the migrated guest on B", on_b[0], moved)
         self.assertGreater(on_b[1]["vfsd"], 2 * LIMIT, "the neighbour is held to the limit")
 
         # 4. the limit halved through B's mount: from a second on
-        lower = LIMIT // 2
+        lower = moved // 2
         os.setxattr(img_b, "user.vfsd.qos.bps_wr", b"%d" % lower)
         time.sleep(1)
         changed = rates([lim], WINDOW / 2)[0]
