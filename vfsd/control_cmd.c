@@ -410,6 +410,8 @@ static int cmd_qos(const char *mnt, FILE *out, bool json, char **argv, int argc,
 	ret = host_to_vfsd(mnt, argv[1], path, sizeof(path), err);
 	if (ret < 0)
 		return ret;
+	/* what is stored with a file now, not what this host read */
+	qos_store_refresh(path);
 	if (argc == 2 && strcmp(argv[0], "show") == 0) {
 		qos_report(out, path, json);
 		return 0;

@@ -47,6 +47,7 @@ static int qos_xattr_change(fuse_req_t req, const char *path,
 
 	if (fuse_req_ctx(req)->uid != 0)
 		return -EPERM;
+	qos_store_refresh(path);
 	if (value) {
 		if (size == 0 || size >= sizeof(buf))
 			return -EINVAL;
@@ -120,6 +121,8 @@ void fo_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 		free(path);
 		return fo_reply_err(req, -ENOMEM);
 	}
+	if (qos_name(name))
+		qos_store_refresh(path);
 	if (qos_name(name) && qos_get(path, qos_name(name), &v) == 1) {
 		char val[32];
 
@@ -161,6 +164,7 @@ static ssize_t list_with_qos(const char *path, char *buf, size_t size)
 
 	if (n < 0)
 		return n;
+	qos_store_refresh(path);
 	for (int i = 0; i < THROTTLE_NAMES; i++) {
 		char name[64];
 		uint64_t v;

@@ -202,4 +202,13 @@ int qos_store_set(const char *path, const char *const *names,
  */
 void qos_store_load(const char *path);
 
+/*
+ * Before the attributes are read (getxattr, listxattr) or changed: a
+ * rule on `path` made from them (QOS_ORIGIN_XATTR) is this host's copy of
+ * what was stored at its last open or change, which another host may
+ * have changed since; it is loaded again (qos_store_load).  Other rules,
+ * and paths without one, cost nothing.
+ */
+void qos_store_refresh(const char *path);
+
 #endif

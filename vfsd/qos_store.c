@@ -147,3 +147,11 @@ void qos_store_load(const char *path)
 		log_warn("%s: its user.vfsd.qos.* attributes are ignored: %s",
 			 path, err.msg);
 }
+
+void qos_store_refresh(const char *path)
+{
+	enum qos_origin origin;
+
+	if (qos_origin_of(path, &origin) == 0 && origin == QOS_ORIGIN_XATTR)
+		qos_store_load(path);
+}

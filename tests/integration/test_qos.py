@@ -556,6 +556,39 @@ class AcrossHostsBase:
         os.rmdir(a.path("s", d))
 
 
+    def test_other_hosts_change_is_read(self):
+        """A host that opened a limited image (as a migration's source
+        did) reads what another host changed since: the attributes say
+        what is stored with the image, not what this host read at its
+        open, closed or still open; a removal elsewhere is read as one."""
+        a, b = self.start_host("qa"), self.start_host("qb")
+        d = "chg%d" % os.getpid()
+        os.mkdir(a.path("s", d))
+        img, img_b = a.path("s", d, "disk.img"), b.path("s", d, "disk.img")
+        make_file(img, 0)
+        os.setxattr(img, "user.vfsd.qos.bps_wr", b"1000000")
+        fd = os.open(img, os.O_RDWR)
+        try:
+            os.setxattr(img_b, "user.vfsd.qos.bps_wr", b"2000000")
+            self.assertEqual(os.getxattr(img, "user.vfsd.qos.bps_wr"), b"2000000")
+        finally:
+            os.close(fd)
+        os.setxattr(img_b, "user.vfsd.qos.bps_wr", b"3000000")
+        os.setxattr(img_b, "user.vfsd.qos.iops", b"500")
+        self.assertEqual(os.getxattr(img, "user.vfsd.qos.bps_wr"), b"3000000")
+        self.assertEqual(sorted(n for n in os.listxattr(img) if "qos" in n),
+                         ["user.vfsd.qos.bps_wr", "user.vfsd.qos.iops"])
+        os.setxattr(img_b, "user.vfsd.qos.iops", b"600")
+        shown = json.loads(vfsctl(a, "--json", "qos", "show", img).stdout)
+        self.assertEqual(shown[0]["limits"], {"bps_wr": 3000000, "iops": 600})
+        vfsctl(b, "qos", "clear", img_b)
+        self.assertEqual([n for n in os.listxattr(img) if "qos" in n], [])
+        with self.assertRaises(OSError) as cm:
+            os.getxattr(img, "user.vfsd.qos.bps_wr")
+        self.assertEqual(cm.exception.errno, errno.ENODATA)
+        os.unlink(img)
+        os.rmdir(a.path("s", d))
+
     def test_changes_at_once_are_all_stored(self):
         """`vfsctl qos set` and a setxattr on one file at the same time on
         one host (the kernel's lock of the file orders only the latter):
