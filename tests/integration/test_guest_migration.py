@@ -11,11 +11,11 @@ mount with cache=none: tagged 4 KiB blocks written all over the disk
 with O_DIRECT, a flush every 64 writes, and the generation of every
 acknowledged write kept in guest memory, which migrates with the guest.
 
-The torture runs MIGRATIONS live migrations A->B->A... (default 10,
+The torture runs MIGRATIONS live migrations A->B->A... (default 6,
 VFSD_GUEST_MIGRATIONS to change) while the writer runs, then has the
 guest read back every block (zero verification errors allowed) and runs
 `qemu-img check`; the delayed variants run VFSD_GUEST_DELAYED_MIGRATIONS
-(default 5).  It prints per migration QEMU's downtime and total time,
+(default 3).  It prints per migration QEMU's downtime and total time,
 the longest gap between the writer's heartbeats as the host saw them (the
 stall a user of the guest would see) and the guest's own longest write
 and flush latency.  The delayed variants put 2 ms +- 1 ms each way
@@ -45,10 +45,10 @@ from netlab import Net, NsVfsd, DelayRelay, RELAY_ADDR, netns_unavailable  # noq
 
 LEASE = 12
 TIMEOUT = LEASE // 3
-MIGRATIONS = int(os.environ.get("VFSD_GUEST_MIGRATIONS", "10"))
+MIGRATIONS = int(os.environ.get("VFSD_GUEST_MIGRATIONS", "6"))
 # with storage latency each migration and each pass over the disk take
 # longer: fewer of them keep the suite's time (the count is printed)
-DELAYED_MIGRATIONS = int(os.environ.get("VFSD_GUEST_DELAYED_MIGRATIONS", "5"))
+DELAYED_MIGRATIONS = int(os.environ.get("VFSD_GUEST_DELAYED_MIGRATIONS", "3"))
 SEED = int(os.environ.get("VFSD_GUEST_SEED", "14"))
 DISK = "32M"
 PORT = 4444

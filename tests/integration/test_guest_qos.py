@@ -50,7 +50,7 @@ KiB, MiB = 1 << 10, 1 << 20
 # low enough for two guests under TCG on a loaded 2-core machine, which
 # write 4-8 MiB/s each unlimited (printed: "unlimited")
 LIMIT = int(os.environ.get("VFSD_GUEST_QOS_LIMIT", str(512 * KiB)))
-WINDOW = float(os.environ.get("VFSD_GUEST_QOS_WINDOW", "10"))
+WINDOW = float(os.environ.get("VFSD_GUEST_QOS_WINDOW", "6"))
 SLACK = 1.10
 
 

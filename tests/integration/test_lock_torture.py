@@ -17,7 +17,7 @@ the image is read on the server itself and every record checked.  The
 test prints its counts and fails on any violation or on fewer than
 HANDOVERS lock handovers.
 
-It runs until HANDOVERS handovers and at least 90 s of faults, at most
+It runs until HANDOVERS handovers and at least 70 s of faults, at most
 VFSD_TORTURE_SECONDS (default 240) per backend; VFSD_TORTURE_SEED (default
 12) seeds the faults and the workers' choices."""
 import errno
@@ -47,7 +47,7 @@ SLOTS = 512             # image size SLOT * SLOTS = 256 KiB
 MAGIC = b"VFSDTORT"
 SEED = int(os.environ.get("VFSD_TORTURE_SEED", "12"))
 BUDGET = float(os.environ.get("VFSD_TORTURE_SECONDS", "240"))
-MIN_SECONDS = 90        # of faults, however fast the handovers come
+MIN_SECONDS = 70        # of faults, however fast the handovers come
 
 # record: magic, daemon, generation, epoch, seq, slot, crc32 of the rest
 REC = struct.Struct("<8sIIQQQ")
