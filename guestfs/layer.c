@@ -136,9 +136,15 @@ static int layer_link(struct vfs_mount *m, const char *from, const char *to,
 {
 	struct layer_mount *lm = layer_m(m);
 
+	int ret;
+
 	if (reserved(lm, from) || reserved(lm, to))
 		return -EPERM;
-	return lm->lops->link(lm->lower.m, from, to, st);
+	ret = lm->lops->link(lm->lower.m, from, to, st);
+	/* the new name is the same file: its stored limits too */
+	if (ret == 0 && layer_qos_sidecar(lm))
+		layer_qos_linked(lm, from, to);
+	return ret;
 }
 
 static int layer_unlink(struct vfs_mount *m, const char *path)

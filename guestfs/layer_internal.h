@@ -93,6 +93,10 @@ int layer_qos_set(struct layer_mount *lm, const char *path, const char *name,
 		  const void *value, size_t size, int flags);
 /* the file `from` was renamed to `to` (NULL: unlinked) through the layer */
 void layer_qos_moved(struct layer_mount *lm, const char *from, const char *to);
+/* A hard link `to` of `from` was made: it gets a copy of from's stored
+ * attributes (an own copy: a change through one name later is that
+ * name's, as the sidecars are per name). */
+void layer_qos_linked(struct layer_mount *lm, const char *from, const char *to);
 /* before an rmdir that found only hidden entries left */
 void layer_qos_rmdir_cleanup(struct layer_mount *lm, const char *dir);
 

@@ -510,6 +510,33 @@ void layer_qos_moved(struct layer_mount *lm, const char *from, const char *to)
 	free(ffile);
 }
 
+void layer_qos_linked(struct layer_mount *lm, const char *from, const char *to)
+{
+	char *fdir, *ffile, *tdir, *tfile, text[SIDECAR_MAX];
+	ssize_t n;
+
+	if (sidecar_paths(from, &fdir, &ffile) < 0)
+		return;
+	if (sidecar_paths(to, &tdir, &tfile) < 0) {
+		free(fdir);
+		free(ffile);
+		return;
+	}
+	pthread_mutex_lock(&lm->qos_lock);
+	n = sidecar_read(lm, fdir, ffile, text, sizeof(text), true);
+	if (n > 0 && sidecar_write(lm, tdir, tfile, text) == 0)
+		none_note(lm, tdir, false);
+	else if (n == 0)
+		/* one left at the new name beside vfsd describes another
+		 * file */
+		lower_unlink(&lm->lower, tfile);
+	pthread_mutex_unlock(&lm->qos_lock);
+	free(fdir);
+	free(ffile);
+	free(tdir);
+	free(tfile);
+}
+
 /* Remove the sidecar directory d and what it holds: sidecars, and (when
  * `outer`) the directory of temporary ones with what a crash left there. */
 static void clear_dir(struct layer_mount *lm, const char *d, bool outer)

@@ -503,6 +503,37 @@ class AcrossHostsBase:
         self.assertFalse(os.path.exists(b.path("s", d)))
 
 
+    def test_hard_link_keeps_the_limits(self):
+        """A hard link made through vfsd is the same file: it has the
+        limits stored with the file (a copy: each name keeps its own from
+        then on), on both hosts, and a link of a file without any leaves
+        none at the new name, even where a stale one was left."""
+        a, b = self.start_host("qa"), self.start_host("qb")
+        d = "ln%d" % os.getpid()
+        os.mkdir(a.path("s", d))
+        img = a.path("s", d, "disk.img")
+        make_file(img, 0)
+        os.setxattr(img, "user.vfsd.qos.bps_wr", b"123456")
+        os.link(img, a.path("s", d, "other.img"))
+        self.assertEqual(os.getxattr(b.path("s", d, "other.img"), "user.vfsd.qos.bps_wr"),
+                         b"123456")
+        with open(b.path("s", d, "other.img"), "rb") as f:
+            f.read(1)
+        shown = json.loads(vfsctl(b, "--json", "qos", "show",
+                                  b.path("s", d, "other.img")).stdout)
+        self.assertEqual(shown[0]["limits"], {"bps_wr": 123456})
+        # a name whose stored limits stayed behind (its file removed
+        # beside vfsd) gets none from a link of an unlimited file
+        os.unlink(a.path("s", d, "other.img"))
+        make_file(a.path("s", d, "free.img"), 0)
+        os.setxattr(img, "user.vfsd.qos.bps_wr", b"654321")
+        os.link(img, a.path("s", d, "third.img"))
+        os.rename(a.path("s", d, "free.img"), a.path("s", d, "fourth.img"))
+        self.storage_unlink(d, "third.img")
+        os.link(a.path("s", d, "fourth.img"), a.path("s", d, "third.img"))
+        self.assertEqual([n for n in os.listxattr(b.path("s", d, "third.img"))
+                          if "qos" in n], [])
+
     def test_change_on_other_host_applies_to_open_file(self):
         """A limit set on an image through one host applies, within a
         couple of seconds, to the image held open and in use on the other
@@ -663,6 +694,9 @@ class Nfs3AcrossHosts(AcrossHostsBase, harness.TestCase):
     def backend_url(self):
         return self.ganesha.url(version=3, cache_ttl=0)
 
+    def storage_unlink(self, *names):
+        os.unlink(os.path.join(self.ganesha.export, *names))
+
 
 class SftpAcrossHosts(AcrossHostsBase, harness.TestCase):
     capacity = (0, 4 << 18)    # 256 KiB in flight per connection, 4
@@ -684,6 +718,9 @@ class SftpAcrossHosts(AcrossHostsBase, harness.TestCase):
 
     def backend_url(self):
         return self.sshd.url(self.remote, cache_ttl=0)
+
+    def storage_unlink(self, *names):
+        os.unlink(os.path.join(self.remote, *names))
 
 
 class QosWaits(harness.TestCase):
