@@ -201,6 +201,33 @@ static struct fw_req *fw_pop(struct fw_queue *q)
 }
 
 /*
+ * Move to *gone the requests of q given up (fw_lock held): every one of
+ * them, not only its head, since one whose caller was killed behind a
+ * wait of days would keep its caller (and the unmount) for as long.
+ */
+static void fw_reap(struct fw_queue *q, int64_t now, struct fw_req **gone)
+{
+	struct fw_req **rp = &q->head;
+
+	while (*rp) {
+		struct fw_req *r = *rp;
+
+		if (fw_stopping || (now - r->looked >= FW_POLL_NS &&
+				    (r->looked = now, fo_given_up(r->req)))) {
+			*rp = r->next;
+			fw_parked--;
+			if (r->write)
+				fw_bytes -= r->size;
+			r->next = *gone;
+			*gone = r;
+			continue;
+		}
+		rp = &r->next;
+	}
+	q->tail = rp;
+}
+
+/*
  * One pass over the parked requests (fw_lock held): admit what may go,
  * move what is given up to *gone and what no executor takes to *run,
  * free the queues left empty.  Answers when to pass again.
@@ -213,20 +240,10 @@ static int64_t fw_pass(struct fw_req **gone, struct fw_req **run)
 	for (struct fw_queue **qp = &fw_queues; *qp;) {
 		struct fw_queue *q = *qp;
 
+		fw_reap(q, now, gone);
 		while (q->head) {
 			struct fw_req *r = q->head;
 
-			if (fw_stopping ||
-			    (now - r->looked >= FW_POLL_NS &&
-			     (r->looked = now, fo_given_up(r->req)))) {
-				fw_pop(q);
-				fw_parked--;
-				if (r->write)
-					fw_bytes -= r->size;
-				r->next = *gone;
-				*gone = r;
-				continue;
-			}
 			if (now >= r->due || gen != r->gen) {
 				int64_t wait;
 

@@ -849,6 +849,51 @@ class QosWaits(harness.TestCase):
         self.assertGreater(rules[0]["throttled"], 100, rules)
         self.assertEqual(rules[0]["waiting"], 0, rules)
 
+    def parked_reader(self, fd, off):
+        """A thread of this process reading 4096 bytes of the O_DIRECT
+        `fd` at `off`: it waits in vfsd for the limit.  Ended by the
+        test's cleanup lifting the limit."""
+        def one():
+            with contextlib.suppress(OSError):
+                os.preadv(fd, [aligned(4096)], off)
+        t = threading.Thread(target=one)
+        t.start()
+
+        def lift():
+            vfsctl(self.v, "qos", "clear", self.v.path("l"), check=False)
+            t.join(10)
+        self.addCleanup(lift)
+        return t
+
+    def file_waiting(self, name):
+        files = json.loads(vfsctl(self.v, "--json", "files").stdout)
+        return sum(f["waiting"] for f in files if f["path"] == name)
+
+    def test_killed_caller_behind_another_wait_ends(self):
+        """Two processes sharing one open (a fork): the first read waits
+        65 s for the limit, the second queues behind it in the open's
+        FIFO.  The second one killed ends at once, not when the first
+        one's wait is over (only the head of a FIFO was looked at)."""
+        with open(self.v.path("l", "f"), "wb") as f:
+            f.write(b"r" * 200000)
+        vfsctl(self.v, "qos", "set", self.v.path("l"), "bps_rd=1000")
+        fd = os.open(self.v.path("l", "f"), os.O_RDONLY | os.O_DIRECT)
+        self.addCleanup(os.close, fd)
+        os.preadv(fd, [aligned(65536)], 0)    # 65 s of the limit
+        self.parked_reader(fd, 65536)
+        harness.wait_for(lambda: self.file_waiting("/l/f") >= 1, 10,
+                         "the first read waiting")
+        pid = os.fork()
+        if pid == 0:
+            os.preadv(fd, [aligned(4096)], 8192)
+            os._exit(0)
+        self.addCleanup(self.end_child, pid)
+        time.sleep(0.5)
+        self.assertEqual(os.waitpid(pid, os.WNOHANG), (0, 0), "not waiting")
+        os.kill(pid, signal.SIGKILL)
+        self.assertIsNotNone(self.reaped(pid, 5),
+                             "the killed reader waits for the one before it")
+
     def test_names_of_a_limited_file_do_not_pile_up(self):
         """A file limited by its attribute, linked under 1100 names (as
         its owner may) and opened under each: the rules its names made
