@@ -894,6 +894,33 @@ class QosWaits(harness.TestCase):
         self.assertIsNotNone(self.reaped(pid, 5),
                              "the killed reader waits for the one before it")
 
+    def test_rule_changes_count_a_wait_once(self):
+        """A write waiting 3 s while other rules change twice is one
+        throttled request of its rule, for those 3 s (each change of any
+        rule counted it again, and its time so far again)."""
+        os.mkdir(self.v.path("l", "other"))
+        pid = self.waiting_writer(self.v.path("l", "f"), b"b" * 1000)
+        self.addCleanup(self.end_child, pid)
+        t0 = time.monotonic()
+        for bps in (5000, 6000):
+            time.sleep(1)
+            vfsctl(self.v, "qos", "set", self.v.path("l", "other"),
+                   "bps_rd=%d" % bps)
+        time.sleep(1)
+        vfsctl(self.v, "qos", "set", self.v.path("l"), "bps_wr=100000000")
+        status = self.reaped(pid, 5)
+        took = time.monotonic() - t0
+        self.assertIsNotNone(status, "the write still waits")
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0)
+        shown = json.loads(vfsctl(self.v, "--json", "qos", "show",
+                                  self.v.path("l")).stdout)
+        rule = [r for r in shown if r["path"] == "/l"][0]
+        self.assertEqual(rule["throttled"], 1, rule)
+        self.assertEqual(rule["waiting"], 0, rule)
+        # the wait began half a second before t0 (waiting_writer)
+        self.assertLess(rule["throttled_ms"], (took + 0.6) * 1000, rule)
+        self.assertGreater(rule["throttled_ms"], 3000, rule)
+
     def test_names_of_a_limited_file_do_not_pile_up(self):
         """A file limited by its attribute, linked under 1100 names (as
         its owner may) and opened under each: the rules its names made
