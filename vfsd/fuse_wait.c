@@ -410,7 +410,9 @@ int fo_wait_park(fuse_req_t req, struct fo_fh *fh, bool write, size_t size,
 	return 1;
 
 wait_here:
-	/* in this worker, as without parking: memory stays bounded */
+	/* in this worker, as without parking: memory stays bounded.  The
+	 * wait router_admit() began is qos_io()'s now (it counts its own) */
+	router_admit_drop(fh->rf, a);
 	if (r)
 		free(r->data);
 	free(r);

@@ -921,6 +921,52 @@ class QosWaits(harness.TestCase):
         self.assertLess(rule["throttled_ms"], (took + 0.6) * 1000, rule)
         self.assertGreater(rule["throttled_ms"], 3000, rule)
 
+    def test_writes_past_the_parking_bound_count_right(self):
+        """270 writes of 1 MiB waiting for a limit: past the 256 MiB vfsd
+        copies for parked writes, the rest wait in their worker thread.
+        Each is one waiting request of its file while it waits, and
+        none is left waiting in `qos show` once their caller is killed
+        (those past the bound were counted twice, and once forever)."""
+        os.mkdir(self.v.path("l", "big"))
+        names = [self.v.path("l", "big", "f%d" % i) for i in range(270)]
+        for n in names:
+            open(n, "wb").close()
+        vfsctl(self.v, "qos", "set", self.v.path("l", "big"), "bps_wr=1000")
+        with open(names[0], "wb") as f:
+            f.write(b"a" * 100000)   # 100 s of the limit
+        pid = os.fork()
+        if pid == 0:
+            data = b"w" * MiB
+
+            def one(name):
+                with open(name, "r+b", buffering=0) as f:
+                    f.write(data)
+            ts = [threading.Thread(target=one, args=(n,)) for n in names]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            os._exit(0)
+        self.addCleanup(self.end_child, pid)
+
+        def counts():
+            files = json.loads(vfsctl(self.v, "--json", "files").stdout)
+            return [f["waiting"] for f in files
+                    if f["path"].startswith("/l/big/")]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            waiting = counts()
+            if len(waiting) == 270 and 0 not in waiting:
+                break
+            time.sleep(0.2)
+        self.assertEqual(len(waiting), 270)
+        self.assertEqual(set(waiting), {1})
+        os.kill(pid, signal.SIGKILL)
+        self.assertIsNotNone(self.reaped(pid, 10), "the killed writers stay")
+        harness.wait_for(lambda: not counts(), 10, "the files closed")
+        rules = json.loads(vfsctl(self.v, "--json", "qos", "show").stdout)
+        self.assertEqual([r["waiting"] for r in rules], [0], rules)
+
     def test_names_of_a_limited_file_do_not_pile_up(self):
         """A file limited by its attribute, linked under 1100 names (as
         its owner may) and opened under each: the rules its names made
