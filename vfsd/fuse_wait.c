@@ -13,9 +13,12 @@
  * a few executor threads doing its I/O, as QEMU's throttle groups queue
  * a request and restart it from a timer.
  *
- * Each open (struct fo_fh) has one FIFO: its requests are admitted in the
- * order they came, and a request arriving while others of the open wait
- * queues behind them, so small requests cannot starve a large one.  A
+ * Each open (struct fo_fh) has two FIFOs, its reads and its writes: each
+ * is admitted in the order it came, and a request arriving while others
+ * of its kind wait on the open queues behind them, so small requests
+ * cannot starve a large one.  A read never waits behind a write (nor a
+ * write behind a read): a limit on writes alone would hold the reads of
+ * an image open for both, which it did not when waits held a thread.  A
  * write's data is copied when it is parked (the worker's buffer is reused
  * once the handler returns); the copies are bounded by FW_BYTES_MAX and
  * the parked requests by FW_PARKED_MAX.  Past them a request waits in its
@@ -59,10 +62,11 @@ struct fw_req {
 	uint64_t gen;   /* qos_generation() when last asked */
 };
 
-/* The parked requests of one open, oldest first. */
+/* The parked reads, or writes, of one open, oldest first. */
 struct fw_queue {
 	struct fw_queue *next; /* in fw_queues */
 	struct fo_fh *fh;      /* NULL once the open is released */
+	bool write;            /* its requests' kind: fh->waitq[write] */
 	struct fw_req *head, **tail;
 };
 
@@ -273,7 +277,7 @@ static int64_t fw_pass(struct fw_req **gone, struct fw_req **run)
 		}
 		*qp = q->next;
 		if (q->fh)
-			q->fh->waitq = NULL;
+			q->fh->waitq[q->write] = NULL;
 		free(q);
 	}
 	return next;
@@ -335,7 +339,7 @@ int fo_wait_park(fuse_req_t req, struct fo_fh *fh, bool write, size_t size,
 	bool room;
 
 	/* an open with requests parked: this one queues behind them */
-	if (!__atomic_load_n(&fh->waitq, __ATOMIC_ACQUIRE)) {
+	if (!__atomic_load_n(&fh->waitq[write], __ATOMIC_ACQUIRE)) {
 		wait = router_admit(fh->rf, write, size, a);
 		if (!wait)
 			return 0;
@@ -393,16 +397,17 @@ int fo_wait_park(fuse_req_t req, struct fo_fh *fh, bool write, size_t size,
 	r->gen = qos_generation();
 
 	pthread_mutex_lock(&fw_lock);
-	if (!fh->waitq) {
+	if (!fh->waitq[write]) {
 		q->fh = fh;
+		q->write = write;
 		q->tail = &q->head;
 		q->next = fw_queues;
 		fw_queues = q;
-		__atomic_store_n(&fh->waitq, q, __ATOMIC_RELEASE);
+		__atomic_store_n(&fh->waitq[write], q, __ATOMIC_RELEASE);
 		q = NULL;
 	}
-	*fh->waitq->tail = r;
-	fh->waitq->tail = &r->next;
+	*fh->waitq[write]->tail = r;
+	fh->waitq[write]->tail = &r->next;
 	/* the timer may sleep past a new queue's due time */
 	pthread_cond_signal(&fw_timer_cond);
 	pthread_mutex_unlock(&fw_lock);
@@ -422,15 +427,18 @@ wait_here:
 
 void fo_wait_forget(struct fo_fh *fh)
 {
-	if (!__atomic_load_n(&fh->waitq, __ATOMIC_ACQUIRE))
+	if (!__atomic_load_n(&fh->waitq[0], __ATOMIC_ACQUIRE) &&
+	    !__atomic_load_n(&fh->waitq[1], __ATOMIC_ACQUIRE))
 		return;
 	pthread_mutex_lock(&fw_lock);
 	/* the kernel releases an open only when no request of it is left:
 	 * this is for one that did anyway (its requests hold their own
 	 * references) */
-	if (fh->waitq)
-		fh->waitq->fh = NULL;
-	fh->waitq = NULL;
+	for (int w = 0; w < 2; w++) {
+		if (fh->waitq[w])
+			fh->waitq[w]->fh = NULL;
+		fh->waitq[w] = NULL;
+	}
 	pthread_mutex_unlock(&fw_lock);
 }
 

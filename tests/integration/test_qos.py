@@ -967,6 +967,37 @@ class QosWaits(harness.TestCase):
         rules = json.loads(vfsctl(self.v, "--json", "qos", "show").stdout)
         self.assertEqual([r["waiting"] for r in rules], [0], rules)
 
+    def test_write_limit_holds_no_reads(self):
+        """An image open for reading and writing, limited in its writes
+        only: while a write waits 100 s for the limit, reads through the
+        same open go at once (they queued behind the write)."""
+        with open(self.v.path("l", "img"), "wb") as f:
+            f.write(b"r" * 200000)
+        vfsctl(self.v, "qos", "set", self.v.path("l"), "bps_wr=1000")
+        fd = os.open(self.v.path("l", "img"), os.O_RDWR | os.O_DIRECT)
+        self.addCleanup(os.close, fd)
+        os.pwritev(fd, [aligned(102400)], 0)    # 100 s of the limit
+
+        def write():
+            with contextlib.suppress(OSError):
+                os.pwritev(fd, [aligned(4096)], 0)
+        t = threading.Thread(target=write)
+        t.start()
+
+        def lift():
+            vfsctl(self.v, "qos", "clear", self.v.path("l"), check=False)
+            t.join(10)
+        self.addCleanup(lift)
+        harness.wait_for(lambda: self.file_waiting("/l/img") >= 1, 10,
+                         "the write waiting")
+        t, res = in_thread(os.preadv, fd, [aligned(4096)], 8192)
+        t.join(5)
+        if t.is_alive():
+            vfsctl(self.v, "qos", "clear", self.v.path("l"))
+            t.join(10)
+            self.fail("a read waits behind a write held by a write limit")
+        self.assertEqual(res.get("value"), 4096, res)
+
     def test_names_of_a_limited_file_do_not_pile_up(self):
         """A file limited by its attribute, linked under 1100 names (as
         its owner may) and opened under each: the rules its names made
