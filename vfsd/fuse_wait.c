@@ -385,6 +385,9 @@ int fo_wait_park(fuse_req_t req, struct fo_fh *fh, bool write, size_t size,
 			return 1;
 		}
 	}
+	/* one behind others waits as much as they do, and is shown so */
+	if (!wait)
+		router_admit_queued(fh->rf, a);
 	r->req = req;
 	router_file_get(fh->rf);
 	r->rf = fh->rf;

@@ -596,6 +596,18 @@ int64_t qos_try(struct qos_file *qf, bool write, uint64_t bytes,
 	return wait;
 }
 
+void qos_hold(struct qos_file *qf, struct qos_ticket *t)
+{
+	if (!qf)
+		return;
+	pthread_mutex_lock(&qos_lock);
+	if (qf->gen != atomic_load(&qos_gen))
+		bind(qf);
+	if (!t->n || t->gen != qf->gen)
+		ticket_hold(t, qf, vfs_mono_ns());
+	pthread_mutex_unlock(&qos_lock);
+}
+
 void qos_ticket_drop(struct qos_ticket *t)
 {
 	if (!t->n)

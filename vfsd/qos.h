@@ -151,6 +151,11 @@ struct qos_ticket {
 int64_t qos_try(struct qos_file *qf, bool write, uint64_t bytes,
 		struct qos_ticket *t);
 
+/* t waits behind other requests of its file, before any qos_try(): it
+ * holds qf's rules as a request they hold back (counted waiting), with
+ * nothing tried nor charged. */
+void qos_hold(struct qos_file *qf, struct qos_ticket *t);
+
 /* Give up a request t held back (its caller went): no-op when t holds
  * nothing. */
 void qos_ticket_drop(struct qos_ticket *t);

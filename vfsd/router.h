@@ -246,6 +246,9 @@ struct router_admit {
 int64_t router_admit(struct router_file *f, bool write, size_t size,
 		     struct router_admit *a);
 void router_admit_drop(struct router_file *f, struct router_admit *a);
+/* `a` waits behind other requests of f before its first router_admit():
+ * counted as waiting as router_admit() counts it, nothing charged. */
+void router_admit_queued(struct router_file *f, struct router_admit *a);
 ssize_t router_read_admitted(struct router_file *f, struct router_admit *a,
 			     void *buf, size_t size, off_t off);
 ssize_t router_write_admitted(struct router_file *f, struct router_admit *a,

@@ -141,6 +141,15 @@ int64_t router_admit(struct router_file *f, bool write, size_t size,
 	return 0;
 }
 
+void router_admit_queued(struct router_file *f, struct router_admit *a)
+{
+	qos_hold(f->qos, &a->t);
+	if (!a->since) {
+		a->since = vfs_mono_ns();
+		atomic_fetch_add(&f->waiting, 1);
+	}
+}
+
 void router_admit_drop(struct router_file *f, struct router_admit *a)
 {
 	qos_ticket_drop(&a->t);

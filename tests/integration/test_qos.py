@@ -998,6 +998,28 @@ class QosWaits(harness.TestCase):
             self.fail("a read waits behind a write held by a write limit")
         self.assertEqual(res.get("value"), 4096, res)
 
+    def test_reads_queued_behind_another_are_waiting(self):
+        """Two reads of one open waiting for the limit, the second queued
+        behind the first: both are waiting requests of the file and of
+        its rule (the second was counted nowhere)."""
+        with open(self.v.path("l", "f"), "wb") as f:
+            f.write(b"r" * 200000)
+        vfsctl(self.v, "qos", "set", self.v.path("l"), "bps_rd=1000")
+        fd = os.open(self.v.path("l", "f"), os.O_RDONLY | os.O_DIRECT)
+        self.addCleanup(os.close, fd)
+        os.preadv(fd, [aligned(65536)], 0)    # 65 s of the limit
+        self.parked_reader(fd, 65536)
+        harness.wait_for(lambda: self.file_waiting("/l/f") >= 1, 10,
+                         "the first read waiting")
+        self.parked_reader(fd, 8192)
+        time.sleep(0.5)
+        self.assertEqual(self.file_waiting("/l/f"), 2)
+        rules = json.loads(vfsctl(self.v, "--json", "qos", "show").stdout)
+        self.assertEqual([r["waiting"] for r in rules], [2], rules)
+        vfsctl(self.v, "qos", "clear", self.v.path("l"))
+        harness.wait_for(lambda: not self.file_waiting("/l/f"), 5,
+                         "the reads done")
+
     def test_names_of_a_limited_file_do_not_pile_up(self):
         """A file limited by its attribute, linked under 1100 names (as
         its owner may) and opened under each: the rules its names made
