@@ -205,25 +205,35 @@ static struct fw_req *fw_pop(struct fw_queue *q)
 }
 
 /*
- * Move to *gone the requests of q given up (fw_lock held): every one of
- * them, not only its head, since one whose caller was killed behind a
- * wait of days would keep its caller (and the unmount) for as long.
+ * Move to *gone the requests of q given up, and to *revoked those of a
+ * mount removed by force (fw_lock held): every one of them, not only its
+ * head, since one whose caller was killed behind a wait of days would
+ * keep its caller (and the unmount) for as long, and one of a removed
+ * mount would wait that long for its EIO (a rule of a directory of the
+ * mount outlives the removal).
  */
-static void fw_reap(struct fw_queue *q, int64_t now, struct fw_req **gone)
+static void fw_reap(struct fw_queue *q, int64_t now, struct fw_req **gone,
+		    struct fw_req **revoked)
 {
 	struct fw_req **rp = &q->head;
 
 	while (*rp) {
-		struct fw_req *r = *rp;
+		struct fw_req *r = *rp, **to = NULL;
 
-		if (fw_stopping || (now - r->looked >= FW_POLL_NS &&
-				    (r->looked = now, fo_given_up(r->req)))) {
+		if (fw_stopping)
+			to = gone;
+		else if (router_file_revoked(r->rf))
+			to = revoked;
+		else if (now - r->looked >= FW_POLL_NS &&
+			 (r->looked = now, fo_given_up(r->req)))
+			to = gone;
+		if (to) {
 			*rp = r->next;
 			fw_parked--;
 			if (r->write)
 				fw_bytes -= r->size;
-			r->next = *gone;
-			*gone = r;
+			r->next = *to;
+			*to = r;
 			continue;
 		}
 		rp = &r->next;
@@ -233,10 +243,12 @@ static void fw_reap(struct fw_queue *q, int64_t now, struct fw_req **gone)
 
 /*
  * One pass over the parked requests (fw_lock held): admit what may go,
- * move what is given up to *gone and what no executor takes to *run,
- * free the queues left empty.  Answers when to pass again.
+ * move what is given up to *gone, what fails EIO to *revoked and what no
+ * executor takes to *run, free the queues left empty.  Answers when to
+ * pass again.
  */
-static int64_t fw_pass(struct fw_req **gone, struct fw_req **run)
+static int64_t fw_pass(struct fw_req **gone, struct fw_req **revoked,
+		       struct fw_req **run)
 {
 	int64_t now = vfs_mono_ns(), next = now + FW_POLL_NS;
 	uint64_t gen = qos_generation();
@@ -244,7 +256,7 @@ static int64_t fw_pass(struct fw_req **gone, struct fw_req **run)
 	for (struct fw_queue **qp = &fw_queues; *qp;) {
 		struct fw_queue *q = *qp;
 
-		fw_reap(q, now, gone);
+		fw_reap(q, now, gone, revoked);
 		while (q->head) {
 			struct fw_req *r = q->head;
 
@@ -288,16 +300,22 @@ static void *fw_timer(void *arg)
 	(void)arg;
 	pthread_mutex_lock(&fw_lock);
 	for (;;) {
-		struct fw_req *gone = NULL, *run = NULL;
-		int64_t next = fw_pass(&gone, &run);
+		struct fw_req *gone = NULL, *revoked = NULL, *run = NULL;
+		int64_t next = fw_pass(&gone, &revoked, &run);
 
-		if (gone || run) {
+		if (gone || revoked || run) {
 			pthread_mutex_unlock(&fw_lock);
 			while (gone) {
 				struct fw_req *r = gone;
 
 				gone = r->next;
 				fw_fail(r, EINTR);
+			}
+			while (revoked) {
+				struct fw_req *r = revoked;
+
+				revoked = r->next;
+				fw_fail(r, EIO);
 			}
 			while (run) {
 				struct fw_req *r = run;

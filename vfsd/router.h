@@ -184,6 +184,9 @@ bool router_file_is_shared(const struct router_file *f);
  * control file): the kernel must not cache it (FOPEN_DIRECT_IO). */
 bool router_file_uncached(const struct router_file *f);
 
+/* Whether f's mount was removed by force: its I/O fails EIO. */
+bool router_file_revoked(const struct router_file *f);
+
 /* ---- Namespace (paths) ------------------------------------------ */
 
 int router_getattr(const char *path, struct stat *st);

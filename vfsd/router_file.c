@@ -22,6 +22,11 @@ bool router_file_is_shared(const struct router_file *f)
 	return rt_caps(f->mount) & VFS_CAP_SHARED;
 }
 
+bool router_file_revoked(const struct router_file *f)
+{
+	return atomic_load(&f->mount->revoked);
+}
+
 bool router_file_uncached(const struct router_file *f)
 {
 	return f->vf->uncached;

@@ -1020,6 +1020,31 @@ class QosWaits(harness.TestCase):
         harness.wait_for(lambda: not self.file_waiting("/l/f"), 5,
                          "the reads done")
 
+    def test_forced_remove_fails_a_write_a_kept_rule_holds(self):
+        """A write held by a rule the removal leaves (one on a directory
+        of the mount, not on the mount) fails EIO as soon as its mount
+        is removed by force, not when that rule lets it go 100 s later."""
+        os.mkdir(self.v.path("l", "d"))
+        path = self.v.path("l", "d", "f")
+        vfsctl(self.v, "qos", "set", self.v.path("l", "d"), "bps_wr=1000")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        os.pwrite(fd, b"a" * 100000, 0)
+        pid = os.fork()
+        if pid == 0:
+            libc = ctypes.CDLL(None, use_errno=True)
+            n = libc.pwrite(fd, b"LATE", ctypes.c_size_t(4), ctypes.c_long(0))
+            os._exit(ctypes.get_errno() if n < 0 else 0)
+        os.close(fd)
+        self.addCleanup(self.end_child, pid)
+        time.sleep(0.5)
+        self.assertEqual(os.waitpid(pid, os.WNOHANG), (0, 0), "not waiting")
+        vfsctl(self.v, "mount", "remove", "--force", "/l")
+        status = self.reaped(pid, 5)
+        self.assertIsNotNone(status, "the write still waits")
+        self.assertEqual(os.waitstatus_to_exitcode(status), errno.EIO)
+        with open(os.path.join(self.dir, "d", "f"), "rb") as f:
+            self.assertEqual(f.read(4), b"aaaa")
+
     def test_names_of_a_limited_file_do_not_pile_up(self):
         """A file limited by its attribute, linked under 1100 names (as
         its owner may) and opened under each: the rules its names made
