@@ -44,7 +44,8 @@
 
 #define FW_BYTES_MAX  (256u << 20) /* write data parked, in all */
 #define FW_PARKED_MAX 16384        /* requests parked, in all */
-#define FW_EXEC_MAX   32           /* executor threads */
+#define FW_EXEC_MAX   64           /* executor threads */
+#define FW_EXEC_MOUNT 32           /* executors running requests of one mount */
 #define FW_POLL_NS    (100 * 1000000LL)
 #define FW_IDLE_NS    (10 * VFS_NS_PER_SEC) /* an idle executor ends */
 
@@ -70,11 +71,25 @@ struct fw_queue {
 	struct fw_req *head, **tail;
 };
 
+/*
+ * The admitted requests of one mount, oldest first, and how many of its
+ * requests executors run.  An executor takes a request of a mount only
+ * while fewer than FW_EXEC_MOUNT run: a mount whose backend hangs (its
+ * calls end only at its timeout) holds at most that many executors, and
+ * the others go on with the requests of the other mounts.
+ */
+struct fw_lane {
+	struct fw_lane *next; /* in fw_lanes */
+	const void *mount;    /* router_file_mount() */
+	struct fw_req *head, **tail;
+	unsigned busy;
+};
+
 static pthread_mutex_t fw_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t fw_timer_cond, fw_exec_cond, fw_idle_cond;
 static pthread_once_t fw_once = PTHREAD_ONCE_INIT;
 static struct fw_queue *fw_queues; /* with a request parked */
-static struct fw_req *fw_ready, **fw_ready_tail = &fw_ready; /* admitted */
+static struct fw_lane *fw_lanes;   /* with a request admitted or running */
 static size_t fw_parked, fw_bytes;
 static unsigned fw_exec, fw_exec_idle, fw_nready;
 static bool fw_timer_running, fw_stopping;
@@ -124,8 +139,51 @@ static void fw_run(struct fw_req *r)
 	free(r);
 }
 
+/*
+ * The oldest admitted request of a mount with fewer than FW_EXEC_MOUNT
+ * running, taken off and counted running in *lane; NULL when none may
+ * run (fw_lock held).
+ */
+static struct fw_req *fw_take(struct fw_lane **lane)
+{
+	for (struct fw_lane *l = fw_lanes; l; l = l->next) {
+		struct fw_req *r = l->head;
+
+		if (!r || l->busy >= FW_EXEC_MOUNT)
+			continue;
+		l->head = r->next;
+		if (!l->head)
+			l->tail = &l->head;
+		l->busy++;
+		fw_nready--;
+		fw_parked--;
+		*lane = l;
+		return r;
+	}
+	return NULL;
+}
+
+/* Free l, which has nothing left (fw_lock held). */
+static void fw_lane_free(struct fw_lane *l)
+{
+	for (struct fw_lane **lp = &fw_lanes; *lp; lp = &(*lp)->next)
+		if (*lp == l) {
+			*lp = l->next;
+			break;
+		}
+	free(l);
+}
+
+/* A request of l ran (fw_lock held). */
+static void fw_done(struct fw_lane *l)
+{
+	if (!--l->busy && !l->head)
+		fw_lane_free(l);
+}
+
 static void *fw_executor(void *arg)
 {
+	struct fw_lane *lane;
 	struct fw_req *r;
 	struct timespec ts;
 	size_t copied;
@@ -134,27 +192,29 @@ static void *fw_executor(void *arg)
 	(void)arg;
 	pthread_mutex_lock(&fw_lock);
 	for (;;) {
-		r = fw_ready;
+		r = fw_take(&lane);
 		if (r) {
-			fw_ready = r->next;
-			if (!fw_ready)
-				fw_ready_tail = &fw_ready;
-			fw_nready--;
-			fw_parked--;
 			copied = r->write ? r->size : 0;
 			pthread_mutex_unlock(&fw_lock);
 			fw_run(r);
 			pthread_mutex_lock(&fw_lock);
 			fw_bytes -= copied; /* freed by fw_run */
+			fw_done(lane);
+			/* the idle ones may now take what waited for this */
+			if (fw_nready)
+				pthread_cond_broadcast(&fw_exec_cond);
 			continue;
 		}
+		/* those of a mount at its FW_EXEC_MOUNT wait for it, even
+		 * when vfsd stops: the executors that run its requests take
+		 * them */
 		if (fw_stopping)
 			break;
 		ts = fw_abs(vfs_mono_ns() + FW_IDLE_NS);
 		fw_exec_idle++;
 		ret = pthread_cond_timedwait(&fw_exec_cond, &fw_lock, &ts);
 		fw_exec_idle--;
-		if (ret == ETIMEDOUT && !fw_ready)
+		if (ret == ETIMEDOUT && !fw_nready)
 			break;
 	}
 	fw_exec--;
@@ -165,16 +225,30 @@ static void *fw_executor(void *arg)
 
 /*
  * Hand r to an executor, starting one when none is idle (fw_lock held):
- * false when there is none to take it (no thread could be started), and
- * the caller runs it.
+ * false when there is none to take it (no thread could be started, no
+ * memory), and the caller runs it.
  */
 static bool fw_hand_over(struct fw_req *r)
 {
+	const void *mount = router_file_mount(r->rf);
+	struct fw_lane *l;
 	pthread_t tid;
 	int err;
 
-	/* an idle executor for each admitted request, up to the cap */
-	if (fw_nready >= fw_exec_idle && fw_exec < FW_EXEC_MAX) {
+	for (l = fw_lanes; l && l->mount != mount; l = l->next)
+		;
+	if (!l) {
+		l = calloc(1, sizeof(*l));
+		if (!l)
+			return false;
+		l->mount = mount;
+		l->tail = &l->head;
+		l->next = fw_lanes;
+		fw_lanes = l;
+	}
+	/* an idle executor for each admitted request, up to the caps */
+	if (fw_nready >= fw_exec_idle && l->busy < FW_EXEC_MOUNT &&
+	    fw_exec < FW_EXEC_MAX) {
 		err = pthread_create(&tid, NULL, fw_executor, NULL);
 		if (err == 0) {
 			pthread_detach(tid);
@@ -182,12 +256,14 @@ static bool fw_hand_over(struct fw_req *r)
 		} else if (!fw_exec) {
 			log_warn("I/O limits: cannot start a thread: %s",
 				 strerror(err));
+			if (!l->head && !l->busy)
+				fw_lane_free(l);
 			return false;
 		}
 	}
 	r->next = NULL;
-	*fw_ready_tail = r;
-	fw_ready_tail = &r->next;
+	*l->tail = r;
+	l->tail = &r->next;
 	fw_nready++;
 	pthread_cond_signal(&fw_exec_cond);
 	return true;

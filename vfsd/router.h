@@ -187,6 +187,10 @@ bool router_file_uncached(const struct router_file *f);
 /* Whether f's mount was removed by force: its I/O fails EIO. */
 bool router_file_revoked(const struct router_file *f);
 
+/* f's mount, to tell files of one mount from those of others (only
+ * compared, never used). */
+const void *router_file_mount(const struct router_file *f);
+
 /* ---- Namespace (paths) ------------------------------------------ */
 
 int router_getattr(const char *path, struct stat *st);

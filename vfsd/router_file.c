@@ -27,6 +27,11 @@ bool router_file_revoked(const struct router_file *f)
 	return atomic_load(&f->mount->revoked);
 }
 
+const void *router_file_mount(const struct router_file *f)
+{
+	return f->mount;
+}
+
 bool router_file_uncached(const struct router_file *f)
 {
 	return f->vf->uncached;

@@ -1045,6 +1045,62 @@ class QosWaits(harness.TestCase):
         with open(os.path.join(self.dir, "d", "f"), "rb") as f:
             self.assertEqual(f.read(4), b"aaaa")
 
+    def test_a_stuck_mount_holds_no_other_mounts_waits(self):
+        """48 limited reads of a mount whose backend hangs (a fault rule
+        pauses its reads) hold vfsd's threads that do the I/O of parked
+        requests: a limited read of another mount still goes once its
+        limit lets it (it waited for one of 32 threads, all stuck)."""
+        self.v.stop()
+        stuck = tmpdir("vfsd-qosw-stuck-")
+        with open(os.path.join(stuck, "f"), "wb") as f:
+            f.write(b"s" * 65536)
+        self.v = Vfsd(mounts=[("/l", "file://" + self.dir),
+                              ("/s", "fault+file://" + stuck)]).start()
+        self.addCleanup(self.v.stop)
+        self.addCleanup(harness.fault, self.v, "/s", "clear", check=False)
+        rid = int(harness.fault(self.v, "/s", "add", "op=read",
+                                "pause").stdout)
+        vfsctl(self.v, "qos", "set", self.v.path("s"), "iops_rd=100")
+        fd = os.open(self.v.path("s", "f"), os.O_RDONLY | os.O_DIRECT)
+        self.addCleanup(os.close, fd)
+
+        def one(i):
+            with contextlib.suppress(OSError):
+                os.preadv(fd, [aligned(4096)], 4096 * (i % 16))
+        ts = [threading.Thread(target=one, args=(i,)) for i in range(48)]
+        for t in ts:
+            t.start()
+
+        def paused():
+            rules = json.loads(harness.fault(self.v, "/s", "list",
+                                             json_out=True).stdout)["rules"]
+            return [r for r in rules if r["id"] == rid][0]["paused"]
+        harness.wait_for(lambda: paused() >= 40, 20, "the reads paused")
+
+        def join():
+            harness.fault(self.v, "/s", "clear", check=False)
+            for t in ts:
+                t.join(10)
+        self.addCleanup(join)
+
+        with open(self.v.path("l", "g"), "wb") as f:
+            f.write(b"g" * 8192)
+        vfsctl(self.v, "qos", "set", self.v.path("l"), "iops_rd=2")
+        gfd = os.open(self.v.path("l", "g"), os.O_RDONLY | os.O_DIRECT)
+        self.addCleanup(os.close, gfd)
+
+        def reads():
+            # the burst spent, then at most 2 a second
+            return [os.preadv(gfd, [aligned(4096)], 4096 * (i % 2))
+                    for i in range(6)]
+        t, res = in_thread(reads)
+        t.join(10)
+        if t.is_alive():
+            harness.fault(self.v, "/s", "clear")
+            t.join(10)
+            self.fail("reads of /l wait for the reads of the stuck /s")
+        self.assertEqual(res.get("value"), [4096] * 6, res)
+
     def test_names_of_a_limited_file_do_not_pile_up(self):
         """A file limited by its attribute, linked under 1100 names (as
         its owner may) and opened under each: the rules its names made
