@@ -91,6 +91,9 @@ struct router_dir;
 int router_init(void);
 /* Unmount every backend.  No request may be in flight. */
 void router_shutdown(void);
+/* vfsd stops: the calls fault rules pause go on, and nothing more is
+ * injected (fault_detach on every mount), so that those in flight end. */
+void router_detach_faults(void);
 
 /*
  * Mount `url` at `prefix`.  `opts` are config-file options (may be NULL);

@@ -1101,6 +1101,54 @@ class QosWaits(harness.TestCase):
             self.fail("reads of /l wait for the reads of the stuck /s")
         self.assertEqual(res.get("value"), [4096] * 6, res)
 
+    def test_sigterm_ends_parked_reads_in_a_paused_call(self):
+        """SIGTERM stops vfsd while reads that waited for their limit are
+        held in their backend call by a fault rule's pause: the pause
+        ends when vfsd does (vfsctl(8)), for the threads that do parked
+        requests as for the workers (vfsd waited for them for ever)."""
+        self.v.stop()
+        stuck = tmpdir("vfsd-qosw-stuck-")
+        with open(os.path.join(stuck, "f"), "wb") as f:
+            f.write(b"s" * 65536)
+        self.v = Vfsd(mounts=[("/s", "fault+file://" + stuck)]).start()
+        self.addCleanup(self.v.stop)
+        vfsctl(self.v, "qos", "set", self.v.path("s"), "iops_rd=20")
+        fd = os.open(self.v.path("s", "f"), os.O_RDONLY | os.O_DIRECT)
+
+        def close():
+            with contextlib.suppress(OSError):    # vfsd is gone
+                os.close(fd)
+        self.addCleanup(close)
+        for i in range(30):
+            os.preadv(fd, [aligned(4096)], 0)    # the burst spent
+        rid = int(harness.fault(self.v, "/s", "add", "op=read",
+                                "pause").stdout)
+
+        def one(i):
+            with contextlib.suppress(OSError):
+                os.preadv(fd, [aligned(4096)], 4096 * i)
+        ts = [threading.Thread(target=one, args=(i,), daemon=True)
+              for i in range(8)]
+        for t in ts:
+            t.start()
+
+        def paused():
+            rules = json.loads(harness.fault(self.v, "/s", "list",
+                                             json_out=True).stdout)["rules"]
+            return [r for r in rules if r["id"] == rid][0]["paused"]
+        harness.wait_for(lambda: paused() >= 8, 20, "the reads paused")
+        # no process is started from here on: its child would close this
+        # process's descriptors of the mount, and wait for vfsd to answer
+        self.v.kill(signal.SIGTERM)
+        try:
+            self.v.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.v.kill()
+            self.v.proc.wait()
+            self.fail("vfsd did not stop on SIGTERM")
+        for t in ts:
+            t.join(5)
+
     def test_names_of_a_limited_file_do_not_pile_up(self):
         """A file limited by its attribute, linked under 1100 names (as
         its owner may) and opened under each: the rules its names made
