@@ -1075,7 +1075,10 @@ class QosWaits(harness.TestCase):
             rules = json.loads(harness.fault(self.v, "/s", "list",
                                              json_out=True).stdout)["rules"]
             return [r for r in rules if r["id"] == rid][0]["paused"]
-        harness.wait_for(lambda: paused() >= 40, 20, "the reads paused")
+        # 32 or more (workers, then threads of parked requests), and by
+        # then all 48 admitted (at 100/s)
+        harness.wait_for(lambda: paused() >= 32, 20, "the reads paused")
+        time.sleep(1)
 
         def join():
             harness.fault(self.v, "/s", "clear", check=False)
