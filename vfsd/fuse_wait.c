@@ -512,9 +512,8 @@ int fo_wait_park(fuse_req_t req, struct fo_fh *fh, bool write, size_t size,
 	return 1;
 
 wait_here:
-	/* in this worker, as without parking: memory stays bounded.  The
-	 * wait router_admit() began is qos_io()'s now (it counts its own) */
-	router_admit_drop(fh->rf, a);
+	/* in this worker, as without parking: memory stays bounded (the
+	 * wait router_admit() began goes on in the router's gate) */
 	if (r)
 		free(r->data);
 	free(r);

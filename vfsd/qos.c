@@ -620,14 +620,21 @@ void qos_ticket_drop(struct qos_ticket *t)
 int qos_io(struct qos_file *qf, bool write, uint64_t bytes)
 {
 	struct qos_ticket t = {0};
+
+	return qos_wait(qf, write, bytes, &t);
+}
+
+int qos_wait(struct qos_file *qf, bool write, uint64_t bytes,
+	     struct qos_ticket *t)
+{
 	int64_t wait;
 
-	while ((wait = qos_try(qf, write, bytes, &t)) > 0) {
+	while ((wait = qos_try(qf, write, bytes, t)) > 0) {
 		int64_t until;
 		struct timespec ts;
 
 		if (qos_given_up && qos_given_up(qos_given_up_arg)) {
-			qos_ticket_drop(&t);
+			qos_ticket_drop(t);
 			return -EINTR;
 		}
 		if (qos_given_up && wait > QOS_POLL_NS)
@@ -638,7 +645,7 @@ int qos_io(struct qos_file *qf, bool write, uint64_t bytes)
 		pthread_mutex_lock(&qos_lock);
 		/* a change since qos_try looked has woken its waiters
 		 * already: look again at once */
-		if (atomic_load(&qos_gen) == t.seen)
+		if (atomic_load(&qos_gen) == t->seen)
 			pthread_cond_timedwait(&qos_cond, &qos_lock, &ts);
 		pthread_mutex_unlock(&qos_lock);
 	}

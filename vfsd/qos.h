@@ -170,6 +170,11 @@ uint64_t qos_generation(void);
  * was counted.  Returns at once when no rule applies.
  */
 int qos_io(struct qos_file *qf, bool write, uint64_t bytes);
+/* qos_io() for a request whose wait began elsewhere (t, from qos_try()
+ * or qos_hold(), or zeroed): counted as the one request it is.  t is
+ * released either way. */
+int qos_wait(struct qos_file *qf, bool write, uint64_t bytes,
+	     struct qos_ticket *t);
 
 /*
  * The calling thread's check for qos_io, polled while it waits: true

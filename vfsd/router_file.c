@@ -97,6 +97,16 @@ void router_foreach_file(router_file_fn fn, void *ctx)
  */
 #define QOS_COPY_MAX (1u << 20) /* a limited server-side copy per call */
 
+/* The end of a wait router_admit() counted in f's `waiting`. */
+static void admit_unhold(struct router_file *f, struct router_admit *a)
+{
+	if (!a->since)
+		return;
+	atomic_fetch_sub(&f->waiting, 1);
+	atomic_fetch_add(&f->held_ns, (uint64_t)(vfs_mono_ns() - a->since));
+	a->since = 0;
+}
+
 static int io_gate(struct router_file *f, struct router_admit *a, enum rop op,
 		   bool write, size_t size, bool fair, bool *counted)
 {
@@ -105,8 +115,15 @@ static int io_gate(struct router_file *f, struct router_admit *a, enum rop op,
 
 	*counted = false;
 	atomic_fetch_add(&f->waiting, 1);
-	if (!a || !a->admitted)
+	if (!a) {
 		ret = qos_io(f->qos, write, size);
+	} else if (!a->admitted) {
+		/* a wait router_admit() began (the request could not be
+		 * parked) goes on here: one request, counted once */
+		admit_unhold(f, a);
+		ret = qos_wait(f->qos, write, size, &a->t);
+		a->admitted = ret == 0;
+	}
 	if (ret == 0 && fair)
 		*counted = fair_enter(&f->mount->fair, &f->flow, size,
 				      qos_file_weight(f->qos));
@@ -122,16 +139,6 @@ static int io_gate(struct router_file *f, struct router_admit *a, enum rop op,
 	if (ret == 0)
 		atomic_fetch_add(&f->io_ops[write], 1);
 	return ret;
-}
-
-/* The end of a wait router_admit() counted in f's `waiting`. */
-static void admit_unhold(struct router_file *f, struct router_admit *a)
-{
-	if (!a->since)
-		return;
-	atomic_fetch_sub(&f->waiting, 1);
-	atomic_fetch_add(&f->held_ns, (uint64_t)(vfs_mono_ns() - a->since));
-	a->since = 0;
 }
 
 int64_t router_admit(struct router_file *f, bool write, size_t size,

@@ -966,6 +966,8 @@ class QosWaits(harness.TestCase):
         harness.wait_for(lambda: not counts(), 10, "the files closed")
         rules = json.loads(vfsctl(self.v, "--json", "qos", "show").stdout)
         self.assertEqual([r["waiting"] for r in rules], [0], rules)
+        # each one request that waited, once
+        self.assertEqual([r["throttled"] for r in rules], [270], rules)
 
     def test_write_limit_holds_no_reads(self):
         """An image open for reading and writing, limited in its writes
