@@ -349,6 +349,8 @@ void fo_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (fo_wait_park(req, fo_fh(fi), false, size, off, NULL, &a))
 		return;
 	fo_read_admitted(req, fo_file(fi), &a, size, off);
+	/* a wait it failed before (EIO of a removed mount) */
+	router_admit_drop(fo_file(fi), &a);
 }
 
 static ssize_t fo_write_data(struct router_file *rf, struct router_admit *a,
@@ -418,6 +420,8 @@ void fo_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 	if (fo_wait_park(req, fo_fh(fi), true, fuse_buf_size(in), off, in, &a))
 		return;
 	fo_write_admitted(req, rf, &a, in, off);
+	/* a wait it failed before (EIO of a removed mount) */
+	router_admit_drop(rf, &a);
 }
 
 void fo_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -46,9 +46,9 @@ struct fo_fh {
 	 * fo_pt_kill_on_close); cleared by a mode change through the handle
 	 * (fo_setattr) while another worker may flush: atomic */
 	atomic_bool pt_kill_on_close;
-	/* its requests parked for their I/O limits (fuse_wait.c, under its
-	 * lock); NULL: none */
-	struct fw_queue *waitq;
+	/* its reads [0] and writes [1] parked for their I/O limits
+	 * (fuse_wait.c, under its lock); NULL: none */
+	struct fw_queue *waitq[2];
 };
 
 /* fuse_ops.c: shared helpers */

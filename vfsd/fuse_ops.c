@@ -50,6 +50,9 @@ void fuse_ops_set_session(struct fuse_session *se)
 
 void fuse_ops_drain(void)
 {
+	/* libfuse cancelled its workers where a fault rule paused them;
+	 * the threads of parked requests wait for theirs to end */
+	router_detach_faults();
 	fo_wait_stop();
 }
 

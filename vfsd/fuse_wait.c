@@ -13,9 +13,12 @@
  * a few executor threads doing its I/O, as QEMU's throttle groups queue
  * a request and restart it from a timer.
  *
- * Each open (struct fo_fh) has one FIFO: its requests are admitted in the
- * order they came, and a request arriving while others of the open wait
- * queues behind them, so small requests cannot starve a large one.  A
+ * Each open (struct fo_fh) has two FIFOs, its reads and its writes: each
+ * is admitted in the order it came, and a request arriving while others
+ * of its kind wait on the open queues behind them, so small requests
+ * cannot starve a large one.  A read never waits behind a write (nor a
+ * write behind a read): a limit on writes alone would hold the reads of
+ * an image open for both, which it did not when waits held a thread.  A
  * write's data is copied when it is parked (the worker's buffer is reused
  * once the handler returns); the copies are bounded by FW_BYTES_MAX and
  * the parked requests by FW_PARKED_MAX.  Past them a request waits in its
@@ -41,7 +44,8 @@
 
 #define FW_BYTES_MAX  (256u << 20) /* write data parked, in all */
 #define FW_PARKED_MAX 16384        /* requests parked, in all */
-#define FW_EXEC_MAX   32           /* executor threads */
+#define FW_EXEC_MAX   64           /* executor threads */
+#define FW_EXEC_MOUNT 32           /* executors running requests of one mount */
 #define FW_POLL_NS    (100 * 1000000LL)
 #define FW_IDLE_NS    (10 * VFS_NS_PER_SEC) /* an idle executor ends */
 
@@ -59,18 +63,33 @@ struct fw_req {
 	uint64_t gen;   /* qos_generation() when last asked */
 };
 
-/* The parked requests of one open, oldest first. */
+/* The parked reads, or writes, of one open, oldest first. */
 struct fw_queue {
 	struct fw_queue *next; /* in fw_queues */
 	struct fo_fh *fh;      /* NULL once the open is released */
+	bool write;            /* its requests' kind: fh->waitq[write] */
 	struct fw_req *head, **tail;
+};
+
+/*
+ * The admitted requests of one mount, oldest first, and how many of its
+ * requests executors run.  An executor takes a request of a mount only
+ * while fewer than FW_EXEC_MOUNT run: a mount whose backend hangs (its
+ * calls end only at its timeout) holds at most that many executors, and
+ * the others go on with the requests of the other mounts.
+ */
+struct fw_lane {
+	struct fw_lane *next; /* in fw_lanes */
+	const void *mount;    /* router_file_mount() */
+	struct fw_req *head, **tail;
+	unsigned busy;
 };
 
 static pthread_mutex_t fw_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t fw_timer_cond, fw_exec_cond, fw_idle_cond;
 static pthread_once_t fw_once = PTHREAD_ONCE_INIT;
 static struct fw_queue *fw_queues; /* with a request parked */
-static struct fw_req *fw_ready, **fw_ready_tail = &fw_ready; /* admitted */
+static struct fw_lane *fw_lanes;   /* with a request admitted or running */
 static size_t fw_parked, fw_bytes;
 static unsigned fw_exec, fw_exec_idle, fw_nready;
 static bool fw_timer_running, fw_stopping;
@@ -120,8 +139,51 @@ static void fw_run(struct fw_req *r)
 	free(r);
 }
 
+/*
+ * The oldest admitted request of a mount with fewer than FW_EXEC_MOUNT
+ * running, taken off and counted running in *lane; NULL when none may
+ * run (fw_lock held).
+ */
+static struct fw_req *fw_take(struct fw_lane **lane)
+{
+	for (struct fw_lane *l = fw_lanes; l; l = l->next) {
+		struct fw_req *r = l->head;
+
+		if (!r || l->busy >= FW_EXEC_MOUNT)
+			continue;
+		l->head = r->next;
+		if (!l->head)
+			l->tail = &l->head;
+		l->busy++;
+		fw_nready--;
+		fw_parked--;
+		*lane = l;
+		return r;
+	}
+	return NULL;
+}
+
+/* Free l, which has nothing left (fw_lock held). */
+static void fw_lane_free(struct fw_lane *l)
+{
+	for (struct fw_lane **lp = &fw_lanes; *lp; lp = &(*lp)->next)
+		if (*lp == l) {
+			*lp = l->next;
+			break;
+		}
+	free(l);
+}
+
+/* A request of l ran (fw_lock held). */
+static void fw_done(struct fw_lane *l)
+{
+	if (!--l->busy && !l->head)
+		fw_lane_free(l);
+}
+
 static void *fw_executor(void *arg)
 {
+	struct fw_lane *lane;
 	struct fw_req *r;
 	struct timespec ts;
 	size_t copied;
@@ -130,27 +192,29 @@ static void *fw_executor(void *arg)
 	(void)arg;
 	pthread_mutex_lock(&fw_lock);
 	for (;;) {
-		r = fw_ready;
+		r = fw_take(&lane);
 		if (r) {
-			fw_ready = r->next;
-			if (!fw_ready)
-				fw_ready_tail = &fw_ready;
-			fw_nready--;
-			fw_parked--;
 			copied = r->write ? r->size : 0;
 			pthread_mutex_unlock(&fw_lock);
 			fw_run(r);
 			pthread_mutex_lock(&fw_lock);
 			fw_bytes -= copied; /* freed by fw_run */
+			fw_done(lane);
+			/* the idle ones may now take what waited for this */
+			if (fw_nready)
+				pthread_cond_broadcast(&fw_exec_cond);
 			continue;
 		}
+		/* those of a mount at its FW_EXEC_MOUNT wait for it, even
+		 * when vfsd stops: the executors that run its requests take
+		 * them */
 		if (fw_stopping)
 			break;
 		ts = fw_abs(vfs_mono_ns() + FW_IDLE_NS);
 		fw_exec_idle++;
 		ret = pthread_cond_timedwait(&fw_exec_cond, &fw_lock, &ts);
 		fw_exec_idle--;
-		if (ret == ETIMEDOUT && !fw_ready)
+		if (ret == ETIMEDOUT && !fw_nready)
 			break;
 	}
 	fw_exec--;
@@ -161,16 +225,30 @@ static void *fw_executor(void *arg)
 
 /*
  * Hand r to an executor, starting one when none is idle (fw_lock held):
- * false when there is none to take it (no thread could be started), and
- * the caller runs it.
+ * false when there is none to take it (no thread could be started, no
+ * memory), and the caller runs it.
  */
 static bool fw_hand_over(struct fw_req *r)
 {
+	const void *mount = router_file_mount(r->rf);
+	struct fw_lane *l;
 	pthread_t tid;
 	int err;
 
-	/* an idle executor for each admitted request, up to the cap */
-	if (fw_nready >= fw_exec_idle && fw_exec < FW_EXEC_MAX) {
+	for (l = fw_lanes; l && l->mount != mount; l = l->next)
+		;
+	if (!l) {
+		l = calloc(1, sizeof(*l));
+		if (!l)
+			return false;
+		l->mount = mount;
+		l->tail = &l->head;
+		l->next = fw_lanes;
+		fw_lanes = l;
+	}
+	/* an idle executor for each admitted request, up to the caps */
+	if (fw_nready >= fw_exec_idle && l->busy < FW_EXEC_MOUNT &&
+	    fw_exec < FW_EXEC_MAX) {
 		err = pthread_create(&tid, NULL, fw_executor, NULL);
 		if (err == 0) {
 			pthread_detach(tid);
@@ -178,12 +256,14 @@ static bool fw_hand_over(struct fw_req *r)
 		} else if (!fw_exec) {
 			log_warn("I/O limits: cannot start a thread: %s",
 				 strerror(err));
+			if (!l->head && !l->busy)
+				fw_lane_free(l);
 			return false;
 		}
 	}
 	r->next = NULL;
-	*fw_ready_tail = r;
-	fw_ready_tail = &r->next;
+	*l->tail = r;
+	l->tail = &r->next;
 	fw_nready++;
 	pthread_cond_signal(&fw_exec_cond);
 	return true;
@@ -201,11 +281,50 @@ static struct fw_req *fw_pop(struct fw_queue *q)
 }
 
 /*
- * One pass over the parked requests (fw_lock held): admit what may go,
- * move what is given up to *gone and what no executor takes to *run,
- * free the queues left empty.  Answers when to pass again.
+ * Move to *gone the requests of q given up, and to *revoked those of a
+ * mount removed by force (fw_lock held): every one of them, not only its
+ * head, since one whose caller was killed behind a wait of days would
+ * keep its caller (and the unmount) for as long, and one of a removed
+ * mount would wait that long for its EIO (a rule of a directory of the
+ * mount outlives the removal).
  */
-static int64_t fw_pass(struct fw_req **gone, struct fw_req **run)
+static void fw_reap(struct fw_queue *q, int64_t now, struct fw_req **gone,
+		    struct fw_req **revoked)
+{
+	struct fw_req **rp = &q->head;
+
+	while (*rp) {
+		struct fw_req *r = *rp, **to = NULL;
+
+		if (fw_stopping)
+			to = gone;
+		else if (router_file_revoked(r->rf))
+			to = revoked;
+		else if (now - r->looked >= FW_POLL_NS &&
+			 (r->looked = now, fo_given_up(r->req)))
+			to = gone;
+		if (to) {
+			*rp = r->next;
+			fw_parked--;
+			if (r->write)
+				fw_bytes -= r->size;
+			r->next = *to;
+			*to = r;
+			continue;
+		}
+		rp = &r->next;
+	}
+	q->tail = rp;
+}
+
+/*
+ * One pass over the parked requests (fw_lock held): admit what may go,
+ * move what is given up to *gone, what fails EIO to *revoked and what no
+ * executor takes to *run, free the queues left empty.  Answers when to
+ * pass again.
+ */
+static int64_t fw_pass(struct fw_req **gone, struct fw_req **revoked,
+		       struct fw_req **run)
 {
 	int64_t now = vfs_mono_ns(), next = now + FW_POLL_NS;
 	uint64_t gen = qos_generation();
@@ -213,20 +332,10 @@ static int64_t fw_pass(struct fw_req **gone, struct fw_req **run)
 	for (struct fw_queue **qp = &fw_queues; *qp;) {
 		struct fw_queue *q = *qp;
 
+		fw_reap(q, now, gone, revoked);
 		while (q->head) {
 			struct fw_req *r = q->head;
 
-			if (fw_stopping ||
-			    (now - r->looked >= FW_POLL_NS &&
-			     (r->looked = now, fo_given_up(r->req)))) {
-				fw_pop(q);
-				fw_parked--;
-				if (r->write)
-					fw_bytes -= r->size;
-				r->next = *gone;
-				*gone = r;
-				continue;
-			}
 			if (now >= r->due || gen != r->gen) {
 				int64_t wait;
 
@@ -256,7 +365,7 @@ static int64_t fw_pass(struct fw_req **gone, struct fw_req **run)
 		}
 		*qp = q->next;
 		if (q->fh)
-			q->fh->waitq = NULL;
+			q->fh->waitq[q->write] = NULL;
 		free(q);
 	}
 	return next;
@@ -267,16 +376,22 @@ static void *fw_timer(void *arg)
 	(void)arg;
 	pthread_mutex_lock(&fw_lock);
 	for (;;) {
-		struct fw_req *gone = NULL, *run = NULL;
-		int64_t next = fw_pass(&gone, &run);
+		struct fw_req *gone = NULL, *revoked = NULL, *run = NULL;
+		int64_t next = fw_pass(&gone, &revoked, &run);
 
-		if (gone || run) {
+		if (gone || revoked || run) {
 			pthread_mutex_unlock(&fw_lock);
 			while (gone) {
 				struct fw_req *r = gone;
 
 				gone = r->next;
 				fw_fail(r, EINTR);
+			}
+			while (revoked) {
+				struct fw_req *r = revoked;
+
+				revoked = r->next;
+				fw_fail(r, EIO);
 			}
 			while (run) {
 				struct fw_req *r = run;
@@ -319,7 +434,7 @@ int fo_wait_park(fuse_req_t req, struct fo_fh *fh, bool write, size_t size,
 
 	router_file_limits_recheck(fh->rf);
 	/* an open with requests parked: this one queues behind them */
-	if (!__atomic_load_n(&fh->waitq, __ATOMIC_ACQUIRE)) {
+	if (!__atomic_load_n(&fh->waitq[write], __ATOMIC_ACQUIRE)) {
 		wait = router_admit(fh->rf, write, size, a);
 		if (!wait)
 			return 0;
@@ -365,6 +480,9 @@ int fo_wait_park(fuse_req_t req, struct fo_fh *fh, bool write, size_t size,
 			return 1;
 		}
 	}
+	/* one behind others waits as much as they do, and is shown so */
+	if (!wait)
+		router_admit_queued(fh->rf, a);
 	r->req = req;
 	router_file_get(fh->rf);
 	r->rf = fh->rf;
@@ -377,16 +495,17 @@ int fo_wait_park(fuse_req_t req, struct fo_fh *fh, bool write, size_t size,
 	r->gen = qos_generation();
 
 	pthread_mutex_lock(&fw_lock);
-	if (!fh->waitq) {
+	if (!fh->waitq[write]) {
 		q->fh = fh;
+		q->write = write;
 		q->tail = &q->head;
 		q->next = fw_queues;
 		fw_queues = q;
-		__atomic_store_n(&fh->waitq, q, __ATOMIC_RELEASE);
+		__atomic_store_n(&fh->waitq[write], q, __ATOMIC_RELEASE);
 		q = NULL;
 	}
-	*fh->waitq->tail = r;
-	fh->waitq->tail = &r->next;
+	*fh->waitq[write]->tail = r;
+	fh->waitq[write]->tail = &r->next;
 	/* the timer may sleep past a new queue's due time */
 	pthread_cond_signal(&fw_timer_cond);
 	pthread_mutex_unlock(&fw_lock);
@@ -394,7 +513,8 @@ int fo_wait_park(fuse_req_t req, struct fo_fh *fh, bool write, size_t size,
 	return 1;
 
 wait_here:
-	/* in this worker, as without parking: memory stays bounded */
+	/* in this worker, as without parking: memory stays bounded (the
+	 * wait router_admit() began goes on in the router's gate) */
 	if (r)
 		free(r->data);
 	free(r);
@@ -404,15 +524,18 @@ wait_here:
 
 void fo_wait_forget(struct fo_fh *fh)
 {
-	if (!__atomic_load_n(&fh->waitq, __ATOMIC_ACQUIRE))
+	if (!__atomic_load_n(&fh->waitq[0], __ATOMIC_ACQUIRE) &&
+	    !__atomic_load_n(&fh->waitq[1], __ATOMIC_ACQUIRE))
 		return;
 	pthread_mutex_lock(&fw_lock);
 	/* the kernel releases an open only when no request of it is left:
 	 * this is for one that did anyway (its requests hold their own
 	 * references) */
-	if (fh->waitq)
-		fh->waitq->fh = NULL;
-	fh->waitq = NULL;
+	for (int w = 0; w < 2; w++) {
+		if (fh->waitq[w])
+			fh->waitq[w]->fh = NULL;
+		fh->waitq[w] = NULL;
+	}
 	pthread_mutex_unlock(&fw_lock);
 }
 

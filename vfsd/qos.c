@@ -516,22 +516,6 @@ uint64_t qos_generation(void)
 	return atomic_load(&qos_gen);
 }
 
-/* qf must wait: t holds its rules, so that the counts of the wait go
- * back to the rules it was made on even when they change meanwhile
- * (qos_lock held). */
-static void ticket_hold(struct qos_ticket *t, struct qos_file *qf, int64_t now)
-{
-	t->n = qf->n;
-	t->gen = qf->gen;
-	t->since = now;
-	memcpy(t->held, qf->rules, t->n * sizeof(*t->held));
-	for (unsigned i = 0; i < t->n; i++) {
-		t->held[i]->refs++;
-		t->held[i]->waiting++;
-		t->held[i]->throttled++;
-	}
-}
-
 static void ticket_release(struct qos_ticket *t, int64_t now)
 {
 	for (unsigned i = 0; i < t->n; i++) {
@@ -541,6 +525,35 @@ static void ticket_release(struct qos_ticket *t, int64_t now)
 			rule_free(t->held[i]);
 	}
 	t->n = 0;
+}
+
+/*
+ * qf must wait: from now on t holds its rules, so that the counts of the
+ * wait go back to the rules it was made on even when they change
+ * meanwhile (qos_lock held).  Held again after a change of the rules: a
+ * rule that held it already counts it as the one request it is, and the
+ * time of each rule's part of the wait once.
+ */
+static void ticket_hold(struct qos_ticket *t, struct qos_file *qf, int64_t now)
+{
+	struct qos_ticket old = *t;
+
+	t->n = qf->n;
+	t->gen = qf->gen;
+	memcpy(t->held, qf->rules, t->n * sizeof(*t->held));
+	for (unsigned i = 0; i < t->n; i++) {
+		bool had = false;
+
+		for (unsigned j = 0; j < old.n && !had; j++)
+			had = old.held[j] == t->held[i];
+		t->held[i]->refs++;
+		t->held[i]->waiting++;
+		if (!had)
+			t->held[i]->throttled++;
+	}
+	/* after the new references: a rule in both stays alive */
+	ticket_release(&old, now);
+	t->since = now;
 }
 
 int64_t qos_try(struct qos_file *qf, bool write, uint64_t bytes,
@@ -577,13 +590,22 @@ int64_t qos_try(struct qos_file *qf, bool write, uint64_t bytes,
 	} else if (!t->n || t->gen != qf->gen) {
 		/* the first wait, or the rules changed: the wait counts on
 		 * the rules that hold the request back now */
-		int64_t since = t->n ? t->since : now;
-
-		ticket_release(t, now);
-		ticket_hold(t, qf, since);
+		ticket_hold(t, qf, now);
 	}
 	pthread_mutex_unlock(&qos_lock);
 	return wait;
+}
+
+void qos_hold(struct qos_file *qf, struct qos_ticket *t)
+{
+	if (!qf)
+		return;
+	pthread_mutex_lock(&qos_lock);
+	if (qf->gen != atomic_load(&qos_gen))
+		bind(qf);
+	if (!t->n || t->gen != qf->gen)
+		ticket_hold(t, qf, vfs_mono_ns());
+	pthread_mutex_unlock(&qos_lock);
 }
 
 void qos_ticket_drop(struct qos_ticket *t)
@@ -598,14 +620,21 @@ void qos_ticket_drop(struct qos_ticket *t)
 int qos_io(struct qos_file *qf, bool write, uint64_t bytes)
 {
 	struct qos_ticket t = {0};
+
+	return qos_wait(qf, write, bytes, &t);
+}
+
+int qos_wait(struct qos_file *qf, bool write, uint64_t bytes,
+	     struct qos_ticket *t)
+{
 	int64_t wait;
 
-	while ((wait = qos_try(qf, write, bytes, &t)) > 0) {
+	while ((wait = qos_try(qf, write, bytes, t)) > 0) {
 		int64_t until;
 		struct timespec ts;
 
 		if (qos_given_up && qos_given_up(qos_given_up_arg)) {
-			qos_ticket_drop(&t);
+			qos_ticket_drop(t);
 			return -EINTR;
 		}
 		if (qos_given_up && wait > QOS_POLL_NS)
@@ -616,7 +645,7 @@ int qos_io(struct qos_file *qf, bool write, uint64_t bytes)
 		pthread_mutex_lock(&qos_lock);
 		/* a change since qos_try looked has woken its waiters
 		 * already: look again at once */
-		if (atomic_load(&qos_gen) == t.seen)
+		if (atomic_load(&qos_gen) == t->seen)
 			pthread_cond_timedwait(&qos_cond, &qos_lock, &ts);
 		pthread_mutex_unlock(&qos_lock);
 	}

@@ -151,6 +151,11 @@ struct qos_ticket {
 int64_t qos_try(struct qos_file *qf, bool write, uint64_t bytes,
 		struct qos_ticket *t);
 
+/* t waits behind other requests of its file, before any qos_try(): it
+ * holds qf's rules as a request they hold back (counted waiting), with
+ * nothing tried nor charged. */
+void qos_hold(struct qos_file *qf, struct qos_ticket *t);
+
 /* Give up a request t held back (its caller went): no-op when t holds
  * nothing. */
 void qos_ticket_drop(struct qos_ticket *t);
@@ -165,6 +170,11 @@ uint64_t qos_generation(void);
  * was counted.  Returns at once when no rule applies.
  */
 int qos_io(struct qos_file *qf, bool write, uint64_t bytes);
+/* qos_io() for a request whose wait began elsewhere (t, from qos_try()
+ * or qos_hold(), or zeroed): counted as the one request it is.  t is
+ * released either way. */
+int qos_wait(struct qos_file *qf, bool write, uint64_t bytes,
+	     struct qos_ticket *t);
 
 /*
  * The calling thread's check for qos_io, polled while it waits: true

@@ -91,6 +91,9 @@ struct router_dir;
 int router_init(void);
 /* Unmount every backend.  No request may be in flight. */
 void router_shutdown(void);
+/* vfsd stops: the calls fault rules pause go on, and nothing more is
+ * injected (fault_detach on every mount), so that those in flight end. */
+void router_detach_faults(void);
 
 /*
  * Mount `url` at `prefix`.  `opts` are config-file options (may be NULL);
@@ -184,6 +187,13 @@ bool router_file_is_shared(const struct router_file *f);
  * control file): the kernel must not cache it (FOPEN_DIRECT_IO). */
 bool router_file_uncached(const struct router_file *f);
 
+/* Whether f's mount was removed by force: its I/O fails EIO. */
+bool router_file_revoked(const struct router_file *f);
+
+/* f's mount, to tell files of one mount from those of others (only
+ * compared, never used). */
+const void *router_file_mount(const struct router_file *f);
+
 /* ---- Namespace (paths) ------------------------------------------ */
 
 int router_getattr(const char *path, struct stat *st);
@@ -250,6 +260,9 @@ int64_t router_admit(struct router_file *f, bool write, size_t size,
  * May call the backend: not with a lock held. */
 void router_file_limits_recheck(struct router_file *f);
 void router_admit_drop(struct router_file *f, struct router_admit *a);
+/* `a` waits behind other requests of f before its first router_admit():
+ * counted as waiting as router_admit() counts it, nothing charged. */
+void router_admit_queued(struct router_file *f, struct router_admit *a);
 ssize_t router_read_admitted(struct router_file *f, struct router_admit *a,
 			     void *buf, size_t size, off_t off);
 ssize_t router_write_admitted(struct router_file *f, struct router_admit *a,

@@ -22,6 +22,16 @@ bool router_file_is_shared(const struct router_file *f)
 	return rt_caps(f->mount) & VFS_CAP_SHARED;
 }
 
+bool router_file_revoked(const struct router_file *f)
+{
+	return atomic_load(&f->mount->revoked);
+}
+
+const void *router_file_mount(const struct router_file *f)
+{
+	return f->mount;
+}
+
 bool router_file_uncached(const struct router_file *f)
 {
 	return f->vf->uncached;
@@ -87,6 +97,16 @@ void router_foreach_file(router_file_fn fn, void *ctx)
  */
 #define QOS_COPY_MAX (1u << 20) /* a limited server-side copy per call */
 
+/* The end of a wait router_admit() counted in f's `waiting`. */
+static void admit_unhold(struct router_file *f, struct router_admit *a)
+{
+	if (!a->since)
+		return;
+	atomic_fetch_sub(&f->waiting, 1);
+	atomic_fetch_add(&f->held_ns, (uint64_t)(vfs_mono_ns() - a->since));
+	a->since = 0;
+}
+
 static int io_gate(struct router_file *f, struct router_admit *a, enum rop op,
 		   bool write, size_t size, bool fair, bool *counted)
 {
@@ -95,8 +115,15 @@ static int io_gate(struct router_file *f, struct router_admit *a, enum rop op,
 
 	*counted = false;
 	atomic_fetch_add(&f->waiting, 1);
-	if (!a || !a->admitted)
+	if (!a) {
 		ret = qos_io(f->qos, write, size);
+	} else if (!a->admitted) {
+		/* a wait router_admit() began (the request could not be
+		 * parked) goes on here: one request, counted once */
+		admit_unhold(f, a);
+		ret = qos_wait(f->qos, write, size, &a->t);
+		a->admitted = ret == 0;
+	}
 	if (ret == 0 && fair)
 		*counted = fair_enter(&f->mount->fair, &f->flow, size,
 				      qos_file_weight(f->qos));
@@ -112,16 +139,6 @@ static int io_gate(struct router_file *f, struct router_admit *a, enum rop op,
 	if (ret == 0)
 		atomic_fetch_add(&f->io_ops[write], 1);
 	return ret;
-}
-
-/* The end of a wait router_admit() counted in f's `waiting`. */
-static void admit_unhold(struct router_file *f, struct router_admit *a)
-{
-	if (!a->since)
-		return;
-	atomic_fetch_sub(&f->waiting, 1);
-	atomic_fetch_add(&f->held_ns, (uint64_t)(vfs_mono_ns() - a->since));
-	a->since = 0;
 }
 
 /*
@@ -160,6 +177,15 @@ int64_t router_admit(struct router_file *f, bool write, size_t size,
 	admit_unhold(f, a);
 	a->admitted = true;
 	return 0;
+}
+
+void router_admit_queued(struct router_file *f, struct router_admit *a)
+{
+	qos_hold(f->qos, &a->t);
+	if (!a->since) {
+		a->since = vfs_mono_ns();
+		atomic_fetch_add(&f->waiting, 1);
+	}
 }
 
 void router_admit_drop(struct router_file *f, struct router_admit *a)

@@ -126,6 +126,15 @@ void router_shutdown(void)
 	pthread_rwlock_unlock(&table_lock);
 }
 
+void router_detach_faults(void)
+{
+	pthread_rwlock_rdlock(&table_lock);
+	for (size_t i = 0; i < nmounts; i++)
+		for (struct vfs_mount *vm = mounts[i]->vm; vm; vm = vm->lower)
+			fault_detach(vm);
+	pthread_rwlock_unlock(&table_lock);
+}
+
 /* prefix lies strictly beneath path */
 static bool leads_to(const char *path, const char *prefix)
 {

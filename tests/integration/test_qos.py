@@ -947,6 +947,311 @@ class QosWaits(harness.TestCase):
         self.assertGreater(rules[0]["throttled"], 100, rules)
         self.assertEqual(rules[0]["waiting"], 0, rules)
 
+    def parked_reader(self, fd, off):
+        """A thread of this process reading 4096 bytes of the O_DIRECT
+        `fd` at `off`: it waits in vfsd for the limit.  Ended by the
+        test's cleanup lifting the limit."""
+        def one():
+            with contextlib.suppress(OSError):
+                os.preadv(fd, [aligned(4096)], off)
+        t = threading.Thread(target=one)
+        t.start()
+
+        def lift():
+            vfsctl(self.v, "qos", "clear", self.v.path("l"), check=False)
+            t.join(10)
+        self.addCleanup(lift)
+        return t
+
+    def file_waiting(self, name):
+        files = json.loads(vfsctl(self.v, "--json", "files").stdout)
+        return sum(f["waiting"] for f in files if f["path"] == name)
+
+    def test_killed_caller_behind_another_wait_ends(self):
+        """Two processes sharing one open (a fork): the first read waits
+        65 s for the limit, the second queues behind it in the open's
+        FIFO.  The second one killed ends at once, not when the first
+        one's wait is over (only the head of a FIFO was looked at)."""
+        with open(self.v.path("l", "f"), "wb") as f:
+            f.write(b"r" * 200000)
+        vfsctl(self.v, "qos", "set", self.v.path("l"), "bps_rd=1000")
+        fd = os.open(self.v.path("l", "f"), os.O_RDONLY | os.O_DIRECT)
+        self.addCleanup(os.close, fd)
+        os.preadv(fd, [aligned(65536)], 0)    # 65 s of the limit
+        self.parked_reader(fd, 65536)
+        harness.wait_for(lambda: self.file_waiting("/l/f") >= 1, 10,
+                         "the first read waiting")
+        pid = os.fork()
+        if pid == 0:
+            os.preadv(fd, [aligned(4096)], 8192)
+            os._exit(0)
+        self.addCleanup(self.end_child, pid)
+        time.sleep(0.5)
+        self.assertEqual(os.waitpid(pid, os.WNOHANG), (0, 0), "not waiting")
+        os.kill(pid, signal.SIGKILL)
+        self.assertIsNotNone(self.reaped(pid, 5),
+                             "the killed reader waits for the one before it")
+
+    def test_rule_changes_count_a_wait_once(self):
+        """A write waiting 3 s while other rules change twice is one
+        throttled request of its rule, for those 3 s (each change of any
+        rule counted it again, and its time so far again)."""
+        os.mkdir(self.v.path("l", "other"))
+        pid = self.waiting_writer(self.v.path("l", "f"), b"b" * 1000)
+        self.addCleanup(self.end_child, pid)
+        t0 = time.monotonic()
+        for bps in (5000, 6000):
+            time.sleep(1)
+            vfsctl(self.v, "qos", "set", self.v.path("l", "other"),
+                   "bps_rd=%d" % bps)
+        time.sleep(1)
+        vfsctl(self.v, "qos", "set", self.v.path("l"), "bps_wr=100000000")
+        status = self.reaped(pid, 5)
+        took = time.monotonic() - t0
+        self.assertIsNotNone(status, "the write still waits")
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0)
+        shown = json.loads(vfsctl(self.v, "--json", "qos", "show",
+                                  self.v.path("l")).stdout)
+        rule = [r for r in shown if r["path"] == "/l"][0]
+        self.assertEqual(rule["throttled"], 1, rule)
+        self.assertEqual(rule["waiting"], 0, rule)
+        # the wait began half a second before t0 (waiting_writer)
+        self.assertLess(rule["throttled_ms"], (took + 0.6) * 1000, rule)
+        self.assertGreater(rule["throttled_ms"], 3000, rule)
+
+    def test_writes_past_the_parking_bound_count_right(self):
+        """270 writes of 1 MiB waiting for a limit: past the 256 MiB vfsd
+        copies for parked writes, the rest wait in their worker thread.
+        Each is one waiting request of its file while it waits, and
+        none is left waiting in `qos show` once their caller is killed
+        (those past the bound were counted twice, and once forever)."""
+        os.mkdir(self.v.path("l", "big"))
+        names = [self.v.path("l", "big", "f%d" % i) for i in range(270)]
+        for n in names:
+            open(n, "wb").close()
+        vfsctl(self.v, "qos", "set", self.v.path("l", "big"), "bps_wr=1000")
+        with open(names[0], "wb") as f:
+            f.write(b"a" * 100000)   # 100 s of the limit
+        pid = os.fork()
+        if pid == 0:
+            data = b"w" * MiB
+
+            def one(name):
+                with open(name, "r+b", buffering=0) as f:
+                    f.write(data)
+            ts = [threading.Thread(target=one, args=(n,)) for n in names]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            os._exit(0)
+        self.addCleanup(self.end_child, pid)
+
+        def counts():
+            files = json.loads(vfsctl(self.v, "--json", "files").stdout)
+            return [f["waiting"] for f in files
+                    if f["path"].startswith("/l/big/")]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            waiting = counts()
+            if len(waiting) == 270 and 0 not in waiting:
+                break
+            time.sleep(0.2)
+        self.assertEqual(len(waiting), 270)
+        self.assertEqual(set(waiting), {1})
+        os.kill(pid, signal.SIGKILL)
+        self.assertIsNotNone(self.reaped(pid, 10), "the killed writers stay")
+        harness.wait_for(lambda: not counts(), 10, "the files closed")
+        rules = json.loads(vfsctl(self.v, "--json", "qos", "show").stdout)
+        self.assertEqual([r["waiting"] for r in rules], [0], rules)
+        # each one request that waited, once
+        self.assertEqual([r["throttled"] for r in rules], [270], rules)
+
+    def test_write_limit_holds_no_reads(self):
+        """An image open for reading and writing, limited in its writes
+        only: while a write waits 100 s for the limit, reads through the
+        same open go at once (they queued behind the write)."""
+        with open(self.v.path("l", "img"), "wb") as f:
+            f.write(b"r" * 200000)
+        vfsctl(self.v, "qos", "set", self.v.path("l"), "bps_wr=1000")
+        fd = os.open(self.v.path("l", "img"), os.O_RDWR | os.O_DIRECT)
+        self.addCleanup(os.close, fd)
+        os.pwritev(fd, [aligned(102400)], 0)    # 100 s of the limit
+
+        def write():
+            with contextlib.suppress(OSError):
+                os.pwritev(fd, [aligned(4096)], 0)
+        t = threading.Thread(target=write)
+        t.start()
+
+        def lift():
+            vfsctl(self.v, "qos", "clear", self.v.path("l"), check=False)
+            t.join(10)
+        self.addCleanup(lift)
+        harness.wait_for(lambda: self.file_waiting("/l/img") >= 1, 10,
+                         "the write waiting")
+        t, res = in_thread(os.preadv, fd, [aligned(4096)], 8192)
+        t.join(5)
+        if t.is_alive():
+            vfsctl(self.v, "qos", "clear", self.v.path("l"))
+            t.join(10)
+            self.fail("a read waits behind a write held by a write limit")
+        self.assertEqual(res.get("value"), 4096, res)
+
+    def test_reads_queued_behind_another_are_waiting(self):
+        """Two reads of one open waiting for the limit, the second queued
+        behind the first: both are waiting requests of the file and of
+        its rule (the second was counted nowhere)."""
+        with open(self.v.path("l", "f"), "wb") as f:
+            f.write(b"r" * 200000)
+        vfsctl(self.v, "qos", "set", self.v.path("l"), "bps_rd=1000")
+        fd = os.open(self.v.path("l", "f"), os.O_RDONLY | os.O_DIRECT)
+        self.addCleanup(os.close, fd)
+        os.preadv(fd, [aligned(65536)], 0)    # 65 s of the limit
+        self.parked_reader(fd, 65536)
+        harness.wait_for(lambda: self.file_waiting("/l/f") >= 1, 10,
+                         "the first read waiting")
+        self.parked_reader(fd, 8192)
+        time.sleep(0.5)
+        self.assertEqual(self.file_waiting("/l/f"), 2)
+        rules = json.loads(vfsctl(self.v, "--json", "qos", "show").stdout)
+        self.assertEqual([r["waiting"] for r in rules], [2], rules)
+        vfsctl(self.v, "qos", "clear", self.v.path("l"))
+        harness.wait_for(lambda: not self.file_waiting("/l/f"), 5,
+                         "the reads done")
+
+    def test_forced_remove_fails_a_write_a_kept_rule_holds(self):
+        """A write held by a rule the removal leaves (one on a directory
+        of the mount, not on the mount) fails EIO as soon as its mount
+        is removed by force, not when that rule lets it go 100 s later."""
+        os.mkdir(self.v.path("l", "d"))
+        path = self.v.path("l", "d", "f")
+        vfsctl(self.v, "qos", "set", self.v.path("l", "d"), "bps_wr=1000")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        os.pwrite(fd, b"a" * 100000, 0)
+        pid = os.fork()
+        if pid == 0:
+            libc = ctypes.CDLL(None, use_errno=True)
+            n = libc.pwrite(fd, b"LATE", ctypes.c_size_t(4), ctypes.c_long(0))
+            os._exit(ctypes.get_errno() if n < 0 else 0)
+        os.close(fd)
+        self.addCleanup(self.end_child, pid)
+        time.sleep(0.5)
+        self.assertEqual(os.waitpid(pid, os.WNOHANG), (0, 0), "not waiting")
+        vfsctl(self.v, "mount", "remove", "--force", "/l")
+        status = self.reaped(pid, 5)
+        self.assertIsNotNone(status, "the write still waits")
+        self.assertEqual(os.waitstatus_to_exitcode(status), errno.EIO)
+        with open(os.path.join(self.dir, "d", "f"), "rb") as f:
+            self.assertEqual(f.read(4), b"aaaa")
+
+    def test_a_stuck_mount_holds_no_other_mounts_waits(self):
+        """48 limited reads of a mount whose backend hangs (a fault rule
+        pauses its reads) hold vfsd's threads that do the I/O of parked
+        requests: a limited read of another mount still goes once its
+        limit lets it (it waited for one of 32 threads, all stuck)."""
+        self.v.stop()
+        stuck = tmpdir("vfsd-qosw-stuck-")
+        with open(os.path.join(stuck, "f"), "wb") as f:
+            f.write(b"s" * 65536)
+        self.v = Vfsd(mounts=[("/l", "file://" + self.dir),
+                              ("/s", "fault+file://" + stuck)]).start()
+        self.addCleanup(self.v.stop)
+        self.addCleanup(harness.fault, self.v, "/s", "clear", check=False)
+        rid = int(harness.fault(self.v, "/s", "add", "op=read",
+                                "pause").stdout)
+        vfsctl(self.v, "qos", "set", self.v.path("s"), "iops_rd=100")
+        fd = os.open(self.v.path("s", "f"), os.O_RDONLY | os.O_DIRECT)
+        self.addCleanup(os.close, fd)
+
+        def one(i):
+            with contextlib.suppress(OSError):
+                os.preadv(fd, [aligned(4096)], 4096 * (i % 16))
+        ts = [threading.Thread(target=one, args=(i,)) for i in range(48)]
+        for t in ts:
+            t.start()
+
+        def paused():
+            rules = json.loads(harness.fault(self.v, "/s", "list",
+                                             json_out=True).stdout)["rules"]
+            return [r for r in rules if r["id"] == rid][0]["paused"]
+        # 32 or more (workers, then threads of parked requests), and by
+        # then all 48 admitted (at 100/s)
+        harness.wait_for(lambda: paused() >= 32, 20, "the reads paused")
+        time.sleep(1)
+
+        def join():
+            harness.fault(self.v, "/s", "clear", check=False)
+            for t in ts:
+                t.join(10)
+        self.addCleanup(join)
+
+        with open(self.v.path("l", "g"), "wb") as f:
+            f.write(b"g" * 8192)
+        vfsctl(self.v, "qos", "set", self.v.path("l"), "iops_rd=2")
+        gfd = os.open(self.v.path("l", "g"), os.O_RDONLY | os.O_DIRECT)
+        self.addCleanup(os.close, gfd)
+
+        def reads():
+            # the burst spent, then at most 2 a second
+            return [os.preadv(gfd, [aligned(4096)], 4096 * (i % 2))
+                    for i in range(6)]
+        t, res = in_thread(reads)
+        t.join(10)
+        if t.is_alive():
+            harness.fault(self.v, "/s", "clear")
+            t.join(10)
+            self.fail("reads of /l wait for the reads of the stuck /s")
+        self.assertEqual(res.get("value"), [4096] * 6, res)
+
+    def test_sigterm_ends_parked_reads_in_a_paused_call(self):
+        """SIGTERM stops vfsd while reads that waited for their limit are
+        held in their backend call by a fault rule's pause: the pause
+        ends when vfsd does (vfsctl(8)), for the threads that do parked
+        requests as for the workers (vfsd waited for them for ever)."""
+        self.v.stop()
+        stuck = tmpdir("vfsd-qosw-stuck-")
+        with open(os.path.join(stuck, "f"), "wb") as f:
+            f.write(b"s" * 65536)
+        self.v = Vfsd(mounts=[("/s", "fault+file://" + stuck)]).start()
+        self.addCleanup(self.v.stop)
+        vfsctl(self.v, "qos", "set", self.v.path("s"), "iops_rd=20")
+        fd = os.open(self.v.path("s", "f"), os.O_RDONLY | os.O_DIRECT)
+
+        def close():
+            with contextlib.suppress(OSError):    # vfsd is gone
+                os.close(fd)
+        self.addCleanup(close)
+        for i in range(30):
+            os.preadv(fd, [aligned(4096)], 0)    # the burst spent
+        rid = int(harness.fault(self.v, "/s", "add", "op=read",
+                                "pause").stdout)
+
+        def one(i):
+            with contextlib.suppress(OSError):
+                os.preadv(fd, [aligned(4096)], 4096 * i)
+        ts = [threading.Thread(target=one, args=(i,), daemon=True)
+              for i in range(8)]
+        for t in ts:
+            t.start()
+
+        def paused():
+            rules = json.loads(harness.fault(self.v, "/s", "list",
+                                             json_out=True).stdout)["rules"]
+            return [r for r in rules if r["id"] == rid][0]["paused"]
+        harness.wait_for(lambda: paused() >= 8, 20, "the reads paused")
+        # no process is started from here on: its child would close this
+        # process's descriptors of the mount, and wait for vfsd to answer
+        self.v.kill(signal.SIGTERM)
+        try:
+            self.v.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.v.kill()
+            self.v.proc.wait()
+            self.fail("vfsd did not stop on SIGTERM")
+        for t in ts:
+            t.join(5)
+
     def test_names_of_a_limited_file_do_not_pile_up(self):
         """A file limited by its attribute, linked under 1100 names (as
         its owner may) and opened under each: the rules its names made
