@@ -584,27 +584,34 @@ static ssize_t copy_in_daemon(struct router_file *in, off_t off_in,
 	return (ssize_t)done;
 }
 
-ssize_t router_copy_range(struct router_file *in, off_t off_in,
+/*
+ * A copy_file_range(2) under limits waits for them in its FUSE worker
+ * thread (it is one request for the source and the target: the FUSE
+ * layer parks only reads and writes, fuse_wait.c).  At most COPY_WAIT_MAX
+ * such copies run at once, so that copies under a very low limit cannot
+ * hold the workers every other request needs; a copy beyond them is
+ * answered EOPNOTSUPP, on which the kernel (Linux 6.7 and later) or the
+ * caller (cp, vfsctl image clone) copies through reads and writes, which
+ * wait parked.
+ */
+#define COPY_WAIT_MAX 32
+static atomic_uint copies_limited;
+
+static ssize_t copy_range(struct router_file *in, off_t off_in,
 			  struct router_file *out, off_t off_out, size_t len,
 			  unsigned flags)
 {
 	struct router_mount *m = out->mount;
 	int ret;
 
-	if (atomic_load(&in->mount->revoked))
-		return -EIO;
-	if (in->mount != m)
-		return atomic_load(&m->revoked) ? -EIO : -EXDEV;
-	if (flags)
-		return m->readonly ? -EROFS : -EINVAL;
+	/* a limited copy goes in pieces (callers loop on short counts): a
+	 * server's copy is counted up front, and one call for terabytes
+	 * would be charged at once and hold every file under the rule back
+	 * for days; one in the daemon would hold its worker as long */
+	if (len > QOS_COPY_MAX &&
+	    (qos_file_limited(in->qos) || qos_file_limited(out->qos)))
+		len = QOS_COPY_MAX;
 	if (rt_file_ready(out, ROP_COPY_RANGE, &ret)) {
-		/* the server copies: what it moves is counted up front, so a
-		 * limited copy goes in pieces (callers loop on short counts):
-		 * one call for terabytes would be charged at once and hold
-		 * every file under the rule back for days */
-		if (len > QOS_COPY_MAX &&
-		    (qos_file_limited(in->qos) || qos_file_limited(out->qos)))
-			len = QOS_COPY_MAX;
 		ret = qos_io(in->qos, false, len);
 		if (ret == 0)
 			ret = io_gate(out, NULL, ROP_COPY_RANGE, true, len,
@@ -618,6 +625,30 @@ ssize_t router_copy_range(struct router_file *in, off_t off_in,
 	if (ret != EMULATED)
 		return ret;
 	return copy_in_daemon(in, off_in, out, off_out, len);
+}
+
+ssize_t router_copy_range(struct router_file *in, off_t off_in,
+			  struct router_file *out, off_t off_out, size_t len,
+			  unsigned flags)
+{
+	struct router_mount *m = out->mount;
+	ssize_t n;
+
+	if (atomic_load(&in->mount->revoked))
+		return -EIO;
+	if (in->mount != m)
+		return atomic_load(&m->revoked) ? -EIO : -EXDEV;
+	if (flags)
+		return m->readonly ? -EROFS : -EINVAL;
+	if (!qos_file_limited(in->qos) && !qos_file_limited(out->qos))
+		return copy_range(in, off_in, out, off_out, len, flags);
+	if (atomic_fetch_add(&copies_limited, 1) >= COPY_WAIT_MAX) {
+		atomic_fetch_sub(&copies_limited, 1);
+		return -EOPNOTSUPP;
+	}
+	n = copy_range(in, off_in, out, off_out, len, flags);
+	atomic_fetch_sub(&copies_limited, 1);
+	return n;
 }
 
 void router_file_get(struct router_file *f)

@@ -922,6 +922,67 @@ class QosWaits(harness.TestCase):
         sizes = {n: os.path.getsize(n) for n in names}
         self.assertEqual(sum(sizes.values()), 100000)
 
+    def test_copies_hold_few_worker_threads(self):
+        """300 copy_file_range calls under a limit of 1000 B/s (more than
+        vfsd's 256 FUSE worker threads; a copy waits in its worker) leave
+        the daemon free: at most 32 wait there, the others are answered
+        EOPNOTSUPP and the kernel copies through reads, which are parked;
+        another file is created, written, read and listed at once, and
+        the 300 end with their caller."""
+        os.mkdir(self.v.path("l", "c"))
+        pairs = []
+        for i in range(300):
+            src, dst = self.v.path("l", "c", "s%d" % i), self.v.path("l", "c", "d%d" % i)
+            with open(src, "wb") as f:
+                f.write(b"s" * 4096)
+            open(dst, "wb").close()
+            pairs.append((src, dst))
+        vfsctl(self.v, "qos", "set", self.v.path("l", "c"), "bps=1000")
+        with open(self.v.path("l", "c", "charge"), "wb") as f:
+            f.write(b"a" * 100000)   # 100 s of the limit
+        pid = os.fork()
+        if pid == 0:
+            def one(src, dst):
+                fi, fo = os.open(src, os.O_RDONLY), os.open(dst, os.O_WRONLY)
+                os.copy_file_range(fi, fo, 4096)
+            ts = [threading.Thread(target=one, args=p) for p in pairs]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            os._exit(0)
+        self.addCleanup(self.end_child, pid)
+        deadline = time.monotonic() + 20
+        waiting = 0
+        while time.monotonic() < deadline and waiting < 64:
+            time.sleep(0.2)
+            rules = json.loads(vfsctl(self.v, "--json", "qos", "show").stdout)
+            waiting = sum(r["waiting"] for r in rules)
+        self.assertGreaterEqual(waiting, 64, rules)
+
+        def others():
+            t0 = time.monotonic()
+            other = self.v.path("l", "other")
+            with open(other, "wb") as f:
+                f.write(b"free" * 1024)
+            fd = os.open(other, os.O_RDONLY | os.O_DIRECT)
+            try:
+                buf = aligned(4096)
+                self.assertEqual(os.preadv(fd, [buf], 0), 4096)
+            finally:
+                os.close(fd)
+            self.assertIn("other", os.listdir(self.v.path("l")))
+            return time.monotonic() - t0
+        t, res = in_thread(others)
+        t.join(10)
+        if t.is_alive():
+            self.v.kill()    # ends the blocked calls
+            self.fail("the daemon stopped while copies wait for a limit")
+        self.assertNotIn("error", res, res)
+        self.assertLess(res["value"], 2.0)
+        os.kill(pid, signal.SIGKILL)
+        self.assertIsNotNone(self.reaped(pid, 10), "the killed copies stay")
+
     def test_parked_writes_keep_their_data(self):
         """Writes of many threads held back by a limit (and so answered
         from vfsd's own threads, with copies of their data) write what
