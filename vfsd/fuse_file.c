@@ -316,6 +316,10 @@ void fo_read_admitted(fuse_req_t req, struct router_file *rf,
 	fo_qos_watch(req);
 	ret = router_zerocopy_begin(rf, a, false, size, off, &zc);
 	fo_qos_watch(NULL);
+	/* a wait it failed (EIO of a removed mount) ends before the reply,
+	 * after which the kernel may release the file and with it rf */
+	if (ret != 0)
+		router_admit_drop(rf, a);
 	if (ret < 0)
 		return fo_reply_err(req, ret);
 	if (ret > 0) {
@@ -336,6 +340,7 @@ void fo_read_admitted(fuse_req_t req, struct router_file *rf,
 	fo_qos_watch(req);
 	n = router_read_admitted(rf, a, buf, size, off);
 	fo_qos_watch(NULL);
+	router_admit_drop(rf, a);
 	if (n < 0)
 		return fo_reply_err(req, (int)n);
 	fuse_reply_buf(req, buf, n);
@@ -349,8 +354,6 @@ void fo_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (fo_wait_park(req, fo_fh(fi), false, size, off, NULL, &a))
 		return;
 	fo_read_admitted(req, fo_file(fi), &a, size, off);
-	/* a wait it failed before (EIO of a removed mount) */
-	router_admit_drop(fo_file(fi), &a);
 }
 
 static ssize_t fo_write_data(struct router_file *rf, struct router_admit *a,
@@ -400,6 +403,8 @@ void fo_write_admitted(fuse_req_t req, struct router_file *rf,
 	fo_qos_watch(req);
 	n = fo_write_data(rf, a, in, off);
 	fo_qos_watch(NULL);
+	/* before the reply: see fo_read_admitted */
+	router_admit_drop(rf, a);
 	if (n < 0)
 		return fo_reply_err(req, (int)n);
 	fuse_reply_write(req, n);
@@ -420,8 +425,6 @@ void fo_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 	if (fo_wait_park(req, fo_fh(fi), true, fuse_buf_size(in), off, in, &a))
 		return;
 	fo_write_admitted(req, rf, &a, in, off);
-	/* a wait it failed before (EIO of a removed mount) */
-	router_admit_drop(rf, &a);
 }
 
 void fo_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
