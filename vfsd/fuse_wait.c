@@ -432,7 +432,6 @@ int fo_wait_park(fuse_req_t req, struct fo_fh *fh, bool write, size_t size,
 	int64_t wait = 0;
 	bool room;
 
-	router_file_limits_recheck(fh->rf);
 	/* an open with requests parked: this one queues behind them */
 	if (!__atomic_load_n(&fh->waitq[write], __ATOMIC_ACQUIRE)) {
 		wait = router_admit(fh->rf, write, size, a);

@@ -255,10 +255,6 @@ struct router_admit {
 };
 int64_t router_admit(struct router_file *f, bool write, size_t size,
 		     struct router_admit *a);
-/* Read the limits stored with f again (qos_store_load) when a second has
- * passed since they were last read: another host may have changed them.
- * May call the backend: not with a lock held. */
-void router_file_limits_recheck(struct router_file *f);
 void router_admit_drop(struct router_file *f, struct router_admit *a);
 /* `a` waits behind other requests of f before its first router_admit():
  * counted as waiting as router_admit() counts it, nothing charged. */

@@ -141,27 +141,6 @@ static int io_gate(struct router_file *f, struct router_admit *a, enum rop op,
 	return ret;
 }
 
-/*
- * The limits stored with a file (qos_store.c) are read at its open; on a
- * shared mount another host may change them while the file stays open
- * here (an image whose VM runs on and on), so a file in use reads them
- * again once a second.  Where none are stored that costs a look the
- * backend answers from its cache (layer_qos.c) or at once (no extended
- * attributes), and one request a second of the file pays it.
- */
-#define LIMITS_REREAD_NS VFS_NS_PER_SEC
-
-void router_file_limits_recheck(struct router_file *f)
-{
-	int64_t now = vfs_mono_ns();
-	int_fast64_t last = atomic_load(&f->limits_read_ns);
-
-	if (now - last < LIMITS_REREAD_NS ||
-	    !atomic_compare_exchange_strong(&f->limits_read_ns, &last, now))
-		return;
-	qos_store_load(f->path);
-}
-
 int64_t router_admit(struct router_file *f, bool write, size_t size,
 		     struct router_admit *a)
 {
@@ -218,7 +197,6 @@ static int file_new(struct router_mount *m, struct vfs_file *vf,
 	f->vf = vf;
 	f->refs = 1;
 	f->qos = qos_file_new(path);
-	atomic_init(&f->limits_read_ns, vfs_mono_ns()); /* read at the open */
 	atomic_fetch_add(&m->open_files, 1);
 	reg_add(f);
 	*out = f;

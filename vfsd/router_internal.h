@@ -104,8 +104,6 @@ struct router_file {
 	atomic_uint_fast64_t io_bytes[2], io_ops[2]; /* [write] */
 	atomic_uint_fast64_t held_ns; /* waited for limits and its share */
 	atomic_uint waiting;          /* requests held back now */
-	/* when the limits stored with it were last read (limits_recheck) */
-	atomic_int_fast64_t limits_read_ns;
 };
 
 /*
