@@ -24,6 +24,14 @@ static inline int64_t vfs_mono_ns(void)
 	return (int64_t)ts.tv_sec * VFS_NS_PER_SEC + ts.tv_nsec;
 }
 
+/* A time in nanoseconds (vfs_mono_ns) as a timespec, for the timed waits
+ * of condition variables on CLOCK_MONOTONIC. */
+static inline struct timespec vfs_ns_ts(int64_t ns)
+{
+	return (struct timespec){.tv_sec = ns / VFS_NS_PER_SEC,
+				 .tv_nsec = ns % VFS_NS_PER_SEC};
+}
+
 /* Milliseconds on CLOCK_MONOTONIC. */
 static inline int64_t vfs_mono_ms(void)
 {

@@ -107,12 +107,6 @@ static void fw_init(void)
 	pthread_condattr_destroy(&a);
 }
 
-static struct timespec fw_abs(int64_t ns)
-{
-	return (struct timespec){.tv_sec = ns / VFS_NS_PER_SEC,
-				 .tv_nsec = ns % VFS_NS_PER_SEC};
-}
-
 /* Answer a request that never ran, and free it (without fw_lock). */
 static void fw_fail(struct fw_req *r, int err)
 {
@@ -210,7 +204,7 @@ static void *fw_executor(void *arg)
 		 * them */
 		if (fw_stopping)
 			break;
-		ts = fw_abs(vfs_mono_ns() + FW_IDLE_NS);
+		ts = vfs_ns_ts(vfs_mono_ns() + FW_IDLE_NS);
 		fw_exec_idle++;
 		ret = pthread_cond_timedwait(&fw_exec_cond, &fw_lock, &ts);
 		fw_exec_idle--;
@@ -404,7 +398,7 @@ static void *fw_timer(void *arg)
 		}
 		if (fw_stopping)
 			break;
-		struct timespec ts = fw_abs(next);
+		struct timespec ts = vfs_ns_ts(next);
 
 		pthread_cond_timedwait(&fw_timer_cond, &fw_lock, &ts);
 	}

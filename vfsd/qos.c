@@ -640,8 +640,7 @@ int qos_wait(struct qos_file *qf, bool write, uint64_t bytes,
 		if (qos_given_up && wait > QOS_POLL_NS)
 			wait = QOS_POLL_NS;
 		until = vfs_mono_ns() + wait;
-		ts.tv_sec = until / VFS_NS_PER_SEC;
-		ts.tv_nsec = until % VFS_NS_PER_SEC;
+		ts = vfs_ns_ts(until);
 		pthread_mutex_lock(&qos_lock);
 		/* a change since qos_try looked has woken its waiters
 		 * already: look again at once */

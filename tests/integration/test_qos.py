@@ -745,6 +745,48 @@ class QosWaits(harness.TestCase):
         os.waitpid(pid, 0)
         return None
 
+    def threads_in_child(self, fn, args):
+        """A child process calling fn(*a) for each a of args, each in a
+        thread of its own, then exiting; its pid (killed at cleanup)."""
+        pid = os.fork()
+        if pid == 0:
+            ts = [threading.Thread(target=fn, args=a) for a in args]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            os._exit(0)
+        self.addCleanup(self.end_child, pid)
+        return pid
+
+    def assert_others_go(self, what, direct):
+        """Another file is created, written, read back (with O_DIRECT
+        when `direct`) and listed within 2 s, while `what` waits."""
+        def others():
+            t0 = time.monotonic()
+            other = self.v.path("l", "other")
+            data = b"free" * (1024 if direct else 1000)
+            with open(other, "wb") as f:
+                f.write(data)
+            if direct:
+                fd = os.open(other, os.O_RDONLY | os.O_DIRECT)
+                try:
+                    self.assertEqual(os.preadv(fd, [aligned(4096)], 0), 4096)
+                finally:
+                    os.close(fd)
+            else:
+                with open(other, "rb") as f:
+                    self.assertEqual(f.read(), data)
+            self.assertIn("other", os.listdir(self.v.path("l")))
+            return time.monotonic() - t0
+        t, res = in_thread(others)
+        t.join(10)
+        if t.is_alive():
+            self.v.kill()    # ends the blocked calls
+            self.fail("the daemon stopped while %s wait for a limit" % what)
+        self.assertNotIn("error", res, res)
+        self.assertLess(res["value"], 2.0)
+
     def test_forced_remove_fails_a_waiting_write(self):
         """A write waiting for its limit when its mount is removed by
         force fails EIO, and its data never reaches the backend (the
@@ -843,18 +885,10 @@ class QosWaits(harness.TestCase):
         vfsctl(self.v, "qos", "set", self.v.path("l", "slow"), "bps_wr=1000")
         with open(names[0], "wb") as f:
             f.write(b"a" * 100000)   # 100 s of the limit
-        pid = os.fork()
-        if pid == 0:
-            def one(name):
-                with open(name, "r+b", buffering=0) as f:
-                    f.write(b"w" * 100)
-            ts = [threading.Thread(target=one, args=(n,)) for n in names]
-            for t in ts:
-                t.start()
-            for t in ts:
-                t.join()
-            os._exit(0)
-        self.addCleanup(self.end_child, pid)
+        def one(name):
+            with open(name, "r+b", buffering=0) as f:
+                f.write(b"w" * 100)
+        pid = self.threads_in_child(one, [(n,) for n in names])
         deadline = time.monotonic() + 20
         waiting = 0
         while time.monotonic() < deadline and waiting < 300:
@@ -863,23 +897,7 @@ class QosWaits(harness.TestCase):
             waiting = sum(f["waiting"] for f in files
                           if f["path"].startswith("/l/slow/"))
         self.assertEqual(waiting, 300)
-
-        def others():
-            t0 = time.monotonic()
-            other = self.v.path("l", "other")
-            with open(other, "wb") as f:
-                f.write(b"free" * 1000)
-            with open(other, "rb") as f:
-                self.assertEqual(f.read(), b"free" * 1000)
-            self.assertIn("other", os.listdir(self.v.path("l")))
-            return time.monotonic() - t0
-        t, res = in_thread(others)
-        t.join(10)
-        if t.is_alive():
-            self.v.kill()    # ends the blocked calls
-            self.fail("the daemon stopped while writes wait for a limit")
-        self.assertNotIn("error", res, res)
-        self.assertLess(res["value"], 2.0)
+        self.assert_others_go("writes", direct=False)
 
         os.kill(pid, signal.SIGKILL)
         self.assertIsNotNone(self.reaped(pid, 10), "the killed writers stay")
@@ -912,18 +930,10 @@ class QosWaits(harness.TestCase):
         vfsctl(self.v, "qos", "set", self.v.path("l", "c"), "bps=1000")
         with open(self.v.path("l", "c", "charge"), "wb") as f:
             f.write(b"a" * 100000)   # 100 s of the limit
-        pid = os.fork()
-        if pid == 0:
-            def one(src, dst):
-                fi, fo = os.open(src, os.O_RDONLY), os.open(dst, os.O_WRONLY)
-                os.copy_file_range(fi, fo, 4096)
-            ts = [threading.Thread(target=one, args=p) for p in pairs]
-            for t in ts:
-                t.start()
-            for t in ts:
-                t.join()
-            os._exit(0)
-        self.addCleanup(self.end_child, pid)
+        def one(src, dst):
+            fi, fo = os.open(src, os.O_RDONLY), os.open(dst, os.O_WRONLY)
+            os.copy_file_range(fi, fo, 4096)
+        pid = self.threads_in_child(one, pairs)
         deadline = time.monotonic() + 20
         waiting = 0
         while time.monotonic() < deadline and waiting < 64:
@@ -931,27 +941,7 @@ class QosWaits(harness.TestCase):
             rules = json.loads(vfsctl(self.v, "--json", "qos", "show").stdout)
             waiting = sum(r["waiting"] for r in rules)
         self.assertGreaterEqual(waiting, 64, rules)
-
-        def others():
-            t0 = time.monotonic()
-            other = self.v.path("l", "other")
-            with open(other, "wb") as f:
-                f.write(b"free" * 1024)
-            fd = os.open(other, os.O_RDONLY | os.O_DIRECT)
-            try:
-                buf = aligned(4096)
-                self.assertEqual(os.preadv(fd, [buf], 0), 4096)
-            finally:
-                os.close(fd)
-            self.assertIn("other", os.listdir(self.v.path("l")))
-            return time.monotonic() - t0
-        t, res = in_thread(others)
-        t.join(10)
-        if t.is_alive():
-            self.v.kill()    # ends the blocked calls
-            self.fail("the daemon stopped while copies wait for a limit")
-        self.assertNotIn("error", res, res)
-        self.assertLess(res["value"], 2.0)
+        self.assert_others_go("copies", direct=True)
         os.kill(pid, signal.SIGKILL)
         self.assertIsNotNone(self.reaped(pid, 10), "the killed copies stay")
         # the kernel's own reads for the copies it took over (readahead)
