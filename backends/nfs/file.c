@@ -660,9 +660,11 @@ static int nfsb_start_commit(struct nfsb_op *op, struct nfsb_wait *w, void *arg)
 /*
  * Make the file's data stable: COMMIT if unstable writes are outstanding.
  * -EIO if data may have been lost on the way (server restart between WRITE
- * and COMMIT: the verifier changed).
+ * and COMMIT: the verifier changed).  `fsync`: the loss is reported once
+ * (taken); a flush reports it and leaves it for the file's next write,
+ * fsync or flush (nfsb_flush_err()).
  */
-static int nfsb_commit(struct nfsb_file *nf)
+static int nfsb_commit(struct nfsb_file *nf, bool fsync)
 {
 	struct nfsb_mount *m = nfsb_m(nf->base.mount);
 	struct nfsb_commitreq r = {.nf = nf};
@@ -671,7 +673,7 @@ static int nfsb_commit(struct nfsb_file *nf)
 	int ret;
 
 	nfsb_wb_drain(nf);
-	ret = nfsb_take_err(nf);
+	ret = fsync ? nfsb_take_err(nf) : nfsb_flush_err(nf);
 	if (ret < 0)
 		return ret;
 	pthread_mutex_lock(&nf->lock);
@@ -687,11 +689,16 @@ static int nfsb_commit(struct nfsb_file *nf)
 	ret = nfsb_call_on(&op, nfsb_start_commit, &r);
 	nfsb_put(&op);
 	pthread_mutex_lock(&nf->lock);
-	if (ret == 0 && r.verf_bad)
+	if (ret == 0 && r.verf_bad) {
 		ret = -EIO;
-	/* Clean after success, and after a reported loss (reported once, as
-	 * the kernel reports writeback errors); a failed COMMIT keeps the
-	 * data dirty so that a later one can tell. */
+		if (!fsync && !nf->lost) {
+			nf->lost = ret;
+			nf->told = true;
+		}
+	}
+	/* Clean after success, and after a loss, which is now the file's
+	 * error to report; a failed COMMIT keeps the data dirty so that a
+	 * later one can tell. */
 	if (ret == 0 || r.verf_bad)
 		nf->dirty = false;
 	pthread_mutex_unlock(&nf->lock);
@@ -702,7 +709,7 @@ int nfsb_flush(struct vfs_file *f)
 {
 	/* close(2): like the kernel client, flush and COMMIT so that the
 	 * next open anywhere sees the data and errors surface here. */
-	int ret = nfsb_commit(nfsb_f(f));
+	int ret = nfsb_commit(nfsb_f(f), false);
 
 	nfsb_set_flushed(nfsb_f(f), true);
 	return ret;
@@ -711,7 +718,7 @@ int nfsb_flush(struct vfs_file *f)
 int nfsb_fsync(struct vfs_file *f, bool datasync)
 {
 	/* COMMIT covers data and metadata alike in NFS. */
-	return nfsb_commit(nfsb_f(f));
+	return nfsb_commit(nfsb_f(f), true);
 }
 
 int nfsb_release(struct vfs_file *f)
@@ -723,6 +730,12 @@ int nfsb_release(struct vfs_file *f)
 
 	nfsb_wb_drain(nf);
 	lost = remote_wb_err(m->wbq, &nf->wbf);
+	pthread_mutex_lock(&nf->lock);
+	if (!lost)
+		lost = nf->lost;
+	if (nf->told)
+		lost = 0; /* a close reported it */
+	pthread_mutex_unlock(&nf->lock);
 	if (lost) {
 		pthread_mutex_lock(&m->lock);
 		log_warn_ratelimited(&m->rl,

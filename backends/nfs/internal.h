@@ -155,6 +155,10 @@ struct nfsb_file {
 
 	pthread_mutex_t lock; /* the fields below */
 	bool dirty;           /* unstable data not yet committed */
+	/* A loss a COMMIT found at a flush: like wbf.err, kept until a write
+	 * or fsync takes it (nfsb_commit()). */
+	int lost;
+	bool told; /* a flush reported wbf.err or lost */
 	bool verf_known;
 	char verf[NFS3_WRITEVERFSIZE]; /* write verifier of the dirty data */
 };
@@ -415,8 +419,14 @@ int nfsb_release(struct vfs_file *f);
 
 ssize_t nfsb_read(struct vfs_file *f, void *buf, size_t size, off_t off);
 ssize_t nfsb_write(struct vfs_file *f, const void *buf, size_t size, off_t off);
-/* Sticky error of `nf`, reported once. */
+/* Sticky error of `nf` (a lost write-behind job or COMMIT), cleared: a
+ * write's or fsync's, reported once. */
 int nfsb_take_err(struct nfsb_file *nf);
+/* The same for a flush (close(2) of one descriptor), left in place: the
+ * file description may have other descriptors, a forked child's say, and
+ * the close of one must not take the error from the owner's fsync or
+ * close (the kernel's errseq rule: flush reports, fsync consumes). */
+int nfsb_flush_err(struct nfsb_file *nf);
 /* Start the WRITE of one chunk on op's context; `stable` is 0, 1 or 2
  * (UNSTABLE, DATA_SYNC, FILE_SYNC).  Non-zero if it could not be queued. */
 int nfsb_start_write(struct nfsb_op *op, struct nfsb_file *nf,

@@ -259,10 +259,30 @@ static int nfsb_start_write1(struct nfsb_op *op, struct nfsb_wait *w, void *arg)
 	return nfsb_start_write(op, r->nf, r->c, r->stable);
 }
 
-/* Sticky error of `nf`, reported once. */
 int nfsb_take_err(struct nfsb_file *nf)
 {
-	return remote_wb_take_err(nfsb_m(nf->base.mount)->wbq, &nf->wbf);
+	int err = remote_wb_take_err(nfsb_m(nf->base.mount)->wbq, &nf->wbf);
+
+	pthread_mutex_lock(&nf->lock);
+	if (!err)
+		err = nf->lost;
+	nf->lost = 0;
+	nf->told = false;
+	pthread_mutex_unlock(&nf->lock);
+	return err;
+}
+
+int nfsb_flush_err(struct nfsb_file *nf)
+{
+	int err = remote_wb_err(nfsb_m(nf->base.mount)->wbq, &nf->wbf);
+
+	pthread_mutex_lock(&nf->lock);
+	if (!err)
+		err = nf->lost;
+	if (err)
+		nf->told = true;
+	pthread_mutex_unlock(&nf->lock);
+	return err;
 }
 
 ssize_t nfsb_write(struct vfs_file *f, const void *buf, size_t size, off_t off)

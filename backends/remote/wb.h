@@ -21,7 +21,9 @@
  *   overlapping writes land in the order they were made, while parts of
  *   one file that do not overlap may go out at once.
  * - Errors: a failed job leaves its error on its file (the first one
- *   wins), for the file's next write, flush or fsync.
+ *   wins), for the file's next write, flush or fsync.  A flush (one
+ *   descriptor's close) reports it and leaves it in place (a forked
+ *   child's close must not take it from the owner); fsync takes it.
  * - Drains: whatever could see the file behind the queued data (reads,
  *   attributes, truncation, fsync, release, path-based calls) first waits
  *   for its jobs: of one open file, of every file open at a path, or all.

@@ -299,14 +299,17 @@ static void sftp_file_close_any(struct sftp_mount *sm, struct sftp_file *f)
 }
 
 /* close(2): the queued writes go out first, and their errors surface
- * here. */
+ * here, left in place: the file description may have other descriptors
+ * (a forked child's, say), and the close of one must not take the error
+ * from the owner's fsync or close (the kernel's errseq rule: flush
+ * reports, fsync consumes). */
 int sftp_flush(struct vfs_file *vf)
 {
 	struct sftp_file *f = sftp_file_of(vf);
 	struct remote_wb *wb = sftp_mount_of(vf->mount)->wb;
 
 	remote_wb_drain(wb, &f->wbf);
-	return remote_wb_take_err(wb, &f->wbf);
+	return remote_wb_err(wb, &f->wbf);
 }
 
 int sftp_fsync(struct vfs_file *vf, bool datasync)

@@ -1101,6 +1101,41 @@ class Faults(harness.TestCase):
             if fd >= 0:
                 os.close(fd)
 
+    def test_lost_write_outlives_a_forked_childs_close(self):
+        """A child forked with the file open (QEMU's and libvirt's
+        helpers, subprocess) closes its copy of the descriptor: that close
+        reports the loss of unstable writes to a server restart, and must
+        not take it from the owner, whose next write, fsync or close still
+        says EIO (the kernel's rule: a flush reports, fsync consumes).
+        Before, the child's close took it and the owner's fsync and close
+        succeeded with the data gone."""
+        v = self._vfsd()
+        for prefix in ("n3", "n4"):
+            fd = os.open(v.path(prefix, "forked"), os.O_WRONLY | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, b"u" * (4 << 20))     # unstable, not committed
+                self.g.restart()
+                with self.assertRaises(OSError) as cm:
+                    harness.run_as(None, os.close, fd, timeout=60)
+                self.assertEqual(cm.exception.errno, errno.EIO, prefix)
+                errors = []
+                for fn in (lambda: os.write(fd, b"more"), lambda: os.fsync(fd)):
+                    try:
+                        fn()
+                    except OSError as e:
+                        errors.append(e.errno)
+                try:
+                    os.close(fd)
+                except OSError as e:
+                    errors.append(e.errno)
+                fd = -1
+                self.assertIn(errno.EIO, errors, prefix)
+            finally:
+                if fd >= 0:
+                    os.close(fd)
+            harness.wait_for(lambda: os.path.exists(v.path(prefix, "forked")),
+                             30, "the mount to come back")
+
     def test_restart_reports_lost_writes_and_recovers(self):
         v = self._vfsd()
         for prefix in ("n3", "n4"):

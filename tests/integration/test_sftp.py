@@ -459,6 +459,23 @@ class SftpPosix(OnSftpMount, PosixSuite, harness.TestCase):
                 os.close(fd)
         self.assertEqual(os.stat(self.p("f")).st_size, 0)
 
+    def test_write_behind_error_outlives_a_forked_childs_close(self):
+        """A write-behind failure is reported by the close of a forked
+        child's copy of the descriptor and still by the owner's fsync:
+        one descriptor's close must not take the error from the file's
+        owner (the kernel's rule: a flush reports, fsync consumes)."""
+        self.need_efbig()
+        fd = os.open(self.p("f"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            os.pwrite(fd, b"x", self.HUGE)      # written behind
+            with self.assertRaises(OSError) as cm:
+                harness.run_as(None, os.close, fd)
+            self.assertEqual(cm.exception.errno, errno.EFBIG)
+            self.assertErrno(errno.EFBIG, os.fsync, fd)
+            os.fsync(fd)                        # reported once
+        finally:
+            os.close(fd)
+
     def test_efbig(self):
         """A size the server's file system cannot hold is EFBIG (OpenSSH
         sends a plain FAILURE for it), for truncate, ftruncate and writes;
