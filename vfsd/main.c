@@ -581,6 +581,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vfsd: cannot start the lock lease thread\n");
 		goto out_router;
 	}
+	if (qos_store_watch_start() < 0) {
+		fprintf(stderr, "vfsd: cannot start the stored limits' "
+				"watcher thread\n");
+		goto out_router;
+	}
 	foc.writeback = cfg.writeback;
 	foc.posix_acl =
 		cfg_fuse_opt_present(a.fuse_opts, "default_permissions");
@@ -636,6 +641,7 @@ out_session:
 	fuse_session_destroy(se);
 out_router:
 	report_ready(EXIT_USAGE);
+	qos_store_watch_stop();
 	ctl_stop();
 	glock_shutdown();
 	router_shutdown();

@@ -205,10 +205,12 @@ int qos_store_set(const char *path, const char *const *names,
 		  const uint64_t *values, size_t n, struct vfs_error *err);
 
 /*
- * At the open of a regular file: make the rule on `path` what its
- * user.vfsd.qos.* attributes say (another host may have set or removed
- * them).  A rule set by vfsctl or the config on the file stays unless
- * the attributes name settings.
+ * At the open of a regular file, and by the watcher below: make the rule
+ * on `path` what its user.vfsd.qos.* attributes say (another host may
+ * have set or removed them).  A rule set by vfsctl or the config on the
+ * file stays unless the attributes name settings.  When the backend
+ * cannot tell (an error, a timeout), the rule stays as it is.  May call
+ * the backend: never with a lock held.
  */
 void qos_store_load(const char *path);
 
@@ -220,5 +222,17 @@ void qos_store_load(const char *path);
  * and paths without one, cost nothing.
  */
 void qos_store_refresh(const char *path);
+
+/*
+ * The watcher: a thread that loads the stored limits of every file open
+ * on a shared mount once a second (qos_store_load), so that another
+ * host's change applies to a file held open here.  Start it once the
+ * router is up (0 or -errno); stop it before the router goes (it waits
+ * for a round in progress; a call of that round to a server that does
+ * not answer ends within its mount's timeout).  Stop without a start is
+ * fine.
+ */
+int qos_store_watch_start(void);
+void qos_store_watch_stop(void);
 
 #endif

@@ -6,18 +6,47 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "vfsd/qos.h"
 #include "vfsd/router.h"
 
 /* what a list of a file's attribute names may take here; a longer list
- * (ERANGE) is read as having none of ours, which only loses a limit */
+ * (ERANGE) is an error like any other: the rule stays as it is */
 #define LIST_MAX 65536
+
+/*
+ * A load reads the attributes without a lock (backend calls) and then
+ * applies them; a change made here meanwhile (qos_store_set: in memory
+ * first, then stored) must not be undone by a load that read the
+ * attributes before it was stored.  So a set counts itself busy from
+ * before its in-memory change until after its store, bumping `store_gen`
+ * at both ends, and a load applies what it read only if no set was busy
+ * and none began since it started reading; otherwise the next load (the
+ * watcher's, within a second) reads the new set.
+ */
+static pthread_mutex_t store_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned store_busy; /* sets between their two bumps */
+static uint64_t store_gen;  /* bumped at a set's start and end */
+
+static void set_begin(bool begin)
+{
+	pthread_mutex_lock(&store_lock);
+	store_gen++;
+	if (begin)
+		store_busy++;
+	else
+		store_busy--;
+	pthread_mutex_unlock(&store_lock);
+}
 
 static void xattr_name(char *buf, size_t size, const char *name)
 {
@@ -48,8 +77,8 @@ static int persist(const char *path, const char *const *names,
 	return 0;
 }
 
-int qos_store_set(const char *path, const char *const *names,
-		  const uint64_t *values, size_t n, struct vfs_error *err)
+static int store_set(const char *path, const char *const *names,
+		     const uint64_t *values, size_t n, struct vfs_error *err)
 {
 	uint64_t old[THROTTLE_NAMES];
 	enum qos_origin was = QOS_ORIGIN_RUNTIME;
@@ -95,21 +124,40 @@ int qos_store_set(const char *path, const char *const *names,
 	return 0;
 }
 
-void qos_store_load(const char *path)
+int qos_store_set(const char *path, const char *const *names,
+		  const uint64_t *values, size_t n, struct vfs_error *err)
 {
-	uint64_t values[THROTTLE_NAMES] = {0};
+	int ret;
+
+	set_begin(true);
+	ret = store_set(path, names, values, n, err);
+	set_begin(false);
+	return ret;
+}
+
+/*
+ * Read the user.vfsd.qos.* attributes of `path` into values; *found says
+ * whether any of ours is there.  0, or -errno when the backend could not
+ * tell (a server that does not answer, a file gone): then nothing is
+ * known, and a rule must not be dropped for it.
+ */
+static int store_read(const char *path, uint64_t *values, bool *found)
+{
 	size_t plen = strlen(QOS_XATTR_PREFIX);
-	enum qos_origin origin;
-	struct vfs_error err = {0};
-	bool found = false;
 	char *list;
 	ssize_t len;
+	int ret = 0;
 
+	*found = false;
 	list = malloc(LIST_MAX);
 	if (!list)
-		return;
+		return -ENOMEM;
 	len = router_listxattr(path, list, LIST_MAX);
-	for (ssize_t off = 0; len > 0 && off < len;
+	if (len == -EOPNOTSUPP || len == -ENOTSUP)
+		len = 0; /* a backend that keeps none: none stored */
+	if (len < 0)
+		ret = (int)len;
+	for (ssize_t off = 0; len > 0 && off < len && ret == 0;
 	     off += (ssize_t)strlen(list + off) + 1) {
 		const char *name = list + off;
 		char val[32];
@@ -121,8 +169,12 @@ void qos_store_load(const char *path)
 			if (strcmp(name + plen, throttle_names[i]) != 0)
 				continue;
 			n = router_getxattr(path, name, val, sizeof(val) - 1);
-			if (n < 0)
+			if (n == -ENODATA)
+				break; /* removed since the listing */
+			if (n < 0) {
+				ret = (int)n;
 				break;
+			}
 			val[n] = '\0';
 			if (throttle_parse_value(val, &values[i]) < 0) {
 				log_warn("%s: %s = '%.31s' is no plain decimal "
@@ -131,21 +183,43 @@ void qos_store_load(const char *path)
 				values[i] = 0;
 				break;
 			}
-			found = true;
+			*found = true;
 		}
 	}
 	free(list);
+	return ret;
+}
+
+void qos_store_load(const char *path)
+{
+	uint64_t values[THROTTLE_NAMES] = {0};
+	enum qos_origin origin;
+	struct vfs_error err = {0};
+	uint64_t gen;
+	bool found;
+
+	pthread_mutex_lock(&store_lock);
+	gen = store_gen;
+	pthread_mutex_unlock(&store_lock);
+	if (store_read(path, values, &found) < 0)
+		return;
+	pthread_mutex_lock(&store_lock);
+	if (store_busy || store_gen != gen) {
+		/* a change here since: what was read may be older */
+		pthread_mutex_unlock(&store_lock);
+		return;
+	}
 	if (!found) {
 		/* removed on another host, or never set */
 		if (qos_origin_of(path, &origin) == 0 &&
 		    origin == QOS_ORIGIN_XATTR)
 			qos_clear(path);
-		return;
-	}
-	if (qos_set(path, throttle_names, values, THROTTLE_NAMES,
-		    QOS_ORIGIN_XATTR, &err) < 0)
+	} else if (qos_set(path, throttle_names, values, THROTTLE_NAMES,
+			   QOS_ORIGIN_XATTR, &err) < 0) {
 		log_warn("%s: its user.vfsd.qos.* attributes are ignored: %s",
 			 path, err.msg);
+	}
+	pthread_mutex_unlock(&store_lock);
 }
 
 void qos_store_refresh(const char *path)
@@ -154,4 +228,122 @@ void qos_store_refresh(const char *path)
 
 	if (qos_origin_of(path, &origin) == 0 && origin == QOS_ORIGIN_XATTR)
 		qos_store_load(path);
+}
+
+/*
+ * The watcher.  On a shared mount another host may change a file's stored
+ * limits while the file stays open here (a running VM's image, open for
+ * weeks), and nothing here opens it again or reads its attributes.  So a
+ * thread of its own reads the stored limits of every file open on a
+ * shared mount once a second: never from a request's path (a server that
+ * stops answering holds this thread alone, for the mount's timeout, and
+ * delays only the next round) and never under a lock.  A file without
+ * limits costs a look its backend mostly answers from its cache
+ * (layer_qos.c: a directory without sidecars is known for a second).
+ */
+#define WATCH_PERIOD_NS VFS_NS_PER_SEC
+
+static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t watch_cond;
+static pthread_t watch_tid;
+static bool watch_running;
+static atomic_bool watch_stopping;
+
+struct watch_paths {
+	char **v; /* owned, each owned */
+	size_t n, cap;
+};
+
+static void watch_collect(void *ctx, const struct router_file_view *v)
+{
+	struct watch_paths *p = ctx;
+	char *dup;
+
+	if (!v->shared)
+		return;
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? 2 * p->cap : 64;
+		char **nv = realloc(p->v, cap * sizeof(*nv));
+
+		if (!nv)
+			return; /* this round without it */
+		p->v = nv;
+		p->cap = cap;
+	}
+	dup = strdup(v->path);
+	if (dup)
+		p->v[p->n++] = dup;
+}
+
+static int watch_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void watch_round(void)
+{
+	struct watch_paths p = {0};
+
+	router_foreach_file(watch_collect, &p);
+	qsort(p.v, p.n, sizeof(*p.v), watch_cmp);
+	for (size_t i = 0; i < p.n; i++) {
+		/* a file open several times is read once */
+		if (!atomic_load(&watch_stopping) &&
+		    (i == 0 || strcmp(p.v[i], p.v[i - 1]) != 0))
+			qos_store_load(p.v[i]);
+		free(p.v[i]);
+	}
+	free(p.v);
+}
+
+static void *watch_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&watch_lock);
+	while (!atomic_load(&watch_stopping)) {
+		struct timespec ts = vfs_ns_ts(vfs_mono_ns() + WATCH_PERIOD_NS);
+
+		pthread_cond_timedwait(&watch_cond, &watch_lock, &ts);
+		if (atomic_load(&watch_stopping))
+			break;
+		pthread_mutex_unlock(&watch_lock);
+		watch_round();
+		pthread_mutex_lock(&watch_lock);
+	}
+	pthread_mutex_unlock(&watch_lock);
+	return NULL;
+}
+
+int qos_store_watch_start(void)
+{
+	pthread_condattr_t a;
+	int ret;
+
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(&watch_cond, &a);
+	pthread_condattr_destroy(&a);
+	atomic_store(&watch_stopping, false);
+	ret = pthread_create(&watch_tid, NULL, watch_main, NULL);
+	if (ret) {
+		pthread_cond_destroy(&watch_cond);
+		return -ret;
+	}
+	watch_running = true;
+	return 0;
+}
+
+void qos_store_watch_stop(void)
+{
+	if (!watch_running)
+		return;
+	pthread_mutex_lock(&watch_lock);
+	atomic_store(&watch_stopping, true);
+	pthread_cond_signal(&watch_cond);
+	pthread_mutex_unlock(&watch_lock);
+	/* a round in a call to a server that stopped answering ends within
+	 * that mount's timeout */
+	pthread_join(watch_tid, NULL);
+	pthread_cond_destroy(&watch_cond);
+	watch_running = false;
 }

@@ -348,6 +348,7 @@ struct router_file_view {
 			   * mount, in all */
 	unsigned waiting; /* requests held back now */
 	bool limited;     /* a limit applies to it */
+	bool shared;      /* its mount is shared with other hosts */
 };
 typedef void (*router_file_fn)(void *ctx, const struct router_file_view *v);
 void router_foreach_file(router_file_fn fn, void *ctx);

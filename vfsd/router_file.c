@@ -79,6 +79,7 @@ void router_foreach_file(router_file_fn fn, void *ctx)
 			.held_ns = atomic_load(&f->held_ns),
 			.waiting = atomic_load(&f->waiting),
 			.limited = qos_file_limited(f->qos),
+			.shared = router_file_is_shared(f),
 		};
 
 		fn(ctx, &v);

@@ -534,6 +534,35 @@ class AcrossHostsBase:
         self.assertEqual([n for n in os.listxattr(b.path("s", d, "third.img"))
                           if "qos" in n], [])
 
+    def test_change_on_other_host_applies_to_open_file(self):
+        """A limit set on an image through one host applies, within a
+        couple of seconds, to the image held open and in use on the other
+        (a VM running on and on), and its removal too: the other host's
+        watcher reads the stored limits of its open files again once a
+        second."""
+        a, b = self.start_host("qa"), self.start_host("qb")
+        d = "open%d" % os.getpid()
+        os.mkdir(a.path("s", d))
+        img = a.path("s", d, "disk.img")
+        make_file(img, 4 * MiB)
+        marks = []
+        t, res = in_thread(pump, b.path("s", d, "disk.img"), "read", 256 << 10, 9.0,
+                           marks=marks, flags=os.O_DIRECT)
+        time.sleep(1.5)
+        os.setxattr(img, "user.vfsd.qos.bps", b"%d" % MiB)
+        time.sleep(4.5)
+        os.removexattr(img, "user.vfsd.qos.bps")
+        t.join(30)
+        self.assertNotIn("error", res, res)
+        before = bytes_between(marks, 0.2, 1.5) / 1.3
+        held = bytes_between(marks, 4.0, 6.0) / 2.0
+        after = bytes_between(marks, 8.5, 9.0) / 0.5
+        print("\nopen on B: %.1f MiB/s, limited on A to 1 MiB/s: %.2f, removed: %.1f"
+              % (before / MiB, held / MiB, after / MiB))
+        self.assertGreater(before, 4 * MiB)
+        self.assertLess(held, 1.2 * MiB)
+        self.assertGreater(after, 4 * MiB)
+
     def test_stored_limits_keep_to_their_file(self):
         """A file's stored limits are its own: a name holding a line or a
         value sets no other attribute; a file named like another's

@@ -188,6 +188,45 @@ class PausedNfs(FairSharingPausedBase, harness.TestCase):
     def vfsd_env(self):
         return None
 
+    def test_stored_limits_kept_while_the_server_cannot_tell(self):
+        """A host's watcher reads the stored limits of its open files
+        again once a second; a read that fails (the server stops
+        answering it) tells nothing, and the image open here keeps its
+        limit: before, a timeout read as "none stored" and dropped it,
+        so a VM's cap went with any network fault."""
+        r = RpcRelay(self.g.nfs_port).start()
+        self.addCleanup(r.stop)
+        a = Vfsd([("/s", self.g.url(version=3, cache_ttl=0))],
+                 args=["--host-id", "ka"]).start()
+        self.addCleanup(a.stop)
+        url = self.g.url(version=3, nfsport=r.port, cache_ttl=0, timeout=TIMEOUT)
+        b = Vfsd([("/s", url)], args=["--host-id", "kb"]).start()
+        self.addCleanup(b.stop)
+        os.mkdir(a.path("s", "vm"))
+        img = a.path("s", "vm", "disk.img")
+        with open(img, "wb") as f:
+            f.write(b"d" * 4096)
+        os.setxattr(img, "user.vfsd.qos.bps", b"123456")
+
+        def limited():
+            with open(b.path(".vfsd", "files.json")) as f:
+                files = json.load(f)
+            return [e["limited"] for e in files if e["path"] == "/s/vm/disk.img"]
+        fd = os.open(b.path("s", "vm", "disk.img"), os.O_RDONLY)
+        try:
+            self.assertEqual(limited(), [True])
+            # the calls a load makes go unanswered for several rounds
+            r.drop.update({(NFS_PROGRAM, 3, p) for p in (1, 3, 4, 6)})
+            time.sleep(3 * TIMEOUT + 2)
+            self.assertEqual(limited(), [True])
+            r.drop.clear()
+            # and a removal made meanwhile on the other host applies
+            os.removexattr(img, "user.vfsd.qos.bps")
+            harness.wait_for(lambda: limited() == [False], 10 + 2 * TIMEOUT,
+                             "the removal to apply on the host holding the image")
+        finally:
+            os.close(fd)
+
     def test_change_of_stored_limits_with_a_paused_server(self):
         """A setxattr of a limit on an NFS mount whose server stops in the
         middle of the change (at the CREATE of its temporary, its WRITE,
