@@ -280,19 +280,47 @@ static int watch_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The paths one round reads at most: a user who opens thousands of files
+ * must not turn the watcher into thousands of calls a second to a shared
+ * server; more files take turns, in path order, from where the last round
+ * stopped. */
+#define WATCH_ROUND_MAX 256
+
+static char *watch_after; /* the last path read; the watcher's own */
+
 static void watch_round(void)
 {
 	struct watch_paths p = {0};
+	size_t start = 0, uniq = 0, done = 0;
 
 	router_foreach_file(watch_collect, &p);
 	qsort(p.v, p.n, sizeof(*p.v), watch_cmp);
+	/* a file open several times is read once */
 	for (size_t i = 0; i < p.n; i++) {
-		/* a file open several times is read once */
-		if (!atomic_load(&watch_stopping) &&
-		    (i == 0 || strcmp(p.v[i], p.v[i - 1]) != 0))
-			qos_store_load(p.v[i]);
-		free(p.v[i]);
+		if (uniq && strcmp(p.v[i], p.v[uniq - 1]) == 0) {
+			free(p.v[i]);
+			continue;
+		}
+		p.v[uniq++] = p.v[i];
 	}
+	while (watch_after && start < uniq &&
+	       strcmp(p.v[start], watch_after) <= 0)
+		start++;
+	if (start == uniq)
+		start = 0;
+	for (size_t k = 0; k < uniq && done < WATCH_ROUND_MAX; k++, done++) {
+		size_t i = (start + k) % uniq;
+
+		if (atomic_load(&watch_stopping))
+			break;
+		qos_store_load(p.v[i]);
+		if (uniq > WATCH_ROUND_MAX) {
+			free(watch_after);
+			watch_after = strdup(p.v[i]);
+		}
+	}
+	for (size_t i = 0; i < uniq; i++)
+		free(p.v[i]);
 	free(p.v);
 }
 
@@ -345,5 +373,7 @@ void qos_store_watch_stop(void)
 	 * that mount's timeout */
 	pthread_join(watch_tid, NULL);
 	pthread_cond_destroy(&watch_cond);
+	free(watch_after);
+	watch_after = NULL;
 	watch_running = false;
 }

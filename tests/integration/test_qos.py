@@ -724,6 +724,47 @@ class SftpAcrossHosts(AcrossHostsBase, harness.TestCase):
         os.unlink(os.path.join(self.remote, *names))
 
 
+class Watcher(harness.TestCase):
+    """The watcher that reads the stored limits of files open on shared
+    mounts again: what it costs the storage."""
+
+    def test_watcher_is_bounded_and_only_for_shared_mounts(self):
+        """600 files held open on a shared mount cost at most 256 reads
+        of stored limits a second (the rest take turns), none once they
+        are closed; files open on a mount no other host shares cost
+        none."""
+        shared, private = tmpdir(), tmpdir()
+        v = Vfsd([("/s", "file://%s?shared=yes" % shared),
+                  ("/p", "file://" + private)]).start()
+        self.addCleanup(v.stop)
+
+        def listxattrs():
+            st = json.loads(vfsctl(v, "--json", "stats").stdout)["mounts"]
+            return {m["prefix"]: m["ops"]["listxattr"] for m in st}
+
+        def rate(seconds=4.0):
+            a = listxattrs()
+            time.sleep(seconds)
+            b = listxattrs()
+            return {k: (b[k] - a[k]) / seconds for k in b}
+        fds = []
+        try:
+            for i in range(600):
+                for prefix in ("s", "p"):
+                    fds.append(os.open(v.path(prefix, "f%03d" % i),
+                                       os.O_RDWR | os.O_CREAT, 0o644))
+            got = rate()
+            print("\nreads of stored limits a second, 600 open files: %s" % got)
+            self.assertGreater(got["/s"], 128)
+            self.assertLessEqual(got["/s"], 256 * 1.3)
+            self.assertEqual(got["/p"], 0)
+        finally:
+            for fd in fds:
+                os.close(fd)
+        time.sleep(1.5)
+        self.assertEqual(rate(2.0)["/s"], 0)
+
+
 class QosWaits(harness.TestCase):
     """What a request waiting for its limit does when the world changes
     around it: its mount removed by force, its caller killed, vfsd
