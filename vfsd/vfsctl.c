@@ -481,7 +481,9 @@ struct top_row {
 };
 
 /* A JSON string at *p (after its opening quote) into out, unescaped
- * enough for a terminal; *p moves past the closing quote. */
+ * enough for a terminal; *p moves past the closing quote.  A \u00XX
+ * (a control character, or a byte of a name that is no UTF-8: report.c)
+ * shows as \xXX, as `ls -b` would, so that such names stay apart. */
 static void top_str(const char **p, char *out, size_t size)
 {
 	size_t n = 0;
@@ -489,12 +491,28 @@ static void top_str(const char **p, char *out, size_t size)
 	for (; **p && **p != '"'; (*p)++) {
 		char c = **p;
 
-		if (c == '\\' && (*p)[1]) {
+		if (c == '\\' && (*p)[1] == 'u') {
+			char hex[5] = "";
+			unsigned long u;
+			char *end;
+
 			(*p)++;
-			c = **p == 'n' ? '?' : **p == 'u' ? '?' : **p;
-			if (**p == 'u')
-				for (int i = 0; i < 4 && (*p)[1]; i++)
-					(*p)++;
+			for (int i = 0; i < 4 && (*p)[1] && (*p)[1] != '"';
+			     i++) {
+				(*p)++;
+				hex[i] = **p;
+			}
+			u = strtoul(hex, &end, 16);
+			if (*end == '\0' && end - hex == 4 && u <= 0xff &&
+			    n + 4 < size) {
+				n += (size_t)snprintf(out + n, size - n,
+						      "\\x%02lx", u);
+				continue;
+			}
+			c = '?';
+		} else if (c == '\\' && (*p)[1]) {
+			(*p)++;
+			c = **p == 'n' ? '?' : **p;
 		}
 		/* a C1 control in UTF-8 (U+0080..U+009F) is one to the
 		 * terminal too */
