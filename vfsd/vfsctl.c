@@ -483,7 +483,8 @@ struct top_row {
 /* A JSON string at *p (after its opening quote) into out, unescaped
  * enough for a terminal; *p moves past the closing quote.  A \u00XX
  * (a control character, or a byte of a name that is no UTF-8: report.c)
- * shows as \xXX, as `ls -b` would, so that such names stay apart. */
+ * shows as \xXX and a backslash as \\, as the text forms show them
+ * (vfsctl.8), so that such names stay apart. */
 static void top_str(const char **p, char *out, size_t size)
 {
 	size_t n = 0;
@@ -511,8 +512,20 @@ static void top_str(const char **p, char *out, size_t size)
 			}
 			c = '?';
 		} else if (c == '\\' && (*p)[1]) {
+			static const char esc[] = "b\bf\fn\nr\rt\t";
+			const char *e = strchr(esc, (*p)[1]);
+
 			(*p)++;
-			c = **p == 'n' ? '?' : **p;
+			c = **p;
+			if (c == '\\' && n + 2 < size) {
+				/* as the text forms show it */
+				out[n++] = '\\';
+			} else if (e && (e - esc) % 2 == 0 && n + 4 < size) {
+				n += (size_t)snprintf(out + n, size - n,
+						      "\\x%02x",
+						      (unsigned char)e[1]);
+				continue;
+			}
 		}
 		/* a C1 control in UTF-8 (U+0080..U+009F) is one to the
 		 * terminal too */

@@ -460,11 +460,12 @@ class Reports(harness.TestCase):
                 self.assertEqual(r.returncode, 0, r.stderr)
                 got = {e["path"] for e in json.loads(text.decode("utf-8"))}
                 self.assertEqual(got & want, want)
-        # vfsctl top: such a byte shows as \xXX, as ls -b shows it, so
-        # that two such names stay apart; a control character too
+        # vfsctl top: such a byte shows as \xXX, as the text forms show
+        # a control character, and a backslash as \\, so that two such
+        # names stay apart
         top = vfsctl_bytes(self.v, "top", "-n", "1", "-d", "0.1")
         for shown in (b"/l/latin1-caf\\xe9", b"/l/bad\\xff\\xfe-\\xc3(-",
-                      b"\\x0a\\"):
+                      b"\\x0a\\\\"):
             self.assertIn(shown, top)
 
     def test_stat_of_a_report_makes_none(self):
