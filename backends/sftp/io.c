@@ -361,8 +361,11 @@ ssize_t sftp_write(struct vfs_file *vf, const void *buf, size_t size, off_t off)
 		 * file, may still be on its way to land after this */
 		remote_wb_drain_path(sm->wb, f->path);
 	pthread_mutex_lock(&f->lock);
-	/* a lost write fails every write until close or fsync reports it */
-	rc = remote_wb_err(sm->wb, &f->wbf);
+	/* a lost write is reported once, by the next write (taken) or
+	 * fsync, and by every close until then; the write after that goes
+	 * on, so that a caller that retries (QEMU resuming a guest paused
+	 * on the error) is not refused for ever */
+	rc = remote_wb_take_err(sm->wb, &f->wbf);
 	if (!rc && !behind && !direct && !own)
 		rc = sftp_write_locked(sm, f, buf, size, off);
 	else if (!rc)

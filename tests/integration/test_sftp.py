@@ -476,6 +476,23 @@ class SftpPosix(OnSftpMount, PosixSuite, harness.TestCase):
         finally:
             os.close(fd)
 
+    def test_write_behind_error_reported_once_then_writes_go_on(self):
+        """A write-behind failure is the next write's error, once: the
+        write after it goes on (a guest paused on the error and resumed
+        retries its write, which must not be refused for ever), and the
+        fsync after that has nothing left to report."""
+        self.need_efbig()
+        fd = os.open(self.p("f"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            os.pwrite(fd, b"x", self.HUGE)      # written behind
+            os.fstat(fd)                        # waits for it
+            self.assertErrno(errno.EFBIG, os.pwrite, fd, b"y", 0)
+            self.assertEqual(os.pwrite(fd, b"z", 0), 1)
+            os.fsync(fd)
+            self.assertEqual(os.pread(fd, 4, 0), b"z")
+        finally:
+            os.close(fd)
+
     def test_efbig(self):
         """A size the server's file system cannot hold is EFBIG (OpenSSH
         sends a plain FAILURE for it), for truncate, ftruncate and writes;
