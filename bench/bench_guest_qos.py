@@ -36,7 +36,9 @@ keeps passthrough, and so goes without its limit, until it is opened
 again (docs/vfsd.conf.5, QOS), and the guests keep theirs open.  Each pair of guests
 (one on the fair mount, one on the unfair one, four guests in all, on
 four images) is booted once; the pair not measured is stopped (QMP
-`stop`: its vCPUs take no CPU, its clock does not run).
+`stop`: its vCPUs take no CPU, its clock does not run).  At the end each
+W reads back every block it wrote (the writer's `verify`); a guest's
+error or a bad block is printed and makes the exit status 1.
 
     bench/bench_guest_qos.py [--vfsd build/vfsd/vfsd] [--vfsctl build/vfsd/vfsctl]
                              [--only local,nfs,sftp] [--seconds 10] [--rounds 3]
@@ -73,15 +75,15 @@ PHASES = ["alone", "writer", "unfair", "fair", "limited"]
 
 
 class Pair:
-    """Guests R and W on images r.img and w.img under one mount prefix."""
+    """Guests R and W on raw images r-TAG.img and w-TAG.img under one mount
+    prefix, booted and waiting for commands."""
 
     def __init__(self, v, prefix, work, tag, disk_mib):
-        self.prefix = prefix
         self.w_image = v.path(prefix, "w-%s.img" % tag)
         images = []
         for name, image in (("R", v.path(prefix, "r-%s.img" % tag)),
                             ("W", self.w_image)):
-            prefill(image, disk_mib)
+            prefill(image, disk_mib, name == "R")
             images.append((name, image))
         self.r, self.w = [
             guest.Guest(image, work, name + tag, fmt="raw", werror="report").start()
@@ -116,14 +118,24 @@ class Pair:
                    if b.get("device") == "drive0")
 
     def errors(self):
-        return [line for g in (self.r, self.w) for line in g.console.from_mark(0)
-                if line.startswith("ERR")]
+        """The guests' ERR lines, and W's verdict on every block it wrote
+        when it is not ok."""
+        out = [line for g in (self.r, self.w) for line in g.console.from_mark(0)
+               if line.startswith("ERR")]
+        if self.started:
+            self.cont()
+            v = self.w.verify()
+            if not v["ok"]:
+                out += [v["line"]] + v["bad"]
+        return out
 
 
-def prefill(path, mib):
-    """A raw image of random data: R reads something the server stores."""
+def prefill(path, mib, data):
+    """A raw image written whole, of random data (R reads something the
+    server stores) or of zeros (the writer's verify takes zeros for a block
+    it never wrote)."""
     with open(path, "wb") as f:
-        chunk = os.urandom(MiB)
+        chunk = os.urandom(MiB) if data else bytes(MiB)
         for _ in range(mib):
             f.write(chunk)
 
@@ -187,7 +199,7 @@ def bench_backend(name, url, args):
             res = phase_once(v, pairs, phase, args)
             results[phase].append(res)
             print("  %s round %d %-8s %s" % (name, rnd + 1, phase,
-                                             " ".join("%s=%.1f" % kv for kv in res.items())),
+                                             " ".join("%s=%g" % kv for kv in res.items())),
                   file=sys.stderr, flush=True)
     load.append(os.getloadavg()[0])
     errs = [e for p in pairs.values() for e in p.errors()]
