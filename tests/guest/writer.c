@@ -31,6 +31,12 @@
  *                   (see verify())
  *   stats           "STATS ..." with write and flush counts and the
  *                   longest write and flush latency since the last stats
+ *   randread SECONDS  4 KiB O_DIRECT reads of random blocks, one at a
+ *                   time (queue depth 1), for SECONDS (guest clock);
+ *                   answers "RANDREAD count=... errors=... p50_us=...
+ *                   p99_us=... max_us=..." (latencies in microseconds).
+ *                   It does not pause the writer: a guest that only
+ *                   reads is never started
  *   poweroff        flush and power the guest off
  * While writing it prints "HB ..." lines about four times a second (guest
  * time), so the host can measure stalls from outside.  Lines it prints
@@ -380,6 +386,66 @@ static void verify(unsigned char *buf)
 		resume_writer();
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The latency of the reads of lat[0..n) (sorted) at percentile p, by
+ * nearest rank, in microseconds. */
+static double percentile_us(const uint64_t *lat, uint64_t n, unsigned p)
+{
+	uint64_t k = (n * p + 99) / 100;
+
+	return n ? lat[k ? k - 1 : 0] / 1e3 : 0;
+}
+
+/* What a small synchronous reader sees (the noisy-neighbour benchmark,
+ * bench/bench_guest_qos.py): reads of random blocks for `seconds`, each
+ * one only after the last came back, every latency kept. */
+static void randread(unsigned char *buf, unsigned seconds)
+{
+	uint64_t n = 0, cap = 4096, errors = 0, x = now_ns();
+	uint64_t end = x + seconds * 1000000000ULL;
+	uint64_t *lat = malloc(cap * sizeof(*lat));
+
+	if (!lat) {
+		say("ERR randread out of memory");
+		return;
+	}
+	for (uint64_t t0 = now_ns(); t0 < end; t0 = now_ns()) {
+		uint64_t b;
+		ssize_t r;
+
+		x = mix(x);
+		b = x % nblocks;
+		r = pread(disk, buf, BS, (off_t)(b * BS));
+		if (r != BS) {
+			if (errors++ < 5)
+				say("ERR read block=%" PRIu64 " errno=%d", b,
+				    r < 0 ? errno : EIO);
+			continue;
+		}
+		if (n == cap) {
+			uint64_t *more = realloc(lat, 2 * cap * sizeof(*lat));
+
+			if (!more)
+				break;
+			lat = more;
+			cap *= 2;
+		}
+		lat[n++] = now_ns() - t0;
+	}
+	qsort(lat, n, sizeof(*lat), cmp_u64);
+	say("RANDREAD count=%" PRIu64 " errors=%" PRIu64 " seconds=%u"
+	    " p50_us=%.0f p99_us=%.0f max_us=%.0f",
+	    n, errors, seconds, percentile_us(lat, n, 50),
+	    percentile_us(lat, n, 99), n ? lat[n - 1] / 1e3 : 0);
+	free(lat);
+}
+
 static void quiet_console(void)
 {
 	struct termios t;
@@ -433,6 +499,7 @@ int main(int argc, char **argv)
 	    WRITERS);
 	while (fgets(line, sizeof(line), stdin)) {
 		uint64_t s;
+		unsigned secs;
 
 		line[strcspn(line, "\r\n")] = 0;
 		if (sscanf(line, "start %" SCNu64, &s) == 1) {
@@ -473,6 +540,11 @@ int main(int argc, char **argv)
 			    oldest / 1e6);
 			max_write_ns = max_flush_ns = 0;
 			pthread_mutex_unlock(&lock);
+		} else if (sscanf(line, "randread %u", &secs) == 1) {
+			if (secs < 1 || secs > 3600)
+				say("ERR randread takes 1 to 3600 seconds");
+			else
+				randread(rbuf, secs);
 		} else if (!strcmp(line, "poweroff")) {
 			pause_writer();
 			say("POWEROFF");
