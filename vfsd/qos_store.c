@@ -23,6 +23,11 @@
  * (ERANGE) is an error like any other: the rule stays as it is */
 #define LIST_MAX 65536
 
+/* Stored limits this host cannot take are read again at every open and
+ * by the watcher every second for as long as the file stays open: warned
+ * about at most once every ten seconds, not once a second for weeks. */
+static struct log_ratelimit bad_value_rl, bad_set_rl;
+
 /*
  * A load reads the attributes without a lock (backend calls) and then
  * applies them; a change made here meanwhile (qos_store_set: in memory
@@ -177,9 +182,11 @@ static int store_read(const char *path, uint64_t *values, bool *found)
 			}
 			val[n] = '\0';
 			if (throttle_parse_value(val, &values[i]) < 0) {
-				log_warn("%s: %s = '%.31s' is no plain decimal "
-					 "integer: ignored",
-					 path, name, val);
+				log_warn_ratelimited(&bad_value_rl,
+						     "%s: %s = '%.31s' is no "
+						     "plain decimal integer: "
+						     "ignored",
+						     path, name, val);
 				values[i] = 0;
 				break;
 			}
@@ -216,8 +223,10 @@ void qos_store_load(const char *path)
 			qos_clear(path);
 	} else if (qos_set(path, throttle_names, values, THROTTLE_NAMES,
 			   QOS_ORIGIN_XATTR, &err) < 0) {
-		log_warn("%s: its user.vfsd.qos.* attributes are ignored: %s",
-			 path, err.msg);
+		log_warn_ratelimited(&bad_set_rl,
+				     "%s: its user.vfsd.qos.* attributes are "
+				     "ignored: %s",
+				     path, err.msg);
 	}
 	pthread_mutex_unlock(&store_lock);
 }

@@ -563,6 +563,37 @@ class AcrossHostsBase:
         self.assertLess(held, 1.2 * MiB)
         self.assertGreater(after, 4 * MiB)
 
+    def test_bad_stored_limits_warned_about_not_every_second(self):
+        """Stored limits this host cannot take (a value no plain decimal,
+        a burst without its average: written beside vfsd, by another
+        version, or left half-changed by a store that failed midway) are
+        warned about, but the watcher reads them again every second of the
+        weeks the image stays open: a warning a second, for each such file,
+        for ever.  Now at most one every ten seconds."""
+        b = self.start_host("qb")
+        d = "bad%d" % os.getpid()
+        os.mkdir(b.path("s", d))
+        for name, line in (("digits.img", "user.vfsd.qos.bps=12abc"),
+                           ("burst.img", "user.vfsd.qos.bps_max=1000")):
+            with open(b.path("s", d, name), "wb") as f:
+                f.write(b"x")
+            side = self.storage_path(d, ".vfsd-qos")
+            os.makedirs(side, exist_ok=True)
+            with open(os.path.join(side, name), "w") as f:
+                f.write(line + "\n")
+        fds = [os.open(b.path("s", d, n), os.O_RDONLY)
+               for n in ("digits.img", "burst.img")]
+        try:
+            time.sleep(6)
+        finally:
+            for fd in fds:
+                os.close(fd)
+        for name in ("digits.img", "burst.img"):
+            said = [ln for ln in b.log().splitlines()
+                    if "warning" in ln and name in ln]
+            self.assertGreaterEqual(len(said), 1, b.log())
+            self.assertLessEqual(len(said), 2, "\n".join(said))
+
     def test_stored_limits_keep_to_their_file(self):
         """A file's stored limits are its own: a name holding a line or a
         value sets no other attribute; a file named like another's
@@ -698,6 +729,9 @@ class Nfs3AcrossHosts(AcrossHostsBase, harness.TestCase):
     def storage_unlink(self, *names):
         os.unlink(os.path.join(self.ganesha.export, *names))
 
+    def storage_path(self, *names):
+        return os.path.join(self.ganesha.export, *names)
+
 
 class SftpAcrossHosts(AcrossHostsBase, harness.TestCase):
     capacity = (0, 4 << 18)    # 256 KiB in flight per connection, 4
@@ -722,6 +756,9 @@ class SftpAcrossHosts(AcrossHostsBase, harness.TestCase):
 
     def storage_unlink(self, *names):
         os.unlink(os.path.join(self.remote, *names))
+
+    def storage_path(self, *names):
+        return os.path.join(self.remote, *names)
 
 
 class Watcher(harness.TestCase):
