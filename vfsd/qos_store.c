@@ -258,8 +258,14 @@ static pthread_t watch_tid;
 static bool watch_running;
 static atomic_bool watch_stopping;
 
+struct watch_entry {
+	char *path;   /* owned */
+	bool limited; /* a rule applies to the file */
+	bool first;   /* read every round, before the others */
+};
+
 struct watch_paths {
-	char **v; /* owned, each owned */
+	struct watch_entry *v; /* owned */
 	size_t n, cap;
 };
 
@@ -272,7 +278,7 @@ static void watch_collect(void *ctx, const struct router_file_view *v)
 		return;
 	if (p->n == p->cap) {
 		size_t cap = p->cap ? 2 * p->cap : 64;
-		char **nv = realloc(p->v, cap * sizeof(*nv));
+		struct watch_entry *nv = realloc(p->v, cap * sizeof(*nv));
 
 		if (!nv)
 			return; /* this round without it */
@@ -281,12 +287,13 @@ static void watch_collect(void *ctx, const struct router_file_view *v)
 	}
 	dup = strdup(v->path);
 	if (dup)
-		p->v[p->n++] = dup;
+		p->v[p->n++] = (struct watch_entry){dup, v->limited, false};
 }
 
 static int watch_cmp(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return strcmp(((const struct watch_entry *)a)->path,
+		      ((const struct watch_entry *)b)->path);
 }
 
 /* The paths one round reads at most: a user who opens thousands of files
@@ -295,41 +302,72 @@ static int watch_cmp(const void *a, const void *b)
  * stopped. */
 #define WATCH_ROUND_MAX 256
 
-static char *watch_after; /* the last path read; the watcher's own */
+/* But taking turns, a limited image (a running VM) would wait for every
+ * file any user holds open: 2000 of them, eight seconds before a change of
+ * its limit made on another host applies.  The files whose own stored
+ * attributes made their rule (which only root can set) are read every
+ * round, first, when they are at most this many; the others take turns in
+ * what is left.  A new limit on a file that had none still waits its
+ * turn. */
+#define WATCH_FIRST_MAX (WATCH_ROUND_MAX * 3 / 4)
+
+static char *watch_after; /* the last path read in turn; the watcher's */
 
 static void watch_round(void)
 {
 	struct watch_paths p = {0};
-	size_t start = 0, uniq = 0, done = 0;
+	size_t start = 0, uniq = 0, done = 0, nfirst = 0, nrest;
+	enum qos_origin origin;
 
 	router_foreach_file(watch_collect, &p);
 	qsort(p.v, p.n, sizeof(*p.v), watch_cmp);
 	/* a file open several times is read once */
 	for (size_t i = 0; i < p.n; i++) {
-		if (uniq && strcmp(p.v[i], p.v[uniq - 1]) == 0) {
-			free(p.v[i]);
+		if (uniq && strcmp(p.v[i].path, p.v[uniq - 1].path) == 0) {
+			p.v[uniq - 1].limited |= p.v[i].limited;
+			free(p.v[i].path);
 			continue;
 		}
 		p.v[uniq++] = p.v[i];
 	}
+	for (size_t i = 0; i < uniq; i++) {
+		p.v[i].first = p.v[i].limited &&
+			       qos_origin_of(p.v[i].path, &origin) == 0 &&
+			       origin == QOS_ORIGIN_XATTR;
+		nfirst += p.v[i].first;
+	}
+	if (nfirst > WATCH_FIRST_MAX) {
+		for (size_t i = 0; i < uniq; i++)
+			p.v[i].first = false;
+		nfirst = 0;
+	}
+	for (size_t i = 0; i < uniq && !atomic_load(&watch_stopping); i++)
+		if (p.v[i].first) {
+			qos_store_load(p.v[i].path);
+			done++;
+		}
+	nrest = uniq - nfirst;
 	while (watch_after && start < uniq &&
-	       strcmp(p.v[start], watch_after) <= 0)
+	       strcmp(p.v[start].path, watch_after) <= 0)
 		start++;
 	if (start == uniq)
 		start = 0;
-	for (size_t k = 0; k < uniq && done < WATCH_ROUND_MAX; k++, done++) {
+	for (size_t k = 0; k < uniq && done < WATCH_ROUND_MAX; k++) {
 		size_t i = (start + k) % uniq;
 
 		if (atomic_load(&watch_stopping))
 			break;
-		qos_store_load(p.v[i]);
-		if (uniq > WATCH_ROUND_MAX) {
+		if (p.v[i].first)
+			continue;
+		qos_store_load(p.v[i].path);
+		done++;
+		if (nrest > WATCH_ROUND_MAX - nfirst) {
 			free(watch_after);
-			watch_after = strdup(p.v[i]);
+			watch_after = strdup(p.v[i].path);
 		}
 	}
 	for (size_t i = 0; i < uniq; i++)
-		free(p.v[i]);
+		free(p.v[i].path);
 	free(p.v);
 }
 
