@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "lib/clock.h"
+#include "lib/hash.h"
 #include "lib/log.h"
 #include "vfsd/qos.h"
 #include "vfsd/router.h"
@@ -32,25 +33,81 @@ static struct log_ratelimit bad_value_rl, bad_set_rl;
  * A load reads the attributes without a lock (backend calls) and then
  * applies them; a change made here meanwhile (qos_store_set: in memory
  * first, then stored) must not be undone by a load that read the
- * attributes before it was stored.  So a set counts itself busy from
- * before its in-memory change until after its store, bumping `store_gen`
- * at both ends, and a load applies what it read only if no set was busy
- * and none began since it started reading; otherwise the next load (the
- * watcher's, within a second) reads the new set.
+ * attributes before it was stored.  So a set counts itself busy on its
+ * path from before its in-memory change until after its store, noting an
+ * event at both ends, and a load of that path applies what it read only
+ * if no set of it was busy and none began or ended since it started
+ * reading; otherwise the next load (the watcher's, within a second, or
+ * the next open) reads the new set.  Only the same path counts: a load
+ * that skipped for a set of another file (one held for a minute by a
+ * paused server, say) would leave a file opened then on a mount no other
+ * host shares, which nothing reads again, without its stored limits.
+ * Paths are compared by their 64-bit hash (a collision only skips a
+ * load); past SET_SLOTS sets at once, or SET_EVENTS events during one
+ * load, every load overlapping them skips.
  */
-static pthread_mutex_t store_lock = PTHREAD_MUTEX_INITIALIZER;
-static unsigned store_busy; /* sets between their two bumps */
-static uint64_t store_gen;  /* bumped at a set's start and end */
+#define SET_SLOTS  32
+#define SET_EVENTS 64
 
-static void set_begin(bool begin)
+static pthread_mutex_t store_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	uint64_t hash; /* of the path being set */
+	unsigned n;    /* its sets under way (0: a free slot) */
+} store_busy[SET_SLOTS];
+static unsigned store_busy_over;      /* sets under way without a slot */
+static uint64_t store_gen;            /* events so far */
+static uint64_t store_ev[SET_EVENTS]; /* event g's path hash, at g % N */
+
+/* A set of `path` begins: its slot, for set_end() (SET_SLOTS: none). */
+static size_t set_begin(const char *path)
+{
+	uint64_t h = vfs_hash_str(path);
+	size_t i, slot = SET_SLOTS;
+
+	pthread_mutex_lock(&store_lock);
+	store_ev[++store_gen % SET_EVENTS] = h;
+	for (i = 0; i < SET_SLOTS; i++) {
+		if (store_busy[i].n && store_busy[i].hash == h) {
+			slot = i;
+			break;
+		}
+		if (!store_busy[i].n && slot == SET_SLOTS)
+			slot = i;
+	}
+	if (slot < SET_SLOTS) {
+		store_busy[slot].hash = h;
+		store_busy[slot].n++;
+	} else {
+		store_busy_over++;
+	}
+	pthread_mutex_unlock(&store_lock);
+	return slot;
+}
+
+static void set_end(const char *path, size_t slot)
 {
 	pthread_mutex_lock(&store_lock);
-	store_gen++;
-	if (begin)
-		store_busy++;
+	store_ev[++store_gen % SET_EVENTS] = vfs_hash_str(path);
+	if (slot < SET_SLOTS)
+		store_busy[slot].n--;
 	else
-		store_busy--;
+		store_busy_over--;
 	pthread_mutex_unlock(&store_lock);
+}
+
+/* Whether a set of the path hashed `h` was under way, began or ended
+ * since event `gen`: what a load read may be older.  store_lock held. */
+static bool set_overlapped(uint64_t h, uint64_t gen)
+{
+	if (store_busy_over || store_gen - gen >= SET_EVENTS)
+		return true;
+	for (size_t i = 0; i < SET_SLOTS; i++)
+		if (store_busy[i].n && store_busy[i].hash == h)
+			return true;
+	for (uint64_t g = gen + 1; g <= store_gen; g++)
+		if (store_ev[g % SET_EVENTS] == h)
+			return true;
+	return false;
 }
 
 static void xattr_name(char *buf, size_t size, const char *name)
@@ -132,11 +189,11 @@ static int store_set(const char *path, const char *const *names,
 int qos_store_set(const char *path, const char *const *names,
 		  const uint64_t *values, size_t n, struct vfs_error *err)
 {
+	size_t slot = set_begin(path);
 	int ret;
 
-	set_begin(true);
 	ret = store_set(path, names, values, n, err);
-	set_begin(false);
+	set_end(path, slot);
 	return ret;
 }
 
@@ -202,7 +259,7 @@ void qos_store_load(const char *path)
 	uint64_t values[THROTTLE_NAMES] = {0};
 	enum qos_origin origin;
 	struct vfs_error err = {0};
-	uint64_t gen;
+	uint64_t gen, h = vfs_hash_str(path);
 	bool found;
 
 	pthread_mutex_lock(&store_lock);
@@ -211,7 +268,7 @@ void qos_store_load(const char *path)
 	if (store_read(path, values, &found) < 0)
 		return;
 	pthread_mutex_lock(&store_lock);
-	if (store_busy || store_gen != gen) {
+	if (set_overlapped(h, gen)) {
 		/* a change here since: what was read may be older */
 		pthread_mutex_unlock(&store_lock);
 		return;

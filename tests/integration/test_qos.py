@@ -849,6 +849,50 @@ class Watcher(harness.TestCase):
             for fd in fds:
                 os.close(fd)
 
+    def test_open_while_another_files_limit_is_stored(self):
+        """The stored limits of a file opened while a change of another
+        file's limits is being stored (here held by a paused backend; a
+        slow NFS server does it too) apply to it: the load at its open
+        applied nothing while any change anywhere was under way, and on a
+        mount no other host shares nothing reads them again, so a VM's
+        image opened then ran without its cap for as long as it ran."""
+        private, other = tmpdir(), tmpdir()
+        img = os.path.join(private, "vm.img")
+        with open(img, "wb") as f:
+            f.write(b"x")
+        # stored before this vfsd started
+        os.setxattr(img, "user.vfsd.qos.bps", b"1000000")
+        with open(os.path.join(other, "x.img"), "wb") as f:
+            f.write(b"x")
+        v = Vfsd([("/p", "file://" + private),
+                  ("/f", "fault+file://" + other)]).start()
+        self.addCleanup(v.stop)
+        self.addCleanup(harness.fault, v, "/f", "clear", check=False)
+        harness.fault(v, "/f", "add", "op=setxattr", "pause")
+        t, res = in_thread(os.setxattr, v.path("f", "x.img"),
+                           "user.vfsd.qos.bps", b"2000000")
+        self.addCleanup(t.join, 10)
+
+        def paused():
+            rules = json.loads(harness.fault(v, "/f", "list",
+                                             json_out=True).stdout)["rules"]
+            return rules[0]["paused"]
+        harness.wait_for(lambda: paused() >= 1, 10, "the store to pause")
+
+        def limited():
+            with open(v.path(".vfsd", "files.json")) as f:
+                files = json.load(f)
+            return [e["limited"] for e in files if e["path"] == "/p/vm.img"]
+        fd = os.open(v.path("p", "vm.img"), os.O_RDONLY)
+        try:
+            harness.fault(v, "/f", "clear")
+            t.join(10)
+            self.assertNotIn("error", res, res)
+            time.sleep(2)
+            self.assertEqual(limited(), [True])
+        finally:
+            os.close(fd)
+
 
 class QosWaits(harness.TestCase):
     """What a request waiting for its limit does when the world changes
