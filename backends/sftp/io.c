@@ -361,8 +361,12 @@ ssize_t sftp_write(struct vfs_file *vf, const void *buf, size_t size, off_t off)
 		 * file, may still be on its way to land after this */
 		remote_wb_drain_path(sm->wb, f->path);
 	pthread_mutex_lock(&f->lock);
-	/* a lost write fails every write until close or fsync reports it */
-	rc = remote_wb_err(sm->wb, &f->wbf);
+	/* a lost write fails the next write, which takes it (as fsync
+	 * does; a close only reports it, for the close of one descriptor
+	 * must not take it from another): left in place, it failed every
+	 * write of a program that never calls fsync for as long as it held
+	 * the file open */
+	rc = remote_wb_take_err(sm->wb, &f->wbf);
 	if (!rc && !behind && !direct && !own)
 		rc = sftp_write_locked(sm, f, buf, size, off);
 	else if (!rc)
