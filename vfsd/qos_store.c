@@ -377,6 +377,10 @@ static void watch_round(void)
 	enum qos_origin origin;
 
 	router_foreach_file(watch_collect, &p);
+	if (!p.n)
+		/* nothing open on a shared mount: p.v is NULL, which qsort
+		 * must not get (UBSan stops vfsd there, halt_on_error) */
+		return;
 	qsort(p.v, p.n, sizeof(*p.v), watch_cmp);
 	/* a file open several times is read once */
 	for (size_t i = 0; i < p.n; i++) {
