@@ -236,6 +236,7 @@ void qos_path_gone(const char *path)
 	size_t idx;
 	struct qos_rule *r;
 
+	qos_store_gone(path);
 	if (!atomic_load(&qos_live))
 		return;
 	pthread_mutex_lock(&qos_lock);

@@ -224,6 +224,14 @@ void qos_store_load(const char *path);
 void qos_store_refresh(const char *path);
 
 /*
+ * `path` went (qos_path_gone() calls it before it drops the rule): a load
+ * of it under way, which may have read the attributes of the file that
+ * was there, applies nothing, rather than bring back the rule the removal
+ * took on a name no file has.
+ */
+void qos_store_gone(const char *path);
+
+/*
  * The watcher: a thread that loads the stored limits of every file open
  * on a shared mount once a second (qos_store_load), so that another
  * host's change applies to a file held open here.  Start it once the

@@ -41,7 +41,9 @@ static struct log_ratelimit bad_value_rl, bad_set_rl;
  * the next open) reads the new set.  Only the same path counts: a load
  * that skipped for a set of another file (one held for a minute by a
  * paused server, say) would leave a file opened then on a mount no other
- * host shares, which nothing reads again, without its stored limits.
+ * host shares, which nothing reads again, without its stored limits.  The
+ * removal or rename of a file here is such an event too (qos_store_gone):
+ * what a load read of it before must not bring back the rule it took.
  * Paths are compared by their 64-bit hash (a collision only skips a
  * load); past SET_SLOTS sets at once, or SET_EVENTS events during one
  * load, every load overlapping them skips.
@@ -82,6 +84,15 @@ static size_t set_begin(const char *path)
 	}
 	pthread_mutex_unlock(&store_lock);
 	return slot;
+}
+
+void qos_store_gone(const char *path)
+{
+	uint64_t h = vfs_hash_str(path);
+
+	pthread_mutex_lock(&store_lock);
+	store_ev[++store_gen % SET_EVENTS] = h;
+	pthread_mutex_unlock(&store_lock);
 }
 
 static void set_end(const char *path, size_t slot)

@@ -893,6 +893,51 @@ class Watcher(harness.TestCase):
         finally:
             os.close(fd)
 
+    def test_watcher_leaves_no_rule_on_a_name_gone(self):
+        """A file removed while the watcher reads its stored limits:
+        the rule the removal took away came back from what was read
+        before, on a name no file has, and a directory made under that
+        name later had every file in it limited (nothing reads a rule
+        of a name nothing holds open again)."""
+        d = tmpdir()
+        x = os.path.join(d, "x")
+        with open(x, "wb") as f:
+            f.write(b"x")
+        os.setxattr(x, "user.vfsd.qos.bps", b"1000000")
+        v = Vfsd([("/s", "fault+file://%s?shared=yes" % d)]).start()
+        self.addCleanup(v.stop)
+        self.addCleanup(harness.fault, v, "/s", "clear", check=False)
+        fd = os.open(v.path("s", "x"), os.O_RDONLY)
+        try:
+            # answered, the answer held back: read before the removal
+            harness.fault(v, "/s", "add", "op=getxattr", "path=/x", "pause",
+                          "when=after")
+
+            def paused():
+                rules = json.loads(harness.fault(v, "/s", "list",
+                                                 json_out=True).stdout)["rules"]
+                return rules[0]["paused"]
+            harness.wait_for(lambda: paused() >= 1, 10,
+                             "the watcher's read to pause")
+            os.unlink(v.path("s", "x"))
+            harness.fault(v, "/s", "clear")
+            time.sleep(0.5)
+        finally:
+            os.close(fd)
+        time.sleep(1.5)
+        os.mkdir(v.path("s", "x"))
+        with open(v.path("s", "x", "y"), "wb") as f:
+            f.write(b"y")
+        fd = os.open(v.path("s", "x", "y"), os.O_RDONLY)
+        try:
+            with open(v.path(".vfsd", "files.json")) as f:
+                files = json.load(f)
+            self.assertEqual([e["limited"] for e in files
+                              if e["path"] == "/s/x/y"], [False],
+                             vfsctl(v, "qos", "show").stdout)
+        finally:
+            os.close(fd)
+
 
 class QosWaits(harness.TestCase):
     """What a request waiting for its limit does when the world changes
