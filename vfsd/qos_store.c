@@ -268,7 +268,6 @@ static int store_read(const char *path, uint64_t *values, bool *found)
 void qos_store_load(const char *path)
 {
 	uint64_t values[THROTTLE_NAMES] = {0};
-	enum qos_origin origin;
 	struct vfs_error err = {0};
 	uint64_t gen, h = vfs_hash_str(path);
 	bool found;
@@ -285,10 +284,9 @@ void qos_store_load(const char *path)
 		return;
 	}
 	if (!found) {
-		/* removed on another host, or never set */
-		if (qos_origin_of(path, &origin) == 0 &&
-		    origin == QOS_ORIGIN_XATTR)
-			qos_clear(path);
+		/* removed on another host, or never set: what the config
+		 * or vfsctl set underneath applies again */
+		qos_drop_xattr(path);
 	} else if (qos_set(path, throttle_names, values, THROTTLE_NAMES,
 			   QOS_ORIGIN_XATTR, &err) < 0) {
 		log_warn_ratelimited(&bad_set_rl,

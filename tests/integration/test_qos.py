@@ -938,6 +938,48 @@ class Watcher(harness.TestCase):
         finally:
             os.close(fd)
 
+    def test_config_limit_back_when_stored_limit_removed(self):
+        """An image the config limits, given a stored limit by another
+        host while it is open here, then that stored limit removed: the
+        config's limit applies again.  The watcher's load took the stored
+        limit's removal for the removal of every rule on the image, and
+        the config's cap was gone until the next reload; a reload made
+        while the stored limit held changes what comes back."""
+        d = tmpdir()
+        img = os.path.join(d, "vm.img")
+        with open(img, "wb") as f:
+            f.write(b"x")
+        cfg = os.path.join(tmpdir(), "vfsd.conf")
+
+        def write_cfg(bps):
+            with open(cfg, "w") as f:
+                f.write("[mount /s]\nurl = file://%s?shared=yes\n\n"
+                        "[qos /s/vm.img]\nbps = %d\n" % (d, bps))
+            os.chmod(cfg, 0o600)
+        write_cfg(5000000)
+        v = Vfsd(args=["-c", cfg]).start()
+        self.addCleanup(v.stop)
+
+        def rule():
+            rules = json.loads(vfsctl(v, "--json", "qos", "show").stdout)
+            return [(r["origin"], r["limits"]) for r in rules
+                    if r["path"] == "/s/vm.img"]
+        fd = os.open(v.path("s", "vm.img"), os.O_RDONLY)
+        try:
+            self.assertEqual(rule(), [("config", {"bps": 5000000})])
+            # as another host sets and removes it: on the storage
+            os.setxattr(img, "user.vfsd.qos.bps", b"1000000")
+            harness.wait_for(lambda: rule() == [("xattr", {"bps": 1000000})],
+                             5, "the stored limit to apply")
+            write_cfg(6000000)
+            vfsctl(v, "reload")
+            self.assertEqual(rule(), [("xattr", {"bps": 1000000})])
+            os.removexattr(img, "user.vfsd.qos.bps")
+            time.sleep(2.5)
+            self.assertEqual(rule(), [("config", {"bps": 6000000})])
+        finally:
+            os.close(fd)
+
 
 class QosWaits(harness.TestCase):
     """What a request waiting for its limit does when the world changes
