@@ -26,8 +26,15 @@ struct qos_rule {
 	char *path; /* owned, normalised */
 	enum qos_origin origin;
 	struct throttle t;
-	bool dead;      /* removed from the table; freed with its last file */
-	bool stale;     /* to be set again by a reload (qos_reload_begin) */
+	bool dead;  /* removed from the table; freed with its last file */
+	bool stale; /* to be set again by a reload (qos_reload_begin) */
+	/* The config's or vfsctl's settings a file's stored attributes
+	 * replaced (origin XATTR over another): back when the attributes go
+	 * (qos_drop_xattr), and what a reload of their origin sets. */
+	bool has_base;
+	bool base_stale; /* `stale`, for the base */
+	enum qos_origin base_origin;
+	struct throttle_cfg base;
 	int64_t set_ns; /* when last set (xattr_rules_trim) */
 	unsigned refs;  /* files bound to it, and requests waiting on it */
 	unsigned files; /* files bound to it */
@@ -127,7 +134,7 @@ static void xattr_rules_trim(void)
 		return;
 	for (size_t i = nrules; i-- > 0;)
 		if (rules[i]->origin == QOS_ORIGIN_XATTR && !rules[i]->refs &&
-		    rules[i]->set_ns < old)
+		    !rules[i]->has_base && rules[i]->set_ns < old)
 			rule_remove(i);
 }
 
@@ -137,18 +144,78 @@ static void changed(void)
 	pthread_cond_broadcast(&qos_cond);
 }
 
+/* Set settings of r's base (qos_lock held): checked as a whole; a base
+ * left with no limit is none. */
+static int base_set(struct qos_rule *r, const char *const *names,
+		    const uint64_t *values, size_t n, struct vfs_error *err)
+{
+	struct throttle_cfg cfg = {0};
+	char msg[200];
+
+	if (!r->base_stale)
+		cfg = r->base;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t *f = throttle_field(&cfg, names[i]);
+
+		if (!f)
+			return vfs_error_set(err, EINVAL,
+					     "%s: unknown QoS setting '%s'",
+					     r->path, names[i]);
+		*f = values[i];
+	}
+	if (throttle_check(&cfg, msg, sizeof(msg)) < 0)
+		return vfs_error_set(err, EINVAL, "%s: %s", r->path, msg);
+	r->base = cfg;
+	r->base_stale = false;
+	r->has_base = throttle_limits(&cfg) || cfg.weight;
+	return 0;
+}
+
+int qos_drop_xattr(const char *path)
+{
+	size_t idx;
+	struct qos_rule *r;
+	int ret = -ENOENT;
+
+	pthread_once(&qos_once, qos_init_cond);
+	pthread_mutex_lock(&qos_lock);
+	r = rule_find(path, &idx);
+	if (r && r->origin == QOS_ORIGIN_XATTR) {
+		if (r->has_base) {
+			throttle_set(&r->t, &r->base, vfs_mono_ns());
+			r->origin = r->base_origin;
+			r->has_base = false;
+			r->set_ns = vfs_mono_ns();
+		} else {
+			rule_remove(idx);
+		}
+		changed();
+		ret = 0;
+	}
+	pthread_mutex_unlock(&qos_lock);
+	return ret;
+}
+
 int qos_set(const char *path, const char *const *names, const uint64_t *values,
 	    size_t n, enum qos_origin origin, struct vfs_error *err)
 {
 	struct throttle_cfg cfg = {0};
 	struct qos_rule *r;
 	char msg[200];
-	size_t idx;
+	size_t idx = 0;
 	int ret;
 
 	pthread_once(&qos_once, qos_init_cond);
 	pthread_mutex_lock(&qos_lock);
 	r = rule_find(path, &idx);
+	if (r && r->origin == QOS_ORIGIN_XATTR && r->has_base &&
+	    r->base_origin == origin && origin != QOS_ORIGIN_XATTR) {
+		/* the stored attributes win: the change is to what is
+		 * underneath them */
+		ret = base_set(r, names, values, n, err);
+		pthread_mutex_unlock(&qos_lock);
+		return ret;
+	}
 	if (r && !r->stale)
 		cfg = r->t.cfg;
 	for (size_t i = 0; i < n; i++) {
@@ -170,6 +237,13 @@ int qos_set(const char *path, const char *const *names, const uint64_t *values,
 	if (!throttle_limits(&cfg) && !cfg.weight) {
 		/* nothing left: no rule (a burst setting alone cannot be
 		 * left: throttle_check wants its average) */
+		if (r && origin == QOS_ORIGIN_XATTR &&
+		    r->origin == QOS_ORIGIN_XATTR && r->has_base) {
+			/* the stored ones removed: the config's again */
+			pthread_mutex_unlock(&qos_lock);
+			qos_drop_xattr(path);
+			return 0;
+		}
 		if (r) {
 			rule_remove(idx);
 			changed();
@@ -186,6 +260,15 @@ int qos_set(const char *path, const char *const *names, const uint64_t *values,
 		return 0;
 	}
 	if (r) {
+		if (origin == QOS_ORIGIN_XATTR &&
+		    r->origin != QOS_ORIGIN_XATTR && !r->stale) {
+			r->base = r->t.cfg;
+			r->base_origin = r->origin;
+			r->has_base = true;
+			r->base_stale = false;
+		} else if (origin != QOS_ORIGIN_XATTR) {
+			r->has_base = false;
+		}
 		throttle_set(&r->t, &cfg, vfs_mono_ns());
 		r->origin = origin;
 		r->stale = false;
@@ -233,18 +316,9 @@ int qos_clear(const char *path)
 
 void qos_path_gone(const char *path)
 {
-	size_t idx;
-	struct qos_rule *r;
-
-	if (!atomic_load(&qos_live))
-		return;
-	pthread_mutex_lock(&qos_lock);
-	r = rule_find(path, &idx);
-	if (r && r->origin == QOS_ORIGIN_XATTR) {
-		rule_remove(idx);
-		changed();
-	}
-	pthread_mutex_unlock(&qos_lock);
+	qos_store_gone(path);
+	if (atomic_load(&qos_live))
+		qos_drop_xattr(path);
 }
 
 int qos_origin_of(const char *path, enum qos_origin *origin)
@@ -265,9 +339,12 @@ int qos_origin_of(const char *path, enum qos_origin *origin)
 void qos_reload_begin(enum qos_origin origin)
 {
 	pthread_mutex_lock(&qos_lock);
-	for (size_t i = 0; i < nrules; i++)
+	for (size_t i = 0; i < nrules; i++) {
 		if (rules[i]->origin == origin)
 			rules[i]->stale = true;
+		if (rules[i]->has_base && rules[i]->base_origin == origin)
+			rules[i]->base_stale = true;
+	}
 	pthread_mutex_unlock(&qos_lock);
 }
 
@@ -275,6 +352,12 @@ void qos_reload_end(enum qos_origin origin)
 {
 	pthread_once(&qos_once, qos_init_cond);
 	pthread_mutex_lock(&qos_lock);
+	for (size_t i = 0; i < nrules; i++)
+		if (rules[i]->has_base && rules[i]->base_stale &&
+		    rules[i]->base_origin == origin) {
+			rules[i]->has_base = false;
+			rules[i]->base_stale = false;
+		}
 	for (size_t i = nrules; i-- > 0;)
 		if (rules[i]->stale) {
 			if (rules[i]->origin == origin)

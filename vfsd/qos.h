@@ -61,6 +61,13 @@ int qos_clear(const char *path);
  * rule of the config or vfsctl stays: it is on the path. */
 void qos_path_gone(const char *path);
 
+/* The stored attributes of the file at `path` are gone (removed on another
+ * host, or the file went): the rule they made goes, and what the config or
+ * vfsctl had set on the path before them (origin XATTR over another; a
+ * reload of their origin changes it meanwhile) is the rule again.  0, or
+ * -ENOENT when the rule on `path` is none of theirs. */
+int qos_drop_xattr(const char *path);
+
 /* The origin of the rule on exactly `path`: 0 and *origin, or -ENOENT. */
 int qos_origin_of(const char *path, enum qos_origin *origin);
 
@@ -208,7 +215,8 @@ int qos_store_set(const char *path, const char *const *names,
  * At the open of a regular file, and by the watcher below: make the rule
  * on `path` what its user.vfsd.qos.* attributes say (another host may
  * have set or removed them).  A rule set by vfsctl or the config on the
- * file stays unless the attributes name settings.  When the backend
+ * file stays unless the attributes name settings, and applies again once
+ * they are removed (qos_drop_xattr).  When the backend
  * cannot tell (an error, a timeout), the rule stays as it is.  May call
  * the backend: never with a lock held.
  */
@@ -222,6 +230,14 @@ void qos_store_load(const char *path);
  * and paths without one, cost nothing.
  */
 void qos_store_refresh(const char *path);
+
+/*
+ * `path` went (qos_path_gone() calls it before it drops the rule): a load
+ * of it under way, which may have read the attributes of the file that
+ * was there, applies nothing, rather than bring back the rule the removal
+ * took on a name no file has.
+ */
+void qos_store_gone(const char *path);
 
 /*
  * The watcher: a thread that loads the stored limits of every file open

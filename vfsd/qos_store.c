@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "lib/clock.h"
+#include "lib/hash.h"
 #include "lib/log.h"
 #include "vfsd/qos.h"
 #include "vfsd/router.h"
@@ -23,29 +24,101 @@
  * (ERANGE) is an error like any other: the rule stays as it is */
 #define LIST_MAX 65536
 
+/* Stored limits this host cannot take are read again at every open and
+ * by the watcher every second for as long as the file stays open: warned
+ * about at most once every ten seconds, not once a second for weeks. */
+static struct log_ratelimit bad_value_rl, bad_set_rl;
+
 /*
  * A load reads the attributes without a lock (backend calls) and then
  * applies them; a change made here meanwhile (qos_store_set: in memory
  * first, then stored) must not be undone by a load that read the
- * attributes before it was stored.  So a set counts itself busy from
- * before its in-memory change until after its store, bumping `store_gen`
- * at both ends, and a load applies what it read only if no set was busy
- * and none began since it started reading; otherwise the next load (the
- * watcher's, within a second) reads the new set.
+ * attributes before it was stored.  So a set counts itself busy on its
+ * path from before its in-memory change until after its store, noting an
+ * event at both ends, and a load of that path applies what it read only
+ * if no set of it was busy and none began or ended since it started
+ * reading; otherwise the next load (the watcher's, within a second, or
+ * the next open) reads the new set.  Only the same path counts: a load
+ * that skipped for a set of another file (one held for a minute by a
+ * paused server, say) would leave a file opened then on a mount no other
+ * host shares, which nothing reads again, without its stored limits.  The
+ * removal or rename of a file here is such an event too (qos_store_gone):
+ * what a load read of it before must not bring back the rule it took.
+ * Paths are compared by their 64-bit hash (a collision only skips a
+ * load); past SET_SLOTS sets at once, or SET_EVENTS events during one
+ * load, every load overlapping them skips.
  */
-static pthread_mutex_t store_lock = PTHREAD_MUTEX_INITIALIZER;
-static unsigned store_busy; /* sets between their two bumps */
-static uint64_t store_gen;  /* bumped at a set's start and end */
+#define SET_SLOTS  32
+#define SET_EVENTS 64
 
-static void set_begin(bool begin)
+static pthread_mutex_t store_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	uint64_t hash; /* of the path being set */
+	unsigned n;    /* its sets under way (0: a free slot) */
+} store_busy[SET_SLOTS];
+static unsigned store_busy_over;      /* sets under way without a slot */
+static uint64_t store_gen;            /* events so far */
+static uint64_t store_ev[SET_EVENTS]; /* event g's path hash, at g % N */
+
+/* A set of `path` begins: its slot, for set_end() (SET_SLOTS: none). */
+static size_t set_begin(const char *path)
+{
+	uint64_t h = vfs_hash_str(path);
+	size_t i, slot = SET_SLOTS;
+
+	pthread_mutex_lock(&store_lock);
+	store_ev[++store_gen % SET_EVENTS] = h;
+	for (i = 0; i < SET_SLOTS; i++) {
+		if (store_busy[i].n && store_busy[i].hash == h) {
+			slot = i;
+			break;
+		}
+		if (!store_busy[i].n && slot == SET_SLOTS)
+			slot = i;
+	}
+	if (slot < SET_SLOTS) {
+		store_busy[slot].hash = h;
+		store_busy[slot].n++;
+	} else {
+		store_busy_over++;
+	}
+	pthread_mutex_unlock(&store_lock);
+	return slot;
+}
+
+void qos_store_gone(const char *path)
+{
+	uint64_t h = vfs_hash_str(path);
+
+	pthread_mutex_lock(&store_lock);
+	store_ev[++store_gen % SET_EVENTS] = h;
+	pthread_mutex_unlock(&store_lock);
+}
+
+static void set_end(const char *path, size_t slot)
 {
 	pthread_mutex_lock(&store_lock);
-	store_gen++;
-	if (begin)
-		store_busy++;
+	store_ev[++store_gen % SET_EVENTS] = vfs_hash_str(path);
+	if (slot < SET_SLOTS)
+		store_busy[slot].n--;
 	else
-		store_busy--;
+		store_busy_over--;
 	pthread_mutex_unlock(&store_lock);
+}
+
+/* Whether a set of the path hashed `h` was under way, began or ended
+ * since event `gen`: what a load read may be older.  store_lock held. */
+static bool set_overlapped(uint64_t h, uint64_t gen)
+{
+	if (store_busy_over || store_gen - gen >= SET_EVENTS)
+		return true;
+	for (size_t i = 0; i < SET_SLOTS; i++)
+		if (store_busy[i].n && store_busy[i].hash == h)
+			return true;
+	for (uint64_t g = gen + 1; g <= store_gen; g++)
+		if (store_ev[g % SET_EVENTS] == h)
+			return true;
+	return false;
 }
 
 static void xattr_name(char *buf, size_t size, const char *name)
@@ -127,11 +200,11 @@ static int store_set(const char *path, const char *const *names,
 int qos_store_set(const char *path, const char *const *names,
 		  const uint64_t *values, size_t n, struct vfs_error *err)
 {
+	size_t slot = set_begin(path);
 	int ret;
 
-	set_begin(true);
 	ret = store_set(path, names, values, n, err);
-	set_begin(false);
+	set_end(path, slot);
 	return ret;
 }
 
@@ -177,9 +250,11 @@ static int store_read(const char *path, uint64_t *values, bool *found)
 			}
 			val[n] = '\0';
 			if (throttle_parse_value(val, &values[i]) < 0) {
-				log_warn("%s: %s = '%.31s' is no plain decimal "
-					 "integer: ignored",
-					 path, name, val);
+				log_warn_ratelimited(&bad_value_rl,
+						     "%s: %s = '%.31s' is no "
+						     "plain decimal integer: "
+						     "ignored",
+						     path, name, val);
 				values[i] = 0;
 				break;
 			}
@@ -193,9 +268,8 @@ static int store_read(const char *path, uint64_t *values, bool *found)
 void qos_store_load(const char *path)
 {
 	uint64_t values[THROTTLE_NAMES] = {0};
-	enum qos_origin origin;
 	struct vfs_error err = {0};
-	uint64_t gen;
+	uint64_t gen, h = vfs_hash_str(path);
 	bool found;
 
 	pthread_mutex_lock(&store_lock);
@@ -204,20 +278,21 @@ void qos_store_load(const char *path)
 	if (store_read(path, values, &found) < 0)
 		return;
 	pthread_mutex_lock(&store_lock);
-	if (store_busy || store_gen != gen) {
+	if (set_overlapped(h, gen)) {
 		/* a change here since: what was read may be older */
 		pthread_mutex_unlock(&store_lock);
 		return;
 	}
 	if (!found) {
-		/* removed on another host, or never set */
-		if (qos_origin_of(path, &origin) == 0 &&
-		    origin == QOS_ORIGIN_XATTR)
-			qos_clear(path);
+		/* removed on another host, or never set: what the config
+		 * or vfsctl set underneath applies again */
+		qos_drop_xattr(path);
 	} else if (qos_set(path, throttle_names, values, THROTTLE_NAMES,
 			   QOS_ORIGIN_XATTR, &err) < 0) {
-		log_warn("%s: its user.vfsd.qos.* attributes are ignored: %s",
-			 path, err.msg);
+		log_warn_ratelimited(&bad_set_rl,
+				     "%s: its user.vfsd.qos.* attributes are "
+				     "ignored: %s",
+				     path, err.msg);
 	}
 	pthread_mutex_unlock(&store_lock);
 }
@@ -249,8 +324,14 @@ static pthread_t watch_tid;
 static bool watch_running;
 static atomic_bool watch_stopping;
 
+struct watch_entry {
+	char *path;   /* owned */
+	bool limited; /* a rule applies to the file */
+	bool first;   /* read every round, before the others */
+};
+
 struct watch_paths {
-	char **v; /* owned, each owned */
+	struct watch_entry *v; /* owned */
 	size_t n, cap;
 };
 
@@ -263,7 +344,7 @@ static void watch_collect(void *ctx, const struct router_file_view *v)
 		return;
 	if (p->n == p->cap) {
 		size_t cap = p->cap ? 2 * p->cap : 64;
-		char **nv = realloc(p->v, cap * sizeof(*nv));
+		struct watch_entry *nv = realloc(p->v, cap * sizeof(*nv));
 
 		if (!nv)
 			return; /* this round without it */
@@ -272,12 +353,13 @@ static void watch_collect(void *ctx, const struct router_file_view *v)
 	}
 	dup = strdup(v->path);
 	if (dup)
-		p->v[p->n++] = dup;
+		p->v[p->n++] = (struct watch_entry){dup, v->limited, false};
 }
 
 static int watch_cmp(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return strcmp(((const struct watch_entry *)a)->path,
+		      ((const struct watch_entry *)b)->path);
 }
 
 /* The paths one round reads at most: a user who opens thousands of files
@@ -286,41 +368,76 @@ static int watch_cmp(const void *a, const void *b)
  * stopped. */
 #define WATCH_ROUND_MAX 256
 
-static char *watch_after; /* the last path read; the watcher's own */
+/* But taking turns, a limited image (a running VM) would wait for every
+ * file any user holds open: 2000 of them, eight seconds before a change of
+ * its limit made on another host applies.  The files whose own stored
+ * attributes made their rule (which only root can set) are read every
+ * round, first, when they are at most this many; the others take turns in
+ * what is left.  A new limit on a file that had none still waits its
+ * turn. */
+#define WATCH_FIRST_MAX (WATCH_ROUND_MAX * 3 / 4)
+
+static char *watch_after; /* the last path read in turn; the watcher's */
 
 static void watch_round(void)
 {
 	struct watch_paths p = {0};
-	size_t start = 0, uniq = 0, done = 0;
+	size_t start = 0, uniq = 0, done = 0, nfirst = 0, nrest;
+	enum qos_origin origin;
 
 	router_foreach_file(watch_collect, &p);
+	if (!p.n)
+		/* nothing open on a shared mount: p.v is NULL, which qsort
+		 * must not get (UBSan stops vfsd there, halt_on_error) */
+		return;
 	qsort(p.v, p.n, sizeof(*p.v), watch_cmp);
 	/* a file open several times is read once */
 	for (size_t i = 0; i < p.n; i++) {
-		if (uniq && strcmp(p.v[i], p.v[uniq - 1]) == 0) {
-			free(p.v[i]);
+		if (uniq && strcmp(p.v[i].path, p.v[uniq - 1].path) == 0) {
+			p.v[uniq - 1].limited |= p.v[i].limited;
+			free(p.v[i].path);
 			continue;
 		}
 		p.v[uniq++] = p.v[i];
 	}
+	for (size_t i = 0; i < uniq; i++) {
+		p.v[i].first = p.v[i].limited &&
+			       qos_origin_of(p.v[i].path, &origin) == 0 &&
+			       origin == QOS_ORIGIN_XATTR;
+		nfirst += p.v[i].first;
+	}
+	if (nfirst > WATCH_FIRST_MAX) {
+		for (size_t i = 0; i < uniq; i++)
+			p.v[i].first = false;
+		nfirst = 0;
+	}
+	for (size_t i = 0; i < uniq && !atomic_load(&watch_stopping); i++)
+		if (p.v[i].first) {
+			qos_store_load(p.v[i].path);
+			done++;
+		}
+	nrest = uniq - nfirst;
 	while (watch_after && start < uniq &&
-	       strcmp(p.v[start], watch_after) <= 0)
+	       strcmp(p.v[start].path, watch_after) <= 0)
 		start++;
 	if (start == uniq)
 		start = 0;
-	for (size_t k = 0; k < uniq && done < WATCH_ROUND_MAX; k++, done++) {
+	for (size_t k = 0; k < uniq && done < WATCH_ROUND_MAX; k++) {
 		size_t i = (start + k) % uniq;
 
 		if (atomic_load(&watch_stopping))
 			break;
-		qos_store_load(p.v[i]);
-		if (uniq > WATCH_ROUND_MAX) {
+		if (p.v[i].first)
+			continue;
+		qos_store_load(p.v[i].path);
+		done++;
+		if (nrest > WATCH_ROUND_MAX - nfirst) {
 			free(watch_after);
-			watch_after = strdup(p.v[i]);
+			watch_after = strdup(p.v[i].path);
 		}
 	}
 	for (size_t i = 0; i < uniq; i++)
-		free(p.v[i]);
+		free(p.v[i].path);
 	free(p.v);
 }
 

@@ -493,6 +493,28 @@ class SftpPosix(OnSftpMount, PosixSuite, harness.TestCase):
         finally:
             os.close(fd)
 
+    def test_write_behind_error_is_not_reported_for_ever(self):
+        """A write-behind failure that a close has reported is taken by
+        the next write, which fails with it, and the writes after it go
+        on: a close no longer takes the error (a forked child's close
+        must not), and writes left it in place, so a program holding the
+        file open that never calls fsync (a logger, a shell's
+        redirection with a copy of the descriptor) could never write to
+        it again."""
+        self.need_efbig()
+        fd = os.open(self.p("f"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            os.pwrite(fd, b"x", self.HUGE)      # written behind
+            self.assertErrno(errno.EFBIG, os.close, os.dup(fd))
+            self.assertErrno(errno.EFBIG, os.pwrite, fd, b"a", 0)
+            self.assertEqual(os.pwrite(fd, b"b", 1), 1)
+            self.assertEqual(os.pwrite(fd, b"c", 2), 1)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        with open(self.p("f"), "rb") as f:
+            self.assertEqual(f.read(), b"\0bc")
+
     def test_efbig(self):
         """A size the server's file system cannot hold is EFBIG (OpenSSH
         sends a plain FAILURE for it), for truncate, ftruncate and writes;
