@@ -3,8 +3,9 @@
  * fuse_internal.h - what the files of vfsd's FUSE layer share: the per-open
  * struct fo_fh, the helpers every handler uses (fuse_ops.c), and the
  * handlers the operations table in fuse_ops.c names.  Private to
- * fuse_ops.c, fuse_entry.c, fuse_file.c, fuse_dir.c, fuse_xattr.c and
- * fuse_lock.c; the rest of vfsd uses vfsd/fuse_ops.h.
+ * fuse_ops.c, fuse_entry.c, fuse_file.c, fuse_wait.c, fuse_bg.c,
+ * fuse_dir.c, fuse_xattr.c and fuse_lock.c; the rest of vfsd uses
+ * vfsd/fuse_ops.h.
  *
  * Include it after defining FUSE_USE_VERSION.
  */
@@ -118,6 +119,20 @@ int fo_wait_park(fuse_req_t req, struct fo_fh *fh, bool write, size_t size,
 		 off_t off, struct fuse_bufvec *in, struct router_admit *a);
 void fo_wait_forget(struct fo_fh *fh);
 void fo_wait_stop(void);
+
+/*
+ * fuse_bg.c: the kernel's budget of background requests (readahead,
+ * writeback, asynchronous direct I/O), FO_MAX_BACKGROUND at once for the
+ * whole mount as INIT sets it, leaves out those parked for their limits.
+ * fo_bg_prepare() finds the kernel's knobs, once (it may mount fusectl
+ * for a moment: call it without locks held); fo_bg_set() makes the
+ * budget FO_MAX_BACKGROUND plus `parked`, called under one lock by every
+ * caller (fuse_wait.c's).
+ */
+#define FO_MAX_BACKGROUND       64
+#define FO_CONGESTION_THRESHOLD 48
+void fo_bg_prepare(void);
+void fo_bg_set(size_t parked);
 
 void fo_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	     struct fuse_file_info *fi);

@@ -359,8 +359,8 @@ static void fo_init(void *userdata, struct fuse_conn_info *conn)
 			 "checked on mode bits only");
 	fo_kernel_minor = conn->proto_minor;
 	conn->max_write = FO_MAX_IO;
-	conn->max_background = 64;
-	conn->congestion_threshold = 48;
+	conn->max_background = FO_MAX_BACKGROUND;
+	conn->congestion_threshold = FO_CONGESTION_THRESHOLD;
 	log_info("kernel writeback cache %s", fo_writeback ? "on" : "off");
 	/*
 	 * libfuse asks for FUSE_HANDLE_KILLPRIV (v1) by default, which

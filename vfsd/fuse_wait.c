@@ -24,6 +24,11 @@
  * the parked requests by FW_PARKED_MAX.  Past them a request waits in its
  * worker, as before: memory stays bounded whatever the callers do.
  *
+ * A parked request keeps its place among the kernel's background
+ * requests (readahead, writeback, asynchronous direct I/O) until it is
+ * answered; the budget of those is raised by the requests parked
+ * (fuse_bg.c), so that what no limit holds back keeps its own.
+ *
  * A parked request is given up (EINTR) when its caller is being killed
  * or vfsd stops (fo_given_up), looked at every FW_POLL_NS; a change of
  * the rules (qos_generation) has every parked request asked again at
@@ -373,6 +378,9 @@ static void *fw_timer(void *arg)
 		struct fw_req *gone = NULL, *revoked = NULL, *run = NULL;
 		int64_t next = fw_pass(&gone, &revoked, &run);
 
+		/* what left since (executors took it, it was given up) */
+		fo_bg_set(fw_parked);
+
 		if (gone || revoked || run) {
 			pthread_mutex_unlock(&fw_lock);
 			while (gone) {
@@ -433,6 +441,7 @@ int fo_wait_park(fuse_req_t req, struct fo_fh *fh, bool write, size_t size,
 			return 0;
 	}
 	pthread_once(&fw_once, fw_init);
+	fo_bg_prepare();
 	r = calloc(1, sizeof(*r));
 	q = calloc(1, sizeof(*q));
 	if (write && r)
@@ -448,6 +457,8 @@ int fo_wait_park(fuse_req_t req, struct fo_fh *fh, bool write, size_t size,
 		fw_parked++;
 		if (write)
 			fw_bytes += size;
+		/* at once: its place in the kernel is taken already */
+		fo_bg_set(fw_parked);
 	}
 	pthread_mutex_unlock(&fw_lock);
 	if (!room)

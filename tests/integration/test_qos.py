@@ -13,6 +13,7 @@ import errno
 import json
 import mmap
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -1632,6 +1633,173 @@ class QosWaits(harness.TestCase):
             for fd in (fin, fout, other):
                 with contextlib.suppress(OSError):
                     os.close(fd)
+
+
+class QosBackground(harness.TestCase):
+    """The kernel sends readahead, page-cache writeback and asynchronous
+    O_DIRECT I/O (libaio, io_uring) as background requests, at most 64 at
+    once for the whole FUSE mount, every vfsd mount together; one more
+    waits in the kernel.  Requests parked for a very low limit keep their
+    places until answered: they must not leave the files of others (of
+    the same mount and of another) waiting for one."""
+
+    LIMIT = 4096        # bytes a second: one 4 KiB read a second
+    SIZE = 16 * MiB     # of each neighbour's file
+
+    def setUp(self):
+        if not shutil.which("fio"):
+            self.skipTest("no fio")
+        self.dirs = {"l": tmpdir("vfsd-qosbg-l-"), "m": tmpdir("vfsd-qosbg-m-")}
+        # no passthrough: the others' reads and writes are FUSE requests
+        # (with it the kernel does them itself, and nothing could wait)
+        self.v = Vfsd(mounts=[("/" + k, "file://%s?passthrough=no" % d)
+                              for k, d in sorted(self.dirs.items())]).start()
+        self.addCleanup(self.v.stop)
+        os.mkdir(os.path.join(self.dirs["l"], "slow"))
+        # the neighbours' files, written beneath the mount: none of their
+        # pages is in the mount's page cache
+        data = os.urandom(MiB)
+        for d in self.dirs.values():
+            for name in ("r0", "r1", "w0", "w1", "a0", "a1"):
+                with open(os.path.join(d, name), "wb") as f:
+                    for _ in range(self.SIZE // MiB):
+                        f.write(data)
+        self.noisy = None
+
+    def neighbours(self, n):
+        """Seconds each kind of I/O takes on a file of /l and of /m no
+        rule covers (the files numbered n): a buffered read (readahead),
+        a shared mapping written and synced (writeback), buffered writes
+        and fsync, and 2048 O_DIRECT reads by libaio at queue depth 16."""
+        def timed(fn, *args):
+            t0 = time.monotonic()
+            fn(*args)
+            return time.monotonic() - t0
+
+        def read_all(path):
+            with open(path, "rb") as f:
+                while f.read(MiB):
+                    pass
+
+        def map_write(path):
+            with open(path, "r+b") as f:
+                m = mmap.mmap(f.fileno(), 4 * MiB)
+                m[:] = b"m" * (4 * MiB)
+                m.flush()
+                m.close()
+
+        def write_sync(path):
+            with open(path, "r+b") as f:
+                for i in range(8):
+                    f.write(b"w" * MiB)
+                os.fsync(f.fileno())
+
+        def libaio(path):
+            subprocess.run(["fio", "--name=n", "--filename=" + path, "--thread",
+                            "--rw=randread", "--bs=4k", "--direct=1",
+                            "--ioengine=libaio", "--iodepth=16", "--io_size=8M"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           check=True, timeout=120)
+        took = {}
+        for m in ("l", "m"):
+            took[m + " buffered read"] = timed(read_all, self.v.path(m, "r%d" % n))
+            took[m + " mmap writeback"] = timed(map_write, self.v.path(m, "w%d" % n))
+            took[m + " write+fsync"] = timed(write_sync, self.v.path(m, "w%d" % n))
+            took[m + " libaio"] = timed(libaio, self.v.path(m, "a%d" % n))
+        return took
+
+    def start_noisy(self, argv, parked):
+        """Run argv (in a session of its own) and wait until `parked` of
+        its requests wait for the limit in vfsd (64: every place the
+        kernel had, without the fix)."""
+        self.noisy = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL,
+                                      start_new_session=True)
+        self.addCleanup(self.stop_noisy)
+        deadline = time.monotonic() + 30
+        waiting = 0
+        while time.monotonic() < deadline and waiting < parked:
+            time.sleep(0.2)
+            files = json.loads(vfsctl(self.v, "--json", "files").stdout)
+            waiting = sum(f["waiting"] for f in files
+                          if f["path"].startswith("/l/slow/"))
+        self.assertGreaterEqual(waiting, parked)
+        if "does not name its FUSE connection" in self.v.log():
+            self.skipTest("the kernel does not name its FUSE connections "
+                          "(/proc/PID/fdinfo, Linux 6.16)")
+
+    def stop_noisy(self):
+        """Kill the noisy process and lift the limit: what it left
+        waiting (the kernel's own readahead has no caller to give it
+        up) ends, and every open of the limited files is released."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.noisy.pid, signal.SIGKILL)
+        vfsctl(self.v, "qos", "clear", self.v.path("l", "slow"), check=False)
+        self.noisy.wait(30)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            files = json.loads(vfsctl(self.v, "--json", "files").stdout)
+            if not any(f["path"].startswith("/l/slow/") for f in files):
+                break
+            time.sleep(0.2)
+
+    def assert_neighbours_go(self, alone):
+        """The neighbours take about the time they took `alone`."""
+        t, res = in_thread(self.neighbours, 1)
+        t.join(60)
+        if t.is_alive():
+            self.stop_noisy()     # lets them end
+            t.join(60)
+            self.fail("the neighbours' I/O stalled (%r) beside requests "
+                      "waiting for a limit; alone: %r" % (res, alone))
+        self.assertNotIn("error", res, res.get("error"))
+        for what, secs in sorted(res["value"].items()):
+            print("%s: %.2f s alone, %.2f s beside the waits"
+                  % (what, alone[what], secs))
+            self.assertLess(secs, 4 * alone[what] + 2.0, what)
+
+    def limited(self):
+        vfsctl(self.v, "qos", "set", self.v.path("l", "slow"),
+               "bps_rd=%d" % self.LIMIT)
+
+    def test_libaio_on_a_limited_file(self):
+        """Two libaio jobs at queue depth 64 on a file limited to 4 KiB/s
+        (their reads parked, one a second goes): the others' readahead,
+        writeback and libaio go on at their speed alone."""
+        img = os.path.join(self.dirs["l"], "slow", "img")
+        with open(img, "wb") as f:
+            f.truncate(64 * MiB)
+        self.limited()     # before the open: no passthrough for it
+        alone = self.neighbours(0)
+        self.start_noisy(["fio", "--name=noisy", "--filename=" + self.v.path("l", "slow", "img"),
+                          "--thread", "--numjobs=2", "--rw=randread", "--bs=4k",
+                          "--direct=1", "--ioengine=libaio", "--iodepth=64",
+                          "--runtime=600", "--time_based"], 64)
+        self.assert_neighbours_go(alone)
+
+    def test_readahead_of_limited_files(self):
+        """96 buffered readers of 96 files limited together to 4 KiB/s
+        (their readahead parked, a read a second goes): the others'
+        readahead, writeback and libaio go on at their speed alone."""
+        names = []
+        for i in range(96):
+            names.append(self.v.path("l", "slow", "f%d" % i))
+            with open(os.path.join(self.dirs["l"], "slow", "f%d" % i), "wb") as f:
+                f.write(b"f" * MiB)
+        self.limited()
+        alone = self.neighbours(0)
+        code = ("import os, sys, threading\n"
+                "def one(p):\n"
+                "    fd = os.open(p, os.O_RDONLY)\n"
+                "    while os.read(fd, 1 << 20):\n"
+                "        pass\n"
+                "ts = [threading.Thread(target=one, args=(p,)) for p in sys.argv[1:]]\n"
+                "for t in ts:\n"
+                "    t.start()\n"
+                "for t in ts:\n"
+                "    t.join()\n")
+        self.start_noisy([sys.executable, "-c", code] + names, 64)
+        self.assert_neighbours_go(alone)
 
 
 if __name__ == "__main__":
