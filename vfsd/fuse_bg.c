@@ -28,10 +28,11 @@
  * The budget is changed through the kernel's fusectl files
  * (/sys/fs/fuse/connections/N/max_background, congestion_threshold; N
  * the connection number that /proc/self/fdinfo shows for /dev/fuse since
- * Linux 6.16).  Where fusectl is not mounted it is mounted for a moment
- * on a directory of our own, the two files opened and the mount detached
- * at once.  Without root or on older kernels nothing changes and the log
- * says so once: parked requests then keep their places as before.
+ * Linux 6.16, and the mount's device number on every kernel, known once
+ * the mount answers: fuse_ops_mounted()).  Where fusectl is not mounted it is
+ * mounted for a moment on a directory of our own, the two files opened and the
+ * mount detached at once.  Without root nothing changes and the log says so
+ * once: parked requests then keep their places as before.
  */
 #define FUSE_USE_VERSION 314
 #include <errno.h>
@@ -40,7 +41,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <sys/mount.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "lib/log.h"
@@ -50,6 +53,16 @@ static pthread_once_t bg_once = PTHREAD_ONCE_INIT;
 static int bg_max_fd = -1, bg_cong_fd = -1; /* fusectl files, or -1 */
 static size_t bg_parked; /* what the budget counts now; under the caller's
 			  * lock (fo_bg_set) */
+
+/* The connection's number from the mount's st_dev (fuse_ops_mounted), or
+ * -1: fusectl names a connection by its superblock's device number in the
+ * kernel's encoding (MAJOR << 20 | MINOR), which fdinfo shows as well. */
+static _Atomic long bg_dev_id = -1;
+
+void fo_bg_set_dev(dev_t dev)
+{
+	atomic_store(&bg_dev_id, (long)(major(dev) << 20 | minor(dev)));
+}
 
 /* The kernel's number of the session's FUSE connection, or -errno. */
 static long bg_conn_id(void)
@@ -69,6 +82,8 @@ static long bg_conn_id(void)
 		if (sscanf(line, "fuse_connection: %ld", &id) == 1)
 			break;
 	fclose(f);
+	if (id < 0 && atomic_load(&bg_dev_id) >= 0)
+		id = atomic_load(&bg_dev_id);
 	return id;
 }
 
@@ -120,10 +135,9 @@ static void bg_open(void)
 	int ret;
 
 	if (id < 0) {
-		log_warn("I/O limits: the kernel does not name its FUSE "
-			 "connection (Linux 6.16 or later does): requests "
-			 "waiting for their limits keep their places among "
-			 "its %d background requests",
+		log_warn("I/O limits: the kernel's FUSE connection is not "
+			 "known yet: requests waiting for their limits keep "
+			 "their places among its %d background requests",
 			 FO_MAX_BACKGROUND);
 		return;
 	}

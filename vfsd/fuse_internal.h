@@ -50,6 +50,8 @@ struct fo_fh {
 	/* its reads [0] and writes [1] parked for their I/O limits
 	 * (fuse_wait.c, under its lock); NULL: none */
 	struct fw_queue *waitq[2];
+	/* every handle, for those the kernel never releases (fuse_ops.c) */
+	struct fo_fh *all_next, **all_pprev;
 };
 
 /* fuse_ops.c: shared helpers */
@@ -133,6 +135,8 @@ void fo_wait_stop(void);
 #define FO_CONGESTION_THRESHOLD 48
 void fo_bg_prepare(void);
 void fo_bg_set(size_t parked);
+/* The mount's st_dev: the connection's number where fdinfo has none. */
+void fo_bg_set_dev(dev_t dev);
 
 void fo_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	     struct fuse_file_info *fi);

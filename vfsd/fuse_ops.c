@@ -48,12 +48,22 @@ void fuse_ops_set_session(struct fuse_session *se)
 	fo_session = se;
 }
 
+void fuse_ops_mounted(dev_t dev)
+{
+	fo_bg_set_dev(dev);
+	/* before the first request is parked: nothing waits for it */
+	fo_bg_prepare();
+}
+
+static void fo_fh_free_all(void);
+
 void fuse_ops_drain(void)
 {
 	/* libfuse cancelled its workers where a fault rule paused them;
 	 * the threads of parked requests wait for theirs to end */
 	router_detach_faults();
 	fo_wait_stop();
+	fo_fh_free_all();
 }
 
 void fuse_ops_invalidate_path(const char *path)
@@ -210,6 +220,15 @@ bool fuse_ops_writeback(void)
 
 /* Takes over rf's reference: released with the struct, also on failure
  * (NULL). */
+/*
+ * Every handle, so that those the kernel never released go at exit: a
+ * vfsd ended (SIGTERM, an unmount) while programs still hold files open
+ * gets no RELEASE for them, and their backend handles (write-behind
+ * queues, server handles, locks) must still be closed, not forgotten.
+ */
+static pthread_mutex_t fh_all_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fo_fh *fh_all;
+
 struct fo_fh *fo_fh_new(struct router_file *rf)
 {
 	struct fo_fh *fh = calloc(1, sizeof(*fh));
@@ -221,14 +240,47 @@ struct fo_fh *fo_fh_new(struct router_file *rf)
 	fh->rf = rf;
 	fh->pt_mode = PT_UNTRACKED;
 	atomic_init(&fh->pt_kill_on_close, false);
+	pthread_mutex_lock(&fh_all_lock);
+	fh->all_next = fh_all;
+	if (fh_all)
+		fh_all->all_pprev = &fh->all_next;
+	fh->all_pprev = &fh_all;
+	fh_all = fh;
+	pthread_mutex_unlock(&fh_all_lock);
 	return fh;
 }
 
 void fo_fh_free(struct fo_fh *fh)
 {
+	pthread_mutex_lock(&fh_all_lock);
+	*fh->all_pprev = fh->all_next;
+	if (fh->all_next)
+		fh->all_next->all_pprev = fh->all_pprev;
+	pthread_mutex_unlock(&fh_all_lock);
 	fo_wait_forget(fh);
 	router_release(fh->rf);
 	free(fh);
+}
+
+/* After the loop: the handles the kernel will never release now. */
+static void fo_fh_free_all(void)
+{
+	size_t n = 0;
+
+	for (;;) {
+		struct fo_fh *fh;
+
+		pthread_mutex_lock(&fh_all_lock);
+		fh = fh_all;
+		pthread_mutex_unlock(&fh_all_lock);
+		if (!fh)
+			break;
+		fo_fh_free(fh);
+		n++;
+	}
+	if (n)
+		log_info("closed %zu file%s still open at the end", n,
+			 n == 1 ? "" : "s");
 }
 
 struct fo_fh *fo_fh(struct fuse_file_info *fi)

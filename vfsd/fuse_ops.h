@@ -3,6 +3,8 @@
 #ifndef VFSD_FUSE_OPS_H
 #define VFSD_FUSE_OPS_H
 
+#include <sys/types.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -47,6 +49,10 @@ void fuse_ops_forget_mount(const char *prefix);
 
 struct fuse_session;
 void fuse_ops_set_session(struct fuse_session *se);
+/* The mount answers; `dev` is its st_dev, which names the kernel's FUSE
+ * connection where /dev/fuse's fdinfo does not (Linux before 6.16):
+ * fuse_bg.c changes that connection's budget of background requests. */
+void fuse_ops_mounted(dev_t dev);
 /* After the session's loop ended: answer the requests still waiting for
  * their I/O limits (EINTR) and wait for those admitted (fuse_wait.c). */
 void fuse_ops_drain(void);

@@ -387,6 +387,7 @@ static void *ready_thread(void *p)
 		fuse_session_exit(ra->se);
 	} else {
 		tune_bdi(st.st_dev);
+		fuse_ops_mounted(st.st_dev);
 		log_info("vfsd %s serving %zu mount%s at %s", VFSD_VERSION,
 			 router_mount_count(),
 			 router_mount_count() == 1 ? "" : "s", ra->mnt);
@@ -629,7 +630,10 @@ int main(int argc, char **argv)
 	fuse_loop_cfg_set_idle_threads(lc, 16);
 	ret = fuse_session_loop_mt(se, lc);
 	fuse_ops_drain();
-	exit_status = ret == 0 ? 0 : 1;
+	/* libfuse's signal handlers end the loop with the signal's number:
+	 * SIGTERM and SIGINT are a stop asked for, a clean exit (systemd's
+	 * stop would otherwise leave the unit failed) */
+	exit_status = ret == 0 || ret == SIGTERM || ret == SIGINT ? 0 : 1;
 	log_info("%s: unmounting", mnt);
 
 out_unmount:

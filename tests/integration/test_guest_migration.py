@@ -15,12 +15,13 @@ The torture runs MIGRATIONS live migrations A->B->A... (default 6,
 VFSD_GUEST_MIGRATIONS to change) while the writer runs, then has the
 guest read back every block (zero verification errors allowed) and runs
 `qemu-img check`; the delayed variants run VFSD_GUEST_DELAYED_MIGRATIONS
-(default 3).  It prints per migration QEMU's downtime and total time,
-the longest gap between the writer's heartbeats as the host saw them (the
-stall a user of the guest would see) and the guest's own longest write
-and flush latency.  The delayed variants put 2 ms +- 1 ms each way
-between the hosts and the storage: tc netem where the kernel has it,
-else a relay in the server namespace (netlab.DelayRelay), and say which.
+(default 3) on a disk of 8 MiB instead of 32.  It prints per migration
+QEMU's downtime and total time, the longest gap between the writer's
+heartbeats as the host saw them (the stall a user of the guest would see)
+and the guest's own longest write and flush latency.  The delayed
+variants put 2 ms +- 1 ms each way between the hosts and the storage: tc
+netem where the kernel has it, else a relay in the server namespace
+(netlab.DelayRelay), and say which.
 
 The fault tests: the destination's vfsd is killed during a migration
 (the migration does not leave the guest running on a host without its
@@ -51,6 +52,9 @@ MIGRATIONS = int(os.environ.get("VFSD_GUEST_MIGRATIONS", "6"))
 DELAYED_MIGRATIONS = int(os.environ.get("VFSD_GUEST_DELAYED_MIGRATIONS", "3"))
 SEED = int(os.environ.get("VFSD_GUEST_SEED", "14"))
 DISK = "32M"
+# a smaller disk for the delayed variants: each of the writer's passes over
+# it (the test waits for a whole one) goes at the delayed storage's pace
+DELAYED_DISK = "8M"
 PORT = 4444
 
 
@@ -58,7 +62,7 @@ class Cluster:
     """Two hosts (A = 0, B = 1), a storage server, a vfsd per host on one
     shared mount /vm, and a fresh qcow2 image on it."""
 
-    def __init__(self, tc, backend, delay=False, lease=LEASE, timeout=TIMEOUT):
+    def __init__(self, tc, backend, delay=False, lease=LEASE, timeout=TIMEOUT, disk=DISK):
         try:
             guest.files()
         except guest.Unavailable as e:
@@ -110,7 +114,7 @@ class Cluster:
             self.vfsd.append(v)
         self.work = tmpdir()
         self.image = [v.path("vm", "guest.qcow2") for v in self.vfsd]
-        r = subprocess.run([qemu.QEMU_IMG, "create", "-f", "qcow2", self.image[0], DISK],
+        r = subprocess.run([qemu.QEMU_IMG, "create", "-f", "qcow2", self.image[0], disk],
                            capture_output=True, text=True, timeout=120)
         tc.assertEqual(r.returncode, 0, r.stderr)
         self.count = 0
@@ -279,7 +283,7 @@ class GuestMigration(harness.TestCase):
             self.torture_once(backend, delay)
 
     def torture_once(self, backend, delay=False):
-        cl = Cluster(self, backend, delay=delay)
+        cl = Cluster(self, backend, delay=delay, disk=DELAYED_DISK if delay else DISK)
         if cl.delay_how:
             print("\nstorage delay: " + cl.delay_how, flush=True)
         g = cl.guest(0).boot(SEED)

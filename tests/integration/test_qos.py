@@ -1724,9 +1724,9 @@ class QosBackground(harness.TestCase):
             waiting = sum(f["waiting"] for f in files
                           if f["path"].startswith("/l/slow/"))
         self.assertGreaterEqual(waiting, parked)
-        if "does not name its FUSE connection" in self.v.log():
-            self.skipTest("the kernel does not name its FUSE connections "
-                          "(/proc/PID/fdinfo, Linux 6.16)")
+        if "FUSE connection is not known" in self.v.log():
+            self.fail("vfsd found no FUSE connection to change the "
+                      "background budget of:\n" + self.v.log())
 
     def stop_noisy(self):
         """Kill the noisy process and lift the limit: what it left
