@@ -10,14 +10,19 @@ SFTP (sshd) server on loopback, each disk cache=none:
   guest R   the writer's `randread SECONDS`: 4 KiB O_DIRECT reads of
             random blocks at queue depth 1; it answers its p50, p99 and
             longest latency, measured with the guest's clock
-  guest W   the writer's `start`: four threads writing 4 KiB O_DIRECT
-            blocks all over its disk, a flush every 64 writes (paused
-            between phases)
+  guest W   the writer's `stream SECONDS` (the default, --w stream):
+            eight threads writing 1 MiB O_DIRECT chunks in order over
+            its disk, wrapping around, one each in flight, as the issue's
+            "fio streaming 1 MiB writes"; it answers its MiB/s, measured
+            with the guest's clock.  --w writer: the verifying writer's
+            `start` instead, four threads writing 4 KiB O_DIRECT blocks all
+            over its disk, a flush every 64 writes (paused between phases),
+            a weak neighbour under TCG (6-14 MiB/s)
 
 Phases, in alternating order over --rounds rounds of --seconds each:
 
   alone     R by itself
-  writer    W by itself: its write rate (QEMU's blockstats of its disk)
+  writer    W by itself: its write rate
   unfair    R beside W, both through a mount of the same storage with
             fair sharing off (qos.fair = 0)
   fair      R beside W through the default mount (fair sharing on)
@@ -25,8 +30,10 @@ Phases, in alternating order over --rounds rounds of --seconds each:
             user.vfsd.qos.bps_wr xattr (--limit KiB/s)
 
 and prints, per backend, the medians of R's p50/p99, their ratios to R
-alone, R's reads per second and W's write rate, with the machine's load
-average at the start and the end (others' work shows there).
+alone, R's reads per second and W's write rate (W MiB/s: the stream's
+own answer over its whole run, guest clock, with --w stream; W host
+MiB/s: QEMU's blockstats of W's disk while R reads), with the machine's
+load average at the start and the end (others' work shows there).
 `--only local` adds a file:// mount of a /dev/shm directory: there vfsd
 hands the open images to the kernel (FUSE passthrough) and fair sharing
 does not apply (it is for nfs and sftp), so it shows what the two guests
@@ -36,13 +43,15 @@ keeps passthrough, and so goes without its limit, until it is opened
 again (docs/vfsd.conf.5, QOS), and the guests keep theirs open.  Each pair of guests
 (one on the fair mount, one on the unfair one, four guests in all, on
 four images) is booted once; the pair not measured is stopped (QMP
-`stop`: its vCPUs take no CPU, its clock does not run).  At the end each
-W reads back every block it wrote (the writer's `verify`); a guest's
-error or a bad block is printed and makes the exit status 1.
+`stop`: its vCPUs take no CPU, its clock does not run).  With --w
+writer, at the end each W reads back every block it wrote (the writer's
+`verify`; a streamed disk cannot be verified); a guest's error, a
+stream's write error or a bad block is printed and makes the exit
+status 1.
 
     bench/bench_guest_qos.py [--vfsd build/vfsd/vfsd] [--vfsctl build/vfsd/vfsctl]
                              [--only local,nfs,sftp] [--seconds 10] [--rounds 3]
-                             [--limit 1024] [--disk 64]
+                             [--limit 1024] [--disk 64] [--w stream|writer]
 
 Run as root.  Server data is in /dev/shm.  Without /dev/kvm the guests
 run under TCG, and then the guests' own CPU, not the storage, sets most
@@ -78,7 +87,10 @@ class Pair:
     """Guests R and W on raw images r-TAG.img and w-TAG.img under one mount
     prefix, booted and waiting for commands."""
 
-    def __init__(self, v, prefix, work, tag, disk_mib):
+    def __init__(self, v, prefix, work, tag, disk_mib, mode):
+        self.mode = mode
+        self.stream_mark = None
+        self.stream_errors = 0
         self.w_image = v.path(prefix, "w-%s.img" % tag)
         images = []
         for name, image in (("R", v.path(prefix, "r-%s.img" % tag)),
@@ -105,12 +117,27 @@ class Pair:
                 g.qmp.cmd("stop")
             self.running = False
 
-    def write(self, on):
+    def write(self, on, seconds=0):
+        """Start W (a stream of `seconds`, or the verifying writer), or
+        stop it: the stream's own MiB/s when it was one, else None."""
+        if self.mode == "stream":
+            if on:
+                self.stream_mark = self.w.console.mark()
+                self.w.console.send("stream %d" % seconds)
+                return None
+            line = self.w.console.wait(("STREAM", "ERR"), seconds + 300, self.stream_mark,
+                                       what="W's stream to end")
+            if not line.startswith("STREAM"):
+                raise RuntimeError("W: " + line)
+            f = guest.kv(line)
+            self.stream_errors += int(f["errors"])
+            return float(f["mib_s"])
         if on:
             self.w.command("start %d" % SEED, "STARTED")
             self.started = True
         else:
             self.w.command("pause", "PAUSED")
+        return None
 
     def written(self):
         """QEMU's count of bytes W wrote to its disk."""
@@ -122,6 +149,8 @@ class Pair:
         when it is not ok."""
         out = [line for g in (self.r, self.w) for line in g.console.from_mark(0)
                if line.startswith("ERR")]
+        if self.stream_errors:
+            out.append("W: %d stream write errors" % self.stream_errors)
         if self.started:
             self.cont()
             v = self.w.verify()
@@ -163,9 +192,11 @@ def phase_once(v, pairs, phase, args):
     out = {}
     if limited:
         os.setxattr(p.w_image, "user.vfsd.qos.bps_wr", b"%d" % (args.limit * KiB))
+    # a stream runs 1 s before R and outlasts it
+    stream_s = args.seconds + 3
     try:
         if phase != "alone":
-            p.write(True)
+            p.write(True, stream_s)
             time.sleep(1)       # W's queue is full before R starts
         b0, t0 = p.written(), time.monotonic()
         if phase == "writer":
@@ -173,8 +204,10 @@ def phase_once(v, pairs, phase, args):
         else:
             out.update(randread(p.r, args.seconds))
         if phase != "alone":
-            out["w_mib_s"] = (p.written() - b0) / (time.monotonic() - t0) / MiB
-            p.write(False)
+            host = (p.written() - b0) / (time.monotonic() - t0) / MiB
+            own = p.write(False, stream_s)
+            out["w_mib_s"] = host if own is None else own
+            out["w_host_mib_s"] = host
     finally:
         if limited:
             r = vfsctl(args, "-m", v.mnt, "qos", "clear", p.w_image)
@@ -188,9 +221,9 @@ def bench_backend(name, url, args):
     v = Vfsd(config_text=cfg).start()
     work = harness.tmpdir("vfsd-bench-guest-")
     print("  %s: booting four guests (%s)" % (name, qemu.accel()), file=sys.stderr, flush=True)
-    pairs = {"b": Pair(v, "b", work, "b", args.disk)}
+    pairs = {"b": Pair(v, "b", work, "b", args.disk, args.w)}
     pairs["b"].stop()
-    pairs["n"] = Pair(v, "n", work, "n", args.disk)
+    pairs["n"] = Pair(v, "n", work, "n", args.disk, args.w)
     results = {p: [] for p in PHASES}
     load = [os.getloadavg()[0]]
     for rnd in range(args.rounds):
@@ -217,23 +250,24 @@ def report(name, res, load, args):
     alone = res["alone"]
     p50a, p99a = med(alone, "p50"), med(alone, "p99")
     w_alone = med(res["writer"], "w_mib_s")
-    print("\n%s, %s, medians of %d rounds of %d s; W limited to %d KiB/s in 'limited'; "
-          "load average %.1f at the start, %.1f at the end (%d CPUs)"
-          % (name, qemu.accel(), len(alone), args.seconds, args.limit, load[0], load[1],
-             os.cpu_count()))
+    print("\n%s, %s, W %s, medians of %d rounds of %d s; W limited to %d KiB/s in "
+          "'limited'; load average %.1f at the start, %.1f at the end (%d CPUs)"
+          % (name, qemu.accel(), args.w, len(alone), args.seconds, args.limit, load[0],
+             load[1], os.cpu_count()))
     print("| phase | R p50 us | R p99 us | p50 / alone | p99 / alone | R max us "
-          "| R reads/s | W MiB/s | W / alone |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| R reads/s | W MiB/s | W / alone | W host MiB/s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
 
     def cell(x, fmt):
         return "" if x != x else fmt % x      # nan: not measured
     for p in PHASES:
         rows = res[p]
-        print("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             p, cell(med(rows, "p50"), "%.0f"), cell(med(rows, "p99"), "%.0f"),
             cell(med(rows, "p50") / p50a, "%.2f"), cell(med(rows, "p99") / p99a, "%.2f"),
             cell(med(rows, "max"), "%.0f"), cell(med(rows, "reads_s"), "%.0f"),
-            cell(med(rows, "w_mib_s"), "%.2f"), cell(med(rows, "w_mib_s") / w_alone, "%.2f")))
+            cell(med(rows, "w_mib_s"), "%.2f"), cell(med(rows, "w_mib_s") / w_alone, "%.2f"),
+            cell(med(rows, "w_host_mib_s"), "%.2f")))
 
 
 def missing(args):
@@ -262,6 +296,8 @@ def main():
     ap.add_argument("--limit", type=int, default=1024,
                     help="W's bps_wr in KiB/s in the 'limited' phase")
     ap.add_argument("--disk", type=int, default=64, help="each image's size in MiB")
+    ap.add_argument("--w", choices=("stream", "writer"), default="stream",
+                    help="W streams 1 MiB writes (default) or runs the verifying writer")
     args = ap.parse_args()
     args.vfsd = os.path.abspath(args.vfsd)
     args.vfsctl = os.path.abspath(args.vfsctl or

@@ -22,7 +22,9 @@
  * block.
  *
  * Commands, one per line on the console (stdin):
- *   start SEED      start (or resume) writing; SEED names the run
+ *   start SEED      start (or resume) writing; SEED names the run.
+ *                   Refused ("ERR ...") once a stream has run: the
+ *                   disk no longer holds what the record says
  *   pause           stop writing, flush, answer "PAUSED"
  *   verify          pause, flush, read back every block, answer
  *                   "VERDICT ok ..." or "VERDICT FAIL ..."; writing
@@ -37,6 +39,17 @@
  *                   p99_us=... max_us=..." (latencies in microseconds).
  *                   It does not pause the writer: a guest that only
  *                   reads is never started
+ *   stream SECONDS  the noisy neighbour's streaming writer: STREAMERS
+ *                   threads writing 1 MiB O_DIRECT chunks one after
+ *                   another over the disk (wrapping around at its end),
+ *                   one chunk each in flight, for SECONDS (guest clock),
+ *                   then a flush; answers "STREAM mib_s=... bytes=...
+ *                   writes=... errors=... seconds=... flush_ms=..."
+ *                   (mib_s over the writes, the flush not counted).
+ *                   Its chunks are not blocks of the writer's: it is
+ *                   refused ("ERR ...") once the writer has been
+ *                   started, and after it `start` is refused, so a
+ *                   `verify` never judges a streamed disk
  *   poweroff        flush and power the guest off
  * While writing it prints "HB ..." lines about four times a second (guest
  * time), so the host can measure stalls from outside.  Lines it prints
@@ -63,6 +76,8 @@
 #define FLUSH_EVERY 64
 #define WRITERS     4 /* writes in flight at once, as a guest's queue holds */
 #define MAGIC       0x3154534744534656ULL /* "VFSDGST1" */
+#define CHUNK       (1 << 20)             /* a streaming write */
+#define STREAMERS   8 /* streaming writes in flight at once */
 
 struct hdr {
 	uint64_t magic;
@@ -386,6 +401,105 @@ static void verify(unsigned char *buf)
 		resume_writer();
 }
 
+/* One streaming run (stream()): the threads share it under `lock`. */
+struct streamrun {
+	uint64_t end_ns; /* no write begins after this */
+	uint64_t next;   /* the next chunk, counted from the first */
+	uint64_t chunks; /* whole chunks on the disk */
+	uint64_t bytes, writes, errors;
+	uint64_t last_ns; /* when the last write came back */
+	unsigned char *buf[STREAMERS];
+};
+
+static void *stream_loop(void *arg)
+{
+	struct streamrun *sr = arg;
+	unsigned char *buf = NULL;
+
+	pthread_mutex_lock(&lock);
+	for (int t = 0; t < STREAMERS && !buf; t++) {
+		buf = sr->buf[t];
+		sr->buf[t] = NULL;
+	}
+	pthread_mutex_unlock(&lock);
+	for (;;) {
+		uint64_t c;
+		ssize_t n;
+
+		if (now_ns() >= sr->end_ns)
+			break;
+		pthread_mutex_lock(&lock);
+		c = sr->next++ % sr->chunks;
+		pthread_mutex_unlock(&lock);
+		n = pwrite(disk, buf, CHUNK, (off_t)(c * CHUNK));
+		pthread_mutex_lock(&lock);
+		sr->last_ns = now_ns();
+		if (n == CHUNK) {
+			sr->bytes += CHUNK;
+			sr->writes++;
+		} else if (sr->errors++ < 5) {
+			pthread_mutex_unlock(&lock);
+			say("ERR stream chunk=%" PRIu64 " errno=%d", c,
+			    n < 0 ? errno : EIO);
+			continue;
+		}
+		pthread_mutex_unlock(&lock);
+	}
+	free(buf);
+	return NULL;
+}
+
+/* What a streaming neighbour does (bench/bench_guest_qos.py): 1 MiB
+ * writes in order over the disk, STREAMERS in flight, for `seconds`. */
+static void stream(unsigned seconds)
+{
+	struct streamrun sr = {0};
+	pthread_t tid[STREAMERS];
+	uint64_t t0, t1, f0;
+	int started = 0, fr;
+
+	sr.chunks = nblocks * BS / CHUNK;
+	if (!sr.chunks) {
+		say("ERR stream needs a disk of at least 1 MiB");
+		return;
+	}
+	for (int t = 0; t < STREAMERS; t++) {
+		if (posix_memalign((void **)&sr.buf[t], BS, CHUNK)) {
+			while (t--)
+				free(sr.buf[t]);
+			say("ERR stream out of memory");
+			return;
+		}
+		/* data, not zeros, that no layer could skip */
+		for (size_t i = 0; i + 8 <= CHUNK; i += 8) {
+			uint64_t x = mix(((uint64_t)t << 32) ^ i);
+
+			memcpy(sr.buf[t] + i, &x, 8);
+		}
+	}
+	t0 = now_ns();
+	sr.end_ns = t0 + seconds * 1000000000ULL;
+	for (int t = 0; t < STREAMERS; t++)
+		if (pthread_create(&tid[t], NULL, stream_loop, &sr) == 0)
+			started++;
+		else
+			break;
+	for (int t = 0; t < started; t++)
+		pthread_join(tid[t], NULL);
+	for (int t = 0; t < STREAMERS; t++)
+		free(sr.buf[t]); /* those no thread took */
+	t1 = sr.last_ns > t0 ? sr.last_ns : now_ns();
+	f0 = now_ns();
+	fr = fdatasync(disk);
+	if (fr)
+		say("ERR stream flush errno=%d", errno);
+	say("STREAM mib_s=%.2f bytes=%" PRIu64 " writes=%" PRIu64
+	    " errors=%" PRIu64 " seconds=%u threads=%d flush_ms=%.1f",
+	    started ? sr.bytes / ((t1 - t0) / 1e9) / CHUNK : 0, sr.bytes,
+	    sr.writes, sr.errors + (fr != 0), seconds, started,
+	    (now_ns() - f0) / 1e6);
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -466,6 +580,7 @@ int main(int argc, char **argv)
 	uint64_t bytes = 0;
 	pthread_t tid;
 	char line[256];
+	int streamed = 0; /* a stream overwrote the disk */
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	quiet_console();
@@ -503,6 +618,10 @@ int main(int argc, char **argv)
 
 		line[strcspn(line, "\r\n")] = 0;
 		if (sscanf(line, "start %" SCNu64, &s) == 1) {
+			if (streamed) {
+				say("ERR a stream overwrote the disk");
+				continue;
+			}
 			pthread_mutex_lock(&lock);
 			if (seed && s != seed) {
 				pthread_mutex_unlock(&lock);
@@ -545,6 +664,16 @@ int main(int argc, char **argv)
 				say("ERR randread takes 1 to 3600 seconds");
 			else
 				randread(rbuf, secs);
+		} else if (sscanf(line, "stream %u", &secs) == 1) {
+			if (secs < 1 || secs > 3600) {
+				say("ERR stream takes 1 to 3600 seconds");
+			} else if (seed) {
+				say("ERR stream would overwrite the writer's "
+				    "blocks");
+			} else {
+				streamed = 1;
+				stream(secs);
+			}
 		} else if (!strcmp(line, "poweroff")) {
 			pause_writer();
 			say("POWEROFF");

@@ -214,6 +214,9 @@ class GuestVerifier(harness.TestCase):
         self.addCleanup(g.stop)
         g.start().boot(SEED)
         blocks = int(guest.kv(g.console.wait("READY", 1))["blocks"])
+        # a stream would overwrite the blocks the writer keeps a record of
+        refused = g.command("stream 1", "ERR")
+        self.assertIn("overwrite", refused)
         # one whole pass over the disk, so every block has a generation
         g.wait_pass(2, 120)
         paused = g.command("pause", "PAUSED")
@@ -244,6 +247,42 @@ class GuestVerifier(harness.TestCase):
         self.assertIn("found=ours", v["bad"][0])
         self.assertIn("block=5 ", v["bad"][1])
         self.assertIn("torn", v["bad"][1])
+
+
+    def test_stream(self):
+        """`stream` writes 1 MiB chunks in order over the disk, eight in
+        flight, answers its rate, and leaves the writer refusing to start
+        (its verify would take the chunks for foreign blocks)."""
+        try:
+            guest.files()
+        except guest.Unavailable as e:
+            self.skipTest(str(e))
+        work = tmpdir()
+        image = os.path.join(work, "disk.raw")
+        mib = 16
+        with open(image, "wb") as f:
+            f.truncate(mib << 20)
+        g = guest.Guest(image, work, "S", fmt="raw")
+        self.addCleanup(g.stop)
+        g.start()
+        g.console.wait("READY", 120, what="the writer to start")
+        line = g.command("stream 2", ("STREAM", "ERR"), timeout=300)
+        self.assertTrue(line.startswith("STREAM"), line)
+        f = guest.kv(line)
+        self.assertEqual(f["errors"], "0", f)
+        self.assertEqual(f["threads"], "8", f)
+        writes = int(f["writes"])
+        self.assertGreater(writes, 0, f)
+        self.assertEqual(int(f["bytes"]), writes << 20, f)
+        self.assertGreater(float(f["mib_s"]), 0, f)
+        # chunk by chunk from the start of the disk, wrapping around
+        with open(image, "rb") as img:
+            for c in range(min(writes, mib)):
+                chunk = img.read(1 << 20)
+                self.assertNotEqual(chunk.count(0), len(chunk),
+                                    "chunk %d of %d written is zeros" % (c, writes))
+        self.assertIn("overwrote", g.command("start %d" % SEED, "ERR"))
+        self.assertIn("not started", g.command("verify", "ERR"))
 
 
 class GuestMemoryLost(AssertionError):
