@@ -201,7 +201,9 @@ class GuestVerifier(harness.TestCase):
 
     BLOCK = 4096
 
-    def test_detects_lost_and_torn_writes(self):
+    def raw_image(self, mib):
+        """A work directory and a sparse raw image of `mib` MiB in it;
+        the test skips where no guest can be built."""
         try:
             guest.files()
         except guest.Unavailable as e:
@@ -209,7 +211,11 @@ class GuestVerifier(harness.TestCase):
         work = tmpdir()
         image = os.path.join(work, "disk.raw")
         with open(image, "wb") as f:
-            f.truncate(16 << 20)
+            f.truncate(mib << 20)
+        return work, image
+
+    def test_detects_lost_and_torn_writes(self):
+        work, image = self.raw_image(16)
         g = guest.Guest(image, work, "V", fmt="raw")
         self.addCleanup(g.stop)
         g.start().boot(SEED)
@@ -253,15 +259,8 @@ class GuestVerifier(harness.TestCase):
         """`stream` writes 1 MiB chunks in order over the disk, eight in
         flight, answers its rate, and leaves the writer refusing to start
         (its verify would take the chunks for foreign blocks)."""
-        try:
-            guest.files()
-        except guest.Unavailable as e:
-            self.skipTest(str(e))
-        work = tmpdir()
-        image = os.path.join(work, "disk.raw")
         mib = 16
-        with open(image, "wb") as f:
-            f.truncate(mib << 20)
+        work, image = self.raw_image(mib)
         g = guest.Guest(image, work, "S", fmt="raw")
         self.addCleanup(g.stop)
         g.start()

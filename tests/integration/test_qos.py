@@ -1354,20 +1354,12 @@ class QosWaits(harness.TestCase):
         vfsctl(self.v, "qos", "set", self.v.path("l", "big"), "bps_wr=1000")
         with open(names[0], "wb") as f:
             f.write(b"a" * 100000)   # 100 s of the limit
-        pid = os.fork()
-        if pid == 0:
-            data = b"w" * MiB
+        data = b"w" * MiB
 
-            def one(name):
-                with open(name, "r+b", buffering=0) as f:
-                    f.write(data)
-            ts = [threading.Thread(target=one, args=(n,)) for n in names]
-            for t in ts:
-                t.start()
-            for t in ts:
-                t.join()
-            os._exit(0)
-        self.addCleanup(self.end_child, pid)
+        def one(name):
+            with open(name, "r+b", buffering=0) as f:
+                f.write(data)
+        pid = self.threads_in_child(one, [(n,) for n in names])
 
         def counts():
             files = json.loads(vfsctl(self.v, "--json", "files").stdout)
