@@ -234,30 +234,53 @@ class Guest(qemu.VM):
             self.qmp.cmd("cont")
 
     def command(self, text, reply, timeout=120):
-        return self.console.command(text, reply, timeout)
+        try:
+            return self.console.command(text, reply, timeout)
+        except OSError as e:
+            # the console's socket closes when QEMU goes: say how it went
+            raise self.gone("sending '%s' to the console: %s" % (text, e)) from None
+
+    def gone(self, what):
+        """GuestDied for a QEMU killed by a signal (a crash of the
+        hypervisor, with its last words), else an AssertionError."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=10)
+        rc = self.proc.poll()
+        msg = "%s: QEMU %s %s; its output:\n%s" % (
+            what, self.name, "still runs" if rc is None else "exited with status %s" % rc,
+            self.output()[-2000:])
+        return GuestDied(msg) if rc is not None and rc < 0 else AssertionError(msg)
 
     def boot(self, seed, timeout=120):
         self.console.boot(seed, timeout)
         return self
 
     def wait_pass(self, gen, timeout):
+        """Console.wait_pass(); GuestLostRequest when the writer waits on a
+        write QEMU has completed into the guest's used ring (lost_request)."""
+        t0 = time.monotonic()
         try:
             self.console.wait_pass(gen, timeout, self.name)
         except AssertionError as e:
-            raise AssertionError("%s\n%s" % (e, self.why_stalled())) from None
+            msg = "%s\n%s" % (e, self.why_stalled())
+            lost = lost_request(self, self, t0, completed_here=True)
+            if lost:
+                raise GuestLostRequest("%s\n%s" % (lost, msg)) from None
+            raise AssertionError(msg) from None
 
     def why_stalled(self):
         """What QEMU and the writer say of a guest whose writer stopped:
         its run state (an I/O error under werror=stop pauses it), the
         block I/O errors QEMU reported, its block counters and the
         writer's oldest write in flight."""
-        return "state %s; %s" % (self.state(), io_report(self))
+        return "state %s; %s; virtio: %s" % (self.state(), io_report(self),
+                                             queues_text(virtio_queues(self)))
 
     def verify(self, timeout=300):
         return self.console.verify(timeout)
 
     def stats(self):
-        return self.console.stats()
+        return kv(self.command("stats", "STATS"))
 
     def stop(self):
         super().stop()
@@ -320,7 +343,25 @@ class GuestLostRequest(AssertionError):
     of: not in any queue, not in flight, no error."""
 
 
-def lost_request(src, dst, stall_since):
+class GuestDied(AssertionError):
+    """QEMU was killed by a signal (it crashed) while the test ran."""
+
+
+def once_more_on_hypervisor_fault(test, run, also=()):
+    """run(); when it fails by a fault of the hypervisor beneath the test
+    (GuestLostRequest, GuestDied, or one of `also`), print it, run the
+    test's cleanups and run() once more: a second fault fails the test
+    like any other error, and the print shows the rate."""
+    try:
+        return run()
+    except (GuestLostRequest, GuestDied) + tuple(also) as e:
+        print("\nthe hypervisor failed beneath the test (not a storage fault; running the "
+              "scenario once more):\n%s" % e, flush=True)
+        test.doCleanups()
+        return run()
+
+
+def lost_request(src, dst, stall_since, completed_here=False):
     """Why a migrated guest's writer stopped, when the storage beneath is
     cleared of it: GuestLostRequest when the writer waits on a write
     submitted before the migration began (stall_since, monotonic) while
@@ -331,7 +372,11 @@ def lost_request(src, dst, stall_since):
     and the guest's memory. A storage fault cannot look like this: a
     write vfsd never answers keeps the source's drain, and so the
     migration, from ending; one it fails is an error event with
-    werror=stop and is retried on the destination. None otherwise."""
+    werror=stop and is retried on the destination.
+    completed_here: one QEMU without a migration (src is dst), whose
+    writes did run: the same quiet queues mean it wrote the completion
+    into the guest's used ring and the guest never took it (a lost
+    interrupt). None otherwise."""
     try:
         errs = [e for g in (src, dst) for e in g.qmp.events if e["event"] == "BLOCK_IO_ERROR"]
         writes = sum(int(b.get("stats", {}).get("wr_operations", 0))
@@ -343,7 +388,14 @@ def lost_request(src, dst, stall_since):
     rows = virtio_queues(dst)
     quiet = rows and all(r["inuse"] == 0 and r.get("mem_avail") == r["last_avail"] % 65536
                          and r.get("mem_used") == r["used"] % 65536 for r in rows)
-    if errs or writes or not quiet or oldest / 1000 < time.monotonic() - stall_since:
+    if errs or not quiet or oldest / 1000 < time.monotonic() - stall_since:
+        return None
+    if completed_here:
+        return GuestLostRequest(
+            "the guest waits on a write it submitted %.1f s ago that QEMU has completed "
+            "into the guest's used ring (nothing in use, no I/O error; %s): the guest "
+            "never took the completion" % (oldest / 1000, queues_text(rows)))
+    if writes:
         return None
     return GuestLostRequest(
         "the guest waits on a write it submitted %.1f s ago, before the migration, that the "

@@ -113,16 +113,11 @@ class GuestQos(harness.TestCase):
         self.assertGreater(r["held_ms"], 0, what + ": vfsd never held it back")
 
     def scenario(self, backend):
-        """scenario_once(); once more from the start when the hypervisor
-        lost guest state in the migration (test_guest_migration's
-        GuestMemoryLost, guest.GuestLostRequest): printed, not hidden."""
-        try:
-            self.scenario_once(backend)
-        except (GuestMemoryLost, guest.GuestLostRequest) as e:
-            print("\nthe hypervisor lost guest state in a migration (not a storage fault; "
-                  "running the scenario once more):\n%s" % e, flush=True)
-            self.doCleanups()
-            self.scenario_once(backend)
+        """scenario_once(); once more from the start when the guest's memory
+        lost its record (test_guest_migration's GuestMemoryLost) or the
+        hypervisor failed beneath it (guest.once_more_on_hypervisor_fault)."""
+        guest.once_more_on_hypervisor_fault(
+            self, lambda: self.scenario_once(backend), also=(GuestMemoryLost,))
 
     def scenario_once(self, backend):
         cl = Cluster(self, backend)
