@@ -43,21 +43,47 @@ meson compile -C "$build" $targets
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
-status=0
-for t in $targets; do
+# one target: its output to $out/$t/log, its verdict in $out/$t/status
+fuzz_one() {
+	t=$1
 	name=${t#fuzz_}
 	seeds=$here/corpus/$name
 	# new inputs go to a scratch corpus, so the checked-in seeds stay small
 	work=$out/$t/corpus
 	mkdir -p "$work"
-	echo "== $t: ${secs}s, seeds $seeds"
 	if "$build/fuzz/$t" -max_total_time="$secs" -timeout=10 \
 		-rss_limit_mb=2048 -max_len=4096 -print_final_stats=1 \
 		-artifact_prefix="$out/$t/" \
-		"$work" "$seeds"; then
+		"$work" "$seeds" >"$out/$t/log" 2>&1; then
+		echo ok >"$out/$t/status"
+	else
+		echo failed >"$out/$t/status"
+	fi
+}
+
+# libFuzzer keeps one core busy: as many targets at once as there are
+# cores (JOBS overrides), each for the same time as alone
+jobs=${JOBS:-$(nproc 2>/dev/null || echo 1)}
+status=0
+running=0
+for t in $targets; do
+	mkdir -p "$out/$t"
+	rm -f "$out/$t/status"
+	echo "== $t: ${secs}s, seeds $here/corpus/${t#fuzz_}"
+	fuzz_one "$t" &
+	running=$((running + 1))
+	if [ "$running" -ge "$jobs" ]; then
+		wait
+		running=0
+	fi
+done
+wait
+for t in $targets; do
+	tail -n 15 "$out/$t/log"
+	if [ "$(cat "$out/$t/status" 2>/dev/null)" = ok ]; then
 		echo "== $t: ok"
 	else
-		echo "== $t: FAILED (reproducer: $out/$t/crash-* / leak-* / timeout-*)" >&2
+		echo "== $t: FAILED (reproducer: $out/$t/crash-* / leak-* / timeout-*; log: $out/$t/log)" >&2
 		echo "   re-run one with: $build/fuzz/$t FILE" >&2
 		status=1
 	fi

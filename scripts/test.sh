@@ -43,8 +43,8 @@ if [ -z "$quick" ]; then
 	# code of vfsd's, so once is enough; the lock torture checks the
 	# protocol's invariant from the data (5 minutes more under the
 	# sanitizers), while the lock and lock-fault suites run the same code
-	# under them
-	MESON_TEST_ARGS=(--no-suite guests --no-suite model --no-suite torture)
+	# under them; the static checks (format, layers) read sources only
+	MESON_TEST_ARGS=(--no-suite guests --no-suite model --no-suite torture --no-suite static)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	LSAN_OPTIONS=suppressions=$top/tests/lsan.supp:print_suppressions=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

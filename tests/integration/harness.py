@@ -239,12 +239,32 @@ def require_root(test):
         raise unittest.SkipTest("needs root (FUSE mounts, chown, mknod)")
 
 
+class _TimedResult(unittest.TextTestResult):
+    """Keeps each test's wall time, for the summary of the slowest."""
+
+    def startTest(self, test):
+        self._t0 = time.monotonic()
+        super().startTest(test)
+
+    def stopTest(self, test):
+        super().stopTest(test)
+        self.times = getattr(self, "times", [])
+        self.times.append((time.monotonic() - self._t0, test.id()))
+
+
 def main():
     import sys
     # -v shows each test and every skip with its reason
+    runner = unittest.TextTestRunner(verbosity=2, resultclass=_TimedResult)
     prog = unittest.main(module="__main__", argv=[sys.argv[0], "-v"] + sys.argv[1:],
-                         exit=False)
+                         exit=False, testRunner=runner)
     res = prog.result
+    slow = sorted(getattr(res, "times", []), reverse=True)[:5]
+    if slow and slow[0][0] >= 10:
+        # where a suite's minutes go (CI keeps the whole run under 45 min)
+        print("slowest: " + ", ".join("%s %.0f s" % (name.rsplit(".", 2)[-2] + "." +
+                                                     name.rsplit(".", 1)[-1], t)
+                                      for t, name in slow if t >= 10))
     skipped = len(res.skipped)
     failed = len(res.failures) + len(res.errors) + len(res.unexpectedSuccesses)
     passed = res.testsRun - failed - skipped
