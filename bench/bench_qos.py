@@ -14,6 +14,12 @@ depth 8).  For each backend it measures, in alternating rounds:
   fair      the same through the mount with fair sharing (the default)
   limited   fair, and the streamer's image limited (qos.bps_wr on it,
             --limit MiB/s)
+  bypass    the reader through the fair mount beside a streamer that
+            does not pass through vfsd at all: nfs-cp (libnfs) to the
+            same ganesha export, `ssh HOST 'cat > FILE'` to the same
+            sshd, fio on the local directory itself, over and over.
+            What the server and these two CPUs cost the reader whatever
+            the client: the floor under fair sharing's figure.
 
 and prints medians of --rounds rounds, the reader's p99 against its p99
 alone (the issue's floor: at most 3x with fair sharing), and the total
@@ -28,6 +34,7 @@ tests' classes, their data in /dev/shm (the server's disk does not set the
 pace); the local backend's directory is in /dev/shm too.  Run as root.
 """
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -44,6 +51,9 @@ from harness import Vfsd  # noqa: E402
 
 MiB = 1 << 20
 SIZE = "256M"
+SRC_MIB = 256   # what the bypass streamer copies each time
+NFS_BYPASS_FILE = [None]   # the nfs-cp target, as the server's directory holds it
+PHASES = ["alone", "streamer", "unfair", "fair", "limited", "bypass"]
 
 
 def fio(name, path, rw, bs, depth, seconds, engine):
@@ -76,7 +86,26 @@ def prefill(path):
             f.write(chunk)
 
 
-def round_once(v, seconds, phase, limit, vfsctl):
+def bypass_stream(cmd, seconds, res):
+    """Run cmd (a copy of SRC_MIB MiB) over and over for `seconds`: its
+    MiB/s in res["bw"] (whole copies only, over the time they took)."""
+    import time
+    t0 = time.monotonic()
+    done = 0
+    while time.monotonic() - t0 < seconds:
+        if cmd[0] == "nfs-cp":
+            # it refuses to replace a file: the last copy goes first, in
+            # the server's own directory
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(NFS_BYPASS_FILE[0])
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120)
+        if r.returncode != 0:
+            raise RuntimeError("bypass streamer %s: %s" % (cmd[0], r.stderr[-1000:]))
+        done += 1
+    res["bw"] = done * SRC_MIB / (time.monotonic() - t0)
+
+
+def round_once(v, seconds, phase, limit, vfsctl, bypass=None):
     via = "n" if phase == "unfair" else "b"
     reader_path = v.path(via, "reader.img")
     streamer_path = v.path(via, "streamer.img")
@@ -93,8 +122,11 @@ def round_once(v, seconds, phase, limit, vfsctl):
         res = {}
 
         def stream():
-            res["s"] = fio("streamer", streamer_path, "write", "1M", 8,
-                           seconds + 2, "libaio")
+            if phase == "bypass":
+                bypass_stream(bypass, seconds + 2, res)
+            else:
+                res["s"] = fio("streamer", streamer_path, "write", "1M", 8,
+                               seconds + 2, "libaio")
         t = None
         if phase != "alone":
             t = threading.Thread(target=stream)
@@ -102,7 +134,7 @@ def round_once(v, seconds, phase, limit, vfsctl):
         r = fio("reader", reader_path, "randread", "4k", 1, seconds, "psync")
         if t:
             t.join()
-            out["streamer_bw"] = bw(res["s"], "write")
+            out["streamer_bw"] = res["bw"] if phase == "bypass" else bw(res["s"], "write")
         out["p50"], out["p99"] = lat(r, "read")
         out["reader_bw"] = bw(r, "read")
         return out
@@ -112,20 +144,20 @@ def round_once(v, seconds, phase, limit, vfsctl):
                            capture_output=True)
 
 
-def bench_backend(name, url, args):
+def bench_backend(name, url, args, bypass):
     cfg = ("[mount /b]\nurl = %s\n[mount /n]\nurl = %s\nqos.fair = 0\n"
            % (url, url))
     v = Vfsd(config_text=cfg).start()
     try:
         prefill(v.path("b", "reader.img"))
         prefill(v.path("b", "streamer.img"))
-        phases = ["alone", "streamer", "unfair", "fair", "limited"]
+        phases = PHASES
         results = {p: [] for p in phases}
         for rnd in range(args.rounds):
             order = phases if rnd % 2 == 0 else list(reversed(phases))
             for p in order:
                 results[p].append(round_once(v, args.seconds, p, args.limit,
-                                             args.vfsctl))
+                                             args.vfsctl, bypass))
                 print("  %s round %d %s: %s" % (name, rnd + 1, p, results[p][-1]),
                       file=sys.stderr, flush=True)
         return results
@@ -145,7 +177,7 @@ def report(name, res):
     print("  %-8s %10s %10s %9s %12s %12s %9s" % (
         "phase", "p50 us", "p99 us", "p99/alone", "reader MiB/s",
         "stream MiB/s", "total/str"))
-    for p in ("alone", "streamer", "unfair", "fair", "limited"):
+    for p in PHASES:
         rows = res[p]
         total = med(rows, "streamer_bw") + (med(rows, "reader_bw") if p != "streamer" else 0)
         print("  %-8s %10.0f %10.0f %9.2f %12.1f %12.1f %9.2f" % (
@@ -172,21 +204,37 @@ def main():
     which = args.only.split(",")
     all_res = {}
     try:
+        # what the bypass streamers copy, from memory
+        src = tempfile.mkdtemp(prefix="vfsd-bench-qos-src-", dir="/dev/shm")
+        harness._cleanups.append(lambda: subprocess.run(["rm", "-rf", src]))
+        src_file = os.path.join(src, "src.img")
+        with open(src_file, "wb") as f:
+            for _ in range(SRC_MIB):
+                f.write(os.urandom(MiB))
         if "local" in which:
             d = tempfile.mkdtemp(prefix="vfsd-bench-qos-", dir="/dev/shm")
             harness._cleanups.append(lambda: subprocess.run(["rm", "-rf", d]))
-            all_res["local"] = bench_backend("local", "file://" + d, args)
+            direct = ["fio", "--name=bypass", "--filename=" + os.path.join(d, "bypass.img"),
+                      "--rw=write", "--bs=1M", "--iodepth=8", "--ioengine=libaio",
+                      "--direct=1", "--size=%dM" % SRC_MIB]
+            all_res["local"] = bench_backend("local", "file://" + d, args, direct)
         if "nfs" in which:
             from ganesha import Ganesha
             g = Ganesha(export_parent="/dev/shm").start()
-            all_res["nfs"] = bench_backend("nfs", g.url(version=3), args)
+            NFS_BYPASS_FILE[0] = os.path.join(g.export, "bypass.img")
+            all_res["nfs"] = bench_backend("nfs", g.url(version=3), args,
+                                           ["nfs-cp", src_file, g.url("/bypass.img")])
         if "sftp" in which:
             from sshd import Sshd
             s = Sshd().start()
             remote = tempfile.mkdtemp(prefix="vfsd-bench-qos-", dir="/dev/shm")
             os.chmod(remote, 0o777)
             harness._cleanups.append(lambda: subprocess.run(["rm", "-rf", remote]))
-            all_res["sftp"] = bench_backend("sftp", s.url(remote), args)
+            # the cipher vfsd negotiates with this sshd (docs/performance.md)
+            ssh = ["sh", "-c", 'exec ssh -p %d -i %s -o UserKnownHostsFile=%s '
+                   '-o BatchMode=yes -c aes128-ctr -m hmac-sha2-256 %s@%s "cat > %s/bypass.img" < %s'
+                   % (s.port, s.identity, s.known_hosts, s.user, s.addr, remote, src_file)]
+            all_res["sftp"] = bench_backend("sftp", s.url(remote), args, ssh)
     finally:
         harness._run_cleanups()
     for name, res in all_res.items():
