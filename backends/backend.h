@@ -90,6 +90,10 @@ struct vfs_mount {
 	/* connections re-established; bumped by the backend with
 	 * __atomic_fetch_add(&m->reconnects, 1, __ATOMIC_RELAXED) */
 	unsigned long reconnects;
+	/* the most write-behind WRITEs the backend had in flight after a
+	 * send: alone, and while sharing the server with active callers
+	 * (NFS, backends/nfs/wb.c); atomics, for `vfsctl stats` */
+	unsigned wb_max, wb_shared_max;
 	/* how much the instance serves at once, for fair sharing between
 	 * open files (vfsd/fair.h): requests (NFS: its connections) and
 	 * bytes in flight; 0 for no bound of that kind, both 0 when it

@@ -14,6 +14,8 @@ depth 8).  For each backend it measures, in alternating rounds:
   fair      the same through the mount with fair sharing (the default)
   limited   fair, and the streamer's image limited (qos.bps_wr on it,
             --limit MiB/s)
+  buffered  fair, the streamer writing through the page cache (no
+            O_DIRECT: the kernel's writeback, then vfsd's write-behind)
   bypass    the reader through the fair mount beside a streamer that
             does not pass through vfsd at all: nfs-cp (libnfs) to the
             same ganesha export, `ssh HOST 'cat > FILE'` to the same
@@ -53,16 +55,18 @@ MiB = 1 << 20
 SIZE = "256M"
 SRC_MIB = 256   # what the bypass streamer copies each time
 NFS_BYPASS_FILE = [None]   # the nfs-cp target, as the server's directory holds it
-PHASES = ["alone", "streamer", "unfair", "fair", "limited", "bypass"]
+PHASES = ["alone", "streamer", "unfair", "fair", "limited", "buffered", "bypass"]
 
 
-def fio(name, path, rw, bs, depth, seconds, engine):
+def fio(name, path, rw, bs, depth, seconds, engine, direct=True):
     """fio's JSON result of one job."""
     cmd = ["fio", "--name=" + name, "--filename=" + path, "--rw=" + rw,
            "--bs=" + bs, "--iodepth=%d" % depth, "--ioengine=" + engine,
-           "--direct=1", "--size=" + SIZE, "--time_based",
+           "--direct=%d" % direct, "--size=" + SIZE, "--time_based",
            "--runtime=%d" % seconds, "--output-format=json",
            "--allow_file_create=0", "--randrepeat=0", "--norandommap"]
+    if not direct:
+        cmd.append("--end_fsync=1")     # its rate: data that reached the server
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120)
     if r.returncode != 0:
         raise RuntimeError("fio %s: %s" % (name, r.stderr[-2000:]))
@@ -124,6 +128,9 @@ def round_once(v, seconds, phase, limit, vfsctl, bypass=None):
         def stream():
             if phase == "bypass":
                 bypass_stream(bypass, seconds + 2, res)
+            elif phase == "buffered":
+                res["s"] = fio("streamer", streamer_path, "write", "1M", 1,
+                               seconds + 2, "psync", direct=False)
             else:
                 res["s"] = fio("streamer", streamer_path, "write", "1M", 8,
                                seconds + 2, "libaio")

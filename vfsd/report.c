@@ -179,12 +179,14 @@ static void stats_json(FILE *out, const struct router_view *v)
 	fprintf(out,
 		",\"fair\":{\"on\":%s,\"capacity_requests\":%u,"
 		"\"capacity_bytes\":%llu,\"requests\":%u,\"bytes\":%llu,"
-		"\"waited\":%llu,\"waited_ms\":%llu}}",
+		"\"waited\":%llu,\"waited_ms\":%llu,"
+		"\"behind_max\":%u,\"behind_shared_max\":%u}}",
 		v->fair.on ? "true" : "false", v->fair.max_reqs,
 		(unsigned long long)v->fair.max_bytes, v->fair.reqs,
 		(unsigned long long)v->fair.bytes,
 		(unsigned long long)v->fair.waited,
-		(unsigned long long)v->fair.waited_ms);
+		(unsigned long long)v->fair.waited_ms, v->wb_max,
+		v->wb_shared_max);
 }
 
 static void stats_text(FILE *out, const struct router_view *v)
@@ -235,6 +237,11 @@ static void stats_text(FILE *out, const struct router_view *v)
 			v->fair.reqs, (unsigned long long)v->fair.bytes,
 			(unsigned long long)v->fair.waited,
 			(unsigned long long)v->fair.waited_ms);
+	if (v->wb_max || v->wb_shared_max)
+		fprintf(out,
+			"  write-behind: at most %u WRITEs in flight alone, "
+			"%u beside active callers\n",
+			v->wb_max, v->wb_shared_max);
 }
 
 static void stats_one(void *p, const struct router_view *v)

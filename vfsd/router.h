@@ -56,8 +56,9 @@ struct router_view {
 	uint32_t caps; /* VFS_CAP_* of its instance */
 	uint64_t open_files;
 	unsigned long reconnects;
-	struct timespec since;       /* CLOCK_REALTIME of the mount */
-	const struct vfs_opts *opts; /* config options as given */
+	unsigned wb_max, wb_shared_max; /* vfs_mount's */
+	struct timespec since;          /* CLOCK_REALTIME of the mount */
+	const struct vfs_opts *opts;    /* config options as given */
 	const struct mount_stats *stats;
 	struct fair_view fair; /* fair sharing of its backend (fair.h) */
 };

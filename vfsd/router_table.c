@@ -665,6 +665,10 @@ void router_foreach(router_view_fn fn, void *ctx)
 			.open_files = atomic_load(&m->open_files),
 			.reconnects = __atomic_load_n(&rt_bottom(m)->reconnects,
 						      __ATOMIC_RELAXED),
+			.wb_max = __atomic_load_n(&rt_bottom(m)->wb_max,
+						  __ATOMIC_RELAXED),
+			.wb_shared_max = __atomic_load_n(
+				&rt_bottom(m)->wb_shared_max, __ATOMIC_RELAXED),
 			.since = m->since,
 			.opts = &m->opts,
 			.stats = &m->stats,

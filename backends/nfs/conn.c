@@ -192,6 +192,8 @@ int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op)
 	op->wire = m->wires ? m->wires[co.idx] : NULL;
 	op->deadline = co.deadline;
 	op->caller_dl = co.caller_dl;
+	__atomic_fetch_add(&m->fg_calls, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&m->fg_ns, vfs_mono_ns(), __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -212,6 +214,8 @@ void nfsb_put(struct nfsb_op *op)
 		how = op->timed_out ? REMOTE_PUT_TIMED_OUT : REMOTE_PUT_BROKEN;
 	else if (op->answered)
 		how = REMOTE_PUT_ANSWERED;
+	__atomic_store_n(&op->m->fg_ns, vfs_mono_ns(), __ATOMIC_RELAXED);
+	__atomic_fetch_sub(&op->m->fg_calls, 1, __ATOMIC_RELAXED);
 	remote_slots_put(&op->m->slots, op->idx, how);
 }
 

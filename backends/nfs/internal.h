@@ -123,6 +123,12 @@ struct nfsb_mount {
 	 * sender of it (wb.c) */
 	struct remote_wb *wbq;
 	struct nfsb_wb *wb;
+	/* atomics (__atomic builtins), kept by nfsb_get/nfsb_put for the
+	 * write-behind sender, which shares the server with the callers
+	 * while they are active (wb.c): pool calls in progress, and the
+	 * monotonic ns of the last one's start or end */
+	unsigned fg_calls;
+	int64_t fg_ns;
 	/* the wire of each pool slot (wire.c), used by whoever has the
 	 * slot checked out */
 	struct nfsb_wire **wires;

@@ -20,6 +20,17 @@
  * already fill a round trip; later chunks of a job go out as earlier ones
  * are answered, in order.
  *
+ * While the mount's callers are active (a pool call in progress, or one
+ * ended less than NFSB_WB_IDLE_NS ago) the thread keeps no more than
+ * NFSB_WB_SHARE bytes of WRITEs in flight (one WRITE at least): the
+ * server serves its requests from one pool of workers, so a reader's READ
+ * waits behind every WRITE queued there, a whole window of them from a
+ * page-cache writer (docs/performance.md, the "buffered" phase).  One
+ * 1 MiB WRITE in flight already streams at the server's pace; alone, the
+ * thread fills the window as before.  The fair sharing
+ * of the router (vfsd/fair.h) counts a write-behind write as done once
+ * queued, so this is where a page-cache writer is held to its share.
+ *
  * The thread's context is used by the thread alone (libnfs 4.0 contexts
  * are not thread-safe), and so is its list of jobs in flight.  A context
  * that fails, or that answered nothing for the mount's timeout while jobs
@@ -36,8 +47,10 @@
 
 #include "backends/nfs/internal.h"
 
-#define NFSB_WB_WINDOW (16u << 20)
-#define NFSB_WB_RPCS   256
+#define NFSB_WB_WINDOW  (16u << 20)
+#define NFSB_WB_RPCS    256
+#define NFSB_WB_SHARE   (1u << 20)
+#define NFSB_WB_IDLE_NS 20000000 /* a qd-1 reader's gap is far less */
 
 /* The sender's part of a job (remote_wjob.priv). */
 struct nfsb_wjob {
@@ -103,13 +116,36 @@ static void nfsb_wb_complete(struct nfsb_mount *m, struct nfsb_wjob *j)
 }
 
 /*
+ * How many WRITEs may be in flight now: NFSB_WB_RPCS alone, NFSB_WB_SHARE
+ * bytes' worth (one at least) while the mount's callers are active.
+ */
+static unsigned nfsb_wb_cap(struct nfsb_mount *m)
+{
+	int64_t last = __atomic_load_n(&m->fg_ns, __ATOMIC_RELAXED);
+	size_t per = m->wsize ? m->wsize : NFSB_WB_SHARE;
+
+	if (!__atomic_load_n(&m->fg_calls, __ATOMIC_RELAXED) &&
+	    vfs_mono_ns() - last >= NFSB_WB_IDLE_NS)
+		return NFSB_WB_RPCS;
+	return per >= NFSB_WB_SHARE ? 1 : (unsigned)(NFSB_WB_SHARE / per);
+}
+
+/* `vfsctl stats`: the most in flight after a send (only this thread
+ * writes them) */
+static void nfsb_wb_note(unsigned *max, unsigned rpcs)
+{
+	if (rpcs > __atomic_load_n(max, __ATOMIC_RELAXED))
+		__atomic_store_n(max, rpcs, __ATOMIC_RELAXED);
+}
+
+/*
  * Send j's chunks from c[j->sent] on that are not written in full (a short
- * write sends its rest), while fewer than NFSB_WB_RPCS are in flight.
+ * write sends its rest), while fewer than `cap` are in flight.
  */
 static void nfsb_wb_send(struct nfsb_op *op, struct nfsb_wb *wb,
-			 struct nfsb_wjob *j)
+			 struct nfsb_wjob *j, unsigned cap)
 {
-	for (; j->sent < j->n && wb->rpcs < NFSB_WB_RPCS; j->sent++) {
+	for (; j->sent < j->n && wb->rpcs < cap; j->sent++) {
 		struct nfsb_chunk *c = &j->c[j->sent];
 
 		if (j->w.err) {
@@ -281,9 +317,15 @@ static void *nfsb_wb_main(void *arg)
 		if (wb->rpcs == 0)
 			wb->progress = vfs_mono_s(); /* into an idle pipe */
 		/* send as much as may be in flight */
+		unsigned cap = nfsb_wb_cap(m), had = wb->rpcs;
+
 		for (struct nfsb_wjob *j = wb->flight;
-		     j && wb->nfs && wb->rpcs < NFSB_WB_RPCS; j = j->next)
-			nfsb_wb_send(&op, wb, j);
+		     j && wb->nfs && wb->rpcs < cap; j = j->next)
+			nfsb_wb_send(&op, wb, j, cap);
+		if (wb->rpcs > had)
+			nfsb_wb_note(cap < NFSB_WB_RPCS ? &m->base.wb_shared_max
+							: &m->base.wb_max,
+				     wb->rpcs);
 
 		pfd[0] = (struct pollfd){.fd = wb->evfd, .events = POLLIN};
 		if (wb->nfs && wb->flight) {

@@ -13,6 +13,7 @@ import errno
 import json
 import mmap
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -732,6 +733,85 @@ class Nfs3AcrossHosts(AcrossHostsBase, harness.TestCase):
 
     def storage_path(self, *names):
         return os.path.join(self.ganesha.export, *names)
+
+
+class NfsWriteBehindShare(harness.TestCase):
+    """An NFS mount's write-behind sender pipelines its window while it is
+    alone, and keeps to one share (1 MiB of WRITEs, one at least) while
+    other callers use the mount: a page-cache writer's 16 MiB of queued
+    WRITEs would otherwise sit in the server's queue ahead of a reader's
+    READ (backends/nfs/wb.c).  Seen through `vfsctl stats`, with the data
+    read back."""
+
+    @classmethod
+    def setUpClass(cls):
+        from ganesha import Ganesha
+        cls.ganesha = Ganesha().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.ganesha.stop()
+
+    def write_buffered(self, path, mib, seed):
+        data = [bytes([(seed + i) % 251]) * MiB for i in range(mib)]
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            for chunk in data:
+                os.write(fd, chunk)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        with open(path, "rb") as f:
+            for i, chunk in enumerate(data):
+                self.assertEqual(f.read(MiB), chunk, "MiB %d of %s" % (i, path))
+
+    def stats(self, v):
+        return json.loads(vfsctl(v, "--json", "stats", "/s").stdout)["mounts"][0]["fair"]
+
+    def test_write_behind_keeps_to_a_share_beside_a_reader(self):
+        v = Vfsd(config_text="[mount /s]\nurl = %s\n" % self.ganesha.url(version=3)).start()
+        self.addCleanup(v.stop)
+        m = re.search(r"wsize (\d+)", v.log())
+        self.assertTrue(m, v.log())
+        share = max(1, MiB // int(m.group(1)))
+        d = "wbs%d" % os.getpid()
+        os.mkdir(v.path("s", d))
+        # alone: the page cache's writeback fills the window
+        self.write_buffered(v.path("s", d, "alone.img"), 48, 1)
+        st = self.stats(v)
+        self.assertGreater(st["behind_max"], share, st)
+        # beside a reader that keeps a call in progress nearly all the time
+        make_file(v.path("s", d, "reader.img"), 4 * MiB)
+        stop = threading.Event()
+
+        def reader():
+            buf = aligned(4096)
+            fd = os.open(v.path("s", d, "reader.img"), os.O_RDONLY | os.O_DIRECT)
+            n = 0
+            try:
+                while not stop.is_set():
+                    os.preadv(fd, [buf], (n * 4096) % (4 * MiB))
+                    n += 1
+            finally:
+                os.close(fd)
+            return n
+        t, res = in_thread(reader)
+        try:
+            time.sleep(0.2)
+            self.write_buffered(v.path("s", d, "beside.img"), 48, 2)
+        finally:
+            stop.set()
+            t.join()
+        self.assertNotIn("error", res)
+        self.assertGreater(res["value"], 0)
+        st = self.stats(v)
+        self.assertGreaterEqual(st["behind_shared_max"], 1,
+                                "the write-behind never ran beside the reader: %s" % st)
+        self.assertLessEqual(st["behind_shared_max"], share, st)
+        print("\nwrite-behind WRITEs in flight: at most %d alone, %d beside a reader "
+              "(%d reads)" % (st["behind_max"], st["behind_shared_max"], res["value"]))
+        shown = vfsctl(v, "stats", "/s").stdout
+        self.assertIn("beside active callers", shown)
 
 
 class SftpAcrossHosts(AcrossHostsBase, harness.TestCase):
