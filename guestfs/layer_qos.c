@@ -41,7 +41,8 @@
 #include "lib/path.h"
 #include "guestfs/lower.h"
 
-#define SIDECAR_MAX 4096
+#define SIDECAR_MAX         4096
+#define SIDECAR_STALE_TRIES 4 /* reads of a sidecar renamed over meanwhile */
 
 bool layer_qos_sidecar(const struct layer_mount *lm)
 {
@@ -150,17 +151,26 @@ static ssize_t sidecar_read(struct layer_mount *lm, const char *dir,
 	}
 	if (ret < 0)
 		return ret;
-	ret = lower_open(&lm->lower, file, O_RDONLY, &f);
-	if (ret == -ENOENT)
-		return 0;
-	if (ret < 0)
-		return ret;
-	n = lower_read(&lm->lower, f, buf, size - 1, 0);
-	lower_release(&lm->lower, f);
-	if (n < 0)
+	/* another host's change renames its new text over the sidecar: the
+	 * file opened here may be gone at the server before it is read
+	 * (ESTALE over NFS), and the name then holds the new one */
+	for (int tries = 0;; tries++) {
+		ret = lower_open(&lm->lower, file, O_RDONLY, &f);
+		if (ret == -ENOENT)
+			return 0;
+		if (ret == -ESTALE && tries < SIDECAR_STALE_TRIES)
+			continue;
+		if (ret < 0)
+			return ret;
+		n = lower_read(&lm->lower, f, buf, size - 1, 0);
+		lower_release(&lm->lower, f);
+		if (n == -ESTALE && tries < SIDECAR_STALE_TRIES)
+			continue;
+		if (n < 0)
+			return n;
+		buf[n] = '\0';
 		return n;
-	buf[n] = '\0';
-	return n;
+	}
 }
 
 struct qos_names {

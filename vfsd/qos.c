@@ -177,6 +177,8 @@ int qos_drop_xattr(const char *path)
 	struct qos_rule *r;
 	int ret = -ENOENT;
 
+	if (!atomic_load(&qos_live))
+		return ret; /* no rule at all: the common case, no lock */
 	pthread_once(&qos_once, qos_init_cond);
 	pthread_mutex_lock(&qos_lock);
 	r = rule_find(path, &idx);
@@ -312,13 +314,6 @@ int qos_clear(const char *path)
 	}
 	pthread_mutex_unlock(&qos_lock);
 	return ret;
-}
-
-void qos_path_gone(const char *path)
-{
-	qos_store_gone(path);
-	if (atomic_load(&qos_live))
-		qos_drop_xattr(path);
 }
 
 int qos_origin_of(const char *path, enum qos_origin *origin)

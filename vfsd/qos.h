@@ -56,11 +56,6 @@ int qos_set(const char *path, const char *const *names, const uint64_t *values,
 /* Remove the rule on exactly `path`: 0, or -ENOENT when it has none. */
 int qos_clear(const char *path);
 
-/* The file or directory at `path` went (unlinked, renamed away or over):
- * a rule its stored attributes made (QOS_ORIGIN_XATTR) goes with it.  A
- * rule of the config or vfsctl stays: it is on the path. */
-void qos_path_gone(const char *path);
-
 /* The stored attributes of the file at `path` are gone (removed on another
  * host, or the file went): the rule they made goes, and what the config or
  * vfsctl had set on the path before them (origin XATTR over another; a
@@ -230,6 +225,13 @@ void qos_store_load(const char *path);
  * and paths without one, cost nothing.
  */
 void qos_store_refresh(const char *path);
+
+/* The file or directory at `path` went (unlinked, renamed away or over):
+ * a rule its stored attributes made (QOS_ORIGIN_XATTR) goes with it (and
+ * what it replaced is the rule again, qos_drop_xattr), after
+ * qos_store_gone().  A rule of the config or vfsctl stays: it is on the
+ * path.  In qos_store.c: the store's view of a name, above the rules. */
+void qos_path_gone(const char *path);
 
 /*
  * `path` went (qos_path_gone() calls it before it drops the rule): a load

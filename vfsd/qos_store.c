@@ -95,6 +95,12 @@ void qos_store_gone(const char *path)
 	pthread_mutex_unlock(&store_lock);
 }
 
+void qos_path_gone(const char *path)
+{
+	qos_store_gone(path);
+	qos_drop_xattr(path);
+}
+
 static void set_end(const char *path, size_t slot)
 {
 	pthread_mutex_lock(&store_lock);
