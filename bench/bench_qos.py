@@ -34,6 +34,10 @@ throughput of both jobs against the streamer alone.
 Servers (sshd, nfs-ganesha) are started on loopback with the integration
 tests' classes, their data in /dev/shm (the server's disk does not set the
 pace); the local backend's directory is in /dev/shm too.  Run as root.
+
+--pin: the server on the last CPU and everything else (fio, vfsd, the
+bypass clients) on the others, as if the server had a machine of its
+own: the reader's figures then say what the clients' side costs it.
 """
 import argparse
 import contextlib
@@ -151,6 +155,14 @@ def round_once(v, seconds, phase, limit, vfsctl, bypass=None):
                            capture_output=True)
 
 
+def pin_server(pid, args):
+    """--pin: every thread of the server `pid` (and what it forks later)
+    on the last CPU."""
+    if args.pin:
+        subprocess.run(["taskset", "-a", "-c", "-p", str(args.server_cpu), str(pid)],
+                       check=True, capture_output=True)
+
+
 def bench_backend(name, url, args, bypass):
     cfg = ("[mount /b]\nurl = %s\n[mount /n]\nurl = %s\nqos.fair = 0\n"
            % (url, url))
@@ -202,7 +214,16 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--limit", type=int, default=64,
                     help="the streamer's bps_wr in MiB/s in the 'limited' phase")
+    ap.add_argument("--pin", action="store_true",
+                    help="the server on a CPU of its own (the last), the rest on the others")
     args = ap.parse_args()
+    cpus = sorted(os.sched_getaffinity(0))
+    args.server_cpu = cpus[-1]
+    if args.pin:
+        if len(cpus) < 2:
+            sys.exit("--pin needs two CPUs at least")
+        # fio, vfsd and the bypass clients inherit it
+        os.sched_setaffinity(0, cpus[:-1])
     args.vfsd = os.path.abspath(args.vfsd)
     args.vfsctl = os.path.abspath(args.vfsctl or
                                   os.path.join(os.path.dirname(args.vfsd), "vfsctl"))
@@ -228,12 +249,14 @@ def main():
         if "nfs" in which:
             from ganesha import Ganesha
             g = Ganesha(export_parent="/dev/shm").start()
+            pin_server(g.proc.pid, args)
             NFS_BYPASS_FILE[0] = os.path.join(g.export, "bypass.img")
             all_res["nfs"] = bench_backend("nfs", g.url(version=3), args,
                                            ["nfs-cp", src_file, g.url("/bypass.img")])
         if "sftp" in which:
             from sshd import Sshd
             s = Sshd().start()
+            pin_server(s.proc.pid, args)
             remote = tempfile.mkdtemp(prefix="vfsd-bench-qos-", dir="/dev/shm")
             os.chmod(remote, 0o777)
             harness._cleanups.append(lambda: subprocess.run(["rm", "-rf", remote]))
