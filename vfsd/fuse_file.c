@@ -260,31 +260,6 @@ void fo_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 }
 
 /*
- * Whether thread `tid` is being killed: the kernel turns a fatal signal
- * into SIGKILL pending on each of the process's threads.  One gone is no
- * longer waiting either.
- */
-static bool fo_caller_dying(pid_t tid)
-{
-	unsigned long long mask;
-	char path[64], line[128];
-	bool dying = false;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
-	f = fopen(path, "re");
-	if (!f)
-		return true;
-	while (fgets(line, sizeof(line), f))
-		if ((sscanf(line, "SigPnd: %llx", &mask) == 1 ||
-		     sscanf(line, "ShdPnd: %llx", &mask) == 1) &&
-		    (mask & (1ull << (SIGKILL - 1))))
-			dying = true;
-	fclose(f);
-	return dying;
-}
-
-/*
  * A read or write waiting for its I/O limit (qos.h) is given up when its
  * caller is being killed (it cannot end before vfsd answers, and with it
  * the unmount: a limit of a few bytes a second makes waits of days) or

@@ -109,6 +109,17 @@ void fo_write_admitted(fuse_req_t req, struct router_file *rf,
 bool fo_given_up(void *req);
 
 /*
+ * fuse_caller.c: whether a request's process still waits for it.
+ * fo_caller_dying: thread `tid` has SIGKILL pending, or is gone.
+ * fo_caller_tgid: the process of thread `tid`, 0 when unknown.
+ * fo_process_gone: every thread of process `tgid` is exiting or gone
+ * (false when /proc cannot tell, or tgid is 0).
+ */
+bool fo_caller_dying(pid_t tid);
+pid_t fo_caller_tgid(pid_t tid);
+bool fo_process_gone(pid_t tgid);
+
+/*
  * fuse_wait.c: reads and writes held back by their I/O limits wait off
  * the worker threads.  fo_wait_park() answers 0 when the request is to
  * go on in this thread with *a (admitted, or, when it cannot be parked,

@@ -30,7 +30,10 @@
  * (fuse_bg.c), so that what no limit holds back keeps its own.
  *
  * A parked request is given up (EINTR) when its caller is being killed
- * or vfsd stops (fo_given_up), looked at every FW_POLL_NS; a change of
+ * or vfsd stops (fo_given_up), looked at every FW_POLL_NS, and a read
+ * when its whole process is gone or exiting (fuse_caller.c: the kernel's
+ * readahead and asynchronous reads have no caller to interrupt them),
+ * looked at every FW_ORPHAN_NS; a change of
  * the rules (qos_generation) has every parked request asked again at
  * once, so a raised limit applies within that time.
  *
@@ -53,6 +56,7 @@
 #define FW_EXEC_MOUNT 32           /* executors running requests of one mount */
 #define FW_POLL_NS    (100 * 1000000LL)
 #define FW_IDLE_NS    (10 * VFS_NS_PER_SEC) /* an idle executor ends */
+#define FW_ORPHAN_NS  VFS_NS_PER_SEC        /* a read's process, looked at */
 
 struct fw_req {
 	struct fw_req *next;
@@ -62,10 +66,12 @@ struct fw_req {
 	bool write;
 	size_t size;
 	off_t off;
-	void *data;     /* a write's copy, owned */
-	int64_t due;    /* when to ask its limits again */
-	int64_t looked; /* when fo_given_up() was last asked */
-	uint64_t gen;   /* qos_generation() when last asked */
+	void *data;            /* a write's copy, owned */
+	int64_t due;           /* when to ask its limits again */
+	int64_t looked;        /* when fo_given_up() was last asked */
+	int64_t orphan_looked; /* a read: when its process was last looked at */
+	pid_t tgid;            /* a read: its caller's process (0: unknown) */
+	uint64_t gen;          /* qos_generation() when last asked */
 };
 
 /* The parked reads, or writes, of one open, oldest first. */
@@ -287,10 +293,28 @@ static struct fw_req *fw_pop(struct fw_queue *q)
  * mount would wait that long for its EIO (a rule of a directory of the
  * mount outlives the removal).
  */
+/* Whether parked read r's process is gone (fuse_caller.c); *last keeps
+ * the answer for the last process looked at in this pass: the reads of
+ * one open are mostly one process's readahead. */
+static bool fw_orphaned(struct fw_req *r, int64_t now, pid_t *last_tgid,
+			bool *last_gone)
+{
+	if (r->write || !r->tgid || now - r->orphan_looked < FW_ORPHAN_NS)
+		return false;
+	r->orphan_looked = now;
+	if (r->tgid != *last_tgid) {
+		*last_tgid = r->tgid;
+		*last_gone = fo_process_gone(r->tgid);
+	}
+	return *last_gone;
+}
+
 static void fw_reap(struct fw_queue *q, int64_t now, struct fw_req **gone,
 		    struct fw_req **revoked)
 {
 	struct fw_req **rp = &q->head;
+	pid_t last_tgid = 0;
+	bool last_gone = false;
 
 	while (*rp) {
 		struct fw_req *r = *rp, **to = NULL;
@@ -301,6 +325,8 @@ static void fw_reap(struct fw_queue *q, int64_t now, struct fw_req **gone,
 			to = revoked;
 		else if (now - r->looked >= FW_POLL_NS &&
 			 (r->looked = now, fo_given_up(r->req)))
+			to = gone;
+		else if (fw_orphaned(r, now, &last_tgid, &last_gone))
 			to = gone;
 		if (to) {
 			*rp = r->next;
@@ -495,6 +521,10 @@ int fo_wait_park(fuse_req_t req, struct fo_fh *fh, bool write, size_t size,
 	r->size = size;
 	r->off = off;
 	r->looked = vfs_mono_ns();
+	r->orphan_looked = r->looked;
+	/* a read's process, while its thread is there to ask */
+	if (!write)
+		r->tgid = fo_caller_tgid(fuse_req_ctx(req)->pid);
 	r->due = r->looked + wait;
 	r->gen = qos_generation();
 

@@ -1279,6 +1279,46 @@ class QosWaits(harness.TestCase):
         sizes = {n: os.path.getsize(n) for n in names}
         self.assertEqual(sum(sizes.values()), 100000)
 
+    def test_killed_readers_readahead_is_given_up(self):
+        """A process reading a limited file through the page cache is
+        killed while the kernel's readahead for it waits for the limit:
+        those reads have no caller to interrupt them, and are given up
+        once the process is gone, so its open is released within seconds
+        with the limit still in place (they held it until the limit let
+        them through, 512 s here).  Another reader then reads the file
+        whole."""
+        d = self.v.path("l", "ra")
+        os.mkdir(d)
+        path = os.path.join(d, "f")
+        data = bytes(range(256)) * (8 * 4096)     # 8 MiB
+        with open(path, "wb") as f:
+            f.write(data)
+        vfsctl(self.v, "qos", "set", d, "bps_rd=4096")
+        child = subprocess.Popen([sys.executable, "-c",
+                                  "import sys\nwith open(sys.argv[1], 'rb') as f:\n"
+                                  "    while f.read(1 << 20): pass\n", path])
+        self.addCleanup(lambda: child.poll() is None and child.kill())
+
+        def waiting():
+            files = json.loads(vfsctl(self.v, "--json", "files").stdout)
+            return sum(f["waiting"] for f in files if f["path"] == "/l/ra/f")
+        harness.wait_for(lambda: waiting() >= 2, 20, "readahead to wait for the limit")
+        child.kill()
+        child.wait(10)
+        t0 = time.monotonic()
+
+        def released():
+            files = json.loads(vfsctl(self.v, "--json", "files").stdout)
+            return not any(f["path"] == "/l/ra/f" for f in files)
+        harness.wait_for(released, 10, "the killed reader's open to be released")
+        print("\nreleased %.1f s after the kill" % (time.monotonic() - t0))
+        rules = json.loads(vfsctl(self.v, "--json", "qos", "show").stdout)
+        self.assertEqual([r["limits"] for r in rules if r["path"] == "/l/ra"],
+                         [{"bps_rd": 4096}])
+        vfsctl(self.v, "qos", "clear", d)
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), data)
+
     def test_copies_hold_few_worker_threads(self):
         """300 copy_file_range calls under a limit of 1000 B/s (more than
         vfsd's 256 FUSE worker threads; a copy waits in its worker) leave
@@ -1312,10 +1352,9 @@ class QosWaits(harness.TestCase):
         os.kill(pid, signal.SIGKILL)
         self.assertIsNotNone(self.reaped(pid, 10), "the killed copies stay")
         # the kernel's own reads for the copies it took over (readahead)
-        # have no caller to give them up: they wait for the limit, and
-        # hold their files open until then; lifted, they end, and every
-        # open of the killed process is released
-        vfsctl(self.v, "qos", "clear", self.v.path("l", "c"))
+        # have no caller to interrupt them: given up once their process
+        # is gone, every open of the killed process is released, with
+        # the limit still there
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             files = json.loads(vfsctl(self.v, "--json", "files").stdout)
@@ -1802,8 +1841,9 @@ class QosBackground(harness.TestCase):
 
     def stop_noisy(self):
         """Kill the noisy process and lift the limit: what it left
-        waiting (the kernel's own readahead has no caller to give it
-        up) ends, and every open of the limited files is released."""
+        waiting ends (its readahead is given up once it is gone, its
+        libaio writes wait for the limit), and every open of the limited
+        files is released."""
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.noisy.pid, signal.SIGKILL)
         vfsctl(self.v, "qos", "clear", self.v.path("l", "slow"), check=False)
