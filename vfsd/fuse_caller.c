@@ -28,6 +28,36 @@
 
 #define FO_PF_EXITING 0x00000004 /* task flag: in do_exit() */
 
+/*
+ * Whether /proc tells of the processes of vfsd's own PID namespace, the
+ * one FUSE gives the callers' pids in: not when it is another's (vfsd
+ * started in a namespace of its own without its /proc), where a pid
+ * names some other process or none.
+ */
+static bool proc_ours(void)
+{
+	static int ours = -1;
+	char link[32];
+	ssize_t n;
+
+	if (ours < 0) {
+		n = readlink("/proc/self", link, sizeof(link) - 1);
+		if (n > 0)
+			link[n] = '\0';
+		ours = n > 0 && atol(link) == (long)getpid();
+	}
+	return ours;
+}
+
+/* Whether /proc failed to open a file of pid because pid is gone, and
+ * not for want of a descriptor, memory or access (hidepid=), which leave
+ * its process as it was: kill() asks the kernel itself. */
+static bool pid_gone(pid_t pid, int open_errno)
+{
+	return (open_errno == ENOENT || open_errno == ESRCH) &&
+	       kill(pid, 0) < 0 && errno == ESRCH;
+}
+
 bool fo_caller_dying(pid_t tid)
 {
 	unsigned long long mask;
@@ -35,10 +65,14 @@ bool fo_caller_dying(pid_t tid)
 	bool dying = false;
 	FILE *f;
 
+	/* 0: a caller outside vfsd's PID namespace; no signal of it can
+	 * be told from another, and the request waits as with any */
+	if (tid <= 0 || !proc_ours())
+		return false;
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
 	f = fopen(path, "re");
 	if (!f)
-		return true;
+		return pid_gone(tid, errno);
 	while (fgets(line, sizeof(line), f))
 		if ((sscanf(line, "SigPnd: %llx", &mask) == 1 ||
 		     sscanf(line, "ShdPnd: %llx", &mask) == 1) &&
@@ -54,7 +88,7 @@ pid_t fo_caller_tgid(pid_t tid)
 	int tgid = 0;
 	FILE *f;
 
-	if (tid <= 0)
+	if (tid <= 0 || !proc_ours())
 		return 0;
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
 	f = fopen(path, "re");
@@ -68,7 +102,8 @@ pid_t fo_caller_tgid(pid_t tid)
 }
 
 /* 1 when task `name` of /proc/TGID/task is exiting or a zombie, 0 when it
- * runs, -1 when it is gone (reaped meanwhile). */
+ * runs or cannot be read (no descriptor left, say), -1 when it is gone
+ * (reaped meanwhile). */
 static int task_exiting(pid_t tgid, const char *name)
 {
 	char path[320], buf[512], *p, state;
@@ -79,7 +114,7 @@ static int task_exiting(pid_t tgid, const char *name)
 	snprintf(path, sizeof(path), "/proc/%d/task/%s/stat", (int)tgid, name);
 	f = fopen(path, "re");
 	if (!f)
-		return -1;
+		return pid_gone((pid_t)atoi(name), errno) ? -1 : 0;
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
@@ -94,22 +129,17 @@ static int task_exiting(pid_t tgid, const char *name)
 
 bool fo_process_gone(pid_t tgid)
 {
-	static int proc_ok = -1; /* /proc can tell at all */
 	char path[64];
 	struct dirent *e;
 	bool gone = true;
 	DIR *d;
 
-	if (tgid <= 0)
-		return false;
-	if (proc_ok < 0)
-		proc_ok = access("/proc/self/task", R_OK) == 0;
-	if (!proc_ok)
+	if (tgid <= 0 || !proc_ours())
 		return false;
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)tgid);
 	d = opendir(path);
 	if (!d)
-		return errno == ENOENT || errno == ESRCH;
+		return pid_gone(tgid, errno);
 	while (gone && (e = readdir(d)))
 		if (e->d_name[0] != '.' && task_exiting(tgid, e->d_name) == 0)
 			gone = false;

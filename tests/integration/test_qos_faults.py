@@ -4,14 +4,18 @@ the real mount: a server paused (SIGSTOP) under a streamer and a reader
 that share a mount fairly, or in the middle of a change of stored limits;
 two hosts changing one image's stored limits at the same moment; file
 names that are not UTF-8 in the JSON reports; the cost of a stat of the
-reports."""
+reports; a read or write waiting for its limit whose caller vfsd cannot
+see in /proc (no descriptor left, another PID namespace)."""
 import codecs
+import contextlib
+import ctypes
 import errno
 import json
 import mmap
 import os
 import random
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -509,6 +513,112 @@ class PausedSftp(FairSharingPausedBase, harness.TestCase):
         env = dict(os.environ, HOME=self.server.dir)
         env.pop("SSH_AUTH_SOCK", None)
         return env
+
+
+class WaitsOfCallersUnseen(harness.TestCase):
+    """A read or write waiting for its limit is given up (EINTR) when its
+    caller is killed, and a read when its whole process is gone, both
+    told from /proc.  What /proc cannot tell must leave a live caller's
+    request waiting, as one with a limit does: EINTR from a regular file
+    fails the callers that do not expect it."""
+
+    def setUp(self):
+        harness.require_root(self)
+        self.dir = tmpdir("vfsd-qosc-")
+
+    def start(self, cls=Vfsd):
+        self.v = cls(mounts=[("/l", "file://%s?passthrough=no" % self.dir)]).start()
+        self.addCleanup(self.v.stop)
+
+    def waiting_child(self, write, charged, then=None):
+        """A child process doing one O_DIRECT pread (or pwrite) of 4 KiB
+        of /l/f that waits for the limit of 1000 B/s after `charged`
+        bytes; then(pid) is called while it waits.  Its exit status: the
+        call's errno, 0 for success (libc's call, which Python would
+        repeat on EINTR)."""
+        with open(os.path.join(self.dir, "f"), "wb") as f:
+            f.write(b"r" * (charged + 4096))
+        vfsctl(self.v, "qos", "set", self.v.path("l"),
+               ("bps_wr=1000" if write else "bps_rd=1000"))
+        fd = os.open(self.v.path("l", "f"), os.O_RDWR | os.O_DIRECT)
+        buf = aligned(charged)
+        if write:
+            os.pwritev(fd, [buf], 0)
+        else:
+            os.preadv(fd, [buf], 0)
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGUSR1, lambda *_: None)
+            libc = ctypes.CDLL(None, use_errno=True)
+            b = aligned(4096)
+            addr = ctypes.c_void_p(ctypes.addressof(ctypes.c_char.from_buffer(b)))
+            call = libc.pwrite if write else libc.pread
+            n = call(fd, addr, ctypes.c_size_t(4096), ctypes.c_long(charged))
+            os._exit(ctypes.get_errno() if n < 0 else 0 if n == 4096 else 99)
+        try:
+            time.sleep(0.5)
+            self.assertEqual(os.waitpid(pid, os.WNOHANG), (0, 0), "not waiting")
+            if then:
+                then(pid)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                got, status = os.waitpid(pid, os.WNOHANG)
+                if got:
+                    return os.waitstatus_to_exitcode(status)
+                time.sleep(0.05)
+            self.fail("the child still waits")
+        finally:
+            with contextlib.suppress(ChildProcessError, ProcessLookupError):
+                if os.waitpid(pid, os.WNOHANG) == (0, 0):
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+            os.close(fd)
+
+    def test_read_waits_when_vfsd_has_no_descriptor_left(self):
+        """vfsd at its limit of open files while a live process's read
+        waits for its limit: /proc cannot be read, which says nothing of
+        the process, and the read is done when the limit lets it (it
+        failed EINTR within a second: each thread of the process, not
+        readable, was taken as gone)."""
+        self.start()
+        vp = self.v.proc.pid
+        soft = {}
+
+        def no_descriptor_left(pid):
+            # one descriptor free below the limit: a directory of /proc
+            # opens, a file in it does not
+            fds = {int(x) for x in os.listdir("/proc/%d/fd" % vp)}
+            free = [i for i in range(max(fds) + 3) if i not in fds]
+            with open("/proc/%d/limits" % vp) as f:
+                soft["was"] = re.search(r"Max open files\s+(\d+)", f.read()).group(1)
+            subprocess.run(["prlimit", "--pid", str(vp), "--nofile=%d:" % free[1]],
+                           check=True)
+            self.addCleanup(subprocess.run, ["prlimit", "--pid", str(vp),
+                                             "--nofile=%s:" % soft["was"]])
+        t0 = time.monotonic()
+        status = self.waiting_child(False, 6000, no_descriptor_left)
+        subprocess.run(["prlimit", "--pid", str(vp), "--nofile=%s:" % soft["was"]],
+                       check=True)
+        self.assertEqual(status, 0, "the read failed: %s" % errno.errorcode.get(status))
+        self.assertGreater(time.monotonic() - t0, 3, "the limit was not kept")
+
+    def test_caller_outside_vfsds_pid_namespace(self):
+        """vfsd in a PID namespace of its own (the kernel gives it pid 0
+        for the callers outside) with the /proc of another: a signal that
+        a caller handles leaves its write waiting (it failed EINTR: pid 0
+        was taken for a caller gone), and its read too."""
+        class NsVfsd(Vfsd):
+            def command(self):
+                return ["unshare", "--pid", "--fork", "--kill-child"] + super().command()
+        self.start(NsVfsd)
+
+        def usr1(pid):
+            os.kill(pid, signal.SIGUSR1)
+        for write in (True, False):
+            vfsctl(self.v, "qos", "clear", self.v.path("l"), check=False)
+            status = self.waiting_child(write, 3000, usr1)
+            self.assertEqual(status, 0, "the %s failed: %s" % (
+                "write" if write else "read", errno.errorcode.get(status)))
 
 
 if __name__ == "__main__":
