@@ -85,7 +85,7 @@ bool fo_caller_dying(pid_t tid)
 pid_t fo_caller_tgid(pid_t tid)
 {
 	char path[64], line[128];
-	int tgid = 0;
+	int tgid = 0, kthread = 0;
 	FILE *f;
 
 	if (tid <= 0 || !proc_ours())
@@ -95,10 +95,12 @@ pid_t fo_caller_tgid(pid_t tid)
 	if (!f)
 		return 0;
 	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Tgid: %d", &tgid) == 1)
-			break;
+		if (sscanf(line, "Tgid: %d", &tgid) != 1)
+			sscanf(line, "Kthread: %d", &kthread);
 	fclose(f);
-	return tgid > 0 ? (pid_t)tgid : 0;
+	/* a kernel thread reads for others (a loop device's worker), which
+	 * wait whether or not it lives on */
+	return tgid > 0 && !kthread ? (pid_t)tgid : 0;
 }
 
 /* 1 when task `name` of /proc/TGID/task is exiting or a zombie, 0 when it

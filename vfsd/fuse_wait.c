@@ -50,13 +50,16 @@
 #include "lib/log.h"
 #include "vfsd/fuse_internal.h"
 
-#define FW_BYTES_MAX  (256u << 20) /* write data parked, in all */
-#define FW_PARKED_MAX 16384        /* requests parked, in all */
-#define FW_EXEC_MAX   64           /* executor threads */
-#define FW_EXEC_MOUNT 32           /* executors running requests of one mount */
-#define FW_POLL_NS    (100 * 1000000LL)
-#define FW_IDLE_NS    (10 * VFS_NS_PER_SEC) /* an idle executor ends */
-#define FW_ORPHAN_NS  VFS_NS_PER_SEC        /* a read's process, looked at */
+#define FW_BYTES_MAX   (256u << 20) /* write data parked, in all */
+#define FW_PARKED_MAX  16384        /* requests parked, in all */
+#define FW_EXEC_MAX    64           /* executor threads */
+#define FW_EXEC_MOUNT  32 /* executors running requests of one mount */
+#define FW_POLL_NS     (100 * 1000000LL)
+#define FW_IDLE_NS     (10 * VFS_NS_PER_SEC) /* an idle executor ends */
+#define FW_ORPHAN_NS   VFS_NS_PER_SEC        /* a read's process, looked at */
+/* processes looked at in one pass at most (each costs tens of us of
+ * /proc under fw_lock); the rest wait for a later pass */
+#define FW_ORPHAN_PASS 64
 
 struct fw_req {
 	struct fw_req *next;
@@ -297,20 +300,23 @@ static struct fw_req *fw_pop(struct fw_queue *q)
  * the answer for the last process looked at in this pass: the reads of
  * one open are mostly one process's readahead. */
 static bool fw_orphaned(struct fw_req *r, int64_t now, pid_t *last_tgid,
-			bool *last_gone)
+			bool *last_gone, unsigned *budget)
 {
 	if (r->write || !r->tgid || now - r->orphan_looked < FW_ORPHAN_NS)
 		return false;
-	r->orphan_looked = now;
 	if (r->tgid != *last_tgid) {
+		if (!*budget)
+			return false; /* a later pass looks */
+		(*budget)--;
 		*last_tgid = r->tgid;
 		*last_gone = fo_process_gone(r->tgid);
 	}
+	r->orphan_looked = now;
 	return *last_gone;
 }
 
 static void fw_reap(struct fw_queue *q, int64_t now, struct fw_req **gone,
-		    struct fw_req **revoked)
+		    struct fw_req **revoked, unsigned *budget)
 {
 	struct fw_req **rp = &q->head;
 	pid_t last_tgid = 0;
@@ -326,7 +332,7 @@ static void fw_reap(struct fw_queue *q, int64_t now, struct fw_req **gone,
 		else if (now - r->looked >= FW_POLL_NS &&
 			 (r->looked = now, fo_given_up(r->req)))
 			to = gone;
-		else if (fw_orphaned(r, now, &last_tgid, &last_gone))
+		else if (fw_orphaned(r, now, &last_tgid, &last_gone, budget))
 			to = gone;
 		if (to) {
 			*rp = r->next;
@@ -353,11 +359,12 @@ static int64_t fw_pass(struct fw_req **gone, struct fw_req **revoked,
 {
 	int64_t now = vfs_mono_ns(), next = now + FW_POLL_NS;
 	uint64_t gen = qos_generation();
+	unsigned budget = FW_ORPHAN_PASS;
 
 	for (struct fw_queue **qp = &fw_queues; *qp;) {
 		struct fw_queue *q = *qp;
 
-		fw_reap(q, now, gone, revoked);
+		fw_reap(q, now, gone, revoked, &budget);
 		while (q->head) {
 			struct fw_req *r = q->head;
 
