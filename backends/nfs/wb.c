@@ -117,17 +117,24 @@ static void nfsb_wb_complete(struct nfsb_mount *m, struct nfsb_wjob *j)
 
 /*
  * How many WRITEs may be in flight now: NFSB_WB_RPCS alone, NFSB_WB_SHARE
- * bytes' worth (one at least) while the mount's callers are active.
+ * bytes' worth (one at least, NFSB_WB_RPCS at most: small WRITEs cost
+ * libnfs as much each) while the mount's callers are active, which
+ * *shared tells.
  */
-static unsigned nfsb_wb_cap(struct nfsb_mount *m)
+static unsigned nfsb_wb_cap(struct nfsb_mount *m, bool *shared)
 {
 	int64_t last = __atomic_load_n(&m->fg_ns, __ATOMIC_RELAXED);
 	size_t per = m->wsize ? m->wsize : NFSB_WB_SHARE;
 
-	if (!__atomic_load_n(&m->fg_calls, __ATOMIC_RELAXED) &&
-	    vfs_mono_ns() - last >= NFSB_WB_IDLE_NS)
+	*shared = __atomic_load_n(&m->fg_calls, __ATOMIC_RELAXED) ||
+		  vfs_mono_ns() - last < NFSB_WB_IDLE_NS;
+	if (!*shared)
 		return NFSB_WB_RPCS;
-	return per >= NFSB_WB_SHARE ? 1 : (unsigned)(NFSB_WB_SHARE / per);
+	if (per >= NFSB_WB_SHARE)
+		return 1;
+	return NFSB_WB_SHARE / per < NFSB_WB_RPCS
+		       ? (unsigned)(NFSB_WB_SHARE / per)
+		       : NFSB_WB_RPCS;
 }
 
 /* `vfsctl stats`: the most in flight after a send (only this thread
@@ -317,14 +324,15 @@ static void *nfsb_wb_main(void *arg)
 		if (wb->rpcs == 0)
 			wb->progress = vfs_mono_s(); /* into an idle pipe */
 		/* send as much as may be in flight */
-		unsigned cap = nfsb_wb_cap(m), had = wb->rpcs;
+		bool shared;
+		unsigned cap = nfsb_wb_cap(m, &shared), had = wb->rpcs;
 
 		for (struct nfsb_wjob *j = wb->flight;
 		     j && wb->nfs && wb->rpcs < cap; j = j->next)
 			nfsb_wb_send(&op, wb, j, cap);
 		if (wb->rpcs > had)
-			nfsb_wb_note(cap < NFSB_WB_RPCS ? &m->base.wb_shared_max
-							: &m->base.wb_max,
+			nfsb_wb_note(shared ? &m->base.wb_shared_max
+					    : &m->base.wb_max,
 				     wb->rpcs);
 
 		pfd[0] = (struct pollfd){.fd = wb->evfd, .events = POLLIN};

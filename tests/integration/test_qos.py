@@ -768,19 +768,9 @@ class NfsWriteBehindShare(harness.TestCase):
     def stats(self, v):
         return json.loads(vfsctl(v, "--json", "stats", "/s").stdout)["mounts"][0]["fair"]
 
-    def test_write_behind_keeps_to_a_share_beside_a_reader(self):
-        v = Vfsd(config_text="[mount /s]\nurl = %s\n" % self.ganesha.url(version=3)).start()
-        self.addCleanup(v.stop)
-        m = re.search(r"wsize (\d+)", v.log())
-        self.assertTrue(m, v.log())
-        share = max(1, MiB // int(m.group(1)))
-        d = "wbs%d" % os.getpid()
-        os.mkdir(v.path("s", d))
-        # alone: the page cache's writeback fills the window
-        self.write_buffered(v.path("s", d, "alone.img"), 48, 1)
-        st = self.stats(v)
-        self.assertGreater(st["behind_max"], share, st)
-        # beside a reader that keeps a call in progress nearly all the time
+    def beside_reader(self, v, d, name, mib, seed):
+        """write_buffered() of `name` while a 4 KiB O_DIRECT reader keeps a
+        call in progress nearly all the time; the reader's count of reads."""
         make_file(v.path("s", d, "reader.img"), 4 * MiB)
         stop = threading.Event()
 
@@ -798,20 +788,61 @@ class NfsWriteBehindShare(harness.TestCase):
         t, res = in_thread(reader)
         try:
             time.sleep(0.2)
-            self.write_buffered(v.path("s", d, "beside.img"), 48, 2)
+            self.write_buffered(v.path("s", d, name), mib, seed)
         finally:
             stop.set()
             t.join()
         self.assertNotIn("error", res)
         self.assertGreater(res["value"], 0)
+        return res["value"]
+
+    def mount(self, ganesha, version):
+        """vfsd on ganesha's export, a fresh directory in it, and the
+        mount's wsize."""
+        v = Vfsd(config_text="[mount /s]\nurl = %s\n" % ganesha.url(version=version)).start()
+        self.addCleanup(v.stop)
+        m = re.search(r"wsize (\d+)", v.log())
+        self.assertTrue(m, v.log())
+        d = "wbs%d" % os.getpid()
+        os.mkdir(v.path("s", d))
+        return v, d, int(m.group(1))
+
+    def test_write_behind_keeps_to_a_share_beside_a_reader(self):
+        v, d, wsize = self.mount(self.ganesha, 3)
+        share = max(1, MiB // wsize)
+        # alone: the page cache's writeback fills the window
+        self.write_buffered(v.path("s", d, "alone.img"), 48, 1)
+        st = self.stats(v)
+        self.assertGreater(st["behind_max"], share, st)
+        # beside a reader that keeps a call in progress nearly all the time
+        reads = self.beside_reader(v, d, "beside.img", 48, 2)
         st = self.stats(v)
         self.assertGreaterEqual(st["behind_shared_max"], 1,
                                 "the write-behind never ran beside the reader: %s" % st)
         self.assertLessEqual(st["behind_shared_max"], share, st)
         print("\nwrite-behind WRITEs in flight: at most %d alone, %d beside a reader "
-              "(%d reads)" % (st["behind_max"], st["behind_shared_max"], res["value"]))
+              "(%d reads)" % (st["behind_max"], st["behind_shared_max"], reads))
         shown = vfsctl(v, "stats", "/s").stdout
         self.assertIn("beside active callers", shown)
+
+    def test_small_writes_keep_to_the_bound_beside_a_reader(self):
+        """Over NFSv4 with 1 KiB WRITEs a 1 MiB share is 1024 of them,
+        more than the sender keeps in flight even alone (256: libnfs's
+        cost per outstanding request): beside a reader it keeps to that
+        bound too, and counts what it sends as shared.  Before, it kept
+        1024 in flight beside the reader and counted them as alone (and a
+        share of exactly 256, 4 KiB WRITEs, as alone too)."""
+        from ganesha import Ganesha
+        g = Ganesha(max_write=1024).start()
+        self.addCleanup(g.stop)
+        v, d, wsize = self.mount(g, 4)
+        self.assertEqual(wsize, 1024, v.log())
+        self.beside_reader(v, d, "beside.img", 16, 3)
+        st = self.stats(v)
+        self.assertGreaterEqual(st["behind_shared_max"], 1,
+                                "the write-behind never ran beside the reader: %s" % st)
+        self.assertLessEqual(st["behind_shared_max"], 256, st)
+        self.assertLessEqual(st["behind_max"], 256, st)
 
 
 class SftpAcrossHosts(AcrossHostsBase, harness.TestCase):
