@@ -21,7 +21,8 @@
  * are answered, in order.
  *
  * While the mount's callers are active (a pool call in progress, or one
- * ended less than NFSB_WB_IDLE_NS ago) the thread keeps no more than
+ * ended less than NFSB_WB_IDLE_NS ago, but for a COMMIT: its writer goes
+ * on writing, and nobody waits) the thread keeps no more than
  * NFSB_WB_SHARE bytes of WRITEs in flight (one WRITE at least), counted
  * in bytes, as a program's writes of 4 KiB are WRITEs of 4 KiB: the
  * server serves its requests from one pool of workers, so a reader's READ

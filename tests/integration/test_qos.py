@@ -887,6 +887,31 @@ class NfsWriteBehindShare(harness.TestCase):
             self.assertEqual(f.read(), data)
 
 
+    def test_own_commits_leave_the_writer_its_window(self):
+        """A writer alone that fsyncs now and then is not held to a
+        share by its own COMMITs: nobody else waits at the server.
+        Before, every COMMIT left 20 ms of sharing behind it, in which
+        the writer's next WRITEs went out 1 MiB at a time (behind 20 ms
+        round trips: 78 MiB/s against 115 with its window)."""
+        v, d, wsize = self.mount(self.ganesha, 3)
+        path = v.path("s", d, "synced.img")
+        data = [os.urandom(MiB) for _ in range(32)]
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            time.sleep(0.1)     # the create's calls are long over
+            for i, chunk in enumerate(data):
+                os.write(fd, chunk)
+                if i % 4 == 3:
+                    os.fsync(fd)
+        finally:
+            os.close(fd)
+        st = self.stats(v)
+        self.assertGreater(st["behind_max"], 1, st)
+        self.assertEqual(st["behind_shared_max"], 0, st)
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), b"".join(data))
+
+
 class SftpAcrossHosts(AcrossHostsBase, harness.TestCase):
     capacity = (0, 4 << 18)    # 256 KiB in flight per connection, 4
 
