@@ -796,10 +796,10 @@ class NfsWriteBehindShare(harness.TestCase):
         self.assertGreater(res["value"], 0)
         return res["value"]
 
-    def mount(self, ganesha, version):
-        """vfsd on ganesha's export, a fresh directory in it, and the
-        mount's wsize."""
-        v = Vfsd(config_text="[mount /s]\nurl = %s\n" % ganesha.url(version=version)).start()
+    def mount(self, ganesha, version, **params):
+        """vfsd on ganesha's export (URL parameters `params`), a fresh
+        directory in it, and the mount's wsize."""
+        v = Vfsd(config_text="[mount /s]\nurl = %s\n" % ganesha.url(version=version, **params)).start()
         self.addCleanup(v.stop)
         m = re.search(r"wsize (\d+)", v.log())
         self.assertTrue(m, v.log())
@@ -910,6 +910,46 @@ class NfsWriteBehindShare(harness.TestCase):
         self.assertEqual(st["behind_shared_max"], 0, st)
         with open(path, "rb") as f:
             self.assertEqual(f.read(), b"".join(data))
+
+
+    def test_writer_that_never_pauses_holds_no_read(self):
+        """A read of a file waits for the writes queued before it, not for
+        those its writer queues meanwhile: before, a read (or fsync) of a
+        file another process kept writing waited until that writer paused,
+        which a streamer never does (the kernel's fsync marks the pages it
+        waits for, against the same livelock)."""
+        from delayrelay import DelayRelay
+        # 5 ms each way: a server the writer outpaces
+        relay = DelayRelay(self.ganesha.nfs_port, 0.005)
+        v, d, wsize = self.mount(self.ganesha, 3, nfsport=relay.port)
+        path = v.path("s", d, "streamed.img")
+        make_file(path, 16 * MiB)     # fio lays out a file any shorter anew
+        # overwrites the same 16 MiB over and over, for 60 s at most,
+        # through the page cache, faster than the server takes it (a
+        # thread: one process to kill)
+        writer = subprocess.Popen(["fio", "--name=w", "--thread", "--filename=" + path, "--rw=write",
+                                   "--bs=1M", "--size=16M", "--ioengine=psync", "--direct=0",
+                                   "--time_based", "--runtime=60", "--allow_file_create=0"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(writer.wait)
+        self.addCleanup(writer.kill)
+
+        def reads():
+            buf = aligned(4096)
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+            try:
+                for i in range(5):
+                    os.preadv(fd, [buf], i * 4096)
+            finally:
+                os.close(fd)
+        time.sleep(0.5)     # the writer streams
+        t, res = in_thread(reads)
+        t.join(15)
+        done = not t.is_alive() and writer.poll() is None
+        writer.kill()
+        t.join()
+        self.assertNotIn("error", res)
+        self.assertTrue(done, "the reads waited for the writer to end")
 
 
 class SftpAcrossHosts(AcrossHostsBase, harness.TestCase):
