@@ -92,8 +92,10 @@ struct vfs_mount {
 	unsigned long reconnects;
 	/* the most write-behind WRITEs the backend had in flight after a
 	 * send: alone, and while sharing the server with active callers
-	 * (NFS, backends/nfs/wb.c); atomics, for `vfsctl stats` */
+	 * (NFS, backends/nfs/wb.c), and the most bytes of them beside
+	 * active callers; atomics, for `vfsctl stats` */
 	unsigned wb_max, wb_shared_max;
+	unsigned long wb_shared_max_bytes;
 	/* how much the instance serves at once, for fair sharing between
 	 * open files (vfsd/fair.h): requests (NFS: its connections) and
 	 * bytes in flight; 0 for no bound of that kind, both 0 when it

@@ -180,13 +180,14 @@ static void stats_json(FILE *out, const struct router_view *v)
 		",\"fair\":{\"on\":%s,\"capacity_requests\":%u,"
 		"\"capacity_bytes\":%llu,\"requests\":%u,\"bytes\":%llu,"
 		"\"waited\":%llu,\"waited_ms\":%llu,"
-		"\"behind_max\":%u,\"behind_shared_max\":%u}}",
+		"\"behind_max\":%u,\"behind_shared_max\":%u,"
+		"\"behind_shared_max_bytes\":%lu}}",
 		v->fair.on ? "true" : "false", v->fair.max_reqs,
 		(unsigned long long)v->fair.max_bytes, v->fair.reqs,
 		(unsigned long long)v->fair.bytes,
 		(unsigned long long)v->fair.waited,
 		(unsigned long long)v->fair.waited_ms, v->wb_max,
-		v->wb_shared_max);
+		v->wb_shared_max, v->wb_shared_max_bytes);
 }
 
 static void stats_text(FILE *out, const struct router_view *v)
@@ -240,8 +241,8 @@ static void stats_text(FILE *out, const struct router_view *v)
 	if (v->wb_max || v->wb_shared_max)
 		fprintf(out,
 			"  write-behind: at most %u WRITEs in flight alone, "
-			"%u beside active callers\n",
-			v->wb_max, v->wb_shared_max);
+			"%u (%lu bytes) beside active callers\n",
+			v->wb_max, v->wb_shared_max, v->wb_shared_max_bytes);
 }
 
 static void stats_one(void *p, const struct router_view *v)

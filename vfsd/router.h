@@ -57,8 +57,9 @@ struct router_view {
 	uint64_t open_files;
 	unsigned long reconnects;
 	unsigned wb_max, wb_shared_max; /* vfs_mount's */
-	struct timespec since;          /* CLOCK_REALTIME of the mount */
-	const struct vfs_opts *opts;    /* config options as given */
+	unsigned long wb_shared_max_bytes;
+	struct timespec since;       /* CLOCK_REALTIME of the mount */
+	const struct vfs_opts *opts; /* config options as given */
 	const struct mount_stats *stats;
 	struct fair_view fair; /* fair sharing of its backend (fair.h) */
 };

@@ -669,6 +669,9 @@ void router_foreach(router_view_fn fn, void *ctx)
 						  __ATOMIC_RELAXED),
 			.wb_shared_max = __atomic_load_n(
 				&rt_bottom(m)->wb_shared_max, __ATOMIC_RELAXED),
+			.wb_shared_max_bytes = __atomic_load_n(
+				&rt_bottom(m)->wb_shared_max_bytes,
+				__ATOMIC_RELAXED),
 			.since = m->since,
 			.opts = &m->opts,
 			.stats = &m->stats,

@@ -183,6 +183,7 @@ int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op)
 	op->timed_out = false;
 	op->abandoned = false;
 	op->answered = false;
+	op->own = false;
 	/* before the deadline, nfsb_finish() drops the context at it */
 	ret = remote_slots_get(&m->slots, want, &co);
 	if (ret < 0)
@@ -193,7 +194,6 @@ int nfsb_get(struct nfsb_mount *m, int want, struct nfsb_op *op)
 	op->deadline = co.deadline;
 	op->caller_dl = co.caller_dl;
 	__atomic_fetch_add(&m->fg_calls, 1, __ATOMIC_RELAXED);
-	__atomic_store_n(&m->fg_ns, vfs_mono_ns(), __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -214,7 +214,11 @@ void nfsb_put(struct nfsb_op *op)
 		how = op->timed_out ? REMOTE_PUT_TIMED_OUT : REMOTE_PUT_BROKEN;
 	else if (op->answered)
 		how = REMOTE_PUT_ANSWERED;
-	__atomic_store_n(&op->m->fg_ns, vfs_mono_ns(), __ATOMIC_RELAXED);
+	/* a writer's own COMMIT is followed by its writes, not by a call
+	 * that would wait behind them at the server */
+	if (!op->own)
+		__atomic_store_n(&op->m->fg_ns, vfs_mono_ns(),
+				 __ATOMIC_RELAXED);
 	__atomic_fetch_sub(&op->m->fg_calls, 1, __ATOMIC_RELAXED);
 	remote_slots_put(&op->m->slots, op->idx, how);
 }

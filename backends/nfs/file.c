@@ -686,6 +686,7 @@ static int nfsb_commit(struct nfsb_file *nf, bool fsync)
 	ret = nfsb_get(m, -1, &op);
 	if (ret < 0)
 		return ret;
+	op.own = true; /* no sharing after it (wb.c) */
 	ret = nfsb_call_on(&op, nfsb_start_commit, &r);
 	nfsb_put(&op);
 	pthread_mutex_lock(&nf->lock);

@@ -126,7 +126,7 @@ struct nfsb_mount {
 	/* atomics (__atomic builtins), kept by nfsb_get/nfsb_put for the
 	 * write-behind sender, which shares the server with the callers
 	 * while they are active (wb.c): pool calls in progress, and the
-	 * monotonic ns of the last one's start or end */
+	 * monotonic ns of the last one's end (but a writer's own, op->own) */
 	unsigned fg_calls;
 	int64_t fg_ns;
 	/* the wire of each pool slot (wire.c), used by whoever has the
@@ -198,6 +198,9 @@ struct nfsb_op {
 	bool abandoned; /* ... the caller's deadline passed first */
 	bool answered;  /* the server answered every request sent */
 	bool caller_dl; /* deadline is the caller's, shorter than the timeout */
+	/* a write-behind writer's own call (its COMMIT): once over, it
+	 * leaves the sender its window (wb.c, nfsb_put) */
+	bool own;
 };
 
 /* Completion state of the requests of one call. */

@@ -21,8 +21,10 @@
  * are answered, in order.
  *
  * While the mount's callers are active (a pool call in progress, or one
- * ended less than NFSB_WB_IDLE_NS ago) the thread keeps no more than
- * NFSB_WB_SHARE bytes of WRITEs in flight (one WRITE at least): the
+ * ended less than NFSB_WB_IDLE_NS ago, but for a COMMIT: its writer goes
+ * on writing, and nobody waits) the thread keeps no more than
+ * NFSB_WB_SHARE bytes of WRITEs in flight (one WRITE at least), counted
+ * in bytes, as a program's writes of 4 KiB are WRITEs of 4 KiB: the
  * server serves its requests from one pool of workers, so a reader's READ
  * waits behind every WRITE queued there, a whole window of them from a
  * page-cache writer (docs/performance.md, the "buffered" phase).  One
@@ -43,6 +45,7 @@
  */
 #include <stdalign.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/eventfd.h>
 
 #include "backends/nfs/internal.h"
@@ -68,6 +71,7 @@ struct nfsb_wb {
 	struct nfsb_wjob *flight; /* taken from the core, in order */
 	struct nfsb_wjob **ftail;
 	unsigned rpcs; /* WRITEs in flight */
+	size_t bytes;  /* ... their bytes, or more (nfsb_wb_count) */
 	int evfd;      /* wakes the thread */
 	pthread_t thread;
 	struct nfs_context *nfs;
@@ -116,18 +120,25 @@ static void nfsb_wb_complete(struct nfsb_mount *m, struct nfsb_wjob *j)
 }
 
 /*
- * How many WRITEs may be in flight now: NFSB_WB_RPCS alone, NFSB_WB_SHARE
- * bytes' worth (one at least) while the mount's callers are active.
+ * How many bytes of WRITEs may be in flight now (NFSB_WB_RPCS WRITEs at
+ * most, one at least): any number alone, NFSB_WB_SHARE while the mount's
+ * callers are active, which *shared tells.
  */
-static unsigned nfsb_wb_cap(struct nfsb_mount *m)
+static size_t nfsb_wb_cap(struct nfsb_mount *m, bool *shared)
 {
 	int64_t last = __atomic_load_n(&m->fg_ns, __ATOMIC_RELAXED);
-	size_t per = m->wsize ? m->wsize : NFSB_WB_SHARE;
 
-	if (!__atomic_load_n(&m->fg_calls, __ATOMIC_RELAXED) &&
-	    vfs_mono_ns() - last >= NFSB_WB_IDLE_NS)
-		return NFSB_WB_RPCS;
-	return per >= NFSB_WB_SHARE ? 1 : (unsigned)(NFSB_WB_SHARE / per);
+	*shared = __atomic_load_n(&m->fg_calls, __ATOMIC_RELAXED) ||
+		  vfs_mono_ns() - last < NFSB_WB_IDLE_NS;
+	return *shared ? NFSB_WB_SHARE : SIZE_MAX;
+}
+
+/* Whether a WRITE of `want` bytes may go now, within `cap` bytes. */
+static bool nfsb_wb_room(const struct nfsb_wb *wb, size_t cap, size_t want)
+{
+	if (wb->rpcs >= NFSB_WB_RPCS)
+		return false;
+	return wb->rpcs == 0 || (wb->bytes < cap && want <= cap - wb->bytes);
 }
 
 /* `vfsctl stats`: the most in flight after a send (only this thread
@@ -138,14 +149,21 @@ static void nfsb_wb_note(unsigned *max, unsigned rpcs)
 		__atomic_store_n(max, rpcs, __ATOMIC_RELAXED);
 }
 
+static void nfsb_wb_note_bytes(unsigned long *max, size_t bytes)
+{
+	if (bytes > __atomic_load_n(max, __ATOMIC_RELAXED))
+		__atomic_store_n(max, (unsigned long)bytes, __ATOMIC_RELAXED);
+}
+
 /*
  * Send j's chunks from c[j->sent] on that are not written in full (a short
- * write sends its rest), while fewer than `cap` are in flight.
+ * write sends its rest), while there is room within `cap` bytes (in order:
+ * false when a chunk had to wait).
  */
-static void nfsb_wb_send(struct nfsb_op *op, struct nfsb_wb *wb,
-			 struct nfsb_wjob *j, unsigned cap)
+static bool nfsb_wb_send(struct nfsb_op *op, struct nfsb_wb *wb,
+			 struct nfsb_wjob *j, size_t cap)
 {
-	for (; j->sent < j->n && wb->rpcs < cap; j->sent++) {
+	for (; j->sent < j->n; j->sent++) {
 		struct nfsb_chunk *c = &j->c[j->sent];
 
 		if (j->w.err) {
@@ -161,23 +179,35 @@ static void nfsb_wb_send(struct nfsb_op *op, struct nfsb_wb *wb,
 			c->want -= c->got;
 			c->got = 0;
 		}
+		if (!nfsb_wb_room(wb, cap, c->want))
+			return false;
 		j->w.pending++;
 		wb->rpcs++;
+		wb->bytes += c->want;
 		if (nfsb_start_write(op, c->nf, c, 0)) {
 			j->w.pending--;
 			wb->rpcs--;
+			wb->bytes -= c->want;
 			if (!j->w.err)
 				j->w.err = -EIO;
 		}
 	}
+	return true;
 }
 
-/* The replies still due on the thread's context. */
-static void nfsb_wb_count(struct nfsb_wb *wb)
+/* The replies still due on the thread's context, and their bytes: a
+ * job's WRITEs are of its size or the mount's wsize, whichever is less
+ * (its last and a short write's rest may be less: counted in full). */
+static void nfsb_wb_count(struct nfsb_mount *m, struct nfsb_wb *wb)
 {
 	wb->rpcs = 0;
-	for (struct nfsb_wjob *j = wb->flight; j; j = j->next)
+	wb->bytes = 0;
+	for (struct nfsb_wjob *j = wb->flight; j; j = j->next) {
+		size_t each = j->job->len < m->wsize ? j->job->len : m->wsize;
+
 		wb->rpcs += (unsigned)j->w.pending;
+		wb->bytes += (size_t)j->w.pending * each;
+	}
 }
 
 /*
@@ -220,6 +250,7 @@ static void nfsb_wb_kill(struct nfsb_mount *m, struct nfsb_wb *wb,
 		}
 	}
 	wb->rpcs = 0;
+	wb->bytes = 0;
 }
 
 /* Whether some job in flight has chunks to send (on a context). */
@@ -284,7 +315,7 @@ static void nfsb_wb_reap(struct nfsb_mount *m, struct nfsb_wb *wb)
 		nfsb_wb_complete(m, j);
 	}
 	wb->ftail = pp;
-	nfsb_wb_count(wb);
+	nfsb_wb_count(m, wb);
 }
 
 static void *nfsb_wb_main(void *arg)
@@ -317,15 +348,21 @@ static void *nfsb_wb_main(void *arg)
 		if (wb->rpcs == 0)
 			wb->progress = vfs_mono_s(); /* into an idle pipe */
 		/* send as much as may be in flight */
-		unsigned cap = nfsb_wb_cap(m), had = wb->rpcs;
+		bool shared;
+		size_t cap = nfsb_wb_cap(m, &shared);
+		unsigned had = wb->rpcs;
 
-		for (struct nfsb_wjob *j = wb->flight;
-		     j && wb->nfs && wb->rpcs < cap; j = j->next)
-			nfsb_wb_send(&op, wb, j, cap);
+		for (struct nfsb_wjob *j = wb->flight; j && wb->nfs;
+		     j = j->next)
+			if (!nfsb_wb_send(&op, wb, j, cap))
+				break;
 		if (wb->rpcs > had)
-			nfsb_wb_note(cap < NFSB_WB_RPCS ? &m->base.wb_shared_max
-							: &m->base.wb_max,
+			nfsb_wb_note(shared ? &m->base.wb_shared_max
+					    : &m->base.wb_max,
 				     wb->rpcs);
+		if (wb->rpcs > had && shared)
+			nfsb_wb_note_bytes(&m->base.wb_shared_max_bytes,
+					   wb->bytes);
 
 		pfd[0] = (struct pollfd){.fd = wb->evfd, .events = POLLIN};
 		if (wb->nfs && wb->flight) {

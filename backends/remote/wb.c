@@ -25,6 +25,7 @@ struct remote_wb {
 	struct remote_wjob *queued, **qtail; /* in order; protected by lock */
 	struct remote_wjob *flight;          /* being sent; ditto */
 	size_t bytes;                        /* queued + being sent; ditto */
+	unsigned long long seq;              /* of the last job queued; ditto */
 	size_t window, coalesce;
 	bool stop; /* protected by lock */
 	int nthreads;
@@ -273,6 +274,7 @@ int remote_wb_write(struct remote_wb *wb, struct remote_wb_file *file,
 		pthread_cond_wait(&wb->done, &wb->lock);
 	wb->bytes += len;
 	file->pending++;
+	j->seq = ++wb->seq;
 	*wb->qtail = j;
 	wb->qtail = &j->next;
 	pthread_cond_signal(&wb->work);
@@ -282,26 +284,26 @@ int remote_wb_write(struct remote_wb *wb, struct remote_wb_file *file,
 	return 0;
 }
 
-void remote_wb_drain(struct remote_wb *wb, struct remote_wb_file *file)
-{
-	if (!wb)
-		return;
-	pthread_mutex_lock(&wb->lock);
-	while (file->pending)
-		pthread_cond_wait(&wb->done, &wb->lock);
-	pthread_mutex_unlock(&wb->lock);
-}
-
-/* Is a job of a file open at path queued or being sent?  Called with
- * wb->lock held. */
-static bool remote_wb_has_path_locked(const struct remote_wb *wb,
-				      const char *path)
+/*
+ * Is a job queued by `seq` (of `file` if not NULL, else of a file open at
+ * `path`) still queued or being sent?
+ * Jobs queued after the drain began are not waited for: a writer that
+ * keeps writing would otherwise hold a reader's drain (or its own
+ * fsync's) until it paused.  Called with wb->lock held.
+ */
+static bool remote_wb_has_locked(const struct remote_wb *wb,
+				 const struct remote_wb_file *file,
+				 const char *path, unsigned long long seq)
 {
 	const struct remote_wjob *lists[2] = {wb->queued, wb->flight};
 	const struct remote_wb_file *last = NULL;
 
 	for (int i = 0; i < 2; i++)
 		for (const struct remote_wjob *j = lists[i]; j; j = j->next) {
+			if (j->seq > seq || (file && j->file != file))
+				continue;
+			if (!path)
+				return true;
 			/* runs of one file are common: ask once */
 			if (j->file == last)
 				continue;
@@ -312,12 +314,24 @@ static bool remote_wb_has_path_locked(const struct remote_wb *wb,
 	return false;
 }
 
+void remote_wb_drain(struct remote_wb *wb, struct remote_wb_file *file)
+{
+	if (!wb)
+		return;
+	pthread_mutex_lock(&wb->lock);
+	for (unsigned long long seq = wb->seq;
+	     file->pending && remote_wb_has_locked(wb, file, NULL, seq);)
+		pthread_cond_wait(&wb->done, &wb->lock);
+	pthread_mutex_unlock(&wb->lock);
+}
+
 void remote_wb_drain_path(struct remote_wb *wb, const char *path)
 {
 	if (!wb)
 		return;
 	pthread_mutex_lock(&wb->lock);
-	while (wb->bytes && remote_wb_has_path_locked(wb, path))
+	for (unsigned long long seq = wb->seq;
+	     wb->bytes && remote_wb_has_locked(wb, NULL, path, seq);)
 		pthread_cond_wait(&wb->done, &wb->lock);
 	pthread_mutex_unlock(&wb->lock);
 }

@@ -26,7 +26,9 @@
  *   child's close must not take it from the owner); fsync takes it.
  * - Drains: whatever could see the file behind the queued data (reads,
  *   attributes, truncation, fsync, release, path-based calls) first waits
- *   for its jobs: of one open file, of every file open at a path, or all.
+ *   for its jobs queued before it (not for those a writer queues
+ *   meanwhile, which would hold it as long as the writer kept on): of one
+ *   open file, of every file open at a path, or all.
  * - Writes under a cross-host lock (vfs_file.write_through), O_DIRECT and
  *   O_SYNC/O_DSYNC do not come here (the drivers decide).
  *
@@ -74,7 +76,8 @@ struct remote_wjob {
 	off_t off;
 	size_t len;
 	void *priv; /* ops->priv_size(len) bytes for the sender, or NULL */
-	char *data; /* a copy of the len bytes written */
+	unsigned long long seq; /* the core's: its place in the queue */
+	char *data;             /* a copy of the len bytes written */
 };
 
 struct remote_wb_ops {
@@ -117,8 +120,10 @@ void remote_wb_free(struct remote_wb *wb);
 int remote_wb_write(struct remote_wb *wb, struct remote_wb_file *file,
 		    const void *buf, size_t len, off_t off);
 
-/* Wait until nothing of `file` is queued or being sent.  wb may be
- * NULL.  The file's error (if any) is then there to take. */
+/* Wait until nothing of `file` queued before the call is queued or being
+ * sent (what is written meanwhile is not waited for: a writer that never
+ * pauses does not hold the drain).  wb may be NULL.  The file's error (if
+ * any) is then there to take. */
 void remote_wb_drain(struct remote_wb *wb, struct remote_wb_file *file);
 /* The same for every file open at `path` (ops->file_at). */
 void remote_wb_drain_path(struct remote_wb *wb, const char *path);

@@ -90,10 +90,13 @@ class Ganesha:
     server's disk does not set the pace."""
 
     def __init__(self, nfs_port=None, mnt_port=None, export_parent=None,
-                 addr="127.0.0.1", netns=None):
+                 addr="127.0.0.1", netns=None, max_write=None):
         """addr/netns: listen on addr inside network namespace netns (the
-        lock torture test puts the server on its own address)."""
+        lock torture test puts the server on its own address).  max_write:
+        the export's largest WRITE in bytes (the server's default if None;
+        libnfs takes no less than 8 KiB over NFSv3)."""
         self.addr = addr
+        self.max_write = max_write
         self.netns = netns
         self.nfs_port = nfs_port
         self.mnt_port = mnt_port
@@ -166,12 +169,13 @@ EXPORT {
     # ganesha caches attributes for 60 s by default: a change made in the
     # directory behind its back would show the old size meanwhile
     Attr_Expiration_Time = 0;
-    FSAL {
+%(max_write)s    FSAL {
         Name = VFS;
     }
 }
 """ % {"nfs": self.nfs_port, "mnt": self.mnt_port, "export": self.export,
-       "recovery": self.recovery, "addr": self.addr})
+       "recovery": self.recovery, "addr": self.addr,
+       "max_write": "    MaxWrite = %d;\n" % self.max_write if self.max_write else ""})
 
     def _spawn(self):
         with contextlib.suppress(FileNotFoundError):
