@@ -85,7 +85,7 @@ bool fo_caller_dying(pid_t tid)
 pid_t fo_caller_tgid(pid_t tid)
 {
 	char path[64], line[128];
-	int tgid = 0, kthread = 0;
+	int tgid = 0, kthread = 0, vm = 0;
 	FILE *f;
 
 	if (tid <= 0 || !proc_ours())
@@ -94,13 +94,16 @@ pid_t fo_caller_tgid(pid_t tid)
 	f = fopen(path, "re");
 	if (!f)
 		return 0;
-	while (fgets(line, sizeof(line), f))
+	while (fgets(line, sizeof(line), f)) {
 		if (sscanf(line, "Tgid: %d", &tgid) != 1)
 			sscanf(line, "Kthread: %d", &kthread);
+		vm |= !strncmp(line, "VmSize:", 7);
+	}
 	fclose(f);
 	/* a kernel thread reads for others (a loop device's worker), which
-	 * wait whether or not it lives on */
-	return tgid > 0 && !kthread ? (pid_t)tgid : 0;
+	 * wait whether or not it lives on; kernels before the Kthread line
+	 * show it by having no memory of its own */
+	return tgid > 0 && !kthread && vm ? (pid_t)tgid : 0;
 }
 
 /* 1 when task `name` of /proc/TGID/task is exiting or a zombie, 0 when it
