@@ -31,6 +31,7 @@ pause, werror=stop, and after the link heals and the guest goes on,
 nothing acknowledged is lost or torn)."""
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -293,18 +294,37 @@ class GuestMemoryLost(AssertionError):
     """The writer's own record disagrees with itself after a migration."""
 
 
+def _record_behind(line):
+    """Whether a BAD line is a block whose acknowledged write the disk
+    holds the writer's next generation of: "expect=G state=1 found=ours
+    gen=G+1"."""
+    m = re.search(r"expect=(\d+) state=1 found=ours gen=(\d+)", line)
+    return bool(m) and int(m.group(2)) == int(m.group(1)) + 1
+
+
 def check_verdict(v, what):
-    """Fail on a verification error; GuestMemoryLost when the writer's
-    record is inconsistent in itself (the acknowledgements its blocks
-    count differ from its total, both updated under one lock) and every
-    bad block is one it has no record of writing yet holds its data: the
-    guest's memory lost the pages holding those records in a migration
-    (QEMU's), not the disk its data."""
+    """Fail on a verification error; GuestMemoryLost when the guest's
+    memory, not the disk, lost something in a migration (QEMU's):
+    - the writer's record is inconsistent in itself (the acknowledgements
+      its blocks count differ from its total, both updated under one
+      lock) and every bad block is one it has no record of writing yet
+      holds its data;
+    - or every bad block (all of them listed) holds the writer's next
+      generation of the one its record acknowledged: data only this
+      writer makes, written after that acknowledgement, whose own
+      acknowledgement the record lacks (its pages, the total's with them,
+      came back older).  A disk loses, tears or returns old data; it
+      cannot hold a generation the writer had not yet begun."""
     if v["ok"]:
         return
     msg = "verification errors %s: %s\n%s" % (what, v["line"], "\n".join(v["bad"]))
-    if (v.get("record") == "inconsistent" and v["bad"] and int(v.get("ioerr", 0)) == 0
+    clean = v["bad"] and int(v.get("ioerr", 0)) == 0
+    if (clean and v.get("record") == "inconsistent"
             and all("state=0 found=ours" in b for b in v["bad"])):
+        raise GuestMemoryLost(msg)
+    counted = re.search(r"\bbad=(\d+)", v["line"])
+    if (clean and counted and int(counted.group(1)) == len(v["bad"])
+            and all(_record_behind(b) for b in v["bad"])):
         raise GuestMemoryLost(msg)
     raise AssertionError(msg)
 
