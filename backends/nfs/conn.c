@@ -219,7 +219,8 @@ void nfsb_put(struct nfsb_op *op)
 	if (!op->own)
 		__atomic_store_n(&op->m->fg_ns, vfs_mono_ns(),
 				 __ATOMIC_RELAXED);
-	__atomic_fetch_sub(&op->m->fg_calls, 1, __ATOMIC_RELAXED);
+	/* after the time: nfsb_wb_cap() reads the count first */
+	__atomic_fetch_sub(&op->m->fg_calls, 1, __ATOMIC_RELEASE);
 	remote_slots_put(&op->m->slots, op->idx, how);
 }
 

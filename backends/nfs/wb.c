@@ -126,10 +126,12 @@ static void nfsb_wb_complete(struct nfsb_mount *m, struct nfsb_wjob *j)
  */
 static size_t nfsb_wb_cap(struct nfsb_mount *m, bool *shared)
 {
+	/* the count first: a call that ended stored its time before it
+	 * left the count (nfsb_put), so no count means that time is seen */
+	unsigned calls = __atomic_load_n(&m->fg_calls, __ATOMIC_ACQUIRE);
 	int64_t last = __atomic_load_n(&m->fg_ns, __ATOMIC_RELAXED);
 
-	*shared = __atomic_load_n(&m->fg_calls, __ATOMIC_RELAXED) ||
-		  vfs_mono_ns() - last < NFSB_WB_IDLE_NS;
+	*shared = calls || vfs_mono_ns() - last < NFSB_WB_IDLE_NS;
 	return *shared ? NFSB_WB_SHARE : SIZE_MAX;
 }
 
