@@ -276,3 +276,16 @@ EXPORT {
 
     def __exit__(self, *exc):
         self.stop()
+
+
+class PerClass:
+    """Mixin for a TestCase class whose tests share one server: started
+    before the first (cls.ganesha), stopped after the last."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.ganesha = Ganesha().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.ganesha.stop()

@@ -11,6 +11,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ganesha  # noqa: E402
 import harness  # noqa: E402
 import qemu  # noqa: E402
 from harness import Vfsd, tmpdir  # noqa: E402
@@ -120,17 +121,8 @@ class SharedLocalMigration(MigrationBase, harness.TestCase):
         return "file://%s?shared=yes" % self.dir
 
 
-class Nfs3Migration(MigrationBase, harness.TestCase):
+class Nfs3Migration(MigrationBase, ganesha.PerClass, harness.TestCase):
     """Both hosts reach one nfs-ganesha export over NFSv3."""
-
-    @classmethod
-    def setUpClass(cls):
-        from ganesha import Ganesha
-        cls.ganesha = Ganesha().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.ganesha.stop()
 
     def backend_url(self):
         return self.ganesha.url(version=3, timeout=4)

@@ -22,6 +22,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ganesha  # noqa: E402
 import harness  # noqa: E402
 from harness import Vfsd, tmpdir, vfsctl, VFSCTL  # noqa: E402
 
@@ -713,17 +714,8 @@ class AcrossHostsBase:
                          sorted(noted + ["user.vfsd.qos.iops"]))
         self.assertEqual(os.getxattr(img_b, "user.vfsd.qos.iops"), b"1030")
 
-class Nfs3AcrossHosts(AcrossHostsBase, harness.TestCase):
+class Nfs3AcrossHosts(AcrossHostsBase, ganesha.PerClass, harness.TestCase):
     capacity = (2, 0)     # 4 connections: one shared, one kept free
-
-    @classmethod
-    def setUpClass(cls):
-        from ganesha import Ganesha
-        cls.ganesha = Ganesha().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.ganesha.stop()
 
     def backend_url(self):
         return self.ganesha.url(version=3, cache_ttl=0)
@@ -735,22 +727,13 @@ class Nfs3AcrossHosts(AcrossHostsBase, harness.TestCase):
         return os.path.join(self.ganesha.export, *names)
 
 
-class NfsWriteBehindShare(harness.TestCase):
+class NfsWriteBehindShare(ganesha.PerClass, harness.TestCase):
     """An NFS mount's write-behind sender pipelines its window while it is
     alone, and keeps to one share (1 MiB of WRITEs, one at least) while
     other callers use the mount: a page-cache writer's 16 MiB of queued
     WRITEs would otherwise sit in the server's queue ahead of a reader's
     READ (backends/nfs/wb.c).  Seen through `vfsctl stats`, with the data
     read back."""
-
-    @classmethod
-    def setUpClass(cls):
-        from ganesha import Ganesha
-        cls.ganesha = Ganesha().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.ganesha.stop()
 
     def write_buffered(self, path, mib, seed):
         data = [bytes([(seed + i) % 251]) * MiB for i in range(mib)]
