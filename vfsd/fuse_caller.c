@@ -93,7 +93,7 @@ pid_t fo_caller_tgid(pid_t tid)
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
 	f = fopen(path, "re");
 	if (!f)
-		return 0;
+		return pid_gone(tid, errno) ? -1 : 0;
 	while (fgets(line, sizeof(line), f)) {
 		if (sscanf(line, "Tgid: %d", &tgid) != 1)
 			sscanf(line, "Kthread: %d", &kthread);

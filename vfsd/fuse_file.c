@@ -169,6 +169,7 @@ void fo_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fo_fh_free(fh);
 		return fo_reply_err(req, -ENOMEM);
 	}
+	fh->direct_io = fi->direct_io;
 	fi->fh = (uintptr_t)fh;
 	fh->pt_mode = pt_open_begin(ino, pt_fd, pt_may_start, fi->fh);
 	atomic_store(&fh->pt_kill_on_close,
@@ -240,6 +241,7 @@ void fo_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		fi->direct_io = 1;
 		fh->wo_direct = true;
 	}
+	fh->direct_io = fi->direct_io;
 	fi->fh = (uintptr_t)fh;
 	pt_fd = router_file_passthrough_fd(rf);
 	fh->pt_mode = pt_open_begin(
@@ -326,7 +328,9 @@ void fo_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct router_admit a = {0};
 
-	if (fo_wait_park(req, fo_fh(fi), false, size, off, NULL, &a))
+	if (fo_wait_park(req, fo_fh(fi), false,
+			 !fo_fh(fi)->direct_io && !(fi->flags & O_DIRECT), size,
+			 off, NULL, &a))
 		return;
 	fo_read_admitted(req, fo_file(fi), &a, size, off);
 }
@@ -397,7 +401,8 @@ void fo_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 		if (ret < 0)
 			return fo_reply_err(req, ret);
 	}
-	if (fo_wait_park(req, fo_fh(fi), true, fuse_buf_size(in), off, in, &a))
+	if (fo_wait_park(req, fo_fh(fi), true, false, fuse_buf_size(in), off,
+			 in, &a))
 		return;
 	fo_write_admitted(req, rf, &a, in, off);
 }

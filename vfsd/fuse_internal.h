@@ -43,6 +43,7 @@ struct fo_fh {
 	enum pt_mode pt_mode; /* how passthrough.c counts the open */
 	bool wo_direct;       /* write-only, no page cache (see
 			       * fo_write_only_direct) */
+	bool direct_io;       /* the open's reads bypass the page cache */
 	/* a passthrough writer that may lack CAP_FSETID (see
 	 * fo_pt_kill_on_close); cleared by a mode change through the handle
 	 * (fo_setattr) while another worker may flush: atomic */
@@ -111,7 +112,8 @@ bool fo_given_up(void *req);
 /*
  * fuse_caller.c: whether a request's process still waits for it.
  * fo_caller_dying: thread `tid` has SIGKILL pending, or is gone.
- * fo_caller_tgid: the process of thread `tid`, 0 when unknown.
+ * fo_caller_tgid: the process of thread `tid`, 0 when unknown, -1 when the
+ * thread is gone.
  * fo_process_gone: every thread of process `tgid` is exiting or gone
  * (false when /proc cannot tell, or tgid is 0).
  */
@@ -124,12 +126,14 @@ bool fo_process_gone(pid_t tgid);
  * the worker threads.  fo_wait_park() answers 0 when the request is to
  * go on in this thread with *a (admitted, or, when it cannot be parked,
  * to wait here), or 1 when it was parked (or failed) and is answered
- * elsewhere.  *a is zeroed by the caller.  fo_wait_forget() detaches a
+ * elsewhere.  cached: a read through the page cache (not O_DIRECT, not
+ * a direct_io open).  *a is zeroed by the caller.  fo_wait_forget() detaches a
  * released open; fo_wait_stop() gives up every parked request and waits
  * for the admitted ones, after the session's loop ended.
  */
-int fo_wait_park(fuse_req_t req, struct fo_fh *fh, bool write, size_t size,
-		 off_t off, struct fuse_bufvec *in, struct router_admit *a);
+int fo_wait_park(fuse_req_t req, struct fo_fh *fh, bool write, bool cached,
+		 size_t size, off_t off, struct fuse_bufvec *in,
+		 struct router_admit *a);
 void fo_wait_forget(struct fo_fh *fh);
 void fo_wait_stop(void);
 

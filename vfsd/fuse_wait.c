@@ -73,8 +73,11 @@ struct fw_req {
 	int64_t due;           /* when to ask its limits again */
 	int64_t looked;        /* when fo_given_up() was last asked */
 	int64_t orphan_looked; /* a read: when its process was last looked at */
-	pid_t tgid;            /* a read: its caller's process (0: unknown) */
-	uint64_t gen;          /* qos_generation() when last asked */
+	/* a read: its caller's process (0: unknown; -1: a page-cache read
+	 * whose thread was gone before it was parked, which nobody waits
+	 * for) */
+	pid_t tgid;
+	uint64_t gen; /* qos_generation() when last asked */
 };
 
 /* The parked reads, or writes, of one open, oldest first. */
@@ -302,6 +305,8 @@ static struct fw_req *fw_pop(struct fw_queue *q)
 static bool fw_orphaned(struct fw_req *r, int64_t now, pid_t *last_tgid,
 			bool *last_gone, unsigned *budget)
 {
+	if (r->tgid < 0)
+		return !r->write;
 	if (r->write || !r->tgid || now - r->orphan_looked < FW_ORPHAN_NS)
 		return false;
 	if (r->tgid != *last_tgid) {
@@ -459,8 +464,9 @@ static bool fw_timer_start(void)
 	return true;
 }
 
-int fo_wait_park(fuse_req_t req, struct fo_fh *fh, bool write, size_t size,
-		 off_t off, struct fuse_bufvec *in, struct router_admit *a)
+int fo_wait_park(fuse_req_t req, struct fo_fh *fh, bool write, bool cached,
+		 size_t size, off_t off, struct fuse_bufvec *in,
+		 struct router_admit *a)
 {
 	struct fw_queue *q;
 	struct fw_req *r;
@@ -529,9 +535,17 @@ int fo_wait_park(fuse_req_t req, struct fo_fh *fh, bool write, size_t size,
 	r->off = off;
 	r->looked = vfs_mono_ns();
 	r->orphan_looked = r->looked;
-	/* a read's process, while its thread is there to ask */
-	if (!write)
+	/* a read's process, while its thread is there to ask.  A thread
+	 * already gone (killed while the kernel queued its request and vfsd
+	 * had yet to read it) names no process; only a page-cache read is
+	 * then known to be nobody's: a reader that still wants the pages
+	 * reads them again itself, while an asynchronous O_DIRECT read may
+	 * be reaped by the rest of a process that lives on */
+	if (!write) {
 		r->tgid = fo_caller_tgid(fuse_req_ctx(req)->pid);
+		if (r->tgid < 0 && !cached)
+			r->tgid = 0;
+	}
 	r->due = r->looked + wait;
 	r->gen = qos_generation();
 

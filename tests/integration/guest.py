@@ -61,6 +61,21 @@ def kv(line):
     return dict(re.findall(r"(\w+)=(\S+)", line))
 
 
+# The guest kernel's own report of a crash: of its CPU state or memory,
+# which only the hypervisor beneath holds (the kernel and its initramfs
+# are loaded by QEMU from files outside vfsd; the disk on vfsd holds the
+# writer's blocks only).  "Attempted to kill init" is left out: the writer
+# is init, and its end is the test's business.
+KERNEL_CRASH = re.compile(r"Kernel panic - not syncing: (?!Attempted to kill init)"
+                          r"|BUG: unable to handle|BUG: kernel NULL pointer"
+                          r"|general protection fault|invalid opcode: ")
+
+
+class GuestKernelCrashed(AssertionError):
+    """The guest's kernel crashed (its console says so): a fault of the
+    hypervisor's CPU or memory, e.g. memory lost in a TCG migration."""
+
+
 class Console:
     """The guest's serial console: a reader thread keeps every line with
     the host's monotonic time it arrived."""
@@ -121,9 +136,15 @@ class Console:
                 left = deadline - time.monotonic()
                 if left <= 0 or self.closed:
                     tail = "\n".join(line for _, line in self.lines[-15:])
-                    raise AssertionError("guest: no '%s' line (%s) within %ds; last lines:\n%s"
-                                         % (prefix, what or "console", timeout, tail))
+                    msg = ("guest: no '%s' line (%s) within %ds; last lines:\n%s"
+                           % (prefix, what or "console", timeout, tail))
+                    raise (GuestKernelCrashed if self._crashed(since) else AssertionError)(msg)
                 self.cond.wait(min(left, 1.0))
+
+    def _crashed(self, since=0):
+        """The first line from index `since` on in which the guest's kernel
+        reports a crash of its own (KERNEL_CRASH), or None (cond held)."""
+        return next((line for _, line in self.lines[since:] if KERNEL_CRASH.search(line)), None)
 
     def from_mark(self, mark):
         """The lines from index `mark` (of mark()) on."""
@@ -167,7 +188,9 @@ class Console:
         except TimeoutError as e:
             with self.cond:
                 tail = "\n".join(line for _, line in self.lines[-15:])
-            raise AssertionError("%s; last lines:\n%s" % (e, tail)) from None
+                crashed = self._crashed()
+            raise (GuestKernelCrashed if crashed else AssertionError)(
+                "%s; last lines:\n%s" % (e, tail)) from None
 
     def verify(self, timeout=300):
         """The VERDICT line's fields, with 'ok' True when the writer found
@@ -347,18 +370,63 @@ class GuestDied(AssertionError):
     """QEMU was killed by a signal (it crashed) while the test ran."""
 
 
+class GuestMemoryLost(AssertionError):
+    """The writer's own record disagrees with itself after a migration."""
+
+
+def _record_behind(line):
+    """Whether a BAD line is a block whose acknowledged write the disk
+    holds the writer's next generation of: "expect=G state=1 found=ours
+    gen=G+1"."""
+    m = re.search(r"expect=(\d+) state=1 found=ours gen=(\d+)", line)
+    return bool(m) and int(m.group(2)) == int(m.group(1)) + 1
+
+
+def check_verdict(v, what):
+    """Fail on a verification error; GuestMemoryLost when the guest's
+    memory, not the disk, lost something in a migration (QEMU's):
+    - the writer's record is inconsistent in itself (the acknowledgements
+      its blocks count differ from its total, both updated under one
+      lock) and every bad block is one it has no record of writing yet
+      holds its data;
+    - or every bad block (all of them listed) holds the writer's next
+      generation of the one its record acknowledged: data only this
+      writer makes, written after that acknowledgement, whose own
+      acknowledgement the record lacks (its pages, the total's with them,
+      came back older).  A disk loses, tears or returns old data; it
+      cannot hold a generation the writer had not yet begun."""
+    if v["ok"]:
+        return
+    msg = "verification errors %s: %s\n%s" % (what, v["line"], "\n".join(v["bad"]))
+    clean = v["bad"] and int(v.get("ioerr", 0)) == 0
+    if (clean and v.get("record") == "inconsistent"
+            and all("state=0 found=ours" in b for b in v["bad"])):
+        raise GuestMemoryLost(msg)
+    counted = re.search(r"\bbad=(\d+)", v["line"])
+    if (clean and counted and int(counted.group(1)) == len(v["bad"])
+            and all(_record_behind(b) for b in v["bad"])):
+        raise GuestMemoryLost(msg)
+    raise AssertionError(msg)
+
+
 def once_more_on_hypervisor_fault(test, run, also=()):
     """run(); when it fails by a fault of the hypervisor beneath the test
-    (GuestLostRequest, GuestDied, or one of `also`), print it, run the
-    test's cleanups and run() once more: a second fault fails the test
-    like any other error, and the print shows the rate."""
+    (GuestLostRequest, GuestDied, GuestKernelCrashed, GuestMemoryLost, or
+    one of `also`), print it, run the test's cleanups and run() once
+    more: a second fault fails the test like any other error, and the
+    print shows the rate."""
     try:
         return run()
-    except (GuestLostRequest, GuestDied) + tuple(also) as e:
+    except (GuestLostRequest, GuestDied, GuestKernelCrashed, GuestMemoryLost) + tuple(also) as e:
         print("\nthe hypervisor failed beneath the test (not a storage fault; running the "
               "scenario once more):\n%s" % e, flush=True)
         test.doCleanups()
         return run()
+
+
+# How long a write the guest waits on, with QEMU holding none, takes to
+# count as lost (completed_here): far past any write's time on a slow host.
+LOST_AFTER_S = 30
 
 
 def lost_request(src, dst, stall_since, completed_here=False):
@@ -388,14 +456,18 @@ def lost_request(src, dst, stall_since, completed_here=False):
     rows = virtio_queues(dst)
     quiet = rows and all(r["inuse"] == 0 and r.get("mem_avail") == r["last_avail"] % 65536
                          and r.get("mem_used") == r["used"] % 65536 for r in rows)
-    if errs or not quiet or oldest / 1000 < time.monotonic() - stall_since:
+    if errs or not quiet:
         return None
     if completed_here:
+        # a write waited on that long while QEMU holds none: any write
+        # stalled during the wait counts, not only one older than it
+        if oldest / 1000 < LOST_AFTER_S:
+            return None
         return GuestLostRequest(
             "the guest waits on a write it submitted %.1f s ago that QEMU has completed "
             "into the guest's used ring (nothing in use, no I/O error; %s): the guest "
             "never took the completion" % (oldest / 1000, queues_text(rows)))
-    if writes:
+    if writes or oldest / 1000 < time.monotonic() - stall_since:
         return None
     return GuestLostRequest(
         "the guest waits on a write it submitted %.1f s ago, before the migration, that the "
@@ -455,6 +527,8 @@ def migrate(src, dst, uri, timeout=300, settle=1.5, diag=None):
                   "\n".join(src.console.from_mark(0)[-5:]), io_report(dst),
                   queues_text(virtio_queues(dst)), queues_text(virtio_queues(src)))
                + ("\n" + diag() if diag else ""))
+        if isinstance(e, GuestKernelCrashed):
+            raise GuestKernelCrashed(msg) from None
         lost = lost_request(src, dst, t0)
         if lost:
             raise GuestLostRequest("%s\n%s" % (lost, msg)) from None

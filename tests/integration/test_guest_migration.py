@@ -31,7 +31,6 @@ pause, werror=stop, and after the link heals and the guest goes on,
 nothing acknowledged is lost or torn)."""
 import contextlib
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -290,52 +289,13 @@ class GuestVerifier(harness.TestCase):
         self.assertIn("not started", g.command("verify", "ERR"))
 
 
-class GuestMemoryLost(AssertionError):
-    """The writer's own record disagrees with itself after a migration."""
-
-
-def _record_behind(line):
-    """Whether a BAD line is a block whose acknowledged write the disk
-    holds the writer's next generation of: "expect=G state=1 found=ours
-    gen=G+1"."""
-    m = re.search(r"expect=(\d+) state=1 found=ours gen=(\d+)", line)
-    return bool(m) and int(m.group(2)) == int(m.group(1)) + 1
-
-
-def check_verdict(v, what):
-    """Fail on a verification error; GuestMemoryLost when the guest's
-    memory, not the disk, lost something in a migration (QEMU's):
-    - the writer's record is inconsistent in itself (the acknowledgements
-      its blocks count differ from its total, both updated under one
-      lock) and every bad block is one it has no record of writing yet
-      holds its data;
-    - or every bad block (all of them listed) holds the writer's next
-      generation of the one its record acknowledged: data only this
-      writer makes, written after that acknowledgement, whose own
-      acknowledgement the record lacks (its pages, the total's with them,
-      came back older).  A disk loses, tears or returns old data; it
-      cannot hold a generation the writer had not yet begun."""
-    if v["ok"]:
-        return
-    msg = "verification errors %s: %s\n%s" % (what, v["line"], "\n".join(v["bad"]))
-    clean = v["bad"] and int(v.get("ioerr", 0)) == 0
-    if (clean and v.get("record") == "inconsistent"
-            and all("state=0 found=ours" in b for b in v["bad"])):
-        raise GuestMemoryLost(msg)
-    counted = re.search(r"\bbad=(\d+)", v["line"])
-    if (clean and counted and int(counted.group(1)) == len(v["bad"])
-            and all(_record_behind(b) for b in v["bad"])):
-        raise GuestMemoryLost(msg)
-    raise AssertionError(msg)
-
-
 class GuestMigration(harness.TestCase):
     def torture(self, backend, delay=False):
         """torture_once(); once more, from the start, when the guest's own
-        memory lost its record of some writes (GuestMemoryLost) or the
+        memory lost its record of some writes (guest.GuestMemoryLost) or the
         hypervisor failed beneath it (guest.once_more_on_hypervisor_fault)."""
         guest.once_more_on_hypervisor_fault(
-            self, lambda: self.torture_once(backend, delay), also=(GuestMemoryLost,))
+            self, lambda: self.torture_once(backend, delay))
 
     def torture_once(self, backend, delay=False):
         cl = Cluster(self, backend, delay=delay, disk=DELAYED_DISK if delay else DISK)
@@ -361,14 +321,14 @@ class GuestMigration(harness.TestCase):
                 # halfway: a loss in the early migrations could be
                 # overwritten (and hidden) by later passes
                 v = g.verify()
-                check_verdict(v, "after %d migrations" % (n + 1))
+                guest.check_verdict(v, "after %d migrations" % (n + 1))
                 print("after %d migrations: %s" % (n + 1, v["line"]), flush=True)
         report("%s%s: %d live migrations while the guest writes (%s)"
                % (backend, " with storage delay" if delay else "", len(rows), qemu.accel()),
                rows)
         g.wait_pass(2, 300)
         v = g.verify()
-        check_verdict(v, "at the end")
+        guest.check_verdict(v, "at the end")
         self.assertGreater(int(v["writes"]), 0)
         self.assertEqual(int(v["unwritten"]), 0, "the writer did not cover the disk: " + v["line"])
         print("guest verdict: " + v["line"], flush=True)

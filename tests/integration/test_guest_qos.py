@@ -44,7 +44,7 @@ import guest  # noqa: E402
 import harness  # noqa: E402
 import qemu  # noqa: E402
 from harness import vfsctl  # noqa: E402
-from test_guest_migration import Cluster, DISK, SEED, GuestMemoryLost, check_verdict  # noqa: E402
+from test_guest_migration import Cluster, DISK, SEED  # noqa: E402
 
 KiB, MiB = 1 << 10, 1 << 20
 # low enough for two guests under TCG on a loaded 2-core machine, which
@@ -114,10 +114,10 @@ class GuestQos(harness.TestCase):
 
     def scenario(self, backend):
         """scenario_once(); once more from the start when the guest's memory
-        lost its record (test_guest_migration's GuestMemoryLost) or the
+        lost its record (guest.GuestMemoryLost) or the
         hypervisor failed beneath it (guest.once_more_on_hypervisor_fault)."""
         guest.once_more_on_hypervisor_fault(
-            self, lambda: self.scenario_once(backend), also=(GuestMemoryLost,))
+            self, lambda: self.scenario_once(backend))
 
     def scenario_once(self, backend):
         cl = Cluster(self, backend)
@@ -217,7 +217,7 @@ class GuestQos(harness.TestCase):
         # 6. nothing lost, nothing torn
         for who, x in (("guest", g), ("neighbour", n)):
             v = x.verify()
-            check_verdict(v, "of the %s at the end" % who)
+            guest.check_verdict(v, "of the %s at the end" % who)
             self.assertEqual(int(v["write_errors"]), 0, v["line"])
             print("%s verdict: %s" % (who, v["line"]), flush=True)
         g.stop()

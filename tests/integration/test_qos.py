@@ -1440,6 +1440,66 @@ class QosWaits(harness.TestCase):
         with open(path, "rb") as f:
             self.assertEqual(f.read(), data)
 
+    def test_readahead_of_a_reader_gone_before_vfsd_saw_it(self):
+        """A reader of a mapped file is killed and reaped while vfsd is
+        stopped, before vfsd read the kernel's readahead for it: vfsd cannot learn
+        whose process that was, yet the read is nobody's (a later reader
+        reads the pages again itself), and is given up once vfsd runs
+        again instead of waiting 100 s for its limit: the open is
+        released within seconds, the limit still in place."""
+        d = self.v.path("l", "rg")
+        os.mkdir(d)
+        path = os.path.join(d, "f")
+        with open(path, "wb") as f:
+            f.write(b"r" * (1 << 20))
+        vfsctl(self.v, "qos", "set", d, "bps=1000")
+        with open(os.path.join(d, "charge"), "wb") as f:
+            f.write(b"a" * 100000)   # 100 s of the limit
+        go_r, go_w = os.pipe()
+        up_r, up_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                # a mapping, no descriptor: its exit sends no FLUSH, which
+                # would wait for vfsd, and with it the reaping
+                # (libc's: Python's mmap keeps a descriptor of its own)
+                libc = ctypes.CDLL(None)
+                libc.mmap.restype = ctypes.c_void_p
+                libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+                                      ctypes.c_int, ctypes.c_int, ctypes.c_long]
+                fd = os.open(path, os.O_RDONLY)
+                at = libc.mmap(None, 1 << 20, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+                os.close(fd)
+                os.write(up_w, b"o")
+                os.read(go_r, 1)
+                ctypes.string_at(at, 1)
+            finally:
+                os._exit(0)
+        os.close(go_r)
+        os.close(up_w)
+        self.addCleanup(os.close, go_w)
+        self.addCleanup(os.close, up_r)
+        self.addCleanup(self.end_child, pid)
+        self.assertEqual(os.read(up_r, 1), b"o")
+        vpid = self.v.proc.pid
+        os.kill(vpid, signal.SIGSTOP)
+        self.addCleanup(os.kill, vpid, signal.SIGCONT)
+        os.write(go_w, b"g")
+        time.sleep(0.5)         # the kernel queues the child's readahead
+        os.kill(pid, signal.SIGKILL)
+        self.assertIsNotNone(self.reaped(pid, 10), "the killed reader stays")
+        os.kill(vpid, signal.SIGCONT)
+        t0 = time.monotonic()
+
+        def released():
+            files = json.loads(vfsctl(self.v, "--json", "files").stdout)
+            return not any(f["path"] == "/l/rg/f" for f in files)
+        harness.wait_for(released, 10, "the killed reader's open to be released")
+        print("\nreleased %.1f s after vfsd went on" % (time.monotonic() - t0))
+        rules = json.loads(vfsctl(self.v, "--json", "qos", "show").stdout)
+        self.assertEqual([r["limits"] for r in rules if r["path"] == "/l/rg"],
+                         [{"bps": 1000}])
+
     def test_copies_hold_few_worker_threads(self):
         """300 copy_file_range calls under a limit of 1000 B/s (more than
         vfsd's 256 FUSE worker threads; a copy waits in its worker) leave
