@@ -19,27 +19,41 @@
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "vfsd/fuse_internal.h"
+#include "vfsd/fuse_ops.h"
 
 #define FO_PF_EXITING 0x00000004 /* task flag: in do_exit() */
+#define FO_PF_KTHREAD 0x00200000 /* task flag: a kernel thread */
 
 /*
  * Whether /proc tells of the processes of vfsd's own PID namespace, the
  * one FUSE gives the callers' pids in: not when it is another's (vfsd
  * started in a namespace of its own without its /proc), where a pid
- * names some other process or none.
+ * names some other process or none; nor when the FUSE device came
+ * mounted from elsewhere (fuse_ops_callers_foreign()), whose callers'
+ * pids are in the namespace of whoever mounted it.
  */
+static atomic_bool callers_foreign;
+
+void fuse_ops_callers_foreign(void)
+{
+	atomic_store(&callers_foreign, true);
+}
+
 static bool proc_ours(void)
 {
 	static int ours = -1;
 	char link[32];
 	ssize_t n;
 
+	if (atomic_load(&callers_foreign))
+		return false;
 	if (ours < 0) {
 		n = readlink("/proc/self", link, sizeof(link) - 1);
 		if (n > 0)
@@ -82,44 +96,19 @@ bool fo_caller_dying(pid_t tid)
 	return dying;
 }
 
-pid_t fo_caller_tgid(pid_t tid)
+/* A task's state and flags from its stat file at `path`: 0, or the
+ * errno of its open (state '?' and flags 0 when it cannot be parsed). */
+static int task_stat(const char *path, char *state, unsigned long *flags)
 {
-	char path[64], line[128];
-	int tgid = 0, kthread = 0, vm = 0;
-	FILE *f;
-
-	if (tid <= 0 || !proc_ours())
-		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
-	f = fopen(path, "re");
-	if (!f)
-		return pid_gone(tid, errno) ? -1 : 0;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "Tgid: %d", &tgid) != 1)
-			sscanf(line, "Kthread: %d", &kthread);
-		vm |= !strncmp(line, "VmSize:", 7);
-	}
-	fclose(f);
-	/* a kernel thread reads for others (a loop device's worker), which
-	 * wait whether or not it lives on; kernels before the Kthread line
-	 * show it by having no memory of its own */
-	return tgid > 0 && !kthread && vm ? (pid_t)tgid : 0;
-}
-
-/* 1 when task `name` of /proc/TGID/task is exiting or a zombie, 0 when it
- * runs or cannot be read (no descriptor left, say), -1 when it is gone
- * (reaped meanwhile). */
-static int task_exiting(pid_t tgid, const char *name)
-{
-	char path[320], buf[512], *p, state;
-	unsigned long flags;
+	char buf[512], *p;
 	size_t n;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%s/stat", (int)tgid, name);
+	*state = '?';
+	*flags = 0;
 	f = fopen(path, "re");
 	if (!f)
-		return pid_gone((pid_t)atoi(name), errno) ? -1 : 0;
+		return errno;
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
@@ -127,7 +116,63 @@ static int task_exiting(pid_t tgid, const char *name)
 	p = strrchr(buf, ')');
 	/* after it: state ppid pgrp session tty_nr tpgid flags */
 	if (!p ||
-	    sscanf(p + 1, " %c %*d %*d %*d %*d %*d %lu", &state, &flags) != 2)
+	    sscanf(p + 1, " %c %*d %*d %*d %*d %*d %lu", state, flags) != 2) {
+		*state = '?';
+		*flags = 0;
+	}
+	return 0;
+}
+
+pid_t fo_caller_tgid(pid_t tid, bool *kernel)
+{
+	char path[64], line[128], state;
+	int tgid = 0, kthread = -1;
+	FILE *f;
+
+	*kernel = false;
+	if (tid <= 0 || !proc_ours())
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	f = fopen(path, "re");
+	if (!f)
+		return pid_gone(tid, errno) ? -1 : 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Tgid: %d", &tgid) != 1)
+			sscanf(line, "Kthread: %d", &kthread);
+	fclose(f);
+	/* kernels before the Kthread line: the task's flags.  (Not its
+	 * memory: a user thread in exit, blocked in the FLUSH of its files,
+	 * has none left either.) */
+	if (kthread < 0) {
+		unsigned long flags;
+
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)tid);
+		task_stat(path, &state, &flags);
+		kthread = !!(flags & FO_PF_KTHREAD);
+	}
+	/* a kernel thread reads for others (a loop device's worker), which
+	 * wait whether or not it lives on */
+	if (kthread) {
+		*kernel = true;
+		return 0;
+	}
+	return tgid > 0 ? (pid_t)tgid : 0;
+}
+
+/* 1 when task `name` of /proc/TGID/task is exiting or a zombie, 0 when it
+ * runs or cannot be read (no descriptor left, say), -1 when it is gone
+ * (reaped meanwhile). */
+static int task_exiting(pid_t tgid, const char *name)
+{
+	char path[320], state;
+	unsigned long flags;
+	int err;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%s/stat", (int)tgid, name);
+	err = task_stat(path, &state, &flags);
+	if (err)
+		return pid_gone((pid_t)atoi(name), err) ? -1 : 0;
+	if (state == '?')
 		return 0; /* unreadable: taken as running */
 	return state == 'Z' || state == 'X' || (flags & FO_PF_EXITING);
 }

@@ -36,6 +36,8 @@ extern unsigned fo_kernel_minor;
  * names the open to the lock table: both hold the router's handle, with
  * references of their own where they need one, never this struct.
  */
+#define FO_READER_KERNEL (-1)
+
 struct fo_fh {
 	struct router_file *rf; /* one reference, dropped with the struct */
 	/* set before the open's reply and only read after it: the kernel
@@ -44,6 +46,10 @@ struct fo_fh {
 	bool wo_direct;       /* write-only, no page cache (see
 			       * fo_write_only_direct) */
 	bool direct_io;       /* the open's reads bypass the page cache */
+	/* the process of the last read parked that could be asked (> 0),
+	 * FO_READER_KERNEL once a kernel thread read (kept), 0: none yet
+	 * (fuse_wait.c) */
+	atomic_int reader;
 	/* a passthrough writer that may lack CAP_FSETID (see
 	 * fo_pt_kill_on_close); cleared by a mode change through the handle
 	 * (fo_setattr) while another worker may flush: atomic */
@@ -112,13 +118,13 @@ bool fo_given_up(void *req);
 /*
  * fuse_caller.c: whether a request's process still waits for it.
  * fo_caller_dying: thread `tid` has SIGKILL pending, or is gone.
- * fo_caller_tgid: the process of thread `tid`, 0 when unknown, -1 when the
- * thread is gone.
+ * fo_caller_tgid: the process of thread `tid`, 0 when unknown or a kernel
+ * thread (*kernel then true), -1 when the thread is gone.
  * fo_process_gone: every thread of process `tgid` is exiting or gone
  * (false when /proc cannot tell, or tgid is 0).
  */
 bool fo_caller_dying(pid_t tid);
-pid_t fo_caller_tgid(pid_t tid);
+pid_t fo_caller_tgid(pid_t tid, bool *kernel);
 bool fo_process_gone(pid_t tgid);
 
 /*

@@ -73,9 +73,8 @@ struct fw_req {
 	int64_t due;           /* when to ask its limits again */
 	int64_t looked;        /* when fo_given_up() was last asked */
 	int64_t orphan_looked; /* a read: when its process was last looked at */
-	/* a read: its caller's process (0: unknown; -1: a page-cache read
-	 * whose thread was gone before it was parked, which nobody waits
-	 * for) */
+	/* a read: its caller's process (fw_reader(); 0: unknown; -1: a
+	 * page-cache read nobody waits for) */
 	pid_t tgid;
 	uint64_t gen; /* qos_generation() when last asked */
 };
@@ -464,6 +463,36 @@ static bool fw_timer_start(void)
 	return true;
 }
 
+/*
+ * A parked read's process (fw_req.tgid), while its thread is there to ask.
+ * A thread already gone (killed while the kernel held its request back and
+ * vfsd had yet to read it) names none: the read is taken for the process
+ * that last read through the open, asked as any; with none known yet, a
+ * page-cache read is nobody's (-1: a reader that still wants the pages
+ * reads them again itself).  An open a kernel thread reads through (a loop
+ * device's) is never taken as anyone's: others wait for its reads, and a
+ * direct read may be reaped by the rest of a process that lives on.
+ */
+static pid_t fw_reader(struct fo_fh *fh, pid_t tid, bool cached)
+{
+	bool kernel;
+	pid_t tgid = fo_caller_tgid(tid, &kernel);
+	int last = atomic_load(&fh->reader);
+
+	if (kernel)
+		atomic_store(&fh->reader, FO_READER_KERNEL);
+	else if (tgid > 0 && last != FO_READER_KERNEL && last != tgid)
+		/* unless a kernel thread's came meanwhile */
+		atomic_compare_exchange_strong(&fh->reader, &last, tgid);
+	if (tgid >= 0)
+		return tgid;
+	if (last == FO_READER_KERNEL)
+		return 0;
+	if (last > 0)
+		return last;
+	return cached ? -1 : 0;
+}
+
 int fo_wait_park(fuse_req_t req, struct fo_fh *fh, bool write, bool cached,
 		 size_t size, off_t off, struct fuse_bufvec *in,
 		 struct router_admit *a)
@@ -535,17 +564,8 @@ int fo_wait_park(fuse_req_t req, struct fo_fh *fh, bool write, bool cached,
 	r->off = off;
 	r->looked = vfs_mono_ns();
 	r->orphan_looked = r->looked;
-	/* a read's process, while its thread is there to ask.  A thread
-	 * already gone (killed while the kernel queued its request and vfsd
-	 * had yet to read it) names no process; only a page-cache read is
-	 * then known to be nobody's: a reader that still wants the pages
-	 * reads them again itself, while an asynchronous O_DIRECT read may
-	 * be reaped by the rest of a process that lives on */
-	if (!write) {
-		r->tgid = fo_caller_tgid(fuse_req_ctx(req)->pid);
-		if (r->tgid < 0 && !cached)
-			r->tgid = 0;
-	}
+	if (!write)
+		r->tgid = fw_reader(fh, fuse_req_ctx(req)->pid, cached);
 	r->due = r->looked + wait;
 	r->gen = qos_generation();
 

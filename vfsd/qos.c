@@ -171,6 +171,25 @@ static int base_set(struct qos_rule *r, const char *const *names,
 	return 0;
 }
 
+/* Rule r (at idx), from the file's stored attributes, gives way to what
+ * was underneath them, or goes (qos_lock held). */
+static void drop_xattr_locked(struct qos_rule *r, size_t idx)
+{
+	if (r->has_base) {
+		throttle_set(&r->t, &r->base, vfs_mono_ns());
+		r->origin = r->base_origin;
+		r->has_base = false;
+		/* a base a reload under way has yet to confirm goes at its
+		 * end unless confirmed, as a rule of its own would */
+		r->stale = r->base_stale;
+		r->base_stale = false;
+		r->set_ns = vfs_mono_ns();
+	} else {
+		rule_remove(idx);
+	}
+	changed();
+}
+
 int qos_drop_xattr(const char *path)
 {
 	size_t idx;
@@ -183,15 +202,7 @@ int qos_drop_xattr(const char *path)
 	pthread_mutex_lock(&qos_lock);
 	r = rule_find(path, &idx);
 	if (r && r->origin == QOS_ORIGIN_XATTR) {
-		if (r->has_base) {
-			throttle_set(&r->t, &r->base, vfs_mono_ns());
-			r->origin = r->base_origin;
-			r->has_base = false;
-			r->set_ns = vfs_mono_ns();
-		} else {
-			rule_remove(idx);
-		}
-		changed();
+		drop_xattr_locked(r, idx);
 		ret = 0;
 	}
 	pthread_mutex_unlock(&qos_lock);
@@ -241,9 +252,11 @@ int qos_set(const char *path, const char *const *names, const uint64_t *values,
 		 * left: throttle_check wants its average) */
 		if (r && origin == QOS_ORIGIN_XATTR &&
 		    r->origin == QOS_ORIGIN_XATTR && r->has_base) {
-			/* the stored ones removed: the config's again */
+			/* the stored ones removed: the config's again (under
+			 * the lock the rule was read under: a change made
+			 * meanwhile is not undone) */
+			drop_xattr_locked(r, idx);
 			pthread_mutex_unlock(&qos_lock);
-			qos_drop_xattr(path);
 			return 0;
 		}
 		if (r) {
