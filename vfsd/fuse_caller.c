@@ -19,14 +19,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "vfsd/fuse_internal.h"
-#include "vfsd/fuse_ops.h"
 
 #define FO_PF_EXITING 0x00000004 /* task flag: in do_exit() */
 #define FO_PF_KTHREAD 0x00200000 /* task flag: a kernel thread */
@@ -35,25 +33,14 @@
  * Whether /proc tells of the processes of vfsd's own PID namespace, the
  * one FUSE gives the callers' pids in: not when it is another's (vfsd
  * started in a namespace of its own without its /proc), where a pid
- * names some other process or none; nor when the FUSE device came
- * mounted from elsewhere (fuse_ops_callers_foreign()), whose callers'
- * pids are in the namespace of whoever mounted it.
+ * names some other process or none.
  */
-static atomic_bool callers_foreign;
-
-void fuse_ops_callers_foreign(void)
-{
-	atomic_store(&callers_foreign, true);
-}
-
 static bool proc_ours(void)
 {
 	static int ours = -1;
 	char link[32];
 	ssize_t n;
 
-	if (atomic_load(&callers_foreign))
-		return false;
 	if (ours < 0) {
 		n = readlink("/proc/self", link, sizeof(link) - 1);
 		if (n > 0)
@@ -145,9 +132,14 @@ pid_t fo_caller_tgid(pid_t tid, bool *kernel)
 	 * has none left either.) */
 	if (kthread < 0) {
 		unsigned long flags;
+		int err;
 
 		snprintf(path, sizeof(path), "/proc/%d/stat", (int)tid);
-		task_stat(path, &state, &flags);
+		err = task_stat(path, &state, &flags);
+		if (err)
+			return pid_gone(tid, err) ? -1 : 0;
+		if (state == '?')
+			return 0; /* unreadable: unknown */
 		kthread = !!(flags & FO_PF_KTHREAD);
 	}
 	/* a kernel thread reads for others (a loop device's worker), which

@@ -53,10 +53,6 @@ void fuse_ops_set_session(struct fuse_session *se);
  * connection where /dev/fuse's fdinfo does not (Linux before 6.16):
  * fuse_bg.c changes that connection's budget of background requests. */
 void fuse_ops_mounted(dev_t dev);
-/* The FUSE device came mounted from elsewhere (a /dev/fd/N mountpoint):
- * its callers' pids are of the mounter's PID namespace, perhaps not
- * vfsd's, so none is looked up in /proc (fuse_caller.c). */
-void fuse_ops_callers_foreign(void);
 /* After the session's loop ended: answer the requests still waiting for
  * their I/O limits (EINTR) and wait for those admitted (fuse_wait.c). */
 void fuse_ops_drain(void);

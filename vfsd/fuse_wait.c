@@ -466,12 +466,12 @@ static bool fw_timer_start(void)
 /*
  * A parked read's process (fw_req.tgid), while its thread is there to ask.
  * A thread already gone (killed while the kernel held its request back and
- * vfsd had yet to read it) names none: the read is taken for the process
- * that last read through the open, asked as any; with none known yet, a
- * page-cache read is nobody's (-1: a reader that still wants the pages
- * reads them again itself).  An open a kernel thread reads through (a loop
- * device's) is never taken as anyone's: others wait for its reads, and a
- * direct read may be reaped by the rest of a process that lives on.
+ * vfsd had yet to read it) names none.  A direct read then waits: the rest
+ * of a process that lives on may reap it.  So does one through an open a
+ * kernel thread reads through (a loop device's: others wait for its
+ * reads).  A page-cache read is taken for the process that last read
+ * through the open, asked as any, and with none known is nobody's (-1: a
+ * reader that still wants the pages reads them again itself).
  */
 static pid_t fw_reader(struct fo_fh *fh, pid_t tid, bool cached)
 {
@@ -486,7 +486,7 @@ static pid_t fw_reader(struct fo_fh *fh, pid_t tid, bool cached)
 		atomic_compare_exchange_strong(&fh->reader, &last, tgid);
 	if (tgid >= 0)
 		return tgid;
-	if (last == FO_READER_KERNEL)
+	if (!cached || last == FO_READER_KERNEL)
 		return 0;
 	if (last > 0)
 		return last;

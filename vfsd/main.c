@@ -603,8 +603,6 @@ int main(int argc, char **argv)
 		goto out_session;
 	/* libfuse ends the session on SIGHUP; ours means "reload" */
 	signal(SIGHUP, sighup);
-	if (!strncmp(mnt, "/dev/fd/", 8))
-		fuse_ops_callers_foreign();
 	if (fuse_session_mount(se, mnt) < 0) {
 		fprintf(stderr, "vfsd: cannot mount on %s\n", mnt);
 		goto out_signals;

@@ -1481,6 +1481,11 @@ class QosWaits(harness.TestCase):
         self.addCleanup(os.close, up_r)
         self.addCleanup(self.end_child, pid)
         self.assertEqual(os.read(up_r, 1), b"o")
+
+        def throttled():
+            rules = json.loads(vfsctl(self.v, "--json", "qos", "show").stdout)
+            return sum(r["throttled"] for r in rules if r["path"] == "/l/rg")
+        before = throttled()
         vpid = self.v.proc.pid
         os.kill(vpid, signal.SIGSTOP)
         self.addCleanup(os.kill, vpid, signal.SIGCONT)
@@ -1496,6 +1501,8 @@ class QosWaits(harness.TestCase):
             return not any(f["path"] == "/l/rg/f" for f in files)
         harness.wait_for(released, 10, "the killed reader's open to be released")
         print("\nreleased %.1f s after vfsd went on" % (time.monotonic() - t0))
+        # the readahead did come, and waited for the limit
+        self.assertGreater(throttled(), before, "no read of the killed reader was held back")
         rules = json.loads(vfsctl(self.v, "--json", "qos", "show").stdout)
         self.assertEqual([r["limits"] for r in rules if r["path"] == "/l/rg"],
                          [{"bps": 1000}])
