@@ -71,6 +71,14 @@ KERNEL_CRASH = re.compile(r"Kernel panic - not syncing: (?!Attempted to kill ini
                           r"|general protection fault|invalid opcode: ")
 
 
+# Seconds after which a writer command not taken is sent again
+# (Console.command).
+RESEND_AFTER = 30
+# The commands that may be sent twice: the writer's second answer is
+# harmless (randread and stream run long beside the heartbeats).
+RESENDABLE = ("verify", "pause", "stats", "start")
+
+
 class GuestKernelCrashed(AssertionError):
     """The guest's kernel crashed (its console says so): a fault of the
     hypervisor's CPU or memory, e.g. memory lost in a TCG migration."""
@@ -162,10 +170,29 @@ class Console:
     # -- the writer's protocol (tests/guest/writer.c) -------------------------
 
     def command(self, text, reply, timeout=120):
-        """Send one writer command; its answer line (starting with reply)."""
+        """Send one writer command; its answer line (starting with reply).
+        A command of RESENDABLE the writer never took (its heartbeats go
+        on RESEND_AFTER seconds later, where pause and verify stop them
+        and start and stats answer at once) is sent once more: under TCG
+        a line typed on the serial console was seen lost (the writer
+        wrote on, gen 9 to 10, for the whole 300 s of a verify)."""
         since = self.mark()
+        sent = time.monotonic()
         self.send(text)
-        return self.wait(reply, timeout, since, what="answer to '%s'" % text)
+        what = "answer to '%s'" % text
+        if timeout <= RESEND_AFTER or text.split()[0] not in RESENDABLE:
+            return self.wait(reply, timeout, since, what=what)
+        try:
+            return self.wait(reply, RESEND_AFTER, since, what=what)
+        except GuestKernelCrashed:
+            raise
+        except AssertionError:
+            if self.closed or not self.since(sent + 5, "HB"):
+                raise
+        print("\nguest: '%s' not taken (the writer writes on): sent once more" % text,
+              flush=True)
+        self.send(text)
+        return self.wait(reply, timeout - RESEND_AFTER, since, what=what)
 
     def boot(self, seed, timeout=120):
         """Wait for the writer to be ready, start it with `seed`."""
