@@ -36,8 +36,6 @@ extern unsigned fo_kernel_minor;
  * names the open to the lock table: both hold the router's handle, with
  * references of their own where they need one, never this struct.
  */
-#define FO_READER_KERNEL (-1)
-
 struct fo_fh {
 	struct router_file *rf; /* one reference, dropped with the struct */
 	/* set before the open's reply and only read after it: the kernel
@@ -60,6 +58,9 @@ struct fo_fh {
 	/* every handle, for those the kernel never releases (fuse_ops.c) */
 	struct fo_fh *all_next, **all_pprev;
 };
+
+/* fo_fh.reader: a kernel thread read through the open */
+#define FO_READER_KERNEL (-1)
 
 /* fuse_ops.c: shared helpers */
 struct fo_fh *fo_fh_new(struct router_file *rf);
@@ -133,9 +134,9 @@ bool fo_process_gone(pid_t tgid);
  * go on in this thread with *a (admitted, or, when it cannot be parked,
  * to wait here), or 1 when it was parked (or failed) and is answered
  * elsewhere.  cached: a read through the page cache (not O_DIRECT, not
- * a direct_io open).  *a is zeroed by the caller.  fo_wait_forget() detaches a
- * released open; fo_wait_stop() gives up every parked request and waits
- * for the admitted ones, after the session's loop ended.
+ * a direct_io open).  *a is zeroed by the caller.  fo_wait_forget()
+ * detaches a released open; fo_wait_stop() gives up every parked request
+ * and waits for the admitted ones, after the session's loop ended.
  */
 int fo_wait_park(fuse_req_t req, struct fo_fh *fh, bool write, bool cached,
 		 size_t size, off_t off, struct fuse_bufvec *in,

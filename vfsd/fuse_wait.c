@@ -488,9 +488,7 @@ static pid_t fw_reader(struct fo_fh *fh, pid_t tid, bool cached)
 		return tgid;
 	if (!cached || last == FO_READER_KERNEL)
 		return 0;
-	if (last > 0)
-		return last;
-	return cached ? -1 : 0;
+	return last > 0 ? last : -1;
 }
 
 int fo_wait_park(fuse_req_t req, struct fo_fh *fh, bool write, bool cached,

@@ -1220,6 +1220,16 @@ class QosWaits(harness.TestCase):
                 os.kill(pid, signal.SIGKILL)
                 self.reaped(pid, 5)
 
+    def wait_released(self, path, t0, since):
+        """Wait up to 10 s for vfsd to hold no open of `path` (a vfsd
+        path) left by a killed reader; print how long after t0 (`since`
+        says what that was)."""
+        def released():
+            files = json.loads(vfsctl(self.v, "--json", "files").stdout)
+            return not any(f["path"] == path for f in files)
+        harness.wait_for(released, 10, "the killed reader's open to be released")
+        print("\nreleased %.1f s after %s" % (time.monotonic() - t0, since))
+
     def reaped(self, pid, seconds):
         """The child's exit status once it ended within `seconds`, else
         None (vfsd is then killed, which ends the child's request)."""
@@ -1428,11 +1438,7 @@ class QosWaits(harness.TestCase):
         child.wait(10)
         t0 = time.monotonic()
 
-        def released():
-            files = json.loads(vfsctl(self.v, "--json", "files").stdout)
-            return not any(f["path"] == "/l/ra/f" for f in files)
-        harness.wait_for(released, 10, "the killed reader's open to be released")
-        print("\nreleased %.1f s after the kill" % (time.monotonic() - t0))
+        self.wait_released("/l/ra/f", t0, "the kill")
         rules = json.loads(vfsctl(self.v, "--json", "qos", "show").stdout)
         self.assertEqual([r["limits"] for r in rules if r["path"] == "/l/ra"],
                          [{"bps_rd": 4096}])
@@ -1496,11 +1502,7 @@ class QosWaits(harness.TestCase):
         os.kill(vpid, signal.SIGCONT)
         t0 = time.monotonic()
 
-        def released():
-            files = json.loads(vfsctl(self.v, "--json", "files").stdout)
-            return not any(f["path"] == "/l/rg/f" for f in files)
-        harness.wait_for(released, 10, "the killed reader's open to be released")
-        print("\nreleased %.1f s after vfsd went on" % (time.monotonic() - t0))
+        self.wait_released("/l/rg/f", t0, "vfsd went on")
         # the readahead did come, and waited for the limit
         self.assertGreater(throttled(), before, "no read of the killed reader was held back")
         rules = json.loads(vfsctl(self.v, "--json", "qos", "show").stdout)
