@@ -436,15 +436,14 @@ def check_verdict(v, what):
     raise AssertionError(msg)
 
 
-def once_more_on_hypervisor_fault(test, run, also=()):
+def once_more_on_hypervisor_fault(test, run):
     """run(); when it fails by a fault of the hypervisor beneath the test
-    (GuestLostRequest, GuestDied, GuestKernelCrashed, GuestMemoryLost, or
-    one of `also`), print it, run the test's cleanups and run() once
-    more: a second fault fails the test like any other error, and the
-    print shows the rate."""
+    (GuestLostRequest, GuestDied, GuestKernelCrashed, GuestMemoryLost),
+    print it, run the test's cleanups and run() once more: a second fault
+    fails the test like any other error, and the print shows the rate."""
     try:
         return run()
-    except (GuestLostRequest, GuestDied, GuestKernelCrashed, GuestMemoryLost) + tuple(also) as e:
+    except (GuestLostRequest, GuestDied, GuestKernelCrashed, GuestMemoryLost) as e:
         print("\nthe hypervisor failed beneath the test (not a storage fault; running the "
               "scenario once more):\n%s" % e, flush=True)
         test.doCleanups()
