@@ -102,6 +102,10 @@ struct vfs_mount {
 	 * queues nothing (local).  Set by mount(). */
 	unsigned share_reqs;
 	uint64_t share_bytes;
+	/* the most bytes of data the router may read ahead of sequential
+	 * readers of the instance's files at once (vfsd/router_ra.c); 0:
+	 * no read-ahead.  Set by mount(). */
+	uint64_t readahead_bytes;
 	/* a stacking layer's (fault.h, guestfs/layer.h): the instance it
 	 * forwards to and owns; NULL for a backend's own instance.  The
 	 * router reads state and counters from the bottom of the stack. */

@@ -329,6 +329,66 @@ START_TEST(fair_off_admits_everything)
 }
 END_TEST
 
+static void *enter_ahead(void *arg)
+{
+	struct req *r = arg;
+
+	fair_enter_ahead(r->s, r->f, r->bytes, r->f->weight);
+	atomic_store(&r->in, true);
+	return NULL;
+}
+
+/*
+ * A file that reads ahead (fair_enter_ahead), alone on the mount, has
+ * FAIR_SPARE_MAX requests in flight, past the capacity, and no more; the
+ * rest go in turn as its requests end.  With another file busy, its
+ * requests take their turns as any.
+ */
+START_TEST(fair_reading_ahead_alone_goes_past_the_capacity)
+{
+	struct fair_sched s;
+	struct fair_flow f = {0}, g = {0};
+	struct req more, other;
+
+	/* NFS with four connections: capacity 2 */
+	fair_init(&s, 2, 0, true);
+	for (int i = 0; i < FAIR_SPARE_MAX; i++)
+		ck_assert(fair_enter_ahead(&s, &f, 1 << 20, 0));
+	ck_assert_uint_eq(s.reqs, FAIR_SPARE_MAX);
+	memset(&more, 0, sizeof(more));
+	more.s = &s;
+	more.f = &f;
+	more.bytes = 1 << 20;
+	ck_assert_int_eq(pthread_create(&more.t, NULL, enter_ahead, &more), 0);
+	ck_assert(!admitted_within(&more, 50));
+	/* one ends: the next goes, past the capacity of 2 */
+	fair_exit(&s, &f, 1 << 20);
+	ck_assert(admitted_within(&more, 2000));
+	ck_assert_uint_eq(s.reqs, FAIR_SPARE_MAX);
+	finish(&more);
+	for (int i = 1; i < FAIR_SPARE_MAX; i++)
+		fair_exit(&s, &f, 1 << 20);
+	ck_assert_uint_eq(s.reqs, 0);
+	/* another file busy: as any request, within the capacity */
+	start(&other, &s, &g, 4096);
+	ck_assert(admitted_within(&other, 2000));
+	ck_assert(fair_enter_ahead(&s, &f, 1 << 20, 0));
+	ck_assert_uint_eq(s.reqs, 2);
+	memset(&more, 0, sizeof(more));
+	more.s = &s;
+	more.f = &f;
+	more.bytes = 1 << 20;
+	ck_assert_int_eq(pthread_create(&more.t, NULL, enter_ahead, &more), 0);
+	ck_assert(!admitted_within(&more, 50));
+	finish(&other);
+	fair_exit(&s, &f, 1 << 20);
+	ck_assert(admitted_within(&more, 2000));
+	finish(&more);
+	ck_assert_uint_eq(s.reqs, 0);
+	fair_destroy(&s);
+}
+END_TEST
+
 Suite *fair_suite(void);
 
 Suite *fair_suite(void)
@@ -342,6 +402,7 @@ Suite *fair_suite(void)
 	tcase_add_test(tc, fair_idle_files_taking_turns_starve_nobody);
 	tcase_add_test(tc, fair_kept_place_serves_a_waiting_idle_file);
 	tcase_add_test(tc, fair_off_admits_everything);
+	tcase_add_test(tc, fair_reading_ahead_alone_goes_past_the_capacity);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -6,10 +6,14 @@
  * stack), signalled when it is granted, so a grant wakes exactly the
  * thread it is for.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "lib/clock.h"
 #include "vfsd/fair.h"
+
+/* how long a flow counts as reading ahead after its last such request */
+#define FAIR_AHEAD_NS (1000 * (int64_t)1000000)
 
 struct fair_waiter {
 	uint64_t bytes;
@@ -111,13 +115,15 @@ static void grant(struct fair_sched *s, struct fair_flow *f)
  * their turn too: two of them taking turns would otherwise keep the mount
  * at its capacity, and the waiting file would never go.
  */
+static bool ahead_alone(const struct fair_sched *s, const struct fair_flow *f);
+
 static void dispatch(struct fair_sched *s)
 {
 	while (s->ring) {
 		struct fair_flow *f = s->ring;
 		struct fair_waiter *w = f->head;
 
-		if (!fits(s, w->bytes, !f->in_flight))
+		if (!fits(s, w->bytes, !f->in_flight) && !ahead_alone(s, f))
 			return;
 		if (f->deficit < w->bytes) {
 			f->deficit += (uint64_t)FAIR_QUANTUM *
@@ -165,6 +171,32 @@ bool fair_enter(struct fair_sched *s, struct fair_flow *f, uint64_t bytes,
 	pthread_mutex_unlock(&s->lock);
 	pthread_cond_destroy(&w.cond);
 	return true;
+}
+
+/* f reads ahead alone on the mount with room for one more of its
+ * requests (fair_enter_ahead; s->lock held). */
+static bool ahead_alone(const struct fair_sched *s, const struct fair_flow *f)
+{
+	return (!s->ring || (s->ring == f && f->next == f)) &&
+	       s->reqs == f->in_flight && f->in_flight < FAIR_SPARE_MAX &&
+	       vfs_mono_ns() < f->ahead_until;
+}
+
+bool fair_enter_ahead(struct fair_sched *s, struct fair_flow *f, uint64_t bytes,
+		      unsigned weight)
+{
+	if (!s->on)
+		return false;
+	pthread_mutex_lock(&s->lock);
+	f->ahead_until = vfs_mono_ns() + FAIR_AHEAD_NS;
+	if (!f->head && ahead_alone(s, f)) {
+		f->weight = weight;
+		admit(s, f, bytes);
+		pthread_mutex_unlock(&s->lock);
+		return true;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return fair_enter(s, f, bytes, weight);
 }
 
 void fair_exit(struct fair_sched *s, struct fair_flow *f, uint64_t bytes)

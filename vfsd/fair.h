@@ -58,6 +58,7 @@ struct fair_flow {
 	struct fair_waiter *head, *tail;
 	struct fair_flow *next, *prev; /* in the ring while it has waiters */
 	bool in_ring;
+	int64_t ahead_until; /* reads ahead until then (fair_enter_ahead) */
 };
 
 /* bytes a flow of weight 100 may send per round while others wait */
@@ -81,6 +82,18 @@ void fair_destroy(struct fair_sched *s);
  * counted (fair_exit() must follow). */
 bool fair_enter(struct fair_sched *s, struct fair_flow *f, uint64_t bytes,
 		unsigned weight);
+/*
+ * fair_enter() for a read of flow f while f reads ahead (router_ra.c),
+ * its read-ahead's and its reader's own.  While f is the only flow with
+ * requests in flight or waiting, up to FAIR_SPARE_MAX of its requests go
+ * at once, past the mount's capacity (which is set for a busy server: a
+ * lone reader on a network with latency needs several requests in
+ * flight; with NFS's four connections one stays free for a newcomer);
+ * beyond, in arrival order.  With other flows busy, as fair_enter().
+ */
+#define FAIR_SPARE_MAX 3
+bool fair_enter_ahead(struct fair_sched *s, struct fair_flow *f, uint64_t bytes,
+		      unsigned weight);
 /* The request fair_enter() counted is done. */
 void fair_exit(struct fair_sched *s, struct fair_flow *f, uint64_t bytes);
 

@@ -35,6 +35,7 @@ struct fo_dirfill {
 	size_t size, used;
 	bool plus;
 	double attr_to, entry_to;
+	bool shared;
 	uint64_t space; /* router_ino_space() of the directory */
 };
 
@@ -59,7 +60,8 @@ static int fo_fill(void *ctx, const char *name, const struct stat *st,
 			 * mount (mount points are directories) */
 			e.ino = inode_lookup(f->dir, name, st, f->space, &err);
 			e.generation = 1;
-			e.attr_timeout = fo_attr_timeout(e.ino, st, f->attr_to);
+			e.attr_timeout = fo_entry_attr_timeout(
+				e.ino, st, f->attr_to, f->shared);
 			e.entry_timeout = f->entry_to;
 		}
 		len = fuse_add_direntry_plus(f->req, f->buf + f->used, room,
@@ -89,7 +91,8 @@ static void fo_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 
 		f.attr_to = f.entry_to = 0;
 		if (path) {
-			router_timeouts(path, &f.attr_to, &f.entry_to, NULL);
+			router_timeouts(path, &f.attr_to, &f.entry_to,
+					&f.shared);
 			f.space = router_ino_space(path);
 		}
 		free(path);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "vfsd/fuse_internal.h"
+#include "lib/clock.h"
 #include "vfsd/inode.h"
 #include "vfsd/qos.h"
 
@@ -116,6 +117,7 @@ void fo_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int ret = 0;
 	char *path = inode_path(ino, &ret);
 	struct router_file *rf = NULL;
+	int64_t asked = vfs_mono_ns();
 
 	if (path)
 		router_timeouts(path, &attr_to, &entry_to, &shared);
@@ -133,6 +135,9 @@ void fo_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	free(path);
 	if (ret < 0)
 		return fo_reply_err(req, ret);
+	/* the kernel drops its pages of a file whose size or times changed
+	 * (auto_inval_data): what was read ahead of it goes too */
+	fo_data_checked(ino, &st, asked);
 	if (fo_open_shared(ino, &st, shared))
 		attr_to = 0;
 	fuse_reply_attr(req, &st, fo_attr_timeout(ino, &st, attr_to));
@@ -275,6 +280,9 @@ void fo_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	if (orphan)
 		router_release(orphan);
 	free(path);
+	/* a truncation, failed or not: see fo_write_admitted */
+	if (sa.valid & VFS_SET_SIZE)
+		fo_data_changed(ino);
 	if (ret < 0)
 		return fo_reply_err(req, ret);
 	if (sa.valid & VFS_SET_SIZE)

@@ -81,6 +81,39 @@ static bool fo_write_only_direct(struct router_file *rf, const char *path,
 	       fo_direct_io_ok(rf, path, known);
 }
 
+static void fo_ra_drop_one(void *h, void *arg)
+{
+	(void)arg;
+	router_ra_drop(h);
+}
+
+void fo_data_changed(fuse_ino_t ino)
+{
+	if (router_ra_active())
+		inode_handle_each(ino, fo_ra_drop_one, NULL);
+}
+
+static void fo_ra_checked_one(void *h, void *arg)
+{
+	router_ra_checked(h, *(int64_t *)arg);
+}
+
+void fo_data_checked(fuse_ino_t ino, const struct stat *st, int64_t when)
+{
+	if (!S_ISREG(st->st_mode))
+		return;
+	if (inode_data_seen(ino, st))
+		fo_data_changed(ino);
+	else if (router_ra_active())
+		inode_handle_each(ino, fo_ra_checked_one, &when);
+}
+
+void fo_data_seen(fuse_ino_t ino, const struct stat *st)
+{
+	if (ino && S_ISREG(st->st_mode) && inode_data_seen(ino, st))
+		fo_data_changed(ino);
+}
+
 /* Close-to-open: keep cached pages only if the file did not change. */
 static void fo_open_cache_policy(fuse_ino_t ino, struct fo_fh *fh,
 				 const char *path, struct fuse_file_info *fi,
@@ -109,6 +142,9 @@ static void fo_open_cache_policy(fuse_ino_t ino, struct fo_fh *fh,
 		return;
 	fi->keep_cache = inode_cache_still_valid(ino, &st);
 	inode_cache_stamp(ino, &st);
+	/* what other opens read ahead may predate the change */
+	if (!fi->keep_cache)
+		fo_data_changed(ino);
 }
 
 /*
@@ -145,8 +181,10 @@ void fo_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		free(path);
 		return fo_reply_err(req, ret);
 	}
-	if (fi->flags & O_TRUNC)
+	if (fi->flags & O_TRUNC) {
 		inode_cache_invalidate(ino);
+		fo_data_changed(ino);
+	}
 	if (pt_request_kills_suidgid()) {
 		/* O_TRUNC by someone without CAP_FSETID */
 		ret = fo_kill_suidgid(ino, rf);
@@ -161,6 +199,7 @@ void fo_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		free(path);
 		return fo_reply_err(req, -ENOMEM);
 	}
+	fh->ino = ino;
 	fo_open_cache_policy(ino, fh, path, fi, NULL);
 	pt_fd = router_file_passthrough_fd(rf);
 	pt_may_start = pt_fd >= 0 && fo_direct_io_ok(rf, path, NULL);
@@ -236,6 +275,7 @@ void fo_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 			fo_fh_free(fh);
 		return fo_reply_err(req, -ENOMEM);
 	}
+	fh->ino = e.ino;
 	if (!(fi->flags & O_DIRECT) &&
 	    fo_write_only_direct(rf, NULL, &st, fi->flags)) {
 		fi->direct_io = 1;
@@ -323,14 +363,40 @@ void fo_read_admitted(fuse_req_t req, struct router_file *rf,
 	fuse_reply_buf(req, buf, n);
 }
 
+/* A read through the page cache answered from what was read ahead of it
+ * (router_ra_read): the reply goes from the read-ahead's buffers. */
+static bool fo_read_ahead(fuse_req_t req, fuse_ino_t ino,
+			  struct router_file *rf, size_t size, off_t off)
+{
+	struct router_ra_hit hit;
+	int ret = router_ra_read(rf, size, off, &hit);
+
+	/* what is read ahead is served only once the size and times were
+	 * found unchanged after its read began (router_ra_checked): the
+	 * kernel is to ask for them at its next read, not keep a lookup's
+	 * for its attribute timeout (then at each: see fo_open_shared).
+	 * Attributes only: no page is touched, so safe in a read. */
+	if (hit.check)
+		fuse_lowlevel_notify_inval_inode(fo_session, ino, -1, 0);
+	if (ret <= 0)
+		return false;
+	if (hit.len)
+		fuse_reply_iov(req, hit.iov, hit.iovcnt);
+	else
+		fuse_reply_buf(req, NULL, 0); /* the end of the file */
+	router_ra_done(&hit);
+	return true;
+}
+
 void fo_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	     struct fuse_file_info *fi)
 {
 	struct router_admit a = {0};
+	bool cached = !fo_fh(fi)->direct_io && !(fi->flags & O_DIRECT);
 
-	if (fo_wait_park(req, fo_fh(fi), false,
-			 !fo_fh(fi)->direct_io && !(fi->flags & O_DIRECT), size,
-			 off, NULL, &a))
+	if (cached && fo_read_ahead(req, ino, fo_file(fi), size, off))
+		return;
+	if (fo_wait_park(req, fo_fh(fi), false, cached, size, off, NULL, &a))
 		return;
 	fo_read_admitted(req, fo_file(fi), &a, size, off);
 }
@@ -373,7 +439,7 @@ static ssize_t fo_write_data(struct router_file *rf, struct router_admit *a,
 	return router_write_admitted(rf, a, data, size, off);
 }
 
-void fo_write_admitted(fuse_req_t req, struct router_file *rf,
+void fo_write_admitted(fuse_req_t req, fuse_ino_t ino, struct router_file *rf,
 		       struct router_admit *a, struct fuse_bufvec *in,
 		       off_t off)
 {
@@ -384,6 +450,8 @@ void fo_write_admitted(fuse_req_t req, struct router_file *rf,
 	fo_qos_watch(NULL);
 	/* before the reply: see fo_read_admitted */
 	router_admit_drop(rf, a);
+	/* a failed write may have reached the server, in part or later */
+	fo_data_changed(ino);
 	if (n < 0)
 		return fo_reply_err(req, (int)n);
 	fuse_reply_write(req, n);
@@ -404,7 +472,7 @@ void fo_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 	if (fo_wait_park(req, fo_fh(fi), true, false, fuse_buf_size(in), off,
 			 in, &a))
 		return;
-	fo_write_admitted(req, rf, &a, in, off);
+	fo_write_admitted(req, ino, rf, &a, in, off);
 }
 
 void fo_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -441,6 +509,9 @@ void fo_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (atomic_load(&fh->pt_kill_on_close))
 		fo_kill_suidgid(ino, rf);
 	pt_release(ino, fh->pt_mode);
+	/* nothing more is read ahead for a file nobody reads, and the reads
+	 * under way end before the backend's release (its locks go then) */
+	router_ra_stop(rf);
 	inode_handle_del(ino, rf);
 	fo_fh_free(fh);
 	fuse_reply_err(req, 0);
@@ -459,6 +530,7 @@ void fo_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 
 	if (ret == 0)
 		inode_cache_invalidate(ino);
+	fo_data_changed(ino); /* failed or not: see fo_write_admitted */
 	fuse_reply_err(req, -ret);
 }
 
@@ -484,6 +556,7 @@ void fo_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 			      len, (unsigned)flags);
 	fo_qos_watch(NULL);
 
+	fo_data_changed(ino_out); /* failed or not: see fo_write_admitted */
 	if (n < 0)
 		return fo_reply_err(req, (int)n);
 	inode_cache_invalidate(ino_out);

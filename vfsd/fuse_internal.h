@@ -38,6 +38,7 @@ extern unsigned fo_kernel_minor;
  */
 struct fo_fh {
 	struct router_file *rf; /* one reference, dropped with the struct */
+	fuse_ino_t ino;         /* the node it opens */
 	/* set before the open's reply and only read after it: the kernel
 	 * sends nothing for the handle before it has the reply */
 	enum pt_mode pt_mode; /* how passthrough.c counts the open */
@@ -73,6 +74,11 @@ struct vfs_cred fo_cred(fuse_req_t req);
 void fo_cred_groups(fuse_req_t req, struct vfs_cred *cred, gid_t *buf);
 void fo_reply_err(fuse_req_t req, int ret);
 double fo_attr_timeout(fuse_ino_t ino, const struct stat *st, double timeout);
+/* The attribute timeout of a kernel entry (lookup, readdirplus) for node
+ * ino with attributes st, on a shared mount or not: fo_attr_timeout's,
+ * 0 for an open regular file on a shared mount; notes st (fo_data_seen). */
+double fo_entry_attr_timeout(fuse_ino_t ino, const struct stat *st,
+			     double timeout, bool shared);
 void fo_entry_fill(const char *path, const struct stat *st,
 		   struct fuse_entry_param *e);
 int fo_make_entry(fuse_ino_t parent, const char *name, const char *path,
@@ -110,9 +116,20 @@ void fo_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
  * a not admitted: waiting for them in this thread */
 void fo_read_admitted(fuse_req_t req, struct router_file *rf,
 		      struct router_admit *a, size_t size, off_t off);
-void fo_write_admitted(fuse_req_t req, struct router_file *rf,
+void fo_write_admitted(fuse_req_t req, fuse_ino_t ino, struct router_file *rf,
 		       struct router_admit *a, struct fuse_bufvec *in,
 		       off_t off);
+/* fuse_file.c: the data of node ino changed through vfsd, or a lock was
+ * taken on it: what any open of it read ahead is not to be served */
+void fo_data_changed(fuse_ino_t ino);
+/* fuse_file.c: the size and times of node ino were st, as asked of the
+ * backend at `when` (vfs_mono_ns(), before the asking): what was read
+ * ahead of it before a change is dropped, the rest may be served
+ * (router_ra_checked) */
+void fo_data_checked(fuse_ino_t ino, const struct stat *st, int64_t when);
+/* The same for attributes that may come from a backend's cache (a
+ * lookup's): a change drops, nothing is taken as checked. */
+void fo_data_seen(fuse_ino_t ino, const struct stat *st);
 /* whether the caller of req gave it up (killed) or vfsd stops */
 bool fo_given_up(void *req);
 

@@ -62,6 +62,10 @@ static void fo_setlk_common(fuse_req_t req, fuse_ino_t ino,
 		router_setlk(path, fo_file(fi), lk, wait, fo_interrupted, req);
 
 	free(path);
+	/* another host may have written the file before it let go of its
+	 * lock: nothing read ahead before this one is served */
+	if (ret == 0 && lk->type != F_UNLCK)
+		fo_data_changed(ino);
 	fuse_reply_err(req, -ret);
 }
 

@@ -275,6 +275,8 @@ static void fo_fh_free_all(void)
 		pthread_mutex_unlock(&fh_all_lock);
 		if (!fh)
 			break;
+		/* its reads ahead hold the file: they end first */
+		router_ra_stop(fh->rf);
 		fo_fh_free(fh);
 		n++;
 	}
@@ -348,10 +350,26 @@ double fo_attr_timeout(fuse_ino_t ino, const struct stat *st, double timeout)
 void fo_entry_fill(const char *path, const struct stat *st,
 		   struct fuse_entry_param *e)
 {
+	bool shared;
+
 	e->generation = 1;
 	e->attr = *st;
-	router_timeouts(path, &e->attr_timeout, &e->entry_timeout, NULL);
-	e->attr_timeout = fo_attr_timeout(e->ino, st, e->attr_timeout);
+	router_timeouts(path, &e->attr_timeout, &e->entry_timeout, &shared);
+	e->attr_timeout =
+		fo_entry_attr_timeout(e->ino, st, e->attr_timeout, shared);
+}
+
+double fo_entry_attr_timeout(fuse_ino_t ino, const struct stat *st,
+			     double timeout, bool shared)
+{
+	/* the kernel drops its pages of a file whose times it finds
+	 * changed here, and what was read ahead of it must go with them;
+	 * an open file on shared storage is never attribute-cached (see
+	 * fo_getattr), whichever request brought its attributes */
+	fo_data_seen(ino, st);
+	if (shared && S_ISREG(st->st_mode) && inode_has_handles(ino))
+		return 0;
+	return fo_attr_timeout(ino, st, timeout);
 }
 
 /* Turn new attributes for `name` in `parent` into a kernel entry. */

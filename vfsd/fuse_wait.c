@@ -65,6 +65,7 @@ struct fw_req {
 	struct fw_req *next;
 	fuse_req_t req;
 	struct router_file *rf; /* a reference of its own */
+	fuse_ino_t ino;         /* its node */
 	struct router_admit adm;
 	bool write;
 	size_t size;
@@ -140,7 +141,7 @@ static void fw_run(struct fw_req *r)
 		struct fuse_bufvec in = FUSE_BUFVEC_INIT(r->size);
 
 		in.buf[0].mem = r->data;
-		fo_write_admitted(r->req, r->rf, &r->adm, &in, r->off);
+		fo_write_admitted(r->req, r->ino, r->rf, &r->adm, &in, r->off);
 	} else {
 		fo_read_admitted(r->req, r->rf, &r->adm, r->size, r->off);
 	}
@@ -556,6 +557,7 @@ int fo_wait_park(fuse_req_t req, struct fo_fh *fh, bool write, bool cached,
 	r->req = req;
 	router_file_get(fh->rf);
 	r->rf = fh->rf;
+	r->ino = fh->ino;
 	r->adm = *a;
 	r->write = write;
 	r->size = size;

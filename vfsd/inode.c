@@ -48,6 +48,10 @@ struct node {
 	bool stamped;
 	struct timespec mtime, ctime;
 	off_t size;
+	/* what inode_data_seen() saw last */
+	bool seen;
+	struct timespec seen_mtime, seen_ctime;
+	off_t seen_size;
 	struct node *ino_next;  /* chain in by_ino */
 	struct node *key_next;  /* chain in by_key, while keyed */
 	struct node *free_next; /* node_maybe_free_locked's work list */
@@ -869,6 +873,29 @@ void inode_cache_stamp(uint64_t ino, const struct stat *st)
 	pthread_mutex_unlock(&table_lock);
 }
 
+bool inode_data_seen(uint64_t ino, const struct stat *st)
+{
+	struct node *n;
+	bool changed = false;
+
+	pthread_mutex_lock(&table_lock);
+	n = find_ino_locked(ino);
+	if (n) {
+		changed = !n->seen ||
+			  (n->seen_size != st->st_size ||
+			   n->seen_mtime.tv_sec != st->st_mtim.tv_sec ||
+			   n->seen_mtime.tv_nsec != st->st_mtim.tv_nsec ||
+			   n->seen_ctime.tv_sec != st->st_ctim.tv_sec ||
+			   n->seen_ctime.tv_nsec != st->st_ctim.tv_nsec);
+		n->seen = true;
+		n->seen_size = st->st_size;
+		n->seen_mtime = st->st_mtim;
+		n->seen_ctime = st->st_ctim;
+	}
+	pthread_mutex_unlock(&table_lock);
+	return changed;
+}
+
 void inode_cache_invalidate(uint64_t ino)
 {
 	struct node *n;
@@ -933,6 +960,17 @@ void *inode_handle_find(uint64_t ino, void (*get)(void *h))
 	}
 	pthread_mutex_unlock(&table_lock);
 	return h;
+}
+
+void inode_handle_each(uint64_t ino, void (*fn)(void *h, void *arg), void *arg)
+{
+	struct node *n;
+
+	pthread_mutex_lock(&table_lock);
+	n = find_ino_locked(ino);
+	for (struct node_handle *nh = n ? n->handles : NULL; nh; nh = nh->next)
+		fn(nh->h, arg);
+	pthread_mutex_unlock(&table_lock);
 }
 
 bool inode_has_handles(uint64_t ino)

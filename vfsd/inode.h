@@ -118,6 +118,10 @@ void inode_rename(uint64_t oldparent, const char *oldname, uint64_t newparent,
 bool inode_cache_still_valid(uint64_t ino, const struct stat *st);
 void inode_cache_stamp(uint64_t ino, const struct stat *st);
 void inode_cache_invalidate(uint64_t ino);
+/* Whether node ino's size, mtime or ctime differ from what the last call
+ * saw (true on the first: nothing to compare with), which st then
+ * replaces. */
+bool inode_data_seen(uint64_t ino, const struct stat *st);
 
 /*
  * Open handles of a node, so that a file unlinked while open can still be
@@ -130,6 +134,9 @@ int inode_handle_add(uint64_t ino, void *h);
 void inode_handle_del(uint64_t ino, void *h);
 void *inode_handle_find(uint64_t ino, void (*get)(void *h));
 bool inode_has_handles(uint64_t ino);
+/* Call fn(h, arg) on each open handle of node ino, under the table lock:
+ * fn must not call into the node table. */
+void inode_handle_each(uint64_t ino, void (*fn)(void *h, void *arg), void *arg);
 
 /* The node id of an absolute vfsd path the kernel knows, or 0. */
 uint64_t inode_find(const char *path);

@@ -181,13 +181,21 @@ static void stats_json(FILE *out, const struct router_view *v)
 		"\"capacity_bytes\":%llu,\"requests\":%u,\"bytes\":%llu,"
 		"\"waited\":%llu,\"waited_ms\":%llu,"
 		"\"behind_max\":%u,\"behind_shared_max\":%u,"
-		"\"behind_shared_max_bytes\":%lu}}",
+		"\"behind_shared_max_bytes\":%lu}",
 		v->fair.on ? "true" : "false", v->fair.max_reqs,
 		(unsigned long long)v->fair.max_bytes, v->fair.reqs,
 		(unsigned long long)v->fair.bytes,
 		(unsigned long long)v->fair.waited,
 		(unsigned long long)v->fair.waited_ms, v->wb_max,
 		v->wb_shared_max, v->wb_shared_max_bytes);
+	fprintf(out,
+		",\"readahead\":{\"budget\":%llu,\"held\":%llu,"
+		"\"read\":%llu,\"served\":%llu,\"dropped\":%llu}}",
+		(unsigned long long)v->ra_budget,
+		(unsigned long long)v->ra_held,
+		(unsigned long long)ld(&s->ra_read),
+		(unsigned long long)ld(&s->ra_served),
+		(unsigned long long)ld(&s->ra_dropped));
 }
 
 static void stats_text(FILE *out, const struct router_view *v)
@@ -243,6 +251,15 @@ static void stats_text(FILE *out, const struct router_view *v)
 			"  write-behind: at most %u WRITEs in flight alone, "
 			"%u (%lu bytes) beside active callers\n",
 			v->wb_max, v->wb_shared_max, v->wb_shared_max_bytes);
+	if (v->ra_budget)
+		fprintf(out,
+			"  read-ahead: %llu of %llu bytes held; %llu bytes "
+			"read ahead, %llu served, %llu dropped unread\n",
+			(unsigned long long)v->ra_held,
+			(unsigned long long)v->ra_budget,
+			(unsigned long long)ld(&s->ra_read),
+			(unsigned long long)ld(&s->ra_served),
+			(unsigned long long)ld(&s->ra_dropped));
 }
 
 static void stats_one(void *p, const struct router_view *v)

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "backends/backend.h"
 #include "lib/error.h"
@@ -58,6 +59,9 @@ struct router_view {
 	unsigned long reconnects;
 	unsigned wb_max, wb_shared_max; /* vfs_mount's */
 	unsigned long wb_shared_max_bytes;
+	/* read-ahead (router_ra.c): the most bytes it may hold (0: it
+	 * reads nothing ahead) and what it holds now */
+	uint64_t ra_budget, ra_held;
 	struct timespec since;       /* CLOCK_REALTIME of the mount */
 	const struct vfs_opts *opts; /* config options as given */
 	const struct mount_stats *stats;
@@ -290,6 +294,42 @@ int router_setlk(const char *path, struct router_file *f,
  * across mounts.  Errors are described in *err.
  */
 int router_clone(const char *from, const char *to, struct vfs_error *err);
+
+/*
+ * Read-ahead for reads through the page cache (router_ra.c): the FUSE
+ * layer calls router_ra_read() for each such read of f.  It notes where
+ * f is read, reads ahead of a sequential reader, and answers 1 when its
+ * segments hold [off, off + size) (or all of it up to the end of the
+ * file): hit->iov then holds hit->len bytes to reply with, pinned, with a
+ * reference on f, until router_ra_done().  0: read as usual.
+ * router_ra_drop() forgets what f read ahead, after a change to its data
+ * or a lock taken on it; router_ra_active() says whether any file holds
+ * data read ahead (so that callers can skip looking).
+ */
+#define ROUTER_RA_IOV 4
+struct router_ra_hit {
+	struct iovec iov[ROUTER_RA_IOV];
+	int iovcnt;
+	size_t len;
+	struct router_file *f;
+	struct ra_seg *seg[ROUTER_RA_IOV];
+	/* f's window just opened: its size and times are to be checked
+	 * (router_ra_checked) before anything read ahead is served */
+	bool check;
+};
+int router_ra_read(struct router_file *f, size_t size, off_t off,
+		   struct router_ra_hit *hit);
+void router_ra_done(struct router_ra_hit *hit);
+void router_ra_drop(struct router_file *f);
+/* f's size and times were asked of the backend at `when` (vfs_mono_ns())
+ * and found unchanged: segments whose reads began before may be served.
+ * A segment is served only once such a check followed its read. */
+void router_ra_checked(struct router_file *f, int64_t when);
+/* router_ra_drop(), then wait for f's reads ahead under way to end (within
+ * the mount's timeout): for the release of f, so that the backend's comes
+ * with it. */
+void router_ra_stop(struct router_file *f);
+bool router_ra_active(void);
 
 /*
  * Zero-copy I/O: the kernel moves the data of a read or write of f between

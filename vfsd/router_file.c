@@ -108,8 +108,17 @@ static void admit_unhold(struct router_file *f, struct router_admit *a)
 	a->since = 0;
 }
 
+enum gate_fair { GATE_NO_FAIR, GATE_FAIR, GATE_FAIR_AHEAD };
+
+/* A read's share: a reader's that reads ahead may have several of its
+ * reads in flight while alone (fair_enter_ahead). */
+static enum gate_fair read_gate(struct router_file *f)
+{
+	return rt_ra_open(f) ? GATE_FAIR_AHEAD : GATE_FAIR;
+}
+
 static int io_gate(struct router_file *f, struct router_admit *a, enum rop op,
-		   bool write, size_t size, bool fair, bool *counted)
+		   bool write, size_t size, enum gate_fair fair, bool *counted)
 {
 	int64_t t0 = vfs_mono_ns(), held;
 	int ret = 0;
@@ -125,7 +134,10 @@ static int io_gate(struct router_file *f, struct router_admit *a, enum rop op,
 		ret = qos_wait(f->qos, write, size, &a->t);
 		a->admitted = ret == 0;
 	}
-	if (ret == 0 && fair)
+	if (ret == 0 && fair == GATE_FAIR_AHEAD)
+		*counted = fair_enter_ahead(&f->mount->fair, &f->flow, size,
+					    qos_file_weight(f->qos));
+	else if (ret == 0 && fair == GATE_FAIR)
 		*counted = fair_enter(&f->mount->fair, &f->flow, size,
 				      qos_file_weight(f->qos));
 	if (ret == 0 && !rt_file_ready(f, op, &ret) && *counted) {
@@ -264,7 +276,32 @@ ssize_t router_read_admitted(struct router_file *f, struct router_admit *a,
 
 	if (!rt_file_ready(f, ROP_READ, &ret))
 		return ret;
-	ret = io_gate(f, a, ROP_READ, false, size, true, &counted);
+	ret = io_gate(f, a, ROP_READ, false, size, read_gate(f), &counted);
+	if (ret < 0)
+		return ret;
+	n = BCALL(m, ROP_READ, m->ops->read(f->vf, buf, size, off));
+	io_done(f, counted, false, size, n);
+	return n;
+}
+
+ssize_t rt_read_ahead(struct router_file *f, void *buf, size_t size, off_t off)
+{
+	struct router_mount *m = f->mount;
+	struct router_admit a = {0};
+	bool counted;
+	ssize_t n;
+	int ret;
+
+	if (!rt_file_ready(f, ROP_READ, &ret))
+		return ret;
+	/* it never waits for limits: it fails, and the read it was for
+	 * goes to the server (where it waits as any read) */
+	if (router_admit(f, false, size, &a) != 0) {
+		router_admit_drop(f, &a);
+		return -EAGAIN;
+	}
+	ret = io_gate(f, &a, ROP_READ, false, size, GATE_FAIR_AHEAD, &counted);
+	router_admit_drop(f, &a);
 	if (ret < 0)
 		return ret;
 	n = BCALL(m, ROP_READ, m->ops->read(f->vf, buf, size, off));
@@ -290,7 +327,7 @@ int router_zerocopy_begin(struct router_file *f, struct router_admit *a,
 	 * (backends/local.c: unaligned requests) */
 	if (f->vf->host_fd < 0 || (f->vf->flags & O_DIRECT))
 		return 0;
-	ret = io_gate(f, a, op, write, size, false, &(bool){false});
+	ret = io_gate(f, a, op, write, size, GATE_NO_FAIR, &(bool){false});
 	if (ret < 0)
 		return ret;
 	/* what BCALL checks: the file system beneath cannot drop a write it
@@ -351,7 +388,7 @@ ssize_t router_write_admitted(struct router_file *f, struct router_admit *a,
 
 	if (!rt_file_ready(f, ROP_WRITE, &ret))
 		return ret;
-	ret = io_gate(f, a, ROP_WRITE, true, size, true, &counted);
+	ret = io_gate(f, a, ROP_WRITE, true, size, GATE_FAIR, &counted);
 	if (ret < 0)
 		return ret;
 	n = BCALL(m, ROP_WRITE, m->ops->write(f->vf, buf, size, off));
@@ -594,7 +631,7 @@ static ssize_t copy_range(struct router_file *in, off_t off_in,
 		ret = qos_io(in->qos, false, len);
 		if (ret == 0)
 			ret = io_gate(out, NULL, ROP_COPY_RANGE, true, len,
-				      false, &(bool){false});
+				      GATE_NO_FAIR, &(bool){false});
 		if (ret < 0)
 			return ret;
 		return BCALL(m, ROP_COPY_RANGE,
@@ -642,6 +679,8 @@ void router_release(struct router_file *f)
 
 	if (__atomic_sub_fetch(&f->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
+	/* its reads ahead under way use the backend's handle */
+	rt_ra_free(f);
 	ret = BCALL_ALWAYS(m, ROP_RELEASE, m->ops->release(f->vf));
 
 	if (ret < 0)

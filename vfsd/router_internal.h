@@ -87,6 +87,12 @@ struct router_mount {
 	struct timespec since; /* when it was mounted */
 	struct mount_stats stats;
 	struct fair_sched fair; /* fair sharing of its backend (fair.h) */
+	/* bytes its files' read-ahead holds now, at most the backend's
+	 * readahead_bytes (router_ra.c) */
+	atomic_uint_fast64_t ra_held;
+	unsigned ra_reading;          /* its segments being read (router_ra.c's
+				       * q_lock) */
+	_Atomic int64_t ra_reclaimed; /* when it last looked for idle files */
 };
 
 /* An open file (router.h): fi->fh of the FUSE layer's open refers to one. */
@@ -104,7 +110,21 @@ struct router_file {
 	atomic_uint_fast64_t io_bytes[2], io_ops[2]; /* [write] */
 	atomic_uint_fast64_t held_ns; /* waited for limits and its share */
 	atomic_uint waiting;          /* requests held back now */
+	/* its read-ahead (router_ra.c): made at its first read on a mount
+	 * that reads ahead, freed with it; NULL: none */
+	struct router_ra *_Atomic ra;
 };
+
+/* router_file.c: a read of the read-ahead's (router_ra.c): as
+ * router_read(), but it never waits for I/O limits (-EAGAIN instead), and
+ * it shares the mount as fair_enter_ahead() says. */
+ssize_t rt_read_ahead(struct router_file *f, void *buf, size_t size, off_t off);
+/* router_ra.c: whether f's read-ahead window is open (its reads are a
+ * sequential reader's, segments ahead of them). */
+bool rt_ra_open(struct router_file *f);
+/* router_ra.c: free f's read-ahead with f, before the backend's release:
+ * waits for its reads under way. */
+void rt_ra_free(struct router_file *f);
 
 /*
  * The backend contract as data: one row per member of struct

@@ -672,6 +672,9 @@ void router_foreach(router_view_fn fn, void *ctx)
 			.wb_shared_max_bytes = __atomic_load_n(
 				&rt_bottom(m)->wb_shared_max_bytes,
 				__ATOMIC_RELAXED),
+			.ra_budget = rt_bottom(m)->readahead_bytes,
+			.ra_held = atomic_load_explicit(&m->ra_held,
+							memory_order_relaxed),
 			.since = m->since,
 			.opts = &m->opts,
 			.stats = &m->stats,

@@ -53,6 +53,9 @@ struct mount_stats {
 	atomic_uint_fast64_t bytes_read, bytes_written;
 	atomic_uint_fast64_t lat[STATS_LAT_BUCKETS];
 	atomic_int_fast64_t inflight;
+	/* read-ahead (router_ra.c): bytes read ahead, bytes of it that
+	 * answered reads, bytes dropped unread (a seek, a change, too old) */
+	atomic_uint_fast64_t ra_read, ra_served, ra_dropped;
 };
 
 /* The name of an operation ("getattr"). */

@@ -113,6 +113,7 @@ static const struct vfs_opt_spec nfs_opts[] = {
 	REMOTE_OPT_TIMEOUT,
 	REMOTE_OPT_CACHE_TTL,
 	REMOTE_OPT_WRITE_BEHIND,
+	REMOTE_OPT_READAHEAD,
 	{0}};
 
 static void nfsb_free(struct nfsb_mount *m)
@@ -297,6 +298,7 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 	remote_opts_get(opts, &ro);
 	m->timeout = ro.timeout_s;
 	m->cache_ttl = (double)ro.cache_ttl_s;
+	m->base.readahead_bytes = ro.readahead_bytes;
 	m->cache = remote_cache_new(ro.cache_ttl_s);
 	if (!m->cache) {
 		ret = vfs_error_set(err, ENOMEM, "%s: out of memory",

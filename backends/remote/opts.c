@@ -14,4 +14,6 @@ void remote_opts_get(const struct vfs_opts *opts, struct remote_opts *out)
 	if (out->cache_ttl_s < 0)
 		out->cache_ttl_s = 0;
 	out->write_behind = vfs_opts_get_bool(opts, "write_behind");
+	out->readahead_bytes = (uint64_t)vfs_opts_get_int(opts, "readahead")
+			       << 20;
 }

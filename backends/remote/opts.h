@@ -8,6 +8,7 @@
 #define VFSD_BACKENDS_REMOTE_OPTS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "lib/options.h"
 
@@ -40,12 +41,21 @@
 			"(errors at the next write, close or fsync)"           \
 	}
 
+#define REMOTE_OPT_READAHEAD                                                   \
+	{                                                                      \
+		.name = "readahead", .type = VFS_OPT_INT, .def = "16",         \
+		.min = 0, .max = 1024,                                         \
+		.help = "MiB of data the mount reads ahead of sequential "     \
+			"readers at most, for all its files (0: none)"         \
+	}
+
 /* The values of those rows for one mount. */
 struct remote_opts {
 	int connections; /* >= 1 */
 	int timeout_s;   /* >= 1 */
 	int cache_ttl_s; /* >= 0 */
 	bool write_behind;
+	uint64_t readahead_bytes;
 };
 
 /* Read the rows above from validated options (every row is in the

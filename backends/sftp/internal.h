@@ -86,6 +86,7 @@ struct sftp_config {
 	int cache_ttl_s;
 	bool remote_exec; /* commands may run on the server */
 	bool write_behind;
+	uint64_t readahead_bytes; /* vfs_mount.readahead_bytes */
 };
 
 /* ---- Connections ---------------------------------------------------- */

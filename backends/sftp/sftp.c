@@ -75,6 +75,7 @@ static const struct vfs_opt_spec sftp_opts[] = {
 	 .secret = true,
 	 .help = "password (config file only; prefer keys)"},
 	REMOTE_OPT_WRITE_BEHIND,
+	REMOTE_OPT_READAHEAD,
 	{.name = "remote_exec",
 	 .type = VFS_OPT_BOOL,
 	 .def = "no",
@@ -238,6 +239,7 @@ static int sftp_config_fill(struct sftp_config *cfg, const struct vfs_url *url,
 	cfg->cache_ttl_s = ro.cache_ttl_s;
 	cfg->remote_exec = vfs_opts_get_bool(opts, "remote_exec");
 	cfg->write_behind = ro.write_behind;
+	cfg->readahead_bytes = ro.readahead_bytes;
 	return 0;
 }
 
@@ -331,6 +333,7 @@ static int sftp_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 	 * before a reader's request is what it waits behind
 	 * (docs/performance.md, "Noisy neighbours") */
 	sm->base.share_bytes = SFTP_SHARE_BYTES * (uint64_t)sm->cfg.connections;
+	sm->base.readahead_bytes = sm->cfg.readahead_bytes;
 	log_info("%s: mounted (%d connections, timeout %ds; server: "
 		 "%s%s%s%s%s%s)",
 		 sm->cfg.display, sm->cfg.connections,

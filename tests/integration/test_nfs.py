@@ -2,9 +2,11 @@
 """NFS backend (issue 4) through the real FUSE mount, against nfs-ganesha
 on 127.0.0.1 (see ganesha.py)."""
 import errno
+import fcntl
 import hashlib
 import mmap
 import os
+import random
 import re
 import socket
 import stat
@@ -22,6 +24,7 @@ from link_suite import LinkSuite  # noqa: E402
 from ganesha import Ganesha  # noqa: E402
 import rpcrelay  # noqa: E402
 from rpcrelay import NFS_PROGRAM, NFSPROC3_PATHCONF, NFSPROC3_READ, OP4_READ, RpcRelay  # noqa: E402
+from readahead_suite import MIB, ReadAheadChecks, patch_on_server  # noqa: E402
 from posix_suite import ALL_CAPS, PosixSuite, check_locked_writes_through, read_file, write_file  # noqa: E402
 
 SKIP = ganesha.available()
@@ -651,6 +654,105 @@ class WireReads(harness.TestCase):
         finally:
             for s in held:
                 s.close()
+
+
+class ReadAhead(ReadAheadChecks, harness.TestCase):
+    """Read-ahead over NFS (the shared checks, over v3 and v4), plus:
+    random readers get none, a truncation through another open, a change
+    on the server past the attribute timeout and a lock taken are never
+    hidden by data read ahead before them, and readahead=0 turns it off.
+    Issue 18."""
+    PREFIX = "/n3"
+
+    @classmethod
+    def setUpClass(cls):
+        if SKIP:
+            raise unittest.SkipTest(SKIP)
+        cls.g = Ganesha().start()
+        cls.back = cls.g.export
+        try:
+            cls.v = Vfsd([("/n3", cls.g.url(version=3)),
+                          ("/n4", cls.g.url(version=4)),
+                          ("/off", cls.g.url(version=3, readahead=0))]).start()
+        except Exception:
+            cls.g.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.v.stop()
+        cls.g.stop()
+
+    def test_sequential_v4(self):
+        self.check_sequential("/n4", "seq4")
+
+    def test_random_reads_read_nothing_ahead(self):
+        data, _ = self.server_file("rand", 64)
+        before = self.ra_stats("/n3")
+        fd = self.open_cold(self.v.path("/n3", "rand"))
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+        rnd = random.Random(18)
+        for _ in range(300):
+            off = rnd.randrange(len(data) // 4096) * 4096
+            self.assertEqual(os.pread(fd, 4096, off), data[off:off + 4096])
+        after = self.ra_stats("/n3")
+        self.assertLessEqual(after["read"] - before["read"], 4 * MIB, after)
+
+    def test_truncate_through_another_open_is_seen(self):
+        """Cut to 10 MiB and grown back: what lay beyond the cut reads as
+        zeros, not as what was read ahead of it before."""
+        data, _ = self.server_file("t", 24)
+        path = self.v.path("/n3", "t")
+        _, m = self.reader_at_8mib(path, data)
+        cut = 10 * MIB + 5
+        os.truncate(path, cut)
+        os.truncate(path, len(data))
+        data[cut:] = bytes(len(data) - cut)
+        self.read_mapped(m, data, 8 * MIB, len(data))
+
+    def test_server_change_seen_at_the_next_read(self):
+        """A change made on the server (as by another host) to the part
+        of the file read ahead: the next read sees it, as the kernel's own
+        pages of an open file on a shared mount would (their size and
+        times are asked for at each read)."""
+        data, back = self.server_file("s", 24)
+        fd, _ = self.reader_at_8mib(self.v.path("/n3", "s"), data)
+        patch_on_server(back, data, b"changed on the server" * 3)
+        self.read_on(fd, data, 8 * MIB, len(data))
+
+    def test_file_grown_on_the_server_reads_whole(self):
+        """A reader at the end of a file, which then grows on the server:
+        the reader gets the new bytes, not the end of the file that was
+        read ahead of it."""
+        data, back = self.server_file("g", 8)
+        data = data[:8 * MIB - 100]
+        os.truncate(back, len(data))
+        fd = self.open_cold(self.v.path("/n3", "g"))
+        self.read_on(fd, data, 0, len(data))
+        more = os.urandom(3 * MIB)
+        with open(back, "ab") as f:
+            f.write(more)
+        data += more
+        self.read_on(fd, data, 7 * MIB, len(data))
+
+    def test_lock_taken_drops_what_was_read_ahead(self):
+        """Another host writes the file, then lets go of its lock; this
+        host's reader takes the lock and must read what was written, also
+        through a mapping (whose faults ask for no attributes)."""
+        data, back = self.server_file("l", 24)
+        fd, m = self.reader_at_8mib(self.v.path("/n3", "l"), data)
+        patch_on_server(back, data, b"written under another host's lock" * 3)
+        fcntl.lockf(fd, fcntl.LOCK_SH)
+        self.read_mapped(m, data, 8 * MIB, len(data))
+        fcntl.lockf(fd, fcntl.LOCK_UN)
+
+    def test_readahead_0_reads_nothing_ahead(self):
+        data, _ = self.server_file("off", 16)
+        fd = self.open_cold(self.v.path("/off", "off"))
+        self.read_on(fd, data, 0, len(data))
+        self.assertEqual(self.ra_stats("/off"),
+                         {"budget": 0, "held": 0, "read": 0, "served": 0,
+                          "dropped": 0})
 
 
 class NameMax(harness.TestCase):

@@ -22,6 +22,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import Vfsd, tmpdir  # noqa: E402
+from readahead_suite import ReadAheadChecks  # noqa: E402
 from posix_suite import ALL_CAPS, PosixSuite, check_locked_writes_through, read_file, write_file  # noqa: E402
 from sshd import Sshd  # noqa: E402
 from test_locks import try_lock  # noqa: E402
@@ -551,6 +552,18 @@ class SftpPosix(OnSftpMount, PosixSuite, harness.TestCase):
 def remote_of(test, path):
     """The server's path of a path inside test.vfsd's /ssh mount."""
     return os.path.join(test.remote, os.path.relpath(path, test.vfsd.path("ssh")))
+
+
+@unittest.skipUnless(have_sshd(), "needs OpenSSH's sshd (package openssh-server)")
+class SftpReadAhead(OnSftpMount, ReadAheadChecks, harness.TestCase):
+    """The read-ahead of sequential readers (vfsd/router_ra.c) over SFTP:
+    the mechanism NFS has (issue 18), with the same checks."""
+    PREFIX = "/ssh"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.v, cls.back = cls.vfsd, cls.remote
 
 
 @unittest.skipUnless(have_sshd(), "needs OpenSSH's sshd (package openssh-server)")

@@ -1,0 +1,117 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Read-ahead of sequential page-cache readers (vfsd/router_ra.c), the
+checks every network backend shares.  A class mixes ReadAheadChecks in
+with cls.v (the daemon), cls.back (the server's directory behind
+PREFIX, written directly) and PREFIX (a mount with the default
+readahead budget, 16 MiB)."""
+import mmap
+import os
+
+import harness
+
+MIB = 1 << 20
+# where the patches of the coherence checks go: past the 8 MiB a reader
+# has read, inside what was read ahead of it, not page-aligned
+PATCH_AT = 12 * MIB + 10
+
+
+def patch_on_server(back, data, patch):
+    """Write patch at PATCH_AT into the server's file `back` directly (as
+    another host would), and into the model `data`."""
+    with open(back, "r+b") as f:
+        f.seek(PATCH_AT)
+        f.write(patch)
+    data[PATCH_AT:PATCH_AT + len(patch)] = patch
+
+
+class ReadAheadChecks:
+    PREFIX = None
+
+    def server_file(self, name, mib):
+        """A file of `mib` MiB of random bytes written on the server:
+        (its bytes as a bytearray, its path on the server)."""
+        data = bytearray(os.urandom(mib * MIB))
+        path = os.path.join(self.back, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        self.addCleanup(os.unlink, path)
+        return data, path
+
+    def ra_stats(self, prefix):
+        return self.v.stats(prefix)["readahead"]
+
+    def open_cold(self, path, flags=os.O_RDONLY):
+        fd = os.open(path, flags)
+        self.addCleanup(os.close, fd)
+        # nothing of it in the page cache: every read reaches vfsd
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        return fd
+
+    def read_on(self, fd, data, start, end):
+        """Read [start, end) in 1 MiB reads and compare with data."""
+        for off in range(start, end, MIB):
+            got = os.pread(fd, MIB, off)
+            if got != bytes(data[off:off + MIB]):
+                self.fail("bytes at %d differ (read %d)" % (off, len(got)))
+
+    def read_mapped(self, m, data, start, end):
+        """Compare [start, end) of mapping m with data.  Page faults ask
+        for no attributes first, as read(2) does: what reaches vfsd for
+        them is answered from what was read ahead unless a change dropped
+        it.  (Python's mmap() itself asks, with an fstat: map first.)"""
+        for off in range(start, end, MIB):
+            got = m[off:min(off + MIB, end)]
+            if got != bytes(data[off:min(off + MIB, end)]):
+                self.fail("mapped bytes at %d differ" % off)
+
+    def reader_at_8mib(self, path, data):
+        """A reader that has read the first 8 MiB of path sequentially,
+        with what follows read ahead of it: its descriptor, and a mapping
+        of it made then (before any change)."""
+        fd = self.open_cold(path)
+        self.read_on(fd, data, 0, 8 * MIB)
+        self.assertGreater(self.ra_stats(self.PREFIX)["held"], 0)
+        m = mmap.mmap(fd, len(data), prot=mmap.PROT_READ)
+        self.addCleanup(m.close)
+        return fd, m
+
+    def check_sequential(self, prefix, name):
+        data, _ = self.server_file(name, 24)
+        before = self.ra_stats(prefix)
+        self.assertEqual(before["budget"], 16 * MIB)
+        fd = os.open(self.v.path(prefix, name), os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            self.read_on(fd, data, 0, len(data))
+            self.assertEqual(os.pread(fd, 4096, len(data)), b"")
+        finally:
+            os.close(fd)
+        after = self.ra_stats(prefix)
+        served = after["served"] - before["served"]
+        # the first reads find nothing ahead; most of the rest do
+        self.assertGreaterEqual(served, 12 * MIB, after)
+        self.assertGreaterEqual(after["read"] - before["read"], served)
+        # a closed file holds nothing
+        harness.wait_for(lambda: self.ra_stats(prefix)["held"] == 0, 10,
+                         "read-ahead of a closed file to be freed")
+
+    def test_sequential(self):
+        self.check_sequential(self.PREFIX, "seq")
+
+    def test_write_through_another_open_is_seen(self):
+        """A reader half-way through a file, with its next megabytes read
+        ahead, then a write through another open, of part of a page the
+        kernel does not hold: the reader sees the write through a
+        mapping, whose faults ask for no attributes (the write itself
+        drops what was read ahead)."""
+        data, _ = self.server_file("w", 24)
+        path = self.v.path(self.PREFIX, "w")
+        _, m = self.reader_at_8mib(path, data)
+        patch = b"written through another open" * 3
+        wfd = os.open(path, os.O_WRONLY)
+        try:
+            self.assertEqual(os.pwrite(wfd, patch, PATCH_AT), len(patch))
+        finally:
+            os.close(wfd)
+        data[PATCH_AT:PATCH_AT + len(patch)] = patch
+        self.read_mapped(m, data, 8 * MIB, len(data))

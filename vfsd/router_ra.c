@@ -1,0 +1,635 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * router_ra.c - read-ahead for the page-cache reads of network mounts.
+ *
+ * The kernel's own FUSE read-ahead keeps about read_ahead_kb (1 MiB, see
+ * tune_bdi in main.c) of a sequential reader's file in flight: one or two
+ * requests, each a round trip to the server.  On a network with latency
+ * the reader waits about a round trip per megabyte.  Here a file that is
+ * read sequentially gets a window of segments read ahead of its reader by
+ * worker threads, through the mount's pool and its timeouts as any read,
+ * and the kernel's next reads are answered from the segments.  The FUSE
+ * layer replies from the segment's buffer itself (router_ra_read hands out
+ * pinned pieces), so each byte is copied exactly as often as without
+ * read-ahead.
+ *
+ * The window: nothing until two reads in a row continued the one before
+ * them; then two segments, doubling at each sequential read up to
+ * ra_window_max(); a read elsewhere (a seek) empties it and drops what it
+ * held.
+ *
+ * Read-ahead data is served only while it is what a read would get:
+ *  - the FUSE layer calls router_ra_drop() on every open of a node after
+ *    a change through vfsd (a write, truncation, fallocate, a copy into
+ *    it: whether it succeeded or not), a lock taken on it (another host
+ *    may have written it before letting go of theirs), an open that found
+ *    it changed, and an attribute request that found its size or times
+ *    changed: the kernel asks for those before each read of an open file
+ *    on a shared mount and drops its own pages then (auto_inval_data), so
+ *    what was read ahead goes with them;
+ *  - only whole answers: a request reaching past what a segment holds
+ *    (the end of the file when it was read) is read from the server, so
+ *    that the end of a file that grew since is never answered from here;
+ *  - never for files with an I/O limit: a segment's read does not wait
+ *    for limits (it fails instead), and the limit would count data that
+ *    may never be read.
+ * Reads with O_DIRECT and direct_io opens never come here (QEMU's
+ * cache=none images read nothing ahead).
+ *
+ * Memory: a mount's segments hold at most its backend's readahead_bytes,
+ * counted from when a segment is queued until it is freed; when it is
+ * spent, files of the mount nobody read for RA_IDLE_NS give theirs up.
+ * Threads: RA_WORKERS for every mount, at most RA_MOUNT_READERS of them
+ * on one mount at a time, so that a stalled server holds no more.  A
+ * segment's read holds no reference on its file: the file's last release
+ * waits for its reads under way (rt_ra_free), before the backend's.
+ *
+ * Locks: the node table's (the FUSE layer's drops), then a file's
+ * ra->lock, then ra_list_lock, then other files' ra->lock only with
+ * trylock (ra_reclaim), then q_lock.  A segment's state goes from QUEUED
+ * to READING under q_lock only (the worker that takes it), every other
+ * change under ra->lock; it is atomic so that both may read it.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "lib/clock.h"
+#include "lib/log.h"
+#include "vfsd/router_internal.h"
+
+#define RA_SEG           ((size_t)1 << 20) /* bytes per read-ahead READ */
+#define RA_WORKERS       16
+#define RA_MOUNT_READERS 3
+/* a read that ends this close before where the furthest one ended, or
+ * starts right there, is sequential: the kernel's readahead requests
+ * reach our threads slightly out of order */
+#define RA_SLACK         ((off_t)2 << 20)
+#define RA_WIN_MAX       ((size_t)32 << 20)
+#define RA_IDLE_NS       (2 * (int64_t)1000000000)
+/* a mount whose budget is spent looks for idle files this often at most */
+#define RA_RECLAIM_NS    (100 * (int64_t)1000000)
+
+enum ra_state { RA_QUEUED, RA_READING, RA_READY, RA_FAILED };
+
+struct ra_seg {
+	struct ra_seg *next;  /* in its file's list, by offset */
+	struct ra_seg *qnext; /* in the work queue */
+	struct router_ra *ra;
+	off_t off;
+	size_t len; /* asked */
+	size_t got; /* READY: read, < len at the end of the file */
+	atomic_int state;
+	unsigned pins; /* replies sent from buf now */
+	bool unlinked; /* dropped: freed when neither read nor pinned */
+	bool served;   /* some of it answered a read */
+	int64_t sent;  /* vfs_mono_ns() when its read began */
+	char *buf;     /* READY: got bytes, owned */
+};
+
+struct router_ra {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;   /* a segment was read */
+	struct router_file *f; /* not a reference: ra lives in f */
+	struct ra_seg *segs;
+	unsigned nsegs;
+	off_t next; /* just past the furthest read so far */
+	bool seen;  /* a read came */
+	unsigned streak;
+	size_t window;
+	off_t end;     /* where the segments ahead end */
+	off_t eof;     /* where a segment found the end of the file; -1 */
+	unsigned jobs; /* segments queued or being read */
+	int64_t last;  /* vfs_mono_ns() of its last read */
+	/* when the file's size and times were last found unchanged
+	 * (router_ra_checked) */
+	_Atomic int64_t checked;
+	struct router_ra *lnext, **lpprev; /* in ra_list */
+};
+
+static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t q_cond = PTHREAD_COND_INITIALIZER;
+static struct ra_seg *q_head, **q_tail = &q_head;
+static unsigned q_threads, q_idle;
+
+static pthread_mutex_t ra_list_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct router_ra *ra_list;
+/* files whose read-ahead holds segments now */
+static atomic_uint ra_busy;
+
+static void *ra_worker(void *arg);
+
+static enum ra_state seg_state(const struct ra_seg *s)
+{
+	return (enum ra_state)atomic_load(&s->state);
+}
+
+/* Free a segment nobody reads or pins any more, with what it counted. */
+static void seg_free(struct router_ra *ra, struct ra_seg *s)
+{
+	struct router_mount *m = ra->f->mount;
+
+	if (!s->served && seg_state(s) == RA_READY)
+		atomic_fetch_add_explicit(&m->stats.ra_dropped, s->got,
+					  memory_order_relaxed);
+	atomic_fetch_sub_explicit(&m->ra_held, s->len, memory_order_relaxed);
+	free(s->buf);
+	free(s);
+}
+
+/* Take s out of ra's list (ra->lock held): freed now, or by whoever still
+ * reads or pins it. */
+static void seg_unlink(struct router_ra *ra, struct ra_seg *s)
+{
+	struct ra_seg **pp = &ra->segs;
+
+	while (*pp != s)
+		pp = &(*pp)->next;
+	*pp = s->next;
+	s->unlinked = true;
+	if (!--ra->nsegs)
+		atomic_fetch_sub(&ra_busy, 1);
+	if (seg_state(s) == RA_QUEUED) {
+		bool queued = false;
+
+		pthread_mutex_lock(&q_lock);
+		if (seg_state(s) == RA_QUEUED) {
+			struct ra_seg **qp = &q_head;
+
+			while (*qp != s)
+				qp = &(*qp)->qnext;
+			*qp = s->qnext;
+			if (q_tail == &s->qnext)
+				q_tail = qp;
+			queued = true;
+		}
+		pthread_mutex_unlock(&q_lock);
+		if (queued) {
+			ra->jobs--;
+			seg_free(ra, s);
+			pthread_cond_broadcast(&ra->cond);
+		}
+		return;
+	}
+	if (seg_state(s) != RA_READING && !s->pins)
+		seg_free(ra, s);
+}
+
+static void drop_all(struct router_ra *ra)
+{
+	while (ra->segs)
+		seg_unlink(ra, ra->segs);
+	ra->seen = false;
+	ra->window = 0;
+	ra->streak = 0;
+	ra->end = 0;
+	ra->eof = -1;
+}
+
+static size_t ra_window_max(uint64_t budget)
+{
+	size_t w = budget / 2 < RA_WIN_MAX ? (size_t)(budget / 2) : RA_WIN_MAX;
+
+	return w < 2 * RA_SEG ? 2 * RA_SEG : w;
+}
+
+static struct router_ra *ra_get(struct router_file *f)
+{
+	struct router_ra *ra = atomic_load(&f->ra), *none = NULL;
+
+	if (ra)
+		return ra;
+	ra = calloc(1, sizeof(*ra));
+	if (!ra)
+		return NULL;
+	pthread_mutex_init(&ra->lock, NULL);
+	pthread_cond_init(&ra->cond, NULL);
+	ra->f = f;
+	ra->eof = -1;
+	if (!atomic_compare_exchange_strong(&f->ra, &none, ra)) {
+		pthread_mutex_destroy(&ra->lock);
+		pthread_cond_destroy(&ra->cond);
+		free(ra);
+		return none;
+	}
+	pthread_mutex_lock(&ra_list_lock);
+	ra->lnext = ra_list;
+	if (ra_list)
+		ra_list->lpprev = &ra->lnext;
+	ra->lpprev = &ra_list;
+	ra_list = ra;
+	pthread_mutex_unlock(&ra_list_lock);
+	return ra;
+}
+
+/*
+ * The mount's budget is spent: files of it that nobody read for
+ * RA_IDLE_NS (left open, read no further) give up what they hold.  Called
+ * with self->lock held, so other files' locks are only tried.
+ */
+static void ra_reclaim(struct router_ra *self, int64_t now)
+{
+	struct router_mount *m = self->f->mount;
+	int64_t last = atomic_load(&m->ra_reclaimed);
+
+	if (now - last < RA_RECLAIM_NS ||
+	    !atomic_compare_exchange_strong(&m->ra_reclaimed, &last, now))
+		return;
+	pthread_mutex_lock(&ra_list_lock);
+	for (struct router_ra *o = ra_list; o; o = o->lnext) {
+		if (o == self || o->f->mount != m ||
+		    pthread_mutex_trylock(&o->lock) != 0)
+			continue;
+		if (o->segs && now - o->last > RA_IDLE_NS)
+			drop_all(o);
+		pthread_mutex_unlock(&o->lock);
+	}
+	pthread_mutex_unlock(&ra_list_lock);
+}
+
+static bool budget_take(struct router_mount *m, uint64_t budget)
+{
+	uint64_t held = atomic_load_explicit(&m->ra_held, memory_order_relaxed);
+
+	do {
+		if (held + RA_SEG > budget)
+			return false;
+	} while (!atomic_compare_exchange_weak(&m->ra_held, &held,
+					       held + RA_SEG));
+	return true;
+}
+
+static void worker_start(void)
+{
+	pthread_t t;
+	pthread_attr_t at;
+
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &at, ra_worker, NULL) != 0) {
+		/* the queued segment waits for a running worker, or is
+		 * dropped with its file's window */
+		pthread_mutex_lock(&q_lock);
+		q_threads--;
+		pthread_mutex_unlock(&q_lock);
+		log_warn("read-ahead: no worker thread");
+	}
+	pthread_attr_destroy(&at);
+}
+
+/* Queue the read of [off, off + RA_SEG) (ra->lock held); false when the
+ * mount's budget is spent or there is no memory. */
+static bool seg_queue(struct router_ra *ra, off_t off, uint64_t budget,
+		      int64_t now)
+{
+	struct router_mount *m = ra->f->mount;
+	struct ra_seg *s, **pp;
+	bool start = false;
+
+	if (!budget_take(m, budget)) {
+		ra_reclaim(ra, now);
+		if (!budget_take(m, budget))
+			return false;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		atomic_fetch_sub(&m->ra_held, RA_SEG);
+		return false;
+	}
+	s->ra = ra;
+	s->off = off;
+	s->len = RA_SEG;
+	atomic_init(&s->state, RA_QUEUED);
+	for (pp = &ra->segs; *pp && (*pp)->off < off; pp = &(*pp)->next)
+		;
+	s->next = *pp;
+	*pp = s;
+	if (!ra->nsegs++)
+		atomic_fetch_add(&ra_busy, 1);
+	ra->jobs++;
+	pthread_mutex_lock(&q_lock);
+	*q_tail = s;
+	q_tail = &s->qnext;
+	if (!q_idle && q_threads < RA_WORKERS) {
+		start = true;
+		q_threads++;
+	}
+	pthread_cond_broadcast(&q_cond);
+	pthread_mutex_unlock(&q_lock);
+	if (start)
+		worker_start();
+	return true;
+}
+
+/* The first queued segment whose mount has fewer than RA_MOUNT_READERS
+ * being read, out of the queue (q_lock held); NULL: none. */
+static struct ra_seg *q_take(void)
+{
+	for (struct ra_seg **qp = &q_head; *qp; qp = &(*qp)->qnext) {
+		struct ra_seg *s = *qp;
+		struct router_mount *m = s->ra->f->mount;
+
+		if (m->ra_reading >= RA_MOUNT_READERS)
+			continue;
+		*qp = s->qnext;
+		if (q_tail == &s->qnext)
+			q_tail = qp;
+		m->ra_reading++;
+		s->sent = vfs_mono_ns();
+		atomic_store(&s->state, RA_READING);
+		return s;
+	}
+	return NULL;
+}
+
+static void *ra_worker(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		struct router_mount *m;
+		struct router_ra *ra;
+		struct router_file *f;
+		struct ra_seg *s;
+		ssize_t n;
+		char *buf;
+
+		pthread_mutex_lock(&q_lock);
+		q_idle++;
+		while (!(s = q_take()))
+			pthread_cond_wait(&q_cond, &q_lock);
+		q_idle--;
+		pthread_mutex_unlock(&q_lock);
+
+		ra = s->ra;
+		f = ra->f;
+		m = f->mount;
+		buf = malloc(s->len);
+		n = buf ? rt_read_ahead(f, buf, s->len, s->off) : -ENOMEM;
+		pthread_mutex_lock(&q_lock);
+		m->ra_reading--;
+		pthread_cond_broadcast(&q_cond);
+		pthread_mutex_unlock(&q_lock);
+
+		pthread_mutex_lock(&ra->lock);
+		s->buf = buf;
+		ra->jobs--;
+		if (n >= 0) {
+			s->got = (size_t)n;
+			atomic_store(&s->state, RA_READY);
+			atomic_fetch_add_explicit(&m->stats.ra_read,
+						  (uint64_t)n,
+						  memory_order_relaxed);
+			if ((size_t)n < s->len && !s->unlinked &&
+			    (ra->eof < 0 || s->off + n < ra->eof))
+				ra->eof = s->off + n;
+		} else {
+			atomic_store(&s->state, RA_FAILED);
+		}
+		if (s->unlinked && !s->pins)
+			seg_free(ra, s);
+		/* the last touch of f and ra: rt_ra_free may go on */
+		pthread_cond_broadcast(&ra->cond);
+		pthread_mutex_unlock(&ra->lock);
+	}
+	return NULL;
+}
+
+/* Drop the segments far behind the reader (ra->lock held). */
+static void ra_behind(struct router_ra *ra, off_t behind)
+{
+	struct ra_seg *s = ra->segs, *next;
+
+	for (; s && s->off + (off_t)s->len <= behind; s = next) {
+		next = s->next;
+		seg_unlink(ra, s);
+	}
+}
+
+/*
+ * Answer [off, off + size) from the segments if they hold all of it
+ * (ra->lock held).  A segment being read is waited for (pinned, so that a
+ * drop meanwhile cannot free it); one still queued is not: the caller
+ * reads for itself.
+ */
+static bool ra_hit(struct router_ra *ra, size_t size, off_t off,
+		   struct router_ra_hit *hit)
+{
+	off_t pos = off, end = off + (off_t)size;
+	struct ra_seg *s = ra->segs;
+	bool whole;
+
+	hit->iovcnt = 0;
+	hit->len = 0;
+	while (s && s->off + (off_t)s->len <= off)
+		s = s->next;
+	while (pos < end && s && s->off <= pos && hit->iovcnt < ROUTER_RA_IOV &&
+	       seg_state(s) != RA_QUEUED) {
+		size_t take;
+
+		s->pins++;
+		hit->seg[hit->iovcnt++] = s;
+		while (seg_state(s) == RA_READING)
+			pthread_cond_wait(&ra->cond, &ra->lock);
+		/* what a segment holds up to the end of the file when it
+		 * was read: a request past that goes to the server; and
+		 * only once the file was found unchanged since its read
+		 * began */
+		if (s->unlinked || seg_state(s) != RA_READY ||
+		    s->off + (off_t)s->got <= pos ||
+		    atomic_load(&ra->checked) <= s->sent)
+			break;
+		take = (size_t)(s->off + (off_t)s->got - pos);
+		if (take > (size_t)(end - pos))
+			take = (size_t)(end - pos);
+		hit->iov[hit->iovcnt - 1].iov_base = s->buf + (pos - s->off);
+		hit->iov[hit->iovcnt - 1].iov_len = take;
+		hit->len += take;
+		pos += (off_t)take;
+		if (s->got < s->len)
+			break;
+		s = s->next;
+	}
+	whole = pos == end;
+	/* a drop while we waited for a later segment took the earlier
+	 * ones too: what they hold may predate a change */
+	for (int i = 0; whole && i < hit->iovcnt; i++)
+		whole = !hit->seg[i]->unlinked;
+	if (whole) {
+		for (int i = 0; i < hit->iovcnt; i++)
+			hit->seg[i]->served = true;
+		return true;
+	}
+	for (int i = 0; i < hit->iovcnt; i++) {
+		s = hit->seg[i];
+		if (!--s->pins && s->unlinked && seg_state(s) != RA_READING)
+			seg_free(ra, s);
+	}
+	hit->iovcnt = 0;
+	hit->len = 0;
+	return false;
+}
+
+int router_ra_read(struct router_file *f, size_t size, off_t off,
+		   struct router_ra_hit *hit)
+{
+	struct router_mount *m = f->mount;
+	uint64_t budget = rt_bottom(m)->readahead_bytes;
+	struct router_ra *ra = atomic_load(&f->ra);
+	int64_t now;
+	bool seq, found;
+
+	hit->f = f;
+	hit->iovcnt = 0;
+	hit->check = false;
+	/* (offsets near the largest off_t would overflow the window's) */
+	if (!size || !budget || off < 0 || off > INT64_MAX / 4 ||
+	    size > INT64_MAX / 4 || f->vf->uncached ||
+	    atomic_load(&m->revoked)) {
+		if (ra)
+			router_ra_drop(f);
+		return 0;
+	}
+	if (!ra && !(ra = ra_get(f)))
+		return 0;
+	now = vfs_mono_ns();
+	pthread_mutex_lock(&ra->lock);
+	ra->last = now;
+	seq = ra->seen && off + (off_t)size + RA_SLACK >= ra->next &&
+	      off <= ra->next + (off_t)size;
+	/* a limit would count data read ahead that may never be read */
+	if (!seq || qos_file_limited(f->qos)) {
+		drop_all(ra);
+		ra->seen = true;
+		ra->streak = 1;
+		ra->next = off + (off_t)size;
+		pthread_mutex_unlock(&ra->lock);
+		return 0;
+	}
+	ra_behind(ra, off - RA_SLACK);
+	if (off + (off_t)size > ra->next)
+		ra->next = off + (off_t)size;
+	/* two reads in a row continued the one before: a sequential
+	 * reader, not a random one that happened to land close by */
+	if (++ra->streak < 3) {
+		pthread_mutex_unlock(&ra->lock);
+		return 0;
+	}
+	if (!ra->window) {
+		ra->window = 2 * RA_SEG;
+		hit->check = true;
+	} else if (ra->window < ra_window_max(budget))
+		ra->window *= 2;
+	if (ra->window > ra_window_max(budget))
+		ra->window = ra_window_max(budget);
+	found = ra_hit(ra, size, off, hit);
+	/* the window ahead of the furthest read: queue what it lacks */
+	if (ra->end < ra->next)
+		ra->end = ra->next;
+	while (ra->end < ra->next + (off_t)ra->window &&
+	       (ra->eof < 0 || ra->end < ra->eof) &&
+	       seg_queue(ra, ra->end, budget, now))
+		ra->end += (off_t)RA_SEG;
+	pthread_mutex_unlock(&ra->lock);
+	if (!found)
+		return 0;
+	router_file_get(f); /* the kernel may release f once replied */
+	atomic_fetch_add_explicit(&m->stats.ra_served, hit->len,
+				  memory_order_relaxed);
+	return 1;
+}
+
+void router_ra_done(struct router_ra_hit *hit)
+{
+	struct router_file *f = hit->f;
+	struct router_ra *ra = atomic_load(&f->ra);
+
+	pthread_mutex_lock(&ra->lock);
+	for (int i = 0; i < hit->iovcnt; i++) {
+		struct ra_seg *s = hit->seg[i];
+
+		if (!--s->pins && s->unlinked)
+			seg_free(ra, s);
+	}
+	pthread_mutex_unlock(&ra->lock);
+	hit->iovcnt = 0;
+	router_release(f);
+}
+
+void router_ra_drop(struct router_file *f)
+{
+	struct router_ra *ra = atomic_load(&f->ra);
+
+	if (!ra)
+		return;
+	pthread_mutex_lock(&ra->lock);
+	drop_all(ra);
+	pthread_mutex_unlock(&ra->lock);
+}
+
+void router_ra_stop(struct router_file *f)
+{
+	struct router_ra *ra = atomic_load(&f->ra);
+
+	if (!ra)
+		return;
+	pthread_mutex_lock(&ra->lock);
+	drop_all(ra);
+	/* reads under way end within the mount's timeout (they wait for
+	 * no limit) */
+	while (ra->jobs)
+		pthread_cond_wait(&ra->cond, &ra->lock);
+	pthread_mutex_unlock(&ra->lock);
+}
+
+bool rt_ra_open(struct router_file *f)
+{
+	struct router_ra *ra = atomic_load(&f->ra);
+
+	/* a racy look: only which admission a read asks for */
+	return ra && __atomic_load_n(&ra->window, __ATOMIC_RELAXED);
+}
+
+void router_ra_checked(struct router_file *f, int64_t when)
+{
+	struct router_ra *ra = atomic_load(&f->ra);
+	int64_t was;
+
+	if (!ra)
+		return;
+	was = atomic_load(&ra->checked);
+	while (was < when &&
+	       !atomic_compare_exchange_weak(&ra->checked, &was, when))
+		;
+}
+
+bool router_ra_active(void)
+{
+	return atomic_load(&ra_busy) != 0;
+}
+
+void rt_ra_free(struct router_file *f)
+{
+	struct router_ra *ra = atomic_load(&f->ra);
+
+	if (!ra)
+		return;
+	pthread_mutex_lock(&ra_list_lock);
+	*ra->lpprev = ra->lnext;
+	if (ra->lnext)
+		ra->lnext->lpprev = ra->lpprev;
+	pthread_mutex_unlock(&ra_list_lock);
+	/* no hit is left (each holds a reference on f); reads under way
+	 * use f until they end */
+	pthread_mutex_lock(&ra->lock);
+	drop_all(ra);
+	while (ra->jobs)
+		pthread_cond_wait(&ra->cond, &ra->lock);
+	pthread_mutex_unlock(&ra->lock);
+	pthread_mutex_destroy(&ra->lock);
+	pthread_cond_destroy(&ra->cond);
+	free(ra);
+}
