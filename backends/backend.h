@@ -102,6 +102,10 @@ struct vfs_mount {
 	 * queues nothing (local).  Set by mount(). */
 	unsigned share_reqs;
 	uint64_t share_bytes;
+	/* requests a file reading ahead alone on the mount may have in
+	 * flight past that capacity, leaving a newcomer room (vfsd/fair.h
+	 * fair_enter_ahead); 0: none.  Set by mount(). */
+	unsigned share_ahead;
 	/* the most bytes of data the router may read ahead of sequential
 	 * readers of the instance's files at once (vfsd/router_ra.c); 0:
 	 * no read-ahead.  Set by mount(). */

@@ -329,6 +329,8 @@ START_TEST(fair_off_admits_everything)
 }
 END_TEST
 
+#define FAIR_SPARE_MAX 3
+
 static void *enter_ahead(void *arg)
 {
 	struct req *r = arg;
@@ -350,8 +352,9 @@ START_TEST(fair_reading_ahead_alone_goes_past_the_capacity)
 	struct fair_flow f = {0}, g = {0};
 	struct req more, other;
 
-	/* NFS with four connections: capacity 2 */
+	/* NFS with four connections: capacity 2, 3 for a lone reader */
 	fair_init(&s, 2, 0, true);
+	fair_set_ahead(&s, FAIR_SPARE_MAX);
 	for (int i = 0; i < FAIR_SPARE_MAX; i++)
 		ck_assert(fair_enter_ahead(&s, &f, 1 << 20, 0));
 	ck_assert_uint_eq(s.reqs, FAIR_SPARE_MAX);
@@ -366,8 +369,15 @@ START_TEST(fair_reading_ahead_alone_goes_past_the_capacity)
 	ck_assert(admitted_within(&more, 2000));
 	ck_assert_uint_eq(s.reqs, FAIR_SPARE_MAX);
 	finish(&more);
-	for (int i = 1; i < FAIR_SPARE_MAX; i++)
+	/* a request of the file that did not come through
+	 * fair_enter_ahead (a write) keeps to the capacity */
+	start(&other, &s, &f, 1 << 20);
+	fair_exit(&s, &f, 1 << 20);
+	ck_assert(!admitted_within(&other, 50));
+	for (int i = 2; i < FAIR_SPARE_MAX; i++)
 		fair_exit(&s, &f, 1 << 20);
+	ck_assert(admitted_within(&other, 2000));
+	finish(&other);
 	ck_assert_uint_eq(s.reqs, 0);
 	/* another file busy: as any request, within the capacity */
 	start(&other, &s, &g, 4096);

@@ -17,6 +17,7 @@
 
 struct fair_waiter {
 	uint64_t bytes;
+	bool ahead; /* came through fair_enter_ahead() */
 	bool granted;
 	pthread_cond_t cond;
 	struct fair_waiter *next;
@@ -30,6 +31,11 @@ void fair_init(struct fair_sched *s, unsigned max_reqs, uint64_t max_bytes,
 	s->max_reqs = max_reqs;
 	s->max_bytes = max_bytes;
 	s->on = on && (max_reqs || max_bytes);
+}
+
+void fair_set_ahead(struct fair_sched *s, unsigned max)
+{
+	s->max_ahead = max;
 }
 
 void fair_destroy(struct fair_sched *s)
@@ -123,7 +129,8 @@ static void dispatch(struct fair_sched *s)
 		struct fair_flow *f = s->ring;
 		struct fair_waiter *w = f->head;
 
-		if (!fits(s, w->bytes, !f->in_flight) && !ahead_alone(s, f))
+		if (!fits(s, w->bytes, !f->in_flight) &&
+		    !(w->ahead && ahead_alone(s, f)))
 			return;
 		if (f->deficit < w->bytes) {
 			f->deficit += (uint64_t)FAIR_QUANTUM *
@@ -138,10 +145,10 @@ static void dispatch(struct fair_sched *s)
 	}
 }
 
-bool fair_enter(struct fair_sched *s, struct fair_flow *f, uint64_t bytes,
-		unsigned weight)
+static bool enter(struct fair_sched *s, struct fair_flow *f, uint64_t bytes,
+		  unsigned weight, bool ahead)
 {
-	struct fair_waiter w = {.bytes = bytes};
+	struct fair_waiter w = {.bytes = bytes, .ahead = ahead};
 	int64_t t0;
 
 	if (!s->on)
@@ -178,7 +185,7 @@ bool fair_enter(struct fair_sched *s, struct fair_flow *f, uint64_t bytes,
 static bool ahead_alone(const struct fair_sched *s, const struct fair_flow *f)
 {
 	return (!s->ring || (s->ring == f && f->next == f)) &&
-	       s->reqs == f->in_flight && f->in_flight < FAIR_SPARE_MAX &&
+	       s->reqs == f->in_flight && f->in_flight < s->max_ahead &&
 	       vfs_mono_ns() < f->ahead_until;
 }
 
@@ -196,7 +203,13 @@ bool fair_enter_ahead(struct fair_sched *s, struct fair_flow *f, uint64_t bytes,
 		return true;
 	}
 	pthread_mutex_unlock(&s->lock);
-	return fair_enter(s, f, bytes, weight);
+	return enter(s, f, bytes, weight, true);
+}
+
+bool fair_enter(struct fair_sched *s, struct fair_flow *f, uint64_t bytes,
+		unsigned weight)
+{
+	return enter(s, f, bytes, weight, false);
 }
 
 void fair_exit(struct fair_sched *s, struct fair_flow *f, uint64_t bytes)

@@ -40,6 +40,7 @@ struct fair_flow;
 struct fair_sched {
 	pthread_mutex_t lock;
 	unsigned max_reqs;  /* requests in flight; 0: no bound */
+	unsigned max_ahead; /* a lone reading-ahead flow's (fair_set_ahead) */
 	uint64_t max_bytes; /* bytes in flight; 0: no bound */
 	bool on;
 	unsigned reqs;          /* in flight now */
@@ -85,13 +86,15 @@ bool fair_enter(struct fair_sched *s, struct fair_flow *f, uint64_t bytes,
 /*
  * fair_enter() for a read of flow f while f reads ahead (router_ra.c),
  * its read-ahead's and its reader's own.  While f is the only flow with
- * requests in flight or waiting, up to FAIR_SPARE_MAX of its requests go
- * at once, past the mount's capacity (which is set for a busy server: a
- * lone reader on a network with latency needs several requests in
- * flight; with NFS's four connections one stays free for a newcomer);
- * beyond, in arrival order.  With other flows busy, as fair_enter().
+ * requests in flight or waiting, up to the scheduler's max_ahead of its
+ * requests go at once, past the mount's capacity (which is set for a
+ * busy server: a lone reader on a network with latency needs several
+ * requests in flight); beyond, in arrival order.  With other flows busy,
+ * as fair_enter().  fair_set_ahead() sets max_ahead (0, the default:
+ * never past the capacity); the backend says what leaves a newcomer
+ * room (vfs_mount.share_ahead).
  */
-#define FAIR_SPARE_MAX 3
+void fair_set_ahead(struct fair_sched *s, unsigned max);
 bool fair_enter_ahead(struct fair_sched *s, struct fair_flow *f, uint64_t bytes,
 		      unsigned weight);
 /* The request fair_enter() counted is done. */

@@ -287,6 +287,9 @@ void fo_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		return fo_reply_err(req, ret);
 	if (sa.valid & VFS_SET_SIZE)
 		inode_cache_stamp(ino, &st);
+	/* its attributes may show another host's change (the kernel drops
+	 * its pages then) */
+	fo_data_seen(ino, &st);
 	if (fo_open_shared(ino, &st, shared))
 		attr_to = 0;
 	fuse_reply_attr(req, &st, fo_attr_timeout(ino, &st, attr_to));

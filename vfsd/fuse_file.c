@@ -93,25 +93,31 @@ void fo_data_changed(fuse_ino_t ino)
 		inode_handle_each(ino, fo_ra_drop_one, NULL);
 }
 
-static void fo_ra_checked_one(void *h, void *arg)
+/* What attributes found (inode_data_seen): a change drops what was read
+ * ahead; else, with a check's time, it may be served (arg: the time, or
+ * NULL when the attributes may come from a cache). */
+static void fo_ra_seen_one(void *h, bool changed, void *arg)
 {
-	router_ra_checked(h, *(int64_t *)arg);
+	if (changed)
+		router_ra_drop(h);
+	else if (arg)
+		router_ra_checked(h, *(int64_t *)arg);
 }
 
 void fo_data_checked(fuse_ino_t ino, const struct stat *st, int64_t when)
 {
-	if (!S_ISREG(st->st_mode))
-		return;
-	if (inode_data_seen(ino, st))
-		fo_data_changed(ino);
-	else if (router_ra_active())
-		inode_handle_each(ino, fo_ra_checked_one, &when);
+	if (S_ISREG(st->st_mode))
+		inode_data_seen(ino, st,
+				router_ra_active() ? fo_ra_seen_one : NULL,
+				&when);
 }
 
 void fo_data_seen(fuse_ino_t ino, const struct stat *st)
 {
-	if (ino && S_ISREG(st->st_mode) && inode_data_seen(ino, st))
-		fo_data_changed(ino);
+	if (ino && S_ISREG(st->st_mode))
+		inode_data_seen(ino, st,
+				router_ra_active() ? fo_ra_seen_one : NULL,
+				NULL);
 }
 
 /* Close-to-open: keep cached pages only if the file did not change. */
@@ -380,10 +386,7 @@ static bool fo_read_ahead(fuse_req_t req, fuse_ino_t ino,
 		fuse_lowlevel_notify_inval_inode(fo_session, ino, -1, 0);
 	if (ret <= 0)
 		return false;
-	if (hit.len)
-		fuse_reply_iov(req, hit.iov, hit.iovcnt);
-	else
-		fuse_reply_buf(req, NULL, 0); /* the end of the file */
+	fuse_reply_iov(req, hit.iov, hit.iovcnt);
 	router_ra_done(&hit);
 	return true;
 }
@@ -509,9 +512,10 @@ void fo_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (atomic_load(&fh->pt_kill_on_close))
 		fo_kill_suidgid(ino, rf);
 	pt_release(ino, fh->pt_mode);
-	/* nothing more is read ahead for a file nobody reads, and the reads
-	 * under way end before the backend's release (its locks go then) */
-	router_ra_stop(rf);
+	/* nothing more is read ahead for a file nobody reads; a read under
+	 * way holds the file until it ends (within the mount's timeout), and
+	 * the backend's release comes then */
+	router_ra_drop(rf);
 	inode_handle_del(ino, rf);
 	fo_fh_free(fh);
 	fuse_reply_err(req, 0);

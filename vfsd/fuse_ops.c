@@ -275,11 +275,13 @@ static void fo_fh_free_all(void)
 		pthread_mutex_unlock(&fh_all_lock);
 		if (!fh)
 			break;
-		/* its reads ahead hold the file: they end first */
-		router_ra_stop(fh->rf);
+		router_ra_drop(fh->rf);
 		fo_fh_free(fh);
 		n++;
 	}
+	/* reads ahead under way hold their files: the last releases come
+	 * when they end (fault rules were detached: within the timeouts) */
+	router_ra_quiesce();
 	if (n)
 		log_info("closed %zu file%s still open at the end", n,
 			 n == 1 ? "" : "s");

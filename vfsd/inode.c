@@ -873,7 +873,8 @@ void inode_cache_stamp(uint64_t ino, const struct stat *st)
 	pthread_mutex_unlock(&table_lock);
 }
 
-bool inode_data_seen(uint64_t ino, const struct stat *st)
+bool inode_data_seen(uint64_t ino, const struct stat *st,
+		     void (*each)(void *h, bool changed, void *arg), void *arg)
 {
 	struct node *n;
 	bool changed = false;
@@ -891,6 +892,9 @@ bool inode_data_seen(uint64_t ino, const struct stat *st)
 		n->seen_size = st->st_size;
 		n->seen_mtime = st->st_mtim;
 		n->seen_ctime = st->st_ctim;
+		for (struct node_handle *nh = n->handles; each && nh;
+		     nh = nh->next)
+			each(nh->h, changed, arg);
 	}
 	pthread_mutex_unlock(&table_lock);
 	return changed;

@@ -118,10 +118,15 @@ void inode_rename(uint64_t oldparent, const char *oldname, uint64_t newparent,
 bool inode_cache_still_valid(uint64_t ino, const struct stat *st);
 void inode_cache_stamp(uint64_t ino, const struct stat *st);
 void inode_cache_invalidate(uint64_t ino);
-/* Whether node ino's size, mtime or ctime differ from what the last call
+/*
+ * Whether node ino's size, mtime or ctime differ from what the last call
  * saw (true on the first: nothing to compare with), which st then
- * replaces. */
-bool inode_data_seen(uint64_t ino, const struct stat *st);
+ * replaces; each(h, changed, arg) is called on each open handle of the
+ * node under the same hold of the table lock (each may be NULL), so that
+ * what the caller does about it cannot be overtaken by another call.
+ */
+bool inode_data_seen(uint64_t ino, const struct stat *st,
+		     void (*each)(void *h, bool changed, void *arg), void *arg);
 
 /*
  * Open handles of a node, so that a file unlinked while open can still be

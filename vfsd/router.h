@@ -299,9 +299,9 @@ int router_clone(const char *from, const char *to, struct vfs_error *err);
  * Read-ahead for reads through the page cache (router_ra.c): the FUSE
  * layer calls router_ra_read() for each such read of f.  It notes where
  * f is read, reads ahead of a sequential reader, and answers 1 when its
- * segments hold [off, off + size) (or all of it up to the end of the
- * file): hit->iov then holds hit->len bytes to reply with, pinned, with a
- * reference on f, until router_ra_done().  0: read as usual.
+ * segments hold all of [off, off + size): hit->iov then holds those
+ * bytes to reply with, pinned, with a reference on f, until
+ * router_ra_done().  0: read as usual.
  * router_ra_drop() forgets what f read ahead, after a change to its data
  * or a lock taken on it; router_ra_active() says whether any file holds
  * data read ahead (so that callers can skip looking).
@@ -325,10 +325,9 @@ void router_ra_drop(struct router_file *f);
  * and found unchanged: segments whose reads began before may be served.
  * A segment is served only once such a check followed its read. */
 void router_ra_checked(struct router_file *f, int64_t when);
-/* router_ra_drop(), then wait for f's reads ahead under way to end (within
- * the mount's timeout): for the release of f, so that the backend's comes
- * with it. */
-void router_ra_stop(struct router_file *f);
+/* At exit, after every open was dropped: wait until no read ahead is
+ * queued and every worker is done with its file (its release made). */
+void router_ra_quiesce(void);
 bool router_ra_active(void);
 
 /*

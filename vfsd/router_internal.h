@@ -122,8 +122,8 @@ ssize_t rt_read_ahead(struct router_file *f, void *buf, size_t size, off_t off);
 /* router_ra.c: whether f's read-ahead window is open (its reads are a
  * sequential reader's, segments ahead of them). */
 bool rt_ra_open(struct router_file *f);
-/* router_ra.c: free f's read-ahead with f, before the backend's release:
- * waits for its reads under way. */
+/* router_ra.c: free f's read-ahead with f (no read of it is under way:
+ * each holds a reference on f). */
 void rt_ra_free(struct router_file *f);
 
 /*

@@ -41,8 +41,11 @@
  * spent, files of the mount nobody read for RA_IDLE_NS give theirs up.
  * Threads: RA_WORKERS for every mount, at most RA_MOUNT_READERS of them
  * on one mount at a time, so that a stalled server holds no more.  A
- * segment's read holds no reference on its file: the file's last release
- * waits for its reads under way (rt_ra_free), before the backend's.
+ * segment's read holds a reference on its file: a close does not wait
+ * for it (a paused server would hold the closer's thread), and the
+ * backend's release of the file follows when the last read ends.  At
+ * exit, router_ra_quiesce() waits for every worker to be done with its
+ * file.
  *
  * Locks: the node table's (the FUSE layer's drops), then a file's
  * ra->lock, then ra_list_lock, then other files' ra->lock only with
@@ -115,6 +118,8 @@ static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t q_cond = PTHREAD_COND_INITIALIZER;
 static struct ra_seg *q_head, **q_tail = &q_head;
 static unsigned q_threads, q_idle;
+static unsigned q_busy; /* workers with a segment, until its release */
+static pthread_cond_t q_done = PTHREAD_COND_INITIALIZER;
 
 static pthread_mutex_t ra_list_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct router_ra *ra_list;
@@ -169,7 +174,10 @@ static void seg_unlink(struct router_ra *ra, struct ra_seg *s)
 		}
 		pthread_mutex_unlock(&q_lock);
 		if (queued) {
+			/* the job's reference: never f's last, whoever drops
+			 * holds one (a release drops before its own) */
 			ra->jobs--;
+			__atomic_sub_fetch(&ra->f->refs, 1, __ATOMIC_ACQ_REL);
 			seg_free(ra, s);
 			pthread_cond_broadcast(&ra->cond);
 		}
@@ -311,6 +319,7 @@ static bool seg_queue(struct router_ra *ra, off_t off, uint64_t budget,
 	if (!ra->nsegs++)
 		atomic_fetch_add(&ra_busy, 1);
 	ra->jobs++;
+	router_file_get(ra->f); /* the job's */
 	pthread_mutex_lock(&q_lock);
 	*q_tail = s;
 	q_tail = &s->qnext;
@@ -362,6 +371,7 @@ static void *ra_worker(void *arg)
 		while (!(s = q_take()))
 			pthread_cond_wait(&q_cond, &q_lock);
 		q_idle--;
+		q_busy++;
 		pthread_mutex_unlock(&q_lock);
 
 		ra = s->ra;
@@ -391,9 +401,13 @@ static void *ra_worker(void *arg)
 		}
 		if (s->unlinked && !s->pins)
 			seg_free(ra, s);
-		/* the last touch of f and ra: rt_ra_free may go on */
 		pthread_cond_broadcast(&ra->cond);
 		pthread_mutex_unlock(&ra->lock);
+		router_release(f); /* the job's: maybe the backend's release */
+		pthread_mutex_lock(&q_lock);
+		if (!--q_busy)
+			pthread_cond_broadcast(&q_done);
+		pthread_mutex_unlock(&q_lock);
 	}
 	return NULL;
 }
@@ -570,19 +584,12 @@ void router_ra_drop(struct router_file *f)
 	pthread_mutex_unlock(&ra->lock);
 }
 
-void router_ra_stop(struct router_file *f)
+void router_ra_quiesce(void)
 {
-	struct router_ra *ra = atomic_load(&f->ra);
-
-	if (!ra)
-		return;
-	pthread_mutex_lock(&ra->lock);
-	drop_all(ra);
-	/* reads under way end within the mount's timeout (they wait for
-	 * no limit) */
-	while (ra->jobs)
-		pthread_cond_wait(&ra->cond, &ra->lock);
-	pthread_mutex_unlock(&ra->lock);
+	pthread_mutex_lock(&q_lock);
+	while (q_head || q_busy)
+		pthread_cond_wait(&q_done, &q_lock);
+	pthread_mutex_unlock(&q_lock);
 }
 
 bool rt_ra_open(struct router_file *f)
@@ -622,12 +629,10 @@ void rt_ra_free(struct router_file *f)
 	if (ra->lnext)
 		ra->lnext->lpprev = ra->lpprev;
 	pthread_mutex_unlock(&ra_list_lock);
-	/* no hit is left (each holds a reference on f); reads under way
-	 * use f until they end */
+	/* no job is left (each held a reference on f) and no hit (each
+	 * holds one too): only idle segments */
 	pthread_mutex_lock(&ra->lock);
 	drop_all(ra);
-	while (ra->jobs)
-		pthread_cond_wait(&ra->cond, &ra->lock);
 	pthread_mutex_unlock(&ra->lock);
 	pthread_mutex_destroy(&ra->lock);
 	pthread_cond_destroy(&ra->cond);

@@ -410,6 +410,7 @@ int router_add(const char *prefix_in, const char *url_s,
 			b = b->lower;
 		fair_init(&m->fair, b->share_reqs, b->share_bytes,
 			  qos_fair_opt(&opts));
+		fair_set_ahead(&m->fair, b->share_ahead);
 	}
 	m->prefix = prefix;
 	m->plen = strlen(prefix);

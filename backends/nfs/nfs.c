@@ -391,6 +391,9 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 	 * "Noisy neighbours") */
 	m->base.share_reqs =
 		1 + (m->slots.n / 4 ? (unsigned)m->slots.n / 4 : 1);
+	/* a lone sequential reader: READs on all connections but one, at
+	 * most 3 (read-ahead, vfsd/router_ra.c) */
+	m->base.share_ahead = m->slots.n > 4 ? 3 : (unsigned)m->slots.n - 1;
 	log_info("%s: mounted export %s (NFSv%d, %zu connections, "
 		 "rsize %zu wsize %zu)",
 		 m->display, m->export, m->version, m->slots.n, m->rsize,

@@ -214,8 +214,12 @@ static ssize_t sftp_read_own(struct sftp_mount *sm, struct sftp_file *f,
 
 	pthread_mutex_lock(&f->lock);
 	/* FUSE may deliver read-ahead requests out of order: whatever the
-	 * buffer holds is served from it */
-	total = (ssize_t)sftp_ra_copy(f, buf, size, off);
+	 * buffer holds is served from it, to small reads only (a large one
+	 * asks the server: the router's read-ahead reads 1 MiB and counts on
+	 * data no older than its read) */
+	total = size < SFTP_RA_MIN_DIRECT
+			? (ssize_t)sftp_ra_copy(f, buf, size, off)
+			: 0;
 	if ((size_t)total == size ||
 	    (total && f->ra_eof && off + total == f->ra_off + (off_t)f->ra_len))
 		goto out;

@@ -334,6 +334,10 @@ static int sftp_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 	 * (docs/performance.md, "Noisy neighbours") */
 	sm->base.share_bytes = SFTP_SHARE_BYTES * (uint64_t)sm->cfg.connections;
 	sm->base.readahead_bytes = sm->cfg.readahead_bytes;
+	/* a lone sequential reader: 3 READs of 1 MiB in flight on its
+	 * file's session (read-ahead, vfsd/router_ra.c); a newcomer's
+	 * requests go on a session of their own or behind those */
+	sm->base.share_ahead = 3;
 	log_info("%s: mounted (%d connections, timeout %ds; server: "
 		 "%s%s%s%s%s%s)",
 		 sm->cfg.display, sm->cfg.connections,

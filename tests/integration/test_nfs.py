@@ -4,6 +4,7 @@ on 127.0.0.1 (see ganesha.py)."""
 import errno
 import fcntl
 import hashlib
+import json
 import mmap
 import os
 import random
@@ -18,7 +19,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import Vfsd, tmpdir  # noqa: E402
+from harness import Vfsd, fault, tmpdir  # noqa: E402
 import ganesha  # noqa: E402
 from link_suite import LinkSuite  # noqa: E402
 from ganesha import Ganesha  # noqa: E402
@@ -745,6 +746,35 @@ class ReadAhead(ReadAheadChecks, harness.TestCase):
         fcntl.lockf(fd, fcntl.LOCK_SH)
         self.read_mapped(m, data, 8 * MIB, len(data))
         fcntl.lockf(fd, fcntl.LOCK_UN)
+
+    def test_close_and_exit_with_reads_ahead_paused(self):
+        """Reads ahead held by a paused server (a fault rule pausing every
+        read) hold neither the close of their file nor vfsd's exit: a
+        close sends no more reads, and the exit lets paused calls go."""
+        v = Vfsd([("/f", "fault+" + self.g.url(version=3))]).start()
+        self.addCleanup(v.stop)
+        data, _ = self.server_file("p", 24)
+        fd = os.open(v.path("/f", "p"), os.O_RDONLY)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        self.read_on(fd, data, 0, 8 * MIB)
+        rid = int(fault(v, "/f", "add", "op=read", "pause").stdout)
+        # the next read queues the window's next segments, which pause
+        # (the read itself may be answered from what was read before,
+        # or pause too: a thread of its own)
+        t = threading.Thread(target=os.pread, args=(fd, MIB, 8 * MIB),
+                             daemon=True)
+        t.start()
+
+        def paused():
+            rules = json.loads(fault(v, "/f", "list", json_out=True).stdout)
+            return [r for r in rules["rules"] if r["id"] == rid][0]["paused"]
+        harness.wait_for(lambda: paused() >= 1, 30, "a read paused")
+        t.join(2)
+        os.close(fd)
+        t0 = time.monotonic()
+        v.stop()
+        self.assertLess(time.monotonic() - t0, 30)
+        t.join(30)
 
     def test_readahead_0_reads_nothing_ahead(self):
         data, _ = self.server_file("off", 16)
