@@ -61,8 +61,12 @@ def dd_read(path, size_mib):
 
 
 def fio(path, rw, bs, seconds=None, extra=()):
-    cmd = ["fio", "--name=j", "--filename=" + path, "--rw=" + rw,
-           "--bs=" + bs, "--ioengine=psync", "--readonly=0",
+    # opened O_RDWR as QEMU opens a disk: fio opens a file it only reads
+    # O_RDONLY, so reads run as a read/write job of 100% reads (see
+    # run_fio in bench/lib.sh)
+    cmd = ["fio", "--name=j", "--filename=" + path,
+           "--rw=" + {"read": "rw", "randread": "randrw"}[rw],
+           "--rwmixread=100", "--bs=" + bs, "--ioengine=psync",
            "--allow_file_create=0", "--output-format=json"]
     if seconds:
         cmd += ["--time_based", "--runtime=%d" % seconds]
@@ -104,7 +108,7 @@ def bench(name, url, back, args, results):
     with open(os.path.join(back, "data"), "wb") as f:
         for _ in range(args.size):
             f.write(os.urandom(MiB))
-    v = Vfsd([("/ra", "fault+%s&readahead=16" % url),
+    v = Vfsd([("/ra", "fault+%s&readahead=%d" % (url, args.ra)),
               ("/no", "fault+%s&readahead=0" % url)]).start()
     try:
         for delay in args.delays:
@@ -135,6 +139,8 @@ def main():
     ap.add_argument("--size", type=int, default=256, help="MiB")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--ra", type=int, default=16,
+                    help="the readahead option (MiB) of the mount that reads ahead")
     args = ap.parse_args()
     args.delays = [int(d) for d in args.delays.split(",")]
     args.vfsd = os.path.abspath(args.vfsd)

@@ -371,20 +371,12 @@ void fo_read_admitted(fuse_req_t req, struct router_file *rf,
 
 /* A read through the page cache answered from what was read ahead of it
  * (router_ra_read): the reply goes from the read-ahead's buffers. */
-static bool fo_read_ahead(fuse_req_t req, fuse_ino_t ino,
-			  struct router_file *rf, size_t size, off_t off)
+static bool fo_read_ahead(fuse_req_t req, struct router_file *rf, size_t size,
+			  off_t off)
 {
 	struct router_ra_hit hit;
-	int ret = router_ra_read(rf, size, off, &hit);
 
-	/* what is read ahead is served only once the size and times were
-	 * found unchanged after its read began (router_ra_checked): the
-	 * kernel is to ask for them at its next read, not keep a lookup's
-	 * for its attribute timeout (then at each: see fo_open_shared).
-	 * Attributes only: no page is touched, so safe in a read. */
-	if (hit.check)
-		fuse_lowlevel_notify_inval_inode(fo_session, ino, -1, 0);
-	if (ret <= 0)
+	if (router_ra_read(rf, size, off, &hit) <= 0)
 		return false;
 	fuse_reply_iov(req, hit.iov, hit.iovcnt);
 	router_ra_done(&hit);
@@ -397,7 +389,7 @@ void fo_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct router_admit a = {0};
 	bool cached = !fo_fh(fi)->direct_io && !(fi->flags & O_DIRECT);
 
-	if (cached && fo_read_ahead(req, ino, fo_file(fi), size, off))
+	if (cached && fo_read_ahead(req, fo_file(fi), size, off))
 		return;
 	if (fo_wait_park(req, fo_fh(fi), false, cached, size, off, NULL, &a))
 		return;

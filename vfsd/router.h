@@ -313,17 +313,15 @@ struct router_ra_hit {
 	size_t len;
 	struct router_file *f;
 	struct ra_seg *seg[ROUTER_RA_IOV];
-	/* f's window just opened: its size and times are to be checked
-	 * (router_ra_checked) before anything read ahead is served */
-	bool check;
 };
 int router_ra_read(struct router_file *f, size_t size, off_t off,
 		   struct router_ra_hit *hit);
 void router_ra_done(struct router_ra_hit *hit);
 void router_ra_drop(struct router_file *f);
 /* f's size and times were asked of the backend at `when` (vfs_mono_ns())
- * and found unchanged: segments whose reads began before may be served.
- * A segment is served only once such a check followed its read. */
+ * and found unchanged: segments whose reads began before may be served
+ * (one older than the mount's attribute timeout is served only once such
+ * a check followed its read). */
 void router_ra_checked(struct router_file *f, int64_t when);
 /* At exit, after every open was dropped: wait until no read ahead is
  * queued and every worker is done with its file (its release made). */

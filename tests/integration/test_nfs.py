@@ -713,9 +713,10 @@ class ReadAhead(ReadAheadChecks, harness.TestCase):
 
     def test_server_change_seen_at_the_next_read(self):
         """A change made on the server (as by another host) to the part
-        of the file read ahead: the next read sees it, as the kernel's own
-        pages of an open file on a shared mount would (their size and
-        times are asked for at each read)."""
+        of the file read ahead: the next read sees it, as it would the
+        kernel's own pages of an open file on a shared mount, whose size
+        and times it asks for at each read once a getattr of the open
+        file answered (reader_at_8mib's mmap makes one, an fstat)."""
         data, back = self.server_file("s", 24)
         fd, _ = self.reader_at_8mib(self.v.path("/n3", "s"), data)
         patch_on_server(back, data, b"changed on the server" * 3)
@@ -734,6 +735,9 @@ class ReadAhead(ReadAheadChecks, harness.TestCase):
         with open(back, "ab") as f:
             f.write(more)
         data += more
+        # the kernel keeps the size the lookup gave for the attribute
+        # timeout (cache_ttl, 1 s), read-ahead or not
+        time.sleep(1.2)
         self.read_on(fd, data, 7 * MIB, len(data))
 
     def test_lock_taken_drops_what_was_read_ahead(self):
