@@ -5,12 +5,12 @@ several round-trip times.
 
 One nfs-ganesha (NFSv3 and v4) and one OpenSSH sshd on loopback, their
 data in /dev/shm.  One vfsd mounts each through the test-only fault
-wrapper twice: with the default read-ahead (readahead=16) and without
-(readahead=0).  A fault rule delays every backend read by --delay MS,
-which is how long a READ's round trip takes on a network: this machine's
-kernel has no netem, and the wrapper delays each request by itself, so
-requests in flight together overlap as on a wire (what it does not model
-is the wire's bandwidth).
+wrapper twice: with read-ahead (readahead=--ra, default 16) and without
+(readahead=0).  A fault rule delays every backend read and attribute
+request (GETATTR) by --delays MS, as a round trip on a network would:
+this machine's kernel has no netem, and the wrapper delays each request
+by itself, so requests in flight together overlap as on a wire (what it
+does not model is the wire's bandwidth).
 
 For each delay and backend, in alternating rounds (--rounds, medians):
   dd       a cold sequential read of the file, dd bs=1M (page caches
@@ -115,7 +115,7 @@ def bench(name, url, back, args, results):
             for p in ("/ra", "/no"):
                 fault(v, p, "clear", check=False)
                 if delay:
-                    fault(v, p, "add", "op=read", "delay=%d" % delay)
+                    fault(v, p, "add", "op=read,getattr", "delay=%d" % delay)
             rows = []
             for rnd in range(args.rounds):
                 rows.append(one_round(v, ("/ra", "/no"), args.size,

@@ -114,10 +114,10 @@ void fo_data_checked(fuse_ino_t ino, const struct stat *st, int64_t when)
 
 void fo_data_seen(fuse_ino_t ino, const struct stat *st)
 {
-	if (ino && S_ISREG(st->st_mode))
-		inode_data_seen(ino, st,
-				router_ra_active() ? fo_ra_seen_one : NULL,
-				NULL);
+	/* (with nothing read ahead anywhere, nothing to note: the first
+	 * attributes seen afterwards count as a change) */
+	if (ino && S_ISREG(st->st_mode) && router_ra_active())
+		inode_data_seen(ino, st, fo_ra_seen_one, NULL);
 }
 
 /* Close-to-open: keep cached pages only if the file did not change. */

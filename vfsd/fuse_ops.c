@@ -369,7 +369,8 @@ double fo_entry_attr_timeout(fuse_ino_t ino, const struct stat *st,
 	 * an open file on shared storage is never attribute-cached (see
 	 * fo_getattr), whichever request brought its attributes */
 	fo_data_seen(ino, st);
-	if (shared && S_ISREG(st->st_mode) && inode_has_handles(ino))
+	if (shared && S_ISREG(st->st_mode) && timeout > 0 &&
+	    inode_has_handles(ino))
 		return 0;
 	return fo_attr_timeout(ino, st, timeout);
 }
