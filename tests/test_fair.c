@@ -340,6 +340,17 @@ static void *enter_ahead(void *arg)
 	return NULL;
 }
 
+/* start(), for a request that reads ahead (fair_enter_ahead) */
+static void start_ahead(struct req *r, struct fair_sched *s,
+			struct fair_flow *f, uint64_t bytes)
+{
+	memset(r, 0, sizeof(*r));
+	r->s = s;
+	r->f = f;
+	r->bytes = bytes;
+	ck_assert_int_eq(pthread_create(&r->t, NULL, enter_ahead, r), 0);
+}
+
 /*
  * A file that reads ahead (fair_enter_ahead), alone on the mount, has
  * FAIR_SPARE_MAX requests in flight, past the capacity, and no more; the
@@ -358,11 +369,7 @@ START_TEST(fair_reading_ahead_alone_goes_past_the_capacity)
 	for (int i = 0; i < FAIR_SPARE_MAX; i++)
 		ck_assert(fair_enter_ahead(&s, &f, 1 << 20, 0));
 	ck_assert_uint_eq(s.reqs, FAIR_SPARE_MAX);
-	memset(&more, 0, sizeof(more));
-	more.s = &s;
-	more.f = &f;
-	more.bytes = 1 << 20;
-	ck_assert_int_eq(pthread_create(&more.t, NULL, enter_ahead, &more), 0);
+	start_ahead(&more, &s, &f, 1 << 20);
 	ck_assert(!admitted_within(&more, 50));
 	/* one ends: the next goes, past the capacity of 2 */
 	fair_exit(&s, &f, 1 << 20);
@@ -384,11 +391,7 @@ START_TEST(fair_reading_ahead_alone_goes_past_the_capacity)
 	ck_assert(admitted_within(&other, 2000));
 	ck_assert(fair_enter_ahead(&s, &f, 1 << 20, 0));
 	ck_assert_uint_eq(s.reqs, 2);
-	memset(&more, 0, sizeof(more));
-	more.s = &s;
-	more.f = &f;
-	more.bytes = 1 << 20;
-	ck_assert_int_eq(pthread_create(&more.t, NULL, enter_ahead, &more), 0);
+	start_ahead(&more, &s, &f, 1 << 20);
 	ck_assert(!admitted_within(&more, 50));
 	finish(&other);
 	fair_exit(&s, &f, 1 << 20);

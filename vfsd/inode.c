@@ -841,6 +841,16 @@ out:
 	free(n2);
 }
 
+/* Whether st has this size, mtime and ctime. */
+static bool same_stamp(off_t size, const struct timespec *mtime,
+		       const struct timespec *ctime, const struct stat *st)
+{
+	return size == st->st_size && mtime->tv_sec == st->st_mtim.tv_sec &&
+	       mtime->tv_nsec == st->st_mtim.tv_nsec &&
+	       ctime->tv_sec == st->st_ctim.tv_sec &&
+	       ctime->tv_nsec == st->st_ctim.tv_nsec;
+}
+
 bool inode_cache_still_valid(uint64_t ino, const struct stat *st)
 {
 	struct node *n;
@@ -848,11 +858,7 @@ bool inode_cache_still_valid(uint64_t ino, const struct stat *st)
 
 	pthread_mutex_lock(&table_lock);
 	n = find_ino_locked(ino);
-	if (n && n->stamped && n->size == st->st_size &&
-	    n->mtime.tv_sec == st->st_mtim.tv_sec &&
-	    n->mtime.tv_nsec == st->st_mtim.tv_nsec &&
-	    n->ctime.tv_sec == st->st_ctim.tv_sec &&
-	    n->ctime.tv_nsec == st->st_ctim.tv_nsec)
+	if (n && n->stamped && same_stamp(n->size, &n->mtime, &n->ctime, st))
 		valid = true;
 	pthread_mutex_unlock(&table_lock);
 	return valid;
@@ -882,12 +888,8 @@ bool inode_data_seen(uint64_t ino, const struct stat *st,
 	pthread_mutex_lock(&table_lock);
 	n = find_ino_locked(ino);
 	if (n) {
-		changed = !n->seen ||
-			  (n->seen_size != st->st_size ||
-			   n->seen_mtime.tv_sec != st->st_mtim.tv_sec ||
-			   n->seen_mtime.tv_nsec != st->st_mtim.tv_nsec ||
-			   n->seen_ctime.tv_sec != st->st_ctim.tv_sec ||
-			   n->seen_ctime.tv_nsec != st->st_ctim.tv_nsec);
+		changed = !n->seen || !same_stamp(n->seen_size, &n->seen_mtime,
+						  &n->seen_ctime, st);
 		n->seen = true;
 		n->seen_size = st->st_size;
 		n->seen_mtime = st->st_mtim;

@@ -266,8 +266,10 @@ int router_open(const char *path, int flags, struct router_file **out)
 	return file_new(m, vf, path, out);
 }
 
-ssize_t router_read_admitted(struct router_file *f, struct router_admit *a,
-			     void *buf, size_t size, off_t off)
+/* A read through the gate (`fair`: how it shares the mount), counted. */
+static ssize_t read_gated(struct router_file *f, struct router_admit *a,
+			  enum gate_fair fair, void *buf, size_t size,
+			  off_t off)
 {
 	struct router_mount *m = f->mount;
 	bool counted;
@@ -276,7 +278,7 @@ ssize_t router_read_admitted(struct router_file *f, struct router_admit *a,
 
 	if (!rt_file_ready(f, ROP_READ, &ret))
 		return ret;
-	ret = io_gate(f, a, ROP_READ, false, size, read_gate(f), &counted);
+	ret = io_gate(f, a, ROP_READ, false, size, fair, &counted);
 	if (ret < 0)
 		return ret;
 	n = BCALL(m, ROP_READ, m->ops->read(f->vf, buf, size, off));
@@ -284,28 +286,25 @@ ssize_t router_read_admitted(struct router_file *f, struct router_admit *a,
 	return n;
 }
 
+ssize_t router_read_admitted(struct router_file *f, struct router_admit *a,
+			     void *buf, size_t size, off_t off)
+{
+	return read_gated(f, a, read_gate(f), buf, size, off);
+}
+
 ssize_t rt_read_ahead(struct router_file *f, void *buf, size_t size, off_t off)
 {
-	struct router_mount *m = f->mount;
 	struct router_admit a = {0};
-	bool counted;
 	ssize_t n;
-	int ret;
 
-	if (!rt_file_ready(f, ROP_READ, &ret))
-		return ret;
 	/* it never waits for limits: it fails, and the read it was for
 	 * goes to the server (where it waits as any read) */
 	if (router_admit(f, false, size, &a) != 0) {
 		router_admit_drop(f, &a);
 		return -EAGAIN;
 	}
-	ret = io_gate(f, &a, ROP_READ, false, size, GATE_FAIR_AHEAD, &counted);
+	n = read_gated(f, &a, GATE_FAIR_AHEAD, buf, size, off);
 	router_admit_drop(f, &a);
-	if (ret < 0)
-		return ret;
-	n = BCALL(m, ROP_READ, m->ops->read(f->vf, buf, size, off));
-	io_done(f, counted, false, size, n);
 	return n;
 }
 
