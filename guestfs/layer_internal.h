@@ -54,6 +54,9 @@ struct layer_mount {
 		int64_t until; /* CLOCK_MONOTONIC ns */
 	} qos_none[16];
 	unsigned qos_none_next;
+	/* sidecars written through this layer so far: a directory found
+	 * missing is noted only if none was written while it was asked */
+	uint64_t qos_writes;
 };
 
 /* An open file.  ino is its key (lock.h): the layer's number for it

@@ -22,7 +22,8 @@
  * (sweep_stale), or with the directory's rmdir (clear_dir).  An unlink
  * or rename of the file through the layer takes its sidecar along;
  * changes made beside vfsd leave it behind, where it describes a name
- * that may come back.
+ * that may come back, and so may another host's new sidecar in a
+ * directory seen without any less than a second ago (none_there).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -119,12 +120,62 @@ static void none_note(struct layer_mount *lm, const char *dir, bool missing)
 			free(lm->qos_none[i].dir);
 			lm->qos_none[i].dir = NULL;
 		}
-	if (!missing)
+	if (!missing) {
+		lm->qos_writes++;
 		return;
+	}
 	e = &lm->qos_none[lm->qos_none_next++ % NONE_SLOTS];
 	free(e->dir);
 	e->dir = strdup(dir);
 	e->until = vfs_mono_ns() + (int64_t)(ttl * 1e9);
+}
+
+static uint64_t qos_writes(struct layer_mount *lm, bool locked)
+{
+	uint64_t n;
+
+	if (!locked)
+		pthread_mutex_lock(&lm->qos_lock);
+	n = lm->qos_writes;
+	if (!locked)
+		pthread_mutex_unlock(&lm->qos_lock);
+	return n;
+}
+
+/* Note `dir` missing, as the server answered when `writes` was
+ * qos_writes(): unless this layer wrote a sidecar since, which may have
+ * made it.  qos_lock held when `locked`. */
+static void none_found(struct layer_mount *lm, const char *dir, uint64_t writes,
+		       bool locked)
+{
+	if (!locked)
+		pthread_mutex_lock(&lm->qos_lock);
+	if (lm->qos_writes == writes)
+		none_note(lm, dir, true);
+	if (!locked)
+		pthread_mutex_unlock(&lm->qos_lock);
+}
+
+/*
+ * Whether the sidecar directory `dir` is missing: seen so lately, or
+ * found so now (and noted).  An unlink, rename or link through the layer
+ * then has no sidecar to take along or clear, which spares it two round
+ * trips per name (an unlink and the backend's look at why it failed) in
+ * the common directory without any.  A sidecar another host made there
+ * after the note, within the attribute cache's time, stays behind as one
+ * made beside vfsd does.  qos_lock held when `locked`.
+ */
+static bool none_there(struct layer_mount *lm, const char *dir, bool locked)
+{
+	uint64_t writes;
+
+	if (none_known(lm, dir, locked))
+		return true;
+	writes = qos_writes(lm, locked);
+	if (lower_getattr(&lm->lower, dir, &(struct stat){0}) != -ENOENT)
+		return false;
+	none_found(lm, dir, writes, locked);
+	return true;
 }
 
 /* The sidecar's text into buf (NUL-terminated); 0 when there is none.
@@ -135,18 +186,16 @@ static ssize_t sidecar_read(struct layer_mount *lm, const char *dir,
 {
 	struct vfs_file *f;
 	struct stat st;
+	uint64_t writes;
 	ssize_t n;
 	int ret;
 
 	if (none_known(lm, dir, locked))
 		return 0;
+	writes = qos_writes(lm, locked);
 	ret = lower_getattr(&lm->lower, dir, &st);
 	if (ret == -ENOENT) {
-		if (!locked)
-			pthread_mutex_lock(&lm->qos_lock);
-		none_note(lm, dir, true);
-		if (!locked)
-			pthread_mutex_unlock(&lm->qos_lock);
+		none_found(lm, dir, writes, locked);
 		return 0;
 	}
 	if (ret < 0)
@@ -494,15 +543,18 @@ void layer_qos_moved(struct layer_mount *lm, const char *from, const char *to)
 	if (sidecar_paths(from, &fdir, &ffile) < 0)
 		return;
 	if (!to) {
-		lower_unlink(&lm->lower, ffile);
+		if (!none_there(lm, fdir, false))
+			lower_unlink(&lm->lower, ffile);
 	} else if (sidecar_paths(to, &tdir, &tfile) == 0) {
-		ret = lower_rename(&lm->lower, ffile, tfile);
-		if (ret == -ENOENT &&
+		bool none = none_there(lm, fdir, false);
+
+		ret = none ? -ENOENT : lower_rename(&lm->lower, ffile, tfile);
+		if (ret == -ENOENT && !none &&
 		    lower_getattr(&lm->lower, ffile, &(struct stat){0}) == 0) {
 			/* the target directory has no sidecars yet */
 			lower_mkdir(&lm->lower, tdir, 0755);
 			ret = lower_rename(&lm->lower, ffile, tfile);
-		} else if (ret == -ENOENT) {
+		} else if (ret == -ENOENT && !none_there(lm, tdir, false)) {
 			/* none to move: none may stay at the new name */
 			lower_unlink(&lm->lower, tfile);
 		}
@@ -536,7 +588,7 @@ void layer_qos_linked(struct layer_mount *lm, const char *from, const char *to)
 	n = sidecar_read(lm, fdir, ffile, text, sizeof(text), true);
 	if (n > 0 && sidecar_write(lm, tdir, tfile, text) == 0)
 		none_note(lm, tdir, false);
-	else if (n == 0)
+	else if (n == 0 && !none_there(lm, tdir, true))
 		/* one left at the new name beside vfsd describes another
 		 * file */
 		lower_unlink(&lm->lower, tfile);

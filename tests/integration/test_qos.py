@@ -714,6 +714,53 @@ class AcrossHostsBase:
                          sorted(noted + ["user.vfsd.qos.iops"]))
         self.assertEqual(os.getxattr(img_b, "user.vfsd.qos.iops"), b"1030")
 
+    def test_names_gone_in_a_directory_seen_without_limits(self):
+        """An unlink or rename in a directory just seen without stored
+        limits asks the server nothing more of them for a second; limits
+        stored there since still go with their file: this host's at once,
+        another host's once that second has passed."""
+        a, b = self.start_host("qa"), self.start_host("qb")
+        qos_names = lambda p: sorted(n for n in os.listxattr(p) if "qos" in n)
+        base = "seen%d" % os.getpid()
+        os.mkdir(a.path("s", base))
+        for d in ("own", "other"):
+            os.mkdir(a.path("s", base, d))
+            for n in ("x", "y", "z"):
+                make_file(a.path("s", base, d, n), 0)
+            # seen without any
+            os.unlink(a.path("s", base, d, "x"))
+        # this host's own limits, stored right after the unlink saw none
+        own = lambda *n: a.path("s", base, "own", *n)
+        os.setxattr(own("y"), "user.vfsd.qos.bps", b"1000000")
+        os.setxattr(own("z"), "user.vfsd.qos.iops", b"100")
+        os.unlink(own("y"))
+        os.rename(own("z"), own("w"))
+        make_file(own("y"), 0)
+        make_file(own("z"), 0)
+        self.assertEqual(qos_names(b.path("s", base, "own", "y")), [])
+        self.assertEqual(qos_names(b.path("s", base, "own", "z")), [])
+        self.assertEqual(os.getxattr(b.path("s", base, "own", "w"), "user.vfsd.qos.iops"),
+                         b"100")
+        # another host's, stored after the note; used here after it aged
+        other_b = lambda *n: b.path("s", base, "other", *n)
+        other_a = lambda *n: a.path("s", base, "other", *n)
+        os.setxattr(other_b("y"), "user.vfsd.qos.bps", b"2000000")
+        os.setxattr(other_b("z"), "user.vfsd.qos.iops", b"200")
+        time.sleep(1.3)
+        os.unlink(other_a("y"))
+        os.rename(other_a("z"), other_a("w"))
+        make_file(other_a("y"), 0)
+        make_file(other_a("z"), 0)
+        self.assertEqual(qos_names(other_b("y")), [])
+        self.assertEqual(qos_names(other_b("z")), [])
+        self.assertEqual(os.getxattr(other_b("w"), "user.vfsd.qos.iops"), b"200")
+        self.assertEqual(os.getxattr(other_a("w"), "user.vfsd.qos.iops"), b"200")
+        for d in ("own", "other"):
+            for n in ("y", "z", "w"):
+                os.unlink(a.path("s", base, d, n))
+            os.rmdir(a.path("s", base, d))
+        os.rmdir(a.path("s", base))
+
 class Nfs3AcrossHosts(AcrossHostsBase, ganesha.PerClass, harness.TestCase):
     capacity = (2, 0)     # 4 connections: one shared, one kept free
 
