@@ -16,7 +16,9 @@
  * The window: nothing until two reads in a row continued the one before
  * them; then two segments, doubling at each sequential read up to
  * ra_window_max(); a read elsewhere (a seek) empties it and drops what it
- * held.
+ * held.  A segment answered whole is freed at once, one the reader left
+ * behind once RA_BEHIND behind it.  A read that finds its segment still
+ * queued reads that segment itself: the server sends each byte once.
  *
  * Read-ahead data is served only while it is what a read would get:
  *  - the FUSE layer calls router_ra_drop() on every open of a node after
@@ -72,6 +74,11 @@
  * starts right there, is sequential: the kernel's readahead requests
  * reach our threads slightly out of order */
 #define RA_SLACK         ((off_t)2 << 20)
+/* segments that end this far behind a read are dropped: the kernel may
+ * still ask for them (its requests are on several threads, and with
+ * POSIX_FADV_SEQUENTIAL it keeps twice its window in flight); those it
+ * asked for whole are freed as soon as they are answered */
+#define RA_BEHIND        ((off_t)8 << 20)
 #define RA_WIN_MAX       ((size_t)32 << 20)
 #define RA_IDLE_NS       (2 * (int64_t)1000000000)
 /* a mount whose budget is spent looks for idle files this often at most */
@@ -90,6 +97,7 @@ struct ra_seg {
 	unsigned pins; /* replies sent from buf now */
 	bool unlinked; /* dropped: freed when neither read nor pinned */
 	bool served;   /* some of it answered a read */
+	size_t used;   /* bytes of it answered, overlaps counted twice */
 	int64_t sent;  /* vfs_mono_ns() when its read began */
 	char *buf;     /* READY: got bytes, owned */
 };
@@ -181,6 +189,18 @@ static void seg_free(struct router_ra *ra, struct ra_seg *s)
 	free(s);
 }
 
+/* Take queued segment s out of the work queue (q_lock held). */
+static void q_remove(struct ra_seg *s)
+{
+	struct ra_seg **qp = &q_head;
+
+	while (*qp != s)
+		qp = &(*qp)->qnext;
+	*qp = s->qnext;
+	if (q_tail == &s->qnext)
+		q_tail = qp;
+}
+
 /* Take s out of ra's list (ra->lock held): freed now, or by whoever still
  * reads or pins it. */
 static void seg_unlink(struct router_ra *ra, struct ra_seg *s)
@@ -198,13 +218,7 @@ static void seg_unlink(struct router_ra *ra, struct ra_seg *s)
 
 		pthread_mutex_lock(&q_lock);
 		if (seg_state(s) == RA_QUEUED) {
-			struct ra_seg **qp = &q_head;
-
-			while (*qp != s)
-				qp = &(*qp)->qnext;
-			*qp = s->qnext;
-			if (q_tail == &s->qnext)
-				q_tail = qp;
+			q_remove(s);
 			queued = true;
 		}
 		pthread_mutex_unlock(&q_lock);
@@ -369,6 +383,15 @@ static bool seg_queue(struct router_ra *ra, off_t off, uint64_t budget,
 	return true;
 }
 
+/* Out of the queue, for this thread to read (q_lock held). */
+static void seg_begin(struct ra_seg *s)
+{
+	s->ra->f->mount->ra_reading++;
+	q_busy++;
+	s->sent = vfs_mono_ns();
+	atomic_store(&s->state, RA_READING);
+}
+
 /* The first queued segment whose mount has fewer than RA_MOUNT_READERS
  * being read, out of the queue (q_lock held); NULL: none. */
 static struct ra_seg *q_take(void)
@@ -382,69 +405,86 @@ static struct ra_seg *q_take(void)
 		*qp = s->qnext;
 		if (q_tail == &s->qnext)
 			q_tail = qp;
-		m->ra_reading++;
-		s->sent = vfs_mono_ns();
-		atomic_store(&s->state, RA_READING);
+		seg_begin(s);
 		return s;
 	}
 	return NULL;
+}
+
+/* Read segment s, which seg_begin() gave this thread, and end its job. */
+static void seg_read(struct ra_seg *s)
+{
+	struct router_ra *ra = s->ra;
+	struct router_file *f = ra->f;
+	struct router_mount *m = f->mount;
+	char *buf = buf_get();
+	ssize_t n = buf ? rt_read_ahead(f, buf, s->len, s->off) : -ENOMEM;
+
+	pthread_mutex_lock(&q_lock);
+	m->ra_reading--;
+	pthread_cond_broadcast(&q_cond);
+	pthread_mutex_unlock(&q_lock);
+
+	pthread_mutex_lock(&ra->lock);
+	s->buf = buf;
+	ra->jobs--;
+	if (n >= 0) {
+		s->got = (size_t)n;
+		atomic_store(&s->state, RA_READY);
+		atomic_fetch_add_explicit(&m->stats.ra_read, (uint64_t)n,
+					  memory_order_relaxed);
+		if ((size_t)n < s->len && !s->unlinked &&
+		    (ra->eof < 0 || s->off + n < ra->eof))
+			ra->eof = s->off + n;
+	} else {
+		atomic_store(&s->state, RA_FAILED);
+	}
+	if (s->unlinked && !s->pins)
+		seg_free(ra, s);
+	pthread_cond_broadcast(&ra->cond);
+	pthread_mutex_unlock(&ra->lock);
+	router_release(f); /* the job's: maybe the backend's release */
+	pthread_mutex_lock(&q_lock);
+	if (!--q_busy)
+		pthread_cond_broadcast(&q_done);
+	pthread_mutex_unlock(&q_lock);
 }
 
 static void *ra_worker(void *arg)
 {
 	(void)arg;
 	for (;;) {
-		struct router_mount *m;
-		struct router_ra *ra;
-		struct router_file *f;
 		struct ra_seg *s;
-		ssize_t n;
-		char *buf;
 
 		pthread_mutex_lock(&q_lock);
 		q_idle++;
 		while (!(s = q_take()))
 			pthread_cond_wait(&q_cond, &q_lock);
 		q_idle--;
-		q_busy++;
 		pthread_mutex_unlock(&q_lock);
-
-		ra = s->ra;
-		f = ra->f;
-		m = f->mount;
-		buf = buf_get();
-		n = buf ? rt_read_ahead(f, buf, s->len, s->off) : -ENOMEM;
-		pthread_mutex_lock(&q_lock);
-		m->ra_reading--;
-		pthread_cond_broadcast(&q_cond);
-		pthread_mutex_unlock(&q_lock);
-
-		pthread_mutex_lock(&ra->lock);
-		s->buf = buf;
-		ra->jobs--;
-		if (n >= 0) {
-			s->got = (size_t)n;
-			atomic_store(&s->state, RA_READY);
-			atomic_fetch_add_explicit(&m->stats.ra_read,
-						  (uint64_t)n,
-						  memory_order_relaxed);
-			if ((size_t)n < s->len && !s->unlinked &&
-			    (ra->eof < 0 || s->off + n < ra->eof))
-				ra->eof = s->off + n;
-		} else {
-			atomic_store(&s->state, RA_FAILED);
-		}
-		if (s->unlinked && !s->pins)
-			seg_free(ra, s);
-		pthread_cond_broadcast(&ra->cond);
-		pthread_mutex_unlock(&ra->lock);
-		router_release(f); /* the job's: maybe the backend's release */
-		pthread_mutex_lock(&q_lock);
-		if (!--q_busy)
-			pthread_cond_broadcast(&q_done);
-		pthread_mutex_unlock(&q_lock);
+		seg_read(s);
 	}
 	return NULL;
+}
+
+/*
+ * A read reached segment s while it waits in the queue (every worker the
+ * mount may have is busy): its reader takes it and reads it itself, so
+ * that the server sends those bytes once, not to the reader now and to
+ * a worker later.  ra->lock held; false if a worker took it meanwhile.
+ */
+static bool seg_take(struct ra_seg *s)
+{
+	bool taken = false;
+
+	pthread_mutex_lock(&q_lock);
+	if (seg_state(s) == RA_QUEUED) {
+		q_remove(s);
+		seg_begin(s);
+		taken = true;
+	}
+	pthread_mutex_unlock(&q_lock);
+	return taken;
 }
 
 /* Drop the segments far behind the reader (ra->lock held). */
@@ -461,8 +501,8 @@ static void ra_behind(struct router_ra *ra, off_t behind)
 /*
  * Answer [off, off + size) from the segments if they hold all of it
  * (ra->lock held).  A segment being read is waited for (pinned, so that a
- * drop meanwhile cannot free it); one still queued is not: the caller
- * reads for itself.
+ * drop meanwhile cannot free it); one still queued is read by the caller
+ * (seg_take).
  */
 static bool ra_hit(struct router_ra *ra, size_t size, off_t off, int64_t ttl_ns,
 		   struct router_ra_hit *hit)
@@ -475,12 +515,16 @@ static bool ra_hit(struct router_ra *ra, size_t size, off_t off, int64_t ttl_ns,
 	hit->len = 0;
 	while (s && s->off + (off_t)s->len <= off)
 		s = s->next;
-	while (pos < end && s && s->off <= pos && hit->iovcnt < ROUTER_RA_IOV &&
-	       seg_state(s) != RA_QUEUED) {
+	while (pos < end && s && s->off <= pos && hit->iovcnt < ROUTER_RA_IOV) {
 		size_t take;
 
 		s->pins++;
 		hit->seg[hit->iovcnt++] = s;
+		if (seg_state(s) == RA_QUEUED && seg_take(s)) {
+			pthread_mutex_unlock(&ra->lock);
+			seg_read(s);
+			pthread_mutex_lock(&ra->lock);
+		}
 		while (seg_state(s) == RA_READING)
 			pthread_cond_wait(&ra->cond, &ra->lock);
 		/* what a segment holds up to the end of the file when it
@@ -509,8 +553,10 @@ static bool ra_hit(struct router_ra *ra, size_t size, off_t off, int64_t ttl_ns,
 	for (int i = 0; whole && i < hit->iovcnt; i++)
 		whole = !hit->seg[i]->unlinked;
 	if (whole) {
-		for (int i = 0; i < hit->iovcnt; i++)
+		for (int i = 0; i < hit->iovcnt; i++) {
 			hit->seg[i]->served = true;
+			hit->seg[i]->used += hit->iov[i].iov_len;
+		}
 		return true;
 	}
 	for (int i = 0; i < hit->iovcnt; i++) {
@@ -558,7 +604,7 @@ int router_ra_read(struct router_file *f, size_t size, off_t off,
 		pthread_mutex_unlock(&ra->lock);
 		return 0;
 	}
-	ra_behind(ra, off - RA_SLACK);
+	ra_behind(ra, off - RA_BEHIND);
 	if (off + (off_t)size > ra->next)
 		ra->next = off + (off_t)size;
 	/* two reads in a row continued the one before: a sequential
@@ -600,8 +646,13 @@ void router_ra_done(struct router_ra_hit *hit)
 	for (int i = 0; i < hit->iovcnt; i++) {
 		struct ra_seg *s = hit->seg[i];
 
-		if (!--s->pins && s->unlinked)
+		if (--s->pins)
+			continue;
+		if (s->unlinked)
 			seg_free(ra, s);
+		else if (s->used >= s->got)
+			/* all of it answered: the kernel has it now */
+			seg_unlink(ra, s);
 	}
 	pthread_mutex_unlock(&ra->lock);
 	hit->iovcnt = 0;

@@ -98,6 +98,30 @@ class ReadAheadChecks:
     def test_sequential(self):
         self.check_sequential(self.PREFIX, "seq")
 
+    def test_sequential_hint_reads_each_byte_once(self):
+        """A reader that says POSIX_FADV_SEQUENTIAL (as fio does) has the
+        kernel keep twice its window in flight, on several threads, so
+        its requests reach vfsd out of order and far behind the furthest
+        one: the server still sends each byte about once, and what was
+        read ahead is answered, not dropped."""
+        data, _ = self.server_file("hint", 64)
+        before = self.v.stats(self.PREFIX)
+        fd = self.open_cold(self.v.path(self.PREFIX, "hint"), os.O_RDWR)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        # as fast as the kernel allows: compared once all is read
+        got = bytearray(len(data))
+        view = memoryview(got)
+        for off in range(0, len(data), MIB):
+            self.assertEqual(os.preadv(fd, [view[off:off + MIB]], off), MIB)
+        self.assertTrue(got == data, "the bytes read differ")
+        after = self.v.stats(self.PREFIX)
+        ra = {k: after["readahead"][k] - before["readahead"][k]
+              for k in ("read", "served", "dropped")}
+        fetched = after["bytes_read"] - before["bytes_read"]
+        self.assertGreaterEqual(ra["served"], len(data) // 2, ra)
+        self.assertLessEqual(ra["dropped"], len(data) // 20, ra)
+        self.assertLessEqual(fetched, len(data) * 11 // 10, (fetched, ra))
+
     def test_write_through_another_open_is_seen(self):
         """A reader half-way through a file, with its next megabytes read
         ahead, then a write through another open, of part of a page the
