@@ -196,6 +196,7 @@ static int layer_rename(struct vfs_mount *m, const char *from, const char *to,
 		layer_names_rename(lm, from, to, flags);
 	/* an exchange swaps the sidecars through a third name */
 	if (ret == 0 && layer_qos_sidecar(lm)) {
+		layer_qos_renamed(lm, from, to);
 		if (flags & RENAME_EXCHANGE) {
 			char *tmp;
 

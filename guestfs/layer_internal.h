@@ -96,6 +96,11 @@ int layer_qos_set(struct layer_mount *lm, const char *path, const char *name,
 		  const void *value, size_t size, int flags);
 /* the file `from` was renamed to `to` (NULL: unlinked) through the layer */
 void layer_qos_moved(struct layer_mount *lm, const char *from, const char *to);
+/* After a rename of from to to through the layer (any kind, before
+ * layer_qos_moved): forget that sidecar directories at or below either
+ * were seen missing. */
+void layer_qos_renamed(struct layer_mount *lm, const char *from,
+		       const char *to);
 /* A hard link `to` of `from` was made: it gets a copy of from's stored
  * attributes (an own copy: a change through one name later is that
  * name's, as the sidecars are per name). */

@@ -535,6 +535,31 @@ out:
 	return ret;
 }
 
+/* Whether `dir` is `top` or lies below it. */
+static bool path_under(const char *dir, const char *top)
+{
+	size_t n = strlen(top);
+
+	return strncmp(dir, top, n) == 0 && (dir[n] == '/' || !dir[n]);
+}
+
+void layer_qos_renamed(struct layer_mount *lm, const char *from, const char *to)
+{
+	pthread_mutex_lock(&lm->qos_lock);
+	/* a directory renamed: what was seen of its old and new paths (and
+	 * of a lookup under way there) says nothing of what is there now */
+	lm->qos_writes++;
+	for (size_t i = 0; i < NONE_SLOTS; i++) {
+		char *d = lm->qos_none[i].dir;
+
+		if (d && (path_under(d, from) || path_under(d, to))) {
+			free(d);
+			lm->qos_none[i].dir = NULL;
+		}
+	}
+	pthread_mutex_unlock(&lm->qos_lock);
+}
+
 void layer_qos_moved(struct layer_mount *lm, const char *from, const char *to)
 {
 	char *fdir, *ffile, *tdir = NULL, *tfile = NULL;

@@ -16,9 +16,13 @@
  * The window: nothing until two reads in a row continued the one before
  * them; then two segments, doubling at each sequential read up to
  * ra_window_max(); a read elsewhere (a seek) empties it and drops what it
- * held.  A segment answered whole is freed at once, one the reader left
- * behind once RA_BEHIND behind it.  A read that finds its segment still
- * queued reads that segment itself: the server sends each byte once.
+ * held.  A segment answered whole is freed at once; one no sequential
+ * read can reach any more (RA_SLACK) is dropped, unless a read waits for
+ * it: the kernel's requests come on several threads, and with
+ * POSIX_FADV_SEQUENTIAL it keeps twice its window in flight, so one may
+ * wait for its segment while a later one moves the reader on.  A read
+ * that finds its segment still queued reads that segment itself: the
+ * server sends each byte once.
  *
  * Read-ahead data is served only while it is what a read would get:
  *  - the FUSE layer calls router_ra_drop() on every open of a node after
@@ -52,8 +56,9 @@
  * Locks: the node table's (the FUSE layer's drops), then a file's
  * ra->lock, then ra_list_lock, then other files' ra->lock only with
  * trylock (ra_reclaim), then q_lock.  A segment's state goes from QUEUED
- * to READING under q_lock only (the worker that takes it), every other
- * change under ra->lock; it is atomic so that both may read it.
+ * to READING under q_lock (by the worker that takes it, or by a read
+ * that takes it with ra->lock held too: seg_take), every other change
+ * under ra->lock; it is atomic so that both may read it.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -74,11 +79,6 @@
  * starts right there, is sequential: the kernel's readahead requests
  * reach our threads slightly out of order */
 #define RA_SLACK         ((off_t)2 << 20)
-/* segments that end this far behind a read are dropped: the kernel may
- * still ask for them (its requests are on several threads, and with
- * POSIX_FADV_SEQUENTIAL it keeps twice its window in flight); those it
- * asked for whole are freed as soon as they are answered */
-#define RA_BEHIND        ((off_t)8 << 20)
 #define RA_WIN_MAX       ((size_t)32 << 20)
 #define RA_IDLE_NS       (2 * (int64_t)1000000000)
 /* a mount whose budget is spent looks for idle files this often at most */
@@ -487,14 +487,16 @@ static bool seg_take(struct ra_seg *s)
 	return taken;
 }
 
-/* Drop the segments far behind the reader (ra->lock held). */
+/* Drop the segments that end at `behind` or before it, but those a read
+ * waits for (ra->lock held). */
 static void ra_behind(struct router_ra *ra, off_t behind)
 {
 	struct ra_seg *s = ra->segs, *next;
 
 	for (; s && s->off + (off_t)s->len <= behind; s = next) {
 		next = s->next;
-		seg_unlink(ra, s);
+		if (!s->pins)
+			seg_unlink(ra, s);
 	}
 }
 
@@ -604,9 +606,11 @@ int router_ra_read(struct router_file *f, size_t size, off_t off,
 		pthread_mutex_unlock(&ra->lock);
 		return 0;
 	}
-	ra_behind(ra, off - RA_BEHIND);
 	if (off + (off_t)size > ra->next)
 		ra->next = off + (off_t)size;
+	/* a read that still counts as sequential begins no earlier */
+	ra_behind(ra,
+		  ra->next - RA_SLACK - (off_t)(size > RA_SEG ? size : RA_SEG));
 	/* two reads in a row continued the one before: a sequential
 	 * reader, not a random one that happened to land close by */
 	if (++ra->streak < 3) {

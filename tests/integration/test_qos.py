@@ -718,7 +718,8 @@ class AcrossHostsBase:
         """An unlink or rename in a directory just seen without stored
         limits asks the server nothing more of them for a second; limits
         stored there since still go with their file: this host's at once,
-        another host's once that second has passed."""
+        another host's once that second has passed, and those of a
+        directory renamed onto the path seen."""
         a, b = self.start_host("qa"), self.start_host("qb")
         qos_names = lambda p: sorted(n for n in os.listxattr(p) if "qos" in n)
         base = "seen%d" % os.getpid()
@@ -755,8 +756,29 @@ class AcrossHostsBase:
         self.assertEqual(qos_names(other_b("z")), [])
         self.assertEqual(os.getxattr(other_b("w"), "user.vfsd.qos.iops"), b"200")
         self.assertEqual(os.getxattr(other_a("w"), "user.vfsd.qos.iops"), b"200")
-        for d in ("own", "other"):
-            for n in ("y", "z", "w"):
+        # a directory renamed onto a path just seen without any
+        new = lambda *n: a.path("s", base, "new", *n)
+        os.mkdir(new())
+        make_file(new("img"), 0)
+        make_file(new("img2"), 0)
+        os.setxattr(new("img"), "user.vfsd.qos.bps", b"3000000")
+        os.setxattr(new("img2"), "user.vfsd.qos.bps", b"4000000")
+        os.mkdir(a.path("s", base, "old"))
+        make_file(a.path("s", base, "old", "x"), 0)
+        os.unlink(a.path("s", base, "old", "x"))
+        os.rmdir(a.path("s", base, "old"))
+        os.rename(new(), a.path("s", base, "old"))
+        old = lambda *n: a.path("s", base, "old", *n)
+        os.unlink(old("img"))
+        os.rename(old("img2"), old("img3"))
+        make_file(old("img"), 0)
+        make_file(old("img2"), 0)
+        self.assertEqual(qos_names(b.path("s", base, "old", "img")), [])
+        self.assertEqual(qos_names(b.path("s", base, "old", "img2")), [])
+        self.assertEqual(os.getxattr(b.path("s", base, "old", "img3"), "user.vfsd.qos.bps"),
+                         b"4000000")
+        for d, names in (("own", "yzw"), ("other", "yzw"), ("old", ("img", "img2", "img3"))):
+            for n in names:
                 os.unlink(a.path("s", base, d, n))
             os.rmdir(a.path("s", base, d))
         os.rmdir(a.path("s", base))
