@@ -4,8 +4,10 @@ checks every network backend shares.  A class mixes ReadAheadChecks in
 with cls.v (the daemon), cls.back (the server's directory behind
 PREFIX, written directly) and PREFIX (a mount with the default
 readahead budget, 16 MiB)."""
+import errno
 import mmap
 import os
+import time
 
 import harness
 
@@ -22,6 +24,79 @@ def patch_on_server(back, data, patch):
         f.seek(PATCH_AT)
         f.write(patch)
     data[PATCH_AT:PATCH_AT + len(patch)] = patch
+
+
+def _timed(fn, *args):
+    t0 = time.monotonic()
+    try:
+        res = fn(*args)
+    except OSError as e:
+        res = e
+    return time.monotonic() - t0, res
+
+
+def check_reader_when_server_stops(test, v, prefix, back, server, timeout,
+                                   other=None):
+    """A sequential reader on `prefix` (timeout `timeout`) has segments read
+    ahead of it when `server` stops (SIGSTOP: server.pause()): each of its
+    reads answers within twice the timeout (a segment's read, then its
+    own), with the right bytes or EIO/ETIMEDOUT, and its close does not
+    wait for the reads under way.  With `other` = (PREFIX, DIR), a mount
+    of another server: its reader meanwhile reads the file right, in less
+    than the timeout, partly from what was read ahead.  Once the server is
+    back a new reader gets the file right, and nothing stays held."""
+    data = os.urandom(48 * MIB)
+    dirs = [back] + ([other[1]] if other else [])
+    for d in dirs:
+        with open(os.path.join(d, "big"), "wb") as f:
+            f.write(data)
+        test.addCleanup(os.unlink, os.path.join(d, "big"))
+
+    def read_all(path):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            return b"".join(os.pread(fd, MIB, off) for off in range(0, len(data), MIB))
+        finally:
+            os.close(fd)
+
+    fd = os.open(v.path(prefix, "big"), os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    for off in range(0, 8 * MIB, MIB):
+        test.assertEqual(os.pread(fd, MIB, off), data[off:off + MIB])
+    test.assertGreater(v.stats(prefix)["readahead"]["held"], 0)
+    server.pause()
+    test.addCleanup(server.resume)
+    failed, slowest = None, 0.0
+    for off in range(8 * MIB, len(data), MIB):
+        took, res = _timed(os.pread, fd, MIB, off)
+        slowest = max(slowest, took)
+        if isinstance(res, OSError):
+            test.assertIn(res.errno, (errno.EIO, errno.ETIMEDOUT), res)
+            failed = off
+            break
+        test.assertEqual(res, data[off:off + MIB], "bytes at %d" % off)
+    test.assertIsNotNone(failed, "every read answered with the server stopped")
+    test.assertLess(slowest, 2 * timeout + 2)
+    if other:
+        before = v.stats(other[0])["readahead"]["served"]
+        took, got = _timed(read_all, v.path(other[0], "big"))
+        test.assertEqual(got, data)
+        test.assertLess(took, timeout)
+        test.assertGreater(v.stats(other[0])["readahead"]["served"], before)
+    took, _ = _timed(os.close, fd)
+    test.assertLess(took, 1.0)
+    server.resume()
+
+    def reads_right():
+        try:
+            return read_all(v.path(prefix, "big")) == data
+        except OSError as e:
+            test.assertIn(e.errno, (errno.EIO, errno.ETIMEDOUT))
+            return False
+    harness.wait_for(reads_right, 60, "a reader after the server came back")
+    harness.wait_for(lambda: v.stats(prefix)["readahead"]["held"] == 0, 10,
+                     "what was read ahead to be freed")
 
 
 class ReadAheadChecks:

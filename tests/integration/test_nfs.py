@@ -25,7 +25,7 @@ from link_suite import LinkSuite  # noqa: E402
 from ganesha import Ganesha  # noqa: E402
 import rpcrelay  # noqa: E402
 from rpcrelay import NFS_PROGRAM, NFSPROC3_PATHCONF, NFSPROC3_READ, OP4_READ, RpcRelay  # noqa: E402
-from readahead_suite import MIB, ReadAheadChecks, patch_on_server  # noqa: E402
+from readahead_suite import MIB, ReadAheadChecks, check_reader_when_server_stops, patch_on_server  # noqa: E402
 from posix_suite import ALL_CAPS, PosixSuite, check_locked_writes_through, read_file, write_file  # noqa: E402
 
 SKIP = ganesha.available()
@@ -686,6 +686,12 @@ class ReadAhead(ReadAheadChecks, harness.TestCase):
 
     def test_sequential_v4(self):
         self.check_sequential("/n4", "seq4")
+
+    def test_reader_ahead_when_server_stops(self):
+        """readahead_suite.check_reader_when_server_stops, over NFSv3."""
+        v = Vfsd([("/t", self.g.url(version=3, timeout=3))]).start()
+        self.addCleanup(v.stop)
+        check_reader_when_server_stops(self, v, "/t", self.back, self.g, 3)
 
     def test_random_reads_read_nothing_ahead(self):
         data, _ = self.server_file("rand", 64)

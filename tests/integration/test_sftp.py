@@ -22,7 +22,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import Vfsd, tmpdir  # noqa: E402
-from readahead_suite import ReadAheadChecks  # noqa: E402
+from readahead_suite import ReadAheadChecks, check_reader_when_server_stops  # noqa: E402
 from posix_suite import ALL_CAPS, PosixSuite, check_locked_writes_through, read_file, write_file  # noqa: E402
 from sshd import Sshd  # noqa: E402
 from test_locks import try_lock  # noqa: E402
@@ -937,14 +937,11 @@ class SftpResilience(harness.TestCase):
                     env=vfsd_env(self.sshd.dir)).start()
 
     def test_reader_ahead_when_server_stops(self):
-        """A sequential reader has segments read ahead of it when its
-        server stops (SIGSTOP): each of its reads answers within the
-        mount's timeout (twice over: a segment's read, then its own),
-        with the right bytes or EIO/ETIMEDOUT, and its close does not wait
-        for the reads under way.  Meanwhile a reader on another server's
-        mount has its read-ahead (workers are shared by every mount, at
-        most three on one).  Once the server is back a new reader gets
-        the file right, and nothing read ahead stays held."""
+        """A sequential reader with segments read ahead of it when its
+        server stops (readahead_suite.check_reader_when_server_stops),
+        beside a mount of another server, whose reader still has its
+        read-ahead: the workers are shared by every mount, at most three
+        on one."""
         timeout = 3
         other = Sshd().start()
         self.addCleanup(other.stop)
@@ -953,57 +950,8 @@ class SftpResilience(harness.TestCase):
                   ("/ssh2", other.url(other_remote, timeout=timeout))],
                  env=vfsd_env(self.sshd.dir)).start()
         self.addCleanup(v.stop)
-        mib = 1 << 20
-        data = os.urandom(48 * mib)
-        for d in (self.remote, other_remote):
-            write_file(os.path.join(d, "big"), data)
-
-        def read_all(path):
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-                return b"".join(os.pread(fd, mib, off) for off in range(0, len(data), mib))
-            finally:
-                os.close(fd)
-
-        fd = os.open(v.path("ssh/big"), os.O_RDONLY)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        for off in range(0, 8 * mib, mib):
-            self.assertEqual(os.pread(fd, mib, off), data[off:off + mib])
-        self.assertGreater(v.stats("/ssh")["readahead"]["held"], 0)
-        self.sshd.pause()
-        self.addCleanup(self.sshd.resume)
-        errors, slowest = [], 0.0
-        for off in range(8 * mib, len(data), mib):
-            took, res = timed(os.pread, fd, mib, off)
-            slowest = max(slowest, took)
-            if isinstance(res, OSError):
-                self.assertIn(res.errno, (errno.EIO, errno.ETIMEDOUT), res)
-                errors.append(off)
-                break
-            self.assertEqual(res, data[off:off + mib], "bytes at %d" % off)
-        self.assertTrue(errors, "every read answered with the server stopped")
-        self.assertLess(slowest, 2 * timeout + 2)
-        # the other mount reads ahead while this one's segments wait for
-        # the stopped server
-        before = v.stats("/ssh2")["readahead"]["served"]
-        took, got = timed(read_all, v.path("ssh2/big"))
-        self.assertEqual(got, data)
-        self.assertLess(took, timeout)
-        self.assertGreater(v.stats("/ssh2")["readahead"]["served"], before)
-        took, _ = timed(os.close, fd)
-        self.assertLess(took, 1.0)
-        self.sshd.resume()
-
-        def reads_right():
-            try:
-                return read_all(v.path("ssh/big")) == data
-            except OSError as e:
-                self.assertIn(e.errno, (errno.EIO, errno.ETIMEDOUT))
-                return False
-        harness.wait_for(reads_right, 60, "a reader after the server came back")
-        harness.wait_for(lambda: v.stats("/ssh")["readahead"]["held"] == 0, 10,
-                         "what was read ahead to be freed")
+        check_reader_when_server_stops(self, v, "/ssh", self.remote, self.sshd,
+                                       timeout, other=("/ssh2", other_remote))
 
     def test_restart_mid_copy(self):
         v = self.mount(timeout=5)
