@@ -1190,6 +1190,64 @@ START_TEST(test_slots_shared)
 }
 END_TEST
 
+/* remote_slots_get_packed: data calls fill one session up to `pack`, then
+ * the next, while the least-loaded pick of other calls is unchanged; a
+ * preferred slot goes first while it has room; with every slot full the
+ * least loaded. */
+START_TEST(test_slots_packed)
+{
+	static const struct remote_slots_opts o = {
+		.timeout_ms = 300,
+		.connector = REMOTE_CONNECT_MAINT,
+		.probe_interval_ms = 50,
+		.pick = REMOTE_PICK_LEAST_LOADED,
+		.shared = true,
+	};
+	struct slots_fix f;
+	struct remote_checkout co[9], m;
+	int per[3] = {0, 0, 0};
+
+	slots_setup_opts(&f, 3, 3, &o);
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(remote_slots_get_packed(&f.ss, -1, 2, &co[i]),
+				 0);
+		per[co[i].idx]++;
+	}
+	/* two sessions with two each, the third left alone */
+	ck_assert_int_eq(co[0].idx, co[1].idx);
+	ck_assert_int_eq(co[2].idx, co[3].idx);
+	ck_assert_int_ne(co[0].idx, co[2].idx);
+	/* a metadata call goes to the idle one */
+	ck_assert_int_eq(remote_slots_get(&f.ss, -1, &m), 0);
+	ck_assert_int_eq(per[m.idx], 0);
+	/* every slot at `pack`: the least loaded */
+	ck_assert_int_eq(remote_slots_get_packed(&f.ss, -1, 1, &co[4]), 0);
+	ck_assert_int_eq(co[4].idx, m.idx);
+	remote_slots_put(&f.ss, co[4].idx, REMOTE_PUT_IDLE);
+	remote_slots_put(&f.ss, m.idx, REMOTE_PUT_IDLE);
+	/* with one of the first pair back: the fuller session with room,
+	 * unless a preferred one has room, even an emptier one */
+	remote_slots_put(&f.ss, co[1].idx, REMOTE_PUT_IDLE);
+	ck_assert_int_eq(remote_slots_get_packed(&f.ss, -1, 2, &co[5]), 0);
+	ck_assert_int_eq(co[5].idx, co[0].idx);
+	remote_slots_put(&f.ss, co[5].idx, REMOTE_PUT_IDLE);
+	ck_assert_int_eq(remote_slots_get_packed(&f.ss, m.idx, 2, &co[6]), 0);
+	ck_assert_int_eq(co[6].idx, m.idx);
+	/* ... and not once it is full */
+	ck_assert_int_eq(remote_slots_get_packed(&f.ss, co[2].idx, 2, &co[7]),
+			 0);
+	ck_assert_int_eq(co[7].idx, co[0].idx);
+	remote_slots_put(&f.ss, co[0].idx, REMOTE_PUT_IDLE);
+	remote_slots_put(&f.ss, co[2].idx, REMOTE_PUT_IDLE);
+	remote_slots_put(&f.ss, co[3].idx, REMOTE_PUT_IDLE);
+	remote_slots_put(&f.ss, co[6].idx, REMOTE_PUT_IDLE);
+	remote_slots_put(&f.ss, co[7].idx, REMOTE_PUT_IDLE);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(f.ss.slot[i].users, 0);
+	slots_teardown(&f);
+}
+END_TEST
+
 /* fail_all: a connection that breaks takes the others of its epoch down
  * (idle ones at once, busy ones when put back); a late failure of one
  * made before that failure goes alone. */
@@ -1406,6 +1464,7 @@ Suite *remote_suite(void)
 	tcase_add_test(tc, test_slots_least_loaded);
 	tcase_add_test(tc, test_slots_fail_all_epoch);
 	tcase_add_test(tc, test_slots_shared);
+	tcase_add_test(tc, test_slots_packed);
 	tcase_add_test(tc, test_slots_pinned);
 	tcase_add_test(tc, test_slots_doomed_put_idle);
 	tcase_add_test(tc, test_slots_doomed_not_live);

@@ -161,6 +161,31 @@ static int remote_slots_pick_live_locked(struct remote_slots *ss)
 	return best;
 }
 
+/* For a shared pool's data call (remote_slots_get_packed): slot `prefer`
+ * while fewer than `pack` calls have it, else the live slot with the
+ * most calls below `pack`, else the least loaded; -1: none idle. */
+static int remote_slots_pick_packed_locked(struct remote_slots *ss, int prefer,
+					   int pack)
+{
+	int best = -1;
+
+	if (prefer >= 0 && (size_t)prefer < ss->n) {
+		const struct remote_slot *s = &ss->slot[prefer];
+
+		if (s->conn && !s->busy && !s->doomed && s->users < pack)
+			return prefer;
+	}
+	for (size_t i = 0; i < ss->n; i++) {
+		const struct remote_slot *s = &ss->slot[i];
+
+		if (!s->conn || s->busy || s->doomed || s->users >= pack)
+			continue;
+		if (best < 0 || s->users > ss->slot[best].users)
+			best = (int)i;
+	}
+	return best >= 0 ? best : remote_slots_pick_live_locked(ss);
+}
+
 /* The slot a checkout may take now, or -1 (and *wake moved to when a
  * slot in its backoff may be tried). */
 static int remote_slots_pick_locked(struct remote_slots *ss, int want,
@@ -226,8 +251,8 @@ static int remote_slots_probe_locked(struct remote_slots *ss,
  * generation gen only.  A caller past its own deadline still gets -ESTALE
  * or -EIO first, as those need no server. */
 static int remote_slots_wait_get(struct remote_slots *ss, int want,
-				 unsigned gen, bool pinned,
-				 struct remote_checkout *co)
+				 unsigned gen, bool pinned, int prefer,
+				 int pack, struct remote_checkout *co)
 {
 	struct remote_deadline dl;
 	int ret = 0;
@@ -258,6 +283,8 @@ static int remote_slots_wait_get(struct remote_slots *ss, int want,
 			if (ret)
 				break;
 			continue;
+		} else if (pack > 0 && ss->shared) {
+			idx = remote_slots_pick_packed_locked(ss, prefer, pack);
 		} else {
 			idx = remote_slots_pick_live_locked(ss);
 		}
@@ -295,7 +322,13 @@ static int remote_slots_wait_get(struct remote_slots *ss, int want,
 int remote_slots_get_pinned(struct remote_slots *ss, int idx, unsigned gen,
 			    struct remote_checkout *co)
 {
-	return remote_slots_wait_get(ss, idx, gen, true, co);
+	return remote_slots_wait_get(ss, idx, gen, true, -1, 0, co);
+}
+
+int remote_slots_get_packed(struct remote_slots *ss, int prefer, int pack,
+			    struct remote_checkout *co)
+{
+	return remote_slots_wait_get(ss, -1, 0, false, prefer, pack, co);
 }
 
 /*
@@ -318,7 +351,7 @@ int remote_slots_get(struct remote_slots *ss, int want,
 	bool others;
 
 	if (ss->connector == REMOTE_CONNECT_MAINT)
-		return remote_slots_wait_get(ss, want, 0, false, co);
+		return remote_slots_wait_get(ss, want, 0, false, -1, 0, co);
 	remote_deadline_start(&dl, ss->timeout_ms);
 	/* past the caller's deadline (backends/callctx.h): send nothing */
 	if (dl.budget_ms <= 0)

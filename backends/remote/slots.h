@@ -243,6 +243,17 @@ int remote_slots_get(struct remote_slots *ss, int want,
 int remote_slots_get_pinned(struct remote_slots *ss, int idx, unsigned gen,
 			    struct remote_checkout *co);
 
+/*
+ * As remote_slots_get(ss, -1, co), for a call that moves data on a shared
+ * pool (REMOTE_CONNECT_MAINT): slot `prefer` (-1: none) while fewer than
+ * `pack` calls have it checked out, else the one with the most calls
+ * below `pack`, and only when every slot has `pack` the least loaded.
+ * Many calls in flight on one connection reach the server in fewer,
+ * larger packets than the same calls spread over all of them.
+ */
+int remote_slots_get_packed(struct remote_slots *ss, int prefer, int pack,
+			    struct remote_checkout *co);
+
 /* Give slot idx back (see enum remote_put). */
 void remote_slots_put(struct remote_slots *ss, int idx, enum remote_put how);
 

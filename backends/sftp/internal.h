@@ -530,6 +530,19 @@ void sftp_pool_destroy(struct sftp_mount *sm);
  */
 int sftp_checkout(struct sftp_mount *sm, int want, unsigned gen,
 		  struct sftp_conn *c);
+/*
+ * As sftp_checkout(sm, -1, 0, c), for a read or write of file data that
+ * may be one of many in flight (O_DIRECT, a guest's queue): the session
+ * with the most such calls below SFTP_PACK_CALLS
+ * (remote_slots_get_packed).  sshd decrypts, and hands sftp-server, what
+ * arrives together on one session in one go, so a guest's queue of small
+ * requests packed on fewer sessions costs the server far less CPU than
+ * spread over all (docs/performance.md, "Packing").  Past that many a
+ * call goes to the next session: one sftp-server serves its requests
+ * one at a time.
+ */
+#define SFTP_PACK_CALLS 8
+int sftp_checkout_data(struct sftp_mount *sm, struct sftp_conn *c);
 /* Give a session back; one c found broken is discarded (with the others
  * of its epoch) and the pool starts reconnecting. */
 void sftp_checkin(struct sftp_mount *sm, struct sftp_conn *c);

@@ -116,7 +116,7 @@ static int sftp_file_any(struct sftp_mount *sm, struct sftp_file *f,
 
 	if (__atomic_load_n(&f->moved, __ATOMIC_RELAXED))
 		return SFTP_USE_OWN;
-	rc = sftp_checkout(sm, -1, 0, c);
+	rc = sftp_checkout_data(sm, c);
 	if (rc)
 		return rc;
 	rc = sftp_file_on(sm, f, c, hout);

@@ -150,6 +150,20 @@ void sftp_checkin(struct sftp_mount *sm, struct sftp_conn *c)
 	c->s = NULL;
 }
 
+static void sftp_checked_out(struct sftp_mount *sm,
+			     const struct remote_checkout *co,
+			     struct sftp_conn *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->sm = sm;
+	c->s = co->conn;
+	c->chan = c->s->chan;
+	c->idx = co->idx;
+	c->gen = co->gen;
+	c->deadline = co->deadline;
+	c->fenced = co->caller_dl;
+}
+
 int sftp_checkout(struct sftp_mount *sm, int want, unsigned gen,
 		  struct sftp_conn *c)
 {
@@ -162,14 +176,19 @@ int sftp_checkout(struct sftp_mount *sm, int want, unsigned gen,
 		ret = remote_slots_get(&sm->pool.ss, -1, &co);
 	if (ret < 0)
 		return ret;
-	memset(c, 0, sizeof(*c));
-	c->sm = sm;
-	c->s = co.conn;
-	c->chan = c->s->chan;
-	c->idx = co.idx;
-	c->gen = co.gen;
-	c->deadline = co.deadline;
-	c->fenced = co.caller_dl;
+	sftp_checked_out(sm, &co, c);
+	return 0;
+}
+
+int sftp_checkout_data(struct sftp_mount *sm, struct sftp_conn *c)
+{
+	struct remote_checkout co;
+	int ret;
+
+	ret = remote_slots_get_packed(&sm->pool.ss, -1, SFTP_PACK_CALLS, &co);
+	if (ret < 0)
+		return ret;
+	sftp_checked_out(sm, &co, c);
 	return 0;
 }
 
