@@ -1190,10 +1190,11 @@ START_TEST(test_slots_shared)
 }
 END_TEST
 
-/* remote_slots_get_packed: data calls fill one session up to `pack`, then
- * the next, while the least-loaded pick of other calls is unchanged; a
- * preferred slot goes first while it has room; with every slot full the
- * least loaded. */
+/* remote_slots_get_packed: data calls fill the session with the most of
+ * them up to `pack`, then the next; never one with other calls out, a
+ * doomed one, or one whose calls have not come back for
+ * REMOTE_PACK_STALL_S; with none left, the least loaded.  Other calls keep
+ * the least loaded pick. */
 START_TEST(test_slots_packed)
 {
 	static const struct remote_slots_opts o = {
@@ -1204,46 +1205,52 @@ START_TEST(test_slots_packed)
 		.shared = true,
 	};
 	struct slots_fix f;
-	struct remote_checkout co[9], m;
-	int per[3] = {0, 0, 0};
+	struct remote_checkout m0, m1, d[4], m;
 
 	slots_setup_opts(&f, 3, 3, &o);
-	for (int i = 0; i < 4; i++) {
-		ck_assert_int_eq(remote_slots_get_packed(&f.ss, -1, 2, &co[i]),
-				 0);
-		per[co[i].idx]++;
+	/* metadata calls on slots 0 and 1: data packs on slot 2 alone */
+	ck_assert_int_eq(remote_slots_get_pinned(&f.ss, 0, 1, &m0), 0);
+	ck_assert_int_eq(remote_slots_get_pinned(&f.ss, 1, 1, &m1), 0);
+	ck_assert(!m0.packed && !m1.packed);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(remote_slots_get_packed(&f.ss, 2, &d[i]), 0);
+		ck_assert_int_eq(d[i].idx, 2);
+		ck_assert(d[i].packed);
 	}
-	/* two sessions with two each, the third left alone */
-	ck_assert_int_eq(co[0].idx, co[1].idx);
-	ck_assert_int_eq(co[2].idx, co[3].idx);
-	ck_assert_int_ne(co[0].idx, co[2].idx);
-	/* a metadata call goes to the idle one */
+	ck_assert_int_eq(f.ss.slot[2].packed, 2);
+	/* slot 2 full: the least loaded, beside a metadata call */
+	ck_assert_int_eq(remote_slots_get_packed(&f.ss, 2, &d[2]), 0);
+	ck_assert_int_ne(d[2].idx, 2);
+	remote_slots_put_packed(&f.ss, d[2].idx, REMOTE_PUT_IDLE, NULL);
+	remote_slots_put(&f.ss, m0.idx, REMOTE_PUT_IDLE);
+	remote_slots_put(&f.ss, m1.idx, REMOTE_PUT_IDLE);
+	/* a metadata call goes to an idle slot, not the packed one */
 	ck_assert_int_eq(remote_slots_get(&f.ss, -1, &m), 0);
-	ck_assert_int_eq(per[m.idx], 0);
-	/* every slot at `pack`: the least loaded */
-	ck_assert_int_eq(remote_slots_get_packed(&f.ss, -1, 1, &co[4]), 0);
-	ck_assert_int_eq(co[4].idx, m.idx);
-	remote_slots_put(&f.ss, co[4].idx, REMOTE_PUT_IDLE);
+	ck_assert_int_ne(m.idx, 2);
 	remote_slots_put(&f.ss, m.idx, REMOTE_PUT_IDLE);
-	/* with one of the first pair back: the fuller session with room,
-	 * unless a preferred one has room, even an emptier one */
-	remote_slots_put(&f.ss, co[1].idx, REMOTE_PUT_IDLE);
-	ck_assert_int_eq(remote_slots_get_packed(&f.ss, -1, 2, &co[5]), 0);
-	ck_assert_int_eq(co[5].idx, co[0].idx);
-	remote_slots_put(&f.ss, co[5].idx, REMOTE_PUT_IDLE);
-	ck_assert_int_eq(remote_slots_get_packed(&f.ss, m.idx, 2, &co[6]), 0);
-	ck_assert_int_eq(co[6].idx, m.idx);
-	/* ... and not once it is full */
-	ck_assert_int_eq(remote_slots_get_packed(&f.ss, co[2].idx, 2, &co[7]),
-			 0);
-	ck_assert_int_eq(co[7].idx, co[0].idx);
-	remote_slots_put(&f.ss, co[0].idx, REMOTE_PUT_IDLE);
-	remote_slots_put(&f.ss, co[2].idx, REMOTE_PUT_IDLE);
-	remote_slots_put(&f.ss, co[3].idx, REMOTE_PUT_IDLE);
-	remote_slots_put(&f.ss, co[6].idx, REMOTE_PUT_IDLE);
-	remote_slots_put(&f.ss, co[7].idx, REMOTE_PUT_IDLE);
+	/* one back: the fuller slot with room goes first */
+	remote_slots_put_packed(&f.ss, d[1].idx, REMOTE_PUT_IDLE, NULL);
+	ck_assert_int_eq(remote_slots_get_packed(&f.ss, 2, &d[1]), 0);
+	ck_assert_int_eq(d[1].idx, 2);
+	/* ... unless its calls have not come back for a while */
+	remote_slots_put_packed(&f.ss, d[1].idx, REMOTE_PUT_IDLE, NULL);
+	f.ss.slot[2].since = vfs_mono_s() - 2 * REMOTE_PACK_STALL_S;
+	ck_assert_int_eq(remote_slots_get_packed(&f.ss, 2, &d[1]), 0);
+	ck_assert_int_ne(d[1].idx, 2);
+	remote_slots_put_packed(&f.ss, d[1].idx, REMOTE_PUT_IDLE, NULL);
+	/* (until one comes back) */
+	f.ss.slot[2].since = vfs_mono_s();
+	/* a doomed slot (broken while another call has it) gets none */
+	ck_assert_int_eq(remote_slots_get_packed(&f.ss, 2, &d[1]), 0);
+	ck_assert_int_eq(d[1].idx, 2);
+	remote_slots_put_packed(&f.ss, d[1].idx, REMOTE_PUT_BROKEN, "reset");
+	ck_assert(f.ss.slot[2].doomed);
+	ck_assert_int_eq(remote_slots_get_packed(&f.ss, 2, &d[3]), 0);
+	ck_assert_int_ne(d[3].idx, 2);
+	remote_slots_put_packed(&f.ss, d[3].idx, REMOTE_PUT_IDLE, NULL);
+	remote_slots_put_packed(&f.ss, d[0].idx, REMOTE_PUT_IDLE, NULL);
 	for (int i = 0; i < 3; i++)
-		ck_assert_int_eq(f.ss.slot[i].users, 0);
+		ck_assert(!f.ss.slot[i].users && !f.ss.slot[i].packed);
 	slots_teardown(&f);
 }
 END_TEST

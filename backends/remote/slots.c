@@ -161,26 +161,24 @@ static int remote_slots_pick_live_locked(struct remote_slots *ss)
 	return best;
 }
 
-/* For a shared pool's data call (remote_slots_get_packed): slot `prefer`
- * while fewer than `pack` calls have it, else the live slot with the
- * most calls below `pack`, else the least loaded; -1: none idle. */
-static int remote_slots_pick_packed_locked(struct remote_slots *ss, int prefer,
-					   int pack)
+/* For a shared pool's data call (remote_slots_get_packed): the live slot
+ * with the most such calls below `pack` and no other calls, whose calls
+ * come back; else the least loaded; -1: none idle. */
+static int remote_slots_pick_packed_locked(struct remote_slots *ss, int pack)
 {
+	double now = vfs_mono_s();
+	unsigned start = ss->rr++;
 	int best = -1;
 
-	if (prefer >= 0 && (size_t)prefer < ss->n) {
-		const struct remote_slot *s = &ss->slot[prefer];
-
-		if (s->conn && !s->busy && !s->doomed && s->users < pack)
-			return prefer;
-	}
-	for (size_t i = 0; i < ss->n; i++) {
+	for (size_t k = 0; k < ss->n; k++) {
+		size_t i = (start + k) % ss->n;
 		const struct remote_slot *s = &ss->slot[i];
 
-		if (!s->conn || s->busy || s->doomed || s->users >= pack)
+		if (!s->conn || s->busy || s->doomed || s->packed >= pack ||
+		    s->users != s->packed ||
+		    (s->users && now - s->since > REMOTE_PACK_STALL_S))
 			continue;
-		if (best < 0 || s->users > ss->slot[best].users)
+		if (best < 0 || s->packed > ss->slot[best].packed)
 			best = (int)i;
 	}
 	return best >= 0 ? best : remote_slots_pick_live_locked(ss);
@@ -251,8 +249,8 @@ static int remote_slots_probe_locked(struct remote_slots *ss,
  * generation gen only.  A caller past its own deadline still gets -ESTALE
  * or -EIO first, as those need no server. */
 static int remote_slots_wait_get(struct remote_slots *ss, int want,
-				 unsigned gen, bool pinned, int prefer,
-				 int pack, struct remote_checkout *co)
+				 unsigned gen, bool pinned, int pack,
+				 struct remote_checkout *co)
 {
 	struct remote_deadline dl;
 	int ret = 0;
@@ -284,7 +282,7 @@ static int remote_slots_wait_get(struct remote_slots *ss, int want,
 				break;
 			continue;
 		} else if (pack > 0 && ss->shared) {
-			idx = remote_slots_pick_packed_locked(ss, prefer, pack);
+			idx = remote_slots_pick_packed_locked(ss, pack);
 		} else {
 			idx = remote_slots_pick_live_locked(ss);
 		}
@@ -297,10 +295,16 @@ static int remote_slots_wait_get(struct remote_slots *ss, int want,
 				ret = -ETIMEDOUT;
 				break;
 			}
-			if (ss->shared)
+			if (ss->shared) {
+				if (!s->users)
+					s->since = vfs_mono_s();
 				s->users++;
-			else
+				if (pack > 0)
+					s->packed++;
+			} else {
 				s->busy = true;
+			}
+			co->packed = ss->shared && pack > 0;
 			co->idx = idx;
 			co->conn = s->conn;
 			co->gen = s->gen;
@@ -322,13 +326,13 @@ static int remote_slots_wait_get(struct remote_slots *ss, int want,
 int remote_slots_get_pinned(struct remote_slots *ss, int idx, unsigned gen,
 			    struct remote_checkout *co)
 {
-	return remote_slots_wait_get(ss, idx, gen, true, -1, 0, co);
+	return remote_slots_wait_get(ss, idx, gen, true, 0, co);
 }
 
-int remote_slots_get_packed(struct remote_slots *ss, int prefer, int pack,
+int remote_slots_get_packed(struct remote_slots *ss, int pack,
 			    struct remote_checkout *co)
 {
-	return remote_slots_wait_get(ss, -1, 0, false, prefer, pack, co);
+	return remote_slots_wait_get(ss, -1, 0, false, pack, co);
 }
 
 /*
@@ -350,8 +354,9 @@ int remote_slots_get(struct remote_slots *ss, int want,
 	int idx, ret;
 	bool others;
 
+	co->packed = false;
 	if (ss->connector == REMOTE_CONNECT_MAINT)
-		return remote_slots_wait_get(ss, want, 0, false, -1, 0, co);
+		return remote_slots_wait_get(ss, want, 0, false, 0, co);
 	remote_deadline_start(&dl, ss->timeout_ms);
 	/* past the caller's deadline (backends/callctx.h): send nothing */
 	if (dl.budget_ms <= 0)
@@ -530,8 +535,9 @@ void remote_slots_put(struct remote_slots *ss, int idx, enum remote_put how)
 	remote_slots_put_why(ss, idx, how, NULL);
 }
 
-void remote_slots_put_why(struct remote_slots *ss, int idx, enum remote_put how,
-			  const char *why)
+static void remote_slots_put_call(struct remote_slots *ss, int idx,
+				  enum remote_put how, const char *why,
+				  bool packed)
 {
 	struct remote_slot *s = &ss->slot[idx];
 	int *drop = NULL;
@@ -544,8 +550,12 @@ void remote_slots_put_why(struct remote_slots *ss, int idx, enum remote_put how,
 		dconn = alloca(ss->n * sizeof(*dconn));
 	}
 	pthread_mutex_lock(ss->lock);
-	if (ss->shared)
+	if (ss->shared) {
 		s->users--;
+		if (packed)
+			s->packed--;
+		s->since = vfs_mono_s();
+	}
 	if (s->doomed && (how == REMOTE_PUT_IDLE || how == REMOTE_PUT_ANSWERED))
 		/* fail_all took the pool down while it was out */
 		how = REMOTE_PUT_DISCARD;
@@ -643,6 +653,18 @@ void remote_slots_put_why(struct remote_slots *ss, int idx, enum remote_put how,
 	if (ss->connector == REMOTE_CONNECT_MAINT)
 		pthread_cond_signal(&ss->maint_cond);
 	pthread_mutex_unlock(ss->lock);
+}
+
+void remote_slots_put_why(struct remote_slots *ss, int idx, enum remote_put how,
+			  const char *why)
+{
+	remote_slots_put_call(ss, idx, how, why, false);
+}
+
+void remote_slots_put_packed(struct remote_slots *ss, int idx,
+			     enum remote_put how, const char *why)
+{
+	remote_slots_put_call(ss, idx, how, why, true);
 }
 
 /* ---- The maintenance thread ------------------------------------------ */

@@ -44,7 +44,8 @@
  *                   slot with the lowest load (remote_slots_load(): sftp
  *                   counts the open files whose handle lives on the
  *                   session), starting one further at each checkout so
- *                   that ties spread over the pool.
+ *                   that ties spread over the pool; on a shared pool a
+ *                   remote_slots_get_packed() call packs instead.
  *   shared          false: a slot serves one call at a time (a libnfs
  *                   context is single-threaded).  true (sftp, whose
  *                   engine pipelines any number of calls on a session):
@@ -107,6 +108,9 @@ struct remote_slot {
 	bool busy;           /* checked out (not shared), or being connected
 			      * or closed */
 	int users;           /* shared: calls that have it checked out */
+	int packed;          /* ... of them, remote_slots_get_packed()'s */
+	double since;        /* shared: when a call last came back, or the
+			      * first came while none was out (vfs_mono_s) */
 	unsigned gen;        /* bumped by each connection made in the slot */
 	bool abandoned;      /* the last connection was given up at a caller's
 			      * deadline (not broken): its successor is no
@@ -194,6 +198,8 @@ struct remote_checkout {
 	long budget_ms;  /* of the call, when the slot was taken */
 	bool caller_dl;  /* the deadline is the caller's, sooner than the
 			  * mount's timeout (backends/callctx.h) */
+	bool packed;     /* by remote_slots_get_packed(): give it back with
+			  * remote_slots_put_packed() */
 };
 
 /* How a connection comes back. */
@@ -244,15 +250,22 @@ int remote_slots_get_pinned(struct remote_slots *ss, int idx, unsigned gen,
 			    struct remote_checkout *co);
 
 /*
- * As remote_slots_get(ss, -1, co), for a call that moves data on a shared
- * pool (REMOTE_CONNECT_MAINT): slot `prefer` (-1: none) while fewer than
- * `pack` calls have it checked out, else the one with the most calls
- * below `pack`, and only when every slot has `pack` the least loaded.
- * Many calls in flight on one connection reach the server in fewer,
- * larger packets than the same calls spread over all of them.
+ * As remote_slots_get(ss, -1, co), for a small data call that may be one
+ * of many in flight, on a shared pool (REMOTE_CONNECT_MAINT): the slot
+ * with the most such calls below `pack`, among those that have no other
+ * calls out and whose calls come back (none out, or one back within
+ * REMOTE_PACK_STALL_S); when none qualifies, the least loaded.  Many calls
+ * in flight on one connection reach the server in fewer, larger packets
+ * than the same calls spread over all of them; a slot busy with anything
+ * else, or slow to answer, gets no more of them.  co->packed is set: put
+ * it back with remote_slots_put_packed().
  */
-int remote_slots_get_packed(struct remote_slots *ss, int prefer, int pack,
+#define REMOTE_PACK_STALL_S 0.1
+int remote_slots_get_packed(struct remote_slots *ss, int pack,
 			    struct remote_checkout *co);
+/* remote_slots_put_why() for a remote_slots_get_packed() checkout. */
+void remote_slots_put_packed(struct remote_slots *ss, int idx,
+			     enum remote_put how, const char *why);
 
 /* Give slot idx back (see enum remote_put). */
 void remote_slots_put(struct remote_slots *ss, int idx, enum remote_put how);

@@ -147,6 +147,7 @@ struct sftp_conn {
 	bool cancelled;  /* ... a write missed the caller's deadline and
 			  * the session was cut to stop it */
 	bool answered;   /* a reply came */
+	bool packed;     /* checked out by sftp_checkout_data() */
 	uint32_t status; /* the last STATUS code */
 };
 
@@ -228,9 +229,9 @@ struct sftp_file {
 	/*
 	 * More handles of the file, one per pooled connection (xh[idx],
 	 * valid while the slot's generation is still xh[idx].gen), for I/O
-	 * that need not go through the handle above: O_DIRECT requests and
-	 * the writer threads' writes run on any idle connection at once
-	 * instead of queueing on f->lock.  xlock guards the table; a handle
+	 * that need not go through the handle above: O_DIRECT requests run
+	 * on other connections (sftp_checkout_data) at once instead of
+	 * queueing on f->lock.  xlock guards the table; a handle
 	 * is used only by whoever has its connection checked out.
 	 */
 	pthread_mutex_t xlock;
@@ -532,17 +533,20 @@ int sftp_checkout(struct sftp_mount *sm, int want, unsigned gen,
 		  struct sftp_conn *c);
 /*
  * As sftp_checkout(sm, -1, 0, c), for a read or write of file data that
- * may be one of many in flight (O_DIRECT, a guest's queue): the session
- * with the most such calls below SFTP_PACK_CALLS
+ * may be one of many in flight (O_DIRECT, a guest's queue): one of at
+ * most SFTP_PACK_MAX bytes goes to the session with the most such calls
+ * below SFTP_PACK_CALLS that has no other calls out and answers them
  * (remote_slots_get_packed).  sshd decrypts, and hands sftp-server, what
  * arrives together on one session in one go, so a guest's queue of small
  * requests packed on fewer sessions costs the server far less CPU than
- * spread over all (docs/performance.md, "Packing").  Past that many a
- * call goes to the next session: one sftp-server serves its requests
- * one at a time.
+ * spread over all (docs/performance.md, "SFTP sessions packed for direct
+ * I/O").  Past that many a call goes to the next session: one sftp-server
+ * serves its requests one at a time.  Larger calls, whose transfer
+ * outweighs the packets' cost, spread over the pool as others do.
  */
 #define SFTP_PACK_CALLS 8
-int sftp_checkout_data(struct sftp_mount *sm, struct sftp_conn *c);
+#define SFTP_PACK_MAX   (128u * 1024)
+int sftp_checkout_data(struct sftp_mount *sm, size_t size, struct sftp_conn *c);
 /* Give a session back; one c found broken is discarded (with the others
  * of its epoch) and the pool starts reconnecting. */
 void sftp_checkin(struct sftp_mount *sm, struct sftp_conn *c);

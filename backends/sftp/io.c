@@ -110,13 +110,14 @@ static int sftp_file_on(struct sftp_mount *sm, struct sftp_file *f,
  * created it).
  */
 static int sftp_file_any(struct sftp_mount *sm, struct sftp_file *f,
-			 struct sftp_conn *c, struct sftp_handle *hout)
+			 size_t size, struct sftp_conn *c,
+			 struct sftp_handle *hout)
 {
 	int rc;
 
 	if (__atomic_load_n(&f->moved, __ATOMIC_RELAXED))
 		return SFTP_USE_OWN;
-	rc = sftp_checkout_data(sm, c);
+	rc = sftp_checkout_data(sm, size, c);
 	if (rc)
 		return rc;
 	rc = sftp_file_on(sm, f, c, hout);
@@ -142,7 +143,7 @@ static ssize_t sftp_io_any(struct sftp_mount *sm, struct sftp_file *f,
 	int rc, tries = 0;
 
 	do {
-		rc = sftp_file_any(sm, f, &c, &h);
+		rc = sftp_file_any(sm, f, size, &c, &h);
 		if (rc)
 			return rc;
 		if (write) {
@@ -265,7 +266,7 @@ ssize_t sftp_read(struct vfs_file *vf, void *buf, size_t size, off_t off)
 	remote_wb_drain_path(sm->wb, f->path);
 	if (vf->flags & O_DIRECT) {
 		/* no cache of ours, any session: a guest's parallel
-		 * requests spread over the pool */
+		 * requests run in parallel (sftp_checkout_data) */
 		n = sftp_io_any(sm, f, buf, size, off, false);
 		if (n != SFTP_USE_OWN)
 			return n;
@@ -383,7 +384,8 @@ ssize_t sftp_write(struct vfs_file *vf, const void *buf, size_t size, off_t off)
 		rc = sftp_write_own(sm, f, buf, size, off);
 	} else if (!rc && direct) {
 		/* O_DIRECT (QEMU's cache=none): any session, so that a
-		 * guest's parallel requests run in parallel */
+		 * guest's parallel requests run in parallel
+		 * (sftp_checkout_data) */
 		ssize_t n = sftp_io_any(sm, f, (char *)buf, size, off, true);
 
 		if (n == SFTP_USE_OWN) {

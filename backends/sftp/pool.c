@@ -9,7 +9,8 @@
  * attempts (while DOWN, one operation at a time, at most once a second,
  * may wait for a fresh attempt: a dead server then costs the FUSE thread
  * pool one thread, not all of them); the least loaded session is picked
- * (files pinned to their session); a transport error on one session
+ * (files pinned to their session), but small direct I/O is packed
+ * (sftp_checkout_data); a transport error on one session
  * fails them all (they share the server and the path to it), but only
  * those made since the last such failure (an older one, busy then and
  * failing only now, goes alone).  Sessions are shared: the engine
@@ -145,7 +146,10 @@ void sftp_checkin(struct sftp_mount *sm, struct sftp_conn *c)
 	} else if (c->answered) {
 		how = REMOTE_PUT_ANSWERED;
 	}
-	remote_slots_put_why(&sm->pool.ss, c->idx, how, why);
+	if (c->packed)
+		remote_slots_put_packed(&sm->pool.ss, c->idx, how, why);
+	else
+		remote_slots_put_why(&sm->pool.ss, c->idx, how, why);
 	c->chan = NULL;
 	c->s = NULL;
 }
@@ -162,6 +166,7 @@ static void sftp_checked_out(struct sftp_mount *sm,
 	c->gen = co->gen;
 	c->deadline = co->deadline;
 	c->fenced = co->caller_dl;
+	c->packed = co->packed;
 }
 
 int sftp_checkout(struct sftp_mount *sm, int want, unsigned gen,
@@ -180,12 +185,14 @@ int sftp_checkout(struct sftp_mount *sm, int want, unsigned gen,
 	return 0;
 }
 
-int sftp_checkout_data(struct sftp_mount *sm, struct sftp_conn *c)
+int sftp_checkout_data(struct sftp_mount *sm, size_t size, struct sftp_conn *c)
 {
 	struct remote_checkout co;
 	int ret;
 
-	ret = remote_slots_get_packed(&sm->pool.ss, -1, SFTP_PACK_CALLS, &co);
+	if (size > SFTP_PACK_MAX)
+		return sftp_checkout(sm, -1, 0, c);
+	ret = remote_slots_get_packed(&sm->pool.ss, SFTP_PACK_CALLS, &co);
 	if (ret < 0)
 		return ret;
 	sftp_checked_out(sm, &co, c);
