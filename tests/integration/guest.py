@@ -187,8 +187,12 @@ class Console:
         except GuestKernelCrashed:
             raise
         except AssertionError:
-            if self.closed or not self.since(sent + 5, "HB"):
+            if self.closed:
                 raise
+            if not self.since(sent + 5, "HB"):
+                # taken: the writer works on it (a verify of the whole
+                # disk under TCG may take longer), its heartbeats stopped
+                return self.wait(reply, timeout - RESEND_AFTER, since, what=what)
         print("\nguest: '%s' not taken (the writer writes on): sent once more" % text,
               flush=True)
         self.send(text)
@@ -223,7 +227,9 @@ class Console:
         """The VERDICT line's fields, with 'ok' True when the writer found
         every block as it last wrote it; the BAD lines before it in 'bad'."""
         since = self.mark()
+        t0 = time.monotonic()
         line = self.command("verify", "VERDICT", timeout)
+        print("\nguest: verify took %.1f s" % (time.monotonic() - t0), flush=True)
         fields = kv(line)
         fields["ok"] = line.split()[1] == "ok"
         fields["line"] = line
@@ -327,7 +333,20 @@ class Guest(qemu.VM):
                                              queues_text(virtio_queues(self)))
 
     def verify(self, timeout=300):
-        return self.console.verify(timeout)
+        """Console.verify(); a failure says what QEMU and the writer say
+        (why_stalled), and GuestLostRequest when the verifier waits on a
+        read QEMU completed into the guest's used ring (lost_request)."""
+        t0 = time.monotonic()
+        try:
+            return self.console.verify(timeout)
+        except AssertionError as e:
+            if isinstance(e, GuestKernelCrashed):
+                raise
+            msg = "%s\n%s" % (e, self.why_stalled())
+            lost = lost_request(self, self, t0, completed_here=True)
+            if lost:
+                raise GuestLostRequest("%s\n%s" % (lost, msg)) from None
+            raise AssertionError(msg) from None
 
     def stats(self):
         return kv(self.command("stats", "STATS"))
