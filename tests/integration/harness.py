@@ -57,6 +57,16 @@ def free_port():
         return s.getsockname()[1]
 
 
+def timed(fn, *args):
+    """(seconds, result or OSError) of fn(*args)."""
+    t0 = time.monotonic()
+    try:
+        res = fn(*args)
+    except OSError as e:
+        res = e
+    return time.monotonic() - t0, res
+
+
 def wait_for(pred, timeout, what, interval=0.05):
     """Poll pred() until it is true; raise TimeoutError naming `what`."""
     deadline = time.monotonic() + timeout

@@ -7,7 +7,6 @@ readahead budget, 16 MiB)."""
 import errno
 import mmap
 import os
-import time
 
 import harness
 
@@ -24,15 +23,6 @@ def patch_on_server(back, data, patch):
         f.seek(PATCH_AT)
         f.write(patch)
     data[PATCH_AT:PATCH_AT + len(patch)] = patch
-
-
-def _timed(fn, *args):
-    t0 = time.monotonic()
-    try:
-        res = fn(*args)
-    except OSError as e:
-        res = e
-    return time.monotonic() - t0, res
 
 
 def check_reader_when_server_stops(test, v, prefix, back, server, timeout,
@@ -69,7 +59,7 @@ def check_reader_when_server_stops(test, v, prefix, back, server, timeout,
     test.addCleanup(server.resume)
     failed, slowest = None, 0.0
     for off in range(8 * MIB, len(data), MIB):
-        took, res = _timed(os.pread, fd, MIB, off)
+        took, res = harness.timed(os.pread, fd, MIB, off)
         slowest = max(slowest, took)
         if isinstance(res, OSError):
             test.assertIn(res.errno, (errno.EIO, errno.ETIMEDOUT), res)
@@ -80,11 +70,11 @@ def check_reader_when_server_stops(test, v, prefix, back, server, timeout,
     test.assertLess(slowest, 2 * timeout + 2)
     if other:
         before = v.stats(other[0])["readahead"]["served"]
-        took, got = _timed(read_all, v.path(other[0], "big"))
+        took, got = harness.timed(read_all, v.path(other[0], "big"))
         test.assertEqual(got, data)
         test.assertLess(took, timeout)
         test.assertGreater(v.stats(other[0])["readahead"]["served"], before)
-    took, _ = _timed(os.close, fd)
+    took, _ = harness.timed(os.close, fd)
     test.assertLess(took, 1.0)
     server.resume()
 

@@ -61,16 +61,6 @@ def start_failure(test, url, needles):
     return r.stderr
 
 
-def timed(fn, *args):
-    """(seconds, result or OSError) of fn(*args)."""
-    t0 = time.monotonic()
-    try:
-        res = fn(*args)
-    except OSError as e:
-        res = e
-    return time.monotonic() - t0, res
-
-
 def run_as(uid, gid, code, *args, groups=()):
     """Run Python `code` (argv[1:] = args) as uid:gid with the given
     supplementary groups and umask 0; returns the CompletedProcess."""
@@ -1105,7 +1095,7 @@ class SftpResilience(harness.TestCase):
             for fn, args in ((os.stat, (v.path("ssh/nope%d" % i),)),
                              (write_file, (v.path("ssh/new%d" % i), b"x")),
                              (os.listdir, (v.path("ssh"),))):
-                results.append((fn.__name__,) + timed(fn, *args))
+                results.append((fn.__name__,) + harness.timed(fn, *args))
         threads = [threading.Thread(target=hammer_ssh, args=(i,)) for i in range(8)]
         for t in threads:
             t.start()
@@ -1115,13 +1105,13 @@ class SftpResilience(harness.TestCase):
         i = 0
         while time.monotonic() < t_end:
             i += 1
-            t, res = timed(write_file, v.path("local/f%d" % i), b"L" * 4096)
+            t, res = harness.timed(write_file, v.path("local/f%d" % i), b"L" * 4096)
             self.assertNotIsInstance(res, OSError)
             local_times.append(t)
-            t, res = timed(read_file, v.path("local/f%d" % i))
+            t, res = harness.timed(read_file, v.path("local/f%d" % i))
             self.assertEqual(res, b"L" * 4096)
             local_times.append(t)
-            t, res = timed(os.listdir, v.path("local"))
+            t, res = harness.timed(os.listdir, v.path("local"))
             local_times.append(t)
             time.sleep(0.05)
         for t in threads:
@@ -1170,12 +1160,12 @@ class SftpResilience(harness.TestCase):
             self.assertEqual(os.preadv(fd, [buf], 0), 4096)
         self.sshd.pause()
         self.addCleanup(self.sshd.resume)
-        took, res = timed(os.preadv, fds[0], [buf], 0)
+        took, res = harness.timed(os.preadv, fds[0], [buf], 0)
         self.assertIsInstance(res, OSError)
         self.assertLess(took, timeout + 1.5)
         for what, fn, args in [("read", os.preadv, (fd, [buf], 0)) for fd in fds[1:]] + [
                 ("stat", os.stat, (v.path("ssh/nope%d" % i),)) for i in range(4)]:
-            took, res = timed(fn, *args)
+            took, res = harness.timed(fn, *args)
             self.assertIsInstance(res, OSError, what)
             self.assertIn(res.errno, (errno.EIO, errno.ETIMEDOUT), what)
             self.assertLess(took, 0.5, what)
