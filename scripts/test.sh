@@ -47,9 +47,16 @@ if [ -z "$quick" ]; then
 	# the lock faults whose proof is a lease running out (lease-waits,
 	# 100 s of waiting) are left out to keep the whole run under 45
 	# minutes: the lease code runs under the sanitizers in the other
-	# lock-fault, lock and migration tests
+	# lock-fault, lock and migration tests; the tests whose proof is a
+	# rate or a time measured over a window (rates: what the I/O limits
+	# let through, their burst, a change applied within a second, the
+	# watcher's reads a second, the neighbours of parked requests; about
+	# 60 s) prove nothing more under the sanitizers: the limits,
+	# their changes, the watcher and parked requests run under them in the
+	# other qos and qos-faults tests, the throttle's arithmetic (bursts,
+	# iops_size) in unit-lib
 	MESON_TEST_ARGS=(--no-suite guests --no-suite model --no-suite torture --no-suite static
-		--no-suite lease-waits)
+		--no-suite lease-waits --no-suite rates)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	LSAN_OPTIONS=suppressions=$top/tests/lsan.supp:print_suppressions=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

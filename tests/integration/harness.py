@@ -249,6 +249,40 @@ def require_root(test):
         raise unittest.SkipTest("needs root (FUSE mounts, chown, mknod)")
 
 
+def measures_rates(test):
+    """Marks a test method, or a class's every test, whose proof is a rate
+    or a time measured over a window (what a limit lets through, how long
+    others wait beside it), not what the code does with memory.  main()
+    takes --rates=skip (leave them out) or --rates=only (run only them):
+    tests/meson.build makes them a meson test of their own in suite rates,
+    which the sanitizer run leaves out (scripts/test.sh), their code
+    running under the sanitizers in the script's other tests.  A test
+    named on the command line runs either way."""
+    test.measures_rates = True
+    return test
+
+
+class _RatesLoader(unittest.TestLoader):
+    """Loads of each class only the tests measures_rates marks (only) or
+    only the others; counts those it left out."""
+
+    def __init__(self, only):
+        super().__init__()
+        self.only = only
+        self.left_out = 0
+
+    def getTestCaseNames(self, cls):
+        names = []
+        for n in super().getTestCaseNames(cls):
+            rates = bool(getattr(cls, "measures_rates", False) or
+                         getattr(getattr(cls, n), "measures_rates", False))
+            if rates == self.only:
+                names.append(n)
+            else:
+                self.left_out += 1
+        return names
+
+
 class _TimedResult(unittest.TextTestResult):
     """Keeps each test's wall time, for the summary of the slowest."""
 
@@ -266,9 +300,20 @@ def main():
     import sys
     # -v shows each test and every skip with its reason
     runner = unittest.TextTestRunner(verbosity=2, resultclass=_TimedResult)
-    prog = unittest.main(module="__main__", argv=[sys.argv[0], "-v"] + sys.argv[1:],
-                         exit=False, testRunner=runner)
+    args, loader = [], None
+    for a in sys.argv[1:]:
+        if a in ("--rates=skip", "--rates=only"):
+            loader = _RatesLoader(a == "--rates=only")
+        else:
+            args.append(a)
+    prog = unittest.main(module="__main__", argv=[sys.argv[0], "-v"] + args,
+                         exit=False, testRunner=runner,
+                         testLoader=loader or unittest.defaultTestLoader)
     res = prog.result
+    if loader and loader.left_out:
+        print("%d tests left out: %s (measures_rates)" % (
+            loader.left_out, "those that do not measure rates" if loader.only
+            else "those that measure rates"))
     slow = sorted(getattr(res, "times", []), reverse=True)[:5]
     if slow and slow[0][0] >= 10:
         # where a suite's minutes go (CI keeps the whole run under 45 min)
@@ -281,6 +326,20 @@ def main():
     print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
     _run_cleanups()
     sys.exit(0 if res.wasSuccessful() and res.testsRun > 0 else 1)
+
+
+def env_without_leak_check():
+    """The environment for a child that is to skip LeakSanitizer's scan at
+    its exit, or None (this one's) outside a sanitizer run.  Under the
+    sanitizers (scripts/test.sh sets ASAN_OPTIONS with detect_leaks=1)
+    the scan takes a vfsctl about 50 ms of its 70: a test that runs it
+    hundreds of times for what the daemon does, not for vfsctl's own
+    memory (which every other call checks), runs it with this.  The rest of
+    AddressSanitizer and UBSan stays on; of repeated flags the last wins."""
+    opts = os.environ.get("ASAN_OPTIONS")
+    if opts is None:
+        return None
+    return dict(os.environ, ASAN_OPTIONS=opts + ":detect_leaks=0")
 
 
 def vfsctl(v, *args, check=True):

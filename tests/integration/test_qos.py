@@ -6,7 +6,14 @@ user.vfsd.qos.* attributes set the same rules and show each other's.
 
 The local backend is used: its files go to the kernel as FUSE passthrough
 when nothing limits them, so the limits are proved on the three kinds of
-I/O the kernel can send (buffered, O_DIRECT, what would be passthrough)."""
+I/O the kernel can send (buffered, O_DIRECT, what would be passthrough).
+
+The tests whose proof is a rate or a time (harness.measures_rates) are a
+meson test of their own, integration-qos-rates, which the sanitizer run
+leaves out: the code they run, the sanitizers see in the others here
+(limits set every way, changed and read again by the watcher while files
+are open, requests parked and given up), in test_qos_faults.py and in the
+throttle's unit tests (tests/test_lib.c: bursts, iops_size)."""
 import contextlib
 import ctypes
 import errno
@@ -130,6 +137,7 @@ class Qos(harness.TestCase):
         self.assertGreater(rate, 0.9 * limit, what + ": far below its limit")
         self.assertLess(rate, 1.1 * limit, what + ": above its limit")
 
+    @harness.measures_rates
     def test_limits_hold(self):
         """Four limits at once, each set another way, each measured over
         10 s: buffered writes (config), O_DIRECT reads (vfsctl),
@@ -168,6 +176,7 @@ class Qos(harness.TestCase):
         self.assertGreater(by_path["/l/pt/img"]["write_bytes"], 20 * MiB)
         self.assertGreater(by_path["/l/cfg"]["throttled"], 0)
 
+    @harness.measures_rates
     def test_unlimited_file_is_not_slowed(self):
         """A file beside limited ones, under no rule, goes at full speed
         (here: far above the neighbours' limit)."""
@@ -176,6 +185,7 @@ class Qos(harness.TestCase):
         done, took = pump(self.p("free"), "write", MiB, 1.0)
         self.assertGreater(done / took, 8 * MiB)
 
+    @harness.measures_rates
     def test_change_takes_effect_within_a_second(self):
         """A writer at 2 MiB/s; the limit raised to 8 MiB/s, then lowered
         to 1 MiB/s, by xattr while it writes: from one second after each
@@ -202,6 +212,7 @@ class Qos(harness.TestCase):
         self.assertLess(abs(raised / (8 * MiB) - 1), 0.15)
         self.assertLess(abs(lowered / MiB - 1), 0.25)
 
+    @harness.measures_rates
     def test_burst(self):
         """bps_wr 2 MiB/s with bps_wr_max 8 MiB/s for 2 s: from idle, the
         first 2 s move at most 16 MiB and at least 12; the next 3 s about
@@ -537,6 +548,7 @@ class AcrossHostsBase:
         self.assertEqual([n for n in os.listxattr(b.path("s", d, "third.img"))
                           if "qos" in n], [])
 
+    @harness.measures_rates
     def test_change_on_other_host_applies_to_open_file(self):
         """A limit set on an image through one host applies, within a
         couple of seconds, to the image held open and in use on the other
@@ -1036,6 +1048,7 @@ class Watcher(harness.TestCase):
     """The watcher that reads the stored limits of files open on shared
     mounts again: what it costs the storage."""
 
+    @harness.measures_rates
     def test_watcher_is_bounded_and_only_for_shared_mounts(self):
         """600 files held open on a shared mount cost at most 256 reads
         of stored limits a second (the rest take turns), none once they
@@ -2005,6 +2018,7 @@ class QosWaits(harness.TestCase):
                     os.close(fd)
 
 
+@harness.measures_rates
 class QosBackground(harness.TestCase):
     """The kernel sends readahead, page-cache writeback and asynchronous
     O_DIRECT I/O (libaio, io_uring) as background requests, at most 64 at
