@@ -5,7 +5,7 @@
 # clients of the same servers, side by side, in one run, on loopback.
 #
 # Usage: bench/bench_remote.sh [--quick] [--repeat N] [--dir BASE]
-#                              [--only sftp|nfs] [--vfsd PATH]
+#                              [--only sftp|nfs] [--sftp-opts OPTS] [--vfsd PATH]
 #                              [--base-vfsd PATH] [--keep] [--help]
 #
 #   --quick      smoke run: 128 MiB files and image, 1,000 files, 3 s fio
@@ -16,6 +16,9 @@
 #                SFTP part about 20
 #   --dir BASE   where the scratch directory goes (default /var/tmp)
 #   --only PART  run only the sftp or only the nfs part
+#   --sftp-opts OPTS
+#                options added to vfsd's sftp:// URL (not the base daemon's),
+#                e.g. cache_names=yes
 #   --vfsd PATH  daemon to test (default build/vfsd/vfsd of this checkout;
 #                it is copied first, so a rebuild during the run is harmless)
 #   --base-vfsd PATH
@@ -99,12 +102,13 @@ me=bench_remote.sh
 # shellcheck source=bench/lib.sh
 . "$here/lib.sh"
 
-quick=0 repeat= base=/var/tmp keep=0 only= vfsd_src=$top/build/vfsd/vfsd
+quick=0 repeat= base=/var/tmp keep=0 only= vfsd_src=$top/build/vfsd/vfsd sftp_opts=
 while [ $# -gt 0 ]; do
 	common_opt "$@"
 	if [ "$nargs" = 0 ]; then
 		case $1 in
 		--only) only=${2:?}; nargs=2 ;;
+		--sftp-opts) sftp_opts=${2:?}; nargs=2 ;;
 		*) unknown_opt "$1" ;;
 		esac
 	fi
@@ -157,7 +161,7 @@ start_mount() {	# NAME
 	case $m in
 	vfsd-sftp)
 		# HOME without ~/.ssh and no agent: key and known_hosts only from the URL
-		env -u SSH_AUTH_SOCK HOME="$T/home" "$T/bin/vfsd" -f -m "/ssh=$SFTP_URL" "$mnt" \
+		env -u SSH_AUTH_SOCK HOME="$T/home" "$T/bin/vfsd" -f -m "/ssh=$SFTP_URL${sftp_opts:+&$sftp_opts}" "$mnt" \
 			>>"$T/logs/$m.log" 2>&1 9>&- & ;;
 	vfsd-nfs)
 		"$T/bin/vfsd" -f -m "/nfs3=$NFS3_URL" -m "/nfs4=$NFS4_URL" "$mnt" \

@@ -11,6 +11,7 @@
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -332,6 +333,220 @@ START_TEST(test_cache_invalidate_put)
 	ck_assert_ptr_nonnull(c);
 	remote_cache_invalidate_put(c, "/d/f", false, &st, remote_cache_gen(c));
 	ck_assert(!remote_cache_get_attr(c, "/d/f", &got));
+	remote_cache_free(c);
+}
+END_TEST
+
+/* A listing of /d in a cache that tracks names, with the entries given. */
+static void names_list(struct remote_cache *c, const char *dir,
+		       const char *const *names)
+{
+	struct remote_listing *l = remote_listing_new();
+	struct stat st = {.st_mode = S_IFREG | 0644};
+
+	ck_assert_ptr_nonnull(l);
+	for (; *names; names++)
+		ck_assert_int_eq(vfs_dirbuf_add(&l->db, *names, &st, 0), 0);
+	remote_cache_put_listing(c, dir, l, remote_cache_gen(c));
+	remote_listing_put(c, l);
+}
+
+/*
+ * Names of a listed directory (remote_cache_track_names): a name the
+ * listing lacks is absent, until a change of ours or a lookup says
+ * otherwise; a change the cache cannot follow forgets the directory.
+ */
+START_TEST(test_cache_names)
+{
+	static const char *const ab[] = {"a", "b", NULL};
+	struct remote_cache *c = remote_cache_new(60);
+	struct stat st = {.st_mode = S_IFREG | 0644}, got;
+	uint64_t gen;
+	char *dir;
+
+	ck_assert_ptr_nonnull(c);
+	/* not opted in: never absent, never listed */
+	names_list(c, "/d", ab);
+	ck_assert(!remote_cache_absent(c, "/d/x"));
+	for (int i = 0; i < 10; i++)
+		ck_assert_ptr_null(remote_cache_list_due(c, "/d/x"));
+	remote_cache_free(c);
+
+	c = remote_cache_new(60);
+	ck_assert_ptr_nonnull(c);
+	remote_cache_track_names(c);
+	/* unknown directory: nothing is absent */
+	ck_assert(!remote_cache_absent(c, "/d/x"));
+	names_list(c, "/d", ab);
+	ck_assert(remote_cache_absent(c, "/d/x"));
+	ck_assert(!remote_cache_absent(c, "/d/a"));
+	ck_assert(!remote_cache_absent(c, "/d/b"));
+	/* other directories are not known */
+	ck_assert(!remote_cache_absent(c, "/e/x"));
+	ck_assert(!remote_cache_absent(c, "/d/a/x"));
+	/* the root's children */
+	names_list(c, "/", ab);
+	ck_assert(remote_cache_absent(c, "/x"));
+	ck_assert(!remote_cache_absent(c, "/a"));
+	/* the root is no name of any directory */
+	ck_assert(!remote_cache_absent(c, "/"));
+	for (int i = 0; i < 10; i++)
+		ck_assert_ptr_null(remote_cache_list_due(c, "/"));
+
+	/* a name we made is present at once, the directory stays known */
+	gen = remote_cache_gen(c);
+	remote_cache_invalidate_put(c, "/d/x", true, &st, gen);
+	ck_assert(!remote_cache_absent(c, "/d/x"));
+	ck_assert(remote_cache_absent(c, "/d/y"));
+	/* ... also once its attributes went (a write of ours) */
+	remote_cache_invalidate(c, "/d/x");
+	ck_assert(!remote_cache_get_attr(c, "/d/x", &got));
+	ck_assert(!remote_cache_absent(c, "/d/x"));
+	ck_assert(remote_cache_absent(c, "/d/y"));
+	/* a name we removed is absent at once */
+	gen = remote_cache_gen(c);
+	remote_cache_gone(c, "/d/a", gen);
+	ck_assert(remote_cache_absent(c, "/d/a"));
+	ck_assert(!remote_cache_absent(c, "/d/b"));
+	/* a lookup that found a name (another client made it) */
+	remote_cache_put_attr(c, "/d/z", &st, remote_cache_gen(c));
+	remote_cache_invalidate(c, "/d/z");
+	ck_assert(!remote_cache_absent(c, "/d/z"));
+
+	/* a removal raced by another change of the name: not known */
+	gen = remote_cache_gen(c);
+	remote_cache_invalidate_put(c, "/d/b", true, &st, remote_cache_gen(c));
+	remote_cache_gone(c, "/d/b", gen);
+	ck_assert(!remote_cache_absent(c, "/d/b"));
+	ck_assert(!remote_cache_absent(c, "/d/y"));
+	names_list(c, "/d", ab);
+	ck_assert(remote_cache_absent(c, "/d/y"));
+	/* a creation raced likewise */
+	gen = remote_cache_gen(c);
+	remote_cache_invalidate(c, "/d/n");
+	remote_cache_invalidate_put(c, "/d/n", true, &st, gen);
+	ck_assert(!remote_cache_absent(c, "/d/n"));
+	ck_assert(!remote_cache_absent(c, "/d/y"));
+	names_list(c, "/d", ab);
+	/* a change of a name the cache cannot follow */
+	remote_cache_invalidate_name(c, "/d/a");
+	ck_assert(!remote_cache_absent(c, "/d/y"));
+	names_list(c, "/d", ab);
+	remote_cache_invalidate_dir(c, "/d");
+	ck_assert(!remote_cache_absent(c, "/d/y"));
+	names_list(c, "/d", ab);
+	remote_cache_clear(c);
+	ck_assert(!remote_cache_absent(c, "/d/y"));
+	/* a listing fetched before a change of ours is not stored */
+	gen = remote_cache_gen(c);
+	remote_cache_invalidate_put(c, "/d/q", true, &st, remote_cache_gen(c));
+	{
+		struct remote_listing *l = remote_listing_new();
+
+		ck_assert_ptr_nonnull(l);
+		remote_cache_put_listing(c, "/d", l, gen);
+		remote_listing_put(c, l);
+	}
+	ck_assert(!remote_cache_absent(c, "/d/q"));
+	ck_assert(!remote_cache_absent(c, "/d/y"));
+
+	/* the fourth miss in a directory lists it, once at a time */
+	for (int i = 0; i < 3; i++)
+		ck_assert_ptr_null(remote_cache_list_due(c, "/e/x"));
+	dir = remote_cache_list_due(c, "/e/x");
+	ck_assert_ptr_nonnull(dir);
+	ck_assert_str_eq(dir, "/e");
+	for (int i = 0; i < 10; i++)
+		ck_assert_ptr_null(remote_cache_list_due(c, "/e/y"));
+	remote_cache_list_end(c, dir, false);
+	free(dir);
+	/* known: no listing is due */
+	names_list(c, "/e", ab);
+	for (int i = 0; i < 10; i++)
+		ck_assert_ptr_null(remote_cache_list_due(c, "/e/y"));
+	/* too big: not again for a while */
+	for (int i = 0; i < 3; i++)
+		ck_assert_ptr_null(remote_cache_list_due(c, "/f/x"));
+	dir = remote_cache_list_due(c, "/f/x");
+	ck_assert_ptr_nonnull(dir);
+	remote_cache_list_end(c, dir, true);
+	free(dir);
+	for (int i = 0; i < 10; i++)
+		ck_assert_ptr_null(remote_cache_list_due(c, "/f/x"));
+	remote_cache_free(c);
+
+	/* no cache, nothing known */
+	c = remote_cache_new(0);
+	ck_assert_ptr_nonnull(c);
+	remote_cache_track_names(c);
+	names_list(c, "/d", ab);
+	ck_assert(!remote_cache_absent(c, "/d/x"));
+	for (int i = 0; i < 10; i++)
+		ck_assert_ptr_null(remote_cache_list_due(c, "/d/x"));
+	remote_cache_free(c);
+}
+END_TEST
+
+/*
+ * When a directory is listed for the names it lacks: after the fourth
+ * lookup that found nothing, also with creations between them (each drops
+ * the directory's attributes and listing); after more for a directory
+ * whose last listing took more requests; not again soon after a failed
+ * listing; and what a listing made known ends with cache_ttl.
+ */
+START_TEST(test_cache_names_listing_due)
+{
+	static const char *const none[] = {NULL};
+	struct remote_cache *c = remote_cache_new(1);
+	struct remote_listing *l;
+	struct stat st = {.st_mode = S_IFREG | 0644};
+	struct stat dir = {.st_mode = S_IFDIR | 0755};
+	char name[32], *due;
+
+	ck_assert_ptr_nonnull(c);
+	remote_cache_track_names(c);
+	/* a tar's pattern: lookup, create, lookup, create ... */
+	for (int i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "/d/n%d", i);
+		remote_cache_put_attr(c, "/d", &dir, remote_cache_gen(c));
+		ck_assert_ptr_null(remote_cache_list_due(c, name));
+		remote_cache_invalidate_put(c, name, true, &st,
+					    remote_cache_gen(c));
+		ck_assert(!remote_cache_get_attr(c, "/d", &st));
+	}
+	due = remote_cache_list_due(c, "/d/n3");
+	ck_assert_ptr_nonnull(due);
+	ck_assert_str_eq(due, "/d");
+	/* the listing: 1000 names */
+	l = remote_listing_new();
+	ck_assert_ptr_nonnull(l);
+	for (int i = 0; i < 1000; i++) {
+		snprintf(name, sizeof(name), "n%d", i);
+		ck_assert_int_eq(vfs_dirbuf_add(&l->db, name, &st, 0), 0);
+	}
+	remote_cache_put_listing(c, "/d", l, remote_cache_gen(c));
+	remote_listing_put(c, l);
+	remote_cache_list_end(c, due, false);
+	free(due);
+	ck_assert(remote_cache_absent(c, "/d/x"));
+	ck_assert(!remote_cache_absent(c, "/d/n999"));
+	/* its names are known for cache_ttl, no longer */
+	usleep(1100 * 1000);
+	remote_cache_expire(c);
+	ck_assert(!remote_cache_absent(c, "/d/x"));
+	/* 1000 entries cost 10 READDIRs: the next listing after 11 misses */
+	for (int i = 0; i < 10; i++)
+		ck_assert_ptr_null(remote_cache_list_due(c, "/d/x"));
+	due = remote_cache_list_due(c, "/d/x");
+	ck_assert_ptr_nonnull(due);
+	/* it failed (EACCES, say): not again for a while */
+	remote_cache_list_end(c, due, true);
+	free(due);
+	for (int i = 0; i < 20; i++)
+		ck_assert_ptr_null(remote_cache_list_due(c, "/d/x"));
+	/* an empty listing makes every name absent */
+	names_list(c, "/e", none);
+	ck_assert(remote_cache_absent(c, "/e/anything"));
 	remote_cache_free(c);
 }
 END_TEST
@@ -1454,6 +1669,8 @@ Suite *remote_suite(void)
 	tcase_add_test(tc, test_option_rows);
 	tcase_add_test(tc, test_cache_put_after_invalidate);
 	tcase_add_test(tc, test_cache_invalidate_put);
+	tcase_add_test(tc, test_cache_names);
+	tcase_add_test(tc, test_cache_names_listing_due);
 	tcase_add_test(tc, test_backoff_counter);
 	tcase_add_test(tc, test_wb_window);
 	tcase_add_test(tc, test_wb_order);

@@ -444,6 +444,7 @@ START_TEST(test_option_spec)
 	ck_assert_int_eq(vfs_opts_get_int(&o, "keepalive"), 15);
 	ck_assert_int_eq(vfs_opts_get_int(&o, "cache_ttl"), 1);
 	ck_assert(!vfs_opts_get_bool(&o, "remote_exec"));
+	ck_assert(!vfs_opts_get_bool(&o, "cache_names"));
 	vfs_opts_clear(&o);
 
 	ck_assert_int_eq(validate("hostkey", "accept-new", VFS_ORIGIN_URL), 0);
@@ -455,6 +456,8 @@ START_TEST(test_option_spec)
 	ck_assert_int_eq(validate("identity", "relative", VFS_ORIGIN_URL),
 			 -EINVAL);
 	ck_assert_int_eq(validate("remote_exec", "yes", VFS_ORIGIN_URL), 0);
+	ck_assert_int_eq(validate("cache_names", "yes", VFS_ORIGIN_URL), 0);
+	ck_assert_int_eq(validate("cache_names", "2", VFS_ORIGIN_URL), -EINVAL);
 	/* a password only from a config file */
 	ck_assert_int_eq(validate("password", "pw", VFS_ORIGIN_URL), -EINVAL);
 	ck_assert_int_eq(validate("password", "pw", VFS_ORIGIN_CONFIG), 0);

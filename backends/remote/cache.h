@@ -26,6 +26,7 @@
 #define VFSD_BACKENDS_REMOTE_CACHE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
 
@@ -78,5 +79,45 @@ void remote_cache_clear(struct remote_cache *c);
 /* Free expired entries; called now and then (sftp: by its maintenance
  * thread). */
 void remote_cache_expire(struct remote_cache *c);
+
+/*
+ * Names of directories (a backend opts in with remote_cache_track_names()
+ * once, before use, if it calls remote_cache_gone() for its removals and
+ * invalidates every other change of a name with _invalidate_name() or
+ * _invalidate_put(.., true, ..)).  A directory whose listing is fresh in
+ * the cache is "known" for as long: a name in it that the listing did
+ * not have, and that no change of ours or lookup made since, is absent,
+ * and a lookup of it needs no request (remote_cache_absent()).  Another
+ * client's new file then shows within the ttl, as it would through the
+ * kernel's own negative entries.  A change of a name that the cache
+ * cannot follow (a failed or racing one, a rename) forgets what is known
+ * of the directory.
+ *
+ * A burst of lookups that missed in one directory (a stat of each of its
+ * files by name, the names a tar or cp is about to create) lists it:
+ * remote_cache_list_due() says when (more such lookups for a directory
+ * whose last listing took more requests, so that a listing saves what it
+ * costs), and the caller lists it, puts the listing, and calls
+ * remote_cache_list_end().  A directory of more than
+ * remote_cache_list_max() entries, or one that could not be listed, is
+ * not listed so again for a minute.
+ */
+void remote_cache_track_names(struct remote_cache *c);
+/* Whether path's name is absent from its known directory. */
+bool remote_cache_absent(struct remote_cache *c, const char *path);
+/* Note that a lookup of path missed the cache; path's directory if it is
+ * to be listed now (the caller owns the string and must call
+ * remote_cache_list_end() with it), else NULL. */
+char *remote_cache_list_due(struct remote_cache *c, const char *path);
+/* The listing remote_cache_list_due() asked for is done (put, or not);
+ * failed: it could not be made (a directory we may search but not read,
+ * say) or stopped at remote_cache_list_max() entries. */
+void remote_cache_list_end(struct remote_cache *c, const char *dir,
+			   bool failed);
+size_t remote_cache_list_max(void);
+/* We removed path (a request sent after `gen` was taken): drop as
+ * remote_cache_invalidate_name() does, keeping its directory known with
+ * path absent from it. */
+void remote_cache_gone(struct remote_cache *c, const char *path, uint64_t gen);
 
 #endif /* VFSD_BACKENDS_REMOTE_CACHE_H */

@@ -122,13 +122,21 @@ static int sftp_lstat(struct sftp_mount *sm, const char *path, bool fresh,
 	char *rpath;
 	int rc, tries = 0;
 
-	if (!fresh && !vfs_callctx.fresh &&
-	    remote_cache_get_attr(sm->cache, path, st))
-		return 0;
-	gen = remote_cache_gen(sm->cache);
+	/* a name too long for the server is refused as such, never found
+	 * absent */
 	rc = sftp_rpath(sm, path, &rpath);
 	if (rc)
 		return rc;
+	if (!fresh && !vfs_callctx.fresh) {
+		rc = remote_cache_get_attr(sm->cache, path, st) ? 0
+		     : remote_cache_absent(sm->cache, path)     ? -ENOENT
+								: 1;
+		if (rc <= 0) {
+			free(rpath);
+			return rc;
+		}
+	}
+	gen = remote_cache_gen(sm->cache);
 	do {
 		rc = sftp_checkout(sm, -1, 0, c);
 		if (rc)
@@ -138,6 +146,11 @@ static int sftp_lstat(struct sftp_mount *sm, const char *path, bool fresh,
 	free(rpath);
 	if (rc == 0)
 		remote_cache_put_attr(sm->cache, path, st, gen);
+	else if (rc == -ENOENT && !fresh && !vfs_callctx.fresh)
+		/* names looked for and not there, several in one directory:
+		 * names about to be made (tar, cp), or searched for (a PATH,
+		 * an import path) */
+		sftp_list_if_due(sm, path);
 	return rc;
 }
 

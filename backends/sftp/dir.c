@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,9 +70,10 @@ static int sftp_list_batch(struct sftp_mount *sm, struct sftp_conn *c,
 	return ret;
 }
 
+/* path's listing into ls; -EFBIG once it has more than cap entries. */
 static int sftp_list(struct sftp_mount *sm, struct sftp_conn *c,
 		     const char *path, const char *rpath,
-		     struct remote_listing *ls)
+		     struct remote_listing *ls, size_t cap)
 {
 	uint64_t gen = remote_cache_gen(sm->cache);
 	struct sftp_handle dh;
@@ -89,6 +91,8 @@ static int sftp_list(struct sftp_mount *sm, struct sftp_conn *c,
 			break;
 		ret = sftp_list_batch(sm, c, path, r, ls, gen);
 		sftp_req_put(c->chan, r);
+		if (!ret && ls->db.n > cap)
+			ret = -EFBIG;
 		if (ret)
 			break;
 	}
@@ -99,30 +103,22 @@ static int sftp_list(struct sftp_mount *sm, struct sftp_conn *c,
 	return ret;
 }
 
-int sftp_opendir(struct vfs_mount *m, const char *path, struct vfs_dir **out)
+/* Fetch path's listing from the server and put it in the cache: 0 and
+ * *out (a reference for the caller), or -errno (-EFBIG: more than cap
+ * entries). */
+static int sftp_fetch_listing(struct sftp_mount *sm, const char *path,
+			      size_t cap, struct remote_listing **out)
 {
-	struct sftp_mount *sm = sftp_mount_of(m);
-	struct remote_listing *ls;
+	struct remote_listing *ls = NULL;
 	struct sftp_conn cc, *c = &cc;
 	uint64_t gen;
-	struct vfs_dir *d;
 	char *rpath;
 	int rc, tries = 0;
 
-	d = calloc(1, sizeof(*d));
-	if (!d)
-		return -ENOMEM;
-	/* lease records are read fresh (backends/callctx.h) */
-	ls = vfs_callctx.fresh ? NULL
-			       : remote_cache_get_listing(sm->cache, path);
-	if (ls)
-		goto done;
 	gen = remote_cache_gen(sm->cache);
 	rc = sftp_rpath(sm, path, &rpath);
-	if (rc) {
-		free(d);
+	if (rc)
 		return rc;
-	}
 	do {
 		ls = remote_listing_new();
 		if (!ls) {
@@ -134,19 +130,58 @@ int sftp_opendir(struct vfs_mount *m, const char *path, struct vfs_dir **out)
 			remote_listing_put(sm->cache, ls);
 			break;
 		}
-		rc = sftp_list(sm, c, path, rpath, ls);
+		rc = sftp_list(sm, c, path, rpath, ls, cap);
 		if (rc) {
 			remote_listing_put(sm->cache, ls);
 			ls = NULL;
 		}
 	} while (sftp_checkin_retry(sm, c, rc, &tries));
 	free(rpath);
-	if (rc) {
-		free(d);
+	if (rc)
 		return rc;
-	}
 	remote_cache_put_listing(sm->cache, path, ls, gen);
-done:
+	*out = ls;
+	return 0;
+}
+
+bool sftp_list_if_due(struct sftp_mount *sm, const char *path)
+{
+	char *dir = remote_cache_list_due(sm->cache, path);
+	struct remote_listing *ls;
+	int rc;
+
+	if (!dir)
+		return false;
+	rc = sftp_fetch_listing(sm, dir, remote_cache_list_max(), &ls);
+	if (rc == 0)
+		remote_listing_put(sm->cache, ls);
+	/* (a timeout or a lost connection too: a directory is not worth
+	 * listing from a server that slow) */
+	remote_cache_list_end(sm->cache, dir, rc != 0);
+	free(dir);
+	return rc == 0;
+}
+
+int sftp_opendir(struct vfs_mount *m, const char *path, struct vfs_dir **out)
+{
+	struct sftp_mount *sm = sftp_mount_of(m);
+	struct remote_listing *ls;
+	struct vfs_dir *d;
+	int rc;
+
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	/* lease records are read fresh (backends/callctx.h) */
+	ls = vfs_callctx.fresh ? NULL
+			       : remote_cache_get_listing(sm->cache, path);
+	if (!ls) {
+		rc = sftp_fetch_listing(sm, path, SIZE_MAX, &ls);
+		if (rc) {
+			free(d);
+			return rc;
+		}
+	}
 	d->ls = ls;
 	*out = d;
 	return 0;

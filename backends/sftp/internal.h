@@ -85,6 +85,7 @@ struct sftp_config {
 	int keepalive_s; /* 0 = off */
 	int cache_ttl_s;
 	bool remote_exec; /* commands may run on the server */
+	bool cache_names; /* listed directories answer for absent names */
 	bool write_behind;
 	uint64_t readahead_bytes; /* vfs_mount.readahead_bytes */
 };
@@ -417,6 +418,10 @@ ssize_t sftp_copy_range(struct vfs_file *in, off_t off_in, struct vfs_file *out,
 
 /* ---- dir.c ------------------------------------------------------- */
 
+/* After a burst of lookups in path's directory that found no such name
+ * on the server, list the directory into the cache
+ * (remote_cache_list_due()): true if it did. */
+bool sftp_list_if_due(struct sftp_mount *sm, const char *path);
 int sftp_opendir(struct vfs_mount *m, const char *path, struct vfs_dir **out);
 int sftp_readdir(struct vfs_mount *m, struct vfs_dir *d, off_t off,
 		 vfs_fill_fn fill, void *ctx);

@@ -292,11 +292,13 @@ int sftp_unlink(struct vfs_mount *m, const char *path)
 	struct sftp_mount *sm = sftp_mount_of(m);
 	struct sftp_conn cc, *c = &cc;
 	char *rpath;
+	uint64_t gen;
 	int rc;
 
 	rc = sftp_rpath(sm, path, &rpath);
 	if (rc)
 		return rc;
+	gen = remote_cache_gen(sm->cache); /* see remote_cache_gone() */
 	rc = sftp_checkout(sm, -1, 0, c);
 	if (rc)
 		goto out;
@@ -309,8 +311,10 @@ int sftp_unlink(struct vfs_mount *m, const char *path)
 	if (!rc) {
 		sftp_files_moved(sm, path);
 		sftp_links_gone(sm->links, path);
+		remote_cache_gone(sm->cache, path, gen);
+	} else {
+		remote_cache_invalidate_name(sm->cache, path);
 	}
-	remote_cache_invalidate_name(sm->cache, path);
 out:
 	free(rpath);
 	return rc;
@@ -321,11 +325,13 @@ int sftp_rmdir(struct vfs_mount *m, const char *path)
 	struct sftp_mount *sm = sftp_mount_of(m);
 	struct sftp_conn cc, *c = &cc;
 	char *rpath;
+	uint64_t gen;
 	int rc;
 
 	rc = sftp_rpath(sm, path, &rpath);
 	if (rc)
 		return rc;
+	gen = remote_cache_gen(sm->cache);
 	rc = sftp_checkout(sm, -1, 0, c);
 	if (rc)
 		goto out;
@@ -336,7 +342,10 @@ int sftp_rmdir(struct vfs_mount *m, const char *path)
 		rc = sftp_explain(c, rpath, sftp_explain_rofs(sm, c, rpath, rc),
 				  0, -ENOTEMPTY, -ENOTDIR);
 	sftp_checkin(sm, c);
-	remote_cache_invalidate_name(sm->cache, path);
+	if (rc)
+		remote_cache_invalidate_name(sm->cache, path);
+	else
+		remote_cache_gone(sm->cache, path, gen);
 	remote_cache_invalidate_dir(sm->cache, path);
 out:
 	free(rpath);
@@ -414,6 +423,7 @@ int sftp_rename(struct vfs_mount *m, const char *from, const char *to,
 	struct stat sfrom, sto;
 	struct sftp_conn cc, *c = &cc;
 	char *rfrom, *rto = NULL;
+	bool is_dir = false;
 	int rc;
 
 	if (flags & ~(unsigned)RENAME_NOREPLACE)
@@ -431,6 +441,7 @@ int sftp_rename(struct vfs_mount *m, const char *from, const char *to,
 		goto out_checkin;
 	if (strcmp(from, to) == 0)
 		goto out_checkin;
+	is_dir = S_ISDIR(sfrom.st_mode);
 	if (flags & RENAME_NOREPLACE) {
 		/* OpenSSH's rename refuses to replace by itself; the check
 		 * covers servers whose rename would (still racy there) */
@@ -466,8 +477,9 @@ out_checkin:
 	}
 	remote_cache_invalidate_name(sm->cache, from);
 	remote_cache_invalidate_name(sm->cache, to);
-	if (!rc && S_ISDIR(sfrom.st_mode))
-		/* every cached path below `from` is now wrong */
+	if (is_dir)
+		/* every cached path below `from` is now wrong, also after
+		 * a failure that may have come after the server renamed */
 		remote_cache_clear(sm->cache);
 out:
 	free(rfrom);
@@ -488,11 +500,14 @@ int sftp_clone(struct vfs_mount *m, const char *from, const char *to,
 	rc = sftp_rpath(sm, from, &rfrom);
 	if (!rc)
 		rc = sftp_rpath(sm, to, &rto);
-	if (!rc)
+	if (!rc) {
+		remote_cache_invalidate_name(sm->cache, to);
 		rc = sftp_exec_clone(sm, rfrom, rto, err);
-	else
+	} else
 		vfs_error_set(err, -rc, "%s: %s", sm->cfg.display,
 			      strerror(-rc));
+	/* (the copy made `to` on the server before it began: the name was
+	 * forgotten then too) */
 	remote_cache_invalidate_name(sm->cache, to);
 	free(rfrom);
 	free(rto);

@@ -76,6 +76,12 @@ static const struct vfs_opt_spec sftp_opts[] = {
 	 .help = "password (config file only; prefer keys)"},
 	REMOTE_OPT_WRITE_BEHIND,
 	REMOTE_OPT_READAHEAD,
+	{.name = "cache_names",
+	 .type = VFS_OPT_BOOL,
+	 .def = "no",
+	 .help = "a directory listed within cache_ttl answers for names it "
+		 "lacks, without a request (another host's new files show "
+		 "within cache_ttl)"},
 	{.name = "remote_exec",
 	 .type = VFS_OPT_BOOL,
 	 .def = "no",
@@ -238,6 +244,7 @@ static int sftp_config_fill(struct sftp_config *cfg, const struct vfs_url *url,
 	cfg->keepalive_s = (int)vfs_opts_get_int(opts, "keepalive");
 	cfg->cache_ttl_s = ro.cache_ttl_s;
 	cfg->remote_exec = vfs_opts_get_bool(opts, "remote_exec");
+	cfg->cache_names = vfs_opts_get_bool(opts, "cache_names");
 	cfg->write_behind = ro.write_behind;
 	cfg->readahead_bytes = ro.readahead_bytes;
 	return 0;
@@ -294,6 +301,10 @@ static int sftp_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 	if (rc < 0)
 		goto err_free;
 	sm->cache = remote_cache_new(sm->cfg.cache_ttl_s);
+	if (sm->cache && sm->cfg.cache_names)
+		/* every change of a name here goes through the calls that
+		 * track names (remote_cache_gone() for removals) */
+		remote_cache_track_names(sm->cache);
 	sm->links = sftp_links_new(sm->cache);
 	if (!sm->cache || !sm->links || sftp_pool_init(sm) < 0) {
 		rc = vfs_error_set(err, ENOMEM, "out of memory");

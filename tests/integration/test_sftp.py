@@ -545,6 +545,158 @@ def remote_of(test, path):
 
 
 @unittest.skipUnless(have_sshd(), "needs OpenSSH's sshd (package openssh-server)")
+class SftpCachedNames(harness.TestCase):
+    """One remote directory mounted three times: /names with
+    cache_names=yes, /long with it and cache_ttl=30, /ssh without (the
+    default); the kernel checks permissions (default_permissions), so it
+    fetches a directory's attributes again after each create in it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sshd = Sshd().start()
+        cls.remote = tmpdir("vfsd-remote-")
+        cls.vfsd = Vfsd([("/ssh", cls.sshd.url(cls.remote)),
+                         ("/names", cls.sshd.url(cls.remote, cache_names="yes")),
+                         ("/long", cls.sshd.url(cls.remote, cache_names="yes",
+                                                cache_ttl="30"))],
+                        args=["-o", "default_permissions"],
+                        env=vfsd_env(cls.sshd.dir)).start()
+
+    def test_creations_list_the_directory(self):
+        """Files made one after another (a tar's lookup, create, lookup,
+        create ...) list their directory after a few, and later names are
+        answered from the listing: another host's new file stays unseen
+        for the mount's cache_ttl (30 s here), while all this mount made
+        or removed shows at once, and an O_CREAT open of the other host's
+        name still opens its file."""
+        tag = "tar-%d" % time.monotonic_ns()
+        mine, theirs = self.vfsd.path("long", tag), os.path.join(self.remote, tag)
+        os.mkdir(mine)
+        for i in range(12):
+            write_file(os.path.join(mine, "m%d" % i), b"m" * i)
+        write_file(os.path.join(theirs, "theirs"), b"theirs")
+        self.assertFalse(os.path.exists(os.path.join(mine, "theirs")),
+                         "the name was asked for, not answered from the listing")
+        for i in range(12):
+            self.assertEqual(read_file(os.path.join(mine, "m%d" % i)), b"m" * i)
+        os.unlink(os.path.join(mine, "m0"))
+        self.assertFalse(os.path.exists(os.path.join(mine, "m0")))
+        write_file(os.path.join(mine, "m0"), b"again")
+        self.assertEqual(read_file(os.path.join(mine, "m0")), b"again")
+        fd = os.open(os.path.join(mine, "theirs"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.assertEqual(os.read(fd, 100), b"theirs")
+        finally:
+            os.close(fd)
+        self.assertEqual(read_file(os.path.join(mine, "theirs")), b"theirs")
+        self.assertEqual(sorted(os.listdir(theirs)),
+                         sorted(["m%d" % i for i in range(12)] + ["theirs"]))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.vfsd.stop()
+        cls.sshd.stop()
+
+    def test_default_mount_finds_new_names_at_once(self):
+        """Without cache_names a name never looked up is asked for, even
+        in a directory just listed and searched: another host's new file
+        shows at once."""
+        mine, theirs = self._known_dir("default-%d" % time.monotonic_ns(), "ssh")
+        os.listdir(mine)
+        write_file(os.path.join(theirs, "new"), b"new")
+        self.assertEqual(read_file(os.path.join(mine, "new")), b"new")
+
+    def _known_dir(self, tag, prefix="names"):
+        """A directory made behind the mount's back with files f0..f19
+        (f<i> of i bytes) and a hard-linked pair, and a burst of lookups of
+        names it lacks, which makes vfsd list it and then answer for its
+        names from the listing.  Returns (path on the mount, on the server)."""
+        mine, theirs = self.vfsd.path(prefix, tag), os.path.join(self.remote, tag)
+        os.mkdir(theirs)
+        for i in range(20):
+            write_file(os.path.join(theirs, "f%d" % i), b"x" * i)
+        write_file(os.path.join(theirs, "h1"), b"linked")
+        os.link(os.path.join(theirs, "h1"), os.path.join(theirs, "h2"))
+        # made behind the mount's back: shows within cache_ttl (its
+        # parent may be a listed directory too)
+        harness.wait_for(lambda: os.path.isdir(mine), 3, "the new directory to show")
+        for i in range(8):
+            self.assertFalse(os.path.exists(os.path.join(mine, "miss%d" % i)))
+        return mine, theirs
+
+    def test_names_of_a_listed_directory(self):
+        """With cache_names, a burst of lookups that find nothing in one
+        directory lists it, and names are then answered from the listing
+        (a tar or cp creating files): every file it has is found with its
+        own attributes, and every change made through the mount shows at
+        once, while another host's new file shows within cache_ttl (1 s
+        here) and is never clobbered: an O_CREAT open finds it, an
+        exclusive one or a mkdir is refused."""
+        mine, theirs = self._known_dir("listed-%d" % time.monotonic_ns())
+        for i in range(20):
+            self.assertEqual(os.stat(os.path.join(mine, "f%d" % i)).st_size, i)
+        # (SFTP's attributes carry no link count: both names say 1)
+        for name in ("h1", "h2"):
+            self.assertEqual(read_file(os.path.join(mine, name)), b"linked", name)
+        m = lambda name: os.path.join(mine, name)  # noqa: E731
+        # changes through the mount, seen at once
+        write_file(m("new"), b"made here")
+        self.assertEqual(read_file(m("new")), b"made here")
+        os.unlink(m("f0"))
+        self.assertFalse(os.path.exists(m("f0")))
+        write_file(m("f0"), b"again")
+        self.assertEqual(os.stat(m("f0")).st_size, 5)
+        os.rename(m("f1"), m("f1-renamed"))
+        self.assertFalse(os.path.exists(m("f1")))
+        self.assertEqual(os.stat(m("f1-renamed")).st_size, 1)
+        os.rename(m("f2"), m("f3"))
+        self.assertEqual(os.stat(m("f3")).st_size, 2)
+        self.assertFalse(os.path.exists(m("f2")))
+        os.mkdir(m("sub"))
+        self.assertTrue(os.path.isdir(m("sub")))
+        os.rmdir(m("sub"))
+        self.assertFalse(os.path.exists(m("sub")))
+        os.symlink("f3", m("sym"))
+        self.assertEqual(os.readlink(m("sym")), "f3")
+        os.link(m("f4"), m("f4-link"))
+        self.assertEqual(os.stat(m("f4-link")).st_nlink, 2)
+        with open(m("f5"), "ab") as f:
+            f.write(b"yy")
+        self.assertEqual(os.stat(m("f5")).st_size, 7)
+        self.assertEqual(
+            sorted(os.listdir(mine)),
+            sorted(["f%d" % i for i in range(21) if i not in (1, 2, 20)] +
+                   ["f1-renamed", "h1", "h2", "new", "sym", "f4-link"]))
+        self.assertEqual(sorted(os.listdir(mine)), sorted(os.listdir(theirs)))
+
+        # another host's files, made while the directory is known
+        mine, theirs = self._known_dir("others-%d" % time.monotonic_ns())
+        for name in ("c1", "c2", "c3", "d1"):
+            write_file(os.path.join(theirs, name), b"theirs " + name.encode())
+        fd = os.open(os.path.join(mine, "c1"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.assertEqual(os.read(fd, 100), b"theirs c1")
+        finally:
+            os.close(fd)
+        with self.assertRaises(FileExistsError):
+            os.close(os.open(os.path.join(mine, "c2"),
+                             os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        with self.assertRaises(FileExistsError):
+            os.mkdir(os.path.join(mine, "d1"))
+        with self.assertRaises(FileExistsError):
+            os.symlink("x", os.path.join(mine, "c3"))
+        for name in ("c1", "c2", "c3", "d1"):
+            self.assertEqual(read_file(os.path.join(theirs, name)),
+                             b"theirs " + name.encode(), name)
+        write_file(os.path.join(theirs, "late"), b"late")
+        harness.wait_for(lambda: os.path.exists(os.path.join(mine, "late")), 3,
+                         "another host's new file to show")
+        os.unlink(os.path.join(theirs, "f6"))
+        harness.wait_for(lambda: not os.path.exists(os.path.join(mine, "f6")), 3,
+                         "another host's unlink to show")
+
+
+@unittest.skipUnless(have_sshd(), "needs OpenSSH's sshd (package openssh-server)")
 class SftpReadAhead(OnSftpMount, ReadAheadChecks, harness.TestCase):
     """The read-ahead of sequential readers (vfsd/router_ra.c) over SFTP:
     the mechanism NFS has (issue 18), with the same checks."""
