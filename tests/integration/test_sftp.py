@@ -562,6 +562,59 @@ class SftpCachedNames(harness.TestCase):
                         args=["-o", "default_permissions"],
                         env=vfsd_env(cls.sshd.dir)).start()
 
+    def test_concurrent_changes_never_hide_a_name(self):
+        """Seeded and bounded: 4 threads create, write, unlink and rename
+        20 names of one directory of the cache_names mount with a 30 s
+        cache_ttl (so nothing the cache holds expires during the run),
+        and stat names that may be absent (so the directory is listed
+        again and again), racing each other's changes.  Only this mount
+        changes the directory, so afterwards every name must show
+        through the mount exactly as on the server, with its data: a
+        raced change the cache could not follow must have made it
+        forget, never answer "no such file" for a file that is there."""
+        import random
+        tag = "race-%d" % time.monotonic_ns()
+        mine, theirs = self.vfsd.path("long", tag), os.path.join(self.remote, tag)
+        os.mkdir(mine)
+        names = ["n%d" % i for i in range(20)]
+        errors = []
+
+        def worker(seed):
+            rng = random.Random(seed)
+            try:
+                for _ in range(300):
+                    a, b = rng.choice(names), rng.choice(names)
+                    op = rng.random()
+                    try:
+                        if op < 0.3:
+                            write_file(os.path.join(mine, a), a.encode() * rng.randint(1, 9))
+                        elif op < 0.5:
+                            os.unlink(os.path.join(mine, a))
+                        elif op < 0.65:
+                            os.rename(os.path.join(mine, a), os.path.join(mine, b))
+                        else:
+                            os.stat(os.path.join(mine, "absent-%d" % rng.randrange(50)))
+                    except FileNotFoundError:
+                        pass
+            except Exception as e:  # a failure other than a lost race
+                errors.append("thread %d: %r" % (seed, e))
+
+        threads = [threading.Thread(target=worker, args=(1000 + i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertFalse(any(t.is_alive() for t in threads), "a worker hangs")
+        self.assertEqual(errors, [])
+        on_server = sorted(os.listdir(theirs))
+        for name in names:
+            there = os.path.exists(os.path.join(theirs, name))
+            self.assertEqual(os.path.exists(os.path.join(mine, name)), there, name)
+            if there:
+                self.assertEqual(read_file(os.path.join(mine, name)),
+                                 read_file(os.path.join(theirs, name)), name)
+        self.assertEqual(sorted(os.listdir(mine)), on_server)
+
     def test_creations_list_the_directory(self):
         """Files made one after another (a tar's lookup, create, lookup,
         create ...) list their directory after a few, and later names are
