@@ -499,43 +499,51 @@ static void remote_cache_invalidate_parent(struct remote_cache *c,
 	pthread_mutex_unlock(&c->lock);
 }
 
-void remote_cache_invalidate_put(struct remote_cache *c, const char *path,
-				 bool name, const struct stat *st, uint64_t gen)
+/*
+ * A change of ours to path, sent after `gen` was taken, was answered:
+ * drop as remote_cache_invalidate{,_name}() do, then, unless path was
+ * changed otherwise since, store the attributes it answered with (st;
+ * NULL: path is gone) and, for a change of its name, record the name as
+ * present or gone in its known directory.  Raced, the directory's names
+ * are forgotten instead.
+ */
+static void remote_cache_answered_locked(struct remote_cache *c,
+					 const char *path, bool name,
+					 const struct stat *st, uint64_t gen)
 {
-	struct remote_cnode *n;
-	bool stale;
-
-	if (!c->ttl_ms)
-		return;
-	pthread_mutex_lock(&c->lock);
 	/* before our own invalidation stamps path: only the others' count */
-	stale = remote_cache_stale_locked(c, path, gen);
+	bool stale = remote_cache_stale_locked(c, path, gen);
+	struct remote_cnode *n;
+
 	remote_cache_invalidate_parent_locked(c, path, name, !stale);
-	n = stale ? NULL : remote_cache_node_locked(c, path);
+	if (stale)
+		return;
+	n = st ? remote_cache_node_locked(c, path) : NULL;
 	if (n) {
 		n->st = *st;
 		n->has_attr = true;
 		vfs_ts_after_ms(&n->attr_exp, CLOCK_MONOTONIC, c->ttl_ms);
 	}
-	/* a name we made: present in its known directory */
-	if (name && !stale)
-		remote_cache_mark_locked(c, path, true);
+	if (name)
+		remote_cache_mark_locked(c, path, st != NULL);
+}
+
+void remote_cache_invalidate_put(struct remote_cache *c, const char *path,
+				 bool name, const struct stat *st, uint64_t gen)
+{
+	if (!c->ttl_ms)
+		return;
+	pthread_mutex_lock(&c->lock);
+	remote_cache_answered_locked(c, path, name, st, gen);
 	pthread_mutex_unlock(&c->lock);
 }
 
 void remote_cache_gone(struct remote_cache *c, const char *path, uint64_t gen)
 {
-	bool stale;
-
 	if (!c->ttl_ms)
 		return;
 	pthread_mutex_lock(&c->lock);
-	/* a change to path since the removal was sent (a new file made
-	 * there by another call, say): what is there now is not known */
-	stale = remote_cache_stale_locked(c, path, gen);
-	remote_cache_invalidate_parent_locked(c, path, true, !stale);
-	if (!stale)
-		remote_cache_mark_locked(c, path, false);
+	remote_cache_answered_locked(c, path, true, NULL, gen);
 	pthread_mutex_unlock(&c->lock);
 }
 

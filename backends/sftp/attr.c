@@ -122,19 +122,18 @@ static int sftp_lstat(struct sftp_mount *sm, const char *path, bool fresh,
 	char *rpath;
 	int rc, tries = 0;
 
+	if (!fresh && !vfs_callctx.fresh &&
+	    remote_cache_get_attr(sm->cache, path, st))
+		return 0;
 	/* a name too long for the server is refused as such, never found
 	 * absent */
 	rc = sftp_rpath(sm, path, &rpath);
 	if (rc)
 		return rc;
-	if (!fresh && !vfs_callctx.fresh) {
-		rc = remote_cache_get_attr(sm->cache, path, st) ? 0
-		     : remote_cache_absent(sm->cache, path)     ? -ENOENT
-								: 1;
-		if (rc <= 0) {
-			free(rpath);
-			return rc;
-		}
+	if (!fresh && !vfs_callctx.fresh &&
+	    remote_cache_absent(sm->cache, path)) {
+		free(rpath);
+		return -ENOENT;
 	}
 	gen = remote_cache_gen(sm->cache);
 	do {

@@ -1131,6 +1131,54 @@ class SftpResilience(harness.TestCase):
                      ("/local", "file://" + self.local)],
                     env=vfsd_env(self.sshd.dir)).start()
 
+    def test_known_directory_across_server_faults(self):
+        """cache_names with a 30 s cache_ttl, a directory known from a
+        listing: while the server is stopped, names the listing lacks are
+        still answered at once and anything else fails within the
+        timeout; after the server is restarted (its sessions killed) the
+        mount forgets what it knew, so a file made beneath meanwhile shows
+        at once, not 30 s later."""
+        timeout = 3
+        v = self.mount(timeout=timeout, cache_ttl=30, cache_names="yes")
+        self.addCleanup(v.stop)
+        theirs = os.path.join(self.remote, "d")
+        os.mkdir(theirs)
+        for i in range(150):
+            write_file(os.path.join(theirs, "f%d" % i), b"x")
+        mine = v.path("ssh", "d")
+        for i in range(6):
+            self.assertFalse(os.path.exists(os.path.join(mine, "miss%d" % i)))
+        write_file(os.path.join(theirs, "hidden"), b"h")
+        self.assertFalse(os.path.exists(os.path.join(mine, "hidden")),
+                         "the directory was not known from its listing")
+
+        self.sshd.pause()
+        self.addCleanup(self.sshd.resume)
+        t0 = time.monotonic()
+        self.assertFalse(os.path.exists(os.path.join(mine, "absent")))
+        self.assertLess(time.monotonic() - t0, 1, "a known absent name waited for the server")
+        t0 = time.monotonic()
+        with self.assertRaises(OSError) as cm:
+            os.stat(v.path("ssh", "elsewhere", "x"))
+        self.assertIn(cm.exception.errno, (errno.EIO, errno.ETIMEDOUT))
+        self.assertLess(time.monotonic() - t0, 2 * timeout + 1)
+        self.assertEqual(os.listdir(v.path("local")), [], "the other mount hangs")
+        self.sshd.resume()
+
+        self.sshd.restart()
+        write_file(os.path.join(theirs, "after"), b"a")
+
+        def works():
+            try:
+                return read_file(os.path.join(mine, "f1")) == b"x"
+            except OSError as e:
+                self.assertIn(e.errno, (errno.EIO, errno.ETIMEDOUT))
+                return False
+        harness.wait_for(works, 30, "the mount to work again")
+        harness.wait_for(lambda: v.mount_info("/ssh")["state"] == "connected", 30,
+                         "the state to be connected")
+        self.assertEqual(read_file(os.path.join(mine, "after")), b"a")
+
     def test_reader_ahead_when_server_stops(self):
         """A sequential reader with segments read ahead of it when its
         server stops (readahead_suite.check_reader_when_server_stops),
