@@ -151,6 +151,11 @@ static void fo_open_cache_policy(fuse_ino_t ino, struct fo_fh *fh,
 	/* what other opens read ahead may predate the change */
 	if (!fi->keep_cache)
 		fo_data_changed(ino);
+	/* what this open reads ahead is of the file as found now: the
+	 * attribute checks during its reads compare with that, or the first
+	 * one would count as a change and drop it all */
+	inode_data_seen(ino, &st, router_ra_active() ? fo_ra_seen_one : NULL,
+			NULL);
 }
 
 /*

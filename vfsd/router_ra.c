@@ -16,11 +16,12 @@
  * The window: nothing until two reads in a row continued the one before
  * them; then two segments, doubling at each sequential read up to
  * ra_window_max(); a read elsewhere (a seek) empties it and drops what it
- * held.  A segment answered whole is freed at once; one no sequential
- * read can reach any more (RA_SLACK) is dropped, unless a read waits for
- * it: the kernel's requests come on several threads, and with
- * POSIX_FADV_SEQUENTIAL it keeps twice its window in flight, so one may
- * wait for its segment while a later one moves the reader on.  A read
+ * held.  The kernel's requests come on several threads, and with
+ * POSIX_FADV_SEQUENTIAL it keeps twice its window in flight: while a
+ * window is open, a read up to RA_LAG behind the furthest one, or
+ * anywhere in the window ahead of it, is no seek.  A segment answered
+ * whole is freed at once; one no sequential read can reach any more
+ * (RA_LAG) is dropped, unless a read waits for it.  A read
  * that finds its segment still queued reads that segment itself: the
  * server sends each byte once.
  *
@@ -79,6 +80,11 @@
  * starts right there, is sequential: the kernel's readahead requests
  * reach our threads slightly out of order */
 #define RA_SLACK         ((off_t)2 << 20)
+/* once a window is open, the kernel may have two of its own windows in
+ * flight (2 x read_ahead_kb each with POSIX_FADV_SEQUENTIAL, see
+ * tune_bdi): a request may reach us this far behind the furthest one,
+ * and one far enough ahead of them all to land anywhere in our window */
+#define RA_LAG           ((off_t)4 << 20)
 #define RA_WIN_MAX       ((size_t)32 << 20)
 #define RA_IDLE_NS       (2 * (int64_t)1000000000)
 /* a mount whose budget is spent looks for idle files this often at most */
@@ -578,6 +584,7 @@ int router_ra_read(struct router_file *f, size_t size, off_t off,
 	uint64_t budget = rt_bottom(m)->readahead_bytes;
 	struct router_ra *ra = atomic_load(&f->ra);
 	int64_t now;
+	off_t lag, ahead;
 	bool seq, found;
 
 	hit->f = f;
@@ -595,8 +602,12 @@ int router_ra_read(struct router_file *f, size_t size, off_t off,
 	now = vfs_mono_ns();
 	pthread_mutex_lock(&ra->lock);
 	ra->last = now;
-	seq = ra->seen && off + (off_t)size + RA_SLACK >= ra->next &&
-	      off <= ra->next + (off_t)size;
+	/* a random reader has no window: only while one is open do reads
+	 * that far out of order count as the stream's */
+	lag = ra->window ? RA_LAG : RA_SLACK;
+	ahead = ra->window ? (off_t)ra->window : (off_t)size;
+	seq = ra->seen && off + (off_t)size + lag >= ra->next &&
+	      off <= ra->next + ahead;
 	/* a limit would count data read ahead that may never be read */
 	if (!seq || qos_file_limited(f->qos)) {
 		drop_all(ra);
@@ -610,7 +621,7 @@ int router_ra_read(struct router_file *f, size_t size, off_t off,
 		ra->next = off + (off_t)size;
 	/* a read that still counts as sequential begins no earlier */
 	ra_behind(ra,
-		  ra->next - RA_SLACK - (off_t)(size > RA_SEG ? size : RA_SEG));
+		  ra->next - RA_LAG - (off_t)(size > RA_SEG ? size : RA_SEG));
 	/* two reads in a row continued the one before: a sequential
 	 * reader, not a random one that happened to land close by */
 	if (++ra->streak < 3) {

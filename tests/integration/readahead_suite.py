@@ -7,6 +7,7 @@ readahead budget, 16 MiB)."""
 import errno
 import mmap
 import os
+import random
 
 import harness
 
@@ -186,6 +187,60 @@ class ReadAheadChecks:
         self.assertGreaterEqual(ra["served"], len(data) // 2, ra)
         self.assertLessEqual(ra["dropped"], len(data) // 20, ra)
         self.assertLessEqual(fetched, len(data) * 11 // 10, (fetched, ra))
+
+    def test_requests_out_of_order_are_one_stream(self):
+        """The kernel's readahead requests reach vfsd on several threads,
+        so with POSIX_FADV_SEQUENTIAL (two of its 2 MiB windows in
+        flight) one may come up to 3 MiB ahead of those before it, or
+        behind the furthest by as much.  Sent here one at a time, in a
+        seeded order shuffled within each 4 MiB (the kernel reads only
+        what is asked with POSIX_FADV_RANDOM): no request counts as a
+        seek, so nothing read ahead is dropped and each byte is fetched
+        once."""
+        data, _ = self.server_file("shuffled", 64)
+        before = self.v.stats(self.PREFIX)
+        fd = self.open_cold(self.v.path(self.PREFIX, "shuffled"))
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+        rnd = random.Random(17)
+        order = [0, 1, 2, 3]
+        for group in range(4, len(data) // MIB, 4):
+            blocks = list(range(group, group + 4))
+            rnd.shuffle(blocks)
+            order += blocks
+        for block in order:
+            off = block * MIB
+            if os.pread(fd, MIB, off) != data[off:off + MIB]:
+                self.fail("bytes at %d differ (order %s)" % (off, order))
+        after = self.v.stats(self.PREFIX)
+        ra = {k: after["readahead"][k] - before["readahead"][k]
+              for k in ("read", "served", "dropped")}
+        fetched = after["bytes_read"] - before["bytes_read"]
+        self.assertEqual(ra["dropped"], 0, (ra, order))
+        # the first three reads come before any window
+        self.assertGreaterEqual(ra["served"], len(data) - 3 * MIB, ra)
+        self.assertEqual(fetched, len(data), (fetched, ra, order))
+
+    def test_stat_while_reading_keeps_what_was_read_ahead(self):
+        """A file opened while nothing was read ahead anywhere, then read
+        sequentially: an fstat half-way (an attribute request, the open
+        file's attributes are never cached on a shared mount) finds the
+        file as it was at the open, so what was read ahead stays and
+        serves the rest."""
+        data, _ = self.server_file("statted", 24)
+        harness.wait_for(lambda: self.ra_stats(self.PREFIX)["held"] == 0, 10,
+                         "earlier read-ahead to be freed")
+        before = self.v.stats(self.PREFIX)
+        fd = self.open_cold(self.v.path(self.PREFIX, "statted"))
+        self.read_on(fd, data, 0, 8 * MIB)
+        self.assertGreater(self.ra_stats(self.PREFIX)["held"], 0)
+        self.assertEqual(os.fstat(fd).st_size, len(data))
+        self.read_on(fd, data, 8 * MIB, len(data))
+        after = self.v.stats(self.PREFIX)
+        ra = {k: after["readahead"][k] - before["readahead"][k]
+              for k in ("read", "served", "dropped")}
+        self.assertEqual(ra["dropped"], 0, ra)
+        self.assertEqual(after["bytes_read"] - before["bytes_read"],
+                         len(data), ra)
 
     def test_write_through_another_open_is_seen(self):
         """A reader half-way through a file, with its next megabytes read
