@@ -665,8 +665,7 @@ void layer_qos_rmdir_cleanup(struct layer_mount *lm, const char *dir)
 	/* the sidecars of files still there stay with them */
 	if (!has || other)
 		return;
-	if (asprintf(&sc, "%s/%s", strcmp(dir, "/") ? dir : "", LAYER_QOS_DIR) <
-	    0)
+	if (!(sc = vfs_path_child(dir, LAYER_QOS_DIR)))
 		return;
 	clear_dir(lm, sc, true);
 	free(sc);

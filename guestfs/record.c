@@ -381,8 +381,7 @@ int glock_rmdir_cleanup(const struct gfs_lower *l, const char *dir)
 		return -ENOTEMPTY;
 	/* every file the records speak of is gone with the directory's
 	 * entries, so every record here is moot */
-	if (asprintf(&locks, "%s/%s", strcmp(dir, "/") ? dir : "", GLOCK_DIR) <
-	    0)
+	if (!(locks = vfs_path_child(dir, GLOCK_DIR)))
 		return -ENOMEM;
 	list_names(l, locks, &top);
 	for (size_t i = 0; i < top.n; i++) {

@@ -101,6 +101,15 @@ char *vfs_path_join(const char *base, const char *path)
 	return out;
 }
 
+char *vfs_path_child(const char *dir, const char *name)
+{
+	char *out;
+
+	if (asprintf(&out, "%s/%s", strcmp(dir, "/") ? dir : "", name) < 0)
+		return NULL;
+	return out;
+}
+
 char *vfs_path_parent(const char *path)
 {
 	const char *slash = strrchr(path, '/');

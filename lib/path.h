@@ -42,6 +42,10 @@ int vfs_prefix_normalize(char *prefix, struct vfs_error *err);
  * Returns a new string the caller frees, or NULL on ENOMEM. */
 char *vfs_path_join(const char *base, const char *path);
 
+/* The path of entry `name` of directory `dir` ("/" for the root): a new
+ * string the caller frees, NULL without memory. */
+char *vfs_path_child(const char *dir, const char *name);
+
 /* The parent directory of an absolute path ("/" for "/x" and for "/"): a
  * new string, NULL without memory. */
 char *vfs_path_parent(const char *path);

@@ -280,6 +280,20 @@ static void check_parent(const char *path, const char *want)
 	free(got);
 }
 
+START_TEST(path_child)
+{
+	char *got = vfs_path_child("/", "a");
+
+	ck_assert_ptr_nonnull(got);
+	ck_assert_str_eq(got, "/a");
+	free(got);
+	got = vfs_path_child("/a/b", "c");
+	ck_assert_ptr_nonnull(got);
+	ck_assert_str_eq(got, "/a/b/c");
+	free(got);
+}
+END_TEST
+
 START_TEST(path_parent)
 {
 	check_parent("/a/b/c", "/a/b");
@@ -430,6 +444,7 @@ Suite *lib_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("path");
 	tcase_add_test(tc, path_join);
+	tcase_add_test(tc, path_child);
 	tcase_add_test(tc, path_parent);
 	tcase_add_test(tc, path_under);
 	suite_add_tcase(s, tc);

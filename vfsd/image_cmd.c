@@ -12,6 +12,7 @@
 
 #include "guestfs/layer.h"
 #include "lib/json.h"
+#include "lib/path.h"
 #include "vfsd/image_cmd.h"
 #include "vfsd/router.h"
 
@@ -224,8 +225,7 @@ int image_cmd_list(FILE *out, const char *dir, bool json, struct vfs_error *err)
 		struct image_info i;
 		char *path;
 
-		if (asprintf(&path, "%s/%s", strcmp(dir, "/") ? dir : "",
-			     c.names[k]) < 0) {
+		if (!(path = vfs_path_child(dir, c.names[k]))) {
 			ret = -ENOMEM;
 			break;
 		}

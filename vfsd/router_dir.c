@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/path.h"
 #include "vfsd/router_internal.h"
 
 struct router_dir {
@@ -80,8 +81,7 @@ static int opendir_merged(struct router_dir *d, const char *path,
 		char *cp;
 		bool found = false;
 
-		if (asprintf(&cp, "%s/%s", strcmp(path, "/") ? path : "",
-			     children[i]) < 0)
+		if (!(cp = vfs_path_child(path, children[i])))
 			return -ENOMEM;
 		if (router_getattr(cp, &st) < 0)
 			rt_virtual_stat(cp, &st);

@@ -12,6 +12,7 @@
 
 #include "backends/callctx.h"
 #include "backends/sftp/internal.h"
+#include "lib/path.h"
 
 struct vfs_dir {
 	struct remote_listing *ls;
@@ -53,8 +54,7 @@ static int sftp_list_batch(struct sftp_mount *sm, struct sftp_conn *c,
 		if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 			continue;
 		/* the entry's mount-relative path: st_ino and cache key */
-		if (asprintf(&child, "%s/%s", strcmp(path, "/") ? path : "",
-			     name) < 0)
+		if (!(child = vfs_path_child(path, name)))
 			return -ENOMEM;
 		sftp_attr_to_stat(sm, &a, child, &st);
 		/* a name of a hard-link group is checked when stat'ed
