@@ -18,10 +18,11 @@
  * ra_window_max(); a read elsewhere (a seek) empties it and drops what it
  * held.  The kernel's requests come on several threads, and with
  * POSIX_FADV_SEQUENTIAL it keeps twice its window in flight: while a
- * window is open, a read up to RA_LAG behind the furthest one, or
- * anywhere in the window ahead of it, is no seek.  A segment answered
- * whole is freed at once; one no sequential read can reach any more
- * (RA_LAG) is dropped, unless a read waits for it.  A read
+ * window is open, a read up to RA_LAG behind or ahead of the furthest one
+ * is no seek.  A segment answered whole is freed at once; one no
+ * sequential read can reach any more (RA_LAG) is dropped, unless a read
+ * waits for it, and if some of it was never asked for, the reader skips:
+ * that closes the window as a seek does.  A read
  * that finds its segment still queued reads that segment itself: the
  * server sends each byte once.
  *
@@ -82,8 +83,8 @@
 #define RA_SLACK         ((off_t)2 << 20)
 /* once a window is open, the kernel may have two of its own windows in
  * flight (2 x read_ahead_kb each with POSIX_FADV_SEQUENTIAL, see
- * tune_bdi): a request may reach us this far behind the furthest one,
- * and one far enough ahead of them all to land anywhere in our window */
+ * tune_bdi): a request may reach us this far behind the furthest one, or
+ * as far ahead of those before it */
 #define RA_LAG           ((off_t)4 << 20)
 #define RA_WIN_MAX       ((size_t)32 << 20)
 #define RA_IDLE_NS       (2 * (int64_t)1000000000)
@@ -493,17 +494,28 @@ static bool seg_take(struct ra_seg *s)
 	return taken;
 }
 
-/* Drop the segments that end at `behind` or before it, but those a read
- * waits for (ra->lock held). */
-static void ra_behind(struct router_ra *ra, off_t behind)
+/*
+ * Drop the segments that end at `behind` or before it, but those a read
+ * waits for (ra->lock held).  True if one of them was not answered whole:
+ * the reader skips, and the window must close, or a reader that jumps a
+ * little ahead at every read would keep it open and have most of the file
+ * read for the little it reads.  A sequential reader's requests, however
+ * out of order, have each come by then.
+ */
+static bool ra_behind(struct router_ra *ra, off_t behind)
 {
 	struct ra_seg *s = ra->segs, *next;
+	bool skipped = false;
 
 	for (; s && s->off + (off_t)s->len <= behind; s = next) {
 		next = s->next;
-		if (!s->pins)
-			seg_unlink(ra, s);
+		if (s->pins)
+			continue;
+		if (seg_state(s) != RA_READY || s->used < s->got)
+			skipped = true;
+		seg_unlink(ra, s);
 	}
+	return skipped;
 }
 
 /*
@@ -605,9 +617,17 @@ int router_ra_read(struct router_file *f, size_t size, off_t off,
 	/* a random reader has no window: only while one is open do reads
 	 * that far out of order count as the stream's */
 	lag = ra->window ? RA_LAG : RA_SLACK;
-	ahead = ra->window ? (off_t)ra->window : (off_t)size;
+	ahead = ra->window && RA_LAG > (off_t)size ? RA_LAG : (off_t)size;
 	seq = ra->seen && off + (off_t)size + lag >= ra->next &&
 	      off <= ra->next + ahead;
+	if (seq && off + (off_t)size > ra->next) {
+		off_t span = (off_t)(size > RA_SEG ? size : RA_SEG);
+
+		ra->next = off + (off_t)size;
+		/* a read that still counts as sequential begins no
+		 * earlier */
+		seq = !ra_behind(ra, ra->next - RA_LAG - span);
+	}
 	/* a limit would count data read ahead that may never be read */
 	if (!seq || qos_file_limited(f->qos)) {
 		drop_all(ra);
@@ -617,11 +637,6 @@ int router_ra_read(struct router_file *f, size_t size, off_t off,
 		pthread_mutex_unlock(&ra->lock);
 		return 0;
 	}
-	if (off + (off_t)size > ra->next)
-		ra->next = off + (off_t)size;
-	/* a read that still counts as sequential begins no earlier */
-	ra_behind(ra,
-		  ra->next - RA_LAG - (off_t)(size > RA_SEG ? size : RA_SEG));
 	/* two reads in a row continued the one before: a sequential
 	 * reader, not a random one that happened to land close by */
 	if (++ra->streak < 3) {
