@@ -114,8 +114,9 @@ void fo_data_checked(fuse_ino_t ino, const struct stat *st, int64_t when)
 
 void fo_data_seen(fuse_ino_t ino, const struct stat *st)
 {
-	/* (with nothing read ahead anywhere, nothing to note: the first
-	 * attributes seen afterwards count as a change) */
+	/* (with nothing read ahead anywhere, nothing to note: what is read
+	 * ahead later is read through an open, which notes the attributes
+	 * it found, fo_open_cache_policy) */
 	if (ino && S_ISREG(st->st_mode) && router_ra_active())
 		inode_data_seen(ino, st, fo_ra_seen_one, NULL);
 }
