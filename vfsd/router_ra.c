@@ -105,6 +105,8 @@ struct ra_seg {
 	bool unlinked; /* dropped: freed when neither read nor pinned */
 	bool served;   /* some of it answered a read */
 	size_t used;   /* bytes of it answered, overlaps counted twice */
+	size_t asked;  /* bytes of it sequential reads asked for, answered
+			* from it or not, overlaps counted twice */
 	int64_t sent;  /* vfs_mono_ns() when its read began */
 	char *buf;     /* READY: got bytes, owned */
 };
@@ -494,13 +496,32 @@ static bool seg_take(struct ra_seg *s)
 	return taken;
 }
 
+/* A sequential read asked for [off, off + size): note it in the segments
+ * it overlaps (ra->lock held). */
+static void ra_asked(struct router_ra *ra, size_t size, off_t off)
+{
+	off_t end = off + (off_t)size;
+
+	for (struct ra_seg *s = ra->segs; s && s->off < end; s = s->next) {
+		off_t from = s->off > off ? s->off : off;
+		off_t to = s->off + (off_t)s->len < end ? s->off + (off_t)s->len
+							: end;
+
+		if (from < to)
+			s->asked += (size_t)(to - from);
+	}
+}
+
 /*
  * Drop the segments that end at `behind` or before it, but those a read
- * waits for (ra->lock held).  True if one of them was not answered whole:
- * the reader skips, and the window must close, or a reader that jumps a
- * little ahead at every read would keep it open and have most of the file
- * read for the little it reads.  A sequential reader's requests, however
- * out of order, have each come by then.
+ * waits for (ra->lock held).  True if reads asked for less than half of
+ * one of them: the reader skips, and the window must close, or a reader
+ * that jumps a little ahead at every read would keep it open and have
+ * most of the file read for the little it reads.  A sequential reader's
+ * requests, however out of order, have each come by then (answered from
+ * the segment or not: one refused as too old, or failed, still counts as
+ * asked).  A reader that keeps its window is sent at most twice what it
+ * asks for.
  */
 static bool ra_behind(struct router_ra *ra, off_t behind)
 {
@@ -511,7 +532,7 @@ static bool ra_behind(struct router_ra *ra, off_t behind)
 		next = s->next;
 		if (s->pins)
 			continue;
-		if (seg_state(s) != RA_READY || s->used < s->got)
+		if (2 * s->asked < (seg_state(s) == RA_READY ? s->got : s->len))
 			skipped = true;
 		seg_unlink(ra, s);
 	}
@@ -620,6 +641,8 @@ int router_ra_read(struct router_file *f, size_t size, off_t off,
 	ahead = ra->window && RA_LAG > (off_t)size ? RA_LAG : (off_t)size;
 	seq = ra->seen && off + (off_t)size + lag >= ra->next &&
 	      off <= ra->next + ahead;
+	if (seq)
+		ra_asked(ra, size, off);
 	if (seq && off + (off_t)size > ra->next) {
 		off_t span = (off_t)(size > RA_SEG ? size : RA_SEG);
 

@@ -248,27 +248,60 @@ class ReadAheadChecks:
         self.assertLessEqual(after["bytes_read"] - before["bytes_read"],
                              len(data) * 11 // 10, ra)
 
-    def test_reader_that_skips_closes_the_window(self):
+    def check_skipper(self, name, stride):
         """A reader that read 8 MiB in order (a window open), then reads 4
-        KiB every 3 MiB, each read within reach of the one before: the
-        segments it skipped close the window, so the server sends little
-        more than the window held when it began to skip, not the file."""
-        data, _ = self.server_file("skips", 72)
+        KiB every `stride` bytes, each read within reach of the one before:
+        the segments it asked for little of close the window, so the
+        server sends little more than the window held when it began to
+        skip, not the file."""
+        data, _ = self.server_file(name, 72)
         self.wait_nothing_held()
         before = self.v.stats(self.PREFIX)
-        fd = self.open_cold(self.v.path(self.PREFIX, "skips"))
+        self.assertEqual(before["readahead"]["budget"], 16 * MIB)
+        fd = self.open_cold(self.v.path(self.PREFIX, name))
         # the kernel reads just what is asked
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
         self.read_on(fd, data, 0, 8 * MIB)
         self.assertGreater(self.ra_stats(self.PREFIX)["held"], 0)
-        for off in range(8 * MIB + 3 * MIB, len(data) - 4096, 3 * MIB):
+        for off in range(8 * MIB + stride, len(data) - 4096, stride):
             self.assertEqual(os.pread(fd, 4096, off), data[off:off + 4096])
+        # closed: nothing held while the file is still open
+        self.wait_nothing_held()
         after = self.v.stats(self.PREFIX)
         fetched = after["bytes_read"] - before["bytes_read"]
-        # 8 MiB read, a window of at most 8 MiB ahead of it, and what was
-        # queued before the first skipped segment fell behind
-        self.assertLessEqual(fetched, 24 * MIB,
-                             (fetched, after["readahead"]))
+        self.assertGreater(after["readahead"]["dropped"],
+                           before["readahead"]["dropped"])
+        # 8 MiB read, a window of 8 MiB ahead of it, and what was queued
+        # before the first skipped segment fell behind; the file is 72
+        self.assertLessEqual(fetched, 28 * MIB, (fetched, after["readahead"]))
+
+    def test_reader_that_skips_closes_the_window(self):
+        self.check_skipper("skips", 3 * MIB)
+
+    def test_reader_of_a_little_of_each_segment_closes_the_window(self):
+        self.check_skipper("sips", MIB)
+
+    def test_reads_off_the_segment_grid_drop_nothing(self):
+        """A sequential reader whose reads straddle the 1 MiB segments (its
+        first read was 16 KiB): each segment is asked for whole, two reads
+        each, so nothing read ahead is dropped and each byte is fetched
+        about once."""
+        data, _ = self.server_file("offgrid", 48)
+        self.wait_nothing_held()
+        before = self.v.stats(self.PREFIX)
+        fd = self.open_cold(self.v.path(self.PREFIX, "offgrid"))
+        self.assertEqual(os.pread(fd, 16384, 0), data[:16384])
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        for off in range(16384, len(data), MIB):
+            if os.pread(fd, MIB, off) != data[off:off + MIB]:
+                self.fail("bytes at %d differ" % off)
+        after = self.v.stats(self.PREFIX)
+        ra = {k: after["readahead"][k] - before["readahead"][k]
+              for k in ("read", "served", "dropped")}
+        fetched = after["bytes_read"] - before["bytes_read"]
+        self.assertGreaterEqual(ra["served"], len(data) // 2, ra)
+        self.assertLessEqual(ra["dropped"], MIB, ra)
+        self.assertLessEqual(fetched, len(data) * 11 // 10, (fetched, ra))
 
     def test_write_through_another_open_is_seen(self):
         """A reader half-way through a file, with its next megabytes read
