@@ -21,8 +21,8 @@
  * window is open, a read up to RA_LAG behind or ahead of the furthest one
  * is no seek.  A segment answered whole is freed at once; one no
  * sequential read can reach any more (RA_LAG) is dropped, unless a read
- * waits for it, and if some of it was never asked for, the reader skips:
- * that closes the window as a seek does.  A read
+ * waits for it, and if reads asked for less than half of it, the reader
+ * skips: that closes the window as a seek does.  A read
  * that finds its segment still queued reads that segment itself: the
  * server sends each byte once.
  *
