@@ -374,15 +374,75 @@ struct ready_arg {
 	struct fuse_session *se;
 };
 
+/* What stat_in_child's child sends back: the mount's device or an errno. */
+struct stat_reply {
+	int err;
+	dev_t dev;
+};
+
+/*
+ * stat(2) of our own mount point, done by a child process that holds no
+ * descriptor but its pipe.  Done by a thread of ours, the stat would make
+ * that thread wait in the kernel for our own answer, uninterruptibly once
+ * a worker has read the request: a SIGKILL then leaves the process a
+ * zombie that never releases /dev/fuse, and the mount hangs for good.
+ * The child does not keep /dev/fuse open, so our death aborts the
+ * connection and its stat returns at once.  Only async-signal-safe calls
+ * between fork and _exit: we are multi-threaded.
+ */
+static int stat_in_child(const char *path, dev_t *dev)
+{
+	struct stat_reply r = {.err = EIO};
+	int fds[2], status;
+	pid_t pid;
+	ssize_t n;
+
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		int e = errno;
+
+		close(fds[0]);
+		close(fds[1]);
+		return -e;
+	}
+	if (pid == 0) {
+		struct stat st = {0};
+		int w = fds[1];
+
+		if ((w > 0 && close_range(0, w - 1, 0) < 0) ||
+		    close_range(w + 1, ~0U, 0) < 0)
+			_exit(1); /* never stat while /dev/fuse may be held */
+		r.err = stat(path, &st) < 0 ? errno : 0;
+		r.dev = st.st_dev;
+		if (write(w, &r, sizeof(r)) != sizeof(r))
+			_exit(1);
+		_exit(0);
+	}
+	close(fds[1]);
+	do
+		n = read(fds[0], &r, sizeof(r));
+	while (n < 0 && errno == EINTR);
+	close(fds[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (n != sizeof(r))
+		return -EIO; /* the child could not close its descriptors */
+	*dev = r.dev;
+	return -r.err;
+}
+
 /* Waits for the mount to answer, then releases the waiting parent. */
 static void *ready_thread(void *p)
 {
 	struct ready_arg *ra = p;
-	struct stat st;
+	struct stat st = {0};
+	int ret = stat_in_child(ra->mnt, &st.st_dev);
 
-	if (stat(ra->mnt, &st) < 0) {
+	if (ret < 0) {
 		log_err("%s: mount does not answer: %s", ra->mnt,
-			strerror(errno));
+			strerror(-ret));
 		report_ready(1);
 		fuse_session_exit(ra->se);
 	} else {

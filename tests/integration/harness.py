@@ -78,8 +78,16 @@ def wait_for(pred, timeout, what, interval=0.05):
         time.sleep(interval)
 
 
+def _real(path):
+    """os.path.realpath of path's directory, then path's name: a realpath of
+    the whole would stat the mount point, which hangs if the mount does."""
+    path = os.path.abspath(path)
+    return os.path.join(os.path.realpath(os.path.dirname(path)),
+                        os.path.basename(path))
+
+
 def is_mounted(path):
-    path = os.path.realpath(path)
+    path = _real(path)
     with open("/proc/self/mountinfo") as f:
         for line in f:
             fields = line.split()
@@ -87,6 +95,60 @@ def is_mounted(path):
             if mp == path:
                 return True
     return False
+
+
+FUSECTL = "/sys/fs/fuse/connections"
+
+
+def _fuse_device(path):
+    """The device number of the FUSE mount at path, read from mountinfo
+    (a stat of a wedged mount would hang), or None."""
+    path = _real(path)
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if fields[4].replace("\\040", " ") != path:
+                continue
+            if not fields[fields.index("-") + 1].startswith("fuse"):
+                return None
+            major, minor = (int(x) for x in fields[2].split(":"))
+            return os.makedev(major, minor)
+    return None
+
+
+def abort_fuse(path):
+    """Abort the FUSE connection of the mount at path through fusectl, as
+    the kernel does when the daemon's /dev/fuse closes: every request
+    waiting on it fails with ENOTCONN.  The way out of a mount whose
+    daemon cannot die (a thread of it waiting on the mount itself).
+    Returns whether a connection was aborted."""
+    dev = _fuse_device(path)
+    if dev is None:
+        return False
+    if not is_mounted(FUSECTL):
+        r = subprocess.run(["mount", "-t", "fusectl", "none", FUSECTL],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if r.returncode == 0:
+            _cleanups.append(lambda: subprocess.run(
+                ["umount", FUSECTL], stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL))
+    # fusectl names a connection by the kernel's dev_t (major << 20 | minor)
+    conn = os.path.join(FUSECTL, str(os.major(dev) << 20 | os.minor(dev)), "abort")
+    try:
+        with open(conn, "w") as f:
+            f.write("1")
+    except OSError:
+        return False
+    return True
+
+
+def wait_reaped(proc, timeout):
+    """proc.wait with a timeout; True once the process is gone."""
+    try:
+        proc.wait(timeout=timeout)
+        return True
+    except subprocess.TimeoutExpired:
+        return False
 
 
 def fusermount_u(path):
@@ -178,6 +240,8 @@ class Vfsd:
     def stop(self):
         if self.proc is None:
             return
+        if self.killed and not wait_reaped(self.proc, 10):
+            abort_fuse(self.mnt)    # see the case of a hang below
         fusermount_u(self.mnt)
         hung = False
         try:
@@ -185,7 +249,11 @@ class Vfsd:
         except subprocess.TimeoutExpired:
             hung = True
             self.proc.kill()
-            self.proc.wait()
+            if not wait_reaped(self.proc, 10):
+                # a thread stuck on the mount keeps the process from dying
+                # and so /dev/fuse open: nothing else would ever free it
+                abort_fuse(self.mnt)
+                self.proc.wait()
             fusermount_u(self.mnt)
         self.logfile.close()
         rc, self.proc = self.proc.returncode, None

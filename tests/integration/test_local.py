@@ -746,7 +746,8 @@ class CommandLine(harness.TestCase):
         d = tmpdir()
         v = Vfsd([("/l", "file://" + d)]).start()
         v.kill(signal.SIGKILL)
-        v.proc.wait()
+        self.assertTrue(harness.wait_reaped(v.proc, 30),
+                        "vfsd did not die of SIGKILL: a thread of it is stuck")
         r = harness.run_vfsd(["-m", "/l=file://" + d, v.mnt])
         self.assertEqual(r.returncode, 2)
         self.assertIn("stale FUSE mount", r.stderr)

@@ -1,7 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """What vfsd refuses at start: each case ends with exit status 2, a
 one-line message naming the problem, and nothing mounted."""
+import contextlib
 import os
+import random
+import signal
 import subprocess
 import sys
 import time
@@ -169,6 +172,84 @@ class StartRefusals(harness.TestCase):
             out = self.refused(args, want, config=config)
             self.assertNotIn("hunter2", out)
             self.assertNotIn("ter2", out)
+
+
+def _procs_naming(text):
+    """pids of the processes whose command line contains text."""
+    pids = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                if text.encode() in f.read():
+                    pids.append(int(pid))
+        except OSError:
+            pass
+    return pids
+
+
+class KillDuringStart(harness.TestCase):
+    """An admin's kill -9, or a supervisor's, may come at any moment of a
+    start: it must leave a mount point that fails at once (ENOTCONN until
+    fusermount3 -u) and no process behind, never a mount that hangs."""
+
+    ROUNDS = 150     # the old daemon wedged in about 3 rounds of 100
+
+    def test_kill_9_at_any_moment_of_start_leaves_nothing_hung(self):
+        seed = int(os.environ.get("VFSD_TEST_SEED", time.time_ns() % 100000))
+        rng = random.Random(seed)
+        d = tmpdir()
+        for name in ("a", "b"):
+            with open(os.path.join(d, name), "w") as f:
+                f.write(name)
+        # the moments to hit are short; load on both CPUs widens them
+        load = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                for _ in range(2)]
+        for p in load:
+            self.addCleanup(p.wait)
+            self.addCleanup(p.kill)
+        for i in range(self.ROUNDS):
+            mnt = tmpdir()
+            proc = subprocess.Popen([harness.VFSD, "-f", "-m", "/l=file://" + d, mnt],
+                                    stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+            self.addCleanup(harness.fusermount_u, mnt)
+            self.addCleanup(proc.wait)
+            if i % 5:
+                # the moment that wedged the old daemon: its own first stat
+                # of the mount, just after the mount appears
+                deadline = time.monotonic() + 60
+                while not harness.is_mounted(mnt) and proc.poll() is None \
+                        and time.monotonic() < deadline:
+                    pass
+                spin = time.perf_counter() + rng.uniform(0, 0.0003)
+                while time.perf_counter() < spin:
+                    pass
+            else:
+                time.sleep(rng.uniform(0, 0.15))
+            proc.kill()
+            what = "seed %d, round %d" % (seed, i)
+            if not harness.wait_reaped(proc, 20):
+                harness.abort_fuse(mnt)
+                self.fail("vfsd did not die of SIGKILL (%s): a thread of it "
+                          "waits on its own mount" % what)
+            # a listing of the mount point returns at once: ENOTCONN while
+            # mounted (a stat may be answered from the kernel's cache), or
+            # the empty directory beneath
+            r = subprocess.run(["ls", mnt], capture_output=True,
+                               text=True, timeout=20)
+            if harness.is_mounted(mnt):
+                self.assertNotEqual(r.returncode, 0, what)
+                self.assertIn("not connected", r.stderr, what)
+            harness.wait_for(lambda: not _procs_naming(mnt), 20,
+                             "every process of the killed vfsd to end (%s)" % what)
+            harness.fusermount_u(mnt)
+            self.assertFalse(harness.is_mounted(mnt), what)
+        # and a start after all that still serves
+        with Vfsd([("/l", "file://" + d)]) as v:
+            self.assertEqual(sorted(os.listdir(v.path("l"))), ["a", "b"])
 
 
 if __name__ == "__main__":
