@@ -29,10 +29,12 @@
  * (/sys/fs/fuse/connections/N/max_background, congestion_threshold; N
  * the connection number that /proc/self/fdinfo shows for /dev/fuse since
  * Linux 6.16, and the mount's device number on every kernel, known once
- * the mount answers: fuse_ops_mounted()).  Where fusectl is not mounted it is
- * mounted for a moment on a directory of our own, the two files opened and the
- * mount detached at once.  Without root nothing changes and the log says so
- * once: parked requests then keep their places as before.
+ * the mount answers: fuse_ops_mounted()).  Where fusectl is not mounted, a
+ * fusectl mount attached to no path (fsmount) gives the two files; on
+ * kernels before 5.2, it is mounted for a moment on a directory of our own,
+ * the two files opened and the mount detached at once.  Without root nothing
+ * changes and the log says so once: parked requests then keep their places as
+ * before.
  */
 #define FUSE_USE_VERSION 314
 #include <errno.h>
@@ -87,17 +89,18 @@ static long bg_conn_id(void)
 	return id;
 }
 
-/* Open connection `id`'s two files beneath the fusectl root `root`. */
-static int bg_open_in(const char *root, long id)
+/* Open connection `id`'s two files beneath the fusectl root: `root`
+ * relative to directory dirfd. */
+static int bg_open_in(int dirfd, const char *root, long id)
 {
 	char path[256];
 
-	snprintf(path, sizeof(path), "%s/%ld/max_background", root, id);
-	bg_max_fd = open(path, O_WRONLY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "%s%ld/max_background", root, id);
+	bg_max_fd = openat(dirfd, path, O_WRONLY | O_CLOEXEC);
 	if (bg_max_fd < 0)
 		return -errno;
-	snprintf(path, sizeof(path), "%s/%ld/congestion_threshold", root, id);
-	bg_cong_fd = open(path, O_WRONLY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "%s%ld/congestion_threshold", root, id);
+	bg_cong_fd = openat(dirfd, path, O_WRONLY | O_CLOEXEC);
 	if (bg_cong_fd < 0) {
 		int err = -errno;
 
@@ -108,10 +111,37 @@ static int bg_open_in(const char *root, long id)
 	return 0;
 }
 
-/* fusectl mounted for a moment on a directory of our own. */
+/*
+ * fusectl mounted nowhere (fsopen and fsmount, Linux 5.2): a mount that
+ * no path leads to, gone with its last open file, so that not even a
+ * SIGKILL can leave it behind.  -ENOSYS on older kernels.
+ */
+static int bg_open_detached(long id)
+{
+	int fs, mnt, ret;
+
+	fs = fsopen("fusectl", FSOPEN_CLOEXEC);
+	if (fs < 0)
+		return -errno;
+	if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+		ret = -errno;
+		close(fs);
+		return ret;
+	}
+	mnt = fsmount(fs, FSMOUNT_CLOEXEC,
+		      MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+	ret = mnt < 0 ? -errno : bg_open_in(mnt, "", id);
+	if (mnt >= 0)
+		close(mnt); /* the open files keep what they need of it */
+	close(fs);
+	return ret;
+}
+
+/* fusectl mounted for a moment on a directory of our own: kernels before
+ * 5.2.  A SIGKILL in that moment leaves the mount behind. */
 static int bg_open_private(long id)
 {
-	char dir[] = "/tmp/vfsd-fusectl-XXXXXX";
+	char dir[] = "/tmp/vfsd-fusectl-XXXXXX", root[sizeof(dir) + 1];
 	int ret;
 
 	if (!mkdtemp(dir))
@@ -122,7 +152,8 @@ static int bg_open_private(long id)
 		rmdir(dir);
 		return ret;
 	}
-	ret = bg_open_in(dir, id);
+	snprintf(root, sizeof(root), "%s/", dir);
+	ret = bg_open_in(AT_FDCWD, root, id);
 	/* the open files keep what they need of it */
 	umount2(dir, MNT_DETACH);
 	rmdir(dir);
@@ -141,8 +172,10 @@ static void bg_open(void)
 			 FO_MAX_BACKGROUND);
 		return;
 	}
-	ret = bg_open_in("/sys/fs/fuse/connections", id);
+	ret = bg_open_in(AT_FDCWD, "/sys/fs/fuse/connections/", id);
 	if (ret == -ENOENT)
+		ret = bg_open_detached(id);
+	if (ret == -ENOSYS)
 		ret = bg_open_private(id);
 	if (ret < 0)
 		log_warn("I/O limits: cannot change the kernel's budget of "

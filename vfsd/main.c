@@ -380,6 +380,29 @@ struct stat_reply {
 	dev_t dev;
 };
 
+/* The child of stat_in_child: only async-signal-safe calls, for the
+ * process that forked it is multi-threaded. */
+static void stat_child(const char *path, int w)
+{
+	struct stat_reply r = {0};
+	struct stat st = {0};
+	sigset_t all;
+
+	/* our descriptors but the pipe: above all /dev/fuse */
+	if (dup2(w, STDIN_FILENO) < 0)
+		_exit(1);
+	closefrom(STDIN_FILENO + 1);
+	/* libfuse's handlers and ours act on the daemon's state */
+	signal(SIGHUP, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	r.err = stat(path, &st) < 0 ? errno : 0;
+	r.dev = st.st_dev;
+	_exit(write(STDIN_FILENO, &r, sizeof(r)) == sizeof(r) ? 0 : 1);
+}
+
 /*
  * stat(2) of our own mount point, done by a child process that holds no
  * descriptor but its pipe.  Done by a thread of ours, the stat would make
@@ -387,38 +410,38 @@ struct stat_reply {
  * a worker has read the request: a SIGKILL then leaves the process a
  * zombie that never releases /dev/fuse, and the mount hangs for good.
  * The child does not keep /dev/fuse open, so our death aborts the
- * connection and its stat returns at once.  Only async-signal-safe calls
- * between fork and _exit: we are multi-threaded.
+ * connection and its stat returns at once.
  */
 static int stat_in_child(const char *path, dev_t *dev)
 {
-	struct stat_reply r = {.err = EIO};
-	int fds[2], status;
+	struct stat_reply r;
+	sigset_t all, old;
+	int fds[2], status, tries = 0;
 	pid_t pid;
 	ssize_t n;
 
 	if (pipe2(fds, O_CLOEXEC) < 0)
 		return -errno;
-	pid = fork();
+	sigfillset(&all);
+	for (;;) {
+		/* no handler of ours may run in the child before it resets
+		 * them */
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		pid = fork();
+		if (pid == 0)
+			stat_child(path, fds[1]);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (pid > 0 || (errno != EAGAIN && errno != ENOMEM) ||
+		    ++tries == 50)
+			break;
+		usleep(100 * 1000); /* a passing shortage of memory or pids */
+	}
 	if (pid < 0) {
 		int e = errno;
 
 		close(fds[0]);
 		close(fds[1]);
 		return -e;
-	}
-	if (pid == 0) {
-		struct stat st = {0};
-		int w = fds[1];
-
-		if ((w > 0 && close_range(0, w - 1, 0) < 0) ||
-		    close_range(w + 1, ~0U, 0) < 0)
-			_exit(1); /* never stat while /dev/fuse may be held */
-		r.err = stat(path, &st) < 0 ? errno : 0;
-		r.dev = st.st_dev;
-		if (write(w, &r, sizeof(r)) != sizeof(r))
-			_exit(1);
-		_exit(0);
 	}
 	close(fds[1]);
 	do
@@ -427,27 +450,44 @@ static int stat_in_child(const char *path, dev_t *dev)
 	close(fds[0]);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	if (n != sizeof(r))
-		return -EIO; /* the child could not close its descriptors */
+	if (n != sizeof(r)) {
+		log_err("the process checking the mount ended without an "
+			"answer (%s %d)",
+			WIFSIGNALED(status) ? "signal" : "status",
+			WIFSIGNALED(status) ? WTERMSIG(status)
+					    : WEXITSTATUS(status));
+		return -EIO;
+	}
 	*dev = r.dev;
 	return -r.err;
 }
+
+/*
+ * The ready thread is detached: once main() starts tearing the session
+ * down (a stop during start-up), it must touch neither the session nor
+ * the parent's pipe.
+ */
+static pthread_mutex_t ready_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool ready_gone;
 
 /* Waits for the mount to answer, then releases the waiting parent. */
 static void *ready_thread(void *p)
 {
 	struct ready_arg *ra = p;
-	struct stat st = {0};
-	int ret = stat_in_child(ra->mnt, &st.st_dev);
+	dev_t dev = 0;
+	int ret = stat_in_child(ra->mnt, &dev);
 
-	if (ret < 0) {
+	pthread_mutex_lock(&ready_lock);
+	if (ready_gone) {
+		/* main() reports and ends the session */
+	} else if (ret < 0) {
 		log_err("%s: mount does not answer: %s", ra->mnt,
 			strerror(-ret));
 		report_ready(1);
 		fuse_session_exit(ra->se);
 	} else {
-		tune_bdi(st.st_dev);
-		fuse_ops_mounted(st.st_dev);
+		tune_bdi(dev);
+		fuse_ops_mounted(dev);
 		log_info("vfsd %s serving %zu mount%s at %s", VFSD_VERSION,
 			 router_mount_count(),
 			 router_mount_count() == 1 ? "" : "s", ra->mnt);
@@ -457,6 +497,7 @@ static void *ready_thread(void *p)
 		}
 		report_ready(0);
 	}
+	pthread_mutex_unlock(&ready_lock);
 	free(ra);
 	return NULL;
 }
@@ -697,6 +738,9 @@ int main(int argc, char **argv)
 	log_info("%s: unmounting", mnt);
 
 out_unmount:
+	pthread_mutex_lock(&ready_lock);
+	ready_gone = true;
+	pthread_mutex_unlock(&ready_lock);
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);

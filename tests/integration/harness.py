@@ -104,26 +104,35 @@ def _fuse_device(path):
     """The device number of the FUSE mount at path, read from mountinfo
     (a stat of a wedged mount would hang), or None."""
     path = _real(path)
+    dev = None
     with open("/proc/self/mountinfo") as f:
-        for line in f:
+        for line in f:     # the last one is on top
             fields = line.split()
             if fields[4].replace("\\040", " ") != path:
                 continue
-            if not fields[fields.index("-") + 1].startswith("fuse"):
-                return None
-            major, minor = (int(x) for x in fields[2].split(":"))
-            return os.makedev(major, minor)
-    return None
+            dev = None
+            if fields[fields.index("-") + 1].startswith("fuse"):
+                major, minor = (int(x) for x in fields[2].split(":"))
+                dev = os.makedev(major, minor)
+    return dev
 
 
-def abort_fuse(path):
-    """Abort the FUSE connection of the mount at path through fusectl, as
-    the kernel does when the daemon's /dev/fuse closes: every request
-    waiting on it fails with ENOTCONN.  The way out of a mount whose
-    daemon cannot die (a thread of it waiting on the mount itself).
-    Returns whether a connection was aborted."""
+def fuse_connection(path):
+    """The fusectl number of the FUSE mount at path (the kernel's dev_t of
+    it, major << 20 | minor), or None."""
     dev = _fuse_device(path)
-    if dev is None:
+    return None if dev is None else os.major(dev) << 20 | os.minor(dev)
+
+
+def abort_fuse(path=None, conn=None):
+    """Abort a FUSE connection through fusectl (the mount's at path, or
+    number conn), as the kernel does when the daemon's /dev/fuse closes:
+    every request waiting on it fails with ENOTCONN.  The way out of a
+    mount whose daemon cannot die (a thread of it waiting on the mount
+    itself).  Returns whether a connection was aborted."""
+    if conn is None:
+        conn = fuse_connection(path)
+    if conn is None:
         return False
     if not is_mounted(FUSECTL):
         r = subprocess.run(["mount", "-t", "fusectl", "none", FUSECTL],
@@ -132,10 +141,8 @@ def abort_fuse(path):
             _cleanups.append(lambda: subprocess.run(
                 ["umount", FUSECTL], stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL))
-    # fusectl names a connection by the kernel's dev_t (major << 20 | minor)
-    conn = os.path.join(FUSECTL, str(os.major(dev) << 20 | os.minor(dev)), "abort")
     try:
-        with open(conn, "w") as f:
+        with open(os.path.join(FUSECTL, str(conn), "abort"), "w") as f:
             f.write("1")
     except OSError:
         return False
@@ -196,7 +203,9 @@ class Vfsd:
         self.umask = umask
         self.proc = None
         self.logfile = None
-        self.killed = False
+        self.killed = False     # stopped by a signal: any exit status
+        self.sigkilled = False
+        self.conn = None        # its fusectl connection, once mounted
 
     def command(self):
         cmd = [VFSD, "-f"]
@@ -227,6 +236,7 @@ class Vfsd:
                 raise RuntimeError("vfsd exited with %d:\n%s" % (self.proc.returncode, self.log()))
             return is_mounted(self.mnt)
         wait_for(up, self.start_timeout, "vfsd to mount " + self.mnt)
+        self.conn = fuse_connection(self.mnt)
         # the first access waits for FUSE INIT; make sure it answers
         os.stat(self.mnt)
         return self
@@ -240,8 +250,8 @@ class Vfsd:
     def stop(self):
         if self.proc is None:
             return
-        if self.killed and not wait_reaped(self.proc, 10):
-            abort_fuse(self.mnt)    # see the case of a hang below
+        if self.sigkilled:
+            self.abort_if_undying()
         fusermount_u(self.mnt)
         hung = False
         try:
@@ -249,11 +259,7 @@ class Vfsd:
         except subprocess.TimeoutExpired:
             hung = True
             self.proc.kill()
-            if not wait_reaped(self.proc, 10):
-                # a thread stuck on the mount keeps the process from dying
-                # and so /dev/fuse open: nothing else would ever free it
-                abort_fuse(self.mnt)
-                self.proc.wait()
+            self.abort_if_undying()
             fusermount_u(self.mnt)
         self.logfile.close()
         rc, self.proc = self.proc.returncode, None
@@ -274,10 +280,26 @@ class Vfsd:
             raise AssertionError("vfsd %s (status %s); its log:\n%s" % (
                 "hung on unmount" if hung else "exited badly", rc, self.log()))
 
+    def abort_if_undying(self):
+        """After a SIGKILL: a thread stuck on the mount (waiting for an
+        answer only this process could give) keeps the process from dying
+        and so /dev/fuse open, and nothing else would ever free it; abort
+        its connection, by the number it had (an unmount may have taken
+        the mount point's entry already; a process still alive holds its
+        number, so it is not another's)."""
+        if wait_reaped(self.proc, 10):
+            return
+        if self.conn is not None and self.proc.poll() is None:
+            abort_fuse(conn=self.conn)
+        if not wait_reaped(self.proc, 30):
+            raise AssertionError("vfsd survives SIGKILL for 40 s")
+
     def kill(self, sig=signal.SIGKILL):
         """Send sig; stop() then accepts any exit status."""
         if sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):
             self.killed = True
+        if sig == signal.SIGKILL:
+            self.sigkilled = True
         self.proc.send_signal(sig)
 
     def path(self, *parts):
