@@ -93,32 +93,48 @@ void fo_data_changed(fuse_ino_t ino)
 		inode_handle_each(ino, fo_ra_drop_one, NULL);
 }
 
+/* Attributes the kernel is told (fo_ra_seen_one's arg): the size, and
+ * the time they were asked of the backend (NULL when they may come from
+ * a cache). */
+struct fo_seen {
+	off_t size;
+	const int64_t *when;
+};
+
 /* What attributes found (inode_data_seen): a change drops what was read
- * ahead; else, with a check's time, it may be served (arg: the time, or
- * NULL when the attributes may come from a cache). */
+ * ahead; else, with a check's time, it may be served.  Either way the
+ * read-ahead stops where the kernel's reads will. */
 static void fo_ra_seen_one(void *h, bool changed, void *arg)
 {
+	const struct fo_seen *seen = arg;
+
 	if (changed)
 		router_ra_drop(h);
-	else if (arg)
-		router_ra_checked(h, *(int64_t *)arg);
+	else if (seen->when)
+		router_ra_checked(h, *seen->when);
+	router_ra_size(h, seen->size);
 }
 
 void fo_data_checked(fuse_ino_t ino, const struct stat *st, int64_t when)
 {
+	struct fo_seen seen = {.size = st->st_size, .when = &when};
+
 	if (S_ISREG(st->st_mode))
 		inode_data_seen(ino, st,
 				router_ra_active() ? fo_ra_seen_one : NULL,
-				&when);
+				&seen);
 }
 
 void fo_data_seen(fuse_ino_t ino, const struct stat *st)
 {
+	struct fo_seen seen = {.size = st->st_size};
+
 	/* (with nothing read ahead anywhere, nothing to note: what is read
 	 * ahead later is read through an open, which notes the attributes
-	 * it found, fo_open_cache_policy) */
+	 * it found, fo_open_cache_policy; a size the read-ahead missed is
+	 * corrected by the first read past it) */
 	if (ino && S_ISREG(st->st_mode) && router_ra_active())
-		inode_data_seen(ino, st, fo_ra_seen_one, NULL);
+		inode_data_seen(ino, st, fo_ra_seen_one, &seen);
 }
 
 /* Close-to-open: keep cached pages only if the file did not change. */
@@ -127,6 +143,7 @@ static void fo_open_cache_policy(fuse_ino_t ino, struct fo_fh *fh,
 				 const struct stat *known)
 {
 	struct router_file *rf = fh->rf;
+	struct fo_seen seen = {0};
 	struct stat st;
 
 	fi->keep_cache = 0;
@@ -155,8 +172,10 @@ static void fo_open_cache_policy(fuse_ino_t ino, struct fo_fh *fh,
 	/* what this open reads ahead is of the file as found now: the
 	 * attribute checks during its reads compare with that, or the first
 	 * one would count as a change and drop it all */
+	seen.size = st.st_size;
 	inode_data_seen(ino, &st, router_ra_active() ? fo_ra_seen_one : NULL,
-			NULL);
+			&seen);
+	router_ra_size(rf, st.st_size);
 }
 
 /*

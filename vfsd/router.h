@@ -323,6 +323,9 @@ void router_ra_drop(struct router_file *f);
  * (one older than the mount's attribute timeout is served only once such
  * a check followed its read). */
 void router_ra_checked(struct router_file *f, int64_t when);
+/* The kernel was told that f is `size` bytes long (an open's or an
+ * attribute reply's): nothing past that is read ahead. */
+void router_ra_size(struct router_file *f, off_t size);
 /* At exit, after every open was dropped: wait until no read ahead is
  * queued and every worker is done with its file (its release made). */
 void router_ra_quiesce(void);

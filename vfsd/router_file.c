@@ -209,6 +209,7 @@ static int file_new(struct router_mount *m, struct vfs_file *vf,
 	f->mount = m; /* takes over the caller's reference */
 	f->vf = vf;
 	f->refs = 1;
+	atomic_init(&f->ra_size, -1);
 	f->qos = qos_file_new(path);
 	atomic_fetch_add(&m->open_files, 1);
 	reg_add(f);

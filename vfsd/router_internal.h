@@ -113,6 +113,9 @@ struct router_file {
 	/* its read-ahead (router_ra.c): made at its first read on a mount
 	 * that reads ahead, freed with it; NULL: none */
 	struct router_ra *_Atomic ra;
+	/* the size the kernel was last told (router_ra_size), -1 unknown:
+	 * its page-cache reads stop there, so the read-ahead does too */
+	_Atomic int64_t ra_size;
 };
 
 /* router_file.c: a read of the read-ahead's (router_ra.c): as

@@ -15,8 +15,11 @@
  *
  * The window: nothing until two reads in a row continued the one before
  * them; then two segments, doubling at each sequential read up to
- * ra_window_max(); a read elsewhere (a seek) empties it and drops what it
- * held.  The kernel's requests come on several threads, and with
+ * ra_window_max() and to twice the bytes read since the streak began; a
+ * read elsewhere (a seek) empties it and drops what it held.  Nothing is
+ * queued past the size the kernel knows (router_ra_size).  A segment
+ * refused as too old (a mapping's reader asks no attributes) halves the
+ * window for good.  The kernel's requests come on several threads, and with
  * POSIX_FADV_SEQUENTIAL it keeps twice its window in flight: while a
  * window is open, a read up to RA_LAG behind or ahead of the furthest one
  * is no seek.  A segment answered whole is freed at once; one no
@@ -108,6 +111,7 @@ struct ra_seg {
 	size_t asked;  /* bytes of it sequential reads asked for, answered
 			* from it or not, overlaps counted twice */
 	int64_t sent;  /* vfs_mono_ns() when its read began */
+	size_t win;    /* its file's window when it was queued */
 	char *buf;     /* READY: got bytes, owned */
 };
 
@@ -120,11 +124,16 @@ struct router_ra {
 	off_t next; /* just past the furthest read so far */
 	bool seen;  /* a read came */
 	unsigned streak;
+	uint64_t streak_bytes; /* sequential reads asked for, in the streak */
 	size_t window;
-	off_t end;     /* where the segments ahead end */
-	off_t eof;     /* where a segment found the end of the file; -1 */
-	unsigned jobs; /* segments queued or being read */
-	int64_t last;  /* vfs_mono_ns() of its last read */
+	/* the window no longer grows past this (0: no bound): a segment
+	 * went stale before its reader came to it */
+	size_t ceiling;
+	int64_t resumed; /* vfs_mono_ns() when a read ended a long pause */
+	off_t end;       /* where the segments ahead end */
+	off_t eof;       /* where a segment found the end of the file; -1 */
+	unsigned jobs;   /* segments queued or being read */
+	int64_t last;    /* vfs_mono_ns() of its last read */
 	/* when the file's size and times were last found unchanged
 	 * (router_ra_checked) */
 	_Atomic int64_t checked;
@@ -252,6 +261,8 @@ static void drop_all(struct router_ra *ra)
 	ra->seen = false;
 	ra->window = 0;
 	ra->streak = 0;
+	ra->streak_bytes = 0;
+	ra->ceiling = 0;
 	ra->end = 0;
 	ra->eof = -1;
 }
@@ -369,6 +380,7 @@ static bool seg_queue(struct router_ra *ra, off_t off, uint64_t budget,
 	s->ra = ra;
 	s->off = off;
 	s->len = RA_SEG;
+	s->win = ra->window;
 	atomic_init(&s->state, RA_QUEUED);
 	for (pp = &ra->segs; *pp && (*pp)->off < off; pp = &(*pp)->next)
 		;
@@ -540,13 +552,39 @@ static bool ra_behind(struct router_ra *ra, off_t behind)
 }
 
 /*
+ * Drop the segments from `from` on if none of them is being read or
+ * read yet, and queue from there again (ra->lock held): the window
+ * shrank.
+ */
+static void ra_trim(struct router_ra *ra, off_t from)
+{
+	struct ra_seg *s = ra->segs, *first;
+
+	while (s && s->off < from)
+		s = s->next;
+	first = s;
+	for (; s; s = s->next)
+		if (seg_state(s) != RA_QUEUED || s->pins)
+			return;
+	if (!first)
+		return;
+	ra->end = first->off;
+	while (first) {
+		s = first->next;
+		seg_unlink(ra, first);
+		first = s;
+	}
+}
+
+/*
  * Answer [off, off + size) from the segments if they hold all of it
  * (ra->lock held).  A segment being read is waited for (pinned, so that a
  * drop meanwhile cannot free it); one still queued is read by the caller
- * (seg_take).
+ * (seg_take).  *stale: a segment that held the bytes but was refused as
+ * too old; else left alone.
  */
 static bool ra_hit(struct router_ra *ra, size_t size, off_t off, int64_t ttl_ns,
-		   struct router_ra_hit *hit)
+		   struct router_ra_hit *hit, const struct ra_seg **stale)
 {
 	off_t pos = off, end = off + (off_t)size;
 	struct ra_seg *s = ra->segs;
@@ -559,12 +597,16 @@ static bool ra_hit(struct router_ra *ra, size_t size, off_t off, int64_t ttl_ns,
 	while (pos < end && s && s->off <= pos && hit->iovcnt < ROUTER_RA_IOV) {
 		size_t take;
 
+		bool own = false;
+
 		s->pins++;
 		hit->seg[hit->iovcnt++] = s;
 		if (seg_state(s) == RA_QUEUED && seg_take(s)) {
 			pthread_mutex_unlock(&ra->lock);
 			seg_read(s);
 			pthread_mutex_lock(&ra->lock);
+			/* read for this request: as fresh as its own */
+			own = true;
 		}
 		while (seg_state(s) == RA_READING)
 			pthread_cond_wait(&ra->cond, &ra->lock);
@@ -573,10 +615,13 @@ static bool ra_hit(struct router_ra *ra, size_t size, off_t off, int64_t ttl_ns,
 		 * once older than the attribute timeout, only if the file
 		 * was found unchanged since its read began */
 		if (s->unlinked || seg_state(s) != RA_READY ||
-		    s->off + (off_t)s->got <= pos ||
-		    (vfs_mono_ns() - s->sent >= ttl_ns &&
-		     atomic_load(&ra->checked) <= s->sent))
+		    s->off + (off_t)s->got <= pos)
 			break;
+		if (!own && vfs_mono_ns() - s->sent >= ttl_ns &&
+		    atomic_load(&ra->checked) <= s->sent) {
+			*stale = s;
+			break;
+		}
 		take = (size_t)(s->off + (off_t)s->got - pos);
 		if (take > (size_t)(end - pos))
 			take = (size_t)(end - pos);
@@ -616,9 +661,12 @@ int router_ra_read(struct router_file *f, size_t size, off_t off,
 	struct router_mount *m = f->mount;
 	uint64_t budget = rt_bottom(m)->readahead_bytes;
 	struct router_ra *ra = atomic_load(&f->ra);
-	int64_t now;
+	int64_t now, fsize;
 	off_t lag, ahead;
 	bool seq, found;
+	const struct ra_seg *stale = NULL;
+	size_t cap;
+	int64_t ttl_ns = (int64_t)(m->vm->attr_timeout * 1e9);
 
 	hit->f = f;
 	hit->iovcnt = 0;
@@ -634,6 +682,8 @@ int router_ra_read(struct router_file *f, size_t size, off_t off,
 		return 0;
 	now = vfs_mono_ns();
 	pthread_mutex_lock(&ra->lock);
+	if (ra->last && now - ra->last >= ttl_ns)
+		ra->resumed = now; /* after a pause as long as segments last */
 	ra->last = now;
 	/* a random reader has no window: only while one is open do reads
 	 * that far out of order count as the stream's */
@@ -656,10 +706,12 @@ int router_ra_read(struct router_file *f, size_t size, off_t off,
 		drop_all(ra);
 		ra->seen = true;
 		ra->streak = 1;
+		ra->streak_bytes = size;
 		ra->next = off + (off_t)size;
 		pthread_mutex_unlock(&ra->lock);
 		return 0;
 	}
+	ra->streak_bytes += size;
 	/* two reads in a row continued the one before: a sequential
 	 * reader, not a random one that happened to land close by */
 	if (++ra->streak < 3) {
@@ -672,13 +724,49 @@ int router_ra_read(struct router_file *f, size_t size, off_t off,
 		ra->window *= 2;
 	if (ra->window > ra_window_max(budget))
 		ra->window = ra_window_max(budget);
-	found = ra_hit(ra, size, off, (int64_t)(m->vm->attr_timeout * 1e9),
-		       hit);
-	/* the window ahead of the furthest read: queue what it lacks */
+	/* the window grows with what the reader took, not with its number
+	 * of requests: a reader of a little in small requests (`head`, a
+	 * file's header) is sent no more ahead than twice what it read */
+	cap = ra->streak_bytes < RA_WIN_MAX ? 2 * (size_t)ra->streak_bytes
+					    : 2 * RA_WIN_MAX;
+	if (ra->window > cap)
+		ra->window =
+			cap > 2 * RA_SEG ? cap & ~(RA_SEG - 1) : 2 * RA_SEG;
+	if (ra->ceiling && ra->window > ra->ceiling)
+		ra->window = ra->ceiling;
+	found = ra_hit(ra, size, off, ttl_ns, hit, &stale);
+	/* a reader that asks no attributes (a mapping's faults) and takes
+	 * longer than the attribute timeout to come to a segment has it
+	 * refused, and the bytes read twice: from now on the window reaches
+	 * half as far ahead as when that segment was queued, down to two
+	 * segments (those queued before a bound was set count once), and
+	 * what lies queued beyond goes.  Not if the reader paused that long
+	 * since the segment's read: that says nothing of its pace (the
+	 * segment is read again, as before).  (stale is still linked, so
+	 * alive, while ra->lock is held.) */
+	if (stale && stale->sent > ra->resumed &&
+	    (!ra->ceiling || stale->win <= ra->ceiling)) {
+		ra->ceiling = stale->win / 2 > 2 * RA_SEG ? stale->win / 2
+							  : 2 * RA_SEG;
+		if (ra->window > ra->ceiling)
+			ra->window = ra->ceiling;
+		ra_trim(ra, ra->next + (off_t)ra->window);
+	}
+	/* the window ahead of the furthest read: queue what it lacks, up
+	 * to the size the kernel knows (it reads no further; a read past it
+	 * says it learnt a larger one: then only a short segment tells) */
+	fsize = atomic_load(&f->ra_size);
+	if (fsize >= 0 && off >= fsize) {
+		/* (its reads end on a page: only one that begins past the
+		 * size says it knows a larger one) */
+		atomic_compare_exchange_strong(&f->ra_size, &fsize, -1);
+		fsize = -1;
+	}
 	if (ra->end < ra->next)
 		ra->end = ra->next;
 	while (ra->end < ra->next + (off_t)ra->window &&
 	       (ra->eof < 0 || ra->end < ra->eof) &&
+	       (fsize < 0 || ra->end < fsize) &&
 	       seg_queue(ra, ra->end, budget, now))
 		ra->end += (off_t)RA_SEG;
 	pthread_mutex_unlock(&ra->lock);
@@ -750,6 +838,11 @@ void router_ra_checked(struct router_file *f, int64_t when)
 	while (was < when &&
 	       !atomic_compare_exchange_weak(&ra->checked, &was, when))
 		;
+}
+
+void router_ra_size(struct router_file *f, off_t size)
+{
+	atomic_store(&f->ra_size, (int64_t)size);
 }
 
 bool router_ra_active(void)

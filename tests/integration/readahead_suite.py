@@ -8,6 +8,7 @@ import errno
 import mmap
 import os
 import random
+import time
 
 import harness
 
@@ -302,6 +303,73 @@ class ReadAheadChecks:
         self.assertGreaterEqual(ra["served"], len(data) // 2, ra)
         self.assertLessEqual(ra["dropped"], MIB, ra)
         self.assertLessEqual(fetched, len(data) * 11 // 10, (fetched, ra))
+
+    def test_nothing_read_ahead_past_the_size(self):
+        """The kernel reads a file no further than the size it was told,
+        so nothing past it is read ahead: a sequential reader of a file
+        that ends inside a segment, and not on a page, has each of its
+        megabytes read once and no READ sent past its end, also when it
+        reads the file a second time (its last request, whole pages,
+        ended past the size).  Before, the window ran on, an empty READ
+        for each segment past the end, until one came back short."""
+        size = 12 * MIB + MIB // 2 + 100
+        data = os.urandom(size)
+        path = os.path.join(self.back, "sized")
+        with open(path, "wb") as f:
+            f.write(data)
+        self.addCleanup(os.unlink, path)
+        self.wait_nothing_held()
+        before = self.v.stats(self.PREFIX)
+        fd = os.open(self.v.path(self.PREFIX, "sized"), os.O_RDONLY)
+        try:
+            # one request at a time, as asked: every one reaches vfsd
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+            for _ in range(2):
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                self.read_on(fd, data, 0, size)
+                self.assertEqual(os.pread(fd, MIB, size), b"")
+        finally:
+            os.close(fd)
+        self.wait_nothing_held()
+        after = self.v.stats(self.PREFIX)
+        ra = {k: after["readahead"][k] - before["readahead"][k]
+              for k in ("read", "served", "dropped")}
+        reads = after["ops"]["read"] - before["ops"]["read"]
+        fetched = after["bytes_read"] - before["bytes_read"]
+        self.assertLessEqual(fetched, 2 * size * 11 // 10, ra)
+        # 13 a pass (the first three reads and 10 segments read ahead);
+        # a megabyte read twice (a segment refused as too old on a slow
+        # machine) may add one
+        refetched = (fetched - 2 * size + MIB - 1) // MIB
+        self.assertLessEqual(reads, 26 + refetched, (fetched, ra))
+
+    def test_short_reader_is_sent_little_ahead(self):
+        """A reader of a little in small requests (a file's header, `head
+        -c`): the window grows with the bytes it read, not with its
+        number of requests, so it is sent two segments ahead at most,
+        not the 8 MiB its five requests used to open."""
+        data, _ = self.server_file("head", 16)
+        self.wait_nothing_held()
+        before = self.v.stats(self.PREFIX)
+        fd = os.open(self.v.path(self.PREFIX, "head"), os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+            for off in range(0, 5 * 128 * 1024, 128 * 1024):
+                self.assertEqual(os.pread(fd, 128 * 1024, off),
+                                 data[off:off + 128 * 1024])
+            # open long enough for all that was queued to be read
+            time.sleep(1)
+        finally:
+            os.close(fd)
+        self.wait_nothing_held()
+        after = self.v.stats(self.PREFIX)
+        fetched = after["bytes_read"] - before["bytes_read"]
+        # 384 KiB read before the window opened, then three segments:
+        # exactly what the window sends (two at the third read, one
+        # more at the fourth)
+        self.assertLessEqual(fetched, 384 * 1024 + 3 * MIB,
+                             (fetched, after["readahead"]))
 
     def test_write_through_another_open_is_seen(self):
         """A reader half-way through a file, with its next megabytes read

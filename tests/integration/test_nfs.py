@@ -705,6 +705,39 @@ class ReadAhead(ReadAheadChecks, harness.TestCase):
         after = self.ra_stats("/n3")
         self.assertLessEqual(after["read"] - before["read"], 4 * MIB, after)
 
+    def test_slow_mapped_reader_fetches_each_byte_about_once(self):
+        """A reader through a mapping asks for no attributes, so a segment
+        it comes to later than the attribute timeout (cache_ttl, 1 s)
+        after its read is refused and its bytes read again.  A mapped
+        reader at 6 MiB/s with a window of 8 MiB (1.3 s ahead of it) has
+        the window halved at the first such refusal: the server sends
+        little more than the file, not each byte twice."""
+        data, _ = self.server_file("slowmap", 32)
+        self.wait_nothing_held()
+        before = self.v.stats("/n3")
+        fd = self.open_cold(self.v.path("/n3", "slowmap"))
+        m = mmap.mmap(fd, len(data), prot=mmap.PROT_READ)
+        self.addCleanup(m.close)
+        m.madvise(mmap.MADV_SEQUENTIAL)
+        start = time.monotonic()
+        for i, off in enumerate(range(0, len(data), MIB)):
+            if m[off:off + MIB] != bytes(data[off:off + MIB]):
+                self.fail("mapped bytes at %d differ" % off)
+            # the pace on average, whatever a fault cost
+            time.sleep(max(0.0, start + (i + 1) / 6 - time.monotonic()))
+        rate = len(data) / MIB / (time.monotonic() - start)
+        after = self.v.stats("/n3")
+        ra = {k: after["readahead"][k] - before["readahead"][k]
+              for k in ("read", "served", "dropped")}
+        fetched = after["bytes_read"] - before["bytes_read"]
+        if rate < 4:
+            # two segments ahead are then a second ahead as well
+            self.skipTest("the machine read the mapping at %.1f MiB/s, "
+                          "not the 6 the test paces it at" % rate)
+        self.assertGreaterEqual(ra["served"], len(data) // 2, ra)
+        # the segments queued under the 8 MiB window, read twice
+        self.assertLessEqual(fetched, len(data) * 3 // 2, (fetched, ra))
+
     def test_truncate_through_another_open_is_seen(self):
         """Cut to 10 MiB and grown back: what lay beyond the cut reads as
         zeros, not as what was read ahead of it before."""
