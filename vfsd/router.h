@@ -323,8 +323,10 @@ void router_ra_drop(struct router_file *f);
  * (one older than the mount's attribute timeout is served only once such
  * a check followed its read). */
 void router_ra_checked(struct router_file *f, int64_t when);
-/* The kernel was told that f is `size` bytes long (an open's or an
- * attribute reply's): nothing past that is read ahead. */
+/* f is `size` bytes long as the kernel was last told (an attribute
+ * reply's), or as its open found it (a stand-in: an open's reply carries
+ * no size): nothing past that is read ahead.  A hint only: a read past it
+ * clears it, and a wrong one costs read-ahead, never data. */
 void router_ra_size(struct router_file *f, off_t size);
 /* At exit, after every open was dropped: wait until no read ahead is
  * queued and every worker is done with its file (its release made). */
