@@ -416,7 +416,7 @@ static int stat_in_child(const char *path, dev_t *dev)
 {
 	struct stat_reply r;
 	sigset_t all, old;
-	int fds[2], status, tries = 0;
+	int fds[2], status = 0, tries = 0;
 	pid_t pid;
 	ssize_t n;
 
