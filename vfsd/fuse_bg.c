@@ -30,11 +30,9 @@
  * the connection number that /proc/self/fdinfo shows for /dev/fuse since
  * Linux 6.16, and the mount's device number on every kernel, known once
  * the mount answers: fuse_ops_mounted()).  Where fusectl is not mounted, a
- * fusectl mount attached to no path (fsmount) gives the two files; on
- * kernels before 5.2, it is mounted for a moment on a directory of our own,
- * the two files opened and the mount detached at once.  Without root nothing
- * changes and the log says so once: parked requests then keep their places as
- * before.
+ * fusectl mount attached to no path (fsmount, Linux 5.2) gives the two
+ * files.  Without root nothing changes and the log says so once: parked
+ * requests then keep their places as before.
  */
 #define FUSE_USE_VERSION 314
 #include <errno.h>
@@ -114,7 +112,7 @@ static int bg_open_in(int dirfd, const char *root, long id)
 /*
  * fusectl mounted nowhere (fsopen and fsmount, Linux 5.2): a mount that
  * no path leads to, gone with its last open file, so that not even a
- * SIGKILL can leave it behind.  -ENOSYS on older kernels.
+ * SIGKILL can leave it behind.
  */
 static int bg_open_detached(long id)
 {
@@ -137,29 +135,6 @@ static int bg_open_detached(long id)
 	return ret;
 }
 
-/* fusectl mounted for a moment on a directory of our own: kernels before
- * 5.2.  A SIGKILL in that moment leaves the mount behind. */
-static int bg_open_private(long id)
-{
-	char dir[] = "/tmp/vfsd-fusectl-XXXXXX", root[sizeof(dir) + 1];
-	int ret;
-
-	if (!mkdtemp(dir))
-		return -errno;
-	if (mount("fusectl", dir, "fusectl", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-		  NULL) < 0) {
-		ret = -errno;
-		rmdir(dir);
-		return ret;
-	}
-	snprintf(root, sizeof(root), "%s/", dir);
-	ret = bg_open_in(AT_FDCWD, root, id);
-	/* the open files keep what they need of it */
-	umount2(dir, MNT_DETACH);
-	rmdir(dir);
-	return ret;
-}
-
 static void bg_open(void)
 {
 	long id = bg_conn_id();
@@ -175,8 +150,6 @@ static void bg_open(void)
 	ret = bg_open_in(AT_FDCWD, "/sys/fs/fuse/connections/", id);
 	if (ret == -ENOENT)
 		ret = bg_open_detached(id);
-	if (ret == -ENOSYS)
-		ret = bg_open_private(id);
 	if (ret < 0)
 		log_warn("I/O limits: cannot change the kernel's budget of "
 			 "background requests (fusectl, connection %ld): %s: "

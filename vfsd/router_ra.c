@@ -596,7 +596,6 @@ static bool ra_hit(struct router_ra *ra, size_t size, off_t off, int64_t ttl_ns,
 		s = s->next;
 	while (pos < end && s && s->off <= pos && hit->iovcnt < ROUTER_RA_IOV) {
 		size_t take;
-
 		bool own = false;
 
 		s->pins++;
@@ -718,22 +717,20 @@ int router_ra_read(struct router_file *f, size_t size, off_t off,
 		pthread_mutex_unlock(&ra->lock);
 		return 0;
 	}
-	if (!ra->window)
-		ra->window = 2 * RA_SEG;
-	else if (ra->window < ra_window_max(budget))
-		ra->window *= 2;
-	if (ra->window > ra_window_max(budget))
-		ra->window = ra_window_max(budget);
-	/* the window grows with what the reader took, not with its number
-	 * of requests: a reader of a little in small requests (`head`, a
-	 * file's header) is sent no more ahead than twice what it read */
-	cap = ra->streak_bytes < RA_WIN_MAX ? 2 * (size_t)ra->streak_bytes
-					    : 2 * RA_WIN_MAX;
+	/* doubling, within the budget's share, twice what the reader took
+	 * (not its number of requests: a reader of a little in small
+	 * requests, `head` or a file's header, is sent little ahead) and
+	 * the ceiling; never under two segments */
+	cap = ra->streak_bytes < RA_WIN_MAX
+		      ? (2 * (size_t)ra->streak_bytes) & ~(RA_SEG - 1)
+		      : 2 * RA_WIN_MAX;
+	if (cap > ra_window_max(budget))
+		cap = ra_window_max(budget);
+	if (ra->ceiling && cap > ra->ceiling)
+		cap = ra->ceiling;
+	ra->window = ra->window ? 2 * ra->window : 2 * RA_SEG;
 	if (ra->window > cap)
-		ra->window =
-			cap > 2 * RA_SEG ? cap & ~(RA_SEG - 1) : 2 * RA_SEG;
-	if (ra->ceiling && ra->window > ra->ceiling)
-		ra->window = ra->ceiling;
+		ra->window = cap > 2 * RA_SEG ? cap : 2 * RA_SEG;
 	found = ra_hit(ra, size, off, ttl_ns, hit, &stale);
 	/* a reader that asks no attributes (a mapping's faults) and takes
 	 * longer than the attribute timeout to come to a segment has it
