@@ -25,6 +25,7 @@
  * session loop runs) */
 extern struct fuse_session *fo_session;
 extern bool fo_writeback;
+extern bool fo_posix_acl;
 extern unsigned fo_kernel_minor;
 
 /*

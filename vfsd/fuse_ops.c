@@ -36,6 +36,7 @@ static struct fuse_ops_config fo_cfg;
 struct fuse_session *fo_session; /* set before the loop starts */
 bool fo_writeback;               /* negotiated in init, read-only afterwards */
 static bool fo_dont_mask;        /* the caller's umask reaches us, ditto */
+bool fo_posix_acl;               /* the kernel checks POSIX ACLs, ditto */
 unsigned fo_kernel_minor;        /* FUSE protocol 7.x of the kernel, ditto */
 
 void fuse_ops_configure(const struct fuse_ops_config *cfg)
@@ -427,6 +428,7 @@ static void fo_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want |= want & conn->capable;
 	fo_writeback = (conn->want & FUSE_CAP_WRITEBACK_CACHE) != 0;
 	fo_dont_mask = (conn->want & FUSE_CAP_DONT_MASK) != 0;
+	fo_posix_acl = (conn->want & FUSE_CAP_POSIX_ACL) != 0;
 	if (fo_cfg.posix_acl && !(conn->want & FUSE_CAP_POSIX_ACL))
 		log_warn("the kernel does not offer FUSE POSIX ACLs: access is "
 			 "checked on mode bits only");

@@ -134,9 +134,15 @@ void fo_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	} else {
 		n = router_getxattr(path, name, buf, size);
 	}
-	/* the kernel asks every backend for ACLs once they are on, and takes
-	 * any answer but "none" as a failed permission check */
-	if (n == -EOPNOTSUPP && fo_is_acl_xattr(name))
+	/*
+	 * With POSIX ACLs on, the kernel asks every backend for them and
+	 * takes any answer but "none" as a failed permission check.  With
+	 * them off it only passes a program's question on, uncached: a
+	 * backend without ACLs then says so, as the file systems beneath
+	 * (and sshfs) do, and `ls -l`, which asks for every entry, stops
+	 * asking for the device after the first such answer.
+	 */
+	if (n == -EOPNOTSUPP && fo_is_acl_xattr(name) && fo_posix_acl)
 		n = -ENODATA;
 	free(path);
 	fo_reply_xattr(req, n, buf, size);

@@ -545,6 +545,62 @@ def remote_of(test, path):
 
 
 @unittest.skipUnless(have_sshd(), "needs OpenSSH's sshd (package openssh-server)")
+class SftpAclQuestions(harness.TestCase):
+    """POSIX ACLs of a server that keeps none: one sftp:// remote mounted
+    by a daemon without default_permissions (the kernel checks nothing and
+    passes a program's ACL questions on, uncached) and by one with it (the
+    kernel checks ACLs and caches the answers)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sshd = Sshd().start()
+        cls.remote = tmpdir("vfsd-remote-")
+        url = cls.sshd.url(cls.remote)
+        cls.plain = Vfsd([("/ssh", url)], env=vfsd_env(cls.sshd.dir)).start()
+        cls.checked = Vfsd([("/ssh", url)], args=["-o", "default_permissions"],
+                           env=vfsd_env(cls.sshd.dir)).start()
+        for i in range(200):
+            write_file(os.path.join(cls.remote, "f%03d" % i), b"x")
+        os.mkdir(os.path.join(cls.remote, "d"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.plain.stop()
+        cls.checked.stop()
+        cls.sshd.stop()
+
+    def test_no_acls_is_said_as_a_file_system_without_them_says_it(self):
+        """Without default_permissions: EOPNOTSUPP, as from sshfs or a
+        file system mounted without ACLs."""
+        for name in ("f000", "d"):
+            for attr in ("system.posix_acl_access", "system.posix_acl_default"):
+                with self.assertRaises(OSError) as cm:
+                    os.getxattr(self.plain.path("ssh", name), attr)
+                self.assertEqual(cm.exception.errno, errno.EOPNOTSUPP, (name, attr))
+
+    def test_ls_l_asks_once_not_per_entry(self):
+        """ls -l stops asking for ACLs on a device that said it has none:
+        a few questions for 200 entries, where ENODATA made it one per
+        entry (a FUSE round trip each)."""
+        before = self.plain.stats("/ssh")["ops"].get("getxattr", 0)
+        out = subprocess.run(["ls", "-l", self.plain.path("ssh")], capture_output=True,
+                             text=True, check=True).stdout.splitlines()
+        after = self.plain.stats("/ssh")["ops"].get("getxattr", 0)
+        self.assertEqual(len(out), 202)  # "total" + 200 files + d
+        self.assertLessEqual(after - before, 3)
+
+    def test_checked_mount_hears_none(self):
+        """With default_permissions the kernel checks ACLs, caches the
+        answers, and takes any answer but "none" as a failed check: the
+        daemon says none (SftpPosix's setuid test writes as uid 65534
+        on such a mount)."""
+        for name in ("f000", "d"):
+            with self.assertRaises(OSError) as cm:
+                os.getxattr(self.checked.path("ssh", name), "system.posix_acl_access")
+            self.assertEqual(cm.exception.errno, errno.ENODATA, name)
+
+
+@unittest.skipUnless(have_sshd(), "needs OpenSSH's sshd (package openssh-server)")
 class SftpCachedNames(harness.TestCase):
     """One remote directory mounted three times: /names with
     cache_names=yes, /long with it and cache_ttl=30, /ssh without (the
