@@ -6,7 +6,7 @@
 #
 # Usage: bench/bench_remote.sh [--quick] [--repeat N] [--dir BASE]
 #                              [--only sftp|nfs] [--sftp-opts OPTS] [--vfsd PATH]
-#                              [--base-vfsd PATH] [--keep] [--help]
+#                              [--base-vfsd PATH] [--delay-us N] [--keep] [--help]
 #
 #   --quick      smoke run: 128 MiB files and image, 1,000 files, 3 s fio
 #                (about 3 minutes)
@@ -28,6 +28,12 @@
 #                the same server), measured in the same rounds right before
 #                or after its twin (the order alternates from round to
 #                round); the tables add the ratios vfsd/base
+#   --delay-us N every client reaches the servers through bench/delay_relay
+#                (a TCP relay on 127.0.0.1 that holds each byte N microseconds
+#                in each direction, moving the data with splice(2), so that
+#                it does not cap the rates): a round trip of 2N us more, as on
+#                a network, where this kernel has no netem.  The same relay
+#                and delay for every client (vfsd, sshfs, ssh cat, nfs-cp)
 #   --keep       keep the scratch directory (logs, server configs)
 #
 # SFTP part: one OpenSSH sshd on 127.0.0.1 (tests/integration/sshd.py,
@@ -102,13 +108,14 @@ me=bench_remote.sh
 # shellcheck source=bench/lib.sh
 . "$here/lib.sh"
 
-quick=0 repeat= base=/var/tmp keep=0 only= vfsd_src=$top/build/vfsd/vfsd sftp_opts=
+quick=0 repeat= base=/var/tmp keep=0 only= vfsd_src=$top/build/vfsd/vfsd sftp_opts= delay_us=
 while [ $# -gt 0 ]; do
 	common_opt "$@"
 	if [ "$nargs" = 0 ]; then
 		case $1 in
 		--only) only=${2:?}; nargs=2 ;;
 		--sftp-opts) sftp_opts=${2:?}; nargs=2 ;;
+		--delay-us) delay_us=${2:?}; nargs=2 ;;
 		*) unknown_opt "$1" ;;
 		esac
 	fi
@@ -116,6 +123,7 @@ while [ $# -gt 0 ]; do
 done
 parse_done
 case $only in ''|sftp|nfs) ;; *) echo "$me: --only takes sftp or nfs" >&2; exit 2 ;; esac
+case $delay_us in ''|[0-9]|[0-9]*[0-9]) ;; *) echo "$me: --delay-us takes microseconds" >&2; exit 2 ;; esac
 do_sftp=1 do_nfs=1
 [ "$only" != sftp ] || do_nfs=0
 [ "$only" != nfs ] || do_sftp=0
@@ -229,6 +237,48 @@ setup_targets() {
 		done
 	fi
 }
+# Every client through bench/delay_relay (--delay-us): the servers' ports
+# and URLs are replaced by the relay's; the known_hosts file gains the
+# host key under the relay's port (OpenSSH clients and vfsd look a key up
+# by host and port).  cleanup_remote stops it.
+start_delay_relay() {
+	local ports=() from to i
+	cc -O2 -Wall -o "$T/bin/delay_relay" "$here/delay_relay.c" 2>"$T/logs/cc-relay.log" ||
+		{ cat "$T/logs/cc-relay.log" >&2; die "compiling bench/delay_relay.c"; }
+	[ "$do_sftp" = 0 ] || ports+=("$SSH_PORT")
+	[ "$do_nfs" = 0 ] || ports+=("$NFS_PORT" "$NFS_MNT_PORT")
+	"$T/bin/delay_relay" "$delay_us" "${ports[@]}" >"$T/relay.ports" 2>"$T/logs/relay.log" &
+	relay_pid=$!
+	for i in $(seq 100); do
+		grep -qx ready "$T/relay.ports" && break
+		kill -0 "$relay_pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	grep -qx ready "$T/relay.ports" ||
+		die "starting bench/delay_relay: $(cat "$T/logs/relay.log")"
+	while read -r from to; do
+		[ "$from" != ready ] || break
+		if [ "$do_sftp" = 1 ] && [ "$from" = "$SSH_PORT" ]; then
+			sed -n "s/^\[127\.0\.0\.1\]:$from /[127.0.0.1]:$to /p" \
+				"$SSH_KNOWN_HOSTS" >"$SSH_KNOWN_HOSTS.relay"
+			cat "$SSH_KNOWN_HOSTS.relay" >>"$SSH_KNOWN_HOSTS"
+			SFTP_URL=${SFTP_URL/:$from\//:$to/}
+			SSH_PORT=$to
+		fi
+		if [ "$do_nfs" = 1 ] && [ "$from" = "$NFS_PORT" ]; then
+			NFS3_URL=${NFS3_URL/nfsport=$from/nfsport=$to}
+			NFS4_URL=${NFS4_URL/nfsport=$from/nfsport=$to}
+			NFS_PORT=$to
+		fi
+		if [ "$do_nfs" = 1 ] && [ "$from" = "$NFS_MNT_PORT" ]; then
+			NFS3_URL=${NFS3_URL/mountport=$from/mountport=$to}
+			NFS4_URL=${NFS4_URL/mountport=$from/mountport=$to}
+			NFS_MNT_PORT=$to
+		fi
+	done <"$T/relay.ports"
+	log "every client through bench/delay_relay: ${delay_us} us each way ($(grep -v ready "$T/relay.ports" | tr '\n' ' '))"
+}
+
 nfscp_url() {	# TARGET FILE -> nfs://127.0.0.1/EXPORT/TARGET/FILE?version=..
 	case $1 in
 	nfscp3) echo "nfs://127.0.0.1$NFS_EXPORT/$1/$2?version=3&nfsport=$NFS_PORT&mountport=$NFS_MNT_PORT" ;;
@@ -528,6 +578,7 @@ if [ "$do_nfs" = 1 ] && [ -n "${NFS_SKIP:-}" ]; then
 	log "WARNING: NFS part skipped: $NFS_SKIP"
 	do_nfs=0
 fi
+[ -z "$delay_us" ] || start_delay_relay
 setup_targets
 if [ -n "$base_vfsd_src" ]; then
 	probe_urls=()
@@ -732,8 +783,10 @@ notes_all() {	# every note, one a line
 	qopt=; [ "$quick" = 0 ] || qopt=" --quick"
 	oopt=; [ -z "$only" ] || oopt=" --only $only"
 	bopt=; [ -z "$base_vfsd_src" ] || bopt=" --base-vfsd $base_vfsd_src"
-	echo "# command: $0$qopt$oopt --repeat $repeat$bopt"
+	dopt=; [ -z "$delay_us" ] || dopt=" --delay-us $delay_us"
+	echo "# command: $0$qopt$oopt --repeat $repeat$bopt$dopt"
 	echo "# sizes: ${size_mb} MiB files and image, ${nfiles} files, fio ${fio_runtime} s; servers' directories in /dev/shm"
+	[ -z "$delay_us" ] || echo "# delay: every client through bench/delay_relay, ${delay_us} us each way (round trip + $((2 * delay_us)) us)"
 	for part in sftp nfs; do
 		[ "$part" = sftp ] && [ "$do_sftp" = 0 ] && continue
 		[ "$part" = nfs ] && [ "$do_nfs" = 0 ] && continue

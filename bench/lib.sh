@@ -149,6 +149,10 @@ cleanup_remote() {
 		stop_fuse "$m" ""
 		! mountpoint -q "$m" 2>/dev/null || busy=1
 	done
+	if [ -n "${relay_pid:-}" ]; then
+		kill "$relay_pid" 2>/dev/null || true
+		wait "$relay_pid" 2>/dev/null || true
+	fi
 	stop_servers
 	[ -z "${SRC:-}" ] || rm -f "$SRC" "$SRC.out"
 	if [ "$busy" = 1 ]; then
@@ -183,7 +187,8 @@ ssh_crypto_text="cipher ${ssh_cipher:-OpenSSH default}, MAC ${ssh_mac:-OpenSSH d
 start_sshfs() {	# NAME [sshfs options...]
 	local m=$1
 	shift
-	env -u SSH_AUTH_SOCK sshfs -f -o "IdentityFile=$SSH_IDENTITY,UserKnownHostsFile=$SSH_KNOWN_HOSTS,port=$SSH_PORT" \
+	# setsid: a session of its own, which its ssh processes keep (tree_ticks)
+	env -u SSH_AUTH_SOCK setsid sshfs -f -o "IdentityFile=$SSH_IDENTITY,UserKnownHostsFile=$SSH_KNOWN_HOSTS,port=$SSH_PORT" \
 		-o IdentitiesOnly=yes,BatchMode=yes,StrictHostKeyChecking=yes "${ssh_crypto[@]}" "$@" \
 		"$SSH_USER@127.0.0.1:$SSH_REMOTE" "$T/mnt/$m" >>"$T/logs/$m.log" 2>&1 9>&- &
 }
@@ -438,10 +443,13 @@ clk_tck=$(getconf CLK_TCK 2>/dev/null || echo 100)
 
 # Clock ticks of CPU (user + system, all threads, plus what reaped children
 # left in cutime/cstime) of the processes PID... and every process below
-# them.  A child that exits and is reaped adds its time to its parent's
-# cutime/cstime, so the sum over a tree whose roots live on (sshd's
-# listener, sshfs) only grows while connections and commands come and go
-# below them.
+# them or in a session one of them leads.  A child that exits and is
+# reaped adds its time to its parent's cutime/cstime, so the sum over a
+# tree whose roots live on (sshd's listener, sshfs) only grows while
+# connections and commands come and go below them.  The session is for
+# sshfs: it starts each ssh through a double fork, so the ssh is init's
+# child, not sshfs's; start_sshfs makes sshfs a session leader, and its
+# ssh processes stay in that session.
 tree_ticks() {	# PID...
 	# a process may end between the glob and cat's read of it
 	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v roots="$*" '
@@ -449,11 +457,14 @@ tree_ticks() {	# PID...
 		pid = $1; r = $0
 		sub(/^.*\) /, "", r)	# the command name may hold ") "
 		split(r, f, " ")	# f[k] is field k + 2 of proc(5)
-		ppid[pid] = f[2]; t[pid] = f[12] + f[13] + f[14] + f[15]
+		ppid[pid] = f[2]; sid[pid] = f[4]
+		t[pid] = f[12] + f[13] + f[14] + f[15]
 	}
 	END {
 		n = split(roots, q, " ")
-		for (i = 1; i <= n; i++) in_tree[q[i]] = 1
+		for (i = 1; i <= n; i++) { in_tree[q[i]] = 1; leads[q[i]] = 1 }
+		for (p in sid)
+			if ((sid[p] in leads) && sid[sid[p]] == sid[p]) in_tree[p] = 1
 		do {
 			grew = 0
 			for (p in ppid)
