@@ -50,7 +50,8 @@
 # defaults).  The SFTP part measures every figure issue 15 names:
 #   seq write / read of a 1 GiB file (dd through the mounts, ssh cat);
 #   CPU seconds per GiB of each: utime + stime from /proc/PID/stat of the
-#     FUSE daemon (vfsd; sshfs and its ssh children) and of sshd's listener
+#     FUSE daemon (vfsd; sshfs and its ssh processes, which sshfs starts
+#     through a double fork, found by sshfs's session) and of sshd's listener
 #     and every process below it (the connections' privsep, session and
 #     internal-sftp processes; cat for ssh cat), before and after the
 #     copy, reaped children included (cutime + cstime); for ssh cat also

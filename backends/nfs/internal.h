@@ -81,6 +81,7 @@ static inline struct nfs_fh *nfsb_rawfh(struct nfsfh *fh, int max)
 #define NFSB_V3_FHSIZE        64            /* RFC 1813: NFS3_FHSIZE */
 #define NFSB_CHUNK_MAX        (1024 * 1024) /* libnfs's own clamp */
 #define NFSB_V4_RMAX          (512 * 1024)  /* see nfsb_limits() */
+#define NFSB_SHARE_BYTES      (1024 * 1024) /* busy files share, fair.h */
 /* the reconnect backoff (backends/remote/pool.h) */
 #define NFSB_BACKOFF_FIRST_MS 1000
 #define NFSB_BACKOFF_MAX_MS   10000

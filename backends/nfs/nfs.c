@@ -384,13 +384,15 @@ static int nfsb_mount(const struct vfs_url *url, const struct vfs_opts *opts,
 	m->base.attr_timeout = m->cache_ttl;
 	m->base.entry_timeout = vfs_remote_entry_timeout(m->cache_ttl);
 	/* one call per context at a time, the others queue for a slot:
-	 * busy files share a quarter of the slots (at least one) and one
-	 * stays free for a file with nothing in flight.  One 1 MiB WRITE in
-	 * flight already streams at the server's pace, and each further one
-	 * is server time a small reader waits behind (docs/performance.md,
-	 * "Noisy neighbours") */
-	m->base.share_reqs =
-		1 + (m->slots.n / 4 ? (unsigned)m->slots.n / 4 : 1);
+	 * busy files share the slots, one kept free for a file with nothing
+	 * in flight, and 1 MiB of data.  One 1 MiB WRITE in flight already
+	 * streams at the server's pace, and each further one is server time
+	 * a small reader waits behind (docs/performance.md, "Noisy
+	 * neighbours"); small requests cost the server little, and a lone
+	 * random reader held to one at a time would wait a whole round trip
+	 * for each of its requests */
+	m->base.share_reqs = (unsigned)m->slots.n;
+	m->base.share_bytes = NFSB_SHARE_BYTES;
 	/* a lone sequential reader: READs on all connections but one, at
 	 * most 3 (read-ahead, vfsd/router_ra.c) */
 	m->base.share_ahead = m->slots.n > 4 ? 3 : (unsigned)m->slots.n - 1;

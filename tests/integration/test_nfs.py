@@ -828,6 +828,73 @@ class ReadAhead(ReadAheadChecks, harness.TestCase):
                           "dropped": 0})
 
 
+class LoneRandomReader(harness.TestCase):
+    """Fair sharing (issue 17) must not hold a file alone on the mount to
+    one request at a time: a VM disk's random reads at queue depth 16
+    would each wait a whole round trip (issue 18).  Reads are paused in
+    the fault layer (over NFS, with the mount's 4 connections), so the
+    number paused at once is the number fair sharing let go."""
+
+    @classmethod
+    def setUpClass(cls):
+        if SKIP:
+            raise unittest.SkipTest(SKIP)
+        cls.g = Ganesha().start()
+        cls.v = Vfsd([("/f", "fault+" + cls.g.url(version=3))]).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.v.stop()
+        cls.g.stop()
+
+    def rule_paused(self, rid):
+        out = fault(self.v, "/f", "list", json_out=True).stdout
+        return [r for r in json.loads(out)["rules"] if r["id"] == rid][0]["paused"]
+
+    def check_paused_together(self, name, size, threads, want):
+        """`threads` O_DIRECT reads of `size` bytes at once from `name`:
+        `want` of them reach the backend together, no more; after the
+        resume every one returns the file's bytes."""
+        data = os.urandom(8 * MIB)
+        with open(os.path.join(self.g.export, name), "wb") as f:
+            f.write(data)
+        fd = os.open(self.v.path("f", name), os.O_RDONLY | os.O_DIRECT)
+        self.addCleanup(os.close, fd)
+        rid = int(fault(self.v, "/f", "add", "op=read", "path=/" + name, "pause").stdout)
+        self.addCleanup(fault, self.v, "/f", "clear", check=False)
+        results = {}
+
+        def read_at(i):
+            buf = mmap.mmap(-1, size)
+            off = (i * 7919 * 4096) % (8 * MIB - size)
+            off -= off % 4096
+            results[i] = (off, os.preadv(fd, [buf], off), bytes(buf))
+
+        ts = [threading.Thread(target=read_at, args=(i,), daemon=True)
+              for i in range(threads)]
+        for t in ts:
+            t.start()
+        harness.wait_for(lambda: self.rule_paused(rid) >= want, 20,
+                         "%d reads of %s to reach the backend" % (want, name))
+        time.sleep(0.5)         # no more come once `want` are in flight
+        self.assertEqual(self.rule_paused(rid), want)
+        fault(self.v, "/f", "clear")
+        for t in ts:
+            t.join(30)
+        self.assertEqual(len(results), threads)
+        for off, n, got in results.values():
+            self.assertEqual((n, got), (size, data[off:off + size]))
+
+    def test_small_reads_go_on_every_connection_but_one(self):
+        # 4 connections: one is kept for a file with nothing in flight
+        self.check_paused_together("rand.img", 4096, 8, 3)
+
+    def test_large_reads_go_one_at_a_time(self):
+        # 1 MiB of data in flight is the share: a streamer's second
+        # request of 1 MiB waits (a small reader beside it would not)
+        self.check_paused_together("stream.img", MIB, 4, 1)
+
+
 class NameMax(harness.TestCase):
     """The longest name is the server's (NFSv3 PATHCONF, NFSv4 maxname),
     not libnfs's constant 256: programs size names from pathconf, and a

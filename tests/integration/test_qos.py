@@ -796,7 +796,7 @@ class AcrossHostsBase:
         os.rmdir(a.path("s", base))
 
 class Nfs3AcrossHosts(AcrossHostsBase, ganesha.PerClass, harness.TestCase):
-    capacity = (2, 0)     # 4 connections: one shared, one kept free
+    capacity = (4, 1 << 20)    # 4 connections (one kept free), 1 MiB of data
 
     def backend_url(self):
         return self.ganesha.url(version=3, cache_ttl=0)
