@@ -124,7 +124,7 @@ while [ $# -gt 0 ]; do
 done
 parse_done
 case $only in ''|sftp|nfs) ;; *) echo "$me: --only takes sftp or nfs" >&2; exit 2 ;; esac
-case $delay_us in ''|[0-9]|[0-9]*[0-9]) ;; *) echo "$me: --delay-us takes microseconds" >&2; exit 2 ;; esac
+[[ -z $delay_us || $delay_us =~ ^[0-9]{1,8}$ ]] || { echo "$me: --delay-us takes microseconds" >&2; exit 2; }
 do_sftp=1 do_nfs=1
 [ "$only" != sftp ] || do_nfs=0
 [ "$only" != nfs ] || do_sftp=0
@@ -248,7 +248,7 @@ start_delay_relay() {
 		{ cat "$T/logs/cc-relay.log" >&2; die "compiling bench/delay_relay.c"; }
 	[ "$do_sftp" = 0 ] || ports+=("$SSH_PORT")
 	[ "$do_nfs" = 0 ] || ports+=("$NFS_PORT" "$NFS_MNT_PORT")
-	"$T/bin/delay_relay" "$delay_us" "${ports[@]}" >"$T/relay.ports" 2>"$T/logs/relay.log" &
+	"$T/bin/delay_relay" "$delay_us" "${ports[@]}" >"$T/relay.ports" 2>"$T/logs/relay.log" 9>&- &
 	relay_pid=$!
 	for i in $(seq 100); do
 		grep -qx ready "$T/relay.ports" && break

@@ -16,7 +16,8 @@
  * pipe, splice(2) moves what the socket received into it and, once due, out
  * to the other socket (page references, not copies), so the relay costs the
  * clients it sits under little CPU.  The pipe is the window: a direction
- * holds at most PIPE_BYTES, which at 1 ms is far above what two cores move.
+ * holds at most PIPE_BYTES (or what the kernel grants), which at 1 ms is far
+ * above what two cores move.
  * tests/integration/netlab.py's DelayRelay (Python, with jitter, for tests
  * between network namespaces) copies every chunk and caps a stream at a few
  * hundred MiB/s; this one is for throughput figures.
@@ -55,6 +56,8 @@ struct dir {
 	struct rec *recs; /* ring of arrivals, oldest at head */
 	size_t head, count;
 	size_t held; /* bytes in the pipe */
+	size_t cap;  /* what the pipe holds (F_GETPIPE_SZ) */
+	bool full;   /* the last splice in found no room: wait for dir_out */
 	bool src_eof, dst_blocked, done;
 	bool readable; /* poll said src has something (or an end) */
 };
@@ -135,6 +138,8 @@ static int dir_init(struct dir *d, int src, int dst)
 	/* root may exceed /proc/sys/fs/pipe-max-size; fall back quietly */
 	if (fcntl(d->pipe[1], F_SETPIPE_SZ, PIPE_BYTES) < 0)
 		fcntl(d->pipe[1], F_SETPIPE_SZ, 1 << 20);
+	/* the window is what the pipe really holds */
+	d->cap = (size_t)fcntl(d->pipe[1], F_GETPIPE_SZ);
 	return 0;
 }
 
@@ -166,6 +171,10 @@ static void accept_one(int lfd, uint16_t target)
 			c = &conns[i];
 			break;
 		}
+	if (!c)
+		fprintf(stderr,
+			"delay_relay: more than %d connections: one refused\n",
+			MAX_CONNS);
 	b = c ? connect_to(target) : -1;
 	if (b < 0) {
 		close(a);
@@ -193,21 +202,30 @@ static void accept_one(int lfd, uint16_t target)
  * connection failed. */
 static int dir_in(struct dir *d)
 {
-	while (!d->src_eof && d->held < PIPE_BYTES && d->count < MAX_RECS) {
-		ssize_t n = splice(d->src, NULL, d->pipe[1], NULL,
-				   PIPE_BYTES - d->held,
-				   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+	bool took = false;
+
+	while (!d->src_eof && d->held < d->cap && d->count < MAX_RECS) {
+		ssize_t n =
+			splice(d->src, NULL, d->pipe[1], NULL, d->cap - d->held,
+			       SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
 
 		if (n == 0) {
 			d->src_eof = true;
 			break;
 		}
 		if (n < 0) {
+			/* the socket is drained, or the pipe has no room (small
+			 * pieces fill its slots before its bytes): a readable
+			 * socket that gave nothing means the latter, and
+			 * polling it again would spin until dir_out makes room
+			 */
+			if (errno == EAGAIN && !took && d->held)
+				d->full = true;
 			if (errno == EAGAIN)
-				break; /* the socket is drained, or the pipe
-					  full */
+				break;
 			return errno == EINTR ? 0 : -1;
 		}
+		took = true;
 		d->recs[(d->head + d->count) % MAX_RECS] =
 			(struct rec){now_ns() + delay_ns, (size_t)n};
 		d->count++;
@@ -234,6 +252,7 @@ static int dir_out(struct dir *d, int64_t now)
 		}
 		r->len -= (size_t)n;
 		d->held -= (size_t)n;
+		d->full = false;
 		if (!r->len) {
 			d->head = (d->head + 1) % MAX_RECS;
 			d->count--;
@@ -259,8 +278,20 @@ int main(int argc, char **argv)
 			MAX_PORTS);
 		return 2;
 	}
-	delay_ns = strtoll(argv[1], NULL, 10) * 1000;
+	char *end;
+	long long us = strtoll(argv[1], &end, 10);
+
+	if (!*argv[1] || *end || us < 0 || us > 10000000) {
+		fprintf(stderr,
+			"delay_relay: bad delay '%s' (microseconds, at "
+			"most 10 s)\n",
+			argv[1]);
+		return 2;
+	}
+	delay_ns = us * 1000;
 	signal(SIGPIPE, SIG_IGN);
+	/* the benchmark's shell may die without stopping us */
+	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
 	/* the default 50 us of timer slack would be added to every delay */
 	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 	for (int i = 0; i < nports; i++) {
@@ -295,8 +326,8 @@ int main(int argc, char **argv)
 			for (int k = 0; k < 2; k++) {
 				struct dir *d = &c->d[k];
 
-				if (!d->src_eof && d->held < PIPE_BYTES &&
-				    d->count < MAX_RECS) {
+				if (!d->src_eof && !d->full &&
+				    d->held < d->cap && d->count < MAX_RECS) {
 					pfd[n] = (struct pollfd){d->src, POLLIN,
 								 0};
 					owner[n++] = d;

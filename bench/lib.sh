@@ -462,13 +462,14 @@ tree_ticks() {	# PID...
 	}
 	END {
 		n = split(roots, q, " ")
-		for (i = 1; i <= n; i++) { in_tree[q[i]] = 1; leads[q[i]] = 1 }
-		for (p in sid)
-			if ((sid[p] in leads) && sid[sid[p]] == sid[p]) in_tree[p] = 1
+		for (i = 1; i <= n; i++) in_tree[q[i]] = 1
 		do {
 			grew = 0
 			for (p in ppid)
-				if (!(p in in_tree) && (ppid[p] in in_tree)) { in_tree[p] = 1; grew = 1 }
+				if (!(p in in_tree) && ((ppid[p] in in_tree) ||
+				    ((sid[p] in in_tree) && sid[sid[p]] == sid[p]))) {
+					in_tree[p] = 1; grew = 1
+				}
 		} while (grew)
 		for (p in in_tree) if (p in t) s += t[p]
 		print s + 0

@@ -314,6 +314,39 @@ START_TEST(fair_kept_place_serves_a_waiting_idle_file)
 }
 END_TEST
 
+START_TEST(fair_small_reader_not_held_by_a_streamers_bytes)
+{
+	struct fair_sched s;
+	struct fair_flow streamer = {0}, reader = {0};
+	struct req s1, s2, r1, r2;
+
+	/* NFS's capacity: four requests, 1 MiB of data.  A reader at queue
+	 * depth 2 beside a streamer's megabyte: its second request waits
+	 * (the bytes are full), but once its first is done, its turn does
+	 * not wait out the streamer's megabyte: a small request of a file
+	 * with nothing in flight goes past the bytes */
+	fair_init(&s, 4, 1 << 20, true);
+	start(&s1, &s, &streamer, 1 << 20);
+	ck_assert(admitted_within(&s1, 2000));
+	start(&r1, &s, &reader, 4096);
+	ck_assert(admitted_within(&r1, 2000));
+	start(&r2, &s, &reader, 4096);
+	ck_assert(!admitted_within(&r2, 20));
+	start(&s2, &s, &streamer, 1 << 20);
+	ck_assert(!admitted_within(&s2, 20));
+	finish(&r1);
+	ck_assert(admitted_within(&r2, 1000));
+	ck_assert(!atomic_load(&s2.in));
+	finish(&r2);
+	finish(&s1);
+	ck_assert(admitted_within(&s2, 1000));
+	finish(&s2);
+	ck_assert_uint_eq(s.reqs, 0);
+	ck_assert_uint_eq(s.starved, 0);
+	fair_destroy(&s);
+}
+END_TEST
+
 START_TEST(fair_off_admits_everything)
 {
 	struct fair_sched s;
@@ -414,6 +447,7 @@ Suite *fair_suite(void)
 	tcase_add_test(tc, fair_weights);
 	tcase_add_test(tc, fair_idle_files_taking_turns_starve_nobody);
 	tcase_add_test(tc, fair_kept_place_serves_a_waiting_idle_file);
+	tcase_add_test(tc, fair_small_reader_not_held_by_a_streamers_bytes);
 	tcase_add_test(tc, fair_off_admits_everything);
 	tcase_add_test(tc, fair_reading_ahead_alone_goes_past_the_capacity);
 	suite_add_tcase(s, tc);

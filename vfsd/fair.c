@@ -44,7 +44,10 @@ void fair_destroy(struct fair_sched *s)
 }
 
 /* Whether a request of `bytes` fits the capacity now; one request place
- * stays free for a file with nothing in flight (`idle`: one of those). */
+ * stays free for a file with nothing in flight (`idle`: one of those),
+ * and such a file's small request fits whatever the bytes in flight: a
+ * reader queued behind a streamer's turn must not then wait out the
+ * streamer's megabyte too. */
 static bool fits(const struct fair_sched *s, uint64_t bytes, bool idle)
 {
 	unsigned limit =
@@ -52,7 +55,8 @@ static bool fits(const struct fair_sched *s, uint64_t bytes, bool idle)
 
 	if (s->max_reqs && s->reqs >= limit)
 		return false;
-	if (s->max_bytes && s->bytes + bytes > s->max_bytes && s->bytes)
+	if (s->max_bytes && s->bytes + bytes > s->max_bytes && s->bytes &&
+	    !(idle && bytes <= s->max_bytes / FAIR_SMALL_DIV))
 		return false;
 	return true;
 }
@@ -123,6 +127,16 @@ static void grant(struct fair_sched *s, struct fair_flow *f)
  */
 static bool ahead_alone(const struct fair_sched *s, const struct fair_flow *f);
 
+/* A waiting file other than the ring's head with nothing in flight whose
+ * next request fits, or NULL (s->lock held). */
+static struct fair_flow *idle_fitting(struct fair_sched *s)
+{
+	for (struct fair_flow *f = s->ring->next; f != s->ring; f = f->next)
+		if (!f->in_flight && fits(s, f->head->bytes, true))
+			return f;
+	return NULL;
+}
+
 static void dispatch(struct fair_sched *s)
 {
 	while (s->ring) {
@@ -130,8 +144,23 @@ static void dispatch(struct fair_sched *s)
 		struct fair_waiter *w = f->head;
 
 		if (!fits(s, w->bytes, !f->in_flight) &&
-		    !(w->ahead && ahead_alone(s, f)))
-			return;
+		    !(w->ahead && ahead_alone(s, f))) {
+			/* The turn's file cannot go (a megabyte beside what
+			 * is in flight): a file with nothing in flight behind
+			 * it may, as it would have at its arrival, uncharged.
+			 * Not past a file that has nothing in flight itself:
+			 * small files passing it could keep the bytes from
+			 * ever draining for its request. */
+			struct fair_flow *g =
+				f->in_flight ? idle_fitting(s) : NULL;
+
+			if (!g)
+				return;
+			grant(s, g);
+			if (!g->head)
+				ring_del(s, g);
+			continue;
+		}
 		if (f->deficit < w->bytes) {
 			f->deficit += (uint64_t)FAIR_QUANTUM *
 				      (f->weight ? f->weight : 100) / 100;

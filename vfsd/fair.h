@@ -16,7 +16,8 @@
  *    capacity in flight (vfs_mount.share_reqs requests, share_bytes
  *    bytes, whichever the backend sets), less one request kept for a file
  *    that has none in flight: one arriving, or a waiting one whose last
- *    request is done.
+ *    request is done.  Such a file's small request (FAIR_SMALL_DIV) goes
+ *    past the bytes in flight when its turn comes.
  *  - The others wait in one queue per file, served by deficit round robin
  *    in bytes (quantum FAIR_QUANTUM times the file's weight / 100), so
  *    that each busy file gets its share of the capacity, whatever its
@@ -63,7 +64,10 @@ struct fair_flow {
 };
 
 /* bytes a flow of weight 100 may send per round while others wait */
-#define FAIR_QUANTUM (128u << 10)
+#define FAIR_QUANTUM   (128u << 10)
+/* a request of at most share_bytes / FAIR_SMALL_DIV is small: a file
+ * with nothing in flight sends it beyond the bytes in flight */
+#define FAIR_SMALL_DIV 16
 
 /* What `vfsctl stats` shows of a mount's scheduler. */
 struct fair_view {
