@@ -17,7 +17,9 @@
  *    bytes, whichever the backend sets), less one request kept for a file
  *    that has none in flight: one arriving, or a waiting one whose last
  *    request is done.  Such a file's small request (FAIR_SMALL_DIV) goes
- *    past the bytes in flight when its turn comes.
+ *    past the bytes in flight, and such a file goes before a turn that
+ *    cannot go while that turn's file has requests in flight (never past
+ *    a file with none, which could then wait for ever).
  *  - The others wait in one queue per file, served by deficit round robin
  *    in bytes (quantum FAIR_QUANTUM times the file's weight / 100), so
  *    that each busy file gets its share of the capacity, whatever its
