@@ -155,6 +155,32 @@ static atomic_uint ra_busy;
 static void *ra_worker(void *arg);
 
 /*
+ * One more queued segment may be taken (one was queued, or a mount's
+ * read ended): true if an idle worker should be woken, by q_wake() once
+ * q_lock is dropped, so that it does not wake only to wait for the lock.
+ * One worker, not all: every event makes at most one more segment
+ * takeable, and a woken worker that finds nothing to take means no other
+ * worker could either.  Waking them all cost each 1 MiB segment about a
+ * dozen context switches, the bulk of a sequential reader's CPU in vfsd.
+ * q_lock held.
+ */
+static bool q_should_wake(void)
+{
+	if (!q_idle)
+		return false;
+	for (struct ra_seg *s = q_head; s; s = s->qnext)
+		if (s->ra->f->mount->ra_reading < RA_MOUNT_READERS)
+			return true;
+	return false;
+}
+
+static void q_wake(bool wake)
+{
+	if (wake)
+		pthread_cond_signal(&q_cond);
+}
+
+/*
  * Segment buffers, kept for the next segment: a fresh 1 MiB from malloc
  * is a fresh mapping whose 256 pages fault in as the reply lands, which
  * cost a sequential reader a tenth of its pace on loopback.  At most
@@ -365,7 +391,7 @@ static bool seg_queue(struct router_ra *ra, off_t off, uint64_t budget,
 {
 	struct router_mount *m = ra->f->mount;
 	struct ra_seg *s, **pp;
-	bool start = false;
+	bool start = false, wake;
 
 	if (!budget_take(m, budget)) {
 		ra_reclaim(ra, now);
@@ -397,8 +423,9 @@ static bool seg_queue(struct router_ra *ra, off_t off, uint64_t budget,
 		start = true;
 		q_threads++;
 	}
-	pthread_cond_broadcast(&q_cond);
+	wake = q_should_wake();
 	pthread_mutex_unlock(&q_lock);
+	q_wake(wake);
 	if (start)
 		worker_start();
 	return true;
@@ -440,11 +467,13 @@ static void seg_read(struct ra_seg *s)
 	struct router_mount *m = f->mount;
 	char *buf = buf_get();
 	ssize_t n = buf ? rt_read_ahead(f, buf, s->len, s->off) : -ENOMEM;
+	bool wake;
 
 	pthread_mutex_lock(&q_lock);
 	m->ra_reading--;
-	pthread_cond_broadcast(&q_cond);
+	wake = q_should_wake();
 	pthread_mutex_unlock(&q_lock);
+	q_wake(wake);
 
 	pthread_mutex_lock(&ra->lock);
 	s->buf = buf;
@@ -476,13 +505,17 @@ static void *ra_worker(void *arg)
 	(void)arg;
 	for (;;) {
 		struct ra_seg *s;
+		bool wake;
 
 		pthread_mutex_lock(&q_lock);
 		q_idle++;
 		while (!(s = q_take()))
 			pthread_cond_wait(&q_cond, &q_lock);
 		q_idle--;
+		/* two signals may have reached this one waiter */
+		wake = q_should_wake();
 		pthread_mutex_unlock(&q_lock);
+		q_wake(wake);
 		seg_read(s);
 	}
 	return NULL;
