@@ -50,11 +50,12 @@
  * Memory: a mount's segments hold at most its backend's readahead_bytes,
  * counted from when a segment is queued until it is freed; when it is
  * spent, files of the mount nobody read for RA_IDLE_NS give theirs up.
- * Threads: RA_WORKERS for every mount, at most RA_MOUNT_READERS of them
- * on one mount at a time, so that a stalled server holds no more.  A
- * segment's read holds a reference on its file: a close does not wait
- * for it (a paused server would hold the closer's thread), and the
- * backend's release of the file follows when the last read ends.  At
+ * Threads: one pool of RA_WORKERS for all mounts, at most
+ * RA_MOUNT_READERS of them on one mount at a time, so that a stalled
+ * server holds no more.  A segment's read holds a reference on its
+ * file: a close does not wait for it (a paused server would hold the
+ * closer's thread), and the backend's release of the file follows when
+ * the last read ends.  At
  * exit, router_ra_quiesce() waits for every worker to be done with its
  * file.
  *
@@ -155,14 +156,19 @@ static atomic_uint ra_busy;
 static void *ra_worker(void *arg);
 
 /*
- * One more queued segment may be taken (one was queued, or a mount's
- * read ended): true if an idle worker should be woken, by q_wake() once
- * q_lock is dropped, so that it does not wake only to wait for the lock.
- * One worker, not all: every event makes at most one more segment
- * takeable, and a woken worker that finds nothing to take means no other
- * worker could either.  Waking them all cost each 1 MiB segment about a
- * dozen context switches, the bulk of a sequential reader's CPU in vfsd.
- * q_lock held.
+ * Whether an idle worker should be woken for a queued segment that can be
+ * taken now (its mount has fewer than RA_MOUNT_READERS being read): after
+ * a segment is queued, after a worker took one (a second signal may have
+ * found no other waiter), and before a worker goes into a backend's
+ * release.  q_wake() signals once q_lock is dropped, so that the woken
+ * worker does not wait for the lock.  One worker, not all: a queued
+ * segment or an ended read lets one more be taken, and a woken worker
+ * that finds nothing to take means no other worker could either.  Waking
+ * them all cost each 1 MiB segment about a dozen context switches, most
+ * of a sequential reader's CPU in vfsd.  A wake-up lost all the same (a
+ * worker busy elsewhere, or glibc's condition variable) only delays the
+ * segment: a returning worker takes it, or its reader reads it itself
+ * (seg_take).  q_lock held.
  */
 static bool q_should_wake(void)
 {
@@ -459,8 +465,10 @@ static struct ra_seg *q_take(void)
 	return NULL;
 }
 
-/* Read segment s, which seg_begin() gave this thread, and end its job. */
-static void seg_read(struct ra_seg *s)
+/* Read segment s, which seg_begin() gave this thread, and end its job;
+ * worker: this thread is a worker, which looks for the next queued
+ * segment right after. */
+static void seg_read(struct ra_seg *s, bool worker)
 {
 	struct router_ra *ra = s->ra;
 	struct router_file *f = ra->f;
@@ -469,9 +477,12 @@ static void seg_read(struct ra_seg *s)
 	ssize_t n = buf ? rt_read_ahead(f, buf, s->len, s->off) : -ENOMEM;
 	bool wake;
 
+	/* a worker wakes nobody for the mount's next segment here: it
+	 * takes it itself in a moment (ra_worker), unless the backend's
+	 * release of a closed file holds it up (below) */
 	pthread_mutex_lock(&q_lock);
 	m->ra_reading--;
-	wake = q_should_wake();
+	wake = !worker && q_should_wake();
 	pthread_mutex_unlock(&q_lock);
 	q_wake(wake);
 
@@ -491,8 +502,18 @@ static void seg_read(struct ra_seg *s)
 	}
 	if (s->unlinked && !s->pins)
 		seg_free(ra, s);
-	pthread_cond_broadcast(&ra->cond);
 	pthread_mutex_unlock(&ra->lock);
+	/* after the unlock, so that a woken reader does not wait for the
+	 * lock; ra lives in f, which the job's reference keeps */
+	pthread_cond_broadcast(&ra->cond);
+	if (worker && __atomic_load_n(&f->refs, __ATOMIC_ACQUIRE) == 1) {
+		/* the job's reference is the last: the backend's release
+		 * follows, maybe a round trip or a timeout */
+		pthread_mutex_lock(&q_lock);
+		wake = q_should_wake();
+		pthread_mutex_unlock(&q_lock);
+		q_wake(wake);
+	}
 	router_release(f); /* the job's: maybe the backend's release */
 	pthread_mutex_lock(&q_lock);
 	if (!--q_busy)
@@ -512,11 +533,11 @@ static void *ra_worker(void *arg)
 		while (!(s = q_take()))
 			pthread_cond_wait(&q_cond, &q_lock);
 		q_idle--;
-		/* two signals may have reached this one waiter */
+		/* another segment may be takeable too */
 		wake = q_should_wake();
 		pthread_mutex_unlock(&q_lock);
 		q_wake(wake);
-		seg_read(s);
+		seg_read(s, true);
 	}
 	return NULL;
 }
@@ -635,7 +656,7 @@ static bool ra_hit(struct router_ra *ra, size_t size, off_t off, int64_t ttl_ns,
 		hit->seg[hit->iovcnt++] = s;
 		if (seg_state(s) == RA_QUEUED && seg_take(s)) {
 			pthread_mutex_unlock(&ra->lock);
-			seg_read(s);
+			seg_read(s, false);
 			pthread_mutex_lock(&ra->lock);
 			/* read for this request: as fresh as its own */
 			own = true;
