@@ -672,13 +672,22 @@ void router_file_get(struct router_file *f)
 	__atomic_add_fetch(&f->refs, 1, __ATOMIC_RELAXED);
 }
 
+bool rt_file_put(struct router_file *f)
+{
+	return __atomic_sub_fetch(&f->refs, 1, __ATOMIC_ACQ_REL) == 0;
+}
+
 void router_release(struct router_file *f)
+{
+	if (rt_file_put(f))
+		rt_file_free(f);
+}
+
+void rt_file_free(struct router_file *f)
 {
 	struct router_mount *m = f->mount;
 	int ret;
 
-	if (__atomic_sub_fetch(&f->refs, 1, __ATOMIC_ACQ_REL) != 0)
-		return;
 	/* its reads ahead under way use the backend's handle */
 	rt_ra_free(f);
 	ret = BCALL_ALWAYS(m, ROP_RELEASE, m->ops->release(f->vf));

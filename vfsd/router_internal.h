@@ -122,6 +122,12 @@ struct router_file {
  * router_read(), but it never waits for I/O limits (-EAGAIN instead), and
  * it shares the mount as fair_enter_ahead() says. */
 ssize_t rt_read_ahead(struct router_file *f, void *buf, size_t size, off_t off);
+/* router_file.c: router_release() in two steps, for a caller with
+ * something to do before the backend's release of the file (a network
+ * round trip, or a timeout): rt_file_put() drops a reference and says
+ * whether it was the last; if so, the caller must call rt_file_free(). */
+bool rt_file_put(struct router_file *f);
+void rt_file_free(struct router_file *f);
 /* router_ra.c: whether f's read-ahead window is open (its reads are a
  * sequential reader's, segments ahead of them). */
 bool rt_ra_open(struct router_file *f);

@@ -159,10 +159,11 @@ static void *ra_worker(void *arg);
  * Whether an idle worker should be woken for a queued segment that can be
  * taken now (its mount has fewer than RA_MOUNT_READERS being read): after
  * a segment is queued, after a worker took one (a second signal may have
- * found no other waiter), and before a worker goes into a backend's
- * release.  q_wake() signals once q_lock is dropped, so that the woken
- * worker does not wait for the lock.  One worker, not all: a queued
- * segment or an ended read lets one more be taken, and a woken worker
+ * found no other waiter), when a reader ends a segment's read, and before
+ * a worker goes into the backend's release of a file whose last
+ * reference was its segment's.  q_wake() signals once q_lock is dropped, so
+ * that the woken worker does not wait for the lock.  One worker, not all: a
+ * queued segment or an ended read lets one more be taken, and a woken worker
  * that finds nothing to take means no other worker could either.  Waking
  * them all cost each 1 MiB segment about a dozen context switches, most
  * of a sequential reader's CPU in vfsd.  A wake-up lost all the same (a
@@ -506,15 +507,15 @@ static void seg_read(struct ra_seg *s, bool worker)
 	/* after the unlock, so that a woken reader does not wait for the
 	 * lock; ra lives in f, which the job's reference keeps */
 	pthread_cond_broadcast(&ra->cond);
-	if (worker && __atomic_load_n(&f->refs, __ATOMIC_ACQUIRE) == 1) {
-		/* the job's reference is the last: the backend's release
-		 * follows, maybe a round trip or a timeout */
-		pthread_mutex_lock(&q_lock);
-		wake = q_should_wake();
-		pthread_mutex_unlock(&q_lock);
-		q_wake(wake);
+	if (rt_file_put(f)) { /* the job's reference was the last */
+		if (worker) {
+			pthread_mutex_lock(&q_lock);
+			wake = q_should_wake();
+			pthread_mutex_unlock(&q_lock);
+			q_wake(wake);
+		}
+		rt_file_free(f); /* the backend's release */
 	}
-	router_release(f); /* the job's: maybe the backend's release */
 	pthread_mutex_lock(&q_lock);
 	if (!--q_busy)
 		pthread_cond_broadcast(&q_done);

@@ -343,6 +343,33 @@ class ReadAheadChecks:
         refetched = (fetched - 2 * size + MIB - 1) // MIB
         self.assertLessEqual(reads, 26 + refetched, (fetched, ra))
 
+    def test_segments_ahead_of_a_stopped_reader_are_read(self):
+        """What is queued ahead of a reader is read by the worker threads
+        while the reader does something else, not left for the reader to
+        read itself when it comes to it (each queued segment must wake a
+        worker): once a reader stops, everything held for it was read."""
+        data, _ = self.server_file("stopped", 24)
+        self.wait_nothing_held()
+        before = self.ra_stats(self.PREFIX)
+        fd = self.open_cold(self.v.path(self.PREFIX, "stopped"))
+        # the kernel asks exactly what is read: segments are answered
+        # whole, and freed once answered
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+        self.read_on(fd, data, 0, 8 * MIB)
+        st = {}
+
+        def all_read():
+            st.update(self.ra_stats(self.PREFIX))
+            unserved = sum((st[k] - before[k]) * (1 if k == "read" else -1)
+                           for k in ("read", "served", "dropped"))
+            return st["held"] >= 2 * MIB and unserved == st["held"]
+        try:
+            harness.wait_for(all_read, 10, "what is held to be read")
+        except TimeoutError:
+            self.fail("segments queued ahead of a stopped reader were "
+                      "not read: %s since %s" % (st, before))
+        self.read_on(fd, data, 8 * MIB, len(data))
+
     def test_short_reader_is_sent_little_ahead(self):
         """A reader of a little in small requests (a file's header, `head
         -c`): the window grows with the bytes it read, not with its
