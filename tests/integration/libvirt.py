@@ -34,6 +34,7 @@ import uuid
 from xml.sax.saxutils import escape, quoteattr
 
 import harness
+import qemu
 
 LIBVIRTD = shutil.which("libvirtd") or "/usr/sbin/libvirtd"
 VIRSH = shutil.which("virsh") or "/usr/bin/virsh"
@@ -65,8 +66,9 @@ def libvirt_unavailable():
 
 
 def domain_type():
-    """'kvm' where /dev/kvm works, else 'qemu' (TCG)."""
-    return "kvm" if os.access("/dev/kvm", os.R_OK | os.W_OK) else "qemu"
+    """'kvm' where KVM runs a guest here (qemu.accel(): /dev/kvm may be
+    there and run nothing), else 'qemu' (TCG)."""
+    return "kvm" if qemu.accel() == "kvm" else "qemu"
 
 
 def domain_xml(name, disk, memory_mib=128, kernel=None, initrd=None, cmdline=None,
