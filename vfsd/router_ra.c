@@ -55,9 +55,8 @@
  * server holds no more.  A segment's read holds a reference on its
  * file: a close does not wait for it (a paused server would hold the
  * closer's thread), and the backend's release of the file follows when
- * the last read ends.  At
- * exit, router_ra_quiesce() waits for every worker to be done with its
- * file.
+ * the last read ends.  At exit, router_ra_quiesce() waits for every
+ * worker to be done with its file.
  *
  * Locks: the node table's (the FUSE layer's drops), then a file's
  * ra->lock, then ra_list_lock, then other files' ra->lock only with
@@ -161,8 +160,8 @@ static void *ra_worker(void *arg);
  * a segment is queued, after a worker took one (a second signal may have
  * found no other waiter), when a reader ends a segment's read, and before
  * a worker goes into the backend's release of a file whose last
- * reference was its segment's.  q_wake() signals once q_lock is dropped, so
- * that the woken worker does not wait for the lock.  One worker, not all: a
+ * reference was its segment's.  q_unlock_wake() signals once q_lock is dropped,
+ * so that the woken worker does not wait for the lock.  One worker, not all: a
  * queued segment or an ended read lets one more be taken, and a woken worker
  * that finds nothing to take means no other worker could either.  Waking
  * them all cost each 1 MiB segment about a dozen context switches, most
@@ -181,8 +180,13 @@ static bool q_should_wake(void)
 	return false;
 }
 
-static void q_wake(bool wake)
+/* Drop q_lock; then, if may_wake and q_should_wake() said so under it,
+ * wake one idle worker. */
+static void q_unlock_wake(bool may_wake)
 {
+	bool wake = may_wake && q_should_wake();
+
+	pthread_mutex_unlock(&q_lock);
 	if (wake)
 		pthread_cond_signal(&q_cond);
 }
@@ -398,7 +402,7 @@ static bool seg_queue(struct router_ra *ra, off_t off, uint64_t budget,
 {
 	struct router_mount *m = ra->f->mount;
 	struct ra_seg *s, **pp;
-	bool start = false, wake;
+	bool start = false;
 
 	if (!budget_take(m, budget)) {
 		ra_reclaim(ra, now);
@@ -430,9 +434,7 @@ static bool seg_queue(struct router_ra *ra, off_t off, uint64_t budget,
 		start = true;
 		q_threads++;
 	}
-	wake = q_should_wake();
-	pthread_mutex_unlock(&q_lock);
-	q_wake(wake);
+	q_unlock_wake(true);
 	if (start)
 		worker_start();
 	return true;
@@ -476,16 +478,13 @@ static void seg_read(struct ra_seg *s, bool worker)
 	struct router_mount *m = f->mount;
 	char *buf = buf_get();
 	ssize_t n = buf ? rt_read_ahead(f, buf, s->len, s->off) : -ENOMEM;
-	bool wake;
 
 	/* a worker wakes nobody for the mount's next segment here: it
 	 * takes it itself in a moment (ra_worker), unless the backend's
 	 * release of a closed file holds it up (below) */
 	pthread_mutex_lock(&q_lock);
 	m->ra_reading--;
-	wake = !worker && q_should_wake();
-	pthread_mutex_unlock(&q_lock);
-	q_wake(wake);
+	q_unlock_wake(!worker);
 
 	pthread_mutex_lock(&ra->lock);
 	s->buf = buf;
@@ -510,9 +509,7 @@ static void seg_read(struct ra_seg *s, bool worker)
 	if (rt_file_put(f)) { /* the job's reference was the last */
 		if (worker) {
 			pthread_mutex_lock(&q_lock);
-			wake = q_should_wake();
-			pthread_mutex_unlock(&q_lock);
-			q_wake(wake);
+			q_unlock_wake(true);
 		}
 		rt_file_free(f); /* the backend's release */
 	}
@@ -527,7 +524,6 @@ static void *ra_worker(void *arg)
 	(void)arg;
 	for (;;) {
 		struct ra_seg *s;
-		bool wake;
 
 		pthread_mutex_lock(&q_lock);
 		q_idle++;
@@ -535,9 +531,7 @@ static void *ra_worker(void *arg)
 			pthread_cond_wait(&q_cond, &q_lock);
 		q_idle--;
 		/* another segment may be takeable too */
-		wake = q_should_wake();
-		pthread_mutex_unlock(&q_lock);
-		q_wake(wake);
+		q_unlock_wake(true);
 		seg_read(s, true);
 	}
 	return NULL;
